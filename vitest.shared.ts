@@ -7,6 +7,5 @@ export const shared = defineConfig({
     environment: "node",
     testTimeout: 30_000,
     hookTimeout: 30_000,
-    fakeTimers: { toFake: undefined }
   }
 })

@@ -1,0 +1,109 @@
+/**
+ * What a scroll is doing, for a progress bar: a `Progress` reporter in the context receives events, and a
+ * `Tracker` folds them into a snapshot a renderer can poll or subscribe to. Without one, events go nowhere.
+ *
+ * @since 0.1.0
+ */
+import { Context, Data, Effect, SubscriptionRef } from "effect"
+import type { Resource } from "./Resource.js"
+
+/**
+ * Why a scroll is idle.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type WaitReason = "rate-limit" | "concurrent-scroll" | "restart" | "workspace-lock"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ProgressEvent = Data.TaggedEnum<{
+  /** A page went out to the consumer: `records` after dedupe, `received` as Intercom sent them. */
+  Page: { readonly resource: Resource; readonly attempt: number; readonly page: number; readonly records: number; readonly received: number }
+  /** The scroll starts over from the first page. */
+  Restart: { readonly resource: Resource; readonly attempt: number; readonly cause: string }
+  /** The scroll waits, until the given UNIX milliseconds when known. */
+  Waiting: { readonly resource: Resource; readonly reason: WaitReason; readonly untilMillis: number | undefined }
+  /** The wait is over. */
+  Resumed: { readonly resource: Resource }
+}>
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const ProgressEvent = Data.taggedEnum<ProgressEvent>()
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Reporter {
+  readonly report: (event: ProgressEvent) => Effect.Effect<void>
+}
+
+/**
+ * Where a scroll reports its progress. Defaults to nowhere.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class Progress extends Context.Reference<Progress>()("@intercom-scroll/core/Progress", {
+  defaultValue: (): Reporter => ({ report: () => Effect.void })
+}) {}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Snapshot {
+  readonly records: number
+  readonly pages: number
+  readonly restarts: number
+  readonly waiting: { readonly reason: WaitReason; readonly untilMillis: number | undefined } | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const empty: Snapshot = { records: 0, pages: 0, restarts: 0, waiting: undefined }
+
+/**
+ * Folds one event into a snapshot.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const update = (snapshot: Snapshot, event: ProgressEvent): Snapshot =>
+  ProgressEvent.$match(event, {
+    Page: ({ records }) => ({ ...snapshot, records: snapshot.records + records, pages: snapshot.pages + 1, waiting: undefined }),
+    Restart: () => ({ ...snapshot, restarts: snapshot.restarts + 1 }),
+    Waiting: ({ reason, untilMillis }) => ({ ...snapshot, waiting: { reason, untilMillis } }),
+    Resumed: () => ({ ...snapshot, waiting: undefined })
+  })
+
+/**
+ * A reporter and the snapshot it keeps up to date. Several scrolls may share one tracker (their counts add up).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Tracker {
+  readonly reporter: Reporter
+  readonly snapshot: SubscriptionRef.SubscriptionRef<Snapshot>
+}
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeTracker: Effect.Effect<Tracker> = Effect.map(
+  SubscriptionRef.make(empty),
+  (snapshot) => ({
+    snapshot,
+    reporter: { report: (event) => SubscriptionRef.update(snapshot, (current) => update(current, event)) }
+  })
+)

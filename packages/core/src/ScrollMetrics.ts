@@ -1,0 +1,59 @@
+/**
+ * Counters every scroll updates, tagged with `resource`. Read them with `Metric.value`, or export them through
+ * an OpenTelemetry metrics layer.
+ *
+ * @since 0.1.0
+ */
+import { Metric } from "effect"
+import type { Resource } from "./Resource.js"
+
+/**
+ * Records emitted to the consumer (after dedupe).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const records = Metric.counter("intercom_scroll_records", {
+  description: "Records a scroll emitted, after dedupe",
+  incremental: true
+})
+
+/**
+ * Pages received from Intercom.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const pages = Metric.counter("intercom_scroll_pages", {
+  description: "Pages a scroll received",
+  incremental: true
+})
+
+/**
+ * Times a scroll started over from the first page.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const restarts = Metric.counter("intercom_scroll_restarts", {
+  description: "Times a scroll started over from the first page",
+  incremental: true
+})
+
+/**
+ * Waits for Intercom's rate limit: after a 429, and paced waits when the budget ran low.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const rateLimitWaits = Metric.counter("intercom_scroll_rate_limit_waits", {
+  description: "Waits for Intercom's rate limit, by kind (429 or paced)",
+  incremental: true
+})
+
+/**
+ * @since 0.1.0
+ * @category combinators
+ */
+export const forResource = <Type, In, Out>(metric: Metric.Metric<Type, In, Out>, resource: Resource) =>
+  Metric.tagged(metric, "resource", resource)

@@ -1,0 +1,97 @@
+import type { Headers } from "@effect/platform"
+import { Clock, Duration, Effect, Ref } from "effect"
+import type { Resource } from "../Resource.js"
+import { RateLimited } from "../ScrollError.js"
+import { rateLimitWait } from "./report.js"
+
+/**
+ * How the client treats Intercom's rate limit.
+ */
+export interface RateLimitOptions {
+  /** Below this fraction of the window's budget left, requests are spread evenly until the reset. Default 0.1. */
+  readonly lowWater?: number | undefined
+  /** The longest wait the client accepts; a longer one fails with `RateLimited`. Default 60 seconds. */
+  readonly maxWait?: Duration.DurationInput | undefined
+  /** 429s in a row on one request before giving up with `RateLimited`. Default 10. */
+  readonly maxRetries?: number | undefined
+}
+
+interface Budget {
+  readonly limit: number | undefined
+  readonly remaining: number
+  /** UNIX milliseconds. */
+  readonly resetAt: number
+}
+
+/** Intercom's windows are 10 seconds; a 429 without a reset header waits that long. */
+const DEFAULT_WINDOW_MILLIS = 10_000
+/** A reset already past by our clock (skew) still waits a little, or the resend meets the same 429. */
+const MIN_WAIT_MILLIS = 1_000
+
+const numberHeader = (headers: Headers.Headers, name: string): number | undefined => {
+  const value = headers[name]
+  if (value === undefined) return undefined
+  const parsed = Number(value)
+  return Number.isFinite(parsed) ? parsed : undefined
+}
+
+const readBudget = (headers: Headers.Headers): Budget | undefined => {
+  const remaining = numberHeader(headers, "x-ratelimit-remaining")
+  const reset = numberHeader(headers, "x-ratelimit-reset")
+  if (remaining === undefined || reset === undefined) return undefined
+  return { limit: numberHeader(headers, "x-ratelimit-limit"), remaining, resetAt: reset * 1000 }
+}
+
+export interface RateLimiter {
+  /** Before a request: waits when the budget runs low, so that 429s stay rare. */
+  readonly pace: (resource: Resource) => Effect.Effect<void>
+  /** After every response: remembers the budget Intercom reported. */
+  readonly observe: (headers: Headers.Headers) => Effect.Effect<void>
+  /** After the `attempt`-th 429 in a row: waits for the reset, or fails when that is too long or too often. */
+  readonly backOff: (
+    headers: Headers.Headers,
+    where: { readonly resource: Resource; readonly page: number; readonly attempt: number }
+  ) => Effect.Effect<void, RateLimited>
+}
+
+export const make = (options: RateLimitOptions = {}): Effect.Effect<RateLimiter> =>
+  Effect.gen(function*() {
+    const lowWater = options.lowWater ?? 0.1
+    const maxWait = Duration.toMillis(options.maxWait ?? Duration.minutes(1))
+    const maxRetries = options.maxRetries ?? 10
+    const budget = yield* Ref.make<Budget | undefined>(undefined)
+
+    const pace = (resource: Resource) =>
+      Effect.gen(function*() {
+        const current = yield* Ref.get(budget)
+        if (current === undefined) return
+        const now = yield* Clock.currentTimeMillis
+        const left = current.resetAt - now
+        const threshold = Math.max(1, Math.floor((current.limit ?? 0) * lowWater))
+        if (left <= 0 || current.remaining > threshold) return
+        // Spread what is left of the budget over what is left of the window.
+        const millis = Math.min(maxWait, current.remaining <= 0 ? left : Math.ceil(left / (current.remaining + 1)))
+        yield* rateLimitWait(resource, "paced", now + millis, millis)
+      })
+
+    const observe = (headers: Headers.Headers) => {
+      const next = readBudget(headers)
+      return next === undefined ? Effect.void : Ref.set(budget, next)
+    }
+
+    const backOff: RateLimiter["backOff"] = (headers, { attempt, page, resource }) =>
+      Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        const reported = readBudget(headers)
+        const resetAt = reported?.resetAt ?? now + DEFAULT_WINDOW_MILLIS
+        const millis = Math.max(MIN_WAIT_MILLIS, resetAt - now)
+        if (attempt > maxRetries || millis > maxWait) {
+          return yield* new RateLimited({ resource, page, resetAt, limit: reported?.limit })
+        }
+        // The window is spent: nothing goes out before the reset.
+        yield* Ref.set(budget, undefined)
+        yield* rateLimitWait(resource, "429", now + millis, millis)
+      })
+
+    return { pace, observe, backOff }
+  })

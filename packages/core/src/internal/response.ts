@@ -1,0 +1,126 @@
+import type { HttpClientError, HttpClientResponse } from "@effect/platform"
+import { Effect, Either, Stream } from "effect"
+import type { Resource } from "../Resource.js"
+import {
+  ApiError,
+  ConcurrentScroll,
+  Expired,
+  InvalidResponse,
+  RestartRequired,
+  type ScrollError,
+  Unauthorized
+} from "../ScrollError.js"
+import { firstError, type PageBody, validatePage } from "./envelope.js"
+
+/** Where in a scroll a response belongs. */
+export interface Where {
+  readonly resource: Resource
+  readonly page: number
+  readonly scrollParam: string | undefined
+}
+
+/** A response is a page, or a 429 to wait out and resend. */
+export type Outcome =
+  | { readonly _tag: "Page"; readonly body: PageBody }
+  | { readonly _tag: "RateLimited"; readonly headers: HttpClientResponse.HttpClientResponse["headers"] }
+
+const truncated = (where: Where, detail: string) =>
+  new RestartRequired({ resource: where.resource, page: where.page, cause: { _tag: "TruncatedBody", detail } })
+
+const invalid = (where: Where, issue: string) => new InvalidResponse({ resource: where.resource, page: where.page, issue })
+
+/**
+ * Reads the whole body, refusing one over `maxBytes` before it is held in memory. A body that stops early is a
+ * transport failure: nobody knows whether the server moved on, so the scroll must start over.
+ */
+const readBody = (
+  response: HttpClientResponse.HttpClientResponse,
+  where: Where,
+  maxBytes: number
+): Effect.Effect<string, InvalidResponse | RestartRequired> => {
+  const tooLarge = (bytes: number) => invalid(where, `the body is over the ${maxBytes}-byte limit (${bytes} bytes)`)
+  const cutShort = (error: HttpClientError.ResponseError) =>
+    truncated(where, error.description ?? String(error.cause ?? error.reason))
+  const declared = Number(response.headers["content-length"])
+  if (Number.isFinite(declared)) {
+    return declared > maxBytes
+      ? Effect.fail(tooLarge(declared))
+      : Effect.mapError(response.text, cutShort)
+  }
+  // No length declared (chunked): count while reading.
+  return response.stream.pipe(
+    Stream.mapError(cutShort),
+    Stream.runFoldEffect({ bytes: 0, chunks: [] as Array<Uint8Array> }, (acc, chunk) => {
+      const bytes = acc.bytes + chunk.length
+      if (bytes > maxBytes) return Effect.fail(tooLarge(bytes))
+      acc.chunks.push(chunk)
+      return Effect.succeed({ bytes, chunks: acc.chunks })
+    }),
+    Effect.map(({ bytes, chunks }) => {
+      const whole = new Uint8Array(bytes)
+      let offset = 0
+      for (const chunk of chunks) {
+        whole.set(chunk, offset)
+        offset += chunk.length
+      }
+      return new TextDecoder().decode(whole)
+    })
+  )
+}
+
+/** A body that ends before its JSON does was cut short; anything else that fails to parse is simply wrong. */
+const parseJson = (text: string, where: Where): Either.Either<unknown, InvalidResponse | RestartRequired> => {
+  try {
+    return Either.right(JSON.parse(text))
+  } catch (error) {
+    const detail = error instanceof Error ? error.message : String(error)
+    return /end of JSON input|Unterminated/.test(detail) || !/[}\]]\s*$/.test(text)
+      ? Either.left(truncated(where, `JSON ends early after ${text.length} characters`))
+      : Either.left(invalid(where, `malformed JSON: ${detail}`))
+  }
+}
+
+const isJson = (contentType: string | undefined) => contentType === undefined || /\bjson\b/i.test(contentType)
+
+/** Turns one HTTP response into a page, a 429 to wait out, or the typed error it stands for. */
+export const interpret = (
+  response: HttpClientResponse.HttpClientResponse,
+  where: Where,
+  maxBytes: number
+): Effect.Effect<Outcome, ScrollError> =>
+  Effect.gen(function*() {
+    const { resource, page } = where
+    const status = response.status
+    const contentType = response.headers["content-type"]
+    const text = yield* readBody(response, where, maxBytes)
+
+    if (status >= 200 && status < 300) {
+      if (!isJson(contentType)) {
+        return yield* invalid(where, `expected JSON, got ${contentType} (HTTP ${status})`)
+      }
+      const json = yield* parseJson(text, where)
+      const body = yield* Either.mapLeft(validatePage[resource](json), (issue) => invalid(where, issue))
+      return { _tag: "Page", body } as const
+    }
+    if (status === 429) return { _tag: "RateLimited", headers: response.headers } as const
+
+    const error = isJson(contentType) ? Either.match(parseJson(text, where), { onLeft: () => undefined, onRight: firstError }) : undefined
+    const code = error?.code ?? `http_${status}`
+    const requestId = error?.requestId
+    const detail = error?.message ??
+      (isJson(contentType) ? "no error details" : `a ${contentType} body, likely from a proxy in front of Intercom`)
+
+    if (status === 400 && code === "scroll_exists") return yield* new ConcurrentScroll({ resource, requestId })
+    if (status === 404 && where.scrollParam !== undefined) return yield* new Expired({ resource, page, requestId })
+    if (status === 401 || status === 403) {
+      return yield* new Unauthorized({ resource, status, code, detail, requestId })
+    }
+    if (status >= 500) {
+      return yield* new RestartRequired({
+        resource,
+        page,
+        cause: { _tag: "ServerError", status, code: error?.code, detail, requestId }
+      })
+    }
+    return yield* new ApiError({ resource, page, status, code, detail, requestId })
+  })
