@@ -1,34 +1,377 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Exit, Schedule, Stream } from "effect"
-import { Scroll } from "../src/index.js"
-import { errorList, makeFake } from "./support/fakeIntercom.js"
+import {
+  Cause,
+  Chunk,
+  Deferred,
+  Effect,
+  Either,
+  Exit,
+  Fiber,
+  Layer,
+  Logger,
+  Metric,
+  Option,
+  Schedule,
+  Stream,
+  TestClock,
+  Tracer
+} from "effect"
+import { IntercomClient, Progress, Scroll, ScrollMetrics } from "../src/index.js"
+import { errorList, json, makeFake, type Seen, user } from "./support/fakeIntercom.js"
+
+const RESTART_500 = () =>
+  errorList(500, "server_error", "Request failed due to an internal network error. Please restart the scroll operation.")
+
+const paramOf = (seen: Seen) => seen.url.searchParams.get("scroll_param")
+
+/** A fault that answers the first request matching `when`, once. */
+const once = (when: (seen: Seen) => boolean, answer: () => Response) => {
+  let fired = false
+  return (seen: Seen) => {
+    if (fired || !when(seen)) return undefined
+    fired = true
+    return answer()
+  }
+}
 
 const ids = (records: Chunk.Chunk<{ readonly id: string }>) => Chunk.toReadonlyArray(records).map((r) => r.id)
 
-describe("Scroll", () => {
-  it.effect("emits every record of every page and stops at the empty page", () => {
+const failureOf = <A, E>(exit: Exit.Exit<A, E>) => Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
+
+/** Lets forked fibers run until `done` holds, within a bound, without moving the clock. */
+const settle = (done: () => boolean) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 10_000 && !done(); i++) yield* Effect.yieldNow()
+  })
+
+describe("Scroll.users", () => {
+  it.effect("emits every record of every page and asks nothing after the empty page", () => {
     const fake = makeFake({ records: 250 })
     return Effect.gen(function*() {
       const users = yield* Stream.runCollect(Scroll.users())
-      expect(users.length).toBe(250)
-      expect(new Set(ids(users)).size).toBe(250)
-      // 3 pages of records and the empty page; nothing asked after the end.
-      expect(fake.requests.length).toBe(4)
+      expect(ids(users)).toEqual(Array.from({ length: 250 }, (_, i) => user(i).id))
+      // 3 pages of records and the empty page.
+      expect(fake.requests.map(paramOf)).toEqual([null, "s1-1", "s1-2", "s1-3"])
     }).pipe(Effect.provide(fake.layer))
   })
 
   it.effect("Schedule.recurs(3) opens exactly 4 scrolls when every attempt fails after its first page", () => {
+    const fake = makeFake({ records: 500, fault: (seen) => paramOf(seen)?.endsWith("-1") ? RESTART_500() : undefined })
+    return Effect.gen(function*() {
+      const exit = yield* Effect.exit(Stream.runCollect(Scroll.users({ restart: Schedule.recurs(3) })))
+      expect(Option.map(failureOf(exit), (e) => e._tag)).toEqual(Option.some("RestartRequired"))
+      expect(fake.opened()).toBe(4)
+    }).pipe(Effect.provide(fake.layer))
+  })
+
+  it.effect("the default restart budget is 5 restarts, held across attempts that each emit records", () => {
+    const fake = makeFake({ records: 500, fault: (seen) => paramOf(seen)?.endsWith("-1") ? RESTART_500() : undefined })
+    return Effect.gen(function*() {
+      const fiber = yield* Effect.fork(Effect.exit(Stream.runCount(Scroll.users())))
+      yield* TestClock.adjust("10 minutes")
+      const exit = yield* Fiber.join(fiber)
+      expect(Option.map(failureOf(exit), (e) => e._tag)).toEqual(Option.some("RestartRequired"))
+      expect(fake.opened()).toBe(6)
+    }).pipe(Effect.provide(fake.layer))
+  })
+
+  it.effect("the default restart waits with exponential backoff before starting over", () => {
+    const fake = makeFake({ records: 250, fault: once((seen) => paramOf(seen) === "s1-2", RESTART_500) })
+    return Effect.gen(function*() {
+      const fiber = yield* Effect.fork(Stream.runCount(Scroll.users()))
+      yield* settle(() => fake.requests.length >= 3)
+      yield* TestClock.adjust("500 millis")
+      expect(fake.opened()).toBe(1)
+      yield* TestClock.adjust("2 seconds")
+      expect(yield* Fiber.join(fiber)).toBe(250)
+      expect(fake.opened()).toBe(2)
+    }).pipe(Effect.provide(fake.layer))
+  })
+
+  it.effect("with Schedule.stop, the error reaches the consumer after the records already emitted", () => {
+    const fake = makeFake({ records: 250, fault: once((seen) => paramOf(seen) === "s1-2", RESTART_500) })
+    return Effect.gen(function*() {
+      const out = Chunk.toReadonlyArray(yield* Stream.runCollect(Stream.either(Scroll.users({ restart: Schedule.stop }))))
+      expect(out.length).toBe(201)
+      expect(out.slice(0, 200).every(Either.isRight)).toBe(true)
+      const last = out[200]
+      expect(Either.isLeft(last) && last.left._tag).toBe("RestartRequired")
+      expect(fake.opened()).toBe(1)
+    }).pipe(Effect.provide(fake.layer))
+  })
+
+  it.effect("dedupe (the default) emits each record once across a restart", () => {
+    const fake = makeFake({ records: 250, fault: once((seen) => paramOf(seen) === "s1-2", RESTART_500) })
+    return Effect.gen(function*() {
+      const users = yield* Stream.runCollect(Scroll.users({ restart: Schedule.recurs(1) }))
+      expect(users.length).toBe(250)
+      expect(new Set(ids(users)).size).toBe(250)
+      expect(fake.opened()).toBe(2)
+    }).pipe(Effect.provide(fake.layer))
+  })
+
+  it.effect("without dedupe a restart re-emits from the first record", () => {
+    const fake = makeFake({ records: 250, fault: once((seen) => paramOf(seen) === "s1-2", RESTART_500) })
+    return Effect.gen(function*() {
+      const users = yield* Stream.runCollect(Scroll.users({ restart: Schedule.recurs(1), dedupe: false }))
+      expect(users.length).toBe(450)
+      expect(ids(users).slice(200, 300)).toEqual(ids(users).slice(0, 100))
+    }).pipe(Effect.provide(fake.layer))
+  })
+
+  it.effect("an expired scroll_param starts the scroll over", () => {
     const fake = makeFake({
-      records: 500,
-      fault: (seen) =>
-        seen.url.searchParams.get("scroll_param")?.endsWith("-1")
-          ? errorList(500, "server_error", "Request failed due to an internal network error. Please restart the scroll operation.")
-          : undefined
+      records: 250,
+      fault: once((seen) => paramOf(seen) === "s1-2", () => errorList(404, "not_found", "scroll parameter not found"))
     })
     return Effect.gen(function*() {
-      const exit = yield* Stream.runCollect(Scroll.users({ restart: Schedule.recurs(3) })).pipe(Effect.exit)
-      expect(Exit.isFailure(exit) && exit.cause._tag === "Fail" && exit.cause.error._tag).toBe("RestartRequired")
-      expect(fake.opened()).toBe(4)
+      const users = yield* Stream.runCollect(Scroll.users({ restart: Schedule.recurs(1) }))
+      expect(new Set(ids(users)).size).toBe(250)
+      expect(fake.opened()).toBe(2)
+    }).pipe(Effect.provide(fake.layer))
+  })
+
+  it.effect("an error that a restart cannot fix is not retried", () => {
+    const fake = makeFake({ fault: (seen) => paramOf(seen) === "s1-1" ? errorList(401, "unauthorized", "Access Token Invalid") : undefined })
+    return Effect.gen(function*() {
+      const exit = yield* Effect.exit(Stream.runCollect(Scroll.users({ restart: Schedule.recurs(5) })))
+      expect(Option.map(failureOf(exit), (e) => e._tag)).toEqual(Option.some("Unauthorized"))
+      expect(fake.opened()).toBe(1)
+    }).pipe(Effect.provide(fake.layer))
+  })
+})
+
+describe("another scroll open in the workspace", () => {
+  const twice = () => {
+    let answered = 0
+    return (seen: Seen) =>
+      paramOf(seen) === null && answered++ < 2 ? errorList(400, "scroll_exists", "scroll already exists for this workspace") : undefined
+  }
+
+  it.effect("by default waits every 10 seconds until it is gone", () => {
+    const fake = makeFake({ records: 250, fault: twice() })
+    return Effect.gen(function*() {
+      const fiber = yield* Effect.fork(Stream.runCount(Scroll.users()))
+      yield* settle(() => fake.requests.length >= 1)
+      yield* TestClock.adjust("10 seconds")
+      expect(fake.requests.length).toBe(2)
+      expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
+      yield* TestClock.adjust("10 seconds")
+      expect(yield* Fiber.join(fiber)).toBe(250)
+    }).pipe(Effect.provide(fake.layer))
+  })
+
+  it.effect("with Schedule.stop fails with ConcurrentScroll", () => {
+    const fake = makeFake({ fault: twice() })
+    return Effect.gen(function*() {
+      const exit = yield* Effect.exit(Stream.runCollect(Scroll.users({ concurrentScroll: Schedule.stop })))
+      expect(Option.map(failureOf(exit), (e) => e._tag)).toEqual(Option.some("ConcurrentScroll"))
+    }).pipe(Effect.provide(fake.layer))
+  })
+})
+
+describe("a misbehaving server", () => {
+  it.effect("that hands back the same scroll_param and page forever gets InvalidResponse, not an endless loop", () => {
+    const page = json({ type: "user.list", users: [user(1), user(2)], scroll_param: "same" })
+    const fake = makeFake({ fault: () => page.clone() })
+    return Effect.gen(function*() {
+      const exit = yield* Effect.exit(Stream.runCollect(Scroll.users()))
+      expect(Option.map(failureOf(exit), (e) => e._tag)).toEqual(Option.some("InvalidResponse"))
+      expect(fake.requests.length).toBe(2)
+    }).pipe(Effect.provide(fake.layer))
+  })
+
+  it.effect("that keeps one scroll_param but moves on through the records is followed to the end", () => {
+    let request = 0
+    const fake = makeFake({
+      fault: () => {
+        const from = request++ * 10
+        const users = from < 30 ? Array.from({ length: 10 }, (_, k) => user(from + k)) : []
+        return json({ type: "user.list", users, scroll_param: "same" })
+      }
+    })
+    return Effect.gen(function*() {
+      expect(yield* Stream.runCount(Scroll.users())).toBe(30)
+    }).pipe(Effect.provide(fake.layer))
+  })
+
+  it.effect("that sends records without a scroll_param gets InvalidResponse", () => {
+    const fake = makeFake({ fault: () => json({ type: "user.list", users: [user(1)] }) })
+    return Effect.gen(function*() {
+      const exit = yield* Effect.exit(Stream.runCollect(Scroll.users()))
+      const error = failureOf(exit)
+      expect(Option.map(error, (e) => e._tag)).toEqual(Option.some("InvalidResponse"))
+      expect(Option.map(error, (e) => e.message.includes("scroll_param"))).toEqual(Option.some(true))
+    }).pipe(Effect.provide(fake.layer))
+  })
+})
+
+describe("fetching ahead", () => {
+  const stallOnFirstPage = (prefetch: number) => {
+    const fake = makeFake({ records: 1000 })
+    return Effect.gen(function*() {
+      const gate = yield* Deferred.make<void>()
+      const fiber = yield* Scroll.pages("users", { prefetch }).pipe(
+        Stream.mapEffect((page) => page.page === 1 ? Deferred.await(gate) : Effect.void),
+        Stream.runDrain,
+        Effect.fork
+      )
+      yield* settle(() => fake.requests.length > 2)
+      const whileStalled = fake.requests.length
+      yield* Deferred.succeed(gate, undefined)
+      yield* Fiber.join(fiber)
+      return whileStalled
+    }).pipe(Effect.provide(fake.layer))
+  }
+
+  it.effect("fetches the next pages while the consumer works on one", () =>
+    Effect.gen(function*() {
+      // The consumer holds page 1; page 2 waits in the buffer and page 3 is fetched and waits to enter it.
+      expect(yield* stallOnFirstPage(1)).toBe(3)
+    }))
+
+  it.effect("with prefetch 0 fetches only when the consumer asks", () =>
+    Effect.gen(function*() {
+      expect(yield* stallOnFirstPage(0)).toBe(1)
+    }))
+
+  it.effect("refuses a prefetch that is not a whole number", () =>
+    Effect.gen(function*() {
+      const exit = yield* Effect.exit(Stream.runDrain(Scroll.users({ prefetch: -1 })))
+      expect(Exit.isFailure(exit) && Cause.pretty(exit.cause)).toContain("prefetch")
+    }).pipe(Effect.provide(makeFake().layer)))
+})
+
+describe("one scroll per workspace in process", () => {
+  it.effect("two streams over the same workspace run one after the other", () => {
+    const fake = makeFake({ records: 250 })
+    return Effect.gen(function*() {
+      const counts = yield* Effect.all([Stream.runCount(Scroll.users()), Stream.runCount(Scroll.users())], {
+        concurrency: "unbounded"
+      })
+      expect(counts).toEqual([250, 250])
+      // The second scroll opened only after the first reached its empty page.
+      expect(fake.requests.map(paramOf)).toEqual([null, "s1-1", "s1-2", "s1-3", null, "s2-1", "s2-2", "s2-3"])
+    }).pipe(Effect.provide(fake.layer))
+  })
+
+  it.effect("two workspaces scroll at the same time", () => {
+    const first = makeFake({ records: 250, token: "tok_workspace_a" })
+    const second = makeFake({ records: 250, token: "tok_workspace_b" })
+    return Effect.gen(function*() {
+      const gate = yield* Deferred.make<void>()
+      const stalled = Scroll.users().pipe(Stream.tap(() => Deferred.await(gate)), Stream.runDrain, Effect.provide(first.layer))
+      const fiber = yield* Effect.fork(stalled)
+      yield* settle(() => first.requests.length >= 1)
+      expect(yield* Stream.runCount(Scroll.users()).pipe(Effect.provide(second.layer))).toBe(250)
+      yield* Deferred.succeed(gate, undefined)
+      yield* Fiber.join(fiber)
+    })
+  })
+
+  it.effect("an early stop releases the workspace", () => {
+    const fake = makeFake({ records: 250 })
+    return Effect.gen(function*() {
+      const client = yield* IntercomClient.IntercomClient
+      const gate = yield* Deferred.make<void>()
+      const fiber = yield* Scroll.users().pipe(Stream.tap(() => Deferred.await(gate)), Stream.take(5), Stream.runDrain, Effect.fork)
+      yield* settle(() => fake.requests.length >= 1)
+      expect(yield* client.isWorkspaceLocked).toBe(true)
+      yield* Deferred.succeed(gate, undefined)
+      yield* Fiber.join(fiber)
+      expect(yield* client.isWorkspaceLocked).toBe(false)
+      expect(yield* Stream.runCount(Scroll.users())).toBe(250)
+    }).pipe(Effect.provide(fake.layer))
+  })
+
+  it.effect("interrupting a scroll, or one waiting for the workspace, releases it", () => {
+    const fake = makeFake({ records: 250 })
+    return Effect.gen(function*() {
+      const client = yield* IntercomClient.IntercomClient
+      const gate = yield* Deferred.make<void>()
+      const holder = yield* Scroll.users().pipe(Stream.tap(() => Deferred.await(gate)), Stream.runDrain, Effect.fork)
+      yield* settle(() => fake.requests.length >= 1)
+      const waiter = yield* Effect.fork(Stream.runDrain(Scroll.users()))
+      yield* settle(() => false)
+      expect(fake.opened()).toBe(1)
+      yield* Fiber.interrupt(waiter)
+      yield* Fiber.interrupt(holder)
+      expect(yield* client.isWorkspaceLocked).toBe(false)
+      expect(yield* Stream.runCount(Scroll.users())).toBe(250)
+    }).pipe(Effect.provide(fake.layer))
+  })
+})
+
+describe("observability", () => {
+  it.effect("a span per scroll and per page, with resource, page, attempt and records", () => {
+    const fake = makeFake({ records: 150, fault: once((seen) => paramOf(seen) === "s1-1", RESTART_500) })
+    return Effect.gen(function*() {
+      const base = yield* Effect.tracer
+      const spans: Array<Tracer.Span> = []
+      const tracer = Tracer.make({
+        span: (...args) => {
+          const span = base.span(...args)
+          spans.push(span)
+          return span
+        },
+        context: base.context
+      })
+      yield* Stream.runDrain(Scroll.users({ restart: Schedule.recurs(1) })).pipe(Effect.withTracer(tracer))
+      expect(spans.map((s) => s.name)).toContain("Scroll.users")
+      expect(spans.find((s) => s.name === "Scroll.pages")?.attributes.get("resource")).toBe("users")
+      const pages = spans.filter((s) => s.name === "Scroll.page").map((s) => Object.fromEntries(s.attributes))
+      expect(pages).toContainEqual({ resource: "users", page: 1, attempt: 1, records: 100 })
+      expect(pages).toContainEqual({ resource: "users", page: 2, attempt: 2, records: 50 })
+    }).pipe(Effect.provide(fake.layer))
+  })
+
+  it.effect("metrics count records, pages and restarts", () => {
+    const fake = makeFake({ records: 150, fault: once((seen) => paramOf(seen) === "s1-1", RESTART_500) })
+    const value = (metric: Metric.Metric.Counter<number>) => Metric.value(ScrollMetrics.forResource(metric, "users"))
+    return Effect.gen(function*() {
+      const before = yield* Effect.all([value(ScrollMetrics.records), value(ScrollMetrics.pages), value(ScrollMetrics.restarts)])
+      yield* Stream.runDrain(Scroll.users({ restart: Schedule.recurs(1) }))
+      const after = yield* Effect.all([value(ScrollMetrics.records), value(ScrollMetrics.pages), value(ScrollMetrics.restarts)])
+      expect(after.map((state, i) => state.count - before[i].count)).toEqual([150, 3, 1])
+    }).pipe(Effect.provide(fake.layer))
+  })
+
+  it.effect("logs each restart with its cause", () => {
+    const fake = makeFake({ records: 150, fault: once((seen) => paramOf(seen) === "s1-1", RESTART_500) })
+    const logs: Array<{ message: unknown; annotations: Record<string, unknown> }> = []
+    const capture = Logger.make(({ annotations, message }) => {
+      logs.push({ message, annotations: Object.fromEntries(annotations) })
+    })
+    return Effect.gen(function*() {
+      yield* Stream.runDrain(Scroll.users({ restart: Schedule.recurs(1) }))
+      expect(logs).toHaveLength(1)
+      expect(String(logs[0].message)).toContain("Restarting the users scroll")
+      expect(String(logs[0].annotations.cause)).toContain("HTTP 500")
+      expect(logs[0].annotations.attempt).toBe(2)
+    }).pipe(Effect.provide(Layer.merge(fake.layer, Logger.replace(Logger.defaultLogger, capture))))
+  })
+
+  it.effect("reports progress a tracker can show: records, pages, restarts, waits", () => {
+    const fake = makeFake({ records: 150, fault: once((seen) => paramOf(seen) === "s1-1", RESTART_500) })
+    return Effect.gen(function*() {
+      const tracker = yield* Progress.makeTracker
+      const waits: Array<string> = []
+      yield* Scroll.users({ restart: Schedule.spaced("3 seconds").pipe(Schedule.intersect(Schedule.recurs(1))) }).pipe(
+        Stream.runDrain,
+        Effect.provideService(Progress.Progress, {
+          report: (event) =>
+            Effect.zipRight(
+              event._tag === "Waiting" ? Effect.sync(() => waits.push(event.reason)) : Effect.void,
+              tracker.reporter.report(event)
+            )
+        }),
+        Effect.fork,
+        Effect.tap(() => TestClock.adjust("3 seconds")),
+        Effect.flatMap(Fiber.join)
+      )
+      const snapshot = yield* tracker.snapshot
+      expect(snapshot).toEqual({ records: 150, pages: 3, restarts: 1, waiting: undefined })
+      expect(waits).toContain("restart")
     }).pipe(Effect.provide(fake.layer))
   })
 })

@@ -1,0 +1,32 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as IdSet from "../src/internal/idSet.js"
+
+describe("IdSet", () => {
+  it("adds each 24-hex id once, through many growths", () => {
+    const set = IdSet.make(4)
+    const ids = Array.from({ length: 20_000 }, (_, i) => (i * 2654435761 % 2 ** 32).toString(16).padStart(8, "0").repeat(3))
+    expect(ids.every((id) => set.add(id))).toBe(true)
+    expect(ids.some((id) => set.add(id))).toBe(false)
+    expect(set.size()).toBe(20_000)
+  })
+
+  it("tells apart ids that differ in any of their 96 bits", () => {
+    const set = IdSet.make()
+    const base = "0123456789abcdef01234567"
+    expect(set.add(base)).toBe(true)
+    for (let position = 0; position < 24; position++) {
+      const flipped = base.slice(0, position) + (base[position] === "f" ? "e" : "f") + base.slice(position + 1)
+      expect(set.add(flipped)).toBe(true)
+    }
+    expect(set.size()).toBe(25)
+  })
+
+  it("keeps ids of any other shape too", () => {
+    const set = IdSet.make()
+    expect(set.add("lead-42")).toBe(true)
+    expect(set.add("LEAD-42")).toBe(true)
+    expect(set.add("lead-42")).toBe(false)
+    expect(set.add("0123456789ABCDEF01234567")).toBe(true)
+    expect(set.size()).toBe(3)
+  })
+})
