@@ -21,9 +21,17 @@ const Timestamp = maybe(Schema.Number)
 /** A nested object whose fields Intercom varies: typed where known, open otherwise. */
 const Open = <Fields extends Schema.Struct.Fields>(fields: Fields) => Schema.Struct(fields, Rest)
 
+/**
+ * An entry of a nested list: a company a user belongs to, a tag, a segment, a social profile.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Reference = Open({ type: Schema.optional(Schema.String), id: Text, name: Text })
+
 /** Intercom's nested lists, e.g. `{"type":"tag.list","tags":[…]}`. */
 const NestedList = <const Key extends string>(key: Key) =>
-  maybe(Open({ type: Schema.optional(Schema.String), [key]: Schema.optional(Schema.Array(Schema.Unknown)) }))
+  maybe(Open({ type: Schema.optional(Schema.String), [key]: Schema.optional(Schema.Array(Reference)) }))
 
 /**
  * Custom attributes are the workspace's own.

@@ -27,10 +27,10 @@ export interface Fake {
   readonly httpClient: Layer.Layer<HttpClient.HttpClient>
 }
 
-export const json = (body: unknown, status = 200, headers: Record<string, string> = {}) =>
+export const json = (body: unknown, status = 200, headers: Record<string, string> = {}): Response =>
   new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json", ...headers } })
 
-export const errorList = (status: number, code: string, message: string) =>
+export const errorList = (status: number, code: string, message: string): Response =>
   json({ type: "error.list", request_id: "req_1", errors: [{ code, message }] }, status)
 
 export interface FakeOptions {
