@@ -121,7 +121,9 @@ export const make = (options: Options): Effect.Effect<Service, InvalidOptions, H
     const maxBytes = options.maxResponseBytes ?? 32 * 1024 * 1024
     const timeoutMillis = Duration.toMillis(options.requestTimeout ?? Duration.seconds(30))
     const limiter = yield* RateLimit.make(options.rateLimit)
-    const workspace = `${baseUrl}\n${Redacted.value(options.accessToken)}`
+    const token = Redacted.value(options.accessToken)
+    const workspace = `${baseUrl}\n${token}`
+    const redact = (text: string) => token === "" ? text : text.split(token).join("<redacted>")
 
     const httpClient = (yield* HttpClient.HttpClient).pipe(
       HttpClient.mapRequest(flow(
@@ -136,7 +138,7 @@ export const make = (options: Options): Effect.Effect<Service, InvalidOptions, H
         new RestartRequired({
           resource: where.resource,
           page: where.page,
-          cause: { _tag: "TransportError", detail: describeTransportError(error) }
+          cause: { _tag: "TransportError", detail: redact(describeTransportError(error)) }
         })
       const request = HttpClientRequest.get(paths[where.resource]).pipe(
         HttpClientRequest.setHeader("Intercom-Version", versions[where.resource]),
@@ -163,7 +165,7 @@ export const make = (options: Options): Effect.Effect<Service, InvalidOptions, H
       resource: R,
       request: { readonly scrollParam: string | undefined; readonly page: number }
     ) {
-      const where: Where = { resource, page: request.page, scrollParam: request.scrollParam }
+      const where: Where = { resource, page: request.page, scrollParam: request.scrollParam, redact }
       yield* Effect.annotateCurrentSpan({ resource, page: request.page })
       for (let attempt = 1;; attempt++) {
         yield* limiter.pace(resource)

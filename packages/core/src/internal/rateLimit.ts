@@ -82,11 +82,11 @@ export const make = (options: RateLimitOptions = {}): Effect.Effect<RateLimiter>
     const backOff: RateLimiter["backOff"] = (headers, { attempt, page, resource }) =>
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
-        const reported = readBudget(headers)
-        const resetAt = reported?.resetAt ?? now + DEFAULT_WINDOW_MILLIS
+        const reset = numberHeader(headers, "x-ratelimit-reset")
+        const resetAt = reset === undefined ? now + DEFAULT_WINDOW_MILLIS : reset * 1000
         const millis = Math.max(MIN_WAIT_MILLIS, resetAt - now)
         if (attempt > maxRetries || millis > maxWait) {
-          return yield* new RateLimited({ resource, page, resetAt, limit: reported?.limit })
+          return yield* new RateLimited({ resource, page, resetAt, limit: numberHeader(headers, "x-ratelimit-limit") })
         }
         // The window is spent: nothing goes out before the reset.
         yield* Ref.set(budget, undefined)

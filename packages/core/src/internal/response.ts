@@ -17,6 +17,8 @@ export interface Where {
   readonly resource: Resource
   readonly page: number
   readonly scrollParam: string | undefined
+  /** Removes the access token from text a server sent, in case it echoes it back. */
+  readonly redact: (text: string) => string
 }
 
 /** A response is a page, or a 429 to wait out and resend. */
@@ -27,7 +29,8 @@ export type Outcome =
 const truncated = (where: Where, detail: string) =>
   new RestartRequired({ resource: where.resource, page: where.page, cause: { _tag: "TruncatedBody", detail } })
 
-const invalid = (where: Where, issue: string) => new InvalidResponse({ resource: where.resource, page: where.page, issue })
+const invalid = (where: Where, issue: string) =>
+  new InvalidResponse({ resource: where.resource, page: where.page, issue: where.redact(issue) })
 
 /**
  * Reads the whole body, refusing one over `maxBytes` before it is held in memory. A body that stops early is a
@@ -68,15 +71,31 @@ const readBody = (
   )
 }
 
+/** Whether `text` stops inside a string or with an object or array still open: a body cut short. */
+const endsEarly = (text: string): boolean => {
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]
+    if (inString) {
+      if (c === "\\") i++
+      else if (c === "\"") inString = false
+    } else if (c === "\"") inString = true
+    else if (c === "{" || c === "[") depth++
+    else if (c === "}" || c === "]") depth--
+  }
+  return inString || depth > 0
+}
+
 /** A body that ends before its JSON does was cut short; anything else that fails to parse is simply wrong. */
 const parseJson = (text: string, where: Where): Either.Either<unknown, InvalidResponse | RestartRequired> => {
   try {
     return Either.right(JSON.parse(text))
   } catch (error) {
     const detail = error instanceof Error ? error.message : String(error)
-    return /end of JSON input|Unterminated/.test(detail) || !/[}\]]\s*$/.test(text)
+    return endsEarly(text) || /end of JSON input/.test(detail)
       ? Either.left(truncated(where, `JSON ends early after ${text.length} characters`))
-      : Either.left(invalid(where, `malformed JSON: ${detail}`))
+      : Either.left(invalid(where, `malformed JSON: ${where.redact(detail)}`))
   }
 }
 
@@ -105,10 +124,10 @@ export const interpret = (
     if (status === 429) return { _tag: "RateLimited", headers: response.headers } as const
 
     const error = isJson(contentType) ? Either.match(parseJson(text, where), { onLeft: () => undefined, onRight: firstError }) : undefined
-    const code = error?.code ?? `http_${status}`
+    const code = where.redact(error?.code ?? `http_${status}`)
     const requestId = error?.requestId
-    const detail = error?.message ??
-      (isJson(contentType) ? "no error details" : `a ${contentType} body, likely from a proxy in front of Intercom`)
+    const detail = where.redact(error?.message ??
+      (isJson(contentType) ? "no error details" : `a ${contentType} body, likely from a proxy in front of Intercom`))
 
     if (status === 400 && code === "scroll_exists") return yield* new ConcurrentScroll({ resource, requestId })
     if (status === 404 && where.scrollParam !== undefined) return yield* new Expired({ resource, page, requestId })

@@ -1,0 +1,582 @@
+import { HttpClient, HttpClientError } from "@effect/platform"
+import { describe, expect, it } from "@effect/vitest"
+import {
+  ConfigError,
+  ConfigProvider,
+  Effect,
+  Fiber,
+  Layer,
+  Metric,
+  Option,
+  Redacted,
+  Schedule,
+  Stream,
+  TestClock
+} from "effect"
+import { IntercomClient, type Resource, Scroll, type ScrollError, ScrollMetrics } from "../src/index.js"
+import { errorList, json, makeFake, type Seen, TOKEN, user } from "./support/fakeIntercom.js"
+
+type AnyError = ScrollError.ScrollError
+
+const paramOf = (seen: Seen) => seen.url.searchParams.get("scroll_param")
+
+/** Lets forked fibers run until `done` holds, within a bound, without moving the clock. */
+const settle = (done: () => boolean) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 10_000 && !done(); i++) yield* Effect.yieldNow()
+  })
+
+/** One page through the client service; the first page when `scrollParam` is undefined. */
+const scrollPage = <R extends Resource.Resource>(resource: R, scrollParam: string | undefined, page = 1) =>
+  Effect.flatMap(IntercomClient.IntercomClient, (client) => client.scrollPage(resource, { scrollParam, page }))
+
+/** Narrows a scroll error to the tag the test expects, failing the test otherwise. */
+const expectTag = <T extends AnyError["_tag"]>(error: AnyError, tag: T): Extract<AnyError, { readonly _tag: T }> => {
+  expect(error._tag).toBe(tag)
+  if (error._tag !== tag) throw new Error(`expected ${tag}, got ${error._tag}`)
+  return error as Extract<AnyError, { readonly _tag: T }>
+}
+
+/** The error a request for page 2 of a users scroll fails with when the server answers every request with `answer`. */
+const failureOf = (
+  answer: () => Response,
+  options: { readonly resource?: Resource.Resource; readonly scrollParam?: string | undefined; readonly page?: number } = {},
+  clientOptions: Partial<IntercomClient.Options> = {}
+) => {
+  const fake = makeFake({ fault: () => answer(), clientOptions })
+  const scrollParam = "scrollParam" in options ? options.scrollParam : "s1-1"
+  return scrollPage(options.resource ?? "users", scrollParam, options.page ?? 2).pipe(
+    Effect.flip,
+    Effect.provide(fake.layer)
+  )
+}
+
+const text = (body: string, status: number, contentType: string, headers: Record<string, string> = {}) =>
+  new Response(body, { status, headers: { "content-type": contentType, ...headers } })
+
+const rateLimitHeaders = (resetSeconds: number, remaining: number, limit = 1000) => ({
+  "x-ratelimit-limit": String(limit),
+  "x-ratelimit-remaining": String(remaining),
+  "x-ratelimit-reset": String(resetSeconds)
+})
+
+const tooMany = (resetSeconds: number) =>
+  json(
+    {
+      type: "error.list",
+      request_id: "req_429",
+      errors: [{ code: "rate_limit_exceeded", message: "Exceeded rate limit of 1000 in 10_seconds" }]
+    },
+    429,
+    rateLimitHeaders(resetSeconds, 0)
+  )
+
+describe("request shape", () => {
+  const resources: ReadonlyArray<readonly [Resource.Resource, string, string]> = [
+    ["users", "/users/scroll", "1.4"],
+    ["leads", "/contacts/scroll", "1.4"],
+    ["companies", "/companies/scroll", "2.14"]
+  ]
+
+  for (const [resource, path, version] of resources) {
+    it.effect(`${resource}: GET ${path} with bearer auth, JSON and Intercom-Version ${version}`, () => {
+      const fake = makeFake({ fault: () => json({ type: "error.list", errors: [{ code: "x", message: "stop" }] }, 418) })
+      return Effect.gen(function*() {
+        yield* Effect.flip(scrollPage(resource, undefined))
+        yield* Effect.flip(scrollPage(resource, "next-param", 2))
+        expect(fake.requests).toHaveLength(2)
+        const [first, second] = fake.requests
+        for (const seen of fake.requests) {
+          expect(seen.url.origin).toBe("https://api.intercom.test")
+          expect(seen.url.pathname).toBe(path)
+          expect(seen.headers["authorization"]).toBe(`Bearer ${TOKEN}`)
+          expect(seen.headers["accept"]).toBe("application/json")
+          expect(seen.headers["intercom-version"]).toBe(version)
+        }
+        // The first page asks nothing; the next one passes the scroll_param and nothing else.
+        expect(first.url.search).toBe("")
+        expect([...second.url.searchParams]).toEqual([["scroll_param", "next-param"]])
+      }).pipe(Effect.provide(fake.layer))
+    })
+  }
+
+  it.effect("the Intercom-Version of each resource can be overridden, the others keep their default", () => {
+    const fake = makeFake({
+      fault: () => json({ type: "error.list", errors: [{ code: "x", message: "stop" }] }, 418),
+      clientOptions: { versions: { users: "1.1", companies: "1.4" } }
+    })
+    return Effect.gen(function*() {
+      for (const resource of ["users", "leads", "companies"] as const) yield* Effect.flip(scrollPage(resource, undefined))
+      expect(fake.requests.map((seen) => seen.headers["intercom-version"])).toEqual(["1.1", "1.4", "1.4"])
+    }).pipe(Effect.provide(fake.layer))
+  })
+
+  it.effect("a scroll_param full of URL syntax reaches the server as exactly one scroll_param, path unchanged", () => {
+    const nasty = "a&b=c/d#e?f=g h+i%41j/../k;l ünï©ødé 🚀"
+    const fake = makeFake({
+      fault: (seen) =>
+        paramOf(seen) === null
+          ? json({ type: "user.list", users: [user(1)], scroll_param: nasty })
+          : json({ type: "user.list", users: [], scroll_param: "end" })
+    })
+    return Effect.gen(function*() {
+      expect(yield* Stream.runCount(Scroll.users())).toBe(1)
+      expect(fake.requests).toHaveLength(2)
+      const next = fake.requests[1].url
+      expect(next.pathname).toBe("/users/scroll")
+      expect(next.hash).toBe("")
+      expect([...next.searchParams]).toEqual([["scroll_param", nasty]])
+    }).pipe(Effect.provide(fake.layer))
+  })
+})
+
+describe("base URL", () => {
+  const hostOf = (clientOptions: Partial<IntercomClient.Options>) => {
+    const fake = makeFake({ clientOptions })
+    return Effect.gen(function*() {
+      const client = yield* IntercomClient.IntercomClient
+      yield* scrollPage("users", undefined)
+      return { baseUrl: client.baseUrl, requested: fake.requests[0].url.href }
+    }).pipe(Effect.provide(fake.layer))
+  }
+
+  it.effect("defaults to the US host", () =>
+    Effect.gen(function*() {
+      expect(yield* hostOf({ baseUrl: undefined })).toEqual({
+        baseUrl: "https://api.intercom.io",
+        requested: "https://api.intercom.io/users/scroll"
+      })
+    }))
+
+  it.effect("follows the region: eu and au", () =>
+    Effect.gen(function*() {
+      expect((yield* hostOf({ baseUrl: undefined, region: "eu" })).requested).toBe("https://api.eu.intercom.io/users/scroll")
+      expect((yield* hostOf({ baseUrl: undefined, region: "au" })).requested).toBe("https://api.au.intercom.io/users/scroll")
+      expect(IntercomClient.regionBaseUrls).toEqual({
+        us: "https://api.intercom.io",
+        eu: "https://api.eu.intercom.io",
+        au: "https://api.au.intercom.io"
+      })
+    }))
+
+  it.effect("baseUrl overrides the region, keeping its path and dropping a trailing slash", () =>
+    Effect.gen(function*() {
+      expect(yield* hostOf({ baseUrl: "https://proxy.example.com/intercom/", region: "eu" })).toEqual({
+        baseUrl: "https://proxy.example.com/intercom",
+        requested: "https://proxy.example.com/intercom/users/scroll"
+      })
+    }))
+
+  const build = (baseUrl: string) =>
+    Effect.gen(function*() {
+      const client = yield* IntercomClient.IntercomClient
+      return client.baseUrl
+    }).pipe(
+      Effect.provide(
+        IntercomClient.layer({ accessToken: Redacted.make(TOKEN), baseUrl }).pipe(Layer.provide(makeFake().httpClient))
+      )
+    )
+
+  it.effect("refuses plain http to a host that is not this machine: the layer fails with InvalidOptions", () =>
+    Effect.gen(function*() {
+      for (const baseUrl of ["http://api.intercom.io", "HTTP://proxy.example.com:8080/", "http://127.0.0.1.nip.io"]) {
+        const error = yield* Effect.flip(build(baseUrl))
+        expect(error._tag).toBe("InvalidOptions")
+        expect(error.message).toContain("https")
+      }
+    }))
+
+  it.effect("refuses a base URL that is not a URL, or not http(s)", () =>
+    Effect.gen(function*() {
+      for (const baseUrl of ["not a url", "ftp://api.intercom.io"]) {
+        expect((yield* Effect.flip(build(baseUrl)))._tag).toBe("InvalidOptions")
+      }
+    }))
+
+  it.effect("allows plain http to loopback: 127.0.0.1, localhost and [::1]", () =>
+    Effect.gen(function*() {
+      expect(yield* build("http://127.0.0.1:4010")).toBe("http://127.0.0.1:4010")
+      expect(yield* build("http://localhost:4010/")).toBe("http://localhost:4010")
+      expect(yield* build("http://[::1]:4010")).toBe("http://[::1]:4010")
+    }))
+})
+
+describe("layerConfig", () => {
+  const fromEnv = (env: Record<string, string>) => {
+    const fake = makeFake()
+    return Effect.gen(function*() {
+      yield* scrollPage("users", undefined)
+      return fake.requests[0]
+    }).pipe(
+      Effect.provide(IntercomClient.layerConfig().pipe(Layer.provide(fake.httpClient))),
+      Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
+    )
+  }
+
+  it.effect("reads INTERCOM_ACCESS_TOKEN and defaults to the US host", () =>
+    Effect.gen(function*() {
+      const seen = yield* fromEnv({ INTERCOM_ACCESS_TOKEN: TOKEN })
+      expect(seen.headers["authorization"]).toBe(`Bearer ${TOKEN}`)
+      expect(seen.url.origin).toBe("https://api.intercom.io")
+    }))
+
+  it.effect("reads INTERCOM_REGION", () =>
+    Effect.gen(function*() {
+      expect((yield* fromEnv({ INTERCOM_ACCESS_TOKEN: TOKEN, INTERCOM_REGION: "au" })).url.origin).toBe(
+        "https://api.au.intercom.io"
+      )
+    }))
+
+  it.effect("reads INTERCOM_BASE_URL, which beats the region", () =>
+    Effect.gen(function*() {
+      const seen = yield* fromEnv({
+        INTERCOM_ACCESS_TOKEN: TOKEN,
+        INTERCOM_REGION: "eu",
+        INTERCOM_BASE_URL: "http://127.0.0.1:4010"
+      })
+      expect(seen.url.href).toBe("http://127.0.0.1:4010/users/scroll")
+    }))
+
+  it.effect("a missing token is a ConfigError naming the variable", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(fromEnv({ INTERCOM_REGION: "eu" }))
+      expect(ConfigError.isConfigError(error)).toBe(true)
+      expect(String(error)).toContain("INTERCOM_ACCESS_TOKEN")
+    }))
+
+  it.effect("an unknown region is a ConfigError", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(fromEnv({ INTERCOM_ACCESS_TOKEN: TOKEN, INTERCOM_REGION: "mars" }))
+      expect(ConfigError.isConfigError(error)).toBe(true)
+    }))
+
+  it.effect("a plain-http INTERCOM_BASE_URL to another host fails with InvalidOptions", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(fromEnv({ INTERCOM_ACCESS_TOKEN: TOKEN, INTERCOM_BASE_URL: "http://example.com" }))
+      expect(ConfigError.isConfigError(error)).toBe(false)
+      expect(!ConfigError.isConfigError(error) && error._tag).toBe("InvalidOptions")
+    }))
+})
+
+describe("a page", () => {
+  it.effect("comes back with its records and the next scroll_param", () => {
+    const fake = makeFake({ records: 150 })
+    return Effect.gen(function*() {
+      const first = yield* scrollPage("users", undefined)
+      expect(first.records.map((r) => r.id)).toEqual(Array.from({ length: 100 }, (_, i) => user(i).id))
+      expect(first.scrollParam).toBe("s1-1")
+      const second = yield* scrollPage("users", first.scrollParam, 2)
+      expect(second.records).toHaveLength(50)
+      expect(second.scrollParam).toBe("s1-2")
+    }).pipe(Effect.provide(fake.layer))
+  })
+})
+
+describe("error mapping", () => {
+  it.effect("404 not_found on a scroll_param is Expired, and says to start over", () =>
+    Effect.gen(function*() {
+      const error = expectTag(yield* failureOf(() => errorList(404, "not_found", "scroll parameter not found")), "Expired")
+      expect(error).toMatchObject({ resource: "users", page: 2, requestId: "req_1" })
+      expect(error.message).toMatch(/start over/i)
+    }))
+
+  it.effect("404 on the first page (no scroll_param) is not Expired but an ApiError", () =>
+    Effect.gen(function*() {
+      const error = yield* failureOf(() => errorList(404, "not_found", "Resource Not Found"), { scrollParam: undefined, page: 1 })
+      expect(expectTag(error, "ApiError")).toMatchObject({ status: 404, code: "not_found" })
+    }))
+
+  it.effect("400 scroll_exists is ConcurrentScroll, and says to wait", () =>
+    Effect.gen(function*() {
+      const error = yield* failureOf(() => errorList(400, "scroll_exists", "scroll already exists for this workspace"), {
+        scrollParam: undefined,
+        page: 1
+      })
+      const concurrent = expectTag(error, "ConcurrentScroll")
+      expect(concurrent).toMatchObject({ resource: "users", requestId: "req_1" })
+      expect(concurrent.message).toMatch(/wait/i)
+    }))
+
+  it.effect("500 is RestartRequired with a ServerError cause carrying status, code and request id", () =>
+    Effect.gen(function*() {
+      const error = yield* failureOf(() =>
+        errorList(500, "server_error", "Request failed due to an internal network error. Please restart the scroll operation.")
+      )
+      const restart = expectTag(error, "RestartRequired")
+      expect(restart.page).toBe(2)
+      expect(restart.cause).toMatchObject({ _tag: "ServerError", status: 500, code: "server_error", requestId: "req_1" })
+      expect(restart.message).toContain("HTTP 500")
+      expect(restart.message).toMatch(/start over/i)
+    }))
+
+  it.effect("401 unauthorized and 403 token_unauthorized are Unauthorized with status and code", () =>
+    Effect.gen(function*() {
+      const e401 = expectTag(yield* failureOf(() => errorList(401, "unauthorized", "Access Token Invalid")), "Unauthorized")
+      expect(e401).toMatchObject({ status: 401, code: "unauthorized", detail: "Access Token Invalid", requestId: "req_1" })
+      expect(e401.message).toContain("INTERCOM_ACCESS_TOKEN")
+      const e403 = expectTag(
+        yield* failureOf(() => errorList(403, "token_unauthorized", "Not authorized to access resource")),
+        "Unauthorized"
+      )
+      expect(e403).toMatchObject({ status: 403, code: "token_unauthorized" })
+    }))
+
+  it.effect("another 400 is an ApiError carrying status, code, detail and request id", () =>
+    Effect.gen(function*() {
+      const error = yield* failureOf(() =>
+        errorList(400, "intercom_version_invalid", "Requested resource is not available in current API version")
+      )
+      expect(expectTag(error, "ApiError")).toMatchObject({
+        resource: "users",
+        page: 2,
+        status: 400,
+        code: "intercom_version_invalid",
+        detail: "Requested resource is not available in current API version",
+        requestId: "req_1"
+      })
+      expect(error.message).toContain("intercom_version_invalid")
+    }))
+
+  it.effect("a 200 with the wrong envelope (contact.list on /users/scroll) is InvalidResponse naming page and issue", () =>
+    Effect.gen(function*() {
+      const error = yield* failureOf(() => json({ type: "contact.list", contacts: [], scroll_param: "x" }), { page: 3 })
+      const invalid = expectTag(error, "InvalidResponse")
+      expect(invalid).toMatchObject({ resource: "users", page: 3 })
+      expect(invalid.issue).toContain("type")
+      expect(invalid.issue).toContain("user.list")
+      expect(invalid.message).toContain("Page 3")
+      expect(invalid.message).toContain(invalid.issue)
+    }))
+
+  it.effect("a record without an id is InvalidResponse pointing at it", () =>
+    Effect.gen(function*() {
+      const error = yield* failureOf(() =>
+        json({ type: "user.list", users: [user(1), { type: "user", email: "x@example.com" }], scroll_param: "x" })
+      )
+      expect(expectTag(error, "InvalidResponse").issue).toContain("users.1.id")
+    }))
+
+  it.effect("a 200 text/html is InvalidResponse", () =>
+    Effect.gen(function*() {
+      const error = yield* failureOf(() => text("<html><body>Welcome</body></html>", 200, "text/html; charset=utf-8"))
+      expect(expectTag(error, "InvalidResponse").issue).toContain("text/html")
+    }))
+
+  it.effect("a 502 text/html (a proxy's page) is RestartRequired", () =>
+    Effect.gen(function*() {
+      const error = yield* failureOf(() => text("<html><body>Bad Gateway</body></html>", 502, "text/html"))
+      expect(expectTag(error, "RestartRequired").cause).toMatchObject({ _tag: "ServerError", status: 502 })
+    }))
+
+  it.effect("JSON cut short is RestartRequired with a TruncatedBody cause", () =>
+    Effect.gen(function*() {
+      const error = yield* failureOf(() => text(`{"type":"user.list","users":[{"ty`, 200, "application/json"))
+      expect(expectTag(error, "RestartRequired").cause._tag).toBe("TruncatedBody")
+    }))
+
+  it.effect("JSON cut short right after a record (at a } or ]) is still RestartRequired, not InvalidResponse", () =>
+    Effect.gen(function*() {
+      const whole = JSON.stringify({ type: "user.list", users: [user(1), user(2)], scroll_param: "x" })
+      for (const cut of [whole.indexOf("}") + 1, whole.indexOf("]") + 1]) {
+        const error = yield* failureOf(() => text(whole.slice(0, cut), 200, "application/json"))
+        expect({ cut: whole.slice(0, cut), tag: error._tag }).toEqual({ cut: whole.slice(0, cut), tag: "RestartRequired" })
+        expect(expectTag(error, "RestartRequired").cause._tag).toBe("TruncatedBody")
+      }
+    }))
+
+  it.effect("a body that breaks off while streaming is RestartRequired with a TruncatedBody cause", () =>
+    Effect.gen(function*() {
+      const error = yield* failureOf(() =>
+        new Response(
+          new ReadableStream<Uint8Array>({
+            start(controller) {
+              controller.enqueue(new TextEncoder().encode(`{"type":"user.list","users":[`))
+              controller.error(new Error("other side closed"))
+            }
+          }),
+          { status: 200, headers: { "content-type": "application/json" } }
+        )
+      )
+      expect(expectTag(error, "RestartRequired").cause._tag).toBe("TruncatedBody")
+    }))
+
+  it.effect("malformed but complete JSON is InvalidResponse", () =>
+    Effect.gen(function*() {
+      const error = yield* failureOf(() => text(`{"type": user}`, 200, "application/json"))
+      expect(expectTag(error, "InvalidResponse").issue).toMatch(/malformed JSON/i)
+    }))
+
+  it.effect("a body over maxResponseBytes is InvalidResponse, with or without a Content-Length", () =>
+    Effect.gen(function*() {
+      const body = JSON.stringify({ type: "user.list", users: [user(1), user(2), user(3)], scroll_param: "x" })
+      // Under the limit, the same body is a page: the limit is what refuses it below.
+      const fits = makeFake({ fault: () => text(body, 200, "application/json"), clientOptions: { maxResponseBytes: 10_000 } })
+      expect((yield* scrollPage("users", "s1-1", 2).pipe(Effect.provide(fits.layer))).records).toHaveLength(3)
+
+      const chunked = yield* failureOf(() => text(body, 200, "application/json"), {}, { maxResponseBytes: 100 })
+      expect(expectTag(chunked, "InvalidResponse").issue).toContain("100-byte limit")
+      const declared = yield* failureOf(
+        () => text(body, 200, "application/json", { "content-length": String(body.length) }),
+        {},
+        { maxResponseBytes: 100 }
+      )
+      expect(expectTag(declared, "InvalidResponse").issue).toContain("100-byte limit")
+    }))
+
+  it.effect("a transport RequestError is RestartRequired with a TransportError cause", () =>
+    Effect.gen(function*() {
+      const failing = HttpClient.make((request) =>
+        Effect.fail(
+          new HttpClientError.RequestError({ request, reason: "Transport", cause: new Error("read ECONNRESET") })
+        )
+      )
+      const layer = IntercomClient.layer({ accessToken: Redacted.make(TOKEN), baseUrl: "https://api.intercom.test" }).pipe(
+        Layer.provide(Layer.succeed(HttpClient.HttpClient, failing)),
+        Layer.orDie
+      )
+      const error = yield* scrollPage("users", "s1-1", 2).pipe(Effect.flip, Effect.provide(layer))
+      const restart = expectTag(error, "RestartRequired")
+      expect(restart.cause._tag).toBe("TransportError")
+      expect(restart.cause._tag === "TransportError" && restart.cause.detail).toContain("ECONNRESET")
+      expect(restart.message).toMatch(/start (over|again)/i)
+    }))
+
+  it.effect("a server that never answers is RestartRequired with a Timeout cause after requestTimeout", () => {
+    const hanging = HttpClient.make(() => Effect.never)
+    const layer = IntercomClient.layer({
+      accessToken: Redacted.make(TOKEN),
+      baseUrl: "https://api.intercom.test",
+      requestTimeout: "5 seconds"
+    }).pipe(Layer.provide(Layer.succeed(HttpClient.HttpClient, hanging)), Layer.orDie)
+    return Effect.gen(function*() {
+      const fiber = yield* Effect.fork(Effect.flip(scrollPage("users", "s1-1", 2)))
+      yield* TestClock.adjust("4 seconds")
+      expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
+      yield* TestClock.adjust("2 seconds")
+      const restart = expectTag(yield* Fiber.join(fiber), "RestartRequired")
+      expect(restart.cause).toEqual({ _tag: "Timeout", millis: 5000 })
+    }).pipe(Effect.provide(layer))
+  })
+})
+
+describe("rate limits", () => {
+  it.effect("a 429 waits until X-RateLimit-Reset and resends the same scroll_param", () => {
+    const fake = makeFake({ records: 250, fault: (seen) => seen.index === 1 ? tooMany(5) : undefined })
+    return Effect.gen(function*() {
+      const fiber = yield* Effect.fork(scrollPage("users", "s1-1", 2))
+      yield* settle(() => fake.requests.length >= 1)
+      yield* TestClock.adjust("4 seconds")
+      expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
+      expect(fake.requests).toHaveLength(1)
+      yield* TestClock.adjust("2 seconds")
+      const page = yield* Fiber.join(fiber)
+      expect(page.records.map((r) => r.id)).toEqual(Array.from({ length: 100 }, (_, i) => user(100 + i).id))
+      expect(fake.requests.map(paramOf)).toEqual(["s1-1", "s1-1"])
+    }).pipe(Effect.provide(fake.layer))
+  })
+
+  it.effect("a 429 does not consume the restart budget: a scroll with Schedule.stop completes through it", () => {
+    const fake = makeFake({ records: 250, fault: (seen) => paramOf(seen) === "s1-1" && seen.index === 2 ? tooMany(5) : undefined })
+    return Effect.gen(function*() {
+      const fiber = yield* Effect.fork(Stream.runCount(Scroll.users({ restart: Schedule.stop })))
+      yield* settle(() => fake.requests.length >= 2)
+      yield* TestClock.adjust("10 seconds")
+      expect(yield* Fiber.join(fiber)).toBe(250)
+      expect(fake.opened()).toBe(1)
+      expect(fake.requests.map(paramOf)).toEqual([null, "s1-1", "s1-1", "s1-2", "s1-3"])
+    }).pipe(Effect.provide(fake.layer))
+  })
+
+  it.effect("more than rateLimit.maxRetries 429s in a row is RateLimited with the reset time", () => {
+    const fake = makeFake({ fault: () => tooMany(5), clientOptions: { rateLimit: { maxRetries: 2 } } })
+    return Effect.gen(function*() {
+      const fiber = yield* Effect.fork(Effect.flip(scrollPage("users", "s1-1", 2)))
+      yield* settle(() => fake.requests.length >= 1)
+      for (let i = 0; i < 3; i++) {
+        yield* TestClock.adjust("6 seconds")
+        yield* settle(() => fake.requests.length >= i + 2)
+      }
+      const limited = expectTag(yield* Fiber.join(fiber), "RateLimited")
+      // The first request and maxRetries resends.
+      expect(fake.requests).toHaveLength(3)
+      expect(limited).toMatchObject({ resource: "users", page: 2, limit: 1000 })
+      // The last 429 came at 12 s on the TestClock and still said 5 s: Reset is UNIX seconds, resetAt milliseconds.
+      expect(limited.resetAt).toBe(5000)
+      expect(limited.message).toMatch(/retry later/i)
+    }).pipe(Effect.provide(fake.layer))
+  })
+
+  it.effect("a reset further away than rateLimit.maxWait is RateLimited at once", () => {
+    const fake = makeFake({ fault: () => tooMany(120), clientOptions: { rateLimit: { maxWait: "60 seconds" } } })
+    return Effect.gen(function*() {
+      const fiber = yield* Effect.fork(Effect.flip(scrollPage("users", "s1-1", 2)))
+      yield* settle(() => false)
+      const done = yield* Fiber.poll(fiber)
+      expect(Option.isSome(done)).toBe(true)
+      const limited = expectTag(yield* Fiber.join(fiber), "RateLimited")
+      expect(limited.resetAt).toBe(120_000)
+      expect(fake.requests).toHaveLength(1)
+    }).pipe(Effect.provide(fake.layer))
+  })
+
+  const pacedWaits = Metric.value(
+    ScrollMetrics.forResource(ScrollMetrics.rateLimitWaits, "users").pipe(Metric.tagged("kind", "paced"))
+  )
+  const waits429 = Metric.value(
+    ScrollMetrics.forResource(ScrollMetrics.rateLimitWaits, "users").pipe(Metric.tagged("kind", "429"))
+  )
+
+  /** A first page that reports the budget, then the empty page. */
+  const budgetFake = (remaining: number) =>
+    makeFake({
+      fault: (seen) =>
+        seen.index === 1
+          ? json({ type: "user.list", users: [user(1)], scroll_param: "p2" }, 200, rateLimitHeaders(10, remaining, 100))
+          : json({ type: "user.list", users: [], scroll_param: "p3" })
+    })
+
+  it.effect("paces the next request when X-RateLimit-Remaining runs low", () => {
+    const fake = budgetFake(1)
+    return Effect.gen(function*() {
+      const before = yield* pacedWaits
+      yield* scrollPage("users", undefined)
+      const fiber = yield* Effect.fork(scrollPage("users", "p2", 2))
+      yield* settle(() => false)
+      yield* TestClock.adjust("1 second")
+      expect(fake.requests).toHaveLength(1)
+      expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
+      yield* TestClock.adjust("9 seconds")
+      yield* Fiber.join(fiber)
+      expect(fake.requests).toHaveLength(2)
+      expect((yield* pacedWaits).count - before.count).toBe(1)
+    }).pipe(Effect.provide(fake.layer))
+  })
+
+  it.effect("does not wait while plenty of the budget remains", () => {
+    const fake = budgetFake(90)
+    return Effect.gen(function*() {
+      const before = yield* pacedWaits
+      yield* scrollPage("users", undefined)
+      const fiber = yield* Effect.fork(scrollPage("users", "p2", 2))
+      // Without moving the clock: the second request goes out, and the page comes back.
+      yield* settle(() => false)
+      expect(fake.requests).toHaveLength(2)
+      expect(Option.isSome(yield* Fiber.poll(fiber))).toBe(true)
+      expect((yield* pacedWaits).count).toBe(before.count)
+    }).pipe(Effect.provide(fake.layer))
+  })
+
+  it.effect("counts each 429 wait in ScrollMetrics.rateLimitWaits", () => {
+    const fake = makeFake({ records: 50, fault: (seen) => seen.index <= 2 ? tooMany(5) : undefined })
+    return Effect.gen(function*() {
+      const before = yield* waits429
+      const fiber = yield* Effect.fork(Stream.runCount(Scroll.users()))
+      yield* settle(() => fake.requests.length >= 1)
+      yield* TestClock.adjust("6 seconds")
+      yield* settle(() => fake.requests.length >= 2)
+      yield* TestClock.adjust("6 seconds")
+      expect(yield* Fiber.join(fiber)).toBe(50)
+      expect((yield* waits429).count - before.count).toBe(2)
+    }).pipe(Effect.provide(fake.layer))
+  })
+})
