@@ -1,0 +1,146 @@
+/**
+ * The standalone simulator's command line: every option of `layerServer`, the fault plan as flags, one line on
+ * stdout once listening, then serving until interrupted.
+ *
+ * @since 0.1.0
+ */
+import { Command, Options } from "@effect/cli"
+import { Console, Duration, Effect, Option, Schema } from "effect"
+import type { FaultPlan, Mutation } from "./FaultPlan.js"
+import { Resource } from "./Resource.js"
+import * as Simulator from "./Simulator.js"
+
+const PageNumbers = Schema.compose(
+  Schema.split(","),
+  Schema.Array(Schema.compose(Schema.Trim, Schema.NumberFromString.pipe(Schema.int(), Schema.positive())))
+)
+
+/** `PAGE:RESOURCE:COUNT`, as in `5:users:10`. */
+const MutationSpec = Schema.TemplateLiteralParser(
+  Schema.NumberFromString.pipe(Schema.int(), Schema.positive()),
+  ":",
+  Resource,
+  ":",
+  Schema.NumberFromString.pipe(Schema.int(), Schema.nonNegative())
+)
+
+const pages = (name: string, description: string) =>
+  Options.text(name).pipe(Options.withSchema(PageNumbers), Options.withDescription(description), Options.optional)
+
+const mutations = (name: string, description: string) =>
+  Options.text(name).pipe(
+    Options.repeated,
+    Options.withSchema(Schema.mutable(Schema.Array(MutationSpec))),
+    Options.withDescription(description)
+  )
+
+const count = (name: string, fallback: number, description: string) =>
+  Options.integer(name).pipe(Options.withDefault(fallback), Options.withDescription(description))
+
+/**
+ * @since 0.1.0
+ * @category options
+ */
+export const options = {
+  port: count("port", 4010, "Port to listen on (0 picks a free one)"),
+  host: Options.text("host").pipe(Options.withDefault("127.0.0.1"), Options.withDescription("Address to bind")),
+  tokens: Options.text("token").pipe(
+    Options.atLeast(1),
+    Options.withDescription("Access token of a workspace; repeat for several workspaces")
+  ),
+  users: count("users", Simulator.defaults.users, "Users per workspace"),
+  leads: count("leads", Simulator.defaults.leads, "Leads per workspace"),
+  companies: count("companies", Simulator.defaults.companies, "Companies per workspace"),
+  seed: count("seed", 1, "Data set seed of the first workspace; the Nth uses seed + N - 1"),
+  pageSize: count("page-size", Simulator.defaults.pageSize, "Records a page"),
+  expiry: count("expiry", Duration.toSeconds(Simulator.defaults.expiry), "Seconds an unused scroll_param lives"),
+  defaultVersion: Options.text("default-version").pipe(
+    Options.withDefault(Simulator.defaults.defaultVersion),
+    Options.withDescription("API version of requests without an Intercom-Version header")
+  ),
+  restartAt: pages("restart-at", "Page requests answered 500 'Please restart the scroll operation', e.g. 3,7"),
+  restartRate: Options.float("restart-rate").pipe(
+    Options.withDescription("Fraction (0..1) of page requests answered 500"),
+    Options.optional
+  ),
+  expireAt: pages("expire-at", "Page requests answered 404 not_found, as if the scroll had expired"),
+  foreignScroll: Options.float("foreign-scroll").pipe(
+    Options.withDescription("Seconds another client's scroll holds each workspace from the start"),
+    Options.optional
+  ),
+  rateLimit: Options.integer("rate-limit").pipe(
+    Options.withDescription("Requests allowed per rate-limit window (429 past it)"),
+    Options.optional
+  ),
+  rateWindow: Options.integer("rate-window").pipe(
+    Options.withDescription("Rate-limit window in seconds (default 10)"),
+    Options.optional
+  ),
+  latency: Options.integer("latency").pipe(Options.withDescription("Milliseconds added to every page"), Options.optional),
+  cutBodyAt: pages("cut-body-at", "Page requests whose body is cut short"),
+  dropConnectionAt: pages("drop-connection-at", "Page requests whose connection is dropped before any response"),
+  addAt: mutations("add-at", "PAGE:RESOURCE:COUNT: records added at that page request, e.g. 5:users:10"),
+  removeAt: mutations("remove-at", "PAGE:RESOURCE:COUNT: records removed at that page request, e.g. 5:leads:3")
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Config = Command.Command.ParseConfig<typeof options>
+
+const faultPlan = (config: Config): FaultPlan => ({
+  restartAt: Option.getOrUndefined(config.restartAt),
+  restartRate: Option.getOrUndefined(config.restartRate),
+  expireAt: Option.getOrUndefined(config.expireAt),
+  foreignScroll: Option.getOrUndefined(config.foreignScroll),
+  rateLimit: Option.getOrUndefined(
+    Option.map(config.rateLimit, (limit) => ({ limit, windowSeconds: Option.getOrUndefined(config.rateWindow) }))
+  ),
+  latency: Option.getOrUndefined(Option.map(config.latency, Duration.millis)),
+  cutBodyAt: Option.getOrUndefined(config.cutBodyAt),
+  dropConnectionAt: Option.getOrUndefined(config.dropConnectionAt),
+  mutations: [
+    ...config.addAt.map(([atPage, , resource, , add]): Mutation => ({ atPage, resource, add })),
+    ...config.removeAt.map(([atPage, , resource, , remove]): Mutation => ({ atPage, resource, remove }))
+  ]
+})
+
+/**
+ * The server options a command line describes: one workspace per token, each with the same sizes and faults and
+ * its own seed.
+ *
+ * @since 0.1.0
+ * @category conversions
+ */
+export const serverOptions = (config: Config): Simulator.ServerOptions => ({
+  port: config.port,
+  host: config.host,
+  pageSize: config.pageSize,
+  expiry: Duration.seconds(config.expiry),
+  workspaces: config.tokens.map((token, index) => ({
+    token,
+    seed: config.seed + index,
+    users: config.users,
+    leads: config.leads,
+    companies: config.companies,
+    defaultVersion: config.defaultVersion,
+    faults: faultPlan(config)
+  }))
+})
+
+/**
+ * @since 0.1.0
+ * @category commands
+ */
+export const command = Command.make("intercom-simulator", options, (config) =>
+  Effect.gen(function*() {
+    yield* Console.log(`Intercom simulator listening on ${yield* Simulator.baseUrl}`)
+    return yield* Effect.never
+  }).pipe(Effect.provide(Simulator.layerServer(serverOptions(config)))))
+
+/**
+ * @since 0.1.0
+ * @category commands
+ */
+export const run = Command.run(command, { name: "Intercom simulator", version: "0.1.0" })

@@ -1,0 +1,50 @@
+/**
+ * The errors Intercom answers with, and their `error.list` rendering.
+ *
+ * @internal
+ */
+import { HttpServerResponse } from "@effect/platform"
+import { Schema } from "effect"
+
+/** An Intercom API error: an HTTP status and one `error.list` entry. */
+export class ApiError extends Schema.TaggedError<ApiError>()("ApiError", {
+  status: Schema.Int,
+  code: Schema.String,
+  message: Schema.String
+}) {
+  /** The response Intercom sends for this error. */
+  toResponse(requestId: string): HttpServerResponse.HttpServerResponse {
+    return HttpServerResponse.unsafeJson({
+      type: "error.list",
+      request_id: requestId,
+      errors: [{ code: this.code, message: this.message }]
+    }, { status: this.status })
+  }
+}
+
+export const unauthorized = () => new ApiError({ status: 401, code: "unauthorized", message: "Access Token Invalid" })
+
+export const versionInvalid = () =>
+  new ApiError({
+    status: 400,
+    code: "intercom_version_invalid",
+    message: "Requested resource is not available in current API version"
+  })
+
+export const scrollExists = () =>
+  new ApiError({ status: 400, code: "scroll_exists", message: "scroll already exists for this workspace" })
+
+export const scrollNotFound = () =>
+  new ApiError({ status: 404, code: "not_found", message: "scroll parameter not found" })
+
+export const routeNotFound = () => new ApiError({ status: 404, code: "not_found", message: "Resource Not Found" })
+
+export const serverError = () =>
+  new ApiError({
+    status: 500,
+    code: "server_error",
+    message: "Request failed due to an internal network error. Please restart the scroll operation."
+  })
+
+export const rateLimited = () =>
+  new ApiError({ status: 429, code: "rate_limit_exceeded", message: "Exceeded rate limit" })

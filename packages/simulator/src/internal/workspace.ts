@@ -1,0 +1,247 @@
+/**
+ * A workspace's state: its data sets, the one scroll it may have open, its rate-limit window and its faults.
+ *
+ * JavaScript runs one request step at a time, so each synchronous step below is atomic; the only suspension is the
+ * injected latency, before any state is read.
+ *
+ * @internal
+ */
+import { type Clock, Duration, Effect } from "effect"
+import type { FaultPlan } from "../FaultPlan.js"
+import type { Resource } from "../Resource.js"
+import * as ApiError from "./apiError.js"
+import { Dataset } from "./dataset.js"
+import { gcd, hash, hashString, Rng } from "./random.js"
+import { Catalogue, type Major } from "./records.js"
+import { Counters } from "./stats.js"
+
+export interface Config {
+  readonly token: string
+  readonly seed: number
+  readonly counts: Readonly<Record<Resource, number>>
+  readonly faults: FaultPlan
+  readonly defaultVersion: string
+  readonly pageSize: number
+  readonly expiry: Duration.Duration
+  readonly defaultRateLimit: number
+}
+
+/** A transport fault the server applies while sending a page. */
+export type TransportFault = "cutBody" | "dropConnection"
+
+export interface Page {
+  /** UTF-8 JSON. */
+  readonly body: Uint8Array
+  readonly transportFault: TransportFault | undefined
+}
+
+export interface RateLimitDecision {
+  readonly allowed: boolean
+  readonly headers: Readonly<Record<string, string>>
+}
+
+/** An open scroll walks the indices `offset + step * position (mod universe)`: a permutation with no memory. */
+interface Scroll {
+  readonly resource: Resource
+  readonly universe: number
+  readonly step: number
+  param: string
+  position: number
+  cursor: number
+  lastUsedAt: number
+}
+
+/** The order of a resource's latest scroll, so that the next one differs. */
+interface Order {
+  readonly step: number
+  readonly offset: number
+}
+
+const defaultRateWindowSeconds = 10
+
+const encoder = new TextEncoder()
+const comma = encoder.encode(",")
+
+/** The bytes of an envelope before its list and after it, up to the scroll_param. */
+const envelope = (head: string, tail: string) => [encoder.encode(head), encoder.encode(tail)] as const
+
+const envelopes: Record<Resource, Record<Major, ReturnType<typeof envelope>>> = (() => {
+  const users = envelope('{"type":"user.list","users":[', '],"scroll_param":"')
+  const leads = envelope('{"type":"contact.list","contacts":[', '],"scroll_param":"')
+  return {
+    users: { 1: users, 2: users },
+    leads: { 1: leads, 2: leads },
+    companies: {
+      1: envelope('{"type":"company.list","companies":[', '],"scroll_param":"'),
+      2: envelope('{"type":"list","data":[', '],"pages":null,"total_count":null,"scroll_param":"')
+    }
+  }
+})()
+
+/** Concatenates byte chunks: pages are cached records joined, never re-serialised. */
+const concat = (chunks: ReadonlyArray<Uint8Array>): Uint8Array => {
+  let length = 0
+  for (const chunk of chunks) length += chunk.length
+  const out = new Uint8Array(length)
+  let offset = 0
+  for (const chunk of chunks) {
+    out.set(chunk, offset)
+    offset += chunk.length
+  }
+  return out
+}
+
+export class Workspace {
+  readonly counters = new Counters()
+  readonly datasets: Readonly<Record<Resource, Dataset>>
+  private readonly rng: Rng
+  private readonly startedAt: number
+  private scroll: Scroll | undefined = undefined
+  private readonly lastOrder: Partial<Record<Resource, Order>> = {}
+  private pageRequests = 0
+  private rateWindow = { start: Number.NaN, used: 0 }
+
+  constructor(readonly config: Config, private readonly clock: Clock.Clock) {
+    const catalogue = new Catalogue(config.seed, config.counts.companies)
+    this.datasets = {
+      users: new Dataset(catalogue, "users", config.counts.users),
+      leads: new Dataset(catalogue, "leads", config.counts.leads),
+      companies: new Dataset(catalogue, "companies", config.counts.companies)
+    }
+    this.rng = new Rng(hash(config.seed, hashString(config.token)))
+    this.startedAt = clock.unsafeCurrentTimeMillis()
+  }
+
+  /** Takes one request from the current window's budget; the headers go on every authenticated response. */
+  admit(): RateLimitDecision {
+    const limit = this.config.faults.rateLimit?.limit ?? this.config.defaultRateLimit
+    const windowMillis = (this.config.faults.rateLimit?.windowSeconds ?? defaultRateWindowSeconds) * 1000
+    const now = this.clock.unsafeCurrentTimeMillis()
+    const start = Math.floor(now / windowMillis) * windowMillis
+    if (start !== this.rateWindow.start) this.rateWindow = { start, used: 0 }
+    const allowed = this.rateWindow.used < limit
+    if (allowed) this.rateWindow.used++
+    return {
+      allowed,
+      headers: {
+        "x-ratelimit-limit": String(limit),
+        "x-ratelimit-remaining": String(limit - this.rateWindow.used),
+        "x-ratelimit-reset": String(Math.floor((start + windowMillis) / 1000))
+      }
+    }
+  }
+
+  /** Answers one scroll request: the first page when `param` is undefined, else the page after `param`. */
+  request(resource: Resource, param: string | undefined, major: Major): Effect.Effect<Page, ApiError.ApiError> {
+    return Effect.suspend(() => {
+      const page = ++this.pageRequests
+      this.applyMutations(page)
+      const latency = this.config.faults.latency
+      const answer = Effect.suspend(() => this.answer(page, resource, param, major))
+      return latency === undefined ? answer : Effect.zipRight(this.clock.sleep(latency), answer)
+    })
+  }
+
+  private answer(
+    page: number,
+    resource: Resource,
+    param: string | undefined,
+    major: Major
+  ): Effect.Effect<Page, ApiError.ApiError> {
+    const now = this.clock.unsafeCurrentTimeMillis()
+    const faults = this.config.faults
+    this.forgetIdleScroll(now)
+    if (major === 2 && resource !== "companies") return Effect.fail(ApiError.versionInvalid())
+    if (faults.restartAt?.includes(page) || this.restartByRate(page)) {
+      this.scroll = undefined
+      return Effect.fail(ApiError.serverError())
+    }
+    if (faults.expireAt?.includes(page)) {
+      this.scroll = undefined
+      return Effect.fail(ApiError.scrollNotFound())
+    }
+    let scroll: Scroll
+    if (param === undefined) {
+      if (this.scroll !== undefined || now < this.startedAt + (faults.foreignScroll ?? 0) * 1000) {
+        return Effect.fail(ApiError.scrollExists())
+      }
+      scroll = this.open(resource, now)
+    } else if (this.scroll !== undefined && this.scroll.param === param && this.scroll.resource === resource) {
+      scroll = this.scroll
+    } else {
+      return Effect.fail(ApiError.scrollNotFound())
+    }
+    return Effect.succeed({
+      body: this.nextPage(scroll, major, now),
+      transportFault: faults.cutBodyAt?.includes(page)
+        ? "cutBody"
+        : faults.dropConnectionAt?.includes(page)
+        ? "dropConnection"
+        : undefined
+    })
+  }
+
+  /** A scroll unused for `expiry` is gone, and no longer holds the workspace. */
+  private forgetIdleScroll(now: number): void {
+    if (this.scroll !== undefined && now - this.scroll.lastUsedAt >= Duration.toMillis(this.config.expiry)) {
+      this.scroll = undefined
+    }
+  }
+
+  private restartByRate(page: number): boolean {
+    const rate = this.config.faults.restartRate ?? 0
+    return rate > 0 && hash(this.config.seed, 0x500, page) / 4294967296 < rate
+  }
+
+  private applyMutations(page: number): void {
+    for (const mutation of this.config.faults.mutations ?? []) {
+      if (mutation.atPage !== page) continue
+      const dataset = this.datasets[mutation.resource]
+      dataset.remove(mutation.remove ?? 0, this.rng)
+      dataset.add(mutation.add ?? 0)
+    }
+  }
+
+  /** Opens a scroll over the records created so far, in an order that differs from the previous scroll's. */
+  private open(resource: Resource, now: number): Scroll {
+    const universe = this.datasets[resource].created
+    let step = 1
+    while (universe > 2) {
+      step = 1 + this.rng.int(universe - 1)
+      if (gcd(step, universe) === 1) break
+    }
+    let offset = universe === 0 ? 0 : this.rng.int(universe)
+    const previous = this.lastOrder[resource]
+    if (previous !== undefined && previous.step === step && previous.offset === offset && universe > 1) {
+      offset = (offset + 1) % universe
+    }
+    this.lastOrder[resource] = { step, offset }
+    this.counters.scrollsOpened++
+    this.scroll = { resource, universe, step, param: "", position: 0, cursor: offset, lastUsedAt: now }
+    return this.scroll
+  }
+
+  /** The next page of `scroll`, with a fresh scroll_param; the empty page closes the scroll. */
+  private nextPage(scroll: Scroll, major: Major, now: number): Uint8Array {
+    const dataset = this.datasets[scroll.resource]
+    const [head, tail] = envelopes[scroll.resource][major]
+    const chunks: Array<Uint8Array> = [head]
+    let records = 0
+    while (records < this.config.pageSize && scroll.position < scroll.universe) {
+      // Records removed since the scroll opened are skipped; records added since are outside its universe.
+      if (dataset.has(scroll.cursor)) {
+        if (records++ > 0) chunks.push(comma)
+        chunks.push(dataset.json(scroll.cursor, major))
+      }
+      scroll.position++
+      scroll.cursor = (scroll.cursor + scroll.step) % scroll.universe
+    }
+    scroll.param = this.rng.uuid()
+    scroll.lastUsedAt = now
+    if (records === 0) this.scroll = undefined
+    this.counters.pagesServed++
+    this.counters.recordsServed += records
+    chunks.push(tail, encoder.encode(`${scroll.param}"}`))
+    return concat(chunks)
+  }
+}

@@ -1,0 +1,254 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, TestClock } from "effect"
+import { Simulator } from "../src/index.js"
+import { get, scroll, scrollAll } from "./helpers.js"
+
+const T = "token-t"
+const U = "token-u"
+const options: Simulator.SimulatorOptions = {
+  workspaces: [{ token: T, users: 250, leads: 130, companies: 120 }, { token: U, users: 40, leads: 10, companies: 5 }]
+}
+const withSimulator = (opts: Simulator.SimulatorOptions = options) => Effect.provide(Simulator.layerClient(opts))
+const uuidLike = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
+
+const errorCode = (answer: { readonly body: { readonly errors?: ReadonlyArray<{ readonly code: string }> } }) =>
+  answer.body.errors?.[0].code
+
+describe("envelopes", () => {
+  it.effect("users: user.list with users and a scroll_param", () =>
+    Effect.gen(function*() {
+      const { status, body } = yield* scroll("users", { token: T, version: "1.4" })
+      expect(status).toBe(200)
+      expect(Object.keys(body)).toEqual(["type", "users", "scroll_param"])
+      expect(body.type).toBe("user.list")
+      expect(body.users).toHaveLength(100)
+      expect(body.users.every((user: { type: string }) => user.type === "user")).toBe(true)
+      expect(body.scroll_param).toMatch(uuidLike)
+    }).pipe(withSimulator()))
+
+  it.effect("leads: contact.list with contacts", () =>
+    Effect.gen(function*() {
+      const { status, body } = yield* scroll("leads", { token: T, version: "1.4" })
+      expect(status).toBe(200)
+      expect(Object.keys(body)).toEqual(["type", "contacts", "scroll_param"])
+      expect(body.type).toBe("contact.list")
+      expect(body.contacts.every((lead: { type: string }) => lead.type === "contact")).toBe(true)
+    }).pipe(withSimulator()))
+
+  it.effect("companies under 2.x (and by default): list with data, null pages and total_count, plan objects", () =>
+    Effect.gen(function*() {
+      for (const call of [{ token: T, version: "2.14" }, { token: T }]) {
+        const { body } = yield* scroll("companies", call)
+        expect(Object.keys(body)).toEqual(["type", "data", "pages", "total_count", "scroll_param"])
+        expect(body).toMatchObject({ type: "list", pages: null, total_count: null })
+        expect(body.data.every((company: { type: string }) => company.type === "company")).toBe(true)
+        expect(body.data.every((company: { plan: unknown }) => typeof company.plan === "object")).toBe(true)
+        expect(body.data.some((company: { plan: { type?: string } }) => company.plan.type === "plan")).toBe(true)
+        yield* TestClock.adjust("60 seconds")
+      }
+    }).pipe(withSimulator()))
+
+  it.effect("companies under 1.x: company.list with companies, plan names", () =>
+    Effect.gen(function*() {
+      const { body } = yield* scroll("companies", { token: T, version: "1.4" })
+      expect(Object.keys(body)).toEqual(["type", "companies", "scroll_param"])
+      expect(body.type).toBe("company.list")
+      const plans = body.companies.map((company: { plan: unknown }) => company.plan)
+      expect(plans.every((plan: unknown) => plan === null || typeof plan === "string")).toBe(true)
+      expect(plans.some((plan: unknown) => typeof plan === "string")).toBe(true)
+    }).pipe(withSimulator()))
+
+  it.effect("users and leads under 2.x (header or workspace default) get 400 intercom_version_invalid", () =>
+    Effect.gen(function*() {
+      for (const call of [{ token: T, version: "2.14" }, { token: T }, { token: T, version: "2.0" }]) {
+        for (const resource of ["users", "leads"] as const) {
+          const answer = yield* scroll(resource, call)
+          expect(answer.status).toBe(400)
+          expect(answer.body.errors).toEqual([{
+            code: "intercom_version_invalid",
+            message: "Requested resource is not available in current API version"
+          }])
+        }
+      }
+    }).pipe(withSimulator()))
+
+  it.effect("a workspace whose default version is 1.x serves users without a header", () =>
+    Effect.gen(function*() {
+      const { status, body } = yield* scroll("users", { token: T })
+      expect(status).toBe(200)
+      expect(body.type).toBe("user.list")
+      yield* TestClock.adjust("60 seconds")
+      expect((yield* scroll("companies", { token: T })).body.type).toBe("company.list")
+    }).pipe(withSimulator({ workspaces: [{ token: T, users: 10, defaultVersion: "1.4" }] })))
+})
+
+describe("authentication", () => {
+  const basic = (user: string, password = "") => `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}`
+
+  it.effect("accepts Bearer and HTTP Basic with the token as user name", () =>
+    Effect.gen(function*() {
+      expect((yield* scroll("companies", { authorization: `Bearer ${T}` })).status).toBe(200)
+      expect((yield* scroll("companies", { authorization: basic(U) })).status).toBe(200)
+    }).pipe(withSimulator()))
+
+  it.effect("anything else is 401 unauthorized in an error.list, without rate-limit headers", () =>
+    Effect.gen(function*() {
+      const refused = [undefined, "Bearer nope", `Token ${T}`, basic(T, "secret"), basic("nope"), "Basic !!!", "Bearer"]
+      for (const authorization of refused) {
+        const answer = yield* scroll("companies", authorization === undefined ? {} : { authorization })
+        expect(answer.status).toBe(401)
+        expect(answer.body).toEqual({
+          type: "error.list",
+          request_id: expect.stringMatching(/^[0-9a-f]{20}$/),
+          errors: [{ code: "unauthorized", message: "Access Token Invalid" }]
+        })
+        expect(answer.headers["x-ratelimit-limit"]).toBeUndefined()
+      }
+    }).pipe(withSimulator()))
+
+  it.effect("an unknown path is 404 not_found", () =>
+    Effect.gen(function*() {
+      const answer = yield* get("/admins", { token: T })
+      expect(answer.status).toBe(404)
+      expect(answer.body.errors).toEqual([{ code: "not_found", message: "Resource Not Found" }])
+      expect(answer.headers["x-ratelimit-limit"]).toBe("10000")
+    }).pipe(withSimulator()))
+})
+
+describe("workspaces", () => {
+  it.effect("each token has its own data set and its own scroll", () =>
+    Effect.gen(function*() {
+      const t = yield* scroll("companies", { token: T })
+      const u = yield* scroll("companies", { token: U })
+      expect(u.status).toBe(200)
+      const ids = (body: { data: ReadonlyArray<{ id: string }> }) => body.data.map((company) => company.id)
+      expect(ids(u.body).filter((id) => ids(t.body).includes(id))).toEqual([])
+      const simulator = yield* Simulator.Simulator
+      expect((yield* simulator.ids(U, "companies")).length).toBe(5)
+    }).pipe(withSimulator()))
+
+  it.effect("a scroll_param works only in the workspace that opened it", () =>
+    Effect.gen(function*() {
+      const t = yield* scroll("companies", { token: T })
+      const foreign = yield* scroll("companies", { token: U, param: t.body.scroll_param })
+      expect(foreign.status).toBe(404)
+      expect(foreign.body.errors).toEqual([{ code: "not_found", message: "scroll parameter not found" }])
+      expect((yield* scroll("companies", { token: T, param: t.body.scroll_param })).status).toBe(200)
+    }).pipe(withSimulator()))
+})
+
+describe("scroll lifecycle", () => {
+  it.effect("one open scroll per workspace, whatever the resource: 400 scroll_exists", () =>
+    Effect.gen(function*() {
+      expect((yield* scroll("companies", { token: T })).status).toBe(200)
+      for (const resource of ["companies", "users"] as const) {
+        const second = yield* scroll(resource, { token: T, version: "1.4" })
+        expect(second.status).toBe(400)
+        expect(second.body.errors).toEqual([{ code: "scroll_exists", message: "scroll already exists for this workspace" }])
+      }
+    }).pipe(withSimulator()))
+
+  it.effect("a scroll_param unused for 60 s expires (404), and the workspace is free again", () =>
+    Effect.gen(function*() {
+      const first = yield* scroll("companies", { token: T })
+      yield* TestClock.adjust("59 seconds")
+      const second = yield* scroll("companies", { token: T, param: first.body.scroll_param })
+      expect(second.status).toBe(200)
+      yield* TestClock.adjust("60 seconds")
+      const late = yield* scroll("companies", { token: T, param: second.body.scroll_param })
+      expect(late.status).toBe(404)
+      expect(errorCode(late)).toBe("not_found")
+      expect((yield* scroll("companies", { token: T })).status).toBe(200)
+    }).pipe(withSimulator()))
+
+  it.effect("the expiry is configurable", () =>
+    Effect.gen(function*() {
+      const first = yield* scroll("companies", { token: T })
+      yield* TestClock.adjust("5 seconds")
+      expect((yield* scroll("companies", { token: T, param: first.body.scroll_param })).status).toBe(404)
+    }).pipe(withSimulator({ ...options, expiry: "5 seconds" })))
+
+  it.effect("each page hands out a new scroll_param and the previous one dies", () =>
+    Effect.gen(function*() {
+      const first = yield* scroll("companies", { token: T })
+      const second = yield* scroll("companies", { token: T, param: first.body.scroll_param })
+      expect(second.body.scroll_param).toMatch(uuidLike)
+      expect(second.body.scroll_param).not.toBe(first.body.scroll_param)
+      expect((yield* scroll("companies", { token: T, param: first.body.scroll_param })).status).toBe(404)
+      expect((yield* scroll("companies", { token: T, param: second.body.scroll_param })).status).toBe(200)
+    }).pipe(withSimulator()))
+
+  it.effect("the empty page ends the scroll: its scroll_param is expired and the workspace is free", () =>
+    Effect.gen(function*() {
+      const { lastParam, pages, records } = yield* scrollAll("companies", { token: T })
+      expect(records).toHaveLength(120)
+      expect(pages).toBe(3) // 100, 20, then the empty page
+      expect(lastParam).toMatch(uuidLike)
+      const after = yield* scroll("companies", { token: T, param: lastParam })
+      expect(after.status).toBe(404)
+      expect(errorCode(after)).toBe("not_found")
+      expect((yield* scroll("companies", { token: T })).status).toBe(200)
+    }).pipe(withSimulator()))
+
+  it.effect("a scroll delivers every record exactly once; a restart delivers them in another order", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.Simulator
+      for (const resource of ["users", "leads", "companies"] as const) {
+        const first = (yield* scrollAll(resource, { token: T })).records.map((record) => record.id)
+        const second = (yield* scrollAll(resource, { token: T })).records.map((record) => record.id)
+        const ids = yield* simulator.ids(T, resource)
+        expect(new Set(first).size).toBe(first.length)
+        expect([...first].sort()).toEqual([...ids].sort())
+        expect([...second].sort()).toEqual([...ids].sort())
+        expect(second).not.toEqual(first)
+      }
+    }).pipe(withSimulator()))
+
+  it.effect("pageSize sets the records per page", () =>
+    Effect.gen(function*() {
+      const { pages, records } = yield* scrollAll("users", { token: U })
+      expect(records).toHaveLength(40)
+      expect(pages).toBe(7) // 5 full pages of 7, one of 5, then the empty page
+    }).pipe(withSimulator({ ...options, pageSize: 7 })))
+})
+
+describe("stats", () => {
+  it.effect("count requests, scrolls, pages, records and errors per workspace and in total", () =>
+    Effect.gen(function*() {
+      yield* scrollAll("companies", { token: T }) // 3 pages
+      yield* scroll("users", { token: T }) // 400 intercom_version_invalid
+      yield* scroll("users", { token: U, version: "1.4" }) // opens
+      yield* scroll("users", { token: U, version: "1.4" }) // 400 scroll_exists
+      yield* scroll("users", { token: "nope" }) // 401
+      const stats = yield* (yield* Simulator.Simulator).stats
+      expect(stats.workspaces[T]).toEqual({
+        requests: 4,
+        scrollsOpened: 1,
+        pagesServed: 3,
+        recordsServed: 120,
+        bodiesCut: 0,
+        connectionsDropped: 0,
+        errorsByCode: { intercom_version_invalid: 1 },
+        errorsByStatus: { 400: 1 }
+      })
+      expect(stats.workspaces[U]).toMatchObject({ requests: 2, scrollsOpened: 1, pagesServed: 1, recordsServed: 40 })
+      expect(stats.total).toEqual({
+        requests: 7,
+        scrollsOpened: 2,
+        pagesServed: 4,
+        recordsServed: 160,
+        bodiesCut: 0,
+        connectionsDropped: 0,
+        errorsByCode: { intercom_version_invalid: 1, scroll_exists: 1, unauthorized: 1 },
+        errorsByStatus: { 400: 2, 401: 1 }
+      })
+    }).pipe(withSimulator()))
+
+  it.effect("ids and changes of an unknown token fail with WorkspaceNotFound", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.Simulator
+      const error = yield* Effect.flip(simulator.ids("nope", "users"))
+      expect(error).toBeInstanceOf(Simulator.WorkspaceNotFound)
+      expect((yield* Effect.flip(simulator.changes("nope", "users")))._tag).toBe("WorkspaceNotFound")
+    }).pipe(withSimulator()))
+})
