@@ -1,0 +1,142 @@
+/**
+ * The core against the project's Intercom simulator: in process under the TestClock (expiry, rate limits and
+ * another client's scroll play out without real waits), and over real HTTP on a loopback port (cut bodies and
+ * dropped connections need a real socket).
+ */
+import { NodeHttpClient } from "@effect/platform-node"
+import { describe, expect, it } from "@effect/vitest"
+import { Simulator } from "@intercom-scroll/simulator"
+import { Chunk, Duration, Effect, Exit, Fiber, Layer, Option, Cause, Redacted, Schedule, Stream, TestClock } from "effect"
+import { IntercomClient, type Resource, Scroll } from "../src/index.js"
+
+const TOKEN = "tok_simulated_workspace"
+
+/** The simulator answering an HttpClient in process; any base URL reaches it. */
+const inProcess = (options: Omit<Simulator.WorkspaceOptions, "token">, simulator: Partial<Simulator.SimulatorOptions> = {}) =>
+  IntercomClient.layer({ accessToken: Redacted.make(TOKEN), baseUrl: "https://api.intercom.io" }).pipe(
+    Layer.provideMerge(Simulator.layerClient({ ...simulator, workspaces: [{ token: TOKEN, ...options }] })),
+    Layer.orDie
+  )
+
+/** The simulator on a loopback port, reached through undici. */
+const overHttp = (options: Omit<Simulator.WorkspaceOptions, "token">, simulator: Partial<Simulator.SimulatorOptions> = {}) =>
+  Layer.unwrapEffect(Effect.map(Simulator.baseUrl, (baseUrl) => IntercomClient.layer({ accessToken: Redacted.make(TOKEN), baseUrl }))).pipe(
+    Layer.provide(NodeHttpClient.layerUndici),
+    Layer.provideMerge(Simulator.layerServer({ ...simulator, workspaces: [{ token: TOKEN, ...options }] })),
+    Layer.orDie
+  )
+
+const stream = (resource: Resource.Resource, options?: Scroll.Options) =>
+  Scroll.pages(resource, options).pipe(Stream.mapConcat((page) => page.records))
+
+/** Scrolls `resource` and checks each record the workspace holds came out exactly once. */
+const exactlyOnce = (resource: Resource.Resource, options?: Scroll.Options) =>
+  Effect.gen(function*() {
+    const simulator = yield* Simulator.Simulator
+    const emitted = Chunk.toReadonlyArray(yield* Stream.runCollect(stream(resource, options))).map((r) => r.id)
+    const expected = yield* simulator.ids(TOKEN, resource)
+    expect(emitted.length).toBe(expected.length)
+    expect([...emitted].sort()).toEqual([...expected].sort())
+    return (yield* simulator.stats).workspaces[TOKEN]
+  })
+
+/** Runs `effect` while the TestClock moves on a second at a time, as a real clock would. */
+const withTime = <A, E, R>(effect: Effect.Effect<A, E, R>, limit: Duration.DurationInput = "30 minutes") =>
+  Effect.gen(function*() {
+    const fiber = yield* Effect.fork(effect)
+    for (let elapsed = 0; elapsed < Duration.toSeconds(limit); elapsed++) {
+      const done = yield* Fiber.poll(fiber)
+      if (Option.isSome(done)) break
+      yield* TestClock.adjust("1 second")
+    }
+    return yield* Fiber.join(fiber)
+  })
+
+describe("against the simulator, in process", () => {
+  for (const resource of ["users", "leads", "companies"] as const) {
+    it.effect(`every one of the ${resource} comes out exactly once`, () =>
+      exactlyOnce(resource).pipe(Effect.provide(inProcess({ users: 1234, leads: 456, companies: 321 }))))
+  }
+
+  it.effect("restarts after 500s and expiries, with each record once", () =>
+    Effect.gen(function*() {
+      const stats = yield* withTime(exactlyOnce("users"))
+      expect(stats.scrollsOpened).toBe(4)
+      expect(stats.errorsByStatus[500]).toBe(2)
+      expect(stats.errorsByCode["not_found"]).toBe(1)
+    }).pipe(Effect.provide(inProcess({ users: 1000, faults: { restartAt: [3, 9], expireAt: [6] } }))))
+
+  it.effect("waits out another client's scroll", () =>
+    Effect.gen(function*() {
+      const stats = yield* withTime(exactlyOnce("users"))
+      expect(stats.errorsByCode["scroll_exists"]).toBe(3)
+    }).pipe(Effect.provide(inProcess({ users: 500, faults: { foreignScroll: 25 } }))))
+
+  it.effect("paces itself on a tight rate limit so that no 429 is needed", () =>
+    Effect.gen(function*() {
+      const stats = yield* withTime(exactlyOnce("users"))
+      expect(stats.pagesServed).toBe(21)
+      expect(stats.errorsByStatus[429] ?? 0).toBe(0)
+    }).pipe(Effect.provide(inProcess({ users: 2000, faults: { rateLimit: { limit: 5, windowSeconds: 10 } } }))))
+
+  it.effect("a consumer that takes 50 seconds a page keeps the scroll alive", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.Simulator
+      const slow = Scroll.users({ restart: Schedule.stop }).pipe(
+        Stream.mapChunksEffect((chunk) => Effect.as(Effect.sleep("50 seconds"), chunk)),
+        Stream.runCount
+      )
+      expect(yield* withTime(slow, "2 hours")).toBe(500)
+      expect((yield* simulator.stats).workspaces[TOKEN].scrollsOpened).toBe(1)
+    }).pipe(Effect.provide(inProcess({ users: 500 }))))
+
+  it.effect("a consumer that stalls past the expiry meets Expired, then a restart, with no duplicates", () => {
+    let stalled = false
+    const stallOnce = <A>(chunk: Chunk.Chunk<A>) =>
+      stalled ? Effect.succeed(chunk) : Effect.as(Effect.sleep("61 seconds").pipe(Effect.tap(() => (stalled = true))), chunk)
+    return Effect.gen(function*() {
+      const simulator = yield* Simulator.Simulator
+      const users = yield* withTime(
+        Scroll.users({ prefetch: 0, restart: Schedule.recurs(1) }).pipe(Stream.mapChunksEffect(stallOnce), Stream.runCollect)
+      )
+      const ids = Chunk.toReadonlyArray(users).map((u) => u.id)
+      expect(new Set(ids).size).toBe(ids.length)
+      expect(ids.length).toBe(500)
+      const stats = (yield* simulator.stats).workspaces[TOKEN]
+      expect(stats.errorsByCode["not_found"]).toBe(1)
+      expect(stats.scrollsOpened).toBe(2)
+    }).pipe(Effect.provide(inProcess({ users: 500 })))
+  })
+
+  it.effect("without a restart budget, the stalled consumer gets Expired after the records it had", () =>
+    Effect.gen(function*() {
+      const out = yield* withTime(
+        Scroll.users({ prefetch: 0, restart: Schedule.stop }).pipe(
+          Stream.mapChunksEffect((chunk) => Effect.as(Effect.sleep("61 seconds"), chunk)),
+          Stream.either,
+          Stream.runCollect
+        ),
+        "1 hour"
+      )
+      const last = Chunk.unsafeLast(out)
+      expect(last._tag === "Left" && last.left._tag).toBe("Expired")
+      expect(out.length).toBe(101)
+    }).pipe(Effect.provide(inProcess({ users: 500 }))))
+})
+
+describe("against the simulator, over real HTTP", () => {
+  // After a cut body or a dropped connection Intercom's side of the scroll stays open until it expires, so the
+  // restart first meets scroll_exists; a short expiry and a quick concurrentScroll schedule keep this test fast.
+  const quick: Scroll.Options = { restart: Schedule.recurs(3), concurrentScroll: Schedule.spaced("100 millis") }
+
+  it.live("every user comes out exactly once", () =>
+    exactlyOnce("users").pipe(Effect.provide(overHttp({ users: 1500 }))))
+
+  it.live("a body cut short and a dropped connection restart the scroll, with each record once", () =>
+    Effect.gen(function*() {
+      const stats = yield* exactlyOnce("users", quick)
+      expect(stats.bodiesCut).toBe(1)
+      expect(stats.connectionsDropped).toBe(1)
+      expect(stats.scrollsOpened).toBe(3)
+    }).pipe(Effect.provide(overHttp({ users: 800, faults: { cutBodyAt: [3], dropConnectionAt: [8] } }, { expiry: "300 millis" }))))
+})
