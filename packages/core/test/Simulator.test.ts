@@ -6,7 +6,7 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Simulator } from "@intercom-scroll/simulator"
-import { Chunk, Duration, Effect, Exit, Fiber, Layer, Option, Cause, Redacted, Schedule, Stream, TestClock } from "effect"
+import { Chunk, Duration, Effect, Fiber, Layer, Option, Redacted, Schedule, Stream, TestClock } from "effect"
 import { IntercomClient, type Resource, Scroll } from "../src/index.js"
 
 const TOKEN = "tok_simulated_workspace"
