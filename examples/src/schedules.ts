@@ -1,0 +1,66 @@
+/**
+ * Custom schedules for the two waits a scroll knows, and a handler for each typed error.
+ *
+ * The embedded simulator is set up to be difficult: another client's scroll holds the workspace for 3 seconds,
+ * page 4 answers 500 ("restart the scroll operation") and the rate limit is tight. Then a wrong token shows
+ * `Unauthorized`.
+ */
+import { NodeHttpClient, NodeRuntime } from "@effect/platform-node"
+import { IntercomClient, Scroll, type ScrollError } from "@intercom-scroll/core"
+import { Embedded } from "@intercom-scroll/cli"
+import { Console, Effect, Layer, Redacted, Schedule, Stream } from "effect"
+
+// Start over at most 3 times, 200 ms then 400 ms then 800 ms apart (with jitter).
+const restart = Schedule.exponential("200 millis").pipe(
+  Schedule.jittered,
+  Schedule.intersect(Schedule.recurs(3)),
+  Schedule.tapInput((error: ScrollError.RestartRequired | ScrollError.Expired) =>
+    Console.log(`restarting from the first page after ${error._tag}`)
+  )
+)
+
+// While another scroll holds the workspace, look again every second, for half a minute at most.
+const concurrentScroll = Schedule.spaced("1 second").pipe(
+  Schedule.upTo("30 seconds"),
+  Schedule.tapInput(() => Console.log("another scroll holds the workspace; waiting"))
+)
+
+const report = (label: string) => (error: ScrollError.ScrollError) =>
+  Console.log(`${label}: ${error._tag}`).pipe(Effect.as(-1))
+
+const countUsers = Scroll.users({ restart, concurrentScroll }).pipe(
+  Stream.runCount,
+  Effect.catchTags({
+    Expired: report("the scroll expired more often than the schedule allows"),
+    RestartRequired: report("Intercom kept asking for a restart"),
+    ConcurrentScroll: report("the workspace stayed busy"),
+    RateLimited: report("the rate limit did not let up"),
+    Unauthorized: report("the token was refused"),
+    ApiError: report("Intercom answered with an error"),
+    InvalidResponse: report("the response was not Intercom's")
+  })
+)
+
+const program = Effect.gen(function*() {
+  const users = yield* countUsers
+  yield* Console.log(`users: ${users}`)
+
+  const target = yield* Embedded.Target
+  const wrongToken = IntercomClient.layer({ accessToken: Redacted.make("not-a-token"), baseUrl: target.baseUrl }).pipe(
+    Layer.provide(NodeHttpClient.layerUndici)
+  )
+  const refused = yield* countUsers.pipe(Effect.provide(wrongToken))
+  yield* Console.log(`with a wrong token: ${refused}`)
+})
+
+const Intercom = Embedded.layerFromEnv({
+  simulator: {
+    workspaces: [{
+      token: "example",
+      users: 1_000,
+      faults: { foreignScroll: 3, restartAt: [4], rateLimit: { limit: 8, windowSeconds: 2 } }
+    }]
+  }
+})
+
+program.pipe(Effect.provide(Intercom), NodeRuntime.runMain)

@@ -1,0 +1,50 @@
+/**
+ * Writes a file so that readers see either the previous file or the complete new one, never a part: the content
+ * goes to a temporary file beside the target, is flushed to disk, and is renamed over the target only when the
+ * whole stream succeeded. A failed or interrupted write removes the temporary file and leaves the target alone.
+ *
+ * @since 0.1.0
+ */
+import { randomUUID } from "node:crypto"
+import { FileSystem, Path } from "@effect/platform"
+import type { PlatformError } from "@effect/platform/Error"
+import { Effect, Exit, Sink, Stream } from "effect"
+import { OutputError } from "./ExportError.js"
+
+/**
+ * The temporary file for `target`: in the same directory (a rename across file systems would not be atomic),
+ * hidden, and unique per write.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const temporaryPath = (path: Path.Path, target: string, unique: string): string =>
+  path.join(path.dirname(target), `.${path.basename(target)}.${unique}.tmp`)
+
+/**
+ * Runs `content` into `target` atomically. Succeeds once the target holds all of it.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const write = Effect.fn("AtomicFile.write")(function*<E, R>(
+  target: string,
+  content: Stream.Stream<Uint8Array, E, R>
+) {
+  const fs = yield* FileSystem.FileSystem
+  const path = yield* Path.Path
+  const temporary = temporaryPath(path, target, randomUUID())
+  const failed = (error: PlatformError) => new OutputError({ target, detail: error.message })
+
+  yield* Effect.gen(function*() {
+    // Added first, so it runs last: after the file below is closed. A rename that happened leaves nothing to remove.
+    yield* Effect.addFinalizer((exit) => Exit.isSuccess(exit) ? Effect.void : Effect.ignore(fs.remove(temporary)))
+    yield* Effect.gen(function*() {
+      // "wx": never reuse a file that happens to be there.
+      const file = yield* fs.open(temporary, { flag: "wx" }).pipe(Effect.mapError(failed))
+      yield* Stream.run(content, Sink.forEach((bytes: Uint8Array) => Effect.mapError(file.writeAll(bytes), failed)))
+      yield* file.sync.pipe(Effect.mapError(failed))
+    }).pipe(Effect.scoped)
+    yield* fs.rename(temporary, target).pipe(Effect.mapError(failed))
+  }).pipe(Effect.scoped)
+})

@@ -1,0 +1,117 @@
+/**
+ * One export: a scroll of users, leads or companies, encoded as NDJSON, JSON or CSV, written to stdout or
+ * atomically to a file, with progress on stderr and a summary at the end.
+ *
+ * @since 0.1.0
+ */
+import type { FileSystem, Path } from "@effect/platform"
+import { type IntercomClient, Progress, type Resource, Scroll, type ScrollError } from "@intercom-scroll/core"
+import { Clock, Effect, Schedule, Stream, SubscriptionRef } from "effect"
+import * as AtomicFile from "./AtomicFile.js"
+import type { OutputError } from "./ExportError.js"
+import * as Format from "./Format.js"
+import * as ProgressBar from "./ProgressBar.js"
+import { Stdio } from "./Stdio.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly resource: Resource.Resource
+  /** Default "ndjson". */
+  readonly format?: Format.Format | undefined
+  /** A file path, written atomically; stdout when undefined. */
+  readonly out?: string | undefined
+  readonly scroll?: Scroll.Options | undefined
+  /** Default "auto": a live line when stderr is a terminal, plain lines otherwise. "off" prints no summary either. */
+  readonly progress?: ProgressBar.Mode | "auto" | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Summary {
+  readonly resource: Resource.Resource
+  readonly format: Format.Format
+  /** The file written, or "stdout". */
+  readonly destination: string
+  /** Records written (after dedupe). */
+  readonly records: number
+  /** Pages received, over every attempt. */
+  readonly pages: number
+  readonly restarts: number
+  readonly durationMillis: number
+}
+
+/**
+ * Restarts at most `maxRestarts` times (0: never), each after an exponential backoff from 1 second with jitter,
+ * as the core's default does.
+ *
+ * @since 0.1.0
+ * @category schedules
+ */
+export const restartAtMost = (
+  maxRestarts: number
+): Schedule.Schedule<unknown, ScrollError.RestartRequired | ScrollError.Expired> =>
+  Schedule.exponential("1 second").pipe(Schedule.jittered, Schedule.intersect(Schedule.recurs(maxRestarts)))
+
+const recordsOf = (
+  resource: Resource.Resource,
+  options: Scroll.Options | undefined
+): Stream.Stream<Format.JsonRecord, ScrollError.ScrollError, IntercomClient.IntercomClient> => {
+  switch (resource) {
+    case "users":
+      return Scroll.users(options)
+    case "leads":
+      return Scroll.leads(options)
+    case "companies":
+      return Scroll.companies(options)
+  }
+}
+
+/**
+ * Runs an export and returns its summary. Fails with the scroll's error or an `OutputError`; a file target is then
+ * left as it was.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const run = Effect.fn("Export.run")(function*(options: Options): Effect.fn.Return<
+  Summary,
+  ScrollError.ScrollError | OutputError,
+  IntercomClient.IntercomClient | FileSystem.FileSystem | Path.Path | Stdio
+> {
+  const stdio = yield* Stdio
+  const format = options.format ?? "ndjson"
+  const requested = options.progress ?? "auto"
+  const mode = requested === "auto" ? (stdio.stderrIsTTY ? "live" : "plain") : requested
+  yield* Effect.annotateCurrentSpan({ resource: options.resource, format })
+
+  const startedAt = yield* Clock.currentTimeMillis
+  // Scoped so the progress line is gone before the summary (or the caller's error line) is printed.
+  const snapshot = yield* Effect.scoped(Effect.gen(function*() {
+    const tracker = yield* ProgressBar.start(options.resource, mode)
+    const bytes = recordsOf(options.resource, options.scroll).pipe(
+      Stream.provideService(Progress.Progress, tracker.reporter),
+      Format.encoder(format),
+      Stream.encodeText
+    )
+    yield* options.out === undefined ? Stream.run(bytes, stdio.stdout) : AtomicFile.write(options.out, bytes)
+    return yield* SubscriptionRef.get(tracker.snapshot)
+  }))
+  const finishedAt = yield* Clock.currentTimeMillis
+
+  const summary: Summary = {
+    resource: options.resource,
+    format,
+    destination: options.out ?? "stdout",
+    records: snapshot.records,
+    pages: snapshot.pages,
+    restarts: snapshot.restarts,
+    durationMillis: finishedAt - startedAt
+  }
+  if (mode !== "off") yield* stdio.writeStderr(`${ProgressBar.renderSummary(summary)}\n`)
+  return summary
+})

@@ -1,0 +1,38 @@
+/**
+ * What can go wrong in an export besides the scroll itself: the output cannot be written, or the environment does
+ * not configure a client. Like the core's errors, each message says what to do and never carries the token.
+ *
+ * @since 0.1.0
+ */
+import { Schema } from "effect"
+
+/**
+ * Writing the export failed: the target directory is missing or read-only, the disk is full, stdout was closed.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class OutputError extends Schema.TaggedError<OutputError>()("OutputError", {
+  /** A file path, or "stdout". */
+  target: Schema.String,
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `Could not write ${this.target}: ${this.detail}`
+  }
+}
+
+/**
+ * An environment variable is missing or holds a value that cannot work.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidConfig extends Schema.TaggedError<InvalidConfig>()("InvalidConfig", {
+  variable: Schema.String,
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `${this.variable} ${this.detail}`
+  }
+}

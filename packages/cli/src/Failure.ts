@@ -1,0 +1,61 @@
+/**
+ * How the command line ends: one line on stderr naming what went wrong (`Unauthorized: Intercom refused …`), and
+ * the exit code. Pure, so each case is tested without a process.
+ *
+ * @since 0.1.0
+ */
+import { ValidationError } from "@effect/cli"
+import { Cause, Exit, Option } from "effect"
+
+/**
+ * The exit code of a Ctrl-C (128 + SIGINT), as shells report it.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const interruptedExitCode = 130
+
+/**
+ * 0 on success, 130 when interrupted (Ctrl-C), 1 on any failure.
+ *
+ * @since 0.1.0
+ * @category exit
+ */
+export const exitCode = <A, E>(exit: Exit.Exit<A, E>): number => {
+  if (Exit.isSuccess(exit)) return 0
+  return Cause.isInterruptedOnly(exit.cause) ? interruptedExitCode : 1
+}
+
+const describe = (error: unknown): string => {
+  if (typeof error === "object" && error !== null) {
+    const { _tag, name, message } = error as { readonly _tag?: unknown; readonly name?: unknown; readonly message?: unknown }
+    const label = typeof _tag === "string" ? _tag : typeof name === "string" ? name : "Error"
+    if (typeof message === "string" && message !== "") return `${label}: ${message}`
+    return label
+  }
+  return `Error: ${String(error)}`
+}
+
+/**
+ * The one line to print for a failed run, or undefined when there is nothing to add: @effect/cli has already
+ * printed its usage error. Line breaks are folded and each secret replaced, so the line never carries a token even
+ * if some message did.
+ *
+ * @since 0.1.0
+ * @category rendering
+ */
+export const line = (cause: Cause.Cause<unknown>, secrets: ReadonlyArray<string> = []): string | undefined => {
+  let text: string
+  if (Cause.isInterruptedOnly(cause)) {
+    text = "Interrupted: the export stopped before the end; an --out file was left as it was"
+  } else {
+    const failure = Cause.failureOption(cause)
+    if (Option.isSome(failure) && ValidationError.isValidationError(failure.value)) return undefined
+    text = Option.match(failure, {
+      onSome: describe,
+      onNone: () => Option.match(Cause.dieOption(cause), { onSome: describe, onNone: () => `Error: ${Cause.pretty(cause)}` })
+    })
+  }
+  const oneLine = text.replace(/\s*[\r\n]+\s*/g, " ").trim()
+  return secrets.reduce((redacted, secret) => secret === "" ? redacted : redacted.replaceAll(secret, "<redacted>"), oneLine)
+}

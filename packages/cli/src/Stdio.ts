@@ -1,0 +1,52 @@
+/**
+ * The process's standard output and error as a service, so an export can be pointed at stdout and its progress at
+ * stderr, and tests can capture both.
+ *
+ * @since 0.1.0
+ */
+import { NodeSink } from "@effect/platform-node"
+import { Context, Effect, Layer, type Sink } from "effect"
+import { OutputError } from "./ExportError.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service {
+  /** Where an export without `--out` goes; waits when the reader is slow (backpressure). */
+  readonly stdout: Sink.Sink<void, Uint8Array, never, OutputError>
+  readonly writeStderr: (text: string) => Effect.Effect<void>
+  /** Whether stderr is a terminal, where a progress line can be redrawn in place. */
+  readonly stderrIsTTY: boolean
+  /** The terminal's width now, when stderr is one: a live line longer than that would wrap and not redraw. */
+  readonly stderrColumns: Effect.Effect<number | undefined>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class Stdio extends Context.Tag("@intercom-scroll/cli/Stdio")<Stdio, Service>() {}
+
+const describe = (cause: unknown) => (cause instanceof Error ? cause.message : String(cause))
+
+/**
+ * The process's own streams.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer: Layer.Layer<Stdio> = Layer.sync(Stdio, () => ({
+  // stdout belongs to the process: ending it after one export would break whatever writes next.
+  stdout: NodeSink.fromWritable(
+    () => process.stdout,
+    (cause) => new OutputError({ target: "stdout", detail: describe(cause) }),
+    { endOnDone: false }
+  ),
+  writeStderr: (text) =>
+    Effect.sync(() => {
+      process.stderr.write(text)
+    }),
+  stderrIsTTY: process.stderr.isTTY === true,
+  stderrColumns: Effect.sync(() => process.stderr.isTTY === true ? process.stderr.columns : undefined)
+}))

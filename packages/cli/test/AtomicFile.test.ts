@@ -1,0 +1,83 @@
+import { FileSystem, Path } from "@effect/platform"
+import { NodeContext } from "@effect/platform-node"
+import { describe, expect, it } from "@effect/vitest"
+import { Deferred, Effect, Exit, Fiber, Stream } from "effect"
+import { AtomicFile } from "../src/index.js"
+
+const bytes = (text: string) => new TextEncoder().encode(text)
+
+/** A directory holding `out.txt` with "previous", removed after the test. */
+const withPreviousFile = Effect.gen(function*() {
+  const fs = yield* FileSystem.FileSystem
+  const path = yield* Path.Path
+  const directory = yield* fs.makeTempDirectoryScoped({ prefix: "atomic-file-test-" })
+  const target = path.join(directory, "out.txt")
+  yield* fs.writeFileString(target, "previous")
+  const listing = () => fs.readDirectory(directory).pipe(Effect.map((names) => names.sort()))
+  return { fs, directory, target, listing }
+})
+
+describe("AtomicFile.write", () => {
+  it.scoped("replaces the target with the whole content and leaves no temporary file", () =>
+    Effect.gen(function*() {
+      const { fs, listing, target } = yield* withPreviousFile
+      yield* AtomicFile.write(target, Stream.make(bytes("first,"), bytes("second")))
+      expect(yield* fs.readFileString(target)).toBe("first,second")
+      expect(yield* listing()).toEqual(["out.txt"])
+    }).pipe(Effect.provide(NodeContext.layer)))
+
+  it.scoped("writes through a temporary file beside the target, never into the target itself", () =>
+    Effect.gen(function*() {
+      const { fs, listing, target } = yield* withPreviousFile
+      let seenWhileWriting: ReadonlyArray<string> = []
+      let targetWhileWriting = ""
+      const content = Stream.make(bytes("new")).pipe(
+        Stream.concat(Stream.fromEffect(Effect.gen(function*() {
+          seenWhileWriting = yield* listing()
+          targetWhileWriting = yield* fs.readFileString(target)
+          return bytes("!")
+        })))
+      )
+      yield* AtomicFile.write(target, content)
+      expect(seenWhileWriting).toHaveLength(2)
+      expect(seenWhileWriting[0]).toMatch(/^\.out\.txt\..+\.tmp$/)
+      expect(targetWhileWriting).toBe("previous")
+      expect(yield* fs.readFileString(target)).toBe("new!")
+    }).pipe(Effect.provide(NodeContext.layer)))
+
+  it.scoped("a failure mid-stream keeps the previous file and removes the temporary file", () =>
+    Effect.gen(function*() {
+      const { fs, listing, target } = yield* withPreviousFile
+      const content = Stream.make(bytes("partial")).pipe(Stream.concat(Stream.fail("scroll failed" as const)))
+      const exit = yield* Effect.exit(AtomicFile.write(target, content))
+      expect(exit).toEqual(Exit.fail("scroll failed"))
+      expect(yield* fs.readFileString(target)).toBe("previous")
+      expect(yield* listing()).toEqual(["out.txt"])
+    }).pipe(Effect.provide(NodeContext.layer)))
+
+  it.scoped("an interruption mid-stream keeps the previous file and removes the temporary file", () =>
+    Effect.gen(function*() {
+      const { fs, listing, target } = yield* withPreviousFile
+      const started = yield* Deferred.make<void>()
+      const content = Stream.make(bytes("partial")).pipe(
+        Stream.concat(Stream.fromEffect(Deferred.succeed(started, undefined)).pipe(Stream.drain)),
+        Stream.concat(Stream.never)
+      )
+      const fiber = yield* Effect.fork(AtomicFile.write(target, content))
+      yield* Deferred.await(started)
+      expect(yield* listing()).toHaveLength(2)
+      yield* Fiber.interrupt(fiber)
+      expect(yield* fs.readFileString(target)).toBe("previous")
+      expect(yield* listing()).toEqual(["out.txt"])
+    }).pipe(Effect.provide(NodeContext.layer)))
+
+  it.scoped("fails with an OutputError naming the target when its directory does not exist", () =>
+    Effect.gen(function*() {
+      const { directory, listing } = yield* withPreviousFile
+      const target = `${directory}/missing/out.txt`
+      const error = yield* Effect.flip(AtomicFile.write(target, Stream.make(bytes("x"))))
+      expect(error._tag).toBe("OutputError")
+      expect(error.message).toContain(target)
+      expect(yield* listing()).toEqual(["out.txt"])
+    }).pipe(Effect.provide(NodeContext.layer)))
+})

@@ -1,0 +1,242 @@
+import { FileSystem, HttpClient, Path } from "@effect/platform"
+import { NodeContext } from "@effect/platform-node"
+import { describe, expect, it } from "@effect/vitest"
+import { ScrollError } from "@intercom-scroll/core"
+import { Chunk, ConfigProvider, Deferred, Duration, Effect, Exit, Fiber, Layer, Schedule, TestClock } from "effect"
+import { errorList, type Fake, makeFake, TOKEN } from "../../core/test/support/fakeIntercom.js"
+import { Cli, Export, Failure } from "../src/index.js"
+import { type Capture, makeCapture } from "./support/capture.js"
+
+interface Run {
+  readonly fake: Fake
+  readonly capture: Capture
+  readonly env?: Record<string, string>
+  /** Replaces the fake's HTTP client, e.g. to hang on a page. */
+  readonly http?: Layer.Layer<HttpClient.HttpClient>
+}
+
+const cli = (args: ReadonlyArray<string>, run: Run) =>
+  Cli.main(["node", "intercom-scroll", ...args]).pipe(
+    Effect.provide(Layer.mergeAll(NodeContext.layer, run.http ?? run.fake.httpClient, run.capture.layer)),
+    Effect.withConfigProvider(
+      ConfigProvider.fromMap(new Map(Object.entries(run.env ?? { INTERCOM_ACCESS_TOKEN: TOKEN })))
+    ),
+    Effect.exit
+  )
+
+/** Moves the test clock on until `fiber` is done: restarts back off for a jittered second or more. */
+const runToEnd = <A, E>(fiber: Fiber.RuntimeFiber<A, E>) =>
+  Effect.gen(function*() {
+    for (let step = 0; step < 100; step++) {
+      const done = yield* Fiber.poll(fiber)
+      if (done._tag === "Some") return done.value
+      yield* TestClock.adjust("1 second")
+    }
+    return yield* Effect.dieMessage("the export did not finish")
+  }).pipe(Effect.flatten)
+
+const lines = (text: string) => text.split("\n").filter((line) => line !== "")
+
+const tempDirectory = Effect.flatMap(FileSystem.FileSystem, (fs) => fs.makeTempDirectoryScoped({ prefix: "cli-test-" }))
+
+describe("intercom-scroll export", () => {
+  it.effect("writes every user to stdout as NDJSON and the summary to stderr", () => {
+    const run = { fake: makeFake({ records: 250 }), capture: makeCapture() }
+    return Effect.gen(function*() {
+      const exit = yield* cli(["export", "users"], run)
+      expect(exit).toEqual(Exit.void)
+      const users = lines(run.capture.stdout()).map((line) => JSON.parse(line))
+      expect(users).toHaveLength(250)
+      expect(users[0]).toEqual({ type: "user", id: "000000000000000000000000", email: "u0@example.com", name: "User 0" })
+      expect(run.capture.stderr()).toMatch(/^Exported 250 users to stdout in .*: 3 pages, 0 restarts, .*\n$/)
+    })
+  })
+
+  it.scoped("writes --out relative to INIT_CWD, where pnpm was called from, in the format asked for", () => {
+    const run = { fake: makeFake({ records: 120 }), capture: makeCapture() }
+    return Effect.gen(function*() {
+      const directory = yield* tempDirectory
+      const env = { INTERCOM_ACCESS_TOKEN: TOKEN, INIT_CWD: directory }
+      const exit = yield* cli(["export", "users", "--format", "json", "--out", "users.json"], { ...run, env })
+      expect(exit).toEqual(Exit.void)
+      const fs = yield* FileSystem.FileSystem
+      const path = yield* Path.Path
+      const written = JSON.parse(yield* fs.readFileString(path.join(directory, "users.json")))
+      expect(written).toHaveLength(120)
+      expect(run.capture.stdout()).toBe("")
+    }).pipe(Effect.provide(NodeContext.layer))
+  })
+
+  it.effect("without INTERCOM_ACCESS_TOKEN, prints one line naming it and sends no request", () => {
+    const run = { fake: makeFake(), capture: makeCapture(), env: {} }
+    return Effect.gen(function*() {
+      const exit = yield* cli(["export", "users"], run)
+      expect(Failure.exitCode(exit)).toBe(1)
+      expect(run.capture.stderr()).toMatch(/^InvalidConfig: INTERCOM_ACCESS_TOKEN is not set[^\n]*\n$/)
+      expect(run.fake.requests).toHaveLength(0)
+    })
+  })
+
+  it.effect("refuses an INTERCOM_REGION other than us, eu or au in one line", () => {
+    const run = { fake: makeFake(), capture: makeCapture(), env: { INTERCOM_ACCESS_TOKEN: TOKEN, INTERCOM_REGION: "mars" } }
+    return Effect.gen(function*() {
+      const exit = yield* cli(["export", "users"], run)
+      expect(Failure.exitCode(exit)).toBe(1)
+      expect(run.capture.stderr()).toBe("InvalidConfig: INTERCOM_REGION is \"mars\"; use us, eu or au\n")
+    })
+  })
+
+  it.scoped("on a refused token mid-export: exit 1, one line without the token, the previous file intact", () => {
+    // A proxy that echoes the Authorization header back in its error is what the redaction is for.
+    const fake = makeFake({
+      records: 250,
+      fault: (seen) =>
+        seen.url.searchParams.has("scroll_param")
+          ? errorList(401, "unauthorized", `Access Token Invalid (${seen.headers["authorization"]})`)
+          : undefined
+    })
+    const run = { fake, capture: makeCapture() }
+    return Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const directory = yield* tempDirectory
+      const target = `${directory}/users.ndjson`
+      yield* fs.writeFileString(target, "previous export\n")
+      const exit = yield* cli(["export", "users", "--out", target], run)
+      expect(Failure.exitCode(exit)).toBe(1)
+      expect(lines(run.capture.stderr())).toHaveLength(1)
+      expect(run.capture.stderr()).toMatch(/^Unauthorized: Intercom refused the access token for users \(HTTP 401 unauthorized/)
+      expect(run.capture.stderr()).toContain("Bearer <redacted>")
+      expect(run.capture.stderr()).not.toContain(TOKEN)
+      expect(yield* fs.readFileString(target)).toBe("previous export\n")
+      expect(yield* fs.readDirectory(directory)).toEqual(["users.ndjson"])
+    }).pipe(Effect.provide(NodeContext.layer))
+  })
+
+  describe("restarts", () => {
+    const serverErrorOnce = () => {
+      let failed = false
+      return makeFake({
+        records: 250,
+        fault: (seen) => {
+          if (failed || seen.url.searchParams.get("scroll_param") !== "s1-1") return undefined
+          failed = true
+          return errorList(500, "server_error", "Request failed due to an internal network error. Please restart the scroll operation.")
+        }
+      })
+    }
+
+    it.effect("--max-restarts 0 never starts over", () => {
+      const run = { fake: serverErrorOnce(), capture: makeCapture() }
+      return Effect.gen(function*() {
+        const exit = yield* cli(["export", "users", "--max-restarts", "0"], run)
+        expect(Failure.exitCode(exit)).toBe(1)
+        expect(run.capture.stderr()).toMatch(/^RestartRequired: The users scroll must start over at page 2/)
+        expect(run.fake.opened()).toBe(1)
+      })
+    })
+
+    it.effect("restarts, writing each record once by default", () => {
+      const run = { fake: serverErrorOnce(), capture: makeCapture() }
+      return Effect.gen(function*() {
+        const exit = yield* Effect.fork(cli(["export", "users", "--max-restarts", "1"], run)).pipe(Effect.flatMap(runToEnd))
+        expect(exit).toEqual(Exit.void)
+        expect(run.fake.opened()).toBe(2)
+        expect(lines(run.capture.stdout())).toHaveLength(250)
+        expect(run.capture.stderr()).toContain("users: starting over from the first page (attempt 2)")
+        expect(run.capture.stderr()).toMatch(/Exported 250 users .*: \d+ pages, 1 restart,/)
+      })
+    })
+
+    it.effect("--no-dedupe writes again what a restart delivers again", () => {
+      const run = { fake: serverErrorOnce(), capture: makeCapture() }
+      return Effect.gen(function*() {
+        const exit = yield* Effect.fork(cli(["export", "users", "--max-restarts", "1", "--no-dedupe"], run)).pipe(
+          Effect.flatMap(runToEnd)
+        )
+        expect(exit).toEqual(Exit.void)
+        expect(lines(run.capture.stdout())).toHaveLength(350)
+      })
+    })
+
+    it.effect("--max-restarts N starts over at most N times", () => {
+      const fake = makeFake({
+        records: 250,
+        fault: (seen) =>
+          seen.url.searchParams.get("scroll_param")?.endsWith("-1") === true
+            ? errorList(500, "server_error", "Request failed due to an internal network error.")
+            : undefined
+      })
+      const run = { fake, capture: makeCapture() }
+      return Effect.gen(function*() {
+        const exit = yield* Effect.fork(cli(["export", "users", "--max-restarts", "3"], run)).pipe(Effect.flatMap(runToEnd))
+        expect(Failure.exitCode(exit)).toBe(1)
+        expect(fake.opened()).toBe(4)
+      })
+    })
+
+    it("Export.restartAtMost waits about a second before the first restart", () => {
+      const expired = new ScrollError.Expired({ resource: "users", page: 2 })
+      const delays = Effect.runSync(Schedule.run(Schedule.delays(Export.restartAtMost(2)), 0, [expired]))
+      const first = Duration.toMillis(Chunk.unsafeGet(delays, 0))
+      expect(first).toBeGreaterThanOrEqual(800)
+      expect(first).toBeLessThanOrEqual(1200)
+    })
+  })
+
+  describe("where requests go", () => {
+    const origin = (args: ReadonlyArray<string>, env: Record<string, string>) => {
+      const run = { fake: makeFake({ records: 0 }), capture: makeCapture(), env: { INTERCOM_ACCESS_TOKEN: TOKEN, ...env } }
+      return cli(["export", "users", ...args], run).pipe(Effect.map(() => run.fake.requests[0]?.url.origin))
+    }
+
+    it.effect("INTERCOM_BASE_URL, then INTERCOM_REGION, then the US", () =>
+      Effect.gen(function*() {
+        expect(yield* origin([], {})).toBe("https://api.intercom.io")
+        expect(yield* origin([], { INTERCOM_REGION: "au" })).toBe("https://api.au.intercom.io")
+        expect(yield* origin([], { INTERCOM_BASE_URL: "https://proxy.test", INTERCOM_REGION: "au" })).toBe("https://proxy.test")
+      }))
+
+    it.effect("--base-url and --region flags win over the environment", () =>
+      Effect.gen(function*() {
+        const env = { INTERCOM_BASE_URL: "https://proxy.test", INTERCOM_REGION: "au" }
+        expect(yield* origin(["--base-url", "https://flag.test"], env)).toBe("https://flag.test")
+        expect(yield* origin(["--region", "eu"], env)).toBe("https://api.eu.intercom.io")
+      }))
+  })
+
+  it.scoped("Ctrl-C: exit 130, the previous file intact, no temporary file, the workspace free again", () => {
+    const fake = makeFake({ records: 250 })
+    const capture = makeCapture()
+    return Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const directory = yield* tempDirectory
+      const target = `${directory}/users.ndjson`
+      yield* fs.writeFileString(target, "previous export\n")
+      // Answers the first page, then hangs on the second until interrupted.
+      const hanging = yield* Deferred.make<void>()
+      const http = Layer.effect(
+        HttpClient.HttpClient,
+        Effect.map(HttpClient.HttpClient, (client) =>
+          HttpClient.make((request, url) =>
+            url.searchParams.has("scroll_param")
+              ? Deferred.succeed(hanging, undefined).pipe(Effect.zipRight(Effect.never))
+              : client.execute(request)
+          ))
+      ).pipe(Layer.provide(fake.httpClient))
+
+      const fiber = yield* Effect.fork(cli(["export", "users", "--out", target], { fake, capture, http }))
+      yield* Deferred.await(hanging)
+      expect(yield* fs.readDirectory(directory)).toHaveLength(2)
+      const exit = yield* Fiber.interrupt(fiber)
+
+      expect(Failure.exitCode(exit)).toBe(130)
+      expect(capture.stderr()).toMatch(/^Interrupted: /)
+      expect(yield* fs.readFileString(target)).toBe("previous export\n")
+      expect(yield* fs.readDirectory(directory)).toEqual(["users.ndjson"])
+      // A lock left behind would make this wait forever.
+      const again = yield* cli(["export", "users", "--out", target], { fake, capture: makeCapture() })
+      expect(again).toEqual(Exit.void)
+      expect(lines(yield* fs.readFileString(target))).toHaveLength(250)
+    }).pipe(Effect.provide(NodeContext.layer))
+  })
+})

@@ -1,0 +1,117 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Progress } from "@intercom-scroll/core"
+import { Effect, TestClock } from "effect"
+import { ProgressBar } from "../src/index.js"
+import { makeCapture } from "./support/capture.js"
+
+const snapshot = (overrides: Partial<Progress.Snapshot> = {}): Progress.Snapshot => ({ ...Progress.empty, ...overrides })
+
+describe("ProgressBar.render", () => {
+  it("shows records, pages, records/s, restarts and elapsed time", () => {
+    const line = ProgressBar.render("users", snapshot({ records: 12_300, pages: 123, restarts: 2 }), {
+      elapsedMillis: 12_000,
+      nowMillis: 0
+    })
+    expect(line).toBe("users: 12,300 records | 123 pages | 1,025 records/s | 2 restarts | 12.0 s")
+  })
+
+  it("speaks in the singular for one, and shows no rate before any time has passed", () => {
+    const line = ProgressBar.render("leads", snapshot({ records: 1, pages: 1, restarts: 1 }), { elapsedMillis: 0, nowMillis: 0 })
+    expect(line).toBe("leads: 1 record | 1 page | 0 records/s | 1 restart | 0.0 s")
+  })
+
+  it("counts down a rate-limit wait whose end is known", () => {
+    const waiting = { reason: "rate-limit", untilMillis: 1_000_000 + 3_200 } as const
+    const line = ProgressBar.render("users", snapshot({ waiting }), { elapsedMillis: 5_000, nowMillis: 1_000_000 })
+    expect(line).toBe("users: 0 records | 0 pages | 0 records/s | 0 restarts | 5.0 s | waiting for the rate limit (4 s left)")
+  })
+
+  it("names each wait, without a countdown when its end is unknown", () => {
+    const at = 1_000
+    const wait = (reason: Progress.WaitReason) => ProgressBar.describeWait({ reason, untilMillis: undefined }, at)
+    expect(wait("concurrent-scroll")).toBe("waiting for another scroll of the workspace to expire")
+    expect(wait("restart")).toBe("waiting to restart")
+    expect(wait("workspace-lock")).toBe("waiting for this process's other scroll of the workspace")
+    expect(ProgressBar.describeWait({ reason: "restart", untilMillis: at - 5_000 }, at)).toBe("waiting to restart (0 s left)")
+  })
+
+  it("formats durations in seconds, minutes and hours", () => {
+    expect(ProgressBar.formatDuration(4_249)).toBe("4.2 s")
+    expect(ProgressBar.formatDuration(187_000)).toBe("3 min 07 s")
+    expect(ProgressBar.formatDuration(3_725_000)).toBe("1 h 02 min")
+  })
+
+  it("cuts a live line to the terminal's width, and leaves it whole when the width is unknown or zero", () => {
+    expect(ProgressBar.fit("abcdefghij", 6)).toBe("abcd…")
+    expect(ProgressBar.fit("abcdefghij", 20)).toBe("abcdefghij")
+    expect(ProgressBar.fit("abcdefghij", undefined)).toBe("abcdefghij")
+    expect(ProgressBar.fit("abcdefghij", 0)).toBe("abcdefghij")
+  })
+
+  it("summarizes records, destination, duration, pages, restarts and rate", () => {
+    const line = ProgressBar.renderSummary({
+      resource: "companies",
+      format: "csv",
+      destination: "out/companies.csv",
+      records: 1,
+      pages: 2,
+      restarts: 1,
+      durationMillis: 2_000
+    })
+    expect(line).toBe("Exported 1 company to out/companies.csv in 2.0 s: 2 pages, 1 restart, 1 records/s.")
+  })
+})
+
+describe("ProgressBar.start", () => {
+  const page = Progress.ProgressEvent.Page({ resource: "users", attempt: 1, page: 1, records: 100, received: 100 })
+
+  it.effect("plain: prints a line every 5 seconds, none before", () => {
+    const capture = makeCapture()
+    return Effect.gen(function*() {
+      const tracker = yield* ProgressBar.start("users", "plain")
+      yield* tracker.reporter.report(page)
+      yield* TestClock.adjust("4 seconds")
+      expect(capture.stderr()).toBe("")
+      yield* TestClock.adjust("1 second")
+      expect(capture.stderr()).toBe("users: 100 records | 1 page | 20 records/s | 0 restarts | 5.0 s\n")
+      yield* TestClock.adjust("5 seconds")
+      expect(capture.stderr().split("\n")).toHaveLength(3)
+    }).pipe(Effect.scoped, Effect.provide(capture.layer))
+  })
+
+  it.effect("live: redraws one line in place at once, and erases it when the scope closes", () => {
+    const capture = makeCapture({ tty: true, columns: 200 })
+    return Effect.gen(function*() {
+      yield* Effect.scoped(Effect.gen(function*() {
+        yield* ProgressBar.start("users", "live")
+        yield* TestClock.adjust("0 millis")
+        expect(capture.stderr()).toBe("\r\x1b[2Kusers: 0 records | 0 pages | 0 records/s | 0 restarts | 0.0 s")
+      }))
+      expect(capture.stderr().endsWith("\r\x1b[2K")).toBe(true)
+      const drawn = capture.stderr().length
+      yield* TestClock.adjust("1 second")
+      expect(capture.stderr()).toHaveLength(drawn)
+    }).pipe(Effect.provide(capture.layer))
+  })
+
+  it.effect("prints each restart and its cause on a line of its own, and counts it", () => {
+    const capture = makeCapture()
+    return Effect.gen(function*() {
+      const tracker = yield* ProgressBar.start("users", "plain")
+      yield* tracker.reporter.report(Progress.ProgressEvent.Restart({ resource: "users", attempt: 2, cause: "HTTP 500" }))
+      expect(capture.stderr()).toBe("users: starting over from the first page (attempt 2): HTTP 500\n")
+      expect((yield* tracker.snapshot).restarts).toBe(1)
+    }).pipe(Effect.scoped, Effect.provide(capture.layer))
+  })
+
+  it.effect("off: prints nothing, yet keeps the counts", () => {
+    const capture = makeCapture({ tty: true })
+    return Effect.gen(function*() {
+      const tracker = yield* ProgressBar.start("users", "off")
+      yield* tracker.reporter.report(page)
+      yield* TestClock.adjust("1 minute")
+      expect(capture.stderr()).toBe("")
+      expect((yield* tracker.snapshot).records).toBe(100)
+    }).pipe(Effect.scoped, Effect.provide(capture.layer))
+  })
+})

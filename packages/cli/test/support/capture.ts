@@ -1,0 +1,34 @@
+/**
+ * A `Stdio` that keeps what is written, for assertions, and pretends to be a terminal when asked.
+ */
+import { Effect, Layer, Sink } from "effect"
+import { Stdio } from "../../src/Stdio.js"
+
+export interface Capture {
+  readonly stdout: () => string
+  readonly stderr: () => string
+  readonly layer: Layer.Layer<Stdio>
+}
+
+export const makeCapture = (options: { readonly tty?: boolean; readonly columns?: number } = {}): Capture => {
+  const decoder = new TextDecoder()
+  let stdout = ""
+  let stderr = ""
+  return {
+    stdout: () => stdout,
+    stderr: () => stderr,
+    layer: Layer.succeed(Stdio, {
+      stdout: Sink.forEach((bytes: Uint8Array) =>
+        Effect.sync(() => {
+          stdout += decoder.decode(bytes, { stream: true })
+        })
+      ),
+      writeStderr: (text) =>
+        Effect.sync(() => {
+          stderr += text
+        }),
+      stderrIsTTY: options.tty ?? false,
+      stderrColumns: Effect.succeed(options.columns)
+    })
+  }
+}
