@@ -30,8 +30,12 @@ const Open = <Fields extends Schema.Struct.Fields>(fields: Fields) => Schema.Str
 export const Reference = Open({ type: Schema.optional(Schema.String), id: Text, name: Text })
 
 /** Intercom's nested lists, e.g. `{"type":"tag.list","tags":[…]}`. */
-const NestedList = <const Key extends string>(key: Key) =>
-  maybe(Open({ type: Schema.optional(Schema.String), [key]: Schema.optional(Schema.Array(Reference)) }))
+const NestedList = <const Key extends string>(key: Key) => {
+  const entries = Schema.optional(Schema.Array(Reference))
+  // A computed key widens to an index signature; the cast keeps `companies.companies` typed as a list.
+  const list = { [key]: entries } as { readonly [K in Key]: typeof entries }
+  return maybe(Open({ type: Schema.optional(Schema.String), ...list }))
+}
 
 /**
  * Custom attributes are the workspace's own.
