@@ -178,25 +178,29 @@ export const layer = Layer.mergeAll(
 )
 
 /**
- * Runs the command and, when it fails, prints one line naming the error (never the token). The exit code is
- * `teardown`'s.
+ * When `self` fails, prints one line on stderr naming the error (never the token). The exit code is `teardown`'s.
  *
  * @since 0.1.0
  * @category running
  */
-export const main = (argv: ReadonlyArray<string>) =>
-  run(argv).pipe(
-    Effect.onExit((exit) =>
-      Exit.isSuccess(exit) ? Effect.void : Effect.gen(function*() {
-        const stdio = yield* Stdio.Stdio
-        const token = yield* Config.option(Config.string("INTERCOM_ACCESS_TOKEN")).pipe(
-          Effect.orElseSucceed(() => Option.none<string>())
-        )
-        const text = Failure.line(exit.cause, Option.toArray(token))
-        if (text !== undefined) yield* stdio.writeStderr(`${text}\n`)
-      })
-    )
-  )
+export const reportFailure = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R | Stdio.Stdio> =>
+  Effect.onExit(self, (exit) =>
+    Exit.isSuccess(exit) ? Effect.void : Effect.gen(function*() {
+      const stdio = yield* Stdio.Stdio
+      const token = yield* Config.option(Config.string("INTERCOM_ACCESS_TOKEN")).pipe(
+        Effect.orElseSucceed(() => Option.none<string>())
+      )
+      const text = Failure.line(exit.cause, Option.toArray(token))
+      if (text !== undefined) yield* stdio.writeStderr(`${text}\n`)
+    }))
+
+/**
+ * Runs the command and, when it fails, prints one line naming the error. The exit code is `teardown`'s.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const main = (argv: ReadonlyArray<string>) => reportFailure(run(argv))
 
 /**
  * For `NodeRuntime.runMain`: exit 0, 1 on failure, 130 on Ctrl-C.

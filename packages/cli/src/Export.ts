@@ -42,6 +42,7 @@ export interface Summary {
   /** Pages received, over every attempt. */
   readonly pages: number
   readonly restarts: number
+  readonly rateLimitWaits: number
   readonly durationMillis: number
 }
 
@@ -110,6 +111,7 @@ export const run = Effect.fn("Export.run")(function*(options: Options): Effect.f
     records: snapshot.records,
     pages: snapshot.pages,
     restarts: snapshot.restarts,
+    rateLimitWaits: snapshot.rateLimitWaits,
     durationMillis: finishedAt - startedAt
   }
   if (mode !== "off") yield* stdio.writeStderr(`${ProgressBar.renderSummary(summary)}\n`)

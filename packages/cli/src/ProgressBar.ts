@@ -69,6 +69,10 @@ export const describeWait = (waiting: NonNullable<Progress.Snapshot["waiting"]>,
 const perSecond = (records: number, elapsedMillis: number) =>
   elapsedMillis <= 0 ? 0 : records / (elapsedMillis / 1000)
 
+/** Said only when there were some: most exports never meet the rate limit. */
+const rateLimitWaits = (waits: number): ReadonlyArray<string> =>
+  waits === 0 ? [] : [count(waits, "rate-limit wait")]
+
 /**
  * The progress line: `users: 12,300 records | 123 pages | 1,025 records/s | 0 restarts | 12.0 s`, then the
  * current wait, if any.
@@ -82,6 +86,7 @@ export const render = (resource: Resource.Resource, snapshot: Progress.Snapshot,
     count(snapshot.pages, "page"),
     `${integer.format(perSecond(snapshot.records, moment.elapsedMillis))} records/s`,
     count(snapshot.restarts, "restart"),
+    ...rateLimitWaits(snapshot.rateLimitWaits),
     formatDuration(moment.elapsedMillis)
   ]
   if (snapshot.waiting !== undefined) parts.push(describeWait(snapshot.waiting, moment.nowMillis))
@@ -106,7 +111,7 @@ export const renderRestart = (event: { readonly resource: Resource.Resource; rea
 export const renderSummary = (summary: Summary): string =>
   `Exported ${count(summary.records, singularOf[summary.resource], summary.resource)} to ${summary.destination} in ${
     formatDuration(summary.durationMillis)
-  }: ${count(summary.pages, "page")}, ${count(summary.restarts, "restart")}, ${
+  }: ${[count(summary.pages, "page"), count(summary.restarts, "restart"), ...rateLimitWaits(summary.rateLimitWaits)].join(", ")}, ${
     integer.format(perSecond(summary.records, summary.durationMillis))
   } records/s.`
 

@@ -56,9 +56,29 @@ describe("ProgressBar.render", () => {
       records: 1,
       pages: 2,
       restarts: 1,
+      rateLimitWaits: 0,
       durationMillis: 2_000
     })
     expect(line).toBe("Exported 1 company to out/companies.csv in 2.0 s: 2 pages, 1 restart, 1 records/s.")
+  })
+
+  it("counts rate-limit waits, in the line and the summary, once there are any", () => {
+    const line = ProgressBar.render("users", snapshot({ records: 100, pages: 1, rateLimitWaits: 3 }), {
+      elapsedMillis: 1_000,
+      nowMillis: 0
+    })
+    expect(line).toBe("users: 100 records | 1 page | 100 records/s | 0 restarts | 3 rate-limit waits | 1.0 s")
+    const summary = ProgressBar.renderSummary({
+      resource: "users",
+      format: "ndjson",
+      destination: "stdout",
+      records: 100,
+      pages: 1,
+      restarts: 0,
+      rateLimitWaits: 1,
+      durationMillis: 1_000
+    })
+    expect(summary).toBe("Exported 100 users to stdout in 1.0 s: 1 page, 0 restarts, 1 rate-limit wait, 100 records/s.")
   })
 })
 

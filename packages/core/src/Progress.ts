@@ -62,6 +62,8 @@ export interface Snapshot {
   readonly records: number
   readonly pages: number
   readonly restarts: number
+  /** Times the scroll held back for the rate limit: paced ahead of it, or after a 429. */
+  readonly rateLimitWaits: number
   readonly waiting: { readonly reason: WaitReason; readonly untilMillis: number | undefined } | undefined
 }
 
@@ -69,7 +71,7 @@ export interface Snapshot {
  * @since 0.1.0
  * @category constructors
  */
-export const empty: Snapshot = { records: 0, pages: 0, restarts: 0, waiting: undefined }
+export const empty: Snapshot = { records: 0, pages: 0, restarts: 0, rateLimitWaits: 0, waiting: undefined }
 
 /**
  * Folds one event into a snapshot.
@@ -81,7 +83,11 @@ export const update = (snapshot: Snapshot, event: ProgressEvent): Snapshot =>
   ProgressEvent.$match(event, {
     Page: ({ records }) => ({ ...snapshot, records: snapshot.records + records, pages: snapshot.pages + 1, waiting: undefined }),
     Restart: () => ({ ...snapshot, restarts: snapshot.restarts + 1 }),
-    Waiting: ({ reason, untilMillis }) => ({ ...snapshot, waiting: { reason, untilMillis } }),
+    Waiting: ({ reason, untilMillis }) => ({
+      ...snapshot,
+      rateLimitWaits: snapshot.rateLimitWaits + (reason === "rate-limit" ? 1 : 0),
+      waiting: { reason, untilMillis }
+    }),
     Resumed: () => ({ ...snapshot, waiting: undefined })
   })
 

@@ -370,7 +370,7 @@ describe("observability", () => {
         Effect.flatMap(Fiber.join)
       )
       const snapshot = yield* tracker.snapshot
-      expect(snapshot).toEqual({ records: 150, pages: 3, restarts: 1, waiting: undefined })
+      expect(snapshot).toEqual({ records: 150, pages: 3, restarts: 1, rateLimitWaits: 0, waiting: undefined })
       expect(waits).toContain("restart")
     }).pipe(Effect.provide(fake.layer))
   })

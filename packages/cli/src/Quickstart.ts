@@ -1,0 +1,93 @@
+/**
+ * The main job behind `pnpm start`: every user of the workspace into `out/users.ndjson`, with the progress line and
+ * a summary. Without INTERCOM_ACCESS_TOKEN the workspace is a simulator in this process, with faults that make a
+ * restart and a rate-limit wait show up; with it, the workspace is the real one.
+ *
+ * @since 0.1.0
+ */
+import { FileSystem, Path } from "@effect/platform"
+import type { ServeError } from "@effect/platform/HttpServerError"
+import type { ScrollError } from "@intercom-scroll/core"
+import type { Simulator } from "@intercom-scroll/simulator"
+import type { ConfigError } from "effect/ConfigError"
+import { Config, Effect, Option } from "effect"
+import * as Embedded from "./Embedded.js"
+import * as Export from "./Export.js"
+import { OutputError } from "./ExportError.js"
+import * as Stdio from "./Stdio.js"
+
+/**
+ * The embedded workspace: 25,000 users (250 pages), a 500 "restart the scroll operation" at the 120th page request,
+ * and a budget of 150 requests per 10 s window, which the scroll meets before it ends.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const simulatedWorkspace: Simulator.ServerOptions = {
+  workspaces: [{
+    token: "quickstart",
+    users: 25_000,
+    faults: { restartAt: [120], rateLimit: { limit: 150, windowSeconds: 10 } }
+  }]
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** Where the users go; relative to INIT_CWD (where `pnpm start` was run) or the working directory. */
+  readonly out?: string | undefined
+  readonly simulator?: Simulator.ServerOptions | undefined
+}
+
+const describeSimulator = (options: Simulator.ServerOptions) => {
+  const workspace = options.workspaces[0]
+  const faults = workspace?.faults
+  const parts = [`${(workspace?.users ?? 0).toLocaleString("en-US")} users`]
+  if (faults?.restartAt !== undefined) parts.push(`a 500 at page request ${faults.restartAt.join(", ")}`)
+  if (faults?.rateLimit !== undefined) {
+    parts.push(`${faults.rateLimit.limit} requests per ${faults.rateLimit.windowSeconds ?? 10} s`)
+  }
+  return parts.join(", ")
+}
+
+/**
+ * Exports the users and returns the summary (which the progress output has already printed). The client is
+ * `Embedded.layerFromEnv`: the simulator unless INTERCOM_ACCESS_TOKEN is set.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const run = Effect.fn("Quickstart.run")(function*(options: Options = {}): Effect.fn.Return<
+  Export.Summary,
+  ScrollError.ScrollError | ScrollError.InvalidOptions | OutputError | ServeError | ConfigError,
+  FileSystem.FileSystem | Path.Path | Stdio.Stdio
+> {
+  const fs = yield* FileSystem.FileSystem
+  const path = yield* Path.Path
+  const simulator = options.simulator ?? simulatedWorkspace
+
+  // pnpm runs a package's script in the package's directory; INIT_CWD is where the user ran it.
+  const workingDirectory = Option.getOrElse(
+    yield* Config.option(Config.nonEmptyString("INIT_CWD")),
+    () => process.cwd()
+  )
+  const out = path.resolve(workingDirectory, options.out ?? path.join("out", "users.ndjson"))
+  yield* fs.makeDirectory(path.dirname(out), { recursive: true }).pipe(
+    Effect.mapError((error) => new OutputError({ target: out, detail: error.message }))
+  )
+
+  return yield* Effect.gen(function*() {
+    const stdio = yield* Stdio.Stdio
+    const target = yield* Embedded.Target
+    yield* stdio.writeStderr(
+      target.kind === "simulator"
+        ? `No INTERCOM_ACCESS_TOKEN: exporting from the embedded simulator at ${target.baseUrl} (${
+          describeSimulator(simulator)
+        }).\n`
+        : `Exporting from ${target.baseUrl}.\n`
+    )
+    return yield* Export.run({ resource: "users", out })
+  }).pipe(Effect.provide(Embedded.layerFromEnv({ simulator })))
+})
