@@ -25,11 +25,12 @@ const concurrentScroll = Schedule.spaced("1 second").pipe(
   Schedule.tapInput(() => Console.log("another scroll holds the workspace; waiting"))
 )
 
-const report = (label: string) => (error: ScrollError.ScrollError) =>
-  Console.log(`${label}: ${error._tag}`).pipe(Effect.as(-1))
+// Each typed error gets its own handler; the message says what happened and what to do.
+const report = (label: string) => (error: ScrollError.ScrollError) => Effect.succeed(`${label}. ${error._tag}: ${error.message}`)
 
 const countUsers = Scroll.users({ restart, concurrentScroll }).pipe(
   Stream.runCount,
+  Effect.map((users) => `${users} users`),
   Effect.catchTags({
     Expired: report("the scroll expired more often than the schedule allows"),
     RestartRequired: report("Intercom kept asking for a restart"),
@@ -42,15 +43,13 @@ const countUsers = Scroll.users({ restart, concurrentScroll }).pipe(
 )
 
 const program = Effect.gen(function*() {
-  const users = yield* countUsers
-  yield* Console.log(`users: ${users}`)
+  yield* Console.log(`with the workspace's token: ${yield* countUsers}`)
 
   const target = yield* Embedded.Target
   const wrongToken = IntercomClient.layer({ accessToken: Redacted.make("not-a-token"), baseUrl: target.baseUrl }).pipe(
     Layer.provide(NodeHttpClient.layerUndici)
   )
-  const refused = yield* countUsers.pipe(Effect.provide(wrongToken))
-  yield* Console.log(`with a wrong token: ${refused}`)
+  yield* Console.log(`with a wrong token: ${yield* countUsers.pipe(Effect.provide(wrongToken))}`)
 })
 
 const Intercom = Embedded.layerFromEnv({

@@ -1,0 +1,101 @@
+/**
+ * The CLI as a user runs it: its bin, in its own process, against the standalone simulator over real HTTP.
+ */
+import { FileSystem, Path } from "@effect/platform"
+import { NodeContext } from "@effect/platform-node"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { parseCsv } from "./support/csv.js"
+import { cli, eventually, simulator, startCli } from "./support/processes.js"
+import { env, expectedIds, ndjsonIds, workspaceFlags } from "./support/workspace.js"
+
+const tempDirectory = Effect.flatMap(FileSystem.FileSystem, (fs) => fs.makeTempDirectoryScoped({ prefix: "cli-e2e-" }))
+
+describe("intercom-scroll export, as a process against the standalone simulator", () => {
+  it.scopedLive("ndjson to stdout: every user once, whole, and a summary on stderr", () =>
+    Effect.gen(function*() {
+      const baseUrl = yield* simulator(workspaceFlags)
+      const result = yield* cli(["export", "users"], { env: env(baseUrl) })
+      expect(result.exitCode).toBe(0)
+      const ids = ndjsonIds(result.stdout)
+      expect([...ids].sort()).toEqual(yield* expectedIds)
+      const first = JSON.parse(result.stdout.slice(0, result.stdout.indexOf("\n"))) as Record<string, unknown>
+      expect(first).toMatchObject({ type: "user", custom_attributes: expect.any(Object) })
+      expect(result.stderr).toMatch(/^Exported 1,200 users to stdout in .*: 24 pages, 0 restarts, .* records\/s\.\n$/)
+    }).pipe(Effect.provide(NodeContext.layer)), 60_000)
+
+  it.scopedLive("json and csv to --out, relative to the working directory", () =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const path = yield* Path.Path
+      const cwd = yield* tempDirectory
+      const baseUrl = yield* simulator(workspaceFlags)
+      const expected = yield* expectedIds
+
+      const json = yield* cli(["export", "users", "--format", "json", "--out", "users.json"], { env: env(baseUrl), cwd })
+      expect(json.exitCode).toBe(0)
+      const array = JSON.parse(yield* fs.readFileString(path.join(cwd, "users.json"))) as Array<{ readonly id: string }>
+      expect(array.map((user) => user.id).sort()).toEqual(expected)
+
+      const csv = yield* cli(["export", "users", "--format", "csv", "--out", "users.csv"], { env: env(baseUrl), cwd })
+      expect(csv.exitCode).toBe(0)
+      const [header = [], ...rows] = parseCsv(yield* fs.readFileString(path.join(cwd, "users.csv")))
+      expect(header).toEqual(expect.arrayContaining(["type", "id", "email", "location_data.city_name"]))
+      expect(header.some((column) => column.startsWith("custom_attributes."))).toBe(true)
+      expect(rows.every((row) => row.length === header.length)).toBe(true)
+      const idColumn = header.indexOf("id")
+      expect(rows.map((row) => row[idColumn]).sort()).toEqual(expected)
+      expect(yield* fs.readDirectory(cwd)).toEqual(expect.arrayContaining(["users.json", "users.csv"]))
+      expect((yield* fs.readDirectory(cwd)).length).toBe(2)
+    }).pipe(Effect.provide(NodeContext.layer)), 60_000)
+
+  it.scopedLive("a stopped export (--max-restarts 0) fails in one line, exit 1, and leaves the previous file", () =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const path = yield* Path.Path
+      const cwd = yield* tempDirectory
+      yield* fs.writeFileString(path.join(cwd, "users.ndjson"), "previous export\n")
+      const baseUrl = yield* simulator([...workspaceFlags, "--restart-at", "2"])
+      const result = yield* cli(["export", "users", "--max-restarts", "0", "--out", "users.ndjson"], { env: env(baseUrl), cwd })
+      expect(result.exitCode).toBe(1)
+      expect(result.stderr).toMatch(/^RestartRequired: .*\n$/)
+      expect(yield* fs.readFileString(path.join(cwd, "users.ndjson"))).toBe("previous export\n")
+      expect(yield* fs.readDirectory(cwd)).toEqual(["users.ndjson"])
+    }).pipe(Effect.provide(NodeContext.layer)), 60_000)
+
+  it.scopedLive("a wrong token: exit 1, one line naming Unauthorized, and the token nowhere", () =>
+    Effect.gen(function*() {
+      const baseUrl = yield* simulator(workspaceFlags)
+      const wrong = "wrong-token-3b8d0a7c"
+      const result = yield* cli(["export", "users"], { env: { INTERCOM_ACCESS_TOKEN: wrong, INTERCOM_BASE_URL: baseUrl } })
+      expect(result.exitCode).toBe(1)
+      expect(result.stdout).toBe("")
+      expect(result.stderr).toMatch(/^Unauthorized: [^\n]+\n$/)
+      expect(result.stderr).not.toContain(wrong)
+      expect(result.stderr).not.toMatch(/\bat .*\.ts:\d+/) // no stack trace
+    }).pipe(Effect.provide(NodeContext.layer)), 60_000)
+
+  it.scopedLive("no token: exit 1, one line saying how to set one", () =>
+    Effect.gen(function*() {
+      const result = yield* cli(["export", "users"])
+      expect(result.exitCode).toBe(1)
+      expect(result.stderr).toMatch(/^InvalidConfig: INTERCOM_ACCESS_TOKEN is not set[^\n]*\n$/)
+    }).pipe(Effect.provide(NodeContext.layer)), 60_000)
+
+  it.scopedLive("Ctrl-C: exit 130, no partial file, the previous export intact", () =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const path = yield* Path.Path
+      const cwd = yield* tempDirectory
+      yield* fs.writeFileString(path.join(cwd, "users.ndjson"), "previous export\n")
+      // 200 ms a page: the export is still running when the signal comes.
+      const baseUrl = yield* simulator([...workspaceFlags, "--latency", "200"])
+      const exporting = yield* startCli(["export", "users", "--out", "users.ndjson"], { env: env(baseUrl), cwd })
+      // The temporary file beside the target shows the export is writing.
+      yield* eventually(Effect.map(fs.readDirectory(cwd), (names) => names.some((name) => name.endsWith(".tmp"))))
+      yield* exporting.kill("SIGINT")
+      expect(yield* exporting.exitCode).toBe(130)
+      expect(yield* fs.readDirectory(cwd)).toEqual(["users.ndjson"])
+      expect(yield* fs.readFileString(path.join(cwd, "users.ndjson"))).toBe("previous export\n")
+    }).pipe(Effect.provide(NodeContext.layer)), 60_000)
+})

@@ -1,0 +1,102 @@
+/**
+ * Our programs as real processes: the standalone simulator, the CLI's bin and the examples, each started the way a
+ * user starts it, with an environment that holds no INTERCOM_* variable of the machine's.
+ */
+import { Command, type CommandExecutor } from "@effect/platform"
+import type { PlatformError } from "@effect/platform/Error"
+import { Effect, Option, type Scope, Stream } from "effect"
+import * as NodePath from "node:path"
+import { fileURLToPath } from "node:url"
+
+export const root = NodePath.resolve(NodePath.dirname(fileURLToPath(import.meta.url)), "..", "..")
+const tsx = NodePath.join(root, "node_modules", ".bin", "tsx")
+const cliBin = NodePath.join(root, "packages", "cli", "bin", "intercom-scroll.js")
+
+/**
+ * The machine's environment without Intercom's variables, so that a developer's real token is never used, and
+ * without INIT_CWD, which pnpm sets for its scripts (the CLI resolves --out against it).
+ */
+const cleanEnvironment = (extra: Record<string, string>): Record<string, string> => {
+  const kept = Object.entries(process.env).filter(
+    (entry): entry is [string, string] =>
+      entry[1] !== undefined && !entry[0].startsWith("INTERCOM_") && entry[0] !== "INIT_CWD"
+  )
+  return { ...Object.fromEntries(kept), ...extra }
+}
+
+export interface Finished {
+  readonly exitCode: number
+  readonly stdout: string
+  readonly stderr: string
+}
+
+const text = <E>(stream: Stream.Stream<Uint8Array, E>) => stream.pipe(Stream.decodeText(), Stream.mkString)
+
+const command = (file: string, args: ReadonlyArray<string>, options: {
+  readonly env?: Record<string, string> | undefined
+  readonly cwd?: string | undefined
+}) =>
+  Command.make(file, ...args).pipe(
+    Command.env(cleanEnvironment(options.env ?? {}), { extendEnv: false }),
+    Command.workingDirectory(options.cwd ?? root)
+  )
+
+/** Runs to the end, collecting both outputs. */
+export const run = (
+  file: string,
+  args: ReadonlyArray<string>,
+  options: { readonly env?: Record<string, string>; readonly cwd?: string } = {}
+): Effect.Effect<Finished, PlatformError, CommandExecutor.CommandExecutor> =>
+  Effect.scoped(Effect.gen(function*() {
+    const process = yield* Command.start(command(file, args, options))
+    const [stdout, stderr, exitCode] = yield* Effect.all([text(process.stdout), text(process.stderr), process.exitCode], {
+      concurrency: "unbounded"
+    })
+    return { exitCode, stdout, stderr }
+  }))
+
+/** `intercom-scroll …` through the package's bin. */
+export const cli = (args: ReadonlyArray<string>, options: { readonly env?: Record<string, string>; readonly cwd?: string } = {}) =>
+  run("node", [cliBin, ...args], options)
+
+/** `intercom-scroll …` started and left running, to be signalled. */
+export const startCli = (
+  args: ReadonlyArray<string>,
+  options: { readonly env?: Record<string, string>; readonly cwd?: string } = {}
+): Effect.Effect<CommandExecutor.Process, PlatformError, CommandExecutor.CommandExecutor | Scope.Scope> =>
+  Command.start(command("node", [cliBin, ...args], options))
+
+/** An example of examples/src, run with tsx as `pnpm -C examples <name>` runs it. */
+export const example = (name: string, options: { readonly cwd?: string } = {}) =>
+  run(tsx, [NodePath.join(root, "examples", "src", `${name}.ts`)], options)
+
+/**
+ * The standalone simulator on a free port, as `pnpm -s simulator …` starts it; stopped when the scope closes.
+ * Gives the base URL it prints.
+ */
+export const simulator = (
+  args: ReadonlyArray<string>
+): Effect.Effect<string, PlatformError | Error, CommandExecutor.CommandExecutor | Scope.Scope> =>
+  Effect.gen(function*() {
+    const process = yield* Command.start(command(tsx, [NodePath.join(root, "packages", "simulator", "src", "bin.ts"), "--port", "0", ...args], {}))
+    const banner = yield* process.stdout.pipe(
+      Stream.decodeText(),
+      Stream.splitLines,
+      Stream.filterMap((line) => Option.fromNullable(/listening on (http:\/\/\S+)/.exec(line)?.[1])),
+      Stream.runHead
+    )
+    if (Option.isNone(banner)) {
+      return yield* Effect.fail(new Error(`the simulator did not start: ${yield* text(process.stderr)}`))
+    }
+    return banner.value
+  })
+
+/** Waits (in real time: the other side is another process) until `check` holds, for 20 s at most. */
+export const eventually = <E, R>(check: Effect.Effect<boolean, E, R>) =>
+  Effect.gen(function*() {
+    for (let attempt = 0; attempt < 400; attempt++) {
+      if (yield* check) return
+      yield* Effect.sleep("50 millis")
+    }
+    return yield* Effect.dieMessage("the condition did not hold within 20 s")
+  })
