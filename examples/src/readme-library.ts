@@ -1,0 +1,23 @@
+/**
+ * The README's "library in 20 lines", kept here so that it is type-checked; test/readme.test.ts holds the two
+ * together. It reads INTERCOM_ACCESS_TOKEN: run it with a real token (`pnpm -C examples readme-library`).
+ */
+import { NodeHttpClient, NodeRuntime } from "@effect/platform-node"
+import { IntercomClient, Scroll } from "@intercom-scroll/core"
+import { Console, Effect, Layer, Schedule, Stream } from "effect"
+
+const Intercom = IntercomClient.layerConfig() // INTERCOM_ACCESS_TOKEN (redacted), INTERCOM_REGION, INTERCOM_BASE_URL
+  .pipe(Layer.provide(NodeHttpClient.layerUndici))
+
+const program = Scroll.users({
+  restart: Schedule.exponential("1 second").pipe(Schedule.intersect(Schedule.recurs(5))), // start over at most 5 times
+  concurrentScroll: Schedule.spaced("10 seconds").pipe(Schedule.upTo("2 minutes")),      // wait out another scroll
+  dedupe: true,                                                                          // each user once, across restarts
+  prefetch: 2                                                                            // pages fetched ahead of you
+}).pipe(
+  Stream.filter((user) => user.email !== null),
+  Stream.runForEach((user) => Console.log(user.id, user.email, user.custom_attributes)),
+  Effect.catchTags({ Unauthorized: (e) => Console.error(e.message), RestartRequired: (e) => Console.error(e.message) })
+)
+
+program.pipe(Effect.provide(Intercom), NodeRuntime.runMain)

@@ -1,0 +1,41 @@
+/**
+ * The README's code is real code: its "library in 20 lines" is examples/src/readme-library.ts, which `pnpm check`
+ * type-checks, and its commands name scripts that exist.
+ */
+import { FileSystem } from "@effect/platform"
+import { NodeContext } from "@effect/platform-node"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import * as NodePath from "node:path"
+import { root } from "./support/processes.js"
+
+const read = (...segments: ReadonlyArray<string>) =>
+  Effect.flatMap(FileSystem.FileSystem, (fs) => fs.readFileString(NodePath.join(root, ...segments)))
+
+const scriptsOf = (...segments: ReadonlyArray<string>) =>
+  Effect.map(read(...segments, "package.json"), (json) => Object.keys((JSON.parse(json) as { scripts: object }).scripts))
+
+describe("README.md", () => {
+  it.effect("its library in 20 lines is examples/src/readme-library.ts, after that file's opening comment", () =>
+    Effect.gen(function*() {
+      const readme = yield* read("README.md")
+      const block = /```ts\n([\s\S]*?)```/.exec(readme)?.[1]
+      const source = (yield* read("examples", "src", "readme-library.ts")).replace(/^\/\*\*[\s\S]*?\*\/\n/, "")
+      expect(block).toBe(source)
+      expect(source.trim().split("\n").length).toBeLessThanOrEqual(20)
+    }).pipe(Effect.provide(NodeContext.layer)))
+
+  it.effect("every `pnpm <script>` and `pnpm -C examples <script>` it shows exists", () =>
+    Effect.gen(function*() {
+      const readme = yield* read("README.md")
+      const rootScripts = yield* scriptsOf()
+      const exampleScripts = yield* scriptsOf("examples")
+      // Commands, in backticks or at the start of a line of a code block; not the word in prose.
+      const named = [...readme.matchAll(/(?:^|`)pnpm (?:-s )?(-C examples )?([a-z][a-z-]*)/gm)]
+        .filter(([, , script]) => script !== "install" && script !== "i")
+      expect(named.length).toBeGreaterThan(5)
+      for (const [, examples, script] of named) {
+        expect(examples === undefined ? rootScripts : exampleScripts).toContain(script)
+      }
+    }).pipe(Effect.provide(NodeContext.layer)))
+})
