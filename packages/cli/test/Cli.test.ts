@@ -2,9 +2,10 @@ import { FileSystem, HttpClient, Path } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { ScrollError } from "@intercom-scroll/core"
-import { Chunk, ConfigProvider, Deferred, Duration, Effect, Exit, Fiber, Layer, Schedule, TestClock } from "effect"
+import { Chunk, ConfigProvider, Deferred, Duration, Effect, Exit, Fiber, Layer, Schedule } from "effect"
 import { errorList, type Fake, makeFake, TOKEN } from "../../core/test/support/fakeIntercom.js"
 import { Cli, Export, Failure } from "../src/index.js"
+import * as Clock from "./support/clock.js"
 import { type Capture, makeCapture } from "./support/capture.js"
 
 interface Run {
@@ -24,16 +25,8 @@ const cli = (args: ReadonlyArray<string>, run: Run) =>
     Effect.exit
   )
 
-/** Moves the test clock on until `fiber` is done: restarts back off for a jittered second or more. */
-const runToEnd = <A, E>(fiber: Fiber.RuntimeFiber<A, E>) =>
-  Effect.gen(function*() {
-    for (let step = 0; step < 100; step++) {
-      const done = yield* Fiber.poll(fiber)
-      if (done._tag === "Some") return done.value
-      yield* TestClock.adjust("1 second")
-    }
-    return yield* Effect.dieMessage("the export did not finish")
-  }).pipe(Effect.flatten)
+/** Restarts back off for a jittered second or more. */
+const runToEnd = Clock.runToEnd({ step: "1 second", maxSteps: 100 })
 
 const lines = (text: string) => text.split("\n").filter((line) => line !== "")
 

@@ -1,24 +1,13 @@
 import { FileSystem, Path } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Fiber, Layer, TestClock, TestServices } from "effect"
+import { ConfigProvider, Effect, Layer } from "effect"
 import { Quickstart } from "../src/index.js"
 import { makeCapture } from "./support/capture.js"
+import * as Clock from "./support/clock.js"
 
-/**
- * Moves the test clock on until `fiber` is done. The simulator answers over real HTTP, so each step also lets a
- * little real time pass for the sockets.
- */
-const runToEnd = <A, E>(fiber: Fiber.RuntimeFiber<A, E>) =>
-  Effect.gen(function*() {
-    for (let step = 0; step < 2_000; step++) {
-      const done = yield* Fiber.poll(fiber)
-      if (done._tag === "Some") return done.value
-      yield* TestClock.adjust("100 millis")
-      yield* TestServices.provideLive(Effect.sleep("5 millis"))
-    }
-    return yield* Effect.dieMessage("the quickstart did not finish")
-  }).pipe(Effect.flatten)
+/** The simulator answers over real HTTP, so each step also lets a little real time pass for the sockets. */
+const runToEnd = Clock.runToEnd({ step: "100 millis", maxSteps: 2_000, realPause: "5 millis" })
 
 describe("Quickstart", () => {
   it.scoped("without a token, exports every simulated user once to out/users.ndjson under INIT_CWD, through a restart and the rate limit", () => {
