@@ -59,7 +59,10 @@ export const FaultPlan = Schema.Struct({
   restartAt: Schema.optional(PageNumbers),
   /** 500 on this fraction of page requests (seeded, so the same requests fail on every run). */
   restartRate: Schema.optional(Schema.Number.pipe(Schema.between(0, 1))),
-  /** 404 `not_found` at these page requests, as if the scroll_param had expired; the scroll is gone. */
+  /**
+   * 404 `not_found` at these page requests, as if the scroll_param had expired; the scroll is gone. A request that
+   * opens a scroll has no scroll_param to expire, so one of these numbers falling on it does nothing.
+   */
   expireAt: Schema.optional(PageNumbers),
   /** Another client's scroll holds the workspace for this many seconds from the simulator's start. */
   foreignScroll: Schema.optional(Schema.NonNegative),

@@ -60,6 +60,13 @@ describe("expireAt", () => {
       expect(expired.body.errors).toEqual([{ code: "not_found", message: "scroll parameter not found" }])
       expect((yield* scroll("companies", { token: T })).status).toBe(200)
     }).pipe(withFaults({ expireAt: [2] })))
+
+  it.effect("passes by a request that opens a scroll: it has no scroll_param to expire", () =>
+    Effect.gen(function*() {
+      const first = yield* scroll("companies", { token: T })
+      expect(first.status).toBe(200)
+      expect((yield* scroll("companies", { token: T, param: first.body.scroll_param })).status).toBe(200)
+    }).pipe(withFaults({ expireAt: [1] })))
 })
 
 describe("foreignScroll", () => {

@@ -156,7 +156,8 @@ export class Workspace {
       this.scroll = undefined
       return Effect.fail(ApiError.serverError())
     }
-    if (faults.expireAt?.includes(page)) {
+    // Only a scroll_param can expire: a request that opens a scroll carries none, so the fault passes it by.
+    if (param !== undefined && faults.expireAt?.includes(page)) {
       this.scroll = undefined
       return Effect.fail(ApiError.scrollNotFound())
     }
