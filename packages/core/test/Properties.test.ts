@@ -52,6 +52,7 @@ const Case = fc.record({
   /** 429s in a row the client accepts on one request. */
   maxRetries: budget(10, 4),
   restartAt: requestNumbers,
+  expireAt: requestNumbers,
   cutBodyAt: requestNumbers,
   dropConnectionAt: requestNumbers,
   /** Seconds another client's scroll holds the workspace from the start. */
@@ -136,6 +137,7 @@ const world = (c: Case, token: string, wire: Wire) =>
         companies: 0,
         faults: {
           restartAt: c.restartAt,
+          expireAt: c.expireAt,
           cutBodyAt: c.cutBodyAt,
           dropConnectionAt: c.dropConnectionAt,
           rateLimit: c.rateLimit,
