@@ -5,9 +5,9 @@
  *
  * Every case draws a data set (size, seed, page size) and a fault plan for the in-process simulator: 500s, cut-off
  * bodies, dropped connections, another client's scroll, records added and removed mid-scroll, a tight rate limit,
- * 429 bursts (another app of the workspace spending its budget), and expiries (a consumer that stalls past the
- * scroll_param's lifetime, with a lifetime that is also drawn). It runs under the TestClock, moved straight to the
- * next pending wake-up, so minutes of backoff, rate-limit waits and expiry take no real time.
+ * 429 bursts (another app of the workspace spending its budget), and expiries (404s at drawn page requests, and a
+ * consumer that stalls past the scroll_param's lifetime, itself drawn). It runs under the TestClock, moved straight
+ * to the next pending wake-up, so minutes of backoff, rate-limit waits and expiry take no real time.
  */
 import { HttpClient, type HttpClientResponse } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
