@@ -122,7 +122,10 @@ const world = (c: Case, token: string, wire: Wire) =>
       return yield* IntercomClient.make({
         accessToken: Redacted.make(token),
         baseUrl: BASE_URL,
-        rateLimit: { maxRetries: c.maxRetries }
+        rateLimit: { maxRetries: c.maxRetries },
+        // The simulator in process never leaves a request hanging; a timeout longer than any case keeps each
+        // request's pending timer from being a step of the clock.
+        requestTimeout: "1 hour"
       }).pipe(Effect.provideService(HttpClient.HttpClient, withNeighbour(inner, c.bursts, wire)))
     })
   ).pipe(
