@@ -130,7 +130,10 @@ export const make = (options: Options): Effect.Effect<Service, InvalidOptions, H
         HttpClientRequest.prependUrl(baseUrl),
         HttpClientRequest.bearerToken(options.accessToken),
         HttpClientRequest.acceptJson
-      ))
+      )),
+      // The platform's `http.client` span ends with the transport's raw error, whose text and request (with its
+      // Authorization header) an exporter may record. Our own `Scroll.page` span, scrubbed, stands in its place.
+      HttpClient.withTracerDisabledWhen(() => true)
     )
 
     const send = (where: Where) => {
