@@ -32,6 +32,8 @@ const truncated = (where: Where, detail: string) =>
 const invalid = (where: Where, issue: string) =>
   new InvalidResponse({ resource: where.resource, page: where.page, issue: where.redact(issue) })
 
+const decoder = new TextDecoder()
+
 /**
  * Reads the whole body, refusing one over `maxBytes` before it is held in memory. A body that stops early is a
  * transport failure: nobody knows whether the server moved on, so the scroll must start over.
@@ -46,9 +48,11 @@ const readBody = (
     truncated(where, error.description ?? String(error.cause ?? error.reason))
   const declared = Number(response.headers["content-length"])
   if (Number.isFinite(declared)) {
+    // Bytes, then one decode: `response.text` (undici's body.text()) gives the same string, but its pages outlive
+    // minor GCs and pile up in the old generation (a CLI export peaked ~100 MB higher at 200k records than at 20k).
     return declared > maxBytes
       ? Effect.fail(tooLarge(declared))
-      : Effect.mapError(response.text, cutShort)
+      : Effect.mapBoth(response.arrayBuffer, { onFailure: cutShort, onSuccess: (bytes) => decoder.decode(bytes) })
   }
   // No length declared (chunked): count while reading.
   return response.stream.pipe(
@@ -66,7 +70,7 @@ const readBody = (
         whole.set(chunk, offset)
         offset += chunk.length
       }
-      return new TextDecoder().decode(whole)
+      return decoder.decode(whole)
     })
   )
 }
