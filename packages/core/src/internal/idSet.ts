@@ -9,7 +9,19 @@ export interface IdSet {
   readonly size: () => number
 }
 
-const HEX_ID = /^[0-9a-f]{24}$/
+/** The value of a lowercase hex digit's char code, or -1. */
+const hexDigit = (code: number): number => code >= 48 && code <= 57 ? code - 48 : code >= 97 && code <= 102 ? code - 87 : -1
+
+/** Eight lowercase hex digits of `id` from `at` as an unsigned 32-bit word, or -1 if any is not one. */
+const word = (id: string, at: number): number => {
+  let value = 0
+  for (let i = at; i < at + 8; i++) {
+    const digit = hexDigit(id.charCodeAt(i))
+    if (digit < 0) return -1
+    value = (value << 4) | digit
+  }
+  return value >>> 0
+}
 
 export const make = (initialCapacity = 1024): IdSet => {
   let capacity = initialCapacity
@@ -54,15 +66,19 @@ export const make = (initialCapacity = 1024): IdSet => {
     used = nextUsed
   }
 
+  const addOther = (id: string): boolean => {
+    if (others.has(id)) return false
+    others.add(id)
+    return true
+  }
+
   const add = (id: string): boolean => {
-    if (!HEX_ID.test(id)) {
-      if (others.has(id)) return false
-      others.add(id)
-      return true
-    }
-    const a = parseInt(id.slice(0, 8), 16)
-    const b = parseInt(id.slice(8, 16), 16)
-    const c = parseInt(id.slice(16, 24), 16)
+    // Parsed in place, digit by digit: no regular expression, no substrings (this runs once per record).
+    if (id.length !== 24) return addOther(id)
+    const a = word(id, 0)
+    const b = a < 0 ? -1 : word(id, 8)
+    const c = b < 0 ? -1 : word(id, 16)
+    if (c < 0) return addOther(id)
     const slot = slotOf(a, b, c, capacity, words, used)
     if (slot < 0) return false
     place(a, b, c, slot, words, used)
