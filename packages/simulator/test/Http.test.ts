@@ -1,43 +1,12 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import * as Http from "node:http"
 import { Simulator } from "../src/index.js"
 import { scroll, scrollAll, send } from "./helpers.js"
 
 const T = "T"
 
-/**
- * A plain client (node:http, keep-alive) that measures the server rather than itself: it counts a page's users and
- * finds its scroll_param without parsing the whole body (this process also runs the server, on one thread).
- */
-const plainScroll = async (baseUrl: string, token: string): Promise<number> => {
-  const agent = new Http.Agent({ keepAlive: true })
-  const get = (path: string) =>
-    new Promise<{ users: number; scrollParam: string }>((resolve, reject) =>
-      Http.get(`${baseUrl}${path}`, { agent, headers: { authorization: `Bearer ${token}` } }, (response) => {
-        const chunks: Array<Buffer> = []
-        response.on("data", (chunk: Buffer) => chunks.push(chunk))
-        response.on("end", () => {
-          const body = Buffer.concat(chunks).toString("latin1")
-          let users = 0
-          for (let at = body.indexOf('{"type":"user"'); at !== -1; at = body.indexOf('{"type":"user"', at + 1)) users++
-          const scrollParam = /"scroll_param":"([^"]+)"}$/.exec(body.slice(-100))?.[1]
-          if (scrollParam === undefined) reject(new Error(`no scroll_param in ${body.slice(0, 200)}`))
-          else resolve({ users, scrollParam })
-        })
-      }).on("error", reject)
-    )
-  let users = 0
-  for (let page = await get("/users/scroll"); page.users > 0;) {
-    users += page.users
-    page = await get(`/users/scroll?scroll_param=${page.scrollParam}`)
-  }
-  agent.destroy()
-  return users
-}
 const overHttp = (faults: Simulator.WorkspaceOptions["faults"] = {}) =>
   Effect.provide(Simulator.layerTest({ workspaces: [{ token: T, users: 230, companies: 150, faults }] }))
-
 
 describe("over real HTTP", () => {
   it.effect("a scroll delivers every record once, with Intercom's headers", () =>
@@ -72,15 +41,4 @@ describe("over real HTTP", () => {
       // The server is unharmed: the next connection works.
       expect((yield* scroll("companies", { token: T, param: first.body.scroll_param })).status).toBe(404)
     }).pipe(Effect.scoped, overHttp({ dropConnectionAt: [2] })))
-
-  it.live("serves at least 20k records/s to a plain client over loopback (records cached after first use)", () =>
-    Effect.gen(function*() {
-      const url = yield* Simulator.baseUrl
-      const scrollUsers = Effect.promise(() => plainScroll(url, T))
-      expect(yield* scrollUsers).toBe(20_000) // the first scroll generates and caches the records
-      const started = performance.now()
-      expect(yield* scrollUsers).toBe(20_000)
-      const perSecond = 20_000 / ((performance.now() - started) / 1000)
-      expect(perSecond).toBeGreaterThan(20_000)
-    }).pipe(Effect.provide(Simulator.layerServer({ workspaces: [{ token: T, users: 20_000, defaultVersion: "1.4" }] }))))
 })
