@@ -1,0 +1,277 @@
+/**
+ * `pnpm bench`: the core against its peers, over loopback, against the standalone simulator. Contenders run
+ * interleaved within one run and are compared as ratios of medians (the machine is shared and noisy).
+ *
+ *   1. Throughput, 30k users, no latency: Scroll.users (validation, dedupe, fetch ahead) against a bare fetch +
+ *      JSON.parse loop that validates nothing. Ratio of records/s, goal ≥ 0.80.
+ *   2. Slow consumer: 25 ms a page on the server, 25 ms of work a page in the consumer. Scroll.users against serial
+ *      fetch-then-work. Ratio of total times, goal ≤ 0.70.
+ *   3. The official SDK, intercom-client 7's companies.scroll(), under the same latency and work: goal ≥ 1.8× faster.
+ *   4. Memory: peak RSS of the CLI exporting 200k users against 20k users, dedupe on. Goal ≤ +64 MiB.
+ *   5. The simulator alone, serving a client that parses nothing: it must not be what limits 1 (goal: at least 2× the
+ *      records/s of the faster contender of 1, i.e. under half of each round trip).
+ *
+ * Flags: --only 1,4 (a subset; results/ is then left alone), --rounds N (every measure), --quick (fewer rounds).
+ */
+import { NodeContext } from "@effect/platform-node"
+import { Console, Effect } from "effect"
+import { execFileSync } from "node:child_process"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as NodePath from "node:path"
+import * as Cli from "./lib/cli.js"
+import { type Contender, interleave, type Sample } from "./lib/measure.js"
+import * as Memory from "./lib/memory.js"
+import { chart, type ContenderResult, formatValue, type MeasureResult, type Results, table } from "./lib/report.js"
+import * as Simulator from "./lib/simulator.js"
+import * as ValidatorCheck from "./lib/validatorCheck.js"
+import type { RunResult, Setup } from "./lib/worker.js"
+import * as Workers from "./lib/workers.js"
+
+const argv = process.argv.slice(2)
+const flag = (name: string): string | undefined => {
+  const at = argv.indexOf(name)
+  return at === -1 ? undefined : argv[at + 1]
+}
+const only = flag("--only")?.split(",").map(Number)
+const wants = (id: number) => only === undefined || only.includes(id)
+const quick = argv.includes("--quick")
+const roundsOverride = flag("--rounds") === undefined ? undefined : Number(flag("--rounds"))
+const rounds = (full: number, fast: number) => roundsOverride ?? (quick ? fast : full)
+
+const TOKEN = "bench-token"
+const MiB = 1024 * 1024
+/** High enough that no contender is ever paced or throttled: rate limits are not what these measures are about. */
+const noRateLimit = ["--rate-limit", "100000000"]
+
+const log = (line: string) => Console.error(line)
+const progress = (measure: string, unit: ContenderResult["unit"]) => (round: number, name: string, sample: Sample) =>
+  process.stderr.write(`  ${measure} ${round < 0 ? "warm-up" : `round ${round + 1}`}: ${name} ${formatValue(sample.value, unit)}\n`)
+
+const contender = (name: string, unit: ContenderResult["unit"], samples: ReadonlyArray<Sample>, median: number): ContenderResult => ({
+  name,
+  unit,
+  median,
+  samples: samples.map((sample) => sample.value)
+})
+
+/** A contender's worker process as a contender of `interleave`, its sample being `value` of each run. */
+const viaWorker = (name: string, setup: Setup, value: (run: RunResult) => number) =>
+  Effect.map(Workers.start(setup), (worker): Contender => ({
+    name,
+    run: async () => {
+      const result = await worker.run()
+      runs.push({ contender: name, ...result })
+      return { value: value(result), records: result.records }
+    }
+  }))
+
+/** Every run of every contender, with its CPU and GC time, for the JSON. */
+const runs: Array<{ readonly contender: string } & RunResult> = []
+
+/** Measures 1 and 5, in the same rounds. */
+const throughput = (users: number, roundCount: number) =>
+  Effect.gen(function*() {
+    yield* log(`Measures 1 and 5: ${users.toLocaleString("en-US")} users, no latency, ${roundCount} rounds, each contender in a process of its own`)
+    const baseUrl = yield* Simulator.start(["--token", TOKEN, "--users", String(users), ...noRateLimit])
+    const names = { scroll: "Scroll.users", bare: "bare fetch + JSON.parse", plain: "simulator alone" }
+    const perSecond = (run: RunResult) => run.records / run.seconds
+    const contenders = yield* Effect.all([
+      viaWorker(names.scroll, { contender: "Scroll.users", baseUrl, token: TOKEN }, perSecond),
+      viaWorker(names.bare, { contender: "bare fetch", baseUrl, token: TOKEN }, perSecond),
+      viaWorker(names.plain, { contender: "plain client", baseUrl, token: TOKEN }, perSecond)
+    ])
+    const result = yield* Effect.promise(() =>
+      interleave(contenders, { rounds: roundCount, warmup: 1, expectedRecords: () => users, onSample: progress("1/5", "records/s") })
+    )
+    const scroll = result.medians[names.scroll]
+    const bare = result.medians[names.bare]
+    const plain = result.medians[names.plain]
+    const setup = `${users.toLocaleString("en-US")} users, loopback, no latency`
+    const ratio = scroll / bare
+    const headroom = plain / Math.max(scroll, bare)
+    const one: MeasureResult = {
+      id: 1,
+      title: "Throughput: Scroll.users against a bare fetch loop",
+      setup,
+      contenders: [
+        contender(names.scroll, "records/s", result.samples[names.scroll], scroll),
+        contender(names.bare, "records/s", result.samples[names.bare], bare)
+      ],
+      result: ratio,
+      resultText: `${ratio.toFixed(2)}× the bare loop's records/s`,
+      goal: "≥ 0.80",
+      holds: ratio >= 0.8
+    }
+    const five: MeasureResult = {
+      id: 5,
+      title: "The simulator alone, to a client that parses nothing",
+      setup,
+      contenders: [contender(names.plain, "records/s", result.samples[names.plain], plain)],
+      result: headroom,
+      resultText: `${headroom.toFixed(1)}× the faster contender of 1`,
+      goal: "≥ 2× (not what limits 1)",
+      holds: headroom >= 2
+    }
+    return [one, five].filter((measure) => wants(measure.id))
+  }).pipe(Effect.scoped)
+
+/** Measures 2 and 3, in the same rounds, against one simulator with latency. */
+const slowConsumer = (records: number, latencyMillis: number, workMillis: number, roundCount: number) =>
+  Effect.gen(function*() {
+    yield* log(`Measures 2 and 3: ${records.toLocaleString("en-US")} users and companies, ${latencyMillis} ms a page on the server, ${workMillis} ms of work a page, ${roundCount} rounds`)
+    const url = yield* Simulator.start([
+      "--token", TOKEN, "--users", String(records), "--companies", String(records), "--latency", String(latencyMillis), ...noRateLimit
+    ])
+    const names = {
+      scrollUsers: "Scroll.users (prefetch 1)",
+      serial: "serial: fetch, then work",
+      scrollCompanies: "Scroll.companies (prefetch 1)",
+      sdk: "intercom-client 7 companies.scroll()"
+    }
+    const time = (run: RunResult) => run.seconds
+    const common = { baseUrl: url, token: TOKEN, workMillis }
+    const contenders = yield* Effect.all([
+      ...(wants(2)
+        ? [
+          viaWorker(names.scrollUsers, { ...common, contender: "Scroll.users" }, time),
+          viaWorker(names.serial, { ...common, contender: "bare fetch" }, time)
+        ]
+        : []),
+      ...(wants(3)
+        ? [
+          viaWorker(names.scrollCompanies, { ...common, contender: "Scroll.companies" }, time),
+          viaWorker(names.sdk, { ...common, contender: "intercom-client 7" }, time)
+        ]
+        : [])
+    ])
+    const result = yield* Effect.promise(() =>
+      interleave(contenders, { rounds: roundCount, warmup: 1, expectedRecords: () => records, onSample: progress("2/3", "s") })
+    )
+    const setup = `${records.toLocaleString("en-US")} records, ${latencyMillis} ms a page on the server, ${workMillis} ms of work a page`
+    const measures: Array<MeasureResult> = []
+    if (wants(2)) {
+      const ratio = result.medians[names.scrollUsers] / result.medians[names.serial]
+      measures.push({
+        id: 2,
+        title: "Slow consumer: Scroll.users against serial fetch-then-work",
+        setup,
+        contenders: [names.scrollUsers, names.serial].map((name) => contender(name, "s", result.samples[name], result.medians[name])),
+        result: ratio,
+        resultText: `${ratio.toFixed(2)}× the serial time`,
+        goal: "≤ 0.70",
+        holds: ratio <= 0.7
+      })
+    }
+    if (wants(3)) {
+      const speedup = result.medians[names.sdk] / result.medians[names.scrollCompanies]
+      measures.push({
+        id: 3,
+        title: "Against the official SDK: Scroll.companies against intercom-client 7",
+        setup,
+        contenders: [names.scrollCompanies, names.sdk].map((name) => contender(name, "s", result.samples[name], result.medians[name])),
+        result: speedup,
+        resultText: `${speedup.toFixed(2)}× faster`,
+        goal: "≥ 1.8× faster",
+        holds: speedup >= 1.8
+      })
+    }
+    return measures
+  }).pipe(Effect.scoped)
+
+/** Measure 4: the CLI as a process, against two simulators (one per data set size). */
+const memory = (small: number, large: number, roundCount: number) =>
+  Effect.gen(function*() {
+    yield* log(`Measure 4: the CLI exporting ${small.toLocaleString("en-US")} and ${large.toLocaleString("en-US")} users, dedupe on, peak RSS by ${Memory.method()}, ${roundCount} rounds`)
+    const smallUrl = yield* Simulator.start(["--token", TOKEN, "--users", String(small), ...noRateLimit])
+    const largeUrl = yield* Simulator.start(["--token", TOKEN, "--users", String(large), ...noRateLimit])
+    const directory = Fs.mkdtempSync(NodePath.join(Os.tmpdir(), "intercom-bench-export-"))
+    yield* Effect.addFinalizer(() => Effect.sync(() => Fs.rmSync(directory, { recursive: true, force: true })))
+    const names = { small: `CLI, ${small.toLocaleString("en-US")} users`, large: `CLI, ${large.toLocaleString("en-US")} users` }
+    const run = (url: string) => async (): Promise<Sample> => {
+      const out = NodePath.join(directory, "users.ndjson")
+      const exported = await Cli.exportUsers(url, TOKEN, out)
+      Fs.rmSync(out, { force: true })
+      return { value: exported.peakRssBytes / MiB, records: exported.records }
+    }
+    const result = yield* Effect.promise(() =>
+      interleave([
+        { name: names.small, run: run(smallUrl) },
+        { name: names.large, run: run(largeUrl) }
+      ], {
+        rounds: roundCount,
+        warmup: 0,
+        expectedRecords: (name) => name === names.small ? small : large,
+        onSample: progress("4", "MiB")
+      })
+    )
+    const growth = result.medians[names.large] - result.medians[names.small]
+    const measure: MeasureResult = {
+      id: 4,
+      title: "Memory: peak RSS of the CLI, 200k users against 20k",
+      setup: `intercom-scroll export users --out FILE, NDJSON, dedupe on`,
+      contenders: [names.small, names.large].map((name) => contender(name, "MiB", result.samples[name], result.medians[name])),
+      result: growth,
+      resultText: `${growth >= 0 ? "+" : ""}${growth.toFixed(0)} MiB for 10× the users`,
+      goal: "≤ +64 MiB",
+      holds: growth <= 64
+    }
+    return measure
+  }).pipe(Effect.scoped)
+
+const gitCommit = (): string | undefined => {
+  try {
+    return execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: Simulator.root, encoding: "utf8" }).trim()
+  } catch {
+    return undefined
+  }
+}
+
+const program = Effect.gen(function*() {
+  const started = performance.now()
+  const loadAverageBefore = Os.loadavg()
+  const validator = yield* Effect.promise(() => ValidatorCheck.check())
+  yield* log(`Validator: the compiled check agrees with Schema.is on ${validator.checked.toLocaleString("en-US")} pages and records (${validator.valid.toLocaleString("en-US")} valid)`)
+
+  const measures: Array<MeasureResult> = []
+  if (wants(1) || wants(5)) measures.push(...yield* throughput(30_000, rounds(11, 3)))
+  if (wants(2) || wants(3)) measures.push(...yield* slowConsumer(3_000, 25, 25, rounds(7, 3)))
+  if (wants(4)) measures.push(yield* memory(20_000, 200_000, rounds(3, 1)))
+  measures.sort((a, b) => a.id - b.id)
+
+  const results: Results = {
+    date: new Date().toISOString(),
+    command: `pnpm bench${argv.length > 0 ? ` ${argv.join(" ")}` : ""}`,
+    commit: gitCommit(),
+    machine: {
+      node: process.versions.node,
+      platform: `${Os.platform()} ${Os.release()}`,
+      cpus: Os.cpus().length,
+      cpuModel: Os.cpus()[0]?.model ?? "unknown",
+      loadAverageBefore,
+      loadAverageAfter: Os.loadavg(),
+      memoryMethod: Memory.method()
+    },
+    rounds: { "1/5": rounds(11, 3), "2/3": rounds(7, 3), "4": rounds(3, 1) },
+    validatorCheck: validator,
+    measures,
+    runs,
+    seconds: (performance.now() - started) / 1000
+  }
+  const rendered = table(results)
+  yield* Console.log(`\n${rendered}\n`)
+  yield* Console.log(`${results.command} · ${results.date.slice(0, 16).replace("T", " ")} UTC · commit ${results.commit ?? "?"} · Node ${results.machine.node} · ${results.machine.cpus} CPUs · load ${loadAverageBefore.map((l) => l.toFixed(1)).join(" ")} · ${results.seconds.toFixed(0)} s`)
+  if (only === undefined) {
+    const directory = NodePath.join(Simulator.root, "packages", "bench", "results")
+    Fs.mkdirSync(directory, { recursive: true })
+    Fs.writeFileSync(NodePath.join(directory, "latest.json"), `${JSON.stringify(results, null, 2)}\n`)
+    Fs.writeFileSync(NodePath.join(directory, "latest.svg"), chart(results))
+    Fs.writeFileSync(NodePath.join(directory, "latest.md"), `${rendered}\n\n\`${results.command}\`, ${results.date.slice(0, 10)}, commit ${results.commit ?? "?"}, Node ${results.machine.node}, ${results.machine.cpus} CPUs (${results.machine.cpuModel}).\n`)
+    yield* Console.log(`Wrote packages/bench/results/latest.{json,svg,md}`)
+  }
+})
+
+program.pipe(Effect.provide(NodeContext.layer), Effect.runPromise).catch((error: unknown) => {
+  console.error(error)
+  process.exit(1)
+})

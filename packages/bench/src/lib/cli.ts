@@ -1,0 +1,39 @@
+/**
+ * `intercom-scroll export users` as a user runs it (the package's bin, a token in the environment), with its peak
+ * memory and the summary line it prints.
+ */
+import * as Memory from "./memory.js"
+import { cliBin, root } from "./simulator.js"
+
+export interface Export extends Memory.Finished {
+  readonly records: number
+  readonly pages: number
+  readonly restarts: number
+  readonly rateLimitWaits: number
+}
+
+const integer = (text: string | undefined) => Number((text ?? "NaN").replaceAll(",", ""))
+
+export const exportUsers = async (
+  baseUrl: string,
+  token: string,
+  out: string,
+  flags: ReadonlyArray<string> = []
+): Promise<Export> => {
+  const finished = await Memory.runNode([cliBin, "export", "users", "--out", out, ...flags], {
+    env: { INTERCOM_ACCESS_TOKEN: token, INTERCOM_BASE_URL: baseUrl },
+    cwd: root
+  })
+  const line = finished.stderr.split("\n").find((text) => text.startsWith("Exported ")) ?? ""
+  const summary = /^Exported ([\d,]+) users? to .* in .*: ([\d,]+) pages?, ([\d,]+) restarts?/.exec(line)
+  if (finished.exitCode !== 0 || summary === null) {
+    throw new Error(`the CLI failed (exit ${finished.exitCode}):\n${finished.stderr.slice(-2000)}`)
+  }
+  return {
+    ...finished,
+    records: integer(summary[1]),
+    pages: integer(summary[2]),
+    restarts: integer(summary[3]),
+    rateLimitWaits: integer(/([\d,]+) rate-limit waits?/.exec(line)?.[1] ?? "0")
+  }
+}

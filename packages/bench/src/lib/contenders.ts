@@ -1,0 +1,111 @@
+/**
+ * What the benchmarks race: the core's streams, a bare fetch loop, a plain HTTP client that measures only the
+ * server, and the official SDK.
+ */
+import { NodeHttpClient } from "@effect/platform-node"
+import { IntercomClient, Scroll } from "@intercom-scroll/core"
+import { Effect, Layer, ManagedRuntime, Redacted, Stream } from "effect"
+import { IntercomClient as Sdk } from "intercom-client"
+import * as Http from "node:http"
+
+/** Work a consumer does per page: asynchronous, as writing a page to a database is. */
+export type PageWork = (records: number) => Promise<void>
+
+export const sleep = (millis: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, millis))
+
+/** The core, with the client built once (connections kept alive across runs, as in a long-lived program). */
+export const core = (baseUrl: string, token: string) => {
+  const runtime = ManagedRuntime.make(
+    IntercomClient.layer({ accessToken: Redacted.make(token), baseUrl }).pipe(Layer.provide(NodeHttpClient.layerUndici))
+  )
+  const count = <A, E>(stream: Stream.Stream<A, E, IntercomClient.IntercomClient>, work: PageWork | undefined) =>
+    runtime.runPromise(
+      work === undefined
+        ? Stream.runCount(stream)
+        : stream.pipe(
+          // Scroll.users emits one chunk a page (30,000 users come as 300 chunks), so this is work a page.
+          Stream.mapChunksEffect((chunk) => Effect.as(Effect.promise(() => work(chunk.length)), chunk)),
+          Stream.runCount
+        )
+    )
+  return {
+    users: (options?: Scroll.Options, work?: PageWork): Promise<number> => count(Scroll.users(options), work),
+    companies: (options?: Scroll.Options, work?: PageWork): Promise<number> => count(Scroll.companies(options), work),
+    dispose: () => runtime.dispose()
+  }
+}
+
+interface UserPage {
+  readonly users: ReadonlyArray<unknown>
+  readonly scroll_param?: string | null
+}
+
+/**
+ * A bare fetch loop: fetch, JSON.parse, follow scroll_param, validate nothing, restart nothing. With `work`, the
+ * consumer works on each page before the next is fetched (serial).
+ */
+export const bareUsers = async (baseUrl: string, token: string, work?: PageWork): Promise<number> => {
+  const headers = { authorization: `Bearer ${token}`, accept: "application/json", "intercom-version": "1.4" }
+  let count = 0
+  let param: string | null | undefined = undefined
+  for (;;) {
+    const url: string = param === undefined || param === null
+      ? `${baseUrl}/users/scroll`
+      : `${baseUrl}/users/scroll?scroll_param=${encodeURIComponent(param)}`
+    const response = await fetch(url, { headers })
+    const text = await response.text()
+    if (!response.ok) throw new Error(`HTTP ${response.status}: ${text.slice(0, 200)}`)
+    const page = JSON.parse(text) as UserPage
+    if (page.users.length === 0) return count
+    count += page.users.length
+    if (work !== undefined) await work(page.users.length)
+    param = page.scroll_param
+  }
+}
+
+/**
+ * A plain client (node:http, keep-alive) that measures the server rather than itself: it counts a page's users and
+ * finds its scroll_param without parsing the body.
+ */
+export const plainUsers = async (baseUrl: string, token: string): Promise<number> => {
+  const agent = new Http.Agent({ keepAlive: true })
+  const headers = { authorization: `Bearer ${token}`, "intercom-version": "1.4" }
+  const get = (path: string) =>
+    new Promise<{ users: number; scrollParam: string }>((resolve, reject) =>
+      Http.get(`${baseUrl}${path}`, { agent, headers }, (response) => {
+        const chunks: Array<Buffer> = []
+        response.on("data", (chunk: Buffer) => chunks.push(chunk))
+        response.on("end", () => {
+          const body = Buffer.concat(chunks).toString("latin1")
+          let users = 0
+          for (let at = body.indexOf('{"type":"user"'); at !== -1; at = body.indexOf('{"type":"user"', at + 1)) users++
+          const scrollParam = /"scroll_param":"([^"]+)"}$/.exec(body.slice(-100))?.[1]
+          if (scrollParam === undefined) reject(new Error(`no scroll_param in ${body.slice(0, 200)}`))
+          else resolve({ users, scrollParam })
+        })
+      }).on("error", reject)
+    )
+  let users = 0
+  for (let page = await get("/users/scroll"); page.users > 0;) {
+    users += page.users
+    page = await get(`/users/scroll?scroll_param=${page.scrollParam}`)
+  }
+  agent.destroy()
+  return users
+}
+
+/**
+ * intercom-client 7's `companies.scroll()`, page by page as its docs show (`hasNextPage`, `getNextPage`), with the
+ * consumer's work on each page. It stops at the empty page: left alone, the SDK asks once more with that page's
+ * dead scroll_param and fails with a 404, a round trip (and an error) it is spared here.
+ */
+export const sdkCompanies = async (baseUrl: string, token: string, work?: PageWork): Promise<number> => {
+  const client = new Sdk({ token, baseUrl })
+  let count = 0
+  for (let page = await client.companies.scroll();; page = await page.getNextPage()) {
+    if (page.data.length === 0) return count
+    count += page.data.length
+    if (work !== undefined) await work(page.data.length)
+    if (!page.hasNextPage()) return count
+  }
+}
