@@ -81,7 +81,7 @@ interface Bar {
 
 /** One panel of horizontal bars, scaled to its largest value. */
 const panel = (x: number, y: number, width: number, title: string, subtitle: string, bars: ReadonlyArray<Bar>): string => {
-  const labelWidth = 190
+  const labelWidth = 270
   const barHeight = 22
   const gap = 10
   const max = Math.max(...bars.map((bar) => bar.value), 1)
@@ -92,7 +92,7 @@ const panel = (x: number, y: number, width: number, title: string, subtitle: str
     return [
       `<text x="${x + labelWidth - 8}" y="${top + 15}" text-anchor="end" class="label">${escape(bar.label)}</text>`,
       `<rect x="${x + labelWidth}" y="${top}" width="${length.toFixed(1)}" height="${barHeight}" rx="3" fill="${bar.colour}"/>`,
-      `<text x="${x + labelWidth + length + 6}" y="${top + 15}" class="value">${escape(bar.text)}</text>`
+      `<text x="${(x + labelWidth + length + 6).toFixed(1)}" y="${top + 15}" class="value">${escape(bar.text)}</text>`
     ].join("")
   })
   return [
