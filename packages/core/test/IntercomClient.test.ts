@@ -406,6 +406,15 @@ describe("error mapping", () => {
       expect(expectTag(error, "InvalidResponse").issue).toMatch(/malformed JSON/i)
     }))
 
+  it.effect("malformed JSON: the parser's quote of the body is left out, so no part of a token in it leaks", () =>
+    Effect.gen(function*() {
+      // Not the whole token, which is scrubbed anyway: a prefix, as V8 quotes the first characters of a body.
+      const error = yield* failureOf(() => text(`tok_9f3a2b7c1d not json`, 200, "application/json"))
+      const issue = expectTag(error, "InvalidResponse").issue
+      expect(issue).toMatch(/malformed JSON/i)
+      expect(issue).not.toContain("tok_9f3a")
+    }))
+
   it.effect("a body over maxResponseBytes is InvalidResponse, with or without a Content-Length", () =>
     Effect.gen(function*() {
       const body = JSON.stringify({ type: "user.list", users: [user(1), user(2), user(3)], scroll_param: "x" })

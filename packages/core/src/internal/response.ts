@@ -99,7 +99,8 @@ const parseJson = (text: string, where: Where): Either.Either<unknown, InvalidRe
     const detail = error instanceof Error ? error.message : String(error)
     return endsEarly(text) || /end of JSON input/.test(detail)
       ? Either.left(truncated(where, `JSON ends early after ${text.length} characters`))
-      : Either.left(invalid(where, `malformed JSON: ${where.redact(detail)}`))
+      // V8 quotes a stretch of the body ("tok_abc"… is not valid JSON): a token's prefix would escape the redaction.
+      : Either.left(invalid(where, `malformed JSON: ${where.redact(detail).replace(/"[^"]*"/g, "…")}`))
   }
 }
 
