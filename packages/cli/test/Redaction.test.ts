@@ -8,11 +8,12 @@
 import { HttpClient, HttpClientError } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Chunk, ConfigProvider, Effect, Exit, Fiber, Layer, Logger, LogLevel, Option, TestClock, Tracer } from "effect"
+import { Cause, Chunk, ConfigProvider, Effect, Exit, Fiber, Layer, Logger, LogLevel, Option, TestClock } from "effect"
 import { inspect } from "node:util"
 import { errorList, type Fake, json, makeFake, type Seen, user } from "../../core/test/support/fakeIntercom.js"
 import { Cli, Failure } from "../src/index.js"
 import { makeCapture } from "./support/capture.js"
+import { recordingTracer } from "../../core/test/support/recordingTracer.js"
 
 /** A token no fixture or message could contain by chance. */
 const SECRET = "tok_cli_canary_Hq3Zr8Vn2Kx6Wp4Ty9"
@@ -239,16 +240,7 @@ const run = (scenario: Scenario, tty: boolean) =>
       texts.push(...renderings(options.message), ...renderings(Object.fromEntries(options.annotations)))
       texts.push(Cause.pretty(options.cause), ...renderings(options.cause))
     })
-    const base = yield* Effect.tracer
-    const spans: Array<Tracer.Span> = []
-    const tracer = Tracer.make({
-      span: (...args) => {
-        const span = base.span(...args)
-        spans.push(span)
-        return span
-      },
-      context: base.context
-    })
+    const { spans, tracer } = yield* recordingTracer
     const http = scenario.http === undefined ? fake.httpClient : scenario.http(fake)
     const env = { INTERCOM_ACCESS_TOKEN: SECRET, INTERCOM_BASE_URL: BASE_URL, ...scenario.env }
     const requests = { count: 0 }

@@ -25,10 +25,11 @@ import {
   Stream,
   Supervisor,
   TestClock,
-  Tracer
+  type Tracer
 } from "effect"
 import { IntercomClient, Progress, Scroll } from "../src/index.js"
 import { errorList, user } from "./support/fakeIntercom.js"
+import { recordingTracer } from "./support/recordingTracer.js"
 
 const BASE_URL = "https://api.intercom.test"
 const PAGE_SIZE = 100
@@ -187,7 +188,7 @@ const waitingUntil = (watch: Watch, reason: Progress.WaitReason, millis: number)
 
 interface Watch {
   readonly supervisor: Supervisor.Supervisor<Array<Fiber.RuntimeFiber<unknown, unknown>>>
-  readonly spans: Array<Tracer.Span>
+  readonly spans: ReadonlyArray<Tracer.Span>
   readonly events: Array<Progress.ProgressEvent>
 }
 
@@ -195,16 +196,7 @@ interface Watch {
 const watched = (layer: Layer.Layer<IntercomClient.IntercomClient>, options: Scroll.Options = {}, consume?: () => Effect.Effect<void>) =>
   Effect.gen(function*() {
     const supervisor = yield* Supervisor.track
-    const base = yield* Effect.tracer
-    const spans: Array<Tracer.Span> = []
-    const tracer = Tracer.make({
-      span: (...args) => {
-        const span = base.span(...args)
-        spans.push(span)
-        return span
-      },
-      context: base.context
-    })
+    const { spans, tracer } = yield* recordingTracer
     const events: Array<Progress.ProgressEvent> = []
     const watch: Watch = { supervisor, spans, events }
     const fiber = yield* Scroll.users(options).pipe(

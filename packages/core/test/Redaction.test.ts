@@ -14,11 +14,12 @@ import {
   Schedule,
   Stream,
   TestClock,
-  Tracer
+  type Tracer
 } from "effect"
 import { inspect } from "node:util"
 import { IntercomClient, Progress, Scroll, type ScrollError } from "../src/index.js"
 import { errorList, type Fake, json, makeFake, type Seen, user } from "./support/fakeIntercom.js"
+import { recordingTracer } from "./support/recordingTracer.js"
 
 /** A token no fixture or message could contain by chance. */
 const SECRET = "tok_redaction_canary_Zq8vX3kP9wLm2Rt7"
@@ -71,16 +72,7 @@ const capture = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
       texts.push(Cause.pretty(cause), ...renderings(cause))
       for (const span of spans) texts.push(span.label)
     })
-    const base = yield* Effect.tracer
-    const spans: Array<Tracer.Span> = []
-    const tracer = Tracer.make({
-      span: (...args) => {
-        const span = base.span(...args)
-        spans.push(span)
-        return span
-      },
-      context: base.context
-    })
+    const { spans, tracer } = yield* recordingTracer
     const progress: Progress.Reporter = {
       report: (event) => Effect.sync(() => texts.push(...renderings(event)))
     }

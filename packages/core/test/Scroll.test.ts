@@ -13,11 +13,11 @@ import {
   Option,
   Schedule,
   Stream,
-  TestClock,
-  Tracer
+  TestClock
 } from "effect"
 import { IntercomClient, Progress, Scroll, ScrollMetrics } from "../src/index.js"
 import { errorList, json, makeFake, type Seen, user } from "./support/fakeIntercom.js"
+import { recordingTracer } from "./support/recordingTracer.js"
 
 const RESTART_500 = () =>
   errorList(500, "server_error", "Request failed due to an internal network error. Please restart the scroll operation.")
@@ -306,16 +306,7 @@ describe("observability", () => {
   it.effect("a span per scroll and per page, with resource, page, attempt and records", () => {
     const fake = makeFake({ records: 150, fault: once((seen) => paramOf(seen) === "s1-1", RESTART_500) })
     return Effect.gen(function*() {
-      const base = yield* Effect.tracer
-      const spans: Array<Tracer.Span> = []
-      const tracer = Tracer.make({
-        span: (...args) => {
-          const span = base.span(...args)
-          spans.push(span)
-          return span
-        },
-        context: base.context
-      })
+      const { spans, tracer } = yield* recordingTracer
       yield* Stream.runDrain(Scroll.users({ restart: Schedule.recurs(1) })).pipe(Effect.withTracer(tracer))
       expect(spans.map((s) => s.name)).toContain("Scroll.users")
       expect(spans.find((s) => s.name === "Scroll.pages")?.attributes.get("resource")).toBe("users")
