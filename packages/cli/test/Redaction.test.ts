@@ -8,10 +8,11 @@
 import { HttpClient, HttpClientError } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Chunk, ConfigProvider, Effect, Exit, Fiber, Layer, Logger, LogLevel, Option, TestClock } from "effect"
+import { ScrollError } from "@intercom-scroll/core"
+import { Cause, Chunk, ConfigProvider, Effect, Exit, Fiber, Layer, Logger, LogLevel, Option, Schema, TestClock } from "effect"
 import { inspect } from "node:util"
 import { errorList, type Fake, json, makeFake, type Seen, user } from "../../core/test/support/fakeIntercom.js"
-import { Cli, Failure } from "../src/index.js"
+import { Cli, ExportError, Failure } from "../src/index.js"
 import { makeCapture } from "./support/capture.js"
 import { recordingTracer } from "../../core/test/support/recordingTracer.js"
 
@@ -49,21 +50,11 @@ const renderings = (value: unknown): Array<string> => {
   return out
 }
 
-const ownTags: ReadonlySet<unknown> = new Set([
-  "Expired",
-  "ConcurrentScroll",
-  "RestartRequired",
-  "RateLimited",
-  "Unauthorized",
-  "ApiError",
-  "InvalidResponse",
-  "InvalidOptions",
-  "InvalidConfig",
-  "OutputError"
-])
 
 /** One of the library's or the CLI's errors, as opposed to the platform's. */
-const isOwnError = (u: unknown) => typeof u === "object" && u !== null && "_tag" in u && ownTags.has(u._tag)
+const isOwnError = Schema.is(
+  Schema.Union(ScrollError.ScrollError, ScrollError.InvalidOptions, ExportError.InvalidConfig, ExportError.OutputError)
+)
 
 interface Scenario {
   readonly name: string

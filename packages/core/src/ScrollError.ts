@@ -195,6 +195,23 @@ export type ScrollError =
   | InvalidResponse
 
 /**
+ * The `ScrollError` classes as one schema: to decode an error that crossed a boundary, or to tell one from any
+ * other value with `Schema.is`.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ScrollError = Schema.Union(
+  Expired,
+  ConcurrentScroll,
+  RestartRequired,
+  RateLimited,
+  Unauthorized,
+  ApiError,
+  InvalidResponse
+)
+
+/**
  * The errors after which starting over from the first page can succeed.
  *
  * @since 0.1.0

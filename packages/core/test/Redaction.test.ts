@@ -12,12 +12,13 @@ import {
   Option,
   Redacted,
   Schedule,
+  Schema,
   Stream,
   TestClock,
   type Tracer
 } from "effect"
 import { inspect } from "node:util"
-import { IntercomClient, Progress, Scroll, type ScrollError } from "../src/index.js"
+import { IntercomClient, Progress, Scroll, ScrollError } from "../src/index.js"
 import { errorList, type Fake, json, makeFake, type Seen, user } from "./support/fakeIntercom.js"
 import { recordingTracer } from "./support/recordingTracer.js"
 
@@ -112,19 +113,9 @@ const capture = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
     return { exit, captured }
   })
 
-const scrollErrorTags: ReadonlySet<unknown> = new Set([
-  "Expired",
-  "ConcurrentScroll",
-  "RestartRequired",
-  "RateLimited",
-  "Unauthorized",
-  "ApiError",
-  "InvalidResponse"
-])
 
 /** One of the library's own errors, as opposed to the platform's (which carry the request they were about). */
-const isScrollError = (u: unknown): u is ScrollError.ScrollError =>
-  typeof u === "object" && u !== null && "_tag" in u && scrollErrorTags.has(u._tag)
+const isScrollError = Schema.is(ScrollError.ScrollError)
 
 const leaks = (captured: Captured) => captured.texts.filter((t) => t.includes(SECRET))
 
