@@ -7,6 +7,7 @@ import type { PlatformError } from "@effect/platform/Error"
 import { Effect, Option, type Scope, Stream } from "effect"
 import * as NodePath from "node:path"
 import { fileURLToPath } from "node:url"
+import { Cli } from "@intercom-scroll/simulator"
 
 export const root = NodePath.resolve(NodePath.dirname(fileURLToPath(import.meta.url)), "..", "..")
 const tsx = NodePath.join(root, "node_modules", ".bin", "tsx")
@@ -79,12 +80,7 @@ export const simulator = (
 ): Effect.Effect<string, PlatformError | Error, CommandExecutor.CommandExecutor | Scope.Scope> =>
   Effect.gen(function*() {
     const process = yield* Command.start(command(tsx, [NodePath.join(root, "packages", "simulator", "src", "bin.ts"), "--port", "0", ...args], {}))
-    const banner = yield* process.stdout.pipe(
-      Stream.decodeText(),
-      Stream.splitLines,
-      Stream.filterMap((line) => Option.fromNullable(/listening on (http:\/\/\S+)/.exec(line)?.[1])),
-      Stream.runHead
-    )
+    const banner = yield* Cli.listeningUrl(process.stdout)
     if (Option.isNone(banner)) {
       return yield* Effect.fail(new Error(`the simulator did not start: ${yield* text(process.stderr)}`))
     }

@@ -5,7 +5,7 @@
  * @since 0.1.0
  */
 import { Command, Options } from "@effect/cli"
-import { Console, Duration, Effect, Option, Schema } from "effect"
+import { Console, Duration, Effect, Option, Schema, Stream } from "effect"
 import type { FaultPlan, Mutation } from "./FaultPlan.js"
 import { Resource } from "./Resource.js"
 import * as Simulator from "./Simulator.js"
@@ -129,13 +129,32 @@ export const serverOptions = (config: Config): Simulator.ServerOptions => ({
   }))
 })
 
+/** The one line the standalone simulator prints once it listens. */
+const banner = (baseUrl: string) => `Intercom simulator listening on ${baseUrl}`
+const bannerPattern = /^Intercom simulator listening on (http:\/\/\S+)$/
+
+/**
+ * The base URL a standalone simulator announces, read from its stdout: for programs that start the bin as a child
+ * process. None when the output ends without it (the simulator did not start).
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const listeningUrl = <E>(stdout: Stream.Stream<Uint8Array, E>): Effect.Effect<Option.Option<string>, E> =>
+  stdout.pipe(
+    Stream.decodeText(),
+    Stream.splitLines,
+    Stream.filterMap((line) => Option.fromNullable(bannerPattern.exec(line)?.[1])),
+    Stream.runHead
+  )
+
 /**
  * @since 0.1.0
  * @category commands
  */
 export const command = Command.make("intercom-simulator", options, (config) =>
   Effect.gen(function*() {
-    yield* Console.log(`Intercom simulator listening on ${yield* Simulator.baseUrl}`)
+    yield* Console.log(banner(yield* Simulator.baseUrl))
     return yield* Effect.never
   }).pipe(Effect.provide(Simulator.layerServer(serverOptions(config)))))
 

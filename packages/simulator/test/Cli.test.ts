@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Option, Stream } from "effect"
+import { Cli } from "../src/index.js"
 import { type ChildProcess, spawn } from "node:child_process"
 import { once } from "node:events"
 import { fileURLToPath } from "node:url"
@@ -55,4 +56,16 @@ describe("the standalone simulator", () => {
       const [code] = yield* Effect.promise(() => once(child, "exit"))
       expect(code).toBe(0)
     }).pipe(Effect.scoped), 20_000)
+})
+
+describe("Cli.listeningUrl", () => {
+  const bytes = (...chunks: ReadonlyArray<string>) => Stream.fromIterable(chunks.map((chunk) => new TextEncoder().encode(chunk)))
+
+  it.effect("reads the URL from the banner, even split across chunks, and None when the output has none", () =>
+    Effect.gen(function*() {
+      const announced = yield* Cli.listeningUrl(bytes("warming up\nIntercom simulator list", "ening on http://127.0.0.1:4010\n"))
+      expect(announced).toEqual(Option.some("http://127.0.0.1:4010"))
+      expect(yield* Cli.listeningUrl(bytes("Error: listen EADDRINUSE\n"))).toEqual(Option.none())
+      expect(yield* Cli.listeningUrl(bytes("someone said: Intercom simulator listening on http://x\n"))).toEqual(Option.none())
+    }))
 })

@@ -8,6 +8,7 @@ import type { PlatformError } from "@effect/platform/Error"
 import { Effect, Option, type Scope, Stream } from "effect"
 import * as NodePath from "node:path"
 import { fileURLToPath } from "node:url"
+import { Cli } from "@intercom-scroll/simulator"
 
 export const root = NodePath.resolve(NodePath.dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "..")
 export const simulatorBin = NodePath.join(root, "packages", "simulator", "bin", "intercom-simulator.js")
@@ -24,12 +25,7 @@ export const start = (
     const process = yield* Command.start(
       Command.make("node", ...nodeArgs, simulatorBin, "--port", "0", ...flags).pipe(Command.workingDirectory(root))
     )
-    const banner = yield* process.stdout.pipe(
-      Stream.decodeText(),
-      Stream.splitLines,
-      Stream.filterMap((line) => Option.fromNullable(/listening on (http:\/\/\S+)/.exec(line)?.[1])),
-      Stream.runHead
-    )
+    const banner = yield* Cli.listeningUrl(process.stdout)
     if (Option.isNone(banner)) {
       const stderr = yield* process.stderr.pipe(Stream.decodeText(), Stream.mkString)
       return yield* Effect.fail(new SimulatorDidNotStart(`the simulator did not start: ${stderr}`))
