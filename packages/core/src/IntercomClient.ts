@@ -8,7 +8,8 @@ import { HttpClient, type HttpClientError, HttpClientRequest } from "@effect/pla
 import type { ConfigError } from "effect/ConfigError"
 import { Config, Context, Duration, Effect, flow, Layer, Option, Redacted, type Scope } from "effect"
 import * as RateLimit from "./internal/rateLimit.js"
-import { interpret, type Where } from "./internal/response.js"
+import { interpret, receive, type Where } from "./internal/response.js"
+import { withSpanKeepingNoValue } from "./internal/span.js"
 import * as WorkspaceLock from "./internal/workspaceLock.js"
 import type { RecordOf } from "./Models.js"
 import { defaultVersions, paths, type Resource } from "./Resource.js"
@@ -149,9 +150,10 @@ export const make = (options: Options): Effect.Effect<Service, InvalidOptions, H
         where.scrollParam === undefined ? (r) => r : HttpClientRequest.setUrlParam("scroll_param", where.scrollParam)
       )
       return httpClient.execute(request).pipe(
-        Effect.tap((response) => limiter.observe(response.headers)),
-        Effect.flatMap((response) => interpret(response, where, maxBytes)),
+        Effect.flatMap((response) => receive(response, where, maxBytes)),
         Effect.catchTags({ RequestError: transportFailure, ResponseError: transportFailure }),
+        // The timeout covers the exchange (request and body), not the parsing after it: the exchange runs in a fiber of
+        // its own, and pages parsed there stayed reachable longer, so minor GCs copied and promoted more of them.
         Effect.timeoutFail({
           duration: timeoutMillis,
           onTimeout: () =>
@@ -160,16 +162,18 @@ export const make = (options: Options): Effect.Effect<Service, InvalidOptions, H
               page: where.page,
               cause: { _tag: "Timeout", millis: timeoutMillis }
             })
-        })
+        }),
+        Effect.tap((received) => limiter.observe(received.headers)),
+        Effect.flatMap((received) => interpret(received, where))
       )
     }
 
-    const scrollPage = Effect.fn("IntercomClient.scrollPage")(function*<R extends Resource>(
+    const scrollPage = <R extends Resource>(
       resource: R,
       request: { readonly scrollParam: string | undefined; readonly page: number }
-    ) {
+    ): Effect.Effect<FetchedPage<R>, ScrollError> =>
+      Effect.gen(function*() {
       const where: Where = { resource, page: request.page, scrollParam: request.scrollParam, redact }
-      yield* Effect.annotateCurrentSpan({ resource, page: request.page })
       for (let attempt = 1;; attempt++) {
         yield* limiter.pace(resource)
         const outcome = yield* send(where)
@@ -182,7 +186,7 @@ export const make = (options: Options): Effect.Effect<Service, InvalidOptions, H
         // A 429 leaves the scroll where it was: wait for the reset and resend the same request.
         yield* limiter.backOff(outcome.headers, { resource, page: request.page, attempt })
       }
-    })
+    }).pipe(withSpanKeepingNoValue("IntercomClient.scrollPage", { attributes: { resource, page: request.page } }))
 
     return {
       baseUrl,

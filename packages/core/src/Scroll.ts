@@ -11,7 +11,9 @@
 import { Chunk, Effect, Metric, Option, Schedule, Stream } from "effect"
 import { IntercomClient, type Service } from "./IntercomClient.js"
 import * as IdSet from "./internal/idSet.js"
+import { prefetch as fetchAhead } from "./internal/prefetch.js"
 import { waiting } from "./internal/report.js"
+import { withSpanKeepingNoValue } from "./internal/span.js"
 import type { Company, Lead, RecordOf, User } from "./Models.js"
 import { Progress, ProgressEvent } from "./Progress.js"
 import type { Resource } from "./Resource.js"
@@ -92,7 +94,7 @@ const scrollOnce = <R extends Resource>(
       client.scrollPage(resource, { page, scrollParam }).pipe(
         Effect.tap((fetched) => Effect.annotateCurrentSpan("records", fetched.records.length)),
         // Without a captured stack trace: it would always point here, and capturing one costs on every page.
-        Effect.withSpan("Scroll.page", { attributes: { resource, page, attempt }, captureStackTrace: false })
+        withSpanKeepingNoValue("Scroll.page", { attributes: { resource, page, attempt }, captureStackTrace: false })
       )
     // A page that comes back exactly as before (same scroll_param, same records) means the server is looping.
     const fingerprints = new Set<string>()
@@ -174,7 +176,7 @@ export const pages = <R extends Resource>(
 
     const attempt = (n: number): Stream.Stream<Page<R>, ScrollError> =>
       scrollOnce(client, resource, n, concurrentScroll).pipe(
-        (stream) => prefetch > 0 ? Stream.buffer(stream, { capacity: prefetch }) : stream,
+        (stream) => prefetch > 0 ? fetchAhead(stream, prefetch) : stream,
         Stream.catchAll((error) => isRestartable(error) ? Stream.unwrap(restartAfter(error, n)) : Stream.fail(error))
       )
 

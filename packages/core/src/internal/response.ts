@@ -1,4 +1,4 @@
-import type { HttpClientError, HttpClientResponse } from "@effect/platform"
+import type { Headers, HttpClientError, HttpClientResponse } from "@effect/platform"
 import { Effect, Either, Stream } from "effect"
 import type { Resource } from "../Resource.js"
 import {
@@ -24,7 +24,7 @@ export interface Where {
 /** A response is a page, or a 429 to wait out and resend. */
 export type Outcome =
   | { readonly _tag: "Page"; readonly body: PageBody }
-  | { readonly _tag: "RateLimited"; readonly headers: HttpClientResponse.HttpClientResponse["headers"] }
+  | { readonly _tag: "RateLimited"; readonly headers: Headers.Headers }
 
 const truncated = (where: Where, detail: string) =>
   new RestartRequired({ resource: where.resource, page: where.page, cause: { _tag: "TruncatedBody", detail } })
@@ -40,13 +40,14 @@ const decoder = new TextDecoder()
  */
 const readBody = (
   response: HttpClientResponse.HttpClientResponse,
+  headers: Headers.Headers,
   where: Where,
   maxBytes: number
 ): Effect.Effect<string, InvalidResponse | RestartRequired> => {
   const tooLarge = (bytes: number) => invalid(where, `the body is over the ${maxBytes}-byte limit (${bytes} bytes)`)
   const cutShort = (error: HttpClientError.ResponseError) =>
     truncated(where, error.description ?? String(error.cause ?? error.reason))
-  const declared = Number(response.headers["content-length"])
+  const declared = Number(headers["content-length"])
   if (Number.isFinite(declared)) {
     // Bytes, then one decode: `response.text` (undici's body.text()) gives the same string, but its pages outlive
     // minor GCs and pile up in the old generation (a CLI export peaked ~100 MB higher at 200k records than at 20k).
@@ -106,45 +107,57 @@ const parseJson = (text: string, where: Where): Either.Either<unknown, InvalidRe
 
 const isJson = (contentType: string | undefined) => contentType === undefined || /\bjson\b/i.test(contentType)
 
-/** Turns one HTTP response into a page, a 429 to wait out, or the typed error it stands for. */
-export const interpret = (
+/** A response read in full: all that `interpret` needs. */
+export interface Received {
+  readonly status: number
+  readonly headers: Headers.Headers
+  readonly body: string
+}
+
+/** Reads a response's status, headers and whole body: the part of an exchange that waits on the network. */
+export const receive = (
   response: HttpClientResponse.HttpClientResponse,
   where: Where,
   maxBytes: number
-): Effect.Effect<Outcome, ScrollError> =>
-  Effect.gen(function*() {
-    const { resource, page } = where
-    const status = response.status
-    const contentType = response.headers["content-type"]
-    const text = yield* readBody(response, where, maxBytes)
+): Effect.Effect<Received, InvalidResponse | RestartRequired> => {
+  // The platform builds the headers anew on each access.
+  const headers = response.headers
+  return Effect.map(readBody(response, headers, where, maxBytes), (body) => ({ status: response.status, headers, body }))
+}
 
-    if (status >= 200 && status < 300) {
-      if (!isJson(contentType)) {
-        return yield* invalid(where, `expected JSON, got ${contentType} (HTTP ${status})`)
-      }
-      const json = yield* parseJson(text, where)
-      const body = yield* Either.mapLeft(validatePage[resource](json), (issue) => invalid(where, issue))
-      return { _tag: "Page", body } as const
-    }
-    if (status === 429) return { _tag: "RateLimited", headers: response.headers } as const
+/** Turns a response into a page, a 429 to wait out, or the typed error it stands for. */
+export const interpret = (received: Received, where: Where): Either.Either<Outcome, ScrollError> => {
+  const { resource, page } = where
+  const { body, headers, status } = received
+  const contentType = headers["content-type"]
 
-    const error = isJson(contentType) ? Either.match(parseJson(text, where), { onLeft: () => undefined, onRight: firstError }) : undefined
-    const code = where.redact(error?.code ?? `http_${status}`)
-    const requestId = error?.requestId
-    const detail = where.redact(error?.message ??
-      (isJson(contentType) ? "no error details" : `a ${contentType} body, likely from a proxy in front of Intercom`))
+  if (status >= 200 && status < 300) {
+    if (!isJson(contentType)) return Either.left(invalid(where, `expected JSON, got ${contentType} (HTTP ${status})`))
+    return Either.flatMap(parseJson(body, where), (json) =>
+      Either.match(validatePage[resource](json), {
+        onLeft: (issue) => Either.left(invalid(where, issue)),
+        onRight: (page) => Either.right({ _tag: "Page", body: page } as const)
+      }))
+  }
+  if (status === 429) return Either.right({ _tag: "RateLimited", headers } as const)
 
-    if (status === 400 && code === "scroll_exists") return yield* new ConcurrentScroll({ resource, requestId })
-    if (status === 404 && where.scrollParam !== undefined) return yield* new Expired({ resource, page, requestId })
-    if (status === 401 || status === 403) {
-      return yield* new Unauthorized({ resource, status, code, detail, requestId })
-    }
-    if (status >= 500) {
-      return yield* new RestartRequired({
-        resource,
-        page,
-        cause: { _tag: "ServerError", status, code: error?.code, detail, requestId }
-      })
-    }
-    return yield* new ApiError({ resource, page, status, code, detail, requestId })
-  })
+  const error = isJson(contentType)
+    ? Either.match(parseJson(body, where), { onLeft: () => undefined, onRight: firstError })
+    : undefined
+  const code = where.redact(error?.code ?? `http_${status}`)
+  const requestId = error?.requestId
+  const detail = where.redact(error?.message ??
+    (isJson(contentType) ? "no error details" : `a ${contentType} body, likely from a proxy in front of Intercom`))
+
+  if (status === 400 && code === "scroll_exists") return Either.left(new ConcurrentScroll({ resource, requestId }))
+  if (status === 404 && where.scrollParam !== undefined) return Either.left(new Expired({ resource, page, requestId }))
+  if (status === 401 || status === 403) {
+    return Either.left(new Unauthorized({ resource, status, code, detail, requestId }))
+  }
+  if (status >= 500) {
+    return Either.left(
+      new RestartRequired({ resource, page, cause: { _tag: "ServerError", status, code: error?.code, detail, requestId } })
+    )
+  }
+  return Either.left(new ApiError({ resource, page, status, code, detail, requestId }))
+}
