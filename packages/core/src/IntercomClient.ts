@@ -6,7 +6,7 @@
  */
 import { HttpClient, type HttpClientError, HttpClientRequest } from "@effect/platform"
 import type { ConfigError } from "effect/ConfigError"
-import { Config, Context, Duration, Effect, flow, Layer, Option, Redacted, type Scope } from "effect"
+import { Config, Context, Duration, Effect, Layer, Option, Redacted, type Scope } from "effect"
 import * as RateLimit from "./internal/rateLimit.js"
 import { interpret, receive, type Where } from "./internal/response.js"
 import { withSpanKeepingNoValue } from "./internal/span.js"
@@ -127,15 +127,19 @@ export const make = (options: Options): Effect.Effect<Service, InvalidOptions, H
     const redact = (text: string) => token === "" ? text : text.split(token).join("<redacted>")
 
     const httpClient = (yield* HttpClient.HttpClient).pipe(
-      HttpClient.mapRequest(flow(
-        HttpClientRequest.prependUrl(baseUrl),
-        HttpClientRequest.bearerToken(options.accessToken),
-        HttpClientRequest.acceptJson
-      )),
       // The platform's `http.client` span ends with the transport's raw error, whose text and request (with its
       // Authorization header) an exporter may record. Our own `Scroll.page` span, scrubbed, stands in its place.
       HttpClient.withTracerDisabledWhen(() => true)
     )
+
+    // Built once: only the scroll_param changes from page to page.
+    const firstRequest = (resource: Resource) =>
+      HttpClientRequest.get(`${baseUrl}${paths[resource]}`).pipe(
+        HttpClientRequest.bearerToken(options.accessToken),
+        HttpClientRequest.acceptJson,
+        HttpClientRequest.setHeader("Intercom-Version", versions[resource])
+      )
+    const firstRequests = { users: firstRequest("users"), leads: firstRequest("leads"), companies: firstRequest("companies") }
 
     const send = (where: Where) => {
       const transportFailure = (error: HttpClientError.HttpClientError) =>
@@ -144,11 +148,11 @@ export const make = (options: Options): Effect.Effect<Service, InvalidOptions, H
           page: where.page,
           cause: { _tag: "TransportError", detail: redact(describeTransportError(error)) }
         })
-      const request = HttpClientRequest.get(paths[where.resource]).pipe(
-        HttpClientRequest.setHeader("Intercom-Version", versions[where.resource]),
-        // Set as a URL parameter, so it is encoded and cannot add parameters or change the path.
-        where.scrollParam === undefined ? (r) => r : HttpClientRequest.setUrlParam("scroll_param", where.scrollParam)
-      )
+      const first = firstRequests[where.resource]
+      // Set as a URL parameter, so it is encoded and cannot add parameters or change the path.
+      const request = where.scrollParam === undefined
+        ? first
+        : HttpClientRequest.setUrlParam(first, "scroll_param", where.scrollParam)
       return httpClient.execute(request).pipe(
         Effect.flatMap((response) => receive(response, where, maxBytes)),
         Effect.catchTags({ RequestError: transportFailure, ResponseError: transportFailure }),

@@ -93,8 +93,7 @@ const scrollOnce = <R extends Resource>(
     const fetch = (page: number, scrollParam: string | undefined) =>
       client.scrollPage(resource, { page, scrollParam }).pipe(
         Effect.tap((fetched) => Effect.annotateCurrentSpan("records", fetched.records.length)),
-        // Without a captured stack trace: it would always point here, and capturing one costs on every page.
-        withSpanKeepingNoValue("Scroll.page", { attributes: { resource, page, attempt }, captureStackTrace: false })
+        withSpanKeepingNoValue("Scroll.page", { attributes: { resource, page, attempt } })
       )
     // A page that comes back exactly as before (same scroll_param, same records) means the server is looping.
     const fingerprints = new Set<string>()

@@ -1,5 +1,5 @@
 import type { Headers } from "@effect/platform"
-import { Clock, Duration, Effect, Ref } from "effect"
+import { Clock, Duration, Effect } from "effect"
 import type { Resource } from "../Resource.js"
 import { RateLimited } from "../ScrollError.js"
 import { rateLimitWait } from "./report.js"
@@ -59,25 +59,26 @@ export const make = (options: RateLimitOptions = {}): Effect.Effect<RateLimiter>
     const lowWater = options.lowWater ?? 0.1
     const maxWait = Duration.toMillis(options.maxWait ?? Duration.minutes(1))
     const maxRetries = options.maxRetries ?? 10
-    const budget = yield* Ref.make<Budget | undefined>(undefined)
+    // Plain state, not a Ref: one client's requests are serial, and these run on every page.
+    let budget: Budget | undefined
 
     const pace = (resource: Resource) =>
-      Effect.gen(function*() {
-        const current = yield* Ref.get(budget)
-        if (current === undefined) return
-        const now = yield* Clock.currentTimeMillis
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const current = budget
+        if (current === undefined) return Effect.void
         const left = current.resetAt - now
         const threshold = Math.max(1, Math.floor((current.limit ?? 0) * lowWater))
-        if (left <= 0 || current.remaining > threshold) return
+        if (left <= 0 || current.remaining > threshold) return Effect.void
         // Spread what is left of the budget over what is left of the window.
         const millis = Math.min(maxWait, current.remaining <= 0 ? left : Math.ceil(left / (current.remaining + 1)))
-        yield* rateLimitWait(resource, "paced", now + millis, millis)
+        return rateLimitWait(resource, "paced", now + millis, millis)
       })
 
-    const observe = (headers: Headers.Headers) => {
-      const next = readBudget(headers)
-      return next === undefined ? Effect.void : Ref.set(budget, next)
-    }
+    const observe = (headers: Headers.Headers) =>
+      Effect.sync(() => {
+        const next = readBudget(headers)
+        if (next !== undefined) budget = next
+      })
 
     const backOff: RateLimiter["backOff"] = (headers, { attempt, page, resource }) =>
       Effect.gen(function*() {
@@ -89,7 +90,7 @@ export const make = (options: RateLimitOptions = {}): Effect.Effect<RateLimiter>
           return yield* new RateLimited({ resource, page, resetAt, limit: numberHeader(headers, "x-ratelimit-limit") })
         }
         // The window is spent: nothing goes out before the reset.
-        yield* Ref.set(budget, undefined)
+        budget = undefined
         yield* rateLimitWait(resource, "429", now + millis, millis)
       })
 
