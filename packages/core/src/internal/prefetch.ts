@@ -13,31 +13,14 @@ export const prefetch = <A, E, R>(self: Stream.Stream<A, E, R>, capacity: number
   Stream.unwrapScoped(Effect.gen(function*() {
     const ready: Array<A> = []
     let end: Exit.Exit<void, E> | undefined
-    let wakeConsumer: (() => void) | undefined
-    let wakeProducer: (() => void) | undefined
-
-    const wakeUpConsumer = () => {
-      const waker = wakeConsumer
-      wakeConsumer = undefined
-      waker?.()
-    }
-    const wakeUpProducer = () => {
-      const waker = wakeProducer
-      wakeProducer = undefined
-      waker?.()
-    }
-    /** Suspends until the other side calls the waker handed to `register`; an interruption withdraws it. */
-    const sleep = (register: (waker: (() => void) | undefined) => void) =>
-      Effect.async<void>((resume) => {
-        register(() => resume(Effect.void))
-        return Effect.sync(() => register(undefined))
-      })
+    const consumer = waiter()
+    const producer = waiter()
 
     const put = (element: A): Effect.Effect<void> =>
       Effect.suspend(() => {
-        if (ready.length >= capacity) return Effect.zipRight(sleep((waker) => wakeProducer = waker), put(element))
+        if (ready.length >= capacity) return Effect.zipRight(producer.sleep, put(element))
         ready.push(element)
-        wakeUpConsumer()
+        consumer.wake()
         return Effect.void
       })
 
@@ -46,7 +29,7 @@ export const prefetch = <A, E, R>(self: Stream.Stream<A, E, R>, capacity: number
       Effect.flatMap((exit) =>
         Effect.sync(() => {
           end = exit
-          wakeUpConsumer()
+          consumer.wake()
         })
       ),
       Effect.forkScoped
@@ -55,11 +38,29 @@ export const prefetch = <A, E, R>(self: Stream.Stream<A, E, R>, capacity: number
     const take: Effect.Effect<A, Option.Option<E>> = Effect.suspend(() => {
       if (ready.length > 0) {
         const element = ready.shift() as A
-        wakeUpProducer()
+        producer.wake()
         return Effect.succeed(element)
       }
-      if (end === undefined) return Effect.zipRight(sleep((waker) => wakeConsumer = waker), take)
+      if (end === undefined) return Effect.zipRight(consumer.sleep, take)
       return Exit.isSuccess(end) ? Effect.fail(Option.none()) : Effect.failCause(Cause.map(end.cause, Option.some))
     })
     return Stream.repeatEffectOption(take)
   }))
+
+/** One fiber waiting for the other: `sleep` suspends until `wake` is called; an interruption withdraws it. */
+const waiter = () => {
+  let waker: (() => void) | undefined
+  return {
+    sleep: Effect.async<void>((resume) => {
+      waker = () => resume(Effect.void)
+      return Effect.sync(() => {
+        waker = undefined
+      })
+    }),
+    wake: () => {
+      const waiting = waker
+      waker = undefined
+      waiting?.()
+    }
+  }
+}
