@@ -1,13 +1,13 @@
 /**
  * `pnpm --filter @intercom-scroll/bench validator`: the compiled page validator on its own. First the equivalence
  * check the bench also runs (more cases), then a microbenchmark on a page of 100 users: JSON.parse, the compiled
- * check and `Schema.is`.
+ * check (generated code, and the closures it falls back to) and `Schema.is`.
  */
 import { HttpClient } from "@effect/platform"
 import { Models } from "@intercom-scroll/core"
 import { Simulator } from "@intercom-scroll/simulator"
 import { Effect, Schema } from "effect"
-import { compileIs } from "../../core/src/internal/envelope.js"
+import { compileIs, compileIsWithoutCodegen } from "../../core/src/internal/compileIs.js"
 import * as ValidatorCheck from "./lib/validatorCheck.js"
 
 const speed = Effect.gen(function*() {
@@ -16,6 +16,7 @@ const speed = Effect.gen(function*() {
   const text = yield* response.text
   const json: unknown = JSON.parse(text)
   const compiled = compileIs(Models.UserPage.ast)
+  const closures = compileIsWithoutCodegen(Models.UserPage.ast)
   const reference = Schema.is(Models.UserPage)
   const time = (n: number, f: () => unknown) => {
     for (let i = 0; i < 100; i++) f()
@@ -26,6 +27,7 @@ const speed = Effect.gen(function*() {
   return {
     "JSON.parse": time(300, () => JSON.parse(text)),
     "compiled check": time(3000, () => compiled(json)),
+    "as closures": time(3000, () => closures(json)),
     "Schema.is": time(100, () => reference(json))
   }
 }).pipe(Effect.provide(Simulator.layerClient({ workspaces: [{ token: "T", users: 300 }] })))

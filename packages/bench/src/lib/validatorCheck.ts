@@ -1,5 +1,5 @@
 /**
- * The core validates pages with a compiled form of `Schema.is` (see core/src/internal/envelope.ts). Before timing
+ * The core validates pages with a compiled form of `Schema.is` (see core/src/internal/compileIs.ts). Before timing
  * anything, the bench checks that it gives `Schema.is`'s answer on real pages from the simulator and on many
  * randomly damaged copies of them (fields removed, retyped, nulled; lists cut; envelopes swapped).
  */
@@ -7,7 +7,7 @@ import { HttpClient } from "@effect/platform"
 import { Models } from "@intercom-scroll/core"
 import { Simulator } from "@intercom-scroll/simulator"
 import { Effect, Schema } from "effect"
-import { compileIs } from "../../../core/src/internal/envelope.js"
+import { compileIs } from "../../../core/src/internal/compileIs.js"
 
 interface Tree {
   readonly id: string
