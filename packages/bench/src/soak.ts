@@ -6,7 +6,9 @@
  * reports the records, restarts, rate-limit waits, peak memory and time, and checks that the file holds every id of
  * the workspace exactly once: the ids the simulator's own data set gives for the same seed.
  *
- * Flags: --users N (default 1,000,000; the faults move with it), --keep (leave the export in results/).
+ * Flags: --users N (default 1,000,000; the faults move with it), --keep (leave the export in results/), --heap-limit
+ * MiB (runs the CLI with `--max-old-space-size`: an export that completes under a cap has a bounded live set, whatever
+ * peak V8 lets the heap reach without one).
  */
 import { NodeContext } from "@effect/platform-node"
 import { Simulator as InProcess } from "@intercom-scroll/simulator"
@@ -23,6 +25,11 @@ const argv = process.argv.slice(2)
 const usersFlag = argv.indexOf("--users")
 const users = usersFlag === -1 ? 1_000_000 : Number(argv[usersFlag + 1])
 const keep = argv.includes("--keep")
+const heapLimitFlag = argv.indexOf("--heap-limit")
+const heapLimitMiB = heapLimitFlag === -1 ? undefined : Number(argv[heapLimitFlag + 1])
+if (heapLimitMiB !== undefined && !(Number.isInteger(heapLimitMiB) && heapLimitMiB > 0)) {
+  throw new Error(`--heap-limit takes a whole number of MiB, got ${argv[heapLimitFlag + 1]}`)
+}
 const TOKEN = "soak-token"
 const SEED = 1
 const MiB = 1024 * 1024
@@ -88,7 +95,8 @@ const program = Effect.gen(function*() {
   yield* Effect.addFinalizer(() => Effect.sync(() => keep ? undefined : Fs.rmSync(directory, { recursive: true, force: true })))
 
   yield* Console.error(`Exporting with the CLI to ${out} (peak RSS by ${Memory.method()}) …`)
-  const exported = yield* Effect.promise(() => Cli.exportUsers(baseUrl, TOKEN, out))
+  const nodeFlags = heapLimitMiB === undefined ? [] : [`--max-old-space-size=${heapLimitMiB}`]
+  const exported = yield* Effect.promise(() => Cli.exportUsers(baseUrl, TOKEN, out, [], nodeFlags))
   yield* Console.error(exported.stderr.trim().split("\n").slice(-1)[0] ?? "")
   yield* Console.error("Checking every id …")
   const check = yield* Effect.promise(() => checkExport(out, expected))
@@ -107,6 +115,7 @@ const program = Effect.gen(function*() {
     pages: exported.pages,
     restarts: exported.restarts,
     rateLimitWaits: exported.rateLimitWaits,
+    heapLimitMiB: heapLimitMiB ?? null,
     peakRssMiB: Math.round(exported.peakRssBytes / MiB),
     seconds: Math.round(exported.seconds * 10) / 10,
     check,
@@ -118,7 +127,7 @@ const program = Effect.gen(function*() {
     ["pages received (all attempts)", exported.pages.toLocaleString("en-US")],
     ["restarts", String(exported.restarts)],
     ["rate-limit waits", String(exported.rateLimitWaits)],
-    ["peak RSS of the CLI", `${result.peakRssMiB} MiB`],
+    ["peak RSS of the CLI", `${result.peakRssMiB} MiB${heapLimitMiB === undefined ? "" : ` (old space capped at ${heapLimitMiB} MiB)`}`],
     ["time", `${result.seconds} s`],
     ["every id exactly once", exactlyOnce ? "✅ yes" : `❌ no (${check.missing} missing, ${check.duplicates} duplicated, ${check.unexpected} unexpected)`]
   ]

@@ -18,9 +18,10 @@ export const exportUsers = async (
   baseUrl: string,
   token: string,
   out: string,
-  flags: ReadonlyArray<string> = []
+  flags: ReadonlyArray<string> = [],
+  nodeFlags: ReadonlyArray<string> = []
 ): Promise<Export> => {
-  const finished = await Memory.runNode([cliBin, "export", "users", "--out", out, ...flags], {
+  const finished = await Memory.runNode([...nodeFlags, cliBin, "export", "users", "--out", out, ...flags], {
     env: { INTERCOM_ACCESS_TOKEN: token, INTERCOM_BASE_URL: baseUrl },
     cwd: root
   })
