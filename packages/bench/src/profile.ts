@@ -44,11 +44,11 @@ const run = Effect.gen(function*() {
     "core-nodedupe": () => core.users({ dedupe: false }),
     "core-noprefetch": () => core.users({ prefetch: 0 }),
     bare: () => Contenders.bareUsers(url, "T"),
-    plain: () => Contenders.plainUsers(url, "T"),
-    simulator: () => Contenders.plainUsers(url, "T")
+    plain: () => Contenders.plainScroll(url, "T"),
+    simulator: () => Contenders.plainScroll(url, "T")
   }[contender] ?? (() => Promise.reject(new Error(`unknown contender ${contender}`)))
   yield* Effect.promise(async () => {
-    await Contenders.plainUsers(url, "T") // the simulator renders and caches the records
+    await Contenders.plainScroll(url, "T") // the simulator renders and caches the records
     for (let round = 0; round < rounds; round++) {
       const started = performance.now()
       const records = await once()

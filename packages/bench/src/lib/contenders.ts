@@ -64,34 +64,35 @@ export const bareUsers = async (baseUrl: string, token: string, work?: PageWork)
 }
 
 /**
- * A plain client (node:http, keep-alive) that measures the server rather than itself: it counts a page's users and
- * finds its scroll_param without parsing the body.
+ * A plain client (node:http, keep-alive) that measures the server rather than itself: it counts a page's records
+ * and finds its scroll_param without parsing the body. Users in API 1.4, companies in 2.14.
  */
-export const plainUsers = async (baseUrl: string, token: string): Promise<number> => {
+export const plainScroll = async (baseUrl: string, token: string, resource: "users" | "companies" = "users"): Promise<number> => {
   const agent = new Http.Agent({ keepAlive: true })
-  const headers = { authorization: `Bearer ${token}`, "intercom-version": "1.4" }
+  const headers = { authorization: `Bearer ${token}`, "intercom-version": resource === "users" ? "1.4" : "2.14" }
+  const record = resource === "users" ? '{"type":"user"' : '{"type":"company"'
   const get = (path: string) =>
-    new Promise<{ users: number; scrollParam: string }>((resolve, reject) =>
+    new Promise<{ records: number; scrollParam: string }>((resolve, reject) =>
       Http.get(`${baseUrl}${path}`, { agent, headers }, (response) => {
         const chunks: Array<Buffer> = []
         response.on("data", (chunk: Buffer) => chunks.push(chunk))
         response.on("end", () => {
           const body = Buffer.concat(chunks).toString("latin1")
-          let users = 0
-          for (let at = body.indexOf('{"type":"user"'); at !== -1; at = body.indexOf('{"type":"user"', at + 1)) users++
+          let records = 0
+          for (let at = body.indexOf(record); at !== -1; at = body.indexOf(record, at + 1)) records++
           const scrollParam = /"scroll_param":"([^"]+)"}$/.exec(body.slice(-100))?.[1]
           if (scrollParam === undefined) reject(new Error(`no scroll_param in ${body.slice(0, 200)}`))
-          else resolve({ users, scrollParam })
+          else resolve({ records, scrollParam })
         })
       }).on("error", reject)
     )
-  let users = 0
-  for (let page = await get("/users/scroll"); page.users > 0;) {
-    users += page.users
-    page = await get(`/users/scroll?scroll_param=${page.scrollParam}`)
+  let records = 0
+  for (let page = await get(`/${resource}/scroll`); page.records > 0;) {
+    records += page.records
+    page = await get(`/${resource}/scroll?scroll_param=${page.scrollParam}`)
   }
   agent.destroy()
-  return users
+  return records
 }
 
 /**
