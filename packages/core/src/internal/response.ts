@@ -134,9 +134,9 @@ export const interpret = (received: Received, where: Where): Either.Either<Outco
   if (status >= 200 && status < 300) {
     if (!isJson(contentType)) return Either.left(invalid(where, `expected JSON, got ${contentType} (HTTP ${status})`))
     return Either.flatMap(parseJson(body, where), (json) =>
-      Either.match(validatePage[resource](json), {
-        onLeft: (issue) => Either.left(invalid(where, issue)),
-        onRight: (page) => Either.right({ _tag: "Page", body: page } as const)
+      Either.mapBoth(validatePage[resource](json), {
+        onLeft: (issue) => invalid(where, issue),
+        onRight: (page) => ({ _tag: "Page", body: page }) as const
       }))
   }
   if (status === 429) return Either.right({ _tag: "RateLimited", headers } as const)
