@@ -6,9 +6,10 @@
  */
 import { HttpClient, type HttpClientError, HttpClientRequest } from "@effect/platform"
 import type { ConfigError } from "effect/ConfigError"
-import { Config, Context, Duration, Effect, Layer, Option, Redacted, type Scope } from "effect"
+import { Config, Context, Duration, Effect, Either, Layer, Option, Redacted, type Scope } from "effect"
 import * as RateLimit from "./internal/rateLimit.js"
-import { interpret, receive, type Where } from "./internal/response.js"
+import { scrollParamAhead } from "./internal/envelope.js"
+import { interpret, receive, type Received, type Where } from "./internal/response.js"
 import { withSpanKeepingNoValue } from "./internal/span.js"
 import * as WorkspaceLock from "./internal/workspaceLock.js"
 import type { RecordOf } from "./Models.js"
@@ -65,6 +66,22 @@ export interface FetchedPage<R extends Resource> {
 }
 
 /**
+ * A scroll page whose body has arrived but is not parsed yet.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ReceivedPage<R extends Resource> {
+  /**
+   * The scroll_param, read from the body without parsing it where the text leaves no doubt (undefined otherwise, and
+   * on the empty page), so that the next request can go out while this page is parsed. `page` has the last word.
+   */
+  readonly scrollParamAhead: () => string | undefined
+  /** Parses and validates the body: the page, or the typed error the response stands for. */
+  readonly page: Effect.Effect<FetchedPage<R>, ScrollError>
+}
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -75,6 +92,11 @@ export interface Service {
     resource: R,
     request: { readonly scrollParam: string | undefined; readonly page: number }
   ) => Effect.Effect<FetchedPage<R>, ScrollError>
+  /** `scrollPage` in two steps: the exchange (waiting out 429s, as `scrollPage` does), then the parse. */
+  readonly receivePage: <R extends Resource>(
+    resource: R,
+    request: { readonly scrollParam: string | undefined; readonly page: number }
+  ) => Effect.Effect<ReceivedPage<R>, ScrollError>
   /** Holds this process's one scroll of the workspace until the scope closes; waits while another holds it. */
   readonly lockWorkspace: Effect.Effect<void, never, Scope.Scope>
   /** Whether a scroll of this workspace holds the lock now. */
@@ -141,7 +163,7 @@ export const make = (options: Options): Effect.Effect<Service, InvalidOptions, H
       )
     const firstRequests = { users: firstRequest("users"), leads: firstRequest("leads"), companies: firstRequest("companies") }
 
-    const send = (where: Where) => {
+    const send = (where: Where): Effect.Effect<Received, ScrollError> => {
       const transportFailure = (error: HttpClientError.HttpClientError) =>
         new RestartRequired({
           resource: where.resource,
@@ -167,34 +189,53 @@ export const make = (options: Options): Effect.Effect<Service, InvalidOptions, H
               cause: { _tag: "Timeout", millis: timeoutMillis }
             })
         }),
-        Effect.tap((received) => limiter.observe(received.headers)),
-        Effect.flatMap((received) => interpret(received, where))
+        Effect.tap((received) => limiter.observe(received.headers))
       )
     }
 
-    const scrollPage = <R extends Resource>(
-      resource: R,
-      request: { readonly scrollParam: string | undefined; readonly page: number }
-    ): Effect.Effect<FetchedPage<R>, ScrollError> =>
+    /** Sends until the answer is not a 429: a 429 leaves the scroll where it was, so the same request is resent. */
+    const exchange = (where: Where) =>
       Effect.gen(function*() {
-      const where: Where = { resource, page: request.page, scrollParam: request.scrollParam, redact }
-      for (let attempt = 1;; attempt++) {
-        yield* limiter.pace(resource)
-        const outcome = yield* send(where)
-        if (outcome._tag === "Page") {
-          return {
-            records: outcome.body.records as ReadonlyArray<RecordOf<R>>,
-            scrollParam: outcome.body.scrollParam
-          }
+        for (let attempt = 1;; attempt++) {
+          yield* limiter.pace(where.resource)
+          const received = yield* send(where)
+          if (received.status !== 429) return received
+          yield* limiter.backOff(received.headers, { resource: where.resource, page: where.page, attempt })
         }
-        // A 429 leaves the scroll where it was: wait for the reset and resend the same request.
-        yield* limiter.backOff(outcome.headers, { resource, page: request.page, attempt })
-      }
-    }).pipe(withSpanKeepingNoValue("IntercomClient.scrollPage", { attributes: { resource, page: request.page } }))
+      })
+
+    const parse = <R extends Resource>(received: Received, where: Where): Effect.Effect<FetchedPage<R>, ScrollError> =>
+      Either.map(interpret(received, where), (body) => ({
+        records: body.records as ReadonlyArray<RecordOf<R>>,
+        scrollParam: body.scrollParam
+      }))
+
+    const whereOf = (resource: Resource, request: { readonly scrollParam: string | undefined; readonly page: number }) =>
+      ({ resource, page: request.page, scrollParam: request.scrollParam, redact }) satisfies Where
+
+    const scrollPage: Service["scrollPage"] = (resource, request) => {
+      const where = whereOf(resource, request)
+      return exchange(where).pipe(
+        Effect.flatMap((received) => parse<typeof resource>(received, where)),
+        withSpanKeepingNoValue("IntercomClient.scrollPage", { attributes: { resource, page: request.page } })
+      )
+    }
+
+    const receivePage: Service["receivePage"] = (resource, request) => {
+      const where = whereOf(resource, request)
+      return exchange(where).pipe(
+        Effect.map((received) => ({
+          scrollParamAhead: () => received.status >= 200 && received.status < 300 ? scrollParamAhead(received.body, resource) : undefined,
+          page: Effect.suspend(() => parse<typeof resource>(received, where))
+        })),
+        withSpanKeepingNoValue("IntercomClient.receivePage", { attributes: { resource, page: request.page } })
+      )
+    }
 
     return {
       baseUrl,
       scrollPage,
+      receivePage,
       lockWorkspace: WorkspaceLock.acquire(workspace),
       isWorkspaceLocked: WorkspaceLock.isHeld(workspace)
     } satisfies Service

@@ -8,8 +8,8 @@
  *
  * @since 0.1.0
  */
-import { Chunk, Effect, Metric, Option, Schedule, Stream } from "effect"
-import { IntercomClient, type Service } from "./IntercomClient.js"
+import { Chunk, Effect, Fiber, Metric, Option, Schedule, Stream } from "effect"
+import { type FetchedPage, IntercomClient, type ReceivedPage, type Service } from "./IntercomClient.js"
 import * as IdSet from "./internal/idSet.js"
 import { prefetch as fetchAhead } from "./internal/prefetch.js"
 import { waiting } from "./internal/report.js"
@@ -82,51 +82,117 @@ export interface Page<R extends Resource> {
 
 /**
  * One scroll from the first page to the empty one, with no restart.
+ *
+ * Each request goes out as soon as its scroll_param is known: while `mayFetchAhead()` holds (the page in hand will go
+ * straight to the consumer's side), that is as soon as the previous page's body is in, if the scroll_param can be read
+ * from the text without doubt (`ReceivedPage.scrollParamAhead`). The server then prepares the next page while this
+ * one is parsed and validated. The parsed page has the last word: a request sent with a scroll_param it does not
+ * confirm is interrupted, and so is one in flight when the page fails. Requests stay serial: each goes out after the
+ * previous response was read in full.
  */
 const scrollOnce = <R extends Resource>(
   client: Service,
   resource: R,
   attempt: number,
-  concurrentScroll: Schedule.Schedule<unknown, ConcurrentScroll>
+  concurrentScroll: Schedule.Schedule<unknown, ConcurrentScroll>,
+  mayFetchAhead: () => boolean
 ): Stream.Stream<Page<R>, ScrollError> =>
   Stream.suspend(() => {
-    const fetch = (page: number, scrollParam: string | undefined) =>
-      client.scrollPage(resource, { page, scrollParam }).pipe(
-        Effect.tap((fetched) => Effect.annotateCurrentSpan("records", fetched.records.length)),
-        withSpanKeepingNoValue("Scroll.page", { attributes: { resource, page, attempt } })
-      )
+    const receive = (page: number, scrollParam: string | undefined): Effect.Effect<ReceivedPage<R>, ScrollError> =>
+      page === 1
+        // The first page opens the scroll (waiting while another holds it); nothing comes before it to overlap with.
+        ? Effect.map(
+          waitForWorkspace(client.scrollPage(resource, { page, scrollParam }), resource, concurrentScroll),
+          (fetched) => ({ scrollParamAhead: () => undefined, page: Effect.succeed(fetched) })
+        )
+        : client.receivePage(resource, { page, scrollParam })
+
+    // A child of the scroll's fiber, so it cannot outlive it. The parse waits until the request is written.
+    const sendAhead = (page: number, scrollParam: string) =>
+      Effect.zipLeft(Effect.fork(receive(page, scrollParam)), afterTwoTurns)
+
     // A page that comes back exactly as before (same scroll_param, same records) means the server is looping.
     const fingerprints = new Set<string>()
-    type State = { readonly page: number; readonly scrollParam: string | undefined } | undefined
-    return Stream.unfoldEffect<State, Page<R>, ScrollError, never>(
-      { page: 1, scrollParam: undefined },
-      (state) => {
-        if (state === undefined) return Effect.succeed(Option.none())
-        const { page } = state
-        const request = page === 1 ? waitForWorkspace(fetch(1, undefined), resource, concurrentScroll) : fetch(page, state.scrollParam)
-        return Effect.flatMap(request, (fetched) => {
-          const records = fetched.records
-          // The end is an empty page; its scroll_param is already dead, so nothing more is asked.
-          if (records.length === 0) return Effect.succeed(Option.none())
-          const next = fetched.scrollParam
-          if (next === undefined || next === "") {
-            return new InvalidResponse({ resource, page, issue: "a page of records came without a scroll_param" })
-          }
-          const fingerprint = `${next}\n${records.length}\n${records[0].id}\n${records[records.length - 1].id}`
-          if (fingerprints.has(fingerprint)) {
-            return new InvalidResponse({
-              resource,
-              page,
-              issue: "the server handed back the same scroll_param with the same records again, so the scroll would never end"
-            })
-          }
-          fingerprints.add(fingerprint)
-          const out: Page<R> = { resource, attempt, page, records, received: records.length }
-          return Effect.succeed(Option.some([out, { page: page + 1, scrollParam: next }] as const))
+
+    /** What a parsed page leads to: the end of the scroll, or its records and the next scroll_param. */
+    const follow = (
+      page: number,
+      fetched: FetchedPage<R>
+    ): Effect.Effect<Option.Option<{ readonly out: Page<R>; readonly next: string }>, InvalidResponse> => {
+      const records = fetched.records
+      // The end is an empty page; its scroll_param is already dead, so nothing more is asked.
+      if (records.length === 0) return Effect.succeed(Option.none())
+      const next = fetched.scrollParam
+      if (next === undefined || next === "") {
+        return new InvalidResponse({ resource, page, issue: "a page of records came without a scroll_param" })
+      }
+      const fingerprint = `${next}\n${records.length}\n${records[0].id}\n${records[records.length - 1].id}`
+      if (fingerprints.has(fingerprint)) {
+        return new InvalidResponse({
+          resource,
+          page,
+          issue: "the server handed back the same scroll_param with the same records again, so the scroll would never end"
         })
       }
+      fingerprints.add(fingerprint)
+      return Effect.succeed(Option.some({ out: { resource, attempt, page, records, received: records.length }, next }))
+    }
+
+    interface Step {
+      readonly page: number
+      readonly scrollParam: string | undefined
+      /** The request for this page, when it went out while the previous page was parsed. */
+      readonly ahead: Fiber.RuntimeFiber<ReceivedPage<R>, ScrollError> | undefined
+    }
+
+    const step = (state: Step): Effect.Effect<Option.Option<readonly [Page<R>, Step | undefined]>, ScrollError> =>
+      Effect.gen(function*() {
+        const { page } = state
+        const received = yield* state.ahead === undefined ? receive(page, state.scrollParam) : Fiber.join(state.ahead)
+        // The same scroll_param again may be a server going round in circles: the parse must rule on that first.
+        const guess = mayFetchAhead() ? received.scrollParamAhead() : undefined
+        const ahead = guess === undefined || guess === state.scrollParam ? undefined : yield* sendAhead(page + 1, guess)
+        const dropAhead = ahead === undefined ? Effect.void : Fiber.interrupt(ahead)
+        const followed = yield* received.page.pipe(
+          Effect.tap((fetched) => Effect.annotateCurrentSpan("records", fetched.records.length)),
+          Effect.flatMap((fetched) => follow(page, fetched)),
+          Effect.onError(() => dropAhead)
+        )
+        if (Option.isNone(followed)) {
+          yield* dropAhead
+          return Option.none()
+        }
+        const { next, out } = followed.value
+        const confirmed = next === guess
+        if (!confirmed) yield* dropAhead
+        return Option.some([out, { page: page + 1, scrollParam: next, ahead: confirmed ? ahead : undefined }] as const)
+      }).pipe(withSpanKeepingNoValue("Scroll.page", { attributes: { resource, page: state.page, attempt } }))
+
+    return Stream.unfoldEffect<Step | undefined, Page<R>, ScrollError, never>(
+      { page: 1, scrollParam: undefined, ahead: undefined },
+      (state) => state === undefined ? Effect.succeed(Option.none()) : step(state)
     )
   })
+
+/**
+ * Resumes once the event loop has turned twice, by which time a request sent just before has been written. Twice,
+ * because undici lets one turn pass before it writes to a keep-alive socket that was idle (to see first whether the
+ * server closed it), and that turn is queued behind the first. `setTimeout` where there is no `setImmediate`.
+ */
+const afterTwoTurns: Effect.Effect<void> = Effect.async<void>((resume) => {
+  const later = (run: () => void): () => void => {
+    if (typeof setImmediate === "function") {
+      const handle = setImmediate(run)
+      return () => clearImmediate(handle)
+    }
+    const handle = setTimeout(run, 0)
+    return () => clearTimeout(handle)
+  }
+  let cancel = later(() => {
+    cancel = later(() => resume(Effect.void))
+  })
+  return Effect.sync(() => cancel())
+})
 
 /** Opens the scroll, waiting by `schedule` while another scroll holds the workspace on Intercom's side. */
 const waitForWorkspace = <A>(
@@ -174,8 +240,9 @@ export const pages = <R extends Resource>(
     const seen = (options.dedupe ?? true) ? IdSet.make() : undefined
 
     const attempt = (n: number): Stream.Stream<Page<R>, ScrollError> =>
-      scrollOnce(client, resource, n, concurrentScroll).pipe(
-        (stream) => prefetch > 0 ? fetchAhead(stream, prefetch) : stream,
+      (prefetch > 0
+        ? fetchAhead((hasRoom) => scrollOnce(client, resource, n, concurrentScroll, hasRoom), prefetch)
+        : scrollOnce(client, resource, n, concurrentScroll, () => false)).pipe(
         Stream.catchAll((error) => isRestartable(error) ? Stream.unwrap(restartAfter(error, n)) : Stream.fail(error))
       )
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Arbitrary, FastCheck as fc, Schema } from "effect"
 import { compileIs, compileIsWithoutCodegen } from "../src/internal/compileIs.js"
+import { scrollParamAhead } from "../src/internal/envelope.js"
 import { Models } from "../src/index.js"
 
 /**
@@ -104,5 +105,72 @@ describe("compileIs", () => {
     } finally {
       globalThis.Function = Allowed
     }
+  })
+})
+
+describe("scrollParamAhead", () => {
+  const record = { type: "user", id: "0123456789abcdef01234567" }
+
+  it("reads the scroll_param of a page of records in each envelope, however the JSON is spaced", () => {
+    const pages = [
+      ["users", { type: "user.list", users: [record], scroll_param: "p-1" }],
+      ["leads", { type: "contact.list", contacts: [record], scroll_param: "p-1" }],
+      ["companies", { type: "list", data: [record], pages: null, total_count: null, scroll_param: "p-1" }],
+      ["companies", { type: "company.list", companies: [record], scroll_param: "p-1" }]
+    ] as const
+    for (const [resource, page] of pages) {
+      for (const indent of [undefined, 2, "\t"]) {
+        expect(scrollParamAhead(JSON.stringify(page, null, indent), resource)).toBe("p-1")
+      }
+    }
+  })
+
+  it("reads nothing where the text leaves a doubt", () => {
+    const page = (fields: object) => JSON.stringify({ type: "user.list", users: [record], scroll_param: "p-1", ...fields })
+    // The empty page ends the scroll: its scroll_param is dead.
+    expect(scrollParamAhead(JSON.stringify({ type: "user.list", users: [], scroll_param: "p-1" }), "users")).toBe(undefined)
+    // A record with a key named like the list: which one is the page's is for the parse to say.
+    expect(scrollParamAhead(page({ users: [{ ...record, custom_attributes: { users: [1] } }] }), "users")).toBe(undefined)
+    // A record's scroll_param is never read, with or without the page's own.
+    expect(scrollParamAhead(page({ users: [{ ...record, scroll_param: "p-0" }] }), "users")).toBe("p-1")
+    const withoutOwn = { type: "user.list", users: [record, { ...record, scroll_param: "p-0" }] }
+    expect(scrollParamAhead(JSON.stringify(withoutOwn), "users")).toBe(undefined)
+    expect(scrollParamAhead(JSON.stringify(withoutOwn).replace(/}]}$/, "}] }"), "users")).toBe(undefined)
+    // Nor a scroll_param that is not the root's last key, nor one whose quote is inside a string.
+    expect(scrollParamAhead(JSON.stringify({ type: "user.list", scroll_param: "p-1", users: [record] }), "users"))
+      .toBe(undefined)
+    expect(scrollParamAhead(JSON.stringify({ type: "user.list", users: [record], "a\"scroll_param": "p-1" }), "users"))
+      .toBe(undefined)
+    // A value with escapes, null, or none at all.
+    expect(scrollParamAhead(page({ scroll_param: "p\"1" }), "users")).toBe(undefined)
+    expect(scrollParamAhead(page({ scroll_param: null }), "users")).toBe(undefined)
+    expect(scrollParamAhead(JSON.stringify({ type: "user.list", users: [record] }), "users")).toBe(undefined)
+    // A body cut short.
+    expect(scrollParamAhead(page({}).slice(0, -4), "users")).toBe(undefined)
+  })
+
+  it("never disagrees with the parse: it reads the page's own scroll_param, never the empty page's", () => {
+    // Records that may carry keys named like the envelope's, with any JSON in them.
+    const confusing = fc.record({
+      users: fc.array(
+        fc.tuple(Arbitrary.make(Models.User), fc.constantFrom("scroll_param", "users", "type", "other"), fc.jsonValue(), fc.boolean())
+          .map(([user, key, value, add]) => add ? { ...user, [key]: value } : user),
+        { maxLength: 4 }
+      ),
+      scroll_param: fc.oneof(fc.string(), fc.constant(null), fc.constant(undefined)),
+      indent: fc.constantFrom(undefined, 1, " \n ")
+    })
+    const read: Array<string> = []
+    fc.assert(
+      fc.property(confusing, ({ indent, scroll_param, users }) => {
+        const text = JSON.stringify({ type: "user.list", users, scroll_param }, null, indent)
+        const ahead = scrollParamAhead(text, "users")
+        if (ahead !== undefined) read.push(ahead)
+        return ahead === undefined || (users.length > 0 && ahead === scroll_param)
+      }),
+      { numRuns: 1000 }
+    )
+    // It does read some: the property is not vacuous.
+    expect(read.length).toBeGreaterThan(50)
   })
 })

@@ -26,7 +26,7 @@ describe("prefetch", () => {
         fc.array(fc.option(fc.integer(), { nil: undefined }), { maxLength: 40 }),
         fc.integer({ min: 1, max: 4 }),
         async (elements, capacity) => {
-          const out = await Effect.runPromise(Stream.runCollect(prefetch(Stream.fromIterable(elements), capacity)))
+          const out = await Effect.runPromise(Stream.runCollect(prefetch(() => Stream.fromIterable(elements), capacity)))
           expect(Chunk.toReadonlyArray(out)).toEqual(elements)
         }
       ))
@@ -36,14 +36,14 @@ describe("prefetch", () => {
     Effect.gen(function*() {
       const source = Stream.concat(Stream.make(1, 2, 3), Stream.fail("boom"))
       const seen: Array<number> = []
-      const exit = yield* prefetch(source, 1).pipe(Stream.runForEach((n) => Effect.sync(() => seen.push(n))), Effect.exit)
+      const exit = yield* prefetch(() => source, 1).pipe(Stream.runForEach((n) => Effect.sync(() => seen.push(n))), Effect.exit)
       expect(seen).toEqual([1, 2, 3])
       expect(exit).toEqual(Exit.fail("boom"))
     }))
 
   it.effect("passes a defect on as a defect", () =>
     Effect.gen(function*() {
-      const exit = yield* Stream.runDrain(prefetch(Stream.dieMessage("broken"), 2)).pipe(Effect.exit)
+      const exit = yield* Stream.runDrain(prefetch(() => Stream.dieMessage("broken"), 2)).pipe(Effect.exit)
       expect(Exit.isFailure(exit) && Option.isSome(Cause.dieOption(exit.cause))).toBe(true)
     }))
 
@@ -52,7 +52,7 @@ describe("prefetch", () => {
       for (const capacity of [1, 3]) {
         const { produced, stream } = counted(Array.from({ length: 20 }, (_, i) => i))
         const gate = yield* Deferred.make<void>()
-        const fiber = yield* prefetch(stream, capacity).pipe(
+        const fiber = yield* prefetch(() => stream, capacity).pipe(
           Stream.mapEffect((n) => n === 0 ? Deferred.await(gate) : Effect.void),
           Stream.runDrain,
           Effect.fork
@@ -69,9 +69,24 @@ describe("prefetch", () => {
   it.effect("stops the producer when the consumer stops", () =>
     Effect.gen(function*() {
       const { produced, stream } = counted(Array.from({ length: 1000 }, (_, i) => i))
-      const taken = yield* Stream.runCollect(Stream.take(prefetch(stream, 2), 3))
+      const taken = yield* Stream.runCollect(Stream.take(prefetch(() => stream, 2), 3))
       expect(Chunk.toReadonlyArray(taken)).toEqual([0, 1, 2])
       expect(produced.finalized).toBe(true)
       expect(produced.count).toBeLessThan(1000)
+    }))
+
+  it.effect("tells the producer whether what it makes now goes straight to the consumer's side", () =>
+    Effect.gen(function*() {
+      const room: Array<boolean> = []
+      const gate = yield* Deferred.make<void>()
+      const source = (hasRoom: () => boolean) =>
+        Stream.fromIterable([1, 2, 3, 4, 5]).pipe(Stream.tap(() => Effect.sync(() => room.push(hasRoom()))))
+      const fiber = yield* prefetch(source, 2).pipe(Stream.runForEach(() => Deferred.await(gate)), Effect.fork)
+      yield* settle(() => room.length === 4)
+      // Two wait for the consumer, who holds one; the producer holds the fourth, for which there was no room.
+      expect(room).toEqual([true, true, false, false])
+      yield* Deferred.succeed(gate, undefined)
+      yield* Fiber.join(fiber)
+      expect(room).toHaveLength(5)
     }))
 })

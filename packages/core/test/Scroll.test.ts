@@ -13,6 +13,7 @@ import {
   Option,
   Schedule,
   Stream,
+  Supervisor,
   TestClock
 } from "effect"
 import { IntercomClient, Progress, Scroll, ScrollMetrics } from "../src/index.js"
@@ -234,6 +235,62 @@ describe("fetching ahead", () => {
     Effect.gen(function*() {
       expect(yield* stallOnFirstPage(0)).toBe(1)
     }))
+
+  /** Page 2 holds a record that fails validation, behind a scroll_param that is plain to read. */
+  const invalidSecondPage = (prefetch: number) => {
+    const fake = makeFake({
+      records: 1000,
+      fault: (seen) =>
+        paramOf(seen) === "s1-1"
+          ? json({ type: "user.list", users: [user(100), { ...user(101), id: 101 }], scroll_param: "s1-2" })
+          : undefined
+    })
+    return Effect.gen(function*() {
+      const supervisor = yield* Supervisor.track
+      const exit = yield* Effect.exit(Stream.runDrain(Scroll.users({ prefetch })).pipe(Effect.supervised(supervisor)))
+      expect(Option.map(failureOf(exit), (e) => e._tag)).toEqual(Option.some("InvalidResponse"))
+      // Whatever went out ahead was let go of with the scroll.
+      expect(yield* supervisor.value).toEqual([])
+      return fake.requests.map(paramOf)
+    }).pipe(Effect.provide(fake.layer))
+  }
+
+  it.effect("sends the next request as soon as a page's body is in, while the page is parsed and validated", () =>
+    Effect.gen(function*() {
+      // Page 3 was asked for before page 2 turned out invalid.
+      expect(yield* invalidSecondPage(1)).toEqual([null, "s1-1", "s1-2"])
+      expect(yield* invalidSecondPage(0)).toEqual([null, "s1-1"])
+    }))
+
+  it.effect("fetches ahead where there is no setImmediate (a browser), waiting on setTimeout instead", () => {
+    const fake = makeFake({ records: 250 })
+    const original = globalThis.setImmediate
+    return Effect.gen(function*() {
+      Object.assign(globalThis, { setImmediate: undefined })
+      const users = yield* Stream.runCollect(Scroll.users())
+      expect(ids(users)).toEqual(Array.from({ length: 250 }, (_, i) => user(i).id))
+      expect(fake.requests.map(paramOf)).toEqual([null, "s1-1", "s1-2", "s1-3"])
+    }).pipe(Effect.ensuring(Effect.sync(() => Object.assign(globalThis, { setImmediate: original }))), Effect.provide(fake.layer))
+  })
+
+  it.effect("drops a request sent ahead with a scroll_param the parsed page does not confirm", () => {
+    const fake = makeFake({ records: 250 })
+    // A client that misreads every body ahead of the parse.
+    const misreading = Layer.effect(
+      IntercomClient.IntercomClient,
+      Effect.map(IntercomClient.IntercomClient, (client): IntercomClient.Service => ({
+        ...client,
+        receivePage: (resource, request) =>
+          Effect.map(client.receivePage(resource, request), (received) => ({ ...received, scrollParamAhead: () => "misread" }))
+      }))
+    ).pipe(Layer.provide(fake.layer))
+    return Effect.gen(function*() {
+      const users = yield* Stream.runCollect(Scroll.users())
+      expect(ids(users)).toEqual(Array.from({ length: 250 }, (_, i) => user(i).id))
+      // Each misread request went out, was dropped, and the page's own scroll_param was followed.
+      expect(fake.requests.map(paramOf)).toEqual([null, "s1-1", "misread", "s1-2", "misread", "s1-3", "misread"])
+    }).pipe(Effect.provide(misreading))
+  })
 
   it.effect("refuses a prefetch that is not a whole number", () =>
     Effect.gen(function*() {

@@ -2,14 +2,18 @@ import { Cause, Effect, Exit, Option, Stream } from "effect"
 
 /**
  * Runs `self` ahead of its consumer in a fiber of its own: up to `capacity` elements wait for the consumer, and the
- * producer may hold one more while it waits for room (as `Stream.buffer` does).
+ * producer may hold one more while it waits for room (as `Stream.buffer` does). `self` is given `hasRoom`: whether an
+ * element produced now would go straight to the consumer's side, leaving the producer's hand free for the next.
  *
  * Elements wait in a plain array and the two fibers only wake each other, where `Stream.buffer` passes them through a
  * `Queue` and `Deferred`s. Those are linked: once one is promoted to the old generation while a page sits in it, it
  * keeps the pages after it alive through every minor GC until the next full one. At full speed that cost a scroll
  * more garbage-collection time than all the rest it does to a page.
  */
-export const prefetch = <A, E, R>(self: Stream.Stream<A, E, R>, capacity: number): Stream.Stream<A, E, R> =>
+export const prefetch = <A, E, R>(
+  self: (hasRoom: () => boolean) => Stream.Stream<A, E, R>,
+  capacity: number
+): Stream.Stream<A, E, R> =>
   Stream.unwrapScoped(Effect.gen(function*() {
     const ready: Array<A> = []
     let end: Exit.Exit<void, E> | undefined
@@ -24,7 +28,9 @@ export const prefetch = <A, E, R>(self: Stream.Stream<A, E, R>, capacity: number
         return Effect.void
       })
 
-    yield* Stream.runForEach(self, put).pipe(
+    const hasRoom = () => ready.length < capacity
+
+    yield* Stream.runForEach(self(hasRoom), put).pipe(
       Effect.exit,
       Effect.flatMap((exit) =>
         Effect.sync(() => {

@@ -21,11 +21,6 @@ export interface Where {
   readonly redact: (text: string) => string
 }
 
-/** A response is a page, or a 429 to wait out and resend. */
-export type Outcome =
-  | { readonly _tag: "Page"; readonly body: PageBody }
-  | { readonly _tag: "RateLimited"; readonly headers: Headers.Headers }
-
 const truncated = (where: Where, detail: string) =>
   new RestartRequired({ resource: where.resource, page: where.page, cause: { _tag: "TruncatedBody", detail } })
 
@@ -125,8 +120,8 @@ export const receive = (
   return Effect.map(readBody(response, headers, where, maxBytes), (body) => ({ status: response.status, headers, body }))
 }
 
-/** Turns a response into a page, a 429 to wait out, or the typed error it stands for. */
-export const interpret = (received: Received, where: Where): Either.Either<Outcome, ScrollError> => {
+/** Turns a response, other than a 429 (waited out and resent), into a page or the typed error it stands for. */
+export const interpret = (received: Received, where: Where): Either.Either<PageBody, ScrollError> => {
   const { resource, page } = where
   const { body, headers, status } = received
   const contentType = headers["content-type"]
@@ -134,12 +129,8 @@ export const interpret = (received: Received, where: Where): Either.Either<Outco
   if (status >= 200 && status < 300) {
     if (!isJson(contentType)) return Either.left(invalid(where, `expected JSON, got ${contentType} (HTTP ${status})`))
     return Either.flatMap(parseJson(body, where), (json) =>
-      Either.mapBoth(validatePage[resource](json), {
-        onLeft: (issue) => invalid(where, issue),
-        onRight: (page) => ({ _tag: "Page", body: page }) as const
-      }))
+      Either.mapLeft(validatePage[resource](json), (issue) => invalid(where, issue)))
   }
-  if (status === 429) return Either.right({ _tag: "RateLimited", headers } as const)
 
   const error = isJson(contentType)
     ? Either.match(parseJson(body, where), { onLeft: () => undefined, onRight: firstError })
