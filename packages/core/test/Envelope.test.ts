@@ -110,6 +110,9 @@ describe("compileIs", () => {
 
 describe("scrollParamAhead", () => {
   const record = { type: "user", id: "0123456789abcdef01234567" }
+  const encoder = new TextEncoder()
+  const ahead = (text: string, resource: "users" | "leads" | "companies" = "users") =>
+    scrollParamAhead(encoder.encode(text), resource)
 
   it("reads the scroll_param of a page of records in each envelope, however the JSON is spaced", () => {
     const pages = [
@@ -120,7 +123,7 @@ describe("scrollParamAhead", () => {
     ] as const
     for (const [resource, page] of pages) {
       for (const indent of [undefined, 2, "\t"]) {
-        expect(scrollParamAhead(JSON.stringify(page, null, indent), resource)).toBe("p-1")
+        expect(ahead(JSON.stringify(page, null, indent), resource)).toBe("p-1")
       }
     }
   })
@@ -128,45 +131,59 @@ describe("scrollParamAhead", () => {
   it("reads nothing where the text leaves a doubt", () => {
     const page = (fields: object) => JSON.stringify({ type: "user.list", users: [record], scroll_param: "p-1", ...fields })
     // The empty page ends the scroll: its scroll_param is dead.
-    expect(scrollParamAhead(JSON.stringify({ type: "user.list", users: [], scroll_param: "p-1" }), "users")).toBe(undefined)
-    // A record with a key named like the list: which one is the page's is for the parse to say.
-    expect(scrollParamAhead(page({ users: [{ ...record, custom_attributes: { users: [1] } }] }), "users")).toBe(undefined)
+    expect(ahead(JSON.stringify({ type: "user.list", users: [], scroll_param: "p-1" }))).toBe(undefined)
+    // The list is not the root's first nested value, or comes under another key.
+    expect(ahead(JSON.stringify({ type: "user.list", pages: { next: null }, users: [record], scroll_param: "p-1" })))
+      .toBe(undefined)
+    expect(ahead(JSON.stringify({ type: "user[list]", users: [record], scroll_param: "p-1" }))).toBe(undefined)
+    expect(ahead(JSON.stringify({ type: "contact.list", contacts: [record], scroll_param: "p-1" }), "users")).toBe(undefined)
     // A record's scroll_param is never read, with or without the page's own.
-    expect(scrollParamAhead(page({ users: [{ ...record, scroll_param: "p-0" }] }), "users")).toBe("p-1")
+    expect(ahead(page({ users: [{ ...record, scroll_param: "p-0" }] }))).toBe("p-1")
     const withoutOwn = { type: "user.list", users: [record, { ...record, scroll_param: "p-0" }] }
-    expect(scrollParamAhead(JSON.stringify(withoutOwn), "users")).toBe(undefined)
-    expect(scrollParamAhead(JSON.stringify(withoutOwn).replace(/}]}$/, "}] }"), "users")).toBe(undefined)
+    expect(ahead(JSON.stringify(withoutOwn))).toBe(undefined)
+    expect(ahead(JSON.stringify(withoutOwn).replace(/}]}$/, "}] }"))).toBe(undefined)
     // Nor a scroll_param that is not the root's last key, nor one whose quote is inside a string.
-    expect(scrollParamAhead(JSON.stringify({ type: "user.list", scroll_param: "p-1", users: [record] }), "users"))
-      .toBe(undefined)
-    expect(scrollParamAhead(JSON.stringify({ type: "user.list", users: [record], "a\"scroll_param": "p-1" }), "users"))
-      .toBe(undefined)
-    // A value with escapes, null, or none at all.
-    expect(scrollParamAhead(page({ scroll_param: "p\"1" }), "users")).toBe(undefined)
-    expect(scrollParamAhead(page({ scroll_param: null }), "users")).toBe(undefined)
-    expect(scrollParamAhead(JSON.stringify({ type: "user.list", users: [record] }), "users")).toBe(undefined)
-    // A body cut short.
-    expect(scrollParamAhead(page({}).slice(0, -4), "users")).toBe(undefined)
+    expect(ahead(JSON.stringify({ type: "user.list", scroll_param: "p-1", users: [record] }))).toBe(undefined)
+    expect(ahead(JSON.stringify({ type: "user.list", users: [record], "a\"scroll_param": "p-1" }))).toBe(undefined)
+    // A value with escapes or beyond ASCII, null, or none at all.
+    expect(ahead(page({ scroll_param: "p\"1" }))).toBe(undefined)
+    expect(ahead(page({ scroll_param: "p\\1" }))).toBe(undefined)
+    expect(ahead(page({ scroll_param: "p-é" }))).toBe(undefined)
+    expect(ahead(page({ scroll_param: null }))).toBe(undefined)
+    expect(ahead(JSON.stringify({ type: "user.list", users: [record] }))).toBe(undefined)
+    // A body cut short, or not JSON.
+    expect(ahead(page({}).slice(0, -4))).toBe(undefined)
+    expect(ahead("")).toBe(undefined)
+    expect(ahead("<html>502 Bad Gateway</html>")).toBe(undefined)
   })
 
   it("never disagrees with the parse: it reads the page's own scroll_param, never the empty page's", () => {
-    // Records that may carry keys named like the envelope's, with any JSON in them.
+    // Envelopes with keys before and after the list, and records that may carry keys named like the envelope's,
+    // with any JSON in them.
+    const anyJson = fc.oneof(fc.string(), fc.jsonValue())
     const confusing = fc.record({
+      before: fc.dictionary(fc.constantFrom("type", "pages", "users", "scroll_param", "x\"users"), anyJson, { maxKeys: 2 }),
       users: fc.array(
-        fc.tuple(Arbitrary.make(Models.User), fc.constantFrom("scroll_param", "users", "type", "other"), fc.jsonValue(), fc.boolean())
+        fc.tuple(Arbitrary.make(Models.User), fc.constantFrom("scroll_param", "users", "type", "other"), anyJson, fc.boolean())
           .map(([user, key, value, add]) => add ? { ...user, [key]: value } : user),
         { maxLength: 4 }
       ),
-      scroll_param: fc.oneof(fc.string(), fc.constant(null), fc.constant(undefined)),
+      after: fc.dictionary(fc.constantFrom("pages", "total_count", "scroll_param"), anyJson, { maxKeys: 2 }),
+      scroll_param: fc.oneof(fc.string(), fc.stringMatching(/^[\w-]{1,40}$/), fc.constant(null), fc.constant(undefined)),
       indent: fc.constantFrom(undefined, 1, " \n ")
     })
     const read: Array<string> = []
     fc.assert(
-      fc.property(confusing, ({ indent, scroll_param, users }) => {
-        const text = JSON.stringify({ type: "user.list", users, scroll_param }, null, indent)
-        const ahead = scrollParamAhead(text, "users")
-        if (ahead !== undefined) read.push(ahead)
-        return ahead === undefined || (users.length > 0 && ahead === scroll_param)
+      fc.property(confusing, ({ after, before, indent, scroll_param, users }) => {
+        const { scroll_param: _, users: __, ...head } = before
+        const { scroll_param: ___, ...tail } = after
+        const page = { ...head, users, ...tail, scroll_param }
+        const text = JSON.stringify(page, null, indent)
+        const read_ = ahead(text)
+        if (read_ !== undefined) read.push(read_)
+        // What JSON.parse makes of the text is what the page says.
+        const parsed = JSON.parse(text) as { readonly users: ReadonlyArray<unknown>; readonly scroll_param?: unknown }
+        return read_ === undefined || (parsed.users.length > 0 && read_ === parsed.scroll_param)
       }),
       { numRuns: 1000 }
     )

@@ -73,68 +73,96 @@ export const firstError = (json: unknown): {
   }
 }
 
-/** The key of each envelope's list of records: companies have one for 2.x and one for 1.x. */
-const listKeys: { readonly [R in Resource]: ReadonlyArray<string> } = {
-  users: ["users"],
-  leads: ["contacts"],
-  companies: ["data", "companies"]
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+const quoted = (key: string) => encoder.encode(`"${key}"`)
+
+/** The key of each envelope's list of records, quoted: companies have one for 2.x and one for 1.x. */
+const listKeys: { readonly [R in Resource]: ReadonlyArray<Uint8Array> } = {
+  users: [quoted("users")],
+  leads: [quoted("contacts")],
+  companies: [quoted("data"), quoted("companies")]
+}
+const scrollParamKey = quoted("scroll_param")
+
+const QUOTE = 0x22
+const COMMA = 0x2c
+const COLON = 0x3a
+const OPEN_BRACKET = 0x5b
+const BACKSLASH = 0x5c
+const CLOSE_BRACKET = 0x5d
+const OPEN_BRACE = 0x7b
+const CLOSE_BRACE = 0x7d
+
+/**
+ * A page's scroll_param read from the body's bytes before they are decoded and parsed, so that the next request can
+ * go out first. It looks only near the two ends of the body, and reads only where they leave no doubt:
+ * - the root object's first nested value is the list, under its key, and not empty: the empty page ends the scroll,
+ *   and its scroll_param is dead;
+ * - `"scroll_param"` is the root object's last key, as in Intercom's envelopes: nothing but the root's closing brace
+ *   follows its value, so it cannot be a record's;
+ * - the value is printable ASCII without escapes: nothing to decode.
+ *
+ * The parse has the last word: a request sent with this must be dropped if the parsed page says otherwise (as it
+ * would for a body that is not JSON at all).
+ */
+export const scrollParamAhead = (body: Uint8Array, resource: Resource): string | undefined =>
+  startsWithNonEmptyList(body, listKeys[resource]) ? lastRootString(body, scrollParamKey) : undefined
+
+/** Whether the first bracket or brace after the root's opens a non-empty list, the value of one of `keys`. */
+const startsWithNonEmptyList = (body: Uint8Array, keys: ReadonlyArray<Uint8Array>): boolean => {
+  let open = skipWhitespace(body, 0)
+  if (body[open] !== OPEN_BRACE) return false
+  // Nothing nested comes before it, so the key in front of it is the root object's.
+  do open++
+  while (open < body.length && body[open] !== OPEN_BRACKET && body[open] !== OPEN_BRACE)
+  if (body[open] !== OPEN_BRACKET) return false
+  const first = skipWhitespace(body, open + 1)
+  if (first >= body.length || body[first] === CLOSE_BRACKET) return false
+  return keys.some((key) => isKeyBefore(body, open, key))
+}
+
+/** The value of `key` (quoted) if it is the root object's last key and its value a plain string. */
+const lastRootString = (body: Uint8Array, key: Uint8Array): string | undefined => {
+  const brace = skipWhitespaceBack(body, body.length - 1)
+  if (body[brace] !== CLOSE_BRACE) return undefined
+  const close = skipWhitespaceBack(body, brace - 1)
+  if (body[close] !== QUOTE) return undefined
+  let open = close - 1
+  for (; open >= 0 && body[open] !== QUOTE; open--) {
+    if (body[open] < 0x20 || body[open] > 0x7e || body[open] === BACKSLASH) return undefined
+  }
+  if (open < 0 || open === close - 1 || !isKeyBefore(body, open, key)) return undefined
+  return decoder.decode(body.subarray(open + 1, close))
 }
 
 /**
- * A page's scroll_param read from its body before the body is parsed, so that the next request can go out while the
- * page is parsed. Only where the text leaves no doubt, else undefined:
- * - the list key appears once in the whole body (in JSON a quoted key followed by a colon is a key), and the list is
- *   not empty: the empty page ends the scroll, and its scroll_param is dead;
- * - `"scroll_param"` is the root object's last key, as in Intercom's envelopes: nothing but the root's closing brace
- *   follows its value, so it cannot be a record's;
- * - the value is a plain string, with no escapes to decode.
- *
- * The parse has the last word: a request sent with this must be dropped if the parsed page says otherwise.
+ * Whether the value that starts at `value` is that of `key` (quoted): `key`, a colon, and before the key a comma or a
+ * brace. Inside a string every quote follows a backslash, so a quote after a comma or a brace opens a key.
  */
-export const scrollParamAhead = (body: string, resource: Resource): string | undefined => {
-  const list = listKeys[resource].map((key) => valueOfOnlyKey(body, `"${key}"`)).find((at) => at !== undefined)
-  if (list === undefined || body[list] !== "[") return undefined
-  const first = skipWhitespace(body, list + 1)
-  if (first >= body.length || body[first] === "]") return undefined
-  return lastRootString(body, "\"scroll_param\"")
+const isKeyBefore = (body: Uint8Array, value: number, key: Uint8Array): boolean => {
+  const colon = skipWhitespaceBack(body, value - 1)
+  if (body[colon] !== COLON) return false
+  const end = skipWhitespaceBack(body, colon - 1) + 1
+  const start = end - key.length
+  if (start < 1) return false
+  for (let i = 0; i < key.length; i++) {
+    if (body[start + i] !== key[i]) return false
+  }
+  const before = body[skipWhitespaceBack(body, start - 1)]
+  return before === COMMA || before === OPEN_BRACE
 }
 
-/** Where the value of `quotedKey` starts, if the quoted text appears once in `body`, followed by a colon. */
-const valueOfOnlyKey = (body: string, quotedKey: string): number | undefined => {
-  const at = body.indexOf(quotedKey)
-  if (at < 0 || body.lastIndexOf(quotedKey) !== at) return undefined
-  const colon = skipWhitespace(body, at + quotedKey.length)
-  return body[colon] === ":" ? skipWhitespace(body, colon + 1) : undefined
-}
+const isWhitespace = (byte: number | undefined) => byte === 0x20 || byte === 0x0a || byte === 0x0d || byte === 0x09
 
-/** The value of `quotedKey` if it is the root object's last key and its value a string without escapes. */
-const lastRootString = (body: string, quotedKey: string): string | undefined => {
-  const at = body.lastIndexOf(quotedKey)
-  if (at < 0) return undefined
-  // Inside a string every quote follows a backslash: after a comma or a brace, the quote opens a key.
-  const before = body[skipWhitespaceBack(body, at - 1)]
-  if (before !== "," && before !== "{") return undefined
-  const colon = skipWhitespace(body, at + quotedKey.length)
-  const open = body[colon] === ":" ? skipWhitespace(body, colon + 1) : -1
-  if (body[open] !== "\"") return undefined
-  const close = body.indexOf("\"", open + 1)
-  if (close < 0) return undefined
-  const value = body.slice(open + 1, close)
-  if (value === "" || value.includes("\\")) return undefined
-  const brace = skipWhitespace(body, close + 1)
-  return body[brace] === "}" && skipWhitespace(body, brace + 1) === body.length ? value : undefined
-}
-
-const isWhitespace = (c: string | undefined) => c === " " || c === "\n" || c === "\r" || c === "\t"
-
-const skipWhitespace = (text: string, from: number): number => {
+const skipWhitespace = (bytes: Uint8Array, from: number): number => {
   let i = from
-  while (i < text.length && isWhitespace(text[i])) i++
+  while (i < bytes.length && isWhitespace(bytes[i])) i++
   return i
 }
 
-const skipWhitespaceBack = (text: string, from: number): number => {
+const skipWhitespaceBack = (bytes: Uint8Array, from: number): number => {
   let i = from
-  while (i >= 0 && isWhitespace(text[i])) i--
+  while (i >= 0 && isWhitespace(bytes[i])) i--
   return i
 }
