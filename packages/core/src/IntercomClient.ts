@@ -73,8 +73,9 @@ export interface FetchedPage<R extends Resource> {
  */
 export interface ReceivedPage<R extends Resource> {
   /**
-   * The scroll_param, read from the body without parsing it where the text leaves no doubt (undefined otherwise, and
-   * on the empty page), so that the next request can go out while this page is parsed. `page` has the last word.
+   * The scroll_param, read from the body's bytes without decoding or parsing them where they leave no doubt (undefined
+   * otherwise, and on the empty page), so that the next request can go out while this page is parsed. `page` has the
+   * last word.
    */
   readonly scrollParamAhead: () => string | undefined
   /** Parses and validates the body: the page, or the typed error the response stands for. */

@@ -85,8 +85,8 @@ export interface Page<R extends Resource> {
  *
  * Each request goes out as soon as its scroll_param is known: while `mayFetchAhead()` holds (the page in hand will go
  * straight to the consumer's side), that is as soon as the previous page's body is in, if the scroll_param can be read
- * from the text without doubt (`ReceivedPage.scrollParamAhead`). The server then prepares the next page while this
- * one is parsed and validated. The parsed page has the last word: a request sent with a scroll_param it does not
+ * from its bytes without doubt (`ReceivedPage.scrollParamAhead`). The server then prepares the next page while this
+ * one is decoded, parsed and validated. The parsed page has the last word: a request sent with a scroll_param it does not
  * confirm is interrupted, and so is one in flight when the page fails. Requests stay serial: each goes out after the
  * previous response was read in full.
  */
