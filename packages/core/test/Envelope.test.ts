@@ -153,6 +153,7 @@ describe("scrollParamAhead", () => {
     expect(ahead(JSON.stringify({ type: "user.list", users: [record] }))).toBe(undefined)
     // A body cut short, or not JSON.
     expect(ahead(page({}).slice(0, -4))).toBe(undefined)
+    expect(ahead(page({}).replace(/}$/, "]"))).toBe(undefined)
     expect(ahead("")).toBe(undefined)
     expect(ahead("<html>502 Bad Gateway</html>")).toBe(undefined)
   })

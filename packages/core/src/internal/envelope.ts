@@ -103,8 +103,9 @@ const CLOSE_BRACE = 0x7d
  *   follows its value, so it cannot be a record's;
  * - the value is printable ASCII without escapes: nothing to decode.
  *
- * The parse has the last word: a request sent with this must be dropped if the parsed page says otherwise (as it
- * would for a body that is not JSON at all).
+ * The reasoning holds for valid JSON only. The parse has the last word: a request sent with this must be dropped if
+ * the parsed page says otherwise, as it would for a body that is not valid JSON (say, one that stops right after a
+ * record whose last key is a scroll_param).
  */
 export const scrollParamAhead = (body: Uint8Array, resource: Resource): string | undefined =>
   startsWithNonEmptyList(body, listKeys[resource]) ? lastRootString(body, scrollParamKey) : undefined
