@@ -273,22 +273,33 @@ describe("fetching ahead", () => {
     }).pipe(Effect.ensuring(Effect.sync(() => Object.assign(globalThis, { setImmediate: original }))), Effect.provide(fake.layer))
   })
 
-  it.effect("drops a request sent ahead with a scroll_param the parsed page does not confirm", () => {
+  it.effect("drops a request sent ahead with a scroll_param the parsed page does not confirm, before the page goes on", () => {
     const fake = makeFake({ records: 250 })
-    // A client that misreads every body ahead of the parse.
+    let dropped = 0
+    // A client that misreads every body ahead of the parse; a request sent with the misread param never answers.
     const misreading = Layer.effect(
       IntercomClient.IntercomClient,
       Effect.map(IntercomClient.IntercomClient, (client): IntercomClient.Service => ({
         ...client,
         receivePage: (resource, request) =>
-          Effect.map(client.receivePage(resource, request), (received) => ({ ...received, scrollParamAhead: () => "misread" }))
+          request.scrollParam === "misread"
+            ? Effect.onInterrupt(Effect.never, () => Effect.sync(() => dropped++))
+            : Effect.map(client.receivePage(resource, request), (received) => ({ ...received, scrollParamAhead: () => "misread" }))
       }))
     ).pipe(Layer.provide(fake.layer))
     return Effect.gen(function*() {
-      const users = yield* Stream.runCollect(Scroll.users())
-      expect(ids(users)).toEqual(Array.from({ length: 250 }, (_, i) => user(i).id))
-      // Each misread request went out, was dropped, and the page's own scroll_param was followed.
-      expect(fake.requests.map(paramOf)).toEqual([null, "s1-1", "misread", "s1-2", "misread", "s1-3", "misread"])
+      const droppedWhenEmitted: Array<number> = []
+      const pages = yield* Stream.runCollect(
+        Scroll.pages("users").pipe(Stream.tap(() => Effect.sync(() => droppedWhenEmitted.push(dropped))))
+      )
+      expect(Chunk.toReadonlyArray(pages).flatMap((page) => page.records.map((r) => r.id)))
+        .toEqual(Array.from({ length: 250 }, (_, i) => user(i).id))
+      // The page's own scroll_param was followed, and each misread request was dropped before its page went on.
+      expect(fake.requests.map(paramOf)).toEqual([null, "s1-1", "s1-2", "s1-3"])
+      const [, second = 0, third = 0] = droppedWhenEmitted
+      expect(second).toBeGreaterThanOrEqual(1)
+      expect(third).toBeGreaterThanOrEqual(2)
+      expect(dropped).toBe(3)
     }).pipe(Effect.provide(misreading))
   })
 
