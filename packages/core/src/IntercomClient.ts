@@ -8,8 +8,7 @@ import { HttpClient, type HttpClientError, HttpClientRequest } from "@effect/pla
 import type { ConfigError } from "effect/ConfigError"
 import { Config, Context, Duration, Effect, Either, Layer, Option, Redacted, type Scope } from "effect"
 import * as RateLimit from "./internal/rateLimit.js"
-import { scrollParamAhead } from "./internal/envelope.js"
-import { interpret, receive, type Received, type Where } from "./internal/response.js"
+import { interpret, readScrollParamAhead, receive, type Received, type Where } from "./internal/response.js"
 import { withSpanKeepingNoValue } from "./internal/span.js"
 import * as WorkspaceLock from "./internal/workspaceLock.js"
 import type { RecordOf } from "./Models.js"
@@ -226,7 +225,7 @@ export const make = (options: Options): Effect.Effect<Service, InvalidOptions, H
       const where = whereOf(resource, request)
       return exchange(where).pipe(
         Effect.map((received) => ({
-          scrollParamAhead: () => received.status >= 200 && received.status < 300 ? scrollParamAhead(received.body, resource) : undefined,
+          scrollParamAhead: () => readScrollParamAhead(received, resource),
           page: Effect.suspend(() => parse<typeof resource>(received, where))
         })),
         withSpanKeepingNoValue("IntercomClient.receivePage", { attributes: { resource, page: request.page } })

@@ -262,6 +262,24 @@ describe("fetching ahead", () => {
       expect(yield* invalidSecondPage(0)).toEqual([null, "s1-1"])
     }))
 
+  it.effect("reads ahead only a successful response: an error whose body looks like a page sends nothing ahead", () => {
+    const fake = makeFake({
+      records: 250,
+      fault: once(
+        (seen) => paramOf(seen) === "s1-1",
+        () => json({ type: "user.list", users: [user(100)], scroll_param: "from-an-error" }, 503)
+      )
+    })
+    return Effect.gen(function*() {
+      const fiber = yield* Effect.fork(Stream.runCount(Scroll.users()))
+      yield* TestClock.adjust("1 minute")
+      expect(yield* Fiber.join(fiber)).toBe(250)
+      // The 503 restarted the scroll, and no request went out with the scroll_param in its body.
+      expect(fake.opened()).toBe(2)
+      expect(fake.requests.map(paramOf)).not.toContain("from-an-error")
+    }).pipe(Effect.provide(fake.layer))
+  })
+
   it.effect("fetches ahead where there is no setImmediate (a browser), waiting on setTimeout instead", () => {
     const fake = makeFake({ records: 250 })
     const original = globalThis.setImmediate

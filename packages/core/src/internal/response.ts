@@ -10,7 +10,7 @@ import {
   type ScrollError,
   Unauthorized
 } from "../ScrollError.js"
-import { firstError, type PageBody, validatePage } from "./envelope.js"
+import { firstError, type PageBody, scrollParamAhead, validatePage } from "./envelope.js"
 
 /** Where in a scroll a response belongs. */
 export interface Where {
@@ -122,6 +122,12 @@ export const receive = (
   return Effect.map(readBody(response, headers, where, maxBytes), (body) => ({ status: response.status, headers, body }))
 }
 
+const isSuccess = (status: number) => status >= 200 && status < 300
+
+/** The scroll_param of a successful response, read from its bytes before `interpret` (see `scrollParamAhead`). */
+export const readScrollParamAhead = (received: Received, resource: Resource): string | undefined =>
+  isSuccess(received.status) ? scrollParamAhead(received.body, resource) : undefined
+
 /** Turns a response, other than a 429 (waited out and resent), into a page or the typed error it stands for. */
 export const interpret = (received: Received, where: Where): Either.Either<PageBody, ScrollError> => {
   const { resource, page } = where
@@ -129,7 +135,7 @@ export const interpret = (received: Received, where: Where): Either.Either<PageB
   const contentType = headers["content-type"]
   const body = decoder.decode(received.body)
 
-  if (status >= 200 && status < 300) {
+  if (isSuccess(status)) {
     if (!isJson(contentType)) return Either.left(invalid(where, `expected JSON, got ${contentType} (HTTP ${status})`))
     return Either.flatMap(parseJson(body, where), (json) =>
       Either.mapLeft(validatePage[resource](json), (issue) => invalid(where, issue)))
