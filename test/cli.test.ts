@@ -6,7 +6,7 @@ import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { parseCsv } from "./support/csv.js"
-import { cli, eventually, simulator, startCli } from "./support/processes.js"
+import { cli, cliPipedTo, eventually, simulator, startCli } from "./support/processes.js"
 import { env, expectedIds, ndjsonIds, workspaceFlags } from "./support/workspace.js"
 
 const tempDirectory = Effect.flatMap(FileSystem.FileSystem, (fs) => fs.makeTempDirectoryScoped({ prefix: "cli-e2e-" }))
@@ -22,6 +22,15 @@ describe("intercom-scroll export, as a process against the standalone simulator"
       const first = JSON.parse(result.stdout.slice(0, result.stdout.indexOf("\n"))) as Record<string, unknown>
       expect(first).toMatchObject({ type: "user", custom_attributes: expect.any(Object) })
       expect(result.stderr).toMatch(/^Exported 1,200 users to stdout in .*: 24 pages, 0 restarts, .* records\/s\.\n$/)
+    }).pipe(Effect.provide(NodeContext.layer)), 60_000)
+
+  it.scopedLive("piped into head: stops when head has its line, quietly, with 141 as Unix tools do", () =>
+    Effect.gen(function*() {
+      const baseUrl = yield* simulator(workspaceFlags)
+      const result = yield* cliPipedTo(["export", "users"], "head -n 1", { env: env(baseUrl) })
+      expect(result.exitCode).toBe(141)
+      expect(result.stderr).toBe("")
+      expect(JSON.parse(result.stdout)).toMatchObject({ type: "user" })
     }).pipe(Effect.provide(NodeContext.layer)), 60_000)
 
   it.scopedLive("json and csv to --out, relative to the working directory", () =>

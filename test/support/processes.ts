@@ -60,6 +60,13 @@ export const run = (
 export const cli = (args: ReadonlyArray<string>, options: { readonly env?: Record<string, string>; readonly cwd?: string } = {}) =>
   run("node", [cliBin, ...args], options)
 
+/** `intercom-scroll … | reader` in bash with pipefail: the exit code is the CLI's unless the reader fails. */
+export const cliPipedTo = (
+  args: ReadonlyArray<string>,
+  reader: string,
+  options: { readonly env?: Record<string, string>; readonly cwd?: string } = {}
+) => run("bash", ["-c", `set -o pipefail; node "$@" | ${reader}`, "bash", cliBin, ...args], options)
+
 /** `intercom-scroll …` started and left running, to be signalled. */
 export const startCli = (
   args: ReadonlyArray<string>,

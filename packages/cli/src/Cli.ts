@@ -12,7 +12,7 @@ import type { FileSystem, HttpClient } from "@effect/platform"
 import { IntercomClient, type Resource, type ScrollError } from "@intercom-scroll/core"
 import { Config, Effect, Exit, Layer, Logger, LogLevel, Option, Redacted, Schema } from "effect"
 import * as Export from "./Export.js"
-import { InvalidConfig, type OutputError } from "./ExportError.js"
+import { InvalidConfig, type OutputError, type StdoutClosed } from "./ExportError.js"
 import * as Failure from "./Failure.js"
 import * as Format from "./Format.js"
 import * as Stdio from "./Stdio.js"
@@ -110,7 +110,12 @@ const resolveBaseUrl = (
  * @since 0.1.0
  * @category models
  */
-export type ExportCommandError = ScrollError.ScrollError | ScrollError.InvalidOptions | OutputError | InvalidConfig
+export type ExportCommandError =
+  | ScrollError.ScrollError
+  | ScrollError.InvalidOptions
+  | OutputError
+  | StdoutClosed
+  | InvalidConfig
 
 /**
  * What an export command needs from its platform.
@@ -203,7 +208,7 @@ export const reportFailure = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Eff
 export const main = (argv: ReadonlyArray<string>) => reportFailure(run(argv))
 
 /**
- * For `NodeRuntime.runMain`: exit 0, 1 on failure, 130 on Ctrl-C.
+ * For `NodeRuntime.runMain`: exit 0, 1 on failure, 130 on Ctrl-C, 141 when the reader of stdout closed it.
  *
  * @since 0.1.0
  * @category running

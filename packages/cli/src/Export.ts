@@ -8,7 +8,7 @@ import type { FileSystem, Path } from "@effect/platform"
 import { type IntercomClient, Progress, type Resource, Scroll, type ScrollError } from "@intercom-scroll/core"
 import { Clock, Effect, Schedule, Stream, SubscriptionRef } from "effect"
 import * as AtomicFile from "./AtomicFile.js"
-import type { OutputError } from "./ExportError.js"
+import type { OutputError, StdoutClosed } from "./ExportError.js"
 import * as Format from "./Format.js"
 import * as ProgressBar from "./ProgressBar.js"
 import { Stdio } from "./Stdio.js"
@@ -73,15 +73,15 @@ const recordsOf = (
 }
 
 /**
- * Runs an export and returns its summary. Fails with the scroll's error or an `OutputError`; a file target is then
- * left as it was.
+ * Runs an export and returns its summary. Fails with the scroll's error, an `OutputError`, or `StdoutClosed` when the
+ * reader of stdout goes away; a file target is then left as it was.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const run = Effect.fn("Export.run")(function*(options: Options): Effect.fn.Return<
   Summary,
-  ScrollError.ScrollError | OutputError,
+  ScrollError.ScrollError | OutputError | StdoutClosed,
   IntercomClient.IntercomClient | FileSystem.FileSystem | Path.Path | Stdio
 > {
   const stdio = yield* Stdio

@@ -23,6 +23,19 @@ export class OutputError extends Schema.TaggedError<OutputError>()("OutputError"
 }
 
 /**
+ * Whoever read the export on stdout closed it before the end, as `| head` does once it has read enough. The export
+ * stops there, and the CLI exits as a Unix tool stopped by SIGPIPE does: quietly, with 141.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class StdoutClosed extends Schema.TaggedError<StdoutClosed>()("StdoutClosed", {}) {
+  override get message(): string {
+    return "the reader of stdout closed it before the export's end"
+  }
+}
+
+/**
  * An environment variable is missing or holds a value that cannot work.
  *
  * @since 0.1.0

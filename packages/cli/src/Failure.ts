@@ -6,6 +6,7 @@
  */
 import { ValidationError } from "@effect/cli"
 import { Cause, Exit, Option } from "effect"
+import { StdoutClosed } from "./ExportError.js"
 
 /**
  * The exit code of a Ctrl-C (128 + SIGINT), as shells report it.
@@ -16,14 +17,26 @@ import { Cause, Exit, Option } from "effect"
 export const interruptedExitCode = 130
 
 /**
- * 0 on success, 130 when interrupted (Ctrl-C), 1 on any failure.
+ * The exit code of a process stopped by a closed pipe (128 + SIGPIPE), as shells report `yes | head -1`'s `yes`.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const stdoutClosedExitCode = 141
+
+const isStdoutClosed = (cause: Cause.Cause<unknown>) =>
+  Option.exists(Cause.failureOption(cause), (error) => error instanceof StdoutClosed)
+
+/**
+ * 0 on success, 130 when interrupted (Ctrl-C), 141 when the reader of stdout closed it, 1 on any other failure.
  *
  * @since 0.1.0
  * @category exit
  */
 export const exitCode = <A, E>(exit: Exit.Exit<A, E>): number => {
   if (Exit.isSuccess(exit)) return 0
-  return Cause.isInterruptedOnly(exit.cause) ? interruptedExitCode : 1
+  if (Cause.isInterruptedOnly(exit.cause)) return interruptedExitCode
+  return isStdoutClosed(exit.cause) ? stdoutClosedExitCode : 1
 }
 
 const describe = (error: unknown): string => {
@@ -38,7 +51,8 @@ const describe = (error: unknown): string => {
 
 /**
  * The one line to print for a failed run, or undefined when there is nothing to add: @effect/cli has already
- * printed its usage error. Line breaks are folded and each secret replaced, so the line never carries a token even
+ * printed its usage error, or the reader of stdout has gone away (a closed pipe is no one's mistake, and Unix tools
+ * say nothing about it). Line breaks are folded and each secret replaced, so the line never carries a token even
  * if some message did.
  *
  * @since 0.1.0
@@ -46,6 +60,7 @@ const describe = (error: unknown): string => {
  */
 export const line = (cause: Cause.Cause<unknown>, secrets: ReadonlyArray<string> = []): string | undefined => {
   let text: string
+  if (isStdoutClosed(cause)) return undefined
   if (Cause.isInterruptedOnly(cause)) {
     text = "Interrupted: the export stopped before the end; an --out file was left as it was"
   } else {

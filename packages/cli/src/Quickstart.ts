@@ -13,7 +13,7 @@ import type { ConfigError } from "effect/ConfigError"
 import { Config, Effect, Option } from "effect"
 import * as Embedded from "./Embedded.js"
 import * as Export from "./Export.js"
-import { OutputError } from "./ExportError.js"
+import { OutputError, type StdoutClosed } from "./ExportError.js"
 import * as Stdio from "./Stdio.js"
 
 /**
@@ -61,7 +61,7 @@ const describeSimulator = (options: Simulator.ServerOptions) => {
  */
 export const run = Effect.fn("Quickstart.run")(function*(options: Options = {}): Effect.fn.Return<
   Export.Summary,
-  ScrollError.ScrollError | ScrollError.InvalidOptions | OutputError | ServeError | ConfigError,
+  ScrollError.ScrollError | ScrollError.InvalidOptions | OutputError | StdoutClosed | ServeError | ConfigError,
   FileSystem.FileSystem | Path.Path | Stdio.Stdio
 > {
   const fs = yield* FileSystem.FileSystem

@@ -6,7 +6,7 @@
  */
 import { NodeSink } from "@effect/platform-node"
 import { Context, Effect, Layer, type Sink } from "effect"
-import { OutputError } from "./ExportError.js"
+import { OutputError, StdoutClosed } from "./ExportError.js"
 
 /**
  * @since 0.1.0
@@ -14,7 +14,7 @@ import { OutputError } from "./ExportError.js"
  */
 export interface Service {
   /** Where an export without `--out` goes; waits when the reader is slow (backpressure). */
-  readonly stdout: Sink.Sink<void, Uint8Array, never, OutputError>
+  readonly stdout: Sink.Sink<void, Uint8Array, never, OutputError | StdoutClosed>
   readonly writeStderr: (text: string) => Effect.Effect<void>
   /** Whether stderr is a terminal, where a progress line can be redrawn in place. */
   readonly stderrIsTTY: boolean
@@ -30,6 +30,10 @@ export class Stdio extends Context.Tag("@intercom-scroll/cli/Stdio")<Stdio, Serv
 
 const describe = (cause: unknown) => (cause instanceof Error ? cause.message : String(cause))
 
+/** EPIPE: the reading end of the pipe is gone (`| head` has what it wanted), which is not the export's failure. */
+const isBrokenPipe = (cause: unknown) =>
+  typeof cause === "object" && cause !== null && (cause as { readonly code?: unknown }).code === "EPIPE"
+
 /**
  * The process's own streams.
  *
@@ -40,7 +44,7 @@ export const layer: Layer.Layer<Stdio> = Layer.sync(Stdio, () => ({
   // stdout belongs to the process: ending it after one export would break whatever writes next.
   stdout: NodeSink.fromWritable(
     () => process.stdout,
-    (cause) => new OutputError({ target: "stdout", detail: describe(cause) }),
+    (cause) => isBrokenPipe(cause) ? new StdoutClosed() : new OutputError({ target: "stdout", detail: describe(cause) }),
     { endOnDone: false }
   ),
   writeStderr: (text) =>

@@ -55,6 +55,10 @@ describe("Failure.line", () => {
     expect(Failure.line(Cause.interrupt(FiberId.none))).toMatch(/^Interrupted: /)
   })
 
+  it("says nothing when the reader of stdout closed it, as Unix tools do", () => {
+    expect(Failure.line(Cause.fail(new ExportError.StdoutClosed()))).toBeUndefined()
+  })
+
   it("adds nothing to a usage error, which @effect/cli has already printed", () => {
     const usage = ValidationError.invalidValue(HelpDoc.p("Expected one of the following cases: ndjson, json, csv"))
     expect(Failure.line(Cause.fail(usage))).toBeUndefined()
@@ -62,9 +66,11 @@ describe("Failure.line", () => {
 })
 
 describe("Failure.exitCode", () => {
-  it("is 0 on success, 130 when interrupted, 1 on failure", () => {
+  it("is 0 on success, 130 when interrupted, 141 when stdout was closed, 1 on failure", () => {
     expect(Failure.exitCode(Exit.void)).toBe(0)
     expect(Failure.exitCode(Exit.interrupt(FiberId.none))).toBe(130)
+    expect(Failure.exitCode(Exit.fail(new ExportError.StdoutClosed()))).toBe(141)
+    expect(Failure.exitCode(Exit.fail(new ExportError.OutputError({ target: "stdout", detail: "EBADF" })))).toBe(1)
     expect(Failure.exitCode(Exit.fail(errors[0]))).toBe(1)
     expect(Failure.exitCode(Exit.die(new Error("boom")))).toBe(1)
   })
