@@ -86,9 +86,10 @@ export interface Page<R extends Resource> {
  * Each request goes out as soon as its scroll_param is known: while `mayFetchAhead()` holds (the page in hand will go
  * straight to the consumer's side), that is as soon as the previous page's body is in, if the scroll_param can be read
  * from its bytes without doubt (`ReceivedPage.scrollParamAhead`). The server then prepares the next page while this
- * one is decoded, parsed and validated. The parsed page has the last word: a request sent with a scroll_param it does not
- * confirm is interrupted, and so is one in flight when the page fails. Requests stay serial: each goes out after the
- * previous response was read in full.
+ * one is decoded, parsed and validated. The parsed page has the last word: a request sent with a scroll_param it does
+ * not confirm is interrupted. One in flight when the page fails is a child of the scroll's fiber and goes with it,
+ * before the failure reaches a restart or the consumer. Requests stay serial: each goes out after the previous response
+ * was read in full.
  */
 const scrollOnce = <R extends Resource>(
   client: Service,
@@ -155,8 +156,7 @@ const scrollOnce = <R extends Resource>(
         const dropAhead = ahead === undefined ? Effect.void : Fiber.interrupt(ahead)
         const followed = yield* received.page.pipe(
           Effect.tap((fetched) => Effect.annotateCurrentSpan("records", fetched.records.length)),
-          Effect.flatMap((fetched) => follow(page, fetched)),
-          Effect.onError(() => dropAhead)
+          Effect.flatMap((fetched) => follow(page, fetched))
         )
         if (Option.isNone(followed)) {
           yield* dropAhead

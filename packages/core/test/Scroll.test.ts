@@ -321,6 +321,36 @@ describe("fetching ahead", () => {
     }).pipe(Effect.provide(misreading))
   })
 
+  it.effect("lets go of a request sent ahead when its page fails, before the failure goes on", () => {
+    // Page 2 holds a record that fails validation; the request sent ahead for page 3 never answers.
+    const fake = makeFake({
+      records: 1000,
+      fault: (seen) =>
+        paramOf(seen) === "s1-1"
+          ? json({ type: "user.list", users: [user(100), { ...user(101), id: 101 }], scroll_param: "s1-2" })
+          : undefined
+    })
+    let dropped = 0
+    const hangingThirdPage = Layer.effect(
+      IntercomClient.IntercomClient,
+      Effect.map(IntercomClient.IntercomClient, (client): IntercomClient.Service => ({
+        ...client,
+        receivePage: (resource, request) =>
+          request.scrollParam === "s1-2"
+            ? Effect.onInterrupt(Effect.never, () => Effect.sync(() => dropped++))
+            : client.receivePage(resource, request)
+      }))
+    ).pipe(Layer.provide(fake.layer))
+    return Effect.gen(function*() {
+      const seenByTheHandler = yield* Scroll.pages("users").pipe(
+        Stream.map(() => Option.none<string>()),
+        Stream.catchAll((error) => Stream.succeed(Option.some(`${error._tag} with ${dropped} dropped`))),
+        Stream.runCollect
+      )
+      expect(Chunk.toReadonlyArray(seenByTheHandler)).toEqual([Option.none(), Option.some("InvalidResponse with 1 dropped")])
+    }).pipe(Effect.provide(hangingThirdPage))
+  })
+
   it.effect("refuses a prefetch that is not a whole number", () =>
     Effect.gen(function*() {
       const exit = yield* Effect.exit(Stream.runDrain(Scroll.users({ prefetch: -1 })))
