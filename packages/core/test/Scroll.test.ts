@@ -17,7 +17,7 @@ import {
   TestClock
 } from "effect"
 import { IntercomClient, Progress, Scroll, ScrollMetrics } from "../src/index.js"
-import { errorList, json, makeFake, type Seen, user } from "./support/fakeIntercom.js"
+import { errorList, type Fake, json, makeFake, type Seen, user } from "./support/fakeIntercom.js"
 import { recordingTracer } from "./support/recordingTracer.js"
 
 const RESTART_500 = () =>
@@ -237,14 +237,38 @@ describe("fetching ahead", () => {
     }))
 
   /** Page 2 holds a record that fails validation, behind a scroll_param that is plain to read. */
-  const invalidSecondPage = (prefetch: number) => {
-    const fake = makeFake({
+  const withInvalidSecondPage = () =>
+    makeFake({
       records: 1000,
       fault: (seen) =>
         paramOf(seen) === "s1-1"
           ? json({ type: "user.list", users: [user(100), { ...user(101), id: 101 }], scroll_param: "s1-2" })
           : undefined
     })
+
+  /**
+   * The client over `fake`, except that a request with the scroll_param `hanging` never answers and counts its
+   * interruption; `readAhead` replaces what is read from a body ahead of its parse.
+   */
+  const withHangingRequest = (fake: Fake, hanging: string, readAhead?: () => string | undefined) => {
+    let dropped = 0
+    const layer = Layer.effect(
+      IntercomClient.IntercomClient,
+      Effect.map(IntercomClient.IntercomClient, (client): IntercomClient.Service => ({
+        ...client,
+        receivePage: (resource, request) =>
+          request.scrollParam === hanging
+            ? Effect.onInterrupt(Effect.never, () => Effect.sync(() => dropped++))
+            : readAhead === undefined
+            ? client.receivePage(resource, request)
+            : Effect.map(client.receivePage(resource, request), (received) => ({ ...received, scrollParamAhead: readAhead }))
+      }))
+    ).pipe(Layer.provide(fake.layer))
+    return { layer, dropped: () => dropped }
+  }
+
+  const invalidSecondPage = (prefetch: number) => {
+    const fake = withInvalidSecondPage()
     return Effect.gen(function*() {
       const supervisor = yield* Supervisor.track
       const exit = yield* Effect.exit(Stream.runDrain(Scroll.users({ prefetch })).pipe(Effect.supervised(supervisor)))
@@ -293,22 +317,12 @@ describe("fetching ahead", () => {
 
   it.effect("drops a request sent ahead with a scroll_param the parsed page does not confirm, before the page goes on", () => {
     const fake = makeFake({ records: 250 })
-    let dropped = 0
     // A client that misreads every body ahead of the parse; a request sent with the misread param never answers.
-    const misreading = Layer.effect(
-      IntercomClient.IntercomClient,
-      Effect.map(IntercomClient.IntercomClient, (client): IntercomClient.Service => ({
-        ...client,
-        receivePage: (resource, request) =>
-          request.scrollParam === "misread"
-            ? Effect.onInterrupt(Effect.never, () => Effect.sync(() => dropped++))
-            : Effect.map(client.receivePage(resource, request), (received) => ({ ...received, scrollParamAhead: () => "misread" }))
-      }))
-    ).pipe(Layer.provide(fake.layer))
+    const misreading = withHangingRequest(fake, "misread", () => "misread")
     return Effect.gen(function*() {
       const droppedWhenEmitted: Array<number> = []
       const pages = yield* Stream.runCollect(
-        Scroll.pages("users").pipe(Stream.tap(() => Effect.sync(() => droppedWhenEmitted.push(dropped))))
+        Scroll.pages("users").pipe(Stream.tap(() => Effect.sync(() => droppedWhenEmitted.push(misreading.dropped()))))
       )
       expect(Chunk.toReadonlyArray(pages).flatMap((page) => page.records.map((r) => r.id)))
         .toEqual(Array.from({ length: 250 }, (_, i) => user(i).id))
@@ -317,38 +331,21 @@ describe("fetching ahead", () => {
       const [, second = 0, third = 0] = droppedWhenEmitted
       expect(second).toBeGreaterThanOrEqual(1)
       expect(third).toBeGreaterThanOrEqual(2)
-      expect(dropped).toBe(3)
-    }).pipe(Effect.provide(misreading))
+      expect(misreading.dropped()).toBe(3)
+    }).pipe(Effect.provide(misreading.layer))
   })
 
   it.effect("lets go of a request sent ahead when its page fails, before the failure goes on", () => {
-    // Page 2 holds a record that fails validation; the request sent ahead for page 3 never answers.
-    const fake = makeFake({
-      records: 1000,
-      fault: (seen) =>
-        paramOf(seen) === "s1-1"
-          ? json({ type: "user.list", users: [user(100), { ...user(101), id: 101 }], scroll_param: "s1-2" })
-          : undefined
-    })
-    let dropped = 0
-    const hangingThirdPage = Layer.effect(
-      IntercomClient.IntercomClient,
-      Effect.map(IntercomClient.IntercomClient, (client): IntercomClient.Service => ({
-        ...client,
-        receivePage: (resource, request) =>
-          request.scrollParam === "s1-2"
-            ? Effect.onInterrupt(Effect.never, () => Effect.sync(() => dropped++))
-            : client.receivePage(resource, request)
-      }))
-    ).pipe(Layer.provide(fake.layer))
+    // Page 2 fails validation; the request sent ahead for page 3 never answers.
+    const hangingThirdPage = withHangingRequest(withInvalidSecondPage(), "s1-2")
     return Effect.gen(function*() {
       const seenByTheHandler = yield* Scroll.pages("users").pipe(
         Stream.map(() => Option.none<string>()),
-        Stream.catchAll((error) => Stream.succeed(Option.some(`${error._tag} with ${dropped} dropped`))),
+        Stream.catchAll((error) => Stream.succeed(Option.some(`${error._tag} with ${hangingThirdPage.dropped()} dropped`))),
         Stream.runCollect
       )
       expect(Chunk.toReadonlyArray(seenByTheHandler)).toEqual([Option.none(), Option.some("InvalidResponse with 1 dropped")])
-    }).pipe(Effect.provide(hangingThirdPage))
+    }).pipe(Effect.provide(hangingThirdPage.layer))
   })
 
   it.effect("refuses a prefetch that is not a whole number", () =>
