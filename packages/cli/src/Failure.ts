@@ -59,8 +59,8 @@ const describe = (error: unknown): string => {
  * @category rendering
  */
 export const line = (cause: Cause.Cause<unknown>, secrets: ReadonlyArray<string> = []): string | undefined => {
-  let text: string
   if (isStdoutClosed(cause)) return undefined
+  let text: string
   if (Cause.isInterruptedOnly(cause)) {
     text = "Interrupted: the export stopped before the end; an --out file was left as it was"
   } else {
