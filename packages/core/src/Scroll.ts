@@ -153,18 +153,15 @@ const scrollOnce = <R extends Resource>(
         // The same scroll_param again may be a server going round in circles: the parse must rule on that first.
         const guess = mayFetchAhead() ? received.scrollParamAhead() : undefined
         const ahead = guess === undefined || guess === state.scrollParam ? undefined : yield* sendAhead(page + 1, guess)
-        const dropAhead = ahead === undefined ? Effect.void : Fiber.interrupt(ahead)
         const followed = yield* received.page.pipe(
           Effect.tap((fetched) => Effect.annotateCurrentSpan("records", fetched.records.length)),
           Effect.flatMap((fetched) => follow(page, fetched))
         )
-        if (Option.isNone(followed)) {
-          yield* dropAhead
-          return Option.none()
-        }
+        // At the end, or on a failure, whatever went ahead goes with the scroll's fiber, whose child it is.
+        if (Option.isNone(followed)) return Option.none()
         const { next, out } = followed.value
         const confirmed = next === guess
-        if (!confirmed) yield* dropAhead
+        if (!confirmed && ahead !== undefined) yield* Fiber.interrupt(ahead)
         return Option.some([out, { page: page + 1, scrollParam: next, ahead: confirmed ? ahead : undefined }] as const)
       }).pipe(withSpanKeepingNoValue("Scroll.page", { attributes: { resource, page: state.page, attempt } }))
 
