@@ -66,6 +66,27 @@ describe("prefetch", () => {
       }
     }))
 
+  it.effect("loses no wake-up when a fiber is suspended between finding nothing to do and going to sleep", () =>
+    Effect.gen(function*() {
+      // The runtime suspends a fiber every so many operations, wherever it is: between a look at the buffer and the
+      // sleep that follows it too, while the other fiber wakes it. Yielding often, with uneven work on each side,
+      // puts a wake-up in that gap many times over.
+      for (const capacity of [1, 2]) {
+        const elements = Array.from({ length: 2000 }, (_, i) => i)
+        const fiber = yield* prefetch(() => Stream.fromIterable(elements).pipe(Stream.tap(() => Effect.yieldNow())), capacity)
+          .pipe(
+            Stream.mapEffect((n) => Effect.as(Effect.forEach(Array.from({ length: n % 37 }), () => Effect.void), n)),
+            Stream.runCollect,
+            Effect.withMaxOpsBeforeYield(64),
+            Effect.fork
+          )
+        // Two fibers asleep, each waiting for the other, would never end: stop looking after plenty of turns.
+        for (let turn = 0; turn < 50_000 && fiber.unsafePoll() === null; turn++) yield* Effect.yieldNow()
+        const exit = fiber.unsafePoll()
+        expect(exit !== null && Exit.isSuccess(exit) ? Chunk.toReadonlyArray(exit.value) : exit).toEqual(elements)
+      }
+    }))
+
   it.effect("stops the producer when the consumer stops", () =>
     Effect.gen(function*() {
       const { produced, stream } = counted(Array.from({ length: 1000 }, (_, i) => i))

@@ -53,11 +53,21 @@ export const prefetch = <A, E, R>(
     return Stream.repeatEffectOption(take)
   }))
 
-/** One fiber waiting for the other: `sleep` suspends until `wake` is called; an interruption withdraws it. */
+/**
+ * One fiber waiting for the other: `sleep` suspends until `wake` is called; an interruption withdraws it. A `wake` with
+ * nobody asleep is kept for the next `sleep`, which then returns at once: the runtime may suspend a fiber between its
+ * look at the buffer and its `sleep`, and the other fiber's `wake` in that gap must not be lost. A kept wake that turns
+ * out to be stale costs one more look.
+ */
 const waiter = () => {
   let waker: (() => void) | undefined
+  let pending = false
   return {
     sleep: Effect.async<void>((resume) => {
+      if (pending) {
+        pending = false
+        return resume(Effect.void)
+      }
       waker = () => resume(Effect.void)
       return Effect.sync(() => {
         waker = undefined
@@ -66,7 +76,8 @@ const waiter = () => {
     wake: () => {
       const waiting = waker
       waker = undefined
-      waiting?.()
+      if (waiting === undefined) pending = true
+      else waiting()
     }
   }
 }
