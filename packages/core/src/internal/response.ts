@@ -96,8 +96,9 @@ const parseJson = (text: string, where: Where): Either.Either<unknown, InvalidRe
     const detail = error instanceof Error ? error.message : String(error)
     return endsEarly(text) || /end of JSON input/.test(detail)
       ? Either.left(truncated(where, `JSON ends early after ${text.length} characters`))
-      // V8 quotes a stretch of the body ("tok_abc"… is not valid JSON): a token's prefix would escape the redaction.
-      : Either.left(invalid(where, `malformed JSON: ${where.redact(detail).replace(/"[^"]*"/g, "…")}`))
+      // V8 quotes a stretch of the body (`Unexpected token 'x', ..."b" x"tok_abc"... is not valid JSON`), where a token's
+      // prefix would escape the redaction. Quotes in the body need not pair up, so all from the first to the last goes.
+      : Either.left(invalid(where, `malformed JSON: ${detail.replace(/(\.\.\.)?"[\s\S]*"(\.\.\.)?/, "…")}`))
   }
 }
 
@@ -145,7 +146,7 @@ export const interpret = (received: Received, where: Where): Either.Either<PageB
     ? Either.match(parseJson(body, where), { onLeft: () => undefined, onRight: firstError })
     : undefined
   const code = where.redact(error?.code ?? `http_${status}`)
-  const requestId = error?.requestId
+  const requestId = error?.requestId === undefined ? undefined : where.redact(error.requestId)
   const detail = where.redact(error?.message ??
     (isJson(contentType) ? "no error details" : `a ${contentType} body, likely from a proxy in front of Intercom`))
 
@@ -156,7 +157,7 @@ export const interpret = (received: Received, where: Where): Either.Either<PageB
   }
   if (status >= 500) {
     return Either.left(
-      new RestartRequired({ resource, page, cause: { _tag: "ServerError", status, code: error?.code, detail, requestId } })
+      new RestartRequired({ resource, page, cause: { _tag: "ServerError", status, code: error?.code === undefined ? undefined : code, detail, requestId } })
     )
   }
   return Either.left(new ApiError({ resource, page, status, code, detail, requestId }))
