@@ -33,6 +33,19 @@ describe("intercom-scroll export, as a process against the standalone simulator"
       expect(JSON.parse(result.stdout)).toMatchObject({ type: "user" })
     }).pipe(Effect.provide(NodeContext.layer)), 60_000)
 
+  it.scopedLive("stderr's reader gone (2>&1 >/dev/null | true): the export still ends well, the file whole, nothing left over", () =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const path = yield* Path.Path
+      const cwd = yield* tempDirectory
+      const baseUrl = yield* simulator(workspaceFlags)
+      // `true` exits without reading, long before the CLI has started: every write to stderr meets EPIPE.
+      const result = yield* cliPipedTo(["export", "users", "--out", "users.ndjson"], "true", { env: env(baseUrl), cwd, from: "stderr" })
+      expect(result.exitCode).toBe(0)
+      expect([...ndjsonIds(yield* fs.readFileString(path.join(cwd, "users.ndjson")))].sort()).toEqual(yield* expectedIds)
+      expect(yield* fs.readDirectory(cwd)).toEqual(["users.ndjson"])
+    }).pipe(Effect.provide(NodeContext.layer)), 60_000)
+
   it.scopedLive("json and csv to --out, relative to the working directory", () =>
     Effect.gen(function*() {
       const fs = yield* FileSystem.FileSystem

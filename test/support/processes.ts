@@ -60,12 +60,18 @@ export const run = (
 export const cli = (args: ReadonlyArray<string>, options: { readonly env?: Record<string, string>; readonly cwd?: string } = {}) =>
   run("node", [cliBin, ...args], options)
 
-/** `intercom-scroll … | reader` in bash with pipefail: the exit code is the CLI's unless the reader fails. */
+/**
+ * `intercom-scroll … | reader` in bash with pipefail: the exit code is the CLI's unless the reader fails. With
+ * `from: "stderr"`, stderr alone goes to the reader (`2>&1 >/dev/null | reader`).
+ */
 export const cliPipedTo = (
   args: ReadonlyArray<string>,
   reader: string,
-  options: { readonly env?: Record<string, string>; readonly cwd?: string } = {}
-) => run("bash", ["-c", `set -o pipefail; node "$@" | ${reader}`, "bash", cliBin, ...args], options)
+  options: { readonly env?: Record<string, string>; readonly cwd?: string; readonly from?: "stdout" | "stderr" } = {}
+) => {
+  const redirect = options.from === "stderr" ? " 2>&1 >/dev/null" : ""
+  return run("bash", ["-c", `set -o pipefail; node "$@"${redirect} | ${reader}`, "bash", cliBin, ...args], options)
+}
 
 /** `intercom-scroll …` started and left running, to be signalled. */
 export const startCli = (

@@ -35,22 +35,41 @@ const isBrokenPipe = (cause: unknown) =>
   typeof cause === "object" && cause !== null && (cause as { readonly code?: unknown }).code === "EPIPE"
 
 /**
+ * Whether stderr still takes writes. Progress, logs and the summary are for whoever watches; a reader of stderr that
+ * went away (`2>&1 >/dev/null | true`) must not end the export. Node reports a failed write as an 'error' event, a
+ * tick later, which with no listener kills the process on the spot, its temporary file left behind and no finalizer
+ * run. The listener stays for the process's life: the last write (the summary) fails after the export's layers are gone.
+ */
+const stderr = { open: true, watched: false }
+
+const watchStderr = () => {
+  if (stderr.watched) return
+  stderr.watched = true
+  process.stderr.on("error", () => {
+    stderr.open = false
+  })
+}
+
+/**
  * The process's own streams.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer: Layer.Layer<Stdio> = Layer.sync(Stdio, () => ({
-  // stdout belongs to the process: ending it after one export would break whatever writes next.
-  stdout: NodeSink.fromWritable(
-    () => process.stdout,
-    (cause) => isBrokenPipe(cause) ? new StdoutClosed() : new OutputError({ target: "stdout", detail: describe(cause) }),
-    { endOnDone: false }
-  ),
-  writeStderr: (text) =>
-    Effect.sync(() => {
-      process.stderr.write(text)
-    }),
-  stderrIsTTY: process.stderr.isTTY === true,
-  stderrColumns: Effect.sync(() => process.stderr.isTTY === true ? process.stderr.columns : undefined)
-}))
+export const layer: Layer.Layer<Stdio> = Layer.sync(Stdio, () => {
+  watchStderr()
+  return {
+    // stdout belongs to the process: ending it after one export would break whatever writes next.
+    stdout: NodeSink.fromWritable(
+      () => process.stdout,
+      (cause) => isBrokenPipe(cause) ? new StdoutClosed() : new OutputError({ target: "stdout", detail: describe(cause) }),
+      { endOnDone: false }
+    ),
+    writeStderr: (text) =>
+      Effect.sync(() => {
+        if (stderr.open) process.stderr.write(text)
+      }),
+    stderrIsTTY: process.stderr.isTTY === true,
+    stderrColumns: Effect.sync(() => process.stderr.isTTY === true ? process.stderr.columns : undefined)
+  }
+})
