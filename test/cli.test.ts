@@ -6,7 +6,7 @@ import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { parseCsv } from "./support/csv.js"
-import { cli, cliPipedTo, eventually, simulator, startCli } from "./support/processes.js"
+import { cli, cliPipedTo, eventually, run, simulator, startCli } from "./support/processes.js"
 import { env, expectedIds, ndjsonIds, workspaceFlags } from "./support/workspace.js"
 
 const tempDirectory = Effect.flatMap(FileSystem.FileSystem, (fs) => fs.makeTempDirectoryScoped({ prefix: "cli-e2e-" }))
@@ -33,6 +33,14 @@ describe("intercom-scroll export, as a process against the standalone simulator"
       expect(JSON.parse(result.stdout)).toMatchObject({ type: "user" })
     }).pipe(Effect.provide(NodeContext.layer)), 60_000)
 
+  it.scopedLive("through `pnpm -s cli`, as the README shows: the exit code is the CLI's own (141 into head)", () =>
+    Effect.gen(function*() {
+      const baseUrl = yield* simulator(workspaceFlags)
+      const result = yield* run("bash", ["-c", "set -o pipefail; pnpm -s cli export users | head -n 1"], { env: env(baseUrl) })
+      expect(result.exitCode).toBe(141)
+      expect(JSON.parse(result.stdout)).toMatchObject({ type: "user" })
+    }).pipe(Effect.provide(NodeContext.layer)), 60_000)
+
   it.scopedLive("stderr's reader gone (2>&1 >/dev/null | true): the export still ends well, the file whole, nothing left over", () =>
     Effect.gen(function*() {
       const fs = yield* FileSystem.FileSystem
@@ -46,15 +54,20 @@ describe("intercom-scroll export, as a process against the standalone simulator"
       expect(yield* fs.readDirectory(cwd)).toEqual(["users.ndjson"])
     }).pipe(Effect.provide(NodeContext.layer)), 60_000)
 
-  it.scopedLive("json and csv to --out, relative to the working directory", () =>
+  it.scopedLive("json and csv to --out, relative to the working directory (not an INIT_CWD a script left behind)", () =>
     Effect.gen(function*() {
       const fs = yield* FileSystem.FileSystem
       const path = yield* Path.Path
       const cwd = yield* tempDirectory
+      const elsewhere = yield* tempDirectory
       const baseUrl = yield* simulator(workspaceFlags)
       const expected = yield* expectedIds
 
-      const json = yield* cli(["export", "users", "--format", "json", "--out", "users.json"], { env: env(baseUrl), cwd })
+      // As when an npm script runs `cd data && intercom-scroll …`: pnpm's INIT_CWD still names where it was called.
+      const json = yield* cli(["export", "users", "--format", "json", "--out", "users.json"], {
+        env: { ...env(baseUrl), INIT_CWD: elsewhere },
+        cwd
+      })
       expect(json.exitCode).toBe(0)
       const array = JSON.parse(yield* fs.readFileString(path.join(cwd, "users.json"))) as Array<{ readonly id: string }>
       expect(array.map((user) => user.id).sort()).toEqual(expected)
@@ -69,6 +82,7 @@ describe("intercom-scroll export, as a process against the standalone simulator"
       expect(rows.map((row) => row[idColumn]).sort()).toEqual(expected)
       expect(yield* fs.readDirectory(cwd)).toEqual(expect.arrayContaining(["users.json", "users.csv"]))
       expect((yield* fs.readDirectory(cwd)).length).toBe(2)
+      expect(yield* fs.readDirectory(elsewhere)).toEqual([])
     }).pipe(Effect.provide(NodeContext.layer)), 60_000)
 
   it.scopedLive("a stopped export (--max-restarts 0) fails in one line, exit 1, and leaves the previous file", () =>

@@ -47,14 +47,7 @@ const environment = Effect.gen(function*() {
         })
     }))
   )
-  // pnpm runs scripts in the package's directory and says where it was called from in INIT_CWD.
-  const workingDirectory = yield* Config.option(Config.string("INIT_CWD"))
-  return {
-    accessToken: token.value,
-    baseUrl,
-    region,
-    workingDirectory: Option.getOrElse(workingDirectory, () => process.cwd())
-  }
+  return { accessToken: token.value, baseUrl, region }
 }).pipe(
   Effect.catchTag("ConfigError", (error) => new InvalidConfig({ variable: "The environment", detail: `is invalid: ${error.message}` }))
 )
@@ -141,7 +134,8 @@ export const exportCommand = Command.make("export", exportOptions, (flags): Effe
     yield* Export.run({
       resource: flags.resource,
       format: flags.format,
-      out: Option.getOrUndefined(Option.map(flags.out, (file) => path.resolve(env.workingDirectory, file))),
+      // Against the working directory, as any Unix tool: not an INIT_CWD that a package manager's script left behind.
+      out: Option.getOrUndefined(Option.map(flags.out, (file) => path.resolve(file))),
       scroll: {
         restart: Option.getOrUndefined(Option.map(flags.maxRestarts, Export.restartAtMost)),
         dedupe: !flags.noDedupe
