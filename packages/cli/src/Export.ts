@@ -48,7 +48,8 @@ export interface Summary {
 
 /**
  * Restarts at most `maxRestarts` times (0: never), each after an exponential backoff from 1 second with jitter,
- * as the core's default does.
+ * as the core's default does, but never more than about a minute: uncapped, `--max-restarts 20` would wait hours
+ * before its last attempts (the 12th alone ~34 minutes), and a minute is as long as Intercom keeps a scroll.
  *
  * @since 0.1.0
  * @category schedules
@@ -56,7 +57,11 @@ export interface Summary {
 export const restartAtMost = (
   maxRestarts: number
 ): Schedule.Schedule<unknown, ScrollError.RestartRequired | ScrollError.Expired> =>
-  Schedule.exponential("1 second").pipe(Schedule.jittered, Schedule.intersect(Schedule.recurs(maxRestarts)))
+  Schedule.exponential("1 second").pipe(
+    Schedule.either(Schedule.spaced("1 minute")), // the shorter of the two delays
+    Schedule.jittered,
+    Schedule.intersect(Schedule.recurs(maxRestarts))
+  )
 
 const recordsOf = (
   resource: Resource.Resource,

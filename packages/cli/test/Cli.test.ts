@@ -174,6 +174,17 @@ describe("intercom-scroll export", () => {
       expect(first).toBeGreaterThanOrEqual(800)
       expect(first).toBeLessThanOrEqual(1200)
     })
+
+    it("Export.restartAtMost backs off exponentially, but never much over a minute, however many restarts it allows", () => {
+      const expired = new ScrollError.Expired({ resource: "users", page: 2 })
+      const delays = Effect.runSync(
+        Schedule.run(Schedule.delays(Export.restartAtMost(20)), 0, Array.from({ length: 25 }, () => expired))
+      ).pipe(Chunk.toReadonlyArray, (all) => all.slice(0, 20).map((delay) => Duration.toSeconds(delay)))
+      // 1, 2, 4 … 32 s with ±20 % jitter, then a minute (±20 %) each.
+      expect(delays[5]).toBeGreaterThanOrEqual(32 * 0.8)
+      expect(Math.max(...delays)).toBeLessThanOrEqual(60 * 1.2)
+      expect(delays.slice(6).every((delay) => delay >= 60 * 0.8)).toBe(true)
+    })
   })
 
   describe("where requests go", () => {
