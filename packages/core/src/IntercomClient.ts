@@ -128,7 +128,8 @@ const resolveBaseUrl = (options: Options): Effect.Effect<string, InvalidOptions>
     )
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") {
-    return Effect.fail(new InvalidOptions({ detail: `base URL ${url.origin} must be https` }))
+    // Not the origin: that of `localhost:4010` (read as the scheme "localhost:") is "null".
+    return Effect.fail(new InvalidOptions({ detail: `base URL ${JSON.stringify(raw)} must be https://…` }))
   }
   return Effect.succeed(url.href.replace(/\/+$/, ""))
 }

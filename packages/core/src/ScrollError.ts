@@ -102,6 +102,12 @@ export class RestartRequired extends Schema.TaggedError<RestartRequired>()("Rest
   }
 }
 
+/** A time for a message; a server's reset header can name one past what a `Date` holds, and a message must not throw. */
+const instant = (millis: number) => {
+  const date = new Date(millis)
+  return Number.isNaN(date.getTime()) ? `${millis} ms after the UNIX epoch` : date.toISOString()
+}
+
 /**
  * Intercom kept answering 429 `rate_limit_exceeded`, or asked for a wait longer than the client allows.
  *
@@ -118,7 +124,7 @@ export class RateLimited extends Schema.TaggedError<RateLimited>()("RateLimited"
     return `Intercom's rate limit${
       this.limit === undefined ? "" : ` of ${this.limit} requests`
     } stopped the ${this.resource} scroll at page ${this.page}; it resets at ${
-      new Date(this.resetAt).toISOString()
+      instant(this.resetAt)
     }. Other apps may share this workspace's budget: retry later or allow longer rate-limit waits.`
   }
 }

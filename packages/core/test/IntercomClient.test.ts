@@ -188,8 +188,11 @@ describe("base URL", () => {
 
   it.effect("refuses a base URL that is not a URL, or not http(s)", () =>
     Effect.gen(function*() {
-      for (const baseUrl of ["not a url", "ftp://api.intercom.io"]) {
-        expect((yield* Effect.flip(build(baseUrl)))._tag).toBe("InvalidOptions")
+      for (const baseUrl of ["not a url", "ftp://api.intercom.io", "localhost:4010"]) {
+        const refused = yield* Effect.flip(build(baseUrl))
+        expect(refused._tag).toBe("InvalidOptions")
+        // Named as given: the URL's origin would be "null" for the last two.
+        expect(refused.message).toContain(JSON.stringify(baseUrl))
       }
     }))
 
@@ -525,6 +528,14 @@ describe("rate limits", () => {
       const limited = expectTag(yield* Fiber.join(fiber), "RateLimited")
       expect(limited.resetAt).toBe(120_000)
       expect(fake.requests).toHaveLength(1)
+    }).pipe(Effect.provide(fake.layer))
+  })
+
+  it.effect("a reset past anything a Date can hold is RateLimited with a message that still reads", () => {
+    const fake = makeFake({ fault: () => tooMany(1e13) })
+    return Effect.gen(function*() {
+      const limited = expectTag(yield* Effect.flip(scrollPage("users", "s1-1", 2)), "RateLimited")
+      expect(limited.message).toMatch(/resets at 10000000000000000 ms after the UNIX epoch/)
     }).pipe(Effect.provide(fake.layer))
   })
 
