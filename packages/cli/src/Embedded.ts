@@ -56,7 +56,7 @@ export const layerSimulated = (
 
 /**
  * Intercom itself when INTERCOM_ACCESS_TOKEN is set (with INTERCOM_REGION or INTERCOM_BASE_URL), otherwise the
- * simulated workspace.
+ * simulated workspace. A blank token counts as none, as the CLI reads it: Intercom would only refuse an empty bearer.
  *
  * @since 0.1.0
  * @category layers
@@ -67,7 +67,7 @@ export const layerFromEnv = (
   Layer.unwrapEffect(Effect.map(
     Config.option(Config.redacted("INTERCOM_ACCESS_TOKEN")),
     (token): Layer.Layer<IntercomClient.IntercomClient | Target, ServeError | ScrollError.InvalidOptions | ConfigError> =>
-      Option.isNone(token)
+      Option.isNone(token) || Redacted.value(token.value).trim() === ""
       ? layerSimulated(options)
       : Layer.unwrapEffect(Effect.map(IntercomClient.IntercomClient, (client) =>
         Layer.succeed(Target, { kind: "intercom", baseUrl: client.baseUrl }))).pipe(
