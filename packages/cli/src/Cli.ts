@@ -10,7 +10,7 @@ import { NodeContext, NodeHttpClient } from "@effect/platform-node"
 import type { Teardown } from "@effect/platform/Runtime"
 import type { FileSystem, HttpClient } from "@effect/platform"
 import { IntercomClient, type Resource, type ScrollError } from "@intercom-scroll/core"
-import { Config, Effect, Exit, Layer, Logger, LogLevel, Option, Redacted, Schema } from "effect"
+import { Config, Effect, Exit, Layer, Logger, LogLevel, Option, Redacted } from "effect"
 import * as Export from "./Export.js"
 import { InvalidConfig, type OutputError, type StdoutClosed } from "./ExportError.js"
 import * as Failure from "./Failure.js"
@@ -77,7 +77,10 @@ const exportOptions = {
     Options.optional
   ),
   maxRestarts: Options.integer("max-restarts").pipe(
-    Options.withSchema(Schema.NonNegativeInt),
+    Options.filterMap(
+      (n) => n >= 0 ? Option.some(n) : Option.none(),
+      "--max-restarts must be 0 or more: how many times to start over"
+    ),
     Options.withPseudoName("N"),
     Options.withDescription("Start the scroll over at most N times after a 5xx, a transport failure or an expiry (default 5; 0 never)."),
     Options.optional

@@ -70,6 +70,17 @@ describe("intercom-scroll export", () => {
     })
   })
 
+  it.effect("refuses --max-restarts below 0 in words that name the flag, and sends no request", () => {
+    const run = { fake: makeFake(), capture: makeCapture() }
+    return Effect.gen(function*() {
+      const exit = yield* cli(["export", "users", "--max-restarts", "-1"], run)
+      expect(Failure.exitCode(exit)).toBe(1)
+      // Not the schema's tree (`NonNegativeInt └─ From side refinement failure …`).
+      expect(JSON.stringify(exit)).toContain("--max-restarts must be 0 or more")
+      expect(run.fake.requests).toHaveLength(0)
+    })
+  })
+
   it.effect("refuses an INTERCOM_REGION other than us, eu or au in one line", () => {
     const run = { fake: makeFake(), capture: makeCapture(), env: { INTERCOM_ACCESS_TOKEN: TOKEN, INTERCOM_REGION: "mars" } }
     return Effect.gen(function*() {
