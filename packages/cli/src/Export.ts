@@ -24,7 +24,10 @@ export interface Options {
   /** A file path, written atomically; stdout when undefined. */
   readonly out?: string | undefined
   readonly scroll?: Scroll.Options | undefined
-  /** Default "auto": a live line when stderr is a terminal, plain lines otherwise. "off" prints no summary either. */
+  /**
+   * Default "auto": a live line when stderr is a terminal (and the records do not go to the same one: stdout, when it
+   * is a terminal too), plain lines otherwise. "off" prints no summary either.
+   */
   readonly progress?: ProgressBar.Mode | "auto" | undefined
 }
 
@@ -92,7 +95,9 @@ export const run = Effect.fn("Export.run")(function*(options: Options): Effect.f
   const stdio = yield* Stdio
   const format = options.format ?? "ndjson"
   const requested = options.progress ?? "auto"
-  const mode = requested === "auto" ? (stdio.stderrIsTTY ? "live" : "plain") : requested
+  // A live line on the terminal the records also scroll through would be torn by them: plain lines there.
+  const live = stdio.stderrIsTTY && !(options.out === undefined && stdio.stdoutIsTTY)
+  const mode = requested === "auto" ? (live ? "live" : "plain") : requested
   yield* Effect.annotateCurrentSpan({ resource: options.resource, format })
 
   const startedAt = yield* Clock.currentTimeMillis

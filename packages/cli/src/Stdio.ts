@@ -18,6 +18,8 @@ export interface Service {
   readonly writeStderr: (text: string) => Effect.Effect<void>
   /** Whether stderr is a terminal, where a progress line can be redrawn in place. */
   readonly stderrIsTTY: boolean
+  /** Whether stdout is a terminal: records written there would tear a line redrawn on the same screen. */
+  readonly stdoutIsTTY: boolean
   /** The terminal's width now, when stderr is one: a live line longer than that would wrap and not redraw. */
   readonly stderrColumns: Effect.Effect<number | undefined>
 }
@@ -70,6 +72,7 @@ export const layer: Layer.Layer<Stdio> = Layer.sync(Stdio, () => {
         if (stderr.open) process.stderr.write(text)
       }),
     stderrIsTTY: process.stderr.isTTY === true,
+    stdoutIsTTY: process.stdout.isTTY === true,
     stderrColumns: Effect.sync(() => process.stderr.isTTY === true ? process.stderr.columns : undefined)
   }
 })

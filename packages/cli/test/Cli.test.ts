@@ -60,6 +60,22 @@ describe("intercom-scroll export", () => {
     }).pipe(Effect.provide(NodeContext.layer))
   })
 
+  it.effect("on a terminal, a live progress line, but plain lines when the records go to the same terminal", () =>
+    Effect.gen(function*() {
+      const liveLine = "\r\x1b[2K"
+      const progressOn = (stdoutTty: boolean, out: ReadonlyArray<string>) => {
+        const run = { fake: makeFake({ records: 120 }), capture: makeCapture({ tty: true, stdoutTty, columns: 200 }) }
+        return cli(["export", "users", ...out], run).pipe(Effect.map(() => run.capture.stderr()))
+      }
+      const directory = yield* tempDirectory
+      const path = yield* Path.Path
+      expect(yield* progressOn(false, [])).toContain(liveLine)
+      expect(yield* progressOn(true, ["--out", path.join(directory, "users.ndjson")])).toContain(liveLine)
+      const beside = yield* progressOn(true, [])
+      expect(beside).not.toContain(liveLine)
+      expect(beside).toMatch(/^Exported 120 users to stdout/m)
+    }).pipe(Effect.scoped, Effect.provide(NodeContext.layer)))
+
   it.effect("without INTERCOM_ACCESS_TOKEN, prints one line naming it and sends no request", () => {
     const run = { fake: makeFake(), capture: makeCapture(), env: {} }
     return Effect.gen(function*() {

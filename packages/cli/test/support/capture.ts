@@ -1,5 +1,6 @@
 /**
- * A `Stdio` that keeps what is written, for assertions, and pretends to be a terminal when asked.
+ * A `Stdio` that keeps what is written, for assertions, and pretends that stderr (`tty`) or stdout (`stdoutTty`) is a
+ * terminal when asked.
  */
 import { Effect, Layer, Sink } from "effect"
 import { Stdio } from "../../src/Stdio.js"
@@ -10,7 +11,9 @@ export interface Capture {
   readonly layer: Layer.Layer<Stdio>
 }
 
-export const makeCapture = (options: { readonly tty?: boolean; readonly columns?: number } = {}): Capture => {
+export const makeCapture = (
+  options: { readonly tty?: boolean; readonly stdoutTty?: boolean; readonly columns?: number } = {}
+): Capture => {
   const decoder = new TextDecoder()
   let stdout = ""
   let stderr = ""
@@ -28,6 +31,7 @@ export const makeCapture = (options: { readonly tty?: boolean; readonly columns?
           stderr += text
         }),
       stderrIsTTY: options.tty ?? false,
+      stdoutIsTTY: options.stdoutTty ?? false,
       stderrColumns: Effect.succeed(options.columns)
     })
   }
