@@ -22,19 +22,27 @@ export const temporaryPath = (path: Path.Path, target: string, unique: string): 
   path.join(path.dirname(target), `.${path.basename(target)}.${unique}.tmp`)
 
 /**
- * Runs `content` into `target` atomically. Succeeds once the target holds all of it.
+ * Runs `content` into `target` atomically. Succeeds once the target holds all of it. A target that is a symbolic link
+ * stays one: the file it points to is replaced, as a shell's `>` would write there. The file replaced keeps its
+ * permissions (an export of personal data kept at 0600 stays 0600); a new one gets the usual ones (umask).
  *
  * @since 0.1.0
  * @category constructors
  */
 export const write = Effect.fn("AtomicFile.write")(function*<E, R>(
-  target: string,
+  given: string,
   content: Stream.Stream<Uint8Array, E, R>
 ) {
   const fs = yield* FileSystem.FileSystem
   const path = yield* Path.Path
+  // Not there yet (or a link to nowhere): the path as given.
+  const target = yield* fs.realPath(given).pipe(Effect.orElseSucceed(() => given))
+  const previousMode = yield* fs.stat(target).pipe(
+    Effect.map((info) => info.mode & 0o7777),
+    Effect.orElseSucceed(() => undefined)
+  )
   const temporary = temporaryPath(path, target, randomUUID())
-  const failed = (error: PlatformError) => new OutputError({ target, detail: error.message })
+  const failed = (error: PlatformError) => new OutputError({ target: given, detail: error.message })
 
   yield* Effect.gen(function*() {
     // Added first, so it runs last: after the file below is closed. A rename that happened leaves nothing to remove.
@@ -45,6 +53,7 @@ export const write = Effect.fn("AtomicFile.write")(function*<E, R>(
       yield* Stream.run(content, Sink.forEach((bytes: Uint8Array) => Effect.mapError(file.writeAll(bytes), failed)))
       yield* file.sync.pipe(Effect.mapError(failed))
     }).pipe(Effect.scoped)
+    if (previousMode !== undefined) yield* fs.chmod(temporary, previousMode).pipe(Effect.mapError(failed))
     yield* fs.rename(temporary, target).pipe(Effect.mapError(failed))
   }).pipe(Effect.scoped)
 })

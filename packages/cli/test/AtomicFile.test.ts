@@ -26,6 +26,27 @@ describe("AtomicFile.write", () => {
       expect(yield* listing()).toEqual(["out.txt"])
     }).pipe(Effect.provide(NodeContext.layer)))
 
+  it.scoped("keeps the permissions of the file it replaces", () =>
+    Effect.gen(function*() {
+      const { fs, target } = yield* withPreviousFile
+      yield* fs.chmod(target, 0o600)
+      yield* AtomicFile.write(target, Stream.make(bytes("private")))
+      expect(yield* fs.readFileString(target)).toBe("private")
+      expect((yield* fs.stat(target)).mode & 0o777).toBe(0o600)
+    }).pipe(Effect.provide(NodeContext.layer)))
+
+  it.scoped("writes through a symbolic link to the file it points to, and the link stays", () =>
+    Effect.gen(function*() {
+      const { directory, fs, listing, target } = yield* withPreviousFile
+      const path = yield* Path.Path
+      const link = path.join(directory, "latest.txt")
+      yield* fs.symlink(target, link)
+      yield* AtomicFile.write(link, Stream.make(bytes("through the link")))
+      expect(yield* fs.readLink(link)).toBe(target)
+      expect(yield* fs.readFileString(target)).toBe("through the link")
+      expect(yield* listing()).toEqual(["latest.txt", "out.txt"])
+    }).pipe(Effect.provide(NodeContext.layer)))
+
   it.scoped("writes through a temporary file beside the target, never into the target itself", () =>
     Effect.gen(function*() {
       const { fs, listing, target } = yield* withPreviousFile
