@@ -60,7 +60,10 @@ const rateLimitHeaders = (resetSeconds: number, remaining: number, limit = 1000)
   "x-ratelimit-reset": String(resetSeconds)
 })
 
-const tooMany = (resetSeconds: number) =>
+/** A Date header for `seconds` after the epoch: where Intercom's clock stands, which need not be where ours does. */
+const dateAt = (seconds: number) => ({ date: new Date(seconds * 1000).toUTCString() })
+
+const tooMany = (resetSeconds: number, headers: Record<string, string> = {}) =>
   json(
     {
       type: "error.list",
@@ -68,7 +71,7 @@ const tooMany = (resetSeconds: number) =>
       errors: [{ code: "rate_limit_exceeded", message: "Exceeded rate limit of 1000 in 10_seconds" }]
     },
     429,
-    rateLimitHeaders(resetSeconds, 0)
+    { ...rateLimitHeaders(resetSeconds, 0), ...headers }
   )
 
 describe("request shape", () => {
@@ -536,6 +539,46 @@ describe("rate limits", () => {
     return Effect.gen(function*() {
       const limited = expectTag(yield* Effect.flip(scrollPage("users", "s1-1", 2)), "RateLimited")
       expect(limited.message).toMatch(/resets at 10000000000000000 ms after the UNIX epoch/)
+    }).pipe(Effect.provide(fake.layer))
+  })
+
+  it.effect("reads X-RateLimit-Reset on Intercom's clock, by its Date header, whether ours is behind or ahead", () =>
+    Effect.gen(function*() {
+      // Intercom's clock at 60 s; the window resets at 65 s by it: a 5-second wait, whatever our clock says.
+      for (const ours of [0, 120]) {
+        const fake = makeFake({ records: 250, fault: (seen) => seen.index === 1 ? tooMany(65, dateAt(60)) : undefined })
+        yield* TestClock.setTime(ours * 1000)
+        const fiber = yield* Effect.fork(scrollPage("users", "s1-1", 2).pipe(Effect.provide(fake.layer)))
+        yield* settle(() => fake.requests.length >= 1)
+        // Behind, ours would find the reset 65 s away (past maxWait: RateLimited); ahead, already past (resend at once).
+        yield* TestClock.adjust("4 seconds")
+        expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
+        expect(fake.requests).toHaveLength(1)
+        yield* TestClock.adjust("2 seconds")
+        expect((yield* Fiber.join(fiber)).records).toHaveLength(100)
+        expect(fake.requests).toHaveLength(2)
+      }
+    }))
+
+  it.effect("paces by Intercom's clock too: a budget that runs low is spread over the window as Intercom counts it", () => {
+    // One request left, the window ending 10 s from Intercom's now, which is a minute ahead of ours.
+    const fake = makeFake({
+      fault: (seen) =>
+        seen.index === 1
+          ? json({ type: "user.list", users: [user(1)], scroll_param: "p2" }, 200, { ...rateLimitHeaders(70, 1, 100), ...dateAt(60) })
+          : json({ type: "user.list", users: [], scroll_param: "p3" })
+    })
+    return Effect.gen(function*() {
+      yield* scrollPage("users", undefined)
+      const fiber = yield* Effect.fork(scrollPage("users", "p2", 2))
+      yield* settle(() => false)
+      // Half of the 10 s (one request left: spread over two gaps), not half of 70 s.
+      yield* TestClock.adjust("4 seconds")
+      expect(fake.requests).toHaveLength(1)
+      yield* TestClock.adjust("2 seconds")
+      yield* settle(() => fake.requests.length >= 2)
+      expect(fake.requests).toHaveLength(2)
+      yield* Fiber.join(fiber)
     }).pipe(Effect.provide(fake.layer))
   })
 

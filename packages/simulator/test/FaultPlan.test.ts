@@ -91,6 +91,8 @@ describe("rateLimit", () => {
       expect(answers.map((answer) => answer.headers["x-ratelimit-remaining"])).toEqual(["2", "1", "0", "0"])
       expect(answers.every((answer) => answer.headers["x-ratelimit-limit"] === "3")).toBe(true)
       expect(answers.every((answer) => answer.headers["x-ratelimit-reset"] === "10")).toBe(true)
+      // The Date header says when, by the same clock as the reset (the TestClock here), so a client can tell skew.
+      expect(answers.map((answer) => answer.headers["date"])).toEqual(Array(4).fill(new Date(3000).toUTCString()))
       // The second request used the first param and got a page: its param is now the live one.
       const live = answers[1].body.scroll_param
       expect(answers[2].status).toBe(404)

@@ -19,13 +19,13 @@ export interface RateLimitOptions {
 interface Budget {
   readonly limit: number | undefined
   readonly remaining: number
-  /** UNIX milliseconds. */
+  /** UNIX milliseconds, on our clock. */
   readonly resetAt: number
 }
 
 /** Intercom's windows are 10 seconds; a 429 without a reset header waits that long. */
 const DEFAULT_WINDOW_MILLIS = 10_000
-/** A reset already past by our clock (skew) still waits a little, or the resend meets the same 429. */
+/** A reset already past by our clock still waits a little, or the resend meets the same 429. */
 const MIN_WAIT_MILLIS = 1_000
 
 const numberHeader = (headers: Headers.Headers, name: string): number | undefined => {
@@ -35,11 +35,26 @@ const numberHeader = (headers: Headers.Headers, name: string): number | undefine
   return Number.isFinite(parsed) ? parsed : undefined
 }
 
-const readBudget = (headers: Headers.Headers): Budget | undefined => {
+/** Clocks within this of each other agree: a Date header counts whole seconds. */
+const CLOCK_TOLERANCE_MILLIS = 2_000
+
+/**
+ * X-RateLimit-Reset is a time on Intercom's clock. Read by ours as it is, a clock a minute behind would find every
+ * reset too far away to wait for, and one ahead would find it past and resend at once. A response's Date header tells
+ * how far Intercom's clock is from ours (`now`); the reset, moved by as much, is when ours will read it.
+ */
+const resetOnOurClock = (headers: Headers.Headers, reset: number, now: number): number => {
+  const date = headers["date"]
+  const theirs = date === undefined ? Number.NaN : Date.parse(date)
+  const offset = Number.isFinite(theirs) && Math.abs(theirs - now) > CLOCK_TOLERANCE_MILLIS ? theirs - now : 0
+  return reset * 1000 - offset
+}
+
+const readBudget = (headers: Headers.Headers, now: number): Budget | undefined => {
   const remaining = numberHeader(headers, "x-ratelimit-remaining")
   const reset = numberHeader(headers, "x-ratelimit-reset")
   if (remaining === undefined || reset === undefined) return undefined
-  return { limit: numberHeader(headers, "x-ratelimit-limit"), remaining, resetAt: reset * 1000 }
+  return { limit: numberHeader(headers, "x-ratelimit-limit"), remaining, resetAt: resetOnOurClock(headers, reset, now) }
 }
 
 export interface RateLimiter {
@@ -75,19 +90,22 @@ export const make = (options: RateLimitOptions = {}): Effect.Effect<RateLimiter>
       })
 
     const observe = (headers: Headers.Headers) =>
-      Effect.sync(() => {
-        const next = readBudget(headers)
-        if (next !== undefined) budget = next
-      })
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Effect.sync(() => {
+          const next = readBudget(headers, now)
+          if (next !== undefined) budget = next
+        }))
 
     const backOff: RateLimiter["backOff"] = (headers, { attempt, page, resource }) =>
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
         const reset = numberHeader(headers, "x-ratelimit-reset")
-        const resetAt = reset === undefined ? now + DEFAULT_WINDOW_MILLIS : reset * 1000
+        const resetAt = reset === undefined ? now + DEFAULT_WINDOW_MILLIS : resetOnOurClock(headers, reset, now)
         const millis = Math.max(MIN_WAIT_MILLIS, resetAt - now)
         if (attempt > maxRetries || millis > maxWait) {
-          return yield* new RateLimited({ resource, page, resetAt, limit: numberHeader(headers, "x-ratelimit-limit") })
+          // The reset as Intercom said it: that is the time its budget comes back.
+          const said = reset === undefined ? resetAt : reset * 1000
+          return yield* new RateLimited({ resource, page, resetAt: said, limit: numberHeader(headers, "x-ratelimit-limit") })
         }
         // The window is spent: nothing goes out before the reset.
         budget = undefined

@@ -5,7 +5,7 @@
  * @internal
  */
 import { type HttpApp, HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Context, Effect, Encoding, Either } from "effect"
+import { Clock, Context, Effect, Encoding, Either } from "effect"
 import * as Resource from "../Resource.js"
 import * as ApiError from "./apiError.js"
 import { CurrentConnection } from "./connection.js"
@@ -89,7 +89,13 @@ const routes = HttpRouter.empty.pipe(
   Effect.catchTag("RouteNotFound", () => Effect.fail(ApiError.routeNotFound()))
 )
 
-export const make = (host: Host): HttpApp.Default =>
+export const make = (host: Host): HttpApp.Default => Effect.flatMap(answer(host), stamped)
+
+/** Every response says when it was made, by the simulator's clock (the TestClock in tests), as Intercom's do. */
+const stamped = (response: HttpServerResponse.HttpServerResponse) =>
+  Effect.map(Clock.currentTimeMillis, (now) => HttpServerResponse.setHeader(response, "date", new Date(now).toUTCString()))
+
+const answer = (host: Host) =>
   Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
     const token = tokenOf(request.headers.authorization)
