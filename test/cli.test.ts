@@ -118,20 +118,22 @@ describe("intercom-scroll export, as a process against the standalone simulator"
       expect(result.stderr).toMatch(/^InvalidConfig: INTERCOM_ACCESS_TOKEN is not set[^\n]*\n$/)
     }).pipe(Effect.provide(NodeContext.layer)), 60_000)
 
-  it.scopedLive("Ctrl-C: exit 130, no partial file, the previous export intact", () =>
+  it.scopedLive("Ctrl-C: exit 130 (SIGTERM: 143), no partial file, the previous export intact", () =>
     Effect.gen(function*() {
       const fs = yield* FileSystem.FileSystem
       const path = yield* Path.Path
-      const cwd = yield* tempDirectory
-      yield* fs.writeFileString(path.join(cwd, "users.ndjson"), "previous export\n")
       // 200 ms a page: the export is still running when the signal comes.
       const baseUrl = yield* simulator([...workspaceFlags, "--latency", "200"])
-      const exporting = yield* startCli(["export", "users", "--out", "users.ndjson"], { env: env(baseUrl), cwd })
-      // The temporary file beside the target shows the export is writing.
-      yield* eventually(Effect.map(fs.readDirectory(cwd), (names) => names.some((name) => name.endsWith(".tmp"))))
-      yield* exporting.kill("SIGINT")
-      expect(yield* exporting.exitCode).toBe(130)
-      expect(yield* fs.readDirectory(cwd)).toEqual(["users.ndjson"])
-      expect(yield* fs.readFileString(path.join(cwd, "users.ndjson"))).toBe("previous export\n")
+      for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+        const cwd = yield* tempDirectory
+        yield* fs.writeFileString(path.join(cwd, "users.ndjson"), "previous export\n")
+        const exporting = yield* startCli(["export", "users", "--out", "users.ndjson"], { env: env(baseUrl), cwd })
+        // The temporary file beside the target shows the export is writing.
+        yield* eventually(Effect.map(fs.readDirectory(cwd), (names) => names.some((name) => name.endsWith(".tmp"))))
+        yield* exporting.kill(signal)
+        expect(yield* exporting.exitCode).toBe(code)
+        expect(yield* fs.readDirectory(cwd)).toEqual(["users.ndjson"])
+        expect(yield* fs.readFileString(path.join(cwd, "users.ndjson"))).toBe("previous export\n")
+      }
     }).pipe(Effect.provide(NodeContext.layer)), 60_000)
 })

@@ -1,12 +1,12 @@
 /**
  * `intercom-scroll export <users|leads|companies>`: the command, its Node platform layer, and `main`, which prints
- * one line for a failure and leaves the exit code to `teardown`.
+ * one line for a failure and leaves the exit code to `runMain`.
  *
  * @since 0.1.0
  */
 import { Args, Command, Options } from "@effect/cli"
 import { Path } from "@effect/platform"
-import { NodeContext, NodeHttpClient } from "@effect/platform-node"
+import { NodeContext, NodeHttpClient, NodeRuntime } from "@effect/platform-node"
 import type { Teardown } from "@effect/platform/Runtime"
 import type { FileSystem, HttpClient } from "@effect/platform"
 import { IntercomClient, type Resource, type ScrollError } from "@intercom-scroll/core"
@@ -180,7 +180,7 @@ export const layer = Layer.mergeAll(
 )
 
 /**
- * When `self` fails, prints one line on stderr naming the error (never the token). The exit code is `teardown`'s.
+ * When `self` fails, prints one line on stderr naming the error (never the token). The exit code is `runMain`'s.
  *
  * @since 0.1.0
  * @category running
@@ -197,7 +197,7 @@ export const reportFailure = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Eff
     }))
 
 /**
- * Runs the command and, when it fails, prints one line naming the error. The exit code is `teardown`'s.
+ * Runs the command and, when it fails, prints one line naming the error. The exit code is `runMain`'s.
  *
  * @since 0.1.0
  * @category running
@@ -205,9 +205,22 @@ export const reportFailure = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Eff
 export const main = (argv: ReadonlyArray<string>) => reportFailure(run(argv))
 
 /**
- * For `NodeRuntime.runMain`: exit 0, 1 on failure, 130 on Ctrl-C, 141 when the reader of stdout closed it.
+ * Runs `program` as the process, with the CLI's layer: exit 0, 1 on failure (its line printed by `reportFailure`),
+ * 130 on Ctrl-C, 143 on SIGTERM, 141 when the reader of stdout closed it.
  *
  * @since 0.1.0
  * @category running
  */
-export const teardown: Teardown = (exit, onExit) => onExit(Failure.exitCode(exit))
+export const runMain = <E>(program: Effect.Effect<unknown, E, Layer.Layer.Success<typeof layer>>): void => {
+  // runMain interrupts the program on SIGINT and SIGTERM alike; the exit code tells them apart, as shells do.
+  let stoppedBy: "SIGINT" | "SIGTERM" = "SIGINT"
+  process.once("SIGTERM", () => {
+    stoppedBy = "SIGTERM"
+  })
+  const teardown: Teardown = (exit, onExit) => onExit(Failure.exitCode(exit, stoppedBy))
+  program.pipe(
+    Effect.provide(layer),
+    // Errors are reported as one line; runMain's own reporting would add a stack trace.
+    NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true, teardown })
+  )
+}

@@ -69,6 +69,8 @@ describe("Failure.exitCode", () => {
   it("is 0 on success, 130 when interrupted, 141 when stdout was closed, 1 on failure", () => {
     expect(Failure.exitCode(Exit.void)).toBe(0)
     expect(Failure.exitCode(Exit.interrupt(FiberId.none))).toBe(130)
+    expect(Failure.exitCode(Exit.interrupt(FiberId.none), "SIGTERM")).toBe(143)
+    expect(Failure.exitCode(Exit.void, "SIGTERM")).toBe(0)
     expect(Failure.exitCode(Exit.fail(new ExportError.StdoutClosed()))).toBe(141)
     expect(Failure.exitCode(Exit.fail(new ExportError.OutputError({ target: "stdout", detail: "EBADF" })))).toBe(1)
     expect(Failure.exitCode(Exit.fail(errors[0]))).toBe(1)
