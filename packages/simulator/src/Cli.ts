@@ -34,8 +34,12 @@ const mutations = (name: string, description: string) =>
     Options.withDescription(description)
   )
 
-const count = (name: string, fallback: number, description: string) =>
-  Options.integer(name).pipe(Options.withDefault(fallback), Options.withDescription(description))
+/** A whole number of at least `least`, refused in words that name the flag (not a schema's tree, and not served). */
+const atLeast = (name: string, least: number) =>
+  Options.filterMap((n: number) => n >= least ? Option.some(n) : Option.none(), `--${name} must be ${least} or more`)
+
+const count = (name: string, fallback: number, description: string, least = 0) =>
+  Options.integer(name).pipe(atLeast(name, least), Options.withDefault(fallback), Options.withDescription(description))
 
 /**
  * @since 0.1.0
@@ -51,32 +55,40 @@ export const options = {
   users: count("users", Simulator.defaults.users, "Users per workspace"),
   leads: count("leads", Simulator.defaults.leads, "Leads per workspace"),
   companies: count("companies", Simulator.defaults.companies, "Companies per workspace"),
-  seed: count("seed", 1, "Data set seed of the first workspace; the Nth uses seed + N - 1"),
-  pageSize: count("page-size", Simulator.defaults.pageSize, "Records a page"),
-  expiry: count("expiry", Duration.toSeconds(Simulator.defaults.expiry), "Seconds an unused scroll_param lives"),
+  seed: count("seed", 1, "Data set seed of the first workspace; the Nth uses seed + N - 1", Number.MIN_SAFE_INTEGER),
+  pageSize: count("page-size", Simulator.defaults.pageSize, "Records a page", 1),
+  expiry: count("expiry", Duration.toSeconds(Simulator.defaults.expiry), "Seconds an unused scroll_param lives", 1),
   defaultVersion: Options.text("default-version").pipe(
     Options.withDefault(Simulator.defaults.defaultVersion),
     Options.withDescription("API version of requests without an Intercom-Version header")
   ),
   restartAt: pages("restart-at", "Page requests answered 500 'Please restart the scroll operation', e.g. 3,7"),
   restartRate: Options.float("restart-rate").pipe(
+    Options.filterMap((rate) => rate >= 0 && rate <= 1 ? Option.some(rate) : Option.none(), "--restart-rate must be between 0 and 1"),
     Options.withDescription("Fraction (0..1) of page requests answered 500"),
     Options.optional
   ),
   expireAt: pages("expire-at", "Page requests answered 404 not_found, as if the scroll had expired"),
   foreignScroll: Options.float("foreign-scroll").pipe(
+    Options.filterMap((seconds) => seconds >= 0 ? Option.some(seconds) : Option.none(), "--foreign-scroll must be 0 or more"),
     Options.withDescription("Seconds another client's scroll holds each workspace from the start"),
     Options.optional
   ),
   rateLimit: Options.integer("rate-limit").pipe(
+    atLeast("rate-limit", 1),
     Options.withDescription("Requests allowed per rate-limit window (429 past it)"),
     Options.optional
   ),
   rateWindow: Options.integer("rate-window").pipe(
+    atLeast("rate-window", 1),
     Options.withDescription("Rate-limit window in seconds (default 10)"),
     Options.optional
   ),
-  latency: Options.integer("latency").pipe(Options.withDescription("Milliseconds added to every page"), Options.optional),
+  latency: Options.integer("latency").pipe(
+    atLeast("latency", 0),
+    Options.withDescription("Milliseconds added to every page"),
+    Options.optional
+  ),
   cutBodyAt: pages("cut-body-at", "Page requests whose body is cut short"),
   dropConnectionAt: pages("drop-connection-at", "Page requests whose connection is dropped before any response"),
   addAt: mutations("add-at", "PAGE:RESOURCE:COUNT: records added at that page request, e.g. 5:users:10"),

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import { NodeContext } from "@effect/platform-node"
 import { Effect, Option, Stream } from "effect"
 import { Cli } from "../src/index.js"
 import { type ChildProcess, spawn } from "node:child_process"
@@ -56,6 +57,25 @@ describe("the standalone simulator", () => {
       const [code] = yield* Effect.promise(() => once(child, "exit"))
       expect(code).toBe(0)
     }).pipe(Effect.scoped), 20_000)
+})
+
+describe("Cli.run", () => {
+  it.live("refuses a count, a page size, a rate limit or a rate out of range in words naming the flag, and serves nothing", () =>
+    Effect.gen(function*() {
+      const refusals: Array<string> = []
+      for (const flag of [["--users", "-5"], ["--page-size", "0"], ["--rate-limit", "0"], ["--restart-rate", "2"]]) {
+        const exit = yield* Cli.run(["node", "intercom-simulator", "--port", "0", "--token", "T", ...flag]).pipe(
+          // Served, it would run until stopped.
+          Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => `${flag.join(" ")} was served` }),
+          Effect.exit
+        )
+        refusals.push(JSON.stringify(exit))
+      }
+      expect(refusals[0]).toContain("--users must be 0 or more")
+      expect(refusals[1]).toContain("--page-size must be 1 or more")
+      expect(refusals[2]).toContain("--rate-limit must be 1 or more")
+      expect(refusals[3]).toContain("--restart-rate must be between 0 and 1")
+    }).pipe(Effect.provide(NodeContext.layer)), 60_000)
 })
 
 describe("Cli.listeningUrl", () => {
