@@ -55,7 +55,10 @@ export const options = {
   users: count("users", Simulator.defaults.users, "Users per workspace"),
   leads: count("leads", Simulator.defaults.leads, "Leads per workspace"),
   companies: count("companies", Simulator.defaults.companies, "Companies per workspace"),
-  seed: count("seed", 1, "Data set seed of the first workspace; the Nth uses seed + N - 1", Number.MIN_SAFE_INTEGER),
+  seed: Options.integer("seed").pipe(
+    Options.withDefault(1),
+    Options.withDescription("Data set seed of the first workspace; the Nth uses seed + N - 1")
+  ),
   pageSize: count("page-size", Simulator.defaults.pageSize, "Records a page", 1),
   expiry: count("expiry", Duration.toSeconds(Simulator.defaults.expiry), "Seconds an unused scroll_param lives", 1),
   defaultVersion: Options.text("default-version").pipe(
@@ -64,7 +67,10 @@ export const options = {
   ),
   restartAt: pages("restart-at", "Page requests answered 500 'Please restart the scroll operation', e.g. 3,7"),
   restartRate: Options.float("restart-rate").pipe(
-    Options.filterMap((rate) => rate >= 0 && rate <= 1 ? Option.some(rate) : Option.none(), "--restart-rate must be between 0 and 1"),
+    Options.filterMap(
+      (rate) => rate >= 0 && rate <= 1 ? Option.some(rate) : Option.none(),
+      "--restart-rate must be between 0 and 1"
+    ),
     Options.withDescription("Fraction (0..1) of page requests answered 500"),
     Options.optional
   ),

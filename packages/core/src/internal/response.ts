@@ -145,7 +145,8 @@ export const interpret = (received: Received, where: Where): Either.Either<PageB
   const error = isJson(contentType)
     ? Either.match(parseJson(body, where), { onLeft: () => undefined, onRight: firstError })
     : undefined
-  const code = where.redact(error?.code ?? `http_${status}`)
+  const sentCode = error?.code === undefined ? undefined : where.redact(error.code)
+  const code = sentCode ?? `http_${status}`
   const requestId = error?.requestId === undefined ? undefined : where.redact(error.requestId)
   const detail = where.redact(error?.message ??
     (isJson(contentType) ? "no error details" : `a ${contentType} body, likely from a proxy in front of Intercom`))
@@ -157,7 +158,7 @@ export const interpret = (received: Received, where: Where): Either.Either<PageB
   }
   if (status >= 500) {
     return Either.left(
-      new RestartRequired({ resource, page, cause: { _tag: "ServerError", status, code: error?.code === undefined ? undefined : code, detail, requestId } })
+      new RestartRequired({ resource, page, cause: { _tag: "ServerError", status, code: sentCode, detail, requestId } })
     )
   }
   return Either.left(new ApiError({ resource, page, status, code, detail, requestId }))
