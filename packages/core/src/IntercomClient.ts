@@ -8,6 +8,7 @@ import { HttpClient, type HttpClientError, HttpClientRequest } from "@effect/pla
 import type { ConfigError } from "effect/ConfigError"
 import { Config, Context, Duration, Effect, Either, Layer, Option, Redacted, type Scope } from "effect"
 import * as RateLimit from "./internal/rateLimit.js"
+import * as RequestTimeout from "./internal/requestTimeout.js"
 import { interpret, readScrollParamAhead, receive, type Received, type Where } from "./internal/response.js"
 import { withSpanKeepingNoValue } from "./internal/span.js"
 import * as WorkspaceLock from "./internal/workspaceLock.js"
@@ -138,13 +139,14 @@ const resolveBaseUrl = (options: Options): Effect.Effect<string, InvalidOptions>
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options: Options): Effect.Effect<Service, InvalidOptions, HttpClient.HttpClient> =>
+export const make = (options: Options): Effect.Effect<Service, InvalidOptions, HttpClient.HttpClient | Scope.Scope> =>
   Effect.gen(function*() {
     const baseUrl = yield* resolveBaseUrl(options)
     const versions = { ...defaultVersions, ...definedOnly(options.versions ?? {}) }
     const maxBytes = options.maxResponseBytes ?? 32 * 1024 * 1024
     const timeoutMillis = Duration.toMillis(options.requestTimeout ?? Duration.seconds(30))
     const limiter = yield* RateLimit.make(options.rateLimit)
+    const timeout = yield* RequestTimeout.make(timeoutMillis)
     const token = Redacted.value(options.accessToken)
     const workspace = `${baseUrl}\n${token}`
     const redact = (text: string) => token === "" ? text : text.split(token).join("<redacted>")
@@ -176,22 +178,18 @@ export const make = (options: Options): Effect.Effect<Service, InvalidOptions, H
       const request = where.scrollParam === undefined
         ? first
         : HttpClientRequest.setUrlParam(first, "scroll_param", where.scrollParam)
-      return httpClient.execute(request).pipe(
+      const roundTrip = httpClient.execute(request).pipe(
         Effect.flatMap((response) => receive(response, where, maxBytes)),
-        Effect.catchTags({ RequestError: transportFailure, ResponseError: transportFailure }),
-        // The timeout covers the exchange (request and body), not the parsing after it: the exchange runs in a fiber of
-        // its own, and pages parsed there stayed reachable longer, so minor GCs copied and promoted more of them.
-        Effect.timeoutFail({
-          duration: timeoutMillis,
-          onTimeout: () =>
-            new RestartRequired({
-              resource: where.resource,
-              page: where.page,
-              cause: { _tag: "Timeout", millis: timeoutMillis }
-            })
-        }),
-        Effect.tap((received) => limiter.observe(received.headers))
+        Effect.catchTags({ RequestError: transportFailure, ResponseError: transportFailure })
       )
+      // The timeout covers the exchange (request and body), not the parsing after it: the exchange runs in a fiber of
+      // its own, and pages parsed there stayed reachable longer, so minor GCs copied and promoted more of them.
+      return timeout.bound(roundTrip, () =>
+        new RestartRequired({
+          resource: where.resource,
+          page: where.page,
+          cause: { _tag: "Timeout", millis: timeoutMillis }
+        })).pipe(Effect.tap((received) => limiter.observe(received.headers)))
     }
 
     /** Sends until the answer is not a 429: a 429 leaves the scroll where it was, so the same request is resent. */
@@ -258,7 +256,7 @@ const describeTransportError = (error: HttpClientError.HttpClientError) => {
  * @category layers
  */
 export const layer = (options: Options): Layer.Layer<IntercomClient, InvalidOptions, HttpClient.HttpClient> =>
-  Layer.effect(IntercomClient, make(options))
+  Layer.scoped(IntercomClient, make(options))
 
 /**
  * Reads INTERCOM_ACCESS_TOKEN (kept redacted), INTERCOM_BASE_URL and INTERCOM_REGION (us, eu or au).
@@ -269,7 +267,7 @@ export const layer = (options: Options): Layer.Layer<IntercomClient, InvalidOpti
 export const layerConfig = (
   options: Omit<Options, "accessToken" | "baseUrl" | "region"> = {}
 ): Layer.Layer<IntercomClient, InvalidOptions | ConfigError, HttpClient.HttpClient> =>
-  Layer.effect(
+  Layer.scoped(
     IntercomClient,
     Effect.gen(function*() {
       const accessToken = yield* Config.redacted("INTERCOM_ACCESS_TOKEN")

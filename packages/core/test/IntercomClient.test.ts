@@ -1,9 +1,11 @@
-import { HttpClient, HttpClientError } from "@effect/platform"
+import { HttpClient, HttpClientError, HttpClientResponse } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
 import {
+  Chunk,
   ConfigError,
   ConfigProvider,
   Effect,
+  Either,
   Fiber,
   Layer,
   Metric,
@@ -472,6 +474,64 @@ describe("error mapping", () => {
       expect(restart.cause).toEqual({ _tag: "Timeout", millis: 5000 })
     }).pipe(Effect.provide(layer))
   })
+
+  /** A client whose n-th request (from 1) answers after `delays[n - 1]` seconds, or never when that is undefined. */
+  const delayedClient = (delays: ReadonlyArray<number | undefined>) => {
+    let requests = 0
+    const slow = HttpClient.make((request) => {
+      const delay = delays[requests++]
+      const page = HttpClientResponse.fromWeb(request, json({ type: "user.list", users: [user(requests)], scroll_param: `s1-${requests}` }))
+      return delay === undefined ? Effect.never : Effect.as(Effect.sleep(`${delay} seconds`), page)
+    })
+    return IntercomClient.layer({
+      accessToken: Redacted.make(TOKEN),
+      baseUrl: "https://api.intercom.test",
+      requestTimeout: "5 seconds"
+    }).pipe(Layer.provide(Layer.succeed(HttpClient.HttpClient, slow)), Layer.orDie)
+  }
+
+  it.effect("each request has the whole requestTimeout from its own start, however long the one before took", () =>
+    Effect.gen(function*() {
+      // The first answers after 4 s; the second, sent then, never: it times out at 4 + 5 s, not 5 s after the first.
+      const first = yield* Effect.fork(scrollPage("users", undefined))
+      yield* TestClock.adjust("4 seconds")
+      yield* Fiber.join(first)
+      const second = yield* Effect.fork(Effect.flip(scrollPage("users", "s1-1", 2)))
+      yield* TestClock.adjust("4 seconds")
+      expect(Option.isNone(yield* Fiber.poll(second))).toBe(true)
+      yield* TestClock.adjust("2 seconds")
+      const restart = expectTag(yield* Fiber.join(second), "RestartRequired")
+      expect(restart.cause).toEqual({ _tag: "Timeout", millis: 5000 })
+    }).pipe(Effect.provide(delayedClient([4]))))
+
+  it.effect("requests in parallel time out each by its own deadline, and one that answers in time is not failed", () =>
+    Effect.gen(function*() {
+      // Request 1 never answers (sent at 0 s), request 2 answers after 4 s (sent at 3 s), request 3 never (sent at 3 s).
+      const first = yield* Effect.fork(Effect.either(scrollPage("users", undefined)))
+      yield* TestClock.adjust("3 seconds")
+      const second = yield* Effect.fork(Effect.either(scrollPage("users", "s1-1", 2)))
+      const third = yield* Effect.fork(Effect.either(scrollPage("users", "s1-2", 3)))
+      yield* TestClock.adjust("2 seconds")
+      expect(Either.getLeft(yield* Fiber.join(first)).pipe(Option.map((e) => e._tag))).toEqual(Option.some("RestartRequired"))
+      expect(Option.isNone(yield* Fiber.poll(third))).toBe(true)
+      yield* TestClock.adjust("2 seconds")
+      expect(Either.isRight(yield* Fiber.join(second))).toBe(true)
+      expect(Option.isNone(yield* Fiber.poll(third))).toBe(true)
+      yield* TestClock.adjust("1 second")
+      const timedOut = Either.getLeft(yield* Fiber.join(third))
+      expect(Option.map(timedOut, (e) => e._tag === "RestartRequired" && e.cause)).toEqual(
+        Option.some({ _tag: "Timeout", millis: 5000 })
+      )
+    }).pipe(Effect.provide(delayedClient([undefined, 4]))))
+
+  it.effect("waits on no clock while no request runs: a finished request leaves nothing pending", () =>
+    Effect.gen(function*() {
+      yield* scrollPage("users", undefined)
+      yield* scrollPage("users", "s1-1", 2)
+      // The watchdog may still sleep towards the deadline of the last request it saw; once past it, nothing is left.
+      yield* TestClock.adjust("5 seconds")
+      expect(Chunk.toReadonlyArray(yield* TestClock.sleeps())).toEqual([])
+    }).pipe(Effect.provide(delayedClient([0, 0]))))
 })
 
 describe("rate limits", () => {

@@ -115,7 +115,7 @@ const withNeighbour = (inner: HttpClient.HttpClient, bursts: Case["bursts"], wir
 
 /** The simulator in process, a client over it with the neighbour in front, and the case's options. */
 const world = (c: Case, token: string, wire: Wire) =>
-  Layer.effect(
+  Layer.scoped(
     IntercomClient.IntercomClient,
     Effect.gen(function*() {
       const inner = yield* HttpClient.HttpClient
