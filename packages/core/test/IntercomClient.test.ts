@@ -305,6 +305,14 @@ describe("error mapping", () => {
       expect(concurrent.message).toMatch(/wait/i)
     }))
 
+  it.effect("an error code is read as sent, before the token is redacted from it: a short token cannot turn scroll_exists into an ApiError", () =>
+    Effect.gen(function*() {
+      // The token "t" occurs in "scroll_exists"; only the text shown is redacted.
+      const fake = makeFake({ token: "t", fault: () => errorList(400, "scroll_exists", "scroll already exists") })
+      const error = yield* scrollPage("users", undefined).pipe(Effect.flip, Effect.provide(fake.layer))
+      expectTag(error, "ConcurrentScroll")
+    }))
+
   it.effect("500 is RestartRequired with a ServerError cause carrying status, code and request id", () =>
     Effect.gen(function*() {
       const error = yield* failureOf(() =>

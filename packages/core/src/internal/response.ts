@@ -151,7 +151,8 @@ export const interpret = (received: Received, where: Where): Either.Either<PageB
   const detail = where.redact(error?.message ??
     (isJson(contentType) ? "no error details" : `a ${contentType} body, likely from a proxy in front of Intercom`))
 
-  if (status === 400 && code === "scroll_exists") return Either.left(new ConcurrentScroll({ resource, requestId }))
+  // Decided on the code as sent: redaction is for what is shown, and a short token may occur in a code.
+  if (status === 400 && error?.code === "scroll_exists") return Either.left(new ConcurrentScroll({ resource, requestId }))
   if (status === 404 && where.scrollParam !== undefined) return Either.left(new Expired({ resource, page, requestId }))
   if (status === 401 || status === 403) {
     return Either.left(new Unauthorized({ resource, status, code, detail, requestId }))
