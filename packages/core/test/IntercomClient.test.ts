@@ -2,6 +2,7 @@ import { HttpClient, HttpClientError, HttpClientResponse } from "@effect/platfor
 import { describe, expect, it } from "@effect/vitest"
 import {
   Chunk,
+  Clock,
   ConfigError,
   ConfigProvider,
   Effect,
@@ -532,14 +533,24 @@ describe("error mapping", () => {
       )
     }).pipe(Effect.provide(delayedClient([undefined, 4]))))
 
-  it.effect("waits on no clock while no request runs: a finished request leaves nothing pending", () =>
+  it.effect("waits on no clock while no request runs: a second after the last request, nothing is pending", () =>
     Effect.gen(function*() {
       yield* scrollPage("users", undefined)
       yield* scrollPage("users", "s1-1", 2)
-      // The watchdog may still sleep towards the deadline of the last request it saw; once past it, nothing is left.
-      yield* TestClock.adjust("5 seconds")
+      // The watchdog sleeps a second at most, then finds no request running and waits for one, on no clock.
+      yield* TestClock.adjust("1 second")
       expect(Chunk.toReadonlyArray(yield* TestClock.sleeps())).toEqual([])
     }).pipe(Effect.provide(delayedClient([0, 0]))))
+
+  it.effect("times a request on the client's clock, whatever clock the caller runs on", () =>
+    Effect.gen(function*() {
+      // The client was made under the TestClock; the caller runs on the system clock, hours ahead of it.
+      const fiber = yield* Effect.fork(Effect.flip(scrollPage("users", undefined)).pipe(Effect.withClock(Clock.make())))
+      yield* TestClock.adjust("4 seconds")
+      expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
+      yield* TestClock.adjust("2 seconds")
+      expect(expectTag(yield* Fiber.join(fiber), "RestartRequired").cause).toEqual({ _tag: "Timeout", millis: 5000 })
+    }).pipe(Effect.provide(delayedClient([]))))
 })
 
 describe("rate limits", () => {
