@@ -1,7 +1,7 @@
 /**
  * Writes a file so that readers see either the previous file or the complete new one, never a part: the content
  * goes to a temporary file beside the target, is flushed to disk, and is renamed over the target only when the
- * whole stream succeeded. A failed or interrupted write removes the temporary file and leaves the target alone.
+ * whole stream succeeded; the directory is flushed after the rename. A failed or interrupted write removes the temporary file and leaves the target alone.
  *
  * @since 0.1.0
  */
@@ -55,5 +55,18 @@ export const write = Effect.fn("AtomicFile.write")(function*<E, R>(
     }).pipe(Effect.scoped)
     if (previousMode !== undefined) yield* fs.chmod(temporary, previousMode).pipe(Effect.mapError(failed))
     yield* fs.rename(temporary, target).pipe(Effect.mapError(failed))
+    yield* syncDirectory(fs, path.dirname(target))
   }).pipe(Effect.scoped)
 })
+
+/**
+ * Flushes a directory's entries, so that a rename just done survives a power loss: the file's own sync covers its
+ * content, not the name it has. Best effort: where a directory cannot be opened and synced (Windows), the export
+ * stands as it is.
+ */
+const syncDirectory = (fs: FileSystem.FileSystem, directory: string) =>
+  fs.open(directory, { flag: "r" }).pipe(
+    Effect.flatMap((handle) => handle.sync),
+    Effect.scoped,
+    Effect.ignore
+  )

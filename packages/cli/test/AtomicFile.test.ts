@@ -92,6 +92,27 @@ describe("AtomicFile.write", () => {
       expect(yield* listing()).toEqual(["out.txt"])
     }).pipe(Effect.provide(NodeContext.layer)))
 
+  it.scoped("flushes the file before the rename and the directory after it, so the new name survives a power loss", () =>
+    Effect.gen(function*() {
+      const { directory, fs, target } = yield* withPreviousFile
+      const calls: Array<string> = []
+      // The node file system, telling which files it syncs and when it renames.
+      const recording: FileSystem.FileSystem = {
+        ...fs,
+        open: (path, options) =>
+          Effect.map(fs.open(path, options), (file): FileSystem.File =>
+            Object.create(file, {
+              sync: { value: Effect.zipRight(Effect.sync(() => calls.push(`sync ${path === directory ? "directory" : "file"}`)), file.sync) }
+            }) as FileSystem.File),
+        rename: (from, to) => Effect.zipRight(Effect.sync(() => calls.push("rename")), fs.rename(from, to))
+      }
+      yield* AtomicFile.write(target, Stream.make(bytes("durable"))).pipe(
+        Effect.provideService(FileSystem.FileSystem, recording)
+      )
+      expect(calls).toEqual(["sync file", "rename", "sync directory"])
+      expect(yield* fs.readFileString(target)).toBe("durable")
+    }).pipe(Effect.provide(NodeContext.layer)))
+
   it.scoped("fails with an OutputError naming the target when its directory does not exist", () =>
     Effect.gen(function*() {
       const { directory, listing } = yield* withPreviousFile
