@@ -7,12 +7,15 @@ import {
   ConfigProvider,
   Effect,
   Either,
+  Exit,
   Fiber,
+  FiberRef,
   Layer,
   Metric,
   Option,
   Redacted,
   Schedule,
+  Scope,
   Stream,
   TestClock
 } from "effect"
@@ -542,15 +545,87 @@ describe("error mapping", () => {
       expect(Chunk.toReadonlyArray(yield* TestClock.sleeps())).toEqual([])
     }).pipe(Effect.provide(delayedClient([0, 0]))))
 
+  /** Whether `fiber` is done once every other fiber had its turn, without moving any clock. */
+  const settled = <A, E>(fiber: Fiber.RuntimeFiber<A, E>) =>
+    Effect.gen(function*() {
+      for (let i = 0; i < 100; i++) yield* Effect.yieldNow()
+      return Option.isSome(yield* Fiber.poll(fiber))
+    })
+
+  const timeoutOf = (error: AnyError) => expectTag(error, "RestartRequired").cause
+
   it.effect("times a request on the client's clock, whatever clock the caller runs on", () =>
     Effect.gen(function*() {
-      // The client was made under the TestClock; the caller runs on the system clock, hours ahead of it.
+      // The client was made under the TestClock; the caller runs on the system clock, which no test moves.
       const fiber = yield* Effect.fork(Effect.flip(scrollPage("users", undefined)).pipe(Effect.withClock(Clock.make())))
       yield* TestClock.adjust("4 seconds")
-      expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
+      expect(yield* settled(fiber)).toBe(false)
       yield* TestClock.adjust("2 seconds")
-      expect(expectTag(yield* Fiber.join(fiber), "RestartRequired").cause).toEqual({ _tag: "Timeout", millis: 5000 })
+      expect(yield* settled(fiber)).toBe(true)
+      expect(timeoutOf(yield* Fiber.join(fiber))).toEqual({ _tag: "Timeout", millis: 5000 })
     }).pipe(Effect.provide(delayedClient([]))))
+
+  it.effect("a wall clock stepped forward (NTP) times out no request: deadlines are monotonic time", () =>
+    Effect.gen(function*() {
+      const testClock = yield* TestClock.testClock()
+      let stepped = 0
+      // The TestClock, but its wall-clock reading jumps an hour ahead once the request is out.
+      const clock: Clock.Clock = {
+        [Clock.ClockTypeId]: Clock.ClockTypeId,
+        unsafeCurrentTimeMillis: () => testClock.unsafeCurrentTimeMillis() + stepped,
+        currentTimeMillis: Effect.sync(() => testClock.unsafeCurrentTimeMillis() + stepped),
+        unsafeCurrentTimeNanos: () => testClock.unsafeCurrentTimeNanos(),
+        currentTimeNanos: testClock.currentTimeNanos,
+        sleep: (duration) => testClock.sleep(duration)
+      }
+      yield* Effect.gen(function*() {
+        // TestClock.adjust would look for the clock in use, here the stepping one.
+        const fiber = yield* Effect.fork(Effect.flip(scrollPage("users", undefined)))
+        yield* testClock.adjust("1 second")
+        stepped = 3_600_000
+        yield* testClock.adjust("2 seconds")
+        expect(yield* settled(fiber)).toBe(false)
+        yield* testClock.adjust("2 seconds")
+        expect(timeoutOf(yield* Fiber.join(fiber))).toEqual({ _tag: "Timeout", millis: 5000 })
+      }).pipe(Effect.provide(delayedClient([])), Effect.withClock(clock))
+    }))
+
+  it.effect("once the client's scope is closed, a request still running fails as timed out, and a later one is still bounded", () =>
+    Effect.gen(function*() {
+      const hanging = HttpClient.make(() => Effect.never)
+      const scope = yield* Scope.make()
+      const client = yield* IntercomClient.make({
+        accessToken: Redacted.make(TOKEN),
+        baseUrl: "https://api.intercom.test",
+        requestTimeout: "5 seconds"
+      }).pipe(Effect.provideService(HttpClient.HttpClient, hanging), Scope.extend(scope), Effect.orDie)
+      const request = Effect.flip(client.scrollPage("users", { scrollParam: undefined, page: 1 }))
+      const running = yield* Effect.fork(request)
+      yield* Effect.yieldNow()
+      yield* Scope.close(scope, Exit.void)
+      expect(timeoutOf(yield* Fiber.join(running))).toEqual({ _tag: "Timeout", millis: 5000 })
+      const later = yield* Effect.fork(request)
+      yield* TestClock.adjust("6 seconds")
+      expect(timeoutOf(yield* Fiber.join(later))).toEqual({ _tag: "Timeout", millis: 5000 })
+    }))
+
+  it.effect("what the request sets in its fiber's refs carries on in the caller's, as with a join", () => {
+    const note = FiberRef.unsafeMake("initial")
+    const noting = HttpClient.make((request) =>
+      Effect.as(
+        FiberRef.set(note, "set by the request"),
+        HttpClientResponse.fromWeb(request, json({ type: "user.list", users: [user(1)], scroll_param: "s1-1" }))
+      )
+    )
+    const layer = IntercomClient.layer({ accessToken: Redacted.make(TOKEN), baseUrl: "https://api.intercom.test" }).pipe(
+      Layer.provide(Layer.succeed(HttpClient.HttpClient, noting)),
+      Layer.orDie
+    )
+    return Effect.gen(function*() {
+      yield* scrollPage("users", undefined)
+      expect(yield* FiberRef.get(note)).toBe("set by the request")
+    }).pipe(Effect.provide(layer))
+  })
 })
 
 describe("rate limits", () => {

@@ -177,8 +177,8 @@ const until = (what: string, done: Effect.Effect<boolean>) =>
   })
 
 /**
- * The scroll waits on the clock until `millis`, having reported the wait. (Every request also has a 30-second
- * timeout pending on the TestClock, so the wake-up times of these tests differ from it.)
+ * The scroll waits on the clock until `millis`, having reported the wait. (The client's timeout watchdog may sleep on
+ * the TestClock too, up to a second after the last request, so the wait is found by its wake-up time among the others.)
  */
 const waitingUntil = (watch: Watch, reason: Progress.WaitReason, millis: number) =>
   until(

@@ -123,8 +123,8 @@ const world = (c: Case, token: string, wire: Wire) =>
         accessToken: Redacted.make(token),
         baseUrl: BASE_URL,
         rateLimit: { maxRetries: c.maxRetries },
-        // The simulator in process never leaves a request hanging; a timeout longer than any case keeps each
-        // request's pending timer from being a step of the clock.
+        // The simulator in process never leaves a request hanging: a timeout longer than any case never cuts one
+        // short, whatever the clock is moved by.
         requestTimeout: "1 hour"
       }).pipe(Effect.provideService(HttpClient.HttpClient, withNeighbour(inner, c.bursts, wire)))
     })
