@@ -1,6 +1,7 @@
 /**
  * `pnpm bench`: the core against its peers, over loopback, against the standalone simulator. Contenders run
- * interleaved within one run and are compared as ratios of medians (the machine is shared and noisy).
+ * interleaved within one run and are compared round by round: each result is the median over rounds of the comparison
+ * within a round (the machine is shared and noisy, and its speed drifts over a run).
  *
  *   1. Throughput, 30k users, no latency: Scroll.users (validation, dedupe, fetch ahead) against a bare fetch +
  *      JSON.parse loop that validates nothing. Ratio of records/s, goal ≥ 0.80.
@@ -21,7 +22,7 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as NodePath from "node:path"
 import * as Cli from "./lib/cli.js"
-import { type Contender, interleave, type Sample } from "./lib/measure.js"
+import { type Contender, interleave, pairedMedian, type Sample } from "./lib/measure.js"
 import * as Memory from "./lib/memory.js"
 import { chart, type ContenderResult, formatValue, type MeasureResult, type Results, table } from "./lib/report.js"
 import * as Simulator from "./lib/simulator.js"
@@ -89,8 +90,8 @@ const throughput = (users: number, roundCount: number) =>
     const bare = result.medians[names.bare]
     const plain = result.medians[names.plain]
     const setup = `${users.toLocaleString("en-US")} users, loopback, no latency`
-    const ratio = scroll / bare
-    const headroom = plain / Math.max(scroll, bare)
+    const ratio = pairedMedian(result, [names.scroll, names.bare], ([s, b]) => s / b)
+    const headroom = pairedMedian(result, [names.plain, names.scroll, names.bare], ([p, s, b]) => p / Math.max(s, b))
     const one: MeasureResult = {
       id: 1,
       title: "Throughput: Scroll.users against a bare fetch loop",
@@ -155,7 +156,7 @@ const slowConsumer = (records: number, latencyMillis: number, workMillis: number
     const setup = `${records.toLocaleString("en-US")} records, ${latencyMillis} ms a page on the server, ${workMillis} ms of work a page`
     const measures: Array<MeasureResult> = []
     if (wants(2)) {
-      const ratio = result.medians[names.scrollUsers] / result.medians[names.serial]
+      const ratio = pairedMedian(result, [names.scrollUsers, names.serial], ([s, t]) => s / t)
       measures.push({
         id: 2,
         title: "Slow consumer: Scroll.users against serial fetch-then-work",
@@ -168,9 +169,9 @@ const slowConsumer = (records: number, latencyMillis: number, workMillis: number
       })
     }
     if (wants(3)) {
-      const speedup = result.medians[names.sdk] / result.medians[names.scrollCompanies]
+      const speedup = pairedMedian(result, [names.sdk, names.scrollCompanies], ([sdk, ours]) => sdk / ours)
       // What a client with no overhead at all would show: the SDK's time against the pages' own.
-      const ceiling = result.medians[names.sdk] / result.medians[names.floor]
+      const ceiling = pairedMedian(result, [names.sdk, names.floor], ([sdk, floor]) => sdk / floor)
       measures.push({
         id: 3,
         title: "Against the official SDK: Scroll.companies against intercom-client 7",
@@ -213,7 +214,7 @@ const memory = (small: number, large: number, roundCount: number) =>
         onSample: progress("4", "MiB")
       })
     )
-    const growth = result.medians[names.large] - result.medians[names.small]
+    const growth = pairedMedian(result, [names.large, names.small], ([large, small]) => large - small)
     const measure: MeasureResult = {
       id: 4,
       title: "Memory: peak RSS of the CLI, 200k users against 20k",

@@ -60,3 +60,19 @@ export const interleave = async (
   )
   return { samples, medians }
 }
+
+/**
+ * The median over rounds of `compare` applied to each round's samples: a paired comparison. The machine's speed drifts
+ * over a run (by ±20 % from one minute to the next), and the samples of one round were taken back to back, so a
+ * ratio within a round cancels the drift that a ratio of two medians, each from other rounds, lets through.
+ */
+export const pairedMedian = (
+  interleaved: Interleaved,
+  names: ReadonlyArray<string>,
+  compare: (values: ReadonlyArray<number>) => number
+): number => {
+  const rounds = Math.min(...names.map((name) => interleaved.samples[name].length))
+  return median(Array.from({ length: rounds }, (_, round) =>
+    compare(names.map((name) => interleaved.samples[name][round].value))))
+}
+
