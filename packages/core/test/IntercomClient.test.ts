@@ -1,4 +1,4 @@
-import { HttpClient, HttpClientError, HttpClientResponse } from "@effect/platform"
+import { HttpClient, HttpClientError, type HttpClientRequest, HttpClientResponse } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
 import {
   Chunk,
@@ -56,6 +56,17 @@ const failureOf = (
     Effect.provide(fake.layer)
   )
 }
+
+/** A client over `http`, with `options` (a 5-second timeout, say). */
+const clientOver = (http: HttpClient.HttpClient, options: Partial<IntercomClient.Options> = {}) =>
+  IntercomClient.layer({ accessToken: Redacted.make(TOKEN), baseUrl: "https://api.intercom.test", ...options }).pipe(
+    Layer.provide(Layer.succeed(HttpClient.HttpClient, http)),
+    Layer.orDie
+  )
+
+/** A page of one user, numbered `n`, whose scroll_param leads on. */
+const pageOf = (request: HttpClientRequest.HttpClientRequest, n: number) =>
+  HttpClientResponse.fromWeb(request, json({ type: "user.list", users: [user(n)], scroll_param: `s1-${n}` }))
 
 const text = (body: string, status: number, contentType: string, headers: Record<string, string> = {}) =>
   new Response(body, { status, headers: { "content-type": contentType, ...headers } })
@@ -459,11 +470,7 @@ describe("error mapping", () => {
           new HttpClientError.RequestError({ request, reason: "Transport", cause: new Error("read ECONNRESET") })
         )
       )
-      const layer = IntercomClient.layer({ accessToken: Redacted.make(TOKEN), baseUrl: "https://api.intercom.test" }).pipe(
-        Layer.provide(Layer.succeed(HttpClient.HttpClient, failing)),
-        Layer.orDie
-      )
-      const error = yield* scrollPage("users", "s1-1", 2).pipe(Effect.flip, Effect.provide(layer))
+      const error = yield* scrollPage("users", "s1-1", 2).pipe(Effect.flip, Effect.provide(clientOver(failing)))
       const restart = expectTag(error, "RestartRequired")
       expect(restart.cause._tag).toBe("TransportError")
       expect(restart.cause._tag === "TransportError" && restart.cause.detail).toContain("ECONNRESET")
@@ -471,12 +478,7 @@ describe("error mapping", () => {
     }))
 
   it.effect("a server that never answers is RestartRequired with a Timeout cause after requestTimeout", () => {
-    const hanging = HttpClient.make(() => Effect.never)
-    const layer = IntercomClient.layer({
-      accessToken: Redacted.make(TOKEN),
-      baseUrl: "https://api.intercom.test",
-      requestTimeout: "5 seconds"
-    }).pipe(Layer.provide(Layer.succeed(HttpClient.HttpClient, hanging)), Layer.orDie)
+    const layer = clientOver(HttpClient.make(() => Effect.never), { requestTimeout: "5 seconds" })
     return Effect.gen(function*() {
       const fiber = yield* Effect.fork(Effect.flip(scrollPage("users", "s1-1", 2)))
       yield* TestClock.adjust("4 seconds")
@@ -492,14 +494,9 @@ describe("error mapping", () => {
     let requests = 0
     const slow = HttpClient.make((request) => {
       const delay = delays[requests++]
-      const page = HttpClientResponse.fromWeb(request, json({ type: "user.list", users: [user(requests)], scroll_param: `s1-${requests}` }))
-      return delay === undefined ? Effect.never : Effect.as(Effect.sleep(`${delay} seconds`), page)
+      return delay === undefined ? Effect.never : Effect.as(Effect.sleep(`${delay} seconds`), pageOf(request, requests))
     })
-    return IntercomClient.layer({
-      accessToken: Redacted.make(TOKEN),
-      baseUrl: "https://api.intercom.test",
-      requestTimeout: "5 seconds"
-    }).pipe(Layer.provide(Layer.succeed(HttpClient.HttpClient, slow)), Layer.orDie)
+    return clientOver(slow, { requestTimeout: "5 seconds" })
   }
 
   it.effect("each request has the whole requestTimeout from its own start, however long the one before took", () =>
@@ -611,20 +608,11 @@ describe("error mapping", () => {
 
   it.effect("what the request sets in its fiber's refs carries on in the caller's, as with a join", () => {
     const note = FiberRef.unsafeMake("initial")
-    const noting = HttpClient.make((request) =>
-      Effect.as(
-        FiberRef.set(note, "set by the request"),
-        HttpClientResponse.fromWeb(request, json({ type: "user.list", users: [user(1)], scroll_param: "s1-1" }))
-      )
-    )
-    const layer = IntercomClient.layer({ accessToken: Redacted.make(TOKEN), baseUrl: "https://api.intercom.test" }).pipe(
-      Layer.provide(Layer.succeed(HttpClient.HttpClient, noting)),
-      Layer.orDie
-    )
+    const noting = HttpClient.make((request) => Effect.as(FiberRef.set(note, "set by the request"), pageOf(request, 1)))
     return Effect.gen(function*() {
       yield* scrollPage("users", undefined)
       expect(yield* FiberRef.get(note)).toBe("set by the request")
-    }).pipe(Effect.provide(layer))
+    }).pipe(Effect.provide(clientOver(noting)))
   })
 })
 
