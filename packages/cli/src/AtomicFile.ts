@@ -1,7 +1,8 @@
 /**
  * Writes a file so that readers see either the previous file or the complete new one, never a part: the content
  * goes to a temporary file beside the target, is flushed to disk, and is renamed over the target only when the
- * whole stream succeeded; the directory is flushed after the rename. A failed or interrupted write removes the temporary file and leaves the target alone.
+ * whole stream succeeded; the directory is flushed after the rename. A failed or interrupted write removes the
+ * temporary file and leaves the target alone.
  *
  * @since 0.1.0
  */
