@@ -186,6 +186,26 @@ export class InvalidResponse extends Schema.TaggedError<InvalidResponse>()("Inva
 }
 
 /**
+ * A record's custom attributes do not match the schema given as the scroll's `customAttributes` option. Not a fault of
+ * the scroll: no restart helps, so the stream ends here, after the records before it.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidCustomAttributes extends Schema.TaggedError<InvalidCustomAttributes>()("InvalidCustomAttributes", {
+  resource: Resource,
+  /** The record's Intercom id. */
+  id: Schema.String,
+  /** Where in the record, e.g. `custom_attributes.seats`. */
+  path: Schema.String,
+  issue: Schema.String
+}) {
+  override get message(): string {
+    return `The custom attributes of ${this.resource} record ${this.id} do not match the customAttributes schema at ${this.path}: ${this.issue}. Loosen the schema (Schema.optional, Schema.NullOr, a union) or correct the attribute in Intercom.`
+  }
+}
+
+/**
  * Everything a scroll can fail with.
  *
  * @since 0.1.0
