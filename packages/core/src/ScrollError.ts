@@ -2,6 +2,18 @@
  * What can go wrong while scrolling, as tagged errors. Each message says what happened and what to do; none
  * carries the access token, a request or its headers.
  *
+ * @example
+ * import { Scroll } from "@intercom-scroll/core"
+ * import { Console, Effect, Stream } from "effect"
+ *
+ * const program = Stream.runDrain(Scroll.users()).pipe(
+ *   Effect.catchTags({
+ *     Unauthorized: (error) => Console.error(`Check the token: ${error.message}`),
+ *     RestartRequired: (error) => Console.error(`Gave up restarting: ${error.message}`),
+ *     ConcurrentScroll: (error) => Console.error(error.message)
+ *   })
+ * )
+ *
  * @since 0.1.0
  */
 import { Schema } from "effect"
