@@ -81,6 +81,12 @@ export const Avatar = Schema.Struct({ type: Schema.optional(Schema.String), imag
 
 /**
  * @since 0.1.0
+ * @category models
+ */
+export type Avatar = typeof Avatar.Type
+
+/**
+ * @since 0.1.0
  * @category schemas
  */
 export const LocationData = Schema.Struct({
@@ -91,6 +97,12 @@ export const LocationData = Schema.Struct({
   region_name: Text,
   timezone: Text
 })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type LocationData = typeof LocationData.Type
 
 const utm = {
   utm_campaign: Text,
@@ -150,6 +162,7 @@ export const User = Schema.Struct({ ...userFields, ...customAttributes })
 
 /**
  * A user as received, or `User<A>` when the scroll's `customAttributes` schema decoded its custom attributes to `A`.
+ * (Types show the first as `User<never>`: `never` stands for "no schema".)
  *
  * @since 0.1.0
  * @category models
