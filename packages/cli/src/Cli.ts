@@ -10,7 +10,7 @@ import { NodeContext, NodeHttpClient, NodeRuntime } from "@effect/platform-node"
 import type { Teardown } from "@effect/platform/Runtime"
 import type { FileSystem, HttpClient } from "@effect/platform"
 import { IntercomClient, type Resource, type ScrollError } from "@intercom-scroll/core"
-import { Config, Effect, Exit, Layer, Logger, LogLevel, Option, Redacted } from "effect"
+import { Config, ConfigError, Effect, Exit, Layer, Logger, LogLevel, Option } from "effect"
 import * as Export from "./Export.js"
 import { InvalidConfig, type OutputError, type StdoutClosed } from "./ExportError.js"
 import * as Failure from "./Failure.js"
@@ -25,32 +25,30 @@ export const version = "0.1.0"
 
 const regions = ["us", "eu", "au"] as const satisfies ReadonlyArray<IntercomClient.Region>
 
-const isRegion = (value: string): value is IntercomClient.Region => (regions as ReadonlyArray<string>).includes(value)
+/** The first problem a `ConfigError` reports (of several, the first variable read), with the variable it names. */
+const firstProblem = (error: ConfigError.ConfigError): { readonly variable: string; readonly message: string } => {
+  switch (error._op) {
+    case "And":
+    case "Or":
+      return firstProblem(error.left)
+    default:
+      return { variable: error.path.join("_"), message: error.message }
+  }
+}
 
-/** The environment a command reads, each variable checked so a bad one is named in a single line. */
-const environment = Effect.gen(function*() {
-  const token = yield* Config.option(Config.redacted("INTERCOM_ACCESS_TOKEN"))
-  if (Option.isNone(token) || Redacted.value(token.value).trim() === "") {
-    return yield* new InvalidConfig({
-      variable: "INTERCOM_ACCESS_TOKEN",
+/** The core's refusal of a variable, in one line that names it; a missing or blank token says where to get one. */
+const invalidConfig = (error: ConfigError.ConfigError): InvalidConfig => {
+  const { message, variable } = firstProblem(error)
+  if (variable === "INTERCOM_ACCESS_TOKEN") {
+    return new InvalidConfig({
+      variable,
       detail: "is not set: create an access token in Intercom's Developer Hub and export INTERCOM_ACCESS_TOKEN=… (it is never read from a flag)"
     })
   }
-  const baseUrl = (yield* Config.option(Config.string("INTERCOM_BASE_URL"))).pipe(Option.filter((url) => url !== ""))
-  const region = yield* Config.option(Config.string("INTERCOM_REGION")).pipe(
-    Effect.flatMap(Option.match({
-      onNone: () => Effect.succeed(Option.none<IntercomClient.Region>()),
-      onSome: (value) =>
-        isRegion(value) ? Effect.succeed(Option.some(value)) : new InvalidConfig({
-          variable: "INTERCOM_REGION",
-          detail: `is ${JSON.stringify(value)}; use us, eu or au`
-        })
-    }))
-  )
-  return { accessToken: token.value, baseUrl, region }
-}).pipe(
-  Effect.catchTag("ConfigError", (error) => new InvalidConfig({ variable: "The environment", detail: `is invalid: ${error.message}` }))
-)
+  return variable === ""
+    ? new InvalidConfig({ variable: "The environment", detail: `is invalid: ${message}` })
+    : new InvalidConfig({ variable, detail: message })
+}
 
 const resource = Args.choice<Resource.Resource>([["users", "users"], ["leads", "leads"], ["companies", "companies"]], {
   name: "resource"
@@ -90,15 +88,29 @@ const exportOptions = {
   )
 }
 
+interface LocationFlags {
+  readonly baseUrl: Option.Option<string>
+  readonly region: Option.Option<IntercomClient.Region>
+}
+
 /**
  * The `--base-url` and `--region` flags win over the environment; a `--region` flag also wins over an
  * INTERCOM_BASE_URL, since the core takes a base URL over a region.
  */
-const resolveBaseUrl = (
-  flags: { readonly baseUrl: Option.Option<string>; readonly region: Option.Option<IntercomClient.Region> },
-  fromEnvironment: Option.Option<string>
-) =>
-  Option.getOrUndefined(Option.orElse(flags.baseUrl, () => Option.isSome(flags.region) ? Option.none() : fromEnvironment))
+const resolveBaseUrl = (flags: LocationFlags, fromEnvironment: string | undefined) =>
+  Option.getOrElse(flags.baseUrl, () => Option.isSome(flags.region) ? undefined : fromEnvironment)
+
+/**
+ * The client, configured by the core from the environment (`IntercomClient.environment`), the flags winning over it. A
+ * variable the core refuses fails as `InvalidConfig`, which names it in one line.
+ */
+const client = (flags: LocationFlags) =>
+  IntercomClient.layerConfig({
+    ...IntercomClient.environment,
+    baseUrl: Config.map(IntercomClient.environment.baseUrl, (fromEnvironment) => resolveBaseUrl(flags, fromEnvironment)),
+    region: Config.map(IntercomClient.environment.region, (fromEnvironment) =>
+      Option.getOrElse(flags.region, () => fromEnvironment))
+  }).pipe(Layer.mapError((error) => ConfigError.isConfigError(error) ? invalidConfig(error) : error))
 
 /**
  * Everything an export command can fail with, besides a usage error.
@@ -127,13 +139,7 @@ export type ExportCommandContext = HttpClient.HttpClient | FileSystem.FileSystem
  */
 export const exportCommand = Command.make("export", exportOptions, (flags): Effect.Effect<void, ExportCommandError, ExportCommandContext> =>
   Effect.gen(function*() {
-    const env = yield* environment
     const path = yield* Path.Path
-    const client = IntercomClient.layer({
-      accessToken: env.accessToken,
-      baseUrl: resolveBaseUrl(flags, env.baseUrl),
-      region: Option.getOrUndefined(Option.orElse(flags.region, () => env.region))
-    })
     yield* Export.run({
       resource: flags.resource,
       format: flags.format,
@@ -143,7 +149,7 @@ export const exportCommand = Command.make("export", exportOptions, (flags): Effe
         restart: Option.getOrUndefined(Option.map(flags.maxRestarts, Export.restartAtMost)),
         dedupe: !flags.noDedupe
       }
-    }).pipe(Effect.provide(client))
+    }).pipe(Effect.provide(client(flags)))
   })).pipe(Command.withDescription("Export every user, lead or company of an Intercom workspace over the Scroll API."))
 
 /**
