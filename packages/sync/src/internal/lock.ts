@@ -193,16 +193,20 @@ const lease = (sql: SqlClient.SqlClient, workspace: string): Lock => {
   }
 }
 
-/** Runs `effect` while holding the migrations' advisory lock (PostgreSQL). */
+/**
+ * Runs `effect` while holding the migrations' advisory lock (PostgreSQL). Migrations take a moment, so the server
+ * itself makes a second process wait (`pg_advisory_lock`), with no polling; an interrupt cancels the wait.
+ */
 export const withMigrationsLock = <A, E, R>(
   sql: SqlClient.SqlClient,
   effect: Effect.Effect<A, E, R>
 ): Effect.Effect<A, E | SqlError, R> =>
   Effect.scoped(Effect.gen(function*() {
-    const lock = yield* advisory(sql, migrationsKey)
-    yield* Effect.retry(lock.tryTake, { schedule: Schedule.spaced("100 millis"), while: (e) => e._tag === "Busy" }).pipe(
-      Effect.catchTag("Busy", () => Effect.dieMessage("unreachable: the migrations lock is waited for without limit"))
+    const connection = yield* sql.reserve
+    const [namespace, key] = migrationsKey
+    yield* connection.execute("SELECT pg_advisory_lock($1, $2)", [namespace, key], undefined)
+    yield* Effect.addFinalizer(() =>
+      Effect.ignore(connection.execute("SELECT pg_advisory_unlock($1, $2)", [namespace, key], undefined))
     )
-    yield* Effect.addFinalizer(() => Effect.ignore(lock.release))
     return yield* effect
   }))
