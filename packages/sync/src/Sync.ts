@@ -129,7 +129,8 @@ const describe = (cause: Cause.Cause<SyncError>): string => {
   if (Cause.isInterruptedOnly(cause)) return "Interrupted before the scroll reached its end"
   const failure = Cause.failureOption(cause)
   if (failure._tag === "Some") return `${failure.value._tag}: ${failure.value.message}`
-  return `Defect: ${Cause.squash(cause) instanceof Error ? (Cause.squash(cause) as Error).message : String(Cause.squash(cause))}`
+  const defect = Cause.squash(cause)
+  return `Defect: ${defect instanceof Error ? defect.message : String(defect)}`
 }
 
 const validate = (options: Options) =>
