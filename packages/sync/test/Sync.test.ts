@@ -128,6 +128,32 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
         expect(Number(n)).toBeGreaterThan(0)
       }))
 
+    it.effect("stores what PostgreSQL cannot hold (U+0000, an unpaired surrogate) with U+FFFD there, as received in SQLite", () =>
+      Effect.gen(function*() {
+        const token = freshToken()
+        const { dialect } = yield* Databases.TestDatabase
+        const odd = [
+          { type: "user", id: "nul", email: "a\u0000b@example.com", name: "x\u0000y", custom_attributes: { note: "\u0000" } },
+          { type: "user", id: "surrogate", email: null, name: "half \ud83d of an emoji", custom_attributes: { literal: "\\u0000 stays" } }
+        ]
+        const summary = yield* Effect.provide(Sync.run("users", { workspace: token }), scripted(token, () => odd))
+        expect(summary.inserted).toBe(2)
+        const table = yield* rows(token, "users")
+        if (dialect === "sqlite") {
+          expect(table.get("nul")!.record).toEqual(odd[0])
+          expect(table.get("nul")!.name).toBe("x\u0000y")
+        } else {
+          expect(table.get("nul")).toMatchObject({ email: "a\uFFFDb@example.com", name: "x\uFFFDy" })
+          expect(table.get("nul")!.record.custom_attributes).toEqual({ note: "\uFFFD" })
+          expect(table.get("surrogate")!.record.name).toBe("half \uFFFD of an emoji")
+        }
+        // A backslash followed by "u0000" is text, not the character: kept in both.
+        expect(table.get("surrogate")!.record.custom_attributes).toEqual({ literal: "\\u0000 stays" })
+        // Stored once, the same record again is unchanged.
+        const again = yield* Effect.provide(Sync.run("users", { workspace: token }), scripted(token, () => odd))
+        expect(again).toMatchObject({ inserted: 0, updated: 0, unchanged: 2 })
+      }))
+
     it.effect("keeps companies with their company_id and name", () =>
       Effect.gen(function*() {
         const token = freshToken()

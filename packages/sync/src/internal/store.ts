@@ -26,6 +26,24 @@ export interface PageCounts {
 export type RunStatus = "running" | "complete" | "failed" | "abandoned"
 
 const text = (value: unknown): string | null => (typeof value === "string" ? value : null)
+
+/** U+0000, and a UTF-16 surrogate without its pair: what PostgreSQL's `text` and `jsonb` cannot hold. */
+const unstorable = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g
+/** The same in JSON text, where `JSON.stringify` has escaped them (after an even run of backslashes: not a literal). */
+const unstorableEscape = /(?<!\\)(?:\\\\)*\\u(?:0000|d[89a-f][0-9a-f]{2})/i
+
+const storableText = (value: string): string => value.replace(unstorable, "\uFFFD")
+
+/**
+ * The record as JSON text. For PostgreSQL, U+0000 and unpaired surrogates in strings become U+FFFD: `jsonb` refuses
+ * them, and one such record would otherwise fail every sync of its workspace. The rare record that has one takes the
+ * slow path.
+ */
+const recordJson = (dialect: Dialect, record: unknown): string => {
+  const json = JSON.stringify(record)
+  if (dialect !== "pg" || !unstorableEscape.test(json)) return json
+  return JSON.stringify(record, (_key, value) => typeof value === "string" ? storableText(value) : value)
+}
 /** Intercom's timestamps are UNIX seconds; anything else is left to the record column. */
 const seconds = (value: unknown): number | null => (Number.isSafeInteger(value) ? (value as number) : null)
 
@@ -71,7 +89,10 @@ export const make = (
   const runs = sql(runsTable)
   const typed: ReadonlyArray<string> = typedColumns[resource]
   const copyTyped = (record: Models.RecordOf<Resource.Resource>, row: Record<string, unknown>) => {
-    for (const column of typed) row[column] = text((record as Record<string, unknown>)[column])
+    for (const column of typed) {
+      const value = text((record as Record<string, unknown>)[column])
+      row[column] = value !== null && dialect === "pg" ? storableText(value) : value
+    }
   }
 
   const upsert = (rows: ReadonlyArray<Record<string, unknown>>) =>
@@ -113,7 +134,7 @@ export const make = (
         const row: Record<string, unknown> = {
           workspace,
           id: record.id,
-          record: JSON.stringify(record),
+          record: recordJson(dialect, record),
           created_at: seconds(record.created_at),
           updated_at: seconds(record.updated_at),
           first_seen_at: at,
