@@ -28,6 +28,7 @@ export type RunStatus = "running" | "complete" | "failed" | "abandoned"
 const text = (value: unknown): string | null => (typeof value === "string" ? value : null)
 
 /** U+0000, and a UTF-16 surrogate without its pair: what PostgreSQL's `text` and `jsonb` cannot hold. */
+// eslint-disable-next-line no-control-regex -- U+0000 is exactly what is looked for
 const unstorable = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g
 /** The same in JSON text, where `JSON.stringify` has escaped them (after an even run of backslashes: not a literal). */
 const unstorableEscape = /(?<!\\)(?:\\\\)*\\u(?:0000|d[89a-f][0-9a-f]{2})/i
