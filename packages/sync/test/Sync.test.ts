@@ -7,7 +7,7 @@ import { SqlClient } from "@effect/sql"
 import { describe, expect, layer } from "@effect/vitest"
 import { IntercomClient, Progress } from "@intercom-scroll/core"
 import { type FaultPlan, Simulator } from "@intercom-scroll/simulator"
-import { Cause, Clock, Effect, Exit, Layer, Redacted, Schedule, TestClock } from "effect"
+import { Cause, Clock, type Duration, Effect, Exit, Layer, Redacted, Schedule, TestClock } from "effect"
 import { Sync } from "../src/index.js"
 import * as Databases from "./support/databases.js"
 import { driveClock, freshToken, intercom, live, rows, runs, scripted } from "./support/world.js"
@@ -226,6 +226,21 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
           expect(live(table).size).toBe(60)
           expect([...table.values()].every((row) => row.last_seen_run === summary.runId)).toBe(true)
         }
+      }))
+
+    it.effect("refuses an empty workspace name or a lock timeout that is no duration, before touching anything", () =>
+      Effect.gen(function*() {
+        const token = freshToken()
+        const empty = yield* Effect.exit(Effect.provide(Sync.run("users", { workspace: "" }), intercom(token)))
+        expect(Exit.isFailure(empty) && Cause.failureOption(empty.cause).pipe((e) => e._tag === "Some" && e.value.message))
+          .toBe("Invalid sync options: the workspace name is empty")
+        const timeout = yield* Effect.exit(Effect.provide(
+          Sync.run("users", { workspace: token, lockTimeout: "soon" as Duration.DurationInput }),
+          intercom(token)
+        ))
+        expect(Exit.isFailure(timeout) && Cause.failureOption(timeout.cause).pipe((e) => e._tag === "Some" && e.value._tag))
+          .toBe("InvalidOptions")
+        expect(yield* Effect.orElseSucceed(runs(token), () => [])).toEqual([])
       }))
 
     it.effect("a run left running by a dead process is marked abandoned by the next run", () =>
