@@ -3,7 +3,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Stream } from "effect"
 import { readdirSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { Format } from "../src/index.js"
+import * as Format from "../src/internal/format.js"
 
 const zoe = {
   type: "user",

@@ -3,7 +3,7 @@
  * terminal when asked.
  */
 import { Effect, Layer, Sink } from "effect"
-import { Stdio } from "../../src/Stdio.js"
+import { Stdio } from "../../src/internal/stdio.js"
 
 export interface Capture {
   readonly stdout: () => string

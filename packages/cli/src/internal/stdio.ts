@@ -6,7 +6,7 @@
  */
 import { NodeSink } from "@effect/platform-node"
 import { Context, Effect, Layer, type Sink } from "effect"
-import { OutputError, StdoutClosed } from "./ExportError.js"
+import { OutputError, StdoutClosed } from "../ExportError.js"
 
 /**
  * @since 0.1.0

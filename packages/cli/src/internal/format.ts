@@ -10,7 +10,7 @@
 import { FileSystem } from "@effect/platform"
 import type { PlatformError } from "@effect/platform/Error"
 import { Chunk, Effect, Sink, Stream } from "effect"
-import { OutputError } from "./ExportError.js"
+import { OutputError } from "../ExportError.js"
 
 /**
  * @since 0.1.0

@@ -1,17 +1,18 @@
 /**
- * One export: a scroll of users, leads or companies, encoded as NDJSON, JSON or CSV, written to stdout or
- * atomically to a file, with progress on stderr and a summary at the end.
+ * The `export` subcommand: a scroll of users, leads or companies, encoded as NDJSON, JSON or CSV, written to stdout
+ * or atomically to a file, with progress on stderr and a summary at the end; and the flags that ask for one.
  *
  * @since 0.1.0
  */
-import type { FileSystem, Path } from "@effect/platform"
+import { Args, type Command, Options as Flag } from "@effect/cli"
+import { type FileSystem, Path } from "@effect/platform"
 import { type IntercomClient, Progress, type Resource, Scroll, type ScrollError } from "@intercom-scroll/core"
-import { Clock, Effect, Schedule, Stream, SubscriptionRef } from "effect"
-import * as AtomicFile from "./AtomicFile.js"
-import type { OutputError, StdoutClosed } from "./ExportError.js"
-import * as Format from "./Format.js"
-import * as ProgressBar from "./ProgressBar.js"
-import { Stdio } from "./Stdio.js"
+import { Clock, Effect, Option, Schedule, Stream, SubscriptionRef } from "effect"
+import * as AtomicFile from "./atomicFile.js"
+import type { OutputError, StdoutClosed } from "../ExportError.js"
+import * as Format from "./format.js"
+import * as ProgressBar from "./progressBar.js"
+import { Stdio } from "./stdio.js"
 
 /**
  * @since 0.1.0
@@ -35,18 +36,8 @@ export interface Options {
  * @since 0.1.0
  * @category models
  */
-export interface Summary {
-  readonly resource: Resource.Resource
+export interface Summary extends ProgressBar.Totals {
   readonly format: Format.Format
-  /** The file written, or "stdout". */
-  readonly destination: string
-  /** Records written (after dedupe). */
-  readonly records: number
-  /** Pages received, over every attempt. */
-  readonly pages: number
-  readonly restarts: number
-  readonly rateLimitWaits: number
-  readonly durationMillis: number
 }
 
 /**
@@ -127,3 +118,71 @@ export const run = Effect.fn("Export.run")(function*(options: Options): Effect.f
   if (mode !== "off") yield* stdio.writeStderr(`${ProgressBar.renderSummary(summary)}\n`)
   return summary
 })
+
+/**
+ * What `intercom-scroll export --help` says the subcommand does.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const description = "Export every user, lead or company of an Intercom workspace over the Scroll API."
+
+/**
+ * The `export` subcommand's own argument and flags. Where the workspace is (`--base-url`, `--region`) belongs to
+ * the command line as a whole, which adds those.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const flags = {
+  resource: Args.choice<Resource.Resource>([["users", "users"], ["leads", "leads"], ["companies", "companies"]], {
+    name: "resource"
+  }).pipe(Args.withDescription("What to export: users, leads or companies.")),
+  out: Flag.text("out").pipe(
+    Flag.withPseudoName("FILE"),
+    Flag.withDescription("Write to FILE (atomically: a failed export leaves it as it was) instead of stdout."),
+    Flag.optional
+  ),
+  format: Flag.choice("format", Format.formats).pipe(
+    Flag.withDefault("ndjson"),
+    Flag.withDescription("ndjson (one record a line), json (one array) or csv (nested fields as dotted columns).")
+  ),
+  maxRestarts: Flag.integer("max-restarts").pipe(
+    Flag.filterMap(
+      (n) => n >= 0 ? Option.some(n) : Option.none(),
+      "--max-restarts must be 0 or more: how many times to start over"
+    ),
+    Flag.withPseudoName("N"),
+    Flag.withDescription("Start the scroll over at most N times after a 5xx, a transport failure or an expiry (default 5; 0 never)."),
+    Flag.optional
+  ),
+  noDedupe: Flag.boolean("no-dedupe").pipe(
+    Flag.withDescription("Keep records a restart delivers again (by default each id is written once).")
+  )
+}
+
+/**
+ * The flags as parsed.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export type Flags = Command.Command.ParseConfig<typeof flags>
+
+/**
+ * The export a command line asks for. A relative `--out` is against the working directory, as for any Unix tool: not
+ * an INIT_CWD that a package manager's script left behind.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const fromFlags = (flags: Flags): Effect.Effect<Options, never, Path.Path> =>
+  Effect.map(Path.Path, (path) => ({
+    resource: flags.resource,
+    format: flags.format,
+    out: Option.getOrUndefined(Option.map(flags.out, (file) => path.resolve(file))),
+    scroll: {
+      restart: Option.getOrUndefined(Option.map(flags.maxRestarts, restartAtMost)),
+      dedupe: !flags.noDedupe
+    }
+  }))
