@@ -13,7 +13,7 @@
  *
  * @since 0.1.0
  */
-import { Command, Options } from "@effect/cli"
+import { type CliApp, CliConfig, Command, Options, type ValidationError } from "@effect/cli"
 import type { FileSystem, HttpClient, Path } from "@effect/platform"
 import { NodeContext, NodeHttpClient, NodeRuntime } from "@effect/platform-node"
 import type { Teardown } from "@effect/platform/Runtime"
@@ -22,6 +22,7 @@ import { Config, Effect, Exit, Layer, Logger, LogLevel, Option, Redacted } from 
 import { InvalidConfig, type OutputError, type StdoutClosed } from "./ExportError.js"
 import * as Export from "./internal/export.js"
 import * as Failure from "./internal/failure.js"
+import * as Help from "./internal/help.js"
 import * as Stdio from "./internal/stdio.js"
 
 /**
@@ -29,6 +30,8 @@ import * as Stdio from "./internal/stdio.js"
  * @category constants
  */
 export const version = "0.1.0"
+
+const name = "intercom-scroll"
 
 const regions = ["us", "eu", "au"] as const satisfies ReadonlyArray<IntercomClient.Region>
 
@@ -120,19 +123,44 @@ const exportCommand = Command.make("export", { ...Export.flags, ...connectionFla
  * @since 0.1.0
  * @category commands
  */
-export const command = Command.make("intercom-scroll").pipe(
+export const command = Command.make(name).pipe(
   Command.withDescription("Export Intercom users, leads and companies. The token comes from INTERCOM_ACCESS_TOKEN."),
   // One module per subcommand; `sync` and `fleet` join `export` here.
   Command.withSubcommands([exportCommand])
 )
 
+const runCommand = Command.run(command, { name, version })
+
+/** @effect/cli's own configuration if the context has one, as `Command.run` reads it. */
+const cliConfig = Effect.map(Effect.serviceOption(CliConfig.CliConfig), Option.getOrElse(() => CliConfig.defaultConfig))
+
+/** Plain text into a pipe, a file, or when NO_COLOR is set; styled on a terminal. */
+const printHelp = (args: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const stdio = yield* Stdio.Stdio
+    const color = yield* Stdio.styled(stdio.stdoutIsTTY)
+    const config = yield* cliConfig
+    yield* Stdio.print(Help.render({ name, version, command: command.descriptor, args, config, color }))
+  })
+
 /**
- * Parses `argv` (with the runtime and script first, as in `process.argv`) and runs the command.
+ * Parses `argv` (with the runtime and script first, as in `process.argv`) and runs the command. `--help` (or `-h`)
+ * prints the help of the subcommand named, else of the whole command, to stdout: plain text unless stdout is a
+ * terminal and NO_COLOR is unset.
  *
  * @since 0.1.0
  * @category running
  */
-export const run = Command.run(command, { name: "intercom-scroll", version })
+export const run = (
+  argv: ReadonlyArray<string>
+): Effect.Effect<
+  void,
+  ExportCommandError | ValidationError.ValidationError,
+  ExportCommandContext | CliApp.CliApp.Environment
+> => {
+  const args = argv.slice(2)
+  return Help.isRequested(args) ? printHelp(args) : runCommand(argv)
+}
 
 /**
  * What the command needs on Node: files, paths, a terminal, undici, the process's stdio, and logs on stderr so

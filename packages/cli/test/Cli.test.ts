@@ -78,6 +78,48 @@ describe("intercom-scroll export", () => {
       expect(beside).toMatch(/^Exported 120 users to stdout/m)
     }).pipe(Effect.scoped, Effect.provide(NodeContext.layer)))
 
+  describe("--help", () => {
+    const help = (args: ReadonlyArray<string>, options: { readonly stdoutTty?: boolean; readonly env?: Record<string, string> } = {}) => {
+      const run = { fake: makeFake(), capture: makeCapture({ stdoutTty: options.stdoutTty ?? false }), env: options.env ?? {} }
+      return cli(args, run).pipe(Effect.map((exit) => ({ exit, stdout: run.capture.stdout(), requests: run.fake.requests.length })))
+    }
+    const escape = "\x1b["
+
+    it.effect("into a pipe: plain text, the usage from the program's name, each flag's own words and nothing generic", () =>
+      Effect.gen(function*() {
+        const { exit, stdout, requests } = yield* help(["export", "--help"])
+        expect(exit).toEqual(Exit.void)
+        expect(requests).toBe(0)
+        expect(stdout).not.toContain(escape)
+        expect(stdout).toMatch(/^USAGE\n\nintercom-scroll export \[--out FILE\] /m)
+        expect(stdout).not.toMatch(/\$ export/)
+        expect(stdout).toContain("Write to FILE (atomically: a failed export leaves it as it was) instead of stdout.")
+        expect(stdout).toContain("What to export: users, leads or companies.")
+        for (const generic of ["A user-defined piece of text", "This setting is optional", "A true or false value", "An integer", "One of the following"]) {
+          expect(stdout).not.toContain(generic)
+        }
+      }))
+
+    it.effect("of the whole command, in a pipe: plain text naming the export subcommand", () =>
+      Effect.gen(function*() {
+        const { exit, stdout } = yield* help(["--help"])
+        expect(exit).toEqual(Exit.void)
+        expect(stdout).not.toContain(escape)
+        expect(stdout).toMatch(/^USAGE\n\nintercom-scroll\n/m)
+        expect(stdout).toContain("- export [--out FILE]")
+        expect(stdout).not.toContain("This setting is optional")
+      }))
+
+    it.effect("on a terminal: styled, unless NO_COLOR is set to anything but the empty string", () =>
+      Effect.gen(function*() {
+        expect((yield* help(["export", "-h"], { stdoutTty: true })).stdout).toContain(escape)
+        expect((yield* help(["export", "-h"], { stdoutTty: true, env: { NO_COLOR: "" } })).stdout).toContain(escape)
+        const noColor = yield* help(["export", "-h"], { stdoutTty: true, env: { NO_COLOR: "1" } })
+        expect(noColor.stdout).not.toContain(escape)
+        expect(noColor.stdout).toContain("intercom-scroll export [--out FILE]")
+      }))
+  })
+
   it.effect("without INTERCOM_ACCESS_TOKEN, prints one line naming it and sends no request", () => {
     const run = { fake: makeFake(), capture: makeCapture(), env: {} }
     return Effect.gen(function*() {

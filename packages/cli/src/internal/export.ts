@@ -145,7 +145,7 @@ export const flags = {
   ),
   format: Flag.choice("format", Format.formats).pipe(
     Flag.withDefault("ndjson"),
-    Flag.withDescription("ndjson (one record a line), json (one array) or csv (nested fields as dotted columns).")
+    Flag.withDescription("ndjson (one record a line, the default), json (one array) or csv (nested fields as dotted columns).")
   ),
   maxRestarts: Flag.integer("max-restarts").pipe(
     Flag.filterMap(
