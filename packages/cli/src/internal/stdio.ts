@@ -5,7 +5,7 @@
  * @since 0.1.0
  */
 import { NodeSink } from "@effect/platform-node"
-import { Config, Context, Effect, Layer, Sink, Stream } from "effect"
+import { Config, Context, Effect, Layer, type Sink, Stream } from "effect"
 import { OutputError, StdoutClosed } from "../ExportError.js"
 
 /**
