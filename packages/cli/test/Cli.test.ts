@@ -141,6 +141,42 @@ describe("intercom-scroll export", () => {
     })
   })
 
+  it.effect("refuses --prefetch below 0 in words that name the flag, and sends no request", () => {
+    const run = { fake: makeFake(), capture: makeCapture() }
+    return Effect.gen(function*() {
+      const exit = yield* cli(["export", "users", "--prefetch", "-1"], run)
+      expect(Failure.exitCode(exit)).toBe(1)
+      expect(JSON.stringify(exit)).toContain("--prefetch must be 0 or more")
+      expect(run.fake.requests).toHaveLength(0)
+    })
+  })
+
+  it.effect("--prefetch N: N pages fetched ahead of a reader that has stopped reading; 0 only the page being written", () => {
+    /**
+     * The requests sent while stdout takes nothing, once there are `expected` and then a while longer to see that no
+     * more come; then the reader resumes and the export ends well.
+     */
+    const whileStalled = (flags: ReadonlyArray<string>, expected: number) =>
+      Effect.gen(function*() {
+        const reading = yield* Deferred.make<void>()
+        const run = { fake: makeFake({ records: 1000 }), capture: makeCapture({ stdoutWaits: Deferred.await(reading) }) }
+        const fiber = yield* Effect.fork(cli(["export", "users", ...flags], run))
+        for (let i = 0; i < 100_000 && run.fake.requests.length < expected; i++) yield* Effect.yieldNow()
+        for (let i = 0; i < 2_000; i++) yield* Effect.yieldNow()
+        const requests = run.fake.requests.length
+        yield* Deferred.succeed(reading, undefined)
+        expect(yield* Fiber.join(fiber)).toEqual(Exit.void)
+        expect(lines(run.capture.stdout())).toHaveLength(1000)
+        return requests
+      })
+    return Effect.gen(function*() {
+      // The page being written, N in the buffer, and one fetched that waits to enter it.
+      expect(yield* whileStalled(["--prefetch", "0"], 1)).toBe(1)
+      expect(yield* whileStalled([], 3)).toBe(3)
+      expect(yield* whileStalled(["--prefetch", "4"], 6)).toBe(6)
+    })
+  })
+
   it.effect("refuses an INTERCOM_REGION other than us, eu or au in one line", () => {
     const run = { fake: makeFake(), capture: makeCapture(), env: { INTERCOM_ACCESS_TOKEN: TOKEN, INTERCOM_REGION: "mars" } }
     return Effect.gen(function*() {

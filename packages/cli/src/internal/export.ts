@@ -156,6 +156,17 @@ export const flags = {
     Flag.withDescription("Start the scroll over at most N times after a 5xx, a transport failure or an expiry (default 5; 0 never)."),
     Flag.optional
   ),
+  prefetch: Flag.integer("prefetch").pipe(
+    Flag.filterMap(
+      (n) => n >= 0 ? Option.some(n) : Option.none(),
+      "--prefetch must be 0 or more: how many pages to fetch ahead of the writing"
+    ),
+    Flag.withPseudoName("N"),
+    Flag.withDescription(
+      "Fetch up to N pages (about 100 records each) ahead while earlier ones are written (default 1; 0 fetches a page only when the last is written). More keeps a slow disk or reader from letting the scroll expire."
+    ),
+    Flag.optional
+  ),
   noDedupe: Flag.boolean("no-dedupe").pipe(
     Flag.withDescription("Keep records a restart delivers again (by default each id is written once).")
   )
@@ -183,6 +194,7 @@ export const fromFlags = (flags: Flags): Effect.Effect<Options, never, Path.Path
     out: Option.getOrUndefined(Option.map(flags.out, (file) => path.resolve(file))),
     scroll: {
       restart: Option.getOrUndefined(Option.map(flags.maxRestarts, restartAtMost)),
+      prefetch: Option.getOrUndefined(flags.prefetch),
       dedupe: !flags.noDedupe
     }
   }))
