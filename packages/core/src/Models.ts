@@ -15,8 +15,17 @@ const Rest = Schema.Record({ key: Schema.String, value: Schema.Unknown })
 
 const maybe = <S extends Schema.Schema.Any>(schema: S) => Schema.optional(Schema.NullOr(schema))
 const Text = maybe(Schema.String)
-/** UNIX seconds. */
-const Timestamp = maybe(Schema.Number)
+
+/**
+ * A time as Intercom sends it: seconds since the UNIX epoch. Every timestamp field of the records is this schema (and
+ * no other field is), so a consumer can tell them by it: the CLI's `--timestamps iso` does.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const UnixSeconds = Schema.Number.annotations({ description: "A time in UNIX seconds" })
+
+const Timestamp = maybe(UnixSeconds)
 
 /** A nested object whose fields Intercom varies: typed where known, open otherwise. */
 const Open = <Fields extends Schema.Struct.Fields>(fields: Fields) => Schema.Struct(fields, Rest)
@@ -101,6 +110,8 @@ export const User = Schema.Struct({
   type: Schema.Literal("user"),
   ...contactFields,
   signed_up_at: Timestamp,
+  /** When the user was created in your app, as you told Intercom. */
+  remote_created_at: Timestamp,
   last_seen_ip: Text,
   session_count: maybe(Schema.Number),
   pseudonym: Text,
