@@ -3,7 +3,7 @@ import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { ScrollError } from "@intercom-scroll/core"
 import { Chunk, ConfigProvider, Deferred, Duration, Effect, Exit, Fiber, Layer, Schedule } from "effect"
-import { errorList, type Fake, makeFake, TOKEN } from "../../core/test/support/fakeIntercom.js"
+import { errorList, type Fake, json, makeFake, TOKEN } from "../../core/test/support/fakeIntercom.js"
 import { Cli } from "../src/index.js"
 import * as Export from "../src/internal/export.js"
 import * as Failure from "../src/internal/failure.js"
@@ -60,6 +60,39 @@ describe("intercom-scroll export", () => {
       expect(written).toHaveLength(120)
       expect(run.capture.stdout()).toBe("")
     }).pipe(Effect.provide(NodeContext.layer))
+  })
+
+  describe("--format csv", () => {
+    /** One page of these users, as a workspace sends them: fields in Intercom's order, not the schema's. */
+    const workspaceOf = (users: ReadonlyArray<object>) =>
+      makeFake({
+        fault: (seen) =>
+          json(seen.index === 1 ? { type: "user.list", users, scroll_param: "p2" } : { type: "user.list", users: [], scroll_param: "p3" })
+      })
+    const users = [
+      {
+        custom_attributes: { "plan_tier": "pro", "ünïcödé_kéy": null },
+        x_new_field: "later",
+        name: "São Paulo",
+        created_at: 1700000000,
+        id: "a1",
+        type: "user",
+        phone: null
+      },
+      { type: "user", id: "a2", custom_attributes: { "favourite colour": "blue" }, email: "b@example.com", name: null }
+    ]
+
+    it.effect("known columns first in the schema's order, custom attributes together and sorted, then the rest; none empty throughout", () => {
+      const run = { fake: workspaceOf(users), capture: makeCapture() }
+      return Effect.gen(function*() {
+        expect(yield* cli(["export", "users", "--format", "csv"], run)).toEqual(Exit.void)
+        expect(run.capture.stdout()).toBe(
+          "type,id,email,name,created_at,custom_attributes.favourite colour,custom_attributes.plan_tier,x_new_field\r\n" +
+            "user,a1,,São Paulo,1700000000,,pro,later\r\n" +
+            "user,a2,b@example.com,,,blue,,\r\n"
+        )
+      })
+    })
   })
 
   it.effect("on a terminal, a live progress line, but plain lines when the records go to the same terminal", () =>

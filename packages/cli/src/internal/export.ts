@@ -10,6 +10,7 @@ import { type IntercomClient, Progress, type Resource, Scroll, type ScrollError 
 import { Clock, Effect, Option, Schedule, Stream, SubscriptionRef } from "effect"
 import * as AtomicFile from "./atomicFile.js"
 import type { OutputError, StdoutClosed } from "../ExportError.js"
+import * as Fields from "./fields.js"
 import * as Format from "./format.js"
 import * as ProgressBar from "./progressBar.js"
 import { Stdio } from "./stdio.js"
@@ -97,7 +98,7 @@ export const run = Effect.fn("Export.run")(function*(options: Options): Effect.f
     const tracker = yield* ProgressBar.start(options.resource, mode)
     const bytes = recordsOf(options.resource, options.scroll).pipe(
       Stream.provideService(Progress.Progress, tracker.reporter),
-      Format.encoder(format),
+      Format.encoder(format, { knownColumns: Fields.knownColumns(options.resource) }),
       Stream.encodeText
     )
     yield* options.out === undefined ? Stream.run(bytes, stdio.stdout) : AtomicFile.write(options.out, bytes)
