@@ -93,6 +93,33 @@ describe("intercom-scroll export", () => {
         )
       })
     })
+
+    it.scoped("--csv-bom starts the file with UTF-8's byte-order mark, for Excel; without it there is none", () =>
+      Effect.gen(function*() {
+        const fs = yield* FileSystem.FileSystem
+        const directory = yield* tempDirectory
+        const bytesOf = (flags: ReadonlyArray<string>) =>
+          cli(["export", "users", "--format", "csv", "--out", `${directory}/users.csv`, ...flags], {
+            fake: workspaceOf(users),
+            capture: makeCapture()
+          }).pipe(
+            Effect.zipRight(fs.readFile(`${directory}/users.csv`))
+          )
+        const marked = yield* bytesOf(["--csv-bom"])
+        expect([...marked.subarray(0, 7)]).toEqual([0xef, 0xbb, 0xbf, ...new TextEncoder().encode("type")])
+        expect(new TextDecoder().decode(marked)).toContain("São Paulo")
+        expect([...(yield* bytesOf([])).subarray(0, 4)]).toEqual([...new TextEncoder().encode("type")])
+      }).pipe(Effect.provide(NodeContext.layer)))
+
+    it.effect("refuses --csv-bom with another format in words that name both flags, and sends no request", () => {
+      const run = { fake: makeFake(), capture: makeCapture() }
+      return Effect.gen(function*() {
+        const exit = yield* cli(["export", "users", "--csv-bom"], run)
+        expect(Failure.exitCode(exit)).toBe(1)
+        expect(JSON.stringify(exit)).toContain("--csv-bom is for --format csv")
+        expect(run.fake.requests).toHaveLength(0)
+      })
+    })
   })
 
   it.effect("on a terminal, a live progress line, but plain lines when the records go to the same terminal", () =>

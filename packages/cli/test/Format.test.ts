@@ -126,9 +126,17 @@ describe("Format.csv", () => {
       expect(lines.length).toBe(3003)
     }))
 
-  it.effect("writes nothing for no records", () =>
+  it.effect("writes nothing for no records, not even a byte-order mark", () =>
     Effect.gen(function*() {
       expect(yield* encode(Format.csv(), [])).toBe("")
+      expect(yield* encode(Format.csv({ bom: true }), [])).toBe("")
+    }))
+
+  it.effect("with bom, starts with U+FEFF, once, before the header", () =>
+    Effect.gen(function*() {
+      const text = yield* encode(Format.csv({ bom: true }), [{ id: "1" }, { id: "2" }])
+      expect(text).toBe("\uFEFFid\r\n1\r\n2\r\n")
+      expect(yield* encode(Format.csv(), [{ id: "1" }])).toBe("id\r\n1\r\n")
     }))
 
   it.effect("stages rows in a temporary file while the records come, and removes it at the end", () =>

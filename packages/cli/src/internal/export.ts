@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { Args, type Command, Options as Flag } from "@effect/cli"
+import { Args, type Command, HelpDoc, Options as Flag, ValidationError } from "@effect/cli"
 import { type FileSystem, Path } from "@effect/platform"
 import { type IntercomClient, Progress, type Resource, Scroll, type ScrollError } from "@intercom-scroll/core"
 import { Clock, Effect, Option, Schedule, Stream, SubscriptionRef } from "effect"
@@ -25,6 +25,8 @@ export interface Options {
   readonly format?: Format.Format | undefined
   /** A file path, written atomically; stdout when undefined. */
   readonly out?: string | undefined
+  /** For `csv`: start with a UTF-8 byte-order mark, for Excel. Default false. */
+  readonly csvBom?: boolean | undefined
   readonly scroll?: Scroll.Options | undefined
   /**
    * Default "auto": a live line when stderr is a terminal (and the records do not go to the same one: stdout, when it
@@ -98,7 +100,7 @@ export const run = Effect.fn("Export.run")(function*(options: Options): Effect.f
     const tracker = yield* ProgressBar.start(options.resource, mode)
     const bytes = recordsOf(options.resource, options.scroll).pipe(
       Stream.provideService(Progress.Progress, tracker.reporter),
-      Format.encoder(format, { knownColumns: Fields.knownColumns(options.resource) }),
+      Format.encoder(format, { knownColumns: Fields.knownColumns(options.resource), bom: options.csvBom }),
       Stream.encodeText
     )
     yield* options.out === undefined ? Stream.run(bytes, stdio.stdout) : AtomicFile.write(options.out, bytes)
@@ -144,9 +146,23 @@ export const flags = {
     Flag.withDescription("Write to FILE (atomically: a failed export leaves it as it was) instead of stdout."),
     Flag.optional
   ),
-  format: Flag.choice("format", Format.formats).pipe(
-    Flag.withDefault("ndjson"),
-    Flag.withDescription("ndjson (one record a line, the default), json (one array) or csv (nested fields as dotted columns).")
+  output: Flag.all({
+    format: Flag.choice("format", Format.formats).pipe(
+      Flag.withDefault("ndjson"),
+      Flag.withDescription("ndjson (one record a line, the default), json (one array) or csv (nested fields as dotted columns).")
+    ),
+    csvBom: Flag.boolean("csv-bom").pipe(
+      Flag.withDescription(
+        "Start the CSV with a UTF-8 byte-order mark, so that Excel reads São Paulo as São Paulo (by default there is none: other readers take it for part of the first column's name)."
+      )
+    )
+  }).pipe(
+    // A BOM before JSON makes it invalid (JSON.parse refuses it): asked for anywhere but CSV, it is a mistake to point out.
+    Flag.mapEffect((output) =>
+      output.csvBom && output.format !== "csv"
+        ? Effect.fail(ValidationError.invalidValue(HelpDoc.p("--csv-bom is for --format csv: JSON and NDJSON never start with a byte-order mark")))
+        : Effect.succeed(output)
+    )
   ),
   maxRestarts: Flag.integer("max-restarts").pipe(
     Flag.filterMap(
@@ -191,7 +207,8 @@ export type Flags = Command.Command.ParseConfig<typeof flags>
 export const fromFlags = (flags: Flags): Effect.Effect<Options, never, Path.Path> =>
   Effect.map(Path.Path, (path) => ({
     resource: flags.resource,
-    format: flags.format,
+    format: flags.output.format,
+    csvBom: flags.output.csvBom,
     out: Option.getOrUndefined(Option.map(flags.out, (file) => path.resolve(file))),
     scroll: {
       restart: Option.getOrUndefined(Option.map(flags.maxRestarts, restartAtMost)),

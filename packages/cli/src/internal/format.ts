@@ -180,7 +180,16 @@ export const headerOrder = (
 export interface CsvOptions {
   /** The columns the records' schema names, in its order: they come first (`Fields.knownColumns`). */
   readonly knownColumns?: ReadonlyArray<string> | undefined
+  /**
+   * Starts the output with a UTF-8 byte-order mark, without which Excel reads UTF-8 as the system's legacy code page
+   * ("SÃ£o Paulo" for "São Paulo"). Default false: most other readers take the mark for part of the first column's
+   * name.
+   */
+  readonly bom?: boolean | undefined
 }
+
+/** U+FEFF, which UTF-8 encodes as EF BB BF. */
+const byteOrderMark = "\uFEFF"
 
 const stagingError = (path: string) => (error: PlatformError) =>
   new OutputError({ target: `the CSV staging file ${path}`, detail: error.message })
@@ -191,7 +200,7 @@ const stagingError = (path: string) => (error: PlatformError) =>
  * array of its cells by first-seen column, one a line) to a temporary staging file while collecting the columns; the
  * second writes the header, then reads the rows back and lays each out in the header's order. The staging file is
  * removed when the stream ends, however it ends. Nothing is emitted until the scroll has finished; no records give
- * an empty output.
+ * an empty output, without a byte-order mark.
  *
  * @since 0.1.0
  * @category encoders
@@ -224,7 +233,8 @@ export const csv = (options: CsvOptions = {}) =>
         }))
       )
     )
-    return Stream.concat(Stream.succeed(csvRow(order.map((position) => columns.names[position]!))), rows)
+    const header = csvRow(order.map((position) => columns.names[position]!))
+    return Stream.concat(Stream.succeed(options.bom === true ? byteOrderMark + header : header), rows)
   }))
 
 /**
