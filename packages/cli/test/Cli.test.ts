@@ -122,6 +122,36 @@ describe("intercom-scroll export", () => {
     })
   })
 
+  it.effect("--timestamps iso writes the records' times in ISO 8601 in every format, custom attributes as they came", () => {
+    const user = {
+      type: "user",
+      id: "a1",
+      created_at: 1700000000,
+      signed_up_at: null,
+      session_count: 3,
+      custom_attributes: { last_order_at: 1700000000 }
+    }
+    const exportAs = (format: string, timestamps: ReadonlyArray<string>) => {
+      const fake = makeFake({
+        fault: (seen) =>
+          json(seen.index === 1 ? { type: "user.list", users: [user], scroll_param: "p2" } : { type: "user.list", users: [], scroll_param: "p3" })
+      })
+      const run = { fake, capture: makeCapture() }
+      return cli(["export", "users", "--format", format, ...timestamps], run).pipe(Effect.map(() => run.capture.stdout()))
+    }
+    const iso = { ...user, created_at: "2023-11-14T22:13:20Z" }
+    return Effect.gen(function*() {
+      expect(yield* exportAs("ndjson", ["--timestamps", "iso"])).toBe(`${JSON.stringify(iso)}\n`)
+      expect(JSON.parse(yield* exportAs("json", ["--timestamps", "iso"]))).toEqual([iso])
+      expect(yield* exportAs("csv", ["--timestamps", "iso"])).toBe(
+        "type,id,created_at,session_count,custom_attributes.last_order_at\r\nuser,a1,2023-11-14T22:13:20Z,3,1700000000\r\n"
+      )
+      // By default, as Intercom sent them.
+      expect(yield* exportAs("ndjson", [])).toBe(`${JSON.stringify(user)}\n`)
+      expect(yield* exportAs("ndjson", ["--timestamps", "unix"])).toBe(`${JSON.stringify(user)}\n`)
+    })
+  })
+
   it.effect("on a terminal, a live progress line, but plain lines when the records go to the same terminal", () =>
     Effect.gen(function*() {
       const liveLine = "\r\x1b[2K"

@@ -33,3 +33,38 @@ describe("Fields.timestampFields", () => {
     expect(Fields.timestampFields("companies")).toEqual(["created_at", "remote_created_at", "updated_at", "last_request_at"])
   })
 })
+
+describe("Fields.isoTimestamps", () => {
+  const toIso = Fields.isoTimestamps("users")
+
+  it("writes the schema's timestamps in ISO 8601, UTC, with a fraction only when there is one", () => {
+    const record = {
+      id: "1",
+      created_at: 1700000000,
+      updated_at: 0,
+      signed_up_at: 1.5,
+      remote_created_at: 1700000000,
+      last_request_at: null,
+      session_count: 1700000000,
+      custom_attributes: { last_order_at: 1700000000 }
+    }
+    expect(toIso(record)).toEqual({
+      id: "1",
+      created_at: "2023-11-14T22:13:20Z",
+      updated_at: "1970-01-01T00:00:00Z",
+      signed_up_at: "1970-01-01T00:00:01.500Z",
+      remote_created_at: "2023-11-14T22:13:20Z",
+      last_request_at: null,
+      session_count: 1700000000,
+      custom_attributes: { last_order_at: 1700000000 }
+    })
+    // A copy: the record itself is as it came.
+    expect(record.created_at).toBe(1700000000)
+  })
+
+  it("leaves what is not a time as it is: no field, a string, a number no date can hold", () => {
+    const record = { id: "1", created_at: "yesterday", updated_at: 1e20 }
+    expect(toIso(record)).toBe(record)
+    expect(toIso({ id: "2" })).toEqual({ id: "2" })
+  })
+})

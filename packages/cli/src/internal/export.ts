@@ -27,6 +27,8 @@ export interface Options {
   readonly out?: string | undefined
   /** For `csv`: start with a UTF-8 byte-order mark, for Excel. Default false. */
   readonly csvBom?: boolean | undefined
+  /** The timestamp fields (`created_at`, …) as UNIX seconds, as received, or in ISO 8601. Default "unix". */
+  readonly timestamps?: Fields.TimestampStyle | undefined
   readonly scroll?: Scroll.Options | undefined
   /**
    * Default "auto": a live line when stderr is a terminal (and the records do not go to the same one: stdout, when it
@@ -98,8 +100,11 @@ export const run = Effect.fn("Export.run")(function*(options: Options): Effect.f
   // Scoped so the progress line is gone before the summary (or the caller's error line) is printed.
   const snapshot = yield* Effect.scoped(Effect.gen(function*() {
     const tracker = yield* ProgressBar.start(options.resource, mode)
-    const bytes = recordsOf(options.resource, options.scroll).pipe(
-      Stream.provideService(Progress.Progress, tracker.reporter),
+    const records = recordsOf(options.resource, options.scroll).pipe(
+      Stream.provideService(Progress.Progress, tracker.reporter)
+    )
+    const written = options.timestamps === "iso" ? Stream.map(records, Fields.isoTimestamps(options.resource)) : records
+    const bytes = written.pipe(
       Format.encoder(format, { knownColumns: Fields.knownColumns(options.resource), bom: options.csvBom }),
       Stream.encodeText
     )
@@ -164,6 +169,12 @@ export const flags = {
         : Effect.succeed(output)
     )
   ),
+  timestamps: Flag.choice("timestamps", Fields.timestampStyles).pipe(
+    Flag.withDefault("unix"),
+    Flag.withDescription(
+      "unix (seconds since 1970, as Intercom sends them; the default) or iso (ISO 8601 in UTC: 2024-05-01T12:00:00Z), for created_at, updated_at and the other times of the records, in every format; custom attributes stay as they are."
+    )
+  ),
   maxRestarts: Flag.integer("max-restarts").pipe(
     Flag.filterMap(
       (n) => n >= 0 ? Option.some(n) : Option.none(),
@@ -209,6 +220,7 @@ export const fromFlags = (flags: Flags): Effect.Effect<Options, never, Path.Path
     resource: flags.resource,
     format: flags.output.format,
     csvBom: flags.output.csvBom,
+    timestamps: flags.timestamps,
     out: Option.getOrUndefined(Option.map(flags.out, (file) => path.resolve(file))),
     scroll: {
       restart: Option.getOrUndefined(Option.map(flags.maxRestarts, restartAtMost)),

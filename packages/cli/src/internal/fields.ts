@@ -6,6 +6,7 @@
  */
 import { Models, type Resource } from "@intercom-scroll/core"
 import type { SchemaAST } from "effect"
+import type { JsonRecord } from "./format.js"
 
 const schemas: { readonly [R in Resource.Resource]: { readonly ast: SchemaAST.AST } } = {
   users: Models.User,
@@ -67,3 +68,44 @@ const holds = (ast: SchemaAST.AST, target: SchemaAST.AST): boolean =>
  */
 export const timestampFields = (resource: Resource.Resource): ReadonlyArray<string> =>
   fieldsOf(resource).filter((field) => holds(field.type, Models.UnixSeconds.ast)).map((field) => String(field.name))
+
+/**
+ * How timestamps are written: `unix` as Intercom sends them (seconds since 1970), `iso` as ISO 8601 in UTC.
+ *
+ * @since 0.1.0
+ * @category timestamps
+ */
+export const timestampStyles = ["unix", "iso"] as const
+
+/**
+ * @since 0.1.0
+ * @category timestamps
+ */
+export type TimestampStyle = (typeof timestampStyles)[number]
+
+/** `2024-05-01T12:00:00Z`, with a fraction only when the time has one. Anything but a time stays as it is. */
+const iso = (value: unknown): unknown => {
+  if (typeof value !== "number") return value
+  const date = new Date(value * 1000)
+  return Number.isNaN(date.getTime()) ? value : date.toISOString().replace(".000Z", "Z")
+}
+
+/**
+ * Rewrites a record's timestamp fields (`timestampFields`) in ISO 8601; null, absent and custom attributes are left
+ * as they are. A record with a timestamp is copied, not changed.
+ *
+ * @since 0.1.0
+ * @category timestamps
+ */
+export const isoTimestamps = (resource: Resource.Resource): (record: JsonRecord) => JsonRecord => {
+  const fields = timestampFields(resource)
+  return (record) => {
+    let copy: Record<string, unknown> | undefined
+    for (const field of fields) {
+      const value = record[field]
+      const written = iso(value)
+      if (written !== value) (copy ??= { ...record })[field] = written
+    }
+    return copy ?? record
+  }
+}
