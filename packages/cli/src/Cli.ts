@@ -26,6 +26,8 @@ import * as Help from "./internal/help.js"
 import * as Stdio from "./internal/stdio.js"
 
 /**
+ * The CLI's version, as `--version` and `--help` print it.
+ *
  * @since 0.1.0
  * @category constants
  */
@@ -120,6 +122,9 @@ const exportCommand = Command.make("export", { ...Export.flags, ...connectionFla
   })).pipe(Command.withDescription(Export.description))
 
 /**
+ * The `intercom-scroll` command and its subcommands (`export`). `run` runs it as the CLI does; an app of its own can
+ * also nest it with `Command.withSubcommands`, where `--help` is then @effect/cli's rendering, not `run`'s.
+ *
  * @since 0.1.0
  * @category commands
  */

@@ -135,6 +135,13 @@ export const run = Effect.fn("Export.run")(function*(options: Options): Effect.f
  */
 export const description = "Export every user, lead or company of an Intercom workspace over the Scroll API."
 
+/** `--name N`, a whole number 0 or more; a number below is refused in words that name the flag and say what N is. */
+const count = (name: string, meaning: string) =>
+  Flag.integer(name).pipe(
+    Flag.filterMap((n) => n >= 0 ? Option.some(n) : Option.none(), `--${name} must be 0 or more: ${meaning}`),
+    Flag.withPseudoName("N")
+  )
+
 /**
  * The `export` subcommand's own argument and flags. Where the workspace is (`--base-url`, `--region`) belongs to
  * the command line as a whole, which adds those.
@@ -175,21 +182,11 @@ export const flags = {
       "unix (seconds since 1970, as Intercom sends them; the default) or iso (ISO 8601 in UTC: 2024-05-01T12:00:00Z), for created_at, updated_at and the other times of the records, in every format; custom attributes stay as they are."
     )
   ),
-  maxRestarts: Flag.integer("max-restarts").pipe(
-    Flag.filterMap(
-      (n) => n >= 0 ? Option.some(n) : Option.none(),
-      "--max-restarts must be 0 or more: how many times to start over"
-    ),
-    Flag.withPseudoName("N"),
+  maxRestarts: count("max-restarts", "how many times to start over").pipe(
     Flag.withDescription("Start the scroll over at most N times after a 5xx, a transport failure or an expiry (default 5; 0 never)."),
     Flag.optional
   ),
-  prefetch: Flag.integer("prefetch").pipe(
-    Flag.filterMap(
-      (n) => n >= 0 ? Option.some(n) : Option.none(),
-      "--prefetch must be 0 or more: how many pages to fetch ahead of the writing"
-    ),
-    Flag.withPseudoName("N"),
+  prefetch: count("prefetch", "how many pages to fetch ahead of the writing").pipe(
     Flag.withDescription(
       "Fetch up to N pages (about 100 records each) ahead while earlier ones are written (default 1; 0 fetches a page only when the last is written). More keeps a slow disk or reader from letting the scroll expire."
     ),
