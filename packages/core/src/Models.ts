@@ -32,8 +32,17 @@ import type { Resource } from "./Resource.js"
 /** May be absent, may be null. */
 const maybe = <S extends Schema.Schema.Any>(schema: S) => Schema.optional(Schema.NullOr(schema))
 const Text = maybe(Schema.String)
-/** UNIX seconds. */
-const Timestamp = maybe(Schema.Number)
+
+/**
+ * A time as Intercom sends it: seconds since the UNIX epoch. Every timestamp field of the records is this schema (and
+ * no other field is), so a consumer can tell them by it: the CLI's `--timestamps iso` does.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const UnixSeconds = Schema.Number.annotations({ description: "A time in UNIX seconds" })
+
+const Timestamp = maybe(UnixSeconds)
 
 /**
  * A workspace's custom attributes as received: an object of any fields. The scroll's `customAttributes` option
@@ -143,6 +152,8 @@ const userFields = {
   type: Schema.Literal("user"),
   ...contactFields,
   signed_up_at: Timestamp,
+  /** When the user was created in your app, as you told Intercom. */
+  remote_created_at: Timestamp,
   last_seen_ip: Text,
   session_count: maybe(Schema.Number),
   pseudonym: Text,

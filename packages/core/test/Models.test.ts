@@ -95,6 +95,7 @@ describe("records keep every field that came over the wire", () => {
           "created_at",
           "updated_at",
           "signed_up_at",
+          "remote_created_at",
           "last_request_at",
           "last_seen_ip",
           "unsubscribed_from_emails",
