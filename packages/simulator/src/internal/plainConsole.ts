@@ -21,6 +21,7 @@ export const wantsStyles = (stream: Stream, env: Environment): boolean =>
   stream.isTTY === true && (env.NO_COLOR ?? "") === "" && env.TERM !== "dumb"
 
 /** Control sequences (CSI): the styles @effect/printer-ansi writes, and any cursor movement. */
+// eslint-disable-next-line no-control-regex -- the escape character is what this looks for
 const controlSequence = /\u001b\[[0-?]*[ -/]*[@-~]/g
 
 const plain = (argument: unknown): unknown =>
