@@ -107,7 +107,9 @@ export const options = {
       (megabits) => megabits > 0 && Number.isFinite(megabits) ? Option.some(megabits) : Option.none(),
       "--bandwidth must be more than 0"
     ),
-    Options.withDescription("Megabits per second of each response's link: a body of B bytes takes B * 8 / bandwidth seconds"),
+    Options.withDescription(
+      "Megabits per second of each response's link: B bytes take B * 8 / (bandwidth * 10^6) seconds"
+    ),
     Options.optional
   ),
   compression: Options.choice("compression", ["on", "off"]).pipe(

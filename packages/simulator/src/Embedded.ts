@@ -6,8 +6,8 @@
  * `IntercomClient.layerConfig()` from `@intercom-scroll/core`, then reaches the simulator without a token and
  * Intercom with one.
  *
- * With `@intercom-scroll/core`, the production layer gets the simulator as its default:
- * `IntercomClient.layerConfig().pipe(Layer.provide(NodeHttpClient.layerUndici), Layer.provideMerge(Embedded.layer({ … })))`.
+ * With `@intercom-scroll/core`, the production layer gets the simulator as its default: `IntercomClient.layerConfig()`
+ * `.pipe(Layer.provide(NodeHttpClient.layerUndici), Layer.provideMerge(Embedded.layer({ … })))`.
  *
  * @example
  * import { NodeRuntime } from "@effect/platform-node"

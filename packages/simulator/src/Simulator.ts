@@ -90,8 +90,8 @@ export interface SimulatorOptions {
   readonly compression?: boolean
   /**
    * Megabits per second of each response's link: a body of B bytes as sent (compressed when compressed) takes
-   * B × 8 / bandwidth seconds, after any latency, on the simulator's Clock. On a port the body is written in pieces
-   * at that rate; in process the response is handed over once the time has passed. Unlimited when unset.
+   * B × 8 / (bandwidth × 10⁶) seconds, after any latency, on the simulator's Clock. On a port the body is written in
+   * pieces at that rate; in process the response is handed over once the time has passed. Unlimited when unset.
    */
   readonly bandwidth?: number
 }
@@ -221,7 +221,9 @@ export const make = (options: SimulatorOptions): Effect.Effect<Simulator["Type"]
     const clock = yield* Effect.clock
     const bandwidth = options.bandwidth
     if (bandwidth !== undefined && !(bandwidth > 0 && Number.isFinite(bandwidth))) {
-      return yield* Effect.dieMessage(`Simulator: the bandwidth must be a positive number of megabits per second, not ${bandwidth}`)
+      return yield* Effect.dieMessage(
+        `Simulator: the bandwidth must be a positive number of megabits per second, not ${bandwidth}`
+      )
     }
     const workspaces = new Map<string, Workspace>()
     for (const workspace of options.workspaces) {
@@ -284,8 +286,8 @@ export const layer = (options: SimulatorOptions): Layer.Layer<Simulator> => Laye
 
 /**
  * The simulator and an `HttpClient` that it answers in process, without sockets. Requests run in the caller's fiber,
- * so a TestClock drives expiry, rate-limit windows, latency and bandwidth. Any base URL reaches the simulator, and relative URLs
- * work too.
+ * so a TestClock drives expiry, rate-limit windows, latency and bandwidth. Any base URL reaches the simulator, and
+ * relative URLs work too.
  *
  * @since 0.1.0
  * @category layers

@@ -67,7 +67,9 @@ describe("Cli.run", () => {
   it.live("refuses a count, a page size, a rate limit or a rate out of range in words naming the flag, and serves nothing", () =>
     Effect.gen(function*() {
       const refusals: Array<string> = []
-      const flags = [["--users", "-5"], ["--page-size", "0"], ["--rate-limit", "0"], ["--restart-rate", "2"], ["--bandwidth", "0"]]
+      const flags = [
+        ["--users", "-5"], ["--page-size", "0"], ["--rate-limit", "0"], ["--restart-rate", "2"], ["--bandwidth", "0"]
+      ]
       for (const flag of flags) {
         const exit = yield* Cli.run(["node", "intercom-simulator", "--port", "0", "--token", "T", ...flag]).pipe(
           // Served, it would run until stopped.
@@ -97,15 +99,16 @@ describe("the command line", () => {
   it.effect("maps --bandwidth, --compression and --scroll-param to the server's options, and their defaults", () =>
     Effect.gen(function*() {
       const seen: Array<Simulator.ServerOptions> = []
-      const probe = Command.run(Command.make("probe", Cli.options, (config) => Effect.sync(() => seen.push(Cli.serverOptions(config)))), {
-        name: "probe",
-        version: "0"
-      })
-      yield* probe(["node", "probe", "--token", "T", "--bandwidth", "2.5", "--compression", "off", "--scroll-param", "stable"])
+      const command = Command.make("probe", Cli.options, (config) =>
+        Effect.sync(() => seen.push(Cli.serverOptions(config))))
+      const probe = Command.run(command, { name: "probe", version: "0" })
+      yield* probe(["node", "probe", "--token", "T", "--bandwidth", "2.5", "--compression", "off"])
+      yield* probe(["node", "probe", "--token", "T", "--scroll-param", "stable"])
       yield* probe(["node", "probe", "--token", "T"])
-      expect(seen[0]).toMatchObject({ bandwidth: 2.5, compression: false, scrollParam: "stable" })
-      expect(seen[1]).toMatchObject({ compression: true, scrollParam: "rotating" })
-      expect("bandwidth" in seen[1]).toBe(false)
+      expect(seen[0]).toMatchObject({ bandwidth: 2.5, compression: false, scrollParam: "rotating" })
+      expect(seen[1]).toMatchObject({ compression: true, scrollParam: "stable" })
+      expect(seen[2]).toMatchObject({ compression: true, scrollParam: "rotating" })
+      expect("bandwidth" in seen[2]).toBe(false)
     }).pipe(Effect.provide(NodeContext.layer)))
 
   it.effect("--help shows the optional flags as optional, and no escape codes when NO_COLOR is set", () =>
@@ -138,9 +141,11 @@ describe("PlainConsole", () => {
     Effect.gen(function*() {
       const { captured, written } = yield* capture
       const styled = "\u001b[0;1mUSAGE\u001b[0m \u001b[2K"
-      yield* Console.log(styled, 1).pipe(Effect.withConsole(PlainConsole.make(captured, { stdout: false, stderr: true })))
-      yield* Console.error(styled).pipe(Effect.withConsole(PlainConsole.make(captured, { stdout: false, stderr: true })))
-      yield* Console.error(styled).pipe(Effect.withConsole(PlainConsole.make(captured, { stdout: true, stderr: false })))
+      const plainStdout = PlainConsole.make(captured, { stdout: false, stderr: true })
+      const plainStderr = PlainConsole.make(captured, { stdout: true, stderr: false })
+      yield* Console.log(styled, 1).pipe(Effect.withConsole(plainStdout))
+      yield* Console.error(styled).pipe(Effect.withConsole(plainStdout))
+      yield* Console.error(styled).pipe(Effect.withConsole(plainStderr))
       expect(written).toEqual({ stdout: ["USAGE  1"], stderr: [styled, "USAGE "] })
     }))
 })

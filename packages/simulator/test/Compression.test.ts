@@ -54,7 +54,7 @@ describe("Accept-Encoding", () => {
 })
 
 describe("compression in process", () => {
-  it.effect("each coding carries the very bytes of the uncompressed page, with Content-Encoding, Content-Length and Vary", () =>
+  it.effect("each coding carries the uncompressed page's bytes, with Content-Encoding, Content-Length and Vary", () =>
     Effect.gen(function*() {
       const plain = yield* firstPage().pipe(inProcess())
       expect(plain.headers["content-encoding"]).toBeUndefined()
@@ -115,7 +115,10 @@ describe("compression over real HTTP", () => {
       expect(response.headers["content-encoding"]).toBe("gzip")
       const promised = Number(response.headers["content-length"])
       const received: Array<Uint8Array> = []
-      const error = yield* response.stream.pipe(Stream.runForEach((piece) => Effect.sync(() => received.push(piece))), Effect.flip)
+      const error = yield* response.stream.pipe(
+        Stream.runForEach((piece) => Effect.sync(() => received.push(piece))),
+        Effect.flip
+      )
       expect(error._tag).toBe("ResponseError")
       const head = Buffer.concat(received)
       expect(head.length).toBe(Math.floor(promised / 2))

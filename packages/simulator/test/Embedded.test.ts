@@ -64,10 +64,11 @@ describe("Embedded.layer", () => {
   it.effect("with a token it does nothing: the configuration is the outside one, and the target is Intercom", () =>
     Effect.gen(function*() {
       expect(yield* Seen).toEqual({ token: "real-token", baseUrl: undefined, region: "au" })
-      expect(yield* Embedded.Target).toEqual({ _tag: "Intercom", description: "Intercom (INTERCOM_ACCESS_TOKEN is set)" })
+      const target = yield* Embedded.Target
+      expect(target).toEqual({ _tag: "Intercom", description: "Intercom (INTERCOM_ACCESS_TOKEN is set)" })
     }).pipe(inEnvironment({ INTERCOM_ACCESS_TOKEN: "real-token", INTERCOM_REGION: "au" })))
 
-  it.effect("under a program, the program reads the simulator's values too; when it ends they are gone, and the simulator", () =>
+  it.effect("under a program, it reads the simulator's values; when it ends, they and the simulator are gone", () =>
     Effect.gen(function*() {
       const baseUrl = yield* Config.string("INTERCOM_BASE_URL").pipe(Effect.provide(embedded))
       expect(baseUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)

@@ -37,7 +37,8 @@ describe("bandwidth in process", () => {
     Effect.gen(function*() {
       const size = yield* firstPageSize(options)
       expect(size).toBeGreaterThan(30_000)
-      const { after, answer, before } = yield* doneAround(getBytes("/companies/scroll", { token: T }), millisFor(size, 1))
+      const request = getBytes("/companies/scroll", { token: T })
+      const { after, answer, before } = yield* doneAround(request, millisFor(size, 1))
       expect(answer.bytes.length).toBe(size)
       expect([before, after]).toEqual([false, true])
     }).pipe(Effect.provide(Simulator.layerClient({ ...options, bandwidth: 1 }))))

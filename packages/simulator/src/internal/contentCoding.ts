@@ -20,7 +20,7 @@ const preference: ReadonlyArray<ContentCoding> = ["br", "gzip", "deflate"]
 /** `qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )` */
 const qvalue = /^(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)$/
 
-/** The weights an `Accept-Encoding` value gives, by lower-case coding; elements with a malformed weight are left out. */
+/** The weights an `Accept-Encoding` value gives, by lower-case coding; elements of a malformed weight are left out. */
 const weights = (header: string): Map<string, number> => {
   const out = new Map<string, number>()
   for (const element of header.split(",")) {
@@ -97,5 +97,7 @@ export const compressNow = (coding: ContentCoding, body: Uint8Array): Effect.Eff
 /** `body` compressed with `coding` on libuv's thread pool, so that a server answers other requests meanwhile. */
 export const compressOffThread = (coding: ContentCoding, body: Uint8Array): Effect.Effect<Uint8Array> =>
   Effect.async<Uint8Array>((resume) =>
-    codecs[coding].offThread(body, (error, result) => resume(error === null ? Effect.succeed(result) : Effect.die(error)))
+    codecs[coding].offThread(body, (error, result) =>
+      resume(error === null ? Effect.succeed(result) : Effect.die(error))
+    )
   )

@@ -1,6 +1,7 @@
 /**
  * The link between the simulator and a client: with a bandwidth, bytes cost time. A response of B bytes (as sent,
- * compressed when compressed) takes B × 8 / bandwidth seconds, each response over a link of its own.
+ * compressed when compressed) takes B × 8 / (bandwidth × 10⁶) seconds at `bandwidth` megabits per second, each
+ * response over a link of its own.
  *
  * @internal
  */
@@ -26,7 +27,7 @@ const chunkMillis = 10
 
 /**
  * `bytes` in chunks, each handed over once the link has had the time to send it and everything before it (a due
- * time from the start, so that timer delays do not add up): the last byte leaves at exactly B × 8 / bandwidth.
+ * time from the start, so that timer delays do not add up): the last byte leaves at exactly the body's time.
  */
 export const paced = (link: Link, bytes: Uint8Array): Stream.Stream<Uint8Array> =>
   Stream.suspend(() => {
