@@ -16,12 +16,13 @@ import { InvalidConfig, type OutputError, type StdoutClosed } from "./ExportErro
 import * as Failure from "./Failure.js"
 import * as Format from "./Format.js"
 import * as Stdio from "./Stdio.js"
+import { moduleVersion } from "./internal/version.js"
 
 /**
  * @since 0.1.0
  * @category constants
  */
-export const version = "0.1.0"
+export const version: string = moduleVersion
 
 const regions = ["us", "eu", "au"] as const satisfies ReadonlyArray<IntercomClient.Region>
 

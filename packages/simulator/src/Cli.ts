@@ -9,6 +9,7 @@ import { Console, Duration, Effect, Option, Schema, Stream } from "effect"
 import type { FaultPlan, Mutation } from "./FaultPlan.js"
 import { Resource } from "./Resource.js"
 import * as Simulator from "./Simulator.js"
+import { moduleVersion } from "./internal/version.js"
 
 const PageNumbers = Schema.compose(
   Schema.split(","),
@@ -180,4 +181,4 @@ export const command = Command.make("intercom-simulator", options, (config) =>
  * @since 0.1.0
  * @category commands
  */
-export const run = Command.run(command, { name: "Intercom simulator", version: "0.1.0" })
+export const run = Command.run(command, { name: "Intercom simulator", version: moduleVersion })
