@@ -11,11 +11,13 @@ import type { Teardown } from "@effect/platform/Runtime"
 import type { FileSystem, HttpClient } from "@effect/platform"
 import { IntercomClient, type Resource, type ScrollError } from "@intercom-scroll/core"
 import { Config, Effect, Exit, Layer, Logger, LogLevel, Option, Redacted } from "effect"
+import { constVoid } from "effect/Function"
 import * as Export from "./Export.js"
 import { InvalidConfig, type OutputError, type StdoutClosed } from "./ExportError.js"
 import * as Failure from "./Failure.js"
 import * as Format from "./Format.js"
 import * as Stdio from "./Stdio.js"
+import { moduleVersion } from "./internal/version.js"
 import { moduleVersion } from "./internal/version.js"
 
 /**
@@ -218,6 +220,11 @@ export const runMain = <E>(program: Effect.Effect<unknown, E, Layer.Layer.Succes
   process.once("SIGTERM", () => {
     stoppedBy = "SIGTERM"
   })
+  // runMain stops listening after the first signal, so a second one (a terminal's Ctrl-C passed on by a parent such as
+  // pnpm, on top of the terminal's own) would kill the process before the interrupted export removed its temporary
+  // file. These listeners keep the process alive until runMain exits it. (A stuck process still yields to SIGKILL.)
+  process.on("SIGINT", constVoid)
+  process.on("SIGTERM", constVoid)
   const teardown: Teardown = (exit, onExit) => onExit(Failure.exitCode(exit, stoppedBy))
   program.pipe(
     Effect.provide(layer),
