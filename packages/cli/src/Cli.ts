@@ -2,6 +2,19 @@
  * `intercom-scroll export <users|leads|companies>`: the command, its Node platform layer, and `main`, which prints
  * one line for a failure and leaves the exit code to `runMain`.
  *
+ * @example
+ * ```ts
+ * import { Command } from "@effect/cli"
+ * import { Cli } from "@intercom-scroll/cli"
+ * import { Effect } from "effect"
+ *
+ * // The export as a subcommand of an app's own command line: `my-app export users --out users.ndjson`.
+ * const app = Command.make("my-app").pipe(Command.withSubcommands([Cli.exportCommand]))
+ * const run = Command.run(app, { name: "my-app", version: "1.0.0" })
+ *
+ * Effect.runPromise(run(["node", "my-app", "--version"]).pipe(Effect.provide(Cli.layer)))
+ * ```
+ *
  * @since 0.1.0
  */
 import { Args, Command, Options } from "@effect/cli"
@@ -17,7 +30,6 @@ import { InvalidConfig, type OutputError, type StdoutClosed } from "./ExportErro
 import * as Failure from "./Failure.js"
 import * as Format from "./Format.js"
 import * as Stdio from "./Stdio.js"
-import { moduleVersion } from "./internal/version.js"
 import { moduleVersion } from "./internal/version.js"
 
 /**

@@ -2,6 +2,32 @@
  * One export: a scroll of users, leads or companies, encoded as NDJSON, JSON or CSV, written to stdout or
  * atomically to a file, with progress on stderr and a summary at the end.
  *
+ * @example
+ * ```ts
+ * import { FileSystem } from "@effect/platform"
+ * import { NodeContext } from "@effect/platform-node"
+ * import { Export, Stdio } from "@intercom-scroll/cli"
+ * import { IntercomClient } from "@intercom-scroll/core"
+ * import { Simulator } from "@intercom-scroll/simulator"
+ * import { Effect, Layer, Redacted } from "effect"
+ *
+ * // A workspace of 300 users, simulated in process.
+ * const Intercom = IntercomClient.layer({ accessToken: Redacted.make("T") }).pipe(
+ *   Layer.provide(Simulator.layerClient({ workspaces: [{ token: "T", users: 300 }] }))
+ * )
+ *
+ * // `intercom-scroll export users --out users.ndjson`, without the progress output.
+ * const program = Effect.gen(function*() {
+ *   const fs = yield* FileSystem.FileSystem
+ *   const out = `${yield* fs.makeTempDirectoryScoped()}/users.ndjson`
+ *   const summary = yield* Export.run({ resource: "users", out, progress: "off" })
+ *   const lines = (yield* fs.readFileString(out)).trim().split("\n")
+ *   return [summary.records, lines.length]
+ * }).pipe(Effect.scoped, Effect.provide([Intercom, Stdio.layer, NodeContext.layer]))
+ *
+ * Effect.runPromise(program).then((result) => assert.deepStrictEqual(result, [300, 300]))
+ * ```
+ *
  * @since 0.1.0
  */
 import type { FileSystem, Path } from "@effect/platform"

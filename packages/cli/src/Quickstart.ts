@@ -3,6 +3,19 @@
  * a summary. Without INTERCOM_ACCESS_TOKEN the workspace is a simulator in this process, with faults that make a
  * restart and a rate-limit wait show up; with it, the workspace is the real one.
  *
+ * @example
+ * ```ts
+ * import { Cli, Quickstart } from "@intercom-scroll/cli"
+ *
+ * // What `pnpm start` runs without a token: 25,000 simulated users, a 500 at the 120th page request, 150 requests
+ * // per 10 s.
+ * const [workspace] = Quickstart.simulatedWorkspace.workspaces
+ * assert.strictEqual(workspace?.users, 25_000)
+ *
+ * // The same job into another file, as a program of its own: `main()` starts it.
+ * export const main = () => Cli.runMain(Cli.reportFailure(Quickstart.run({ out: "out/everyone.ndjson" })))
+ * ```
+ *
  * @since 0.1.0
  */
 import { FileSystem, Path } from "@effect/platform"

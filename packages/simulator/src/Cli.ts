@@ -2,6 +2,16 @@
  * The standalone simulator's command line: every option of `layerServer`, the fault plan as flags, one line on
  * stdout once listening, then serving until interrupted.
  *
+ * @example
+ * ```ts
+ * import { Cli } from "@intercom-scroll/simulator"
+ * import { Effect, Option, Stream } from "effect"
+ *
+ * // `intercom-simulator --port 0 …` prints its URL on its first line: a test that starts the bin reads it so.
+ * const stdout = Stream.make(new TextEncoder().encode("Intercom simulator listening on http://127.0.0.1:4010\n"))
+ * assert.deepStrictEqual(Effect.runSync(Cli.listeningUrl(stdout)), Option.some("http://127.0.0.1:4010"))
+ * ```
+ *
  * @since 0.1.0
  */
 import { Command, Options } from "@effect/cli"
