@@ -144,12 +144,15 @@ describe("intercom-scroll export, as a process against the standalone simulator"
       expect(yield* fs.readFileString(out)).toBe("previous export\n")
     })
 
-  /** Sends signals to the process alone, not its group, 50 ms apart (the same signal twice at once arrives once). */
-  const toProcessAlone = (...signals: ReadonlyArray<NodeJS.Signals>) => (exporting: CommandExecutor.Process) =>
+  /**
+   * Sends signals 50 ms apart (the same signal twice at once arrives once) to the process alone, or to its process
+   * group as a terminal's Ctrl-C does.
+   */
+  const signalled = (to: "alone" | "group", ...signals: ReadonlyArray<NodeJS.Signals>) => (exporting: CommandExecutor.Process) =>
     Effect.forEach(signals, (signal, index) =>
       Effect.sleep(index === 0 ? "0 millis" : "50 millis").pipe(Effect.andThen(() => {
         try {
-          process.kill(exporting.pid, signal)
+          process.kill(to === "group" ? -exporting.pid : exporting.pid, signal)
         } catch {
           // Gone already: the signal before ended it.
         }
@@ -164,8 +167,8 @@ describe("intercom-scroll export, as a process against the standalone simulator"
       yield* interrupted(bin, (exporting) => exporting.kill("SIGINT"), 130)
       yield* interrupted(bin, (exporting) => exporting.kill("SIGTERM"), 143)
       // A parent that passes the terminal's Ctrl-C on, as tsx did, doubles it: the second must not cut the cleanup short.
-      yield* interrupted(bin, toProcessAlone("SIGINT", "SIGINT"), 130)
-      yield* interrupted(bin, toProcessAlone("SIGTERM", "SIGTERM"), 143)
+      yield* interrupted(bin, signalled("alone", "SIGINT", "SIGINT"), 130)
+      yield* interrupted(bin, signalled("alone", "SIGTERM", "SIGTERM"), 143)
     }).pipe(Effect.provide(NodeContext.layer)), 60_000)
 
   it.scopedLive("Ctrl-C through `pnpm -s cli`: pnpm waits for the CLI's cleanup and exits with its code", () =>
@@ -175,7 +178,9 @@ describe("intercom-scroll export, as a process against the standalone simulator"
       // A terminal's Ctrl-C reaches pnpm and the CLI; pnpm passes its own on to the CLI too.
       yield* interrupted(script, (exporting) => exporting.kill("SIGINT"), 130)
       // pnpm alone, as `timeout` or a supervisor signals it: the CLI stops as well, rather than run on orphaned.
-      yield* interrupted(script, toProcessAlone("SIGTERM"), 143)
-      yield* interrupted(script, toProcessAlone("SIGINT"), 130)
+      yield* interrupted(script, signalled("alone", "SIGTERM"), 143)
+      yield* interrupted(script, signalled("alone", "SIGINT"), 130)
+      // Ctrl-C pressed twice: pnpm answers the second by sending SIGTERM to the CLI, which is stopping already.
+      yield* interrupted(script, signalled("group", "SIGINT", "SIGINT"), 130)
     }).pipe(Effect.provide(NodeContext.layer)), 90_000)
 })

@@ -24,7 +24,6 @@ import type { Teardown } from "@effect/platform/Runtime"
 import type { FileSystem, HttpClient } from "@effect/platform"
 import { IntercomClient, type Resource, type ScrollError } from "@intercom-scroll/core"
 import { Config, Effect, Exit, Layer, Logger, LogLevel, Option, Redacted } from "effect"
-import { constVoid } from "effect/Function"
 import * as Export from "./Export.js"
 import { InvalidConfig, type OutputError, type StdoutClosed } from "./ExportError.js"
 import * as Failure from "./Failure.js"
@@ -227,17 +226,19 @@ export const main = (argv: ReadonlyArray<string>) => reportFailure(run(argv))
  * @category running
  */
 export const runMain = <E>(program: Effect.Effect<unknown, E, Layer.Layer.Success<typeof layer>>): void => {
-  // runMain interrupts the program on SIGINT and SIGTERM alike; the exit code tells them apart, as shells do.
-  let stoppedBy: "SIGINT" | "SIGTERM" = "SIGINT"
-  process.once("SIGTERM", () => {
-    stoppedBy = "SIGTERM"
-  })
+  // runMain interrupts the program on SIGINT and SIGTERM alike; the exit code tells them apart, as shells do, by the
+  // first one (pnpm answers a second Ctrl-C by sending SIGTERM to its child).
+  let stoppedBy: "SIGINT" | "SIGTERM" | undefined
   // runMain stops listening after the first signal, so a second one (a terminal's Ctrl-C passed on by a parent such as
   // pnpm, on top of the terminal's own) would kill the process before the interrupted export removed its temporary
   // file. These listeners keep the process alive until runMain exits it. (A stuck process still yields to SIGKILL.)
-  process.on("SIGINT", constVoid)
-  process.on("SIGTERM", constVoid)
-  const teardown: Teardown = (exit, onExit) => onExit(Failure.exitCode(exit, stoppedBy))
+  process.on("SIGINT", () => {
+    stoppedBy ??= "SIGINT"
+  })
+  process.on("SIGTERM", () => {
+    stoppedBy ??= "SIGTERM"
+  })
+  const teardown: Teardown = (exit, onExit) => onExit(Failure.exitCode(exit, stoppedBy ?? "SIGINT"))
   program.pipe(
     Effect.provide(layer),
     // Errors are reported as one line; runMain's own reporting would add a stack trace.
