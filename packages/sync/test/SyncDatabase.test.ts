@@ -18,7 +18,7 @@ const failureOf = <A, E>(exit: Exit.Exit<A, E>): E | undefined =>
 const refusal = (url: string) => Effect.map(Effect.exit(SyncDatabase.parse(url)), failureOf)
 
 /** The first answer through the layer's client, or how building it failed. */
-const selectOne = (database: Layer.Layer<SqlClient.SqlClient, unknown>) =>
+const selectOne = <E>(database: Layer.Layer<SqlClient.SqlClient, E>) =>
   Effect.exit(Effect.scoped(Effect.flatMap(Layer.build(database), (context) =>
     Effect.map(
       Effect.provide(Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ one: number }>`SELECT 1 AS one`), context),
