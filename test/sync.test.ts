@@ -51,6 +51,7 @@ interface Run {
   readonly inserted: number
   readonly unchanged: number
   readonly deleted: number
+  readonly error: string | null
 }
 
 /** What the database holds, read as any client of it would. */
@@ -58,7 +59,7 @@ const contents = (database: string) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const rows = yield* sql<Row>`SELECT id, CASE WHEN deleted_at IS NULL THEN 0 ELSE 1 END AS deleted FROM intercom_users WHERE workspace = ${"default"} ORDER BY id`
-    const runs = yield* sql<Run>`SELECT status, started_at, finished_at, inserted, unchanged, deleted FROM intercom_sync_runs ORDER BY id`
+    const runs = yield* sql<Run>`SELECT status, started_at, finished_at, inserted, unchanged, deleted, error FROM intercom_sync_runs ORDER BY id`
     return {
       live: rows.filter((row) => Number(row.deleted) === 0).map((row) => row.id),
       deleted: rows.filter((row) => Number(row.deleted) === 1).map((row) => row.id),
@@ -135,6 +136,38 @@ describe("intercom-scroll sync, as a process", () => {
         expect(stored.runs[1]).toMatchObject({ inserted: USERS - partial.total, unchanged: partial.total, deleted: 0 })
       }),
     served({ latency: Duration.millis(100) }, { expiry: "2 seconds" })
+  )
+
+  test(
+    "Ctrl-C mid-run: exit 130, the run recorded failed, nothing marked deleted",
+    () =>
+      Effect.gen(function*() {
+        const database = yield* sqliteFile
+        const simulator = yield* Simulator.Simulator
+        const interrupted = yield* startCli(["sync", "users", "--database", database], { env: yield* env })
+        yield* eventually(Effect.map(simulator.stats, (stats) => (stats.workspaces[TOKEN]?.pagesServed ?? 0) >= 8))
+        yield* interrupted.kill("SIGINT")
+        expect(yield* interrupted.exitCode).toBe(130)
+        const stored = yield* contents(database)
+        expect(stored.runs.map((run) => [run.status, run.error])).toEqual([["failed", "Interrupted before the scroll reached its end"]])
+        expect(stored.total).toBeGreaterThan(0)
+        expect(stored.deleted).toEqual([])
+      }),
+    served({ latency: Duration.millis(100) })
+  )
+
+  test(
+    "--help: the subcommand's usage and flags, in plain text",
+    () =>
+      Effect.gen(function*() {
+        const help = yield* cli(["sync", "--help"])
+        expect(help.exitCode).toBe(0)
+        expect(help.stdout).toContain("intercom-scroll sync --database URL [--workspace NAME]")
+        expect(help.stdout).toContain("--max-restarts N")
+        expect(help.stdout).not.toContain("\x1b[")
+        expect(help.stdout).not.toContain("A user-defined piece of text")
+      }),
+    served()
   )
 
   const together = (database: Effect.Effect<string, unknown, FileSystem.FileSystem | Path.Path | Scope.Scope>) => () =>
