@@ -23,7 +23,17 @@ import {
 } from "effect"
 import { IntercomClient, type Resource, Scroll, type ScrollError, ScrollMetrics } from "../src/index.js"
 import { gzipBomb } from "./support/bomb.js"
-import { compressedJson, errorList, json, makeFake, type Seen, TOKEN, user } from "./support/fakeIntercom.js"
+import {
+  asked,
+  compressedJson,
+  errorList,
+  json,
+  makeFake,
+  scrollParamModes,
+  type Seen,
+  TOKEN,
+  user
+} from "./support/fakeIntercom.js"
 
 type AnyError = ScrollError.ScrollError
 
@@ -826,17 +836,25 @@ describe("rate limits", () => {
     }).pipe(Effect.provide(fake.layer))
   })
 
-  it.effect("a 429 does not consume the restart budget: a scroll with Schedule.stop completes through it", () => {
-    const fake = makeFake({ records: 250, fault: (seen) => paramOf(seen) === "s1-1" && seen.index === 2 ? tooMany(5) : undefined })
-    return Effect.gen(function*() {
-      const fiber = yield* Effect.fork(Stream.runCount(Scroll.users({ restart: Schedule.stop })))
-      yield* settle(() => fake.requests.length >= 2)
-      yield* TestClock.adjust("10 seconds")
-      expect(yield* Fiber.join(fiber)).toBe(250)
-      expect(fake.opened()).toBe(1)
-      expect(fake.requests.map(paramOf)).toEqual([null, "s1-1", "s1-1", "s1-2", "s1-3"])
-    }).pipe(Effect.provide(fake.layer))
-  })
+  for (const scrollParam of scrollParamModes) {
+    it.effect(`a 429 resends the same request, not counted as a restart (${scrollParam} scroll_param): a scroll with Schedule.stop completes through it`, () => {
+      const fake = makeFake({
+        records: 250,
+        scrollParam,
+        fault: (seen) => seen.scroll === 1 && seen.page === 1 && seen.index === 2 ? tooMany(5) : undefined
+      })
+      return Effect.gen(function*() {
+        const fiber = yield* Effect.fork(Stream.runCount(Scroll.users({ restart: Schedule.stop })))
+        yield* settle(() => fake.requests.length >= 2)
+        yield* TestClock.adjust("10 seconds")
+        expect(yield* Fiber.join(fiber)).toBe(250)
+        expect(fake.opened()).toBe(1)
+        // Page 2 asked for twice with the same scroll_param, and the scroll went on from it.
+        expect(fake.requests.map(asked)).toEqual(["1:0", "1:1", "1:1", "1:2", "1:3"])
+        expect(paramOf(fake.requests[1])).toBe(paramOf(fake.requests[2]))
+      }).pipe(Effect.provide(fake.layer))
+    })
+  }
 
   it.effect("more than rateLimit.maxRetries 429s in a row is RateLimited with the reset time", () => {
     const fake = makeFake({ fault: () => tooMany(5), clientOptions: { rateLimit: { maxRetries: 2 } } })

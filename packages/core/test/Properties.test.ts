@@ -3,10 +3,11 @@
  * once (without), or the stream ends with a typed error that names the cause once the budget for that cause is
  * spent. Never a defect, never a silent loss.
  *
- * Every case draws a data set (size, seed, page size) and a fault plan for the in-process simulator: 500s, cut-off
- * bodies, dropped connections, another client's scroll, records added and removed mid-scroll, a tight rate limit,
- * 429 bursts (another app of the workspace spending its budget), and expiries (404s at drawn page requests, and a
- * consumer that stalls past the scroll_param's lifetime, itself drawn). It runs under the TestClock, moved straight
+ * Every case draws a data set (size, seed, page size), whether the scroll_param changes from page to page or stays the
+ * same, whether pages come compressed, and a fault plan for the in-process simulator: 500s, cut-off bodies, dropped
+ * connections, another client's scroll, records added and removed mid-scroll, a tight rate limit, 429 bursts (another
+ * app of the workspace spending its budget), and expiries (404s at drawn page requests, and a consumer that stalls past
+ * the scroll_param's lifetime, itself drawn). It runs under the TestClock, moved straight
  * to the next pending wake-up, so minutes of backoff, rate-limit waits and expiry take no real time.
  */
 import { HttpClient, type HttpClientResponse } from "@effect/platform"
@@ -39,6 +40,10 @@ const budget = (generous: number, short: number) =>
   fc.oneof({ weight: 3, arbitrary: fc.constant(generous) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: short }) })
 
 const Case = fc.record({
+  /** A new scroll_param every page, or the same one for every page of a scroll. */
+  scrollParam: fc.constantFrom("rotating" as const, "stable" as const),
+  /** Whether the simulator compresses the pages the client asks compressed. */
+  compression: fc.boolean(),
   users: fc.integer({ min: 0, max: 240 }),
   pageSize: fc.integer({ min: 7, max: 100 }),
   seed: fc.integer({ min: 1, max: 0x7fffffff }),
@@ -130,6 +135,8 @@ const world = (c: Case, token: string, wire: Wire) =>
     })
   ).pipe(
     Layer.provideMerge(Simulator.layerClient({
+      scrollParam: c.scrollParam,
+      compression: c.compression,
       pageSize: c.pageSize,
       expiry: Duration.seconds(c.expirySeconds),
       workspaces: [{
