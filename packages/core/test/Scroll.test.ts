@@ -163,6 +163,28 @@ for (const scrollParam of scrollParamModes) {
         expect(fake.opened()).toBe(1)
       }).pipe(Effect.provide(fake.layer))
     })
+
+    it.effect("a server that serves the second page again and again under its scroll_param gets InvalidResponse", () =>
+      Effect.gen(function*() {
+        // Page 1 (0-based) as served, with its own scroll_param: `s1-2` rotating, `s1` stable.
+        const second = { type: "user.list", users: Array.from({ length: 100 }, (_, k) => user(100 + k)) }
+        const scrollParamOfSecond = scrollParam === "stable" ? "s1" : "s1-2"
+        for (const prefetch of [0, 1]) {
+          const fake = makeFake({
+            records: 500,
+            scrollParam,
+            fault: (seen) => (seen.page ?? 0) >= 2 ? json({ ...second, scroll_param: scrollParamOfSecond }) : undefined
+          })
+          const out = yield* Stream.runCollect(Stream.either(Scroll.users({ prefetch }))).pipe(Effect.provide(fake.layer))
+          // The two pages before the loop came through, then the loop's sign: the same page under the same scroll_param.
+          expect(out.length).toBe(201)
+          const last = Chunk.unsafeLast(out)
+          expect(Either.isLeft(last) && last.left._tag).toBe("InvalidResponse")
+          // Fetching ahead, one more request may have gone out while the repeated page was parsed, let go with it.
+          expect(fake.requests.length).toBeGreaterThanOrEqual(3)
+          expect(fake.requests.length).toBeLessThanOrEqual(prefetch === 0 ? 3 : 4)
+        }
+      }))
   })
 }
 
