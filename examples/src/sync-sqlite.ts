@@ -3,11 +3,11 @@
  * records a restart sends again just overwrite themselves. The simulator asks for one restart on page 5.
  */
 import { FileSystem } from "@effect/platform"
-import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import { NodeContext, NodeHttpClient, NodeRuntime } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
-import { Scroll } from "@intercom-scroll/core"
-import { Embedded } from "@intercom-scroll/cli"
+import { IntercomClient, Scroll } from "@intercom-scroll/core"
+import { Embedded } from "@intercom-scroll/simulator"
 import { Console, Effect, Layer, Stream } from "effect"
 
 const program = Effect.gen(function*() {
@@ -55,9 +55,12 @@ const Database = Layer.unwrapEffect(Effect.gen(function*() {
   return SqliteClient.layer({ filename: "out/users.sqlite" })
 }))
 
-const Intercom = Embedded.layerFromEnv({
-  simulator: { workspaces: [{ token: "example", users: 2_000, faults: { restartAt: [5] } }] }
-})
+const Intercom = IntercomClient.layerConfig().pipe(
+  Layer.provide(NodeHttpClient.layerUndici),
+  Layer.provideMerge(Embedded.layer({
+    workspaces: [{ token: "dG9rOmV4YW1wbGU6MTIzNA==", users: 2_000, faults: { restartAt: [5] } }]
+  }))
+)
 
 program.pipe(
   Effect.provide(Layer.mergeAll(Intercom, Database.pipe(Layer.provide(NodeContext.layer)))),
