@@ -1,8 +1,9 @@
 /**
  * Streams compose: users then leads (one scroll per workspace, so one after the other), joined with the
- * companies they belong to, counted per company, and the largest shown.
+ * companies they belong to, counted per company with a fold, and the largest shown.
  *
- * Against an embedded simulator unless INTERCOM_ACCESS_TOKEN is set.
+ * The client is the one for production (INTERCOM_ACCESS_TOKEN, INTERCOM_REGION, INTERCOM_BASE_URL). Without a token, an
+ * Intercom simulator started in this process stands in.
  */
 import { NodeHttpClient, NodeRuntime } from "@effect/platform-node"
 import { IntercomClient, type Models, Scroll } from "@intercom-scroll/core"
@@ -22,7 +23,8 @@ const program = Effect.gen(function*() {
 
   const perCompany = yield* people.pipe(
     Stream.mapConcat(membershipsOf),
-    Stream.runFold(new Map<string, number>(), (counts, companyId) => counts.set(companyId, (counts.get(companyId) ?? 0) + 1))
+    Stream.runFold(new Map<string, number>(), (counts, companyId) =>
+      counts.set(companyId, (counts.get(companyId) ?? 0) + 1))
   )
 
   const byCount = Order.reverse(Order.mapInput(Order.number, ([, count]: readonly [string, number]) => count))

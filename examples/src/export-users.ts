@@ -1,10 +1,11 @@
 /**
- * The smallest program: every user of the workspace, one JSON line each, into out/users.ndjson.
+ * The smallest program: every user of the workspace, one JSON line each, into out/users.ndjson (in the directory you
+ * run it from).
  *
  * The client is the one for production: its token, region and base URL come from INTERCOM_ACCESS_TOKEN,
  * INTERCOM_REGION and INTERCOM_BASE_URL. Without a token, an Intercom simulator started in this process stands in.
  */
-import { FileSystem } from "@effect/platform"
+import { FileSystem, Path } from "@effect/platform"
 import { NodeContext, NodeHttpClient, NodeRuntime } from "@effect/platform-node"
 import { IntercomClient, Scroll } from "@intercom-scroll/core"
 import { Embedded } from "@intercom-scroll/simulator"
@@ -12,15 +13,16 @@ import { Console, Effect, Layer, Ref, Stream } from "effect"
 
 const program = Effect.gen(function*() {
   const fs = yield* FileSystem.FileSystem
+  const file = (yield* Path.Path).resolve("out", "users.ndjson")
   yield* fs.makeDirectory("out", { recursive: true })
   const exported = yield* Ref.make(0)
   yield* Scroll.users().pipe(
     Stream.tap(() => Ref.update(exported, (n) => n + 1)),
     Stream.map((user) => `${JSON.stringify(user)}\n`),
     Stream.encodeText,
-    Stream.run(fs.sink("out/users.ndjson"))
+    Stream.run(fs.sink(file))
   )
-  yield* Console.log(`Exported ${yield* Ref.get(exported)} users to out/users.ndjson`)
+  yield* Console.log(`Exported ${yield* Ref.get(exported)} users to ${file}`)
 })
 
 const Intercom = IntercomClient.layerConfig().pipe(
