@@ -1,6 +1,7 @@
 /**
  * The README's "library in 20 lines", kept here so that it is type-checked; test/readme.test.ts holds the two
- * together. It reads INTERCOM_ACCESS_TOKEN: run it with a real token (`pnpm -C examples readme-library`).
+ * together. It reads INTERCOM_ACCESS_TOKEN: run it with a real token (`pnpm -C examples readme-library`), or with
+ * INTERCOM_BASE_URL at a standalone simulator and one of its tokens (examples/README.md).
  */
 import { NodeHttpClient, NodeRuntime } from "@effect/platform-node"
 import { IntercomClient, Models, Scroll } from "@intercom-scroll/core"
