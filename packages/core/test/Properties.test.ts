@@ -10,7 +10,7 @@
  * the scroll_param's lifetime, itself drawn). It runs under the TestClock, moved straight
  * to the next pending wake-up, so minutes of backoff, rate-limit waits and expiry take no real time.
  */
-import { HttpClient, type HttpClientResponse } from "@effect/platform"
+import { HttpClient } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
 import { Simulator } from "@intercom-scroll/simulator"
 import {
@@ -29,6 +29,7 @@ import {
   TestClock
 } from "effect"
 import { IntercomClient, Progress, Scroll, type ScrollError } from "../src/index.js"
+import { withNeighbour } from "./support/neighbour.js"
 
 const BASE_URL = "https://api.intercom.io"
 
@@ -87,36 +88,12 @@ type Case = typeof Case extends fc.Arbitrary<infer A> ? A : never
 
 /** What the client saw on the wire, beyond what the simulator counts. */
 interface Wire {
-  requests: number
   /** The longest run of 429s in a row the client received. */
   longest429Run: number
   current429Run: number
 }
 
 let workspaces = 0
-
-/**
- * Another app of the same workspace that, before each of the client's requests inside a burst, spends what is
- * left of the shared rate-limit window, so that the client's request meets a 429.
- */
-const withNeighbour = (inner: HttpClient.HttpClient, bursts: Case["bursts"], wire: Wire): HttpClient.HttpClient =>
-  HttpClient.make((request) =>
-    Effect.gen(function*() {
-      const n = ++wire.requests
-      if (bursts.some((burst) => n >= burst.atRequest && n < burst.atRequest + burst.length)) {
-        for (let spent = 0; spent < 100; spent++) {
-          const response: HttpClientResponse.HttpClientResponse = yield* inner.get(new URL("/admins", request.url).href, {
-            headers: { authorization: request.headers["authorization"] ?? "" }
-          }).pipe(Effect.orDie)
-          if (response.status === 429 || response.headers["x-ratelimit-remaining"] === "0") break
-        }
-      }
-      const response = yield* inner.execute(request)
-      wire.current429Run = response.status === 429 ? wire.current429Run + 1 : 0
-      wire.longest429Run = Math.max(wire.longest429Run, wire.current429Run)
-      return response
-    })
-  )
 
 /** The simulator in process, a client over it with the neighbour in front, and the case's options. */
 const world = (c: Case, token: string, wire: Wire) =>
@@ -131,7 +108,17 @@ const world = (c: Case, token: string, wire: Wire) =>
         // The simulator in process never leaves a request hanging: a timeout longer than any case never cuts one
         // short, whatever the clock is moved by.
         requestTimeout: "1 hour"
-      }).pipe(Effect.provideService(HttpClient.HttpClient, withNeighbour(inner, c.bursts, wire)))
+      }).pipe(Effect.provideService(
+        HttpClient.HttpClient,
+        withNeighbour(
+          inner,
+          (n) => c.bursts.some((burst) => n >= burst.atRequest && n < burst.atRequest + burst.length),
+          (response) => {
+            wire.current429Run = response.status === 429 ? wire.current429Run + 1 : 0
+            wire.longest429Run = Math.max(wire.longest429Run, wire.current429Run)
+          }
+        )
+      ))
     })
   ).pipe(
     Layer.provideMerge(Simulator.layerClient({
@@ -195,7 +182,7 @@ interface Outcome {
 const scroll = (c: Case, dedupe: boolean) =>
   Effect.gen(function*() {
     const token = `tok_property_${++workspaces}`
-    const wire: Wire = { requests: 0, longest429Run: 0, current429Run: 0 }
+    const wire: Wire = { longest429Run: 0, current429Run: 0 }
     const emitted: Array<string> = []
     let restarts = 0
     let pages = 0

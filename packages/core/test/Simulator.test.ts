@@ -4,7 +4,7 @@
  * and another client's scroll play out without real waits), and over real HTTP on a loopback port (cut bodies and
  * dropped connections need a real socket) through the platform's undici and fetch clients.
  */
-import { type HttpClient, HttpServer } from "@effect/platform"
+import { HttpClient, HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Simulator } from "@intercom-scroll/simulator"
@@ -12,6 +12,7 @@ import { Chunk, Duration, Effect, Fiber, Layer, Option, Redacted, Schedule, Stre
 import * as Http from "node:http"
 import { IntercomClient, type Resource, Scroll } from "../src/index.js"
 import { scrollParamModes } from "./support/fakeIntercom.js"
+import { withNeighbour } from "./support/neighbour.js"
 import { clientAtServer, platformClients } from "./support/platformClients.js"
 
 const TOKEN = "tok_simulated_workspace"
@@ -84,6 +85,35 @@ for (const scrollParam of scrollParamModes) {
         expect(stats.pagesServed).toBe(21)
         expect(stats.errorsByStatus[429] ?? 0).toBe(0)
       }).pipe(Effect.provide(simulated({ users: 2000, faults: { rateLimit: { limit: 5, windowSeconds: 10 } } }))))
+
+    it.effect("a 429 (another app spent the workspace's budget) is waited out and the same request resent", () => {
+      let tooMany = 0
+      // Before the client's 3rd and 4th requests the neighbour spends the window: the 3rd meets a 429, and so does the
+      // same request resent once the window is over; the next resend goes through.
+      const neighbour = Layer.effect(
+        HttpClient.HttpClient,
+        Effect.map(HttpClient.HttpClient, (inner) =>
+          withNeighbour(inner, (n) => n === 3 || n === 4, (response) => {
+            if (response.status === 429) tooMany++
+          }))
+      )
+      return Effect.gen(function*() {
+        const stats = yield* withTime(exactlyOnce("users", { restart: Schedule.stop }))
+        expect(tooMany).toBe(2)
+        // No restart: the scroll went on from the page the 429s stood in the way of.
+        expect(stats.scrollsOpened).toBe(1)
+        expect(stats.pagesServed).toBe(7)
+      }).pipe(Effect.provide(
+        IntercomClient.layer({ accessToken: Redacted.make(TOKEN), baseUrl: "https://api.intercom.io" }).pipe(
+          Layer.provide(neighbour),
+          Layer.provideMerge(Simulator.layerClient({
+            scrollParam,
+            workspaces: [{ token: TOKEN, users: 600, faults: { rateLimit: { limit: 20, windowSeconds: 10 } } }]
+          })),
+          Layer.orDie
+        )
+      ))
+    })
 
     it.effect("a body cut short restarts the scroll rather than asking again for what the server moved past", () =>
       Effect.gen(function*() {
