@@ -157,6 +157,19 @@ describe("intercom-scroll sync, as a process", () => {
   )
 
   test(
+    "without a token: the embedded simulator, under the workspace name simulator, and said so",
+    () =>
+      Effect.gen(function*() {
+        const database = yield* sqliteFile
+        const result = yield* cli(["sync", "companies", "--database", database])
+        expect(result.stderr).toMatch(/^No INTERCOM_ACCESS_TOKEN: syncing from the embedded simulator at http:\/\/127\.0\.0\.1:\d+ \(/)
+        expect(result.stderr).toMatch(/Synced 50 companies into .* \(workspace simulator\) in .*: 50 inserted, /)
+        expect(result.exitCode).toBe(0)
+      }),
+    served()
+  )
+
+  test(
     "--help: the subcommand's usage and flags, in plain text",
     () =>
       Effect.gen(function*() {

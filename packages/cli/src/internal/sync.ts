@@ -154,18 +154,29 @@ const wantsSimulator = (flags: Flags) =>
       Option.match(token, { onNone: () => true, onSome: (value) => Redacted.value(value).trim() === "" })
   )
 
-/** The embedded simulator, loaded only when used (it is no small part of the bundle's start). */
-const simulated: Layer.Layer<IntercomClient.IntercomClient, ServeError | ScrollError.InvalidOptions, Stdio> = Layer.unwrapEffect(Effect.gen(function*() {
-  const [Embedded, Quickstart] = yield* Effect.promise(() => Promise.all([import("../Embedded.js"), import("./quickstart.js")]))
-  const simulator = Quickstart.simulatedWorkspace
-  return Layer.effectDiscard(Effect.gen(function*() {
-    const target = yield* Embedded.Target
-    const stdio = yield* Stdio
-    yield* stdio.writeStderr(
-      `No INTERCOM_ACCESS_TOKEN: syncing from the embedded simulator at ${target.baseUrl} (${Quickstart.describeSimulator(simulator)}).\n`
+/**
+ * `client` with the embedded simulator as its configuration (`Embedded.layer`, as `pnpm start` has it), announced on
+ * stderr. Loaded only when used: the simulator is no small part of the bundle's start.
+ */
+const simulated = <E>(
+  client: Layer.Layer<IntercomClient.IntercomClient, E, HttpClient.HttpClient>
+): Layer.Layer<IntercomClient.IntercomClient, E | ServeError | ConfigError.ConfigError, HttpClient.HttpClient | Stdio> =>
+  Layer.unwrapEffect(Effect.gen(function*() {
+    const [{ Embedded }, Quickstart] = yield* Effect.promise(() =>
+      Promise.all([import("@intercom-scroll/simulator"), import("./quickstart.js")])
     )
-  })).pipe(Layer.provideMerge(Embedded.layerSimulated({ simulator })))
-}))
+    const simulator = Quickstart.simulatedWorkspace
+    const announce = Layer.effectDiscard(Effect.gen(function*() {
+      const target = yield* Embedded.Target
+      const stdio = yield* Stdio
+      if (target._tag === "Simulated") {
+        yield* stdio.writeStderr(
+          `No INTERCOM_ACCESS_TOKEN: syncing from the embedded simulator at ${target.baseUrl} (${Quickstart.describeSimulator(simulator)}).\n`
+        )
+      }
+    }))
+    return Layer.merge(client, announce).pipe(Layer.provide(Embedded.layer(simulator)))
+  }))
 
 /**
  * Everything a sync command can fail with, besides a usage error.
@@ -196,9 +207,7 @@ export const command = Command.make(
       const url = Redacted.value(flags.database)
       const database = yield* SyncDatabase.parse(url)
       const simulator = yield* wantsSimulator(flags)
-      const intercom: Layer.Layer<IntercomClient.IntercomClient, CommandError, HttpClient.HttpClient | Stdio> = simulator
-        ? simulated
-        : ScrollFlags.client(flags)
+      const intercom = simulator ? simulated(ScrollFlags.client(flags)) : ScrollFlags.client(flags)
       yield* run({
         target: flags.target,
         workspace: Option.getOrElse(flags.workspace, () => simulator ? "simulator" : "default"),
