@@ -72,6 +72,16 @@ const idsNow = Effect.flatMap(Simulator.Simulator, (simulator) => simulator.ids(
   Effect.map((ids) => [...ids].sort())
 )
 
+/** A sync of the users started, then sent `signal` once it has received 8 pages. */
+const syncStopped = (database: string, signal: "SIGKILL" | "SIGINT") =>
+  Effect.gen(function*() {
+    const simulator = yield* Simulator.Simulator
+    const started = yield* startCli(["sync", "users", "--database", database], { env: yield* env })
+    yield* eventually(Effect.map(simulator.stats, (stats) => (stats.workspaces[TOKEN]?.pagesServed ?? 0) >= 8))
+    yield* started.kill(signal)
+    return started
+  })
+
 const succeeded = (result: Finished) => {
   expect(result.stderr).toMatch(/^Synced /m)
   expect(result.exitCode).toBe(0)
@@ -115,10 +125,7 @@ describe("intercom-scroll sync, as a process", () => {
     () =>
       Effect.gen(function*() {
         const database = yield* sqliteFile
-        const simulator = yield* Simulator.Simulator
-        const killed = yield* startCli(["sync", "users", "--database", database], { env: yield* env })
-        yield* eventually(Effect.map(simulator.stats, (stats) => (stats.workspaces[TOKEN]?.pagesServed ?? 0) >= 8))
-        yield* killed.kill("SIGKILL")
+        const killed = yield* syncStopped(database, "SIGKILL")
         expect(yield* killed.exitCode.pipe(Effect.orElseSucceed(() => -1))).not.toBe(0)
         const partial = yield* contents(database)
         expect(partial.total).toBeGreaterThan(0)
@@ -143,10 +150,7 @@ describe("intercom-scroll sync, as a process", () => {
     () =>
       Effect.gen(function*() {
         const database = yield* sqliteFile
-        const simulator = yield* Simulator.Simulator
-        const interrupted = yield* startCli(["sync", "users", "--database", database], { env: yield* env })
-        yield* eventually(Effect.map(simulator.stats, (stats) => (stats.workspaces[TOKEN]?.pagesServed ?? 0) >= 8))
-        yield* interrupted.kill("SIGINT")
+        const interrupted = yield* syncStopped(database, "SIGINT")
         expect(yield* interrupted.exitCode).toBe(130)
         const stored = yield* contents(database)
         expect(stored.runs.map((run) => [run.status, run.error])).toEqual([["failed", "Interrupted before the scroll reached its end"]])
