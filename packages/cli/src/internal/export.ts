@@ -7,12 +7,13 @@
 import { Args, type Command, HelpDoc, Options as Flag, ValidationError } from "@effect/cli"
 import { type FileSystem, Path } from "@effect/platform"
 import { type IntercomClient, Progress, type Resource, Scroll, type ScrollError } from "@intercom-scroll/core"
-import { Clock, Effect, Option, Schedule, Stream, SubscriptionRef } from "effect"
+import { Clock, Effect, Option, Stream, SubscriptionRef } from "effect"
 import * as AtomicFile from "./atomicFile.js"
 import type { OutputError, StdoutClosed } from "../ExportError.js"
 import * as Fields from "./fields.js"
 import * as Format from "./format.js"
 import * as ProgressBar from "./progressBar.js"
+import * as ScrollFlags from "./scrollFlags.js"
 import { Stdio } from "./stdio.js"
 
 /**
@@ -44,23 +45,6 @@ export interface Options {
 export interface Summary extends ProgressBar.Totals {
   readonly format: Format.Format
 }
-
-/**
- * Restarts at most `maxRestarts` times (0: never), each after an exponential backoff from 1 second with jitter,
- * as the core's default does, but never more than about a minute: uncapped, `--max-restarts 20` would wait hours
- * before its last attempts (the 12th alone ~34 minutes), and a minute is as long as Intercom keeps a scroll.
- *
- * @since 0.1.0
- * @category schedules
- */
-export const restartAtMost = (
-  maxRestarts: number
-): Schedule.Schedule<unknown, ScrollError.RestartRequired | ScrollError.Expired> =>
-  Schedule.exponential("1 second").pipe(
-    Schedule.either(Schedule.spaced("1 minute")), // the shorter of the two delays
-    Schedule.jittered,
-    Schedule.intersect(Schedule.recurs(maxRestarts))
-  )
 
 const recordsOf = (
   resource: Resource.Resource,
@@ -135,16 +119,10 @@ export const run = Effect.fn("Export.run")(function*(options: Options): Effect.f
  */
 export const description = "Export every user, lead or company of an Intercom workspace over the Scroll API."
 
-/** `--name N`, a whole number 0 or more; a number below is refused in words that name the flag and say what N is. */
-const count = (name: string, meaning: string) =>
-  Flag.integer(name).pipe(
-    Flag.filterMap((n) => n >= 0 ? Option.some(n) : Option.none(), `--${name} must be 0 or more: ${meaning}`),
-    Flag.withPseudoName("N")
-  )
-
 /**
- * The `export` subcommand's own argument and flags. Where the workspace is (`--base-url`, `--region`) belongs to
- * the command line as a whole, which adds those.
+ * The `export` subcommand's own argument and flags. Where the workspace is and how to scroll it (`--base-url`,
+ * `--region`, `--max-restarts`, `--prefetch`) are shared with `sync` (`ScrollFlags.flags`), which the command line
+ * adds.
  *
  * @since 0.1.0
  * @category flags
@@ -182,16 +160,6 @@ export const flags = {
       "unix (seconds since 1970, as Intercom sends them; the default) or iso (ISO 8601 in UTC: 2024-05-01T12:00:00Z), for created_at, updated_at and the other times of the records, in every format; custom attributes stay as they are."
     )
   ),
-  maxRestarts: count("max-restarts", "how many times to start over").pipe(
-    Flag.withDescription("Start the scroll over at most N times after a 5xx, a transport failure or an expiry (default 5; 0 never)."),
-    Flag.optional
-  ),
-  prefetch: count("prefetch", "how many pages to fetch ahead of the writing").pipe(
-    Flag.withDescription(
-      "Fetch up to N pages (about 100 records each) ahead while earlier ones are written (default 1; 0 fetches a page only when the last is written). More keeps a slow disk or reader from letting the scroll expire."
-    ),
-    Flag.optional
-  ),
   noDedupe: Flag.boolean("no-dedupe").pipe(
     Flag.withDescription("Keep records a restart delivers again (by default each id is written once).")
   )
@@ -203,7 +171,7 @@ export const flags = {
  * @since 0.1.0
  * @category flags
  */
-export type Flags = Command.Command.ParseConfig<typeof flags>
+export type Flags = Command.Command.ParseConfig<typeof flags> & ScrollFlags.Parsed
 
 /**
  * The export a command line asks for. A relative `--out` is against the working directory, as for any Unix tool: not
@@ -219,9 +187,5 @@ export const fromFlags = (flags: Flags): Effect.Effect<Options, never, Path.Path
     csvBom: flags.output.csvBom,
     timestamps: flags.timestamps,
     out: Option.getOrUndefined(Option.map(flags.out, (file) => path.resolve(file))),
-    scroll: {
-      restart: Option.getOrUndefined(Option.map(flags.maxRestarts, restartAtMost)),
-      prefetch: Option.getOrUndefined(flags.prefetch),
-      dedupe: !flags.noDedupe
-    }
+    scroll: { ...ScrollFlags.scrollOptions(flags), dedupe: !flags.noDedupe }
   }))

@@ -58,7 +58,20 @@ export const formatDuration = (millis: number): string => {
   return `${Math.floor(minutes / 60)} h ${String(minutes % 60).padStart(2, "0")} min`
 }
 
-const waitReasons: { readonly [W in Progress.WaitReason]: string } = {
+/**
+ * What the line says while the scroll waits, by reason. The workspace lock is this process's own for an export;
+ * a sync waits on the database's (`syncWaits`).
+ *
+ * @since 0.1.0
+ * @category rendering
+ */
+export type WaitTexts = { readonly [W in Progress.WaitReason]: string }
+
+/**
+ * @since 0.1.0
+ * @category rendering
+ */
+export const exportWaits: WaitTexts = {
   "rate-limit": "waiting for the rate limit",
   "concurrent-scroll": "waiting for another scroll of the workspace to expire",
   "restart": "waiting to restart",
@@ -69,8 +82,21 @@ const waitReasons: { readonly [W in Progress.WaitReason]: string } = {
  * @since 0.1.0
  * @category rendering
  */
-export const describeWait = (waiting: NonNullable<Progress.Snapshot["waiting"]>, nowMillis: number): string => {
-  const reason = waitReasons[waiting.reason]
+export const syncWaits: WaitTexts = {
+  ...exportWaits,
+  "workspace-lock": "waiting for another sync of the workspace to finish"
+}
+
+/**
+ * @since 0.1.0
+ * @category rendering
+ */
+export const describeWait = (
+  waiting: NonNullable<Progress.Snapshot["waiting"]>,
+  nowMillis: number,
+  texts: WaitTexts = exportWaits
+): string => {
+  const reason = texts[waiting.reason]
   if (waiting.untilMillis === undefined) return reason
   return `${reason} (${Math.max(0, Math.ceil((waiting.untilMillis - nowMillis) / 1000))} s left)`
 }
@@ -89,7 +115,12 @@ const rateLimitWaits = (waits: number): ReadonlyArray<string> =>
  * @since 0.1.0
  * @category rendering
  */
-export const render = (resource: Resource.Resource, snapshot: Progress.Snapshot, moment: Moment): string => {
+export const render = (
+  resource: Resource.Resource,
+  snapshot: Progress.Snapshot,
+  moment: Moment,
+  waits: WaitTexts = exportWaits
+): string => {
   const parts = [
     count(snapshot.records, "record"),
     count(snapshot.pages, "page"),
@@ -98,7 +129,7 @@ export const render = (resource: Resource.Resource, snapshot: Progress.Snapshot,
     ...rateLimitWaits(snapshot.rateLimitWaits),
     formatDuration(moment.elapsedMillis)
   ]
-  if (snapshot.waiting !== undefined) parts.push(describeWait(snapshot.waiting, moment.nowMillis))
+  if (snapshot.waiting !== undefined) parts.push(describeWait(snapshot.waiting, moment.nowMillis, waits))
   return `${resource}: ${parts.join(" | ")}`
 }
 
@@ -169,7 +200,8 @@ const interval = { live: "100 millis", plain: "5 seconds" } as const
  */
 export const start = (
   resource: Resource.Resource,
-  mode: Mode
+  mode: Mode,
+  waits: WaitTexts = exportWaits
 ): Effect.Effect<Progress.Tracker, never, Scope.Scope | Stdio> =>
   Effect.gen(function*() {
     const tracker = yield* Progress.makeTracker
@@ -179,7 +211,7 @@ export const start = (
     const line = Effect.gen(function*() {
       const nowMillis = yield* Clock.currentTimeMillis
       const snapshot = yield* SubscriptionRef.get(tracker.snapshot)
-      return render(resource, snapshot, { elapsedMillis: nowMillis - startedAt, nowMillis })
+      return render(resource, snapshot, { elapsedMillis: nowMillis - startedAt, nowMillis }, waits)
     })
     // A live line is redrawn at once and then often; a plain one waits its interval, so short exports print none.
     const draw = mode === "live"
