@@ -5,9 +5,19 @@ import { FileSystem, Path } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
+import * as Net from "node:net"
 import { parseCsv } from "./support/csv.js"
 import { cli, cliPipedTo, eventually, run, simulator, startCli } from "./support/processes.js"
-import { env, expectedIds, ndjsonIds, workspaceFlags } from "./support/workspace.js"
+import { env, expectedIds, ndjsonIds, TOKEN, workspaceFlags } from "./support/workspace.js"
+
+/** A loopback port nothing listens on: one the system just gave out, closed again. */
+const closedPort = Effect.async<number>((resume) => {
+  const server = Net.createServer()
+  server.listen(0, "127.0.0.1", () => {
+    const { port } = server.address() as Net.AddressInfo
+    server.close(() => resume(Effect.succeed(port)))
+  })
+})
 
 const tempDirectory = Effect.flatMap(FileSystem.FileSystem, (fs) => fs.makeTempDirectoryScoped({ prefix: "cli-e2e-" }))
 
@@ -109,6 +119,20 @@ describe("intercom-scroll export, as a process against the standalone simulator"
       expect(result.stderr).toMatch(/^Unauthorized: [^\n]+\n$/)
       expect(result.stderr).not.toContain(wrong)
       expect(result.stderr).not.toMatch(/\bat .*\.ts:\d+/) // no stack trace
+    }).pipe(Effect.provide(NodeContext.layer)), 60_000)
+
+  it.scopedLive("a base URL where nothing listens: exit 1 after three quick tries, one line saying it could not connect, no restart", () =>
+    Effect.gen(function*() {
+      const port = yield* closedPort
+      const baseUrl = `http://127.0.0.1:${port}`
+      const result = yield* cli(["export", "users"], { env: env(baseUrl) })
+      expect(result.exitCode).toBe(1)
+      expect(result.stdout).toBe("")
+      // One line, not five "starting over" lines over 31 seconds and a RestartRequired at page 1.
+      expect(result.stderr).toBe(
+        `Unreachable: Could not connect to ${baseUrl} for the users scroll: nothing is listening there (connect ECONNREFUSED 127.0.0.1:${port}); gave up after 3 attempts. Check --base-url (or INTERCOM_BASE_URL, or --region), that the server there is running, and the network or proxy in between.\n`
+      )
+      expect(result.stderr).not.toContain(TOKEN)
     }).pipe(Effect.provide(NodeContext.layer)), 60_000)
 
   it.scopedLive("no token: exit 1, one line saying how to set one", () =>

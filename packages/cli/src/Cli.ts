@@ -18,7 +18,7 @@ import type { FileSystem, HttpClient, Path } from "@effect/platform"
 import { NodeContext, NodeHttpClient, NodeRuntime } from "@effect/platform-node"
 import type { Teardown } from "@effect/platform/Runtime"
 import { IntercomClient, type ScrollError } from "@intercom-scroll/core"
-import { Config, ConfigError, Effect, Exit, Layer, Logger, LogLevel, Option } from "effect"
+import { Config, ConfigError, Effect, Exit, Layer, Logger, LogLevel, Option, type Redacted } from "effect"
 import { InvalidConfig, type OutputError, type StdoutClosed } from "./ExportError.js"
 import * as Export from "./internal/export.js"
 import * as Failure from "./internal/failure.js"
@@ -190,7 +190,8 @@ export const layer = Layer.mergeAll(
 )
 
 /**
- * When `self` fails, prints one line on stderr naming the error (never the token). The exit code is `runMain`'s.
+ * When `self` fails, prints one line on stderr naming the error and what to do, with this command line's flags (never
+ * the token). The exit code is `runMain`'s.
  *
  * @since 0.1.0
  * @category running
@@ -199,8 +200,8 @@ export const reportFailure = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Eff
   Effect.onExit(self, (exit) =>
     Exit.isSuccess(exit) ? Effect.void : Effect.gen(function*() {
       const stdio = yield* Stdio.Stdio
-      const token = yield* Config.option(Config.string("INTERCOM_ACCESS_TOKEN")).pipe(
-        Effect.orElseSucceed(() => Option.none<string>())
+      const token = yield* Config.option(Config.redacted("INTERCOM_ACCESS_TOKEN")).pipe(
+        Effect.orElseSucceed(() => Option.none<Redacted.Redacted<string>>())
       )
       const text = Failure.line(exit.cause, Option.toArray(token))
       if (text !== undefined) yield* stdio.writeStderr(`${text}\n`)

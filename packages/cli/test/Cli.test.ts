@@ -1,8 +1,8 @@
-import { FileSystem, HttpClient, Path } from "@effect/platform"
+import { FileSystem, HttpClient, HttpClientError, Path } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { ScrollError } from "@intercom-scroll/core"
-import { Chunk, ConfigProvider, Deferred, Duration, Effect, Exit, Fiber, Layer, Schedule } from "effect"
+import { Chunk, ConfigProvider, Deferred, Duration, Effect, Either, Exit, Fiber, Layer, Schedule } from "effect"
 import { errorList, type Fake, json, makeFake, TOKEN } from "../../core/test/support/fakeIntercom.js"
 import { Cli } from "../src/index.js"
 import * as Export from "../src/internal/export.js"
@@ -233,7 +233,9 @@ describe("intercom-scroll export", () => {
         [["--max-restarts", "-1"], "--max-restarts must be 0 or more"],
         [["--prefetch", "-1"], "--prefetch must be 0 or more"],
         [["--csv-bom"], "--csv-bom is for --format csv"],
-        [["--format", "json", "--csv-bom"], "--csv-bom is for --format csv"]
+        [["--format", "json", "--csv-bom"], "--csv-bom is for --format csv"],
+        [["--wait-for-other-scroll", "soon"], "--wait-for-other-scroll: \\\"soon\\\" is not a duration: use a number and a unit, such as 90s, 10m or 1h"],
+        [["--wait-for-other-scroll", "5 fortnights"], "is not a duration"]
       ]
       for (const [flags, words] of refusals) {
         const run = { fake: makeFake(), capture: makeCapture() }
@@ -280,6 +282,23 @@ describe("intercom-scroll export", () => {
     })
   })
 
+  it.effect("with the README's old one-letter token T, its lines stay whole: no `IN<redacted>ERCOM_REGION`", () =>
+    Effect.gen(function*() {
+      const region = { fake: makeFake(), capture: makeCapture(), env: { INTERCOM_ACCESS_TOKEN: "T", INTERCOM_REGION: "mars" } }
+      yield* cli(["export", "users"], region)
+      expect(region.capture.stderr()).toBe("InvalidConfig: INTERCOM_REGION is \"mars\"; use us, eu or au\n")
+      // A 401 that echoes the header: the token goes where it stood alone, and only there.
+      const echoed = makeFake({
+        records: 250,
+        fault: (seen) => errorList(401, "unauthorized", `Access Token Invalid (${seen.headers["authorization"]})`)
+      })
+      const refused = { fake: echoed, capture: makeCapture(), env: { INTERCOM_ACCESS_TOKEN: "T" } }
+      yield* cli(["export", "users"], refused)
+      expect(refused.capture.stderr()).toBe(
+        "Unauthorized: Intercom refused the access token for users (HTTP 401 unauthorized: Access Token Invalid (Bearer <redacted>)) (request req_1). Check INTERCOM_ACCESS_TOKEN, the workspace's region (--region or INTERCOM_REGION: us, eu or au), and that the app may read users.\n"
+      )
+    }))
+
   it.scoped("on a refused token mid-export: exit 1, one line without the token, the previous file intact", () => {
     // A proxy that echoes the Authorization header back in its error is what the redaction is for.
     const fake = makeFake({
@@ -306,6 +325,76 @@ describe("intercom-scroll export", () => {
     }).pipe(Effect.provide(NodeContext.layer))
   })
 
+  describe("before the scroll opens", () => {
+    /** Node's error when nothing listens at the address, as undici passes it on. */
+    const refused = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:4010"), {
+      errno: -111,
+      code: "ECONNREFUSED",
+      syscall: "connect",
+      address: "127.0.0.1",
+      port: 4010
+    })
+    const unreachable = Layer.succeed(
+      HttpClient.HttpClient,
+      HttpClient.make((request) => Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", cause: refused })))
+    )
+
+    it.effect("a base URL where nothing listens fails in 1.5 s, in one line saying so and what to check, with no restart", () => {
+      const run = { fake: makeFake(), capture: makeCapture(), http: unreachable }
+      return Effect.gen(function*() {
+        const fiber = yield* Effect.fork(cli(["export", "users", "--base-url", "http://127.0.0.1:4010"], run))
+        // The core's tests time the 1.5 s; here the steps only need to get there.
+        const exit = yield* Clock.runToEnd({ step: "100 millis", maxSteps: 100 })(fiber)
+        expect(Failure.exitCode(exit)).toBe(1)
+        expect(lines(run.capture.stderr())).toEqual([
+          "Unreachable: Could not connect to http://127.0.0.1:4010 for the users scroll: nothing is listening there (connect ECONNREFUSED 127.0.0.1:4010); gave up after 3 attempts. Check --base-url (or INTERCOM_BASE_URL, or --region), that the server there is running, and the network or proxy in between."
+        ])
+      })
+    })
+
+    const scrollExists = (run: { readonly count: number }) =>
+      makeFake({
+        fault: (seen) => {
+          if (seen.url.searchParams.has("scroll_param")) return undefined
+          ;(run as { count: number }).count++
+          return errorList(400, "scroll_exists", "scroll already exists for this workspace")
+        }
+      })
+
+    for (const [flags, opened, most] of [
+      [[], 13, "2 min 00 s"],
+      [["--wait-for-other-scroll", "30s"], 4, "30 s"],
+      [["--wait-for-other-scroll", "0"], 1, undefined]
+    ] as const) {
+      it.effect(`another scroll open on Intercom's side: ${flags.join(" ") || "by default"} waits up to ${most ?? "nothing"}, says whose it may be, then says what to do`, () => {
+        const tries = { count: 0 }
+        // A workspace of its own: no scroll of it was cut short in this process, so whose scroll it is nobody knows.
+        const run = { fake: scrollExists(tries), capture: makeCapture(), env: { INTERCOM_ACCESS_TOKEN: `tok_other_scroll_${flags.join("_")}` } }
+        return Effect.gen(function*() {
+          const fiber = yield* Effect.fork(cli(["export", "users", ...flags], run))
+          const exit = yield* Clock.runToEnd({ step: "1 second", maxSteps: 200 })(fiber)
+          expect(Failure.exitCode(exit)).toBe(1)
+          expect(tries.count).toBe(opened)
+          const stderr = lines(run.capture.stderr())
+          expect(stderr.at(-1)).toMatch(
+            /^ConcurrentScroll: Another scroll of this workspace is open on Intercom's side, so the users scroll could not start \(request req_1\): .* wait longer for it with --wait-for-other-scroll DURATION/
+          )
+          const explained = stderr.filter((line) => line.includes("perhaps this tool's own, cut short a moment ago"))
+          expect(explained).toEqual(most === undefined ? [] : [expect.stringContaining(`Waiting up to ${most} for it to close`)])
+        })
+      })
+    }
+
+    it("Export.parseDuration reads seconds, minutes and hours as a person types them", () => {
+      const read = (text: string) => Either.map(Export.parseDuration(text), Duration.toMillis)
+      expect(read("90")).toEqual(Either.right(90_000))
+      expect(read("90s")).toEqual(Either.right(90_000))
+      expect(read("2 minutes")).toEqual(Either.right(120_000))
+      expect(read("1.5h")).toEqual(Either.right(5_400_000))
+      expect(Either.isLeft(read("10 parsecs"))).toBe(true)
+    })
+  })
+
   describe("restarts", () => {
     const serverErrorOnce = () => {
       let failed = false
@@ -324,7 +413,9 @@ describe("intercom-scroll export", () => {
       return Effect.gen(function*() {
         const exit = yield* cli(["export", "users", "--max-restarts", "0"], run)
         expect(Failure.exitCode(exit)).toBe(1)
-        expect(run.capture.stderr()).toMatch(/^RestartRequired: The users scroll must start over at page 2/)
+        expect(run.capture.stderr()).toMatch(
+          /^RestartRequired: The users scroll broke off at page 2 .* Run again later, or try again more often with --max-restarts N/
+        )
         expect(run.fake.opened()).toBe(1)
       })
     })

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Progress } from "@intercom-scroll/core"
-import { Effect, TestClock } from "effect"
+import { Clock, Effect, TestClock } from "effect"
 import * as ProgressBar from "../src/internal/progressBar.js"
 import { makeCapture } from "./support/capture.js"
 
@@ -29,10 +29,25 @@ describe("ProgressBar.render", () => {
   it("names each wait, without a countdown when its end is unknown", () => {
     const at = 1_000
     const wait = (reason: Progress.WaitReason) => ProgressBar.describeWait({ reason, untilMillis: undefined }, at)
-    expect(wait("concurrent-scroll")).toBe("waiting for another scroll of the workspace to expire")
+    expect(wait("concurrent-scroll")).toBe("waiting for another scroll of the workspace to close on Intercom's side")
+    expect(wait("own-scroll")).toBe(
+      "waiting for this process's own scroll of the workspace, cut short, to close on Intercom's side"
+    )
     expect(wait("restart")).toBe("waiting to restart")
+    expect(wait("retry")).toBe("waiting to ask for the first page again")
+    expect(wait("connect")).toBe("could not connect, waiting to try again")
     expect(wait("workspace-lock")).toBe("waiting for this process's other scroll of the workspace")
     expect(ProgressBar.describeWait({ reason: "restart", untilMillis: at - 5_000 }, at)).toBe("waiting to restart (0 s left)")
+  })
+
+  it("shows how long a wait on another scroll can last at most: it ends sooner once that scroll is gone", () => {
+    const at = 1_000_000
+    expect(ProgressBar.describeWait({ reason: "concurrent-scroll", untilMillis: at + 112_000 }, at)).toBe(
+      "waiting for another scroll of the workspace to close on Intercom's side (up to 1 min 52 s)"
+    )
+    expect(ProgressBar.describeWait({ reason: "own-scroll", untilMillis: at + 41_500 }, at)).toBe(
+      "waiting for this process's own scroll of the workspace, cut short, to close on Intercom's side (up to 42 s)"
+    )
   })
 
   it("formats durations in seconds, minutes and hours", () => {
@@ -120,6 +135,43 @@ describe("ProgressBar.start", () => {
       expect(capture.stderr()).toBe("users: starting over from the first page (attempt 2): HTTP 500\n")
       expect((yield* tracker.snapshot).restarts).toBe(1)
     }).pipe(Effect.scoped, Effect.provide(capture.layer))
+  })
+
+  it.effect("prints a retry of the first page on a line of its own, and does not count it as a restart", () => {
+    const capture = makeCapture()
+    return Effect.gen(function*() {
+      const tracker = yield* ProgressBar.start("users", "plain")
+      yield* tracker.reporter.report(Progress.ProgressEvent.Retry({ resource: "users", attempt: 2, cause: "HTTP 500" }))
+      expect(capture.stderr()).toBe("users: asking again for the first page (attempt 2): HTTP 500\n")
+      expect((yield* tracker.snapshot).restarts).toBe(0)
+    }).pipe(Effect.scoped, Effect.provide(capture.layer))
+  })
+
+  it.effect("explains a wait on another scroll once, whose it may be and how long it can last, above the live line", () => {
+    const capture = makeCapture({ tty: true, columns: 400 })
+    return Effect.gen(function*() {
+      const tracker = yield* ProgressBar.start("users", "live")
+      const now = yield* Clock.currentTimeMillis
+      const waiting = (reason: Progress.WaitReason, seconds: number) =>
+        tracker.reporter.report(Progress.ProgressEvent.Waiting({ resource: "users", reason, untilMillis: now + seconds * 1000 }))
+      yield* waiting("concurrent-scroll", 120)
+      yield* waiting("concurrent-scroll", 110)
+      const explained = capture.stderr().split("\n").filter((line) => line.includes("Intercom drops a scroll"))
+      expect(explained).toEqual([
+        "\r\x1b[2Kusers: another scroll of this workspace is open on Intercom's side: another app's, or perhaps this tool's own, cut short a moment ago (an interrupted export, or one whose reader closed the pipe). Intercom drops a scroll about a minute after its last use. Waiting up to 2 min 00 s for it to close (--wait-for-other-scroll)."
+      ])
+      yield* TestClock.adjust("0 millis")
+      expect(capture.stderr().split("\r\x1b[2K").pop()).toContain(
+        "| waiting for another scroll of the workspace to close on Intercom's side (up to 1 min 50 s)"
+      )
+    }).pipe(Effect.scoped, Effect.provide(capture.layer))
+  })
+
+  it("says when the scroll waited on is this process's own", () => {
+    const line = ProgressBar.renderOtherScroll({ resource: "leads", reason: "own-scroll", untilMillis: 45_000 }, 0)
+    expect(line).toBe(
+      "leads: this process's own scroll of the workspace, cut short a moment ago, is still open on Intercom's side. Intercom drops a scroll about a minute after its last use. Waiting up to 45 s for it to close (--wait-for-other-scroll)."
+    )
   })
 
   it.effect("off: prints nothing, yet keeps the counts", () => {

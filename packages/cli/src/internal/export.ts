@@ -7,7 +7,7 @@
 import { Args, type Command, HelpDoc, Options as Flag, ValidationError } from "@effect/cli"
 import { type FileSystem, Path } from "@effect/platform"
 import { type IntercomClient, Progress, type Resource, Scroll, type ScrollError } from "@intercom-scroll/core"
-import { Clock, Effect, Option, Schedule, Stream, SubscriptionRef } from "effect"
+import { Clock, Duration, Effect, Either, Option, Schedule, Stream, SubscriptionRef } from "effect"
 import * as AtomicFile from "./atomicFile.js"
 import type { OutputError, StdoutClosed } from "../ExportError.js"
 import * as Fields from "./fields.js"
@@ -61,6 +61,41 @@ export const restartAtMost = (
     Schedule.jittered,
     Schedule.intersect(Schedule.recurs(maxRestarts))
   )
+
+/**
+ * Waits up to `wait` for another scroll of the workspace to close on Intercom's side, trying every 10 seconds (or
+ * sooner, for a shorter wait), as the core's default does for 2 minutes. Zero gives up at once.
+ *
+ * @since 0.1.0
+ * @category schedules
+ */
+export const waitForOtherScroll = (
+  wait: Duration.Duration
+): Schedule.Schedule<unknown, ScrollError.ConcurrentScroll> =>
+  Duration.lessThanOrEqualTo(wait, Duration.zero)
+    ? Schedule.stop
+    : Schedule.spaced(Duration.min(wait, Duration.seconds(10))).pipe(Schedule.upTo(wait))
+
+const durationUnits: ReadonlyArray<readonly [RegExp, (n: number) => Duration.Duration]> = [
+  [/^(s|sec|secs|second|seconds)?$/, Duration.seconds],
+  [/^(m|min|mins|minute|minutes)$/, Duration.minutes],
+  [/^(h|hour|hours)$/, Duration.hours]
+]
+
+/**
+ * A duration as a person types it: `90s`, `10m`, `1h`, `2 minutes`, or a bare number of seconds (as `sleep` and
+ * `timeout` read one).
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const parseDuration = (text: string): Either.Either<Duration.Duration, string> => {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text)
+  const unit = match === null ? undefined : durationUnits.find(([pattern]) => pattern.test(match[2].toLowerCase()))
+  return match === null || unit === undefined
+    ? Either.left(`${JSON.stringify(text)} is not a duration: use a number and a unit, such as 90s, 10m or 1h`)
+    : Either.right(unit[1](Number(match[1])))
+}
 
 const recordsOf = (
   resource: Resource.Resource,
@@ -194,6 +229,19 @@ export const flags = {
   ),
   noDedupe: Flag.boolean("no-dedupe").pipe(
     Flag.withDescription("Keep records a restart delivers again (by default each id is written once).")
+  ),
+  waitForOtherScroll: Flag.text("wait-for-other-scroll").pipe(
+    Flag.withPseudoName("DURATION"),
+    Flag.mapEffect((text) =>
+      Either.match(parseDuration(text), {
+        onLeft: (problem) => Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--wait-for-other-scroll: ${problem}`))),
+        onRight: Effect.succeed
+      })
+    ),
+    Flag.withDescription(
+      "How long to wait while another scroll of the workspace is open on Intercom's side (Intercom allows one at a time, and drops one about a minute after its last use), such as 90s, 10m or 1h (default 2m; 0 gives up at once)."
+    ),
+    Flag.optional
   )
 }
 
@@ -221,6 +269,7 @@ export const fromFlags = (flags: Flags): Effect.Effect<Options, never, Path.Path
     out: Option.getOrUndefined(Option.map(flags.out, (file) => path.resolve(file))),
     scroll: {
       restart: Option.getOrUndefined(Option.map(flags.maxRestarts, restartAtMost)),
+      concurrentScroll: Option.getOrUndefined(Option.map(flags.waitForOtherScroll, waitForOtherScroll)),
       prefetch: Option.getOrUndefined(flags.prefetch),
       dedupe: !flags.noDedupe
     }

@@ -1,6 +1,7 @@
 /**
  * Progress of an export on stderr: on a terminal a live line redrawn in place, elsewhere a plain line every few
- * seconds, and a line for each restart with its cause. What a line says is a pure function of the core's
+ * seconds; a line for each restart (or retry of a first page) with its cause, and one that explains a wait on another
+ * scroll of the workspace. What a line says is a pure function of the core's
  * `Progress.Snapshot` and the clock, so it is tested without a terminal.
  *
  * @since 0.1.0
@@ -50,9 +51,21 @@ export const formatDuration = (millis: number): string => {
 
 const waitReasons: { readonly [W in Progress.WaitReason]: string } = {
   "rate-limit": "waiting for the rate limit",
-  "concurrent-scroll": "waiting for another scroll of the workspace to expire",
+  "concurrent-scroll": "waiting for another scroll of the workspace to close on Intercom's side",
+  "own-scroll": "waiting for this process's own scroll of the workspace, cut short, to close on Intercom's side",
   "restart": "waiting to restart",
+  "retry": "waiting to ask for the first page again",
+  "connect": "could not connect, waiting to try again",
   "workspace-lock": "waiting for this process's other scroll of the workspace"
+}
+
+/** A wait on another scroll ends when that scroll is gone: its end is only the most it can last. */
+const endsAtTheLatest = (reason: Progress.WaitReason) => reason === "concurrent-scroll" || reason === "own-scroll"
+
+/** Whole seconds, and minutes past a minute: `52 s`, `1 min 52 s`. */
+const formatWait = (millis: number) => {
+  const seconds = Math.max(0, Math.ceil(millis / 1000))
+  return seconds < 60 ? `${seconds} s` : formatDuration(seconds * 1000)
 }
 
 /**
@@ -62,7 +75,10 @@ const waitReasons: { readonly [W in Progress.WaitReason]: string } = {
 export const describeWait = (waiting: NonNullable<Progress.Snapshot["waiting"]>, nowMillis: number): string => {
   const reason = waitReasons[waiting.reason]
   if (waiting.untilMillis === undefined) return reason
-  return `${reason} (${Math.max(0, Math.ceil((waiting.untilMillis - nowMillis) / 1000))} s left)`
+  const left = waiting.untilMillis - nowMillis
+  return endsAtTheLatest(waiting.reason)
+    ? `${reason} (up to ${formatWait(left)})`
+    : `${reason} (${Math.max(0, Math.ceil(left / 1000))} s left)`
 }
 
 const perSecond = (records: number, elapsedMillis: number) =>
@@ -100,6 +116,36 @@ export const render = (resource: Resource.Resource, snapshot: Progress.Snapshot,
  */
 export const renderRestart = (event: { readonly resource: Resource.Resource; readonly attempt: number; readonly cause: string }): string =>
   `${event.resource}: starting over from the first page (attempt ${event.attempt}): ${event.cause}`
+
+/**
+ * The line for a retry of a first page that failed: the scroll had not opened, so nothing starts over.
+ *
+ * @since 0.1.0
+ * @category rendering
+ */
+export const renderRetry = (event: { readonly resource: Resource.Resource; readonly attempt: number; readonly cause: string }): string =>
+  `${event.resource}: asking again for the first page (attempt ${event.attempt}): ${event.cause}`
+
+/**
+ * The line that explains, once, why an export waits on another scroll and for how long at most (`untilMillis`, when the
+ * wait gives up). From another process nobody can tell whose scroll it is: one an export cut short a moment ago (an
+ * interrupt, a reader that closed the pipe) is as likely as another app's.
+ *
+ * @since 0.1.0
+ * @category rendering
+ */
+export const renderOtherScroll = (
+  event: { readonly resource: Resource.Resource; readonly reason: "concurrent-scroll" | "own-scroll"; readonly untilMillis: number | undefined },
+  nowMillis: number
+): string => {
+  const whose = event.reason === "own-scroll"
+    ? "this process's own scroll of the workspace, cut short a moment ago, is still open on Intercom's side"
+    : "another scroll of this workspace is open on Intercom's side: another app's, or perhaps this tool's own, cut short a moment ago (an interrupted export, or one whose reader closed the pipe)"
+  const howLong = event.untilMillis === undefined
+    ? "Waiting for it to close"
+    : `Waiting up to ${formatWait(event.untilMillis - nowMillis)} for it to close`
+  return `${event.resource}: ${whose}. Intercom drops a scroll about a minute after its last use. ${howLong} (--wait-for-other-scroll).`
+}
 
 /**
  * What the closing line tells of a finished export.
@@ -181,14 +227,33 @@ export const start = (
     // Registered before the drawing fiber, so it runs after that fiber has been interrupted.
     if (mode === "live") yield* Effect.addFinalizer(() => stdio.writeStderr(clearLine))
     yield* Effect.forkScoped(draw)
+    // A line of its own stays above the live line, so that it can be read afterwards.
+    const printLine = (text: string) => stdio.writeStderr(`${mode === "live" ? clearLine : ""}${text}\n`)
+    // The wait on another scroll is explained once; each retry after it is a wait of the same kind.
+    let explainedOtherScroll = false
+    const lineFor = (event: Progress.ProgressEvent): Effect.Effect<string | undefined> => {
+      switch (event._tag) {
+        case "Restart":
+          return Effect.succeed(renderRestart(event))
+        case "Retry":
+          return Effect.succeed(renderRetry(event))
+        case "Waiting": {
+          const { reason } = event
+          if (explainedOtherScroll || (reason !== "concurrent-scroll" && reason !== "own-scroll")) {
+            return Effect.succeed(undefined)
+          }
+          explainedOtherScroll = true
+          return Effect.map(Clock.currentTimeMillis, (now) => renderOtherScroll({ ...event, reason }, now))
+        }
+        default:
+          return Effect.succeed(undefined)
+      }
+    }
     const reporter: Progress.Reporter = {
       report: (event) =>
         tracker.reporter.report(event).pipe(
-          Effect.zipRight(
-            event._tag === "Restart"
-              ? stdio.writeStderr(`${mode === "live" ? clearLine : ""}${renderRestart(event)}\n`)
-              : Effect.void
-          )
+          Effect.zipRight(lineFor(event)),
+          Effect.flatMap((text) => text === undefined ? Effect.void : printLine(text))
         )
     }
     return { snapshot: tracker.snapshot, reporter }
