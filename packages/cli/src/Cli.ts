@@ -35,6 +35,7 @@ import { Config, ConfigError, Effect, Exit, Layer, Logger, LogLevel, Option, typ
 import { InvalidConfig, type OutputError, type StdoutClosed } from "./ExportError.js"
 import * as Export from "./internal/export.js"
 import * as Failure from "./internal/failure.js"
+import * as OpenScroll from "./internal/openScroll.js"
 import * as Help from "./internal/help.js"
 import * as Stdio from "./internal/stdio.js"
 import { moduleVersion } from "./internal/version.js"
@@ -115,6 +116,16 @@ const client = (flags: LocationFlags) =>
       Option.getOrElse(flags.region, () => fromEnvironment))
   }).pipe(Layer.mapError((error) => ConfigError.isConfigError(error) ? invalidConfig(error) : error))
 
+/** Where an export notes for the next one that it cut its scroll of the workspace short (see `OpenScroll`). */
+const openScrollNote = Effect.gen(function*() {
+  const { baseUrl } = yield* IntercomClient.IntercomClient
+  const token = yield* Config.option(IntercomClient.environment.accessToken).pipe(
+    Effect.orElseSucceed(() => Option.none<Redacted.Redacted<string>>())
+  )
+  if (Option.isNone(token)) return OpenScroll.none
+  return yield* OpenScroll.make(yield* OpenScroll.directory, baseUrl, token.value)
+})
+
 /**
  * Everything an export command can fail with, besides a usage error.
  *
@@ -138,7 +149,10 @@ export type ExportCommandContext = HttpClient.HttpClient | FileSystem.FileSystem
 
 const exportCommand = Command.make("export", { ...Export.flags, ...connectionFlags }, (flags): Effect.Effect<void, ExportCommandError, ExportCommandContext> =>
   Effect.gen(function*() {
-    yield* Export.fromFlags(flags).pipe(Effect.flatMap(Export.run), Effect.provide(client(flags)))
+    const options = yield* Export.fromFlags(flags)
+    yield* Effect.flatMap(openScrollNote, (openScroll) => Export.run({ ...options, openScroll })).pipe(
+      Effect.provide(client(flags))
+    )
   })).pipe(Command.withDescription(Export.description))
 
 /**

@@ -2,7 +2,8 @@ import { FileSystem, HttpClient, HttpClientError, Path } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { ScrollError } from "@intercom-scroll/core"
-import { Chunk, ConfigProvider, Deferred, Duration, Effect, Either, Exit, Fiber, Layer, Schedule } from "effect"
+import { Chunk, ConfigProvider, Deferred, Duration, Effect, Either, Exit, Fiber, Layer, Schedule, TestClock } from "effect"
+import * as WorkspaceLock from "../../core/src/internal/workspaceLock.js"
 import { errorList, type Fake, json, makeFake, TOKEN } from "../../core/test/support/fakeIntercom.js"
 import { Cli } from "../src/index.js"
 import * as Export from "../src/internal/export.js"
@@ -352,11 +353,13 @@ describe("intercom-scroll export", () => {
       })
     })
 
-    const scrollExists = (run: { readonly count: number }) =>
+    /** A workspace whose first page is `scroll_exists` the first `times` times it is asked for (every time by default). */
+    const scrollExists = (run: { count: number }, times = Infinity) =>
       makeFake({
+        records: 250,
         fault: (seen) => {
-          if (seen.url.searchParams.has("scroll_param")) return undefined
-          ;(run as { count: number }).count++
+          if (seen.url.searchParams.has("scroll_param") || run.count >= times) return undefined
+          run.count++
           return errorList(400, "scroll_exists", "scroll already exists for this workspace")
         }
       })
@@ -379,11 +382,53 @@ describe("intercom-scroll export", () => {
           expect(stderr.at(-1)).toMatch(
             /^ConcurrentScroll: Another scroll of this workspace is open on Intercom's side, so the users scroll could not start \(request req_1\): .* wait longer for it with --wait-for-other-scroll DURATION/
           )
-          const explained = stderr.filter((line) => line.includes("perhaps this tool's own, cut short a moment ago"))
+          const explained = stderr.filter((line) => line.includes("another scroll of this workspace is open on Intercom's side (another app's"))
           expect(explained).toEqual(most === undefined ? [] : [expect.stringContaining(`Waiting up to ${most} for it to close`)])
         })
       })
     }
+
+    it.scoped("after an export cut its scroll short, the next (as in a process of its own) says the scroll is its own, and how long it stays", () => {
+      const token = "tok_own_scroll_0123456789abcdef"
+      return Effect.gen(function*() {
+        const fs = yield* FileSystem.FileSystem
+        const env = { INTERCOM_ACCESS_TOKEN: token, TMPDIR: yield* tempDirectory }
+        // The first export gets its first page, then is interrupted while it waits for the second: its scroll stays open.
+        const first = makeFake({ records: 250 })
+        const hanging = yield* Deferred.make<void>()
+        const http = Layer.effect(
+          HttpClient.HttpClient,
+          Effect.map(HttpClient.HttpClient, (client) =>
+            HttpClient.make((request, url) =>
+              url.searchParams.has("scroll_param")
+                ? Deferred.succeed(hanging, undefined).pipe(Effect.zipRight(Effect.never))
+                : client.execute(request)
+            ))
+        ).pipe(Layer.provide(first.httpClient))
+        const cut = yield* Effect.fork(cli(["export", "users"], { fake: first, capture: makeCapture(), env, http }))
+        yield* Deferred.await(hanging)
+        expect(Failure.exitCode(yield* Fiber.interrupt(cut))).toBe(130)
+        // A new process remembers nothing of the old one but what that one wrote down.
+        WorkspaceLock.locks.clear()
+
+        yield* TestClock.adjust("5 seconds")
+        // Intercom answers scroll_exists until it drops the scroll, a minute after its last use.
+        const tries = { count: 0 }
+        const next = { fake: scrollExists(tries, 6), capture: makeCapture(), env }
+        const fiber = yield* Effect.fork(cli(["export", "users"], next))
+        expect(yield* Clock.runToEnd({ step: "1 second", maxSteps: 200 })(fiber)).toEqual(Exit.void)
+        // Said once, when the wait begins (the clock moves on in steps meanwhile, so to within a few seconds).
+        const explained = lines(next.capture.stderr()).filter((line) => line.includes("Intercom keeps it open"))
+        expect(explained).toHaveLength(1)
+        const [, ago, more] = /^users: the scroll is this tool's own: an earlier export of this workspace cut it short (\d) s ago \(interrupted, or its reader closed the pipe\), and Intercom keeps it open about a minute after its last use, so about (\d\d) s more\. Waiting up to 2 min 00 s for it to close \(--wait-for-other-scroll\)\.$/
+          .exec(explained[0]) ?? []
+        expect(Number(ago) + Number(more)).toBe(60)
+        expect(Number(ago)).toBeLessThan(10)
+        expect(tries.count).toBe(6)
+        // This one reached its end and left no scroll open: an export after it has nothing to say.
+        expect(yield* fs.readDirectory(`${env.TMPDIR}/intercom-scroll`)).toEqual([])
+      }).pipe(Effect.provide(NodeContext.layer))
+    })
 
     it("Export.parseDuration reads seconds, minutes and hours as a person types them", () => {
       const read = (text: string) => Either.map(Export.parseDuration(text), Duration.toMillis)

@@ -31,7 +31,7 @@ describe("ProgressBar.render", () => {
     const wait = (reason: Progress.WaitReason) => ProgressBar.describeWait({ reason, untilMillis: undefined }, at)
     expect(wait("concurrent-scroll")).toBe("waiting for another scroll of the workspace to close on Intercom's side")
     expect(wait("own-scroll")).toBe(
-      "waiting for this process's own scroll of the workspace, cut short, to close on Intercom's side"
+      "waiting for this tool's own scroll of the workspace, cut short, to close on Intercom's side"
     )
     expect(wait("restart")).toBe("waiting to restart")
     expect(wait("retry")).toBe("waiting to ask for the first page again")
@@ -46,7 +46,7 @@ describe("ProgressBar.render", () => {
       "waiting for another scroll of the workspace to close on Intercom's side (up to 1 min 52 s)"
     )
     expect(ProgressBar.describeWait({ reason: "own-scroll", untilMillis: at + 41_500 }, at)).toBe(
-      "waiting for this process's own scroll of the workspace, cut short, to close on Intercom's side (up to 42 s)"
+      "waiting for this tool's own scroll of the workspace, cut short, to close on Intercom's side (up to 42 s)"
     )
   })
 
@@ -158,7 +158,7 @@ describe("ProgressBar.start", () => {
       yield* waiting("concurrent-scroll", 110)
       const explained = capture.stderr().split("\n").filter((line) => line.includes("Intercom drops a scroll"))
       expect(explained).toEqual([
-        "\r\x1b[2Kusers: another scroll of this workspace is open on Intercom's side: another app's, or perhaps this tool's own, cut short a moment ago (an interrupted export, or one whose reader closed the pipe). Intercom drops a scroll about a minute after its last use. Waiting up to 2 min 00 s for it to close (--wait-for-other-scroll)."
+        "\r\x1b[2Kusers: another scroll of this workspace is open on Intercom's side (another app's, or this tool's on another machine). Intercom drops a scroll about a minute after its last use. Waiting up to 2 min 00 s for it to close (--wait-for-other-scroll)."
       ])
       yield* TestClock.adjust("0 millis")
       expect(capture.stderr().split("\r\x1b[2K").pop()).toContain(
@@ -167,11 +167,33 @@ describe("ProgressBar.start", () => {
     }).pipe(Effect.scoped, Effect.provide(capture.layer))
   })
 
-  it("says when the scroll waited on is this process's own", () => {
+  it("says when the scroll waited on is this export's own, and, when an earlier export cut it short, how long it stays", () => {
     const line = ProgressBar.renderOtherScroll({ resource: "leads", reason: "own-scroll", untilMillis: 45_000 }, 0)
     expect(line).toBe(
-      "leads: this process's own scroll of the workspace, cut short a moment ago, is still open on Intercom's side. Intercom drops a scroll about a minute after its last use. Waiting up to 45 s for it to close (--wait-for-other-scroll)."
+      "leads: this export's own scroll of the workspace, cut short, is still open on Intercom's side. Intercom drops a scroll about a minute after its last use. Waiting up to 45 s for it to close (--wait-for-other-scroll)."
     )
+    const earlier = (leftOpenAt: number) =>
+      ProgressBar.renderOtherScroll({ resource: "users", reason: "own-scroll", untilMillis: 200_000, leftOpenAt }, 80_000)
+    expect(earlier(68_000)).toBe(
+      "users: the scroll is this tool's own: an earlier export of this workspace cut it short 12 s ago (interrupted, or its reader closed the pipe), and Intercom keeps it open about a minute after its last use, so about 48 s more. Waiting up to 2 min 00 s for it to close (--wait-for-other-scroll)."
+    )
+    expect(earlier(5_000)).toContain("cut it short 1 min 15 s ago (interrupted, or its reader closed the pipe), and Intercom keeps it open about a minute after its last use, so any moment now.")
+  })
+
+  it.effect("with a note that an earlier export cut its scroll short, a wait on another scroll is a wait on its own", () => {
+    const capture = makeCapture({ tty: true, columns: 400 })
+    return Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const tracker = yield* ProgressBar.start("users", "live", { leftOpenAt: now - 20_000 })
+      yield* tracker.reporter.report(
+        Progress.ProgressEvent.Waiting({ resource: "users", reason: "concurrent-scroll", untilMillis: now + 120_000 })
+      )
+      expect(capture.stderr()).toContain("users: the scroll is this tool's own: an earlier export of this workspace cut it short 20 s ago")
+      yield* TestClock.adjust("0 millis")
+      expect(capture.stderr().split("\r\x1b[2K").pop()).toContain(
+        "| waiting for this tool's own scroll of the workspace, cut short, to close on Intercom's side (up to 2 min 00 s)"
+      )
+    }).pipe(Effect.scoped, Effect.provide(capture.layer))
   })
 
   it.effect("off: prints nothing, yet keeps the counts", () => {

@@ -18,6 +18,7 @@
  */
 import { Progress, type Resource } from "@intercom-scroll/core"
 import { Clock, Effect, Schedule, type Scope, SubscriptionRef } from "effect"
+import * as OpenScroll from "./openScroll.js"
 import { Stdio } from "./stdio.js"
 
 /**
@@ -62,7 +63,7 @@ export const formatDuration = (millis: number): string => {
 const waitReasons: { readonly [W in Progress.WaitReason]: string } = {
   "rate-limit": "waiting for the rate limit",
   "concurrent-scroll": "waiting for another scroll of the workspace to close on Intercom's side",
-  "own-scroll": "waiting for this process's own scroll of the workspace, cut short, to close on Intercom's side",
+  "own-scroll": "waiting for this tool's own scroll of the workspace, cut short, to close on Intercom's side",
   "restart": "waiting to restart",
   "retry": "waiting to ask for the first page again",
   "connect": "could not connect, waiting to try again",
@@ -137,24 +138,38 @@ export const renderRetry = (event: { readonly resource: Resource.Resource; reado
   `${event.resource}: asking again for the first page (attempt ${event.attempt}): ${event.cause}`
 
 /**
- * The line that explains, once, why an export waits on another scroll and for how long at most (`untilMillis`, when the
- * wait gives up). From another process nobody can tell whose scroll it is: one an export cut short a moment ago (an
- * interrupt, a reader that closed the pipe) is as likely as another app's.
+ * The line that explains, once, why an export waits on another scroll, whose it is, and for how long at most
+ * (`untilMillis`, when the wait gives up). `own-scroll` is a scroll this export cut short (it broke off, and its restart
+ * meets it), or, with `leftOpenAt`, one an earlier export of the workspace cut short then (an interrupt, a reader that
+ * closed the pipe), which Intercom drops about a minute after.
  *
  * @since 0.1.0
  * @category rendering
  */
 export const renderOtherScroll = (
-  event: { readonly resource: Resource.Resource; readonly reason: "concurrent-scroll" | "own-scroll"; readonly untilMillis: number | undefined },
+  event: {
+    readonly resource: Resource.Resource
+    readonly reason: "concurrent-scroll" | "own-scroll"
+    readonly untilMillis: number | undefined
+    readonly leftOpenAt?: number | undefined
+  },
   nowMillis: number
 ): string => {
-  const whose = event.reason === "own-scroll"
-    ? "this process's own scroll of the workspace, cut short a moment ago, is still open on Intercom's side"
-    : "another scroll of this workspace is open on Intercom's side: another app's, or perhaps this tool's own, cut short a moment ago (an interrupted export, or one whose reader closed the pipe)"
   const howLong = event.untilMillis === undefined
     ? "Waiting for it to close"
     : `Waiting up to ${formatWait(event.untilMillis - nowMillis)} for it to close`
-  return `${event.resource}: ${whose}. Intercom drops a scroll about a minute after its last use. ${howLong} (--wait-for-other-scroll).`
+  if (event.reason === "concurrent-scroll") {
+    return `${event.resource}: another scroll of this workspace is open on Intercom's side (another app's, or this tool's on another machine). Intercom drops a scroll about a minute after its last use. ${howLong} (--wait-for-other-scroll).`
+  }
+  if (event.leftOpenAt === undefined) {
+    return `${event.resource}: this export's own scroll of the workspace, cut short, is still open on Intercom's side. Intercom drops a scroll about a minute after its last use. ${howLong} (--wait-for-other-scroll).`
+  }
+  const dropsIn = event.leftOpenAt + OpenScroll.INTERCOM_KEEPS_MILLIS - nowMillis
+  return `${event.resource}: the scroll is this tool's own: an earlier export of this workspace cut it short ${
+    formatWait(nowMillis - event.leftOpenAt)
+  } ago (interrupted, or its reader closed the pipe), and Intercom keeps it open about a minute after its last use, ${
+    dropsIn > 0 ? `so about ${formatWait(dropsIn)} more` : "so any moment now"
+  }. ${howLong} (--wait-for-other-scroll).`
 }
 
 /**
@@ -215,11 +230,18 @@ const interval = { live: "100 millis", plain: "5 seconds" } as const
  */
 export const start = (
   resource: Resource.Resource,
-  mode: Mode
+  mode: Mode,
+  earlier: { readonly leftOpenAt: number | undefined } = { leftOpenAt: undefined }
 ): Effect.Effect<Progress.Tracker, never, Scope.Scope | Stdio> =>
   Effect.gen(function*() {
     const tracker = yield* Progress.makeTracker
-    if (mode === "off") return tracker
+    const { leftOpenAt } = earlier
+    // The core cannot tell the scroll an earlier process cut short from another app's; the note left by that export can.
+    const ownIfNoted = (event: Progress.ProgressEvent): Progress.ProgressEvent =>
+      event._tag === "Waiting" && event.reason === "concurrent-scroll" && leftOpenAt !== undefined
+        ? Progress.ProgressEvent.Waiting({ ...event, reason: "own-scroll" })
+        : event
+    if (mode === "off") return { snapshot: tracker.snapshot, reporter: { report: (event) => tracker.reporter.report(ownIfNoted(event)) } }
     const stdio = yield* Stdio
     const startedAt = yield* Clock.currentTimeMillis
     const line = Effect.gen(function*() {
@@ -253,18 +275,20 @@ export const start = (
             return Effect.succeed(undefined)
           }
           explainedOtherScroll = true
-          return Effect.map(Clock.currentTimeMillis, (now) => renderOtherScroll({ ...event, reason }, now))
+          return Effect.map(Clock.currentTimeMillis, (now) => renderOtherScroll({ ...event, reason, leftOpenAt }, now))
         }
         default:
           return Effect.succeed(undefined)
       }
     }
     const reporter: Progress.Reporter = {
-      report: (event) =>
-        tracker.reporter.report(event).pipe(
+      report: (reported) => {
+        const event = ownIfNoted(reported)
+        return tracker.reporter.report(event).pipe(
           Effect.zipRight(lineFor(event)),
           Effect.flatMap((text) => text === undefined ? Effect.void : printLine(text))
         )
+      }
     }
     return { snapshot: tracker.snapshot, reporter }
   })
