@@ -44,6 +44,20 @@ describe("intercom-scroll export, as a process against the standalone simulator"
       expect(JSON.parse(result.stdout)).toMatchObject({ type: "user" })
     }).pipe(Effect.provide(NodeContext.layer)), 60_000)
 
+  it.scopedLive("after an export piped into head, the next says the scroll it waits on is its own, and how long Intercom keeps it", () =>
+    Effect.gen(function*() {
+      // A scroll_param unused for 2 s is gone, so the next export waits seconds, not a minute.
+      const baseUrl = yield* simulator([...workspaceFlags, "--expiry", "2"])
+      const environment = { ...env(baseUrl), TMPDIR: yield* tempDirectory }
+      const cut = yield* cliPipedTo(["export", "users"], "head -n 1 >/dev/null", { env: environment })
+      expect(cut.exitCode).toBe(141)
+      const next = yield* cli(["export", "users", "--wait-for-other-scroll", "5s", "--out", "/dev/null"], { env: environment })
+      expect(next.exitCode).toBe(0)
+      expect(next.stderr).toMatch(
+        /^users: the scroll is this tool's own: an earlier export of this workspace cut it short \d+ s ago \(interrupted, or its reader closed the pipe\), and Intercom keeps it open about a minute after its last use, so about \d+ s more\. Waiting up to 5 s for it to close \(--wait-for-other-scroll\)\.$/m
+      )
+    }).pipe(Effect.provide(NodeContext.layer)), 60_000)
+
   it.scopedLive("through `pnpm -s cli`, as the README shows: the exit code is the CLI's own (141 into head)", () =>
     Effect.gen(function*() {
       const baseUrl = yield* simulator(workspaceFlags)
