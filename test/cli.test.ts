@@ -46,15 +46,16 @@ describe("intercom-scroll export, as a process against the standalone simulator"
 
   it.scopedLive("after an export piped into head, the next says the scroll it waits on is its own, and how long Intercom keeps it", () =>
     Effect.gen(function*() {
-      // A scroll_param unused for 2 s is gone, so the next export waits seconds, not a minute.
-      const baseUrl = yield* simulator([...workspaceFlags, "--expiry", "2"])
+      // A scroll unused for 10 s is gone (long enough for the next process to start on a busy machine, short enough not
+      // to wait a minute), and the next export looks again 10 s after it met the scroll.
+      const baseUrl = yield* simulator([...workspaceFlags, "--expiry", "10"])
       const environment = { ...env(baseUrl), TMPDIR: yield* tempDirectory }
       const cut = yield* cliPipedTo(["export", "users"], "head -n 1 >/dev/null", { env: environment })
       expect(cut.exitCode).toBe(141)
-      const next = yield* cli(["export", "users", "--wait-for-other-scroll", "5s", "--out", "/dev/null"], { env: environment })
+      const next = yield* cli(["export", "users", "--wait-for-other-scroll", "10s", "--out", "/dev/null"], { env: environment })
       expect(next.exitCode).toBe(0)
       expect(next.stderr).toMatch(
-        /^users: the scroll is this tool's own: an earlier export of this workspace cut it short \d+ s ago \(interrupted, or its reader closed the pipe\), and Intercom keeps it open about a minute after its last use, so about \d+ s more\. Waiting up to 5 s for it to close \(--wait-for-other-scroll\)\.$/m
+        /^users: the scroll is this tool's own: an earlier export of this workspace cut it short \d+ s ago \(interrupted, or its reader closed the pipe\), and Intercom keeps it open about a minute after its last use, so about \d+ s more\. Waiting up to \d+ s for it to close \(--wait-for-other-scroll\)\.$/m
       )
     }).pipe(Effect.provide(NodeContext.layer)), 60_000)
 
