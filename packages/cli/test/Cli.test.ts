@@ -31,6 +31,21 @@ const cli = (args: ReadonlyArray<string>, run: Run) =>
 /** Restarts back off for a jittered second or more. */
 const runToEnd = Clock.runToEnd({ step: "1 second", maxSteps: 100 })
 
+/** The fake's HTTP client, but for the second page, which hangs until interrupted; `hanging` is done once it does. */
+const hangingOnPage2 = (fake: Fake) =>
+  Effect.map(Deferred.make<void>(), (hanging) => ({
+    hanging,
+    http: Layer.effect(
+      HttpClient.HttpClient,
+      Effect.map(HttpClient.HttpClient, (client) =>
+        HttpClient.make((request, url) =>
+          url.searchParams.has("scroll_param")
+            ? Deferred.succeed(hanging, undefined).pipe(Effect.zipRight(Effect.never))
+            : client.execute(request)
+        ))
+    ).pipe(Layer.provide(fake.httpClient))
+  }))
+
 const lines = (text: string) => text.split("\n").filter((line) => line !== "")
 
 const tempDirectory = Effect.flatMap(FileSystem.FileSystem, (fs) => fs.makeTempDirectoryScoped({ prefix: "cli-test-" }))
@@ -395,16 +410,7 @@ describe("intercom-scroll export", () => {
         const env = { INTERCOM_ACCESS_TOKEN: token, TMPDIR: yield* tempDirectory }
         // The first export gets its first page, then is interrupted while it waits for the second: its scroll stays open.
         const first = makeFake({ records: 250 })
-        const hanging = yield* Deferred.make<void>()
-        const http = Layer.effect(
-          HttpClient.HttpClient,
-          Effect.map(HttpClient.HttpClient, (client) =>
-            HttpClient.make((request, url) =>
-              url.searchParams.has("scroll_param")
-                ? Deferred.succeed(hanging, undefined).pipe(Effect.zipRight(Effect.never))
-                : client.execute(request)
-            ))
-        ).pipe(Layer.provide(first.httpClient))
+        const { hanging, http } = yield* hangingOnPage2(first)
         const cut = yield* Effect.fork(cli(["export", "users"], { fake: first, capture: makeCapture(), env, http }))
         yield* Deferred.await(hanging)
         expect(Failure.exitCode(yield* Fiber.interrupt(cut))).toBe(130)
@@ -553,17 +559,7 @@ describe("intercom-scroll export", () => {
       const directory = yield* tempDirectory
       const target = `${directory}/users.ndjson`
       yield* fs.writeFileString(target, "previous export\n")
-      // Answers the first page, then hangs on the second until interrupted.
-      const hanging = yield* Deferred.make<void>()
-      const http = Layer.effect(
-        HttpClient.HttpClient,
-        Effect.map(HttpClient.HttpClient, (client) =>
-          HttpClient.make((request, url) =>
-            url.searchParams.has("scroll_param")
-              ? Deferred.succeed(hanging, undefined).pipe(Effect.zipRight(Effect.never))
-              : client.execute(request)
-          ))
-      ).pipe(Layer.provide(fake.httpClient))
+      const { hanging, http } = yield* hangingOnPage2(fake)
 
       const fiber = yield* Effect.fork(cli(["export", "users", "--out", target], { fake, capture, http }))
       yield* Deferred.await(hanging)
