@@ -30,11 +30,12 @@ import { type CliApp, CliConfig, Command, type ValidationError } from "@effect/c
 import type { FileSystem, HttpClient, Path } from "@effect/platform"
 import { NodeContext, NodeHttpClient, NodeRuntime } from "@effect/platform-node"
 import type { Teardown } from "@effect/platform/Runtime"
-import type { ScrollError } from "@intercom-scroll/core"
-import { Config, Effect, Exit, Layer, Logger, LogLevel, Option } from "effect"
+import { IntercomClient, type ScrollError } from "@intercom-scroll/core"
+import { Config, Effect, Exit, Layer, Logger, LogLevel, Option, type Redacted } from "effect"
 import { type InvalidConfig, type OutputError, type StdoutClosed } from "./ExportError.js"
 import * as Export from "./internal/export.js"
 import * as Failure from "./internal/failure.js"
+import * as OpenScroll from "./internal/openScroll.js"
 import * as Help from "./internal/help.js"
 import * as ScrollFlags from "./internal/scrollFlags.js"
 import * as Stdio from "./internal/stdio.js"
@@ -50,6 +51,16 @@ import { moduleVersion } from "./internal/version.js"
 export const version: string = moduleVersion
 
 const name = "intercom-scroll"
+
+/** Where an export notes for the next one that it cut its scroll of the workspace short (see `OpenScroll`). */
+const openScrollNote = Effect.gen(function*() {
+  const { baseUrl } = yield* IntercomClient.IntercomClient
+  const token = yield* Config.option(IntercomClient.environment.accessToken).pipe(
+    Effect.orElseSucceed(() => Option.none<Redacted.Redacted<string>>())
+  )
+  if (Option.isNone(token)) return OpenScroll.none
+  return yield* OpenScroll.make(yield* OpenScroll.directory, baseUrl, token.value)
+})
 
 /**
  * Everything an export command can fail with, besides a usage error.
@@ -82,7 +93,10 @@ export type ExportCommandContext = HttpClient.HttpClient | FileSystem.FileSystem
 
 const exportCommand = Command.make("export", { ...Export.flags, ...ScrollFlags.flags }, (flags): Effect.Effect<void, ExportCommandError, ExportCommandContext> =>
   Effect.gen(function*() {
-    yield* Export.fromFlags(flags).pipe(Effect.flatMap(Export.run), Effect.provide(ScrollFlags.client(flags)))
+    const options = yield* Export.fromFlags(flags)
+    yield* Effect.flatMap(openScrollNote, (openScroll) => Export.run({ ...options, openScroll })).pipe(
+      Effect.provide(ScrollFlags.client(flags))
+    )
   })).pipe(Command.withDescription(Export.description))
 
 /**
@@ -148,7 +162,8 @@ export const layer = Layer.mergeAll(
 )
 
 /**
- * When `self` fails, prints one line on stderr naming the error (never the token). The exit code is `runMain`'s.
+ * When `self` fails, prints one line on stderr naming the error and what to do, with this command line's flags (never
+ * the token). The exit code is `runMain`'s.
  *
  * @since 0.1.0
  * @category running
@@ -157,8 +172,8 @@ export const reportFailure = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Eff
   Effect.onExit(self, (exit) =>
     Exit.isSuccess(exit) ? Effect.void : Effect.gen(function*() {
       const stdio = yield* Stdio.Stdio
-      const token = yield* Config.option(Config.string("INTERCOM_ACCESS_TOKEN")).pipe(
-        Effect.orElseSucceed(() => Option.none<string>())
+      const token = yield* Config.option(Config.redacted("INTERCOM_ACCESS_TOKEN")).pipe(
+        Effect.orElseSucceed(() => Option.none<Redacted.Redacted<string>>())
       )
       const text = Failure.line(exit.cause, Option.toArray(token))
       if (text !== undefined) yield* stdio.writeStderr(`${text}\n`)

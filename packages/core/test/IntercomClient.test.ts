@@ -380,11 +380,12 @@ describe("a page", () => {
 })
 
 describe("error mapping", () => {
-  it.effect("404 not_found on a scroll_param is Expired, and says to start over", () =>
+  it.effect("404 not_found on a scroll_param is Expired, and says what to do with the prefetch and restart options", () =>
     Effect.gen(function*() {
       const error = expectTag(yield* failureOf(() => errorList(404, "not_found", "scroll parameter not found")), "Expired")
       expect(error).toMatchObject({ resource: "users", page: 2, requestId: "req_1" })
-      expect(error.message).toMatch(/start over/i)
+      // What to do, in the library's terms: its options.
+      expect(error.message).toMatch(/prefetch option.*restart option/)
     }))
 
   it.effect("404 on the first page (no scroll_param) is not Expired but an ApiError", () =>
@@ -871,7 +872,7 @@ describe("rate limits", () => {
       expect(limited).toMatchObject({ resource: "users", page: 2, limit: 1000 })
       // The last 429 came at 12 s on the TestClock and still said 5 s: Reset is UNIX seconds, resetAt milliseconds.
       expect(limited.resetAt).toBe(5000)
-      expect(limited.message).toMatch(/retry later/i)
+      expect(limited.message).toMatch(/try again after the reset.*rateLimit\.maxWait/i)
     }).pipe(Effect.provide(fake.layer))
   })
 

@@ -201,7 +201,8 @@ const scroll = (c: Case, dedupe: boolean) =>
         })
       ),
       Effect.provideService(Progress.Progress, {
-        report: (event) => Effect.sync(() => void (event._tag === "Restart" && restarts++))
+        // A retry of a first page that failed (the scroll had not opened) spends the restart budget too.
+        report: (event) => Effect.sync(() => void ((event._tag === "Restart" || event._tag === "Retry") && restarts++))
       })
     )
     return yield* Effect.gen(function*() {

@@ -7,11 +7,12 @@
 import { Args, type Command, HelpDoc, Options as Flag, ValidationError } from "@effect/cli"
 import { type FileSystem, Path } from "@effect/platform"
 import { type IntercomClient, Progress, type Resource, Scroll, type ScrollError } from "@intercom-scroll/core"
-import { Clock, Effect, Option, Stream, SubscriptionRef } from "effect"
+import { Cause, Clock, Effect, Exit, Option, Stream, SubscriptionRef } from "effect"
 import * as AtomicFile from "./atomicFile.js"
 import type { OutputError, StdoutClosed } from "../ExportError.js"
 import * as Fields from "./fields.js"
 import * as Format from "./format.js"
+import * as OpenScroll from "./openScroll.js"
 import * as ProgressBar from "./progressBar.js"
 import * as ScrollFlags from "./scrollFlags.js"
 import { Stdio } from "./stdio.js"
@@ -36,6 +37,11 @@ export interface Options {
    * is a terminal too), plain lines otherwise. "off" prints no summary either.
    */
   readonly progress?: ProgressBar.Mode | "auto" | undefined
+  /**
+   * What exports of the workspace leave each other: whether one cut its scroll short, so that the next can say that the
+   * scroll it waits on is its own. Default: none.
+   */
+  readonly openScroll?: OpenScroll.OpenScroll | undefined
 }
 
 /**
@@ -81,11 +87,18 @@ export const run = Effect.fn("Export.run")(function*(options: Options): Effect.f
   yield* Effect.annotateCurrentSpan({ resource: options.resource, format })
 
   const startedAt = yield* Clock.currentTimeMillis
+  const openScroll = options.openScroll ?? OpenScroll.none
+  const leftOpenAt = yield* openScroll.leftOpenAt
+  // Whether a scroll opened: a page came. Stopped before its end, it stays open on Intercom's side for a minute.
+  let opened = false
   // Scoped so the progress line is gone before the summary (or the caller's error line) is printed.
   const snapshot = yield* Effect.scoped(Effect.gen(function*() {
-    const tracker = yield* ProgressBar.start(options.resource, mode)
+    const tracker = yield* ProgressBar.start(options.resource, mode, ProgressBar.exportWaits, { leftOpenAt })
+    const reporter: Progress.Reporter = {
+      report: (event) => Effect.zipRight(Effect.sync(() => opened ||= event._tag === "Page"), tracker.reporter.report(event))
+    }
     const records = recordsOf(options.resource, options.scroll).pipe(
-      Stream.provideService(Progress.Progress, tracker.reporter)
+      Stream.provideService(Progress.Progress, reporter)
     )
     const written = options.timestamps === "iso" ? Stream.map(records, Fields.isoTimestamps(options.resource)) : records
     const bytes = written.pipe(
@@ -94,7 +107,16 @@ export const run = Effect.fn("Export.run")(function*(options: Options): Effect.f
     )
     yield* options.out === undefined ? Stream.run(bytes, stdio.stdout) : AtomicFile.write(options.out, bytes)
     return yield* SubscriptionRef.get(tracker.snapshot)
-  }))
+  })).pipe(
+    // At its end, or expired, the scroll is gone; cut short after it opened (an interrupt too), it is not.
+    Effect.onExit((exit) =>
+      !opened
+        ? Effect.void
+        : Exit.isSuccess(exit) || Option.exists(Cause.failureOption(exit.cause), (error) => error._tag === "Expired")
+        ? openScroll.note(undefined)
+        : Effect.flatMap(Clock.currentTimeMillis, openScroll.note)
+    )
+  )
   const finishedAt = yield* Clock.currentTimeMillis
 
   const summary: Summary = {

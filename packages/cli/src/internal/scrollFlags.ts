@@ -1,12 +1,12 @@
 /**
  * What every subcommand that scrolls a workspace shares: where the workspace is (`--base-url`, `--region`), how to
- * scroll it (`--max-restarts`, `--prefetch`), and the client those flags and the environment configure.
+ * scroll it (`--max-restarts`, `--prefetch`, `--wait-for-other-scroll`), and the client those flags and the environment configure.
  *
  * @since 0.1.0
  */
-import { Options as Flag } from "@effect/cli"
+import { HelpDoc, Options as Flag, ValidationError } from "@effect/cli"
 import { IntercomClient, type Scroll, type ScrollError } from "@intercom-scroll/core"
-import { Config, ConfigError, Layer, Option, Schedule } from "effect"
+import { Config, ConfigError, Duration, Effect, Either, Layer, Option, Schedule } from "effect"
 import { InvalidConfig } from "../ExportError.js"
 
 const regions = ["us", "eu", "au"] as const satisfies ReadonlyArray<IntercomClient.Region>
@@ -41,6 +41,41 @@ export const restartAtMost = (
   )
 
 /**
+ * Waits up to `wait` for another scroll of the workspace to close on Intercom's side, trying every 10 seconds (or
+ * sooner, for a shorter wait), as the core's default does for 2 minutes. Zero gives up at once.
+ *
+ * @since 0.1.0
+ * @category schedules
+ */
+export const waitForOtherScroll = (
+  wait: Duration.Duration
+): Schedule.Schedule<unknown, ScrollError.ConcurrentScroll> =>
+  Duration.lessThanOrEqualTo(wait, Duration.zero)
+    ? Schedule.stop
+    : Schedule.spaced(Duration.min(wait, Duration.seconds(10))).pipe(Schedule.upTo(wait))
+
+const durationUnits: ReadonlyArray<readonly [RegExp, (n: number) => Duration.Duration]> = [
+  [/^(s|sec|secs|second|seconds)?$/, Duration.seconds],
+  [/^(m|min|mins|minute|minutes)$/, Duration.minutes],
+  [/^(h|hour|hours)$/, Duration.hours]
+]
+
+/**
+ * A duration as a person types it: `90s`, `10m`, `1h`, `2 minutes`, or a bare number of seconds (as `sleep` and
+ * `timeout` read one).
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const parseDuration = (text: string): Either.Either<Duration.Duration, string> => {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text)
+  const unit = match === null ? undefined : durationUnits.find(([pattern]) => pattern.test(match[2].toLowerCase()))
+  return match === null || unit === undefined
+    ? Either.left(`${JSON.stringify(text)} is not a duration: use a number and a unit, such as 90s, 10m or 1h`)
+    : Either.right(unit[1](Number(match[1])))
+}
+
+/**
  * The flags, which each subcommand adds to its own. The pages are "written" to a file or stdout by `export`, to the
  * database by `sync`.
  *
@@ -55,6 +90,19 @@ export const flags = {
   prefetch: count("prefetch", "how many pages to fetch ahead of the writing").pipe(
     Flag.withDescription(
       "Fetch up to N pages (about 100 records each) ahead while earlier ones are written (default 1; 0 fetches a page only when the last is written). More keeps a slow disk, reader or database from letting the scroll expire."
+    ),
+    Flag.optional
+  ),
+  waitForOtherScroll: Flag.text("wait-for-other-scroll").pipe(
+    Flag.withPseudoName("DURATION"),
+    Flag.mapEffect((text) =>
+      Either.match(parseDuration(text), {
+        onLeft: (problem) => Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--wait-for-other-scroll: ${problem}`))),
+        onRight: Effect.succeed
+      })
+    ),
+    Flag.withDescription(
+      "How long to wait while another scroll of the workspace is open on Intercom's side (Intercom allows one at a time, and drops one about a minute after its last use), such as 90s, 10m or 1h (default 2m; 0 gives up at once)."
     ),
     Flag.optional
   ),
@@ -80,6 +128,7 @@ export interface Parsed {
   readonly region: Option.Option<IntercomClient.Region>
   readonly maxRestarts: Option.Option<number>
   readonly prefetch: Option.Option<number>
+  readonly waitForOtherScroll: Option.Option<Duration.Duration>
 }
 
 /**
@@ -90,6 +139,7 @@ export interface Parsed {
  */
 export const scrollOptions = (flags: Parsed): Scroll.Options => ({
   restart: Option.getOrUndefined(Option.map(flags.maxRestarts, restartAtMost)),
+  concurrentScroll: Option.getOrUndefined(Option.map(flags.waitForOtherScroll, waitForOtherScroll)),
   prefetch: Option.getOrUndefined(flags.prefetch)
 })
 
