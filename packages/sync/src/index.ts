@@ -1,0 +1,14 @@
+/**
+ * @since 0.1.0
+ */
+export * as Sync from "./Sync.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as SyncError from "./SyncError.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as SyncDatabase from "./SyncDatabase.js"
