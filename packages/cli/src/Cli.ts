@@ -28,15 +28,17 @@
  */
 import { type CliApp, CliConfig, Command, Options, type ValidationError } from "@effect/cli"
 import type { FileSystem, HttpClient, Path } from "@effect/platform"
-import { NodeContext, NodeHttpClient, NodeRuntime } from "@effect/platform-node"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import type { Teardown } from "@effect/platform/Runtime"
-import { IntercomClient, type ScrollError } from "@intercom-scroll/core"
-import { Config, ConfigError, Effect, Exit, Layer, Logger, LogLevel, Option } from "effect"
-import { InvalidConfig, type OutputError, type StdoutClosed } from "./ExportError.js"
-import * as Export from "./internal/export.js"
+import type { IntercomClient, ScrollError } from "@intercom-scroll/core"
+import { Config, Effect, Exit, Layer, Logger, LogLevel, Option } from "effect"
+import type { InvalidConfig, OutputError, StdoutClosed } from "./ExportError.js"
+import * as ExportFlags from "./internal/exportFlags.js"
 import * as Failure from "./internal/failure.js"
 import * as Help from "./internal/help.js"
 import * as Stdio from "./internal/stdio.js"
+import * as Undici from "./internal/undici.js"
 import { moduleVersion } from "./internal/version.js"
 
 /**
@@ -50,31 +52,6 @@ export const version: string = moduleVersion
 const name = "intercom-scroll"
 
 const regions = ["us", "eu", "au"] as const satisfies ReadonlyArray<IntercomClient.Region>
-
-/** The first problem a `ConfigError` reports (of several, the first variable read), with the variable it names. */
-const firstProblem = (error: ConfigError.ConfigError): { readonly variable: string; readonly message: string } => {
-  switch (error._op) {
-    case "And":
-    case "Or":
-      return firstProblem(error.left)
-    default:
-      return { variable: error.path.join("_"), message: error.message }
-  }
-}
-
-/** The core's refusal of a variable, in one line that names it; a missing or blank token says where to get one. */
-const invalidConfig = (error: ConfigError.ConfigError): InvalidConfig => {
-  const { message, variable } = firstProblem(error)
-  if (variable === "INTERCOM_ACCESS_TOKEN") {
-    return new InvalidConfig({
-      variable,
-      detail: "is not set: create an access token in Intercom's Developer Hub and export INTERCOM_ACCESS_TOKEN=… (it is never read from a flag)"
-    })
-  }
-  return variable === ""
-    ? new InvalidConfig({ variable: "The environment", detail: `is invalid: ${message}` })
-    : new InvalidConfig({ variable, detail: message })
-}
 
 /**
  * Where the workspace is: for every subcommand that talks to Intercom. Each subcommand's own flags are in its module.
@@ -90,30 +67,6 @@ const connectionFlags = {
     Options.optional
   )
 }
-
-interface LocationFlags {
-  readonly baseUrl: Option.Option<string>
-  readonly region: Option.Option<IntercomClient.Region>
-}
-
-/**
- * The `--base-url` and `--region` flags win over the environment; a `--region` flag also wins over an
- * INTERCOM_BASE_URL, since the core takes a base URL over a region.
- */
-const resolveBaseUrl = (flags: LocationFlags, fromEnvironment: string | undefined) =>
-  Option.getOrElse(flags.baseUrl, () => Option.isSome(flags.region) ? undefined : fromEnvironment)
-
-/**
- * The client, configured by the core from the environment (`IntercomClient.environment`), the flags winning over it. A
- * variable the core refuses fails as `InvalidConfig`, which names it in one line.
- */
-const client = (flags: LocationFlags) =>
-  IntercomClient.layerConfig({
-    ...IntercomClient.environment,
-    baseUrl: Config.map(IntercomClient.environment.baseUrl, (fromEnvironment) => resolveBaseUrl(flags, fromEnvironment)),
-    region: Config.map(IntercomClient.environment.region, (fromEnvironment) =>
-      Option.getOrElse(flags.region, () => fromEnvironment))
-  }).pipe(Layer.mapError((error) => ConfigError.isConfigError(error) ? invalidConfig(error) : error))
 
 /**
  * Everything an export command can fail with, besides a usage error.
@@ -136,10 +89,13 @@ export type ExportCommandError =
  */
 export type ExportCommandContext = HttpClient.HttpClient | FileSystem.FileSystem | Path.Path | Stdio.Stdio
 
-const exportCommand = Command.make("export", { ...Export.flags, ...connectionFlags }, (flags): Effect.Effect<void, ExportCommandError, ExportCommandContext> =>
+// A subcommand's flags and description are all that `--help` reads; what runs it (the core, the encoders) is imported
+// by its handler, when it runs, so that the bin starts without it (packages/bench/NOTES.md, "Startup").
+const exportCommand = Command.make("export", { ...ExportFlags.flags, ...connectionFlags }, (flags): Effect.Effect<void, ExportCommandError, ExportCommandContext> =>
   Effect.gen(function*() {
-    yield* Export.fromFlags(flags).pipe(Effect.flatMap(Export.run), Effect.provide(client(flags)))
-  })).pipe(Command.withDescription(Export.description))
+    const [Export, Client] = yield* Effect.promise(() => Promise.all([import("./internal/export.js"), import("./internal/client.js")]))
+    yield* Export.fromFlags(flags).pipe(Effect.flatMap(Export.run), Effect.provide(Client.layer(flags)))
+  })).pipe(Command.withDescription(ExportFlags.description))
 
 /**
  * The `intercom-scroll` command and its subcommands (`export`). `run` runs it as the CLI does; an app of its own can
@@ -150,7 +106,7 @@ const exportCommand = Command.make("export", { ...Export.flags, ...connectionFla
  */
 export const command = Command.make(name).pipe(
   Command.withDescription("Export Intercom users, leads and companies. The token comes from INTERCOM_ACCESS_TOKEN."),
-  // One module per subcommand; `sync` and `fleet` join `export` here.
+  // One module per subcommand, its flags apart from what runs it (see exportCommand); `sync` and `fleet` join here.
   Command.withSubcommands([exportCommand])
 )
 
@@ -197,7 +153,7 @@ export const run = (
  */
 export const layer = Layer.mergeAll(
   NodeContext.layer,
-  NodeHttpClient.layerUndici,
+  Undici.layer,
   Stdio.layer,
   Logger.replace(Logger.defaultLogger, Logger.withConsoleError(Logger.logfmtLogger)),
   Logger.minimumLogLevel(LogLevel.Error)
