@@ -12,6 +12,10 @@
  *   4. Memory: peak RSS of the CLI exporting 200k users against 20k users, dedupe on. Goal ≤ +64 MiB.
  *   5. The simulator alone, serving a client that parses nothing: it must not be what limits 1 (goal: at least 2× the
  *      records/s of the faster contender of 1, i.e. under half of each round trip).
+ *   6. Start-up: `intercom-scroll --help` through the bin installed from the packed packages (npm, a project of its
+ *      own), median of fresh processes, beside `node -e ''`. Goal ≤ 0.5 s.
+ *   7. Memory: peak RSS of that bin exporting 200k users to a file, beside a node process holding nothing. Goal
+ *      ≤ 160 MiB.
  *
  * Flags: --only 1,4 (a subset; results/ is then left alone), --rounds N (every measure), --quick (fewer rounds).
  */
@@ -21,7 +25,9 @@ import { execFileSync } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as NodePath from "node:path"
+import * as Install from "@intercom-scroll/test/install"
 import * as Cli from "./lib/cli.js"
+import * as Installed from "./lib/installed.js"
 import { type Contender, interleave, pairedMedian, type Sample } from "./lib/measure.js"
 import * as Memory from "./lib/memory.js"
 import { chart, type ContenderResult, formatValue, type MeasureResult, type Results, table } from "./lib/report.js"
@@ -243,6 +249,22 @@ const program = Effect.gen(function*() {
   if (wants(1) || wants(5)) measures.push(...yield* throughput(30_000, rounds(11, 3)))
   if (wants(2) || wants(3)) measures.push(...yield* slowConsumer(3_000, 25, 25, rounds(7, 3)))
   if (wants(4)) measures.push(yield* memory(20_000, 200_000, rounds(3, 1)))
+  if (wants(6) || wants(7)) {
+    measures.push(...yield* Effect.scoped(Effect.gen(function*() {
+      yield* log("Measures 6 and 7: building, packing and installing the packages with npm in a project of their own")
+      const project = yield* Install.installed()
+      const installed: Array<MeasureResult> = []
+      if (wants(6)) {
+        yield* log(`Measure 6: intercom-scroll --help, installed, ${rounds(15, 5)} rounds`)
+        installed.push(yield* Installed.startup(project, rounds(15, 5), progress("6", "s")))
+      }
+      if (wants(7)) {
+        yield* log(`Measure 7: the installed bin exporting 200,000 users, peak RSS by ${Memory.method()}, ${rounds(3, 1)} rounds`)
+        installed.push(yield* Installed.memory(project, 200_000, TOKEN, rounds(3, 1), progress("7", "MiB")))
+      }
+      return installed
+    })))
+  }
   measures.sort((a, b) => a.id - b.id)
 
   const results: Results = {
@@ -258,7 +280,7 @@ const program = Effect.gen(function*() {
       loadAverageAfter: Os.loadavg(),
       memoryMethod: Memory.method()
     },
-    rounds: { "1/5": rounds(11, 3), "2/3": rounds(7, 3), "4": rounds(3, 1) },
+    rounds: { "1/5": rounds(11, 3), "2/3": rounds(7, 3), "4": rounds(3, 1), "6": rounds(15, 5), "7": rounds(3, 1) },
     measures,
     runs,
     seconds: (performance.now() - started) / 1000
