@@ -106,13 +106,18 @@ const licences = (inputs) => {
 /** Where a package's programs put the chunks they share: under dist/, never imported by name. */
 const chunks = "chunks"
 
-/** The inputs of `output` and of every chunk it imports, statically or with `import()`. */
-const inputsOf = (metafile, output) => {
+/**
+ * The inputs of `output` and of every chunk it imports: with `import()` too, or (`atStart`) only the chunks it reads
+ * before a line of it runs.
+ */
+const inputsOf = (metafile, output, { atStart = false } = {}) => {
   const seen = new Set()
   const visit = (file) => {
     if (seen.has(file) || metafile.outputs[file] === undefined) return
     seen.add(file)
-    for (const imported of metafile.outputs[file].imports) visit(imported.path)
+    for (const imported of metafile.outputs[file].imports) {
+      if (!atStart || imported.kind === "import-statement") visit(imported.path)
+    }
   }
   visit(output)
   return [...new Set([...seen].flatMap((file) => Object.keys(metafile.outputs[file].inputs)))]
@@ -163,7 +168,9 @@ const bundlePackage = async (directory, list) => {
   for (const program of list) {
     const inputs = inputsOf(result.metafile, program.output)
     writeAtomically(NodePath.join(root, `${program.output}.LICENSES.txt`), licences(inputs))
-    writeAtomically(NodePath.join(root, program.record), JSON.stringify({ source: program.source, inputs }, null, 1))
+    // `atStart`: what the program reads and evaluates before it runs, whatever its arguments (see test/packages.test.ts).
+    const atStart = inputsOf(result.metafile, program.output, { atStart: true })
+    writeAtomically(NodePath.join(root, program.record), JSON.stringify({ source: program.source, inputs, atStart }, null, 1))
   }
 }
 
