@@ -29,8 +29,9 @@
  * @since 0.1.0
  */
 import { HttpClient, type HttpClientError, HttpClientRequest } from "@effect/platform"
-import { Config, ConfigError, Context, Duration, Effect, Either, Layer, Redacted, type Scope } from "effect"
+import { Config, ConfigError, Context, Duration, Effect, Either, identity, Layer, Redacted, type Scope } from "effect"
 import { attach, type Internals } from "./internal/client.js"
+import * as ContentCoding from "./internal/contentCoding.js"
 import * as RateLimit from "./internal/rateLimit.js"
 import * as RequestTimeout from "./internal/requestTimeout.js"
 import { interpret, readScrollParamAhead, receive, type Received, type Where } from "./internal/response.js"
@@ -85,7 +86,10 @@ export interface Options {
   readonly region?: Region | undefined
   /** `Intercom-Version` per resource. Default 1.4 for users and leads (scroll exists only in 1.x), 2.14 for companies. */
   readonly versions?: { readonly [R in Resource]?: string | undefined } | undefined
-  /** A page body larger than this is refused. Default 32 MiB (a page of 100 records is well under 1 MiB). */
+  /**
+   * A page body larger than this, as received or once decoded, is refused; a compressed body stops being decoded as
+   * soon as it passes the limit. Default 32 MiB (a page of 100 records is well under 1 MiB).
+   */
   readonly maxResponseBytes?: number | undefined
   /** A request (with its body) that takes longer is a transport failure. Default 30 seconds. */
   readonly requestTimeout?: Duration.DurationInput | undefined
@@ -193,12 +197,15 @@ export const make = (options: Options): Effect.Effect<Service, InvalidOptions, H
       HttpClient.withTracerDisabledWhen(() => true)
     )
 
-    // Built once: only the scroll_param changes from page to page.
+    // Built once: only the scroll_param changes from page to page. Compressed pages are a tenth of the bytes; a
+    // runtime that cannot decode them asks for none (its fetch may still ask, and decode, on its own).
+    const acceptEncoding = ContentCoding.codecs.acceptEncoding
     const firstRequest = (resource: Resource) =>
       HttpClientRequest.get(`${baseUrl}${paths[resource]}`).pipe(
         HttpClientRequest.bearerToken(options.accessToken),
         HttpClientRequest.acceptJson,
-        HttpClientRequest.setHeader("Intercom-Version", versions[resource])
+        HttpClientRequest.setHeader("Intercom-Version", versions[resource]),
+        acceptEncoding === undefined ? identity : HttpClientRequest.setHeader("Accept-Encoding", acceptEncoding)
       )
     const firstRequests = { users: firstRequest("users"), leads: firstRequest("leads"), companies: firstRequest("companies") }
 

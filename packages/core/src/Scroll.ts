@@ -187,9 +187,10 @@ const scrollOnce = <R extends Resource>(
       Effect.gen(function*() {
         const { page } = state
         const received = yield* state.ahead === undefined ? receive(page, state.scrollParam) : Fiber.join(state.ahead)
-        // The same scroll_param again may be a server going round in circles: the parse must rule on that first.
+        // Also the scroll_param just used: Intercom may hand back the same one on every page. A server going round in
+        // circles is caught by the parse (`follow`), and the request sent ahead goes with the failure.
         const guess = mayFetchAhead() ? received.scrollParamAhead() : undefined
-        const ahead = guess === undefined || guess === state.scrollParam ? undefined : yield* sendAhead(page + 1, guess)
+        const ahead = guess === undefined ? undefined : yield* sendAhead(page + 1, guess)
         const followed = yield* received.page.pipe(
           Effect.tap((fetched) => Effect.annotateCurrentSpan("records", fetched.records.length)),
           Effect.flatMap((fetched) => follow(page, fetched))

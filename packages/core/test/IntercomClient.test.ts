@@ -1,5 +1,6 @@
 import { HttpClient, HttpClientError, type HttpClientRequest, HttpClientResponse } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
+import * as Zlib from "node:zlib"
 import {
   Chunk,
   Clock,
@@ -21,7 +22,18 @@ import {
   TestClock
 } from "effect"
 import { IntercomClient, type Resource, Scroll, type ScrollError, ScrollMetrics } from "../src/index.js"
-import { errorList, json, makeFake, type Seen, TOKEN, user } from "./support/fakeIntercom.js"
+import { gzipBomb } from "./support/bomb.js"
+import {
+  asked,
+  compressedJson,
+  errorList,
+  json,
+  makeFake,
+  scrollParamModes,
+  type Seen,
+  TOKEN,
+  user
+} from "./support/fakeIntercom.js"
 
 type AnyError = ScrollError.ScrollError
 
@@ -100,7 +112,7 @@ describe("request shape", () => {
   ]
 
   for (const [resource, path, version] of resources) {
-    it.effect(`${resource}: GET ${path} with bearer auth, JSON and Intercom-Version ${version}`, () => {
+    it.effect(`${resource}: GET ${path} with bearer auth, JSON, compression and Intercom-Version ${version}`, () => {
       const fake = makeFake({ fault: () => json({ type: "error.list", errors: [{ code: "x", message: "stop" }] }, 418) })
       return Effect.gen(function*() {
         yield* Effect.flip(scrollPage(resource, undefined))
@@ -113,6 +125,7 @@ describe("request shape", () => {
           expect(seen.headers["authorization"]).toBe(`Bearer ${TOKEN}`)
           expect(seen.headers["accept"]).toBe("application/json")
           expect(seen.headers["intercom-version"]).toBe(version)
+          expect(seen.headers["accept-encoding"]).toBe("gzip, deflate, br")
         }
         // The first page asks nothing; the next one passes the scroll_param and nothing else.
         expect(first.url.search).toBe("")
@@ -687,6 +700,126 @@ describe("error mapping", () => {
   })
 })
 
+describe("compression", () => {
+  const pageBody = { type: "user.list", users: [user(1), user(2)], scroll_param: "s1-2" }
+  const pageText = JSON.stringify(pageBody)
+  const ids = (page: IntercomClient.FetchedPage<Resource.Resource>) => page.records.map((record) => record.id)
+
+  /** Page 2 of a users scroll, from a server that answers with `answer`. */
+  const answeredWith = (answer: () => Response) =>
+    scrollPage("users", "s1-1", 2).pipe(Effect.provide(makeFake({ fault: answer }).layer))
+
+  /** A response whose body is `body` as given, under `headers`, as a transport hands it over. */
+  const raw = (body: Uint8Array | string, headers: Record<string, string>, status = 200) =>
+    new Response(body, { status, headers: { "content-type": "application/json", ...headers } })
+
+  for (const coding of ["gzip", "deflate", "br"] as const) {
+    it.effect(`a scroll whose pages come in ${coding} is decoded, each record once`, () => {
+      const fake = makeFake({ records: 250, contentCoding: coding })
+      return Effect.gen(function*() {
+        const users = yield* Stream.runCollect(Scroll.users())
+        expect(Chunk.toReadonlyArray(users).map((u) => u.id)).toEqual(Array.from({ length: 250 }, (_, i) => user(i).id))
+      }).pipe(Effect.provide(fake.layer))
+    })
+  }
+
+  it.effect("x-gzip is gzip, and deflate without zlib's header (raw, as some servers send it) is deflate too", () =>
+    Effect.gen(function*() {
+      const xGzip = Zlib.gzipSync(pageText)
+      const page = yield* answeredWith(() => raw(xGzip, { "content-encoding": "x-gzip" }))
+      expect(ids(page)).toEqual([user(1).id, user(2).id])
+      const rawDeflate = Zlib.deflateRawSync(pageText)
+      expect(ids(yield* answeredWith(() => raw(rawDeflate, { "content-encoding": "deflate" }))))
+        .toEqual([user(1).id, user(2).id])
+    }))
+
+  it.effect("a body the transport decoded already (fetch keeps Content-Encoding) is read as it is, not decoded twice", () =>
+    Effect.gen(function*() {
+      for (const coding of ["gzip", "deflate", "br"]) {
+        // fetch's headers: the coding, and the length of the compressed body it no longer hands over.
+        const page = yield* answeredWith(() => raw(pageText, { "content-encoding": coding, "content-length": "42" }))
+        expect(ids(page)).toEqual([user(1).id, user(2).id])
+      }
+    }))
+
+  it.effect("maxResponseBytes bounds the body as decoded, whatever Content-Length says", () =>
+    Effect.gen(function*() {
+      const large = JSON.stringify({ ...pageBody, users: Array.from({ length: 50 }, (_, i) => user(i)) })
+      const limit = { maxResponseBytes: 2_000 }
+      // Compressed, it is well under the limit, and so is the Content-Length it declares.
+      const compressed = Zlib.gzipSync(large)
+      expect(compressed.length).toBeLessThan(limit.maxResponseBytes)
+      const decoded = yield* failureOf(
+        () => raw(compressed, { "content-encoding": "gzip", "content-length": String(compressed.length) }),
+        {},
+        limit
+      )
+      expect(expectTag(decoded, "InvalidResponse").issue).toContain("over the 2000-byte limit once decoded")
+      // Decoded by the transport already, under a Content-Length that counts the compressed bytes.
+      const predecoded = yield* failureOf(
+        () => raw(large, { "content-encoding": "gzip", "content-length": String(compressed.length) }),
+        {},
+        limit
+      )
+      expect(expectTag(predecoded, "InvalidResponse").issue).toContain("over the 2000-byte limit")
+    }))
+
+  it.effect("a gzip bomb (1 MiB that inflates to 1 GiB) is InvalidResponse naming the limit, and memory hardly moves", () =>
+    Effect.gen(function*() {
+      const bomb = gzipBomb(1024)
+      const before = process.resourceUsage().maxRSS
+      const error = yield* failureOf(() => raw(bomb, { "content-encoding": "gzip" }), {}, { maxResponseBytes: 8 * 1024 * 1024 })
+      const grown = (process.resourceUsage().maxRSS - before) / 1024
+      expect(expectTag(error, "InvalidResponse").issue).toBe(
+        `the body is over the ${8 * 1024 * 1024}-byte limit once decoded (Content-Encoding gzip, ${bomb.length} bytes as received); decoding stopped there`
+      )
+      // The peak resident set in MiB, which no GC lowers after the fact: the whole would be over 1024.
+      expect(grown).toBeLessThan(128)
+    }))
+
+  it.effect("a Content-Encoding the client did not ask for is InvalidResponse naming it", () =>
+    Effect.gen(function*() {
+      for (const contentEncoding of ["zstd", "gzip, br"]) {
+        const error = yield* failureOf(() => raw(pageText, { "content-encoding": contentEncoding }))
+        expect(expectTag(error, "InvalidResponse").issue).toBe(
+          `Content-Encoding ${contentEncoding} was not asked for (the client asks for gzip, deflate, br)`
+        )
+      }
+    }))
+
+  it.effect("a corrupt stream is InvalidResponse in zlib's words; one that ends early is a TruncatedBody restart", () =>
+    Effect.gen(function*() {
+      const gzip = Uint8Array.from(Zlib.gzipSync(pageText))
+      gzip[gzip.length - 8] ^= 1
+      const corrupt = yield* failureOf(() => raw(gzip, { "content-encoding": "gzip" }))
+      expect(expectTag(corrupt, "InvalidResponse").issue).toBe(
+        "the body does not decode as Content-Encoding gzip: incorrect data check"
+      )
+      const whole = Zlib.brotliCompressSync(pageText)
+      const cut = yield* failureOf(() => raw(whole.subarray(0, whole.length >> 1), { "content-encoding": "br" }))
+      expect(expectTag(cut, "RestartRequired").cause).toEqual({
+        _tag: "TruncatedBody",
+        detail: "the br stream ends early: unexpected end of file"
+      })
+    }))
+
+  it.effect("an error body is decoded too, and one that does not decode leaves the status to speak", () =>
+    Effect.gen(function*() {
+      const exists = yield* failureOf(
+        () => compressedJson({ type: "error.list", errors: [{ code: "scroll_exists", message: "scroll already exists" }] }, "gzip", 400),
+        { scrollParam: undefined, page: 1 }
+      )
+      expectTag(exists, "ConcurrentScroll")
+      // gzip's first bytes, then nothing gzip can read.
+      const server = yield* failureOf(() =>
+        raw(Uint8Array.of(0x1f, 0x8b, 8, 0xff, 0xff), { "content-encoding": "gzip" }, 500)
+      )
+      expect(expectTag(server, "RestartRequired").cause).toMatchObject({ _tag: "ServerError", status: 500 })
+      const refused = yield* failureOf(() => raw("not json", { "content-encoding": "zstd" }, 401))
+      expect(expectTag(refused, "Unauthorized").status).toBe(401)
+    }))
+})
+
 describe("rate limits", () => {
   it.effect("a 429 waits until X-RateLimit-Reset and resends the same scroll_param", () => {
     const fake = makeFake({ records: 250, fault: (seen) => seen.index === 1 ? tooMany(5) : undefined })
@@ -703,17 +836,25 @@ describe("rate limits", () => {
     }).pipe(Effect.provide(fake.layer))
   })
 
-  it.effect("a 429 does not consume the restart budget: a scroll with Schedule.stop completes through it", () => {
-    const fake = makeFake({ records: 250, fault: (seen) => paramOf(seen) === "s1-1" && seen.index === 2 ? tooMany(5) : undefined })
-    return Effect.gen(function*() {
-      const fiber = yield* Effect.fork(Stream.runCount(Scroll.users({ restart: Schedule.stop })))
-      yield* settle(() => fake.requests.length >= 2)
-      yield* TestClock.adjust("10 seconds")
-      expect(yield* Fiber.join(fiber)).toBe(250)
-      expect(fake.opened()).toBe(1)
-      expect(fake.requests.map(paramOf)).toEqual([null, "s1-1", "s1-1", "s1-2", "s1-3"])
-    }).pipe(Effect.provide(fake.layer))
-  })
+  for (const scrollParam of scrollParamModes) {
+    it.effect(`a 429 resends the same request, not counted as a restart (${scrollParam} scroll_param): a scroll with Schedule.stop completes through it`, () => {
+      const fake = makeFake({
+        records: 250,
+        scrollParam,
+        fault: (seen) => seen.scroll === 1 && seen.page === 1 && seen.index === 2 ? tooMany(5) : undefined
+      })
+      return Effect.gen(function*() {
+        const fiber = yield* Effect.fork(Stream.runCount(Scroll.users({ restart: Schedule.stop })))
+        yield* settle(() => fake.requests.length >= 2)
+        yield* TestClock.adjust("10 seconds")
+        expect(yield* Fiber.join(fiber)).toBe(250)
+        expect(fake.opened()).toBe(1)
+        // Page 2 asked for twice with the same scroll_param, and the scroll went on from it.
+        expect(fake.requests.map(asked)).toEqual(["1:0", "1:1", "1:1", "1:2", "1:3"])
+        expect(paramOf(fake.requests[1])).toBe(paramOf(fake.requests[2]))
+      }).pipe(Effect.provide(fake.layer))
+    })
+  }
 
   it.effect("more than rateLimit.maxRetries 429s in a row is RateLimited with the reset time", () => {
     const fake = makeFake({ fault: () => tooMany(5), clientOptions: { rateLimit: { maxRetries: 2 } } })

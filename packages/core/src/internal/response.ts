@@ -10,6 +10,7 @@ import {
   type ScrollError,
   Unauthorized
 } from "../ScrollError.js"
+import * as ContentCoding from "./contentCoding.js"
 import { firstError, type PageBody, scrollParamAhead, validatePage } from "./envelope.js"
 
 /** Where in a scroll a response belongs. */
@@ -33,17 +34,16 @@ const decoder = new TextDecoder()
  * Reads the whole body as bytes, refusing one over `maxBytes` before it is held in memory. A body that stops early is
  * a transport failure: nobody knows whether the server moved on, so the scroll must start over.
  */
-const readBody = (
+const readBytes = (
   response: HttpClientResponse.HttpClientResponse,
-  headers: Headers.Headers,
+  declared: number | undefined,
   where: Where,
   maxBytes: number
 ): Effect.Effect<Uint8Array, InvalidResponse | RestartRequired> => {
   const tooLarge = (bytes: number) => invalid(where, `the body is over the ${maxBytes}-byte limit (${bytes} bytes)`)
   const cutShort = (error: HttpClientError.ResponseError) =>
     truncated(where, error.description ?? String(error.cause ?? error.reason))
-  const declared = Number(headers["content-length"])
-  if (Number.isFinite(declared)) {
+  if (declared !== undefined) {
     // Bytes, decoded once by `interpret`: `response.text` (undici's body.text()) gives the same string, but its pages
     // outlive minor GCs and pile up in the old generation (a CLI export peaked ~100 MB higher at 200k records than at
     // 20k).
@@ -51,7 +51,7 @@ const readBody = (
       ? Effect.fail(tooLarge(declared))
       : Effect.mapBoth(response.arrayBuffer, { onFailure: cutShort, onSuccess: (buffer) => new Uint8Array(buffer) })
   }
-  // No length declared (chunked): count while reading.
+  // No length to go by: count while reading.
   return response.stream.pipe(
     Stream.mapError(cutShort),
     Stream.runFoldEffect({ bytes: 0, chunks: [] as Array<Uint8Array> }, (acc, chunk) => {
@@ -70,6 +70,68 @@ const readBody = (
       return whole
     })
   )
+}
+
+/**
+ * Reads the whole body and decodes it by its `Content-Encoding`, refusing one over `maxBytes` as received or once
+ * decoded (a decoding stops as soon as it passes the limit).
+ *
+ * Content-Length is the body's size only without a Content-Encoding: it counts the bytes as sent, and fetch hands over
+ * a body it has decoded itself under the same headers. So a body with a Content-Encoding is counted as it is read,
+ * whatever it declares. One that cannot be decoded fails a success; an error's status says what it has to say without
+ * its body.
+ */
+const readBody = (
+  response: HttpClientResponse.HttpClientResponse,
+  headers: Headers.Headers,
+  where: Where,
+  maxBytes: number
+): Effect.Effect<Uint8Array, InvalidResponse | RestartRequired> => {
+  const contentEncoding = headers["content-encoding"]
+  const coding = contentEncoding === undefined ? undefined : ContentCoding.parse(contentEncoding)
+  if (contentEncoding === undefined || coding === undefined) {
+    const declared = Number(headers["content-length"])
+    return readBytes(response, Number.isFinite(declared) ? declared : undefined, where, maxBytes)
+  }
+  return Effect.flatMap(readBytes(response, undefined, where, maxBytes), (bytes) => {
+    const decoded = typeof coding === "string"
+      ? ContentCoding.codecs.decode(coding, bytes, maxBytes)
+      : Either.left(coding)
+    if (Either.isRight(decoded)) return Effect.succeed(decoded.right)
+    const failure = decoded.left
+    return isSuccess(response.status) || failure._tag === "TooLarge"
+      ? Effect.fail(undecodable(failure, contentEncoding, bytes.length, where, maxBytes))
+      : Effect.succeed(new Uint8Array(0))
+  })
+}
+
+const undecodable = (
+  failure: ContentCoding.DecodeFailure,
+  contentEncoding: string,
+  received: number,
+  where: Where,
+  maxBytes: number
+): InvalidResponse | RestartRequired => {
+  switch (failure._tag) {
+    case "NotAskedFor":
+      return invalid(
+        where,
+        `Content-Encoding ${contentEncoding} was not asked for (the client asks for ${
+          ContentCoding.codecs.acceptEncoding ?? "none"
+        })`
+      )
+    case "TooLarge":
+      return invalid(
+        where,
+        `the body is over the ${maxBytes}-byte limit once decoded (Content-Encoding ${contentEncoding}, ${received} bytes as received); decoding stopped there`
+      )
+    case "EndsEarly":
+      return truncated(where, `the ${contentEncoding} stream ends early: ${failure.detail}`)
+    case "Corrupt":
+      return invalid(where, `the body does not decode as Content-Encoding ${contentEncoding}: ${failure.detail}`)
+    case "Unavailable":
+      return invalid(where, `Content-Encoding ${contentEncoding} cannot be decoded here: this runtime has no node:zlib`)
+  }
 }
 
 /** Whether `text` stops inside a string or with an object or array still open: a body cut short. */
