@@ -7,6 +7,11 @@
  * is a process of its own and shares no Context with anyone, so its own copy of effect costs nothing in correctness.
  * The packages' library entries (`exports`) stay plain modules over the app's peer copy of effect.
  *
+ * What a program imports with `import()` goes to chunks of its own (`dist/chunks/`), read only when that import runs:
+ * the CLI's subcommands load what runs them that way, so that `--help` parses a third of the code
+ * (packages/bench/NOTES.md, "Startup"). The programs of one package share their chunks; each package is built apart,
+ * so that no package's program reads another package's files.
+ *
  * Incremental: a bundle is rebuilt only when one of the files it was built from is newer than it, or gone, or this
  * script changed (the inputs are recorded beside it in build/). `node scripts/bundle.mjs` brings every bundle up to
  * date; `--force` rebuilds them all.
@@ -22,8 +27,9 @@ const self = fileURLToPath(import.meta.url)
 const programNames = ["bin", "start"]
 
 /**
- * @typedef {{ readonly name: string, readonly source: string, readonly output: string, readonly record: string }} Program
- *   Paths relative to the repository root: `source` is bundled to `output`; `record` lists the files it was built from.
+ * @typedef {{ readonly name: string, readonly directory: string, readonly source: string, readonly output: string, readonly record: string }} Program
+ *   Paths relative to the repository root: `source` is bundled to `output` (and chunks beside it); `record` lists the
+ *   files it was built from; `directory` is its package's.
  */
 
 /** Every program of every public (not private) package under packages/. @returns {Array<Program>} */
@@ -38,6 +44,7 @@ export const programs = () =>
         .filter((name) => Fs.existsSync(NodePath.join(root, directory, "src", `${name}.ts`)))
         .map((name) => ({
           name: `${entry.name}/${name}`,
+          directory,
           source: NodePath.join(directory, "src", `${name}.ts`),
           output: NodePath.join(directory, "dist", `${name}.js`),
           record: NodePath.join(directory, "build", `${name}.bundle.json`)
@@ -96,19 +103,43 @@ const licences = (inputs) => {
   }).join(`\n${"-".repeat(80)}\n\n`)
 }
 
+/** Where a package's programs put the chunks they share: under dist/, never imported by name. */
+const chunks = "chunks"
+
 /**
- * Bundles the programs in one esbuild run (the modules they share are read once). The source map carries the text
- * of the workspace's own sources, which the packages do not ship, and only the positions of third-party code.
+ * The inputs of `output` and of every chunk it imports: with `import()` too, or (`atStart`) only the chunks it reads
+ * before a line of it runs.
+ */
+const inputsOf = (metafile, output, { atStart = false } = {}) => {
+  const seen = new Set()
+  const visit = (file) => {
+    if (seen.has(file) || metafile.outputs[file] === undefined) return
+    seen.add(file)
+    for (const imported of metafile.outputs[file].imports) {
+      if (!atStart || imported.kind === "import-statement") visit(imported.path)
+    }
+  }
+  visit(output)
+  return [...new Set([...seen].flatMap((file) => Object.keys(metafile.outputs[file].inputs)))]
+}
+
+/**
+ * Bundles the programs of one package in one esbuild run (the modules they share are read once, and go to shared
+ * chunks). The source map carries the text of the workspace's own sources, which the packages do not ship, and only
+ * the positions of third-party code. Chunks the build no longer writes are removed.
+ * @param {string} directory
  * @param {ReadonlyArray<Program>} list
  */
-export const bundle = async (list) => {
-  if (list.length === 0) return
+const bundlePackage = async (directory, list) => {
   const esbuild = await import("esbuild")
+  const outdir = NodePath.join(directory, "dist")
   const result = await esbuild.build({
     absWorkingDir: root,
-    entryPoints: list.map((program) => ({ in: program.source, out: program.output.replace(/\.js$/, "") })),
-    outdir: ".",
+    entryPoints: list.map((program) => ({ in: program.source, out: NodePath.basename(program.output, ".js") })),
+    outdir,
     bundle: true,
+    splitting: true,
+    chunkNames: `${chunks}/[hash]`,
     platform: "node",
     format: "esm",
     target: "node20",
@@ -133,10 +164,28 @@ export const bundle = async (list) => {
     }
     writeAtomically(file.path, contents)
   }
+  const written = new Set(result.outputFiles.map((file) => file.path))
+  const chunkDirectory = NodePath.join(root, outdir, chunks)
+  for (const entry of Fs.existsSync(chunkDirectory) ? Fs.readdirSync(chunkDirectory) : []) {
+    if (!written.has(NodePath.join(chunkDirectory, entry))) Fs.rmSync(NodePath.join(chunkDirectory, entry), { force: true })
+  }
   for (const program of list) {
-    const inputs = Object.keys(result.metafile.outputs[program.output].inputs)
+    const inputs = inputsOf(result.metafile, program.output)
     writeAtomically(NodePath.join(root, `${program.output}.LICENSES.txt`), licences(inputs))
-    writeAtomically(NodePath.join(root, program.record), JSON.stringify({ source: program.source, inputs }, null, 1))
+    // `atStart`: what the program reads and evaluates before it runs, whatever its arguments (see test/packages.test.ts).
+    const atStart = inputsOf(result.metafile, program.output, { atStart: true })
+    writeAtomically(NodePath.join(root, program.record), JSON.stringify({ source: program.source, inputs, atStart }, null, 1))
+  }
+}
+
+/**
+ * Bundles the programs, and the other programs of their packages with them (they share chunks).
+ * @param {ReadonlyArray<Program>} list
+ */
+export const bundle = async (list) => {
+  const directories = new Set(list.map((program) => program.directory))
+  for (const directory of directories) {
+    await bundlePackage(directory, programs().filter((program) => program.directory === directory))
   }
 }
 

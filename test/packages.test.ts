@@ -86,4 +86,19 @@ describe("the public packages", () => {
         }
       }
     }).pipe(Effect.provide(NodeContext.layer)))
+
+  it.effect("the CLI's bundle starts without the export's code: the core and undici come with import() when a subcommand runs", () =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const path = yield* Path.Path
+      // Written by scripts/bundle.mjs, which this project's global setup runs: the bundle's inputs, all and at start.
+      const record = JSON.parse(yield* fs.readFileString(path.join(root, "packages", "cli", "build", "bin.bundle.json"))) as {
+        readonly inputs: ReadonlyArray<string>
+        readonly atStart: ReadonlyArray<string>
+      }
+      const exportPath = (input: string) => input.startsWith("packages/core/src/") || /node_modules\/undici\//.test(input)
+      expect(record.inputs.filter(exportPath).length).toBeGreaterThan(0)
+      expect(record.atStart.filter(exportPath)).toEqual([])
+      expect(record.atStart).toEqual(expect.arrayContaining(["packages/cli/src/Cli.ts", "packages/cli/src/internal/exportFlags.ts"]))
+    }).pipe(Effect.provide(NodeContext.layer)))
 })

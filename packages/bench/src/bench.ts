@@ -12,12 +12,16 @@
  *   4. Memory: peak RSS of the CLI exporting 200k users against 20k users, dedupe on. Goal ≤ +64 MiB.
  *   5. The simulator alone, serving a client that parses nothing: it must not be what limits 1 (goal: at least 2× the
  *      records/s of the faster contender of 1, i.e. under half of each round trip).
- *   6. Sync into SQLite: `intercom-scroll sync users --database sqlite:FILE` against `intercom-scroll export users --out
+ *   6. Start-up: `intercom-scroll --help` through the bin installed from the packed packages (npm, a project of its
+ *      own), median of fresh processes, beside `node -e ''`. Goal ≤ 0.5 s.
+ *   7. Memory: peak RSS of that bin exporting 200k users to a file, beside a node process holding nothing. Goal
+ *      ≤ 160 MiB.
+ *   8. Sync into SQLite: `intercom-scroll sync users --database sqlite:FILE` against `intercom-scroll export users --out
  *      FILE` of the same 200k users, in the same rounds. Ratio of records/s, goal ≥ 0.70.
- *   7. The same into PostgreSQL (a server the bench starts, as the tests do). Goal ≥ 0.70.
+ *   9. The same into PostgreSQL (a server the bench starts, as the tests do). Goal ≥ 0.70.
  *
  * Flags: --only 1,4 (a subset; results/ is then left alone), --rounds N (every measure), --quick (fewer rounds),
- * --sync-users N (measures 6 and 7).
+ * --sync-users N (measures 8 and 9).
  */
 import { NodeContext } from "@effect/platform-node"
 import { Console, Effect } from "effect"
@@ -25,8 +29,10 @@ import { execFileSync } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as NodePath from "node:path"
+import * as Install from "@intercom-scroll/test/install"
 import * as PostgresServer from "@intercom-scroll/testing/PostgresServer"
 import * as Cli from "./lib/cli.js"
+import * as Installed from "./lib/installed.js"
 import { type Contender, interleave, pairedMedian, type Sample } from "./lib/measure.js"
 import * as Memory from "./lib/memory.js"
 import { chart, type ContenderResult, formatValue, type MeasureResult, type Results, table } from "./lib/report.js"
@@ -44,8 +50,8 @@ const wants = (id: number) => only === undefined || only.includes(id)
 const quick = argv.includes("--quick")
 const roundsOverride = flag("--rounds") === undefined ? undefined : Number(flag("--rounds"))
 const rounds = (full: number, fast: number) => roundsOverride ?? (quick ? fast : full)
-/** Users for measures 6 and 7: 200k, or `--sync-users N`. */
-const users6 = Number(flag("--sync-users") ?? 200_000)
+/** Users for measures 8 and 9: 200k, or `--sync-users N`. */
+const syncUsers = Number(flag("--sync-users") ?? 200_000)
 
 const TOKEN = "bench-token"
 const MiB = 1024 * 1024
@@ -235,13 +241,13 @@ const memory = (small: number, large: number, roundCount: number) =>
   }).pipe(Effect.scoped)
 
 /**
- * Measures 6 and 7: the CLI's sync of the users against its export of them, each a process timed from start to exit.
+ * Measures 8 and 9: the CLI's sync of the users against its export of them, each a process timed from start to exit.
  * Each database holds the users from the warm-up on, so a measured run is the sync as it recurs: every record
  * scrolled, compared and upserted (its last_seen_at moves), and none deleted.
  */
 const sync = (users: number, roundCount: number) =>
   Effect.gen(function*() {
-    yield* log(`Measures 6 and 7: the CLI syncing ${users.toLocaleString("en-US")} users into SQLite and PostgreSQL against exporting them, ${roundCount} rounds`)
+    yield* log(`Measures 8 and 9: the CLI syncing ${users.toLocaleString("en-US")} users into SQLite and PostgreSQL against exporting them, ${roundCount} rounds`)
     const baseUrl = yield* Simulator.start(["--token", TOKEN, "--users", String(users), ...noRateLimit])
     const directory = Fs.mkdtempSync(NodePath.join(Os.tmpdir(), "intercom-bench-sync-"))
     yield* Effect.addFinalizer(() => Effect.sync(() => Fs.rmSync(directory, { recursive: true, force: true })))
@@ -262,7 +268,7 @@ const sync = (users: number, roundCount: number) =>
         { name: names.export, run: exportRun },
         { name: names.sqlite, run: async () => perSecond(await Cli.syncUsers(baseUrl, TOKEN, `sqlite:${NodePath.join(directory, "intercom.sqlite")}`)) },
         { name: names.postgres, run: async () => perSecond(await Cli.syncUsers(baseUrl, TOKEN, postgres.url)) }
-      ], { rounds: roundCount, warmup: 1, expectedRecords: () => users, onSample: progress("6/7", "records/s") })
+      ], { rounds: roundCount, warmup: 1, expectedRecords: () => users, onSample: progress("8/9", "records/s") })
     )
     const measure = (id: number, name: string, database: string): MeasureResult => {
       const ratio = pairedMedian(result, [name, names.export], ([synced, exported]) => synced / exported)
@@ -278,7 +284,7 @@ const sync = (users: number, roundCount: number) =>
         holds: ratio >= 0.7
       }
     }
-    return [measure(6, names.sqlite, "SQLite"), measure(7, names.postgres, "PostgreSQL")].filter((found) => wants(found.id))
+    return [measure(8, names.sqlite, "SQLite"), measure(9, names.postgres, "PostgreSQL")].filter((found) => wants(found.id))
   }).pipe(Effect.scoped)
 
 const gitCommit = (): string | undefined => {
@@ -297,7 +303,23 @@ const program = Effect.gen(function*() {
   if (wants(1) || wants(5)) measures.push(...yield* throughput(30_000, rounds(11, 3)))
   if (wants(2) || wants(3)) measures.push(...yield* slowConsumer(3_000, 25, 25, rounds(7, 3)))
   if (wants(4)) measures.push(yield* memory(20_000, 200_000, rounds(3, 1)))
-  if (wants(6) || wants(7)) measures.push(...yield* sync(users6, rounds(5, 2)))
+  if (wants(6) || wants(7)) {
+    measures.push(...yield* Effect.scoped(Effect.gen(function*() {
+      yield* log("Measures 6 and 7: building, packing and installing the packages with npm in a project of their own")
+      const project = yield* Install.installed()
+      const installed: Array<MeasureResult> = []
+      if (wants(6)) {
+        yield* log(`Measure 6: intercom-scroll --help, installed, ${rounds(15, 5)} rounds`)
+        installed.push(yield* Installed.startup(project, rounds(15, 5), progress("6", "s")))
+      }
+      if (wants(7)) {
+        yield* log(`Measure 7: the installed bin exporting 200,000 users, peak RSS by ${Memory.method()}, ${rounds(3, 1)} rounds`)
+        installed.push(yield* Installed.memory(project, 200_000, TOKEN, rounds(3, 1), progress("7", "MiB")))
+      }
+      return installed
+    })))
+  }
+  if (wants(8) || wants(9)) measures.push(...yield* sync(syncUsers, rounds(5, 2)))
   measures.sort((a, b) => a.id - b.id)
 
   const results: Results = {
@@ -313,7 +335,7 @@ const program = Effect.gen(function*() {
       loadAverageAfter: Os.loadavg(),
       memoryMethod: Memory.method()
     },
-    rounds: { "1/5": rounds(11, 3), "2/3": rounds(7, 3), "4": rounds(3, 1), "6/7": rounds(5, 2) },
+    rounds: { "1/5": rounds(11, 3), "2/3": rounds(7, 3), "4": rounds(3, 1), "6": rounds(15, 5), "7": rounds(3, 1), "8/9": rounds(5, 2) },
     measures,
     runs,
     seconds: (performance.now() - started) / 1000

@@ -28,18 +28,20 @@
  */
 import { type CliApp, CliConfig, Command, type ValidationError } from "@effect/cli"
 import type { FileSystem, HttpClient, Path } from "@effect/platform"
-import { NodeContext, NodeHttpClient, NodeRuntime } from "@effect/platform-node"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import type { Teardown } from "@effect/platform/Runtime"
-import { IntercomClient, type ScrollError } from "@intercom-scroll/core"
+import type { ScrollError } from "@intercom-scroll/core"
 import { Config, Effect, Exit, Layer, Logger, LogLevel, Option, type Redacted } from "effect"
-import { type InvalidConfig, type OutputError, type StdoutClosed } from "./ExportError.js"
-import * as Export from "./internal/export.js"
-import * as Failure from "./internal/failure.js"
-import * as OpenScroll from "./internal/openScroll.js"
+import type { InvalidConfig, OutputError, StdoutClosed } from "./ExportError.js"
+import * as ExportFlags from "./internal/exportFlags.js"
+import * as ExitCode from "./internal/exitCode.js"
 import * as Help from "./internal/help.js"
 import * as ScrollFlags from "./internal/scrollFlags.js"
 import * as Stdio from "./internal/stdio.js"
-import * as SyncCommand from "./internal/sync.js"
+import type * as SyncCommand from "./internal/sync.js"
+import * as SyncFlags from "./internal/syncFlags.js"
+import * as Undici from "./internal/undici.js"
 import { moduleVersion } from "./internal/version.js"
 
 /**
@@ -52,15 +54,6 @@ export const version: string = moduleVersion
 
 const name = "intercom-scroll"
 
-/** Where an export notes for the next one that it cut its scroll of the workspace short (see `OpenScroll`). */
-const openScrollNote = Effect.gen(function*() {
-  const { baseUrl } = yield* IntercomClient.IntercomClient
-  const token = yield* Config.option(IntercomClient.environment.accessToken).pipe(
-    Effect.orElseSucceed(() => Option.none<Redacted.Redacted<string>>())
-  )
-  if (Option.isNone(token)) return OpenScroll.none
-  return yield* OpenScroll.make(yield* OpenScroll.directory, baseUrl, token.value)
-})
 
 /**
  * Everything an export command can fail with, besides a usage error.
@@ -91,13 +84,22 @@ export type SyncCommandError = SyncCommand.CommandError
  */
 export type ExportCommandContext = HttpClient.HttpClient | FileSystem.FileSystem | Path.Path | Stdio.Stdio
 
-const exportCommand = Command.make("export", { ...Export.flags, ...ScrollFlags.flags }, (flags): Effect.Effect<void, ExportCommandError, ExportCommandContext> =>
+// A subcommand's flags and description are all that `--help` reads; what runs it (the core, the encoders, the sync and
+// its drivers) is imported by its handler, when it runs, so that the bin starts without it (packages/bench/NOTES.md,
+// "Startup").
+const exportCommand = Command.make("export", { ...ExportFlags.flags, ...ScrollFlags.flags }, (flags): Effect.Effect<void, ExportCommandError, ExportCommandContext> =>
   Effect.gen(function*() {
+    const [Export, Client] = yield* Effect.promise(() => Promise.all([import("./internal/export.js"), import("./internal/client.js")]))
     const options = yield* Export.fromFlags(flags)
-    yield* Effect.flatMap(openScrollNote, (openScroll) => Export.run({ ...options, openScroll })).pipe(
-      Effect.provide(ScrollFlags.client(flags))
+    yield* Effect.flatMap(Client.openScrollNote, (openScroll) => Export.run({ ...options, openScroll })).pipe(
+      Effect.provide(Client.layer(flags))
     )
-  })).pipe(Command.withDescription(Export.description))
+  })).pipe(Command.withDescription(ExportFlags.description))
+
+const syncCommand = Command.make("sync", { ...SyncFlags.flags, ...ScrollFlags.flags }, (flags): Effect.Effect<void, SyncCommandError, HttpClient.HttpClient | Stdio.Stdio> =>
+  Effect.flatMap(Effect.promise(() => import("./internal/sync.js")), (Sync) => Sync.fromFlags(flags))).pipe(
+    Command.withDescription(SyncFlags.description)
+  )
 
 /**
  * The `intercom-scroll` command and its subcommands (`export`). `run` runs it as the CLI does; an app of its own can
@@ -108,8 +110,8 @@ const exportCommand = Command.make("export", { ...Export.flags, ...ScrollFlags.f
  */
 export const command = Command.make(name).pipe(
   Command.withDescription("Export Intercom users, leads and companies. The token comes from INTERCOM_ACCESS_TOKEN."),
-  // One module per subcommand; `fleet` joins `export` and `sync` here.
-  Command.withSubcommands([exportCommand, SyncCommand.command])
+  // One module per subcommand, its flags apart from what runs it (see exportCommand); `fleet` joins here.
+  Command.withSubcommands([exportCommand, syncCommand])
 )
 
 const runCommand = Command.run(command, { name, version })
@@ -155,7 +157,7 @@ export const run = (
  */
 export const layer = Layer.mergeAll(
   NodeContext.layer,
-  NodeHttpClient.layerUndici,
+  Undici.layer,
   Stdio.layer,
   Logger.replace(Logger.defaultLogger, Logger.withConsoleError(Logger.logfmtLogger)),
   Logger.minimumLogLevel(LogLevel.Error)
@@ -175,6 +177,8 @@ export const reportFailure = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Eff
       const token = yield* Config.option(Config.redacted("INTERCOM_ACCESS_TOKEN")).pipe(
         Effect.orElseSucceed(() => Option.none<Redacted.Redacted<string>>())
       )
+      // Loaded only on failure: it needs the core, which `--help` never loads.
+      const Failure = yield* Effect.promise(() => import("./internal/failure.js"))
       const text = Failure.line(exit.cause, Option.toArray(token))
       if (text !== undefined) yield* stdio.writeStderr(`${text}\n`)
     }))
@@ -207,7 +211,7 @@ export const runMain = <E>(program: Effect.Effect<unknown, E, Layer.Layer.Succes
   process.on("SIGTERM", () => {
     stoppedBy ??= "SIGTERM"
   })
-  const teardown: Teardown = (exit, onExit) => onExit(Failure.exitCode(exit, stoppedBy ?? "SIGINT"))
+  const teardown: Teardown = (exit, onExit) => onExit(ExitCode.exitCode(exit, stoppedBy ?? "SIGINT"))
   program.pipe(
     Effect.provide(layer),
     // Errors are reported as one line; runMain's own reporting would add a stack trace.

@@ -19,9 +19,11 @@ export const exportUsers = async (
   token: string,
   out: string,
   flags: ReadonlyArray<string> = [],
-  nodeFlags: ReadonlyArray<string> = []
+  nodeFlags: ReadonlyArray<string> = [],
+  /** The bin to run: the workspace's by default, or one installed from the packed packages. */
+  bin: string = cliBin
 ): Promise<Export> => {
-  const finished = await Memory.runNode([...nodeFlags, cliBin, "export", "users", "--out", out, ...flags], {
+  const finished = await Memory.runNode([...nodeFlags, bin, "export", "users", "--out", out, ...flags], {
     env: { INTERCOM_ACCESS_TOKEN: token, INTERCOM_BASE_URL: baseUrl },
     cwd: root
   })

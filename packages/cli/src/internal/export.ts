@@ -1,15 +1,16 @@
 /**
  * The `export` subcommand: a scroll of users, leads or companies, encoded as NDJSON, JSON or CSV, written to stdout
- * or atomically to a file, with progress on stderr and a summary at the end; and the flags that ask for one.
+ * or atomically to a file, with progress on stderr and a summary at the end; and the export a command line's flags ask
+ * for (`fromFlags`; the flags themselves are in `exportFlags.ts`, which `--help` loads without this module).
  *
  * @since 0.1.0
  */
-import { Args, type Command, HelpDoc, Options as Flag, ValidationError } from "@effect/cli"
 import { type FileSystem, Path } from "@effect/platform"
 import { type IntercomClient, Progress, type Resource, Scroll, type ScrollError } from "@intercom-scroll/core"
 import { Cause, Clock, Effect, Exit, Option, Stream, SubscriptionRef } from "effect"
 import * as AtomicFile from "./atomicFile.js"
 import type { OutputError, StdoutClosed } from "../ExportError.js"
+import type { Flags, TimestampStyle } from "./exportFlags.js"
 import * as Fields from "./fields.js"
 import * as Format from "./format.js"
 import * as OpenScroll from "./openScroll.js"
@@ -30,7 +31,7 @@ export interface Options {
   /** For `csv`: start with a UTF-8 byte-order mark, for Excel. Default false. */
   readonly csvBom?: boolean | undefined
   /** The timestamp fields (`created_at`, …) as UNIX seconds, as received, or in ISO 8601. Default "unix". */
-  readonly timestamps?: Fields.TimestampStyle | undefined
+  readonly timestamps?: TimestampStyle | undefined
   readonly scroll?: Scroll.Options | undefined
   /**
    * Default "auto": a live line when stderr is a terminal (and the records do not go to the same one: stdout, when it
@@ -132,68 +133,6 @@ export const run = Effect.fn("Export.run")(function*(options: Options): Effect.f
   if (mode !== "off") yield* stdio.writeStderr(`${ProgressBar.renderSummary(summary)}\n`)
   return summary
 })
-
-/**
- * What `intercom-scroll export --help` says the subcommand does.
- *
- * @since 0.1.0
- * @category flags
- */
-export const description = "Export every user, lead or company of an Intercom workspace over the Scroll API."
-
-/**
- * The `export` subcommand's own argument and flags. Where the workspace is and how to scroll it (`--base-url`,
- * `--region`, `--max-restarts`, `--prefetch`) are shared with `sync` (`ScrollFlags.flags`), which the command line
- * adds.
- *
- * @since 0.1.0
- * @category flags
- */
-export const flags = {
-  resource: Args.choice<Resource.Resource>([["users", "users"], ["leads", "leads"], ["companies", "companies"]], {
-    name: "resource"
-  }).pipe(Args.withDescription("What to export: users, leads or companies.")),
-  out: Flag.text("out").pipe(
-    Flag.withPseudoName("FILE"),
-    Flag.withDescription("Write to FILE (atomically: a failed export leaves it as it was) instead of stdout."),
-    Flag.optional
-  ),
-  output: Flag.all({
-    format: Flag.choice("format", Format.formats).pipe(
-      Flag.withDefault("ndjson"),
-      Flag.withDescription("ndjson (one record a line, the default), json (one array) or csv (nested fields as dotted columns).")
-    ),
-    csvBom: Flag.boolean("csv-bom").pipe(
-      Flag.withDescription(
-        "Start the CSV with a UTF-8 byte-order mark, so that Excel reads São Paulo as São Paulo (by default there is none: other readers take it for part of the first column's name)."
-      )
-    )
-  }).pipe(
-    // A BOM before JSON makes it invalid (JSON.parse refuses it): asked for anywhere but CSV, it is a mistake to point out.
-    Flag.mapEffect((output) =>
-      output.csvBom && output.format !== "csv"
-        ? Effect.fail(ValidationError.invalidValue(HelpDoc.p("--csv-bom is for --format csv: JSON and NDJSON never start with a byte-order mark")))
-        : Effect.succeed(output)
-    )
-  ),
-  timestamps: Flag.choice("timestamps", Fields.timestampStyles).pipe(
-    Flag.withDefault("unix"),
-    Flag.withDescription(
-      "unix (seconds since 1970, as Intercom sends them; the default) or iso (ISO 8601 in UTC: 2024-05-01T12:00:00Z), for created_at, updated_at and the other times of the records, in every format; custom attributes stay as they are."
-    )
-  ),
-  noDedupe: Flag.boolean("no-dedupe").pipe(
-    Flag.withDescription("Keep records a restart delivers again (by default each id is written once).")
-  )
-}
-
-/**
- * The flags as parsed.
- *
- * @since 0.1.0
- * @category flags
- */
-export type Flags = Command.Command.ParseConfig<typeof flags> & ScrollFlags.Parsed
 
 /**
  * The export a command line asks for. A relative `--out` is against the working directory, as for any Unix tool: not

@@ -22,48 +22,11 @@
  */
 import { ValidationError } from "@effect/cli"
 import { IntercomClient, ScrollError } from "@intercom-scroll/core"
-import { Cause, Exit, Option, type Redacted, Schema } from "effect"
-import { InvalidConfig, OutputError, StdoutClosed } from "../ExportError.js"
+import { Cause, Option, type Redacted, Schema } from "effect"
+import { InvalidConfig, OutputError } from "../ExportError.js"
+import { isStdoutClosed } from "./exitCode.js"
 
-/**
- * The exit code of a Ctrl-C (128 + SIGINT), as shells report it.
- *
- * @since 0.1.0
- * @category constants
- */
-export const interruptedExitCode = 130
-
-/**
- * The exit code of a process stopped by SIGTERM (128 + 15), as shells report it: `kill`, a container runtime's stop.
- *
- * @since 0.1.0
- * @category constants
- */
-export const terminatedExitCode = 143
-
-/**
- * The exit code of a process stopped by a closed pipe (128 + SIGPIPE), as shells report `yes | head -1`'s `yes`.
- *
- * @since 0.1.0
- * @category constants
- */
-export const stdoutClosedExitCode = 141
-
-const isStdoutClosed = (cause: Cause.Cause<unknown>) =>
-  Option.exists(Cause.failureOption(cause), (error) => error instanceof StdoutClosed)
-
-/**
- * 0 on success, 130 when interrupted (Ctrl-C) or 143 when that was SIGTERM's doing, 141 when the reader of stdout
- * closed it, 1 on any other failure.
- *
- * @since 0.1.0
- * @category exit
- */
-export const exitCode = <A, E>(exit: Exit.Exit<A, E>, stoppedBy: "SIGINT" | "SIGTERM" = "SIGINT"): number => {
-  if (Exit.isSuccess(exit)) return 0
-  if (Cause.isInterruptedOnly(exit.cause)) return stoppedBy === "SIGTERM" ? terminatedExitCode : interruptedExitCode
-  return isStdoutClosed(exit.cause) ? stdoutClosedExitCode : 1
-}
+export { exitCode, interruptedExitCode, stdoutClosedExitCode, terminatedExitCode } from "./exitCode.js"
 
 /**
  * What to do after each of the scroll's errors, with the flags and variables of this command line. Empty where

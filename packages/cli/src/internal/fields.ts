@@ -69,19 +69,6 @@ const holds = (ast: SchemaAST.AST, target: SchemaAST.AST): boolean =>
 export const timestampFields = (resource: Resource.Resource): ReadonlyArray<string> =>
   fieldsOf(resource).filter((field) => holds(field.type, Models.UnixSeconds.ast)).map((field) => String(field.name))
 
-/**
- * How timestamps are written: `unix` as Intercom sends them (seconds since 1970), `iso` as ISO 8601 in UTC.
- *
- * @since 0.1.0
- * @category timestamps
- */
-export const timestampStyles = ["unix", "iso"] as const
-
-/**
- * @since 0.1.0
- * @category timestamps
- */
-export type TimestampStyle = (typeof timestampStyles)[number]
 
 /** `2024-05-01T12:00:00Z`, with a fraction only when the time has one. Anything but a time stays as it is. */
 const iso = (value: unknown): unknown => {

@@ -1,13 +1,13 @@
 /**
  * What every subcommand that scrolls a workspace shares: where the workspace is (`--base-url`, `--region`), how to
- * scroll it (`--max-restarts`, `--prefetch`, `--wait-for-other-scroll`), and the client those flags and the environment configure.
+ * scroll it (`--max-restarts`, `--prefetch`, `--wait-for-other-scroll`). The client they configure is `client.ts`'s,
+ * loaded with the subcommand that runs.
  *
  * @since 0.1.0
  */
 import { HelpDoc, Options as Flag, ValidationError } from "@effect/cli"
-import { IntercomClient, type Scroll, type ScrollError } from "@intercom-scroll/core"
-import { Config, ConfigError, Duration, Effect, Either, Layer, Option, Schedule } from "effect"
-import { InvalidConfig } from "../ExportError.js"
+import type { IntercomClient, Scroll, ScrollError } from "@intercom-scroll/core"
+import { Duration, Effect, Either, Option, Schedule } from "effect"
 
 const regions = ["us", "eu", "au"] as const satisfies ReadonlyArray<IntercomClient.Region>
 
@@ -142,50 +142,3 @@ export const scrollOptions = (flags: Parsed): Scroll.Options => ({
   concurrentScroll: Option.getOrUndefined(Option.map(flags.waitForOtherScroll, waitForOtherScroll)),
   prefetch: Option.getOrUndefined(flags.prefetch)
 })
-
-/** The first problem a `ConfigError` reports (of several, the first variable read), with the variable it names. */
-const firstProblem = (error: ConfigError.ConfigError): { readonly variable: string; readonly message: string } => {
-  switch (error._op) {
-    case "And":
-    case "Or":
-      return firstProblem(error.left)
-    default:
-      return { variable: error.path.join("_"), message: error.message }
-  }
-}
-
-/** The core's refusal of a variable, in one line that names it; a missing or blank token says where to get one. */
-const invalidConfig = (error: ConfigError.ConfigError): InvalidConfig => {
-  const { message, variable } = firstProblem(error)
-  if (variable === "INTERCOM_ACCESS_TOKEN") {
-    return new InvalidConfig({
-      variable,
-      detail: "is not set: create an access token in Intercom's Developer Hub and export INTERCOM_ACCESS_TOKEN=… (it is never read from a flag)"
-    })
-  }
-  return variable === ""
-    ? new InvalidConfig({ variable: "The environment", detail: `is invalid: ${message}` })
-    : new InvalidConfig({ variable, detail: message })
-}
-
-/**
- * The `--base-url` and `--region` flags win over the environment; a `--region` flag also wins over an
- * INTERCOM_BASE_URL, since the core takes a base URL over a region.
- */
-const resolveBaseUrl = (flags: Parsed, fromEnvironment: string | undefined) =>
-  Option.getOrElse(flags.baseUrl, () => Option.isSome(flags.region) ? undefined : fromEnvironment)
-
-/**
- * The client, configured by the core from the environment (`IntercomClient.environment`), the flags winning over it. A
- * variable the core refuses fails as `InvalidConfig`, which names it in one line.
- *
- * @since 0.1.0
- * @category layers
- */
-export const client = (flags: Parsed) =>
-  IntercomClient.layerConfig({
-    ...IntercomClient.environment,
-    baseUrl: Config.map(IntercomClient.environment.baseUrl, (fromEnvironment) => resolveBaseUrl(flags, fromEnvironment)),
-    region: Config.map(IntercomClient.environment.region, (fromEnvironment) =>
-      Option.getOrElse(flags.region, () => fromEnvironment))
-  }).pipe(Layer.mapError((error) => ConfigError.isConfigError(error) ? invalidConfig(error) : error))

@@ -23,7 +23,7 @@
  *
  * @since 0.1.0
  */
-import { NodeSink } from "@effect/platform-node"
+import * as NodeSink from "@effect/platform-node/NodeSink"
 import { Config, Context, Effect, Layer, type Sink, Stream } from "effect"
 import { OutputError, StdoutClosed } from "../ExportError.js"
 

@@ -5,7 +5,6 @@
  *
  * @since 0.1.0
  */
-import { Args, Command, Options as Flag } from "@effect/cli"
 import type { HttpClient } from "@effect/platform"
 import type { SqlClient } from "@effect/sql"
 import type { ServeError } from "@effect/platform/HttpServerError"
@@ -13,17 +12,11 @@ import { type IntercomClient, Progress, type Resource, type Scroll, type ScrollE
 import { Sync, SyncDatabase, type SyncError } from "@intercom-scroll/sync"
 import { Config, type ConfigError, Duration, Effect, Layer, Option, Redacted } from "effect"
 import type { InvalidConfig } from "../ExportError.js"
+import * as Client from "./client.js"
 import * as ProgressBar from "./progressBar.js"
 import * as ScrollFlags from "./scrollFlags.js"
 import { Stdio } from "./stdio.js"
-
-/**
- * What a sync command line names: one resource, or `all` of them.
- *
- * @since 0.1.0
- * @category models
- */
-export type Target = Resource.Resource | "all"
+import type * as SyncFlags from "./syncFlags.js"
 
 const resources: ReadonlyArray<Resource.Resource> = ["users", "leads", "companies"]
 
@@ -32,7 +25,7 @@ const resources: ReadonlyArray<Resource.Resource> = ["users", "leads", "companie
  * @category models
  */
 export interface Options {
-  readonly target: Target
+  readonly target: SyncFlags.Target
   readonly workspace: string
   /** How long to wait for another sync of the workspace; undefined: as long as it takes. */
   readonly lockTimeout?: Duration.Duration | undefined
@@ -95,58 +88,8 @@ export const run = Effect.fn("SyncCommand.run")(function*(options: Options): Eff
   return summaries
 })
 
-/**
- * What `intercom-scroll sync --help` says the subcommand does.
- *
- * @since 0.1.0
- * @category flags
- */
-export const description =
-  "Copy every user, lead or company of an Intercom workspace into a table of a SQLite or PostgreSQL database, and mark deleted the rows Intercom no longer has. Each run scrolls the whole workspace: Intercom's scroll has no \"changed since\"."
-
-/**
- * The `sync` subcommand's own argument and flags; the scroll's are `ScrollFlags.flags`.
- *
- * @since 0.1.0
- * @category flags
- */
-export const flags = {
-  target: Args.choice<Target>(
-    [["users", "users"], ["leads", "leads"], ["companies", "companies"], ["all", "all"]],
-    { name: "resource" }
-  ).pipe(Args.withDescription("What to sync: users, leads, companies, or all three one after the other.")),
-  // Redacted: the URL may hold a password.
-  database: Flag.redacted("database").pipe(
-    Flag.withPseudoName("URL"),
-    Flag.withDescription(
-      "sqlite:PATH (a file, created if missing) or postgres://USER@HOST:PORT/DATABASE (postgresql:// too), the password in the URL or in PGPASSWORD. It is never printed."
-    )
-  ),
-  workspace: Flag.text("workspace").pipe(
-    Flag.withPseudoName("NAME"),
-    Flag.withDescription(
-      "The name the workspace's rows and runs are kept under, so that one database can hold several (default default; simulator for the embedded simulator)."
-    ),
-    Flag.optional
-  ),
-  lockTimeout: ScrollFlags.count("lock-timeout", "how many seconds to wait for another sync of the workspace").pipe(
-    Flag.withDescription(
-      "Wait at most N seconds while another sync of the workspace runs, then fail (default: wait as long as it takes). Intercom allows one scroll of a workspace at a time."
-    ),
-    Flag.optional
-  )
-}
-
-/**
- * The flags as parsed.
- *
- * @since 0.1.0
- * @category flags
- */
-export type Flags = Command.Command.ParseConfig<typeof flags> & ScrollFlags.Parsed
-
 /** With no token and no `--base-url` or `--region`: the embedded simulator, as `pnpm start` uses. */
-const wantsSimulator = (flags: Flags) =>
+const wantsSimulator = (flags: SyncFlags.Flags) =>
   Effect.map(
     Config.option(Config.redacted("INTERCOM_ACCESS_TOKEN")).pipe(Effect.orElseSucceed(() => Option.none())),
     (token) =>
@@ -194,26 +137,22 @@ export type CommandError =
   | ServeError
 
 /**
- * `intercom-scroll sync <users|leads|companies|all> --database URL …`.
+ * `intercom-scroll sync <users|leads|companies|all> --database URL …` as its flags ask.
  *
  * @since 0.1.0
- * @category commands
+ * @category running
  */
-export const command = Command.make(
-  "sync",
-  { ...flags, ...ScrollFlags.flags },
-  (flags): Effect.Effect<void, CommandError, HttpClient.HttpClient | Stdio> =>
-    Effect.gen(function*() {
-      const url = Redacted.value(flags.database)
-      const database = yield* SyncDatabase.parse(url)
-      const simulator = yield* wantsSimulator(flags)
-      const intercom = simulator ? simulated(ScrollFlags.client(flags)) : ScrollFlags.client(flags)
-      yield* run({
-        target: flags.target,
-        workspace: Option.getOrElse(flags.workspace, () => simulator ? "simulator" : "default"),
-        lockTimeout: Option.getOrUndefined(Option.map(flags.lockTimeout, Duration.seconds)),
-        scroll: ScrollFlags.scrollOptions(flags),
-        destination: SyncDatabase.display(database)
-      }).pipe(Effect.provide(Layer.merge(intercom, SyncDatabase.layer(database))))
-    })
-).pipe(Command.withDescription(description))
+export const fromFlags = (flags: SyncFlags.Flags): Effect.Effect<void, CommandError, HttpClient.HttpClient | Stdio> =>
+  Effect.gen(function*() {
+    const url = Redacted.value(flags.database)
+    const database = yield* SyncDatabase.parse(url)
+    const simulator = yield* wantsSimulator(flags)
+    const intercom = simulator ? simulated(Client.layer(flags)) : Client.layer(flags)
+    yield* run({
+      target: flags.target,
+      workspace: Option.getOrElse(flags.workspace, () => simulator ? "simulator" : "default"),
+      lockTimeout: Option.getOrUndefined(Option.map(flags.lockTimeout, Duration.seconds)),
+      scroll: ScrollFlags.scrollOptions(flags),
+      destination: SyncDatabase.display(database)
+    }).pipe(Effect.provide(Layer.merge(intercom, SyncDatabase.layer(database))))
+  })

@@ -1,0 +1,88 @@
+/**
+ * The `export` subcommand's argument and flags, and what its help says: all that `intercom-scroll --help` needs of
+ * it. Apart from the export itself (`export.ts`), which the command loads only when it runs, so that `--help` never
+ * loads the core, undici or the encoders.
+ *
+ * @since 0.1.0
+ */
+import { Args, type Command, HelpDoc, Options as Flag, ValidationError } from "@effect/cli"
+import type { Resource } from "@intercom-scroll/core"
+import { Effect } from "effect"
+import * as Format from "./format.js"
+import type * as ScrollFlags from "./scrollFlags.js"
+
+/**
+ * How timestamps are written: `unix` as Intercom sends them (seconds since 1970), `iso` as ISO 8601 in UTC.
+ *
+ * @since 0.1.0
+ * @category timestamps
+ */
+export const timestampStyles = ["unix", "iso"] as const
+
+/**
+ * @since 0.1.0
+ * @category timestamps
+ */
+export type TimestampStyle = (typeof timestampStyles)[number]
+
+/**
+ * What `intercom-scroll export --help` says the subcommand does.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const description = "Export every user, lead or company of an Intercom workspace over the Scroll API."
+
+/**
+ * The `export` subcommand's own argument and flags. Where the workspace is and how to scroll it (`--base-url`,
+ * `--region`, `--max-restarts`, `--prefetch`, `--wait-for-other-scroll`) are shared with `sync`
+ * (`ScrollFlags.flags`), which the command line adds.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const flags = {
+  resource: Args.choice<Resource.Resource>([["users", "users"], ["leads", "leads"], ["companies", "companies"]], {
+    name: "resource"
+  }).pipe(Args.withDescription("What to export: users, leads or companies.")),
+  out: Flag.text("out").pipe(
+    Flag.withPseudoName("FILE"),
+    Flag.withDescription("Write to FILE (atomically: a failed export leaves it as it was) instead of stdout."),
+    Flag.optional
+  ),
+  output: Flag.all({
+    format: Flag.choice("format", Format.formats).pipe(
+      Flag.withDefault("ndjson"),
+      Flag.withDescription("ndjson (one record a line, the default), json (one array) or csv (nested fields as dotted columns).")
+    ),
+    csvBom: Flag.boolean("csv-bom").pipe(
+      Flag.withDescription(
+        "Start the CSV with a UTF-8 byte-order mark, so that Excel reads São Paulo as São Paulo (by default there is none: other readers take it for part of the first column's name)."
+      )
+    )
+  }).pipe(
+    // A BOM before JSON makes it invalid (JSON.parse refuses it): asked for anywhere but CSV, it is a mistake to point out.
+    Flag.mapEffect((output) =>
+      output.csvBom && output.format !== "csv"
+        ? Effect.fail(ValidationError.invalidValue(HelpDoc.p("--csv-bom is for --format csv: JSON and NDJSON never start with a byte-order mark")))
+        : Effect.succeed(output)
+    )
+  ),
+  timestamps: Flag.choice("timestamps", timestampStyles).pipe(
+    Flag.withDefault("unix"),
+    Flag.withDescription(
+      "unix (seconds since 1970, as Intercom sends them; the default) or iso (ISO 8601 in UTC: 2024-05-01T12:00:00Z), for created_at, updated_at and the other times of the records, in every format; custom attributes stay as they are."
+    )
+  ),
+  noDedupe: Flag.boolean("no-dedupe").pipe(
+    Flag.withDescription("Keep records a restart delivers again (by default each id is written once).")
+  )
+}
+
+/**
+ * The flags as parsed.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export type Flags = Command.Command.ParseConfig<typeof flags> & ScrollFlags.Parsed

@@ -1,0 +1,67 @@
+/**
+ * The `sync` subcommand's argument and flags, and what its help says: all that `intercom-scroll --help` needs of it.
+ * What runs it (`sync.ts`: the sync package, the database drivers) is loaded only when it runs.
+ *
+ * @since 0.1.0
+ */
+import { Args, type Command, Options as Flag } from "@effect/cli"
+import type { Resource } from "@intercom-scroll/core"
+import * as ScrollFlags from "./scrollFlags.js"
+
+/**
+ * What a sync command line names: one resource, or `all` of them.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Target = Resource.Resource | "all"
+
+/**
+ * What `intercom-scroll sync --help` says the subcommand does.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const description =
+  "Copy every user, lead or company of an Intercom workspace into a table of a SQLite or PostgreSQL database, and mark deleted the rows Intercom no longer has. Each run scrolls the whole workspace: Intercom's scroll has no \"changed since\"."
+
+/**
+ * The `sync` subcommand's own argument and flags; the scroll's are `ScrollFlags.flags`.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const flags = {
+  target: Args.choice<Target>(
+    [["users", "users"], ["leads", "leads"], ["companies", "companies"], ["all", "all"]],
+    { name: "resource" }
+  ).pipe(Args.withDescription("What to sync: users, leads, companies, or all three one after the other.")),
+  // Redacted: the URL may hold a password.
+  database: Flag.redacted("database").pipe(
+    Flag.withPseudoName("URL"),
+    Flag.withDescription(
+      "sqlite:PATH (a file, created if missing) or postgres://USER@HOST:PORT/DATABASE (postgresql:// too), the password in the URL or in PGPASSWORD. It is never printed."
+    )
+  ),
+  workspace: Flag.text("workspace").pipe(
+    Flag.withPseudoName("NAME"),
+    Flag.withDescription(
+      "The name the workspace's rows and runs are kept under, so that one database can hold several (default default; simulator for the embedded simulator)."
+    ),
+    Flag.optional
+  ),
+  lockTimeout: ScrollFlags.count("lock-timeout", "how many seconds to wait for another sync of the workspace").pipe(
+    Flag.withDescription(
+      "Wait at most N seconds while another sync of the workspace runs, then fail (default: wait as long as it takes). Intercom allows one scroll of a workspace at a time."
+    ),
+    Flag.optional
+  )
+}
+
+/**
+ * The flags as parsed.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export type Flags = Command.Command.ParseConfig<typeof flags> & ScrollFlags.Parsed
