@@ -122,6 +122,7 @@ export const layer = (
 
       const syncAll = (workspace: string, request: typeof Sync.payloadSchema.Type) =>
         Effect.gen(function*() {
+          yield* Effect.logInfo("Sync started")
           const accessToken = yield* secrets.token({ workspace, tokenEnv: request.tokenEnv })
           const intercom = IntercomClient.layer({ accessToken, baseUrl: request.baseUrl, region: request.region })
           // One resource after the other: Intercom allows one open scroll per workspace, whatever the resource.
@@ -134,10 +135,13 @@ export const layer = (
         Sync: (envelope) => {
           const workspace = envelope.address.entityId
           const request = envelope.payload
-          return slots.withPermits(1)(
-            // Checked once a slot is free: a runner that began to stop meanwhile starts nothing new.
-            Effect.flatMap(sharding.isShutdown, (stopping) => stopping ? Effect.succeedNone : Effect.asSome(syncAll(workspace, request)))
-          ).pipe(
+          // Checked once a slot is free: a runner that began to stop meanwhile starts nothing new.
+          const syncUnlessStopping = Effect.flatMap(
+            sharding.isShutdown,
+            (stopping) => stopping ? Effect.succeedNone : Effect.asSome(syncAll(workspace, request))
+          )
+          return Effect.logInfo("Sync received").pipe(
+            Effect.zipRight(slots.withPermits(1)(syncUnlessStopping)),
             // Parked until the termination timeout interrupts it: a persisted request interrupted by the shutdown
             // is left unanswered in storage, and the next owner of the workspace runs it.
             Effect.flatMap(Option.match({ onNone: () => Effect.never, onSome: Effect.succeed })),

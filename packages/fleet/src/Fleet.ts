@@ -1,0 +1,215 @@
+/**
+ * The processes of a fleet, as layers: runners, which host `WorkspaceSync` entities, and client-only processes,
+ * which send `Sync` and wait for the answers. Both share one database, which holds the cluster's messages, its
+ * runners and shard locks, and the sync tables.
+ *
+ * - PostgreSQL (`postgres://…`): any number of runners on any number of machines. Shard locks are advisory locks
+ *   held on one session per runner; the sessions get TCP keepalives, so a runner that vanishes from the network
+ *   loses its locks in about 11 seconds instead of the operating system's two hours.
+ * - SQLite (`sqlite:PATH`): one runner, and client-only processes on the same machine. The same commands, with
+ *   shard locks as rows that expire.
+ *
+ * @example
+ * ```ts
+ * import { NodeHttpClient } from "@effect/platform-node"
+ * import { Fleet, Secrets } from "@intercom-scroll/fleet"
+ * import { Effect, Layer } from "effect"
+ *
+ * const runner = Effect.map(Fleet.parseDatabase("postgres://fleet@db.internal/fleet"), (database) =>
+ *   Fleet.layerRunner({ database, host: "10.0.0.7", port: 34431, maxSyncs: 8 }).pipe(
+ *     Layer.provide([NodeHttpClient.layerUndici, Secrets.layerConfig])
+ *   ))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { RunnerAddress, type Sharding, type ShardingConfig } from "@effect/cluster"
+import type { HttpClient } from "@effect/platform"
+import { NodeClusterSocket } from "@effect/platform-node"
+import type { SocketServerError } from "@effect/platform/SocketServer"
+import type { SqlClient } from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import { PgClient } from "@effect/sql-pg"
+import { SqliteClient } from "@effect/sql-sqlite-node"
+import type { ConfigError } from "effect/ConfigError"
+import { Data, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
+import * as Sync from "./internal/sync.js"
+import type { Secrets } from "./Secrets.js"
+import * as WorkspaceSync from "./WorkspaceSync.js"
+
+/**
+ * Where a fleet keeps its state.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Database = Data.TaggedEnum<{
+  /** The connection URL, redacted: it may hold a password. */
+  Postgres: { readonly url: Redacted.Redacted<string> }
+  Sqlite: { readonly filename: string }
+}>
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const Database = Data.taggedEnum<Database>()
+
+/**
+ * A `--database` value that names no database the fleet can use.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidDatabase extends Schema.TaggedError<InvalidDatabase>()("InvalidDatabase", {
+  /** What was wrong, without the value itself (a URL may hold a password). */
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `Invalid database: ${this.detail}. Give postgres://USER:PASSWORD@HOST:PORT/DATABASE for a fleet of any size, or sqlite:PATH for one runner on this machine.`
+  }
+}
+
+/**
+ * Reads `postgres://…` (or `postgresql://…`) and `sqlite:PATH`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const parseDatabase = (text: string): Effect.Effect<Database, InvalidDatabase> => {
+  if (/^postgres(ql)?:\/\//.test(text)) {
+    return URL.canParse(text)
+      ? Effect.succeed(Database.Postgres({ url: Redacted.make(text) }))
+      : Effect.fail(new InvalidDatabase({ detail: "the postgres:// URL cannot be parsed" }))
+  }
+  if (text.startsWith("sqlite:")) {
+    const filename = text.slice("sqlite:".length)
+    if (filename === "" || filename === ":memory:") {
+      return Effect.fail(
+        new InvalidDatabase({ detail: "sqlite: needs the path of a file, which the runner and the clients share" })
+      )
+    }
+    return Effect.succeed(Database.Sqlite({ filename }))
+  }
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(text)?.[1]
+  return Effect.fail(
+    new InvalidDatabase({
+      detail: scheme === undefined ? "it names no scheme" : `the scheme ${JSON.stringify(scheme)} is not postgres or sqlite`
+    })
+  )
+}
+
+/**
+ * How long a vanished runner's PostgreSQL sessions live: idle 5 s, then 3 probes 2 s apart. Its advisory locks die
+ * with them, and only then can another runner take its shards.
+ */
+const keepalives = "-c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2 -c tcp_keepalives_count=3 -c tcp_user_timeout=11000"
+
+/** The URL with server-side keepalives for its sessions, unless it sets `options` itself. */
+const withKeepalives = (url: Redacted.Redacted<string>): Redacted.Redacted<string> => {
+  const parsed = new URL(Redacted.value(url))
+  if (parsed.searchParams.has("options")) return url
+  parsed.searchParams.set("options", keepalives)
+  return Redacted.make(parsed.href)
+}
+
+/**
+ * The database as a `SqlClient`. `connections` bounds a PostgreSQL pool (SQLite has one connection).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerSql = (
+  database: Database,
+  options: { readonly connections?: number | undefined } = {}
+): Layer.Layer<SqlClient, SqlError | ConfigError> =>
+  Database.$match(database, {
+    Postgres: ({ url }) =>
+      PgClient.layer({
+        url: withKeepalives(url),
+        applicationName: "intercom-scroll-fleet",
+        maxConnections: options.connections,
+        connectTimeout: Duration.seconds(10)
+      }),
+    Sqlite: ({ filename }) => SqliteClient.layer({ filename })
+  })
+
+/**
+ * The cluster's timings for a fleet. A dead runner's workspaces move within about 10 seconds (the defaults take
+ * about 35): its health is checked every 5 seconds, and shard locks are refreshed every 3 seconds and expire after
+ * 10. `shardsPerGroup` must be the same on every process of a fleet.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const shardingConfig: Partial<ShardingConfig.ShardingConfig["Type"]> = {
+  shardsPerGroup: 300,
+  runnerHealthCheckInterval: Duration.seconds(5),
+  shardLockRefreshInterval: Duration.seconds(5),
+  shardLockExpiration: Duration.seconds(15),
+  // A message whose runner was not known when it was sent (a client that has just started, a runner going away)
+  // waits in storage until its runner next reads it: within 2 seconds, not the default 10.
+  entityMessagePollInterval: Duration.seconds(2)
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface RunnerOptions {
+  readonly database: Database
+  /** The address other processes reach this runner at, and that it listens on. Default 127.0.0.1. */
+  readonly host?: string | undefined
+  readonly port: number
+  /** Syncs this runner runs at once. Default 4. */
+  readonly maxSyncs?: number | undefined
+  /** Overrides `shardingConfig`, for tests; the runner's address is always `host` and `port`. */
+  readonly shardingConfig?: Partial<ShardingConfig.ShardingConfig["Type"]> | undefined
+}
+
+/**
+ * A runner: hosts the `WorkspaceSync` entities of the shards the cluster gives it, and serves until its scope
+ * closes. Closing it (SIGTERM under `NodeRuntime.runMain`) lets running syncs finish, up to the cluster's termination
+ * timeout, and hands back the ones that have not started.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerRunner = (
+  options: RunnerOptions
+): Layer.Layer<never, SocketServerError | SqlError | ConfigError, HttpClient.HttpClient | Secrets> => {
+  const maxSyncs = options.maxSyncs ?? 4
+  return WorkspaceSync.layer({ maxSyncs }).pipe(
+    Layer.provide(NodeClusterSocket.layer({
+      storage: "sql",
+      shardingConfig: {
+        ...shardingConfig,
+        ...options.shardingConfig,
+        // Explicit, so that a stray HOST, PORT or LISTEN_HOST in the environment cannot move the runner.
+        runnerAddress: Option.some(RunnerAddress.make(options.host ?? "127.0.0.1", options.port)),
+        runnerListenAddress: Option.none()
+      }
+    })),
+    // The sync tables exist before the runner takes its first workspace.
+    Layer.provide(Layer.effectDiscard(Sync.migrate)),
+    // The cluster holds a session for its shard locks and polls storage; each sync may hold one for its own lock
+    // and one to write.
+    Layer.provideMerge(layerSql(options.database, { connections: 2 * maxSyncs + 4 }))
+  )
+}
+
+/**
+ * A client-only process: sends `Sync` (`WorkspaceSync.sync`) and reads the answers from storage; hosts nothing.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerClient = (options: {
+  readonly database: Database
+  readonly shardingConfig?: Partial<ShardingConfig.ShardingConfig["Type"]> | undefined
+}): Layer.Layer<Sharding.Sharding, SqlError | ConfigError> =>
+  NodeClusterSocket.layer({
+    clientOnly: true,
+    storage: "sql",
+    shardingConfig: { ...shardingConfig, ...options.shardingConfig, runnerAddress: Option.none() }
+  }).pipe(Layer.provide(layerSql(options.database, { connections: 4 })))
