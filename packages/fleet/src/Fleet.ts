@@ -121,13 +121,17 @@ const withKeepalives = (url: Redacted.Redacted<string>): Redacted.Redacted<strin
  */
 export const layerSql = (
   database: Database,
-  options: { readonly connections?: number | undefined } = {}
+  options: {
+    readonly connections?: number | undefined
+    /** Names the sessions in `pg_stat_activity`. Default `intercom-scroll-fleet`. */
+    readonly applicationName?: string | undefined
+  } = {}
 ): Layer.Layer<SqlClient, SqlError | ConfigError> =>
   Database.$match(database, {
     Postgres: ({ url }) =>
       PgClient.layer({
         url: withKeepalives(url),
-        applicationName: "intercom-scroll-fleet",
+        applicationName: options.applicationName ?? "intercom-scroll-fleet",
         maxConnections: options.connections,
         connectTimeout: Duration.seconds(10)
       }),
@@ -194,7 +198,11 @@ export const layerRunner = (
     Layer.provide(Layer.effectDiscard(Sync.migrate)),
     // The cluster holds a session for its shard locks and polls storage; each sync may hold one for its own lock
     // and one to write.
-    Layer.provideMerge(layerSql(options.database, { connections: 2 * maxSyncs + 4 }))
+    Layer.provideMerge(layerSql(options.database, {
+      connections: 2 * maxSyncs + 4,
+      // So that an operator (or a test) can tell a runner's sessions in pg_stat_activity.
+      applicationName: `intercom-scroll-fleet runner ${options.host ?? "127.0.0.1"}:${options.port}`
+    }))
   )
 }
 
@@ -212,4 +220,4 @@ export const layerClient = (options: {
     clientOnly: true,
     storage: "sql",
     shardingConfig: { ...shardingConfig, ...options.shardingConfig, runnerAddress: Option.none() }
-  }).pipe(Layer.provide(layerSql(options.database, { connections: 4 })))
+  }).pipe(Layer.provide(layerSql(options.database, { connections: 4, applicationName: "intercom-scroll-fleet client" })))

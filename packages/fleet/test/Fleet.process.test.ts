@@ -2,111 +2,27 @@
  * The fleet as real processes: a real PostgreSQL, the simulator on a port serving six workspaces, three runner
  * processes and a client-only process that sends `Sync` to every workspace and waits. A runner is stopped mid-sync,
  * by `kill -9` or by SIGTERM, and every workspace must still complete, with no workspace scrolled by two runners at
- * once.
+ * once. And a one-runner fleet over SQLite, with the same commands.
  */
-import { PgClient } from "@effect/sql-pg"
 import { expect, layer } from "@effect/vitest"
-import { Context, Duration, Effect, Layer, Redacted, type Scope } from "effect"
+import { Effect, Layer } from "effect"
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import {
+  everyWorkspaceCompleted,
+  logged,
+  midSync,
+  names,
+  results,
+  Scripts,
+  Server,
+  startFleet,
+  starts
+} from "./support/fleet.js"
 import * as Postgres from "./support/postgres.js"
-import { bundle, eventually, freePort, node, type Process } from "./support/processes.js"
-import { serve, type Served } from "./support/simulator.js"
-
-class Server extends Context.Tag("test/Postgres")<Server, Postgres.PostgresServer>() {}
-class Scripts extends Context.Tag("test/Scripts")<Scripts, Effect.Effect.Success<typeof bundle>>() {}
-
-const names = ["acme", "globex", "initech", "umbrella", "hooli", "stark"]
-/** 40 pages of 100 users, 30 ms each: a sync takes a few seconds, long enough to be caught in the middle. */
-const users = 4_000
-
-interface Fleet {
-  readonly simulator: Served
-  readonly runners: ReadonlyArray<Process>
-  readonly sync: Effect.Effect<Process, never, Scope.Scope>
-}
-
-/** A fresh database, the simulator, and `count` runners that have split the shards between them. */
-const startFleet = (options: { readonly runners: number; readonly maxSyncs: number }) =>
-  Effect.gen(function*() {
-    const server = yield* Server
-    const scripts = yield* Scripts
-    const database = yield* server.createDatabase
-    const simulator = yield* serve({
-      workspaces: names.map((token) => ({ token, users, faults: { latency: Duration.millis(30) } })),
-      // A dead runner's scroll stays open at Intercom until it expires: a minute there, 10 seconds here, so that the
-      // new owner waits less (through core's concurrentScroll schedule), while a loaded machine's pauses between pages
-      // stay well under it.
-      expiry: Duration.seconds(10)
-    })
-    const dir = mkdtempSync(join(tmpdir(), "fleet-test-"))
-    const file = join(dir, "workspaces.json")
-    writeFileSync(file, JSON.stringify(names.map((workspace) => ({
-      workspace,
-      baseUrl: simulator.baseUrl,
-      tokenEnv: `${workspace.toUpperCase()}_TOKEN`
-    }))))
-    const env = Object.fromEntries(names.map((name) => [`${name.toUpperCase()}_TOKEN`, name]))
-    const startedAt = Date.now()
-    const runners = yield* Effect.forEach(Array.from({ length: options.runners }, (_, i) => i + 1), (i) =>
-      Effect.flatMap(freePort, (port) =>
-        node(`runner${i}`, scripts.runner, [
-          "--database", database, "--port", String(port), "--max-syncs", String(options.maxSyncs)
-        ], env)))
-    yield* shardsSplit(database, options.runners)
-    yield* Effect.logInfo(`${options.runners} runners ready in ${Date.now() - startedAt} ms`)
-    const sync = node("client", scripts.client, ["--database", database, "--workspaces", file, "--run", "r1"], env)
-    return { simulator, runners, sync } satisfies Fleet
-  })
-
-/** Every shard locked, by `runners` sessions: each runner holds its share, so no shard moves during the test. */
-const shardsSplit = (database: string, runners: number) =>
-  Effect.gen(function*() {
-    const sql = yield* PgClient.PgClient
-    yield* eventually("the runners to split the shards", 90, Effect.gen(function*() {
-      const [locks] = yield* sql<{ shards: string; holders: string }>`
-        SELECT count(*) AS shards, count(DISTINCT pid) AS holders FROM pg_locks
-        WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`
-      if (process.env.FLEET_TEST_ECHO) console.log("locks", locks)
-      return Number(locks.shards) === 300 && Number(locks.holders) === runners ? true : undefined
-    }).pipe(Effect.orDie))
-  }).pipe(Effect.provide(PgClient.layer({ url: Redacted.make(database) }).pipe(Layer.orDie)), Effect.scoped)
-
-/** The runner's log lines of one kind: `{ workspace, at }`. */
-const logged = (runner: Process, message: string) =>
-  runner.json.filter(({ value }) => value.message === message).map(({ at, value }) => ({
-    workspace: (value.annotations as Record<string, string>).workspace,
-    at
-  }))
-
-/** A runner in the middle of a sync: it has started one, which has gone `pages` pages and not ended. */
-const midSync = (fleet: Fleet, pages: number, also: (runner: Process) => boolean = () => true) =>
-  eventually("a runner in the middle of a sync", 60, Effect.gen(function*() {
-    const stats = yield* fleet.simulator.stats
-    for (const runner of fleet.runners) {
-      const done = new Set(logged(runner, "Sync done").map(({ workspace }) => workspace))
-      const running = logged(runner, "Sync started").find(({ workspace }) =>
-        !done.has(workspace) && stats.workspaces[workspace].pagesServed >= pages)
-      if (running !== undefined && also(runner)) return { runner, workspace: running.workspace }
-    }
-    return undefined
-  }))
-
-/** How many times a workspace's sync began, on any runner. */
-const starts = (fleet: Fleet, workspace: string) =>
-  fleet.runners.flatMap((runner) => logged(runner, "Sync started")).filter((line) => line.workspace === workspace).length
-
-const results = (client: Process) =>
-  client.json.map(({ value }) => value as { workspace: string; ok: boolean; summaries?: Array<{ records: number }> })
-
-const everyWorkspaceCompleted = (client: Process) => {
-  expect(results(client).map(({ workspace }) => workspace).sort()).toEqual([...names].sort())
-  for (const result of results(client)) {
-    expect(result).toMatchObject({ ok: true })
-    expect(result.summaries?.[0].records).toBe(users)
-  }
-}
+import { bundle, freePort, node, type Process } from "./support/processes.js"
+import { serve } from "./support/simulator.js"
 
 const PostgresLive = Layer.scoped(Server, Postgres.start).pipe(Layer.merge(Layer.effect(Scripts, bundle)))
 
@@ -174,4 +90,31 @@ layer(PostgresLive, { timeout: "120 seconds", excludeTestServices: true })("a fl
       expect(fleet.simulator.liveScrollClashes).toEqual({})
 
     }), 180_000)
+})
+
+layer(Layer.effect(Scripts, bundle), { excludeTestServices: true })("a one-runner fleet over SQLite", (it) => {
+  it.scoped("one runner over SQLite: the same commands, with sqlite:PATH", () =>
+    Effect.gen(function*() {
+      const scripts = yield* Scripts
+      const simulator = yield* serve({ workspaces: names.slice(0, 2).map((token) => ({ token, users: 500 })) })
+      const dir = mkdtempSync(join(tmpdir(), "fleet-sqlite-"))
+      const database = `sqlite:${join(dir, "fleet.db")}`
+      const file = join(dir, "workspaces.json")
+      writeFileSync(file, JSON.stringify(names.slice(0, 2).map((workspace) => ({
+        workspace,
+        baseUrl: simulator.baseUrl,
+        tokenEnv: `${workspace.toUpperCase()}_TOKEN`
+      }))))
+      const env = Object.fromEntries(names.map((name) => [`${name.toUpperCase()}_TOKEN`, name]))
+      const port = yield* freePort
+      yield* node("runner", scripts.runner, ["--database", database, "--port", String(port)], env)
+      const client = yield* node("client", scripts.client, ["--database", database, "--workspaces", file, "--run", "r1"], env)
+      const exit = yield* client.exit.pipe(Effect.timeout("90 seconds"), Effect.orDie)
+      expect(exit.code).toBe(0)
+      expect(results(client).map(({ ok, summaries, workspace }) => ({ workspace, ok, records: summaries?.[0].records })).sort((a, b) => a.workspace.localeCompare(b.workspace))).toEqual([
+        { workspace: "acme", ok: true, records: 500 },
+        { workspace: "globex", ok: true, records: 500 }
+      ])
+      expect(Object.values((yield* simulator.stats).workspaces).map((counters) => counters.scrollsOpened)).toEqual([1, 1])
+    }), 120_000)
 })
