@@ -4,11 +4,13 @@
  * by `kill -9` or by SIGTERM, and every workspace must still complete, with no workspace scrolled by two runners at
  * once. And a one-runner fleet over SQLite, with the same commands.
  */
+import { SqlClient } from "@effect/sql"
 import { expect, layer } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { Fleet } from "../src/index.js"
 import {
   everyWorkspaceCompleted,
   logged,
@@ -27,6 +29,20 @@ import { serve } from "./support/simulator.js"
 const PostgresLive = Layer.scoped(Server, Postgres.start).pipe(Layer.merge(Layer.effect(Scripts, bundle)))
 
 layer(PostgresLive, { timeout: "120 seconds", excludeTestServices: true })("a fleet of runner processes over PostgreSQL", (it) => {
+  it.scoped("the fleet's PostgreSQL sessions carry TCP keepalives, so a vanished runner's locks die in seconds", () =>
+    Effect.gen(function*() {
+      const server = yield* Server
+      const database = yield* Fleet.parseDatabase(server.url("postgres"))
+      const sql = yield* Effect.provide(SqlClient.SqlClient, yield* Layer.build(Fleet.layerSql(database)).pipe(Effect.orDie))
+      const show = (setting: string) => Effect.map(sql.unsafe<Record<string, string>>(`SHOW ${setting}`), ([row]) => row[setting])
+      expect(yield* Effect.all([
+        show("tcp_keepalives_idle"),
+        show("tcp_keepalives_interval"),
+        show("tcp_keepalives_count"),
+        show("tcp_user_timeout")
+      ]).pipe(Effect.orDie)).toEqual(["5", "2", "3", "11000"])
+    }))
+
   it.scoped("kill -9 of a runner mid-sync: its workspaces move to the others and every workspace completes", () =>
     Effect.gen(function*() {
       const fleet = yield* startFleet({ runners: 3, maxSyncs: 4 })
