@@ -140,8 +140,11 @@ export const layerSql = (
 
 /**
  * The cluster's timings for a fleet. A dead runner's workspaces move within about 10 seconds (the defaults take
- * about 35): its health is checked every 5 seconds, and shard locks are refreshed every 3 seconds and expire after
- * 10. `shardsPerGroup` must be the same on every process of a fleet.
+ * about 35), because its health is checked every 5 seconds. Shard locks are refreshed every 5 seconds and expire after
+ * 15: each lock operation must finish within min(refresh, expiry / 3), and a runner that misses that deadline stops
+ * every sync it runs, so it is kept at 5 seconds (3, with a 10-second expiry, tripped many times a minute on a loaded
+ * machine). A frozen runner's workspaces move once its locks expire or its sessions die. `shardsPerGroup` must be the
+ * same on every process of a fleet.
  *
  * @since 0.1.0
  * @category constants

@@ -2,8 +2,9 @@
  * Where a runner finds a workspace's access token. A `Sync` message names the token (`tokenEnv`) and never carries
  * it; the runner that handles the message resolves the name here, as a `Redacted`, just before it scrolls.
  *
- * The default reads the runner's environment. Replace the layer to read a vault or a table of encrypted OAuth tokens:
+ * The default reads the runner's environment. Replace the layer to read a vault or a table of encrypted OAuth tokens.
  *
+ * @example
  * ```ts
  * import { Secrets } from "@intercom-scroll/fleet"
  * import { Effect, Redacted } from "effect"

@@ -3,6 +3,13 @@
  *
  * PROVISIONAL (stage 1 of #19): the sync package's own `Summary` takes this place once it lands.
  *
+ * @example
+ * ```ts
+ * import { Summary } from "@intercom-scroll/fleet"
+ *
+ * const line = (summary: Summary.Summary) => `${summary.resource}: ${summary.records} records, ${summary.restarts} restarts`
+ * ```
+ *
  * @since 0.1.0
  */
 import { Resource } from "@intercom-scroll/core"

@@ -3,11 +3,17 @@
  * variable that holds its access token on the runners. Nothing here is secret: the token itself never leaves the
  * runner that reads it.
  *
- * The file `fleet sync --workspaces FILE` reads is a JSON array of these:
+ * The file `fleet sync --workspaces FILE` reads is a JSON array of these.
  *
- * ```json
- * [{ "workspace": "acme", "baseUrl": "https://api.intercom.io", "tokenEnv": "ACME_TOKEN" },
- *  { "workspace": "globex", "region": "eu", "tokenEnv": "GLOBEX_TOKEN" }]
+ * @example
+ * ```ts
+ * import { WorkspaceConfig } from "@intercom-scroll/fleet"
+ *
+ * const workspaces = WorkspaceConfig.parse(
+ *   `[{ "workspace": "acme", "baseUrl": "https://api.intercom.io", "tokenEnv": "ACME_TOKEN" },
+ *     { "workspace": "globex", "region": "eu", "tokenEnv": "GLOBEX_TOKEN" }]`,
+ *   "fleet.json"
+ * ) // Effect<ReadonlyArray<WorkspaceConfig>, WorkspacesFileError>
  * ```
  *
  * @since 0.1.0
