@@ -69,13 +69,22 @@ export const startFleet = (options: {
 export const shardsSplit = (database: string, runners: number) =>
   Effect.gen(function*() {
     const sql = yield* PgClient.PgClient
-    yield* eventually("the runners to split the shards", 90, Effect.gen(function*() {
-      const [locks] = yield* sql<{ shards: string; holders: string }>`
-        SELECT count(*) AS shards, count(DISTINCT pid) AS holders FROM pg_locks
-        WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`
-      if (process.env.FLEET_TEST_ECHO) console.log("locks", locks)
-      return Number(locks.shards) === 300 && Number(locks.holders) === runners ? true : undefined
-    }).pipe(Effect.orDie))
+    let last = "nothing yet"
+    const split = Effect.gen(function*() {
+      const holders = yield* sql<{ shards: string }>`
+        SELECT count(*) AS shards FROM pg_locks
+        WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+        GROUP BY pid`
+      const healthy = yield* sql<{ address: string; healthy: boolean }>`SELECT address, healthy FROM cluster_runners`.pipe(
+        Effect.orElseSucceed(() => [])
+      )
+      const shards = holders.map((holder) => Number(holder.shards))
+      last = `shards per session ${JSON.stringify(shards)}, runners ${JSON.stringify(healthy)}`
+      return shards.length === runners && shards.reduce((a, b) => a + b, 0) === 300 ? true : undefined
+    })
+    yield* eventually("the runners to split the shards", 120, split.pipe(Effect.orDie)).pipe(
+      Effect.catchAllDefect((defect) => Effect.dieMessage(`${String(defect)}; last seen: ${last}`))
+    )
   }).pipe(Effect.provide(PgClient.layer({ url: Redacted.make(database) }).pipe(Layer.orDie)), Effect.scoped)
 
 /** The runner's log lines of one kind: `{ workspace, at }`. */
