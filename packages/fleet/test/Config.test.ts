@@ -1,10 +1,10 @@
 import { NodeFileSystem } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Layer, Redacted } from "effect"
-import { mkdtempSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { Fleet, Secrets, WorkspaceConfig } from "../src/index.js"
+import { tempDir } from "./support/processes.js"
 
 const problem = (text: string) => Effect.map(Effect.flip(WorkspaceConfig.parse(text, "fleet.json")), (error) => error.message)
 
@@ -39,9 +39,9 @@ describe("WorkspaceConfig", () => {
       expect(yield* problem(`[{"workspace":" a","tokenEnv":"A"}]`)).toContain("[0].workspace must be 1 to 200 characters")
     }))
 
-  it.effect("a file that is not there is named as such", () =>
+  it.scoped("a file that is not there is named as such", () =>
     Effect.gen(function*() {
-      const dir = mkdtempSync(join(tmpdir(), "fleet-config-"))
+      const dir = yield* tempDir("fleet-config-")
       const missing = yield* Effect.flip(WorkspaceConfig.readFile(join(dir, "nope.json")))
       expect(missing.message).toContain("nope.json does not exist")
       writeFileSync(join(dir, "ok.json"), `[{"workspace":"acme","tokenEnv":"ACME_TOKEN"}]`)

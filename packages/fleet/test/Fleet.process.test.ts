@@ -7,8 +7,7 @@
 import { SqlClient } from "@effect/sql"
 import { expect, layer } from "@effect/vitest"
 import { Effect, Layer } from "effect"
-import { mkdtempSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { Fleet } from "../src/index.js"
 import {
@@ -23,7 +22,7 @@ import {
   starts
 } from "./support/fleet.js"
 import * as Postgres from "./support/postgres.js"
-import { bundle, freePort, node, type Process } from "./support/processes.js"
+import { bundle, freePort, node, type Process, tempDir } from "./support/processes.js"
 import { serve } from "./support/simulator.js"
 
 const PostgresLive = Layer.scoped(Server, Postgres.start).pipe(Layer.merge(Layer.effect(Scripts, bundle)))
@@ -113,7 +112,7 @@ layer(Layer.effect(Scripts, bundle), { excludeTestServices: true })("a one-runne
     Effect.gen(function*() {
       const scripts = yield* Scripts
       const simulator = yield* serve({ workspaces: names.slice(0, 2).map((token) => ({ token, users: 500 })) })
-      const dir = mkdtempSync(join(tmpdir(), "fleet-sqlite-"))
+      const dir = yield* tempDir("fleet-sqlite-")
       const database = `sqlite:${join(dir, "fleet.db")}`
       const file = join(dir, "workspaces.json")
       writeFileSync(file, JSON.stringify(names.slice(0, 2).map((workspace) => ({

@@ -6,11 +6,10 @@
 import { PgClient } from "@effect/sql-pg"
 import { expect } from "@effect/vitest"
 import { Context, Duration, Effect, Layer, Redacted, type Scope } from "effect"
-import { mkdtempSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import type * as Postgres from "./postgres.js"
-import { type bundle, eventually, freePort, node, type Process } from "./processes.js"
+import { type bundle, eventually, freePort, node, type Process, tempDir } from "./processes.js"
 import { serve, type Served } from "./simulator.js"
 
 export class Server extends Context.Tag("test/Postgres")<Server, Postgres.PostgresServer>() {}
@@ -45,7 +44,7 @@ export const startFleet = (options: {
       // stay well under it.
       expiry: options.expiry ?? Duration.seconds(10)
     })
-    const dir = mkdtempSync(join(tmpdir(), "fleet-test-"))
+    const dir = yield* tempDir("fleet-test-")
     const file = join(dir, "workspaces.json")
     writeFileSync(file, JSON.stringify(names.map((workspace) => ({
       workspace,

@@ -7,7 +7,9 @@ import { Deferred, Effect, type Scope } from "effect"
 import { build, type Plugin } from "esbuild"
 import { type ChildProcess, spawn } from "node:child_process"
 import { createRequire } from "node:module"
+import { mkdtempSync, rmSync } from "node:fs"
 import { createServer } from "node:net"
+import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { createInterface } from "node:readline"
 import { fileURLToPath } from "node:url"
@@ -46,6 +48,13 @@ export const bundle: Effect.Effect<{ readonly runner: string; readonly client: s
   })
   return { runner: join(outdir, "runner.mjs"), client: join(outdir, "client.mjs") }
 })
+
+/** A fresh directory, removed with its scope. */
+export const tempDir = (prefix: string): Effect.Effect<string, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.sync(() => mkdtempSync(join(tmpdir(), prefix))),
+    (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+  )
 
 export const freePort: Effect.Effect<number> = Effect.async((resume) => {
   const server = createServer()
