@@ -58,7 +58,11 @@ export const startFleet = (options: {
         node(`runner${i}`, scripts.runner, [
           "--database", database, "--port", String(port), "--max-syncs", String(options.maxSyncs)
         ], env)))
-    yield* shardsSplit(database, options.runners)
+    yield* shardsSplit(database, options.runners).pipe(
+      Effect.catchAllDefect((defect) =>
+        Effect.dieMessage(`${String(defect)}\n${runners.map((runner) => `${runner.name} said:\n  ${runner.lines.slice(-8).map((line) => line.text.slice(0, 300)).join("\n  ")}`).join("\n")}`)
+      )
+    )
     yield* Effect.logInfo(`${options.runners} runners ready in ${Date.now() - startedAt} ms`)
     const sync = node("client", scripts.client, ["--database", database, "--workspaces", file, "--run", "r1"], env)
     return { database, simulator, runners, sync } satisfies Fleet
