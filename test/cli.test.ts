@@ -118,6 +118,14 @@ describe("intercom-scroll export, as a process against the standalone simulator"
       expect(result.stderr).toMatch(/^InvalidConfig: INTERCOM_ACCESS_TOKEN is not set[^\n]*\n$/)
     }).pipe(Effect.provide(NodeContext.layer)), 60_000)
 
+  it.scopedLive("--help into a pipe: plain text, no escape codes, the usage from the program's name", () =>
+    Effect.gen(function*() {
+      const result = yield* cli(["export", "--help"])
+      expect(result.exitCode).toBe(0)
+      expect(result.stdout).not.toContain("\x1b[")
+      expect(result.stdout).toContain("intercom-scroll export [--out FILE]")
+    }).pipe(Effect.provide(NodeContext.layer)), 60_000)
+
   it.scopedLive("Ctrl-C: exit 130 (SIGTERM: 143), no partial file, the previous export intact", () =>
     Effect.gen(function*() {
       const fs = yield* FileSystem.FileSystem

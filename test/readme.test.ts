@@ -25,6 +25,15 @@ describe("README.md", () => {
       expect(source.trim().split("\n").length).toBeLessThanOrEqual(20)
     }).pipe(Effect.provide(NodeContext.layer)))
 
+  it.effect("the core package's library in 20 lines is examples/src/core-readme.ts, after that file's opening comment", () =>
+    Effect.gen(function*() {
+      const readme = yield* read("packages", "core", "README.md")
+      const block = /```ts\n([\s\S]*?)```/.exec(readme)?.[1]
+      const source = (yield* read("examples", "src", "core-readme.ts")).replace(/^\/\*\*[\s\S]*?\*\/\n/, "")
+      expect(block).toBe(source)
+      expect(source.trim().split("\n").length).toBeLessThanOrEqual(20)
+    }).pipe(Effect.provide(NodeContext.layer)))
+
   it.effect("every `pnpm <script>` and `pnpm -C examples <script>` it shows exists", () =>
     Effect.gen(function*() {
       const readme = yield* read("README.md")

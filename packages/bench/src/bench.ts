@@ -26,7 +26,6 @@ import { type Contender, interleave, pairedMedian, type Sample } from "./lib/mea
 import * as Memory from "./lib/memory.js"
 import { chart, type ContenderResult, formatValue, type MeasureResult, type Results, table } from "./lib/report.js"
 import * as Simulator from "./lib/simulator.js"
-import * as ValidatorCheck from "./lib/validatorCheck.js"
 import type { RunResult, Setup } from "./lib/worker.js"
 import * as Workers from "./lib/workers.js"
 
@@ -239,8 +238,6 @@ const gitCommit = (): string | undefined => {
 const program = Effect.gen(function*() {
   const started = performance.now()
   const loadAverageBefore = Os.loadavg()
-  const validator = yield* Effect.promise(() => ValidatorCheck.check())
-  yield* log(`Validator: the compiled check agrees with Schema.is on ${validator.checked.toLocaleString("en-US")} pages and records (${validator.valid.toLocaleString("en-US")} valid)`)
 
   const measures: Array<MeasureResult> = []
   if (wants(1) || wants(5)) measures.push(...yield* throughput(30_000, rounds(11, 3)))
@@ -262,7 +259,6 @@ const program = Effect.gen(function*() {
       memoryMethod: Memory.method()
     },
     rounds: { "1/5": rounds(11, 3), "2/3": rounds(7, 3), "4": rounds(3, 1) },
-    validatorCheck: validator,
     measures,
     runs,
     seconds: (performance.now() - started) / 1000

@@ -1,72 +1,71 @@
 /**
- * `intercom-scroll export <users|leads|companies>`: the command, its Node platform layer, and `main`, which prints
- * one line for a failure and leaves the exit code to `runMain`.
+ * The `intercom-scroll` command line, as an app embeds it: the command (`command`, with one subcommand per module:
+ * `export` today), how to run it (`run` parses argv, `main` adds the one-line failure report, `runMain` runs a
+ * program as the process with its exit codes), and its Node platform (`layer`).
+ *
+ * @example
+ * ```ts
+ * import { Cli } from "@intercom-scroll/cli"
+ *
+ * // The whole command line, as the `intercom-scroll` bin runs it.
+ * Cli.runMain(Cli.main(process.argv))
+ * ```
  *
  * @since 0.1.0
  */
-import { Args, Command, Options } from "@effect/cli"
-import { Path } from "@effect/platform"
+import { type CliApp, CliConfig, Command, Options, type ValidationError } from "@effect/cli"
+import type { FileSystem, HttpClient, Path } from "@effect/platform"
 import { NodeContext, NodeHttpClient, NodeRuntime } from "@effect/platform-node"
 import type { Teardown } from "@effect/platform/Runtime"
-import type { FileSystem, HttpClient } from "@effect/platform"
-import { IntercomClient, type Resource, type ScrollError } from "@intercom-scroll/core"
-import { Config, Effect, Exit, Layer, Logger, LogLevel, Option, Redacted } from "effect"
-import * as Export from "./Export.js"
+import { IntercomClient, type ScrollError } from "@intercom-scroll/core"
+import { Config, ConfigError, Effect, Exit, Layer, Logger, LogLevel, Option } from "effect"
 import { InvalidConfig, type OutputError, type StdoutClosed } from "./ExportError.js"
-import * as Failure from "./Failure.js"
-import * as Format from "./Format.js"
-import * as Stdio from "./Stdio.js"
+import * as Export from "./internal/export.js"
+import * as Failure from "./internal/failure.js"
+import * as Help from "./internal/help.js"
+import * as Stdio from "./internal/stdio.js"
 
 /**
+ * The CLI's version, as `--version` and `--help` print it.
+ *
  * @since 0.1.0
  * @category constants
  */
 export const version = "0.1.0"
 
+const name = "intercom-scroll"
+
 const regions = ["us", "eu", "au"] as const satisfies ReadonlyArray<IntercomClient.Region>
 
-const isRegion = (value: string): value is IntercomClient.Region => (regions as ReadonlyArray<string>).includes(value)
+/** The first problem a `ConfigError` reports (of several, the first variable read), with the variable it names. */
+const firstProblem = (error: ConfigError.ConfigError): { readonly variable: string; readonly message: string } => {
+  switch (error._op) {
+    case "And":
+    case "Or":
+      return firstProblem(error.left)
+    default:
+      return { variable: error.path.join("_"), message: error.message }
+  }
+}
 
-/** The environment a command reads, each variable checked so a bad one is named in a single line. */
-const environment = Effect.gen(function*() {
-  const token = yield* Config.option(Config.redacted("INTERCOM_ACCESS_TOKEN"))
-  if (Option.isNone(token) || Redacted.value(token.value).trim() === "") {
-    return yield* new InvalidConfig({
-      variable: "INTERCOM_ACCESS_TOKEN",
+/** The core's refusal of a variable, in one line that names it; a missing or blank token says where to get one. */
+const invalidConfig = (error: ConfigError.ConfigError): InvalidConfig => {
+  const { message, variable } = firstProblem(error)
+  if (variable === "INTERCOM_ACCESS_TOKEN") {
+    return new InvalidConfig({
+      variable,
       detail: "is not set: create an access token in Intercom's Developer Hub and export INTERCOM_ACCESS_TOKEN=… (it is never read from a flag)"
     })
   }
-  const baseUrl = (yield* Config.option(Config.string("INTERCOM_BASE_URL"))).pipe(Option.filter((url) => url !== ""))
-  const region = yield* Config.option(Config.string("INTERCOM_REGION")).pipe(
-    Effect.flatMap(Option.match({
-      onNone: () => Effect.succeed(Option.none<IntercomClient.Region>()),
-      onSome: (value) =>
-        isRegion(value) ? Effect.succeed(Option.some(value)) : new InvalidConfig({
-          variable: "INTERCOM_REGION",
-          detail: `is ${JSON.stringify(value)}; use us, eu or au`
-        })
-    }))
-  )
-  return { accessToken: token.value, baseUrl, region }
-}).pipe(
-  Effect.catchTag("ConfigError", (error) => new InvalidConfig({ variable: "The environment", detail: `is invalid: ${error.message}` }))
-)
+  return variable === ""
+    ? new InvalidConfig({ variable: "The environment", detail: `is invalid: ${message}` })
+    : new InvalidConfig({ variable, detail: message })
+}
 
-const resource = Args.choice<Resource.Resource>([["users", "users"], ["leads", "leads"], ["companies", "companies"]], {
-  name: "resource"
-}).pipe(Args.withDescription("What to export: users, leads or companies."))
-
-const exportOptions = {
-  resource,
-  out: Options.text("out").pipe(
-    Options.withPseudoName("FILE"),
-    Options.withDescription("Write to FILE (atomically: a failed export leaves it as it was) instead of stdout."),
-    Options.optional
-  ),
-  format: Options.choice("format", Format.formats).pipe(
-    Options.withDefault("ndjson"),
-    Options.withDescription("ndjson (one record a line), json (one array) or csv (nested fields as dotted columns).")
-  ),
+/**
+ * Where the workspace is: for every subcommand that talks to Intercom. Each subcommand's own flags are in its module.
+ */
+const connectionFlags = {
   baseUrl: Options.text("base-url").pipe(
     Options.withPseudoName("URL"),
     Options.withDescription("The API's base URL; overrides INTERCOM_BASE_URL and --region."),
@@ -75,30 +74,32 @@ const exportOptions = {
   region: Options.choice("region", regions).pipe(
     Options.withDescription("The workspace's region (us, eu, au); overrides INTERCOM_REGION and INTERCOM_BASE_URL."),
     Options.optional
-  ),
-  maxRestarts: Options.integer("max-restarts").pipe(
-    Options.filterMap(
-      (n) => n >= 0 ? Option.some(n) : Option.none(),
-      "--max-restarts must be 0 or more: how many times to start over"
-    ),
-    Options.withPseudoName("N"),
-    Options.withDescription("Start the scroll over at most N times after a 5xx, a transport failure or an expiry (default 5; 0 never)."),
-    Options.optional
-  ),
-  noDedupe: Options.boolean("no-dedupe").pipe(
-    Options.withDescription("Keep records a restart delivers again (by default each id is written once).")
   )
+}
+
+interface LocationFlags {
+  readonly baseUrl: Option.Option<string>
+  readonly region: Option.Option<IntercomClient.Region>
 }
 
 /**
  * The `--base-url` and `--region` flags win over the environment; a `--region` flag also wins over an
  * INTERCOM_BASE_URL, since the core takes a base URL over a region.
  */
-const resolveBaseUrl = (
-  flags: { readonly baseUrl: Option.Option<string>; readonly region: Option.Option<IntercomClient.Region> },
-  fromEnvironment: Option.Option<string>
-) =>
-  Option.getOrUndefined(Option.orElse(flags.baseUrl, () => Option.isSome(flags.region) ? Option.none() : fromEnvironment))
+const resolveBaseUrl = (flags: LocationFlags, fromEnvironment: string | undefined) =>
+  Option.getOrElse(flags.baseUrl, () => Option.isSome(flags.region) ? undefined : fromEnvironment)
+
+/**
+ * The client, configured by the core from the environment (`IntercomClient.environment`), the flags winning over it. A
+ * variable the core refuses fails as `InvalidConfig`, which names it in one line.
+ */
+const client = (flags: LocationFlags) =>
+  IntercomClient.layerConfig({
+    ...IntercomClient.environment,
+    baseUrl: Config.map(IntercomClient.environment.baseUrl, (fromEnvironment) => resolveBaseUrl(flags, fromEnvironment)),
+    region: Config.map(IntercomClient.environment.region, (fromEnvironment) =>
+      Option.getOrElse(flags.region, () => fromEnvironment))
+  }).pipe(Layer.mapError((error) => ConfigError.isConfigError(error) ? invalidConfig(error) : error))
 
 /**
  * Everything an export command can fail with, besides a usage error.
@@ -121,47 +122,56 @@ export type ExportCommandError =
  */
 export type ExportCommandContext = HttpClient.HttpClient | FileSystem.FileSystem | Path.Path | Stdio.Stdio
 
-/**
- * @since 0.1.0
- * @category commands
- */
-export const exportCommand = Command.make("export", exportOptions, (flags): Effect.Effect<void, ExportCommandError, ExportCommandContext> =>
+const exportCommand = Command.make("export", { ...Export.flags, ...connectionFlags }, (flags): Effect.Effect<void, ExportCommandError, ExportCommandContext> =>
   Effect.gen(function*() {
-    const env = yield* environment
-    const path = yield* Path.Path
-    const client = IntercomClient.layer({
-      accessToken: env.accessToken,
-      baseUrl: resolveBaseUrl(flags, env.baseUrl),
-      region: Option.getOrUndefined(Option.orElse(flags.region, () => env.region))
-    })
-    yield* Export.run({
-      resource: flags.resource,
-      format: flags.format,
-      // Against the working directory, as any Unix tool: not an INIT_CWD that a package manager's script left behind.
-      out: Option.getOrUndefined(Option.map(flags.out, (file) => path.resolve(file))),
-      scroll: {
-        restart: Option.getOrUndefined(Option.map(flags.maxRestarts, Export.restartAtMost)),
-        dedupe: !flags.noDedupe
-      }
-    }).pipe(Effect.provide(client))
-  })).pipe(Command.withDescription("Export every user, lead or company of an Intercom workspace over the Scroll API."))
+    yield* Export.fromFlags(flags).pipe(Effect.flatMap(Export.run), Effect.provide(client(flags)))
+  })).pipe(Command.withDescription(Export.description))
 
 /**
+ * The `intercom-scroll` command and its subcommands (`export`). `run` runs it as the CLI does; an app of its own can
+ * also nest it with `Command.withSubcommands`, where `--help` is then @effect/cli's rendering, not `run`'s.
+ *
  * @since 0.1.0
  * @category commands
  */
-export const command = Command.make("intercom-scroll").pipe(
+export const command = Command.make(name).pipe(
   Command.withDescription("Export Intercom users, leads and companies. The token comes from INTERCOM_ACCESS_TOKEN."),
+  // One module per subcommand; `sync` and `fleet` join `export` here.
   Command.withSubcommands([exportCommand])
 )
 
+const runCommand = Command.run(command, { name, version })
+
+/** @effect/cli's own configuration if the context has one, as `Command.run` reads it. */
+const cliConfig = Effect.map(Effect.serviceOption(CliConfig.CliConfig), Option.getOrElse(() => CliConfig.defaultConfig))
+
+/** Plain text into a pipe, a file, or when NO_COLOR is set; styled on a terminal. */
+const printHelp = (args: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const stdio = yield* Stdio.Stdio
+    const color = yield* Stdio.styled(stdio.stdoutIsTTY)
+    const config = yield* cliConfig
+    yield* Stdio.print(Help.render({ name, version, command: command.descriptor, args, config, color }))
+  })
+
 /**
- * Parses `argv` (with the runtime and script first, as in `process.argv`) and runs the command.
+ * Parses `argv` (with the runtime and script first, as in `process.argv`) and runs the command. `--help` (or `-h`)
+ * prints the help of the subcommand named, else of the whole command, to stdout: plain text unless stdout is a
+ * terminal and NO_COLOR is unset.
  *
  * @since 0.1.0
  * @category running
  */
-export const run = Command.run(command, { name: "intercom-scroll", version })
+export const run = (
+  argv: ReadonlyArray<string>
+): Effect.Effect<
+  void,
+  ExportCommandError | ValidationError.ValidationError,
+  ExportCommandContext | CliApp.CliApp.Environment
+> => {
+  const args = argv.slice(2)
+  return Help.isRequested(args) ? printHelp(args) : runCommand(argv)
+}
 
 /**
  * What the command needs on Node: files, paths, a terminal, undici, the process's stdio, and logs on stderr so

@@ -71,7 +71,9 @@ export const layerFromEnv = (
       ? layerSimulated(options)
       : Layer.unwrapEffect(Effect.map(IntercomClient.IntercomClient, (client) =>
         Layer.succeed(Target, { kind: "intercom", baseUrl: client.baseUrl }))).pipe(
-          Layer.provideMerge(IntercomClient.layerConfig(options.client)),
+          Layer.provideMerge(IntercomClient.layerConfig(
+            Config.map(Config.all(IntercomClient.environment), (environment) => ({ ...options.client, ...environment }))
+          )),
           Layer.provide(NodeHttpClient.layerUndici)
         )
   ))

@@ -1,13 +1,28 @@
 /**
+ * `intercom-scroll`, the command line. An app embeds the command and runs it (`Cli`), and matches the errors a run
+ * ends with (`ExportError`); formats, the atomic file, progress and stdio are internal.
+ *
  * @since 0.1.0
  */
-export * as AtomicFile from "./AtomicFile.js"
+
+/**
+ * The command, how to run it, and its Node platform.
+ *
+ * @since 0.1.0
+ */
 export * as Cli from "./Cli.js"
+
+/**
+ * An `IntercomClient` for the embedded simulator or Intercom, behind `pnpm start` and the examples. Moving to the
+ * simulator package; exported here until the examples switch over.
+ *
+ * @since 0.1.0
+ */
 export * as Embedded from "./Embedded.js"
-export * as Export from "./Export.js"
+
+/**
+ * What an export fails with besides the scroll's own errors: `OutputError`, `StdoutClosed`, `InvalidConfig`.
+ *
+ * @since 0.1.0
+ */
 export * as ExportError from "./ExportError.js"
-export * as Failure from "./Failure.js"
-export * as Format from "./Format.js"
-export * as ProgressBar from "./ProgressBar.js"
-export * as Quickstart from "./Quickstart.js"
-export * as Stdio from "./Stdio.js"

@@ -2,7 +2,7 @@ import { FileSystem, Path } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Stream } from "effect"
-import { AtomicFile } from "../src/index.js"
+import * as AtomicFile from "../src/internal/atomicFile.js"
 
 const bytes = (text: string) => new TextEncoder().encode(text)
 

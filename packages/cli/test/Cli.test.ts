@@ -3,8 +3,10 @@ import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { ScrollError } from "@intercom-scroll/core"
 import { Chunk, ConfigProvider, Deferred, Duration, Effect, Exit, Fiber, Layer, Schedule } from "effect"
-import { errorList, type Fake, makeFake, TOKEN } from "../../core/test/support/fakeIntercom.js"
-import { Cli, Export, Failure } from "../src/index.js"
+import { errorList, type Fake, json, makeFake, TOKEN } from "../../core/test/support/fakeIntercom.js"
+import { Cli } from "../src/index.js"
+import * as Export from "../src/internal/export.js"
+import * as Failure from "../src/internal/failure.js"
 import * as Clock from "./support/clock.js"
 import { type Capture, makeCapture } from "./support/capture.js"
 
@@ -31,6 +33,13 @@ const runToEnd = Clock.runToEnd({ step: "1 second", maxSteps: 100 })
 const lines = (text: string) => text.split("\n").filter((line) => line !== "")
 
 const tempDirectory = Effect.flatMap(FileSystem.FileSystem, (fs) => fs.makeTempDirectoryScoped({ prefix: "cli-test-" }))
+
+/** One page of these users, as a workspace sends them (their fields in Intercom's order, not the schema's), then the end. */
+const workspaceOf = (users: ReadonlyArray<object>) =>
+  makeFake({
+    fault: (seen) =>
+      json(seen.index === 1 ? { type: "user.list", users, scroll_param: "p2" } : { type: "user.list", users: [], scroll_param: "p3" })
+  })
 
 describe("intercom-scroll export", () => {
   it.effect("writes every user to stdout as NDJSON and the summary to stderr", () => {
@@ -60,6 +69,76 @@ describe("intercom-scroll export", () => {
     }).pipe(Effect.provide(NodeContext.layer))
   })
 
+  describe("--format csv", () => {
+    const users = [
+      {
+        custom_attributes: { "plan_tier": "pro", "ünïcödé_kéy": null },
+        x_new_field: "later",
+        name: "São Paulo",
+        created_at: 1700000000,
+        id: "a1",
+        type: "user",
+        phone: null
+      },
+      { type: "user", id: "a2", custom_attributes: { "favourite colour": "blue" }, email: "b@example.com", name: null }
+    ]
+
+    it.effect("known columns first in the schema's order, custom attributes together and sorted, then the rest; none empty throughout", () => {
+      const run = { fake: workspaceOf(users), capture: makeCapture() }
+      return Effect.gen(function*() {
+        expect(yield* cli(["export", "users", "--format", "csv"], run)).toEqual(Exit.void)
+        expect(run.capture.stdout()).toBe(
+          "type,id,email,name,created_at,custom_attributes.favourite colour,custom_attributes.plan_tier,x_new_field\r\n" +
+            "user,a1,,São Paulo,1700000000,,pro,later\r\n" +
+            "user,a2,b@example.com,,,blue,,\r\n"
+        )
+      })
+    })
+
+    it.scoped("--csv-bom starts the file with UTF-8's byte-order mark, for Excel; without it there is none", () =>
+      Effect.gen(function*() {
+        const fs = yield* FileSystem.FileSystem
+        const directory = yield* tempDirectory
+        const bytesOf = (flags: ReadonlyArray<string>) =>
+          cli(["export", "users", "--format", "csv", "--out", `${directory}/users.csv`, ...flags], {
+            fake: workspaceOf(users),
+            capture: makeCapture()
+          }).pipe(
+            Effect.zipRight(fs.readFile(`${directory}/users.csv`))
+          )
+        const marked = yield* bytesOf(["--csv-bom"])
+        expect([...marked.subarray(0, 7)]).toEqual([0xef, 0xbb, 0xbf, ...new TextEncoder().encode("type")])
+        expect(new TextDecoder().decode(marked)).toContain("São Paulo")
+        expect([...(yield* bytesOf([])).subarray(0, 4)]).toEqual([...new TextEncoder().encode("type")])
+      }).pipe(Effect.provide(NodeContext.layer)))
+  })
+
+  it.effect("--timestamps iso writes the records' times in ISO 8601 in every format, custom attributes as they came", () => {
+    const user = {
+      type: "user",
+      id: "a1",
+      created_at: 1700000000,
+      signed_up_at: null,
+      session_count: 3,
+      custom_attributes: { last_order_at: 1700000000 }
+    }
+    const exportAs = (format: string, timestamps: ReadonlyArray<string>) => {
+      const run = { fake: workspaceOf([user]), capture: makeCapture() }
+      return cli(["export", "users", "--format", format, ...timestamps], run).pipe(Effect.map(() => run.capture.stdout()))
+    }
+    const iso = { ...user, created_at: "2023-11-14T22:13:20Z" }
+    return Effect.gen(function*() {
+      expect(yield* exportAs("ndjson", ["--timestamps", "iso"])).toBe(`${JSON.stringify(iso)}\n`)
+      expect(JSON.parse(yield* exportAs("json", ["--timestamps", "iso"]))).toEqual([iso])
+      expect(yield* exportAs("csv", ["--timestamps", "iso"])).toBe(
+        "type,id,created_at,session_count,custom_attributes.last_order_at\r\nuser,a1,2023-11-14T22:13:20Z,3,1700000000\r\n"
+      )
+      // By default, as Intercom sent them.
+      expect(yield* exportAs("ndjson", [])).toBe(`${JSON.stringify(user)}\n`)
+      expect(yield* exportAs("ndjson", ["--timestamps", "unix"])).toBe(`${JSON.stringify(user)}\n`)
+    })
+  })
+
   it.effect("on a terminal, a live progress line, but plain lines when the records go to the same terminal", () =>
     Effect.gen(function*() {
       const liveLine = "\r\x1b[2K"
@@ -76,6 +155,48 @@ describe("intercom-scroll export", () => {
       expect(beside).toMatch(/^Exported 120 users to stdout/m)
     }).pipe(Effect.scoped, Effect.provide(NodeContext.layer)))
 
+  describe("--help", () => {
+    const help = (args: ReadonlyArray<string>, options: { readonly stdoutTty?: boolean; readonly env?: Record<string, string> } = {}) => {
+      const run = { fake: makeFake(), capture: makeCapture({ stdoutTty: options.stdoutTty ?? false }), env: options.env ?? {} }
+      return cli(args, run).pipe(Effect.map((exit) => ({ exit, stdout: run.capture.stdout(), requests: run.fake.requests.length })))
+    }
+    const escape = "\x1b["
+
+    it.effect("into a pipe: plain text, the usage from the program's name, each flag's own words and nothing generic", () =>
+      Effect.gen(function*() {
+        const { exit, stdout, requests } = yield* help(["export", "--help"])
+        expect(exit).toEqual(Exit.void)
+        expect(requests).toBe(0)
+        expect(stdout).not.toContain(escape)
+        expect(stdout).toMatch(/^USAGE\n\nintercom-scroll export \[--out FILE\] /m)
+        expect(stdout).not.toMatch(/\$ export/)
+        expect(stdout).toContain("Write to FILE (atomically: a failed export leaves it as it was) instead of stdout.")
+        expect(stdout).toContain("What to export: users, leads or companies.")
+        for (const generic of ["A user-defined piece of text", "This setting is optional", "A true or false value", "An integer", "One of the following"]) {
+          expect(stdout).not.toContain(generic)
+        }
+      }))
+
+    it.effect("of the whole command, in a pipe: plain text naming the export subcommand", () =>
+      Effect.gen(function*() {
+        const { exit, stdout } = yield* help(["--help"])
+        expect(exit).toEqual(Exit.void)
+        expect(stdout).not.toContain(escape)
+        expect(stdout).toMatch(/^USAGE\n\nintercom-scroll\n/m)
+        expect(stdout).toContain("- export [--out FILE]")
+        expect(stdout).not.toContain("This setting is optional")
+      }))
+
+    it.effect("on a terminal: styled, unless NO_COLOR is set to anything but the empty string", () =>
+      Effect.gen(function*() {
+        expect((yield* help(["export", "-h"], { stdoutTty: true })).stdout).toContain(escape)
+        expect((yield* help(["export", "-h"], { stdoutTty: true, env: { NO_COLOR: "" } })).stdout).toContain(escape)
+        const noColor = yield* help(["export", "-h"], { stdoutTty: true, env: { NO_COLOR: "1" } })
+        expect(noColor.stdout).not.toContain(escape)
+        expect(noColor.stdout).toContain("intercom-scroll export [--out FILE]")
+      }))
+  })
+
   it.effect("without INTERCOM_ACCESS_TOKEN, prints one line naming it and sends no request", () => {
     const run = { fake: makeFake(), capture: makeCapture(), env: {} }
     return Effect.gen(function*() {
@@ -86,14 +207,67 @@ describe("intercom-scroll export", () => {
     })
   })
 
-  it.effect("refuses --max-restarts below 0 in words that name the flag, and sends no request", () => {
-    const run = { fake: makeFake(), capture: makeCapture() }
+  it.effect("with a blank INTERCOM_ACCESS_TOKEN, prints the same line as without one and sends no request", () => {
+    const run = { fake: makeFake(), capture: makeCapture(), env: { INTERCOM_ACCESS_TOKEN: "  " } }
     return Effect.gen(function*() {
-      const exit = yield* cli(["export", "users", "--max-restarts", "-1"], run)
+      const exit = yield* cli(["export", "users"], run)
       expect(Failure.exitCode(exit)).toBe(1)
-      // Not the schema's tree (`NonNegativeInt └─ From side refinement failure …`).
-      expect(JSON.stringify(exit)).toContain("--max-restarts must be 0 or more")
+      expect(run.capture.stderr()).toMatch(/^InvalidConfig: INTERCOM_ACCESS_TOKEN is not set: create an access token[^\n]*\n$/)
       expect(run.fake.requests).toHaveLength(0)
+    })
+  })
+
+  it.effect("refuses an INTERCOM_BASE_URL that is not a URL in one line naming it", () => {
+    const run = { fake: makeFake(), capture: makeCapture(), env: { INTERCOM_ACCESS_TOKEN: TOKEN, INTERCOM_BASE_URL: "nowhere" } }
+    return Effect.gen(function*() {
+      const exit = yield* cli(["export", "users"], run)
+      expect(Failure.exitCode(exit)).toBe(1)
+      expect(run.capture.stderr()).toBe("InvalidConfig: INTERCOM_BASE_URL \"nowhere\" is not a URL; use https://…\n")
+      expect(run.fake.requests).toHaveLength(0)
+    })
+  })
+
+  it.effect("refuses flags that cannot work in words that name them, and sends no request", () =>
+    Effect.gen(function*() {
+      const refusals: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
+        [["--max-restarts", "-1"], "--max-restarts must be 0 or more"],
+        [["--prefetch", "-1"], "--prefetch must be 0 or more"],
+        [["--csv-bom"], "--csv-bom is for --format csv"],
+        [["--format", "json", "--csv-bom"], "--csv-bom is for --format csv"]
+      ]
+      for (const [flags, words] of refusals) {
+        const run = { fake: makeFake(), capture: makeCapture() }
+        const exit = yield* cli(["export", "users", ...flags], run)
+        expect(Failure.exitCode(exit)).toBe(1)
+        // Not the schema's tree (`NonNegativeInt └─ From side refinement failure …`).
+        expect(JSON.stringify(exit)).toContain(words)
+        expect(run.fake.requests).toHaveLength(0)
+      }
+    }))
+
+  it.effect("--prefetch N: N pages fetched ahead of a reader that has stopped reading; 0 only the page being written", () => {
+    /**
+     * The requests sent while stdout takes nothing, once there are `expected` and then a while longer to see that no
+     * more come; then the reader resumes and the export ends well.
+     */
+    const whileStalled = (flags: ReadonlyArray<string>, expected: number) =>
+      Effect.gen(function*() {
+        const reading = yield* Deferred.make<void>()
+        const run = { fake: makeFake({ records: 1000 }), capture: makeCapture({ stdoutWaits: Deferred.await(reading) }) }
+        const fiber = yield* Effect.fork(cli(["export", "users", ...flags], run))
+        for (let i = 0; i < 100_000 && run.fake.requests.length < expected; i++) yield* Effect.yieldNow()
+        for (let i = 0; i < 2_000; i++) yield* Effect.yieldNow()
+        const requests = run.fake.requests.length
+        yield* Deferred.succeed(reading, undefined)
+        expect(yield* Fiber.join(fiber)).toEqual(Exit.void)
+        expect(lines(run.capture.stdout())).toHaveLength(1000)
+        return requests
+      })
+    return Effect.gen(function*() {
+      // The page being written, N in the buffer, and one fetched that waits to enter it.
+      expect(yield* whileStalled(["--prefetch", "0"], 1)).toBe(1)
+      expect(yield* whileStalled([], 3)).toBe(3)
+      expect(yield* whileStalled(["--prefetch", "4"], 6)).toBe(6)
     })
   })
 

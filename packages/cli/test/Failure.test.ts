@@ -3,7 +3,8 @@ import { HelpDoc } from "@effect/cli"
 import { describe, expect, it } from "@effect/vitest"
 import { ScrollError } from "@intercom-scroll/core"
 import { Cause, Exit, FiberId } from "effect"
-import { ExportError, Failure } from "../src/index.js"
+import { ExportError } from "../src/index.js"
+import * as Failure from "../src/internal/failure.js"
 
 const TOKEN = "tok_secret_0123456789"
 

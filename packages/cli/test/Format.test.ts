@@ -1,9 +1,10 @@
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Stream } from "effect"
+import { Chunk, Effect, FastCheck as fc, Stream } from "effect"
 import { readdirSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { Format } from "../src/index.js"
+import * as Fields from "../src/internal/fields.js"
+import * as Format from "../src/internal/format.js"
 
 const zoe = {
   type: "user",
@@ -90,22 +91,33 @@ describe("Format.flatten", () => {
 })
 
 describe("Format.csv", () => {
-  it.effect("writes the union of every record's columns as the header, in first-seen order, rows padded and quoted", () =>
+  it.effect("header: the schema's columns in its order, then the custom attributes sorted, then the rest as they came", () =>
     Effect.gen(function*() {
-      const text = yield* encode(Format.csv)
+      const text = yield* encode(Format.csv({ knownColumns: Fields.knownColumns("users") }))
+      // phone is null in one record and absent from the other: no column.
       expect(text).toBe(
-        "type,id,name,location_data.city_name,location_data.country_code,custom_attributes.plan_tier," +
-          "custom_attributes.note,tags.type,tags.tags,phone,anonymous,session_count,email,custom_attributes.nps,extra\r\n" +
-          "user,1,\"Zoë, \"\"Z\"\"\",München,DEU,pro,\"line1\nline2\",tag.list,\"[{\"\"id\"\":\"\"t1\"\",\"\"name\"\":\"\"vip\"\"}]\"," +
-          ",false,3,,,\r\n" +
-          "user,2,,,,free,,,,,,,b@example.com,9,\"cr\rhere\"\r\n"
+        "type,id,email,name,location_data.city_name,location_data.country_code,tags.type,tags.tags,session_count,anonymous," +
+          "custom_attributes.note,custom_attributes.nps,custom_attributes.plan_tier,extra\r\n" +
+          "user,1,,\"Zoë, \"\"Z\"\"\",München,DEU,tag.list,\"[{\"\"id\"\":\"\"t1\"\",\"\"name\"\":\"\"vip\"\"}]\",3,false," +
+          "\"line1\nline2\",,pro,\r\n" +
+          "user,2,b@example.com,,,,,,,,,9,free,\"cr\rhere\"\r\n"
       )
+    }))
+
+  it.effect("leaves out a column empty in every row: null, absent or the empty string", () =>
+    Effect.gen(function*() {
+      const text = yield* encode(Format.csv({ knownColumns: ["id"] }), [
+        { id: "1", custom_attributes: { "ünïcödé_kéy": null, plan: "pro" }, note: "" },
+        { id: "2", custom_attributes: { "ünïcödé_kéy": "" } },
+        { id: "3", note: null, custom_attributes: {} }
+      ])
+      expect(text).toBe("id,custom_attributes.plan\r\n1,pro\r\n2,\r\n3,\r\n")
     }))
 
   it.effect("includes a column first seen in the very last of many records, and pads every earlier row", () =>
     Effect.gen(function*() {
       const many = Array.from({ length: 3000 }, (_, i) => ({ id: String(i) }))
-      const text = yield* encode(Format.csv, [...many, { id: "last", late: "x" }])
+      const text = yield* encode(Format.csv(), [...many, { id: "last", late: "x" }])
       const lines = text.split("\r\n")
       expect(lines[0]).toBe("id,late")
       expect(lines[1]).toBe("0,")
@@ -114,9 +126,17 @@ describe("Format.csv", () => {
       expect(lines.length).toBe(3003)
     }))
 
-  it.effect("writes nothing for no records", () =>
+  it.effect("writes nothing for no records, not even a byte-order mark", () =>
     Effect.gen(function*() {
-      expect(yield* encode(Format.csv, [])).toBe("")
+      expect(yield* encode(Format.csv(), [])).toBe("")
+      expect(yield* encode(Format.csv({ bom: true }), [])).toBe("")
+    }))
+
+  it.effect("with bom, starts with U+FEFF, once, before the header", () =>
+    Effect.gen(function*() {
+      const text = yield* encode(Format.csv({ bom: true }), [{ id: "1" }, { id: "2" }])
+      expect(text).toBe("\uFEFFid\r\n1\r\n2\r\n")
+      expect(yield* encode(Format.csv(), [{ id: "1" }])).toBe("id\r\n1\r\n")
     }))
 
   it.effect("stages rows in a temporary file while the records come, and removes it at the end", () =>
@@ -124,8 +144,42 @@ describe("Format.csv", () => {
       const before = stagingFiles()
       let duringScroll: ReadonlyArray<string> = []
       const input = Stream.fromIterable(records).pipe(Stream.tap(() => Effect.sync(() => (duringScroll = stagingFiles()))))
-      yield* Stream.runDrain(Format.csv(input)).pipe(Effect.provide(NodeContext.layer))
+      yield* Stream.runDrain(Format.csv()(input)).pipe(Effect.provide(NodeContext.layer))
       expect(duringScroll.length).toBe(before.length + 1)
       expect(stagingFiles()).toEqual(before)
     }))
+
+  /** Records over a few known, custom and other columns, with null and empty values; no text that needs quoting. */
+  const Records = fc.array(
+    fc.dictionary(
+      fc.constantFrom("id", "email", "name", "extra", "zeta", "custom_attributes", "location_data"),
+      fc.oneof(
+        fc.constantFrom(null, ""),
+        fc.stringMatching(/^[a-z0-9]{1,4}$/),
+        fc.dictionary(fc.constantFrom("b", "a", "city_name", "ünï"), fc.oneof(fc.constant(null), fc.stringMatching(/^[a-z]{1,3}$/)))
+      ),
+      { maxKeys: 7 }
+    ),
+    { maxLength: 12 }
+  )
+
+  it.effect.prop("every value lands under its own column, every column has a value, and the groups keep their order", [Records], ([input]) =>
+    Effect.gen(function*() {
+      const known = ["id", "email", "name", "location_data", "location_data.city_name"]
+      const text = yield* encode(Format.csv({ knownColumns: known }), input)
+      // Every line ends with CRLF; a row of one empty cell is an empty line.
+      const [header = [], ...rows] = text.split("\r\n").slice(0, -1).map((line) => line.split(","))
+      const expected = input.map((record) => new Map(Format.flatten(record)))
+      const withValue = new Set(expected.flatMap((cells) => [...cells].filter(([, cell]) => cell !== "").map(([column]) => column)))
+      expect(new Set(header)).toEqual(withValue)
+      expect(rows).toHaveLength(withValue.size === 0 ? 0 : input.length)
+      rows.forEach((row, i) => header.forEach((column, j) => expect(row[j]).toBe(expected[i]!.get(column) ?? "")))
+      const group = (column: string) => column.startsWith("custom_attributes") ? 1 : known.includes(column) ? 0 : 2
+      const groups = header.map(group)
+      expect(groups).toEqual([...groups].sort())
+      const known0 = header.filter((column) => group(column) === 0)
+      expect(known0).toEqual(known.filter((column) => known0.includes(column)))
+      const custom = header.filter((column) => group(column) === 1)
+      expect(custom).toEqual([...custom].sort())
+    }), { fastCheck: { numRuns: 50 } })
 })

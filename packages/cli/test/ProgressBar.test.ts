@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Progress } from "@intercom-scroll/core"
 import { Effect, TestClock } from "effect"
-import { ProgressBar } from "../src/index.js"
+import * as ProgressBar from "../src/internal/progressBar.js"
 import { makeCapture } from "./support/capture.js"
 
 const snapshot = (overrides: Partial<Progress.Snapshot> = {}): Progress.Snapshot => ({ ...Progress.empty, ...overrides })
@@ -51,7 +51,6 @@ describe("ProgressBar.render", () => {
   it("summarizes records, destination, duration, pages, restarts and rate", () => {
     const line = ProgressBar.renderSummary({
       resource: "companies",
-      format: "csv",
       destination: "out/companies.csv",
       records: 1,
       pages: 2,
@@ -70,7 +69,6 @@ describe("ProgressBar.render", () => {
     expect(line).toBe("users: 100 records | 1 page | 100 records/s | 0 restarts | 3 rate-limit waits | 1.0 s")
     const summary = ProgressBar.renderSummary({
       resource: "users",
-      format: "ndjson",
       destination: "stdout",
       records: 100,
       pages: 1,

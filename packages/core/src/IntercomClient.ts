@@ -2,11 +2,35 @@
  * The Intercom API client: one configured `HttpClient` (base URL, bearer token, JSON), the scroll endpoints'
  * versions, rate limits honoured from Intercom's headers, and responses turned into pages or typed errors.
  *
+ * The service is one function, `scrollPage`, so that a test double is a few lines. `Scroll` runs over any
+ * `Service`; over the client `make` builds, it also sends each request as soon as the previous body is in (before
+ * that page is parsed) and shares the workspace's lock with every other client of the workspace in the process.
+ *
+ * @example
+ * import { IntercomClient, type Models, type Resource, Scroll } from "@intercom-scroll/core"
+ * import { Effect, Layer, Stream } from "effect"
+ *
+ * // A test double: the pages of each resource, then the empty page that ends a scroll.
+ * const pages: { readonly [R in Resource.Resource]: ReadonlyArray<ReadonlyArray<Models.RecordOf<R>>> } = {
+ *   users: [[{ type: "user", id: "1", email: "ada@example.com" }], [{ type: "user", id: "2", email: null }]],
+ *   leads: [],
+ *   companies: []
+ * }
+ * const double: IntercomClient.Service = {
+ *   baseUrl: "https://intercom.test",
+ *   scrollPage: (resource, { page }) =>
+ *     Effect.succeed({ records: pages[resource][page - 1] ?? [], scrollParam: `page-${page + 1}` })
+ * }
+ *
+ * const users = Stream.runCollect(Scroll.users()).pipe(
+ *   Effect.provide(Layer.succeed(IntercomClient.IntercomClient, double))
+ * )
+ *
  * @since 0.1.0
  */
 import { HttpClient, type HttpClientError, HttpClientRequest } from "@effect/platform"
-import type { ConfigError } from "effect/ConfigError"
-import { Config, Context, Duration, Effect, Either, Layer, Option, Redacted, type Scope } from "effect"
+import { Config, ConfigError, Context, Duration, Effect, Either, Layer, Redacted, type Scope } from "effect"
+import { attach, type Internals } from "./internal/client.js"
 import * as RateLimit from "./internal/rateLimit.js"
 import * as RequestTimeout from "./internal/requestTimeout.js"
 import { interpret, readScrollParamAhead, receive, type Received, type Where } from "./internal/response.js"
@@ -35,6 +59,21 @@ export const regionBaseUrls: { readonly [R in Region]: string } = {
 }
 
 /**
+ * How the client treats Intercom's rate limit.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RateLimitOptions {
+  /** Below this fraction of the window's budget left, requests are spread evenly until the reset. Default 0.1. */
+  readonly lowWater?: number | undefined
+  /** The longest wait the client accepts; a longer one fails with `RateLimited`. Default 60 seconds. */
+  readonly maxWait?: Duration.DurationInput | undefined
+  /** 429s in a row on one request before giving up with `RateLimited`. Default 10. */
+  readonly maxRetries?: number | undefined
+}
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -50,7 +89,20 @@ export interface Options {
   readonly maxResponseBytes?: number | undefined
   /** A request (with its body) that takes longer is a transport failure. Default 30 seconds. */
   readonly requestTimeout?: Duration.DurationInput | undefined
-  readonly rateLimit?: RateLimit.RateLimitOptions | undefined
+  readonly rateLimit?: RateLimitOptions | undefined
+}
+
+/**
+ * Which page of a scroll to fetch.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PageRequest {
+  /** The scroll_param of the page before; undefined for the first page, which opens a scroll. */
+  readonly scrollParam: string | undefined
+  /** 1-based, within one scroll: for errors, spans and test doubles. */
+  readonly page: number
 }
 
 /**
@@ -60,48 +112,26 @@ export interface Options {
  * @category models
  */
 export interface FetchedPage<R extends Resource> {
+  /** Empty on the page that ends the scroll. */
   readonly records: ReadonlyArray<RecordOf<R>>
-  /** Absent on the empty page that ends a scroll. */
+  /** The scroll_param for the next page. Absent on the empty page that ends a scroll. */
   readonly scrollParam: string | undefined
 }
 
 /**
- * A scroll page whose body has arrived but is not parsed yet.
+ * What a user of the client calls, and what a test double implements.
  *
  * @since 0.1.0
  * @category models
  */
-export interface ReceivedPage<R extends Resource> {
-  /**
-   * The scroll_param, read from the body's bytes without decoding or parsing them where they leave no doubt (undefined
-   * otherwise, and on the empty page), so that the next request can go out while this page is parsed. `page` has the
-   * last word.
-   */
-  readonly scrollParamAhead: () => string | undefined
-  /** Parses and validates the body: the page, or the typed error the response stands for. */
-  readonly page: Effect.Effect<FetchedPage<R>, ScrollError>
-}
-
-/**
- * @since 0.1.0
- * @category models
- */
 export interface Service {
+  /** The API's base URL, without a trailing slash. */
   readonly baseUrl: string
-  /** Fetches a page: the first when `scrollParam` is undefined. Waits out 429s and paces on a low budget. */
-  readonly scrollPage: <R extends Resource>(
-    resource: R,
-    request: { readonly scrollParam: string | undefined; readonly page: number }
-  ) => Effect.Effect<FetchedPage<R>, ScrollError>
-  /** `scrollPage` in two steps: the exchange (waiting out 429s, as `scrollPage` does), then the parse. */
-  readonly receivePage: <R extends Resource>(
-    resource: R,
-    request: { readonly scrollParam: string | undefined; readonly page: number }
-  ) => Effect.Effect<ReceivedPage<R>, ScrollError>
-  /** Holds this process's one scroll of the workspace until the scope closes; waits while another holds it. */
-  readonly lockWorkspace: Effect.Effect<void, never, Scope.Scope>
-  /** Whether a scroll of this workspace holds the lock now. */
-  readonly isWorkspaceLocked: Effect.Effect<boolean>
+  /**
+   * Fetches one page of `resource`: the first when `scrollParam` is undefined. Fails with the `ScrollError` the
+   * response stands for; waits out 429s and paces itself when the rate-limit budget runs low.
+   */
+  readonly scrollPage: <R extends Resource>(resource: R, request: PageRequest) => Effect.Effect<FetchedPage<R>, ScrollError>
 }
 
 /**
@@ -113,29 +143,35 @@ export class IntercomClient extends Context.Tag("@intercom-scroll/core/IntercomC
 const isLoopback = (hostname: string) =>
   hostname === "localhost" || hostname === "[::1]" || /^127(\.\d{1,3}){3}$/.test(hostname)
 
-const resolveBaseUrl = (options: Options): Effect.Effect<string, InvalidOptions> => {
-  const raw = options.baseUrl ?? regionBaseUrls[options.region ?? "us"]
+/** The URL in `raw`, or why it cannot be a base URL whatever the host: not a URL, or not http(s). */
+const parseUrl = (raw: string): Either.Either<URL, string> => {
   let url: URL
   try {
     url = new URL(raw)
   } catch {
-    return Effect.fail(new InvalidOptions({ detail: `base URL ${JSON.stringify(raw)} is not a URL` }))
+    return Either.left(`${JSON.stringify(raw)} is not a URL`)
   }
-  if (url.protocol === "http:" && !isLoopback(url.hostname)) {
-    return Effect.fail(
-      new InvalidOptions({
-        detail: `base URL ${url.origin} is plain http, which would send the access token in clear; use https (http is allowed only for localhost)`
-      })
-    )
-  }
-  if (url.protocol !== "http:" && url.protocol !== "https:") {
-    // Not the origin: that of `localhost:4010` (read as the scheme "localhost:") is "null".
-    return Effect.fail(new InvalidOptions({ detail: `base URL ${JSON.stringify(raw)} must be https://…` }))
-  }
-  return Effect.succeed(url.href.replace(/\/+$/, ""))
+  // Named as given, not by origin: that of `localhost:4010` (read as the scheme "localhost:") is "null".
+  return url.protocol === "http:" || url.protocol === "https:"
+    ? Either.right(url)
+    : Either.left(`${JSON.stringify(raw)} must be https://…`)
 }
 
+const resolveBaseUrl = (options: Options): Either.Either<string, InvalidOptions> =>
+  parseUrl(options.baseUrl ?? regionBaseUrls[options.region ?? "us"]).pipe(
+    Either.mapLeft((problem) => `base URL ${problem}`),
+    Either.filterOrLeft(
+      (url) => url.protocol === "https:" || isLoopback(url.hostname),
+      (url) =>
+        `base URL ${url.origin} is plain http, which would send the access token in clear; use https (http is allowed only for localhost)`
+    ),
+    Either.mapBoth({ onLeft: (detail) => new InvalidOptions({ detail }), onRight: (url) => url.href.replace(/\/+$/, "") })
+  )
+
 /**
+ * Builds the client: the options are checked (a bad one fails with `InvalidOptions`), the `HttpClient` configured
+ * once, and the rate limiter and request timeouts live as long as the scope.
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -148,7 +184,7 @@ export const make = (options: Options): Effect.Effect<Service, InvalidOptions, H
     const limiter = yield* RateLimit.make(options.rateLimit)
     const timeout = yield* RequestTimeout.make(timeoutMillis)
     const token = Redacted.value(options.accessToken)
-    const workspace = `${baseUrl}\n${token}`
+    const workspace = yield* WorkspaceLock.key(baseUrl, token)
     const redact = (text: string) => token === "" ? text : text.split(token).join("<redacted>")
 
     const httpClient = (yield* HttpClient.HttpClient).pipe(
@@ -209,7 +245,7 @@ export const make = (options: Options): Effect.Effect<Service, InvalidOptions, H
         scrollParam: body.scrollParam
       }))
 
-    const whereOf = (resource: Resource, request: { readonly scrollParam: string | undefined; readonly page: number }) =>
+    const whereOf = (resource: Resource, request: PageRequest) =>
       ({ resource, page: request.page, scrollParam: request.scrollParam, redact }) satisfies Where
 
     const scrollPage: Service["scrollPage"] = (resource, request) => {
@@ -220,7 +256,7 @@ export const make = (options: Options): Effect.Effect<Service, InvalidOptions, H
       )
     }
 
-    const receivePage: Service["receivePage"] = (resource, request) => {
+    const receivePage: Internals["receivePage"] = (resource, request) => {
       const where = whereOf(resource, request)
       return exchange(where).pipe(
         Effect.map((received) => ({
@@ -231,13 +267,8 @@ export const make = (options: Options): Effect.Effect<Service, InvalidOptions, H
       )
     }
 
-    return {
-      baseUrl,
-      scrollPage,
-      receivePage,
-      lockWorkspace: WorkspaceLock.acquire(workspace),
-      isWorkspaceLocked: WorkspaceLock.isHeld(workspace)
-    } satisfies Service
+    attach(scrollPage, { receivePage, workspaceLock: WorkspaceLock.forWorkspace(workspace) })
+    return { baseUrl, scrollPage } satisfies Service
   })
 
 const definedOnly = <A extends object>(record: A) =>
@@ -259,25 +290,90 @@ export const layer = (options: Options): Layer.Layer<IntercomClient, InvalidOpti
   Layer.scoped(IntercomClient, make(options))
 
 /**
- * Reads INTERCOM_ACCESS_TOKEN (kept redacted), INTERCOM_BASE_URL and INTERCOM_REGION (us, eu or au).
+ * An optional variable: unset or blank is undefined, anything else is parsed, and a value that does not parse fails
+ * with a `ConfigError` at the variable's name.
+ */
+const optionalVariable = <A>(name: string, parse: (value: string) => Either.Either<A, string>) =>
+  Config.string(name).pipe(
+    Config.mapOrFail((value) =>
+      value.trim() === ""
+        ? Either.right(undefined)
+        : Either.mapLeft(parse(value), (problem) => ConfigError.InvalidData([], problem))
+    ),
+    Config.withDefault(undefined)
+  )
+
+const isRegion = (value: string): value is Region => Object.prototype.hasOwnProperty.call(regionBaseUrls, value)
+
+/**
+ * The options the environment gives, as `layerConfig` reads them by default:
+ *
+ * - `INTERCOM_ACCESS_TOKEN`: the access token, kept `Redacted`. Required; blank is refused.
+ * - `INTERCOM_REGION`: `us`, `eu` or `au`. Optional (unset or blank: `us`).
+ * - `INTERCOM_BASE_URL`: an http(s) URL that overrides the region, such as a proxy's. Optional (unset or blank: none).
+ *
+ * A variable that is missing or cannot work fails with a `ConfigError` naming it; none ever shows the token. Spread it
+ * to set other options from code or from other variables.
+ *
+ * @example
+ * import { IntercomClient } from "@intercom-scroll/core"
+ * import { Config } from "effect"
+ *
+ * // The environment's token, region and base URL, with a shorter request timeout.
+ * const Intercom = IntercomClient.layerConfig({
+ *   ...IntercomClient.environment,
+ *   requestTimeout: Config.succeed("10 seconds")
+ * })
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const environment: {
+  readonly accessToken: Config.Config<Redacted.Redacted<string>>
+  readonly region: Config.Config<Region | undefined>
+  readonly baseUrl: Config.Config<string | undefined>
+} = {
+  // Nested last, so that the blank check's error is at the variable's name too.
+  accessToken: Config.redacted().pipe(
+    Config.validate({
+      message: "is blank: set it to an access token from Intercom's Developer Hub",
+      validation: (token) => Redacted.value(token).trim() !== ""
+    }),
+    Config.nested("INTERCOM_ACCESS_TOKEN")
+  ),
+  region: optionalVariable(
+    "INTERCOM_REGION",
+    (value) => isRegion(value) ? Either.right(value) : Either.left(`is ${JSON.stringify(value)}; use us, eu or au`)
+  ),
+  baseUrl: optionalVariable(
+    "INTERCOM_BASE_URL",
+    (value) => Either.mapBoth(parseUrl(value), { onLeft: (problem) => `${problem}; use https://…`, onRight: () => value })
+  )
+}
+
+/**
+ * The client, configured from `Config`s: by default `environment` (INTERCOM_ACCESS_TOKEN, INTERCOM_REGION,
+ * INTERCOM_BASE_URL). Each option may be a `Config` of its own, or the whole a `Config<Options>`, as
+ * `PgClient.layerConfig` takes them.
+ *
+ * @example
+ * import { FetchHttpClient } from "@effect/platform"
+ * import { IntercomClient, Scroll } from "@intercom-scroll/core"
+ * import { Config, Effect, Layer, Stream } from "effect"
+ *
+ * // INTERCOM_ACCESS_TOKEN (redacted), INTERCOM_REGION and INTERCOM_BASE_URL.
+ * const FromEnvironment = IntercomClient.layerConfig().pipe(Layer.provide(FetchHttpClient.layer))
+ *
+ * // A token under another name, in the EU.
+ * const Eu = IntercomClient.layerConfig({ accessToken: Config.redacted("EU_TOKEN"), region: Config.succeed("eu") })
+ *   .pipe(Layer.provide(FetchHttpClient.layer))
+ *
+ * const count = Stream.runCount(Scroll.companies()).pipe(Effect.provide(FromEnvironment))
  *
  * @since 0.1.0
  * @category layers
  */
 export const layerConfig = (
-  options: Omit<Options, "accessToken" | "baseUrl" | "region"> = {}
-): Layer.Layer<IntercomClient, InvalidOptions | ConfigError, HttpClient.HttpClient> =>
-  Layer.scoped(
-    IntercomClient,
-    Effect.gen(function*() {
-      const accessToken = yield* Config.redacted("INTERCOM_ACCESS_TOKEN")
-      const baseUrl = yield* Config.option(Config.nonEmptyString("INTERCOM_BASE_URL"))
-      const region = yield* Config.option(Config.literal("us", "eu", "au")("INTERCOM_REGION"))
-      return yield* make({
-        ...options,
-        accessToken,
-        baseUrl: Option.getOrUndefined(baseUrl),
-        region: Option.getOrUndefined(region)
-      })
-    })
-  )
+  config: Config.Config.Wrap<Options> = environment
+): Layer.Layer<IntercomClient, InvalidOptions | ConfigError.ConfigError, HttpClient.HttpClient> =>
+  Layer.scoped(IntercomClient, Effect.flatMap(Config.unwrap(config), make))

@@ -2,6 +2,20 @@
  * What a scroll is doing, for a progress bar: a `Progress` reporter in the context receives events, and a
  * `Tracker` folds them into a snapshot a renderer can poll or subscribe to. Without one, events go nowhere.
  *
+ * @example
+ * import { Progress, Scroll } from "@intercom-scroll/core"
+ * import { Effect, Stream } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const tracker = yield* Progress.makeTracker
+ *   // Log the snapshot each time it changes, for as long as the scroll runs.
+ *   yield* tracker.snapshot.changes.pipe(
+ *     Stream.runForEach((snapshot) => Effect.log(`${snapshot.records} records, ${snapshot.restarts} restarts`)),
+ *     Effect.fork
+ *   )
+ *   yield* Stream.runDrain(Scroll.users()).pipe(Effect.provideService(Progress.Progress, tracker.reporter))
+ * })
+ *
  * @since 0.1.0
  */
 import { Context, Data, Effect, SubscriptionRef } from "effect"

@@ -1,6 +1,13 @@
 /**
  * The three things Intercom's Scroll API walks, and what each needs on the wire.
  *
+ * @example
+ * import { Resource } from "@intercom-scroll/core"
+ * import { Schema } from "effect"
+ *
+ * const resource = Schema.decodeUnknownSync(Resource.Resource)("leads")
+ * console.log(Resource.paths[resource], Resource.defaultVersions[resource]) // /contacts/scroll 1.4
+ *
  * @since 0.1.0
  */
 import { Schema } from "effect"

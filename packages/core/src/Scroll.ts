@@ -6,10 +6,25 @@
  * are fetched ahead of the consumer so a slow consumer does not let the scroll expire, and this process runs one
  * scroll per workspace at a time, as Intercom requires.
  *
+ * @example
+ * import { Scroll } from "@intercom-scroll/core"
+ * import { Console, Effect, Schema, Stream } from "effect"
+ *
+ * // The workspace's own attributes, typed and decoded: "seats" arrives as a string and comes out a number.
+ * const Attributes = Schema.Struct({ plan_tier: Schema.optional(Schema.String), seats: Schema.NumberFromString })
+ *
+ * const program = Scroll.users({ customAttributes: Attributes, prefetch: 2 }).pipe(
+ *   Stream.filter((user) => user.custom_attributes.seats > 10),
+ *   Stream.runForEach((user) => Console.log(user.id, user.custom_attributes.plan_tier)),
+ *   Effect.catchTag("InvalidCustomAttributes", (error) => Console.error(error.message))
+ * )
+ *
  * @since 0.1.0
  */
-import { Chunk, Effect, Fiber, Metric, Option, Schedule, Stream } from "effect"
-import { type FetchedPage, IntercomClient, type ReceivedPage, type Service } from "./IntercomClient.js"
+import { Chunk, Effect, Either, Fiber, Metric, Option, Schedule, type Schema, Stream } from "effect"
+import { type FetchedPage, IntercomClient, type Service } from "./IntercomClient.js"
+import { internalsOf, type Internals, type ReceivedPage } from "./internal/client.js"
+import * as CustomAttributes from "./internal/customAttributes.js"
 import * as IdSet from "./internal/idSet.js"
 import { prefetch as fetchAhead } from "./internal/prefetch.js"
 import { waiting } from "./internal/report.js"
@@ -20,6 +35,7 @@ import type { Resource } from "./Resource.js"
 import {
   type ConcurrentScroll,
   type Expired,
+  type InvalidCustomAttributes,
   InvalidResponse,
   isRestartable,
   type RestartRequired,
@@ -28,10 +44,13 @@ import {
 import * as ScrollMetrics from "./ScrollMetrics.js"
 
 /**
+ * How a scroll restarts, waits, deduplicates, fetches ahead, and types custom attributes (as `A`, from `I` on the
+ * wire).
+ *
  * @since 0.1.0
  * @category models
  */
-export interface Options {
+export interface Options<A = never, I = never> {
   /**
    * When to start over from the first page after `RestartRequired` or `Expired`. The budget holds across
    * attempts. Default: up to 5 restarts, exponential from 1 second with jitter. `Schedule.stop` never restarts.
@@ -46,7 +65,24 @@ export interface Options {
   readonly dedupe?: boolean | undefined
   /** Pages fetched ahead of the consumer; 0 fetches only on demand. Default 1. */
   readonly prefetch?: number | undefined
+  /**
+   * A schema of yours for the records' `custom_attributes`, which types them (`User<A>`) and decodes them: a
+   * transformation such as `Schema.NumberFromString` gives its decoded value. Attributes the schema does not name stay
+   * in the object, as received. An absent or null `custom_attributes` is decoded as `{}`. The record emitted is a
+   * shallow copy whose `custom_attributes` is the decoded value; its other fields are the received ones. A record
+   * whose attributes do not decode ends the stream with `InvalidCustomAttributes`, naming its id and the path.
+   * Default: none, and custom attributes are left as received.
+   */
+  readonly customAttributes?: Schema.Schema<A, I> | undefined
 }
+
+/**
+ * What a scroll fails with: `ScrollError`, and `InvalidCustomAttributes` when a `customAttributes` schema is given.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Failure<A> = ScrollError | ([A] extends [never] ? never : InvalidCustomAttributes)
 
 /**
  * @since 0.1.0
@@ -68,14 +104,14 @@ export const defaultConcurrentScroll: Schedule.Schedule<unknown, ConcurrentScrol
  * @since 0.1.0
  * @category models
  */
-export interface Page<R extends Resource> {
+export interface Page<R extends Resource, A = never> {
   readonly resource: R
   /** 1 for the first scroll, then one more per restart. */
   readonly attempt: number
   /** 1-based, within the attempt. */
   readonly page: number
   /** The page's records, less those already emitted when dedupe is on. */
-  readonly records: ReadonlyArray<RecordOf<R>>
+  readonly records: ReadonlyArray<RecordOf<R, A>>
   /** How many records Intercom sent in the page. */
   readonly received: number
 }
@@ -93,6 +129,7 @@ export interface Page<R extends Resource> {
  */
 const scrollOnce = <R extends Resource>(
   client: Service,
+  internals: Internals,
   resource: R,
   attempt: number,
   concurrentScroll: Schedule.Schedule<unknown, ConcurrentScroll>,
@@ -106,7 +143,7 @@ const scrollOnce = <R extends Resource>(
           waitForWorkspace(client.scrollPage(resource, { page, scrollParam }), resource, concurrentScroll),
           (fetched) => ({ scrollParamAhead: () => undefined, page: Effect.succeed(fetched) })
         )
-        : client.receivePage(resource, { page, scrollParam })
+        : internals.receivePage(resource, { page, scrollParam })
 
     // A child of the scroll's fiber, so it cannot outlive it. The parse waits until the request is written.
     const sendAhead = (page: number, scrollParam: string) =>
@@ -212,16 +249,17 @@ const waitForWorkspace = <A>(
  * @since 0.1.0
  * @category constructors
  */
-export const pages = <R extends Resource>(
+export const pages = <R extends Resource, A = never, I = never>(
   resource: R,
-  options: Options = {}
-): Stream.Stream<Page<R>, ScrollError, IntercomClient> =>
+  options: Options<A, I> = {}
+): Stream.Stream<Page<R, A>, Failure<A>, IntercomClient> =>
   Stream.unwrapScoped(Effect.gen(function*() {
     const prefetch = options.prefetch ?? 1
     if (!Number.isInteger(prefetch) || prefetch < 0) {
       return yield* Effect.dieMessage(`Scroll option prefetch must be a whole number ≥ 0, got ${prefetch}`)
     }
     const client = yield* IntercomClient
+    const internals = internalsOf(client)
     const progress = yield* Progress
     const concurrentScroll = options.concurrentScroll ?? defaultConcurrentScroll
     const records = ScrollMetrics.forResource(ScrollMetrics.records, resource)
@@ -229,17 +267,21 @@ export const pages = <R extends Resource>(
     const restarts = ScrollMetrics.forResource(ScrollMetrics.restarts, resource)
 
     // One scroll per workspace in this process: wait for any other to finish first.
-    const locked = yield* client.isWorkspaceLocked
-    yield* locked ? waiting(resource, "workspace-lock", undefined)(client.lockWorkspace) : client.lockWorkspace
+    const lock = internals.workspaceLock
+    yield* (yield* lock.isHeld) ? waiting(resource, "workspace-lock", undefined)(lock.acquire) : lock.acquire
 
     // Created once, so the restart budget counts across attempts (Stream.retry would reset it on every element).
     const restartBudget = yield* Schedule.driver(options.restart ?? defaultRestart)
     const seen = (options.dedupe ?? true) ? IdSet.make() : undefined
+    const typed = options.customAttributes === undefined
+      // Without a schema `A` is never, and the records' type as received is the type emitted.
+      ? (records: ReadonlyArray<RecordOf<R>>) => Either.right(records as ReadonlyArray<RecordOf<R, A>>)
+      : CustomAttributes.decoder(resource, options.customAttributes)
 
     const attempt = (n: number): Stream.Stream<Page<R>, ScrollError> =>
       (prefetch > 0
-        ? fetchAhead((hasRoom) => scrollOnce(client, resource, n, concurrentScroll, hasRoom), prefetch)
-        : scrollOnce(client, resource, n, concurrentScroll, () => false)).pipe(
+        ? fetchAhead((hasRoom) => scrollOnce(client, internals, resource, n, concurrentScroll, hasRoom), prefetch)
+        : scrollOnce(client, internals, resource, n, concurrentScroll, () => false)).pipe(
         Stream.catchAll((error) => isRestartable(error) ? Stream.unwrap(restartAfter(error, n)) : Stream.fail(error))
       )
 
@@ -258,51 +300,69 @@ export const pages = <R extends Resource>(
         })
       )
 
-    const emit = (page: Page<R>): Effect.Effect<Page<R>> => {
-      const fresh = seen === undefined ? page : { ...page, records: page.records.filter((record) => seen.add(record.id)) }
-      return Metric.increment(pagesReceived).pipe(
-        Effect.zipRight(Metric.incrementBy(records, fresh.records.length)),
-        Effect.zipRight(progress.report(ProgressEvent.Page({
-          resource,
-          attempt: fresh.attempt,
-          page: fresh.page,
-          records: fresh.records.length,
-          received: fresh.received
-        }))),
-        Effect.as(fresh)
-      )
-    }
+    const emit = (page: Page<R>): Effect.Effect<Page<R, A>, InvalidCustomAttributes> =>
+      Effect.flatMap(typed(seen === undefined ? page.records : page.records.filter((record) => seen.add(record.id))), (fresh) =>
+        Metric.increment(pagesReceived).pipe(
+          Effect.zipRight(Metric.incrementBy(records, fresh.length)),
+          Effect.zipRight(progress.report(ProgressEvent.Page({
+            resource,
+            attempt: page.attempt,
+            page: page.page,
+            records: fresh.length,
+            received: page.received
+          }))),
+          Effect.as({ ...page, records: fresh })
+        ))
 
-    return Stream.mapEffect(attempt(1), emit)
+    // `Failure<A>` is `ScrollError` alone when no schema can fail a record.
+    return Stream.mapEffect(attempt(1), emit) as Stream.Stream<Page<R, A>, Failure<A>>
   })).pipe(Stream.withSpan(`Scroll.pages`, { attributes: { resource } }))
 
-const records = <R extends Resource>(resource: R, options: Options | undefined) =>
+const records = <R extends Resource, A, I>(resource: R, options: Options<A, I> | undefined) =>
   pages(resource, options).pipe(
     Stream.mapConcatChunk((page) => Chunk.unsafeFromArray(page.records)),
     Stream.withSpan(`Scroll.${resource}`)
   )
 
 /**
- * Every user (`/users/scroll`, API 1.x).
+ * Every user (`/users/scroll`, API 1.x). With a `customAttributes` schema, their custom attributes are decoded by it
+ * and typed `A`.
+ *
+ * @example
+ * import { Models, Scroll } from "@intercom-scroll/core"
+ * import { Effect, Stream } from "effect"
+ *
+ * const emails = Scroll.users({ dedupe: true, prefetch: 2 }).pipe(
+ *   Stream.filter(Models.hasValue("email")),
+ *   Stream.map((user) => user.email),
+ *   Stream.runCollect
+ * )
  *
  * @since 0.1.0
  * @category constructors
  */
-export const users = (options?: Options): Stream.Stream<User, ScrollError, IntercomClient> => records("users", options)
+export const users = <A = never, I = never>(
+  options?: Options<A, I>
+): Stream.Stream<User<A>, Failure<A>, IntercomClient> => records("users", options)
 
 /**
- * Every lead (`/contacts/scroll`, API 1.x).
+ * Every lead (`/contacts/scroll`, API 1.x). With a `customAttributes` schema, their custom attributes are decoded by it
+ * and typed `A`.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const leads = (options?: Options): Stream.Stream<Lead, ScrollError, IntercomClient> => records("leads", options)
+export const leads = <A = never, I = never>(
+  options?: Options<A, I>
+): Stream.Stream<Lead<A>, Failure<A>, IntercomClient> => records("leads", options)
 
 /**
- * Every company (`/companies/scroll`).
+ * Every company (`/companies/scroll`). With a `customAttributes` schema, their custom attributes are decoded by it
+ * and typed `A`.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const companies = (options?: Options): Stream.Stream<Company, ScrollError, IntercomClient> =>
-  records("companies", options)
+export const companies = <A = never, I = never>(
+  options?: Options<A, I>
+): Stream.Stream<Company<A>, Failure<A>, IntercomClient> => records("companies", options)

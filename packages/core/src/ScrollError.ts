@@ -2,6 +2,18 @@
  * What can go wrong while scrolling, as tagged errors. Each message says what happened and what to do; none
  * carries the access token, a request or its headers.
  *
+ * @example
+ * import { Scroll } from "@intercom-scroll/core"
+ * import { Console, Effect, Stream } from "effect"
+ *
+ * const program = Stream.runDrain(Scroll.users()).pipe(
+ *   Effect.catchTags({
+ *     Unauthorized: (error) => Console.error(`Check the token: ${error.message}`),
+ *     RestartRequired: (error) => Console.error(`Gave up restarting: ${error.message}`),
+ *     ConcurrentScroll: (error) => Console.error(error.message)
+ *   })
+ * )
+ *
  * @since 0.1.0
  */
 import { Schema } from "effect"
@@ -182,6 +194,26 @@ export class InvalidResponse extends Schema.TaggedError<InvalidResponse>()("Inva
 }) {
   override get message(): string {
     return `Page ${this.page} of the ${this.resource} scroll is not a valid Intercom response: ${this.issue}. Check the base URL points at Intercom's API (or a faithful proxy).`
+  }
+}
+
+/**
+ * A record's custom attributes do not match the schema given as the scroll's `customAttributes` option. Not a fault of
+ * the scroll: no restart helps, so the stream ends here, after the records before it.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidCustomAttributes extends Schema.TaggedError<InvalidCustomAttributes>()("InvalidCustomAttributes", {
+  resource: Resource,
+  /** The record's Intercom id. */
+  id: Schema.String,
+  /** Where in the record, e.g. `custom_attributes.seats`. */
+  path: Schema.String,
+  issue: Schema.String
+}) {
+  override get message(): string {
+    return `The custom attributes of ${this.resource} record ${this.id} do not match the customAttributes schema at ${this.path}: ${this.issue}. Loosen the schema (Schema.optional, Schema.NullOr, a union) or correct the attribute in Intercom.`
   }
 }
 

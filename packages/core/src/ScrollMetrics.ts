@@ -2,6 +2,17 @@
  * Counters every scroll updates, tagged with `resource`. Read them with `Metric.value`, or export them through
  * an OpenTelemetry metrics layer.
  *
+ * @example
+ * import { Scroll, ScrollMetrics } from "@intercom-scroll/core"
+ * import { Effect, Metric, Stream } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   yield* Stream.runDrain(Scroll.users())
+ *   const records = yield* Metric.value(ScrollMetrics.forResource(ScrollMetrics.records, "users"))
+ *   const restarts = yield* Metric.value(ScrollMetrics.forResource(ScrollMetrics.restarts, "users"))
+ *   yield* Effect.log(`${records.count} users, ${restarts.count} restarts`)
+ * })
+ *
  * @since 0.1.0
  */
 import { Metric } from "effect"

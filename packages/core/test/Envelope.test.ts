@@ -1,12 +1,14 @@
+import { HttpClient } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
-import { Arbitrary, FastCheck as fc, Schema } from "effect"
+import { Simulator } from "@intercom-scroll/simulator"
+import { Arbitrary, Effect, FastCheck as fc, Schema } from "effect"
 import { compileIs, compileIsWithoutCodegen } from "../src/internal/compileIs.js"
 import { scrollParamAhead } from "../src/internal/envelope.js"
 import { Models } from "../src/index.js"
 
 /**
- * A valid value damaged at one place, at any depth: a field or element swapped for other JSON, a key dropped, an
- * element added or removed. Near misses are where a validator errs.
+ * A valid value damaged at one place, at any depth: a field or element swapped for other JSON, a key dropped or
+ * added, an element added or removed. Near misses are where a validator errs.
  */
 const damaged = (value: unknown, replacement: unknown, pick: number): unknown => {
   if (typeof value !== "object" || value === null) return replacement
@@ -19,8 +21,11 @@ const damaged = (value: unknown, replacement: unknown, pick: number): unknown =>
       copy[key] = replacement
       break
     case 1:
-      if (!Array.isArray(copy)) delete copy[key]
-      else if (Math.floor(pick / 28) % 2 === 0) copy.push(replacement)
+      // A key dropped, or one no schema names added (which every check must ignore); an element added or removed.
+      if (!Array.isArray(copy)) {
+        if (Math.floor(pick / 28) % 2 === 0) delete copy[key]
+        else copy[`x_${key}`] = replacement
+      } else if (Math.floor(pick / 28) % 2 === 0) copy.push(replacement)
       else copy.pop()
       break
     default:
@@ -106,6 +111,58 @@ describe("compileIs", () => {
       globalThis.Function = Allowed
     }
   })
+})
+
+describe("compileIs on the simulator's pages", () => {
+  /** A first page of each resource and envelope, an error list, and a record of each type, as the simulator sends them. */
+  const simulatorPages = Effect.gen(function*() {
+    const client = yield* HttpClient.HttpClient
+    const get = (path: string, version: string, token = "T") =>
+      Effect.flatMap(
+        client.get(`http://simulator${path}`, { headers: { authorization: `Bearer ${token}`, "intercom-version": version } }),
+        (response) => response.json
+      )
+    const samples: Record<string, unknown> = {}
+    for (const [name, path, version, key] of [
+      ["UserPage", "/users/scroll", "1.4", "users"],
+      ["LeadPage", "/contacts/scroll", "1.4", "contacts"],
+      ["CompanyPage", "/companies/scroll", "2.14", "data"],
+      ["CompanyPageV1", "/companies/scroll", "1.4", "companies"]
+    ] as const) {
+      const first = (yield* get(path, version)) as Record<string, ReadonlyArray<unknown>>
+      samples[name] = first
+      samples[name.replace("Page", "").replace("V1", "")] ??= first[key][0]
+      // Scroll to the end, which closes the scroll, so that the next resource may open one.
+      for (let page = first; page[key].length > 0;) {
+        page = (yield* get(`${path}?scroll_param=${String(page.scroll_param)}`, version)) as typeof first
+      }
+    }
+    samples.ErrorList = yield* get("/users/scroll", "1.4", "not-a-token")
+    return samples
+  }).pipe(Effect.provide(Simulator.layerClient({ workspaces: [{ token: "T", users: 150, leads: 150, companies: 150 }] })))
+
+  it.effect("gives Schema.is's answer on real pages and records and on copies damaged at up to three places", () =>
+    Effect.gen(function*() {
+      const samples = yield* simulatorPages
+      const named = { ...schemas, LeadPage: Models.LeadPage } as Record<string, Schema.Schema<unknown>>
+      const sources = Object.values(samples)
+      for (const [name, sample] of Object.entries(samples)) {
+        const schema = named[name]
+        const reference = Schema.is(schema, { exact: true })
+        expect(reference(sample)).toBe(true)
+        // Mostly this schema's own sample, sometimes another's (a page where a record is expected, an error list).
+        const source = fc.oneof({ weight: 4, arbitrary: fc.constant(sample) }, { weight: 1, arbitrary: fc.constantFrom(...sources) })
+        const inputs = fc.tuple(source, fc.array(fc.tuple(replacements, fc.nat()), { minLength: 1, maxLength: 3 }))
+          .map(([value, damages]) => damages.reduce((input, [replacement, pick]) => damaged(input, replacement, pick), value))
+        for (const compile of Object.values(compilers)) {
+          const compiled = compile(schema.ast)
+          fc.assert(fc.property(inputs, (input) => compiled(input) === reference(input)), { numRuns: 150 })
+        }
+        // Damaged copies are valid and invalid both: the property is not vacuous.
+        const drawn = fc.sample(inputs, 100)
+        expect([drawn.some(reference), drawn.some((input) => !reference(input))]).toEqual([true, true])
+      }
+    }))
 })
 
 describe("scrollParamAhead", () => {

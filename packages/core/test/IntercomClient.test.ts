@@ -3,6 +3,7 @@ import { describe, expect, it } from "@effect/vitest"
 import {
   Chunk,
   Clock,
+  Config,
   ConfigError,
   ConfigProvider,
   Effect,
@@ -267,10 +268,80 @@ describe("layerConfig", () => {
       expect(String(error)).toContain("INTERCOM_ACCESS_TOKEN")
     }))
 
-  it.effect("an unknown region is a ConfigError", () =>
+  it.effect("an unknown region is a ConfigError naming the variable and the regions there are", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(fromEnv({ INTERCOM_ACCESS_TOKEN: TOKEN, INTERCOM_REGION: "mars" }))
       expect(ConfigError.isConfigError(error)).toBe(true)
+      expect(String(error)).toBe(`(Invalid data at INTERCOM_REGION: "is "mars"; use us, eu or au")`)
+    }))
+
+  it.effect("a blank token is a ConfigError naming the variable, as a missing one is", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(fromEnv({ INTERCOM_ACCESS_TOKEN: "  " }))
+      expect(ConfigError.isConfigError(error)).toBe(true)
+      expect(String(error)).toContain("Invalid data at INTERCOM_ACCESS_TOKEN")
+      expect(String(error)).toContain("blank")
+    }))
+
+  it.effect("an INTERCOM_BASE_URL that is not an http(s) URL is a ConfigError naming the variable", () =>
+    Effect.gen(function*() {
+      for (const baseUrl of ["not a url", "ftp://api.intercom.io", "localhost:4010"]) {
+        const error = yield* Effect.flip(fromEnv({ INTERCOM_ACCESS_TOKEN: TOKEN, INTERCOM_BASE_URL: baseUrl }))
+        expect(ConfigError.isConfigError(error)).toBe(true)
+        expect(String(error)).toContain("Invalid data at INTERCOM_BASE_URL")
+        expect(String(error)).toContain(JSON.stringify(baseUrl))
+      }
+    }))
+
+  it.effect("a blank INTERCOM_REGION or INTERCOM_BASE_URL counts as unset", () =>
+    Effect.gen(function*() {
+      const seen = yield* fromEnv({ INTERCOM_ACCESS_TOKEN: TOKEN, INTERCOM_REGION: "", INTERCOM_BASE_URL: " " })
+      expect(seen.url.origin).toBe("https://api.intercom.io")
+    }))
+
+  it.effect("several bad variables: each is named", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(fromEnv({ INTERCOM_REGION: "mars", INTERCOM_BASE_URL: "nowhere" }))
+      for (const variable of ["INTERCOM_ACCESS_TOKEN", "INTERCOM_REGION", "INTERCOM_BASE_URL"]) {
+        expect(String(error)).toContain(variable)
+      }
+    }))
+
+  /** The first request of a client configured by `config`, under `env`. */
+  const withConfig = (config: Config.Config.Wrap<IntercomClient.Options>, env: Record<string, string> = {}) => {
+    const fake = makeFake()
+    return Effect.gen(function*() {
+      yield* scrollPage("users", undefined)
+      return fake.requests[0]
+    }).pipe(
+      Effect.provide(IntercomClient.layerConfig(config).pipe(Layer.provide(fake.httpClient))),
+      Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
+    )
+  }
+
+  it.effect("takes each option as a Config of its own (Config.Wrap), or all of them as one Config", () =>
+    Effect.gen(function*() {
+      const wrapped = yield* withConfig(
+        { accessToken: Config.redacted("OTHER_TOKEN"), region: Config.succeed("eu"), versions: { users: Config.succeed("1.3") } },
+        { OTHER_TOKEN: "tok_other" }
+      )
+      expect(wrapped.headers["authorization"]).toBe("Bearer tok_other")
+      expect(wrapped.url.origin).toBe("https://api.eu.intercom.io")
+      expect(wrapped.headers["intercom-version"]).toBe("1.3")
+      const whole = yield* withConfig(Config.succeed({ accessToken: Redacted.make("tok_whole"), region: "au" as const }))
+      expect(whole.headers["authorization"]).toBe("Bearer tok_whole")
+      expect(whole.url.origin).toBe("https://api.au.intercom.io")
+    }))
+
+  it.effect("environment spreads into a Config.Wrap, to set other options beside it", () =>
+    Effect.gen(function*() {
+      const seen = yield* withConfig(
+        { ...IntercomClient.environment, versions: { users: Config.succeed("1.2") } },
+        { INTERCOM_ACCESS_TOKEN: TOKEN, INTERCOM_REGION: "au" }
+      )
+      expect(seen.headers["authorization"]).toBe(`Bearer ${TOKEN}`)
+      expect(seen.url.origin).toBe("https://api.au.intercom.io")
+      expect(seen.headers["intercom-version"]).toBe("1.2")
     }))
 
   it.effect("a plain-http INTERCOM_BASE_URL to another host fails with InvalidOptions", () =>

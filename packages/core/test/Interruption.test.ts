@@ -28,7 +28,7 @@ import {
   type Tracer
 } from "effect"
 import { IntercomClient, Progress, Scroll } from "../src/index.js"
-import { errorList, user } from "./support/fakeIntercom.js"
+import { errorList, isWorkspaceLocked, user } from "./support/fakeIntercom.js"
 import { recordingTracer } from "./support/recordingTracer.js"
 
 const BASE_URL = "https://api.intercom.test"
@@ -218,8 +218,7 @@ const waitsReported = (watch: Watch) => watch.events.filter((e) => e._tag === "W
 const openWaits = (watch: Watch) =>
   watch.events.reduce((open, event) => open + (event._tag === "Waiting" ? 1 : event._tag === "Resumed" ? -1 : 0), 0)
 
-const isLocked = (layer: Layer.Layer<IntercomClient.IntercomClient>) =>
-  Effect.flatMap(IntercomClient.IntercomClient, (client) => client.isWorkspaceLocked).pipe(Effect.provide(layer))
+const isLocked = (layer: Layer.Layer<IntercomClient.IntercomClient>) => Effect.provide(isWorkspaceLocked, layer)
 
 /** Another scroll of the same workspace, over a healthy server: it must run to its end without waiting. */
 const scrollsAtOnce = (token: string) =>

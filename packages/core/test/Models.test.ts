@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Chunk, Effect, Exit, Option, Stream } from "effect"
-import { Scroll } from "../src/index.js"
+import { Cause, Chunk, Effect, Exit, Option, Schema, Stream } from "effect"
+import { Models, Scroll } from "../src/index.js"
 import { type FakeOptions, json, makeFake, type Seen } from "./support/fakeIntercom.js"
 
 /** Answers the first request with `page`, every later one with `end`, and records what was asked. */
@@ -95,6 +95,7 @@ describe("records keep every field that came over the wire", () => {
           "created_at",
           "updated_at",
           "signed_up_at",
+          "remote_created_at",
           "last_request_at",
           "last_seen_ip",
           "unsubscribed_from_emails",
@@ -261,5 +262,114 @@ describe("companies", () => {
       expect(Option.map(error, (e) => e._tag)).toEqual(Option.some("InvalidResponse"))
       expect(Option.map(error, (e) => e.message.includes("data.0.id"))).toEqual(Option.some(true))
     }).pipe(Effect.provide(fake.layer))
+  })
+})
+
+describe("record types", () => {
+  it("a misspelt field does not compile, a known one is typed, and a record stays a plain JSON object", () => {
+    const user: Models.User = { type: "user", id: "1", email: "ada@example.com" }
+    // @ts-expect-error `emial` is no field of a user: the type has no index signature to hide the typo.
+    expect(user.emial).toBeUndefined()
+    // @ts-expect-error nor of a nested object.
+    expect(user.location_data?.city_nmae).toBeUndefined()
+    const email: string | null | undefined = user.email
+    expect(email).toBe("ada@example.com")
+    // Custom attributes as received are an open object; records pass where any JSON object is taken.
+    const attribute: unknown = user.custom_attributes?.["plan_tier"]
+    expect(attribute).toBeUndefined()
+    const asJson: { readonly [field: string]: unknown } = user
+    expect(asJson).toBe(user)
+  })
+})
+
+describe("hasValue", () => {
+  it("keeps the records whose field is there and not null, and narrows the field's type", () => {
+    const users: ReadonlyArray<Models.User> = [
+      { type: "user", id: "1", email: "ada@example.com" },
+      { type: "user", id: "2", email: null },
+      { type: "user", id: "3" },
+      { type: "user", id: "4", email: "" }
+    ]
+    const withEmail = users.filter(Models.hasValue("email"))
+    expect(withEmail.map((user) => user.id)).toEqual(["1", "4"])
+    // Narrowed: no `?.` and no `!` needed.
+    const lower: ReadonlyArray<string> = withEmail.map((user) => user.email.toLowerCase())
+    expect(lower).toEqual(["ada@example.com", ""])
+  })
+
+  it.effect("filters a stream of records to the ones with the field", () => {
+    const fake = onePage(
+      { type: "user.list", users: [{ type: "user", id: "1", email: "a@example.com" }, { type: "user", id: "2", email: null }, { type: "user", id: "3" }], scroll_param: "p2" },
+      { type: "user.list", users: [], scroll_param: "p3" }
+    )
+    return Effect.gen(function*() {
+      const emails = yield* Scroll.users().pipe(
+        Stream.filter(Models.hasValue("email")),
+        Stream.map((user) => user.email.toUpperCase()),
+        Stream.runCollect
+      )
+      expect(Chunk.toReadonlyArray(emails)).toEqual(["A@EXAMPLE.COM"])
+    }).pipe(Effect.provide(fake.layer))
+  })
+})
+
+describe("planName", () => {
+  const company = (plan?: unknown): Models.Company =>
+    (plan === undefined ? { type: "company", id: "1" } : { type: "company", id: "1", plan }) as Models.Company
+
+  it("reads the plan's name from API 1.x's string and 2.x's object", () => {
+    expect(Models.planName(company("Pro"))).toBe("Pro")
+    expect(Models.planName(company({ type: "plan", id: "269315", name: "Pro" }))).toBe("Pro")
+  })
+
+  it("is undefined for no plan: {}, null, absent, a nameless plan, an empty string", () => {
+    for (const plan of [{}, null, undefined, { type: "plan", id: "1" }, { type: "plan", name: null }, ""]) {
+      expect(Models.planName(company(plan))).toBeUndefined()
+    }
+  })
+
+  it.effect("reads each shape as it comes out of a scroll", () => {
+    const shapes = [{ plan: "Pro" }, { plan: { type: "plan", id: "2", name: "Team" } }, { plan: {} }, { plan: null }, {}]
+    const fake = onePage(
+      { type: "company.list", companies: shapes.map((shape, i) => ({ type: "company", id: `c${i}`, ...shape })), scroll_param: "p2" },
+      { type: "company.list", companies: [], scroll_param: "p3" }
+    )
+    return Effect.gen(function*() {
+      const names = yield* Scroll.companies().pipe(Stream.map(Models.planName), Stream.runCollect)
+      expect(Chunk.toReadonlyArray(names)).toEqual(["Pro", "Team", undefined, undefined, undefined])
+    }).pipe(Effect.provide(fake.layer))
+  })
+})
+
+describe("unknownFields", () => {
+  it("gives a record's fields that no schema names, as received", () => {
+    expect(Models.unknownFields(richUser as Models.User)).toStrictEqual({
+      app_id: "abc123",
+      remote_created_at: 1311206400,
+      marked_email_as_spam: false,
+      has_hard_bounced: false,
+      x_extra: { added: "by Intercom later", list: [1, 2, 3] }
+    })
+    const lead = { type: "contact", id: "1", pseudonym: "Green Bird", email: null } as Models.Lead
+    expect(Models.unknownFields(lead)).toStrictEqual({ pseudonym: "Green Bird" })
+    const company = { type: "company", id: "1", app_id: "abc", plan: "Pro" } as Models.Company
+    expect(Models.unknownFields(company)).toStrictEqual({ app_id: "abc" })
+    expect(Models.unknownFields({ type: "user", id: "2", email: null } as Models.User)).toStrictEqual({})
+  })
+
+  it("with a struct schema, gives the fields of a value it does not name", () => {
+    const Attributes = Schema.Struct({ plan_tier: Schema.String })
+    expect(Models.unknownFields(richUser.custom_attributes, Attributes)).toStrictEqual({
+      seats: 12,
+      beta: true,
+      last_invoice: null,
+      nested: { deep: ["a", { b: 1 }] }
+    })
+    expect(Models.unknownFields(richUser.location_data, Models.LocationData)).toStrictEqual({
+      continent_code: "EU",
+      latitude: 53.159233,
+      longitude: -6.723,
+      postal_code: null
+    })
   })
 })

@@ -17,7 +17,8 @@ import {
   TestClock
 } from "effect"
 import { IntercomClient, Progress, Scroll, ScrollMetrics } from "../src/index.js"
-import { errorList, type Fake, json, makeFake, type Seen, user } from "./support/fakeIntercom.js"
+import { attach, internalsOf } from "../src/internal/client.js"
+import { errorList, type Fake, isWorkspaceLocked, json, makeFake, type Seen, user } from "./support/fakeIntercom.js"
 import { recordingTracer } from "./support/recordingTracer.js"
 
 const RESTART_500 = () =>
@@ -254,15 +255,20 @@ describe("fetching ahead", () => {
     let dropped = 0
     const layer = Layer.effect(
       IntercomClient.IntercomClient,
-      Effect.map(IntercomClient.IntercomClient, (client): IntercomClient.Service => ({
-        ...client,
-        receivePage: (resource, request) =>
-          request.scrollParam === hanging
-            ? Effect.onInterrupt(Effect.never, () => Effect.sync(() => dropped++))
-            : readAhead === undefined
-            ? client.receivePage(resource, request)
-            : Effect.map(client.receivePage(resource, request), (received) => ({ ...received, scrollParamAhead: readAhead }))
-      }))
+      Effect.map(IntercomClient.IntercomClient, (client): IntercomClient.Service => {
+        const internals = internalsOf(client)
+        const scrollPage: IntercomClient.Service["scrollPage"] = (resource, request) => client.scrollPage(resource, request)
+        attach(scrollPage, {
+          ...internals,
+          receivePage: (resource, request) =>
+            request.scrollParam === hanging
+              ? Effect.onInterrupt(Effect.never, () => Effect.sync(() => dropped++))
+              : readAhead === undefined
+              ? internals.receivePage(resource, request)
+              : Effect.map(internals.receivePage(resource, request), (received) => ({ ...received, scrollParamAhead: readAhead }))
+        })
+        return { baseUrl: client.baseUrl, scrollPage }
+      })
     ).pipe(Layer.provide(fake.layer))
     return { layer, dropped: () => dropped }
   }
@@ -385,14 +391,13 @@ describe("one scroll per workspace in process", () => {
   it.effect("an early stop releases the workspace", () => {
     const fake = makeFake({ records: 250 })
     return Effect.gen(function*() {
-      const client = yield* IntercomClient.IntercomClient
       const gate = yield* Deferred.make<void>()
       const fiber = yield* Scroll.users().pipe(Stream.tap(() => Deferred.await(gate)), Stream.take(5), Stream.runDrain, Effect.fork)
       yield* settle(() => fake.requests.length >= 1)
-      expect(yield* client.isWorkspaceLocked).toBe(true)
+      expect(yield* isWorkspaceLocked).toBe(true)
       yield* Deferred.succeed(gate, undefined)
       yield* Fiber.join(fiber)
-      expect(yield* client.isWorkspaceLocked).toBe(false)
+      expect(yield* isWorkspaceLocked).toBe(false)
       expect(yield* Stream.runCount(Scroll.users())).toBe(250)
     }).pipe(Effect.provide(fake.layer))
   })
@@ -400,7 +405,6 @@ describe("one scroll per workspace in process", () => {
   it.effect("interrupting a scroll, or one waiting for the workspace, releases it", () => {
     const fake = makeFake({ records: 250 })
     return Effect.gen(function*() {
-      const client = yield* IntercomClient.IntercomClient
       const gate = yield* Deferred.make<void>()
       const holder = yield* Scroll.users().pipe(Stream.tap(() => Deferred.await(gate)), Stream.runDrain, Effect.fork)
       yield* settle(() => fake.requests.length >= 1)
@@ -409,7 +413,7 @@ describe("one scroll per workspace in process", () => {
       expect(fake.opened()).toBe(1)
       yield* Fiber.interrupt(waiter)
       yield* Fiber.interrupt(holder)
-      expect(yield* client.isWorkspaceLocked).toBe(false)
+      expect(yield* isWorkspaceLocked).toBe(false)
       expect(yield* Stream.runCount(Scroll.users())).toBe(250)
     }).pipe(Effect.provide(fake.layer))
   })

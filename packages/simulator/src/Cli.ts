@@ -8,6 +8,7 @@ import { Command, Options } from "@effect/cli"
 import { Console, Duration, Effect, Option, Schema, Stream } from "effect"
 import type { FaultPlan, Mutation } from "./FaultPlan.js"
 import { Resource } from "./Resource.js"
+import * as PlainConsole from "./internal/plainConsole.js"
 import * as Simulator from "./Simulator.js"
 
 const PageNumbers = Schema.compose(
@@ -27,10 +28,16 @@ const MutationSpec = Schema.TemplateLiteralParser(
 const pages = (name: string, description: string) =>
   Options.text(name).pipe(Options.withSchema(PageNumbers), Options.withDescription(description), Options.optional)
 
+/**
+ * A flag that may be given any number of times. `Options.repeated` alone is shown in the usage line as required
+ * (`--add-at text...`); a default marks it optional (`[--add-at text...]`), and is what parsing gives anyway when
+ * the flag is absent.
+ */
 const mutations = (name: string, description: string) =>
   Options.text(name).pipe(
     Options.repeated,
     Options.withSchema(Schema.mutable(Schema.Array(MutationSpec))),
+    Options.withDefault([]),
     Options.withDescription(description)
   )
 
@@ -95,6 +102,24 @@ export const options = {
     Options.withDescription("Milliseconds added to every page"),
     Options.optional
   ),
+  bandwidth: Options.float("bandwidth").pipe(
+    Options.filterMap(
+      (megabits) => megabits > 0 && Number.isFinite(megabits) ? Option.some(megabits) : Option.none(),
+      "--bandwidth must be more than 0"
+    ),
+    Options.withDescription(
+      "Megabits per second of each response's link: B bytes take B * 8 / (bandwidth * 10^6) seconds"
+    ),
+    Options.optional
+  ),
+  compression: Options.choice("compression", ["on", "off"]).pipe(
+    Options.withDefault("on"),
+    Options.withDescription("Compress pages for requests whose Accept-Encoding asks (br, gzip, deflate)")
+  ),
+  scrollParam: Options.choice("scroll-param", ["rotating", "stable"]).pipe(
+    Options.withDefault(Simulator.defaults.scrollParam),
+    Options.withDescription("rotating: a new scroll_param every page; stable: the same one for every page of a scroll")
+  ),
   cutBodyAt: pages("cut-body-at", "Page requests whose body is cut short"),
   dropConnectionAt: pages("drop-connection-at", "Page requests whose connection is dropped before any response"),
   addAt: mutations("add-at", "PAGE:RESOURCE:COUNT: records added at that page request, e.g. 5:users:10"),
@@ -136,6 +161,9 @@ export const serverOptions = (config: Config): Simulator.ServerOptions => ({
   host: config.host,
   pageSize: config.pageSize,
   expiry: Duration.seconds(config.expiry),
+  scrollParam: config.scrollParam,
+  compression: config.compression === "on",
+  ...Option.match(config.bandwidth, { onNone: () => ({}), onSome: (bandwidth) => ({ bandwidth }) }),
   workspaces: config.tokens.map((token, index) => ({
     token,
     seed: config.seed + index,
@@ -176,8 +204,14 @@ export const command = Command.make("intercom-simulator", options, (config) =>
     return yield* Effect.never
   }).pipe(Effect.provide(Simulator.layerServer(serverOptions(config)))))
 
+const runCommand = Command.run(command, { name: "Intercom simulator", version: "0.1.0" })
+
 /**
+ * Runs the command line (`process.argv`). Its help and usage errors carry styles only where this process's stdout
+ * and stderr are terminals and NO_COLOR is unset.
+ *
  * @since 0.1.0
  * @category commands
  */
-export const run = Command.run(command, { name: "Intercom simulator", version: "0.1.0" })
+export const run = (args: ReadonlyArray<string>): ReturnType<typeof runCommand> =>
+  PlainConsole.forThisProcess(runCommand(args))

@@ -15,6 +15,7 @@ import type * as Resources from "./Resource.js"
 import * as App from "./internal/app.js"
 import * as Connection from "./internal/connection.js"
 import * as InProcessClient from "./internal/inProcessClient.js"
+import * as Link from "./internal/link.js"
 import { hashString, Rng } from "./internal/random.js"
 import * as InternalStats from "./internal/stats.js"
 import { Workspace } from "./internal/workspace.js"
@@ -61,6 +62,16 @@ export interface WorkspaceOptions {
 }
 
 /**
+ * Whether each page of a scroll hands out a new scroll_param (`"rotating"`, as Intercom's documentation shows), or
+ * every page of one scroll carries the one it opened with (`"stable"`, as an SDK tracker reports of Intercom). The
+ * server moves on page by page either way.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ScrollParamMode = "rotating" | "stable"
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -70,21 +81,58 @@ export interface SimulatorOptions {
   readonly pageSize?: number
   /** How long an unused scroll_param lives; Intercom's is a minute. */
   readonly expiry?: Duration.DurationInput
+  /** `"rotating"` (the default) or `"stable"`: see `ScrollParamMode`. */
+  readonly scrollParam?: ScrollParamMode
+  /**
+   * Compress pages for requests whose `Accept-Encoding` asks (br, gzip or deflate, with q-values). On by default;
+   * off, every page is sent uncompressed whatever the request asks.
+   */
+  readonly compression?: boolean
+  /**
+   * Megabits per second of each response's link: a body of B bytes as sent (compressed when compressed) takes
+   * B × 8 / (bandwidth × 10⁶) seconds, after any latency, on the simulator's Clock. On a port the body is written in
+   * pieces at that rate; in process the response is handed over once the time has passed. Unlimited when unset.
+   */
+  readonly bandwidth?: number
 }
 
 /**
+ * What the simulator did, for one workspace or in total.
+ *
  * @since 0.1.0
  * @category models
  */
 export interface Counters {
   /** Requests received (for a workspace: those that authenticated as it). */
   readonly requests: number
+  /**
+   * Requests whose `Accept-Encoding` accepts a coding the simulator has (br, gzip or deflate) over identity: the ones
+   * whose pages are compressed while compression is on. With `requestsNotAskingCompression`, they add up to
+   * `requests`.
+   */
+  readonly requestsAskingCompression: number
+  /** Requests without `Accept-Encoding`, or whose header accepts none of br, gzip and deflate over identity. */
+  readonly requestsNotAskingCompression: number
   readonly scrollsOpened: number
   /** Pages answered with 200, the empty last page included. */
   readonly pagesServed: number
+  /** Pages sent with a `Content-Encoding` (among `pagesServed`). */
+  readonly pagesCompressed: number
   readonly recordsServed: number
+  /**
+   * Bytes of response bodies put on the wire, as sent: compressed when compressed, the half of a body that was cut,
+   * nothing for a dropped connection. Headers are not counted.
+   */
+  readonly bytesSent: number
   readonly bodiesCut: number
   readonly connectionsDropped: number
+  /**
+   * `scroll_exists` answers given while the open scroll had been used (opened or paged) less than 500 ms before, on
+   * the simulator's Clock: two clients scrolling one workspace at the same time, rather than one waiting out a
+   * scroll that was abandoned. A fleet that never runs two scrolls of one workspace at once keeps it at 0. The
+   * `foreignScroll` fault does not count here.
+   */
+  readonly scrollExistsWhileLive: number
   readonly errorsByCode: Readonly<Record<string, number>>
   readonly errorsByStatus: Readonly<Record<number, number>>
 }
@@ -123,7 +171,8 @@ export class WorkspaceNotFound extends Schema.TaggedError<WorkspaceNotFound>()("
 }
 
 /**
- * Defaults: data set sizes, page size, expiry and the rate limit when the plan sets none.
+ * Defaults: data set sizes, page size, expiry, the scroll_param's behaviour, compression, and the rate limit when the
+ * plan sets none.
  *
  * @since 0.1.0
  * @category constants
@@ -135,6 +184,8 @@ export const defaults = {
   pageSize: 100,
   expiry: Duration.seconds(60),
   defaultVersion: "2.14",
+  scrollParam: "rotating",
+  compression: true,
   /**
    * Requests per 10-second window. Intercom's default app limit is 10,000 a minute (about 1,666 per window); the
    * simulator allows more so that its default never throttles a benchmark. Set `faults.rateLimit` to be strict.
@@ -159,7 +210,8 @@ export class Simulator extends Context.Tag("@intercom-scroll/simulator/Simulator
 const validateFaults = Schema.validateSync(FaultPlans.FaultPlan)
 
 /**
- * Creates a simulator whose time (expiry, rate-limit windows, latency, the foreign scroll) is the caller's `Clock`.
+ * Creates a simulator whose time (expiry, rate-limit windows, latency, bandwidth, the foreign scroll) is the caller's
+ * `Clock`.
  *
  * @since 0.1.0
  * @category constructors
@@ -167,6 +219,12 @@ const validateFaults = Schema.validateSync(FaultPlans.FaultPlan)
 export const make = (options: SimulatorOptions): Effect.Effect<Simulator["Type"]> =>
   Effect.gen(function*() {
     const clock = yield* Effect.clock
+    const bandwidth = options.bandwidth
+    if (bandwidth !== undefined && !(bandwidth > 0 && Number.isFinite(bandwidth))) {
+      return yield* Effect.dieMessage(
+        `Simulator: the bandwidth must be a positive number of megabits per second, not ${bandwidth}`
+      )
+    }
     const workspaces = new Map<string, Workspace>()
     for (const workspace of options.workspaces) {
       if (workspaces.has(workspace.token)) {
@@ -186,7 +244,8 @@ export const make = (options: SimulatorOptions): Effect.Effect<Simulator["Type"]
           defaultVersion: workspace.defaultVersion ?? defaults.defaultVersion,
           pageSize: options.pageSize ?? defaults.pageSize,
           expiry: Duration.decode(options.expiry ?? defaults.expiry),
-          defaultRateLimit: defaults.rateLimit
+          defaultRateLimit: defaults.rateLimit,
+          scrollParam: options.scrollParam ?? defaults.scrollParam
         }, clock)
       )
     }
@@ -196,7 +255,13 @@ export const make = (options: SimulatorOptions): Effect.Effect<Simulator["Type"]
       return found === undefined ? Effect.fail(new WorkspaceNotFound({ token })) : Effect.succeed(found)
     }
     return Simulator.of({
-      app: App.make({ workspaces, unauthenticated, requestIds: new Rng(0x5eed) }),
+      app: App.make({
+        workspaces,
+        unauthenticated,
+        requestIds: new Rng(0x5eed),
+        compression: options.compression ?? defaults.compression,
+        link: bandwidth === undefined ? undefined : Link.make(bandwidth, clock)
+      }),
       stats: Effect.sync(() => {
         const perWorkspace = Array.from(workspaces, ([token, workspace]) => [token, workspace.counters.snapshot()] as const)
         return {
@@ -221,8 +286,8 @@ export const layer = (options: SimulatorOptions): Layer.Layer<Simulator> => Laye
 
 /**
  * The simulator and an `HttpClient` that it answers in process, without sockets. Requests run in the caller's fiber,
- * so a TestClock drives expiry, rate-limit windows and latency. Any base URL reaches the simulator, and relative URLs
- * work too.
+ * so a TestClock drives expiry, rate-limit windows, latency and bandwidth. Any base URL reaches the simulator, and
+ * relative URLs work too.
  *
  * @since 0.1.0
  * @category layers

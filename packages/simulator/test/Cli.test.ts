@@ -1,7 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import { NodeContext } from "@effect/platform-node"
-import { Effect, Option, Stream } from "effect"
-import { Cli } from "../src/index.js"
+import { Command } from "@effect/cli"
+import { ConfigProvider, Console, Effect, Option, Stream } from "effect"
+import { Cli, type Simulator } from "../src/index.js"
+import * as PlainConsole from "../src/internal/plainConsole.js"
 import { type ChildProcess, spawn } from "node:child_process"
 import { once } from "node:events"
 import { fileURLToPath } from "node:url"
@@ -43,6 +45,8 @@ describe("the standalone simulator", () => {
       ])
       const first = yield* call(url, "A")
       expect(first.status).toBe(200)
+      // fetch asks for gzip and deflate, and the standalone simulator compresses unless told not to.
+      expect(first.headers.get("content-encoding")).toBe("gzip")
       expect(first.body.data).toHaveLength(2) // 3 companies, 1 removed at the first page request
       expect(first.headers.get("x-ratelimit-limit")).toBe("5")
       expect(Number(first.headers.get("x-ratelimit-reset")) % 30).toBe(0)
@@ -56,14 +60,17 @@ describe("the standalone simulator", () => {
       child.kill("SIGINT")
       const [code] = yield* Effect.promise(() => once(child, "exit"))
       expect(code).toBe(0)
-    }).pipe(Effect.scoped), 20_000)
+    }).pipe(Effect.scoped), 60_000)
 })
 
 describe("Cli.run", () => {
   it.live("refuses a count, a page size, a rate limit or a rate out of range in words naming the flag, and serves nothing", () =>
     Effect.gen(function*() {
       const refusals: Array<string> = []
-      for (const flag of [["--users", "-5"], ["--page-size", "0"], ["--rate-limit", "0"], ["--restart-rate", "2"]]) {
+      const flags = [
+        ["--users", "-5"], ["--page-size", "0"], ["--rate-limit", "0"], ["--restart-rate", "2"], ["--bandwidth", "0"]
+      ]
+      for (const flag of flags) {
         const exit = yield* Cli.run(["node", "intercom-simulator", "--port", "0", "--token", "T", ...flag]).pipe(
           // Served, it would run until stopped.
           Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => `${flag.join(" ")} was served` }),
@@ -75,7 +82,85 @@ describe("Cli.run", () => {
       expect(refusals[1]).toContain("--page-size must be 1 or more")
       expect(refusals[2]).toContain("--rate-limit must be 1 or more")
       expect(refusals[3]).toContain("--restart-rate must be between 0 and 1")
+      expect(refusals[4]).toContain("--bandwidth must be more than 0")
     }).pipe(Effect.provide(NodeContext.layer)), 60_000)
+})
+
+/** A console that keeps what is written to stdout and stderr. */
+const capture = Effect.map(Effect.console, (console) => {
+  const written = { stdout: [] as Array<string>, stderr: [] as Array<string> }
+  const into = (lines: Array<string>) => (...args: ReadonlyArray<unknown>) =>
+    Effect.sync(() => void lines.push(args.join(" ")))
+  const captured: Console.Console = { ...console, log: into(written.stdout), error: into(written.stderr) }
+  return { captured, written }
+})
+
+describe("the command line", () => {
+  it.effect("maps --bandwidth, --compression and --scroll-param to the server's options, and their defaults", () =>
+    Effect.gen(function*() {
+      const seen: Array<Simulator.ServerOptions> = []
+      const command = Command.make("probe", Cli.options, (config) =>
+        Effect.sync(() => seen.push(Cli.serverOptions(config))))
+      const probe = Command.run(command, { name: "probe", version: "0" })
+      yield* probe(["node", "probe", "--token", "T", "--bandwidth", "2.5", "--compression", "off"])
+      yield* probe(["node", "probe", "--token", "T", "--scroll-param", "stable"])
+      yield* probe(["node", "probe", "--token", "T"])
+      expect(seen[0]).toMatchObject({ bandwidth: 2.5, compression: false, scrollParam: "rotating" })
+      expect(seen[1]).toMatchObject({ compression: true, scrollParam: "stable" })
+      expect(seen[2]).toMatchObject({ compression: true, scrollParam: "rotating" })
+      expect("bandwidth" in seen[2]).toBe(false)
+    }).pipe(Effect.provide(NodeContext.layer)))
+
+  it.effect("--help shows the optional flags as optional, and no escape codes when NO_COLOR is set", () =>
+    Effect.gen(function*() {
+      const { captured, written } = yield* capture
+      yield* Cli.run(["node", "intercom-simulator", "--help"]).pipe(
+        Effect.withConsole(captured),
+        Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["NO_COLOR", "1"]])))
+      )
+      const help = written.stdout.join("\n")
+      expect(help).toContain("[--add-at text...] [--remove-at text...]")
+      expect(help).toContain("--token text...") // required, and repeatable
+      expect(help).toContain("[--bandwidth float] [--compression on | off] [--scroll-param rotating | stable]")
+      expect(help).not.toContain("\u001b")
+    }).pipe(Effect.provide(NodeContext.layer)))
+})
+
+describe("PlainConsole", () => {
+  it("wants styles on a terminal only, unless NO_COLOR is set (and not empty) or TERM is dumb", () => {
+    const terminal = { isTTY: true }
+    expect(PlainConsole.wantsStyles(terminal, {})).toBe(true)
+    expect(PlainConsole.wantsStyles(terminal, { NO_COLOR: "" })).toBe(true)
+    expect(PlainConsole.wantsStyles(terminal, { NO_COLOR: "1" })).toBe(false)
+    expect(PlainConsole.wantsStyles(terminal, { TERM: "dumb" })).toBe(false)
+    expect(PlainConsole.wantsStyles({ isTTY: false }, {})).toBe(false)
+    expect(PlainConsole.wantsStyles({}, {})).toBe(false)
+  })
+
+  it.effect("takes escape codes out of what goes to a stream that does not want them, and only there", () =>
+    Effect.gen(function*() {
+      const { captured, written } = yield* capture
+      const styled = "\u001b[0;1mUSAGE\u001b[0m \u001b[2K"
+      const plainStdout = PlainConsole.make(captured, { stdout: false, stderr: true })
+      const plainStderr = PlainConsole.make(captured, { stdout: true, stderr: false })
+      yield* Console.log(styled, 1).pipe(Effect.withConsole(plainStdout))
+      yield* Console.error(styled).pipe(Effect.withConsole(plainStdout))
+      yield* Console.error(styled).pipe(Effect.withConsole(plainStderr))
+      expect(written).toEqual({ stdout: ["USAGE  1"], stderr: [styled, "USAGE "] })
+    }))
+})
+
+describe("the standalone simulator's --help", () => {
+  it.live("prints the usage without escape codes to a pipe", () =>
+    Effect.gen(function*() {
+      const child = spawn(process.execPath, [bin, "--help"], { stdio: ["ignore", "pipe", "pipe"] })
+      let stdout = ""
+      child.stdout.on("data", (chunk) => (stdout += chunk))
+      const [code] = yield* Effect.promise(() => once(child, "exit"))
+      expect(code).toBe(0)
+      expect(stdout).toContain("$ intercom-simulator [--port integer]")
+      expect(stdout).not.toContain("\u001b")
+    }), 60_000)
 })
 
 describe("Cli.listeningUrl", () => {

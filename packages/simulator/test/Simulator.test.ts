@@ -1,7 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, TestClock } from "effect"
 import { Simulator } from "../src/index.js"
-import { get, scroll, scrollAll } from "./helpers.js"
+import * as Zlib from "node:zlib"
+import { get, getBytes, scroll, scrollAll, send } from "./helpers.js"
 
 const T = "token-t"
 const U = "token-u"
@@ -212,6 +213,58 @@ describe("scroll lifecycle", () => {
     }).pipe(withSimulator({ ...options, pageSize: 7 })))
 })
 
+describe("a stable scroll_param", () => {
+  const stable = (faults: Simulator.WorkspaceOptions["faults"] = {}) =>
+    withSimulator({ workspaces: [{ token: T, companies: 250, faults }], scrollParam: "stable" })
+  const ids = (answer: { readonly body: { readonly data: ReadonlyArray<{ readonly id: string }> } }) =>
+    answer.body.data.map((company) => company.id)
+
+  it.effect("every page of a scroll carries the one it opened with, and the server moves on page by page", () =>
+    Effect.gen(function*() {
+      const first = yield* scroll("companies", { token: T })
+      const param = first.body.scroll_param
+      expect(param).toMatch(uuidLike)
+      const pages = [first]
+      while (pages[pages.length - 1].body.data.length > 0) pages.push(yield* scroll("companies", { token: T, param }))
+      expect(pages.map((page) => page.body.scroll_param)).toEqual(Array(4).fill(param)) // 100, 100, 50, empty
+      const delivered = pages.flatMap(ids)
+      expect([...delivered].sort()).toEqual([...yield* (yield* Simulator.Simulator).ids(T, "companies")].sort())
+      // The empty page ended the scroll: its scroll_param is gone and the workspace free; the next scroll has another.
+      expect(errorCode(yield* scroll("companies", { token: T, param }))).toBe("not_found")
+      const next = yield* scroll("companies", { token: T })
+      expect(next.status).toBe(200)
+      expect(next.body.scroll_param).not.toBe(param)
+    }).pipe(stable()))
+
+  it.effect("it expires unused for 60 s, and another scroll meets scroll_exists while it lives", () =>
+    Effect.gen(function*() {
+      const param = (yield* scroll("companies", { token: T })).body.scroll_param
+      expect(errorCode(yield* scroll("companies", { token: T }))).toBe("scroll_exists")
+      yield* TestClock.adjust("59 seconds")
+      expect((yield* scroll("companies", { token: T, param })).status).toBe(200)
+      yield* TestClock.adjust("60 seconds")
+      expect(errorCode(yield* scroll("companies", { token: T, param }))).toBe("not_found")
+      expect((yield* scroll("companies", { token: T })).status).toBe(200)
+    }).pipe(stable()))
+
+  it.effect("a 500 closes the scroll; a cut body leaves it moved on, so the same scroll_param gets the next page", () =>
+    Effect.gen(function*() {
+      const first = yield* scroll("companies", { token: T })
+      const param = first.body.scroll_param
+      const cut = yield* send("/companies/scroll", { token: T, param }).pipe(
+        Effect.flatMap((response) => Effect.flip(response.text)),
+        Effect.scoped
+      )
+      expect(cut._tag).toBe("ResponseError")
+      const third = yield* scroll("companies", { token: T, param })
+      expect(third.body.data).toHaveLength(50) // the third page: the cut one's records are not sent again
+      expect(ids(third).filter((id) => ids(first).includes(id))).toEqual([])
+      expect((yield* scroll("companies", { token: T, param })).status).toBe(500) // restartAt: [4]
+      expect(errorCode(yield* scroll("companies", { token: T, param }))).toBe("not_found")
+      expect((yield* scrollAll("companies", { token: T })).records).toHaveLength(250)
+    }).pipe(stable({ cutBodyAt: [2], restartAt: [4] })))
+})
+
 describe("stats", () => {
   it.effect("count requests, scrolls, pages, records and errors per workspace and in total", () =>
     Effect.gen(function*() {
@@ -223,25 +276,97 @@ describe("stats", () => {
       const stats = yield* (yield* Simulator.Simulator).stats
       expect(stats.workspaces[T]).toEqual({
         requests: 4,
+        requestsAskingCompression: 0,
+        requestsNotAskingCompression: 4,
         scrollsOpened: 1,
         pagesServed: 3,
+        pagesCompressed: 0,
         recordsServed: 120,
+        bytesSent: expect.any(Number),
         bodiesCut: 0,
         connectionsDropped: 0,
+        scrollExistsWhileLive: 0,
         errorsByCode: { intercom_version_invalid: 1 },
         errorsByStatus: { 400: 1 }
       })
-      expect(stats.workspaces[U]).toMatchObject({ requests: 2, scrollsOpened: 1, pagesServed: 1, recordsServed: 40 })
+      expect(stats.workspaces[U]).toMatchObject({
+        requests: 2,
+        scrollsOpened: 1,
+        pagesServed: 1,
+        recordsServed: 40,
+        scrollExistsWhileLive: 1
+      })
       expect(stats.total).toEqual({
         requests: 7,
+        requestsAskingCompression: 0,
+        requestsNotAskingCompression: 7,
         scrollsOpened: 2,
         pagesServed: 4,
+        pagesCompressed: 0,
         recordsServed: 160,
+        bytesSent: expect.any(Number),
         bodiesCut: 0,
         connectionsDropped: 0,
+        scrollExistsWhileLive: 1,
         errorsByCode: { intercom_version_invalid: 1, scroll_exists: 1, unauthorized: 1 },
         errorsByStatus: { 400: 2, 401: 1 }
       })
+    }).pipe(withSimulator()))
+
+  it.effect("bytesSent counts the bodies' bytes as sent, and each request asks for compression or not", () =>
+    Effect.gen(function*() {
+      const first = yield* getBytes("/companies/scroll", { token: T, acceptEncoding: "gzip" })
+      const param = JSON.parse(Zlib.gunzipSync(first.bytes).toString("utf8")).scroll_param
+      const second = yield* getBytes("/companies/scroll", { token: T, param, acceptEncoding: "identity" })
+      const refused = yield* getBytes("/users/scroll", { token: T }) // 400 intercom_version_invalid
+      const other = yield* getBytes("/companies/scroll", { token: U, acceptEncoding: "br;q=0.9, gzip;q=0.8" })
+      const unknown = yield* getBytes("/companies/scroll", { token: "nope", acceptEncoding: "gzip" })
+      expect([first, other].map((answer) => answer.headers["content-encoding"])).toEqual(["gzip", "br"])
+      const stats = yield* (yield* Simulator.Simulator).stats
+      const t = first.bytes.length + second.bytes.length + refused.bytes.length
+      const u = other.bytes.length
+      expect(stats.workspaces[T]).toMatchObject({
+        bytesSent: t,
+        requestsAskingCompression: 1,
+        requestsNotAskingCompression: 2,
+        pagesCompressed: 1
+      })
+      expect(stats.workspaces[U]).toMatchObject({ bytesSent: u, requestsAskingCompression: 1, pagesCompressed: 1 })
+      expect(stats.total).toMatchObject({
+        bytesSent: t + u + unknown.bytes.length,
+        requests: 5,
+        requestsAskingCompression: 3,
+        requestsNotAskingCompression: 2,
+        pagesServed: 3,
+        pagesCompressed: 2
+      })
+    }).pipe(withSimulator()))
+
+  it.effect("scrollExistsWhileLive counts scroll_exists while the open scroll was used less than 500 ms before", () =>
+    Effect.gen(function*() {
+      const live = () => Effect.map(Simulator.Simulator, (simulator) => simulator.stats).pipe(
+        Effect.flatten,
+        Effect.map((stats) => stats.workspaces[T].scrollExistsWhileLive)
+      )
+      const opened = yield* scroll("companies", { token: T })
+      expect(errorCode(yield* scroll("companies", { token: T }))).toBe("scroll_exists")
+      expect(yield* live()).toBe(1)
+      yield* TestClock.adjust("499 millis")
+      expect(errorCode(yield* scroll("companies", { token: T }))).toBe("scroll_exists")
+      expect(yield* live()).toBe(2)
+      yield* TestClock.adjust("1 milli") // 500 ms since its last use: abandoned, or between pages
+      expect(errorCode(yield* scroll("companies", { token: T }))).toBe("scroll_exists")
+      expect(yield* live()).toBe(2)
+      yield* scroll("companies", { token: T, param: opened.body.scroll_param }) // used again
+      yield* TestClock.adjust("499 millis")
+      expect(errorCode(yield* scroll("users", { token: T, version: "1.4" }))).toBe("scroll_exists")
+      expect(yield* live()).toBe(3)
+      // Another client's scroll from the fault plan is no scroll the simulator served.
+      const foreign = yield* scroll("companies", { token: T }).pipe(
+        Effect.zipRight(Effect.flatMap(Simulator.Simulator, (simulator) => simulator.stats)),
+        withSimulator({ workspaces: [{ token: T, faults: { foreignScroll: 30 } }] })
+      )
+      expect(foreign.workspaces[T]).toMatchObject({ scrollExistsWhileLive: 0, errorsByCode: { scroll_exists: 1 } })
     }).pipe(withSimulator()))
 
   it.effect("ids and changes of an unknown token fail with WorkspaceNotFound", () =>

@@ -15,6 +15,7 @@ export interface Call {
   readonly authorization?: string
   readonly version?: string
   readonly param?: string
+  readonly acceptEncoding?: string
 }
 
 /** One GET, as the raw response (its body not yet read). */
@@ -26,6 +27,9 @@ export const send = (path: string, call: Call = {}) =>
     const authorization = call.authorization ?? (call.token === undefined ? undefined : `Bearer ${call.token}`)
     if (authorization !== undefined) request = HttpClientRequest.setHeader(request, "authorization", authorization)
     if (call.version !== undefined) request = HttpClientRequest.setHeader(request, "intercom-version", call.version)
+    if (call.acceptEncoding !== undefined) {
+      request = HttpClientRequest.setHeader(request, "accept-encoding", call.acceptEncoding)
+    }
     return yield* client.execute(request)
   })
 
@@ -35,6 +39,14 @@ export const get = (path: string, call: Call = {}) =>
     const response = yield* send(path, call)
     const text = yield* response.text
     return { status: response.status, headers: response.headers, body: JSON.parse(text) } satisfies Answer
+  }).pipe(Effect.scoped)
+
+/** One GET, answered as status, headers and the body's bytes as they came (compressed when compressed). */
+export const getBytes = (path: string, call: Call = {}) =>
+  Effect.gen(function*() {
+    const response = yield* send(path, call)
+    const bytes = new Uint8Array(yield* response.arrayBuffer)
+    return { status: response.status, headers: response.headers, bytes }
   }).pipe(Effect.scoped)
 
 /** One scroll request. */

@@ -35,7 +35,6 @@ export interface Results {
     readonly memoryMethod: string
   }
   readonly rounds: Readonly<Record<string, number>>
-  readonly validatorCheck: { readonly checked: number; readonly valid: number } | undefined
   readonly measures: ReadonlyArray<MeasureResult>
   /** Every run of a worker process: records, wall seconds, CPU and GC time. */
   readonly runs: ReadonlyArray<{

@@ -1,9 +1,9 @@
 /**
  * A `Stdio` that keeps what is written, for assertions, and pretends that stderr (`tty`) or stdout (`stdoutTty`) is a
- * terminal when asked.
+ * terminal when asked. `stdoutWaits` runs before each write to stdout: a reader that has stopped reading.
  */
 import { Effect, Layer, Sink } from "effect"
-import { Stdio } from "../../src/Stdio.js"
+import { Stdio } from "../../src/internal/stdio.js"
 
 export interface Capture {
   readonly stdout: () => string
@@ -12,7 +12,12 @@ export interface Capture {
 }
 
 export const makeCapture = (
-  options: { readonly tty?: boolean; readonly stdoutTty?: boolean; readonly columns?: number } = {}
+  options: {
+    readonly tty?: boolean
+    readonly stdoutTty?: boolean
+    readonly columns?: number
+    readonly stdoutWaits?: Effect.Effect<void>
+  } = {}
 ): Capture => {
   const decoder = new TextDecoder()
   let stdout = ""
@@ -22,9 +27,12 @@ export const makeCapture = (
     stderr: () => stderr,
     layer: Layer.succeed(Stdio, {
       stdout: Sink.forEach((bytes: Uint8Array) =>
-        Effect.sync(() => {
-          stdout += decoder.decode(bytes, { stream: true })
-        })
+        Effect.zipRight(
+          options.stdoutWaits ?? Effect.void,
+          Effect.sync(() => {
+            stdout += decoder.decode(bytes, { stream: true })
+          })
+        )
       ),
       writeStderr: (text) =>
         Effect.sync(() => {

@@ -1,5 +1,6 @@
 import { Either, ParseResult, type Schema } from "effect"
 import { compileIs } from "./compileIs.js"
+import { firstIssue } from "./issue.js"
 import * as Models from "../Models.js"
 import type { Resource } from "../Resource.js"
 
@@ -34,10 +35,8 @@ const validator = <A extends { readonly scroll_param?: string | null | undefined
 }
 
 const describe = (issue: ParseResult.ParseIssue): string => {
-  const [first] = ParseResult.ArrayFormatter.formatIssueSync(issue)
-  if (first === undefined) return "the envelope did not validate"
-  const path = first.path.length === 0 ? "the body" : first.path.map(String).join(".")
-  return `at ${path}: ${first.message}`
+  const { message, path } = firstIssue(issue)
+  return `at ${path.length === 0 ? "the body" : path.map(String).join(".")}: ${message}`
 }
 
 const users = validator(Models.UserPage, (page) => page.users)

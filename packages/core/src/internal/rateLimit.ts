@@ -1,20 +1,10 @@
 import type { Headers } from "@effect/platform"
 import { Clock, Duration, Effect } from "effect"
+import type { RateLimitOptions } from "../IntercomClient.js"
 import type { Resource } from "../Resource.js"
 import { RateLimited } from "../ScrollError.js"
 import { rateLimitWait } from "./report.js"
 
-/**
- * How the client treats Intercom's rate limit.
- */
-export interface RateLimitOptions {
-  /** Below this fraction of the window's budget left, requests are spread evenly until the reset. Default 0.1. */
-  readonly lowWater?: number | undefined
-  /** The longest wait the client accepts; a longer one fails with `RateLimited`. Default 60 seconds. */
-  readonly maxWait?: Duration.DurationInput | undefined
-  /** 429s in a row on one request before giving up with `RateLimited`. Default 10. */
-  readonly maxRetries?: number | undefined
-}
 
 interface Budget {
   readonly limit: number | undefined

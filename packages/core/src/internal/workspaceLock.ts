@@ -2,36 +2,56 @@ import { Effect, Option, type Scope } from "effect"
 import { globalValue } from "effect/GlobalValue"
 
 /**
- * Intercom allows one open scroll per workspace, so this process allows one too: a permit per workspace, held
- * for the life of a scroll's scope. Process-wide on purpose, so that two clients built separately for the same
- * workspace still take turns. Keys are never logged (they hold the token).
+ * Intercom allows one open scroll per workspace, so this process allows one too: a permit per workspace, held for the
+ * life of a scroll's scope.
  */
-const locks = globalValue(
+export interface WorkspaceLock {
+  /**
+   * Waits (interruptibly) for the workspace, and gives it back when the scope closes: at the end of the scroll, on
+   * failure, or on an early stop such as `Stream.take` or an interrupt.
+   */
+  readonly acquire: Effect.Effect<void, never, Scope.Scope>
+  /** Whether a scroll of the workspace holds the lock now. */
+  readonly isHeld: Effect.Effect<boolean>
+}
+
+const fromSemaphore = (semaphore: Effect.Semaphore): WorkspaceLock => ({
+  acquire: Effect.uninterruptibleMask((restore) =>
+    restore(semaphore.take(1)).pipe(Effect.zipRight(Effect.addFinalizer(() => semaphore.release(1))))
+  ),
+  isHeld: Effect.map(semaphore.withPermitsIfAvailable(1)(Effect.void), Option.isNone)
+})
+
+/**
+ * The locks of the workspaces this process has scrolled, by `key`. Process-wide on purpose, so that two clients made
+ * separately for one workspace still take turns. Keyed by a digest, so that no token sits in a process-global.
+ */
+export const locks = globalValue(
   Symbol.for("@intercom-scroll/core/internal/workspaceLock"),
   () => new Map<string, Effect.Semaphore>()
 )
 
-const semaphoreFor = (workspace: string): Effect.Semaphore => {
-  let semaphore = locks.get(workspace)
+/** The lock of the workspace whose `key` this is. */
+export const forWorkspace = (key: string): WorkspaceLock => {
+  let semaphore = locks.get(key)
   if (semaphore === undefined) {
     semaphore = Effect.unsafeMakeSemaphore(1)
-    locks.set(workspace, semaphore)
+    locks.set(key, semaphore)
   }
-  return semaphore
+  return fromSemaphore(semaphore)
 }
 
-/**
- * Waits (interruptibly) for the workspace, and gives it back when the scope closes: at the end of the scroll,
- * on failure, or on an early stop such as `Stream.take` or an interrupt.
- */
-export const acquire = (workspace: string): Effect.Effect<void, never, Scope.Scope> =>
-  Effect.uninterruptibleMask((restore) => {
-    const semaphore = semaphoreFor(workspace)
-    return restore(semaphore.take(1)).pipe(
-      Effect.zipRight(Effect.addFinalizer(() => semaphore.release(1)))
-    )
-  })
+/** A lock of its own, for a client whose workspace cannot be named (a test double): one scroll of it at a time. */
+export const make = (): WorkspaceLock => fromSemaphore(Effect.unsafeMakeSemaphore(1))
 
-/** Whether a scroll of the workspace holds the lock now: for tests and diagnostics. */
-export const isHeld = (workspace: string): Effect.Effect<boolean> =>
-  Effect.map(semaphoreFor(workspace).withPermitsIfAvailable(1)(Effect.void), Option.isNone)
+const encoder = new TextEncoder()
+
+/**
+ * A workspace's key: the SHA-256 of its base URL and access token, in hex. A token belongs to one app in one
+ * workspace, so the two name the workspace (and the app, which is what Intercom's companies scroll is limited by).
+ */
+export const key = (baseUrl: string, token: string): Effect.Effect<string> =>
+  Effect.map(
+    Effect.promise(() => crypto.subtle.digest("SHA-256", encoder.encode(`${baseUrl}\n${token}`))),
+    (digest) => Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, "0")).join("")
+  )

@@ -5,8 +5,15 @@
 import { HttpClient, type HttpClientRequest, HttpClientResponse } from "@effect/platform"
 import { Effect, Layer, Redacted } from "effect"
 import { IntercomClient } from "../../src/index.js"
+import { internalsOf } from "../../src/internal/client.js"
 
 export const TOKEN = "tok_fake_0123456789abcdef"
+
+/** Whether a scroll of the workspace of the client in context holds this process's lock now. */
+export const isWorkspaceLocked: Effect.Effect<boolean, never, IntercomClient.IntercomClient> = Effect.flatMap(
+  IntercomClient.IntercomClient,
+  (client) => internalsOf(client).workspaceLock.isHeld
+)
 
 export const hexId = (i: number) => i.toString(16).padStart(24, "0")
 

@@ -1,14 +1,16 @@
 /**
- * The HTTP face of the simulator: authentication, the rate limit, the three scroll routes and Intercom's error
- * bodies.
+ * The HTTP face of the simulator: authentication, the rate limit, the three scroll routes, Intercom's error bodies,
+ * and what carries a response to the client: compression, the link's bandwidth, and transport faults.
  *
  * @internal
  */
-import { type HttpApp, HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Clock, Context, Effect, Encoding, Either } from "effect"
+import { type HttpApp, HttpBody, HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { Clock, Context, Effect, Encoding, Either, Stream } from "effect"
 import * as Resource from "../Resource.js"
 import * as ApiError from "./apiError.js"
 import { CurrentConnection } from "./connection.js"
+import * as ContentCoding from "./contentCoding.js"
+import type * as Link from "./link.js"
 import type { Rng } from "./random.js"
 import type { Major } from "./records.js"
 import type { Counters } from "./stats.js"
@@ -19,12 +21,19 @@ export interface Host {
   /** Requests that no workspace accepted. */
   readonly unauthenticated: Counters
   readonly requestIds: Rng
+  /** Whether pages are compressed for requests that ask. */
+  readonly compression: boolean
+  /** Without one, bytes cost no time. */
+  readonly link: Link.Link | undefined
 }
 
-class CurrentWorkspace extends Context.Tag("@intercom-scroll/simulator/internal/CurrentWorkspace")<
-  CurrentWorkspace,
-  Workspace
->() {}
+/** What the current request is answered through. */
+class Exchange extends Context.Tag("@intercom-scroll/simulator/internal/Exchange")<Exchange, {
+  readonly host: Host
+  readonly workspace: Workspace
+  /** The coding the request asked for, if the simulator compresses. */
+  readonly coding: ContentCoding.ContentCoding | undefined
+}>() {}
 
 /** The token of `Authorization: Bearer <token>`, or of HTTP Basic with the token as user name and no password. */
 export const tokenOf = (authorization: string | undefined): string | undefined => {
@@ -47,24 +56,46 @@ const majorOf = (version: string): Major => (version.startsWith("1") ? 1 : 2)
 
 const contentType = "application/json; charset=utf-8"
 
+/** A page depends on Accept-Encoding whenever the simulator compresses, also when this one is not compressed. */
+const varyHeaders = { vary: "Accept-Encoding" }
+const codingHeaders: Record<ContentCoding.ContentCoding, Readonly<Record<string, string>>> = {
+  br: { ...varyHeaders, "content-encoding": "br" },
+  gzip: { ...varyHeaders, "content-encoding": "gzip" },
+  deflate: { ...varyHeaders, "content-encoding": "deflate" }
+}
+
+/** A page as sent: compressed if asked, whole or broken off by its transport fault. */
 const respond = (page: Page) =>
   Effect.gen(function*() {
-    const body = page.body
-    if (page.transportFault === undefined) return HttpServerResponse.uint8Array(body, { contentType })
-    const request = yield* HttpServerRequest.HttpServerRequest
+    const { coding, host, workspace } = yield* Exchange
     const connection = yield* CurrentConnection
-    const workspace = yield* CurrentWorkspace
+    const counts = workspace.counters.counts
+    const headers = coding !== undefined ? codingHeaders[coding] : host.compression ? varyHeaders : undefined
+    const body = coding === undefined ? page.body : yield* connection.compress(coding, page.body)
+    if (coding !== undefined) counts.pagesCompressed++
+    // A whole body is counted and carried over the link with every other response (`overTheLink`).
+    if (page.transportFault === undefined) return HttpServerResponse.uint8Array(body, { contentType, headers })
+    const request = yield* HttpServerRequest.HttpServerRequest
     let sent = Math.floor(body.length / 2)
     if (page.transportFault === "dropConnection") {
-      workspace.counters.connectionsDropped++
+      counts.connectionsDropped++
       yield* connection.drop(request)
       sent = 0
     } else {
-      workspace.counters.bodiesCut++
+      counts.bodiesCut++
     }
-    return HttpServerResponse.stream(connection.cut(request, body.subarray(0, sent)), {
+    // Cut in the bytes as sent: a compressed body breaks off in its compressed bytes.
+    const head = body.subarray(0, sent)
+    counts.bytesSent += head.length
+    const delivered = sent === 0
+      ? Stream.empty
+      : host.link === undefined
+      ? Stream.make(head)
+      : yield* connection.transmit(request, host.link, head)
+    return HttpServerResponse.stream(connection.cut(request, delivered), {
       contentType,
-      contentLength: body.length
+      contentLength: body.length,
+      headers
     })
   })
 
@@ -74,7 +105,7 @@ const scrollRoute = (resource: Resource.Resource) =>
     Effect.gen(function*() {
       const request = yield* HttpServerRequest.HttpServerRequest
       const searchParams = yield* HttpServerRequest.ParsedSearchParams
-      const workspace = yield* CurrentWorkspace
+      const { workspace } = yield* Exchange
       const param = searchParams.scroll_param
       const version = request.headers["intercom-version"] ?? workspace.config.defaultVersion
       const page = yield* workspace.request(resource, Array.isArray(param) ? param[0] : param, majorOf(version))
@@ -89,34 +120,54 @@ const routes = HttpRouter.empty.pipe(
   Effect.catchTag("RouteNotFound", () => Effect.fail(ApiError.routeNotFound()))
 )
 
-export const make = (host: Host): HttpApp.Default => Effect.flatMap(answer(host), stamped)
+export const make = (host: Host): HttpApp.Default =>
+  Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const token = tokenOf(request.headers.authorization)
+    const workspace = token === undefined ? undefined : host.workspaces.get(token)
+    const asked = ContentCoding.negotiate(request.headers["accept-encoding"])
+    const counters = workspace?.counters ?? host.unauthenticated
+    counters.recordRequest(asked !== undefined)
+    const response = workspace === undefined
+      ? refuse(counters, ApiError.unauthorized(), host.requestIds.hex(20))
+      : yield* answer(host, workspace, host.compression ? asked : undefined)
+    return yield* overTheLink(host, counters, yield* stamped(response))
+  })
+
+const refuse = (counters: Counters, error: ApiError.ApiError, requestId: string) => {
+  counters.recordError(error)
+  return error.toResponse(requestId)
+}
+
+const answer = (host: Host, workspace: Workspace, coding: ContentCoding.ContentCoding | undefined) => {
+  const requestId = host.requestIds.hex(20)
+  const rateLimit = workspace.admit()
+  const handled = rateLimit.allowed ? routes : Effect.fail(ApiError.rateLimited())
+  return handled.pipe(
+    Effect.provideService(Exchange, { host, workspace, coding }),
+    Effect.catchTag("ApiError", (error) => Effect.sync(() => refuse(workspace.counters, error, requestId))),
+    Effect.map((response) => HttpServerResponse.setHeaders(response, rateLimit.headers))
+  )
+}
 
 /** Every response says when it was made, by the simulator's clock (the TestClock in tests), as Intercom's do. */
 const stamped = (response: HttpServerResponse.HttpServerResponse) =>
   Effect.map(Clock.currentTimeMillis, (now) => HttpServerResponse.setHeader(response, "date", new Date(now).toUTCString()))
 
-const answer = (host: Host) =>
-  Effect.gen(function*() {
-    const request = yield* HttpServerRequest.HttpServerRequest
-    const token = tokenOf(request.headers.authorization)
-    const workspace = token === undefined ? undefined : host.workspaces.get(token)
-    const requestId = host.requestIds.hex(20)
-    if (workspace === undefined) {
-      const error = ApiError.unauthorized()
-      host.unauthenticated.requests++
-      host.unauthenticated.recordError(error)
-      return error.toResponse(requestId)
-    }
-    workspace.counters.requests++
-    const rateLimit = workspace.admit()
-    const answer = rateLimit.allowed ? routes : Effect.fail(ApiError.rateLimited())
-    const response = yield* answer.pipe(
-      Effect.provideService(CurrentWorkspace, workspace),
-      Effect.catchTag("ApiError", (error) =>
-        Effect.sync(() => {
-          workspace.counters.recordError(error)
-          return error.toResponse(requestId)
-        }))
+/**
+ * A whole body's bytes are counted and cost their time on the link. (A body cut short is a stream, already counted
+ * and carried where it was cut.)
+ */
+const overTheLink = (host: Host, counters: Counters, response: HttpServerResponse.HttpServerResponse) => {
+  const body = response.body
+  if (body._tag !== "Uint8Array") return Effect.succeed(response)
+  counters.counts.bytesSent += body.body.length
+  const link = host.link
+  if (link === undefined) return Effect.succeed(response)
+  return Effect.all([CurrentConnection, HttpServerRequest.HttpServerRequest]).pipe(
+    Effect.flatMap(([connection, request]) => connection.transmit(request, link, body.body)),
+    Effect.map((stream) =>
+      HttpServerResponse.setBody(response, HttpBody.stream(stream, body.contentType, body.body.length))
     )
-    return HttpServerResponse.setHeaders(response, rateLimit.headers)
-  })
+  )
+}

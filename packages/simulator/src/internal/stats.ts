@@ -10,15 +10,36 @@ const increment = <K extends string | number>(record: Record<K, number>, key: K,
   record[key] = (record[key] ?? 0) + by
 }
 
+/** The plain counts of `Simulator.Counters`, added up field by field. */
+type Counts = { -readonly [K in keyof Simulator.Counters as Simulator.Counters[K] extends number ? K : never]: number }
+
+const zero = (): Counts => ({
+  requests: 0,
+  requestsAskingCompression: 0,
+  requestsNotAskingCompression: 0,
+  scrollsOpened: 0,
+  pagesServed: 0,
+  pagesCompressed: 0,
+  recordsServed: 0,
+  bytesSent: 0,
+  bodiesCut: 0,
+  connectionsDropped: 0,
+  scrollExistsWhileLive: 0
+})
+
+const countNames = Object.keys(zero()) as ReadonlyArray<keyof Counts>
+
 export class Counters {
-  requests = 0
-  scrollsOpened = 0
-  pagesServed = 0
-  recordsServed = 0
-  bodiesCut = 0
-  connectionsDropped = 0
+  readonly counts: Counts = zero()
   private readonly errorsByCode: Record<string, number> = {}
   private readonly errorsByStatus: Record<number, number> = {}
+
+  /** One request, asking for a coding the simulator has or not. */
+  recordRequest(askedForCompression: boolean): void {
+    this.counts.requests++
+    if (askedForCompression) this.counts.requestsAskingCompression++
+    else this.counts.requestsNotAskingCompression++
+  }
 
   recordError(error: ApiError): void {
     increment(this.errorsByCode, error.code)
@@ -26,33 +47,19 @@ export class Counters {
   }
 
   snapshot(): Simulator.Counters {
-    return {
-      requests: this.requests,
-      scrollsOpened: this.scrollsOpened,
-      pagesServed: this.pagesServed,
-      recordsServed: this.recordsServed,
-      bodiesCut: this.bodiesCut,
-      connectionsDropped: this.connectionsDropped,
-      errorsByCode: { ...this.errorsByCode },
-      errorsByStatus: { ...this.errorsByStatus }
-    }
+    return { ...this.counts, errorsByCode: { ...this.errorsByCode }, errorsByStatus: { ...this.errorsByStatus } }
   }
 }
 
 /** Adds up snapshots: the totals over every workspace (and the requests no workspace accepted). */
 export const sum = (all: ReadonlyArray<Simulator.Counters>): Simulator.Counters => {
+  const counts = zero()
   const errorsByCode: Record<string, number> = {}
   const errorsByStatus: Record<number, number> = {}
-  let requests = 0, scrollsOpened = 0, pagesServed = 0, recordsServed = 0, bodiesCut = 0, connectionsDropped = 0
   for (const counters of all) {
-    requests += counters.requests
-    scrollsOpened += counters.scrollsOpened
-    pagesServed += counters.pagesServed
-    recordsServed += counters.recordsServed
-    bodiesCut += counters.bodiesCut
-    connectionsDropped += counters.connectionsDropped
+    for (const name of countNames) counts[name] += counters[name]
     for (const [code, n] of Object.entries(counters.errorsByCode)) increment(errorsByCode, code, n)
     for (const [status, n] of Object.entries(counters.errorsByStatus)) increment(errorsByStatus, Number(status), n)
   }
-  return { requests, scrollsOpened, pagesServed, recordsServed, bodiesCut, connectionsDropped, errorsByCode, errorsByStatus }
+  return { ...counts, errorsByCode, errorsByStatus }
 }

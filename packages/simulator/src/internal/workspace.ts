@@ -9,6 +9,7 @@
 import { type Clock, Duration, Effect } from "effect"
 import type { FaultPlan } from "../FaultPlan.js"
 import type { Resource } from "../Resource.js"
+import type { ScrollParamMode } from "../Simulator.js"
 import * as ApiError from "./apiError.js"
 import { Dataset } from "./dataset.js"
 import { gcd, hash, hashString, Rng } from "./random.js"
@@ -24,6 +25,7 @@ export interface Config {
   readonly pageSize: number
   readonly expiry: Duration.Duration
   readonly defaultRateLimit: number
+  readonly scrollParam: ScrollParamMode
 }
 
 /** A transport fault the server applies while sending a page. */
@@ -58,6 +60,9 @@ interface Order {
 }
 
 const defaultRateWindowSeconds = 10
+
+/** A scroll used less than this long ago is live: another client opening one means two scrolls at once. */
+export const liveScrollMillis = 500
 
 const encoder = new TextEncoder()
 const comma = encoder.encode(",")
@@ -164,6 +169,9 @@ export class Workspace {
     let scroll: Scroll
     if (param === undefined) {
       if (this.scroll !== undefined || now < this.startedAt + (faults.foreignScroll ?? 0) * 1000) {
+        if (this.scroll !== undefined && now - this.scroll.lastUsedAt < liveScrollMillis) {
+          this.counters.counts.scrollExistsWhileLive++
+        }
         return Effect.fail(ApiError.scrollExists())
       }
       scroll = this.open(resource, now)
@@ -217,12 +225,14 @@ export class Workspace {
       offset = (offset + 1) % universe
     }
     this.lastOrder[resource] = { step, offset }
-    this.counters.scrollsOpened++
-    this.scroll = { resource, universe, step, param: "", position: 0, cursor: offset, lastUsedAt: now }
+    this.counters.counts.scrollsOpened++
+    // A rotating scroll_param is drawn by each page; a stable one once, here.
+    const param = this.config.scrollParam === "stable" ? this.rng.uuid() : ""
+    this.scroll = { resource, universe, step, param, position: 0, cursor: offset, lastUsedAt: now }
     return this.scroll
   }
 
-  /** The next page of `scroll`, with a fresh scroll_param; the empty page closes the scroll. */
+  /** The next page of `scroll`, with a fresh scroll_param unless it is stable; the empty page closes the scroll. */
   private nextPage(scroll: Scroll, major: Major, now: number): Uint8Array {
     const dataset = this.datasets[scroll.resource]
     const [head, tail] = envelopes[scroll.resource][major]
@@ -237,11 +247,11 @@ export class Workspace {
       scroll.position++
       scroll.cursor = (scroll.cursor + scroll.step) % scroll.universe
     }
-    scroll.param = this.rng.uuid()
+    if (this.config.scrollParam === "rotating") scroll.param = this.rng.uuid()
     scroll.lastUsedAt = now
     if (records === 0) this.scroll = undefined
-    this.counters.pagesServed++
-    this.counters.recordsServed += records
+    this.counters.counts.pagesServed++
+    this.counters.counts.recordsServed += records
     chunks.push(tail, encoder.encode(`${scroll.param}"}`))
     return concat(chunks)
   }

@@ -10,7 +10,7 @@ import { randomUUID } from "node:crypto"
 import { FileSystem, Path } from "@effect/platform"
 import type { PlatformError } from "@effect/platform/Error"
 import { Effect, Exit, Sink, Stream } from "effect"
-import { OutputError } from "./ExportError.js"
+import { OutputError } from "../ExportError.js"
 
 /**
  * The temporary file for `target`: in the same directory (a rename across file systems would not be atomic),

@@ -6,7 +6,7 @@
  */
 import { ValidationError } from "@effect/cli"
 import { Cause, Exit, Option } from "effect"
-import { StdoutClosed } from "./ExportError.js"
+import { StdoutClosed } from "../ExportError.js"
 
 /**
  * The exit code of a Ctrl-C (128 + SIGINT), as shells report it.

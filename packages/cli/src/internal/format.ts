@@ -10,7 +10,7 @@
 import { FileSystem } from "@effect/platform"
 import type { PlatformError } from "@effect/platform/Error"
 import { Chunk, Effect, Sink, Stream } from "effect"
-import { OutputError } from "./ExportError.js"
+import { OutputError } from "../ExportError.js"
 
 /**
  * @since 0.1.0
@@ -120,11 +120,12 @@ const cellOf = (value: unknown): string => {
 }
 
 /**
- * The columns seen so far, in the order they first appeared. Columns are only ever added, so a row laid out
- * against an earlier set is still aligned with a later one: it only lacks the trailing cells.
+ * The columns seen so far, in the order they first appeared, and whether each has had a value. Columns are only ever
+ * added, so a row laid out against an earlier set is still aligned with a later one: it only lacks the trailing cells.
  */
 const makeColumns = () => {
   const names: Array<string> = []
+  const filled: Array<boolean> = []
   const positions = new Map<string, number>()
   const cells = (record: JsonRecord): Array<string> => {
     const row: Array<string> = []
@@ -132,30 +133,80 @@ const makeColumns = () => {
       let position = positions.get(column)
       if (position === undefined) {
         position = names.push(column) - 1
+        filled.push(false)
         positions.set(column, position)
       }
       row[position] = cell
+      if (cell !== "") filled[position] = true
     }
     // Fields a record lacks leave holes; fill them so the JSON below has "" there rather than null.
     return Array.from(row, (cell) => cell ?? "")
   }
-  return { names, cells }
+  return { names, filled, cells }
 }
+
+const isCustomAttribute = (column: string) => column === "custom_attributes" || column.startsWith("custom_attributes.")
+
+/**
+ * The header, as positions among the columns seen (in the order they first appeared): the columns with a value in
+ * some row, the schema's own (`known`) first in the schema's order, then every custom attribute sorted by name, then
+ * the fields the schema does not name, in the order they first appeared. A column empty in every row is left out.
+ *
+ * @since 0.1.0
+ * @category csv
+ */
+export const headerOrder = (
+  seen: ReadonlyArray<string>,
+  filled: ReadonlyArray<boolean>,
+  known: ReadonlyArray<string>
+): Array<number> => {
+  const rank = new Map(known.map((column, index) => [column, index]))
+  const group = (column: string) => isCustomAttribute(column) ? 1 : rank.has(column) ? 0 : 2
+  const byName = (a: string, b: string) => a < b ? -1 : a > b ? 1 : 0
+  return seen.flatMap((_, position) => filled[position] ? [position] : []).sort((a, b) => {
+    const [columnA, columnB] = [seen[a]!, seen[b]!]
+    const [groupA, groupB] = [group(columnA), group(columnB)]
+    if (groupA !== groupB) return groupA - groupB
+    if (groupA === 0) return rank.get(columnA)! - rank.get(columnB)!
+    if (groupA === 1) return byName(columnA, columnB)
+    return a - b
+  })
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface CsvOptions {
+  /** The columns the records' schema names, in its order: they come first (`Fields.knownColumns`). */
+  readonly knownColumns?: ReadonlyArray<string> | undefined
+  /**
+   * Starts the output with a UTF-8 byte-order mark, without which Excel reads UTF-8 as the system's legacy code page
+   * ("SÃ£o Paulo" for "São Paulo"). Default false: most other readers take the mark for part of the first column's
+   * name.
+   */
+  readonly bom?: boolean | undefined
+}
+
+/** U+FEFF, which UTF-8 encodes as EF BB BF. */
+const byteOrderMark = "\uFEFF"
 
 const stagingError = (path: string) => (error: PlatformError) =>
   new OutputError({ target: `the CSV staging file ${path}`, detail: error.message })
 
 /**
- * CSV with a header that is the union of every record's columns, which is known only after the last record. So
- * it takes two passes without holding records in memory: the first writes each row (as a JSON array of its cells,
- * one a line) to a temporary staging file while collecting the columns; the second writes the header, then reads
- * the rows back and pads each to the full width. The staging file is removed when the stream ends, however it ends.
- * Nothing is emitted until the scroll has finished; no records give an empty output.
+ * CSV whose header holds every column with a value in some record (see `headerOrder`), which is known only after
+ * the last record. So it takes two passes without holding records in memory: the first writes each row (as a JSON
+ * array of its cells by first-seen column, one a line) to a temporary staging file while collecting the columns; the
+ * second writes the header, then reads the rows back and lays each out in the header's order. The staging file is
+ * removed when the stream ends, however it ends. Nothing is emitted until the scroll has finished; no records give
+ * an empty output, without a byte-order mark.
  *
  * @since 0.1.0
  * @category encoders
  */
-export const csv = <E, R>(
+export const csv = (options: CsvOptions = {}) =>
+<E, R>(
   records: Stream.Stream<JsonRecord, E, R>
 ): Stream.Stream<string, E | OutputError, R | FileSystem.FileSystem> =>
   Stream.unwrapScoped(Effect.gen(function*() {
@@ -168,9 +219,9 @@ export const csv = <E, R>(
       Stream.encodeText,
       Stream.run(Sink.mapError(fs.sink(staging), stagingError(staging)))
     )
-    const width = columns.names.length
-    // No records, no columns: an empty file rather than a blank header line.
-    if (width === 0) return Stream.empty
+    const order = headerOrder(columns.names, columns.filled, options.knownColumns ?? [])
+    // No records (or none with a value), no columns: an empty file rather than a blank header line.
+    if (order.length === 0) return Stream.empty
     const rows = fs.stream(staging).pipe(
       Stream.mapError(stagingError(staging)),
       Stream.decodeText(),
@@ -178,16 +229,17 @@ export const csv = <E, R>(
       Stream.mapChunks((lines) =>
         Chunk.of(Chunk.reduce(lines, "", (text, line) => {
           const cells = JSON.parse(line) as Array<string>
-          while (cells.length < width) cells.push("")
-          return text + csvRow(cells)
+          return text + csvRow(order.map((position) => cells[position] ?? ""))
         }))
       )
     )
-    return Stream.concat(Stream.succeed(csvRow(columns.names)), rows)
+    const header = csvRow(order.map((position) => columns.names[position]!))
+    return Stream.concat(Stream.succeed(options.bom === true ? byteOrderMark + header : header), rows)
   }))
 
 /**
  * @since 0.1.0
  * @category encoders
  */
-export const encoder = (format: Format): Encoder => ({ ndjson, json, csv })[format]
+export const encoder = (format: Format, options: CsvOptions = {}): Encoder =>
+  format === "csv" ? csv(options) : format === "json" ? json : ndjson

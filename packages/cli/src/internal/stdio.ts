@@ -5,8 +5,8 @@
  * @since 0.1.0
  */
 import { NodeSink } from "@effect/platform-node"
-import { Context, Effect, Layer, type Sink } from "effect"
-import { OutputError, StdoutClosed } from "./ExportError.js"
+import { Config, Context, Effect, Layer, type Sink, Stream } from "effect"
+import { OutputError, StdoutClosed } from "../ExportError.js"
 
 /**
  * @since 0.1.0
@@ -29,6 +29,31 @@ export interface Service {
  * @category tags
  */
 export class Stdio extends Context.Tag("@intercom-scroll/cli/Stdio")<Stdio, Service>() {}
+
+/**
+ * Whether text for a stream may be styled (bold, colour): only on a terminal, and not when NO_COLOR is set to anything
+ * but the empty string (https://no-color.org).
+ *
+ * @since 0.1.0
+ * @category color
+ */
+export const styled = (isTTY: boolean): Effect.Effect<boolean> =>
+  isTTY
+    ? Config.string("NO_COLOR").pipe(
+      Config.withDefault(""),
+      Effect.map((noColor) => noColor === ""),
+      Effect.orElseSucceed(() => true)
+    )
+    : Effect.succeed(false)
+
+/**
+ * Writes `text` to stdout, with its backpressure and errors (`StdoutClosed` when the reader has gone).
+ *
+ * @since 0.1.0
+ * @category writing
+ */
+export const print = (text: string): Effect.Effect<void, OutputError | StdoutClosed, Stdio> =>
+  Effect.flatMap(Stdio, (stdio) => Stream.run(Stream.succeed(text).pipe(Stream.encodeText), stdio.stdout))
 
 const describe = (cause: unknown) => (cause instanceof Error ? cause.message : String(cause))
 

@@ -7,8 +7,7 @@
  */
 import { Progress, type Resource } from "@intercom-scroll/core"
 import { Clock, Effect, Schedule, type Scope, SubscriptionRef } from "effect"
-import type { Summary } from "./Export.js"
-import { Stdio } from "./Stdio.js"
+import { Stdio } from "./stdio.js"
 
 /**
  * `live` redraws one line in place (for a terminal), `plain` prints a line every few seconds (for logs and
@@ -103,12 +102,31 @@ export const renderRestart = (event: { readonly resource: Resource.Resource; rea
   `${event.resource}: starting over from the first page (attempt ${event.attempt}): ${event.cause}`
 
 /**
+ * What the closing line tells of a finished export.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Totals {
+  readonly resource: Resource.Resource
+  /** The file written, or "stdout". */
+  readonly destination: string
+  /** Records written (after dedupe). */
+  readonly records: number
+  /** Pages received, over every attempt. */
+  readonly pages: number
+  readonly restarts: number
+  readonly rateLimitWaits: number
+  readonly durationMillis: number
+}
+
+/**
  * The closing line: `Exported 25,000 users to out/users.ndjson in 12.3 s: 250 pages, 1 restart, 2,033 records/s.`
  *
  * @since 0.1.0
  * @category rendering
  */
-export const renderSummary = (summary: Summary): string =>
+export const renderSummary = (summary: Totals): string =>
   `Exported ${count(summary.records, singularOf[summary.resource], summary.resource)} to ${summary.destination} in ${
     formatDuration(summary.durationMillis)
   }: ${[count(summary.pages, "page"), count(summary.restarts, "restart"), ...rateLimitWaits(summary.rateLimitWaits)].join(", ")}, ${

@@ -1,0 +1,236 @@
+/**
+ * Keeps a SQL table of a workspace's users, leads or companies in step with Intercom: every record upserted whole,
+ * each page in one transaction, and a record marked deleted once a scroll that reached its end did not see it.
+ *
+ * Intercom's scroll has no "changed since": each run walks every record, and that full scroll is what lets a run
+ * notice deletions. Two runs of one workspace never scroll at the same time, in one process or across processes: a
+ * lock in the database (an advisory lock in PostgreSQL, a lease in SQLite) makes the second wait.
+ *
+ * @example
+ * import { NodeHttpClient } from "@effect/platform-node"
+ * import { SqliteClient } from "@effect/sql-sqlite-node"
+ * import { IntercomClient } from "@intercom-scroll/core"
+ * import { Sync } from "@intercom-scroll/sync"
+ * import { Console, Effect, Layer } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const summary = yield* Sync.run("users", { workspace: "acme", lockTimeout: "10 minutes" })
+ *   yield* Console.log(
+ *     `${summary.inserted} new, ${summary.updated} changed, ${summary.unchanged} unchanged, ${summary.deleted} deleted`
+ *   )
+ * })
+ *
+ * program.pipe(
+ *   Effect.provide(Layer.mergeAll(
+ *     IntercomClient.layerConfig().pipe(Layer.provide(NodeHttpClient.layerUndici)),
+ *     SqliteClient.layer({ filename: "intercom.sqlite" })
+ *   ))
+ * )
+ *
+ * @since 0.1.0
+ */
+import { SqlClient } from "@effect/sql"
+import type { MigrationError } from "@effect/sql/Migrator"
+import type { SqlError } from "@effect/sql/SqlError"
+import { type IntercomClient, Progress, type Resource, Scroll } from "@intercom-scroll/core"
+import { Cause, Clock, Duration, Effect, Exit, Stream } from "effect"
+import * as Dialect from "./internal/dialect.js"
+import * as Lock from "./internal/lock.js"
+import * as Migrations from "./internal/migrations.js"
+import * as Store from "./internal/store.js"
+import { InvalidOptions, type SchemaTooNew, type SyncError, type UnsupportedDialect } from "./SyncError.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options extends Scroll.Options {
+  /**
+   * A name for the Intercom workspace, yours to choose: rows and runs are kept per workspace, so one database can hold
+   * several. Default `"default"`.
+   */
+  readonly workspace?: string | undefined
+  /**
+   * How long to wait while another sync of the workspace runs before failing with `LockTimeout`. Default: as long as
+   * it takes.
+   */
+  readonly lockTimeout?: Duration.DurationInput | undefined
+}
+
+/**
+ * What a run did.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Summary {
+  /** The run's row in `intercom_sync_runs`. */
+  readonly runId: number
+  readonly workspace: string
+  readonly resource: Resource.Resource
+  /** Records stored for the first time. */
+  readonly inserted: number
+  /** Records whose stored version differed, or that had been marked deleted and are back. */
+  readonly updated: number
+  /** Records stored as they were (their `last_seen_at` still moves). */
+  readonly unchanged: number
+  /** Rows marked deleted: the scroll reached its end without them. */
+  readonly deleted: number
+  /** Times the scroll started over from the first page. */
+  readonly restarts: number
+  /** From the run's start (once the lock was held) to its end, on the Effect `Clock`. */
+  readonly duration: Duration.Duration
+}
+
+/**
+ * The table each resource's records are kept in.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const tables: { readonly [R in Resource.Resource]: string } = Store.recordTables
+
+/**
+ * The table with one row per run.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const runsTable: string = Store.runsTable
+
+/**
+ * Where the sync's migrations are recorded (not the Migrator's default `effect_sql_migrations`, which belongs to the
+ * application).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const migrationsTable: string = Migrations.migrationsTable
+
+/**
+ * Creates or upgrades the sync's tables. `run` calls it first, so calling it yourself is needed only to create the
+ * tables ahead of a first run. A database migrated by a newer version of this package fails with `SchemaTooNew` and
+ * is left untouched. Safe to run from several processes at once.
+ *
+ * @since 0.1.0
+ * @category migrations
+ */
+export const migrate: Effect.Effect<
+  void,
+  SchemaTooNew | UnsupportedDialect | MigrationError | SqlError,
+  SqlClient.SqlClient
+> = Effect.gen(function*() {
+  const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+  yield* Migrations.migrate(sql, yield* Dialect.of(sql))
+}).pipe(Effect.withSpan("Sync.migrate"))
+
+/** What the run's row says about a failure: the error's own message, which never holds the token. */
+const describe = (cause: Cause.Cause<SyncError>): string => {
+  if (Cause.isInterruptedOnly(cause)) return "Interrupted before the scroll reached its end"
+  const failure = Cause.failureOption(cause)
+  if (failure._tag === "Some") return `${failure.value._tag}: ${failure.value.message}`
+  const defect = Cause.squash(cause)
+  return `Defect: ${defect instanceof Error ? defect.message : String(defect)}`
+}
+
+const validate = (options: Options) =>
+  Effect.gen(function*() {
+    const workspace = options.workspace ?? "default"
+    if (workspace.length === 0) return yield* new InvalidOptions({ detail: "the workspace name is empty" })
+    if (options.lockTimeout === undefined) return { workspace, lockTimeout: undefined }
+    const lockTimeout = Duration.decodeUnknown(options.lockTimeout)
+    if (lockTimeout._tag === "None") {
+      return yield* new InvalidOptions({ detail: `lockTimeout ${String(options.lockTimeout)} is not a duration` })
+    }
+    return { workspace, lockTimeout: lockTimeout.value }
+  })
+
+/**
+ * Syncs one resource of a workspace into its table, and returns what it did.
+ *
+ * In order: migrates the tables if needed; takes the workspace's lock (waiting while another sync holds it, reported
+ * to `Progress` as a `workspace-lock` wait); marks `abandoned` the runs of the workspace that a dead process left
+ * `running`; records the run; scrolls (with `Scroll.pages` and the scroll options given, restarts included), writing
+ * each page in one transaction; and, only once the scroll has reached its end, marks deleted the rows it did not see
+ * and records the run `complete`. A run that fails or is interrupted is recorded `failed` with the error's message,
+ * and marks nothing deleted.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const run: (
+  resource: Resource.Resource,
+  options?: Options
+) => Effect.Effect<Summary, SyncError, IntercomClient.IntercomClient | SqlClient.SqlClient> = Effect.fn("Sync.run")(
+  function*(resource: Resource.Resource, options: Options = {}) {
+    const { lockTimeout, workspace } = yield* validate(options)
+    yield* Effect.annotateCurrentSpan({ workspace, resource })
+    const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+    const dialect = yield* Dialect.of(sql)
+    yield* Migrations.migrate(sql, dialect)
+    return yield* Effect.scoped(Effect.gen(function*() {
+      const lock = yield* Lock.acquire(sql, dialect, { workspace, resource, timeout: lockTimeout })
+      const store = Store.make(sql, dialect, workspace, resource)
+      const startedAt = yield* Clock.currentTimeMillis
+      // Under the lock no other run of the workspace is alive: a run still `running` was left by a dead process.
+      yield* store.markAbandoned(startedAt)
+      const runId = yield* store.startRun(startedAt)
+      yield* Effect.annotateCurrentSpan("runId", runId)
+
+      const counts = { inserted: 0, updated: 0, unchanged: 0, deleted: 0, restarts: 0 }
+      const outer = yield* Progress.Progress
+      const progress: Progress.Reporter = {
+        report: (event) => {
+          if (event._tag === "Restart") counts.restarts++
+          return outer.report(event)
+        }
+      }
+
+      const scroll = Scroll.pages(resource, options).pipe(
+        Stream.runForEach((page) =>
+          Effect.flatMap(Clock.currentTimeMillis, (now) => store.writePage(runId, page.records, now)).pipe(
+            Effect.map((written) => {
+              counts.inserted += written.inserted
+              counts.updated += written.updated
+              counts.unchanged += written.unchanged
+            })
+          )
+        ),
+        Effect.provideService(Progress.Progress, progress)
+      )
+
+      // The scroll reached its end: what it did not see is gone from Intercom.
+      const complete = Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        counts.deleted = yield* sql.withTransaction(Effect.gen(function*() {
+          yield* lock.confirm
+          const deleted = yield* store.markDeleted(runId, now)
+          yield* store.finishRun(runId, { status: "complete", now, counts: { ...counts, deleted }, error: null })
+          return deleted
+        }))
+        return now
+      })
+
+      const finishedAt = yield* Effect.raceFirst(scroll, lock.lost).pipe(
+        Effect.zipRight(complete),
+        Effect.onExit((exit) =>
+          Exit.isSuccess(exit) ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (now) =>
+            store.finishRun(runId, { status: "failed", now, counts, error: describe(exit.cause) }).pipe(
+              Effect.catchAll((error) => Effect.logWarning("Could not record the failed sync run", error))
+            ))
+        )
+      )
+      return {
+        runId,
+        workspace,
+        resource,
+        inserted: counts.inserted,
+        updated: counts.updated,
+        unchanged: counts.unchanged,
+        deleted: counts.deleted,
+        restarts: counts.restarts,
+        duration: Duration.millis(finishedAt - startedAt)
+      } satisfies Summary
+    }))
+  }
+)

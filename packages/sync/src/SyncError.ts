@@ -1,0 +1,118 @@
+/**
+ * What can stop a sync besides the scroll itself, as tagged errors. Each message says what happened and what to do;
+ * none carries the access token (the sync never holds it) or a record.
+ *
+ * @example
+ * import { Sync, SyncError } from "@intercom-scroll/sync"
+ * import { Console, Effect } from "effect"
+ *
+ * const program = Sync.run("users", { workspace: "acme", lockTimeout: "10 minutes" }).pipe(
+ *   Effect.catchTags({
+ *     LockTimeout: (error: SyncError.LockTimeout) => Console.error(error.message),
+ *     SchemaTooNew: (error: SyncError.SchemaTooNew) => Console.error(error.message)
+ *   })
+ * )
+ *
+ * @since 0.1.0
+ */
+import type { MigrationError } from "@effect/sql/Migrator"
+import type { SqlError } from "@effect/sql/SqlError"
+import type { ScrollError } from "@intercom-scroll/core"
+import { Duration, Schema } from "effect"
+
+/**
+ * Another sync of the workspace held its lock for longer than `lockTimeout`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class LockTimeout extends Schema.TaggedError<LockTimeout>()("LockTimeout", {
+  workspace: Schema.String,
+  waitedMillis: Schema.Number
+}) {
+  override get message(): string {
+    return `Another sync of workspace ${JSON.stringify(this.workspace)} still held its lock after ${
+      Duration.format(Duration.millis(this.waitedMillis))
+    }, so this one gave up. Intercom allows one scroll per workspace: wait for the other to finish, or give a longer lockTimeout.`
+  }
+}
+
+/**
+ * The sync lost its workspace lock mid-run: its PostgreSQL session ended, or its SQLite lease expired (the process
+ * stalled longer than the lease) and another sync took it over. Nothing was marked deleted.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class LockLost extends Schema.TaggedError<LockLost>()("LockLost", {
+  workspace: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `The sync of workspace ${
+      JSON.stringify(this.workspace)
+    } lost its lock (${this.reason}), so it stopped before marking anything deleted. Run it again.`
+  }
+}
+
+/**
+ * The database's sync tables were migrated by a newer version of this package: this version does not know the
+ * migrations it lists, and so neither what the tables look like.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class SchemaTooNew extends Schema.TaggedError<SchemaTooNew>()("SchemaTooNew", {
+  table: Schema.String,
+  unknown: Schema.Array(Schema.Number),
+  known: Schema.Array(Schema.Number)
+}) {
+  override get message(): string {
+    return `The sync tables were migrated by a newer version of @intercom-scroll/sync: ${this.table} lists migration ${
+      this.unknown.join(", ")
+    }, and this version knows only ${this.known.join(", ")}. Upgrade @intercom-scroll/sync (or the CLI) to sync into this database.`
+  }
+}
+
+/**
+ * The `SqlClient` speaks a dialect the sync has no SQL for. SQLite and PostgreSQL are supported, through any of
+ * their @effect/sql drivers.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class UnsupportedDialect extends Schema.TaggedError<UnsupportedDialect>()("UnsupportedDialect", {}) {
+  override get message(): string {
+    return "The sync writes to SQLite or PostgreSQL (through any of their @effect/sql drivers); this SqlClient is neither."
+  }
+}
+
+/**
+ * Options that cannot work, such as an empty workspace name or a negative lock timeout.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidOptions extends Schema.TaggedError<InvalidOptions>()("InvalidOptions", {
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `Invalid sync options: ${this.detail}`
+  }
+}
+
+/**
+ * Everything `Sync.run` can fail with: the scroll's errors, the lock's, the schema's and the database's.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type SyncError =
+  | ScrollError.ScrollError
+  | LockTimeout
+  | LockLost
+  | SchemaTooNew
+  | UnsupportedDialect
+  | InvalidOptions
+  | MigrationError
+  | SqlError

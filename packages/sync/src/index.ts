@@ -1,0 +1,9 @@
+/**
+ * @since 0.1.0
+ */
+export * as Sync from "./Sync.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as SyncError from "./SyncError.js"

@@ -1,0 +1,212 @@
+/**
+ * One sync per workspace, across processes, held in the database itself.
+ *
+ * - PostgreSQL: a session-level advisory lock on a connection reserved for the whole run. A process that dies
+ *   closes its connection, and the server releases the lock with it. A watchdog asks the connection for a sign of life,
+ *   since a lock whose session ended is gone.
+ * - SQLite: a lease row (holder, host, pid, expiry) that a heartbeat renews. A lease past its expiry may be taken over;
+ *   one held on this host by a process that no longer exists may be taken over at once.
+ *
+ * Waiting polls on the Effect `Clock`, so a wait is interruptible, reported, and testable under the TestClock.
+ */
+import type { SqlClient, SqlConnection } from "@effect/sql"
+import type { SqlError } from "@effect/sql/SqlError"
+import { Progress, type Resource } from "@intercom-scroll/core"
+import { Clock, Data, Duration, Effect, Schedule, type Scope } from "effect"
+import { randomUUID } from "node:crypto"
+import * as os from "node:os"
+import { LockLost, LockTimeout } from "../SyncError.js"
+import { type Dialect, time } from "./dialect.js"
+
+export interface Held {
+  /** Fails once the lock is found lost; never succeeds. Race the run against it. */
+  readonly lost: Effect.Effect<never, LockLost>
+  /**
+   * Confirms the lock is still held. In SQLite it renews the lease, which takes the write lock: called first in the
+   * transaction that marks deletions, it keeps any takeover out until that transaction ends.
+   */
+  readonly confirm: Effect.Effect<void, LockLost | SqlError>
+}
+
+export interface Options {
+  readonly workspace: string
+  /** Reported while waiting. */
+  readonly resource: Resource.Resource
+  /** Give up after this long; undefined waits as long as it takes. */
+  readonly timeout: Duration.Duration | undefined
+}
+
+/** How often a waiting sync tries again. */
+export const pollInterval = Duration.seconds(1)
+/** How long a SQLite lease lasts without renewal, and how often it is renewed. */
+export const leaseDuration = Duration.seconds(30)
+export const heartbeatInterval = Duration.seconds(10)
+
+/** The lock is held by someone else right now. */
+class Busy extends Data.TaggedError("Busy") {}
+
+/**
+ * Takes the workspace's lock for the life of the scope, waiting while another sync holds it (reported to `Progress`
+ * as a `workspace-lock` wait), and failing with `LockTimeout` once `timeout` has passed.
+ */
+export const acquire = (
+  sql: SqlClient.SqlClient,
+  dialect: Dialect,
+  options: Options
+): Effect.Effect<Held, LockTimeout | SqlError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const lock = dialect === "pg" ? yield* advisory(sql, workspaceKey(options.workspace)) : lease(sql, options.workspace)
+    const lost = (reason: string) => new LockLost({ workspace: options.workspace, reason })
+    const first = yield* Effect.either(lock.tryTake)
+    if (first._tag === "Left") {
+      if (first.left._tag === "SqlError") return yield* first.left
+      const progress = yield* Progress.Progress
+      const startedAt = yield* Clock.currentTimeMillis
+      const untilMillis = options.timeout === undefined ? undefined : startedAt + Duration.toMillis(options.timeout)
+      const schedule = options.timeout === undefined
+        ? Schedule.spaced(pollInterval)
+        : Schedule.spaced(pollInterval).pipe(Schedule.upTo(options.timeout))
+      yield* progress.report(Progress.ProgressEvent.Waiting({ resource: options.resource, reason: "workspace-lock", untilMillis }))
+      yield* lock.tryTake.pipe(
+        Effect.retry({ schedule, while: (error) => error._tag === "Busy" }),
+        Effect.catchTag("Busy", () =>
+          Effect.flatMap(Clock.currentTimeMillis, (now) =>
+            new LockTimeout({ workspace: options.workspace, waitedMillis: now - startedAt }))),
+        Effect.ensuring(progress.report(Progress.ProgressEvent.Resumed({ resource: options.resource })))
+      )
+    }
+    yield* Effect.addFinalizer(() => Effect.ignore(lock.release))
+    return {
+      lost: Effect.flatMap(
+        Effect.repeat(lock.stillHeld, { schedule: Schedule.spaced(lock.checkEvery), while: (held) => held }),
+        () => Effect.fail(lost(lock.lostReason))
+      ).pipe(Effect.catchTag("SqlError", (error) => Effect.fail(lost(`${lock.lostReason}: ${error.message}`)))),
+      confirm: Effect.flatMap(lock.stillHeld, (held) => held ? Effect.void : Effect.fail(lost(lock.lostReason)))
+    } satisfies Held
+  })
+
+interface Lock {
+  readonly tryTake: Effect.Effect<void, Busy | SqlError>
+  /** Whether the lock is still ours; in SQLite, renews the lease. */
+  readonly stillHeld: Effect.Effect<boolean, SqlError>
+  readonly checkEvery: Duration.Duration
+  readonly lostReason: string
+  readonly release: Effect.Effect<void, SqlError>
+}
+
+/**
+ * The advisory lock's key: a namespace of ours and a 32-bit FNV-1a hash of the workspace's name. Two names that hash
+ * alike only take turns; the two-key form keeps clear of an application's own single-key advisory locks.
+ */
+export const advisoryNamespace = 0x1c5c_0a11
+export const migrationsKey = [advisoryNamespace + 1, 0] as const
+
+export const workspaceKey = (workspace: string): readonly [number, number] => {
+  let hash = 0x811c9dc5
+  for (const byte of new TextEncoder().encode(workspace)) {
+    hash ^= byte
+    hash = Math.imul(hash, 0x01000193)
+  }
+  return [advisoryNamespace, hash | 0]
+}
+
+/** An advisory lock on a connection reserved from the pool for as long as the scope lives. */
+export const advisory = (
+  sql: SqlClient.SqlClient,
+  key: readonly [number, number]
+): Effect.Effect<Lock, SqlError, Scope.Scope> =>
+  Effect.map(sql.reserve, (connection: SqlConnection.Connection) => {
+    const ask = <A extends object>(statement: string, params: ReadonlyArray<unknown>) =>
+      connection.execute(statement, params, undefined) as Effect.Effect<ReadonlyArray<A>, SqlError>
+    return {
+      tryTake: Effect.flatMap(
+        ask<{ locked: boolean }>("SELECT pg_try_advisory_lock($1, $2) AS locked", key),
+        (rows) => rows[0]?.locked === true ? Effect.void : Effect.fail(new Busy())
+      ),
+      // A session lock lives as long as its session: a connection that answers still holds it.
+      stillHeld: Effect.as(ask("SELECT 1", []), true),
+      checkEvery: Duration.seconds(10),
+      lostReason: "its PostgreSQL session ended",
+      // Before the connection goes back to the pool, which would otherwise keep the lock alive.
+      release: Effect.asVoid(ask("SELECT pg_advisory_unlock($1, $2)", key))
+    } satisfies Lock
+  })
+
+/** Whether a process of this host with this pid exists (a signal 0 probes without sending anything). */
+const processExists = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    // EPERM: it exists, but belongs to someone else.
+    return (error as NodeJS.ErrnoException).code === "EPERM"
+  }
+}
+
+const table = "intercom_sync_locks"
+
+/** A lease row in `intercom_sync_locks`, renewed by `stillHeld`. */
+const lease = (sql: SqlClient.SqlClient, workspace: string): Lock => {
+  const holder = randomUUID()
+  const host = os.hostname()
+  const pid = process.pid
+  const t = sql(table)
+  const expiry = (now: number) => time("sqlite", now + Duration.toMillis(leaseDuration))
+
+  // Takes the lease when there is none or it has expired: one statement, so two takers cannot both win.
+  const takeFree = Effect.flatMap(Clock.currentTimeMillis, (now) =>
+    sql<{ holder: string }>`INSERT INTO ${t} ${
+      sql.insert({ workspace, holder, host, pid, acquired_at: time("sqlite", now), expires_at: expiry(now) })
+    }
+      ON CONFLICT (workspace) DO UPDATE SET holder = excluded.holder, host = excluded.host, pid = excluded.pid,
+        acquired_at = excluded.acquired_at, expires_at = excluded.expires_at
+      WHERE ${t}.expires_at <= excluded.acquired_at
+      RETURNING holder`)
+
+  // Takes over from a holder on this host whose process is gone, if it still holds the lease.
+  const takeOverDead = Effect.gen(function*() {
+    const [current] = yield* sql<{ holder: string; host: string; pid: number }>`
+      SELECT holder, host, pid FROM ${t} WHERE workspace = ${workspace}`
+    if (current === undefined || current.host !== host || current.pid === pid || processExists(current.pid)) {
+      return false
+    }
+    const now = yield* Clock.currentTimeMillis
+    const taken = yield* sql`UPDATE ${t} SET holder = ${holder}, pid = ${pid}, acquired_at = ${time("sqlite", now)},
+      expires_at = ${expiry(now)} WHERE workspace = ${workspace} AND holder = ${current.holder} RETURNING holder`
+    return taken.length > 0
+  })
+
+  return {
+    tryTake: Effect.flatMap(takeFree, (rows) =>
+      rows.length > 0
+        ? Effect.void
+        : Effect.flatMap(takeOverDead, (taken) => taken ? Effect.void : Effect.fail(new Busy()))),
+    stillHeld: Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      Effect.map(
+        sql`UPDATE ${t} SET expires_at = ${expiry(now)} WHERE workspace = ${workspace} AND holder = ${holder}
+          RETURNING holder`,
+        (rows) => rows.length > 0
+      )),
+    checkEvery: heartbeatInterval,
+    lostReason: "its SQLite lease expired and another sync took it over",
+    release: Effect.asVoid(sql`DELETE FROM ${t} WHERE workspace = ${workspace} AND holder = ${holder}`)
+  }
+}
+
+/**
+ * Runs `effect` while holding the migrations' advisory lock (PostgreSQL). Migrations take a moment, so the server
+ * itself makes a second process wait (`pg_advisory_lock`), with no polling; an interrupt cancels the wait.
+ */
+export const withMigrationsLock = <A, E, R>(
+  sql: SqlClient.SqlClient,
+  effect: Effect.Effect<A, E, R>
+): Effect.Effect<A, E | SqlError, R> =>
+  Effect.scoped(Effect.gen(function*() {
+    const connection = yield* sql.reserve
+    const [namespace, key] = migrationsKey
+    yield* connection.execute("SELECT pg_advisory_lock($1, $2)", [namespace, key], undefined)
+    yield* Effect.addFinalizer(() =>
+      Effect.ignore(connection.execute("SELECT pg_advisory_unlock($1, $2)", [namespace, key], undefined))
+    )
+    return yield* effect
+  }))

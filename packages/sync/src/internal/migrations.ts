@@ -1,0 +1,144 @@
+/**
+ * The sync's tables, created and changed by @effect/sql's Migrator from migrations kept in this module (no files to
+ * load), recorded in a migrations table of their own so that they never mix with an application's.
+ *
+ * A migration, once released, is never edited: a later change is a new migration with a higher id.
+ */
+import { SqlClient } from "@effect/sql"
+import * as Migrator from "@effect/sql/Migrator"
+import type { SqlError } from "@effect/sql/SqlError"
+import { Effect, Schedule } from "effect"
+import { SchemaTooNew } from "../SyncError.js"
+import type { Dialect } from "./dialect.js"
+import { withMigrationsLock } from "./lock.js"
+
+export const migrationsTable = "intercom_sync_migrations"
+
+/** Columns every record table has; `typed` are the resource's own. */
+const recordTable = (dialect: Dialect, name: string, typed: string) => {
+  const [json, instant] = dialect === "pg" ? ["jsonb", "timestamptz"] : ["TEXT", "TEXT"]
+  return `CREATE TABLE ${name} (
+  workspace TEXT NOT NULL,
+  id TEXT NOT NULL,
+  record ${json} NOT NULL,
+  ${typed},
+  created_at BIGINT,
+  updated_at BIGINT,
+  first_seen_at ${instant} NOT NULL,
+  last_seen_at ${instant} NOT NULL,
+  deleted_at ${instant},
+  first_seen_run INTEGER NOT NULL,
+  last_seen_run INTEGER NOT NULL,
+  changed_run INTEGER NOT NULL,
+  PRIMARY KEY (workspace, id)
+)`
+}
+
+const createTables = Effect.gen(function*() {
+  const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+  const dialect: Dialect = yield* sql.onDialectOrElse({
+    pg: () => Effect.succeed<Dialect>("pg"),
+    orElse: () => Effect.succeed<Dialect>("sqlite")
+  })
+  const instant = dialect === "pg" ? "timestamptz" : "TEXT"
+  const runId = dialect === "pg" ? "INTEGER GENERATED ALWAYS AS IDENTITY PRIMARY KEY" : "INTEGER PRIMARY KEY AUTOINCREMENT"
+  const person = "email TEXT,\n  name TEXT"
+  yield* sql.unsafe(recordTable(dialect, "intercom_users", person))
+  yield* sql.unsafe(recordTable(dialect, "intercom_leads", person))
+  yield* sql.unsafe(recordTable(dialect, "intercom_companies", "company_id TEXT,\n  name TEXT"))
+  yield* sql.unsafe(`CREATE TABLE intercom_sync_runs (
+  id ${runId},
+  workspace TEXT NOT NULL,
+  resource TEXT NOT NULL CHECK (resource IN ('users', 'leads', 'companies')),
+  status TEXT NOT NULL CHECK (status IN ('running', 'complete', 'failed', 'abandoned')),
+  started_at ${instant} NOT NULL,
+  finished_at ${instant},
+  inserted INTEGER,
+  updated INTEGER,
+  unchanged INTEGER,
+  deleted INTEGER,
+  restarts INTEGER,
+  error TEXT
+)`)
+  yield* sql.unsafe("CREATE INDEX intercom_sync_runs_by_status ON intercom_sync_runs (workspace, status)")
+  if (dialect === "sqlite") {
+    yield* sql.unsafe(`CREATE TABLE intercom_sync_locks (
+  workspace TEXT PRIMARY KEY NOT NULL,
+  holder TEXT NOT NULL,
+  host TEXT NOT NULL,
+  pid INTEGER NOT NULL,
+  acquired_at TEXT NOT NULL,
+  expires_at TEXT NOT NULL
+)`)
+  }
+})
+
+export const migrations: Record<string, Effect.Effect<void, SqlError, SqlClient.SqlClient>> = {
+  "1_create_tables": createTables
+}
+
+export const known: ReadonlyArray<number> = Object.keys(migrations).map((key) => Number.parseInt(key, 10))
+
+const recorded = (sql: SqlClient.SqlClient) =>
+  Effect.map(
+    sql<{ migration_id: number | string }>`SELECT migration_id FROM ${sql(migrationsTable)}`,
+    (rows) => rows.map((row) => Number(row.migration_id))
+  )
+
+/**
+ * Runs inside the Migrator's transaction (after it has locked its table in PostgreSQL): a database that lists a
+ * migration this version does not know was made by a newer version, and is left alone.
+ */
+const loader = (sql: SqlClient.SqlClient): Migrator.Loader<SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const ids = yield* recorded(sql).pipe(
+      Effect.mapError((cause) =>
+        new Migrator.MigrationError({ reason: "failed", message: "Could not read the sync's migrations", cause })
+      )
+    )
+    const unknown = ids.filter((id) => !known.includes(id))
+    if (unknown.length > 0) {
+      const cause = new SchemaTooNew({ table: migrationsTable, unknown, known })
+      return yield* new Migrator.MigrationError({ reason: "bad-state", message: cause.message, cause })
+    }
+    return yield* Migrator.fromRecord(migrations)
+  })
+
+const runMigrator = Migrator.make({})
+
+/** Another process's migrations, not yet committed: ours found nothing to do and must look again. */
+class Incomplete extends Migrator.MigrationError {}
+
+/**
+ * Brings the tables up to this version. In PostgreSQL migrations take an advisory lock, so that two processes starting
+ * on a fresh database do not both create the migrations table. SQLite serialises writers itself, but the Migrator
+ * reports a write it lost to another process as "already running" and returns: so the result is checked, and looked at
+ * again shortly while another process's migrations are still under way.
+ */
+export const migrate = (
+  sql: SqlClient.SqlClient,
+  dialect: Dialect
+): Effect.Effect<void, SchemaTooNew | Migrator.MigrationError | SqlError> => {
+  const once = Effect.gen(function*() {
+    yield* runMigrator({ loader: loader(sql), table: migrationsTable }).pipe(
+      Effect.provideService(SqlClient.SqlClient, sql)
+    )
+    const ids = yield* recorded(sql)
+    if (known.some((id) => !ids.includes(id))) {
+      return yield* new Incomplete({
+        reason: "locked",
+        message: "Another process is migrating the sync tables and has not finished; try again shortly"
+      })
+    }
+  })
+  return (dialect === "pg" ? withMigrationsLock(sql, once) : once).pipe(
+    Effect.retry({
+      schedule: Schedule.spaced("200 millis").pipe(Schedule.intersect(Schedule.recurs(50))),
+      while: (error) => error instanceof Incomplete
+    }),
+    Effect.mapError((error) =>
+      error._tag === "MigrationError" && error.cause instanceof SchemaTooNew ? error.cause : error
+    ),
+    Effect.asVoid
+  )
+}

@@ -1,0 +1,221 @@
+/**
+ * One sync per workspace: in one process and across processes (two SqlClients on one SQLite file or PostgreSQL
+ * database), waiting or failing after the timeout, and going on after a holder that died.
+ */
+import { SqlClient } from "@effect/sql"
+import { describe, expect, layer } from "@effect/vitest"
+import { Progress } from "@intercom-scroll/core"
+import { Cause, Clock, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, TestClock } from "effect"
+import * as os from "node:os"
+import * as Lock from "../src/internal/lock.js"
+import { Sync } from "../src/index.js"
+import * as Databases from "./support/databases.js"
+import { driveClock, freshToken, intercom, runs } from "./support/world.js"
+
+const failureOf = <A, E>(exit: Exit.Exit<A, E>) =>
+  Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
+
+/** A sync whose pages each take an hour on the clock: it holds its lock until the test lets it go. */
+const slowSync = (workspace: string) =>
+  Effect.provide(
+    Sync.run("users", { workspace }),
+    intercom(freshToken("slow"), { pageSize: 5, workspace: { users: 20, faults: { latency: Duration.hours(1) } } })
+  )
+
+/** Until the holder's run is recorded, so it holds the lock; pausing for real, since its steps need the event loop. */
+const holdingLock = (workspace: string) =>
+  Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 10))).pipe(
+    // Before the holder has migrated a fresh database, there is no runs table yet.
+    Effect.zipRight(Effect.orElseSucceed(runs(workspace), () => [])),
+    Effect.repeat({ until: (found) => found.length > 0 })
+  )
+
+/** Resolves once the program reports that it waits for the workspace lock. */
+const reportingLockWait = Effect.map(Deferred.make<void>(), (waiting) => ({
+  waiting,
+  reporter: {
+    report: (event: Progress.ProgressEvent) =>
+      event._tag === "Waiting" && event.reason === "workspace-lock" ? Deferred.succeed(waiting, undefined) : Effect.void
+  } satisfies Progress.Reporter
+}))
+
+describe.each(Databases.both)("the workspace lock on %s", (_name, database) => {
+  layer(database, { timeout: "60 seconds" })((it) => {
+    for (const where of ["in one process", "across processes"] as const) {
+      it.effect(`two syncs of one workspace never scroll at the same time (${where})`, () =>
+        Effect.gen(function*() {
+          const { client } = yield* Databases.TestDatabase
+          const workspace = freshToken("shared")
+          // Two Intercom tokens, so that only the database lock keeps them apart, not core's lock per token.
+          const events: Array<string> = []
+          const sync = (name: string) => {
+            const run = Effect.provide(Sync.run("users", { workspace }), intercom(freshToken(name), { pageSize: 10, workspace: { users: 50 } }))
+            return where === "across processes" ? Effect.provide(run, client) : run
+          }
+          const results = yield* driveClock((progress) =>
+            Effect.all(["a", "b"].map((name) =>
+              sync(name).pipe(Effect.provideService(Progress.Progress, {
+                report: (event) => Effect.zipRight(Effect.sync(() => event._tag === "Page" && events.push(name)), progress.report(event))
+              }))
+            ), { concurrency: "unbounded" })
+          ).pipe(Effect.flatten)
+          expect(results.map((summary) => summary.inserted + summary.unchanged)).toEqual([50, 50])
+          // All five pages of one, then all five of the other.
+          expect(events.join("")).toMatch(/^(a{5}b{5}|b{5}a{5})$/)
+        }))
+    }
+
+    it.effect("the second sync fails with LockTimeout once its timeout has passed, and records no run", () =>
+      Effect.gen(function*() {
+        const { client } = yield* Databases.TestDatabase
+        const workspace = freshToken("busy")
+        const holder = yield* Effect.fork(slowSync(workspace))
+        // Let the holder take the lock and open its scroll.
+        yield* holdingLock(workspace)
+        const { reporter, waiting } = yield* reportingLockWait
+        const second = yield* Effect.fork(
+          Effect.provide(
+            Sync.run("users", { workspace, lockTimeout: "30 seconds" }),
+            Layer.merge(intercom(freshToken()), client)
+          ).pipe(Effect.provideService(Progress.Progress, reporter))
+        )
+        yield* Deferred.await(waiting)
+        yield* TestClock.adjust("29 seconds")
+        expect(Option.isNone(yield* Fiber.poll(second))).toBe(true)
+        yield* TestClock.adjust("2 seconds")
+        const exit = yield* Fiber.await(second)
+        const error = failureOf(exit)
+        expect(error?._tag).toBe("LockTimeout")
+        expect(error?.message).toMatch(/^Another sync of workspace ".*" still held its lock after 3\ds/)
+        expect((yield* runs(workspace)).map((run) => run.status)).toEqual(["running"])
+        yield* Fiber.interrupt(holder)
+        expect((yield* runs(workspace)).map((run) => run.status)).toEqual(["failed"])
+      }))
+
+    it.effect("a waiting sync goes on as soon as the holder finishes, and an interrupted wait leaves no trace", () =>
+      Effect.gen(function*() {
+        const workspace = freshToken("turns")
+        const holder = yield* Effect.fork(slowSync(workspace))
+        yield* holdingLock(workspace)
+        const { reporter, waiting } = yield* reportingLockWait
+        const impatient = yield* Effect.fork(
+          Effect.provide(Sync.run("users", { workspace }), intercom(freshToken())).pipe(
+            Effect.provideService(Progress.Progress, reporter)
+          )
+        )
+        yield* Deferred.await(waiting)
+        yield* Fiber.interrupt(impatient)
+        yield* Fiber.interrupt(holder)
+        // The lock is free again: a new sync takes it without waiting.
+        const summary = yield* Effect.provide(Sync.run("users", { workspace }), intercom(freshToken(), { workspace: { users: 3 } }))
+        expect(summary.inserted).toBe(3)
+        expect((yield* runs(workspace)).map((run) => run.status)).toEqual(["failed", "complete"])
+      }))
+  })
+})
+
+describe("the SQLite lease", () => {
+  layer(Databases.sqlite, { timeout: "60 seconds" })((it) => {
+    const leave = (workspace: string, lease: { readonly host: string; readonly pid: number; readonly expiresIn: number }) =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const now = yield* Clock.currentTimeMillis
+        yield* Sync.migrate
+        yield* sql`INSERT INTO intercom_sync_locks ${sql.insert({
+          workspace,
+          holder: "a-process-that-died",
+          host: lease.host,
+          pid: lease.pid,
+          acquired_at: new Date(now).toISOString(),
+          expires_at: new Date(now + lease.expiresIn).toISOString()
+        })}`
+        // And its run, left running.
+        yield* sql`INSERT INTO intercom_sync_runs ${sql.insert({ workspace, resource: "users", status: "running", started_at: new Date(now).toISOString() })}`
+      })
+
+    it.effect("a lease of this host whose process is gone is taken over at once, and its run marked abandoned", () =>
+      Effect.gen(function*() {
+        const workspace = freshToken("dead")
+        // Far above any pid Linux hands out (pid_max is at most 2^22).
+        yield* leave(workspace, { host: os.hostname(), pid: 2 ** 30, expiresIn: 30_000 })
+        const { reporter, waiting } = yield* reportingLockWait
+        const summary = yield* Effect.provide(Sync.run("users", { workspace }), intercom(freshToken(), { workspace: { users: 4 } })).pipe(
+          Effect.provideService(Progress.Progress, reporter)
+        )
+        expect(summary.inserted).toBe(4)
+        expect(yield* Deferred.isDone(waiting)).toBe(false)
+        expect((yield* runs(workspace)).map((run) => run.status)).toEqual(["abandoned", "complete"])
+      }))
+
+    it.effect("a lease of another host is waited out until it expires", () =>
+      Effect.gen(function*() {
+        const workspace = freshToken("remote")
+        yield* leave(workspace, { host: "another-host", pid: process.pid, expiresIn: 30_000 })
+        const started = yield* Clock.currentTimeMillis
+        const summary = yield* driveClock((progress) =>
+          Effect.provide(Sync.run("users", { workspace }), intercom(freshToken(), { workspace: { users: 4 } })).pipe(
+            Effect.provideService(Progress.Progress, progress)
+          )
+        ).pipe(Effect.flatten)
+        expect(summary.inserted).toBe(4)
+        const [abandoned, complete] = yield* runs(workspace)
+        expect(abandoned.status).toBe("abandoned")
+        expect(complete.started_at - started).toBeGreaterThanOrEqual(30_000)
+        expect(complete.started_at - started).toBeLessThan(32_000)
+      }))
+
+    it.effect("a sync whose lease was taken over stops with LockLost and marks nothing deleted", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const workspace = freshToken("stolen")
+        const holder = yield* Effect.fork(slowSync(workspace))
+        yield* holdingLock(workspace)
+        // Another process took the lease over (as it may once a stalled holder's lease has expired).
+        yield* sql`UPDATE intercom_sync_locks SET holder = 'someone-else' WHERE workspace = ${workspace}`
+        yield* TestClock.adjust(Lock.heartbeatInterval)
+        const error = failureOf(yield* Fiber.await(holder))
+        expect(error?._tag).toBe("LockLost")
+        expect(error?.message).toMatch(/lost its lock \(its SQLite lease expired and another sync took it over\)/)
+        const [run] = yield* runs(workspace)
+        expect(run).toMatchObject({ status: "failed", deleted: 0 })
+        expect(run.error).toMatch(/^LockLost: /)
+      }))
+  })
+})
+
+describe("the PostgreSQL advisory lock", () => {
+  layer(Databases.postgres, { timeout: "60 seconds" })((it) => {
+    it.effect("a holder whose session died loses the lock (LockLost), and the waiting sync goes on", () =>
+      Effect.gen(function*() {
+        const { client } = yield* Databases.TestDatabase
+        const sql = yield* SqlClient.SqlClient
+        const workspace = freshToken("session")
+        const holder = yield* Effect.fork(Effect.provide(slowSync(workspace), client))
+        yield* holdingLock(workspace)
+        const { reporter, waiting } = yield* reportingLockWait
+        const next = yield* Effect.fork(
+          Effect.provide(Sync.run("users", { workspace }), intercom(freshToken(), { workspace: { users: 6 } })).pipe(
+            Effect.provideService(Progress.Progress, reporter)
+          )
+        )
+        yield* Deferred.await(waiting)
+        // The holder's session ends, as it does when its process dies.
+        const [key1, key2] = Lock.workspaceKey(workspace)
+        const killed = yield* sql<{ pid: number }>`SELECT pid FROM pg_locks
+          WHERE locktype = 'advisory' AND granted AND classid = ${key1 >>> 0} AND objid = ${key2 >>> 0} AND objsubid = 2`
+        expect(killed).toHaveLength(1)
+        yield* sql`SELECT pg_terminate_backend(${killed[0].pid})`
+        yield* TestClock.adjust(Lock.pollInterval)
+        yield* TestClock.adjust("10 seconds")
+        const summary = yield* Fiber.join(next)
+        expect(summary.inserted).toBe(6)
+        const error = failureOf(yield* Fiber.await(holder))
+        expect(error?._tag).toBe("LockLost")
+        // The next run marked the holder's run abandoned; the holder, alive after all, then said why it stopped.
+        const [lost, complete] = yield* runs(workspace)
+        expect(lost).toMatchObject({ status: "failed", deleted: 0 })
+        expect(lost.error).toMatch(/^LockLost: .*its PostgreSQL session ended/)
+        expect(complete.status).toBe("complete")
+      }))
+  })
+})

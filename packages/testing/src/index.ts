@@ -1,0 +1,5 @@
+/**
+ * Test harnesses shared by the packages (private: not published).
+ */
+export * as PostgresDatabase from "./PostgresDatabase.js"
+export * as PostgresServer from "./PostgresServer.js"
