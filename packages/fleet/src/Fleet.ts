@@ -33,7 +33,8 @@ import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import type { ConfigError } from "effect/ConfigError"
 import { Data, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
-import * as Sync from "./internal/sync.js"
+import type { MigrationError } from "@effect/sql/Migrator"
+import { Sync, type SyncError } from "@intercom-scroll/sync"
 import type { Secrets } from "./Secrets.js"
 import * as WorkspaceSync from "./WorkspaceSync.js"
 
@@ -184,7 +185,11 @@ export interface RunnerOptions {
  */
 export const layerRunner = (
   options: RunnerOptions
-): Layer.Layer<never, SocketServerError | SqlError | ConfigError, HttpClient.HttpClient | Secrets> => {
+): Layer.Layer<
+  never,
+  SocketServerError | SqlError | ConfigError | MigrationError | SyncError.SchemaTooNew | SyncError.UnsupportedDialect,
+  HttpClient.HttpClient | Secrets
+> => {
   const maxSyncs = options.maxSyncs ?? 4
   return WorkspaceSync.layer({ maxSyncs }).pipe(
     Layer.provide(NodeClusterSocket.layer({
@@ -199,10 +204,10 @@ export const layerRunner = (
     })),
     // The sync tables exist before the runner takes its first workspace.
     Layer.provide(Layer.effectDiscard(Sync.migrate)),
-    // The cluster holds a session for its shard locks and polls storage; each sync may hold one for its own lock
-    // and one to write.
+    // The cluster holds a session for its shard locks and polls storage. Each sync holds one session for its lock,
+    // on which it also writes; before that, one (two for the first) while it checks the tables' migrations.
     Layer.provideMerge(layerSql(options.database, {
-      connections: 2 * maxSyncs + 4,
+      connections: maxSyncs + 4,
       // So that an operator (or a test) can tell a runner's sessions in pg_stat_activity.
       applicationName: `intercom-scroll-fleet runner ${options.host ?? "127.0.0.1"}:${options.port}`
     }))

@@ -2,10 +2,11 @@
  * One `WorkspaceSync` entity per workspace: the cluster runs each on exactly one runner at a time and hands it its
  * messages one after the other, so a workspace has one scroll open across the whole fleet, as Intercom requires.
  *
- * `Sync` is persisted: a runner that dies mid-sync leaves the message in storage, and the runner that takes the
- * workspace over runs it again from the first page (a scroll cannot resume). The sync's own database lock is the
- * fence for the rare case where two runners believe they own a workspace at once (a frozen runner whose database
- * sessions were dropped).
+ * A `Sync` runs `Sync.run` from `@intercom-scroll/sync` for each resource, into the sync tables of the fleet's
+ * database, with the workspace's name as their `workspace`. It is persisted: a runner that dies mid-sync leaves the
+ * message in storage, and the runner that takes the workspace over runs it again from the first page (a scroll
+ * cannot resume). The sync's own database lock is the fence for the rare case where two runners believe they own a
+ * workspace at once (a frozen runner whose database sessions were dropped): the stale one cannot write.
  *
  * @example
  * ```ts
@@ -24,22 +25,58 @@
 import { ClusterSchema, Entity, Sharding } from "@effect/cluster"
 import type { HttpClient } from "@effect/platform"
 import { Rpc } from "@effect/rpc"
+import type { MigrationError } from "@effect/sql/Migrator"
 import type { SqlClient } from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
 import { IntercomClient, Resource, ScrollError } from "@intercom-scroll/core"
+import { Sync as IntercomSync, SyncError } from "@intercom-scroll/sync"
 import { Effect, Layer, Option, Schema } from "effect"
-import * as Sync_ from "./internal/sync.js"
 import { MissingToken, Secrets } from "./Secrets.js"
 import { Summary } from "./Summary.js"
 import { WorkspaceConfig } from "./WorkspaceConfig.js"
 
 /**
- * Why a workspace's sync failed: an error Intercom or the scroll gave (`ScrollError`), a base URL the client refuses
- * (`InvalidOptions`), or no token on the runner (`MissingToken`). Each crosses processes as it was raised.
+ * A sync failed in the database (a statement or a migration failed), or refused its options. `SqlError` and
+ * `MigrationError` carry causes that cannot cross processes, so this carries their tag and message: never a token
+ * (the sync never holds one) nor the database's password (the runner's database errors do not name it).
  *
  * @since 0.1.0
  * @category errors
  */
-export const WorkspaceSyncError = Schema.Union(ScrollError.ScrollError, ScrollError.InvalidOptions, MissingToken)
+export class SyncFailed extends Schema.TaggedError<SyncFailed>()("SyncFailed", {
+  workspace: Schema.String,
+  resource: Resource.Resource,
+  /** The sync's error. */
+  failure: Schema.Literal("SqlError", "MigrationError", "InvalidOptions"),
+  /** Its message, and its cause's. */
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `The sync of the ${this.resource} of workspace ${
+      JSON.stringify(this.workspace)
+    } failed: ${this.failure}: ${this.detail}. Nothing was marked deleted; the runner's log has the details. Send the Sync again (with another run name) once the database is reachable.`
+  }
+}
+
+/**
+ * Why a workspace's sync failed: an error Intercom or the scroll gave (`ScrollError`), a base URL the client refuses
+ * (`InvalidOptions`), no token on the runner (`MissingToken`), the sync's own errors (`LockLost`, `LockTimeout`,
+ * `SchemaTooNew`, `UnsupportedDialect`), or a database failure (`SyncFailed`). Each crosses processes as it was
+ * raised, except the database's, which `SyncFailed` carries.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const WorkspaceSyncError = Schema.Union(
+  ScrollError.ScrollError,
+  ScrollError.InvalidOptions,
+  MissingToken,
+  SyncError.LockLost,
+  SyncError.LockTimeout,
+  SyncError.SchemaTooNew,
+  SyncError.UnsupportedDialect,
+  SyncFailed
+)
 
 /**
  * @since 0.1.0
@@ -84,6 +121,32 @@ export const Sync = Rpc.make("Sync", {
  */
 export const WorkspaceSync = Entity.make("WorkspaceSync", [Sync]).annotateRpcs(ClusterSchema.Persisted, true)
 
+/** `SqlError` and `MigrationError` (and the sync's own `InvalidOptions`) as `SyncFailed`; the rest as they are. */
+const crossable = (workspace: string, resource: Resource.Resource) =>
+(
+  error: SyncError.SyncError
+): Exclude<SyncError.SyncError, SqlError | MigrationError | SyncError.InvalidOptions> | SyncFailed => {
+  if (error._tag !== "SqlError" && error._tag !== "MigrationError" && !(error instanceof SyncError.InvalidOptions)) {
+    return error
+  }
+  const cause = error.cause instanceof Error && error.cause.message !== error.message ? `: ${error.cause.message}` : ""
+  return new SyncFailed({ workspace, resource, failure: error._tag, detail: `${error.message}${cause}` })
+}
+
+/**
+ * One resource of a workspace, into the sync tables. A sync that lost its workspace lock (`LockLost`) starts over:
+ * either its database session ended under a runner that still owns the workspace, and the next attempt takes the lock
+ * again; or another runner owns the workspace now (this one was frozen or cut off meanwhile), and the next attempt
+ * waits for the lock, which the new owner holds, until the cluster notices the lost shard and stops this entity. So
+ * a stale owner neither writes nor answers the request: the new owner does.
+ */
+const syncResource = (workspace: string, resource: Resource.Resource) =>
+  IntercomSync.run(resource, { workspace }).pipe(
+    Effect.tapErrorTag("LockLost", (error) => Effect.logWarning(`${error.message} Starting over.`)),
+    Effect.retry({ times: 3, while: (error) => error._tag === "LockLost" }),
+    Effect.mapError(crossable(workspace, resource))
+  )
+
 /**
  * @since 0.1.0
  * @category models
@@ -126,7 +189,7 @@ export const layer = (
           const accessToken = yield* secrets.token({ workspace, tokenEnv: request.tokenEnv })
           const intercom = IntercomClient.layer({ accessToken, baseUrl: request.baseUrl, region: request.region })
           // One resource after the other: Intercom allows one open scroll per workspace, whatever the resource.
-          return yield* Effect.forEach(request.resources, (resource) => Sync_.run(resource, { workspace })).pipe(
+          return yield* Effect.forEach(request.resources, (resource) => syncResource(workspace, resource)).pipe(
             Effect.provide(intercom)
           )
         }).pipe(Effect.provide(services))

@@ -1,5 +1,5 @@
 /**
- * TEMPORARY (stage 1 of #19): a client-only process, for the process tests, until `intercom-scroll fleet sync`
+ * TEMPORARY (until stage 3 of #19): a client-only process, for the process tests, until `intercom-scroll fleet sync`
  * exists. `tsx client.ts --database URL --workspaces FILE --resources users[,…] --run NAME`: sends `Sync` to every
  * workspace, prints one JSON line per workspace as it answers, and exits 0 only if every workspace completed.
  */

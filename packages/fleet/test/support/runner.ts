@@ -1,5 +1,5 @@
 /**
- * TEMPORARY (stage 1 of #19): a fleet runner as a process, for the process tests, until `intercom-scroll fleet
+ * TEMPORARY (until stage 3 of #19): a fleet runner as a process, for the process tests, until `intercom-scroll fleet
  * runner` exists. `tsx runner.ts --database URL --port P [--host H] [--max-syncs N]`; serves until SIGTERM.
  */
 import { NodeHttpClient, NodeRuntime } from "@effect/platform-node"
