@@ -1,7 +1,8 @@
 /**
  * The processes of a fleet, as layers: runners, which host `WorkspaceSync` entities, and client-only processes,
- * which send `Sync` and wait for the answers. Both share one database, which holds the cluster's messages, its
- * runners and shard locks, and the sync tables.
+ * which send `Sync` and wait for the answers. Both share one database (a `SyncDatabase.Database`, as
+ * `SyncDatabase.parse` reads it from a URL), which holds the cluster's messages, its runners and shard locks, and the
+ * sync tables.
  *
  * - PostgreSQL (`postgres://…`): any number of runners on any number of machines. Shard locks are advisory locks
  *   held on one session per runner; the sessions get TCP keepalives, so a runner that vanishes from the network
@@ -13,9 +14,10 @@
  * ```ts
  * import { NodeHttpClient } from "@effect/platform-node"
  * import { Fleet, Secrets } from "@intercom-scroll/fleet"
+ * import { SyncDatabase } from "@intercom-scroll/sync"
  * import { Effect, Layer } from "effect"
  *
- * const runner = Effect.map(Fleet.parseDatabase("postgres://fleet@db.internal/fleet"), (database) =>
+ * const runner = Effect.map(SyncDatabase.parse("postgres://fleet@db.internal/fleet"), (database) =>
  *   Fleet.layerRunner({ database, host: "10.0.0.7", port: 34431, maxSyncs: 8 }).pipe(
  *     Layer.provide([NodeHttpClient.layerUndici, Secrets.layerConfig])
  *   ))
@@ -27,78 +29,14 @@ import { RunnerAddress, type Sharding, type ShardingConfig } from "@effect/clust
 import type { HttpClient } from "@effect/platform"
 import { NodeClusterSocket } from "@effect/platform-node"
 import type { SocketServerError } from "@effect/platform/SocketServer"
+import type { MigrationError } from "@effect/sql/Migrator"
 import type { SqlClient } from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
-import { PgClient } from "@effect/sql-pg"
-import { SqliteClient } from "@effect/sql-sqlite-node"
+import { Sync, SyncDatabase, type SyncError } from "@intercom-scroll/sync"
+import { Duration, Layer, Option, Redacted } from "effect"
 import type { ConfigError } from "effect/ConfigError"
-import { Data, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
-import type { MigrationError } from "@effect/sql/Migrator"
-import { Sync, type SyncError } from "@intercom-scroll/sync"
 import type { Secrets } from "./Secrets.js"
 import * as WorkspaceSync from "./WorkspaceSync.js"
-
-/**
- * Where a fleet keeps its state.
- *
- * @since 0.1.0
- * @category models
- */
-export type Database = Data.TaggedEnum<{
-  /** The connection URL, redacted: it may hold a password. */
-  Postgres: { readonly url: Redacted.Redacted<string> }
-  Sqlite: { readonly filename: string }
-}>
-
-/**
- * @since 0.1.0
- * @category constructors
- */
-export const Database = Data.taggedEnum<Database>()
-
-/**
- * A `--database` value that names no database the fleet can use.
- *
- * @since 0.1.0
- * @category errors
- */
-export class InvalidDatabase extends Schema.TaggedError<InvalidDatabase>()("InvalidDatabase", {
-  /** What was wrong, without the value itself (a URL may hold a password). */
-  detail: Schema.String
-}) {
-  override get message(): string {
-    return `Invalid database: ${this.detail}. Give postgres://USER:PASSWORD@HOST:PORT/DATABASE for a fleet of any size, or sqlite:PATH for one runner on this machine.`
-  }
-}
-
-/**
- * Reads `postgres://…` (or `postgresql://…`) and `sqlite:PATH`.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const parseDatabase = (text: string): Effect.Effect<Database, InvalidDatabase> => {
-  if (/^postgres(ql)?:\/\//.test(text)) {
-    return URL.canParse(text)
-      ? Effect.succeed(Database.Postgres({ url: Redacted.make(text) }))
-      : Effect.fail(new InvalidDatabase({ detail: "the postgres:// URL cannot be parsed" }))
-  }
-  if (text.startsWith("sqlite:")) {
-    const filename = text.slice("sqlite:".length)
-    if (filename === "" || filename === ":memory:") {
-      return Effect.fail(
-        new InvalidDatabase({ detail: "sqlite: needs the path of a file, which the runner and the clients share" })
-      )
-    }
-    return Effect.succeed(Database.Sqlite({ filename }))
-  }
-  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(text)?.[1]
-  return Effect.fail(
-    new InvalidDatabase({
-      detail: scheme === undefined ? "it names no scheme" : `the scheme ${JSON.stringify(scheme)} is not postgres or sqlite`
-    })
-  )
-}
 
 /**
  * How long a vanished runner's PostgreSQL sessions live: idle 5 s, then 3 probes 2 s apart. Its advisory locks die
@@ -115,29 +53,30 @@ const withKeepalives = (url: Redacted.Redacted<string>): Redacted.Redacted<strin
 }
 
 /**
- * The database as a `SqlClient`. `connections` bounds a PostgreSQL pool (SQLite has one connection).
+ * The database as a `SqlClient` (`SyncDatabase.layer`), PostgreSQL's sessions with TCP keepalives. `connections`
+ * bounds a PostgreSQL pool (SQLite has one connection).
  *
  * @since 0.1.0
  * @category layers
  */
 export const layerSql = (
-  database: Database,
+  database: SyncDatabase.Database,
   options: {
     readonly connections?: number | undefined
     /** Names the sessions in `pg_stat_activity`. Default `intercom-scroll-fleet`. */
     readonly applicationName?: string | undefined
   } = {}
-): Layer.Layer<SqlClient, SqlError | ConfigError> =>
-  Database.$match(database, {
-    Postgres: ({ url }) =>
-      PgClient.layer({
-        url: withKeepalives(url),
-        applicationName: options.applicationName ?? "intercom-scroll-fleet",
-        maxConnections: options.connections,
-        connectTimeout: Duration.seconds(10)
-      }),
-    Sqlite: ({ filename }) => SqliteClient.layer({ filename })
-  })
+): Layer.Layer<SqlClient, SyncDatabase.DatabaseUnavailable> =>
+  SyncDatabase.layer(
+    SyncDatabase.Database.$is("Postgres")(database)
+      ? SyncDatabase.Database.Postgres({ url: withKeepalives(database.url) })
+      : database,
+    {
+      maxConnections: options.connections,
+      applicationName: options.applicationName ?? "intercom-scroll-fleet",
+      connectTimeout: Duration.seconds(10)
+    }
+  )
 
 /**
  * The cluster's timings for a fleet. A dead runner's workspaces move within about 10 seconds (the defaults take
@@ -165,7 +104,7 @@ export const shardingConfig: Partial<ShardingConfig.ShardingConfig["Type"]> = {
  * @category models
  */
 export interface RunnerOptions {
-  readonly database: Database
+  readonly database: SyncDatabase.Database
   /** The address other processes reach this runner at, and that it listens on. Default 127.0.0.1. */
   readonly host?: string | undefined
   readonly port: number
@@ -187,7 +126,13 @@ export const layerRunner = (
   options: RunnerOptions
 ): Layer.Layer<
   never,
-  SocketServerError | SqlError | ConfigError | MigrationError | SyncError.SchemaTooNew | SyncError.UnsupportedDialect,
+  | SocketServerError
+  | SyncDatabase.DatabaseUnavailable
+  | SqlError
+  | MigrationError
+  | SyncError.SchemaTooNew
+  | SyncError.UnsupportedDialect
+  | ConfigError,
   HttpClient.HttpClient | Secrets
 > => {
   const maxSyncs = options.maxSyncs ?? 4
@@ -221,9 +166,9 @@ export const layerRunner = (
  * @category layers
  */
 export const layerClient = (options: {
-  readonly database: Database
+  readonly database: SyncDatabase.Database
   readonly shardingConfig?: Partial<ShardingConfig.ShardingConfig["Type"]> | undefined
-}): Layer.Layer<Sharding.Sharding, SqlError | ConfigError> =>
+}): Layer.Layer<Sharding.Sharding, SyncDatabase.DatabaseUnavailable | ConfigError> =>
   NodeClusterSocket.layer({
     clientOnly: true,
     storage: "sql",

@@ -3,7 +3,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Layer, Redacted } from "effect"
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { Fleet, Secrets, WorkspaceConfig } from "../src/index.js"
+import { Secrets, WorkspaceConfig } from "../src/index.js"
 import { tempDir } from "./support/processes.js"
 
 const problem = (text: string) => Effect.map(Effect.flip(WorkspaceConfig.parse(text, "fleet.json")), (error) => error.message)
@@ -67,24 +67,5 @@ describe("Secrets.layerConfig", () => {
       expect((yield* Effect.flip(token({}, "ACME_TOKEN"))).message).toContain("ACME_TOKEN is not set")
       const blank = yield* Effect.flip(token({ ACME_TOKEN: "  " }, "ACME_TOKEN"))
       expect(blank._tag).toBe("MissingToken")
-    }))
-})
-
-describe("Fleet.parseDatabase", () => {
-  it.effect("reads postgres:// and sqlite:PATH", () =>
-    Effect.gen(function*() {
-      const pg = yield* Fleet.parseDatabase("postgres://fleet:pw@db:5432/fleet")
-      expect(pg._tag).toBe("Postgres")
-      expect(String(pg._tag === "Postgres" && pg.url)).not.toContain("pw")
-      expect(yield* Fleet.parseDatabase("sqlite:/var/lib/fleet.db")).toEqual(Fleet.Database.Sqlite({ filename: "/var/lib/fleet.db" }))
-    }))
-
-  it.effect("refuses anything else without echoing it (a URL may hold a password)", () =>
-    Effect.gen(function*() {
-      const typo = yield* Effect.flip(Fleet.parseDatabase("postgress://fleet:hunter2@db/fleet"))
-      expect(typo.message).toContain(`the scheme "postgress" is not postgres or sqlite`)
-      expect(typo.message).not.toContain("hunter2")
-      expect((yield* Effect.flip(Fleet.parseDatabase("sqlite:"))).message).toContain("sqlite: needs the path of a file")
-      expect((yield* Effect.flip(Fleet.parseDatabase("sqlite::memory:"))).message).toContain("sqlite: needs the path of a file")
     }))
 })

@@ -7,7 +7,7 @@
 import { SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { expect, layer } from "@effect/vitest"
-import { Sync } from "@intercom-scroll/sync"
+import { Sync, SyncDatabase } from "@intercom-scroll/sync"
 import { PostgresDatabase } from "@intercom-scroll/testing"
 import { Effect, Layer, Redacted } from "effect"
 import { writeFileSync } from "node:fs"
@@ -32,7 +32,7 @@ import { bundle, freePort, node, type Process, tempDir } from "./support/process
 layer(Layer.effect(Scripts, bundle), { timeout: "120 seconds", excludeTestServices: true })("a fleet of runner processes over PostgreSQL", (it) => {
   it.scoped("the fleet's PostgreSQL sessions carry TCP keepalives, so a vanished runner's locks die in seconds", () =>
     Effect.gen(function*() {
-      const database = yield* Fleet.parseDatabase(Redacted.value(yield* Effect.orDie(PostgresDatabase.make)))
+      const database = yield* SyncDatabase.parse(Redacted.value(yield* Effect.orDie(PostgresDatabase.make)))
       const sql = yield* Effect.provide(SqlClient.SqlClient, yield* Layer.build(Fleet.layerSql(database)).pipe(Effect.orDie))
       const show = (setting: string) => Effect.map(sql.unsafe<Record<string, string>>(`SHOW ${setting}`), ([row]) => row[setting])
       expect(yield* Effect.all([

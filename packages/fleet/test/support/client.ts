@@ -5,6 +5,7 @@
  */
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import type { Resource } from "@intercom-scroll/core"
+import { SyncDatabase } from "@intercom-scroll/sync"
 import { Console, Effect, Exit } from "effect"
 import { parseArgs } from "node:util"
 import { Fleet, WorkspaceConfig, WorkspaceSync } from "../../src/index.js"
@@ -19,7 +20,7 @@ const { values } = parseArgs({
 })
 
 Effect.gen(function*() {
-  const database = yield* Fleet.parseDatabase(values.database ?? "")
+  const database = yield* SyncDatabase.parse(values.database ?? "")
   const workspaces = yield* WorkspaceConfig.readFile(values.workspaces ?? "")
   const resources = (values.resources ?? "users").split(",") as [Resource.Resource, ...Array<Resource.Resource>]
   const run = values.run ?? `run-${Date.now()}`

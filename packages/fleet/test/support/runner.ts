@@ -3,6 +3,7 @@
  * runner` exists. `tsx runner.ts --database URL --port P [--host H] [--max-syncs N]`; serves until SIGTERM.
  */
 import { NodeHttpClient, NodeRuntime } from "@effect/platform-node"
+import { SyncDatabase } from "@intercom-scroll/sync"
 import { Effect, Layer, Logger } from "effect"
 import { parseArgs } from "node:util"
 import { Fleet, Secrets } from "../../src/index.js"
@@ -17,7 +18,7 @@ const { values } = parseArgs({
 })
 
 Effect.gen(function*() {
-  const database = yield* Fleet.parseDatabase(values.database ?? "")
+  const database = yield* SyncDatabase.parse(values.database ?? "")
   return yield* Layer.launch(
     Fleet.layerRunner({
       database,
