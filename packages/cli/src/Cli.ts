@@ -35,6 +35,7 @@ import { Config, ConfigError, Effect, Exit, Layer, Logger, LogLevel, Option } fr
 import { InvalidConfig, type OutputError, type StdoutClosed } from "./ExportError.js"
 import * as Export from "./internal/export.js"
 import * as Failure from "./internal/failure.js"
+import * as FleetCommand from "./internal/fleet.js"
 import * as Help from "./internal/help.js"
 import * as Stdio from "./internal/stdio.js"
 import { moduleVersion } from "./internal/version.js"
@@ -129,6 +130,14 @@ export type ExportCommandError =
   | InvalidConfig
 
 /**
+ * Everything a `fleet` command can fail with, besides a usage error.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type FleetCommandError = FleetCommand.CommandError
+
+/**
  * What an export command needs from its platform.
  *
  * @since 0.1.0
@@ -150,8 +159,8 @@ const exportCommand = Command.make("export", { ...Export.flags, ...connectionFla
  */
 export const command = Command.make(name).pipe(
   Command.withDescription("Export Intercom users, leads and companies. The token comes from INTERCOM_ACCESS_TOKEN."),
-  // One module per subcommand; `sync` and `fleet` join `export` here.
-  Command.withSubcommands([exportCommand])
+  // One module per subcommand; `sync` joins `export` and `fleet` here.
+  Command.withSubcommands([exportCommand, FleetCommand.command])
 )
 
 const runCommand = Command.run(command, { name, version })
@@ -180,7 +189,7 @@ export const run = (
   argv: ReadonlyArray<string>
 ): Effect.Effect<
   void,
-  ExportCommandError | ValidationError.ValidationError,
+  ExportCommandError | FleetCommandError | ValidationError.ValidationError,
   ExportCommandContext | CliApp.CliApp.Environment
 > => {
   const args = argv.slice(2)

@@ -160,7 +160,8 @@ export const layerRunner = (
 }
 
 /**
- * A client-only process: sends `Sync` (`WorkspaceSync.sync`) and reads the answers from storage; hosts nothing.
+ * A client-only process: sends `Sync` (`WorkspaceSync.sync`) and reads the answers from storage; hosts nothing. Its
+ * `SqlClient` is the fleet's database, where it may read the sync tables.
  *
  * @since 0.1.0
  * @category layers
@@ -168,9 +169,11 @@ export const layerRunner = (
 export const layerClient = (options: {
   readonly database: SyncDatabase.Database
   readonly shardingConfig?: Partial<ShardingConfig.ShardingConfig["Type"]> | undefined
-}): Layer.Layer<Sharding.Sharding, SyncDatabase.DatabaseUnavailable | ConfigError> =>
+}): Layer.Layer<Sharding.Sharding | SqlClient, SyncDatabase.DatabaseUnavailable | ConfigError> =>
   NodeClusterSocket.layer({
     clientOnly: true,
     storage: "sql",
     shardingConfig: { ...shardingConfig, ...options.shardingConfig, runnerAddress: Option.none() }
-  }).pipe(Layer.provide(layerSql(options.database, { connections: 4, applicationName: "intercom-scroll-fleet client" })))
+  }).pipe(
+    Layer.provideMerge(layerSql(options.database, { connections: 4, applicationName: "intercom-scroll-fleet client" }))
+  )

@@ -84,7 +84,7 @@ export const line = (cause: Cause.Cause<unknown>, secrets: ReadonlyArray<string>
   if (isStdoutClosed(cause)) return undefined
   let text: string
   if (Cause.isInterruptedOnly(cause)) {
-    text = "Interrupted: the export stopped before the end; an --out file was left as it was"
+    text = "Interrupted: stopped before the end (an export leaves its --out file as it was)"
   } else {
     const failure = Cause.failureOption(cause)
     if (Option.isSome(failure) && ValidationError.isValidationError(failure.value)) return undefined

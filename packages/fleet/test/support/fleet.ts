@@ -1,8 +1,8 @@
 /**
  * A fleet as real processes, for the process tests: a fresh database on the test run's PostgreSQL (the testing
  * package's, started by the project's globalSetup), the simulator on a loopback port, runner processes that have
- * split the shards, and a client-only process that sends `Sync` to every workspace. Runners and the client log one
- * JSON object a line, which the tests read; the sync tables are read from the database.
+ * split the shards, and a client-only process that sends `Sync` to every workspace: the CLI's `fleet runner` and `fleet
+ * sync`. The tests read the runners' log lines and the client's line per workspace; the sync tables from the database.
  */
 import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
@@ -139,7 +139,23 @@ export interface Result {
   readonly summaries?: ReadonlyArray<{ readonly inserted: number; readonly updated: number; readonly unchanged: number }>
 }
 
-export const results = (client: Process) => client.json.map(({ value }) => value as unknown as Result)
+const summaryPart = /^(\w+) [\d,]+ seen \(([\d,]+) inserted, ([\d,]+) updated, ([\d,]+) unchanged, ([\d,]+) deleted\)$/
+const number = (text: string) => Number(text.replaceAll(",", ""))
+
+/** The client's line per workspace: `acme: complete in 3.2 s: users 4,000 seen (…)` or `acme: failed: …`. */
+export const results = (client: Process): ReadonlyArray<Result> =>
+  client.lines.flatMap(({ text }): Array<Result> => {
+    const complete = /^(.+?): complete in [^:]+: (.*)$/.exec(text)
+    if (complete !== null) {
+      const summaries = complete[2].split("; ").map((part) => {
+        const [, , inserted, updated, unchanged] = summaryPart.exec(part) ?? []
+        return { inserted: number(inserted), updated: number(updated), unchanged: number(unchanged) }
+      })
+      return [{ workspace: complete[1], ok: true, summaries }]
+    }
+    const failed = /^(.+?): failed: /.exec(text)
+    return failed === null ? [] : [{ workspace: failed[1], ok: false }]
+  })
 
 /** Each workspace answered, with a summary that accounts for all of its users once. */
 export const everyWorkspaceCompleted = (client: Process, workspaces: ReadonlyArray<string> = names, count = users) => {

@@ -1,52 +1,26 @@
 /**
- * Real processes for the process tests: the runner and client scripts bundled once into plain JavaScript (node starts
- * a bundle in about a second, tsx in tens under load), spawned with their output read line by line, and killed with
- * their scope if a test leaves them running.
+ * Real processes for the process tests: runners and clients are the `intercom-scroll` CLI's `fleet runner` and
+ * `fleet sync`, run from the bundle its bin runs (brought up to date here from the current source), spawned with
+ * their output read line by line, and killed with their scope if a test leaves them running.
  */
 import { Deferred, Effect, type Scope } from "effect"
-import { build, type Plugin } from "esbuild"
 import { type ChildProcess, spawn } from "node:child_process"
-import { createRequire } from "node:module"
 import { mkdtempSync, rmSync } from "node:fs"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
-import { dirname, join } from "node:path"
+import { join } from "node:path"
 import { createInterface } from "node:readline"
-import { fileURLToPath } from "node:url"
+import { ensureBundled, programs, root } from "../../../../scripts/bundle.mjs"
 
-const here = dirname(fileURLToPath(import.meta.url))
-const outdir = join(here, "..", "..", "build", "process-test")
+/** A command: the script node runs and the arguments before a test's own. */
+export type Command = readonly [script: string, ...args: Array<string>]
 
-/**
- * better-sqlite3 loads a native addon relative to its own files, so it stays outside the bundle, imported by the
- * absolute path pnpm gave it (it is not a dependency of this package, so a bare name would not resolve from here).
- */
-const nativeOutside: Plugin = {
-  name: "native-outside",
-  setup(build) {
-    build.onResolve({ filter: /^better-sqlite3$/ }, (args) => ({
-      path: createRequire(args.importer).resolve("better-sqlite3"),
-      external: true
-    }))
-  }
-}
-
-/** Bundles `runner.ts` and `client.ts`, for plain node. */
-export const bundle: Effect.Effect<{ readonly runner: string; readonly client: string }> = Effect.promise(async () => {
-  await build({
-    entryPoints: { runner: join(here, "runner.ts"), client: join(here, "client.ts") },
-    outdir,
-    bundle: true,
-    platform: "node",
-    format: "esm",
-    outExtension: { ".js": ".mjs" },
-    plugins: [nativeOutside],
-    external: ["pg-native", "msgpackr-extract"],
-    // CommonJS dependencies (pg) require Node's own modules.
-    banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
-    logLevel: "error"
-  })
-  return { runner: join(outdir, "runner.mjs"), client: join(outdir, "client.mjs") }
+/** `intercom-scroll fleet runner` and `intercom-scroll fleet sync`, from the CLI's bundle. */
+export const bundle: Effect.Effect<{ readonly runner: Command; readonly client: Command }> = Effect.promise(async () => {
+  const cli = programs().filter((program) => program.name === "cli/bin")
+  await ensureBundled(cli)
+  const bin = join(root, cli[0].output)
+  return { runner: [bin, "fleet", "runner"], client: [bin, "fleet", "sync"] }
 })
 
 /** A fresh directory, removed with its scope. */
@@ -76,43 +50,53 @@ export interface Process {
   readonly pid: number
   /** Every line of stdout and stderr so far, in order. */
   readonly lines: ReadonlyArray<Line>
-  /** The JSON lines of stdout so far, parsed. */
+  /** The log lines so far (logfmt, on stderr), parsed: `message`, and the rest under `annotations`. */
   readonly json: ReadonlyArray<{ readonly at: number; readonly value: Record<string, unknown> }>
   readonly signal: (signal: NodeJS.Signals) => void
   /** The exit code, or the signal that ended it. */
   readonly exit: Effect.Effect<{ readonly code: number | null; readonly signal: NodeJS.Signals | null; readonly at: number }>
 }
 
+/** A logfmt line (`timestamp=… level=INFO fiber=#3 message="Sync started" workspace=acme`), or undefined. */
+const parseLogfmt = (text: string): Record<string, unknown> | undefined => {
+  if (!text.startsWith("timestamp=")) return undefined
+  const fields: Record<string, string> = {}
+  for (const [, key, value] of text.matchAll(/([^\s=]+)=("(?:[^"\\]|\\.)*"|\S*)/g)) {
+    try {
+      fields[key] = value.startsWith("\"") ? JSON.parse(value) : value
+    } catch {
+      fields[key] = value
+    }
+  }
+  const { fiber: _fiber, level, message, timestamp: _timestamp, ...annotations } = fields
+  return { message, level, annotations }
+}
+
 /** Starts `node script args…`; SIGKILLed when the scope closes if still running. */
 export const node = (
   name: string,
-  script: string,
+  [script, ...leading]: Command,
   args: ReadonlyArray<string>,
   env: Record<string, string> = {}
 ): Effect.Effect<Process, never, Scope.Scope> =>
   Effect.gen(function*() {
     const exited = yield* Deferred.make<{ code: number | null; signal: NodeJS.Signals | null; at: number }>()
     const child: ChildProcess = yield* Effect.acquireRelease(
-      Effect.sync(() => spawn(process.execPath, [script, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })),
+      Effect.sync(() => spawn(process.execPath, [script, ...leading, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })),
       (child) => Effect.sync(() => child.exitCode === null && child.signalCode === null && child.kill("SIGKILL"))
     )
     const lines: Array<Line> = []
     const json: Array<{ at: number; value: Record<string, unknown> }> = []
-    const read = (stream: NodeJS.ReadableStream, parse: boolean) =>
+    const read = (stream: NodeJS.ReadableStream) =>
       createInterface({ input: stream }).on("line", (text) => {
         const at = Date.now()
         lines.push({ at, text })
-        if (parse && text.startsWith("{")) {
-          try {
-            json.push({ at, value: JSON.parse(text) })
-          } catch {
-            // not one of ours
-          }
-        }
+        const value = parseLogfmt(text)
+        if (value !== undefined) json.push({ at, value })
         if (process.env.FLEET_TEST_ECHO) process.stderr.write(`[${name}] ${text}\n`)
       })
-    read(child.stdout!, true)
-    read(child.stderr!, false)
+    read(child.stdout!)
+    read(child.stderr!)
     child.on("exit", (code, signal) => Effect.runSync(Deferred.succeed(exited, { code, signal, at: Date.now() })))
     return {
       name,
