@@ -120,4 +120,22 @@ describe("examples", () => {
       ])
       expect(lines(result.stderr).at(-1)).toBe("workspaces 4/4 · 7000 users · 70 pages · 0 restarts")
     }).pipe(Effect.provide(NodeContext.layer)), 60_000)
+
+  it.scopedLive("fleet syncs six workspaces on a one-runner SQLite fleet, and a second run finds them unchanged", () =>
+    inTempDirectory((cwd) =>
+      Effect.gen(function*() {
+        const sizes = [1000, 1250, 1500, 1750, 2000, 2250]
+        const names = ["acme", "globex", "initech", "umbrella", "hooli", "stark"]
+        const first = yield* example("fleet", { cwd })
+        expect(first.exitCode).toBe(0)
+        expect(lines(first.stdout).sort()).toEqual([
+          ...names.map((name, i) =>
+            `${name.padEnd(9)} ${String(sizes[i]).padStart(5)} users: ${sizes[i]} inserted, 0 updated, 0 unchanged, 0 deleted`),
+          "6 workspaces synced; 9750 users in out/fleet.sqlite"
+        ].sort())
+        const second = yield* example("fleet", { cwd })
+        expect(second.exitCode).toBe(0)
+        expect(lines(second.stdout)).toContain(`acme       1000 users: 0 inserted, 0 updated, 1000 unchanged, 0 deleted`)
+      })
+    ).pipe(Effect.provide(NodeContext.layer)), 180_000)
 })

@@ -116,7 +116,8 @@ export interface RunnerOptions {
 
 /**
  * A runner: hosts the `WorkspaceSync` entities of the shards the cluster gives it, and serves until its scope
- * closes. Closing it (SIGTERM under `NodeRuntime.runMain`) lets running syncs finish, up to the cluster's termination
+ * closes. It can send `Sync` itself too (`WorkspaceSync.sync`), with the `Sharding` it provides, and read the sync
+ * tables with its `SqlClient`. Closing it (SIGTERM under `NodeRuntime.runMain`) lets running syncs finish, up to the cluster's termination
  * timeout, and hands back the ones that have not started.
  *
  * @since 0.1.0
@@ -125,7 +126,7 @@ export interface RunnerOptions {
 export const layerRunner = (
   options: RunnerOptions
 ): Layer.Layer<
-  never,
+  Sharding.Sharding | SqlClient,
   | SocketServerError
   | SyncDatabase.DatabaseUnavailable
   | SqlError
@@ -137,7 +138,7 @@ export const layerRunner = (
 > => {
   const maxSyncs = options.maxSyncs ?? 4
   return WorkspaceSync.layer({ maxSyncs }).pipe(
-    Layer.provide(NodeClusterSocket.layer({
+    Layer.provideMerge(NodeClusterSocket.layer({
       storage: "sql",
       shardingConfig: {
         ...shardingConfig,
