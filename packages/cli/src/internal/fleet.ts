@@ -236,7 +236,7 @@ const runSync = (flags: {
         yield* stdio.writeStderr(live ? `${clearLine}${ProgressBar.fit(text, columns)}` : `${text}\n`)
       })
       yield* Effect.forkScoped(
-        live ? Effect.repeat(progress, Schedule.spaced("500 millis")) : Effect.schedule(progress, Schedule.spaced("5 seconds"))
+        live ? Effect.repeat(progress, Schedule.spaced("1 second")) : Effect.schedule(progress, Schedule.spaced("5 seconds"))
       )
       if (live) yield* Effect.addFinalizer(() => stdio.writeStderr(clearLine))
 
