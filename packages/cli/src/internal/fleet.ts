@@ -11,6 +11,7 @@ import type { Resource } from "@intercom-scroll/core"
 import { Fleet, Secrets, type Summary, WorkspaceConfig, WorkspaceSync } from "@intercom-scroll/fleet"
 import { Sync, SyncDatabase } from "@intercom-scroll/sync"
 import { Cause, Clock, DateTime, Duration, Effect, Exit, Layer, Logger, LogLevel, Option, Ref, Schedule, Schema } from "effect"
+import type { OutputError, StdoutClosed } from "../ExportError.js"
 import * as ProgressBar from "./progressBar.js"
 import * as Stdio from "./stdio.js"
 
@@ -44,6 +45,8 @@ export type CommandError =
   | SyncDatabase.InvalidDatabaseUrl
   | WorkspaceConfig.WorkspacesFileError
   | FleetSyncIncomplete
+  | OutputError
+  | StdoutClosed
 
 /**
  * What the combined progress line counts.
@@ -255,7 +258,7 @@ const runSync = (flags: {
                   }
                   : { ...counts, failed: counts.failed + 1 })
               if (live) yield* stdio.writeStderr(clearLine)
-              yield* Stdio.print(`${renderResult(workspace.workspace, exit)}\n`).pipe(Effect.orDie)
+              yield* Stdio.print(`${renderResult(workspace.workspace, exit)}\n`)
             })
           ),
           Effect.map((exit) => ({ workspace: workspace.workspace, exit }))
