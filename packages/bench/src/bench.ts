@@ -12,6 +12,9 @@
  *   4. Memory: peak RSS of the CLI exporting 200k users against 20k users, dedupe on. Goal ≤ +64 MiB.
  *   5. The simulator alone, serving a client that parses nothing: it must not be what limits 1 (goal: at least 2× the
  *      records/s of the faster contender of 1, i.e. under half of each round trip).
+ *   6. The fleet: 60 workspaces of 5,000 users at 20 ms a page, synced by `intercom-scroll fleet sync` on 1, 2 and 3
+ *      runner processes over PostgreSQL: total time and the runners' CPU, the speed-up against 1 runner (reported,
+ *      no goal: it says where scaling stops on the machine). Once per configuration; --quick: 12 workspaces of 2,000.
  *
  * Flags: --only 1,4 (a subset; results/ is then left alone), --rounds N (every measure), --quick (fewer rounds).
  */
@@ -24,6 +27,7 @@ import * as NodePath from "node:path"
 import * as Cli from "./lib/cli.js"
 import { type Contender, interleave, pairedMedian, type Sample } from "./lib/measure.js"
 import * as Memory from "./lib/memory.js"
+import { fleet } from "./measures/fleet.js"
 import { chart, type ContenderResult, formatValue, type MeasureResult, type Results, table } from "./lib/report.js"
 import * as Simulator from "./lib/simulator.js"
 import type { RunResult, Setup } from "./lib/worker.js"
@@ -243,6 +247,18 @@ const program = Effect.gen(function*() {
   if (wants(1) || wants(5)) measures.push(...yield* throughput(30_000, rounds(11, 3)))
   if (wants(2) || wants(3)) measures.push(...yield* slowConsumer(3_000, 25, 25, rounds(7, 3)))
   if (wants(4)) measures.push(yield* memory(20_000, 200_000, rounds(3, 1)))
+  if (wants(6)) {
+    measures.push(
+      yield* fleet({
+        workspaces: quick ? 12 : 60,
+        users: quick ? 2_000 : 5_000,
+        latencyMillis: 20,
+        runners: [1, 2, 3],
+        maxSyncs: 20,
+        settleSeconds: 20
+      }, noRateLimit, log)
+    )
+  }
   measures.sort((a, b) => a.id - b.id)
 
   const results: Results = {
