@@ -15,7 +15,7 @@ import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import { bundleExamples, example as exampleIn, exampleScript, simulator } from "./support/processes.js"
 
-const examples = ["export-users", "schedules", "compose", "sync-sqlite", "many-workspaces", "readme-library"]
+const examples = ["export-users", "schedules", "compose", "sync-sqlite", "many-workspaces", "readme-library", "fleet"]
 
 let bundles = ""
 beforeAll(async () => {
@@ -150,6 +150,23 @@ describe.concurrent("examples, each with its embedded simulator", () => {
       expect(result.stdout).toBe(`Exported 2500 users to ${file}\n`)
       expect(yield* idsIn(file)).toHaveLength(2_500)
     }).pipe(Effect.provide(NodeContext.layer)), 120_000)
+
+  it.scopedLive("fleet syncs six workspaces on a one-runner SQLite fleet, and a second run finds them unchanged", () =>
+    Effect.gen(function*() {
+      const cwd = yield* temporaryDirectory
+      const sizes = [1000, 1250, 1500, 1750, 2000, 2250]
+      const names = ["acme", "globex", "initech", "umbrella", "hooli", "stark"]
+      const first = yield* example("fleet", { cwd })
+      expect(first.exitCode).toBe(0)
+      expect(lines(first.stdout).sort()).toEqual([
+        ...names.map((name, i) =>
+          `${name.padEnd(9)} ${String(sizes[i]).padStart(5)} users: ${sizes[i]} inserted, 0 updated, 0 unchanged, 0 deleted`),
+        "6 workspaces synced; 9750 users in out/fleet.sqlite"
+      ].sort())
+      const second = yield* example("fleet", { cwd })
+      expect(second.exitCode).toBe(0)
+      expect(lines(second.stdout)).toContain(`acme       1000 users: 0 inserted, 0 updated, 1000 unchanged, 0 deleted`)
+    }).pipe(Effect.provide(NodeContext.layer)), 180_000)
 })
 
 describe.concurrent("examples against a standalone simulator (INTERCOM_BASE_URL)", () => {

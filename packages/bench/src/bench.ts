@@ -19,6 +19,9 @@
  *   8. Sync into SQLite: `intercom-scroll sync users --database sqlite:FILE` against `intercom-scroll export users --out
  *      FILE` of the same 200k users, in the same rounds. Ratio of records/s, goal ≥ 0.70.
  *   9. The same into PostgreSQL (a server the bench starts, as the tests do). Goal ≥ 0.70.
+ *  10. The fleet: 60 workspaces of 5,000 users at 20 ms a page, synced by `intercom-scroll fleet sync` on 1, 2 and 3
+ *      runner processes over PostgreSQL: total time and the runners' CPU, the speed-up against 1 runner (reported,
+ *      no goal: it says where scaling stops on the machine). Once per configuration; --quick: 12 workspaces of 2,000.
  *
  * Flags: --only 1,4 (a subset; results/ is then left alone), --rounds N (every measure), --quick (fewer rounds),
  * --sync-users N (measures 8 and 9).
@@ -35,6 +38,7 @@ import * as Cli from "./lib/cli.js"
 import * as Installed from "./lib/installed.js"
 import { type Contender, interleave, pairedMedian, type Sample } from "./lib/measure.js"
 import * as Memory from "./lib/memory.js"
+import { fleet } from "./measures/fleet.js"
 import { chart, type ContenderResult, formatValue, type MeasureResult, type Results, table } from "./lib/report.js"
 import * as Simulator from "./lib/simulator.js"
 import type { RunResult, Setup } from "./lib/worker.js"
@@ -320,6 +324,18 @@ const program = Effect.gen(function*() {
     })))
   }
   if (wants(8) || wants(9)) measures.push(...yield* sync(syncUsers, rounds(5, 2)))
+  if (wants(10)) {
+    measures.push(
+      yield* fleet({
+        workspaces: quick ? 12 : 60,
+        users: quick ? 2_000 : 5_000,
+        latencyMillis: 20,
+        runners: [1, 2, 3],
+        maxSyncs: 20,
+        settleSeconds: 20
+      }, noRateLimit, log)
+    )
+  }
   measures.sort((a, b) => a.id - b.id)
 
   const results: Results = {

@@ -36,6 +36,8 @@ import { Config, Effect, Exit, Layer, Logger, LogLevel, Option, type Redacted } 
 import type { InvalidConfig, OutputError, StdoutClosed } from "./ExportError.js"
 import * as ExportFlags from "./internal/exportFlags.js"
 import * as ExitCode from "./internal/exitCode.js"
+import type * as FleetCommand from "./internal/fleet.js"
+import * as FleetFlags from "./internal/fleetFlags.js"
 import * as Help from "./internal/help.js"
 import * as ScrollFlags from "./internal/scrollFlags.js"
 import * as Stdio from "./internal/stdio.js"
@@ -77,6 +79,14 @@ export type ExportCommandError =
 export type SyncCommandError = SyncCommand.CommandError
 
 /**
+ * Everything a `fleet` command can fail with, besides a usage error.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type FleetCommandError = FleetCommand.CommandError
+
+/**
  * What an export command needs from its platform.
  *
  * @since 0.1.0
@@ -101,8 +111,22 @@ const syncCommand = Command.make("sync", { ...SyncFlags.flags, ...ScrollFlags.fl
     Command.withDescription(SyncFlags.description)
   )
 
+const fleetRuns = Effect.promise(() => import("./internal/fleet.js"))
+
+const fleetCommand = Command.make("fleet").pipe(
+  Command.withDescription(FleetFlags.description),
+  Command.withSubcommands([
+    Command.make("runner", FleetFlags.runner, (flags) => Effect.flatMap(fleetRuns, (Fleet) => Fleet.runRunner(flags))).pipe(
+      Command.withDescription(FleetFlags.runnerDescription)
+    ),
+    Command.make("sync", FleetFlags.sync, (flags) => Effect.flatMap(fleetRuns, (Fleet) => Fleet.runSync(flags))).pipe(
+      Command.withDescription(FleetFlags.syncDescription)
+    )
+  ])
+)
+
 /**
- * The `intercom-scroll` command and its subcommands (`export`). `run` runs it as the CLI does; an app of its own can
+ * The `intercom-scroll` command and its subcommands (`export`, `sync`, `fleet`). `run` runs it as the CLI does; an app of its own can
  * also nest it with `Command.withSubcommands`, where `--help` is then @effect/cli's rendering, not `run`'s.
  *
  * @since 0.1.0
@@ -110,8 +134,8 @@ const syncCommand = Command.make("sync", { ...SyncFlags.flags, ...ScrollFlags.fl
  */
 export const command = Command.make(name).pipe(
   Command.withDescription("Export Intercom users, leads and companies. The token comes from INTERCOM_ACCESS_TOKEN."),
-  // One module per subcommand, its flags apart from what runs it (see exportCommand); `fleet` joins here.
-  Command.withSubcommands([exportCommand, syncCommand])
+  // One module per subcommand, its flags apart from what runs it (see exportCommand).
+  Command.withSubcommands([exportCommand, syncCommand, fleetCommand])
 )
 
 const runCommand = Command.run(command, { name, version })
@@ -140,7 +164,7 @@ export const run = (
   argv: ReadonlyArray<string>
 ): Effect.Effect<
   void,
-  ExportCommandError | SyncCommandError | ValidationError.ValidationError,
+  ExportCommandError | SyncCommandError | FleetCommandError | ValidationError.ValidationError,
   ExportCommandContext | CliApp.CliApp.Environment
 > => {
   const args = argv.slice(2)

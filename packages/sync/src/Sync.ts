@@ -153,7 +153,8 @@ const validate = (options: Options) =>
  * `running`; records the run; scrolls (with `Scroll.pages` and the scroll options given, restarts included), writing
  * each page in one transaction; and, only once the scroll has reached its end, marks deleted the rows it did not see
  * and records the run `complete`. A run that fails or is interrupted is recorded `failed` with the error's message,
- * and marks nothing deleted.
+ * and marks nothing deleted. Each transaction commits only while the run holds the lock: a run that lost it (its
+ * PostgreSQL session ended, its SQLite lease was taken over) fails with `LockLost` at its next write, writing nothing.
  *
  * @since 0.1.0
  * @category constructors
@@ -173,8 +174,8 @@ export const run: (
       const store = Store.make(sql, dialect, workspace, resource)
       const startedAt = yield* Clock.currentTimeMillis
       // Under the lock no other run of the workspace is alive: a run still `running` was left by a dead process.
-      yield* store.markAbandoned(startedAt)
-      const runId = yield* store.startRun(startedAt)
+      // Every write of the run goes through the lock's transaction, which commits only while the lock is held.
+      const runId = yield* lock.transaction(Effect.zipRight(store.markAbandoned(startedAt), store.startRun(startedAt)))
       yield* Effect.annotateCurrentSpan("runId", runId)
 
       const counts = { inserted: 0, updated: 0, unchanged: 0, deleted: 0, restarts: 0 }
@@ -188,7 +189,7 @@ export const run: (
 
       const scroll = Scroll.pages(resource, options).pipe(
         Stream.runForEach((page) =>
-          Effect.flatMap(Clock.currentTimeMillis, (now) => store.writePage(runId, page.records, now)).pipe(
+          Effect.flatMap(Clock.currentTimeMillis, (now) => lock.transaction(store.writePage(runId, page.records, now))).pipe(
             Effect.map((written) => {
               counts.inserted += written.inserted
               counts.updated += written.updated
@@ -202,8 +203,7 @@ export const run: (
       // The scroll reached its end: what it did not see is gone from Intercom.
       const complete = Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
-        counts.deleted = yield* sql.withTransaction(Effect.gen(function*() {
-          yield* lock.confirm
+        counts.deleted = yield* lock.transaction(Effect.gen(function*() {
           const deleted = yield* store.markDeleted(runId, now)
           yield* store.finishRun(runId, { status: "complete", now, counts: { ...counts, deleted }, error: null })
           return deleted

@@ -39,7 +39,8 @@ export class LockTimeout extends Schema.TaggedError<LockTimeout>()("LockTimeout"
 
 /**
  * The sync lost its workspace lock mid-run: its PostgreSQL session ended, or its SQLite lease expired (the process
- * stalled longer than the lease) and another sync took it over. Nothing was marked deleted.
+ * stalled longer than the lease) and another sync took it over. It wrote nothing once the lock was gone, and marked
+ * nothing deleted.
  *
  * @since 0.1.0
  * @category errors

@@ -5,12 +5,12 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, layer } from "@effect/vitest"
 import { Progress } from "@intercom-scroll/core"
-import { Cause, Clock, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, TestClock } from "effect"
+import { Cause, Chunk, Clock, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, TestClock } from "effect"
 import * as os from "node:os"
 import * as Lock from "../src/internal/lock.js"
 import { Sync } from "../src/index.js"
 import * as Databases from "./support/databases.js"
-import { driveClock, freshToken, intercom, runs } from "./support/world.js"
+import { driveClock, freshToken, intercom, rows, runs } from "./support/world.js"
 
 const failureOf = <A, E>(exit: Exit.Exit<A, E>) =>
   Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
@@ -22,13 +22,42 @@ const slowSync = (workspace: string) =>
     intercom(freshToken("slow"), { pageSize: 5, workspace: { users: 20, faults: { latency: Duration.hours(1) } } })
   )
 
-/** Until the holder's run is recorded, so it holds the lock; pausing for real, since its steps need the event loop. */
-const holdingLock = (workspace: string) =>
+/** Until `check` holds, pausing for real between looks, since the database's answers need the event loop. */
+const until = <E, R>(check: Effect.Effect<boolean, E, R>) =>
   Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 10))).pipe(
-    // Before the holder has migrated a fresh database, there is no runs table yet.
-    Effect.zipRight(Effect.orElseSucceed(runs(workspace), () => [])),
-    Effect.repeat({ until: (found) => found.length > 0 })
+    Effect.zipRight(check),
+    Effect.repeat({ until: (done) => done })
   )
+
+/** Until the holder's run is recorded, so it holds the lock. */
+const holdingLock = (workspace: string) =>
+  // Before the holder has migrated a fresh database, there is no runs table yet.
+  until(Effect.map(Effect.orElseSucceed(runs(workspace), () => []), (found) => found.length > 0))
+
+/** The PostgreSQL session holding the workspace's advisory lock. */
+const lockSession = (workspace: string) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const [key1, key2] = Lock.workspaceKey(workspace)
+    return yield* sql<{ pid: number }>`SELECT pid FROM pg_locks
+      WHERE locktype = 'advisory' AND granted AND classid = ${key1 >>> 0} AND objid = ${key2 >>> 0} AND objsubid = 2`
+  })
+
+/**
+ * The holder loses its lock while it lives on: in PostgreSQL its session ends (as when the database drops it while the
+ * holder is frozen), in SQLite another process takes its lease over (as it may once a stalled holder's lease expired).
+ */
+const loseLock = (dialect: "sqlite" | "pg", workspace: string) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    if (dialect === "sqlite") {
+      yield* sql`UPDATE intercom_sync_locks SET holder = 'someone-else' WHERE workspace = ${workspace}`
+      return
+    }
+    const [session] = yield* lockSession(workspace)
+    yield* sql`SELECT pg_terminate_backend(${session.pid})`
+    yield* until(Effect.map(sql`SELECT 1 FROM pg_stat_activity WHERE pid = ${session.pid}`, (found) => found.length === 0))
+  })
 
 /** Resolves once the program reports that it waits for the workspace lock. */
 const reportingLockWait = Effect.map(Deferred.make<void>(), (waiting) => ({
@@ -111,6 +140,35 @@ describe.each(Databases.both)("the workspace lock on %s", (_name, database) => {
         expect(summary.inserted).toBe(3)
         expect((yield* runs(workspace)).map((run) => run.status)).toEqual(["failed", "complete"])
       }))
+
+    it.effect("a holder that lost its lock writes no further page: the next page's write fails with LockLost", () =>
+      Effect.gen(function*() {
+        const { dialect } = yield* Databases.TestDatabase
+        const workspace = freshToken("fenced")
+        // The tables first: on a fresh SQLite file, the holder's migration may meet this test's polling reads and back
+        // off on the clock, which stands still here.
+        yield* Sync.migrate
+        const startedAt = yield* Clock.currentTimeMillis
+        // A page a second on the clock: the first comes long before the watchdog's first look, at 10 seconds.
+        const holder = yield* Effect.fork(Effect.provide(
+          Sync.run("users", { workspace }),
+          intercom(freshToken("fenced"), { pageSize: 5, workspace: { users: 20, faults: { latency: Duration.seconds(1) } } })
+        ))
+        yield* holdingLock(workspace)
+        // The first page is on its way (the simulator's latency is a sleep of 1 s).
+        yield* until(Effect.map(TestClock.sleeps(), Chunk.some((at) => at === startedAt + 1_000)))
+        yield* loseLock(dialect, workspace)
+        yield* TestClock.adjust("1 second")
+        // The page has come: the holder writes it, or fails.
+        const written = Effect.map(rows(workspace, "users"), (table) => table.size > 0)
+        yield* until(Effect.zipWith(Fiber.poll(holder), written, (done, some) => Option.isSome(done) || some))
+        expect((yield* rows(workspace, "users")).size).toBe(0)
+        const error = failureOf(yield* Fiber.await(holder))
+        expect(error?._tag).toBe("LockLost")
+        const [run] = yield* runs(workspace)
+        expect(run).toMatchObject({ status: "failed", inserted: 0, updated: 0, unchanged: 0, deleted: 0 })
+        expect(run.error).toMatch(/^LockLost: .*(its PostgreSQL session ended|its SQLite lease expired)/)
+      }))
   })
 })
 
@@ -166,12 +224,10 @@ describe("the SQLite lease", () => {
 
     it.effect("a sync whose lease was taken over stops with LockLost and marks nothing deleted", () =>
       Effect.gen(function*() {
-        const sql = yield* SqlClient.SqlClient
         const workspace = freshToken("stolen")
         const holder = yield* Effect.fork(slowSync(workspace))
         yield* holdingLock(workspace)
-        // Another process took the lease over (as it may once a stalled holder's lease has expired).
-        yield* sql`UPDATE intercom_sync_locks SET holder = 'someone-else' WHERE workspace = ${workspace}`
+        yield* loseLock("sqlite", workspace)
         yield* TestClock.adjust(Lock.heartbeatInterval)
         const error = failureOf(yield* Fiber.await(holder))
         expect(error?._tag).toBe("LockLost")
@@ -200,9 +256,7 @@ describe("the PostgreSQL advisory lock", () => {
         )
         yield* Deferred.await(waiting)
         // The holder's session ends, as it does when its process dies.
-        const [key1, key2] = Lock.workspaceKey(workspace)
-        const killed = yield* sql<{ pid: number }>`SELECT pid FROM pg_locks
-          WHERE locktype = 'advisory' AND granted AND classid = ${key1 >>> 0} AND objid = ${key2 >>> 0} AND objsubid = 2`
+        const killed = yield* lockSession(workspace)
         expect(killed).toHaveLength(1)
         yield* sql`SELECT pg_terminate_backend(${killed[0].pid})`
         yield* TestClock.adjust(Lock.pollInterval)

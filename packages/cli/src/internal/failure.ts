@@ -87,7 +87,7 @@ export const line = (
   if (isStdoutClosed(cause)) return undefined
   const oneLine = (text: string) => text.replace(/\s*[\r\n]+\s*/g, " ").trim()
   if (Cause.isInterruptedOnly(cause)) {
-    return "Interrupted: the export stopped before the end; an --out file was left as it was"
+    return "Interrupted: stopped before the end (an export leaves its --out file as it was)"
   }
   const failure = Cause.failureOption(cause)
   if (Option.isSome(failure) && ValidationError.isValidationError(failure.value)) return undefined

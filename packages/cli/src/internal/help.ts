@@ -9,7 +9,7 @@
 import { type CliConfig, CommandDescriptor, HelpDoc, Usage } from "@effect/cli"
 import type { Span } from "@effect/cli/HelpDoc/Span"
 import * as Doc from "@effect/printer/Doc"
-import { Array as Arr, HashMap, Option } from "effect"
+import { Array as Arr, Option } from "effect"
 
 /**
  * Whether the arguments (after the runtime and the script) ask for help anywhere, as @effect/cli reads them.
@@ -89,19 +89,58 @@ export interface Options {
 }
 
 /**
- * The help for the subcommand the arguments name (the first argument that is one, as @effect/cli finds it), else
- * for the whole command: the version, the usage from the program's name on, then the description, arguments and
- * flags.
+ * A command descriptor as the tree @effect/cli builds. `CommandDescriptor.getSubcommands` gives a nested command
+ * without its own subcommands (`fleet` without `runner` and `sync`), so the help walks the tree itself.
+ */
+type Node =
+  | { readonly _tag: "Standard" | "GetUserInput"; readonly name: string }
+  | { readonly _tag: "Map"; readonly command: Node }
+  | { readonly _tag: "Subcommands"; readonly parent: Node; readonly children: ReadonlyArray<Node> }
+
+const nameOf = (node: Node): string => {
+  switch (node._tag) {
+    case "Map":
+      return nameOf(node.command)
+    case "Subcommands":
+      return nameOf(node.parent)
+    default:
+      return node.name
+  }
+}
+
+const childrenOf = (node: Node): ReadonlyArray<Node> =>
+  node._tag === "Map" ? childrenOf(node.command) : node._tag === "Subcommands" ? node.children : []
+
+/** The chain of subcommands the arguments name, outermost first: `fleet`, then `runner`. */
+const subcommandsNamed = (node: Node, args: ReadonlyArray<string>): ReadonlyArray<Node> => {
+  const children = childrenOf(node)
+  const index = args.findIndex((arg) => children.some((child) => nameOf(child) === arg))
+  if (index === -1) return []
+  const child = children.find((child) => nameOf(child) === args[index])!
+  return [child, ...subcommandsNamed(child, args.slice(index + 1))]
+}
+
+/**
+ * The help for the subcommand the arguments name (the first argument that is one, as @effect/cli finds it, and so on
+ * down: `fleet runner`), else for the whole command: the version, the usage from the program's name on, then the
+ * description, arguments and flags.
  *
  * @since 0.1.0
  * @category help
  */
 export const render = (options: Options): string => {
-  const subcommands = CommandDescriptor.getSubcommands(options.command)
-  const subcommand = Arr.findFirst(options.args, (arg) => HashMap.get(subcommands, arg))
+  const chain = subcommandsNamed(options.command as unknown as Node, options.args) as ReadonlyArray<
+    CommandDescriptor.Command<unknown> & Node
+  >
+  const subcommand = Arr.last(chain)
+  const parents = chain.slice(0, -1).map(nameOf)
   const usage = Option.match(subcommand, {
     onNone: () => CommandDescriptor.getUsage(options.command),
-    onSome: (child) => Usage.concat(Usage.named([options.name], Option.none()), CommandDescriptor.getUsage(child))
+    onSome: (child) =>
+      Usage.concat(
+        [options.name, ...parents].map((name) => Usage.named([name], Option.none())).reduce(Usage.concat),
+        CommandDescriptor.getUsage(child)
+      )
   })
   const help = CommandDescriptor.getHelp(Option.getOrElse(subcommand, () => options.command), options.config)
   const doc = HelpDoc.blocks([

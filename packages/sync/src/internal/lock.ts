@@ -7,25 +7,34 @@
  * - SQLite: a lease row (holder, host, pid, expiry) that a heartbeat renews. A lease past its expiry may be taken over;
  *   one held on this host by a process that no longer exists may be taken over at once.
  *
+ * The fence: every write of a run goes through `Held.transaction`, which commits only while the lock is held, so a
+ * holder that lost its lock (frozen while its session was cut, or stalled past its lease) cannot write once another
+ * has taken over, even between two of the watchdog's checks. In PostgreSQL the transaction runs on the lock's own
+ * session: a session that ended holds no lock and runs no statement, and a session that commits still holds it. In
+ * SQLite the lease is renewed first thing in the transaction, which takes the database's write lock until it ends.
+ *
  * Waiting polls on the Effect `Clock`, so a wait is interruptible, reported, and testable under the TestClock.
  */
-import type { SqlClient, SqlConnection } from "@effect/sql"
-import type { SqlError } from "@effect/sql/SqlError"
+import { SqlClient, type SqlConnection } from "@effect/sql"
+import { SqlError } from "@effect/sql/SqlError"
 import { Progress, type Resource } from "@intercom-scroll/core"
-import { Clock, Data, Duration, Effect, Schedule, type Scope } from "effect"
+import { Clock, Data, Duration, Effect, Exit, Schedule, type Scope } from "effect"
 import { randomUUID } from "node:crypto"
 import * as os from "node:os"
 import { LockLost, LockTimeout } from "../SyncError.js"
 import { type Dialect, time } from "./dialect.js"
 
 export interface Held {
-  /** Fails once the lock is found lost; never succeeds. Race the run against it. */
+  /**
+   * Fails once the lock is found lost; never succeeds. Race the run against it: it stops a holder that lost its lock
+   * while it does not write (waiting out another scroll, say), and so frees Intercom's one scroll sooner.
+   */
   readonly lost: Effect.Effect<never, LockLost>
   /**
-   * Confirms the lock is still held. In SQLite it renews the lease, which takes the write lock: called first in the
-   * transaction that marks deletions, it keeps any takeover out until that transaction ends.
+   * Runs `effect` (its statements through the `SqlClient`) in one transaction that commits only while the lock is
+   * held, and fails with `LockLost` when it is not: the fence every write of a run goes through.
    */
-  readonly confirm: Effect.Effect<void, LockLost | SqlError>
+  readonly transaction: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | LockLost | SqlError, R>
 }
 
 export interface Options {
@@ -76,12 +85,22 @@ export const acquire = (
       )
     }
     yield* Effect.addFinalizer(() => Effect.ignore(lock.release))
+    // A statement that failed because its session ended (PostgreSQL) failed because the lock is gone.
+    const failedBecause = (error: SqlError): Effect.Effect<never, SqlError | LockLost> =>
+      Effect.flatMap(
+        Effect.either(lock.stillHeld),
+        (held): Effect.Effect<never, SqlError | LockLost> =>
+          held._tag === "Right" && held.right ? Effect.fail(error) : Effect.fail(lost(`${lock.lostReason}: ${error.message}`))
+      )
     return {
+      // Checked first after `checkEvery`: the lock was just taken, and writes are fenced meanwhile. Uninterruptible,
+      // so that a run that ends mid-check never has the check cancelled on a session that its next statement uses.
       lost: Effect.flatMap(
-        Effect.repeat(lock.stillHeld, { schedule: Schedule.spaced(lock.checkEvery), while: (held) => held }),
+        Effect.repeat(Effect.delay(Effect.uninterruptible(lock.stillHeld), lock.checkEvery), { while: (held) => held }),
         () => Effect.fail(lost(lock.lostReason))
       ).pipe(Effect.catchTag("SqlError", (error) => Effect.fail(lost(`${lock.lostReason}: ${error.message}`)))),
-      confirm: Effect.flatMap(lock.stillHeld, (held) => held ? Effect.void : Effect.fail(lost(lock.lostReason)))
+      transaction: <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | LockLost | SqlError, R> =>
+        Effect.catchIf(lock.transaction(effect), (error): error is SqlError => error instanceof SqlError, failedBecause)
     } satisfies Held
   })
 
@@ -92,6 +111,8 @@ interface Lock {
   readonly checkEvery: Duration.Duration
   readonly lostReason: string
   readonly release: Effect.Effect<void, SqlError>
+  /** A transaction that commits only while the lock is held (see the module's comment). */
+  readonly transaction: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | LockLost | SqlError, R>
 }
 
 /**
@@ -110,25 +131,49 @@ export const workspaceKey = (workspace: string): readonly [number, number] => {
   return [advisoryNamespace, hash | 0]
 }
 
-/** An advisory lock on a connection reserved from the pool for as long as the scope lives. */
+/**
+ * An advisory lock on a connection reserved from the pool for as long as the scope lives; the run's transactions
+ * run on that connection too, one statement at a time with the watchdog's checks.
+ */
 export const advisory = (
   sql: SqlClient.SqlClient,
   key: readonly [number, number]
 ): Effect.Effect<Lock, SqlError, Scope.Scope> =>
-  Effect.map(sql.reserve, (connection: SqlConnection.Connection) => {
+  Effect.gen(function*() {
+    const connection: SqlConnection.Connection = yield* sql.reserve
+    // A check never lands inside a transaction, where a failed statement would make it fail too.
+    const turn = yield* Effect.makeSemaphore(1)
     const ask = <A extends object>(statement: string, params: ReadonlyArray<unknown>) =>
       connection.execute(statement, params, undefined) as Effect.Effect<ReadonlyArray<A>, SqlError>
+    const transaction = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.gen(function*() {
+          yield* ask("BEGIN", [])
+          const exit = yield* Effect.exit(restore(
+            // The statements the effect makes through the SqlClient run on this connection, in this transaction.
+            Effect.provideService(effect, SqlClient.TransactionConnection, [connection, 0])
+          ))
+          if (Exit.isSuccess(exit)) {
+            yield* ask("COMMIT", [])
+            return exit.value
+          }
+          // A session that ended has rolled back already, and its ROLLBACK fails: the failure to report is the first.
+          yield* Effect.ignore(ask("ROLLBACK", []))
+          return yield* exit
+        })
+      ).pipe(turn.withPermits(1))
     return {
       tryTake: Effect.flatMap(
         ask<{ locked: boolean }>("SELECT pg_try_advisory_lock($1, $2) AS locked", key),
         (rows) => rows[0]?.locked === true ? Effect.void : Effect.fail(new Busy())
-      ),
+      ).pipe(turn.withPermits(1)),
       // A session lock lives as long as its session: a connection that answers still holds it.
-      stillHeld: Effect.as(ask("SELECT 1", []), true),
+      stillHeld: Effect.as(ask("SELECT 1", []), true).pipe(turn.withPermits(1)),
       checkEvery: Duration.seconds(10),
       lostReason: "its PostgreSQL session ended",
       // Before the connection goes back to the pool, which would otherwise keep the lock alive.
-      release: Effect.asVoid(ask("SELECT pg_advisory_unlock($1, $2)", key))
+      release: Effect.asVoid(ask("SELECT pg_advisory_unlock($1, $2)", key)).pipe(turn.withPermits(1)),
+      transaction
     } satisfies Lock
   })
 
@@ -176,20 +221,29 @@ const lease = (sql: SqlClient.SqlClient, workspace: string): Lock => {
     return taken.length > 0
   })
 
+  const renew = Effect.flatMap(Clock.currentTimeMillis, (now) =>
+    Effect.map(
+      sql`UPDATE ${t} SET expires_at = ${expiry(now)} WHERE workspace = ${workspace} AND holder = ${holder}
+        RETURNING holder`,
+      (rows) => rows.length > 0
+    ))
+  const lostReason = "its SQLite lease expired and another sync took it over"
+
   return {
     tryTake: Effect.flatMap(takeFree, (rows) =>
       rows.length > 0
         ? Effect.void
         : Effect.flatMap(takeOverDead, (taken) => taken ? Effect.void : Effect.fail(new Busy()))),
-    stillHeld: Effect.flatMap(Clock.currentTimeMillis, (now) =>
-      Effect.map(
-        sql`UPDATE ${t} SET expires_at = ${expiry(now)} WHERE workspace = ${workspace} AND holder = ${holder}
-          RETURNING holder`,
-        (rows) => rows.length > 0
-      )),
+    stillHeld: renew,
     checkEvery: heartbeatInterval,
-    lostReason: "its SQLite lease expired and another sync took it over",
-    release: Effect.asVoid(sql`DELETE FROM ${t} WHERE workspace = ${workspace} AND holder = ${holder}`)
+    lostReason,
+    release: Effect.asVoid(sql`DELETE FROM ${t} WHERE workspace = ${workspace} AND holder = ${holder}`),
+    // Renewing the lease first thing in the transaction takes SQLite's write lock: no takeover until it ends.
+    transaction: (effect) =>
+      sql.withTransaction(Effect.zipRight(
+        Effect.filterOrFail(renew, (held) => held, () => new LockLost({ workspace, reason: lostReason })),
+        effect
+      ))
   }
 }
 

@@ -62,8 +62,8 @@ export interface Store {
   readonly markAbandoned: (now: number) => Effect.Effect<void, SqlError>
   readonly startRun: (now: number) => Effect.Effect<number, SqlError>
   /**
-   * Upserts a page in one transaction: one statement (or one per 500 records) whatever the page's size. A record this
-   * run already wrote (sent again by a restart) is left as it is and not counted again.
+   * Upserts a page: one statement (or one per 500 records) whatever the page's size; call it inside the lock's
+   * transaction. A record this run already wrote (sent again by a restart) is left as it is and not counted again.
    */
   readonly writePage: (
     run: number,
@@ -151,7 +151,7 @@ export const make = (
       if (rows.length === 0) return Effect.succeed({ inserted: 0, updated: 0, unchanged: 0 })
       const batches: Array<ReadonlyArray<Record<string, unknown>>> = []
       for (let i = 0; i < rows.length; i += rowsPerStatement) batches.push(rows.slice(i, i + rowsPerStatement))
-      return sql.withTransaction(Effect.forEach(batches, upsert)).pipe(Effect.map((results) => {
+      return Effect.forEach(batches, upsert).pipe(Effect.map((results) => {
         let inserted = 0
         let updated = 0
         let unchanged = 0

@@ -1,0 +1,210 @@
+/**
+ * The `fleet` subcommands, over @intercom-scroll/fleet: `fleet runner` serves a runner of the fleet until SIGTERM, and
+ * `fleet sync` sends `Sync` to every workspace of a file from a client-only process, shows one combined progress
+ * line, prints one line per workspace as it answers, and fails unless every workspace completed.
+ *
+ * @since 0.1.0
+ */
+import { SqlClient } from "@effect/sql"
+import type { Resource } from "@intercom-scroll/core"
+import { Fleet, Secrets, type Summary, WorkspaceConfig, WorkspaceSync } from "@intercom-scroll/fleet"
+import { Sync, SyncDatabase } from "@intercom-scroll/sync"
+import { Cause, Clock, DateTime, Duration, Effect, Exit, Layer, Logger, LogLevel, Option, Ref, Schedule, Schema } from "effect"
+import type { OutputError, StdoutClosed } from "../ExportError.js"
+import * as ProgressBar from "./progressBar.js"
+import * as Stdio from "./stdio.js"
+
+const integer = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 })
+
+/**
+ * `fleet sync` ended with workspaces that did not complete: each has its line above, with the reason.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class FleetSyncIncomplete extends Schema.TaggedError<FleetSyncIncomplete>()("FleetSyncIncomplete", {
+  failed: Schema.Array(Schema.String),
+  workspaces: Schema.Number
+}) {
+  override get message(): string {
+    const names = this.failed.length <= 5 ? this.failed.join(", ") : `${this.failed.slice(0, 5).join(", ")}, …`
+    return `${this.failed.length} of ${this.workspaces} workspaces did not complete (${names}): each line above says why. The others are synced; run fleet sync again (a new run) to sync the failed ones again.`
+  }
+}
+
+/**
+ * Everything a `fleet` command can fail with, besides a usage error.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type CommandError =
+  | Layer.Layer.Error<ReturnType<typeof Fleet.layerRunner>>
+  | Layer.Layer.Error<ReturnType<typeof Fleet.layerClient>>
+  | SyncDatabase.InvalidDatabaseUrl
+  | WorkspaceConfig.WorkspacesFileError
+  | FleetSyncIncomplete
+  | OutputError
+  | StdoutClosed
+
+/**
+ * What the combined progress line counts.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Counts {
+  readonly workspaces: number
+  readonly complete: number
+  readonly failed: number
+  /** Not answered yet, and with a run open in the sync tables. */
+  readonly syncing: number
+  /** Records seen by the completed workspaces' syncs. */
+  readonly records: number
+}
+
+/**
+ * The combined progress line: `fleet: 2 of 6 workspaces complete, 3 syncing, 1 waiting | 8,000 records | 12.3 s`.
+ *
+ * @since 0.1.0
+ * @category rendering
+ */
+export const renderProgress = (counts: Counts, elapsedMillis: number): string => {
+  const waiting = counts.workspaces - counts.complete - counts.failed - counts.syncing
+  const states = [
+    `${integer.format(counts.complete)} of ${integer.format(counts.workspaces)} workspaces complete`,
+    ...(counts.failed === 0 ? [] : [`${integer.format(counts.failed)} failed`]),
+    `${integer.format(counts.syncing)} syncing`,
+    `${integer.format(Math.max(0, waiting))} waiting`
+  ]
+  return `fleet: ${states.join(", ")} | ${integer.format(counts.records)} records | ${ProgressBar.formatDuration(elapsedMillis)}`
+}
+
+const seen = (summary: Summary.Summary) => summary.inserted + summary.updated + summary.unchanged
+
+/**
+ * A workspace's line, as it answers: `acme: complete in 3.2 s: users 4,000 seen (4,000 inserted, 0 updated,
+ * 0 unchanged, 0 deleted)`, one part per resource; or `acme: failed: MissingToken: …`.
+ *
+ * @since 0.1.0
+ * @category rendering
+ */
+export const renderResult = (
+  workspace: string,
+  exit: Exit.Exit<ReadonlyArray<Summary.Summary>, { readonly _tag: string; readonly message: string }>
+): string => {
+  if (Exit.isSuccess(exit)) {
+    const duration = exit.value.reduce((total, summary) => total + Duration.toMillis(summary.duration), 0)
+    const parts = exit.value.map((summary) =>
+      `${summary.resource} ${integer.format(seen(summary))} seen (${integer.format(summary.inserted)} inserted, ${
+        integer.format(summary.updated)
+      } updated, ${integer.format(summary.unchanged)} unchanged, ${integer.format(summary.deleted)} deleted)`
+    )
+    return `${workspace}: complete in ${ProgressBar.formatDuration(duration)}: ${parts.join("; ")}`
+  }
+  const reason = Option.match(Cause.failureOption(exit.cause), {
+    onSome: (error) => `${error._tag}: ${error.message}`,
+    onNone: () => Cause.pretty(exit.cause)
+  })
+  return `${workspace}: failed: ${reason.replace(/\s*[\r\n]+\s*/g, " ")}`
+}
+
+/**
+ * Serves a runner until interrupted (SIGTERM, Ctrl-C): it then lets its running syncs finish, up to the cluster's
+ * termination timeout, and hands the others back. Its log (logfmt, on stderr) says what it receives, starts and ends.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const runRunner = (flags: {
+  readonly database: string
+  readonly port: number
+  readonly host: string
+  readonly maxSyncs: number
+}) =>
+  SyncDatabase.parse(flags.database).pipe(
+    Effect.flatMap((database) =>
+      Layer.launch(
+        Fleet.layerRunner({ database, host: flags.host, port: flags.port, maxSyncs: flags.maxSyncs }).pipe(
+          Layer.provide(Secrets.layerConfig)
+        )
+      )
+    ),
+    // A runner is a server: its log is what an operator reads.
+    Logger.withMinimumLogLevel(LogLevel.Info)
+  )
+
+const clearLine = "\r\x1b[2K"
+
+/** The workspaces with a run open in the sync tables; none before the first runner has made them. */
+const openRuns = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const rows = yield* sql<{ workspace: string }>`SELECT DISTINCT workspace FROM ${sql(Sync.runsTable)} WHERE status = 'running'`
+  return new Set(rows.map((row) => row.workspace))
+}).pipe(Effect.orElseSucceed(() => new Set<string>()))
+
+/**
+ * Sends `Sync` to every workspace at once and waits for them all, whichever runners run them and however many die
+ * meanwhile (the requests are persisted).
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const runSync = (flags: {
+  readonly database: string
+  readonly workspaces: string
+  readonly resources: readonly [Resource.Resource, ...Array<Resource.Resource>]
+  readonly run: Option.Option<string>
+}) =>
+  Effect.gen(function*() {
+    const database = yield* SyncDatabase.parse(flags.database)
+    const workspaces = yield* WorkspaceConfig.readFile(flags.workspaces)
+    const run = yield* Option.match(flags.run, {
+      onSome: Effect.succeed,
+      onNone: () => Effect.map(DateTime.now, (now) => `fleet-sync-${DateTime.formatIso(now)}`)
+    })
+    const stdio = yield* Stdio.Stdio
+    const live = stdio.stderrIsTTY
+    const startedAt = yield* Clock.currentTimeMillis
+    const counts = yield* Ref.make<Counts>({ workspaces: workspaces.length, complete: 0, failed: 0, syncing: 0, records: 0 })
+    const answered = new Set<string>()
+
+    return yield* Effect.gen(function*() {
+      const progress = Effect.gen(function*() {
+        const open = yield* openRuns
+        const syncing = workspaces.filter(({ workspace }) => !answered.has(workspace) && open.has(workspace)).length
+        const current = yield* Ref.updateAndGet(counts, (counts) => ({ ...counts, syncing }))
+        const text = renderProgress(current, (yield* Clock.currentTimeMillis) - startedAt)
+        const columns = yield* stdio.stderrColumns
+        yield* stdio.writeStderr(live ? `${clearLine}${ProgressBar.fit(text, columns)}` : `${text}\n`)
+      })
+      yield* Effect.forkScoped(
+        live ? Effect.repeat(progress, Schedule.spaced("1 second")) : Effect.schedule(progress, Schedule.spaced("5 seconds"))
+      )
+      if (live) yield* Effect.addFinalizer(() => stdio.writeStderr(clearLine))
+
+      const exits = yield* Effect.forEach(workspaces, (workspace) =>
+        WorkspaceSync.sync(workspace, { resources: flags.resources, run }).pipe(
+          Effect.exit,
+          Effect.tap((exit) =>
+            Effect.gen(function*() {
+              answered.add(workspace.workspace)
+              yield* Ref.update(counts, (counts) =>
+                Exit.isSuccess(exit)
+                  ? {
+                    ...counts,
+                    complete: counts.complete + 1,
+                    records: counts.records + exit.value.reduce((total, summary) => total + seen(summary), 0)
+                  }
+                  : { ...counts, failed: counts.failed + 1 })
+              if (live) yield* stdio.writeStderr(clearLine)
+              yield* Stdio.print(`${renderResult(workspace.workspace, exit)}\n`)
+            })
+          ),
+          Effect.map((exit) => ({ workspace: workspace.workspace, exit }))
+        ), { concurrency: "unbounded" })
+
+      const failed = exits.filter(({ exit }) => Exit.isFailure(exit)).map(({ workspace }) => workspace)
+      if (failed.length > 0) return yield* new FleetSyncIncomplete({ failed, workspaces: workspaces.length })
+    }).pipe(Effect.scoped, Effect.provide(Fleet.layerClient({ database })))
+  })

@@ -1,0 +1,107 @@
+/**
+ * The `fleet runner` and `fleet sync` flags, and what their help says: all that `intercom-scroll --help` needs of them.
+ * What runs them (`fleet.ts`: the cluster, the sync, the database drivers) is loaded only when they run.
+ *
+ * @since 0.1.0
+ */
+import { HelpDoc, Options as Flag, ValidationError } from "@effect/cli"
+import type { Resource } from "@intercom-scroll/core"
+import { Effect, Option } from "effect"
+
+/**
+ * @since 0.1.0
+ * @category flags
+ */
+export const description =
+  "Sync many workspaces on a fleet of runner processes (@effect/cluster) sharing one database: one scroll per workspace across the fleet."
+
+/**
+ * @since 0.1.0
+ * @category flags
+ */
+export const runnerDescription =
+  "Serve a runner until SIGTERM (it then finishes or hands back its syncs). Tokens come from the environment variables the workspaces file names."
+
+/**
+ * @since 0.1.0
+ * @category flags
+ */
+export const syncDescription =
+  "Sync every workspace of FILE on the fleet's runners and wait: one progress line, one line per workspace; exit 0 only if every workspace completed."
+
+const databaseFlag = Flag.text("database").pipe(
+  Flag.withPseudoName("URL"),
+  Flag.withDescription(
+    "The fleet's database: postgres://USER:PASSWORD@HOST:PORT/DATABASE (or PGPASSWORD for the password) for runners on any number of machines, or sqlite:PATH for one runner on this machine. Every process of a fleet names the same one."
+  )
+)
+
+const positive = (name: string, meaning: string) =>
+  Flag.integer(name).pipe(
+    Flag.filterMap((n) => n >= 1 ? Option.some(n) : Option.none(), `--${name} must be 1 or more: ${meaning}`),
+    Flag.withPseudoName("N")
+  )
+
+/**
+ * `fleet runner`'s flags.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const runner = {
+  database: databaseFlag,
+  port: Flag.integer("port").pipe(
+    Flag.filterMap((n) => n >= 1 && n <= 65_535 ? Option.some(n) : Option.none(), "--port must be a TCP port, 1 to 65535"),
+    Flag.withPseudoName("P"),
+    Flag.withDescription("The port the runner listens on, for the other processes of the fleet.")
+  ),
+  host: Flag.text("host").pipe(
+    Flag.withPseudoName("H"),
+    Flag.withDefault("127.0.0.1"),
+    Flag.withDescription("The address the other processes reach this runner at (default 127.0.0.1: one machine).")
+  ),
+  maxSyncs: positive("max-syncs", "how many syncs the runner runs at once").pipe(
+    Flag.withDefault(4),
+    Flag.withDescription("Syncs this runner runs at once, across workspaces (default 4); more wait their turn.")
+  )
+}
+
+const resources = ["users", "leads", "companies"] as const satisfies ReadonlyArray<Resource.Resource>
+
+/**
+ * `fleet sync`'s flags.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const sync = {
+  database: databaseFlag,
+  workspaces: Flag.text("workspaces").pipe(
+    Flag.withPseudoName("FILE"),
+    Flag.withDescription(
+      `A JSON array of workspaces: [{"workspace":"acme","tokenEnv":"ACME_TOKEN"}, …], each with "baseUrl" or "region" (us, eu, au) where it is not in the US. tokenEnv names the variable that holds the token on the runners.`
+    )
+  ),
+  resources: Flag.text("resources").pipe(
+    Flag.withPseudoName("R,…"),
+    Flag.withDefault("users"),
+    Flag.mapEffect((text) => {
+      const names = text.split(",").map((name) => name.trim())
+      const unknown = names.filter((name) => !(resources as ReadonlyArray<string>).includes(name))
+      const distinct = new Set(names)
+      return unknown.length > 0 || distinct.size !== names.length || names.length === 0
+        ? Effect.fail(
+          ValidationError.invalidValue(HelpDoc.p(`--resources takes users, leads and companies, each once, separated by commas; got ${JSON.stringify(text)}`))
+        )
+        : Effect.succeed(names as unknown as readonly [Resource.Resource, ...Array<Resource.Resource>])
+    }),
+    Flag.withDescription("The resources to sync, in order: users, leads, companies (default users).")
+  ),
+  run: Flag.text("run").pipe(
+    Flag.withPseudoName("NAME"),
+    Flag.optional,
+    Flag.withDescription(
+      "Names this run (default: fleet-sync and the time). A run sent again under the same name syncs nothing again: it is answered with the first one's results."
+    )
+  )
+}

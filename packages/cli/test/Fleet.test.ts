@@ -1,0 +1,88 @@
+import { NodeContext } from "@effect/platform-node"
+import { describe, expect, it } from "@effect/vitest"
+import { type Summary, WorkspaceSync } from "@intercom-scroll/fleet"
+import { ConfigProvider, Duration, Effect, Exit, Layer } from "effect"
+import { makeFake } from "../../core/test/support/fakeIntercom.js"
+import { Cli } from "../src/index.js"
+import * as Failure from "../src/internal/failure.js"
+import * as FleetCommand from "../src/internal/fleet.js"
+import { makeCapture } from "./support/capture.js"
+
+const cli = (args: ReadonlyArray<string>) => {
+  const capture = makeCapture({ stdoutTty: false })
+  return Cli.main(["node", "intercom-scroll", ...args]).pipe(
+    Effect.provide(Layer.mergeAll(NodeContext.layer, makeFake().httpClient, capture.layer)),
+    Effect.withConfigProvider(ConfigProvider.fromMap(new Map())),
+    Effect.exit,
+    Effect.map((exit) => ({ exit, stdout: capture.stdout(), stderr: capture.stderr() }))
+  )
+}
+
+const summary = (resource: Summary.Summary["resource"], counts: { inserted: number; updated: number; unchanged: number; deleted: number }): Summary.Summary => ({
+  runId: 1,
+  workspace: "acme",
+  resource,
+  ...counts,
+  restarts: 0,
+  duration: Duration.millis(1_600)
+})
+
+describe("intercom-scroll fleet", () => {
+  it("one combined progress line: complete, failed (when any), syncing and waiting, the records and the time", () => {
+    expect(FleetCommand.renderProgress({ workspaces: 6, complete: 2, failed: 0, syncing: 3, records: 8_000 }, 12_300))
+      .toBe("fleet: 2 of 6 workspaces complete, 3 syncing, 1 waiting | 8,000 records | 12.3 s")
+    expect(FleetCommand.renderProgress({ workspaces: 6, complete: 4, failed: 1, syncing: 1, records: 12_345 }, 75_000))
+      .toBe("fleet: 4 of 6 workspaces complete, 1 failed, 1 syncing, 0 waiting | 12,345 records | 1 min 15 s")
+  })
+
+  it("one line per workspace: its summaries, or why it failed, in one line", () => {
+    const complete = Exit.succeed([
+      summary("users", { inserted: 3_990, updated: 10, unchanged: 0, deleted: 2 }),
+      summary("companies", { inserted: 0, updated: 0, unchanged: 50, deleted: 0 })
+    ])
+    expect(FleetCommand.renderResult("acme", complete)).toBe(
+      "acme: complete in 3.2 s: users 4,000 seen (3,990 inserted, 10 updated, 0 unchanged, 2 deleted); companies 50 seen (0 inserted, 0 updated, 50 unchanged, 0 deleted)"
+    )
+    const failed = Exit.fail(
+      new WorkspaceSync.SyncFailed({ workspace: "globex", resource: "users", failure: "SqlError", detail: "connection\nreset" })
+    )
+    expect(FleetCommand.renderResult("globex", failed)).toMatch(
+      /^globex: failed: SyncFailed: The sync of the users of workspace "globex" failed: SqlError: connection reset\. [^\n]*$/
+    )
+  })
+
+  it.effect("refuses flags that cannot work in words that name them", () =>
+    Effect.gen(function*() {
+      const refusals: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
+        [["runner", "--database", "sqlite:f.db", "--port", "0"], "--port must be a TCP port, 1 to 65535"],
+        [["runner", "--database", "sqlite:f.db", "--port", "9000", "--max-syncs", "0"], "--max-syncs must be 1 or more"],
+        [["sync", "--database", "sqlite:f.db", "--workspaces", "w.json", "--resources", "users,tickets"], "--resources takes users, leads and companies"],
+        [["sync", "--database", "sqlite:f.db", "--workspaces", "w.json", "--resources", "users,users"], "each once"]
+      ]
+      for (const [flags, words] of refusals) {
+        const { exit } = yield* cli(["fleet", ...flags])
+        expect(Failure.exitCode(exit)).toBe(1)
+        expect(JSON.stringify(exit)).toContain(words)
+      }
+    }))
+
+  it.effect("a database that is neither postgres nor sqlite is refused in one line that does not echo it", () =>
+    Effect.gen(function*() {
+      const { exit, stderr } = yield* cli(["fleet", "runner", "--database", "mysql://root:hunter2@db/fleet", "--port", "9000"])
+      expect(Failure.exitCode(exit)).toBe(1)
+      expect(stderr).toContain(`InvalidDatabaseUrl: Invalid database URL: the scheme "mysql" is neither sqlite nor postgres`)
+      expect(stderr).not.toContain("hunter2")
+    }))
+
+  it.effect("--help of a nested subcommand: its usage from the program's name on, its own flags", () =>
+    Effect.gen(function*() {
+      const runner = yield* cli(["fleet", "runner", "--help"])
+      expect(runner.stdout).toMatch(/^USAGE\n\nintercom-scroll fleet runner --database URL --port P \[--host H\] \[--max-syncs N\]\n/m)
+      expect(runner.stdout).toContain("The port the runner listens on")
+      const fleet = yield* cli(["fleet", "--help"])
+      expect(fleet.stdout).toContain("- runner --database URL --port P")
+      expect(fleet.stdout).toContain("- sync --database URL --workspaces FILE")
+      const top = yield* cli(["--help"])
+      expect(top.stdout).toContain("- fleet sync --database URL")
+    }))
+})

@@ -1,0 +1,180 @@
+/**
+ * The processes of a fleet, as layers: runners, which host `WorkspaceSync` entities, and client-only processes,
+ * which send `Sync` and wait for the answers. Both share one database (a `SyncDatabase.Database`, as
+ * `SyncDatabase.parse` reads it from a URL), which holds the cluster's messages, its runners and shard locks, and the
+ * sync tables.
+ *
+ * - PostgreSQL (`postgres://…`): any number of runners on any number of machines. Shard locks are advisory locks
+ *   held on one session per runner; the sessions get TCP keepalives, so a runner that vanishes from the network
+ *   loses its locks in about 11 seconds instead of the operating system's two hours.
+ * - SQLite (`sqlite:PATH`): one runner, and client-only processes on the same machine. The same commands, with
+ *   shard locks as rows that expire.
+ *
+ * @example
+ * ```ts
+ * import { NodeHttpClient } from "@effect/platform-node"
+ * import { Fleet, Secrets } from "@intercom-scroll/fleet"
+ * import { SyncDatabase } from "@intercom-scroll/sync"
+ * import { Effect, Layer } from "effect"
+ *
+ * const runner = Effect.map(SyncDatabase.parse("postgres://fleet@db.internal/fleet"), (database) =>
+ *   Fleet.layerRunner({ database, host: "10.0.0.7", port: 34431, maxSyncs: 8 }).pipe(
+ *     Layer.provide([NodeHttpClient.layerUndici, Secrets.layerConfig])
+ *   ))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { RunnerAddress, type Sharding, type ShardingConfig } from "@effect/cluster"
+import type { HttpClient } from "@effect/platform"
+import { NodeClusterSocket } from "@effect/platform-node"
+import type { SocketServerError } from "@effect/platform/SocketServer"
+import type { MigrationError } from "@effect/sql/Migrator"
+import type { SqlClient } from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import { Sync, SyncDatabase, type SyncError } from "@intercom-scroll/sync"
+import { Duration, Layer, Option, Redacted } from "effect"
+import type { ConfigError } from "effect/ConfigError"
+import type { Secrets } from "./Secrets.js"
+import * as WorkspaceSync from "./WorkspaceSync.js"
+
+/**
+ * How long a vanished runner's PostgreSQL sessions live: idle 5 s, then 3 probes 2 s apart. Its advisory locks die
+ * with them, and only then can another runner take its shards.
+ */
+const keepalives = "-c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2 -c tcp_keepalives_count=3 -c tcp_user_timeout=11000"
+
+/** The URL with server-side keepalives for its sessions, unless it sets `options` itself. */
+const withKeepalives = (url: Redacted.Redacted<string>): Redacted.Redacted<string> => {
+  const parsed = new URL(Redacted.value(url))
+  if (parsed.searchParams.has("options")) return url
+  parsed.searchParams.set("options", keepalives)
+  return Redacted.make(parsed.href)
+}
+
+/**
+ * The database as a `SqlClient` (`SyncDatabase.layer`), PostgreSQL's sessions with TCP keepalives. `connections`
+ * bounds a PostgreSQL pool (SQLite has one connection).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerSql = (
+  database: SyncDatabase.Database,
+  options: {
+    readonly connections?: number | undefined
+    /** Names the sessions in `pg_stat_activity`. Default `intercom-scroll-fleet`. */
+    readonly applicationName?: string | undefined
+  } = {}
+): Layer.Layer<SqlClient, SyncDatabase.DatabaseUnavailable> =>
+  SyncDatabase.layer(
+    SyncDatabase.Database.$is("Postgres")(database)
+      ? SyncDatabase.Database.Postgres({ url: withKeepalives(database.url) })
+      : database,
+    {
+      maxConnections: options.connections,
+      applicationName: options.applicationName ?? "intercom-scroll-fleet",
+      connectTimeout: Duration.seconds(10)
+    }
+  )
+
+/**
+ * The cluster's timings for a fleet. A dead runner's workspaces move within about 10 seconds (the defaults take
+ * about 35), because its health is checked every 5 seconds. Shard locks are refreshed every 5 seconds and expire after
+ * 15: each lock operation must finish within min(refresh, expiry / 3), and a runner that misses that deadline stops
+ * every sync it runs, so it is kept at 5 seconds (3, with a 10-second expiry, tripped many times a minute on a loaded
+ * machine). A frozen runner's workspaces move once its locks expire or its sessions die. `shardsPerGroup` must be the
+ * same on every process of a fleet.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const shardingConfig: Partial<ShardingConfig.ShardingConfig["Type"]> = {
+  shardsPerGroup: 300,
+  runnerHealthCheckInterval: Duration.seconds(5),
+  shardLockRefreshInterval: Duration.seconds(5),
+  shardLockExpiration: Duration.seconds(15),
+  // A message whose runner was not known when it was sent (a client that has just started, a runner going away)
+  // waits in storage until its runner next reads it: within 2 seconds, not the default 10.
+  entityMessagePollInterval: Duration.seconds(2)
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface RunnerOptions {
+  readonly database: SyncDatabase.Database
+  /** The address other processes reach this runner at, and that it listens on. Default 127.0.0.1. */
+  readonly host?: string | undefined
+  readonly port: number
+  /** Syncs this runner runs at once. Default 4. */
+  readonly maxSyncs?: number | undefined
+  /** Overrides `shardingConfig`, for tests; the runner's address is always `host` and `port`. */
+  readonly shardingConfig?: Partial<ShardingConfig.ShardingConfig["Type"]> | undefined
+}
+
+/**
+ * A runner: hosts the `WorkspaceSync` entities of the shards the cluster gives it, and serves until its scope
+ * closes. It can send `Sync` itself too (`WorkspaceSync.sync`), with the `Sharding` it provides, and read the sync
+ * tables with its `SqlClient`. Closing it (SIGTERM under `NodeRuntime.runMain`) lets running syncs finish, up to the cluster's termination
+ * timeout, and hands back the ones that have not started.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerRunner = (
+  options: RunnerOptions
+): Layer.Layer<
+  Sharding.Sharding | SqlClient,
+  | SocketServerError
+  | SyncDatabase.DatabaseUnavailable
+  | SqlError
+  | MigrationError
+  | SyncError.SchemaTooNew
+  | SyncError.UnsupportedDialect
+  | ConfigError,
+  HttpClient.HttpClient | Secrets
+> => {
+  const maxSyncs = options.maxSyncs ?? 4
+  return WorkspaceSync.layer({ maxSyncs }).pipe(
+    Layer.provideMerge(NodeClusterSocket.layer({
+      storage: "sql",
+      shardingConfig: {
+        ...shardingConfig,
+        ...options.shardingConfig,
+        // Explicit, so that a stray HOST, PORT or LISTEN_HOST in the environment cannot move the runner.
+        runnerAddress: Option.some(RunnerAddress.make(options.host ?? "127.0.0.1", options.port)),
+        runnerListenAddress: Option.none()
+      }
+    })),
+    // The sync tables exist before the runner takes its first workspace.
+    Layer.provide(Layer.effectDiscard(Sync.migrate)),
+    // The cluster holds a session for its shard locks and polls storage. Each sync holds one session for its lock,
+    // on which it also writes; before that, one (two for the first) while it checks the tables' migrations.
+    Layer.provideMerge(layerSql(options.database, {
+      connections: maxSyncs + 4,
+      // So that an operator (or a test) can tell a runner's sessions in pg_stat_activity.
+      applicationName: `intercom-scroll-fleet runner ${options.host ?? "127.0.0.1"}:${options.port}`
+    }))
+  )
+}
+
+/**
+ * A client-only process: sends `Sync` (`WorkspaceSync.sync`) and reads the answers from storage; hosts nothing. Its
+ * `SqlClient` is the fleet's database, where it may read the sync tables.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerClient = (options: {
+  readonly database: SyncDatabase.Database
+  readonly shardingConfig?: Partial<ShardingConfig.ShardingConfig["Type"]> | undefined
+}): Layer.Layer<Sharding.Sharding | SqlClient, SyncDatabase.DatabaseUnavailable | ConfigError> =>
+  NodeClusterSocket.layer({
+    clientOnly: true,
+    storage: "sql",
+    shardingConfig: { ...shardingConfig, ...options.shardingConfig, runnerAddress: Option.none() }
+  }).pipe(
+    Layer.provideMerge(layerSql(options.database, { connections: 4, applicationName: "intercom-scroll-fleet client" }))
+  )

@@ -1,0 +1,100 @@
+/**
+ * Where a runner finds a workspace's access token. A `Sync` message names the token (`tokenEnv`) and never carries
+ * it; the runner that handles the message resolves the name here, as a `Redacted`, just before it scrolls.
+ *
+ * The default reads the runner's environment. Replace the layer to read a vault or a table of encrypted OAuth tokens.
+ *
+ * @example
+ * ```ts
+ * import { Secrets } from "@intercom-scroll/fleet"
+ * import { Effect, Redacted } from "effect"
+ *
+ * const fromVault = Secrets.layer((workspace) =>
+ *   Effect.succeed(Redacted.make(`token of ${workspace.workspace} from the vault`)))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { Config, Context, Effect, Layer, Option, Redacted, Schema } from "effect"
+
+/**
+ * What a secret is looked up by: the workspace and the name its configuration gives the token.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TokenRef {
+  readonly workspace: string
+  readonly tokenEnv: string
+}
+
+/**
+ * No token could be found for a workspace on this runner.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class MissingToken extends Schema.TaggedError<MissingToken>()("MissingToken", {
+  workspace: Schema.String,
+  tokenEnv: Schema.String,
+  /** Why, in the words of the secret store; never the secret. */
+  detail: Schema.optional(Schema.String)
+}) {
+  override get message(): string {
+    return `No access token for workspace ${this.workspace}: ${
+      this.detail ?? `the environment variable ${this.tokenEnv} is not set, or empty, on the runner that took the sync`
+    }. Set ${this.tokenEnv} on every runner process (the fleet never sends tokens between processes), or give the runners a Secrets layer that reads your secret store.`
+  }
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service {
+  readonly token: (ref: TokenRef) => Effect.Effect<Redacted.Redacted<string>, MissingToken>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class Secrets extends Context.Tag("@intercom-scroll/fleet/Secrets")<Secrets, Service>() {}
+
+/**
+ * A `Secrets` over any lookup: a vault client, a table of encrypted tokens.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (token: Service["token"]): Service => Secrets.of({ token })
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (token: Service["token"]): Layer.Layer<Secrets> => Layer.succeed(Secrets, make(token))
+
+/**
+ * Reads each workspace's `tokenEnv` through the current `ConfigProvider` (the process environment by default),
+ * when a sync needs it, so a token rotated in a vault-backed provider is picked up by the next sync.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig: Layer.Layer<Secrets> = Layer.effect(
+  Secrets,
+  Effect.configProviderWith((provider) =>
+    Effect.succeed(make((ref) =>
+      Config.option(Config.redacted(ref.tokenEnv)).pipe(
+        Effect.withConfigProvider(provider),
+        Effect.orElseSucceed(() => Option.none<Redacted.Redacted<string>>()),
+        Effect.flatMap((token) =>
+          Option.isSome(token) && Redacted.value(token.value).trim() !== ""
+            ? Effect.succeed(token.value)
+            : new MissingToken({ workspace: ref.workspace, tokenEnv: ref.tokenEnv })
+        )
+      )
+    ))
+  )
+)

@@ -1,0 +1,163 @@
+/**
+ * The workspaces a fleet syncs: for each, the name its rows carry, where its API lives, and the environment
+ * variable that holds its access token on the runners. Nothing here is secret: the token itself never leaves the
+ * runner that reads it.
+ *
+ * The file `fleet sync --workspaces FILE` reads is a JSON array of these.
+ *
+ * @example
+ * ```ts
+ * import { WorkspaceConfig } from "@intercom-scroll/fleet"
+ *
+ * const workspaces = WorkspaceConfig.parse(
+ *   `[{ "workspace": "acme", "baseUrl": "https://api.intercom.io", "tokenEnv": "ACME_TOKEN" },
+ *     { "workspace": "globex", "region": "eu", "tokenEnv": "GLOBEX_TOKEN" }]`,
+ *   "fleet.json"
+ * ) // Effect<ReadonlyArray<WorkspaceConfig>, WorkspacesFileError>
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { FileSystem } from "@effect/platform"
+import { Effect, ParseResult, Schema } from "effect"
+
+/**
+ * Intercom's regional API hosts, as `IntercomClient` names them.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Region = Schema.Literal("us", "eu", "au").annotations({
+  message: () => ({ message: `must be "us", "eu" or "au"`, override: true })
+})
+
+/**
+ * The name of an environment variable, such as `ACME_TOKEN`.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const TokenEnv = Schema.String.pipe(
+  Schema.pattern(/^[A-Za-z_][A-Za-z0-9_]*$/, {
+    message: () => "must name an environment variable (letters, digits and _, not starting with a digit)"
+  })
+)
+
+/**
+ * A workspace's name: the entity id of its `WorkspaceSync` and the `workspace` column of its rows.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const WorkspaceName = Schema.String.pipe(
+  Schema.pattern(/^[^\s\p{Cc}](?:[^\p{Cc}]{0,198}[^\s\p{Cc}])?$/u, {
+    message: () => "must be 1 to 200 characters, without control characters or spaces at either end"
+  })
+)
+
+const BaseUrl = Schema.String.pipe(
+  Schema.filter((url) => URL.canParse(url), { message: () => "must be an absolute URL, such as https://api.intercom.io" })
+)
+
+/**
+ * One workspace of the fleet. `baseUrl` overrides `region`; with neither, the US host.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export class WorkspaceConfig extends Schema.Class<WorkspaceConfig>("@intercom-scroll/fleet/WorkspaceConfig")({
+  workspace: WorkspaceName,
+  baseUrl: Schema.optionalWith(BaseUrl, { exact: true }),
+  region: Schema.optionalWith(Region, { exact: true }),
+  tokenEnv: TokenEnv
+}) {}
+
+/**
+ * The file's content: at least one workspace, each name once.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const WorkspaceConfigs = Schema.Array(WorkspaceConfig).annotations({
+  message: () => "must be a JSON array of workspaces"
+}).pipe(
+  Schema.filter((workspaces) => {
+    if (workspaces.length === 0) return "lists no workspace"
+    const seen = new Set<string>()
+    for (const [index, { workspace }] of workspaces.entries()) {
+      if (seen.has(workspace)) {
+        return { path: [index, "workspace"], message: `names ${JSON.stringify(workspace)} a second time` }
+      }
+      seen.add(workspace)
+    }
+    return true
+  })
+)
+
+/**
+ * The workspaces file could not be read or does not hold a valid list of workspaces.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class WorkspacesFileError extends Schema.TaggedError<WorkspacesFileError>()("WorkspacesFileError", {
+  path: Schema.String,
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `The workspaces file ${this.path} ${this.detail}. It must be a JSON array of objects such as {"workspace":"acme","tokenEnv":"ACME_TOKEN"}, with "baseUrl" or "region" (us, eu, au) where the workspace is not in the US.`
+  }
+}
+
+const decodeText = Schema.decodeUnknown(Schema.parseJson(WorkspaceConfigs), { errors: "all", onExcessProperty: "error" })
+
+/**
+ * Parses a workspaces file's text. The error names each problem by its place in the file, such as
+ * `[2].tokenEnv is missing`.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const parse = (
+  text: string,
+  path: string
+): Effect.Effect<ReadonlyArray<WorkspaceConfig>, WorkspacesFileError> =>
+  decodeText(text).pipe(
+    Effect.mapError((error) => new WorkspacesFileError({ path, detail: describe(error) }))
+  )
+
+/**
+ * Reads and parses a workspaces file.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const readFile = Effect.fn("WorkspaceConfig.readFile")(function*(path: string) {
+  const fs = yield* FileSystem.FileSystem
+  const text = yield* fs.readFileString(path).pipe(
+    Effect.mapError((error) =>
+      new WorkspacesFileError({
+        path,
+        detail: error._tag === "SystemError" && error.reason === "NotFound"
+          ? "does not exist"
+          : `could not be read (${error.message})`
+      })
+    )
+  )
+  return yield* parse(text, path)
+})
+
+/** Each problem with its place in the file: `[0].tokenEnv is missing; [3].region must be "us", "eu" or "au"`. */
+const describe = (error: ParseResult.ParseError): string => {
+  const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
+  const [first] = issues
+  if (issues.length === 1 && first.path.length === 0) {
+    return first._tag === "Transformation" ? `is not JSON (${first.message})` : first.message
+  }
+  const problems = issues.map(({ _tag, message, path }) => {
+    const where = path.map((key, i) => typeof key === "number" ? `[${key}]` : `${i === 0 ? "" : "."}${String(key)}`)
+    const what = _tag === "Unexpected" ? "is not a field a workspace has (workspace, baseUrl, region, tokenEnv)" : message
+    return `${where.join("")} ${what}`
+  })
+  return `is not valid: ${problems.join("; ")}`
+}

@@ -1,0 +1,239 @@
+/**
+ * One `WorkspaceSync` entity per workspace: the cluster runs each on exactly one runner at a time and hands it its
+ * messages one after the other, so a workspace has one scroll open across the whole fleet, as Intercom requires.
+ *
+ * A `Sync` runs `Sync.run` from `@intercom-scroll/sync` for each resource, into the sync tables of the fleet's
+ * database, with the workspace's name as their `workspace`. It is persisted: a runner that dies mid-sync leaves the
+ * message in storage, and the runner that takes the workspace over runs it again from the first page (a scroll
+ * cannot resume). The sync's own database lock is the fence for the rare case where two runners believe they own a
+ * workspace at once (a frozen runner whose database sessions were dropped): the stale one cannot write.
+ *
+ * @example
+ * ```ts
+ * import { WorkspaceConfig, WorkspaceSync } from "@intercom-scroll/fleet"
+ * import { Effect } from "effect"
+ *
+ * const acme = new WorkspaceConfig.WorkspaceConfig({ workspace: "acme", tokenEnv: "ACME_TOKEN" })
+ *
+ * // On any process of the fleet (a runner, or a client-only process):
+ * const summaries = WorkspaceSync.sync(acme, { resources: ["users", "companies"], run: "manual-2026-12-01" })
+ * //    ^? Effect<ReadonlyArray<Summary>, WorkspaceSyncError | …, Sharding>
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { ClusterSchema, Entity, Sharding } from "@effect/cluster"
+import type { HttpClient } from "@effect/platform"
+import { Rpc } from "@effect/rpc"
+import type { MigrationError } from "@effect/sql/Migrator"
+import type { SqlClient } from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import { IntercomClient, Resource, ScrollError } from "@intercom-scroll/core"
+import { Sync as IntercomSync, SyncError } from "@intercom-scroll/sync"
+import { Effect, Layer, Option, Schema } from "effect"
+import { MissingToken, Secrets } from "./Secrets.js"
+import { Summary } from "./Summary.js"
+import { WorkspaceConfig } from "./WorkspaceConfig.js"
+
+/**
+ * A sync failed in the database (a statement or a migration failed), or refused its options. `SqlError` and
+ * `MigrationError` carry causes that cannot cross processes, so this carries their tag and message: never a token
+ * (the sync never holds one) nor the database's password (the runner's database errors do not name it).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class SyncFailed extends Schema.TaggedError<SyncFailed>()("SyncFailed", {
+  workspace: Schema.String,
+  resource: Resource.Resource,
+  /** The sync's error. */
+  failure: Schema.Literal("SqlError", "MigrationError", "InvalidOptions"),
+  /** Its message, and its cause's. */
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `The sync of the ${this.resource} of workspace ${
+      JSON.stringify(this.workspace)
+    } failed: ${this.failure}: ${this.detail}. Nothing was marked deleted; the runner's log has the details. Send the Sync again (with another run name) once the database is reachable.`
+  }
+}
+
+/**
+ * Why a workspace's sync failed: an error Intercom or the scroll gave (`ScrollError`), a base URL the client refuses
+ * (`InvalidOptions`), no token on the runner (`MissingToken`), the sync's own errors (`LockLost`, `LockTimeout`,
+ * `SchemaTooNew`, `UnsupportedDialect`), or a database failure (`SyncFailed`). Each crosses processes as it was
+ * raised, except the database's, which `SyncFailed` carries.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const WorkspaceSyncError = Schema.Union(
+  ScrollError.ScrollError,
+  ScrollError.InvalidOptions,
+  MissingToken,
+  SyncError.LockLost,
+  SyncError.LockTimeout,
+  SyncError.SchemaTooNew,
+  SyncError.UnsupportedDialect,
+  SyncFailed
+)
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export type WorkspaceSyncError = typeof WorkspaceSyncError.Type
+
+const Resources = Schema.NonEmptyArray(Resource.Resource).pipe(
+  Schema.filter((resources) => new Set(resources).size === resources.length || "must not name a resource twice")
+)
+
+/**
+ * Syncs the given resources of the workspace the entity stands for, one after the other, and answers with a
+ * summary per resource. The payload says where the workspace's API is and which variable holds its token on the
+ * runners; never the token.
+ *
+ * `run` names the request: a second `Sync` with the same `run` to the same workspace is the same request, and is
+ * answered with the first one's result (or waits for it) instead of syncing again. Give each run of `fleet sync`,
+ * and each tick of a schedule, a name of its own.
+ *
+ * @since 0.1.0
+ * @category rpcs
+ */
+export const Sync = Rpc.make("Sync", {
+  payload: {
+    run: Schema.NonEmptyString,
+    resources: Resources,
+    baseUrl: WorkspaceConfig.fields.baseUrl,
+    region: WorkspaceConfig.fields.region,
+    tokenEnv: WorkspaceConfig.fields.tokenEnv
+  },
+  success: Schema.Array(Summary),
+  error: WorkspaceSyncError,
+  primaryKey: ({ run }) => run
+})
+
+/**
+ * The entity: its id is the workspace's name.
+ *
+ * @since 0.1.0
+ * @category entities
+ */
+export const WorkspaceSync = Entity.make("WorkspaceSync", [Sync]).annotateRpcs(ClusterSchema.Persisted, true)
+
+/** `SqlError` and `MigrationError` (and the sync's own `InvalidOptions`) as `SyncFailed`; the rest as they are. */
+const crossable = (workspace: string, resource: Resource.Resource) =>
+(
+  error: SyncError.SyncError
+): Exclude<SyncError.SyncError, SqlError | MigrationError | SyncError.InvalidOptions> | SyncFailed => {
+  if (error._tag !== "SqlError" && error._tag !== "MigrationError" && !(error instanceof SyncError.InvalidOptions)) {
+    return error
+  }
+  const cause = error.cause instanceof Error && error.cause.message !== error.message ? `: ${error.cause.message}` : ""
+  return new SyncFailed({ workspace, resource, failure: error._tag, detail: `${error.message}${cause}` })
+}
+
+/**
+ * One resource of a workspace, into the sync tables. A sync that lost its workspace lock (`LockLost`) starts over:
+ * either its database session ended under a runner that still owns the workspace, and the next attempt takes the lock
+ * again; or another runner owns the workspace now (this one was frozen or cut off meanwhile), and the next attempt
+ * waits for the lock, which the new owner holds, until the cluster notices the lost shard and stops this entity. So
+ * a stale owner neither writes nor answers the request: the new owner does.
+ */
+const syncResource = (workspace: string, resource: Resource.Resource) =>
+  IntercomSync.run(resource, { workspace }).pipe(
+    Effect.tapErrorTag("LockLost", (error) => Effect.logWarning(`${error.message} Starting over.`)),
+    Effect.retry({ times: 3, while: (error) => error._tag === "LockLost" }),
+    Effect.mapError(crossable(workspace, resource))
+  )
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface LayerOptions {
+  /**
+   * Syncs this runner runs at once, across workspaces; more wait for a turn. Bounds the runner's CPU, sockets and
+   * database connections. Each workspace runs one sync at a time whatever this says.
+   */
+  readonly maxSyncs: number
+}
+
+/**
+ * The entity's behaviour, registered on the runner it is provided to. Tokens come from `Secrets`, HTTP from the
+ * runner's `HttpClient`, and the sync tables live behind its `SqlClient`.
+ *
+ * When the runner is stopping, a sync already running goes on until it ends or the cluster's termination timeout
+ * interrupts it; a sync that has not started yet does not start, and goes back to storage for the next owner.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options: LayerOptions
+): Layer.Layer<never, never, Sharding.Sharding | Secrets | HttpClient.HttpClient | SqlClient> =>
+  Layer.unwrapEffect(Effect.gen(function*() {
+    if (!Number.isInteger(options.maxSyncs) || options.maxSyncs < 1) {
+      return yield* Effect.dieMessage(`WorkspaceSync.layer: maxSyncs must be a whole number ≥ 1, got ${options.maxSyncs}`)
+    }
+    // One per runner: the layer is built once, the handlers once per workspace the runner takes.
+    const slots = yield* Effect.makeSemaphore(options.maxSyncs)
+    return WorkspaceSync.toLayer(Effect.gen(function*() {
+      const secrets = yield* Secrets
+      const sharding = yield* Sharding.Sharding
+      const services = yield* Effect.context<HttpClient.HttpClient | SqlClient>()
+
+      const syncAll = (workspace: string, request: typeof Sync.payloadSchema.Type) =>
+        Effect.gen(function*() {
+          yield* Effect.logInfo("Sync started")
+          const accessToken = yield* secrets.token({ workspace, tokenEnv: request.tokenEnv })
+          const intercom = IntercomClient.layer({ accessToken, baseUrl: request.baseUrl, region: request.region })
+          // One resource after the other: Intercom allows one open scroll per workspace, whatever the resource.
+          return yield* Effect.forEach(request.resources, (resource) => syncResource(workspace, resource)).pipe(
+            Effect.provide(intercom)
+          )
+        }).pipe(Effect.provide(services))
+
+      return WorkspaceSync.of({
+        Sync: (envelope) => {
+          const workspace = envelope.address.entityId
+          const request = envelope.payload
+          // Checked once a slot is free: a runner that began to stop meanwhile starts nothing new.
+          const syncUnlessStopping = Effect.flatMap(
+            sharding.isShutdown,
+            (stopping) => stopping ? Effect.succeedNone : Effect.asSome(syncAll(workspace, request))
+          )
+          return Effect.logInfo("Sync received").pipe(
+            Effect.zipRight(slots.withPermits(1)(syncUnlessStopping)),
+            // Parked until the termination timeout interrupts it: a persisted request interrupted by the shutdown
+            // is left unanswered in storage, and the next owner of the workspace runs it.
+            Effect.flatMap(Option.match({ onNone: () => Effect.never, onSome: Effect.succeed })),
+            Effect.tap((summaries) => Effect.logInfo("Sync done").pipe(Effect.annotateLogs("summaries", summaries))),
+            Effect.annotateLogs({ workspace, run: request.run }),
+            Effect.withSpan("WorkspaceSync.Sync", { attributes: { workspace, run: request.run, resources: request.resources } })
+          )
+        }
+      })
+    }))
+  }))
+
+/**
+ * Sends `Sync` to a workspace's entity and waits for its summaries, wherever the cluster runs it; the request is in
+ * storage before this returns its first wait, so it survives the runner (and this process) dying.
+ *
+ * @since 0.1.0
+ * @category clients
+ */
+export const sync = Effect.fn("WorkspaceSync.sync")(function*(
+  workspace: WorkspaceConfig,
+  options: { readonly resources: typeof Resources.Type; readonly run: string }
+) {
+  const client = (yield* WorkspaceSync.client)(workspace.workspace)
+  return yield* client.Sync({
+    run: options.run,
+    resources: options.resources,
+    tokenEnv: workspace.tokenEnv,
+    ...(workspace.baseUrl === undefined ? {} : { baseUrl: workspace.baseUrl }),
+    ...(workspace.region === undefined ? {} : { region: workspace.region })
+  })
+})

@@ -1,0 +1,71 @@
+import { NodeFileSystem } from "@effect/platform-node"
+import { describe, expect, it } from "@effect/vitest"
+import { ConfigProvider, Effect, Layer, Redacted } from "effect"
+import { writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { Secrets, WorkspaceConfig } from "../src/index.js"
+import { tempDir } from "./support/processes.js"
+
+const problem = (text: string) => Effect.map(Effect.flip(WorkspaceConfig.parse(text, "fleet.json")), (error) => error.message)
+
+describe("WorkspaceConfig", () => {
+  it.effect("reads a JSON array of workspaces, baseUrl and region optional", () =>
+    Effect.gen(function*() {
+      const workspaces = yield* WorkspaceConfig.parse(
+        `[{"workspace":"acme","baseUrl":"https://api.intercom.io","tokenEnv":"ACME_TOKEN"},{"workspace":"globex","region":"eu","tokenEnv":"GLOBEX_TOKEN"}]`,
+        "fleet.json"
+      )
+      expect(workspaces.map((w) => ({ ...w }))).toEqual([
+        { workspace: "acme", baseUrl: "https://api.intercom.io", tokenEnv: "ACME_TOKEN" },
+        { workspace: "globex", region: "eu", tokenEnv: "GLOBEX_TOKEN" }
+      ])
+    }))
+
+  it.effect("names every problem of a bad file by its place in it", () =>
+    Effect.gen(function*() {
+      expect(yield* problem(`{`)).toMatch(/^The workspaces file fleet\.json is not JSON \(/)
+      expect(yield* problem(`{}`)).toContain("fleet.json must be a JSON array of workspaces")
+      expect(yield* problem(`[]`)).toContain("fleet.json lists no workspace")
+      const many = yield* problem(
+        `[{"workspace":"a","tokenEnv":"1X"},{"tokenEnv":"B","regio":"eu"},{"workspace":"c","tokenEnv":"C","region":"xx","baseUrl":"nope"}]`
+      )
+      expect(many).toContain("[0].tokenEnv must name an environment variable")
+      expect(many).toContain("[1].regio is not a field a workspace has")
+      expect(many).toContain("[1].workspace is missing")
+      expect(many).toContain(`[2].region must be "us", "eu" or "au"`)
+      expect(many).toContain("[2].baseUrl must be an absolute URL")
+      expect(yield* problem(`[{"workspace":"a","tokenEnv":"A"},{"workspace":"a","tokenEnv":"B"}]`))
+        .toContain(`[1].workspace names "a" a second time`)
+      expect(yield* problem(`[{"workspace":" a","tokenEnv":"A"}]`)).toContain("[0].workspace must be 1 to 200 characters")
+    }))
+
+  it.scoped("a file that is not there is named as such", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("fleet-config-")
+      const missing = yield* Effect.flip(WorkspaceConfig.readFile(join(dir, "nope.json")))
+      expect(missing.message).toContain("nope.json does not exist")
+      writeFileSync(join(dir, "ok.json"), `[{"workspace":"acme","tokenEnv":"ACME_TOKEN"}]`)
+      expect(yield* WorkspaceConfig.readFile(join(dir, "ok.json"))).toHaveLength(1)
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
+})
+
+describe("Secrets.layerConfig", () => {
+  const token = (env: Record<string, string>, tokenEnv: string) =>
+    Effect.flatMap(Secrets.Secrets, (secrets) => secrets.token({ workspace: "acme", tokenEnv })).pipe(
+      Effect.provide(Secrets.layerConfig.pipe(Layer.provide(Layer.setConfigProvider(ConfigProvider.fromJson(env)))))
+    )
+
+  it.effect("resolves a workspace's variable as a Redacted", () =>
+    Effect.gen(function*() {
+      const resolved = yield* token({ ACME_TOKEN: "s3cret" }, "ACME_TOKEN")
+      expect(Redacted.value(resolved)).toBe("s3cret")
+      expect(String(resolved)).not.toContain("s3cret")
+    }))
+
+  it.effect("refuses a variable that is unset or blank, naming it and not its value", () =>
+    Effect.gen(function*() {
+      expect((yield* Effect.flip(token({}, "ACME_TOKEN"))).message).toContain("ACME_TOKEN is not set")
+      const blank = yield* Effect.flip(token({ ACME_TOKEN: "  " }, "ACME_TOKEN"))
+      expect(blank._tag).toBe("MissingToken")
+    }))
+})

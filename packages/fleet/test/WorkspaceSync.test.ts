@@ -1,0 +1,215 @@
+import { TestRunner } from "@effect/cluster"
+import { SqlClient } from "@effect/sql"
+import { SqliteClient } from "@effect/sql-sqlite-node"
+import { describe, expect, it } from "@effect/vitest"
+import { Simulator } from "@intercom-scroll/simulator"
+import { Sync } from "@intercom-scroll/sync"
+import { Clock, ConfigProvider, Cron, Duration, Effect, Exit, Fiber, Layer, Redacted, TestClock } from "effect"
+import { Secrets, SyncCron, WorkspaceConfig, WorkspaceSync } from "../src/index.js"
+
+const workspace = (name: string) =>
+  new WorkspaceConfig.WorkspaceConfig({ workspace: name, baseUrl: "https://simulator.test", tokenEnv: `${name.toUpperCase()}_TOKEN` })
+
+const acme = workspace("acme")
+
+/** Each simulated workspace's token in the variable its configuration names: `acme` in ACME_TOKEN. */
+const tokensInEnv = (simulator: Simulator.SimulatorOptions) =>
+  Secrets.layerConfig.pipe(Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(
+    new Map(simulator.workspaces.map(({ token }) => [`${token.toUpperCase()}_TOKEN`, token]))
+  ))))
+
+/**
+ * The entity on the in-memory runner, over the simulator answered in process (its latency on the TestClock), syncing
+ * into a SQLite database in memory with its tables made, as a runner makes them before its first sync.
+ */
+const fleet = (options: {
+  readonly maxSyncs: number
+  readonly simulator: Simulator.SimulatorOptions
+  readonly secrets?: Layer.Layer<Secrets.Secrets>
+}) =>
+  WorkspaceSync.layer({ maxSyncs: options.maxSyncs }).pipe(
+    Layer.provideMerge(TestRunner.layer),
+    Layer.provide(options.secrets ?? tokensInEnv(options.simulator)),
+    Layer.provideMerge(Simulator.layerClient(options.simulator)),
+    Layer.provideMerge(Layer.effectDiscard(Sync.migrate)),
+    Layer.provideMerge(SqliteClient.layer({ filename: ":memory:" })),
+    Layer.orDie
+  )
+
+/** A workspace's runs, oldest first. */
+const runs = (workspace: string) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql<{ id: number; resource: string; status: string; error: string | null }>`
+      SELECT id, resource, status, error FROM ${sql(Sync.runsTable)} WHERE workspace = ${workspace} ORDER BY id`)
+
+/** The ids of a workspace's live rows of one resource, sorted. */
+const liveIds = (workspace: string, resource: "users" | "companies") =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.map(
+      sql<{ id: string }>`SELECT id FROM ${sql(Sync.tables[resource])} WHERE workspace = ${workspace} AND deleted_at IS NULL`,
+      (rows) => rows.map(({ id }) => id).sort()
+    ))
+
+const simulatedIds = (token: string, resource: "users" | "companies") =>
+  Effect.flatMap(Simulator.Simulator, (simulator) => Effect.map(simulator.ids(token, resource), (ids) => [...ids].sort()))
+
+const stats = Effect.flatMap(Simulator.Simulator, (simulator) => simulator.stats)
+
+/** 3 pages of users and the empty one, a second each on the TestClock: a sync of users takes 4 seconds. */
+const slow = (token: string) => ({ token, users: 300, faults: { latency: Duration.seconds(1) } })
+
+describe("WorkspaceSync", () => {
+  it.scoped("a Sync syncs each resource of the workspace into the tables, one after the other, and answers with a summary each", () =>
+    Effect.gen(function*() {
+      yield* TestClock.adjust(1)
+      const summaries = yield* WorkspaceSync.sync(acme, { resources: ["users", "companies"], run: "r1" })
+      const [usersRun, companiesRun] = yield* runs("acme")
+      expect(summaries).toMatchObject([
+        { runId: usersRun.id, workspace: "acme", resource: "users", inserted: 250, updated: 0, unchanged: 0, deleted: 0, restarts: 0 },
+        { runId: companiesRun.id, workspace: "acme", resource: "companies", inserted: 30, updated: 0, unchanged: 0, deleted: 0, restarts: 0 }
+      ])
+      expect([usersRun.status, companiesRun.status]).toEqual(["complete", "complete"])
+      // The rows are the workspace's records, under the entity's name.
+      expect(yield* liveIds("acme", "users")).toEqual(yield* simulatedIds("acme", "users"))
+      expect(yield* liveIds("acme", "companies")).toEqual(yield* simulatedIds("acme", "companies"))
+      expect((yield* stats).workspaces.acme.scrollsOpened).toBe(2)
+    }).pipe(Effect.provide(fleet({ maxSyncs: 1, simulator: { workspaces: [{ token: "acme", users: 250, companies: 30 }] } }))))
+
+  it.scoped("the next Sync of a workspace counts what changed at Intercom meanwhile, and marks deleted what is gone", () =>
+    Effect.gen(function*() {
+      yield* TestClock.adjust(1)
+      yield* WorkspaceSync.sync(acme, { resources: ["users"], run: "r1" })
+      // The second scroll's first request (the 4th page request) comes after 20 users went and 5 came.
+      const [second] = yield* WorkspaceSync.sync(acme, { resources: ["users"], run: "r2" })
+      expect(second).toMatchObject({ inserted: 5, updated: 0, unchanged: 180, deleted: 20 })
+      expect(yield* liveIds("acme", "users")).toEqual(yield* simulatedIds("acme", "users"))
+      expect((yield* runs("acme")).map(({ status }) => status)).toEqual(["complete", "complete"])
+    }).pipe(Effect.provide(fleet({
+      maxSyncs: 1,
+      simulator: { workspaces: [{ token: "acme", users: 200, faults: { mutations: [{ atPage: 4, resource: "users", remove: 20, add: 5 }] } }] }
+    }))))
+
+  it.scoped("a sync that lost its workspace lock starts over, once the lock is free, and answers once", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* TestClock.adjust(1)
+      const fiber = yield* Effect.fork(WorkspaceSync.sync(acme, { resources: ["users"], run: "r1" }))
+      yield* TestClock.adjust("1500 millis") // the first page is written, the second is on its way
+      // Another process takes the workspace's lease over, as it may once a stalled runner's lease has expired.
+      yield* sql`UPDATE intercom_sync_locks SET holder = 'another-runner' WHERE workspace = 'acme'`
+      yield* TestClock.adjust("1 second") // the second page comes: its write fails, and the sync starts over
+      expect((yield* runs("acme")).map(({ status }) => status)).toEqual(["failed"])
+      // The lease the sync renewed with its first page lasts 30 seconds; then it takes the lock again, and scrolls
+      // anew (4 seconds) once its first scroll has expired at Intercom.
+      yield* TestClock.adjust("40 seconds")
+      const [summary] = yield* Fiber.join(fiber)
+      const [lost, complete] = yield* runs("acme")
+      expect(lost.error).toMatch(/^LockLost: /)
+      expect(complete).toMatchObject({ id: summary.runId, status: "complete" })
+      expect(summary.inserted + summary.unchanged).toBe(300)
+      expect(yield* liveIds("acme", "users")).toEqual(yield* simulatedIds("acme", "users"))
+      expect((yield* stats).workspaces.acme.scrollsOpened).toBe(2)
+    }).pipe(Effect.provide(fleet({ maxSyncs: 1, simulator: { workspaces: [slow("acme")], expiry: Duration.seconds(10) } }))))
+
+  it.scoped("a sync that fails in the database answers SyncFailed, with the database's words and nothing it cannot carry", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* sql`DROP TABLE intercom_users`
+      yield* TestClock.adjust(1)
+      const error = yield* Effect.flip(WorkspaceSync.sync(acme, { resources: ["users"], run: "r1" }))
+      expect(error).toMatchObject({ _tag: "SyncFailed", workspace: "acme", resource: "users", failure: "SqlError" })
+      expect(error.message).toMatch(/^The sync of the users of workspace "acme" failed: SqlError: .*no such table: intercom_users/)
+      expect((yield* runs("acme")).map(({ status }) => status)).toEqual(["failed"])
+    }).pipe(Effect.provide(fleet({ maxSyncs: 1, simulator: { workspaces: [{ token: "acme", users: 120 }] } }))))
+
+  it.scoped("two Syncs of one workspace run one after the other: the second begins when the first has ended", () => {
+    const lookups: Array<number> = []
+    // The token is looked up as a sync begins.
+    const recording = Secrets.layer((ref) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        lookups.push(now)
+        return Redacted.make(ref.workspace)
+      }))
+    return Effect.gen(function*() {
+      yield* TestClock.adjust(1)
+      const first = yield* Effect.fork(WorkspaceSync.sync(acme, { resources: ["users"], run: "r1" }))
+      const second = yield* Effect.fork(WorkspaceSync.sync(acme, { resources: ["users"], run: "r2" }))
+      yield* TestClock.adjust("3 seconds")
+      expect(lookups).toHaveLength(1)
+      yield* TestClock.adjust("6 seconds")
+      yield* Fiber.join(first)
+      yield* Fiber.join(second)
+      expect(lookups).toHaveLength(2)
+      expect(lookups[1] - lookups[0]).toBeGreaterThanOrEqual(4_000)
+      expect((yield* stats).workspaces.acme.scrollsOpened).toBe(2)
+    }).pipe(Effect.provide(fleet({ maxSyncs: 4, simulator: { workspaces: [slow("acme")] }, secrets: recording })))
+  })
+
+  it.scoped("a runner runs at most maxSyncs syncs at once, across workspaces", () =>
+    Effect.gen(function*() {
+      yield* TestClock.adjust(1)
+      const fibers = yield* Effect.forEach(
+        ["acme", "globex", "initech"],
+        (name) => Effect.fork(WorkspaceSync.sync(workspace(name), { resources: ["users"], run: "r1" }))
+      )
+      const done = () => Effect.map(Effect.forEach(fibers, Fiber.poll), (polls) => polls.filter((p) => p._tag === "Some").length)
+      // Each sync takes 4 seconds: two run at once, the third after.
+      yield* TestClock.adjust("5 seconds")
+      expect(yield* done()).toBe(2)
+      yield* TestClock.adjust("4 seconds")
+      expect(yield* done()).toBe(3)
+      for (const fiber of fibers) expect(Exit.isSuccess(yield* Fiber.await(fiber))).toBe(true)
+    }).pipe(Effect.provide(fleet({ maxSyncs: 2, simulator: { workspaces: ["acme", "globex", "initech"].map(slow) } }))))
+
+  it.scoped("a Sync sent again with the same run is answered with the first one's result, without a second scroll", () =>
+    Effect.gen(function*() {
+      yield* TestClock.adjust(1)
+      const first = yield* WorkspaceSync.sync(acme, { resources: ["users"], run: "nightly-1" })
+      const again = yield* WorkspaceSync.sync(acme, { resources: ["users"], run: "nightly-1" })
+      expect(again).toEqual(first)
+      expect((yield* stats).workspaces.acme.scrollsOpened).toBe(1)
+    }).pipe(Effect.provide(fleet({ maxSyncs: 1, simulator: { workspaces: [{ token: "acme", users: 120 }] } }))))
+
+  it.scoped("a workspace whose token variable is unset fails with MissingToken, naming the variable", () =>
+    Effect.gen(function*() {
+      yield* TestClock.adjust(1)
+      const error = yield* Effect.flip(WorkspaceSync.sync(workspace("globex"), { resources: ["users"], run: "r1" }))
+      expect(error._tag).toBe("MissingToken")
+      expect(error.message).toContain("GLOBEX_TOKEN")
+    }).pipe(Effect.provide(fleet({
+      maxSyncs: 1,
+      simulator: { workspaces: [{ token: "acme" }, { token: "globex" }] },
+      secrets: tokensInEnv({ workspaces: [{ token: "acme" }] })
+    }))))
+})
+
+describe("SyncCron", () => {
+  it.scoped("syncs every workspace at each tick, and takes the next tick only once every sync of the last has ended", () =>
+    Effect.gen(function*() {
+      const scrolls = Effect.map(stats, (s) => [s.workspaces.acme.scrollsOpened, s.workspaces.globex.scrollsOpened])
+      // A tick every 15 seconds; a sync takes 20 (4 requests, 5 seconds each); the runner reads due messages from
+      // storage every 10 seconds.
+      yield* TestClock.adjust("14 seconds")
+      expect(yield* scrolls).toEqual([0, 0])
+      yield* TestClock.adjust("11 seconds") // 0:25: the round of 0:15 is under way
+      expect(yield* scrolls).toEqual([1, 1])
+      yield* TestClock.adjust("19 seconds") // 0:44: it ended at 0:40; the tick of 0:30 fell inside it and was not taken
+      expect(yield* scrolls).toEqual([1, 1])
+      yield* TestClock.adjust("28 seconds") // 1:12: the round of 0:45 ran, and the next is at 1:15
+      expect(yield* scrolls).toEqual([2, 2])
+      const { total } = yield* stats
+      expect(total.errorsByCode.scroll_exists ?? 0).toBe(0)
+    }).pipe(Effect.provide(
+      SyncCron.layer({
+        name: "refresh",
+        cron: Cron.unsafeParse("*/15 * * * * *"),
+        resources: ["users"],
+        workspaces: [acme, workspace("globex")]
+      }).pipe(Layer.provideMerge(fleet({
+        maxSyncs: 2,
+        simulator: {
+          workspaces: ["acme", "globex"].map((token) => ({ token, users: 300, faults: { latency: Duration.seconds(5) } }))
+        }
+      })))
+    )))
+})

@@ -1,0 +1,243 @@
+/**
+ * A fleet as real processes, for the process tests: a fresh database on the test run's PostgreSQL (the testing
+ * package's, started by the project's globalSetup), the simulator on a loopback port, runner processes that have
+ * split the shards, and a client-only process that sends `Sync` to every workspace: the CLI's `fleet runner` and `fleet
+ * sync`. The tests read the runners' log lines and the client's line per workspace; the sync tables from the database.
+ */
+import { SqlClient } from "@effect/sql"
+import { PgClient } from "@effect/sql-pg"
+import { expect } from "@effect/vitest"
+import { Simulator } from "@intercom-scroll/simulator"
+import { Sync } from "@intercom-scroll/sync"
+import { PostgresDatabase } from "@intercom-scroll/testing"
+import { Context, Duration, Effect, Layer, Redacted, type Scope } from "effect"
+import { writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { type bundle, eventually, freePort, node, type Process, tempDir } from "./processes.js"
+
+export class Scripts extends Context.Tag("test/Scripts")<Scripts, Effect.Effect.Success<typeof bundle>>() {}
+
+export const names = ["acme", "globex", "initech", "umbrella", "hooli", "stark"]
+/** 40 pages of 100 users, 30 ms each: a sync takes a few seconds, long enough to be caught in the middle. */
+export const users = 4_000
+
+export interface Served {
+  readonly baseUrl: string
+  readonly stats: Effect.Effect<Simulator.Stats>
+  readonly ids: (token: string) => Effect.Effect<ReadonlyArray<string>>
+}
+
+/** The simulator on a loopback port, in this process, for as long as the scope lives. */
+export const serve = (options: Simulator.SimulatorOptions): Effect.Effect<Served, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const context = yield* Layer.build(Simulator.layerServer(options)).pipe(Effect.orDie)
+    const simulator = Context.get(context, Simulator.Simulator)
+    const baseUrl = yield* Effect.provide(Simulator.baseUrl, context)
+    return { baseUrl, stats: simulator.stats, ids: (token) => Effect.orDie(simulator.ids(token, "users")) }
+  })
+
+export interface Fleet {
+  /** The fleet's database URL, password included: what the runners are given. */
+  readonly database: string
+  readonly simulator: Served
+  readonly runners: ReadonlyArray<Process>
+  readonly sync: Effect.Effect<Process, never, Scope.Scope>
+}
+
+/** A fresh database, the simulator, and `count` runners that have split the shards between them. */
+export const startFleet = (options: {
+  readonly runners: number
+  readonly maxSyncs: number
+}) =>
+  Effect.gen(function*() {
+    const scripts = yield* Scripts
+    const database = Redacted.value(yield* Effect.orDie(PostgresDatabase.make))
+    const simulator = yield* serve({
+      workspaces: names.map((token) => ({ token, users, faults: { latency: Duration.millis(30) } })),
+      // A dead runner's scroll stays open at Intercom until it expires: a minute there, 10 seconds here, so that the
+      // new owner waits less (through core's concurrentScroll schedule), while a loaded machine's pauses between pages
+      // stay well under it.
+      expiry: Duration.seconds(10)
+    })
+    const dir = yield* tempDir("fleet-test-")
+    const file = join(dir, "workspaces.json")
+    writeFileSync(file, JSON.stringify(names.map((workspace) => ({
+      workspace,
+      baseUrl: simulator.baseUrl,
+      tokenEnv: `${workspace.toUpperCase()}_TOKEN`
+    }))))
+    const env = Object.fromEntries(names.map((name) => [`${name.toUpperCase()}_TOKEN`, name]))
+    const startedAt = Date.now()
+    const runners = yield* Effect.forEach(Array.from({ length: options.runners }, (_, i) => i + 1), (i) =>
+      Effect.flatMap(freePort, (port) =>
+        node(`runner${i}`, scripts.runner, [
+          "--database", database, "--port", String(port), "--max-syncs", String(options.maxSyncs)
+        ], env)))
+    yield* shardsSplit(database, options.runners).pipe(
+      Effect.catchAllDefect((defect) =>
+        Effect.dieMessage(`${String(defect)}\n${runners.map((runner) => `${runner.name} said:\n  ${runner.lines.slice(-8).map((line) => line.text.slice(0, 300)).join("\n  ")}`).join("\n")}`)
+      )
+    )
+    yield* Effect.logInfo(`${options.runners} runners ready in ${Date.now() - startedAt} ms`)
+    const sync = node("client", scripts.client, ["--database", database, "--workspaces", file, "--run", "r1"], env)
+    return { database, simulator, runners, sync } satisfies Fleet
+  })
+
+/** A client on the fleet's database, for what the tests read and do there themselves. */
+export const withDatabase = (fleet: Pick<Fleet, "database">) =>
+  Effect.provide(PostgresDatabase.layerAt(Redacted.make(fleet.database)).pipe(Layer.orDie))
+
+/** Every shard locked, by `runners` sessions: each runner holds its share, so no shard moves during the test. */
+export const shardsSplit = (database: string, runners: number) =>
+  Effect.gen(function*() {
+    const sql = yield* PgClient.PgClient
+    let last = "nothing yet"
+    const split = Effect.gen(function*() {
+      const holders = yield* sql<{ shards: string }>`
+        SELECT count(*) AS shards FROM pg_locks
+        WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+        GROUP BY pid`
+      const healthy = yield* sql<{ address: string; healthy: boolean }>`SELECT address, healthy FROM cluster_runners`.pipe(
+        Effect.orElseSucceed(() => [])
+      )
+      const shards = holders.map((holder) => Number(holder.shards))
+      last = `shards per session ${JSON.stringify(shards)}, runners ${JSON.stringify(healthy)}`
+      return shards.length === runners && shards.reduce((a, b) => a + b, 0) === 300 ? true : undefined
+    })
+    yield* eventually("the runners to split the shards", 120, split.pipe(Effect.orDie)).pipe(
+      Effect.catchAllDefect((defect) => Effect.dieMessage(`${String(defect)}; last seen: ${last}`))
+    )
+  }).pipe(withDatabase({ database }), Effect.scoped)
+
+/** The runner's log lines of one kind: `{ workspace, at }`. */
+export const logged = (runner: Process, message: string) =>
+  runner.json.filter(({ value }) => value.message === message).map(({ at, value }) => ({
+    workspace: (value.annotations as Record<string, string>).workspace,
+    at
+  }))
+
+/** A runner in the middle of a sync: it has started one, which has gone `pages` pages and not ended. */
+export const midSync = (fleet: Fleet, pages: number, also: (runner: Process) => boolean = () => true) =>
+  eventually("a runner in the middle of a sync", 60, Effect.gen(function*() {
+    const stats = yield* fleet.simulator.stats
+    for (const runner of fleet.runners) {
+      const done = new Set(logged(runner, "Sync done").map(({ workspace }) => workspace))
+      const running = logged(runner, "Sync started").find(({ workspace }) =>
+        !done.has(workspace) && stats.workspaces[workspace].pagesServed >= pages)
+      if (running !== undefined && also(runner)) return { runner, workspace: running.workspace }
+    }
+    return undefined
+  }))
+
+/** How many times a workspace's sync began, on any runner. */
+export const starts = (fleet: Fleet, workspace: string) =>
+  fleet.runners.flatMap((runner) => logged(runner, "Sync started")).filter((line) => line.workspace === workspace).length
+
+export interface Result {
+  readonly workspace: string
+  readonly ok: boolean
+  readonly summaries?: ReadonlyArray<{ readonly inserted: number; readonly updated: number; readonly unchanged: number }>
+}
+
+const summaryPart = /^(\w+) [\d,]+ seen \(([\d,]+) inserted, ([\d,]+) updated, ([\d,]+) unchanged, ([\d,]+) deleted\)$/
+const number = (text: string) => Number(text.replaceAll(",", ""))
+
+/** The client's line per workspace: `acme: complete in 3.2 s: users 4,000 seen (…)` or `acme: failed: …`. */
+export const results = (client: Process): ReadonlyArray<Result> =>
+  client.lines.flatMap(({ text }): Array<Result> => {
+    const complete = /^(.+?): complete in [^:]+: (.*)$/.exec(text)
+    if (complete !== null) {
+      const summaries = complete[2].split("; ").map((part) => {
+        const [, , inserted, updated, unchanged] = summaryPart.exec(part) ?? []
+        return { inserted: number(inserted), updated: number(updated), unchanged: number(unchanged) }
+      })
+      return [{ workspace: complete[1], ok: true, summaries }]
+    }
+    const failed = /^(.+?): failed: /.exec(text)
+    return failed === null ? [] : [{ workspace: failed[1], ok: false }]
+  })
+
+/** Each workspace answered, with a summary that accounts for all of its users once. */
+export const everyWorkspaceCompleted = (client: Process, workspaces: ReadonlyArray<string> = names, count = users) => {
+  expect(results(client).map(({ workspace }) => workspace).sort()).toEqual([...workspaces].sort())
+  for (const result of results(client)) {
+    expect(result).toMatchObject({ ok: true })
+    const [summary] = result.summaries ?? []
+    expect({ workspace: result.workspace, seen: summary.inserted + summary.updated + summary.unchanged })
+      .toEqual({ workspace: result.workspace, seen: count })
+  }
+}
+
+export interface Run {
+  readonly id: number
+  readonly workspace: string
+  readonly status: string
+  readonly records: number | null
+  readonly error: string | null
+}
+
+/** The sync's runs, oldest first. */
+export const syncRuns = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+  Effect.map(
+    sql<{ id: number; workspace: string; status: string; inserted: number | null; updated: number | null; unchanged: number | null; error: string | null }>`
+      SELECT id, workspace, status, inserted, updated, unchanged, error FROM ${sql(Sync.runsTable)} ORDER BY id`,
+    (rows) =>
+      rows.map(({ error, id, inserted, unchanged, updated, status, workspace }): Run => ({
+        id,
+        workspace,
+        status,
+        records: inserted === null ? null : inserted + (updated ?? 0) + (unchanged ?? 0),
+        error
+      }))
+  )).pipe(Effect.orDie)
+
+/** How many users' rows the run stored first (`first_seen_run`) and wrote last (`last_seen_run`). */
+export const rowsOfRun = (run: number) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.map(
+      sql<{ first: string; last: string }>`SELECT
+          count(*) FILTER (WHERE first_seen_run = ${run}) AS first,
+          count(*) FILTER (WHERE last_seen_run = ${run}) AS last
+        FROM ${sql(Sync.tables.users)}`,
+      ([row]) => ({ first: Number(row.first), last: Number(row.last) })
+    )).pipe(Effect.orDie)
+
+/**
+ * Every workspace ends complete in the tables: one `complete` run of its users, no run left `running`, and its live
+ * rows exactly the simulator's users, each last seen by that complete run. Gives every workspace's runs.
+ */
+export const everyWorkspaceSynced = (fleet: Fleet) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const runs = yield* syncRuns
+    const byWorkspace: Record<string, ReadonlyArray<Run>> = {}
+    for (const name of names) {
+      const own = runs.filter((run) => run.workspace === name)
+      byWorkspace[name] = own
+      const complete = own.filter((run) => run.status === "complete")
+      expect({ name, complete: complete.length, running: own.filter((run) => run.status === "running").length })
+        .toEqual({ name, complete: 1, running: 0 })
+      const live = yield* sql<{ id: string; last_seen_run: number }>`
+        SELECT id, last_seen_run FROM ${sql(Sync.tables.users)} WHERE workspace = ${name} AND deleted_at IS NULL`
+      expect(live.map(({ id }) => id).sort()).toEqual([...yield* fleet.simulator.ids(name)].sort())
+      expect(new Set(live.map((row) => row.last_seen_run))).toEqual(new Set([complete[0].id]))
+    }
+    return byWorkspace
+  }).pipe(Effect.orDie, withDatabase(fleet))
+
+/** No workspace was ever asked for a scroll while another client was using its open one. */
+export const neverTwoLiveScrolls = (fleet: Fleet) =>
+  Effect.gen(function*() {
+    const stats = yield* fleet.simulator.stats
+    expect(Object.fromEntries(names.map((name) => [name, stats.workspaces[name].scrollExistsWhileLive])))
+      .toEqual(Object.fromEntries(names.map((name) => [name, 0])))
+  })
+
+/** No process printed the database's password (which the runners and the client are given in its URL). */
+export const passwordNeverShown = (fleet: Fleet, processes: ReadonlyArray<Process>) => {
+  const password = new URL(fleet.database).password
+  expect(password.length).toBeGreaterThan(0)
+  for (const process of processes) {
+    expect(process.lines.filter((line) => line.text.includes(password)).map((line) => `${process.name}: ${line.text}`)).toEqual([])
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * Real processes for the process tests: runners and clients are the `intercom-scroll` CLI's `fleet runner` and
+ * `fleet sync`, run from the bundle its bin runs (brought up to date here from the current source), spawned with
+ * their output read line by line, and killed with their scope if a test leaves them running.
+ */
+import { Deferred, Effect, type Scope } from "effect"
+import { type ChildProcess, spawn } from "node:child_process"
+import { mkdtempSync, rmSync } from "node:fs"
+import { createServer } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { createInterface } from "node:readline"
+import { ensureBundled, programs, root } from "../../../../scripts/bundle.mjs"
+
+/** A command: the script node runs and the arguments before a test's own. */
+export type Command = readonly [script: string, ...args: Array<string>]
+
+/** `intercom-scroll fleet runner` and `intercom-scroll fleet sync`, from the CLI's bundle. */
+export const bundle: Effect.Effect<{ readonly runner: Command; readonly client: Command }> = Effect.promise(async () => {
+  const cli = programs().filter((program) => program.name === "cli/bin")
+  await ensureBundled(cli)
+  const bin = join(root, cli[0].output)
+  return { runner: [bin, "fleet", "runner"], client: [bin, "fleet", "sync"] }
+})
+
+/** A fresh directory, removed with its scope. */
+export const tempDir = (prefix: string): Effect.Effect<string, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.sync(() => mkdtempSync(join(tmpdir(), prefix))),
+    (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+  )
+
+export const freePort: Effect.Effect<number> = Effect.async((resume) => {
+  const server = createServer()
+  server.listen(0, "127.0.0.1", () => {
+    const address = server.address()
+    const port = typeof address === "object" && address !== null ? address.port : 0
+    server.close(() => resume(Effect.succeed(port)))
+  })
+})
+
+export interface Line {
+  /** When the test process read it (Date.now()). */
+  readonly at: number
+  readonly text: string
+}
+
+export interface Process {
+  readonly name: string
+  readonly pid: number
+  /** Every line of stdout and stderr so far, in order. */
+  readonly lines: ReadonlyArray<Line>
+  /** The log lines so far (logfmt, on stderr), parsed: `message`, and the rest under `annotations`. */
+  readonly json: ReadonlyArray<{ readonly at: number; readonly value: Record<string, unknown> }>
+  readonly signal: (signal: NodeJS.Signals) => void
+  /** The exit code, or the signal that ended it. */
+  readonly exit: Effect.Effect<{ readonly code: number | null; readonly signal: NodeJS.Signals | null; readonly at: number }>
+}
+
+/** A logfmt line (`timestamp=… level=INFO fiber=#3 message="Sync started" workspace=acme`), or undefined. */
+const parseLogfmt = (text: string): Record<string, unknown> | undefined => {
+  if (!text.startsWith("timestamp=")) return undefined
+  const fields: Record<string, string> = {}
+  for (const [, key, value] of text.matchAll(/([^\s=]+)=("(?:[^"\\]|\\.)*"|\S*)/g)) {
+    try {
+      fields[key] = value.startsWith("\"") ? JSON.parse(value) : value
+    } catch {
+      fields[key] = value
+    }
+  }
+  const { fiber: _fiber, level, message, timestamp: _timestamp, ...annotations } = fields
+  return { message, level, annotations }
+}
+
+/** Starts `node script args…`; SIGKILLed when the scope closes if still running. */
+export const node = (
+  name: string,
+  [script, ...leading]: Command,
+  args: ReadonlyArray<string>,
+  env: Record<string, string> = {}
+): Effect.Effect<Process, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const exited = yield* Deferred.make<{ code: number | null; signal: NodeJS.Signals | null; at: number }>()
+    const child: ChildProcess = yield* Effect.acquireRelease(
+      Effect.sync(() => spawn(process.execPath, [script, ...leading, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })),
+      (child) => Effect.sync(() => child.exitCode === null && child.signalCode === null && child.kill("SIGKILL"))
+    )
+    const lines: Array<Line> = []
+    const json: Array<{ at: number; value: Record<string, unknown> }> = []
+    const read = (stream: NodeJS.ReadableStream) =>
+      createInterface({ input: stream }).on("line", (text) => {
+        const at = Date.now()
+        lines.push({ at, text })
+        const value = parseLogfmt(text)
+        if (value !== undefined) json.push({ at, value })
+        if (process.env.FLEET_TEST_ECHO) process.stderr.write(`[${name}] ${text}\n`)
+      })
+    read(child.stdout!)
+    read(child.stderr!)
+    child.on("exit", (code, signal) => Effect.runSync(Deferred.succeed(exited, { code, signal, at: Date.now() })))
+    return {
+      name,
+      pid: child.pid!,
+      lines,
+      json,
+      signal: (signal) => void child.kill(signal),
+      exit: Deferred.await(exited)
+    }
+  })
+
+/** Polls `check` every 100 ms until it gives a value, for at most `seconds`. */
+export const eventually = <A>(what: string, seconds: number, check: Effect.Effect<A | undefined>) =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + seconds * 1000
+    while (Date.now() < deadline) {
+      const value = yield* check
+      if (value !== undefined) return value
+      yield* Effect.sleep("100 millis")
+    }
+    return yield* Effect.dieMessage(`Timed out after ${seconds} s waiting for ${what}`)
+  })
