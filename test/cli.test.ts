@@ -1,12 +1,13 @@
 /**
  * The CLI as a user runs it: its bin, in its own process, against the standalone simulator over real HTTP.
  */
-import { FileSystem, Path } from "@effect/platform"
+import { type CommandExecutor, FileSystem, Path } from "@effect/platform"
+import type { PlatformError } from "@effect/platform/Error"
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, type Scope } from "effect"
 import { parseCsv } from "./support/csv.js"
-import { cli, cliPipedTo, eventually, run, simulator, startCli } from "./support/processes.js"
+import { cli, cliPipedTo, eventually, run, simulator, start, startCli } from "./support/processes.js"
 import { env, expectedIds, ndjsonIds, workspaceFlags } from "./support/workspace.js"
 
 const tempDirectory = Effect.flatMap(FileSystem.FileSystem, (fs) => fs.makeTempDirectoryScoped({ prefix: "cli-e2e-" }))
@@ -126,22 +127,68 @@ describe("intercom-scroll export, as a process against the standalone simulator"
       expect(result.stdout).toContain("intercom-scroll export [--out FILE]")
     }).pipe(Effect.provide(NodeContext.layer)), 60_000)
 
-  it.scopedLive("Ctrl-C: exit 130 (SIGTERM: 143), no partial file, the previous export intact", () =>
+  /**
+   * Starts an export over a previous one in a new directory and, once its temporary file shows that it is writing,
+   * signals it; then checks that it exited with `code` and left the directory as it was.
+   */
+  const interrupted = (
+    started: (out: string) => Effect.Effect<CommandExecutor.Process, PlatformError, CommandExecutor.CommandExecutor | Scope.Scope>,
+    signal: (exporting: CommandExecutor.Process) => Effect.Effect<void, PlatformError>,
+    code: number
+  ) =>
     Effect.gen(function*() {
       const fs = yield* FileSystem.FileSystem
       const path = yield* Path.Path
+      const cwd = yield* tempDirectory
+      const out = path.join(cwd, "users.ndjson")
+      yield* fs.writeFileString(out, "previous export\n")
+      const exporting = yield* started(out)
+      // The temporary file beside the target shows the export is writing.
+      yield* eventually(Effect.map(fs.readDirectory(cwd), (names) => names.some((name) => name.endsWith(".tmp"))))
+      yield* signal(exporting)
+      expect(yield* exporting.exitCode).toBe(code)
+      // At once: whoever waited for the exit finds the directory clean.
+      expect(yield* fs.readDirectory(cwd)).toEqual(["users.ndjson"])
+      expect(yield* fs.readFileString(out)).toBe("previous export\n")
+    })
+
+  /**
+   * Sends signals 50 ms apart (the same signal twice at once arrives once) to the process alone, or to its process
+   * group as a terminal's Ctrl-C does.
+   */
+  const signalled = (to: "alone" | "group", ...signals: ReadonlyArray<NodeJS.Signals>) => (exporting: CommandExecutor.Process) =>
+    Effect.forEach(signals, (signal, index) =>
+      Effect.sleep(index === 0 ? "0 millis" : "50 millis").pipe(Effect.andThen(() => {
+        try {
+          process.kill(to === "group" ? -exporting.pid : exporting.pid, signal)
+        } catch {
+          // Gone already: the signal before ended it.
+        }
+      })), { discard: true })
+
+  it.scopedLive("Ctrl-C: exit 130 (SIGTERM: 143), no partial file, the previous export intact", () =>
+    Effect.gen(function*() {
       // 200 ms a page: the export is still running when the signal comes.
       const baseUrl = yield* simulator([...workspaceFlags, "--latency", "200"])
-      for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
-        const cwd = yield* tempDirectory
-        yield* fs.writeFileString(path.join(cwd, "users.ndjson"), "previous export\n")
-        const exporting = yield* startCli(["export", "users", "--out", "users.ndjson"], { env: env(baseUrl), cwd })
-        // The temporary file beside the target shows the export is writing.
-        yield* eventually(Effect.map(fs.readDirectory(cwd), (names) => names.some((name) => name.endsWith(".tmp"))))
-        yield* exporting.kill(signal)
-        expect(yield* exporting.exitCode).toBe(code)
-        expect(yield* fs.readDirectory(cwd)).toEqual(["users.ndjson"])
-        expect(yield* fs.readFileString(path.join(cwd, "users.ndjson"))).toBe("previous export\n")
-      }
+      const bin = (out: string) => startCli(["export", "users", "--out", out], { env: env(baseUrl) })
+      // `kill` signals the process group, as a terminal's Ctrl-C does.
+      yield* interrupted(bin, (exporting) => exporting.kill("SIGINT"), 130)
+      yield* interrupted(bin, (exporting) => exporting.kill("SIGTERM"), 143)
+      // A parent that passes the terminal's Ctrl-C on, as tsx did, doubles it: the second must not cut the cleanup short.
+      yield* interrupted(bin, signalled("alone", "SIGINT", "SIGINT"), 130)
+      yield* interrupted(bin, signalled("alone", "SIGTERM", "SIGTERM"), 143)
     }).pipe(Effect.provide(NodeContext.layer)), 60_000)
+
+  it.scopedLive("Ctrl-C through `pnpm -s cli`: pnpm waits for the CLI's cleanup and exits with its code", () =>
+    Effect.gen(function*() {
+      const baseUrl = yield* simulator([...workspaceFlags, "--latency", "200"])
+      const script = (out: string) => start("pnpm", ["-s", "cli", "export", "users", "--out", out], { env: env(baseUrl) })
+      // A terminal's Ctrl-C reaches pnpm and the CLI; pnpm passes its own on to the CLI too.
+      yield* interrupted(script, (exporting) => exporting.kill("SIGINT"), 130)
+      // pnpm alone, as `timeout` or a supervisor signals it: the CLI stops as well, rather than run on orphaned.
+      yield* interrupted(script, signalled("alone", "SIGTERM"), 143)
+      yield* interrupted(script, signalled("alone", "SIGINT"), 130)
+      // Ctrl-C pressed twice: pnpm answers the second by sending SIGTERM to the CLI, which is stopping already.
+      yield* interrupted(script, signalled("group", "SIGINT", "SIGINT"), 130)
+    }).pipe(Effect.provide(NodeContext.layer)), 90_000)
 })

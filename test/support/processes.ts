@@ -1,6 +1,7 @@
 /**
  * Our programs as real processes: the standalone simulator, the CLI's bin and the examples, each started the way a
- * user starts it, with an environment that holds no INTERCOM_* variable of the machine's.
+ * user starts it, with an environment that holds no INTERCOM_* variable of the machine's. The bins run the bundles
+ * the project's global setup (support/bundles.ts) builds from the current source.
  */
 import { Command, type CommandExecutor } from "@effect/platform"
 import type { PlatformError } from "@effect/platform/Error"
@@ -12,15 +13,18 @@ import { Cli } from "@intercom-scroll/simulator"
 export const root = NodePath.resolve(NodePath.dirname(fileURLToPath(import.meta.url)), "..", "..")
 const tsx = NodePath.join(root, "node_modules", ".bin", "tsx")
 const cliBin = NodePath.join(root, "packages", "cli", "bin", "intercom-scroll.js")
+const simulatorBin = NodePath.join(root, "packages", "simulator", "bin", "intercom-simulator.js")
 
 /**
  * The machine's environment without Intercom's variables, so that a developer's real token is never used, and
- * without INIT_CWD, which pnpm sets for its scripts (the CLI resolves --out against it).
+ * without what pnpm sets for its scripts: INIT_CWD (the CLI resolves --out against it) and `npm_*` (npm would read
+ * them as its configuration).
  */
 const cleanEnvironment = (extra: Record<string, string>): Record<string, string> => {
   const kept = Object.entries(process.env).filter(
     (entry): entry is [string, string] =>
-      entry[1] !== undefined && !entry[0].startsWith("INTERCOM_") && entry[0] !== "INIT_CWD"
+      entry[1] !== undefined && !entry[0].startsWith("INTERCOM_") && entry[0] !== "INIT_CWD" &&
+      !entry[0].toLowerCase().startsWith("npm_")
   )
   return { ...Object.fromEntries(kept), ...extra }
 }
@@ -73,26 +77,36 @@ export const cliPipedTo = (
   return run("bash", ["-c", `set -o pipefail; node "$@"${redirect} | ${reader}`, "bash", cliBin, ...args], options)
 }
 
-/** `intercom-scroll …` started and left running, to be signalled. */
-export const startCli = (
+/**
+ * A program started and left running, to be signalled. It leads a process group of its own: its `kill` signals the
+ * whole group, as a terminal's Ctrl-C does (`process.kill(pid)` signals the program alone).
+ */
+export const start = (
+  file: string,
   args: ReadonlyArray<string>,
   options: { readonly env?: Record<string, string>; readonly cwd?: string } = {}
 ): Effect.Effect<CommandExecutor.Process, PlatformError, CommandExecutor.CommandExecutor | Scope.Scope> =>
-  Command.start(command("node", [cliBin, ...args], options))
+  Command.start(command(file, args, options))
+
+/** `intercom-scroll …` started and left running, to be signalled. */
+export const startCli = (args: ReadonlyArray<string>, options: { readonly env?: Record<string, string>; readonly cwd?: string } = {}) =>
+  start("node", [cliBin, ...args], options)
 
 /** An example of examples/src, run with tsx as `pnpm -C examples <name>` runs it. */
 export const example = (name: string, options: { readonly cwd?: string } = {}) =>
   run(tsx, [NodePath.join(root, "examples", "src", `${name}.ts`)], options)
 
 /**
- * The standalone simulator on a free port, as `pnpm -s simulator …` starts it; stopped when the scope closes.
+ * The standalone simulator on a free port, through the package's bin (or another installation's); stopped when the
+ * scope closes.
  * Gives the base URL it prints.
  */
 export const simulator = (
-  args: ReadonlyArray<string>
+  args: ReadonlyArray<string>,
+  bin: string = simulatorBin
 ): Effect.Effect<string, PlatformError | Error, CommandExecutor.CommandExecutor | Scope.Scope> =>
   Effect.gen(function*() {
-    const process = yield* Command.start(command(tsx, [NodePath.join(root, "packages", "simulator", "src", "bin.ts"), "--port", "0", ...args], {}))
+    const process = yield* Command.start(command("node", [bin, "--port", "0", ...args], {}))
     const banner = yield* Cli.listeningUrl(process.stdout)
     if (Option.isNone(banner)) {
       return yield* Effect.fail(new Error(`the simulator did not start: ${yield* text(process.stderr)}`))

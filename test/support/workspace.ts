@@ -5,8 +5,8 @@ import { Simulator } from "@intercom-scroll/simulator"
 import { Effect } from "effect"
 
 export const TOKEN = "cli-test-token-5f1c9e"
-const SEED = 7
-const USERS = 1_200
+export const SEED = 7
+export const USERS = 1_200
 
 /** The users the standalone simulator serves for `workspaceFlags`, sorted. */
 export const expectedIds = Effect.flatMap(

@@ -11,6 +11,19 @@
  * Cli.runMain(Cli.main(process.argv))
  * ```
  *
+ * @example
+ * ```ts
+ * import { Command } from "@effect/cli"
+ * import { Cli } from "@intercom-scroll/cli"
+ * import { Effect } from "effect"
+ *
+ * // The command line as a subcommand of an app's own: `my-app intercom-scroll export users --out users.ndjson`.
+ * const app = Command.make("my-app").pipe(Command.withSubcommands([Cli.command]))
+ * const run = Command.run(app, { name: "my-app", version: "1.0.0" })
+ *
+ * Effect.runPromise(run(["node", "my-app", "--version"]).pipe(Effect.provide(Cli.layer)))
+ * ```
+ *
  * @since 0.1.0
  */
 import { type CliApp, CliConfig, Command, Options, type ValidationError } from "@effect/cli"
@@ -24,6 +37,7 @@ import * as Export from "./internal/export.js"
 import * as Failure from "./internal/failure.js"
 import * as Help from "./internal/help.js"
 import * as Stdio from "./internal/stdio.js"
+import { moduleVersion } from "./internal/version.js"
 
 /**
  * The CLI's version, as `--version` and `--help` print it.
@@ -31,7 +45,7 @@ import * as Stdio from "./internal/stdio.js"
  * @since 0.1.0
  * @category constants
  */
-export const version = "0.1.0"
+export const version: string = moduleVersion
 
 const name = "intercom-scroll"
 
@@ -222,12 +236,19 @@ export const main = (argv: ReadonlyArray<string>) => reportFailure(run(argv))
  * @category running
  */
 export const runMain = <E>(program: Effect.Effect<unknown, E, Layer.Layer.Success<typeof layer>>): void => {
-  // runMain interrupts the program on SIGINT and SIGTERM alike; the exit code tells them apart, as shells do.
-  let stoppedBy: "SIGINT" | "SIGTERM" = "SIGINT"
-  process.once("SIGTERM", () => {
-    stoppedBy = "SIGTERM"
+  // runMain interrupts the program on SIGINT and SIGTERM alike; the exit code tells them apart, as shells do, by the
+  // first one (pnpm answers a second Ctrl-C by sending SIGTERM to its child).
+  let stoppedBy: "SIGINT" | "SIGTERM" | undefined
+  // runMain stops listening after the first signal, so a second one (a terminal's Ctrl-C passed on by a parent such as
+  // pnpm, on top of the terminal's own) would kill the process before the interrupted export removed its temporary
+  // file. These listeners keep the process alive until runMain exits it. (A stuck process still yields to SIGKILL.)
+  process.on("SIGINT", () => {
+    stoppedBy ??= "SIGINT"
   })
-  const teardown: Teardown = (exit, onExit) => onExit(Failure.exitCode(exit, stoppedBy))
+  process.on("SIGTERM", () => {
+    stoppedBy ??= "SIGTERM"
+  })
+  const teardown: Teardown = (exit, onExit) => onExit(Failure.exitCode(exit, stoppedBy ?? "SIGINT"))
   program.pipe(
     Effect.provide(layer),
     // Errors are reported as one line; runMain's own reporting would add a stack trace.

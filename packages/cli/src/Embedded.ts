@@ -2,6 +2,21 @@
  * The embedded default behind `pnpm start` and the examples: an `IntercomClient` for the real Intercom when
  * INTERCOM_ACCESS_TOKEN is set, otherwise for a simulator started in this process on a loopback port.
  *
+ * @example
+ * ```ts
+ * import { Embedded } from "@intercom-scroll/cli"
+ * import { Scroll } from "@intercom-scroll/core"
+ * import { Effect, Stream } from "effect"
+ *
+ * // A client of a simulator served on a loopback port in this process: 300 users over real HTTP.
+ * const users = Scroll.users().pipe(
+ *   Stream.runCount,
+ *   Effect.provide(Embedded.layerSimulated({ simulator: { workspaces: [{ token: "T", users: 300 }] } }))
+ * )
+ *
+ * Effect.runPromise(users).then((count) => assert.strictEqual(count, 300))
+ * ```
+ *
  * @since 0.1.0
  */
 import type { HttpServer } from "@effect/platform"

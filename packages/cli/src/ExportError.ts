@@ -2,6 +2,15 @@
  * What can go wrong in an export besides the scroll itself: the output cannot be written, or the environment does
  * not configure a client. Like the core's errors, each message says what to do and never carries the token.
  *
+ * @example
+ * ```ts
+ * import { ExportError } from "@intercom-scroll/cli"
+ *
+ * const error = new ExportError.OutputError({ target: "out/users.ndjson", detail: "EACCES: permission denied" })
+ * assert.strictEqual(error._tag, "OutputError")
+ * assert.strictEqual(error.message, "Could not write out/users.ndjson: EACCES: permission denied")
+ * ```
+ *
  * @since 0.1.0
  */
 import { Schema } from "effect"

@@ -2,7 +2,7 @@ import { FileSystem, Path } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Layer } from "effect"
-import * as Quickstart from "../src/Quickstart.js"
+import * as Quickstart from "../src/internal/quickstart.js"
 import { makeCapture } from "./support/capture.js"
 import * as Clock from "./support/clock.js"
 

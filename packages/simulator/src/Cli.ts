@@ -2,6 +2,16 @@
  * The standalone simulator's command line: every option of `layerServer`, the fault plan as flags, one line on
  * stdout once listening, then serving until interrupted.
  *
+ * @example
+ * ```ts
+ * import { Cli } from "@intercom-scroll/simulator"
+ * import { Effect, Option, Stream } from "effect"
+ *
+ * // `intercom-simulator --port 0 …` prints its URL on its first line: a test that starts the bin reads it so.
+ * const stdout = Stream.make(new TextEncoder().encode("Intercom simulator listening on http://127.0.0.1:4010\n"))
+ * assert.deepStrictEqual(Effect.runSync(Cli.listeningUrl(stdout)), Option.some("http://127.0.0.1:4010"))
+ * ```
+ *
  * @since 0.1.0
  */
 import { Command, Options } from "@effect/cli"
@@ -10,6 +20,7 @@ import type { FaultPlan, Mutation } from "./FaultPlan.js"
 import { Resource } from "./Resource.js"
 import * as PlainConsole from "./internal/plainConsole.js"
 import * as Simulator from "./Simulator.js"
+import { moduleVersion } from "./internal/version.js"
 
 const PageNumbers = Schema.compose(
   Schema.split(","),
@@ -204,7 +215,7 @@ export const command = Command.make("intercom-simulator", options, (config) =>
     return yield* Effect.never
   }).pipe(Effect.provide(Simulator.layerServer(serverOptions(config)))))
 
-const runCommand = Command.run(command, { name: "Intercom simulator", version: "0.1.0" })
+const runCommand = Command.run(command, { name: "Intercom simulator", version: moduleVersion })
 
 /**
  * Runs the command line (`process.argv`). Its help and usage errors carry styles only where this process's stdout

@@ -6,6 +6,25 @@
  * authentication and the rate limit, across scrolls and resources). Numbers only grow, so each fires once and a
  * restarted scroll gets past it.
  *
+ * @example
+ * ```ts
+ * import { HttpClient } from "@effect/platform"
+ * import { type FaultPlan, Simulator } from "@intercom-scroll/simulator"
+ * import { Effect } from "effect"
+ *
+ * // The first page request answers 500 "Please restart the scroll operation"; the restarted scroll gets past it.
+ * const faults: FaultPlan.FaultPlan = { restartAt: [1], rateLimit: { limit: 100, windowSeconds: 10 } }
+ *
+ * const statuses = Effect.gen(function*() {
+ *   const open = HttpClient.get("/companies/scroll", { headers: { authorization: "Bearer T" } })
+ *   const first = yield* open
+ *   const again = yield* open
+ *   return [first.status, again.status, first.headers["x-ratelimit-limit"]]
+ * }).pipe(Effect.provide(Simulator.layerClient({ workspaces: [{ token: "T", faults }] })))
+ *
+ * Effect.runPromise(statuses).then((result) => assert.deepStrictEqual(result, [500, 200, "100"]))
+ * ```
+ *
  * @since 0.1.0
  */
 import { Schema } from "effect"

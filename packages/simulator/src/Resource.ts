@@ -1,6 +1,14 @@
 /**
  * The three record kinds a workspace can scroll over.
  *
+ * @example
+ * ```ts
+ * import { Resource } from "@intercom-scroll/simulator"
+ *
+ * const paths = Resource.all.map((resource) => Resource.path[resource])
+ * assert.deepStrictEqual(paths, ["/users/scroll", "/contacts/scroll", "/companies/scroll"])
+ * ```
+ *
  * @since 0.1.0
  */
 import { Schema } from "effect"

@@ -3,6 +3,28 @@
  * envelopes and errors, and a plan of faults. It runs in process (an `HttpClient` with no sockets), on a real port,
  * or standalone (see `bin.ts`).
  *
+ * @example
+ * ```ts
+ * import { HttpClient, HttpClientResponse } from "@effect/platform"
+ * import { Simulator } from "@intercom-scroll/simulator"
+ * import { Effect, Schema } from "effect"
+ *
+ * const Page = Schema.Struct({ users: Schema.Array(Schema.Struct({ id: Schema.String })), scroll_param: Schema.String })
+ *
+ * // A workspace of 250 users, answered in process: no sockets, any base URL.
+ * const firstPage = Effect.gen(function*() {
+ *   const response = yield* HttpClient.get("/users/scroll", {
+ *     headers: { authorization: "Bearer T", "intercom-version": "1.4" }
+ *   })
+ *   const page = yield* HttpClientResponse.schemaBodyJson(Page)(response)
+ *   const simulator = yield* Simulator.Simulator
+ *   const stats = yield* simulator.stats
+ *   return { records: page.users.length, pagesServed: stats.total.pagesServed }
+ * }).pipe(Effect.provide(Simulator.layerClient({ workspaces: [{ token: "T", users: 250 }] })))
+ *
+ * Effect.runPromise(firstPage).then((result) => assert.deepStrictEqual(result, { records: 100, pagesServed: 1 }))
+ * ```
+ *
  * @since 0.1.0
  */
 import { type HttpApp, HttpClient, HttpServer } from "@effect/platform"

@@ -7,3 +7,8 @@ export * as Sync from "./Sync.js"
  * @since 0.1.0
  */
 export * as SyncError from "./SyncError.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as SyncDatabase from "./SyncDatabase.js"

@@ -4,6 +4,27 @@
  * whole stream succeeded; the directory is flushed after the rename. A failed or interrupted write removes the
  * temporary file and leaves the target alone.
  *
+ * @example
+ * ```ts
+ * import { FileSystem } from "@effect/platform"
+ * import { NodeContext } from "@effect/platform-node"
+ * import { AtomicFile } from "@intercom-scroll/cli"
+ * import { Effect, Either, Stream } from "effect"
+ *
+ * const bytes = (text: string) => new TextEncoder().encode(text)
+ *
+ * const program = Effect.gen(function*() {
+ *   const fs = yield* FileSystem.FileSystem
+ *   const target = `${yield* fs.makeTempDirectoryScoped()}/users.ndjson`
+ *   yield* AtomicFile.write(target, Stream.make(bytes("{\"id\":\"1\"}\n")))
+ *   // A stream that fails halfway leaves the previous file whole, and no temporary file beside it.
+ *   const failed = yield* Effect.either(AtomicFile.write(target, Stream.concat(Stream.make(bytes("{\"id\"")), Stream.fail("gone"))))
+ *   return [Either.isLeft(failed), yield* fs.readFileString(target)] as const
+ * }).pipe(Effect.scoped, Effect.provide(NodeContext.layer))
+ *
+ * Effect.runPromise(program).then((result) => assert.deepStrictEqual(result, [true, "{\"id\":\"1\"}\n"]))
+ * ```
+ *
  * @since 0.1.0
  */
 import { randomUUID } from "node:crypto"

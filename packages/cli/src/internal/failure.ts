@@ -2,6 +2,19 @@
  * How the command line ends: one line on stderr naming what went wrong (`Unauthorized: Intercom refused …`), and
  * the exit code. Pure, so each case is tested without a process.
  *
+ * @example
+ * ```ts
+ * import { Failure } from "@intercom-scroll/cli"
+ * import { Cause, Exit, FiberId } from "effect"
+ *
+ * // Ctrl-C interrupts the program: 130 (143 when SIGTERM did it).
+ * assert.strictEqual(Failure.exitCode(Exit.interrupt(FiberId.none)), 130)
+ * assert.strictEqual(Failure.exitCode(Exit.interrupt(FiberId.none), "SIGTERM"), 143)
+ * // One line, whatever the message held, and never the token.
+ * const cause = Cause.fail(new Error("token s3cr3t was refused\nby the server"))
+ * assert.strictEqual(Failure.line(cause, ["s3cr3t"]), "Error: token <redacted> was refused by the server")
+ * ```
+ *
  * @since 0.1.0
  */
 import { ValidationError } from "@effect/cli"

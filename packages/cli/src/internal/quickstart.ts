@@ -11,10 +11,10 @@ import type { ScrollError } from "@intercom-scroll/core"
 import type { Simulator } from "@intercom-scroll/simulator"
 import type { ConfigError } from "effect/ConfigError"
 import { Config, Effect, Option } from "effect"
-import * as Embedded from "./Embedded.js"
-import * as Export from "./internal/export.js"
-import { OutputError, type StdoutClosed } from "./ExportError.js"
-import * as Stdio from "./internal/stdio.js"
+import * as Embedded from "../Embedded.js"
+import * as Export from "./export.js"
+import { OutputError, type StdoutClosed } from "../ExportError.js"
+import * as Stdio from "./stdio.js"
 
 /**
  * The embedded workspace: 25,000 users (250 pages), a 500 "restart the scroll operation" at the 120th page request,

@@ -1,0 +1,259 @@
+/**
+ * The database a sync writes to, named by a URL as a command line or a configuration file gives it: `sqlite:PATH`
+ * (a file, created with its parent directories if missing) or `postgres://USER:PASSWORD@HOST:PORT/DATABASE`
+ * (`postgresql://` too; without a password in the URL, `PGPASSWORD` is read, as libpq does). `layerFromUrl` gives a
+ * `SqlClient` for it, loading the driver it needs (`@effect/sql-sqlite-node` or `@effect/sql-pg`, optional peers of
+ * this package) only then: a program that never opens a PostgreSQL database never loads `pg`.
+ *
+ * A URL may hold a password: it is kept `Redacted`, and what names the database in a message (`display`) leaves it
+ * out.
+ *
+ * @example
+ * import { NodeHttpClient, NodeRuntime } from "@effect/platform-node"
+ * import { IntercomClient } from "@intercom-scroll/core"
+ * import { Sync, SyncDatabase } from "@intercom-scroll/sync"
+ * import { Console, Effect, Layer } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const summary = yield* Sync.run("users", { workspace: "acme" })
+ *   yield* Console.log(`${summary.inserted} new, ${summary.deleted} deleted`)
+ * })
+ *
+ * program.pipe(
+ *   Effect.provide(Layer.mergeAll(
+ *     IntercomClient.layerConfig().pipe(Layer.provide(NodeHttpClient.layerUndici)),
+ *     SyncDatabase.layerFromUrl("sqlite:data/intercom.sqlite") // or "postgres://sync@db.internal/intercom"
+ *   )),
+ *   NodeRuntime.runMain
+ * )
+ *
+ * @since 0.1.0
+ */
+import type { SqlClient } from "@effect/sql/SqlClient"
+import { Cause, Data, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
+import * as fs from "node:fs/promises"
+import * as path from "node:path"
+
+/**
+ * A database the sync can write to.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Database = Data.TaggedEnum<{
+  /** A SQLite file; a relative path is against the working directory. */
+  Sqlite: { readonly filename: string }
+  /** A PostgreSQL connection URL, redacted: it may hold a password. */
+  Postgres: { readonly url: Redacted.Redacted<string> }
+}>
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const Database = Data.taggedEnum<Database>()
+
+/**
+ * A URL that names no database the sync can use.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidDatabaseUrl extends Schema.TaggedError<InvalidDatabaseUrl>()("InvalidDatabaseUrl", {
+  /** What is wrong, without the URL itself (it may hold a password). */
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `Invalid database URL: ${this.detail}. Give sqlite:PATH (a file, created if missing) or postgres://USER:PASSWORD@HOST:PORT/DATABASE (or PGPASSWORD for the password).`
+  }
+}
+
+/**
+ * The database could not be opened: a server that refuses the connection or the password, a file that cannot be
+ * created or is not a SQLite database, a driver that is not installed.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class DatabaseUnavailable extends Schema.TaggedError<DatabaseUnavailable>()("DatabaseUnavailable", {
+  /** The database as `display` names it: never its password. */
+  database: Schema.String,
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `Could not open the database ${this.database}: ${this.detail}`
+  }
+}
+
+const postgresScheme = /^postgres(?:ql)?:\/\//i
+
+/**
+ * Reads `sqlite:PATH` and `postgres://…` (or `postgresql://…`).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const parse = (url: string): Effect.Effect<Database, InvalidDatabaseUrl> => {
+  if (postgresScheme.test(url)) {
+    if (!URL.canParse(url)) {
+      return Effect.fail(new InvalidDatabaseUrl({ detail: "the postgres:// URL cannot be parsed" }))
+    }
+    return Effect.succeed(Database.Postgres({ url: Redacted.make(url) }))
+  }
+  if (url.toLowerCase().startsWith("sqlite:")) {
+    let filename = url.slice("sqlite:".length)
+    // sqlite:///abs/path, as some tools write it, is the path /abs/path; sqlite://x would name a host.
+    if (filename.startsWith("///")) filename = filename.slice(2)
+    else if (filename.startsWith("//")) {
+      return Effect.fail(
+        new InvalidDatabaseUrl({ detail: "sqlite: takes a path, as in sqlite:data/intercom.sqlite or sqlite:/var/lib/intercom.sqlite" })
+      )
+    }
+    if (filename === "") return Effect.fail(new InvalidDatabaseUrl({ detail: "sqlite: needs the path of a file" }))
+    if (filename === ":memory:") {
+      return Effect.fail(
+        new InvalidDatabaseUrl({ detail: "sqlite::memory: would be gone when the process ends: give the path of a file" })
+      )
+    }
+    return Effect.succeed(Database.Sqlite({ filename }))
+  }
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(url)?.[1]
+  return Effect.fail(
+    new InvalidDatabaseUrl({
+      detail: scheme === undefined
+        ? "it names no scheme"
+        // The scheme alone: what follows it may be a password.
+        : `the scheme ${JSON.stringify(scheme)} is neither sqlite nor postgres`
+    })
+  )
+}
+
+/**
+ * The database as a message may name it: `sqlite:PATH` with the path made absolute, or `postgres://USER@HOST:PORT/DB`
+ * without the password and without the query (whose parameters may hold one).
+ *
+ * @since 0.1.0
+ * @category rendering
+ */
+export const display = (database: Database): string =>
+  Database.$match(database, {
+    Sqlite: ({ filename }) => `sqlite:${path.resolve(filename)}`,
+    Postgres: ({ url }) => {
+      const parsed = new URL(Redacted.value(url))
+      const user = parsed.username === "" ? "" : `${parsed.username}@`
+      return `${parsed.protocol}//${user}${parsed.host}${parsed.pathname === "/" ? "" : parsed.pathname}`
+    }
+  })
+
+/**
+ * The secrets a URL carries (its password, in the userinfo or as a `password` parameter), for a caller that must
+ * scrub them from text it did not write, such as a driver's error message.
+ *
+ * @since 0.1.0
+ * @category rendering
+ */
+export const secrets = (database: Database): ReadonlyArray<string> =>
+  Database.$match(database, {
+    Sqlite: () => [],
+    Postgres: ({ url }) => {
+      const parsed = new URL(Redacted.value(url))
+      const fromQuery = parsed.searchParams.get("password")
+      return [decodeURIComponent(parsed.password), parsed.password, fromQuery ?? ""].filter((secret) => secret !== "")
+    }
+  })
+
+/** The message of whatever a driver failed with, in one line. */
+const describe = (cause: unknown): string => {
+  if (cause instanceof AggregateError && cause.errors.length > 0) {
+    // Node reports a refused connection to a name with several addresses (localhost: ::1 and 127.0.0.1) this way,
+    // with an empty message of its own.
+    return [...new Set(cause.errors.map(describe))].join("; ")
+  }
+  if (cause instanceof Error) {
+    const { cause: inner, code } = cause as Error & { readonly code?: unknown }
+    if (cause.message !== "") return cause.message
+    if (inner !== undefined) return describe(inner)
+    if (typeof code === "string") return code
+    return cause.name
+  }
+  return String(cause)
+}
+
+/** The driver's own error under @effect/sql's wrapper ("PgClient: Failed to connect"), which says little. */
+const detailOf = (cause: Cause.Cause<unknown>): string => {
+  const error = Option.getOrElse(Cause.failureOption(cause), () => Cause.squash(cause))
+  const inner = (error as { readonly cause?: unknown }).cause
+  return describe(inner ?? error)
+}
+
+const unavailable = (database: Database) => (cause: Cause.Cause<unknown>): Layer.Layer<unknown, DatabaseUnavailable> => {
+  // An interrupt is not the database's doing.
+  if (Cause.isInterruptedOnly(cause)) return Layer.failCause(cause as Cause.Cause<never>)
+  let detail = detailOf(cause)
+  for (const secret of secrets(database)) detail = detail.replaceAll(secret, "<redacted>")
+  return Layer.fail(new DatabaseUnavailable({ database: display(database), detail }))
+}
+
+/** Imports an optional peer, saying which to install when it is missing. */
+const driver = <A>(name: string, load: () => Promise<A>): Effect.Effect<A, Error> =>
+  Effect.tryPromise({
+    try: load,
+    catch: (cause) => new Error(`the driver ${name} is not installed (npm install ${name}): ${describe(cause)}`)
+  })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** PostgreSQL: connections in the pool (the sync holds one for its lock). Default 4. */
+  readonly maxConnections?: number | undefined
+  /** PostgreSQL: how long to wait for the server to answer. Default 10 seconds. */
+  readonly connectTimeout?: Duration.DurationInput | undefined
+  /** PostgreSQL: names the sessions in `pg_stat_activity`. Default `intercom-scroll`. */
+  readonly applicationName?: string | undefined
+}
+
+/**
+ * A `SqlClient` for the database, its driver loaded when the layer is built. A SQLite file is created if missing,
+ * with its parent directories. Fails with `DatabaseUnavailable` when the database cannot be opened: PostgreSQL is
+ * asked for a first answer before the layer is built, so a wrong password or an unreachable server fails here.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (database: Database, options: Options = {}): Layer.Layer<SqlClient, DatabaseUnavailable> =>
+  Database.$match(database, {
+    Sqlite: ({ filename }) =>
+      Layer.unwrapEffect(Effect.gen(function*() {
+        yield* Effect.tryPromise(() => fs.mkdir(path.dirname(path.resolve(filename)), { recursive: true }))
+        const { SqliteClient } = yield* driver("@effect/sql-sqlite-node", () => import("@effect/sql-sqlite-node"))
+        return SqliteClient.layer({ filename })
+      })),
+    Postgres: ({ url }) =>
+      Layer.unwrapEffect(Effect.map(
+        driver("@effect/sql-pg", () => import("@effect/sql-pg")),
+        ({ PgClient }) =>
+          PgClient.layer({
+            url,
+            maxConnections: options.maxConnections ?? 4,
+            connectTimeout: options.connectTimeout ?? Duration.seconds(10),
+            applicationName: options.applicationName ?? "intercom-scroll"
+          })
+      ))
+  }).pipe(
+    // better-sqlite3 throws from its constructor (a directory, a file that is not a database): a defect to catch.
+    Layer.catchAllCause(unavailable(database))
+  )
+
+/**
+ * `layer` for the database a URL names (`parse`).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerFromUrl = (
+  url: string,
+  options: Options = {}
+): Layer.Layer<SqlClient, InvalidDatabaseUrl | DatabaseUnavailable> =>
+  Layer.unwrapEffect(Effect.map(parse(url), (database) => layer(database, options)))

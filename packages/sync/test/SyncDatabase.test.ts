@@ -1,0 +1,153 @@
+/**
+ * A database named by a URL: what is accepted, what is refused (in words that never repeat a password), and the
+ * `SqlClient` it gives, over a real SQLite file and the run's real PostgreSQL server.
+ */
+import { SqlClient } from "@effect/sql"
+import { describe, expect, it } from "@effect/vitest"
+import { PostgresDatabase } from "@intercom-scroll/testing"
+import { Cause, Effect, Exit, Layer, Option, Redacted } from "effect"
+import * as fs from "node:fs/promises"
+import * as net from "node:net"
+import * as os from "node:os"
+import * as path from "node:path"
+import { SyncDatabase } from "../src/index.js"
+
+const failureOf = <A, E>(exit: Exit.Exit<A, E>): E | undefined =>
+  Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
+
+const refusal = (url: string) => Effect.map(Effect.exit(SyncDatabase.parse(url)), failureOf)
+
+/** The first answer through the layer's client, or how building it failed. */
+const selectOne = <E>(database: Layer.Layer<SqlClient.SqlClient, E>) =>
+  Effect.exit(Effect.scoped(Effect.flatMap(Layer.build(database), (context) =>
+    Effect.map(
+      Effect.provide(Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ one: number }>`SELECT 1 AS one`), context),
+      (rows) => Number(rows[0]?.one)
+    ))))
+
+const temporaryDirectory = Effect.acquireRelease(
+  Effect.promise(() => fs.mkdtemp(path.join(os.tmpdir(), "intercom-scroll-database-"))),
+  (directory) => Effect.promise(() => fs.rm(directory, { recursive: true, force: true }))
+)
+
+/** A loopback port nothing listens on. */
+const closedPort = Effect.promise(() =>
+  new Promise<number>((resolve) => {
+    const server = net.createServer().listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as net.AddressInfo
+      server.close(() => resolve(port))
+    })
+  })
+)
+
+describe("SyncDatabase.parse", () => {
+  it.effect("reads sqlite:PATH (sqlite:///ABSOLUTE too) and postgres:// or postgresql:// URLs", () =>
+    Effect.gen(function*() {
+      expect(yield* SyncDatabase.parse("sqlite:data/intercom.sqlite")).toEqual(
+        SyncDatabase.Database.Sqlite({ filename: "data/intercom.sqlite" })
+      )
+      expect(yield* SyncDatabase.parse("sqlite:/var/lib/intercom.sqlite")).toEqual(
+        SyncDatabase.Database.Sqlite({ filename: "/var/lib/intercom.sqlite" })
+      )
+      expect(yield* SyncDatabase.parse("sqlite:///var/lib/intercom.sqlite")).toEqual(
+        SyncDatabase.Database.Sqlite({ filename: "/var/lib/intercom.sqlite" })
+      )
+      for (const url of ["postgres://sync:pw@db.internal:5433/intercom", "postgresql://db.internal/intercom"]) {
+        const database = yield* SyncDatabase.parse(url)
+        expect(database._tag).toBe("Postgres")
+        expect(database._tag === "Postgres" && Redacted.value(database.url)).toBe(url)
+      }
+    }))
+
+  it.effect("refuses anything else in words that name the problem and never the URL's password", () =>
+    Effect.gen(function*() {
+      const cases: ReadonlyArray<readonly [string, RegExp]> = [
+        ["mysql://root:hunter2@db/intercom", /the scheme "mysql" is neither sqlite nor postgres/],
+        ["intercom.sqlite", /names no scheme/],
+        ["sqlite:", /needs the path of a file/],
+        ["sqlite::memory:", /gone when the process ends/],
+        ["sqlite://data/intercom.sqlite", /takes a path/],
+        ["postgres://sync:hunter2@/intercom", /cannot be parsed/],
+        ["postgres://sync:hunter2@db:port/intercom", /cannot be parsed/]
+      ]
+      for (const [url, detail] of cases) {
+        const error = yield* refusal(url)
+        expect(error?._tag, url).toBe("InvalidDatabaseUrl")
+        expect(error?.message, url).toMatch(detail)
+        expect(error?.message, url).toMatch(/Give sqlite:PATH .* or postgres:\/\//)
+        expect(error?.message, url).not.toContain("hunter2")
+      }
+    }))
+
+  it("display names the database without its password or query; secrets lists what to scrub", () => {
+    const postgres = SyncDatabase.Database.Postgres({
+      url: Redacted.make("postgres://sync:p%40ss@db.internal:5433/intercom?sslmode=require&password=other")
+    })
+    expect(SyncDatabase.display(postgres)).toBe("postgres://sync@db.internal:5433/intercom")
+    expect(SyncDatabase.secrets(postgres)).toEqual(expect.arrayContaining(["p@ss", "p%40ss", "other"]))
+    expect(SyncDatabase.display(SyncDatabase.Database.Sqlite({ filename: "out/x.sqlite" }))).toBe(
+      `sqlite:${path.resolve("out/x.sqlite")}`
+    )
+  })
+})
+
+describe("SyncDatabase.layer", () => {
+  it.scoped("SQLite: creates the file and its missing parent directories", () =>
+    Effect.gen(function*() {
+      const directory = yield* temporaryDirectory
+      const filename = path.join(directory, "a", "b", "intercom.sqlite")
+      expect(yield* selectOne(SyncDatabase.layerFromUrl(`sqlite:${filename}`))).toEqual(Exit.succeed(1))
+      expect((yield* Effect.promise(() => fs.stat(filename))).isFile()).toBe(true)
+    }))
+
+  it.scoped("SQLite: a path that is a directory, or a file that is no database, is DatabaseUnavailable naming it", () =>
+    Effect.gen(function*() {
+      const directory = yield* temporaryDirectory
+      const notDatabase = path.join(directory, "notes.txt")
+      yield* Effect.promise(() => fs.writeFile(notDatabase, "these are not the tables you are looking for\n".repeat(100)))
+      for (const filename of [directory, notDatabase]) {
+        const error = failureOf(yield* selectOne(SyncDatabase.layerFromUrl(`sqlite:${filename}`)))
+        expect(error).toMatchObject({ _tag: "DatabaseUnavailable", database: `sqlite:${filename}` })
+        expect(error?.message).toMatch(new RegExp(`^Could not open the database sqlite:${filename}: \\S`))
+      }
+    }))
+
+  it.effect("PostgreSQL: connects with the URL's password, or PGPASSWORD's when the URL has none", () =>
+    Effect.gen(function*() {
+      const url = Redacted.value(yield* PostgresDatabase.make)
+      expect(yield* selectOne(SyncDatabase.layerFromUrl(url))).toEqual(Exit.succeed(1))
+      const parsed = new URL(url)
+      const password = decodeURIComponent(parsed.password)
+      parsed.password = ""
+      const previous = process.env.PGPASSWORD
+      process.env.PGPASSWORD = password
+      const exit = yield* selectOne(SyncDatabase.layerFromUrl(parsed.href)).pipe(
+        Effect.ensuring(Effect.sync(() => {
+          if (previous === undefined) delete process.env.PGPASSWORD
+          else process.env.PGPASSWORD = previous
+        }))
+      )
+      expect(exit).toEqual(Exit.succeed(1))
+    }))
+
+  it.effect("PostgreSQL: a wrong password or a refused connection is DatabaseUnavailable, the password nowhere", () =>
+    Effect.gen(function*() {
+      const url = new URL(Redacted.value(yield* PostgresDatabase.make))
+      url.password = "wrong-password-5d1e"
+      const refused = new URL(url)
+      refused.port = String(yield* closedPort)
+      const cases: ReadonlyArray<readonly [URL, RegExp]> = [
+        [url, /password authentication failed/],
+        [refused, /ECONNREFUSED/]
+      ]
+      for (const [target, detail] of cases) {
+        const error = failureOf(yield* selectOne(SyncDatabase.layerFromUrl(target.href)))
+        const shown = `postgres://postgres@${target.host}${target.pathname}`
+        expect(error).toMatchObject({ _tag: "DatabaseUnavailable", database: shown })
+        expect(error?.message).toMatch(detail)
+        expect(error?.message.startsWith(`Could not open the database ${shown}: `)).toBe(true)
+        expect(JSON.stringify(error)).not.toContain("wrong-password-5d1e")
+        expect(error?.message).not.toContain("wrong-password-5d1e")
+      }
+    }))
+})

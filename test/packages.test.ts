@@ -1,0 +1,89 @@
+/**
+ * Every public package follows the same pattern, so that adding one is copying one (the README's "Adding a
+ * package"): source exports in the workspace and built ones when packed, effect packages as peers, a build config,
+ * a docgen config, a LICENSE and a README. What the packed packages do once installed is `pnpm test:install`'s.
+ */
+import { FileSystem, Path } from "@effect/platform"
+import { NodeContext } from "@effect/platform-node"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { publicPackages } from "./support/install.js"
+import { root } from "./support/processes.js"
+
+interface Manifest {
+  readonly name: string
+  readonly version: string
+  readonly exports: Record<string, unknown>
+  readonly bin?: Record<string, string>
+  readonly files?: ReadonlyArray<string>
+  readonly publishConfig?: { readonly exports?: Record<string, unknown>; readonly main?: string; readonly types?: string }
+  readonly dependencies?: Record<string, string>
+  readonly peerDependencies?: Record<string, string>
+  readonly devDependencies?: Record<string, string>
+}
+
+const isEffectPackage = (name: string) => name === "effect" || name.startsWith("@effect/")
+
+describe("the public packages", () => {
+  it.effect("share one manifest pattern: source exports here, built ones when packed, effect packages as peers", () =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const path = yield* Path.Path
+      const packages = yield* publicPackages
+      expect(packages.map((pkg) => pkg.name)).toEqual(expect.arrayContaining(["@intercom-scroll/core", "@intercom-scroll/cli"]))
+      const buildReferences = (JSON.parse(yield* fs.readFileString(path.join(root, "tsconfig.build.json"))) as {
+        readonly references: ReadonlyArray<{ readonly path: string }>
+      }).references.map((reference) => reference.path)
+
+      for (const pkg of packages) {
+        const manifest = JSON.parse(yield* fs.readFileString(path.join(pkg.directory, "package.json"))) as Manifest
+        const programs = Object.keys(manifest.bin ?? {}).length > 0 ? { "./bin": null } : {}
+        expect(manifest.exports, pkg.name).toMatchObject({
+          "./package.json": "./package.json",
+          ".": "./src/index.ts",
+          "./*": "./src/*.ts",
+          "./internal/*": null,
+          ...programs
+        })
+        expect(manifest.publishConfig, pkg.name).toMatchObject({
+          main: "./dist/index.js",
+          types: "./dist/index.d.ts",
+          exports: {
+            "./package.json": "./package.json",
+            ".": { types: "./dist/index.d.ts", default: "./dist/index.js" },
+            "./*": { types: "./dist/*.d.ts", default: "./dist/*.js" },
+            "./internal/*": null,
+            ...programs
+          }
+        })
+        // Whatever the workspace closes, the packed package closes too.
+        expect(Object.keys(manifest.publishConfig?.exports ?? {}).sort(), pkg.name).toEqual(Object.keys(manifest.exports).sort())
+        expect(manifest.files, pkg.name).toContain("dist")
+
+        // One copy of effect in an app: every effect package is a peer (tested at its devDependency's range).
+        expect(Object.keys(manifest.dependencies ?? {}).filter(isEffectPackage), pkg.name).toEqual([])
+        expect(Object.keys(manifest.peerDependencies ?? {}), pkg.name).toEqual(expect.arrayContaining(["effect", "@effect/platform"]))
+        for (const [name, range] of Object.entries(manifest.peerDependencies ?? {})) {
+          expect(manifest.devDependencies?.[name], `${pkg.name}: ${name}`).toBe(range)
+        }
+        expect({ ...manifest.dependencies, ...manifest.peerDependencies }, pkg.name).not.toHaveProperty("tsx")
+
+        for (const file of ["README.md", "LICENSE", "docgen.json", "tsconfig.build.json"]) {
+          expect(yield* fs.exists(path.join(pkg.directory, file)), `${pkg.name}: ${file}`).toBe(true)
+        }
+        expect(buildReferences, pkg.name).toContain(`${path.relative(root, pkg.directory)}/tsconfig.build.json`)
+
+        // Each bin runs the bundle `pnpm build` writes from src/bin.ts.
+        for (const bin of Object.values(manifest.bin ?? {})) {
+          expect(yield* fs.readFileString(path.join(pkg.directory, bin)), `${pkg.name}: ${bin}`).toMatch(/^import "\.\.\/dist\/bin\.js"$/m)
+          expect(yield* fs.exists(path.join(pkg.directory, "src", "bin.ts")), pkg.name).toBe(true)
+        }
+
+        // What `--version` prints is the package's version (`pnpm changeset-version` writes it).
+        const versionModule = path.join(pkg.directory, "src", "internal", "version.ts")
+        if (yield* fs.exists(versionModule)) {
+          expect(yield* fs.readFileString(versionModule), pkg.name).toContain(`export const moduleVersion = "${manifest.version}"`)
+        }
+      }
+    }).pipe(Effect.provide(NodeContext.layer)))
+})
