@@ -13,7 +13,19 @@
  *   5. The simulator alone, serving a client that parses nothing: it must not be what limits 1 (goal: at least 2× the
  *      records/s of the faster contender of 1, i.e. under half of each round trip).
  *
- * Flags: --only 1,4 (a subset; results/ is then left alone), --rounds N (every measure), --quick (fewer rounds).
+ * Measures of src/measures/ (each registered below):
+ *
+ *   6–9. A user's link (realLink.ts): Scroll.users against a bare fetch loop, Scroll.companies against
+ *      intercom-client 7, at 40 ms a page and 20 Mbit/s (6, 7) and at 120 ms and 100 Mbit/s (8, 9), compression on,
+ *      with each contender's bytes on the wire and the link's physical limit.
+ *  10–12. In fresh processes (fresh.ts), timed from spawn to exit: the slow consumer (Stream.grouped(100), 25 ms a
+ *      chunk, 25 ms a page) against prefetch 0, goal ≤ 0.60; loopback throughput against the bare loop with the
+ *      simulator's compression on (11, goal ≥ 0.80) and off (12).
+ *  13. The A/B of #17's speed-ups (speedups.ts): the core against copies with one taken out each, real link and
+ *      loopback, in one run.
+ *
+ * Flags: --only 1,4 or --only real-link,far-link (a subset; results/ is then left alone), --rounds N (every
+ * measure), --quick (fewer rounds).
  */
 import { NodeContext } from "@effect/platform-node"
 import { Console, Effect } from "effect"
@@ -22,6 +34,10 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as NodePath from "node:path"
 import * as Cli from "./lib/cli.js"
+import { contender, type Harness } from "./measures/harness.js"
+import * as Fresh from "./measures/fresh.js"
+import * as RealLink from "./measures/realLink.js"
+import * as Speedups from "./measures/speedups.js"
 import { type Contender, interleave, pairedMedian, type Sample } from "./lib/measure.js"
 import * as Memory from "./lib/memory.js"
 import { chart, type ContenderResult, formatValue, type MeasureResult, type Results, table } from "./lib/report.js"
@@ -34,8 +50,9 @@ const flag = (name: string): string | undefined => {
   const at = argv.indexOf(name)
   return at === -1 ? undefined : argv[at + 1]
 }
-const only = flag("--only")?.split(",").map(Number)
-const wants = (id: number) => only === undefined || only.includes(id)
+const only = flag("--only")?.split(",")
+/** A measure by its number, or a group of them by name (`real-link`). */
+const wants = (id: number | string) => only === undefined || only.includes(String(id))
 const quick = argv.includes("--quick")
 const roundsOverride = flag("--rounds") === undefined ? undefined : Number(flag("--rounds"))
 const rounds = (full: number, fast: number) => roundsOverride ?? (quick ? fast : full)
@@ -48,13 +65,6 @@ const noRateLimit = ["--rate-limit", "100000000"]
 const log = (line: string) => Console.error(line)
 const progress = (measure: string, unit: ContenderResult["unit"]) => (round: number, name: string, sample: Sample) =>
   process.stderr.write(`  ${measure} ${round < 0 ? "warm-up" : `round ${round + 1}`}: ${name} ${formatValue(sample.value, unit)}\n`)
-
-const contender = (name: string, unit: ContenderResult["unit"], samples: ReadonlyArray<Sample>, median: number): ContenderResult => ({
-  name,
-  unit,
-  median,
-  samples: samples.map((sample) => sample.value)
-})
 
 /** A contender's worker process as a contender of `interleave`, its sample being `value` of each run. */
 const viaWorker = (name: string, setup: Setup, value: (run: RunResult) => number) =>
@@ -69,6 +79,8 @@ const viaWorker = (name: string, setup: Setup, value: (run: RunResult) => number
 
 /** Every run of every contender, with its CPU and GC time, for the JSON. */
 const runs: Array<{ readonly contender: string } & RunResult> = []
+
+const harness: Harness = { viaWorker, progress, log, rounds }
 
 /** Measures 1 and 5, in the same rounds. */
 const throughput = (users: number, roundCount: number) =>
@@ -243,6 +255,13 @@ const program = Effect.gen(function*() {
   if (wants(1) || wants(5)) measures.push(...yield* throughput(30_000, rounds(11, 3)))
   if (wants(2) || wants(3)) measures.push(...yield* slowConsumer(3_000, 25, 25, rounds(7, 3)))
   if (wants(4)) measures.push(yield* memory(20_000, 200_000, rounds(3, 1)))
+  if (wants("real-link")) measures.push(...yield* RealLink.measure(harness, RealLink.realLink, 3_000, rounds(7, 3)))
+  if (wants("far-link")) measures.push(...yield* RealLink.measure(harness, RealLink.farLink, 3_000, rounds(5, 2)))
+  if (wants("fresh")) {
+    measures.push(yield* Fresh.slowConsumer(harness, 3_000, 25, 25, rounds(5, 2)))
+    measures.push(...yield* Fresh.throughput(harness, 30_000, rounds(5, 2)))
+  }
+  if (wants("speedups")) measures.push(yield* Speedups.measure(harness, 3_000, 30_000, rounds(5, 2)))
   measures.sort((a, b) => a.id - b.id)
 
   const results: Results = {
@@ -258,7 +277,7 @@ const program = Effect.gen(function*() {
       loadAverageAfter: Os.loadavg(),
       memoryMethod: Memory.method()
     },
-    rounds: { "1/5": rounds(11, 3), "2/3": rounds(7, 3), "4": rounds(3, 1) },
+    rounds: { "1/5": rounds(11, 3), "2/3": rounds(7, 3), "4": rounds(3, 1), "real-link": rounds(7, 3), "far-link": rounds(5, 2), fresh: rounds(5, 2), speedups: rounds(5, 2) },
     measures,
     runs,
     seconds: (performance.now() - started) / 1000
