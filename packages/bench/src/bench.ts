@@ -259,9 +259,9 @@ const program = Effect.gen(function*() {
   if (wants("far-link")) measures.push(...yield* RealLink.measure(harness, RealLink.farLink, 3_000, rounds(5, 2)))
   if (wants("fresh")) {
     measures.push(yield* Fresh.slowConsumer(harness, 3_000, 25, 25, rounds(5, 2)))
-    measures.push(...yield* Fresh.throughput(harness, 30_000, rounds(5, 2)))
+    measures.push(...yield* Fresh.throughput(harness, 10_000, rounds(5, 2)))
   }
-  if (wants("speedups")) measures.push(yield* Speedups.measure(harness, 3_000, 30_000, rounds(5, 2)))
+  if (wants("speedups")) measures.push(yield* Speedups.measure(harness, 3_000, 10_000, rounds(5, 2)))
   measures.sort((a, b) => a.id - b.id)
 
   const results: Results = {
