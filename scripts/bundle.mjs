@@ -117,6 +117,10 @@ export const bundle = async (list) => {
     metafile: true,
     write: false,
     logLevel: "warning",
+    // SQLite's driver stands on better-sqlite3, a native addon that cannot be bundled and that its ES module imports
+    // at once: bundled, the whole program would need it. Left out, it is what the user installs to sync into SQLite,
+    // and the program imports it (SyncDatabase) only then. pg is plain JavaScript, bundled like the rest.
+    external: ["@effect/sql-sqlite-node"],
     // Bundled CommonJS (undici, yaml, …) calls require() for Node's own modules; an ES module has none of its own.
     banner: { js: `import { createRequire as __createRequire } from "node:module"; const require = __createRequire(import.meta.url);` }
   })

@@ -37,7 +37,7 @@ describe("intercom-scroll export, through faults", () => {
       const result = yield* cli(["export", "users"], { env: env(baseUrl) })
       expect(result.exitCode).toBe(0)
       // Plain progress prints every 5 s; the wait (the default schedule looks again after 10 s) spans that line.
-      expect(result.stderr).toContain("waiting for another scroll of the workspace to expire")
+      expect(result.stderr).toContain("waiting for another scroll of the workspace to close on Intercom's side")
       expect(ndjsonIds(result.stdout).sort()).toEqual(yield* expectedIds)
     }).pipe(Effect.provide(NodeContext.layer)), 60_000)
 

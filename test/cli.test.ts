@@ -6,9 +6,19 @@ import type { PlatformError } from "@effect/platform/Error"
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, type Scope } from "effect"
+import * as Net from "node:net"
 import { parseCsv } from "./support/csv.js"
 import { cli, cliPipedTo, eventually, run, simulator, start, startCli } from "./support/processes.js"
-import { env, expectedIds, ndjsonIds, workspaceFlags } from "./support/workspace.js"
+import { env, expectedIds, ndjsonIds, TOKEN, workspaceFlags } from "./support/workspace.js"
+
+/** A loopback port nothing listens on: one the system just gave out, closed again. */
+const closedPort = Effect.async<number>((resume) => {
+  const server = Net.createServer()
+  server.listen(0, "127.0.0.1", () => {
+    const { port } = server.address() as Net.AddressInfo
+    server.close(() => resume(Effect.succeed(port)))
+  })
+})
 
 const tempDirectory = Effect.flatMap(FileSystem.FileSystem, (fs) => fs.makeTempDirectoryScoped({ prefix: "cli-e2e-" }))
 
@@ -32,6 +42,21 @@ describe("intercom-scroll export, as a process against the standalone simulator"
       expect(result.exitCode).toBe(141)
       expect(result.stderr).toBe("")
       expect(JSON.parse(result.stdout)).toMatchObject({ type: "user" })
+    }).pipe(Effect.provide(NodeContext.layer)), 60_000)
+
+  it.scopedLive("after an export piped into head, the next says the scroll it waits on is its own, and how long Intercom keeps it", () =>
+    Effect.gen(function*() {
+      // A scroll unused for 10 s is gone (long enough for the next process to start on a busy machine, short enough not
+      // to wait a minute), and the next export looks again 10 s after it met the scroll.
+      const baseUrl = yield* simulator([...workspaceFlags, "--expiry", "10"])
+      const environment = { ...env(baseUrl), TMPDIR: yield* tempDirectory }
+      const cut = yield* cliPipedTo(["export", "users"], "head -n 1 >/dev/null", { env: environment })
+      expect(cut.exitCode).toBe(141)
+      const next = yield* cli(["export", "users", "--wait-for-other-scroll", "10s", "--out", "/dev/null"], { env: environment })
+      expect(next.exitCode).toBe(0)
+      expect(next.stderr).toMatch(
+        /^users: the scroll is this tool's own: an earlier export of this workspace cut it short \d+ s ago \(interrupted, or its reader closed the pipe\), and Intercom keeps it open about a minute after its last use, so about \d+ s more\. Waiting up to \d+ s for it to close \(--wait-for-other-scroll\)\.$/m
+      )
     }).pipe(Effect.provide(NodeContext.layer)), 60_000)
 
   it.scopedLive("through `pnpm -s cli`, as the README shows: the exit code is the CLI's own (141 into head)", () =>
@@ -110,6 +135,20 @@ describe("intercom-scroll export, as a process against the standalone simulator"
       expect(result.stderr).toMatch(/^Unauthorized: [^\n]+\n$/)
       expect(result.stderr).not.toContain(wrong)
       expect(result.stderr).not.toMatch(/\bat .*\.ts:\d+/) // no stack trace
+    }).pipe(Effect.provide(NodeContext.layer)), 60_000)
+
+  it.scopedLive("a base URL where nothing listens: exit 1 after three quick tries, one line saying it could not connect, no restart", () =>
+    Effect.gen(function*() {
+      const port = yield* closedPort
+      const baseUrl = `http://127.0.0.1:${port}`
+      const result = yield* cli(["export", "users"], { env: env(baseUrl) })
+      expect(result.exitCode).toBe(1)
+      expect(result.stdout).toBe("")
+      // One line, not five "starting over" lines over 31 seconds and a RestartRequired at page 1.
+      expect(result.stderr).toBe(
+        `Unreachable: Could not connect to ${baseUrl} for the users scroll: nothing is listening there (connect ECONNREFUSED 127.0.0.1:${port}); gave up after 3 attempts. Check --base-url (or INTERCOM_BASE_URL, or --region), that the server there is running, and the network or proxy in between.\n`
+      )
+      expect(result.stderr).not.toContain(TOKEN)
     }).pipe(Effect.provide(NodeContext.layer)), 60_000)
 
   it.scopedLive("no token: exit 1, one line saying how to set one", () =>

@@ -1,48 +1,48 @@
 /**
  * Several workspaces scrolled in parallel, two at a time, one scroll each, with one combined progress line.
  *
- * Against the embedded simulator by default (four workspaces, one token each); set INTERCOM_ACCESS_TOKENS to a
- * comma-separated list of tokens (and INTERCOM_REGION if not in the US) to run against Intercom.
+ * INTERCOM_ACCESS_TOKEN holds one token per workspace, comma-separated (INTERCOM_REGION or INTERCOM_BASE_URL says
+ * where, as for one workspace). Without it, four workspaces of a simulator started in this process.
  */
 import { NodeHttpClient, NodeRuntime } from "@effect/platform-node"
 import { IntercomClient, Progress, Scroll } from "@intercom-scroll/core"
-import { Simulator } from "@intercom-scroll/simulator"
-import { Config, Console, Effect, Fiber, Layer, Option, Redacted, Schedule, Stream, SubscriptionRef } from "effect"
+import { Embedded } from "@intercom-scroll/simulator"
+import { Config, Console, Effect, Fiber, Layer, Redacted, Schedule, Stream, SubscriptionRef } from "effect"
 
-const simulated = ["acme", "globex", "initech", "umbrella"].map((token, i) => ({ token, users: 1_000 + 500 * i }))
+const simulated = ["dG9rOmFjbWU6MTIzNA==", "dG9rOmdsb2JleDoxMjM0", "dG9rOmluaXRlY2g6MTIzNA==", "dG9rOnVtYnJlbGxhOjEyMzQ="]
+  .map((token, i) => ({ token, users: 1_000 + 500 * i }))
 
-const scrollAll = (tokens: ReadonlyArray<Redacted.Redacted>, location: Pick<IntercomClient.Options, "baseUrl" | "region">) =>
-  Effect.gen(function*() {
-    const tracker = yield* Progress.makeTracker
-    let done = 0
-    const show = Effect.flatMap(SubscriptionRef.get(tracker.snapshot), (s) =>
-      Console.error(`workspaces ${done}/${tokens.length} · ${s.records} users · ${s.pages} pages · ${s.restarts} restarts`))
-    const ticker = yield* Effect.fork(Effect.repeat(show, Schedule.spaced("500 millis")))
-
-    // Each workspace gets its own client, so each has its own scroll and its own rate-limit budget.
-    const counts = yield* Effect.forEach(tokens, (accessToken) =>
-      Scroll.users().pipe(
-        Stream.runCount,
-        Effect.tap(() => Effect.sync(() => done++)),
-        Effect.provide(IntercomClient.layer({ accessToken, ...location }).pipe(Layer.provide(NodeHttpClient.layerUndici)))
-      ), { concurrency: 2 }).pipe(Effect.provideService(Progress.Progress, tracker.reporter))
-
-    yield* Fiber.interrupt(ticker)
-    yield* show
-    for (const [i, count] of counts.entries()) yield* Console.log(`workspace ${i + 1}: ${count} users`)
-    yield* Console.log(`total: ${counts.reduce((a, b) => a + b, 0)} users`)
-  })
+// Each workspace gets its own client, so each has its own scroll and its own rate-limit budget; the region and base
+// URL come from the environment as for one workspace.
+const clientFor = (accessToken: Redacted.Redacted) =>
+  IntercomClient.layerConfig({ ...IntercomClient.environment, accessToken: Config.succeed(accessToken) }).pipe(
+    Layer.provide(NodeHttpClient.layerUndici)
+  )
 
 const program = Effect.gen(function*() {
-  const tokens = yield* Config.option(Config.array(Config.redacted(), "INTERCOM_ACCESS_TOKENS"))
-  if (Option.isSome(tokens)) {
-    const region = yield* Config.option(Config.literal("us", "eu", "au")("INTERCOM_REGION"))
-    return yield* scrollAll(tokens.value, { region: Option.getOrUndefined(region) })
-  }
-  return yield* Effect.flatMap(Simulator.baseUrl, (baseUrl) =>
-    scrollAll(simulated.map(({ token }) => Redacted.make(token)), { baseUrl })).pipe(
-      Effect.provide(Simulator.layerServer({ workspaces: simulated }))
-    )
+  const target = yield* Embedded.Target
+  // The simulator's configuration names its first workspace; the four tokens are the ones above.
+  const tokens = target._tag === "Simulated"
+    ? simulated.map(({ token }) => Redacted.make(token))
+    : yield* Config.array(Config.redacted(), "INTERCOM_ACCESS_TOKEN")
+
+  const tracker = yield* Progress.makeTracker
+  let done = 0
+  const show = Effect.flatMap(SubscriptionRef.get(tracker.snapshot), (s) =>
+    Console.error(`workspaces ${done}/${tokens.length} · ${s.records} users · ${s.pages} pages · ${s.restarts} restarts`))
+  const ticker = yield* Effect.fork(Effect.repeat(show, Schedule.spaced("500 millis")))
+
+  const counts = yield* Effect.forEach(tokens, (accessToken) =>
+    Scroll.users().pipe(
+      Stream.runCount,
+      Effect.tap(() => Effect.sync(() => done++)),
+      Effect.provide(clientFor(accessToken))
+    ), { concurrency: 2 }).pipe(Effect.provideService(Progress.Progress, tracker.reporter))
+
+  yield* Fiber.interrupt(ticker)
+  yield* show
+  for (const [i, count] of counts.entries()) yield* Console.log(`workspace ${i + 1}: ${count} users`)
+  yield* Console.log(`total: ${counts.reduce((a, b) => a + b, 0)} users`)
 })
 
-program.pipe(NodeRuntime.runMain)
+program.pipe(Effect.provide(Embedded.layer({ workspaces: simulated })), NodeRuntime.runMain)

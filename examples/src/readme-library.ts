@@ -1,9 +1,10 @@
 /**
  * The README's "library in 20 lines", kept here so that it is type-checked; test/readme.test.ts holds the two
- * together. It reads INTERCOM_ACCESS_TOKEN: run it with a real token (`pnpm -C examples readme-library`).
+ * together. It reads INTERCOM_ACCESS_TOKEN: run it with a real token (`pnpm -C examples readme-library`), or with
+ * INTERCOM_BASE_URL at a standalone simulator and one of its tokens (examples/README.md).
  */
 import { NodeHttpClient, NodeRuntime } from "@effect/platform-node"
-import { IntercomClient, Scroll } from "@intercom-scroll/core"
+import { IntercomClient, Models, Scroll } from "@intercom-scroll/core"
 import { Console, Effect, Layer, Schedule, Stream } from "effect"
 
 const Intercom = IntercomClient.layerConfig() // INTERCOM_ACCESS_TOKEN (redacted), INTERCOM_REGION, INTERCOM_BASE_URL
@@ -15,8 +16,8 @@ const program = Scroll.users({
   dedupe: true,                                                                          // each user once, across restarts
   prefetch: 2                                                                            // pages fetched ahead of you
 }).pipe(
-  Stream.filter((user) => user.email !== null),
-  Stream.runForEach((user) => Console.log(user.id, user.email, user.custom_attributes)),
+  Stream.filter(Models.hasValue("email")),                                               // an email, neither absent nor null
+  Stream.runForEach((user) => Console.log(user.id, user.email.toLowerCase(), user.custom_attributes)),
   Effect.catchTags({ Unauthorized: (e) => Console.error(e.message), RestartRequired: (e) => Console.error(e.message) })
 )
 

@@ -1,14 +1,14 @@
 /**
  * Custom schedules for the two waits a scroll knows, and a handler for each typed error.
  *
- * The embedded simulator is set up to be difficult: another client's scroll holds the workspace for 3 seconds,
- * page 4 answers 500 ("restart the scroll operation") and the rate limit is tight. Then a wrong token shows
- * `Unauthorized`.
+ * Without INTERCOM_ACCESS_TOKEN, the simulator started in this process is set up to be difficult: another client's
+ * scroll holds the workspace for 3 seconds, page 4 answers 500 ("restart the scroll operation") and the rate limit
+ * is tight. Then a wrong token shows `Unauthorized`.
  */
 import { NodeHttpClient, NodeRuntime } from "@effect/platform-node"
 import { IntercomClient, Scroll, type ScrollError } from "@intercom-scroll/core"
-import { Embedded } from "@intercom-scroll/cli"
-import { Console, Effect, Layer, Redacted, Schedule, Stream } from "effect"
+import { Embedded } from "@intercom-scroll/simulator"
+import { Config, Console, Effect, Layer, Redacted, Schedule, Stream } from "effect"
 
 // Start over at most 3 times, 200 ms then 400 ms then 800 ms apart (with jitter).
 const restart = Schedule.exponential("200 millis").pipe(
@@ -45,21 +45,23 @@ const countUsers = Scroll.users({ restart, concurrentScroll }).pipe(
 const program = Effect.gen(function*() {
   yield* Console.log(`with the workspace's token: ${yield* countUsers}`)
 
-  const target = yield* Embedded.Target
-  const wrongToken = IntercomClient.layer({ accessToken: Redacted.make("not-a-token"), baseUrl: target.baseUrl }).pipe(
-    Layer.provide(NodeHttpClient.layerUndici)
-  )
+  // The same workspace (region, base URL) with another token.
+  const wrongToken = IntercomClient.layerConfig({
+    ...IntercomClient.environment,
+    accessToken: Config.succeed(Redacted.make("bm90LWEtdG9rZW4="))
+  }).pipe(Layer.provide(NodeHttpClient.layerUndici))
   yield* Console.log(`with a wrong token: ${yield* countUsers.pipe(Effect.provide(wrongToken))}`)
 })
 
-const Intercom = Embedded.layerFromEnv({
-  simulator: {
+const Intercom = IntercomClient.layerConfig().pipe(
+  Layer.provide(NodeHttpClient.layerUndici),
+  Layer.provideMerge(Embedded.layer({
     workspaces: [{
-      token: "example",
+      token: "dG9rOmV4YW1wbGU6MTIzNA==",
       users: 1_000,
       faults: { foreignScroll: 3, restartAt: [4], rateLimit: { limit: 8, windowSeconds: 2 } }
     }]
-  }
-})
+  }))
+)
 
 program.pipe(Effect.provide(Intercom), NodeRuntime.runMain)

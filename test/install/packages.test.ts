@@ -72,6 +72,19 @@ const simulated = await Simulator.make({ workspaces: [{ token, seed: Number(seed
 console.log(JSON.stringify({ scrolled: [...scrolled], simulated }))
 `
 
+/** The ids of the live rows of the database named by the first argument, through the installed sync package. */
+const readBack = `
+import { SqlClient } from "@effect/sql"
+import { SyncDatabase } from "@intercom-scroll/sync"
+import { Effect } from "effect"
+
+const rows = await Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  return yield* sql\`SELECT id FROM intercom_users WHERE deleted_at IS NULL\`
+}).pipe(Effect.provide(SyncDatabase.layerFromUrl(process.argv[1])), Effect.runPromise)
+console.log(JSON.stringify(rows.map((row) => row.id)))
+`
+
 /** What a TypeScript user writes: the entries and the modules by name type-check; internals are not there. */
 const types = `
 import { NodeHttpClient } from "@effect/platform-node"
@@ -101,7 +114,7 @@ layer(ProjectLive, { timeout: "15 minutes", excludeTestServices: true })("the pa
     Effect.gen(function*() {
       const project = yield* Project
       expect(project.packed.map((pkg) => pkg.name)).toEqual(
-        expect.arrayContaining(["@intercom-scroll/cli", "@intercom-scroll/core", "@intercom-scroll/simulator"])
+        expect.arrayContaining(["@intercom-scroll/cli", "@intercom-scroll/core", "@intercom-scroll/simulator", "@intercom-scroll/sync"])
       )
       for (const pkg of project.packed) {
         expect(pkg.files.filter((file) => !shipped.test(file)), pkg.name).toEqual([])
@@ -158,6 +171,22 @@ layer(ProjectLive, { timeout: "15 minutes", excludeTestServices: true })("the pa
       const version = yield* project.node([project.bin("intercom-scroll"), "--version"])
       const cli = project.packed.find((pkg) => pkg.name === "@intercom-scroll/cli")
       expect(version.stdout.trim()).toBe(cli?.version)
+    }))
+
+  it.scoped("the installed bin syncs every user into a new SQLite file, its driver the one installed beside it", () =>
+    Effect.gen(function*() {
+      const project = yield* Project
+      const baseUrl = yield* simulator(workspaceFlags, project.bin("intercom-simulator"))
+      const database = `sqlite:${project.directory}/data/intercom.sqlite`
+      const synced = yield* project.node([project.bin("intercom-scroll"), "sync", "users", "--database", database], {
+        env: env(baseUrl)
+      })
+      expect(synced.stderr).toMatch(/^Synced 1,200 users into sqlite:.*: 1,200 inserted, 0 updated, 0 unchanged, 0 deleted/)
+      expect(synced.exitCode).toBe(0)
+      // Read back by the installed packages, as an app of the project would.
+      const read = yield* project.node(["--input-type=module", "--eval", readBack, database])
+      expect(read.stderr).toBe("")
+      expect((JSON.parse(read.stdout) as Array<string>).sort()).toEqual(yield* expectedIds)
     }))
 
   it.effect("@intercom-scroll/core/internal/… cannot be imported; the modules by name can", () =>

@@ -6,12 +6,12 @@
 import { Command, type CommandExecutor } from "@effect/platform"
 import type { PlatformError } from "@effect/platform/Error"
 import { Effect, Option, type Scope, Stream } from "effect"
+import { createRequire } from "node:module"
 import * as NodePath from "node:path"
 import { fileURLToPath } from "node:url"
 import { Cli } from "@intercom-scroll/simulator"
 
 export const root = NodePath.resolve(NodePath.dirname(fileURLToPath(import.meta.url)), "..", "..")
-const tsx = NodePath.join(root, "node_modules", ".bin", "tsx")
 const cliBin = NodePath.join(root, "packages", "cli", "bin", "intercom-scroll.js")
 const simulatorBin = NodePath.join(root, "packages", "simulator", "bin", "intercom-simulator.js")
 
@@ -92,9 +92,48 @@ export const start = (
 export const startCli = (args: ReadonlyArray<string>, options: { readonly env?: Record<string, string>; readonly cwd?: string } = {}) =>
   start("node", [cliBin, ...args], options)
 
-/** An example of examples/src, run with tsx as `pnpm -C examples <name>` runs it. */
-export const example = (name: string, options: { readonly cwd?: string } = {}) =>
-  run(tsx, [NodePath.join(root, "examples", "src", `${name}.ts`)], options)
+/** An example of examples/src, from the bundle `bundleExamples` built of it in `bundles`. */
+export const example = (
+  bundles: string,
+  name: string,
+  options: { readonly env?: Record<string, string>; readonly cwd?: string } = {}
+) => run("node", [NodePath.join(bundles, `${name}.mjs`)], options)
+
+/** `pnpm -C examples <name>` as a user runs it (tsx from the source), from `cwd`. */
+export const exampleScript = (name: string, options: { readonly env?: Record<string, string>; readonly cwd?: string } = {}) =>
+  run("pnpm", ["-s", "-C", NodePath.join(root, "examples"), name], options)
+
+/**
+ * Each example of examples/src bundled by esbuild, effect included, into `directory/<name>.mjs`, as
+ * scripts/bundle.mjs bundles the bins: tsx loads effect and the platform module by module through its loader hooks,
+ * which costs each process several seconds of CPU; the bundle of the same source starts in a fraction of that.
+ * better-sqlite3 stays outside (a native module, found where it is installed).
+ */
+export const bundleExamples = async (directory: string, names: ReadonlyArray<string>): Promise<void> => {
+  const esbuild = await import("esbuild")
+  await esbuild.build({
+    absWorkingDir: root,
+    entryPoints: names.map((name) => ({ in: NodePath.join("examples", "src", `${name}.ts`), out: name })),
+    outdir: directory,
+    outExtension: { ".js": ".mjs" },
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    logLevel: "warning",
+    plugins: [{
+      name: "native",
+      setup: (build) => {
+        build.onResolve({ filter: /^better-sqlite3$/ }, (args) => ({
+          path: createRequire(NodePath.join(args.resolveDir, "index.js")).resolve(args.path),
+          external: true
+        }))
+      }
+    }],
+    // Bundled CommonJS calls require() for Node's own modules; an ES module has none of its own.
+    banner: { js: `import { createRequire as __createRequire } from "node:module"; const require = __createRequire(import.meta.url);` }
+  })
+}
 
 /**
  * The standalone simulator on a free port, through the package's bin (or another installation's); stopped when the

@@ -12,20 +12,23 @@
  *   4. Memory: peak RSS of the CLI exporting 200k users against 20k users, dedupe on. Goal ≤ +64 MiB.
  *   5. The simulator alone, serving a client that parses nothing: it must not be what limits 1 (goal: at least 2× the
  *      records/s of the faster contender of 1, i.e. under half of each round trip).
+ *   6. Sync into SQLite: `intercom-scroll sync users --database sqlite:FILE` against `intercom-scroll export users --out
+ *      FILE` of the same 200k users, in the same rounds. Ratio of records/s, goal ≥ 0.70.
+ *   7. The same into PostgreSQL (a server the bench starts, as the tests do). Goal ≥ 0.70.
  *
  * Measures of src/measures/ (each registered below):
  *
- *   6–9. A user's link (realLink.ts): Scroll.users against a bare fetch loop, Scroll.companies against
- *      intercom-client 7, at 40 ms a page and 20 Mbit/s (6, 7) and at 120 ms and 100 Mbit/s (8, 9), compression on,
+ *   8–11. A user's link (realLink.ts): Scroll.users against a bare fetch loop, Scroll.companies against
+ *      intercom-client 7, at 40 ms a page and 20 Mbit/s (8, 9) and at 120 ms and 100 Mbit/s (10, 11), compression on,
  *      with each contender's bytes on the wire and the link's physical limit.
- *  10–12. In fresh processes (fresh.ts), timed from spawn to exit: the slow consumer (Stream.grouped(100), 25 ms a
+ *  12–14. In fresh processes (fresh.ts), timed from spawn to exit: the slow consumer (Stream.grouped(100), 25 ms a
  *      chunk, 25 ms a page) against prefetch 0, goal ≤ 0.60; loopback throughput against the bare loop with the
- *      simulator's compression on (11, goal ≥ 0.80) and off (12).
- *  13. The A/B of #17's speed-ups (speedups.ts): the core against copies with one taken out each, real link and
+ *      simulator's compression on (13, goal ≥ 0.80) and off (14).
+ *  15. The A/B of #17's speed-ups (speedups.ts): the core against copies with one taken out each, real link and
  *      loopback, in one run.
  *
- * Flags: --only 1,4 or --only real-link,far-link (a subset; results/ is then left alone), --rounds N (every
- * measure), --quick (fewer rounds).
+ * Flags: --only 1,4 or --only real-link,far-link,fresh,speedups (a subset; results/ is then left alone), --rounds N
+ * (every measure), --quick (fewer rounds), --sync-users N (measures 6 and 7).
  */
 import { NodeContext } from "@effect/platform-node"
 import { Console, Effect } from "effect"
@@ -33,6 +36,7 @@ import { execFileSync } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as NodePath from "node:path"
+import * as PostgresServer from "@intercom-scroll/testing/PostgresServer"
 import * as Cli from "./lib/cli.js"
 import { contender, type Harness } from "./measures/harness.js"
 import * as Fresh from "./measures/fresh.js"
@@ -56,6 +60,8 @@ const wants = (id: number | string) => only === undefined || only.includes(Strin
 const quick = argv.includes("--quick")
 const roundsOverride = flag("--rounds") === undefined ? undefined : Number(flag("--rounds"))
 const rounds = (full: number, fast: number) => roundsOverride ?? (quick ? fast : full)
+/** Users for measures 6 and 7: 200k, or `--sync-users N`. */
+const users6 = Number(flag("--sync-users") ?? 200_000)
 
 const TOKEN = "bench-token"
 const MiB = 1024 * 1024
@@ -239,6 +245,53 @@ const memory = (small: number, large: number, roundCount: number) =>
     return measure
   }).pipe(Effect.scoped)
 
+/**
+ * Measures 6 and 7: the CLI's sync of the users against its export of them, each a process timed from start to exit.
+ * Each database holds the users from the warm-up on, so a measured run is the sync as it recurs: every record
+ * scrolled, compared and upserted (its last_seen_at moves), and none deleted.
+ */
+const sync = (users: number, roundCount: number) =>
+  Effect.gen(function*() {
+    yield* log(`Measures 6 and 7: the CLI syncing ${users.toLocaleString("en-US")} users into SQLite and PostgreSQL against exporting them, ${roundCount} rounds`)
+    const baseUrl = yield* Simulator.start(["--token", TOKEN, "--users", String(users), ...noRateLimit])
+    const directory = Fs.mkdtempSync(NodePath.join(Os.tmpdir(), "intercom-bench-sync-"))
+    yield* Effect.addFinalizer(() => Effect.sync(() => Fs.rmSync(directory, { recursive: true, force: true })))
+    const postgres = yield* Effect.acquireRelease(Effect.promise(PostgresServer.start), (server) => Effect.promise(server.stop))
+    const names = { export: "export to a file", sqlite: "sync into SQLite", postgres: "sync into PostgreSQL" }
+    const perSecond = (finished: { readonly records: number; readonly seconds: number }): Sample => ({
+      value: finished.records / finished.seconds,
+      records: finished.records
+    })
+    const exportRun = async (): Promise<Sample> => {
+      const out = NodePath.join(directory, "users.ndjson")
+      const exported = await Cli.exportUsers(baseUrl, TOKEN, out)
+      Fs.rmSync(out, { force: true })
+      return perSecond(exported)
+    }
+    const result = yield* Effect.promise(() =>
+      interleave([
+        { name: names.export, run: exportRun },
+        { name: names.sqlite, run: async () => perSecond(await Cli.syncUsers(baseUrl, TOKEN, `sqlite:${NodePath.join(directory, "intercom.sqlite")}`)) },
+        { name: names.postgres, run: async () => perSecond(await Cli.syncUsers(baseUrl, TOKEN, postgres.url)) }
+      ], { rounds: roundCount, warmup: 1, expectedRecords: () => users, onSample: progress("6/7", "records/s") })
+    )
+    const measure = (id: number, name: string, database: string): MeasureResult => {
+      const ratio = pairedMedian(result, [name, names.export], ([synced, exported]) => synced / exported)
+      return {
+        id,
+        title: `Sync into ${database} ÷ export, ${users.toLocaleString("en-US")} users`,
+        setup: `intercom-scroll sync users --database ${database === "SQLite" ? "sqlite:FILE" : "postgres://…"} (the users already stored) against intercom-scroll export users --out FILE, each a process`,
+        contenders: [names.export, name].map((contenderName) =>
+          contender(contenderName, "records/s", result.samples[contenderName], result.medians[contenderName])),
+        result: ratio,
+        resultText: `${ratio.toFixed(2)}× the export's records/s`,
+        goal: "≥ 0.70",
+        holds: ratio >= 0.7
+      }
+    }
+    return [measure(6, names.sqlite, "SQLite"), measure(7, names.postgres, "PostgreSQL")].filter((found) => wants(found.id))
+  }).pipe(Effect.scoped)
+
 const gitCommit = (): string | undefined => {
   try {
     return execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: Simulator.root, encoding: "utf8" }).trim()
@@ -255,6 +308,7 @@ const program = Effect.gen(function*() {
   if (wants(1) || wants(5)) measures.push(...yield* throughput(30_000, rounds(11, 3)))
   if (wants(2) || wants(3)) measures.push(...yield* slowConsumer(3_000, 25, 25, rounds(7, 3)))
   if (wants(4)) measures.push(yield* memory(20_000, 200_000, rounds(3, 1)))
+  if (wants(6) || wants(7)) measures.push(...yield* sync(users6, rounds(5, 2)))
   if (wants("real-link")) measures.push(...yield* RealLink.measure(harness, RealLink.realLink, 3_000, rounds(7, 3)))
   if (wants("far-link")) measures.push(...yield* RealLink.measure(harness, RealLink.farLink, 3_000, rounds(5, 2)))
   if (wants("fresh")) {
@@ -277,7 +331,7 @@ const program = Effect.gen(function*() {
       loadAverageAfter: Os.loadavg(),
       memoryMethod: Memory.method()
     },
-    rounds: { "1/5": rounds(11, 3), "2/3": rounds(7, 3), "4": rounds(3, 1), "real-link": rounds(7, 3), "far-link": rounds(5, 2), fresh: rounds(5, 2), speedups: rounds(5, 2) },
+    rounds: { "1/5": rounds(11, 3), "2/3": rounds(7, 3), "4": rounds(3, 1), "6/7": rounds(5, 2), "real-link": rounds(7, 3), "far-link": rounds(5, 2), fresh: rounds(5, 2), speedups: rounds(5, 2) },
     measures,
     runs,
     seconds: (performance.now() - started) / 1000

@@ -26,17 +26,20 @@
  *
  * @since 0.1.0
  */
-import { type CliApp, CliConfig, Command, Options, type ValidationError } from "@effect/cli"
+import { type CliApp, CliConfig, Command, type ValidationError } from "@effect/cli"
 import type { FileSystem, HttpClient, Path } from "@effect/platform"
 import { NodeContext, NodeHttpClient, NodeRuntime } from "@effect/platform-node"
 import type { Teardown } from "@effect/platform/Runtime"
 import { IntercomClient, type ScrollError } from "@intercom-scroll/core"
-import { Config, ConfigError, Effect, Exit, Layer, Logger, LogLevel, Option } from "effect"
-import { InvalidConfig, type OutputError, type StdoutClosed } from "./ExportError.js"
+import { Config, Effect, Exit, Layer, Logger, LogLevel, Option, type Redacted } from "effect"
+import { type InvalidConfig, type OutputError, type StdoutClosed } from "./ExportError.js"
 import * as Export from "./internal/export.js"
 import * as Failure from "./internal/failure.js"
+import * as OpenScroll from "./internal/openScroll.js"
 import * as Help from "./internal/help.js"
+import * as ScrollFlags from "./internal/scrollFlags.js"
 import * as Stdio from "./internal/stdio.js"
+import * as SyncCommand from "./internal/sync.js"
 import { moduleVersion } from "./internal/version.js"
 
 /**
@@ -49,71 +52,15 @@ export const version: string = moduleVersion
 
 const name = "intercom-scroll"
 
-const regions = ["us", "eu", "au"] as const satisfies ReadonlyArray<IntercomClient.Region>
-
-/** The first problem a `ConfigError` reports (of several, the first variable read), with the variable it names. */
-const firstProblem = (error: ConfigError.ConfigError): { readonly variable: string; readonly message: string } => {
-  switch (error._op) {
-    case "And":
-    case "Or":
-      return firstProblem(error.left)
-    default:
-      return { variable: error.path.join("_"), message: error.message }
-  }
-}
-
-/** The core's refusal of a variable, in one line that names it; a missing or blank token says where to get one. */
-const invalidConfig = (error: ConfigError.ConfigError): InvalidConfig => {
-  const { message, variable } = firstProblem(error)
-  if (variable === "INTERCOM_ACCESS_TOKEN") {
-    return new InvalidConfig({
-      variable,
-      detail: "is not set: create an access token in Intercom's Developer Hub and export INTERCOM_ACCESS_TOKEN=… (it is never read from a flag)"
-    })
-  }
-  return variable === ""
-    ? new InvalidConfig({ variable: "The environment", detail: `is invalid: ${message}` })
-    : new InvalidConfig({ variable, detail: message })
-}
-
-/**
- * Where the workspace is: for every subcommand that talks to Intercom. Each subcommand's own flags are in its module.
- */
-const connectionFlags = {
-  baseUrl: Options.text("base-url").pipe(
-    Options.withPseudoName("URL"),
-    Options.withDescription("The API's base URL; overrides INTERCOM_BASE_URL and --region."),
-    Options.optional
-  ),
-  region: Options.choice("region", regions).pipe(
-    Options.withDescription("The workspace's region (us, eu, au); overrides INTERCOM_REGION and INTERCOM_BASE_URL."),
-    Options.optional
+/** Where an export notes for the next one that it cut its scroll of the workspace short (see `OpenScroll`). */
+const openScrollNote = Effect.gen(function*() {
+  const { baseUrl } = yield* IntercomClient.IntercomClient
+  const token = yield* Config.option(IntercomClient.environment.accessToken).pipe(
+    Effect.orElseSucceed(() => Option.none<Redacted.Redacted<string>>())
   )
-}
-
-interface LocationFlags {
-  readonly baseUrl: Option.Option<string>
-  readonly region: Option.Option<IntercomClient.Region>
-}
-
-/**
- * The `--base-url` and `--region` flags win over the environment; a `--region` flag also wins over an
- * INTERCOM_BASE_URL, since the core takes a base URL over a region.
- */
-const resolveBaseUrl = (flags: LocationFlags, fromEnvironment: string | undefined) =>
-  Option.getOrElse(flags.baseUrl, () => Option.isSome(flags.region) ? undefined : fromEnvironment)
-
-/**
- * The client, configured by the core from the environment (`IntercomClient.environment`), the flags winning over it. A
- * variable the core refuses fails as `InvalidConfig`, which names it in one line.
- */
-const client = (flags: LocationFlags) =>
-  IntercomClient.layerConfig({
-    ...IntercomClient.environment,
-    baseUrl: Config.map(IntercomClient.environment.baseUrl, (fromEnvironment) => resolveBaseUrl(flags, fromEnvironment)),
-    region: Config.map(IntercomClient.environment.region, (fromEnvironment) =>
-      Option.getOrElse(flags.region, () => fromEnvironment))
-  }).pipe(Layer.mapError((error) => ConfigError.isConfigError(error) ? invalidConfig(error) : error))
+  if (Option.isNone(token)) return OpenScroll.none
+  return yield* OpenScroll.make(yield* OpenScroll.directory, baseUrl, token.value)
+})
 
 /**
  * Everything an export command can fail with, besides a usage error.
@@ -129,6 +76,14 @@ export type ExportCommandError =
   | InvalidConfig
 
 /**
+ * Everything a sync command can fail with, besides a usage error.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type SyncCommandError = SyncCommand.CommandError
+
+/**
  * What an export command needs from its platform.
  *
  * @since 0.1.0
@@ -136,9 +91,12 @@ export type ExportCommandError =
  */
 export type ExportCommandContext = HttpClient.HttpClient | FileSystem.FileSystem | Path.Path | Stdio.Stdio
 
-const exportCommand = Command.make("export", { ...Export.flags, ...connectionFlags }, (flags): Effect.Effect<void, ExportCommandError, ExportCommandContext> =>
+const exportCommand = Command.make("export", { ...Export.flags, ...ScrollFlags.flags }, (flags): Effect.Effect<void, ExportCommandError, ExportCommandContext> =>
   Effect.gen(function*() {
-    yield* Export.fromFlags(flags).pipe(Effect.flatMap(Export.run), Effect.provide(client(flags)))
+    const options = yield* Export.fromFlags(flags)
+    yield* Effect.flatMap(openScrollNote, (openScroll) => Export.run({ ...options, openScroll })).pipe(
+      Effect.provide(ScrollFlags.client(flags))
+    )
   })).pipe(Command.withDescription(Export.description))
 
 /**
@@ -150,8 +108,8 @@ const exportCommand = Command.make("export", { ...Export.flags, ...connectionFla
  */
 export const command = Command.make(name).pipe(
   Command.withDescription("Export Intercom users, leads and companies. The token comes from INTERCOM_ACCESS_TOKEN."),
-  // One module per subcommand; `sync` and `fleet` join `export` here.
-  Command.withSubcommands([exportCommand])
+  // One module per subcommand; `fleet` joins `export` and `sync` here.
+  Command.withSubcommands([exportCommand, SyncCommand.command])
 )
 
 const runCommand = Command.run(command, { name, version })
@@ -180,7 +138,7 @@ export const run = (
   argv: ReadonlyArray<string>
 ): Effect.Effect<
   void,
-  ExportCommandError | ValidationError.ValidationError,
+  ExportCommandError | SyncCommandError | ValidationError.ValidationError,
   ExportCommandContext | CliApp.CliApp.Environment
 > => {
   const args = argv.slice(2)
@@ -204,7 +162,8 @@ export const layer = Layer.mergeAll(
 )
 
 /**
- * When `self` fails, prints one line on stderr naming the error (never the token). The exit code is `runMain`'s.
+ * When `self` fails, prints one line on stderr naming the error and what to do, with this command line's flags (never
+ * the token). The exit code is `runMain`'s.
  *
  * @since 0.1.0
  * @category running
@@ -213,8 +172,8 @@ export const reportFailure = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Eff
   Effect.onExit(self, (exit) =>
     Exit.isSuccess(exit) ? Effect.void : Effect.gen(function*() {
       const stdio = yield* Stdio.Stdio
-      const token = yield* Config.option(Config.string("INTERCOM_ACCESS_TOKEN")).pipe(
-        Effect.orElseSucceed(() => Option.none<string>())
+      const token = yield* Config.option(Config.redacted("INTERCOM_ACCESS_TOKEN")).pipe(
+        Effect.orElseSucceed(() => Option.none<Redacted.Redacted<string>>())
       )
       const text = Failure.line(exit.cause, Option.toArray(token))
       if (text !== undefined) yield* stdio.writeStderr(`${text}\n`)

@@ -13,14 +13,6 @@
 export * as Cli from "./Cli.js"
 
 /**
- * An `IntercomClient` for the embedded simulator or Intercom, behind `pnpm start` and the examples. Moving to the
- * simulator package; exported here until the examples switch over.
- *
- * @since 0.1.0
- */
-export * as Embedded from "./Embedded.js"
-
-/**
  * What an export fails with besides the scroll's own errors: `OutputError`, `StdoutClosed`, `InvalidConfig`.
  *
  * @since 0.1.0

@@ -1,12 +1,13 @@
-import { FileSystem, HttpClient, Path } from "@effect/platform"
+import { FileSystem, HttpClient, HttpClientError, Path } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { ScrollError } from "@intercom-scroll/core"
-import { Chunk, ConfigProvider, Deferred, Duration, Effect, Exit, Fiber, Layer, Schedule } from "effect"
+import { Chunk, ConfigProvider, Deferred, Duration, Effect, Either, Exit, Fiber, Layer, Schedule, TestClock } from "effect"
+import * as WorkspaceLock from "../../core/src/internal/workspaceLock.js"
 import { errorList, type Fake, json, makeFake, TOKEN } from "../../core/test/support/fakeIntercom.js"
 import { Cli } from "../src/index.js"
-import * as Export from "../src/internal/export.js"
 import * as Failure from "../src/internal/failure.js"
+import * as ScrollFlags from "../src/internal/scrollFlags.js"
 import * as Clock from "./support/clock.js"
 import { type Capture, makeCapture } from "./support/capture.js"
 
@@ -29,6 +30,21 @@ const cli = (args: ReadonlyArray<string>, run: Run) =>
 
 /** Restarts back off for a jittered second or more. */
 const runToEnd = Clock.runToEnd({ step: "1 second", maxSteps: 100 })
+
+/** The fake's HTTP client, but for the second page, which hangs until interrupted; `hanging` is done once it does. */
+const hangingOnPage2 = (fake: Fake) =>
+  Effect.map(Deferred.make<void>(), (hanging) => ({
+    hanging,
+    http: Layer.effect(
+      HttpClient.HttpClient,
+      Effect.map(HttpClient.HttpClient, (client) =>
+        HttpClient.make((request, url) =>
+          url.searchParams.has("scroll_param")
+            ? Deferred.succeed(hanging, undefined).pipe(Effect.zipRight(Effect.never))
+            : client.execute(request)
+        ))
+    ).pipe(Layer.provide(fake.httpClient))
+  }))
 
 const lines = (text: string) => text.split("\n").filter((line) => line !== "")
 
@@ -233,7 +249,9 @@ describe("intercom-scroll export", () => {
         [["--max-restarts", "-1"], "--max-restarts must be 0 or more"],
         [["--prefetch", "-1"], "--prefetch must be 0 or more"],
         [["--csv-bom"], "--csv-bom is for --format csv"],
-        [["--format", "json", "--csv-bom"], "--csv-bom is for --format csv"]
+        [["--format", "json", "--csv-bom"], "--csv-bom is for --format csv"],
+        [["--wait-for-other-scroll", "soon"], "--wait-for-other-scroll: \\\"soon\\\" is not a duration: use a number and a unit, such as 90s, 10m or 1h"],
+        [["--wait-for-other-scroll", "5 fortnights"], "is not a duration"]
       ]
       for (const [flags, words] of refusals) {
         const run = { fake: makeFake(), capture: makeCapture() }
@@ -280,6 +298,23 @@ describe("intercom-scroll export", () => {
     })
   })
 
+  it.effect("with the README's old one-letter token T, its lines stay whole: no `IN<redacted>ERCOM_REGION`", () =>
+    Effect.gen(function*() {
+      const region = { fake: makeFake(), capture: makeCapture(), env: { INTERCOM_ACCESS_TOKEN: "T", INTERCOM_REGION: "mars" } }
+      yield* cli(["export", "users"], region)
+      expect(region.capture.stderr()).toBe("InvalidConfig: INTERCOM_REGION is \"mars\"; use us, eu or au\n")
+      // A 401 that echoes the header: the token goes where it stood alone, and only there.
+      const echoed = makeFake({
+        records: 250,
+        fault: (seen) => errorList(401, "unauthorized", `Access Token Invalid (${seen.headers["authorization"]})`)
+      })
+      const refused = { fake: echoed, capture: makeCapture(), env: { INTERCOM_ACCESS_TOKEN: "T" } }
+      yield* cli(["export", "users"], refused)
+      expect(refused.capture.stderr()).toBe(
+        "Unauthorized: Intercom refused the access token for users (HTTP 401 unauthorized: Access Token Invalid (Bearer <redacted>)) (request req_1). Check INTERCOM_ACCESS_TOKEN, the workspace's region (--region or INTERCOM_REGION: us, eu or au), and that the app may read users.\n"
+      )
+    }))
+
   it.scoped("on a refused token mid-export: exit 1, one line without the token, the previous file intact", () => {
     // A proxy that echoes the Authorization header back in its error is what the redaction is for.
     const fake = makeFake({
@@ -306,6 +341,111 @@ describe("intercom-scroll export", () => {
     }).pipe(Effect.provide(NodeContext.layer))
   })
 
+  describe("before the scroll opens", () => {
+    /** Node's error when nothing listens at the address, as undici passes it on. */
+    const refused = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:4010"), {
+      errno: -111,
+      code: "ECONNREFUSED",
+      syscall: "connect",
+      address: "127.0.0.1",
+      port: 4010
+    })
+    const unreachable = Layer.succeed(
+      HttpClient.HttpClient,
+      HttpClient.make((request) => Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", cause: refused })))
+    )
+
+    it.effect("a base URL where nothing listens fails in 1.5 s, in one line saying so and what to check, with no restart", () => {
+      const run = { fake: makeFake(), capture: makeCapture(), http: unreachable }
+      return Effect.gen(function*() {
+        const fiber = yield* Effect.fork(cli(["export", "users", "--base-url", "http://127.0.0.1:4010"], run))
+        // The core's tests time the 1.5 s; here the steps only need to get there.
+        const exit = yield* Clock.runToEnd({ step: "100 millis", maxSteps: 100 })(fiber)
+        expect(Failure.exitCode(exit)).toBe(1)
+        expect(lines(run.capture.stderr())).toEqual([
+          "Unreachable: Could not connect to http://127.0.0.1:4010 for the users scroll: nothing is listening there (connect ECONNREFUSED 127.0.0.1:4010); gave up after 3 attempts. Check --base-url (or INTERCOM_BASE_URL, or --region), that the server there is running, and the network or proxy in between."
+        ])
+      })
+    })
+
+    /** A workspace whose first page is `scroll_exists` the first `times` times it is asked for (every time by default). */
+    const scrollExists = (run: { count: number }, times = Infinity) =>
+      makeFake({
+        records: 250,
+        fault: (seen) => {
+          if (seen.url.searchParams.has("scroll_param") || run.count >= times) return undefined
+          run.count++
+          return errorList(400, "scroll_exists", "scroll already exists for this workspace")
+        }
+      })
+
+    for (const [flags, opened, most] of [
+      [[], 13, "2 min 00 s"],
+      [["--wait-for-other-scroll", "30s"], 4, "30 s"],
+      [["--wait-for-other-scroll", "0"], 1, undefined]
+    ] as const) {
+      it.effect(`another scroll open on Intercom's side: ${flags.join(" ") || "by default"} waits up to ${most ?? "nothing"}, says whose it may be, then says what to do`, () => {
+        const tries = { count: 0 }
+        // A workspace of its own: no scroll of it was cut short in this process, so whose scroll it is nobody knows.
+        const run = { fake: scrollExists(tries), capture: makeCapture(), env: { INTERCOM_ACCESS_TOKEN: `tok_other_scroll_${flags.join("_")}` } }
+        return Effect.gen(function*() {
+          const fiber = yield* Effect.fork(cli(["export", "users", ...flags], run))
+          const exit = yield* Clock.runToEnd({ step: "1 second", maxSteps: 200 })(fiber)
+          expect(Failure.exitCode(exit)).toBe(1)
+          expect(tries.count).toBe(opened)
+          const stderr = lines(run.capture.stderr())
+          expect(stderr.at(-1)).toMatch(
+            /^ConcurrentScroll: Another scroll of this workspace is open on Intercom's side, so the users scroll could not start \(request req_1\): .* wait longer for it with --wait-for-other-scroll DURATION/
+          )
+          const explained = stderr.filter((line) => line.includes("another scroll of this workspace is open on Intercom's side (another app's"))
+          expect(explained).toEqual(most === undefined ? [] : [expect.stringContaining(`Waiting up to ${most} for it to close`)])
+        })
+      })
+    }
+
+    it.scoped("after an export cut its scroll short, the next (as in a process of its own) says the scroll is its own, and how long it stays", () => {
+      const token = "tok_own_scroll_0123456789abcdef"
+      return Effect.gen(function*() {
+        const fs = yield* FileSystem.FileSystem
+        const env = { INTERCOM_ACCESS_TOKEN: token, TMPDIR: yield* tempDirectory }
+        // The first export gets its first page, then is interrupted while it waits for the second: its scroll stays open.
+        const first = makeFake({ records: 250 })
+        const { hanging, http } = yield* hangingOnPage2(first)
+        const cut = yield* Effect.fork(cli(["export", "users"], { fake: first, capture: makeCapture(), env, http }))
+        yield* Deferred.await(hanging)
+        expect(Failure.exitCode(yield* Fiber.interrupt(cut))).toBe(130)
+        // A new process remembers nothing of the old one but what that one wrote down.
+        WorkspaceLock.locks.clear()
+
+        yield* TestClock.adjust("5 seconds")
+        // Intercom answers scroll_exists until it drops the scroll, a minute after its last use.
+        const tries = { count: 0 }
+        const next = { fake: scrollExists(tries, 6), capture: makeCapture(), env }
+        const fiber = yield* Effect.fork(cli(["export", "users"], next))
+        expect(yield* Clock.runToEnd({ step: "1 second", maxSteps: 200 })(fiber)).toEqual(Exit.void)
+        // Said once, when the wait begins (the clock moves on in steps meanwhile, so to within a few seconds).
+        const explained = lines(next.capture.stderr()).filter((line) => line.includes("Intercom keeps it open"))
+        expect(explained).toHaveLength(1)
+        const [, ago, more] = /^users: the scroll is this tool's own: an earlier export of this workspace cut it short (\d) s ago \(interrupted, or its reader closed the pipe\), and Intercom keeps it open about a minute after its last use, so about (\d\d) s more\. Waiting up to 2 min 00 s for it to close \(--wait-for-other-scroll\)\.$/
+          .exec(explained[0]) ?? []
+        expect(Number(ago) + Number(more)).toBe(60)
+        expect(Number(ago)).toBeLessThan(10)
+        expect(tries.count).toBe(6)
+        // This one reached its end and left no scroll open: an export after it has nothing to say.
+        expect(yield* fs.readDirectory(`${env.TMPDIR}/intercom-scroll`)).toEqual([])
+      }).pipe(Effect.provide(NodeContext.layer))
+    })
+
+    it("ScrollFlags.parseDuration reads seconds, minutes and hours as a person types them", () => {
+      const read = (text: string) => Either.map(ScrollFlags.parseDuration(text), Duration.toMillis)
+      expect(read("90")).toEqual(Either.right(90_000))
+      expect(read("90s")).toEqual(Either.right(90_000))
+      expect(read("2 minutes")).toEqual(Either.right(120_000))
+      expect(read("1.5h")).toEqual(Either.right(5_400_000))
+      expect(Either.isLeft(read("10 parsecs"))).toBe(true)
+    })
+  })
+
   describe("restarts", () => {
     const serverErrorOnce = () => {
       let failed = false
@@ -324,7 +464,9 @@ describe("intercom-scroll export", () => {
       return Effect.gen(function*() {
         const exit = yield* cli(["export", "users", "--max-restarts", "0"], run)
         expect(Failure.exitCode(exit)).toBe(1)
-        expect(run.capture.stderr()).toMatch(/^RestartRequired: The users scroll must start over at page 2/)
+        expect(run.capture.stderr()).toMatch(
+          /^RestartRequired: The users scroll broke off at page 2 .* Run again later, or try again more often with --max-restarts N/
+        )
         expect(run.fake.opened()).toBe(1)
       })
     })
@@ -368,18 +510,18 @@ describe("intercom-scroll export", () => {
       })
     })
 
-    it("Export.restartAtMost waits about a second before the first restart", () => {
+    it("ScrollFlags.restartAtMost waits about a second before the first restart", () => {
       const expired = new ScrollError.Expired({ resource: "users", page: 2 })
-      const delays = Effect.runSync(Schedule.run(Schedule.delays(Export.restartAtMost(2)), 0, [expired]))
+      const delays = Effect.runSync(Schedule.run(Schedule.delays(ScrollFlags.restartAtMost(2)), 0, [expired]))
       const first = Duration.toMillis(Chunk.unsafeGet(delays, 0))
       expect(first).toBeGreaterThanOrEqual(800)
       expect(first).toBeLessThanOrEqual(1200)
     })
 
-    it("Export.restartAtMost backs off exponentially, but never much over a minute, however many restarts it allows", () => {
+    it("ScrollFlags.restartAtMost backs off exponentially, but never much over a minute, however many restarts it allows", () => {
       const expired = new ScrollError.Expired({ resource: "users", page: 2 })
       const delays = Effect.runSync(
-        Schedule.run(Schedule.delays(Export.restartAtMost(20)), 0, Array.from({ length: 25 }, () => expired))
+        Schedule.run(Schedule.delays(ScrollFlags.restartAtMost(20)), 0, Array.from({ length: 25 }, () => expired))
       ).pipe(Chunk.toReadonlyArray, (all) => all.slice(0, 20).map((delay) => Duration.toSeconds(delay)))
       // 1, 2, 4 … 32 s with ±20 % jitter, then a minute (±20 %) each.
       expect(delays[5]).toBeGreaterThanOrEqual(32 * 0.8)
@@ -417,17 +559,7 @@ describe("intercom-scroll export", () => {
       const directory = yield* tempDirectory
       const target = `${directory}/users.ndjson`
       yield* fs.writeFileString(target, "previous export\n")
-      // Answers the first page, then hangs on the second until interrupted.
-      const hanging = yield* Deferred.make<void>()
-      const http = Layer.effect(
-        HttpClient.HttpClient,
-        Effect.map(HttpClient.HttpClient, (client) =>
-          HttpClient.make((request, url) =>
-            url.searchParams.has("scroll_param")
-              ? Deferred.succeed(hanging, undefined).pipe(Effect.zipRight(Effect.never))
-              : client.execute(request)
-          ))
-      ).pipe(Layer.provide(fake.httpClient))
+      const { hanging, http } = yield* hangingOnPage2(fake)
 
       const fiber = yield* Effect.fork(cli(["export", "users", "--out", target], { fake, capture, http }))
       yield* Deferred.await(hanging)

@@ -1,14 +1,16 @@
-import { ValidationError } from "@effect/cli"
-import { HelpDoc } from "@effect/cli"
+import { HelpDoc, ValidationError } from "@effect/cli"
+import { FetchHttpClient } from "@effect/platform"
+import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { ScrollError } from "@intercom-scroll/core"
-import { Cause, Exit, FiberId } from "effect"
-import { ExportError } from "../src/index.js"
+import { Cause, Effect, Exit, FiberId, Layer, Redacted } from "effect"
+import { Cli, ExportError } from "../src/index.js"
 import * as Failure from "../src/internal/failure.js"
+import { makeCapture } from "./support/capture.js"
 
 const TOKEN = "tok_secret_0123456789"
 
-const errors = [
+const scrollErrors: ReadonlyArray<ScrollError.ScrollError> = [
   new ScrollError.Expired({ resource: "users", page: 4, requestId: "req_1" }),
   new ScrollError.ConcurrentScroll({ resource: "leads" }),
   new ScrollError.RestartRequired({
@@ -16,35 +18,92 @@ const errors = [
     page: 9,
     cause: { _tag: "ServerError", status: 500, detail: "Request failed due to an internal network error.\nPlease restart." }
   }),
+  new ScrollError.RestartRequired({ resource: "users", page: 1, cause: { _tag: "Timeout", millis: 30_000 } }),
   new ScrollError.RateLimited({ resource: "companies", page: 2, resetAt: 0, limit: 1000 }),
   new ScrollError.Unauthorized({ resource: "users", status: 401, code: "unauthorized", detail: "Access Token Invalid" }),
   new ScrollError.ApiError({ resource: "users", page: 1, status: 400, code: "intercom_version_invalid", detail: "nope" }),
   new ScrollError.InvalidResponse({ resource: "users", page: 3, issue: "not JSON" }),
+  new ScrollError.Unreachable({
+    resource: "users",
+    baseUrl: "http://127.0.0.1:4010",
+    reason: "refused",
+    detail: "connect ECONNREFUSED 127.0.0.1:4010",
+    attempts: 3
+  })
+]
+
+const otherErrors = [
   new ScrollError.InvalidOptions({ detail: "base URL http://example.com is plain http" }),
   new ExportError.OutputError({ target: "/tmp/out.ndjson", detail: "ENOSPC: no space left on device" }),
   new ExportError.InvalidConfig({ variable: "INTERCOM_ACCESS_TOKEN", detail: "is not set" })
 ]
 
+/** The library's options, which a user of the command line cannot set. */
+const libraryOptions = /\b(prefetch|restart|concurrentScroll|rateLimit|baseUrl|region|accessToken) option|rateLimit\.|concurrentScroll/
+
+/** The flags `intercom-scroll export --help` lists. */
+const exportFlags = Effect.gen(function*() {
+  const capture = makeCapture()
+  yield* Cli.run(["node", "intercom-scroll", "export", "--help"]).pipe(
+    Effect.provide(Layer.mergeAll(NodeContext.layer, FetchHttpClient.layer, capture.layer))
+  )
+  return new Set(capture.stdout().match(/--[a-z][a-z-]*/g))
+})
+
 describe("Failure.line", () => {
-  for (const error of errors) {
+  for (const error of scrollErrors) {
+    it.effect(`names ${error._tag} (${error.problem.slice(0, 40)}…) with what happened, on one line, and advice in the command line's own terms`, () =>
+      Effect.gen(function*() {
+        const line = Failure.line(Cause.fail(error), [Redacted.make(TOKEN)]) ?? ""
+        expect(line.startsWith(`${error._tag}: ${error.problem.replace(/\s*\n\s*/g, " ")}`)).toBe(true)
+        expect(line).not.toMatch(/[\r\n]/)
+        expect(line).not.toMatch(/\bat \S+ \(/) // no stack frame
+        // The library's advice speaks of its options; the command line's, of its flags.
+        expect(error.message).toContain(error.advice)
+        expect(line).not.toMatch(libraryOptions)
+        const flags = yield* exportFlags
+        for (const flag of line.match(/--[a-z][a-z-]*/g) ?? []) expect(flags).toContain(flag)
+      }))
+  }
+
+  it("advises each of the scroll's errors with the flags that act on them", () => {
+    const advised = (error: ScrollError.ScrollError) => Failure.line(Cause.fail(error)) ?? ""
+    expect(advised(scrollErrors[0])).toMatch(/--prefetch N .*--max-restarts N/)
+    expect(advised(scrollErrors[1])).toContain("--wait-for-other-scroll DURATION")
+    expect(advised(scrollErrors[2])).toContain("--max-restarts N")
+    expect(advised(scrollErrors[4])).toContain("Run again after 1970-01-01T00:00:00.000Z.")
+    expect(advised(scrollErrors[5])).toContain("INTERCOM_ACCESS_TOKEN")
+    expect(advised(scrollErrors[8])).toMatch(/^Unreachable: Could not connect to http:\/\/127\.0\.0\.1:4010 .*gave up after 3 attempts\. Check --base-url/)
+  })
+
+  for (const error of otherErrors) {
     it(`names ${error._tag} with its message, on one line`, () => {
-      const line = Failure.line(Cause.fail(error), [TOKEN])
+      const line = Failure.line(Cause.fail(error), [Redacted.make(TOKEN)])
       expect(line).toBe(`${error._tag}: ${error.message.replace(/\s*\n\s*/g, " ")}`)
-      expect(line).not.toMatch(/[\r\n]/)
-      expect(line).not.toMatch(/\bat \S+ \(/) // no stack frame
     })
   }
 
-  it("replaces the token wherever a message carries it", () => {
-    const echoed = new ScrollError.Unauthorized({
-      resource: "users",
-      status: 401,
-      code: "unauthorized",
-      detail: `Access Token Invalid: Bearer ${TOKEN}`
-    })
-    const line = Failure.line(Cause.fail(echoed), [TOKEN])
-    expect(line).not.toContain(TOKEN)
-    expect(line).toContain("Bearer <redacted>")
+  it("leaves the words of the library's and its own errors whole, whatever the token: a short one is in many words", () => {
+    const config = new ExportError.InvalidConfig({ variable: "INTERCOM_REGION", detail: "is \"mars\"; use us, eu or au" })
+    const unreachable = scrollErrors[8]
+    // Tokens no one would have, but which make the point: a letter, words of ours short and long.
+    const tokens = ["T", "a", "the", "users", "INTERCOM_REGION"].map((token) => Redacted.make(token))
+    for (const error of [config, unreachable]) {
+      expect(Failure.line(Cause.fail(error), tokens)).toBe(Failure.line(Cause.fail(error)))
+    }
+    expect(Failure.line(Cause.fail(config), [Redacted.make("T")])).toContain("INTERCOM_REGION")
+  })
+
+  it("replaces the token in a defect or a failure of unknown kind, whose text nobody checked", () => {
+    for (const cause of [Cause.die(new Error(`Bearer ${TOKEN} refused`)), Cause.fail(new Error(`Bearer ${TOKEN} refused`))]) {
+      const line = Failure.line(cause, [Redacted.make(TOKEN)])
+      expect(line).not.toContain(TOKEN)
+      expect(line).toContain("Bearer <redacted>")
+    }
+    // A short token only where it stands alone: the words around it stay whole.
+    expect(Failure.line(Cause.die(new Error("Transport failed for Bearer T")), [Redacted.make("T")])).toBe(
+      "Error: Transport failed for Bearer <redacted>"
+    )
   })
 
   it("names a defect by its error, without its stack", () => {
@@ -74,7 +133,7 @@ describe("Failure.exitCode", () => {
     expect(Failure.exitCode(Exit.void, "SIGTERM")).toBe(0)
     expect(Failure.exitCode(Exit.fail(new ExportError.StdoutClosed()))).toBe(141)
     expect(Failure.exitCode(Exit.fail(new ExportError.OutputError({ target: "stdout", detail: "EBADF" })))).toBe(1)
-    expect(Failure.exitCode(Exit.fail(errors[0]))).toBe(1)
+    expect(Failure.exitCode(Exit.fail(scrollErrors[0]))).toBe(1)
     expect(Failure.exitCode(Exit.die(new Error("boom")))).toBe(1)
   })
 })

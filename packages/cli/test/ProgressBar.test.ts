@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Progress } from "@intercom-scroll/core"
-import { Effect, TestClock } from "effect"
+import { Clock, Effect, TestClock } from "effect"
 import * as ProgressBar from "../src/internal/progressBar.js"
 import { makeCapture } from "./support/capture.js"
 
@@ -29,10 +29,25 @@ describe("ProgressBar.render", () => {
   it("names each wait, without a countdown when its end is unknown", () => {
     const at = 1_000
     const wait = (reason: Progress.WaitReason) => ProgressBar.describeWait({ reason, untilMillis: undefined }, at)
-    expect(wait("concurrent-scroll")).toBe("waiting for another scroll of the workspace to expire")
+    expect(wait("concurrent-scroll")).toBe("waiting for another scroll of the workspace to close on Intercom's side")
+    expect(wait("own-scroll")).toBe(
+      "waiting for this tool's own scroll of the workspace, cut short, to close on Intercom's side"
+    )
     expect(wait("restart")).toBe("waiting to restart")
+    expect(wait("retry")).toBe("waiting to ask for the first page again")
+    expect(wait("connect")).toBe("could not connect, waiting to try again")
     expect(wait("workspace-lock")).toBe("waiting for this process's other scroll of the workspace")
     expect(ProgressBar.describeWait({ reason: "restart", untilMillis: at - 5_000 }, at)).toBe("waiting to restart (0 s left)")
+  })
+
+  it("shows how long a wait on another scroll can last at most: it ends sooner once that scroll is gone", () => {
+    const at = 1_000_000
+    expect(ProgressBar.describeWait({ reason: "concurrent-scroll", untilMillis: at + 112_000 }, at)).toBe(
+      "waiting for another scroll of the workspace to close on Intercom's side (up to 1 min 52 s)"
+    )
+    expect(ProgressBar.describeWait({ reason: "own-scroll", untilMillis: at + 41_500 }, at)).toBe(
+      "waiting for this tool's own scroll of the workspace, cut short, to close on Intercom's side (up to 42 s)"
+    )
   })
 
   it("formats durations in seconds, minutes and hours", () => {
@@ -119,6 +134,65 @@ describe("ProgressBar.start", () => {
       yield* tracker.reporter.report(Progress.ProgressEvent.Restart({ resource: "users", attempt: 2, cause: "HTTP 500" }))
       expect(capture.stderr()).toBe("users: starting over from the first page (attempt 2): HTTP 500\n")
       expect((yield* tracker.snapshot).restarts).toBe(1)
+    }).pipe(Effect.scoped, Effect.provide(capture.layer))
+  })
+
+  it.effect("prints a retry of the first page on a line of its own, and does not count it as a restart", () => {
+    const capture = makeCapture()
+    return Effect.gen(function*() {
+      const tracker = yield* ProgressBar.start("users", "plain")
+      yield* tracker.reporter.report(Progress.ProgressEvent.Retry({ resource: "users", attempt: 2, cause: "HTTP 500" }))
+      expect(capture.stderr()).toBe("users: asking again for the first page (attempt 2): HTTP 500\n")
+      expect((yield* tracker.snapshot).restarts).toBe(0)
+    }).pipe(Effect.scoped, Effect.provide(capture.layer))
+  })
+
+  it.effect("explains a wait on another scroll once, whose it may be and how long it can last, above the live line", () => {
+    const capture = makeCapture({ tty: true, columns: 400 })
+    return Effect.gen(function*() {
+      const tracker = yield* ProgressBar.start("users", "live")
+      const now = yield* Clock.currentTimeMillis
+      const waiting = (reason: Progress.WaitReason, seconds: number) =>
+        tracker.reporter.report(Progress.ProgressEvent.Waiting({ resource: "users", reason, untilMillis: now + seconds * 1000 }))
+      yield* waiting("concurrent-scroll", 120)
+      yield* waiting("concurrent-scroll", 110)
+      const explained = capture.stderr().split("\n").filter((line) => line.includes("Intercom drops a scroll"))
+      expect(explained).toEqual([
+        "\r\x1b[2Kusers: another scroll of this workspace is open on Intercom's side (another app's, or this tool's on another machine). Intercom drops a scroll about a minute after its last use. Waiting up to 2 min 00 s for it to close (--wait-for-other-scroll)."
+      ])
+      yield* TestClock.adjust("0 millis")
+      expect(capture.stderr().split("\r\x1b[2K").pop()).toContain(
+        "| waiting for another scroll of the workspace to close on Intercom's side (up to 1 min 50 s)"
+      )
+    }).pipe(Effect.scoped, Effect.provide(capture.layer))
+  })
+
+  it("says when the scroll waited on is this export's own, and, when an earlier export cut it short, how long it stays", () => {
+    const line = ProgressBar.renderOtherScroll({ resource: "leads", reason: "own-scroll", untilMillis: 45_000 }, 0)
+    expect(line).toBe(
+      "leads: this export's own scroll of the workspace, cut short, is still open on Intercom's side. Intercom drops a scroll about a minute after its last use. Waiting up to 45 s for it to close (--wait-for-other-scroll)."
+    )
+    const earlier = (leftOpenAt: number) =>
+      ProgressBar.renderOtherScroll({ resource: "users", reason: "own-scroll", untilMillis: 200_000, leftOpenAt }, 80_000)
+    expect(earlier(68_000)).toBe(
+      "users: the scroll is this tool's own: an earlier export of this workspace cut it short 12 s ago (interrupted, or its reader closed the pipe), and Intercom keeps it open about a minute after its last use, so about 48 s more. Waiting up to 2 min 00 s for it to close (--wait-for-other-scroll)."
+    )
+    expect(earlier(5_000)).toContain("cut it short 1 min 15 s ago (interrupted, or its reader closed the pipe), and Intercom keeps it open about a minute after its last use, so any moment now.")
+  })
+
+  it.effect("with a note that an earlier export cut its scroll short, a wait on another scroll is a wait on its own", () => {
+    const capture = makeCapture({ tty: true, columns: 400 })
+    return Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const tracker = yield* ProgressBar.start("users", "live", ProgressBar.exportWaits, { leftOpenAt: now - 20_000 })
+      yield* tracker.reporter.report(
+        Progress.ProgressEvent.Waiting({ resource: "users", reason: "concurrent-scroll", untilMillis: now + 120_000 })
+      )
+      expect(capture.stderr()).toContain("users: the scroll is this tool's own: an earlier export of this workspace cut it short 20 s ago")
+      yield* TestClock.adjust("0 millis")
+      expect(capture.stderr().split("\r\x1b[2K").pop()).toContain(
+        "| waiting for this tool's own scroll of the workspace, cut short, to close on Intercom's side (up to 2 min 00 s)"
+      )
     }).pipe(Effect.scoped, Effect.provide(capture.layer))
   })
 

@@ -33,9 +33,11 @@ import { Config, ConfigError, Context, Duration, Effect, Either, identity, Layer
 import { attach, type Internals } from "./internal/client.js"
 import * as ContentCoding from "./internal/contentCoding.js"
 import * as RateLimit from "./internal/rateLimit.js"
+import { redactor } from "./internal/redaction.js"
 import * as RequestTimeout from "./internal/requestTimeout.js"
 import { interpret, readScrollParamAhead, receive, type Received, type Where } from "./internal/response.js"
 import { withSpanKeepingNoValue } from "./internal/span.js"
+import * as Transport from "./internal/transport.js"
 import * as WorkspaceLock from "./internal/workspaceLock.js"
 import type { RecordOf } from "./Models.js"
 import { defaultVersions, paths, type Resource } from "./Resource.js"
@@ -189,7 +191,7 @@ export const make = (options: Options): Effect.Effect<Service, InvalidOptions, H
     const timeout = yield* RequestTimeout.make(timeoutMillis)
     const token = Redacted.value(options.accessToken)
     const workspace = yield* WorkspaceLock.key(baseUrl, token)
-    const redact = (text: string) => token === "" ? text : text.split(token).join("<redacted>")
+    const redact = redactor(token)
 
     const httpClient = (yield* HttpClient.HttpClient).pipe(
       // The platform's `http.client` span ends with the transport's raw error, whose text and request (with its
@@ -210,12 +212,14 @@ export const make = (options: Options): Effect.Effect<Service, InvalidOptions, H
     const firstRequests = { users: firstRequest("users"), leads: firstRequest("leads"), companies: firstRequest("companies") }
 
     const send = (where: Where): Effect.Effect<Received, ScrollError> => {
-      const transportFailure = (error: HttpClientError.HttpClientError) =>
-        new RestartRequired({
+      const transportFailure = (error: HttpClientError.HttpClientError) => {
+        const { connect, detail } = Transport.describe(error, redact)
+        return new RestartRequired({
           resource: where.resource,
           page: where.page,
-          cause: { _tag: "TransportError", detail: redact(describeTransportError(error)) }
+          cause: connect === undefined ? { _tag: "TransportError", detail } : { _tag: "ConnectFailed", reason: connect, detail }
         })
+      }
       const first = firstRequests[where.resource]
       // Set as a URL parameter, so it is encoded and cannot add parameters or change the path.
       const request = where.scrollParam === undefined
@@ -283,11 +287,24 @@ const definedOnly = <A extends object>(record: A) =>
     readonly [K in keyof A]-?: Exclude<A[K], undefined>
   }
 
-/** The transport's own words: the request's URL holds a scroll_param at most, never the token. */
-const describeTransportError = (error: HttpClientError.HttpClientError) => {
-  const cause = error.cause instanceof Error ? error.cause.message : undefined
-  return [error.reason, error.description, cause].filter((part) => part !== undefined && part !== "").join(": ")
-}
+/**
+ * Replaces the access token with `<redacted>` in text from elsewhere, as the client does with what a server or the
+ * transport says before it goes into an error: a token of 8 characters or more wherever it occurs, a shorter one (no
+ * real Intercom token is) only where it stands alone, since inside a word it cannot be told from the word. For an app
+ * that shows such text itself; never needed for this package's errors, whose own words are never touched.
+ *
+ * @example
+ * import { IntercomClient } from "@intercom-scroll/core"
+ * import { Redacted } from "effect"
+ *
+ * const redact = IntercomClient.redactToken(Redacted.make("dG9rOjVmMWM5ZTJhXzdiM2RfNGU4Zl85YTAxXzJjM2Q0ZTVmNmE3YjoxOjA="))
+ * redact("Bearer dG9rOjVmMWM5ZTJhXzdiM2RfNGU4Zl85YTAxXzJjM2Q0ZTVmNmE3YjoxOjA= is not allowed") // "Bearer <redacted> is not allowed"
+ *
+ * @since 0.1.0
+ * @category redaction
+ */
+export const redactToken = (accessToken: Redacted.Redacted<string>): (text: string) => string =>
+  redactor(Redacted.value(accessToken))
 
 /**
  * @since 0.1.0

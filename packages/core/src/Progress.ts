@@ -22,12 +22,29 @@ import { Context, Data, Effect, SubscriptionRef } from "effect"
 import type { Resource } from "./Resource.js"
 
 /**
- * Why a scroll is idle.
+ * Why a scroll is idle:
+ *
+ * - `rate-limit`: Intercom's rate limit, paced ahead of it or after a 429;
+ * - `concurrent-scroll`: another scroll of the workspace is open on Intercom's side (another app's, or a scroll this
+ *   tool cut short in another process, which Intercom keeps about a minute after its last use);
+ * - `own-scroll`: the open scroll is one this process cut short (interrupted, stopped early or failed after it opened),
+ *   which Intercom keeps about a minute after its last use;
+ * - `restart`: the backoff before starting over from the first page, after a scroll broke off;
+ * - `retry`: the backoff before asking again for a first page that failed, so that the scroll did not open;
+ * - `connect`: the short pause before trying again to connect to an API that could not be reached;
+ * - `workspace-lock`: another scroll of the workspace in this process, which goes first.
  *
  * @since 0.1.0
  * @category models
  */
-export type WaitReason = "rate-limit" | "concurrent-scroll" | "restart" | "workspace-lock"
+export type WaitReason =
+  | "rate-limit"
+  | "concurrent-scroll"
+  | "own-scroll"
+  | "restart"
+  | "retry"
+  | "connect"
+  | "workspace-lock"
 
 /**
  * @since 0.1.0
@@ -36,9 +53,17 @@ export type WaitReason = "rate-limit" | "concurrent-scroll" | "restart" | "works
 export type ProgressEvent = Data.TaggedEnum<{
   /** A page went out to the consumer: `records` after dedupe, `received` as Intercom sent them. */
   Page: { readonly resource: Resource; readonly attempt: number; readonly page: number; readonly records: number; readonly received: number }
-  /** The scroll starts over from the first page. */
+  /** The scroll starts over from the first page, after it broke off. `cause` says what happened (an error's `problem`). */
   Restart: { readonly resource: Resource; readonly attempt: number; readonly cause: string }
-  /** The scroll waits, until the given UNIX milliseconds when known. */
+  /**
+   * The first page is asked for again: it failed, so the scroll did not open, and nothing starts over. Not a restart,
+   * though the `restart` schedule decides it. `cause` says what happened (an error's `problem`).
+   */
+  Retry: { readonly resource: Resource; readonly attempt: number; readonly cause: string }
+  /**
+   * The scroll waits, until the given UNIX milliseconds when known. For `concurrent-scroll` and `own-scroll` that is
+   * when the `concurrentScroll` schedule would give up: the wait ends sooner once the other scroll is gone.
+   */
   Waiting: { readonly resource: Resource; readonly reason: WaitReason; readonly untilMillis: number | undefined }
   /** The wait is over. */
   Resumed: { readonly resource: Resource }
@@ -97,6 +122,7 @@ export const update = (snapshot: Snapshot, event: ProgressEvent): Snapshot =>
   ProgressEvent.$match(event, {
     Page: ({ records }) => ({ ...snapshot, records: snapshot.records + records, pages: snapshot.pages + 1, waiting: undefined }),
     Restart: () => ({ ...snapshot, restarts: snapshot.restarts + 1 }),
+    Retry: () => snapshot,
     Waiting: ({ reason, untilMillis }) => ({
       ...snapshot,
       rateLimitWaits: snapshot.rateLimitWaits + (reason === "rate-limit" ? 1 : 0),

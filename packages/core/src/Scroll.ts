@@ -21,16 +21,18 @@
  *
  * @since 0.1.0
  */
-import { Chunk, Effect, Either, Fiber, Metric, Option, Schedule, type Schema, Stream } from "effect"
+import { Chunk, Clock, Effect, Either, Fiber, Metric, Option, Schedule, type Schema, Stream } from "effect"
 import { type FetchedPage, IntercomClient, type Service } from "./IntercomClient.js"
 import { internalsOf, type Internals, type ReceivedPage } from "./internal/client.js"
 import * as CustomAttributes from "./internal/customAttributes.js"
 import * as IdSet from "./internal/idSet.js"
 import { prefetch as fetchAhead } from "./internal/prefetch.js"
 import { waiting } from "./internal/report.js"
+import * as ScheduleDriver from "./internal/schedule.js"
 import { withSpanKeepingNoValue } from "./internal/span.js"
+import type * as WorkspaceLock from "./internal/workspaceLock.js"
 import type { Company, Lead, RecordOf, User } from "./Models.js"
-import { Progress, ProgressEvent } from "./Progress.js"
+import { Progress, ProgressEvent, type WaitReason } from "./Progress.js"
 import type { Resource } from "./Resource.js"
 import {
   type ConcurrentScroll,
@@ -39,7 +41,8 @@ import {
   InvalidResponse,
   isRestartable,
   type RestartRequired,
-  type ScrollError
+  type ScrollError,
+  Unreachable
 } from "./ScrollError.js"
 import * as ScrollMetrics from "./ScrollMetrics.js"
 
@@ -52,8 +55,9 @@ import * as ScrollMetrics from "./ScrollMetrics.js"
  */
 export interface Options<A = never, I = never> {
   /**
-   * When to start over from the first page after `RestartRequired` or `Expired`. The budget holds across
-   * attempts. Default: up to 5 restarts, exponential from 1 second with jitter. `Schedule.stop` never restarts.
+   * When to start over from the first page after `RestartRequired` or `Expired`, and when to ask again for a first
+   * page that failed (a retry of a scroll that did not open, not counted as a restart). The budget holds across
+   * attempts. Default: up to 5, exponential from 1 second with jitter. `Schedule.stop` never tries again.
    */
   readonly restart?: Schedule.Schedule<unknown, RestartRequired | Expired> | undefined
   /**
@@ -99,6 +103,24 @@ export const defaultConcurrentScroll: Schedule.Schedule<unknown, ConcurrentScrol
   .pipe(Schedule.intersect(Schedule.recurs(12)))
 
 /**
+ * How often to try again to connect before a scroll ever opened: twice, after half a second and after a second more.
+ * Intercom's API hosts sit behind load balancers that accept connections even when the API fails (it answers 5xx
+ * then), so a refused connection or an unknown host means a wrong base URL or region, or a proxy or simulator that is
+ * down or still starting; a timeout or an unreachable network, a network not (yet) there. A short wait covers a server
+ * coming up; a longer one would only delay the plain answer (`Unreachable`). A TLS failure (a certificate refused)
+ * does not change by waiting and is not tried again. Once a scroll has opened, a failed connection is a transport
+ * failure like any other, left to the `restart` schedule.
+ */
+const connectRetries: Schedule.Schedule<unknown, RestartRequired> = Schedule.exponential("500 millis")
+  .pipe(Schedule.intersect(Schedule.recurs(2)))
+
+/**
+ * How long after this process left a scroll open a `scroll_exists` is taken for that scroll: Intercom's minute, and as
+ * long again for the reports of it lasting longer. Past that, it is more likely another app's.
+ */
+const OWN_SCROLL_MEMORY_MILLIS = 2 * 60 * 1000
+
+/**
  * A page as the consumer sees it.
  *
  * @since 0.1.0
@@ -106,7 +128,7 @@ export const defaultConcurrentScroll: Schedule.Schedule<unknown, ConcurrentScrol
  */
 export interface Page<R extends Resource, A = never> {
   readonly resource: R
-  /** 1 for the first scroll, then one more per restart. */
+  /** 1 for the first try, then one more each time the first page is asked for again (a restart, a retry). */
   readonly attempt: number
   /** 1-based, within the attempt. */
   readonly page: number
@@ -114,6 +136,15 @@ export interface Page<R extends Resource, A = never> {
   readonly records: ReadonlyArray<RecordOf<R, A>>
   /** How many records Intercom sent in the page. */
   readonly received: number
+}
+
+/**
+ * What became of one try of a scroll, as far as Intercom's side of it goes: whether it opened (its first page came
+ * back), and whether it is closed there again (it reached its end, or expired).
+ */
+interface AttemptState {
+  opened: boolean
+  closed: boolean
 }
 
 /**
@@ -133,15 +164,18 @@ const scrollOnce = <R extends Resource>(
   resource: R,
   attempt: number,
   concurrentScroll: Schedule.Schedule<unknown, ConcurrentScroll>,
-  mayFetchAhead: () => boolean
+  mayFetchAhead: () => boolean,
+  outcome: AttemptState
 ): Stream.Stream<Page<R>, ScrollError> =>
   Stream.suspend(() => {
+    const lock = internals.workspaceLock
     const receive = (page: number, scrollParam: string | undefined): Effect.Effect<ReceivedPage<R>, ScrollError> =>
       page === 1
         // The first page opens the scroll (waiting while another holds it); nothing comes before it to overlap with.
-        ? Effect.map(
-          waitForWorkspace(client.scrollPage(resource, { page, scrollParam }), resource, concurrentScroll),
-          (fetched) => ({ scrollParamAhead: () => undefined, page: Effect.succeed(fetched) })
+        ? waitForWorkspace(client.scrollPage(resource, { page, scrollParam }), resource, concurrentScroll, lock).pipe(
+          // Intercom allows one scroll: any this process left open before is gone.
+          Effect.tap(() => Effect.zipRight(Effect.sync(() => outcome.opened = true), lock.noteLeftOpen(undefined))),
+          Effect.map((fetched) => ({ scrollParamAhead: () => undefined, page: Effect.succeed(fetched) }))
         )
         : internals.receivePage(resource, { page, scrollParam })
 
@@ -187,20 +221,28 @@ const scrollOnce = <R extends Resource>(
       Effect.gen(function*() {
         const { page } = state
         const received = yield* state.ahead === undefined ? receive(page, state.scrollParam) : Fiber.join(state.ahead)
-        // The same scroll_param again may be a server going round in circles: the parse must rule on that first.
+        // Also the scroll_param just used: Intercom may hand back the same one on every page. A server going round in
+        // circles is caught by the parse (`follow`), and the request sent ahead goes with the failure.
         const guess = mayFetchAhead() ? received.scrollParamAhead() : undefined
-        const ahead = guess === undefined || guess === state.scrollParam ? undefined : yield* sendAhead(page + 1, guess)
+        const ahead = guess === undefined ? undefined : yield* sendAhead(page + 1, guess)
         const followed = yield* received.page.pipe(
           Effect.tap((fetched) => Effect.annotateCurrentSpan("records", fetched.records.length)),
           Effect.flatMap((fetched) => follow(page, fetched))
         )
         // At the end, or on a failure, whatever went ahead goes with the scroll's fiber, whose child it is.
-        if (Option.isNone(followed)) return Option.none()
+        if (Option.isNone(followed)) {
+          outcome.closed = true
+          return Option.none()
+        }
         const { next, out } = followed.value
         const confirmed = next === guess
         if (!confirmed && ahead !== undefined) yield* Fiber.interrupt(ahead)
         return Option.some([out, { page: page + 1, scrollParam: next, ahead: confirmed ? ahead : undefined }] as const)
-      }).pipe(withSpanKeepingNoValue("Scroll.page", { attributes: { resource, page: state.page, attempt } }))
+      }).pipe(
+        // An expired scroll_param is a scroll Intercom has dropped.
+        Effect.tapErrorTag("Expired", () => Effect.sync(() => outcome.closed = true)),
+        withSpanKeepingNoValue("Scroll.page", { attributes: { resource, page: state.page, attempt } })
+      )
 
     return Stream.unfoldEffect<Step | undefined, Page<R>, ScrollError, never>(
       { page: 1, scrollParam: undefined, ahead: undefined },
@@ -228,18 +270,35 @@ const afterTwoTurns: Effect.Effect<void> = Effect.async<void>((resume) => {
   return Effect.sync(() => cancel())
 })
 
-/** Opens the scroll, waiting by `schedule` while another scroll holds the workspace on Intercom's side. */
+/** Sleeps until `untilMillis` on the clock, reported as a wait for `reason` that ends by `endsBy`, when known. */
+const pause = (resource: Resource, reason: WaitReason, untilMillis: number, endsBy: number | undefined) =>
+  Effect.flatMap(Clock.currentTimeMillis, (now) =>
+    untilMillis <= now ? Effect.void : waiting(resource, reason, endsBy)(Effect.sleep(untilMillis - now)))
+
+/**
+ * Opens the scroll, waiting by `schedule` while another scroll holds the workspace on Intercom's side: one this process
+ * left open a moment ago (`own-scroll`), or one it knows nothing of (`concurrent-scroll`). Each wait is reported as
+ * lasting until the schedule would give up, which is as long as it can last.
+ */
 const waitForWorkspace = <A>(
   open: Effect.Effect<A, ScrollError>,
   resource: Resource,
-  schedule: Schedule.Schedule<unknown, ConcurrentScroll>
+  schedule: Schedule.Schedule<unknown, ConcurrentScroll>,
+  lock: WorkspaceLock.WorkspaceLock
 ): Effect.Effect<A, ScrollError> =>
-  Effect.flatMap(Schedule.driver(schedule), (driver) => {
+  Effect.suspend(() => {
+    const driver = ScheduleDriver.driver(schedule)
     const attempt: Effect.Effect<A, ScrollError> = Effect.catchTag(open, "ConcurrentScroll", (error) =>
-      driver.next(error).pipe(
-        waiting(resource, "concurrent-scroll", undefined),
-        Effect.matchEffect({ onFailure: () => Effect.fail(error), onSuccess: () => Effect.suspend(() => attempt) })
-      ))
+      Effect.gen(function*() {
+        const next = yield* driver.next(error)
+        if (Option.isNone(next)) return yield* error
+        const now = yield* Clock.currentTimeMillis
+        const leftOpenAt = yield* lock.leftOpenAt
+        const own = leftOpenAt !== undefined && now - leftOpenAt < OWN_SCROLL_MEMORY_MILLIS
+        const giveUpAt = yield* driver.giveUpAt(error, next.value)
+        yield* pause(resource, own ? "own-scroll" : "concurrent-scroll", next.value, giveUpAt)
+        return yield* attempt
+      }))
     return attempt
   })
 
@@ -271,34 +330,91 @@ export const pages = <R extends Resource, A = never, I = never>(
     yield* (yield* lock.isHeld) ? waiting(resource, "workspace-lock", undefined)(lock.acquire) : lock.acquire
 
     // Created once, so the restart budget counts across attempts (Stream.retry would reset it on every element).
-    const restartBudget = yield* Schedule.driver(options.restart ?? defaultRestart)
+    const restartBudget = ScheduleDriver.driver(options.restart ?? defaultRestart)
+    const reconnects = ScheduleDriver.driver(connectRetries)
     const seen = (options.dedupe ?? true) ? IdSet.make() : undefined
     const typed = options.customAttributes === undefined
       // Without a schema `A` is never, and the records' type as received is the type emitted.
       ? (records: ReadonlyArray<RecordOf<R>>) => Either.right(records as ReadonlyArray<RecordOf<R, A>>)
       : CustomAttributes.decoder(resource, options.customAttributes)
 
-    const attempt = (n: number): Stream.Stream<Page<R>, ScrollError> =>
-      (prefetch > 0
-        ? fetchAhead((hasRoom) => scrollOnce(client, internals, resource, n, concurrentScroll, hasRoom), prefetch)
-        : scrollOnce(client, internals, resource, n, concurrentScroll, () => false)).pipe(
-        Stream.catchAll((error) => isRestartable(error) ? Stream.unwrap(restartAfter(error, n)) : Stream.fail(error))
-      )
+    // Whether any try opened a scroll: until one has, a connection that fails means the API cannot be reached.
+    let everOpened = false
+    let connectFailures = 0
+    let current: AttemptState = { opened: false, closed: false }
 
-    const restartAfter = (error: RestartRequired | Expired, n: number) =>
-      restartBudget.next(error).pipe(
-        waiting(resource, "restart", undefined),
-        Effect.matchEffect({
-          onFailure: () => Effect.succeed(Stream.fail(error)),
-          onSuccess: () =>
-            Effect.logWarning(`Restarting the ${resource} scroll from the first page`).pipe(
-              Effect.annotateLogs({ resource, attempt: n + 1, cause: error.message }),
-              Effect.zipRight(Metric.increment(restarts)),
-              Effect.zipRight(progress.report(ProgressEvent.Restart({ resource, attempt: n + 1, cause: error.message }))),
-              Effect.as(attempt(n + 1))
-            )
-        })
-      )
+    /** A scroll this process opened and left before its end stays open on Intercom's side until it expires. */
+    const noteIfLeftOpen = (outcome: AttemptState) =>
+      outcome.opened && !outcome.closed ? Effect.flatMap(Clock.currentTimeMillis, lock.noteLeftOpen) : Effect.void
+    // However the stream ends (its end, a failure, an interrupt, an early stop), before the lock goes to the next.
+    yield* Effect.addFinalizer(() => Effect.suspend(() => noteIfLeftOpen(current)))
+
+    const attempt = (n: number): Stream.Stream<Page<R>, ScrollError> =>
+      Stream.suspend(() => {
+        const outcome: AttemptState = { opened: false, closed: false }
+        current = outcome
+        const once = (hasRoom: () => boolean) =>
+          scrollOnce(client, internals, resource, n, concurrentScroll, hasRoom, outcome)
+        return (prefetch > 0 ? fetchAhead(once, prefetch) : once(() => false)).pipe(
+          Stream.catchAll((error) =>
+            isRestartable(error) ? Stream.unwrap(tryAgain(error, n, outcome)) : Stream.fail(error)
+          )
+        )
+      })
+
+    /**
+     * After a try failed in a way that starting over can mend: a restart if the scroll had opened; otherwise a retry
+     * of its first page, or, when no scroll ever opened and no connection could be made, a few quick tries more.
+     */
+    const tryAgain = (error: RestartRequired | Expired, n: number, outcome: AttemptState) =>
+      Effect.gen(function*() {
+        everOpened ||= outcome.opened
+        yield* noteIfLeftOpen(outcome)
+        if (!everOpened && error._tag === "RestartRequired" && error.cause._tag === "ConnectFailed") {
+          return yield* reconnect(error, error.cause, n)
+        }
+        const next = yield* restartBudget.next(error)
+        if (Option.isNone(next)) return Stream.fail(error)
+        const restart = outcome.opened
+        const event = { resource, attempt: n + 1, cause: error.problem }
+        yield* Effect.logWarning(
+          restart
+            ? `Restarting the ${resource} scroll from the first page`
+            : `Asking again for the first page of the ${resource} scroll, which did not open`
+        ).pipe(Effect.annotateLogs({ resource, attempt: n + 1, cause: error.message }))
+        yield* restart
+          ? Effect.zipRight(Metric.increment(restarts), progress.report(ProgressEvent.Restart(event)))
+          : progress.report(ProgressEvent.Retry(event))
+        yield* pause(resource, restart ? "restart" : "retry", next.value, next.value)
+        return attempt(n + 1)
+      })
+
+    const reconnect = (
+      error: RestartRequired,
+      cause: Extract<RestartRequired["cause"], { readonly _tag: "ConnectFailed" }>,
+      n: number
+    ) =>
+      Effect.gen(function*() {
+        connectFailures++
+        // A certificate refused now is refused in a second too.
+        const next = cause.reason === "tls" ? Option.none() : yield* reconnects.next(error)
+        if (Option.isNone(next)) {
+          return Stream.fail(
+            new Unreachable({
+              resource,
+              baseUrl: client.baseUrl,
+              reason: cause.reason,
+              detail: cause.detail,
+              attempts: connectFailures
+            })
+          )
+        }
+        yield* Effect.logWarning(`Could not connect to ${client.baseUrl} for the ${resource} scroll; trying again`).pipe(
+          Effect.annotateLogs({ resource, attempt: n + 1, cause: error.message })
+        )
+        yield* pause(resource, "connect", next.value, next.value)
+        return attempt(n + 1)
+      })
 
     const emit = (page: Page<R>): Effect.Effect<Page<R, A>, InvalidCustomAttributes> =>
       Effect.flatMap(typed(seen === undefined ? page.records : page.records.filter((record) => seen.add(record.id))), (fresh) =>

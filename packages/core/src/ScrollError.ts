@@ -1,6 +1,8 @@
 /**
- * What can go wrong while scrolling, as tagged errors. Each message says what happened and what to do; none
- * carries the access token, a request or its headers.
+ * What can go wrong while scrolling, as tagged errors. Each message says what happened (`problem`, from the error's
+ * fields) and what to do about it with this library's options (`advice`); none carries the access token, a request or
+ * its headers. An app with a surface of its own (a command line, a UI) can show `problem` with advice in its own terms,
+ * as the CLI does with its flags.
  *
  * @example
  * import { Scroll } from "@intercom-scroll/core"
@@ -23,6 +25,39 @@ const where = { resource: Resource, page: Schema.Number }
 
 const requestIdSuffix = (requestId: string | undefined) => (requestId === undefined ? "" : ` (request ${requestId})`)
 
+/** What happened, then what to do; an error with nothing to advise is its problem alone. */
+const messageOf = (error: { readonly problem: string; readonly advice: string }) =>
+  error.advice === "" ? error.problem : `${error.problem} ${error.advice}`
+
+/**
+ * Why a connection to the API could not be made. Nothing reached the server, so nothing can have changed there.
+ *
+ * - `refused`: nothing listens at that address and port (ECONNREFUSED);
+ * - `unknown-host`: the host name does not resolve (ENOTFOUND);
+ * - `timeout`: the connection was not accepted in time (ETIMEDOUT, undici's connect timeout);
+ * - `network`: the network cannot reach the host, or cannot resolve names now (EHOSTUNREACH, ENETUNREACH, EAI_AGAIN, …);
+ * - `tls`: the TLS handshake failed, such as a certificate that is expired, self-signed or for another host, or a
+ *   server that does not speak TLS on that port.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const ConnectFailure = Schema.Literal("refused", "unknown-host", "timeout", "network", "tls")
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ConnectFailure = typeof ConnectFailure.Type
+
+const connectFailures: { readonly [F in ConnectFailure]: string } = {
+  "refused": "nothing is listening there",
+  "unknown-host": "no such host",
+  "timeout": "it did not accept a connection in time",
+  "network": "the network cannot reach it",
+  "tls": "the TLS handshake failed"
+}
+
 /**
  * Why a scroll has to start over: Intercom said so with a 5xx, or the transport failed so that nobody knows how
  * far the server moved on.
@@ -38,6 +73,8 @@ export const RestartCause = Schema.Union(
     requestId: Schema.optional(Schema.String)
   }),
   Schema.TaggedStruct("TransportError", { detail: Schema.String }),
+  /** No connection could be made, so the request never reached a server. */
+  Schema.TaggedStruct("ConnectFailed", { reason: ConnectFailure, detail: Schema.String }),
   Schema.TaggedStruct("TruncatedBody", { detail: Schema.String }),
   Schema.TaggedStruct("Timeout", { millis: Schema.Number })
 )
@@ -56,6 +93,8 @@ const describeCause = (cause: RestartCause): string => {
       }`
     case "TransportError":
       return `transport failure: ${cause.detail}`
+    case "ConnectFailed":
+      return `could not connect: ${connectFailures[cause.reason]} (${cause.detail})`
     case "TruncatedBody":
       return `response body cut short: ${cause.detail}`
     case "Timeout":
@@ -73,10 +112,18 @@ export class Expired extends Schema.TaggedError<Expired>()("Expired", {
   ...where,
   requestId: Schema.optional(Schema.String)
 }) {
-  override get message(): string {
+  /** What happened. */
+  get problem(): string {
     return `The ${this.resource} scroll expired before page ${this.page}${
       requestIdSuffix(this.requestId)
-    }: Intercom forgets a scroll_param unused for a minute. Start over from the first page; consume faster or raise prefetch so pages are fetched while you work.`
+    }: Intercom forgets a scroll_param unused for a minute.`
+  }
+  /** What to do, with this library's options. */
+  get advice(): string {
+    return "Consume the pages faster, or raise the prefetch option so that more pages are fetched while you work; the restart option decides how often the scroll starts over."
+  }
+  override get message(): string {
+    return messageOf(this)
   }
 }
 
@@ -90,10 +137,18 @@ export class ConcurrentScroll extends Schema.TaggedError<ConcurrentScroll>()("Co
   resource: Resource,
   requestId: Schema.optional(Schema.String)
 }) {
-  override get message(): string {
-    return `Another scroll is already open in this workspace, so the ${this.resource} scroll could not start${
+  /** What happened. */
+  get problem(): string {
+    return `Another scroll of this workspace is open on Intercom's side, so the ${this.resource} scroll could not start${
       requestIdSuffix(this.requestId)
-    }. Intercom allows one per workspace; it expires about a minute after its last use. Wait and try again, or give a longer concurrentScroll schedule.`
+    }: Intercom allows one at a time, and drops one about a minute after its last use.`
+  }
+  /** What to do, with this library's options. */
+  get advice(): string {
+    return "Another app may be scrolling the workspace: try again once it is done, or wait longer for it with a longer concurrentScroll schedule."
+  }
+  override get message(): string {
+    return messageOf(this)
   }
 }
 
@@ -107,10 +162,20 @@ export class RestartRequired extends Schema.TaggedError<RestartRequired>()("Rest
   ...where,
   cause: RestartCause
 }) {
+  /** What happened: a scroll that broke off, or one whose first page failed, so that it did not open. */
+  get problem(): string {
+    return this.page === 1
+      ? `The ${this.resource} scroll did not open: its first page failed (${describeCause(this.cause)}).`
+      : `The ${this.resource} scroll broke off at page ${this.page} (${
+        describeCause(this.cause)
+      }), and Intercom cannot resume a scroll: it has to start over from the first page.`
+  }
+  /** What to do, with this library's options. */
+  get advice(): string {
+    return "The restart option decides how often to try again from the first page: give it a schedule that allows more attempts, or try again later."
+  }
   override get message(): string {
-    return `The ${this.resource} scroll must start over at page ${this.page} (${
-      describeCause(this.cause)
-    }). Intercom cannot resume a scroll; the restart schedule decides how often to start again from the first page.`
+    return messageOf(this)
   }
 }
 
@@ -132,12 +197,22 @@ export class RateLimited extends Schema.TaggedError<RateLimited>()("RateLimited"
   resetAt: Schema.Number,
   limit: Schema.optional(Schema.Number)
 }) {
-  override get message(): string {
+  /** When the limit resets, as an ISO 8601 time. */
+  get resetTime(): string {
+    return instant(this.resetAt)
+  }
+  /** What happened. */
+  get problem(): string {
     return `Intercom's rate limit${
       this.limit === undefined ? "" : ` of ${this.limit} requests`
-    } stopped the ${this.resource} scroll at page ${this.page}; it resets at ${
-      instant(this.resetAt)
-    }. Other apps may share this workspace's budget: retry later or allow longer rate-limit waits.`
+    } stopped the ${this.resource} scroll at page ${this.page}; it resets at ${this.resetTime}. Other apps may share this workspace's budget.`
+  }
+  /** What to do, with this library's options. */
+  get advice(): string {
+    return "Try again after the reset, or let the client wait longer with its rateLimit.maxWait and rateLimit.maxRetries options."
+  }
+  override get message(): string {
+    return messageOf(this)
   }
 }
 
@@ -154,10 +229,18 @@ export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthoriz
   detail: Schema.String,
   requestId: Schema.optional(Schema.String)
 }) {
-  override get message(): string {
+  /** What happened. */
+  get problem(): string {
     return `Intercom refused the access token for ${this.resource} (HTTP ${this.status} ${this.code}: ${this.detail})${
       requestIdSuffix(this.requestId)
-    }. Check INTERCOM_ACCESS_TOKEN, its workspace region, and that the app may read ${this.resource}.`
+    }.`
+  }
+  /** What to do, with this library's options. */
+  get advice(): string {
+    return `Check the accessToken option (INTERCOM_ACCESS_TOKEN, when read from the environment), the region or baseUrl option for the workspace's region, and that the app may read ${this.resource}.`
+  }
+  override get message(): string {
+    return messageOf(this)
   }
 }
 
@@ -174,10 +257,51 @@ export class ApiError extends Schema.TaggedError<ApiError>()("ApiError", {
   detail: Schema.String,
   requestId: Schema.optional(Schema.String)
 }) {
-  override get message(): string {
+  /** What happened. */
+  get problem(): string {
     return `Intercom answered HTTP ${this.status} ${this.code} on ${this.resource} page ${this.page}: ${this.detail}${
       requestIdSuffix(this.requestId)
     }.`
+  }
+  /** Nothing general: what helps depends on the code, which Intercom's message explains. */
+  get advice(): string {
+    return ""
+  }
+  override get message(): string {
+    return messageOf(this)
+  }
+}
+
+/**
+ * No connection could be made to the API before a scroll ever opened: nothing listens at the base URL, its host does
+ * not resolve, the network cannot reach it, or its TLS certificate is refused. Nothing reached a server, so there is
+ * nothing to start over; a scroll gives up after a few quick attempts rather than spending its `restart` schedule.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class Unreachable extends Schema.TaggedError<Unreachable>()("Unreachable", {
+  resource: Resource,
+  /** The base URL the client could not connect to. */
+  baseUrl: Schema.String,
+  reason: ConnectFailure,
+  /** The transport's own words, such as `connect ECONNREFUSED 127.0.0.1:4010`. */
+  detail: Schema.String,
+  /** Connections tried before giving up. */
+  attempts: Schema.Number
+}) {
+  /** What happened. */
+  get problem(): string {
+    return `Could not connect to ${this.baseUrl} for the ${this.resource} scroll: ${connectFailures[this.reason]} (${this.detail}); gave up after ${this.attempts} ${
+      this.attempts === 1 ? "attempt" : "attempts"
+    }.`
+  }
+  /** What to do, with this library's options. */
+  get advice(): string {
+    return "Check the baseUrl or region option, that the server there is running, and the network or proxy in between."
+  }
+  override get message(): string {
+    return messageOf(this)
   }
 }
 
@@ -192,8 +316,16 @@ export class InvalidResponse extends Schema.TaggedError<InvalidResponse>()("Inva
   ...where,
   issue: Schema.String
 }) {
+  /** What happened. */
+  get problem(): string {
+    return `Page ${this.page} of the ${this.resource} scroll is not a valid Intercom response: ${this.issue}.`
+  }
+  /** What to do, with this library's options. */
+  get advice(): string {
+    return "Check that the baseUrl option points at Intercom's API (or a faithful proxy)."
+  }
   override get message(): string {
-    return `Page ${this.page} of the ${this.resource} scroll is not a valid Intercom response: ${this.issue}. Check the base URL points at Intercom's API (or a faithful proxy).`
+    return messageOf(this)
   }
 }
 
@@ -212,8 +344,16 @@ export class InvalidCustomAttributes extends Schema.TaggedError<InvalidCustomAtt
   path: Schema.String,
   issue: Schema.String
 }) {
+  /** What happened. */
+  get problem(): string {
+    return `The custom attributes of ${this.resource} record ${this.id} do not match the customAttributes schema at ${this.path}: ${this.issue}.`
+  }
+  /** What to do, with this library's options. */
+  get advice(): string {
+    return "Loosen the schema (Schema.optional, Schema.NullOr, a union) or correct the attribute in Intercom."
+  }
   override get message(): string {
-    return `The custom attributes of ${this.resource} record ${this.id} do not match the customAttributes schema at ${this.path}: ${this.issue}. Loosen the schema (Schema.optional, Schema.NullOr, a union) or correct the attribute in Intercom.`
+    return messageOf(this)
   }
 }
 
@@ -231,6 +371,7 @@ export type ScrollError =
   | Unauthorized
   | ApiError
   | InvalidResponse
+  | Unreachable
 
 /**
  * The `ScrollError` classes as one schema: to decode an error that crossed a boundary, or to tell one from any
@@ -246,7 +387,8 @@ export const ScrollError = Schema.Union(
   RateLimited,
   Unauthorized,
   ApiError,
-  InvalidResponse
+  InvalidResponse,
+  Unreachable
 )
 
 /**

@@ -23,7 +23,17 @@ import {
 } from "effect"
 import { IntercomClient, type Resource, Scroll, type ScrollError, ScrollMetrics } from "../src/index.js"
 import { gzipBomb } from "./support/bomb.js"
-import { compressedJson, errorList, json, makeFake, type Seen, TOKEN, user } from "./support/fakeIntercom.js"
+import {
+  asked,
+  compressedJson,
+  errorList,
+  json,
+  makeFake,
+  scrollParamModes,
+  type Seen,
+  TOKEN,
+  user
+} from "./support/fakeIntercom.js"
 
 type AnyError = ScrollError.ScrollError
 
@@ -370,11 +380,12 @@ describe("a page", () => {
 })
 
 describe("error mapping", () => {
-  it.effect("404 not_found on a scroll_param is Expired, and says to start over", () =>
+  it.effect("404 not_found on a scroll_param is Expired, and says what to do with the prefetch and restart options", () =>
     Effect.gen(function*() {
       const error = expectTag(yield* failureOf(() => errorList(404, "not_found", "scroll parameter not found")), "Expired")
       expect(error).toMatchObject({ resource: "users", page: 2, requestId: "req_1" })
-      expect(error.message).toMatch(/start over/i)
+      // What to do, in the library's terms: its options.
+      expect(error.message).toMatch(/prefetch option.*restart option/)
     }))
 
   it.effect("404 on the first page (no scroll_param) is not Expired but an ApiError", () =>
@@ -826,17 +837,25 @@ describe("rate limits", () => {
     }).pipe(Effect.provide(fake.layer))
   })
 
-  it.effect("a 429 does not consume the restart budget: a scroll with Schedule.stop completes through it", () => {
-    const fake = makeFake({ records: 250, fault: (seen) => paramOf(seen) === "s1-1" && seen.index === 2 ? tooMany(5) : undefined })
-    return Effect.gen(function*() {
-      const fiber = yield* Effect.fork(Stream.runCount(Scroll.users({ restart: Schedule.stop })))
-      yield* settle(() => fake.requests.length >= 2)
-      yield* TestClock.adjust("10 seconds")
-      expect(yield* Fiber.join(fiber)).toBe(250)
-      expect(fake.opened()).toBe(1)
-      expect(fake.requests.map(paramOf)).toEqual([null, "s1-1", "s1-1", "s1-2", "s1-3"])
-    }).pipe(Effect.provide(fake.layer))
-  })
+  for (const scrollParam of scrollParamModes) {
+    it.effect(`a 429 resends the same request, not counted as a restart (${scrollParam} scroll_param): a scroll with Schedule.stop completes through it`, () => {
+      const fake = makeFake({
+        records: 250,
+        scrollParam,
+        fault: (seen) => seen.scroll === 1 && seen.page === 1 && seen.index === 2 ? tooMany(5) : undefined
+      })
+      return Effect.gen(function*() {
+        const fiber = yield* Effect.fork(Stream.runCount(Scroll.users({ restart: Schedule.stop })))
+        yield* settle(() => fake.requests.length >= 2)
+        yield* TestClock.adjust("10 seconds")
+        expect(yield* Fiber.join(fiber)).toBe(250)
+        expect(fake.opened()).toBe(1)
+        // Page 2 asked for twice with the same scroll_param, and the scroll went on from it.
+        expect(fake.requests.map(asked)).toEqual(["1:0", "1:1", "1:1", "1:2", "1:3"])
+        expect(paramOf(fake.requests[1])).toBe(paramOf(fake.requests[2]))
+      }).pipe(Effect.provide(fake.layer))
+    })
+  }
 
   it.effect("more than rateLimit.maxRetries 429s in a row is RateLimited with the reset time", () => {
     const fake = makeFake({ fault: () => tooMany(5), clientOptions: { rateLimit: { maxRetries: 2 } } })
@@ -853,7 +872,7 @@ describe("rate limits", () => {
       expect(limited).toMatchObject({ resource: "users", page: 2, limit: 1000 })
       // The last 429 came at 12 s on the TestClock and still said 5 s: Reset is UNIX seconds, resetAt milliseconds.
       expect(limited.resetAt).toBe(5000)
-      expect(limited.message).toMatch(/retry later/i)
+      expect(limited.message).toMatch(/try again after the reset.*rateLimit\.maxWait/i)
     }).pipe(Effect.provide(fake.layer))
   })
 

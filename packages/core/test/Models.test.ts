@@ -345,7 +345,6 @@ describe("unknownFields", () => {
   it("gives a record's fields that no schema names, as received", () => {
     expect(Models.unknownFields(richUser as Models.User)).toStrictEqual({
       app_id: "abc123",
-      remote_created_at: 1311206400,
       marked_email_as_spam: false,
       has_hard_bounced: false,
       x_extra: { added: "by Intercom later", list: [1, 2, 3] }

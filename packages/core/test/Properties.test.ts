@@ -3,13 +3,14 @@
  * once (without), or the stream ends with a typed error that names the cause once the budget for that cause is
  * spent. Never a defect, never a silent loss.
  *
- * Every case draws a data set (size, seed, page size) and a fault plan for the in-process simulator: 500s, cut-off
- * bodies, dropped connections, another client's scroll, records added and removed mid-scroll, a tight rate limit,
- * 429 bursts (another app of the workspace spending its budget), and expiries (404s at drawn page requests, and a
- * consumer that stalls past the scroll_param's lifetime, itself drawn). It runs under the TestClock, moved straight
+ * Every case draws a data set (size, seed, page size), whether the scroll_param changes from page to page or stays the
+ * same, whether pages come compressed, and a fault plan for the in-process simulator: 500s, cut-off bodies, dropped
+ * connections, another client's scroll, records added and removed mid-scroll, a tight rate limit, 429 bursts (another
+ * app of the workspace spending its budget), and expiries (404s at drawn page requests, and a consumer that stalls past
+ * the scroll_param's lifetime, itself drawn). It runs under the TestClock, moved straight
  * to the next pending wake-up, so minutes of backoff, rate-limit waits and expiry take no real time.
  */
-import { HttpClient, type HttpClientResponse } from "@effect/platform"
+import { HttpClient } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
 import { Simulator } from "@intercom-scroll/simulator"
 import {
@@ -28,6 +29,7 @@ import {
   TestClock
 } from "effect"
 import { IntercomClient, Progress, Scroll, type ScrollError } from "../src/index.js"
+import { withNeighbour } from "./support/neighbour.js"
 
 const BASE_URL = "https://api.intercom.io"
 
@@ -39,6 +41,10 @@ const budget = (generous: number, short: number) =>
   fc.oneof({ weight: 3, arbitrary: fc.constant(generous) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: short }) })
 
 const Case = fc.record({
+  /** A new scroll_param every page, or the same one for every page of a scroll. */
+  scrollParam: fc.constantFrom("rotating" as const, "stable" as const),
+  /** Whether the simulator compresses the pages the client asks compressed. */
+  compression: fc.boolean(),
   users: fc.integer({ min: 0, max: 240 }),
   pageSize: fc.integer({ min: 7, max: 100 }),
   seed: fc.integer({ min: 1, max: 0x7fffffff }),
@@ -82,36 +88,12 @@ type Case = typeof Case extends fc.Arbitrary<infer A> ? A : never
 
 /** What the client saw on the wire, beyond what the simulator counts. */
 interface Wire {
-  requests: number
   /** The longest run of 429s in a row the client received. */
   longest429Run: number
   current429Run: number
 }
 
 let workspaces = 0
-
-/**
- * Another app of the same workspace that, before each of the client's requests inside a burst, spends what is
- * left of the shared rate-limit window, so that the client's request meets a 429.
- */
-const withNeighbour = (inner: HttpClient.HttpClient, bursts: Case["bursts"], wire: Wire): HttpClient.HttpClient =>
-  HttpClient.make((request) =>
-    Effect.gen(function*() {
-      const n = ++wire.requests
-      if (bursts.some((burst) => n >= burst.atRequest && n < burst.atRequest + burst.length)) {
-        for (let spent = 0; spent < 100; spent++) {
-          const response: HttpClientResponse.HttpClientResponse = yield* inner.get(new URL("/admins", request.url).href, {
-            headers: { authorization: request.headers["authorization"] ?? "" }
-          }).pipe(Effect.orDie)
-          if (response.status === 429 || response.headers["x-ratelimit-remaining"] === "0") break
-        }
-      }
-      const response = yield* inner.execute(request)
-      wire.current429Run = response.status === 429 ? wire.current429Run + 1 : 0
-      wire.longest429Run = Math.max(wire.longest429Run, wire.current429Run)
-      return response
-    })
-  )
 
 /** The simulator in process, a client over it with the neighbour in front, and the case's options. */
 const world = (c: Case, token: string, wire: Wire) =>
@@ -126,10 +108,22 @@ const world = (c: Case, token: string, wire: Wire) =>
         // The simulator in process never leaves a request hanging: a timeout longer than any case never cuts one
         // short, whatever the clock is moved by.
         requestTimeout: "1 hour"
-      }).pipe(Effect.provideService(HttpClient.HttpClient, withNeighbour(inner, c.bursts, wire)))
+      }).pipe(Effect.provideService(
+        HttpClient.HttpClient,
+        withNeighbour(
+          inner,
+          (n) => c.bursts.some((burst) => n >= burst.atRequest && n < burst.atRequest + burst.length),
+          (response) => {
+            wire.current429Run = response.status === 429 ? wire.current429Run + 1 : 0
+            wire.longest429Run = Math.max(wire.longest429Run, wire.current429Run)
+          }
+        )
+      ))
     })
   ).pipe(
     Layer.provideMerge(Simulator.layerClient({
+      scrollParam: c.scrollParam,
+      compression: c.compression,
       pageSize: c.pageSize,
       expiry: Duration.seconds(c.expirySeconds),
       workspaces: [{
@@ -188,7 +182,7 @@ interface Outcome {
 const scroll = (c: Case, dedupe: boolean) =>
   Effect.gen(function*() {
     const token = `tok_property_${++workspaces}`
-    const wire: Wire = { requests: 0, longest429Run: 0, current429Run: 0 }
+    const wire: Wire = { longest429Run: 0, current429Run: 0 }
     const emitted: Array<string> = []
     let restarts = 0
     let pages = 0
@@ -207,7 +201,8 @@ const scroll = (c: Case, dedupe: boolean) =>
         })
       ),
       Effect.provideService(Progress.Progress, {
-        report: (event) => Effect.sync(() => void (event._tag === "Restart" && restarts++))
+        // A retry of a first page that failed (the scroll had not opened) spends the restart budget too.
+        report: (event) => Effect.sync(() => void ((event._tag === "Restart" || event._tag === "Retry") && restarts++))
       })
     )
     return yield* Effect.gen(function*() {

@@ -128,7 +128,8 @@ const fake = (
 ): Fake => makeFake({ token: SECRET, records: 250, fault, clientOptions })
 
 /** A fault on the second page of every scroll (scroll_param `s<n>-1`), so that a page went well before it. */
-const onSecondPage = (answer: () => Response) => (seen: Seen) => paramOf(seen)?.endsWith("-1") ? answer() : undefined
+const onSecondPage = (answer: (seen: Seen) => Response) => (seen: Seen) =>
+  paramOf(seen)?.endsWith("-1") ? answer(seen) : undefined
 
 const customClient = (client: HttpClient.HttpClient, clientOptions: Partial<IntercomClient.Options> = {}) =>
   IntercomClient.layer({ accessToken: Redacted.make(SECRET), baseUrl: BASE_URL, ...clientOptions }).pipe(
@@ -265,6 +266,26 @@ const scenarios: ReadonlyArray<Scenario> = [
     })
   },
   {
+    name: "a connection refused, whose message quotes the token, before any scroll opened",
+    expected: "Unreachable",
+    make: () => ({
+      layer: customClient(
+        HttpClient.make((request) =>
+          Effect.fail(
+            new HttpClientError.RequestError({
+              request,
+              reason: "Transport",
+              cause: Object.assign(new Error(`connect ECONNREFUSED 127.0.0.1:4010 (Bearer ${SECRET})`), {
+                code: "ECONNREFUSED",
+                syscall: "connect"
+              })
+            })
+          )
+        )
+      )
+    })
+  },
+  {
     name: "a timeout",
     expected: "RestartRequired",
     make: () => ({ layer: customClient(HttpClient.make(() => Effect.never), { requestTimeout: "5 seconds" }) })
@@ -332,6 +353,85 @@ describe("the access token appears in no error, log line, span or progress event
         const texts = [...renderings(error), error.message, Cause.pretty(Cause.fail(error))]
         expect(texts.filter((t) => t.includes(SECRET))).toEqual([])
       }
+    }))
+})
+
+/** Moves the clock on a tenth of a second at a time until `fiber` is done, as a real clock would. */
+const untilDone = <A, E>(fiber: Fiber.RuntimeFiber<A, E>) =>
+  Effect.gen(function*() {
+    for (let step = 0; step < 1_000 && Option.isNone(yield* Fiber.poll(fiber)); step++) yield* TestClock.adjust("100 millis")
+    return yield* Fiber.join(fiber)
+  })
+
+describe("a short token, which no real Intercom token is", () => {
+  /** What a scroll fails with over a client with `token`, when the server answers `fault`. */
+  const failure = (token: string, fault: (seen: Seen) => Response | undefined) =>
+    Stream.runDrain(Scroll.users({ restart: Schedule.stop, concurrentScroll: Schedule.stop })).pipe(
+      Effect.flip,
+      Effect.provide(makeFake({ token, records: 250, fault }).layer)
+    )
+
+  const faults: ReadonlyArray<readonly [string, (seen: Seen) => Response | undefined]> = [
+    ["a 401", onSecondPage(() => errorList(401, "unauthorized", "Access Token Invalid"))],
+    ["a 500", onSecondPage(() => errorList(500, "server_error", "Request failed due to an internal network error. Please restart the scroll operation."))],
+    ["an expiry", onSecondPage(() => errorList(404, "not_found", "scroll parameter not found"))],
+    ["another scroll", (seen) => paramOf(seen) === null ? errorList(400, "scroll_exists", "scroll already exists for this workspace") : undefined],
+    ["a proxy's page", onSecondPage(() => text("<html>Bad Gateway</html>", 502, "text/html"))],
+    ["an HTML answer", onSecondPage(() => text("<html>Temporary Error</html>", 200, "text/html"))],
+    ["malformed JSON", onSecondPage(() => text(`{"type": user}`, 200, "application/json"))],
+    ["the wrong envelope", onSecondPage(() => json({ type: "contact.list", contacts: [] }))]
+  ]
+
+  it.effect("never damages a message: where the server does not echo it, every error reads as with a token found nowhere", () =>
+    Effect.gen(function*() {
+      for (const [, fault] of faults) {
+        const expected = (yield* failure("tok_found_nowhere_0123456789", fault)).message
+        expect(expected).not.toContain("<redacted>")
+        // One letter of many words, and words of ours, short and long: only what came from elsewhere is redacted.
+        for (const token of ["T", "a", "HTTP", "users", "Intercom"]) {
+          expect((yield* failure(token, fault)).message).toBe(expected)
+        }
+      }
+    }))
+
+  it.effect("is replaced where it stands alone in what a server sent, and nowhere inside a word", () =>
+    Effect.gen(function*() {
+      const error = yield* failure("T", onSecondPage((seen) => errorList(401, "unauthorized", `Access Token Invalid (${seen.headers["authorization"]})`)))
+      expect(error).toMatchObject({ _tag: "Unauthorized", detail: "Access Token Invalid (Bearer <redacted>)" })
+      const echoed = yield* failure("T", onSecondPage(() =>
+        json({ type: "error.list", request_id: "req_T", errors: [{ code: "bad_T", message: "T-Rex in Transit" }] }, 400)
+      ))
+      expect(echoed).toMatchObject({ _tag: "ApiError", code: "bad_<redacted>", requestId: "req_<redacted>", detail: "<redacted>-Rex in Transit" })
+    }))
+
+  it.effect("leaves the transport's words whole: a connection refused reads the same with the README's old token `T`", () =>
+    Effect.gen(function*() {
+      const refused = (token: string) =>
+        Stream.runDrain(Scroll.users()).pipe(
+          Effect.flip,
+          Effect.provide(
+            IntercomClient.layer({ accessToken: Redacted.make(token), baseUrl: "http://127.0.0.1:4010" }).pipe(
+              Layer.provide(Layer.succeed(
+                HttpClient.HttpClient,
+                HttpClient.make((request) =>
+                  Effect.fail(
+                    new HttpClientError.RequestError({
+                      request,
+                      reason: "Transport",
+                      cause: Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:4010"), { code: "ECONNREFUSED", syscall: "connect" })
+                    })
+                  )
+                )
+              )),
+              Layer.orDie
+            )
+          ),
+          Effect.fork,
+          Effect.flatMap(untilDone)
+        )
+      const error = yield* refused("T")
+      expect(error.message).toBe((yield* refused("tok_found_nowhere_0123456789")).message)
+      expect(error.message).toMatch(/^Could not connect to http:\/\/127\.0\.0\.1:4010 for the users scroll: nothing is listening there \(connect ECONNREFUSED 127\.0\.0\.1:4010\)/)
     }))
 })
 

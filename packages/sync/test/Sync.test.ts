@@ -183,7 +183,7 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
         expect(live(table).size).toBe(50)
         const [, failed] = yield* runs(token)
         expect(failed).toMatchObject({ status: "failed", inserted: 0, unchanged: 20, deleted: 0 })
-        expect(failed.error).toMatch(/^RestartRequired: The users scroll must start over at page 3/)
+        expect(failed.error).toMatch(/^RestartRequired: The users scroll broke off at page 3 /)
         expect(failed.finished_at).not.toBeNull()
       }))
 

@@ -38,3 +38,22 @@ export const exportUsers = async (
     rateLimitWaits: integer(/([\d,]+) rate-limit waits?/.exec(line)?.[1] ?? "0")
   }
 }
+
+export interface Synced extends Memory.Finished {
+  /** Records the sync saw: inserted, updated and unchanged. */
+  readonly records: number
+}
+
+/** `intercom-scroll sync users --database URL`, as a user runs it. */
+export const syncUsers = async (baseUrl: string, token: string, database: string): Promise<Synced> => {
+  const finished = await Memory.runNode([cliBin, "sync", "users", "--database", database], {
+    env: { INTERCOM_ACCESS_TOKEN: token, INTERCOM_BASE_URL: baseUrl },
+    cwd: root
+  })
+  const line = finished.stderr.split("\n").find((text) => text.startsWith("Synced ")) ?? ""
+  const summary = /: ([\d,]+) inserted, ([\d,]+) updated, ([\d,]+) unchanged/.exec(line)
+  if (finished.exitCode !== 0 || summary === null) {
+    throw new Error(`the CLI's sync failed (exit ${finished.exitCode}):\n${finished.stderr.slice(-2000)}`)
+  }
+  return { ...finished, records: integer(summary[1]) + integer(summary[2]) + integer(summary[3]) }
+}

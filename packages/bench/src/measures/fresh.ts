@@ -98,10 +98,10 @@ const breakdown = (fresh: ReturnType<typeof freshContenders>, name: string) =>
     fresh.medianOf(name, (s) => s.scrolls[0]).toFixed(2)
   } s, warm ${fresh.medianOf(name, (s) => s.scrolls[1]).toFixed(2)} s`
 
-/** Measure 10: the slow consumer, Scroll.users with its default prefetch against prefetch 0, each a fresh process. */
+/** Measure 12: the slow consumer, Scroll.users with its default prefetch against prefetch 0, each a fresh process. */
 export const slowConsumer = (harness: Harness, records: number, latencyMillis: number, workMillis: number, roundCount: number) =>
   Effect.gen(function*() {
-    yield* harness.log(`Measure 10: slow consumer in fresh processes, ${records.toLocaleString("en-US")} users, ${latencyMillis} ms a page, ${workMillis} ms a chunk of 100, ${roundCount} rounds`)
+    yield* harness.log(`Measure 12: slow consumer in fresh processes, ${records.toLocaleString("en-US")} users, ${latencyMillis} ms a page, ${workMillis} ms a chunk of 100, ${roundCount} rounds`)
     const baseUrl = yield* Simulator.start(["--token", TOKEN, "--users", String(records), "--latency", String(latencyMillis), ...noRateLimit])
     yield* prime(baseUrl)
     const common = { program: "scroll", baseUrl, token: TOKEN, chunkWorkMillis: workMillis, scrolls: 2 } as const
@@ -111,11 +111,11 @@ export const slowConsumer = (harness: Harness, records: number, latencyMillis: n
       { name: names[1], setup: { ...common, prefetch: 0 } }
     ])
     const result = yield* Effect.promise(() =>
-      interleave(fresh.contenders, { rounds: roundCount, warmup: 0, expectedRecords: () => records, onSample: harness.progress("10", "s") })
+      interleave(fresh.contenders, { rounds: roundCount, warmup: 0, expectedRecords: () => records, onSample: harness.progress("12", "s") })
     )
     const ratios = phases(fresh, result, names, (ours, serial) => ours / serial)
     const measure: MeasureResult = {
-      id: 10,
+      id: 12,
       title: "Slow consumer in a fresh process: Scroll.users against serial (prefetch 0)",
       setup: `${records.toLocaleString("en-US")} users, ${latencyMillis} ms a page, Stream.grouped(100) and ${workMillis} ms a chunk, compression on; ${breakdown(fresh, names[0])}; ${breakdown(fresh, names[1])}`,
       contenders: names.map((name) => contender(name, "s", result.samples[name], result.medians[name])),
@@ -127,10 +127,10 @@ export const slowConsumer = (harness: Harness, records: number, latencyMillis: n
     return measure
   }).pipe(Effect.scoped)
 
-/** Measures 11 and 12: loopback throughput, Scroll.users against the bare fetch loop, each a fresh process, compression on and off. */
+/** Measures 13 and 14: loopback throughput, Scroll.users against the bare fetch loop, each a fresh process, compression on and off. */
 export const throughput = (harness: Harness, records: number, roundCount: number) =>
   Effect.gen(function*() {
-    yield* harness.log(`Measures 11 and 12: loopback throughput in fresh processes, ${records.toLocaleString("en-US")} users, compression on and off, ${roundCount} rounds`)
+    yield* harness.log(`Measures 13 and 14: loopback throughput in fresh processes, ${records.toLocaleString("en-US")} users, compression on and off, ${roundCount} rounds`)
     const on = yield* Simulator.start(["--token", TOKEN, "--users", String(records), ...noRateLimit])
     const off = yield* Simulator.start(["--token", TOKEN, "--users", String(records), "--compression", "off", ...noRateLimit])
     const setups = (coding: string, baseUrl: string) => [
@@ -141,9 +141,9 @@ export const throughput = (harness: Harness, records: number, roundCount: number
     const entries = [...setups("on", on), ...setups("off", off)]
     const fresh = freshContenders(entries)
     const result = yield* Effect.promise(() =>
-      interleave(fresh.contenders, { rounds: roundCount, warmup: 0, expectedRecords: () => records, onSample: harness.progress("11/12", "s") })
+      interleave(fresh.contenders, { rounds: roundCount, warmup: 0, expectedRecords: () => records, onSample: harness.progress("13/14", "s") })
     )
-    return [["on", 11], ["off", 12]].map(([coding, id]): MeasureResult => {
+    return [["on", 13], ["off", 14]].map(([coding, id]): MeasureResult => {
       const names = [`Scroll.users, fresh process, compression ${coding}`, `bare fetch loop, fresh process, compression ${coding}`] as const
       // records/s against records/s: the bare loop's time over ours.
       const ratios = phases(fresh, result, names, (ours, bare) => bare / ours)

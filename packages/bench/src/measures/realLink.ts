@@ -29,7 +29,7 @@ export const realLink: Link = {
   name: "real link",
   latencyMillis: 40,
   megabits: 20,
-  ids: { users: 6, companies: 7 },
+  ids: { users: 8, companies: 9 },
   goals: { users: "≥ 1.00 (as fast or faster)", companies: "> 1 (faster)" },
   holds: { users: (ratio) => ratio >= 1, companies: (ratio) => ratio > 1 }
 }
@@ -38,7 +38,7 @@ export const farLink: Link = {
   name: "far link",
   latencyMillis: 120,
   megabits: 100,
-  ids: { users: 8, companies: 9 },
+  ids: { users: 10, companies: 11 },
   goals: { users: "record it", companies: "record it" },
   holds: { users: () => true, companies: () => true }
 }

@@ -1,6 +1,6 @@
 /**
  * The A/B of the speed-ups that were added for loopback gains (#17): the core as it is against copies of it with one
- * speed-up taken out each, all interleaved in one run, under the real link (measure 6's profile) and over loopback
+ * speed-up taken out each, all interleaved in one run, under the real link (measure 8's profile) and over loopback
  * (measure 1's). A copy is the core's src/ with one exact text replaced; a replacement that no longer finds its text
  * fails the measure, rather than racing the same code under two names.
  *
@@ -74,7 +74,7 @@ export const variants: ReadonlyArray<{
     }]
   },
   {
-    // Not a speed-up of #17 but a question of measure 6: the simulator, like a CDN, answers br to an equal offer.
+    // Not a speed-up of #17 but a question of measure 8: the simulator, like a CDN, answers br to an equal offer.
     speedUp: "asking for br (an experiment: below 1, gzip alone is faster)",
     name: "asks gzip, deflate (no br)",
     patches: [{ file: "internal/contentCoding.ts", from: 'acceptEncoding: "gzip, deflate, br"', to: 'acceptEncoding: "gzip, deflate"' }]
@@ -143,10 +143,10 @@ const race = (harness: Harness, profile: string, baseUrl: string, token: string,
     }
   }).pipe(Effect.scoped)
 
-/** Measure 13: the A/B under the real link (one workspace, in process, as measure 6) and over loopback (as measure 1). */
+/** Measure 15: the A/B under the real link (one workspace, in process, as measure 8) and over loopback (as measure 1). */
 export const measure = (harness: Harness, linkRecords: number, loopbackRecords: number, roundCount: number) =>
   Effect.gen(function*() {
-    yield* harness.log(`Measure 13: A/B of #17's speed-ups, ${variants.length} variants against the core, real link and loopback, ${roundCount} rounds`)
+    yield* harness.log(`Measure 15: A/B of #17's speed-ups, ${variants.length} variants against the core, real link and loopback, ${roundCount} rounds`)
     const token = "ab-token"
     const context = yield* Layer.build(Simulator.layerServer({
       workspaces: [{ token, seed: 1, users: linkRecords, faults: { latency: Duration.millis(realLink.latencyMillis) } }],
@@ -165,7 +165,7 @@ export const measure = (harness: Harness, linkRecords: number, loopbackRecords: 
     const pays = variants.filter((_, i) => Math.max(link.ratios[i].ratio, loopback.ratios[i].ratio) >= 1.03)
     const best = Math.max(...variants.map((_, i) => Math.max(link.ratios[i].ratio, loopback.ratios[i].ratio)))
     const result: MeasureResult = {
-      id: 13,
+      id: 15,
       title: "A/B of #17's speed-ups: each taken out, time over the core's",
       setup: `real link: ${linkRecords.toLocaleString("en-US")} users, ${realLink.latencyMillis} ms a page, ${realLink.megabits} Mbit/s, compression on; loopback: ${loopbackRecords.toLocaleString("en-US")} users, no latency; ${lines.join("; ")}`,
       contenders: [...link.contenders, ...loopback.contenders],

@@ -7,12 +7,14 @@
 import { Args, type Command, HelpDoc, Options as Flag, ValidationError } from "@effect/cli"
 import { type FileSystem, Path } from "@effect/platform"
 import { type IntercomClient, Progress, type Resource, Scroll, type ScrollError } from "@intercom-scroll/core"
-import { Clock, Effect, Option, Schedule, Stream, SubscriptionRef } from "effect"
+import { Cause, Clock, Effect, Exit, Option, Stream, SubscriptionRef } from "effect"
 import * as AtomicFile from "./atomicFile.js"
 import type { OutputError, StdoutClosed } from "../ExportError.js"
 import * as Fields from "./fields.js"
 import * as Format from "./format.js"
+import * as OpenScroll from "./openScroll.js"
 import * as ProgressBar from "./progressBar.js"
+import * as ScrollFlags from "./scrollFlags.js"
 import { Stdio } from "./stdio.js"
 
 /**
@@ -35,6 +37,11 @@ export interface Options {
    * is a terminal too), plain lines otherwise. "off" prints no summary either.
    */
   readonly progress?: ProgressBar.Mode | "auto" | undefined
+  /**
+   * What exports of the workspace leave each other: whether one cut its scroll short, so that the next can say that the
+   * scroll it waits on is its own. Default: none.
+   */
+  readonly openScroll?: OpenScroll.OpenScroll | undefined
 }
 
 /**
@@ -44,23 +51,6 @@ export interface Options {
 export interface Summary extends ProgressBar.Totals {
   readonly format: Format.Format
 }
-
-/**
- * Restarts at most `maxRestarts` times (0: never), each after an exponential backoff from 1 second with jitter,
- * as the core's default does, but never more than about a minute: uncapped, `--max-restarts 20` would wait hours
- * before its last attempts (the 12th alone ~34 minutes), and a minute is as long as Intercom keeps a scroll.
- *
- * @since 0.1.0
- * @category schedules
- */
-export const restartAtMost = (
-  maxRestarts: number
-): Schedule.Schedule<unknown, ScrollError.RestartRequired | ScrollError.Expired> =>
-  Schedule.exponential("1 second").pipe(
-    Schedule.either(Schedule.spaced("1 minute")), // the shorter of the two delays
-    Schedule.jittered,
-    Schedule.intersect(Schedule.recurs(maxRestarts))
-  )
 
 const recordsOf = (
   resource: Resource.Resource,
@@ -97,11 +87,18 @@ export const run = Effect.fn("Export.run")(function*(options: Options): Effect.f
   yield* Effect.annotateCurrentSpan({ resource: options.resource, format })
 
   const startedAt = yield* Clock.currentTimeMillis
+  const openScroll = options.openScroll ?? OpenScroll.none
+  const leftOpenAt = yield* openScroll.leftOpenAt
+  // Whether a scroll opened: a page came. Stopped before its end, it stays open on Intercom's side for a minute.
+  let opened = false
   // Scoped so the progress line is gone before the summary (or the caller's error line) is printed.
   const snapshot = yield* Effect.scoped(Effect.gen(function*() {
-    const tracker = yield* ProgressBar.start(options.resource, mode)
+    const tracker = yield* ProgressBar.start(options.resource, mode, ProgressBar.exportWaits, { leftOpenAt })
+    const reporter: Progress.Reporter = {
+      report: (event) => Effect.zipRight(Effect.sync(() => opened ||= event._tag === "Page"), tracker.reporter.report(event))
+    }
     const records = recordsOf(options.resource, options.scroll).pipe(
-      Stream.provideService(Progress.Progress, tracker.reporter)
+      Stream.provideService(Progress.Progress, reporter)
     )
     const written = options.timestamps === "iso" ? Stream.map(records, Fields.isoTimestamps(options.resource)) : records
     const bytes = written.pipe(
@@ -110,7 +107,16 @@ export const run = Effect.fn("Export.run")(function*(options: Options): Effect.f
     )
     yield* options.out === undefined ? Stream.run(bytes, stdio.stdout) : AtomicFile.write(options.out, bytes)
     return yield* SubscriptionRef.get(tracker.snapshot)
-  }))
+  })).pipe(
+    // At its end, or expired, the scroll is gone; cut short after it opened (an interrupt too), it is not.
+    Effect.onExit((exit) =>
+      !opened
+        ? Effect.void
+        : Exit.isSuccess(exit) || Option.exists(Cause.failureOption(exit.cause), (error) => error._tag === "Expired")
+        ? openScroll.note(undefined)
+        : Effect.flatMap(Clock.currentTimeMillis, openScroll.note)
+    )
+  )
   const finishedAt = yield* Clock.currentTimeMillis
 
   const summary: Summary = {
@@ -135,16 +141,10 @@ export const run = Effect.fn("Export.run")(function*(options: Options): Effect.f
  */
 export const description = "Export every user, lead or company of an Intercom workspace over the Scroll API."
 
-/** `--name N`, a whole number 0 or more; a number below is refused in words that name the flag and say what N is. */
-const count = (name: string, meaning: string) =>
-  Flag.integer(name).pipe(
-    Flag.filterMap((n) => n >= 0 ? Option.some(n) : Option.none(), `--${name} must be 0 or more: ${meaning}`),
-    Flag.withPseudoName("N")
-  )
-
 /**
- * The `export` subcommand's own argument and flags. Where the workspace is (`--base-url`, `--region`) belongs to
- * the command line as a whole, which adds those.
+ * The `export` subcommand's own argument and flags. Where the workspace is and how to scroll it (`--base-url`,
+ * `--region`, `--max-restarts`, `--prefetch`) are shared with `sync` (`ScrollFlags.flags`), which the command line
+ * adds.
  *
  * @since 0.1.0
  * @category flags
@@ -182,16 +182,6 @@ export const flags = {
       "unix (seconds since 1970, as Intercom sends them; the default) or iso (ISO 8601 in UTC: 2024-05-01T12:00:00Z), for created_at, updated_at and the other times of the records, in every format; custom attributes stay as they are."
     )
   ),
-  maxRestarts: count("max-restarts", "how many times to start over").pipe(
-    Flag.withDescription("Start the scroll over at most N times after a 5xx, a transport failure or an expiry (default 5; 0 never)."),
-    Flag.optional
-  ),
-  prefetch: count("prefetch", "how many pages to fetch ahead of the writing").pipe(
-    Flag.withDescription(
-      "Fetch up to N pages (about 100 records each) ahead while earlier ones are written (default 1; 0 fetches a page only when the last is written). More keeps a slow disk or reader from letting the scroll expire."
-    ),
-    Flag.optional
-  ),
   noDedupe: Flag.boolean("no-dedupe").pipe(
     Flag.withDescription("Keep records a restart delivers again (by default each id is written once).")
   )
@@ -203,7 +193,7 @@ export const flags = {
  * @since 0.1.0
  * @category flags
  */
-export type Flags = Command.Command.ParseConfig<typeof flags>
+export type Flags = Command.Command.ParseConfig<typeof flags> & ScrollFlags.Parsed
 
 /**
  * The export a command line asks for. A relative `--out` is against the working directory, as for any Unix tool: not
@@ -219,9 +209,5 @@ export const fromFlags = (flags: Flags): Effect.Effect<Options, never, Path.Path
     csvBom: flags.output.csvBom,
     timestamps: flags.timestamps,
     out: Option.getOrUndefined(Option.map(flags.out, (file) => path.resolve(file))),
-    scroll: {
-      restart: Option.getOrUndefined(Option.map(flags.maxRestarts, restartAtMost)),
-      prefetch: Option.getOrUndefined(flags.prefetch),
-      dedupe: !flags.noDedupe
-    }
+    scroll: { ...ScrollFlags.scrollOptions(flags), dedupe: !flags.noDedupe }
   }))

@@ -1,6 +1,7 @@
 /**
  * Progress of an export on stderr: on a terminal a live line redrawn in place, elsewhere a plain line every few
- * seconds, and a line for each restart with its cause. What a line says is a pure function of the core's
+ * seconds; a line for each restart (or retry of a first page) with its cause, and one that explains a wait on another
+ * scroll of the workspace. What a line says is a pure function of the core's
  * `Progress.Snapshot` and the clock, so it is tested without a terminal.
  *
  * @example
@@ -17,6 +18,7 @@
  */
 import { Progress, type Resource } from "@intercom-scroll/core"
 import { Clock, Effect, Schedule, type Scope, SubscriptionRef } from "effect"
+import * as OpenScroll from "./openScroll.js"
 import { Stdio } from "./stdio.js"
 
 /**
@@ -58,21 +60,62 @@ export const formatDuration = (millis: number): string => {
   return `${Math.floor(minutes / 60)} h ${String(minutes % 60).padStart(2, "0")} min`
 }
 
-const waitReasons: { readonly [W in Progress.WaitReason]: string } = {
+/**
+ * What the line says while the scroll waits, by reason. The workspace lock is this process's own for an export;
+ * a sync waits on the database's (`syncWaits`).
+ *
+ * @since 0.1.0
+ * @category rendering
+ */
+export type WaitTexts = { readonly [W in Progress.WaitReason]: string }
+
+/**
+ * @since 0.1.0
+ * @category rendering
+ */
+export const exportWaits: WaitTexts = {
   "rate-limit": "waiting for the rate limit",
-  "concurrent-scroll": "waiting for another scroll of the workspace to expire",
+  "concurrent-scroll": "waiting for another scroll of the workspace to close on Intercom's side",
+  "own-scroll": "waiting for this tool's own scroll of the workspace, cut short, to close on Intercom's side",
   "restart": "waiting to restart",
+  "retry": "waiting to ask for the first page again",
+  "connect": "could not connect, waiting to try again",
   "workspace-lock": "waiting for this process's other scroll of the workspace"
+}
+
+/** A wait on another scroll ends when that scroll is gone: its end is only the most it can last. */
+const endsAtTheLatest = (reason: Progress.WaitReason) => reason === "concurrent-scroll" || reason === "own-scroll"
+
+/** Whole seconds, and minutes past a minute: `52 s`, `1 min 52 s`. */
+const formatWait = (millis: number) => {
+  const seconds = Math.max(0, Math.ceil(millis / 1000))
+  return seconds < 60 ? `${seconds} s` : formatDuration(seconds * 1000)
 }
 
 /**
  * @since 0.1.0
  * @category rendering
  */
-export const describeWait = (waiting: NonNullable<Progress.Snapshot["waiting"]>, nowMillis: number): string => {
-  const reason = waitReasons[waiting.reason]
+export const syncWaits: WaitTexts = {
+  ...exportWaits,
+  "workspace-lock": "waiting for another sync of the workspace to finish"
+}
+
+/**
+ * @since 0.1.0
+ * @category rendering
+ */
+export const describeWait = (
+  waiting: NonNullable<Progress.Snapshot["waiting"]>,
+  nowMillis: number,
+  texts: WaitTexts = exportWaits
+): string => {
+  const reason = texts[waiting.reason]
   if (waiting.untilMillis === undefined) return reason
-  return `${reason} (${Math.max(0, Math.ceil((waiting.untilMillis - nowMillis) / 1000))} s left)`
+  const left = waiting.untilMillis - nowMillis
+  return endsAtTheLatest(waiting.reason)
+    ? `${reason} (up to ${formatWait(left)})`
+    : `${reason} (${Math.max(0, Math.ceil(left / 1000))} s left)`
 }
 
 const perSecond = (records: number, elapsedMillis: number) =>
@@ -89,7 +132,12 @@ const rateLimitWaits = (waits: number): ReadonlyArray<string> =>
  * @since 0.1.0
  * @category rendering
  */
-export const render = (resource: Resource.Resource, snapshot: Progress.Snapshot, moment: Moment): string => {
+export const render = (
+  resource: Resource.Resource,
+  snapshot: Progress.Snapshot,
+  moment: Moment,
+  waits: WaitTexts = exportWaits
+): string => {
   const parts = [
     count(snapshot.records, "record"),
     count(snapshot.pages, "page"),
@@ -98,7 +146,7 @@ export const render = (resource: Resource.Resource, snapshot: Progress.Snapshot,
     ...rateLimitWaits(snapshot.rateLimitWaits),
     formatDuration(moment.elapsedMillis)
   ]
-  if (snapshot.waiting !== undefined) parts.push(describeWait(snapshot.waiting, moment.nowMillis))
+  if (snapshot.waiting !== undefined) parts.push(describeWait(snapshot.waiting, moment.nowMillis, waits))
   return `${resource}: ${parts.join(" | ")}`
 }
 
@@ -110,6 +158,50 @@ export const render = (resource: Resource.Resource, snapshot: Progress.Snapshot,
  */
 export const renderRestart = (event: { readonly resource: Resource.Resource; readonly attempt: number; readonly cause: string }): string =>
   `${event.resource}: starting over from the first page (attempt ${event.attempt}): ${event.cause}`
+
+/**
+ * The line for a retry of a first page that failed: the scroll had not opened, so nothing starts over.
+ *
+ * @since 0.1.0
+ * @category rendering
+ */
+export const renderRetry = (event: { readonly resource: Resource.Resource; readonly attempt: number; readonly cause: string }): string =>
+  `${event.resource}: asking again for the first page (attempt ${event.attempt}): ${event.cause}`
+
+/**
+ * The line that explains, once, why an export waits on another scroll, whose it is, and for how long at most
+ * (`untilMillis`, when the wait gives up). `own-scroll` is a scroll this export cut short (it broke off, and its restart
+ * meets it), or, with `leftOpenAt`, one an earlier export of the workspace cut short then (an interrupt, a reader that
+ * closed the pipe), which Intercom drops about a minute after.
+ *
+ * @since 0.1.0
+ * @category rendering
+ */
+export const renderOtherScroll = (
+  event: {
+    readonly resource: Resource.Resource
+    readonly reason: "concurrent-scroll" | "own-scroll"
+    readonly untilMillis: number | undefined
+    readonly leftOpenAt?: number | undefined
+  },
+  nowMillis: number
+): string => {
+  const howLong = event.untilMillis === undefined
+    ? "Waiting for it to close"
+    : `Waiting up to ${formatWait(event.untilMillis - nowMillis)} for it to close`
+  if (event.reason === "concurrent-scroll") {
+    return `${event.resource}: another scroll of this workspace is open on Intercom's side (another app's, or this tool's on another machine). Intercom drops a scroll about a minute after its last use. ${howLong} (--wait-for-other-scroll).`
+  }
+  if (event.leftOpenAt === undefined) {
+    return `${event.resource}: this export's own scroll of the workspace, cut short, is still open on Intercom's side. Intercom drops a scroll about a minute after its last use. ${howLong} (--wait-for-other-scroll).`
+  }
+  const dropsIn = event.leftOpenAt + OpenScroll.INTERCOM_KEEPS_MILLIS - nowMillis
+  return `${event.resource}: the scroll is this tool's own: an earlier export of this workspace cut it short ${
+    formatWait(nowMillis - event.leftOpenAt)
+  } ago (interrupted, or its reader closed the pipe), and Intercom keeps it open about a minute after its last use, ${
+    dropsIn > 0 ? `so about ${formatWait(dropsIn)} more` : "so any moment now"
+  }. ${howLong} (--wait-for-other-scroll).`
+}
 
 /**
  * What the closing line tells of a finished export.
@@ -169,17 +261,25 @@ const interval = { live: "100 millis", plain: "5 seconds" } as const
  */
 export const start = (
   resource: Resource.Resource,
-  mode: Mode
+  mode: Mode,
+  waits: WaitTexts = exportWaits,
+  earlier: { readonly leftOpenAt: number | undefined } = { leftOpenAt: undefined }
 ): Effect.Effect<Progress.Tracker, never, Scope.Scope | Stdio> =>
   Effect.gen(function*() {
     const tracker = yield* Progress.makeTracker
-    if (mode === "off") return tracker
+    const { leftOpenAt } = earlier
+    // The core cannot tell the scroll an earlier process cut short from another app's; the note left by that export can.
+    const ownIfNoted = (event: Progress.ProgressEvent): Progress.ProgressEvent =>
+      event._tag === "Waiting" && event.reason === "concurrent-scroll" && leftOpenAt !== undefined
+        ? Progress.ProgressEvent.Waiting({ ...event, reason: "own-scroll" })
+        : event
+    if (mode === "off") return { snapshot: tracker.snapshot, reporter: { report: (event) => tracker.reporter.report(ownIfNoted(event)) } }
     const stdio = yield* Stdio
     const startedAt = yield* Clock.currentTimeMillis
     const line = Effect.gen(function*() {
       const nowMillis = yield* Clock.currentTimeMillis
       const snapshot = yield* SubscriptionRef.get(tracker.snapshot)
-      return render(resource, snapshot, { elapsedMillis: nowMillis - startedAt, nowMillis })
+      return render(resource, snapshot, { elapsedMillis: nowMillis - startedAt, nowMillis }, waits)
     })
     // A live line is redrawn at once and then often; a plain one waits its interval, so short exports print none.
     const draw = mode === "live"
@@ -191,15 +291,36 @@ export const start = (
     // Registered before the drawing fiber, so it runs after that fiber has been interrupted.
     if (mode === "live") yield* Effect.addFinalizer(() => stdio.writeStderr(clearLine))
     yield* Effect.forkScoped(draw)
+    // A line of its own stays above the live line, so that it can be read afterwards.
+    const printLine = (text: string) => stdio.writeStderr(`${mode === "live" ? clearLine : ""}${text}\n`)
+    // The wait on another scroll is explained once; each retry after it is a wait of the same kind.
+    let explainedOtherScroll = false
+    const lineFor = (event: Progress.ProgressEvent): Effect.Effect<string | undefined> => {
+      switch (event._tag) {
+        case "Restart":
+          return Effect.succeed(renderRestart(event))
+        case "Retry":
+          return Effect.succeed(renderRetry(event))
+        case "Waiting": {
+          const { reason } = event
+          if (explainedOtherScroll || (reason !== "concurrent-scroll" && reason !== "own-scroll")) {
+            return Effect.succeed(undefined)
+          }
+          explainedOtherScroll = true
+          return Effect.map(Clock.currentTimeMillis, (now) => renderOtherScroll({ ...event, reason, leftOpenAt }, now))
+        }
+        default:
+          return Effect.succeed(undefined)
+      }
+    }
     const reporter: Progress.Reporter = {
-      report: (event) =>
-        tracker.reporter.report(event).pipe(
-          Effect.zipRight(
-            event._tag === "Restart"
-              ? stdio.writeStderr(`${mode === "live" ? clearLine : ""}${renderRestart(event)}\n`)
-              : Effect.void
-          )
+      report: (reported) => {
+        const event = ownIfNoted(reported)
+        return tracker.reporter.report(event).pipe(
+          Effect.zipRight(lineFor(event)),
+          Effect.flatMap((text) => text === undefined ? Effect.void : printLine(text))
         )
+      }
     }
     return { snapshot: tracker.snapshot, reporter }
   })

@@ -7,11 +7,11 @@
  */
 import { FileSystem, Path } from "@effect/platform"
 import type { ServeError } from "@effect/platform/HttpServerError"
-import type { ScrollError } from "@intercom-scroll/core"
-import type { Simulator } from "@intercom-scroll/simulator"
+import { NodeHttpClient } from "@effect/platform-node"
+import { IntercomClient, type ScrollError } from "@intercom-scroll/core"
+import { Embedded, type Simulator } from "@intercom-scroll/simulator"
 import type { ConfigError } from "effect/ConfigError"
-import { Config, Effect, Option } from "effect"
-import * as Embedded from "../Embedded.js"
+import { Config, Effect, Layer, Option } from "effect"
 import * as Export from "./export.js"
 import { OutputError, type StdoutClosed } from "../ExportError.js"
 import * as Stdio from "./stdio.js"
@@ -25,7 +25,7 @@ import * as Stdio from "./stdio.js"
  */
 export const simulatedWorkspace: Simulator.ServerOptions = {
   workspaces: [{
-    token: "quickstart",
+    token: "dG9rOmV4YW1wbGU6MTIzNA==",
     users: 25_000,
     faults: { restartAt: [120], rateLimit: { limit: 150, windowSeconds: 10 } }
   }]
@@ -41,7 +41,14 @@ export interface Options {
   readonly simulator?: Simulator.ServerOptions | undefined
 }
 
-const describeSimulator = (options: Simulator.ServerOptions) => {
+/**
+ * What the embedded workspace holds, for the line that says the simulator is used: `25,000 users, a 500 at page
+ * request 120, 150 requests per 10 s`.
+ *
+ * @since 0.1.0
+ * @category rendering
+ */
+export const describeSimulator = (options: Simulator.ServerOptions): string => {
   const workspace = options.workspaces[0]
   const faults = workspace?.faults
   const parts = [`${(workspace?.users ?? 0).toLocaleString("en-US")} users`]
@@ -53,8 +60,23 @@ const describeSimulator = (options: Simulator.ServerOptions) => {
 }
 
 /**
- * Exports the users and returns the summary (which the progress output has already printed). The client is
- * `Embedded.layerFromEnv`: the simulator unless INTERCOM_ACCESS_TOKEN is set.
+ * The client, as an app builds it for production (`IntercomClient.layerConfig()` over undici), with the simulator
+ * `Embedded.layer` starts as its configuration when INTERCOM_ACCESS_TOKEN is unset or blank.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  simulator: Simulator.ServerOptions
+): Layer.Layer<IntercomClient.IntercomClient | Embedded.Target, ServeError | ScrollError.InvalidOptions | ConfigError> =>
+  IntercomClient.layerConfig().pipe(
+    Layer.provide(NodeHttpClient.layerUndici),
+    Layer.provideMerge(Embedded.layer(simulator))
+  )
+
+/**
+ * Exports the users and returns the summary (which the progress output has already printed). The client is `layer`:
+ * the simulator unless INTERCOM_ACCESS_TOKEN is set.
  *
  * @since 0.1.0
  * @category running
@@ -81,13 +103,14 @@ export const run = Effect.fn("Quickstart.run")(function*(options: Options = {}):
   return yield* Effect.gen(function*() {
     const stdio = yield* Stdio.Stdio
     const target = yield* Embedded.Target
+    const client = yield* IntercomClient.IntercomClient
     yield* stdio.writeStderr(
-      target.kind === "simulator"
+      target._tag === "Simulated"
         ? `No INTERCOM_ACCESS_TOKEN: exporting from the embedded simulator at ${target.baseUrl} (${
           describeSimulator(simulator)
         }).\n`
-        : `Exporting from ${target.baseUrl}.\n`
+        : `Exporting from ${client.baseUrl}.\n`
     )
     return yield* Export.run({ resource: "users", out })
-  }).pipe(Effect.provide(Embedded.layerFromEnv({ simulator })))
+  }).pipe(Effect.provide(layer(simulator)))
 })

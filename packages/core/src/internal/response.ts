@@ -18,15 +18,18 @@ export interface Where {
   readonly resource: Resource
   readonly page: number
   readonly scrollParam: string | undefined
-  /** Removes the access token from text a server sent, in case it echoes it back. */
+  /**
+   * Removes the access token from text a server (or the transport) sent, in case it echoes it back. For their strings
+   * only, never for our own words around them, which a short token would damage (see `redaction.ts`).
+   */
   readonly redact: (text: string) => string
 }
 
 const truncated = (where: Where, detail: string) =>
   new RestartRequired({ resource: where.resource, page: where.page, cause: { _tag: "TruncatedBody", detail } })
 
-const invalid = (where: Where, issue: string) =>
-  new InvalidResponse({ resource: where.resource, page: where.page, issue: where.redact(issue) })
+/** `issue` in our words, with what the server sent already redacted. */
+const invalid = (where: Where, issue: string) => new InvalidResponse({ resource: where.resource, page: where.page, issue })
 
 const decoder = new TextDecoder()
 
@@ -42,7 +45,7 @@ const readBytes = (
 ): Effect.Effect<Uint8Array, InvalidResponse | RestartRequired> => {
   const tooLarge = (bytes: number) => invalid(where, `the body is over the ${maxBytes}-byte limit (${bytes} bytes)`)
   const cutShort = (error: HttpClientError.ResponseError) =>
-    truncated(where, error.description ?? String(error.cause ?? error.reason))
+    truncated(where, where.redact(error.description ?? String(error.cause ?? error.reason)))
   if (declared !== undefined) {
     // Bytes, decoded once by `interpret`: `response.text` (undici's body.text()) gives the same string, but its pages
     // outlive minor GCs and pile up in the old generation (a CLI export peaked ~100 MB higher at 200k records than at
@@ -100,7 +103,8 @@ const readBody = (
     if (Either.isRight(decoded)) return Effect.succeed(decoded.right)
     const failure = decoded.left
     return isSuccess(response.status) || failure._tag === "TooLarge"
-      ? Effect.fail(undecodable(failure, contentEncoding, bytes.length, where, maxBytes))
+      // The header is the server's, so it is redacted as what it says is.
+      ? Effect.fail(undecodable(failure, where.redact(contentEncoding), bytes.length, where, maxBytes))
       : Effect.succeed(new Uint8Array(0))
   })
 }
@@ -126,9 +130,9 @@ const undecodable = (
         `the body is over the ${maxBytes}-byte limit once decoded (Content-Encoding ${contentEncoding}, ${received} bytes as received); decoding stopped there`
       )
     case "EndsEarly":
-      return truncated(where, `the ${contentEncoding} stream ends early: ${failure.detail}`)
+      return truncated(where, `the ${contentEncoding} stream ends early: ${where.redact(failure.detail)}`)
     case "Corrupt":
-      return invalid(where, `the body does not decode as Content-Encoding ${contentEncoding}: ${failure.detail}`)
+      return invalid(where, `the body does not decode as Content-Encoding ${contentEncoding}: ${where.redact(failure.detail)}`)
     case "Unavailable":
       return invalid(where, `Content-Encoding ${contentEncoding} cannot be decoded here: this runtime has no node:zlib`)
   }
@@ -160,7 +164,7 @@ const parseJson = (text: string, where: Where): Either.Either<unknown, InvalidRe
       ? Either.left(truncated(where, `JSON ends early after ${text.length} characters`))
       // V8 quotes a stretch of the body (`Unexpected token 'x', ..."b" x"tok_abc"... is not valid JSON`), where a token's
       // prefix would escape the redaction. Quotes in the body need not pair up, so all from the first to the last goes.
-      : Either.left(invalid(where, `malformed JSON: ${detail.replace(/(\.\.\.)?"[\s\S]*"(\.\.\.)?/, "…")}`))
+      : Either.left(invalid(where, `malformed JSON: ${where.redact(detail.replace(/(\.\.\.)?"[\s\S]*"(\.\.\.)?/, "…"))}`))
   }
 }
 
@@ -199,9 +203,12 @@ export const interpret = (received: Received, where: Where): Either.Either<PageB
   const body = decoder.decode(received.body)
 
   if (isSuccess(status)) {
-    if (!isJson(contentType)) return Either.left(invalid(where, `expected JSON, got ${contentType} (HTTP ${status})`))
+    if (!isJson(contentType)) {
+      return Either.left(invalid(where, `expected JSON, got ${where.redact(String(contentType))} (HTTP ${status})`))
+    }
+    // The issue is the schema's account of what the server sent: its keys and values.
     return Either.flatMap(parseJson(body, where), (json) =>
-      Either.mapLeft(validatePage[resource](json), (issue) => invalid(where, issue)))
+      Either.mapLeft(validatePage[resource](json), (issue) => invalid(where, where.redact(issue))))
   }
 
   const error = isJson(contentType)
@@ -210,8 +217,11 @@ export const interpret = (received: Received, where: Where): Either.Either<PageB
   const sentCode = error?.code === undefined ? undefined : where.redact(error.code)
   const code = sentCode ?? `http_${status}`
   const requestId = error?.requestId === undefined ? undefined : where.redact(error.requestId)
-  const detail = where.redact(error?.message ??
-    (isJson(contentType) ? "no error details" : `a ${contentType} body, likely from a proxy in front of Intercom`))
+  const detail = error?.message !== undefined
+    ? where.redact(error.message)
+    : isJson(contentType)
+    ? "no error details"
+    : `a ${where.redact(String(contentType))} body, likely from a proxy in front of Intercom`
 
   // Decided on the code as sent: redaction is for what is shown, and a short token may occur in a code.
   if (status === 400 && error?.code === "scroll_exists") return Either.left(new ConcurrentScroll({ resource, requestId }))

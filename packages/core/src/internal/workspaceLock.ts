@@ -3,7 +3,8 @@ import { globalValue } from "effect/GlobalValue"
 
 /**
  * Intercom allows one open scroll per workspace, so this process allows one too: a permit per workspace, held for the
- * life of a scroll's scope.
+ * life of a scroll's scope. Beside it, what this process knows of the workspace's scroll on Intercom's side: whether a
+ * scroll of its own was cut short there, still open until Intercom drops it.
  */
 export interface WorkspaceLock {
   /**
@@ -13,13 +14,34 @@ export interface WorkspaceLock {
   readonly acquire: Effect.Effect<void, never, Scope.Scope>
   /** Whether a scroll of the workspace holds the lock now. */
   readonly isHeld: Effect.Effect<boolean>
+  /**
+   * Notes that a scroll of this process opened and then stopped short of its end at `atMillis` (an interrupt, an early
+   * stop, a failure), so that Intercom keeps it open until it expires; `undefined` notes that none is left (a scroll
+   * opened since, so Intercom had dropped any other).
+   */
+  readonly noteLeftOpen: (atMillis: number | undefined) => Effect.Effect<void>
+  /** When a scroll of this process was last left open, unless one opened since. */
+  readonly leftOpenAt: Effect.Effect<number | undefined>
 }
 
-const fromSemaphore = (semaphore: Effect.Semaphore): WorkspaceLock => ({
+/** A workspace's permit, and when a scroll of this process was left open on Intercom's side. */
+interface Entry {
+  readonly semaphore: Effect.Semaphore
+  leftOpenAt: number | undefined
+}
+
+const makeEntry = (): Entry => ({ semaphore: Effect.unsafeMakeSemaphore(1), leftOpenAt: undefined })
+
+const fromEntry = (entry: Entry): WorkspaceLock => ({
   acquire: Effect.uninterruptibleMask((restore) =>
-    restore(semaphore.take(1)).pipe(Effect.zipRight(Effect.addFinalizer(() => semaphore.release(1))))
+    restore(entry.semaphore.take(1)).pipe(Effect.zipRight(Effect.addFinalizer(() => entry.semaphore.release(1))))
   ),
-  isHeld: Effect.map(semaphore.withPermitsIfAvailable(1)(Effect.void), Option.isNone)
+  isHeld: Effect.map(entry.semaphore.withPermitsIfAvailable(1)(Effect.void), Option.isNone),
+  noteLeftOpen: (atMillis) =>
+    Effect.sync(() => {
+      entry.leftOpenAt = atMillis
+    }),
+  leftOpenAt: Effect.sync(() => entry.leftOpenAt)
 })
 
 /**
@@ -28,21 +50,21 @@ const fromSemaphore = (semaphore: Effect.Semaphore): WorkspaceLock => ({
  */
 export const locks = globalValue(
   Symbol.for("@intercom-scroll/core/internal/workspaceLock"),
-  () => new Map<string, Effect.Semaphore>()
+  () => new Map<string, Entry>()
 )
 
 /** The lock of the workspace whose `key` this is. */
 export const forWorkspace = (key: string): WorkspaceLock => {
-  let semaphore = locks.get(key)
-  if (semaphore === undefined) {
-    semaphore = Effect.unsafeMakeSemaphore(1)
-    locks.set(key, semaphore)
+  let entry = locks.get(key)
+  if (entry === undefined) {
+    entry = makeEntry()
+    locks.set(key, entry)
   }
-  return fromSemaphore(semaphore)
+  return fromEntry(entry)
 }
 
 /** A lock of its own, for a client whose workspace cannot be named (a test double): one scroll of it at a time. */
-export const make = (): WorkspaceLock => fromSemaphore(Effect.unsafeMakeSemaphore(1))
+export const make = (): WorkspaceLock => fromEntry(makeEntry())
 
 const encoder = new TextEncoder()
 

@@ -97,8 +97,7 @@ export interface FakeOptions {
 
 /**
  * Page `k` of a scroll holds records [k*size, (k+1)*size). Params are `s<scroll>-<k>` (rotating) or `s<scroll>`
- * (stable: the fake then keeps each scroll's next page, and moves it on only when it serves a page itself, not when a
- * fault answers).
+ * (stable: the fake then keeps each scroll's next page, which a page answered moves on, and an error does not).
  */
 export const makeFake = (options: FakeOptions = {}): Fake => {
   const total = options.records ?? 250
@@ -116,15 +115,11 @@ export const makeFake = (options: FakeOptions = {}): Fake => {
     const page = stable ? positions.get(scroll) : Number(match[2])
     return page === undefined ? undefined : { scroll, page }
   }
-  const respond = (seen: Seen): Response => {
-    const fault = options.fault?.(seen)
-    if (fault !== undefined) return fault
+  const serve = (seen: Seen): Response => {
     if (seen.scroll === undefined || seen.page === undefined) {
       return errorList(404, "not_found", "scroll parameter not found")
     }
     const { page, scroll } = seen
-    if (page === 0) scrolls = scroll
-    positions.set(scroll, page + 1)
     const from = page * size
     const users = Array.from({ length: Math.max(0, Math.min(size, total - from)) }, (_, k) => user(from + k))
     const body = { type: "user.list", users, scroll_param: stable ? `s${scroll}` : `s${scroll}-${page + 1}` }
@@ -132,6 +127,15 @@ export const makeFake = (options: FakeOptions = {}): Fake => {
     return coding !== undefined && (seen.headers["accept-encoding"] ?? "").includes(coding)
       ? compressedJson(body, coding)
       : json(body)
+  }
+  /** A page answered (by the fake or a fault) opens its scroll, or moves it on; an error leaves it where it was. */
+  const respond = (seen: Seen): Response => {
+    const response = options.fault?.(seen) ?? serve(seen)
+    if (response.ok && seen.scroll !== undefined && seen.page !== undefined) {
+      if (seen.page === 0) scrolls = seen.scroll
+      positions.set(seen.scroll, seen.page + 1)
+    }
+    return response
   }
   const httpClient = HttpClient.make((request: HttpClientRequest.HttpClientRequest, url: URL) =>
     Effect.sync(() => {

@@ -1,0 +1,191 @@
+/**
+ * What every subcommand that scrolls a workspace shares: where the workspace is (`--base-url`, `--region`), how to
+ * scroll it (`--max-restarts`, `--prefetch`, `--wait-for-other-scroll`), and the client those flags and the environment configure.
+ *
+ * @since 0.1.0
+ */
+import { HelpDoc, Options as Flag, ValidationError } from "@effect/cli"
+import { IntercomClient, type Scroll, type ScrollError } from "@intercom-scroll/core"
+import { Config, ConfigError, Duration, Effect, Either, Layer, Option, Schedule } from "effect"
+import { InvalidConfig } from "../ExportError.js"
+
+const regions = ["us", "eu", "au"] as const satisfies ReadonlyArray<IntercomClient.Region>
+
+/**
+ * `--name N`, a whole number 0 or more; a number below is refused in words that name the flag and say what N is.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const count = (name: string, meaning: string) =>
+  Flag.integer(name).pipe(
+    Flag.filterMap((n) => n >= 0 ? Option.some(n) : Option.none(), `--${name} must be 0 or more: ${meaning}`),
+    Flag.withPseudoName("N")
+  )
+
+/**
+ * Restarts at most `maxRestarts` times (0: never), each after an exponential backoff from 1 second with jitter,
+ * as the core's default does, but never more than about a minute: uncapped, `--max-restarts 20` would wait hours
+ * before its last attempts (the 12th alone ~34 minutes), and a minute is as long as Intercom keeps a scroll.
+ *
+ * @since 0.1.0
+ * @category schedules
+ */
+export const restartAtMost = (
+  maxRestarts: number
+): Schedule.Schedule<unknown, ScrollError.RestartRequired | ScrollError.Expired> =>
+  Schedule.exponential("1 second").pipe(
+    Schedule.either(Schedule.spaced("1 minute")), // the shorter of the two delays
+    Schedule.jittered,
+    Schedule.intersect(Schedule.recurs(maxRestarts))
+  )
+
+/**
+ * Waits up to `wait` for another scroll of the workspace to close on Intercom's side, trying every 10 seconds (or
+ * sooner, for a shorter wait), as the core's default does for 2 minutes. Zero gives up at once.
+ *
+ * @since 0.1.0
+ * @category schedules
+ */
+export const waitForOtherScroll = (
+  wait: Duration.Duration
+): Schedule.Schedule<unknown, ScrollError.ConcurrentScroll> =>
+  Duration.lessThanOrEqualTo(wait, Duration.zero)
+    ? Schedule.stop
+    : Schedule.spaced(Duration.min(wait, Duration.seconds(10))).pipe(Schedule.upTo(wait))
+
+const durationUnits: ReadonlyArray<readonly [RegExp, (n: number) => Duration.Duration]> = [
+  [/^(s|sec|secs|second|seconds)?$/, Duration.seconds],
+  [/^(m|min|mins|minute|minutes)$/, Duration.minutes],
+  [/^(h|hour|hours)$/, Duration.hours]
+]
+
+/**
+ * A duration as a person types it: `90s`, `10m`, `1h`, `2 minutes`, or a bare number of seconds (as `sleep` and
+ * `timeout` read one).
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const parseDuration = (text: string): Either.Either<Duration.Duration, string> => {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text)
+  const unit = match === null ? undefined : durationUnits.find(([pattern]) => pattern.test(match[2].toLowerCase()))
+  return match === null || unit === undefined
+    ? Either.left(`${JSON.stringify(text)} is not a duration: use a number and a unit, such as 90s, 10m or 1h`)
+    : Either.right(unit[1](Number(match[1])))
+}
+
+/**
+ * The flags, which each subcommand adds to its own. The pages are "written" to a file or stdout by `export`, to the
+ * database by `sync`.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const flags = {
+  maxRestarts: count("max-restarts", "how many times to start over").pipe(
+    Flag.withDescription("Start the scroll over at most N times after a 5xx, a transport failure or an expiry (default 5; 0 never)."),
+    Flag.optional
+  ),
+  prefetch: count("prefetch", "how many pages to fetch ahead of the writing").pipe(
+    Flag.withDescription(
+      "Fetch up to N pages (about 100 records each) ahead while earlier ones are written (default 1; 0 fetches a page only when the last is written). More keeps a slow disk, reader or database from letting the scroll expire."
+    ),
+    Flag.optional
+  ),
+  waitForOtherScroll: Flag.text("wait-for-other-scroll").pipe(
+    Flag.withPseudoName("DURATION"),
+    Flag.mapEffect((text) =>
+      Either.match(parseDuration(text), {
+        onLeft: (problem) => Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--wait-for-other-scroll: ${problem}`))),
+        onRight: Effect.succeed
+      })
+    ),
+    Flag.withDescription(
+      "How long to wait while another scroll of the workspace is open on Intercom's side (Intercom allows one at a time, and drops one about a minute after its last use), such as 90s, 10m or 1h (default 2m; 0 gives up at once)."
+    ),
+    Flag.optional
+  ),
+  baseUrl: Flag.text("base-url").pipe(
+    Flag.withPseudoName("URL"),
+    Flag.withDescription("The API's base URL; overrides INTERCOM_BASE_URL and --region."),
+    Flag.optional
+  ),
+  region: Flag.choice("region", regions).pipe(
+    Flag.withDescription("The workspace's region (us, eu, au); overrides INTERCOM_REGION and INTERCOM_BASE_URL."),
+    Flag.optional
+  )
+}
+
+/**
+ * The shared flags as parsed.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export interface Parsed {
+  readonly baseUrl: Option.Option<string>
+  readonly region: Option.Option<IntercomClient.Region>
+  readonly maxRestarts: Option.Option<number>
+  readonly prefetch: Option.Option<number>
+  readonly waitForOtherScroll: Option.Option<Duration.Duration>
+}
+
+/**
+ * The scroll options the flags ask for; unset ones keep the core's defaults.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const scrollOptions = (flags: Parsed): Scroll.Options => ({
+  restart: Option.getOrUndefined(Option.map(flags.maxRestarts, restartAtMost)),
+  concurrentScroll: Option.getOrUndefined(Option.map(flags.waitForOtherScroll, waitForOtherScroll)),
+  prefetch: Option.getOrUndefined(flags.prefetch)
+})
+
+/** The first problem a `ConfigError` reports (of several, the first variable read), with the variable it names. */
+const firstProblem = (error: ConfigError.ConfigError): { readonly variable: string; readonly message: string } => {
+  switch (error._op) {
+    case "And":
+    case "Or":
+      return firstProblem(error.left)
+    default:
+      return { variable: error.path.join("_"), message: error.message }
+  }
+}
+
+/** The core's refusal of a variable, in one line that names it; a missing or blank token says where to get one. */
+const invalidConfig = (error: ConfigError.ConfigError): InvalidConfig => {
+  const { message, variable } = firstProblem(error)
+  if (variable === "INTERCOM_ACCESS_TOKEN") {
+    return new InvalidConfig({
+      variable,
+      detail: "is not set: create an access token in Intercom's Developer Hub and export INTERCOM_ACCESS_TOKEN=… (it is never read from a flag)"
+    })
+  }
+  return variable === ""
+    ? new InvalidConfig({ variable: "The environment", detail: `is invalid: ${message}` })
+    : new InvalidConfig({ variable, detail: message })
+}
+
+/**
+ * The `--base-url` and `--region` flags win over the environment; a `--region` flag also wins over an
+ * INTERCOM_BASE_URL, since the core takes a base URL over a region.
+ */
+const resolveBaseUrl = (flags: Parsed, fromEnvironment: string | undefined) =>
+  Option.getOrElse(flags.baseUrl, () => Option.isSome(flags.region) ? undefined : fromEnvironment)
+
+/**
+ * The client, configured by the core from the environment (`IntercomClient.environment`), the flags winning over it. A
+ * variable the core refuses fails as `InvalidConfig`, which names it in one line.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const client = (flags: Parsed) =>
+  IntercomClient.layerConfig({
+    ...IntercomClient.environment,
+    baseUrl: Config.map(IntercomClient.environment.baseUrl, (fromEnvironment) => resolveBaseUrl(flags, fromEnvironment)),
+    region: Config.map(IntercomClient.environment.region, (fromEnvironment) =>
+      Option.getOrElse(flags.region, () => fromEnvironment))
+  }).pipe(Layer.mapError((error) => ConfigError.isConfigError(error) ? invalidConfig(error) : error))

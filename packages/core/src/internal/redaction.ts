@@ -1,0 +1,25 @@
+/**
+ * A token this long or longer is replaced wherever it occurs, even inside other text (`req_<token>`): nothing but the
+ * token itself holds it by chance. Intercom's access tokens are 60 characters.
+ */
+const ANYWHERE_MIN_LENGTH = 8
+
+/** A letter or digit next to a short token makes it part of a word, not the token. */
+const WORD_CHARACTER = "[\\p{L}\\p{N}]"
+
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+
+/**
+ * Replaces `token` with `<redacted>` in text that came from elsewhere: a server's error code, message or request id, a
+ * body it echoed, a transport's message. Never apply it to our own words, which a short token could only damage.
+ *
+ * A token of 8 characters or more is replaced wherever it occurs. A shorter one (no real Intercom token is) is
+ * replaced only where it stands alone, with no letter or digit on either side: inside a word it cannot be told from
+ * the word (`T` in `Transport`), and replacing it there would wreck the text without hiding anything.
+ */
+export const redactor = (token: string): (text: string) => string => {
+  if (token === "") return (text) => text
+  if (token.length >= ANYWHERE_MIN_LENGTH) return (text) => text.split(token).join("<redacted>")
+  const alone = new RegExp(`(?<!${WORD_CHARACTER})${escapeRegExp(token)}(?!${WORD_CHARACTER})`, "gu")
+  return (text) => text.replace(alone, "<redacted>")
+}

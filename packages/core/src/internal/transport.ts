@@ -1,0 +1,83 @@
+import type { HttpClientError } from "@effect/platform"
+import type { ConnectFailure } from "../ScrollError.js"
+
+/**
+ * What the transport said went wrong, and whether it failed to connect at all. The platform's `RequestError` holds the
+ * transport's error as its `cause`: undici's `request` gives Node's own error (`connect ECONNREFUSED 127.0.0.1:4010`,
+ * with `code` and `syscall`), `fetch` a `TypeError("fetch failed")` whose `cause` is that error, and Node an
+ * `AggregateError` of one error per address when it tried several.
+ */
+export interface TransportFailure {
+  /** The transport's own words, outermost first, each once. */
+  readonly detail: string
+  /** Set when no connection was made, so that the request never reached a server. */
+  readonly connect: ConnectFailure | undefined
+}
+
+interface SystemError {
+  readonly message: string
+  readonly code: string | undefined
+  readonly syscall: string | undefined
+}
+
+const MAX_DEPTH = 5
+
+const field = (error: object, name: string): string | undefined => {
+  const value = (error as Record<string, unknown>)[name]
+  return typeof value === "string" ? value : undefined
+}
+
+/** The error and those it wraps (`cause`) or gathers (`AggregateError.errors`), outermost first. */
+const chain = (cause: unknown): ReadonlyArray<SystemError> => {
+  const found: Array<SystemError> = []
+  const visit = (error: unknown, depth: number) => {
+    if (depth > MAX_DEPTH || typeof error !== "object" || error === null) return
+    found.push({
+      message: error instanceof Error ? error.message : "",
+      code: field(error, "code"),
+      syscall: field(error, "syscall")
+    })
+    if (error instanceof AggregateError) for (const inner of error.errors) visit(inner, depth + 1)
+    visit((error as { readonly cause?: unknown }).cause, depth + 1)
+  }
+  visit(cause, 0)
+  return found
+}
+
+/**
+ * TLS verification and handshake failures: OpenSSL's certificate codes (`CERT_HAS_EXPIRED`,
+ * `DEPTH_ZERO_SELF_SIGNED_CERT`, `UNABLE_TO_VERIFY_LEAF_SIGNATURE`, …) and Node's (`ERR_TLS_CERT_ALTNAME_INVALID`,
+ * `ERR_SSL_WRONG_VERSION_NUMBER` for a server that does not speak TLS on that port).
+ */
+const isTls = (code: string) => /CERT|^UNABLE_TO_|^HOSTNAME_MISMATCH$|^ERR_(SSL|TLS)_/.test(code)
+
+/**
+ * How one error of the chain failed to connect, if it did: only errors of the connection's own steps count (name
+ * resolution, `connect`, the TLS handshake), so that a timeout or a reset on a connection already made (when the
+ * request may have reached the server) stays a transport failure.
+ */
+const connectFailureOf = ({ code, syscall }: SystemError): ConnectFailure | undefined => {
+  if (code === undefined) return undefined
+  if (isTls(code)) return "tls"
+  if (code === "UND_ERR_CONNECT_TIMEOUT") return "timeout"
+  if (syscall === "getaddrinfo") return code === "ENOTFOUND" ? "unknown-host" : "network"
+  if (syscall !== "connect") return undefined
+  if (code === "ECONNREFUSED") return "refused"
+  if (code === "ETIMEDOUT") return "timeout"
+  return "network"
+}
+
+/** Reads a transport failure; `redact` is applied to each of the transport's messages, never to our own words. */
+export const describe = (
+  error: HttpClientError.HttpClientError,
+  redact: (text: string) => string
+): TransportFailure => {
+  const errors = chain(error.cause)
+  const messages = [error.description, ...errors.map((e) => e.message)]
+    .filter((message): message is string => message !== undefined && message !== "")
+    .map(redact)
+  const unique = messages.filter((message, i) => messages.indexOf(message) === i)
+  let connect: ConnectFailure | undefined
+  for (const inner of errors) connect ??= connectFailureOf(inner)
+  return { detail: unique.length === 0 ? error.reason : unique.join(": "), connect }
+}

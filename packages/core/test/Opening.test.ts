@@ -1,0 +1,359 @@
+/**
+ * What happens before a scroll opens, and how it is told: a base URL that cannot be reached (`Unreachable`, fast, with
+ * no restart), a first page that fails (a retry, not a restart), and another scroll of the workspace in the way (this
+ * process's own, cut short, or one it knows nothing of), with how long the wait for it can last.
+ */
+import { FetchHttpClient, HttpClient, HttpClientError } from "@effect/platform"
+import { NodeHttpClient } from "@effect/platform-node"
+import { describe, expect, it } from "@effect/vitest"
+import { Simulator } from "@intercom-scroll/simulator"
+import { Cause, Deferred, Effect, Exit, Fiber, Layer, Logger, Metric, Option, Redacted, Schedule, Stream, TestClock } from "effect"
+import * as Net from "node:net"
+import { IntercomClient, Progress, Scroll, ScrollError, ScrollMetrics } from "../src/index.js"
+import { errorList, makeFake, type Seen } from "./support/fakeIntercom.js"
+
+const BASE_URL = "http://127.0.0.1:4010"
+const TOKEN = "tok_opening_0123456789abcdef"
+
+const paramOf = (seen: Seen) => seen.url.searchParams.get("scroll_param")
+
+/** A loopback port nothing listens on: one the system just gave out, closed again. */
+const closedPort = Effect.async<number>((resume) => {
+  const server = Net.createServer()
+  server.listen(0, "127.0.0.1", () => {
+    const { port } = server.address() as Net.AddressInfo
+    server.close(() => resume(Effect.succeed(port)))
+  })
+})
+
+/** What a real HTTP client fails with, as the platform hands it over, when nothing listens at the address. */
+const refusedBy = (client: Layer.Layer<HttpClient.HttpClient>) =>
+  Effect.flatMap(closedPort, (port) =>
+    HttpClient.get(`http://127.0.0.1:${port}/users/scroll`).pipe(Effect.flip, Effect.provide(client))).pipe(
+      Effect.map((error) => error.cause)
+    )
+
+/** Node's error for a host name that does not resolve, as `getaddrinfo` gives it (undici passes it on as is). */
+const notFound = Object.assign(new Error("getaddrinfo ENOTFOUND api.intercom.invalid"), {
+  errno: -3008,
+  code: "ENOTFOUND",
+  syscall: "getaddrinfo",
+  hostname: "api.intercom.invalid"
+})
+
+/** Node's error for a certificate past its date, from the TLS handshake. */
+const expiredCertificate = Object.assign(new Error("certificate has expired"), { code: "CERT_HAS_EXPIRED" })
+
+/** A client whose every request fails as the transport did with `cause`, for the requests `fails` picks. */
+const failing = (cause: unknown, fails: (url: URL) => boolean = () => true) => {
+  const fake = makeFake({ records: 250 })
+  const requests: Array<URL> = []
+  const http = Layer.effect(
+    HttpClient.HttpClient,
+    Effect.map(HttpClient.HttpClient, (inner) =>
+      HttpClient.make((request, url) =>
+        Effect.suspend(() => {
+          requests.push(url)
+          return fails(url)
+            ? Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", cause }))
+            : inner.execute(request)
+        })
+      ))
+  ).pipe(Layer.provide(fake.httpClient))
+  const layer = IntercomClient.layer({ accessToken: Redacted.make(TOKEN), baseUrl: BASE_URL }).pipe(
+    Layer.provide(http),
+    Layer.orDie
+  )
+  return { requests, layer }
+}
+
+/** Every progress event and log line of `effect`, and what the restarts counter gained meanwhile. */
+const observed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.gen(function*() {
+    const events: Array<Progress.ProgressEvent> = []
+    const logs: Array<string> = []
+    const restarts = Metric.value(ScrollMetrics.forResource(ScrollMetrics.restarts, "users"))
+    const before = (yield* restarts).count
+    const fiber = yield* effect.pipe(
+      Effect.provideService(Progress.Progress, { report: (event) => Effect.sync(() => events.push(event)) }),
+      Effect.provide(Logger.replace(Logger.defaultLogger, Logger.make(({ message }) => logs.push(String(message))))),
+      Effect.exit,
+      Effect.fork
+    )
+    return {
+      fiber,
+      events,
+      logs,
+      restarts: Effect.map(restarts, (state) => state.count - before)
+    }
+  })
+
+/** The failure `exit` ended with; a test that expected one fails here if there was none. */
+const failureOf = <A, E>(exit: Exit.Exit<A, E>): E =>
+  Option.getOrThrow(Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none())
+
+/** Lets forked fibers run until `done` holds, within a bound, without moving the clock. */
+const settle = (done: () => boolean) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 10_000 && !done(); i++) yield* Effect.yieldNow()
+  })
+
+const tagsOf = (events: ReadonlyArray<Progress.ProgressEvent>) => events.map((event) => event._tag)
+
+const waitsOf = (events: ReadonlyArray<Progress.ProgressEvent>) =>
+  events.flatMap((event) => event._tag === "Waiting" ? [{ reason: event.reason, untilMillis: event.untilMillis }] : [])
+
+describe("a base URL where nothing listens", () => {
+  const clients = [["undici", NodeHttpClient.layerUndici], ["fetch", FetchHttpClient.layer]] as const
+  for (const [name, client] of clients) {
+    it.effect(`(${name}) fails with Unreachable after 3 connections in 1.5 s, neither a restart nor a retry`, () =>
+      Effect.gen(function*() {
+        const refused = failing(yield* refusedBy(client))
+        const run = yield* observed(Stream.runDrain(Scroll.users()).pipe(Effect.provide(refused.layer)))
+        // Half a second, then a second more: no 31 seconds of restarts.
+        yield* settle(() => waitsOf(run.events).length > 0)
+        yield* TestClock.adjust("1499 millis")
+        expect(Option.isNone(yield* Fiber.poll(run.fiber))).toBe(true)
+        yield* TestClock.adjust("1 millis")
+        const error = failureOf(yield* Fiber.join(run.fiber))
+        expect(error).toBeInstanceOf(ScrollError.Unreachable)
+        expect(error).toMatchObject({ resource: "users", baseUrl: BASE_URL, reason: "refused", attempts: 3 })
+        expect(error.message).toMatch(
+          /^Could not connect to http:\/\/127\.0\.0\.1:4010 for the users scroll: nothing is listening there \(.*connect ECONNREFUSED 127\.0\.0\.1:\d+\); gave up after 3 attempts\. Check the baseUrl or region option/
+        )
+        expect(refused.requests).toHaveLength(3)
+        // No page was ever fetched: nothing started over, and nothing says so.
+        expect(tagsOf(run.events).filter((tag) => tag === "Restart" || tag === "Retry")).toEqual([])
+        expect(waitsOf(run.events).map((wait) => wait.reason)).toEqual(["connect", "connect"])
+        expect(yield* run.restarts).toBe(0)
+        expect(run.logs.filter((line) => /Restart|first page/.test(line))).toEqual([])
+        expect(run.logs.filter((line) => line.startsWith(`Could not connect to ${BASE_URL}`))).toHaveLength(2)
+      }))
+  }
+
+  it.effect("a host name that does not resolve is Unreachable too, as an unknown host", () =>
+    Effect.gen(function*() {
+      const unknown = failing(notFound)
+      const run = yield* observed(Stream.runDrain(Scroll.users()).pipe(Effect.provide(unknown.layer)))
+      yield* settle(() => waitsOf(run.events).length > 0)
+      yield* TestClock.adjust("1500 millis")
+      const error = failureOf(yield* Fiber.join(run.fiber))
+      expect(error).toMatchObject({ _tag: "Unreachable", reason: "unknown-host", attempts: 3 })
+      expect(error.message).toContain("no such host (getaddrinfo ENOTFOUND api.intercom.invalid)")
+    }))
+
+  it.effect("a certificate refused is Unreachable at once: waiting does not change it", () =>
+    Effect.gen(function*() {
+      const tls = failing(new TypeError("fetch failed", { cause: expiredCertificate }))
+      const error = yield* Effect.flip(Stream.runDrain(Scroll.users()).pipe(Effect.provide(tls.layer)))
+      expect(error).toMatchObject({ _tag: "Unreachable", reason: "tls", attempts: 1 })
+      expect(error.message).toContain("the TLS handshake failed (fetch failed: certificate has expired); gave up after 1 attempt.")
+      expect(tls.requests).toHaveLength(1)
+    }))
+
+  it.effect("once a scroll has opened, a connection that fails is a transport failure, left to the restart schedule", () =>
+    Effect.gen(function*() {
+      const cause = yield* refusedBy(NodeHttpClient.layerUndici)
+      let opened = false
+      // The first page comes back; from then on nothing listens.
+      const gone = failing(cause, () => {
+        const fail = opened
+        opened = true
+        return fail
+      })
+      const run = yield* observed(
+        Stream.runDrain(Scroll.users({ restart: Schedule.recurs(1) })).pipe(Effect.provide(gone.layer))
+      )
+      const error = failureOf(yield* Fiber.join(run.fiber))
+      expect(error).toMatchObject({ _tag: "RestartRequired", page: 1, cause: { _tag: "ConnectFailed", reason: "refused" } })
+      expect(tagsOf(run.events).filter((tag) => tag === "Restart" || tag === "Retry")).toEqual(["Restart"])
+      expect(yield* run.restarts).toBe(1)
+    }))
+})
+
+describe("a first page that fails before the scroll opened", () => {
+  const serverErrorOnFirstPage = (times: number) => {
+    let answered = 0
+    return makeFake({
+      records: 250,
+      fault: (seen) =>
+        paramOf(seen) === null && answered++ < times ? errorList(500, "server_error", "internal network error") : undefined
+    })
+  }
+
+  it.effect("is asked for again: a retry, not a restart, in progress events, logs and metrics", () =>
+    Effect.gen(function*() {
+      const fake = serverErrorOnFirstPage(1)
+      const tracker = yield* Progress.makeTracker
+      const restart = Schedule.spaced("1 second").pipe(Schedule.intersect(Schedule.recurs(1)))
+      const run = yield* observed(Stream.runCount(Scroll.users({ restart })).pipe(Effect.provide(fake.layer)))
+      yield* settle(() => waitsOf(run.events).length > 0)
+      yield* TestClock.adjust("1 second")
+      const exit = yield* Fiber.join(run.fiber)
+      expect(exit).toEqual(Exit.succeed(250))
+      for (const event of run.events) yield* tracker.reporter.report(event)
+      expect(tagsOf(run.events).filter((tag) => tag === "Restart" || tag === "Retry")).toEqual(["Retry"])
+      const retry = run.events.find((event) => event._tag === "Retry")
+      expect(retry).toMatchObject({ attempt: 2, cause: expect.stringMatching(/^The users scroll did not open: its first page failed \(HTTP 500/) })
+      expect(waitsOf(run.events).map((wait) => wait.reason)).toEqual(["retry"])
+      expect((yield* tracker.snapshot).restarts).toBe(0)
+      expect(yield* run.restarts).toBe(0)
+      expect(run.logs).toEqual(["Asking again for the first page of the users scroll, which did not open"])
+    }))
+
+  it.effect("that keeps failing ends with RestartRequired saying the scroll did not open", () =>
+    Effect.gen(function*() {
+      const fake = serverErrorOnFirstPage(Infinity)
+      const error = yield* Effect.flip(Stream.runDrain(Scroll.users({ restart: Schedule.recurs(2) })).pipe(Effect.provide(fake.layer)))
+      expect(error).toMatchObject({ _tag: "RestartRequired", page: 1 })
+      expect(error.message).toMatch(/^The users scroll did not open: its first page failed \(HTTP 500 server_error: internal network error.*\)\. The restart option decides/)
+      expect(fake.requests).toHaveLength(3)
+    }))
+})
+
+describe("another scroll of the workspace open on Intercom's side", () => {
+  const scrollExists = () => errorList(400, "scroll_exists", "scroll already exists for this workspace")
+
+  it.effect("one this process knows nothing of is waited on as concurrent-scroll, until the schedule gives up", () =>
+    Effect.gen(function*() {
+      let answered = 0
+      // A workspace of its own: no scroll of it was left open by this process.
+      const fake = makeFake({
+        records: 250,
+        token: "tok_another_app_scrolls_0123456789",
+        fault: (seen) => paramOf(seen) === null && answered++ < 2 ? scrollExists() : undefined
+      })
+      const run = yield* observed(Stream.runCount(Scroll.users()).pipe(Effect.provide(fake.layer)))
+      yield* settle(() => waitsOf(run.events).length > 0)
+      yield* TestClock.adjust("20 seconds")
+      expect(yield* Fiber.join(run.fiber)).toEqual(Exit.succeed(250))
+      // Every 10 s, 12 times: the wait ends by 2 minutes after the first scroll_exists (at 0 on the TestClock).
+      expect(waitsOf(run.events)).toEqual([
+        { reason: "concurrent-scroll", untilMillis: 120_000 },
+        { reason: "concurrent-scroll", untilMillis: 120_000 }
+      ])
+    }))
+
+  it.effect("the wait can last as long as the concurrentScroll schedule would go on, and is unbounded for an endless one", () =>
+    Effect.gen(function*() {
+      const fake = makeFake({
+        token: "tok_another_app_scrolls_for_ever_0123",
+        fault: (seen) => paramOf(seen) === null ? scrollExists() : undefined
+      })
+      const waitWith = (concurrentScroll: Schedule.Schedule<unknown, ScrollError.ConcurrentScroll>) =>
+        Effect.gen(function*() {
+          const run = yield* observed(Stream.runDrain(Scroll.users({ concurrentScroll })).pipe(Effect.provide(fake.layer)))
+          yield* settle(() => waitsOf(run.events).length > 0)
+          yield* Fiber.interrupt(run.fiber)
+          return waitsOf(run.events)[0]
+        })
+      const now = yield* TestClock.currentTimeMillis
+      expect(yield* waitWith(Schedule.spaced("10 seconds").pipe(Schedule.upTo("5 minutes")))).toEqual({
+        reason: "concurrent-scroll",
+        untilMillis: now + 300_000
+      })
+      expect(yield* waitWith(Schedule.spaced("10 seconds"))).toEqual({ reason: "concurrent-scroll", untilMillis: undefined })
+    }))
+
+  /** The simulator in process: its scrolls expire a minute after their last use, on the TestClock. */
+  const USERS = 1_000
+  const simulated = IntercomClient.layer({ accessToken: Redacted.make(TOKEN), baseUrl: "https://api.intercom.io" }).pipe(
+    Layer.provideMerge(Simulator.layerClient({ workspaces: [{ token: TOKEN, users: USERS }] })),
+    Layer.orDie
+  )
+
+  /** Runs the next scroll of the workspace while the clock moves on a second at a time, and gives its waits. */
+  const nextScroll = Effect.gen(function*() {
+    const run = yield* observed(Stream.runCount(Scroll.users()))
+    for (let second = 0; second < 200 && Option.isNone(yield* Fiber.poll(run.fiber)); second++) {
+      yield* TestClock.adjust("1 second")
+    }
+    expect(yield* Fiber.join(run.fiber)).toEqual(Exit.succeed(USERS))
+    return waitsOf(run.events)
+  })
+
+  it.effect("one this process stopped early is waited on as own-scroll, until Intercom drops it", () =>
+    Effect.gen(function*() {
+      // Two pages, then the consumer has enough: the scroll stays open on Intercom's side.
+      yield* Stream.runDrain(Scroll.users().pipe(Stream.take(150)))
+      const startedAt = yield* TestClock.currentTimeMillis
+      const waits = yield* nextScroll
+      expect(waits.length).toBeGreaterThan(0)
+      expect(waits.every((wait) => wait.reason === "own-scroll")).toBe(true)
+      expect(waits[0].untilMillis).toBe(startedAt + 120_000)
+      // About a minute after its last use, it was gone.
+      expect((yield* TestClock.currentTimeMillis) - startedAt).toBeLessThanOrEqual(70_000)
+    }).pipe(Effect.provide(simulated)))
+
+  it.effect("one this process interrupted is own-scroll too; one that reached its end leaves nothing behind", () =>
+    Effect.gen(function*() {
+      const firstPage = yield* Deferred.make<void>()
+      const interrupted = yield* Stream.runDrain(Scroll.users({ prefetch: 0 })).pipe(
+        Effect.provideService(Progress.Progress, {
+          report: (event) => event._tag === "Page" ? Deferred.succeed(firstPage, undefined) : Effect.void
+        }),
+        Effect.fork
+      )
+      yield* Deferred.await(firstPage)
+      yield* Fiber.interrupt(interrupted)
+      expect((yield* nextScroll).map((wait) => wait.reason)).toContain("own-scroll")
+      // The scroll just run reached its end: a scroll_exists now would be someone else's.
+      expect(yield* nextScroll).toEqual([])
+    }).pipe(Effect.provide(simulated)))
+
+  it.effect("a scroll that opened since the one cut short means that one is gone: a scroll_exists after it is another's", () =>
+    Effect.gen(function*() {
+      let busy = false
+      const fake = makeFake({
+        records: 250,
+        token: "tok_cut_then_whole_0123456789",
+        fault: (seen) => {
+          if (!busy || paramOf(seen) !== null) return undefined
+          busy = false
+          return scrollExists()
+        }
+      })
+      const run = Effect.gen(function*() {
+        // Cut short after its first page, then one that opens (Intercom had dropped the first) and runs to its end.
+        yield* Stream.runDrain(Scroll.users({ prefetch: 0 }).pipe(Stream.take(100)))
+        yield* Stream.runDrain(Scroll.users())
+        busy = true
+        const next = yield* observed(Stream.runDrain(Scroll.users()))
+        yield* settle(() => waitsOf(next.events).length > 0)
+        yield* TestClock.adjust("10 seconds")
+        yield* Fiber.join(next.fiber)
+        return waitsOf(next.events).map((wait) => wait.reason)
+      })
+      expect(yield* run.pipe(Effect.provide(fake.layer))).toEqual(["concurrent-scroll"])
+    }))
+
+  it.effect("a scroll that broke off and meets its own scroll when it starts over waits on own-scroll", () =>
+    Effect.gen(function*() {
+      let stage = 0
+      const fake = makeFake({
+        records: 250,
+        fault: (seen) => {
+          if (stage === 0 && paramOf(seen) === "s1-1") {
+            stage = 1
+            return errorList(500, "server_error", "internal network error")
+          }
+          if (stage === 1 && paramOf(seen) === null) {
+            stage = 2
+            return scrollExists()
+          }
+          return undefined
+        }
+      })
+      const run = yield* observed(
+        Stream.runCount(Scroll.users({ restart: Schedule.spaced("1 second").pipe(Schedule.intersect(Schedule.recurs(1))) })).pipe(
+          Effect.provide(fake.layer)
+        )
+      )
+      yield* settle(() => waitsOf(run.events).length > 0)
+      yield* TestClock.adjust("1 second")
+      yield* settle(() => waitsOf(run.events).length > 1)
+      yield* TestClock.adjust("10 seconds")
+      expect(yield* Fiber.join(run.fiber)).toEqual(Exit.succeed(250))
+      expect(waitsOf(run.events).map((wait) => wait.reason)).toEqual(["restart", "own-scroll"])
+    }))
+})

@@ -1,0 +1,228 @@
+/**
+ * `intercom-scroll sync` as a user runs it: the bin in processes of its own, against a simulator on a port of this
+ * process (whose stats and ids the tests read), into a real SQLite file and a real PostgreSQL server.
+ */
+import { type CommandExecutor, FileSystem, type HttpServer, Path } from "@effect/platform"
+import { NodeContext } from "@effect/platform-node"
+import { SqlClient } from "@effect/sql"
+import { describe, expect, it } from "@effect/vitest"
+import { Simulator } from "@intercom-scroll/simulator"
+import { SyncDatabase } from "@intercom-scroll/sync"
+import { PostgresServer } from "@intercom-scroll/testing"
+import { Duration, Effect, Layer, type Scope } from "effect"
+import { cli, eventually, type Finished, startCli } from "./support/processes.js"
+
+const TOKEN = "sync-test-token-3a9d"
+const USERS = 1_200
+
+/** The simulator on a loopback port; the bins reach it over HTTP, the test reads its stats and ids in process. */
+const served = (faults: Simulator.WorkspaceOptions["faults"] = {}, options: Partial<Simulator.SimulatorOptions> = {}) =>
+  Simulator.layerServer({ workspaces: [{ token: TOKEN, seed: 11, users: USERS, faults }], pageSize: 50, ...options })
+
+type Served = Simulator.Simulator | HttpServer.HttpServer
+
+const env = Effect.map(Simulator.baseUrl, (baseUrl) => ({ INTERCOM_ACCESS_TOKEN: TOKEN, INTERCOM_BASE_URL: baseUrl }))
+
+const sync = (args: ReadonlyArray<string>) =>
+  Effect.flatMap(env, (environment) => cli(["sync", ...args], { env: environment }))
+
+const sqliteFile = Effect.gen(function*() {
+  const fs = yield* FileSystem.FileSystem
+  const path = yield* Path.Path
+  // In a directory yet to be made: the sync creates it.
+  return `sqlite:${path.join(yield* fs.makeTempDirectoryScoped({ prefix: "sync-e2e-" }), "data", "intercom.sqlite")}`
+})
+
+/** A PostgreSQL server of its own, started for the test and thrown away after it. */
+const postgresServer = Effect.map(
+  Effect.acquireRelease(Effect.promise(PostgresServer.start), (server) => Effect.promise(server.stop)),
+  (server) => server.url
+)
+
+interface Row {
+  readonly id: string
+  readonly deleted: number
+}
+
+interface Run {
+  readonly status: string
+  readonly started_at: string | Date
+  readonly finished_at: string | Date | null
+  readonly inserted: number
+  readonly unchanged: number
+  readonly deleted: number
+  readonly error: string | null
+}
+
+/** What the database holds, read as any client of it would. */
+const contents = (database: string) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const rows = yield* sql<Row>`SELECT id, CASE WHEN deleted_at IS NULL THEN 0 ELSE 1 END AS deleted FROM intercom_users WHERE workspace = ${"default"} ORDER BY id`
+    const runs = yield* sql<Run>`SELECT status, started_at, finished_at, inserted, unchanged, deleted, error FROM intercom_sync_runs ORDER BY id`
+    return {
+      live: rows.filter((row) => Number(row.deleted) === 0).map((row) => row.id),
+      deleted: rows.filter((row) => Number(row.deleted) === 1).map((row) => row.id),
+      total: rows.length,
+      runs: runs.map((run) => ({ ...run, inserted: Number(run.inserted), unchanged: Number(run.unchanged), deleted: Number(run.deleted) }))
+    }
+  }).pipe(Effect.provide(SyncDatabase.layerFromUrl(database)))
+
+const idsNow = Effect.flatMap(Simulator.Simulator, (simulator) => simulator.ids(TOKEN, "users")).pipe(
+  Effect.map((ids) => [...ids].sort())
+)
+
+/** A sync of the users started, then sent `signal` once it has received 8 pages. */
+const syncStopped = (database: string, signal: "SIGKILL" | "SIGINT") =>
+  Effect.gen(function*() {
+    const simulator = yield* Simulator.Simulator
+    const started = yield* startCli(["sync", "users", "--database", database], { env: yield* env })
+    yield* eventually(Effect.map(simulator.stats, (stats) => (stats.workspaces[TOKEN]?.pagesServed ?? 0) >= 8))
+    yield* started.kill(signal)
+    return started
+  })
+
+const succeeded = (result: Finished) => {
+  expect(result.stderr).toMatch(/^Synced /m)
+  expect(result.exitCode).toBe(0)
+}
+
+const test = (
+  name: string,
+  body: () => Effect.Effect<void, unknown, Served | FileSystem.FileSystem | Path.Path | CommandExecutor.CommandExecutor | Scope.Scope>,
+  simulator: Layer.Layer<Served, unknown>
+) =>
+  it.scopedLive(name, () => body().pipe(Effect.provide(Layer.merge(simulator, NodeContext.layer))), 90_000)
+
+describe("intercom-scroll sync, as a process", () => {
+  test(
+    "fills the table from the bin; the next sync, after Intercom removed some users, marks them deleted",
+    () =>
+      Effect.gen(function*() {
+        const database = yield* sqliteFile
+        const first = yield* sync(["users", "--database", database])
+        succeeded(first)
+        expect(first.stderr).toMatch(/Synced 1,200 users into sqlite:.*intercom\.sqlite \(workspace default\) in .*: 1,200 inserted, 0 updated, 0 unchanged, 0 deleted, 0 restarts\.\n$/)
+        const before = yield* idsNow
+        expect((yield* contents(database)).live).toEqual(before)
+
+        // The second scroll's first request removes 30 users: that scroll never sees them.
+        const second = yield* sync(["users", "--database", database])
+        succeeded(second)
+        const after = yield* idsNow
+        expect(after).toHaveLength(USERS - 30)
+        expect(second.stderr).toMatch(/: 0 inserted, 0 updated, 1,170 unchanged, 30 deleted, 0 restarts\.\n$/)
+        const stored = yield* contents(database)
+        expect(stored.live).toEqual(after)
+        expect(stored.deleted).toEqual(before.filter((id) => !after.includes(id)))
+        expect(stored.runs.map((run) => run.status)).toEqual(["complete", "complete"])
+      }),
+    served({ mutations: [{ atPage: 26, resource: "users", remove: 30 }] })
+  )
+
+  test(
+    "kill -9 mid-run: the next sync records the run abandoned, and the table holds every user once",
+    () =>
+      Effect.gen(function*() {
+        const database = yield* sqliteFile
+        const killed = yield* syncStopped(database, "SIGKILL")
+        expect(yield* killed.exitCode.pipe(Effect.orElseSucceed(() => -1))).not.toBe(0)
+        const partial = yield* contents(database)
+        expect(partial.total).toBeGreaterThan(0)
+        expect(partial.total).toBeLessThan(USERS)
+        expect(partial.runs.map((run) => run.status)).toEqual(["running"])
+
+        // The killed scroll stays open on the server until it expires (2 s here): the next sync waits it out.
+        const next = yield* sync(["users", "--database", database])
+        succeeded(next)
+        const stored = yield* contents(database)
+        expect(stored.runs.map((run) => run.status)).toEqual(["abandoned", "complete"])
+        expect(stored.total).toBe(USERS)
+        expect(stored.live).toEqual(yield* idsNow)
+        expect(stored.deleted).toEqual([])
+        expect(stored.runs[1]).toMatchObject({ inserted: USERS - partial.total, unchanged: partial.total, deleted: 0 })
+      }),
+    served({ latency: Duration.millis(100) }, { expiry: "2 seconds" })
+  )
+
+  test(
+    "Ctrl-C mid-run: exit 130, the run recorded failed, nothing marked deleted",
+    () =>
+      Effect.gen(function*() {
+        const database = yield* sqliteFile
+        const interrupted = yield* syncStopped(database, "SIGINT")
+        expect(yield* interrupted.exitCode).toBe(130)
+        const stored = yield* contents(database)
+        expect(stored.runs.map((run) => [run.status, run.error])).toEqual([["failed", "Interrupted before the scroll reached its end"]])
+        expect(stored.total).toBeGreaterThan(0)
+        expect(stored.deleted).toEqual([])
+      }),
+    served({ latency: Duration.millis(100) })
+  )
+
+  test(
+    "without a token: the embedded simulator, under the workspace name simulator, and said so",
+    () =>
+      Effect.gen(function*() {
+        const database = yield* sqliteFile
+        const result = yield* cli(["sync", "companies", "--database", database])
+        expect(result.stderr).toMatch(/^No INTERCOM_ACCESS_TOKEN: syncing from the embedded simulator at http:\/\/127\.0\.0\.1:\d+ \(/)
+        expect(result.stderr).toMatch(/Synced 50 companies into .* \(workspace simulator\) in .*: 50 inserted, /)
+        expect(result.exitCode).toBe(0)
+      }),
+    served()
+  )
+
+  test(
+    "--help: the subcommand's usage and flags, in plain text",
+    () =>
+      Effect.gen(function*() {
+        const help = yield* cli(["sync", "--help"])
+        expect(help.exitCode).toBe(0)
+        expect(help.stdout).toContain("intercom-scroll sync --database URL [--workspace NAME]")
+        expect(help.stdout).toContain("--max-restarts N")
+        expect(help.stdout).not.toContain("\x1b[")
+        expect(help.stdout).not.toContain("A user-defined piece of text")
+      }),
+    served()
+  )
+
+  const together = (database: Effect.Effect<string, unknown, FileSystem.FileSystem | Path.Path | Scope.Scope>) => () =>
+    Effect.gen(function*() {
+      const url = yield* database
+      const simulator = yield* Simulator.Simulator
+      const environment = yield* env
+      const [a, b] = yield* Effect.all([
+        cli(["sync", "users", "--database", url], { env: environment }),
+        cli(["sync", "users", "--database", url], { env: environment })
+      ], { concurrency: 2 })
+      succeeded(a)
+      succeeded(b)
+      const stats = (yield* simulator.stats).workspaces[TOKEN]
+      expect(stats?.scrollExistsWhileLive).toBe(0)
+      expect(stats?.scrollsOpened).toBe(2)
+      const stored = yield* contents(url)
+      const [first, second] = stored.runs
+      expect(stored.runs.map((run) => run.status)).toEqual(["complete", "complete"])
+      // One after the other: the second started once the first had finished.
+      expect(new Date(second!.started_at).getTime()).toBeGreaterThanOrEqual(new Date(first!.finished_at!).getTime())
+      expect([first!.inserted, second!.unchanged]).toEqual([USERS, USERS])
+      expect(stored.live).toEqual(yield* idsNow)
+    })
+
+  test("two syncs of one workspace into SQLite, started together, scroll one after the other", together(sqliteFile), served({ latency: Duration.millis(20) }))
+
+  test("two syncs of one workspace into PostgreSQL, started together, scroll one after the other", together(postgresServer), served({ latency: Duration.millis(20) }))
+
+  test(
+    "fails in one line that names an unreachable database without its password",
+    () =>
+      Effect.gen(function*() {
+        const result = yield* sync(["users", "--database", "postgres://sync:hunter2@127.0.0.1:1/intercom"])
+        expect(result.exitCode).toBe(1)
+        expect(result.stderr).toMatch(/^DatabaseUnavailable: Could not open the database postgres:\/\/sync@127\.0\.0\.1:1\/intercom: .*ECONNREFUSED.*\n$/)
+        expect(result.stderr).not.toContain("hunter2")
+      }),
+    served()
+  )
+})
