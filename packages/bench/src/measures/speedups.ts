@@ -51,8 +51,8 @@ export const variants: ReadonlyArray<{
     name: "Stream.buffer (no hand-rolled buffer)",
     patches: [{
       file: "Scroll.ts",
-      from: "fetchAhead((hasRoom) => scrollOnce(client, internals, resource, n, concurrentScroll, hasRoom), prefetch)",
-      to: "Stream.buffer(scrollOnce(client, internals, resource, n, concurrentScroll, () => true), { capacity: prefetch })"
+      from: "fetchAhead(once, prefetch)",
+      to: "Stream.buffer(once(() => true), { capacity: prefetch })"
     }]
   },
   {
