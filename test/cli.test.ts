@@ -55,7 +55,7 @@ describe("intercom-scroll export, as a process against the standalone simulator"
       const next = yield* cli(["export", "users", "--wait-for-other-scroll", "10s", "--out", "/dev/null"], { env: environment })
       expect(next.exitCode).toBe(0)
       expect(next.stderr).toMatch(
-        /^users: the scroll is this tool's own: an earlier export of this workspace cut it short \d+ s ago \(interrupted, or its reader closed the pipe\), and Intercom keeps it open about a minute after its last use, so about \d+ s more\. Waiting up to \d+ s for it to close \(--wait-for-other-scroll\)\.$/m
+        /^users: the scroll is this tool's own: an earlier export of this workspace cut it short \d+ s ago \(interrupted, or its reader closed the pipe\), and Intercom keeps it open about a minute after its last use, so about (?:\d+ min )?\d+ s more\. Waiting up to \d+ s for it to close \(--wait-for-other-scroll\)\.$/m
       )
     }).pipe(Effect.provide(NodeContext.layer)), 60_000)
 

@@ -23,8 +23,19 @@
  *      runner processes over PostgreSQL: total time and the runners' CPU, the speed-up against 1 runner (reported,
  *      no goal: it says where scaling stops on the machine). Once per configuration; --quick: 12 workspaces of 2,000.
  *
- * Flags: --only 1,4 (a subset; results/ is then left alone), --rounds N (every measure), --quick (fewer rounds),
- * --sync-users N (measures 8 and 9).
+ * Measures of src/measures/ (each registered below):
+ *
+ *  11–14. A user's link (realLink.ts): Scroll.users against a bare fetch loop, Scroll.companies against
+ *      intercom-client 7, at 40 ms a page and 20 Mbit/s (11, 12) and at 120 ms and 100 Mbit/s (13, 14), compression on,
+ *      with each contender's bytes on the wire and the link's physical limit.
+ *  15–17. In fresh processes (fresh.ts), timed from spawn to exit: the slow consumer (Stream.grouped(100), 25 ms a
+ *      chunk, 25 ms a page) against prefetch 0, goal ≤ 0.60; loopback throughput against the bare loop with the
+ *      simulator's compression on (16, goal ≥ 0.80) and off (17).
+ *  18. The A/B of #17's speed-ups (speedups.ts): the core against copies with one taken out each, real link and
+ *      loopback, in one run.
+ *
+ * Flags: --only 1,4 or --only real-link,far-link,fresh,speedups (a subset; results/ is then left alone), --rounds N
+ * (every measure), --quick (fewer rounds), --sync-users N (measures 8 and 9).
  */
 import { NodeContext } from "@effect/platform-node"
 import { Console, Effect } from "effect"
@@ -36,6 +47,10 @@ import * as Install from "@intercom-scroll/test/install"
 import * as PostgresServer from "@intercom-scroll/testing/PostgresServer"
 import * as Cli from "./lib/cli.js"
 import * as Installed from "./lib/installed.js"
+import { contender, type Harness } from "./measures/harness.js"
+import * as Fresh from "./measures/fresh.js"
+import * as RealLink from "./measures/realLink.js"
+import * as Speedups from "./measures/speedups.js"
 import { type Contender, interleave, pairedMedian, type Sample } from "./lib/measure.js"
 import * as Memory from "./lib/memory.js"
 import { fleet } from "./measures/fleet.js"
@@ -49,8 +64,9 @@ const flag = (name: string): string | undefined => {
   const at = argv.indexOf(name)
   return at === -1 ? undefined : argv[at + 1]
 }
-const only = flag("--only")?.split(",").map(Number)
-const wants = (id: number) => only === undefined || only.includes(id)
+const only = flag("--only")?.split(",")
+/** A measure by its number, or a group of them by name (`real-link`). */
+const wants = (id: number | string) => only === undefined || only.includes(String(id))
 const quick = argv.includes("--quick")
 const roundsOverride = flag("--rounds") === undefined ? undefined : Number(flag("--rounds"))
 const rounds = (full: number, fast: number) => roundsOverride ?? (quick ? fast : full)
@@ -66,13 +82,6 @@ const log = (line: string) => Console.error(line)
 const progress = (measure: string, unit: ContenderResult["unit"]) => (round: number, name: string, sample: Sample) =>
   process.stderr.write(`  ${measure} ${round < 0 ? "warm-up" : `round ${round + 1}`}: ${name} ${formatValue(sample.value, unit)}\n`)
 
-const contender = (name: string, unit: ContenderResult["unit"], samples: ReadonlyArray<Sample>, median: number): ContenderResult => ({
-  name,
-  unit,
-  median,
-  samples: samples.map((sample) => sample.value)
-})
-
 /** A contender's worker process as a contender of `interleave`, its sample being `value` of each run. */
 const viaWorker = (name: string, setup: Setup, value: (run: RunResult) => number) =>
   Effect.map(Workers.start(setup), (worker): Contender => ({
@@ -86,6 +95,8 @@ const viaWorker = (name: string, setup: Setup, value: (run: RunResult) => number
 
 /** Every run of every contender, with its CPU and GC time, for the JSON. */
 const runs: Array<{ readonly contender: string } & RunResult> = []
+
+const harness: Harness = { viaWorker, progress, log, rounds }
 
 /** Measures 1 and 5, in the same rounds. */
 const throughput = (users: number, roundCount: number) =>
@@ -336,6 +347,13 @@ const program = Effect.gen(function*() {
       }, noRateLimit, log)
     )
   }
+  if (wants("real-link")) measures.push(...yield* RealLink.measure(harness, RealLink.realLink, 3_000, rounds(7, 3)))
+  if (wants("far-link")) measures.push(...yield* RealLink.measure(harness, RealLink.farLink, 3_000, rounds(5, 2)))
+  if (wants("fresh")) {
+    measures.push(yield* Fresh.slowConsumer(harness, 3_000, 25, 25, rounds(5, 2)))
+    measures.push(...yield* Fresh.throughput(harness, 10_000, rounds(5, 2)))
+  }
+  if (wants("speedups")) measures.push(yield* Speedups.measure(harness, 3_000, 10_000, rounds(5, 2)))
   measures.sort((a, b) => a.id - b.id)
 
   const results: Results = {
@@ -351,7 +369,7 @@ const program = Effect.gen(function*() {
       loadAverageAfter: Os.loadavg(),
       memoryMethod: Memory.method()
     },
-    rounds: { "1/5": rounds(11, 3), "2/3": rounds(7, 3), "4": rounds(3, 1), "6": rounds(15, 5), "7": rounds(3, 1), "8/9": rounds(5, 2) },
+    rounds: { "1/5": rounds(11, 3), "2/3": rounds(7, 3), "4": rounds(3, 1), "6": rounds(15, 5), "7": rounds(3, 1), "8/9": rounds(5, 2), "real-link": rounds(7, 3), "far-link": rounds(5, 2), fresh: rounds(5, 2), speedups: rounds(5, 2) },
     measures,
     runs,
     seconds: (performance.now() - started) / 1000

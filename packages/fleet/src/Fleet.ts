@@ -33,7 +33,7 @@ import type { MigrationError } from "@effect/sql/Migrator"
 import type { SqlClient } from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Sync, SyncDatabase, type SyncError } from "@intercom-scroll/sync"
-import { Duration, Layer, Option, Redacted } from "effect"
+import { Duration, Layer, Option, Predicate, Redacted, Schedule } from "effect"
 import type { ConfigError } from "effect/ConfigError"
 import type { Secrets } from "./Secrets.js"
 import * as WorkspaceSync from "./WorkspaceSync.js"
@@ -156,9 +156,17 @@ export const layerRunner = (
       connections: maxSyncs + 4,
       // So that an operator (or a test) can tell a runner's sessions in pg_stat_activity.
       applicationName: `intercom-scroll-fleet runner ${options.host ?? "127.0.0.1"}:${options.port}`
-    }))
+    })),
+    // Runners started together race to create the cluster's and the sync's tables, and in PostgreSQL `CREATE … IF NOT
+    // EXISTS` can still fail for the one that loses; that one starts again (what it built is released first).
+    Layer.retry(startAgain)
   )
 }
+
+const startAgain = Schedule.exponential("250 millis").pipe(
+  Schedule.intersect(Schedule.recurs(5)),
+  Schedule.whileInput((error: unknown) => Predicate.isTagged(error, "SqlError") || Predicate.isTagged(error, "MigrationError"))
+)
 
 /**
  * A client-only process: sends `Sync` (`WorkspaceSync.sync`) and reads the answers from storage; hosts nothing. Its

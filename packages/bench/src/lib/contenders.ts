@@ -3,18 +3,23 @@
  * server, and the official SDK.
  */
 import { NodeHttpClient } from "@effect/platform-node"
+import type * as Core from "@intercom-scroll/core"
 import { IntercomClient, Scroll } from "@intercom-scroll/core"
 import { Effect, Layer, ManagedRuntime, Redacted, Stream } from "effect"
 import { IntercomClient as Sdk } from "intercom-client"
 import * as Http from "node:http"
+import type { PageWork } from "./bareFetch.js"
 
-/** Work a consumer does per page: asynchronous, as writing a page to a database is. */
-export type PageWork = (records: number) => Promise<void>
+export { bareUsers, type PageWork, sleep } from "./bareFetch.js"
 
-export const sleep = (millis: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, millis))
+/** The core's public modules: the package itself, or a patched copy of it (`measures/speedups.ts`). */
+export type CoreModules = Pick<typeof Core, "IntercomClient" | "Scroll">
 
 /** The core, with the client built once (connections kept alive across runs, as in a long-lived program). */
-export const core = (baseUrl: string, token: string) => {
+export const core = (baseUrl: string, token: string) => coreFrom({ IntercomClient, Scroll }, baseUrl, token)
+
+/** `core`, with the core's modules given. */
+export const coreFrom = ({ IntercomClient, Scroll }: CoreModules, baseUrl: string, token: string) => {
   const runtime = ManagedRuntime.make(
     IntercomClient.layer({ accessToken: Redacted.make(token), baseUrl }).pipe(Layer.provide(NodeHttpClient.layerUndici))
   )
@@ -32,34 +37,6 @@ export const core = (baseUrl: string, token: string) => {
     users: (options?: Scroll.Options, work?: PageWork): Promise<number> => count(Scroll.users(options), work),
     companies: (options?: Scroll.Options, work?: PageWork): Promise<number> => count(Scroll.companies(options), work),
     dispose: () => runtime.dispose()
-  }
-}
-
-interface UserPage {
-  readonly users: ReadonlyArray<unknown>
-  readonly scroll_param?: string | null
-}
-
-/**
- * A bare fetch loop: fetch, JSON.parse, follow scroll_param, validate nothing, restart nothing. With `work`, the
- * consumer works on each page before the next is fetched (serial).
- */
-export const bareUsers = async (baseUrl: string, token: string, work?: PageWork): Promise<number> => {
-  const headers = { authorization: `Bearer ${token}`, accept: "application/json", "intercom-version": "1.4" }
-  let count = 0
-  let param: string | null | undefined = undefined
-  for (;;) {
-    const url: string = param === undefined || param === null
-      ? `${baseUrl}/users/scroll`
-      : `${baseUrl}/users/scroll?scroll_param=${encodeURIComponent(param)}`
-    const response = await fetch(url, { headers })
-    const text = await response.text()
-    if (!response.ok) throw new Error(`HTTP ${response.status}: ${text.slice(0, 200)}`)
-    const page = JSON.parse(text) as UserPage
-    if (page.users.length === 0) return count
-    count += page.users.length
-    if (work !== undefined) await work(page.users.length)
-    param = page.scroll_param
   }
 }
 

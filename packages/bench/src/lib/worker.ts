@@ -4,6 +4,7 @@
  * never collected on another's clock, while every contender stays warm between its runs.
  */
 import { PerformanceObserver } from "node:perf_hooks"
+import * as CoreVariant from "../measures/coreVariant.js"
 import * as Contenders from "./contenders.js"
 
 export interface Setup {
@@ -12,6 +13,8 @@ export interface Setup {
   readonly token: string
   /** Milliseconds of (asynchronous) work the consumer does on each page. */
   readonly workMillis?: number
+  /** For a contender of `CoreVariant`: the entry module of a patched copy of the core (`measures/speedups.ts`). */
+  readonly coreModule?: string
 }
 
 export interface RunResult {
@@ -27,7 +30,7 @@ export type Reply = { readonly type: "ready" } | { readonly type: "result"; read
   readonly message: string
 }
 
-type Make = (setup: Setup, work: Contenders.PageWork | undefined) => {
+export type Make = (setup: Setup, work: Contenders.PageWork | undefined) => {
   readonly run: () => Promise<number>
   readonly dispose?: () => Promise<void>
 }
@@ -39,8 +42,9 @@ const core = (f: (core: ReturnType<typeof Contenders.core>, work: Contenders.Pag
 }
 
 export const contenders: {
-  readonly [K in "Scroll.users" | "Scroll.users, no dedupe" | "Scroll.users, prefetch 0" | "Scroll.users, prefetch 2" | "Scroll.companies" | "bare fetch" | "plain client" | "plain client, companies" | "intercom-client 7"]: Make
+  readonly [K in "Scroll.users" | "Scroll.users, no dedupe" | "Scroll.users, prefetch 0" | "Scroll.users, prefetch 2" | "Scroll.companies" | "bare fetch" | "plain client" | "plain client, companies" | "intercom-client 7" | keyof typeof CoreVariant.contenders]: Make
 } = {
+  ...CoreVariant.contenders,
   "Scroll.users": core((c, work) => c.users(undefined, work)),
   "Scroll.users, no dedupe": core((c, work) => c.users({ dedupe: false }, work)),
   "Scroll.users, prefetch 0": core((c, work) => c.users({ prefetch: 0 }, work)),

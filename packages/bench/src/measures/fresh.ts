@@ -1,0 +1,161 @@
+/**
+ * The slow consumer and loopback throughput as a user meets them: every sample a fresh node process running a program
+ * that scrolls once (`freshRun.ts`), timed from the outside, from spawn to exit. The same process scrolls a second
+ * time, so that each sample also shows its cold first scroll against a warm one; a user's one-scroll program takes
+ * the process's time less that second scroll.
+ *
+ * The worker measures (1, 2) keep each contender warm in a long-lived process after a warm-up round: these show what
+ * that leaves out (node and tsx booting, loading the modules, building the client, cold code), contender by contender.
+ */
+import { Effect } from "effect"
+import { spawn } from "node:child_process"
+import * as NodePath from "node:path"
+import { fileURLToPath } from "node:url"
+import { type Contender, interleave, type Interleaved, median, pairedMedian } from "../lib/measure.js"
+import type { MeasureResult } from "../lib/report.js"
+import * as Simulator from "../lib/simulator.js"
+import type { FreshSetup, FreshTimes } from "./freshRun.js"
+import { contender, type Harness } from "./harness.js"
+
+const programPath = NodePath.join(NodePath.dirname(fileURLToPath(import.meta.url)), "freshRun.ts")
+const tsx = import.meta.resolve("tsx")
+const TOKEN = "bench-token"
+const noRateLimit = ["--rate-limit", "100000000"]
+
+interface FreshSample extends FreshTimes {
+  /** From spawn to exit, less the second scroll: a one-scroll program's time, seconds. */
+  readonly process: number
+}
+
+/**
+ * Loads the scroll program once without scrolling, so that tsx's cache holds the core's compiled modules before the
+ * first sample (a user's program is compiled before it runs). Each sample is a fresh process, so no warm-up round.
+ */
+const prime = (baseUrl: string) => Effect.promise(() => runFresh({ program: "scroll", baseUrl, token: TOKEN, scrolls: 0 }))
+
+/** Runs the program once in a fresh process. */
+const runFresh = (setup: FreshSetup): Promise<FreshSample> =>
+  new Promise((resolve, reject) => {
+    const started = performance.now()
+    const child = spawn(process.execPath, ["--import", tsx, programPath, JSON.stringify(setup)], {
+      stdio: ["ignore", "pipe", "inherit"]
+    })
+    let stdout = ""
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString("utf8")
+    })
+    child.once("error", reject)
+    child.once("exit", (code) => {
+      const wall = (performance.now() - started) / 1000
+      if (code !== 0) return reject(new Error(`${setup.program} exited with ${code}: ${stdout}`))
+      const times = JSON.parse(stdout.trim().split("\n").at(-1) ?? "{}") as FreshTimes
+      resolve({ ...times, process: wall - times.scrolls.slice(1).reduce((a, b) => a + b, 0) })
+    })
+  })
+
+type Phase = "process" | "first" | "warm"
+const phaseOf: Record<Phase, (sample: FreshSample) => number> = {
+  process: (sample) => sample.process,
+  first: (sample) => sample.scrolls[0],
+  warm: (sample) => sample.scrolls[1]
+}
+
+/** Contenders whose samples are the one-scroll process times; every phase of every run is kept by name. */
+const freshContenders = (entries: ReadonlyArray<{ readonly name: string; readonly setup: FreshSetup }>) => {
+  const kept: Record<string, Array<FreshSample>> = Object.fromEntries(entries.map((entry) => [entry.name, []]))
+  const contenders = entries.map((entry): Contender => ({
+    name: entry.name,
+    run: async () => {
+      const sample = await runFresh(entry.setup)
+      kept[entry.name].push(sample)
+      return { value: sample.process, records: sample.records }
+    }
+  }))
+  /** The samples of one phase, as `interleave` would have given them (the warm-up round's left out). */
+  const phase = (result: Interleaved, which: Phase): Interleaved => {
+    const samples = Object.fromEntries(entries.map((entry) => {
+      const recorded = kept[entry.name].slice(kept[entry.name].length - result.samples[entry.name].length)
+      return [entry.name, recorded.map((sample) => ({ value: phaseOf[which](sample), records: sample.records }))]
+    }))
+    return { samples, medians: Object.fromEntries(Object.entries(samples).map(([name, list]) => [name, median(list.map((s) => s.value))])) }
+  }
+  const medianOf = (name: string, pick: (sample: FreshSample) => number) => median(kept[name].map(pick))
+  return { contenders, phase, medianOf }
+}
+
+const phases = (
+  fresh: ReturnType<typeof freshContenders>,
+  result: Interleaved,
+  names: readonly [string, string],
+  compare: (a: number, b: number) => number
+) => {
+  const ratio = (which: Phase) => pairedMedian(fresh.phase(result, which), names, ([a, b]) => compare(a, b))
+  return { process: ratio("process"), first: ratio("first"), warm: ratio("warm") }
+}
+
+const breakdown = (fresh: ReturnType<typeof freshContenders>, name: string) =>
+  `${name}: boot ${fresh.medianOf(name, (s) => s.boot).toFixed(2)} s, load ${fresh.medianOf(name, (s) => s.load).toFixed(2)} s, first scroll ${
+    fresh.medianOf(name, (s) => s.scrolls[0]).toFixed(2)
+  } s, warm ${fresh.medianOf(name, (s) => s.scrolls[1]).toFixed(2)} s`
+
+/** Measure 15: the slow consumer, Scroll.users with its default prefetch against prefetch 0, each a fresh process. */
+export const slowConsumer = (harness: Harness, records: number, latencyMillis: number, workMillis: number, roundCount: number) =>
+  Effect.gen(function*() {
+    yield* harness.log(`Measure 15: slow consumer in fresh processes, ${records.toLocaleString("en-US")} users, ${latencyMillis} ms a page, ${workMillis} ms a chunk of 100, ${roundCount} rounds`)
+    const baseUrl = yield* Simulator.start(["--token", TOKEN, "--users", String(records), "--latency", String(latencyMillis), ...noRateLimit])
+    yield* prime(baseUrl)
+    const common = { program: "scroll", baseUrl, token: TOKEN, chunkWorkMillis: workMillis, scrolls: 2 } as const
+    const names = ["Scroll.users (prefetch 1), fresh process", "Scroll.users, prefetch 0 (serial), fresh process"] as const
+    const fresh = freshContenders([
+      { name: names[0], setup: common },
+      { name: names[1], setup: { ...common, prefetch: 0 } }
+    ])
+    const result = yield* Effect.promise(() =>
+      interleave(fresh.contenders, { rounds: roundCount, warmup: 0, expectedRecords: () => records, onSample: harness.progress("15", "s") })
+    )
+    const ratios = phases(fresh, result, names, (ours, serial) => ours / serial)
+    const measure: MeasureResult = {
+      id: 15,
+      title: "Slow consumer in a fresh process: Scroll.users against serial (prefetch 0)",
+      setup: `${records.toLocaleString("en-US")} users, ${latencyMillis} ms a page, Stream.grouped(100) and ${workMillis} ms a chunk, compression on; ${breakdown(fresh, names[0])}; ${breakdown(fresh, names[1])}`,
+      contenders: names.map((name) => contender(name, "s", result.samples[name], result.medians[name])),
+      result: ratios.process,
+      resultText: `${ratios.process.toFixed(2)}× the serial process's time (first scroll alone ${ratios.first.toFixed(2)}×, a warm scroll ${ratios.warm.toFixed(2)}×)`,
+      goal: "≤ 0.60",
+      holds: ratios.process <= 0.6
+    }
+    return measure
+  }).pipe(Effect.scoped)
+
+/** Measures 16 and 17: loopback throughput, Scroll.users against the bare fetch loop, each a fresh process, compression on and off. */
+export const throughput = (harness: Harness, records: number, roundCount: number) =>
+  Effect.gen(function*() {
+    yield* harness.log(`Measures 16 and 17: loopback throughput in fresh processes, ${records.toLocaleString("en-US")} users, compression on and off, ${roundCount} rounds`)
+    const on = yield* Simulator.start(["--token", TOKEN, "--users", String(records), ...noRateLimit])
+    const off = yield* Simulator.start(["--token", TOKEN, "--users", String(records), "--compression", "off", ...noRateLimit])
+    const setups = (coding: string, baseUrl: string) => [
+      { name: `Scroll.users, fresh process, compression ${coding}`, setup: { program: "scroll", baseUrl, token: TOKEN, scrolls: 2 } as const },
+      { name: `bare fetch loop, fresh process, compression ${coding}`, setup: { program: "bare fetch", baseUrl, token: TOKEN, scrolls: 2 } as const }
+    ]
+    yield* prime(on)
+    const entries = [...setups("on", on), ...setups("off", off)]
+    const fresh = freshContenders(entries)
+    const result = yield* Effect.promise(() =>
+      interleave(fresh.contenders, { rounds: roundCount, warmup: 0, expectedRecords: () => records, onSample: harness.progress("16/17", "s") })
+    )
+    return [["on", 16], ["off", 17]].map(([coding, id]): MeasureResult => {
+      const names = [`Scroll.users, fresh process, compression ${coding}`, `bare fetch loop, fresh process, compression ${coding}`] as const
+      // records/s against records/s: the bare loop's time over ours.
+      const ratios = phases(fresh, result, names, (ours, bare) => bare / ours)
+      return {
+        id: Number(id),
+        title: `Loopback throughput in a fresh process, compression ${coding}: Scroll.users against a bare fetch loop`,
+        setup: `${records.toLocaleString("en-US")} users, loopback, no latency, simulator --compression ${coding}; ${breakdown(fresh, names[0])}; ${breakdown(fresh, names[1])}`,
+        contenders: names.map((name) => contender(name, "s", result.samples[name], result.medians[name])),
+        result: ratios.process,
+        resultText: `${ratios.process.toFixed(2)}× the bare loop's records/s, process to process (first scroll alone ${ratios.first.toFixed(2)}×, a warm scroll ${ratios.warm.toFixed(2)}×)`,
+        goal: "≥ 0.80",
+        holds: ratios.process >= 0.8
+      }
+    })
+  }).pipe(Effect.scoped)

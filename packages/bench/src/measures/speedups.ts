@@ -1,0 +1,180 @@
+/**
+ * The A/B of the speed-ups that were added for loopback gains (#17): the core as it is against copies of it with one
+ * speed-up taken out each, all interleaved in one run, under the real link (measure 8's profile) and over loopback
+ * (measure 1's). A copy is the core's src/ with one exact text replaced; a replacement that no longer finds its text
+ * fails the measure, rather than racing the same code under two names.
+ *
+ * Result: each variant's time over the core's, paired by round: above 1 the speed-up pays (1.03 is the bar of #17).
+ */
+import { Simulator } from "@intercom-scroll/simulator"
+import { Duration, Effect, Layer } from "effect"
+import * as Fs from "node:fs"
+import * as NodePath from "node:path"
+import { fileURLToPath } from "node:url"
+import { type Contender, interleave, pairedMedian } from "../lib/measure.js"
+import type { MeasureResult } from "../lib/report.js"
+import * as SimulatorProcess from "../lib/simulator.js"
+import { contender, type Harness, seconds } from "./harness.js"
+import { realLink } from "./realLink.js"
+
+interface Patch {
+  readonly file: string
+  readonly from: string
+  readonly to: string
+}
+
+/** Each speed-up of #17, taken out, as plain Effect would do it. */
+export const variants: ReadonlyArray<{
+  /** The speed-up, named as #17 names it. */
+  readonly speedUp: string
+  /** The core without it. */
+  readonly name: string
+  readonly patches: ReadonlyArray<Patch>
+}> = [
+  {
+    speedUp: "the generated-code tier of the validator",
+    name: "closures validator (no generated code)",
+    patches: [{ file: "internal/compileIs.ts", from: "return generate(type, memo) ?? closures", to: "return closures" }]
+  },
+  {
+    speedUp: "the request-timeout watchdog",
+    name: "Effect.timeoutFail (no watchdog)",
+    patches: [{
+      file: "internal/requestTimeout.ts",
+      from: "closed ? Effect.timeoutFail(self, { duration: millis, onTimeout }) :",
+      to: "true ? Effect.timeoutFail(self, { duration: millis, onTimeout }) :"
+    }]
+  },
+  {
+    // The producer cannot see whether the buffer has room, so it may always send the next request ahead.
+    speedUp: "the hand-rolled fetch-ahead buffer",
+    name: "Stream.buffer (no hand-rolled buffer)",
+    patches: [{
+      file: "Scroll.ts",
+      from: "fetchAhead(once, prefetch)",
+      to: "Stream.buffer(once(() => true), { capacity: prefetch })"
+    }]
+  },
+  {
+    speedUp: "the scroll_param read ahead from the bytes (with afterTwoTurns)",
+    name: "no read-ahead (next request after the parse)",
+    patches: [{
+      file: "Scroll.ts",
+      from: "const guess = mayFetchAhead() ? received.scrollParamAhead() : undefined",
+      to: "const guess: string | undefined = undefined"
+    }]
+  },
+  {
+    speedUp: "afterTwoTurns alone",
+    name: "read-ahead without afterTwoTurns",
+    patches: [{
+      file: "Scroll.ts",
+      from: "Effect.zipLeft(Effect.fork(receive(page, scrollParam)), afterTwoTurns)",
+      to: "Effect.fork(receive(page, scrollParam))"
+    }]
+  },
+  {
+    // Not a speed-up of #17 but a question of measure 8: the simulator, like a CDN, answers br to an equal offer.
+    speedUp: "asking for br (an experiment: below 1, gzip alone is faster)",
+    name: "asks gzip, deflate (no br)",
+    patches: [{ file: "internal/contentCoding.ts", from: 'acceptEncoding: "gzip, deflate, br"', to: 'acceptEncoding: "gzip, deflate"' }]
+  }
+]
+
+/** `text` with `patch` applied; throws unless `patch.from` occurs exactly once. */
+export const applyPatch = (text: string, patch: Patch, variant: string): string => {
+  if (text.split(patch.from).length !== 2) {
+    throw new Error(`A/B "${variant}": ${patch.file} no longer holds exactly one "${patch.from}"`)
+  }
+  return text.replace(patch.from, () => patch.to)
+}
+
+const benchRoot = NodePath.resolve(NodePath.dirname(fileURLToPath(import.meta.url)), "..", "..")
+export const coreSrc = NodePath.join(benchRoot, "..", "core", "src")
+
+/**
+ * Copies of the core's src/, one a variant, under packages/bench/.variants (where node finds effect and
+ * @effect/platform in the bench's node_modules), removed when the scope closes. Gives each copy's entry module.
+ */
+const copies = Effect.acquireRelease(
+  Effect.sync(() => {
+    const root = NodePath.join(benchRoot, ".variants")
+    Fs.rmSync(root, { recursive: true, force: true })
+    const entries = variants.map((variant, index) => {
+      const src = NodePath.join(root, String(index), "src")
+      Fs.cpSync(coreSrc, src, { recursive: true })
+      for (const patch of variant.patches) {
+        const path = NodePath.join(src, patch.file)
+        Fs.writeFileSync(path, applyPatch(Fs.readFileSync(path, "utf8"), patch, variant.name))
+      }
+      return { name: variant.name, module: NodePath.join(src, "index.ts") }
+    })
+    return { root, entries }
+  }),
+  ({ root }) => Effect.sync(() => Fs.rmSync(root, { recursive: true, force: true }))
+)
+
+const baseline = "core as it is"
+
+const race = (harness: Harness, profile: string, baseUrl: string, token: string, records: number, roundCount: number) =>
+  Effect.gen(function*() {
+    const { entries } = yield* copies
+    const contenders: Array<Contender> = [
+      yield* harness.viaWorker(`${baseline}, ${profile}`, { contender: "Scroll.users", baseUrl, token }, seconds),
+      ...yield* Effect.forEach(entries, (entry) =>
+        harness.viaWorker(`${entry.name}, ${profile}`, {
+          contender: "Scroll.users, core variant",
+          baseUrl,
+          token,
+          coreModule: entry.module
+        }, seconds))
+    ]
+    const result = yield* Effect.promise(() =>
+      interleave(contenders, { rounds: roundCount, warmup: 1, expectedRecords: () => records, onSample: harness.progress(`A/B ${profile}`, "s") })
+    )
+    const base = `${baseline}, ${profile}`
+    const ratios = entries.map((entry) => {
+      const name = `${entry.name}, ${profile}`
+      return { name: entry.name, ratio: pairedMedian(result, [name, base], ([variant, core]) => variant / core) }
+    })
+    return {
+      contenders: contenders.map(({ name }) => contender(name, "s", result.samples[name], result.medians[name])),
+      ratios
+    }
+  }).pipe(Effect.scoped)
+
+/** Measure 18: the A/B under the real link (one workspace, in process, as measure 11) and over loopback (as measure 1). */
+export const measure = (harness: Harness, linkRecords: number, loopbackRecords: number, roundCount: number) =>
+  Effect.gen(function*() {
+    yield* harness.log(`Measure 18: A/B of #17's speed-ups, ${variants.length} variants against the core, real link and loopback, ${roundCount} rounds`)
+    const token = "ab-token"
+    const context = yield* Layer.build(Simulator.layerServer({
+      workspaces: [{ token, seed: 1, users: linkRecords, faults: { latency: Duration.millis(realLink.latencyMillis) } }],
+      bandwidth: realLink.megabits,
+      compression: true
+    }))
+    const linkUrl = yield* Effect.provide(Simulator.baseUrl, context)
+    const loopbackUrl = yield* SimulatorProcess.start(["--token", token, "--users", String(loopbackRecords), "--rate-limit", "100000000"])
+    const link = yield* race(harness, "real link", linkUrl, token, linkRecords, roundCount)
+    const loopback = yield* race(harness, "loopback", loopbackUrl, token, loopbackRecords, roundCount)
+    const lines = variants.map((variant, i) => {
+      const onLink = link.ratios[i].ratio
+      const onLoopback = loopback.ratios[i].ratio
+      return `${variant.name}: ${onLink.toFixed(3)} real link, ${onLoopback.toFixed(3)} loopback`
+    })
+    const pays = variants.filter((_, i) => Math.max(link.ratios[i].ratio, loopback.ratios[i].ratio) >= 1.03)
+    const best = Math.max(...variants.map((_, i) => Math.max(link.ratios[i].ratio, loopback.ratios[i].ratio)))
+    const result: MeasureResult = {
+      id: 18,
+      title: "A/B of #17's speed-ups: each taken out, time over the core's",
+      setup: `real link: ${linkRecords.toLocaleString("en-US")} users, ${realLink.latencyMillis} ms a page, ${realLink.megabits} Mbit/s, compression on; loopback: ${loopbackRecords.toLocaleString("en-US")} users, no latency; ${lines.join("; ")}`,
+      contenders: [...link.contenders, ...loopback.contenders],
+      result: best,
+      resultText: pays.length === 0
+        ? "no speed-up pays ≥ 3 % on either profile (taking it out costs less)"
+        : `pays ≥ 3 % on a profile (taking it out costs that much): ${pays.map((variant) => variant.speedUp).join(", ")}`,
+      goal: "record it (keep where ≥ 1.03)",
+      holds: true
+    }
+    return result
+  }).pipe(Effect.scoped)
