@@ -7,15 +7,18 @@
 import { FileSystem, Path } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { SqlClient } from "@effect/sql"
+import { SqliteClient } from "@effect/sql-sqlite-node"
 import { IntercomClient, Models, Scroll } from "@intercom-scroll/core"
 import { Simulator } from "@intercom-scroll/simulator"
+import { Sync } from "@intercom-scroll/sync"
 import { Effect, Layer, Redacted, Stream } from "effect"
 import * as Fs from "node:fs/promises"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import { bundleExamples, example as exampleIn, exampleScript, simulator } from "./support/processes.js"
 
-const examples = ["export-users", "schedules", "compose", "sync-sqlite", "many-workspaces", "readme-library", "fleet"]
+const examples = ["export-users", "schedules", "compose", "sync-sqlite", "query-copy", "many-workspaces", "readme-library", "fleet"]
 
 let bundles = ""
 beforeAll(async () => {
@@ -47,6 +50,18 @@ const idsIn = (file: string) =>
 
 const userIds = (workspace: Simulator.WorkspaceOptions) =>
   Scroll.users().pipe(Stream.map((user) => user.id), Stream.runCollect, Effect.map((ids) => [...ids].sort()), Effect.provide(simulated(workspace)))
+
+/** The ids of the copy's users in an example's SQLite file: those still in Intercom, and those marked deleted. */
+const copiedUsers = (file: string) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const rows = yield* sql<{ id: string; deleted: number }>`
+      SELECT id, deleted_at IS NOT NULL AS deleted FROM ${sql(Sync.tables.users)} WHERE workspace = 'example'`
+    return {
+      live: rows.filter((row) => !row.deleted).map((row) => row.id).sort(),
+      deleted: rows.filter((row) => row.deleted).map((row) => row.id).sort()
+    }
+  }).pipe(Effect.provide(SqliteClient.layer({ filename: file })), Effect.scoped, Effect.orDie)
 
 /** How many people each company has and what it is called, computed with plain loops. */
 const companyCounts = (workspace: Simulator.WorkspaceOptions) =>
@@ -107,23 +122,49 @@ describe.concurrent("examples, each with its embedded simulator", () => {
       expectCompose(result.stdout, expected)
     }).pipe(Effect.provide(NodeContext.layer)), 120_000)
 
-  it.scopedLive("sync-sqlite stores each user once in out/users.sqlite though the restart sends some again", () =>
+  it.scopedLive("sync-sqlite keeps every user once in out/intercom.sqlite through a restart, then queries it", () =>
     Effect.gen(function*() {
-      const fs = yield* FileSystem.FileSystem
       const path = yield* Path.Path
       const cwd = yield* temporaryDirectory
       const result = yield* example("sync-sqlite", { cwd })
       expect(result.exitCode).toBe(0)
       // The restart's log line comes first (Effect's logger writes to stdout), then the example's own output.
       const output = lines(result.stdout)
-      const at = output.findIndex((line) => line.startsWith("received "))
+      const at = output.findIndex((line) => line.startsWith("synced "))
       const [summary, ...domains] = output.slice(at)
-      const file = path.join(cwd, "out", "users.sqlite")
-      // The 500 at page 5 restarts the scroll after 4 pages, and dedupe is off: those 400 come again.
-      expect(summary).toBe(`received 2400 records, stored 2000 users in ${file}`)
+      const file = path.join(cwd, "out", "intercom.sqlite")
+      expect(summary).toBe(`synced users into ${file}: 2000 inserted, 0 updated, 0 unchanged, 0 deleted, 1 restarts`)
       expect(domains).toHaveLength(3)
       expect(output.slice(0, at).join("\n")).toContain("Restarting the users scroll from the first page")
-      expect(yield* fs.exists(file)).toBe(true)
+      const copy = yield* copiedUsers(file)
+      expect(copy).toEqual({ live: yield* userIds({ token: "dG9rOmV4YW1wbGU6MTIzNA==", users: 2_000 }), deleted: [] })
+      // Run again, it finds every user as it was.
+      const again = yield* example("sync-sqlite", { cwd })
+      expect(lines(again.stdout).find((line) => line.startsWith("synced "))).toBe(
+        `synced users into ${file}: 0 inserted, 0 updated, 2000 unchanged, 0 deleted, 1 restarts`
+      )
+    }).pipe(Effect.provide(NodeContext.layer)), 120_000)
+
+  it.scopedLive("query-copy lists what the second sync found new and what it found deleted", () =>
+    Effect.gen(function*() {
+      const path = yield* Path.Path
+      const cwd = yield* temporaryDirectory
+      const result = yield* example("query-copy", { cwd })
+      expect(result.exitCode).toBe(0)
+      const [first, second, changed, deletedLine, ...deletedRows] = lines(result.stdout)
+      expect([first, second, changed, deletedLine]).toEqual([
+        "first sync: 1000 inserted",
+        "second sync: 25 inserted, 0 updated, 10 deleted",
+        "changed since the last sync: 25 (25 new)",
+        "deleted: 10"
+      ])
+      const copy = yield* copiedUsers(path.join(cwd, "out", "query-copy.sqlite"))
+      const listed = deletedRows.map((row) => row.trim().split(/\s+/)[0]).sort()
+      expect(listed).toEqual(copy.deleted)
+      // The deleted were among the workspace's first users, and are no longer among its live ones.
+      const before = yield* userIds({ token: "dG9rOmV4YW1wbGU6MTIzNA==", users: 1_000 })
+      expect(listed.every((id) => before.includes(id) && !copy.live.includes(id))).toBe(true)
+      expect(copy.live).toHaveLength(1_015)
     }).pipe(Effect.provide(NodeContext.layer)), 120_000)
 
   it.scopedLive("many-workspaces scrolls four workspaces, two at a time, and adds them up", () =>
@@ -220,7 +261,9 @@ describe.concurrent("examples against a standalone simulator (INTERCOM_BASE_URL)
     Effect.gen(function*() {
       const path = yield* Path.Path
       const result = yield* against("sync-sqlite", tokens[3]!)
-      expect(lines(result.stdout)[0]).toBe(`received 300 records, stored 300 users in ${path.join(result.cwd, "out", "users.sqlite")}`)
+      const file = path.join(result.cwd, "out", "intercom.sqlite")
+      expect(lines(result.stdout)[0]).toBe(`synced users into ${file}: 300 inserted, 0 updated, 0 unchanged, 0 deleted, 0 restarts`)
+      expect((yield* copiedUsers(file)).live).toEqual(yield* userIds(workspace(tokens[3]!)))
     }).pipe(Effect.provide(NodeContext.layer)), 120_000)
 
   it.scopedLive("many-workspaces scrolls the workspaces of INTERCOM_ACCESS_TOKEN's comma-separated tokens", () =>

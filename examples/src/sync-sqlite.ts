@@ -1,6 +1,7 @@
 /**
- * Every user upserted into SQLite, then queried. The upsert makes a restart harmless, so dedupe is off here:
- * records a restart sends again just overwrite themselves.
+ * A copy of the workspace's users in SQLite that stays true: `Sync.run` of @intercom-scroll/sync upserts every user
+ * into `intercom_users`, page by page, and marks deleted the rows Intercom no longer has. Run it again (every few
+ * hours, from cron) and it updates the same table. Then a query of the copy.
  *
  * The client is the one for production (INTERCOM_ACCESS_TOKEN, INTERCOM_REGION, INTERCOM_BASE_URL). Without a token, an
  * Intercom simulator started in this process stands in, and asks for one restart on page 5.
@@ -9,50 +10,28 @@ import { FileSystem, Path } from "@effect/platform"
 import { NodeContext, NodeHttpClient, NodeRuntime } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
-import { IntercomClient, Scroll } from "@intercom-scroll/core"
+import { IntercomClient } from "@intercom-scroll/core"
 import { Embedded } from "@intercom-scroll/simulator"
-import { Console, Effect, Layer, Stream } from "effect"
+import { Sync } from "@intercom-scroll/sync"
+import { Console, Effect, Layer } from "effect"
 
 // In out/ of the directory you run it from.
-const database = "out/users.sqlite"
+const database = "out/intercom.sqlite"
 
 const program = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   const file = (yield* Path.Path).resolve(database)
-  yield* sql`CREATE TABLE IF NOT EXISTS users (
-    id TEXT PRIMARY KEY,
-    email TEXT,
-    name TEXT,
-    updated_at INTEGER,
-    record TEXT NOT NULL
-  )`
-
-  let received = 0
-  yield* Scroll.users({ dedupe: false }).pipe(
-    Stream.grouped(500),
-    Stream.mapEffect((batch) =>
-      sql.withTransaction(Effect.forEach(batch, (user) => {
-        received++
-        const row = {
-          id: user.id,
-          email: user.email ?? null,
-          name: user.name ?? null,
-          updated_at: user.updated_at ?? null,
-          record: JSON.stringify(user)
-        }
-        return sql`INSERT INTO users ${sql.insert(row)}
-          ON CONFLICT(id) DO UPDATE SET email = excluded.email, name = excluded.name,
-            updated_at = excluded.updated_at, record = excluded.record`
-      }, { discard: true }))
-    ),
-    Stream.runDrain
+  const summary = yield* Sync.run("users", { workspace: "example" })
+  yield* Console.log(
+    `synced ${summary.resource} into ${file}: ${summary.inserted} inserted, ${summary.updated} updated, ` +
+      `${summary.unchanged} unchanged, ${summary.deleted} deleted, ${summary.restarts} restarts`
   )
-
-  const [{ users }] = yield* sql<{ users: number }>`SELECT count(*) AS users FROM users`
-  yield* Console.log(`received ${received} records, stored ${users} users in ${file}`)
+  // The copy is a table like any other: the typed columns for what people query most, `record` for every field.
   const domains = yield* sql<{ domain: string; users: number }>`
     SELECT substr(email, instr(email, '@') + 1) AS domain, count(*) AS users
-    FROM users WHERE email IS NOT NULL GROUP BY domain ORDER BY users DESC, domain LIMIT 3`
+    FROM ${sql(Sync.tables.users)}
+    WHERE workspace = 'example' AND deleted_at IS NULL AND email IS NOT NULL
+    GROUP BY domain ORDER BY users DESC, domain LIMIT 3`
   for (const { domain, users } of domains) yield* Console.log(`${String(users).padStart(5)}  ${domain}`)
 })
 

@@ -1,0 +1,65 @@
+/**
+ * What changed in Intercom since the last sync, and who was deleted, asked of the copy `Sync.run` keeps: each row
+ * records the run that stored its current version (`changed_run`) and when a complete run no longer saw it
+ * (`deleted_at`). Two syncs here, with Intercom adding and removing users between them.
+ *
+ * The client is the one for production (INTERCOM_ACCESS_TOKEN, INTERCOM_REGION, INTERCOM_BASE_URL), and then the two
+ * syncs see whatever changed in your workspace meanwhile. Without a token, an Intercom simulator started in this
+ * process stands in: 1,000 users, and at the second sync's first page 25 users added and 10 removed.
+ */
+import { FileSystem } from "@effect/platform"
+import { NodeContext, NodeHttpClient, NodeRuntime } from "@effect/platform-node"
+import { SqlClient } from "@effect/sql"
+import { SqliteClient } from "@effect/sql-sqlite-node"
+import { IntercomClient } from "@intercom-scroll/core"
+import { Embedded } from "@intercom-scroll/simulator"
+import { Sync } from "@intercom-scroll/sync"
+import { Console, Effect, Layer } from "effect"
+
+// A copy of its own in out/ of the directory you run it from, started afresh each time.
+const database = "out/query-copy.sqlite"
+
+const program = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const users = sql(Sync.tables.users)
+  const first = yield* Sync.run("users", { workspace: "example" })
+  yield* Console.log(`first sync: ${first.inserted} inserted`)
+  const last = yield* Sync.run("users", { workspace: "example" })
+  yield* Console.log(`second sync: ${last.inserted} inserted, ${last.updated} updated, ${last.deleted} deleted`)
+
+  // New or changed since the sync before: the rows whose current version the last run stored.
+  const changed = yield* sql<{ id: string; email: string | null; isNew: number }>`
+    SELECT id, email, first_seen_run = ${last.runId} AS isNew FROM ${users}
+    WHERE workspace = 'example' AND changed_run = ${last.runId} AND deleted_at IS NULL ORDER BY id`
+  // Deleted: rows a complete run did not see. They stay, with their last version, for as long as you keep them.
+  const deleted = yield* sql<{ id: string; email: string | null; deletedAt: string }>`
+    SELECT id, email, deleted_at AS deletedAt FROM ${users}
+    WHERE workspace = 'example' AND deleted_at IS NOT NULL ORDER BY id`
+  yield* Console.log(`changed since the last sync: ${changed.length} (${changed.filter((row) => row.isNew).length} new)`)
+  yield* Console.log(`deleted: ${deleted.length}`)
+  for (const row of deleted) yield* Console.log(`  ${row.id}  ${row.email ?? "(no email)"}  deleted at ${row.deletedAt}`)
+})
+
+const Database = Layer.unwrapEffect(Effect.gen(function*() {
+  const fs = yield* FileSystem.FileSystem
+  yield* fs.makeDirectory("out", { recursive: true })
+  yield* fs.remove(database, { force: true })
+  return SqliteClient.layer({ filename: database })
+}))
+
+const Intercom = IntercomClient.layerConfig().pipe(
+  Layer.provide(NodeHttpClient.layerUndici),
+  Layer.provideMerge(Embedded.layer({
+    workspaces: [{
+      token: "dG9rOmV4YW1wbGU6MTIzNA==",
+      users: 1_000,
+      // The first sync asks for 11 pages (10 of users and the empty one); these happen at the second sync's first.
+      faults: { mutations: [{ atPage: 12, resource: "users", add: 25, remove: 10 }] }
+    }]
+  }))
+)
+
+program.pipe(
+  Effect.provide(Layer.mergeAll(Intercom, Database.pipe(Layer.provideMerge(NodeContext.layer)))),
+  NodeRuntime.runMain
+)
