@@ -9,7 +9,7 @@
  * out.
  *
  * @example
- * import { NodeHttpClient, NodeRuntime } from "@effect/platform-node"
+ * import { NodeHttpClient } from "@effect/platform-node"
  * import { IntercomClient } from "@intercom-scroll/core"
  * import { Sync, SyncDatabase } from "@intercom-scroll/sync"
  * import { Console, Effect, Layer } from "effect"
@@ -19,12 +19,12 @@
  *   yield* Console.log(`${summary.inserted} new, ${summary.deleted} deleted`)
  * })
  *
- * program.pipe(
+ * // Run it with NodeRuntime.runMain(main), INTERCOM_ACCESS_TOKEN set.
+ * export const main = program.pipe(
  *   Effect.provide(Layer.mergeAll(
  *     IntercomClient.layerConfig().pipe(Layer.provide(NodeHttpClient.layerUndici)),
  *     SyncDatabase.layerFromUrl("sqlite:data/intercom.sqlite") // or "postgres://sync@db.internal/intercom"
- *   )),
- *   NodeRuntime.runMain
+ *   ))
  * )
  *
  * @since 0.1.0
