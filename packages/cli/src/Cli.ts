@@ -168,8 +168,19 @@ export const run = (
   ExportCommandContext | CliApp.CliApp.Environment
 > => {
   const args = argv.slice(2)
-  return Help.isRequested(args) ? printHelp(args) : runCommand(argv)
+  return Help.isRequested(args) ? printHelp(args) : usageErrorsToStdio(runCommand(argv))
 }
+
+/**
+ * @effect/cli reports a usage error with `Console.error`: it goes through `Stdio` as all else the command writes, so
+ * that an app or a test that gives the command its own stdio gets it there too.
+ */
+const usageErrorsToStdio = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R | Stdio.Stdio> =>
+  Effect.flatMap(Effect.zip(Stdio.Stdio, Effect.console), ([stdio, console]) =>
+    Effect.withConsole(self, {
+      ...console,
+      error: (...args: ReadonlyArray<unknown>) => stdio.writeStderr(`${args.map(String).join(" ")}\n`)
+    }))
 
 /**
  * What the command needs on Node: files, paths, a terminal, undici, the process's stdio, and logs on stderr so

@@ -259,6 +259,8 @@ describe("intercom-scroll export", () => {
         expect(Failure.exitCode(exit)).toBe(1)
         // Not the schema's tree (`NonNegativeInt └─ From side refinement failure …`).
         expect(JSON.stringify(exit)).toContain(words)
+        // Said on the command's own stderr (its Stdio), not on the process's behind it.
+        expect(run.capture.stderr()).toContain(words.replaceAll("\\\"", "\""))
         expect(run.fake.requests).toHaveLength(0)
       }
     }))

@@ -67,6 +67,10 @@ describe("Cli.run", () => {
   it.live("refuses a count, a page size, a rate limit or a rate out of range in words naming the flag, and serves nothing", () =>
     Effect.gen(function*() {
       const refusals: Array<string> = []
+      // @effect/cli says a usage error with Console.error: kept here, out of the test run's output, and checked.
+      const said: Array<string> = []
+      const console = yield* Effect.console
+      const recording = { ...console, error: (...args: ReadonlyArray<unknown>) => Effect.sync(() => void said.push(args.join(" "))) }
       const flags = [
         ["--users", "-5"], ["--page-size", "0"], ["--rate-limit", "0"], ["--restart-rate", "2"], ["--bandwidth", "0"]
       ]
@@ -74,7 +78,8 @@ describe("Cli.run", () => {
         const exit = yield* Cli.run(["node", "intercom-simulator", "--port", "0", "--token", "T", ...flag]).pipe(
           // Served, it would run until stopped.
           Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => `${flag.join(" ")} was served` }),
-          Effect.exit
+          Effect.exit,
+          Effect.withConsole(recording)
         )
         refusals.push(JSON.stringify(exit))
       }
@@ -83,6 +88,7 @@ describe("Cli.run", () => {
       expect(refusals[2]).toContain("--rate-limit must be 1 or more")
       expect(refusals[3]).toContain("--restart-rate must be between 0 and 1")
       expect(refusals[4]).toContain("--bandwidth must be more than 0")
+      expect(said.join("\n")).toContain("--restart-rate must be between 0 and 1")
     }).pipe(Effect.provide(NodeContext.layer)), 60_000)
 })
 
