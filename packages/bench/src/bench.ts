@@ -33,6 +33,8 @@
  *      simulator's compression on (16, goal ≥ 0.80) and off (17).
  *  18. The A/B of #17's speed-ups (speedups.ts): the core against copies with one taken out each, real link and
  *      loopback, in one run.
+ *  19. Memory of the sync: peak RSS of `intercom-scroll sync users --database sqlite:FILE`, 200k users against 20k.
+ *      Goal ≤ +64 MiB.
  *
  * Flags: --only 1,4 or --only real-link,far-link,fresh,speedups (a subset; results/ is then left alone), --rounds N
  * (every measure), --quick (fewer rounds), --sync-users N (measures 8 and 9).
@@ -216,19 +218,28 @@ const slowConsumer = (records: number, latencyMillis: number, workMillis: number
   }).pipe(Effect.scoped)
 
 /** Measure 4: the CLI as a process, against two simulators (one per data set size). */
-const memory = (small: number, large: number, roundCount: number) =>
+/** How a memory measure runs the CLI on a workspace of N users: the summary line's records and the peak RSS. */
+interface MemoryMeasure {
+  readonly id: number
+  /** What runs, e.g. "exporting" or "syncing into SQLite". */
+  readonly doing: string
+  readonly title: string
+  readonly setup: string
+  readonly run: (baseUrl: string, directory: string) => Promise<{ readonly peakRssBytes: number; readonly records: number }>
+}
+
+/** Peak RSS of the CLI on `large` users against `small`, the same command, rounds interleaved. */
+const memoryGrowth = (measure: MemoryMeasure, small: number, large: number, roundCount: number) =>
   Effect.gen(function*() {
-    yield* log(`Measure 4: the CLI exporting ${small.toLocaleString("en-US")} and ${large.toLocaleString("en-US")} users, dedupe on, peak RSS by ${Memory.method()}, ${roundCount} rounds`)
+    yield* log(`Measure ${measure.id}: the CLI ${measure.doing} ${small.toLocaleString("en-US")} and ${large.toLocaleString("en-US")} users, dedupe on, peak RSS by ${Memory.method()}, ${roundCount} rounds`)
     const smallUrl = yield* Simulator.start(["--token", TOKEN, "--users", String(small), ...noRateLimit])
     const largeUrl = yield* Simulator.start(["--token", TOKEN, "--users", String(large), ...noRateLimit])
-    const directory = Fs.mkdtempSync(NodePath.join(Os.tmpdir(), "intercom-bench-export-"))
+    const directory = Fs.mkdtempSync(NodePath.join(Os.tmpdir(), "intercom-bench-memory-"))
     yield* Effect.addFinalizer(() => Effect.sync(() => Fs.rmSync(directory, { recursive: true, force: true })))
     const names = { small: `CLI, ${small.toLocaleString("en-US")} users`, large: `CLI, ${large.toLocaleString("en-US")} users` }
     const run = (url: string) => async (): Promise<Sample> => {
-      const out = NodePath.join(directory, "users.ndjson")
-      const exported = await Cli.exportUsers(url, TOKEN, out)
-      Fs.rmSync(out, { force: true })
-      return { value: exported.peakRssBytes / MiB, records: exported.records }
+      const finished = await measure.run(url, directory)
+      return { value: finished.peakRssBytes / MiB, records: finished.records }
     }
     const result = yield* Effect.promise(() =>
       interleave([
@@ -238,22 +249,49 @@ const memory = (small: number, large: number, roundCount: number) =>
         rounds: roundCount,
         warmup: 0,
         expectedRecords: (name) => name === names.small ? small : large,
-        onSample: progress("4", "MiB")
+        onSample: progress(String(measure.id), "MiB")
       })
     )
     const growth = pairedMedian(result, [names.large, names.small], ([large, small]) => large - small)
-    const measure: MeasureResult = {
-      id: 4,
-      title: "Memory: peak RSS of the CLI, 200k users against 20k",
-      setup: `intercom-scroll export users --out FILE, NDJSON, dedupe on`,
+    const found: MeasureResult = {
+      id: measure.id,
+      title: measure.title,
+      setup: measure.setup,
       contenders: [names.small, names.large].map((name) => contender(name, "MiB", result.samples[name], result.medians[name])),
       result: growth,
       resultText: `${growth >= 0 ? "+" : ""}${growth.toFixed(0)} MiB for 10× the users`,
       goal: "≤ +64 MiB",
       holds: growth <= 64
     }
-    return measure
+    return found
   }).pipe(Effect.scoped)
+
+/** Measure 4: the export. */
+const exportMemory: MemoryMeasure = {
+  id: 4,
+  doing: "exporting",
+  title: "Memory: peak RSS of the CLI, 200k users against 20k",
+  setup: "intercom-scroll export users --out FILE, NDJSON, dedupe on",
+  run: async (baseUrl, directory) => {
+    const out = NodePath.join(directory, "users.ndjson")
+    const exported = await Cli.exportUsers(baseUrl, TOKEN, out)
+    Fs.rmSync(out, { force: true })
+    return exported
+  }
+}
+
+/** Measure 19: the sync into SQLite, each run into a database of its own (every user inserted). */
+const syncMemory: MemoryMeasure = {
+  id: 19,
+  doing: "syncing into SQLite",
+  title: "Memory: peak RSS of the CLI's sync into SQLite, 200k users against 20k",
+  setup: "intercom-scroll sync users --database sqlite:FILE, a new file each run, dedupe on",
+  run: async (baseUrl, directory) => {
+    const file = NodePath.join(directory, "intercom.sqlite")
+    Fs.rmSync(file, { force: true })
+    return await Cli.syncUsers(baseUrl, TOKEN, `sqlite:${file}`)
+  }
+}
 
 /**
  * Measures 8 and 9: the CLI's sync of the users against its export of them, each a process timed from start to exit.
@@ -317,7 +355,7 @@ const program = Effect.gen(function*() {
   const measures: Array<MeasureResult> = []
   if (wants(1) || wants(5)) measures.push(...yield* throughput(30_000, rounds(11, 3)))
   if (wants(2) || wants(3)) measures.push(...yield* slowConsumer(3_000, 25, 25, rounds(7, 3)))
-  if (wants(4)) measures.push(yield* memory(20_000, 200_000, rounds(3, 1)))
+  if (wants(4)) measures.push(yield* memoryGrowth(exportMemory, 20_000, 200_000, rounds(3, 1)))
   if (wants(6) || wants(7)) {
     measures.push(...yield* Effect.scoped(Effect.gen(function*() {
       yield* log("Measures 6 and 7: building, packing and installing the packages with npm in a project of their own")
@@ -335,6 +373,7 @@ const program = Effect.gen(function*() {
     })))
   }
   if (wants(8) || wants(9)) measures.push(...yield* sync(syncUsers, rounds(5, 2)))
+  if (wants(19)) measures.push(yield* memoryGrowth(syncMemory, 20_000, 200_000, rounds(3, 1)))
   if (wants(10)) {
     measures.push(
       yield* fleet({
@@ -369,7 +408,7 @@ const program = Effect.gen(function*() {
       loadAverageAfter: Os.loadavg(),
       memoryMethod: Memory.method()
     },
-    rounds: { "1/5": rounds(11, 3), "2/3": rounds(7, 3), "4": rounds(3, 1), "6": rounds(15, 5), "7": rounds(3, 1), "8/9": rounds(5, 2), "real-link": rounds(7, 3), "far-link": rounds(5, 2), fresh: rounds(5, 2), speedups: rounds(5, 2) },
+    rounds: { "1/5": rounds(11, 3), "2/3": rounds(7, 3), "4": rounds(3, 1), "19": rounds(3, 1), "6": rounds(15, 5), "7": rounds(3, 1), "8/9": rounds(5, 2), "real-link": rounds(7, 3), "far-link": rounds(5, 2), fresh: rounds(5, 2), speedups: rounds(5, 2) },
     measures,
     runs,
     seconds: (performance.now() - started) / 1000
