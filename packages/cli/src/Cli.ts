@@ -200,12 +200,16 @@ export const layer = Layer.mergeAll(
 
 /**
  * When `self` fails, prints one line on stderr naming the error and what to do, with this command line's flags (never
- * the token). The exit code is `runMain`'s.
+ * the token). A program that takes no flags itself (`pnpm start`) names, in `flagsOf`, the command that does. The exit
+ * code is `runMain`'s.
  *
  * @since 0.1.0
  * @category running
  */
-export const reportFailure = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R | Stdio.Stdio> =>
+export const reportFailure = <A, E, R>(
+  self: Effect.Effect<A, E, R>,
+  options: { readonly flagsOf?: string | undefined } = {}
+): Effect.Effect<A, E, R | Stdio.Stdio> =>
   Effect.onExit(self, (exit) =>
     Exit.isSuccess(exit) ? Effect.void : Effect.gen(function*() {
       const stdio = yield* Stdio.Stdio
@@ -214,7 +218,7 @@ export const reportFailure = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Eff
       )
       // Loaded only on failure: it needs the core, which `--help` never loads.
       const Failure = yield* Effect.promise(() => import("./internal/failure.js"))
-      const text = Failure.line(exit.cause, Option.toArray(token))
+      const text = Failure.line(exit.cause, Option.toArray(token), options)
       if (text !== undefined) yield* stdio.writeStderr(`${text}\n`)
     }))
 

@@ -4,4 +4,5 @@
 import * as Cli from "./Cli.js"
 import * as Quickstart from "./internal/quickstart.js"
 
-Cli.runMain(Cli.reportFailure(Quickstart.run()))
+// `pnpm start` takes no flags: advice that names one names the CLI's command that runs the same export.
+Cli.runMain(Cli.reportFailure(Quickstart.run(), { flagsOf: Quickstart.sameExport }))

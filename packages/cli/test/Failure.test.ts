@@ -76,6 +76,20 @@ describe("Failure.line", () => {
     expect(advised(scrollErrors[8])).toMatch(/^Unreachable: Could not connect to http:\/\/127\.0\.0\.1:4010 .*gave up after 3 attempts\. Check --base-url/)
   })
 
+  it("names the command that takes the flags its advice names, for a program that takes none (pnpm start)", () => {
+    const surface = { flagsOf: "pnpm -s cli export users --out out/users.ndjson" }
+    for (const error of scrollErrors) {
+      const plain = Failure.line(Cause.fail(error)) ?? ""
+      const fromStart = Failure.line(Cause.fail(error), [], surface) ?? ""
+      if (/ --[a-z]/.test(plain)) {
+        expect(fromStart).toBe(`${plain} (Those are flags of ${surface.flagsOf}, which runs the same export.)`)
+      } else {
+        expect(fromStart).toBe(plain)
+      }
+    }
+    expect(Failure.line(Cause.fail(scrollErrors[0]), [], surface)).toContain("flags of pnpm -s cli export users")
+  })
+
   for (const error of otherErrors) {
     it(`names ${error._tag} with its message, on one line`, () => {
       const line = Failure.line(Cause.fail(error), [Redacted.make(TOKEN)])

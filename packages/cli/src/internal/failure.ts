@@ -52,13 +52,29 @@ const isScrollError = Schema.is(ScrollError.ScrollError)
 /** The errors whose text this package and the core write, never holding the token: the client redacts what it quotes. */
 const isOwnError = Schema.is(Schema.Union(ScrollError.ScrollError, ScrollError.InvalidOptions, InvalidConfig, OutputError))
 
-const withAdvice = (error: ScrollError.ScrollError): string => {
-  const said = (advice[error._tag] as (error: ScrollError.ScrollError) => string)(error)
-  return said === "" ? error.problem : `${error.problem} ${said}`
+/**
+ * Where the failed run was started from.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Surface {
+  /**
+   * The command whose flags the advice names, when the program that failed takes none itself (`pnpm start`), so that
+   * the user can act on the advice from where they are.
+   */
+  readonly flagsOf?: string | undefined
 }
 
-const describe = (error: unknown): string => {
-  if (isScrollError(error)) return `${error._tag}: ${withAdvice(error)}`
+const withAdvice = (error: ScrollError.ScrollError, surface: Surface): string => {
+  const said = (advice[error._tag] as (error: ScrollError.ScrollError) => string)(error)
+  if (said === "") return error.problem
+  const namesFlags = surface.flagsOf !== undefined && / --[a-z]/.test(said)
+  return namesFlags ? `${error.problem} ${said} (Those are flags of ${surface.flagsOf}, which runs the same export.)` : `${error.problem} ${said}`
+}
+
+const describe = (error: unknown, surface: Surface = {}): string => {
+  if (isScrollError(error)) return `${error._tag}: ${withAdvice(error, surface)}`
   if (typeof error === "object" && error !== null) {
     const { _tag, name, message } = error as { readonly _tag?: unknown; readonly name?: unknown; readonly message?: unknown }
     const label = typeof _tag === "string" ? _tag : typeof name === "string" ? name : "Error"
@@ -71,7 +87,8 @@ const describe = (error: unknown): string => {
 /**
  * The one line to print for a failed run, or undefined when there is nothing to add: @effect/cli has already
  * printed its usage error, or the reader of stdout has gone away (a closed pipe is no one's mistake, and Unix tools
- * say nothing about it). A scroll's error comes with advice in this command line's terms. Line breaks are folded.
+ * say nothing about it). A scroll's error comes with advice in this command line's terms (and, for a program without
+ * flags, the command that takes them: `surface`). Line breaks are folded.
  *
  * The library's and this package's own errors are printed as they are: the client has already replaced the token in
  * whatever they quote from a server or the transport, and their own words are never touched, which a short token would
@@ -82,7 +99,8 @@ const describe = (error: unknown): string => {
  */
 export const line = (
   cause: Cause.Cause<unknown>,
-  secrets: ReadonlyArray<Redacted.Redacted<string>> = []
+  secrets: ReadonlyArray<Redacted.Redacted<string>> = [],
+  surface: Surface = {}
 ): string | undefined => {
   if (isStdoutClosed(cause)) return undefined
   const oneLine = (text: string) => text.replace(/\s*[\r\n]+\s*/g, " ").trim()
@@ -91,7 +109,7 @@ export const line = (
   }
   const failure = Cause.failureOption(cause)
   if (Option.isSome(failure) && ValidationError.isValidationError(failure.value)) return undefined
-  if (Option.isSome(failure) && isOwnError(failure.value)) return oneLine(describe(failure.value))
+  if (Option.isSome(failure) && isOwnError(failure.value)) return oneLine(describe(failure.value, surface))
   const text = Option.match(failure, {
     onSome: describe,
     onNone: () => Option.match(Cause.dieOption(cause), { onSome: describe, onNone: () => `Error: ${Cause.pretty(cause)}` })

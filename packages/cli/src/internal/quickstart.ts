@@ -32,6 +32,14 @@ export const simulatedWorkspace: Simulator.ServerOptions = {
 }
 
 /**
+ * The CLI's command that runs the same export as `pnpm start`, with flags to tune it.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const sameExport = "pnpm -s cli export users --out out/users.ndjson"
+
+/**
  * @since 0.1.0
  * @category models
  */
