@@ -137,12 +137,17 @@ export const layerRunner = (
   HttpClient.HttpClient | Secrets
 > => {
   const maxSyncs = options.maxSyncs ?? 4
-  return WorkspaceSync.layer({ maxSyncs }).pipe(
+  const timings = { ...shardingConfig, ...options.shardingConfig }
+  // A runner notices a lost shard lock at its next refresh, which may take as long again before it gives up.
+  const shardLockInterval = Duration.min(
+    Duration.decode(timings.shardLockRefreshInterval ?? Duration.seconds(10)),
+    Duration.unsafeDivide(Duration.decode(timings.shardLockExpiration ?? Duration.seconds(35)), 3)
+  )
+  return WorkspaceSync.layer({ maxSyncs, lockLostGrace: Duration.times(shardLockInterval, 3) }).pipe(
     Layer.provideMerge(NodeClusterSocket.layer({
       storage: "sql",
       shardingConfig: {
-        ...shardingConfig,
-        ...options.shardingConfig,
+        ...timings,
         // Explicit, so that a stray HOST, PORT or LISTEN_HOST in the environment cannot move the runner.
         runnerAddress: Option.some(RunnerAddress.make(options.host ?? "127.0.0.1", options.port)),
         runnerListenAddress: Option.none()
