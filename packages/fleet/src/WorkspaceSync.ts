@@ -241,6 +241,9 @@ export const layer = (
             // is left unanswered in storage, and the next owner of the workspace runs it.
             Effect.flatMap(Option.match({ onNone: () => Effect.never, onSome: Effect.succeed })),
             Effect.tap((summaries) => Effect.logInfo("Sync done").pipe(Effect.annotateLogs("summaries", summaries))),
+            // The cluster stops an entity when its runner stops or loses the workspace's shard: the request stays in
+            // storage for the workspace's owner, which runs it.
+            Effect.onInterrupt(() => Effect.logInfo("Sync stopped by the cluster: the workspace's owner runs it")),
             Effect.annotateLogs({ workspace, run: request.run }),
             Effect.withSpan("WorkspaceSync.Sync", { attributes: { workspace, run: request.run, resources: request.resources } })
           )
