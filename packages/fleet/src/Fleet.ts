@@ -25,7 +25,7 @@
  *
  * @since 0.1.0
  */
-import { RunnerAddress, type Sharding, type ShardingConfig } from "@effect/cluster"
+import { RunnerAddress, type Sharding, ShardingConfig } from "@effect/cluster"
 import type { HttpClient } from "@effect/platform"
 import { NodeClusterSocket } from "@effect/platform-node"
 import type { SocketServerError } from "@effect/platform/SocketServer"
@@ -138,10 +138,12 @@ export const layerRunner = (
 > => {
   const maxSyncs = options.maxSyncs ?? 4
   const timings = { ...shardingConfig, ...options.shardingConfig }
-  // A runner notices a lost shard lock at its next refresh, which may take as long again before it gives up.
+  const { shardLockExpiration, shardLockRefreshInterval } = { ...ShardingConfig.defaults, ...timings }
+  // The cluster's own interval for shard lock operations. A runner notices a lost shard lock at its next refresh,
+  // which may take as long again before it gives up: a sync that lost its lock waits that long, and a margin.
   const shardLockInterval = Duration.min(
-    Duration.decode(timings.shardLockRefreshInterval ?? Duration.seconds(10)),
-    Duration.unsafeDivide(Duration.decode(timings.shardLockExpiration ?? Duration.seconds(35)), 3)
+    Duration.decode(shardLockRefreshInterval),
+    Duration.unsafeDivide(Duration.decode(shardLockExpiration), 3)
   )
   return WorkspaceSync.layer({ maxSyncs, lockLostGrace: Duration.times(shardLockInterval, 3) }).pipe(
     Layer.provideMerge(NodeClusterSocket.layer({

@@ -220,7 +220,10 @@ export const layer = (
           )),
           Effect.flatMap(Option.match({
             onNone: () => Effect.fail(error),
-            onSome: () => Effect.logInfo("The workspace moved to another runner: its owner answers the Sync").pipe(Effect.zipRight(Effect.never))
+            onSome: () =>
+              Effect.logInfo("This runner no longer holds the workspace: its owner answers the Sync").pipe(
+                Effect.zipRight(Effect.never)
+              )
           }))
         )
 
@@ -242,8 +245,8 @@ export const layer = (
             Effect.flatMap(Option.match({ onNone: () => Effect.never, onSome: Effect.succeed })),
             Effect.tap((summaries) => Effect.logInfo("Sync done").pipe(Effect.annotateLogs("summaries", summaries))),
             // The cluster stops an entity when its runner stops or loses the workspace's shard: the request stays in
-            // storage for the workspace's owner, which runs it.
-            Effect.onInterrupt(() => Effect.logInfo("Sync stopped by the cluster: the workspace's owner runs it")),
+            // storage, and the workspace's owner runs it.
+            Effect.onInterrupt(() => Effect.logInfo("Sync interrupted")),
             Effect.annotateLogs({ workspace, run: request.run }),
             Effect.withSpan("WorkspaceSync.Sync", { attributes: { workspace, run: request.run, resources: request.resources } })
           )

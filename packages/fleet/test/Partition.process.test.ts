@@ -80,7 +80,7 @@ layer(Layer.effect(Scripts, bundle), { timeout: "120 seconds", excludeTestServic
         const fenced = yield* eventually("the woken runner's sync to stop", 60, Effect.sync(() =>
           frozen.json.find(({ at, value }) =>
             at >= wokeAt && (value.annotations as Record<string, string>).workspace === workspace &&
-            /lost its lock|stopped by the cluster/.test(String(value.message))
+            /lost its lock|^Sync interrupted$/.test(String(value.message))
           )))
 
         const exit = yield* client.exit.pipe(Effect.timeout("150 seconds"), Effect.orDie)
