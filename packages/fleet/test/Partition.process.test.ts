@@ -26,6 +26,7 @@ import {
   rowsOfRun,
   Scripts,
   startFleet,
+  starts,
   syncRuns,
   withDatabase
 } from "./support/fleet.js"
@@ -101,7 +102,9 @@ layer(Layer.effect(Scripts, bundle), { timeout: "120 seconds", excludeTestServic
           `${seconds(exit.at)} the client exits ${exit.code}; ${workspace}: ${stats.scrollsOpened} scrolls opened, ${
             stats.errorsByCode.scroll_exists ?? 0
           } scroll_exists, of which ${stats.scrollExistsWhileLive} while the open scroll was in use; run ${stale.id} stored ${storedByStale} users in all, and ended ${staleAfter.status} (${staleAfter.error})`,
-          `runs of ${workspace}: ${runsAfter.map((run) => `${run.id} ${run.status}`).join(", ")}`,
+          `runs of ${workspace}: ${runsAfter.map((run) => `${run.id} ${run.status}`).join(", ")}; its Sync started ${
+            starts(fleet, workspace)
+          } times`,
           `the frozen runner on ${workspace} after its LockLost: ${JSON.stringify(staleAfterLockLost)}`
         ].join("\n"))
 
@@ -112,6 +115,9 @@ layer(Layer.effect(Scripts, bundle), { timeout: "120 seconds", excludeTestServic
         // No run of the workspace began after its complete one: nothing ran again once the new owner's run was done.
         const complete = runsAfter.find((run) => run.status === "complete")!
         expect(runsAfter.filter((run) => run.id > complete.id)).toEqual([])
+        // Nor did any entity start its sync over: each time a runner started the workspace's Sync (of users only; the
+        // stale entity once, before the freeze), it began one run at most.
+        expect(runsAfter.length).toBeLessThanOrEqual(starts(fleet, workspace))
         // The stale run wrote nothing once woken: it stored no more users than before the freeze. (It is marked
         // abandoned by the new owner's run, then failed with its counts if it records its own end.)
         expect(storedByStale).toBe(writtenBeforeFreeze)
