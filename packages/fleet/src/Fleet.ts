@@ -25,7 +25,7 @@
  *
  * @since 0.1.0
  */
-import { RunnerAddress, type Sharding, type ShardingConfig } from "@effect/cluster"
+import { RunnerAddress, type Sharding, ShardingConfig } from "@effect/cluster"
 import type { HttpClient } from "@effect/platform"
 import { NodeClusterSocket } from "@effect/platform-node"
 import type { SocketServerError } from "@effect/platform/SocketServer"
@@ -137,12 +137,19 @@ export const layerRunner = (
   HttpClient.HttpClient | Secrets
 > => {
   const maxSyncs = options.maxSyncs ?? 4
-  return WorkspaceSync.layer({ maxSyncs }).pipe(
+  const timings = { ...shardingConfig, ...options.shardingConfig }
+  const { shardLockExpiration, shardLockRefreshInterval } = { ...ShardingConfig.defaults, ...timings }
+  // The cluster's own interval for shard lock operations. A runner notices a lost shard lock at its next refresh,
+  // which may take as long again before it gives up: a sync that lost its lock waits that long, and a margin.
+  const shardLockInterval = Duration.min(
+    Duration.decode(shardLockRefreshInterval),
+    Duration.unsafeDivide(Duration.decode(shardLockExpiration), 3)
+  )
+  return WorkspaceSync.layer({ maxSyncs, lockLostGrace: Duration.times(shardLockInterval, 3) }).pipe(
     Layer.provideMerge(NodeClusterSocket.layer({
       storage: "sql",
       shardingConfig: {
-        ...shardingConfig,
-        ...options.shardingConfig,
+        ...timings,
         // Explicit, so that a stray HOST, PORT or LISTEN_HOST in the environment cannot move the runner.
         runnerAddress: Option.some(RunnerAddress.make(options.host ?? "127.0.0.1", options.port)),
         runnerListenAddress: Option.none()

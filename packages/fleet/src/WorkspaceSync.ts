@@ -22,7 +22,7 @@
  *
  * @since 0.1.0
  */
-import { ClusterSchema, Entity, Sharding } from "@effect/cluster"
+import { ClusterSchema, Entity, Sharding, type ShardId } from "@effect/cluster"
 import type { HttpClient } from "@effect/platform"
 import { Rpc } from "@effect/rpc"
 import type { MigrationError } from "@effect/sql/Migrator"
@@ -30,7 +30,7 @@ import type { SqlClient } from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import { IntercomClient, Resource, ScrollError } from "@intercom-scroll/core"
 import { Sync as IntercomSync, SyncError } from "@intercom-scroll/sync"
-import { Effect, Layer, Option, Schema } from "effect"
+import { Duration, Effect, Layer, Option, Schedule, Schema } from "effect"
 import { MissingToken, Secrets } from "./Secrets.js"
 import { Summary } from "./Summary.js"
 import { WorkspaceConfig } from "./WorkspaceConfig.js"
@@ -134,18 +134,11 @@ const crossable = (workspace: string, resource: Resource.Resource) =>
 }
 
 /**
- * One resource of a workspace, into the sync tables. A sync that lost its workspace lock (`LockLost`) starts over:
- * either its database session ended under a runner that still owns the workspace, and the next attempt takes the lock
- * again; or another runner owns the workspace now (this one was frozen or cut off meanwhile), and the next attempt
- * waits for the lock, which the new owner holds, until the cluster notices the lost shard and stops this entity. So
- * a stale owner neither writes nor answers the request: the new owner does.
+ * One resource of a workspace, into the sync tables. A sync that lost its workspace lock (`LockLost`) is not tried
+ * again here: see `afterLockLost`.
  */
 const syncResource = (workspace: string, resource: Resource.Resource) =>
-  IntercomSync.run(resource, { workspace }).pipe(
-    Effect.tapErrorTag("LockLost", (error) => Effect.logWarning(`${error.message} Starting over.`)),
-    Effect.retry({ times: 3, while: (error) => error._tag === "LockLost" }),
-    Effect.mapError(crossable(workspace, resource))
-  )
+  IntercomSync.run(resource, { workspace }).pipe(Effect.mapError(crossable(workspace, resource)))
 
 /**
  * @since 0.1.0
@@ -157,6 +150,13 @@ export interface LayerOptions {
    * database connections. Each workspace runs one sync at a time whatever this says.
    */
   readonly maxSyncs: number
+  /**
+   * How long a sync that lost its workspace lock waits for the cluster to take the workspace from this runner before
+   * it answers `LockLost` itself: at least the time a runner takes to notice a lost shard lock (a shard lock refresh
+   * interval, then the refresh's own deadline, as long again). Default 30 seconds, for the cluster's default timings;
+   * `Fleet.layerRunner` sets it from the fleet's.
+   */
+  readonly lockLostGrace?: Duration.DurationInput | undefined
 }
 
 /**
@@ -165,6 +165,12 @@ export interface LayerOptions {
  *
  * When the runner is stopping, a sync already running goes on until it ends or the cluster's termination timeout
  * interrupts it; a sync that has not started yet does not start, and goes back to storage for the next owner.
+ *
+ * A sync that lost its workspace lock (`LockLost`: its database session ended, or its SQLite lease was taken over)
+ * stops there, its run marked failed, and this runner syncs nothing more for that request. If the cluster has moved
+ * the workspace meanwhile (this runner was frozen or cut off, and its shard locks went with its sessions), the new
+ * owner runs the request and answers it, and this one waits, answering nothing, until the cluster stops it. If this
+ * runner still owns the workspace after `lockLostGrace`, it answers `LockLost`: send the Sync again.
  *
  * @since 0.1.0
  * @category layers
@@ -178,6 +184,7 @@ export const layer = (
     }
     // One per runner: the layer is built once, the handlers once per workspace the runner takes.
     const slots = yield* Effect.makeSemaphore(options.maxSyncs)
+    const lockLostGrace = Duration.decode(options.lockLostGrace ?? Duration.seconds(30))
     return WorkspaceSync.toLayer(Effect.gen(function*() {
       const secrets = yield* Secrets
       const sharding = yield* Sharding.Sharding
@@ -194,6 +201,32 @@ export const layer = (
           )
         }).pipe(Effect.provide(services))
 
+      /**
+       * After `LockLost`, nothing more runs here: a stale owner must not start the workspace again once the new owner
+       * releases the lock (retrying did, in the partition test: a second run of one request). Whether the workspace
+       * moved shows in the cluster's ownership of its shard, which a woken runner corrects at its next shard lock
+       * refresh; until then it may still believe it owns it, hence the grace. Once it knows it does not, it waits for
+       * the cluster to interrupt the entity: an interrupted persisted request is left for its owner to answer, whereas
+       * any answer from here would be stored as the request's and end the client's wait.
+       */
+      const afterLockLost = (shardId: ShardId.ShardId) => (error: SyncError.LockLost) =>
+        Effect.logWarning(`${error.message} This runner syncs nothing more for it.`).pipe(
+          Effect.zipRight(Effect.timeoutOption(
+            Effect.repeat(Effect.sync(() => sharding.hasShardId(shardId)), {
+              while: (owned) => owned,
+              schedule: Schedule.spaced(Duration.seconds(1))
+            }),
+            lockLostGrace
+          )),
+          Effect.flatMap(Option.match({
+            onNone: () => Effect.fail(error),
+            onSome: () =>
+              Effect.logInfo("This runner no longer holds the workspace: its owner answers the Sync").pipe(
+                Effect.zipRight(Effect.never)
+              )
+          }))
+        )
+
       return WorkspaceSync.of({
         Sync: (envelope) => {
           const workspace = envelope.address.entityId
@@ -205,10 +238,15 @@ export const layer = (
           )
           return Effect.logInfo("Sync received").pipe(
             Effect.zipRight(slots.withPermits(1)(syncUnlessStopping)),
+            // Out of the slot: waiting to be stopped takes no turn from another workspace.
+            Effect.catchTag("LockLost", afterLockLost(envelope.address.shardId)),
             // Parked until the termination timeout interrupts it: a persisted request interrupted by the shutdown
             // is left unanswered in storage, and the next owner of the workspace runs it.
             Effect.flatMap(Option.match({ onNone: () => Effect.never, onSome: Effect.succeed })),
             Effect.tap((summaries) => Effect.logInfo("Sync done").pipe(Effect.annotateLogs("summaries", summaries))),
+            // The cluster stops an entity when its runner stops or loses the workspace's shard: the request stays in
+            // storage, and the workspace's owner runs it.
+            Effect.onInterrupt(() => Effect.logInfo("Sync interrupted")),
             Effect.annotateLogs({ workspace, run: request.run }),
             Effect.withSpan("WorkspaceSync.Sync", { attributes: { workspace, run: request.run, resources: request.resources } })
           )

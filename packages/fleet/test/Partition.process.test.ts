@@ -8,6 +8,11 @@
  * The cluster alone does not fence this (stage 1 measured 16 pages scrolled by the woken runner). The sync's fence
  * must: the stale run writes no page once it has woken (its writes go through the session that ended), it stops
  * before it scrolls on, and the new owner's run ends complete. So the workspace never has two scrolls that both write.
+ * And the stale entity, having lost its lock, runs nothing more: once the new owner's run is complete and frees the
+ * lock, no second run of the workspace begins (it did when the entity retried its sync after `LockLost`).
+ *
+ * Two runners and two workspaces are the fewest that show it: the frozen runner's workspace moves to the other
+ * runner, which has its own workspace to sync meanwhile.
  */
 import { SqlClient } from "@effect/sql"
 import { expect, layer } from "@effect/vitest"
@@ -21,6 +26,7 @@ import {
   rowsOfRun,
   Scripts,
   startFleet,
+  starts,
   syncRuns,
   withDatabase
 } from "./support/fleet.js"
@@ -29,16 +35,12 @@ import { bundle, eventually, type Process } from "./support/processes.js"
 const listeningOn = (runner: Process) =>
   runner.json.map(({ value }) => /^Listening on: (.*)$/.exec(String(value.message))?.[1]).find((address) => address !== undefined)!
 
-// Opt-in (FLEET_PARTITION=1): on a loaded machine the run is timing-bound, and in one run of the merged fleet a
-// workspace ended with a second run still `running` after its complete one (see the fleet README, "The partition").
-const partition = process.env.FLEET_PARTITION === "1"
-
 layer(Layer.effect(Scripts, bundle), { timeout: "120 seconds", excludeTestServices: true })("a partition", (it) => {
-  it.scoped.skipIf(!partition)(
+  it.scoped(
     "a frozen runner whose sessions were cut wakes with a page in hand, and writes it nowhere: the new owner's run alone writes",
     () =>
       Effect.gen(function*() {
-        const fleet = yield* startFleet({ runners: 3, maxSyncs: 4 })
+        const fleet = yield* startFleet({ runners: 2, maxSyncs: 4, workspaces: 2 })
         const client = yield* fleet.sync
         const { runner: frozen, workspace } = yield* midSync(fleet, 10)
         const inDatabase = withDatabase(fleet)
@@ -74,16 +76,22 @@ layer(Layer.effect(Scripts, bundle), { timeout: "120 seconds", excludeTestServic
         }).pipe(inDatabase))
         frozen.signal("SIGCONT")
         const wokeAt = Date.now()
-        const fenced = yield* eventually("the woken runner's sync to lose its lock", 60, Effect.sync(() =>
+        // Its next write fails with LockLost; or, when the woken runner finds its shard locks gone first, the cluster
+        // stops its entity before that write.
+        const fenced = yield* eventually("the woken runner's sync to stop", 60, Effect.sync(() =>
           frozen.json.find(({ at, value }) =>
             at >= wokeAt && (value.annotations as Record<string, string>).workspace === workspace &&
-            String(value.message).includes("lost its lock")
+            /lost its lock|^Sync interrupted$/.test(String(value.message))
           )))
 
         const exit = yield* client.exit.pipe(Effect.timeout("150 seconds"), Effect.orDie)
         const staleAfter = (yield* syncRuns.pipe(inDatabase)).find((run) => run.id === stale.id)!
         const storedByStale = (yield* rowsOfRun(stale.id).pipe(inDatabase)).first
         const stats = (yield* fleet.simulator.stats).workspaces[workspace]
+        const runsAfter = (yield* syncRuns.pipe(inDatabase)).filter((run) => run.workspace === workspace)
+        const staleAfterLockLost = frozen.json.filter(({ at, value }) =>
+          at >= fenced.at && (value.annotations as Record<string, string>).workspace === workspace
+        ).map(({ value }) => String(value.message))
         const seconds = (at: number) => `${((at - frozenAt) / 1000).toFixed(1)} s`
         yield* Effect.logInfo([
           `partition of the runner scrolling ${workspace}, with the sync's fence:`,
@@ -93,12 +101,23 @@ layer(Layer.effect(Scripts, bundle), { timeout: "120 seconds", excludeTestServic
           `${seconds(fenced.at)} the woken runner's sync stops: ${String(fenced.value.message)}`,
           `${seconds(exit.at)} the client exits ${exit.code}; ${workspace}: ${stats.scrollsOpened} scrolls opened, ${
             stats.errorsByCode.scroll_exists ?? 0
-          } scroll_exists, of which ${stats.scrollExistsWhileLive} while the open scroll was in use; run ${stale.id} stored ${storedByStale} users in all, and ended ${staleAfter.status} (${staleAfter.error})`
+          } scroll_exists, of which ${stats.scrollExistsWhileLive} while the open scroll was in use; run ${stale.id} stored ${storedByStale} users in all, and ended ${staleAfter.status} (${staleAfter.error})`,
+          `runs of ${workspace}: ${runsAfter.map((run) => `${run.id} ${run.status}`).join(", ")}; its Sync started ${
+            starts(fleet, workspace)
+          } times`,
+          `the frozen runner on ${workspace} after its LockLost: ${JSON.stringify(staleAfterLockLost)}`
         ].join("\n"))
 
         expect(exit.code).toBe(0)
-        everyWorkspaceCompleted(client)
+        everyWorkspaceCompleted(client, fleet.workspaces)
+        // One complete run per workspace, none left running.
         yield* everyWorkspaceSynced(fleet)
+        // No run of the workspace began after its complete one: nothing ran again once the new owner's run was done.
+        const complete = runsAfter.find((run) => run.status === "complete")!
+        expect(runsAfter.filter((run) => run.id > complete.id)).toEqual([])
+        // Nor did any entity start its sync over: each time a runner started the workspace's Sync (of users only; the
+        // stale entity once, before the freeze), it began one run at most.
+        expect(runsAfter.length).toBeLessThanOrEqual(starts(fleet, workspace))
         // The stale run wrote nothing once woken: it stored no more users than before the freeze. (It is marked
         // abandoned by the new owner's run, then failed with its counts if it records its own end.)
         expect(storedByStale).toBe(writtenBeforeFreeze)

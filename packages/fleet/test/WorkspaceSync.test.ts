@@ -4,7 +4,7 @@ import { SqliteClient } from "@effect/sql-sqlite-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Simulator } from "@intercom-scroll/simulator"
 import { Sync } from "@intercom-scroll/sync"
-import { Clock, ConfigProvider, Cron, Duration, Effect, Exit, Fiber, Layer, Redacted, TestClock } from "effect"
+import { Clock, ConfigProvider, Cron, Duration, Effect, Exit, Fiber, Layer, Option, Redacted, TestClock } from "effect"
 import { Secrets, SyncCron, WorkspaceConfig, WorkspaceSync } from "../src/index.js"
 
 const workspace = (name: string) =>
@@ -89,26 +89,30 @@ describe("WorkspaceSync", () => {
       simulator: { workspaces: [{ token: "acme", users: 200, faults: { mutations: [{ atPage: 4, resource: "users", remove: 20, add: 5 }] } }] }
     }))))
 
-  it.scoped("a sync that lost its workspace lock starts over, once the lock is free, and answers once", () =>
+  it.scoped("a sync that lost its workspace lock stops: it starts no other run, even once the lock is free, and answers LockLost while the runner still owns the workspace", () =>
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
       yield* TestClock.adjust(1)
-      const fiber = yield* Effect.fork(WorkspaceSync.sync(acme, { resources: ["users"], run: "r1" }))
+      const fiber = yield* Effect.fork(WorkspaceSync.sync(acme, { resources: ["users", "companies"], run: "r1" }))
       yield* TestClock.adjust("1500 millis") // the first page is written, the second is on its way
       // Another process takes the workspace's lease over, as it may once a stalled runner's lease has expired.
       yield* sql`UPDATE intercom_sync_locks SET holder = 'another-runner' WHERE workspace = 'acme'`
-      yield* TestClock.adjust("1 second") // the second page comes: its write fails, and the sync starts over
+      yield* TestClock.adjust("1 second") // the second page comes: its write fails, and the run fails
       expect((yield* runs("acme")).map(({ status }) => status)).toEqual(["failed"])
-      // The lease the sync renewed with its first page lasts 30 seconds; then it takes the lock again, and scrolls
-      // anew (4 seconds) once its first scroll has expired at Intercom.
-      yield* TestClock.adjust("40 seconds")
-      const [summary] = yield* Fiber.join(fiber)
-      const [lost, complete] = yield* runs("acme")
+      // The other process ends its sync and frees the lock: a sync that started over would take it now.
+      yield* sql`DELETE FROM intercom_sync_locks WHERE workspace = 'acme'`
+      yield* TestClock.adjust("10 seconds")
+      expect(yield* Fiber.poll(fiber)).toEqual(Option.none())
+      // This runner still owns the workspace once the grace has passed: it answers LockLost itself.
+      yield* TestClock.adjust("20 seconds")
+      const error = yield* Effect.flip(Fiber.join(fiber))
+      expect(error).toMatchObject({ _tag: "LockLost", workspace: "acme" })
+      yield* TestClock.adjust("1 minute")
+      const [lost, ...after] = yield* runs("acme")
+      expect(lost).toMatchObject({ resource: "users", status: "failed" })
       expect(lost.error).toMatch(/^LockLost: /)
-      expect(complete).toMatchObject({ id: summary.runId, status: "complete" })
-      expect(summary.inserted + summary.unchanged).toBe(300)
-      expect(yield* liveIds("acme", "users")).toEqual(yield* simulatedIds("acme", "users"))
-      expect((yield* stats).workspaces.acme.scrollsOpened).toBe(2)
+      expect(after).toEqual([]) // nor the companies
+      expect((yield* stats).workspaces.acme.scrollsOpened).toBe(1)
     }).pipe(Effect.provide(fleet({ maxSyncs: 1, simulator: { workspaces: [slow("acme")], expiry: Duration.seconds(10) } }))))
 
   it.scoped("a sync that fails in the database answers SyncFailed, with the database's words and nothing it cannot carry", () =>

@@ -39,21 +39,28 @@ export const serve = (options: Simulator.SimulatorOptions): Effect.Effect<Served
 export interface Fleet {
   /** The fleet's database URL, password included: what the runners are given. */
   readonly database: string
+  /** The workspaces the simulator serves and the client syncs. */
+  readonly workspaces: ReadonlyArray<string>
   readonly simulator: Served
   readonly runners: ReadonlyArray<Process>
   readonly sync: Effect.Effect<Process, never, Scope.Scope>
 }
 
-/** A fresh database, the simulator, and `count` runners that have split the shards between them. */
+/**
+ * A fresh database, the simulator serving the first `workspaces` of `names` (all of them by default), and `runners`
+ * runners that have split the shards between them.
+ */
 export const startFleet = (options: {
   readonly runners: number
   readonly maxSyncs: number
+  readonly workspaces?: number
 }) =>
   Effect.gen(function*() {
     const scripts = yield* Scripts
+    const workspaces = names.slice(0, options.workspaces ?? names.length)
     const database = Redacted.value(yield* Effect.orDie(PostgresDatabase.make))
     const simulator = yield* serve({
-      workspaces: names.map((token) => ({ token, users, faults: { latency: Duration.millis(30) } })),
+      workspaces: workspaces.map((token) => ({ token, users, faults: { latency: Duration.millis(30) } })),
       // A dead runner's scroll stays open at Intercom until it expires: a minute there, 10 seconds here, so that the
       // new owner waits less (through core's concurrentScroll schedule), while a loaded machine's pauses between pages
       // stay well under it.
@@ -61,12 +68,12 @@ export const startFleet = (options: {
     })
     const dir = yield* tempDir("fleet-test-")
     const file = join(dir, "workspaces.json")
-    writeFileSync(file, JSON.stringify(names.map((workspace) => ({
+    writeFileSync(file, JSON.stringify(workspaces.map((workspace) => ({
       workspace,
       baseUrl: simulator.baseUrl,
       tokenEnv: `${workspace.toUpperCase()}_TOKEN`
     }))))
-    const env = Object.fromEntries(names.map((name) => [`${name.toUpperCase()}_TOKEN`, name]))
+    const env = Object.fromEntries(workspaces.map((name) => [`${name.toUpperCase()}_TOKEN`, name]))
     const startedAt = Date.now()
     const runners = yield* Effect.forEach(Array.from({ length: options.runners }, (_, i) => i + 1), (i) =>
       Effect.flatMap(freePort, (port) =>
@@ -80,7 +87,7 @@ export const startFleet = (options: {
     )
     yield* Effect.logInfo(`${options.runners} runners ready in ${Date.now() - startedAt} ms`)
     const sync = node("client", scripts.client, ["--database", database, "--workspaces", file, "--run", "r1"], env)
-    return { database, simulator, runners, sync } satisfies Fleet
+    return { database, workspaces, simulator, runners, sync } satisfies Fleet
   })
 
 /** A client on the fleet's database, for what the tests read and do there themselves. */
@@ -211,7 +218,7 @@ export const everyWorkspaceSynced = (fleet: Fleet) =>
     const sql = yield* SqlClient.SqlClient
     const runs = yield* syncRuns
     const byWorkspace: Record<string, ReadonlyArray<Run>> = {}
-    for (const name of names) {
+    for (const name of fleet.workspaces) {
       const own = runs.filter((run) => run.workspace === name)
       byWorkspace[name] = own
       const complete = own.filter((run) => run.status === "complete")
@@ -229,8 +236,8 @@ export const everyWorkspaceSynced = (fleet: Fleet) =>
 export const neverTwoLiveScrolls = (fleet: Fleet) =>
   Effect.gen(function*() {
     const stats = yield* fleet.simulator.stats
-    expect(Object.fromEntries(names.map((name) => [name, stats.workspaces[name].scrollExistsWhileLive])))
-      .toEqual(Object.fromEntries(names.map((name) => [name, 0])))
+    expect(Object.fromEntries(fleet.workspaces.map((name) => [name, stats.workspaces[name].scrollExistsWhileLive])))
+      .toEqual(Object.fromEntries(fleet.workspaces.map((name) => [name, 0])))
   })
 
 /** No process printed the database's password (which the runners and the client are given in its URL). */
