@@ -388,11 +388,13 @@ const program = Effect.gen(function*() {
   }
   if (wants("real-link")) measures.push(...yield* RealLink.measure(harness, RealLink.realLink, 3_000, rounds(7, 3)))
   if (wants("far-link")) measures.push(...yield* RealLink.measure(harness, RealLink.farLink, 3_000, rounds(5, 2)))
-  if (wants("fresh")) {
-    measures.push(yield* Fresh.slowConsumer(harness, 3_000, 25, 25, rounds(5, 2)))
-    measures.push(...yield* Fresh.throughput(harness, 10_000, rounds(5, 2)))
+  // By group (`--only fresh`) or by number (`--only 15,16,17`).
+  if (wants("fresh") || wants(15)) measures.push(yield* Fresh.slowConsumer(harness, 3_000, 25, 25, rounds(5, 2)))
+  if (wants("fresh") || wants(16) || wants(17)) {
+    const both = yield* Fresh.throughput(harness, 10_000, rounds(5, 2))
+    measures.push(...both.filter((measure) => wants("fresh") || wants(measure.id)))
   }
-  if (wants("speedups")) measures.push(yield* Speedups.measure(harness, 3_000, 10_000, rounds(5, 2)))
+  if (wants("speedups") || wants(18)) measures.push(yield* Speedups.measure(harness, 3_000, 10_000, rounds(5, 2)))
   measures.sort((a, b) => a.id - b.id)
 
   const results: Results = {

@@ -166,12 +166,21 @@ const server = (token: string, script: (n: number, url: URL) => Answer | undefin
 let workspaces = 0
 const newToken = () => `tok_interruption_${++workspaces}`
 
+/**
+ * A turn of the event loop: a scroll that sends a request ahead parses its page only once the request is written,
+ * two turns later, which no `yieldNow` gives.
+ */
+const turn = Effect.async<void>((resume) => {
+  const handle = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(handle))
+})
+
 /** Lets forked fibers run, without moving the clock, until `done` holds; dies if it never does. */
 const until = (what: string, done: Effect.Effect<boolean>) =>
   Effect.gen(function*() {
     for (let i = 0; i < 10_000; i++) {
       if (yield* done) return
-      yield* Effect.yieldNow()
+      yield* i % 10 === 9 ? turn : Effect.yieldNow()
     }
     return yield* Effect.dieMessage(`never reached: ${what}`)
   })

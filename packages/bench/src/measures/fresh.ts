@@ -28,10 +28,12 @@ interface FreshSample extends FreshTimes {
 }
 
 /**
- * Loads the scroll program once without scrolling, so that tsx's cache holds the core's compiled modules before the
- * first sample (a user's program is compiled before it runs). Each sample is a fresh process, so no warm-up round.
+ * Runs the scroll program once before the first sample, so that tsx's cache holds the core's compiled modules (a
+ * user's program is compiled before it runs) and the simulator has served a scroll (its own code warm, as a real
+ * server's is): otherwise the first sample of the first contender alone pays both. Each sample is a fresh process,
+ * so no warm-up round.
  */
-const prime = (baseUrl: string) => Effect.promise(() => runFresh({ program: "scroll", baseUrl, token: TOKEN, scrolls: 0 }))
+const prime = (baseUrl: string) => Effect.promise(() => runFresh({ program: "scroll", baseUrl, token: TOKEN, scrolls: 1 }))
 
 /** Runs the program once in a fresh process. */
 const runFresh = (setup: FreshSetup): Promise<FreshSample> =>
@@ -138,6 +140,7 @@ export const throughput = (harness: Harness, records: number, roundCount: number
       { name: `bare fetch loop, fresh process, compression ${coding}`, setup: { program: "bare fetch", baseUrl, token: TOKEN, scrolls: 2 } as const }
     ]
     yield* prime(on)
+    yield* prime(off)
     const entries = [...setups("on", on), ...setups("off", off)]
     const fresh = freshContenders(entries)
     const result = yield* Effect.promise(() =>

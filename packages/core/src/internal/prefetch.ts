@@ -16,19 +16,26 @@ export const prefetch = <A, E, R>(
 ): Stream.Stream<A, E, R> =>
   Stream.unwrapScoped(Effect.gen(function*() {
     const ready: Array<A> = []
+    /**
+     * How many elements of `ready` a sleeping consumer was woken for: they are its own, though it has not run yet to
+     * take them. The producer goes on without yielding after a put, and if it asked for room before the consumer ran,
+     * it would find none, and a scroll would send its next request only after the parse (a response that came during
+     * the parse of the page before, say).
+     */
+    let handed = 0
     let end: Exit.Exit<void, E> | undefined
     const consumer = waiter()
     const producer = waiter()
 
+    const hasRoom = () => ready.length - handed < capacity
+
     const put = (element: A): Effect.Effect<void> =>
       Effect.suspend(() => {
-        if (ready.length >= capacity) return Effect.zipRight(producer.sleep, put(element))
+        if (!hasRoom()) return Effect.zipRight(producer.sleep, put(element))
         ready.push(element)
-        consumer.wake()
+        if (consumer.wake()) handed++
         return Effect.void
       })
-
-    const hasRoom = () => ready.length < capacity
 
     yield* Stream.runForEach(self(hasRoom), put).pipe(
       Effect.exit,
@@ -44,6 +51,7 @@ export const prefetch = <A, E, R>(
     const take: Effect.Effect<A, Option.Option<E>> = Effect.suspend(() => {
       if (ready.length > 0) {
         const element = ready.shift() as A
+        if (handed > 0) handed--
         producer.wake()
         return Effect.succeed(element)
       }
@@ -73,11 +81,16 @@ const waiter = () => {
         waker = undefined
       })
     }),
-    wake: () => {
+    /** Whether a fiber was asleep. */
+    wake: (): boolean => {
       const waiting = waker
       waker = undefined
-      if (waiting === undefined) pending = true
-      else waiting()
+      if (waiting === undefined) {
+        pending = true
+        return false
+      }
+      waiting()
+      return true
     }
   }
 }
