@@ -1,4 +1,10 @@
+import { fileURLToPath } from "node:url"
 import { defineConfig } from "vitest/config"
+
+// TEST_CPU_REPORT=FILE: each test file appends the CPU its process and children spent (test/support/cpuReport.ts).
+const cpuReport = process.env.TEST_CPU_REPORT === undefined
+  ? []
+  : [fileURLToPath(new URL("./test/support/cpuReport.ts", import.meta.url))]
 
 // Shared by every project: tests live beside their package, run in Node, and never reach the internet.
 export const shared = defineConfig({
@@ -7,5 +13,6 @@ export const shared = defineConfig({
     environment: "node",
     testTimeout: 30_000,
     hookTimeout: 30_000,
+    setupFiles: cpuReport
   }
 })

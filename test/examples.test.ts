@@ -12,7 +12,7 @@ import { SqliteClient } from "@effect/sql-sqlite-node"
 import { IntercomClient, Models, Scroll } from "@intercom-scroll/core"
 import { Simulator } from "@intercom-scroll/simulator"
 import { Sync } from "@intercom-scroll/sync"
-import { Effect, Layer, Redacted, Stream } from "effect"
+import { Effect, Exit, Layer, Redacted, Scope, Stream } from "effect"
 import * as Fs from "node:fs/promises"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
@@ -219,13 +219,21 @@ describe.concurrent("examples against a standalone simulator (INTERCOM_BASE_URL)
   const sizes = { users: 300, leads: 60, companies: 12 }
   const workspace = (token: string) => ({ token, seed: tokens.indexOf(token) + 1, ...sizes })
 
-  /** The standalone simulator, one per case (a process of its own, over real HTTP), and an example against it. */
+  // The standalone simulator (a process of its own, over real HTTP), one for every case: each case scrolls a workspace
+  // of its own, and a start of the simulator's bin costs more than a second of CPU.
+  const standalone = Effect.runSync(Scope.make())
+  let baseUrl = ""
+  beforeAll(async () => {
+    baseUrl = await simulator([
+      "--users", String(sizes.users), "--leads", String(sizes.leads), "--companies", String(sizes.companies),
+      ...tokens.flatMap((token) => ["--token", token])
+    ]).pipe(Scope.extend(standalone), Effect.provide(NodeContext.layer), Effect.runPromise)
+  }, 60_000)
+  afterAll(() => Effect.runPromise(Scope.close(standalone, Exit.void)))
+
+  /** An example against the standalone simulator. */
   const against = (name: string, accessToken: string) =>
     Effect.gen(function*() {
-      const baseUrl = yield* simulator([
-        "--users", String(sizes.users), "--leads", String(sizes.leads), "--companies", String(sizes.companies),
-        ...tokens.flatMap((token) => ["--token", token])
-      ])
       const cwd = yield* temporaryDirectory
       const result = yield* example(name, { cwd, env: { INTERCOM_BASE_URL: baseUrl, INTERCOM_ACCESS_TOKEN: accessToken } })
       expect(result.exitCode).toBe(0)

@@ -8,8 +8,8 @@ import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import { Simulator } from "@intercom-scroll/simulator"
 import { SyncDatabase } from "@intercom-scroll/sync"
-import { PostgresServer } from "@intercom-scroll/testing"
-import { Duration, Effect, Layer, type Scope } from "effect"
+import { PostgresDatabase } from "@intercom-scroll/testing"
+import { Duration, Effect, Layer, Redacted, type Scope } from "effect"
 import { cli, eventually, type Finished, startCli } from "./support/processes.js"
 
 const TOKEN = "sync-test-token-3a9d"
@@ -33,11 +33,8 @@ const sqliteFile = Effect.gen(function*() {
   return `sqlite:${path.join(yield* fs.makeTempDirectoryScoped({ prefix: "sync-e2e-" }), "data", "intercom.sqlite")}`
 })
 
-/** A PostgreSQL server of its own, started for the test and thrown away after it. */
-const postgresServer = Effect.map(
-  Effect.acquireRelease(Effect.promise(PostgresServer.start), (server) => Effect.promise(server.stop)),
-  (server) => server.url
-)
+/** A fresh database on the test run's PostgreSQL server (the project's global setup starts it). */
+const postgresDatabase = Effect.map(Effect.orDie(PostgresDatabase.make), Redacted.value)
 
 interface Row {
   readonly id: string
@@ -94,7 +91,9 @@ const test = (
 ) =>
   it.scopedLive(name, () => body().pipe(Effect.provide(Layer.merge(simulator, NodeContext.layer))), 90_000)
 
-describe("intercom-scroll sync, as a process", () => {
+// The cases run concurrently: each has its own simulator, files and database, and most of their time is waiting on
+// the bin's processes.
+describe.concurrent("intercom-scroll sync, as a process", () => {
   test(
     "fills the table from the bin; the next sync, after Intercom removed some users, marks them deleted",
     () =>
@@ -212,7 +211,7 @@ describe("intercom-scroll sync, as a process", () => {
 
   test("two syncs of one workspace into SQLite, started together, scroll one after the other", together(sqliteFile), served({ latency: Duration.millis(20) }))
 
-  test("two syncs of one workspace into PostgreSQL, started together, scroll one after the other", together(postgresServer), served({ latency: Duration.millis(20) }))
+  test("two syncs of one workspace into PostgreSQL, started together, scroll one after the other", together(postgresDatabase), served({ latency: Duration.millis(20) }))
 
   test(
     "fails in one line that names an unreachable database without its password",

@@ -2,7 +2,8 @@ import { FileSystem, HttpClient, HttpClientError, Path } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { ScrollError } from "@intercom-scroll/core"
-import { Chunk, ConfigProvider, Deferred, Duration, Effect, Either, Exit, Fiber, Layer, Schedule, TestClock } from "effect"
+import { Simulator } from "@intercom-scroll/simulator"
+import { Chunk, ConfigProvider, Deferred, Duration, Effect, Either, Exit, Fiber, Layer, Schedule, TestClock, TestServices } from "effect"
 import * as WorkspaceLock from "../../core/src/internal/workspaceLock.js"
 import { errorList, type Fake, json, makeFake, TOKEN } from "../../core/test/support/fakeIntercom.js"
 import { Cli } from "../src/index.js"
@@ -436,6 +437,27 @@ describe("intercom-scroll export", () => {
         // This one reached its end and left no scroll open: an export after it has nothing to say.
         expect(yield* fs.readDirectory(`${env.TMPDIR}/intercom-scroll`)).toEqual([])
       }).pipe(Effect.provide(NodeContext.layer))
+    })
+
+    it.effect("waits out another client's scroll of the workspace (the default schedule), then exports everything", () => {
+      // The simulator in process, on the TestClock: another client's scroll holds the workspace for its first 8 s, and
+      // the default schedule looks again 10 s after it met it. (Was a process test that waited those 10 s.)
+      const workspace = { token: "tok_foreign_scroll_waited_out", seed: 7, users: 1_200, faults: { foreignScroll: 8 } }
+      const simulator = Simulator.layerClient({ workspaces: [workspace], pageSize: 50 })
+      const run = { fake: makeFake({ records: 0 }), capture: makeCapture(), env: { INTERCOM_ACCESS_TOKEN: workspace.token } }
+      return Effect.gen(function*() {
+        const served = yield* Simulator.Simulator
+        const requests = Effect.map(served.stats, (stats) => stats.workspaces[workspace.token]?.requests ?? 0)
+        const fiber = yield* Effect.fork(cli(["export", "users"], { ...run, http: Layer.succeedContext(yield* Effect.context<HttpClient.HttpClient>()) }))
+        // The CLI reads its files in real time: the clock moves only once its first request has met the other scroll.
+        while ((yield* requests) === 0) yield* TestServices.provideLive(Effect.sleep("10 millis"))
+        expect(yield* Clock.runToEnd({ step: "1 second", maxSteps: 100 })(fiber)).toEqual(Exit.void)
+        // Plain progress prints every 5 s; the wait spans that line.
+        expect(run.capture.stderr()).toContain("waiting for another scroll of the workspace to close on Intercom's side")
+        const ids = lines(run.capture.stdout()).map((line) => (JSON.parse(line) as { readonly id: string }).id)
+        expect(ids.sort()).toEqual([...yield* served.ids(workspace.token, "users")].sort())
+        expect((yield* served.stats).workspaces[workspace.token]).toMatchObject({ scrollsOpened: 1, errorsByCode: { scroll_exists: 1 } })
+      }).pipe(Effect.provide(simulator))
     })
 
     it("ScrollFlags.parseDuration reads seconds, minutes and hours as a person types them", () => {

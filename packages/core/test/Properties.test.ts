@@ -260,7 +260,9 @@ const expectOnlyRealRecords = (outcome: Outcome) => {
   expect(outcome.emitted.filter((id) => !stable.has(id) && !outcome.changed.has(id))).toEqual([])
 }
 
-const runs = { fastCheck: { numRuns: 50 } }
+// 50 cases take some 13 s of CPU for each property: more than vitest's default 30 s once the machine is loaded past its
+// cores (78 s and 68 s of wall time at load 15-18).
+const runs = { timeout: 120_000, fastCheck: { numRuns: 50 } }
 
 describe("a scroll through random faults", () => {
   it.effect.prop("with dedupe: each record once, or a typed error once the budget is spent", [Case], ([c]) =>
