@@ -32,8 +32,6 @@ v8.setFlagsFromString("--heap-growing-percent=100")
 v8.setFlagsFromString("--semi-space-growth-factor=1")
 
 const script = fileURLToPath(import.meta.resolve("../dist/bin.cjs"))
-const source = Fs.readFileSync(script)
-const digest = createHash("sha256").update(source).digest()
 
 const cacheDirectory = () => {
   if (process.env.NODE_DISABLE_COMPILE_CACHE === "1") return undefined
@@ -42,42 +40,49 @@ const cacheDirectory = () => {
     NodePath.join(Os.homedir(), ".cache")
   return NodePath.join(base, "intercom-scroll")
 }
-const directory = cacheDirectory()
-// One file per installed script (by its path), replaced when the script changes.
-const cacheFile = directory &&
-  NodePath.join(directory, `bin-${createHash("sha256").update(script).digest("hex").slice(0, 16)}.cache`)
 
-let cachedData
-try {
-  const cached = cacheFile && Fs.readFileSync(cacheFile)
-  if (cached && digest.equals(cached.subarray(0, digest.length))) cachedData = cached.subarray(digest.length)
-} catch {
-  // None yet, or unreadable: compiled from the source.
+/** Writes `data` (what V8 compiled) after the script's digest, through a rename: a run reading it gets all of one file. */
+const writeCache = (directory, file, digest, data) => {
+  const temporary = `${file}.${process.pid}.tmp`
+  try {
+    Fs.mkdirSync(directory, { recursive: true })
+    Fs.writeFileSync(temporary, Buffer.concat([digest, data]))
+    Fs.renameSync(temporary, file)
+  } catch {
+    // Unwritable: the next run compiles the source again.
+    try {
+      Fs.rmSync(temporary, { force: true })
+    } catch {
+      // Never written.
+    }
+  }
 }
 
-// As Node wraps a CommonJS module.
-const wrapped = `(function (exports, require, module, __filename, __dirname) { ${source.toString("utf8")}\n});`
-const compiled = new Vm.Script(wrapped, { filename: script, cachedData })
-
-if (cacheFile && (cachedData === undefined || compiled.cachedDataRejected === true)) {
-  // At exit, with the functions this run compiled as well as the script's top level.
-  process.once("exit", () => {
-    const temporary = `${cacheFile}.${process.pid}.tmp`
-    try {
-      Fs.mkdirSync(directory, { recursive: true })
-      Fs.writeFileSync(temporary, Buffer.concat([digest, compiled.createCachedData()]))
-      // A rename, so that a run reading it at the same time gets the whole of an old file or of the new one.
-      Fs.renameSync(temporary, cacheFile)
-    } catch {
-      // Unwritable: the next run compiles the source again.
-      try {
-        Fs.rmSync(temporary, { force: true })
-      } catch {
-        // Never written.
-      }
-    }
+/** The script compiled, from the cache when V8 takes it; the file's bytes are garbage once it returns. */
+const compile = () => {
+  const source = Fs.readFileSync(script)
+  const digest = createHash("sha256").update(source).digest()
+  const directory = cacheDirectory()
+  // One file per installed script (by its path), replaced when the script changes.
+  const file = directory && NodePath.join(directory, `bin-${createHash("sha256").update(script).digest("hex").slice(0, 16)}.cache`)
+  let cachedData
+  try {
+    const cached = file && Fs.readFileSync(file)
+    if (cached && digest.equals(cached.subarray(0, digest.length))) cachedData = cached.subarray(digest.length)
+  } catch {
+    // None yet, or unreadable: compiled from the source.
+  }
+  // Wrapped as Node wraps a CommonJS module.
+  const compiled = new Vm.Script(`(function (exports, require, module, __filename, __dirname) { ${source.toString("utf8")}\n});`, {
+    filename: script,
+    cachedData
   })
+  if (file && (cachedData === undefined || compiled.cachedDataRejected === true)) {
+    // At exit: with the functions this run compiled too, not only the script's top level.
+    process.once("exit", () => writeCache(directory, file, digest, compiled.createCachedData()))
+  }
+  return compiled
 }
 
 const module = { exports: {} }
-compiled.runInThisContext()(module.exports, createRequire(script), module, script, NodePath.dirname(script))
+compile().runInThisContext()(module.exports, createRequire(script), module, script, NodePath.dirname(script))
