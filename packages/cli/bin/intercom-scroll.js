@@ -10,7 +10,6 @@
 // and not used at all with NODE_DISABLE_COMPILE_CACHE=1. Its directory: NODE_COMPILE_CACHE when set (as Node 22 reads
 // it), else intercom-scroll/ in the user's cache directory. A process of its own shares no Context with anyone, so its
 // own copy of effect harms no one.
-import { Buffer } from "node:buffer"
 import { createHash } from "node:crypto"
 import * as Fs from "node:fs"
 import { createRequire } from "node:module"
@@ -36,17 +35,31 @@ const script = fileURLToPath(import.meta.resolve("../dist/bin.cjs"))
 const cacheDirectory = () => {
   if (process.env.NODE_DISABLE_COMPILE_CACHE === "1") return undefined
   if (process.env.NODE_COMPILE_CACHE) return process.env.NODE_COMPILE_CACHE
-  const base = process.env.XDG_CACHE_HOME || (process.platform === "win32" ? process.env.LOCALAPPDATA : undefined) ||
-    NodePath.join(Os.homedir(), ".cache")
-  return NodePath.join(base, "intercom-scroll")
+  try {
+    const base = process.env.XDG_CACHE_HOME || (process.platform === "win32" ? process.env.LOCALAPPDATA : undefined) ||
+      NodePath.join(Os.homedir(), ".cache")
+    return NodePath.join(base, "intercom-scroll")
+  } catch {
+    // No home directory: no cache.
+    return undefined
+  }
 }
 
-/** Writes `data` (what V8 compiled) after the script's digest, through a rename: a run reading it gets all of one file. */
-const writeCache = (directory, file, digest, data) => {
+/**
+ * Writes what V8 compiled after the script's digest, through a rename: a run reading it gets all of one file. The
+ * file is opened before V8 serialises anything, so that a cache that cannot be written costs no more than the open.
+ */
+const writeCache = (directory, file, digest, compiled) => {
   const temporary = `${file}.${process.pid}.tmp`
   try {
     Fs.mkdirSync(directory, { recursive: true })
-    Fs.writeFileSync(temporary, Buffer.concat([digest, data]))
+    const descriptor = Fs.openSync(temporary, "w")
+    try {
+      Fs.writeSync(descriptor, digest)
+      Fs.writeSync(descriptor, compiled.createCachedData())
+    } finally {
+      Fs.closeSync(descriptor)
+    }
     Fs.renameSync(temporary, file)
   } catch {
     // Unwritable: the next run compiles the source again.
@@ -79,7 +92,7 @@ const compile = () => {
   })
   if (file && (cachedData === undefined || compiled.cachedDataRejected === true)) {
     // At exit: with the functions this run compiled too, not only the script's top level.
-    process.once("exit", () => writeCache(directory, file, digest, compiled.createCachedData()))
+    process.once("exit", () => writeCache(directory, file, digest, compiled))
   }
   return compiled
 }
