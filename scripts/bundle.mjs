@@ -1,6 +1,7 @@
 /**
  * The programs of the public packages, each bundled into one ES module with everything it imports, effect included:
- * `src/bin.ts` → `dist/bin.js` (what the package's bin runs) and `src/start.ts` → `dist/start.js` (`pnpm start`).
+ * `src/bin.ts` → `dist/bin.js` (what the package's bin runs; the CLI's is a script, below) and `src/start.ts` →
+ * `dist/start.js` (`pnpm start`).
  *
  * Why a bundle: a program loading effect, @effect/platform-node and @effect/cli module by module from node_modules
  * spends most of a second and a half just loading them; one tree-shaken file starts in a fraction of that. A program
