@@ -1,6 +1,7 @@
 /**
  * The programs of the public packages, each bundled into one ES module with everything it imports, effect included:
- * `src/bin.ts` → `dist/bin.js` (what the package's bin runs) and `src/start.ts` → `dist/start.js` (`pnpm start`).
+ * `src/bin.ts` → `dist/bin.js` (what the package's bin runs; the CLI's is a script, below) and `src/start.ts` →
+ * `dist/start.js` (`pnpm start`).
  *
  * Why a bundle: a program loading effect, @effect/platform-node and @effect/cli module by module from node_modules
  * spends most of a second and a half just loading them; one tree-shaken file starts in a fraction of that. A program
@@ -11,6 +12,11 @@
  * the CLI's subcommands load what runs them that way, so that `--help` parses a third of the code
  * (packages/bench/NOTES.md, "Startup"). The programs of one package share their chunks; each package is built apart,
  * so that no package's program reads another package's files.
+ *
+ * A program named in `scripts` is one CommonJS file instead (`dist/<name>.cjs`, no chunks), which its package's bin
+ * compiles from a V8 code cache (`packages/cli/bin/intercom-scroll.js`): Node 20 caches no ES module's code. What it
+ * imports with `import()` is bundled in, but evaluated only when the import runs (esbuild wraps it), so its record's
+ * `atStart` comes from the same program analysed as modules with chunks, which are not written.
  *
  * Incremental: a bundle is rebuilt only when one of the files it was built from is newer than it, or gone, or this
  * script changed (the inputs are recorded beside it in build/). `node scripts/bundle.mjs` brings every bundle up to
@@ -27,9 +33,16 @@ const self = fileURLToPath(import.meta.url)
 const programNames = ["bin", "start"]
 
 /**
- * @typedef {{ readonly name: string, readonly directory: string, readonly source: string, readonly output: string, readonly record: string }} Program
- *   Paths relative to the repository root: `source` is bundled to `output` (and chunks beside it); `record` lists the
- *   files it was built from; `directory` is its package's.
+ * The programs bundled as one CommonJS script, each with the file that runs it from a V8 code cache: the CLI's bin,
+ * whose start-up is a goal of its own (packages/bench/NOTES.md, "Startup").
+ */
+const scripts = new Map([["cli/bin", "packages/cli/bin/intercom-scroll.js"]])
+
+/**
+ * @typedef {{ readonly name: string, readonly directory: string, readonly source: string, readonly output: string, readonly record: string, readonly runner: string }} Program
+ *   Paths relative to the repository root: `source` is bundled to `output` (and chunks beside it, unless the program
+ *   is a script); `record` lists the files it was built from; `directory` is its package's; `runner` is the file that
+ *   runs it (`output` itself, or a script's bin).
  */
 
 /** Every program of every public (not private) package under packages/. @returns {Array<Program>} */
@@ -42,13 +55,17 @@ export const programs = () =>
       if (!Fs.existsSync(manifest) || JSON.parse(Fs.readFileSync(manifest, "utf8")).private === true) return []
       return programNames
         .filter((name) => Fs.existsSync(NodePath.join(root, directory, "src", `${name}.ts`)))
-        .map((name) => ({
-          name: `${entry.name}/${name}`,
-          directory,
-          source: NodePath.join(directory, "src", `${name}.ts`),
-          output: NodePath.join(directory, "dist", `${name}.js`),
-          record: NodePath.join(directory, "build", `${name}.bundle.json`)
-        }))
+        .map((name) => {
+          const output = NodePath.join(directory, "dist", `${name}.${scripts.has(`${entry.name}/${name}`) ? "cjs" : "js"}`)
+          return {
+            name: `${entry.name}/${name}`,
+            directory,
+            source: NodePath.join(directory, "src", `${name}.ts`),
+            output,
+            record: NodePath.join(directory, "build", `${name}.bundle.json`),
+            runner: scripts.get(`${entry.name}/${name}`) ?? output
+          }
+        })
     })
 
 const modified = (file) => {
@@ -106,11 +123,8 @@ const licences = (inputs) => {
 /** Where a package's programs put the chunks they share: under dist/, never imported by name. */
 const chunks = "chunks"
 
-/**
- * The inputs of `output` and of every chunk it imports: with `import()` too, or (`atStart`) only the chunks it reads
- * before a line of it runs.
- */
-const inputsOf = (metafile, output, { atStart = false } = {}) => {
+/** `output` and every chunk it imports, with `import()` too, or (`atStart`) only those it reads before a line of it runs. */
+const outputsOf = (metafile, output, { atStart = false } = {}) => {
   const seen = new Set()
   const visit = (file) => {
     if (seen.has(file) || metafile.outputs[file] === undefined) return
@@ -120,12 +134,19 @@ const inputsOf = (metafile, output, { atStart = false } = {}) => {
     }
   }
   visit(output)
-  return [...new Set([...seen].flatMap((file) => Object.keys(metafile.outputs[file].inputs)))]
+  return seen
 }
 
 /**
+ * The inputs of `output` and of every chunk it imports: with `import()` too, or (`atStart`) only the chunks it reads
+ * before a line of it runs.
+ */
+const inputsOf = (metafile, output, options = {}) =>
+  [...new Set([...outputsOf(metafile, output, options)].flatMap((file) => Object.keys(metafile.outputs[file].inputs)))]
+
+/**
  * Bundles the programs of one package in one esbuild run (the modules they share are read once, and go to shared
- * chunks). The source map carries the text of the workspace's own sources, which the packages do not ship, and only
+ * chunks), and each of its scripts in one more. The source map carries the text of the workspace's own sources, which the packages do not ship, and only
  * the positions of third-party code. Chunks the build no longer writes are removed.
  * @param {string} directory
  * @param {ReadonlyArray<Program>} list
@@ -133,15 +154,11 @@ const inputsOf = (metafile, output, { atStart = false } = {}) => {
 const bundlePackage = async (directory, list) => {
   const esbuild = await import("esbuild")
   const outdir = NodePath.join(directory, "dist")
-  const result = await esbuild.build({
+  const options = {
     absWorkingDir: root,
-    entryPoints: list.map((program) => ({ in: program.source, out: NodePath.basename(program.output, ".js") })),
     outdir,
     bundle: true,
-    splitting: true,
-    chunkNames: `${chunks}/[hash]`,
     platform: "node",
-    format: "esm",
     target: "node20",
     minify: true,
     sourcemap: "linked",
@@ -151,11 +168,40 @@ const bundlePackage = async (directory, list) => {
     // SQLite's driver stands on better-sqlite3, a native addon that cannot be bundled and that its ES module imports
     // at once: bundled, the whole program would need it. Left out, it is what the user installs to sync into SQLite,
     // and the program imports it (SyncDatabase) only then. pg is plain JavaScript, bundled like the rest.
-    external: ["@effect/sql-sqlite-node"],
+    external: ["@effect/sql-sqlite-node"]
+  }
+  const entryPoint = (program) => ({ in: program.source, out: NodePath.basename(program.output, NodePath.extname(program.output)) })
+  /** The programs as ES modules, what `import()` loads in chunks: written for the modules, analysed for the scripts. */
+  const modules = await esbuild.build({
+    ...options,
+    entryPoints: list.map(entryPoint),
+    splitting: true,
+    chunkNames: `${chunks}/[hash]`,
+    format: "esm",
     // Bundled CommonJS (undici, yaml, …) calls require() for Node's own modules; an ES module has none of its own.
     banner: { js: `import { createRequire as __createRequire } from "node:module"; const require = __createRequire(import.meta.url);` }
   })
-  for (const file of result.outputFiles) {
+  const isScript = (program) => scripts.has(program.name)
+  const moduleOutput = (program) => NodePath.join(outdir, `${entryPoint(program).out}.js`)
+  // What the module programs read: the scripts' own entries and the chunks only they import are left unwritten.
+  const read = new Set(list.filter((program) => !isScript(program)).flatMap((program) => [...outputsOf(modules.metafile, moduleOutput(program))]))
+  const written = modules.outputFiles.filter((file) => read.has(NodePath.relative(root, file.path).replace(/\.map$/, "")))
+  for (const program of list.filter(isScript)) {
+    for (const stale of [moduleOutput(program), `${moduleOutput(program)}.map`, `${moduleOutput(program)}.LICENSES.txt`]) {
+      Fs.rmSync(NodePath.join(root, stale), { force: true })
+    }
+    const script = await esbuild.build({
+      ...options,
+      entryPoints: [entryPoint(program)],
+      format: "cjs",
+      outExtension: { ".js": ".cjs" },
+      // A script runs outside Node's module loader, where import() has no loader to ask: the driver left out comes
+      // with require() (its CommonJS build), when the import runs.
+      supported: { "dynamic-import": false }
+    })
+    written.push(...script.outputFiles)
+  }
+  for (const file of written) {
     let contents = file.contents
     if (file.path.endsWith(".map")) {
       const map = JSON.parse(file.text)
@@ -164,16 +210,18 @@ const bundlePackage = async (directory, list) => {
     }
     writeAtomically(file.path, contents)
   }
-  const written = new Set(result.outputFiles.map((file) => file.path))
+  const paths = new Set(written.map((file) => file.path))
   const chunkDirectory = NodePath.join(root, outdir, chunks)
   for (const entry of Fs.existsSync(chunkDirectory) ? Fs.readdirSync(chunkDirectory) : []) {
-    if (!written.has(NodePath.join(chunkDirectory, entry))) Fs.rmSync(NodePath.join(chunkDirectory, entry), { force: true })
+    if (!paths.has(NodePath.join(chunkDirectory, entry))) Fs.rmSync(NodePath.join(chunkDirectory, entry), { force: true })
   }
   for (const program of list) {
-    const inputs = inputsOf(result.metafile, program.output)
+    // The modules' record, for a script too: the same inputs, and what its entry imports statically is what it evaluates first.
+    const entry = moduleOutput(program)
+    const inputs = inputsOf(modules.metafile, entry)
     writeAtomically(NodePath.join(root, `${program.output}.LICENSES.txt`), licences(inputs))
     // `atStart`: what the program reads and evaluates before it runs, whatever its arguments (see test/packages.test.ts).
-    const atStart = inputsOf(result.metafile, program.output, { atStart: true })
+    const atStart = inputsOf(modules.metafile, entry, { atStart: true })
     writeAtomically(NodePath.join(root, program.record), JSON.stringify({ source: program.source, inputs, atStart }, null, 1))
   }
 }

@@ -20,4 +20,5 @@ if ((await ensureBundled([program])).length > 0) {
 }
 // The program reads its arguments from process.argv[2] on, as when its bin runs it.
 process.argv.splice(2, 1)
-await import(pathToFileURL(NodePath.join(root, program.output)).href)
+// Through the file its bin runs (the CLI's: with its V8 flags and code cache), else the bundle itself.
+await import(pathToFileURL(NodePath.join(root, program.runner)).href)

@@ -19,7 +19,7 @@ const ProjectLive = Layer.scoped(Project, Install.installed({ extra: ["@types/no
 )
 
 /** What a tarball may hold: built code, its types and maps, the bins, README, LICENSE (and a CHANGELOG once versioned). */
-const shipped = /^(package\.json|README\.md|LICENSE|CHANGELOG\.md|bin\/[\w-]+\.js|dist\/[\w/]+\.(js|js\.map|d\.ts)|dist\/bin\.js\.LICENSES\.txt)$/
+const shipped = /^(package\.json|README\.md|LICENSE|CHANGELOG\.md|bin\/[\w-]+\.js|dist\/[\w/]+\.(js|js\.map|d\.ts)|dist\/bin\.cjs(\.map)?|dist\/bin\.c?js\.LICENSES\.txt)$/
 
 /** Every copy of each effect package under node_modules, nested ones included, by name. */
 const effectCopies = (directory: string) =>

@@ -24,6 +24,8 @@ export interface Finished {
   readonly stderr: string
   readonly peakRssBytes: number
   readonly seconds: number
+  /** CPU time (user + system) by GNU time; undefined with the sampler. */
+  readonly cpuSeconds: number | undefined
 }
 
 /**
@@ -64,7 +66,10 @@ export const runNode = (
         const peakRssBytes = method() === "gnu-time"
           ? Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(text)?.[1]) * 1024
           : (JSON.parse(text) as { readonly peak: { readonly rss: number } }).peak.rss
-        resolve({ exitCode: code ?? -1, stdout, stderr, peakRssBytes, seconds })
+        const cpuSeconds = method() === "gnu-time"
+          ? ["User", "System"].reduce((sum, kind) => sum + Number(new RegExp(`${kind} time \\(seconds\\): ([\\d.]+)`).exec(text)?.[1]), 0)
+          : undefined
+        resolve({ exitCode: code ?? -1, stdout, stderr, peakRssBytes, seconds, cpuSeconds })
       } catch (error) {
         reject(new Error(`no memory report for node ${args.join(" ")} (exit ${code}): ${String(error)}\n${stderr}`))
       } finally {
