@@ -22,7 +22,7 @@
  * @since 0.1.0
  */
 import { Chunk, Clock, Effect, Either, Fiber, Metric, Option, Schedule, type Schema, Stream } from "effect"
-import { type FetchedPage, IntercomClient } from "./IntercomClient.js"
+import { type FetchedPage, IntercomClient, type Service } from "./IntercomClient.js"
 import { internalsOf, type Internals, type ReceivedPage } from "./internal/client.js"
 import * as CustomAttributes from "./internal/customAttributes.js"
 import * as IdSet from "./internal/idSet.js"
@@ -159,6 +159,7 @@ interface AttemptState {
  * was read in full.
  */
 const scrollOnce = <R extends Resource>(
+  client: Service,
   internals: Internals,
   resource: R,
   attempt: number,
@@ -168,26 +169,13 @@ const scrollOnce = <R extends Resource>(
 ): Stream.Stream<Page<R>, ScrollError> =>
   Stream.suspend(() => {
     const lock = internals.workspaceLock
-    /**
-     * The first page opens the scroll, waiting while another holds it. It is parsed here only when no scroll_param
-     * can be read ahead from it: another scroll's refusal (a 400) never has one, so a page that has one goes on
-     * unparsed, and the second page's request goes out while it is parsed, as for the pages after it. In a fresh
-     * process that first parse is the slowest of the scroll (its code runs for the first time).
-     */
-    const open: Effect.Effect<ReceivedPage<R>, ScrollError> = Effect.flatMap(
-      internals.receivePage(resource, { page: 1, scrollParam: undefined }),
-      (received): Effect.Effect<ReceivedPage<R>, ScrollError> => {
-        const ahead = received.scrollParamAhead()
-        return ahead === undefined
-          ? Effect.map(received.page, (fetched) => ({ scrollParamAhead: () => undefined, page: Effect.succeed(fetched) }))
-          : Effect.succeed({ scrollParamAhead: () => ahead, page: received.page })
-      }
-    )
     const receive = (page: number, scrollParam: string | undefined): Effect.Effect<ReceivedPage<R>, ScrollError> =>
       page === 1
-        ? waitForWorkspace(open, resource, concurrentScroll, lock).pipe(
+        // The first page opens the scroll (waiting while another holds it); nothing comes before it to overlap with.
+        ? waitForWorkspace(client.scrollPage(resource, { page, scrollParam }), resource, concurrentScroll, lock).pipe(
           // Intercom allows one scroll: any this process left open before is gone.
-          Effect.tap(() => Effect.zipRight(Effect.sync(() => outcome.opened = true), lock.noteLeftOpen(undefined)))
+          Effect.tap(() => Effect.zipRight(Effect.sync(() => outcome.opened = true), lock.noteLeftOpen(undefined))),
+          Effect.map((fetched) => ({ scrollParamAhead: () => undefined, page: Effect.succeed(fetched) }))
         )
         : internals.receivePage(resource, { page, scrollParam })
 
@@ -366,7 +354,7 @@ export const pages = <R extends Resource, A = never, I = never>(
         const outcome: AttemptState = { opened: false, closed: false }
         current = outcome
         const once = (hasRoom: () => boolean) =>
-          scrollOnce(internals, resource, n, concurrentScroll, hasRoom, outcome)
+          scrollOnce(client, internals, resource, n, concurrentScroll, hasRoom, outcome)
         return (prefetch > 0 ? fetchAhead(once, prefetch) : once(() => false)).pipe(
           Stream.catchAll((error) =>
             isRestartable(error) ? Stream.unwrap(tryAgain(error, n, outcome)) : Stream.fail(error)

@@ -302,21 +302,20 @@ for (const scrollParam of scrollParamModes) {
       }))
 
     /**
-     * Page `invalid` (1-based) holds a record that fails validation, behind a scroll_param that is plain to read; the
-     * pages come compressed in `contentCoding`, when given.
+     * Page 2 holds a record that fails validation, behind a scroll_param that is plain to read; the pages come
+     * compressed in `contentCoding`, when given.
      */
-    const withInvalidPage = (invalid: number, contentCoding?: Coding) =>
+    const withInvalidSecondPage = (contentCoding?: Coding) =>
       makeFake({
         records: 1000,
         scrollParam,
         contentCoding,
         fault: (seen) => {
-          if (!at(1, invalid - 1)(seen)) return undefined
-          const first = (invalid - 1) * 100
+          if (!at(1, 1)(seen)) return undefined
           const body = {
             type: "user.list",
-            users: [user(first), { ...user(first + 1), id: first + 1 }],
-            scroll_param: scrollParam === "stable" ? "s1" : `s1-${invalid}`
+            users: [user(100), { ...user(101), id: 101 }],
+            scroll_param: scrollParam === "stable" ? "s1" : "s1-2"
           }
           return contentCoding === undefined ? json(body) : compressedJson(body, contentCoding)
         }
@@ -352,10 +351,8 @@ for (const scrollParam of scrollParamModes) {
       return { layer, dropped: () => dropped }
     }
 
-    const withInvalidSecondPage = (contentCoding?: Coding) => withInvalidPage(2, contentCoding)
-
-    const invalidPage = (invalid: number, prefetch: number, contentCoding?: Coding) => {
-      const fake = withInvalidPage(invalid, contentCoding)
+    const invalidSecondPage = (prefetch: number, contentCoding?: Coding) => {
+      const fake = withInvalidSecondPage(contentCoding)
       return Effect.gen(function*() {
         const supervisor = yield* Supervisor.track
         const exit = yield* Effect.exit(Stream.runDrain(Scroll.users({ prefetch })).pipe(Effect.supervised(supervisor)))
@@ -365,20 +362,12 @@ for (const scrollParam of scrollParamModes) {
         return fake.requests.map(asked)
       }).pipe(Effect.provide(fake.layer))
     }
-    const invalidSecondPage = (prefetch: number, contentCoding?: Coding) => invalidPage(2, prefetch, contentCoding)
 
     it.effect("sends the next request as soon as a page's body is in, while the page is parsed and validated", () =>
       Effect.gen(function*() {
         // Page 3 was asked for before page 2 turned out invalid.
         expect(yield* invalidSecondPage(1)).toEqual(["1:0", "1:1", "1:2"])
         expect(yield* invalidSecondPage(0)).toEqual(["1:0", "1:1"])
-      }))
-
-    it.effect("sends the second request while the first page, which opened the scroll, is parsed and validated", () =>
-      Effect.gen(function*() {
-        // Page 2 was asked for before page 1 turned out invalid: in a fresh process that first parse is the slowest.
-        expect(yield* invalidPage(1, 1)).toEqual(["1:0", "1:1"])
-        expect(yield* invalidPage(1, 0)).toEqual(["1:0"])
       }))
 
     for (const coding of ["gzip", "deflate", "br"] as const) {
@@ -428,11 +417,10 @@ for (const scrollParam of scrollParamModes) {
           .toEqual(Array.from({ length: 250 }, (_, i) => user(i).id))
         // The page's own scroll_param was followed, and each misread request was dropped before its page went on.
         expect(fake.requests.map(asked)).toEqual(["1:0", "1:1", "1:2", "1:3"])
-        const [first = 0, second = 0, third = 0] = droppedWhenEmitted
-        expect(first).toBeGreaterThanOrEqual(1)
-        expect(second).toBeGreaterThanOrEqual(2)
-        expect(third).toBeGreaterThanOrEqual(3)
-        expect(misreading.dropped()).toBe(4)
+        const [, second = 0, third = 0] = droppedWhenEmitted
+        expect(second).toBeGreaterThanOrEqual(1)
+        expect(third).toBeGreaterThanOrEqual(2)
+        expect(misreading.dropped()).toBe(3)
       }).pipe(Effect.provide(misreading.layer))
     })
 

