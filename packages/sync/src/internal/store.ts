@@ -106,16 +106,18 @@ export const make = (
     RETURNING id, first_seen_run, changed_run`
 
   type Returned = ReadonlyArray<{ readonly id: string; readonly first_seen_run: number; readonly changed_run: number }>
+  /** Upserts a page's records (no id twice) and returns the rows the statement wrote. */
+  type Upsert = (
+    run: number,
+    at: Date | string,
+    records: ReadonlyArray<Models.RecordOf<Resource.Resource>>
+  ) => Effect.Effect<Returned, SqlError>
 
   /**
    * SQLite: a multi-row VALUES, 13 parameters a row. better-sqlite3 binds them natively and keeps the prepared
    * statement of a full page's text.
    */
-  const upsertValues = (
-    run: number,
-    at: Date | string,
-    records: ReadonlyArray<Models.RecordOf<Resource.Resource>>
-  ): Effect.Effect<Returned, SqlError> => {
+  const upsertValues: Upsert = (run, at, records) => {
     const rows = records.map((record) => {
       const row: Record<string, unknown> = {
         workspace,
@@ -147,11 +149,7 @@ export const make = (
    * for every page: the server parses and plans it in a fraction of the time, the client compiles and binds 7
    * parameters instead of 1,300 a page, and serialises the page's JSON once. Profiled in packages/bench/NOTES.md.
    */
-  const upsertJson = (
-    run: number,
-    at: Date | string,
-    records: ReadonlyArray<Models.RecordOf<Resource.Resource>>
-  ): Effect.Effect<Returned, SqlError> => {
+  const upsertJson: Upsert = (run, at, records) => {
     const entries = records.map((record) => {
       const entry: Array<unknown> = [record.id, seconds(record.created_at), seconds(record.updated_at)]
       for (const column of typed) entry.push(text((record as Record<string, unknown>)[column]))
