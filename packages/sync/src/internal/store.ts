@@ -36,14 +36,14 @@ const unstorableEscape = /(?<!\\)(?:\\\\)*\\u(?:0000|d[89a-f][0-9a-f]{2})/i
 const storableText = (value: string): string => value.replace(unstorable, "\uFFFD")
 
 /**
- * The record as JSON text. For PostgreSQL, U+0000 and unpaired surrogates in strings become U+FFFD: `jsonb` refuses
- * them, and one such record would otherwise fail every sync of its workspace. The rare record that has one takes the
+ * JSON text for PostgreSQL, where U+0000 and unpaired surrogates in strings become U+FFFD: `jsonb` and `text` refuse
+ * them, and one such record would otherwise fail every sync of its workspace. The rare page that has one takes the
  * slow path.
  */
-const recordJson = (dialect: Dialect, record: unknown): string => {
-  const json = JSON.stringify(record)
-  if (dialect !== "pg" || !unstorableEscape.test(json)) return json
-  return JSON.stringify(record, (_key, value) => typeof value === "string" ? storableText(value) : value)
+const storableJson = (value: unknown): string => {
+  const json = JSON.stringify(value)
+  if (!unstorableEscape.test(json)) return json
+  return JSON.stringify(value, (_key, inner) => typeof inner === "string" ? storableText(inner) : inner)
 }
 /** Intercom's timestamps are UNIX seconds; anything else is left to the record column. */
 const seconds = (value: unknown): number | null => (Number.isSafeInteger(value) ? (value as number) : null)
@@ -55,14 +55,14 @@ const typedColumns: { readonly [R in Resource.Resource]: ReadonlyArray<keyof Mod
   companies: ["company_id", "name"]
 }
 
-/** Rows a statement carries at most: well under both dialects' limits on parameters (13 a row). */
+/** SQLite: rows a statement carries at most, well under its limit on parameters (13 a row). */
 const rowsPerStatement = 500
 
 export interface Store {
   readonly markAbandoned: (now: number) => Effect.Effect<void, SqlError>
   readonly startRun: (now: number) => Effect.Effect<number, SqlError>
   /**
-   * Upserts a page: one statement (or one per 500 records) whatever the page's size; call it inside the lock's
+   * Upserts a page: one statement (in SQLite, one per 500 records) whatever the page's size; call it inside the lock's
    * transaction. A record this run already wrote (sent again by a restart) is left as it is and not counted again.
    */
   readonly writePage: (
@@ -89,27 +89,84 @@ export const make = (
   const table = sql(recordTables[resource])
   const runs = sql(runsTable)
   const typed: ReadonlyArray<string> = typedColumns[resource]
-  const copyTyped = (record: Models.RecordOf<Resource.Resource>, row: Record<string, unknown>) => {
-    for (const column of typed) {
-      const value = text((record as Record<string, unknown>)[column])
-      row[column] = value !== null && dialect === "pg" ? storableText(value) : value
-    }
+
+  // A record seen before is replaced whole and un-deleted; `changed_run` moves only when its stored version differed
+  // (or it had been deleted), which is how a page's rows are counted. A row this run already wrote is left alone.
+  const onConflict = sql`ON CONFLICT (workspace, id) DO UPDATE SET
+      record = excluded.record,
+      ${sql.csv(typed.map((column) => sql`${sql(column)} = excluded.${sql(column)}`))},
+      created_at = excluded.created_at,
+      updated_at = excluded.updated_at,
+      last_seen_at = excluded.last_seen_at,
+      last_seen_run = excluded.last_seen_run,
+      deleted_at = NULL,
+      changed_run = CASE WHEN ${table}.deleted_at IS NULL AND ${table}.record = excluded.record
+        THEN ${table}.changed_run ELSE excluded.changed_run END
+    WHERE ${table}.last_seen_run <> excluded.last_seen_run
+    RETURNING id, first_seen_run, changed_run`
+
+  type Returned = ReadonlyArray<{ readonly id: string; readonly first_seen_run: number; readonly changed_run: number }>
+  /** Upserts a page's records (no id twice) and returns the rows the statement wrote. */
+  type Upsert = (
+    run: number,
+    at: Date | string,
+    records: ReadonlyArray<Models.RecordOf<Resource.Resource>>
+  ) => Effect.Effect<Returned, SqlError>
+
+  /**
+   * SQLite: a multi-row VALUES, 13 parameters a row. better-sqlite3 binds them natively and keeps the prepared
+   * statement of a full page's text.
+   */
+  const upsertValues: Upsert = (run, at, records) => {
+    const rows = records.map((record) => {
+      const row: Record<string, unknown> = {
+        workspace,
+        id: record.id,
+        record: JSON.stringify(record),
+        created_at: seconds(record.created_at),
+        updated_at: seconds(record.updated_at),
+        first_seen_at: at,
+        last_seen_at: at,
+        deleted_at: null,
+        first_seen_run: run,
+        last_seen_run: run,
+        changed_run: run
+      }
+      for (const column of typed) row[column] = text((record as Record<string, unknown>)[column])
+      return row
+    })
+    const batches: Array<ReadonlyArray<Record<string, unknown>>> = []
+    for (let i = 0; i < rows.length; i += rowsPerStatement) batches.push(rows.slice(i, i + rowsPerStatement))
+    return Effect.map(
+      Effect.forEach(batches, (batch) => sql<Returned[number]>`INSERT INTO ${table} ${sql.insert(batch)} ${onConflict}`),
+      (results) => results.flat()
+    )
   }
 
-  const upsert = (rows: ReadonlyArray<Record<string, unknown>>) =>
-    sql<{ id: string; first_seen_run: number; changed_run: number }>`INSERT INTO ${table} ${sql.insert(rows)}
-      ON CONFLICT (workspace, id) DO UPDATE SET
-        record = excluded.record,
-        ${sql.csv(typed.map((column) => sql`${sql(column)} = excluded.${sql(column)}`))},
-        created_at = excluded.created_at,
-        updated_at = excluded.updated_at,
-        last_seen_at = excluded.last_seen_at,
-        last_seen_run = excluded.last_seen_run,
-        deleted_at = NULL,
-        changed_run = CASE WHEN ${table}.deleted_at IS NULL AND ${table}.record = excluded.record
-          THEN ${table}.changed_run ELSE excluded.changed_run END
-      WHERE ${table}.last_seen_run <> excluded.last_seen_run
-      RETURNING id, first_seen_run, changed_run`
+  /**
+   * PostgreSQL: the whole page as one `jsonb` parameter, an array of `[id, created_at, updated_at, ...typed, record]`,
+   * unnested by the server. Against a VALUES of 13 parameters a record, the statement's text is short and the same
+   * for every page: the server parses and plans it in a fraction of the time, the client compiles and binds 7
+   * parameters instead of 1,300 a page, and serialises the page's JSON once. Profiled in packages/bench/NOTES.md.
+   */
+  const upsertJson: Upsert = (run, at, records) => {
+    const entries = records.map((record) => {
+      const entry: Array<unknown> = [record.id, seconds(record.created_at), seconds(record.updated_at)]
+      for (const column of typed) entry.push(text((record as Record<string, unknown>)[column]))
+      entry.push(record)
+      return entry
+    })
+    const element = (index: number) => sql.literal(`e ->> ${index}`)
+    return sql<Returned[number]>`INSERT INTO ${table} (workspace, id, created_at, updated_at, ${
+      sql.csv(typed.map((column) => sql`${sql(column)}`))
+    }, record, first_seen_at, last_seen_at, deleted_at, first_seen_run, last_seen_run, changed_run)
+      SELECT CAST(${workspace} AS text), ${element(0)}, CAST(${element(1)} AS bigint), CAST(${element(2)} AS bigint), ${
+      sql.csv(typed.map((_, index) => element(3 + index)))
+    }, e -> ${sql.literal(String(3 + typed.length))}, CAST(${at} AS timestamptz), CAST(${at} AS timestamptz), NULL,
+        CAST(${run} AS integer), CAST(${run} AS integer), CAST(${run} AS integer)
+      FROM jsonb_array_elements(CAST(${storableJson(entries)} AS jsonb)) AS page (e)
+      ${onConflict}`
+  }
 
   return {
     markAbandoned: (now) =>
@@ -125,43 +182,27 @@ export const make = (
       ),
 
     writePage: (run, records, now) => {
-      const at = time(dialect, now)
       // A page that repeats an id would make PostgreSQL refuse the statement: the first one stands.
       const ids = new Set<string>()
-      const rows: Array<Record<string, unknown>> = []
+      const unique: Array<Models.RecordOf<Resource.Resource>> = []
       for (const record of records) {
         if (ids.has(record.id)) continue
         ids.add(record.id)
-        const row: Record<string, unknown> = {
-          workspace,
-          id: record.id,
-          record: recordJson(dialect, record),
-          created_at: seconds(record.created_at),
-          updated_at: seconds(record.updated_at),
-          first_seen_at: at,
-          last_seen_at: at,
-          deleted_at: null,
-          first_seen_run: run,
-          last_seen_run: run,
-          changed_run: run
-        }
-        copyTyped(record, row)
-        rows.push(row)
+        unique.push(record)
       }
-      if (rows.length === 0) return Effect.succeed({ inserted: 0, updated: 0, unchanged: 0 })
-      const batches: Array<ReadonlyArray<Record<string, unknown>>> = []
-      for (let i = 0; i < rows.length; i += rowsPerStatement) batches.push(rows.slice(i, i + rowsPerStatement))
-      return Effect.forEach(batches, upsert).pipe(Effect.map((results) => {
+      if (unique.length === 0) return Effect.succeed({ inserted: 0, updated: 0, unchanged: 0 })
+      const upsert = dialect === "pg" ? upsertJson : upsertValues
+      return Effect.map(upsert(run, time(dialect, now), unique), (returned) => {
         let inserted = 0
         let updated = 0
         let unchanged = 0
-        for (const row of results.flat()) {
+        for (const row of returned) {
           if (Number(row.first_seen_run) === run) inserted++
           else if (Number(row.changed_run) === run) updated++
           else unchanged++
         }
         return { inserted, updated, unchanged }
-      }))
+      })
     },
 
     markDeleted: (run, now) =>
