@@ -420,6 +420,14 @@ describe("intercom-scroll export", () => {
         // A new process remembers nothing of the old one but what that one wrote down.
         WorkspaceLock.locks.clear()
 
+        // Told not to wait, the next export fails saying whose scroll it is and when to run again.
+        const impatient = { fake: scrollExists({ count: 0 }), capture: makeCapture(), env }
+        const refused = yield* Effect.fork(cli(["export", "users", "--wait-for-other-scroll", "0"], impatient))
+        expect(Failure.exitCode(yield* Clock.runToEnd({ step: "1 second", maxSteps: 10 })(refused))).toBe(1)
+        expect(lines(impatient.capture.stderr()).at(-1)).toMatch(
+          /^ConcurrentScroll: This program's own scroll of this workspace, cut short a moment ago, is still open on Intercom's side, .* Run again in about a minute/
+        )
+
         yield* TestClock.adjust("5 seconds")
         // Intercom answers scroll_exists until it drops the scroll, a minute after its last use.
         const tries = { count: 0 }

@@ -29,7 +29,8 @@ const scrollErrors: ReadonlyArray<ScrollError.ScrollError> = [
     reason: "refused",
     detail: "connect ECONNREFUSED 127.0.0.1:4010",
     attempts: 3
-  })
+  }),
+  new ScrollError.ConcurrentScroll({ resource: "leads", ownScroll: true })
 ]
 
 const otherErrors = [
@@ -73,6 +74,8 @@ describe("Failure.line", () => {
     expect(advised(scrollErrors[2])).toContain("--max-restarts N")
     expect(advised(scrollErrors[4])).toContain("Run again after 1970-01-01T00:00:00.000Z.")
     expect(advised(scrollErrors[5])).toContain("INTERCOM_ACCESS_TOKEN")
+    expect(advised(scrollErrors[1])).toContain("Another app may be scrolling")
+    expect(advised(scrollErrors[9])).toMatch(/^ConcurrentScroll: This program's own scroll .* Run again in about a minute, or wait for it with --wait-for-other-scroll DURATION/)
     expect(advised(scrollErrors[8])).toMatch(/^Unreachable: Could not connect to http:\/\/127\.0\.0\.1:4010 .*gave up after 3 attempts\. Check --base-url/)
   })
 

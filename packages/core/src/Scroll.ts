@@ -35,7 +35,7 @@ import type { Company, Lead, RecordOf, User } from "./Models.js"
 import { Progress, ProgressEvent, type WaitReason } from "./Progress.js"
 import type { Resource } from "./Resource.js"
 import {
-  type ConcurrentScroll,
+  ConcurrentScroll,
   type Expired,
   type InvalidCustomAttributes,
   InvalidResponse,
@@ -290,11 +290,11 @@ const waitForWorkspace = <A>(
     const driver = ScheduleDriver.driver(schedule)
     const attempt: Effect.Effect<A, ScrollError> = Effect.catchTag(open, "ConcurrentScroll", (error) =>
       Effect.gen(function*() {
-        const next = yield* driver.next(error)
-        if (Option.isNone(next)) return yield* error
         const now = yield* Clock.currentTimeMillis
         const leftOpenAt = yield* lock.leftOpenAt
         const own = leftOpenAt !== undefined && now - leftOpenAt < OWN_SCROLL_MEMORY_MILLIS
+        const next = yield* driver.next(error)
+        if (Option.isNone(next)) return yield* (own ? new ConcurrentScroll({ resource: error.resource, requestId: error.requestId, ownScroll: true }) : error)
         const giveUpAt = yield* driver.giveUpAt(error, next.value)
         yield* pause(resource, own ? "own-scroll" : "concurrent-scroll", next.value, giveUpAt)
         return yield* attempt

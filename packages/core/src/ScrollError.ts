@@ -135,17 +135,27 @@ export class Expired extends Schema.TaggedError<Expired>()("Expired", {
  */
 export class ConcurrentScroll extends Schema.TaggedError<ConcurrentScroll>()("ConcurrentScroll", {
   resource: Resource,
-  requestId: Schema.optional(Schema.String)
+  requestId: Schema.optional(Schema.String),
+  /**
+   * The open scroll is known to be this program's own, cut short a moment ago (interrupted, stopped early, or failed
+   * after it opened), not another app's.
+   */
+  ownScroll: Schema.optional(Schema.Boolean)
 }) {
   /** What happened. */
   get problem(): string {
-    return `Another scroll of this workspace is open on Intercom's side, so the ${this.resource} scroll could not start${
+    const whose = this.ownScroll === true
+      ? "This program's own scroll of this workspace, cut short a moment ago, is still open"
+      : "Another scroll of this workspace is open"
+    return `${whose} on Intercom's side, so the ${this.resource} scroll could not start${
       requestIdSuffix(this.requestId)
     }: Intercom allows one at a time, and drops one about a minute after its last use.`
   }
   /** What to do, with this library's options. */
   get advice(): string {
-    return "Another app may be scrolling the workspace: try again once it is done, or wait longer for it with a longer concurrentScroll schedule."
+    return this.ownScroll === true
+      ? "Try again in about a minute, or wait for it with a longer concurrentScroll schedule."
+      : "Another app may be scrolling the workspace: try again once it is done, or wait longer for it with a longer concurrentScroll schedule."
   }
   override get message(): string {
     return messageOf(this)

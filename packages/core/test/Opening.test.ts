@@ -285,6 +285,14 @@ describe("another scroll of the workspace open on Intercom's side", () => {
       expect((yield* TestClock.currentTimeMillis) - startedAt).toBeLessThanOrEqual(70_000)
     }).pipe(Effect.provide(simulated)))
 
+  it.effect("giving up on one this process stopped early, the error says the scroll is its own and when to try again", () =>
+    Effect.gen(function*() {
+      yield* Stream.runDrain(Scroll.users().pipe(Stream.take(150)))
+      const error = yield* Effect.flip(Stream.runDrain(Scroll.users({ concurrentScroll: Schedule.stop })))
+      expect(error).toMatchObject({ _tag: "ConcurrentScroll", resource: "users", ownScroll: true })
+      expect(error.message).toMatch(/^This program's own scroll of this workspace, cut short a moment ago, is still open .* Try again in about a minute/)
+    }).pipe(Effect.provide(simulated)))
+
   it.effect("one this process interrupted is own-scroll too; one that reached its end leaves nothing behind", () =>
     Effect.gen(function*() {
       const firstPage = yield* Deferred.make<void>()

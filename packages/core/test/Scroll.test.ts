@@ -213,6 +213,8 @@ describe("another scroll open in the workspace", () => {
     return Effect.gen(function*() {
       const exit = yield* Effect.exit(Stream.runCollect(Scroll.users({ concurrentScroll: Schedule.stop })))
       expect(Option.map(failureOf(exit), (e) => e._tag)).toEqual(Option.some("ConcurrentScroll"))
+      // Nothing says whose scroll it is: the advice is for another app's.
+      expect(Option.map(failureOf(exit), (e) => e.message)).toEqual(Option.some(expect.stringMatching(/^Another scroll .* Another app may be scrolling/)))
     }).pipe(Effect.provide(fake.layer))
   })
 })

@@ -6,7 +6,7 @@
  * @since 0.1.0
  */
 import { type FileSystem, Path } from "@effect/platform"
-import { type IntercomClient, Progress, type Resource, Scroll, type ScrollError } from "@intercom-scroll/core"
+import { type IntercomClient, Progress, type Resource, Scroll, ScrollError } from "@intercom-scroll/core"
 import { Cause, Clock, Effect, Exit, Option, Stream, SubscriptionRef } from "effect"
 import * as AtomicFile from "./atomicFile.js"
 import type { OutputError, StdoutClosed } from "../ExportError.js"
@@ -109,6 +109,15 @@ export const run = Effect.fn("Export.run")(function*(options: Options): Effect.f
     yield* options.out === undefined ? Stream.run(bytes, stdio.stdout) : AtomicFile.write(options.out, bytes)
     return yield* SubscriptionRef.get(tracker.snapshot)
   })).pipe(
+    // The core cannot tell the scroll an earlier export cut short from another app's; the note left by that export can.
+    Effect.catchTag("ConcurrentScroll", (error) =>
+      Effect.fail(
+        leftOpenAt === undefined ? error : new ScrollError.ConcurrentScroll({
+          resource: error.resource,
+          requestId: error.requestId,
+          ownScroll: true
+        })
+      )),
     // At its end, or expired, the scroll is gone; cut short after it opened (an interrupt too), it is not.
     Effect.onExit((exit) =>
       !opened

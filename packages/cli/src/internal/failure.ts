@@ -35,8 +35,10 @@ export { exitCode, interruptedExitCode, stdoutClosedExitCode, terminatedExitCode
 const advice: { readonly [E in ScrollError.ScrollError as E["_tag"]]: (error: E) => string } = {
   Expired: () =>
     "If writing the records stalled (a slow disk, a slow reader of stdout), raise --prefetch N so that more pages are fetched meanwhile (default 1); --max-restarts N (default 5) starts over more often.",
-  ConcurrentScroll: () =>
-    "Another app may be scrolling the workspace: run again once it is done, or wait longer for it with --wait-for-other-scroll DURATION (default 2m), such as --wait-for-other-scroll 10m.",
+  ConcurrentScroll: (error) =>
+    error.ownScroll === true
+      ? "Run again in about a minute, or wait for it with --wait-for-other-scroll DURATION (default 2m), such as --wait-for-other-scroll 2m."
+      : "Another app may be scrolling the workspace: run again once it is done, or wait longer for it with --wait-for-other-scroll DURATION (default 2m), such as --wait-for-other-scroll 10m.",
   RestartRequired: () => "Run again later, or try again more often with --max-restarts N (default 5).",
   RateLimited: (error) => `Run again after ${error.resetTime}.`,
   Unauthorized: (error) =>
