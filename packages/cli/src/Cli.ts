@@ -155,7 +155,7 @@ const printHelp = (args: ReadonlyArray<string>) =>
 /**
  * Parses `argv` (with the runtime and script first, as in `process.argv`) and runs the command. `--help` (or `-h`)
  * prints the help of the subcommand named, else of the whole command, to stdout: plain text unless stdout is a
- * terminal and NO_COLOR is unset.
+ * terminal and NO_COLOR is unset. `--version` prints the version, one line.
  *
  * @since 0.1.0
  * @category running
@@ -168,7 +168,10 @@ export const run = (
   ExportCommandContext | CliApp.CliApp.Environment
 > => {
   const args = argv.slice(2)
-  return Help.isRequested(args) ? printHelp(args) : usageErrorsToStdio(runCommand(argv))
+  if (Help.isRequested(args)) return printHelp(args)
+  // @effect/cli prints the version as a paragraph, which ends in a blank line.
+  if (args.includes("--version")) return Stdio.print(`${version}\n`)
+  return usageErrorsToStdio(runCommand(argv))
 }
 
 /**

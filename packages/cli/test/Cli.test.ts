@@ -204,6 +204,14 @@ describe("intercom-scroll export", () => {
         expect(stdout).not.toContain("This setting is optional")
       }))
 
+    it.effect("--version prints the version on one line, nothing else", () =>
+      Effect.gen(function*() {
+        const { exit, stdout, requests } = yield* help(["--version"])
+        expect(exit).toEqual(Exit.void)
+        expect(requests).toBe(0)
+        expect(stdout).toBe(`${Cli.version}\n`)
+      }))
+
     it.effect("on a terminal: styled, unless NO_COLOR is set to anything but the empty string", () =>
       Effect.gen(function*() {
         expect((yield* help(["export", "-h"], { stdoutTty: true })).stdout).toContain(escape)
