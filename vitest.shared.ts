@@ -6,6 +6,9 @@ const cpuReport = process.env.TEST_CPU_REPORT === undefined
   ? []
   : [fileURLToPath(new URL("./test/support/cpuReport.ts", import.meta.url))]
 
+// Before each file: what a file before it in the same worker process left behind, undone (test/support/freshFile.ts).
+const freshFile = fileURLToPath(new URL("./test/support/freshFile.ts", import.meta.url))
+
 // Shared by every project: tests live beside their package, run in Node, and never reach the internet.
 export const shared = defineConfig({
   test: {
@@ -13,6 +16,6 @@ export const shared = defineConfig({
     environment: "node",
     testTimeout: 30_000,
     hookTimeout: 30_000,
-    setupFiles: cpuReport
+    setupFiles: [freshFile, ...cpuReport]
   }
 })

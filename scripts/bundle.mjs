@@ -76,7 +76,10 @@ const modified = (file) => {
   }
 }
 
-/** Whether the bundle is newer than each file it was built from, and than this script. @param {Program} program */
+/**
+ * Whether the bundle is newer than each file it was built from, and than this script.
+ * @param {Pick<Program, "output" | "record">} program
+ */
 export const isFresh = (program) => {
   const built = modified(program.output)
   if (built === undefined || modified(program.record) === undefined) return false
@@ -88,7 +91,7 @@ export const isFresh = (program) => {
 }
 
 /** Writes through a temporary file and a rename, so that two builds at once never leave a torn file. */
-const writeAtomically = (file, contents) => {
+export const writeAtomically = (file, contents) => {
   Fs.mkdirSync(NodePath.dirname(file), { recursive: true })
   const temporary = `${file}.${process.pid}.tmp`
   Fs.writeFileSync(temporary, contents)

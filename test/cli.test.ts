@@ -8,8 +8,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, type Scope } from "effect"
 import * as Net from "node:net"
 import { parseCsv } from "./support/csv.js"
-import { cli, cliPipedTo, eventually, run, simulator, start, startCli } from "./support/processes.js"
-import { env, expectedIds, ndjsonIds, TOKEN, workspaceFlags } from "./support/workspace.js"
+import { cli, cliPipedTo, eventually, run, simulator, simulatorForAll, start, startCli } from "./support/processes.js"
+import { env, ndjsonIds, TOKEN, workspaceFlags, workspaces } from "./support/workspace.js"
 
 /** A loopback port nothing listens on: one the system just gave out, closed again. */
 const closedPort = Effect.async<number>((resume) => {
@@ -23,13 +23,17 @@ const closedPort = Effect.async<number>((resume) => {
 const tempDirectory = Effect.flatMap(FileSystem.FileSystem, (fs) => fs.makeTempDirectoryScoped({ prefix: "cli-e2e-" }))
 
 describe("intercom-scroll export, as a process against the standalone simulator", () => {
+  // One simulator for the cases that need no fault of its own, each exporting a workspace of its own on it.
+  const shared = workspaces(["stdout", "head", "pnpm", "stderr", "out"])
+  const sharedUrl = simulatorForAll(shared.flags)
+
   it.scopedLive("ndjson to stdout: every user once, whole, and a summary on stderr", () =>
     Effect.gen(function*() {
-      const baseUrl = yield* simulator(workspaceFlags)
-      const result = yield* cli(["export", "users"], { env: env(baseUrl) })
+      const workspace = shared.of("stdout")
+      const result = yield* cli(["export", "users"], { env: workspace.env(sharedUrl()) })
       expect(result.exitCode).toBe(0)
       const ids = ndjsonIds(result.stdout)
-      expect([...ids].sort()).toEqual(yield* expectedIds)
+      expect([...ids].sort()).toEqual(yield* workspace.expectedIds)
       const first = JSON.parse(result.stdout.slice(0, result.stdout.indexOf("\n"))) as Record<string, unknown>
       expect(first).toMatchObject({ type: "user", custom_attributes: expect.any(Object) })
       expect(result.stderr).toMatch(/^Exported 1,200 users to stdout in .*: 24 pages, 0 restarts, .* records\/s\.\n$/)
@@ -37,8 +41,7 @@ describe("intercom-scroll export, as a process against the standalone simulator"
 
   it.scopedLive("piped into head: stops when head has its line, quietly, with 141 as Unix tools do", () =>
     Effect.gen(function*() {
-      const baseUrl = yield* simulator(workspaceFlags)
-      const result = yield* cliPipedTo(["export", "users"], "head -n 1", { env: env(baseUrl) })
+      const result = yield* cliPipedTo(["export", "users"], "head -n 1", { env: shared.of("head").env(sharedUrl()) })
       expect(result.exitCode).toBe(141)
       expect(result.stderr).toBe("")
       expect(JSON.parse(result.stdout)).toMatchObject({ type: "user" })
@@ -61,8 +64,9 @@ describe("intercom-scroll export, as a process against the standalone simulator"
 
   it.scopedLive("through `pnpm -s cli`, as the README shows: the exit code is the CLI's own (141 into head)", () =>
     Effect.gen(function*() {
-      const baseUrl = yield* simulator(workspaceFlags)
-      const result = yield* run("bash", ["-c", "set -o pipefail; pnpm -s cli export users | head -n 1"], { env: env(baseUrl) })
+      const result = yield* run("bash", ["-c", "set -o pipefail; pnpm -s cli export users | head -n 1"], {
+        env: shared.of("pnpm").env(sharedUrl())
+      })
       expect(result.exitCode).toBe(141)
       expect(JSON.parse(result.stdout)).toMatchObject({ type: "user" })
     }).pipe(Effect.provide(NodeContext.layer)), 60_000)
@@ -72,11 +76,15 @@ describe("intercom-scroll export, as a process against the standalone simulator"
       const fs = yield* FileSystem.FileSystem
       const path = yield* Path.Path
       const cwd = yield* tempDirectory
-      const baseUrl = yield* simulator(workspaceFlags)
+      const workspace = shared.of("stderr")
       // `true` exits without reading, long before the CLI has started: every write to stderr meets EPIPE.
-      const result = yield* cliPipedTo(["export", "users", "--out", "users.ndjson"], "true", { env: env(baseUrl), cwd, from: "stderr" })
+      const result = yield* cliPipedTo(["export", "users", "--out", "users.ndjson"], "true", {
+        env: workspace.env(sharedUrl()),
+        cwd,
+        from: "stderr"
+      })
       expect(result.exitCode).toBe(0)
-      expect([...ndjsonIds(yield* fs.readFileString(path.join(cwd, "users.ndjson")))].sort()).toEqual(yield* expectedIds)
+      expect([...ndjsonIds(yield* fs.readFileString(path.join(cwd, "users.ndjson")))].sort()).toEqual(yield* workspace.expectedIds)
       expect(yield* fs.readDirectory(cwd)).toEqual(["users.ndjson"])
     }).pipe(Effect.provide(NodeContext.layer)), 60_000)
 
@@ -86,19 +94,19 @@ describe("intercom-scroll export, as a process against the standalone simulator"
       const path = yield* Path.Path
       const cwd = yield* tempDirectory
       const elsewhere = yield* tempDirectory
-      const baseUrl = yield* simulator(workspaceFlags)
-      const expected = yield* expectedIds
+      const workspace = shared.of("out")
+      const expected = yield* workspace.expectedIds
 
       // As when an npm script runs `cd data && intercom-scroll …`: pnpm's INIT_CWD still names where it was called.
       const json = yield* cli(["export", "users", "--format", "json", "--out", "users.json"], {
-        env: { ...env(baseUrl), INIT_CWD: elsewhere },
+        env: { ...workspace.env(sharedUrl()), INIT_CWD: elsewhere },
         cwd
       })
       expect(json.exitCode).toBe(0)
       const array = JSON.parse(yield* fs.readFileString(path.join(cwd, "users.json"))) as Array<{ readonly id: string }>
       expect(array.map((user) => user.id).sort()).toEqual(expected)
 
-      const csv = yield* cli(["export", "users", "--format", "csv", "--out", "users.csv"], { env: env(baseUrl), cwd })
+      const csv = yield* cli(["export", "users", "--format", "csv", "--out", "users.csv"], { env: workspace.env(sharedUrl()), cwd })
       expect(csv.exitCode).toBe(0)
       const [header = [], ...rows] = parseCsv(yield* fs.readFileString(path.join(cwd, "users.csv")))
       expect(header).toEqual(expect.arrayContaining(["type", "id", "email", "location_data.city_name"]))
@@ -127,9 +135,8 @@ describe("intercom-scroll export, as a process against the standalone simulator"
 
   it.scopedLive("a wrong token: exit 1, one line naming Unauthorized, and the token nowhere", () =>
     Effect.gen(function*() {
-      const baseUrl = yield* simulator(workspaceFlags)
       const wrong = "wrong-token-3b8d0a7c"
-      const result = yield* cli(["export", "users"], { env: { INTERCOM_ACCESS_TOKEN: wrong, INTERCOM_BASE_URL: baseUrl } })
+      const result = yield* cli(["export", "users"], { env: { INTERCOM_ACCESS_TOKEN: wrong, INTERCOM_BASE_URL: sharedUrl() } })
       expect(result.exitCode).toBe(1)
       expect(result.stdout).toBe("")
       expect(result.stderr).toMatch(/^Unauthorized: [^\n]+\n$/)
@@ -205,11 +212,13 @@ describe("intercom-scroll export, as a process against the standalone simulator"
         }
       })), { discard: true })
 
+  // 200 ms a page: the export is still running when the signal comes.
+  const slow = workspaces(["bin", "pnpm"])
+  const slowUrl = simulatorForAll([...slow.flags, "--latency", "200"])
+
   it.scopedLive("Ctrl-C: exit 130 (SIGTERM: 143), no partial file, the previous export intact", () =>
     Effect.gen(function*() {
-      // 200 ms a page: the export is still running when the signal comes.
-      const baseUrl = yield* simulator([...workspaceFlags, "--latency", "200"])
-      const bin = (out: string) => startCli(["export", "users", "--out", out], { env: env(baseUrl) })
+      const bin = (out: string) => startCli(["export", "users", "--out", out], { env: slow.of("bin").env(slowUrl()) })
       // `kill` signals the process group, as a terminal's Ctrl-C does.
       yield* interrupted(bin, (exporting) => exporting.kill("SIGINT"), 130)
       yield* interrupted(bin, (exporting) => exporting.kill("SIGTERM"), 143)
@@ -220,8 +229,8 @@ describe("intercom-scroll export, as a process against the standalone simulator"
 
   it.scopedLive("Ctrl-C through `pnpm -s cli`: pnpm waits for the CLI's cleanup and exits with its code", () =>
     Effect.gen(function*() {
-      const baseUrl = yield* simulator([...workspaceFlags, "--latency", "200"])
-      const script = (out: string) => start("pnpm", ["-s", "cli", "export", "users", "--out", out], { env: env(baseUrl) })
+      const script = (out: string) =>
+        start("pnpm", ["-s", "cli", "export", "users", "--out", out], { env: slow.of("pnpm").env(slowUrl()) })
       // A terminal's Ctrl-C reaches pnpm and the CLI; pnpm passes its own on to the CLI too.
       yield* interrupted(script, (exporting) => exporting.kill("SIGINT"), 130)
       // pnpm alone, as `timeout` or a supervisor signals it: the CLI stops as well, rather than run on orphaned.

@@ -6,29 +6,18 @@
  */
 import { FileSystem, Path } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { beforeAll, describe, expect, it } from "@effect/vitest"
 import { SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { IntercomClient, Models, Scroll } from "@intercom-scroll/core"
 import { Simulator } from "@intercom-scroll/simulator"
 import { Sync } from "@intercom-scroll/sync"
-import { Effect, Exit, Layer, Redacted, Scope, Stream } from "effect"
-import * as Fs from "node:fs/promises"
-import * as NodeOs from "node:os"
-import * as NodePath from "node:path"
-import { bundleExamples, example as exampleIn, exampleScript, simulator } from "./support/processes.js"
+import { Effect, Layer, Redacted, Stream } from "effect"
+import { bundleExamples, example, exampleScript, simulatorForAll } from "./support/processes.js"
 
 const examples = ["export-users", "schedules", "compose", "sync-sqlite", "query-copy", "many-workspaces", "readme-library", "fleet"]
 
-let bundles = ""
-beforeAll(async () => {
-  bundles = await Fs.mkdtemp(NodePath.join(NodeOs.tmpdir(), "examples-bundles-"))
-  await bundleExamples(bundles, examples)
-}, 120_000)
-afterAll(() => Fs.rm(bundles, { recursive: true, force: true }))
-
-const example = (name: string, options: { readonly env?: Record<string, string>; readonly cwd?: string } = {}) =>
-  exampleIn(bundles, name, options)
+beforeAll(() => bundleExamples(examples), 120_000)
 
 /** A fresh working directory for the process, so that its out/ is its own. */
 const temporaryDirectory = Effect.flatMap(FileSystem.FileSystem, (fs) =>
@@ -219,23 +208,17 @@ describe.concurrent("examples against a standalone simulator (INTERCOM_BASE_URL)
   const sizes = { users: 300, leads: 60, companies: 12 }
   const workspace = (token: string) => ({ token, seed: tokens.indexOf(token) + 1, ...sizes })
 
-  // The standalone simulator (a process of its own, over real HTTP), one for every case: each case scrolls a workspace
-  // of its own, and a start of the simulator's bin costs more than a second of CPU.
-  const standalone = Effect.runSync(Scope.make())
-  let baseUrl = ""
-  beforeAll(async () => {
-    baseUrl = await simulator([
-      "--users", String(sizes.users), "--leads", String(sizes.leads), "--companies", String(sizes.companies),
-      ...tokens.flatMap((token) => ["--token", token])
-    ]).pipe(Scope.extend(standalone), Effect.provide(NodeContext.layer), Effect.runPromise)
-  }, 60_000)
-  afterAll(() => Effect.runPromise(Scope.close(standalone, Exit.void)))
+  // The standalone simulator (a process of its own, over real HTTP), one for every case.
+  const baseUrl = simulatorForAll([
+    "--users", String(sizes.users), "--leads", String(sizes.leads), "--companies", String(sizes.companies),
+    ...tokens.flatMap((token) => ["--token", token])
+  ])
 
   /** An example against the standalone simulator. */
   const against = (name: string, accessToken: string) =>
     Effect.gen(function*() {
       const cwd = yield* temporaryDirectory
-      const result = yield* example(name, { cwd, env: { INTERCOM_BASE_URL: baseUrl, INTERCOM_ACCESS_TOKEN: accessToken } })
+      const result = yield* example(name, { cwd, env: { INTERCOM_BASE_URL: baseUrl(), INTERCOM_ACCESS_TOKEN: accessToken } })
       expect(result.exitCode).toBe(0)
       return { ...result, cwd }
     })

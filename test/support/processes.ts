@@ -5,11 +5,14 @@
  */
 import { Command, type CommandExecutor } from "@effect/platform"
 import type { PlatformError } from "@effect/platform/Error"
-import { Effect, Option, type Scope, Stream } from "effect"
+import { NodeContext } from "@effect/platform-node"
+import { Effect, Exit, Option, Scope, Stream } from "effect"
 import { createRequire } from "node:module"
 import * as NodePath from "node:path"
 import { fileURLToPath } from "node:url"
 import { Cli } from "@intercom-scroll/simulator"
+import { afterAll, beforeAll } from "vitest"
+import { isFresh, writeAtomically } from "../../scripts/bundle.mjs"
 
 export const root = NodePath.resolve(NodePath.dirname(fileURLToPath(import.meta.url)), "..", "..")
 const cliBin = NodePath.join(root, "packages", "cli", "bin", "intercom-scroll.js")
@@ -92,35 +95,46 @@ export const start = (
 export const startCli = (args: ReadonlyArray<string>, options: { readonly env?: Record<string, string>; readonly cwd?: string } = {}) =>
   start("node", [cliBin, ...args], options)
 
-/** An example of examples/src, from the bundle `bundleExamples` built of it in `bundles`. */
-export const example = (
-  bundles: string,
-  name: string,
-  options: { readonly env?: Record<string, string>; readonly cwd?: string } = {}
-) => run("node", [NodePath.join(bundles, `${name}.mjs`)], options)
+/** An example of examples/src, from the bundle `bundleExamples` keeps of it. */
+export const example = (name: string, options: { readonly env?: Record<string, string>; readonly cwd?: string } = {}) =>
+  run("node", [NodePath.join(root, exampleBundle(name).output)], options)
 
 /** `pnpm -C examples <name>` as a user runs it (tsx from the source), from `cwd`. */
 export const exampleScript = (name: string, options: { readonly env?: Record<string, string>; readonly cwd?: string } = {}) =>
   run("pnpm", ["-s", "-C", NodePath.join(root, "examples"), name], options)
 
+/** Where the examples' bundles are kept from one run to the next, with the files each was built from (paths from the root). */
+const examplesBundles = NodePath.join("node_modules", ".cache", "intercom-scroll", "examples")
+
+const exampleBundle = (name: string) => ({
+  output: NodePath.join(examplesBundles, `${name}.mjs`),
+  record: NodePath.join(examplesBundles, `${name}.bundle.json`)
+})
+
 /**
- * Each example of examples/src bundled by esbuild, effect included, into `directory/<name>.mjs`, as
- * scripts/bundle.mjs bundles the bins: tsx loads effect and the platform module by module through its loader hooks,
- * which costs each process several seconds of CPU; the bundle of the same source starts in a fraction of that.
+ * Each example of examples/src bundled by esbuild, effect included, into node_modules/.cache/intercom-scroll/examples/
+ * `<name>.mjs`, as scripts/bundle.mjs bundles the bins: tsx loads effect and the platform module by module through its
+ * loader hooks, which costs each process several seconds of CPU; the bundle of the same source starts in a fraction of
+ * that. Like the bins' bundles, one is built again only when a file it was built from (or this one) is newer than it,
+ * or gone: bundling the eight costs ~9 s of CPU, which a run whose examples did not change no longer spends.
  * better-sqlite3 stays outside (a native module, found where it is installed).
  */
-export const bundleExamples = async (directory: string, names: ReadonlyArray<string>): Promise<void> => {
+export const bundleExamples = async (names: ReadonlyArray<string>): Promise<void> => {
+  const stale = names.filter((name) => !isFresh(exampleBundle(name)))
+  if (stale.length === 0) return
   const esbuild = await import("esbuild")
-  await esbuild.build({
+  const built = await esbuild.build({
     absWorkingDir: root,
-    entryPoints: names.map((name) => ({ in: NodePath.join("examples", "src", `${name}.ts`), out: name })),
-    outdir: directory,
+    entryPoints: stale.map((name) => ({ in: NodePath.join("examples", "src", `${name}.ts`), out: name })),
+    outdir: examplesBundles,
     outExtension: { ".js": ".mjs" },
     bundle: true,
     platform: "node",
     format: "esm",
     target: "node20",
     logLevel: "warning",
+    metafile: true,
+    write: false,
     plugins: [{
       name: "native",
       setup: (build) => {
@@ -133,6 +147,13 @@ export const bundleExamples = async (directory: string, names: ReadonlyArray<str
     // Bundled CommonJS calls require() for Node's own modules; an ES module has none of its own.
     banner: { js: `import { createRequire as __createRequire } from "node:module"; const require = __createRequire(import.meta.url);` }
   })
+  for (const file of built.outputFiles) writeAtomically(file.path, file.contents)
+  const self = NodePath.relative(root, fileURLToPath(import.meta.url))
+  for (const name of stale) {
+    const { output, record } = exampleBundle(name)
+    const inputs = Object.keys(built.metafile.outputs[output]?.inputs ?? {})
+    writeAtomically(NodePath.join(root, record), JSON.stringify({ inputs: [self, ...inputs] }))
+  }
 }
 
 /**
@@ -152,6 +173,21 @@ export const simulator = (
     }
     return banner.value
   })
+
+/**
+ * One standalone simulator (`simulator`) for every case of the suite this is called in: started before the first,
+ * stopped after the last. Each case scrolls a workspace of its own on it, so that none waits on another's scroll; a
+ * simulator's start costs ~0.7 s of CPU. Gives its base URL, once the suite has begun.
+ */
+export const simulatorForAll = (args: ReadonlyArray<string>): () => string => {
+  const scope = Effect.runSync(Scope.make())
+  let baseUrl = ""
+  beforeAll(async () => {
+    baseUrl = await simulator(args).pipe(Scope.extend(scope), Effect.provide(NodeContext.layer), Effect.runPromise)
+  }, 60_000)
+  afterAll(() => Effect.runPromise(Scope.close(scope, Exit.void)))
+  return () => baseUrl
+}
 
 /** Waits (in real time: the other side is another process) until `check` holds, for 20 s at most. */
 export const eventually = <E, R>(check: Effect.Effect<boolean, E, R>) =>

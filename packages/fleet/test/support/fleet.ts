@@ -18,8 +18,12 @@ import { type bundle, eventually, freePort, node, type Process, tempDir } from "
 export class Scripts extends Context.Tag("test/Scripts")<Scripts, Effect.Effect.Success<typeof bundle>>() {}
 
 export const names = ["acme", "globex", "initech", "umbrella", "hooli", "stark"]
-/** 40 pages of 100 users, 30 ms each: a sync takes a few seconds, long enough to be caught in the middle. */
-export const users = 4_000
+/**
+ * 40 pages of 50 users, 30 ms each: a sync takes a few seconds, long enough to be caught in the middle. What the
+ * tests catch is counted in pages; each user more is only CPU for the runners and the simulator.
+ */
+export const users = 2_000
+const pageSize = 50
 
 export interface Served {
   readonly baseUrl: string
@@ -60,6 +64,7 @@ export const startFleet = (options: {
     const workspaces = names.slice(0, options.workspaces ?? names.length)
     const database = Redacted.value(yield* Effect.orDie(PostgresDatabase.make))
     const simulator = yield* serve({
+      pageSize,
       workspaces: workspaces.map((token) => ({ token, users, faults: { latency: Duration.millis(30) } })),
       // A dead runner's scroll stays open at Intercom until it expires: a minute there, 10 seconds here, so that the
       // new owner waits less (through core's concurrentScroll schedule), while a loaded machine's pauses between pages
@@ -149,7 +154,7 @@ export interface Result {
 const summaryPart = /^(\w+) [\d,]+ seen \(([\d,]+) inserted, ([\d,]+) updated, ([\d,]+) unchanged, ([\d,]+) deleted\)$/
 const number = (text: string) => Number(text.replaceAll(",", ""))
 
-/** The client's line per workspace: `acme: complete in 3.2 s: users 4,000 seen (…)` or `acme: failed: …`. */
+/** The client's line per workspace: `acme: complete in 3.2 s: users 2,000 seen (…)` or `acme: failed: …`. */
 export const results = (client: Process): ReadonlyArray<Result> =>
   client.lines.flatMap(({ text }): Array<Result> => {
     const complete = /^(.+?): complete in [^:]+: (.*)$/.exec(text)

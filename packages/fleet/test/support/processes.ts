@@ -1,6 +1,6 @@
 /**
  * Real processes for the process tests: runners and clients are the `intercom-scroll` CLI's `fleet runner` and
- * `fleet sync`, run from the bundle its bin runs (brought up to date here from the current source), spawned with
+ * `fleet sync`, run by its bin from its bundle (brought up to date here from the current source), spawned with
  * their output read line by line, and killed with their scope if a test leaves them running.
  */
 import { Deferred, Effect, type Scope } from "effect"
@@ -15,11 +15,14 @@ import { ensureBundled, programs, root } from "../../../../scripts/bundle.mjs"
 /** A command: the script node runs and the arguments before a test's own. */
 export type Command = readonly [script: string, ...args: Array<string>]
 
-/** `intercom-scroll fleet runner` and `intercom-scroll fleet sync`, from the CLI's bundle. */
+/**
+ * `intercom-scroll fleet runner` and `intercom-scroll fleet sync`, through the CLI's bin as a user runs them: it
+ * compiles the bundle from a V8 code cache, half the CPU of a start from its source (packages/bench/NOTES.md, "Startup").
+ */
 export const bundle: Effect.Effect<{ readonly runner: Command; readonly client: Command }> = Effect.promise(async () => {
   const cli = programs().filter((program) => program.name === "cli/bin")
   await ensureBundled(cli)
-  const bin = join(root, cli[0].output)
+  const bin = join(root, cli[0].runner)
   return { runner: [bin, "fleet", "runner"], client: [bin, "fleet", "sync"] }
 })
 
