@@ -110,19 +110,22 @@ export const applyPatch = (text: string, patch: Patch, variant: string): string 
   return text.replace(patch.from, () => patch.to)
 }
 
+const baseline = "core as it is"
+
 const benchRoot = NodePath.resolve(NodePath.dirname(fileURLToPath(import.meta.url)), "..", "..")
 export const coreSrc = NodePath.join(benchRoot, "..", "core", "src")
 
 /**
  * Copies of the core's src/, one a variant, under packages/bench/.variants (where node finds effect and
- * @effect/platform in the bench's node_modules), removed when the scope closes. Gives each copy's entry module.
+ * @effect/platform in the bench's node_modules), removed when the scope closes. Gives each copy's entry module. The
+ * baseline is a copy too, unpatched: every contender runs the sources as they were when the measure began.
  */
 const copies = (chosen: ReadonlyArray<Variant>) =>
   Effect.acquireRelease(
     Effect.sync(() => {
       const root = NodePath.join(benchRoot, ".variants")
       Fs.rmSync(root, { recursive: true, force: true })
-      const entries = chosen.map((variant, index) => {
+      const entries = [{ name: baseline, speedUp: "", patches: [] }, ...chosen].map((variant, index) => {
         const src = NodePath.join(root, String(index), "src")
         Fs.cpSync(coreSrc, src, { recursive: true })
         for (const patch of variant.patches) {
@@ -136,11 +139,10 @@ const copies = (chosen: ReadonlyArray<Variant>) =>
     ({ root }) => Effect.sync(() => Fs.rmSync(root, { recursive: true, force: true }))
   )
 
-const baseline = "core as it is"
 
 const race = (
   harness: Harness,
-  chosen: ReadonlyArray<Variant>,
+  copied: ReadonlyArray<{ readonly name: string; readonly module: string }>,
   profile: string,
   baseUrl: string,
   token: string,
@@ -148,7 +150,6 @@ const race = (
   roundCount: number
 ) =>
   Effect.gen(function*() {
-    const { entries } = yield* copies(chosen)
     // Each worker's CPU time (user + system) a run, beside the wall time: the load of the machine inflates it less.
     const cpu: Record<string, Array<Sample>> = {}
     const timed = (name: string) => {
@@ -159,16 +160,14 @@ const race = (
       }
     }
     const base = `${baseline}, ${profile}`
-    const contenders: Array<Contender> = [
-      yield* harness.viaWorker(base, { contender: "Scroll.users", baseUrl, token }, timed(base)),
-      ...yield* Effect.forEach(entries, (entry) =>
-        harness.viaWorker(`${entry.name}, ${profile}`, {
-          contender: "Scroll.users, core variant",
-          baseUrl,
-          token,
-          coreModule: entry.module
-        }, timed(`${entry.name}, ${profile}`)))
-    ]
+    const contenders: Array<Contender> = yield* Effect.forEach(copied, (entry) =>
+      harness.viaWorker(`${entry.name}, ${profile}`, {
+        contender: "Scroll.users, core variant",
+        baseUrl,
+        token,
+        coreModule: entry.module
+      }, timed(`${entry.name}, ${profile}`)))
+    const entries = copied.slice(1)
     const warmup = 1
     const result = yield* Effect.promise(() =>
       interleave(contenders, { rounds: roundCount, warmup, expectedRecords: () => records, onSample: harness.progress(`A/B ${profile}`, "s") })
@@ -216,8 +215,9 @@ export const measure = (
     }))
     const linkUrl = yield* Effect.provide(Simulator.baseUrl, context)
     const loopbackUrl = yield* SimulatorProcess.start(["--token", token, "--users", String(loopbackRecords), "--rate-limit", "100000000"])
-    const link = yield* race(harness, chosen, "real link", linkUrl, token, linkRecords, roundCount)
-    const loopback = yield* race(harness, chosen, "loopback", loopbackUrl, token, loopbackRecords, roundCount)
+    const { entries } = yield* copies(chosen)
+    const link = yield* race(harness, entries, "real link", linkUrl, token, linkRecords, roundCount)
+    const loopback = yield* race(harness, entries, "loopback", loopbackUrl, token, loopbackRecords, roundCount)
     const lines = chosen.map((variant, i) => {
       const [onLink, onLoopback] = [link.ratios[i], loopback.ratios[i]]
       return `${variant.name}: ${onLink.ratio.toFixed(3)} real link (CPU ${onLink.cpu.toFixed(3)}), ${onLoopback.ratio.toFixed(3)} loopback (CPU ${onLoopback.cpu.toFixed(3)})`
