@@ -29,7 +29,8 @@ const corePackage = "@intercom-scroll/core"
 
 /**
  * The core's entry as an installed copy resolves it: the `exports` its published package.json declares
- * (`publishConfig`; the workspace's own point at src/ for tsx), checked to be built and newer than every source.
+ * (`publishConfig`; the workspace's own point at src/ for tsx), checked to be built since its sources last changed
+ * (tsc -b's own test: no source newer than the build's record, `tsBuildInfoFile` in its tsconfig.build.json).
  */
 const coreEntry = (): string => {
   const root = NodePath.dirname(fileURLToPath(import.meta.resolve(`${corePackage}/package.json`)))
@@ -37,14 +38,11 @@ const coreEntry = (): string => {
     readonly publishConfig: { readonly exports: { readonly ".": { readonly default: string } } }
   }
   const entry = NodePath.join(root, manifest.publishConfig.exports["."].default)
-  const stale = (Fs.readdirSync(NodePath.join(root, "src"), { recursive: true, encoding: "utf8" }))
-    .filter((file) => file.endsWith(".ts"))
-    .find((file) => {
-      const built = NodePath.join(root, "dist", file.replace(/\.ts$/, ".js"))
-      return !Fs.existsSync(built) ||
-        Fs.statSync(built).mtimeMs < Fs.statSync(NodePath.join(root, "src", file)).mtimeMs
-    })
-  if (stale !== undefined) throw new Error(`${corePackage}'s dist/ is missing or older than src/${stale}: run pnpm build`)
+  const record = NodePath.join(root, "build", "build.tsbuildinfo")
+  const built = Fs.existsSync(entry) && Fs.existsSync(record) ? Fs.statSync(record).mtimeMs : -Infinity
+  const stale = Fs.readdirSync(NodePath.join(root, "src"), { recursive: true, encoding: "utf8" })
+    .find((file) => file.endsWith(".ts") && Fs.statSync(NodePath.join(root, "src", file)).mtimeMs > built)
+  if (stale !== undefined) throw new Error(`${corePackage} is not built, or src/${stale} changed since: run pnpm build`)
   return pathToFileURL(entry).href
 }
 
