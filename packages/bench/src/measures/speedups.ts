@@ -40,15 +40,6 @@ export const variants: ReadonlyArray<Variant> = [
     patches: [{ file: "internal/compileIs.ts", from: "return generate(type, memo) ?? closures", to: "return closures" }]
   },
   {
-    speedUp: "the request-timeout watchdog",
-    name: "Effect.timeoutFail (no watchdog)",
-    patches: [{
-      file: "internal/requestTimeout.ts",
-      from: "closed ? Effect.timeoutFail(self, { duration: millis, onTimeout }) :",
-      to: "true ? Effect.timeoutFail(self, { duration: millis, onTimeout }) :"
-    }]
-  },
-  {
     // The producer cannot see whether the buffer has room, so it may always send the next request ahead.
     speedUp: "the hand-rolled fetch-ahead buffer",
     name: "Stream.buffer (no hand-rolled buffer)",
