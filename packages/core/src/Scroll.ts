@@ -26,7 +26,7 @@ import { type FetchedPage, IntercomClient, type Service } from "./IntercomClient
 import { internalsOf, type Internals, type ReceivedPage } from "./internal/client.js"
 import * as CustomAttributes from "./internal/customAttributes.js"
 import * as IdSet from "./internal/idSet.js"
-import { prefetch as fetchAhead } from "./internal/prefetch.js"
+import { forkAhead, prefetch as fetchAhead } from "./internal/prefetch.js"
 import { waiting } from "./internal/report.js"
 import * as ScheduleDriver from "./internal/schedule.js"
 import { withSpanKeepingNoValue } from "./internal/span.js"
@@ -179,9 +179,7 @@ const scrollOnce = <R extends Resource>(
         )
         : internals.receivePage(resource, { page, scrollParam })
 
-    // A child of the scroll's fiber, so it cannot outlive it. The parse waits until the request is written.
-    const sendAhead = (page: number, scrollParam: string) =>
-      Effect.zipLeft(Effect.fork(receive(page, scrollParam)), afterTwoTurns)
+    const sendAhead = (page: number, scrollParam: string) => forkAhead(receive(page, scrollParam))
 
     // A page that comes back exactly as before (same scroll_param, same records) means the server is looping.
     const fingerprints = new Set<string>()
@@ -249,26 +247,6 @@ const scrollOnce = <R extends Resource>(
       (state) => state === undefined ? Effect.succeed(Option.none()) : step(state)
     )
   })
-
-/**
- * Resumes once the event loop has turned twice, by which time a request sent just before has been written. Twice,
- * because undici lets one turn pass before it writes to a keep-alive socket that was idle (to see first whether the
- * server closed it), and that turn is queued behind the first. `setTimeout` where there is no `setImmediate`.
- */
-const afterTwoTurns: Effect.Effect<void> = Effect.async<void>((resume) => {
-  const later = (run: () => void): () => void => {
-    if (typeof setImmediate === "function") {
-      const handle = setImmediate(run)
-      return () => clearImmediate(handle)
-    }
-    const handle = setTimeout(run, 0)
-    return () => clearTimeout(handle)
-  }
-  let cancel = later(() => {
-    cancel = later(() => resume(Effect.void))
-  })
-  return Effect.sync(() => cancel())
-})
 
 /** Sleeps until `untilMillis` on the clock, reported as a wait for `reason` that ends by `endsBy`, when known. */
 const pause = (resource: Resource, reason: WaitReason, untilMillis: number, endsBy: number | undefined) =>

@@ -62,9 +62,9 @@ export const variants: ReadonlyArray<Variant> = [
     speedUp: "afterTwoTurns alone",
     name: "read-ahead without afterTwoTurns",
     patches: [{
-      file: "Scroll.ts",
-      from: "Effect.zipLeft(Effect.fork(receive(page, scrollParam)), afterTwoTurns)",
-      to: "Effect.fork(receive(page, scrollParam))"
+      file: "internal/prefetch.ts",
+      from: "Effect.zipLeft(Effect.fork(request), afterTwoTurns)",
+      to: "Effect.fork(request)"
     }]
   },
   {
