@@ -35,11 +35,6 @@ interface Variant {
 
 export const variants: ReadonlyArray<Variant> = [
   {
-    speedUp: "the generated-code tier of the validator",
-    name: "closures validator (no generated code)",
-    patches: [{ file: "internal/compileIs.ts", from: "return generate(type, memo) ?? closures", to: "return closures" }]
-  },
-  {
     // The producer cannot see whether the buffer has room, so it may always send the next request ahead.
     speedUp: "the hand-rolled fetch-ahead buffer",
     name: "Stream.buffer (no hand-rolled buffer)",
