@@ -35,21 +35,11 @@ interface Variant {
 
 export const variants: ReadonlyArray<Variant> = [
   {
-    // The producer cannot see whether the buffer has room, so it may always send the next request ahead.
-    speedUp: "the hand-rolled fetch-ahead buffer",
-    name: "Stream.buffer (no hand-rolled buffer)",
-    patches: [{
-      file: "Scroll.ts",
-      from: "fetchAhead(once, prefetch)",
-      to: "Stream.buffer(once(() => true), { capacity: prefetch })"
-    }]
-  },
-  {
     speedUp: "the scroll_param read ahead from the bytes (with afterTwoTurns)",
     name: "no read-ahead (next request after the parse)",
     patches: [{
       file: "Scroll.ts",
-      from: "const guess = mayFetchAhead() ? received.scrollParamAhead() : undefined",
+      from: "const guess = fetchAhead ? received.scrollParamAhead() : undefined",
       to: "const guess: string | undefined = undefined"
     }]
   },
@@ -57,17 +47,10 @@ export const variants: ReadonlyArray<Variant> = [
     speedUp: "afterTwoTurns alone",
     name: "read-ahead without afterTwoTurns",
     patches: [{
-      file: "internal/prefetch.ts",
+      file: "internal/sendAhead.ts",
       from: "Effect.zipLeft(Effect.fork(request), afterTwoTurns)",
       to: "Effect.fork(request)"
     }]
-  },
-  {
-    // Not a speed-up of #17 but b4599fa's fix: a page put for a sleeping consumer counts as its own when the producer
-    // asks for room, so a response that came during the parse of the page before still sends the next one ahead.
-    speedUp: "the room check that counts a page handed to the consumer (b4599fa)",
-    name: "room check before the consumer ran (678e789)",
-    patches: [{ file: "internal/prefetch.ts", from: "if (consumer.wake()) handed++", to: "consumer.wake()" }]
   },
   {
     // Not a speed-up of #17 but a question of measure 8: the simulator, like a CDN, answers br to an equal offer.
