@@ -37,7 +37,8 @@
  *      Goal ≤ +64 MiB.
  *
  * Flags: --only 1,4 or --only real-link,far-link,fresh,speedups (a subset; results/ is then left alone), --rounds N
- * (every measure), --quick (fewer rounds), --sync-users N (measures 8 and 9).
+ * (every measure), --quick (fewer rounds), --sync-users N (measures 8 and 9), --variants 1,8 (measure 18's variants
+ * by number, as its log lists them).
  */
 import { NodeContext } from "@effect/platform-node"
 import { Console, Effect } from "effect"
@@ -394,7 +395,9 @@ const program = Effect.gen(function*() {
     const both = yield* Fresh.throughput(harness, 10_000, rounds(5, 2))
     measures.push(...both.filter((measure) => wants("fresh") || wants(measure.id)))
   }
-  if (wants("speedups") || wants(18)) measures.push(yield* Speedups.measure(harness, 3_000, 10_000, rounds(5, 2)))
+  if (wants("speedups") || wants(18)) {
+    measures.push(yield* Speedups.measure(harness, 3_000, 10_000, rounds(5, 2), flag("--variants")?.split(",").map(Number)))
+  }
   measures.sort((a, b) => a.id - b.id)
 
   const results: Results = {

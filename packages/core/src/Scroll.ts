@@ -26,7 +26,7 @@ import { type FetchedPage, IntercomClient, type Service } from "./IntercomClient
 import { internalsOf, type Internals, type ReceivedPage } from "./internal/client.js"
 import * as CustomAttributes from "./internal/customAttributes.js"
 import * as IdSet from "./internal/idSet.js"
-import { prefetch as fetchAhead } from "./internal/prefetch.js"
+import { forkAhead } from "./internal/sendAhead.js"
 import { waiting } from "./internal/report.js"
 import * as ScheduleDriver from "./internal/schedule.js"
 import { withSpanKeepingNoValue } from "./internal/span.js"
@@ -150,9 +150,9 @@ interface AttemptState {
 /**
  * One scroll from the first page to the empty one, with no restart.
  *
- * Each request goes out as soon as its scroll_param is known: while `mayFetchAhead()` holds (the page in hand will go
- * straight to the consumer's side), that is as soon as the previous page's body is in, if the scroll_param can be read
- * from its bytes without doubt (`ReceivedPage.scrollParamAhead`). The server then prepares the next page while this
+ * With `fetchAhead` (a prefetch above 0), each request goes out as soon as its scroll_param is known: as soon as the
+ * previous page's body is in, if the scroll_param can be read from its bytes without doubt
+ * (`ReceivedPage.scrollParamAhead`). The server then prepares the next page while this
  * one is decoded, parsed and validated. The parsed page has the last word: a request sent with a scroll_param it does
  * not confirm is interrupted. One in flight when the page fails is a child of the scroll's fiber and goes with it,
  * before the failure reaches a restart or the consumer. Requests stay serial: each goes out after the previous response
@@ -164,7 +164,7 @@ const scrollOnce = <R extends Resource>(
   resource: R,
   attempt: number,
   concurrentScroll: Schedule.Schedule<unknown, ConcurrentScroll>,
-  mayFetchAhead: () => boolean,
+  fetchAhead: boolean,
   outcome: AttemptState
 ): Stream.Stream<Page<R>, ScrollError> =>
   Stream.suspend(() => {
@@ -179,9 +179,7 @@ const scrollOnce = <R extends Resource>(
         )
         : internals.receivePage(resource, { page, scrollParam })
 
-    // A child of the scroll's fiber, so it cannot outlive it. The parse waits until the request is written.
-    const sendAhead = (page: number, scrollParam: string) =>
-      Effect.zipLeft(Effect.fork(receive(page, scrollParam)), afterTwoTurns)
+    const sendAhead = (page: number, scrollParam: string) => forkAhead(receive(page, scrollParam))
 
     // A page that comes back exactly as before (same scroll_param, same records) means the server is looping.
     const fingerprints = new Set<string>()
@@ -223,7 +221,7 @@ const scrollOnce = <R extends Resource>(
         const received = yield* state.ahead === undefined ? receive(page, state.scrollParam) : Fiber.join(state.ahead)
         // Also the scroll_param just used: Intercom may hand back the same one on every page. A server going round in
         // circles is caught by the parse (`follow`), and the request sent ahead goes with the failure.
-        const guess = mayFetchAhead() ? received.scrollParamAhead() : undefined
+        const guess = fetchAhead ? received.scrollParamAhead() : undefined
         const ahead = guess === undefined ? undefined : yield* sendAhead(page + 1, guess)
         const followed = yield* received.page.pipe(
           Effect.tap((fetched) => Effect.annotateCurrentSpan("records", fetched.records.length)),
@@ -249,26 +247,6 @@ const scrollOnce = <R extends Resource>(
       (state) => state === undefined ? Effect.succeed(Option.none()) : step(state)
     )
   })
-
-/**
- * Resumes once the event loop has turned twice, by which time a request sent just before has been written. Twice,
- * because undici lets one turn pass before it writes to a keep-alive socket that was idle (to see first whether the
- * server closed it), and that turn is queued behind the first. `setTimeout` where there is no `setImmediate`.
- */
-const afterTwoTurns: Effect.Effect<void> = Effect.async<void>((resume) => {
-  const later = (run: () => void): () => void => {
-    if (typeof setImmediate === "function") {
-      const handle = setImmediate(run)
-      return () => clearImmediate(handle)
-    }
-    const handle = setTimeout(run, 0)
-    return () => clearTimeout(handle)
-  }
-  let cancel = later(() => {
-    cancel = later(() => resume(Effect.void))
-  })
-  return Effect.sync(() => cancel())
-})
 
 /** Sleeps until `untilMillis` on the clock, reported as a wait for `reason` that ends by `endsBy`, when known. */
 const pause = (resource: Resource, reason: WaitReason, untilMillis: number, endsBy: number | undefined) =>
@@ -353,9 +331,10 @@ export const pages = <R extends Resource, A = never, I = never>(
       Stream.suspend(() => {
         const outcome: AttemptState = { opened: false, closed: false }
         current = outcome
-        const once = (hasRoom: () => boolean) =>
-          scrollOnce(client, internals, resource, n, concurrentScroll, hasRoom, outcome)
-        return (prefetch > 0 ? fetchAhead(once, prefetch) : once(() => false)).pipe(
+        const once = (fetchAhead: boolean) =>
+          scrollOnce(client, internals, resource, n, concurrentScroll, fetchAhead, outcome)
+        // Up to `prefetch` pages wait for the consumer, one more in the producer's hand, and the request after it out.
+        return (prefetch > 0 ? Stream.buffer(once(true), { capacity: prefetch }) : once(false)).pipe(
           Stream.catchAll((error) =>
             isRestartable(error) ? Stream.unwrap(tryAgain(error, n, outcome)) : Stream.fail(error)
           )

@@ -1,14 +1,14 @@
 /**
  * `pnpm vitest bench --project core --run`: the page validator on its own, on a page of 100 users from the simulator:
- * JSON.parse for scale, the compiled check (generated code, and the closures it falls back to where code generation is
- * refused) and `Schema.is`. Whether the compiled check earns its keep in a whole scroll is for `pnpm bench`.
+ * JSON.parse for scale, the compiled check (closures over the AST) and `Schema.is`. Whether the compiled check earns its
+ * keep in a whole scroll is for `pnpm bench`.
  */
 import { HttpClient } from "@effect/platform"
 import { Simulator } from "@intercom-scroll/simulator"
 import { Effect, Schema } from "effect"
 import { bench, describe } from "vitest"
 import { Models } from "../src/index.js"
-import { compileIs, compileIsWithoutCodegen } from "../src/internal/compileIs.js"
+import { compileIs } from "../src/internal/compileIs.js"
 
 const text = await Effect.gen(function*() {
   const client = yield* HttpClient.HttpClient
@@ -22,16 +22,12 @@ const text = await Effect.gen(function*() {
   Effect.runPromise
 )
 const page: unknown = JSON.parse(text)
-const generated = compileIs(Models.UserPage.ast)
-const closures = compileIsWithoutCodegen(Models.UserPage.ast)
+const closures = compileIs(Models.UserPage.ast)
 const reference = Schema.is(Models.UserPage)
 
 describe("a page of 100 users", () => {
   bench("JSON.parse", () => {
     JSON.parse(text)
-  })
-  bench("compiled check, generated code", () => {
-    generated(page)
   })
   bench("compiled check, closures", () => {
     closures(page)

@@ -4,21 +4,68 @@
  * time, so that each sample also shows its cold first scroll against a warm one; a user's one-scroll program takes
  * the process's time less that second scroll.
  *
+ * The program runs as a user's does: plain JavaScript under plain node (no tsx), importing the core's built `dist/`
+ * through the entry its published package.json names (`pnpm build` first), effect and the platform from node_modules.
+ * It is compiled once a measure, with what it imports of the bench's own (the bare loop) bundled in.
+ *
  * The worker measures (1, 2) keep each contender warm in a long-lived process after a warm-up round: these show what
- * that leaves out (node and tsx booting, loading the modules, building the client, cold code), contender by contender.
+ * that leaves out (node booting, loading the modules, building the client, cold code), contender by contender.
  */
 import { Effect } from "effect"
 import { spawn } from "node:child_process"
+import * as Fs from "node:fs"
 import * as NodePath from "node:path"
-import { fileURLToPath } from "node:url"
+import { fileURLToPath, pathToFileURL } from "node:url"
 import { type Contender, interleave, type Interleaved, median, pairedMedian } from "../lib/measure.js"
 import type { MeasureResult } from "../lib/report.js"
 import * as Simulator from "../lib/simulator.js"
 import type { FreshSetup, FreshTimes } from "./freshRun.js"
 import { contender, type Harness } from "./harness.js"
 
-const programPath = NodePath.join(NodePath.dirname(fileURLToPath(import.meta.url)), "freshRun.ts")
-const tsx = import.meta.resolve("tsx")
+const here = NodePath.dirname(fileURLToPath(import.meta.url))
+/** Under packages/bench, so that the program finds effect and @effect/platform-node in the bench's node_modules. */
+const programPath = NodePath.join(here, "..", "..", "build", "fresh", "freshRun.mjs")
+const corePackage = "@intercom-scroll/core"
+
+/**
+ * The core's entry as an installed copy resolves it: the `exports` its published package.json declares
+ * (`publishConfig`; the workspace's own point at src/ for tsx), checked to be built since its sources last changed
+ * (tsc -b's own test: no source newer than the build's record, `tsBuildInfoFile` in its tsconfig.build.json).
+ */
+const coreEntry = (): string => {
+  const root = NodePath.dirname(fileURLToPath(import.meta.resolve(`${corePackage}/package.json`)))
+  const manifest = JSON.parse(Fs.readFileSync(NodePath.join(root, "package.json"), "utf8")) as {
+    readonly publishConfig: { readonly exports: { readonly ".": { readonly default: string } } }
+  }
+  const entry = NodePath.join(root, manifest.publishConfig.exports["."].default)
+  const record = NodePath.join(root, "build", "build.tsbuildinfo")
+  const built = Fs.existsSync(entry) && Fs.existsSync(record) ? Fs.statSync(record).mtimeMs : -Infinity
+  const stale = Fs.readdirSync(NodePath.join(root, "src"), { recursive: true, encoding: "utf8" })
+    .find((file) => file.endsWith(".ts") && Fs.statSync(NodePath.join(root, "src", file)).mtimeMs > built)
+  if (stale !== undefined) throw new Error(`${corePackage} is not built, or src/${stale} changed since: run pnpm build`)
+  return pathToFileURL(entry).href
+}
+
+/** Compiles `freshRun.ts` to plain JavaScript: the bench's own modules bundled in, every package left to node but the core, which is its built entry. */
+const compile = Effect.promise(async () => {
+  const esbuild = await import("esbuild")
+  const core = coreEntry()
+  await esbuild.build({
+    entryPoints: [NodePath.join(here, "freshRun.ts")],
+    outfile: programPath,
+    bundle: true,
+    format: "esm",
+    platform: "node",
+    target: "node20",
+    logLevel: "warning",
+    plugins: [{
+      name: "packages",
+      setup: (build) => {
+        build.onResolve({ filter: /^[^./]/ }, (args) => ({ path: args.path === corePackage ? core : args.path, external: true }))
+      }
+    }]
+  })
+})
 const TOKEN = "bench-token"
 const noRateLimit = ["--rate-limit", "100000000"]
 
@@ -28,10 +75,9 @@ interface FreshSample extends FreshTimes {
 }
 
 /**
- * Runs the scroll program once before the first sample, so that tsx's cache holds the core's compiled modules (a
- * user's program is compiled before it runs) and the simulator has served a scroll (its own code warm, as a real
- * server's is): otherwise the first sample of the first contender alone pays both. Each sample is a fresh process,
- * so no warm-up round.
+ * Runs the scroll program once before the first sample, so that the files it loads are in the page cache and the
+ * simulator has served a scroll (its own code warm, as a real server's is): otherwise the first sample of the first
+ * contender alone pays both. Each sample is a fresh process, so no warm-up round.
  */
 const prime = (baseUrl: string) => Effect.promise(() => runFresh({ program: "scroll", baseUrl, token: TOKEN, scrolls: 1 }))
 
@@ -39,7 +85,7 @@ const prime = (baseUrl: string) => Effect.promise(() => runFresh({ program: "scr
 const runFresh = (setup: FreshSetup): Promise<FreshSample> =>
   new Promise((resolve, reject) => {
     const started = performance.now()
-    const child = spawn(process.execPath, ["--import", tsx, programPath, JSON.stringify(setup)], {
+    const child = spawn(process.execPath, [programPath, JSON.stringify(setup)], {
       stdio: ["ignore", "pipe", "inherit"]
     })
     let stdout = ""
@@ -104,6 +150,7 @@ const breakdown = (fresh: ReturnType<typeof freshContenders>, name: string) =>
 export const slowConsumer = (harness: Harness, records: number, latencyMillis: number, workMillis: number, roundCount: number) =>
   Effect.gen(function*() {
     yield* harness.log(`Measure 15: slow consumer in fresh processes, ${records.toLocaleString("en-US")} users, ${latencyMillis} ms a page, ${workMillis} ms a chunk of 100, ${roundCount} rounds`)
+    yield* compile
     const baseUrl = yield* Simulator.start(["--token", TOKEN, "--users", String(records), "--latency", String(latencyMillis), ...noRateLimit])
     yield* prime(baseUrl)
     const common = { program: "scroll", baseUrl, token: TOKEN, chunkWorkMillis: workMillis, scrolls: 2 } as const
@@ -133,6 +180,7 @@ export const slowConsumer = (harness: Harness, records: number, latencyMillis: n
 export const throughput = (harness: Harness, records: number, roundCount: number) =>
   Effect.gen(function*() {
     yield* harness.log(`Measures 16 and 17: loopback throughput in fresh processes, ${records.toLocaleString("en-US")} users, compression on and off, ${roundCount} rounds`)
+    yield* compile
     const on = yield* Simulator.start(["--token", TOKEN, "--users", String(records), ...noRateLimit])
     const off = yield* Simulator.start(["--token", TOKEN, "--users", String(records), "--compression", "off", ...noRateLimit])
     const setups = (coding: string, baseUrl: string) => [

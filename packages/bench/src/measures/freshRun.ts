@@ -1,9 +1,12 @@
 /**
  * A user's program, run by `fresh.ts` in a node process of its own for every sample: it loads what it needs, scrolls
  * `scrolls` times, and prints one line of JSON with the times it took. Nothing is loaded before the clock starts but
- * node and tsx (the imports are dynamic and timed), so the first scroll meets cold code, as a user's first one does.
+ * node (the imports are dynamic and timed), so the first scroll meets cold code, as a user's first one does.
  *
- *   node --import tsx freshRun.ts '{"program":"scroll","baseUrl":…,"token":…,"prefetch":0,"chunkWorkMillis":25,"scrolls":2}'
+ * `fresh.ts` runs it compiled, as plain JavaScript with the core's built `dist/` (a user's program runs the published
+ * package's JavaScript, not its TypeScript through tsx):
+ *
+ *   node build/fresh/freshRun.mjs '{"program":"scroll","baseUrl":…,"token":…,"prefetch":0,"chunkWorkMillis":25,"scrolls":2}'
  */
 
 export interface FreshSetup {
@@ -18,7 +21,7 @@ export interface FreshSetup {
 }
 
 export interface FreshTimes {
-  /** From the process's start to this module's first line (node and tsx booting), seconds. */
+  /** From the process's start to this module's first line (node booting), seconds. */
   readonly boot: number
   /** Loading the program's modules and building the client, seconds. */
   readonly load: number

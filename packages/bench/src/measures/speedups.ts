@@ -11,10 +11,11 @@ import { Duration, Effect, Layer } from "effect"
 import * as Fs from "node:fs"
 import * as NodePath from "node:path"
 import { fileURLToPath } from "node:url"
-import { type Contender, interleave, pairedMedian } from "../lib/measure.js"
+import { type Contender, interleave, type Interleaved, pairedMedian, type Sample } from "../lib/measure.js"
 import type { MeasureResult } from "../lib/report.js"
 import * as SimulatorProcess from "../lib/simulator.js"
-import { contender, type Harness, seconds } from "./harness.js"
+import type { RunResult } from "../lib/worker.js"
+import { contender, type Harness } from "./harness.js"
 import { realLink } from "./realLink.js"
 
 interface Patch {
@@ -24,43 +25,21 @@ interface Patch {
 }
 
 /** Each speed-up of #17, taken out, as plain Effect would do it. */
-export const variants: ReadonlyArray<{
+interface Variant {
   /** The speed-up, named as #17 names it. */
   readonly speedUp: string
   /** The core without it. */
   readonly name: string
   readonly patches: ReadonlyArray<Patch>
-}> = [
-  {
-    speedUp: "the generated-code tier of the validator",
-    name: "closures validator (no generated code)",
-    patches: [{ file: "internal/compileIs.ts", from: "return generate(type, memo) ?? closures", to: "return closures" }]
-  },
-  {
-    speedUp: "the request-timeout watchdog",
-    name: "Effect.timeoutFail (no watchdog)",
-    patches: [{
-      file: "internal/requestTimeout.ts",
-      from: "closed ? Effect.timeoutFail(self, { duration: millis, onTimeout }) :",
-      to: "true ? Effect.timeoutFail(self, { duration: millis, onTimeout }) :"
-    }]
-  },
-  {
-    // The producer cannot see whether the buffer has room, so it may always send the next request ahead.
-    speedUp: "the hand-rolled fetch-ahead buffer",
-    name: "Stream.buffer (no hand-rolled buffer)",
-    patches: [{
-      file: "Scroll.ts",
-      from: "fetchAhead(once, prefetch)",
-      to: "Stream.buffer(once(() => true), { capacity: prefetch })"
-    }]
-  },
+}
+
+export const variants: ReadonlyArray<Variant> = [
   {
     speedUp: "the scroll_param read ahead from the bytes (with afterTwoTurns)",
     name: "no read-ahead (next request after the parse)",
     patches: [{
       file: "Scroll.ts",
-      from: "const guess = mayFetchAhead() ? received.scrollParamAhead() : undefined",
+      from: "const guess = fetchAhead ? received.scrollParamAhead() : undefined",
       to: "const guess: string | undefined = undefined"
     }]
   },
@@ -68,23 +47,27 @@ export const variants: ReadonlyArray<{
     speedUp: "afterTwoTurns alone",
     name: "read-ahead without afterTwoTurns",
     patches: [{
-      file: "Scroll.ts",
-      from: "Effect.zipLeft(Effect.fork(receive(page, scrollParam)), afterTwoTurns)",
-      to: "Effect.fork(receive(page, scrollParam))"
+      file: "internal/sendAhead.ts",
+      from: "Effect.zipLeft(Effect.fork(request), afterTwoTurns)",
+      to: "Effect.fork(request)"
     }]
-  },
-  {
-    // Not a speed-up of #17 but b4599fa's fix: a page put for a sleeping consumer counts as its own when the producer
-    // asks for room, so a response that came during the parse of the page before still sends the next one ahead.
-    speedUp: "the room check that counts a page handed to the consumer (b4599fa)",
-    name: "room check before the consumer ran (678e789)",
-    patches: [{ file: "internal/prefetch.ts", from: "if (consumer.wake()) handed++", to: "consumer.wake()" }]
   },
   {
     // Not a speed-up of #17 but a question of measure 8: the simulator, like a CDN, answers br to an equal offer.
     speedUp: "asking for br (an experiment: below 1, gzip alone is faster)",
     name: "asks gzip, deflate (no br)",
     patches: [{ file: "internal/contentCoding.ts", from: 'acceptEncoding: "gzip, deflate, br"', to: 'acceptEncoding: "gzip, deflate"' }]
+  },
+  {
+    // The same question, br still accepted but weighed under gzip: the simulator (and a server that honours weights)
+    // answers gzip.
+    speedUp: "asking for br at gzip's weight (an experiment: below 1, weighing br lower is faster)",
+    name: "asks gzip, deflate;q=0.9, br;q=0.8",
+    patches: [{
+      file: "internal/contentCoding.ts",
+      from: 'acceptEncoding: "gzip, deflate, br"',
+      to: 'acceptEncoding: "gzip, deflate;q=0.9, br;q=0.8"'
+    }]
   }
 ]
 
@@ -96,53 +79,77 @@ export const applyPatch = (text: string, patch: Patch, variant: string): string 
   return text.replace(patch.from, () => patch.to)
 }
 
+const baseline = "core as it is"
+
 const benchRoot = NodePath.resolve(NodePath.dirname(fileURLToPath(import.meta.url)), "..", "..")
 export const coreSrc = NodePath.join(benchRoot, "..", "core", "src")
 
 /**
  * Copies of the core's src/, one a variant, under packages/bench/.variants (where node finds effect and
- * @effect/platform in the bench's node_modules), removed when the scope closes. Gives each copy's entry module.
+ * @effect/platform in the bench's node_modules), removed when the scope closes. Gives each copy's entry module. The
+ * baseline is a copy too, unpatched: every contender runs the sources as they were when the measure began.
  */
-const copies = Effect.acquireRelease(
-  Effect.sync(() => {
-    const root = NodePath.join(benchRoot, ".variants")
-    Fs.rmSync(root, { recursive: true, force: true })
-    const entries = variants.map((variant, index) => {
-      const src = NodePath.join(root, String(index), "src")
-      Fs.cpSync(coreSrc, src, { recursive: true })
-      for (const patch of variant.patches) {
-        const path = NodePath.join(src, patch.file)
-        Fs.writeFileSync(path, applyPatch(Fs.readFileSync(path, "utf8"), patch, variant.name))
-      }
-      return { name: variant.name, module: NodePath.join(src, "index.ts") }
-    })
-    return { root, entries }
-  }),
-  ({ root }) => Effect.sync(() => Fs.rmSync(root, { recursive: true, force: true }))
-)
+const copies = (chosen: ReadonlyArray<Variant>) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const root = NodePath.join(benchRoot, ".variants")
+      Fs.rmSync(root, { recursive: true, force: true })
+      const entries = [{ name: baseline, speedUp: "", patches: [] }, ...chosen].map((variant, index) => {
+        const src = NodePath.join(root, String(index), "src")
+        Fs.cpSync(coreSrc, src, { recursive: true })
+        for (const patch of variant.patches) {
+          const path = NodePath.join(src, patch.file)
+          Fs.writeFileSync(path, applyPatch(Fs.readFileSync(path, "utf8"), patch, variant.name))
+        }
+        return { name: variant.name, module: NodePath.join(src, "index.ts") }
+      })
+      return { root, entries }
+    }),
+    ({ root }) => Effect.sync(() => Fs.rmSync(root, { recursive: true, force: true }))
+  )
 
-const baseline = "core as it is"
 
-const race = (harness: Harness, profile: string, baseUrl: string, token: string, records: number, roundCount: number) =>
+const race = (
+  harness: Harness,
+  copied: ReadonlyArray<{ readonly name: string; readonly module: string }>,
+  profile: string,
+  baseUrl: string,
+  token: string,
+  records: number,
+  roundCount: number
+) =>
   Effect.gen(function*() {
-    const { entries } = yield* copies
-    const contenders: Array<Contender> = [
-      yield* harness.viaWorker(`${baseline}, ${profile}`, { contender: "Scroll.users", baseUrl, token }, seconds),
-      ...yield* Effect.forEach(entries, (entry) =>
-        harness.viaWorker(`${entry.name}, ${profile}`, {
-          contender: "Scroll.users, core variant",
-          baseUrl,
-          token,
-          coreModule: entry.module
-        }, seconds))
-    ]
-    const result = yield* Effect.promise(() =>
-      interleave(contenders, { rounds: roundCount, warmup: 1, expectedRecords: () => records, onSample: harness.progress(`A/B ${profile}`, "s") })
-    )
+    // Each worker's CPU time (user + system) a run, beside the wall time: the load of the machine inflates it less.
+    const cpu: Record<string, Array<Sample>> = {}
+    const timed = (name: string) => {
+      cpu[name] = []
+      return (run: RunResult) => {
+        cpu[name].push({ value: run.cpuMicros / 1e6, records: run.records })
+        return run.seconds
+      }
+    }
     const base = `${baseline}, ${profile}`
+    const contenders: Array<Contender> = yield* Effect.forEach(copied, (entry) =>
+      harness.viaWorker(`${entry.name}, ${profile}`, {
+        contender: "Scroll.users, core variant",
+        baseUrl,
+        token,
+        coreModule: entry.module
+      }, timed(`${entry.name}, ${profile}`)))
+    const entries = copied.slice(1)
+    const warmup = 1
+    const result = yield* Effect.promise(() =>
+      interleave(contenders, { rounds: roundCount, warmup, expectedRecords: () => records, onSample: harness.progress(`A/B ${profile}`, "s") })
+    )
+    const cpuSamples = Object.fromEntries(Object.entries(cpu).map(([name, list]) => [name, list.slice(warmup)]))
+    const cpuResult: Interleaved = { samples: cpuSamples, medians: {} }
     const ratios = entries.map((entry) => {
       const name = `${entry.name}, ${profile}`
-      return { name: entry.name, ratio: pairedMedian(result, [name, base], ([variant, core]) => variant / core) }
+      return {
+        name: entry.name,
+        ratio: pairedMedian(result, [name, base], ([variant, core]) => variant / core),
+        cpu: pairedMedian(cpuResult, [name, base], ([variant, core]) => variant / core)
+      }
     })
     return {
       contenders: contenders.map(({ name }) => contender(name, "s", result.samples[name], result.medians[name])),
@@ -150,10 +157,25 @@ const race = (harness: Harness, profile: string, baseUrl: string, token: string,
     }
   }).pipe(Effect.scoped)
 
-/** Measure 18: the A/B under the real link (one workspace, in process, as measure 11) and over loopback (as measure 1). */
-export const measure = (harness: Harness, linkRecords: number, loopbackRecords: number, roundCount: number) =>
+/**
+ * Measure 18: the A/B under the real link (one workspace, in process, as measure 11) and over loopback (as measure 1).
+ * `only` picks variants by their number (1-based, as the log lists them); all of them when unset.
+ */
+export const measure = (
+  harness: Harness,
+  linkRecords: number,
+  loopbackRecords: number,
+  roundCount: number,
+  only?: ReadonlyArray<number>
+) =>
   Effect.gen(function*() {
-    yield* harness.log(`Measure 18: A/B of #17's speed-ups, ${variants.length} variants against the core, real link and loopback, ${roundCount} rounds`)
+    const chosen = only === undefined ? variants : only.map((n) => {
+      const variant = variants[n - 1]
+      if (variant === undefined) throw new Error(`A/B: no variant ${n} (there are ${variants.length})`)
+      return variant
+    })
+    yield* harness.log(`Measure 18: A/B of #17's speed-ups, ${chosen.length} variants against the core, real link and loopback, ${roundCount} rounds`)
+    yield* harness.log(variants.map((variant, i) => `  ${i + 1}. ${variant.name}${chosen.includes(variant) ? "" : " (left out)"}`).join("\n"))
     const token = "ab-token"
     const context = yield* Layer.build(Simulator.layerServer({
       workspaces: [{ token, seed: 1, users: linkRecords, faults: { latency: Duration.millis(realLink.latencyMillis) } }],
@@ -162,15 +184,15 @@ export const measure = (harness: Harness, linkRecords: number, loopbackRecords: 
     }))
     const linkUrl = yield* Effect.provide(Simulator.baseUrl, context)
     const loopbackUrl = yield* SimulatorProcess.start(["--token", token, "--users", String(loopbackRecords), "--rate-limit", "100000000"])
-    const link = yield* race(harness, "real link", linkUrl, token, linkRecords, roundCount)
-    const loopback = yield* race(harness, "loopback", loopbackUrl, token, loopbackRecords, roundCount)
-    const lines = variants.map((variant, i) => {
-      const onLink = link.ratios[i].ratio
-      const onLoopback = loopback.ratios[i].ratio
-      return `${variant.name}: ${onLink.toFixed(3)} real link, ${onLoopback.toFixed(3)} loopback`
+    const { entries } = yield* copies(chosen)
+    const link = yield* race(harness, entries, "real link", linkUrl, token, linkRecords, roundCount)
+    const loopback = yield* race(harness, entries, "loopback", loopbackUrl, token, loopbackRecords, roundCount)
+    const lines = chosen.map((variant, i) => {
+      const [onLink, onLoopback] = [link.ratios[i], loopback.ratios[i]]
+      return `${variant.name}: ${onLink.ratio.toFixed(3)} real link (CPU ${onLink.cpu.toFixed(3)}), ${onLoopback.ratio.toFixed(3)} loopback (CPU ${onLoopback.cpu.toFixed(3)})`
     })
-    const pays = variants.filter((_, i) => Math.max(link.ratios[i].ratio, loopback.ratios[i].ratio) >= 1.03)
-    const best = Math.max(...variants.map((_, i) => Math.max(link.ratios[i].ratio, loopback.ratios[i].ratio)))
+    const pays = chosen.filter((_, i) => Math.max(link.ratios[i].ratio, loopback.ratios[i].ratio) >= 1.03)
+    const best = Math.max(...chosen.map((_, i) => Math.max(link.ratios[i].ratio, loopback.ratios[i].ratio)))
     const result: MeasureResult = {
       id: 18,
       title: "A/B of #17's speed-ups: each taken out, time over the core's",

@@ -7,25 +7,15 @@ const exact: SchemaAST.ParseOptions = { exact: true }
 const hasOwn = Object.prototype.hasOwnProperty
 
 /**
- * `Schema.is`, compiled: the same answer for every input (`exact: true`, excess properties ignored), built once.
- * `Schema.is` interprets the AST on every call and, for a struct, builds a copy of the object it only checks, which
- * made it cost about 2.5× JSON.parse per page.
+ * `Schema.is`, compiled: the same answer for every input (`exact: true`, excess properties ignored), built once, as
+ * closures over the AST. `Schema.is` interprets the AST on every call and, for a struct, builds a copy of the object it
+ * only checks, which made it cost about 2.5× JSON.parse per page; the closures cost about a fifth of JSON.parse. Nodes
+ * a JSON schema does not use (declarations, template literals, …) fall back to `ParseResult.is`.
  *
- * Where the runtime allows code generation, each struct becomes a generated function that reads its fields by name
- * and inlines the checks of primitives, literals and their unions: about 4× faster than closures over the AST, whose
- * shared property reads and calls V8 cannot specialise. Elsewhere (a Content-Security-Policy without
- * `unsafe-eval`, say) the closures answer the same. Nodes a JSON schema does not use (declarations, template
- * literals, …) fall back to `ParseResult.is` either way.
+ * A tier of generated code (`new Function`) was faster still (0.02 against 0.26 ms a page of 100 users) but saved under
+ * 2 % of a scroll's CPU over loopback and nothing on a real link, under #17's bar of 3 % (bench NOTES).
  */
-export const compileIs = (ast: SchemaAST.AST): Check => {
-  const type = SchemaAST.typeAST(ast)
-  const memo = new Map<SchemaAST.AST, Check>()
-  const closures = compile(type, memo)
-  return generate(type, memo) ?? closures
-}
-
-/** The closures alone, as used where code generation is not allowed. */
-export const compileIsWithoutCodegen = (ast: SchemaAST.AST): Check => compile(SchemaAST.typeAST(ast), new Map())
+export const compileIs = (ast: SchemaAST.AST): Check => compile(SchemaAST.typeAST(ast), new Map())
 
 const compile = (ast: SchemaAST.AST, memo: Map<SchemaAST.AST, Check>): Check => {
   const known = memo.get(ast)
@@ -235,118 +225,5 @@ const compileTuple = (ast: SchemaAST.TupleType, memo: Map<SchemaAST.AST, Check>)
       }
     }
     return true
-  }
-}
-
-
-/**
- * The generated version of `compile`: the same decisions, written out as JavaScript. Each struct and tuple becomes a
- * function; other nodes become expressions on a variable, and what has no expression (refinements' filters,
- * suspended schemas, fallbacks) is called as the closure `compile` built for it. Undefined if code generation is not
- * allowed.
- */
-const generate = (root: SchemaAST.AST, memo: Map<SchemaAST.AST, Check>): Check | undefined => {
-  const externals: Array<unknown> = []
-  const external = (value: unknown) => `$[${externals.push(value) - 1}]`
-  const functions: Array<string> = []
-  const names = new Map<SchemaAST.AST, string>()
-
-  const functionFor = (ast: SchemaAST.TypeLiteral | SchemaAST.TupleType): string => {
-    const known = names.get(ast)
-    if (known !== undefined) return known
-    const name = `f${names.size}`
-    names.set(ast, name) // before the body, which may refer to it
-    functions.push(ast._tag === "TypeLiteral" ? typeLiteral(name, ast) : tuple(name, ast))
-    return name
-  }
-
-  const literal = (value: SchemaAST.LiteralValue) =>
-    typeof value === "string" || typeof value === "boolean" || value === null ||
-      (typeof value === "number" && Number.isFinite(value))
-      ? JSON.stringify(value)
-      : external(value)
-
-  const expression = (ast: SchemaAST.AST, v: string): string => {
-    switch (ast._tag) {
-      case "Literal":
-        return `${v} === ${literal(ast.literal)}`
-      case "UndefinedKeyword":
-        return `${v} === undefined`
-      case "UnknownKeyword":
-      case "AnyKeyword":
-      case "VoidKeyword":
-        return "true"
-      case "StringKeyword":
-        return `typeof ${v} === "string"`
-      case "NumberKeyword":
-        return `typeof ${v} === "number"`
-      case "BooleanKeyword":
-        return `typeof ${v} === "boolean"`
-      case "Union":
-        return `(${flattenUnion(ast).map((member) => expression(member, v)).join(" || ")})`
-      case "TypeLiteral":
-        return ast.propertySignatures.length === 0 && ast.indexSignatures.length === 0
-          ? `(${v} !== null && ${v} !== undefined)`
-          : `${functionFor(ast)}(${v})`
-      case "TupleType":
-        return `${functionFor(ast)}(${v})`
-      case "Refinement": {
-        const filter: Check = (u) => Option.isNone(ast.filter(u, exact, ast))
-        return `(${expression(ast.from, v)} && ${external(filter)}(${v}))`
-      }
-      default:
-        return `${external(compile(ast, memo))}(${v})`
-    }
-  }
-
-  const typeLiteral = (name: string, ast: SchemaAST.TypeLiteral): string => {
-    const lines = [`function ${name}(u) {`, "if (typeof u !== \"object\" || u === null || Array.isArray(u)) return false", "let v"]
-    for (const ps of ast.propertySignatures) {
-      const key = typeof ps.name === "symbol" ? external(ps.name) : JSON.stringify(ps.name)
-      const test = `if (!(${expression(ps.type, "v")})) return false`
-      if (asksPresence(ps, compile(ps.type, memo))) {
-        lines.push(`if (hasOwn.call(u, ${key})) { v = u[${key}]; ${test} }${ps.isOptional ? "" : " else return false"}`)
-      } else {
-        lines.push(`v = u[${key}]`, test)
-      }
-    }
-    for (const index of indexChecks(ast, memo)) {
-      const keys = index.symbols ? "Object.getOwnPropertySymbols(u)" : "Object.keys(u)"
-      lines.push(`for (const k of ${keys}) if (${external(index.key)}(k) && !${external(index.value)}(u[k])) return false`)
-    }
-    lines.push("return true", "}")
-    return lines.join("\n")
-  }
-
-  const tuple = (name: string, ast: SchemaAST.TupleType): string => {
-    const [head, ...tail] = ast.rest
-    const required = ast.elements.filter((element) => !element.isOptional).length + tail.length
-    const lines = [`function ${name}(u) {`, "if (!Array.isArray(u)) return false", "const length = u.length"]
-    lines.push(`if (length < ${required}) return false`)
-    if (head === undefined) lines.push(`if (length > ${ast.elements.length}) return false`)
-    lines.push("let v")
-    ast.elements.forEach((element, i) => {
-      lines.push(`if (${i} < length) { v = u[${i}]; if (!(${expression(element.type, "v")})) return false }`)
-    })
-    if (head !== undefined) {
-      lines.push(`const end = length - ${tail.length}`, `let i = ${ast.elements.length}`)
-      lines.push(`for (; i < end; i++) { v = u[i]; if (!(${expression(head.type, "v")})) return false }`)
-      tail.forEach((element, j) => {
-        lines.push(`if (i + ${j} < length) { v = u[i + ${j}]; if (!(${expression(element.type, "v")})) return false }`)
-      })
-    }
-    lines.push("return true", "}")
-    return lines.join("\n")
-  }
-
-  const body = `return function is(u) { return ${expression(root, "u")} }`
-  try {
-    const make = new Function("$", "hasOwn", `"use strict"\n${functions.join("\n")}\n${body}`) as (
-      externals: ReadonlyArray<unknown>,
-      has: typeof hasOwn
-    ) => Check
-    return make(externals, hasOwn)
-  } catch {
-    return undefined
   }
 }
