@@ -9,30 +9,18 @@
  */
 import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
-import { IntercomClient, type Models, Scroll } from "@intercom-scroll/core"
-import { Simulator } from "@intercom-scroll/simulator"
 // The module itself: the testing package's index loads vitest, which refuses to run outside a test.
 import * as PostgresServer from "@intercom-scroll/testing/PostgresServer"
-import { Chunk, Console, Effect, Layer, Redacted, Stream } from "effect"
+import { Console, Effect, Layer, Redacted } from "effect"
 import { performance } from "node:perf_hooks"
 import * as Migrations from "../src/internal/migrations.js"
 import * as Store from "../src/internal/store.js"
+import { median, pages } from "./pages.js"
 
 const rounds = 9
 const users = Number(process.env.USERS ?? 20_000)
 const fillfactor = Number(process.env.FILLFACTOR ?? 50)
 
-const pages = Scroll.pages("users").pipe(
-  Stream.map((page) => page.records as ReadonlyArray<Models.RecordOf<"users">>),
-  Stream.runCollect,
-  Effect.map(Chunk.toReadonlyArray),
-  Effect.provide(IntercomClient.layer({ accessToken: Redacted.make("bench"), baseUrl: "https://api.intercom.io" }).pipe(
-    Layer.provide(Simulator.layerClient({ workspaces: [{ token: "bench", users }] })),
-    Layer.orDie
-  ))
-)
-
-const median = (values: ReadonlyArray<number>) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
 
 interface Round {
   readonly perPage: number
@@ -47,7 +35,7 @@ const database = (url: string, factor: number) =>
     yield* Migrations.migrate(sql, "pg")
     yield* sql.unsafe(`ALTER TABLE intercom_users_seen SET (fillfactor = ${factor})`)
     const store = Store.make(sql, "pg", "bench", "users")
-    const written = yield* pages
+    const written = yield* pages(users)
     const sync = Effect.gen(function*() {
       const run = yield* store.startRun(Date.now())
       for (const records of written) yield* sql.withTransaction(store.writePage(run, records, Date.now()))

@@ -14,6 +14,13 @@ import { driveClock, freshToken, intercom, live, rows, runs, scripted } from "./
 
 const noRestarts = { restart: Schedule.stop }
 
+/** Three users a test can change one of (`b2`) between runs. */
+const threeUsers: ReadonlyArray<Record<string, unknown>> = [
+  { type: "user", id: "a1", email: "a@example.com", name: "Ada", updated_at: 1 },
+  { type: "user", id: "b2", email: "b@example.com", name: "Bo", updated_at: 1 },
+  { type: "user", id: "c3", email: "c@example.com", name: "Cy", updated_at: 1 }
+]
+
 describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
   layer(database, { timeout: "60 seconds" })((it) => {
     const stored = freshToken()
@@ -93,11 +100,7 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
     it.effect("replaces a changed record and counts it updated", () =>
       Effect.gen(function*() {
         const token = freshToken()
-        let users: Array<Record<string, unknown>> = [
-          { type: "user", id: "a1", email: "a@example.com", name: "Ada", updated_at: 1 },
-          { type: "user", id: "b2", email: "b@example.com", name: "Bo", updated_at: 1 },
-          { type: "user", id: "c3", email: "c@example.com", name: "Cy", updated_at: 1 }
-        ]
+        let users = threeUsers
         const intercom = scripted(token, () => users)
         yield* Effect.provide(Sync.run("users", { workspace: token }), intercom)
         users = users.map((user) => user.id === "b2" ? { ...user, name: "Bo Changed", updated_at: 2, custom_attributes: { tier: "gold" } } : user)
@@ -114,11 +117,7 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
         const token = freshToken()
         const sql = yield* SqlClient.SqlClient
         const { dialect } = yield* Databases.TestDatabase
-        let users: Array<Record<string, unknown>> = [
-          { type: "user", id: "a1", email: "a@example.com", name: "Ada", updated_at: 1 },
-          { type: "user", id: "b2", email: "b@example.com", name: "Bo", updated_at: 1 },
-          { type: "user", id: "c3", email: "c@example.com", name: "Cy", updated_at: 1 }
-        ]
+        let users = threeUsers
         const intercom = scripted(token, () => users)
         yield* Effect.provide(Sync.run("users", { workspace: token }), intercom)
         // Every UPDATE of a stored record, noted by a trigger; in PostgreSQL also each row version's xmin.
