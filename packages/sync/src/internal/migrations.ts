@@ -111,17 +111,16 @@ const splitSeen = Effect.gen(function*() {
   changed_run INTEGER NOT NULL,
   PRIMARY KEY (workspace, id)
 )`)
-    // Its rows lie in the order they were first seen, which is the scroll's, so a page's updates dirty a page or two
-    // of the table, not one each (the primary key, untouched by them, finds the rows). Keyed by its primary key alone
-    // (SQLite's WITHOUT ROWID), the rows would lie in id order, and a page's 100 updates would dirty ~100 pages: in
-    // SQLite's WAL, as many bytes as rewriting the records themselves.
+    // SQLite: a narrow row lives best in its primary key's own b-tree (no rowid table beside the index). A rowid table
+    // in the order first seen does not help: the scroll's order differs from run to run, so a page's updates land on
+    // ~100 pages of the table either way (packages/bench/NOTES.md, "The sync writes only what changed").
     yield* sql.unsafe(`CREATE TABLE ${name}_seen (
   workspace TEXT NOT NULL,
   id TEXT NOT NULL,
   last_seen_at ${instant} NOT NULL,
   last_seen_run INTEGER NOT NULL,
   PRIMARY KEY (workspace, id)
-)`)
+)${dialect === "sqlite" ? " WITHOUT ROWID" : ""}`)
     yield* sql.unsafe(`INSERT INTO ${name}_records (${kept}) SELECT ${kept} FROM ${name}`)
     yield* sql.unsafe(`INSERT INTO ${name}_seen (workspace, id, last_seen_at, last_seen_run)
   SELECT workspace, id, last_seen_at, last_seen_run FROM ${name}`)
