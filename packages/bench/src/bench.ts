@@ -297,7 +297,8 @@ const syncMemory: MemoryMeasure = {
 /**
  * Measures 8 and 9: the CLI's sync of the users against its export of them, each a process timed from start to exit.
  * Each database holds the users from the warm-up on, so a measured run is the sync as it recurs: every record
- * scrolled, compared and upserted (its last_seen_at moves), and none deleted.
+ * scrolled and compared, its seen row moved (the stored record is not written again: it is unchanged), and none
+ * deleted.
  */
 const sync = (users: number, roundCount: number) =>
   Effect.gen(function*() {

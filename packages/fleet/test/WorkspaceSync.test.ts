@@ -118,11 +118,11 @@ describe("WorkspaceSync", () => {
   it.scoped("a sync that fails in the database answers SyncFailed, with the database's words and nothing it cannot carry", () =>
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
-      yield* sql`DROP TABLE intercom_users`
+      yield* sql`DROP TABLE intercom_users_seen`
       yield* TestClock.adjust(1)
       const error = yield* Effect.flip(WorkspaceSync.sync(acme, { resources: ["users"], run: "r1" }))
       expect(error).toMatchObject({ _tag: "SyncFailed", workspace: "acme", resource: "users", failure: "SqlError" })
-      expect(error.message).toMatch(/^The sync of the users of workspace "acme" failed: SqlError: .*no such table: intercom_users/)
+      expect(error.message).toMatch(/^The sync of the users of workspace "acme" failed: SqlError: .*no such table: intercom_users_seen/)
       expect((yield* runs("acme")).map(({ status }) => status)).toEqual(["failed"])
     }).pipe(Effect.provide(fleet({ maxSyncs: 1, simulator: { workspaces: [{ token: "acme", users: 120 }] } }))))
 

@@ -9,11 +9,9 @@
 import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
-import { IntercomClient, type Models, Scroll } from "@intercom-scroll/core"
-import { Simulator } from "@intercom-scroll/simulator"
 // The module itself: the testing package's index loads vitest, which refuses to run outside a test.
 import * as PostgresServer from "@intercom-scroll/testing/PostgresServer"
-import { Chunk, Console, Effect, Layer, Redacted, Stream } from "effect"
+import { Console, Effect, Redacted } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -22,28 +20,17 @@ import type { Dialect } from "../src/internal/dialect.js"
 import * as Lock from "../src/internal/lock.js"
 import * as Migrations from "../src/internal/migrations.js"
 import * as Store from "../src/internal/store.js"
+import { median, pages } from "./pages.js"
 
 const rounds = 12
-const users = 5_000
-
 /** 50 pages of 100 users, as the simulator serves them. */
-const pages = Scroll.pages("users").pipe(
-  Stream.map((page) => page.records as ReadonlyArray<Models.RecordOf<"users">>),
-  Stream.runCollect,
-  Effect.map(Chunk.toReadonlyArray),
-  Effect.provide(IntercomClient.layer({ accessToken: Redacted.make("bench"), baseUrl: "https://api.intercom.io" }).pipe(
-    Layer.provide(Simulator.layerClient({ workspaces: [{ token: "bench", users }] })),
-    Layer.orDie
-  ))
-)
-
-const median = (values: ReadonlyArray<number>) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
+const users = 5_000
 
 const measure = (dialect: Dialect) =>
   Effect.gen(function*() {
     const sql = (yield* SqlClient.SqlClient).withoutTransforms()
     yield* Migrations.migrate(sql, dialect)
-    const written = yield* pages
+    const written = yield* pages(users)
     const held = yield* Lock.acquire(sql, dialect, { workspace: "bench", resource: "users", timeout: undefined })
     const store = Store.make(sql, dialect, "bench", "users")
     const ways = {

@@ -83,7 +83,8 @@ export interface Summary {
 }
 
 /**
- * The table each resource's records are kept in.
+ * What to query for each resource's records: a view with one row per record (the sync keeps the records and when it
+ * last saw each in two tables of its own, so that a run writes only a narrow row for a record that did not change).
  *
  * @since 0.1.0
  * @category constants

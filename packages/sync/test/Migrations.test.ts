@@ -3,17 +3,26 @@
  * newer version is refused, untouched. Each test starts from an empty database.
  */
 import { SqlClient } from "@effect/sql"
+import * as Migrator from "@effect/sql/Migrator"
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Clock, Effect, Exit, Layer, Option } from "effect"
 import { Sync } from "../src/index.js"
+import { time } from "../src/internal/dialect.js"
+import * as Migrations from "../src/internal/migrations.js"
 import * as Databases from "./support/databases.js"
-import { freshToken, intercom } from "./support/world.js"
+import { freshToken, intercom, rows, runs, scripted } from "./support/world.js"
 
+/** The database's tables and views, each as `name` or `name (view)`. */
 const tablesOf = (sql: SqlClient.SqlClient) =>
   sql.onDialectOrElse({
-    pg: () => sql<{ name: string }>`SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public'`,
-    orElse: () => sql<{ name: string }>`SELECT name FROM sqlite_master WHERE type = 'table'`
-  }).pipe(Effect.map((rows) => rows.map((row) => row.name).filter((name) => !name.startsWith("sqlite_")).sort()))
+    pg: () =>
+      sql<{ name: string; view: boolean | number }>`SELECT table_name AS name, table_type = 'VIEW' AS view
+        FROM information_schema.tables WHERE table_schema = 'public'`,
+    orElse: () =>
+      sql<{ name: string; view: boolean | number }>`SELECT name, type = 'view' AS view FROM sqlite_master WHERE type IN ('table', 'view')`
+  }).pipe(Effect.map((rows) =>
+    rows.filter((row) => !row.name.startsWith("sqlite_")).map((row) => row.view ? `${row.name} (view)` : row.name).sort()
+  ))
 
 describe.each(Databases.both)("Sync.migrate on %s", (_name, database) => {
   it.effect("creates the tables and records itself in intercom_sync_migrations, not the Migrator's default", () =>
@@ -23,15 +32,13 @@ describe.each(Databases.both)("Sync.migrate on %s", (_name, database) => {
       yield* Sync.migrate
       const tables = yield* tablesOf(sql)
       expect(tables).toEqual([
-        "intercom_companies",
-        "intercom_leads",
+        ...["intercom_companies", "intercom_leads", "intercom_users"].flatMap((name) => [`${name} (view)`, `${name}_records`, `${name}_seen`]),
         ...(dialect === "sqlite" ? ["intercom_sync_locks"] : []),
         "intercom_sync_migrations",
-        "intercom_sync_runs",
-        "intercom_users"
+        "intercom_sync_runs"
       ].sort())
-      const recorded = yield* sql<{ migration_id: number; name: string }>`SELECT migration_id, name FROM intercom_sync_migrations`
-      expect(recorded.map((row) => [Number(row.migration_id), row.name])).toEqual([[1, "create_tables"]])
+      const recorded = yield* sql<{ migration_id: number; name: string }>`SELECT migration_id, name FROM intercom_sync_migrations ORDER BY migration_id`
+      expect(recorded.map((row) => [Number(row.migration_id), row.name])).toEqual([[1, "create_tables"], [2, "split_seen"]])
       // Again: nothing to do, nothing fails.
       yield* Sync.migrate
       expect(yield* tablesOf(sql)).toEqual(tables)
@@ -45,12 +52,105 @@ describe.each(Databases.both)("Sync.migrate on %s", (_name, database) => {
       const migrated = yield* Effect.exit(Sync.migrate)
       const error = Exit.isFailure(migrated) ? Option.getOrThrow(Cause.failureOption(migrated.cause)) : undefined
       expect(error?._tag).toBe("SchemaTooNew")
-      expect(error?.message).toMatch(/lists migration 7, and this version knows only 1\. Upgrade @intercom-scroll\/sync/)
+      expect(error?.message).toMatch(/lists migration 7, and this version knows only 1, 2\. Upgrade @intercom-scroll\/sync/)
       const token = freshToken()
       const ran = yield* Effect.exit(Effect.provide(Sync.run("users", { workspace: token }), intercom(token)))
       expect(Exit.isFailure(ran) && Option.getOrThrow(Cause.failureOption(ran.cause))._tag).toBe("SchemaTooNew")
       const [{ n }] = yield* sql<{ n: number }>`SELECT CAST(count(*) AS INTEGER) AS n FROM intercom_sync_runs`
       expect(Number(n)).toBe(0)
+    }).pipe(Effect.provide(database)))
+
+  it.effect("a database of the version before keeps its rows, their times and runs, and syncs on from them", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const { dialect } = yield* Databases.TestDatabase
+      // Migrated to 1 only, as the version before left it: three complete runs, and rows they wrote.
+      yield* Migrator.make({})({
+        loader: Migrator.fromRecord({ "1_create_tables": Migrations.migrations["1_create_tables"] }),
+        table: Sync.migrationsTable
+      })
+      const workspace = freshToken()
+      const hour = (n: number) => Date.UTC(2026, 10, 1, n)
+      for (const n of [1, 2, 3]) {
+        yield* sql`INSERT INTO intercom_sync_runs ${
+          sql.insert({ workspace, resource: "users", status: "complete", started_at: time(dialect, hour(n)) })
+        }`
+      }
+      const user = (id: string, name: string) => ({ type: "user", id, email: `${id}@example.com`, name, updated_at: 1 })
+      const before = [
+        { record: user("kept", "Kept"), first: 1, last: 3, changed: 1, deleted: null },
+        { record: user("changed", "Old name"), first: 1, last: 3, changed: 2, deleted: null },
+        { record: user("gone", "Gone"), first: 1, last: 2, changed: 1, deleted: 3 },
+        { record: user("vanishing", "Vanishing"), first: 2, last: 3, changed: 2, deleted: null }
+      ]
+      yield* sql`INSERT INTO intercom_users ${
+        sql.insert(before.map((row) => ({
+          workspace,
+          id: row.record.id,
+          record: JSON.stringify(row.record),
+          email: row.record.email,
+          name: row.record.name,
+          created_at: null,
+          updated_at: 1,
+          first_seen_at: time(dialect, hour(row.first)),
+          last_seen_at: time(dialect, hour(row.last)),
+          deleted_at: row.deleted === null ? null : time(dialect, hour(row.deleted)),
+          first_seen_run: row.first,
+          last_seen_run: row.last,
+          changed_run: row.changed
+        })))
+      }`
+      const company = { type: "company", id: "c1", company_id: "acme-1", name: "Acme", created_at: 5 }
+      yield* sql`INSERT INTO intercom_companies ${
+        sql.insert({
+          workspace,
+          id: "c1",
+          record: JSON.stringify(company),
+          company_id: "acme-1",
+          name: "Acme",
+          created_at: 5,
+          updated_at: null,
+          first_seen_at: time(dialect, hour(1)),
+          last_seen_at: time(dialect, hour(1)),
+          deleted_at: null,
+          first_seen_run: 1,
+          last_seen_run: 1,
+          changed_run: 1
+        })
+      }`
+
+      yield* Sync.migrate
+      const upgraded = yield* rows(workspace, "users")
+      expect(new Map([...upgraded].map(([id, row]) => [id, row]))).toEqual(new Map(before.map((row) => [row.record.id, {
+        id: row.record.id,
+        workspace,
+        record: row.record,
+        email: row.record.email,
+        name: row.record.name,
+        created_at: null,
+        updated_at: 1,
+        first_seen_at: hour(row.first),
+        last_seen_at: hour(row.last),
+        deleted_at: row.deleted === null ? null : hour(row.deleted),
+        first_seen_run: row.first,
+        last_seen_run: row.last,
+        changed_run: row.changed
+      }])))
+      expect([...(yield* rows(workspace, "companies")).values()]).toMatchObject([
+        { id: "c1", record: company, company_id: "acme-1", name: "Acme", created_at: 5, first_seen_at: hour(1), last_seen_run: 1 }
+      ])
+
+      // The next run counts against what the version before stored.
+      const served = [before[0].record, { ...before[1].record, name: "New name" }, before[2].record, user("new", "New")]
+      const summary = yield* Effect.provide(Sync.run("users", { workspace }), scripted(workspace, () => served))
+      expect(summary).toMatchObject({ runId: 4, inserted: 1, updated: 2, unchanged: 1, deleted: 1 })
+      const after = yield* rows(workspace, "users")
+      expect(after.get("kept")).toMatchObject({ first_seen_run: 1, changed_run: 1, last_seen_run: 4, first_seen_at: hour(1), deleted_at: null })
+      expect(after.get("changed")).toMatchObject({ name: "New name", first_seen_run: 1, changed_run: 4, last_seen_run: 4 })
+      expect(after.get("gone")).toMatchObject({ deleted_at: null, changed_run: 4, last_seen_run: 4 })
+      expect(after.get("vanishing")).toMatchObject({ last_seen_run: 3, changed_run: 2 })
+      expect(after.get("vanishing")!.deleted_at).not.toBeNull()
+      expect((yield* runs(workspace)).map((run) => run.status)).toEqual(["complete", "complete", "complete", "complete"])
     }).pipe(Effect.provide(database)))
 
   it.effect("two processes migrating a fresh database at once both end with the tables in place", () =>
@@ -63,7 +163,7 @@ describe.each(Databases.both)("Sync.migrate on %s", (_name, database) => {
       )
       const sql = yield* SqlClient.SqlClient
       const recorded = yield* sql<{ migration_id: number }>`SELECT migration_id FROM intercom_sync_migrations`
-      expect(recorded.map((row) => Number(row.migration_id))).toEqual([1])
+      expect(recorded.map((row) => Number(row.migration_id)).sort()).toEqual([1, 2])
     }).pipe(Effect.provide(database)))
 })
 

@@ -14,6 +14,13 @@ import { driveClock, freshToken, intercom, live, rows, runs, scripted } from "./
 
 const noRestarts = { restart: Schedule.stop }
 
+/** Three users a test can change one of (`b2`) between runs. */
+const threeUsers: ReadonlyArray<Record<string, unknown>> = [
+  { type: "user", id: "a1", email: "a@example.com", name: "Ada", updated_at: 1 },
+  { type: "user", id: "b2", email: "b@example.com", name: "Bo", updated_at: 1 },
+  { type: "user", id: "c3", email: "c@example.com", name: "Cy", updated_at: 1 }
+]
+
 describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
   layer(database, { timeout: "60 seconds" })((it) => {
     const stored = freshToken()
@@ -93,11 +100,7 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
     it.effect("replaces a changed record and counts it updated", () =>
       Effect.gen(function*() {
         const token = freshToken()
-        let users: Array<Record<string, unknown>> = [
-          { type: "user", id: "a1", email: "a@example.com", name: "Ada", updated_at: 1 },
-          { type: "user", id: "b2", email: "b@example.com", name: "Bo", updated_at: 1 },
-          { type: "user", id: "c3", email: "c@example.com", name: "Cy", updated_at: 1 }
-        ]
+        let users = threeUsers
         const intercom = scripted(token, () => users)
         yield* Effect.provide(Sync.run("users", { workspace: token }), intercom)
         users = users.map((user) => user.id === "b2" ? { ...user, name: "Bo Changed", updated_at: 2, custom_attributes: { tier: "gold" } } : user)
@@ -108,6 +111,52 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
         expect(table.get("b2")!.record).toEqual(users[1])
         expect(table.get("a1")!.changed_run).not.toBe(summary.runId)
       }))
+
+    it.effect("writes an unchanged record's stored row not at all, only its seen row", () =>
+      Effect.gen(function*() {
+        const token = freshToken()
+        const sql = yield* SqlClient.SqlClient
+        const { dialect } = yield* Databases.TestDatabase
+        let users = threeUsers
+        const intercom = scripted(token, () => users)
+        yield* Effect.provide(Sync.run("users", { workspace: token }), intercom)
+        // Every UPDATE of a stored record, noted by a trigger; in PostgreSQL also each row version's xmin.
+        yield* sql.unsafe("CREATE TABLE test_updates (id TEXT NOT NULL)")
+        if (dialect === "pg") {
+          yield* sql.unsafe(`CREATE FUNCTION test_note_update() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN INSERT INTO test_updates VALUES (NEW.id); RETURN NEW; END $$`)
+          yield* sql.unsafe(`CREATE TRIGGER test_updates AFTER UPDATE ON intercom_users_records
+            FOR EACH ROW EXECUTE FUNCTION test_note_update()`)
+        } else {
+          yield* sql.unsafe(`CREATE TRIGGER test_updates AFTER UPDATE ON intercom_users_records
+            BEGIN INSERT INTO test_updates VALUES (NEW.id); END`)
+        }
+        const versions = dialect === "pg"
+          ? Effect.map(
+            sql<{ id: string; version: string }>`SELECT id, CAST(xmin AS text) AS version FROM intercom_users_records WHERE workspace = ${token}`,
+            (found) => new Map(found.map((row) => [row.id, row.version]))
+          )
+          : Effect.succeed(new Map<string, string>())
+        const before = yield* versions
+        users = users.map((user) => user.id === "b2" ? { ...user, name: "Bo Changed", updated_at: 2 } : user)
+        yield* TestClock.adjust("1 hour")
+        const now = yield* Clock.currentTimeMillis
+        const summary = yield* Effect.provide(Sync.run("users", { workspace: token }), intercom)
+        const updates = yield* sql<{ id: string }>`SELECT id FROM test_updates`
+        expect(updates.map((row) => row.id)).toEqual(["b2"])
+        const after = yield* versions
+        if (dialect === "pg") {
+          expect(after.get("a1")).toBe(before.get("a1"))
+          expect(after.get("c3")).toBe(before.get("c3"))
+          expect(after.get("b2")).not.toBe(before.get("b2"))
+        }
+        expect(summary).toMatchObject({ inserted: 0, updated: 1, unchanged: 2, deleted: 0 })
+        // What users query still says the run saw all three.
+        const table = yield* rows(token, "users")
+        expect([...table.values()].map((row) => [row.id, row.last_seen_run, row.last_seen_at]).sort()).toEqual(
+          users.map((user) => [user.id, summary.runId, now])
+        )
+      }).pipe(Effect.provide(database)))
 
     it.effect("puts nothing from a record into SQL: quotes, statements, unicode and odd ids are stored as given", () =>
       Effect.gen(function*() {

@@ -34,12 +34,18 @@ const recordTable = (dialect: Dialect, name: string, typed: string) => {
 )`
 }
 
-const createTables = Effect.gen(function*() {
+/** A migration's client and dialect (the loader has already refused a dialect the sync has no SQL for). */
+const migrationClient = Effect.gen(function*() {
   const sql = (yield* SqlClient.SqlClient).withoutTransforms()
   const dialect: Dialect = yield* sql.onDialectOrElse({
     pg: () => Effect.succeed<Dialect>("pg"),
     orElse: () => Effect.succeed<Dialect>("sqlite")
   })
+  return { sql, dialect }
+})
+
+const createTables = Effect.gen(function*() {
+  const { dialect, sql } = yield* migrationClient
   const instant = dialect === "pg" ? "timestamptz" : "TEXT"
   const runId = dialect === "pg" ? "INTEGER GENERATED ALWAYS AS IDENTITY PRIMARY KEY" : "INTEGER PRIMARY KEY AUTOINCREMENT"
   const person = "email TEXT,\n  name TEXT"
@@ -73,8 +79,62 @@ const createTables = Effect.gen(function*() {
   }
 })
 
+/**
+ * Migration 2: each resource's table becomes two, and a view of the old name joins them with the old columns.
+ *
+ * `last_seen_at` and `last_seen_run` move for every record on every run, while the record itself rarely changes. In
+ * one row, they made each run rewrite every stored record (~1.6 KB of JSON a user: SQLite rewrites a row whole, and
+ * PostgreSQL writes a new tuple and a new primary-key entry). Apart, a run writes a narrow row per record into
+ * `<table>_seen` and touches `<table>_records` only for a record that is new, changed, deleted or back. The rows
+ * already stored move over as they are.
+ */
+const splitSeen = Effect.gen(function*() {
+  const { dialect, sql } = yield* migrationClient
+  const [json, instant] = dialect === "pg" ? ["jsonb", "timestamptz"] : ["TEXT", "TEXT"]
+  for (const [name, typed] of [
+    ["intercom_users", ["email", "name"]],
+    ["intercom_leads", ["email", "name"]],
+    ["intercom_companies", ["company_id", "name"]]
+  ] as const) {
+    const kept = ["workspace", "id", "record", ...typed, "created_at", "updated_at", "first_seen_at", "deleted_at",
+      "first_seen_run", "changed_run"].join(", ")
+    yield* sql.unsafe(`CREATE TABLE ${name}_records (
+  workspace TEXT NOT NULL,
+  id TEXT NOT NULL,
+  record ${json} NOT NULL,
+  ${typed.map((column) => `${column} TEXT`).join(",\n  ")},
+  created_at BIGINT,
+  updated_at BIGINT,
+  first_seen_at ${instant} NOT NULL,
+  deleted_at ${instant},
+  first_seen_run INTEGER NOT NULL,
+  changed_run INTEGER NOT NULL,
+  PRIMARY KEY (workspace, id)
+)`)
+    // SQLite: a narrow row lives best in its primary key's own b-tree (no rowid table beside the index). A rowid table
+    // in the order first seen does not help: the scroll's order differs from run to run, so a page's updates land on
+    // ~100 pages of the table either way (packages/bench/NOTES.md, "The sync writes only what changed").
+    yield* sql.unsafe(`CREATE TABLE ${name}_seen (
+  workspace TEXT NOT NULL,
+  id TEXT NOT NULL,
+  last_seen_at ${instant} NOT NULL,
+  last_seen_run INTEGER NOT NULL,
+  PRIMARY KEY (workspace, id)
+)${dialect === "sqlite" ? " WITHOUT ROWID" : ""}`)
+    yield* sql.unsafe(`INSERT INTO ${name}_records (${kept}) SELECT ${kept} FROM ${name}`)
+    yield* sql.unsafe(`INSERT INTO ${name}_seen (workspace, id, last_seen_at, last_seen_run)
+  SELECT workspace, id, last_seen_at, last_seen_run FROM ${name}`)
+    yield* sql.unsafe(`DROP TABLE ${name}`)
+    yield* sql.unsafe(`CREATE VIEW ${name} AS SELECT
+  r.workspace, r.id, r.record, ${typed.map((column) => `r.${column}`).join(", ")}, r.created_at, r.updated_at,
+  r.first_seen_at, s.last_seen_at, r.deleted_at, r.first_seen_run, s.last_seen_run, r.changed_run
+FROM ${name}_records AS r JOIN ${name}_seen AS s ON s.workspace = r.workspace AND s.id = r.id`)
+  }
+})
+
 export const migrations: Record<string, Effect.Effect<void, SqlError, SqlClient.SqlClient>> = {
-  "1_create_tables": createTables
+  "1_create_tables": createTables,
+  "2_split_seen": splitSeen
 }
 
 export const known: ReadonlyArray<number> = Object.keys(migrations).map((key) => Number.parseInt(key, 10))

@@ -8,11 +8,17 @@ import type { Models, Resource } from "@intercom-scroll/core"
 import { Effect } from "effect"
 import { type Dialect, time } from "./dialect.js"
 
+/** What users query: in each, a view joining the two tables below. */
 export const recordTables: { readonly [R in Resource.Resource]: string } = {
   users: "intercom_users",
   leads: "intercom_leads",
   companies: "intercom_companies"
 }
+
+/** The record as stored, written only when it is new, changed, deleted or back (migration 2). */
+const storedTable = (resource: Resource.Resource) => `${recordTables[resource]}_records`
+/** When each record was last seen: the one row a run writes for every record. */
+const seenTable = (resource: Resource.Resource) => `${recordTables[resource]}_seen`
 
 export const runsTable = "intercom_sync_runs"
 
@@ -62,8 +68,9 @@ export interface Store {
   readonly markAbandoned: (now: number) => Effect.Effect<void, SqlError>
   readonly startRun: (now: number) => Effect.Effect<number, SqlError>
   /**
-   * Upserts a page: one statement (in SQLite, one per 500 records) whatever the page's size; call it inside the lock's
-   * transaction. A record this run already wrote (sent again by a restart) is left as it is and not counted again.
+   * Writes a page: marks its records seen and upserts those that are new, changed or back; in PostgreSQL one
+   * statement, in SQLite two (each one per 500 records) whatever the page's size; call it inside the lock's
+   * transaction. A record this run already saw (sent again by a restart) is left as it is and not counted again.
    */
   readonly writePage: (
     run: number,
@@ -86,70 +93,91 @@ export const make = (
   workspace: string,
   resource: Resource.Resource
 ): Store => {
-  const table = sql(recordTables[resource])
+  const stored = sql(storedTable(resource))
+  const seen = sql(seenTable(resource))
   const runs = sql(runsTable)
   const typed: ReadonlyArray<string> = typedColumns[resource]
 
-  // A record seen before is replaced whole and un-deleted; `changed_run` moves only when its stored version differed
-  // (or it had been deleted), which is how a page's rows are counted. A row this run already wrote is left alone.
-  const onConflict = sql`ON CONFLICT (workspace, id) DO UPDATE SET
+  // A record this run has not seen yet moves its seen row to the run; one a restart sends again is left alone, and
+  // is neither written nor counted again. RETURNING gives only the rows written: the ids newly seen.
+  const seenOnConflict = sql`ON CONFLICT (workspace, id) DO UPDATE SET
+      last_seen_at = excluded.last_seen_at,
+      last_seen_run = excluded.last_seen_run
+    WHERE ${seen}.last_seen_run <> excluded.last_seen_run
+    RETURNING id`
+
+  // Of those, a record stored before is replaced whole and un-deleted only when its stored version differed or it had
+  // been deleted: an unchanged record is not written at all. `changed_run` marks the run that wrote it.
+  const storedOnConflict = sql`ON CONFLICT (workspace, id) DO UPDATE SET
       record = excluded.record,
       ${sql.csv(typed.map((column) => sql`${sql(column)} = excluded.${sql(column)}`))},
       created_at = excluded.created_at,
       updated_at = excluded.updated_at,
-      last_seen_at = excluded.last_seen_at,
-      last_seen_run = excluded.last_seen_run,
       deleted_at = NULL,
-      changed_run = CASE WHEN ${table}.deleted_at IS NULL AND ${table}.record = excluded.record
-        THEN ${table}.changed_run ELSE excluded.changed_run END
-    WHERE ${table}.last_seen_run <> excluded.last_seen_run
-    RETURNING id, first_seen_run, changed_run`
+      changed_run = excluded.changed_run
+    WHERE ${stored}.deleted_at IS NOT NULL OR ${stored}.record <> excluded.record`
 
-  type Returned = ReadonlyArray<{ readonly id: string; readonly first_seen_run: number; readonly changed_run: number }>
-  /** Upserts a page's records (no id twice) and returns the rows the statement wrote. */
-  type Upsert = (
+  /** Writes a page's records (no id twice) and counts them. */
+  type Write = (
     run: number,
     at: Date | string,
     records: ReadonlyArray<Models.RecordOf<Resource.Resource>>
-  ) => Effect.Effect<Returned, SqlError>
+  ) => Effect.Effect<PageCounts, SqlError>
 
-  /**
-   * SQLite: a multi-row VALUES, 13 parameters a row. better-sqlite3 binds them natively and keeps the prepared
-   * statement of a full page's text.
-   */
-  const upsertValues: Upsert = (run, at, records) => {
-    const rows = records.map((record) => {
-      const row: Record<string, unknown> = {
-        workspace,
-        id: record.id,
-        record: JSON.stringify(record),
-        created_at: seconds(record.created_at),
-        updated_at: seconds(record.updated_at),
-        first_seen_at: at,
-        last_seen_at: at,
-        deleted_at: null,
-        first_seen_run: run,
-        last_seen_run: run,
-        changed_run: run
-      }
-      for (const column of typed) row[column] = text((record as Record<string, unknown>)[column])
-      return row
-    })
-    const batches: Array<ReadonlyArray<Record<string, unknown>>> = []
+  const batched = <A>(rows: ReadonlyArray<A>): ReadonlyArray<ReadonlyArray<A>> => {
+    const batches: Array<ReadonlyArray<A>> = []
     for (let i = 0; i < rows.length; i += rowsPerStatement) batches.push(rows.slice(i, i + rowsPerStatement))
-    return Effect.map(
-      Effect.forEach(batches, (batch) => sql<Returned[number]>`INSERT INTO ${table} ${sql.insert(batch)} ${onConflict}`),
-      (results) => results.flat()
-    )
+    return batches
   }
 
   /**
-   * PostgreSQL: the whole page as one `jsonb` parameter, an array of `[id, created_at, updated_at, ...typed, record]`,
-   * unnested by the server. Against a VALUES of 13 parameters a record, the statement's text is short and the same
-   * for every page: the server parses and plans it in a fraction of the time, the client compiles and binds 7
-   * parameters instead of 1,300 a page, and serialises the page's JSON once. Profiled in packages/bench/NOTES.md.
+   * SQLite: two statements in the page's transaction (one per 500 records each), multi-row VALUES that better-sqlite3
+   * binds natively from prepared statements it keeps: the seen rows first, then the records the run had not seen.
+   * SQLite has no data-modifying CTE to make them one.
    */
-  const upsertJson: Upsert = (run, at, records) => {
+  const writeValues: Write = (run, at, records) =>
+    Effect.gen(function*() {
+      const newlySeen = new Set<string>()
+      for (const batch of batched(records)) {
+        const rows = batch.map((record) => ({ workspace, id: record.id, last_seen_at: at, last_seen_run: run }))
+        for (const row of yield* sql<{ readonly id: string }>`INSERT INTO ${seen} ${sql.insert(rows)} ${seenOnConflict}`) {
+          newlySeen.add(row.id)
+        }
+      }
+      let inserted = 0
+      let written = 0
+      for (const batch of batched(records.filter((record) => newlySeen.has(record.id)))) {
+        const rows = batch.map((record) => {
+          const row: Record<string, unknown> = {
+            workspace,
+            id: record.id,
+            record: JSON.stringify(record),
+            created_at: seconds(record.created_at),
+            updated_at: seconds(record.updated_at),
+            first_seen_at: at,
+            deleted_at: null,
+            first_seen_run: run,
+            changed_run: run
+          }
+          for (const column of typed) row[column] = text((record as Record<string, unknown>)[column])
+          return row
+        })
+        const returned = yield* sql<{ readonly first_seen_run: number }>`INSERT INTO ${stored} ${sql.insert(rows)}
+          ${storedOnConflict} RETURNING first_seen_run`
+        written += returned.length
+        for (const row of returned) if (Number(row.first_seen_run) === run) inserted++
+      }
+      return { inserted, updated: written - inserted, unchanged: newlySeen.size - written }
+    })
+
+  /**
+   * PostgreSQL: one statement, the whole page as one `jsonb` parameter, an array of `[id, created_at, updated_at,
+   * ...typed, record]`, unnested by the server, and data-modifying CTEs for the two tables. Against a VALUES of a dozen
+   * parameters a record, the statement's text is short and the same for every page: the server parses and plans it
+   * in a fraction of the time, the client binds a few parameters instead of 1,300 a page, and serialises the page's
+   * JSON once. Profiled in packages/bench/NOTES.md.
+   */
+  const writeJson: Write = (run, at, records) => {
     const entries = records.map((record) => {
       const entry: Array<unknown> = [record.id, seconds(record.created_at), seconds(record.updated_at)]
       for (const column of typed) entry.push(text((record as Record<string, unknown>)[column]))
@@ -157,15 +185,39 @@ export const make = (
       return entry
     })
     const element = (index: number) => sql.literal(`e ->> ${index}`)
-    return sql<Returned[number]>`INSERT INTO ${table} (workspace, id, created_at, updated_at, ${
-      sql.csv(typed.map((column) => sql`${sql(column)}`))
-    }, record, first_seen_at, last_seen_at, deleted_at, first_seen_run, last_seen_run, changed_run)
-      SELECT CAST(${workspace} AS text), ${element(0)}, CAST(${element(1)} AS bigint), CAST(${element(2)} AS bigint), ${
-      sql.csv(typed.map((_, index) => element(3 + index)))
-    }, e -> ${sql.literal(String(3 + typed.length))}, CAST(${at} AS timestamptz), CAST(${at} AS timestamptz), NULL,
-        CAST(${run} AS integer), CAST(${run} AS integer), CAST(${run} AS integer)
-      FROM jsonb_array_elements(CAST(${storableJson(entries)} AS jsonb)) AS page (e)
-      ${onConflict}`
+    const columns = sql.csv(typed.map((column) => sql`${sql(column)}`))
+    const thisRun = sql`CAST(${run} AS integer)`
+    const seenAt = sql`CAST(${at} AS timestamptz)`
+    return Effect.map(
+      sql<{ readonly seen: number; readonly inserted: number; readonly updated: number }>`WITH page AS (
+        SELECT ${element(0)} AS id, CAST(${element(1)} AS bigint) AS created_at, CAST(${element(2)} AS bigint) AS updated_at, ${
+        sql.csv(typed.map((column, index) => sql`${element(3 + index)} AS ${sql(column)}`))
+      }, e -> ${sql.literal(String(3 + typed.length))} AS record
+        FROM jsonb_array_elements(CAST(${storableJson(entries)} AS jsonb)) AS page (e)
+      ), newly_seen AS (
+        INSERT INTO ${seen} (workspace, id, last_seen_at, last_seen_run)
+        SELECT CAST(${workspace} AS text), id, ${seenAt}, ${thisRun} FROM page
+        ${seenOnConflict}
+      ), written AS (
+        INSERT INTO ${stored} (workspace, id, record, ${columns}, created_at, updated_at, first_seen_at, deleted_at,
+          first_seen_run, changed_run)
+        SELECT CAST(${workspace} AS text), page.id, page.record, ${
+        sql.csv(typed.map((column) => sql`page.${sql(column)}`))
+      }, page.created_at, page.updated_at, ${seenAt}, NULL, ${thisRun}, ${thisRun}
+        FROM page JOIN newly_seen ON newly_seen.id = page.id
+        ${storedOnConflict}
+        RETURNING first_seen_run
+      )
+      SELECT CAST((SELECT count(*) FROM newly_seen) AS integer) AS seen,
+        CAST(count(*) FILTER (WHERE first_seen_run = ${thisRun}) AS integer) AS inserted,
+        CAST(count(*) FILTER (WHERE first_seen_run <> ${thisRun}) AS integer) AS updated
+      FROM written`,
+      ([row]) => ({
+        inserted: Number(row.inserted),
+        updated: Number(row.updated),
+        unchanged: Number(row.seen) - Number(row.inserted) - Number(row.updated)
+      })
+    )
   }
 
   return {
@@ -191,26 +243,16 @@ export const make = (
         unique.push(record)
       }
       if (unique.length === 0) return Effect.succeed({ inserted: 0, updated: 0, unchanged: 0 })
-      const upsert = dialect === "pg" ? upsertJson : upsertValues
-      return Effect.map(upsert(run, time(dialect, now), unique), (returned) => {
-        let inserted = 0
-        let updated = 0
-        let unchanged = 0
-        for (const row of returned) {
-          if (Number(row.first_seen_run) === run) inserted++
-          else if (Number(row.changed_run) === run) updated++
-          else unchanged++
-        }
-        return { inserted, updated, unchanged }
-      })
+      return (dialect === "pg" ? writeJson : writeValues)(run, time(dialect, now), unique)
     },
 
     markDeleted: (run, now) =>
       Effect.gen(function*() {
-        const unseen = sql`workspace = ${workspace} AND deleted_at IS NULL AND last_seen_run <> ${run}`
+        const unseen = sql`workspace = ${workspace} AND deleted_at IS NULL AND id IN (
+          SELECT id FROM ${seen} WHERE workspace = ${workspace} AND last_seen_run <> ${run})`
         const [{ deleted }] = yield* sql<{ deleted: number }>`
-          SELECT CAST(count(*) AS INTEGER) AS deleted FROM ${table} WHERE ${unseen}`
-        if (Number(deleted) > 0) yield* sql`UPDATE ${table} SET deleted_at = ${time(dialect, now)} WHERE ${unseen}`
+          SELECT CAST(count(*) AS INTEGER) AS deleted FROM ${stored} WHERE ${unseen}`
+        if (Number(deleted) > 0) yield* sql`UPDATE ${stored} SET deleted_at = ${time(dialect, now)} WHERE ${unseen}`
         return Number(deleted)
       }),
 
