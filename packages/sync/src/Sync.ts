@@ -221,13 +221,16 @@ export const run: (
         Effect.zipRight(complete),
         Effect.onExit((exit) =>
           Exit.isSuccess(exit) ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (now) =>
-            // What the run saw still counts as seen (in one transaction with the run's end); nothing is marked deleted.
-            sql.withTransaction(Effect.zipRight(
-              store.foldSeen(runId, now),
-              store.finishRun(runId, { status: "failed", now, counts, error: describe(exit.cause) })
-            )).pipe(
-              Effect.catchAll((error) => Effect.logWarning("Could not record the failed sync run", error))
-            ))
+            Effect.gen(function*() {
+              const failed = store.finishRun(runId, { status: "failed", now, counts, error: describe(exit.cause) })
+              // What the run saw still counts as seen (in one transaction with the run's end); nothing is marked
+              // deleted. A database that cannot fold (the very failure, often) still gets the run recorded failed.
+              yield* sql.withTransaction(Effect.zipRight(store.foldSeen(runId, now), failed)).pipe(
+                Effect.catchAll((error) =>
+                  Effect.zipRight(Effect.logWarning("Could not fold what the failed sync run saw", error), failed)
+                )
+              )
+            }).pipe(Effect.catchAll((error) => Effect.logWarning("Could not record the failed sync run", error))))
         )
       )
       return {

@@ -67,7 +67,7 @@ const typedColumns: { readonly [R in Resource.Resource]: ReadonlyArray<keyof Mod
 const rowsPerStatement = 500
 
 export interface Store {
-  /** Marks `abandoned` the workspace's runs left `running`; in SQLite, discards what they logged as seen. */
+  /** Marks `abandoned` the workspace's runs left `running`; in SQLite, discards what its ended runs left in the logs. */
   readonly markAbandoned: (now: number) => Effect.Effect<void, SqlError>
   readonly startRun: (now: number) => Effect.Effect<number, SqlError>
   /**
@@ -236,15 +236,16 @@ export const make = (
   }
 
   return {
-    // SQLite: the log of a run left `running` is discarded, not folded. When the dead process last saw those records
-    // is not known (a fold would stamp them with this run's start), their seen rows stay true as they are (an earlier
-    // run's), and this run, if it completes, sees and folds every live record anyway.
+    // SQLite: under the lock no run of the workspace is alive, so whatever its runs left in the logs is discarded, not
+    // folded: a run left `running` by a dead process, or a failed one that could not fold. When they last saw those
+    // records is not known (a fold would stamp them with this run's start); their seen rows stay true as they are (an
+    // earlier run's), and this run, if it completes, sees and folds every live record anyway.
     markAbandoned: (now) =>
       Effect.gen(function*() {
         if (dialect === "sqlite") {
           for (const other of Object.keys(recordTables) as ReadonlyArray<Resource.Resource>) {
             yield* sql`DELETE FROM ${sql(seenLogTable(other))} WHERE run IN (SELECT id FROM ${runs}
-              WHERE workspace = ${workspace} AND resource = ${other} AND status = 'running')`
+              WHERE workspace = ${workspace} AND resource = ${other})`
           }
         }
         yield* sql`UPDATE ${runs} SET status = 'abandoned', finished_at = ${time(dialect, now)}
