@@ -21,6 +21,21 @@ const threeUsers: ReadonlyArray<Record<string, unknown>> = [
   { type: "user", id: "c3", email: "c@example.com", name: "Cy", updated_at: 1 }
 ]
 
+/** Notes in a new table `notes` the id of every row that an UPDATE of `table` writes: a trigger, in each dialect. */
+const noteUpdates = (table: string, notes: string) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const { dialect } = yield* Databases.TestDatabase
+    yield* sql.unsafe(`CREATE TABLE ${notes} (id TEXT NOT NULL)`)
+    if (dialect === "pg") {
+      yield* sql.unsafe(`CREATE FUNCTION ${notes}_note() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN INSERT INTO ${notes} VALUES (NEW.id); RETURN NEW; END $$`)
+      yield* sql.unsafe(`CREATE TRIGGER ${notes} AFTER UPDATE ON ${table} FOR EACH ROW EXECUTE FUNCTION ${notes}_note()`)
+    } else {
+      yield* sql.unsafe(`CREATE TRIGGER ${notes} AFTER UPDATE ON ${table} BEGIN INSERT INTO ${notes} VALUES (NEW.id); END`)
+    }
+  })
+
 describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
   layer(database, { timeout: "60 seconds" })((it) => {
     const stored = freshToken()
@@ -121,16 +136,7 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
         const intercom = scripted(token, () => users)
         yield* Effect.provide(Sync.run("users", { workspace: token }), intercom)
         // Every UPDATE of a stored record, noted by a trigger; in PostgreSQL also each row version's xmin.
-        yield* sql.unsafe("CREATE TABLE test_updates (id TEXT NOT NULL)")
-        if (dialect === "pg") {
-          yield* sql.unsafe(`CREATE FUNCTION test_note_update() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN INSERT INTO test_updates VALUES (NEW.id); RETURN NEW; END $$`)
-          yield* sql.unsafe(`CREATE TRIGGER test_updates AFTER UPDATE ON intercom_users_records
-            FOR EACH ROW EXECUTE FUNCTION test_note_update()`)
-        } else {
-          yield* sql.unsafe(`CREATE TRIGGER test_updates AFTER UPDATE ON intercom_users_records
-            BEGIN INSERT INTO test_updates VALUES (NEW.id); END`)
-        }
+        yield* noteUpdates("intercom_users_records", "test_updates")
         const versions = dialect === "pg"
           ? Effect.map(
             sql<{ id: string; version: string }>`SELECT id, CAST(xmin AS text) AS version FROM intercom_users_records WHERE workspace = ${token}`,
@@ -167,16 +173,7 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
         yield* Effect.provide(Sync.run("users", { workspace: token }), world(30))
         const before = yield* rows(token, "users")
         // Every UPDATE of a seen row, noted by a trigger.
-        yield* sql.unsafe("CREATE TABLE test_seen_updates (id TEXT NOT NULL)")
-        if (dialect === "pg") {
-          yield* sql.unsafe(`CREATE FUNCTION test_note_seen() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN INSERT INTO test_seen_updates VALUES (NEW.id); RETURN NEW; END $$`)
-          yield* sql.unsafe(`CREATE TRIGGER test_seen_updates AFTER UPDATE ON intercom_users_seen
-            FOR EACH ROW EXECUTE FUNCTION test_note_seen()`)
-        } else {
-          yield* sql.unsafe(`CREATE TRIGGER test_seen_updates AFTER UPDATE ON intercom_users_seen
-            BEGIN INSERT INTO test_seen_updates VALUES (NEW.id); END`)
-        }
+        yield* noteUpdates("intercom_users_seen", "test_seen_updates")
         const count = (query: Effect.Effect<ReadonlyArray<{ n: number }>, unknown>) =>
           Effect.map(Effect.orDie(query), ([row]) => Number(row.n))
         // At each page: the seen rows updated so far, and the stored records missing from the view.
