@@ -8,7 +8,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, type Scope } from "effect"
 import * as Net from "node:net"
 import { parseCsv } from "./support/csv.js"
-import { cli, cliPipedTo, eventually, run, simulator, simulatorForAll, start, startCli } from "./support/processes.js"
+import { cli, cliPipedTo, eventually, run, simulator, start, startCli } from "./support/processes.js"
+import { simulatorForAll } from "./support/suite.js"
 import { env, ndjsonIds, TOKEN, workspaceFlags, workspaces } from "./support/workspace.js"
 
 /** A loopback port nothing listens on: one the system just gave out, closed again. */

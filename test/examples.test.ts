@@ -13,7 +13,8 @@ import { IntercomClient, Models, Scroll } from "@intercom-scroll/core"
 import { Simulator } from "@intercom-scroll/simulator"
 import { Sync } from "@intercom-scroll/sync"
 import { Effect, Layer, Redacted, Stream } from "effect"
-import { bundleExamples, example, exampleScript, simulatorForAll } from "./support/processes.js"
+import { bundleExamples, example, exampleScript } from "./support/processes.js"
+import { simulatorForAll } from "./support/suite.js"
 
 const examples = ["export-users", "schedules", "compose", "sync-sqlite", "query-copy", "many-workspaces", "readme-library", "fleet"]
 

@@ -5,13 +5,11 @@
  */
 import { Command, type CommandExecutor } from "@effect/platform"
 import type { PlatformError } from "@effect/platform/Error"
-import { NodeContext } from "@effect/platform-node"
-import { Effect, Exit, Option, Scope, Stream } from "effect"
+import { Effect, Option, type Scope, Stream } from "effect"
 import { createRequire } from "node:module"
 import * as NodePath from "node:path"
 import { fileURLToPath } from "node:url"
 import { Cli } from "@intercom-scroll/simulator"
-import { afterAll, beforeAll } from "vitest"
 import { isFresh, writeAtomically } from "../../scripts/bundle.mjs"
 
 export const root = NodePath.resolve(NodePath.dirname(fileURLToPath(import.meta.url)), "..", "..")
@@ -173,21 +171,6 @@ export const simulator = (
     }
     return banner.value
   })
-
-/**
- * One standalone simulator (`simulator`) for every case of the suite this is called in: started before the first,
- * stopped after the last. Each case scrolls a workspace of its own on it, so that none waits on another's scroll; a
- * simulator's start costs ~0.7 s of CPU. Gives its base URL, once the suite has begun.
- */
-export const simulatorForAll = (args: ReadonlyArray<string>): () => string => {
-  const scope = Effect.runSync(Scope.make())
-  let baseUrl = ""
-  beforeAll(async () => {
-    baseUrl = await simulator(args).pipe(Scope.extend(scope), Effect.provide(NodeContext.layer), Effect.runPromise)
-  }, 60_000)
-  afterAll(() => Effect.runPromise(Scope.close(scope, Exit.void)))
-  return () => baseUrl
-}
 
 /** Waits (in real time: the other side is another process) until `check` holds, for 20 s at most. */
 export const eventually = <E, R>(check: Effect.Effect<boolean, E, R>) =>

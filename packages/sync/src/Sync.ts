@@ -72,7 +72,7 @@ export interface Summary {
   readonly inserted: number
   /** Records whose stored version differed, or that had been marked deleted and are back. */
   readonly updated: number
-  /** Records stored as they were (their `last_seen_at` still moves). */
+  /** Records stored as they were (their `last_seen_at` still moves; in SQLite at the run's end). */
   readonly unchanged: number
   /** Rows marked deleted: the scroll reached its end without them. */
   readonly deleted: number
@@ -188,7 +188,11 @@ export const run: (
         }
       }
 
-      const scroll = Scroll.pages(resource, options).pipe(
+      // SQLite logs what a page saw instead of upserting its seen rows, and so cannot tell from the table that a
+      // restart sends a record again: the scroll's own dedupe (a compact set of the run's ids) keeps each record to
+      // one page a run, and the counts exact. PostgreSQL's upsert tells itself, whatever `dedupe` says.
+      const scrollOptions: Scroll.Options = dialect === "sqlite" ? { ...options, dedupe: true } : options
+      const scroll = Scroll.pages(resource, scrollOptions).pipe(
         Stream.runForEach((page) =>
           Effect.flatMap(Clock.currentTimeMillis, (now) => lock.transaction(store.writePage(runId, page.records, now))).pipe(
             Effect.map((written) => {
@@ -205,6 +209,7 @@ export const run: (
       const complete = Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
         counts.deleted = yield* lock.transaction(Effect.gen(function*() {
+          yield* store.foldSeen(runId, now)
           const deleted = yield* store.markDeleted(runId, now)
           yield* store.finishRun(runId, { status: "complete", now, counts: { ...counts, deleted }, error: null })
           return deleted
@@ -216,9 +221,16 @@ export const run: (
         Effect.zipRight(complete),
         Effect.onExit((exit) =>
           Exit.isSuccess(exit) ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (now) =>
-            store.finishRun(runId, { status: "failed", now, counts, error: describe(exit.cause) }).pipe(
-              Effect.catchAll((error) => Effect.logWarning("Could not record the failed sync run", error))
-            ))
+            Effect.gen(function*() {
+              const failed = store.finishRun(runId, { status: "failed", now, counts, error: describe(exit.cause) })
+              // What the run saw still counts as seen (in one transaction with the run's end); nothing is marked
+              // deleted. A database that cannot fold (the very failure, often) still gets the run recorded failed.
+              yield* sql.withTransaction(Effect.zipRight(store.foldSeen(runId, now), failed)).pipe(
+                Effect.catchAll((error) =>
+                  Effect.zipRight(Effect.logWarning("Could not fold what the failed sync run saw", error), failed)
+                )
+              )
+            }).pipe(Effect.catchAll((error) => Effect.logWarning("Could not record the failed sync run", error))))
         )
       )
       return {

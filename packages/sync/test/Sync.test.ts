@@ -21,6 +21,21 @@ const threeUsers: ReadonlyArray<Record<string, unknown>> = [
   { type: "user", id: "c3", email: "c@example.com", name: "Cy", updated_at: 1 }
 ]
 
+/** Notes in a new table `notes` the id of every row that an UPDATE of `table` writes: a trigger, in each dialect. */
+const noteUpdates = (table: string, notes: string) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const { dialect } = yield* Databases.TestDatabase
+    yield* sql.unsafe(`CREATE TABLE ${notes} (id TEXT NOT NULL)`)
+    if (dialect === "pg") {
+      yield* sql.unsafe(`CREATE FUNCTION ${notes}_note() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN INSERT INTO ${notes} VALUES (NEW.id); RETURN NEW; END $$`)
+      yield* sql.unsafe(`CREATE TRIGGER ${notes} AFTER UPDATE ON ${table} FOR EACH ROW EXECUTE FUNCTION ${notes}_note()`)
+    } else {
+      yield* sql.unsafe(`CREATE TRIGGER ${notes} AFTER UPDATE ON ${table} BEGIN INSERT INTO ${notes} VALUES (NEW.id); END`)
+    }
+  })
+
 describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
   layer(database, { timeout: "60 seconds" })((it) => {
     const stored = freshToken()
@@ -121,16 +136,7 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
         const intercom = scripted(token, () => users)
         yield* Effect.provide(Sync.run("users", { workspace: token }), intercom)
         // Every UPDATE of a stored record, noted by a trigger; in PostgreSQL also each row version's xmin.
-        yield* sql.unsafe("CREATE TABLE test_updates (id TEXT NOT NULL)")
-        if (dialect === "pg") {
-          yield* sql.unsafe(`CREATE FUNCTION test_note_update() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN INSERT INTO test_updates VALUES (NEW.id); RETURN NEW; END $$`)
-          yield* sql.unsafe(`CREATE TRIGGER test_updates AFTER UPDATE ON intercom_users_records
-            FOR EACH ROW EXECUTE FUNCTION test_note_update()`)
-        } else {
-          yield* sql.unsafe(`CREATE TRIGGER test_updates AFTER UPDATE ON intercom_users_records
-            BEGIN INSERT INTO test_updates VALUES (NEW.id); END`)
-        }
+        yield* noteUpdates("intercom_users_records", "test_updates")
         const versions = dialect === "pg"
           ? Effect.map(
             sql<{ id: string; version: string }>`SELECT id, CAST(xmin AS text) AS version FROM intercom_users_records WHERE workspace = ${token}`,
@@ -156,6 +162,49 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
         expect([...table.values()].map((row) => [row.id, row.last_seen_run, row.last_seen_at]).sort()).toEqual(
           users.map((user) => [user.id, summary.runId, now])
         )
+      }).pipe(Effect.provide(database)))
+
+    it.effect("in SQLite moves the seen rows at the run's end, not a page at a time, and keeps every row in view mid-run", () =>
+      Effect.gen(function*() {
+        const token = freshToken()
+        const sql = yield* SqlClient.SqlClient
+        const { dialect } = yield* Databases.TestDatabase
+        const world = (users: number) => intercom(token, { pageSize: 10, workspace: { users, seed: 13 } })
+        yield* Effect.provide(Sync.run("users", { workspace: token }), world(30))
+        const before = yield* rows(token, "users")
+        // Every UPDATE of a seen row, noted by a trigger.
+        yield* noteUpdates("intercom_users_seen", "test_seen_updates")
+        const count = (query: Effect.Effect<ReadonlyArray<{ n: number }>, unknown>) =>
+          Effect.map(Effect.orDie(query), ([row]) => Number(row.n))
+        // At each page: the seen rows updated so far, and the stored records missing from the view.
+        const duringPages: Array<{ readonly updated: number; readonly missing: number }> = []
+        const look = Effect.all({
+          updated: count(sql<{ n: number }>`SELECT CAST(count(*) AS INTEGER) AS n FROM test_seen_updates`),
+          missing: count(sql<{ n: number }>`SELECT CAST(count(*) AS INTEGER) AS n FROM intercom_users_records AS r
+            WHERE r.workspace = ${token} AND NOT EXISTS (SELECT 1 FROM intercom_users AS v WHERE v.workspace = r.workspace AND v.id = r.id)`)
+        })
+        yield* TestClock.adjust("1 hour")
+        const summary = yield* Effect.provide(Sync.run("users", { workspace: token }), world(50)).pipe(
+          Effect.provideService(Progress.Progress, {
+            report: (event) => event._tag === "Page" ? Effect.map(look, (seen) => void duringPages.push(seen)) : Effect.void
+          })
+        )
+        expect(summary).toMatchObject({ inserted: 20, updated: 0, unchanged: 30, deleted: 0 })
+        expect(duringPages.length).toBe(5)
+        expect(duringPages.every((page) => page.missing === 0)).toBe(true)
+        // SQLite: not one seen row written during the pages; PostgreSQL marks them page by page.
+        const writtenDuringPages = duringPages.at(-1)!.updated
+        if (dialect === "sqlite") expect(writtenDuringPages).toBe(0)
+        else expect(writtenDuringPages).toBeGreaterThan(0)
+        // At the end, the 30 stored before have moved to this run, the 20 new ones too.
+        const updates = yield* sql<{ id: string }>`SELECT id FROM test_seen_updates`
+        expect(new Set(updates.map((row) => row.id))).toEqual(new Set(before.keys()))
+        const after = yield* rows(token, "users")
+        expect(after.size).toBe(50)
+        expect([...after.values()].every((row) => row.last_seen_run === summary.runId)).toBe(true)
+        if (dialect === "sqlite") {
+          expect(yield* count(sql<{ n: number }>`SELECT CAST(count(*) AS INTEGER) AS n FROM intercom_users_seen_log`)).toBe(0)
+        }
       }).pipe(Effect.provide(database)))
 
     it.effect("puts nothing from a record into SQL: quotes, statements, unicode and odd ids are stored as given", () =>
@@ -230,8 +279,12 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
         expect(Exit.isFailure(exit) && Cause.failureOption(exit.cause).pipe((e) => e._tag === "Some" && e.value._tag)).toBe("RestartRequired")
         const table = yield* rows(token, "users")
         expect(live(table).size).toBe(50)
-        const [, failed] = yield* runs(token)
+        const [first, failed] = yield* runs(token)
         expect(failed).toMatchObject({ status: "failed", inserted: 0, unchanged: 20, deleted: 0 })
+        // What the failed run saw (two pages) still counts as seen by it; the rest stays the first run's.
+        const lastSeen = [...table.values()].map((row) => row.last_seen_run)
+        expect(lastSeen.filter((run) => run === failed.id).length).toBe(20)
+        expect(lastSeen.filter((run) => run === first.id).length).toBe(30)
         expect(failed.error).toMatch(/^RestartRequired: The users scroll broke off at page 3 /)
         expect(failed.finished_at).not.toBeNull()
       }))
@@ -298,13 +351,27 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
         const sql = yield* SqlClient.SqlClient
         yield* Sync.migrate
         yield* sql`INSERT INTO ${sql(Sync.runsTable)} ${sql.insert({ workspace: token, resource: "leads", status: "running", started_at: new Date(0).toISOString() })}`
+        const [dead] = yield* runs(token)
+        const { dialect } = yield* Databases.TestDatabase
+        // SQLite: what the dead run logged as seen is discarded, not folded (when it saw them is not known).
+        const logged = dialect === "sqlite"
+          ? Effect.map(
+            sql<{ n: number }>`SELECT CAST(count(*) AS INTEGER) AS n FROM intercom_leads_seen_log WHERE run = ${dead.id}`,
+            ([row]) => Number(row.n)
+          )
+          : Effect.succeed(0)
+        if (dialect === "sqlite") {
+          yield* sql`INSERT INTO intercom_leads_seen_log ${sql.insert([{ run: dead.id, id: "l1" }, { run: dead.id, id: "l2" }])}`
+          expect(yield* logged).toBe(2)
+        }
         yield* TestClock.adjust("5 minutes")
         const now = yield* Clock.currentTimeMillis
         yield* Effect.provide(Sync.run("users", { workspace: token }), intercom(token, { workspace: { users: 5 } }))
         const [abandoned, complete] = yield* runs(token)
         expect(abandoned).toMatchObject({ resource: "leads", status: "abandoned", finished_at: now, inserted: null })
         expect(complete).toMatchObject({ resource: "users", status: "complete" })
-      }))
+        expect(yield* logged).toBe(0)
+      }).pipe(Effect.provide(database)))
 
     it.effect("the error recorded for a failed run never holds the access token", () =>
       Effect.gen(function*() {

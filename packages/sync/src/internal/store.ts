@@ -19,6 +19,8 @@ export const recordTables: { readonly [R in Resource.Resource]: string } = {
 const storedTable = (resource: Resource.Resource) => `${recordTables[resource]}_records`
 /** When each record was last seen: the one row a run writes for every record. */
 const seenTable = (resource: Resource.Resource) => `${recordTables[resource]}_seen`
+/** SQLite: the records each run saw, appended a page at a time and folded into the seen table at the run's end. */
+const seenLogTable = (resource: Resource.Resource) => `${recordTables[resource]}_seen_log`
 
 export const runsTable = "intercom_sync_runs"
 
@@ -65,18 +67,25 @@ const typedColumns: { readonly [R in Resource.Resource]: ReadonlyArray<keyof Mod
 const rowsPerStatement = 500
 
 export interface Store {
+  /** Marks `abandoned` the workspace's runs left `running`; in SQLite, discards what its ended runs left in the logs. */
   readonly markAbandoned: (now: number) => Effect.Effect<void, SqlError>
   readonly startRun: (now: number) => Effect.Effect<number, SqlError>
   /**
    * Writes a page: marks its records seen and upserts those that are new, changed or back; in PostgreSQL one
-   * statement, in SQLite two (each one per 500 records) whatever the page's size; call it inside the lock's
-   * transaction. A record this run already saw (sent again by a restart) is left as it is and not counted again.
+   * statement, in SQLite three (each one per 500 records) whatever the page's size; call it inside the lock's
+   * transaction. In PostgreSQL a record this run already saw (sent again by a restart) is left as it is and not
+   * counted again; in SQLite the run scrolls with dedupe on, so that the page holds none.
    */
   readonly writePage: (
     run: number,
     records: ReadonlyArray<Models.RecordOf<Resource.Resource>>,
     now: number
   ) => Effect.Effect<PageCounts, SqlError>
+  /**
+   * SQLite: moves the seen rows of the records the run logged to the run, and empties its log; PostgreSQL has
+   * nothing to do. Call in the transaction that ends the run, before `markDeleted`.
+   */
+  readonly foldSeen: (run: number, now: number) => Effect.Effect<void, SqlError>
   /** Marks deleted every live row the run did not see, and returns how many. Call inside the completing transaction. */
   readonly markDeleted: (run: number, now: number) => Effect.Effect<number, SqlError>
   readonly finishRun: (run: number, end: {
@@ -95,6 +104,7 @@ export const make = (
 ): Store => {
   const stored = sql(storedTable(resource))
   const seen = sql(seenTable(resource))
+  const seenLog = sql(seenLogTable(resource))
   const runs = sql(runsTable)
   const typed: ReadonlyArray<string> = typedColumns[resource]
 
@@ -131,22 +141,19 @@ export const make = (
   }
 
   /**
-   * SQLite: two statements in the page's transaction (one per 500 records each), multi-row VALUES that better-sqlite3
-   * binds natively from prepared statements it keeps: the seen rows first, then the records the run had not seen.
-   * SQLite has no data-modifying CTE to make them one.
+   * SQLite: three statements in the page's transaction (one per 500 records each), multi-row VALUES that
+   * better-sqlite3 binds natively from prepared statements it keeps. The run scrolls with dedupe on, so every record
+   * of the page is one the run had not seen: the records first (writing only the new, changed or back), then a seen
+   * row for each new one at once (the view joins the two tables, and a record must not be missing from it mid-run),
+   * and the others only appended to the run's log: the scroll's order is no order, and an upsert of their seen rows
+   * would touch ~100 pages of the seen table a page, each appended whole to the WAL at every commit. `foldSeen` moves
+   * them at the run's end.
    */
   const writeValues: Write = (run, at, records) =>
     Effect.gen(function*() {
-      const newlySeen = new Set<string>()
-      for (const batch of batched(records)) {
-        const rows = batch.map((record) => ({ workspace, id: record.id, last_seen_at: at, last_seen_run: run }))
-        for (const row of yield* sql<{ readonly id: string }>`INSERT INTO ${seen} ${sql.insert(rows)} ${seenOnConflict}`) {
-          newlySeen.add(row.id)
-        }
-      }
-      let inserted = 0
+      const firstSeen = new Set<string>()
       let written = 0
-      for (const batch of batched(records.filter((record) => newlySeen.has(record.id)))) {
+      for (const batch of batched(records)) {
         const rows = batch.map((record) => {
           const row: Record<string, unknown> = {
             workspace,
@@ -162,12 +169,20 @@ export const make = (
           for (const column of typed) row[column] = text((record as Record<string, unknown>)[column])
           return row
         })
-        const returned = yield* sql<{ readonly first_seen_run: number }>`INSERT INTO ${stored} ${sql.insert(rows)}
-          ${storedOnConflict} RETURNING first_seen_run`
+        const returned = yield* sql<{ readonly id: string; readonly first_seen_run: number }>`INSERT INTO ${stored}
+          ${sql.insert(rows)} ${storedOnConflict} RETURNING id, first_seen_run`
         written += returned.length
-        for (const row of returned) if (Number(row.first_seen_run) === run) inserted++
+        for (const row of returned) if (Number(row.first_seen_run) === run) firstSeen.add(row.id)
       }
-      return { inserted, updated: written - inserted, unchanged: newlySeen.size - written }
+      for (const batch of batched([...firstSeen])) {
+        const rows = batch.map((id) => ({ workspace, id, last_seen_at: at, last_seen_run: run }))
+        yield* sql`INSERT INTO ${seen} ${sql.insert(rows)} ON CONFLICT (workspace, id) DO UPDATE SET
+          last_seen_at = excluded.last_seen_at, last_seen_run = excluded.last_seen_run`
+      }
+      for (const batch of batched(records.filter((record) => !firstSeen.has(record.id)))) {
+        yield* sql`INSERT INTO ${seenLog} ${sql.insert(batch.map((record) => ({ run, id: record.id })))}`
+      }
+      return { inserted: firstSeen.size, updated: written - firstSeen.size, unchanged: records.length - written }
     })
 
   /**
@@ -221,9 +236,21 @@ export const make = (
   }
 
   return {
+    // SQLite: under the lock no run of the workspace is alive, so whatever its runs left in the logs is discarded, not
+    // folded: a run left `running` by a dead process, or a failed one that could not fold. When they last saw those
+    // records is not known (a fold would stamp them with this run's start); their seen rows stay true as they are (an
+    // earlier run's), and this run, if it completes, sees and folds every live record anyway.
     markAbandoned: (now) =>
-      sql`UPDATE ${runs} SET status = 'abandoned', finished_at = ${time(dialect, now)}
-        WHERE workspace = ${workspace} AND status = 'running'`.pipe(Effect.asVoid),
+      Effect.gen(function*() {
+        if (dialect === "sqlite") {
+          for (const other of Object.keys(recordTables) as ReadonlyArray<Resource.Resource>) {
+            yield* sql`DELETE FROM ${sql(seenLogTable(other))} WHERE run IN (SELECT id FROM ${runs}
+              WHERE workspace = ${workspace} AND resource = ${other})`
+          }
+        }
+        yield* sql`UPDATE ${runs} SET status = 'abandoned', finished_at = ${time(dialect, now)}
+          WHERE workspace = ${workspace} AND status = 'running'`
+      }),
 
     startRun: (now) =>
       Effect.map(
@@ -245,6 +272,17 @@ export const make = (
       if (unique.length === 0) return Effect.succeed({ inserted: 0, updated: 0, unchanged: 0 })
       return (dialect === "pg" ? writeJson : writeValues)(run, time(dialect, now), unique)
     },
+
+    // One pass over the seen table: `IN` builds a temporary index of the logged ids, so the seen rows are visited in
+    // their key's order and each page of the table is written once. `last_seen_at` becomes the fold's time, the run's
+    // end. `<` rather than `<>`: a run that lost its lock and folds late never moves a row back from a newer run.
+    foldSeen: (run, now) =>
+      dialect === "pg" ? Effect.void : Effect.gen(function*() {
+        yield* sql`UPDATE ${seen} SET last_seen_at = ${time(dialect, now)}, last_seen_run = ${run}
+          WHERE workspace = ${workspace} AND last_seen_run < ${run}
+          AND id IN (SELECT id FROM ${seenLog} WHERE run = ${run})`
+        yield* sql`DELETE FROM ${seenLog} WHERE run = ${run}`
+      }),
 
     markDeleted: (run, now) =>
       Effect.gen(function*() {
