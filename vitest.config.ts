@@ -1,18 +1,38 @@
+import { fileURLToPath } from "node:url"
 import { defineConfig } from "vitest/config"
+import { LongestFirst } from "./test/support/sequencer.js"
+
+const here = (path: string) => fileURLToPath(new URL(path, import.meta.url))
+
+// TEST_CPU_REPORT=FILE: each test file appends the CPU its process and children spent (test/support/cpuReport.ts).
+const cpuReport = process.env.TEST_CPU_REPORT === undefined ? [] : [here("./test/support/cpuReport.ts")]
 
 export default defineConfig({
   test: {
+    // One project for every package's tests and the process tests of test/: vitest runs its projects one after the
+    // other, each on workers of its own, so seven projects left a core idle at the end of each (a long file running
+    // alone) and started and loaded two workers seven times; one project's files go to whichever worker is free, the
+    // longest first (test/support/sequencer.ts).
+    include: ["packages/*/test/**/*.test.ts", "test/*.test.ts"],
+    environment: "node",
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+    // The bins' bundles brought up to date (the process tests run them); the run's one PostgreSQL server (sync, fleet
+    // and the process tests make a database each on it).
+    globalSetup: [here("./test/support/bundles.ts"), here("./packages/testing/src/globalSetup.ts")],
+    // Before each file: what a file before it in the same worker process left behind, undone
+    // (test/support/freshFile.ts).
+    setupFiles: [here("./test/support/freshFile.ts"), ...cpuReport],
     // Vitest's default on 2 cores is one worker, one file at a time: the process tests, which mostly wait on their
     // processes and the network, would hold the only worker while a core idles. Two files at once, one per core (three
     // made the CPU-bound property tests and the short-expiry tests time out on a loaded machine); `minWorkers` too, or
     // the pool ends a worker it thinks idle and loses the files queued on it.
     maxWorkers: 2,
     minWorkers: 2,
-    // A worker runs the files of a project one after the other in one process (a new one for each project), so that
-    // effect, the platform and our packages load once a worker, not once a file: 1.5–5 s of CPU a file. What a file
-    // leaves in the process for the next is undone by test/support/freshFile.ts. Both are root options: the pool
-    // reads them from here, not from a project.
+    // A worker runs its files one after the other in one process, so that effect, the platform and our packages load
+    // once a worker, not once a file: 1.5–5 s of CPU a file. What a file leaves in the process for the next is undone
+    // by test/support/freshFile.ts.
     isolate: false,
-    projects: ["packages/*/vitest.config.ts", "test/vitest.config.ts"]
+    sequence: { sequencer: LongestFirst }
   }
 })

@@ -1,5 +1,7 @@
 /**
- * The CLI as a user runs it: its bin, in its own process, against the standalone simulator over real HTTP.
+ * The CLI as a user runs it: its bin, in its own process, against the standalone simulator over real HTTP. The cases
+ * run concurrently (each scrolls a workspace or a simulator of its own): most of their time is waiting on their
+ * processes, the 10 s of an expiry, the 200 ms pages of the Ctrl-C cases and the faults' restarts.
  */
 import { type CommandExecutor, FileSystem, Path } from "@effect/platform"
 import type { PlatformError } from "@effect/platform/Error"
@@ -10,7 +12,7 @@ import * as Net from "node:net"
 import { parseCsv } from "./support/csv.js"
 import { cli, cliPipedTo, eventually, run, simulator, start, startCli } from "./support/processes.js"
 import { simulatorForAll } from "./support/suite.js"
-import { env, ndjsonIds, TOKEN, workspaceFlags, workspaces } from "./support/workspace.js"
+import { env, expectedIds, ndjsonIds, TOKEN, workspaceFlags, workspaces } from "./support/workspace.js"
 
 /** A loopback port nothing listens on: one the system just gave out, closed again. */
 const closedPort = Effect.async<number>((resume) => {
@@ -23,7 +25,7 @@ const closedPort = Effect.async<number>((resume) => {
 
 const tempDirectory = Effect.flatMap(FileSystem.FileSystem, (fs) => fs.makeTempDirectoryScoped({ prefix: "cli-e2e-" }))
 
-describe("intercom-scroll export, as a process against the standalone simulator", () => {
+describe.concurrent("intercom-scroll export, as a process against the standalone simulator", () => {
   // One simulator for the cases that need no fault of its own, each exporting a workspace of its own on it.
   const shared = workspaces(["stdout", "head", "pnpm", "stderr", "out"])
   const sharedUrl = simulatorForAll(shared.flags)
@@ -240,4 +242,32 @@ describe("intercom-scroll export, as a process against the standalone simulator"
       // Ctrl-C pressed twice: pnpm answers the second by sending SIGTERM to the CLI, which is stopping already.
       yield* interrupted(script, signalled("group", "SIGINT", "SIGINT"), 130)
     }).pipe(Effect.provide(NodeContext.layer)), 90_000)
+})
+
+// The slow case: a simulator of its own, and an export through every fault at once. (Waiting out another client's
+// scroll, a wait of the default schedule's 10 s here, is tested in process under the TestClock:
+// packages/cli/test/Cli.test.ts.) Was test/cli-faults.test.ts, a file of its own so that it ran beside the others; in
+// this file it runs beside the cases above, and a worker is not held 20 s by one process's waits.
+describe.concurrent("intercom-scroll export, through faults", () => {
+  it.scopedLive("through 500s, an expiry, a dropped connection and a tight rate limit: every user exactly once", () =>
+    Effect.gen(function*() {
+      const baseUrl = yield* simulator([
+        ...workspaceFlags,
+        "--restart-at", "3",
+        "--expire-at", "9",
+        "--drop-connection-at", "14",
+        "--rate-limit", "12",
+        "--rate-window", "1",
+        // The dropped response had opened the next page: that scroll stays open on the server until it expires,
+        // and the restart waits for it. Intercom takes a minute; here it takes 5 s.
+        "--expiry", "5"
+      ])
+      const result = yield* cli(["export", "users"], { env: env(baseUrl) })
+      expect(result.stderr).toMatch(/starting over from the first page \(attempt 2\).*HTTP 500/)
+      expect(result.stderr).toMatch(/starting over from the first page \(attempt 3\).*expired/i)
+      expect(result.stderr).toMatch(/starting over from the first page \(attempt 4\).*transport failure/)
+      expect(result.stderr).toMatch(/Exported 1,200 users to stdout in .*, 3 restarts, \d+ rate-limit waits?, /)
+      expect(result.exitCode).toBe(0)
+      expect(ndjsonIds(result.stdout).sort()).toEqual(yield* expectedIds)
+    }).pipe(Effect.provide(NodeContext.layer)), 60_000)
 })

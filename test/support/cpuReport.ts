@@ -1,9 +1,9 @@
 /**
- * A vitest setup file for measuring the suite (vitest.shared.ts adds it when TEST_CPU_REPORT names a file): after each
+ * A vitest setup file for measuring the suite (vitest.config.ts adds it when TEST_CPU_REPORT names a file): after each
  * test file, one JSON line with the CPU seconds its worker process spent, its own and its children's (every process
- * it started and waited for: the bins, bash, pnpm), read from /proc. The forks pool gives each file a process of its
- * own, so the line is the file's whole cost, module loading included. packages/bench/NOTES.md ("The test suite's
- * time") says how the numbers were used.
+ * it started and waited for: the bins, bash, pnpm), read from /proc. A worker runs its files in one process
+ * (`isolate: false`), so the lines of one pid are cumulative: a file's cost is the difference from the line before it.
+ * packages/bench/NOTES.md ("The test suite's time") says how the numbers were used.
  */
 import { afterAll, expect } from "vitest"
 import { appendFileSync, readFileSync } from "node:fs"

@@ -1,6 +1,6 @@
 /**
- * A vitest setup file (every project's, vitest.shared.ts): runs before each test file, so that a file sharing its
- * worker process with the files before it (`isolate: false`) starts from what a process of its own would give it.
+ * A vitest setup file (vitest.config.ts): runs before each test file, so that a file sharing its worker process with
+ * the files before it (`isolate: false`) starts from what a process of its own would give it.
  * - @effect/vitest's `layer(…)(name, (it) => …)` assigns its own `effect`, `scoped`, … (over the layer's runtime, and
  *   without the TestClock when `excludeTestServices`) onto vitest's `it`, which is also the `it` @effect/vitest
  *   exports: every later `it.scoped` of the process ran in the last layer's runtime, its scope closed, its clock live

@@ -1,7 +1,7 @@
 /**
  * Our programs as real processes: the standalone simulator, the CLI's bin and the examples, each started the way a
  * user starts it, with an environment that holds no INTERCOM_* variable of the machine's. The bins run the bundles
- * the project's global setup (support/bundles.ts) builds from the current source.
+ * the test run's global setup (support/bundles.ts) builds from the current source.
  */
 import { Command, type CommandExecutor } from "@effect/platform"
 import type { PlatformError } from "@effect/platform/Error"

@@ -414,6 +414,18 @@ describe("intercom-scroll export", () => {
       })
     }
 
+    /**
+     * Waits in real time until the program forked as `fiber` has made its first request (or ended): what comes before
+     * it (reading the note an earlier export left) is real file I/O, during which a test clock moved on in steps would
+     * let the program's time run on by as many seconds as the machine is slow.
+     */
+    const firstRequest = <A, E>(tries: { readonly count: number }, fiber: Fiber.RuntimeFiber<A, E>) =>
+      Effect.gen(function*() {
+        while (tries.count === 0 && (yield* Fiber.poll(fiber))._tag === "None") {
+          yield* TestServices.provideLive(Effect.sleep("10 millis"))
+        }
+      })
+
     it.scoped("after an export cut its scroll short, the next (as in a process of its own) says the scroll is its own, and how long it stays", () => {
       const token = "tok_own_scroll_0123456789abcdef"
       return Effect.gen(function*() {
@@ -429,8 +441,11 @@ describe("intercom-scroll export", () => {
         WorkspaceLock.locks.clear()
 
         // Told not to wait, the next export fails saying whose scroll it is and when to run again.
-        const impatient = { fake: scrollExists({ count: 0 }), capture: makeCapture(), env }
+        const refusals = { count: 0 }
+        const impatient = { fake: scrollExists(refusals), capture: makeCapture(), env }
         const refused = yield* Effect.fork(cli(["export", "users", "--wait-for-other-scroll", "0"], impatient))
+        // The CLI reads the note in real time: the clock moves only once its first request has met the scroll.
+        yield* firstRequest(refusals, refused)
         expect(Failure.exitCode(yield* Clock.runToEnd({ step: "1 second", maxSteps: 10 })(refused))).toBe(1)
         expect(lines(impatient.capture.stderr()).at(-1)).toMatch(
           /^ConcurrentScroll: This program's own scroll of this workspace, cut short a moment ago, is still open on Intercom's side, .* Run again in about a minute/
@@ -441,6 +456,8 @@ describe("intercom-scroll export", () => {
         const tries = { count: 0 }
         const next = { fake: scrollExists(tries, 6), capture: makeCapture(), env }
         const fiber = yield* Effect.fork(cli(["export", "users"], next))
+        // As above: a clock moved on while the note is read would make the scroll older than it is.
+        yield* firstRequest(tries, fiber)
         expect(yield* Clock.runToEnd({ step: "1 second", maxSteps: 200 })(fiber)).toEqual(Exit.void)
         // Said once, when the wait begins (the clock moves on in steps meanwhile, so to within a few seconds).
         const explained = lines(next.capture.stderr()).filter((line) => line.includes("Intercom keeps it open"))

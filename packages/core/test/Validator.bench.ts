@@ -1,7 +1,7 @@
 /**
- * `pnpm vitest bench --project core --run`: the page validator on its own, on a page of 100 users from the simulator:
- * JSON.parse for scale, the compiled check (closures over the AST) and `Schema.is`. Whether the compiled check earns its
- * keep in a whole scroll is for `pnpm bench`.
+ * `pnpm vitest bench --run packages/core/test/Validator.bench.ts`: the page validator on its own, on a page of 100
+ * users from the simulator: JSON.parse for scale, the compiled check (closures over the AST) and `Schema.is`. Whether
+ * the compiled check earns its keep in a whole scroll is for `pnpm bench`.
  */
 import { HttpClient } from "@effect/platform"
 import { Simulator } from "@intercom-scroll/simulator"
