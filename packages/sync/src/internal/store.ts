@@ -207,19 +207,20 @@ export const make = (
       // A record new to the table gets its seen row with its digest at once: the second statement is sure to store it.
       // The subquery reads the digests as they were before the statement (all of it has one snapshot), a row at a
       // time by the primary key (a join let the planner scan the workspace's rows for a page of 100).
-      const newlySeen = yield* sql<{ readonly id: string; readonly differs: boolean }>`WITH page AS (
+      const [marked] = yield* sql<{ readonly seen: number; readonly differing: ReadonlyArray<string> | null }>`WITH page AS (
         SELECT e ->> 0 AS id, e ->> 1 AS record_hash FROM json_array_elements(CAST(${marks} AS json)) AS page (e)
       ), newly_seen AS (
         INSERT INTO ${seen} (workspace, id, last_seen_at, last_seen_run, record_hash)
         SELECT CAST(${workspace} AS text), id, ${seenAt}, ${thisRun}, record_hash FROM page
         ${seenOnConflict}
       )
-      SELECT page.id, page.record_hash IS DISTINCT FROM (
+      SELECT CAST(count(*) AS integer) AS seen, array_agg(page.id) FILTER (WHERE page.record_hash IS DISTINCT FROM (
         SELECT record_hash FROM ${seen} WHERE workspace = CAST(${workspace} AS text) AND id = page.id
-      ) AS differs
+      )) AS differing
       FROM page JOIN newly_seen ON newly_seen.id = page.id`
-      const differing = new Set(newlySeen.filter((row) => row.differs).map((row) => row.id))
-      if (differing.size === 0) return { inserted: 0, updated: 0, unchanged: newlySeen.length }
+      const seenCount = Number(marked.seen)
+      const differing = new Set(marked.differing ?? [])
+      if (differing.size === 0) return { inserted: 0, updated: 0, unchanged: seenCount }
 
       const entries: Array<string> = []
       records.forEach((record, index) => {
@@ -259,7 +260,7 @@ export const make = (
       return {
         inserted: Number(row.inserted),
         updated: Number(row.updated),
-        unchanged: newlySeen.length - Number(row.inserted) - Number(row.updated)
+        unchanged: seenCount - Number(row.inserted) - Number(row.updated)
       }
     })
 
