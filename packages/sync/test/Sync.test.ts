@@ -164,6 +164,36 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
         )
       }).pipe(Effect.provide(database)))
 
+    it.effect("tells an unchanged record by its digest alone in PostgreSQL, by the record itself in SQLite", () =>
+      Effect.gen(function*() {
+        const token = freshToken()
+        const sql = yield* SqlClient.SqlClient
+        const { dialect } = yield* Databases.TestDatabase
+        let users = threeUsers
+        const intercom = scripted(token, () => users)
+        yield* Effect.provide(Sync.run("users", { workspace: token }), intercom)
+        // A stored record edited by hand: a run that compares records puts Intercom's back; one that compares the
+        // digest of what it stored neither sends nor reads the record, and leaves the edit.
+        const edited = JSON.stringify({ ...threeUsers[1], name: "Edited by hand" })
+        yield* dialect === "pg"
+          ? sql`UPDATE intercom_users_records SET record = CAST(${edited} AS jsonb) WHERE workspace = ${token} AND id = 'b2'`
+          : sql`UPDATE intercom_users_records SET record = ${edited} WHERE workspace = ${token} AND id = 'b2'`
+        const again = yield* Effect.provide(Sync.run("users", { workspace: token }), intercom)
+        const afterEdit = yield* rows(token, "users")
+        if (dialect === "pg") {
+          expect(again).toMatchObject({ inserted: 0, updated: 0, unchanged: 3 })
+          expect(afterEdit.get("b2")!.record).toMatchObject({ name: "Edited by hand" })
+        } else {
+          expect(again).toMatchObject({ inserted: 0, updated: 1, unchanged: 2 })
+          expect(afterEdit.get("b2")!.record).toEqual(threeUsers[1])
+        }
+        // Once Intercom's record changes, both replace it.
+        users = users.map((user) => user.id === "b2" ? { ...user, name: "Bo Changed", updated_at: 2 } : user)
+        const changed = yield* Effect.provide(Sync.run("users", { workspace: token }), intercom)
+        expect(changed).toMatchObject({ inserted: 0, updated: 1, unchanged: 2 })
+        expect((yield* rows(token, "users")).get("b2")!.record).toEqual(users[1])
+      }).pipe(Effect.provide(database)))
+
     it.effect("in SQLite moves the seen rows at the run's end, not a page at a time, and keeps every row in view mid-run", () =>
       Effect.gen(function*() {
         const token = freshToken()

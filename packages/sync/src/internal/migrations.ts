@@ -153,10 +153,29 @@ const seenLog = Effect.gen(function*() {
   }
 })
 
+/**
+ * Migration 4, PostgreSQL only: `<table>_seen.record_hash`, a digest of each record as last stored.
+ *
+ * A page first sends its ids and digests (a few KB), and the server compares them in the narrow seen table; only the
+ * records that are new, changed or back go over the wire and into `<table>_records`. Sending every record (~160 KB a
+ * page) to have the server parse and compare it against a table larger than its buffers cost more than the rest of
+ * the sync (packages/bench/NOTES.md, "PostgreSQL: a page compares digests"). Rows stored before have none: their
+ * records are compared whole once, and get one. SQLite, with no wire
+ * between the sync and its file, keeps comparing the records themselves.
+ */
+const recordHash = Effect.gen(function*() {
+  const { dialect, sql } = yield* migrationClient
+  if (dialect !== "pg") return
+  for (const name of ["intercom_users", "intercom_leads", "intercom_companies"]) {
+    yield* sql.unsafe(`ALTER TABLE ${name}_seen ADD COLUMN record_hash TEXT`)
+  }
+})
+
 export const migrations: Record<string, Effect.Effect<void, SqlError, SqlClient.SqlClient>> = {
   "1_create_tables": createTables,
   "2_split_seen": splitSeen,
-  "3_seen_log": seenLog
+  "3_seen_log": seenLog,
+  "4_record_hash": recordHash
 }
 
 export const known: ReadonlyArray<number> = Object.keys(migrations).map((key) => Number.parseInt(key, 10))

@@ -6,6 +6,7 @@ import type { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import type { Models, Resource } from "@intercom-scroll/core"
 import { Effect } from "effect"
+import { createHash } from "node:crypto"
 import { type Dialect, time } from "./dialect.js"
 
 /** What users query: in each, a view joining the two tables below. */
@@ -48,11 +49,14 @@ const storableText = (value: string): string => value.replace(unstorable, "\uFFF
  * them, and one such record would otherwise fail every sync of its workspace. The rare page that has one takes the
  * slow path.
  */
-const storableJson = (value: unknown): string => {
-  const json = JSON.stringify(value)
+const storableJson = (json: string): string => {
   if (!unstorableEscape.test(json)) return json
-  return JSON.stringify(value, (_key, inner) => typeof inner === "string" ? storableText(inner) : inner)
+  return JSON.stringify(JSON.parse(json), (_key, inner) => typeof inner === "string" ? storableText(inner) : inner)
 }
+
+/** PostgreSQL: what tells a record from its stored version without sending it, a digest of its JSON text. */
+const digest = (json: string): string => createHash("sha256").update(json).digest("base64")
+
 /** Intercom's timestamps are UNIX seconds; anything else is left to the record column. */
 const seconds = (value: unknown): number | null => (Number.isSafeInteger(value) ? (value as number) : null)
 
@@ -71,8 +75,8 @@ export interface Store {
   readonly markAbandoned: (now: number) => Effect.Effect<void, SqlError>
   readonly startRun: (now: number) => Effect.Effect<number, SqlError>
   /**
-   * Writes a page: marks its records seen and upserts those that are new, changed or back; in PostgreSQL one
-   * statement, in SQLite three (each one per 500 records) whatever the page's size; call it inside the lock's
+   * Writes a page: marks its records seen and upserts those that are new, changed or back; in PostgreSQL two
+   * statements (the second only for a page with such records), in SQLite three (each one per 500 records) whatever the page's size; call it inside the lock's
    * transaction. In PostgreSQL a record this run already saw (sent again by a restart) is left as it is and not
    * counted again; in SQLite the run scrolls with dedupe on, so that the page holds none.
    */
@@ -108,8 +112,8 @@ export const make = (
   const runs = sql(runsTable)
   const typed: ReadonlyArray<string> = typedColumns[resource]
 
-  // A record this run has not seen yet moves its seen row to the run; one a restart sends again is left alone, and
-  // is neither written nor counted again. RETURNING gives only the rows written: the ids newly seen.
+  // PostgreSQL: a record this run has not seen yet moves its seen row to the run; one a restart sends again is left
+  // alone, and is neither written nor counted again. RETURNING gives only the rows written: the ids newly seen.
   const seenOnConflict = sql`ON CONFLICT (workspace, id) DO UPDATE SET
       last_seen_at = excluded.last_seen_at,
       last_seen_run = excluded.last_seen_run
@@ -186,54 +190,79 @@ export const make = (
     })
 
   /**
-   * PostgreSQL: one statement, the whole page as one `jsonb` parameter, an array of `[id, created_at, updated_at,
-   * ...typed, record]`, unnested by the server, and data-modifying CTEs for the two tables. Against a VALUES of a dozen
-   * parameters a record, the statement's text is short and the same for every page: the server parses and plans it
-   * in a fraction of the time, the client binds a few parameters instead of 1,300 a page, and serialises the page's
-   * JSON once. Profiled in packages/bench/NOTES.md.
+   * PostgreSQL: two statements, each with the page as one JSON parameter that the server unnests (a short text, the
+   * same for every page, planned in a fraction of a VALUES of a dozen parameters a record). The first marks the page
+   * seen and compares each record's digest with the one stored beside its seen row; only the records that are new,
+   * changed or back (their digest differs, or there is none) go to the second, which upserts them and stores their
+   * digests. A page of unchanged records sends ids and digests, a few KB, not its ~160 KB of records, and the server
+   * touches neither the records table nor their `jsonb`. Profiled in packages/bench/NOTES.md.
    */
-  const writeJson: Write = (run, at, records) => {
-    const entries = records.map((record) => {
-      const entry: Array<unknown> = [record.id, seconds(record.created_at), seconds(record.updated_at)]
-      for (const column of typed) entry.push(text((record as Record<string, unknown>)[column]))
-      entry.push(record)
-      return entry
-    })
-    const element = (index: number) => sql.literal(`e ->> ${index}`)
-    const columns = sql.csv(typed.map((column) => sql`${sql(column)}`))
-    const thisRun = sql`CAST(${run} AS integer)`
-    const seenAt = sql`CAST(${at} AS timestamptz)`
-    return Effect.map(
-      sql<{ readonly seen: number; readonly inserted: number; readonly updated: number }>`WITH page AS (
+  const writeJson: Write = (run, at, records) =>
+    Effect.gen(function*() {
+      const texts = records.map((record) => JSON.stringify(record))
+      const digests = texts.map(digest)
+      const thisRun = sql`CAST(${run} AS integer)`
+      const seenAt = sql`CAST(${at} AS timestamptz)`
+      const marks = JSON.stringify(records.map((record, index) => [record.id, digests[index]]))
+      // A record new to the table gets its seen row with its digest at once: the second statement is sure to store it.
+      // The subquery reads the digests as they were before the statement (all of it has one snapshot), a row at a
+      // time by the primary key (a join let the planner scan the workspace's rows for a page of 100).
+      const [marked] = yield* sql<{ readonly seen: number; readonly differing: ReadonlyArray<string> | null }>`WITH page AS (
+        SELECT e ->> 0 AS id, e ->> 1 AS record_hash FROM json_array_elements(CAST(${marks} AS json)) AS page (e)
+      ), newly_seen AS (
+        INSERT INTO ${seen} (workspace, id, last_seen_at, last_seen_run, record_hash)
+        SELECT CAST(${workspace} AS text), id, ${seenAt}, ${thisRun}, record_hash FROM page
+        ${seenOnConflict}
+      )
+      SELECT CAST(count(*) AS integer) AS seen, array_agg(page.id) FILTER (WHERE page.record_hash IS DISTINCT FROM (
+        SELECT record_hash FROM ${seen} WHERE workspace = CAST(${workspace} AS text) AND id = page.id
+      )) AS differing
+      FROM page JOIN newly_seen ON newly_seen.id = page.id`
+      const seenCount = Number(marked.seen)
+      const differing = new Set(marked.differing ?? [])
+      if (differing.size === 0) return { inserted: 0, updated: 0, unchanged: seenCount }
+
+      const entries: Array<string> = []
+      records.forEach((record, index) => {
+        if (!differing.has(record.id)) return
+        const fields: Array<unknown> = [record.id, seconds(record.created_at), seconds(record.updated_at)]
+        for (const column of typed) fields.push(text((record as Record<string, unknown>)[column]))
+        fields.push(digests[index])
+        entries.push(`${JSON.stringify(fields).slice(0, -1)},${texts[index]}]`)
+      })
+      const element = (index: number) => sql.literal(`e ->> ${index}`)
+      const columns = sql.csv(typed.map((column) => sql`${sql(column)}`))
+      const [row] = yield* sql<{ readonly inserted: number; readonly updated: number }>`WITH page AS (
         SELECT ${element(0)} AS id, CAST(${element(1)} AS bigint) AS created_at, CAST(${element(2)} AS bigint) AS updated_at, ${
         sql.csv(typed.map((column, index) => sql`${element(3 + index)} AS ${sql(column)}`))
-      }, e -> ${sql.literal(String(3 + typed.length))} AS record
-        FROM jsonb_array_elements(CAST(${storableJson(entries)} AS jsonb)) AS page (e)
-      ), newly_seen AS (
-        INSERT INTO ${seen} (workspace, id, last_seen_at, last_seen_run)
-        SELECT CAST(${workspace} AS text), id, ${seenAt}, ${thisRun} FROM page
-        ${seenOnConflict}
+      }, ${element(3 + typed.length)} AS record_hash, e -> ${sql.literal(String(4 + typed.length))} AS record
+        FROM jsonb_array_elements(CAST(${storableJson(`[${entries.join(",")}]`)} AS jsonb)) AS page (e)
       ), written AS (
         INSERT INTO ${stored} (workspace, id, record, ${columns}, created_at, updated_at, first_seen_at, deleted_at,
           first_seen_run, changed_run)
         SELECT CAST(${workspace} AS text), page.id, page.record, ${
         sql.csv(typed.map((column) => sql`page.${sql(column)}`))
       }, page.created_at, page.updated_at, ${seenAt}, NULL, ${thisRun}, ${thisRun}
-        FROM page JOIN newly_seen ON newly_seen.id = page.id
+        FROM page
         ${storedOnConflict}
         RETURNING first_seen_run
+      ), hashed AS (
+        -- Every row exists (the first statement made it): an upsert finds each by its key, where an UPDATE … FROM
+        -- let the planner scan the workspace's rows.
+        INSERT INTO ${seen} (workspace, id, last_seen_at, last_seen_run, record_hash)
+        SELECT CAST(${workspace} AS text), id, ${seenAt}, ${thisRun}, record_hash FROM page
+        ON CONFLICT (workspace, id) DO UPDATE SET record_hash = excluded.record_hash
+        WHERE ${seen}.record_hash IS DISTINCT FROM excluded.record_hash
       )
-      SELECT CAST((SELECT count(*) FROM newly_seen) AS integer) AS seen,
-        CAST(count(*) FILTER (WHERE first_seen_run = ${thisRun}) AS integer) AS inserted,
+      SELECT CAST(count(*) FILTER (WHERE first_seen_run = ${thisRun}) AS integer) AS inserted,
         CAST(count(*) FILTER (WHERE first_seen_run <> ${thisRun}) AS integer) AS updated
-      FROM written`,
-      ([row]) => ({
+      FROM written`
+      return {
         inserted: Number(row.inserted),
         updated: Number(row.updated),
-        unchanged: Number(row.seen) - Number(row.inserted) - Number(row.updated)
-      })
-    )
-  }
+        unchanged: seenCount - Number(row.inserted) - Number(row.updated)
+      }
+    })
 
   return {
     // SQLite: under the lock no run of the workspace is alive, so whatever its runs left in the logs is discarded, not
@@ -291,6 +320,11 @@ export const make = (
         const [{ deleted }] = yield* sql<{ deleted: number }>`
           SELECT CAST(count(*) AS INTEGER) AS deleted FROM ${stored} WHERE ${unseen}`
         if (Number(deleted) > 0) yield* sql`UPDATE ${stored} SET deleted_at = ${time(dialect, now)} WHERE ${unseen}`
+        // PostgreSQL: a deleted record has no stored version to compare with, so that one that comes back is written.
+        if (Number(deleted) > 0 && dialect === "pg") {
+          yield* sql`UPDATE ${seen} SET record_hash = NULL
+            WHERE workspace = ${workspace} AND last_seen_run <> ${run} AND record_hash IS NOT NULL`
+        }
         return Number(deleted)
       }),
 
