@@ -8,7 +8,7 @@ import { HttpClient, HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Simulator } from "@intercom-scroll/simulator"
-import { Chunk, Duration, Effect, Fiber, Layer, Option, Redacted, Schedule, Stream, TestClock } from "effect"
+import { Chunk, Duration, Effect, Fiber, HashMap, Layer, Logger, LogLevel, Option, Redacted, Schedule, Stream, TestClock } from "effect"
 import * as Http from "node:http"
 import { IntercomClient, type Resource, Scroll } from "../src/index.js"
 import { scrollParamModes } from "./support/fakeIntercom.js"
@@ -200,10 +200,22 @@ for (const [client, http] of platformClients) {
         Effect.gen(function*() {
           // After a cut body or a dropped connection Intercom's side of the scroll stays open until it expires, so the
           // restart first meets scroll_exists; a short expiry and a quick concurrentScroll schedule keep this fast.
+          // The restarts' warnings are collected, not printed into a passing run, and each names its fault.
+          const warnings: Array<string> = []
           const stats = yield* exactlyOnce("users", {
             restart: Schedule.recurs(5),
             concurrentScroll: Schedule.spaced("100 millis")
-          })
+          }).pipe(Effect.provide(Logger.replace(
+            Logger.defaultLogger,
+            Logger.make(({ annotations, logLevel, message }) => {
+              if (logLevel !== LogLevel.Warning) return
+              warnings.push(`${String(message)}: ${String(Option.getOrUndefined(HashMap.get(annotations, "cause")))}`)
+            })
+          )))
+          expect(warnings.some((line) => /^Restarting the users scroll.*broke off at page 3 \(response body cut short/s.test(line)))
+            .toBe(true)
+          expect(warnings.some((line) => /^Restarting the users scroll.*broke off at page \d+ \(transport failure/s.test(line)))
+            .toBe(true)
           expect(stats.bodiesCut).toBe(1)
           expect(stats.connectionsDropped).toBe(1)
           expect(stats.pagesCompressed).toBe(stats.pagesServed)
