@@ -21,6 +21,22 @@ const threeUsers: ReadonlyArray<Record<string, unknown>> = [
   { type: "user", id: "c3", email: "c@example.com", name: "Cy", updated_at: 1 }
 ]
 
+/** A workspace of `threeUsers`, synced once; `serve` changes what Intercom sends from then on. */
+const threeUsersSynced = Effect.gen(function*() {
+  const token = freshToken()
+  let users = threeUsers
+  const intercom = scripted(token, () => users)
+  yield* Effect.provide(Sync.run("users", { workspace: token }), intercom)
+  return {
+    token,
+    intercom,
+    serve: (change: (user: Record<string, unknown>) => Record<string, unknown>) => {
+      users = users.map(change)
+      return users
+    }
+  }
+})
+
 /** Notes in a new table `notes` the id of every row that an UPDATE of `table` writes: a trigger, in each dialect. */
 const noteUpdates = (table: string, notes: string) =>
   Effect.gen(function*() {
@@ -129,12 +145,9 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
 
     it.effect("writes an unchanged record's stored row not at all, only its seen row", () =>
       Effect.gen(function*() {
-        const token = freshToken()
         const sql = yield* SqlClient.SqlClient
         const { dialect } = yield* Databases.TestDatabase
-        let users = threeUsers
-        const intercom = scripted(token, () => users)
-        yield* Effect.provide(Sync.run("users", { workspace: token }), intercom)
+        const { intercom, serve, token } = yield* threeUsersSynced
         // Every UPDATE of a stored record, noted by a trigger; in PostgreSQL also each row version's xmin.
         yield* noteUpdates("intercom_users_records", "test_updates")
         const versions = dialect === "pg"
@@ -144,7 +157,7 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
           )
           : Effect.succeed(new Map<string, string>())
         const before = yield* versions
-        users = users.map((user) => user.id === "b2" ? { ...user, name: "Bo Changed", updated_at: 2 } : user)
+        const users = serve((user) => user.id === "b2" ? { ...user, name: "Bo Changed", updated_at: 2 } : user)
         yield* TestClock.adjust("1 hour")
         const now = yield* Clock.currentTimeMillis
         const summary = yield* Effect.provide(Sync.run("users", { workspace: token }), intercom)
@@ -166,12 +179,9 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
 
     it.effect("tells an unchanged record by its digest alone in PostgreSQL, by the record itself in SQLite", () =>
       Effect.gen(function*() {
-        const token = freshToken()
         const sql = yield* SqlClient.SqlClient
         const { dialect } = yield* Databases.TestDatabase
-        let users = threeUsers
-        const intercom = scripted(token, () => users)
-        yield* Effect.provide(Sync.run("users", { workspace: token }), intercom)
+        const { intercom, serve, token } = yield* threeUsersSynced
         // A stored record edited by hand: a run that compares records puts Intercom's back; one that compares the
         // digest of what it stored neither sends nor reads the record, and leaves the edit.
         const edited = JSON.stringify({ ...threeUsers[1], name: "Edited by hand" })
@@ -188,7 +198,7 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
           expect(afterEdit.get("b2")!.record).toEqual(threeUsers[1])
         }
         // Once Intercom's record changes, both replace it.
-        users = users.map((user) => user.id === "b2" ? { ...user, name: "Bo Changed", updated_at: 2 } : user)
+        const users = serve((user) => user.id === "b2" ? { ...user, name: "Bo Changed", updated_at: 2 } : user)
         const changed = yield* Effect.provide(Sync.run("users", { workspace: token }), intercom)
         expect(changed).toMatchObject({ inserted: 0, updated: 1, unchanged: 2 })
         expect((yield* rows(token, "users")).get("b2")!.record).toEqual(users[1])
