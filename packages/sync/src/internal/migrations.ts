@@ -160,8 +160,8 @@ const seenLog = Effect.gen(function*() {
  * records that are new, changed or back go over the wire and into `<table>_records`. Sending every record (~160 KB a
  * page) to have the server parse and compare it against a table larger than its buffers cost more than the rest of
  * the sync (packages/bench/NOTES.md, "PostgreSQL: a page compares digests"). Rows stored before have none: their
- * records are compared whole once, and get one. SQLite, with no wire
- * between the sync and its file, keeps comparing the records themselves.
+ * records are compared whole once, and get one. SQLite, with no wire between the sync and its file, keeps comparing
+ * the records themselves.
  */
 const recordHash = Effect.gen(function*() {
   const { dialect, sql } = yield* migrationClient
