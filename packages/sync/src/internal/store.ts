@@ -77,8 +77,9 @@ export interface Store {
   /**
    * Writes a page: marks its records seen and upserts those that are new, changed or back; in PostgreSQL two
    * statements (the second only for a page with such records), in SQLite three (each one per 500 records) whatever
-   * the page's size; call it inside the lock's transaction. In PostgreSQL a record this run already saw (sent again by a restart) is left as it is and not
-   * counted again; in SQLite the run scrolls with dedupe on, so that the page holds none.
+   * the page's size; call it inside the lock's transaction. In PostgreSQL a record this run already saw (sent again
+   * by a restart) is left as it is and not counted again; in SQLite the run scrolls with dedupe on, so that the page
+   * holds none.
    */
   readonly writePage: (
     run: number,
