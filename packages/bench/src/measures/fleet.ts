@@ -26,7 +26,8 @@ export interface Options {
   readonly settleSeconds: number
 }
 
-const cliBin = NodePath.join(Simulator.root, "packages", "cli", "dist", "bin.js")
+// The CLI's bin as a user runs it (its bundle, from the V8 code cache), as the other process measures do.
+const cliBin = Simulator.cliBin
 
 /** User and system CPU seconds of a live process, from /proc (undefined elsewhere). */
 const cpuSeconds = (pid: number): number | undefined => {
