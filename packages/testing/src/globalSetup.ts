@@ -3,9 +3,9 @@
  * `PostgresDatabase` (`inject`). Name this file in the vitest config's `test.globalSetup` (the root
  * vitest.config.ts does, for the one project `pnpm test` runs).
  *
- * Were there several projects naming it, they would share the one server (each test makes a database of its own on
- * it): vitest loads a project's global setup apart from the others', so the server is kept on the main process's
- * `globalThis`, and stopped when the last project's teardown runs. A server costs a few seconds of CPU to create (initdb) and start.
+ * Projects that name it share the one server (each test makes a database of its own on it): vitest loads a
+ * project's global setup apart from the others', so the server is kept on the main process's `globalThis`, and
+ * stopped when the last project's teardown runs. A server costs a few seconds of CPU to create (initdb) and start.
  */
 import type { TestProject } from "vitest/node"
 import * as PostgresServer from "./PostgresServer.js"

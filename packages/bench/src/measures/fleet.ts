@@ -26,9 +26,6 @@ export interface Options {
   readonly settleSeconds: number
 }
 
-// The CLI's bin as a user runs it (its bundle, from the V8 code cache), as the other process measures do.
-const cliBin = Simulator.cliBin
-
 /** User and system CPU seconds of a live process, from /proc (undefined elsewhere). */
 const cpuSeconds = (pid: number): number | undefined => {
   try {
@@ -82,7 +79,7 @@ const runOnce = async (options: Options, baseUrl: string, count: number, onLine:
     for (let i = 0; i < count; i++) {
       const port = await freePort()
       const runner = spawn(process.execPath, [
-        cliBin, "fleet", "runner", "--database", server.url, "--port", String(port), "--max-syncs", String(options.maxSyncs)
+        Simulator.cliBin, "fleet", "runner", "--database", server.url, "--port", String(port), "--max-syncs", String(options.maxSyncs)
       ], { env, stdio: ["ignore", "ignore", "pipe"] })
       runners.push(runner)
     }
@@ -90,7 +87,7 @@ const runOnce = async (options: Options, baseUrl: string, count: number, onLine:
     await new Promise((resolve) => setTimeout(resolve, options.settleSeconds * 1_000))
     const cpuBefore = runners.map((runner) => cpuSeconds(runner.pid!) ?? 0)
     const started = performance.now()
-    const client = spawn(process.execPath, [cliBin, "fleet", "sync", "--database", server.url, "--workspaces", file, "--run", "bench"], {
+    const client = spawn(process.execPath, [Simulator.cliBin, "fleet", "sync", "--database", server.url, "--workspaces", file, "--run", "bench"], {
       env,
       stdio: ["ignore", "pipe", "pipe"]
     })
