@@ -256,8 +256,17 @@ export const layer = (
   }))
 
 /**
+ * How often a request the cluster's storage failed to save or read is sent again: SQLite answers "database is locked"
+ * at once, without waiting, to a transaction that reads and then writes while another process writes (the cluster's
+ * storage saves a request that way, and a runner on the same file writes every few seconds). Sending it again is safe:
+ * its `run` is its primary key, so a request saved before the failure is the one answered.
+ */
+const storageBusy = Schedule.exponential("50 millis").pipe(Schedule.jittered, Schedule.intersect(Schedule.recurs(7)))
+
+/**
  * Sends `Sync` to a workspace's entity and waits for its summaries, wherever the cluster runs it; the request is in
- * storage before this returns its first wait, so it survives the runner (and this process) dying.
+ * storage before this returns its first wait, so it survives the runner (and this process) dying. A failure of the
+ * storage itself (`PersistenceError`) is tried again a few times, over about 6 seconds, before it is returned.
  *
  * @since 0.1.0
  * @category clients
@@ -273,5 +282,5 @@ export const sync = Effect.fn("WorkspaceSync.sync")(function*(
     tokenEnv: workspace.tokenEnv,
     ...(workspace.baseUrl === undefined ? {} : { baseUrl: workspace.baseUrl }),
     ...(workspace.region === undefined ? {} : { region: workspace.region })
-  })
+  }).pipe(Effect.retry({ schedule: storageBusy, while: (error) => error._tag === "PersistenceError" }))
 })

@@ -4,8 +4,12 @@ import { SqliteClient } from "@effect/sql-sqlite-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Simulator } from "@intercom-scroll/simulator"
 import { Sync } from "@intercom-scroll/sync"
-import { Clock, ConfigProvider, Cron, Duration, Effect, Exit, Fiber, Layer, Option, Redacted, TestClock } from "effect"
-import { Secrets, SyncCron, WorkspaceConfig, WorkspaceSync } from "../src/index.js"
+import { SyncDatabase } from "@intercom-scroll/sync"
+import { Clock, ConfigProvider, Context, Cron, Duration, Effect, Exit, Fiber, Layer, Option, Redacted, TestClock } from "effect"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { Fleet, Secrets, SyncCron, WorkspaceConfig, WorkspaceSync } from "../src/index.js"
 
 const workspace = (name: string) =>
   new WorkspaceConfig.WorkspaceConfig({ workspace: name, baseUrl: "https://simulator.test", tokenEnv: `${name.toUpperCase()}_TOKEN` })
@@ -185,6 +189,33 @@ describe("WorkspaceSync", () => {
       simulator: { workspaces: [{ token: "acme" }, { token: "globex" }] },
       secrets: tokensInEnv({ workspaces: [{ token: "acme" }] })
     }))))
+})
+
+describe("WorkspaceSync.sync", () => {
+  it.scoped("sends the request again while SQLite answers that the database is locked, and it is saved once it is not", () =>
+    Effect.gen(function*() {
+      const directory = yield* Effect.acquireRelease(
+        Effect.sync(() => mkdtempSync(join(tmpdir(), "fleet-locked-"))),
+        (path) => Effect.sync(() => rmSync(path, { recursive: true, force: true }))
+      )
+      const filename = join(directory, "fleet.db")
+      const client = yield* Layer.build(Fleet.layerClient({ database: SyncDatabase.Database.Sqlite({ filename }) })).pipe(Effect.orDie)
+      // Another process of the fleet in the middle of a write: the client's save, a transaction that reads and then
+      // writes, is refused at once ("database is locked"), however long SQLite's busy timeout.
+      const other = Context.get(yield* Layer.build(SqliteClient.layer({ filename })), SqlClient.SqlClient)
+      yield* other.unsafe("BEGIN IMMEDIATE").pipe(Effect.orDie)
+      const sending = yield* WorkspaceSync.sync(acme, { resources: ["users"], run: "r1" }).pipe(Effect.provide(client), Effect.fork)
+      const saved = other.unsafe<{ readonly requests: number }>(
+        "SELECT count(*) AS requests FROM cluster_messages WHERE entity_id = 'acme'"
+      ).pipe(Effect.map(([row]) => row.requests), Effect.orDie)
+      yield* TestClock.adjust("500 millis")
+      expect(sending.unsafePoll()).toBeNull()
+      yield* other.unsafe("COMMIT").pipe(Effect.orDie)
+      yield* TestClock.adjust("5 seconds")
+      // Saved once, and waiting for its answer (no runner hosts the workspace here).
+      expect(yield* saved).toBe(1)
+      expect(sending.unsafePoll()).toBeNull()
+    }))
 })
 
 describe("SyncCron", () => {
