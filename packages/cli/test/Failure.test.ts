@@ -1,6 +1,7 @@
 import { HelpDoc, ValidationError } from "@effect/cli"
 import { FetchHttpClient } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
+import { SqlError } from "@effect/sql/SqlError"
 import { describe, expect, it } from "@effect/vitest"
 import { ScrollError } from "@intercom-scroll/core"
 import { Cause, Effect, Exit, FiberId, Layer, Redacted } from "effect"
@@ -121,6 +122,18 @@ describe("Failure.line", () => {
     expect(Failure.line(Cause.die(new Error("Transport failed for Bearer T")), [Redacted.make("T")])).toBe(
       "Error: Transport failed for Bearer <redacted>"
     )
+  })
+
+  it("names a failure of another library with its cause's words: a database's error, not only \"Failed to execute statement\"", () => {
+    const error = new SqlError({
+      message: "Failed to execute statement",
+      cause: new Error("duplicate key value violates unique constraint \"pg_type_typname_nsp_index\"")
+    })
+    expect(Failure.line(Cause.fail(error))).toBe(
+      "SqlError: Failed to execute statement: duplicate key value violates unique constraint \"pg_type_typname_nsp_index\""
+    )
+    // A cause that says what the error already says is not said twice.
+    expect(Failure.line(Cause.die(new Error("boom", { cause: new Error("boom") })))).toBe("Error: boom")
   })
 
   it("names a defect by its error, without its stack", () => {

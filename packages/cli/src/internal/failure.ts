@@ -75,12 +75,21 @@ const withAdvice = (error: ScrollError.ScrollError, surface: Surface): string =>
   return namesFlags ? `${error.problem} ${said} (Those are flags of ${surface.flagsOf}, which runs the same export.)` : `${error.problem} ${said}`
 }
 
+/**
+ * What an error of another library says its cause was, when it says more than the error: @effect/sql's `SqlError` is
+ * "Failed to execute statement", and the database's own words ("relation … does not exist") are in its cause.
+ */
+const causeOf = (error: object, message: string): string => {
+  const cause = (error as { readonly cause?: unknown }).cause
+  return cause instanceof Error && cause.message !== "" && !message.includes(cause.message) ? `: ${cause.message}` : ""
+}
+
 const describe = (error: unknown, surface: Surface = {}): string => {
   if (isScrollError(error)) return `${error._tag}: ${withAdvice(error, surface)}`
   if (typeof error === "object" && error !== null) {
     const { _tag, name, message } = error as { readonly _tag?: unknown; readonly name?: unknown; readonly message?: unknown }
     const label = typeof _tag === "string" ? _tag : typeof name === "string" ? name : "Error"
-    if (typeof message === "string" && message !== "") return `${label}: ${message}`
+    if (typeof message === "string" && message !== "") return `${label}: ${message}${causeOf(error, message)}`
     return label
   }
   return `Error: ${String(error)}`
