@@ -8,10 +8,9 @@
 import { BaseSequencer, type TestSpecification } from "vitest/node"
 
 const longestFirst = [
-  "packages/fleet/test/Fleet.process.test.ts", // ~55 s, mostly waiting on its runners
+  "packages/fleet/test/Fleet.process.test.ts", // ~35–45 s, its cases at once, mostly waiting on their runners
   "test/examples.test.ts", // ~30 s, 16 processes
   "test/cli.test.ts", // ~23 s
-  "packages/fleet/test/Partition.process.test.ts", // ~20 s, mostly waiting on its runners
   "packages/core/test/Properties.test.ts", // ~19 s
   "packages/core/test/Simulator.test.ts", // ~17 s
   "packages/sync/test/Lock.test.ts", // ~13 s

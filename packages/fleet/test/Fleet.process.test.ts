@@ -2,11 +2,12 @@
  * The fleet as real processes: a real PostgreSQL, the simulator on a port serving six workspaces, three runner
  * processes and a client-only process that sends `Sync` to every workspace and waits. A runner is stopped mid-sync,
  * by `kill -9` or by SIGTERM, and every workspace must still end complete in the sync tables, with no workspace
- * scrolled by two runners at once. And a one-runner fleet over SQLite, with the same commands.
+ * scrolled by two runners at once. A runner is frozen and cut off from the database (a partition), and the sync's
+ * fence keeps it from writing when it wakes. And a one-runner fleet over SQLite, with the same commands.
  */
 import { SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
-import { expect, layer } from "@effect/vitest"
+import { describe, expect, layer } from "@effect/vitest"
 import { Sync, SyncDatabase } from "@intercom-scroll/sync"
 import { PostgresDatabase } from "@intercom-scroll/testing"
 import { Effect, Layer, Redacted } from "effect"
@@ -22,131 +23,252 @@ import {
   neverTwoLiveScrolls,
   passwordNeverShown,
   results,
+  rowsOfRun,
   Scripts,
   serve,
   startFleet,
-  starts
+  starts,
+  syncRuns,
+  withDatabase
 } from "./support/fleet.js"
-import { bundle, freePort, node, type Process, tempDir } from "./support/processes.js"
+import { bundle, eventually, freePort, node, type Process, tempDir } from "./support/processes.js"
 
-layer(Layer.effect(Scripts, bundle), { timeout: "120 seconds", excludeTestServices: true })("a fleet of runner processes over PostgreSQL", (it) => {
-  it.scoped("the fleet's PostgreSQL sessions carry TCP keepalives, so a vanished runner's locks die in seconds", () =>
-    Effect.gen(function*() {
-      const database = yield* SyncDatabase.parse(Redacted.value(yield* Effect.orDie(PostgresDatabase.make)))
-      const sql = yield* Effect.provide(SqlClient.SqlClient, yield* Layer.build(Fleet.layerSql(database)).pipe(Effect.orDie))
-      const show = (setting: string) => Effect.map(sql.unsafe<Record<string, string>>(`SHOW ${setting}`), ([row]) => row[setting])
-      expect(yield* Effect.all([
-        show("tcp_keepalives_idle"),
-        show("tcp_keepalives_interval"),
-        show("tcp_keepalives_count"),
-        show("tcp_user_timeout")
-      ]).pipe(Effect.orDie)).toEqual(["5", "2", "3", "11000"])
-    }))
+const listeningOn = (runner: Process) =>
+  runner.json.map(({ value }) => /^Listening on: (.*)$/.exec(String(value.message))?.[1]).find((address) => address !== undefined)!
 
-  it.scoped("kill -9 of a runner mid-sync: its workspaces move to the others and every workspace ends complete in the tables", () =>
-    Effect.gen(function*() {
-      const fleet = yield* startFleet({ runners: 3, maxSyncs: 4 })
-      const client = yield* fleet.sync
-      const { runner: victim, workspace } = yield* midSync(fleet, 10)
-      const interrupted = new Set(logged(victim, "Sync started").map(({ workspace }) => workspace))
-      for (const { workspace } of logged(victim, "Sync done")) interrupted.delete(workspace)
-      victim.signal("SIGKILL")
-      const killedAt = Date.now()
 
-      const exit = yield* client.exit.pipe(Effect.timeout("90 seconds"), Effect.orDie)
-      const survivors = fleet.runners.filter((runner) => runner !== victim)
-      const movedAt = survivors.flatMap((runner) => logged(runner, "Sync received")).find((line) => line.workspace === workspace)?.at ?? NaN
-      const restartedElsewhere = names.filter((name) => !interrupted.has(name) && starts(fleet, name) > 1)
-      yield* Effect.logInfo(`kill -9 mid-sync of ${workspace}: received by another runner ${movedAt - killedAt} ms later; all done ${exit.at - killedAt} ms after the kill; restarted by a move between survivors: ${restartedElsewhere.join(", ") || "none"}`)
-      expect(exit.code).toBe(0)
-      everyWorkspaceCompleted(client)
+// The cases run concurrently: each has its own database, simulator and runners, and most of their time is waiting on
+// the cluster's timings (the runners' health checks, the dead runner's scroll expiring, the termination timeout).
+describe.concurrent("the fleet as processes", () => {
+  layer(Layer.effect(Scripts, bundle), { timeout: "120 seconds", excludeTestServices: true })("a fleet of runner processes over PostgreSQL", (it) => {
+    it.scoped("the fleet's PostgreSQL sessions carry TCP keepalives, so a vanished runner's locks die in seconds", () =>
+      Effect.gen(function*() {
+        const database = yield* SyncDatabase.parse(Redacted.value(yield* Effect.orDie(PostgresDatabase.make)))
+        const sql = yield* Effect.provide(SqlClient.SqlClient, yield* Layer.build(Fleet.layerSql(database)).pipe(Effect.orDie))
+        const show = (setting: string) => Effect.map(sql.unsafe<Record<string, string>>(`SHOW ${setting}`), ([row]) => row[setting])
+        expect(yield* Effect.all([
+          show("tcp_keepalives_idle"),
+          show("tcp_keepalives_interval"),
+          show("tcp_keepalives_count"),
+          show("tcp_user_timeout")
+        ]).pipe(Effect.orDie)).toEqual(["5", "2", "3", "11000"])
+      }))
 
-      // Every workspace is in the tables, whole, with one complete run. The run the victim left `running` was marked
-      // abandoned by the run that took the lock after it.
-      const runs = yield* everyWorkspaceSynced(fleet)
-      const abandoned = runs[workspace].filter((run) => run.status === "abandoned")
-      const complete = runs[workspace].find((run) => run.status === "complete")!
-      expect(abandoned).toHaveLength(1)
-      expect(abandoned[0].id).toBeLessThan(complete.id)
+    it.scoped("kill -9 of a runner mid-sync: its workspaces move to the others and every workspace ends complete in the tables", () =>
+      Effect.gen(function*() {
+        const fleet = yield* startFleet({ runners: 3, maxSyncs: 4 })
+        const client = yield* fleet.sync
+        const { runner: victim, workspace } = yield* midSync(fleet, 10)
+        const interrupted = new Set(logged(victim, "Sync started").map(({ workspace }) => workspace))
+        for (const { workspace } of logged(victim, "Sync done")) interrupted.delete(workspace)
+        victim.signal("SIGKILL")
+        const killedAt = Date.now()
 
-      // The workspaces the victim was scrolling were scrolled again, from the first page, by another runner. (So may
-      // be a few others: when the ring loses a runner, survivors may trade shards too, and a moved sync starts over.)
-      // Each start opened one scroll, and no workspace was scrolled by two runners at once.
-      const stats = yield* fleet.simulator.stats
-      for (const name of names) {
-        expect({ name, scrolls: stats.workspaces[name].scrollsOpened }).toEqual({ name, scrolls: starts(fleet, name) })
-        if (interrupted.has(name)) expect(starts(fleet, name)).toBeGreaterThanOrEqual(2)
-      }
-      yield* neverTwoLiveScrolls(fleet)
-      passwordNeverShown(fleet, [...fleet.runners, client])
-    }), 180_000)
+        const exit = yield* client.exit.pipe(Effect.timeout("90 seconds"), Effect.orDie)
+        const survivors = fleet.runners.filter((runner) => runner !== victim)
+        const movedAt = survivors.flatMap((runner) => logged(runner, "Sync received")).find((line) => line.workspace === workspace)?.at ?? NaN
+        const restartedElsewhere = names.filter((name) => !interrupted.has(name) && starts(fleet, name) > 1)
+        yield* Effect.logInfo(`kill -9 mid-sync of ${workspace}: received by another runner ${movedAt - killedAt} ms later; all done ${exit.at - killedAt} ms after the kill; restarted by a move between survivors: ${restartedElsewhere.join(", ") || "none"}`)
+        expect(exit.code).toBe(0)
+        everyWorkspaceCompleted(client)
 
-  it.scoped("SIGTERM to a runner mid-sync: it finishes the sync it runs, hands back those it has not started, and nothing runs twice", () =>
-    Effect.gen(function*() {
-      // One sync at a time per runner, so that a runner owning two workspaces has one waiting when it is stopped.
-      const fleet = yield* startFleet({ runners: 3, maxSyncs: 1 })
-      const client = yield* fleet.sync
-      const owns = (runner: Process) => logged(runner, "Sync received").length >= 2
-      // Late in the sync, so that it ends within the cluster's termination timeout (15 s) on a loaded machine.
-      const { runner: victim, workspace } = yield* midSync(fleet, 28, owns)
-      const waiting = logged(victim, "Sync received").map(({ workspace }) => workspace)
-        .filter((name) => !logged(victim, "Sync started").some((line) => line.workspace === name))
-      victim.signal("SIGTERM")
-      const stoppedAt = Date.now()
+        // Every workspace is in the tables, whole, with one complete run. The run the victim left `running` was marked
+        // abandoned by the run that took the lock after it.
+        const runs = yield* everyWorkspaceSynced(fleet)
+        const abandoned = runs[workspace].filter((run) => run.status === "abandoned")
+        const complete = runs[workspace].find((run) => run.status === "complete")!
+        expect(abandoned).toHaveLength(1)
+        expect(abandoned[0].id).toBeLessThan(complete.id)
 
-      const victimExit = yield* victim.exit.pipe(Effect.timeout("60 seconds"), Effect.orDie)
-      const exit = yield* client.exit.pipe(Effect.timeout("90 seconds"), Effect.orDie)
-      const survivors = fleet.runners.filter((runner) => runner !== victim)
-      const handedBack = waiting.map((name) =>
-        (survivors.flatMap((runner) => logged(runner, "Sync received")).find((line) => line.workspace === name)?.at ?? NaN) - stoppedAt)
-      yield* Effect.logInfo(`SIGTERM mid-sync of ${workspace}: runner exited ${victimExit.at - stoppedAt} ms later (code ${victimExit.code}, signal ${victimExit.signal}); ${waiting.length} waiting sync(s) received elsewhere after ${handedBack.join(", ")} ms; all done ${exit.at - stoppedAt} ms after the SIGTERM`)
-      expect(exit.code).toBe(0)
-      everyWorkspaceCompleted(client)
+        // The workspaces the victim was scrolling were scrolled again, from the first page, by another runner. (So may
+        // be a few others: when the ring loses a runner, survivors may trade shards too, and a moved sync starts over.)
+        // Each start opened one scroll, and no workspace was scrolled by two runners at once.
+        const stats = yield* fleet.simulator.stats
+        for (const name of names) {
+          expect({ name, scrolls: stats.workspaces[name].scrollsOpened }).toEqual({ name, scrolls: starts(fleet, name) })
+          if (interrupted.has(name)) expect(starts(fleet, name)).toBeGreaterThanOrEqual(2)
+        }
+        yield* neverTwoLiveScrolls(fleet)
+        passwordNeverShown(fleet, [...fleet.runners, client])
+      }), 180_000)
 
-      // The victim finished the sync it was running, and started none of those still waiting.
-      expect(logged(victim, "Sync done").map((line) => line.workspace)).toContain(workspace)
-      for (const name of waiting) expect(logged(victim, "Sync started").map((line) => line.workspace)).not.toContain(name)
-      // Every workspace started, scrolled and ran exactly once, into the tables: nothing lost, nothing twice.
-      const runs = yield* everyWorkspaceSynced(fleet)
-      const stats = yield* fleet.simulator.stats
-      for (const name of names) {
-        expect({ name, starts: starts(fleet, name), scrolls: stats.workspaces[name].scrollsOpened, runs: runs[name].length })
-          .toEqual({ name, starts: 1, scrolls: 1, runs: 1 })
-      }
-      yield* neverTwoLiveScrolls(fleet)
-      passwordNeverShown(fleet, [...fleet.runners, client])
-    }), 180_000)
-})
+    it.scoped("SIGTERM to a runner mid-sync: it finishes the sync it runs, hands back those it has not started, and nothing runs twice", () =>
+      Effect.gen(function*() {
+        // One sync at a time per runner, so that a runner owning two workspaces has one waiting when it is stopped.
+        const fleet = yield* startFleet({ runners: 3, maxSyncs: 1 })
+        const client = yield* fleet.sync
+        const owns = (runner: Process) => logged(runner, "Sync received").length >= 2
+        // Late in the sync, so that it ends within the cluster's termination timeout (15 s) on a loaded machine.
+        const { runner: victim, workspace } = yield* midSync(fleet, 28, owns)
+        const waiting = logged(victim, "Sync received").map(({ workspace }) => workspace)
+          .filter((name) => !logged(victim, "Sync started").some((line) => line.workspace === name))
+        victim.signal("SIGTERM")
+        const stoppedAt = Date.now()
 
-layer(Layer.effect(Scripts, bundle), { excludeTestServices: true })("a one-runner fleet over SQLite", (it) => {
-  it.scoped("one runner over SQLite: the same commands, with sqlite:PATH, into the same tables", () =>
-    Effect.gen(function*() {
-      const scripts = yield* Scripts
-      const workspaces = names.slice(0, 2)
-      const simulator = yield* serve({ workspaces: workspaces.map((token) => ({ token, users: 500 })) })
-      const dir = yield* tempDir("fleet-sqlite-")
-      const filename = join(dir, "fleet.db")
-      const file = join(dir, "workspaces.json")
-      writeFileSync(file, JSON.stringify(workspaces.map((workspace) => ({
-        workspace,
-        baseUrl: simulator.baseUrl,
-        tokenEnv: `${workspace.toUpperCase()}_TOKEN`
-      }))))
-      const env = Object.fromEntries(names.map((name) => [`${name.toUpperCase()}_TOKEN`, name]))
-      const port = yield* freePort
-      yield* node("runner", scripts.runner, ["--database", `sqlite:${filename}`, "--port", String(port)], env)
-      const client = yield* node("client", scripts.client, ["--database", `sqlite:${filename}`, "--workspaces", file, "--run", "r1"], env)
-      const exit = yield* client.exit.pipe(Effect.timeout("90 seconds"), Effect.orDie)
-      expect(exit.code).toBe(0)
-      everyWorkspaceCompleted(client, workspaces, 500)
-      expect(results(client).map(({ summaries }) => summaries?.[0].inserted)).toEqual([500, 500])
-      expect(Object.values((yield* simulator.stats).workspaces).map((counters) => counters.scrollsOpened)).toEqual([1, 1])
-      const live = yield* Effect.flatMap(SqlClient.SqlClient, (sql) =>
-        sql<{ workspace: string; live: number }>`SELECT workspace, count(*) AS live FROM ${sql(Sync.tables.users)}
-          WHERE deleted_at IS NULL GROUP BY workspace ORDER BY workspace`).pipe(
-          Effect.provide(SqliteClient.layer({ filename })),
-          Effect.orDie
-        )
-      expect(live).toEqual([{ workspace: "acme", live: 500 }, { workspace: "globex", live: 500 }])
-    }), 120_000)
+        const victimExit = yield* victim.exit.pipe(Effect.timeout("60 seconds"), Effect.orDie)
+        const exit = yield* client.exit.pipe(Effect.timeout("90 seconds"), Effect.orDie)
+        const survivors = fleet.runners.filter((runner) => runner !== victim)
+        const handedBack = waiting.map((name) =>
+          (survivors.flatMap((runner) => logged(runner, "Sync received")).find((line) => line.workspace === name)?.at ?? NaN) - stoppedAt)
+        yield* Effect.logInfo(`SIGTERM mid-sync of ${workspace}: runner exited ${victimExit.at - stoppedAt} ms later (code ${victimExit.code}, signal ${victimExit.signal}); ${waiting.length} waiting sync(s) received elsewhere after ${handedBack.join(", ")} ms; all done ${exit.at - stoppedAt} ms after the SIGTERM`)
+        expect(exit.code).toBe(0)
+        everyWorkspaceCompleted(client)
+
+        // The victim finished the sync it was running, and started none of those still waiting.
+        expect(logged(victim, "Sync done").map((line) => line.workspace)).toContain(workspace)
+        for (const name of waiting) expect(logged(victim, "Sync started").map((line) => line.workspace)).not.toContain(name)
+        // Every workspace started, scrolled and ran exactly once, into the tables: nothing lost, nothing twice.
+        const runs = yield* everyWorkspaceSynced(fleet)
+        const stats = yield* fleet.simulator.stats
+        for (const name of names) {
+          expect({ name, starts: starts(fleet, name), scrolls: stats.workspaces[name].scrollsOpened, runs: runs[name].length })
+            .toEqual({ name, starts: 1, scrolls: 1, runs: 1 })
+        }
+        yield* neverTwoLiveScrolls(fleet)
+        passwordNeverShown(fleet, [...fleet.runners, client])
+      }), 180_000)
+  })
+
+  layer(Layer.effect(Scripts, bundle), { excludeTestServices: true })("a one-runner fleet over SQLite", (it) => {
+    it.scoped("one runner over SQLite: the same commands, with sqlite:PATH, into the same tables", () =>
+      Effect.gen(function*() {
+        const scripts = yield* Scripts
+        const workspaces = names.slice(0, 2)
+        const simulator = yield* serve({ workspaces: workspaces.map((token) => ({ token, users: 500 })) })
+        const dir = yield* tempDir("fleet-sqlite-")
+        const filename = join(dir, "fleet.db")
+        const file = join(dir, "workspaces.json")
+        writeFileSync(file, JSON.stringify(workspaces.map((workspace) => ({
+          workspace,
+          baseUrl: simulator.baseUrl,
+          tokenEnv: `${workspace.toUpperCase()}_TOKEN`
+        }))))
+        const env = Object.fromEntries(names.map((name) => [`${name.toUpperCase()}_TOKEN`, name]))
+        const port = yield* freePort
+        yield* node("runner", scripts.runner, ["--database", `sqlite:${filename}`, "--port", String(port)], env)
+        const client = yield* node("client", scripts.client, ["--database", `sqlite:${filename}`, "--workspaces", file, "--run", "r1"], env)
+        const exit = yield* client.exit.pipe(Effect.timeout("90 seconds"), Effect.orDie)
+        expect(exit.code).toBe(0)
+        everyWorkspaceCompleted(client, workspaces, 500)
+        expect(results(client).map(({ summaries }) => summaries?.[0].inserted)).toEqual([500, 500])
+        expect(Object.values((yield* simulator.stats).workspaces).map((counters) => counters.scrollsOpened)).toEqual([1, 1])
+        const live = yield* Effect.flatMap(SqlClient.SqlClient, (sql) =>
+          sql<{ workspace: string; live: number }>`SELECT workspace, count(*) AS live FROM ${sql(Sync.tables.users)}
+            WHERE deleted_at IS NULL GROUP BY workspace ORDER BY workspace`).pipe(
+            Effect.provide(SqliteClient.layer({ filename })),
+            Effect.orDie
+          )
+        expect(live).toEqual([{ workspace: "acme", live: 500 }, { workspace: "globex", live: 500 }])
+      }), 120_000)
+  })
+
+  /**
+   * A partition: a runner frozen mid-sync (SIGSTOP) whose PostgreSQL sessions are cut (pg_terminate_backend), as when a
+   * machine stalls while the database drops its connections. Its advisory locks go with its sessions: the cluster's
+   * shard locks, so another runner takes its shards and runs its workspace's `Sync` again, and the sync's workspace
+   * lock, so the new owner's run takes it. The frozen runner, woken once the new owner is writing, still believes it
+   * owns the workspace until it notices its lost shard locks (seconds later), and it wakes with a page in hand.
+   *
+   * The cluster alone does not fence this (stage 1 measured 16 pages scrolled by the woken runner). The sync's fence
+   * must: the stale run writes no page once it has woken (its writes go through the session that ended), it stops
+   * before it scrolls on, and the new owner's run ends complete. So the workspace never has two scrolls that both write.
+   * And the stale entity, having lost its lock, runs nothing more: once the new owner's run is complete and frees the
+   * lock, no second run of the workspace begins (it did when the entity retried its sync after `LockLost`).
+   *
+   * Two runners and two workspaces are the fewest that show it: the frozen runner's workspace moves to the other
+   * runner, which has its own workspace to sync meanwhile.
+   */
+  layer(Layer.effect(Scripts, bundle), { timeout: "120 seconds", excludeTestServices: true })("a partition", (it) => {
+    it.scoped(
+      "a frozen runner whose sessions were cut wakes with a page in hand, and writes it nowhere: the new owner's run alone writes",
+      () =>
+        Effect.gen(function*() {
+          const fleet = yield* startFleet({ runners: 2, maxSyncs: 4, workspaces: 2 })
+          const client = yield* fleet.sync
+          const { runner: frozen, workspace } = yield* midSync(fleet, 10)
+          const inDatabase = withDatabase(fleet)
+
+          const frozenAt = Date.now()
+          frozen.signal("SIGSTOP")
+          const pagesAtFreeze = (yield* fleet.simulator.stats).workspaces[workspace].pagesServed
+          const sessions = yield* Effect.gen(function*() {
+            const sql = yield* SqlClient.SqlClient
+            const application = `intercom-scroll-fleet runner ${listeningOn(frozen)}`
+            const pids = yield* sql<{ pid: number }>`SELECT pid FROM pg_stat_activity WHERE application_name = ${application}`
+            for (const { pid } of pids) yield* sql`SELECT pg_terminate_backend(${pid})`
+            yield* eventually("the frozen runner's sessions to end", 30, Effect.map(
+              Effect.orDie(sql`SELECT 1 FROM pg_stat_activity WHERE application_name = ${application}`),
+              (left) => left.length === 0 ? true : undefined
+            ))
+            return pids.length
+          }).pipe(Effect.orDie, inDatabase)
+          // The frozen runner's run, the workspace's first: every row it writes is one it stores first. What it stored
+          // before its sessions ended is all it may ever store.
+          const runsAtFreeze = (yield* syncRuns.pipe(inDatabase)).filter((run) => run.workspace === workspace)
+          expect(runsAtFreeze.map((run) => run.status)).toEqual(["running"])
+          const stale = runsAtFreeze[0]
+          const writtenBeforeFreeze = (yield* rowsOfRun(stale.id).pipe(inDatabase)).first
+
+          // Another runner takes the workspace over, and its run begins to write.
+          const others = fleet.runners.filter((runner) => runner !== frozen)
+          const takenOver = yield* eventually("another runner to start the frozen runner's workspace", 90, Effect.sync(() =>
+            others.flatMap((runner) => logged(runner, "Sync started")).find((line) => line.workspace === workspace)))
+          const successor = yield* eventually("the new owner's run to write a page", 60, Effect.gen(function*() {
+            const run = (yield* syncRuns).find((run) => run.workspace === workspace && run.id > stale.id)
+            return run !== undefined && (yield* rowsOfRun(run.id)).last > 0 ? run : undefined
+          }).pipe(inDatabase))
+          frozen.signal("SIGCONT")
+          const wokeAt = Date.now()
+          // Its next write fails with LockLost; or, when the woken runner finds its shard locks gone first, the cluster
+          // stops its entity before that write.
+          const fenced = yield* eventually("the woken runner's sync to stop", 60, Effect.sync(() =>
+            frozen.json.find(({ at, value }) =>
+              at >= wokeAt && (value.annotations as Record<string, string>).workspace === workspace &&
+              /lost its lock|^Sync interrupted$/.test(String(value.message))
+            )))
+
+          const exit = yield* client.exit.pipe(Effect.timeout("150 seconds"), Effect.orDie)
+          const staleAfter = (yield* syncRuns.pipe(inDatabase)).find((run) => run.id === stale.id)!
+          const storedByStale = (yield* rowsOfRun(stale.id).pipe(inDatabase)).first
+          const stats = (yield* fleet.simulator.stats).workspaces[workspace]
+          const runsAfter = (yield* syncRuns.pipe(inDatabase)).filter((run) => run.workspace === workspace)
+          const staleAfterLockLost = frozen.json.filter(({ at, value }) =>
+            at >= fenced.at && (value.annotations as Record<string, string>).workspace === workspace
+          ).map(({ value }) => String(value.message))
+          const seconds = (at: number) => `${((at - frozenAt) / 1000).toFixed(1)} s`
+          yield* Effect.logInfo([
+            `partition of the runner scrolling ${workspace}, with the sync's fence:`,
+            `0.0 s SIGSTOP at page ${pagesAtFreeze}, ${writtenBeforeFreeze} users written by its run ${stale.id}; its ${sessions} PostgreSQL sessions terminated`,
+            `${seconds(takenOver.at)} another runner starts ${workspace}; its run ${successor.id} is writing`,
+            `${seconds(wokeAt)} SIGCONT`,
+            `${seconds(fenced.at)} the woken runner's sync stops: ${String(fenced.value.message)}`,
+            `${seconds(exit.at)} the client exits ${exit.code}; ${workspace}: ${stats.scrollsOpened} scrolls opened, ${
+              stats.errorsByCode.scroll_exists ?? 0
+            } scroll_exists, of which ${stats.scrollExistsWhileLive} while the open scroll was in use; run ${stale.id} stored ${storedByStale} users in all, and ended ${staleAfter.status} (${staleAfter.error})`,
+            `runs of ${workspace}: ${runsAfter.map((run) => `${run.id} ${run.status}`).join(", ")}; its Sync started ${
+              starts(fleet, workspace)
+            } times`,
+            `the frozen runner on ${workspace} after its LockLost: ${JSON.stringify(staleAfterLockLost)}`
+          ].join("\n"))
+
+          expect(exit.code).toBe(0)
+          everyWorkspaceCompleted(client, fleet.workspaces)
+          // One complete run per workspace, none left running.
+          yield* everyWorkspaceSynced(fleet)
+          // No run of the workspace began after its complete one: nothing ran again once the new owner's run was done.
+          const complete = runsAfter.find((run) => run.status === "complete")!
+          expect(runsAfter.filter((run) => run.id > complete.id)).toEqual([])
+          // Nor did any entity start its sync over: each time a runner started the workspace's Sync (of users only; the
+          // stale entity once, before the freeze), it began one run at most.
+          expect(runsAfter.length).toBeLessThanOrEqual(starts(fleet, workspace))
+          // The stale run wrote nothing once woken: it stored no more users than before the freeze. (It is marked
+          // abandoned by the new owner's run, then failed with its counts if it records its own end.)
+          expect(storedByStale).toBe(writtenBeforeFreeze)
+          expect(staleAfter.status).not.toBe("complete")
+          if (staleAfter.status === "failed") expect(staleAfter.records).toBe(writtenBeforeFreeze)
+          yield* neverTwoLiveScrolls(fleet)
+        }),
+      300_000
+    )
+  })
 })

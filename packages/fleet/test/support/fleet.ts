@@ -85,9 +85,13 @@ export const startFleet = (options: {
         node(`runner${i}`, scripts.runner, [
           "--database", database, "--port", String(port), "--max-syncs", String(options.maxSyncs)
         ], env)))
-    yield* shardsSplit(database, options.runners).pipe(
+    // A runner that exits before the shards are split never splits them: that ends the wait at once.
+    const anExit = Effect.raceAll(runners.map((runner) =>
+      Effect.flatMap(runner.exit, (exit) => Effect.dieMessage(`${runner.name} exited (code ${exit.code}, signal ${exit.signal})`))
+    ))
+    yield* Effect.raceFirst(shardsSplit(database, options.runners), anExit).pipe(
       Effect.catchAllDefect((defect) =>
-        Effect.dieMessage(`${String(defect)}\n${runners.map((runner) => `${runner.name} said:\n  ${runner.lines.slice(-8).map((line) => line.text.slice(0, 300)).join("\n  ")}`).join("\n")}`)
+        Effect.dieMessage(`${String(defect)}\n${runners.map((runner) => `${runner.name} said:\n  ${runner.lines.slice(-20).map((line) => line.text.slice(0, 600)).join("\n  ")}`).join("\n")}`)
       )
     )
     yield* Effect.logInfo(`${options.runners} runners ready in ${Date.now() - startedAt} ms`)
