@@ -86,8 +86,16 @@ export const start = async (): Promise<Server> => {
     // PostgreSQL refuses to run as root: the server runs as a `postgres` user, created when missing.
     createPostgresUser: true,
     initdbFlags: ["--encoding=UTF8", "--locale=C"],
-    // Throwaway data: no fsync. No Unix socket, whose default directory may not be writable.
-    postgresFlags: ["-c", "fsync=off", "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="],
+    // Throwaway data: no fsync. No Unix socket, whose default directory may not be writable. Room for the sessions of
+    // a whole test run: `pnpm test` runs its fleet cases together (eight runners with pools of up to eight sessions,
+    // clients, the tests' own pools) beside another file's syncs; 48 were seen at once, and a runner refused a session
+    // past the default 100 would fail to start.
+    postgresFlags: [
+      "-c", "fsync=off",
+      "-c", "listen_addresses=127.0.0.1",
+      "-c", "unix_socket_directories=",
+      "-c", "max_connections=300"
+    ],
     onLog: (message) => void log.push(String(message)),
     onError: (error) => void log.push(String(error))
   })
