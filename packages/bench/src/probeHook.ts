@@ -29,5 +29,19 @@ proto._writeGeneric = function(writev, data, encoding, cb) {
   return writeGeneric.call(this, writev, data, encoding, cb)
 }
 
+// A run's start (the bench's "run" message) and end (its result sent), to split what a run spends outside its exchanges.
+const emit = process.emit.bind(process) as (event: string, ...args: Array<unknown>) => boolean
+process.emit = ((event: string, ...args: Array<unknown>) => {
+  if (event === "message" && (args[0] as { readonly type?: unknown } | undefined)?.type === "run") events.push(["s", micros()])
+  return emit(event, ...args)
+}) as typeof process.emit
+const send = process.send?.bind(process)
+if (send !== undefined) {
+  process.send = ((message: unknown, ...rest: Array<unknown>) => {
+    if ((message as { readonly type?: unknown }).type === "result") events.push(["e", micros()])
+    return (send as (...a: Array<unknown>) => boolean)(message, ...rest)
+  }) as NonNullable<typeof process.send>
+}
+
 const out = process.env.PROBE_HOOK_OUT
 if (out !== undefined) process.on("exit", () => Fs.writeFileSync(`${out}.${process.pid}.json`, JSON.stringify(events)))
