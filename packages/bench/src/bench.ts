@@ -36,7 +36,7 @@
  *  19. Memory of the sync: peak RSS of `intercom-scroll sync users --database sqlite:FILE`, 200k users against 20k.
  *      Goal ≤ +64 MiB.
  *
- * Flags: --only 1,4 or --only real-link,far-link,fresh,speedups (a subset; results/ is then left alone), --rounds N
+ * Flags: --only 1,4 or --only real-link,far-link,fresh,speedups, or --only 11,12 (a subset; results/ is then left alone), --rounds N
  * (every measure), --quick (fewer rounds), --sync-users N (measures 8 and 9), --variants 1,8 (measure 18's variants
  * by number, as its log lists them).
  */
@@ -388,8 +388,13 @@ const program = Effect.gen(function*() {
       }, noRateLimit, log)
     )
   }
-  if (wants("real-link")) measures.push(...yield* RealLink.measure(harness, RealLink.realLink, 3_000, rounds(7, 3)))
-  if (wants("far-link")) measures.push(...yield* RealLink.measure(harness, RealLink.farLink, 3_000, rounds(5, 2)))
+  // By group (`--only real-link`) or by number (`--only 11,12`): the two of a link run together either way.
+  for (const [group, link, full, fast] of [["real-link", RealLink.realLink, 7, 3], ["far-link", RealLink.farLink, 5, 2]] as const) {
+    if (wants(group) || wants(link.ids.users) || wants(link.ids.companies)) {
+      const both = yield* RealLink.measure(harness, link, 3_000, rounds(full, fast))
+      measures.push(...both.filter((measure) => wants(group) || wants(measure.id)))
+    }
+  }
   // By group (`--only fresh`) or by number (`--only 15,16,17`).
   if (wants("fresh") || wants(15)) measures.push(yield* Fresh.slowConsumer(harness, 3_000, 25, 25, rounds(5, 2)))
   if (wants("fresh") || wants(16) || wants(17)) {

@@ -36,3 +36,27 @@ export const bareUsers = async (baseUrl: string, token: string, work?: PageWork)
   }
 }
 
+
+interface CompanyPage {
+  readonly data: ReadonlyArray<unknown>
+  readonly scroll_param?: string | null
+}
+
+/** `bareUsers` for companies (API 2.14): the floor of Scroll.companies and the SDK on a link (`probeLink.ts`). */
+export const bareCompanies = async (baseUrl: string, token: string): Promise<number> => {
+  const headers = { authorization: `Bearer ${token}`, accept: "application/json", "intercom-version": "2.14" }
+  let count = 0
+  let param: string | null | undefined = undefined
+  for (;;) {
+    const url: string = param === undefined || param === null
+      ? `${baseUrl}/companies/scroll`
+      : `${baseUrl}/companies/scroll?scroll_param=${encodeURIComponent(param)}`
+    const response = await fetch(url, { headers })
+    const text = await response.text()
+    if (!response.ok) throw new Error(`HTTP ${response.status}: ${text.slice(0, 200)}`)
+    const page = JSON.parse(text) as CompanyPage
+    if (page.data.length === 0) return count
+    count += page.data.length
+    param = page.scroll_param
+  }
+}

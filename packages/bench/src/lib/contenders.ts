@@ -10,7 +10,7 @@ import { IntercomClient as Sdk } from "intercom-client"
 import * as Http from "node:http"
 import type { PageWork } from "./bareFetch.js"
 
-export { bareUsers, type PageWork, sleep } from "./bareFetch.js"
+export { bareCompanies, bareUsers, type PageWork, sleep } from "./bareFetch.js"
 
 /** The core's public modules: the package itself, or a patched copy of it (`measures/speedups.ts`). */
 export type CoreModules = Pick<typeof Core, "IntercomClient" | "Scroll">

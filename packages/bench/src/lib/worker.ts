@@ -42,7 +42,7 @@ const core = (f: (core: ReturnType<typeof Contenders.core>, work: Contenders.Pag
 }
 
 export const contenders: {
-  readonly [K in "Scroll.users" | "Scroll.users, no dedupe" | "Scroll.users, prefetch 0" | "Scroll.users, prefetch 2" | "Scroll.companies" | "bare fetch" | "plain client" | "plain client, companies" | "intercom-client 7" | keyof typeof CoreVariant.contenders]: Make
+  readonly [K in "Scroll.users" | "Scroll.users, no dedupe" | "Scroll.users, prefetch 0" | "Scroll.users, prefetch 2" | "Scroll.companies" | "bare fetch" | "bare fetch, companies" | "plain client" | "plain client, companies" | "intercom-client 7" | keyof typeof CoreVariant.contenders]: Make
 } = {
   ...CoreVariant.contenders,
   "Scroll.users": core((c, work) => c.users(undefined, work)),
@@ -51,6 +51,7 @@ export const contenders: {
   "Scroll.users, prefetch 2": core((c, work) => c.users({ prefetch: 2 }, work)),
   "Scroll.companies": core((c, work) => c.companies(undefined, work)),
   "bare fetch": (setup, work) => ({ run: () => Contenders.bareUsers(setup.baseUrl, setup.token, work) }),
+  "bare fetch, companies": (setup) => ({ run: () => Contenders.bareCompanies(setup.baseUrl, setup.token) }),
   "plain client": (setup) => ({ run: () => Contenders.plainScroll(setup.baseUrl, setup.token) }),
   "plain client, companies": (setup) => ({ run: () => Contenders.plainScroll(setup.baseUrl, setup.token, "companies") }),
   "intercom-client 7": (setup, work) => ({ run: () => Contenders.sdkCompanies(setup.baseUrl, setup.token, work) })

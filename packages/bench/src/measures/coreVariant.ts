@@ -17,4 +17,19 @@ const fromCopy: Make = (setup, work) => {
   }
 }
 
-export const contenders = { "Scroll.users, core variant": fromCopy } as const
+const companiesFromCopy: Make = (setup, work) => {
+  const { coreModule } = setup
+  if (coreModule === undefined) throw new Error("a core variant needs setup.coreModule")
+  const client = import(coreModule).then((modules: Contenders.CoreModules) =>
+    Contenders.coreFrom(modules, setup.baseUrl, setup.token)
+  )
+  return {
+    run: async () => (await client).companies(undefined, work),
+    dispose: async () => (await client).dispose()
+  }
+}
+
+export const contenders = {
+  "Scroll.users, core variant": fromCopy,
+  "Scroll.companies, core variant": companiesFromCopy
+} as const
