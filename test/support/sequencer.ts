@@ -8,7 +8,7 @@
 import { BaseSequencer, type TestSpecification } from "vitest/node"
 
 const longestFirst = [
-  "packages/fleet/test/Fleet.process.test.ts", // ~35–45 s, its cases at once, mostly waiting on their runners
+  "packages/fleet/test/Fleet.process.test.ts", // ~45–60 s, its cases at once, mostly waiting on their runners
   "test/examples.test.ts", // ~30 s, 16 processes
   "test/cli.test.ts", // ~23 s
   "packages/core/test/Properties.test.ts", // ~19 s
