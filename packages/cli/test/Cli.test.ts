@@ -9,7 +9,7 @@ import { errorList, type Fake, json, makeFake, TOKEN } from "../../core/test/sup
 import { Cli } from "../src/index.js"
 import * as Failure from "../src/internal/failure.js"
 import * as ScrollFlags from "../src/internal/scrollFlags.js"
-import * as Clock from "./support/clock.js"
+import { ClockSteps } from "@intercom-scroll/testing"
 import { type Capture, makeCapture } from "./support/capture.js"
 
 interface Run {
@@ -30,7 +30,7 @@ const cli = (args: ReadonlyArray<string>, run: Run) =>
   )
 
 /** Restarts back off for a jittered second or more. */
-const runToEnd = Clock.runToEnd({ step: "1 second", maxSteps: 100 })
+const runToEnd = ClockSteps.runToEnd({ step: "1 second", maxSteps: 100 })
 
 /** The fake's HTTP client, but for the second page, which hangs until interrupted; `hanging` is done once it does. */
 const hangingOnPage2 = (fake: Fake) =>
@@ -371,7 +371,7 @@ describe("intercom-scroll export", () => {
       return Effect.gen(function*() {
         const fiber = yield* Effect.fork(cli(["export", "users", "--base-url", "http://127.0.0.1:4010"], run))
         // The core's tests time the 1.5 s; here the steps only need to get there.
-        const exit = yield* Clock.runToEnd({ step: "100 millis", maxSteps: 100 })(fiber)
+        const exit = yield* ClockSteps.runToEnd({ step: "100 millis", maxSteps: 100 })(fiber)
         expect(Failure.exitCode(exit)).toBe(1)
         expect(lines(run.capture.stderr())).toEqual([
           "Unreachable: Could not connect to http://127.0.0.1:4010 for the users scroll: nothing is listening there (connect ECONNREFUSED 127.0.0.1:4010); gave up after 3 attempts. Check --base-url (or INTERCOM_BASE_URL, or --region), that the server there is running, and the network or proxy in between."
@@ -401,7 +401,7 @@ describe("intercom-scroll export", () => {
         const run = { fake: scrollExists(tries), capture: makeCapture(), env: { INTERCOM_ACCESS_TOKEN: `tok_other_scroll_${flags.join("_")}` } }
         return Effect.gen(function*() {
           const fiber = yield* Effect.fork(cli(["export", "users", ...flags], run))
-          const exit = yield* Clock.runToEnd({ step: "1 second", maxSteps: 200 })(fiber)
+          const exit = yield* ClockSteps.runToEnd({ step: "1 second", maxSteps: 200 })(fiber)
           expect(Failure.exitCode(exit)).toBe(1)
           expect(tries.count).toBe(opened)
           const stderr = lines(run.capture.stderr())
@@ -446,7 +446,7 @@ describe("intercom-scroll export", () => {
         const refused = yield* Effect.fork(cli(["export", "users", "--wait-for-other-scroll", "0"], impatient))
         // The CLI reads the note in real time: the clock moves only once its first request has met the scroll.
         yield* firstRequest(refusals, refused)
-        expect(Failure.exitCode(yield* Clock.runToEnd({ step: "1 second", maxSteps: 10 })(refused))).toBe(1)
+        expect(Failure.exitCode(yield* ClockSteps.runToEnd({ step: "1 second", maxSteps: 10 })(refused))).toBe(1)
         expect(lines(impatient.capture.stderr()).at(-1)).toMatch(
           /^ConcurrentScroll: This program's own scroll of this workspace, cut short a moment ago, is still open on Intercom's side, .* Run again in about a minute/
         )
@@ -458,7 +458,7 @@ describe("intercom-scroll export", () => {
         const fiber = yield* Effect.fork(cli(["export", "users"], next))
         // As above: a clock moved on while the note is read would make the scroll older than it is.
         yield* firstRequest(tries, fiber)
-        expect(yield* Clock.runToEnd({ step: "1 second", maxSteps: 200 })(fiber)).toEqual(Exit.void)
+        expect(yield* ClockSteps.runToEnd({ step: "1 second", maxSteps: 200 })(fiber)).toEqual(Exit.void)
         // Said once, when the wait begins (the clock moves on in steps meanwhile, so to within a few seconds).
         const explained = lines(next.capture.stderr()).filter((line) => line.includes("Intercom keeps it open"))
         expect(explained).toHaveLength(1)
@@ -484,7 +484,7 @@ describe("intercom-scroll export", () => {
         const fiber = yield* Effect.fork(cli(["export", "users"], { ...run, http: Layer.succeedContext(yield* Effect.context<HttpClient.HttpClient>()) }))
         // The CLI reads its files in real time: the clock moves only once its first request has met the other scroll.
         while ((yield* requests) === 0) yield* TestServices.provideLive(Effect.sleep("10 millis"))
-        expect(yield* Clock.runToEnd({ step: "1 second", maxSteps: 100 })(fiber)).toEqual(Exit.void)
+        expect(yield* ClockSteps.runToEnd({ step: "1 second", maxSteps: 100 })(fiber)).toEqual(Exit.void)
         // Plain progress prints every 5 s; the wait spans that line.
         expect(run.capture.stderr()).toContain("waiting for another scroll of the workspace to close on Intercom's side")
         const ids = lines(run.capture.stdout()).map((line) => (JSON.parse(line) as { readonly id: string }).id)

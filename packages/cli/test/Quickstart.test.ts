@@ -6,10 +6,10 @@ import { Embedded, Simulator } from "@intercom-scroll/simulator"
 import { ConfigProvider, Effect, Layer } from "effect"
 import * as Quickstart from "../src/internal/quickstart.js"
 import { makeCapture } from "./support/capture.js"
-import * as Clock from "./support/clock.js"
+import { ClockSteps } from "@intercom-scroll/testing"
 
 /** The simulator answers over real HTTP, so each step also lets a little real time pass for the sockets. */
-const runToEnd = Clock.runToEnd({ step: "100 millis", maxSteps: 2_000, realPause: "5 millis" })
+const runToEnd = ClockSteps.runToEnd({ step: "100 millis", maxSteps: 2_000, realPause: "5 millis" })
 
 const token = "dG9rOmV4YW1wbGU6MTIzNA=="
 

@@ -30,10 +30,10 @@ import type { HttpClient } from "@effect/platform"
 import { NodeClusterSocket } from "@effect/platform-node"
 import type { SocketServerError } from "@effect/platform/SocketServer"
 import type { MigrationError } from "@effect/sql/Migrator"
-import type { SqlClient } from "@effect/sql/SqlClient"
+import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Sync, SyncDatabase, type SyncError } from "@intercom-scroll/sync"
-import { Duration, Layer, Option, Predicate, Redacted, Schedule } from "effect"
+import { Cause, Duration, Effect, Layer, Option, Predicate, Redacted, Schedule } from "effect"
 import type { ConfigError } from "effect/ConfigError"
 import type { Secrets } from "./Secrets.js"
 import * as WorkspaceSync from "./WorkspaceSync.js"
@@ -66,7 +66,7 @@ export const layerSql = (
     /** Names the sessions in `pg_stat_activity`. Default `intercom-scroll-fleet`. */
     readonly applicationName?: string | undefined
   } = {}
-): Layer.Layer<SqlClient, SyncDatabase.DatabaseUnavailable> =>
+): Layer.Layer<SqlClient.SqlClient, SyncDatabase.DatabaseUnavailable> =>
   SyncDatabase.layer(
     SyncDatabase.Database.$is("Postgres")(database)
       ? SyncDatabase.Database.Postgres({ url: withKeepalives(database.url) })
@@ -126,7 +126,7 @@ export interface RunnerOptions {
 export const layerRunner = (
   options: RunnerOptions
 ): Layer.Layer<
-  Sharding.Sharding | SqlClient,
+  Sharding.Sharding | SqlClient.SqlClient,
   | SocketServerError
   | SyncDatabase.DatabaseUnavailable
   | SqlError
@@ -146,7 +146,7 @@ export const layerRunner = (
     Duration.unsafeDivide(Duration.decode(shardLockExpiration), 3)
   )
   return WorkspaceSync.layer({ maxSyncs, lockLostGrace: Duration.times(shardLockInterval, 3) }).pipe(
-    Layer.provideMerge(NodeClusterSocket.layer({
+    Layer.provideMerge(checkedCluster(NodeClusterSocket.layer({
       storage: "sql",
       shardingConfig: {
         ...timings,
@@ -154,7 +154,7 @@ export const layerRunner = (
         runnerAddress: Option.some(RunnerAddress.make(options.host ?? "127.0.0.1", options.port)),
         runnerListenAddress: Option.none()
       }
-    })),
+    }))),
     // The sync tables exist before the runner takes its first workspace.
     Layer.provide(Layer.effectDiscard(Sync.migrate)),
     // The cluster holds a session for its shard locks and polls storage. Each sync holds one session for its lock,
@@ -170,14 +170,49 @@ export const layerRunner = (
   )
 }
 
+const isSqlFailure = (error: unknown): error is SqlError | MigrationError =>
+  Predicate.isTagged(error, "SqlError") || Predicate.isTagged(error, "MigrationError")
+
+/** Jittered, so that two processes that lost to each other do not meet again. About 8 seconds in all. */
 const startAgain = Schedule.exponential("250 millis").pipe(
+  Schedule.jittered,
   Schedule.intersect(Schedule.recurs(5)),
-  Schedule.whileInput((error: unknown) => Predicate.isTagged(error, "SqlError") || Predicate.isTagged(error, "MigrationError"))
+  Schedule.whileInput(isSqlFailure)
+)
+
+/**
+ * The cluster over SQL storage, its tables checked. The storage creates them as its layer is built, and processes that
+ * start together race:
+ * - a statement that loses (PostgreSQL's `CREATE … IF NOT EXISTS` beside another's) ends the cluster's layer with a
+ *   defect, not a failure;
+ * - its migrator takes any failure to record its migrations for another process running them, and goes on without
+ *   its tables. On SQLite a client and a runner starting together lose that way (SQLite refuses a write to a
+ *   transaction that read before another process's write), and both may.
+ * Either is an `SqlError` or a `MigrationError` here, which the process starts again from (`startAgain`).
+ */
+const checkedCluster = <A, E, R>(
+  cluster: Layer.Layer<A, E, R>
+): Layer.Layer<A, E | SqlError | MigrationError, R | SqlClient.SqlClient> =>
+  cluster.pipe(
+    Layer.catchAllCause((cause) =>
+      Option.match(Option.filter(Cause.dieOption(cause), isSqlFailure), {
+        onNone: (): Layer.Layer<A, E | SqlError | MigrationError> => Layer.failCause(cause),
+        onSome: (error) => Layer.fail(error)
+      })
+    ),
+    Layer.tap(() => clusterTables)
+  )
+
+/** Fails (an `SqlError`) unless the tables of the cluster's messages exist. */
+const clusterTables = Effect.flatMap(
+  SqlClient.SqlClient,
+  (sql) => sql`SELECT 1 FROM ${sql("cluster_messages")}, ${sql("cluster_replies")} WHERE 1 = 0`
 )
 
 /**
  * A client-only process: sends `Sync` (`WorkspaceSync.sync`) and reads the answers from storage; hosts nothing. Its
- * `SqlClient` is the fleet's database, where it may read the sync tables.
+ * `SqlClient` is the fleet's database, where it may read the sync tables. Started beside a runner that is creating the
+ * cluster's tables, it starts again for about 8 seconds before it fails with the `SqlError` or `MigrationError`.
  *
  * @since 0.1.0
  * @category layers
@@ -185,11 +220,16 @@ const startAgain = Schedule.exponential("250 millis").pipe(
 export const layerClient = (options: {
   readonly database: SyncDatabase.Database
   readonly shardingConfig?: Partial<ShardingConfig.ShardingConfig["Type"]> | undefined
-}): Layer.Layer<Sharding.Sharding | SqlClient, SyncDatabase.DatabaseUnavailable | ConfigError> =>
-  NodeClusterSocket.layer({
+}): Layer.Layer<
+  Sharding.Sharding | SqlClient.SqlClient,
+  SyncDatabase.DatabaseUnavailable | SqlError | MigrationError | ConfigError
+> =>
+  checkedCluster(NodeClusterSocket.layer({
     clientOnly: true,
     storage: "sql",
     shardingConfig: { ...shardingConfig, ...options.shardingConfig, runnerAddress: Option.none() }
-  }).pipe(
-    Layer.provideMerge(layerSql(options.database, { connections: 4, applicationName: "intercom-scroll-fleet client" }))
+  })).pipe(
+    Layer.provideMerge(layerSql(options.database, { connections: 4, applicationName: "intercom-scroll-fleet client" })),
+    // A client started beside a runner races it to create the cluster's tables, as runners do.
+    Layer.retry(startAgain)
   )

@@ -24,6 +24,7 @@ import {
   passwordNeverShown,
   results,
   rowsOfRun,
+  said,
   Scripts,
   serve,
   startFleet,
@@ -145,9 +146,12 @@ describe.concurrent("the fleet as processes", () => {
         }))))
         const env = Object.fromEntries(names.map((name) => [`${name.toUpperCase()}_TOKEN`, name]))
         const port = yield* freePort
-        yield* node("runner", scripts.runner, ["--database", `sqlite:${filename}`, "--port", String(port)], env)
+        const runner = yield* node("runner", scripts.runner, ["--database", `sqlite:${filename}`, "--port", String(port)], env)
         const client = yield* node("client", scripts.client, ["--database", `sqlite:${filename}`, "--workspaces", file, "--run", "r1"], env)
-        const exit = yield* client.exit.pipe(Effect.timeout("90 seconds"), Effect.orDie)
+        const exit = yield* client.exit.pipe(
+          Effect.timeout("90 seconds"),
+          Effect.catchAll(() => Effect.dieMessage(`the client did not end within 90 seconds\n${said([runner, client])}`))
+        )
         expect(exit.code).toBe(0)
         everyWorkspaceCompleted(client, workspaces, 500)
         expect(results(client).map(({ summaries }) => summaries?.[0].inserted)).toEqual([500, 500])

@@ -3,3 +3,4 @@
  */
 export * as PostgresDatabase from "./PostgresDatabase.js"
 export * as PostgresServer from "./PostgresServer.js"
+export * as ClockSteps from "./ClockSteps.js"

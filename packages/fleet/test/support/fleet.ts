@@ -40,6 +40,12 @@ export const serve = (options: Simulator.SimulatorOptions): Effect.Effect<Served
     return { baseUrl, stats: simulator.stats, ids: (token) => Effect.orDie(simulator.ids(token, "users")) }
   })
 
+/** What each process printed last, for a failure's message. */
+export const said = (processes: ReadonlyArray<Process>): string =>
+  processes.map((process) =>
+    `${process.name} said:\n  ${process.lines.slice(-20).map((line) => line.text.slice(0, 600)).join("\n  ")}`
+  ).join("\n")
+
 export interface Fleet {
   /** The fleet's database URL, password included: what the runners are given. */
   readonly database: string
@@ -91,7 +97,7 @@ export const startFleet = (options: {
     ))
     yield* Effect.raceFirst(shardsSplit(database, options.runners), anExit).pipe(
       Effect.catchAllDefect((defect) =>
-        Effect.dieMessage(`${String(defect)}\n${runners.map((runner) => `${runner.name} said:\n  ${runner.lines.slice(-20).map((line) => line.text.slice(0, 600)).join("\n  ")}`).join("\n")}`)
+        Effect.dieMessage(`${String(defect)}\n${said(runners)}`)
       )
     )
     yield* Effect.logInfo(`${options.runners} runners ready in ${Date.now() - startedAt} ms`)

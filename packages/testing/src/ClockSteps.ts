@@ -1,5 +1,6 @@
 /**
- * Drives a forked program under the TestClock to its end.
+ * Drives a forked program under the TestClock to its end, step by step: for a program whose other side is real (sockets,
+ * a database file), which the clock cannot move.
  */
 import { type Duration, Effect, Fiber, TestClock, TestServices } from "effect"
 
