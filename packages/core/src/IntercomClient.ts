@@ -38,6 +38,7 @@ import { interpret, readScrollParamAhead, receive, type Received, type Where } f
 import { withSpanKeepingNoValue } from "./internal/span.js"
 import * as Transport from "./internal/transport.js"
 import * as WorkspaceLock from "./internal/workspaceLock.js"
+import { beforeRequest } from "./internal/sendAhead.js"
 import type { RecordOf } from "./Models.js"
 import { defaultVersions, paths, type Resource } from "./Resource.js"
 import { InvalidOptions, RestartRequired, type ScrollError } from "./ScrollError.js"
@@ -223,7 +224,8 @@ export const make = (options: Options): Effect.Effect<Service, InvalidOptions, H
       const request = where.scrollParam === undefined
         ? first
         : HttpClientRequest.setUrlParam(first, "scroll_param", where.scrollParam)
-      const roundTrip = httpClient.execute(request).pipe(
+      // A turn first, so that the connection of the response just read takes this request (internal/sendAhead.ts).
+      const roundTrip = Effect.zipRight(beforeRequest, httpClient.execute(request)).pipe(
         Effect.flatMap((response) => receive(response, where, maxBytes)),
         Effect.catchTags({ RequestError: transportFailure, ResponseError: transportFailure })
       )

@@ -123,6 +123,13 @@ export const options = {
     ),
     Options.optional
   ),
+  handshake: Options.integer("handshake").pipe(
+    atLeast("handshake", 0),
+    Options.withDescription(
+      "Milliseconds a new connection costs before its first response (TCP's and TLS's round trips; 2 x latency for TLS 1.3)"
+    ),
+    Options.optional
+  ),
   compression: Options.choice("compression", ["on", "off"]).pipe(
     Options.withDefault("on"),
     Options.withDescription("Compress pages for requests whose Accept-Encoding asks (br, gzip, deflate)")
@@ -175,6 +182,7 @@ export const serverOptions = (config: Config): Simulator.ServerOptions => ({
   scrollParam: config.scrollParam,
   compression: config.compression === "on",
   ...Option.match(config.bandwidth, { onNone: () => ({}), onSome: (bandwidth) => ({ bandwidth }) }),
+  ...Option.match(config.handshake, { onNone: () => ({}), onSome: (millis) => ({ handshake: Duration.millis(millis) }) }),
   workspaces: config.tokens.map((token, index) => ({
     token,
     seed: config.seed + index,

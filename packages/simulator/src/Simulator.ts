@@ -116,6 +116,12 @@ export interface SimulatorOptions {
    * pieces at that rate; in process the response is handed over once the time has passed. Unlimited when unset.
    */
   readonly bandwidth?: number
+  /**
+   * What a new connection costs before its first response, on the simulator's Clock: the round trips of TCP's and TLS's
+   * handshakes, which a real link charges and loopback does not (TLS 1.3 over TCP: two round trips). On a port only:
+   * in process there are no connections. None when unset.
+   */
+  readonly handshake?: Duration.DurationInput
 }
 
 /**
@@ -147,6 +153,11 @@ export interface Counters {
    */
   readonly bytesSent: number
   readonly bodiesCut: number
+  /**
+   * Connections whose first request came for this workspace (each connection counted once, by its first request). On a
+   * port only: in process there are no connections.
+   */
+  readonly connectionsOpened: number
   readonly connectionsDropped: number
   /**
    * `scroll_exists` answers given while the open scroll had been used (opened or paged) less than 500 ms before, on
@@ -282,7 +293,9 @@ export const make = (options: SimulatorOptions): Effect.Effect<Simulator["Type"]
         unauthenticated,
         requestIds: new Rng(0x5eed),
         compression: options.compression ?? defaults.compression,
-        link: bandwidth === undefined ? undefined : Link.make(bandwidth, clock)
+        link: bandwidth === undefined ? undefined : Link.make(bandwidth, clock),
+        handshake: options.handshake === undefined ? undefined : Duration.decode(options.handshake),
+        clock
       }),
       stats: Effect.sync(() => {
         const perWorkspace = Array.from(workspaces, ([token, workspace]) => [token, workspace.counters.snapshot()] as const)
@@ -343,7 +356,7 @@ export const layerServer = (
   Layer.unwrapEffect(
     Effect.map(Simulator, (simulator) =>
       HttpServer.serve(
-        simulator.app.pipe(Effect.provideService(Connection.CurrentConnection, Connection.node))
+        simulator.app.pipe(Effect.provideService(Connection.CurrentConnection, Connection.node()))
       ))
   ).pipe(
     Layer.provideMerge(

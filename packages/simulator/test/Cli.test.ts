@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { NodeContext } from "@effect/platform-node"
 import { Command } from "@effect/cli"
-import { ConfigProvider, Console, Effect, Option, Stream } from "effect"
+import { ConfigProvider, Console, Duration, Effect, Option, Stream } from "effect"
 import { Cli, type Simulator } from "../src/index.js"
 import * as PlainConsole from "../src/internal/plainConsole.js"
 import { type ChildProcess, spawn } from "node:child_process"
@@ -102,19 +102,20 @@ const capture = Effect.map(Effect.console, (console) => {
 })
 
 describe("the command line", () => {
-  it.effect("maps --bandwidth, --compression and --scroll-param to the server's options, and their defaults", () =>
+  it.effect("maps --bandwidth, --handshake, --compression and --scroll-param to the server's options, and their defaults", () =>
     Effect.gen(function*() {
       const seen: Array<Simulator.ServerOptions> = []
       const command = Command.make("probe", Cli.options, (config) =>
         Effect.sync(() => seen.push(Cli.serverOptions(config))))
       const probe = Command.run(command, { name: "probe", version: "0" })
-      yield* probe(["node", "probe", "--token", "T", "--bandwidth", "2.5", "--compression", "off"])
+      yield* probe(["node", "probe", "--token", "T", "--bandwidth", "2.5", "--handshake", "80", "--compression", "off"])
       yield* probe(["node", "probe", "--token", "T", "--scroll-param", "stable"])
       yield* probe(["node", "probe", "--token", "T"])
-      expect(seen[0]).toMatchObject({ bandwidth: 2.5, compression: false, scrollParam: "rotating" })
+      expect(seen[0]).toMatchObject({ bandwidth: 2.5, handshake: Duration.millis(80), compression: false, scrollParam: "rotating" })
       expect(seen[1]).toMatchObject({ compression: true, scrollParam: "stable" })
       expect(seen[2]).toMatchObject({ compression: true, scrollParam: "rotating" })
       expect("bandwidth" in seen[2]).toBe(false)
+      expect("handshake" in seen[2]).toBe(false)
     }).pipe(Effect.provide(NodeContext.layer)))
 
   it.effect("--help shows the optional flags as optional, and no escape codes when NO_COLOR is set", () =>
@@ -127,7 +128,7 @@ describe("the command line", () => {
       const help = written.stdout.join("\n")
       expect(help).toContain("[--add-at text...] [--remove-at text...]")
       expect(help).toContain("--token text...") // required, and repeatable
-      expect(help).toContain("[--bandwidth float] [--compression on | off] [--scroll-param rotating | stable]")
+      expect(help).toContain("[--bandwidth float] [--handshake integer] [--compression on | off] [--scroll-param rotating | stable]")
       expect(help).not.toContain("\u001b")
     }).pipe(Effect.provide(NodeContext.layer)))
 })

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
-import type { HttpClientResponse } from "@effect/platform"
-import { Clock, Duration, Effect, Fiber, Option, Ref, Stream, TestClock } from "effect"
+import { type HttpClientResponse, HttpServer } from "@effect/platform"
+import { NodeHttpClient } from "@effect/platform-node"
+import { Clock, Duration, Effect, Fiber, Layer, Option, Ref, Stream, TestClock, TestServices } from "effect"
 import { Simulator } from "../src/index.js"
 import { getBytes, send } from "./helpers.js"
 
@@ -155,4 +156,36 @@ describe("bandwidth on a port", () => {
         bandwidth: 1
       }))
     ))
+})
+
+describe("a new connection on a port", () => {
+  /** The next turn of the event loop: undici takes a socket back for the next request only then. */
+  const nextTurn = Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
+
+  it.effect("its first response waits the handshake on the simulator's Clock; later ones on it do not; it is counted once", () =>
+    Effect.gen(function*() {
+      const first = yield* doneAround(getBytes("/companies/scroll", { token: T }), 80)
+      expect([first.before, first.after]).toEqual([false, true])
+      const param = JSON.parse(new TextDecoder().decode(first.answer.bytes)).scroll_param
+      yield* nextTurn
+      // The same connection, kept alive: answered without the clock moving.
+      const second = yield* Effect.fork(getBytes("/companies/scroll", { token: T, param }))
+      expect((yield* TestServices.provideLive(Fiber.join(second).pipe(Effect.timeout("10 seconds")))).status).toBe(200)
+      const stats = yield* (yield* Simulator.Simulator).stats
+      expect(stats.workspaces[T].connectionsOpened).toBe(1)
+      expect(stats.workspaces[T].requests).toBe(2)
+    }).pipe(Effect.provide(
+      // Simulator.layerTest's client opens a connection a request; undici's keeps them alive.
+      HttpServer.layerTestClient.pipe(
+        Layer.provide(NodeHttpClient.layerUndici),
+        Layer.provideMerge(Simulator.layerServer({ workspaces: [{ token: T, companies: 250 }], handshake: "80 millis" }))
+      )
+    )))
+
+  it.effect("in process there are no connections: no handshake, none counted", () =>
+    Effect.gen(function*() {
+      const { after, before } = yield* doneAround(getBytes("/companies/scroll", { token: T }), 0.5)
+      expect([before, after]).toEqual([true, true])
+      expect((yield* (yield* Simulator.Simulator).stats).total.connectionsOpened).toBe(0)
+    }).pipe(Effect.provide(Simulator.layerClient({ workspaces: [{ token: T, companies: 250 }], handshake: "80 millis" }))))
 })

@@ -1,12 +1,14 @@
 /**
- * A user's link, not loopback: latency a page and a bandwidth by which bytes cost time, compression on (the
- * simulator compresses whatever a request asks for). Scroll.users against a bare fetch loop (which asks for gzip, as
+ * A user's link, not loopback: latency a page, a bandwidth by which bytes cost time, and a handshake each new connection
+ * pays before its first response (TCP's round trip and TLS 1.3's: two round trips, as against Intercom over https),
+ * compression on (the simulator compresses whatever a request asks for). Scroll.users against a bare fetch loop (which asks for gzip, as
  * Node's fetch does by default), Scroll.companies against intercom-client 7 (fetch too), all four interleaved.
  *
  * The simulator runs in this process (`Simulator.layerServer`, the same app as the bin), each contender in a
  * workspace of its own (same seed, same records), so that its stats give each contender's bytes on the wire and pages
- * a run. Beside each result: the physical limit of the link, pages × latency + bytes ÷ bandwidth, for the bytes that
- * contender moved.
+ * a run. Beside each result: the physical limit of the link, one handshake + pages × latency + bytes ÷ bandwidth, for
+ * the bytes that contender moved, and the connections it opened (each contender's process keeps its connections alive
+ * between rounds only while undici's keep-alive lasts, 4 s: a round usually opens them again).
  */
 import { Simulator } from "@intercom-scroll/simulator"
 import { Context, Duration, Effect, Layer } from "effect"
@@ -19,6 +21,8 @@ export interface Link {
   readonly name: string
   readonly latencyMillis: number
   readonly megabits: number
+  /** What a new connection costs before its first response: two round trips (TCP, then TLS 1.3). */
+  readonly handshakeMillis: number
   /** Measure ids: Scroll.users against the bare loop, Scroll.companies against the SDK. */
   readonly ids: { readonly users: number; readonly companies: number }
   readonly goals: { readonly users: string; readonly companies: string }
@@ -29,6 +33,7 @@ export const realLink: Link = {
   name: "real link",
   latencyMillis: 40,
   megabits: 20,
+  handshakeMillis: 80,
   ids: { users: 11, companies: 12 },
   goals: { users: "≥ 1.00 (as fast or faster)", companies: "> 1 (faster)" },
   holds: { users: (ratio) => ratio >= 1, companies: (ratio) => ratio > 1 }
@@ -38,6 +43,7 @@ export const farLink: Link = {
   name: "far link",
   latencyMillis: 120,
   megabits: 100,
+  handshakeMillis: 240,
   ids: { users: 13, companies: 14 },
   goals: { users: "record it", companies: "record it" },
   holds: { users: () => true, companies: () => true }
@@ -48,6 +54,7 @@ interface Wire {
   readonly bytes: number
   readonly pages: number
   readonly compressed: number
+  readonly connections: number
 }
 
 const entries: ReadonlyArray<{ readonly name: string; readonly contender: ContenderName; readonly resource: "users" | "companies" }> = [
@@ -59,7 +66,7 @@ const entries: ReadonlyArray<{ readonly name: string; readonly contender: Conten
 
 export const measure = (harness: Harness, link: Link, records: number, roundCount: number) =>
   Effect.gen(function*() {
-    const profile = `${link.latencyMillis} ms a page, ${link.megabits} Mbit/s, compression on`
+    const profile = `${link.latencyMillis} ms a page, ${link.megabits} Mbit/s, ${link.handshakeMillis} ms a new connection, compression on`
     yield* harness.log(`Measures ${link.ids.users} and ${link.ids.companies} (${link.name}): ${records.toLocaleString("en-US")} users and companies, ${profile}, ${roundCount} rounds`)
     const token = (name: string) => `link-${entries.findIndex((entry) => entry.name === name)}`
     const context = yield* Layer.build(Simulator.layerServer({
@@ -71,6 +78,7 @@ export const measure = (harness: Harness, link: Link, records: number, roundCoun
         faults: { latency: Duration.millis(link.latencyMillis) }
       })),
       bandwidth: link.megabits,
+      handshake: Duration.millis(link.handshakeMillis),
       compression: true
     }))
     const simulator = Context.get(context, Simulator.Simulator)
@@ -91,7 +99,8 @@ export const measure = (harness: Harness, link: Link, records: number, roundCoun
             wire[entry.name].push({
               bytes: after.bytesSent - before.bytesSent,
               pages: after.pagesServed - before.pagesServed,
-              compressed: after.pagesCompressed - before.pagesCompressed
+              compressed: after.pagesCompressed - before.pagesCompressed,
+              connections: after.connectionsOpened - before.connectionsOpened
             })
             return sample
           }
@@ -106,12 +115,13 @@ export const measure = (harness: Harness, link: Link, records: number, roundCoun
       const bytes = median(runs.map((run) => run.bytes))
       const pages = median(runs.map((run) => run.pages))
       const compressed = median(runs.map((run) => run.compressed))
-      const limit = (pages * link.latencyMillis) / 1000 + (bytes * 8) / (link.megabits * 1_000_000)
-      return { bytes, pages, compressed, limit }
+      const connections = runs.reduce((sum, run) => sum + run.connections, 0) / runs.length
+      const limit = (link.handshakeMillis + pages * link.latencyMillis) / 1000 + (bytes * 8) / (link.megabits * 1_000_000)
+      return { bytes, pages, compressed, connections, limit }
     }
     const describe = (name: string) => {
       const w = onWire(name)
-      return `${name}: ${kB(w.bytes)} a scroll (${w.compressed} of ${w.pages} pages compressed), limit ${w.limit.toFixed(2)} s`
+      return `${name}: ${kB(w.bytes)} a scroll (${w.compressed} of ${w.pages} pages compressed), ${w.connections.toFixed(1)} connections opened a scroll, limit ${w.limit.toFixed(2)} s`
     }
     const pair = (
       id: number,

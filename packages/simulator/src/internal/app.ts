@@ -5,7 +5,7 @@
  * @internal
  */
 import { type HttpApp, HttpBody, HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Clock, Context, Effect, Encoding, Either, Stream } from "effect"
+import { Clock, Context, type Duration, Effect, Encoding, Either, Stream } from "effect"
 import * as Resource from "../Resource.js"
 import * as ApiError from "./apiError.js"
 import { CurrentConnection } from "./connection.js"
@@ -25,6 +25,9 @@ export interface Host {
   readonly compression: boolean
   /** Without one, bytes cost no time. */
   readonly link: Link.Link | undefined
+  /** What a new connection costs before its first response. */
+  readonly handshake: Duration.Duration | undefined
+  readonly clock: Clock.Clock
 }
 
 /** What the current request is answered through. */
@@ -128,6 +131,10 @@ export const make = (host: Host): HttpApp.Default =>
     const asked = ContentCoding.negotiate(request.headers["accept-encoding"])
     const counters = workspace?.counters ?? host.unauthenticated
     counters.recordRequest(asked !== undefined)
+    if ((yield* CurrentConnection).opens(request)) {
+      counters.counts.connectionsOpened++
+      if (host.handshake !== undefined) yield* host.clock.sleep(host.handshake)
+    }
     const response = workspace === undefined
       ? refuse(counters, ApiError.unauthorized(), host.requestIds.hex(20))
       : yield* answer(host, workspace, host.compression ? asked : undefined)

@@ -18,6 +18,8 @@ export class BodyCut extends Schema.TaggedError<BodyCut>()("BodyCut", {}) {
 }
 
 export interface Connection {
+  /** Whether `request` is the first on its connection (always false where there are no connections). */
+  readonly opens: (request: HttpServerRequest.HttpServerRequest) => boolean
   /** Destroys the connection before any response is sent. */
   readonly drop: (request: HttpServerRequest.HttpServerRequest) => Effect.Effect<void>
   /** A body that delivers `head` and then breaks off. */
@@ -36,6 +38,7 @@ export interface Connection {
 
 /** Hosts other than ours can only end a body early: a dropped connection becomes a body cut before its first byte. */
 const portable: Connection = {
+  opens: () => false,
   drop: () => Effect.void,
   cut: (_request, head) => Stream.concat(head, Stream.fail(new BodyCut())),
   transmit: (_request, link, bytes) => Effect.succeed(Link.paced(link, bytes)),
@@ -49,9 +52,23 @@ export class CurrentConnection extends Context.Reference<CurrentConnection>()(
 
 /**
  * On a Node server the socket itself is destroyed: a failing body stream would only end the response, and a
- * keep-alive client would then wait for the missing bytes.
+ * keep-alive client would then wait for the missing bytes. Its sockets are told apart, so that a connection's first
+ * request is known.
  */
-export const node: Connection = {
+export const node = (): Connection => {
+  const seen = new WeakSet<object>()
+  return {
+    opens: (request) => {
+      const socket = NodeHttpServerRequest.toIncomingMessage(request).socket
+      if (seen.has(socket)) return false
+      seen.add(socket)
+      return true
+    },
+    ...nodeCarriage
+  }
+}
+
+const nodeCarriage: Omit<Connection, "opens"> = {
   drop: (request) => Effect.sync(() => NodeHttpServerRequest.toIncomingMessage(request).socket.destroy()),
   cut: (request, head) => {
     const response = NodeHttpServerRequest.toServerResponse(request)

@@ -23,6 +23,7 @@ const zero = (): Counts => ({
   recordsServed: 0,
   bytesSent: 0,
   bodiesCut: 0,
+  connectionsOpened: 0,
   connectionsDropped: 0,
   scrollExistsWhileLive: 0
 })
