@@ -83,10 +83,18 @@ describe.concurrent("the fleet as processes", () => {
 
         // The workspaces the victim was scrolling were scrolled again, from the first page, by another runner. (So may
         // be a few others: when the ring loses a runner, survivors may trade shards too, and a moved sync starts over.)
-        // Each start opened one scroll, and no workspace was scrolled by two runners at once.
+        // Each start that ended opened one scroll; one cut short (the victim's, or one a survivor gave up when a shard
+        // moved) opened one or none: on a loaded machine it can end before its first request. And no workspace was
+        // scrolled by two runners at once.
         const stats = yield* fleet.simulator.stats
+        const ofWorkspace = (runner: Process, message: string, name: string) =>
+          logged(runner, message).filter((line) => line.workspace === name).length
         for (const name of names) {
-          expect({ name, scrolls: stats.workspaces[name].scrollsOpened }).toEqual({ name, scrolls: starts(fleet, name) })
+          const cutShort = fleet.runners.reduce((sum, runner) =>
+            sum + ofWorkspace(runner, "Sync started", name) - ofWorkspace(runner, "Sync done", name), 0)
+          const scrolls = stats.workspaces[name].scrollsOpened
+          expect({ name, scrolls: Math.min(scrolls + cutShort, starts(fleet, name)) }).toEqual({ name, scrolls: starts(fleet, name) })
+          expect(scrolls).toBeLessThanOrEqual(starts(fleet, name))
           if (interrupted.has(name)) expect(starts(fleet, name)).toBeGreaterThanOrEqual(2)
         }
         yield* neverTwoLiveScrolls(fleet)
