@@ -24,11 +24,13 @@ export default defineConfig({
     // (test/support/freshFile.ts).
     setupFiles: [here("./test/support/freshFile.ts"), ...cpuReport],
     // Vitest's default on 2 cores is one worker, one file at a time: the process tests, which mostly wait on their
-    // processes and the network, would hold the only worker while a core idles. Two files at once, one per core (three
-    // made the CPU-bound property tests and the short-expiry tests time out on a loaded machine); `minWorkers` too, or
-    // the pool ends a worker it thinks idle and loses the files queued on it.
-    maxWorkers: 2,
-    minWorkers: 2,
+    // processes and the network, would hold the only worker while a core idles. Three files at once on two cores: with
+    // two, a core idled through the last half of the run whenever one worker waited on real time (the fleet's runners,
+    // live cases, processes) while the other ran an in-process file: 114–124 s against 95–97 s (bench NOTES, "The test
+    // suite's time, a fifth time"). `minWorkers` too, or the pool ends a worker it thinks idle and loses the files
+    // queued on it.
+    maxWorkers: 3,
+    minWorkers: 3,
     // A worker runs its files one after the other in one process, so that effect, the platform and our packages load
     // once a worker, not once a file: 1.5–5 s of CPU a file. What a file leaves in the process for the next is undone
     // by test/support/freshFile.ts.

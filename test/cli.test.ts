@@ -266,7 +266,9 @@ describe.concurrent("intercom-scroll export, through faults", () => {
       expect(result.stderr).toMatch(/starting over from the first page \(attempt 2\).*HTTP 500/)
       expect(result.stderr).toMatch(/starting over from the first page \(attempt 3\).*expired/i)
       expect(result.stderr).toMatch(/starting over from the first page \(attempt 4\).*transport failure/)
-      expect(result.stderr).toMatch(/Exported 1,200 users to stdout in .*, 3 restarts, \d+ rate-limit waits?, /)
+      // The rate-limit waits are said when there were any: an export slowed by a loaded machine may stay under 12 a
+      // second.
+      expect(result.stderr).toMatch(/Exported 1,200 users to stdout in .*, 3 restarts, (\d+ rate-limit waits?, )?\d/)
       expect(result.exitCode).toBe(0)
       expect(ndjsonIds(result.stdout).sort()).toEqual(yield* expectedIds)
     }).pipe(Effect.provide(NodeContext.layer)), 60_000)

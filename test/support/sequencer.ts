@@ -1,5 +1,5 @@
 /**
- * The order in which `pnpm test` hands its files to the two workers: the longest first, so that no long file starts
+ * The order in which `pnpm test` hands its files to the workers: the longest first, so that no long file starts
  * late and runs alone at the end while the other core idles (the wall clock's tail). Vitest's own order is the last
  * run's durations (kept in node_modules/.vite), or without them the files' sizes, which put the fleet's process tests,
  * the longest file, among the last. The files named here go first, in this order (their wall times in a full run at
