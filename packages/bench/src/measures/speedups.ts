@@ -53,7 +53,9 @@ export const variants: ReadonlyArray<Variant> = [
     }]
   },
   {
-    // Not for speed on loopback: one connection where a scroll held two, each new one a handshake on a real link.
+    // Not for speed on loopback: one connection where a scroll held two, each new one a handshake on a real link. The
+    // workers keep their pools between rounds, so this figure depends on which runs find a connection open:
+    // src/probeFreshPool.ts measures the saving where a scroll starts with none (bench NOTES).
     speedUp: "a turn before each request (one connection, not two)",
     name: "each request at once (two connections)",
     patches: [
