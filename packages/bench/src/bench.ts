@@ -61,16 +61,12 @@ import { chart, type ContenderResult, formatValue, type MeasureResult, type Resu
 import * as Simulator from "./lib/simulator.js"
 import type { RunResult, Setup } from "./lib/worker.js"
 import * as Workers from "./lib/workers.js"
+import { argv, flag, has } from "./lib/args.js"
 
-const argv = process.argv.slice(2)
-const flag = (name: string): string | undefined => {
-  const at = argv.indexOf(name)
-  return at === -1 ? undefined : argv[at + 1]
-}
 const only = flag("--only")?.split(",")
 /** A measure by its number, or a group of them by name (`real-link`). */
 const wants = (id: number | string) => only === undefined || only.includes(String(id))
-const quick = argv.includes("--quick")
+const quick = has("--quick")
 const roundsOverride = flag("--rounds") === undefined ? undefined : Number(flag("--rounds"))
 const rounds = (full: number, fast: number) => roundsOverride ?? (quick ? fast : full)
 /** Users for measures 8 and 9: 200k, or `--sync-users N`. */

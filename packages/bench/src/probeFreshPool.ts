@@ -11,12 +11,8 @@ import { Simulator } from "@intercom-scroll/simulator"
 import { Context, Duration, Effect, Layer, Redacted, Stream } from "effect"
 import { median } from "./lib/measure.js"
 import { realLink } from "./measures/realLink.js"
+import { flag } from "./lib/args.js"
 
-const argv = process.argv.slice(2)
-const flag = (name: string) => {
-  const at = argv.indexOf(name)
-  return at === -1 ? undefined : argv[at + 1]
-}
 const variantEntry = flag("--variant")
 if (variantEntry === undefined) throw new Error("--variant ENTRY: the entry module of the core to compare with")
 const users = Number(flag("--users") ?? 300)

@@ -19,16 +19,12 @@ import * as NodePath from "node:path"
 import { median } from "./lib/measure.js"
 import type { ContenderName } from "./lib/worker.js"
 import * as Workers from "./lib/workers.js"
+import { flag, has } from "./lib/args.js"
 
-const argv = process.argv.slice(2)
-const flag = (name: string) => {
-  const at = argv.indexOf(name)
-  return at === -1 ? undefined : argv[at + 1]
-}
 const rounds = Number(flag("--rounds") ?? 7)
-const profile = argv.includes("--profile")
+const profile = has("--profile")
 /** Stamps on the client's side too (`probeHook.ts`): the last bytes of a response in, the next request's head out. */
-const clientSide = argv.includes("--client")
+const clientSide = has("--client")
 const hook = NodePath.join(NodePath.dirname(new URL(import.meta.url).pathname), "probeHook.ts")
 const records = 3_000
 

@@ -1,0 +1,12 @@
+/** The command line of a bench script: `--name VALUE` flags and bare switches. */
+/** The arguments after the script. */
+export const argv: ReadonlyArray<string> = process.argv.slice(2)
+
+/** The value after `--name`, if the flag is there. */
+export const flag = (name: string): string | undefined => {
+  const at = argv.indexOf(name)
+  return at === -1 ? undefined : argv[at + 1]
+}
+
+/** Whether `--name` is there. */
+export const has = (name: string): boolean => argv.includes(name)
