@@ -73,7 +73,12 @@ describe("Fleet.layerClient", () => {
       // The first start has taken the refusal for another process's migrations.
       yield* Effect.repeat(Effect.zipRight(TestServices.provideLive(Effect.sleep("2 millis")), client.logs), {
         until: (logs) => logs.includes("Migrations already running")
-      })
+      }).pipe(
+        // Real time: the first start runs on the file, which the TestClock does not move.
+        Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error("the migrator never said it found its migrations running") }),
+        TestServices.provideLive,
+        Effect.orDie
+      )
       // That other process done, the next start records and runs the migrations.
       yield* other.unsafe("DROP TRIGGER lost_write").pipe(Effect.orDie)
       const exit = yield* buildExit(client.fiber)
