@@ -61,6 +61,13 @@ export const run = (
     return { exitCode, stdout, stderr }
   }))
 
+/**
+ * stderr without the plain progress lines (`users: 950 records | 19 pages | …`), which a command prints every 5 s
+ * when stderr is not a terminal: how many depends on the machine's load, so a summary is asserted on the rest.
+ */
+export const withoutProgress = (stderr: string): string =>
+  stderr.replace(/^(?:users|leads|companies): [\d,]+ records? \| [^\n]*\n/gm, "")
+
 /** `intercom-scroll …` through the package's bin. */
 export const cli = (args: ReadonlyArray<string>, options: { readonly env?: Record<string, string>; readonly cwd?: string } = {}) =>
   run("node", [cliBin, ...args], options)
