@@ -9,7 +9,7 @@ import { errorList, type Fake, json, makeFake, TOKEN } from "../../core/test/sup
 import { Cli } from "../src/index.js"
 import * as Failure from "../src/internal/failure.js"
 import * as ScrollFlags from "../src/internal/scrollFlags.js"
-import { ClockSteps } from "@intercom-scroll/testing"
+import { ClockSteps, Settle } from "@intercom-scroll/testing"
 import { type Capture, makeCapture } from "./support/capture.js"
 
 interface Run {
@@ -276,27 +276,27 @@ describe("intercom-scroll export", () => {
 
   it.effect("--prefetch N: N pages fetched ahead of a reader that has stopped reading; 0 only the page being written", () => {
     /**
-     * The requests sent while stdout takes nothing, once there are `expected` and then a while longer to see that no
-     * more come; then the reader resumes and the export ends well.
+     * The requests sent while stdout takes nothing, once there are `expected` and then no more come through 20 turns
+     * of the event loop; then the reader resumes and the export ends well.
      */
     const whileStalled = (flags: ReadonlyArray<string>, expected: number) =>
       Effect.gen(function*() {
         const reading = yield* Deferred.make<void>()
         const run = { fake: makeFake({ records: 1000 }), capture: makeCapture({ stdoutWaits: Deferred.await(reading) }) }
         const fiber = yield* Effect.fork(cli(["export", "users", ...flags], run))
-        for (let i = 0; i < 100_000 && run.fake.requests.length < expected; i++) yield* Effect.yieldNow()
-        for (let i = 0; i < 2_000; i++) yield* Effect.yieldNow()
-        const requests = run.fake.requests.length
+        yield* Settle.until(`${expected} requests`, () => run.fake.requests.length >= expected)
+        const requests = yield* Settle.untilStill(() => run.fake.requests.length)
         yield* Deferred.succeed(reading, undefined)
         expect(yield* Fiber.join(fiber)).toEqual(Exit.void)
         expect(lines(run.capture.stdout())).toHaveLength(1000)
         return requests
       })
     return Effect.gen(function*() {
-      // The page being written, N in the buffer, and one fetched that waits to enter it.
+      // The page being written, N in the buffer, one in the producer's hand that waits to enter it, and the request
+      // after it, sent as soon as that page's body was in (the README's prefetch + 2 pages of memory); with 0, none.
       expect(yield* whileStalled(["--prefetch", "0"], 1)).toBe(1)
-      expect(yield* whileStalled([], 3)).toBe(3)
-      expect(yield* whileStalled(["--prefetch", "4"], 6)).toBe(6)
+      expect(yield* whileStalled([], 4)).toBe(4)
+      expect(yield* whileStalled(["--prefetch", "4"], 7)).toBe(7)
     })
   })
 

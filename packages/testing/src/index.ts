@@ -4,3 +4,4 @@
 export * as PostgresDatabase from "./PostgresDatabase.js"
 export * as PostgresServer from "./PostgresServer.js"
 export * as ClockSteps from "./ClockSteps.js"
+export * as Settle from "./Settle.js"
