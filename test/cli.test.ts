@@ -61,6 +61,8 @@ describe.concurrent("intercom-scroll export, as a process against the standalone
       expect(cut.exitCode).toBe(141)
       const next = yield* cli(["export", "users", "--wait-for-other-scroll", "10s", "--out", "/dev/null"], { env: environment })
       expect(next.exitCode).toBe(0)
+      // Written into, not renamed over: as root (CI, a container) a rename would replace the device with a file.
+      expect((yield* (yield* FileSystem.FileSystem).stat("/dev/null")).type).toBe("CharacterDevice")
       expect(next.stderr).toMatch(
         /^users: the scroll is this tool's own: an earlier export of this workspace cut it short \d+ s ago \(interrupted, or its reader closed the pipe\), and Intercom keeps it open about a minute after its last use, so about (?:\d+ min )?\d+ s more\. Waiting up to \d+ s for it to close \(--wait-for-other-scroll\)\.$/m
       )

@@ -2,6 +2,8 @@ import { FileSystem, Path } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Stream } from "effect"
+import { execFileSync } from "node:child_process"
+import * as NodeFs from "node:fs"
 import * as AtomicFile from "../src/internal/atomicFile.js"
 
 const bytes = (text: string) => new TextEncoder().encode(text)
@@ -111,6 +113,24 @@ describe("AtomicFile.write", () => {
       )
       expect(calls).toEqual(["sync file", "rename", "sync directory"])
       expect(yield* fs.readFileString(target)).toBe("durable")
+    }).pipe(Effect.provide(NodeContext.layer)))
+
+  it.scoped("writes into a named pipe a reader holds open, which stays a pipe (renamed over, it would become a file)", () =>
+    Effect.gen(function*() {
+      const { directory, fs, listing } = yield* withPreviousFile
+      const path = yield* Path.Path
+      const pipe = path.join(directory, "reader.fifo")
+      execFileSync("mkfifo", [pipe])
+      // Opened without blocking, so that the write can open the pipe and the test never waits on it.
+      const reader = yield* Effect.acquireRelease(
+        Effect.sync(() => NodeFs.openSync(pipe, NodeFs.constants.O_RDONLY | NodeFs.constants.O_NONBLOCK)),
+        (fd) => Effect.sync(() => NodeFs.closeSync(fd))
+      )
+      yield* AtomicFile.write(pipe, Stream.make(bytes("first,"), bytes("second")))
+      expect((yield* fs.stat(pipe)).type).toBe("FIFO")
+      const buffer = Buffer.alloc(64)
+      expect(buffer.subarray(0, NodeFs.readSync(reader, buffer)).toString("utf8")).toBe("first,second")
+      expect(yield* listing()).toEqual(["out.txt", "reader.fifo"])
     }).pipe(Effect.provide(NodeContext.layer)))
 
   it.scoped("fails with an OutputError naming the target when its directory does not exist", () =>

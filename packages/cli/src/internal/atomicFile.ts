@@ -2,7 +2,9 @@
  * Writes a file so that readers see either the previous file or the complete new one, never a part: the content
  * goes to a temporary file beside the target, is flushed to disk, and is renamed over the target only when the
  * whole stream succeeded; the directory is flushed after the rename. A failed or interrupted write removes the
- * temporary file and leaves the target alone.
+ * temporary file and leaves the target alone. A target that is not a file (`/dev/null`, `/dev/stdout`, a named pipe a
+ * reader waits on) has no previous content to keep, and is written into as a shell's `>` would: renamed over, the
+ * device or pipe itself would be replaced by a file (as root, `/dev/null`).
  *
  * @example
  * ```ts
@@ -30,7 +32,7 @@
 import { randomUUID } from "node:crypto"
 import { FileSystem, Path } from "@effect/platform"
 import type { PlatformError } from "@effect/platform/Error"
-import { Effect, Exit, Sink, Stream } from "effect"
+import { Effect, Exit, Option, Sink, Stream } from "effect"
 import { OutputError } from "../ExportError.js"
 
 /**
@@ -42,6 +44,9 @@ import { OutputError } from "../ExportError.js"
  */
 export const temporaryPath = (path: Path.Path, target: string, unique: string): string =>
   path.join(path.dirname(target), `.${path.basename(target)}.${unique}.tmp`)
+
+/** What is written into rather than replaced: everything that is neither a file nor a directory. */
+const writtenInto: ReadonlySet<FileSystem.File.Type> = new Set(["CharacterDevice", "BlockDevice", "FIFO", "Socket"])
 
 /**
  * Runs `content` into `target` atomically. Succeeds once the target holds all of it. A target that is a symbolic link
@@ -59,12 +64,18 @@ export const write = Effect.fn("AtomicFile.write")(function*<E, R>(
   const path = yield* Path.Path
   // Not there yet (or a link to nowhere): the path as given.
   const target = yield* fs.realPath(given).pipe(Effect.orElseSucceed(() => given))
-  const previousMode = yield* fs.stat(target).pipe(
-    Effect.map((info) => info.mode & 0o7777),
-    Effect.orElseSucceed(() => undefined)
-  )
-  const temporary = temporaryPath(path, target, randomUUID())
+  const previous = yield* Effect.option(fs.stat(target))
   const failed = (error: PlatformError) => new OutputError({ target: given, detail: error.message })
+  if (Option.isSome(previous) && writtenInto.has(previous.value.type)) {
+    // "a": each write goes where the device or pipe takes it, at no position (they cannot seek: ESPIPE). No sync:
+    // there is nothing to flush to disk (fsync fails on a pipe).
+    return yield* Effect.gen(function*() {
+      const file = yield* fs.open(target, { flag: "a" }).pipe(Effect.mapError(failed))
+      yield* Stream.run(content, Sink.forEach((bytes: Uint8Array) => Effect.mapError(file.writeAll(bytes), failed)))
+    }).pipe(Effect.scoped)
+  }
+  const previousMode = Option.getOrUndefined(Option.map(previous, (info) => info.mode & 0o7777))
+  const temporary = temporaryPath(path, target, randomUUID())
 
   yield* Effect.gen(function*() {
     // Added first, so it runs last: after the file below is closed. A rename that happened leaves nothing to remove.
