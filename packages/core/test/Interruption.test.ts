@@ -30,6 +30,7 @@ import {
 import { IntercomClient, Progress, Scroll } from "../src/index.js"
 import { errorList, isWorkspaceLocked, user } from "./support/fakeIntercom.js"
 import { recordingTracer } from "./support/recordingTracer.js"
+import { Settle } from "@intercom-scroll/testing"
 
 const BASE_URL = "https://api.intercom.test"
 const PAGE_SIZE = 100
@@ -170,10 +171,7 @@ const newToken = () => `tok_interruption_${++workspaces}`
  * A turn of the event loop: a scroll that sends a request ahead parses its page only once the request is written,
  * two turns later, which no `yieldNow` gives.
  */
-const turn = Effect.async<void>((resume) => {
-  const handle = setImmediate(() => resume(Effect.void))
-  return Effect.sync(() => clearImmediate(handle))
-})
+const turn = Settle.turn
 
 /** Lets forked fibers run, without moving the clock, until `done` holds; dies if it never does. */
 const until = (what: string, done: Effect.Effect<boolean>) =>
