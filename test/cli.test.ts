@@ -28,7 +28,7 @@ const tempDirectory = Effect.flatMap(FileSystem.FileSystem, (fs) => fs.makeTempD
 
 describe.concurrent("intercom-scroll export, as a process against the standalone simulator", () => {
   // One simulator for the cases that need no fault of its own, each exporting a workspace of its own on it.
-  const shared = workspaces(["stdout", "head", "pnpm", "stderr", "out"])
+  const shared = workspaces(["stdout", "head", "pnpm", "stderr", "out", "dev-stdout"])
   const sharedUrl = simulatorForAll(shared.flags)
 
   it.scopedLive("ndjson to stdout: every user once, whole, and a summary on stderr", () =>
@@ -41,6 +41,23 @@ describe.concurrent("intercom-scroll export, as a process against the standalone
       const first = JSON.parse(result.stdout.slice(0, result.stdout.indexOf("\n"))) as Record<string, unknown>
       expect(first).toMatchObject({ type: "user", custom_attributes: expect.any(Object) })
       expect(withoutProgress(result.stderr)).toMatch(/^Exported 1,200 users to stdout in .*: 24 pages, 0 restarts, .* records\/s\.\n$/)
+    }).pipe(Effect.provide(NodeContext.layer)), 60_000)
+
+  it.scopedLive("--out /dev/stdout is stdout, as the shell's `>` takes it (opened, it fails where stdout is a socket)", () =>
+    Effect.gen(function*() {
+      const workspace = shared.of("dev-stdout")
+      const result = yield* cli(["export", "users", "--out", "/dev/stdout"], { env: workspace.env(sharedUrl()) })
+      expect(result.exitCode).toBe(0)
+      expect([...ndjsonIds(result.stdout)].sort()).toEqual(yield* workspace.expectedIds)
+      expect(withoutProgress(result.stderr)).toMatch(/^Exported 1,200 users to stdout in /)
+      // Another descriptor the shell made a pipe: opened by its name, since its real path (`/proc/…/fd/pipe:[…]`) is
+      // no file's, and written into.
+      const piped = yield* cliPipedTo(["export", "users", "--out", "/dev/fd/3"], "wc -l", {
+        env: workspace.env(sharedUrl()),
+        from: "fd3"
+      })
+      expect(piped.exitCode).toBe(0)
+      expect(piped.stdout.trim()).toBe("1200")
     }).pipe(Effect.provide(NodeContext.layer)), 60_000)
 
   it.scopedLive("piped into head: stops when head has its line, quietly, with 141 as Unix tools do", () =>

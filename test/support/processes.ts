@@ -74,14 +74,15 @@ export const cli = (args: ReadonlyArray<string>, options: { readonly env?: Recor
 
 /**
  * `intercom-scroll … | reader` in bash with pipefail: the exit code is the CLI's unless the reader fails. With
- * `from: "stderr"`, stderr alone goes to the reader (`2>&1 >/dev/null | reader`).
+ * `from: "stderr"`, stderr alone goes to the reader (`2>&1 >/dev/null | reader`); with `from: "fd3"`, descriptor 3
+ * alone, stdout discarded (`3>&1 >/dev/null | reader`), for `--out /dev/fd/3`.
  */
 export const cliPipedTo = (
   args: ReadonlyArray<string>,
   reader: string,
-  options: { readonly env?: Record<string, string>; readonly cwd?: string; readonly from?: "stdout" | "stderr" } = {}
+  options: { readonly env?: Record<string, string>; readonly cwd?: string; readonly from?: "stdout" | "stderr" | "fd3" } = {}
 ) => {
-  const redirect = options.from === "stderr" ? " 2>&1 >/dev/null" : ""
+  const redirect = { stdout: "", stderr: " 2>&1 >/dev/null", fd3: " 3>&1 >/dev/null" }[options.from ?? "stdout"]
   return run("bash", ["-c", `set -o pipefail; node "$@"${redirect} | ${reader}`, "bash", cliBin, ...args], options)
 }
 

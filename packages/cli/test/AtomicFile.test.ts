@@ -133,6 +133,20 @@ describe("AtomicFile.write", () => {
       expect(yield* listing()).toEqual(["out.txt", "reader.fifo"])
     }).pipe(Effect.provide(NodeContext.layer)))
 
+  it.scoped("refuses a directory before it runs the content, not at the rename after it", () =>
+    Effect.gen(function*() {
+      const { directory, listing } = yield* withPreviousFile
+      let pulled = false
+      const content = Stream.fromEffect(Effect.sync(() => {
+        pulled = true
+        return bytes("x")
+      }))
+      const error = yield* Effect.flip(AtomicFile.write(directory, content))
+      expect(error.message).toBe(`Could not write ${directory}: it is a directory`)
+      expect(pulled).toBe(false)
+      expect(yield* listing()).toEqual(["out.txt"])
+    }).pipe(Effect.provide(NodeContext.layer)))
+
   it.scoped("fails with an OutputError naming the target when its directory does not exist", () =>
     Effect.gen(function*() {
       const { directory, listing } = yield* withPreviousFile

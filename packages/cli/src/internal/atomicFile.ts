@@ -62,18 +62,24 @@ export const write = Effect.fn("AtomicFile.write")(function*<E, R>(
 ) {
   const fs = yield* FileSystem.FileSystem
   const path = yield* Path.Path
-  // Not there yet (or a link to nowhere): the path as given.
-  const target = yield* fs.realPath(given).pipe(Effect.orElseSucceed(() => given))
-  const previous = yield* Effect.option(fs.stat(target))
   const failed = (error: PlatformError) => new OutputError({ target: given, detail: error.message })
+  // What the path names, through any links (`/dev/stdout` is one to the process's own stdout).
+  const previous = yield* Effect.option(fs.stat(given))
+  if (Option.isSome(previous) && previous.value.type === "Directory") {
+    // Refused before the scroll, not at the rename after it.
+    return yield* new OutputError({ target: given, detail: "it is a directory" })
+  }
   if (Option.isSome(previous) && writtenInto.has(previous.value.type)) {
-    // "a": each write goes where the device or pipe takes it, at no position (they cannot seek: ESPIPE). No sync:
-    // there is nothing to flush to disk (fsync fails on a pipe).
+    // Opened by the path given: the real path of a process's pipe (`/proc/…/fd/1`) is a name no file has. "a": each
+    // write goes where the device or pipe takes it, at no position (they cannot seek: ESPIPE). No sync: there is
+    // nothing to flush to disk (fsync fails on a pipe).
     return yield* Effect.gen(function*() {
-      const file = yield* fs.open(target, { flag: "a" }).pipe(Effect.mapError(failed))
+      const file = yield* fs.open(given, { flag: "a" }).pipe(Effect.mapError(failed))
       yield* Stream.run(content, Sink.forEach((bytes: Uint8Array) => Effect.mapError(file.writeAll(bytes), failed)))
     }).pipe(Effect.scoped)
   }
+  // Not there yet (or a link to nowhere): the path as given.
+  const target = yield* fs.realPath(given).pipe(Effect.orElseSucceed(() => given))
   const previousMode = Option.getOrUndefined(Option.map(previous, (info) => info.mode & 0o7777))
   const temporary = temporaryPath(path, target, randomUUID())
 

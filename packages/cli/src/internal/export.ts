@@ -144,8 +144,14 @@ export const run = Effect.fn("Export.run")(function*(options: Options): Effect.f
 })
 
 /**
+ * The process's own stdout by name, which a shell's `>` takes as that descriptor rather than opening it: opened, it
+ * fails where stdout is a socket (as the pipes Node gives a child are).
+ */
+const stdoutNames: ReadonlySet<string> = new Set(["/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"])
+
+/**
  * The export a command line asks for. A relative `--out` is against the working directory, as for any Unix tool: not
- * an INIT_CWD that a package manager's script left behind.
+ * an INIT_CWD that a package manager's script left behind. `--out /dev/stdout` is stdout.
  *
  * @since 0.1.0
  * @category flags
@@ -156,6 +162,8 @@ export const fromFlags = (flags: Flags): Effect.Effect<Options, never, Path.Path
     format: flags.output.format,
     csvBom: flags.output.csvBom,
     timestamps: flags.timestamps,
-    out: Option.getOrUndefined(Option.map(flags.out, (file) => path.resolve(file))),
+    out: Option.getOrUndefined(
+      Option.flatMap(flags.out, (file) => stdoutNames.has(file) ? Option.none() : Option.some(path.resolve(file)))
+    ),
     scroll: { ...ScrollFlags.scrollOptions(flags), dedupe: !flags.noDedupe }
   }))
