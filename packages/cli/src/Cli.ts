@@ -133,7 +133,9 @@ const fleetCommand = Command.make("fleet").pipe(
  * @category commands
  */
 export const command = Command.make(name).pipe(
-  Command.withDescription("Export Intercom users, leads and companies. The token comes from INTERCOM_ACCESS_TOKEN."),
+  Command.withDescription(
+    "Export Intercom users, leads and companies, or keep a copy of them in a database, for one workspace or a fleet of many. The token comes from INTERCOM_ACCESS_TOKEN (a fleet's, from the variables its workspaces file names)."
+  ),
   // One module per subcommand, its flags apart from what runs it (see exportCommand).
   Command.withSubcommands([exportCommand, syncCommand, fleetCommand])
 )
