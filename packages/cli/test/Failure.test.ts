@@ -141,8 +141,19 @@ describe("Failure.line", () => {
     expect(line).toBe("TypeError: boom")
   })
 
-  it("says the export was interrupted", () => {
-    expect(Failure.line(Cause.interrupt(FiberId.none))).toMatch(/^Interrupted: /)
+  it("says what a stop part-way leaves, by the subcommand the arguments name (an export's without any)", () => {
+    const stopped = (args?: ReadonlyArray<string>) => Failure.line(Cause.interrupt(FiberId.none), [], { args })
+    expect(stopped()).toBe("Interrupted: stopped before the end (an export leaves its --out file as it was)")
+    expect(stopped(["export", "users", "--out", "sync"])).toBe(stopped())
+    expect(stopped(["--log-level", "debug", "sync", "users", "--database", "sqlite:x"])).toBe(
+      "Interrupted: stopped before the end (the run is recorded as failed, and marks nothing deleted)"
+    )
+    expect(stopped(["fleet", "runner", "--database", "sqlite:x", "--port", "1"])).toBe(
+      "Stopped: the runner's syncs finished, or went back to the fleet for another runner"
+    )
+    expect(stopped(["fleet", "sync", "--database", "sqlite:x", "--workspaces", "w.json"])).toBe(
+      "Interrupted: stopped waiting (the syncs already sent go on, on the runners)"
+    )
   })
 
   it("says nothing when the reader of stdout closed it, as Unix tools do", () => {

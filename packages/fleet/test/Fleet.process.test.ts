@@ -122,6 +122,9 @@ describe.concurrent("the fleet as processes", () => {
         yield* Effect.logInfo(`SIGTERM mid-sync of ${workspace}: runner exited ${victimExit.at - stoppedAt} ms later (code ${victimExit.code}, signal ${victimExit.signal}); ${waiting.length} waiting sync(s) received elsewhere after ${handedBack.join(", ")} ms; all done ${exit.at - stoppedAt} ms after the SIGTERM`)
         expect(exit.code).toBe(0)
         everyWorkspaceCompleted(client)
+        // Its last words say what a stopped runner leaves (not an export's), with the exit code of a SIGTERM.
+        expect(victimExit.code).toBe(143)
+        expect(victim.lines.at(-1)?.text).toBe("Stopped: the runner's syncs finished, or went back to the fleet for another runner")
 
         // The victim finished the sync it was running, and started none of those still waiting.
         expect(logged(victim, "Sync done").map((line) => line.workspace)).toContain(workspace)

@@ -66,6 +66,28 @@ export interface Surface {
    * the user can act on the advice from where they are.
    */
   readonly flagsOf?: string | undefined
+  /** The arguments the command ran with (after the runtime and the script): what stopping it part-way leaves. */
+  readonly args?: ReadonlyArray<string> | undefined
+}
+
+/**
+ * The line for a command stopped part-way (Ctrl-C, SIGTERM), by the subcommand the arguments name: what it leaves
+ * behind differs. Without arguments, an export's (`pnpm start`).
+ */
+const stoppedLine = (args: ReadonlyArray<string>): string => {
+  const index = args.findIndex((arg) => arg === "export" || arg === "sync" || arg === "fleet")
+  const subcommand = args[index] === "fleet" ? args.slice(index + 1).find((arg) => arg === "runner" || arg === "sync") : undefined
+  switch (args[index] === "fleet" ? `fleet ${subcommand}` : args[index]) {
+    case "sync":
+      return "Interrupted: stopped before the end (the run is recorded as failed, and marks nothing deleted)"
+    case "fleet runner":
+      // A runner's way to end: its syncs have finished, or gone back to the fleet's storage for the next owner.
+      return "Stopped: the runner's syncs finished, or went back to the fleet for another runner"
+    case "fleet sync":
+      return "Interrupted: stopped waiting (the syncs already sent go on, on the runners)"
+    default:
+      return "Interrupted: stopped before the end (an export leaves its --out file as it was)"
+  }
 }
 
 const withAdvice = (error: ScrollError.ScrollError, surface: Surface): string => {
@@ -115,9 +137,7 @@ export const line = (
 ): string | undefined => {
   if (isStdoutClosed(cause)) return undefined
   const oneLine = (text: string) => text.replace(/\s*[\r\n]+\s*/g, " ").trim()
-  if (Cause.isInterruptedOnly(cause)) {
-    return "Interrupted: stopped before the end (an export leaves its --out file as it was)"
-  }
+  if (Cause.isInterruptedOnly(cause)) return stoppedLine(surface.args ?? [])
   const failure = Cause.failureOption(cause)
   if (Option.isSome(failure) && ValidationError.isValidationError(failure.value)) return undefined
   if (Option.isSome(failure) && isOwnError(failure.value)) return oneLine(describe(failure.value, surface))
