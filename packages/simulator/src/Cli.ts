@@ -14,8 +14,8 @@
  *
  * @since 0.1.0
  */
-import { Command, Options } from "@effect/cli"
-import { Console, Duration, Effect, Option, Schema, Stream } from "effect"
+import { Command, Options, ValidationError } from "@effect/cli"
+import { Cause, Console, Duration, Effect, Option, Schema, Stream } from "effect"
 import type { FaultPlan, Mutation } from "./FaultPlan.js"
 import { Resource } from "./Resource.js"
 import * as PlainConsole from "./internal/plainConsole.js"
@@ -234,3 +234,39 @@ const runCommand = Command.run(command, { name: "Intercom simulator", version: m
  */
 export const run = (args: ReadonlyArray<string>): ReturnType<typeof runCommand> =>
   PlainConsole.forThisProcess(runCommand(args))
+
+/** An error's tag (or name), its message and its cause's: a server that cannot listen says why only in its cause. */
+const describe = (error: unknown): string => {
+  if (typeof error !== "object" || error === null) return `Error: ${String(error)}`
+  const { _tag, name, message, cause } = error as { readonly _tag?: unknown; readonly name?: unknown; readonly message?: unknown; readonly cause?: unknown }
+  const label = typeof _tag === "string" ? _tag : typeof name === "string" ? name : "Error"
+  const said = [typeof message === "string" ? message : "", cause instanceof Error ? cause.message : ""]
+  const parts = said.filter((text, index) => text !== "" && said.indexOf(text) === index)
+  return `${label}: ${parts.join(": ") || "no details"}`.replace(/\s*[\r\n]+\s*/g, " ")
+}
+
+/**
+ * The one line the standalone simulator prints on stderr when it fails, or none: for a usage error @effect/cli has
+ * already printed what was wrong, and a stop by signal is how it ends.
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export const failureLine = (cause: Cause.Cause<unknown>): string | undefined => {
+  if (Cause.isInterruptedOnly(cause)) return undefined
+  const error = Option.getOrElse(Cause.failureOption(cause), () => Cause.squash(cause))
+  return ValidationError.isValidationError(error) ? undefined : describe(error)
+}
+
+/**
+ * `run`, and on failure its one line (`failureLine`) on stderr: for the bin, whose runtime then reports nothing more
+ * (no log record, no stack) and exits 1.
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export const main = (args: ReadonlyArray<string>): ReturnType<typeof runCommand> =>
+  run(args).pipe(Effect.tapErrorCause((cause) => {
+    const line = failureLine(cause)
+    return line === undefined ? Effect.void : Console.error(line)
+  }))

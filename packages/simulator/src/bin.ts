@@ -7,4 +7,8 @@ import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Effect } from "effect"
 import * as Cli from "./Cli.js"
 
-Cli.run(process.argv).pipe(Effect.provide(NodeContext.layer), NodeRuntime.runMain)
+// Failures are reported by `Cli.main` in one line; the runtime's own report is a log record with a stack.
+Cli.main(process.argv).pipe(
+  Effect.provide(NodeContext.layer),
+  (program) => NodeRuntime.runMain(program, { disableErrorReporting: true })
+)

@@ -63,6 +63,37 @@ describe("the standalone simulator", () => {
     }).pipe(Effect.scoped), 60_000)
 })
 
+/** Runs the bin to its end: its exit code and what it wrote. */
+const runToExit = (args: ReadonlyArray<string>) =>
+  Effect.async<{ readonly code: number | null; readonly stdout: string; readonly stderr: string }>((resume) => {
+    const child = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "pipe", "pipe"] })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (chunk) => (stdout += chunk))
+    child.stderr.on("data", (chunk) => (stderr += chunk))
+    child.on("close", (code) => resume(Effect.succeed({ code, stdout, stderr })))
+  })
+
+describe("the standalone simulator failing", () => {
+  it.live("on a port in use, says so in one line (no log record, no stack) and exits 1", () =>
+    Effect.gen(function*() {
+      const { url } = yield* start(["--port", "0", "--token", "A"])
+      const port = new URL(url).port
+      const second = yield* runToExit(["--port", port, "--token", "A"])
+      expect(second.code).toBe(1)
+      expect(second.stdout).toBe("")
+      expect(second.stderr).toBe(`ServeError: listen EADDRINUSE: address already in use 127.0.0.1:${port}\n`)
+    }).pipe(Effect.scoped), 60_000)
+
+  it.live("on a usage error, says only what @effect/cli says of it, and exits 1", () =>
+    Effect.gen(function*() {
+      const missing = yield* runToExit(["--port", "0"])
+      expect(missing.code).toBe(1)
+      expect(missing.stdout).toBe("")
+      expect(missing.stderr.trim()).toBe("Expected at least 1 value(s) for option: '--token'")
+    }), 60_000)
+})
+
 describe("Cli.run", () => {
   it.live("refuses a count, a page size, a rate limit or a rate out of range in words naming the flag, and serves nothing", () =>
     Effect.gen(function*() {
