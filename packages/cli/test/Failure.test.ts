@@ -146,7 +146,7 @@ describe("Failure.line", () => {
     expect(stopped()).toBe("Interrupted: stopped before the end (an export leaves its --out file as it was)")
     expect(stopped(["export", "users", "--out", "sync"])).toBe(stopped())
     expect(stopped(["--log-level", "debug", "sync", "users", "--database", "sqlite:x"])).toBe(
-      "Interrupted: stopped before the end (the run is recorded as failed, and marks nothing deleted)"
+      "Interrupted: stopped before the end (a run begun is recorded as failed; nothing is marked deleted)"
     )
     expect(stopped(["fleet", "runner", "--database", "sqlite:x", "--port", "1"])).toBe(
       "Stopped: the runner's syncs finished, or went back to the fleet for another runner"

@@ -79,7 +79,7 @@ const stoppedLine = (args: ReadonlyArray<string>): string => {
   const subcommand = args[index] === "fleet" ? args.slice(index + 1).find((arg) => arg === "runner" || arg === "sync") : undefined
   switch (args[index] === "fleet" ? `fleet ${subcommand}` : args[index]) {
     case "sync":
-      return "Interrupted: stopped before the end (the run is recorded as failed, and marks nothing deleted)"
+      return "Interrupted: stopped before the end (a run begun is recorded as failed; nothing is marked deleted)"
     case "fleet runner":
       // A runner's way to end: its syncs have finished, or gone back to the fleet's storage for the next owner.
       return "Stopped: the runner's syncs finished, or went back to the fleet for another runner"
