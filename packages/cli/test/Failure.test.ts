@@ -4,6 +4,7 @@ import { NodeContext } from "@effect/platform-node"
 import { SqlError } from "@effect/sql/SqlError"
 import { describe, expect, it } from "@effect/vitest"
 import { ScrollError } from "@intercom-scroll/core"
+import { SyncError } from "@intercom-scroll/sync"
 import { Cause, Effect, Exit, FiberId, Layer, Redacted } from "effect"
 import { Cli, ExportError } from "../src/index.js"
 import * as Failure from "../src/internal/failure.js"
@@ -139,6 +140,13 @@ describe("Failure.line", () => {
   it("names a defect by its error, without its stack", () => {
     const line = Failure.line(Cause.die(new TypeError("boom")))
     expect(line).toBe("TypeError: boom")
+  })
+
+  it("a sync's LockTimeout advises the --lock-timeout flag, not the library's option", () => {
+    const line = Failure.line(Cause.fail(new SyncError.LockTimeout({ workspace: "acme", waitedMillis: 31_200 })))
+    expect(line).toBe(
+      "LockTimeout: Another sync of workspace \"acme\" still held its lock after 31 s, so this one gave up: Intercom allows one scroll per workspace. Run again once the other sync has finished, or wait longer for it with --lock-timeout N (seconds; by default a sync waits as long as it takes)."
+    )
   })
 
   it("says what a stop part-way leaves, by the subcommand the arguments name (an export's without any)", () => {

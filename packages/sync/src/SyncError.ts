@@ -18,7 +18,7 @@
 import type { MigrationError } from "@effect/sql/Migrator"
 import type { SqlError } from "@effect/sql/SqlError"
 import type { ScrollError } from "@intercom-scroll/core"
-import { Duration, Schema } from "effect"
+import { Schema } from "effect"
 
 /**
  * Another sync of the workspace held its lock for longer than `lockTimeout`.
@@ -30,10 +30,18 @@ export class LockTimeout extends Schema.TaggedError<LockTimeout>()("LockTimeout"
   workspace: Schema.String,
   waitedMillis: Schema.Number
 }) {
-  override get message(): string {
+  /** What happened. */
+  get problem(): string {
     return `Another sync of workspace ${JSON.stringify(this.workspace)} still held its lock after ${
-      Duration.format(Duration.millis(this.waitedMillis))
-    }, so this one gave up. Intercom allows one scroll per workspace: wait for the other to finish, or give a longer lockTimeout.`
+      Math.round(this.waitedMillis / 1000)
+    } s, so this one gave up: Intercom allows one scroll per workspace.`
+  }
+  /** What to do, with this library's options. */
+  get advice(): string {
+    return "Wait for the other to finish, or give a longer lockTimeout."
+  }
+  override get message(): string {
+    return `${this.problem} ${this.advice}`
   }
 }
 

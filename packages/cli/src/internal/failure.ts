@@ -22,6 +22,7 @@
  */
 import { ValidationError } from "@effect/cli"
 import { IntercomClient, ScrollError } from "@intercom-scroll/core"
+import { SyncError } from "@intercom-scroll/sync"
 import { Cause, Option, type Redacted, Schema } from "effect"
 import { InvalidConfig, OutputError } from "../ExportError.js"
 import { isStdoutClosed } from "./exitCode.js"
@@ -51,8 +52,15 @@ const advice: { readonly [E in ScrollError.ScrollError as E["_tag"]]: (error: E)
 
 const isScrollError = Schema.is(ScrollError.ScrollError)
 
+/** A sync that waited out its `--lock-timeout`: the library's advice names its option, this says the flag. */
+const isLockTimeout = Schema.is(SyncError.LockTimeout)
+const lockTimeoutAdvice =
+  "Run again once the other sync has finished, or wait longer for it with --lock-timeout N (seconds; by default a sync waits as long as it takes)."
+
 /** The errors whose text this package and the core write, never holding the token: the client redacts what it quotes. */
-const isOwnError = Schema.is(Schema.Union(ScrollError.ScrollError, ScrollError.InvalidOptions, InvalidConfig, OutputError))
+const isOwnError = Schema.is(
+  Schema.Union(ScrollError.ScrollError, ScrollError.InvalidOptions, SyncError.LockTimeout, InvalidConfig, OutputError)
+)
 
 /**
  * Where the failed run was started from.
@@ -108,6 +116,7 @@ const causeOf = (error: object, message: string): string => {
 
 const describe = (error: unknown, surface: Surface = {}): string => {
   if (isScrollError(error)) return `${error._tag}: ${withAdvice(error, surface)}`
+  if (isLockTimeout(error)) return `${error._tag}: ${error.problem} ${lockTimeoutAdvice}`
   if (typeof error === "object" && error !== null) {
     const { _tag, name, message } = error as { readonly _tag?: unknown; readonly name?: unknown; readonly message?: unknown }
     const label = typeof _tag === "string" ? _tag : typeof name === "string" ? name : "Error"
