@@ -160,7 +160,7 @@ describe("Failure.line", () => {
       "Stopped: the runner's syncs finished, or went back to the fleet for another runner"
     )
     expect(stopped(["fleet", "sync", "--database", "sqlite:x", "--workspaces", "w.json"])).toBe(
-      "Interrupted: stopped waiting (the syncs already sent go on, on the runners)"
+      "Interrupted: stopped, and so did the syncs it was waiting for (a run begun is recorded as failed; nothing is marked deleted)"
     )
   })
 

@@ -101,6 +101,25 @@ describe.concurrent("the fleet as processes", () => {
         passwordNeverShown(fleet, [...fleet.runners, client])
       }), 180_000)
 
+    it.scoped("Ctrl-C on fleet sync stops the syncs it waits for, on the runners: a run begun is failed, none is left running, and the client says so", () =>
+      Effect.gen(function*() {
+        const fleet = yield* startFleet({ runners: 1, maxSyncs: 1, workspaces: 2 })
+        const client = yield* fleet.sync
+        const [runner] = fleet.runners
+        const { workspace } = yield* midSync(fleet, 5)
+        client.signal("SIGINT")
+        const exit = yield* client.exit.pipe(Effect.timeout("30 seconds"), Effect.orDie)
+        expect(exit.code).toBe(130)
+        expect(client.lines.at(-1)?.text).toBe(
+          "Interrupted: stopped, and so did the syncs it was waiting for (a run begun is recorded as failed; nothing is marked deleted)"
+        )
+        yield* eventually("the runner to stop the sync", 30, Effect.sync(() =>
+          logged(runner, "Sync interrupted").some((line) => line.workspace === workspace) ? true : undefined))
+        const runs = yield* syncRuns.pipe(withDatabase(fleet))
+        expect(runs.filter((run) => run.status === "running")).toEqual([])
+        expect(runs.filter((run) => run.workspace === workspace).map((run) => run.status)).toEqual(["failed"])
+      }))
+
     it.scoped("SIGTERM to a runner mid-sync: it finishes the sync it runs, hands back those it has not started, and nothing runs twice", () =>
       Effect.gen(function*() {
         // One sync at a time per runner, so that a runner owning two workspaces has one waiting when it is stopped.

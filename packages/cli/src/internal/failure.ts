@@ -92,7 +92,7 @@ const stoppedLine = (args: ReadonlyArray<string>): string => {
       // A runner's way to end: its syncs have finished, or gone back to the fleet's storage for the next owner.
       return "Stopped: the runner's syncs finished, or went back to the fleet for another runner"
     case "fleet sync":
-      return "Interrupted: stopped waiting (the syncs already sent go on, on the runners)"
+      return "Interrupted: stopped, and so did the syncs it was waiting for (a run begun is recorded as failed; nothing is marked deleted)"
     default:
       return "Interrupted: stopped before the end (an export leaves its --out file as it was)"
   }
