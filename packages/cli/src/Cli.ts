@@ -205,15 +205,15 @@ export const layer = Layer.mergeAll(
 
 /**
  * When `self` fails, prints one line on stderr naming the error and what to do, with this command line's flags (never
- * the token). A program that takes no flags itself (`pnpm start`) names, in `flagsOf`, the command that does; `args`
- * (the command line's arguments) say what a stop part-way leaves, by subcommand. The exit code is `runMain`'s.
+ * the token). A program that takes no flags itself (`pnpm start`) names, in `flagsOf`, the command that does; the
+ * `subcommand` run (`["fleet", "runner"]`) says what a stop part-way leaves. The exit code is `runMain`'s.
  *
  * @since 0.1.0
  * @category running
  */
 export const reportFailure = <A, E, R>(
   self: Effect.Effect<A, E, R>,
-  options: { readonly flagsOf?: string | undefined; readonly args?: ReadonlyArray<string> | undefined } = {}
+  options: { readonly flagsOf?: string | undefined; readonly subcommand?: ReadonlyArray<string> | undefined } = {}
 ): Effect.Effect<A, E, R | Stdio.Stdio> =>
   Effect.onExit(self, (exit) =>
     Exit.isSuccess(exit) ? Effect.void : Effect.gen(function*() {
@@ -233,7 +233,8 @@ export const reportFailure = <A, E, R>(
  * @since 0.1.0
  * @category running
  */
-export const main = (argv: ReadonlyArray<string>) => reportFailure(run(argv), { args: argv.slice(2) })
+export const main = (argv: ReadonlyArray<string>) =>
+  reportFailure(run(argv), { subcommand: Help.subcommandPath(command.descriptor, argv.slice(2)) })
 
 /**
  * Runs `program` as the process, with the CLI's layer: exit 0, 1 on failure (its line printed by `reportFailure`),

@@ -8,6 +8,7 @@ import { SyncError } from "@intercom-scroll/sync"
 import { Cause, Effect, Exit, FiberId, Layer, Redacted } from "effect"
 import { Cli, ExportError } from "../src/index.js"
 import * as Failure from "../src/internal/failure.js"
+import * as Help from "../src/internal/help.js"
 import { makeCapture } from "./support/capture.js"
 
 const TOKEN = "tok_secret_0123456789"
@@ -150,7 +151,9 @@ describe("Failure.line", () => {
   })
 
   it("says what a stop part-way leaves, by the subcommand the arguments name (an export's without any)", () => {
-    const stopped = (args?: ReadonlyArray<string>) => Failure.line(Cause.interrupt(FiberId.none), [], { args })
+    // As `Cli.main` finds the subcommand in the arguments.
+    const stopped = (args: ReadonlyArray<string> = []) =>
+      Failure.line(Cause.interrupt(FiberId.none), [], { subcommand: Help.subcommandPath(Cli.command.descriptor, args) })
     expect(stopped()).toBe("Interrupted: stopped before the end (an export leaves its --out file as it was)")
     expect(stopped(["export", "users", "--out", "sync"])).toBe(stopped())
     expect(stopped(["--log-level", "debug", "sync", "users", "--database", "sqlite:x"])).toBe(

@@ -74,18 +74,16 @@ export interface Surface {
    * the user can act on the advice from where they are.
    */
   readonly flagsOf?: string | undefined
-  /** The arguments the command ran with (after the runtime and the script): what stopping it part-way leaves. */
-  readonly args?: ReadonlyArray<string> | undefined
+  /** The subcommand that ran (`["fleet", "runner"]`, from `Help.subcommandPath`): what stopping it part-way leaves. */
+  readonly subcommand?: ReadonlyArray<string> | undefined
 }
 
 /**
- * The line for a command stopped part-way (Ctrl-C, SIGTERM), by the subcommand the arguments name: what it leaves
- * behind differs. Without arguments, an export's (`pnpm start`).
+ * The line for a command stopped part-way (Ctrl-C, SIGTERM), by subcommand: what each leaves behind differs. An
+ * export's without one (`pnpm start`).
  */
-const stoppedLine = (args: ReadonlyArray<string>): string => {
-  const index = args.findIndex((arg) => arg === "export" || arg === "sync" || arg === "fleet")
-  const subcommand = args[index] === "fleet" ? args.slice(index + 1).find((arg) => arg === "runner" || arg === "sync") : undefined
-  switch (args[index] === "fleet" ? `fleet ${subcommand}` : args[index]) {
+const stoppedLine = (subcommand: ReadonlyArray<string>): string => {
+  switch (subcommand.join(" ")) {
     case "sync":
       return "Interrupted: stopped before the end (a run begun is recorded as failed; nothing is marked deleted)"
     case "fleet runner":
@@ -146,7 +144,7 @@ export const line = (
 ): string | undefined => {
   if (isStdoutClosed(cause)) return undefined
   const oneLine = (text: string) => text.replace(/\s*[\r\n]+\s*/g, " ").trim()
-  if (Cause.isInterruptedOnly(cause)) return stoppedLine(surface.args ?? [])
+  if (Cause.isInterruptedOnly(cause)) return stoppedLine(surface.subcommand ?? [])
   const failure = Cause.failureOption(cause)
   if (Option.isSome(failure) && ValidationError.isValidationError(failure.value)) return undefined
   if (Option.isSome(failure) && isOwnError(failure.value)) return oneLine(describe(failure.value, surface))

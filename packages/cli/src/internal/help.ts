@@ -121,6 +121,16 @@ const subcommandsNamed = (node: Node, args: ReadonlyArray<string>): ReadonlyArra
 }
 
 /**
+ * The names of the subcommands the arguments run, outermost first (`["fleet", "runner"]`), as @effect/cli finds them;
+ * none for the command itself.
+ *
+ * @since 0.1.0
+ * @category help
+ */
+export const subcommandPath = (command: CommandDescriptor.Command<unknown>, args: ReadonlyArray<string>): ReadonlyArray<string> =>
+  subcommandsNamed(command as unknown as Node, args).map(nameOf)
+
+/**
  * The help for the subcommand the arguments name (the first argument that is one, as @effect/cli finds it, and so on
  * down: `fleet runner`), else for the whole command: the version, the usage from the program's name on, then the
  * description, arguments and flags.
