@@ -8,6 +8,7 @@ import { Chunk, Deferred, Effect, Fiber, Layer, Redacted, Stream } from "effect"
 import { createHash } from "node:crypto"
 import { IntercomClient, type Models, type Resource, Scroll } from "../src/index.js"
 import { locks } from "../src/internal/workspaceLock.js"
+import { Settle } from "@intercom-scroll/testing"
 import { isWorkspaceLocked, makeFake, type Seen, TOKEN, user } from "./support/fakeIntercom.js"
 
 const paramOf = (seen: Seen) => seen.url.searchParams.get("scroll_param")
@@ -129,9 +130,11 @@ describe("the client make builds", () => {
         Effect.provide(renamed),
         Effect.fork
       )
-      yield* settle(() => fake.requests.length > 2)
-      // Pages 2 and 3 were fetched while the consumer held page 1, as over the client itself.
-      expect(fake.requests.map(paramOf)).toEqual([null, "s1-1", "s1-2"])
+      yield* Settle.until("4 requests", () => fake.requests.length >= 4)
+      // While the consumer holds page 1, page 2 waits in the buffer, page 3 in the producer's hand, and the request for
+      // page 4 went out ahead of page 3's parse: as over the client itself (Scroll.test's "fetches the next pages…").
+      expect(yield* Settle.untilStill(() => fake.requests.length)).toBe(4)
+      expect(fake.requests.map(paramOf)).toEqual([null, "s1-1", "s1-2", "s1-3"])
       // A client made on its own for the same workspace sees the lock held.
       expect(yield* Effect.provide(isWorkspaceLocked, fake.layer)).toBe(true)
       yield* Deferred.succeed(gate, undefined)
