@@ -29,8 +29,9 @@
  *      intercom-client 7, at 40 ms a page and 20 Mbit/s (11, 12) and at 120 ms and 100 Mbit/s (13, 14), compression on,
  *      with each contender's bytes on the wire and the link's physical limit.
  *  15–17. In fresh processes (fresh.ts), timed from spawn to exit: the slow consumer (Stream.grouped(100), 25 ms a
- *      chunk, 25 ms a page) against prefetch 0, goal ≤ 0.60; loopback throughput against the bare loop with the
- *      simulator's compression on (16, goal ≥ 0.80) and off (17).
+ *      chunk, 25 ms a page) against prefetch 0, goal ≤ 0.60, beside its floor (a bare fetch loop doing no work);
+ *      loopback throughput against the bare loop with the simulator's compression on (16, goal ≥ 0.80) and off (17),
+ *      beside its ceiling for a program that loads what ours loads.
  *  18. The A/B of #17's speed-ups (speedups.ts): the core against copies with one taken out each, real link and
  *      loopback, in one run.
  *  19. Memory of the sync: peak RSS of `intercom-scroll sync users --database sqlite:FILE`, 200k users against 20k.
