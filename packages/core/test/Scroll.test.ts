@@ -228,8 +228,8 @@ describe("a misbehaving server", () => {
         const fake = makeFake({ fault: () => page.clone() })
         const exit = yield* Effect.exit(Stream.runCollect(Scroll.users({ prefetch }))).pipe(Effect.provide(fake.layer))
         expect(Option.map(failureOf(exit), (e) => e._tag)).toEqual(Option.some("InvalidResponse"))
-        // The second page is the loop's sign. Fetching ahead, a third request may have gone out while it was parsed,
-        // and was let go with the failure.
+        // The second page is the loop's sign. Fetching ahead, a third request went out while it was parsed (the
+        // caller resumes only once the request sent ahead is written), and was let go with the failure.
         expect(fake.requests.length).toBe(prefetch === 0 ? 2 : 3)
       }
     }))
