@@ -47,4 +47,30 @@ describe("README.md", () => {
         expect(examples === undefined ? rootScripts : exampleScripts).toContain(script)
       }
     }).pipe(Effect.provide(NodeContext.layer)))
+
+  it.effect("every effect package an `npm install` in a README names carries the range the packages ask for", () =>
+    Effect.gen(function*() {
+      // npm's `latest` of effect is a major the packages cannot run on, so an unversioned name fails the install.
+      const packages = ["core", "sync", "fleet", "cli", "simulator"]
+      const ranges = new Map<string, string>()
+      for (const pkg of packages) {
+        const manifest = JSON.parse(yield* read("packages", pkg, "package.json")) as {
+          readonly peerDependencies?: Readonly<Record<string, string>>
+        }
+        for (const [name, range] of Object.entries(manifest.peerDependencies ?? {})) ranges.set(name, range)
+      }
+      const readmes = ["README.md", ...packages.map((pkg) => NodePath.join("packages", pkg, "README.md"))]
+      let named = 0
+      for (const readme of readmes) {
+        // A command runs to the end of its line, or of its code line continued with a backslash, or of its backticks.
+        const text = (yield* read(readme)).replace(/\\\n\s*/g, " ")
+        for (const [command] of text.matchAll(/npm (?:install|i) [^`\n#]*/g)) {
+          for (const [, name, range] of command.matchAll(/(?:^|\s)(effect|@effect\/[a-z-]+)(?:@(\S+))?/g)) {
+            named++
+            expect({ readme, name, range }).toEqual({ readme, name, range: ranges.get(name!) })
+          }
+        }
+      }
+      expect(named).toBeGreaterThan(10)
+    }).pipe(Effect.provide(NodeContext.layer)))
 })

@@ -33,6 +33,7 @@ import type { SqlClient } from "@effect/sql/SqlClient"
 import { Cause, Data, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
+import * as Driver from "./internal/driver.js"
 
 /**
  * A database the sync can write to.
@@ -194,13 +195,6 @@ const unavailable = (database: Database) => (cause: Cause.Cause<unknown>): Layer
   return Layer.fail(new DatabaseUnavailable({ database: display(database), detail }))
 }
 
-/** Imports an optional peer, saying which to install when it is missing. */
-const driver = <A>(name: string, load: () => Promise<A>): Effect.Effect<A, Error> =>
-  Effect.tryPromise({
-    try: load,
-    catch: (cause) => new Error(`the driver ${name} is not installed (npm install ${name}): ${describe(cause)}`)
-  })
-
 /**
  * @since 0.1.0
  * @category models
@@ -227,12 +221,12 @@ export const layer = (database: Database, options: Options = {}): Layer.Layer<Sq
     Sqlite: ({ filename }) =>
       Layer.unwrapEffect(Effect.gen(function*() {
         yield* Effect.tryPromise(() => fs.mkdir(path.dirname(path.resolve(filename)), { recursive: true }))
-        const { SqliteClient } = yield* driver("@effect/sql-sqlite-node", () => import("@effect/sql-sqlite-node"))
+        const { SqliteClient } = yield* Driver.load("@effect/sql-sqlite-node", () => import("@effect/sql-sqlite-node"))
         return SqliteClient.layer({ filename })
       })),
     Postgres: ({ url }) =>
       Layer.unwrapEffect(Effect.map(
-        driver("@effect/sql-pg", () => import("@effect/sql-pg")),
+        Driver.load("@effect/sql-pg", () => import("@effect/sql-pg")),
         ({ PgClient }) =>
           PgClient.layer({
             url,

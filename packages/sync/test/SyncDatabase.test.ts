@@ -10,6 +10,7 @@ import * as fs from "node:fs/promises"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
+import * as Driver from "../src/internal/driver.js"
 import { SyncDatabase } from "../src/index.js"
 
 const failureOf = <A, E>(exit: Exit.Exit<A, E>): E | undefined =>
@@ -149,5 +150,22 @@ describe("SyncDatabase.layer", () => {
         expect(JSON.stringify(error)).not.toContain("wrong-password-5d1e")
         expect(error?.message).not.toContain("wrong-password-5d1e")
       }
+    }))
+})
+
+describe("a missing driver", () => {
+  it.effect("is named with the range to install, the one package.json's peerDependencies ask for", () =>
+    Effect.gen(function*() {
+      const manifest = JSON.parse(
+        yield* Effect.promise(() => fs.readFile(path.join(import.meta.dirname, "..", "package.json"), "utf8"))
+      ) as { readonly peerDependencies: Readonly<Record<string, string>> }
+      for (const [name, range] of Object.entries(Driver.drivers)) expect(manifest.peerDependencies[name]).toBe(range)
+
+      const missing = yield* Effect.flip(
+        Driver.load("@effect/sql-pg", () => Promise.reject(new Error("Cannot find package '@effect/sql-pg'")))
+      )
+      expect(missing.message).toBe(
+        "the driver @effect/sql-pg is not installed (npm install @effect/sql-pg@^0.53.0): Cannot find package '@effect/sql-pg'"
+      )
     }))
 })
