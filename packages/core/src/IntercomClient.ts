@@ -33,8 +33,9 @@
 import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import { Config, ConfigError, Context, Duration, Effect, Either, identity, Layer, Redacted, type Scope } from "effect"
+import { Config, ConfigError, Context, type Duration, Effect, Either, identity, Layer, Redacted, type Scope } from "effect"
 import { attach, type Internals } from "./internal/client.js"
+import { checkOptions, parseUrl } from "./internal/options.js"
 import * as ContentCoding from "./internal/contentCoding.js"
 import * as RateLimit from "./internal/rateLimit.js"
 import { redactor } from "./internal/redaction.js"
@@ -44,8 +45,8 @@ import * as Transport from "./internal/transport.js"
 import * as WorkspaceLock from "./internal/workspaceLock.js"
 import { beforeRequest } from "./internal/sendAhead.js"
 import type { RecordOf } from "./Models.js"
-import { defaultVersions, paths, type Resource } from "./Resource.js"
-import { InvalidOptions, RestartRequired, type ScrollError } from "./ScrollError.js"
+import { paths, type Resource } from "./Resource.js"
+import { type InvalidOptions, RestartRequired, type ScrollError } from "./ScrollError.js"
 
 /**
  * Intercom's regional API hosts.
@@ -150,34 +151,6 @@ export interface Service {
  */
 export class IntercomClient extends Context.Tag("@intercom-scroll/core/IntercomClient")<IntercomClient, Service>() {}
 
-const isLoopback = (hostname: string) =>
-  hostname === "localhost" || hostname === "[::1]" || /^127(\.\d{1,3}){3}$/.test(hostname)
-
-/** The URL in `raw`, or why it cannot be a base URL whatever the host: not a URL, or not http(s). */
-const parseUrl = (raw: string): Either.Either<URL, string> => {
-  let url: URL
-  try {
-    url = new URL(raw)
-  } catch {
-    return Either.left(`${JSON.stringify(raw)} is not a URL`)
-  }
-  // Named as given, not by origin: that of `localhost:4010` (read as the scheme "localhost:") is "null".
-  return url.protocol === "http:" || url.protocol === "https:"
-    ? Either.right(url)
-    : Either.left(`${JSON.stringify(raw)} must be https://…`)
-}
-
-const resolveBaseUrl = (options: Options): Either.Either<string, InvalidOptions> =>
-  parseUrl(options.baseUrl ?? regionBaseUrls[options.region ?? "us"]).pipe(
-    Either.mapLeft((problem) => `base URL ${problem}`),
-    Either.filterOrLeft(
-      (url) => url.protocol === "https:" || isLoopback(url.hostname),
-      (url) =>
-        `base URL ${url.origin} is plain http, which would send the access token in clear; use https (http is allowed only for localhost)`
-    ),
-    Either.mapBoth({ onLeft: (detail) => new InvalidOptions({ detail }), onRight: (url) => url.href.replace(/\/+$/, "") })
-  )
-
 /**
  * Builds the client: the options are checked (a bad one fails with `InvalidOptions`), the `HttpClient` configured
  * once, and the rate limiter lives as long as the scope.
@@ -187,12 +160,12 @@ const resolveBaseUrl = (options: Options): Either.Either<string, InvalidOptions>
  */
 export const make = (options: Options): Effect.Effect<Service, InvalidOptions, HttpClient.HttpClient | Scope.Scope> =>
   Effect.gen(function*() {
-    const baseUrl = yield* resolveBaseUrl(options)
-    const versions = { ...defaultVersions, ...definedOnly(options.versions ?? {}) }
-    const maxBytes = options.maxResponseBytes ?? 32 * 1024 * 1024
-    const timeoutMillis = Duration.toMillis(options.requestTimeout ?? Duration.seconds(30))
-    const limiter = yield* RateLimit.make(options.rateLimit)
-    const token = Redacted.value(options.accessToken)
+    const { baseUrl, maxBytes, rateLimit, timeoutMillis, token, versions } = yield* checkOptions(
+      options,
+      Redacted.value(options.accessToken),
+      regionBaseUrls
+    )
+    const limiter = yield* RateLimit.make(rateLimit)
     const workspace = yield* WorkspaceLock.key(baseUrl, token)
     const redact = redactor(token)
 
@@ -286,11 +259,6 @@ export const make = (options: Options): Effect.Effect<Service, InvalidOptions, H
     return { baseUrl, scrollPage } satisfies Service
   })
 
-const definedOnly = <A extends object>(record: A) =>
-  Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined)) as {
-    readonly [K in keyof A]-?: Exclude<A[K], undefined>
-  }
-
 /**
  * Replaces the access token with `<redacted>` in text from elsewhere, as the client does with what a server or the
  * transport says before it goes into an error: a token of 8 characters or more wherever it occurs, a shorter one (no
@@ -336,7 +304,8 @@ const isRegion = (value: string): value is Region => Object.prototype.hasOwnProp
 /**
  * The options the environment gives, as `layerConfig` reads them by default:
  *
- * - `INTERCOM_ACCESS_TOKEN`: the access token, kept `Redacted`. Required; blank is refused.
+ * - `INTERCOM_ACCESS_TOKEN`: the access token, kept `Redacted`, without the whitespace around it (the line break at
+ *   the end of a secret file). Required; blank is refused.
  * - `INTERCOM_REGION`: `us`, `eu` or `au`. Optional (unset or blank: `us`).
  * - `INTERCOM_BASE_URL`: an http(s) URL that overrides the region, such as a proxy's. Optional (unset or blank: none).
  *
@@ -363,9 +332,11 @@ export const environment: {
 } = {
   // Nested last, so that the blank check's error is at the variable's name too.
   accessToken: Config.redacted().pipe(
+    // Without the whitespace around it: a secret file or a CRLF .env leaves a line break at the end.
+    Config.map((token) => Redacted.make(Redacted.value(token).trim())),
     Config.validate({
       message: "is blank: set it to an access token from Intercom's Developer Hub",
-      validation: (token) => Redacted.value(token).trim() !== ""
+      validation: (token) => Redacted.value(token) !== ""
     }),
     Config.nested("INTERCOM_ACCESS_TOKEN")
   ),

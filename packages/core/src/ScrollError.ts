@@ -411,7 +411,8 @@ export const isRestartable = (error: ScrollError): error is RestartRequired | Ex
   error._tag === "RestartRequired" || error._tag === "Expired"
 
 /**
- * Client options that cannot work, such as a plain-http base URL that would send the token in clear.
+ * Client options that cannot work, refused when the client is built: a plain-http base URL that would send the token
+ * in clear, a token or a version with a line break, a size limit or a timeout of zero, an unknown region, …
  *
  * @since 0.1.0
  * @category errors

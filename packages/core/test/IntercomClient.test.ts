@@ -7,6 +7,7 @@ import {
   Config,
   ConfigError,
   ConfigProvider,
+  Duration,
   Effect,
   Either,
   Exit,
@@ -238,6 +239,62 @@ describe("base URL", () => {
     }))
 })
 
+describe("options that cannot work", () => {
+  /** How building a client with `options` fails, if it does. */
+  const refusal = (options: Partial<IntercomClient.Options>) =>
+    IntercomClient.layer({ accessToken: Redacted.make(TOKEN), baseUrl: "https://api.intercom.test", ...options }).pipe(
+      Layer.provide(makeFake().httpClient),
+      Layer.build,
+      Effect.scoped,
+      Effect.flip
+    )
+
+  it.effect("are InvalidOptions when the client is built, each named, before any request is sent", () =>
+    Effect.gen(function*() {
+      const refused: ReadonlyArray<readonly [Partial<IntercomClient.Options>, string]> = [
+        [{ accessToken: Redacted.make(`${TOKEN}\n`) }, `the access token contains a line break (character ${TOKEN.length + 1} of ${TOKEN.length + 1})`],
+        [{ accessToken: Redacted.make(`${TOKEN}\u0101`) }, "the access token contains the character U+0101"],
+        [{ versions: { users: "1.4\r\nX-Injected: 1" } }, "versions.users"],
+        [{ versions: { companies: " " } }, "versions.companies \" \" is blank"],
+        [{ maxResponseBytes: 0 }, "maxResponseBytes must be a whole number of bytes above 0, not 0"],
+        [{ maxResponseBytes: 1.5 }, "not 1.5"],
+        [{ maxResponseBytes: Number.NaN }, "not NaN"],
+        [{ requestTimeout: 0 }, "requestTimeout must be longer than zero"],
+        [{ requestTimeout: -5 }, "requestTimeout -5 is not a duration"],
+        [{ requestTimeout: Number.NaN }, "requestTimeout null is not a duration"],
+        [{ requestTimeout: "soon" as Duration.DurationInput }, "requestTimeout \"soon\" is not a duration"],
+        [{ rateLimit: { lowWater: 2 } }, "rateLimit.lowWater is a fraction of the budget, from 0 to 1, not 2"],
+        [{ rateLimit: { lowWater: Number.NaN } }, "not NaN"],
+        [{ rateLimit: { maxRetries: -1 } }, "rateLimit.maxRetries must be a whole number from 0, not -1"],
+        [{ rateLimit: { maxWait: Number.NaN } }, "rateLimit.maxWait null is not a duration"],
+        [{ baseUrl: undefined, region: "mars" as IntercomClient.Region }, "region \"mars\" is not one of us, eu, au"],
+        [{ baseUrl: "https://api.intercom.test/?a=1" }, "has a query or a fragment"],
+        [{ baseUrl: "https://api.intercom.test/#top" }, "has a query or a fragment"],
+        [{ baseUrl: "https://proxyuser:S3cret@proxy.test/intercom" }, "base URL https://proxy.test/intercom carries credentials"]
+      ]
+      for (const [options, detail] of refused) {
+        const error = yield* refusal(options)
+        expect(error._tag).toBe("InvalidOptions")
+        expect(error.message).toContain(detail)
+        expect(error.message).not.toContain(TOKEN)
+        expect(error.message).not.toContain("S3cret")
+      }
+    }))
+
+  it.effect("the edges that can work are taken: zero waits, a timeout of Infinity, Latin-1 in a version", () =>
+    Effect.gen(function*() {
+      const fake = makeFake({
+        clientOptions: {
+          requestTimeout: Duration.infinity,
+          rateLimit: { lowWater: 0, maxWait: 0, maxRetries: 0 },
+          versions: { users: "1.4" }
+        }
+      })
+      const page = yield* scrollPage("users", undefined).pipe(Effect.provide(fake.layer))
+      expect(page.records.length).toBeGreaterThan(0)
+    }))
+})
+
 describe("layerConfig", () => {
   const fromEnv = (env: Record<string, string>) => {
     const fake = makeFake()
@@ -286,6 +343,12 @@ describe("layerConfig", () => {
       const error = yield* Effect.flip(fromEnv({ INTERCOM_ACCESS_TOKEN: TOKEN, INTERCOM_REGION: "mars" }))
       expect(ConfigError.isConfigError(error)).toBe(true)
       expect(String(error)).toBe(`(Invalid data at INTERCOM_REGION: "is "mars"; use us, eu or au")`)
+    }))
+
+  it.effect("a token is read without the whitespace around it: the line break a secret file or a CRLF .env ends with", () =>
+    Effect.gen(function*() {
+      const seen = yield* fromEnv({ INTERCOM_ACCESS_TOKEN: ` ${TOKEN}\r\n` })
+      expect(seen.headers["authorization"]).toBe(`Bearer ${TOKEN}`)
     }))
 
   it.effect("a blank token is a ConfigError naming the variable, as a missing one is", () =>

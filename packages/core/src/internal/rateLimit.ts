@@ -1,6 +1,5 @@
 import type { Headers } from "@effect/platform"
-import { Clock, Duration, Effect } from "effect"
-import type { RateLimitOptions } from "../IntercomClient.js"
+import { Clock, Effect } from "effect"
 import type { Resource } from "../Resource.js"
 import { RateLimited } from "../ScrollError.js"
 import { rateLimitWait } from "./report.js"
@@ -59,11 +58,15 @@ export interface RateLimiter {
   ) => Effect.Effect<void, RateLimited>
 }
 
-export const make = (options: RateLimitOptions = {}): Effect.Effect<RateLimiter> =>
+/** The client's `rateLimit` options, checked and with their defaults (internal/options.ts). */
+export interface Settings {
+  readonly lowWater: number
+  readonly maxWaitMillis: number
+  readonly maxRetries: number
+}
+
+export const make = ({ lowWater, maxRetries, maxWaitMillis: maxWait }: Settings): Effect.Effect<RateLimiter> =>
   Effect.gen(function*() {
-    const lowWater = options.lowWater ?? 0.1
-    const maxWait = Duration.toMillis(options.maxWait ?? Duration.minutes(1))
-    const maxRetries = options.maxRetries ?? 10
     // Plain state, not a Ref: one client's requests are serial, and these run on every page.
     let budget: Budget | undefined
 
