@@ -932,6 +932,25 @@ describe("rate limits", () => {
     }).pipe(Effect.provide(fake.layer))
   })
 
+  it.effect("a spent budget whose reset is further away than rateLimit.maxWait is not waited for: RateLimited at once", () => {
+    // Waiting maxWait (a minute, Intercom's expiry) with the scroll_param in hand would only let it expire.
+    const fake = makeFake({
+      fault: (seen) =>
+        seen.index === 1
+          ? json({ type: "user.list", users: [user(1)], scroll_param: "p2" }, 200, rateLimitHeaders(120, 0, 1))
+          : tooMany(120)
+    })
+    return Effect.gen(function*() {
+      yield* scrollPage("users", undefined)
+      const fiber = yield* Effect.fork(Effect.flip(scrollPage("users", "p2", 2)))
+      yield* settle(() => false)
+      expect(Option.isSome(yield* Fiber.poll(fiber))).toBe(true)
+      const limited = expectTag(yield* Fiber.join(fiber), "RateLimited")
+      expect(limited.resetAt).toBe(120_000)
+      expect(fake.requests).toHaveLength(2)
+    }).pipe(Effect.provide(fake.layer))
+  })
+
   it.effect("a reset past anything a Date can hold is RateLimited with a message that still reads", () => {
     const fake = makeFake({ fault: () => tooMany(1e13) })
     return Effect.gen(function*() {
