@@ -303,8 +303,10 @@ export const pages = <R extends Resource, A = never, I = never>(
     const pagesReceived = ScrollMetrics.forResource(ScrollMetrics.pages, resource)
     const restarts = ScrollMetrics.forResource(ScrollMetrics.restarts, resource)
 
-    // One scroll per workspace in this process: wait for any other to finish first.
+    // One scroll per workspace in this process: wait for any other to finish first, unless this one was started from
+    // within it, which then goes on only once this one has.
     const lock = internals.workspaceLock
+    if (yield* lock.isHeldAbove) return yield* new ConcurrentScroll({ resource, nested: true })
     yield* (yield* lock.isHeld) ? waiting(resource, "workspace-lock", undefined)(lock.acquire) : lock.acquire
 
     // Created once, so the restart budget counts across attempts (Stream.retry would reset it on every element).

@@ -140,10 +140,18 @@ export class ConcurrentScroll extends Schema.TaggedError<ConcurrentScroll>()("Co
    * The open scroll is known to be this program's own, cut short a moment ago (interrupted, stopped early, or failed
    * after it opened), not another app's.
    */
-  ownScroll: Schema.optional(Schema.Boolean)
+  ownScroll: Schema.optional(Schema.Boolean),
+  /**
+   * The open scroll is one this scroll was started from within (inside its stream's `flatMap` or `mapEffect`, or in a
+   * fiber forked there), which goes on only once this one has: waiting for it would wait forever.
+   */
+  nested: Schema.optional(Schema.Boolean)
 }) {
   /** What happened. */
   get problem(): string {
+    if (this.nested === true) {
+      return `The ${this.resource} scroll was started from within another scroll of this workspace, still open, so it could never start: Intercom allows one at a time, and the open one goes on only once this one has.`
+    }
     const whose = this.ownScroll === true
       ? "This program's own scroll of this workspace, cut short a moment ago, is still open"
       : "Another scroll of this workspace is open"
@@ -153,6 +161,9 @@ export class ConcurrentScroll extends Schema.TaggedError<ConcurrentScroll>()("Co
   }
   /** What to do, with this library's options. */
   get advice(): string {
+    if (this.nested === true) {
+      return "Run the scrolls one after the other: Stream.concat, or collect what the first gives before the second starts."
+    }
     return this.ownScroll === true
       ? "Try again in about a minute, or wait for it with a longer concurrentScroll schedule."
       : "Another app may be scrolling the workspace: try again once it is done, or wait longer for it with a longer concurrentScroll schedule."

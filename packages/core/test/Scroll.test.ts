@@ -491,6 +491,45 @@ describe("one scroll per workspace in process", () => {
     }).pipe(Effect.provide(fake.layer))
   })
 
+  it.effect("one started from within another (its flatMap, its mapEffect, a fiber forked there) is ConcurrentScroll at once", () => {
+    // Waiting would be forever: the open scroll goes on only once the one started within it has.
+    const fake = makeFake({ records: 250 })
+    const nested = [
+      Scroll.users().pipe(Stream.take(1), Stream.flatMap(() => Scroll.users()), Stream.runDrain),
+      Scroll.users().pipe(Stream.mapEffect(() => Stream.runCount(Scroll.users())), Stream.runDrain),
+      Scroll.users().pipe(
+        Stream.mapEffect(() => Effect.flatMap(Effect.fork(Stream.runCount(Scroll.users())), Fiber.join), { concurrency: 2 }),
+        Stream.runDrain
+      )
+    ]
+    return Effect.gen(function*() {
+      for (const program of nested) {
+        const fiber = yield* Effect.fork(Effect.flip(program))
+        yield* settle(() => false)
+        const error = yield* Fiber.join(fiber).pipe(Effect.timeoutFail({ duration: 0, onTimeout: () => "still waiting" }))
+        expect(error).toMatchObject({ _tag: "ConcurrentScroll", resource: "users", nested: true })
+        expect(error instanceof Error && error.message).toContain("started from within another scroll of this workspace")
+        expect(yield* isWorkspaceLocked).toBe(false)
+      }
+    }).pipe(Effect.provide(fake.layer))
+  })
+
+  it.effect("one after another in a stream (Stream.concat), or forked (a daemon) within one to run after it, is not nested", () => {
+    const fake = makeFake({ records: 250 })
+    return Effect.gen(function*() {
+      expect(yield* Stream.runCount(Stream.concat(Scroll.users(), Scroll.users()))).toBe(500)
+      const gate = yield* Deferred.make<void>()
+      const later = yield* Scroll.users().pipe(
+        Stream.take(1),
+        Stream.mapEffect(() => Effect.forkDaemon(Effect.zipRight(Deferred.await(gate), Stream.runCount(Scroll.users())))),
+        Stream.runHead,
+        Effect.map(Option.getOrThrow)
+      )
+      yield* Deferred.succeed(gate, undefined)
+      expect(yield* Fiber.join(later)).toBe(250)
+    }).pipe(Effect.provide(fake.layer))
+  })
+
   it.effect("interrupting a scroll, or one waiting for the workspace, releases it", () => {
     const fake = makeFake({ records: 250 })
     return Effect.gen(function*() {

@@ -1,4 +1,4 @@
-import { Effect, Option, type Scope } from "effect"
+import { Effect, FiberRef, Option, type Scope } from "effect"
 import { globalValue } from "effect/GlobalValue"
 
 /**
@@ -15,6 +15,12 @@ export interface WorkspaceLock {
   /** Whether a scroll of the workspace holds the lock now. */
   readonly isHeld: Effect.Effect<boolean>
   /**
+   * Whether the scroll that holds the lock is one this fiber runs within: its stream is being consumed here (the
+   * caller is inside its `flatMap` or `mapEffect`), or this fiber was forked from inside it. Waiting for the lock
+   * would then wait forever, for a scroll that goes on only once the wait is over.
+   */
+  readonly isHeldAbove: Effect.Effect<boolean>
+  /**
    * Notes that a scroll of this process opened and then stopped short of its end at `atMillis` (an interrupt, an early
    * stop, a failure), so that Intercom keeps it open until it expires; `undefined` notes that none is left (a scroll
    * opened since, so Intercom had dropped any other).
@@ -24,19 +30,45 @@ export interface WorkspaceLock {
   readonly leftOpenAt: Effect.Effect<number | undefined>
 }
 
-/** A workspace's permit, and when a scroll of this process was left open on Intercom's side. */
+/** One holding of a workspace's lock, from its acquiring to its release. */
+type Hold = object
+
+/** A workspace's permit, who holds it, and when a scroll of this process was left open on Intercom's side. */
 interface Entry {
   readonly semaphore: Effect.Semaphore
+  holder: Hold | undefined
   leftOpenAt: number | undefined
 }
 
-const makeEntry = (): Entry => ({ semaphore: Effect.unsafeMakeSemaphore(1), leftOpenAt: undefined })
+/**
+ * The holds of the scrolls this fiber runs within: set for the rest of a scroll's scope in the fiber that consumes
+ * it, and inherited by the fibers forked from there; a join keeps the parent's own.
+ */
+const holdsAbove = globalValue(
+  Symbol.for("@intercom-scroll/core/internal/workspaceLock/holdsAbove"),
+  () => FiberRef.unsafeMake<ReadonlySet<Hold>>(new Set(), { join: (parent) => parent })
+)
+
+const makeEntry = (): Entry => ({ semaphore: Effect.unsafeMakeSemaphore(1), holder: undefined, leftOpenAt: undefined })
 
 const fromEntry = (entry: Entry): WorkspaceLock => ({
   acquire: Effect.uninterruptibleMask((restore) =>
-    restore(entry.semaphore.take(1)).pipe(Effect.zipRight(Effect.addFinalizer(() => entry.semaphore.release(1))))
+    Effect.gen(function*() {
+      yield* restore(entry.semaphore.take(1))
+      const hold: Hold = {}
+      entry.holder = hold
+      yield* Effect.addFinalizer(() =>
+        Effect.zipRight(Effect.sync(() => entry.holder = undefined), entry.semaphore.release(1))
+      )
+      const above = yield* FiberRef.get(holdsAbove)
+      yield* Effect.locallyScoped(holdsAbove, new Set([...above, hold]))
+    })
   ),
   isHeld: Effect.map(entry.semaphore.withPermitsIfAvailable(1)(Effect.void), Option.isNone),
+  isHeldAbove: Effect.map(
+    FiberRef.get(holdsAbove),
+    (above) => entry.holder !== undefined && above.has(entry.holder)
+  ),
   noteLeftOpen: (atMillis) =>
     Effect.sync(() => {
       entry.leftOpenAt = atMillis
