@@ -366,7 +366,8 @@ export const layerServer = (
   )
 
 /**
- * The simulator on a free loopback port, with an `HttpClient` whose relative URLs reach it: tests over real HTTP.
+ * The simulator on a free loopback port, with an `HttpClient` whose relative URLs reach it: tests over real HTTP that
+ * send requests of their own. It prefixes every URL, so `IntercomClient` (absolute URLs) goes over `layerServer`.
  *
  * @since 0.1.0
  * @category layers
