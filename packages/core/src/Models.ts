@@ -169,7 +169,7 @@ const userFields = {
  * @since 0.1.0
  * @category schemas
  */
-export const User = Schema.Struct({ ...userFields, ...customAttributes })
+export const User = Schema.Struct({ ...userFields, ...customAttributes }).annotations({ identifier: "User" })
 
 /**
  * A user as received, or `User<A>` when the scroll's `customAttributes` schema decoded its custom attributes to `A`.
@@ -189,7 +189,7 @@ const leadFields = { type: Schema.Literal("contact"), ...contactFields }
  * @since 0.1.0
  * @category schemas
  */
-export const Lead = Schema.Struct({ ...leadFields, ...customAttributes })
+export const Lead = Schema.Struct({ ...leadFields, ...customAttributes }).annotations({ identifier: "Lead" })
 
 /**
  * A lead as received, or `Lead<A>` when the scroll's `customAttributes` schema decoded its custom attributes to `A`.
@@ -242,7 +242,7 @@ const companyFields = {
  * @since 0.1.0
  * @category schemas
  */
-export const Company = Schema.Struct({ ...companyFields, ...customAttributes })
+export const Company = Schema.Struct({ ...companyFields, ...customAttributes }).annotations({ identifier: "Company" })
 
 /**
  * A company as received, or `Company<A>` when the scroll's `customAttributes` schema decoded its custom attributes

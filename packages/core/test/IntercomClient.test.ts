@@ -527,6 +527,16 @@ describe("error mapping", () => {
       expect(invalid.message).toContain(invalid.issue)
     }))
 
+  it.effect("a list that is not one, or an element that is no record, is named by the record's schema, in a line", () =>
+    Effect.gen(function*() {
+      const notAList = yield* failureOf(() => json({ type: "user.list", users: null, scroll_param: "x" }))
+      expect(expectTag(notAList, "InvalidResponse").issue).toBe("at users: Expected ReadonlyArray<User>, actual null")
+      const notARecord = yield* failureOf(() => json({ type: "company.list", companies: ["acme"], scroll_param: "x" }), {
+        resource: "companies"
+      })
+      expect(expectTag(notARecord, "InvalidResponse").issue).toContain("Expected Company, actual \"acme\"")
+    }))
+
   it.effect("a record without an id is InvalidResponse pointing at it", () =>
     Effect.gen(function*() {
       const error = yield* failureOf(() =>
