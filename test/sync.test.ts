@@ -160,14 +160,17 @@ describe.concurrent("intercom-scroll sync, as a process", () => {
   )
 
   test(
-    "without a token: the embedded simulator, under the workspace name simulator, and said so",
+    "without a token (a blank one too): InvalidConfig naming it, exit 1, and the database neither created nor written",
     () =>
       Effect.gen(function*() {
+        const fs = yield* FileSystem.FileSystem
         const database = yield* sqliteFile
-        const result = yield* cli(["sync", "companies", "--database", database])
-        expect(result.stderr).toMatch(/^No INTERCOM_ACCESS_TOKEN: syncing from the embedded simulator at http:\/\/127\.0\.0\.1:\d+ \(/)
-        expect(result.stderr).toMatch(/Synced 50 companies into .* \(workspace simulator\) in .*: 50 inserted, /)
-        expect(result.exitCode).toBe(0)
+        for (const env of [{}, { INTERCOM_ACCESS_TOKEN: " " }]) {
+          const result = yield* cli(["sync", "users", "--database", database, "--workspace", "acme"], { env })
+          expect(result.stderr).toMatch(/^InvalidConfig: INTERCOM_ACCESS_TOKEN /)
+          expect(result.exitCode).toBe(1)
+          expect(yield* fs.exists(database.slice("sqlite:".length))).toBe(false)
+        }
       }),
     served()
   )

@@ -229,13 +229,22 @@ export interface Totals {
  * @category rendering
  */
 export const renderSummary = (summary: Totals): string =>
-  `Exported ${count(summary.records, singularOf[summary.resource], summary.resource)} to ${summary.destination} in ${
+  `Exported ${countOf(summary.records, summary.resource)} to ${summary.destination} in ${
     formatDuration(summary.durationMillis)
   }: ${[count(summary.pages, "page"), count(summary.restarts, "restart"), ...rateLimitWaits(summary.rateLimitWaits)].join(", ")}, ${
     integer.format(perSecond(summary.records, summary.durationMillis))
   } records/s.`
 
 const singularOf: { readonly [R in Resource.Resource]: string } = { users: "user", leads: "lead", companies: "company" }
+
+/**
+ * `1 user`, `25,000 users`; `1 restart`, `2 restarts`.
+ *
+ * @since 0.1.0
+ * @category rendering
+ */
+export const countOf = (n: number, noun: Resource.Resource | "restart"): string =>
+  noun === "restart" ? count(n, noun) : count(n, singularOf[noun], noun)
 
 /**
  * Fits a live line to the terminal, since a wrapped line cannot be redrawn with `\r`. An unknown or zero width

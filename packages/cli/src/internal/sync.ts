@@ -7,10 +7,9 @@
  */
 import type { HttpClient } from "@effect/platform"
 import type { SqlClient } from "@effect/sql"
-import type { ServeError } from "@effect/platform/HttpServerError"
 import { type IntercomClient, Progress, type Resource, type Scroll, type ScrollError } from "@intercom-scroll/core"
 import { Sync, SyncDatabase, type SyncError } from "@intercom-scroll/sync"
-import { Config, type ConfigError, Duration, Effect, Layer, Option, Redacted } from "effect"
+import { type ConfigError, Duration, Effect, Layer, Option, Redacted } from "effect"
 import type { InvalidConfig } from "../ExportError.js"
 import * as Client from "./client.js"
 import * as ProgressBar from "./progressBar.js"
@@ -52,9 +51,9 @@ export const renderSummary = (summary: Sync.Summary, destination: string): strin
     `${integer.format(summary.updated)} updated`,
     `${integer.format(summary.unchanged)} unchanged`,
     `${integer.format(summary.deleted)} deleted`,
-    `${integer.format(summary.restarts)} ${summary.restarts === 1 ? "restart" : "restarts"}`
+    ProgressBar.countOf(summary.restarts, "restart")
   ]
-  return `Synced ${integer.format(seen)} ${summary.resource} into ${destination} (workspace ${summary.workspace}) in ${
+  return `Synced ${ProgressBar.countOf(seen, summary.resource)} into ${destination} (workspace ${summary.workspace}) in ${
     ProgressBar.formatDuration(Duration.toMillis(summary.duration))
   }: ${counts.join(", ")}.`
 }
@@ -88,39 +87,6 @@ export const run = Effect.fn("SyncCommand.run")(function*(options: Options): Eff
   return summaries
 })
 
-/** With no token and no `--base-url` or `--region`: the embedded simulator, as `pnpm start` uses. */
-const wantsSimulator = (flags: SyncFlags.Flags) =>
-  Effect.map(
-    Config.option(Config.redacted("INTERCOM_ACCESS_TOKEN")).pipe(Effect.orElseSucceed(() => Option.none())),
-    (token) =>
-      Option.isNone(flags.baseUrl) && Option.isNone(flags.region) &&
-      Option.match(token, { onNone: () => true, onSome: (value) => Redacted.value(value).trim() === "" })
-  )
-
-/**
- * `client` with the embedded simulator as its configuration (`Embedded.layer`, as `pnpm start` has it), announced on
- * stderr. Loaded only when used: the simulator is no small part of the bundle's start.
- */
-const simulated = <E>(
-  client: Layer.Layer<IntercomClient.IntercomClient, E, HttpClient.HttpClient>
-): Layer.Layer<IntercomClient.IntercomClient, E | ServeError | ConfigError.ConfigError, HttpClient.HttpClient | Stdio> =>
-  Layer.unwrapEffect(Effect.gen(function*() {
-    const [{ Embedded }, Quickstart] = yield* Effect.promise(() =>
-      Promise.all([import("@intercom-scroll/simulator"), import("./quickstart.js")])
-    )
-    const simulator = Quickstart.simulatedWorkspace
-    const announce = Layer.effectDiscard(Effect.gen(function*() {
-      const target = yield* Embedded.Target
-      const stdio = yield* Stdio
-      if (target._tag === "Simulated") {
-        yield* stdio.writeStderr(
-          `No INTERCOM_ACCESS_TOKEN: syncing from the embedded simulator at ${target.baseUrl} (${Quickstart.describeSimulator(simulator)}).\n`
-        )
-      }
-    }))
-    return Layer.merge(client, announce).pipe(Layer.provide(Embedded.layer(simulator)))
-  }))
-
 /**
  * Everything a sync command can fail with, besides a usage error.
  *
@@ -134,7 +100,6 @@ export type CommandError =
   | SyncDatabase.DatabaseUnavailable
   | InvalidConfig
   | ConfigError.ConfigError
-  | ServeError
 
 /**
  * `intercom-scroll sync <users|leads|companies|all> --database URL …` as its flags ask.
@@ -146,13 +111,14 @@ export const fromFlags = (flags: SyncFlags.Flags): Effect.Effect<void, CommandEr
   Effect.gen(function*() {
     const url = Redacted.value(flags.database)
     const database = yield* SyncDatabase.parse(url)
-    const simulator = yield* wantsSimulator(flags)
-    const intercom = simulator ? simulated(Client.layer(flags)) : Client.layer(flags)
     yield* run({
       target: flags.target,
-      workspace: Option.getOrElse(flags.workspace, () => simulator ? "simulator" : "default"),
+      workspace: Option.getOrElse(flags.workspace, () => "default"),
       lockTimeout: Option.getOrUndefined(Option.map(flags.lockTimeout, Duration.seconds)),
       scroll: ScrollFlags.scrollOptions(flags),
       destination: SyncDatabase.display(database)
-    }).pipe(Effect.provide(Layer.merge(intercom, SyncDatabase.layer(database))))
+    }).pipe(
+      // The client first: without a token (a cron job's environment that lacks it), nothing is opened or written.
+      Effect.provide(SyncDatabase.layer(database).pipe(Layer.provideMerge(Client.layer(flags))))
+    )
   })

@@ -46,7 +46,7 @@ export const flags = {
   workspace: Flag.text("workspace").pipe(
     Flag.withPseudoName("NAME"),
     Flag.withDescription(
-      "The name the workspace's rows and runs are kept under, so that one database can hold several (default default; simulator for the embedded simulator)."
+      "The name the workspace's rows and runs are kept under, so that one database can hold several (default default)."
     ),
     Flag.optional
   ),
