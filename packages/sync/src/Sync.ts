@@ -211,10 +211,12 @@ export const run: (
         counts.deleted = yield* lock.transaction(Effect.gen(function*() {
           yield* store.foldSeen(runId, now)
           const deleted = yield* store.markDeleted(runId, now)
-          yield* store.finishRun(runId, { status: "complete", now, counts: { ...counts, deleted }, error: null })
+          // Finished once the passes are done too, which a large workspace takes a while for.
+          const end = yield* Clock.currentTimeMillis
+          yield* store.finishRun(runId, { status: "complete", now: end, counts: { ...counts, deleted }, error: null })
           return deleted
         }))
-        return now
+        return yield* Clock.currentTimeMillis
       })
 
       const finishedAt = yield* Effect.raceFirst(scroll, lock.lost).pipe(

@@ -1,0 +1,62 @@
+/**
+ * The deletion pass that ends a complete run, on PostgreSQL: planned without a nested loop when the statistics are
+ * stale (a workspace new to tables analyzed before it existed, which the planner takes for one row), and counted in
+ * the run's time.
+ */
+import { SqlClient } from "@effect/sql"
+import { describe, expect, layer } from "@effect/vitest"
+import { Clock, Duration, Effect } from "effect"
+import * as Store from "../src/internal/store.js"
+import { Sync } from "../src/index.js"
+import * as Databases from "./support/databases.js"
+import { freshToken, intercom, runs } from "./support/world.js"
+
+describe("the deletion pass on PostgreSQL", () => {
+  layer(Databases.postgres, { timeout: "60 seconds" })((it) => {
+    it.effect("joins a new workspace's records to its seen rows without a nested loop (quadratic on stale statistics)", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const sync = (workspace: string) =>
+          Effect.provide(Sync.run("users", { workspace }), intercom(freshToken(), { workspace: { users: 500 } }))
+        yield* sync("first")
+        for (const table of ["intercom_users_records", "intercom_users_seen"]) {
+          // Statistics that know only the first workspace, and stay so.
+          yield* sql.unsafe(`ALTER TABLE ${table} SET (autovacuum_enabled = false)`)
+          yield* sql.unsafe(`ANALYZE ${table}`)
+        }
+        yield* sync("second")
+        const [{ id: run }] = yield* runs("second")
+        const now = yield* Clock.currentTimeMillis
+
+        const plan = yield* sql.withTransaction(Effect.gen(function*() {
+          expect(yield* Store.make(sql, "pg", "second", "users").markDeleted(run, now)).toBe(0)
+          // The statement's shape, planned where the pass ran: in its transaction, after it.
+          const lines = yield* sql<{ readonly "QUERY PLAN": string }>`EXPLAIN SELECT count(*) FROM intercom_users_records
+            WHERE workspace = ${"second"} AND deleted_at IS NULL AND id IN (
+              SELECT id FROM intercom_users_seen WHERE workspace = ${"second"} AND last_seen_run <> ${run})`
+          return lines.map((line) => line["QUERY PLAN"]).join("\n")
+        }))
+        expect(plan).toMatch(/Merge Join|Hash (Semi |Right Semi )?Join/)
+        expect(plan).not.toContain("Nested Loop")
+      }))
+
+    it.effect("a run's duration and finished_at include the deletion pass, however long it takes", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const token = freshToken()
+        const sync = (users: number) =>
+          Effect.provide(Sync.run("users", { workspace: "slow-pass" }), intercom(token, { workspace: { users, seed: 7 } }))
+        yield* sync(50)
+        // Each record marked deleted takes 50 ms: the pass, not the scroll.
+        yield* sql.unsafe(`CREATE FUNCTION slow_deletion() RETURNS trigger LANGUAGE plpgsql AS $$
+          BEGIN PERFORM pg_sleep(0.05); RETURN NEW; END $$`)
+        yield* sql.unsafe(`CREATE TRIGGER slow_deletion AFTER UPDATE ON intercom_users_records FOR EACH ROW
+          WHEN (OLD.deleted_at IS NULL AND NEW.deleted_at IS NOT NULL) EXECUTE FUNCTION slow_deletion()`)
+        const shrunk = yield* sync(40)
+        expect(shrunk.deleted).toBe(10)
+        expect(Duration.toMillis(shrunk.duration)).toBeGreaterThanOrEqual(500)
+        const run = (yield* runs("slow-pass")).find((found) => found.id === shrunk.runId)!
+        expect(run.finished_at! - run.started_at).toBeGreaterThanOrEqual(500)
+      }).pipe(Effect.withClock(Clock.make())))
+  })
+})
