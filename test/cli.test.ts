@@ -7,7 +7,8 @@ import { type CommandExecutor, FileSystem, Path } from "@effect/platform"
 import type { PlatformError } from "@effect/platform/Error"
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, type Scope } from "effect"
+import { Simulator } from "@intercom-scroll/simulator"
+import { Effect, Fiber, Layer, type Scope } from "effect"
 import * as Net from "node:net"
 import * as Os from "node:os"
 import { parseCsv } from "./support/csv.js"
@@ -306,4 +307,37 @@ describe.concurrent("intercom-scroll export, through faults", () => {
       expect(result.exitCode).toBe(0)
       expect(ndjsonIds(result.stdout).sort()).toEqual(yield* expectedIds)
     }).pipe(Effect.provide(NodeContext.layer)), 60_000)
+})
+
+describe("intercom-scroll export into a reader that stalls", () => {
+  const token = "cli-test-token-stalled"
+  // The simulator in this process, on a port: the bin reaches it over HTTP, the test reads what it served.
+  const served = Simulator.layerServer({ workspaces: [{ token, users: 5_000 }] })
+
+  it.scopedLive("waits for the reader: stdout's backpressure holds the scroll back, nothing piles up in the process", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.Simulator
+      const baseUrl = yield* Simulator.baseUrl
+      const fs = yield* FileSystem.FileSystem
+      const go = `${yield* tempDirectory}/go`
+      // A reader that reads nothing until the test says so; the pipe and the export's own buffer fill meanwhile.
+      const reader = `{ while [ ! -e "${go}" ]; do sleep 0.05; done; wc -l; }`
+      const exported = yield* Effect.fork(cliPipedTo(["export", "users"], reader, { env: env(baseUrl, token) }))
+      const pagesServed = Effect.map(simulator.stats, (stats) => stats.workspaces[token]?.pagesServed ?? 0)
+      // Until the scroll stands still (a second without a page), or has served every page.
+      let served = 0
+      for (let still = 0; still < 10 && served < 51;) {
+        yield* Effect.sleep("100 millis")
+        const now = yield* pagesServed
+        still = now === served && now > 0 ? still + 1 : 0
+        served = now
+      }
+      // A page of 100 users is ~160 KB of NDJSON: one page fills the pipe, the prefetched ones wait behind it.
+      expect(served).toBeLessThan(10)
+      yield* fs.writeFileString(go, "")
+      const result = yield* Fiber.join(exported)
+      expect(result.exitCode).toBe(0)
+      expect(result.stdout.trim()).toBe("5000")
+      expect(yield* pagesServed).toBe(51)
+    }).pipe(Effect.provide(Layer.merge(served, NodeContext.layer))), 60_000)
 })

@@ -23,8 +23,7 @@
  *
  * @since 0.1.0
  */
-import * as NodeSink from "@effect/platform-node/NodeSink"
-import { Config, Context, Effect, Layer, type Sink, Stream } from "effect"
+import { type Chunk, Config, Context, Effect, Layer, Sink, Stream } from "effect"
 import { OutputError, StdoutClosed } from "../ExportError.js"
 
 /**
@@ -81,6 +80,47 @@ const isBrokenPipe = (cause: unknown) =>
   typeof cause === "object" && cause !== null && (cause as { readonly code?: unknown }).code === "EPIPE"
 
 /**
+ * A sink into `writable` that waits for 'drain' whenever a write finds its buffer full, a chunk's last write too, and
+ * fails with `onError` of the first error it reports. `NodeSink.fromWritable` resumes after a chunk's last write
+ * without looking, and an export writes a page a chunk: to a reader that stalled, it scrolled on and held the whole
+ * workspace in memory (~1.6 KB a user).
+ */
+const drainingSink = <E>(
+  writable: NodeJS.WritableStream,
+  onError: (cause: unknown) => E
+): Sink.Sink<void, Uint8Array, never, E> =>
+  Sink.unwrapScoped(Effect.gen(function*() {
+    const state: { failure: E | undefined; wake: (() => void) | undefined } = { failure: undefined, wake: undefined }
+    const onFailure = (cause: unknown) => {
+      state.failure ??= onError(cause)
+      state.wake?.()
+    }
+    yield* Effect.acquireRelease(
+      Effect.sync(() => writable.on("error", onFailure)),
+      () => Effect.sync(() => writable.off("error", onFailure))
+    )
+    return Sink.forEachChunk((chunk: Chunk.Chunk<Uint8Array>) =>
+      Effect.async<void, E>((resume) => {
+        const settle = () => {
+          writable.off("drain", settle)
+          state.wake = undefined
+          resume(state.failure === undefined ? Effect.void : Effect.fail(state.failure))
+        }
+        if (state.failure !== undefined) return settle()
+        let full = false
+        for (const bytes of chunk) full = !writable.write(bytes)
+        if (!full) return settle()
+        state.wake = settle
+        writable.on("drain", settle)
+        return Effect.sync(() => {
+          writable.off("drain", settle)
+          state.wake = undefined
+        })
+      })
+    )
+  }))
+
+/**
  * Whether stderr still takes writes. Progress, logs and the summary are for whoever watches; a reader of stderr that
  * went away (`2>&1 >/dev/null | true`) must not end the export. Node reports a failed write as an 'error' event, a
  * tick later, which with no listener kills the process on the spot, its temporary file left behind and no finalizer
@@ -106,10 +146,9 @@ export const layer: Layer.Layer<Stdio> = Layer.sync(Stdio, () => {
   watchStderr()
   return {
     // stdout belongs to the process: ending it after one export would break whatever writes next.
-    stdout: NodeSink.fromWritable(
-      () => process.stdout,
-      (cause) => isBrokenPipe(cause) ? new StdoutClosed() : new OutputError({ target: "stdout", detail: describe(cause) }),
-      { endOnDone: false }
+    stdout: drainingSink(
+      process.stdout,
+      (cause) => isBrokenPipe(cause) ? new StdoutClosed() : new OutputError({ target: "stdout", detail: describe(cause) })
     ),
     writeStderr: (text) =>
       Effect.sync(() => {
