@@ -79,46 +79,66 @@ const describe = (cause: unknown) => (cause instanceof Error ? cause.message : S
 const isBrokenPipe = (cause: unknown) =>
   typeof cause === "object" && cause !== null && (cause as { readonly code?: unknown }).code === "EPIPE"
 
+/** What a writable reported wrong, kept from its first error on, and who waits on it meanwhile. */
+interface Watch {
+  failed: boolean
+  error: unknown
+  readonly waiters: Set<() => void>
+}
+
+const watches = new WeakMap<NodeJS.WritableStream, Watch>()
+
+/**
+ * The writable's errors, listened to for the process's life (see `watchStderr`): a failed write is reported a tick
+ * later, often after the sink that wrote has ended (`fleet sync | head -1` prints a line a workspace), and an 'error'
+ * with no listener kills the process with a stack trace.
+ */
+const watch = (writable: NodeJS.WritableStream): Watch => {
+  const known = watches.get(writable)
+  if (known !== undefined) return known
+  const watched: Watch = { failed: false, error: undefined, waiters: new Set() }
+  writable.on("error", (error: unknown) => {
+    if (!watched.failed) Object.assign(watched, { failed: true, error })
+    for (const wake of watched.waiters) wake()
+  })
+  watches.set(writable, watched)
+  return watched
+}
+
 /**
  * A sink into `writable` that waits for 'drain' whenever a write finds its buffer full, a chunk's last write too, and
- * fails with `onError` of the first error it reports. `NodeSink.fromWritable` resumes after a chunk's last write
- * without looking, and an export writes a page a chunk: to a reader that stalled, it scrolled on and held the whole
- * workspace in memory (~1.6 KB a user).
+ * fails with `onError` of the first error the writable reported. `NodeSink.fromWritable` resumes after a chunk's last
+ * write without looking, and an export writes a page a chunk: to a reader that stalled, it scrolled on and held the
+ * whole workspace in memory (~1.6 KB a user).
+ *
+ * @since 0.1.0
+ * @category writing
  */
-const drainingSink = <E>(
+export const sinkOf = <E>(
   writable: NodeJS.WritableStream,
   onError: (cause: unknown) => E
 ): Sink.Sink<void, Uint8Array, never, E> =>
-  Sink.unwrapScoped(Effect.gen(function*() {
-    const state: { failure: E | undefined; wake: (() => void) | undefined } = { failure: undefined, wake: undefined }
-    const onFailure = (cause: unknown) => {
-      state.failure ??= onError(cause)
-      state.wake?.()
-    }
-    yield* Effect.acquireRelease(
-      Effect.sync(() => writable.on("error", onFailure)),
-      () => Effect.sync(() => writable.off("error", onFailure))
-    )
-    return Sink.forEachChunk((chunk: Chunk.Chunk<Uint8Array>) =>
-      Effect.async<void, E>((resume) => {
-        const settle = () => {
-          writable.off("drain", settle)
-          state.wake = undefined
-          resume(state.failure === undefined ? Effect.void : Effect.fail(state.failure))
-        }
-        if (state.failure !== undefined) return settle()
-        let full = false
-        for (const bytes of chunk) full = !writable.write(bytes)
-        if (!full) return settle()
-        state.wake = settle
-        writable.on("drain", settle)
-        return Effect.sync(() => {
-          writable.off("drain", settle)
-          state.wake = undefined
-        })
+  // The drain-waiting write, as in @effect/platform-node's NodeSink.fromWritable, but after the last write as well.
+  Sink.forEachChunk((chunk: Chunk.Chunk<Uint8Array>) =>
+    Effect.async<void, E>((resume) => {
+      const watched = watch(writable)
+      const settle = () => {
+        writable.off("drain", settle)
+        watched.waiters.delete(settle)
+        resume(watched.failed ? Effect.fail(onError(watched.error)) : Effect.void)
+      }
+      if (watched.failed) return settle()
+      let full = false
+      for (const bytes of chunk) full = !writable.write(bytes)
+      if (!full) return settle()
+      watched.waiters.add(settle)
+      writable.on("drain", settle)
+      return Effect.sync(() => {
+        writable.off("drain", settle)
+        watched.waiters.delete(settle)
       })
-    )
-  }))
+    })
+  )
 
 /**
  * Whether stderr still takes writes. Progress, logs and the summary are for whoever watches; a reader of stderr that
@@ -146,7 +166,7 @@ export const layer: Layer.Layer<Stdio> = Layer.sync(Stdio, () => {
   watchStderr()
   return {
     // stdout belongs to the process: ending it after one export would break whatever writes next.
-    stdout: drainingSink(
+    stdout: sinkOf(
       process.stdout,
       (cause) => isBrokenPipe(cause) ? new StdoutClosed() : new OutputError({ target: "stdout", detail: describe(cause) })
     ),
