@@ -98,6 +98,7 @@ export const sync = {
     Flag.withDescription("The resources to sync, in order: users, leads, companies (default users).")
   ),
   run: Flag.text("run").pipe(
+    Flag.filterMap((name) => name.trim() === "" ? Option.none() : Option.some(name), "--run must name the run: it is empty"),
     Flag.withPseudoName("NAME"),
     Flag.optional,
     Flag.withDescription(
