@@ -32,7 +32,7 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import type { Teardown } from "@effect/platform/Runtime"
 import type { ScrollError } from "@intercom-scroll/core"
-import { Config, Effect, Exit, Layer, Logger, LogLevel, Option, type Redacted } from "effect"
+import { Config, Effect, Exit, FiberId, Layer, Logger, LogLevel, Option, type Redacted } from "effect"
 import type { InvalidConfig, OutputError, StdoutClosed } from "./ExportError.js"
 import * as ExportFlags from "./internal/exportFlags.js"
 import * as ExitCode from "./internal/exitCode.js"
@@ -41,6 +41,7 @@ import * as FleetFlags from "./internal/fleetFlags.js"
 import * as Help from "./internal/help.js"
 import * as ScrollFlags from "./internal/scrollFlags.js"
 import * as Stdio from "./internal/stdio.js"
+import * as StopDeadline from "./internal/stopDeadline.js"
 import type * as SyncCommand from "./internal/sync.js"
 import * as SyncFlags from "./internal/syncFlags.js"
 import * as Undici from "./internal/undici.js"
@@ -249,13 +250,18 @@ export const runMain = <E>(program: Effect.Effect<unknown, E, Layer.Layer.Succes
   let stoppedBy: "SIGINT" | "SIGTERM" | undefined
   // runMain stops listening after the first signal, so a second one (a terminal's Ctrl-C passed on by a parent such as
   // pnpm, on top of the terminal's own) would kill the process before the interrupted export removed its temporary
-  // file. These listeners keep the process alive until runMain exits it. (A stuck process still yields to SIGKILL.)
-  process.on("SIGINT", () => {
-    stoppedBy ??= "SIGINT"
-  })
-  process.on("SIGTERM", () => {
-    stoppedBy ??= "SIGTERM"
-  })
+  // file. These listeners keep the process alive until runMain exits it, or the stop's deadline does (StopDeadline).
+  const stopped = (signal: "SIGINT" | "SIGTERM") => () => {
+    if (stoppedBy !== undefined) return
+    stoppedBy = signal
+    StopDeadline.arm(signal, ExitCode.exitCode(Exit.interrupt(FiberId.none), signal), {
+      setTimeout: (run, millis) => setTimeout(run, millis),
+      writeStderr: (text) => process.stderr.write(text),
+      exit: (code) => process.exit(code)
+    })
+  }
+  process.on("SIGINT", stopped("SIGINT"))
+  process.on("SIGTERM", stopped("SIGTERM"))
   const teardown: Teardown = (exit, onExit) => onExit(ExitCode.exitCode(exit, stoppedBy ?? "SIGINT"))
   program.pipe(
     Effect.provide(layer),

@@ -1,0 +1,44 @@
+/**
+ * How long a stopped process may take to stop. A signal interrupts the program, whose finalizers then run: an export
+ * removes its temporary file in milliseconds, a fleet runner lets its syncs finish for up to the cluster's termination
+ * timeout (15 s). One that waits on what never comes (a runner stopped while PostgreSQL is down: @effect/cluster
+ * releases its shards only once the lock storage answers again) would otherwise outlive the signal until a SIGKILL.
+ *
+ * @since 0.1.0
+ */
+
+/**
+ * Past the runner's termination timeout (15 s), with room for the syncs it stops to record themselves.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const graceMillis = 30_000
+
+/**
+ * What arming the deadline needs of the process, so that a test can stand in for it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Process {
+  readonly setTimeout: (run: () => void, millis: number) => { unref(): unknown }
+  readonly writeStderr: (text: string) => void
+  readonly exit: (code: number) => void
+}
+
+/**
+ * After the stop `signal`, exits with `code` if the process is still there `graceMillis` later, saying so. The timer
+ * does not keep the process alive: one that stops in time exits as it would have.
+ *
+ * @since 0.1.0
+ * @category stopping
+ */
+export const arm = (signal: "SIGINT" | "SIGTERM", code: number, process: Process, millis: number = graceMillis): void => {
+  process.setTimeout(() => {
+    process.writeStderr(
+      `Stopped: still stopping ${millis / 1000} s after ${signal}; exiting without the rest of its cleanup.\n`
+    )
+    process.exit(code)
+  }, millis).unref()
+}
