@@ -49,6 +49,20 @@ describe("AtomicFile.write", () => {
       expect(yield* listing()).toEqual(["latest.txt", "out.txt"])
     }).pipe(Effect.provide(NodeContext.layer)))
 
+  it.scoped("through a link to a file not there yet (relative, and a link to that link), creates the file; the links stay", () =>
+    Effect.gen(function*() {
+      const { directory, fs } = yield* withPreviousFile
+      const path = yield* Path.Path
+      yield* fs.makeDirectory(path.join(directory, "real"))
+      yield* fs.symlink("real/new.txt", path.join(directory, "dangling"))
+      yield* fs.symlink("dangling", path.join(directory, "via"))
+      yield* AtomicFile.write(path.join(directory, "via"), Stream.make(bytes("created at the end of the links")))
+      expect(yield* fs.readLink(path.join(directory, "via"))).toBe("dangling")
+      expect(yield* fs.readLink(path.join(directory, "dangling"))).toBe("real/new.txt")
+      expect(yield* fs.readFileString(path.join(directory, "real", "new.txt"))).toBe("created at the end of the links")
+      expect(yield* fs.readDirectory(path.join(directory, "real"))).toEqual(["new.txt"])
+    }).pipe(Effect.provide(NodeContext.layer)))
+
   it.scoped("writes through a temporary file beside the target, never into the target itself", () =>
     Effect.gen(function*() {
       const { fs, listing, target } = yield* withPreviousFile

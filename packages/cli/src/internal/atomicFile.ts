@@ -78,8 +78,7 @@ export const write = Effect.fn("AtomicFile.write")(function*<E, R>(
       yield* Stream.run(content, Sink.forEach((bytes: Uint8Array) => Effect.mapError(file.writeAll(bytes), failed)))
     }).pipe(Effect.scoped)
   }
-  // Not there yet (or a link to nowhere): the path as given.
-  const target = yield* fs.realPath(given).pipe(Effect.orElseSucceed(() => given))
+  const target = yield* destinationOf(fs, path, given)
   const previousMode = Option.getOrUndefined(Option.map(previous, (info) => info.mode & 0o7777))
   const temporary = temporaryPath(path, target, randomUUID())
 
@@ -97,6 +96,26 @@ export const write = Effect.fn("AtomicFile.write")(function*<E, R>(
     yield* syncDirectory(fs, path.dirname(target))
   }).pipe(Effect.scoped)
 })
+
+/** Links followed at most, as the kernel does (ELOOP past 40). */
+const MAX_LINKS = 40
+
+/**
+ * The file writing `given` replaces: its real path; a path not there yet as it is; a link to a file not there yet (a
+ * "dangling" link) the file it names, which is created, as the shell's `>` creates it, and the link stays.
+ */
+const destinationOf = (fs: FileSystem.FileSystem, path: Path.Path, given: string) =>
+  Effect.gen(function*() {
+    let current = given
+    for (let links = 0; links < MAX_LINKS; links++) {
+      const real = yield* Effect.option(fs.realPath(current))
+      if (Option.isSome(real)) return real.value
+      const link = yield* Effect.option(fs.readLink(current))
+      if (Option.isNone(link)) return current
+      current = path.resolve(path.dirname(current), link.value)
+    }
+    return current
+  })
 
 /**
  * Flushes a directory's entries, so that a rename just done survives a power loss: the file's own sync covers its
