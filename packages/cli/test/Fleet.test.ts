@@ -1,7 +1,7 @@
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { type Summary, WorkspaceSync } from "@intercom-scroll/fleet"
-import { ConfigProvider, Duration, Effect, Exit, Layer } from "effect"
+import { ConfigProvider, Duration, Effect, Exit, FiberId, Layer } from "effect"
 import { makeFake } from "../../core/test/support/fakeIntercom.js"
 import { Cli } from "../src/index.js"
 import * as Failure from "../src/internal/failure.js"
@@ -49,6 +49,13 @@ describe("intercom-scroll fleet", () => {
     expect(FleetCommand.renderResult("globex", failed)).toMatch(
       /^globex: failed: SyncFailed: The sync of the users of workspace "globex" failed: SqlError: connection reset\. [^\n]*$/
     )
+  })
+
+  it("a run that was interrupted, or died, in one line that says what to do or what happened, never a stack", () => {
+    expect(FleetCommand.renderResult("p", Exit.interrupt(FiberId.none))).toBe(
+      "p: interrupted: this run was stopped before it ended, and a run sent again under its name is answered the same; sync again under a new --run name"
+    )
+    expect(FleetCommand.renderResult("q", Exit.die(new TypeError("boom")))).toBe("q: failed: TypeError: boom")
   })
 
   it.effect("refuses flags that cannot work in words that name them", () =>

@@ -102,9 +102,17 @@ export const renderResult = (
     )
     return `${workspace}: complete in ${ProgressBar.formatDuration(duration)}: ${parts.join("; ")}`
   }
+  if (Cause.isInterruptedOnly(exit.cause)) {
+    // The answer kept for the run: one sent again under the same name (a cron's fixed --run) gets it again.
+    return `${workspace}: interrupted: this run was stopped before it ended, and a run sent again under its name is answered the same; sync again under a new --run name`
+  }
   const reason = Option.match(Cause.failureOption(exit.cause), {
     onSome: (error) => `${error._tag}: ${error.message}`,
-    onNone: () => Cause.pretty(exit.cause)
+    // A defect in a line, without its stack.
+    onNone: () => {
+      const defect = Cause.squash(exit.cause)
+      return defect instanceof Error ? `${defect.name}: ${defect.message}` : String(defect)
+    }
   })
   return `${workspace}: failed: ${reason.replace(/\s*[\r\n]+\s*/g, " ")}`
 }
