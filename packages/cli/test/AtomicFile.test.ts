@@ -161,13 +161,19 @@ describe("AtomicFile.write", () => {
       expect(yield* listing()).toEqual(["out.txt"])
     }).pipe(Effect.provide(NodeContext.layer)))
 
-  it.scoped("fails with an OutputError naming the target when its directory does not exist", () =>
+  it.scoped("fails with an OutputError naming the target and its missing directory, before it runs the content", () =>
     Effect.gen(function*() {
       const { directory, listing } = yield* withPreviousFile
       const target = `${directory}/missing/out.txt`
-      const error = yield* Effect.flip(AtomicFile.write(target, Stream.make(bytes("x"))))
+      let pulled = false
+      const content = Stream.fromEffect(Effect.sync(() => {
+        pulled = true
+        return bytes("x")
+      }))
+      const error = yield* Effect.flip(AtomicFile.write(target, content))
       expect(error._tag).toBe("OutputError")
-      expect(error.message).toContain(target)
+      expect(error.message).toBe(`Could not write ${target}: its directory ${directory}/missing does not exist`)
+      expect(pulled).toBe(false)
       expect(yield* listing()).toEqual(["out.txt"])
     }).pipe(Effect.provide(NodeContext.layer)))
 })

@@ -260,7 +260,8 @@ describe("intercom-scroll export", () => {
         [["--csv-bom"], "--csv-bom is for --format csv"],
         [["--format", "json", "--csv-bom"], "--csv-bom is for --format csv"],
         [["--wait-for-other-scroll", "soon"], "--wait-for-other-scroll: \\\"soon\\\" is not a duration: use a number and a unit, such as 90s, 10m or 1h"],
-        [["--wait-for-other-scroll", "5 fortnights"], "is not a duration"]
+        [["--wait-for-other-scroll", "5 fortnights"], "is not a duration"],
+        [["--out", ""], "--out must name a file: it is empty"]
       ]
       for (const [flags, words] of refusals) {
         const run = { fake: makeFake(), capture: makeCapture() }

@@ -79,6 +79,11 @@ export const write = Effect.fn("AtomicFile.write")(function*<E, R>(
     }).pipe(Effect.scoped)
   }
   const target = yield* destinationOf(fs, path, given)
+  const directory = path.dirname(target)
+  if (!(yield* fs.exists(directory).pipe(Effect.orElseSucceed(() => true)))) {
+    // Said before the scroll, in the words of the path given, not of the temporary file's open.
+    return yield* new OutputError({ target: given, detail: `its directory ${directory} does not exist` })
+  }
   const previousMode = Option.getOrUndefined(Option.map(previous, (info) => info.mode & 0o7777))
   const temporary = temporaryPath(path, target, randomUUID())
 
@@ -93,7 +98,7 @@ export const write = Effect.fn("AtomicFile.write")(function*<E, R>(
     }).pipe(Effect.scoped)
     if (previousMode !== undefined) yield* fs.chmod(temporary, previousMode).pipe(Effect.mapError(failed))
     yield* fs.rename(temporary, target).pipe(Effect.mapError(failed))
-    yield* syncDirectory(fs, path.dirname(target))
+    yield* syncDirectory(fs, directory)
   }).pipe(Effect.scoped)
 })
 

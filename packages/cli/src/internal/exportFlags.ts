@@ -7,7 +7,7 @@
  */
 import { Args, type Command, HelpDoc, Options as Flag, ValidationError } from "@effect/cli"
 import type { Resource } from "@intercom-scroll/core"
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import * as Format from "./format.js"
 import type * as ScrollFlags from "./scrollFlags.js"
 
@@ -46,6 +46,7 @@ export const flags = {
     name: "resource"
   }).pipe(Args.withDescription("What to export: users, leads or companies.")),
   out: Flag.text("out").pipe(
+    Flag.filterMap((file) => file === "" ? Option.none() : Option.some(file), "--out must name a file: it is empty"),
     Flag.withPseudoName("FILE"),
     Flag.withDescription("Write to FILE (atomically: a failed export leaves it as it was) instead of stdout."),
     Flag.optional
