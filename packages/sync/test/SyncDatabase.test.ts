@@ -131,6 +131,22 @@ describe("SyncDatabase.layer", () => {
       expect(exit).toEqual(Exit.succeed(1))
     }))
 
+  it.effect("PostgreSQL: no password where the server asks for one says where to put it", () =>
+    Effect.gen(function*() {
+      const url = new URL(Redacted.value(yield* PostgresDatabase.make))
+      url.password = ""
+      const previous = process.env.PGPASSWORD
+      delete process.env.PGPASSWORD
+      const exit = yield* selectOne(SyncDatabase.layerFromUrl(url.href)).pipe(
+        Effect.ensuring(Effect.sync(() => {
+          if (previous !== undefined) process.env.PGPASSWORD = previous
+        }))
+      )
+      expect(failureOf(exit)?.message).toMatch(
+        /: the server asks for a password and none was given: put it in the URL \(postgres:\/\/USER:PASSWORD@…\) or in PGPASSWORD \(/
+      )
+    }))
+
   it.effect("PostgreSQL: a wrong password or a refused connection is DatabaseUnavailable, the password nowhere", () =>
     Effect.gen(function*() {
       const url = new URL(Redacted.value(yield* PostgresDatabase.make))
