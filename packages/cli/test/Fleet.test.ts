@@ -33,6 +33,11 @@ describe("intercom-scroll fleet", () => {
       .toBe("fleet: 2 of 6 workspaces complete, 3 syncing, 1 waiting | 8,000 records | 12.3 s")
     expect(FleetCommand.renderProgress({ workspaces: 6, complete: 4, failed: 1, syncing: 1, records: 12_345 }, 75_000))
       .toBe("fleet: 4 of 6 workspaces complete, 1 failed, 1 syncing, 0 waiting | 12,345 records | 1 min 15 s")
+    // No runner alive on the database: the requests wait for one, and the line says so until all are answered.
+    expect(FleetCommand.renderProgress({ workspaces: 2, complete: 0, failed: 0, syncing: 0, records: 0, runners: 0 }, 30_100))
+      .toBe("fleet: 0 of 2 workspaces complete, 0 syncing, 2 waiting | 0 records | 30.1 s | no runner serves this database: start intercom-scroll fleet runner on it")
+    expect(FleetCommand.renderProgress({ workspaces: 2, complete: 1, failed: 0, syncing: 1, records: 9, runners: 2 }, 1_000))
+      .toBe("fleet: 1 of 2 workspaces complete, 1 syncing, 0 waiting | 9 records | 1.0 s")
   })
 
   it("one line per workspace: its summaries, or why it failed, in one line", () => {

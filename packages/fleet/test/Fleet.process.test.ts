@@ -72,6 +72,10 @@ describe.concurrent("the fleet as processes", () => {
         yield* Effect.logInfo(`kill -9 mid-sync of ${workspace}: received by another runner ${movedAt - killedAt} ms later; all done ${exit.at - killedAt} ms after the kill; restarted by a move between survivors: ${restartedElsewhere.join(", ") || "none"}`)
         expect(exit.code).toBe(0)
         everyWorkspaceCompleted(client)
+        // Its progress lines (one every 5 s) never said that no runner serves the database: two stayed alive.
+        const progress = client.lines.filter((line) => line.text.startsWith("fleet: "))
+        expect(progress.length).toBeGreaterThan(0)
+        expect(progress.filter((line) => line.text.includes("no runner"))).toEqual([])
 
         // Every workspace is in the tables, whole, with one complete run. The run the victim left `running` was marked
         // abandoned by the run that took the lock after it.
@@ -100,6 +104,18 @@ describe.concurrent("the fleet as processes", () => {
         yield* neverTwoLiveScrolls(fleet)
         passwordNeverShown(fleet, [...fleet.runners, client])
       }), 180_000)
+
+    it.scoped("fleet sync with no runner on its database says so in its progress line, and waits for one", () =>
+      Effect.gen(function*() {
+        const fleet = yield* startFleet({ runners: 0, maxSyncs: 1, workspaces: 1 })
+        const client = yield* fleet.sync
+        yield* eventually("the client to say that no runner serves the database", 30, Effect.sync(() =>
+          client.lines.some((line) => line.text.endsWith("| no runner serves this database: start intercom-scroll fleet runner on it"))
+            ? true
+            : undefined))
+        client.signal("SIGINT")
+        expect((yield* client.exit.pipe(Effect.timeout("30 seconds"), Effect.orDie)).code).toBe(130)
+      }))
 
     it.scoped("Ctrl-C on fleet sync stops the syncs it waits for, on the runners: a run begun is failed, none is left running, and the client says so", () =>
       Effect.gen(function*() {

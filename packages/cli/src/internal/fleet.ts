@@ -61,6 +61,8 @@ export interface Counts {
   readonly syncing: number
   /** Records seen by the completed workspaces' syncs. */
   readonly records: number
+  /** Runners alive on the database (a heartbeat in the last 30 s); undefined when the database did not say. */
+  readonly runners?: number | undefined
 }
 
 /**
@@ -77,7 +79,11 @@ export const renderProgress = (counts: Counts, elapsedMillis: number): string =>
     `${integer.format(counts.syncing)} syncing`,
     `${integer.format(Math.max(0, waiting))} waiting`
   ]
-  return `fleet: ${states.join(", ")} | ${integer.format(counts.records)} records | ${ProgressBar.formatDuration(elapsedMillis)}`
+  const line = `fleet: ${states.join(", ")} | ${integer.format(counts.records)} records | ${ProgressBar.formatDuration(elapsedMillis)}`
+  // The requests wait in the database for a runner: without one they wait for ever, so the line says why.
+  return counts.runners === 0 && counts.complete + counts.failed < counts.workspaces
+    ? `${line} | no runner serves this database: start intercom-scroll fleet runner on it`
+    : line
 }
 
 const seen = (summary: Summary.Summary) => summary.inserted + summary.updated + summary.unchanged
@@ -144,6 +150,22 @@ export const runRunner = (flags: {
 
 const clearLine = "\r\x1b[2K"
 
+/**
+ * The runners with a heartbeat in the last 30 s in the cluster's table (a dead runner's row stays until another
+ * removes it), or undefined when the database cannot tell (not there yet, or not answering).
+ */
+const liveRunners = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const since = sql.onDialectOrElse({
+    pg: () => sql`NOW() - INTERVAL '30 seconds'`,
+    // The cluster writes CURRENT_TIMESTAMP's text there, which compares as datetime()'s does.
+    orElse: () => sql`datetime('now', '-30 seconds')`
+  })
+  const [row] = yield* sql<{ readonly runners: number }>`SELECT CAST(count(*) AS INTEGER) AS runners
+    FROM ${sql("cluster_runners")} WHERE last_heartbeat > ${since}`
+  return Number(row?.runners ?? 0)
+}).pipe(Effect.orElseSucceed(() => undefined))
+
 /** The workspaces with a run open in the sync tables; none before the first runner has made them. */
 const openRuns = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
@@ -181,7 +203,8 @@ export const runSync = (flags: {
       const progress = Effect.gen(function*() {
         const open = yield* openRuns
         const syncing = workspaces.filter(({ workspace }) => !answered.has(workspace) && open.has(workspace)).length
-        const current = yield* Ref.updateAndGet(counts, (counts) => ({ ...counts, syncing }))
+        const runners = yield* liveRunners
+        const current = yield* Ref.updateAndGet(counts, (counts) => ({ ...counts, syncing, runners }))
         const text = renderProgress(current, (yield* Clock.currentTimeMillis) - startedAt)
         const columns = yield* stdio.stderrColumns
         yield* stdio.writeStderr(live ? `${clearLine}${ProgressBar.fit(text, columns)}` : `${text}\n`)

@@ -95,7 +95,8 @@ export const startFleet = (options: {
     const anExit = Effect.raceAll(runners.map((runner) =>
       Effect.flatMap(runner.exit, (exit) => Effect.dieMessage(`${runner.name} exited (code ${exit.code}, signal ${exit.signal})`))
     ))
-    yield* Effect.raceFirst(shardsSplit(database, options.runners), anExit).pipe(
+    // No runner, no shards to split: a fleet whose client waits for one.
+    if (options.runners > 0) yield* Effect.raceFirst(shardsSplit(database, options.runners), anExit).pipe(
       Effect.catchAllDefect((defect) =>
         Effect.dieMessage(`${String(defect)}\n${said(runners)}`)
       )
