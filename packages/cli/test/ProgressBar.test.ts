@@ -158,7 +158,7 @@ describe("ProgressBar.start", () => {
       yield* waiting("concurrent-scroll", 110)
       const explained = capture.stderr().split("\n").filter((line) => line.includes("Intercom drops a scroll"))
       expect(explained).toEqual([
-        "\r\x1b[2Kusers: another scroll of this workspace is open on Intercom's side (another app's, or this tool's on another machine). Intercom drops a scroll about a minute after its last use. Waiting up to 2 min 00 s for it to close (--wait-for-other-scroll)."
+        "\r\x1b[2Kusers: another scroll of this workspace is open on Intercom's side (another app's, or this tool's in another process: an export or a sync cut short, or one on another machine). Intercom drops a scroll about a minute after its last use. Waiting up to 2 min 00 s for it to close (--wait-for-other-scroll)."
       ])
       yield* TestClock.adjust("0 millis")
       expect(capture.stderr().split("\r\x1b[2K").pop()).toContain(
@@ -167,10 +167,10 @@ describe("ProgressBar.start", () => {
     }).pipe(Effect.scoped, Effect.provide(capture.layer))
   })
 
-  it("says when the scroll waited on is this export's own, and, when an earlier export cut it short, how long it stays", () => {
+  it("says when the scroll waited on is this process's own, and, when an earlier export cut it short, how long it stays", () => {
     const line = ProgressBar.renderOtherScroll({ resource: "leads", reason: "own-scroll", untilMillis: 45_000 }, 0)
     expect(line).toBe(
-      "leads: this export's own scroll of the workspace, cut short, is still open on Intercom's side. Intercom drops a scroll about a minute after its last use. Waiting up to 45 s for it to close (--wait-for-other-scroll)."
+      "leads: this process's own scroll of the workspace, cut short, is still open on Intercom's side. Intercom drops a scroll about a minute after its last use. Waiting up to 45 s for it to close (--wait-for-other-scroll)."
     )
     const earlier = (leftOpenAt: number) =>
       ProgressBar.renderOtherScroll({ resource: "users", reason: "own-scroll", untilMillis: 200_000, leftOpenAt }, 80_000)

@@ -190,10 +190,10 @@ export const renderOtherScroll = (
     ? "Waiting for it to close"
     : `Waiting up to ${formatWait(event.untilMillis - nowMillis)} for it to close`
   if (event.reason === "concurrent-scroll") {
-    return `${event.resource}: another scroll of this workspace is open on Intercom's side (another app's, or this tool's on another machine). Intercom drops a scroll about a minute after its last use. ${howLong} (--wait-for-other-scroll).`
+    return `${event.resource}: another scroll of this workspace is open on Intercom's side (another app's, or this tool's in another process: an export or a sync cut short, or one on another machine). Intercom drops a scroll about a minute after its last use. ${howLong} (--wait-for-other-scroll).`
   }
   if (event.leftOpenAt === undefined) {
-    return `${event.resource}: this export's own scroll of the workspace, cut short, is still open on Intercom's side. Intercom drops a scroll about a minute after its last use. ${howLong} (--wait-for-other-scroll).`
+    return `${event.resource}: this process's own scroll of the workspace, cut short, is still open on Intercom's side. Intercom drops a scroll about a minute after its last use. ${howLong} (--wait-for-other-scroll).`
   }
   const dropsIn = event.leftOpenAt + OpenScroll.INTERCOM_KEEPS_MILLIS - nowMillis
   return `${event.resource}: the scroll is this tool's own: an earlier export of this workspace cut it short ${
