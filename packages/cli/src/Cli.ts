@@ -174,6 +174,8 @@ export const run = (
   if (Help.isRequested(args)) return printHelp(args)
   // @effect/cli prints the version as a paragraph, which ends in a blank line.
   if (args.includes("--version")) return Stdio.print(`${version}\n`)
+  // @effect/cli would print the help styled, whatever stdout is.
+  if (Help.stopsShortOfSubcommand(command.descriptor, args)) return printHelp(args)
   return usageErrorsToStdio(runCommand(argv))
 }
 

@@ -204,6 +204,17 @@ describe("intercom-scroll export", () => {
         expect(stdout).not.toContain("This setting is optional")
       }))
 
+    it.effect("with no subcommand (the command alone, or fleet alone): its help, as --help prints it, plain in a pipe", () =>
+      Effect.gen(function*() {
+        const alone = yield* help([])
+        expect(alone.exit).toEqual(Exit.void)
+        expect(alone.stdout).toBe((yield* help(["--help"])).stdout)
+        const fleet = yield* help(["fleet"])
+        expect(fleet.exit).toEqual(Exit.void)
+        expect(fleet.stdout).not.toContain(escape)
+        expect(fleet.stdout).toBe((yield* help(["fleet", "--help"])).stdout)
+      }))
+
     it.effect("--version prints the version on one line, nothing else", () =>
       Effect.gen(function*() {
         const { exit, stdout, requests } = yield* help(["--version"])

@@ -131,6 +131,21 @@ export const subcommandPath = (command: CommandDescriptor.Command<unknown>, args
   subcommandsNamed(command as unknown as Node, args).map(nameOf)
 
 /**
+ * Whether the arguments stop at a command that only has subcommands (`intercom-scroll`, `intercom-scroll fleet`),
+ * given no more than flags: its help is all there is to print, and it is printed as `--help` is (plain into a pipe).
+ *
+ * @since 0.1.0
+ * @category help
+ */
+export const stopsShortOfSubcommand = (command: CommandDescriptor.Command<unknown>, args: ReadonlyArray<string>): boolean => {
+  const root = command as unknown as Node
+  const chain = subcommandsNamed(root, args)
+  const last = chain.length === 0 ? root : chain[chain.length - 1]!
+  const positional = args.filter((arg) => !arg.startsWith("-"))
+  return childrenOf(last).length > 0 && positional.length === chain.length
+}
+
+/**
  * The help for the subcommand the arguments name (the first argument that is one, as @effect/cli finds it, and so on
  * down: `fleet runner`), else for the whole command: the version, the usage from the program's name on, then the
  * description, arguments and flags.
