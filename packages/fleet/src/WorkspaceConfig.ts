@@ -55,8 +55,11 @@ export const WorkspaceName = Schema.String.pipe(
   })
 )
 
+/** What the file can tell of a base URL; the client refuses the rest (plain http to another machine) on the runner. */
+const isHttpUrl = (url: string) => URL.canParse(url) && /^https?:$/.test(new URL(url).protocol)
+
 const BaseUrl = Schema.String.pipe(
-  Schema.filter((url) => URL.canParse(url), { message: () => "must be an absolute URL, such as https://api.intercom.io" })
+  Schema.filter(isHttpUrl, { message: () => "must be an absolute http(s) URL, such as https://api.intercom.io" })
 )
 
 /**

@@ -27,13 +27,14 @@ describe("WorkspaceConfig", () => {
       expect(yield* problem(`{}`)).toContain("fleet.json must be a JSON array of workspaces")
       expect(yield* problem(`[]`)).toContain("fleet.json lists no workspace")
       const many = yield* problem(
-        `[{"workspace":"a","tokenEnv":"1X"},{"tokenEnv":"B","regio":"eu"},{"workspace":"c","tokenEnv":"C","region":"xx","baseUrl":"nope"}]`
+        `[{"workspace":"a","tokenEnv":"1X"},{"tokenEnv":"B","regio":"eu"},{"workspace":"c","tokenEnv":"C","region":"xx","baseUrl":"nope"},{"workspace":"d","tokenEnv":"D","baseUrl":"ftp://127.0.0.1:4711"}]`
       )
       expect(many).toContain("[0].tokenEnv must name an environment variable")
       expect(many).toContain("[1].regio is not a field a workspace has")
       expect(many).toContain("[1].workspace is missing")
       expect(many).toContain(`[2].region must be "us", "eu" or "au"`)
-      expect(many).toContain("[2].baseUrl must be an absolute URL")
+      expect(many).toContain("[2].baseUrl must be an absolute http(s) URL")
+      expect(many).toContain("[3].baseUrl must be an absolute http(s) URL")
       expect(yield* problem(`[{"workspace":"a","tokenEnv":"A"},{"workspace":"a","tokenEnv":"B"}]`))
         .toContain(`[1].workspace names "a" a second time`)
       expect(yield* problem(`[{"workspace":" a","tokenEnv":"A"}]`)).toContain("[0].workspace must be 1 to 200 characters")
