@@ -14,7 +14,7 @@
  *
  * @since 0.1.0
  */
-import { Command, Options, ValidationError } from "@effect/cli"
+import { Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { Cause, Console, Duration, Effect, Option, Schema, Stream } from "effect"
 import type { FaultPlan, Mutation } from "./FaultPlan.js"
 import { Resource } from "./Resource.js"
@@ -36,8 +36,17 @@ const MutationSpec = Schema.TemplateLiteralParser(
   Schema.NumberFromString.pipe(Schema.int(), Schema.nonNegative())
 )
 
+/** `text` decoded by `schema`, or a usage error in one line of `words` (not the schema's tree). */
+const decodedOr = <A, I>(schema: Schema.Schema<A, I>, words: (text: string) => string) => (text: string) =>
+  Effect.mapError(Schema.decodeUnknown(schema)(text), () => ValidationError.invalidValue(HelpDoc.p(words(text))))
+
 const pages = (name: string, description: string) =>
-  Options.text(name).pipe(Options.withSchema(PageNumbers), Options.withDescription(description), Options.optional)
+  Options.text(name).pipe(
+    Options.mapEffect(decodedOr(PageNumbers, (text) =>
+      `--${name} takes page request numbers, 1 or more, separated by commas, such as 3,7; got ${JSON.stringify(text)}`)),
+    Options.withDescription(description),
+    Options.optional
+  )
 
 /**
  * A flag that may be given any number of times. `Options.repeated` alone is shown in the usage line as required
@@ -47,7 +56,10 @@ const pages = (name: string, description: string) =>
 const mutations = (name: string, description: string) =>
   Options.text(name).pipe(
     Options.repeated,
-    Options.withSchema(Schema.mutable(Schema.Array(MutationSpec))),
+    Options.mapEffect((specs) =>
+      Effect.forEach(specs, decodedOr(MutationSpec, (text) =>
+        `--${name} takes PAGE:RESOURCE:COUNT, such as 5:users:10 (RESOURCE users, leads or companies); got ${JSON.stringify(text)}`))
+    ),
     Options.withDefault([]),
     Options.withDescription(description)
   )
@@ -64,7 +76,11 @@ const count = (name: string, fallback: number, description: string, least = 0) =
  * @category options
  */
 export const options = {
-  port: count("port", 4010, "Port to listen on (0 picks a free one)"),
+  port: Options.integer("port").pipe(
+    Options.filterMap((n) => n >= 0 && n <= 65_535 ? Option.some(n) : Option.none(), "--port must be a TCP port, 0 to 65535"),
+    Options.withDefault(4010),
+    Options.withDescription("Port to listen on (0 picks a free one)")
+  ),
   host: Options.text("host").pipe(Options.withDefault("127.0.0.1"), Options.withDescription("Address to bind")),
   tokens: Options.text("token").pipe(
     Options.atLeast(1),

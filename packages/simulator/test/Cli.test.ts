@@ -95,7 +95,7 @@ describe("the standalone simulator failing", () => {
 })
 
 describe("Cli.run", () => {
-  it.live("refuses a count, a page size, a rate limit or a rate out of range in words naming the flag, and serves nothing", () =>
+  it.live("refuses a count, a page size, a rate limit, a rate, a port or a fault's pages out of range in words naming the flag, and serves nothing", () =>
     Effect.gen(function*() {
       const refusals: Array<string> = []
       // @effect/cli says a usage error with Console.error: kept here, out of the test run's output, and checked.
@@ -103,10 +103,12 @@ describe("Cli.run", () => {
       const console = yield* Effect.console
       const recording = { ...console, error: (...args: ReadonlyArray<unknown>) => Effect.sync(() => void said.push(args.join(" "))) }
       const flags = [
-        ["--users", "-5"], ["--page-size", "0"], ["--rate-limit", "0"], ["--restart-rate", "2"], ["--bandwidth", "0"]
+        ["--users", "-5"], ["--page-size", "0"], ["--rate-limit", "0"], ["--restart-rate", "2"], ["--bandwidth", "0"],
+        ["--port", "70000"], ["--restart-at", "3,x"], ["--add-at", "5:people:3"]
       ]
       for (const flag of flags) {
-        const exit = yield* Cli.run(["node", "intercom-simulator", "--port", "0", "--token", "T", ...flag]).pipe(
+        const port = flag[0] === "--port" ? [] : ["--port", "0"]
+        const exit = yield* Cli.run(["node", "intercom-simulator", ...port, "--token", "T", ...flag]).pipe(
           // Served, it would run until stopped.
           Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => `${flag.join(" ")} was served` }),
           Effect.exit,
@@ -119,6 +121,11 @@ describe("Cli.run", () => {
       expect(refusals[2]).toContain("--rate-limit must be 1 or more")
       expect(refusals[3]).toContain("--restart-rate must be between 0 and 1")
       expect(refusals[4]).toContain("--bandwidth must be more than 0")
+      expect(refusals[5]).toContain("--port must be a TCP port, 0 to 65535")
+      // One line each, not the schema's tree.
+      expect(refusals[6]).toContain("--restart-at takes page request numbers, 1 or more, separated by commas, such as 3,7; got \\\"3,x\\\"")
+      expect(refusals[7]).toContain("--add-at takes PAGE:RESOURCE:COUNT, such as 5:users:10 (RESOURCE users, leads or companies); got \\\"5:people:3\\\"")
+      expect(said.join("\n")).not.toContain("└─")
       expect(said.join("\n")).toContain("--restart-rate must be between 0 and 1")
     }).pipe(Effect.provide(NodeContext.layer)), 60_000)
 })
