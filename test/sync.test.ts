@@ -160,7 +160,7 @@ describe.concurrent("intercom-scroll sync, as a process", () => {
   )
 
   test(
-    "without a token (a blank one too): InvalidConfig naming it, exit 1, and the database neither created nor written",
+    "without a token (a blank one too), or with an empty workspace name: refused, exit 1, the database neither created nor written",
     () =>
       Effect.gen(function*() {
         const fs = yield* FileSystem.FileSystem
@@ -171,6 +171,13 @@ describe.concurrent("intercom-scroll sync, as a process", () => {
           expect(result.exitCode).toBe(1)
           expect(yield* fs.exists(database.slice("sqlite:".length))).toBe(false)
         }
+        // An empty workspace name is refused as a usage error, before the database is created too.
+        const unnamed = yield* cli(["sync", "users", "--database", database, "--workspace", ""], {
+          env: { INTERCOM_ACCESS_TOKEN: "tok" }
+        })
+        expect(unnamed.stderr).toContain("--workspace must name the workspace: it is empty")
+        expect(unnamed.exitCode).toBe(1)
+        expect(yield* fs.exists(database.slice("sqlite:".length))).toBe(false)
       }),
     served()
   )

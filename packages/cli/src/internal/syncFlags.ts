@@ -6,6 +6,7 @@
  */
 import { Args, type Command, Options as Flag } from "@effect/cli"
 import type { Resource } from "@intercom-scroll/core"
+import { Option } from "effect"
 import * as ScrollFlags from "./scrollFlags.js"
 
 /**
@@ -44,6 +45,8 @@ export const flags = {
     )
   ),
   workspace: Flag.text("workspace").pipe(
+    // Refused before the database is opened (or created), as Sync.run would refuse it after.
+    Flag.filterMap((name) => name === "" ? Option.none() : Option.some(name), "--workspace must name the workspace: it is empty"),
     Flag.withPseudoName("NAME"),
     Flag.withDescription(
       "The name the workspace's rows and runs are kept under, so that one database can hold several (default default)."
