@@ -243,7 +243,9 @@ export const layer = (
             // Parked until the termination timeout interrupts it: a persisted request interrupted by the shutdown
             // is left unanswered in storage, and the next owner of the workspace runs it.
             Effect.flatMap(Option.match({ onNone: () => Effect.never, onSome: Effect.succeed })),
-            Effect.tap((summaries) => Effect.logInfo("Sync done").pipe(Effect.annotateLogs("summaries", summaries))),
+            Effect.tap((summaries) =>
+              Effect.logInfo("Sync done").pipe(Effect.annotateLogs("summaries", summaries.map(loggable)))
+            ),
             // The cluster stops an entity when its runner stops or loses the workspace's shard: the request stays in
             // storage, and the workspace's owner runs it.
             Effect.onInterrupt(() => Effect.logInfo("Sync interrupted")),
@@ -262,6 +264,9 @@ export const layer = (
  * its `run` is its primary key, so a request saved before the failure is the one answered.
  */
 const storageBusy = Schedule.exponential("50 millis").pipe(Schedule.jittered, Schedule.intersect(Schedule.recurs(7)))
+
+/** A summary as a log line shows it: its counts, and its duration in milliseconds (not a `Duration`'s JSON). */
+const loggable = ({ duration, ...counts }: Summary) => ({ ...counts, millis: Duration.toMillis(duration) })
 
 /**
  * Sends `Sync` to a workspace's entity and waits for its summaries, wherever the cluster runs it; the request is in

@@ -72,6 +72,14 @@ describe.concurrent("the fleet as processes", () => {
         yield* Effect.logInfo(`kill -9 mid-sync of ${workspace}: received by another runner ${movedAt - killedAt} ms later; all done ${exit.at - killedAt} ms after the kill; restarted by a move between survivors: ${restartedElsewhere.join(", ") || "none"}`)
         expect(exit.code).toBe(0)
         everyWorkspaceCompleted(client)
+        // A runner's "Sync done" says each summary's counts and milliseconds, not a Duration's JSON.
+        const done = fleet.runners.flatMap((runner) => runner.json).filter(({ value }) => value.message === "Sync done")
+        expect(done.length).toBeGreaterThan(0)
+        for (const { value } of done) {
+          const summaries = String((value.annotations as Record<string, unknown>).summaries)
+          expect(summaries).toMatch(/"resource":"users","inserted":\d+.*"millis":\d+/)
+          expect(summaries).not.toContain("_id")
+        }
         // Its progress lines (one every 5 s) never said that no runner serves the database: two stayed alive.
         const progress = client.lines.filter((line) => line.text.startsWith("fleet: "))
         expect(progress.length).toBeGreaterThan(0)

@@ -229,10 +229,18 @@ export const run: (
               // deleted. A database that cannot fold (the very failure, often) still gets the run recorded failed.
               yield* sql.withTransaction(Effect.zipRight(store.foldSeen(runId, now), failed)).pipe(
                 Effect.catchAll((error) =>
-                  Effect.zipRight(Effect.logWarning("Could not fold what the failed sync run saw", error), failed)
+                  Effect.zipRight(
+                    // The error as an annotation: a second message would be a second `message=` in a logfmt line.
+                    Effect.logWarning("Could not fold what the failed sync run saw").pipe(
+                      Effect.annotateLogs("error", error.message)
+                    ),
+                    failed
+                  )
                 )
               )
-            }).pipe(Effect.catchAll((error) => Effect.logWarning("Could not record the failed sync run", error))))
+            }).pipe(Effect.catchAll((error) =>
+              Effect.logWarning("Could not record the failed sync run").pipe(Effect.annotateLogs("error", error.message))
+            )))
         )
       )
       return {
