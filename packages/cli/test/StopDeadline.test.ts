@@ -24,7 +24,7 @@ describe("the stop's deadline", () => {
     expect(seen).toEqual({ millis: StopDeadline.graceMillis, unref: true, stderr: "", exited: undefined })
     fire()
     expect(seen.exited).toBe(143)
-    expect(seen.stderr).toBe("Stopped: still stopping 30 s after SIGTERM; exiting without the rest of its cleanup.\n")
+    expect(seen.stderr).toBe("Stopped: still stopping 60 s after SIGTERM; exiting without the rest of its cleanup.\n")
   })
 
 })

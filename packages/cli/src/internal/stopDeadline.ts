@@ -8,12 +8,13 @@
  */
 
 /**
- * Past the runner's termination timeout (15 s), with room for the syncs it stops to record themselves.
+ * Well past the runner's termination timeout (15 s), with room for the syncs it stops to record themselves on a loaded
+ * machine (a process that needs it is stuck, not slow).
  *
  * @since 0.1.0
  * @category constants
  */
-export const graceMillis = 30_000
+export const graceMillis = 60_000
 
 /**
  * What arming the deadline needs of the process, so that a test can stand in for it.
