@@ -123,7 +123,7 @@ describe.concurrent("the fleet as processes", () => {
             : undefined))
         client.signal("SIGINT")
         expect((yield* client.exit.pipe(Effect.timeout("30 seconds"), Effect.orDie)).code).toBe(130)
-      }))
+      }), 120_000)
 
     it.scoped("Ctrl-C on fleet sync stops the syncs it waits for, on the runners: a run begun is failed, none is left running, and the client says so", () =>
       Effect.gen(function*() {
@@ -142,7 +142,7 @@ describe.concurrent("the fleet as processes", () => {
         const runs = yield* syncRuns.pipe(withDatabase(fleet))
         expect(runs.filter((run) => run.status === "running")).toEqual([])
         expect(runs.filter((run) => run.workspace === workspace).map((run) => run.status)).toEqual(["failed"])
-      }))
+      }), 120_000)
 
     it.scoped("SIGTERM to a runner mid-sync: it finishes the sync it runs, hands back those it has not started, and nothing runs twice", () =>
       Effect.gen(function*() {
