@@ -1,5 +1,6 @@
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
+import { ScrollError } from "@intercom-scroll/core"
 import { type Summary, WorkspaceSync } from "@intercom-scroll/fleet"
 import { ConfigProvider, Duration, Effect, Exit, FiberId, Layer } from "effect"
 import { makeFake } from "../../core/test/support/fakeIntercom.js"
@@ -54,6 +55,16 @@ describe("intercom-scroll fleet", () => {
     expect(FleetCommand.renderResult("globex", failed)).toMatch(
       /^globex: failed: SyncFailed: The sync of the users of workspace "globex" failed: SqlError: connection reset\. [^\n]*$/
     )
+  })
+
+  it("a scroll's error of a workspace says what to do in the fleet's terms: tokenEnv, the workspaces file, --run", () => {
+    const refused = Exit.fail(new ScrollError.Unauthorized({ resource: "users", status: 401, code: "unauthorized", detail: "Access Token Invalid" }))
+    expect(FleetCommand.renderResult("acme", refused)).toBe(
+      "acme: failed: Unauthorized: Intercom refused the access token for users (HTTP 401 unauthorized: Access Token Invalid). Check the token in the variable the workspace's tokenEnv names, on the runners; its baseUrl or region in the workspaces file; and that the app may read users."
+    )
+    const restart = Exit.fail(new ScrollError.RestartRequired({ resource: "users", page: 3, cause: { _tag: "Timeout", millis: 30_000 } }))
+    expect(FleetCommand.renderResult("acme", restart)).toMatch(/Sync again later, under a new --run\.$/)
+    expect(FleetCommand.renderResult("acme", restart)).not.toMatch(/restart option|--max-restarts/)
   })
 
   it("a run that was interrupted, or died, in one line that says what to do or what happened, never a stack", () => {

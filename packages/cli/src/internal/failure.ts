@@ -50,7 +50,38 @@ const advice: { readonly [E in ScrollError.ScrollError as E["_tag"]]: (error: E)
     "Check --base-url (or INTERCOM_BASE_URL, or --region), that the server there is running, and the network or proxy in between."
 }
 
+/**
+ * The same, for a workspace of `fleet sync`: its token is in the variable its `tokenEnv` names on the runners, where it
+ * is, in the workspaces file, and a run sent again under its name is answered as it was.
+ */
+const fleetAdvice: { readonly [E in ScrollError.ScrollError as E["_tag"]]: (error: E) => string } = {
+  Expired: () => "The sync fell behind Intercom's minute more often than it restarts: sync again under a new --run.",
+  ConcurrentScroll: () => "Another app may be scrolling the workspace: sync again under a new --run once it is done.",
+  RestartRequired: () => "Sync again later, under a new --run.",
+  RateLimited: (error) => `Sync again after ${error.resetTime}, under a new --run.`,
+  Unauthorized: (error) =>
+    `Check the token in the variable the workspace's tokenEnv names, on the runners; its baseUrl or region in the workspaces file; and that the app may read ${error.resource}.`,
+  ApiError: () => "",
+  InvalidResponse: () =>
+    "Check that the workspace's baseUrl in the workspaces file points at Intercom's API, or a faithful proxy.",
+  Unreachable: () =>
+    "Check the workspace's baseUrl or region in the workspaces file, and that the runners can reach it."
+}
+
 const isScrollError = Schema.is(ScrollError.ScrollError)
+
+/**
+ * A scroll's error of a workspace that `fleet sync` sent, with advice in the fleet's terms (the workspaces file, the
+ * runners' variables, `--run`), or undefined for any other error.
+ *
+ * @since 0.1.0
+ * @category rendering
+ */
+export const describeInFleet = (error: unknown): string | undefined => {
+  if (!isScrollError(error)) return undefined
+  const said = (fleetAdvice[error._tag] as (error: ScrollError.ScrollError) => string)(error)
+  return said === "" ? `${error._tag}: ${error.problem}` : `${error._tag}: ${error.problem} ${said}`
+}
 
 /** A sync that waited out its `--lock-timeout`: the library's advice names its option, this says the flag. */
 const isLockTimeout = Schema.is(SyncError.LockTimeout)

@@ -11,6 +11,7 @@ import { Fleet, Secrets, type Summary, WorkspaceConfig, WorkspaceSync } from "@i
 import { Sync, SyncDatabase } from "@intercom-scroll/sync"
 import { Cause, Clock, DateTime, Duration, Effect, Exit, Layer, Logger, LogLevel, Option, Ref, Schedule, Schema } from "effect"
 import type { OutputError, StdoutClosed } from "../ExportError.js"
+import * as Failure from "./failure.js"
 import * as ProgressBar from "./progressBar.js"
 import * as Stdio from "./stdio.js"
 
@@ -113,7 +114,7 @@ export const renderResult = (
     return `${workspace}: interrupted: this run was stopped before it ended, and a run sent again under its name is answered the same; sync again under a new --run name`
   }
   const reason = Option.match(Cause.failureOption(exit.cause), {
-    onSome: (error) => `${error._tag}: ${error.message}`,
+    onSome: (error) => Failure.describeInFleet(error) ?? `${error._tag}: ${error.message}`,
     // A defect in a line, without its stack.
     onNone: () => {
       const defect = Cause.squash(exit.cause)
