@@ -71,6 +71,18 @@ describe("intercom-scroll export", () => {
     })
   })
 
+  it.scoped("--out - is stdout, as for most Unix tools: no file named -", () => {
+    const run = { fake: makeFake({ records: 120 }), capture: makeCapture() }
+    return Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const exit = yield* cli(["export", "users", "--out", "-"], run)
+      expect(exit).toEqual(Exit.void)
+      expect(lines(run.capture.stdout())).toHaveLength(120)
+      expect(run.capture.stderr()).toMatch(/^Exported 120 users to stdout in /)
+      expect(yield* fs.exists("-")).toBe(false)
+    }).pipe(Effect.provide(NodeContext.layer))
+  })
+
   it.scoped("writes --out in the format asked for, and nothing to stdout", () => {
     const run = { fake: makeFake({ records: 120 }), capture: makeCapture() }
     return Effect.gen(function*() {

@@ -145,9 +145,9 @@ export const run = Effect.fn("Export.run")(function*(options: Options): Effect.f
 
 /**
  * The process's own stdout by name, which a shell's `>` takes as that descriptor rather than opening it: opened, it
- * fails where stdout is a socket (as the pipes Node gives a child are).
+ * fails where stdout is a socket (as the pipes Node gives a child are). And `-`, stdout to most Unix tools.
  */
-const stdoutNames: ReadonlySet<string> = new Set(["/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"])
+const stdoutNames: ReadonlySet<string> = new Set(["-", "/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"])
 
 /**
  * The export a command line asks for. A relative `--out` is against the working directory, as for any Unix tool: not
