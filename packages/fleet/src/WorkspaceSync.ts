@@ -30,7 +30,7 @@ import type { SqlClient } from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import { IntercomClient, Resource, ScrollError } from "@intercom-scroll/core"
 import { Sync as IntercomSync, SyncError } from "@intercom-scroll/sync"
-import { Duration, Effect, Layer, Option, Schedule, Schema } from "effect"
+import { Duration, Effect, Layer, Option, type Redacted, Schedule, Schema } from "effect"
 import { MissingToken, Secrets } from "./Secrets.js"
 import { Summary } from "./Summary.js"
 import { WorkspaceConfig } from "./WorkspaceConfig.js"
@@ -190,10 +190,13 @@ export const layer = (
       const sharding = yield* Sharding.Sharding
       const services = yield* Effect.context<HttpClient.HttpClient | SqlClient>()
 
-      const syncAll = (workspace: string, request: typeof Sync.payloadSchema.Type) =>
+      const syncAll = (
+        workspace: string,
+        request: typeof Sync.payloadSchema.Type,
+        accessToken: Redacted.Redacted<string>
+      ) =>
         Effect.gen(function*() {
           yield* Effect.logInfo("Sync started")
-          const accessToken = yield* secrets.token({ workspace, tokenEnv: request.tokenEnv })
           const intercom = IntercomClient.layer({ accessToken, baseUrl: request.baseUrl, region: request.region })
           // One resource after the other: Intercom allows one open scroll per workspace, whatever the resource.
           return yield* Effect.forEach(request.resources, (resource) => syncResource(workspace, resource)).pipe(
@@ -232,12 +235,15 @@ export const layer = (
           const workspace = envelope.address.entityId
           const request = envelope.payload
           // Checked once a slot is free: a runner that began to stop meanwhile starts nothing new.
-          const syncUnlessStopping = Effect.flatMap(
-            sharding.isShutdown,
-            (stopping) => stopping ? Effect.succeedNone : Effect.asSome(syncAll(workspace, request))
-          )
+          const syncUnlessStopping = (accessToken: Redacted.Redacted<string>) =>
+            Effect.flatMap(
+              sharding.isShutdown,
+              (stopping) => stopping ? Effect.succeedNone : Effect.asSome(syncAll(workspace, request, accessToken))
+            )
           return Effect.logInfo("Sync received").pipe(
-            Effect.zipRight(slots.withPermits(1)(syncUnlessStopping)),
+            // The token before a slot: a workspace whose variable is missing says so at once, not once one is free.
+            Effect.zipRight(secrets.token({ workspace, tokenEnv: request.tokenEnv })),
+            Effect.flatMap((accessToken) => slots.withPermits(1)(syncUnlessStopping(accessToken))),
             // Out of the slot: waiting to be stopped takes no turn from another workspace.
             Effect.catchTag("LockLost", afterLockLost(envelope.address.shardId)),
             // Parked until the termination timeout interrupts it: a persisted request interrupted by the shutdown

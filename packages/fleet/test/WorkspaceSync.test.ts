@@ -189,6 +189,27 @@ describe("WorkspaceSync", () => {
       simulator: { workspaces: [{ token: "acme" }, { token: "globex" }] },
       secrets: tokensInEnv({ workspaces: [{ token: "acme" }] })
     }))))
+
+  it.scoped("says MissingToken at once, not once a slot is free: while another sync holds the runner's only one", () =>
+    Effect.gen(function*() {
+      yield* TestClock.adjust(1)
+      const busy = yield* Effect.fork(WorkspaceSync.sync(acme, { resources: ["users"], run: "r1" }))
+      yield* TestClock.adjust("1 second")
+      const missing = yield* Effect.fork(Effect.flip(WorkspaceSync.sync(workspace("globex"), { resources: ["users"], run: "r1" })))
+      // Without moving the clock: acme's sync (4 s) still holds the slot.
+      for (let i = 0; i < 200 && Option.isNone(yield* Fiber.poll(missing)); i++) {
+        yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 5)))
+      }
+      expect(Option.isNone(yield* Fiber.poll(busy))).toBe(true)
+      expect(Option.isSome(yield* Fiber.poll(missing))).toBe(true)
+      expect((yield* Fiber.join(missing))._tag).toBe("MissingToken")
+      yield* TestClock.adjust("5 seconds")
+      expect(Exit.isSuccess(yield* Fiber.await(busy))).toBe(true)
+    }).pipe(Effect.provide(fleet({
+      maxSyncs: 1,
+      simulator: { workspaces: [slow("acme"), { token: "globex" }] },
+      secrets: tokensInEnv({ workspaces: [{ token: "acme" }] })
+    }))))
 })
 
 describe("WorkspaceSync.sync", () => {
