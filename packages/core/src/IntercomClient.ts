@@ -160,11 +160,7 @@ export class IntercomClient extends Context.Tag("@intercom-scroll/core/IntercomC
  */
 export const make = (options: Options): Effect.Effect<Service, InvalidOptions, HttpClient.HttpClient | Scope.Scope> =>
   Effect.gen(function*() {
-    const { baseUrl, maxBytes, rateLimit, timeoutMillis, token, versions } = yield* checkOptions(
-      options,
-      Redacted.value(options.accessToken),
-      regionBaseUrls
-    )
+    const { baseUrl, maxBytes, rateLimit, timeoutMillis, token, versions } = yield* checkOptions(options, regionBaseUrls)
     const limiter = yield* RateLimit.make(rateLimit)
     const workspace = yield* WorkspaceLock.key(baseUrl, token)
     const redact = redactor(token)

@@ -98,7 +98,10 @@ const watch = (writable: NodeJS.WritableStream): Watch => {
   if (known !== undefined) return known
   const watched: Watch = { failed: false, error: undefined, waiters: new Set() }
   writable.on("error", (error: unknown) => {
-    if (!watched.failed) Object.assign(watched, { failed: true, error })
+    if (!watched.failed) {
+      watched.failed = true
+      watched.error = error
+    }
     for (const wake of watched.waiters) wake()
   })
   watches.set(writable, watched)

@@ -3,7 +3,7 @@
  * naming it: left to the transport, a token with a newline or a zero timeout fails every request, and each failure
  * looks like a network's and spends the scroll's restarts.
  */
-import { Duration, Either, Option } from "effect"
+import { Duration, Either, Option, Redacted } from "effect"
 import type { Options, Region } from "../IntercomClient.js"
 import { defaultVersions, type Resource } from "../Resource.js"
 import { InvalidOptions } from "../ScrollError.js"
@@ -88,10 +88,10 @@ const check = <A>(valid: boolean, value: A, problem: () => string): Either.Eithe
  */
 export const checkOptions = (
   options: Options,
-  token: string,
   regionUrls: { readonly [R in Region]: string }
 ): Either.Either<Checked, InvalidOptions> =>
   Either.gen(function*() {
+    const token = Redacted.value(options.accessToken)
     const region = options.region ?? "us"
     yield* check(
       Object.prototype.hasOwnProperty.call(regionUrls, region),

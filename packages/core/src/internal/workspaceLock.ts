@@ -1,4 +1,4 @@
-import { Effect, FiberRef, Option, type Scope } from "effect"
+import { Effect, FiberRef, type Scope } from "effect"
 import { globalValue } from "effect/GlobalValue"
 
 /**
@@ -64,7 +64,8 @@ const fromEntry = (entry: Entry): WorkspaceLock => ({
       yield* Effect.locallyScoped(holdsAbove, new Set([...above, hold]))
     })
   ),
-  isHeld: Effect.map(entry.semaphore.withPermitsIfAvailable(1)(Effect.void), Option.isNone),
+  // The holder is set as the permit is taken and cleared as it is given back.
+  isHeld: Effect.sync(() => entry.holder !== undefined),
   isHeldAbove: Effect.map(
     FiberRef.get(holdsAbove),
     (above) => entry.holder !== undefined && above.has(entry.holder)
