@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Either, FastCheck as fc } from "effect"
 import * as Zlib from "node:zlib"
-import { type Coding, codecs, isEncoded, make, parse } from "../src/internal/contentCoding.js"
+import { type Coding, codecs, failureOnTheWay, isEncoded, make, parse } from "../src/internal/contentCoding.js"
 import { gzipBomb } from "./support/bomb.js"
 import { user } from "./support/fakeIntercom.js"
 
@@ -62,7 +62,8 @@ describe("decode", () => {
     for (const [name, compressor] of Object.entries(compress)) {
       const coding = codingOf(name as keyof typeof compress)
       expect(Either.isRight(codecs.decode(coding, compressor(page), page.length))).toBe(true)
-      expect(failureOf(codecs.decode(coding, compressor(page), page.length - 1))).toEqual({ _tag: "TooLarge" })
+      const body = compressor(page)
+      expect(failureOf(codecs.decode(coding, body, page.length - 1))).toEqual({ _tag: "TooLarge", received: body.length })
     }
   })
 
@@ -73,7 +74,7 @@ describe("decode", () => {
     const decoded = codecs.decode("gzip", bomb, 8 * MiB)
     // The peak resident set (kB), which no later GC can lower: the 1 GiB, had it been decoded, would show here.
     const grown = (process.resourceUsage().maxRSS - before) / 1024
-    expect(failureOf(decoded)).toEqual({ _tag: "TooLarge" })
+    expect(failureOf(decoded)).toEqual({ _tag: "TooLarge", received: bomb.length })
     expect(grown).toBeLessThan(128)
   })
 
@@ -153,5 +154,28 @@ describe("isEncoded", () => {
       ),
       { numRuns: 1000 }
     )
+  })
+})
+
+describe("failureOnTheWay", () => {
+  /** zlib's own error for `body`, as fetch puts it under its TypeError("terminated"). */
+  const zlibError = (decode: () => unknown) => {
+    try {
+      decode()
+    } catch (error) {
+      return error
+    }
+    throw new Error("decoded")
+  }
+
+  it("names the codec's failure where zlib's error is among the causes, and nothing for a connection's failure", () => {
+    const gzip = Zlib.gzipSync(JSON.stringify({ users: [] }))
+    const corrupt = zlibError(() => Zlib.gunzipSync(Uint8Array.from([0x1f, 0x8b, 8, 0xff, 0xff, 0, 0, 0, 0, 0])))
+    const cut = zlibError(() => Zlib.gunzipSync(gzip.subarray(0, gzip.length >> 1)))
+    const terminated = (cause: unknown) => new TypeError("terminated", { cause })
+    expect(failureOnTheWay({ _tag: "ResponseError", cause: terminated(corrupt) })).toMatchObject({ _tag: "Corrupt" })
+    expect(failureOnTheWay(terminated(cut))).toEqual({ _tag: "EndsEarly", detail: "unexpected end of file" })
+    expect(failureOnTheWay(terminated(new Error("other side closed")))).toBeUndefined()
+    expect(failureOnTheWay("terminated")).toBeUndefined()
   })
 })

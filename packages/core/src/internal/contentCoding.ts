@@ -28,8 +28,8 @@ export type DecodeFailure =
   | NotAskedFor
   /** Nothing in this runtime decodes it. */
   | { readonly _tag: "Unavailable" }
-  /** It decodes to more than the limit; decoding stopped within a chunk past it. */
-  | { readonly _tag: "TooLarge" }
+  /** It decodes to more than the limit; decoding stopped within a chunk past it. `received`: its size as sent. */
+  | { readonly _tag: "TooLarge"; readonly received: number }
   /** The coding's stream stops before its end: the body was cut short. */
   | { readonly _tag: "EndsEarly"; readonly detail: string }
   /** The bytes are not a stream of the coding. */
@@ -97,13 +97,33 @@ type SyncDecoder = (body: Uint8Array, options: { readonly chunkSize: number; rea
 const unexpectedEnd = "Z_BUF_ERROR"
 const bufferTooLarge = "ERR_BUFFER_TOO_LARGE"
 
-const failureOf = (error: unknown): DecodeFailure => {
+/** The bytes did not decode: input ending before the stream does, or anything else the codec refused. */
+type StreamFailure = Extract<DecodeFailure, { readonly _tag: "EndsEarly" | "Corrupt" }>
+
+const streamFailure = (error: unknown): StreamFailure => {
   const { code, message } = error as { readonly code?: unknown; readonly message?: unknown }
-  if (code === bufferTooLarge) return { _tag: "TooLarge" }
   const words = typeof message === "string" ? message : String(error)
   if (code === unexpectedEnd) return { _tag: "EndsEarly", detail: words }
   // Brotli's message is always "Decompression failed"; its code says what failed (ERR__ERROR_FORMAT_PADDING_2, …).
   return { _tag: "Corrupt", detail: typeof code === "string" && code.startsWith("ERR_") ? `${words} (${code})` : words }
+}
+
+/** zlib's codes (Z_DATA_ERROR, …) and brotli's (ERR__ERROR_FORMAT_…), as node:zlib's errors carry them. */
+const isCodecCode = (code: unknown): boolean => typeof code === "string" && /^(Z_|ERR__)/.test(code)
+
+/**
+ * How a body failed to decode on the way, when the transport decodes it itself: fetch fails the read with a
+ * `TypeError("terminated")` whose cause is node:zlib's error. Undefined when no codec's error is in the cause chain
+ * (the connection failed).
+ */
+export const failureOnTheWay = (error: unknown): StreamFailure | undefined => {
+  let cause = error
+  // A few links: the platform's ResponseError, fetch's TypeError, zlib's error.
+  for (let depth = 0; depth < 4 && typeof cause === "object" && cause !== null; depth++) {
+    if (isCodecCode((cause as { readonly code?: unknown }).code)) return streamFailure(cause)
+    cause = (cause as { readonly cause?: unknown }).cause
+  }
+  return undefined
 }
 
 /**
@@ -130,9 +150,13 @@ export const make = (zlib: typeof Zlib | undefined, maxLength: number): Codecs =
       const maxOutputLength = Math.min(Math.max(1, maxBytes), maxLength)
       try {
         const decoded = decoders[coding](body)(body, { chunkSize, maxOutputLength })
-        return decoded.length > maxBytes ? Either.left({ _tag: "TooLarge" }) : Either.right(decoded)
+        return decoded.length > maxBytes ? Either.left({ _tag: "TooLarge", received: body.length }) : Either.right(decoded)
       } catch (error) {
-        return Either.left(failureOf(error))
+        return Either.left(
+          (error as { readonly code?: unknown }).code === bufferTooLarge
+            ? { _tag: "TooLarge", received: body.length }
+            : streamFailure(error)
+        )
       }
     }
   }

@@ -1,5 +1,5 @@
 import type { Headers, HttpClientError, HttpClientResponse } from "@effect/platform"
-import { Effect, Either, Stream } from "effect"
+import { Data, Effect, Either, Stream } from "effect"
 import type { Resource } from "../Resource.js"
 import {
   ApiError,
@@ -33,30 +33,36 @@ const invalid = (where: Where, issue: string) => new InvalidResponse({ resource:
 
 const decoder = new TextDecoder()
 
+/** A body that stops early is a transport failure: nobody knows whether the server moved on, so the scroll must start over. */
+const cutShort = (where: Where) => (error: HttpClientError.ResponseError) =>
+  truncated(where, where.redact(error.description ?? String(error.cause ?? error.reason)))
+
+/** A body left unread, for an error's status to say what it has to say without it. */
+class Unread extends Data.TaggedError("Unread") {}
+
 /**
- * Reads the whole body as bytes, refusing one over `maxBytes` before it is held in memory. A body that stops early is
- * a transport failure: nobody knows whether the server moved on, so the scroll must start over.
+ * Reads the whole body as bytes, refusing one over `maxBytes` before it is held in memory. A read that fails is named
+ * by `readFailed` within the body's stream: the transport's error, which carries the request, goes no further.
  */
-const readBytes = (
+const readBytes = <E>(
   response: HttpClientResponse.HttpClientResponse,
   declared: number | undefined,
   where: Where,
-  maxBytes: number
-): Effect.Effect<Uint8Array, InvalidResponse | RestartRequired> => {
+  maxBytes: number,
+  readFailed: (error: HttpClientError.ResponseError) => E
+): Effect.Effect<Uint8Array, InvalidResponse | E> => {
   const tooLarge = (bytes: number) => invalid(where, `the body is over the ${maxBytes}-byte limit (${bytes} bytes)`)
-  const cutShort = (error: HttpClientError.ResponseError) =>
-    truncated(where, where.redact(error.description ?? String(error.cause ?? error.reason)))
   if (declared !== undefined) {
     // Bytes, decoded once by `interpret`: `response.text` (undici's body.text()) gives the same string, but its pages
     // outlive minor GCs and pile up in the old generation (a CLI export peaked ~100 MB higher at 200k records than at
     // 20k).
     return declared > maxBytes
       ? Effect.fail(tooLarge(declared))
-      : Effect.mapBoth(response.arrayBuffer, { onFailure: cutShort, onSuccess: (buffer) => new Uint8Array(buffer) })
+      : Effect.mapBoth(response.arrayBuffer, { onFailure: readFailed, onSuccess: (buffer) => new Uint8Array(buffer) })
   }
   // No length to go by: count while reading.
   return response.stream.pipe(
-    Stream.mapError(cutShort),
+    Stream.mapError(readFailed),
     Stream.runFoldEffect({ bytes: 0, chunks: [] as Array<Uint8Array> }, (acc, chunk) => {
       const bytes = acc.bytes + chunk.length
       if (bytes > maxBytes) return Effect.fail(tooLarge(bytes))
@@ -81,8 +87,8 @@ const readBytes = (
  *
  * Content-Length is the body's size only without a Content-Encoding: it counts the bytes as sent, and fetch hands over
  * a body it has decoded itself under the same headers. So a body with a Content-Encoding is counted as it is read,
- * whatever it declares. One that cannot be decoded fails a success; an error's status says what it has to say without
- * its body.
+ * whatever it declares. One that cannot be decoded, by us or by the transport on the way, fails a success; an error's
+ * status says what it has to say without its body.
  */
 const readBody = (
   response: HttpClientResponse.HttpClientResponse,
@@ -94,25 +100,31 @@ const readBody = (
   const coding = contentEncoding === undefined ? undefined : ContentCoding.parse(contentEncoding)
   if (contentEncoding === undefined || coding === undefined) {
     const declared = Number(headers["content-length"])
-    return readBytes(response, Number.isFinite(declared) ? declared : undefined, where, maxBytes)
+    return readBytes(response, Number.isFinite(declared) ? declared : undefined, where, maxBytes, cutShort(where))
   }
-  return Effect.flatMap(readBytes(response, undefined, where, maxBytes), (bytes) => {
-    const decoded = typeof coding === "string"
-      ? ContentCoding.codecs.decode(coding, bytes, maxBytes)
-      : Either.left(coding)
-    if (Either.isRight(decoded)) return Effect.succeed(decoded.right)
-    const failure = decoded.left
-    return isSuccess(response.status) || failure._tag === "TooLarge"
+  const undecoded = (failure: ContentCoding.DecodeFailure) =>
+    isSuccess(response.status) || failure._tag === "TooLarge"
       // The header is the server's, so it is redacted as what it says is.
-      ? Effect.fail(undecodable(failure, where.redact(contentEncoding), bytes.length, where, maxBytes))
-      : Effect.succeed(new Uint8Array(0))
-  })
+      ? undecodable(failure, where.redact(contentEncoding), where, maxBytes)
+      : new Unread()
+  const readFailed = (error: HttpClientError.ResponseError) => {
+    const onTheWay = ContentCoding.failureOnTheWay(error.cause)
+    return onTheWay === undefined ? cutShort(where)(error) : undecoded(onTheWay)
+  }
+  return readBytes(response, undefined, where, maxBytes, readFailed).pipe(
+    Effect.flatMap((bytes) => {
+      const decoded = typeof coding === "string"
+        ? ContentCoding.codecs.decode(coding, bytes, maxBytes)
+        : Either.left(coding)
+      return Either.isRight(decoded) ? Effect.succeed(decoded.right) : Effect.fail(undecoded(decoded.left))
+    }),
+    Effect.catchTag("Unread", () => Effect.succeed(new Uint8Array(0)))
+  )
 }
 
 const undecodable = (
   failure: ContentCoding.DecodeFailure,
   contentEncoding: string,
-  received: number,
   where: Where,
   maxBytes: number
 ): InvalidResponse | RestartRequired => {
@@ -127,7 +139,7 @@ const undecodable = (
     case "TooLarge":
       return invalid(
         where,
-        `the body is over the ${maxBytes}-byte limit once decoded (Content-Encoding ${contentEncoding}, ${received} bytes as received); decoding stopped there`
+        `the body is over the ${maxBytes}-byte limit once decoded (Content-Encoding ${contentEncoding}, ${failure.received} bytes as received); decoding stopped there`
       )
     case "EndsEarly":
       return truncated(where, `the ${contentEncoding} stream ends early: ${where.redact(failure.detail)}`)
