@@ -32,6 +32,7 @@
 import type { SqlClient } from "@effect/sql/SqlClient"
 import { Cause, Data, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
 import * as fs from "node:fs/promises"
+import * as os from "node:os"
 import * as path from "node:path"
 import * as Driver from "./internal/driver.js"
 
@@ -88,18 +89,45 @@ export class DatabaseUnavailable extends Schema.TaggedError<DatabaseUnavailable>
 
 const postgresScheme = /^postgres(?:ql)?:\/\//i
 
+/** A URL whose authority is credentials and an empty host: `postgres://USER:PASSWORD@/DATABASE?…`. */
+const credentialsWithoutHost = /^(postgres(?:ql)?:\/\/)([^/?#]*)@((?:[/?#][\s\S]*)?)$/i
+
 /**
- * Reads `sqlite:PATH` and `postgres://…` (or `postgresql://…`).
+ * libpq's `postgres://USER:PASSWORD@/DATABASE?host=/var/run/postgresql` (a Unix socket, or the default host) leaves
+ * the host empty, which WHATWG's URL refuses after credentials. The same URL with them as `user` and `password`
+ * parameters, which libpq and node-postgres read alike; undefined for anything else.
+ */
+const credentialsAsParameters = (url: string): string | undefined => {
+  const [, scheme, userinfo, rest] = credentialsWithoutHost.exec(url) ?? []
+  if (scheme === undefined || userinfo === undefined || rest === undefined) return undefined
+  const withoutCredentials = `${scheme}${rest.startsWith("/") ? "" : "/"}${rest}`
+  if (!URL.canParse(withoutCredentials)) return undefined
+  const parsed = new URL(withoutCredentials)
+  const colon = userinfo.indexOf(":")
+  const credentials = { user: colon < 0 ? userinfo : userinfo.slice(0, colon), password: colon < 0 ? "" : userinfo.slice(colon + 1) }
+  try {
+    for (const [name, value] of Object.entries(credentials)) {
+      if (value !== "" && !parsed.searchParams.has(name)) parsed.searchParams.set(name, decodeURIComponent(value))
+    }
+  } catch {
+    return undefined // a malformed percent-escape
+  }
+  return parsed.href
+}
+
+/**
+ * Reads `sqlite:PATH` (`~/` at its start is the home directory) and `postgres://…` (or `postgresql://…`).
  *
  * @since 0.1.0
  * @category constructors
  */
 export const parse = (url: string): Effect.Effect<Database, InvalidDatabaseUrl> => {
   if (postgresScheme.test(url)) {
-    if (!URL.canParse(url)) {
+    const readable = URL.canParse(url) ? url : credentialsAsParameters(url)
+    if (readable === undefined) {
       return Effect.fail(new InvalidDatabaseUrl({ detail: "the postgres:// URL cannot be parsed" }))
     }
-    return Effect.succeed(Database.Postgres({ url: Redacted.make(url) }))
+    return Effect.succeed(Database.Postgres({ url: Redacted.make(readable) }))
   }
   if (url.toLowerCase().startsWith("sqlite:")) {
     let filename = url.slice("sqlite:".length)
@@ -110,6 +138,8 @@ export const parse = (url: string): Effect.Effect<Database, InvalidDatabaseUrl> 
         new InvalidDatabaseUrl({ detail: "sqlite: takes a path, as in sqlite:data/intercom.sqlite or sqlite:/var/lib/intercom.sqlite" })
       )
     }
+    // The shell expands `~/` only at the start of a word, never after `sqlite:`.
+    if (filename.startsWith("~/")) filename = path.join(os.homedir(), filename.slice(2))
     if (filename === "") return Effect.fail(new InvalidDatabaseUrl({ detail: "sqlite: needs the path of a file" }))
     if (filename === ":memory:") {
       return Effect.fail(
@@ -141,7 +171,9 @@ export const display = (database: Database): string =>
     Sqlite: ({ filename }) => `sqlite:${path.resolve(filename)}`,
     Postgres: ({ url }) => {
       const parsed = new URL(Redacted.value(url))
-      const user = parsed.username === "" ? "" : `${parsed.username}@`
+      // The user may be a parameter (libpq's `?user=`), as `parse` writes a URL with credentials and no host.
+      const username = parsed.username !== "" ? parsed.username : encodeURIComponent(parsed.searchParams.get("user") ?? "")
+      const user = username === "" ? "" : `${username}@`
       return `${parsed.protocol}//${user}${parsed.host}${parsed.pathname === "/" ? "" : parsed.pathname}`
     }
   })

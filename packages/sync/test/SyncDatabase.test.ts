@@ -53,6 +53,9 @@ describe("SyncDatabase.parse", () => {
       expect(yield* SyncDatabase.parse("sqlite:///var/lib/intercom.sqlite")).toEqual(
         SyncDatabase.Database.Sqlite({ filename: "/var/lib/intercom.sqlite" })
       )
+      expect(yield* SyncDatabase.parse("sqlite:~/intercom.sqlite")).toEqual(
+        SyncDatabase.Database.Sqlite({ filename: path.join(os.homedir(), "intercom.sqlite") })
+      )
       for (const url of ["postgres://sync:pw@db.internal:5433/intercom", "postgresql://db.internal/intercom"]) {
         const database = yield* SyncDatabase.parse(url)
         expect(database._tag).toBe("Postgres")
@@ -68,7 +71,7 @@ describe("SyncDatabase.parse", () => {
         ["sqlite:", /needs the path of a file/],
         ["sqlite::memory:", /gone when the process ends/],
         ["sqlite://data/intercom.sqlite", /takes a path/],
-        ["postgres://sync:hunter2@/intercom", /cannot be parsed/],
+        ["postgres://sync:hunter%2@/intercom", /cannot be parsed/],
         ["postgres://sync:hunter2@db:port/intercom", /cannot be parsed/]
       ]
       for (const [url, detail] of cases) {
@@ -78,6 +81,18 @@ describe("SyncDatabase.parse", () => {
         expect(error?.message, url).toMatch(/Give sqlite:PATH .* or postgres:\/\//)
         expect(error?.message, url).not.toContain("hunter2")
       }
+    }))
+
+  it.effect("reads libpq's URL with credentials and no host (a Unix socket's) as the same URL with them as parameters", () =>
+    Effect.gen(function*() {
+      const database = yield* SyncDatabase.parse("postgres://sync:p%40ss@/intercom?host=/var/run/postgresql")
+      expect(database._tag === "Postgres" && Redacted.value(database.url)).toBe(
+        "postgres:///intercom?host=%2Fvar%2Frun%2Fpostgresql&user=sync&password=p%40ss"
+      )
+      expect(SyncDatabase.display(database)).toBe("postgres://sync@/intercom")
+      expect(SyncDatabase.secrets(database)).toContain("p@ss")
+      const userOnly = yield* SyncDatabase.parse("postgresql://sync@")
+      expect(userOnly._tag === "Postgres" && Redacted.value(userOnly.url)).toBe("postgresql:///?user=sync")
     }))
 
   it("display names the database without its password or query; secrets lists what to scrub", () => {
@@ -129,6 +144,13 @@ describe("SyncDatabase.layer", () => {
         }))
       )
       expect(exit).toEqual(Exit.succeed(1))
+    }))
+
+  it.effect("PostgreSQL: connects by libpq's URL with credentials and the host as a parameter", () =>
+    Effect.gen(function*() {
+      const url = new URL(Redacted.value(yield* PostgresDatabase.make))
+      const hostless = `postgres://${url.username}:${url.password}@${url.pathname}?host=${url.hostname}&port=${url.port}`
+      expect(yield* selectOne(SyncDatabase.layerFromUrl(hostless))).toEqual(Exit.succeed(1))
     }))
 
   it.effect("PostgreSQL: no password where the server asks for one says where to put it", () =>
