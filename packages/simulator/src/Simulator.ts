@@ -242,6 +242,30 @@ export class Simulator extends Context.Tag("@intercom-scroll/simulator/Simulator
 
 const validateFaults = Schema.validateSync(FaultPlans.FaultPlan)
 
+const isCount = (n: number | undefined, least: number) => n === undefined || (Number.isSafeInteger(n) && n >= least)
+
+/** What is wrong with `options`, in words, or undefined. */
+const optionsMistake = (options: SimulatorOptions): string | undefined => {
+  const { bandwidth, expiry, pageSize } = options
+  if (!isCount(pageSize, 1)) return `the page size must be a whole number of records, at least 1, not ${pageSize}`
+  if (expiry !== undefined && !Duration.greaterThan(Duration.decode(expiry), Duration.zero)) {
+    return `the expiry must be longer than 0, not ${Duration.format(Duration.decode(expiry))}`
+  }
+  if (bandwidth !== undefined && !(bandwidth > 0 && Number.isFinite(bandwidth))) {
+    return `the bandwidth must be a positive number of megabits per second, not ${bandwidth}`
+  }
+  const tokens = new Set<string>()
+  for (const { companies, leads, token, users } of options.workspaces) {
+    if (token === "") return "a workspace's token is empty"
+    if (tokens.has(token)) return `the token ${token} names two workspaces`
+    tokens.add(token)
+    for (const [resource, count] of Object.entries({ users, leads, companies })) {
+      if (!isCount(count, 0)) return `the ${resource} of workspace ${token} must be a whole number, at least 0, not ${count}`
+    }
+  }
+  return undefined
+}
+
 /**
  * Creates a simulator whose time (expiry, rate-limit windows, latency, bandwidth, the foreign scroll) is the caller's
  * `Clock`.
@@ -252,17 +276,12 @@ const validateFaults = Schema.validateSync(FaultPlans.FaultPlan)
 export const make = (options: SimulatorOptions): Effect.Effect<Simulator["Type"]> =>
   Effect.gen(function*() {
     const clock = yield* Effect.clock
+    const mistake = optionsMistake(options)
+    // A test's own mistake, as a defect: a page size of 0 would otherwise end every scroll at once, with no records.
+    if (mistake !== undefined) return yield* Effect.dieMessage(`Simulator: ${mistake}`)
     const bandwidth = options.bandwidth
-    if (bandwidth !== undefined && !(bandwidth > 0 && Number.isFinite(bandwidth))) {
-      return yield* Effect.dieMessage(
-        `Simulator: the bandwidth must be a positive number of megabits per second, not ${bandwidth}`
-      )
-    }
     const workspaces = new Map<string, Workspace>()
     for (const workspace of options.workspaces) {
-      if (workspaces.has(workspace.token)) {
-        return yield* Effect.dieMessage(`Simulator: the token ${workspace.token} names two workspaces`)
-      }
       workspaces.set(
         workspace.token,
         new Workspace({

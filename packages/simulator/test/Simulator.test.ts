@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, TestClock } from "effect"
+import { Cause, Effect, TestClock } from "effect"
 import { Simulator } from "../src/index.js"
 import * as Zlib from "node:zlib"
 import { get, getBytes, scroll, scrollAll, send } from "./helpers.js"
@@ -378,4 +378,26 @@ describe("stats", () => {
       expect(error).toBeInstanceOf(Simulator.WorkspaceNotFound)
       expect((yield* Effect.flip(simulator.changes("nope", "users")))._tag).toBe("WorkspaceNotFound")
     }).pipe(withSimulator()))
+})
+
+describe("options", () => {
+  it.effect("a test's mistakes die at make, each in words, instead of serving scrolls that end at once", () =>
+    Effect.gen(function*() {
+      const workspace = { token: "tok" }
+      const mistakes: ReadonlyArray<readonly [Simulator.SimulatorOptions, string]> = [
+        [{ workspaces: [workspace], pageSize: 0 }, "the page size must be a whole number of records, at least 1, not 0"],
+        [{ workspaces: [workspace], pageSize: 2.5 }, "the page size must be a whole number of records, at least 1, not 2.5"],
+        [{ workspaces: [workspace], expiry: 0 }, "the expiry must be longer than 0, not 0"],
+        [{ workspaces: [workspace], bandwidth: -1 }, "the bandwidth must be a positive number of megabits per second, not -1"],
+        [{ workspaces: [{ token: "" }] }, "a workspace's token is empty"],
+        [{ workspaces: [workspace, workspace] }, "the token tok names two workspaces"],
+        [{ workspaces: [{ token: "tok", users: -1 }] }, "the users of workspace tok must be a whole number, at least 0, not -1"],
+        [{ workspaces: [{ token: "tok", companies: NaN }] }, "the companies of workspace tok must be a whole number, at least 0, not NaN"]
+      ]
+      for (const [options, mistake] of mistakes) {
+        const exit = yield* Effect.exit(Simulator.make(options))
+        expect(exit._tag === "Failure" && Cause.isDie(exit.cause) && Cause.pretty(exit.cause)).toContain(`Simulator: ${mistake}`)
+      }
+      expect((yield* Effect.exit(Simulator.make({ workspaces: [{ token: "tok", users: 0 }], pageSize: 1 })))._tag).toBe("Success")
+    }))
 })
