@@ -5,9 +5,10 @@
 import { SqlClient } from "@effect/sql"
 import * as Migrator from "@effect/sql/Migrator"
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Clock, Effect, Exit, Layer, Option } from "effect"
+import { Cause, Clock, Deferred, Effect, Exit, Fiber, Layer, Option } from "effect"
 import { Sync } from "../src/index.js"
 import { time } from "../src/internal/dialect.js"
+import { withMigrationsLock } from "../src/internal/lock.js"
 import * as Migrations from "../src/internal/migrations.js"
 import * as Databases from "./support/databases.js"
 import { freshToken, intercom, rows, runs, scripted } from "./support/world.js"
@@ -182,6 +183,29 @@ describe.each(Databases.both)("Sync.migrate on %s", (_name, database) => {
       expect(recorded.map((row) => Number(row.migration_id)).sort()).toEqual([1, 2, 3, 4])
     }).pipe(Effect.provide(database)))
 })
+
+it.effect("PostgreSQL: on tables at this version, migrating takes no lock: it goes on while another session holds it", () =>
+  Effect.gen(function*() {
+    const { client } = yield* Databases.TestDatabase
+    yield* Sync.migrate
+    const held = yield* Deferred.make<void>()
+    const done = yield* Deferred.make<void>()
+    const holder = yield* Effect.fork(Effect.provide(
+      Effect.flatMap(SqlClient.SqlClient, (other) =>
+        withMigrationsLock(other, Effect.zipRight(Deferred.succeed(held, undefined), Deferred.await(done)))),
+      client
+    ))
+    yield* Deferred.await(held)
+    // Each sync used to queue for the lock, one at a time across a fleet: here it would wait for as long as it is held.
+    const migrated = yield* Sync.migrate.pipe(
+      Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => "waited for the migrations lock" }),
+      Effect.withClock(Clock.make()),
+      Effect.either
+    )
+    yield* Deferred.succeed(done, undefined)
+    yield* Fiber.join(holder)
+    expect(migrated._tag).toBe("Right")
+  }).pipe(Effect.provide(Databases.postgres)))
 
 it.effect("a SqlClient of another dialect is refused with a typed error", () =>
   Effect.gen(function*() {

@@ -232,7 +232,7 @@ export const migrate = (
       })
     }
   })
-  return (dialect === "pg" ? withMigrationsLock(sql, once) : once).pipe(
+  const migrated = (dialect === "pg" ? withMigrationsLock(sql, once) : once).pipe(
     Effect.retry({
       schedule: Schedule.spaced("200 millis").pipe(Schedule.intersect(Schedule.recurs(50))),
       while: (error) => error instanceof Incomplete
@@ -242,4 +242,22 @@ export const migrate = (
     ),
     Effect.asVoid
   )
+  return Effect.flatMap(isCurrent(sql, dialect), (current) => current ? Effect.void : migrated)
 }
+
+/**
+ * Whether the tables are at this version: every migration it knows recorded, and no other. A read without the lock,
+ * which every sync but a database's first finds true: each took the lock otherwise, one at a time across a whole
+ * fleet (2,000 workspaces on two runners spent half their sync slots waiting for it). Anything else goes the locked
+ * way, which decides. The table's presence is asked first, not learnt from a failed read: the SQLite client caches a
+ * statement that failed to prepare, and the Migrator's own read would then fail with it once the table exists.
+ */
+const isCurrent = (sql: SqlClient.SqlClient, dialect: Dialect): Effect.Effect<boolean> =>
+  Effect.gen(function*() {
+    const [{ present }] = dialect === "pg"
+      ? yield* sql<{ present: boolean }>`SELECT to_regclass(${migrationsTable}) IS NOT NULL AS present`
+      : yield* sql<{ present: number }>`SELECT count(*) AS present FROM sqlite_master WHERE type = 'table' AND name = ${migrationsTable}`
+    if (!present) return false
+    const ids = yield* recorded(sql)
+    return ids.length === known.length && known.every((id) => ids.includes(id))
+  }).pipe(Effect.orElseSucceed(() => false))
