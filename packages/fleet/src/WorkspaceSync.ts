@@ -31,6 +31,7 @@ import type { SqlError } from "@effect/sql/SqlError"
 import { IntercomClient, Resource, ScrollError } from "@intercom-scroll/core"
 import { Sync as IntercomSync, SyncError } from "@intercom-scroll/sync"
 import { Duration, Effect, Layer, Option, type Redacted, Schedule, Schema } from "effect"
+import * as Slots from "./internal/slots.js"
 import { MissingToken, Secrets } from "./Secrets.js"
 import { Summary } from "./Summary.js"
 import { WorkspaceConfig } from "./WorkspaceConfig.js"
@@ -183,7 +184,7 @@ export const layer = (
       return yield* Effect.dieMessage(`WorkspaceSync.layer: maxSyncs must be a whole number ≥ 1, got ${options.maxSyncs}`)
     }
     // One per runner: the layer is built once, the handlers once per workspace the runner takes.
-    const slots = yield* Effect.makeSemaphore(options.maxSyncs)
+    const slots = yield* Slots.make(options.maxSyncs)
     const lockLostGrace = Duration.decode(options.lockLostGrace ?? Duration.seconds(30))
     return WorkspaceSync.toLayer(Effect.gen(function*() {
       const secrets = yield* Secrets
@@ -234,16 +235,18 @@ export const layer = (
         Sync: (envelope) => {
           const workspace = envelope.address.entityId
           const request = envelope.payload
+          let started = false
           // Checked once a slot is free: a runner that began to stop meanwhile starts nothing new.
           const syncUnlessStopping = (accessToken: Redacted.Redacted<string>) =>
-            Effect.flatMap(
-              sharding.isShutdown,
-              (stopping) => stopping ? Effect.succeedNone : Effect.asSome(syncAll(workspace, request, accessToken))
-            )
+            Effect.flatMap(sharding.isShutdown, (stopping) => {
+              if (stopping) return Effect.succeedNone
+              started = true
+              return Effect.asSome(syncAll(workspace, request, accessToken))
+            })
           return Effect.logInfo("Sync received").pipe(
             // The token before a slot: a workspace whose variable is missing says so at once, not once one is free.
             Effect.zipRight(secrets.token({ workspace, tokenEnv: request.tokenEnv })),
-            Effect.flatMap((accessToken) => slots.withPermits(1)(syncUnlessStopping(accessToken))),
+            Effect.flatMap((accessToken) => slots.withSlot(syncUnlessStopping(accessToken))),
             // Out of the slot: waiting to be stopped takes no turn from another workspace.
             Effect.catchTag("LockLost", afterLockLost(envelope.address.shardId)),
             // Parked until the termination timeout interrupts it: a persisted request interrupted by the shutdown
@@ -254,7 +257,9 @@ export const layer = (
             ),
             // The cluster stops an entity when its runner stops or loses the workspace's shard: the request stays in
             // storage, and the workspace's owner runs it.
-            Effect.onInterrupt(() => Effect.logInfo("Sync interrupted")),
+            Effect.onInterrupt(() =>
+              Effect.logInfo(started ? "Sync interrupted" : "Sync handed back: it had not started")
+            ),
             Effect.annotateLogs({ workspace, run: request.run }),
             Effect.withSpan("WorkspaceSync.Sync", { attributes: { workspace, run: request.run, resources: request.resources } })
           )

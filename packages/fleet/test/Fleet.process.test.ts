@@ -172,6 +172,10 @@ describe.concurrent("the fleet as processes", () => {
         // The victim finished the sync it was running, and started none of those still waiting.
         expect(logged(victim, "Sync done").map((line) => line.workspace)).toContain(workspace)
         for (const name of waiting) expect(logged(victim, "Sync started").map((line) => line.workspace)).not.toContain(name)
+        // …and says so, not that it was interrupted mid-sync.
+        for (const name of waiting) {
+          expect(logged(victim, "Sync handed back: it had not started").map((line) => line.workspace)).toContain(name)
+        }
         // Every workspace started, scrolled and ran exactly once, into the tables: nothing lost, nothing twice.
         const runs = yield* everyWorkspaceSynced(fleet)
         const stats = yield* fleet.simulator.stats
