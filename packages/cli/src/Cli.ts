@@ -26,19 +26,20 @@
  *
  * @since 0.1.0
  */
-import { type CliApp, CliConfig, Command, type ValidationError } from "@effect/cli"
+import { type CliApp, CliConfig, Command, HelpDoc, ValidationError } from "@effect/cli"
 import type { FileSystem, HttpClient, Path } from "@effect/platform"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import type { Teardown } from "@effect/platform/Runtime"
 import type { ScrollError } from "@intercom-scroll/core"
-import { Config, Effect, Exit, FiberId, Layer, Logger, LogLevel, Option, type Redacted } from "effect"
+import { Config, Console, Effect, Exit, FiberId, Layer, Logger, LogLevel, Option, type Redacted } from "effect"
 import type { InvalidConfig, OutputError, StdoutClosed } from "./ExportError.js"
 import * as ExportFlags from "./internal/exportFlags.js"
 import * as ExitCode from "./internal/exitCode.js"
 import type * as FleetCommand from "./internal/fleet.js"
 import * as FleetFlags from "./internal/fleetFlags.js"
 import * as Help from "./internal/help.js"
+import * as LogLevelFlag from "./internal/logLevelFlag.js"
 import * as ScrollFlags from "./internal/scrollFlags.js"
 import * as Stdio from "./internal/stdio.js"
 import * as StopDeadline from "./internal/stopDeadline.js"
@@ -170,14 +171,23 @@ export const run = (
   ExportCommandError | SyncCommandError | FleetCommandError | ValidationError.ValidationError,
   ExportCommandContext | CliApp.CliApp.Environment
 > => {
-  const args = argv.slice(2)
+  const { args, level, mistake } = LogLevelFlag.extract(argv.slice(2))
   if (Help.isRequested(args)) return printHelp(args)
+  if (mistake !== undefined) {
+    return usageErrorsToStdio(Console.error(mistake).pipe(Effect.zipRight(Effect.fail(ValidationError.invalidValue(HelpDoc.p(mistake))))))
+  }
   // @effect/cli prints the version as a paragraph, which ends in a blank line.
   if (args.includes("--version")) return Stdio.print(`${version}\n`)
   // @effect/cli would print the help styled, whatever stdout is.
   if (Help.stopsShortOfSubcommand(command.descriptor, args)) return printHelp(args)
-  return usageErrorsToStdio(runCommand(argv))
+  const program = usageErrorsToStdio(runCommand([...argv.slice(0, 2), ...args]))
+  // A runner is a server: its log is what an operator reads, at info unless --log-level says otherwise.
+  const minimum = level ?? (isRunner(args) ? LogLevel.Info : undefined)
+  return minimum === undefined ? program : Logger.withMinimumLogLevel(program, minimum)
 }
+
+const isRunner = (args: ReadonlyArray<string>) =>
+  Help.subcommandPath(command.descriptor, args).join(" ") === "fleet runner"
 
 /**
  * @effect/cli reports a usage error with `Console.error`: it goes through `Stdio` as all else the command writes, so

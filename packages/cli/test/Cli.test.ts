@@ -298,6 +298,15 @@ describe("intercom-scroll export", () => {
       }
     }))
 
+  it.effect("--log-level after the subcommand: taken, and a usage error beside it said once", () =>
+    Effect.gen(function*() {
+      const run = { fake: makeFake(), capture: makeCapture() }
+      const exit = yield* cli(["export", "users", "--log-level", "warning", "--max-restarts", "-1"], run)
+      expect(Failure.exitCode(exit)).toBe(1)
+      expect(run.capture.stderr().match(/--max-restarts must be 0 or more/g)).toHaveLength(1)
+      expect(run.capture.stderr()).not.toContain("--log-level")
+    }))
+
   it.effect("--prefetch N: N pages fetched ahead of a reader that has stopped reading; 0 only the page being written", () => {
     /**
      * The requests sent while stdout takes nothing, once there are `expected` and then no more come through 20 turns

@@ -2,8 +2,9 @@ import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { ScrollError } from "@intercom-scroll/core"
 import { type Summary, WorkspaceSync } from "@intercom-scroll/fleet"
-import { ConfigProvider, Duration, Effect, Exit, FiberId, Layer } from "effect"
+import { ConfigProvider, Duration, Effect, Exit, Fiber, FiberId, Layer, Logger, LogLevel, Schedule } from "effect"
 import { makeFake } from "../../core/test/support/fakeIntercom.js"
+import { freePort, tempDir } from "../../fleet/test/support/processes.js"
 import { Cli } from "../src/index.js"
 import * as Failure from "../src/internal/failure.js"
 import * as FleetCommand from "../src/internal/fleet.js"
@@ -108,5 +109,54 @@ describe("intercom-scroll fleet", () => {
       expect(fleet.stdout).toContain("- sync --database URL --workspaces FILE")
       const top = yield* cli(["--help"])
       expect(top.stdout).toContain("- fleet sync --database URL")
+    }))
+
+  describe("the runner's log", () => {
+    /** Runs `fleet runner` on a fresh SQLite file until it listens, then stops it; the levels it logged at. */
+    const levelsLogged = (flags: ReadonlyArray<string>) =>
+      Effect.gen(function*() {
+        const directory = yield* tempDir("cli-runner-log-")
+        const port = yield* freePort
+        const logged: Array<{ readonly level: LogLevel.LogLevel; readonly message: string }> = []
+        const collect = Logger.make(({ logLevel, message }) => {
+          logged.push({ level: logLevel, message: String(message) })
+        })
+        const args = ["fleet", "runner", "--database", `sqlite:${directory}/fleet.sqlite`, "--port", String(port), ...flags]
+        const runner = yield* Cli.run(["node", "intercom-scroll", ...args]).pipe(
+          Effect.provide(Layer.mergeAll(NodeContext.layer, makeFake().httpClient, makeCapture().layer)),
+          // The bin's level for every command but the runner, as Cli.layer sets it.
+          Effect.provide(Layer.merge(Logger.replace(Logger.defaultLogger, collect), Logger.minimumLogLevel(LogLevel.Error))),
+          Effect.withConfigProvider(ConfigProvider.fromMap(new Map())),
+          Effect.fork
+        )
+        // "Listening on" is logged at info: with less than that, the runner is up once its port answers.
+        yield* Effect.suspend(() =>
+          logged.some((entry) => entry.message.includes("Listening on")) ? Effect.void : Effect.fail("not yet")
+        ).pipe(Effect.retry(Schedule.spaced("50 millis").pipe(Schedule.upTo("20 seconds"))))
+        yield* Fiber.interrupt(runner)
+        return new Set(logged.map((entry) => entry.level.label))
+      }).pipe(Effect.scoped)
+
+    it.live("at info by default: what it receives, starts and ends, not the cluster's debug lines", () =>
+      Effect.gen(function*() {
+        const levels = yield* levelsLogged([])
+        expect(levels).toContain("INFO")
+        expect(levels).not.toContain("DEBUG")
+      }), 60_000)
+
+    it.live("at the level --log-level names, given after the subcommand as its help shows it", () =>
+      Effect.gen(function*() {
+        expect(yield* levelsLogged(["--log-level", "debug"])).toContain("DEBUG")
+        expect(yield* levelsLogged(["--log-level=debug"])).toContain("DEBUG")
+      }), 60_000)
+  })
+
+  it.effect("a --log-level it does not know is refused in one line naming the levels", () =>
+    Effect.gen(function*() {
+      for (const flags of [["--log-level", "loud"], ["--log-level"]]) {
+        const { exit, stderr } = yield* cli(["fleet", "runner", "--database", "sqlite:f.db", "--port", "9000", ...flags])
+        expect(Failure.exitCode(exit)).toBe(1)
+        expect(stderr).toMatch(/^--log-level takes one of all, trace, debug, info, warning, error, fatal, none; got ("loud"|nothing)\n$/)
+      }
     }))
 })

@@ -9,7 +9,7 @@ import { SqlClient } from "@effect/sql"
 import type { Resource } from "@intercom-scroll/core"
 import { Fleet, Secrets, type Summary, WorkspaceConfig, WorkspaceSync } from "@intercom-scroll/fleet"
 import { Sync, SyncDatabase } from "@intercom-scroll/sync"
-import { Cause, Clock, DateTime, Duration, Effect, Exit, Layer, Logger, LogLevel, Option, Ref, Schedule, Schema } from "effect"
+import { Cause, Clock, DateTime, Duration, Effect, Exit, Layer, Option, Ref, Schedule, Schema } from "effect"
 import type { OutputError, StdoutClosed } from "../ExportError.js"
 import * as Failure from "./failure.js"
 import * as ProgressBar from "./progressBar.js"
@@ -144,9 +144,7 @@ export const runRunner = (flags: {
           Layer.provide(Secrets.layerConfig)
         )
       )
-    ),
-    // A runner is a server: its log is what an operator reads.
-    Logger.withMinimumLogLevel(LogLevel.Info)
+    )
   )
 
 const clearLine = "\r\x1b[2K"
