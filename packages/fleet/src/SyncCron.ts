@@ -2,9 +2,9 @@
  * Periodic syncs of a list of workspaces, on a `ClusterCron`: one tick at a time across the fleet, whichever runner
  * holds the schedule.
  *
- * A tick sends `Sync` to every workspace and waits until each has answered; the next tick is taken from the cron
- * after that, so two runs of one workspace never overlap, and a slow round delays the next one instead of piling
- * requests up behind it. Each request is named after its tick (`run` is `<name>@<tick>`): when the runner that holds
+ * A tick sends `Sync` to every workspace (up to `maxInFlight` unanswered at once) and waits until each has answered;
+ * the next tick is taken from the cron after that, so two runs of one workspace never overlap, and a slow round delays
+ * the next one instead of piling requests up behind it. Each request is named after its tick (`run` is `<name>@<tick>`): when the runner that holds
  * the schedule dies mid-round and the tick runs again elsewhere, the workspaces already synced in that round answer
  * from storage instead of syncing twice.
  *
@@ -25,7 +25,7 @@
  */
 import { ClusterCron, Entity, type Sharding } from "@effect/cluster"
 import type { Resource } from "@intercom-scroll/core"
-import { type Cron, DateTime, Effect, type Layer, Option } from "effect"
+import { type Cron, DateTime, Effect, Layer, Option } from "effect"
 import type { WorkspaceConfig } from "./WorkspaceConfig.js"
 import * as WorkspaceSync from "./WorkspaceSync.js"
 
@@ -39,6 +39,11 @@ export interface Options {
   readonly cron: Cron.Cron
   readonly workspaces: ReadonlyArray<WorkspaceConfig>
   readonly resources: readonly [Resource.Resource, ...Array<Resource.Resource>]
+  /**
+   * Syncs of a round sent and not yet answered at once (default `WorkspaceSync.defaultMaxInFlight`, 1,000): the next
+   * is sent as one is answered. Keep it above the fleet's runners × `maxSyncs`, or runners wait for work.
+   */
+  readonly maxInFlight?: number | undefined
 }
 
 /**
@@ -47,8 +52,12 @@ export interface Options {
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: Options): Layer.Layer<never, never, Sharding.Sharding> =>
-  ClusterCron.make({
+export const layer = (options: Options): Layer.Layer<never, never, Sharding.Sharding> => {
+  const maxInFlight = options.maxInFlight ?? WorkspaceSync.defaultMaxInFlight
+  if (!Number.isInteger(maxInFlight) || maxInFlight < 1) {
+    return Layer.effectDiscard(Effect.dieMessage(`SyncCron.layer: maxInFlight must be a whole number ≥ 1, got ${maxInFlight}`))
+  }
+  return ClusterCron.make({
     name: `intercom-scroll/${options.name}`,
     cron: options.cron,
     execute: Effect.gen(function*() {
@@ -66,7 +75,8 @@ export const layer = (options: Options): Layer.Layer<never, never, Sharding.Shar
               )
             )
           ),
-        { concurrency: "unbounded", discard: true }
+        { concurrency: maxInFlight, discard: true }
       )
     }).pipe(Effect.withSpan("SyncCron.tick", { attributes: { name: options.name } }))
   })
+}

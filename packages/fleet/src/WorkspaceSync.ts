@@ -280,6 +280,16 @@ const storageBusy = Schedule.exponential("50 millis").pipe(Schedule.jittered, Sc
 const loggable = ({ duration, ...counts }: Summary) => ({ ...counts, millis: Duration.toMillis(duration) })
 
 /**
+ * How many `Sync` requests a sender of many (`SyncCron`, `fleet sync`) keeps sent and unanswered at once, by default: the
+ * next is sent as one is answered. A waiting request costs its sender ~66 KB (the cluster client's fibers, not data),
+ * so 10,000 at once held 660 MB; 1,000 keep more queued than 100 runners of 8 syncs each can take.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultMaxInFlight = 1_000
+
+/**
  * Sends `Sync` to a workspace's entity and waits for its summaries, wherever the cluster runs it; the request is in
  * storage before this returns its first wait, so it survives the runner (and this process) dying. A failure of the
  * storage itself (`PersistenceError`) is tried again a few times, over about 6 seconds, before it is returned.

@@ -189,7 +189,7 @@ describe.concurrent("the fleet as processes", () => {
   })
 
   layer(Layer.effect(Scripts, bundle), { excludeTestServices: true })("a one-runner fleet over SQLite", (it) => {
-    it.scoped("one runner over SQLite: the same commands, with sqlite:PATH, into the same tables", () =>
+    it.scoped("one runner over SQLite: the same commands, with sqlite:PATH, into the same tables; --max-in-flight 1 sends one workspace at a time", () =>
       Effect.gen(function*() {
         const scripts = yield* Scripts
         const workspaces = names.slice(0, 2)
@@ -205,7 +205,7 @@ describe.concurrent("the fleet as processes", () => {
         const env = Object.fromEntries(names.map((name) => [`${name.toUpperCase()}_TOKEN`, name]))
         const port = yield* freePort
         const runner = yield* node("runner", scripts.runner, ["--database", `sqlite:${filename}`, "--port", String(port)], env)
-        const client = yield* node("client", scripts.client, ["--database", `sqlite:${filename}`, "--workspaces", file, "--run", "r1"], env)
+        const client = yield* node("client", scripts.client, ["--database", `sqlite:${filename}`, "--workspaces", file, "--run", "r1", "--max-in-flight", "1"], env)
         const exit = yield* client.exit.pipe(
           Effect.timeout("90 seconds"),
           Effect.catchAll(() => Effect.dieMessage(`the client did not end within 90 seconds\n${said([runner, client])}`))
@@ -221,6 +221,10 @@ describe.concurrent("the fleet as processes", () => {
             Effect.orDie
           )
         expect(live).toEqual([{ workspace: "acme", live: 500 }, { workspace: "globex", live: 500 }])
+        // The runner could run both at once (--max-syncs 4): the second reached it only once the first was answered.
+        const order = runner.json.map(({ value }) => `${value.message} ${(value.annotations as Record<string, string>).workspace}`)
+        const [first, second] = results(client).map(({ workspace }) => workspace)
+        expect(order.indexOf(`Sync received ${second}`)).toBeGreaterThan(order.indexOf(`Sync done ${first}`))
       }), 120_000)
   })
 

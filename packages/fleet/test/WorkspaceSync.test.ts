@@ -1,11 +1,11 @@
-import { TestRunner } from "@effect/cluster"
+import { Sharding, TestRunner } from "@effect/cluster"
 import { SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Simulator } from "@intercom-scroll/simulator"
 import { Sync } from "@intercom-scroll/sync"
 import { SyncDatabase } from "@intercom-scroll/sync"
-import { Clock, ConfigProvider, Context, Cron, Duration, Effect, Exit, Fiber, Layer, Option, Redacted, TestClock } from "effect"
+import { Cause, Clock, ConfigProvider, Context, Cron, Duration, Effect, Exit, Fiber, Layer, Option, Redacted, TestClock } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -268,4 +268,51 @@ describe("SyncCron", () => {
         }
       })))
     )))
+
+  it.scoped("keeps at most maxInFlight syncs of a round sent and unanswered, sending the next as one is answered", () =>
+    Effect.gen(function*() {
+      const names = ["acme", "globex", "initech"]
+      const scrolls = Effect.map(stats, (s) => names.map((name) => s.workspaces[name]!.scrollsOpened))
+      // Observed with the fleet up, judged once it is down: a failed expectation inside would leave the runner waiting
+      // for its syncs on the TestClock as it stops.
+      const observed = yield* Effect.gen(function*() {
+        // One tick, at 0:15; a sync takes 20 seconds (4 requests, 5 seconds each), and the runner could run all three.
+        yield* TestClock.adjust("25 seconds")
+        const first = yield* scrolls
+        yield* TestClock.adjust("20 seconds") // 0:45: acme answered; globex sent
+        const second = yield* scrolls
+        yield* TestClock.adjust("60 seconds") // 1:45: the round has ended
+        return { first, second, last: yield* scrolls, runs: yield* Effect.forEach(names, runs) }
+      }).pipe(Effect.provide(
+        SyncCron.layer({
+          name: "refresh",
+          cron: Cron.unsafeParse("15 0 * * * *"),
+          resources: ["users"],
+          workspaces: names.map(workspace),
+          maxInFlight: 1
+        }).pipe(Layer.provideMerge(fleet({
+          maxSyncs: 3,
+          simulator: {
+            workspaces: names.map((token) => ({ token, users: 300, faults: { latency: Duration.seconds(5) } }))
+          }
+        })))
+      ))
+      expect(observed.first).toEqual([1, 0, 0])
+      expect(observed.second).toEqual([1, 1, 0])
+      // One after the other: each sent once the one before had answered, and the round ended with all three.
+      expect(observed.last).toEqual([1, 1, 1])
+      expect(observed.runs.map((runs) => runs.map((run) => run.status))).toEqual([["complete"], ["complete"], ["complete"]])
+    }))
+
+  it.effect("a maxInFlight that is not a whole number of 1 or more is a defect that names it", () =>
+    Effect.gen(function*() {
+      const options = { name: "refresh", cron: Cron.unsafeParse("* * * * * *"), resources: ["users"] as const, workspaces: [acme] }
+      for (const maxInFlight of [0, 1.5, Number.NaN]) {
+        const exit = yield* Layer.launch(SyncCron.layer({ ...options, maxInFlight })).pipe(
+          Effect.provide(Layer.succeed(Sharding.Sharding, {} as Sharding.Sharding["Type"])),
+          Effect.exit
+        )
+        expect(exit).toEqual(Exit.die(new Cause.RuntimeException(`SyncCron.layer: maxInFlight must be a whole number ≥ 1, got ${maxInFlight}`)))
+      }
+    }))
 })

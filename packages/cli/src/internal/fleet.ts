@@ -173,8 +173,8 @@ const openRuns = Effect.gen(function*() {
 }).pipe(Effect.orElseSucceed(() => new Set<string>()))
 
 /**
- * Sends `Sync` to every workspace at once and waits for them all, whichever runners run them and however many die
- * meanwhile (the requests are persisted).
+ * Sends `Sync` to every workspace, up to `--max-in-flight` unanswered at once, and waits for them all, whichever
+ * runners run them and however many die meanwhile (the requests sent are persisted).
  *
  * @since 0.1.0
  * @category running
@@ -184,6 +184,7 @@ export const runSync = (flags: {
   readonly workspaces: string
   readonly resources: readonly [Resource.Resource, ...Array<Resource.Resource>]
   readonly run: Option.Option<string>
+  readonly maxInFlight: Option.Option<number>
 }) =>
   Effect.gen(function*() {
     const database = yield* SyncDatabase.parse(flags.database)
@@ -232,7 +233,7 @@ export const runSync = (flags: {
             })
           ),
           Effect.map((exit) => ({ workspace: workspace.workspace, exit }))
-        ), { concurrency: "unbounded" })
+        ), { concurrency: Option.getOrElse(flags.maxInFlight, () => WorkspaceSync.defaultMaxInFlight) })
 
       const failed = exits.filter(({ exit }) => Exit.isFailure(exit)).map(({ workspace }) => workspace)
       if (failed.length > 0) return yield* new FleetSyncIncomplete({ failed, workspaces: workspaces.length })

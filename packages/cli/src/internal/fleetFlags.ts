@@ -104,5 +104,11 @@ export const sync = {
     Flag.withDescription(
       "Names this run (default: fleet-sync and the time). A run sent again under the same name syncs nothing again: it is answered with the first one's results."
     )
+  ),
+  maxInFlight: positive("max-in-flight", "how many workspaces are sent and not yet answered at once").pipe(
+    Flag.optional,
+    Flag.withDescription(
+      "Workspaces sent to the fleet and not yet answered at once (default 1000; each costs this process ~66 KB while it waits); the next is sent as one is answered. Keep it above the runners × --max-syncs, or runners wait for work."
+    )
   )
 }
