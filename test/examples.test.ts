@@ -280,4 +280,12 @@ describe.concurrent("examples against a standalone simulator (INTERCOM_BASE_URL)
       expect(printed.sort()).toEqual(expected)
       expect(expected.length).toBeGreaterThan(0)
     }).pipe(Effect.provide(NodeContext.layer)), 120_000)
+
+  it.scopedLive("readme-library with a token the workspace refuses says so and exits 1, as a scheduled job must see it", () =>
+    Effect.gen(function*() {
+      const cwd = yield* temporaryDirectory
+      const result = yield* example("readme-library", { cwd, env: { INTERCOM_BASE_URL: baseUrl(), INTERCOM_ACCESS_TOKEN: "not-a-token-of-it" } })
+      expect(result.exitCode).toBe(1)
+      expect(result.stdout + result.stderr).toMatch(/Unauthorized: Intercom refused the access token for users/)
+    }).pipe(Effect.provide(NodeContext.layer)), 120_000)
 })

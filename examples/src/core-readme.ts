@@ -17,8 +17,8 @@ const program = Scroll.users({
   prefetch: 2                                                                            // pages fetched ahead of you
 }).pipe(
   Stream.filter(Models.hasValue("email")), // an email that is neither absent nor null, typed string from here on
-  Stream.runForEach((user) => Console.log(user.id, user.email.toLowerCase(), user.custom_attributes.seats)),
-  Effect.catchTags({ Unauthorized: (e) => Console.error(e.message), InvalidCustomAttributes: (e) => Console.error(e.message) })
+  Stream.runForEach((user) => Console.log(user.id, user.email.toLowerCase(), user.custom_attributes.seats))
 )
 
+// A ScrollError (Unauthorized, InvalidCustomAttributes, …) fails it: runMain logs what happened and what to do, exit 1
 program.pipe(Effect.provide(Intercom), NodeRuntime.runMain)

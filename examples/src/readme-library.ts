@@ -17,8 +17,9 @@ const program = Scroll.users({
   prefetch: 2                                                                            // pages fetched ahead of you
 }).pipe(
   Stream.filter(Models.hasValue("email")),                                               // an email, neither absent nor null
-  Stream.runForEach((user) => Console.log(user.id, user.email.toLowerCase(), user.custom_attributes)),
-  Effect.catchTags({ Unauthorized: (e) => Console.error(e.message), RestartRequired: (e) => Console.error(e.message) })
+  Stream.runForEach((user) => Console.log(user.id, user.email.toLowerCase(), user.custom_attributes))
 )
 
+// A ScrollError (Unauthorized, RestartRequired, …) fails the program: runMain logs it, what happened and what to do,
+// and exits 1.
 program.pipe(Effect.provide(Intercom), NodeRuntime.runMain)
