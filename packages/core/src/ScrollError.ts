@@ -284,9 +284,11 @@ export class ApiError extends Schema.TaggedError<ApiError>()("ApiError", {
       requestIdSuffix(this.requestId)
     }.`
   }
-  /** Nothing general: what helps depends on the code, which Intercom's message explains. */
+  /** Nothing general, but for a version Intercom does not serve: what helps depends on the code, which Intercom's message explains. */
   get advice(): string {
-    return ""
+    return this.code === "intercom_version_invalid"
+      ? `Check the versions option: the client sends its ${this.resource} version as the Intercom-Version header.`
+      : ""
   }
   override get message(): string {
     return messageOf(this)
@@ -335,7 +337,9 @@ export class Unreachable extends Schema.TaggedError<Unreachable>()("Unreachable"
  */
 export class InvalidResponse extends Schema.TaggedError<InvalidResponse>()("InvalidResponse", {
   ...where,
-  issue: Schema.String
+  issue: Schema.String,
+  /** The client's `maxResponseBytes`, when the body went over it. */
+  maxResponseBytes: Schema.optional(Schema.Number)
 }) {
   /** What happened. */
   get problem(): string {
@@ -343,7 +347,9 @@ export class InvalidResponse extends Schema.TaggedError<InvalidResponse>()("Inva
   }
   /** What to do, with this library's options. */
   get advice(): string {
-    return "Check that the baseUrl option points at Intercom's API (or a faithful proxy)."
+    return this.maxResponseBytes === undefined
+      ? "Check that the baseUrl option points at Intercom's API (or a faithful proxy)."
+      : `If the workspace's pages are this large (many or long custom attributes), raise the maxResponseBytes option (now ${this.maxResponseBytes}); otherwise check that the baseUrl option points at Intercom's API (or a faithful proxy).`
   }
   override get message(): string {
     return messageOf(this)

@@ -514,6 +514,7 @@ describe("error mapping", () => {
         requestId: "req_1"
       })
       expect(error.message).toContain("intercom_version_invalid")
+      expect(error.message).toMatch(/Check the versions option: the client sends its users version as the Intercom-Version header\.$/)
     }))
 
   it.effect("a 200 with the wrong envelope (contact.list on /users/scroll) is InvalidResponse naming page and issue", () =>
@@ -612,13 +613,20 @@ describe("error mapping", () => {
       expect((yield* scrollPage("users", "s1-1", 2).pipe(Effect.provide(fits.layer))).records).toHaveLength(3)
 
       const chunked = yield* failureOf(() => text(body, 200, "application/json"), {}, { maxResponseBytes: 100 })
-      expect(expectTag(chunked, "InvalidResponse").issue).toContain("100-byte limit")
+      expect(expectTag(chunked, "InvalidResponse").issue).toMatch(/^the body is over the 100-byte limit \(\d+ bytes read when reading stopped\)$/)
       const declared = yield* failureOf(
         () => text(body, 200, "application/json", { "content-length": String(body.length) }),
         {},
         { maxResponseBytes: 100 }
       )
-      expect(expectTag(declared, "InvalidResponse").issue).toContain("100-byte limit")
+      expect(expectTag(declared, "InvalidResponse").issue).toBe(`the body is over the 100-byte limit (Content-Length ${body.length})`)
+      // The way out is the option, not only the base URL.
+      for (const error of [chunked, declared]) {
+        expect(expectTag(error, "InvalidResponse").maxResponseBytes).toBe(100)
+        expect(error.message).toContain("raise the maxResponseBytes option (now 100)")
+      }
+      const malformed = yield* failureOf(() => text("not json", 200, "application/json"), {}, { maxResponseBytes: 100 })
+      expect(malformed.message).not.toContain("maxResponseBytes")
     }))
 
   it.effect("a transport RequestError is RestartRequired with a TransportError cause", () =>

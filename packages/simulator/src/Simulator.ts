@@ -71,16 +71,16 @@ export {
 export interface WorkspaceOptions {
   readonly token: string
   /** Seeds the data set; defaults to a hash of the token, so that workspaces differ. */
-  readonly seed?: number
-  readonly users?: number
-  readonly leads?: number
-  readonly companies?: number
-  readonly faults?: FaultPlans.FaultPlan
+  readonly seed?: number | undefined
+  readonly users?: number | undefined
+  readonly leads?: number | undefined
+  readonly companies?: number | undefined
+  readonly faults?: FaultPlans.FaultPlan | undefined
   /**
    * The API version of requests without an `Intercom-Version` header. Modern workspaces default to a 2.x version,
    * where users and leads scroll are refused; clients that send no header (intercom-client 2.x) need "1.4".
    */
-  readonly defaultVersion?: string
+  readonly defaultVersion?: string | undefined
 }
 
 /**
@@ -100,28 +100,28 @@ export type ScrollParamMode = "rotating" | "stable"
 export interface SimulatorOptions {
   readonly workspaces: ReadonlyArray<WorkspaceOptions>
   /** Records a page; Intercom sends about 100. */
-  readonly pageSize?: number
+  readonly pageSize?: number | undefined
   /** How long an unused scroll_param lives; Intercom's is a minute. */
-  readonly expiry?: Duration.DurationInput
+  readonly expiry?: Duration.DurationInput | undefined
   /** `"rotating"` (the default) or `"stable"`: see `ScrollParamMode`. */
-  readonly scrollParam?: ScrollParamMode
+  readonly scrollParam?: ScrollParamMode | undefined
   /**
    * Compress pages for requests whose `Accept-Encoding` asks (br, gzip or deflate, with q-values). On by default;
    * off, every page is sent uncompressed whatever the request asks.
    */
-  readonly compression?: boolean
+  readonly compression?: boolean | undefined
   /**
    * Megabits per second of each response's link: a body of B bytes as sent (compressed when compressed) takes
    * B × 8 / (bandwidth × 10⁶) seconds, after any latency, on the simulator's Clock. On a port the body is written in
    * pieces at that rate; in process the response is handed over once the time has passed. Unlimited when unset.
    */
-  readonly bandwidth?: number
+  readonly bandwidth?: number | undefined
   /**
    * What a new connection costs before its first response, on the simulator's Clock: the round trips of TCP's and TLS's
    * handshakes, which a real link charges and loopback does not (TLS 1.3 over TCP: two round trips). On a port only:
    * in process there are no connections. None when unset.
    */
-  readonly handshake?: Duration.DurationInput
+  readonly handshake?: Duration.DurationInput | undefined
 }
 
 /**
@@ -357,9 +357,9 @@ export const layerClient = (options: SimulatorOptions): Layer.Layer<Simulator | 
  */
 export interface ServerOptions extends SimulatorOptions {
   /** 0 (the default) picks a free port. */
-  readonly port?: number
+  readonly port?: number | undefined
   /** Defaults to 127.0.0.1. */
-  readonly host?: string
+  readonly host?: string | undefined
 }
 
 /**

@@ -400,4 +400,22 @@ describe("options", () => {
       }
       expect((yield* Effect.exit(Simulator.make({ workspaces: [{ token: "tok", users: 0 }], pageSize: 1 })))._tag).toBe("Success")
     }))
+
+  it.effect("an option given as undefined is the default, as under exactOptionalPropertyTypes an app passes its own", () => {
+    const seed: number | undefined = undefined
+    const options: Simulator.SimulatorOptions = {
+      workspaces: [{ token: "tok", seed, users: 250, leads: undefined, faults: undefined, defaultVersion: undefined }],
+      pageSize: undefined,
+      expiry: undefined,
+      scrollParam: undefined,
+      compression: undefined,
+      bandwidth: undefined,
+      handshake: undefined
+    }
+    return Effect.gen(function*() {
+      const simulator = yield* Simulator.make(options)
+      expect((yield* simulator.ids("tok", "users")).length).toBe(250)
+      expect(yield* simulator.ids("tok", "users")).toEqual(yield* (yield* Simulator.make({ workspaces: [{ token: "tok", users: 250 }] })).ids("tok", "users"))
+    })
+  })
 })

@@ -44,7 +44,7 @@ import { InvalidOptions, type SchemaTooNew, type SyncError, type UnsupportedDial
  * @since 0.1.0
  * @category models
  */
-export interface Options extends Scroll.Options {
+export interface Options extends Omit<Scroll.Options, "customAttributes"> {
   /**
    * A name for the Intercom workspace, yours to choose: rows and runs are kept per workspace, so one database can hold
    * several. Default `"default"`.

@@ -29,7 +29,8 @@ const truncated = (where: Where, detail: string) =>
   new RestartRequired({ resource: where.resource, page: where.page, cause: { _tag: "TruncatedBody", detail } })
 
 /** `issue` in our words, with what the server sent already redacted. */
-const invalid = (where: Where, issue: string) => new InvalidResponse({ resource: where.resource, page: where.page, issue })
+const invalid = (where: Where, issue: string, maxResponseBytes?: number) =>
+  new InvalidResponse({ resource: where.resource, page: where.page, issue, ...(maxResponseBytes === undefined ? {} : { maxResponseBytes }) })
 
 const decoder = new TextDecoder()
 
@@ -51,13 +52,13 @@ const readBytes = <E>(
   maxBytes: number,
   readFailed: (error: HttpClientError.ResponseError) => E
 ): Effect.Effect<Uint8Array, InvalidResponse | E> => {
-  const tooLarge = (bytes: number) => invalid(where, `the body is over the ${maxBytes}-byte limit (${bytes} bytes)`)
+  const tooLarge = (bytes: string) => invalid(where, `the body is over the ${maxBytes}-byte limit (${bytes})`, maxBytes)
   if (declared !== undefined) {
     // Bytes, decoded once by `interpret`: `response.text` (undici's body.text()) gives the same string, but its pages
     // outlive minor GCs and pile up in the old generation (a CLI export peaked ~100 MB higher at 200k records than at
     // 20k).
     return declared > maxBytes
-      ? Effect.fail(tooLarge(declared))
+      ? Effect.fail(tooLarge(`Content-Length ${declared}`))
       : Effect.mapBoth(response.arrayBuffer, { onFailure: readFailed, onSuccess: (buffer) => new Uint8Array(buffer) })
   }
   // No length to go by: count while reading.
@@ -65,7 +66,7 @@ const readBytes = <E>(
     Stream.mapError(readFailed),
     Stream.runFoldEffect({ bytes: 0, chunks: [] as Array<Uint8Array> }, (acc, chunk) => {
       const bytes = acc.bytes + chunk.length
-      if (bytes > maxBytes) return Effect.fail(tooLarge(bytes))
+      if (bytes > maxBytes) return Effect.fail(tooLarge(`${bytes} bytes read when reading stopped`))
       acc.chunks.push(chunk)
       return Effect.succeed({ bytes, chunks: acc.chunks })
     }),
@@ -139,7 +140,8 @@ const undecodable = (
     case "TooLarge":
       return invalid(
         where,
-        `the body is over the ${maxBytes}-byte limit once decoded (Content-Encoding ${contentEncoding}, ${failure.received} bytes as received); decoding stopped there`
+        `the body is over the ${maxBytes}-byte limit once decoded (Content-Encoding ${contentEncoding}, ${failure.received} bytes as received); decoding stopped there`,
+        maxBytes
       )
     case "EndsEarly":
       return truncated(where, `the ${contentEncoding} stream ends early: ${where.redact(failure.detail)}`)
