@@ -34,6 +34,14 @@ describe("README.md", () => {
       expect(source.trim().split("\n").length).toBeLessThanOrEqual(20)
     }).pipe(Effect.provide(NodeContext.layer)))
 
+  it.effect("the simulator package's first example is test/simulator-readme.test.ts, after that file's opening comment", () =>
+    Effect.gen(function*() {
+      const readme = yield* read("packages", "simulator", "README.md")
+      const block = /```ts\n([\s\S]*?)```/.exec(readme)?.[1]
+      const source = (yield* read("test", "simulator-readme.test.ts")).replace(/^\/\*\*[\s\S]*?\*\/\n/, "")
+      expect(block).toBe(source)
+    }).pipe(Effect.provide(NodeContext.layer)))
+
   it.effect("every `pnpm <script>` and `pnpm -C examples <script>` it shows exists", () =>
     Effect.gen(function*() {
       const readme = yield* read("README.md")
