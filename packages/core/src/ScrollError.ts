@@ -225,7 +225,7 @@ export class RateLimited extends Schema.TaggedError<RateLimited>()("RateLimited"
   /** What happened. */
   get problem(): string {
     return `Intercom's rate limit${
-      this.limit === undefined ? "" : ` of ${this.limit} requests`
+      this.limit === undefined ? "" : ` of ${this.limit} ${this.limit === 1 ? "request" : "requests"}`
     } stopped the ${this.resource} scroll at page ${this.page}; it resets at ${this.resetTime}. Other apps may share this workspace's budget.`
   }
   /** What to do, with this library's options. */

@@ -22,7 +22,7 @@ import {
   Stream,
   TestClock
 } from "effect"
-import { IntercomClient, type Resource, Scroll, type ScrollError, ScrollMetrics } from "../src/index.js"
+import { IntercomClient, type Resource, Scroll, ScrollError, ScrollMetrics } from "../src/index.js"
 import { gzipBomb } from "./support/bomb.js"
 import {
   asked,
@@ -499,6 +499,12 @@ describe("error mapping", () => {
       )
       expect(e403).toMatchObject({ status: 403, code: "token_unauthorized" })
     }))
+
+  it("RateLimited names its limit as a number of requests, one in the singular", () => {
+    const problem = (limit: number) => new ScrollError.RateLimited({ resource: "users", page: 2, resetAt: 0, limit }).problem
+    expect(problem(1)).toMatch(/^Intercom's rate limit of 1 request stopped/)
+    expect(problem(1000)).toMatch(/^Intercom's rate limit of 1000 requests stopped/)
+  })
 
   it.effect("another 400 is an ApiError carrying status, code, detail and request id", () =>
     Effect.gen(function*() {
