@@ -67,7 +67,11 @@ export interface Options<A = never, I = never> {
   readonly concurrentScroll?: Schedule.Schedule<unknown, ConcurrentScroll> | undefined
   /** After a restart, skip records already emitted (by id). Default true. */
   readonly dedupe?: boolean | undefined
-  /** Pages fetched ahead of the consumer; 0 fetches only on demand. Default 1. */
+  /**
+   * Pages fetched ahead of the consumer; 0 fetches only on demand. Default 1. A number that is not a whole number of 0
+   * or more is a mistake in the code, not in the data, so the stream dies with it rather than failing with a typed
+   * error (the client's options, often read from configuration, are `InvalidOptions`).
+   */
   readonly prefetch?: number | undefined
   /**
    * A schema of yours for the records' `custom_attributes`, which types them (`User<A>`) and decodes them: a
