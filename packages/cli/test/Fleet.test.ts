@@ -68,6 +68,15 @@ describe("intercom-scroll fleet", () => {
     expect(FleetCommand.renderResult("acme", restart)).not.toMatch(/restart option|--max-restarts/)
   })
 
+  it("a run's name sent before: how many workspaces answer from then, in the singular or the plural", () => {
+    expect(FleetCommand.renderSentBefore("nightly", 2, 3)).toBe(
+      "fleet: run \"nightly\" was sent before to 2 of 3 workspaces: they answer with what that send did, and sync nothing again; name a new --run to sync again"
+    )
+    expect(FleetCommand.renderSentBefore("nightly", 1, 1)).toBe(
+      "fleet: run \"nightly\" was sent before to 1 of 1 workspace: it answers with what that send did, and syncs nothing again; name a new --run to sync again"
+    )
+  })
+
   it("a run that was interrupted, or died, in one line that says what to do or what happened, never a stack", () => {
     expect(FleetCommand.renderResult("p", Exit.interrupt(FiberId.none))).toBe(
       "p: interrupted: this run was stopped before it ended, and a run sent again under its name is answered the same; sync again under a new --run name"

@@ -22,15 +22,15 @@
  *
  * @since 0.1.0
  */
-import { ClusterSchema, Entity, Sharding, type ShardId } from "@effect/cluster"
+import { ClusterSchema, Entity, EntityAddress, EntityId, Envelope, Sharding, type ShardId } from "@effect/cluster"
 import type { HttpClient } from "@effect/platform"
 import { Rpc } from "@effect/rpc"
 import type { MigrationError } from "@effect/sql/Migrator"
-import type { SqlClient } from "@effect/sql/SqlClient"
+import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import { IntercomClient, Resource, ScrollError } from "@intercom-scroll/core"
 import { Sync as IntercomSync, SyncError } from "@intercom-scroll/sync"
-import { Duration, Effect, Layer, Option, type Redacted, Schedule, Schema } from "effect"
+import { Array as Arr, Duration, Effect, Layer, Option, type Redacted, Schedule, Schema } from "effect"
 import * as Slots from "./internal/slots.js"
 import { MissingToken, Secrets } from "./Secrets.js"
 import { Summary } from "./Summary.js"
@@ -178,7 +178,7 @@ export interface LayerOptions {
  */
 export const layer = (
   options: LayerOptions
-): Layer.Layer<never, never, Sharding.Sharding | Secrets | HttpClient.HttpClient | SqlClient> =>
+): Layer.Layer<never, never, Sharding.Sharding | Secrets | HttpClient.HttpClient | SqlClient.SqlClient> =>
   Layer.unwrapEffect(Effect.gen(function*() {
     if (!Number.isInteger(options.maxSyncs) || options.maxSyncs < 1) {
       return yield* Effect.dieMessage(`WorkspaceSync.layer: maxSyncs must be a whole number ≥ 1, got ${options.maxSyncs}`)
@@ -189,7 +189,7 @@ export const layer = (
     return WorkspaceSync.toLayer(Effect.gen(function*() {
       const secrets = yield* Secrets
       const sharding = yield* Sharding.Sharding
-      const services = yield* Effect.context<HttpClient.HttpClient | SqlClient>()
+      const services = yield* Effect.context<HttpClient.HttpClient | SqlClient.SqlClient>()
 
       const syncAll = (
         workspace: string,
@@ -278,6 +278,33 @@ const storageBusy = Schedule.exponential("50 millis").pipe(Schedule.jittered, Sc
 
 /** A summary as a log line shows it: its counts, and its duration in milliseconds (not a `Duration`'s JSON). */
 const loggable = ({ duration, ...counts }: Summary) => ({ ...counts, millis: Duration.toMillis(duration) })
+
+/**
+ * How many of `workspaces` were already sent a `Sync` of `run`, which they answer with what they answered then and
+ * sync nothing again: the cluster stores a persisted request under its primary key (the workspace, the RPC and the
+ * `run`). A sender reusing a run's name learns it from this before it waits on answers that are only stored ones.
+ *
+ * @since 0.1.0
+ * @category clients
+ */
+export const sentBefore = Effect.fn("WorkspaceSync.sentBefore")(function*(workspaces: ReadonlyArray<string>, run: string) {
+  const sharding = yield* Sharding.Sharding
+  const sql = yield* SqlClient.SqlClient
+  const messageIds = workspaces.map((workspace) => {
+    const entityId = EntityId.make(workspace)
+    const shardId = sharding.getShardId(entityId, WorkspaceSync.getShardGroup(entityId))
+    const address = EntityAddress.make({ shardId, entityType: WorkspaceSync.type, entityId })
+    return Envelope.primaryKeyByAddress({ address, tag: Sync._tag, id: run })
+  })
+  let sent = 0
+  // A few hundred at a time: SQLite's statements take a bounded number of parameters.
+  for (const chunk of Arr.chunksOf(messageIds, 500)) {
+    const [row] = yield* sql<{ readonly sent: number }>`SELECT CAST(count(*) AS INTEGER) AS sent
+      FROM ${sql("cluster_messages")} WHERE message_id IN ${sql.in(chunk)}`
+    sent += Number(row?.sent ?? 0)
+  }
+  return sent
+})
 
 /**
  * How many `Sync` requests a sender of many (`SyncCron`, `fleet sync`) keeps sent and unanswered at once, by default: the

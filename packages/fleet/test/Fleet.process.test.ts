@@ -189,7 +189,7 @@ describe.concurrent("the fleet as processes", () => {
   })
 
   layer(Layer.effect(Scripts, bundle), { excludeTestServices: true })("a one-runner fleet over SQLite", (it) => {
-    it.scoped("one runner over SQLite: the same commands, with sqlite:PATH, into the same tables; --max-in-flight 1 sends one workspace at a time", () =>
+    it.scoped("one runner over SQLite: the same commands, with sqlite:PATH, into the same tables; --max-in-flight 1 sends one workspace at a time; a run sent again says so", () =>
       Effect.gen(function*() {
         const scripts = yield* Scripts
         const workspaces = names.slice(0, 2)
@@ -225,6 +225,15 @@ describe.concurrent("the fleet as processes", () => {
         const order = runner.json.map(({ value }) => `${value.message} ${(value.annotations as Record<string, string>).workspace}`)
         const [first, second] = results(client).map(({ workspace }) => workspace)
         expect(order.indexOf(`Sync received ${second}`)).toBeGreaterThan(order.indexOf(`Sync done ${first}`))
+
+        // The same run sent again: the same answers, from storage, and a note that says so; no scroll opened.
+        const note = /^fleet: run "r1" was sent before to 2 of 2 workspaces: they answer with what that send did/
+        expect(client.lines.filter(({ text }) => note.test(text))).toEqual([])
+        const again = yield* node("client", scripts.client, ["--database", `sqlite:${filename}`, "--workspaces", file, "--run", "r1"], env)
+        expect((yield* again.exit.pipe(Effect.timeout("60 seconds"), Effect.orDie)).code).toBe(0)
+        expect(again.lines.filter(({ text }) => note.test(text))).toHaveLength(1)
+        expect(results(again)).toEqual(results(client))
+        expect(Object.values((yield* simulator.stats).workspaces).map((counters) => counters.scrollsOpened)).toEqual([1, 1])
       }), 120_000)
   })
 

@@ -147,6 +147,19 @@ export const runRunner = (flags: {
     )
   )
 
+/**
+ * The note for a run whose name was sent before to `sent` of `workspaces` workspaces.
+ *
+ * @since 0.1.0
+ * @category rendering
+ */
+export const renderSentBefore = (run: string, sent: number, workspaces: number): string => {
+  const [they, answer, sync] = sent === 1 ? ["it", "answers", "syncs"] : ["they", "answer", "sync"]
+  return `fleet: run ${JSON.stringify(run)} was sent before to ${sent.toLocaleString("en-US")} of ${
+    workspaces.toLocaleString("en-US")
+  } ${workspaces === 1 ? "workspace" : "workspaces"}: ${they} ${answer} with what that send did, and ${sync} nothing again; name a new --run to sync again`
+}
+
 const clearLine = "\r\x1b[2K"
 
 /**
@@ -200,6 +213,14 @@ export const runSync = (flags: {
     const answered = new Set<string>()
 
     return yield* Effect.gen(function*() {
+      // A run's name sent again is answered from storage: say so before those answers read as a sync just done.
+      if (Option.isSome(flags.run)) {
+        // Advice, not the work: a database that cannot tell does not stop the run.
+        const sent = yield* WorkspaceSync.sentBefore(workspaces.map(({ workspace }) => workspace), run).pipe(
+          Effect.orElseSucceed(() => 0)
+        )
+        if (sent > 0) yield* stdio.writeStderr(`${renderSentBefore(run, sent, workspaces.length)}\n`)
+      }
       const progress = Effect.gen(function*() {
         const open = yield* openRuns
         const syncing = workspaces.filter(({ workspace }) => !answered.has(workspace) && open.has(workspace)).length
