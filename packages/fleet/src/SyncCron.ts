@@ -2,11 +2,15 @@
  * Periodic syncs of a list of workspaces, on a `ClusterCron`: one tick at a time across the fleet, whichever runner
  * holds the schedule.
  *
- * A tick sends `Sync` to every workspace (up to `maxInFlight` unanswered at once) and waits until each has answered;
- * the next tick is taken from the cron after that, so two runs of one workspace never overlap, and a slow round delays
- * the next one instead of piling requests up behind it. Each request is named after its tick (`run` is `<name>@<tick>`): when the runner that holds
+ * A tick sends `Sync` to every workspace (up to `maxInFlight` unanswered at once) and waits until each has answered.
+ * Each tick is scheduled from the one before, once its round has ended: a tick that came due during the round runs
+ * then, and of several only the latest, so two rounds never run at once and a slow round delays the next one instead
+ * of piling rounds up behind it. Each request is named after its tick (`run` is `<name>@<tick>`): when the runner that holds
  * the schedule dies mid-round and the tick runs again elsewhere, the workspaces already synced in that round answer
- * from storage instead of syncing twice.
+ * from storage instead of syncing twice. When the tick moves to another runner while its round runs (a runner joined
+ * or left), the syncs it sent go on where they run, and the tick run again is answered with their results. A round
+ * logs `Round started` and `Round done: N complete, M failed` under its run's name, and a warning for each workspace
+ * that failed.
  *
  * @example
  * ```ts
@@ -25,8 +29,9 @@
  */
 import { ClusterCron, Entity, type Sharding } from "@effect/cluster"
 import type { Resource } from "@intercom-scroll/core"
-import { type Cron, DateTime, Effect, Layer, Option } from "effect"
+import { Cron, DateTime, Effect, Layer, Option } from "effect"
 import type { WorkspaceConfig } from "./WorkspaceConfig.js"
+import * as Round from "./internal/round.js"
 import * as WorkspaceSync from "./WorkspaceSync.js"
 
 /**
@@ -41,7 +46,8 @@ export interface Options {
   readonly resources: readonly [Resource.Resource, ...Array<Resource.Resource>]
   /**
    * Syncs of a round sent and not yet answered at once (default `WorkspaceSync.defaultMaxInFlight`, 1,000): the next
-   * is sent as one is answered. Keep it above the fleet's runners × `maxSyncs`, or runners wait for work.
+   * is sent as one is answered. Keep it above the fleet's runners × `maxSyncs`, or runners wait for work. A whole number
+   * of 1 or more: the layer dies with any other.
    */
   readonly maxInFlight?: number | undefined
 }
@@ -60,23 +66,25 @@ export const layer = (options: Options): Layer.Layer<never, never, Sharding.Shar
   return ClusterCron.make({
     name: `intercom-scroll/${options.name}`,
     cron: options.cron,
+    // Each tick is scheduled from the one before, and the first is sent once for the schedule's lifetime. From "now"
+    // (the default), the schedule's singleton, started again on another runner while a round ran (a runner stopped or
+    // joined), scheduled a tick beside the one the round would schedule: two chains of rounds from then on.
+    calculateNextRunFromPrevious: true,
     execute: Effect.gen(function*() {
-      // The cron's entity id is its tick, as an ISO date.
+      // The cron's entity id is its tick, as an ISO date; the first tick's is "initial", sent for the first time due.
       const address = yield* Effect.serviceOption(Entity.CurrentAddress)
-      const tick = Option.isSome(address) ? address.value.entityId : DateTime.formatIso(yield* DateTime.now)
+      const now = yield* DateTime.now
+      const tick = Option.isSome(address) && address.value.entityId !== "initial"
+        ? address.value.entityId
+        // `Cron.prev` gives the latest time before the second it is given: a second on, this second counts.
+        : new Date(Cron.prev(options.cron, DateTime.addDuration(now, "1 second"))).toISOString()
       const run = `${options.name}@${tick}`
-      yield* Effect.forEach(
-        options.workspaces,
-        (workspace) =>
-          WorkspaceSync.sync(workspace, { resources: options.resources, run }).pipe(
-            Effect.catchAll((error) =>
-              Effect.logWarning(`Scheduled sync failed: ${error.message}`).pipe(
-                Effect.annotateLogs({ workspace: workspace.workspace, run })
-              )
-            )
-          ),
-        { concurrency: maxInFlight, discard: true }
-      )
+      // Scheduled from the one before, a tick that fell inside a slow round comes due once it ends: only the latest
+      // due tick runs a round, so that a slow round delays the next instead of piling rounds up behind it.
+      if (Round.superseded(options.cron, tick, now)) {
+        return yield* Effect.logInfo("Round skipped: a later tick is due").pipe(Effect.annotateLogs("run", run))
+      }
+      yield* Round.run({ run, workspaces: options.workspaces, resources: options.resources, maxInFlight })
     }).pipe(Effect.withSpan("SyncCron.tick", { attributes: { name: options.name } }))
   })
 }

@@ -5,11 +5,12 @@ import { describe, expect, it } from "@effect/vitest"
 import { Simulator } from "@intercom-scroll/simulator"
 import { Sync } from "@intercom-scroll/sync"
 import { SyncDatabase } from "@intercom-scroll/sync"
-import { Cause, Clock, ConfigProvider, Context, Cron, Duration, Effect, Exit, Fiber, Layer, Option, Redacted, TestClock } from "effect"
+import { Cause, Clock, ConfigProvider, DateTime, HashMap, Logger, Context, Cron, Duration, Effect, Exit, Fiber, Layer, Option, Redacted, TestClock } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Fleet, Secrets, SyncCron, WorkspaceConfig, WorkspaceSync } from "../src/index.js"
+import * as Round from "../src/internal/round.js"
 
 const workspace = (name: string) =>
   new WorkspaceConfig.WorkspaceConfig({ workspace: name, baseUrl: "https://simulator.test", tokenEnv: `${name.toUpperCase()}_TOKEN` })
@@ -240,34 +241,50 @@ describe("WorkspaceSync.sync", () => {
 })
 
 describe("SyncCron", () => {
-  it.scoped("syncs every workspace at each tick, and takes the next tick only once every sync of the last has ended", () =>
+  it.scoped("syncs every workspace at each tick, one round at a time: a tick due during a round runs once it ends, the latest of them only", () =>
     Effect.gen(function*() {
       const scrolls = Effect.map(stats, (s) => [s.workspaces.acme.scrollsOpened, s.workspaces.globex.scrollsOpened])
-      // A tick every 15 seconds; a sync takes 20 (4 requests, 5 seconds each); the runner reads due messages from
-      // storage every 10 seconds.
-      yield* TestClock.adjust("14 seconds")
-      expect(yield* scrolls).toEqual([0, 0])
-      yield* TestClock.adjust("11 seconds") // 0:25: the round of 0:15 is under way
-      expect(yield* scrolls).toEqual([1, 1])
-      yield* TestClock.adjust("19 seconds") // 0:44: it ended at 0:40; the tick of 0:30 fell inside it and was not taken
-      expect(yield* scrolls).toEqual([1, 1])
-      yield* TestClock.adjust("28 seconds") // 1:12: the round of 0:45 ran, and the next is at 1:15
-      expect(yield* scrolls).toEqual([2, 2])
-      const { total } = yield* stats
-      expect(total.errorsByCode.scroll_exists ?? 0).toBe(0)
-    }).pipe(Effect.provide(
-      SyncCron.layer({
-        name: "refresh",
-        cron: Cron.unsafeParse("*/15 * * * * *"),
-        resources: ["users"],
-        workspaces: [acme, workspace("globex")]
-      }).pipe(Layer.provideMerge(fleet({
-        maxSyncs: 2,
-        simulator: {
-          workspaces: ["acme", "globex"].map((token) => ({ token, users: 300, faults: { latency: Duration.seconds(5) } }))
-        }
-      })))
-    )))
+      const logged: Array<string> = []
+      const collect = Logger.make(({ annotations, date, message }) => {
+        const run = HashMap.get(annotations, "run").pipe(Option.getOrElse(() => ""))
+        if (String(message).startsWith("Round ")) logged.push(`${message} ${String(run).slice(-13, -5)} at ${new Date(date.getTime()).toISOString().slice(11, 19)}`)
+      })
+      // Observed with the fleet up, judged once it is down (see the next case).
+      const observed = yield* Effect.gen(function*() {
+        // Ticks at 0:15, 0:20 and 0:25; a sync takes 20 seconds (4 requests, 5 seconds each); the runner reads due
+        // messages from storage every 10 seconds.
+        yield* TestClock.adjust("14 seconds")
+        const before = yield* scrolls
+        yield* TestClock.adjust("11 seconds") // 0:25: the round of 0:15 is under way
+        const during = yield* scrolls
+        yield* TestClock.adjust("95 seconds") // 2:00: every tick has come and gone
+        return { before, during, after: yield* scrolls, scrollExists: (yield* stats).total.errorsByCode.scroll_exists ?? 0 }
+      }).pipe(Effect.provide(
+        SyncCron.layer({
+          name: "refresh",
+          cron: Cron.unsafeParse("15,20,25 0 * * * *"),
+          resources: ["users"],
+          workspaces: [acme, workspace("globex")]
+        }).pipe(Layer.provideMerge(fleet({
+          maxSyncs: 2,
+          simulator: {
+            workspaces: ["acme", "globex"].map((token) => ({ token, users: 300, faults: { latency: Duration.seconds(5) } }))
+          }
+        })))
+      ), Effect.provide(Logger.replace(Logger.defaultLogger, collect)))
+      expect([observed.before, observed.during, observed.after]).toEqual([[0, 0], [1, 1], [2, 2]])
+      expect(observed.scrollExists).toBe(0)
+      // The first tick runs at 0:20 (the schedule's first, named after the latest tick due); 0:25 comes due inside its
+      // round and runs once it ends, not beside it; the tick the first round scheduled after itself, 0:20 again, is
+      // skipped, since a later one was due by then.
+      expect(logged).toEqual([
+        "Round started 00:00:20 at 00:00:20",
+        "Round done: 2 complete, 0 failed 00:00:20 at 00:00:40",
+        "Round skipped: a later tick is due 00:00:20 at 00:00:40",
+        "Round started 00:00:25 at 00:00:40",
+        "Round done: 2 complete, 0 failed 00:00:25 at 00:01:00"
+      ])
+    }))
 
   it.scoped("keeps at most maxInFlight syncs of a round sent and unanswered, sending the next as one is answered", () =>
     Effect.gen(function*() {
@@ -275,6 +292,10 @@ describe("SyncCron", () => {
       const scrolls = Effect.map(stats, (s) => names.map((name) => s.workspaces[name]!.scrollsOpened))
       // Observed with the fleet up, judged once it is down: a failed expectation inside would leave the runner waiting
       // for its syncs on the TestClock as it stops.
+      const logged: Array<string> = []
+      const collect = Logger.make(({ annotations, message }) => {
+        if (HashMap.has(annotations, "run")) logged.push(`${message} ${HashMap.get(annotations, "run").pipe(Option.getOrElse(() => ""))}`)
+      })
       const observed = yield* Effect.gen(function*() {
         // One tick, at 0:15; a sync takes 20 seconds (4 requests, 5 seconds each), and the runner could run all three.
         yield* TestClock.adjust("25 seconds")
@@ -296,7 +317,10 @@ describe("SyncCron", () => {
             workspaces: names.map((token) => ({ token, users: 300, faults: { latency: Duration.seconds(5) } }))
           }
         })))
-      ))
+      ), Effect.provide(Logger.replace(Logger.defaultLogger, collect)))
+      // The round says when it starts and how it ended, under its run's name.
+      const rounds = logged.filter((line) => line.startsWith("Round "))
+      expect(rounds).toEqual(["Round started refresh@1970-01-01T00:00:15.000Z", "Round done: 3 complete, 0 failed refresh@1970-01-01T00:00:15.000Z"])
       expect(observed.first).toEqual([1, 0, 0])
       expect(observed.second).toEqual([1, 1, 0])
       // One after the other: each sent once the one before had answered, and the round ended with all three.
@@ -315,4 +339,32 @@ describe("SyncCron", () => {
         expect(exit).toEqual(Exit.die(new Cause.RuntimeException(`SyncCron.layer: maxInFlight must be a whole number ≥ 1, got ${maxInFlight}`)))
       }
     }))
+
+  it.scoped("a round interrupted (its tick moved to another runner) leaves the syncs it sent running to their end", () =>
+    Effect.gen(function*() {
+      const names = ["acme", "globex"]
+      const observed = yield* Effect.gen(function*() {
+        const round = yield* Effect.fork(
+          Round.run({ run: "refresh@t1", workspaces: names.map(workspace), resources: ["users"], maxInFlight: 10 })
+        )
+        yield* TestClock.adjust("12 seconds") // both syncs under way (4 pages, 5 seconds each)
+        const underWay = yield* Effect.map(stats, (s) => names.map((name) => s.workspaces[name]!.scrollsOpened))
+        yield* Fiber.interrupt(round)
+        yield* TestClock.adjust("60 seconds")
+        return { underWay, runs: yield* Effect.forEach(names, runs) }
+      }).pipe(Effect.provide(fleet({
+        maxSyncs: 2,
+        simulator: { workspaces: names.map((token) => ({ token, users: 300, faults: { latency: Duration.seconds(5) } })) }
+      })))
+      expect(observed.underWay).toEqual([1, 1])
+      // Not cut by an Interrupt sent for the round's calls: each sync ran to its end, and its answer is its summary.
+      expect(observed.runs.map((runs) => runs.map((run) => run.status))).toEqual([["complete"], ["complete"]])
+    }))
+
+  it("a tick is superseded once a later one is due: the latest due tick is the one that runs", () => {
+    const every15s = Cron.unsafeParse("*/15 * * * * *")
+    const at = (iso: string) => DateTime.unsafeMake(iso)
+    expect(Round.superseded(every15s, "1970-01-01T00:00:30.000Z", at("1970-01-01T00:00:44.000Z"))).toBe(false)
+    expect(Round.superseded(every15s, "1970-01-01T00:00:30.000Z", at("1970-01-01T00:00:45.000Z"))).toBe(true)
+  })
 })

@@ -1,0 +1,66 @@
+/**
+ * One round of a `SyncCron` tick.
+ *
+ * @internal
+ */
+import type { Sharding } from "@effect/cluster"
+import type { Resource } from "@intercom-scroll/core"
+import { Clock, Cron, DateTime, Effect, Fiber } from "effect"
+import type { WorkspaceConfig } from "../WorkspaceConfig.js"
+import * as WorkspaceSync from "../WorkspaceSync.js"
+
+/**
+ * Awaits `effect` from a fiber of its own, which an interruption of the caller leaves running.
+ *
+ * A round is interrupted when its tick's entity moves to another runner (a runner joined or left). A `Sync` awaited in
+ * the round's own fiber would then be interrupted as a client call, and the cluster would send the workspace an
+ * Interrupt: its sync cut mid-scroll (the scroll left open at Intercom), and "interrupted" stored as the request's
+ * answer, which the tick run again on the other runner would receive instead of a sync (workspaces silently dropped
+ * from the round). Left alone, the request goes on, and the tick run again is answered with its result. On the
+ * runner's own shutdown the cluster sends no Interrupt for a persisted request, so nothing is cut then either.
+ */
+const detached = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.flatMap(Effect.forkDaemon(effect), Fiber.join)
+
+/**
+ * Sends `Sync` under `run` to every workspace, at most `maxInFlight` unanswered at once, and waits for all of them;
+ * logs the round's start and end, and each workspace that failed.
+ */
+export const run = (options: {
+  readonly run: string
+  readonly workspaces: ReadonlyArray<WorkspaceConfig>
+  readonly resources: readonly [Resource.Resource, ...Array<Resource.Resource>]
+  readonly maxInFlight: number
+}): Effect.Effect<void, never, Sharding.Sharding> =>
+  Effect.gen(function*() {
+    const startedAt = yield* Clock.currentTimeMillis
+    yield* Effect.logInfo("Round started").pipe(Effect.annotateLogs("workspaces", options.workspaces.length))
+    let failed = 0
+    yield* Effect.forEach(
+      options.workspaces,
+      (workspace) =>
+        detached(WorkspaceSync.sync(workspace, { resources: options.resources, run: options.run })).pipe(
+          Effect.catchAll((error) => {
+            failed++
+            return Effect.logWarning(`Scheduled sync failed: ${error.message}`).pipe(
+              Effect.annotateLogs("workspace", workspace.workspace)
+            )
+          })
+        ),
+      { concurrency: options.maxInFlight, discard: true }
+    )
+    const seconds = ((yield* Clock.currentTimeMillis) - startedAt) / 1000
+    yield* Effect.logInfo(`Round done: ${options.workspaces.length - failed} complete, ${failed} failed`).pipe(
+      Effect.annotateLogs("seconds", seconds)
+    )
+  }).pipe(Effect.annotateLogs("run", options.run))
+
+/**
+ * Whether a later tick of `cron` than `tick` (an ISO date; any other id, such as the first tick's "initial", never is)
+ * is already due at `now`.
+ */
+export const superseded = (cron: Cron.Cron, tick: string, now: DateTime.Utc): boolean => {
+  const at = DateTime.make(tick)
+  if (at._tag === "None" || !/^\d{4}-/.test(tick)) return false
+  return Cron.next(cron, at.value).getTime() <= DateTime.toEpochMillis(now)
+}
