@@ -235,9 +235,20 @@ export const listeningUrl = <E>(stdout: Stream.Stream<Uint8Array, E>): Effect.Ef
  */
 export const command = Command.make("intercom-simulator", options, (config) =>
   Effect.gen(function*() {
+    const simulator = yield* Simulator.Simulator
     yield* Console.log(banner(yield* Simulator.baseUrl))
-    return yield* Effect.never
+    // What it served, for a run against it from outside to check (`scrollExistsWhileLive`, `bytesSent`, …).
+    const stopped = Effect.flatMap(simulator.stats, (stats) => Console.error(`${stoppedLine}${JSON.stringify(stats)}`))
+    return yield* Effect.onInterrupt(Effect.never, () => stopped)
   }).pipe(Effect.provide(Simulator.layerServer(serverOptions(config)))))
+
+/**
+ * How the line the standalone simulator prints on stderr when it is stopped begins; its stats follow, as JSON.
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export const stoppedLine = "Intercom simulator stopped; what it served: "
 
 const runCommand = Command.run(command, { name: "Intercom simulator", version: moduleVersion })
 

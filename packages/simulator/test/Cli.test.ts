@@ -57,9 +57,17 @@ describe("the standalone simulator", () => {
       expect(other.status).toBe(200)
       expect(other.body.data[0].id).not.toBe(first.body.data[0].id)
       expect((yield* call(url, "nope")).status).toBe(401)
+      let stderr = ""
+      child.stderr!.on("data", (chunk: Buffer) => stderr += chunk.toString())
       child.kill("SIGINT")
       const [code] = yield* Effect.promise(() => once(child, "exit"))
       expect(code).toBe(0)
+      // Its stats on the way out, for a run against it from outside to check.
+      expect(stderr.startsWith(Cli.stoppedLine)).toBe(true)
+      const stats = JSON.parse(stderr.slice(Cli.stoppedLine.length))
+      expect(stats.total.requests).toBe(4)
+      expect(stats.workspaces.A).toMatchObject({ requests: 2, scrollsOpened: 1, errorsByCode: { server_error: 1 } })
+      expect(stats.workspaces.B).toMatchObject({ requests: 1, scrollsOpened: 1 })
     }).pipe(Effect.scoped), 60_000)
 })
 
