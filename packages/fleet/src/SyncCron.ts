@@ -29,7 +29,7 @@
  */
 import { ClusterCron, Entity, type Sharding } from "@effect/cluster"
 import type { Resource } from "@intercom-scroll/core"
-import { Cron, DateTime, Effect, Layer, Option } from "effect"
+import { type Cron, DateTime, Effect, Layer, Option } from "effect"
 import type { WorkspaceConfig } from "./WorkspaceConfig.js"
 import * as Round from "./internal/round.js"
 import * as WorkspaceSync from "./WorkspaceSync.js"
@@ -71,18 +71,17 @@ export const layer = (options: Options): Layer.Layer<never, never, Sharding.Shar
     // joined), scheduled a tick beside the one the round would schedule: two chains of rounds from then on.
     calculateNextRunFromPrevious: true,
     execute: Effect.gen(function*() {
-      // The cron's entity id is its tick, as an ISO date; the first tick's is "initial", sent for the first time due.
+      // The cron's entity id is its tick, as an ISO date; the schedule's first tick's is "initial", whose time this
+      // cannot see: its run is named after it as it is, the same wherever it runs again.
       const address = yield* Effect.serviceOption(Entity.CurrentAddress)
-      const now = yield* DateTime.now
-      const tick = Option.isSome(address) && address.value.entityId !== "initial"
-        ? address.value.entityId
-        // `Cron.prev` gives the latest time before the second it is given: a second on, this second counts.
-        : new Date(Cron.prev(options.cron, DateTime.addDuration(now, "1 second"))).toISOString()
+      const tick = Option.isSome(address) ? address.value.entityId : DateTime.formatIso(yield* DateTime.now)
       const run = `${options.name}@${tick}`
       // Scheduled from the one before, a tick that fell inside a slow round comes due once it ends: only the latest
       // due tick runs a round, so that a slow round delays the next instead of piling rounds up behind it.
-      if (Round.superseded(options.cron, tick, now)) {
-        return yield* Effect.logInfo("Round skipped: a later tick is due").pipe(Effect.annotateLogs("run", run))
+      if (Round.superseded(options.cron, tick, yield* DateTime.now)) {
+        return yield* Effect.logInfo("Round skipped: a later tick is due (what it sent goes on)").pipe(
+          Effect.annotateLogs("run", run)
+        )
       }
       yield* Round.run({ run, workspaces: options.workspaces, resources: options.resources, maxInFlight })
     }).pipe(Effect.withSpan("SyncCron.tick", { attributes: { name: options.name } }))

@@ -247,7 +247,7 @@ describe("SyncCron", () => {
       const logged: Array<string> = []
       const collect = Logger.make(({ annotations, date, message }) => {
         const run = HashMap.get(annotations, "run").pipe(Option.getOrElse(() => ""))
-        if (String(message).startsWith("Round ")) logged.push(`${message} ${String(run).slice(-13, -5)} at ${new Date(date.getTime()).toISOString().slice(11, 19)}`)
+        if (String(message).startsWith("Round ")) logged.push(`${message} ${String(run).slice(8).replace(/^1970-01-01T(.*)\.000Z$/, "$1")} at ${date.toISOString().slice(11, 19)}`)
       })
       // Observed with the fleet up, judged once it is down (see the next case).
       const observed = yield* Effect.gen(function*() {
@@ -274,13 +274,12 @@ describe("SyncCron", () => {
       ), Effect.provide(Logger.replace(Logger.defaultLogger, collect)))
       expect([observed.before, observed.during, observed.after]).toEqual([[0, 0], [1, 1], [2, 2]])
       expect(observed.scrollExists).toBe(0)
-      // The first tick runs at 0:20 (the schedule's first, named after the latest tick due); 0:25 comes due inside its
-      // round and runs once it ends, not beside it; the tick the first round scheduled after itself, 0:20 again, is
-      // skipped, since a later one was due by then.
+      // The schedule's first tick (0:15, sent as "initial") runs from 0:20; 0:20 and 0:25 come due inside its round:
+      // 0:20 is skipped, since a later one is due by then, and 0:25 runs once the round has ended, not beside it.
       expect(logged).toEqual([
-        "Round started 00:00:20 at 00:00:20",
-        "Round done: 2 complete, 0 failed 00:00:20 at 00:00:40",
-        "Round skipped: a later tick is due 00:00:20 at 00:00:40",
+        "Round started initial at 00:00:20",
+        "Round done: 2 complete, 0 failed initial at 00:00:40",
+        "Round skipped: a later tick is due (what it sent goes on) 00:00:20 at 00:00:40",
         "Round started 00:00:25 at 00:00:40",
         "Round done: 2 complete, 0 failed 00:00:25 at 00:01:00"
       ])
@@ -320,7 +319,7 @@ describe("SyncCron", () => {
       ), Effect.provide(Logger.replace(Logger.defaultLogger, collect)))
       // The round says when it starts and how it ended, under its run's name.
       const rounds = logged.filter((line) => line.startsWith("Round "))
-      expect(rounds).toEqual(["Round started refresh@1970-01-01T00:00:15.000Z", "Round done: 3 complete, 0 failed refresh@1970-01-01T00:00:15.000Z"])
+      expect(rounds).toEqual(["Round started refresh@initial", "Round done: 3 complete, 0 failed refresh@initial"])
       expect(observed.first).toEqual([1, 0, 0])
       expect(observed.second).toEqual([1, 1, 0])
       // One after the other: each sent once the one before had answered, and the round ended with all three.
