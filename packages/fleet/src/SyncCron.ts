@@ -4,10 +4,11 @@
  *
  * A tick sends `Sync` to every workspace (up to `maxInFlight` unanswered at once) and waits until each has answered.
  * Each tick is scheduled from the one before, once its round has ended: a tick that came due during the round runs
- * then, and of several only the latest, so two rounds never run at once and a slow round delays the next one instead
- * of piling rounds up behind it. Each request is named after its tick (`run` is `<name>@<tick>`): when the runner that holds
- * the schedule dies mid-round and the tick runs again elsewhere, the workspaces already synced in that round answer
- * from storage instead of syncing twice. When the tick moves to another runner while its round runs (a runner joined
+ * then, and of several only the latest, so a slow round delays the next one instead of piling rounds up behind it.
+ * Each request is named after its tick (`run` is `<name>@<tick>`): when the runner that holds the schedule dies
+ * mid-round and the tick runs again elsewhere, the workspaces already synced in that round answer from storage
+ * instead of syncing twice (unless a later tick is due by then: that one runs instead, beside what the stopped round
+ * had sent; a workspace still never syncs twice at once). When the tick moves to another runner while its round runs (a runner joined
  * or left), the syncs it sent go on where they run, and the tick run again is answered with their results. A round
  * logs `Round started` and `Round done: N complete, M failed` under its run's name, and a warning for each workspace
  * that failed.
