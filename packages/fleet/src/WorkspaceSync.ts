@@ -138,8 +138,9 @@ const crossable = (workspace: string, resource: Resource.Resource) =>
  * One resource of a workspace, into the sync tables. A sync that lost its workspace lock (`LockLost`) is not tried
  * again here: see `afterLockLost`.
  */
-const syncResource = (workspace: string, resource: Resource.Resource) =>
-  IntercomSync.run(resource, { workspace }).pipe(Effect.mapError(crossable(workspace, resource)))
+/** A resource's sync, its runs row labelled with the request's `run`. */
+const syncResource = (workspace: string, resource: Resource.Resource, run: string) =>
+  IntercomSync.run(resource, { workspace, label: run }).pipe(Effect.mapError(crossable(workspace, resource)))
 
 /**
  * @since 0.1.0
@@ -200,7 +201,7 @@ export const layer = (
           yield* Effect.logInfo("Sync started")
           const intercom = IntercomClient.layer({ accessToken, baseUrl: request.baseUrl, region: request.region })
           // One resource after the other: Intercom allows one open scroll per workspace, whatever the resource.
-          return yield* Effect.forEach(request.resources, (resource) => syncResource(workspace, resource)).pipe(
+          return yield* Effect.forEach(request.resources, (resource) => syncResource(workspace, resource, request.run)).pipe(
             Effect.provide(intercom)
           )
         }).pipe(Effect.provide(services))

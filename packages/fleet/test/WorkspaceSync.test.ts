@@ -44,8 +44,8 @@ const fleet = (options: {
 /** A workspace's runs, oldest first. */
 const runs = (workspace: string) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) =>
-    sql<{ id: number; resource: string; status: string; error: string | null }>`
-      SELECT id, resource, status, error FROM ${sql(Sync.runsTable)} WHERE workspace = ${workspace} ORDER BY id`)
+    sql<{ id: number; resource: string; status: string; error: string | null; label: string | null }>`
+      SELECT id, resource, status, error, label FROM ${sql(Sync.runsTable)} WHERE workspace = ${workspace} ORDER BY id`)
 
 /** The ids of a workspace's live rows of one resource, sorted. */
 const liveIds = (workspace: string, resource: "users" | "companies") =>
@@ -325,6 +325,8 @@ describe("SyncCron", () => {
       // One after the other: each sent once the one before had answered, and the round ended with all three.
       expect(observed.last).toEqual([1, 1, 1])
       expect(observed.runs.map((runs) => runs.map((run) => run.status))).toEqual([["complete"], ["complete"], ["complete"]])
+      // Each run's row says which round it was, by the round's run name.
+      expect(observed.runs.flatMap((runs) => runs.map((run) => run.label))).toEqual(["refresh@initial", "refresh@initial", "refresh@initial"])
     }))
 
   it.effect("a maxInFlight that is not a whole number of 1 or more is a defect that names it", () =>

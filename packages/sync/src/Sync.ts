@@ -55,6 +55,11 @@ export interface Options extends Omit<Scroll.Options, "customAttributes"> {
    * it takes.
    */
   readonly lockTimeout?: Duration.DurationInput | undefined
+  /**
+   * A name of yours for the run, kept in `intercom_sync_runs.label`: the fleet keeps its run's name there
+   * (`<name>@<tick>` for a `SyncCron` round), so that the rows of one round can be told apart with SQL. Default none.
+   */
+  readonly label?: string | undefined
 }
 
 /**
@@ -176,7 +181,7 @@ export const run: (
       const startedAt = yield* Clock.currentTimeMillis
       // Under the lock no other run of the workspace is alive: a run still `running` was left by a dead process.
       // Every write of the run goes through the lock's transaction, which commits only while the lock is held.
-      const runId = yield* lock.transaction(Effect.zipRight(store.markAbandoned(startedAt), store.startRun(startedAt)))
+      const runId = yield* lock.transaction(Effect.zipRight(store.markAbandoned(startedAt), store.startRun(startedAt, options.label)))
       yield* Effect.annotateCurrentSpan("runId", runId)
 
       const counts = { inserted: 0, updated: 0, unchanged: 0, deleted: 0, restarts: 0 }

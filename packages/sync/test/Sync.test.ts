@@ -76,8 +76,15 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
         // Every field as received, custom attributes and fields no schema names included.
         expect([...table.values()].some((row) => "x_internal_flag" in row.record)).toBe(true)
         const [run] = yield* runs(token)
-        expect(run).toMatchObject({ id: summary.runId, status: "complete", inserted: 250, updated: 0, unchanged: 0, deleted: 0, restarts: 0, error: null })
+        expect(run).toMatchObject({ id: summary.runId, status: "complete", inserted: 250, updated: 0, unchanged: 0, deleted: 0, restarts: 0, error: null, label: null })
       }).pipe(Effect.provide(intercom(stored, { workspace: { users: 250 } }))))
+
+    const labelled = freshToken()
+    it.effect("keeps the label a run was given in its row", () =>
+      Effect.gen(function*() {
+        const summary = yield* Sync.run("users", { workspace: labelled, label: "nightly@2026-12-03" })
+        expect((yield* runs(labelled)).map((run) => [run.id, run.label])).toEqual([[summary.runId, "nightly@2026-12-03"]])
+      }).pipe(Effect.provide(intercom(labelled, { workspace: { users: 10 } }))))
 
     it.effect("a second run counts unchanged records and moves only last_seen_at", () =>
       Effect.gen(function*() {

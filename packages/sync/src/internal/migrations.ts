@@ -171,11 +171,21 @@ const recordHash = Effect.gen(function*() {
   }
 })
 
+/**
+ * Migration 5: `intercom_sync_runs.label`, the name its caller gave a run (`Options.label`): a fleet's run name
+ * (`<name>@<tick>` for a `SyncCron` round), so that an operator can tell the rows of one round with SQL.
+ */
+const runLabel = Effect.gen(function*() {
+  const { sql } = yield* migrationClient
+  yield* sql.unsafe(`ALTER TABLE intercom_sync_runs ADD COLUMN label TEXT`)
+})
+
 export const migrations: Record<string, Effect.Effect<void, SqlError, SqlClient.SqlClient>> = {
   "1_create_tables": createTables,
   "2_split_seen": splitSeen,
   "3_seen_log": seenLog,
-  "4_record_hash": recordHash
+  "4_record_hash": recordHash,
+  "5_run_label": runLabel
 }
 
 export const known: ReadonlyArray<number> = Object.keys(migrations).map((key) => Number.parseInt(key, 10))

@@ -84,6 +84,7 @@ export interface RunRow {
   readonly deleted: number | null
   readonly restarts: number | null
   readonly error: string | null
+  readonly label: string | null
 }
 
 const count = (value: unknown) => (value === null ? null : Number(value))
@@ -105,7 +106,8 @@ export const runs = (workspace: string) =>
       unchanged: count(row.unchanged),
       deleted: count(row.deleted),
       restarts: count(row.restarts),
-      error: row.error === null ? null : String(row.error)
+      error: row.error === null ? null : String(row.error),
+      label: row.label === null ? null : String(row.label)
     }))
   })
 
