@@ -2,6 +2,9 @@ import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { ScrollError } from "@intercom-scroll/core"
 import { type Summary, WorkspaceSync } from "@intercom-scroll/fleet"
+import { SqlClient } from "@effect/sql"
+import { SqliteClient } from "@effect/sql-sqlite-node"
+import { Sync } from "@intercom-scroll/sync"
 import { ConfigProvider, Duration, Effect, Exit, Fiber, FiberId, Layer, Logger, LogLevel, Schedule } from "effect"
 import { makeFake } from "../../core/test/support/fakeIntercom.js"
 import { freePort, tempDir } from "../../fleet/test/support/processes.js"
@@ -76,6 +79,18 @@ describe("intercom-scroll fleet", () => {
       "fleet: run \"nightly\" was sent before to 1 of 1 workspace: it answers with what that send did, and syncs nothing again; name a new --run to sync again"
     )
   })
+
+  it.effect("counts as syncing only the workspaces with a run of this run's name open, not another's", () =>
+    Effect.gen(function*() {
+      yield* Sync.migrate
+      const sql = yield* SqlClient.SqlClient
+      const row = (workspace: string, status: string, label: string) =>
+        ({ workspace, resource: "users", status, started_at: "2026-12-03T00:00:00.000Z", label })
+      yield* sql`INSERT INTO ${sql(Sync.runsTable)} ${
+        sql.insert([row("acme", "running", "r1"), row("globex", "running", "r2"), row("initech", "complete", "r1")])
+      }`
+      expect([...(yield* FleetCommand.openRuns("r1"))]).toEqual(["acme"])
+    }).pipe(Effect.provide(SqliteClient.layer({ filename: ":memory:" }))))
 
   it("a run that was interrupted, or died, in one line that says what to do or what happened, never a stack", () => {
     expect(FleetCommand.renderResult("p", Exit.interrupt(FiberId.none))).toBe(

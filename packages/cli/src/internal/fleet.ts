@@ -178,12 +178,20 @@ const liveRunners = Effect.gen(function*() {
   return Number(row?.runners ?? 0)
 }).pipe(Effect.orElseSucceed(() => undefined))
 
-/** The workspaces with a run open in the sync tables; none before the first runner has made them. */
-const openRuns = Effect.gen(function*() {
-  const sql = yield* SqlClient.SqlClient
-  const rows = yield* sql<{ workspace: string }>`SELECT DISTINCT workspace FROM ${sql(Sync.runsTable)} WHERE status = 'running'`
-  return new Set(rows.map((row) => row.workspace))
-}).pipe(Effect.orElseSucceed(() => new Set<string>()))
+/**
+ * The workspaces with a run of `run` open in the sync tables (each run's row carries its request's name as its label);
+ * none before the first runner has made them.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const openRuns = (run: string) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const rows = yield* sql<{ workspace: string }>`SELECT DISTINCT workspace FROM ${sql(Sync.runsTable)}
+      WHERE status = 'running' AND label = ${run}`
+    return new Set(rows.map((row) => row.workspace))
+  }).pipe(Effect.orElseSucceed(() => new Set<string>()))
 
 /**
  * Sends `Sync` to every workspace, up to `--max-in-flight` unanswered at once, and waits for them all, whichever
@@ -222,7 +230,7 @@ export const runSync = (flags: {
         if (sent > 0) yield* stdio.writeStderr(`${renderSentBefore(run, sent, workspaces.length)}\n`)
       }
       const progress = Effect.gen(function*() {
-        const open = yield* openRuns
+        const open = yield* openRuns(run)
         const syncing = workspaces.filter(({ workspace }) => !answered.has(workspace) && open.has(workspace)).length
         const runners = yield* liveRunners
         const current = yield* Ref.updateAndGet(counts, (counts) => ({ ...counts, syncing, runners }))
