@@ -32,7 +32,7 @@ import {
   syncRuns,
   withDatabase
 } from "./support/fleet.js"
-import { bundle, eventually, freePort, node, type Process, tempDir } from "./support/processes.js"
+import { bundle, eventually, node, type Process, startRunner, tempDir } from "./support/processes.js"
 
 const listeningOn = (runner: Process) =>
   runner.json.map(({ value }) => /^Listening on: (.*)$/.exec(String(value.message))?.[1]).find((address) => address !== undefined)!
@@ -203,8 +203,7 @@ describe.concurrent("the fleet as processes", () => {
           tokenEnv: `${workspace.toUpperCase()}_TOKEN`
         }))))
         const env = Object.fromEntries(names.map((name) => [`${name.toUpperCase()}_TOKEN`, name]))
-        const port = yield* freePort
-        const runner = yield* node("runner", scripts.runner, ["--database", `sqlite:${filename}`, "--port", String(port)], env)
+        const runner = yield* startRunner("runner", scripts.runner, (port) => ["--database", `sqlite:${filename}`, "--port", String(port)], env)
         const client = yield* node("client", scripts.client, ["--database", `sqlite:${filename}`, "--workspaces", file, "--run", "r1", "--max-in-flight", "1"], env)
         const exit = yield* client.exit.pipe(
           Effect.timeout("90 seconds"),

@@ -13,7 +13,7 @@ import { PostgresDatabase } from "@intercom-scroll/testing"
 import { Context, Duration, Effect, Layer, Redacted, type Scope } from "effect"
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { type bundle, eventually, freePort, node, type Process, tempDir } from "./processes.js"
+import { type bundle, eventually, node, type Process, startRunner, tempDir } from "./processes.js"
 
 export class Scripts extends Context.Tag("test/Scripts")<Scripts, Effect.Effect.Success<typeof bundle>>() {}
 
@@ -86,15 +86,20 @@ export const startFleet = (options: {
     }))))
     const env = Object.fromEntries(workspaces.map((name) => [`${name.toUpperCase()}_TOKEN`, name]))
     const startedAt = Date.now()
-    const runners = yield* Effect.forEach(Array.from({ length: options.runners }, (_, i) => i + 1), (i) =>
-      Effect.flatMap(freePort, (port) =>
-        node(`runner${i}`, scripts.runner, [
+    const runners = yield* Effect.forEach(
+      Array.from({ length: options.runners }, (_, i) => i + 1),
+      (i) =>
+        startRunner(`runner${i}`, scripts.runner, (port) => [
           "--database", database, "--port", String(port), "--max-syncs", String(options.maxSyncs)
-        ], env)))
-    // A runner that exits before the shards are split never splits them: that ends the wait at once.
-    const anExit = Effect.raceAll(runners.map((runner) =>
-      Effect.flatMap(runner.exit, (exit) => Effect.dieMessage(`${runner.name} exited (code ${exit.code}, signal ${exit.signal})`))
-    ))
+        ], env),
+      { concurrency: "unbounded" }
+    )
+    // A runner that exits before the shards are split never splits them: the first exit ends the wait at once.
+    const anExit = Effect.raceAll(runners.map((runner) => Effect.map(runner.exit, (exit) => ({ runner, exit })))).pipe(
+      Effect.flatMap(({ exit, runner }) =>
+        Effect.dieMessage(`${runner.name} exited (code ${exit.code}, signal ${exit.signal})`)
+      )
+    )
     // No runner, no shards to split: a fleet whose client waits for one.
     if (options.runners > 0) yield* Effect.raceFirst(shardsSplit(database, options.runners), anExit).pipe(
       Effect.catchAllDefect((defect) =>

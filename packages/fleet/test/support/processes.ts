@@ -33,14 +33,22 @@ export const tempDir = (prefix: string): Effect.Effect<string, never, Scope.Scop
     (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
   )
 
-export const freePort: Effect.Effect<number> = Effect.async((resume) => {
-  const server = createServer()
-  server.listen(0, "127.0.0.1", () => {
-    const address = server.address()
-    const port = typeof address === "object" && address !== null ? address.port : 0
-    server.close(() => resume(Effect.succeed(port)))
+/**
+ * A port nothing listens on, for a process to bind next. Taken below Linux's ephemeral range (32768–60999), which is
+ * where `listen(0)` picks: any outgoing connection on the machine (the other tests open many) may take a port of that
+ * range as its source before the process binds it. Two tests may still pick one port: `startRunner` starts again then.
+ */
+export const freePort: Effect.Effect<number> = Effect.suspend(() => unused(20_000 + Math.floor(Math.random() * 12_000))).pipe(
+  Effect.retry({ times: 100 }),
+  Effect.orDie
+)
+
+const unused = (port: number) =>
+  Effect.async<number, "in use">((resume) => {
+    const server = createServer()
+    server.once("error", () => resume(Effect.fail("in use")))
+    server.listen(port, "127.0.0.1", () => server.close(() => resume(Effect.succeed(port))))
   })
-})
 
 export interface Line {
   /** When the test process read it (Date.now()). */
@@ -100,7 +108,8 @@ export const node = (
       })
     read(child.stdout!)
     read(child.stderr!)
-    child.on("exit", (code, signal) => Effect.runSync(Deferred.succeed(exited, { code, signal, at: Date.now() })))
+    // "close", not "exit": its output is read to the end by then.
+    child.on("close", (code, signal) => Effect.runSync(Deferred.succeed(exited, { code, signal, at: Date.now() })))
     return {
       name,
       pid: child.pid!,
@@ -108,6 +117,30 @@ export const node = (
       json,
       signal: (signal) => void child.kill(signal),
       exit: Deferred.await(exited)
+    }
+  })
+
+/**
+ * `fleet runner`, on a free port (`args(port)`), once it listens. Another process may bind the port between
+ * `freePort` and the runner: a runner that exits for that starts again on another.
+ */
+export const startRunner = (
+  name: string,
+  command: Command,
+  args: (port: number) => ReadonlyArray<string>,
+  env: Record<string, string> = {}
+): Effect.Effect<Process, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    for (let attempt = 1;; attempt++) {
+      const started = yield* node(name, command, args(yield* freePort), env)
+      const listens = eventually(
+        `${name} to listen`,
+        60,
+        Effect.sync(() => started.lines.some((line) => line.text.includes("Listening on")) || undefined)
+      )
+      const exited = yield* Effect.raceFirst(Effect.as(listens, false), Effect.as(started.exit, true))
+      const portTaken = exited && started.lines.some((line) => line.text.includes("EADDRINUSE"))
+      if (!portTaken || attempt === 5) return started
     }
   })
 
