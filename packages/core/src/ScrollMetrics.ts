@@ -1,6 +1,6 @@
 /**
- * Counters every scroll updates, tagged with `resource`. Read them with `Metric.value`, or export them through
- * an OpenTelemetry metrics layer.
+ * Counters every scroll updates, tagged with `resource` (and `rateLimitWaits` with `kind` too). Read them with
+ * `Metric.value`, or export them through an OpenTelemetry metrics layer.
  *
  * @example
  * import { Scroll, ScrollMetrics } from "@intercom-scroll/core"
@@ -19,7 +19,8 @@ import { Metric } from "effect"
 import type { Resource } from "./Resource.js"
 
 /**
- * Records emitted to the consumer (after dedupe).
+ * Records emitted to the consumer (after dedupe), counted a page at a time as each page is emitted: a consumer that
+ * stops mid-page (`Stream.take`) has taken fewer.
  *
  * @since 0.1.0
  * @category metrics
@@ -30,13 +31,14 @@ export const records = Metric.counter("intercom_scroll_records", {
 })
 
 /**
- * Pages received from Intercom.
+ * Pages of records received from Intercom, pages of records already emitted included (after a restart, with dedupe
+ * on); the empty page that ends a scroll is not counted.
  *
  * @since 0.1.0
  * @category metrics
  */
 export const pages = Metric.counter("intercom_scroll_pages", {
-  description: "Pages a scroll received",
+  description: "Pages of records a scroll received (not the empty page that ends it)",
   incremental: true
 })
 

@@ -14,7 +14,8 @@ import {
   Schedule,
   Stream,
   Supervisor,
-  TestClock
+  TestClock,
+  type Tracer
 } from "effect"
 import { IntercomClient, Progress, Scroll, ScrollMetrics } from "../src/index.js"
 import { attach, internalsOf } from "../src/internal/client.js"
@@ -558,6 +559,32 @@ describe("observability", () => {
       const pages = spans.filter((s) => s.name === "Scroll.page").map((s) => Object.fromEntries(s.attributes))
       expect(pages).toContainEqual({ resource: "users", page: 1, attempt: 1, records: 100 })
       expect(pages).toContainEqual({ resource: "users", page: 2, attempt: 2, records: 50 })
+    }).pipe(Effect.provide(fake.layer))
+  })
+
+  it.effect("a request sent ahead is traced under the scroll's span, not under the page parsed when it went out", () => {
+    const fake = makeFake({ records: 250 })
+    return Effect.gen(function*() {
+      const { spans, tracer } = yield* recordingTracer
+      yield* Stream.runDrain(Scroll.users()).pipe(Effect.withTracer(tracer))
+      const parentOf = (span: Tracer.Span) =>
+        Option.match(span.parent, {
+          onNone: () => undefined,
+          onSome: (parent) => {
+            const found = spans.find((candidate) => candidate.spanId === parent.spanId)
+            return found && [found.name, found.attributes.get("page")]
+          }
+        })
+      const requests = spans.filter((span) => span.name.startsWith("IntercomClient."))
+        .map((span) => [span.name, span.attributes.get("page"), parentOf(span)])
+      // The first page opens the scroll, and the second is asked for once the first is parsed: each in its page's span.
+      // The third and the empty fourth went out while the page before them was parsed.
+      expect(requests).toEqual([
+        ["IntercomClient.scrollPage", 1, ["Scroll.page", 1]],
+        ["IntercomClient.receivePage", 2, ["Scroll.page", 2]],
+        ["IntercomClient.receivePage", 3, ["Scroll.pages", undefined]],
+        ["IntercomClient.receivePage", 4, ["Scroll.pages", undefined]]
+      ])
     }).pipe(Effect.provide(fake.layer))
   })
 

@@ -8,7 +8,7 @@
  *
  * @internal
  */
-import { Effect, type Fiber } from "effect"
+import { Effect, type Fiber, Option } from "effect"
 
 /** `run` on the event loop's next turn; `setTimeout` where there is no `setImmediate`. Returns the cancellation. */
 const later = (run: () => void): () => void => {
@@ -43,6 +43,13 @@ export const beforeRequest: Effect.Effect<void> = typeof setImmediate === "funct
  * caller once the request is written, so that the parse that follows does not hold the thread before it is. Three
  * turns: the request waits one before it is handed over (`beforeRequest`), and undici lets one more pass before it
  * writes to a keep-alive socket that was idle (to see first whether the server closed it), queued behind the second.
+ *
+ * Its spans go under the parent of the current span (the scroll's, above the page being parsed): the page's span ends
+ * before the request does, and the request is the next page's.
  */
 export const forkAhead = <A, E>(request: Effect.Effect<A, E>): Effect.Effect<Fiber.RuntimeFiber<A, E>> =>
-  Effect.zipLeft(Effect.fork(request), afterTurns(3))
+  Effect.flatMap(Effect.option(Effect.currentSpan), (current) => {
+    const above = Option.flatMap(current, (span) => span.parent)
+    const traced = Option.isSome(above) ? Effect.withParentSpan(request, above.value) : request
+    return Effect.zipLeft(Effect.fork(traced), afterTurns(3))
+  })
