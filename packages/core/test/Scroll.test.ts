@@ -588,6 +588,39 @@ describe("observability", () => {
     }).pipe(Effect.provide(fake.layer))
   })
 
+  it.effect("a wait is a span of its own: a 429's under the request it holds back, a restart's under the scroll", () => {
+    const tooMany = () =>
+      new Response(JSON.stringify({ type: "error.list", errors: [{ code: "rate_limit_exceeded", message: "Exceeded" }] }), {
+        status: 429,
+        // The window resets 10 s after the epoch, where the TestClock starts.
+        headers: { "content-type": "application/json", "x-ratelimit-limit": "100", "x-ratelimit-remaining": "0", "x-ratelimit-reset": "10" }
+      })
+    const rateLimited = once(at(1, 1), tooMany)
+    const restart = once(at(1, 2), RESTART_500)
+    const fake = makeFake({ records: 250, fault: (seen) => rateLimited(seen) ?? restart(seen) })
+    return Effect.gen(function*() {
+      const { spans, tracer } = yield* recordingTracer
+      const run = yield* Stream.runDrain(Scroll.users({ restart: Schedule.addDelay(Schedule.recurs(1), () => "5 seconds") })).pipe(
+        Effect.withTracer(tracer),
+        Effect.fork
+      )
+      yield* TestClock.adjust("1 minute")
+      yield* Fiber.join(run)
+      const waits = spans.filter((span) => span.name === "Scroll.wait").map((span) => ({
+        reason: span.attributes.get("reason"),
+        under: Option.match(span.parent, {
+          onNone: () => undefined,
+          onSome: (parent) => spans.find((candidate) => candidate.spanId === parent.spanId)?.name
+        }),
+        ended: span.status._tag === "Ended"
+      }))
+      expect(waits).toEqual([
+        { reason: "rate-limit", under: "IntercomClient.receivePage", ended: true },
+        { reason: "restart", under: "Scroll.pages", ended: true }
+      ])
+    }).pipe(Effect.provide(fake.layer))
+  })
+
   it.effect("metrics count records, pages and restarts", () => {
     const fake = makeFake({ records: 150, fault: once(at(1, 1), RESTART_500) })
     const value = (metric: Metric.Metric.Counter<number>) => Metric.value(ScrollMetrics.forResource(metric, "users"))
