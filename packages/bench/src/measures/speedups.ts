@@ -48,8 +48,8 @@ export const variants: ReadonlyArray<Variant> = [
     name: "read-ahead without waiting for the write",
     patches: [{
       file: "internal/sendAhead.ts",
-      from: "Effect.zipLeft(Effect.fork(request), afterTurns(3))",
-      to: "Effect.fork(request)"
+      from: "Effect.zipLeft(Effect.fork(traced), afterTurns(3))",
+      to: "Effect.fork(traced)"
     }]
   },
   {
@@ -60,7 +60,7 @@ export const variants: ReadonlyArray<Variant> = [
     name: "each request at once (two connections)",
     patches: [
       { file: "IntercomClient.ts", from: "Effect.zipRight(beforeRequest, httpClient.execute(request))", to: "httpClient.execute(request)" },
-      { file: "internal/sendAhead.ts", from: "Effect.zipLeft(Effect.fork(request), afterTurns(3))", to: "Effect.zipLeft(Effect.fork(request), afterTurns(2))" }
+      { file: "internal/sendAhead.ts", from: "Effect.zipLeft(Effect.fork(traced), afterTurns(3))", to: "Effect.zipLeft(Effect.fork(traced), afterTurns(2))" }
     ]
   },
   {
