@@ -15,6 +15,9 @@ const read = (...segments: ReadonlyArray<string>) =>
 const scriptsOf = (...segments: ReadonlyArray<string>) =>
   Effect.map(read(...segments, "package.json"), (json) => Object.keys((JSON.parse(json) as { scripts: object }).scripts))
 
+/** pnpm's own commands, which a README may show beside the scripts. */
+const pnpmCommands = new Set(["install", "i", "approve-builds", "rebuild"])
+
 describe("README.md", () => {
   it.effect("its library in 20 lines is examples/src/readme-library.ts, after that file's opening comment", () =>
     Effect.gen(function*() {
@@ -49,7 +52,7 @@ describe("README.md", () => {
       const exampleScripts = yield* scriptsOf("examples")
       // Commands, in backticks or at the start of a line of a code block; not the word in prose.
       const named = [...readme.matchAll(/(?:^|`)pnpm (?:-s )?(-C examples )?([a-z][a-z-]*)/gm)]
-        .filter(([, , script]) => script !== "install" && script !== "i")
+        .filter(([, , script]) => !pnpmCommands.has(script))
       expect(named.length).toBeGreaterThan(5)
       for (const [, examples, script] of named) {
         expect(examples === undefined ? rootScripts : exampleScripts).toContain(script)

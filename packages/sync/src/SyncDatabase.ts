@@ -224,12 +224,7 @@ const unavailable = (database: Database) => (cause: Cause.Cause<unknown>): Layer
   if (Cause.isInterruptedOnly(cause)) return Layer.failCause(cause as Cause.Cause<never>)
   let detail = detailOf(cause)
   for (const secret of secrets(database)) detail = detail.replaceAll(secret, "<redacted>")
-  // When the server asks for a password and none was given (neither in the URL nor PGPASSWORD): node-postgres's words
-  // under SCRAM, the server's under password or md5 authentication.
-  if (/client password must be a string|empty password returned by client/.test(detail)) {
-    detail = `the server asks for a password and none was given: put it in the URL (postgres://USER:PASSWORD@…) or in PGPASSWORD (${detail})`
-  }
-  return Layer.fail(new DatabaseUnavailable({ database: display(database), detail }))
+  return Layer.fail(new DatabaseUnavailable({ database: display(database), detail: Driver.advise(detail) }))
 }
 
 /**

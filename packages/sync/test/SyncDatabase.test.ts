@@ -203,7 +203,21 @@ describe("a missing driver", () => {
         Driver.load("@effect/sql-pg", () => Promise.reject(new Error("Cannot find package '@effect/sql-pg'")))
       )
       expect(missing.message).toBe(
-        "the driver @effect/sql-pg is not installed (npm install @effect/sql-pg@^0.53.0): Cannot find package '@effect/sql-pg'"
+        "the driver @effect/sql-pg is not installed where this program can import it (npm install @effect/sql-pg@^0.53.0 beside it; with -g beside a global intercom-scroll): Cannot find package '@effect/sql-pg'"
       )
     }))
+})
+
+describe("a database that cannot be opened for want of a step of the user's", () => {
+  it("says what to do: better-sqlite3 without its native addon, a password not given", () => {
+    // better-sqlite3's words when its install script never ran, as pnpm 10 leaves it.
+    const unbuilt = "Could not locate the bindings file. Tried:\n → /app/node_modules/better-sqlite3/build/better_sqlite3.node\n → /app/node_modules/better-sqlite3/build/Debug/better_sqlite3.node"
+    expect(Driver.advise(unbuilt)).toBe(
+      "better-sqlite3 is installed without its native addon: its install script did not run (pnpm 10 runs it only once allowed: pnpm approve-builds, then pnpm rebuild better-sqlite3; with npm, npm rebuild better-sqlite3)"
+    )
+    expect(Driver.advise("SASL: SCRAM-SERVER-FIRST-MESSAGE: client password must be a string")).toMatch(
+      /^the server asks for a password and none was given: put it in the URL/
+    )
+    expect(Driver.advise("connect ECONNREFUSED 127.0.0.1:5432")).toBe("connect ECONNREFUSED 127.0.0.1:5432")
+  })
 })
