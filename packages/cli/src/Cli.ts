@@ -123,6 +123,9 @@ const fleetCommand = Command.make("fleet").pipe(
     ),
     Command.make("sync", FleetFlags.sync, (flags) => Effect.flatMap(fleetRuns, (Fleet) => Fleet.runSync(flags))).pipe(
       Command.withDescription(FleetFlags.syncDescription)
+    ),
+    Command.make("prune", FleetFlags.prune, (flags) => Effect.flatMap(fleetRuns, (Fleet) => Fleet.runPrune(flags))).pipe(
+      Command.withDescription(FleetFlags.pruneDescription)
     )
   ])
 )

@@ -526,12 +526,13 @@ describe("intercom-scroll export", () => {
       }).pipe(Effect.provide(simulator))
     })
 
-    it("ScrollFlags.parseDuration reads seconds, minutes and hours as a person types them", () => {
+    it("ScrollFlags.parseDuration reads seconds, minutes, hours and days as a person types them", () => {
       const read = (text: string) => Either.map(ScrollFlags.parseDuration(text), Duration.toMillis)
       expect(read("90")).toEqual(Either.right(90_000))
       expect(read("90s")).toEqual(Either.right(90_000))
       expect(read("2 minutes")).toEqual(Either.right(120_000))
       expect(read("1.5h")).toEqual(Either.right(5_400_000))
+      expect(read("90d")).toEqual(Either.right(90 * 86_400_000))
       expect(Either.isLeft(read("10 parsecs"))).toBe(true)
     })
   })

@@ -189,7 +189,7 @@ describe.concurrent("the fleet as processes", () => {
   })
 
   layer(Layer.effect(Scripts, bundle), { excludeTestServices: true })("a one-runner fleet over SQLite", (it) => {
-    it.scoped("one runner over SQLite: the same commands, with sqlite:PATH, into the same tables; --max-in-flight 1 sends one workspace at a time; a run sent again says so", () =>
+    it.scoped("one runner over SQLite: the same commands, with sqlite:PATH, into the same tables; --max-in-flight 1 sends one workspace at a time; a run sent again says so, and syncs again once pruned", () =>
       Effect.gen(function*() {
         const scripts = yield* Scripts
         const workspaces = names.slice(0, 2)
@@ -233,6 +233,18 @@ describe.concurrent("the fleet as processes", () => {
         expect(again.lines.filter(({ text }) => note.test(text))).toHaveLength(1)
         expect(results(again)).toEqual(results(client))
         expect(Object.values((yield* simulator.stats).workspaces).map((counters) => counters.scrollsOpened)).toEqual([1, 1])
+
+        // Pruned of everything sent until now, the database no longer knows r1: sent again, it syncs again.
+        const prune = yield* node("prune", scripts.prune, ["--database", `sqlite:${filename}`, "--older-than", "0s"])
+        expect((yield* prune.exit.pipe(Effect.timeout("60 seconds"), Effect.orDie)).code).toBe(0)
+        expect(prune.lines.map(({ text }) => text)).toContainEqual(
+          expect.stringMatching(/^Pruned 2 answered requests and 2 ended runs sent before \S+ from sqlite:/)
+        )
+        const third = yield* node("client", scripts.client, ["--database", `sqlite:${filename}`, "--workspaces", file, "--run", "r1"], env)
+        expect((yield* third.exit.pipe(Effect.timeout("60 seconds"), Effect.orDie)).code).toBe(0)
+        expect(third.lines.filter(({ text }) => note.test(text))).toEqual([])
+        expect(results(third).map(({ summaries }) => summaries?.[0].unchanged)).toEqual([500, 500])
+        expect(Object.values((yield* simulator.stats).workspaces).map((counters) => counters.scrollsOpened)).toEqual([2, 2])
       }), 120_000)
   })
 

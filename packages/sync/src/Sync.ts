@@ -33,7 +33,7 @@ import { SqlClient } from "@effect/sql"
 import type { MigrationError } from "@effect/sql/Migrator"
 import type { SqlError } from "@effect/sql/SqlError"
 import { type IntercomClient, Progress, type Resource, Scroll } from "@intercom-scroll/core"
-import { Cause, Clock, Duration, Effect, Exit, Stream } from "effect"
+import { Cause, Clock, DateTime, Duration, Effect, Exit, Stream } from "effect"
 import * as Dialect from "./internal/dialect.js"
 import * as Lock from "./internal/lock.js"
 import * as Migrations from "./internal/migrations.js"
@@ -129,6 +129,32 @@ export const migrate: Effect.Effect<
   const sql = (yield* SqlClient.SqlClient).withoutTransforms()
   yield* Migrations.migrate(sql, yield* Dialect.of(sql))
 }).pipe(Effect.withSpan("Sync.migrate"))
+
+/**
+ * Deletes the rows of `intercom_sync_runs` of runs that ended before `before` (complete, failed or abandoned; a run
+ * still `running` stays, however old). No sync reads an ended run again: the rows are history, one a resource a run,
+ * which a fleet of many workspaces adds to quickly (the fleet's `WorkspaceSync.prune` calls this). Returns how many
+ * rows it deleted.
+ *
+ * @since 0.1.0
+ * @category maintenance
+ */
+export const pruneRuns: (
+  before: DateTime.Utc
+) => Effect.Effect<number, SqlError | UnsupportedDialect, SqlClient.SqlClient> = Effect.fn("Sync.pruneRuns")(
+  function*(before: DateTime.Utc) {
+    const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+    const endedBefore = sql`status <> 'running' AND finished_at < ${
+      Dialect.time(yield* Dialect.of(sql), DateTime.toEpochMillis(before))
+    }`
+    return yield* Effect.gen(function*() {
+      const [row] = yield* sql<{ readonly pruned: number }>`SELECT CAST(count(*) AS INTEGER) AS pruned
+        FROM ${sql(Store.runsTable)} WHERE ${endedBefore}`
+      yield* sql`DELETE FROM ${sql(Store.runsTable)} WHERE ${endedBefore}`
+      return Number(row?.pruned ?? 0)
+    }).pipe(sql.withTransaction)
+  }
+)
 
 /** What the run's row says about a failure: the error's own message, which never holds the token. */
 const describe = (cause: Cause.Cause<SyncError>): string => {

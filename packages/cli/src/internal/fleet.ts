@@ -268,3 +268,22 @@ export const runSync = (flags: {
       if (failed.length > 0) return yield* new FleetSyncIncomplete({ failed, workspaces: workspaces.length })
     }).pipe(Effect.scoped, Effect.provide(Fleet.layerClient({ database })))
   })
+
+/**
+ * Deletes what syncs sent longer ago than `--older-than` left in the fleet's database (`WorkspaceSync.prune`), and says
+ * how much on stdout.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const runPrune = (flags: { readonly database: string; readonly olderThan: Duration.Duration }) =>
+  Effect.gen(function*() {
+    const database = yield* SyncDatabase.parse(flags.database)
+    const before = DateTime.subtractDuration(yield* DateTime.now, flags.olderThan)
+    const pruned = yield* WorkspaceSync.prune(before).pipe(Effect.provide(Fleet.layerClient({ database })))
+    yield* Stdio.print(
+      `Pruned ${integer.format(pruned.requests)} answered requests and ${integer.format(pruned.runs)} ended runs sent before ${
+        DateTime.formatIso(before)
+      } from ${SyncDatabase.display(database)}\n`
+    )
+  })

@@ -6,7 +6,8 @@
  */
 import { HelpDoc, Options as Flag, ValidationError } from "@effect/cli"
 import type { Resource } from "@intercom-scroll/core"
-import { Effect, Option } from "effect"
+import { Effect, Either, Option } from "effect"
+import { parseDuration } from "./scrollFlags.js"
 
 /**
  * @since 0.1.0
@@ -28,6 +29,13 @@ export const runnerDescription =
  */
 export const syncDescription =
   "Sync every workspace of FILE on the fleet's runners and wait: one progress line, one line per workspace; exit 0 only if every workspace completed."
+
+/**
+ * @since 0.1.0
+ * @category flags
+ */
+export const pruneDescription =
+  "Delete what syncs sent before --older-than left in the fleet's database: the requests the cluster answered and the runs that ended. Nothing else removes them (~2 KB a sync)."
 
 const databaseFlag = Flag.text("database").pipe(
   Flag.withPseudoName("URL"),
@@ -109,6 +117,28 @@ export const sync = {
     Flag.optional,
     Flag.withDescription(
       "Workspaces sent to the fleet and not yet answered at once (default 1000; each costs this process ~66 KB while it waits); the next is sent as one is answered. Keep it above the runners × --max-syncs, or runners wait for work."
+    )
+  )
+}
+
+/**
+ * `fleet prune`'s flags.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const prune = {
+  database: databaseFlag,
+  olderThan: Flag.text("older-than").pipe(
+    Flag.withPseudoName("DURATION"),
+    Flag.mapEffect((text) =>
+      Either.match(parseDuration(text), {
+        onLeft: (problem) => Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--older-than: ${problem}`))),
+        onRight: Effect.succeed
+      })
+    ),
+    Flag.withDescription(
+      "Delete what was sent and answered, and the runs that ended, longer ago than this, such as 90d or 12h. What is not answered yet, and a run still running, stay."
     )
   )
 }

@@ -57,11 +57,12 @@ export const waitForOtherScroll = (
 const durationUnits: ReadonlyArray<readonly [RegExp, (n: number) => Duration.Duration]> = [
   [/^(s|sec|secs|second|seconds)?$/, Duration.seconds],
   [/^(m|min|mins|minute|minutes)$/, Duration.minutes],
-  [/^(h|hour|hours)$/, Duration.hours]
+  [/^(h|hour|hours)$/, Duration.hours],
+  [/^(d|day|days)$/, Duration.days]
 ]
 
 /**
- * A duration as a person types it: `90s`, `10m`, `1h`, `2 minutes`, or a bare number of seconds (as `sleep` and
+ * A duration as a person types it: `90s`, `10m`, `1h`, `90d`, `2 minutes`, or a bare number of seconds (as `sleep` and
  * `timeout` read one).
  *
  * @since 0.1.0

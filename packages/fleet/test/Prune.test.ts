@@ -1,0 +1,86 @@
+/**
+ * `WorkspaceSync.prune` on a real runner (in this process, the cluster's storage in SQL) over SQLite and PostgreSQL:
+ * syncs sent before the cutoff leave nothing in the fleet's database, those after it stay, and a run's name pruned
+ * syncs again.
+ */
+import { SqlClient } from "@effect/sql"
+import { describe, expect, it } from "@effect/vitest"
+import { Simulator } from "@intercom-scroll/simulator"
+import { Sync, SyncDatabase } from "@intercom-scroll/sync"
+import { PostgresDatabase } from "@intercom-scroll/testing"
+import { ConfigProvider, DateTime, Effect, Layer, Logger, LogLevel, Redacted } from "effect"
+import { join } from "node:path"
+import { Fleet, Secrets, WorkspaceConfig, WorkspaceSync } from "../src/index.js"
+import { freePort, tempDir } from "./support/processes.js"
+
+const workspace = (name: string) =>
+  new WorkspaceConfig.WorkspaceConfig({ workspace: name, baseUrl: "https://simulator.test", tokenEnv: `${name.toUpperCase()}_TOKEN` })
+
+const acme = workspace("acme")
+const globex = workspace("globex")
+const simulated = { workspaces: [{ token: "acme", users: 150 }, { token: "globex", users: 50 }] }
+
+const tokens = Secrets.layerConfig.pipe(Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(
+  new Map([["ACME_TOKEN", "acme"], ["GLOBEX_TOKEN", "globex"]])
+))))
+
+const databases = {
+  sqlite: Effect.map(tempDir("fleet-prune-"), (dir) => SyncDatabase.Database.Sqlite({ filename: join(dir, "fleet.db") })),
+  postgres: Effect.flatMap(Effect.orDie(PostgresDatabase.make), (url) => Effect.orDie(SyncDatabase.parse(Redacted.value(url))))
+}
+
+/** What the fleet's database holds: the cluster's requests and replies, and the runs with their labels. */
+const held = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const count = (table: string) =>
+    Effect.map(sql<{ n: number }>`SELECT CAST(count(*) AS INTEGER) AS n FROM ${sql(table)}`, ([row]) => Number(row.n))
+  const runs = yield* sql<{ workspace: string; label: string; status: string }>`
+    SELECT workspace, label, status FROM ${sql(Sync.runsTable)} ORDER BY id`
+  return {
+    requests: yield* count("cluster_messages"),
+    replies: yield* count("cluster_replies"),
+    runs: runs.map((run) => `${run.workspace} ${run.label} ${run.status}`)
+  }
+})
+
+describe("WorkspaceSync.prune", () => {
+  for (const [dialect, database] of Object.entries(databases)) {
+    it.live(`deletes the answered requests and the ended runs sent before the cutoff, and keeps the rest (${dialect})`, () =>
+      Effect.gen(function*() {
+        const runner = Fleet.layerRunner({ database: yield* database, port: yield* freePort, maxSyncs: 2 }).pipe(
+          Layer.provide([Simulator.layerClient(simulated), tokens]),
+          Layer.orDie
+        )
+        yield* Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          yield* WorkspaceSync.sync(acme, { resources: ["users"], run: "r1" })
+          yield* WorkspaceSync.sync(globex, { resources: ["users"], run: "r1" })
+          // A run a dead process left `running`, started long ago: not history, whatever its age.
+          yield* sql`INSERT INTO ${sql(Sync.runsTable)} (workspace, resource, status, started_at, label)
+            VALUES ('initech', 'users', 'running', ${dialect === "postgres" ? new Date(0) : new Date(0).toISOString()}, 'r0')`
+          // The cutoff falls between the two rounds, each on its own millisecond.
+          yield* Effect.sleep("10 millis")
+          const cutoff = yield* DateTime.now
+          yield* Effect.sleep("10 millis")
+          yield* WorkspaceSync.sync(acme, { resources: ["users"], run: "r2" })
+          expect(yield* held).toEqual({
+            requests: 3,
+            replies: 3,
+            runs: ["acme r1 complete", "globex r1 complete", "initech r0 running", "acme r2 complete"]
+          })
+
+          expect(yield* WorkspaceSync.prune(cutoff)).toEqual({ runs: 2, requests: 2 })
+          expect(yield* held).toEqual({ requests: 1, replies: 1, runs: ["initech r0 running", "acme r2 complete"] })
+          expect(yield* WorkspaceSync.sentBefore(["acme", "globex"], "r1")).toBe(0)
+          expect(yield* WorkspaceSync.sentBefore(["acme"], "r2")).toBe(1)
+
+          // A run's name pruned is a new run again: it syncs, where it would have been answered from storage.
+          const [again] = yield* WorkspaceSync.sync(acme, { resources: ["users"], run: "r1" })
+          expect(again.unchanged).toBe(150)
+          expect((yield* held).runs).toEqual(["initech r0 running", "acme r2 complete", "acme r1 complete"])
+          // Nothing is older than a cutoff in the past.
+          expect(yield* WorkspaceSync.prune(DateTime.unsafeMake(0))).toEqual({ runs: 0, requests: 0 })
+        }).pipe(Effect.provide(runner), Logger.withMinimumLogLevel(LogLevel.Warning))
+      }).pipe(Effect.scoped), 60_000)
+  }
+})
