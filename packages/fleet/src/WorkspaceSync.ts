@@ -321,11 +321,15 @@ export interface Pruned {
 }
 
 /**
- * Deletes what syncs sent before `before` left in the fleet's database, which nothing reads again: the `Sync` requests
- * the cluster answered (its `cluster_messages` rows and their `cluster_replies`) and the runs that ended
- * (`Sync.pruneRuns`). Each sync leaves ~2 KB there, which nothing else removes: 1,000 workspaces synced four times a
- * day add ~3 GB a year. A request not yet answered stays, and so does a run still `running`. A run's
- * name pruned can be sent again, and syncs again (`sentBefore` no longer finds it).
+ * Deletes what syncs answered before `before` left in the fleet's database, which nothing reads again: the `Sync`
+ * requests the cluster answered before it (their `cluster_messages` rows and their `cluster_replies`) and the runs that
+ * ended before it (`Sync.pruneRuns`). Each sync leaves ~2 KB there, which nothing else removes: 1,000 workspaces synced
+ * four times a day add ~3 GB a year. A request not yet answered stays, and so does a run still `running`. A run's name
+ * pruned can be sent again, and syncs again (`sentBefore` no longer finds it).
+ *
+ * A sender reads its answer within seconds of it (`fleet sync`, a `SyncCron` round): a cutoff of a few seconds ago
+ * could delete an answer before its sender has read it, which would then wait for it forever. Keep `before` minutes in
+ * the past at least; days, in practice.
  *
  * @since 0.1.0
  * @category maintenance
@@ -333,14 +337,21 @@ export interface Pruned {
 export const prune = Effect.fn("WorkspaceSync.prune")(function*(before: DateTime.Utc) {
   const sql = yield* SqlClient.SqlClient
   // The cluster's ids are Snowflakes, their time in the high bits: every id made before `before` is below this one.
-  const cutoff = String(Snowflake.make({ timestamp: DateTime.toEpochMillis(before), machineId: MachineId.make(0), sequence: 0 }))
-  const answered = sql`entity_type = ${WorkspaceSync.type} AND processed AND id < CAST(${cutoff} AS BIGINT)`
+  const cutoff = sql`CAST(${
+    String(Snowflake.make({ timestamp: DateTime.toEpochMillis(before), machineId: MachineId.make(0), sequence: 0 }))
+  } AS BIGINT)`
+  const messages = sql("cluster_messages")
+  const replies = sql("cluster_replies")
+  const old = sql`entity_type = ${WorkspaceSync.type} AND processed AND id < ${cutoff}`
+  // Answered before the cutoff too: a request sent before it whose answer came after stays, for a sender to read.
+  const answered = sql`${old} AND request_id IN (SELECT request_id FROM ${replies} WHERE id < ${cutoff})`
   const requests = yield* Effect.gen(function*() {
     const [row] = yield* sql<{ readonly requests: number }>`SELECT CAST(count(*) AS INTEGER) AS requests
-      FROM ${sql("cluster_messages")} WHERE ${answered}`
-    yield* sql`DELETE FROM ${sql("cluster_replies")}
-      WHERE request_id IN (SELECT id FROM ${sql("cluster_messages")} WHERE ${answered})`
-    yield* sql`DELETE FROM ${sql("cluster_messages")} WHERE ${answered}`
+      FROM ${messages} WHERE ${answered} AND id = request_id`
+    yield* sql`DELETE FROM ${replies} WHERE request_id IN (SELECT request_id FROM ${messages} WHERE ${answered})`
+    // The requests whose replies went, and what came with them (an interruption the sender sent).
+    yield* sql`DELETE FROM ${messages} WHERE ${old}
+      AND NOT EXISTS (SELECT 1 FROM ${replies} WHERE ${replies}.request_id = ${messages}.request_id)`
     return Number(row?.requests ?? 0)
   }).pipe(sql.withTransaction)
   const runs = yield* IntercomSync.pruneRuns(before)

@@ -1,14 +1,14 @@
 /**
  * `WorkspaceSync.prune` on a real runner (in this process, the cluster's storage in SQL) over SQLite and PostgreSQL:
- * syncs sent before the cutoff leave nothing in the fleet's database, those after it stay, and a run's name pruned
- * syncs again.
+ * syncs answered before the cutoff leave nothing in the fleet's database, those answered after it stay (sent before it
+ * or not), and a run's name pruned syncs again.
  */
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import { Simulator } from "@intercom-scroll/simulator"
 import { Sync, SyncDatabase } from "@intercom-scroll/sync"
 import { PostgresDatabase } from "@intercom-scroll/testing"
-import { ConfigProvider, DateTime, Effect, Layer, Logger, LogLevel, Redacted } from "effect"
+import { ConfigProvider, DateTime, Duration, Effect, Fiber, Layer, Logger, LogLevel, Redacted, Schedule } from "effect"
 import { join } from "node:path"
 import { Fleet, Secrets, WorkspaceConfig, WorkspaceSync } from "../src/index.js"
 import { freePort, tempDir } from "./support/processes.js"
@@ -18,7 +18,10 @@ const workspace = (name: string) =>
 
 const acme = workspace("acme")
 const globex = workspace("globex")
-const simulated = { workspaces: [{ token: "acme", users: 150 }, { token: "globex", users: 50 }] }
+// globex is slow (its two requests take a second), so that one of its syncs can be under way at the cutoff.
+const simulated = {
+  workspaces: [{ token: "acme", users: 150 }, { token: "globex", users: 50, faults: { latency: Duration.millis(500) } }]
+}
 
 const tokens = Secrets.layerConfig.pipe(Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(
   new Map([["ACME_TOKEN", "acme"], ["GLOBEX_TOKEN", "globex"]])
@@ -45,7 +48,7 @@ const held = Effect.gen(function*() {
 
 describe("WorkspaceSync.prune", () => {
   for (const [dialect, database] of Object.entries(databases)) {
-    it.live(`deletes the answered requests and the ended runs sent before the cutoff, and keeps the rest (${dialect})`, () =>
+    it.live(`deletes the requests answered and the runs ended before the cutoff, and keeps the rest (${dialect})`, () =>
       Effect.gen(function*() {
         const runner = Fleet.layerRunner({ database: yield* database, port: yield* freePort, maxSyncs: 2 }).pipe(
           Layer.provide([Simulator.layerClient(simulated), tokens]),
@@ -58,26 +61,35 @@ describe("WorkspaceSync.prune", () => {
           // A run a dead process left `running`, started long ago: not history, whatever its age.
           yield* sql`INSERT INTO ${sql(Sync.runsTable)} (workspace, resource, status, started_at, label)
             VALUES ('initech', 'users', 'running', ${dialect === "postgres" ? new Date(0) : new Date(0).toISOString()}, 'r0')`
-          // The cutoff falls between the two rounds, each on its own millisecond.
-          yield* Effect.sleep("10 millis")
+          // Sent before the cutoff and answered after it: kept, for its sender to read. The cutoff comes once its run has
+          // begun (its request is stored), while it scrolls.
+          const underWay = yield* Effect.fork(WorkspaceSync.sync(globex, { resources: ["users"], run: "r3" }))
+          yield* Effect.repeat(held, { schedule: Schedule.spaced("20 millis"), until: ({ runs }) => runs.includes("globex r3 running") })
           const cutoff = yield* DateTime.now
+          yield* Fiber.join(underWay)
+          // After the cutoff, on a millisecond of its own.
           yield* Effect.sleep("10 millis")
           yield* WorkspaceSync.sync(acme, { resources: ["users"], run: "r2" })
           expect(yield* held).toEqual({
-            requests: 3,
-            replies: 3,
-            runs: ["acme r1 complete", "globex r1 complete", "initech r0 running", "acme r2 complete"]
+            requests: 4,
+            replies: 4,
+            runs: ["acme r1 complete", "globex r1 complete", "initech r0 running", "globex r3 complete", "acme r2 complete"]
           })
 
           expect(yield* WorkspaceSync.prune(cutoff)).toEqual({ runs: 2, requests: 2 })
-          expect(yield* held).toEqual({ requests: 1, replies: 1, runs: ["initech r0 running", "acme r2 complete"] })
+          expect(yield* held).toEqual({
+            requests: 2,
+            replies: 2,
+            runs: ["initech r0 running", "globex r3 complete", "acme r2 complete"]
+          })
           expect(yield* WorkspaceSync.sentBefore(["acme", "globex"], "r1")).toBe(0)
+          expect(yield* WorkspaceSync.sentBefore(["globex"], "r3")).toBe(1)
           expect(yield* WorkspaceSync.sentBefore(["acme"], "r2")).toBe(1)
 
           // A run's name pruned is a new run again: it syncs, where it would have been answered from storage.
           const [again] = yield* WorkspaceSync.sync(acme, { resources: ["users"], run: "r1" })
           expect(again.unchanged).toBe(150)
-          expect((yield* held).runs).toEqual(["initech r0 running", "acme r2 complete", "acme r1 complete"])
+          expect((yield* held).runs).toEqual(["initech r0 running", "globex r3 complete", "acme r2 complete", "acme r1 complete"])
           // Nothing is older than a cutoff in the past.
           expect(yield* WorkspaceSync.prune(DateTime.unsafeMake(0))).toEqual({ runs: 0, requests: 0 })
         }).pipe(Effect.provide(runner), Logger.withMinimumLogLevel(LogLevel.Warning))

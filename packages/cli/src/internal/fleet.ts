@@ -270,7 +270,7 @@ export const runSync = (flags: {
   })
 
 /**
- * Deletes what syncs sent longer ago than `--older-than` left in the fleet's database (`WorkspaceSync.prune`), and says
+ * Deletes what syncs answered longer ago than `--older-than` left in the fleet's database (`WorkspaceSync.prune`), and says
  * how much on stdout.
  *
  * @since 0.1.0
@@ -282,7 +282,7 @@ export const runPrune = (flags: { readonly database: string; readonly olderThan:
     const before = DateTime.subtractDuration(yield* DateTime.now, flags.olderThan)
     const pruned = yield* WorkspaceSync.prune(before).pipe(Effect.provide(Fleet.layerClient({ database })))
     yield* Stdio.print(
-      `Pruned ${integer.format(pruned.requests)} answered requests and ${integer.format(pruned.runs)} ended runs sent before ${
+      `Pruned ${integer.format(pruned.requests)} requests answered and ${integer.format(pruned.runs)} runs ended before ${
         DateTime.formatIso(before)
       } from ${SyncDatabase.display(database)}\n`
     )
