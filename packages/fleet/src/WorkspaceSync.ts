@@ -336,24 +336,32 @@ export interface Pruned {
  */
 export const prune = Effect.fn("WorkspaceSync.prune")(function*(before: DateTime.Utc) {
   const sql = yield* SqlClient.SqlClient
-  // The cluster's ids are Snowflakes, their time in the high bits: every id made before `before` is below this one.
-  const cutoff = sql`CAST(${
-    String(Snowflake.make({ timestamp: DateTime.toEpochMillis(before), machineId: MachineId.make(0), sequence: 0 }))
-  } AS BIGINT)`
+  // The cluster's ids are Snowflakes, their time in the high bits: every id made before `before` is below this one
+  // (a time before the Snowflakes' epoch: below every id).
+  const millis = Math.max(Snowflake.constEpochMillis, Math.floor(DateTime.toEpochMillis(before)))
+  const cutoff = sql`CAST(${String(Snowflake.make({ timestamp: millis, machineId: MachineId.make(0), sequence: 0 }))} AS BIGINT)`
   const messages = sql("cluster_messages")
   const replies = sql("cluster_replies")
-  const old = sql`entity_type = ${WorkspaceSync.type} AND processed AND id < ${cutoff}`
-  // Answered before the cutoff too: a request sent before it whose answer came after stays, for a sender to read.
-  const answered = sql`${old} AND request_id IN (SELECT request_id FROM ${replies} WHERE id < ${cutoff})`
-  const requests = yield* Effect.gen(function*() {
-    const [row] = yield* sql<{ readonly requests: number }>`SELECT CAST(count(*) AS INTEGER) AS requests
-      FROM ${messages} WHERE ${answered} AND id = request_id`
-    yield* sql`DELETE FROM ${replies} WHERE request_id IN (SELECT request_id FROM ${messages} WHERE ${answered})`
-    // The requests whose replies went, and what came with them (an interruption the sender sent).
-    yield* sql`DELETE FROM ${messages} WHERE ${old}
-      AND NOT EXISTS (SELECT 1 FROM ${replies} WHERE ${replies}.request_id = ${messages}.request_id)`
-    return Number(row?.requests ?? 0)
-  }).pipe(sql.withTransaction)
+  let requests = 0
+  let after = "0"
+  while (true) {
+    // Requests answered before the cutoff: a request sent before it whose answer came after stays, for its sender to
+    // read. Their ids as text: a Snowflake is beyond a JavaScript number's exact integers. Read outside the transaction:
+    // in SQLite a transaction that reads and then writes fails at once when another process wrote in between.
+    const batch = (yield* sql<{ readonly id: string }>`SELECT CAST(id AS TEXT) AS id FROM ${messages}
+      WHERE entity_type = ${WorkspaceSync.type} AND id = request_id AND processed AND id < ${cutoff}
+      AND id > CAST(${after} AS BIGINT) AND id IN (SELECT request_id FROM ${replies} WHERE id < ${cutoff})
+      ORDER BY id LIMIT 500`).map((row) => String(row.id))
+    if (batch.length === 0) break
+    // Each request with its replies and whatever else came for it (an interruption its sender sent after the answer,
+    // which the cluster skips only while the answer is there).
+    yield* sql`DELETE FROM ${replies} WHERE request_id IN ${sql.in(batch)}`.pipe(
+      Effect.zipRight(sql`DELETE FROM ${messages} WHERE request_id IN ${sql.in(batch)}`),
+      sql.withTransaction
+    )
+    requests += batch.length
+    after = batch[batch.length - 1]
+  }
   const runs = yield* IntercomSync.pruneRuns(before)
   return { runs, requests } satisfies Pruned
 })

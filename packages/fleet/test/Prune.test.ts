@@ -61,25 +61,32 @@ describe("WorkspaceSync.prune", () => {
           // A run a dead process left `running`, started long ago: not history, whatever its age.
           yield* sql`INSERT INTO ${sql(Sync.runsTable)} (workspace, resource, status, started_at, label)
             VALUES ('initech', 'users', 'running', ${dialect === "postgres" ? new Date(0) : new Date(0).toISOString()}, 'r0')`
-          // Sent before the cutoff and answered after it: kept, for its sender to read. The cutoff comes once its run has
-          // begun (its request is stored), while it scrolls.
+          // Another entity's request and reply, older than any: not the fleet's to prune.
+          const isTrue = sql.literal(dialect === "postgres" ? "TRUE" : "1")
+          yield* sql`INSERT INTO cluster_messages (id, shard_id, entity_type, entity_id, kind, processed, request_id)
+            VALUES (1, 'default:1', 'Other', 'x', 0, ${isTrue}, 1)`
+          yield* sql`INSERT INTO cluster_replies (id, kind, request_id, payload) VALUES (2, 0, 1, '{}')`
+          // The cutoff comes while globex's r3 scrolls (its run begun, so its request stored): sent before the cutoff, not
+          // answered, it stays; r1's two go, with their runs and replies.
           const underWay = yield* Effect.fork(WorkspaceSync.sync(globex, { resources: ["users"], run: "r3" }))
           yield* Effect.repeat(held, { schedule: Schedule.spaced("20 millis"), until: ({ runs }) => runs.includes("globex r3 running") })
           const cutoff = yield* DateTime.now
-          yield* Fiber.join(underWay)
-          // After the cutoff, on a millisecond of its own.
-          yield* Effect.sleep("10 millis")
-          yield* WorkspaceSync.sync(acme, { resources: ["users"], run: "r2" })
           expect(yield* held).toEqual({
             requests: 4,
-            replies: 4,
-            runs: ["acme r1 complete", "globex r1 complete", "initech r0 running", "globex r3 complete", "acme r2 complete"]
+            replies: 3,
+            runs: ["acme r1 complete", "globex r1 complete", "initech r0 running", "globex r3 running"]
           })
-
           expect(yield* WorkspaceSync.prune(cutoff)).toEqual({ runs: 2, requests: 2 })
+          expect(yield* held).toEqual({ requests: 2, replies: 1, runs: ["initech r0 running", "globex r3 running"] })
+
+          // Answered after the cutoff, r3 stays for its sender to read, though sent before it; so does r2, sent after.
+          yield* Fiber.join(underWay)
+          yield* Effect.sleep("10 millis")
+          yield* WorkspaceSync.sync(acme, { resources: ["users"], run: "r2" })
+          expect(yield* WorkspaceSync.prune(cutoff)).toEqual({ runs: 0, requests: 0 })
           expect(yield* held).toEqual({
-            requests: 2,
-            replies: 2,
+            requests: 3,
+            replies: 3,
             runs: ["initech r0 running", "globex r3 complete", "acme r2 complete"]
           })
           expect(yield* WorkspaceSync.sentBefore(["acme", "globex"], "r1")).toBe(0)

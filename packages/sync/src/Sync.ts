@@ -32,7 +32,7 @@
 import { SqlClient } from "@effect/sql"
 import type { MigrationError } from "@effect/sql/Migrator"
 import type { SqlError } from "@effect/sql/SqlError"
-import { type IntercomClient, Progress, type Resource, Scroll } from "@intercom-scroll/core"
+import { type IntercomClient, Progress, Resource, Scroll } from "@intercom-scroll/core"
 import { Cause, Clock, DateTime, Duration, Effect, Exit, Stream } from "effect"
 import * as Dialect from "./internal/dialect.js"
 import * as Lock from "./internal/lock.js"
@@ -132,7 +132,8 @@ export const migrate: Effect.Effect<
 
 /**
  * Deletes the rows of `intercom_sync_runs` of runs that ended before `before` (complete, failed or abandoned; a run
- * still `running` stays, however old). No sync reads an ended run again: the rows are history, one a resource a run,
+ * still `running` stays, however old), a few hundred to a transaction, so that a first prune of years does not hold
+ * the database's write lock for long. No sync reads an ended run again: the rows are history, one a resource a run,
  * which a fleet of many workspaces adds to quickly (the fleet's `WorkspaceSync.prune` calls this). Returns how many
  * rows it deleted.
  *
@@ -144,15 +145,31 @@ export const pruneRuns: (
 ) => Effect.Effect<number, SqlError | UnsupportedDialect, SqlClient.SqlClient> = Effect.fn("Sync.pruneRuns")(
   function*(before: DateTime.Utc) {
     const sql = (yield* SqlClient.SqlClient).withoutTransforms()
-    const endedBefore = sql`status <> 'running' AND finished_at < ${
-      Dialect.time(yield* Dialect.of(sql), DateTime.toEpochMillis(before))
-    }`
-    return yield* Effect.gen(function*() {
-      const [row] = yield* sql<{ readonly pruned: number }>`SELECT CAST(count(*) AS INTEGER) AS pruned
-        FROM ${sql(Store.runsTable)} WHERE ${endedBefore}`
-      yield* sql`DELETE FROM ${sql(Store.runsTable)} WHERE ${endedBefore}`
-      return Number(row?.pruned ?? 0)
-    }).pipe(sql.withTransaction)
+    const dialect = yield* Dialect.of(sql)
+    const endedBefore = Dialect.time(dialect, Math.floor(DateTime.toEpochMillis(before)))
+    let pruned = 0
+    let after = 0
+    while (true) {
+      // Read outside the transaction: in SQLite a transaction that reads and then writes fails at once when another
+      // process wrote in between, where one that writes first waits its turn.
+      const batch = (yield* sql<{ readonly id: number }>`SELECT id FROM ${sql(Store.runsTable)}
+        WHERE status <> 'running' AND finished_at < ${endedBefore} AND id > ${after} ORDER BY id LIMIT 500`).map((row) =>
+          Number(row.id)
+        )
+      if (batch.length === 0) return pruned
+      yield* Effect.gen(function*() {
+        // SQLite: what a failed run logged of the ids it saw, which the next run of its workspace would have found and
+        // discarded through this row.
+        if (dialect === "sqlite") {
+          for (const resource of Resource.Resource.literals) {
+            yield* sql`DELETE FROM ${sql(Store.seenLogTable(resource))} WHERE run IN ${sql.in(batch)}`
+          }
+        }
+        yield* sql`DELETE FROM ${sql(Store.runsTable)} WHERE id IN ${sql.in(batch)}`
+      }).pipe(sql.withTransaction)
+      pruned += batch.length
+      after = batch[batch.length - 1]
+    }
   }
 )
 
