@@ -1,7 +1,7 @@
 /**
  * Interrupting a scroll at each point where it can be: with its first request in flight, half-way through a page's
  * body, while it waits on a rate limit, on another scroll, on its restart backoff or for this process's workspace
- * lock, and while its consumer works with pages fetched ahead. Each time:
+ * lock, while its consumer works with pages fetched ahead, and when its consumer stops early. Each time:
  *
  * - the workspace lock is given back: another scroll of the same workspace runs to its end at once;
  * - the request in flight is let go: its abort signal fires (what closes a real connection) or its body is
@@ -199,14 +199,23 @@ interface Watch {
   readonly events: Array<Progress.ProgressEvent>
 }
 
-/** Runs a scroll of `layer`'s workspace in a fiber whose descendants, spans and progress events are all watched. */
-const watched = (layer: Layer.Layer<IntercomClient.IntercomClient>, options: Scroll.Options = {}, consume?: () => Effect.Effect<void>) =>
+/**
+ * Runs a scroll of `layer`'s workspace in a fiber whose descendants, spans and progress events are all watched; its
+ * consumer stops after `take` pages' records, when given.
+ */
+const watched = (
+  layer: Layer.Layer<IntercomClient.IntercomClient>,
+  options: Scroll.Options = {},
+  consume?: () => Effect.Effect<void>,
+  take?: number
+) =>
   Effect.gen(function*() {
     const supervisor = yield* Supervisor.track
     const { spans, tracer } = yield* recordingTracer
     const events: Array<Progress.ProgressEvent> = []
     const watch: Watch = { supervisor, spans, events }
     const fiber = yield* Scroll.users(options).pipe(
+      (records) => take === undefined ? records : Stream.take(records, take),
       Stream.runForEach(() => consume?.() ?? Effect.void),
       Effect.provide(layer),
       Effect.provideService(Progress.Progress, { report: (event) => Effect.sync(() => events.push(event)) }),
@@ -344,6 +353,25 @@ describe("interrupting a scroll", () => {
       // The fiber fetching ahead is alive besides the scroll's own.
       expect(yield* alive(run.watch)).toBeGreaterThan(1)
       yield* interruptAndCheck(token, origin, run)
+    }))
+
+  it.effect("stopped early by its consumer, with the next page's request sent ahead and in flight", () =>
+    Effect.gen(function*() {
+      const token = newToken()
+      // Page 2 is read while the request for page 3, sent ahead of its parse, never gets an answer.
+      const origin = server(token, (n) => (n === 3 ? hang : undefined))
+      const run = yield* watched(origin.layer, {}, undefined, PAGE_SIZE + 1)
+      yield* until("the scroll stops", Effect.map(Fiber.poll(run.fiber), Option.isSome))
+      expect(Exit.isSuccess(yield* Fiber.await(run.fiber))).toBe(true)
+      // The request sent ahead went with the stream, not after it: by the time the stream is done it was let go of,
+      // its span ended with the rest, and no fiber of the scroll is left running it.
+      expect(origin.exchanges).toHaveLength(3)
+      expect(origin.exchanges[2].interrupted).toBe(true)
+      expect(origin.exchanges[2].signal.aborted).toBe(true)
+      expect(yield* run.watch.supervisor.value).toEqual([])
+      expect(run.watch.spans.filter((s) => s.status._tag !== "Ended").map((s) => s.name)).toEqual([])
+      expect(yield* isLocked(origin.layer)).toBe(false)
+      yield* scrollsAtOnce(token)
     }))
 
   it.effect("while it waits for this process's lock on the workspace", () =>
