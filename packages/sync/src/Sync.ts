@@ -33,12 +33,13 @@ import { SqlClient } from "@effect/sql"
 import type { MigrationError } from "@effect/sql/Migrator"
 import type { SqlError } from "@effect/sql/SqlError"
 import { type IntercomClient, Progress, Resource, Scroll } from "@intercom-scroll/core"
-import { Cause, Clock, DateTime, Duration, Effect, Exit, Stream } from "effect"
+import { Cause, Clock, DateTime, Duration, Effect, Exit, Metric, Stream } from "effect"
 import * as Dialect from "./internal/dialect.js"
 import * as Lock from "./internal/lock.js"
 import * as Migrations from "./internal/migrations.js"
 import * as Store from "./internal/store.js"
 import { InvalidOptions, type SchemaTooNew, type SyncError, type UnsupportedDialect } from "./SyncError.js"
+import * as SyncMetrics from "./SyncMetrics.js"
 
 /**
  * @since 0.1.0
@@ -240,13 +241,23 @@ export const run: (
       // restart sends a record again: the scroll's own dedupe (a compact set of the run's ids) keeps each record to
       // one page a run, and the counts exact. PostgreSQL's upsert tells itself, whatever `dedupe` says.
       const scrollOptions: Scroll.Options = dialect === "sqlite" ? { ...options, dedupe: true } : options
+      const rows = {
+        inserted: SyncMetrics.rowsChanged(resource, "inserted"),
+        updated: SyncMetrics.rowsChanged(resource, "updated"),
+        unchanged: SyncMetrics.rowsChanged(resource, "unchanged")
+      }
       const scroll = Scroll.pages(resource, scrollOptions).pipe(
         Stream.runForEach((page) =>
           Effect.flatMap(Clock.currentTimeMillis, (now) => lock.transaction(store.writePage(runId, page.records, now))).pipe(
-            Effect.map((written) => {
+            Effect.tap((written) => {
               counts.inserted += written.inserted
               counts.updated += written.updated
               counts.unchanged += written.unchanged
+              return Effect.all([
+                Metric.incrementBy(rows.inserted, written.inserted),
+                Metric.incrementBy(rows.updated, written.updated),
+                Metric.incrementBy(rows.unchanged, written.unchanged)
+              ], { discard: true })
             })
           )
         ),
@@ -264,6 +275,8 @@ export const run: (
           yield* store.finishRun(runId, { status: "complete", now: end, counts: { ...counts, deleted }, error: null })
           return deleted
         }))
+        yield* Metric.incrementBy(SyncMetrics.rowsChanged(resource, "deleted"), counts.deleted)
+        yield* Metric.increment(SyncMetrics.runsEnded(resource, "complete"))
         return yield* Clock.currentTimeMillis
       })
 
@@ -272,6 +285,7 @@ export const run: (
         Effect.onExit((exit) =>
           Exit.isSuccess(exit) ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (now) =>
             Effect.gen(function*() {
+              yield* Metric.increment(SyncMetrics.runsEnded(resource, "failed"))
               const failed = store.finishRun(runId, { status: "failed", now, counts, error: describe(exit.cause) })
               // What the run saw still counts as seen (in one transaction with the run's end); nothing is marked
               // deleted. A database that cannot fold (the very failure, often) still gets the run recorded failed.

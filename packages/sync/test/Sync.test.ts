@@ -7,8 +7,8 @@ import { SqlClient } from "@effect/sql"
 import { describe, expect, layer } from "@effect/vitest"
 import { IntercomClient, Progress } from "@intercom-scroll/core"
 import { type FaultPlan, Simulator } from "@intercom-scroll/simulator"
-import { Cause, Clock, type Duration, Effect, Exit, Layer, Redacted, Schedule, TestClock } from "effect"
-import { Sync } from "../src/index.js"
+import { Cause, Clock, type Duration, Effect, Exit, Layer, Metric, Redacted, Schedule, TestClock } from "effect"
+import { Sync, SyncMetrics } from "../src/index.js"
 import * as Databases from "./support/databases.js"
 import { driveClock, freshToken, intercom, live, rows, runs, scripted } from "./support/world.js"
 
@@ -334,6 +334,39 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
         expect(lastSeen.filter((run) => run === first.id).length).toBe(30)
         expect(failed.error).toMatch(/^RestartRequired: The users scroll broke off at page 3 /)
         expect(failed.finished_at).not.toBeNull()
+      }))
+
+    it.effect("counts its rows by change and its end by status in SyncMetrics, as the summaries do", () =>
+      Effect.gen(function*() {
+        const token = freshToken()
+        const counters = [
+          SyncMetrics.rowsChanged("users", "inserted"),
+          SyncMetrics.rowsChanged("users", "updated"),
+          SyncMetrics.rowsChanged("users", "unchanged"),
+          SyncMetrics.rowsChanged("users", "deleted"),
+          SyncMetrics.runsEnded("users", "complete"),
+          SyncMetrics.runsEnded("users", "failed")
+        ]
+        const read = Effect.forEach(counters, (counter) => Effect.map(Metric.value(counter), (state) => state.count))
+        const since = (before: ReadonlyArray<number>) => Effect.map(read, (now) => now.map((count, i) => count - before[i]!))
+        const sync = (users: number, faults: FaultPlan.FaultPlan = {}) =>
+          Effect.exit(Effect.provide(
+            Sync.run("users", { workspace: token, ...noRestarts }),
+            intercom(token, { pageSize: 10, workspace: { users, seed: 9, faults } })
+          ))
+        const leadsBefore = (yield* Metric.value(SyncMetrics.runsEnded("leads", "complete"))).count
+        let before = yield* read
+        yield* sync(50)
+        expect(yield* since(before)).toEqual([50, 0, 0, 0, 1, 0])
+        before = yield* read
+        yield* sync(40)
+        expect(yield* since(before)).toEqual([0, 0, 40, 10, 1, 0])
+        // Failed on its third page: the two pages written count, the deletions it never reached do not.
+        before = yield* read
+        yield* sync(30, { restartAt: [3] })
+        expect(yield* since(before)).toEqual([0, 0, 20, 0, 0, 1])
+        // Another resource's counters are its own.
+        expect((yield* Metric.value(SyncMetrics.runsEnded("leads", "complete"))).count).toBe(leadsBefore)
       }))
 
     it.effect("an interrupted run marks nothing deleted and is recorded failed", () =>
