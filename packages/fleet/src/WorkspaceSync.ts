@@ -388,6 +388,7 @@ export const sync = Effect.fn("WorkspaceSync.sync")(function*(
   workspace: WorkspaceConfig,
   options: { readonly resources: typeof Resources.Type; readonly run: string }
 ) {
+  yield* Effect.annotateCurrentSpan({ workspace: workspace.workspace, run: options.run })
   const client = (yield* WorkspaceSync.client)(workspace.workspace)
   return yield* client.Sync({
     run: options.run,
