@@ -183,11 +183,15 @@ export const run = (
   if (args.includes("--version")) return Stdio.print(`${version}\n`)
   // @effect/cli would print the help styled, whatever stdout is.
   if (Help.stopsShortOfSubcommand(command.descriptor, args)) return printHelp(args)
-  const program = usageErrorsToStdio(runCommand([...argv.slice(0, 2), ...args]))
+  const program = usageErrorsToStdio(withTelemetry(runCommand([...argv.slice(0, 2), ...args])))
   // A runner is a server: its log is what an operator reads, at info unless --log-level says otherwise.
   const minimum = level ?? (isRunner(args) ? LogLevel.Info : undefined)
   return minimum === undefined ? program : Logger.withMinimumLogLevel(program, minimum)
 }
+
+/** With the command's spans, metrics and logs sent over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT says where (loaded only then). */
+const withTelemetry = <A, E, R>(self: Effect.Effect<A, E, R>) =>
+  Effect.flatMap(Effect.promise(() => import("./internal/telemetry.js")), (Telemetry) => Telemetry.provide(self))
 
 const isRunner = (args: ReadonlyArray<string>) =>
   Help.subcommandPath(command.descriptor, args).join(" ") === "fleet runner"

@@ -9,7 +9,7 @@ import { SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { describe, expect, layer } from "@effect/vitest"
 import { Sync, SyncDatabase } from "@intercom-scroll/sync"
-import { PostgresDatabase } from "@intercom-scroll/testing"
+import { OtlpCollector, PostgresDatabase } from "@intercom-scroll/testing"
 import { Effect, Layer, Redacted } from "effect"
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
@@ -248,6 +248,74 @@ describe.concurrent("the fleet as processes", () => {
         expect(third.lines.filter(({ text }) => note.test(text))).toEqual([])
         expect(results(third).map(({ summaries }) => summaries?.[0].unchanged)).toEqual([500, 500])
         expect(Object.values((yield* simulator.stats).workspaces).map((counters) => counters.scrollsOpened)).toEqual([2, 2])
+      }), 120_000)
+  })
+
+  layer(Layer.effect(Scripts, bundle), { excludeTestServices: true })("a fleet's telemetry", (it) => {
+    it.scoped("a runner and fleet sync send their spans and logs to a collector: one trace a workspace, from the send to the runner's scroll", () =>
+      Effect.gen(function*() {
+        const scripts = yield* Scripts
+        const collector = yield* OtlpCollector.make
+        const workspaces = names.slice(0, 2)
+        const tokenOf = (workspace: string) => `${workspace}-otel-token-51d7`
+        const simulator = yield* serve({ workspaces: workspaces.map((workspace) => ({ token: tokenOf(workspace), users: 300 })) })
+        const dir = yield* tempDir("fleet-otel-")
+        const database = `sqlite:${join(dir, "fleet.db")}`
+        const file = join(dir, "workspaces.json")
+        writeFileSync(file, JSON.stringify(workspaces.map((workspace) => ({
+          workspace,
+          baseUrl: simulator.baseUrl,
+          tokenEnv: `${workspace.toUpperCase()}_TOKEN`
+        }))))
+        const env = {
+          ...Object.fromEntries(workspaces.map((workspace) => [`${workspace.toUpperCase()}_TOKEN`, tokenOf(workspace)])),
+          OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
+          OTEL_EXPORTER_OTLP_PROTOCOL: "http/json"
+        }
+        const runner = yield* startRunner("runner", scripts.runner, (port) => ["--database", database, "--port", String(port)], {
+          ...env,
+          OTEL_SERVICE_NAME: "fleet-runner"
+        })
+        const client = yield* node("client", scripts.client, ["--database", database, "--workspaces", file, "--run", "r1"], {
+          ...env,
+          OTEL_SERVICE_NAME: "fleet-sync"
+        })
+        expect((yield* client.exit.pipe(Effect.timeout("90 seconds"), Effect.orDie)).code).toBe(0)
+        // The runner sends what it has left as it stops.
+        runner.signal("SIGTERM")
+        expect((yield* runner.exit.pipe(Effect.timeout("60 seconds"), Effect.orDie)).code).toBe(143)
+
+        const spans = collector.spans()
+        for (const workspace of workspaces) {
+          const sent = spans.filter((span) =>
+            span.service === "fleet-sync" && span.name === "WorkspaceSync.sync" &&
+            OtlpCollector.attribute(span.attributes, "workspace") === workspace
+          )
+          expect(sent).toHaveLength(1)
+          const trace = spans.filter((span) => span.traceId === sent[0]!.traceId)
+          // The runner's part of the same trace: the entity's handling, the sync of the resource, and its scroll.
+          const ran = trace.filter((span) => span.service === "fleet-runner")
+          expect(ran.filter((span) => span.name === "WorkspaceSync.Sync").map((span) => OtlpCollector.attribute(span.attributes, "workspace")))
+            .toEqual([workspace])
+          expect(ran.filter((span) => span.name === "Sync.run").map((span) => OtlpCollector.attribute(span.attributes, "resource")))
+            .toEqual(["users"])
+          expect(ran.filter((span) => span.name === "Scroll.page")).toHaveLength(4)
+        }
+        // The runner's log lines, each sync's in its trace.
+        const logs = collector.logs().filter((record) => record.service === "fleet-runner")
+        expect(logs.map((record) => record.body)).toContainEqual(expect.stringMatching(/^Listening on: 127\.0\.0\.1:\d+$/))
+        const done = logs.filter((record) => record.body === "Sync done")
+        expect(done).toHaveLength(2)
+        expect(done.every((record) => spans.some((span) => span.traceId === record.traceId && span.name === "WorkspaceSync.sync"))).toBe(true)
+        // The runner's counters, as it last sent them: both syncs, every row.
+        const last = (name: string, attributes: Record<string, string>) =>
+          collector.counter(name).filter((point) => JSON.stringify(point.attributes) === JSON.stringify(attributes)).at(-1)?.value
+        expect(last("intercom_sync_runs", { resource: "users", status: "complete" })).toBe(2)
+        expect(last("intercom_sync_rows", { resource: "users", change: "inserted" })).toBe(600)
+        expect(last("intercom_scroll_records", { resource: "users" })).toBe(600)
+        for (const request of collector.received) {
+          for (const workspace of workspaces) expect(request.body.toString("utf8")).not.toContain(tokenOf(workspace))
+        }
       }), 120_000)
   })
 

@@ -1,0 +1,76 @@
+/**
+ * What the OTEL_* variables make of the CLI's telemetry (test/telemetry.test.ts sends it to a collector from the bin).
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { ConfigProvider, Effect, Either, Option, Redacted } from "effect"
+import * as Telemetry from "../src/internal/telemetry.js"
+
+const settingsOf = (variables: Record<string, string>) =>
+  Telemetry.settings.pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(variables)))))
+
+const endpoint = { OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector.internal:4318/" }
+
+describe("Telemetry.settings", () => {
+  it.effect("nothing is sent without an endpoint, with a blank one, or with OTEL_SDK_DISABLED=true", () =>
+    Effect.gen(function*() {
+      expect(yield* settingsOf({})).toEqual(Option.none())
+      expect(yield* settingsOf({ OTEL_EXPORTER_OTLP_ENDPOINT: "  " })).toEqual(Option.none())
+      expect(yield* settingsOf({ ...endpoint, OTEL_SDK_DISABLED: "TRUE" })).toEqual(Option.none())
+      expect(Option.isSome(yield* settingsOf({ ...endpoint, OTEL_SDK_DISABLED: "false" }))).toBe(true)
+    }))
+
+  it.effect("defaults: protobuf, no headers, the service named intercom-scroll", () =>
+    Effect.gen(function*() {
+      const settings = Option.getOrThrow(yield* settingsOf(endpoint))
+      expect(settings.endpoint).toBe("http://collector.internal:4318")
+      expect(settings.protocol).toBe("http/protobuf")
+      expect(Redacted.value(settings.headers)).toEqual({})
+      expect(settings.serviceName).toBe("intercom-scroll")
+    }))
+
+  it.effect("OTEL_SERVICE_NAME names the service; without it, a service.name in OTEL_RESOURCE_ATTRIBUTES does", () =>
+    Effect.gen(function*() {
+      const named = yield* settingsOf({ ...endpoint, OTEL_SERVICE_NAME: "nightly-export", OTEL_RESOURCE_ATTRIBUTES: "service.name=x" })
+      expect(Option.getOrThrow(named).serviceName).toBe("nightly-export")
+      const fromAttributes = yield* settingsOf({ ...endpoint, OTEL_RESOURCE_ATTRIBUTES: "team=data, service.name=fleet-eu" })
+      // Left to the exporter, which reads OTEL_RESOURCE_ATTRIBUTES itself.
+      expect(Option.getOrThrow(fromAttributes).serviceName).toBeUndefined()
+    }))
+
+  it.effect("headers are key=value pairs, values percent-decoded, kept redacted", () =>
+    Effect.gen(function*() {
+      const settings = Option.getOrThrow(
+        yield* settingsOf({ ...endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: "http/json", OTEL_EXPORTER_OTLP_HEADERS: "Authorization=Basic%20c2VjcmV0, x-tenant = eu-1," })
+      )
+      expect(settings.protocol).toBe("http/json")
+      expect(Redacted.value(settings.headers)).toEqual({ authorization: "Basic c2VjcmV0", "x-tenant": "eu-1" })
+      expect(String(settings.headers)).not.toContain("c2VjcmV0")
+    }))
+
+  it.effect("a variable set wrong is InvalidConfig naming it, never echoing a header's value", () =>
+    Effect.gen(function*() {
+      const refused = (variables: Record<string, string>) =>
+        Effect.map(Effect.either(settingsOf({ ...endpoint, ...variables })), (result) =>
+          Either.isLeft(result) ? `${result.left._tag}: ${result.left.message}` : "accepted")
+      expect(yield* refused({ OTEL_EXPORTER_OTLP_ENDPOINT: "localhost:4318" })).toMatch(
+        /^InvalidConfig: OTEL_EXPORTER_OTLP_ENDPOINT is not an http:\/\/ or https:\/\/ URL/
+      )
+      expect(yield* refused({ OTEL_EXPORTER_OTLP_ENDPOINT: "https://user:pw@collector" })).toBe("accepted")
+      expect(yield* refused({ OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" })).toMatch(/^InvalidConfig: OTEL_EXPORTER_OTLP_PROTOCOL is grpc, .*http\/protobuf/)
+      expect(yield* refused({ OTEL_EXPORTER_OTLP_PROTOCOL: "json" })).toMatch(/^InvalidConfig: OTEL_EXPORTER_OTLP_PROTOCOL must be/)
+      for (const headers of ["api-key", "=s3cr3t-value", "api key=s3cr3t-value", "api-key=%E0%A4%As3cr3t-value"]) {
+        const message = yield* refused({ OTEL_EXPORTER_OTLP_HEADERS: headers })
+        expect(message).toMatch(/^InvalidConfig: OTEL_EXPORTER_OTLP_HEADERS is not a list of key=value pairs \(entry 1 of 1/)
+        expect(message).not.toContain("s3cr3t")
+      }
+    }))
+
+  it.effect("telemetry asked for where the exporter is not installed is InvalidConfig that says what to install", () =>
+    Effect.gen(function*() {
+      const missing = () => Promise.reject(new Error("Cannot find package '@effect/opentelemetry'"))
+      const error = yield* Effect.flip(Telemetry.loadExporter(missing))
+      expect(error.message).toMatch(/^OTEL_EXPORTER_OTLP_ENDPOINT is set, but @effect\/opentelemetry, .* npm install @effect\/opentelemetry@\^0\.64\.1 beside/)
+      const found = yield* Telemetry.loadExporter(() => import("@effect/opentelemetry/Otlp"))
+      expect(typeof found.layerJson).toBe("function")
+    }))
+})

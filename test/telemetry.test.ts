@@ -1,0 +1,137 @@
+/**
+ * The CLI's spans, metrics and logs as an operator collects them: the bin in a process of its own, with the OTEL_*
+ * variables an OpenTelemetry collector is named by, sending over real HTTP to a collector's OTLP/HTTP endpoint that
+ * this process serves (and records), scrolling a simulator on a port of this process.
+ */
+import { FileSystem, Path } from "@effect/platform"
+import { NodeContext } from "@effect/platform-node"
+import { describe, expect, it } from "@effect/vitest"
+import { Simulator } from "@intercom-scroll/simulator"
+import { OtlpCollector } from "@intercom-scroll/testing"
+import { Effect, Layer } from "effect"
+import * as Net from "node:net"
+import { cli } from "./support/processes.js"
+import { ndjsonIds } from "./support/workspace.js"
+
+const TOKEN = "telemetry-test-token-7c21"
+const USERS = 1_200
+const PAGE_SIZE = 50
+
+/** A loopback port nothing listens on. */
+const closedPort = Effect.async<number>((resume) => {
+  const server = Net.createServer()
+  server.listen(0, "127.0.0.1", () => {
+    const { port } = server.address() as Net.AddressInfo
+    server.close(() => resume(Effect.succeed(port)))
+  })
+})
+
+const served = Simulator.layerServer({ workspaces: [{ token: TOKEN, seed: 5, users: USERS }], pageSize: PAGE_SIZE })
+
+/** `intercom-scroll …` against the simulator, with `variables` added to its environment. */
+const run = (args: ReadonlyArray<string>, variables: Record<string, string>) =>
+  Effect.flatMap(Simulator.baseUrl, (baseUrl) =>
+    cli(args, { env: { INTERCOM_ACCESS_TOKEN: TOKEN, INTERCOM_BASE_URL: baseUrl, ...variables } }))
+
+const outFile = Effect.gen(function*() {
+  const fs = yield* FileSystem.FileSystem
+  const path = yield* Path.Path
+  return path.join(yield* fs.makeTempDirectoryScoped({ prefix: "telemetry-e2e-" }), "users.ndjson")
+})
+
+const layer = Layer.merge(served, NodeContext.layer)
+
+describe.concurrent("the CLI's telemetry, sent to an OpenTelemetry collector", () => {
+  it.scopedLive("an export's spans, counters and resource, over OTLP/HTTP in JSON, with the headers asked for and never the token", () =>
+    Effect.gen(function*() {
+      const collector = yield* OtlpCollector.make
+      const { received, url } = collector
+      const out = yield* outFile
+      const result = yield* run(["export", "users", "--out", out], {
+        OTEL_EXPORTER_OTLP_ENDPOINT: url,
+        OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+        OTEL_EXPORTER_OTLP_HEADERS: "x-api-key=collector%20secret",
+        OTEL_RESOURCE_ATTRIBUTES: "deployment.environment=test"
+      })
+      expect(result.exitCode).toBe(0)
+      const exported = ndjsonIds(yield* (yield* FileSystem.FileSystem).readFileString(out))
+      expect(exported).toHaveLength(USERS)
+
+      expect(new Set(received.map((request) => request.path))).toEqual(new Set(["/v1/traces", "/v1/metrics"]))
+      for (const request of received) {
+        expect(request.headers["content-type"]).toBe("application/json")
+        expect(request.headers["x-api-key"]).toBe("collector secret")
+        expect(request.body.toString("utf8")).not.toContain(TOKEN)
+      }
+
+      const spans = collector.spans()
+      const resource = spans[0]!.resource
+      expect(OtlpCollector.attribute(resource, "service.name")).toBe("intercom-scroll")
+      expect(OtlpCollector.attribute(resource, "service.version")).toMatch(/^\d+\.\d+\.\d+/)
+      expect(OtlpCollector.attribute(resource, "deployment.environment")).toBe("test")
+      // One scroll: its span, its pages' (the empty last one too) under it, and each page's request.
+      const named = (name: string) => spans.filter((span) => span.name === name)
+      const pages = USERS / PAGE_SIZE
+      expect(named("Scroll.users")).toHaveLength(1)
+      expect(named("Scroll.page")).toHaveLength(pages + 1)
+      expect(named("IntercomClient.scrollPage").length + named("IntercomClient.receivePage").length).toBe(pages + 1)
+      const scroll = named("Scroll.pages")[0]!
+      expect(named("Scroll.page").every((page) => page.parentSpanId === scroll.spanId)).toBe(true)
+      expect(OtlpCollector.attribute(scroll.attributes, "resource")).toBe("users")
+
+      expect(collector.counter("intercom_scroll_records")).toContainEqual({ attributes: { resource: "users" }, value: USERS })
+      expect(collector.counter("intercom_scroll_pages")).toContainEqual({ attributes: { resource: "users" }, value: pages })
+    }).pipe(Effect.provide(layer)), 60_000)
+
+  it.scopedLive("protobuf unless OTEL_EXPORTER_OTLP_PROTOCOL says otherwise, with a sync's spans", () =>
+    Effect.gen(function*() {
+      const collector = yield* OtlpCollector.make
+      const { received, url } = collector
+      const directory = yield* (yield* FileSystem.FileSystem).makeTempDirectoryScoped({ prefix: "telemetry-e2e-" })
+      const result = yield* run(["sync", "users", "--database", `sqlite:${directory}/copy.sqlite`], {
+        OTEL_EXPORTER_OTLP_ENDPOINT: url,
+        OTEL_SERVICE_NAME: "nightly-sync"
+      })
+      expect(result.exitCode).toBe(0)
+      const traces = received.filter((request) => request.path === "/v1/traces")
+      expect(traces.length).toBeGreaterThan(0)
+      for (const request of received) expect(request.headers["content-type"]).toBe("application/x-protobuf")
+      // A protobuf message carries its strings as they are.
+      const bytes = Buffer.concat(traces.map((request) => request.body)).toString("latin1")
+      for (const name of ["nightly-sync", "Sync.run", "Scroll.pages", "IntercomClient.scrollPage"]) expect(bytes).toContain(name)
+      expect(bytes).not.toContain(TOKEN)
+    }).pipe(Effect.provide(layer)), 60_000)
+
+  it.scopedLive("a collector that cannot be reached costs the command nothing but its last flush", () =>
+    Effect.gen(function*() {
+      const out = yield* outFile
+      const port = yield* closedPort
+      const result = yield* run(["export", "users", "--out", out], { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}` })
+      expect(result.exitCode).toBe(0)
+      expect(ndjsonIds(yield* (yield* FileSystem.FileSystem).readFileString(out))).toHaveLength(USERS)
+    }).pipe(Effect.provide(layer)), 60_000)
+
+  it.scopedLive("nothing is sent with OTEL_SDK_DISABLED=true; a variable set wrong stops the command before it starts", () =>
+    Effect.gen(function*() {
+      const collector = yield* OtlpCollector.make
+      const { received, url } = collector
+      const disabled = yield* run(["export", "users", "--out", yield* outFile], { OTEL_EXPORTER_OTLP_ENDPOINT: url, OTEL_SDK_DISABLED: "true" })
+      expect(disabled.exitCode).toBe(0)
+
+      const out = yield* outFile
+      const wrong = yield* run(["export", "users", "--out", out], {
+        OTEL_EXPORTER_OTLP_ENDPOINT: url,
+        OTEL_EXPORTER_OTLP_HEADERS: "authorization=Bearer collector-s3cr3t,x-tenant"
+      })
+      expect(wrong.exitCode).toBe(1)
+      expect(wrong.stderr).toBe(
+        "InvalidConfig: OTEL_EXPORTER_OTLP_HEADERS is not a list of key=value pairs (entry 2 of 2 is not one; values are percent-encoded)\n"
+      )
+      expect(yield* (yield* FileSystem.FileSystem).exists(out)).toBe(false)
+      expect(received).toEqual([])
+      expect(yield* Simulator.Simulator.pipe(Effect.flatMap((simulator) => simulator.stats))).toMatchObject({
+        total: { scrollsOpened: 1 }
+      })
+    }).pipe(Effect.provide(layer)), 60_000)
+})
+
