@@ -192,11 +192,13 @@ describe.concurrent("the fleet as processes", () => {
   })
 
   layer(Layer.effect(Scripts, bundle), { excludeTestServices: true })("a one-runner fleet over SQLite", (it) => {
-    it.scoped("one runner over SQLite: the same commands, with sqlite:PATH, into the same tables; --max-in-flight 1 sends one workspace at a time; a run sent again says so, and syncs again once pruned", () =>
+    it.scoped("one runner over SQLite: the same commands, with sqlite:PATH, into the same tables; --max-in-flight 1 sends one workspace at a time; a run sent again says so, and syncs again once pruned; the runner and the client send their telemetry", () =>
       Effect.gen(function*() {
         const scripts = yield* Scripts
+        const collector = yield* OtlpCollector.make
         const workspaces = names.slice(0, 2)
-        const simulator = yield* serve({ workspaces: workspaces.map((token) => ({ token, users: 500 })) })
+        const tokenOf = (workspace: string) => `${workspace}-token-51d7`
+        const simulator = yield* serve({ workspaces: workspaces.map((workspace) => ({ token: tokenOf(workspace), users: 500 })) })
         const dir = yield* tempDir("fleet-sqlite-")
         const filename = join(dir, "fleet.db")
         const file = join(dir, "workspaces.json")
@@ -205,9 +207,21 @@ describe.concurrent("the fleet as processes", () => {
           baseUrl: simulator.baseUrl,
           tokenEnv: `${workspace.toUpperCase()}_TOKEN`
         }))))
-        const env = Object.fromEntries(names.map((name) => [`${name.toUpperCase()}_TOKEN`, name]))
-        const runner = yield* startRunner("runner", scripts.runner, (port) => ["--database", `sqlite:${filename}`, "--port", String(port)], env)
-        const client = yield* node("client", scripts.client, ["--database", `sqlite:${filename}`, "--workspaces", file, "--run", "r1", "--max-in-flight", "1"], env)
+        const env = Object.fromEntries(workspaces.map((workspace) => [`${workspace.toUpperCase()}_TOKEN`, tokenOf(workspace)]))
+        // The runner and the first client send their spans, logs and counters to the collector.
+        const telemetry = (service: string) => ({
+          OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
+          OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+          OTEL_SERVICE_NAME: service
+        })
+        const runner = yield* startRunner("runner", scripts.runner, (port) => ["--database", `sqlite:${filename}`, "--port", String(port)], {
+          ...env,
+          ...telemetry("fleet-runner")
+        })
+        const client = yield* node("client", scripts.client, ["--database", `sqlite:${filename}`, "--workspaces", file, "--run", "r1", "--max-in-flight", "1"], {
+          ...env,
+          ...telemetry("fleet-sync")
+        })
         const exit = yield* client.exit.pipe(
           Effect.timeout("90 seconds"),
           Effect.catchAll(() => Effect.dieMessage(`the client did not end within 90 seconds\n${said([runner, client])}`))
@@ -248,43 +262,11 @@ describe.concurrent("the fleet as processes", () => {
         expect(third.lines.filter(({ text }) => note.test(text))).toEqual([])
         expect(results(third).map(({ summaries }) => summaries?.[0].unchanged)).toEqual([500, 500])
         expect(Object.values((yield* simulator.stats).workspaces).map((counters) => counters.scrollsOpened)).toEqual([2, 2])
-      }), 120_000)
-  })
 
-  layer(Layer.effect(Scripts, bundle), { excludeTestServices: true })("a fleet's telemetry", (it) => {
-    it.scoped("a runner and fleet sync send their spans and logs to a collector: one trace a workspace, from the send to the runner's scroll", () =>
-      Effect.gen(function*() {
-        const scripts = yield* Scripts
-        const collector = yield* OtlpCollector.make
-        const workspaces = names.slice(0, 2)
-        const tokenOf = (workspace: string) => `${workspace}-otel-token-51d7`
-        const simulator = yield* serve({ workspaces: workspaces.map((workspace) => ({ token: tokenOf(workspace), users: 300 })) })
-        const dir = yield* tempDir("fleet-otel-")
-        const database = `sqlite:${join(dir, "fleet.db")}`
-        const file = join(dir, "workspaces.json")
-        writeFileSync(file, JSON.stringify(workspaces.map((workspace) => ({
-          workspace,
-          baseUrl: simulator.baseUrl,
-          tokenEnv: `${workspace.toUpperCase()}_TOKEN`
-        }))))
-        const env = {
-          ...Object.fromEntries(workspaces.map((workspace) => [`${workspace.toUpperCase()}_TOKEN`, tokenOf(workspace)])),
-          OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
-          OTEL_EXPORTER_OTLP_PROTOCOL: "http/json"
-        }
-        const runner = yield* startRunner("runner", scripts.runner, (port) => ["--database", database, "--port", String(port)], {
-          ...env,
-          OTEL_SERVICE_NAME: "fleet-runner"
-        })
-        const client = yield* node("client", scripts.client, ["--database", database, "--workspaces", file, "--run", "r1"], {
-          ...env,
-          OTEL_SERVICE_NAME: "fleet-sync"
-        })
-        expect((yield* client.exit.pipe(Effect.timeout("90 seconds"), Effect.orDie)).code).toBe(0)
-        // The runner sends what it has left as it stops.
+        // Stopped, the runner sends what it has left. Each workspace's sync is one trace, from the first client's send to
+        // the runner's scroll, with the runner's log lines about it; its counters add up the four syncs it ran.
         runner.signal("SIGTERM")
         expect((yield* runner.exit.pipe(Effect.timeout("60 seconds"), Effect.orDie)).code).toBe(143)
-
         const spans = collector.spans()
         for (const workspace of workspaces) {
           const sent = spans.filter((span) =>
@@ -292,27 +274,25 @@ describe.concurrent("the fleet as processes", () => {
             OtlpCollector.attribute(span.attributes, "workspace") === workspace
           )
           expect(sent).toHaveLength(1)
-          const trace = spans.filter((span) => span.traceId === sent[0]!.traceId)
-          // The runner's part of the same trace: the entity's handling, the sync of the resource, and its scroll.
-          const ran = trace.filter((span) => span.service === "fleet-runner")
+          const ran = spans.filter((span) => span.traceId === sent[0]!.traceId && span.service === "fleet-runner")
           expect(ran.filter((span) => span.name === "WorkspaceSync.Sync").map((span) => OtlpCollector.attribute(span.attributes, "workspace")))
             .toEqual([workspace])
           expect(ran.filter((span) => span.name === "Sync.run").map((span) => OtlpCollector.attribute(span.attributes, "resource")))
             .toEqual(["users"])
-          expect(ran.filter((span) => span.name === "Scroll.page")).toHaveLength(4)
+          expect(ran.filter((span) => span.name === "Scroll.page")).toHaveLength(6)
         }
-        // The runner's log lines, each sync's in its trace.
         const logs = collector.logs().filter((record) => record.service === "fleet-runner")
         expect(logs.map((record) => record.body)).toContainEqual(expect.stringMatching(/^Listening on: 127\.0\.0\.1:\d+$/))
         const done = logs.filter((record) => record.body === "Sync done")
-        expect(done).toHaveLength(2)
-        expect(done.every((record) => spans.some((span) => span.traceId === record.traceId && span.name === "WorkspaceSync.sync"))).toBe(true)
-        // The runner's counters, as it last sent them: both syncs, every row.
+        expect(done).toHaveLength(4)
+        const sentTraces = new Set(spans.filter((span) => span.name === "WorkspaceSync.sync").map((span) => span.traceId))
+        expect(done.filter((record) => record.traceId !== undefined && sentTraces.has(record.traceId))).toHaveLength(2)
         const last = (name: string, attributes: Record<string, string>) =>
           collector.counter(name).filter((point) => JSON.stringify(point.attributes) === JSON.stringify(attributes)).at(-1)?.value
-        expect(last("intercom_sync_runs", { resource: "users", status: "complete" })).toBe(2)
-        expect(last("intercom_sync_rows", { resource: "users", change: "inserted" })).toBe(600)
-        expect(last("intercom_scroll_records", { resource: "users" })).toBe(600)
+        expect(last("intercom_sync_runs", { resource: "users", status: "complete" })).toBe(4)
+        expect(last("intercom_sync_rows", { resource: "users", change: "inserted" })).toBe(1000)
+        expect(last("intercom_sync_rows", { resource: "users", change: "unchanged" })).toBe(1000)
+        expect(last("intercom_scroll_records", { resource: "users" })).toBe(2000)
         for (const request of collector.received) {
           for (const workspace of workspaces) expect(request.body.toString("utf8")).not.toContain(tokenOf(workspace))
         }
