@@ -14,6 +14,13 @@
 export * as Fleet from "./Fleet.js"
 
 /**
+ * A fleet's state, read from its database: its runners, the syncs sent and not answered, the runs' activity.
+ *
+ * @since 0.1.0
+ */
+export * as FleetStatus from "./FleetStatus.js"
+
+/**
  * Where a runner finds a workspace's access token (`tokenEnv`), replaceable by a vault or a table of tokens.
  *
  * @since 0.1.0

@@ -6,31 +6,11 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import { Simulator } from "@intercom-scroll/simulator"
-import { Sync, SyncDatabase } from "@intercom-scroll/sync"
-import { PostgresDatabase } from "@intercom-scroll/testing"
-import { ConfigProvider, DateTime, Duration, Effect, Fiber, Layer, Logger, LogLevel, Redacted, Schedule } from "effect"
-import { join } from "node:path"
-import { Fleet, Secrets, WorkspaceConfig, WorkspaceSync } from "../src/index.js"
-import { freePort, tempDir } from "./support/processes.js"
-
-const workspace = (name: string) =>
-  new WorkspaceConfig.WorkspaceConfig({ workspace: name, baseUrl: "https://simulator.test", tokenEnv: `${name.toUpperCase()}_TOKEN` })
-
-const acme = workspace("acme")
-const globex = workspace("globex")
-// globex is slow (its two requests take a second), so that one of its syncs can be under way at the cutoff.
-const simulated = {
-  workspaces: [{ token: "acme", users: 150 }, { token: "globex", users: 50, faults: { latency: Duration.millis(500) } }]
-}
-
-const tokens = Secrets.layerConfig.pipe(Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(
-  new Map([["ACME_TOKEN", "acme"], ["GLOBEX_TOKEN", "globex"]])
-))))
-
-const databases = {
-  sqlite: Effect.map(tempDir("fleet-prune-"), (dir) => SyncDatabase.Database.Sqlite({ filename: join(dir, "fleet.db") })),
-  postgres: Effect.flatMap(Effect.orDie(PostgresDatabase.make), (url) => Effect.orDie(SyncDatabase.parse(Redacted.value(url))))
-}
+import { Sync } from "@intercom-scroll/sync"
+import { DateTime, Effect, Fiber, Layer, Logger, LogLevel, Schedule } from "effect"
+import { Fleet, WorkspaceSync } from "../src/index.js"
+import { acme, databases, globex, simulated, tokens } from "./support/inProcess.js"
+import { freePort } from "./support/processes.js"
 
 /** What the fleet's database holds: the cluster's requests and replies, and the runs with their labels. */
 const held = Effect.gen(function*() {

@@ -17,3 +17,8 @@ export * as SyncDatabase from "./SyncDatabase.js"
  * @since 0.1.0
  */
 export * as SyncMetrics from "./SyncMetrics.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as SyncActivity from "./SyncActivity.js"

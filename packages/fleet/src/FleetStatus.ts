@@ -1,0 +1,96 @@
+/**
+ * A fleet's state, read from its database: the runners the cluster knows and which of them are alive, the `Sync`
+ * requests sent and not yet answered, and the sync runs' activity (`SyncActivity`). Nothing is written. What
+ * `intercom-scroll fleet status` prints.
+ *
+ * @since 0.1.0
+ */
+import { Snowflake } from "@effect/cluster"
+import { SqlClient } from "@effect/sql"
+import type { SqlError } from "@effect/sql/SqlError"
+import { Sync, SyncActivity, type SyncError } from "@intercom-scroll/sync"
+import { type DateTime, Effect } from "effect"
+import { WorkspaceSync } from "./WorkspaceSync.js"
+
+/**
+ * A runner the cluster has registered.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Runner {
+  readonly address: string
+  /** Its heartbeat came in the last 30 s: it is running. A runner that stopped or died keeps its row. */
+  readonly live: boolean
+  /** Seconds since its last heartbeat. */
+  readonly silentFor: number
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Status {
+  readonly runners: ReadonlyArray<Runner>
+  /** `Sync` requests sent and not answered yet (being synced, or waiting for a runner or a slot), and the oldest's time. */
+  readonly pending: { readonly requests: number; readonly oldestSentAt: DateTime.Utc | undefined }
+  readonly activity: SyncActivity.Activity
+}
+
+const tableNames = ["cluster_runners", "cluster_messages", Sync.runsTable]
+
+/** Seconds since a heartbeat, as each dialect tells time (the cluster writes it in the database's own clock). */
+const silentForSql = (sql: SqlClient.SqlClient) =>
+  sql.onDialectOrElse({
+    pg: () => sql`EXTRACT(EPOCH FROM (NOW() - last_heartbeat))`,
+    // The cluster writes CURRENT_TIMESTAMP's text there, UTC, which julianday() reads.
+    orElse: () => sql`(julianday('now') - julianday(last_heartbeat)) * 86400`
+  })
+
+/**
+ * Reads the fleet's state, with the sync runs' activity since `since` (and at most `failures` of the latest failures,
+ * default 10). A database no runner has used yet has none of the cluster's tables (no runners, nothing pending), and
+ * one no sync has used none of the runs (no activity).
+ *
+ * @since 0.1.0
+ * @category reading
+ */
+export const read: (
+  options: { readonly since: DateTime.Utc; readonly failures?: number | undefined }
+) => Effect.Effect<Status, SqlError | SyncError.UnsupportedDialect, SqlClient.SqlClient> = Effect.fn("FleetStatus.read")(
+  function*(options: { readonly since: DateTime.Utc; readonly failures?: number | undefined }) {
+    const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+    const tables = new Set(
+      (yield* sql.onDialectOrElse({
+        pg: () =>
+          sql<{ readonly name: string }>`SELECT table_name AS name FROM information_schema.tables
+            WHERE table_schema = current_schema() AND table_name IN ${sql.in(tableNames)}`,
+        orElse: () =>
+          sql<{ readonly name: string }>`SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ${sql.in(tableNames)}`
+      })).map((row) => row.name)
+    )
+    const runners = tables.has("cluster_runners")
+      ? (yield* sql<{ readonly address: string; readonly silent_for: number | string }>`SELECT address,
+          ${silentForSql(sql)} AS silent_for FROM ${sql("cluster_runners")} ORDER BY address`).map((row) => {
+            const silentFor = Math.max(0, Math.round(Number(row.silent_for)))
+            return { address: row.address, live: silentFor < 30, silentFor }
+          })
+      : []
+    // A request is its own row (id = request_id) until its reply marks it processed; its id is a Snowflake, which
+    // carries the time it was made.
+    const [pending] = tables.has("cluster_messages")
+      ? yield* sql<{ readonly requests: number | string; readonly oldest: string | null }>`SELECT
+          count(*) AS requests, CAST(min(id) AS TEXT) AS oldest FROM ${sql("cluster_messages")}
+          WHERE entity_type = ${WorkspaceSync.type} AND id = request_id AND NOT processed`
+      : [{ requests: 0, oldest: null }]
+    const activity = tables.has(Sync.runsTable) ? yield* SyncActivity.read(options) : SyncActivity.none(options.since)
+    return {
+      runners,
+      pending: {
+        requests: Number(pending?.requests ?? 0),
+        oldestSentAt: pending?.oldest == null ? undefined : Snowflake.dateTime(Snowflake.Snowflake(pending.oldest))
+      },
+      activity
+    } satisfies Status
+  }
+)

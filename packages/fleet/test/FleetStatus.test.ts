@@ -1,0 +1,66 @@
+/**
+ * `FleetStatus.read` on a real runner (in this process, the cluster's storage in SQL) over SQLite and PostgreSQL: the
+ * runner alive, a sync under way counted as pending, the runs' activity; and a database no runner has used yet.
+ */
+import { SqlClient } from "@effect/sql"
+import { describe, expect, it } from "@effect/vitest"
+import { Simulator } from "@intercom-scroll/simulator"
+import { Sync, SyncActivity, SyncDatabase } from "@intercom-scroll/sync"
+import { DateTime, Effect, Fiber, Layer, Logger, LogLevel, Schedule } from "effect"
+import { Fleet, FleetStatus, WorkspaceSync } from "../src/index.js"
+import { acme, databases, globex, simulated, tokens } from "./support/inProcess.js"
+import { freePort } from "./support/processes.js"
+
+describe("FleetStatus.read", () => {
+  for (const [dialect, database] of Object.entries(databases)) {
+    it.live(`the runners, the syncs not answered yet, and the runs' activity (${dialect})`, () =>
+      Effect.gen(function*() {
+        const fleetDatabase = yield* database
+        const start = yield* DateTime.now
+        // Nothing has used the database yet: no tables, so no runner, nothing pending, no activity; and so once the sync
+        // tables are made, before any runner.
+        for (const migrated of [false, true]) {
+          const unused = yield* Effect.gen(function*() {
+            if (migrated) yield* Sync.migrate
+            return yield* FleetStatus.read({ since: start })
+          }).pipe(Effect.provide(SyncDatabase.layer(fleetDatabase)), Effect.orDie)
+          expect(unused).toEqual({ runners: [], pending: { requests: 0, oldestSentAt: undefined }, activity: SyncActivity.none(start) })
+        }
+
+        const port = yield* freePort
+        const runner = Fleet.layerRunner({ database: fleetDatabase, port, maxSyncs: 2 }).pipe(
+          Layer.provide([Simulator.layerClient(simulated), tokens]),
+          Layer.orDie
+        )
+        yield* Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          yield* WorkspaceSync.sync(acme, { resources: ["users"], run: "r1" })
+          // globex is slow: its sync is under way, its request stored and not answered.
+          const sentAt = yield* DateTime.now
+          const underWay = yield* Effect.fork(WorkspaceSync.sync(globex, { resources: ["users"], run: "r1" }))
+          const running = yield* FleetStatus.read({ since: start }).pipe(
+            Effect.filterOrFail((status) => status.activity.running.length > 0),
+            Effect.retry(Schedule.spaced("20 millis"))
+          )
+          expect(running.runners).toEqual([{ address: `127.0.0.1:${port}`, live: true, silentFor: expect.any(Number) }])
+          expect(running.pending.requests).toBe(1)
+          const sent = DateTime.toEpochMillis(running.pending.oldestSentAt!)
+          expect(sent).toBeGreaterThanOrEqual(DateTime.toEpochMillis(sentAt) - 1000)
+          expect(sent).toBeLessThanOrEqual(DateTime.toEpochMillis(yield* DateTime.now))
+          expect(running.activity.running.map((run) => [run.workspace, run.label])).toEqual([["globex", "r1"]])
+          expect(running.activity.ended.complete).toBe(1)
+          // Another entity's request, not answered: not the fleet's.
+          const isFalse = sql.literal(dialect === "postgres" ? "FALSE" : "0")
+          yield* sql`INSERT INTO cluster_messages (id, shard_id, entity_type, entity_id, kind, processed, request_id)
+            VALUES (1, 'default:1', 'Other', 'x', 0, ${isFalse}, 1)`
+
+          yield* Fiber.join(underWay)
+          const done = yield* FleetStatus.read({ since: start })
+          expect(done.pending).toEqual({ requests: 0, oldestSentAt: undefined })
+          expect(done.activity.running).toEqual([])
+          expect(done.activity.ended).toEqual({ complete: 2, failed: 0, abandoned: 0 })
+          expect(done.activity.rows.inserted).toBe(200)
+        }).pipe(Effect.provide(runner), Logger.withMinimumLogLevel(LogLevel.Warning))
+      }).pipe(Effect.scoped), 60_000)
+  }
+})

@@ -1,0 +1,157 @@
+/**
+ * What the sync runs of a database have been doing, read from `intercom_sync_runs`: the runs under way, the runs that
+ * ended since a time (by status, with the rows they changed) and the latest of those that failed. What
+ * `intercom-scroll fleet status` prints of a fleet's syncs.
+ *
+ * @example
+ * import { SyncActivity } from "@intercom-scroll/sync"
+ * import { DateTime, Effect } from "effect"
+ *
+ * const lastDay = Effect.gen(function*() {
+ *   const since = DateTime.subtract(yield* DateTime.now, { hours: 24 })
+ *   const activity = yield* SyncActivity.read({ since })
+ *   yield* Effect.log(`${activity.ended.complete} complete, ${activity.ended.failed} failed, ${activity.running.length} running`)
+ * })
+ *
+ * @since 0.1.0
+ */
+import { SqlClient } from "@effect/sql"
+import type { SqlError } from "@effect/sql/SqlError"
+import type { Resource } from "@intercom-scroll/core"
+import { DateTime, Effect } from "effect"
+import * as Dialect from "./internal/dialect.js"
+import * as Store from "./internal/store.js"
+import type { UnsupportedDialect } from "./SyncError.js"
+
+/**
+ * A run as its row has it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Run {
+  readonly id: number
+  readonly workspace: string
+  readonly resource: Resource.Resource
+  readonly startedAt: DateTime.Utc
+  /** The name its caller gave it (a fleet's `--run`), if any. */
+  readonly label: string | undefined
+}
+
+/**
+ * A run that ended without completing: `failed` (its error recorded) or `abandoned` (left `running` by a process that
+ * died, and so marked by the next run of its workspace and resource).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Failure extends Run {
+  readonly status: "failed" | "abandoned"
+  readonly finishedAt: DateTime.Utc
+  readonly error: string | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Activity {
+  readonly since: DateTime.Utc
+  /** Runs under way, the oldest first. A row whose process died stays here until the next run of its workspace. */
+  readonly running: ReadonlyArray<Run>
+  /** Runs that ended since `since`, by status. */
+  readonly ended: { readonly complete: number; readonly failed: number; readonly abandoned: number }
+  /** What the runs that ended since `since` did to the rows (a failed run's pages count, as written). */
+  readonly rows: { readonly inserted: number; readonly updated: number; readonly unchanged: number; readonly deleted: number }
+  /** The latest failed or abandoned runs since `since`, the latest first, at most `failures` of them. */
+  readonly failures: ReadonlyArray<Failure>
+}
+
+interface RunRow {
+  readonly id: number | string
+  readonly workspace: string
+  readonly resource: Resource.Resource
+  readonly started_at: Date | string
+  readonly label: string | null
+}
+
+const run = (row: RunRow): Run => ({
+  id: Number(row.id),
+  workspace: row.workspace,
+  resource: row.resource,
+  startedAt: DateTime.unsafeMake(row.started_at),
+  label: row.label ?? undefined
+})
+
+/**
+ * No activity at all since `since`: what a database no sync has run on has.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const none = (since: DateTime.Utc): Activity => ({
+  since,
+  running: [],
+  ended: { complete: 0, failed: 0, abandoned: 0 },
+  rows: { inserted: 0, updated: 0, unchanged: 0, deleted: 0 },
+  failures: []
+})
+
+/** A count or a sum as the driver gives it (PostgreSQL's bigint as text, none as null). */
+const count = (value: number | string | null | undefined) => Number(value ?? 0)
+
+/**
+ * Reads the activity of the sync runs since `since`, with at most `failures` (default 10) of the latest failures.
+ * Nothing is written: a database no sync has migrated yet fails with the driver's `SqlError` (no such table).
+ *
+ * @since 0.1.0
+ * @category reading
+ */
+export const read: (
+  options: { readonly since: DateTime.Utc; readonly failures?: number | undefined }
+) => Effect.Effect<Activity, SqlError | UnsupportedDialect, SqlClient.SqlClient> = Effect.fn("SyncActivity.read")(
+  function*(options: { readonly since: DateTime.Utc; readonly failures?: number | undefined }) {
+    const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+    const dialect = yield* Dialect.of(sql)
+    const runs = sql(Store.runsTable)
+    const since = Dialect.time(dialect, DateTime.toEpochMillis(options.since))
+    const limit = Math.max(0, Math.floor(options.failures ?? 10))
+    const running = yield* sql<RunRow>`SELECT id, workspace, resource, started_at, label FROM ${runs}
+      WHERE status = 'running' ORDER BY started_at, id`
+    const ended = yield* sql<{
+      readonly status: "complete" | "failed" | "abandoned"
+      readonly runs: number | string
+      readonly inserted: number | string | null
+      readonly updated: number | string | null
+      readonly unchanged: number | string | null
+      readonly deleted: number | string | null
+    }>`SELECT status, count(*) AS runs, sum(inserted) AS inserted, sum(updated) AS updated,
+        sum(unchanged) AS unchanged, sum(deleted) AS deleted
+      FROM ${runs} WHERE status <> 'running' AND finished_at >= ${since} GROUP BY status`
+    const failures = limit === 0 ? [] : yield* sql<RunRow & {
+      readonly status: "failed" | "abandoned"
+      readonly finished_at: Date | string
+      readonly error: string | null
+    }>`SELECT id, workspace, resource, status, started_at, finished_at, label, error FROM ${runs}
+      WHERE status IN ('failed', 'abandoned') AND finished_at >= ${since} ORDER BY finished_at DESC, id DESC LIMIT ${limit}`
+    const byStatus = (status: string) => ended.find((row) => row.status === status)
+    const total = (column: "inserted" | "updated" | "unchanged" | "deleted") =>
+      ended.reduce((sum, row) => sum + count(row[column]), 0)
+    return {
+      since: options.since,
+      running: running.map(run),
+      ended: {
+        complete: count(byStatus("complete")?.runs),
+        failed: count(byStatus("failed")?.runs),
+        abandoned: count(byStatus("abandoned")?.runs)
+      },
+      rows: { inserted: total("inserted"), updated: total("updated"), unchanged: total("unchanged"), deleted: total("deleted") },
+      failures: failures.map((row) => ({
+        ...run(row),
+        status: row.status,
+        finishedAt: DateTime.unsafeMake(row.finished_at),
+        error: row.error ?? undefined
+      }))
+    } satisfies Activity
+  }
+)

@@ -1,0 +1,66 @@
+/**
+ * `SyncActivity.read` over SQLite and PostgreSQL: the runs under way, those that ended since a time by status with the
+ * rows they changed, and the latest failures, from runs made by `Sync.run` under the TestClock.
+ */
+import { SqlClient } from "@effect/sql"
+import { describe, expect, layer } from "@effect/vitest"
+import { DateTime, Effect, Exit, Schedule, TestClock } from "effect"
+import { Sync, SyncActivity } from "../src/index.js"
+import * as Databases from "./support/databases.js"
+import { freshToken, intercom } from "./support/world.js"
+
+describe.each(Databases.both)("SyncActivity.read on %s", (_name, database) => {
+  layer(database, { timeout: "60 seconds" })((it) => {
+    it.effect("what is running, what ended since a time by status with its rows, and the latest failures", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const { dialect } = yield* Databases.TestDatabase
+        const at = (millis: number) => dialect === "pg" ? new Date(millis) : new Date(millis).toISOString()
+        const [early, complete, failing, crashed, running] = ["early", "complete", "failing", "crashed", "running"].map(freshToken)
+        const sync = (token: string, users: number, options: Sync.Options = {}) =>
+          Effect.exit(Effect.provide(
+            Sync.run("users", { workspace: token, ...options }),
+            intercom(token, { pageSize: 10, workspace: { users, ...(token === failing ? { faults: { restartAt: [3] } } : {}) } })
+          ))
+
+        // Before the cutoff: a complete run, not counted.
+        yield* sync(early, 30)
+        yield* TestClock.adjust("1 hour")
+        const since = yield* DateTime.now
+        // After it: a complete run, a run that fails on its third page, and a run a dead process left `running` that
+        // the next run of its workspace marks abandoned.
+        expect(Exit.isSuccess(yield* sync(complete, 40, { label: "nightly" }))).toBe(true)
+        yield* TestClock.adjust("1 minute")
+        expect(Exit.isFailure(yield* sync(failing, 50, { restart: Schedule.stop }))).toBe(true)
+        yield* TestClock.adjust("1 minute")
+        yield* sql`INSERT INTO ${sql(Sync.runsTable)} (workspace, resource, status, started_at, label)
+          VALUES (${crashed}, 'users', 'running', ${at(DateTime.toEpochMillis(since))}, 'r0')`
+        yield* sync(crashed, 5)
+        yield* TestClock.adjust("1 minute")
+        // Under way: a run whose process is still at it.
+        const runningSince = DateTime.toEpochMillis(yield* DateTime.now)
+        yield* sql`INSERT INTO ${sql(Sync.runsTable)} (workspace, resource, status, started_at, label)
+          VALUES (${running}, 'leads', 'running', ${at(runningSince)}, 'r9')`
+
+        const activity = yield* SyncActivity.read({ since })
+        expect(activity.since).toEqual(since)
+        expect(activity.running.map((run) => [run.workspace, run.resource, DateTime.toEpochMillis(run.startedAt), run.label]))
+          .toEqual([[running, "leads", runningSince, "r9"]])
+        expect(activity.ended).toEqual({ complete: 2, failed: 1, abandoned: 1 })
+        // 40 and 5 inserted by the complete runs; the failed run wrote its first two pages.
+        expect(activity.rows).toEqual({ inserted: 65, updated: 0, unchanged: 0, deleted: 0 })
+        expect(activity.failures.map((run) => [run.workspace, run.status, run.label])).toEqual([
+          [crashed, "abandoned", "r0"],
+          [failing, "failed", undefined]
+        ])
+        expect(activity.failures[1]!.error).toMatch(/^RestartRequired: The users scroll broke off at page 3 /)
+        expect(activity.failures[0]!.error).toBeUndefined()
+
+        // At most as many failures as asked for; none at all with 0.
+        expect((yield* SyncActivity.read({ since, failures: 1 })).failures.map((run) => run.workspace)).toEqual([crashed])
+        expect((yield* SyncActivity.read({ since, failures: 0 })).failures).toEqual([])
+        // Since the start: the early run too.
+        expect((yield* SyncActivity.read({ since: DateTime.unsafeMake(0) })).ended.complete).toBe(3)
+      }))
+  })
+})
