@@ -126,6 +126,9 @@ const fleetCommand = Command.make("fleet").pipe(
     ),
     Command.make("prune", FleetFlags.prune, (flags) => Effect.flatMap(fleetRuns, (Fleet) => Fleet.runPrune(flags))).pipe(
       Command.withDescription(FleetFlags.pruneDescription)
+    ),
+    Command.make("status", FleetFlags.status, (flags) => Effect.flatMap(fleetRuns, (Fleet) => Fleet.runStatus(flags))).pipe(
+      Command.withDescription(FleetFlags.statusDescription)
     )
   ])
 )

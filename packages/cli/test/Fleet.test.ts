@@ -1,11 +1,12 @@
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { ScrollError } from "@intercom-scroll/core"
-import { type Summary, WorkspaceSync } from "@intercom-scroll/fleet"
+import { type FleetStatus, type Summary, WorkspaceSync } from "@intercom-scroll/fleet"
 import { SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { Sync } from "@intercom-scroll/sync"
-import { ConfigProvider, Duration, Effect, Exit, Fiber, FiberId, Layer, Logger, LogLevel, Schedule } from "effect"
+import { ConfigProvider, DateTime, Duration, Effect, Exit, Fiber, FiberId, Layer, Logger, LogLevel, Schedule } from "effect"
+import { existsSync } from "node:fs"
 import { makeFake } from "../../core/test/support/fakeIntercom.js"
 import { freePort, tempDir } from "../../fleet/test/support/processes.js"
 import { Cli } from "../src/index.js"
@@ -109,7 +110,9 @@ describe("intercom-scroll fleet", () => {
         [["sync", "--database", "sqlite:f.db", "--workspaces", "w.json", "--resources", "users,users"], "each once"],
         [["sync", "--database", "sqlite:f.db", "--workspaces", "w.json", "--run", ""], "--run must name the run: it is empty"],
         [["prune", "--database", "sqlite:f.db", "--older-than", "soon"], "--older-than: \\\"soon\\\" is not a duration"],
-        [["prune", "--database", "sqlite:f.db"], "--older-than"]
+        [["prune", "--database", "sqlite:f.db"], "--older-than"],
+        [["status", "--database", "sqlite:f.db", "--since", "soon"], "--since: \\\"soon\\\" is not a duration"],
+        [["status", "--database", "sqlite:f.db", "--format", "yaml"], "Expected one of the following cases: text, json"]
       ]
       for (const [flags, words] of refusals) {
         const { exit } = yield* cli(["fleet", ...flags])
@@ -117,6 +120,54 @@ describe("intercom-scroll fleet", () => {
         expect(JSON.stringify(exit)).toContain(words)
       }
     }))
+
+  it("fleet status in a few lines: runners, syncs not answered, runs under way (ten listed), what ended since, the latest failures", () => {
+    const at = (iso: string) => DateTime.unsafeMake(iso)
+    const run = (i: number) => ({ id: i, workspace: `w${i}`, resource: "users" as const, startedAt: at("2026-12-03T10:00:00.123Z"), label: i === 1 ? "r7" : undefined })
+    const status: FleetStatus.Status = {
+      runners: [
+        { address: "10.0.0.7:34431", live: true, silentFor: 2 },
+        { address: "10.0.0.8:34431", live: true, silentFor: 4 },
+        { address: "10.0.0.9:34431", live: false, silentFor: 7_380 }
+      ],
+      pending: { requests: 1_204, oldestSentAt: at("2026-12-03T09:58:00Z") },
+      activity: {
+        since: at("2026-12-02T10:00:00Z"),
+        running: Array.from({ length: 12 }, (_, i) => run(i + 1)),
+        ended: { complete: 9_812, failed: 4, abandoned: 2 },
+        rows: { inserted: 1_200, updated: 3, unchanged: 9_000_000, deleted: 12 },
+        failures: [
+          { ...run(3), status: "abandoned", finishedAt: at("2026-12-03T09:00:00Z"), error: undefined, label: "r6" },
+          { ...run(4), status: "failed", finishedAt: at("2026-12-03T08:00:00Z"), error: "RestartRequired: The users scroll broke off at page 3", label: undefined }
+        ]
+      }
+    }
+    expect(FleetCommand.renderStatus(status, "postgres://fleet@db/fleet")).toBe([
+      "Fleet database: postgres://fleet@db/fleet",
+      "Runners: 2 live: 10.0.0.7:34431, 10.0.0.8:34431; 1 silent (stopped or dead): 10.0.0.9:34431 for 2h 3m",
+      "Syncs sent and not answered: 1,204, the oldest sent 2026-12-03T09:58:00Z",
+      "Runs under way: 12",
+      "  w1 users since 2026-12-03T10:00:00Z (run r7)",
+      ...Array.from({ length: 9 }, (_, i) => `  w${i + 2} users since 2026-12-03T10:00:00Z`),
+      "  and 2 more",
+      "Since 2026-12-02T10:00:00Z: 9,812 runs complete, 4 failed, 2 abandoned; rows 1,200 inserted, 3 updated, 9,000,000 unchanged, 12 deleted",
+      "Latest failed or abandoned runs:",
+      "  2026-12-03T09:00:00Z w3 users abandoned (run r6)",
+      "  2026-12-03T08:00:00Z w4 users failed: RestartRequired: The users scroll broke off at page 3",
+      ""
+    ].join("\n"))
+    const quiet = FleetCommand.renderStatus({ ...status, runners: [], pending: { requests: 0, oldestSentAt: undefined } }, "sqlite:/f.db")
+    expect(quiet).toContain("\nRunners: none registered\nSyncs sent and not answered: 0\n")
+  })
+
+  it.effect("fleet status of a SQLite file that is not there says so, and makes none", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("fleet-status-")
+      const { exit, stderr } = yield* cli(["fleet", "status", "--database", `sqlite:${dir}/typo.db`])
+      expect(Failure.exitCode(exit)).toBe(1)
+      expect(stderr).toBe(`NoSuchDatabase: There is no database at sqlite:${dir}/typo.db: fleet status reads a fleet's database and makes none. Check --database (the path the runners were given).\n`)
+      expect(existsSync(`${dir}/typo.db`)).toBe(false)
+    }).pipe(Effect.scoped))
 
   it.effect("a database that is neither postgres nor sqlite is refused in one line that does not echo it", () =>
     Effect.gen(function*() {

@@ -242,6 +242,17 @@ describe.concurrent("the fleet as processes", () => {
         const [first, second] = results(client).map(({ workspace }) => workspace)
         expect(order.indexOf(`Sync received ${second}`)).toBeGreaterThan(order.indexOf(`Sync done ${first}`))
 
+        // What fleet status says of it: the runner alive, nothing left to answer, the two runs and their rows.
+        const status = yield* node("status", scripts.status, ["--database", `sqlite:${filename}`])
+        expect((yield* status.exit.pipe(Effect.timeout("60 seconds"), Effect.orDie)).code).toBe(0)
+        expect(status.lines.map(({ text }) => text)).toEqual([
+          `Fleet database: sqlite:${filename}`,
+          `Runners: 1 live: ${listeningOn(runner)}`,
+          "Syncs sent and not answered: 0",
+          "Runs under way: 0",
+          expect.stringMatching(/^Since \S+Z: 2 runs complete, 0 failed, 0 abandoned; rows 1,000 inserted, 0 updated, 0 unchanged, 0 deleted$/)
+        ])
+
         // The same run sent again: the same answers, from storage, and a note that says so; no scroll opened.
         const note = /^fleet: run "r1" was sent before to 2 of 2 workspaces: they answer with what that send did/
         expect(client.lines.filter(({ text }) => note.test(text))).toEqual([])

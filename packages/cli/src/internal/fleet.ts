@@ -5,10 +5,11 @@
  *
  * @since 0.1.0
  */
+import { FileSystem } from "@effect/platform"
 import { SqlClient } from "@effect/sql"
 import type { Resource } from "@intercom-scroll/core"
-import { Fleet, Secrets, type Summary, WorkspaceConfig, WorkspaceSync } from "@intercom-scroll/fleet"
-import { Sync, SyncDatabase } from "@intercom-scroll/sync"
+import { Fleet, FleetStatus, Secrets, type Summary, WorkspaceConfig, WorkspaceSync } from "@intercom-scroll/fleet"
+import { Sync, type SyncActivity, SyncDatabase } from "@intercom-scroll/sync"
 import { Cause, Clock, DateTime, Duration, Effect, Exit, Layer, Option, Ref, Schedule, Schema } from "effect"
 import type { OutputError, StdoutClosed } from "../ExportError.js"
 import * as Failure from "./failure.js"
@@ -34,6 +35,21 @@ export class FleetSyncIncomplete extends Schema.TaggedError<FleetSyncIncomplete>
 }
 
 /**
+ * `fleet status --database sqlite:PATH` where there is no file: SQLite would make an empty one, whose status would say
+ * that nothing ever ran.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class NoSuchDatabase extends Schema.TaggedError<NoSuchDatabase>()("NoSuchDatabase", {
+  database: Schema.String
+}) {
+  override get message(): string {
+    return `There is no database at ${this.database}: fleet status reads a fleet's database and makes none. Check --database (the path the runners were given).`
+  }
+}
+
+/**
  * Everything a `fleet` command can fail with, besides a usage error.
  *
  * @since 0.1.0
@@ -45,6 +61,7 @@ export type CommandError =
   | SyncDatabase.InvalidDatabaseUrl
   | WorkspaceConfig.WorkspacesFileError
   | FleetSyncIncomplete
+  | NoSuchDatabase
   | OutputError
   | StdoutClosed
 
@@ -286,4 +303,111 @@ export const runPrune = (flags: { readonly database: string; readonly olderThan:
         DateTime.formatIso(before)
       } from ${SyncDatabase.display(database)}\n`
     )
+  })
+
+/** `2h 3m`, `45s`: how long, to the minute past an hour. */
+const elapsed = (seconds: number) => {
+  const s = Math.round(seconds)
+  if (s < 60) return `${s}s`
+  const minutes = Math.floor(s / 60)
+  if (minutes < 60) return `${minutes}m ${s % 60}s`
+  const hours = Math.floor(minutes / 60)
+  return hours < 48 ? `${hours}h ${minutes % 60}m` : `${Math.floor(hours / 24)}d ${hours % 24}h`
+}
+
+const iso = (time: DateTime.Utc) => DateTime.formatIso(time).replace(/\.\d{3}Z$/, "Z")
+
+/** What is listed of a long list before "and N more". */
+const listed = 10
+
+const runName = (label: string | undefined) => label === undefined ? "" : ` (run ${label})`
+
+/**
+ * `fleet status` as text: a line for the runners, one for the syncs not answered, the runs under way (ten at most), one
+ * for what ended since the cutoff, then the latest failures, one a line.
+ *
+ * @since 0.1.0
+ * @category rendering
+ */
+export const renderStatus = (status: FleetStatus.Status, database: string): string => {
+  const { activity, pending, runners } = status
+  const live = runners.filter((runner) => runner.live)
+  const silent = runners.filter((runner) => !runner.live)
+  const lines = [`Fleet database: ${database}`]
+  lines.push(
+    runners.length === 0
+      ? "Runners: none registered"
+      : `Runners: ${integer.format(live.length)} live${live.length === 0 ? "" : `: ${live.map((runner) => runner.address).join(", ")}`}${
+        silent.length === 0
+          ? ""
+          : `; ${integer.format(silent.length)} silent (stopped or dead): ${
+            silent.map((runner) => `${runner.address} for ${elapsed(runner.silentFor)}`).join(", ")
+          }`
+      }`
+  )
+  lines.push(
+    `Syncs sent and not answered: ${integer.format(pending.requests)}${
+      pending.oldestSentAt === undefined ? "" : `, the oldest sent ${iso(pending.oldestSentAt)}`
+    }`
+  )
+  lines.push(`Runs under way: ${integer.format(activity.running.length)}`)
+  for (const run of activity.running.slice(0, listed)) {
+    lines.push(`  ${run.workspace} ${run.resource} since ${iso(run.startedAt)}${runName(run.label)}`)
+  }
+  if (activity.running.length > listed) lines.push(`  and ${integer.format(activity.running.length - listed)} more`)
+  const { ended, rows } = activity
+  lines.push(
+    `Since ${iso(activity.since)}: ${integer.format(ended.complete)} runs complete, ${integer.format(ended.failed)} failed, ${
+      integer.format(ended.abandoned)
+    } abandoned; rows ${integer.format(rows.inserted)} inserted, ${integer.format(rows.updated)} updated, ${
+      integer.format(rows.unchanged)
+    } unchanged, ${integer.format(rows.deleted)} deleted`
+  )
+  if (activity.failures.length > 0) {
+    lines.push("Latest failed or abandoned runs:")
+    for (const run of activity.failures) {
+      lines.push(`  ${iso(run.finishedAt)} ${run.workspace} ${run.resource} ${run.status}${runName(run.label)}${
+        run.error === undefined ? "" : `: ${run.error}`
+      }`)
+    }
+  }
+  return `${lines.join("\n")}\n`
+}
+
+/** `fleet status --format json`: the status as one object, its times in ISO 8601. */
+const statusJson = (status: FleetStatus.Status, database: string) => {
+  const time = (value: DateTime.Utc | undefined) => value === undefined ? null : DateTime.formatIso(value)
+  const run = (value: SyncActivity.Run) => ({ ...value, startedAt: time(value.startedAt), label: value.label ?? null })
+  return `${JSON.stringify({
+    database,
+    runners: status.runners,
+    pending: { requests: status.pending.requests, oldestSentAt: time(status.pending.oldestSentAt) },
+    since: time(status.activity.since),
+    running: status.activity.running.map(run),
+    ended: status.activity.ended,
+    rows: status.activity.rows,
+    failures: status.activity.failures.map((failure) => ({
+      ...run(failure),
+      finishedAt: time(failure.finishedAt),
+      error: failure.error ?? null
+    }))
+  })}\n`
+}
+
+/**
+ * Prints the fleet's state from its database (`FleetStatus.read`) on stdout; writes nothing to the database.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const runStatus = (flags: { readonly database: string; readonly since: Duration.Duration; readonly format: "text" | "json" }) =>
+  Effect.gen(function*() {
+    const database = yield* SyncDatabase.parse(flags.database)
+    const display = SyncDatabase.display(database)
+    if (database._tag === "Sqlite" && !(yield* Effect.orElseSucceed((yield* FileSystem.FileSystem).exists(database.filename), () => false))) {
+      return yield* new NoSuchDatabase({ database: display })
+    }
+    const since = DateTime.subtractDuration(yield* DateTime.now, flags.since)
+    const status = yield* FleetStatus.read({ since }).pipe(Effect.provide(SyncDatabase.layer(database)))
+    yield* Stdio.print(flags.format === "json" ? statusJson(status, display) : renderStatus(status, display))
   })

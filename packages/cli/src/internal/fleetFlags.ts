@@ -1,12 +1,12 @@
 /**
- * The `fleet runner` and `fleet sync` flags, and what their help says: all that `intercom-scroll --help` needs of them.
+ * The `fleet runner`, `fleet sync`, `fleet prune` and `fleet status` flags, and what their help says: all that `intercom-scroll --help` needs of them.
  * What runs them (`fleet.ts`: the cluster, the sync, the database drivers) is loaded only when they run.
  *
  * @since 0.1.0
  */
 import { HelpDoc, Options as Flag, ValidationError } from "@effect/cli"
 import type { Resource } from "@intercom-scroll/core"
-import { Effect, Either, Option } from "effect"
+import { Duration, Effect, Either, Option } from "effect"
 import { parseDuration } from "./scrollFlags.js"
 
 /**
@@ -37,12 +37,31 @@ export const syncDescription =
 export const pruneDescription =
   "Delete what syncs answered longer ago than --older-than left in the fleet's database: the requests and their answers, and the runs that ended. Nothing else removes them (~2 KB a sync)."
 
+/**
+ * @since 0.1.0
+ * @category flags
+ */
+export const statusDescription =
+  "Print the fleet's state from its database: the runners alive, the syncs sent and not answered, the runs under way, and since --since (24h) the runs ended by status, the rows they changed and the latest failures. Writes nothing."
+
 const databaseFlag = Flag.text("database").pipe(
   Flag.withPseudoName("URL"),
   Flag.withDescription(
     "The fleet's database: postgres://USER:PASSWORD@HOST:PORT/DATABASE (or PGPASSWORD for the password) for runners on any number of machines, or sqlite:PATH for one runner on this machine. Every process of a fleet names the same one."
   )
 )
+
+/** A duration (`90d`, `12h`, `30m`, a number of seconds), refused in its flag's name when it is not one. */
+const durationFlag = (name: string) =>
+  Flag.text(name).pipe(
+    Flag.withPseudoName("DURATION"),
+    Flag.mapEffect((text) =>
+      Either.match(parseDuration(text), {
+        onLeft: (problem) => Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--${name}: ${problem}`))),
+        onRight: Effect.succeed
+      })
+    )
+  )
 
 const positive = (name: string, meaning: string) =>
   Flag.integer(name).pipe(
@@ -129,16 +148,27 @@ export const sync = {
  */
 export const prune = {
   database: databaseFlag,
-  olderThan: Flag.text("older-than").pipe(
-    Flag.withPseudoName("DURATION"),
-    Flag.mapEffect((text) =>
-      Either.match(parseDuration(text), {
-        onLeft: (problem) => Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--older-than: ${problem}`))),
-        onRight: Effect.succeed
-      })
-    ),
+  olderThan: durationFlag("older-than").pipe(
     Flag.withDescription(
       "Delete the requests answered, and the runs that ended, longer ago than this, such as 90d or 12h. What is not answered yet, and a run still running, stay. Keep it to days: a sender still waiting reads its answer within seconds, and one pruned before it does is waited for forever."
     )
+  )
+}
+
+/**
+ * `fleet status`'s flags.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const status = {
+  database: databaseFlag,
+  since: durationFlag("since").pipe(
+    Flag.withDefault(Duration.hours(24)),
+    Flag.withDescription("How far back to count the runs that ended and to list failures, such as 24h (the default), 7d or 30m.")
+  ),
+  format: Flag.choice("format", ["text", "json"]).pipe(
+    Flag.withDefault("text" as const),
+    Flag.withDescription("text (the default): a few lines to read; json: one object, times in ISO 8601, for a script or a monitor.")
   )
 }

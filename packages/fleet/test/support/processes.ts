@@ -16,14 +16,14 @@ import { ensureBundled, programs, root } from "../../../../scripts/bundle.mjs"
 export type Command = readonly [script: string, ...args: Array<string>]
 
 /**
- * `intercom-scroll fleet runner`, `fleet sync` and `fleet prune`, through the CLI's bin as a user runs them: it
+ * `intercom-scroll fleet runner`, `fleet sync`, `fleet prune` and `fleet status`, through the CLI's bin as a user runs them: it
  * compiles the bundle from a V8 code cache, half the CPU of a start from its source (packages/bench/NOTES.md, "Startup").
  */
-export const bundle: Effect.Effect<{ readonly runner: Command; readonly client: Command; readonly prune: Command }> = Effect.promise(async () => {
+export const bundle: Effect.Effect<{ readonly runner: Command; readonly client: Command; readonly prune: Command; readonly status: Command }> = Effect.promise(async () => {
   const cli = programs().filter((program) => program.name === "cli/bin")
   await ensureBundled(cli)
   const bin = join(root, cli[0].runner)
-  return { runner: [bin, "fleet", "runner"], client: [bin, "fleet", "sync"], prune: [bin, "fleet", "prune"] }
+  return { runner: [bin, "fleet", "runner"], client: [bin, "fleet", "sync"], prune: [bin, "fleet", "prune"], status: [bin, "fleet", "status"] }
 })
 
 /** A fresh directory, removed with its scope. */
