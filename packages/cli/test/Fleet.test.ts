@@ -6,7 +6,7 @@ import { SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { Sync } from "@intercom-scroll/sync"
 import { ConfigProvider, DateTime, Duration, Effect, Exit, Fiber, FiberId, Layer, Logger, LogLevel, Schedule } from "effect"
-import { existsSync } from "node:fs"
+import { existsSync, writeFileSync } from "node:fs"
 import { makeFake } from "../../core/test/support/fakeIntercom.js"
 import { freePort, tempDir } from "../../fleet/test/support/processes.js"
 import { Cli } from "../src/index.js"
@@ -112,7 +112,10 @@ describe("intercom-scroll fleet", () => {
         [["prune", "--database", "sqlite:f.db", "--older-than", "soon"], "--older-than: \\\"soon\\\" is not a duration"],
         [["prune", "--database", "sqlite:f.db"], "--older-than"],
         [["status", "--database", "sqlite:f.db", "--since", "soon"], "--since: \\\"soon\\\" is not a duration"],
-        [["status", "--database", "sqlite:f.db", "--format", "yaml"], "Expected one of the following cases: text, json"]
+        [["status", "--database", "sqlite:f.db", "--format", "yaml"], "Expected one of the following cases: text, json"],
+        [["runner", "--database", "sqlite:f.db", "--port", "9000", "--cron", "every hour", "--workspaces", "w.json"], "--cron: \\\"every hour\\\" is not a cron expression"],
+        [["runner", "--database", "sqlite:f.db", "--port", "9000", "--cron", "0 * * * *"], "--cron needs --workspaces FILE"],
+        [["runner", "--database", "sqlite:f.db", "--port", "9000", "--workspaces", "w.json"], "--workspaces on a runner goes with --cron"]
       ]
       for (const [flags, words] of refusals) {
         const { exit } = yield* cli(["fleet", ...flags])
@@ -180,8 +183,11 @@ describe("intercom-scroll fleet", () => {
   it.effect("--help of a nested subcommand: its usage from the program's name on, its own flags", () =>
     Effect.gen(function*() {
       const runner = yield* cli(["fleet", "runner", "--help"])
-      expect(runner.stdout).toMatch(/^USAGE\n\nintercom-scroll fleet runner --database URL --port P \[--host H\] \[--max-syncs N\]\n/m)
+      expect(runner.stdout).toMatch(
+        /^USAGE\n\nintercom-scroll fleet runner --database URL --port P \[--host H\] \[--max-syncs N\] \[--cron EXPR\] \[--workspaces FILE\] \[--resources R,…\] \[--max-in-flight N\]\n/m
+      )
       expect(runner.stdout).toContain("The port the runner listens on")
+      expect(runner.stdout).toContain("Also sync every workspace of --workspaces on this schedule, in UTC")
       const fleet = yield* cli(["fleet", "--help"])
       expect(fleet.stdout).toContain("- runner --database URL --port P")
       expect(fleet.stdout).toContain("- sync --database URL --workspaces FILE")
@@ -228,6 +234,37 @@ describe("intercom-scroll fleet", () => {
         expect(yield* levelsLogged(["--log-level=debug"])).toContain("DEBUG")
       }), 60_000)
   })
+
+  it.live("--cron with --workspaces: the runner also syncs every workspace at each tick, each round's runs named cron@TIME", () =>
+    Effect.gen(function*() {
+      const directory = yield* tempDir("cli-runner-cron-")
+      const port = yield* freePort
+      const file = `${directory}/workspaces.json`
+      writeFileSync(file, JSON.stringify([{ workspace: "acme", baseUrl: "https://api.intercom.test", tokenEnv: "ACME_TOKEN" }]))
+      const logged: Array<string> = []
+      const collect = Logger.make(({ message }) => {
+        logged.push(String(message))
+      })
+      const filename = `${directory}/fleet.sqlite`
+      // Every second, with the seconds field: a round of one workspace each tick.
+      const args = ["fleet", "runner", "--database", `sqlite:${filename}`, "--port", String(port), "--cron", "* * * * * *", "--workspaces", file]
+      const runner = yield* Cli.run(["node", "intercom-scroll", ...args]).pipe(
+        Effect.provide(Layer.mergeAll(NodeContext.layer, makeFake({ records: 120 }).httpClient, makeCapture().layer)),
+        Effect.provide(Logger.replace(Logger.defaultLogger, collect)),
+        Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["ACME_TOKEN", "tok_cron_0123456789"]]))),
+        Effect.fork
+      )
+      yield* Effect.suspend(() => logged.includes("Round done: 1 complete, 0 failed") ? Effect.void : Effect.fail("not yet")).pipe(
+        Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo("30 seconds")))
+      )
+      yield* Fiber.interrupt(runner)
+      const runs = yield* Effect.flatMap(SqlClient.SqlClient, (sql) =>
+        sql<{ label: string; status: string; inserted: number }>`SELECT label, status, inserted FROM ${sql(Sync.runsTable)} ORDER BY id`).pipe(
+          Effect.provide(SqliteClient.layer({ filename })),
+          Effect.orDie
+        )
+      expect(runs[0]).toMatchObject({ label: expect.stringMatching(/^cron@/), status: "complete", inserted: 120 })
+    }).pipe(Effect.scoped), 60_000)
 
   it.effect("a --log-level it does not know is refused in one line naming the levels", () =>
     Effect.gen(function*() {

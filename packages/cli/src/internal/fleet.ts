@@ -8,9 +8,9 @@
 import { FileSystem } from "@effect/platform"
 import { SqlClient } from "@effect/sql"
 import type { Resource } from "@intercom-scroll/core"
-import { Fleet, FleetStatus, Secrets, type Summary, WorkspaceConfig, WorkspaceSync } from "@intercom-scroll/fleet"
+import { Fleet, FleetStatus, Secrets, type Summary, SyncCron, WorkspaceConfig, WorkspaceSync } from "@intercom-scroll/fleet"
 import { Sync, type SyncActivity, SyncDatabase } from "@intercom-scroll/sync"
-import { Cause, Clock, DateTime, Duration, Effect, Exit, Layer, Option, Ref, Schedule, Schema } from "effect"
+import { Cause, Clock, type Cron, DateTime, Duration, Effect, Exit, Layer, Option, Ref, Schedule, Schema } from "effect"
 import type { OutputError, StdoutClosed } from "../ExportError.js"
 import * as Failure from "./failure.js"
 import * as ProgressBar from "./progressBar.js"
@@ -144,6 +144,8 @@ export const renderResult = (
 /**
  * Serves a runner until interrupted (SIGTERM, Ctrl-C): it then lets its running syncs finish, up to the cluster's
  * termination timeout, and hands the others back. Its log (logfmt, on stderr) says what it receives, starts and ends.
+ * With `--cron`, it also holds the fleet's schedule (`SyncCron`) with every other runner given the same: the cluster
+ * runs each tick on one of them.
  *
  * @since 0.1.0
  * @category running
@@ -153,16 +155,34 @@ export const runRunner = (flags: {
   readonly port: number
   readonly host: string
   readonly maxSyncs: number
+  readonly schedule: Option.Option<{
+    readonly cron: Cron.Cron
+    readonly workspaces: string
+    readonly resources: readonly [Resource.Resource, ...Array<Resource.Resource>]
+    readonly maxInFlight: Option.Option<number>
+  }>
 }) =>
-  SyncDatabase.parse(flags.database).pipe(
-    Effect.flatMap((database) =>
-      Layer.launch(
-        Fleet.layerRunner({ database, host: flags.host, port: flags.port, maxSyncs: flags.maxSyncs }).pipe(
-          Layer.provide(Secrets.layerConfig)
-        )
-      )
+  Effect.gen(function*() {
+    const database = yield* SyncDatabase.parse(flags.database)
+    const runner = Fleet.layerRunner({ database, host: flags.host, port: flags.port, maxSyncs: flags.maxSyncs }).pipe(
+      Layer.provide(Secrets.layerConfig)
     )
-  )
+    if (Option.isNone(flags.schedule)) return yield* Layer.launch(runner)
+    const { cron, maxInFlight, resources } = flags.schedule.value
+    // Read before the runner starts: a file with a mistake stops it at once, not at its first tick.
+    const workspaces = yield* WorkspaceConfig.readFile(flags.schedule.value.workspaces)
+    const schedule = SyncCron.layer({
+      name: cronName,
+      cron,
+      workspaces,
+      resources,
+      maxInFlight: Option.getOrUndefined(maxInFlight)
+    })
+    return yield* Layer.launch(schedule.pipe(Layer.provideMerge(runner)))
+  })
+
+/** The name of `fleet runner --cron`'s schedule in the cluster, and of its rounds' runs (`cron@<tick>`). */
+const cronName = "cron"
 
 /**
  * The note for a run whose name was sent before to `sent` of `workspaces` workspaces.

@@ -6,7 +6,7 @@
  */
 import { HelpDoc, Options as Flag, ValidationError } from "@effect/cli"
 import type { Resource } from "@intercom-scroll/core"
-import { Duration, Effect, Either, Option } from "effect"
+import { Cron, Duration, Effect, Either, Option } from "effect"
 import { parseDuration } from "./scrollFlags.js"
 
 /**
@@ -69,6 +69,73 @@ const positive = (name: string, meaning: string) =>
     Flag.withPseudoName("N")
   )
 
+const resources = ["users", "leads", "companies"] as const satisfies ReadonlyArray<Resource.Resource>
+
+const workspacesFlag = Flag.text("workspaces").pipe(
+  Flag.withPseudoName("FILE"),
+  Flag.withDescription(
+    `A JSON array of workspaces: [{"workspace":"acme","tokenEnv":"ACME_TOKEN"}, …], each with "baseUrl" or "region" (us, eu, au) where it is not in the US. tokenEnv names the variable that holds the token on the runners.`
+  )
+)
+
+const resourcesFlag = Flag.text("resources").pipe(
+  Flag.withPseudoName("R,…"),
+  Flag.withDefault("users"),
+  Flag.mapEffect((text) => {
+    const names = text.split(",").map((name) => name.trim())
+    const unknown = names.filter((name) => !(resources as ReadonlyArray<string>).includes(name))
+    const distinct = new Set(names)
+    return unknown.length > 0 || distinct.size !== names.length || names.length === 0
+      ? Effect.fail(
+        ValidationError.invalidValue(HelpDoc.p(`--resources takes users, leads and companies, each once, separated by commas; got ${JSON.stringify(text)}`))
+      )
+      : Effect.succeed(names as unknown as readonly [Resource.Resource, ...Array<Resource.Resource>])
+  }),
+  Flag.withDescription("The resources to sync, in order: users, leads, companies (default users).")
+)
+
+const maxInFlightFlag = positive("max-in-flight", "how many workspaces are sent and not yet answered at once").pipe(
+  Flag.optional,
+  Flag.withDescription(
+    "Workspaces sent to the fleet and not yet answered at once (default 1000; each costs this process ~66 KB while it waits); the next is sent as one is answered. Keep it above the runners × --max-syncs, or runners wait for work."
+  )
+)
+
+/** What makes a runner a fleet's scheduler: `--cron` with the workspaces it syncs, or neither. */
+const scheduleFlags = Flag.all({
+  cron: Flag.text("cron").pipe(
+    Flag.withPseudoName("EXPR"),
+    Flag.mapEffect((text) =>
+      Either.match(Cron.parse(text, "UTC"), {
+        onLeft: (error) =>
+          Effect.fail(ValidationError.invalidValue(HelpDoc.p(
+            `--cron: ${JSON.stringify(text)} is not a cron expression (${error.message}): minute hour day month weekday, such as "0 */6 * * *", or six fields with the seconds first`
+          ))),
+        onRight: Effect.succeed
+      })
+    ),
+    Flag.optional,
+    Flag.withDescription(
+      "Also sync every workspace of --workspaces on this schedule, in UTC: \"0 */6 * * *\" is every six hours. Give every runner the same --cron, --workspaces and --resources: the fleet runs each tick on one runner, a round at a time, and names its runs cron@TIME."
+    )
+  ),
+  workspaces: workspacesFlag.pipe(Flag.optional),
+  resources: resourcesFlag,
+  maxInFlight: maxInFlightFlag
+}).pipe(
+  Flag.mapEffect(({ cron, maxInFlight, resources, workspaces }) => {
+    if (Option.isSome(cron) && Option.isSome(workspaces)) {
+      return Effect.succeed(Option.some({ cron: cron.value, workspaces: workspaces.value, resources, maxInFlight }))
+    }
+    if (Option.isNone(cron) && Option.isNone(workspaces)) return Effect.succeed(Option.none())
+    return Effect.fail(ValidationError.invalidValue(HelpDoc.p(
+      Option.isSome(cron)
+        ? "--cron needs --workspaces FILE: the workspaces to sync at each tick"
+        : "--workspaces on a runner goes with --cron: the schedule to sync them on (fleet sync sends them once)"
+    )))
+  })
+)
+
 /**
  * `fleet runner`'s flags.
  *
@@ -90,10 +157,9 @@ export const runner = {
   maxSyncs: positive("max-syncs", "how many syncs the runner runs at once").pipe(
     Flag.withDefault(4),
     Flag.withDescription("Syncs this runner runs at once, across workspaces (default 4); more wait their turn.")
-  )
+  ),
+  schedule: scheduleFlags
 }
-
-const resources = ["users", "leads", "companies"] as const satisfies ReadonlyArray<Resource.Resource>
 
 /**
  * `fleet sync`'s flags.
@@ -103,27 +169,8 @@ const resources = ["users", "leads", "companies"] as const satisfies ReadonlyArr
  */
 export const sync = {
   database: databaseFlag,
-  workspaces: Flag.text("workspaces").pipe(
-    Flag.withPseudoName("FILE"),
-    Flag.withDescription(
-      `A JSON array of workspaces: [{"workspace":"acme","tokenEnv":"ACME_TOKEN"}, …], each with "baseUrl" or "region" (us, eu, au) where it is not in the US. tokenEnv names the variable that holds the token on the runners.`
-    )
-  ),
-  resources: Flag.text("resources").pipe(
-    Flag.withPseudoName("R,…"),
-    Flag.withDefault("users"),
-    Flag.mapEffect((text) => {
-      const names = text.split(",").map((name) => name.trim())
-      const unknown = names.filter((name) => !(resources as ReadonlyArray<string>).includes(name))
-      const distinct = new Set(names)
-      return unknown.length > 0 || distinct.size !== names.length || names.length === 0
-        ? Effect.fail(
-          ValidationError.invalidValue(HelpDoc.p(`--resources takes users, leads and companies, each once, separated by commas; got ${JSON.stringify(text)}`))
-        )
-        : Effect.succeed(names as unknown as readonly [Resource.Resource, ...Array<Resource.Resource>])
-    }),
-    Flag.withDescription("The resources to sync, in order: users, leads, companies (default users).")
-  ),
+  workspaces: workspacesFlag,
+  resources: resourcesFlag,
   run: Flag.text("run").pipe(
     Flag.filterMap((name) => name.trim() === "" ? Option.none() : Option.some(name), "--run must name the run: it is empty"),
     Flag.withPseudoName("NAME"),
@@ -132,12 +179,7 @@ export const sync = {
       "Names this run (default: fleet-sync and the time). A run sent again under the same name syncs nothing again: it is answered with the first one's results."
     )
   ),
-  maxInFlight: positive("max-in-flight", "how many workspaces are sent and not yet answered at once").pipe(
-    Flag.optional,
-    Flag.withDescription(
-      "Workspaces sent to the fleet and not yet answered at once (default 1000; each costs this process ~66 KB while it waits); the next is sent as one is answered. Keep it above the runners × --max-syncs, or runners wait for work."
-    )
-  )
+  maxInFlight: maxInFlightFlag
 }
 
 /**
