@@ -3,6 +3,20 @@
  * requests sent and not yet answered, and the sync runs' activity (`SyncActivity`). Nothing is written. What
  * `intercom-scroll fleet status` prints.
  *
+ * @example
+ * import { FleetStatus } from "@intercom-scroll/fleet"
+ * import { SyncDatabase } from "@intercom-scroll/sync"
+ * import { DateTime, Effect } from "effect"
+ *
+ * // A check for a monitor: a runner alive, and no sync left unanswered for an hour.
+ * const healthy = Effect.gen(function*() {
+ *   const now = yield* DateTime.now
+ *   const status = yield* FleetStatus.read({ since: DateTime.subtract(now, { hours: 24 }) })
+ *   const oldest = status.pending.oldestSentAt
+ *   return status.runners.some((runner) => runner.live) &&
+ *     (oldest === undefined || DateTime.distance(oldest, now) < 3_600_000)
+ * }).pipe(Effect.provide(SyncDatabase.layerFromUrl("postgres://fleet@db.internal/fleet")))
+ *
  * @since 0.1.0
  */
 import { Snowflake } from "@effect/cluster"
