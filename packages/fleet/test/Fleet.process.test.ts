@@ -292,6 +292,11 @@ describe.concurrent("the fleet as processes", () => {
             .toEqual(["users"])
           expect(ran.filter((span) => span.name === "Scroll.page")).toHaveLength(6)
         }
+        // The runner's statements are sent within what they serve; its background ones (heartbeats, lock refreshes,
+        // polls), each a span without a parent, are not.
+        const statements = spans.filter((span) => span.service === "fleet-runner" && span.name === "sql.execute")
+        expect(statements.filter((span) => span.parentSpanId === undefined)).toEqual([])
+        expect(statements.length).toBeGreaterThan(0)
         const logs = collector.logs().filter((record) => record.service === "fleet-runner")
         expect(logs.map((record) => record.body)).toContainEqual(expect.stringMatching(/^Listening on: 127\.0\.0\.1:\d+$/))
         const done = logs.filter((record) => record.body === "Sync done")

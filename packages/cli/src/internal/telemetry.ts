@@ -6,14 +6,14 @@
  * OTEL_SERVICE_NAME (default `intercom-scroll`), OTEL_RESOURCE_ATTRIBUTES, and OTEL_SDK_DISABLED=true to send nothing.
  *
  * The exporter is @effect/opentelemetry's own (no OpenTelemetry SDK), loaded only when an endpoint is set. A collector
- * that cannot be reached costs the command nothing but the last flush as it ends (at most a few seconds): the exporter
- * retries, then stops sending for a minute, and says so at `--log-level debug`.
+ * that cannot be reached costs the command nothing but the last flush as it ends (at most 2 s): the exporter retries,
+ * then stops sending for a minute, and says so at `--log-level debug`.
  *
  * @since 0.1.0
  */
 import type * as Otlp from "@effect/opentelemetry/Otlp"
 import type { HttpClient } from "@effect/platform"
-import { Config, Duration, Effect, Layer, Option, Redacted } from "effect"
+import { Config, Duration, Effect, Layer, Option, Redacted, Tracer } from "effect"
 import { InvalidConfig } from "../ExportError.js"
 import { moduleVersion } from "./version.js"
 
@@ -140,24 +140,36 @@ export const loadExporter = (load: () => Promise<typeof Otlp>): Effect.Effect<ty
 
 /**
  * Sends the spans, metrics and log lines of what it is provided to, from the moment it is built until its scope
- * closes, where it sends what is left (waiting at most 2 s for the collector). `load` imports the exporter.
+ * closes, where it sends what is left (waiting at most 2 s for the collector).
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer = (
-  settings: Settings,
-  load: () => Promise<typeof Otlp> = () => import("@effect/opentelemetry/Otlp")
-): Layer.Layer<never, InvalidConfig, HttpClient.HttpClient> =>
-  Layer.unwrapEffect(Effect.map(loadExporter(load), (Otlp) => {
+export const layer = (settings: Settings): Layer.Layer<never, InvalidConfig, HttpClient.HttpClient> =>
+  Layer.unwrapEffect(Effect.map(loadExporter(() => import("@effect/opentelemetry/Otlp")), (Otlp) => {
     const options = {
       baseUrl: settings.endpoint,
       resource: { serviceName: settings.serviceName, serviceVersion: moduleVersion },
       headers: Redacted.value(settings.headers),
       shutdownTimeout: Duration.seconds(2)
     }
-    return settings.protocol === "http/json" ? Otlp.layerJson(options) : Otlp.layerProtobuf(options)
+    return withoutBackgroundStatements(settings.protocol === "http/json" ? Otlp.layerJson(options) : Otlp.layerProtobuf(options))
   }))
+
+/**
+ * The cluster's background statements (a runner's heartbeats, its lock refreshes, its polls for messages) are each a
+ * `sql.execute` span of its own, without a parent: ~35,000 a day a runner, which tell an operator nothing. They go to
+ * the tracer there was before, which sends nothing; every other span, the statements of a sync included, goes to the
+ * collector.
+ */
+const withoutBackgroundStatements = <E, R>(exporting: Layer.Layer<never, E, R>): Layer.Layer<never, E, R> =>
+  Layer.unwrapEffect(Effect.map(Effect.tracer, (unsent) =>
+    Layer.unwrapEffect(Effect.map(Effect.tracer, (sent) =>
+      Layer.setTracer(Tracer.make({
+        span: (name, parent, ...rest) =>
+          (name === "sql.execute" && Option.isNone(parent) ? unsent : sent).span(name, parent, ...rest),
+        context: (f, fiber) => sent.context(f, fiber)
+      })))).pipe(Layer.provideMerge(exporting))))
 
 /**
  * Runs `self` with the settings the environment gives: as it is when nothing is to be sent, else with its telemetry
