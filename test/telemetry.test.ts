@@ -102,6 +102,27 @@ describe.concurrent("the CLI's telemetry, sent to an OpenTelemetry collector", (
       expect(bytes).not.toContain(TOKEN)
     }).pipe(Effect.provide(layer)), 60_000)
 
+  it.scopedLive("a refused token: the failed spans say what failed, in the error's name, and never the token sent", () =>
+    Effect.gen(function*() {
+      const collector = yield* OtlpCollector.make
+      const wrongToken = "telemetry-wrong-token-2b8e"
+      const result = yield* Effect.flatMap(Simulator.baseUrl, (baseUrl) =>
+        cli(["export", "users", "--out", "/dev/null"], {
+          env: {
+            INTERCOM_ACCESS_TOKEN: wrongToken,
+            INTERCOM_BASE_URL: baseUrl,
+            OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
+            OTEL_EXPORTER_OTLP_PROTOCOL: "http/json"
+          }
+        }))
+      expect(result.exitCode).toBe(1)
+      const scroll = collector.spans().find((span) => span.name === "Scroll.users")!
+      expect(scroll.status.code).toBe(2)
+      const exception = scroll.events?.find((event) => event.name === "exception")
+      expect(OtlpCollector.attribute(exception!.attributes, "exception.type")).toBe("Unauthorized")
+      for (const request of collector.received) expect(request.body.toString("utf8")).not.toContain(wrongToken)
+    }).pipe(Effect.provide(layer)), 60_000)
+
   it.scopedLive("a collector that cannot be reached costs the command nothing but its last flush", () =>
     Effect.gen(function*() {
       const out = yield* outFile

@@ -29,6 +29,9 @@ export interface Span {
   readonly spanId: string
   readonly parentSpanId: string | undefined
   readonly attributes: ReadonlyArray<Attribute>
+  /** 1 ok, 2 error (0 unset). */
+  readonly status: { readonly code: number; readonly message?: string }
+  readonly events?: ReadonlyArray<{ readonly name: string; readonly attributes: ReadonlyArray<Attribute> }>
 }
 
 export interface LogRecord {
