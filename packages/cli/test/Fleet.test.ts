@@ -153,7 +153,7 @@ describe("intercom-scroll fleet", () => {
       "  w1 users since 2026-12-03T10:00:00Z (run r7)",
       ...Array.from({ length: 9 }, (_, i) => `  w${i + 2} users since 2026-12-03T10:00:00Z`),
       "  and 2 more",
-      "Since 2026-12-02T10:00:00Z: 9,812 runs complete, 4 failed, 2 abandoned; rows 1,200 inserted, 3 updated, 9,000,000 unchanged, 12 deleted",
+      "Since 2026-12-02T10:00:00Z: runs complete 9,812, failed 4, abandoned 2; rows inserted 1,200, updated 3, unchanged 9,000,000, deleted 12",
       "Latest failed or abandoned runs:",
       "  2026-12-03T09:00:00Z w3 users abandoned (run r6)",
       "  2026-12-03T08:00:00Z w4 users failed: RestartRequired: The users scroll broke off at page 3",
@@ -161,6 +161,11 @@ describe("intercom-scroll fleet", () => {
     ].join("\n"))
     const quiet = FleetCommand.renderStatus({ ...status, runners: [], pending: { requests: 0, oldestSentAt: undefined } }, "sqlite:/f.db")
     expect(quiet).toContain("\nRunners: none registered\nSyncs sent and not answered: 0\n")
+    const many = FleetCommand.renderStatus({
+      ...status,
+      runners: Array.from({ length: 125 }, (_, i) => ({ address: `10.0.${Math.floor(i / 100)}.${i % 100}:34431`, live: true, silentFor: 1 }))
+    }, "postgres://fleet@db/fleet")
+    expect(many).toContain(`\nRunners: 125 live: ${Array.from({ length: 10 }, (_, i) => `10.0.0.${i}:34431`).join(", ")} and 115 more\n`)
   })
 
   it.effect("fleet status of a SQLite file that is not there says so, and makes none", () =>

@@ -340,6 +340,12 @@ const iso = (time: DateTime.Utc) => DateTime.formatIso(time).replace(/\.\d{3}Z$/
 /** What is listed of a long list before "and N more". */
 const listed = 10
 
+/** The first `listed` of `names`, and how many more. */
+const some = (names: ReadonlyArray<string>) =>
+  names.length <= listed
+    ? names.join(", ")
+    : `${names.slice(0, listed).join(", ")} and ${integer.format(names.length - listed)} more`
+
 const runName = (label: string | undefined) => label === undefined ? "" : ` (run ${label})`
 
 /**
@@ -357,11 +363,11 @@ export const renderStatus = (status: FleetStatus.Status, database: string): stri
   lines.push(
     runners.length === 0
       ? "Runners: none registered"
-      : `Runners: ${integer.format(live.length)} live${live.length === 0 ? "" : `: ${live.map((runner) => runner.address).join(", ")}`}${
+      : `Runners: ${integer.format(live.length)} live${live.length === 0 ? "" : `: ${some(live.map((runner) => runner.address))}`}${
         silent.length === 0
           ? ""
           : `; ${integer.format(silent.length)} silent (stopped or dead): ${
-            silent.map((runner) => `${runner.address} for ${elapsed(runner.silentFor)}`).join(", ")
+            some(silent.map((runner) => `${runner.address} for ${elapsed(runner.silentFor)}`))
           }`
       }`
   )
@@ -377,11 +383,11 @@ export const renderStatus = (status: FleetStatus.Status, database: string): stri
   if (activity.running.length > listed) lines.push(`  and ${integer.format(activity.running.length - listed)} more`)
   const { ended, rows } = activity
   lines.push(
-    `Since ${iso(activity.since)}: ${integer.format(ended.complete)} runs complete, ${integer.format(ended.failed)} failed, ${
+    `Since ${iso(activity.since)}: runs complete ${integer.format(ended.complete)}, failed ${integer.format(ended.failed)}, abandoned ${
       integer.format(ended.abandoned)
-    } abandoned; rows ${integer.format(rows.inserted)} inserted, ${integer.format(rows.updated)} updated, ${
+    }; rows inserted ${integer.format(rows.inserted)}, updated ${integer.format(rows.updated)}, unchanged ${
       integer.format(rows.unchanged)
-    } unchanged, ${integer.format(rows.deleted)} deleted`
+    }, deleted ${integer.format(rows.deleted)}`
   )
   if (activity.failures.length > 0) {
     lines.push("Latest failed or abandoned runs:")
