@@ -132,7 +132,7 @@ describe.concurrent("the CLI's telemetry, sent to an OpenTelemetry collector", (
       expect(ndjsonIds(yield* (yield* FileSystem.FileSystem).readFileString(out))).toHaveLength(USERS)
     }).pipe(Effect.provide(layer)), 60_000)
 
-  it.scopedLive("nothing is sent with OTEL_SDK_DISABLED=true; a variable set wrong stops the command before it starts", () =>
+  it.scopedLive("nothing is sent with OTEL_SDK_DISABLED=true, no span with always_off; a variable set wrong stops the command before it starts", () =>
     Effect.gen(function*() {
       const collector = yield* OtlpCollector.make
       const { received, url } = collector
@@ -150,9 +150,19 @@ describe.concurrent("the CLI's telemetry, sent to an OpenTelemetry collector", (
       )
       expect(yield* (yield* FileSystem.FileSystem).exists(out)).toBe(false)
       expect(received).toEqual([])
+
       expect(yield* Simulator.Simulator.pipe(Effect.flatMap((simulator) => simulator.stats))).toMatchObject({
         total: { scrollsOpened: 1 }
       })
+
+      // No trace sampled: the counters still go.
+      const unsampled = yield* OtlpCollector.make
+      const counted = yield* run(["export", "users", "--out", yield* outFile], {
+        OTEL_EXPORTER_OTLP_ENDPOINT: unsampled.url,
+        OTEL_TRACES_SAMPLER: "always_off"
+      })
+      expect(counted.exitCode).toBe(0)
+      expect(new Set(unsampled.received.map((request) => request.path))).toEqual(new Set(["/v1/metrics"]))
     }).pipe(Effect.provide(layer)), 60_000)
 })
 

@@ -2,7 +2,9 @@
  * What the OTEL_* variables make of the CLI's telemetry (test/telemetry.test.ts sends it to a collector from the bin).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Either, Option, Redacted } from "effect"
+import { ConfigProvider, Effect, Either, Option, Redacted, Tracer } from "effect"
+import { recordingTracer } from "../../core/test/support/recordingTracer.js"
+import * as Sampling from "../src/internal/sampling.js"
 import * as Telemetry from "../src/internal/telemetry.js"
 
 const settingsOf = (variables: Record<string, string>) =>
@@ -72,5 +74,59 @@ describe("Telemetry.settings", () => {
       expect(error.message).toMatch(/^OTEL_EXPORTER_OTLP_ENDPOINT is set, but @effect\/opentelemetry, .* npm install @effect\/opentelemetry@\^0\.64\.1 beside/)
       const found = yield* Telemetry.loadExporter(() => import("@effect/opentelemetry/Otlp"))
       expect(typeof found.layerJson).toBe("function")
+    }))
+
+  it.effect("OTEL_TRACES_SAMPLER and its argument: parentbased_always_on by default, a ratio from 0 to 1, a mistake named", () =>
+    Effect.gen(function*() {
+      const samplerOf = (variables: Record<string, string>) =>
+        Effect.map(settingsOf({ ...endpoint, ...variables }), (found) => Option.getOrThrow(found).sampler)
+      expect(yield* samplerOf({})).toEqual({ parentBased: true, ratio: 1 })
+      expect(yield* samplerOf({ OTEL_TRACES_SAMPLER: "always_off" })).toEqual({ parentBased: false, ratio: 0 })
+      expect(yield* samplerOf({ OTEL_TRACES_SAMPLER: "parentbased_traceidratio", OTEL_TRACES_SAMPLER_ARG: "0.25" }))
+        .toEqual({ parentBased: true, ratio: 0.25 })
+      const refused = (variables: Record<string, string>) =>
+        Effect.map(Effect.flip(settingsOf({ ...endpoint, ...variables })), (error) => error.message)
+      expect(yield* refused({ OTEL_TRACES_SAMPLER: "jaeger_remote" })).toMatch(/^OTEL_TRACES_SAMPLER must be always_on, always_off, traceidratio/)
+      expect(yield* refused({ OTEL_TRACES_SAMPLER: "traceidratio", OTEL_TRACES_SAMPLER_ARG: "10%" })).toMatch(
+        /^OTEL_TRACES_SAMPLER_ARG must be a share of traces from 0 to 1/
+      )
+    }))
+})
+
+describe("Sampling.tracer", () => {
+  /** Runs a root span with a child, and a root statement, through the sampler; the names that reached the exporter. */
+  const sentOf = (sampler: Sampling.Sampler, parent?: Tracer.AnySpan) =>
+    Effect.gen(function*() {
+      const { spans, tracer } = yield* recordingTracer
+      const traced = Effect.void.pipe(
+        Effect.withSpan("child"),
+        Effect.withSpan("root"),
+        Effect.zipRight(Effect.withSpan(Effect.void, "sql.execute")),
+        (effect) => parent === undefined ? effect : Effect.withParentSpan(effect, parent)
+      )
+      yield* Effect.withTracer(traced, Sampling.tracer(tracer, sampler))
+      return spans.map((span) => span.name)
+    })
+  const external = (sampled: boolean) => Tracer.externalSpan({ traceId: "0af7651916cd43dd8448eb211c80319c", spanId: "b7ad6b7169203331", sampled })
+
+  it.effect("sends every trace by default, each span under the one it belongs to, but never a statement of its own", () =>
+    Effect.gen(function*() {
+      expect(yield* sentOf({ parentBased: true, ratio: 1 })).toEqual(["root", "child"])
+    }))
+
+  it.effect("a ratio decides where a trace begins, and the trace follows: whole or not at all", () =>
+    Effect.gen(function*() {
+      expect(yield* sentOf({ parentBased: true, ratio: 0 })).toEqual([])
+      const outcomes = new Set<string>()
+      for (let i = 0; i < 200; i++) outcomes.add((yield* sentOf({ parentBased: true, ratio: 0.5 })).join(","))
+      expect(outcomes).toEqual(new Set(["", "root,child"]))
+    }))
+
+  it.effect("parent-based: a trace begun elsewhere is sent as its sender decided", () =>
+    Effect.gen(function*() {
+      expect(yield* sentOf({ parentBased: true, ratio: 1 }, external(false))).toEqual([])
+      expect(yield* sentOf({ parentBased: true, ratio: 0 }, external(true))).toEqual(["root", "child", "sql.execute"])
+      // Without parentbased_, always_on and always_off decide alike for every span.
+      expect(yield* sentOf({ parentBased: false, ratio: 1 }, external(false))).toEqual(["root", "child", "sql.execute"])
     }))
 })

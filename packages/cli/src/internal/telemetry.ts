@@ -3,7 +3,8 @@
  * names one, with the variables every OpenTelemetry SDK reads: OTEL_EXPORTER_OTLP_ENDPOINT (unset or blank: nothing is
  * sent, nothing is loaded), OTEL_EXPORTER_OTLP_PROTOCOL (`http/protobuf`, the default, or `http/json`),
  * OTEL_EXPORTER_OTLP_HEADERS (`key=value,…`, values percent-encoded: a collector's API key, so never printed),
- * OTEL_SERVICE_NAME (default `intercom-scroll`), OTEL_RESOURCE_ATTRIBUTES, and OTEL_SDK_DISABLED=true to send nothing.
+ * OTEL_SERVICE_NAME (default `intercom-scroll`), OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER and its
+ * OTEL_TRACES_SAMPLER_ARG (which spans: `sampling.ts`), and OTEL_SDK_DISABLED=true to send nothing.
  *
  * The exporter is @effect/opentelemetry's own (no OpenTelemetry SDK), loaded only when an endpoint is set. A collector
  * that cannot be reached costs the command nothing but the last flush as it ends (at most 2 s): the exporter retries,
@@ -13,8 +14,9 @@
  */
 import type * as Otlp from "@effect/opentelemetry/Otlp"
 import type { HttpClient } from "@effect/platform"
-import { Config, Duration, Effect, Layer, Option, Redacted, Tracer } from "effect"
+import { Config, Duration, Effect, Layer, Option, Redacted } from "effect"
 import { InvalidConfig } from "../ExportError.js"
+import * as Sampling from "./sampling.js"
 import { moduleVersion } from "./version.js"
 
 /**
@@ -30,6 +32,7 @@ export interface Settings {
   readonly headers: Redacted.Redacted<Readonly<Record<string, string>>>
   /** Only when OTEL_SERVICE_NAME is set or OTEL_RESOURCE_ATTRIBUTES names none: the exporter reads the rest. */
   readonly serviceName: string | undefined
+  readonly sampler: Sampling.Sampler
 }
 
 const defaultServiceName = "intercom-scroll"
@@ -110,6 +113,11 @@ export const settings: Effect.Effect<Option.Option<Settings>, InvalidConfig> = E
     onNone: () => Effect.succeed({}),
     onSome: parseHeaders
   })
+  const samplerName = yield* variable("OTEL_TRACES_SAMPLER")
+  const sampler = Option.isNone(samplerName)
+    ? Sampling.defaultSampler
+    : Sampling.parse(samplerName.value.trim(), Option.getOrUndefined(yield* variable("OTEL_TRACES_SAMPLER_ARG")))
+  if ("mistake" in sampler) return yield* invalid(sampler.mistake.variable, sampler.mistake.detail)
   const serviceName = yield* variable("OTEL_SERVICE_NAME")
   const attributes = yield* variable("OTEL_RESOURCE_ATTRIBUTES")
   const namedInAttributes = Option.exists(attributes, (text) => /(^|,)\s*service\.name\s*=/.test(text))
@@ -117,7 +125,8 @@ export const settings: Effect.Effect<Option.Option<Settings>, InvalidConfig> = E
     endpoint,
     protocol,
     headers: Redacted.make(headers),
-    serviceName: Option.getOrElse(serviceName, () => namedInAttributes ? undefined : defaultServiceName)
+    serviceName: Option.getOrElse(serviceName, () => namedInAttributes ? undefined : defaultServiceName),
+    sampler
   })
 })
 
@@ -153,23 +162,14 @@ export const layer = (settings: Settings): Layer.Layer<never, InvalidConfig, Htt
       headers: Redacted.value(settings.headers),
       shutdownTimeout: Duration.seconds(2)
     }
-    return withoutBackgroundStatements(settings.protocol === "http/json" ? Otlp.layerJson(options) : Otlp.layerProtobuf(options))
+    return sampled(settings.protocol === "http/json" ? Otlp.layerJson(options) : Otlp.layerProtobuf(options), settings.sampler)
   }))
 
-/**
- * The cluster's background statements (a runner's heartbeats, its lock refreshes, its polls for messages) are each a
- * `sql.execute` span of its own, without a parent: ~35,000 a day a runner, which tell an operator nothing. They go to
- * the tracer there was before, which sends nothing; every other span, the statements of a sync included, goes to the
- * collector.
- */
-const withoutBackgroundStatements = <E, R>(exporting: Layer.Layer<never, E, R>): Layer.Layer<never, E, R> =>
-  Layer.unwrapEffect(Effect.map(Effect.tracer, (unsent) =>
-    Layer.unwrapEffect(Effect.map(Effect.tracer, (sent) =>
-      Layer.setTracer(Tracer.make({
-        span: (name, parent, ...rest) =>
-          (name === "sql.execute" && Option.isNone(parent) ? unsent : sent).span(name, parent, ...rest),
-        context: (f, fiber) => sent.context(f, fiber)
-      })))).pipe(Layer.provideMerge(exporting))))
+/** The exporter's tracer, behind the sampler's choice of what it sends (`sampling.ts`). */
+const sampled = <E, R>(exporting: Layer.Layer<never, E, R>, sampler: Sampling.Sampler): Layer.Layer<never, E, R> =>
+  Layer.unwrapEffect(Effect.map(Effect.tracer, (sent) => Layer.setTracer(Sampling.tracer(sent, sampler)))).pipe(
+    Layer.provideMerge(exporting)
+  )
 
 /**
  * Runs `self` with the settings the environment gives: as it is when nothing is to be sent, else with its telemetry
