@@ -268,7 +268,12 @@ describe.concurrent("the fleet as processes", () => {
         expect(prune.lines.map(({ text }) => text)).toContainEqual(
           expect.stringMatching(/^Pruned 2 requests answered and 2 runs ended before \S+ from sqlite:/)
         )
-        const third = yield* node("client", scripts.client, ["--database", `sqlite:${filename}`, "--workspaces", file, "--run", "r1"], env)
+        // Sent by a client that samples no trace: the runner, which follows its sender's decision, sends none of it.
+        const third = yield* node("client", scripts.client, ["--database", `sqlite:${filename}`, "--workspaces", file, "--run", "r1"], {
+          ...env,
+          ...telemetry("fleet-sync-unsampled"),
+          OTEL_TRACES_SAMPLER: "always_off"
+        })
         expect((yield* third.exit.pipe(Effect.timeout("60 seconds"), Effect.orDie)).code).toBe(0)
         expect(third.lines.filter(({ text }) => note.test(text))).toEqual([])
         expect(results(third).map(({ summaries }) => summaries?.[0].unchanged)).toEqual([500, 500])
@@ -297,6 +302,9 @@ describe.concurrent("the fleet as processes", () => {
         const statements = spans.filter((span) => span.service === "fleet-runner" && span.name === "sql.execute")
         expect(statements.filter((span) => span.parentSpanId === undefined)).toEqual([])
         expect(statements.length).toBeGreaterThan(0)
+        // The four syncs it ran, of which the last two were sent unsampled.
+        expect(spans.filter((span) => span.service === "fleet-runner" && span.name === "WorkspaceSync.Sync")).toHaveLength(2)
+        expect(spans.filter((span) => span.service === "fleet-sync-unsampled")).toEqual([])
         const logs = collector.logs().filter((record) => record.service === "fleet-runner")
         expect(logs.map((record) => record.body)).toContainEqual(expect.stringMatching(/^Listening on: 127\.0\.0\.1:\d+$/))
         const done = logs.filter((record) => record.body === "Sync done")
