@@ -147,7 +147,7 @@ describe("intercom-scroll fleet", () => {
     }
     expect(FleetCommand.renderStatus(status, "postgres://fleet@db/fleet")).toBe([
       "Fleet database: postgres://fleet@db/fleet",
-      "Runners: 2 live: 10.0.0.7:34431, 10.0.0.8:34431; 1 silent (stopped or dead): 10.0.0.9:34431 for 2h 3m",
+      "Runners: 2 live: 10.0.0.7:34431, 10.0.0.8:34431; 1 silent (stopped or dead): 10.0.0.9:34431 for 2 h 03 min",
       "Syncs sent and not answered: 1,204, the oldest sent 2026-12-03T09:58:00Z",
       "Runs under way: 12",
       "  w1 users since 2026-12-03T10:00:00Z (run r7)",

@@ -51,7 +51,17 @@ export interface Status {
   readonly activity: SyncActivity.Activity
 }
 
-const tableNames = ["cluster_runners", "cluster_messages", Sync.runsTable]
+/** Which of `names` the database has as tables. */
+const existing = (sql: SqlClient.SqlClient, names: ReadonlyArray<string>) =>
+  Effect.map(
+    sql.onDialectOrElse({
+      pg: () =>
+        sql<{ readonly name: string }>`SELECT table_name AS name FROM information_schema.tables
+          WHERE table_schema = current_schema() AND table_name IN ${sql.in(names)}`,
+      orElse: () => sql<{ readonly name: string }>`SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ${sql.in(names)}`
+    }),
+    (rows) => new Set(rows.map((row) => row.name))
+  )
 
 /** Seconds since a heartbeat, as each dialect tells time (the cluster writes it in the database's own clock). */
 const silentForSql = (sql: SqlClient.SqlClient) =>
@@ -60,6 +70,31 @@ const silentForSql = (sql: SqlClient.SqlClient) =>
     // The cluster writes CURRENT_TIMESTAMP's text there, UTC, which julianday() reads.
     orElse: () => sql`(julianday('now') - julianday(last_heartbeat)) * 86400`
   })
+
+const runnersTable = "cluster_runners"
+
+/** The runners of `cluster_runners`, which the caller knows is there. */
+const readRunners = (sql: SqlClient.SqlClient) =>
+  Effect.map(
+    sql<{ readonly address: string; readonly silent_for: number | string }>`SELECT address,
+      ${silentForSql(sql)} AS silent_for FROM ${sql(runnersTable)} ORDER BY address`,
+    (rows) =>
+      rows.map((row): Runner => {
+        const silentFor = Math.max(0, Math.round(Number(row.silent_for)))
+        return { address: row.address, live: silentFor < 30, silentFor }
+      })
+  )
+
+/**
+ * The runners the cluster has registered on the database, alive or not (none before a runner has used it).
+ *
+ * @since 0.1.0
+ * @category reading
+ */
+export const runners: Effect.Effect<ReadonlyArray<Runner>, SqlError, SqlClient.SqlClient> = Effect.gen(function*() {
+  const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+  return (yield* existing(sql, [runnersTable])).has(runnersTable) ? yield* readRunners(sql) : []
+}).pipe(Effect.withSpan("FleetStatus.runners"))
 
 /**
  * Reads the fleet's state, with the sync runs' activity since `since` (and at most `failures` of the latest failures,
@@ -74,22 +109,8 @@ export const read: (
 ) => Effect.Effect<Status, SqlError | SyncError.UnsupportedDialect, SqlClient.SqlClient> = Effect.fn("FleetStatus.read")(
   function*(options: { readonly since: DateTime.Utc; readonly failures?: number | undefined }) {
     const sql = (yield* SqlClient.SqlClient).withoutTransforms()
-    const tables = new Set(
-      (yield* sql.onDialectOrElse({
-        pg: () =>
-          sql<{ readonly name: string }>`SELECT table_name AS name FROM information_schema.tables
-            WHERE table_schema = current_schema() AND table_name IN ${sql.in(tableNames)}`,
-        orElse: () =>
-          sql<{ readonly name: string }>`SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ${sql.in(tableNames)}`
-      })).map((row) => row.name)
-    )
-    const runners = tables.has("cluster_runners")
-      ? (yield* sql<{ readonly address: string; readonly silent_for: number | string }>`SELECT address,
-          ${silentForSql(sql)} AS silent_for FROM ${sql("cluster_runners")} ORDER BY address`).map((row) => {
-            const silentFor = Math.max(0, Math.round(Number(row.silent_for)))
-            return { address: row.address, live: silentFor < 30, silentFor }
-          })
-      : []
+    const tables = yield* existing(sql, [runnersTable, "cluster_messages", Sync.runsTable])
+    const runners = tables.has(runnersTable) ? yield* readRunners(sql) : []
     // A request is its own row (id = request_id) until its reply marks it processed; its id is a Snowflake, which
     // carries the time it was made.
     const [pending] = tables.has("cluster_messages")

@@ -200,20 +200,13 @@ export const renderSentBefore = (run: string, sent: number, workspaces: number):
 const clearLine = "\r\x1b[2K"
 
 /**
- * The runners with a heartbeat in the last 30 s in the cluster's table (a dead runner's row stays until another
- * removes it), or undefined when the database cannot tell (not there yet, or not answering).
+ * How many runners are alive on the database (a heartbeat in the last 30 s; a dead runner's row stays until another
+ * removes it), or undefined when the database cannot tell (not answering).
  */
-const liveRunners = Effect.gen(function*() {
-  const sql = yield* SqlClient.SqlClient
-  const since = sql.onDialectOrElse({
-    pg: () => sql`NOW() - INTERVAL '30 seconds'`,
-    // The cluster writes CURRENT_TIMESTAMP's text there, which compares as datetime()'s does.
-    orElse: () => sql`datetime('now', '-30 seconds')`
-  })
-  const [row] = yield* sql<{ readonly runners: number }>`SELECT CAST(count(*) AS INTEGER) AS runners
-    FROM ${sql("cluster_runners")} WHERE last_heartbeat > ${since}`
-  return Number(row?.runners ?? 0)
-}).pipe(Effect.orElseSucceed(() => undefined))
+const liveRunners = FleetStatus.runners.pipe(
+  Effect.map((runners) => runners.filter((runner) => runner.live).length),
+  Effect.orElseSucceed(() => undefined)
+)
 
 /**
  * The workspaces with a run of `run` open in the sync tables (each run's row carries its request's name as its label);
@@ -325,16 +318,6 @@ export const runPrune = (flags: { readonly database: string; readonly olderThan:
     )
   })
 
-/** `2h 3m`, `45s`: how long, to the minute past an hour. */
-const elapsed = (seconds: number) => {
-  const s = Math.round(seconds)
-  if (s < 60) return `${s}s`
-  const minutes = Math.floor(s / 60)
-  if (minutes < 60) return `${minutes}m ${s % 60}s`
-  const hours = Math.floor(minutes / 60)
-  return hours < 48 ? `${hours}h ${minutes % 60}m` : `${Math.floor(hours / 24)}d ${hours % 24}h`
-}
-
 const iso = (time: DateTime.Utc) => DateTime.formatIso(time).replace(/\.\d{3}Z$/, "Z")
 
 /** What is listed of a long list before "and N more". */
@@ -367,7 +350,7 @@ export const renderStatus = (status: FleetStatus.Status, database: string): stri
         silent.length === 0
           ? ""
           : `; ${integer.format(silent.length)} silent (stopped or dead): ${
-            some(silent.map((runner) => `${runner.address} for ${elapsed(runner.silentFor)}`))
+            some(silent.map((runner) => `${runner.address} for ${ProgressBar.formatDuration(runner.silentFor * 1000)}`))
           }`
       }`
   )
