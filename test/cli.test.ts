@@ -9,21 +9,11 @@ import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Simulator } from "@intercom-scroll/simulator"
 import { Effect, Fiber, Layer, type Scope } from "effect"
-import * as Net from "node:net"
 import * as Os from "node:os"
 import { parseCsv } from "./support/csv.js"
-import { cli, cliPipedTo, eventually, run, simulator, start, startCli, withoutProgress } from "./support/processes.js"
+import { cli, cliPipedTo, closedPort, eventually, run, simulator, start, startCli, withoutProgress } from "./support/processes.js"
 import { simulatorForAll } from "./support/suite.js"
 import { env, expectedIds, ndjsonIds, TOKEN, workspaceFlags, workspaces } from "./support/workspace.js"
-
-/** A loopback port nothing listens on: one the system just gave out, closed again. */
-const closedPort = Effect.async<number>((resume) => {
-  const server = Net.createServer()
-  server.listen(0, "127.0.0.1", () => {
-    const { port } = server.address() as Net.AddressInfo
-    server.close(() => resume(Effect.succeed(port)))
-  })
-})
 
 const tempDirectory = Effect.flatMap(FileSystem.FileSystem, (fs) => fs.makeTempDirectoryScoped({ prefix: "cli-e2e-" }))
 

@@ -9,22 +9,12 @@ import { describe, expect, it } from "@effect/vitest"
 import { Simulator } from "@intercom-scroll/simulator"
 import { OtlpCollector } from "@intercom-scroll/testing"
 import { Effect, Layer } from "effect"
-import * as Net from "node:net"
-import { cli } from "./support/processes.js"
+import { cli, closedPort } from "./support/processes.js"
 import { ndjsonIds } from "./support/workspace.js"
 
 const TOKEN = "telemetry-test-token-7c21"
 const USERS = 1_200
 const PAGE_SIZE = 50
-
-/** A loopback port nothing listens on. */
-const closedPort = Effect.async<number>((resume) => {
-  const server = Net.createServer()
-  server.listen(0, "127.0.0.1", () => {
-    const { port } = server.address() as Net.AddressInfo
-    server.close(() => resume(Effect.succeed(port)))
-  })
-})
 
 const served = Simulator.layerServer({ workspaces: [{ token: TOKEN, seed: 5, users: USERS }], pageSize: PAGE_SIZE })
 

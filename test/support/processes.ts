@@ -7,6 +7,7 @@ import { Command, type CommandExecutor } from "@effect/platform"
 import type { PlatformError } from "@effect/platform/Error"
 import { Effect, Option, type Scope, Stream } from "effect"
 import { createRequire } from "node:module"
+import * as Net from "node:net"
 import * as NodePath from "node:path"
 import { fileURLToPath } from "node:url"
 import { Cli } from "@intercom-scroll/simulator"
@@ -189,3 +190,12 @@ export const eventually = <E, R>(check: Effect.Effect<boolean, E, R>) =>
     }
     return yield* Effect.dieMessage("the condition did not hold within 20 s")
   })
+
+/** A loopback port nothing listens on: one the system just gave out, closed again. */
+export const closedPort = Effect.async<number>((resume) => {
+  const server = Net.createServer()
+  server.listen(0, "127.0.0.1", () => {
+    const { port } = server.address() as Net.AddressInfo
+    server.close(() => resume(Effect.succeed(port)))
+  })
+})
