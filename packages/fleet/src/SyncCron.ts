@@ -32,6 +32,7 @@ import { ClusterCron, Entity, type Sharding } from "@effect/cluster"
 import type { Resource } from "@intercom-scroll/core"
 import { type Cron, DateTime, Effect, Layer, Option } from "effect"
 import type { WorkspaceConfig } from "./WorkspaceConfig.js"
+import * as CronName from "./internal/cronName.js"
 import * as Round from "./internal/round.js"
 import * as WorkspaceSync from "./WorkspaceSync.js"
 
@@ -65,7 +66,7 @@ export const layer = (options: Options): Layer.Layer<never, never, Sharding.Shar
     return Layer.effectDiscard(Effect.dieMessage(`SyncCron.layer: maxInFlight must be a whole number ≥ 1, got ${maxInFlight}`))
   }
   return ClusterCron.make({
-    name: `intercom-scroll/${options.name}`,
+    name: CronName.clusterCronName(options.name),
     cron: options.cron,
     // Each tick is scheduled from the one before, and the first is sent once for the schedule's lifetime. From "now"
     // (the default), the schedule's singleton, started again on another runner while a round ran (a runner stopped or

@@ -28,9 +28,11 @@ import { Rpc } from "@effect/rpc"
 import type { MigrationError } from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
+import type * as Statement from "@effect/sql/Statement"
 import { IntercomClient, Resource, ScrollError } from "@intercom-scroll/core"
 import { Sync as IntercomSync, SyncError } from "@intercom-scroll/sync"
 import { Array as Arr, DateTime, Duration, Effect, Layer, Option, type Redacted, Schedule, Schema } from "effect"
+import * as CronName from "./internal/cronName.js"
 import * as Slots from "./internal/slots.js"
 import { MissingToken, Secrets } from "./Secrets.js"
 import { Summary } from "./Summary.js"
@@ -318,14 +320,18 @@ export interface Pruned {
   readonly runs: number
   /** `Sync` requests answered before the cutoff, each with its replies, from the cluster's tables. */
   readonly requests: number
+  /** `SyncCron` ticks whose rounds ended before the cutoff, each with its reply, from the cluster's tables. */
+  readonly ticks: number
 }
 
 /**
  * Deletes what syncs answered before `before` left in the fleet's database, which nothing reads again: the `Sync`
- * requests the cluster answered before it (their `cluster_messages` rows and their `cluster_replies`) and the runs that
- * ended before it (`Sync.pruneRuns`). Each sync leaves ~2 KB there, which nothing else removes: 1,000 workspaces synced
- * four times a day add ~3 GB a year. A request not yet answered stays, and so does a run still `running`. A run's name
- * pruned can be sent again, and syncs again (`sentBefore` no longer finds it).
+ * requests the cluster answered before it (their `cluster_messages` rows and their `cluster_replies`), the `SyncCron`
+ * ticks whose rounds ended before it, and the runs that ended before it (`Sync.pruneRuns`). Each sync leaves ~2 KB
+ * there, which nothing else removes: 1,000 workspaces synced four times a day add ~3 GB a year. A request not yet
+ * answered stays, and so does a run still `running`. A run's name pruned can be sent again, and syncs again
+ * (`sentBefore` no longer finds it). A schedule's first tick stays: its runner sends it again at every start, and it
+ * would run again if it were gone.
  *
  * A sender reads its answer within seconds of it (`fleet sync`, a `SyncCron` round): a cutoff of a few seconds ago
  * could delete an answer before its sender has read it, which would then wait for it forever. Keep `before` minutes in
@@ -342,28 +348,35 @@ export const prune = Effect.fn("WorkspaceSync.prune")(function*(before: DateTime
   const cutoff = sql`CAST(${String(Snowflake.make({ timestamp: millis, machineId: MachineId.make(0), sequence: 0 }))} AS BIGINT)`
   const messages = sql("cluster_messages")
   const replies = sql("cluster_replies")
-  let requests = 0
-  let after = "0"
-  while (true) {
-    // Requests answered before the cutoff: a request sent before it whose answer came after stays, for its sender to
-    // read. Their ids as text: a Snowflake is beyond a JavaScript number's exact integers. Read outside the transaction:
-    // in SQLite a transaction that reads and then writes fails at once when another process wrote in between.
-    const batch = (yield* sql<{ readonly id: string }>`SELECT CAST(id AS TEXT) AS id FROM ${messages}
-      WHERE entity_type = ${WorkspaceSync.type} AND id = request_id AND processed AND id < ${cutoff}
-      AND id > CAST(${after} AS BIGINT) AND id IN (SELECT request_id FROM ${replies} WHERE id < ${cutoff})
-      ORDER BY id LIMIT 500`).map((row) => String(row.id))
-    if (batch.length === 0) break
-    // Each request with its replies and whatever else came for it (an interruption its sender sent after the answer,
-    // which the cluster skips only while the answer is there).
-    yield* sql`DELETE FROM ${replies} WHERE request_id IN ${sql.in(batch)}`.pipe(
-      Effect.zipRight(sql`DELETE FROM ${messages} WHERE request_id IN ${sql.in(batch)}`),
-      sql.withTransaction
-    )
-    requests += batch.length
-    after = batch[batch.length - 1]
-  }
+  const answeredBefore = Effect.fnUntraced(function*(entities: Statement.Fragment) {
+    let deleted = 0
+    let after = "0"
+    while (true) {
+      // Requests answered before the cutoff: a request sent before it whose answer came after stays, for its sender to
+      // read. Their ids as text: a Snowflake is beyond a JavaScript number's exact integers. Read outside the
+      // transaction: in SQLite a transaction that reads and then writes fails at once when another process wrote in
+      // between.
+      const batch = (yield* sql<{ readonly id: string }>`SELECT CAST(id AS TEXT) AS id FROM ${messages}
+        WHERE ${entities} AND id = request_id AND processed AND id < ${cutoff}
+        AND id > CAST(${after} AS BIGINT) AND id IN (SELECT request_id FROM ${replies} WHERE id < ${cutoff})
+        ORDER BY id LIMIT 500`).map((row) => String(row.id))
+      if (batch.length === 0) return deleted
+      // Each request with its replies and whatever else came for it (an interruption its sender sent after the answer,
+      // which the cluster skips only while the answer is there).
+      yield* sql`DELETE FROM ${replies} WHERE request_id IN ${sql.in(batch)}`.pipe(
+        Effect.zipRight(sql`DELETE FROM ${messages} WHERE request_id IN ${sql.in(batch)}`),
+        sql.withTransaction
+      )
+      deleted += batch.length
+      after = batch[batch.length - 1]
+    }
+  })
+  const requests = yield* answeredBefore(sql`entity_type = ${WorkspaceSync.type}`)
+  // Not the first tick ("initial"): a schedule's singleton sends it at every start, and the cluster runs it only while
+  // it finds it already there. Pruned, it would run again, beside the ticks scheduled from it.
+  const ticks = yield* answeredBefore(sql`entity_type LIKE ${CronName.tickEntityTypes} AND entity_id <> 'initial'`)
   const runs = yield* IntercomSync.pruneRuns(before)
-  return { runs, requests } satisfies Pruned
+  return { runs, requests, ticks } satisfies Pruned
 })
 
 /**

@@ -266,7 +266,7 @@ describe.concurrent("the fleet as processes", () => {
         const prune = yield* node("prune", scripts.prune, ["--database", `sqlite:${filename}`, "--older-than", "0s"])
         expect((yield* prune.exit.pipe(Effect.timeout("60 seconds"), Effect.orDie)).code).toBe(0)
         expect(prune.lines.map(({ text }) => text)).toContainEqual(
-          expect.stringMatching(/^Pruned 2 requests answered and 2 runs ended before \S+ from sqlite:/)
+          expect.stringMatching(/^Pruned 2 requests answered, 0 schedule ticks and 2 runs ended before \S+ from sqlite:/)
         )
         // Sent by a client that samples no trace: the runner, which follows its sender's decision, sends none of it.
         const third = yield* node("client", scripts.client, ["--database", `sqlite:${filename}`, "--workspaces", file, "--run", "r1"], {

@@ -7,8 +7,8 @@ import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import { Simulator } from "@intercom-scroll/simulator"
 import { Sync } from "@intercom-scroll/sync"
-import { DateTime, Effect, Fiber, Layer, Logger, LogLevel, Schedule } from "effect"
-import { Fleet, WorkspaceSync } from "../src/index.js"
+import { Cron, DateTime, Effect, Fiber, HashMap, Layer, Logger, LogLevel, Schedule } from "effect"
+import { Fleet, SyncCron, WorkspaceSync } from "../src/index.js"
 import { acme, databases, globex, simulated, tokens } from "./support/inProcess.js"
 import { freePort } from "./support/processes.js"
 
@@ -56,14 +56,14 @@ describe("WorkspaceSync.prune", () => {
             replies: 3,
             runs: ["acme r1 complete", "globex r1 complete", "initech r0 running", "globex r3 running"]
           })
-          expect(yield* WorkspaceSync.prune(cutoff)).toEqual({ runs: 2, requests: 2 })
+          expect(yield* WorkspaceSync.prune(cutoff)).toEqual({ runs: 2, requests: 2, ticks: 0 })
           expect(yield* held).toEqual({ requests: 2, replies: 1, runs: ["initech r0 running", "globex r3 running"] })
 
           // Answered after the cutoff, r3 stays for its sender to read, though sent before it; so does r2, sent after.
           yield* Fiber.join(underWay)
           yield* Effect.sleep("10 millis")
           yield* WorkspaceSync.sync(acme, { resources: ["users"], run: "r2" })
-          expect(yield* WorkspaceSync.prune(cutoff)).toEqual({ runs: 0, requests: 0 })
+          expect(yield* WorkspaceSync.prune(cutoff)).toEqual({ runs: 0, requests: 0, ticks: 0 })
           expect(yield* held).toEqual({
             requests: 3,
             replies: 3,
@@ -78,8 +78,55 @@ describe("WorkspaceSync.prune", () => {
           expect(again.unchanged).toBe(150)
           expect((yield* held).runs).toEqual(["initech r0 running", "globex r3 complete", "acme r2 complete", "acme r1 complete"])
           // Nothing is older than a cutoff in the past.
-          expect(yield* WorkspaceSync.prune(DateTime.unsafeMake(0))).toEqual({ runs: 0, requests: 0 })
+          expect(yield* WorkspaceSync.prune(DateTime.unsafeMake(0))).toEqual({ runs: 0, requests: 0, ticks: 0 })
         }).pipe(Effect.provide(runner), Logger.withMinimumLogLevel(LogLevel.Warning))
+      }).pipe(Effect.scoped), 60_000)
+
+    it.live(`deletes a schedule's ticks whose rounds ended before the cutoff, but its first, which a runner started again would run again (${dialect})`, () =>
+      Effect.gen(function*() {
+        const db = yield* database
+        const rounds: Array<string> = []
+        const collect = Logger.make(({ annotations, message }) => {
+          const text = String(message)
+          if (text.startsWith("Round ")) rounds.push(`${text.split(":")[0]} ${String(HashMap.unsafeGet(annotations, "run"))}`)
+        })
+        // A runner holding a schedule that ticks every second, until `enough` rounds have ended in its life.
+        const life = (enough: number) =>
+          Effect.gen(function*() {
+            const before = rounds.length
+            const runner = SyncCron.layer({ name: "often", cron: Cron.unsafeParse("* * * * * *"), resources: ["users"], workspaces: [acme] }).pipe(
+              Layer.provideMerge(Fleet.layerRunner({ database: db, port: yield* freePort, maxSyncs: 1 })),
+              Layer.provide([Simulator.layerClient(simulated), tokens]),
+              Layer.orDie
+            )
+            yield* Effect.repeat(Effect.sync(() => rounds.slice(before).filter((round) => round.startsWith("Round done")).length), {
+              schedule: Schedule.spaced("50 millis"),
+              until: (done) => done >= enough
+            }).pipe(Effect.provide(runner), Effect.scoped)
+            return rounds.slice(before)
+          }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, collect)), Logger.withMinimumLogLevel(LogLevel.Info))
+        const ticks = Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const rows = yield* sql<{ entity_id: string; processed: unknown }>`SELECT entity_id, processed FROM cluster_messages
+            WHERE entity_type = 'ClusterCron/intercom-scroll/often' ORDER BY id`
+          return rows.map((row) => `${row.entity_id === "initial" ? "initial" : "tick"} ${row.processed ? "answered" : "waiting"}`)
+        }).pipe(Effect.provide(Fleet.layerClient({ database: db })), Effect.scoped)
+
+        const first = yield* life(3)
+        expect(first[0]).toBe("Round started often@initial")
+        const held = yield* ticks
+        const answered = held.filter((tick) => tick === "tick answered").length
+        expect(held.slice(0, 2)).toEqual(["initial answered", "tick answered"])
+        expect(held.filter((tick) => tick.endsWith("waiting")).length).toBeGreaterThanOrEqual(1)
+
+        const pruned = yield* WorkspaceSync.prune(yield* DateTime.now).pipe(Effect.provide(Fleet.layerClient({ database: db })), Effect.scoped)
+        expect(pruned.ticks).toBe(answered)
+        expect(pruned.requests).toBe(first.filter((round) => round.startsWith("Round done")).length)
+        expect(yield* ticks).toEqual(held.filter((tick) => tick === "initial answered" || tick.endsWith("waiting")))
+
+        // Started again, the runner's schedule goes on from the tick it had sent next; its first tick does not run again.
+        const second = yield* life(1)
+        expect(second.filter((round) => round.endsWith("@initial"))).toEqual([])
       }).pipe(Effect.scoped), 60_000)
   }
 })

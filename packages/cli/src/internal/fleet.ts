@@ -312,7 +312,9 @@ export const runPrune = (flags: { readonly database: string; readonly olderThan:
     const before = DateTime.subtractDuration(yield* DateTime.now, flags.olderThan)
     const pruned = yield* WorkspaceSync.prune(before).pipe(Effect.provide(Fleet.layerClient({ database })))
     yield* Stdio.print(
-      `Pruned ${integer.format(pruned.requests)} requests answered and ${integer.format(pruned.runs)} runs ended before ${
+      `Pruned ${integer.format(pruned.requests)} requests answered, ${integer.format(pruned.ticks)} schedule ticks and ${
+        integer.format(pruned.runs)
+      } runs ended before ${
         DateTime.formatIso(before)
       } from ${SyncDatabase.display(database)}\n`
     )

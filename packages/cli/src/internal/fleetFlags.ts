@@ -35,7 +35,7 @@ export const syncDescription =
  * @category flags
  */
 export const pruneDescription =
-  "Delete what syncs answered longer ago than --older-than left in the fleet's database: the requests and their answers, and the runs that ended. Nothing else removes them (~2 KB a sync)."
+  "Delete what syncs answered longer ago than --older-than left in the fleet's database: the requests and their answers, the ticks of --cron, and the runs that ended. Nothing else removes them (~2 KB a sync)."
 
 /**
  * @since 0.1.0
@@ -192,7 +192,7 @@ export const prune = {
   database: databaseFlag,
   olderThan: durationFlag("older-than").pipe(
     Flag.withDescription(
-      "Delete the requests answered, and the runs that ended, longer ago than this, such as 90d or 12h. What is not answered yet, and a run still running, stay. Keep it to days: a sender still waiting reads its answer within seconds, and one pruned before it does is waited for forever."
+      "Delete the requests answered, the ticks of --cron whose rounds ended, and the runs that ended, longer ago than this, such as 90d or 12h. What is not answered yet, and a run still running, stay. Keep it to days: a sender still waiting reads its answer within seconds, and one pruned before it does is waited for forever."
     )
   )
 }
