@@ -2,7 +2,7 @@
  * `SyncActivity.read` over SQLite and PostgreSQL: the runs under way, those that ended since a time by status with the
  * rows they changed, and the latest failures, from runs made by `Sync.run` under the TestClock.
  */
-import { SqlClient } from "@effect/sql"
+import { SqlClient, Statement } from "@effect/sql"
 import { describe, expect, layer } from "@effect/vitest"
 import { DateTime, Effect, Exit, Schedule, TestClock } from "effect"
 import { Sync, SyncActivity } from "../src/index.js"
@@ -61,6 +61,32 @@ describe.each(Databases.both)("SyncActivity.read on %s", (_name, database) => {
         expect((yield* SyncActivity.read({ since, failures: 0 })).failures).toEqual([])
         // Since the start: the early run too.
         expect((yield* SyncActivity.read({ since: DateTime.unsafeMake(0) })).ended.complete).toBe(3)
+      }))
+
+    it.effect("reads the runs through indexes, not by scanning every run: a fleet keeps millions", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const { dialect } = yield* Databases.TestDatabase
+        yield* Sync.migrate
+        // The statements `read` sends, as the database receives them, each then explained in its turn.
+        const sent: Array<readonly [string, ReadonlyArray<unknown>]> = []
+        yield* SyncActivity.read({ since: DateTime.unsafeMake(0) }).pipe(
+          Statement.withTransformer((statement) => Effect.sync(() => (sent.push(statement.compile()), statement)))
+        )
+        expect(sent).toHaveLength(3)
+        for (const [text, params] of sent) {
+          // A small table is cheaper to scan: PostgreSQL is told to use an index wherever one can answer.
+          const plan = dialect === "pg"
+            ? yield* Effect.flatMap(sql.unsafe("SET LOCAL enable_seqscan = off"), () =>
+              sql.unsafe<{ "QUERY PLAN": string }>(`EXPLAIN ${text}`, params)).pipe(
+                sql.withTransaction,
+                Effect.map((rows) => rows.map((row) => row["QUERY PLAN"]).join("\n"))
+              )
+            : yield* Effect.map(sql.unsafe<{ detail: string }>(`EXPLAIN QUERY PLAN ${text}`, params), (rows) =>
+              rows.map((row) => row.detail).join("\n"))
+          expect(plan, text).toMatch(/intercom_sync_runs_(by_finish|running)/)
+          expect(plan, text).not.toMatch(/Seq Scan on intercom_sync_runs|SCAN intercom_sync_runs$/m)
+        }
       }))
   })
 })
