@@ -5,7 +5,7 @@ import { type FleetStatus, type Summary, WorkspaceSync } from "@intercom-scroll/
 import { SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { Sync } from "@intercom-scroll/sync"
-import { ConfigProvider, DateTime, Duration, Effect, Exit, Fiber, FiberId, Layer, Logger, LogLevel, Schedule } from "effect"
+import { ConfigProvider, DateTime, Duration, Effect, Exit, Fiber, FiberId, Layer, Logger, LogLevel, Schedule, TestClock } from "effect"
 import { existsSync, writeFileSync } from "node:fs"
 import { makeFake } from "../../core/test/support/fakeIntercom.js"
 import { freePort, tempDir } from "../../fleet/test/support/processes.js"
@@ -81,17 +81,37 @@ describe("intercom-scroll fleet", () => {
     )
   })
 
-  it.effect("counts as syncing only the workspaces with a run of this run's name open, not another's", () =>
+  it.scoped("fleet sync's progress counts the records its syncs under way have written so far, not only those complete", () =>
     Effect.gen(function*() {
-      yield* Sync.migrate
-      const sql = yield* SqlClient.SqlClient
-      const row = (workspace: string, status: string, label: string) =>
-        ({ workspace, resource: "users", status, started_at: "2026-12-03T00:00:00.000Z", label })
-      yield* sql`INSERT INTO ${sql(Sync.runsTable)} ${
-        sql.insert([row("acme", "running", "r1"), row("globex", "running", "r2"), row("initech", "complete", "r1")])
-      }`
-      expect([...(yield* FleetCommand.openRuns("r1"))]).toEqual(["acme"])
-    }).pipe(Effect.provide(SqliteClient.layer({ filename: ":memory:" }))))
+      const directory = yield* tempDir("cli-fleet-progress-")
+      const filename = `${directory}/fleet.sqlite`
+      const file = `${directory}/workspaces.json`
+      writeFileSync(file, JSON.stringify(["acme", "globex"].map((workspace) => ({ workspace, baseUrl: "https://api.intercom.test", tokenEnv: "T" }))))
+      // What a runner's syncs of run r1 wrote: acme's users done and its leads under way; globex's users under another run.
+      yield* Effect.gen(function*() {
+        yield* Sync.migrate
+        const sql = yield* SqlClient.SqlClient
+        const row = (workspace: string, resource: string, status: string, label: string, inserted: number) =>
+          ({ workspace, resource, status, started_at: "2026-12-03T00:00:00.000Z", label, inserted, updated: 0, unchanged: 0 })
+        yield* sql`INSERT INTO ${sql(Sync.runsTable)} ${
+          sql.insert([row("acme", "users", "complete", "r1", 1_000), row("acme", "leads", "running", "r1", 234), row("globex", "users", "running", "r0", 99)])
+        }`
+      }).pipe(Effect.provide(SqliteClient.layer({ filename })), Effect.orDie)
+      const capture = makeCapture({ stdoutTty: false })
+      const args = ["fleet", "sync", "--database", `sqlite:${filename}`, "--workspaces", file, "--run", "r1", "--resources", "users,leads"]
+      // No runner: the requests wait, and the progress line says what the database says of them.
+      const sync = yield* Cli.main(["node", "intercom-scroll", ...args]).pipe(
+        Effect.provide(Layer.mergeAll(NodeContext.layer, makeFake().httpClient, capture.layer)),
+        Effect.forkScoped
+      )
+      // Away from a terminal the line comes every 5 s, on the TestClock; the database answers in real time.
+      for (let second = 0; second < 60 && !capture.stderr().includes(" records |"); second++) {
+        yield* TestClock.adjust("1 second")
+        yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 50)))
+      }
+      expect(capture.stderr()).toMatch(/^fleet: 0 of 2 workspaces complete, 1 syncing, 1 waiting \| 1,234 records \|/m)
+      yield* Fiber.interrupt(sync)
+    }), 30_000)
 
   it("a run that was interrupted, or died, in one line that says what to do or what happened, never a stack", () => {
     expect(FleetCommand.renderResult("p", Exit.interrupt(FiberId.none))).toBe(
@@ -126,7 +146,7 @@ describe("intercom-scroll fleet", () => {
 
   it("fleet status in a few lines: runners, syncs not answered, runs under way (ten listed), what ended since, the latest failures", () => {
     const at = (iso: string) => DateTime.unsafeMake(iso)
-    const run = (i: number) => ({ id: i, workspace: `w${i}`, resource: "users" as const, startedAt: at("2026-12-03T10:00:00.123Z"), label: i === 1 ? "r7" : undefined })
+    const run = (i: number) => ({ id: i, workspace: `w${i}`, resource: "users" as const, startedAt: at("2026-12-03T10:00:00.123Z"), label: i === 1 ? "r7" : undefined, seen: i * 1_000 })
     const status: FleetStatus.Status = {
       runners: [
         { address: "10.0.0.7:34431", live: true, silentFor: 2 },
@@ -150,8 +170,8 @@ describe("intercom-scroll fleet", () => {
       "Runners: 2 live: 10.0.0.7:34431, 10.0.0.8:34431; 1 silent (stopped or dead): 10.0.0.9:34431 for 2 h 03 min",
       "Syncs sent and not answered: 1,204, the oldest sent 2026-12-03T09:58:00Z",
       "Runs under way: 12",
-      "  w1 users since 2026-12-03T10:00:00Z (run r7)",
-      ...Array.from({ length: 9 }, (_, i) => `  w${i + 2} users since 2026-12-03T10:00:00Z`),
+      "  w1 users since 2026-12-03T10:00:00Z (run r7): 1,000 seen",
+      ...Array.from({ length: 9 }, (_, i) => `  w${i + 2} users since 2026-12-03T10:00:00Z: ${i + 2},000 seen`),
       "  and 2 more",
       "Since 2026-12-02T10:00:00Z: runs complete 9,812, failed 4, abandoned 2; rows inserted 1,200, updated 3, unchanged 9,000,000, deleted 12",
       "Latest failed or abandoned runs:",

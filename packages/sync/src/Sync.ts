@@ -32,7 +32,7 @@
 import { SqlClient } from "@effect/sql"
 import type { MigrationError } from "@effect/sql/Migrator"
 import type { SqlError } from "@effect/sql/SqlError"
-import { type IntercomClient, Progress, Resource, Scroll } from "@intercom-scroll/core"
+import { type IntercomClient, type Models, Progress, Resource, Scroll } from "@intercom-scroll/core"
 import { Cause, Clock, DateTime, Duration, Effect, Exit, Metric, Stream } from "effect"
 import * as Dialect from "./internal/dialect.js"
 import * as Lock from "./internal/lock.js"
@@ -174,6 +174,9 @@ export const pruneRuns: (
   }
 )
 
+/** How often a run writes its progress on its row: a statement every few seconds, not one a page. */
+const progressInterval = 5_000
+
 /** What the run's row says about a failure: the error's own message, which never holds the token. */
 const describe = (cause: Cause.Cause<SyncError>): string => {
   if (Cause.isInterruptedOnly(cause)) return "Interrupted before the scroll reached its end"
@@ -201,7 +204,7 @@ const validate = (options: Options) =>
  * In order: migrates the tables if needed; takes the workspace's lock (waiting while another sync holds it, reported
  * to `Progress` as a `workspace-lock` wait); marks `abandoned` the runs of the workspace that a dead process left
  * `running`; records the run; scrolls (with `Scroll.pages` and the scroll options given, restarts included), writing
- * each page in one transaction; and, only once the scroll has reached its end, marks deleted the rows it did not see
+ * each page in one transaction (and in it, every 5 seconds, the run's counts so far on its row); and, only once the scroll has reached its end, marks deleted the rows it did not see
  * and records the run `complete`. A run that fails or is interrupted is recorded `failed` with the error's message,
  * and marks nothing deleted. Each transaction commits only while the run holds the lock: a run that lost it (its
  * PostgreSQL session ended, its SQLite lease was taken over) fails with `LockLost` at its next write, writing nothing.
@@ -246,9 +249,26 @@ export const run: (
         updated: SyncMetrics.rowsChanged(resource, "updated"),
         unchanged: SyncMetrics.rowsChanged(resource, "unchanged")
       }
+      // Every few seconds the run's row takes what the run has written so far, in the page's transaction: what
+      // `fleet status` and `fleet sync` show of a sync under way, and what a run left `running` had done.
+      let progressAt = startedAt
+      const writePage = (records: ReadonlyArray<Models.RecordOf<Resource.Resource>>, now: number) =>
+        Effect.gen(function*() {
+          const written = yield* store.writePage(runId, records, now)
+          if (now - progressAt >= progressInterval) {
+            yield* store.recordProgress(runId, {
+              inserted: counts.inserted + written.inserted,
+              updated: counts.updated + written.updated,
+              unchanged: counts.unchanged + written.unchanged,
+              restarts: counts.restarts
+            })
+            progressAt = now
+          }
+          return written
+        })
       const scroll = Scroll.pages(resource, scrollOptions).pipe(
         Stream.runForEach((page) =>
-          Effect.flatMap(Clock.currentTimeMillis, (now) => lock.transaction(store.writePage(runId, page.records, now))).pipe(
+          Effect.flatMap(Clock.currentTimeMillis, (now) => lock.transaction(writePage(page.records, now))).pipe(
             Effect.tap((written) => {
               counts.inserted += written.inserted
               counts.updated += written.updated

@@ -36,6 +36,11 @@ export interface Run {
   readonly startedAt: DateTime.Utc
   /** The name its caller gave it (a fleet's `--run`), if any. */
   readonly label: string | undefined
+  /**
+   * Records it has written (inserted, updated and unchanged): so far for a run under way, which writes them on its row
+   * every 5 seconds; all of them for a run that ended.
+   */
+  readonly seen: number
 }
 
 /**
@@ -73,14 +78,24 @@ interface RunRow {
   readonly resource: Resource.Resource
   readonly started_at: Date | string
   readonly label: string | null
+  readonly inserted: number | string | null
+  readonly updated: number | string | null
+  readonly unchanged: number | string | null
 }
+
+/** A count or a sum as the driver gives it (PostgreSQL's bigint as text, none as null). */
+const count = (value: number | string | null | undefined) => Number(value ?? 0)
+
+const seen = (row: Pick<RunRow, "inserted" | "updated" | "unchanged">) =>
+  count(row.inserted) + count(row.updated) + count(row.unchanged)
 
 const run = (row: RunRow): Run => ({
   id: Number(row.id),
   workspace: row.workspace,
   resource: row.resource,
   startedAt: DateTime.unsafeMake(row.started_at),
-  label: row.label ?? undefined
+  label: row.label ?? undefined,
+  seen: seen(row)
 })
 
 /**
@@ -96,9 +111,6 @@ export const none = (since: DateTime.Utc): Activity => ({
   rows: { inserted: 0, updated: 0, unchanged: 0, deleted: 0 },
   failures: []
 })
-
-/** A count or a sum as the driver gives it (PostgreSQL's bigint as text, none as null). */
-const count = (value: number | string | null | undefined) => Number(value ?? 0)
 
 /**
  * Reads the activity of the sync runs since `since`, with at most `failures` (default 10) of the latest failures.
@@ -116,7 +128,8 @@ export const read: (
     const runs = sql(Store.runsTable)
     const since = Dialect.time(dialect, DateTime.toEpochMillis(options.since))
     const limit = Math.max(0, Math.floor(options.failures ?? 10))
-    const running = yield* sql<RunRow>`SELECT id, workspace, resource, started_at, label FROM ${runs}
+    const columns = sql.literal("id, workspace, resource, started_at, label, inserted, updated, unchanged")
+    const running = yield* sql<RunRow>`SELECT ${columns} FROM ${runs}
       WHERE status = 'running' ORDER BY started_at, id`
     const ended = yield* sql<{
       readonly status: "complete" | "failed" | "abandoned"
@@ -132,7 +145,7 @@ export const read: (
       readonly status: "failed" | "abandoned"
       readonly finished_at: Date | string
       readonly error: string | null
-    }>`SELECT id, workspace, resource, status, started_at, finished_at, label, error FROM ${runs}
+    }>`SELECT ${columns}, status, finished_at, error FROM ${runs}
       WHERE status IN ('failed', 'abandoned') AND finished_at >= ${since} ORDER BY finished_at DESC, id DESC LIMIT ${limit}`
     const byStatus = (status: string) => ended.find((row) => row.status === status)
     const total = (column: "inserted" | "updated" | "unchanged" | "deleted") =>
@@ -153,5 +166,32 @@ export const read: (
         error: row.error ?? undefined
       }))
     } satisfies Activity
+  }
+)
+
+/**
+ * The workspaces with a run named `label` under way, each with the records its runs of that name have written so far
+ * (the latest run of each resource, as of its last progress: a run writes it every 5 seconds). What a fleet's sender
+ * shows of its syncs while they run; a workspace between two resources is briefly not under way.
+ *
+ * @since 0.1.0
+ * @category reading
+ */
+export const underWay: (
+  label: string
+) => Effect.Effect<ReadonlyMap<string, number>, SqlError, SqlClient.SqlClient> = Effect.fn("SyncActivity.underWay")(
+  function*(label: string) {
+    const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+    const runs = sql(Store.runsTable)
+    const rows = yield* sql<Pick<RunRow, "id" | "workspace" | "resource" | "inserted" | "updated" | "unchanged">>`
+      SELECT id, workspace, resource, inserted, updated, unchanged FROM ${runs} WHERE label = ${label}
+      AND workspace IN (SELECT workspace FROM ${runs} WHERE label = ${label} AND status = 'running') ORDER BY id`
+    // A resource's latest run, of those a retried sync left (the runner that ran it died): later rows replace it.
+    const latest = new Map<string, Map<string, number>>()
+    for (const row of rows) {
+      const resources = latest.get(row.workspace) ?? new Map<string, number>()
+      latest.set(row.workspace, resources.set(row.resource, seen(row)))
+    }
+    return new Map([...latest].map(([workspace, resources]) => [workspace, [...resources.values()].reduce((a, b) => a + b, 0)]))
   }
 )

@@ -254,6 +254,33 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
         }
       }).pipe(Effect.provide(database)))
 
+    it.effect("a run under way writes on its row what it has written so far, every 5 seconds, not every page", () =>
+      Effect.gen(function*() {
+        const token = freshToken()
+        // At each page, 2 seconds later than the one before: the run's row as the page arrives.
+        const readings: Array<string> = []
+        const sql = yield* SqlClient.SqlClient
+        const look = Effect.map(runs(token), ([run]) => `${run.status} ${run.inserted ?? "-"}`).pipe(
+          Effect.provideService(SqlClient.SqlClient, sql)
+        )
+        const summary = yield* Effect.provide(Sync.run("users", { workspace: token }), intercom(token, { pageSize: 10, workspace: { users: 100 } })).pipe(
+          Effect.provideService(Progress.Progress, {
+            report: (event) =>
+              event._tag === "Page"
+                ? Effect.zipRight(TestClock.adjust("2 seconds"), Effect.map(Effect.orDie(look), (reading) => void readings.push(reading)))
+                : Effect.void
+          })
+        )
+        expect(summary.inserted).toBe(100)
+        // Pages written 2, 4, 6… seconds after the start: the row takes the count at the page of 6 s (3 pages written),
+        // then at 12 s (6) and 18 s (9); the end writes all of it.
+        expect(readings).toEqual([
+          "running -", "running -", "running -", "running 30", "running 30", "running 30", "running 60", "running 60", "running 60", "running 90", "running 90"
+        ].slice(0, readings.length))
+        expect(readings.length).toBeGreaterThanOrEqual(10)
+        expect((yield* runs(token))[0]).toMatchObject({ status: "complete", inserted: 100 })
+      }).pipe(Effect.provide(database)))
+
     it.effect("puts nothing from a record into SQL: quotes, statements, unicode and odd ids are stored as given", () =>
       Effect.gen(function*() {
         const token = freshToken()

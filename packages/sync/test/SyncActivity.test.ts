@@ -44,14 +44,14 @@ describe.each(Databases.both)("SyncActivity.read on %s", (_name, database) => {
 
         const activity = yield* SyncActivity.read({ since })
         expect(activity.since).toEqual(since)
-        expect(activity.running.map((run) => [run.workspace, run.resource, DateTime.toEpochMillis(run.startedAt), run.label]))
-          .toEqual([[running, "leads", runningSince, "r9"]])
+        expect(activity.running.map((run) => [run.workspace, run.resource, DateTime.toEpochMillis(run.startedAt), run.label, run.seen]))
+          .toEqual([[running, "leads", runningSince, "r9", 0]])
         expect(activity.ended).toEqual({ complete: 2, failed: 1, abandoned: 1 })
         // 40 and 5 inserted by the complete runs; the failed run wrote its first two pages.
         expect(activity.rows).toEqual({ inserted: 65, updated: 0, unchanged: 0, deleted: 0 })
-        expect(activity.failures.map((run) => [run.workspace, run.status, run.label])).toEqual([
-          [crashed, "abandoned", "r0"],
-          [failing, "failed", undefined]
+        expect(activity.failures.map((run) => [run.workspace, run.status, run.label, run.seen])).toEqual([
+          [crashed, "abandoned", "r0", 0],
+          [failing, "failed", undefined, 20]
         ])
         expect(activity.failures[1]!.error).toMatch(/^RestartRequired: The users scroll broke off at page 3 /)
         expect(activity.failures[0]!.error).toBeUndefined()
@@ -63,6 +63,40 @@ describe.each(Databases.both)("SyncActivity.read on %s", (_name, database) => {
         expect((yield* SyncActivity.read({ since: DateTime.unsafeMake(0) })).ended.complete).toBe(3)
       }))
 
+    it.effect("underWay: the workspaces with a run of a name running, each with what its latest runs of that name have written", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const { dialect } = yield* Databases.TestDatabase
+        yield* Sync.migrate
+        const [acme, globex, initech, umbrella] = ["acme", "globex", "initech", "umbrella"].map(freshToken)
+        const row = (workspace: string, resource: string, status: string, label: string, inserted: number | null) => ({
+          workspace,
+          resource,
+          status,
+          started_at: dialect === "pg" ? new Date(0) : new Date(0).toISOString(),
+          label,
+          inserted,
+          unchanged: inserted === null ? null : 1
+        })
+        yield* sql`INSERT INTO ${sql(Sync.runsTable)} ${
+          sql.insert([
+            // Its users done, its leads under way: both count.
+            row(acme, "users", "complete", "r1", 100),
+            row(acme, "leads", "running", "r1", 20),
+            // Under way, but under another name.
+            row(globex, "users", "running", "r2", 50),
+            // Its users run again (its runner died): the latest counts, not the one it replaced.
+            row(initech, "users", "abandoned", "r1", 70),
+            row(initech, "users", "running", "r1", null),
+            // Done: not under way.
+            row(umbrella, "users", "complete", "r1", 10)
+          ])
+        }`
+        expect(yield* SyncActivity.underWay("r1")).toEqual(new Map([[acme, 122], [initech, 0]]))
+        expect(yield* SyncActivity.underWay("r2")).toEqual(new Map([[globex, 51]]))
+        expect(yield* SyncActivity.underWay("r3")).toEqual(new Map())
+      }))
+
     it.effect("reads the runs through indexes, not by scanning every run: a fleet keeps millions", () =>
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
@@ -70,10 +104,10 @@ describe.each(Databases.both)("SyncActivity.read on %s", (_name, database) => {
         yield* Sync.migrate
         // The statements `read` sends, as the database receives them, each then explained in its turn.
         const sent: Array<readonly [string, ReadonlyArray<unknown>]> = []
-        yield* SyncActivity.read({ since: DateTime.unsafeMake(0) }).pipe(
+        yield* Effect.all([SyncActivity.read({ since: DateTime.unsafeMake(0) }), SyncActivity.underWay("r1")]).pipe(
           Statement.withTransformer((statement) => Effect.sync(() => (sent.push(statement.compile()), statement)))
         )
-        expect(sent).toHaveLength(3)
+        expect(sent).toHaveLength(4)
         for (const [text, params] of sent) {
           // A small table is cheaper to scan: PostgreSQL is told to use an index wherever one can answer.
           const plan = dialect === "pg"
@@ -84,7 +118,7 @@ describe.each(Databases.both)("SyncActivity.read on %s", (_name, database) => {
               )
             : yield* Effect.map(sql.unsafe<{ detail: string }>(`EXPLAIN QUERY PLAN ${text}`, params), (rows) =>
               rows.map((row) => row.detail).join("\n"))
-          expect(plan, text).toMatch(/intercom_sync_runs_(by_finish|running)/)
+          expect(plan, text).toMatch(/intercom_sync_runs_(by_finish|running|by_label)/)
           expect(plan, text).not.toMatch(/Seq Scan on intercom_sync_runs|SCAN intercom_sync_runs$/m)
         }
       }))

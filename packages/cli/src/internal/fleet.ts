@@ -6,10 +6,9 @@
  * @since 0.1.0
  */
 import { FileSystem } from "@effect/platform"
-import { SqlClient } from "@effect/sql"
 import type { Resource } from "@intercom-scroll/core"
 import { Fleet, FleetStatus, Secrets, type Summary, SyncCron, WorkspaceConfig, WorkspaceSync } from "@intercom-scroll/fleet"
-import { Sync, type SyncActivity, SyncDatabase } from "@intercom-scroll/sync"
+import { SyncActivity, SyncDatabase } from "@intercom-scroll/sync"
 import { Cause, Clock, type Cron, DateTime, Duration, Effect, Exit, Layer, Option, Ref, Schedule, Schema } from "effect"
 import type { OutputError, StdoutClosed } from "../ExportError.js"
 import * as Failure from "./failure.js"
@@ -77,7 +76,7 @@ export interface Counts {
   readonly failed: number
   /** Not answered yet, and with a run open in the sync tables. */
   readonly syncing: number
-  /** Records seen by the completed workspaces' syncs. */
+  /** Records seen: all of them by the completed workspaces' syncs, so far by those under way. */
   readonly records: number
   /** Runners alive on the database (a heartbeat in the last 30 s); undefined when the database did not say. */
   readonly runners?: number | undefined
@@ -208,20 +207,9 @@ const liveRunners = FleetStatus.runners.pipe(
   Effect.orElseSucceed(() => undefined)
 )
 
-/**
- * The workspaces with a run of `run` open in the sync tables (each run's row carries its request's name as its label);
- * none before the first runner has made them.
- *
- * @since 0.1.0
- * @category running
- */
-export const openRuns = (run: string) =>
-  Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    const rows = yield* sql<{ workspace: string }>`SELECT DISTINCT workspace FROM ${sql(Sync.runsTable)}
-      WHERE status = 'running' AND label = ${run}`
-    return new Set(rows.map((row) => row.workspace))
-  }).pipe(Effect.orElseSucceed(() => new Set<string>()))
+/** The workspaces under way in the sync tables with the records seen so far; none while the database does not answer. */
+const underWay = (run: string) =>
+  SyncActivity.underWay(run).pipe(Effect.orElseSucceed((): ReadonlyMap<string, number> => new Map()))
 
 /**
  * Sends `Sync` to every workspace, up to `--max-in-flight` unanswered at once, and waits for them all, whichever
@@ -260,11 +248,12 @@ export const runSync = (flags: {
         if (sent > 0) yield* stdio.writeStderr(`${renderSentBefore(run, sent, workspaces.length)}\n`)
       }
       const progress = Effect.gen(function*() {
-        const open = yield* openRuns(run)
-        const syncing = workspaces.filter(({ workspace }) => !answered.has(workspace) && open.has(workspace)).length
+        const open = yield* underWay(run)
+        const unanswered = workspaces.filter(({ workspace }) => !answered.has(workspace) && open.has(workspace))
         const runners = yield* liveRunners
-        const current = yield* Ref.updateAndGet(counts, (counts) => ({ ...counts, syncing, runners }))
-        const text = renderProgress(current, (yield* Clock.currentTimeMillis) - startedAt)
+        const current = yield* Ref.updateAndGet(counts, (counts) => ({ ...counts, syncing: unanswered.length, runners }))
+        const seenSoFar = unanswered.reduce((total, { workspace }) => total + (open.get(workspace) ?? 0), 0)
+        const text = renderProgress({ ...current, records: current.records + seenSoFar }, (yield* Clock.currentTimeMillis) - startedAt)
         const columns = yield* stdio.stderrColumns
         yield* stdio.writeStderr(live ? `${clearLine}${ProgressBar.fit(text, columns)}` : `${text}\n`)
       })
@@ -363,7 +352,7 @@ export const renderStatus = (status: FleetStatus.Status, database: string): stri
   )
   lines.push(`Runs under way: ${integer.format(activity.running.length)}`)
   for (const run of activity.running.slice(0, listed)) {
-    lines.push(`  ${run.workspace} ${run.resource} since ${iso(run.startedAt)}${runName(run.label)}`)
+    lines.push(`  ${run.workspace} ${run.resource} since ${iso(run.startedAt)}${runName(run.label)}: ${integer.format(run.seen)} seen`)
   }
   if (activity.running.length > listed) lines.push(`  and ${integer.format(activity.running.length - listed)} more`)
   const { ended, rows } = activity

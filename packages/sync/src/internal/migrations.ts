@@ -181,15 +181,16 @@ const runLabel = Effect.gen(function*() {
 })
 
 /**
- * Migration 6: indexes for what reads the runs across workspaces (`SyncActivity.read`, `fleet status`): the runs that
- * ended since a time, by `finished_at`, and those still running, a partial index of the few. Without them each read
- * scans every run: ~1 s on PostgreSQL for a fleet of 10,000 workspaces synced four times a day and kept 90 days
+ * Migration 6: indexes for what reads the runs across workspaces (`SyncActivity.read`, `fleet status`,
+ * `SyncActivity.underWay`): the runs that ended since a time, by `finished_at`; those still running, a partial index of
+ * the few; and a fleet's round, by `label`. Without them each read scans every run: ~1 s on PostgreSQL for a fleet of 10,000 workspaces synced four times a day and kept 90 days
  * (10.8 M runs), ~35 ms with them (packages/bench/NOTES.md, "Indexes for the runs' readers").
  */
 const runIndexes = Effect.gen(function*() {
   const { sql } = yield* migrationClient
   yield* sql.unsafe("CREATE INDEX intercom_sync_runs_by_finish ON intercom_sync_runs (finished_at)")
   yield* sql.unsafe("CREATE INDEX intercom_sync_runs_running ON intercom_sync_runs (started_at) WHERE status = 'running'")
+  yield* sql.unsafe("CREATE INDEX intercom_sync_runs_by_label ON intercom_sync_runs (label)")
 })
 
 export const migrations: Record<string, Effect.Effect<void, SqlError, SqlClient.SqlClient>> = {

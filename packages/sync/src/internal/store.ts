@@ -94,6 +94,8 @@ export interface Store {
   readonly foldSeen: (run: number, now: number) => Effect.Effect<void, SqlError>
   /** Marks deleted every live row the run did not see, and returns how many. Call inside the completing transaction. */
   readonly markDeleted: (run: number, now: number) => Effect.Effect<number, SqlError>
+  /** Writes on the run's row what it has written so far, while it runs; call inside the page's transaction. */
+  readonly recordProgress: (run: number, counts: PageCounts & { readonly restarts: number }) => Effect.Effect<void, SqlError>
   readonly finishRun: (run: number, end: {
     readonly status: Exclude<RunStatus, "running" | "abandoned">
     readonly now: number
@@ -334,6 +336,11 @@ export const make = (
         }
         return Number(deleted)
       }),
+
+    recordProgress: (run, counts) =>
+      sql`UPDATE ${runs} SET ${
+        sql.update({ inserted: counts.inserted, updated: counts.updated, unchanged: counts.unchanged, restarts: counts.restarts })
+      } WHERE id = ${run}`.pipe(Effect.asVoid),
 
     finishRun: (run, end) =>
       sql`UPDATE ${runs} SET ${
