@@ -269,6 +269,9 @@ describe("the PostgreSQL advisory lock", () => {
         const [lost, complete] = yield* runs(workspace)
         expect(lost).toMatchObject({ status: "failed", deleted: 0 })
         expect(lost.error).toMatch(/^LockLost: .*its PostgreSQL session ended/)
+        // With the driver's words for it, not only "Failed to execute statement".
+        // ("Client has encountered a connection error and is not queryable", or the server's own words).
+        expect(lost.error).toMatch(/its PostgreSQL session ended: Failed to execute statement: [^)]+\)/)
         expect(complete.status).toBe("complete")
       }))
   })

@@ -476,6 +476,10 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
         yield* Effect.provide(Sync.run("users", { workspace: token }), intercom(token, { workspace: { users: 5 } }))
         const [abandoned, complete] = yield* runs(token)
         expect(abandoned).toMatchObject({ resource: "leads", status: "abandoned", finished_at: now, inserted: null })
+        // What it says of itself in `fleet status`: that nobody saw it end, not an error it never had.
+        expect(abandoned.error).toBe(
+          "Abandoned: it never recorded its end (its process died, or its database went away when it ended); the next run of its workspace found it running"
+        )
         expect(complete).toMatchObject({ resource: "users", status: "complete" })
         expect(yield* logged).toBe(0)
       }).pipe(Effect.provide(database)))

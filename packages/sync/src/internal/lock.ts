@@ -90,7 +90,7 @@ export const acquire = (
       Effect.flatMap(
         Effect.either(lock.stillHeld),
         (held): Effect.Effect<never, SqlError | LockLost> =>
-          held._tag === "Right" && held.right ? Effect.fail(error) : Effect.fail(lost(`${lock.lostReason}: ${error.message}`))
+          held._tag === "Right" && held.right ? Effect.fail(error) : Effect.fail(lost(`${lock.lostReason}: ${explain(error)}`))
       )
     return {
       // Checked first after `checkEvery`: the lock was just taken, and writes are fenced meanwhile. Uninterruptible,
@@ -98,11 +98,19 @@ export const acquire = (
       lost: Effect.flatMap(
         Effect.repeat(Effect.delay(Effect.uninterruptible(lock.stillHeld), lock.checkEvery), { while: (held) => held }),
         () => Effect.fail(lost(lock.lostReason))
-      ).pipe(Effect.catchTag("SqlError", (error) => Effect.fail(lost(`${lock.lostReason}: ${error.message}`)))),
+      ).pipe(Effect.catchTag("SqlError", (error) => Effect.fail(lost(`${lock.lostReason}: ${explain(error)}`)))),
       transaction: <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | LockLost | SqlError, R> =>
         Effect.catchIf(lock.transaction(effect), (error): error is SqlError => error instanceof SqlError, failedBecause)
     } satisfies Held
   })
+
+/**
+ * A `SqlError`'s message with its driver's, which says what happened ("Client has encountered a connection error and
+ * is not queryable", the server's "terminating connection due to administrator command") where the message says only
+ * that a statement failed.
+ */
+const explain = (error: SqlError): string =>
+  error.cause instanceof Error && error.cause.message !== error.message ? `${error.message}: ${error.cause.message}` : error.message
 
 interface Lock {
   readonly tryTake: Effect.Effect<void, Busy | SqlError>

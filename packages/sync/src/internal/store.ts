@@ -68,6 +68,10 @@ const typedColumns: { readonly [R in Resource.Resource]: ReadonlyArray<keyof Mod
   companies: ["company_id", "name"]
 }
 
+/** Why a run is marked abandoned: all that the next run of its workspace knows of it. */
+const abandoned =
+  "Abandoned: it never recorded its end (its process died, or its database went away when it ended); the next run of its workspace found it running"
+
 /** SQLite: rows a statement carries at most, well under its limit on parameters (13 a row). */
 const rowsPerStatement = 500
 
@@ -281,7 +285,7 @@ export const make = (
               WHERE workspace = ${workspace} AND resource = ${other})`
           }
         }
-        yield* sql`UPDATE ${runs} SET status = 'abandoned', finished_at = ${time(dialect, now)}
+        yield* sql`UPDATE ${runs} SET status = 'abandoned', finished_at = ${time(dialect, now)}, error = ${abandoned}
           WHERE workspace = ${workspace} AND status = 'running'`
       }),
 
