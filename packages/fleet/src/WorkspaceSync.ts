@@ -137,12 +137,14 @@ const crossable = (workspace: string, resource: Resource.Resource) =>
 }
 
 /**
- * One resource of a workspace, into the sync tables. A sync that lost its workspace lock (`LockLost`) is not tried
- * again here: see `afterLockLost`.
+ * One resource of a workspace, into the sync tables, its runs row labelled with the request's `run`. A sync that lost
+ * its workspace lock (`LockLost`) is not tried again here: see `afterLockLost`.
  */
-/** A resource's sync, its runs row labelled with the request's `run`. */
 const syncResource = (workspace: string, resource: Resource.Resource, run: string) =>
   IntercomSync.run(resource, { workspace, label: run }).pipe(Effect.mapError(crossable(workspace, resource)))
+
+/** How many times a request syncs again after `LockLost` while its runner still holds the workspace. */
+const lockLostRetries = 3
 
 /**
  * @since 0.1.0
@@ -171,10 +173,12 @@ export interface LayerOptions {
  * interrupts it; a sync that has not started yet does not start, and goes back to storage for the next owner.
  *
  * A sync that lost its workspace lock (`LockLost`: its database session ended, or its SQLite lease was taken over)
- * stops there, its run marked failed, and this runner syncs nothing more for that request. If the cluster has moved
- * the workspace meanwhile (this runner was frozen or cut off, and its shard locks went with its sessions), the new
- * owner runs the request and answers it, and this one waits, answering nothing, until the cluster stops it. If this
- * runner still owns the workspace after `lockLostGrace`, it answers `LockLost`: send the Sync again.
+ * stops there, its run marked failed (or, when the database cannot record it then, abandoned by the next run). If the
+ * cluster has moved the workspace meanwhile (this runner was frozen or cut off, and its shard locks went with its
+ * sessions), the new owner runs the request and answers it, and this one waits, answering nothing, until the cluster
+ * stops it. If this runner still holds the workspace after `lockLostGrace` (the database restarted or failed over
+ * between two of the cluster's shard lock refreshes, which took the locks again), it syncs again from the resource it
+ * lost, up to 3 times; then it answers `LockLost`.
  *
  * @since 0.1.0
  * @category layers
@@ -194,30 +198,41 @@ export const layer = (
       const sharding = yield* Sharding.Sharding
       const services = yield* Effect.context<HttpClient.HttpClient | SqlClient.SqlClient>()
 
+      /** Syncs the resources of the request that `done` has no summary of yet, adding theirs to it as each ends. */
       const syncAll = (
         workspace: string,
         request: typeof Sync.payloadSchema.Type,
-        accessToken: Redacted.Redacted<string>
+        accessToken: Redacted.Redacted<string>,
+        done: Array<Summary>
       ) =>
         Effect.gen(function*() {
           yield* Effect.logInfo("Sync started")
           const intercom = IntercomClient.layer({ accessToken, baseUrl: request.baseUrl, region: request.region })
           // One resource after the other: Intercom allows one open scroll per workspace, whatever the resource.
-          return yield* Effect.forEach(request.resources, (resource) => syncResource(workspace, resource, request.run)).pipe(
-            Effect.provide(intercom)
-          )
+          yield* Effect.forEach(request.resources.slice(done.length), (resource) =>
+            Effect.map(syncResource(workspace, resource, request.run), (summary) => void done.push(summary))).pipe(
+              Effect.provide(intercom)
+            )
+          return [...done]
         }).pipe(Effect.provide(services))
 
       /**
-       * After `LockLost`, nothing more runs here: a stale owner must not start the workspace again once the new owner
-       * releases the lock (retrying did, in the partition test: a second run of one request). Whether the workspace
-       * moved shows in the cluster's ownership of its shard, which a woken runner corrects at its next shard lock
-       * refresh; until then it may still believe it owns it, hence the grace. Once it knows it does not, it waits for
-       * the cluster to interrupt the entity: an interrupted persisted request is left for its owner to answer, whereas
-       * any answer from here would be stored as the request's and end the client's wait.
+       * After `LockLost`, nothing runs here until the runner knows it still holds the workspace: a stale owner must
+       * not start the workspace again once the new owner releases the lock (retrying at once did, in the partition
+       * test: a second run of one request). Whether the workspace moved shows in the cluster's ownership of its shard,
+       * which a woken runner corrects at its next shard lock refresh; until then it may still believe it owns it,
+       * hence the grace. Once it knows it does not, it waits for the cluster to interrupt the entity: an interrupted
+       * persisted request is left for its owner to answer, whereas any answer from here would be stored as the
+       * request's and end the client's wait. Still the owner after the grace (the database came back before a refresh
+       * noticed, and the refresh took the shard locks again), it succeeds, for the request to sync again, `retries`
+       * more times at most; then it fails with the error, for the request to answer it.
        */
-      const afterLockLost = (shardId: ShardId.ShardId) => (error: SyncError.LockLost) =>
-        Effect.logWarning(`${error.message} This runner syncs nothing more for it.`).pipe(
+      const afterLockLost = (shardId: ShardId.ShardId, retries: number) => (error: SyncError.LockLost) =>
+        Effect.logWarning(
+          `${error.message} This runner syncs it again ${retries > 0 ? "if it still holds the workspace" : "no more"} in ${
+            Duration.format(lockLostGrace)
+          }.`
+        ).pipe(
           Effect.zipRight(Effect.timeoutOption(
             Effect.repeat(Effect.sync(() => sharding.hasShardId(shardId)), {
               while: (owned) => owned,
@@ -226,7 +241,10 @@ export const layer = (
             lockLostGrace
           )),
           Effect.flatMap(Option.match({
-            onNone: () => Effect.fail(error),
+            onNone: () =>
+              retries > 0
+                ? Effect.logInfo("This runner still holds the workspace: it syncs it again")
+                : Effect.fail(error),
             onSome: () =>
               Effect.logInfo("This runner no longer holds the workspace: its owner answers the Sync").pipe(
                 Effect.zipRight(Effect.never)
@@ -239,19 +257,31 @@ export const layer = (
           const workspace = envelope.address.entityId
           const request = envelope.payload
           let started = false
+          // The summaries of the resources synced so far: a sync that runs again after `LockLost` goes on from the
+          // resource it lost.
+          const done: Array<Summary> = []
           // Checked once a slot is free: a runner that began to stop meanwhile starts nothing new.
           const syncUnlessStopping = (accessToken: Redacted.Redacted<string>) =>
             Effect.flatMap(sharding.isShutdown, (stopping) => {
               if (stopping) return Effect.succeedNone
               started = true
-              return Effect.asSome(syncAll(workspace, request, accessToken))
+              return Effect.asSome(syncAll(workspace, request, accessToken, done))
             })
+          const attempt = (
+            accessToken: Redacted.Redacted<string>,
+            retries: number
+          ): Effect.Effect<Option.Option<ReadonlyArray<Summary>>, WorkspaceSyncError> =>
+            slots.withSlot(syncUnlessStopping(accessToken)).pipe(
+              // Out of the slot: waiting for the cluster takes no turn from another workspace.
+              Effect.catchTag("LockLost", (error) =>
+                afterLockLost(envelope.address.shardId, retries)(error).pipe(
+                  Effect.zipRight(Effect.suspend(() => attempt(accessToken, retries - 1)))
+                ))
+            )
           return Effect.logInfo("Sync received").pipe(
             // The token before a slot: a workspace whose variable is missing says so at once, not once one is free.
             Effect.zipRight(secrets.token({ workspace, tokenEnv: request.tokenEnv })),
-            Effect.flatMap((accessToken) => slots.withSlot(syncUnlessStopping(accessToken))),
-            // Out of the slot: waiting to be stopped takes no turn from another workspace.
-            Effect.catchTag("LockLost", afterLockLost(envelope.address.shardId)),
+            Effect.flatMap((accessToken) => attempt(accessToken, lockLostRetries)),
             // Parked until the termination timeout interrupts it: a persisted request interrupted by the shutdown
             // is left unanswered in storage, and the next owner of the workspace runs it.
             Effect.flatMap(Option.match({ onNone: () => Effect.never, onSome: Effect.succeed })),

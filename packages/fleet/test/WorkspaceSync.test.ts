@@ -94,30 +94,55 @@ describe("WorkspaceSync", () => {
       simulator: { workspaces: [{ token: "acme", users: 200, faults: { mutations: [{ atPage: 4, resource: "users", remove: 20, add: 5 }] } }] }
     }))))
 
-  it.scoped("a sync that lost its workspace lock stops: it starts no other run, even once the lock is free, and answers LockLost while the runner still owns the workspace", () =>
+  /** Another process takes the workspace's lease over mid-page, as it may once a stalled runner's lease has expired. */
+  const leaseTakenOver = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql`UPDATE intercom_sync_locks SET holder = 'another-runner' WHERE workspace = 'acme'`)
+  /** …and frees it once its sync has ended. */
+  const leaseFreed = Effect.flatMap(SqlClient.SqlClient, (sql) => sql`DELETE FROM intercom_sync_locks WHERE workspace = 'acme'`)
+
+  it.scoped("a sync that lost its workspace lock starts nothing within the grace; still the owner then, it syncs again from the resource it lost", () =>
     Effect.gen(function*() {
-      const sql = yield* SqlClient.SqlClient
       yield* TestClock.adjust(1)
       const fiber = yield* Effect.fork(WorkspaceSync.sync(acme, { resources: ["users", "companies"], run: "r1" }))
       yield* TestClock.adjust("1500 millis") // the first page is written, the second is on its way
-      // Another process takes the workspace's lease over, as it may once a stalled runner's lease has expired.
-      yield* sql`UPDATE intercom_sync_locks SET holder = 'another-runner' WHERE workspace = 'acme'`
+      yield* leaseTakenOver
       yield* TestClock.adjust("1 second") // the second page comes: its write fails, and the run fails
       expect((yield* runs("acme")).map(({ status }) => status)).toEqual(["failed"])
-      // The other process ends its sync and frees the lock: a sync that started over would take it now.
-      yield* sql`DELETE FROM intercom_sync_locks WHERE workspace = 'acme'`
+      // The other process ends its sync and frees the lock: a sync that started over at once would take it now.
+      yield* leaseFreed
       yield* TestClock.adjust("10 seconds")
       expect(yield* Fiber.poll(fiber)).toEqual(Option.none())
-      // This runner still owns the workspace once the grace has passed: it answers LockLost itself.
+      expect((yield* runs("acme")).map(({ status }) => status)).toEqual(["failed"])
+      // This runner still owns the workspace once the grace (30 s) has passed: it syncs the users again, then the
+      // companies, and answers with their summaries.
       yield* TestClock.adjust("20 seconds")
-      const error = yield* Effect.flip(Fiber.join(fiber))
-      expect(error).toMatchObject({ _tag: "LockLost", workspace: "acme" })
       yield* TestClock.adjust("1 minute")
+      const summaries = yield* Fiber.join(fiber)
+      // The lost run's first page stays written: the run again finds those 100 unchanged.
+      expect(summaries.map(({ inserted, resource, unchanged }) => [resource, inserted, unchanged])).toEqual([["users", 200, 100], ["companies", 50, 0]])
       const [lost, ...after] = yield* runs("acme")
       expect(lost).toMatchObject({ resource: "users", status: "failed" })
       expect(lost.error).toMatch(/^LockLost: /)
-      expect(after).toEqual([]) // nor the companies
-      expect((yield* stats).workspaces.acme.scrollsOpened).toBe(1)
+      expect(after.map(({ resource, status }) => [resource, status])).toEqual([["users", "complete"], ["companies", "complete"]])
+      expect((yield* stats).workspaces.acme.scrollsOpened).toBe(3)
+    }).pipe(Effect.provide(fleet({ maxSyncs: 1, simulator: { workspaces: [slow("acme")], expiry: Duration.seconds(10) } }))))
+
+  it.scoped("a sync that lost its workspace lock four times while the runner owns the workspace answers LockLost", () =>
+    Effect.gen(function*() {
+      yield* TestClock.adjust(1)
+      const fiber = yield* Effect.fork(WorkspaceSync.sync(acme, { resources: ["users"], run: "r1" }))
+      for (let lost = 1; lost <= 4; lost++) {
+        yield* TestClock.adjust("1500 millis")
+        yield* leaseTakenOver
+        yield* TestClock.adjust("1 second")
+        expect((yield* runs("acme")).map(({ status }) => status)).toEqual(Array.from({ length: lost }, () => "failed"))
+        yield* leaseFreed
+        yield* TestClock.adjust("30 seconds")
+      }
+      const error = yield* Effect.flip(Fiber.join(fiber))
+      expect(error).toMatchObject({ _tag: "LockLost", workspace: "acme" })
+      yield* TestClock.adjust("1 minute")
+      expect((yield* runs("acme")).map(({ status }) => status)).toEqual(["failed", "failed", "failed", "failed"])
     }).pipe(Effect.provide(fleet({ maxSyncs: 1, simulator: { workspaces: [slow("acme")], expiry: Duration.seconds(10) } }))))
 
   it.scoped("a sync that fails in the database answers SyncFailed, with the database's words and nothing it cannot carry", () =>
