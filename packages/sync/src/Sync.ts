@@ -307,9 +307,10 @@ export const run: (
             Effect.gen(function*() {
               yield* Metric.increment(SyncMetrics.runsEnded(resource, "failed"))
               const failed = store.finishRun(runId, { status: "failed", now, counts, error: describe(exit.cause) })
-              // What the run saw still counts as seen (in one transaction with the run's end); nothing is marked
-              // deleted. A database that cannot fold (the very failure, often) still gets the run recorded failed.
-              yield* sql.withTransaction(Effect.zipRight(store.foldSeen(runId, now), failed)).pipe(
+              // SQLite: what the run saw still counts as seen (in one transaction with the run's end); nothing is
+              // marked deleted. A database that cannot fold (the very failure, often) still gets the run recorded
+              // failed. PostgreSQL marked each page's records seen as it wrote them: it has nothing to fold.
+              yield* dialect === "pg" ? failed : sql.withTransaction(Effect.zipRight(store.foldSeen(runId, now), failed)).pipe(
                 Effect.catchAll((error) =>
                   Effect.zipRight(
                     // The error as an annotation: a second message would be a second `message=` in a logfmt line.

@@ -7,7 +7,7 @@ import { SqlClient } from "@effect/sql"
 import { describe, expect, layer } from "@effect/vitest"
 import { IntercomClient, Progress } from "@intercom-scroll/core"
 import { type FaultPlan, Simulator } from "@intercom-scroll/simulator"
-import { Cause, Clock, type Duration, Effect, Exit, Layer, Metric, Redacted, Schedule, TestClock } from "effect"
+import { Cause, Clock, type Duration, Effect, Exit, Layer, Logger, Metric, Redacted, Schedule, TestClock } from "effect"
 import { Sync, SyncMetrics } from "../src/index.js"
 import * as Databases from "./support/databases.js"
 import { driveClock, freshToken, intercom, live, rows, runs, scripted } from "./support/world.js"
@@ -363,6 +363,36 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
         expect(failed.finished_at).not.toBeNull()
       }))
 
+    it.effect("a run that fails where its end cannot be recorded says so; a fold is spoken of only in SQLite, which has one", () =>
+      Effect.gen(function*() {
+        const token = freshToken()
+        const sql = yield* SqlClient.SqlClient
+        const { dialect } = yield* Databases.TestDatabase
+        yield* Sync.migrate
+        const warnings: Array<string> = []
+        const collect = Logger.make(({ logLevel, message }) => {
+          if (logLevel._tag === "Warning") warnings.push(String(message))
+        })
+        // The runs table goes away mid-run (as the database does), and the scroll then breaks off at its third page.
+        const exit = yield* Effect.exit(Effect.provide(
+          Sync.run("users", { workspace: token, ...noRestarts }),
+          intercom(token, { pageSize: 10, workspace: { users: 50, faults: { restartAt: [3] } } })
+        ).pipe(
+          Effect.provideService(Progress.Progress, {
+            report: (event) =>
+              event._tag === "Page" && event.page === 2 ? Effect.orDie(sql`ALTER TABLE intercom_sync_runs RENAME TO runs_away`) : Effect.void
+          }),
+          Effect.provide(Logger.replace(Logger.defaultLogger, collect))
+        ))
+        yield* sql`ALTER TABLE runs_away RENAME TO intercom_sync_runs`
+        expect(Exit.isFailure(exit)).toBe(true)
+        expect(warnings).toEqual([
+          ...(dialect === "sqlite" ? ["Could not fold what the failed sync run saw"] : []),
+          "Could not record the failed sync run"
+        ])
+        expect((yield* runs(token)).map((run) => run.status)).toEqual(["running"])
+      }))
+
     it.effect("counts its rows by change and its end by status in SyncMetrics, as the summaries do", () =>
       Effect.gen(function*() {
         const token = freshToken()
@@ -478,7 +508,7 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
         expect(abandoned).toMatchObject({ resource: "leads", status: "abandoned", finished_at: now, inserted: null })
         // What it says of itself in `fleet status`: that nobody saw it end, not an error it never had.
         expect(abandoned.error).toBe(
-          "Abandoned: it never recorded its end (its process died, or its database went away when it ended); the next run of its workspace found it running"
+          "It never recorded its end (its process died, or its database went away as it ended); the next run of its workspace found it running"
         )
         expect(complete).toMatchObject({ resource: "users", status: "complete" })
         expect(yield* logged).toBe(0)

@@ -70,7 +70,7 @@ const typedColumns: { readonly [R in Resource.Resource]: ReadonlyArray<keyof Mod
 
 /** Why a run is marked abandoned: all that the next run of its workspace knows of it. */
 const abandoned =
-  "Abandoned: it never recorded its end (its process died, or its database went away when it ended); the next run of its workspace found it running"
+  "It never recorded its end (its process died, or its database went away as it ended); the next run of its workspace found it running"
 
 /** SQLite: rows a statement carries at most, well under its limit on parameters (13 a row). */
 const rowsPerStatement = 500
