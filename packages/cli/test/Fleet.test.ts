@@ -113,6 +113,15 @@ describe("intercom-scroll fleet", () => {
       yield* Fiber.interrupt(sync)
     }), 30_000)
 
+  it("the end of a fleet sync that did not complete says which failed, and that the others are synced only when some are", () => {
+    expect(new FleetCommand.FleetSyncIncomplete({ failed: ["globex"], workspaces: 3 }).message).toBe(
+      "1 of 3 workspaces did not complete (globex): each line above says why. The others are synced. Run fleet sync again (a new run) to sync the failed ones again."
+    )
+    expect(new FleetCommand.FleetSyncIncomplete({ failed: ["a", "b", "c", "d", "e", "f"], workspaces: 6 }).message).toBe(
+      "6 of 6 workspaces did not complete (a, b, c, d, e, …): each line above says why. Run fleet sync again (a new run) to sync the failed ones again."
+    )
+  })
+
   it("a run that was interrupted, or died, in one line that says what to do or what happened, never a stack", () => {
     expect(FleetCommand.renderResult("p", Exit.interrupt(FiberId.none))).toBe(
       "p: interrupted: this run was stopped before it ended, and a run sent again under its name is answered the same; sync again under a new --run name"

@@ -29,7 +29,8 @@ export class FleetSyncIncomplete extends Schema.TaggedError<FleetSyncIncomplete>
 }) {
   override get message(): string {
     const names = this.failed.length <= 5 ? this.failed.join(", ") : `${this.failed.slice(0, 5).join(", ")}, …`
-    return `${this.failed.length} of ${this.workspaces} workspaces did not complete (${names}): each line above says why. The others are synced; run fleet sync again (a new run) to sync the failed ones again.`
+    const others = this.failed.length < this.workspaces ? " The others are synced." : ""
+    return `${this.failed.length} of ${this.workspaces} workspaces did not complete (${names}): each line above says why.${others} Run fleet sync again (a new run) to sync the failed ones again.`
   }
 }
 
