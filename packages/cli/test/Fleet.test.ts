@@ -7,6 +7,7 @@ import { SqliteClient } from "@effect/sql-sqlite-node"
 import { Sync } from "@intercom-scroll/sync"
 import { ConfigProvider, DateTime, Duration, Effect, Exit, Fiber, FiberId, Layer, Logger, LogLevel, Schedule, TestClock } from "effect"
 import { existsSync, writeFileSync } from "node:fs"
+import { PostgresServer } from "@intercom-scroll/testing"
 import { makeFake } from "../../core/test/support/fakeIntercom.js"
 import { freePort, tempDir } from "../../fleet/test/support/processes.js"
 import { Cli } from "../src/index.js"
@@ -112,6 +113,42 @@ describe("intercom-scroll fleet", () => {
       expect(capture.stderr()).toMatch(/^fleet: 0 of 2 workspaces complete, 1 syncing, 1 waiting \| 1,234 records \|/m)
       yield* Fiber.interrupt(sync)
     }), 30_000)
+
+  it.scoped("fleet sync's progress says so when the database stops answering, where it read as syncs waiting for a runner", () =>
+    Effect.gen(function*() {
+      // A PostgreSQL of this test's own, which it stops: the run's shared one serves the other tests.
+      const server = yield* Effect.promise(() => PostgresServer.start())
+      let stopped = false
+      yield* Effect.addFinalizer(() => stopped ? Effect.void : Effect.promise(() => server.stop()))
+      const directory = yield* tempDir("cli-fleet-down-")
+      const file = `${directory}/workspaces.json`
+      writeFileSync(file, JSON.stringify([{ workspace: "acme", baseUrl: "https://api.intercom.test", tokenEnv: "T" }]))
+      const capture = makeCapture({ stdoutTty: false })
+      const args = ["fleet", "sync", "--database", server.url, "--workspaces", file, "--run", "r1"]
+      // Interrupted at the end without waiting: with its database gone, the client cannot say where it stopped.
+      const sync = yield* Cli.main(["node", "intercom-scroll", ...args]).pipe(
+        Effect.provide(Layer.mergeAll(NodeContext.layer, makeFake().httpClient, capture.layer)),
+        Effect.forkDaemon
+      )
+      yield* Effect.addFinalizer(() => Fiber.interruptFork(sync))
+      const lineSaying = (words: string) =>
+        Effect.gen(function*() {
+          // Away from a terminal the line comes every 5 s, on the TestClock; the database answers in real time.
+          for (let second = 0; second < 60; second++) {
+            const line = capture.stderr().split("\n").find((line) => line.endsWith(words))
+            if (line !== undefined) return line
+            yield* TestClock.adjust("1 second")
+            yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 50)))
+          }
+          return yield* Effect.die(new Error(`no progress line ending "${words}":\n${capture.stderr()}`))
+        })
+      expect(yield* lineSaying("no runner serves this database: start intercom-scroll fleet runner on it"))
+        .toMatch(/^fleet: 0 of 1 workspaces complete, 0 syncing, 1 waiting \| 0 records \|/)
+      yield* Effect.promise(() => server.stop())
+      stopped = true
+      expect(yield* lineSaying("the database does not answer: the syncs wait for it"))
+        .toMatch(/^fleet: 0 of 1 workspaces complete, 0 syncing, 1 waiting \| 0 records \| .* \| the database does not answer: the syncs wait for it$/)
+    }), 60_000)
 
   it("the end of a fleet sync that did not complete says which failed, and that the others are synced only when some are", () => {
     expect(new FleetCommand.FleetSyncIncomplete({ failed: ["globex"], workspaces: 3 }).message).toBe(

@@ -81,6 +81,8 @@ export interface Counts {
   readonly records: number
   /** Runners alive on the database (a heartbeat in the last 30 s); undefined when the database did not say. */
   readonly runners?: number | undefined
+  /** The database did not answer the last look: the other counts are those of the look before. */
+  readonly databaseDown?: boolean | undefined
 }
 
 /**
@@ -99,6 +101,7 @@ export const renderProgress = (counts: Counts, elapsedMillis: number): string =>
   ]
   const line = `fleet: ${states.join(", ")} | ${integer.format(counts.records)} records | ${ProgressBar.formatDuration(elapsedMillis)}`
   // The requests wait in the database for a runner: without one they wait for ever, so the line says why.
+  if (counts.databaseDown === true) return `${line} | the database does not answer: the syncs wait for it`
   return counts.runners === 0 && counts.complete + counts.failed < counts.workspaces
     ? `${line} | no runner serves this database: start intercom-scroll fleet runner on it`
     : line
@@ -200,17 +203,15 @@ export const renderSentBefore = (run: string, sent: number, workspaces: number):
 const clearLine = "\r\x1b[2K"
 
 /**
- * How many runners are alive on the database (a heartbeat in the last 30 s; a dead runner's row stays until another
- * removes it), or undefined when the database cannot tell (not answering).
+ * What the database says of a run's syncs: how many runners are alive on it (a heartbeat in the last 30 s; a dead
+ * runner's row stays until another removes it), and the workspaces under way with the records seen so far (none
+ * before the first runner has made the sync tables). None when the database does not answer.
  */
-const liveRunners = FleetStatus.runners.pipe(
-  Effect.map((runners) => runners.filter((runner) => runner.live).length),
-  Effect.orElseSucceed(() => undefined)
-)
-
-/** The workspaces under way in the sync tables with the records seen so far; none while the database does not answer. */
-const underWay = (run: string) =>
-  SyncActivity.underWay(run).pipe(Effect.orElseSucceed((): ReadonlyMap<string, number> => new Map()))
+const lookAt = (run: string) =>
+  Effect.all({
+    runners: Effect.map(FleetStatus.runners, (runners) => runners.filter((runner) => runner.live).length),
+    underWay: SyncActivity.underWay(run).pipe(Effect.orElseSucceed((): ReadonlyMap<string, number> => new Map()))
+  }).pipe(Effect.option)
 
 /**
  * Sends `Sync` to every workspace, up to `--max-in-flight` unanswered at once, and waits for them all, whichever
@@ -248,12 +249,22 @@ export const runSync = (flags: {
         )
         if (sent > 0) yield* stdio.writeStderr(`${renderSentBefore(run, sent, workspaces.length)}\n`)
       }
+      let lastLook: { readonly runners: number | undefined; readonly underWay: ReadonlyMap<string, number> } = {
+        runners: undefined,
+        underWay: new Map()
+      }
       const progress = Effect.gen(function*() {
-        const open = yield* underWay(run)
-        const unanswered = workspaces.filter(({ workspace }) => !answered.has(workspace) && open.has(workspace))
-        const runners = yield* liveRunners
-        const current = yield* Ref.updateAndGet(counts, (counts) => ({ ...counts, syncing: unanswered.length, runners }))
-        const seenSoFar = unanswered.reduce((total, { workspace }) => total + (open.get(workspace) ?? 0), 0)
+        const look = yield* lookAt(run)
+        if (Option.isSome(look)) lastLook = look.value
+        const { runners, underWay } = lastLook
+        const unanswered = workspaces.filter(({ workspace }) => !answered.has(workspace) && underWay.has(workspace))
+        const current = yield* Ref.updateAndGet(counts, (counts) => ({
+          ...counts,
+          syncing: unanswered.length,
+          runners,
+          databaseDown: Option.isNone(look)
+        }))
+        const seenSoFar = unanswered.reduce((total, { workspace }) => total + (underWay.get(workspace) ?? 0), 0)
         const text = renderProgress({ ...current, records: current.records + seenSoFar }, (yield* Clock.currentTimeMillis) - startedAt)
         const columns = yield* stdio.stderrColumns
         yield* stdio.writeStderr(live ? `${clearLine}${ProgressBar.fit(text, columns)}` : `${text}\n`)
