@@ -112,11 +112,17 @@ export interface RunnerOptions {
   readonly maxSyncs?: number | undefined
   /** Overrides `shardingConfig`, for tests; the runner's address is always `host` and `port`. */
   readonly shardingConfig?: Partial<ShardingConfig.ShardingConfig["Type"]> | undefined
+  /**
+   * How long a runner started before its database (a host's boot, a compose file) waits for the server to answer,
+   * trying every 2 seconds and logging a warning each time. Default 1 minute. A password refused or a database that
+   * does not exist fails at once.
+   */
+  readonly waitForDatabase?: Duration.DurationInput | undefined
 }
 
 /**
  * A runner: hosts the `WorkspaceSync` entities of the shards the cluster gives it, and serves until its scope
- * closes. It can send `Sync` itself too (`WorkspaceSync.sync`), with the `Sharding` it provides, and read the sync
+ * closes. Started before its database, it waits for it (`waitForDatabase`). It can send `Sync` itself too (`WorkspaceSync.sync`), with the `Sharding` it provides, and read the sync
  * tables with its `SqlClient`. Closing it (SIGTERM under `NodeRuntime.runMain`) lets running syncs finish, up to the cluster's termination
  * timeout, and hands back the ones that have not started.
  *
@@ -163,12 +169,23 @@ export const layerRunner = (
       connections: maxSyncs + 4,
       // So that an operator (or a test) can tell a runner's sessions in pg_stat_activity.
       applicationName: `intercom-scroll-fleet runner ${options.host ?? "127.0.0.1"}:${options.port}`
-    })),
+    }).pipe(Layer.retry(untilTheDatabaseAnswers(Duration.decode(options.waitForDatabase ?? Duration.minutes(1)))))),
     // Runners started together race to create the cluster's and the sync's tables, and in PostgreSQL `CREATE … IF NOT
     // EXISTS` can still fail for the one that loses; that one starts again (what it built is released first).
     Layer.retry(startAgain)
   )
 }
+
+/** Every 2 seconds while the server does not answer, for up to `within`, each try said in a warning. */
+const untilTheDatabaseAnswers = (within: Duration.Duration) =>
+  Schedule.spaced("2 seconds").pipe(
+    Schedule.upTo(within),
+    Schedule.checkEffect((error: SyncDatabase.DatabaseUnavailable) =>
+      error.transient
+        ? Effect.as(Effect.logWarning(`${error.message}. Trying again in 2 s, for up to ${Duration.format(within)}`), true)
+        : Effect.succeed(false)
+    )
+  )
 
 const isSqlFailure = (error: unknown): error is SqlError | MigrationError =>
   Predicate.isTagged(error, "SqlError") || Predicate.isTagged(error, "MigrationError")

@@ -5,13 +5,16 @@
 import { SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { describe, expect, it } from "@effect/vitest"
+import { Simulator } from "@intercom-scroll/simulator"
 import { SyncDatabase } from "@intercom-scroll/sync"
-import { ClockSteps } from "@intercom-scroll/testing"
-import { Cause, Clock, Context, Effect, Exit, type Fiber, Layer, Logger, LogLevel, Option, Ref, TestServices } from "effect"
+import { ClockSteps, PostgresDatabase } from "@intercom-scroll/testing"
+import { Cause, Clock, Context, Effect, Exit, Fiber, Layer, Logger, LogLevel, Option, Redacted, Ref, TestClock, TestServices } from "effect"
+import * as Net from "node:net"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Fleet } from "../src/index.js"
+import { Fleet, Secrets } from "../src/index.js"
+import { freePort } from "./support/processes.js"
 
 /** A fresh SQLite file, and a connection of "another process" to it. */
 const sqliteFile = Effect.gen(function*() {
@@ -110,4 +113,72 @@ describe("Fleet.layerClient", () => {
       expect(Option.map(failure, (error) => error._tag)).toEqual(Option.some("MigrationError"))
       expect(yield* Clock.currentTimeMillis).toBeGreaterThan(6_000)
     }))
+})
+
+/** A TCP port that forwards to `target` once `open` is called: a PostgreSQL that comes up after its runner. */
+const lateServer = (target: URL) =>
+  Effect.gen(function*() {
+    const port = yield* freePort
+    const server = Net.createServer((socket) => {
+      const upstream = Net.connect(Number(target.port), target.hostname)
+      socket.on("error", () => upstream.destroy())
+      upstream.on("error", () => socket.destroy())
+      socket.pipe(upstream).pipe(socket)
+    })
+    yield* Effect.addFinalizer(() => Effect.async<void>((resume) => void server.close(() => resume(Effect.void))))
+    const open = Effect.async<void>((resume) => void server.listen(port, "127.0.0.1", () => resume(Effect.void)))
+    return { port, open }
+  })
+
+describe("Fleet.layerRunner", () => {
+  it.scoped("a runner started before its PostgreSQL waits for it, saying so, and starts once it answers", () =>
+    Effect.gen(function*() {
+      const url = new URL(Redacted.value(yield* PostgresDatabase.make))
+      const late = yield* lateServer(url)
+      const atLatePort = new URL(url)
+      atLatePort.port = String(late.port)
+      const warnings: Array<string> = []
+      const logger = Logger.make(({ logLevel, message }) => {
+        if (logLevel._tag === "Warning") warnings.push(String(message))
+      })
+      const runner = Fleet.layerRunner({ database: SyncDatabase.Database.Postgres({ url: Redacted.make(atLatePort.href) }), port: yield* freePort }).pipe(
+        Layer.provide([Simulator.layerClient({ workspaces: [] }), Secrets.layerConfig])
+      )
+      const started = yield* Layer.build(runner).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)), Effect.fork)
+      // It says each try, with why, and that it goes on trying.
+      for (let wait = 0; wait < 500 && warnings.length === 0; wait++) {
+        yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 20)))
+      }
+      expect(warnings[0]).toMatch(
+        new RegExp(`^Could not open the database postgres://postgres@127\\.0\\.0\\.1:${late.port}/\\w+: connect ECONNREFUSED .*\\. Trying again in 2 s, for up to 1m$`)
+      )
+      // Nothing more within the 2 s (on the TestClock); its next try finds the server.
+      yield* late.open
+      yield* TestClock.adjust("1 second")
+      expect(warnings).toHaveLength(1)
+      yield* TestClock.adjust("1 second")
+      const context = yield* Fiber.join(started)
+      // Up, through the late server: the cluster's tables and the sync's made.
+      const sql = Context.get(context, SqlClient.SqlClient)
+      const tables = yield* sql<{ table_name: string }>`SELECT table_name FROM information_schema.tables
+        WHERE table_name IN ('cluster_messages', 'cluster_runners', 'intercom_sync_runs') ORDER BY table_name`
+      expect(tables.map((row) => row.table_name)).toEqual(["cluster_messages", "cluster_runners", "intercom_sync_runs"])
+      expect(warnings).toHaveLength(1)
+    }), 60_000)
+
+  it.scoped("a runner whose database refuses it for good (no such database) fails at once, without trying again", () =>
+    Effect.gen(function*() {
+      const url = new URL(Redacted.value(yield* PostgresDatabase.make))
+      url.pathname = "/no_such_database_e3"
+      const warnings: Array<string> = []
+      const logger = Logger.make(({ logLevel, message }) => {
+        if (logLevel._tag === "Warning") warnings.push(String(message))
+      })
+      const runner = Fleet.layerRunner({ database: SyncDatabase.Database.Postgres({ url: Redacted.make(url.href) }), port: yield* freePort }).pipe(
+        Layer.provide([Simulator.layerClient({ workspaces: [] }), Secrets.layerConfig])
+      )
+      const error = yield* Effect.flip(Layer.build(runner).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger))))
+      expect(error).toMatchObject({ _tag: "DatabaseUnavailable", transient: false })
+      expect(warnings).toEqual([])
+    }), 60_000)
 })

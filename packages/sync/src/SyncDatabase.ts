@@ -80,7 +80,13 @@ export class InvalidDatabaseUrl extends Schema.TaggedError<InvalidDatabaseUrl>()
 export class DatabaseUnavailable extends Schema.TaggedError<DatabaseUnavailable>()("DatabaseUnavailable", {
   /** The database as `display` names it: never its password. */
   database: Schema.String,
-  detail: Schema.String
+  detail: Schema.String,
+  /**
+   * The server did not answer (refused, unreachable, not found by name, still starting): it may a little later, as
+   * when a process starts before its database. False for an answer that will not change by itself (a password, a
+   * database that does not exist).
+   */
+  transient: Schema.optionalWith(Schema.Boolean, { default: () => false })
 }) {
   override get message(): string {
     return `Could not open the database ${this.database}: ${this.detail}`
@@ -213,18 +219,44 @@ const describe = (cause: unknown): string => {
 }
 
 /** The driver's own error under @effect/sql's wrapper ("PgClient: Failed to connect"), which says little. */
-const detailOf = (cause: Cause.Cause<unknown>): string => {
+const driverError = (cause: Cause.Cause<unknown>): unknown => {
   const error = Option.getOrElse(Cause.failureOption(cause), () => Cause.squash(cause))
-  const inner = (error as { readonly cause?: unknown }).cause
-  return describe(inner ?? error)
+  return (error as { readonly cause?: unknown }).cause ?? error
+}
+
+/**
+ * Node's codes for a server that did not answer, and PostgreSQL's for one shutting down or starting up (57P01–57P03).
+ * node-postgres ends a connection that timed out with "Connection terminated unexpectedly", and no code.
+ */
+const notAnswering = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "57P01",
+  "57P02",
+  "57P03"
+])
+
+const isTransient = (error: unknown): boolean => {
+  if (error instanceof AggregateError) return error.errors.length > 0 && error.errors.every(isTransient)
+  if (!(error instanceof Error)) return false
+  const { code } = error as Error & { readonly code?: unknown }
+  return (typeof code === "string" && notAnswering.has(code)) || error.message === "Connection terminated unexpectedly"
 }
 
 const unavailable = (database: Database) => (cause: Cause.Cause<unknown>): Layer.Layer<unknown, DatabaseUnavailable> => {
   // An interrupt is not the database's doing.
   if (Cause.isInterruptedOnly(cause)) return Layer.failCause(cause as Cause.Cause<never>)
-  let detail = detailOf(cause)
+  const error = driverError(cause)
+  let detail = describe(error)
   for (const secret of secrets(database)) detail = detail.replaceAll(secret, "<redacted>")
-  return Layer.fail(new DatabaseUnavailable({ database: display(database), detail: Driver.advise(detail) }))
+  return Layer.fail(
+    new DatabaseUnavailable({ database: display(database), detail: Driver.advise(detail), transient: isTransient(error) })
+  )
 }
 
 /**

@@ -169,20 +169,25 @@ describe("SyncDatabase.layer", () => {
       )
     }))
 
-  it.effect("PostgreSQL: a wrong password or a refused connection is DatabaseUnavailable, the password nowhere", () =>
+  it.effect("PostgreSQL: a wrong password or a refused connection is DatabaseUnavailable, the password nowhere; only the refusal is transient", () =>
     Effect.gen(function*() {
       const url = new URL(Redacted.value(yield* PostgresDatabase.make))
       url.password = "wrong-password-5d1e"
       const refused = new URL(url)
       refused.port = String(yield* closedPort)
-      const cases: ReadonlyArray<readonly [URL, RegExp]> = [
-        [url, /password authentication failed/],
-        [refused, /ECONNREFUSED/]
+      const missing = new URL(url)
+      missing.password = new URL(Redacted.value(yield* PostgresDatabase.make)).password
+      missing.pathname = "/no_such_database_7f"
+      // A server not there (yet) may answer a little later; a wrong password or database will not.
+      const cases: ReadonlyArray<readonly [URL, RegExp, boolean]> = [
+        [url, /password authentication failed/, false],
+        [missing, /database "no_such_database_7f" does not exist/, false],
+        [refused, /ECONNREFUSED/, true]
       ]
-      for (const [target, detail] of cases) {
+      for (const [target, detail, transient] of cases) {
         const error = failureOf(yield* selectOne(SyncDatabase.layerFromUrl(target.href)))
         const shown = `postgres://postgres@${target.host}${target.pathname}`
-        expect(error).toMatchObject({ _tag: "DatabaseUnavailable", database: shown })
+        expect(error).toMatchObject({ _tag: "DatabaseUnavailable", database: shown, transient })
         expect(error?.message).toMatch(detail)
         expect(error?.message.startsWith(`Could not open the database ${shown}: `)).toBe(true)
         expect(JSON.stringify(error)).not.toContain("wrong-password-5d1e")
