@@ -229,9 +229,11 @@ export const layer = (
        */
       const afterLockLost = (shardId: ShardId.ShardId, retries: number) => (error: SyncError.LockLost) =>
         Effect.logWarning(
-          `${error.message} This runner syncs it again ${retries > 0 ? "if it still holds the workspace" : "no more"} in ${
-            Duration.format(lockLostGrace)
-          }.`
+          `${error.message} ${
+            retries > 0
+              ? `This runner syncs it again if it still holds the workspace ${Duration.format(lockLostGrace)} from now.`
+              : "This runner syncs it no more."
+          }`
         ).pipe(
           Effect.zipRight(Effect.timeoutOption(
             Effect.repeat(Effect.sync(() => sharding.hasShardId(shardId)), {
