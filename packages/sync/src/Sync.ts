@@ -204,8 +204,8 @@ const validate = (options: Options) =>
  * In order: migrates the tables if needed; takes the workspace's lock (waiting while another sync holds it, reported
  * to `Progress` as a `workspace-lock` wait); marks `abandoned` the runs of the workspace that a dead process left
  * `running`; records the run; scrolls (with `Scroll.pages` and the scroll options given, restarts included), writing
- * each page in one transaction (and in it, every 5 seconds, the run's counts so far on its row); and, only once the scroll has reached its end, marks deleted the rows it did not see
- * and records the run `complete`. A run that fails or is interrupted is recorded `failed` with the error's message,
+ * each page in one transaction (and in it, every 5 seconds, the run's counts so far on its row); and, only once the
+ * scroll has reached its end, marks deleted the rows it did not see and records the run `complete`. A run that fails or is interrupted is recorded `failed` with the error's message,
  * and marks nothing deleted. Each transaction commits only while the run holds the lock: a run that lost it (its
  * PostgreSQL session ended, its SQLite lease was taken over) fails with `LockLost` at its next write, writing nothing.
  *
