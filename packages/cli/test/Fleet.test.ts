@@ -192,7 +192,7 @@ describe("intercom-scroll fleet", () => {
 
   it("fleet status in a few lines: runners, syncs not answered, runs under way (ten listed), what ended since, the latest failures", () => {
     const at = (iso: string) => DateTime.unsafeMake(iso)
-    const run = (i: number) => ({ id: i, workspace: `w${i}`, resource: "users" as const, startedAt: at("2026-12-03T10:00:00.123Z"), label: i === 1 ? "r7" : undefined, seen: i * 1_000 })
+    const run = (i: number) => ({ id: i, workspace: `w${i}`, resource: "users" as const, startedAt: at("2026-12-03T10:00:00.123Z"), label: i === 1 ? "r7" : undefined, runner: i === 2 ? "10.0.0.8:34431" : undefined, seen: i * 1_000 })
     const status: FleetStatus.Status = {
       runners: [
         { address: "10.0.0.7:34431", live: true, silentFor: 2 },
@@ -206,7 +206,7 @@ describe("intercom-scroll fleet", () => {
         ended: { complete: 9_812, failed: 4, abandoned: 2 },
         rows: { inserted: 1_200, updated: 3, unchanged: 9_000_000, deleted: 12 },
         failures: [
-          { ...run(3), status: "abandoned", finishedAt: at("2026-12-03T09:00:00Z"), error: undefined, label: "r6" },
+          { ...run(3), status: "abandoned", finishedAt: at("2026-12-03T09:00:00Z"), error: undefined, label: "r6", runner: "10.0.0.9:34431" },
           { ...run(4), status: "failed", finishedAt: at("2026-12-03T08:00:00Z"), error: "RestartRequired: The users scroll broke off at page 3", label: undefined }
         ]
       }
@@ -217,11 +217,12 @@ describe("intercom-scroll fleet", () => {
       "Syncs sent and not answered: 1,204, the oldest sent 2026-12-03T09:58:00Z",
       "Runs under way: 12",
       "  w1 users since 2026-12-03T10:00:00Z (run r7): 1,000 seen",
-      ...Array.from({ length: 9 }, (_, i) => `  w${i + 2} users since 2026-12-03T10:00:00Z: ${i + 2},000 seen`),
+      "  w2 users since 2026-12-03T10:00:00Z on 10.0.0.8:34431: 2,000 seen",
+      ...Array.from({ length: 8 }, (_, i) => `  w${i + 3} users since 2026-12-03T10:00:00Z: ${i + 3},000 seen`),
       "  and 2 more",
       "Since 2026-12-02T10:00:00Z: runs complete 9,812, failed 4, abandoned 2; rows inserted 1,200, updated 3, unchanged 9,000,000, deleted 12",
       "Latest failed or abandoned runs:",
-      "  2026-12-03T09:00:00Z w3 users abandoned (run r6)",
+      "  2026-12-03T09:00:00Z w3 users abandoned (run r6) on 10.0.0.9:34431",
       "  2026-12-03T08:00:00Z w4 users failed: RestartRequired: The users scroll broke off at page 3",
       ""
     ].join("\n"))

@@ -151,7 +151,8 @@ export const layerRunner = (
     Duration.decode(shardLockRefreshInterval),
     Duration.unsafeDivide(Duration.decode(shardLockExpiration), 3)
   )
-  return WorkspaceSync.layer({ maxSyncs, lockLostGrace: Duration.times(shardLockInterval, 3) }).pipe(
+  const address = `${options.host ?? "127.0.0.1"}:${options.port}`
+  return WorkspaceSync.layer({ maxSyncs, lockLostGrace: Duration.times(shardLockInterval, 3), runner: address }).pipe(
     Layer.provideMerge(checkedCluster(NodeClusterSocket.layer({
       storage: "sql",
       shardingConfig: {
@@ -168,7 +169,7 @@ export const layerRunner = (
     Layer.provideMerge(layerSql(options.database, {
       connections: maxSyncs + 4,
       // So that an operator (or a test) can tell a runner's sessions in pg_stat_activity.
-      applicationName: `intercom-scroll-fleet runner ${options.host ?? "127.0.0.1"}:${options.port}`
+      applicationName: `intercom-scroll-fleet runner ${address}`
     }).pipe(Layer.retry(untilTheDatabaseAnswers(Duration.decode(options.waitForDatabase ?? Duration.minutes(1)))))),
     // Runners started together race to create the cluster's and the sync's tables, and in PostgreSQL `CREATE … IF NOT
     // EXISTS` can still fail for the one that loses; that one starts again (what it built is released first).

@@ -140,8 +140,8 @@ const crossable = (workspace: string, resource: Resource.Resource) =>
  * One resource of a workspace, into the sync tables, its runs row labelled with the request's `run`. A sync that lost
  * its workspace lock (`LockLost`) is not tried again here: see `afterLockLost`.
  */
-const syncResource = (workspace: string, resource: Resource.Resource, run: string) =>
-  IntercomSync.run(resource, { workspace, label: run }).pipe(Effect.mapError(crossable(workspace, resource)))
+const syncResource = (workspace: string, resource: Resource.Resource, run: string, runner: string | undefined) =>
+  IntercomSync.run(resource, { workspace, label: run, runner }).pipe(Effect.mapError(crossable(workspace, resource)))
 
 /** How many times a request syncs again after `LockLost` while its runner still holds the workspace. */
 const lockLostRetries = 3
@@ -163,6 +163,8 @@ export interface LayerOptions {
    * `Fleet.layerRunner` sets it from the fleet's.
    */
   readonly lockLostGrace?: Duration.DurationInput | undefined
+  /** The runner's name on each run's row (`intercom_sync_runs.runner`); `Fleet.layerRunner` gives its `HOST:PORT`. */
+  readonly runner?: string | undefined
 }
 
 /**
@@ -210,7 +212,7 @@ export const layer = (
           const intercom = IntercomClient.layer({ accessToken, baseUrl: request.baseUrl, region: request.region })
           // One resource after the other: Intercom allows one open scroll per workspace, whatever the resource.
           yield* Effect.forEach(request.resources.slice(done.length), (resource) =>
-            Effect.map(syncResource(workspace, resource, request.run), (summary) => void done.push(summary))).pipe(
+            Effect.map(syncResource(workspace, resource, request.run, options.runner), (summary) => void done.push(summary))).pipe(
               Effect.provide(intercom)
             )
           return [...done]

@@ -47,7 +47,8 @@ describe("FleetStatus.read", () => {
           const sent = DateTime.toEpochMillis(running.pending.oldestSentAt!)
           expect(sent).toBeGreaterThanOrEqual(DateTime.toEpochMillis(sentAt) - 1000)
           expect(sent).toBeLessThanOrEqual(DateTime.toEpochMillis(yield* DateTime.now))
-          expect(running.activity.running.map((run) => [run.workspace, run.label])).toEqual([["globex", "r1"]])
+          // …with where it runs, to find its runner's log.
+          expect(running.activity.running.map((run) => [run.workspace, run.label, run.runner])).toEqual([["globex", "r1", `127.0.0.1:${port}`]])
           expect(running.activity.ended.complete).toBe(1)
           // Another entity's request, not answered: not the fleet's.
           const isFalse = sql.literal(dialect === "postgres" ? "FALSE" : "0")

@@ -41,7 +41,7 @@ const measure = (dialect: Dialect) =>
     for (let round = 0; round < rounds; round++) {
       const order = round % 2 === 0 ? (["pool", "fenced"] as const) : (["fenced", "pool"] as const)
       for (const way of order) {
-        const run = yield* store.startRun(Date.now(), undefined)
+        const run = yield* store.startRun(Date.now(), { label: undefined, runner: undefined })
         const started = performance.now()
         for (const records of written) yield* ways[way](store.writePage(run, records, Date.now()))
         // The first round inserts; the rest update rows that are there: keep those.

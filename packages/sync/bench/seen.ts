@@ -37,7 +37,7 @@ const database = (url: string, factor: number) =>
     const store = Store.make(sql, "pg", "bench", "users")
     const written = yield* pages(users)
     const sync = Effect.gen(function*() {
-      const run = yield* store.startRun(Date.now(), undefined)
+      const run = yield* store.startRun(Date.now(), { label: undefined, runner: undefined })
       for (const records of written) yield* sql.withTransaction(store.writePage(run, records, Date.now()))
     })
     yield* sync

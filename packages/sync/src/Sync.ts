@@ -61,6 +61,11 @@ export interface Options extends Omit<Scroll.Options, "customAttributes"> {
    * (`<name>@<tick>` for a `SyncCron` round), so that the rows of one round can be told apart with SQL. Default none.
    */
   readonly label?: string | undefined
+  /**
+   * The process that runs it, as you name it, kept in `intercom_sync_runs.runner`: a fleet's runner keeps its
+   * `HOST:PORT` there, so that the run can be traced to the runner's log. Default none.
+   */
+  readonly runner?: string | undefined
 }
 
 /**
@@ -228,7 +233,7 @@ export const run: (
       const startedAt = yield* Clock.currentTimeMillis
       // Under the lock no other run of the workspace is alive: a run still `running` was left by a dead process.
       // Every write of the run goes through the lock's transaction, which commits only while the lock is held.
-      const runId = yield* lock.transaction(Effect.zipRight(store.markAbandoned(startedAt), store.startRun(startedAt, options.label)))
+      const runId = yield* lock.transaction(Effect.zipRight(store.markAbandoned(startedAt), store.startRun(startedAt, { label: options.label, runner: options.runner })))
       yield* Effect.annotateCurrentSpan("runId", runId)
 
       const counts = { inserted: 0, updated: 0, unchanged: 0, deleted: 0, restarts: 0 }

@@ -36,6 +36,8 @@ export interface Run {
   readonly startedAt: DateTime.Utc
   /** The name its caller gave it (a fleet's `--run`), if any. */
   readonly label: string | undefined
+  /** The process that ran it, as its caller named it (a fleet's runner `HOST:PORT`), if any. */
+  readonly runner: string | undefined
   /**
    * Records it has written (inserted, updated and unchanged): so far for a run under way, which writes them on its row
    * every 5 seconds; all of them for a run that ended.
@@ -78,6 +80,7 @@ interface RunRow {
   readonly resource: Resource.Resource
   readonly started_at: Date | string
   readonly label: string | null
+  readonly runner: string | null
   readonly inserted: number | string | null
   readonly updated: number | string | null
   readonly unchanged: number | string | null
@@ -95,6 +98,7 @@ const run = (row: RunRow): Run => ({
   resource: row.resource,
   startedAt: DateTime.unsafeMake(row.started_at),
   label: row.label ?? undefined,
+  runner: row.runner ?? undefined,
   seen: seen(row)
 })
 
@@ -128,7 +132,7 @@ export const read: (
     const runs = sql(Store.runsTable)
     const since = Dialect.time(dialect, DateTime.toEpochMillis(options.since))
     const limit = Math.max(0, Math.floor(options.failures ?? 10))
-    const columns = sql.literal("id, workspace, resource, started_at, label, inserted, updated, unchanged")
+    const columns = sql.literal("id, workspace, resource, started_at, label, runner, inserted, updated, unchanged")
     const running = yield* sql<RunRow>`SELECT ${columns} FROM ${runs}
       WHERE status = 'running' ORDER BY started_at, id`
     const ended = yield* sql<{

@@ -80,10 +80,10 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
       }).pipe(Effect.provide(intercom(stored, { workspace: { users: 250 } }))))
 
     const labelled = freshToken()
-    it.effect("keeps the label a run was given in its row", () =>
+    it.effect("keeps the label and the runner a run was given in its row", () =>
       Effect.gen(function*() {
-        const summary = yield* Sync.run("users", { workspace: labelled, label: "nightly@2026-12-03" })
-        expect((yield* runs(labelled)).map((run) => [run.id, run.label])).toEqual([[summary.runId, "nightly@2026-12-03"]])
+        const summary = yield* Sync.run("users", { workspace: labelled, label: "nightly@2026-12-03", runner: "10.0.0.7:34431" })
+        expect((yield* runs(labelled)).map((run) => [run.id, run.label, run.runner])).toEqual([[summary.runId, "nightly@2026-12-03", "10.0.0.7:34431"]])
       }).pipe(Effect.provide(intercom(labelled, { workspace: { users: 10 } }))))
 
     it.effect("a second run counts unchanged records and moves only last_seen_at", () =>

@@ -332,7 +332,8 @@ const some = (names: ReadonlyArray<string>) =>
     ? names.join(", ")
     : `${names.slice(0, listed).join(", ")} and ${integer.format(names.length - listed)} more`
 
-const runName = (label: string | undefined) => label === undefined ? "" : ` (run ${label})`
+const runName = (run: SyncActivity.Run) =>
+  `${run.label === undefined ? "" : ` (run ${run.label})`}${run.runner === undefined ? "" : ` on ${run.runner}`}`
 
 /**
  * `fleet status` as text: a line for the runners, one for the syncs not answered, the runs under way (ten at most), one
@@ -364,7 +365,7 @@ export const renderStatus = (status: FleetStatus.Status, database: string): stri
   )
   lines.push(`Runs under way: ${integer.format(activity.running.length)}`)
   for (const run of activity.running.slice(0, listed)) {
-    lines.push(`  ${run.workspace} ${run.resource} since ${iso(run.startedAt)}${runName(run.label)}: ${integer.format(run.seen)} seen`)
+    lines.push(`  ${run.workspace} ${run.resource} since ${iso(run.startedAt)}${runName(run)}: ${integer.format(run.seen)} seen`)
   }
   if (activity.running.length > listed) lines.push(`  and ${integer.format(activity.running.length - listed)} more`)
   const { ended, rows } = activity
@@ -378,7 +379,7 @@ export const renderStatus = (status: FleetStatus.Status, database: string): stri
   if (activity.failures.length > 0) {
     lines.push("Latest failed or abandoned runs:")
     for (const run of activity.failures) {
-      lines.push(`  ${iso(run.finishedAt)} ${run.workspace} ${run.resource} ${run.status}${runName(run.label)}${
+      lines.push(`  ${iso(run.finishedAt)} ${run.workspace} ${run.resource} ${run.status}${runName(run)}${
         run.error === undefined ? "" : `: ${run.error}`
       }`)
     }
@@ -389,7 +390,12 @@ export const renderStatus = (status: FleetStatus.Status, database: string): stri
 /** `fleet status --format json`: the status as one object, its times in ISO 8601. */
 const statusJson = (status: FleetStatus.Status, database: string) => {
   const time = (value: DateTime.Utc | undefined) => value === undefined ? null : DateTime.formatIso(value)
-  const run = (value: SyncActivity.Run) => ({ ...value, startedAt: time(value.startedAt), label: value.label ?? null })
+  const run = (value: SyncActivity.Run) => ({
+    ...value,
+    startedAt: time(value.startedAt),
+    label: value.label ?? null,
+    runner: value.runner ?? null
+  })
   return `${JSON.stringify({
     database,
     runners: status.runners,

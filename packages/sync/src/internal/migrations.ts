@@ -193,13 +193,23 @@ const runIndexes = Effect.gen(function*() {
   yield* sql.unsafe("CREATE INDEX intercom_sync_runs_by_label ON intercom_sync_runs (label)")
 })
 
+/**
+ * Migration 7: `intercom_sync_runs.runner`, the process that runs it as its caller names it (`Options.runner`): a
+ * fleet's runner `HOST:PORT`, so that `fleet status` can say where a run under way, or one abandoned, ran.
+ */
+const runRunner = Effect.gen(function*() {
+  const { sql } = yield* migrationClient
+  yield* sql.unsafe(`ALTER TABLE intercom_sync_runs ADD COLUMN runner TEXT`)
+})
+
 export const migrations: Record<string, Effect.Effect<void, SqlError, SqlClient.SqlClient>> = {
   "1_create_tables": createTables,
   "2_split_seen": splitSeen,
   "3_seen_log": seenLog,
   "4_record_hash": recordHash,
   "5_run_label": runLabel,
-  "6_run_indexes": runIndexes
+  "6_run_indexes": runIndexes,
+  "7_run_runner": runRunner
 }
 
 export const known: ReadonlyArray<number> = Object.keys(migrations).map((key) => Number.parseInt(key, 10))

@@ -78,7 +78,10 @@ const rowsPerStatement = 500
 export interface Store {
   /** Marks `abandoned` the workspace's runs left `running`; in SQLite, discards what its ended runs left in the logs. */
   readonly markAbandoned: (now: number) => Effect.Effect<void, SqlError>
-  readonly startRun: (now: number, label: string | undefined) => Effect.Effect<number, SqlError>
+  readonly startRun: (
+    now: number,
+    names: { readonly label: string | undefined; readonly runner: string | undefined }
+  ) => Effect.Effect<number, SqlError>
   /**
    * Writes a page: marks its records seen and upserts those that are new, changed or back; in PostgreSQL two
    * statements (the second only for a page with such records), in SQLite three (each one per 500 records) whatever
@@ -289,10 +292,17 @@ export const make = (
           WHERE workspace = ${workspace} AND status = 'running'`
       }),
 
-    startRun: (now, label) =>
+    startRun: (now, { label, runner }) =>
       Effect.map(
         sql<{ id: number }>`INSERT INTO ${runs} ${
-          sql.insert({ workspace, resource, status: "running", started_at: time(dialect, now), label: label ?? null })
+          sql.insert({
+            workspace,
+            resource,
+            status: "running",
+            started_at: time(dialect, now),
+            label: label ?? null,
+            runner: runner ?? null
+          })
         } RETURNING id`,
         ([row]) => Number(row.id)
       ),

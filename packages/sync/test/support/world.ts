@@ -85,6 +85,7 @@ export interface RunRow {
   readonly restarts: number | null
   readonly error: string | null
   readonly label: string | null
+  readonly runner: string | null
 }
 
 const count = (value: unknown) => (value === null ? null : Number(value))
@@ -107,7 +108,8 @@ export const runs = (workspace: string) =>
       deleted: count(row.deleted),
       restarts: count(row.restarts),
       error: row.error === null ? null : String(row.error),
-      label: row.label === null ? null : String(row.label)
+      label: row.label === null ? null : String(row.label),
+      runner: row.runner === null ? null : String(row.runner)
     }))
   })
 
