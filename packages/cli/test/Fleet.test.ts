@@ -235,12 +235,16 @@ describe("intercom-scroll fleet", () => {
     expect(many).toContain(`\nRunners: 125 live: ${Array.from({ length: 10 }, (_, i) => `10.0.0.${i}:34431`).join(", ")} and 115 more\n`)
   })
 
-  it.effect("fleet status of a SQLite file that is not there says so, and makes none", () =>
+  it.effect("fleet status or prune of a SQLite file that is not there says so, and makes none", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir("fleet-status-")
       const { exit, stderr } = yield* cli(["fleet", "status", "--database", `sqlite:${dir}/typo.db`])
       expect(Failure.exitCode(exit)).toBe(1)
       expect(stderr).toBe(`NoSuchDatabase: There is no database at sqlite:${dir}/typo.db: fleet status reads a fleet's database and makes none. Check --database (the path the runners were given).\n`)
+      expect(existsSync(`${dir}/typo.db`)).toBe(false)
+      const pruned = yield* cli(["fleet", "prune", "--database", `sqlite:${dir}/typo.db`, "--older-than", "90d"])
+      expect(Failure.exitCode(pruned.exit)).toBe(1)
+      expect(pruned.stderr).toBe(`NoSuchDatabase: There is no database at sqlite:${dir}/typo.db: fleet prune prunes a fleet's database and makes none. Check --database (the path the runners were given).\n`)
       expect(existsSync(`${dir}/typo.db`)).toBe(false)
     }).pipe(Effect.scoped))
 

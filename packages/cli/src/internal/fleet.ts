@@ -42,12 +42,23 @@ export class FleetSyncIncomplete extends Schema.TaggedError<FleetSyncIncomplete>
  * @category errors
  */
 export class NoSuchDatabase extends Schema.TaggedError<NoSuchDatabase>()("NoSuchDatabase", {
-  database: Schema.String
+  database: Schema.String,
+  command: Schema.Literal("status", "prune")
 }) {
   override get message(): string {
-    return `There is no database at ${this.database}: fleet status reads a fleet's database and makes none. Check --database (the path the runners were given).`
+    return `There is no database at ${this.database}: fleet ${this.command} ${
+      this.command === "status" ? "reads" : "prunes"
+    } a fleet's database and makes none. Check --database (the path the runners were given).`
   }
 }
+
+/** Fails with `NoSuchDatabase` for a `sqlite:` path with no file, which SQLite would otherwise create empty. */
+const existing = (database: SyncDatabase.Database, command: NoSuchDatabase["command"]) =>
+  Effect.gen(function*() {
+    if (database._tag !== "Sqlite") return
+    const exists = yield* Effect.orElseSucceed((yield* FileSystem.FileSystem).exists(database.filename), () => false)
+    if (!exists) return yield* new NoSuchDatabase({ database: SyncDatabase.display(database), command })
+  })
 
 /**
  * Everything a `fleet` command can fail with, besides a usage error.
@@ -310,6 +321,7 @@ export const runSync = (flags: {
 export const runPrune = (flags: { readonly database: string; readonly olderThan: Duration.Duration }) =>
   Effect.gen(function*() {
     const database = yield* SyncDatabase.parse(flags.database)
+    yield* existing(database, "prune")
     const before = DateTime.subtractDuration(yield* DateTime.now, flags.olderThan)
     const pruned = yield* WorkspaceSync.prune(before).pipe(Effect.provide(Fleet.layerClient({ database })))
     yield* Stdio.print(
@@ -422,9 +434,7 @@ export const runStatus = (flags: { readonly database: string; readonly since: Du
   Effect.gen(function*() {
     const database = yield* SyncDatabase.parse(flags.database)
     const display = SyncDatabase.display(database)
-    if (database._tag === "Sqlite" && !(yield* Effect.orElseSucceed((yield* FileSystem.FileSystem).exists(database.filename), () => false))) {
-      return yield* new NoSuchDatabase({ database: display })
-    }
+    yield* existing(database, "status")
     const since = DateTime.subtractDuration(yield* DateTime.now, flags.since)
     const status = yield* FleetStatus.read({ since }).pipe(Effect.provide(SyncDatabase.layer(database)))
     yield* Stdio.print(flags.format === "json" ? statusJson(status, display) : renderStatus(status, display))
