@@ -35,6 +35,7 @@ import type { SqlError } from "@effect/sql/SqlError"
 import { type IntercomClient, type Models, Progress, Resource, Scroll } from "@intercom-scroll/core"
 import { Cause, Clock, DateTime, Duration, Effect, Exit, Metric, Stream } from "effect"
 import * as Dialect from "./internal/dialect.js"
+import { explain } from "./internal/driverWords.js"
 import * as Lock from "./internal/lock.js"
 import * as Migrations from "./internal/migrations.js"
 import * as Store from "./internal/store.js"
@@ -186,7 +187,7 @@ const progressInterval = 5_000
 const describe = (cause: Cause.Cause<SyncError>): string => {
   if (Cause.isInterruptedOnly(cause)) return "Interrupted before the scroll reached its end"
   const failure = Cause.failureOption(cause)
-  if (failure._tag === "Some") return `${failure.value._tag}: ${failure.value.message}`
+  if (failure._tag === "Some") return `${failure.value._tag}: ${explain(failure.value)}`
   const defect = Cause.squash(cause)
   return `Defect: ${defect instanceof Error ? defect.message : String(defect)}`
 }

@@ -393,6 +393,20 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
         expect((yield* runs(token)).map((run) => run.status)).toEqual(["running"])
       }))
 
+    it.effect("a run that fails in the database records the database's own words, not only that a statement failed", () =>
+      Effect.gen(function*() {
+        const token = freshToken()
+        const sql = yield* SqlClient.SqlClient
+        yield* Sync.migrate
+        yield* sql`ALTER TABLE intercom_users_seen RENAME TO seen_away`
+        const exit = yield* Effect.exit(Effect.provide(Sync.run("users", { workspace: token }), intercom(token, { workspace: { users: 20 } })))
+        yield* sql`ALTER TABLE seen_away RENAME TO intercom_users_seen`
+        expect(Exit.isFailure(exit)).toBe(true)
+        const [run] = yield* runs(token)
+        expect(run.status).toBe("failed")
+        expect(run.error).toMatch(/^SqlError: Failed to [\w ]+: .*(no such table: (main\.)?intercom_users_seen|relation "intercom_users_seen" does not exist)/)
+      }))
+
     it.effect("counts its rows by change and its end by status in SyncMetrics, as the summaries do", () =>
       Effect.gen(function*() {
         const token = freshToken()

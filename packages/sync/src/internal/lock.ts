@@ -23,6 +23,7 @@ import { randomUUID } from "node:crypto"
 import * as os from "node:os"
 import { LockLost, LockTimeout } from "../SyncError.js"
 import { type Dialect, time } from "./dialect.js"
+import { explain } from "./driverWords.js"
 
 export interface Held {
   /**
@@ -103,14 +104,6 @@ export const acquire = (
         Effect.catchIf(lock.transaction(effect), (error): error is SqlError => error instanceof SqlError, failedBecause)
     } satisfies Held
   })
-
-/**
- * A `SqlError`'s message with its driver's, which says what happened ("Client has encountered a connection error and
- * is not queryable", the server's "terminating connection due to administrator command") where the message says only
- * that a statement failed.
- */
-const explain = (error: SqlError): string =>
-  error.cause instanceof Error && error.cause.message !== error.message ? `${error.message}: ${error.cause.message}` : error.message
 
 interface Lock {
   readonly tryTake: Effect.Effect<void, Busy | SqlError>
