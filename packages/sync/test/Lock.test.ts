@@ -5,7 +5,7 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, layer } from "@effect/vitest"
 import { Progress } from "@intercom-scroll/core"
-import { Cause, Chunk, Clock, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, TestClock } from "effect"
+import { Cause, Chunk, Clock, Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, TestClock } from "effect"
 import * as os from "node:os"
 import * as Lock from "../src/internal/lock.js"
 import { Sync } from "../src/index.js"
@@ -221,6 +221,31 @@ describe("the SQLite lease", () => {
         expect(complete.started_at - started).toBeGreaterThanOrEqual(30_000)
         expect(complete.started_at - started).toBeLessThan(32_000)
       }))
+
+    it.effect("a sync whose writes meet another connection's write lock asks again until it is free, and ends complete", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const { client } = yield* Databases.TestDatabase
+        const workspace = freshToken("busy")
+        yield* Sync.migrate
+        // The driver's own wait, short here (5 s by default), so that the test meets SQLite's "database is locked" soon.
+        yield* sql.unsafe("PRAGMA busy_timeout = 50")
+        // Another process (an operator's sqlite3, a backup) holds the write lock before the sync begins.
+        const other = yield* Layer.build(client).pipe(Effect.map((context) => Context.get(context, SqlClient.SqlClient)))
+        yield* other.unsafe("BEGIN IMMEDIATE")
+        const run = yield* Effect.fork(
+          Effect.provide(Sync.run("users", { workspace }), intercom(freshToken(), { pageSize: 5, workspace: { users: 20 } }))
+        )
+        // The sync has met the lock, and waits to ask again (on the clock).
+        yield* until(Effect.map(TestClock.sleeps(), (sleeps) => !Chunk.isEmpty(sleeps)))
+        yield* TestClock.adjust("10 seconds")
+        expect(yield* Fiber.poll(run)).toEqual(Option.none())
+        yield* other.unsafe("COMMIT")
+        yield* TestClock.adjust("1 second")
+        const summary = yield* Fiber.join(run)
+        expect(summary).toMatchObject({ inserted: 20, deleted: 0 })
+        expect((yield* runs(workspace)).map((run) => run.status)).toEqual(["complete"])
+      }).pipe(Effect.scoped))
 
     it.effect("a sync whose lease was taken over stops with LockLost and marks nothing deleted", () =>
       Effect.gen(function*() {

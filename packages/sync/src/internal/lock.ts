@@ -56,6 +56,21 @@ export const heartbeatInterval = Duration.seconds(10)
 class Busy extends Data.TaggedError("Busy") {}
 
 /**
+ * SQLite's answer while another connection holds its write lock past the driver's own wait (better-sqlite3: 5 s): a
+ * backup, a `VACUUM`, an operator's open transaction. Not a lost lease: the statement is asked again.
+ */
+export const isBusy = (error: unknown): boolean => {
+  const code = error instanceof SqlError && error.cause instanceof Error
+    ? (error.cause as Error & { readonly code?: unknown }).code
+    : undefined
+  return typeof code === "string" && (code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED"))
+}
+
+/** Asks again every half second while SQLite is busy, for up to a minute; then fails with SQLite's own error. */
+export const whileBusy = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.retry(effect, { schedule: Schedule.spaced("500 millis").pipe(Schedule.upTo("1 minute")), while: isBusy })
+
+/**
  * Takes the workspace's lock for the life of the scope, waiting while another sync holds it (reported to `Progress`
  * as a `workspace-lock` wait), and failing with `LockTimeout` once `timeout` has passed.
  */
@@ -91,7 +106,9 @@ export const acquire = (
       Effect.flatMap(
         Effect.either(lock.stillHeld),
         (held): Effect.Effect<never, SqlError | LockLost> =>
-          held._tag === "Right" && held.right ? Effect.fail(error) : Effect.fail(lost(`${lock.lostReason}: ${explain(error)}`))
+          (held._tag === "Right" && held.right) || (held._tag === "Left" && isBusy(held.left))
+            ? Effect.fail(error)
+            : Effect.fail(lost(`${lock.lostReason}: ${explain(error)}`))
       )
     return {
       // Checked first after `checkEvery`: the lock was just taken, and writes are fenced meanwhile. Uninterruptible,
@@ -99,7 +116,10 @@ export const acquire = (
       lost: Effect.flatMap(
         Effect.repeat(Effect.delay(Effect.uninterruptible(lock.stillHeld), lock.checkEvery), { while: (held) => held }),
         () => Effect.fail(lost(lock.lostReason))
-      ).pipe(Effect.catchTag("SqlError", (error) => Effect.fail(lost(`${lock.lostReason}: ${explain(error)}`)))),
+      ).pipe(Effect.catchTag("SqlError", (error) =>
+        // Still busy after a minute of asking, longer than a lease lasts: another sync may have taken it over by now.
+        Effect.fail(lost(`${isBusy(error) ? "SQLite stayed busy for a minute, longer than a lease lasts" : lock.lostReason}: ${explain(error)}`))
+      )),
       transaction: <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | LockLost | SqlError, R> =>
         Effect.catchIf(lock.transaction(effect), (error): error is SqlError => error instanceof SqlError, failedBecause)
     } satisfies Held
@@ -230,21 +250,23 @@ const lease = (sql: SqlClient.SqlClient, workspace: string): Lock => {
     ))
   const lostReason = "its SQLite lease expired and another sync took it over"
 
+  // Each statement, and each transaction whole (rolled back), is asked again while another connection holds SQLite's
+  // write lock.
   return {
-    tryTake: Effect.flatMap(takeFree, (rows) =>
+    tryTake: whileBusy(Effect.flatMap(takeFree, (rows) =>
       rows.length > 0
         ? Effect.void
-        : Effect.flatMap(takeOverDead, (taken) => taken ? Effect.void : Effect.fail(new Busy()))),
-    stillHeld: renew,
+        : Effect.flatMap(takeOverDead, (taken) => taken ? Effect.void : Effect.fail(new Busy())))),
+    stillHeld: whileBusy(renew),
     checkEvery: heartbeatInterval,
     lostReason,
-    release: Effect.asVoid(sql`DELETE FROM ${t} WHERE workspace = ${workspace} AND holder = ${holder}`),
+    release: whileBusy(Effect.asVoid(sql`DELETE FROM ${t} WHERE workspace = ${workspace} AND holder = ${holder}`)),
     // Renewing the lease first thing in the transaction takes SQLite's write lock: no takeover until it ends.
     transaction: (effect) =>
-      sql.withTransaction(Effect.zipRight(
+      whileBusy(sql.withTransaction(Effect.zipRight(
         Effect.filterOrFail(renew, (held) => held, () => new LockLost({ workspace, reason: lostReason })),
         effect
-      ))
+      )))
   }
 }
 
