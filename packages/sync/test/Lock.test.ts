@@ -6,6 +6,7 @@ import { SqlClient } from "@effect/sql"
 import { describe, expect, layer } from "@effect/vitest"
 import { Progress } from "@intercom-scroll/core"
 import { Cause, Chunk, Clock, Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, TestClock } from "effect"
+import * as fs from "node:fs"
 import * as os from "node:os"
 import * as Lock from "../src/internal/lock.js"
 import { Sync } from "../src/index.js"
@@ -195,7 +196,7 @@ describe("the SQLite lease", () => {
       Effect.gen(function*() {
         const workspace = freshToken("dead")
         // Far above any pid Linux hands out (pid_max is at most 2^22).
-        yield* leave(workspace, { host: os.hostname(), pid: 2 ** 30, expiresIn: 30_000 })
+        yield* leave(workspace, { host: Lock.hostIdentity(), pid: 2 ** 30, expiresIn: 30_000 })
         const { reporter, waiting } = yield* reportingLockWait
         const summary = yield* Effect.provide(Sync.run("users", { workspace }), intercom(freshToken(), { workspace: { users: 4 } })).pipe(
           Effect.provideService(Progress.Progress, reporter)
@@ -205,22 +206,37 @@ describe("the SQLite lease", () => {
         expect((yield* runs(workspace)).map((run) => run.status)).toEqual(["abandoned", "complete"])
       }))
 
-    it.effect("a lease of another host is waited out until it expires", () =>
+    it.effect("a lease names its host with its PID namespace: pids of another namespace of the same hostname are not looked for here", () =>
       Effect.gen(function*() {
-        const workspace = freshToken("remote")
-        yield* leave(workspace, { host: "another-host", pid: process.pid, expiresIn: 30_000 })
-        const started = yield* Clock.currentTimeMillis
-        const summary = yield* driveClock((progress) =>
-          Effect.provide(Sync.run("users", { workspace }), intercom(freshToken(), { workspace: { users: 4 } })).pipe(
-            Effect.provideService(Progress.Progress, progress)
-          )
-        ).pipe(Effect.flatten)
-        expect(summary.inserted).toBe(4)
-        const [abandoned, complete] = yield* runs(workspace)
-        expect(abandoned.status).toBe("abandoned")
-        expect(complete.started_at - started).toBeGreaterThanOrEqual(30_000)
-        expect(complete.started_at - started).toBeLessThan(32_000)
-      }))
+        const workspace = freshToken("namespaced")
+        const { client } = yield* Databases.TestDatabase
+        const other = yield* Layer.build(client).pipe(Effect.map((context) => Context.get(context, SqlClient.SqlClient)))
+        const run = yield* Effect.fork(slowSync(workspace))
+        yield* holdingLock(workspace)
+        const [lease] = yield* other<{ host: string }>`SELECT host FROM intercom_sync_locks WHERE workspace = ${workspace}`
+        expect(lease.host).toBe(`${os.hostname()} ${fs.readlinkSync("/proc/self/ns/pid")}`)
+        yield* Fiber.interrupt(run)
+      }).pipe(Effect.scoped))
+
+    for (const [where, host] of [["another host", "another-host"], ["this hostname in another PID namespace", `${os.hostname()} pid:[1]`]] as const) {
+      it.effect(`a lease of ${where} is waited out until it expires`, () =>
+        Effect.gen(function*() {
+          const workspace = freshToken("remote")
+          // Its pid is not one of this namespace's: not looked for here, where it would not be found.
+          yield* leave(workspace, { host, pid: 2 ** 30, expiresIn: 30_000 })
+          const started = yield* Clock.currentTimeMillis
+          const summary = yield* driveClock((progress) =>
+            Effect.provide(Sync.run("users", { workspace }), intercom(freshToken(), { workspace: { users: 4 } })).pipe(
+              Effect.provideService(Progress.Progress, progress)
+            )
+          ).pipe(Effect.flatten)
+          expect(summary.inserted).toBe(4)
+          const [abandoned, complete] = yield* runs(workspace)
+          expect(abandoned.status).toBe("abandoned")
+          expect(complete.started_at - started).toBeGreaterThanOrEqual(30_000)
+          expect(complete.started_at - started).toBeLessThan(32_000)
+        }))
+    }
 
     it.effect("a sync whose writes meet another connection's write lock asks again until it is free, and ends complete", () =>
       Effect.gen(function*() {

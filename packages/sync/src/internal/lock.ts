@@ -5,7 +5,7 @@
  *   closes its connection, and the server releases the lock with it. A watchdog asks the connection for a sign of life,
  *   since a lock whose session ended is gone.
  * - SQLite: a lease row (holder, host, pid, expiry) that a heartbeat renews. A lease past its expiry may be taken over;
- *   one held on this host by a process that no longer exists may be taken over at once.
+ *   one held on this host (its hostname and PID namespace) by a process that no longer exists may be taken over at once.
  *
  * The fence: every write of a run goes through `Held.transaction`, which commits only while the lock is held, so a
  * holder that lost its lock (frozen while its session was cut, or stalled past its lease) cannot write once another
@@ -20,6 +20,7 @@ import { SqlError } from "@effect/sql/SqlError"
 import { Progress, type Resource } from "@intercom-scroll/core"
 import { Clock, Data, Duration, Effect, Exit, Schedule, type Scope } from "effect"
 import { randomUUID } from "node:crypto"
+import * as fs from "node:fs"
 import * as os from "node:os"
 import { LockLost, LockTimeout } from "../SyncError.js"
 import { type Dialect, time } from "./dialect.js"
@@ -198,6 +199,19 @@ export const advisory = (
     } satisfies Lock
   })
 
+/**
+ * This process's host as a lease names it: its hostname and, on Linux, its PID namespace. Processes in two containers
+ * may share a hostname (`--uts=host`, a fixed `--hostname`) and a database file while each sees only its own pids: a
+ * holder's pid not found here is gone only if it was in this namespace to be found.
+ */
+export const hostIdentity = (): string => {
+  try {
+    return `${os.hostname()} ${fs.readlinkSync("/proc/self/ns/pid")}`
+  } catch {
+    return os.hostname()
+  }
+}
+
 /** Whether a process of this host with this pid exists (a signal 0 probes without sending anything). */
 const processExists = (pid: number): boolean => {
   try {
@@ -214,7 +228,7 @@ const table = "intercom_sync_locks"
 /** A lease row in `intercom_sync_locks`, renewed by `stillHeld`. */
 const lease = (sql: SqlClient.SqlClient, workspace: string): Lock => {
   const holder = randomUUID()
-  const host = os.hostname()
+  const host = hostIdentity()
   const pid = process.pid
   const t = sql(table)
   const expiry = (now: number) => time("sqlite", now + Duration.toMillis(leaseDuration))
