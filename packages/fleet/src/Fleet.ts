@@ -122,8 +122,8 @@ export interface RunnerOptions {
 
 /**
  * A runner: hosts the `WorkspaceSync` entities of the shards the cluster gives it, and serves until its scope
- * closes. Started before its database, it waits for it (`waitForDatabase`). It can send `Sync` itself too (`WorkspaceSync.sync`), with the `Sharding` it provides, and read the sync
- * tables with its `SqlClient`. Closing it (SIGTERM under `NodeRuntime.runMain`) lets running syncs finish, up to the cluster's termination
+ * closes. Started before its database, it waits for it (`waitForDatabase`). It can send `Sync` itself too
+ * (`WorkspaceSync.sync`), with the `Sharding` it provides, and read the sync tables with its `SqlClient`. Closing it (SIGTERM under `NodeRuntime.runMain`) lets running syncs finish, up to the cluster's termination
  * timeout, and hands back the ones that have not started.
  *
  * @since 0.1.0

@@ -60,7 +60,7 @@ class Busy extends Data.TaggedError("Busy") {}
  * SQLite's answer while another connection holds its write lock past the driver's own wait (better-sqlite3: 5 s): a
  * backup, a `VACUUM`, an operator's open transaction. Not a lost lease: the statement is asked again.
  */
-export const isBusy = (error: unknown): boolean => {
+const isBusy = (error: unknown): boolean => {
   const code = error instanceof SqlError && error.cause instanceof Error
     ? (error.cause as Error & { readonly code?: unknown }).code
     : undefined
@@ -68,7 +68,7 @@ export const isBusy = (error: unknown): boolean => {
 }
 
 /** Asks again every half second while SQLite is busy, for up to a minute; then fails with SQLite's own error. */
-export const whileBusy = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+const whileBusy = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   Effect.retry(effect, { schedule: Schedule.spaced("500 millis").pipe(Schedule.upTo("1 minute")), while: isBusy })
 
 /**
@@ -117,10 +117,11 @@ export const acquire = (
       lost: Effect.flatMap(
         Effect.repeat(Effect.delay(Effect.uninterruptible(lock.stillHeld), lock.checkEvery), { while: (held) => held }),
         () => Effect.fail(lost(lock.lostReason))
-      ).pipe(Effect.catchTag("SqlError", (error) =>
+      ).pipe(Effect.catchTag("SqlError", (error) => {
         // Still busy after a minute of asking, longer than a lease lasts: another sync may have taken it over by now.
-        Effect.fail(lost(`${isBusy(error) ? "SQLite stayed busy for a minute, longer than a lease lasts" : lock.lostReason}: ${explain(error)}`))
-      )),
+        const reason = isBusy(error) ? "SQLite stayed busy for a minute, longer than a lease lasts" : lock.lostReason
+        return Effect.fail(lost(`${reason}: ${explain(error)}`))
+      })),
       transaction: <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | LockLost | SqlError, R> =>
         Effect.catchIf(lock.transaction(effect), (error): error is SqlError => error instanceof SqlError, failedBecause)
     } satisfies Held
