@@ -67,9 +67,11 @@ const isBusy = (error: unknown): boolean => {
   return typeof code === "string" && (code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED"))
 }
 
+const busyRetries = Schedule.spaced("500 millis").pipe(Schedule.upTo("1 minute"))
+
 /** Asks again every half second while SQLite is busy, for up to a minute; then fails with SQLite's own error. */
 const whileBusy = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.retry(effect, { schedule: Schedule.spaced("500 millis").pipe(Schedule.upTo("1 minute")), while: isBusy })
+  Effect.retry(effect, { schedule: busyRetries, while: isBusy })
 
 /**
  * Takes the workspace's lock for the life of the scope, waiting while another sync holds it (reported to `Progress`
