@@ -81,6 +81,12 @@ export interface WorkspaceOptions {
    * where users and leads scroll are refused; clients that send no header (intercom-client 2.x) need "1.4".
    */
   readonly defaultVersion?: string | undefined
+  /**
+   * Whether the token may read admins, and so ask `GET /me` which app (workspace) it belongs to: a sync checks that
+   * its rows are that app's. Default true; false answers 401 `token_unauthorized`, as Intercom does a token without the
+   * permission. The app's `id_code` follows `seed`: two tokens of one seed are two tokens of one app.
+   */
+  readonly readAdmins?: boolean | undefined
 }
 
 /**
@@ -297,7 +303,8 @@ export const make = (options: SimulatorOptions): Effect.Effect<Simulator["Type"]
           pageSize: options.pageSize ?? defaults.pageSize,
           expiry: Duration.decode(options.expiry ?? defaults.expiry),
           defaultRateLimit: defaults.rateLimit,
-          scrollParam: options.scrollParam ?? defaults.scrollParam
+          scrollParam: options.scrollParam ?? defaults.scrollParam,
+          readAdmins: workspace.readAdmins ?? true
         }, clock)
       )
     }

@@ -24,6 +24,10 @@ export class ApiError extends Schema.TaggedError<ApiError>()("ApiError", {
 
 export const unauthorized = () => new ApiError({ status: 401, code: "unauthorized", message: "Access Token Invalid" })
 
+/** What Intercom answers a token whose app may not read what it asks for (here, admins: `GET /me`). */
+export const tokenUnauthorized = () =>
+  new ApiError({ status: 401, code: "token_unauthorized", message: "Not authorized to access resource" })
+
 export const versionInvalid = () =>
   new ApiError({
     status: 400,

@@ -116,7 +116,17 @@ const scrollRoute = (resource: Resource.Resource) =>
     })
   )
 
+/** `GET /me`: who the token is, and the app (the workspace) it belongs to; what a sync checks its rows against. */
+const meRoute = HttpRouter.get(
+  "/me",
+  Effect.flatMap(Exchange, ({ workspace }) =>
+    workspace.config.readAdmins
+      ? Effect.succeed(HttpServerResponse.unsafeJson(workspace.me()))
+      : Effect.fail(ApiError.tokenUnauthorized()))
+)
+
 const routes = HttpRouter.empty.pipe(
+  meRoute,
   scrollRoute("users"),
   scrollRoute("leads"),
   scrollRoute("companies"),

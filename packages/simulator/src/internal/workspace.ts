@@ -26,6 +26,8 @@ export interface Config {
   readonly expiry: Duration.Duration
   readonly defaultRateLimit: number
   readonly scrollParam: ScrollParamMode
+  /** Whether `GET /me` answers: the token's app may read admins. */
+  readonly readAdmins: boolean
 }
 
 /** A transport fault the server applies while sending a page. */
@@ -132,6 +134,32 @@ export class Workspace {
         "x-ratelimit-limit": String(limit),
         "x-ratelimit-remaining": String(limit - this.rateWindow.used),
         "x-ratelimit-reset": String(Math.floor((start + windowMillis) / 1000))
+      }
+    }
+  }
+
+  /**
+   * The body of `GET /me`: the token's admin, with the app (the workspace) it belongs to. The app's `id_code` follows
+   * the data set's seed, so two tokens of one data set are two tokens of one app.
+   */
+  me(): object {
+    const rng = new Rng(hash(this.config.seed, 0x6d65))
+    const idCode = rng.hex(8)
+    return {
+      type: "admin",
+      id: String(rng.int(9_000_000) + 1_000_000),
+      name: "Simulated Admin",
+      email: `admin@${idCode}.example.com`,
+      email_verified: true,
+      app: {
+        type: "app",
+        id_code: idCode,
+        name: `Simulated workspace ${idCode}`,
+        created_at: 1_600_000_000 + rng.int(100_000_000),
+        secure: false,
+        identity_verification: false,
+        timezone: "Europe/Dublin",
+        region: "US"
       }
     }
   }
