@@ -2,7 +2,8 @@
  * The Intercom API client: one configured `HttpClient` (base URL, bearer token, JSON), the scroll endpoints'
  * versions, rate limits honoured from Intercom's headers, and responses turned into pages or typed errors.
  *
- * The service is one function, `scrollPage`, so that a test double is a few lines. `Scroll` runs over any
+ * The service is one function, `scrollPage`, so that a test double is a few lines, and optionally `identify`, which
+ * asks Intercom which app (workspace) the token belongs to. `Scroll` runs over any
  * `Service`; over the client `make` builds, it also sends each request as soon as the previous body is in (before
  * that page is parsed) and shares the workspace's lock with every other client of the workspace in the process.
  *
@@ -33,7 +34,21 @@
 import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import { Config, ConfigError, Context, type Duration, Effect, Either, identity, Layer, Redacted, type Scope } from "effect"
+import {
+  Config,
+  ConfigError,
+  Context,
+  type Duration,
+  Effect,
+  Either,
+  identity,
+  Layer,
+  Option,
+  Redacted,
+  Schedule,
+  Schema,
+  type Scope
+} from "effect"
 import { attach, type Internals } from "./internal/client.js"
 import { checkOptions, parseUrl } from "./internal/options.js"
 import * as ContentCoding from "./internal/contentCoding.js"
@@ -44,9 +59,9 @@ import { withSpanKeepingNoValue } from "./internal/span.js"
 import * as Transport from "./internal/transport.js"
 import * as WorkspaceLock from "./internal/workspaceLock.js"
 import { beforeRequest } from "./internal/sendAhead.js"
-import type { RecordOf } from "./Models.js"
+import { type App, ErrorList, Me, type RecordOf } from "./Models.js"
 import { paths, type Resource } from "./Resource.js"
-import { type InvalidOptions, RestartRequired, type ScrollError } from "./ScrollError.js"
+import { IdentifyFailed, type InvalidOptions, RestartRequired, type ScrollError } from "./ScrollError.js"
 
 /**
  * Intercom's regional API hosts.
@@ -143,6 +158,12 @@ export interface Service {
    * response stands for; waits out 429s and paces itself when the rate-limit budget runs low.
    */
   readonly scrollPage: <R extends Resource>(resource: R, request: PageRequest) => Effect.Effect<FetchedPage<R>, ScrollError>
+  /**
+   * Asks Intercom which app (workspace) the access token belongs to (`GET /me`), waiting out 429s a few times. A sync
+   * checks its rows against it, so that a workspace's rows never take another workspace's records; a test double may
+   * leave it out, and is then not checked.
+   */
+  readonly identify?: Effect.Effect<App, IdentifyFailed> | undefined
 }
 
 /**
@@ -251,9 +272,72 @@ export const make = (options: Options): Effect.Effect<Service, InvalidOptions, H
       )
     }
 
+    const identify = identifyWith(httpClient, options.accessToken, baseUrl, versions.companies, timeoutMillis, redact)
+
     attach(scrollPage, { receivePage, workspaceLock: WorkspaceLock.forWorkspace(workspace) })
-    return { baseUrl, scrollPage } satisfies Service
+    return { baseUrl, scrollPage, identify } satisfies Service
   })
+
+/** A 429 on `GET /me` is waited out this many times, a second, then two, then four. */
+const identifyRetries = 3
+
+/** `GET /me` is a few hundred bytes; more is not Intercom's answer. */
+const identifyMaxBytes = 1 << 20
+
+/** `GET /me`, read into the app it embeds, or `IdentifyFailed` with what came instead. */
+const identifyWith = (
+  httpClient: HttpClient.HttpClient,
+  accessToken: Redacted.Redacted<string>,
+  baseUrl: string,
+  version: string,
+  timeoutMillis: number,
+  redact: (text: string) => string
+): Effect.Effect<App, IdentifyFailed> => {
+  const request = HttpClientRequest.get(`${baseUrl}/me`).pipe(
+    HttpClientRequest.bearerToken(accessToken),
+    HttpClientRequest.acceptJson,
+    HttpClientRequest.setHeader("Intercom-Version", version)
+  )
+  const failed = (detail: string, status?: number, code = status === undefined ? "transport" : `http_${status}`, requestId?: string) =>
+    new IdentifyFailed({ ...(status === undefined ? {} : { status }), code, detail: redact(detail), ...(requestId === undefined ? {} : { requestId: redact(requestId) }) })
+  const once = Effect.gen(function*() {
+    const response = yield* httpClient.execute(request)
+    const declared = Number(response.headers["content-length"])
+    if (declared > identifyMaxBytes) return yield* failed(`a body of ${declared} bytes`, response.status)
+    const text = yield* response.text
+    const json = yield* Effect.try(() => JSON.parse(text) as unknown).pipe(
+      Effect.orElseFail(() => failed(`not JSON: ${text.slice(0, 80)}`, response.status))
+    )
+    if (response.status < 200 || response.status >= 300) {
+      const error = Schema.decodeUnknownOption(ErrorList)(json)
+      const first = Option.flatMap(error, (list) => Option.fromNullable(list.errors[0]))
+      return yield* failed(
+        Option.match(first, { onNone: () => "no error details", onSome: (entry) => entry.message ?? "no message" }),
+        response.status,
+        Option.match(first, { onNone: () => undefined, onSome: (entry) => entry.code }),
+        Option.getOrUndefined(Option.flatMap(error, (list) => Option.fromNullable(list.request_id)))
+      )
+    }
+    return yield* Schema.decodeUnknown(Me)(json).pipe(
+      Effect.mapBoth({ onFailure: () => failed("the answer names no app (app.id_code)", response.status), onSuccess: (me) => me.app })
+    )
+  }).pipe(
+    Effect.scoped,
+    Effect.catchTags({
+      RequestError: (error) => Effect.fail(failed(Transport.describe(error, redact).detail)),
+      ResponseError: (error) => Effect.fail(failed(Transport.describe(error, redact).detail))
+    }),
+    Effect.timeoutFail({ duration: timeoutMillis, onTimeout: () => failed(`no answer within ${timeoutMillis} ms`) })
+  )
+  return once.pipe(
+    Effect.retry({
+      schedule: Schedule.exponential("1 second"),
+      times: identifyRetries,
+      while: (error) => error.status === 429
+    }),
+    Effect.withSpan("IntercomClient.identify")
+  )
+}
 
 /**
  * Replaces the access token with `<redacted>` in text from elsewhere, as the client does with what a server or the

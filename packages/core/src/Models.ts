@@ -395,6 +395,38 @@ export const CompanyPageV1 = Schema.Struct({
 })
 
 /**
+ * The app an access token belongs to: a workspace, in Intercom's words of old. `id_code` is what tells two workspaces
+ * apart; a token rotated or made anew for the same app gives the same one.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const App = Schema.Struct({
+  type: Schema.optional(Schema.String),
+  id_code: Schema.String.pipe(Schema.nonEmptyString()),
+  name: Text,
+  region: Text
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type App = typeof App.Type
+
+/**
+ * `GET /me`: the admin the access token acts for, with the app it belongs to.
+ *
+ * @since 0.1.0
+ * @category envelopes
+ */
+export const Me = Schema.Struct({
+  type: Schema.optional(Schema.String),
+  id: maybe(Schema.String),
+  app: App
+})
+
+/**
  * Intercom's error envelope.
  *
  * @since 0.1.0

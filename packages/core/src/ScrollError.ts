@@ -385,6 +385,42 @@ export class InvalidCustomAttributes extends Schema.TaggedError<InvalidCustomAtt
 }
 
 /**
+ * The client could not learn which app (workspace) its access token belongs to (`GET /me`): Intercom refused
+ * (`status` 401 or 403: the app may not read admins), answered something else, or could not be reached (no `status`).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class IdentifyFailed extends Schema.TaggedError<IdentifyFailed>()("IdentifyFailed", {
+  /** The HTTP status, when a response came. */
+  status: Schema.optional(Schema.Number),
+  code: Schema.String,
+  detail: Schema.String,
+  requestId: Schema.optional(Schema.String)
+}) {
+  /** Intercom refused to say: the token's app lacks the "Read admins" permission (or the token is refused outright). */
+  get refused(): boolean {
+    return this.status === 401 || this.status === 403
+  }
+  /** What happened. */
+  get problem(): string {
+    const answer = this.status === undefined ? "" : `HTTP ${this.status} ${this.code}: `
+    return `Could not ask Intercom which workspace the access token belongs to (GET /me: ${answer}${this.detail})${
+      requestIdSuffix(this.requestId)
+    }.`
+  }
+  /** What to do. */
+  get advice(): string {
+    return this.refused
+      ? "Give the app the \"Read admins\" permission in Intercom's Developer Hub."
+      : "Check the baseUrl or region option, and the network or proxy in between."
+  }
+  override get message(): string {
+    return messageOf(this)
+  }
+}
+
+/**
  * Everything a scroll can fail with.
  *
  * @since 0.1.0

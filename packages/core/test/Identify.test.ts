@@ -1,0 +1,95 @@
+/**
+ * `IntercomClient.identify`: `GET /me`, the app (workspace) an access token belongs to, against the simulator in
+ * process (rate limits play out under the TestClock) and against hand-made answers.
+ */
+import { HttpClient, HttpClientError, HttpClientResponse } from "@effect/platform"
+import { describe, expect, it } from "@effect/vitest"
+import { Simulator } from "@intercom-scroll/simulator"
+import { Effect, Fiber, Layer, Redacted, TestClock } from "effect"
+import { IntercomClient } from "../src/index.js"
+
+const client = (token: string) =>
+  Layer.orDie(IntercomClient.layer({ accessToken: Redacted.make(token), baseUrl: "https://api.intercom.io" }))
+
+/** Several tokens' workspaces in one simulator, each token's client at hand. */
+const simulated = (workspaces: ReadonlyArray<Simulator.WorkspaceOptions>) =>
+  Effect.gen(function*() {
+    const http = yield* HttpClient.HttpClient
+    return (token: string) =>
+      Effect.flatMap(IntercomClient.IntercomClient, (service) => service.identify!).pipe(
+        Effect.provide(client(token)),
+        Effect.provideService(HttpClient.HttpClient, http)
+      )
+  }).pipe(Effect.provide(Layer.orDie(Simulator.layerClient({ workspaces }))))
+
+/** A client whose every request is answered by `answer`. */
+const answering = (answer: (request: unknown) => Response | HttpClientError.HttpClientError) =>
+  Effect.flatMap(IntercomClient.IntercomClient, (service) => service.identify!).pipe(
+    Effect.provide(client("tok_fixed_0123456789")),
+    Effect.provide(Layer.succeed(
+      HttpClient.HttpClient,
+      HttpClient.make((request) => {
+        const answered = answer(request)
+        return answered instanceof Response
+          ? Effect.succeed(HttpClientResponse.fromWeb(request, answered))
+          : Effect.fail(answered)
+      })
+    ))
+  )
+
+describe("IntercomClient.identify", () => {
+  it.effect("names the token's app: one id_code for two tokens of one workspace, another for another workspace", () =>
+    Effect.gen(function*() {
+      const identify = yield* simulated([
+        { token: "tok_acme_1", seed: 11 },
+        { token: "tok_acme_2", seed: 11 },
+        { token: "tok_other", seed: 12 }
+      ])
+      const [first, rotated, other] = [yield* identify("tok_acme_1"), yield* identify("tok_acme_2"), yield* identify("tok_other")]
+      expect(first.id_code).toMatch(/^[0-9a-f]{8}$/)
+      expect(rotated.id_code).toBe(first.id_code)
+      expect(other.id_code).not.toBe(first.id_code)
+      expect(first.name).toContain(first.id_code)
+    }))
+
+  it.effect("a token whose app may not read admins: IdentifyFailed, refused, with Intercom's code and advice", () =>
+    Effect.gen(function*() {
+      const identify = yield* simulated([{ token: "tok_no_admins", readAdmins: false }])
+      const error = yield* Effect.flip(identify("tok_no_admins"))
+      expect(error).toMatchObject({ _tag: "IdentifyFailed", status: 401, code: "token_unauthorized", refused: true })
+      expect(error.message).toContain("Read admins")
+    }))
+
+  it.effect("waits out a 429 and asks again", () =>
+    Effect.gen(function*() {
+      const identify = yield* simulated([{ token: "tok_busy", faults: { rateLimit: { limit: 1, windowSeconds: 2 } } }])
+      yield* identify("tok_busy") // the window's one request
+      const fiber = yield* Effect.fork(identify("tok_busy"))
+      yield* TestClock.adjust("1 second") // still the same window: 429 again
+      yield* TestClock.adjust("2 seconds") // the next window
+      expect((yield* Fiber.join(fiber)).id_code).toMatch(/^[0-9a-f]{8}$/)
+    }))
+
+  it.effect("an answer without an app, an error page, and no answer are IdentifyFailed, never showing the token", () =>
+    Effect.gen(function*() {
+      const noApp = yield* Effect.flip(answering(() => Response.json({ type: "admin", id: "1" })))
+      expect(noApp).toMatchObject({ status: 200, refused: false })
+      expect(noApp.detail).toContain("app.id_code")
+
+      const serverError = yield* Effect.flip(answering(() =>
+        Response.json({
+          type: "error.list",
+          request_id: "req_1",
+          errors: [{ code: "server_error", message: "tok_fixed_0123456789 failed" }]
+        }, { status: 500 })
+      ))
+      expect(serverError).toMatchObject({ status: 500, code: "server_error", requestId: "req_1", refused: false })
+      expect(serverError.message).not.toContain("tok_fixed_0123456789")
+
+      const unreachable = yield* Effect.flip(answering((request) =>
+        new HttpClientError.RequestError({ request: request as never, reason: "Transport", cause: new Error("connect ECONNREFUSED") })
+      ))
+      expect(unreachable.status).toBeUndefined()
+      expect(unreachable.message).toContain("ECONNREFUSED")
+    }))
+})
