@@ -224,6 +224,35 @@ describe.concurrent("intercom-scroll sync, as a process", () => {
   test("two syncs of one workspace into PostgreSQL, started together, scroll one after the other", together(postgresDatabase), served({ latency: Duration.millis(20) }))
 
   test(
+    "another workspace's token into the same workspace name: refused in one line that names --workspace, the rows untouched",
+    () =>
+      Effect.gen(function*() {
+        const database = yield* sqliteFile
+        const baseUrl = yield* Simulator.baseUrl
+        const withToken = (token: string, ...args: ReadonlyArray<string>) =>
+          cli(["sync", "users", "--database", database, ...args], { env: { INTERCOM_ACCESS_TOKEN: token, INTERCOM_BASE_URL: baseUrl } })
+        succeeded(yield* withToken(TOKEN))
+        const before = yield* contents(database)
+
+        const other = yield* withToken("sync-test-other-workspace")
+        expect(other.exitCode).toBe(1)
+        expect(other.stderr).toMatch(
+          /^WorkspaceMismatch: The access token belongs to Intercom workspace [0-9a-f]{8}, but the rows of workspace "default" hold the records of [0-9a-f]{8}: .* Nothing was written\. Sync this token under a name of its own \(--workspace NAME\)/
+        )
+        const after = yield* contents(database)
+        expect({ live: after.live, deleted: after.deleted }).toEqual({ live: before.live, deleted: before.deleted })
+
+        const ownName = yield* withToken("sync-test-other-workspace", "--workspace", "other")
+        succeeded(ownName)
+        expect(ownName.stderr).toMatch(/Synced 40 users .*\(workspace other\)/)
+      }),
+    Simulator.layerServer({
+      workspaces: [{ token: TOKEN, seed: 11, users: USERS }, { token: "sync-test-other-workspace", seed: 12, users: 40 }],
+      pageSize: 50
+    })
+  )
+
+  test(
     "fails in one line that names an unreachable database without its password",
     () =>
       Effect.gen(function*() {

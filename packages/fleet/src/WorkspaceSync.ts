@@ -62,9 +62,10 @@ export class SyncFailed extends Schema.TaggedError<SyncFailed>()("SyncFailed", {
 }
 
 /**
- * Why a workspace's sync failed: an error Intercom or the scroll gave (`ScrollError`), a base URL the client refuses
- * (`InvalidOptions`), no token on the runner (`MissingToken`), the sync's own errors (`LockLost`, `LockTimeout`,
- * `SchemaTooNew`, `UnsupportedDialect`), or a database failure (`SyncFailed`). Each crosses processes as it was
+ * Why a workspace's sync failed: an error Intercom or the scroll gave (`ScrollError`), a base URL
+ * the client refuses (`InvalidOptions`), no token on the runner (`MissingToken`), the sync's own errors (`LockLost`,
+ * `LockTimeout`, `SchemaTooNew`, `UnsupportedDialect`, `WorkspaceMismatch`: the token is another workspace's), or a
+ * database failure (`SyncFailed`). Each crosses processes as it was
  * raised, except the database's, which `SyncFailed` carries.
  *
  * @since 0.1.0
@@ -78,6 +79,7 @@ export const WorkspaceSyncError = Schema.Union(
   SyncError.LockTimeout,
   SyncError.SchemaTooNew,
   SyncError.UnsupportedDialect,
+  SyncError.WorkspaceMismatch,
   SyncFailed
 )
 

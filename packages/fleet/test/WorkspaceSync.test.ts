@@ -216,6 +216,22 @@ describe("WorkspaceSync", () => {
       secrets: tokensInEnv({ workspaces: [{ token: "acme" }] })
     }))))
 
+  it.scoped("a workspace whose token variable holds another workspace's token answers WorkspaceMismatch, its rows untouched", () =>
+    Effect.gen(function*() {
+      yield* TestClock.adjust(1)
+      yield* WorkspaceSync.sync(acme, { resources: ["users"], run: "r1" })
+      const before = yield* liveIds("acme", "users")
+      const swapped = new WorkspaceConfig.WorkspaceConfig({ workspace: "acme", baseUrl: "https://simulator.test", tokenEnv: "GLOBEX_TOKEN" })
+      const error = yield* Effect.flip(WorkspaceSync.sync(swapped, { resources: ["users"], run: "r2" }))
+      expect(error._tag).toBe("WorkspaceMismatch")
+      expect(error.message).toContain("Nothing was written")
+      expect(yield* liveIds("acme", "users")).toEqual(before)
+      expect((yield* runs("acme")).map((run) => run.status)).toEqual(["complete", "failed"])
+    }).pipe(Effect.provide(fleet({
+      maxSyncs: 1,
+      simulator: { workspaces: [{ token: "acme", users: 50 }, { token: "globex", users: 20 }] }
+    }))))
+
   it.scoped("says MissingToken at once, not once a slot is free: while another sync holds the runner's only one", () =>
     Effect.gen(function*() {
       yield* TestClock.adjust(1)

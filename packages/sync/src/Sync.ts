@@ -32,14 +32,20 @@
 import { SqlClient } from "@effect/sql"
 import type { MigrationError } from "@effect/sql/Migrator"
 import type { SqlError } from "@effect/sql/SqlError"
-import { type IntercomClient, type Models, Progress, Resource, Scroll } from "@intercom-scroll/core"
+import { IntercomClient, type Models, Progress, Resource, Scroll } from "@intercom-scroll/core"
 import { Cause, Clock, DateTime, Duration, Effect, Exit, Metric, Stream } from "effect"
 import * as Dialect from "./internal/dialect.js"
 import { explain } from "./internal/driverWords.js"
 import * as Lock from "./internal/lock.js"
 import * as Migrations from "./internal/migrations.js"
 import * as Store from "./internal/store.js"
-import { InvalidOptions, type SchemaTooNew, type SyncError, type UnsupportedDialect } from "./SyncError.js"
+import {
+  InvalidOptions,
+  type SchemaTooNew,
+  type SyncError,
+  type UnsupportedDialect,
+  WorkspaceMismatch
+} from "./SyncError.js"
 import * as SyncMetrics from "./SyncMetrics.js"
 
 /**
@@ -110,6 +116,14 @@ export const tables: { readonly [R in Resource.Resource]: string } = Store.recor
  * @category constants
  */
 export const runsTable: string = Store.runsTable
+
+/**
+ * The table with one row per workspace name: the Intercom app (workspace) whose records its rows hold.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const workspacesTable: string = Store.workspacesTable
 
 /**
  * Where the sync's migrations are recorded (not the Migrator's default `effect_sql_migrations`, which belongs to the
@@ -209,7 +223,9 @@ const validate = (options: Options) =>
  *
  * In order: migrates the tables if needed; takes the workspace's lock (waiting while another sync holds it, reported
  * to `Progress` as a `workspace-lock` wait); marks `abandoned` the runs of the workspace that a dead process left
- * `running`; records the run; scrolls (with `Scroll.pages` and the scroll options given, restarts included), writing
+ * `running`; records the run; asks Intercom which app (workspace) the token belongs to (`IntercomClient.identify`) and
+ * checks it against the app the workspace's rows hold, bound at its first run (`WorkspaceMismatch` otherwise; when
+ * Intercom does not say, as for a token that may not read admins, the run goes unchecked, with a warning); scrolls (with `Scroll.pages` and the scroll options given, restarts included), writing
  * each page in one transaction (and in it, every 5 seconds, the run's counts so far on its row); and, only once the
  * scroll has reached its end, marks deleted the rows it did not see and records the run `complete`. A run that fails or is interrupted is recorded `failed` with the error's message,
  * and marks nothing deleted. Each transaction commits only while the run holds the lock: a run that lost it (its
@@ -306,7 +322,26 @@ export const run: (
         return yield* Clock.currentTimeMillis
       })
 
-      const finishedAt = yield* Effect.raceFirst(scroll, lock.lost).pipe(
+      // The token's app against the one the rows hold, before anything is written. A client that cannot ask (a test
+      // double), or an answer that does not come (a token that may not read admins, Intercom unreachable: the scroll
+      // then says what is wrong in its own words), leaves this run unchecked.
+      const checkApp = Effect.gen(function*() {
+        const identify = (yield* IntercomClient.IntercomClient).identify
+        if (identify === undefined) return
+        const app = yield* Effect.catchAll(identify, (error) =>
+          Effect.as(
+            Effect.logWarning("Could not learn which Intercom workspace the token belongs to: this run does not check it").pipe(
+              Effect.annotateLogs({ workspace, error: error.message })
+            ),
+            undefined
+          ))
+        if (app === undefined) return
+        const now = yield* Clock.currentTimeMillis
+        const bound = yield* lock.transaction(store.bindApp({ id: app.id_code, name: app.name ?? null }, now))
+        if (bound !== app.id_code) return yield* new WorkspaceMismatch({ workspace, boundApp: bound, tokenApp: app.id_code })
+      })
+
+      const finishedAt = yield* Effect.raceFirst(Effect.zipRight(checkApp, scroll), lock.lost).pipe(
         Effect.zipRight(complete),
         Effect.onExit((exit) =>
           Exit.isSuccess(exit) ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (now) =>

@@ -111,13 +111,47 @@ export class InvalidOptions extends Schema.TaggedError<InvalidOptions>()("Invali
 }
 
 /**
- * Everything `Sync.run` can fail with: the scroll's errors, the lock's, the schema's and the database's.
+ * The access token belongs to another Intercom workspace (app) than the one whose records the workspace's rows hold:
+ * synced, it would mark every row deleted and fill the table with the other's records. The run stopped before writing
+ * anything. A workspace is bound to its app at its first run whose token may read admins (`GET /me`).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class WorkspaceMismatch extends Schema.TaggedError<WorkspaceMismatch>()("WorkspaceMismatch", {
+  workspace: Schema.String,
+  /** The `id_code` of the app whose records the rows hold. */
+  boundApp: Schema.String,
+  /** The `id_code` of the app the token belongs to. */
+  tokenApp: Schema.String
+}) {
+  /** What happened. */
+  get problem(): string {
+    return `The access token belongs to Intercom workspace ${this.tokenApp}, but the rows of workspace ${
+      JSON.stringify(this.workspace)
+    } hold the records of ${this.boundApp}: synced, every one of them would be marked deleted. Nothing was written.`
+  }
+  /** What to do. */
+  get advice(): string {
+    return `Sync this token under a workspace name of its own, or give ${
+      JSON.stringify(this.workspace)
+    } the token of ${this.boundApp}. If its rows should follow ${this.tokenApp} from now on, delete its row from intercom_sync_workspaces first.`
+  }
+  override get message(): string {
+    return `${this.problem} ${this.advice}`
+  }
+}
+
+/**
+ * Everything `Sync.run` can fail with: the scroll's errors, the workspace's (another's token), the lock's, the schema's
+ * and the database's.
  *
  * @since 0.1.0
  * @category models
  */
 export type SyncError =
   | ScrollError.ScrollError
+  | WorkspaceMismatch
   | LockTimeout
   | LockLost
   | SchemaTooNew

@@ -528,6 +528,54 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
         expect(yield* logged).toBe(0)
       }).pipe(Effect.provide(database)))
 
+    it.effect("binds a workspace to its token's Intercom app: another app's token stops before writing, a rotated one syncs", () =>
+      Effect.gen(function*() {
+        const workspace = freshToken()
+        const sync = (token: string, seed: number) =>
+          Effect.provide(Sync.run("users", { workspace }), intercom(token, { workspace: { users: 30, seed } }))
+        const first = yield* sync(freshToken(), 21)
+        expect(first.inserted).toBe(30)
+        const sql = yield* SqlClient.SqlClient
+        const [binding] = yield* sql<{ app_id: string }>`SELECT app_id FROM intercom_sync_workspaces WHERE workspace = ${workspace}`
+        expect(binding.app_id).toMatch(/^[0-9a-f]{8}$/)
+
+        // Another workspace's token under the same name: refused before a row is written.
+        const before = yield* rows(workspace, "users")
+        const error = yield* Effect.flip(sync(freshToken(), 22))
+        expect(error).toMatchObject({ _tag: "WorkspaceMismatch", workspace, boundApp: binding.app_id })
+        expect(error._tag === "WorkspaceMismatch" && error.tokenApp).not.toBe(binding.app_id)
+        expect(yield* rows(workspace, "users")).toEqual(before)
+        const [, refused] = yield* runs(workspace)
+        expect(refused).toMatchObject({ status: "failed", inserted: 0, deleted: 0 })
+        expect(refused.error).toMatch(/^WorkspaceMismatch: The access token belongs to Intercom workspace [0-9a-f]{8}, but/)
+
+        // A new token of the same workspace (the same data set, so the same app): synced as before.
+        expect(yield* sync(freshToken(), 21)).toMatchObject({ inserted: 0, unchanged: 30, deleted: 0 })
+      }))
+
+    it.effect("a token that may not read admins, or a client that cannot ask, syncs unchecked and binds nothing", () =>
+      Effect.gen(function*() {
+        const workspace = freshToken()
+        const logs: Array<string> = []
+        const logger = Logger.replace(Logger.defaultLogger, Logger.make(({ message }) => void logs.push(String(message))))
+        const token = freshToken()
+        const unchecked = yield* Effect.provide(
+          Sync.run("users", { workspace }),
+          Layer.merge(intercom(token, { workspace: { users: 10, readAdmins: false } }), logger)
+        )
+        expect(unchecked.inserted).toBe(10)
+        expect(logs.some((line) => line.includes("does not check"))).toBe(true)
+        // A test double: `scrollPage` alone, no `identify`.
+        const double = Layer.succeed(IntercomClient.IntercomClient, {
+          baseUrl: "https://intercom.test",
+          scrollPage: (_resource, { page }) =>
+            Effect.succeed({ records: page === 1 ? threeUsers as never : [], scrollParam: `page-${page + 1}` })
+        })
+        expect(yield* Effect.provide(Sync.run("users", { workspace }), double)).toMatchObject({ inserted: 3, deleted: 10 })
+        const sql = yield* SqlClient.SqlClient
+        expect(yield* sql`SELECT * FROM intercom_sync_workspaces WHERE workspace = ${workspace}`).toEqual([])
+      }))
+
     it.effect("the error recorded for a failed run never holds the access token", () =>
       Effect.gen(function*() {
         const token = "tok_SECRET_7f3a9b1c"

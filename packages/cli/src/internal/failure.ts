@@ -88,9 +88,23 @@ const isLockTimeout = Schema.is(SyncError.LockTimeout)
 const lockTimeoutAdvice =
   "Run again once the other sync has finished, or wait longer for it with --lock-timeout N (seconds; by default a sync waits as long as it takes)."
 
+/** A token of another workspace than the rows': the library's advice speaks of names, this says the flag. */
+const isWorkspaceMismatch = Schema.is(SyncError.WorkspaceMismatch)
+const workspaceMismatchAdvice = (error: SyncError.WorkspaceMismatch) =>
+  `Sync this token under a name of its own (--workspace NAME), or run with the token of ${error.boundApp}. If ${
+    JSON.stringify(error.workspace)
+  } should hold ${error.tokenApp}'s records from now on, delete its row from intercom_sync_workspaces first.`
+
 /** The errors whose text this package and the core write, never holding the token: the client redacts what it quotes. */
 const isOwnError = Schema.is(
-  Schema.Union(ScrollError.ScrollError, ScrollError.InvalidOptions, SyncError.LockTimeout, InvalidConfig, OutputError)
+  Schema.Union(
+    ScrollError.ScrollError,
+    ScrollError.InvalidOptions,
+    SyncError.LockTimeout,
+    SyncError.WorkspaceMismatch,
+    InvalidConfig,
+    OutputError
+  )
 )
 
 /**
@@ -146,6 +160,7 @@ const causeOf = (error: object, message: string): string => {
 const describe = (error: unknown, surface: Surface = {}): string => {
   if (isScrollError(error)) return `${error._tag}: ${withAdvice(error, surface)}`
   if (isLockTimeout(error)) return `${error._tag}: ${error.problem} ${lockTimeoutAdvice}`
+  if (isWorkspaceMismatch(error)) return `${error._tag}: ${error.problem} ${workspaceMismatchAdvice(error)}`
   if (typeof error === "object" && error !== null) {
     const { _tag, name, message } = error as { readonly _tag?: unknown; readonly name?: unknown; readonly message?: unknown }
     const label = typeof _tag === "string" ? _tag : typeof name === "string" ? name : "Error"

@@ -202,6 +202,23 @@ const runRunner = Effect.gen(function*() {
   yield* sql.unsafe(`ALTER TABLE intercom_sync_runs ADD COLUMN runner TEXT`)
 })
 
+/**
+ * Migration 8: `intercom_sync_workspaces`, the Intercom app (workspace) whose records each workspace's rows hold, bound
+ * at its first run that could ask (`GET /me`). A run whose token belongs to another app stops before writing
+ * (`WorkspaceMismatch`): without it, a token of another workspace synced under the name would mark every row deleted
+ * and fill the table with the other's records.
+ */
+const workspaceApps = Effect.gen(function*() {
+  const { dialect, sql } = yield* migrationClient
+  const instant = dialect === "pg" ? "timestamptz" : "TEXT"
+  yield* sql.unsafe(`CREATE TABLE intercom_sync_workspaces (
+  workspace TEXT PRIMARY KEY NOT NULL,
+  app_id TEXT NOT NULL,
+  app_name TEXT,
+  bound_at ${instant} NOT NULL
+)`)
+})
+
 export const migrations: Record<string, Effect.Effect<void, SqlError, SqlClient.SqlClient>> = {
   "1_create_tables": createTables,
   "2_split_seen": splitSeen,
@@ -209,7 +226,8 @@ export const migrations: Record<string, Effect.Effect<void, SqlError, SqlClient.
   "4_record_hash": recordHash,
   "5_run_label": runLabel,
   "6_run_indexes": runIndexes,
-  "7_run_runner": runRunner
+  "7_run_runner": runRunner,
+  "8_workspace_apps": workspaceApps
 }
 
 export const known: ReadonlyArray<number> = Object.keys(migrations).map((key) => Number.parseInt(key, 10))

@@ -26,6 +26,9 @@ export const seenLogTable = (resource: Resource.Resource) => `${recordTables[res
 
 export const runsTable = "intercom_sync_runs"
 
+/** The Intercom app each workspace's rows belong to. */
+export const workspacesTable = "intercom_sync_workspaces"
+
 /** The outcome of writing one page. */
 export interface PageCounts {
   readonly inserted: number
@@ -109,6 +112,11 @@ export interface Store {
     readonly counts: PageCounts & { readonly deleted: number; readonly restarts: number }
     readonly error: string | null
   }) => Effect.Effect<void, SqlError>
+  /**
+   * Binds the workspace to `app` if it has no app yet, and returns the app it is bound to: `app`'s id, or another's.
+   * Call inside the lock's transaction.
+   */
+  readonly bindApp: (app: { readonly id: string; readonly name: string | null }, now: number) => Effect.Effect<string, SqlError>
 }
 
 export const make = (
@@ -121,6 +129,7 @@ export const make = (
   const seen = sql(seenTable(resource))
   const seenLog = sql(seenLogTable(resource))
   const runs = sql(runsTable)
+  const workspaces = sql(workspacesTable)
   const typed: ReadonlyArray<string> = typedColumns[resource]
 
   // PostgreSQL: a record this run has not seen yet moves its seen row to the run; one a restart sends again is left
@@ -368,6 +377,16 @@ export const make = (
           restarts: end.counts.restarts,
           error: end.error
         })
-      } WHERE id = ${run}`.pipe(Effect.asVoid)
+      } WHERE id = ${run}`.pipe(Effect.asVoid),
+
+    bindApp: (app, now) =>
+      Effect.gen(function*() {
+        const [bound] = yield* sql<{ readonly app_id: string }>`SELECT app_id FROM ${workspaces} WHERE workspace = ${workspace}`
+        if (bound !== undefined) return bound.app_id
+        yield* sql`INSERT INTO ${workspaces} ${
+          sql.insert({ workspace, app_id: app.id, app_name: app.name, bound_at: time(dialect, now) })
+        }`
+        return app.id
+      })
   }
 }
