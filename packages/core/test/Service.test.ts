@@ -82,11 +82,11 @@ describe("a hand-written double of the service", () => {
 })
 
 describe("the client make builds", () => {
-  it.effect("shows a user its base URL and scrollPage, and nothing else", () => {
+  it.effect("shows a user its base URL, scrollPage and identify, and nothing else", () => {
     const fake = makeFake()
     return Effect.gen(function*() {
       const client = yield* IntercomClient.IntercomClient
-      expect(Object.keys(client)).toEqual(["baseUrl", "scrollPage"])
+      expect(Object.keys(client)).toEqual(["baseUrl", "scrollPage", "identify"])
       expect(Object.getOwnPropertySymbols(client)).toEqual([])
       expect(Object.keys(client.scrollPage)).toEqual([])
     }).pipe(Effect.provide(fake.layer))

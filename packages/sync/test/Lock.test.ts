@@ -11,7 +11,14 @@ import * as os from "node:os"
 import * as Lock from "../src/internal/lock.js"
 import { Sync } from "../src/index.js"
 import * as Databases from "./support/databases.js"
-import { driveClock, freshToken, intercom, rows, runs } from "./support/world.js"
+import { driveClock, freshToken, intercom as simulated, rows, runs } from "./support/world.js"
+
+/**
+ * Intercom for one of a test's tokens. The tokens differ, so that only the database's lock keeps two syncs of a
+ * workspace apart (core's own lock is per token), but belong to one app (one seed), as a workspace's rotated tokens do.
+ */
+const intercom = (token: string, options: Parameters<typeof simulated>[1] = {}) =>
+  simulated(token, { ...options, workspace: { seed: 7, ...options.workspace } })
 
 const failureOf = <A, E>(exit: Exit.Exit<A, E>) =>
   Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
