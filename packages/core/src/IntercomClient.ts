@@ -47,7 +47,8 @@ import {
   Redacted,
   Schedule,
   Schema,
-  type Scope
+  type Scope,
+  Stream
 } from "effect"
 import { attach, type Internals } from "./internal/client.js"
 import { checkOptions, parseUrl } from "./internal/options.js"
@@ -281,8 +282,8 @@ export const make = (options: Options): Effect.Effect<Service, InvalidOptions, H
 /** A 429 on `GET /me` is waited out this many times, a second, then two, then four. */
 const identifyRetries = 3
 
-/** `GET /me` is a few hundred bytes; more is not Intercom's answer. */
-const identifyMaxBytes = 1 << 20
+/** `GET /me` is a few hundred bytes; more is not Intercom's answer, and is not read past this. */
+const identifyMaxBytes = 1 << 16
 
 /** `GET /me`, read into the app it embeds, or `IdentifyFailed` with what came instead. */
 const identifyWith = (
@@ -293,33 +294,42 @@ const identifyWith = (
   timeoutMillis: number,
   redact: (text: string) => string
 ): Effect.Effect<App, IdentifyFailed> => {
+  // No Accept-Encoding: the answer is small, and so comes as it is.
   const request = HttpClientRequest.get(`${baseUrl}/me`).pipe(
     HttpClientRequest.bearerToken(accessToken),
     HttpClientRequest.acceptJson,
     HttpClientRequest.setHeader("Intercom-Version", version)
   )
-  const failed = (detail: string, status?: number, code = status === undefined ? "transport" : `http_${status}`, requestId?: string) =>
-    new IdentifyFailed({ ...(status === undefined ? {} : { status }), code, detail: redact(detail), ...(requestId === undefined ? {} : { requestId: redact(requestId) }) })
+  const failed = (
+    detail: string,
+    answer?: { readonly status: number; readonly code?: string | undefined; readonly requestId?: string | undefined }
+  ) =>
+    new IdentifyFailed({
+      detail: redact(detail),
+      code: answer === undefined ? "transport" : redact(answer.code ?? `http_${answer.status}`),
+      ...(answer === undefined ? {} : { status: answer.status }),
+      ...(answer?.requestId === undefined ? {} : { requestId: redact(answer.requestId) })
+    })
   const once = Effect.gen(function*() {
     const response = yield* httpClient.execute(request)
-    const declared = Number(response.headers["content-length"])
-    if (declared > identifyMaxBytes) return yield* failed(`a body of ${declared} bytes`, response.status)
-    const text = yield* response.text
-    const json = yield* Effect.try(() => JSON.parse(text) as unknown).pipe(
-      Effect.orElseFail(() => failed(`not JSON: ${text.slice(0, 80)}`, response.status))
+    const { status } = response
+    const decoder = new TextDecoder()
+    const { text: body } = yield* response.stream.pipe(
+      Stream.runFoldEffect({ bytes: 0, text: "" }, ({ bytes, text }, chunk) =>
+        bytes + chunk.length > identifyMaxBytes
+          ? Effect.fail(failed(`an answer over ${identifyMaxBytes} bytes`, { status }))
+          : Effect.succeed({ bytes: bytes + chunk.length, text: text + decoder.decode(chunk, { stream: true }) }))
     )
-    if (response.status < 200 || response.status >= 300) {
-      const error = Schema.decodeUnknownOption(ErrorList)(json)
-      const first = Option.flatMap(error, (list) => Option.fromNullable(list.errors[0]))
-      return yield* failed(
-        Option.match(first, { onNone: () => "no error details", onSome: (entry) => entry.message ?? "no message" }),
-        response.status,
-        Option.match(first, { onNone: () => undefined, onSome: (entry) => entry.code }),
-        Option.getOrUndefined(Option.flatMap(error, (list) => Option.fromNullable(list.request_id)))
-      )
+    const json = yield* Effect.try(() => JSON.parse(body) as unknown).pipe(
+      Effect.orElseFail(() => failed(`not JSON: ${body.slice(0, 80)}`, { status }))
+    )
+    if (status < 200 || status >= 300) {
+      const list = Option.getOrUndefined(Schema.decodeUnknownOption(ErrorList)(json))
+      const first = list?.errors[0]
+      return yield* failed(first?.message ?? "no error details", { status, code: first?.code, requestId: list?.request_id ?? undefined })
     }
     return yield* Schema.decodeUnknown(Me)(json).pipe(
-      Effect.mapBoth({ onFailure: () => failed("the answer names no app (app.id_code)", response.status), onSuccess: (me) => me.app })
+      Effect.mapBoth({ onFailure: () => failed("the answer names no app (app.id_code)", { status }), onSuccess: (me) => me.app })
     )
   }).pipe(
     Effect.scoped,
@@ -330,11 +340,7 @@ const identifyWith = (
     Effect.timeoutFail({ duration: timeoutMillis, onTimeout: () => failed(`no answer within ${timeoutMillis} ms`) })
   )
   return once.pipe(
-    Effect.retry({
-      schedule: Schedule.exponential("1 second"),
-      times: identifyRetries,
-      while: (error) => error.status === 429
-    }),
+    Effect.retry({ schedule: Schedule.exponential("1 second"), times: identifyRetries, while: (error) => error.status === 429 }),
     Effect.withSpan("IntercomClient.identify")
   )
 }

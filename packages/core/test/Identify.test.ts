@@ -86,6 +86,11 @@ describe("IntercomClient.identify", () => {
       expect(serverError).toMatchObject({ status: 500, code: "server_error", requestId: "req_1", refused: false })
       expect(serverError.message).not.toContain("tok_fixed_0123456789")
 
+      // An answer far larger than any /me is refused without being read to its end.
+      const endless = new ReadableStream<Uint8Array>({ pull: (controller) => controller.enqueue(new Uint8Array(16_384).fill(32)) })
+      const large = yield* Effect.flip(answering(() => new Response(endless, { status: 200 })))
+      expect(large.detail).toMatch(/^an answer over \d+ bytes$/)
+
       const unreachable = yield* Effect.flip(answering((request) =>
         new HttpClientError.RequestError({ request: request as never, reason: "Transport", cause: new Error("connect ECONNREFUSED") })
       ))
