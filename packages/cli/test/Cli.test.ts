@@ -278,8 +278,9 @@ describe("intercom-scroll export", () => {
   it.effect("refuses flags that cannot work in words that name them, and sends no request", () =>
     Effect.gen(function*() {
       const refusals: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
-        [["--max-restarts", "-1"], "--max-restarts must be 0 or more"],
-        [["--prefetch", "-1"], "--prefetch must be 0 or more"],
+        [["--max-restarts", "-1"], "--max-restarts must be a whole number, 0 or more"],
+        [["--max-restarts", "1.5"], "--max-restarts must be a whole number, 0 or more"],
+        [["--prefetch", "abc"], "--prefetch must be a whole number, 0 or more: how many pages"],
         [["--csv-bom"], "--csv-bom is for --format csv"],
         [["--format", "json", "--csv-bom"], "--csv-bom is for --format csv"],
         [["--wait-for-other-scroll", "soon"], "--wait-for-other-scroll: \\\"soon\\\" is not a duration: use a number and a unit, such as 90s, 10m or 1h"],
@@ -303,7 +304,7 @@ describe("intercom-scroll export", () => {
       const run = { fake: makeFake(), capture: makeCapture() }
       const exit = yield* cli(["export", "users", "--log-level", "warning", "--max-restarts", "-1"], run)
       expect(Failure.exitCode(exit)).toBe(1)
-      expect(run.capture.stderr().match(/--max-restarts must be 0 or more/g)).toHaveLength(1)
+      expect(run.capture.stderr().match(/--max-restarts must be a whole number, 0 or more/g)).toHaveLength(1)
       expect(run.capture.stderr()).not.toContain("--log-level")
     }))
 

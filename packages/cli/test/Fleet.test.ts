@@ -170,8 +170,9 @@ describe("intercom-scroll fleet", () => {
     Effect.gen(function*() {
       const refusals: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
         [["runner", "--database", "sqlite:f.db", "--port", "0"], "--port must be a TCP port, 1 to 65535"],
-        [["runner", "--database", "sqlite:f.db", "--port", "9000", "--max-syncs", "0"], "--max-syncs must be 1 or more"],
-        [["sync", "--database", "sqlite:f.db", "--workspaces", "w.json", "--max-in-flight", "0"], "--max-in-flight must be 1 or more"],
+        [["runner", "--database", "sqlite:f.db", "--port", "9000", "--max-syncs", "0"], "--max-syncs must be a whole number, 1 or more"],
+        [["runner", "--database", "sqlite:f.db", "--port", "nine"], "--port must be a TCP port, 1 to 65535"],
+        [["sync", "--database", "sqlite:f.db", "--workspaces", "w.json", "--max-in-flight", "0"], "--max-in-flight must be a whole number, 1 or more"],
         [["sync", "--database", "sqlite:f.db", "--workspaces", "w.json", "--resources", "users,tickets"], "--resources takes users, leads and companies"],
         [["sync", "--database", "sqlite:f.db", "--workspaces", "w.json", "--resources", "users,users"], "each once"],
         [["sync", "--database", "sqlite:f.db", "--workspaces", "w.json", "--run", ""], "--run must name the run: it is empty"],

@@ -7,7 +7,7 @@
 import { HelpDoc, Options as Flag, ValidationError } from "@effect/cli"
 import type { Resource } from "@intercom-scroll/core"
 import { Cron, Duration, Effect, Either, Option } from "effect"
-import { parseDuration } from "./scrollFlags.js"
+import * as ScrollFlags from "./scrollFlags.js"
 
 /**
  * @since 0.1.0
@@ -56,7 +56,7 @@ const durationFlag = (name: string) =>
   Flag.text(name).pipe(
     Flag.withPseudoName("DURATION"),
     Flag.mapEffect((text) =>
-      Either.match(parseDuration(text), {
+      Either.match(ScrollFlags.parseDuration(text), {
         onLeft: (problem) => Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--${name}: ${problem}`))),
         onRight: Effect.succeed
       })
@@ -64,10 +64,7 @@ const durationFlag = (name: string) =>
   )
 
 const positive = (name: string, meaning: string) =>
-  Flag.integer(name).pipe(
-    Flag.filterMap((n) => n >= 1 ? Option.some(n) : Option.none(), `--${name} must be 1 or more: ${meaning}`),
-    Flag.withPseudoName("N")
-  )
+  ScrollFlags.integer(name, (n) => n >= 1, `--${name} must be a whole number, 1 or more: ${meaning}`)
 
 const resources = ["users", "leads", "companies"] as const satisfies ReadonlyArray<Resource.Resource>
 
@@ -144,8 +141,7 @@ const scheduleFlags = Flag.all({
  */
 export const runner = {
   database: databaseFlag,
-  port: Flag.integer("port").pipe(
-    Flag.filterMap((n) => n >= 1 && n <= 65_535 ? Option.some(n) : Option.none(), "--port must be a TCP port, 1 to 65535"),
+  port: ScrollFlags.integer("port", (n) => n >= 1 && n <= 65_535, "--port must be a TCP port, 1 to 65535").pipe(
     Flag.withPseudoName("P"),
     Flag.withDescription("The port the runner listens on, for the other processes of the fleet.")
   ),

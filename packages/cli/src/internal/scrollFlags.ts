@@ -12,16 +12,29 @@ import { Duration, Effect, Either, Option, Schedule } from "effect"
 const regions = ["us", "eu", "au"] as const satisfies ReadonlyArray<IntercomClient.Region>
 
 /**
- * `--name N`, a whole number 0 or more; a number below is refused in words that name the flag and say what N is.
+ * `--name N`, a whole number that `accepts`; anything else is refused with `refusal`, which names the flag and says
+ * what N is. Read as text: @effect/cli's own integer flag refuses "abc" in its words ("is not a integer").
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const integer = (name: string, accepts: (n: number) => boolean, refusal: string) =>
+  Flag.text(name).pipe(
+    Flag.filterMap((text) => {
+      const n = Number(text)
+      return /^-?\d+$/.test(text) && Number.isSafeInteger(n) && accepts(n) ? Option.some(n) : Option.none()
+    }, refusal),
+    Flag.withPseudoName("N")
+  )
+
+/**
+ * `--name N`, a whole number 0 or more.
  *
  * @since 0.1.0
  * @category flags
  */
 export const count = (name: string, meaning: string) =>
-  Flag.integer(name).pipe(
-    Flag.filterMap((n) => n >= 0 ? Option.some(n) : Option.none(), `--${name} must be 0 or more: ${meaning}`),
-    Flag.withPseudoName("N")
-  )
+  integer(name, (n) => n >= 0, `--${name} must be a whole number, 0 or more: ${meaning}`)
 
 /**
  * Restarts at most `maxRestarts` times (0: never), each after an exponential backoff from 1 second with jitter,
