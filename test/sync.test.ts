@@ -245,9 +245,27 @@ describe.concurrent("intercom-scroll sync, as a process", () => {
         const ownName = yield* withToken("sync-test-other-workspace", "--workspace", "other")
         succeeded(ownName)
         expect(ownName.stderr).toMatch(/Synced 40 users .*\(workspace other\)/)
+        expect(ownName.stderr).not.toContain("Not checked")
+
+        // A token that may not read admins: refused where the rows are bound to a workspace; elsewhere synced, and told
+        // once (of three resources) that nothing was checked.
+        const unchecked = yield* withToken("sync-test-no-admins")
+        expect(unchecked.exitCode).toBe(1)
+        expect(unchecked.stderr).toMatch(/^WorkspaceUnchecked: The rows of workspace "default" hold the records of Intercom workspace [0-9a-f]{8}, and Intercom did not say .*"Read admins"/)
+        expect(yield* contents(database)).toMatchObject({ live: before.live, deleted: before.deleted })
+        const all = yield* cli(["sync", "all", "--database", database, "--workspace", "unchecked"], {
+          env: { INTERCOM_ACCESS_TOKEN: "sync-test-no-admins", INTERCOM_BASE_URL: baseUrl }
+        })
+        expect(all.exitCode).toBe(0)
+        expect(all.stderr.match(/^Synced /gm)).toHaveLength(3)
+        expect(all.stderr.match(/^Not checked: Intercom did not say which workspace the token belongs to \(GET \/me\)/gm)).toHaveLength(1)
       }),
     Simulator.layerServer({
-      workspaces: [{ token: TOKEN, seed: 11, users: USERS }, { token: "sync-test-other-workspace", seed: 12, users: 40 }],
+      workspaces: [
+        { token: TOKEN, seed: 11, users: USERS },
+        { token: "sync-test-other-workspace", seed: 12, users: 40 },
+        { token: "sync-test-no-admins", seed: 13, users: 10, leads: 5, companies: 5, readAdmins: false }
+      ],
       pageSize: 50
     })
   )

@@ -31,7 +31,8 @@ const summary = (resource: Summary.Summary["resource"], counts: { inserted: numb
   resource,
   ...counts,
   restarts: 0,
-  duration: Duration.millis(1_600)
+  duration: Duration.millis(1_600),
+  app: "ebd94e69"
 })
 
 describe("intercom-scroll fleet", () => {

@@ -32,7 +32,8 @@ const fields = Schema.Struct({
   unchanged: Schema.Number,
   deleted: Schema.Number,
   restarts: Schema.Number,
-  duration: Schema.Duration
+  duration: Schema.Duration,
+  app: Schema.NullOr(Schema.String)
 })
 
 /**

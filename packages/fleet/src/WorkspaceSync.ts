@@ -64,8 +64,8 @@ export class SyncFailed extends Schema.TaggedError<SyncFailed>()("SyncFailed", {
 /**
  * Why a workspace's sync failed: an error Intercom or the scroll gave (`ScrollError`), a base URL
  * the client refuses (`InvalidOptions`), no token on the runner (`MissingToken`), the sync's own errors (`LockLost`,
- * `LockTimeout`, `SchemaTooNew`, `UnsupportedDialect`, `WorkspaceMismatch`: the token is another workspace's), or a
- * database failure (`SyncFailed`). Each crosses processes as it was
+ * `LockTimeout`, `SchemaTooNew`, `UnsupportedDialect`, `WorkspaceMismatch`: the token is another workspace's; `WorkspaceUnchecked`:
+ * Intercom did not say whose it is), or a database failure (`SyncFailed`). Each crosses processes as it was
  * raised, except the database's, which `SyncFailed` carries.
  *
  * @since 0.1.0
@@ -80,6 +80,7 @@ export const WorkspaceSyncError = Schema.Union(
   SyncError.SchemaTooNew,
   SyncError.UnsupportedDialect,
   SyncError.WorkspaceMismatch,
+  SyncError.WorkspaceUnchecked,
   SyncFailed
 )
 

@@ -74,6 +74,9 @@ describe("WorkspaceSync", () => {
         { runId: companiesRun.id, workspace: "acme", resource: "companies", inserted: 30, updated: 0, unchanged: 0, deleted: 0, restarts: 0 }
       ])
       expect([usersRun.status, companiesRun.status]).toEqual(["complete", "complete"])
+      // Both checked against the workspace's Intercom app, which crossed with them.
+      expect(summaries[0].app).toMatch(/^[0-9a-f]{8}$/)
+      expect(summaries[1].app).toBe(summaries[0].app)
       // The rows are the workspace's records, under the entity's name.
       expect(yield* liveIds("acme", "users")).toEqual(yield* simulatedIds("acme", "users"))
       expect(yield* liveIds("acme", "companies")).toEqual(yield* simulatedIds("acme", "companies"))

@@ -419,3 +419,22 @@ describe("options", () => {
     })
   })
 })
+
+describe("GET /me", () => {
+  it.effect("names the token's app, whose id_code is the app_id of its records; a workspace of another seed is another app", () =>
+    Effect.gen(function*() {
+      const me = yield* get("/me", { token: T })
+      expect(me.status).toBe(200)
+      expect(me.body).toMatchObject({ type: "admin", app: { type: "app", id_code: expect.stringMatching(/^[0-9a-f]{8}$/) } })
+      const { body } = yield* scroll("companies", { token: T })
+      expect(body.data[0].app_id).toBe(me.body.app.id_code)
+      expect((yield* get("/me", { token: U })).body.app.id_code).not.toBe(me.body.app.id_code)
+    }).pipe(withSimulator()))
+
+  it.effect("a token whose app may not read admins: 401 token_unauthorized, in Intercom's error list", () =>
+    Effect.gen(function*() {
+      const refused = yield* get("/me", { token: "no-admins" })
+      expect(refused.status).toBe(401)
+      expect(errorCode(refused)).toBe("token_unauthorized")
+    }).pipe(withSimulator({ workspaces: [{ token: "no-admins", readAdmins: false }] })))
+})

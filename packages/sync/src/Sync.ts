@@ -33,7 +33,7 @@ import { SqlClient } from "@effect/sql"
 import type { MigrationError } from "@effect/sql/Migrator"
 import type { SqlError } from "@effect/sql/SqlError"
 import { IntercomClient, type Models, Progress, Resource, Scroll } from "@intercom-scroll/core"
-import { Cause, Clock, DateTime, Duration, Effect, Exit, Metric, Stream } from "effect"
+import { Cause, Clock, DateTime, Duration, Effect, Either, Exit, Metric, Stream } from "effect"
 import * as Dialect from "./internal/dialect.js"
 import { explain } from "./internal/driverWords.js"
 import * as Lock from "./internal/lock.js"
@@ -44,7 +44,8 @@ import {
   type SchemaTooNew,
   type SyncError,
   type UnsupportedDialect,
-  WorkspaceMismatch
+  WorkspaceMismatch,
+  WorkspaceUnchecked
 } from "./SyncError.js"
 import * as SyncMetrics from "./SyncMetrics.js"
 
@@ -98,6 +99,12 @@ export interface Summary {
   readonly restarts: number
   /** From the run's start (once the lock was held) to its end, on the Effect `Clock`. */
   readonly duration: Duration.Duration
+  /**
+   * The Intercom app (workspace) the token belongs to, its `id_code`, which the run checked the workspace's rows
+   * against; null when Intercom did not say (a token that may not read admins, no answer to `GET /me`, a client
+   * without `identify`), and the run went unchecked.
+   */
+  readonly app: string | null
 }
 
 /**
@@ -322,23 +329,28 @@ export const run: (
         return yield* Clock.currentTimeMillis
       })
 
-      // The token's app against the one the rows hold, before anything is written. A client that cannot ask (a test
-      // double), or an answer that does not come (a token that may not read admins, Intercom unreachable: the scroll
-      // then says what is wrong in its own words), leaves this run unchecked.
+      // The token's app against the one the rows hold, before anything is written. A workspace never bound goes
+      // unchecked when Intercom does not say (a token that may not read admins, no answer to `GET /me`), with a
+      // warning; one bound does not: its rows are guarded. A client that cannot ask (a test double) is not checked.
+      let checkedApp: string | null = null
       const checkApp = Effect.gen(function*() {
         const identify = (yield* IntercomClient.IntercomClient).identify
         if (identify === undefined) return
-        const app = yield* Effect.catchAll(identify, (error) =>
-          Effect.as(
-            Effect.logWarning("Could not learn which Intercom workspace the token belongs to: this run does not check it").pipe(
-              Effect.annotateLogs({ workspace, error: error.message })
-            ),
-            undefined
-          ))
-        if (app === undefined) return
+        const app = yield* Effect.either(identify)
         const now = yield* Clock.currentTimeMillis
-        const bound = yield* lock.transaction(store.bindApp({ id: app.id_code, name: app.name ?? null }, now))
-        if (bound !== app.id_code) return yield* new WorkspaceMismatch({ workspace, boundApp: bound, tokenApp: app.id_code })
+        if (Either.isLeft(app)) {
+          const bound = yield* lock.transaction(store.boundApp)
+          if (bound !== undefined) {
+            return yield* new WorkspaceUnchecked({ workspace, boundApp: bound, detail: app.left.message, refused: app.left.refused })
+          }
+          return yield* Effect.logWarning("Could not learn which Intercom workspace the token belongs to: this run does not check it").pipe(
+            Effect.annotateLogs({ workspace, error: app.left.message })
+          )
+        }
+        const { id_code: id, name } = app.right
+        const bound = yield* lock.transaction(store.bindApp({ id, name: name ?? null }, now))
+        if (bound !== id) return yield* new WorkspaceMismatch({ workspace, boundApp: bound, tokenApp: id })
+        checkedApp = id
       })
 
       const finishedAt = yield* Effect.raceFirst(Effect.zipRight(checkApp, scroll), lock.lost).pipe(
@@ -376,7 +388,8 @@ export const run: (
         unchanged: counts.unchanged,
         deleted: counts.deleted,
         restarts: counts.restarts,
-        duration: Duration.millis(finishedAt - startedAt)
+        duration: Duration.millis(finishedAt - startedAt),
+        app: checkedApp
       } satisfies Summary
     }))
   }

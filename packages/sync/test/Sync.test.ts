@@ -538,6 +538,7 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
         const sql = yield* SqlClient.SqlClient
         const [binding] = yield* sql<{ app_id: string }>`SELECT app_id FROM intercom_sync_workspaces WHERE workspace = ${workspace}`
         expect(binding.app_id).toMatch(/^[0-9a-f]{8}$/)
+        expect(first.app).toBe(binding.app_id)
 
         // Another workspace's token under the same name: refused before a row is written.
         const before = yield* rows(workspace, "users")
@@ -551,6 +552,16 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
 
         // A new token of the same workspace (the same data set, so the same app): synced as before.
         expect(yield* sync(freshToken(), 21)).toMatchObject({ inserted: 0, unchanged: 30, deleted: 0 })
+
+        // A token whose app may not read admins cannot be checked: refused too, the rows being bound.
+        const current = yield* rows(workspace, "users")
+        const unchecked = yield* Effect.flip(Effect.provide(
+          Sync.run("users", { workspace }),
+          intercom(freshToken(), { workspace: { users: 30, seed: 22, readAdmins: false } })
+        ))
+        expect(unchecked).toMatchObject({ _tag: "WorkspaceUnchecked", workspace, boundApp: binding.app_id, refused: true })
+        expect(unchecked.message).toContain("token_unauthorized")
+        expect(yield* rows(workspace, "users")).toEqual(current)
       }))
 
     it.effect("a token that may not read admins, or a client that cannot ask, syncs unchecked and binds nothing", () =>
@@ -563,7 +574,7 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
           Sync.run("users", { workspace }),
           Layer.merge(intercom(token, { workspace: { users: 10, readAdmins: false } }), logger)
         )
-        expect(unchecked.inserted).toBe(10)
+        expect(unchecked).toMatchObject({ inserted: 10, app: null })
         expect(logs.some((line) => line.includes("does not check"))).toBe(true)
         // A test double: `scrollPage` alone, no `identify`.
         const double = Layer.succeed(IntercomClient.IntercomClient, {
@@ -571,7 +582,7 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
           scrollPage: (_resource, { page }) =>
             Effect.succeed({ records: page === 1 ? threeUsers as never : [], scrollParam: `page-${page + 1}` })
         })
-        expect(yield* Effect.provide(Sync.run("users", { workspace }), double)).toMatchObject({ inserted: 3, deleted: 10 })
+        expect(yield* Effect.provide(Sync.run("users", { workspace }), double)).toMatchObject({ inserted: 3, deleted: 10, app: null })
         const sql = yield* SqlClient.SqlClient
         expect(yield* sql`SELECT * FROM intercom_sync_workspaces WHERE workspace = ${workspace}`).toEqual([])
       }))

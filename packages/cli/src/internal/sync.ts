@@ -59,6 +59,16 @@ export const renderSummary = (summary: Sync.Summary, destination: string): strin
 }
 
 /**
+ * Said once, after the first summary of a run that could not check the token's workspace (`Summary.app` null): the
+ * library only logs it, below the command line's default log level.
+ *
+ * @since 0.1.0
+ * @category rendering
+ */
+export const uncheckedNote =
+  "Not checked: Intercom did not say which workspace the token belongs to (GET /me), so these rows are not guarded against another workspace's token. Give the app the \"Read admins\" permission."
+
+/**
  * Syncs the resources in turn, each with its progress and summary on stderr; stops at the first that fails (the
  * ones before it stay synced).
  *
@@ -81,7 +91,11 @@ export const run = Effect.fn("SyncCommand.run")(function*(options: Options): Eff
       return yield* Sync.run(resource, { ...options.scroll, workspace: options.workspace, lockTimeout: options.lockTimeout })
         .pipe(Effect.provideService(Progress.Progress, tracker.reporter))
     }))
-    if (mode !== "off") yield* stdio.writeStderr(`${renderSummary(summary, options.destination)}\n`)
+    if (mode !== "off") {
+      yield* stdio.writeStderr(`${renderSummary(summary, options.destination)}\n`)
+      const firstUnchecked = summary.app === null && summaries.every((before) => before.app !== null)
+      if (firstUnchecked) yield* stdio.writeStderr(`${uncheckedNote}\n`)
+    }
     summaries.push(summary)
   }
   return summaries

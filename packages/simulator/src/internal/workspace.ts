@@ -101,6 +101,8 @@ const concat = (chunks: ReadonlyArray<Uint8Array>): Uint8Array => {
 export class Workspace {
   readonly counters = new Counters()
   readonly datasets: Readonly<Record<Resource, Dataset>>
+  /** The app's `id_code`: in `GET /me`, and in the `app_id` of the records that carry one. */
+  readonly appId: string
   private readonly rng: Rng
   private readonly startedAt: number
   private scroll: Scroll | undefined = undefined
@@ -110,6 +112,7 @@ export class Workspace {
 
   constructor(readonly config: Config, private readonly clock: Clock.Clock) {
     const catalogue = new Catalogue(config.seed, config.counts.companies)
+    this.appId = catalogue.appId
     this.datasets = {
       users: new Dataset(catalogue, "users", config.counts.users),
       leads: new Dataset(catalogue, "leads", config.counts.leads),
@@ -144,7 +147,7 @@ export class Workspace {
    */
   me(): object {
     const rng = new Rng(hash(this.config.seed, 0x6d65))
-    const idCode = rng.hex(8)
+    const idCode = this.appId
     return {
       type: "admin",
       id: String(rng.int(9_000_000) + 1_000_000),

@@ -117,6 +117,8 @@ export interface Store {
    * Call inside the lock's transaction.
    */
   readonly bindApp: (app: { readonly id: string; readonly name: string | null }, now: number) => Effect.Effect<string, SqlError>
+  /** The app the workspace is bound to, if any. */
+  readonly boundApp: Effect.Effect<string | undefined, SqlError>
 }
 
 export const make = (
@@ -130,6 +132,10 @@ export const make = (
   const seenLog = sql(seenLogTable(resource))
   const runs = sql(runsTable)
   const workspaces = sql(workspacesTable)
+  const boundApp = Effect.map(
+    sql<{ readonly app_id: string }>`SELECT app_id FROM ${workspaces} WHERE workspace = ${workspace}`,
+    ([row]) => row?.app_id
+  )
   const typed: ReadonlyArray<string> = typedColumns[resource]
 
   // PostgreSQL: a record this run has not seen yet moves its seen row to the run; one a restart sends again is left
@@ -381,12 +387,14 @@ export const make = (
 
     bindApp: (app, now) =>
       Effect.gen(function*() {
-        const [bound] = yield* sql<{ readonly app_id: string }>`SELECT app_id FROM ${workspaces} WHERE workspace = ${workspace}`
-        if (bound !== undefined) return bound.app_id
+        const bound = yield* boundApp
+        if (bound !== undefined) return bound
         yield* sql`INSERT INTO ${workspaces} ${
           sql.insert({ workspace, app_id: app.id, app_name: app.name, bound_at: time(dialect, now) })
         }`
         return app.id
-      })
+      }),
+
+    boundApp
   }
 }
