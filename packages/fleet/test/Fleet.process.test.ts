@@ -188,7 +188,13 @@ describe.concurrent("the fleet as processes", () => {
         }
         yield* neverTwoLiveScrolls(fleet)
         passwordNeverShown(fleet, [...fleet.runners, client])
-      }), 180_000)
+      }), {
+        timeout: 180_000,
+        // Once more on a fresh fleet when it fails: on a loaded machine the victim's shard-lock refresh sometimes gets
+        // no answer within the cluster's 5 s, and the cluster then interrupts the sync instead of letting it finish
+        // (bench NOTES, "Full runs that lost …", and "The SIGTERM case, a fourth loss"). Twice in a row is a failure.
+        retry: 1
+      })
   })
 
   layer(Layer.effect(Scripts, bundle), { excludeTestServices: true })("a one-runner fleet over SQLite", (it) => {
