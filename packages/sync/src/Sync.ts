@@ -32,21 +32,15 @@
 import { SqlClient } from "@effect/sql"
 import type { MigrationError } from "@effect/sql/Migrator"
 import type { SqlError } from "@effect/sql/SqlError"
-import { IntercomClient, type Models, Progress, Resource, Scroll } from "@intercom-scroll/core"
-import { Cause, Clock, DateTime, Duration, Effect, Either, Exit, Metric, Stream } from "effect"
+import { type IntercomClient, type Models, Progress, Resource, Scroll } from "@intercom-scroll/core"
+import { Cause, Clock, DateTime, Duration, Effect, Exit, Metric, Stream } from "effect"
 import * as Dialect from "./internal/dialect.js"
 import { explain } from "./internal/driverWords.js"
 import * as Lock from "./internal/lock.js"
 import * as Migrations from "./internal/migrations.js"
 import * as Store from "./internal/store.js"
-import {
-  InvalidOptions,
-  type SchemaTooNew,
-  type SyncError,
-  type UnsupportedDialect,
-  WorkspaceMismatch,
-  WorkspaceUnchecked
-} from "./SyncError.js"
+import * as WorkspaceApp from "./internal/workspaceApp.js"
+import { InvalidOptions, type SchemaTooNew, type SyncError, type UnsupportedDialect } from "./SyncError.js"
 import * as SyncMetrics from "./SyncMetrics.js"
 
 /**
@@ -233,8 +227,8 @@ const validate = (options: Options) =>
  * `running`; records the run; asks Intercom which app (workspace) the token belongs to (`IntercomClient.identify`) and
  * checks it against the app the workspace's rows hold, bound at its first run (`WorkspaceMismatch` otherwise; when
  * Intercom does not say, as for a token that may not read admins, `WorkspaceUnchecked` for a workspace bound, and a
- * warning and no check for one that is not); scrolls (with `Scroll.pages` and the scroll options given, restarts included), writing
- * each page in one transaction (and in it, every 5 seconds, the run's counts so far on its row); and, only once the
+ * warning and no check for one that is not); scrolls (with `Scroll.pages` and the scroll options given, restarts
+ * included), writing each page in one transaction (and in it, every 5 seconds, the run's counts so far on its row); and, only once the
  * scroll has reached its end, marks deleted the rows it did not see and records the run `complete`. A run that fails or is interrupted is recorded `failed` with the error's message,
  * and marks nothing deleted. Each transaction commits only while the run holds the lock: a run that lost it (its
  * PostgreSQL session ended, its SQLite lease was taken over) fails with `LockLost` at its next write, writing nothing.
@@ -330,32 +324,10 @@ export const run: (
         return yield* Clock.currentTimeMillis
       })
 
-      // The token's app against the one the rows hold, before anything is written. A workspace never bound goes
-      // unchecked when Intercom does not say (a token that may not read admins, no answer to `GET /me`), with a
-      // warning; one bound does not: its rows are guarded. A client that cannot ask (a test double) is not checked.
-      let checkedApp: string | null = null
-      const checkApp = Effect.gen(function*() {
-        const identify = (yield* IntercomClient.IntercomClient).identify
-        if (identify === undefined) return
-        const app = yield* Effect.either(identify)
-        const now = yield* Clock.currentTimeMillis
-        if (Either.isLeft(app)) {
-          const bound = yield* lock.transaction(store.boundApp)
-          if (bound !== undefined) {
-            return yield* new WorkspaceUnchecked({ workspace, boundApp: bound, detail: app.left.message, refused: app.left.refused })
-          }
-          return yield* Effect.logWarning("Could not learn which Intercom workspace the token belongs to: this run does not check it").pipe(
-            Effect.annotateLogs({ workspace, error: app.left.message })
-          )
-        }
-        const { id_code: id, name } = app.right
-        const bound = yield* lock.transaction(store.bindApp({ id, name: name ?? null }, now))
-        if (bound !== id) return yield* new WorkspaceMismatch({ workspace, boundApp: bound, tokenApp: id })
-        checkedApp = id
-      })
-
-      const finishedAt = yield* Effect.raceFirst(Effect.zipRight(checkApp, scroll), lock.lost).pipe(
-        Effect.zipRight(complete),
+      // The token's app checked against the one the rows hold before anything is written, then the scroll.
+      const checkedScroll = Effect.zipLeft(WorkspaceApp.check(workspace, store, lock), scroll)
+      const [app, finishedAt] = yield* Effect.raceFirst(checkedScroll, lock.lost).pipe(
+        Effect.zip(complete),
         Effect.onExit((exit) =>
           Exit.isSuccess(exit) ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (now) =>
             Effect.gen(function*() {
@@ -390,7 +362,7 @@ export const run: (
         deleted: counts.deleted,
         restarts: counts.restarts,
         duration: Duration.millis(finishedAt - startedAt),
-        app: checkedApp
+        app
       } satisfies Summary
     }))
   }
