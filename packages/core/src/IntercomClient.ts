@@ -160,7 +160,8 @@ export interface Service {
    */
   readonly scrollPage: <R extends Resource>(resource: R, request: PageRequest) => Effect.Effect<FetchedPage<R>, ScrollError>
   /**
-   * Asks Intercom which app (workspace) the access token belongs to (`GET /me`), waiting out 429s a few times. A sync
+   * Asks Intercom which app (workspace) the access token belongs to (`GET /me`), waiting out 429s a few times; once
+   * answered, the client remembers it (a token belongs to one app for good). A sync
    * checks its rows against it, so that a workspace's rows never take another workspace's records; a test double may
    * leave it out, and is then not checked.
    */
@@ -273,7 +274,14 @@ export const make = (options: Options): Effect.Effect<Service, InvalidOptions, H
       )
     }
 
-    const identify = identifyWith(httpClient, options.accessToken, baseUrl, versions.companies, timeoutMillis, redact)
+    // A token belongs to one app for good: asked once per client (`sync all` checks three resources), failures again.
+    let identified: App | undefined
+    const ask = identifyWith(httpClient, options.accessToken, baseUrl, versions.companies, timeoutMillis, redact).pipe(
+      Effect.tap((app) => {
+        identified = app
+      })
+    )
+    const identify = Effect.suspend(() => identified === undefined ? ask : Effect.succeed(identified))
 
     attach(scrollPage, { receivePage, workspaceLock: WorkspaceLock.forWorkspace(workspace) })
     return { baseUrl, scrollPage, identify } satisfies Service

@@ -52,6 +52,24 @@ describe("IntercomClient.identify", () => {
       expect(first.name).toContain(first.id_code)
     }))
 
+  it.effect("asks once per client: a second identify is answered from the first, a failure is asked again", () =>
+    Effect.gen(function*() {
+      let asked = 0
+      const answers = [
+        () => Response.json({ type: "error.list", errors: [{ code: "server_error", message: "down" }] }, { status: 500 }),
+        () => Response.json({ type: "admin", app: { type: "app", id_code: "abc12345", name: "Acme" } })
+      ]
+      const client = yield* IntercomClient.make({ accessToken: Redacted.make("tok_fixed_0123456789"), baseUrl: "https://api.intercom.io" }).pipe(
+        Effect.provideService(HttpClient.HttpClient, HttpClient.make((request) =>
+          Effect.sync(() => HttpClientResponse.fromWeb(request, answers[Math.min(asked++, 1)]()))
+        ))
+      )
+      expect((yield* Effect.flip(client.identify!)).status).toBe(500)
+      expect((yield* client.identify!).id_code).toBe("abc12345")
+      expect((yield* client.identify!).id_code).toBe("abc12345")
+      expect(asked).toBe(2)
+    }).pipe(Effect.scoped))
+
   it.effect("a token whose app may not read admins: IdentifyFailed, refused, with Intercom's code and advice", () =>
     Effect.gen(function*() {
       const identify = yield* simulated([{ token: "tok_no_admins", readAdmins: false }])
