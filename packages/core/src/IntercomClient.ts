@@ -34,25 +34,11 @@
 import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import {
-  Config,
-  ConfigError,
-  Context,
-  type Duration,
-  Effect,
-  Either,
-  identity,
-  Layer,
-  Option,
-  Redacted,
-  Schedule,
-  Schema,
-  type Scope,
-  Stream
-} from "effect"
+import { Config, ConfigError, Context, type Duration, Effect, Either, identity, Layer, Redacted, type Scope } from "effect"
 import { attach, type Internals } from "./internal/client.js"
 import { checkOptions, parseUrl } from "./internal/options.js"
 import * as ContentCoding from "./internal/contentCoding.js"
+import * as Identify from "./internal/identify.js"
 import * as RateLimit from "./internal/rateLimit.js"
 import { redactor } from "./internal/redaction.js"
 import { interpret, readScrollParamAhead, receive, type Received, type Where } from "./internal/response.js"
@@ -60,9 +46,9 @@ import { withSpanKeepingNoValue } from "./internal/span.js"
 import * as Transport from "./internal/transport.js"
 import * as WorkspaceLock from "./internal/workspaceLock.js"
 import { beforeRequest } from "./internal/sendAhead.js"
-import { type App, ErrorList, Me, type RecordOf } from "./Models.js"
+import type { App, RecordOf } from "./Models.js"
 import { paths, type Resource } from "./Resource.js"
-import { IdentifyFailed, type InvalidOptions, RestartRequired, type ScrollError } from "./ScrollError.js"
+import { type IdentifyFailed, type InvalidOptions, RestartRequired, type ScrollError } from "./ScrollError.js"
 
 /**
  * Intercom's regional API hosts.
@@ -274,84 +260,17 @@ export const make = (options: Options): Effect.Effect<Service, InvalidOptions, H
       )
     }
 
-    // A token belongs to one app for good: asked once per client (`sync all` checks three resources), failures again.
-    let identified: App | undefined
-    const ask = identifyWith(httpClient, options.accessToken, baseUrl, versions.companies, timeoutMillis, redact).pipe(
-      Effect.tap((app) => {
-        identified = app
-      })
-    )
-    const identify = Effect.suspend(() => identified === undefined ? ask : Effect.succeed(identified))
+    const identify = Identify.make(httpClient, {
+      accessToken: options.accessToken,
+      baseUrl,
+      version: versions.companies,
+      timeoutMillis,
+      redact
+    })
 
     attach(scrollPage, { receivePage, workspaceLock: WorkspaceLock.forWorkspace(workspace) })
     return { baseUrl, scrollPage, identify } satisfies Service
   })
-
-/** A 429 on `GET /me` is waited out this many times, a second, then two, then four. */
-const identifyRetries = 3
-
-/** `GET /me` is a few hundred bytes; more is not Intercom's answer, and is not read past this. */
-const identifyMaxBytes = 1 << 16
-
-/** `GET /me`, read into the app it embeds, or `IdentifyFailed` with what came instead. */
-const identifyWith = (
-  httpClient: HttpClient.HttpClient,
-  accessToken: Redacted.Redacted<string>,
-  baseUrl: string,
-  version: string,
-  timeoutMillis: number,
-  redact: (text: string) => string
-): Effect.Effect<App, IdentifyFailed> => {
-  // No Accept-Encoding: the answer is small, and so comes as it is.
-  const request = HttpClientRequest.get(`${baseUrl}/me`).pipe(
-    HttpClientRequest.bearerToken(accessToken),
-    HttpClientRequest.acceptJson,
-    HttpClientRequest.setHeader("Intercom-Version", version)
-  )
-  const failed = (
-    detail: string,
-    answer?: { readonly status: number; readonly code?: string | undefined; readonly requestId?: string | undefined }
-  ) =>
-    new IdentifyFailed({
-      detail: redact(detail),
-      code: answer === undefined ? "transport" : redact(answer.code ?? `http_${answer.status}`),
-      ...(answer === undefined ? {} : { status: answer.status }),
-      ...(answer?.requestId === undefined ? {} : { requestId: redact(answer.requestId) })
-    })
-  const once = Effect.gen(function*() {
-    const response = yield* httpClient.execute(request)
-    const { status } = response
-    const decoder = new TextDecoder()
-    const { text: body } = yield* response.stream.pipe(
-      Stream.runFoldEffect({ bytes: 0, text: "" }, ({ bytes, text }, chunk) =>
-        bytes + chunk.length > identifyMaxBytes
-          ? Effect.fail(failed(`an answer over ${identifyMaxBytes} bytes`, { status }))
-          : Effect.succeed({ bytes: bytes + chunk.length, text: text + decoder.decode(chunk, { stream: true }) }))
-    )
-    const json = yield* Effect.try(() => JSON.parse(body) as unknown).pipe(
-      Effect.orElseFail(() => failed(`not JSON: ${body.slice(0, 80)}`, { status }))
-    )
-    if (status < 200 || status >= 300) {
-      const list = Option.getOrUndefined(Schema.decodeUnknownOption(ErrorList)(json))
-      const first = list?.errors[0]
-      return yield* failed(first?.message ?? "no error details", { status, code: first?.code, requestId: list?.request_id ?? undefined })
-    }
-    return yield* Schema.decodeUnknown(Me)(json).pipe(
-      Effect.mapBoth({ onFailure: () => failed("the answer names no app (app.id_code)", { status }), onSuccess: (me) => me.app })
-    )
-  }).pipe(
-    Effect.scoped,
-    Effect.catchTags({
-      RequestError: (error) => Effect.fail(failed(Transport.describe(error, redact).detail)),
-      ResponseError: (error) => Effect.fail(failed(Transport.describe(error, redact).detail))
-    }),
-    Effect.timeoutFail({ duration: timeoutMillis, onTimeout: () => failed(`no answer within ${timeoutMillis} ms`) })
-  )
-  return once.pipe(
-    Effect.retry({ schedule: Schedule.exponential("1 second"), times: identifyRetries, while: (error) => error.status === 429 }),
-    Effect.withSpan("IntercomClient.identify")
-  )
-}
 
 /**
  * Replaces the access token with `<redacted>` in text from elsewhere, as the client does with what a server or the

@@ -1,0 +1,89 @@
+/**
+ * `GET /me`: which app (workspace) the access token belongs to, for `IntercomClient.Service.identify`.
+ */
+import type * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import { Effect, Option, type Redacted, Schedule, Schema, Stream } from "effect"
+import { type App, ErrorList, Me } from "../Models.js"
+import { IdentifyFailed } from "../ScrollError.js"
+import * as Transport from "./transport.js"
+
+/** A 429 is waited out this many times, a second, then two, then four. */
+const retries = 3
+
+/** The answer is a few hundred bytes; more is not Intercom's, and is not read past this. */
+const maxBytes = 1 << 16
+
+export interface Settings {
+  readonly accessToken: Redacted.Redacted<string>
+  readonly baseUrl: string
+  /** The `Intercom-Version` to send. */
+  readonly version: string
+  readonly timeoutMillis: number
+  /** Removes the token from what the server or the transport says. */
+  readonly redact: (text: string) => string
+}
+
+/** Asks once, then answers from the first answer: a token belongs to one app for good. A failure is asked again. */
+export const make = (httpClient: HttpClient.HttpClient, settings: Settings): Effect.Effect<App, IdentifyFailed> => {
+  let identified: App | undefined
+  const ask = Effect.tap(once(httpClient, settings), (app) => {
+    identified = app
+  }).pipe(
+    Effect.retry({ schedule: Schedule.exponential("1 second"), times: retries, while: (error) => error.status === 429 }),
+    Effect.withSpan("IntercomClient.identify")
+  )
+  return Effect.suspend(() => identified === undefined ? ask : Effect.succeed(identified))
+}
+
+/** One `GET /me`, read into the app it embeds, or `IdentifyFailed` with what came instead. */
+const once = (
+  httpClient: HttpClient.HttpClient,
+  { accessToken, baseUrl, redact, timeoutMillis, version }: Settings
+): Effect.Effect<App, IdentifyFailed> => {
+  // No Accept-Encoding: the answer is small, and so comes as it is.
+  const request = HttpClientRequest.get(`${baseUrl}/me`).pipe(
+    HttpClientRequest.bearerToken(accessToken),
+    HttpClientRequest.acceptJson,
+    HttpClientRequest.setHeader("Intercom-Version", version)
+  )
+  const failed = (
+    detail: string,
+    answer?: { readonly status: number; readonly code?: string | undefined; readonly requestId?: string | undefined }
+  ) =>
+    new IdentifyFailed({
+      detail: redact(detail),
+      code: answer === undefined ? "transport" : redact(answer.code ?? `http_${answer.status}`),
+      ...(answer === undefined ? {} : { status: answer.status }),
+      ...(answer?.requestId === undefined ? {} : { requestId: redact(answer.requestId) })
+    })
+  return Effect.gen(function*() {
+    const response = yield* httpClient.execute(request)
+    const { status } = response
+    const decoder = new TextDecoder()
+    const { text: body } = yield* response.stream.pipe(
+      Stream.runFoldEffect({ bytes: 0, text: "" }, ({ bytes, text }, chunk) =>
+        bytes + chunk.length > maxBytes
+          ? Effect.fail(failed(`an answer over ${maxBytes} bytes`, { status }))
+          : Effect.succeed({ bytes: bytes + chunk.length, text: text + decoder.decode(chunk, { stream: true }) }))
+    )
+    const json = yield* Effect.try(() => JSON.parse(body) as unknown).pipe(
+      Effect.orElseFail(() => failed(`not JSON: ${body.slice(0, 80)}`, { status }))
+    )
+    if (status < 200 || status >= 300) {
+      const list = Option.getOrUndefined(Schema.decodeUnknownOption(ErrorList)(json))
+      const first = list?.errors[0]
+      return yield* failed(first?.message ?? "no error details", { status, code: first?.code, requestId: list?.request_id ?? undefined })
+    }
+    return yield* Schema.decodeUnknown(Me)(json).pipe(
+      Effect.mapBoth({ onFailure: () => failed("the answer names no app (app.id_code)", { status }), onSuccess: (me) => me.app })
+    )
+  }).pipe(
+    Effect.scoped,
+    Effect.catchTags({
+      RequestError: (error) => Effect.fail(failed(Transport.describe(error, redact).detail)),
+      ResponseError: (error) => Effect.fail(failed(Transport.describe(error, redact).detail))
+    }),
+    Effect.timeoutFail({ duration: timeoutMillis, onTimeout: () => failed(`no answer within ${timeoutMillis} ms`) })
+  )
+}
