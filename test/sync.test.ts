@@ -251,7 +251,7 @@ describe.concurrent("intercom-scroll sync, as a process", () => {
         // once (of three resources) that nothing was checked.
         const unchecked = yield* withToken("sync-test-no-admins")
         expect(unchecked.exitCode).toBe(1)
-        expect(unchecked.stderr).toMatch(/^WorkspaceUnchecked: The rows of workspace "default" hold the records of Intercom workspace [0-9a-f]{8}, and Intercom did not say .*"Read admins"/)
+        expect(unchecked.stderr).toMatch(/^WorkspaceUnchecked: The rows of workspace "default" hold the records of Intercom workspace [0-9a-f]{8}, and Intercom would not say .*"Read admins"/)
         expect(yield* contents(database)).toMatchObject({ live: before.live, deleted: before.deleted })
         const all = yield* cli(["sync", "all", "--database", database, "--workspace", "unchecked"], {
           env: { INTERCOM_ACCESS_TOKEN: "sync-test-no-admins", INTERCOM_BASE_URL: baseUrl }
@@ -259,6 +259,8 @@ describe.concurrent("intercom-scroll sync, as a process", () => {
         expect(all.exitCode).toBe(0)
         expect(all.stderr.match(/^Synced /gm)).toHaveLength(3)
         expect(all.stderr.match(/^Not checked: Intercom did not say which workspace the token belongs to \(GET \/me\)/gm)).toHaveLength(1)
+        // After the three summaries, not between them.
+        expect(all.stderr.trimEnd().split("\n").at(-1)).toMatch(/^Not checked: /)
       }),
     Simulator.layerServer({
       workspaces: [

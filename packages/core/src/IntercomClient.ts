@@ -146,10 +146,10 @@ export interface Service {
    */
   readonly scrollPage: <R extends Resource>(resource: R, request: PageRequest) => Effect.Effect<FetchedPage<R>, ScrollError>
   /**
-   * Asks Intercom which app (workspace) the access token belongs to (`GET /me`), waiting out 429s a few times; once
-   * answered, the client remembers it (a token belongs to one app for good). A sync
-   * checks its rows against it, so that a workspace's rows never take another workspace's records; a test double may
-   * leave it out, and is then not checked.
+   * Asks Intercom which app (workspace) the access token belongs to (`GET /me`), asking again after a 429 or a 5xx a
+   * few times, and waiting 10 seconds at most for an answer; once answered, the client remembers it (a token belongs
+   * to one app for good). A sync checks its rows against it, so that a workspace's rows never take another
+   * workspace's records; a test double may leave it out, and is then not checked.
    */
   readonly identify?: Effect.Effect<App, IdentifyFailed> | undefined
 }

@@ -385,8 +385,9 @@ export class InvalidCustomAttributes extends Schema.TaggedError<InvalidCustomAtt
 }
 
 /**
- * The client could not learn which app (workspace) its access token belongs to (`GET /me`): Intercom refused
- * (`status` 401 or 403: the app may not read admins), answered something else, or could not be reached (no `status`).
+ * The client could not learn which app (workspace) its access token belongs to (`GET /me`): Intercom refused to say
+ * (`refused`: 403, or 401 `token_unauthorized`: the app may not read admins), refused the token itself (401
+ * `unauthorized`, `token_revoked`, …), answered something else, or could not be reached (no `status`).
  *
  * @since 0.1.0
  * @category errors
@@ -398,9 +399,9 @@ export class IdentifyFailed extends Schema.TaggedError<IdentifyFailed>()("Identi
   detail: Schema.String,
   requestId: Schema.optional(Schema.String)
 }) {
-  /** Intercom refused to say: the token's app lacks the "Read admins" permission (or the token is refused outright). */
+  /** Intercom refused to say, the token being good: its app lacks the "Read admins" permission. */
   get refused(): boolean {
-    return this.status === 401 || this.status === 403
+    return this.status === 403 || (this.status === 401 && this.code === "token_unauthorized")
   }
   /** What happened. */
   get problem(): string {
@@ -413,6 +414,8 @@ export class IdentifyFailed extends Schema.TaggedError<IdentifyFailed>()("Identi
   get advice(): string {
     return this.refused
       ? "Give the app the \"Read admins\" permission in Intercom's Developer Hub."
+      : this.status === 401
+      ? "Check the accessToken option (INTERCOM_ACCESS_TOKEN, when read from the environment) and the region or baseUrl option."
       : "Check the baseUrl or region option, and the network or proxy in between."
   }
   override get message(): string {

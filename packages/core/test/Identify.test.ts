@@ -56,7 +56,7 @@ describe("IntercomClient.identify", () => {
     Effect.gen(function*() {
       let asked = 0
       const answers = [
-        () => Response.json({ type: "error.list", errors: [{ code: "server_error", message: "down" }] }, { status: 500 }),
+        () => Response.json({ type: "error.list", errors: [{ code: "parameter_invalid", message: "no" }] }, { status: 400 }),
         () => Response.json({ type: "admin", app: { type: "app", id_code: "abc12345", name: "Acme" } })
       ]
       const client = yield* IntercomClient.make({ accessToken: Redacted.make("tok_fixed_0123456789"), baseUrl: "https://api.intercom.io" }).pipe(
@@ -64,7 +64,7 @@ describe("IntercomClient.identify", () => {
           Effect.sync(() => HttpClientResponse.fromWeb(request, answers[Math.min(asked++, 1)]()))
         ))
       )
-      expect((yield* Effect.flip(client.identify!)).status).toBe(500)
+      expect((yield* Effect.flip(client.identify!)).status).toBe(400)
       expect((yield* client.identify!).id_code).toBe("abc12345")
       expect((yield* client.identify!).id_code).toBe("abc12345")
       expect(asked).toBe(2)
@@ -76,6 +76,23 @@ describe("IntercomClient.identify", () => {
       const error = yield* Effect.flip(identify("tok_no_admins"))
       expect(error).toMatchObject({ _tag: "IdentifyFailed", status: 401, code: "token_unauthorized", refused: true })
       expect(error.message).toContain("Read admins")
+      // A token refused outright is another matter: not the permission, the token.
+      const invalid = yield* Effect.flip(identify("tok_unknown"))
+      expect(invalid).toMatchObject({ status: 401, code: "unauthorized", refused: false })
+      expect(invalid.message).toContain("accessToken")
+    }))
+
+  it.effect("asks again after a 5xx, a second later", () =>
+    Effect.gen(function*() {
+      let asked = 0
+      const fiber = yield* Effect.fork(answering(() =>
+        asked++ === 0
+          ? Response.json({ type: "error.list", errors: [{ code: "service_unavailable", message: "later" }] }, { status: 503 })
+          : Response.json({ type: "admin", app: { type: "app", id_code: "abc12345" } })
+      ))
+      yield* TestClock.adjust("1 second")
+      expect((yield* Fiber.join(fiber)).id_code).toBe("abc12345")
+      expect(asked).toBe(2)
     }))
 
   it.effect("waits out a 429 and asks again", () =>
@@ -98,10 +115,10 @@ describe("IntercomClient.identify", () => {
         Response.json({
           type: "error.list",
           request_id: "req_1",
-          errors: [{ code: "server_error", message: "tok_fixed_0123456789 failed" }]
-        }, { status: 500 })
+          errors: [{ code: "parameter_invalid", message: "tok_fixed_0123456789 failed" }]
+        }, { status: 400 })
       ))
-      expect(serverError).toMatchObject({ status: 500, code: "server_error", requestId: "req_1", refused: false })
+      expect(serverError).toMatchObject({ status: 400, code: "parameter_invalid", requestId: "req_1", refused: false })
       expect(serverError.message).not.toContain("tok_fixed_0123456789")
 
       // An answer far larger than any /me is refused without being read to its end.

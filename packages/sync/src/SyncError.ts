@@ -143,9 +143,9 @@ export class WorkspaceMismatch extends Schema.TaggedError<WorkspaceMismatch>()("
 }
 
 /**
- * The workspace's rows are bound to an Intercom app, and Intercom did not say which app the access token belongs to
- * (a token that may not read admins, no answer to `GET /me`): the run cannot tell whether the token is the
- * workspace's, and stopped before writing anything.
+ * The workspace's rows are bound to an Intercom app, and Intercom refused to say which app the access token belongs to
+ * (its app may not read admins): the run cannot tell whether the token is the workspace's, and stopped before writing
+ * anything.
  *
  * @since 0.1.0
  * @category errors
@@ -154,20 +154,16 @@ export class WorkspaceUnchecked extends Schema.TaggedError<WorkspaceUnchecked>()
   workspace: Schema.String,
   /** The `id_code` of the app whose records the rows hold. */
   boundApp: Schema.String,
-  /** Why Intercom did not say: `IdentifyFailed`'s message. */
-  detail: Schema.String,
-  /** Intercom refused to say (401 or 403): the token's app may not read admins. */
-  refused: Schema.Boolean
+  /** What Intercom answered: `IdentifyFailed`'s problem. */
+  detail: Schema.String
 }) {
   /** What happened. */
   get problem(): string {
-    return `The rows of workspace ${JSON.stringify(this.workspace)} hold the records of Intercom workspace ${this.boundApp}, and Intercom did not say which workspace the access token belongs to, so nothing was written: ${this.detail}`
+    return `The rows of workspace ${JSON.stringify(this.workspace)} hold the records of Intercom workspace ${this.boundApp}, and Intercom would not say which workspace the access token belongs to, so nothing was written. ${this.detail}`
   }
   /** What to do. */
   get advice(): string {
-    return this.refused
-      ? `Give the token's app the "Read admins" permission, or delete the workspace's row from intercom_sync_workspaces to sync it unchecked.`
-      : "Run it again once Intercom answers."
+    return `Give the token's app the "Read admins" permission in Intercom's Developer Hub, or delete the workspace's row from intercom_sync_workspaces to sync it unchecked.`
   }
   override get message(): string {
     return `${this.problem} ${this.advice}`

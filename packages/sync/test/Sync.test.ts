@@ -397,9 +397,15 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
       Effect.gen(function*() {
         const token = freshToken()
         const sql = yield* SqlClient.SqlClient
+        const { client } = yield* Databases.TestDatabase
         yield* Sync.migrate
         yield* sql`ALTER TABLE intercom_users_seen RENAME TO seen_away`
-        const exit = yield* Effect.exit(Effect.provide(Sync.run("users", { workspace: token }), intercom(token, { workspace: { users: 20 } })))
+        // On a client of its own: the SQLite client keeps a statement that failed to prepare, and a later test's page of
+        // as many records would meet that failure again.
+        const exit = yield* Effect.exit(Effect.provide(
+          Sync.run("users", { workspace: token }),
+          Layer.merge(intercom(token, { workspace: { users: 20 } }), client)
+        ))
         yield* sql`ALTER TABLE seen_away RENAME TO intercom_users_seen`
         expect(Exit.isFailure(exit)).toBe(true)
         const [run] = yield* runs(token)
@@ -559,9 +565,38 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
           Sync.run("users", { workspace }),
           intercom(freshToken(), { workspace: { users: 30, seed: 22, readAdmins: false } })
         ))
-        expect(unchecked).toMatchObject({ _tag: "WorkspaceUnchecked", workspace, boundApp: binding.app_id, refused: true })
+        expect(unchecked).toMatchObject({ _tag: "WorkspaceUnchecked", workspace, boundApp: binding.app_id })
         expect(unchecked.message).toContain("token_unauthorized")
         expect(yield* rows(workspace, "users")).toEqual(current)
+
+        // A token Intercom refuses outright is not taken for one that may not read admins: the scroll says what it is.
+        const invalid = IntercomClient.layer({ accessToken: Redacted.make("tok_not_a_token"), baseUrl: "https://api.intercom.io" }).pipe(
+          Layer.provide(Simulator.layerClient({ workspaces: [{ token: freshToken(), users: 30, seed: 21 }] })),
+          Layer.orDie
+        )
+        const outright = yield* Effect.flip(Effect.provide(Sync.run("users", { workspace, ...noRestarts }), invalid))
+        expect(outright._tag).toBe("Unauthorized")
+        expect(yield* rows(workspace, "users")).toEqual(current)
+      }))
+
+    it.effect("a name never bound, whose stored records name another app, is refused before it is bound", () =>
+      Effect.gen(function*() {
+        const workspace = freshToken()
+        const sync = (seed: number, readAdmins = true) =>
+          Effect.provide(Sync.run("users", { workspace }), intercom(freshToken(), { workspace: { users: 20, seed, readAdmins } }))
+        // Synced unchecked (as before the check existed): rows, no binding.
+        expect(yield* sync(31, false)).toMatchObject({ inserted: 20, app: null })
+        const before = yield* rows(workspace, "users")
+        const storedApp = String([...before.values()][0].record.app_id)
+
+        const other = yield* Effect.flip(sync(32))
+        expect(other).toMatchObject({ _tag: "WorkspaceMismatch", workspace, boundApp: storedApp })
+        expect(yield* rows(workspace, "users")).toEqual(before)
+        const sql = yield* SqlClient.SqlClient
+        expect(yield* sql`SELECT * FROM intercom_sync_workspaces WHERE workspace = ${workspace}`).toEqual([])
+
+        // The records' own workspace binds it.
+        expect(yield* sync(31)).toMatchObject({ inserted: 0, unchanged: 20, deleted: 0, app: storedApp })
       }))
 
     it.effect("a token that may not read admins, or a client that cannot ask, syncs unchecked and binds nothing", () =>
@@ -590,13 +625,14 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
     it.effect("the error recorded for a failed run never holds the access token", () =>
       Effect.gen(function*() {
         const token = "tok_SECRET_7f3a9b1c"
-        // A proxy that echoes the request's Authorization header back in a 500's message.
-        const echo = HttpClient.make((request) =>
+        // A proxy that echoes the request's Authorization header back in a 500's message (a 404's for `GET /me`, which
+        // the client would otherwise ask again, on a clock that stands still here).
+        const echo = HttpClient.make((request, url) =>
           Effect.succeed(HttpClientResponse.fromWeb(request, new Response(JSON.stringify({
             type: "error.list",
             request_id: `req ${request.headers["authorization"]}`,
             errors: [{ code: "server_error", message: `upstream said ${request.headers["authorization"]} ${token}` }]
-          }), { status: 500, headers: { "content-type": "application/json" } })))
+          }), { status: url.pathname === "/me" ? 404 : 500, headers: { "content-type": "application/json" } })))
         )
         const client = IntercomClient.layer({ accessToken: Redacted.make(token), baseUrl: "https://api.intercom.io" }).pipe(
           Layer.provide(Layer.succeed(HttpClient.HttpClient, echo)),

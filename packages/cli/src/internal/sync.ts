@@ -59,14 +59,14 @@ export const renderSummary = (summary: Sync.Summary, destination: string): strin
 }
 
 /**
- * Said once, after the first summary of a run that could not check the token's workspace (`Summary.app` null): the
- * library only logs it, below the command line's default log level.
+ * Said once, after the summaries, when a resource's run could not check the token's workspace (`Summary.app` null):
+ * the library only logs it, below the command line's default log level.
  *
  * @since 0.1.0
  * @category rendering
  */
 export const uncheckedNote =
-  "Not checked: Intercom did not say which workspace the token belongs to (GET /me), so these rows are not guarded against another workspace's token. Give the app the \"Read admins\" permission."
+  "Not checked: Intercom did not say which workspace the token belongs to (GET /me), so these rows are not guarded against another workspace's token. Give the app the \"Read admins\" permission (run with --log-level warning to see what Intercom answered)."
 
 /**
  * Syncs the resources in turn, each with its progress and summary on stderr; stops at the first that fails (the
@@ -91,13 +91,10 @@ export const run = Effect.fn("SyncCommand.run")(function*(options: Options): Eff
       return yield* Sync.run(resource, { ...options.scroll, workspace: options.workspace, lockTimeout: options.lockTimeout })
         .pipe(Effect.provideService(Progress.Progress, tracker.reporter))
     }))
-    if (mode !== "off") {
-      yield* stdio.writeStderr(`${renderSummary(summary, options.destination)}\n`)
-      const firstUnchecked = summary.app === null && summaries.every((before) => before.app !== null)
-      if (firstUnchecked) yield* stdio.writeStderr(`${uncheckedNote}\n`)
-    }
+    if (mode !== "off") yield* stdio.writeStderr(`${renderSummary(summary, options.destination)}\n`)
     summaries.push(summary)
   }
+  if (mode !== "off" && summaries.some((summary) => summary.app === null)) yield* stdio.writeStderr(`${uncheckedNote}\n`)
   return summaries
 })
 

@@ -49,7 +49,7 @@ export const flags = {
     Flag.filterMap((name) => name === "" ? Option.none() : Option.some(name), "--workspace must name the workspace: it is empty"),
     Flag.withPseudoName("NAME"),
     Flag.withDescription(
-      "The name the workspace's rows and runs are kept under, so that one database can hold several (default default)."
+      "The name the workspace's rows and runs are kept under, so that one database can hold several (default default). A name holds one Intercom workspace: a token of another is refused under it."
     ),
     Flag.optional
   ),

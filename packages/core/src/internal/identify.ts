@@ -8,8 +8,11 @@ import { type App, ErrorList, Me } from "../Models.js"
 import { IdentifyFailed } from "../ScrollError.js"
 import * as Transport from "./transport.js"
 
-/** A 429 is waited out this many times, a second, then two, then four. */
+/** A 429 or a 5xx is asked again this many times, after a second, then two, then four. */
 const retries = 3
+
+/** At most this long for an answer, however long the client's `requestTimeout`: it holds up the scroll after it. */
+const maxTimeoutMillis = 10_000
 
 /** The answer is a few hundred bytes; more is not Intercom's, and is not read past this. */
 const maxBytes = 1 << 16
@@ -30,7 +33,11 @@ export const make = (httpClient: HttpClient.HttpClient, settings: Settings): Eff
   const ask = Effect.tap(once(httpClient, settings), (app) => {
     identified = app
   }).pipe(
-    Effect.retry({ schedule: Schedule.exponential("1 second"), times: retries, while: (error) => error.status === 429 }),
+    Effect.retry({
+      schedule: Schedule.exponential("1 second"),
+      times: retries,
+      while: (error) => error.status === 429 || (error.status !== undefined && error.status >= 500)
+    }),
     Effect.withSpan("IntercomClient.identify")
   )
   return Effect.suspend(() => identified === undefined ? ask : Effect.succeed(identified))
@@ -84,6 +91,9 @@ const once = (
       RequestError: (error) => Effect.fail(failed(Transport.describe(error, redact).detail)),
       ResponseError: (error) => Effect.fail(failed(Transport.describe(error, redact).detail))
     }),
-    Effect.timeoutFail({ duration: timeoutMillis, onTimeout: () => failed(`no answer within ${timeoutMillis} ms`) })
+    Effect.timeoutFail({
+      duration: Math.min(timeoutMillis, maxTimeoutMillis),
+      onTimeout: () => failed(`no answer within ${Math.min(timeoutMillis, maxTimeoutMillis)} ms`)
+    })
   )
 }

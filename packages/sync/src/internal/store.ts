@@ -4,7 +4,7 @@
  */
 import type { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
-import type { Models, Resource } from "@intercom-scroll/core"
+import { type Models, Resource } from "@intercom-scroll/core"
 import { Effect } from "effect"
 import { createHash } from "node:crypto"
 import { type Dialect, time } from "./dialect.js"
@@ -119,6 +119,12 @@ export interface Store {
   readonly bindApp: (app: { readonly id: string; readonly name: string | null }, now: number) => Effect.Effect<string, SqlError>
   /** The app the workspace is bound to, if any. */
   readonly boundApp: Effect.Effect<string | undefined, SqlError>
+  /**
+   * The app a stored record of the workspace names (`app_id`, which Intercom's users and companies carry), in any of
+   * the three tables, if one does: what an unbound workspace's rows came from. A workspace whose rows name none
+   * (leads only) reads every row once, the first time it is bound.
+   */
+  readonly storedApp: Effect.Effect<string | undefined, SqlError>
 }
 
 export const make = (
@@ -132,6 +138,15 @@ export const make = (
   const seenLog = sql(seenLogTable(resource))
   const runs = sql(runsTable)
   const workspaces = sql(workspacesTable)
+  const storedApp = Effect.gen(function*() {
+    for (const resource of Resource.Resource.literals) {
+      const appId = dialect === "pg" ? sql`record->>'app_id'` : sql`json_extract(record, '$.app_id')`
+      const [row] = yield* sql<{ readonly app_id: string }>`SELECT ${appId} AS app_id FROM ${sql(storedTable(resource))}
+        WHERE workspace = ${workspace} AND ${appId} IS NOT NULL LIMIT 1`
+      if (row !== undefined) return String(row.app_id)
+    }
+    return undefined
+  })
   const boundApp = Effect.map(
     sql<{ readonly app_id: string }>`SELECT app_id FROM ${workspaces} WHERE workspace = ${workspace}`,
     ([row]) => row?.app_id
@@ -395,6 +410,7 @@ export const make = (
         return app.id
       }),
 
-    boundApp
+    boundApp,
+    storedApp
   }
 }

@@ -10,10 +10,15 @@ import type { Held } from "./lock.js"
 import type { Store } from "./store.js"
 
 /**
- * Binds an unbound name to the token's app, or checks the token against the app the name is bound to, under the
- * workspace's lock and before anything else is written; returns the app's `id_code`. When Intercom does not say (a
- * token that may not read admins, no answer to `GET /me`), a bound name is refused (its rows stay guarded) and an
- * unbound one goes unchecked, with a warning: null. A client that cannot ask (a test double) is not checked: null.
+ * Checks the token's app against the app the name is bound to, or, for a name not bound yet, against the app its
+ * stored records name (a database synced before the check, or unchecked), and then binds it; under the workspace's
+ * lock, before anything else is written. Returns the app's `id_code`, or null for a run that goes unchecked:
+ *
+ * - Intercom refuses to say (the app may not read admins): a bound name is refused, its rows staying guarded; a name
+ *   not bound goes unchecked, with a warning, as it went before the check existed.
+ * - No answer otherwise (a token refused outright, Intercom unreachable, 5xx after a few tries): unchecked, with a
+ *   warning; the scroll after it then says what is wrong in its own words (`Unauthorized`, `Unreachable`, …).
+ * - A client that cannot ask (a test double): unchecked.
  */
 export const check = (
   workspace: string,
@@ -25,9 +30,9 @@ export const check = (
     if (identify === undefined) return null
     const app = yield* Effect.either(identify)
     if (Either.isLeft(app)) {
-      const bound = yield* lock.transaction(store.boundApp)
+      const bound = app.left.refused ? yield* lock.transaction(store.boundApp) : undefined
       if (bound !== undefined) {
-        return yield* new WorkspaceUnchecked({ workspace, boundApp: bound, detail: app.left.message, refused: app.left.refused })
+        return yield* new WorkspaceUnchecked({ workspace, boundApp: bound, detail: app.left.problem })
       }
       yield* Effect.logWarning("Could not learn which Intercom workspace the token belongs to: this run does not check it").pipe(
         Effect.annotateLogs({ workspace, error: app.left.message })
@@ -36,7 +41,12 @@ export const check = (
     }
     const { id_code: id, name } = app.right
     const now = yield* Clock.currentTimeMillis
-    const bound = yield* lock.transaction(store.bindApp({ id, name: name ?? null }, now))
-    if (bound !== id) return yield* new WorkspaceMismatch({ workspace, boundApp: bound, tokenApp: id })
+    const held = yield* lock.transaction(Effect.gen(function*() {
+      const bound = yield* store.boundApp
+      if (bound !== undefined) return bound
+      const stored = yield* store.storedApp
+      return stored !== undefined && stored !== id ? stored : yield* store.bindApp({ id, name: name ?? null }, now)
+    }))
+    if (held !== id) return yield* new WorkspaceMismatch({ workspace, boundApp: held, tokenApp: id })
     return id
   })
