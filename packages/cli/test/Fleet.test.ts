@@ -56,6 +56,11 @@ describe("intercom-scroll fleet", () => {
     expect(FleetCommand.renderResult("acme", complete)).toBe(
       "acme: complete in 3.2 s: users 4,000 seen (3,990 inserted, 10 updated, 0 unchanged, 2 deleted); companies 50 seen (0 inserted, 0 updated, 50 unchanged, 0 deleted)"
     )
+    // A workspace that could not be checked says so on its line.
+    const unchecked = Exit.succeed([{ ...summary("users", { inserted: 1, updated: 0, unchanged: 0, deleted: 0 }), app: null }])
+    expect(FleetCommand.renderResult("initech", unchecked)).toBe(
+      "initech: complete in 1.6 s: users 1 seen (1 inserted, 0 updated, 0 unchanged, 0 deleted) (not checked: Intercom did not say which workspace the token belongs to; the runner's log says why)"
+    )
     const failed = Exit.fail(
       new WorkspaceSync.SyncFailed({ workspace: "globex", resource: "users", failure: "SqlError", detail: "connection\nreset" })
     )

@@ -138,7 +138,12 @@ export const renderResult = (
         integer.format(summary.updated)
       } updated, ${integer.format(summary.unchanged)} unchanged, ${integer.format(summary.deleted)} deleted)`
     )
-    return `${workspace}: complete in ${ProgressBar.formatDuration(duration)}: ${parts.join("; ")}`
+    // A run that could not check the token's workspace (`Summary.app` null) is said to be unguarded, where the operator
+    // looks: the runner's warning says why.
+    const unchecked = exit.value.some((summary) => summary.app === null)
+      ? " (not checked: Intercom did not say which workspace the token belongs to; the runner's log says why)"
+      : ""
+    return `${workspace}: complete in ${ProgressBar.formatDuration(duration)}: ${parts.join("; ")}${unchecked}`
   }
   if (Cause.isInterruptedOnly(exit.cause)) {
     // The answer kept for the run: one sent again under the same name (a cron's fixed --run) gets it again.
