@@ -237,7 +237,7 @@ describe.concurrent("intercom-scroll sync, as a process", () => {
         const other = yield* withToken("sync-test-other-workspace")
         expect(other.exitCode).toBe(1)
         expect(other.stderr).toMatch(
-          /^WorkspaceMismatch: The access token belongs to Intercom workspace [0-9a-f]{8}, but the rows of workspace "default" hold the records of [0-9a-f]{8}: .* Nothing was written\. Sync this token under a name of its own \(--workspace NAME\)/
+          /^WorkspaceMismatch: The access token belongs to Intercom workspace [0-9a-f]{8} \("Simulated workspace [0-9a-f]{8}"\), but the rows of workspace "default" hold the records of [0-9a-f]{8} \("Simulated workspace [0-9a-f]{8}"\): .* Nothing was written\. Sync this token under a name of its own \(--workspace NAME\)/
         )
         const after = yield* contents(database)
         expect({ live: after.live, deleted: after.deleted }).toEqual({ live: before.live, deleted: before.deleted })

@@ -110,6 +110,9 @@ export class InvalidOptions extends Schema.TaggedError<InvalidOptions>()("Invali
   }
 }
 
+/** An app by its `id_code`, and its name where known: `ecahpwf5 ("Acme")`. */
+const named = (id: string, name: string | undefined) => (name === undefined ? id : `${id} (${JSON.stringify(name)})`)
+
 /**
  * The access token belongs to another Intercom workspace (app) than the one whose records the workspace's rows hold:
  * synced, it would mark every row deleted and fill the table with the other's records. The run stopped before writing
@@ -123,13 +126,17 @@ export class WorkspaceMismatch extends Schema.TaggedError<WorkspaceMismatch>()("
   /** The `id_code` of the app whose records the rows hold. */
   boundApp: Schema.String,
   /** The `id_code` of the app the token belongs to. */
-  tokenApp: Schema.String
+  tokenApp: Schema.String,
+  /** The bound app's name, when Intercom gave it. */
+  boundAppName: Schema.optional(Schema.String),
+  /** The token's app's name. */
+  tokenAppName: Schema.optional(Schema.String)
 }) {
   /** What happened. */
   get problem(): string {
-    return `The access token belongs to Intercom workspace ${this.tokenApp}, but the rows of workspace ${
+    return `The access token belongs to Intercom workspace ${named(this.tokenApp, this.tokenAppName)}, but the rows of workspace ${
       JSON.stringify(this.workspace)
-    } hold the records of ${this.boundApp}: synced, every one of them would be marked deleted. Nothing was written.`
+    } hold the records of ${named(this.boundApp, this.boundAppName)}: synced, every one of them would be marked deleted. Nothing was written.`
   }
   /** What to do. */
   get advice(): string {

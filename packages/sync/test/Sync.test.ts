@@ -554,7 +554,10 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
         expect(yield* rows(workspace, "users")).toEqual(before)
         const [, refused] = yield* runs(workspace)
         expect(refused).toMatchObject({ status: "failed", inserted: 0, deleted: 0 })
-        expect(refused.error).toMatch(/^WorkspaceMismatch: The access token belongs to Intercom workspace [0-9a-f]{8}, but/)
+        // Each app by its id and, where Intercom gave one, its name.
+        expect(refused.error).toMatch(
+          /^WorkspaceMismatch: The access token belongs to Intercom workspace ([0-9a-f]{8}) \("Simulated workspace \1"\), but the rows of workspace ".*" hold the records of ([0-9a-f]{8}) \("Simulated workspace \2"\)/
+        )
 
         // A new token of the same workspace (the same data set, so the same app): synced as before.
         expect(yield* sync(freshToken(), 21)).toMatchObject({ inserted: 0, unchanged: 30, deleted: 0 })

@@ -78,6 +78,12 @@ const abandoned =
 /** SQLite: rows a statement carries at most, well under its limit on parameters (13 a row). */
 const rowsPerStatement = 500
 
+/** An Intercom app, as a workspace is bound to it: its `id_code`, and its name when Intercom gave one. */
+export interface BoundApp {
+  readonly id: string
+  readonly name: string | null
+}
+
 export interface Store {
   /** Marks `abandoned` the workspace's runs left `running`; in SQLite, discards what its ended runs left in the logs. */
   readonly markAbandoned: (now: number) => Effect.Effect<void, SqlError>
@@ -112,13 +118,10 @@ export interface Store {
     readonly counts: PageCounts & { readonly deleted: number; readonly restarts: number }
     readonly error: string | null
   }) => Effect.Effect<void, SqlError>
-  /**
-   * Binds the workspace to `app` if it has no app yet, and returns the app it is bound to: `app`'s id, or another's.
-   * Call inside the lock's transaction.
-   */
-  readonly bindApp: (app: { readonly id: string; readonly name: string | null }, now: number) => Effect.Effect<string, SqlError>
+  /** Binds the workspace to `app`; call inside the lock's transaction, once `boundApp` has found none. */
+  readonly bindApp: (app: BoundApp, now: number) => Effect.Effect<void, SqlError>
   /** The app the workspace is bound to, if any. */
-  readonly boundApp: Effect.Effect<string | undefined, SqlError>
+  readonly boundApp: Effect.Effect<BoundApp | undefined, SqlError>
   /**
    * The app a stored record of the workspace names (`app_id`, which Intercom's users and companies carry), in any of
    * the three tables, if one does: what an unbound workspace's rows came from. A workspace whose rows name none
@@ -148,8 +151,9 @@ export const make = (
     return undefined
   })
   const boundApp = Effect.map(
-    sql<{ readonly app_id: string }>`SELECT app_id FROM ${workspaces} WHERE workspace = ${workspace}`,
-    ([row]) => row?.app_id
+    sql<{ readonly app_id: string; readonly app_name: string | null }>`SELECT app_id, app_name FROM ${workspaces}
+      WHERE workspace = ${workspace}`,
+    ([row]): BoundApp | undefined => row === undefined ? undefined : { id: row.app_id, name: row.app_name }
   )
   const typed: ReadonlyArray<string> = typedColumns[resource]
 
@@ -401,14 +405,9 @@ export const make = (
       } WHERE id = ${run}`.pipe(Effect.asVoid),
 
     bindApp: (app, now) =>
-      Effect.gen(function*() {
-        const bound = yield* boundApp
-        if (bound !== undefined) return bound
-        yield* sql`INSERT INTO ${workspaces} ${
-          sql.insert({ workspace, app_id: app.id, app_name: app.name, bound_at: time(dialect, now) })
-        }`
-        return app.id
-      }),
+      sql`INSERT INTO ${workspaces} ${
+        sql.insert({ workspace, app_id: app.id, app_name: app.name, bound_at: time(dialect, now) })
+      }`.pipe(Effect.asVoid),
 
     boundApp,
     storedApp

@@ -32,21 +32,31 @@ export const check = (
     if (Either.isLeft(app)) {
       const bound = app.left.refused ? yield* lock.transaction(store.boundApp) : undefined
       if (bound !== undefined) {
-        return yield* new WorkspaceUnchecked({ workspace, boundApp: bound, detail: app.left.problem })
+        return yield* new WorkspaceUnchecked({ workspace, boundApp: bound.id, detail: app.left.problem })
       }
       yield* Effect.logWarning("Could not learn which Intercom workspace the token belongs to: this run does not check it").pipe(
         Effect.annotateLogs({ workspace, error: app.left.message })
       )
       return null
     }
-    const { id_code: id, name } = app.right
+    const token = { id: app.right.id_code, name: app.right.name ?? null }
     const now = yield* Clock.currentTimeMillis
     const held = yield* lock.transaction(Effect.gen(function*() {
       const bound = yield* store.boundApp
       if (bound !== undefined) return bound
       const stored = yield* store.storedApp
-      return stored !== undefined && stored !== id ? stored : yield* store.bindApp({ id, name: name ?? null }, now)
+      if (stored !== undefined && stored !== token.id) return { id: stored, name: null }
+      yield* store.bindApp(token, now)
+      return token
     }))
-    if (held !== id) return yield* new WorkspaceMismatch({ workspace, boundApp: held, tokenApp: id })
-    return id
+    if (held.id !== token.id) {
+      return yield* new WorkspaceMismatch({
+        workspace,
+        boundApp: held.id,
+        tokenApp: token.id,
+        ...(held.name === null ? {} : { boundAppName: held.name }),
+        ...(token.name === null ? {} : { tokenAppName: token.name })
+      })
+    }
+    return token.id
   })
