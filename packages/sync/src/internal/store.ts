@@ -142,9 +142,9 @@ export const make = (
   const runs = sql(runsTable)
   const workspaces = sql(workspacesTable)
   const storedApp = Effect.gen(function*() {
-    for (const resource of Resource.Resource.literals) {
-      const appId = dialect === "pg" ? sql`record->>'app_id'` : sql`json_extract(record, '$.app_id')`
-      const [row] = yield* sql<{ readonly app_id: string }>`SELECT ${appId} AS app_id FROM ${sql(storedTable(resource))}
+    const appId = dialect === "pg" ? sql`record->>'app_id'` : sql`json_extract(record, '$.app_id')`
+    for (const kind of Resource.Resource.literals) {
+      const [row] = yield* sql<{ readonly app_id: string }>`SELECT ${appId} AS app_id FROM ${sql(storedTable(kind))}
         WHERE workspace = ${workspace} AND ${appId} IS NOT NULL LIMIT 1`
       if (row !== undefined) return String(row.app_id)
     }
