@@ -4,7 +4,7 @@ import { ScrollError } from "@intercom-scroll/core"
 import { type FleetStatus, type Summary, WorkspaceSync } from "@intercom-scroll/fleet"
 import { SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
-import { Sync } from "@intercom-scroll/sync"
+import { Sync, SyncError } from "@intercom-scroll/sync"
 import { ConfigProvider, DateTime, Duration, Effect, Exit, Fiber, FiberId, Layer, Logger, LogLevel, Schedule, TestClock } from "effect"
 import { existsSync, writeFileSync } from "node:fs"
 import { PostgresServer } from "@intercom-scroll/testing"
@@ -55,6 +55,11 @@ describe("intercom-scroll fleet", () => {
     ])
     expect(FleetCommand.renderResult("acme", complete)).toBe(
       "acme: complete in 3.2 s: users 4,000 seen (3,990 inserted, 10 updated, 0 unchanged, 2 deleted); companies 50 seen (0 inserted, 0 updated, 50 unchanged, 0 deleted)"
+    )
+    // A token of another workspace: the line says where the runner read it.
+    const swapped = Exit.fail(new SyncError.WorkspaceMismatch({ workspace: "acme", boundApp: "b629045a", tokenApp: "4558822f" }))
+    expect(FleetCommand.renderResult("acme", swapped, "GLOBEX_TOKEN")).toMatch(
+      /^acme: failed: WorkspaceMismatch: The access token belongs to Intercom workspace 4558822f, .* \(The token was read from GLOBEX_TOKEN on the runner\.\)$/
     )
     // A workspace that could not be checked says so on its line.
     const unchecked = Exit.succeed([{ ...summary("users", { inserted: 1, updated: 0, unchanged: 0, deleted: 0 }), app: null }])

@@ -122,14 +122,16 @@ const seen = (summary: Summary.Summary) => summary.inserted + summary.updated + 
 
 /**
  * A workspace's line, as it answers: `acme: complete in 3.2 s: users 4,000 seen (4,000 inserted, 0 updated,
- * 0 unchanged, 0 deleted)`, one part per resource; or `acme: failed: MissingToken: …`.
+ * 0 unchanged, 0 deleted)`, one part per resource; or `acme: failed: MissingToken: …`. `tokenEnv`, the variable the
+ * workspaces file names, is said where the token turned out to be another workspace's.
  *
  * @since 0.1.0
  * @category rendering
  */
 export const renderResult = (
   workspace: string,
-  exit: Exit.Exit<ReadonlyArray<Summary.Summary>, { readonly _tag: string; readonly message: string }>
+  exit: Exit.Exit<ReadonlyArray<Summary.Summary>, { readonly _tag: string; readonly message: string }>,
+  tokenEnv?: string
 ): string => {
   if (Exit.isSuccess(exit)) {
     const duration = exit.value.reduce((total, summary) => total + Duration.toMillis(summary.duration), 0)
@@ -150,7 +152,11 @@ export const renderResult = (
     return `${workspace}: interrupted: this run was stopped before it ended, and a run sent again under its name is answered the same; sync again under a new --run name`
   }
   const reason = Option.match(Cause.failureOption(exit.cause), {
-    onSome: (error) => Failure.describeInFleet(error) ?? `${error._tag}: ${error.message}`,
+    onSome: (error) =>
+      Failure.describeInFleet(error) ??
+        `${error._tag}: ${error.message}${
+          error._tag === "WorkspaceMismatch" && tokenEnv !== undefined ? ` (The token was read from ${tokenEnv} on the runner.)` : ""
+        }`,
     // A defect in a line, without its stack.
     onNone: () => {
       const defect = Cause.squash(exit.cause)
@@ -305,7 +311,7 @@ export const runSync = (flags: {
                   }
                   : { ...counts, failed: counts.failed + 1 })
               if (live) yield* stdio.writeStderr(clearLine)
-              yield* Stdio.print(`${renderResult(workspace.workspace, exit)}\n`)
+              yield* Stdio.print(`${renderResult(workspace.workspace, exit, workspace.tokenEnv)}\n`)
             })
           ),
           Effect.map((exit) => ({ workspace: workspace.workspace, exit }))
