@@ -3,9 +3,10 @@
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import { Effect, Option, type Redacted, Schedule, Schema, Stream } from "effect"
-import { type App, ErrorList, Me } from "../Models.js"
+import { Effect, type Redacted, Schedule, Schema, Stream } from "effect"
+import { type App, Me } from "../Models.js"
 import { IdentifyFailed } from "../ScrollError.js"
+import { firstError } from "./envelope.js"
 import * as Transport from "./transport.js"
 
 /** A 429 or a 5xx is asked again this many times, after a second, then two, then four. */
@@ -78,9 +79,8 @@ const once = (
       Effect.orElseFail(() => failed(`not JSON: ${body.slice(0, 80)}`, { status }))
     )
     if (status < 200 || status >= 300) {
-      const list = Option.getOrUndefined(Schema.decodeUnknownOption(ErrorList)(json))
-      const first = list?.errors[0]
-      return yield* failed(first?.message ?? "no error details", { status, code: first?.code, requestId: list?.request_id ?? undefined })
+      const error = firstError(json)
+      return yield* failed(error?.message ?? "no error details", { status, code: error?.code, requestId: error?.requestId })
     }
     return yield* Schema.decodeUnknown(Me)(json).pipe(
       Effect.mapBoth({ onFailure: () => failed("the answer names no app (app.id_code)", { status }), onSuccess: (me) => me.app })
