@@ -225,12 +225,12 @@ const validate = (options: Options) =>
  * In order: migrates the tables if needed; takes the workspace's lock (waiting while another sync holds it, reported
  * to `Progress` as a `workspace-lock` wait); marks `abandoned` the runs of the workspace that a dead process left
  * `running`; records the run; asks Intercom which app (workspace) the token belongs to (`IntercomClient.identify`) and
- * checks it against the app the workspace's rows hold, bound at its first run (`WorkspaceMismatch` otherwise; when
- * Intercom does not say, as for a token that may not read admins, `WorkspaceUnchecked` for a workspace bound, and a
- * warning and no check for one that is not); scrolls (with `Scroll.pages` and the scroll options given, restarts
- * included), writing each page in one transaction (and in it, every 5 seconds, the run's counts so far on its row); and, only once the
- * scroll has reached its end, marks deleted the rows it did not see and records the run `complete`. A run that fails or is interrupted is recorded `failed` with the error's message,
- * and marks nothing deleted. Each transaction commits only while the run holds the lock: a run that lost it (its
+ * checks it against the app the workspace's rows hold (`WorkspaceMismatch` for another's token; `WorkspaceUnchecked`
+ * where a bound workspace's token may not read admins; the README's "One workspace name, one Intercom workspace" has
+ * the rest); scrolls (with `Scroll.pages` and the scroll options given, restarts included), writing each page in one
+ * transaction (and in it, every 5 seconds, the run's counts so far on its row); and, only once the scroll has reached
+ * its end, marks deleted the rows it did not see and records the run `complete`. A run that fails or is interrupted is
+ * recorded `failed` with the error's message, and marks nothing deleted. Each transaction commits only while the run holds the lock: a run that lost it (its
  * PostgreSQL session ended, its SQLite lease was taken over) fails with `LockLost` at its next write, writing nothing.
  *
  * @since 0.1.0

@@ -116,7 +116,8 @@ const named = (id: string, name: string | undefined) => (name === undefined ? id
 /**
  * The access token belongs to another Intercom workspace (app) than the one whose records the workspace's rows hold:
  * synced, it would mark every row deleted and fill the table with the other's records. The run stopped before writing
- * anything. A workspace is bound to its app at its first run whose token may read admins (`GET /me`).
+ * anything. A workspace is bound to its app at its first run whose token Intercom identifies (`GET /me`), after a
+ * check against the `app_id` of the records it already holds.
  *
  * @since 0.1.0
  * @category errors
