@@ -3,6 +3,7 @@ import { SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Simulator } from "@intercom-scroll/simulator"
+import { Watchdog } from "@intercom-scroll/testing"
 import { Sync } from "@intercom-scroll/sync"
 import { SyncDatabase } from "@intercom-scroll/sync"
 import { Cause, Chunk, Clock, ConfigProvider, DateTime, HashMap, Logger, Context, Cron, Duration, Effect, Exit, Fiber, Layer, Option, Redacted, TestClock } from "effect"
@@ -133,7 +134,7 @@ describe("WorkspaceSync", () => {
   it.scoped("a sync that lost its workspace lock four times while the runner owns the workspace answers LockLost", () => {
     // Where the test is, for the watchdog's message: two fresh-clone runs of .ci/run (2026-12-04) hung here, and no run
     // alone did (bench NOTES, "The four-losses test, twice in CI").
-    let phase = "starting"
+    let phase = "building the fleet"
     const body = Effect.gen(function*() {
       yield* TestClock.adjust(1)
       const fiber = yield* Effect.fork(WorkspaceSync.sync(acme, { resources: ["users"], run: "r1" }))
@@ -160,24 +161,31 @@ describe("WorkspaceSync", () => {
       yield* TestClock.adjust("1 minute")
       expect((yield* runs("acme")).map(({ status }) => status)).toEqual(["failed", "failed", "failed", "failed"])
     })
-    // On a real 25 s, what the test and the sync were doing: the runs, the clock and what waits on it.
-    const watchdog = Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 25_000))).pipe(
-      Effect.zipRight(Effect.all([
-        Effect.option(runs("acme")),
-        Clock.currentTimeMillis,
-        TestClock.sleeps(),
-        stats
-      ])),
-      Effect.flatMap(([found, now, sleeps, counts]) =>
-        Effect.dieMessage(`stuck at ${phase}; runs ${
-          JSON.stringify(Option.map(found, (rows) => rows.map(({ error, status }) => [status, error?.slice(0, 120)])))
-        }; clock ${now}, sleeps ${JSON.stringify(Chunk.toReadonlyArray(sleeps))}; simulator ${
-          JSON.stringify(counts.workspaces.acme)
-        }`)
+    // On a real 25 s, what the test, the sync and every fiber under the test were doing: the runs, the clock and what
+    // waits on it, the simulator's counts. The fleet's services are kept as the body starts, for the report.
+    let services: Context.Context<SqlClient.SqlClient | Simulator.Simulator> | undefined
+    const report = Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const sleeps = Chunk.toReadonlyArray(yield* TestClock.sleeps())
+      const found = services === undefined ? "(not built)" : yield* Effect.all([runs("acme"), stats]).pipe(
+        Effect.map(([rows, counts]) =>
+          `runs ${JSON.stringify(rows.map(({ error, status }) => [status, error?.slice(0, 120)]))}; simulator ${
+            JSON.stringify(counts.workspaces.acme)
+          }`
+        ),
+        Effect.catchAllCause((cause) => Effect.succeed(`(no runs: ${Cause.pretty(cause)})`)),
+        Effect.provide(services)
       )
-    )
-    return Effect.raceFirst(body, watchdog).pipe(
-      Effect.provide(fleet({ maxSyncs: 1, simulator: { workspaces: [slow("acme")], expiry: Duration.seconds(10) } }))
+      return `stuck at ${phase}; clock ${now}, sleeps ${JSON.stringify(sleeps)}; ${found}`
+    })
+    return Watchdog.within(
+      Effect.gen(function*() {
+        services = yield* Effect.context<SqlClient.SqlClient | Simulator.Simulator>()
+        phase = "starting the sync"
+        yield* body
+        phase = "closing the fleet"
+      }).pipe(Effect.provide(fleet({ maxSyncs: 1, simulator: { workspaces: [slow("acme")], expiry: Duration.seconds(10) } }))),
+      { after: "25 seconds", report }
     )
   }, { timeout: 60_000, retry: 1 })
 
