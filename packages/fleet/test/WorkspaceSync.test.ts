@@ -134,24 +134,31 @@ describe("WorkspaceSync", () => {
   it.scoped("a sync that lost its workspace lock four times while the runner owns the workspace answers LockLost", () => {
     // Where the test is, for the watchdog's message: two fresh-clone runs of .ci/run (2026-12-04) hung here, and no run
     // alone did (bench NOTES, "The four-losses test, twice in CI").
+    // Each phase with the real milliseconds since the test began: a slow test and a stuck one read differently.
+    const began = performance.now()
+    const phases: Array<string> = []
     let phase = "building the fleet"
+    const enter = (next: string) => {
+      phase = next
+      phases.push(`${Math.round(performance.now() - began)} ms ${next}`)
+    }
     const body = Effect.gen(function*() {
       yield* TestClock.adjust(1)
       const fiber = yield* Effect.fork(WorkspaceSync.sync(acme, { resources: ["users"], run: "r1" }))
       for (let lost = 1; lost <= 4; lost++) {
-        phase = `loss ${lost}: before the lease is taken over`
+        enter(`loss ${lost}: before the lease is taken over`)
         yield* TestClock.adjust("1500 millis")
         yield* leaseTakenOver
-        phase = `loss ${lost}: lease taken over`
+        enter(`loss ${lost}: lease taken over`)
         yield* TestClock.adjust("1 second")
         expect((yield* runs("acme")).map(({ status }) => status)).toEqual(Array.from({ length: lost }, () => "failed"))
         yield* leaseFreed
-        phase = `loss ${lost}: lease freed`
+        enter(`loss ${lost}: lease freed`)
         yield* TestClock.adjust("30 seconds")
       }
       // The answer comes once the last grace has passed. The database's work before each run's first request takes real
       // time, which may start a run after the clock was moved on: so the clock goes on until the answer comes.
-      phase = "waiting for the answer"
+      enter("waiting for the answer")
       for (let second = 0; second < 120 && Option.isNone(yield* Fiber.poll(fiber)); second++) {
         yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 5)))
         yield* TestClock.adjust("1 second")
@@ -176,14 +183,14 @@ describe("WorkspaceSync", () => {
         Effect.catchAllCause((cause) => Effect.succeed(`(no runs: ${Cause.pretty(cause)})`)),
         Effect.provide(services)
       )
-      return `stuck at ${phase}; clock ${now}, sleeps ${JSON.stringify(sleeps)}; ${found}`
+      return `stuck at ${phase} (${phases.join(", ")}); clock ${now}, sleeps ${JSON.stringify(sleeps)}; ${found}`
     })
     return Watchdog.within(
       Effect.gen(function*() {
         services = yield* Effect.context<SqlClient.SqlClient | Simulator.Simulator>()
-        phase = "starting the sync"
+        enter("starting the sync")
         yield* body
-        phase = "closing the fleet"
+        enter("closing the fleet")
       }).pipe(Effect.provide(fleet({ maxSyncs: 1, simulator: { workspaces: [slow("acme")], expiry: Duration.seconds(10) } }))),
       { after: "25 seconds", report }
     )

@@ -57,6 +57,9 @@ export const within = <A, E, R>(
           Effect.as(realSleep("1 second"), "(the report itself did not answer within a second)")
         )
         const fibers = yield* supervisor.value
-        return yield* Effect.dieMessage(`${report}\nfibers:\n${yield* dump(fibers)}`)
+        const message = `${report}\nfibers:\n${yield* dump(fibers)}`
+        // Also on the console: a test that passes when vitest runs it again prints no error of its first attempt.
+        console.error(`Watchdog: ${message}`)
+        return yield* Effect.dieMessage(message)
       })
     ))
