@@ -9,7 +9,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Simulator } from "@intercom-scroll/simulator"
 import { SyncDatabase } from "@intercom-scroll/sync"
 import { PostgresDatabase } from "@intercom-scroll/testing"
-import { Duration, Effect, Layer, Redacted, type Scope } from "effect"
+import { Duration, Effect, Fiber, Layer, Redacted, type Scope } from "effect"
 import { cli, eventually, type Finished, startCli } from "./support/processes.js"
 
 const TOKEN = "sync-test-token-3a9d"
@@ -194,6 +194,31 @@ describe.concurrent("intercom-scroll sync, as a process", () => {
         expect(help.stdout).not.toContain("A user-defined piece of text")
       }),
     served()
+  )
+
+  test(
+    "another process holding SQLite's write lock for 7 s, past the driver's 5 s wait: the sync asks again, and ends with every user",
+    () =>
+      Effect.gen(function*() {
+        const database = yield* sqliteFile
+        const simulator = yield* Simulator.Simulator
+        const pagesServed = Effect.map(simulator.stats, (stats) => stats.workspaces[TOKEN]?.pagesServed ?? 0)
+        const syncing = yield* Effect.fork(sync(["users", "--database", database]))
+        yield* eventually(Effect.map(pagesServed, (served) => served >= 4))
+        // A write in a transaction held open, as a backup, a VACUUM or an operator's session holds SQLite's write lock.
+        yield* Effect.flatMap(SqlClient.SqlClient, (sql) =>
+          sql.withTransaction(Effect.zipRight(sql`CREATE TABLE held_by_another_process (x)`, Effect.sleep("7 seconds")))).pipe(
+            Effect.provide(SyncDatabase.layerFromUrl(database))
+          )
+        // The sync was still under way when the lock came back: its writes had waited for it.
+        expect(yield* pagesServed).toBeLessThan(USERS / 50)
+        const result = yield* Fiber.join(syncing)
+        succeeded(result)
+        const stored = yield* contents(database)
+        expect(stored.runs.map((run) => run.status)).toEqual(["complete"])
+        expect(stored.live).toEqual(yield* idsNow)
+      }),
+    served({ latency: Duration.millis(100) })
   )
 
   const together = (database: Effect.Effect<string, unknown, FileSystem.FileSystem | Path.Path | Scope.Scope>) => () =>

@@ -16,9 +16,9 @@
  * Waiting polls on the Effect `Clock`, so a wait is interruptible, reported, and testable under the TestClock.
  */
 import { SqlClient, type SqlConnection } from "@effect/sql"
-import { SqlError } from "@effect/sql/SqlError"
+import type { SqlError } from "@effect/sql/SqlError"
 import { Progress, type Resource } from "@intercom-scroll/core"
-import { Clock, Data, Duration, Effect, Exit, Schedule, type Scope } from "effect"
+import { Clock, Data, Duration, Effect, Exit, Predicate, Schedule, type Scope } from "effect"
 import { randomUUID } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -57,11 +57,18 @@ export const heartbeatInterval = Duration.seconds(10)
 class Busy extends Data.TaggedError("Busy") {}
 
 /**
+ * A statement's failure, by its tag and not its class: the driver's `SqlError` may come from another copy of
+ * `@effect/sql` than this module's (the CLI's bundle loads `@effect/sql-sqlite-node` from node_modules, beside the
+ * copy bundled in), and `instanceof` is then false for every error it raises.
+ */
+const isSqlError = (error: unknown): error is SqlError => Predicate.isTagged(error, "SqlError")
+
+/**
  * SQLite's answer while another connection holds its write lock past the driver's own wait (better-sqlite3: 5 s): a
  * backup, a `VACUUM`, an operator's open transaction. Not a lost lease: the statement is asked again.
  */
 const isBusy = (error: unknown): boolean => {
-  const code = error instanceof SqlError && error.cause instanceof Error
+  const code = isSqlError(error) && error.cause instanceof Error
     ? (error.cause as Error & { readonly code?: unknown }).code
     : undefined
   return typeof code === "string" && (code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED"))
@@ -125,7 +132,7 @@ export const acquire = (
         return Effect.fail(lost(`${reason}: ${explain(error)}`))
       })),
       transaction: <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | LockLost | SqlError, R> =>
-        Effect.catchIf(lock.transaction(effect), (error): error is SqlError => error instanceof SqlError, failedBecause)
+        Effect.catchIf(lock.transaction(effect), isSqlError, failedBecause)
     } satisfies Held
   })
 
