@@ -221,6 +221,27 @@ describe.concurrent("intercom-scroll sync, as a process", () => {
     served({ latency: Duration.millis(100) })
   )
 
+  test(
+    "sslmode=require against a server whose certificate is self-signed connects as psql does, and so does PGSSLMODE; verify-full refuses the certificate",
+    () =>
+      Effect.gen(function*() {
+        const database = yield* postgresDatabase
+        const required = yield* sync(["users", "--database", `${database}?sslmode=require`])
+        succeeded(required)
+        expect(required.stderr).not.toContain("SECURITY WARNING")
+        const fromEnvironment = yield* cli(["sync", "users", "--database", database], { env: { ...(yield* env), PGSSLMODE: "require" } })
+        succeeded(fromEnvironment)
+        // The server does speak TLS, with a certificate no authority signed.
+        const verified = yield* sync(["users", "--database", `${database}?sslmode=verify-full`])
+        expect(verified.stderr).toMatch(/^DatabaseUnavailable: .*self-signed certificate/m)
+        expect(verified.exitCode).toBe(1)
+        const stored = yield* contents(database)
+        expect(stored.runs.map((run) => run.status)).toEqual(["complete", "complete"])
+        expect(stored.live).toEqual(yield* idsNow)
+      }),
+    served()
+  )
+
   const together = (database: Effect.Effect<string, unknown, FileSystem.FileSystem | Path.Path | Scope.Scope>) => () =>
     Effect.gen(function*() {
       const url = yield* database

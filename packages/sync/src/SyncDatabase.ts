@@ -30,7 +30,7 @@
  * @since 0.1.0
  */
 import type { SqlClient } from "@effect/sql/SqlClient"
-import { Cause, Data, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
+import { Cause, Config, Data, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
 import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -273,6 +273,25 @@ export interface Options {
 }
 
 /**
+ * The URL with `sslmode` meaning what libpq (psql) makes of it, as a URL copied from psql or a managed database's
+ * console means it: `require` and `prefer` encrypt without verifying the server's certificate, where node-postgres 8
+ * verifies it fully (a self-signed certificate failed where psql connected, after a warning of a dozen lines);
+ * `verify-ca` checks the chain but not the host, given its root certificate (`sslrootcert`). `verify-full`, `disable`
+ * and node-postgres's own `no-verify` mean the same either way. `PGSSLMODE` counts when the URL has no `sslmode`, as
+ * in libpq; a URL that says `uselibpqcompat` itself is left as it is.
+ */
+const libpqSslModes = (url: string, environmentMode: string | undefined): string => {
+  const parsed = new URL(url)
+  if (parsed.searchParams.has("uselibpqcompat")) return url
+  const mode = parsed.searchParams.get("sslmode") ?? environmentMode
+  const differs = mode === "require" || mode === "prefer" || (mode === "verify-ca" && parsed.searchParams.has("sslrootcert"))
+  if (!differs) return url
+  parsed.searchParams.set("sslmode", mode)
+  parsed.searchParams.set("uselibpqcompat", "true")
+  return parsed.href
+}
+
+/**
  * A `SqlClient` for the database, its driver loaded when the layer is built. A SQLite file is created if missing,
  * with its parent directories. Fails with `DatabaseUnavailable` when the database cannot be opened: PostgreSQL is
  * asked for a first answer before the layer is built, so a wrong password or an unreachable server fails here.
@@ -289,16 +308,16 @@ export const layer = (database: Database, options: Options = {}): Layer.Layer<Sq
         return SqliteClient.layer({ filename })
       })),
     Postgres: ({ url }) =>
-      Layer.unwrapEffect(Effect.map(
-        Driver.load("@effect/sql-pg", () => import("@effect/sql-pg")),
-        ({ PgClient }) =>
-          PgClient.layer({
-            url,
-            maxConnections: options.maxConnections ?? 4,
-            connectTimeout: options.connectTimeout ?? Duration.seconds(10),
-            applicationName: options.applicationName ?? "intercom-scroll"
-          })
-      ))
+      Layer.unwrapEffect(Effect.gen(function*() {
+        const { PgClient } = yield* Driver.load("@effect/sql-pg", () => import("@effect/sql-pg"))
+        const environmentMode = yield* Config.option(Config.string("PGSSLMODE"))
+        return PgClient.layer({
+          url: Redacted.make(libpqSslModes(Redacted.value(url), Option.getOrUndefined(environmentMode))),
+          maxConnections: options.maxConnections ?? 4,
+          connectTimeout: options.connectTimeout ?? Duration.seconds(10),
+          applicationName: options.applicationName ?? "intercom-scroll"
+        })
+      }))
   }).pipe(
     // better-sqlite3 throws from its constructor (a directory, a file that is not a database): a defect to catch.
     Layer.catchAllCause(unavailable(database))

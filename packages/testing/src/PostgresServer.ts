@@ -70,6 +70,20 @@ const linkLibraries = async (): Promise<string> => {
   return directory
 }
 
+/**
+ * The server's certificate and key, where PostgreSQL looks for them (`server.crt` and `server.key` in its data
+ * directory), owned by the server's user: it refuses a key that others may read.
+ */
+const installCertificate = async (dataDir: string): Promise<void> => {
+  const { gid, uid } = await fs.stat(dataDir)
+  for (const name of ["server.crt", "server.key"]) {
+    const target = path.join(dataDir, name)
+    await fs.copyFile(new URL(`../fixtures/tls/${name}`, import.meta.url), target)
+    await fs.chown(target, uid, gid)
+    await fs.chmod(target, 0o600)
+  }
+}
+
 /** Starts a server; it is stopped, and its data directory removed, by `stop`. */
 export const start = async (): Promise<Server> => {
   const libraries = await linkLibraries()
@@ -94,7 +108,10 @@ export const start = async (): Promise<Server> => {
       "-c", "fsync=off",
       "-c", "listen_addresses=127.0.0.1",
       "-c", "unix_socket_directories=",
-      "-c", "max_connections=300"
+      "-c", "max_connections=300",
+      // TLS as a managed database offers it, with a self-signed certificate (fixtures/tls, made for these tests):
+      // clients that do not ask for it connect in plain text as before.
+      "-c", "ssl=on"
     ],
     onLog: (message) => void log.push(String(message)),
     onError: (error) => void log.push(String(error))
@@ -103,6 +120,7 @@ export const start = async (): Promise<Server> => {
   await fs.chmod(databaseDir, 0o755)
   try {
     await server.initialise()
+    await installCertificate(path.join(databaseDir, "data"))
     await server.start()
   } catch (error) {
     await server.stop().catch(() => undefined)
