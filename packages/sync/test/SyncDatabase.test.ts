@@ -169,7 +169,7 @@ describe("SyncDatabase.layer", () => {
       )
     }))
 
-  it.effect("PostgreSQL: a wrong password or a refused connection is DatabaseUnavailable, the password nowhere; only the refusal is transient", () =>
+  it.effect("PostgreSQL: a wrong password or a refused connection is DatabaseUnavailable, the password nowhere, with what to do; only the refusal is transient", () =>
     Effect.gen(function*() {
       const url = new URL(Redacted.value(yield* PostgresDatabase.make))
       url.password = "wrong-password-5d1e"
@@ -180,9 +180,9 @@ describe("SyncDatabase.layer", () => {
       missing.pathname = "/no_such_database_7f"
       // A server not there (yet) may answer a little later; a wrong password or database will not.
       const cases: ReadonlyArray<readonly [URL, RegExp, boolean]> = [
-        [url, /password authentication failed/, false],
-        [missing, /database "no_such_database_7f" does not exist/, false],
-        [refused, /ECONNREFUSED/, true]
+        [url, /password authentication failed for user "postgres"\. Check the user and password \(in the URL or PGPASSWORD\)\.$/, false],
+        [missing, /database "no_such_database_7f" does not exist\. Create it \(CREATE DATABASE …\) or name one that exists in the URL\.$/, false],
+        [refused, /ECONNREFUSED [^ ]+\. Check that PostgreSQL runs there and listens on that host and port\.$/, true]
       ]
       for (const [target, detail, transient] of cases) {
         const error = failureOf(yield* selectOne(SyncDatabase.layerFromUrl(target.href)))
