@@ -72,7 +72,7 @@ describe.concurrent("intercom-scroll export, as a process against the standalone
       // Written into, not renamed over: as root (CI, a container) a rename would replace the device with a file.
       expect((yield* (yield* FileSystem.FileSystem).stat("/dev/null")).type).toBe("CharacterDevice")
       expect(next.stderr).toMatch(
-        /^users: the scroll is this tool's own: an earlier export of this workspace cut it short \d+ s ago \(interrupted, or its reader closed the pipe\), and Intercom keeps it open about a minute after its last use, so about (?:\d+ min )?\d+ s more\. Waiting up to \d+ s for it to close \(--wait-for-other-scroll\)\.$/m
+        /^users: the scroll is this tool's own: an earlier export or sync of this workspace cut it short \d+ s ago \(interrupted, stopped by a failure, or its reader closed the pipe\), and Intercom keeps it open about a minute after its last use, so about (?:\d+ min )?\d+ s more\. Waiting up to \d+ s for it to close \(--wait-for-other-scroll\)\.$/m
       )
     }).pipe(Effect.provide(NodeContext.layer)), 60_000)
 

@@ -160,6 +160,25 @@ describe.concurrent("intercom-scroll sync, as a process", () => {
   )
 
   test(
+    "after a Ctrl-C mid-run, the next sync says that the scroll it waits for is its own, and how long it stays",
+    () =>
+      Effect.gen(function*() {
+        const database = yield* sqliteFile
+        const interrupted = yield* syncStopped(database, "SIGINT")
+        expect(yield* interrupted.exitCode).toBe(130)
+        // Intercom keeps the scroll cut short (8 s here): the next sync meets it, and knows it from the note left.
+        const next = yield* sync(["users", "--database", database])
+        succeeded(next)
+        expect(next.stderr).toMatch(
+          /^users: the scroll is this tool's own: an earlier export or sync of this workspace cut it short \d+ s ago \(interrupted, stopped by a failure, or its reader closed the pipe\)/m
+        )
+        expect(next.stderr).not.toContain("another scroll of this workspace is open")
+        expect((yield* contents(database)).live).toEqual(yield* idsNow)
+      }),
+    served({ latency: Duration.millis(100) }, { expiry: "8 seconds" })
+  )
+
+  test(
     "without a token (a blank one too), or with an empty workspace name: refused, exit 1, the database neither created nor written",
     () =>
       Effect.gen(function*() {

@@ -10,11 +10,11 @@ import { BaseSequencer, type TestSpecification } from "vitest/node"
 const longestFirst = [
   "packages/fleet/test/Fleet.process.test.ts", // ~45–60 s, its cases at once, mostly waiting on their runners
   "test/examples.test.ts", // ~30 s, 16 processes
+  "test/sync.test.ts", // ~26 s, its cases at once, the longest waiting out a scroll left open
   "test/cli.test.ts", // ~23 s
   "packages/core/test/Properties.test.ts", // ~19 s
   "packages/core/test/Simulator.test.ts", // ~17 s
-  "packages/sync/test/Lock.test.ts", // ~13 s
-  "test/sync.test.ts" // ~10 s
+  "packages/sync/test/Lock.test.ts" // ~13 s
 ]
 
 const rank = (spec: TestSpecification) => {

@@ -89,7 +89,7 @@ export type SyncCommandError = SyncCommand.CommandError
 export type FleetCommandError = FleetCommand.CommandError
 
 /**
- * What an export command needs from its platform.
+ * What an export or sync command needs from its platform (a sync, too, keeps the note of a scroll it cut short).
  *
  * @since 0.1.0
  * @category models
@@ -108,7 +108,7 @@ const exportCommand = Command.make("export", { ...ExportFlags.flags, ...ScrollFl
     )
   })).pipe(Command.withDescription(ExportFlags.description))
 
-const syncCommand = Command.make("sync", { ...SyncFlags.flags, ...ScrollFlags.flags }, (flags): Effect.Effect<void, SyncCommandError, HttpClient.HttpClient | Stdio.Stdio> =>
+const syncCommand = Command.make("sync", { ...SyncFlags.flags, ...ScrollFlags.flags }, (flags): Effect.Effect<void, SyncCommandError, ExportCommandContext> =>
   Effect.flatMap(Effect.promise(() => import("./internal/sync.js")), (Sync) => Sync.fromFlags(flags))).pipe(
     Command.withDescription(SyncFlags.description)
   )

@@ -496,7 +496,7 @@ describe("intercom-scroll export", () => {
         // Said once, when the wait begins (the clock moves on in steps meanwhile, so to within a few seconds).
         const explained = lines(next.capture.stderr()).filter((line) => line.includes("Intercom keeps it open"))
         expect(explained).toHaveLength(1)
-        const [, ago, more] = /^users: the scroll is this tool's own: an earlier export of this workspace cut it short (\d) s ago \(interrupted, or its reader closed the pipe\), and Intercom keeps it open about a minute after its last use, so about (\d\d) s more\. Waiting up to 2 min 00 s for it to close \(--wait-for-other-scroll\)\.$/
+        const [, ago, more] = /^users: the scroll is this tool's own: an earlier export or sync of this workspace cut it short (\d) s ago \(interrupted, stopped by a failure, or its reader closed the pipe\), and Intercom keeps it open about a minute after its last use, so about (\d\d) s more\. Waiting up to 2 min 00 s for it to close \(--wait-for-other-scroll\)\.$/
           .exec(explained[0]) ?? []
         expect(Number(ago) + Number(more)).toBe(60)
         expect(Number(ago)).toBeLessThan(10)

@@ -175,9 +175,9 @@ describe("ProgressBar.start", () => {
     const earlier = (leftOpenAt: number) =>
       ProgressBar.renderOtherScroll({ resource: "users", reason: "own-scroll", untilMillis: 200_000, leftOpenAt }, 80_000)
     expect(earlier(68_000)).toBe(
-      "users: the scroll is this tool's own: an earlier export of this workspace cut it short 12 s ago (interrupted, or its reader closed the pipe), and Intercom keeps it open about a minute after its last use, so about 48 s more. Waiting up to 2 min 00 s for it to close (--wait-for-other-scroll)."
+      "users: the scroll is this tool's own: an earlier export or sync of this workspace cut it short 12 s ago (interrupted, stopped by a failure, or its reader closed the pipe), and Intercom keeps it open about a minute after its last use, so about 48 s more. Waiting up to 2 min 00 s for it to close (--wait-for-other-scroll)."
     )
-    expect(earlier(5_000)).toContain("cut it short 1 min 15 s ago (interrupted, or its reader closed the pipe), and Intercom keeps it open about a minute after its last use, so any moment now.")
+    expect(earlier(5_000)).toContain("cut it short 1 min 15 s ago (interrupted, stopped by a failure, or its reader closed the pipe), and Intercom keeps it open about a minute after its last use, so any moment now.")
   })
 
   it.effect("with a note that an earlier export cut its scroll short, a wait on another scroll is a wait on its own", () => {
@@ -188,7 +188,7 @@ describe("ProgressBar.start", () => {
       yield* tracker.reporter.report(
         Progress.ProgressEvent.Waiting({ resource: "users", reason: "concurrent-scroll", untilMillis: now + 120_000 })
       )
-      expect(capture.stderr()).toContain("users: the scroll is this tool's own: an earlier export of this workspace cut it short 20 s ago")
+      expect(capture.stderr()).toContain("users: the scroll is this tool's own: an earlier export or sync of this workspace cut it short 20 s ago")
       yield* TestClock.adjust("0 millis")
       expect(capture.stderr().split("\r\x1b[2K").pop()).toContain(
         "| waiting for this tool's own scroll of the workspace, cut short, to close on Intercom's side (up to 2 min 00 s)"

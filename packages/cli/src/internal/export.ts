@@ -6,8 +6,8 @@
  * @since 0.1.0
  */
 import { type FileSystem, Path } from "@effect/platform"
-import { type IntercomClient, Progress, type Resource, Scroll, ScrollError } from "@intercom-scroll/core"
-import { Cause, Clock, Effect, Exit, Option, Stream, SubscriptionRef } from "effect"
+import { type IntercomClient, Progress, type Resource, Scroll, type ScrollError } from "@intercom-scroll/core"
+import { Clock, Effect, Option, Stream, SubscriptionRef } from "effect"
 import * as AtomicFile from "./atomicFile.js"
 import type { OutputError, StdoutClosed } from "../ExportError.js"
 import type { Flags, TimestampStyle } from "./exportFlags.js"
@@ -88,18 +88,11 @@ export const run = Effect.fn("Export.run")(function*(options: Options): Effect.f
   yield* Effect.annotateCurrentSpan({ resource: options.resource, format })
 
   const startedAt = yield* Clock.currentTimeMillis
-  const openScroll = options.openScroll ?? OpenScroll.none
-  const leftOpenAt = yield* openScroll.leftOpenAt
-  // Whether a scroll opened: a page came. Stopped before its end, it stays open on Intercom's side for a minute.
-  let opened = false
   // Scoped so the progress line is gone before the summary (or the caller's error line) is printed.
-  const snapshot = yield* Effect.scoped(Effect.gen(function*() {
+  const snapshot = yield* OpenScroll.keep(options.openScroll ?? OpenScroll.none, (track, leftOpenAt) => Effect.scoped(Effect.gen(function*() {
     const tracker = yield* ProgressBar.start(options.resource, mode, ProgressBar.exportWaits, { leftOpenAt })
-    const reporter: Progress.Reporter = {
-      report: (event) => Effect.zipRight(Effect.sync(() => opened ||= event._tag === "Page"), tracker.reporter.report(event))
-    }
     const records = recordsOf(options.resource, options.scroll).pipe(
-      Stream.provideService(Progress.Progress, reporter)
+      Stream.provideService(Progress.Progress, track(tracker.reporter))
     )
     const written = options.timestamps === "iso" ? Stream.map(records, Fields.isoTimestamps(options.resource)) : records
     const bytes = written.pipe(
@@ -108,25 +101,7 @@ export const run = Effect.fn("Export.run")(function*(options: Options): Effect.f
     )
     yield* options.out === undefined ? Stream.run(bytes, stdio.stdout) : AtomicFile.write(options.out, bytes)
     return yield* SubscriptionRef.get(tracker.snapshot)
-  })).pipe(
-    // The core cannot tell the scroll an earlier export cut short from another app's; the note left by that export can.
-    Effect.catchTag("ConcurrentScroll", (error) =>
-      Effect.fail(
-        leftOpenAt === undefined ? error : new ScrollError.ConcurrentScroll({
-          resource: error.resource,
-          requestId: error.requestId,
-          ownScroll: true
-        })
-      )),
-    // At its end, or expired, the scroll is gone; cut short after it opened (an interrupt too), it is not.
-    Effect.onExit((exit) =>
-      !opened
-        ? Effect.void
-        : Exit.isSuccess(exit) || Option.exists(Cause.failureOption(exit.cause), (error) => error._tag === "Expired")
-        ? openScroll.note(undefined)
-        : Effect.flatMap(Clock.currentTimeMillis, openScroll.note)
-    )
-  )
+  })))
   const finishedAt = yield* Clock.currentTimeMillis
 
   const summary: Summary = {

@@ -1,8 +1,8 @@
 /**
- * What one export leaves for the next, across processes: whether it cut its scroll short, so that Intercom still holds
- * it open (an interrupt, a reader that closed the pipe, a failure after the first page). Intercom allows one scroll of a
- * workspace at a time and drops one about a minute after its last use, so the next export meets it as `scroll_exists`;
- * with this note it can say that the scroll is its own, and when it goes.
+ * What one export or sync leaves for the next, across processes: whether it cut its scroll short, so that Intercom still
+ * holds it open (an interrupt, a reader that closed the pipe, a failure after the first page). Intercom allows one
+ * scroll of a workspace at a time and drops one about a minute after its last use, so the next run meets it as
+ * `scroll_exists`; with this note it can say that the scroll is its own, and when it goes.
  *
  * The note is a small file in the temporary directory (`$TMPDIR/intercom-scroll/`), named by the SHA-256 of the base
  * URL and the access token, never by the token. Reading or writing it never fails an export: without it, a wait is
@@ -11,7 +11,8 @@
  * @since 0.1.0
  */
 import { FileSystem, Path } from "@effect/platform"
-import { Clock, Config, Effect, Redacted, Schema } from "effect"
+import { type Progress, ScrollError } from "@intercom-scroll/core"
+import { Cause, Clock, Config, Effect, Exit, Option, Redacted, Schema } from "effect"
 import * as Os from "node:os"
 
 /**
@@ -30,9 +31,9 @@ const Note = Schema.parseJson(Schema.Struct({ leftOpenAt: Schema.Number }))
  * @category models
  */
 export interface OpenScroll {
-  /** When an earlier export of the workspace cut its scroll short, if it did within the last two minutes. */
+  /** When an earlier run of the workspace cut its scroll short, if it did within the last two minutes. */
   readonly leftOpenAt: Effect.Effect<number | undefined>
-  /** Notes that this export cut its scroll short now, or (`undefined`) that it left none open. */
+  /** Notes that this run cut its scroll short now, or (`undefined`) that it left none open. */
   readonly note: (leftOpenAt: number | undefined) => Effect.Effect<void>
 }
 
@@ -87,9 +88,48 @@ export const directory: Effect.Effect<string, never, Path.Path> = Effect.gen(fun
 })
 
 /**
- * A note that knows nothing and keeps nothing, for an export run without one.
+ * A note that knows nothing and keeps nothing, for a run without one.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const none: OpenScroll = { leftOpenAt: Effect.succeed(undefined), note: () => Effect.void }
+
+/**
+ * Runs one scroll (an export's, a sync's resource) with the note kept. `run` is given when an earlier run left the
+ * workspace's scroll open (for its progress line to say so), and wraps its progress reporter with `track`, which sees
+ * the first page. A `ConcurrentScroll` met while an earlier run's scroll is noted open is that scroll (`ownScroll`):
+ * the core cannot tell it from another app's. At the end the note says whether this scroll is left open: opened, then
+ * stopped short of its end other than by expiring.
+ *
+ * @since 0.1.0
+ * @category open scroll
+ */
+export const keep = <A, E extends { readonly _tag: string }, R>(
+  openScroll: OpenScroll,
+  run: (
+    track: (reporter: Progress.Reporter) => Progress.Reporter,
+    leftOpenAt: number | undefined
+  ) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E | ScrollError.ConcurrentScroll, R> => Effect.flatMap(openScroll.leftOpenAt, (leftOpenAt) => {
+  // Whether a scroll opened: a page came. Stopped before its end, it stays open on Intercom's side for a minute.
+  let opened = false
+  const track = (reporter: Progress.Reporter): Progress.Reporter => ({
+    report: (event) => Effect.zipRight(Effect.sync(() => opened ||= event._tag === "Page"), reporter.report(event))
+  })
+  return run(track, leftOpenAt).pipe(
+    Effect.catchIf(
+      (error): error is E & ScrollError.ConcurrentScroll => error._tag === "ConcurrentScroll" && leftOpenAt !== undefined,
+      (error) =>
+        Effect.fail(new ScrollError.ConcurrentScroll({ resource: error.resource, requestId: error.requestId, ownScroll: true }))
+    ),
+    // At its end, or expired, the scroll is gone; cut short after it opened (an interrupt too), it is not.
+    Effect.onExit((exit) =>
+      !opened
+        ? Effect.void
+        : Exit.isSuccess(exit) || Option.exists(Cause.failureOption(exit.cause), (error) => error._tag === "Expired")
+        ? openScroll.note(undefined)
+        : Effect.flatMap(Clock.currentTimeMillis, openScroll.note)
+    )
+  )
+})

@@ -169,10 +169,10 @@ export const renderRetry = (event: { readonly resource: Resource.Resource; reado
   `${event.resource}: asking again for the first page (attempt ${event.attempt}): ${event.cause}`
 
 /**
- * The line that explains, once, why an export waits on another scroll, whose it is, and for how long at most
- * (`untilMillis`, when the wait gives up). `own-scroll` is a scroll this export cut short (it broke off, and its restart
- * meets it), or, with `leftOpenAt`, one an earlier export of the workspace cut short then (an interrupt, a reader that
- * closed the pipe), which Intercom drops about a minute after.
+ * The line that explains, once, why an export or a sync waits on another scroll, whose it is, and for how long at most
+ * (`untilMillis`, when the wait gives up). `own-scroll` is a scroll this run cut short (it broke off, and its restart
+ * meets it), or, with `leftOpenAt`, one an earlier export or sync of the workspace cut short then (an interrupt, a
+ * failure, a reader that closed the pipe), which Intercom drops about a minute after.
  *
  * @since 0.1.0
  * @category rendering
@@ -196,9 +196,9 @@ export const renderOtherScroll = (
     return `${event.resource}: this process's own scroll of the workspace, cut short, is still open on Intercom's side. Intercom drops a scroll about a minute after its last use. ${howLong} (--wait-for-other-scroll).`
   }
   const dropsIn = event.leftOpenAt + OpenScroll.INTERCOM_KEEPS_MILLIS - nowMillis
-  return `${event.resource}: the scroll is this tool's own: an earlier export of this workspace cut it short ${
+  return `${event.resource}: the scroll is this tool's own: an earlier export or sync of this workspace cut it short ${
     formatWait(nowMillis - event.leftOpenAt)
-  } ago (interrupted, or its reader closed the pipe), and Intercom keeps it open about a minute after its last use, ${
+  } ago (interrupted, stopped by a failure, or its reader closed the pipe), and Intercom keeps it open about a minute after its last use, ${
     dropsIn > 0 ? `so about ${formatWait(dropsIn)} more` : "so any moment now"
   }. ${howLong} (--wait-for-other-scroll).`
 }

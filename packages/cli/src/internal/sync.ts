@@ -5,13 +5,14 @@
  *
  * @since 0.1.0
  */
-import type { HttpClient } from "@effect/platform"
+import type { FileSystem, HttpClient, Path } from "@effect/platform"
 import type { SqlClient } from "@effect/sql"
 import { type IntercomClient, Progress, type Resource, type Scroll, type ScrollError } from "@intercom-scroll/core"
 import { Sync, SyncDatabase, type SyncError } from "@intercom-scroll/sync"
 import { type ConfigError, Duration, Effect, Layer, Option, Redacted } from "effect"
 import type { InvalidConfig } from "../ExportError.js"
 import * as Client from "./client.js"
+import * as OpenScroll from "./openScroll.js"
 import * as ProgressBar from "./progressBar.js"
 import * as ScrollFlags from "./scrollFlags.js"
 import { Stdio } from "./stdio.js"
@@ -33,6 +34,8 @@ export interface Options {
   readonly destination: string
   /** Default "auto": a live line when stderr is a terminal, plain lines otherwise. "off" prints no summary either. */
   readonly progress?: ProgressBar.Mode | "auto" | undefined
+  /** Where a run notes for the next that it cut its scroll of the workspace short (`Client.openScrollNote`). */
+  readonly openScroll?: OpenScroll.OpenScroll | undefined
 }
 
 const integer = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 })
@@ -86,11 +89,12 @@ export const run = Effect.fn("SyncCommand.run")(function*(options: Options): Eff
   const summaries: Array<Sync.Summary> = []
   for (const resource of options.target === "all" ? resources : [options.target]) {
     // Scoped so the progress line is gone before the summary (or the caller's error line) is printed.
-    const summary = yield* Effect.scoped(Effect.gen(function*() {
-      const tracker = yield* ProgressBar.start(resource, mode, ProgressBar.syncWaits)
-      return yield* Sync.run(resource, { ...options.scroll, workspace: options.workspace, lockTimeout: options.lockTimeout })
-        .pipe(Effect.provideService(Progress.Progress, tracker.reporter))
-    }))
+    const summary = yield* OpenScroll.keep(options.openScroll ?? OpenScroll.none, (track, leftOpenAt) =>
+      Effect.scoped(Effect.gen(function*() {
+        const tracker = yield* ProgressBar.start(resource, mode, ProgressBar.syncWaits, { leftOpenAt })
+        return yield* Sync.run(resource, { ...options.scroll, workspace: options.workspace, lockTimeout: options.lockTimeout })
+          .pipe(Effect.provideService(Progress.Progress, track(tracker.reporter)))
+      })))
     if (mode !== "off") yield* stdio.writeStderr(`${renderSummary(summary, options.destination)}\n`)
     summaries.push(summary)
   }
@@ -118,18 +122,20 @@ export type CommandError =
  * @since 0.1.0
  * @category running
  */
-export const fromFlags = (flags: SyncFlags.Flags): Effect.Effect<void, CommandError, HttpClient.HttpClient | Stdio> =>
+export const fromFlags = (flags: SyncFlags.Flags): Effect.Effect<void, CommandError, HttpClient.HttpClient | FileSystem.FileSystem | Path.Path | Stdio> =>
   Effect.gen(function*() {
     const url = Redacted.value(flags.database)
     const database = yield* SyncDatabase.parse(url)
-    yield* run({
-      target: flags.target,
-      workspace: Option.getOrElse(flags.workspace, () => "default"),
-      lockTimeout: Option.getOrUndefined(Option.map(flags.lockTimeout, Duration.seconds)),
-      scroll: ScrollFlags.scrollOptions(flags),
-      destination: SyncDatabase.display(database)
-    }).pipe(
-      // The client first: without a token (a cron job's environment that lacks it), nothing is opened or written.
-      Effect.provide(SyncDatabase.layer(database).pipe(Layer.provideMerge(Client.layer(flags))))
-    )
+    yield* Effect.flatMap(Client.openScrollNote, (openScroll) =>
+      run({
+        target: flags.target,
+        workspace: Option.getOrElse(flags.workspace, () => "default"),
+        lockTimeout: Option.getOrUndefined(Option.map(flags.lockTimeout, Duration.seconds)),
+        scroll: ScrollFlags.scrollOptions(flags),
+        destination: SyncDatabase.display(database),
+        openScroll
+      })).pipe(
+        // The client first: without a token (a cron job's environment that lacks it), nothing is opened or written.
+        Effect.provide(SyncDatabase.layer(database).pipe(Layer.provideMerge(Client.layer(flags))))
+      )
   })
