@@ -179,6 +179,22 @@ describe.concurrent("intercom-scroll sync, as a process", () => {
   )
 
   test(
+    "--lock-timeout takes a duration: a second sync of the workspace gives up after it while the first runs",
+    () =>
+      Effect.gen(function*() {
+        const database = yield* sqliteFile
+        const simulator = yield* Simulator.Simulator
+        const first = yield* startCli(["sync", "users", "--database", database], { env: yield* env })
+        yield* eventually(Effect.map(simulator.stats, (stats) => (stats.workspaces[TOKEN]?.pagesServed ?? 0) >= 2))
+        const second = yield* sync(["users", "--database", database, "--lock-timeout", "1s"])
+        expect(second.stderr).toMatch(/^LockTimeout: Another sync of workspace "default" still held its lock after 1 s/m)
+        expect(second.exitCode).toBe(1)
+        expect(yield* first.exitCode).toBe(0)
+      }),
+    served({ latency: Duration.millis(100) })
+  )
+
+  test(
     "without a token (a blank one too), or with an empty workspace name: refused, exit 1, the database neither created nor written",
     () =>
       Effect.gen(function*() {

@@ -146,7 +146,7 @@ describe("Failure.line", () => {
   it("a sync's LockTimeout advises the --lock-timeout flag, not the library's option", () => {
     const line = Failure.line(Cause.fail(new SyncError.LockTimeout({ workspace: "acme", waitedMillis: 31_200 })))
     expect(line).toBe(
-      "LockTimeout: Another sync of workspace \"acme\" still held its lock after 31 s, so this one gave up: Intercom allows one scroll per workspace. Run again once the other sync has finished, or wait longer for it with --lock-timeout N (seconds; by default a sync waits as long as it takes)."
+      "LockTimeout: Another sync of workspace \"acme\" still held its lock after 31 s, so this one gave up: Intercom allows one scroll per workspace. Run again once the other sync has finished, or wait longer for it with --lock-timeout DURATION, such as --lock-timeout 10m (by default a sync waits as long as it takes)."
     )
   })
 

@@ -86,7 +86,7 @@ export const describeInFleet = (error: unknown): string | undefined => {
 /** A sync that waited out its `--lock-timeout`: the library's advice names its option, this says the flag. */
 const isLockTimeout = Schema.is(SyncError.LockTimeout)
 const lockTimeoutAdvice =
-  "Run again once the other sync has finished, or wait longer for it with --lock-timeout N (seconds; by default a sync waits as long as it takes)."
+  "Run again once the other sync has finished, or wait longer for it with --lock-timeout DURATION, such as --lock-timeout 10m (by default a sync waits as long as it takes)."
 
 /** A token of another workspace than the rows': the library's advice speaks of names, this says the flag. */
 const isWorkspaceMismatch = Schema.is(SyncError.WorkspaceMismatch)

@@ -90,6 +90,23 @@ export const parseDuration = (text: string): Either.Either<Duration.Duration, st
 }
 
 /**
+ * A flag that takes a duration as `parseDuration` reads it, refused in words that name the flag.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const duration = (name: string): Flag.Options<Duration.Duration> =>
+  Flag.text(name).pipe(
+    Flag.withPseudoName("DURATION"),
+    Flag.mapEffect((text) =>
+      Either.match(parseDuration(text), {
+        onLeft: (problem) => Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--${name}: ${problem}`))),
+        onRight: Effect.succeed
+      })
+    )
+  )
+
+/**
  * The flags, which each subcommand adds to its own. The pages are "written" to a file or stdout by `export`, to the
  * database by `sync`.
  *
@@ -107,14 +124,7 @@ export const flags = {
     ),
     Flag.optional
   ),
-  waitForOtherScroll: Flag.text("wait-for-other-scroll").pipe(
-    Flag.withPseudoName("DURATION"),
-    Flag.mapEffect((text) =>
-      Either.match(parseDuration(text), {
-        onLeft: (problem) => Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--wait-for-other-scroll: ${problem}`))),
-        onRight: Effect.succeed
-      })
-    ),
+  waitForOtherScroll: duration("wait-for-other-scroll").pipe(
     Flag.withDescription(
       "How long to wait while another scroll of the workspace is open on Intercom's side (Intercom allows one at a time, and drops one about a minute after its last use), such as 90s, 10m or 1h (default 2m; 0 gives up at once)."
     ),

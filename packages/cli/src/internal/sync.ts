@@ -130,7 +130,7 @@ export const fromFlags = (flags: SyncFlags.Flags): Effect.Effect<void, CommandEr
       run({
         target: flags.target,
         workspace: Option.getOrElse(flags.workspace, () => "default"),
-        lockTimeout: Option.getOrUndefined(Option.map(flags.lockTimeout, Duration.seconds)),
+        lockTimeout: Option.getOrUndefined(flags.lockTimeout),
         scroll: ScrollFlags.scrollOptions(flags),
         destination: SyncDatabase.display(database),
         openScroll

@@ -53,9 +53,9 @@ export const flags = {
     ),
     Flag.optional
   ),
-  lockTimeout: ScrollFlags.count("lock-timeout", "how many seconds to wait for another sync of the workspace").pipe(
+  lockTimeout: ScrollFlags.duration("lock-timeout").pipe(
     Flag.withDescription(
-      "Wait at most N seconds while another sync of the workspace runs, then fail (default: wait as long as it takes). Intercom allows one scroll of a workspace at a time."
+      "Wait at most this long while another sync of the workspace runs, then fail, such as 90s, 10m or 600 (seconds) (default: wait as long as it takes). Intercom allows one scroll of a workspace at a time."
     ),
     Flag.optional
   )
