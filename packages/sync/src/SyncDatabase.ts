@@ -167,7 +167,8 @@ export const parse = (url: string): Effect.Effect<Database, InvalidDatabaseUrl> 
 
 /**
  * The database as a message may name it: `sqlite:PATH` with the path made absolute, or `postgres://USER@HOST:PORT/DB`
- * without the password and without the query (whose parameters may hold one).
+ * without the password and without the query (whose parameters may hold one), but for the `host` parameter of a URL
+ * with no host of its own (a Unix socket's directory, which tells two servers of one machine apart).
  *
  * @since 0.1.0
  * @category rendering
@@ -180,7 +181,10 @@ export const display = (database: Database): string =>
       // The user may be a parameter (libpq's `?user=`), as `parse` writes a URL with credentials and no host.
       const username = parsed.username !== "" ? parsed.username : encodeURIComponent(parsed.searchParams.get("user") ?? "")
       const user = username === "" ? "" : `${username}@`
-      return `${parsed.protocol}//${user}${parsed.host}${parsed.pathname === "/" ? "" : parsed.pathname}`
+      const socket = parsed.host === "" ? parsed.searchParams.get("host") : null
+      return `${parsed.protocol}//${user}${parsed.host}${parsed.pathname === "/" ? "" : parsed.pathname}${
+        socket === null ? "" : `?host=${socket}`
+      }`
     }
   })
 

@@ -89,7 +89,8 @@ describe("SyncDatabase.parse", () => {
       expect(database._tag === "Postgres" && Redacted.value(database.url)).toBe(
         "postgres:///intercom?host=%2Fvar%2Frun%2Fpostgresql&user=sync&password=p%40ss"
       )
-      expect(SyncDatabase.display(database)).toBe("postgres://sync@/intercom")
+      // The socket's directory is shown, the password is not.
+      expect(SyncDatabase.display(database)).toBe("postgres://sync@/intercom?host=/var/run/postgresql")
       expect(SyncDatabase.secrets(database)).toContain("p@ss")
       const userOnly = yield* SyncDatabase.parse("postgresql://sync@")
       expect(userOnly._tag === "Postgres" && Redacted.value(userOnly.url)).toBe("postgresql:///?user=sync")
