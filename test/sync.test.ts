@@ -195,6 +195,18 @@ describe.concurrent("intercom-scroll sync, as a process", () => {
   )
 
   test(
+    "a sync held back by Intercom's rate limit says how many times it waited, as an export does",
+    () =>
+      Effect.gen(function*() {
+        const result = yield* sync(["users", "--database", yield* sqliteFile])
+        succeeded(result)
+        expect(result.stderr).toMatch(/: 1,200 inserted, 0 updated, 0 unchanged, 0 deleted, 0 restarts, \d+ rate-limit waits?\.\n$/)
+      }),
+    // 25 pages, 10 requests a window of 3 s: it waits, however slow the machine, unless a page takes 300 ms.
+    served({ rateLimit: { limit: 10, windowSeconds: 3 } })
+  )
+
+  test(
     "without a token (a blank one too), or with an empty workspace name: refused, exit 1, the database neither created nor written",
     () =>
       Effect.gen(function*() {

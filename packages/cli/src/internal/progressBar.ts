@@ -122,7 +122,13 @@ const perSecond = (records: number, elapsedMillis: number) =>
   elapsedMillis <= 0 ? 0 : records / (elapsedMillis / 1000)
 
 /** Said only when there were some: most exports never meet the rate limit. */
-const rateLimitWaits = (waits: number): ReadonlyArray<string> =>
+/**
+ * `N rate-limit waits` for a closing line, or nothing when there were none.
+ *
+ * @since 0.1.0
+ * @category rendering
+ */
+export const rateLimitWaits = (waits: number): ReadonlyArray<string> =>
   waits === 0 ? [] : [count(waits, "rate-limit wait")]
 
 /**

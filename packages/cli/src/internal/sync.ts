@@ -9,7 +9,7 @@ import type { FileSystem, HttpClient, Path } from "@effect/platform"
 import type { SqlClient } from "@effect/sql"
 import { type IntercomClient, Progress, type Resource, type Scroll, type ScrollError } from "@intercom-scroll/core"
 import { Sync, SyncDatabase, type SyncError } from "@intercom-scroll/sync"
-import { type ConfigError, Duration, Effect, Layer, Option, Redacted } from "effect"
+import { type ConfigError, Duration, Effect, Layer, Option, Redacted, SubscriptionRef } from "effect"
 import type { InvalidConfig } from "../ExportError.js"
 import * as Client from "./client.js"
 import * as OpenScroll from "./openScroll.js"
@@ -42,19 +42,21 @@ const integer = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 })
 
 /**
  * The closing line of one resource: `Synced 1,200 users into sqlite:/data/intercom.sqlite (workspace default) in
- * 3.1 s: 1,190 inserted, 4 updated, 6 unchanged, 2 deleted, 0 restarts.`
+ * 3.1 s: 1,190 inserted, 4 updated, 6 unchanged, 2 deleted, 0 restarts.`, and `, 3 rate-limit waits` before the
+ * period when the scroll waited for Intercom's rate limit, as an export's line says.
  *
  * @since 0.1.0
  * @category rendering
  */
-export const renderSummary = (summary: Sync.Summary, destination: string): string => {
+export const renderSummary = (summary: Sync.Summary, destination: string, rateLimitWaits = 0): string => {
   const seen = summary.inserted + summary.updated + summary.unchanged
   const counts = [
     `${integer.format(summary.inserted)} inserted`,
     `${integer.format(summary.updated)} updated`,
     `${integer.format(summary.unchanged)} unchanged`,
     `${integer.format(summary.deleted)} deleted`,
-    ProgressBar.countOf(summary.restarts, "restart")
+    ProgressBar.countOf(summary.restarts, "restart"),
+    ...ProgressBar.rateLimitWaits(rateLimitWaits)
   ]
   return `Synced ${ProgressBar.countOf(seen, summary.resource)} into ${destination} (workspace ${summary.workspace}) in ${
     ProgressBar.formatDuration(Duration.toMillis(summary.duration))
@@ -89,13 +91,16 @@ export const run = Effect.fn("SyncCommand.run")(function*(options: Options): Eff
   const summaries: Array<Sync.Summary> = []
   for (const resource of options.target === "all" ? resources : [options.target]) {
     // Scoped so the progress line is gone before the summary (or the caller's error line) is printed.
-    const summary = yield* OpenScroll.keep(options.openScroll ?? OpenScroll.none, (track, leftOpenAt) =>
+    const [summary, snapshot] = yield* OpenScroll.keep(options.openScroll ?? OpenScroll.none, (track, leftOpenAt) =>
       Effect.scoped(Effect.gen(function*() {
         const tracker = yield* ProgressBar.start(resource, mode, ProgressBar.syncWaits, { leftOpenAt })
-        return yield* Sync.run(resource, { ...options.scroll, workspace: options.workspace, lockTimeout: options.lockTimeout })
+        const summary = yield* Sync.run(resource, { ...options.scroll, workspace: options.workspace, lockTimeout: options.lockTimeout })
           .pipe(Effect.provideService(Progress.Progress, track(tracker.reporter)))
+        return [summary, yield* SubscriptionRef.get(tracker.snapshot)] as const
       })))
-    if (mode !== "off") yield* stdio.writeStderr(`${renderSummary(summary, options.destination)}\n`)
+    if (mode !== "off") {
+      yield* stdio.writeStderr(`${renderSummary(summary, options.destination, snapshot.rateLimitWaits)}\n`)
+    }
     summaries.push(summary)
   }
   if (mode !== "off" && summaries.some((summary) => summary.app === null)) yield* stdio.writeStderr(`${uncheckedNote}\n`)
