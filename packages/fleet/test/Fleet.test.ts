@@ -150,7 +150,7 @@ describe("Fleet.layerRunner", () => {
         yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 20)))
       }
       expect(warnings[0]).toMatch(
-        new RegExp(`^Could not open the database postgres://postgres@127\\.0\\.0\\.1:${late.port}/\\w+: connect ECONNREFUSED .*\\. Trying again in 2 s, for up to 1m$`)
+        new RegExp(`^Could not open the database postgres://postgres@127\\.0\\.0\\.1:${late.port}/\\w+: connect ECONNREFUSED [^ ]+ \\(check that PostgreSQL runs there and listens on that host and port\\)\\. Trying again in 2 s, for up to 1m$`)
       )
       // Nothing more within the 2 s (on the TestClock); its next try finds the server.
       yield* late.open

@@ -269,29 +269,32 @@ const untrustedCertificate = new Set([
   "UNABLE_TO_GET_ISSUER_CERT_LOCALLY"
 ])
 
-/** What the user can do about the driver's answer, in a sentence; undefined where the answer says it all. */
+/**
+ * What the user can do about the driver's answer, to follow it in parentheses (a message may go on after it: a runner's
+ * "Trying again in 2 s"); undefined where the answer says it all.
+ */
 const advice = (error: unknown): string | undefined => {
   const code = codeOf(error)
   const message = error instanceof Error ? error.message : ""
-  if (code === "ECONNREFUSED") return "Check that PostgreSQL runs there and listens on that host and port."
-  if (code === "ENOTFOUND" || code === "EAI_AGAIN") return "Check the host name in the URL."
+  if (code === "ECONNREFUSED") return "check that PostgreSQL runs there and listens on that host and port"
+  if (code === "ENOTFOUND" || code === "EAI_AGAIN") return "check the host name in the URL"
   if (code === "ETIMEDOUT" || code === "EHOSTUNREACH" || code === "ENETUNREACH" || /timeout|terminated unexpectedly/i.test(message)) {
-    return "Check the host and port in the URL, and any firewall between."
+    return "check the host and port in the URL, and any firewall between"
   }
-  if (code === "3D000") return "Create it (CREATE DATABASE …) or name one that exists in the URL."
-  if (code === "28P01") return "Check the user and password (in the URL or PGPASSWORD)."
+  if (code === "3D000") return "create it (CREATE DATABASE …) or name one that exists in the URL"
+  if (code === "28P01") return "check the user and password (in the URL or PGPASSWORD)"
   if (code === "28000") {
     return /no encryption/.test(message)
-      ? "The server accepts this client only over TLS: add ?sslmode=require (or verify-full) to the URL."
-      : "Check the user name; the server's pg_hba.conf decides who may connect from where."
+      ? "the server accepts this client only over TLS: add ?sslmode=require (or verify-full) to the URL"
+      : "check the user name; the server's pg_hba.conf decides who may connect from where"
   }
   if (code !== undefined && untrustedCertificate.has(code)) {
-    return "Its certificate is signed by no authority this machine trusts: ?sslmode=require encrypts without checking it, as psql does, and sslrootcert=FILE names the authority to check it against."
+    return "its certificate is signed by no authority this machine trusts: ?sslmode=require encrypts without checking it, as psql does, and sslrootcert=FILE names the authority to check it against"
   }
   if (code === "ERR_TLS_CERT_ALTNAME_INVALID") {
-    return "Its certificate names another host: connect by the name it was issued for, or check the chain alone with sslmode=verify-ca and sslrootcert=FILE."
+    return "its certificate names another host: connect by the name it was issued for, or check the chain alone with sslmode=verify-ca and sslrootcert=FILE"
   }
-  if (/does not support SSL/.test(message)) return "The server speaks no TLS: drop sslmode from the URL (and PGSSLMODE)."
+  if (/does not support SSL/.test(message)) return "the server speaks no TLS: drop sslmode from the URL (and PGSSLMODE)"
   return undefined
 }
 
@@ -307,7 +310,7 @@ const unavailable = (database: Database) => (cause: Cause.Cause<unknown>): Layer
   return Layer.fail(
     new DatabaseUnavailable({
       database: display(database),
-      detail: toDo === undefined ? advised : `${detail}. ${toDo}`,
+      detail: toDo === undefined ? advised : `${detail} (${toDo})`,
       transient: isTransient(error)
     })
   )

@@ -181,9 +181,9 @@ describe("SyncDatabase.layer", () => {
       missing.pathname = "/no_such_database_7f"
       // A server not there (yet) may answer a little later; a wrong password or database will not.
       const cases: ReadonlyArray<readonly [URL, RegExp, boolean]> = [
-        [url, /password authentication failed for user "postgres"\. Check the user and password \(in the URL or PGPASSWORD\)\.$/, false],
-        [missing, /database "no_such_database_7f" does not exist\. Create it \(CREATE DATABASE …\) or name one that exists in the URL\.$/, false],
-        [refused, /ECONNREFUSED [^ ]+\. Check that PostgreSQL runs there and listens on that host and port\.$/, true]
+        [url, /password authentication failed for user "postgres" \(check the user and password \(in the URL or PGPASSWORD\)\)$/, false],
+        [missing, /database "no_such_database_7f" does not exist \(create it \(CREATE DATABASE …\) or name one that exists in the URL\)$/, false],
+        [refused, /ECONNREFUSED [^ ]+ \(check that PostgreSQL runs there and listens on that host and port\)$/, true]
       ]
       for (const [target, detail, transient] of cases) {
         const error = failureOf(yield* selectOne(SyncDatabase.layerFromUrl(target.href)))
