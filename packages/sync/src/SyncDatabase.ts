@@ -252,67 +252,14 @@ const isTransient = (error: unknown): boolean => {
   return (typeof code === "string" && notAnswering.has(code)) || error.message === "Connection terminated unexpectedly"
 }
 
-/** The code of a driver's error (Node's, TLS's or PostgreSQL's SQLSTATE), or the one all of an aggregate's share. */
-const codeOf = (error: unknown): string | undefined => {
-  if (error instanceof AggregateError) {
-    const codes = new Set(error.errors.map(codeOf))
-    return codes.size === 1 ? [...codes][0] : undefined
-  }
-  const code = error instanceof Error ? (error as Error & { readonly code?: unknown }).code : undefined
-  return typeof code === "string" ? code : undefined
-}
-
-const untrustedCertificate = new Set([
-  "DEPTH_ZERO_SELF_SIGNED_CERT",
-  "SELF_SIGNED_CERT_IN_CHAIN",
-  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY"
-])
-
-/**
- * What the user can do about the driver's answer, to follow it in parentheses (a message may go on after it: a runner's
- * "Trying again in 2 s"); undefined where the answer says it all.
- */
-const advice = (error: unknown): string | undefined => {
-  const code = codeOf(error)
-  const message = error instanceof Error ? error.message : ""
-  if (code === "ECONNREFUSED") return "check that PostgreSQL runs there and listens on that host and port"
-  if (code === "ENOTFOUND" || code === "EAI_AGAIN") return "check the host name in the URL"
-  if (code === "ETIMEDOUT" || code === "EHOSTUNREACH" || code === "ENETUNREACH" || /timeout|terminated unexpectedly/i.test(message)) {
-    return "check the host and port in the URL, and any firewall between"
-  }
-  if (code === "3D000") return "create it (CREATE DATABASE …) or name one that exists in the URL"
-  if (code === "28P01") return "check the user and password (in the URL or PGPASSWORD)"
-  if (code === "28000") {
-    return /no encryption/.test(message)
-      ? "the server accepts this client only over TLS: add ?sslmode=require (or verify-full) to the URL"
-      : "check the user name; the server's pg_hba.conf decides who may connect from where"
-  }
-  if (code !== undefined && untrustedCertificate.has(code)) {
-    return "its certificate is signed by no authority this machine trusts: ?sslmode=require encrypts without checking it, as psql does, and sslrootcert=FILE names the authority to check it against"
-  }
-  if (code === "ERR_TLS_CERT_ALTNAME_INVALID") {
-    return "its certificate names another host: connect by the name it was issued for, or check the chain alone with sslmode=verify-ca and sslrootcert=FILE"
-  }
-  if (/does not support SSL/.test(message)) return "the server speaks no TLS: drop sslmode from the URL (and PGSSLMODE)"
-  return undefined
-}
-
 const unavailable = (database: Database) => (cause: Cause.Cause<unknown>): Layer.Layer<unknown, DatabaseUnavailable> => {
   // An interrupt is not the database's doing.
   if (Cause.isInterruptedOnly(cause)) return Layer.failCause(cause as Cause.Cause<never>)
   const error = driverError(cause)
   let detail = describe(error)
   for (const secret of secrets(database)) detail = detail.replaceAll(secret, "<redacted>")
-  // The driver module's words first (a password not given, a driver not built), which say what to do already.
-  const advised = Driver.advise(detail)
-  const toDo = advised === detail ? advice(error) : undefined
   return Layer.fail(
-    new DatabaseUnavailable({
-      database: display(database),
-      detail: toDo === undefined ? advised : `${detail} (${toDo})`,
-      transient: isTransient(error)
-    })
+    new DatabaseUnavailable({ database: display(database), detail: Driver.advise(detail, error), transient: isTransient(error) })
   )
 }
 

@@ -25,18 +25,66 @@ export const load = <A>(name: keyof typeof drivers, importer: () => Promise<A>):
       )
   })
 
+/** The code of a driver's error (Node's, TLS's or PostgreSQL's SQLSTATE), or the one all of an aggregate's share. */
+const codeOf = (error: unknown): string | undefined => {
+  if (error instanceof AggregateError) {
+    const codes = new Set(error.errors.map(codeOf))
+    return codes.size === 1 ? [...codes][0] : undefined
+  }
+  const code = error instanceof Error ? (error as Error & { readonly code?: unknown }).code : undefined
+  return typeof code === "string" ? code : undefined
+}
+
+const untrustedCertificate = new Set([
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY"
+])
+
 /**
- * What to do about a database that could not be opened, where the driver's words do not say it: a password the server
- * asks for and was not given (node-postgres's words under SCRAM, the server's under password or md5 authentication),
- * and better-sqlite3 installed without its native addon (its install script did not run: pnpm 10 runs one only once
- * allowed), whose words are a list of the paths it looked in.
+ * What the user can do about the driver's answer, to follow it in parentheses (a message may go on after it: a runner's
+ * "Trying again in 2 s"); undefined where the answer says it all.
  */
-export const advise = (detail: string): string => {
+const advice = (error: unknown): string | undefined => {
+  const code = codeOf(error)
+  const message = error instanceof Error ? error.message : ""
+  if (code === "ECONNREFUSED") return "check that PostgreSQL runs there and listens on that host and port"
+  if (code === "ENOTFOUND" || code === "EAI_AGAIN") return "check the host name in the URL"
+  if (code === "ETIMEDOUT" || code === "EHOSTUNREACH" || code === "ENETUNREACH" || /timeout|terminated unexpectedly/i.test(message)) {
+    return "check the host and port in the URL, and any firewall between"
+  }
+  if (code === "3D000") return "create it (CREATE DATABASE …) or name one that exists in the URL"
+  if (code === "28P01") return "check the user and password (in the URL or PGPASSWORD)"
+  if (code === "28000") {
+    return /no encryption/.test(message)
+      ? "the server accepts this client only over TLS: add ?sslmode=require (or verify-full) to the URL"
+      : "check the user name; the server's pg_hba.conf decides who may connect from where"
+  }
+  if (code !== undefined && untrustedCertificate.has(code)) {
+    return "its certificate is signed by no authority this machine trusts: ?sslmode=require encrypts without checking it, as psql does, and sslrootcert=FILE names the authority to check it against"
+  }
+  if (code === "ERR_TLS_CERT_ALTNAME_INVALID") {
+    return "its certificate names another host: connect by the name it was issued for, or check the chain alone with sslmode=verify-ca and sslrootcert=FILE"
+  }
+  if (/does not support SSL/.test(message)) return "the server speaks no TLS: drop sslmode from the URL (and PGSSLMODE)"
+  return undefined
+}
+
+/**
+ * What to do about a database that could not be opened, where the driver's words do not say it. Said first, with the
+ * words after it: a password the server asks for and was not given (node-postgres's words under SCRAM, the server's
+ * under password or md5 authentication), and better-sqlite3 installed without its native addon (its install script
+ * did not run: pnpm 10 runs one only once allowed), whose words are a list of the paths it looked in. Said after the
+ * words, in parentheses, from the driver's error (`error`): the usual reasons a server cannot be reached or refuses.
+ */
+export const advise = (detail: string, error?: unknown): string => {
   if (/client password must be a string|empty password returned by client/.test(detail)) {
     return `the server asks for a password and none was given: put it in the URL (postgres://USER:PASSWORD@…) or in PGPASSWORD (${detail})`
   }
   if (/Could not locate the bindings file/.test(detail)) {
     return "better-sqlite3 is installed without its native addon: its install script did not run (pnpm 10 runs it only once allowed: pnpm approve-builds, then pnpm rebuild better-sqlite3; with npm, npm rebuild better-sqlite3)"
   }
-  return detail
+  const toDo = advice(error)
+  return toDo === undefined ? detail : `${detail} (${toDo})`
 }
