@@ -185,13 +185,15 @@ describe.concurrent("intercom-scroll sync, as a process", () => {
         const database = yield* sqliteFile
         const simulator = yield* Simulator.Simulator
         const first = yield* startCli(["sync", "users", "--database", database], { env: yield* env })
-        yield* eventually(Effect.map(simulator.stats, (stats) => (stats.workspaces[TOKEN]?.pagesServed ?? 0) >= 2))
+        // The first holds the lock from before its first page to after its last: 25 pages at 300 ms leave the second
+        // ~7 s to start its process and wait its second, on a loaded machine too (at 100 ms, CI's first had finished).
+        yield* eventually(Effect.map(simulator.stats, (stats) => (stats.workspaces[TOKEN]?.pagesServed ?? 0) >= 1))
         const second = yield* sync(["users", "--database", database, "--lock-timeout", "1s"])
         expect(second.stderr).toMatch(/^LockTimeout: Another sync of workspace "default" still held its lock after 1 s/m)
         expect(second.exitCode).toBe(1)
         expect(yield* first.exitCode).toBe(0)
       }),
-    served({ latency: Duration.millis(100) })
+    served({ latency: Duration.millis(300) })
   )
 
   test(
