@@ -3,7 +3,7 @@
  * than the clock's (a request sent ahead waits turns for its connection: the core's internal/sendAhead.ts), which no
  * `Effect.yieldNow` gives, so a turn of the event loop passes every tenth yield.
  */
-import { Effect } from "effect"
+import { Duration, Effect } from "effect"
 
 /** One turn of the event loop. */
 export const turn: Effect.Effect<void> = Effect.async<void>((resume) => {
@@ -13,14 +13,26 @@ export const turn: Effect.Effect<void> = Effect.async<void>((resume) => {
 
 const step = (i: number) => i % 10 === 9 ? turn : Effect.yieldNow()
 
-/** Runs the others until `done` holds; dies, naming `what`, if it never does. */
-export const until = (what: string, done: () => boolean, bound = 100_000): Effect.Effect<void> =>
+/**
+ * Runs the others until `done` holds; dies, naming `what`, if it does not within `within` of real time. Bounded by
+ * real time, not by a count of steps: some of what they wait on is the machine's, not the event loop's (a client's
+ * layer digests its token on libuv's thread pool), and a loaded machine answers that after thousands of turns.
+ */
+export const until = <E = never, R = never>(
+  what: string,
+  done: (() => boolean) | Effect.Effect<boolean, E, R>,
+  within: Duration.DurationInput = "10 seconds"
+): Effect.Effect<void, E, R> =>
   Effect.gen(function*() {
-    for (let i = 0; i < bound; i++) {
-      if (done()) return
+    const check = Effect.isEffect(done) ? done : Effect.sync(done)
+    const deadline = Date.now() + Duration.toMillis(within)
+    for (let i = 0;; i++) {
+      if (yield* check) return
+      if (i % 10 === 9 && Date.now() > deadline) {
+        return yield* Effect.dieMessage(`never reached within ${Duration.format(within)}: ${what}`)
+      }
       yield* step(i)
     }
-    return yield* Effect.dieMessage(`never reached: ${what}`)
   })
 
 /**
