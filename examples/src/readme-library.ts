@@ -12,7 +12,7 @@ const Intercom = IntercomClient.layerConfig() // INTERCOM_ACCESS_TOKEN (redacted
 
 const program = Scroll.users({
   restart: Schedule.exponential("1 second").pipe(Schedule.intersect(Schedule.recurs(5))), // start over at most 5 times
-  concurrentScroll: Schedule.spaced("10 seconds").pipe(Schedule.upTo("2 minutes")),      // wait out another scroll
+  concurrentScroll: Scroll.waitForOtherScroll("5 minutes"),                              // wait out another scroll
   dedupe: true,                                                                          // each user once, across restarts
   prefetch: 2                                                                            // pages fetched ahead of you
 }).pipe(

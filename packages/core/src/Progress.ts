@@ -62,7 +62,8 @@ export type ProgressEvent = Data.TaggedEnum<{
   Retry: { readonly resource: Resource; readonly attempt: number; readonly cause: string }
   /**
    * The scroll waits, until the given UNIX milliseconds when known. For `concurrent-scroll` and `own-scroll` that is
-   * when the `concurrentScroll` schedule would give up: the wait ends sooner once the other scroll is gone.
+   * when the `concurrentScroll` schedule would give up (the default's and `Scroll.waitForOtherScroll`'s; a schedule of
+   * your own is not stepped ahead, so its end is not known): the wait ends sooner once the other scroll is gone.
    */
   Waiting: { readonly resource: Resource; readonly reason: WaitReason; readonly untilMillis: number | undefined }
   /** The wait is over. */

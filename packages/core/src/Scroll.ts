@@ -21,7 +21,7 @@
  *
  * @since 0.1.0
  */
-import { Chunk, Clock, Effect, Either, Fiber, Metric, Option, Schedule, type Schema, Stream } from "effect"
+import { Chunk, Clock, Duration, Effect, Either, Fiber, Metric, Option, Schedule, type Schema, Stream } from "effect"
 import { type FetchedPage, IntercomClient, type Service } from "./IntercomClient.js"
 import { internalsOf, type Internals, type ReceivedPage } from "./internal/client.js"
 import * as CustomAttributes from "./internal/customAttributes.js"
@@ -62,7 +62,9 @@ export interface Options<A = never, I = never> {
   readonly restart?: Schedule.Schedule<unknown, RestartRequired | Expired> | undefined
   /**
    * How to wait while another scroll of the workspace is open (`ConcurrentScroll`). Default: every 10 seconds,
-   * up to 12 times (2 minutes): long enough for an abandoned scroll to expire.
+   * up to 12 times (2 minutes): long enough for an abandoned scroll to expire. `waitForOtherScroll(wait)` waits longer
+   * or shorter; a schedule of your own is stepped once a wait, effects and all, and its waits are reported without the
+   * time they give up at.
    */
   readonly concurrentScroll?: Schedule.Schedule<unknown, ConcurrentScroll> | undefined
   /** After a restart, skip records already emitted (by id). Default true. */
@@ -103,8 +105,35 @@ export const defaultRestart: Schedule.Schedule<unknown, RestartRequired | Expire
  * @since 0.1.0
  * @category schedules
  */
-export const defaultConcurrentScroll: Schedule.Schedule<unknown, ConcurrentScroll> = Schedule.spaced("10 seconds")
-  .pipe(Schedule.intersect(Schedule.recurs(12)))
+export const defaultConcurrentScroll: Schedule.Schedule<unknown, ConcurrentScroll> = ScheduleDriver.withoutEffects(
+  Schedule.spaced("10 seconds").pipe(Schedule.intersect(Schedule.recurs(12)))
+)
+
+/**
+ * A `concurrentScroll` schedule: waits up to `wait` for another scroll of the workspace to close on Intercom's side,
+ * trying every 10 seconds (or sooner, for a shorter wait); zero gives up at once. Its waits are reported to `Progress`
+ * with when they give up, as the default's are: its steps have no effects, so they can be taken ahead of time. A
+ * schedule of your own is stepped only as the scroll waits (its steps may log, count or draw), and its waits are
+ * reported without an end.
+ *
+ * @example
+ * ```ts
+ * import { Scroll } from "@intercom-scroll/core"
+ *
+ * const users = Scroll.users({ concurrentScroll: Scroll.waitForOtherScroll("5 minutes") })
+ * ```
+ *
+ * @since 0.1.0
+ * @category schedules
+ */
+export const waitForOtherScroll = (wait: Duration.DurationInput): Schedule.Schedule<unknown, ConcurrentScroll> => {
+  const total = Duration.decode(wait)
+  return ScheduleDriver.withoutEffects<unknown, unknown>(
+    Duration.lessThanOrEqualTo(total, Duration.zero)
+      ? Schedule.stop
+      : Schedule.spaced(Duration.min(total, Duration.seconds(10))).pipe(Schedule.upTo(total))
+  )
+}
 
 /**
  * How often to try again to connect before a scroll ever opened: twice, after half a second and after a second more.

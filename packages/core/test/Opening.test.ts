@@ -234,7 +234,7 @@ describe("another scroll of the workspace open on Intercom's side", () => {
       ])
     }))
 
-  it.effect("the wait can last as long as the concurrentScroll schedule would go on, and is unbounded for an endless one", () =>
+  it.effect("the wait can last as long as waitForOtherScroll's schedule would go on; one of your own is not stepped ahead", () =>
     Effect.gen(function*() {
       const fake = makeFake({
         token: "tok_another_app_scrolls_for_ever_0123",
@@ -248,11 +248,37 @@ describe("another scroll of the workspace open on Intercom's side", () => {
           return waitsOf(run.events)[0]
         })
       const now = yield* TestClock.currentTimeMillis
-      expect(yield* waitWith(Schedule.spaced("10 seconds").pipe(Schedule.upTo("5 minutes")))).toEqual({
+      expect(yield* waitWith(Scroll.waitForOtherScroll("5 minutes"))).toEqual({
         reason: "concurrent-scroll",
         untilMillis: now + 300_000
       })
-      expect(yield* waitWith(Schedule.spaced("10 seconds"))).toEqual({ reason: "concurrent-scroll", untilMillis: undefined })
+      // A schedule of one's own may have effects at each step: its end is not found by stepping it ahead.
+      expect(yield* waitWith(Schedule.spaced("10 seconds").pipe(Schedule.upTo("5 minutes")))).toEqual({
+        reason: "concurrent-scroll",
+        untilMillis: undefined
+      })
+    }))
+
+  it.effect("a concurrentScroll schedule of one's own is stepped once a wait: its effects run as often as it waits", () =>
+    Effect.gen(function*() {
+      let answered = 0
+      const fake = makeFake({
+        records: 250,
+        token: "tok_another_app_scrolls_tapped_0123",
+        fault: (seen) => paramOf(seen) === null && answered++ < 3 ? scrollExists() : undefined
+      })
+      const steps: Array<string> = []
+      const concurrentScroll = Schedule.spaced("1 second").pipe(
+        Schedule.upTo("1 minute"),
+        Schedule.tapInput((error: ScrollError.ConcurrentScroll) => Effect.sync(() => steps.push(error._tag)))
+      )
+      const run = yield* observed(Stream.runCount(Scroll.users({ concurrentScroll })).pipe(Effect.provide(fake.layer)))
+      yield* settle(() => waitsOf(run.events).length > 0)
+      yield* TestClock.adjust("5 seconds")
+      expect(yield* Fiber.join(run.fiber)).toEqual(Exit.succeed(250))
+      // Three scroll_exists, three waits, three steps (stepped ahead to find its end, it ran thousands of times).
+      expect(waitsOf(run.events)).toHaveLength(3)
+      expect(steps).toEqual(["ConcurrentScroll", "ConcurrentScroll", "ConcurrentScroll"])
     }))
 
   /** The simulator in process: its scrolls expire a minute after their last use, on the TestClock. */

@@ -6,7 +6,7 @@
  * @since 0.1.0
  */
 import { HelpDoc, Options as Flag, ValidationError } from "@effect/cli"
-import type { IntercomClient, Scroll, ScrollError } from "@intercom-scroll/core"
+import { type IntercomClient, Scroll, type ScrollError } from "@intercom-scroll/core"
 import { Duration, Effect, Either, Option, Schedule } from "effect"
 
 const regions = ["us", "eu", "au"] as const satisfies ReadonlyArray<IntercomClient.Region>
@@ -52,20 +52,6 @@ export const restartAtMost = (
     Schedule.jittered,
     Schedule.intersect(Schedule.recurs(maxRestarts))
   )
-
-/**
- * Waits up to `wait` for another scroll of the workspace to close on Intercom's side, trying every 10 seconds (or
- * sooner, for a shorter wait), as the core's default does for 2 minutes. Zero gives up at once.
- *
- * @since 0.1.0
- * @category schedules
- */
-export const waitForOtherScroll = (
-  wait: Duration.Duration
-): Schedule.Schedule<unknown, ScrollError.ConcurrentScroll> =>
-  Duration.lessThanOrEqualTo(wait, Duration.zero)
-    ? Schedule.stop
-    : Schedule.spaced(Duration.min(wait, Duration.seconds(10))).pipe(Schedule.upTo(wait))
 
 const durationUnits: ReadonlyArray<readonly [RegExp, (n: number) => Duration.Duration]> = [
   [/^(s|sec|secs|second|seconds)?$/, Duration.seconds],
@@ -163,6 +149,6 @@ export interface Parsed {
  */
 export const scrollOptions = (flags: Parsed): Scroll.Options => ({
   restart: Option.getOrUndefined(Option.map(flags.maxRestarts, restartAtMost)),
-  concurrentScroll: Option.getOrUndefined(Option.map(flags.waitForOtherScroll, waitForOtherScroll)),
+  concurrentScroll: Option.getOrUndefined(Option.map(flags.waitForOtherScroll, Scroll.waitForOtherScroll)),
   prefetch: Option.getOrUndefined(flags.prefetch)
 })

@@ -1,4 +1,5 @@
 import { Clock, Effect, Option, type Schedule, ScheduleDecision, ScheduleIntervals } from "effect"
+import { globalValue } from "effect/GlobalValue"
 
 /**
  * Steps a schedule as `Schedule.driver` does, but tells when each wait ends before it begins, so that it can be
@@ -10,7 +11,8 @@ export interface Driver<In> {
   /**
    * When the schedule would give up if every attempt from `fromMillis` on failed with `input` at once: stepped from its
    * current state on a clock of its own, without waiting. Undefined for a schedule that goes on for more than a day (or
-   * for ever). A jittered schedule is stepped with other draws than its real waits, so the time is near, not exact.
+   * for ever), and for one not made `withoutEffects`: a step is an effect (a user's `Schedule.tapInput` logs, counts,
+   * draws), and stepping ahead would run it once for every step, thousands of times a wait.
    */
   readonly giveUpAt: (input: In, fromMillis: number) => Effect.Effect<number | undefined>
 }
@@ -18,6 +20,18 @@ export interface Driver<In> {
 /** Steps a schedule is followed for, and how far ahead, before it counts as endless. */
 const MAX_STEPS = 10_000
 const HORIZON_MILLIS = 24 * 60 * 60 * 1000
+
+/** The schedules made here whose steps have no effects, which `giveUpAt` may step ahead of time. */
+const effectFree = globalValue(
+  Symbol.for("@intercom-scroll/core/internal/schedule/effectFree"),
+  () => new WeakSet<Schedule.Schedule<unknown, never>>()
+)
+
+/** Notes that `schedule`'s steps have no effects (it is built of `spaced`, `recurs`, `upTo` and the like, no taps). */
+export const withoutEffects = <Out, In>(schedule: Schedule.Schedule<Out, In>): Schedule.Schedule<Out, In> => {
+  effectFree.add(schedule)
+  return schedule
+}
 
 export const driver = <In>(schedule: Schedule.Schedule<unknown, In>): Driver<In> => {
   let state: unknown = schedule.initial
@@ -32,7 +46,7 @@ export const driver = <In>(schedule: Schedule.Schedule<unknown, In>): Driver<In>
       }))
 
   const giveUpAt = (input: In, fromMillis: number) =>
-    Effect.gen(function*() {
+    !effectFree.has(schedule) ? Effect.succeed(undefined) : Effect.gen(function*() {
       let at = fromMillis
       let stepped: unknown = state
       for (let step = 0; step < MAX_STEPS && at - fromMillis <= HORIZON_MILLIS; step++) {
