@@ -18,6 +18,13 @@ const started = Date.now()
 if ((await ensureBundled([program])).length > 0) {
   console.error(`(built ${program.output} from source in ${((Date.now() - started) / 1000).toFixed(1)} s)`)
 }
+// pnpm runs the root's script in the repository's root; a relative path on its command line (`--out users.ndjson`,
+// `sqlite:copy.sqlite`) means where the user called pnpm from, as it does for the installed bin. INIT_CWD is that
+// directory, set afresh by pnpm for the script it runs now (not one left behind by a script further up, such as the
+// tests' `pnpm test`, which start this file with a working directory of their own).
+if (["start", "cli", "simulator"].includes(process.env.npm_lifecycle_event ?? "") && process.env.INIT_CWD) {
+  process.chdir(process.env.INIT_CWD)
+}
 // The program reads its arguments from process.argv[2] on, as when its bin runs it.
 process.argv.splice(2, 1)
 // Through the file its bin runs (the CLI's: with its V8 flags and code cache), else the bundle itself.

@@ -11,7 +11,7 @@ import { Simulator } from "@intercom-scroll/simulator"
 import { Effect, Fiber, Layer, type Scope } from "effect"
 import * as Os from "node:os"
 import { parseCsv } from "./support/csv.js"
-import { cli, cliPipedTo, closedPort, eventually, run, simulator, start, startCli, withoutProgress } from "./support/processes.js"
+import { cli, cliPipedTo, closedPort, eventually, root, run, simulator, start, startCli, withoutProgress } from "./support/processes.js"
 import { simulatorForAll } from "./support/suite.js"
 import { env, expectedIds, ndjsonIds, TOKEN, workspaceFlags, workspaces } from "./support/workspace.js"
 
@@ -19,7 +19,7 @@ const tempDirectory = Effect.flatMap(FileSystem.FileSystem, (fs) => fs.makeTempD
 
 describe.concurrent("intercom-scroll export, as a process against the standalone simulator", () => {
   // One simulator for the cases that need no fault of its own, each exporting a workspace of its own on it.
-  const shared = workspaces(["stdout", "head", "pnpm", "stderr", "out", "dev-stdout"])
+  const shared = workspaces(["stdout", "head", "pnpm", "stderr", "out", "dev-stdout", "pnpm-out"])
   const sharedUrl = simulatorForAll(shared.flags)
 
   it.scopedLive("ndjson to stdout: every user once, whole, and a summary on stderr", () =>
@@ -83,6 +83,21 @@ describe.concurrent("intercom-scroll export, as a process against the standalone
       })
       expect(result.exitCode).toBe(141)
       expect(JSON.parse(result.stdout)).toMatchObject({ type: "user" })
+    }).pipe(Effect.provide(NodeContext.layer)), 60_000)
+
+  it.scopedLive("through `pnpm -s cli` called from another directory: a relative --out is written there, as the README says", () =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const path = yield* Path.Path
+      const cwd = yield* tempDirectory
+      const workspace = shared.of("pnpm-out")
+      const result = yield* run("pnpm", ["-C", root, "-s", "cli", "export", "users", "--out", "users.ndjson"], {
+        env: workspace.env(sharedUrl()),
+        cwd
+      })
+      expect(result.exitCode).toBe(0)
+      expect(result.stderr).toContain(`to ${path.join(cwd, "users.ndjson")}`)
+      expect([...ndjsonIds(yield* fs.readFileString(path.join(cwd, "users.ndjson")))].sort()).toEqual(yield* workspace.expectedIds)
     }).pipe(Effect.provide(NodeContext.layer)), 60_000)
 
   it.scopedLive("stderr's reader gone (2>&1 >/dev/null | true): the export still ends well, the file whole, nothing left over", () =>
