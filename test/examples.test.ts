@@ -147,7 +147,7 @@ describe.concurrent("examples, each with its embedded simulator", () => {
       expect(result.exitCode).toBe(0)
       const [first, second, changed, deletedLine, ...deletedRows] = lines(result.stdout)
       expect([first, second, changed, deletedLine]).toEqual([
-        "first sync: 1000 inserted",
+        `first sync into ${path.join(cwd, "out", "query-copy.sqlite")}: 1000 inserted`,
         "second sync: 25 inserted, 0 updated, 10 deleted",
         "changed since the last sync: 25 (25 new)",
         "deleted: 10"
@@ -188,6 +188,7 @@ describe.concurrent("examples, each with its embedded simulator", () => {
 
   it.scopedLive("fleet syncs six workspaces on a one-runner SQLite fleet, and a second run finds them unchanged", () =>
     Effect.gen(function*() {
+      const path = yield* Path.Path
       const cwd = yield* temporaryDirectory
       const sizes = [1000, 1250, 1500, 1750, 2000, 2250]
       const names = ["acme", "globex", "initech", "umbrella", "hooli", "stark"]
@@ -196,7 +197,7 @@ describe.concurrent("examples, each with its embedded simulator", () => {
       expect(lines(first.stdout).sort()).toEqual([
         ...names.map((name, i) =>
           `${name.padEnd(9)} ${String(sizes[i]).padStart(5)} users: ${sizes[i]} inserted, 0 updated, 0 unchanged, 0 deleted`),
-        "6 workspaces synced; 9750 users in out/fleet.sqlite"
+        `6 workspaces synced; 9750 users in ${path.join(cwd, "out", "fleet.sqlite")}`
       ].sort())
       const second = yield* example("fleet", { cwd })
       expect(second.exitCode).toBe(0)

@@ -7,6 +7,7 @@
  *   intercom-scroll fleet runner --database sqlite:out/fleet.sqlite --port 34431
  *   intercom-scroll fleet sync --database sqlite:out/fleet.sqlite --workspaces workspaces.json
  */
+import { Path } from "@effect/platform"
 import { NodeHttpClient, NodeRuntime } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
 import { Fleet, Secrets, WorkspaceConfig, WorkspaceSync } from "@intercom-scroll/fleet"
@@ -27,6 +28,9 @@ const freePort = Effect.async<number>((resume) => {
   })
 })
 
+// In out/ of the directory you run it from.
+const file = "out/fleet.sqlite"
+
 const program = Effect.gen(function*() {
   const baseUrl = yield* Simulator.baseUrl
   // The workspaces file's content: a name, where its API is, and the variable that holds its token on the runners.
@@ -46,7 +50,7 @@ const program = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   const [{ live }] = yield* sql<{ live: number }>`
     SELECT count(*) AS live FROM ${sql(Sync.tables.users)} WHERE deleted_at IS NULL`
-  yield* Console.log(`${workspaces.length} workspaces synced; ${live} users in out/fleet.sqlite`)
+  yield* Console.log(`${workspaces.length} workspaces synced; ${live} users in ${(yield* Path.Path).resolve(file)}`)
 })
 
 // Where the runner finds each workspace's token. On a real fleet `Secrets.layerConfig` reads the variable tokenEnv
@@ -58,14 +62,14 @@ const tokens = Secrets.layer((workspace) =>
 )
 
 const Runner = Layer.unwrapEffect(Effect.gen(function*() {
-  const database = yield* SyncDatabase.parse("sqlite:out/fleet.sqlite")
+  const database = yield* SyncDatabase.parse(`sqlite:${file}`)
   return Fleet.layerRunner({ database, port: yield* freePort, maxSyncs: 4 })
 })).pipe(
   Layer.provide([NodeHttpClient.layerUndici, tokens])
 )
 
 program.pipe(
-  Effect.provide(Layer.mergeAll(Runner, Simulator.layerServer({ workspaces: simulated }))),
+  Effect.provide(Layer.mergeAll(Runner, Simulator.layerServer({ workspaces: simulated }), Path.layer)),
   // The runner's log (what it receives, starts and ends) is for an operator; warnings still show.
   Logger.withMinimumLogLevel(LogLevel.Warning),
   NodeRuntime.runMain

@@ -7,7 +7,7 @@
  * syncs see whatever changed in your workspace meanwhile. Without a token, an Intercom simulator started in this
  * process stands in: 1,000 users, and at the second sync's first page 25 users added and 10 removed.
  */
-import { FileSystem } from "@effect/platform"
+import { FileSystem, Path } from "@effect/platform"
 import { NodeContext, NodeHttpClient, NodeRuntime } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
@@ -23,7 +23,7 @@ const program = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   const users = sql(Sync.tables.users)
   const first = yield* Sync.run("users", { workspace: "example" })
-  yield* Console.log(`first sync: ${first.inserted} inserted`)
+  yield* Console.log(`first sync into ${(yield* Path.Path).resolve(database)}: ${first.inserted} inserted`)
   const last = yield* Sync.run("users", { workspace: "example" })
   yield* Console.log(`second sync: ${last.inserted} inserted, ${last.updated} updated, ${last.deleted} deleted`)
 
