@@ -167,8 +167,8 @@ export const parse = (url: string): Effect.Effect<Database, InvalidDatabaseUrl> 
 
 /**
  * The database as a message may name it: `sqlite:PATH` with the path made absolute, or `postgres://USER@HOST:PORT/DB`
- * without the password and without the query (whose parameters may hold one), but for the `host` parameter of a URL
- * with no host of its own (a Unix socket's directory, which tells two servers of one machine apart).
+ * without the password and without the query (whose parameters may hold one), but for the `host` and `port` parameters
+ * of a URL with no host of its own (a Unix socket's directory and port, which tell servers of one machine apart).
  *
  * @since 0.1.0
  * @category rendering
@@ -182,9 +182,11 @@ export const display = (database: Database): string =>
       const username = parsed.username !== "" ? parsed.username : encodeURIComponent(parsed.searchParams.get("user") ?? "")
       const user = username === "" ? "" : `${username}@`
       const socket = parsed.host === "" ? parsed.searchParams.get("host") : null
+      // A socket's port names its file in that directory (`.s.PGSQL.5433`): another server of the machine.
+      const socketPort = socket === null ? null : parsed.searchParams.get("port")
       return `${parsed.protocol}//${user}${parsed.host}${parsed.pathname === "/" ? "" : parsed.pathname}${
         socket === null ? "" : `?host=${socket}`
-      }`
+      }${socketPort === null ? "" : `&port=${socketPort}`}`
     }
   })
 

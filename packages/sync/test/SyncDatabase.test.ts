@@ -92,6 +92,9 @@ describe("SyncDatabase.parse", () => {
       // The socket's directory is shown, the password is not.
       expect(SyncDatabase.display(database)).toBe("postgres://sync@/intercom?host=/var/run/postgresql")
       expect(SyncDatabase.secrets(database)).toContain("p@ss")
+      // A socket's port tells another server's socket in the same directory apart.
+      const otherServer = yield* SyncDatabase.parse("postgres://sync@/intercom?host=/tmp/pg&port=55432")
+      expect(SyncDatabase.display(otherServer)).toBe("postgres://sync@/intercom?host=/tmp/pg&port=55432")
       const userOnly = yield* SyncDatabase.parse("postgresql://sync@")
       expect(userOnly._tag === "Postgres" && Redacted.value(userOnly.url)).toBe("postgresql:///?user=sync")
     }))
