@@ -9,6 +9,7 @@ import { errorList, type Fake, json, makeFake, TOKEN } from "../../core/test/sup
 import { Cli } from "../src/index.js"
 import * as Failure from "../src/internal/failure.js"
 import * as ScrollFlags from "../src/internal/scrollFlags.js"
+import * as ScrollOptions from "../src/internal/scrollOptions.js"
 import { ClockSteps, Settle } from "@intercom-scroll/testing"
 import { type Capture, makeCapture } from "./support/capture.js"
 
@@ -602,18 +603,18 @@ describe("intercom-scroll export", () => {
       })
     })
 
-    it("ScrollFlags.restartAtMost waits about a second before the first restart", () => {
+    it("ScrollOptions.restartAtMost waits about a second before the first restart", () => {
       const expired = new ScrollError.Expired({ resource: "users", page: 2 })
-      const delays = Effect.runSync(Schedule.run(Schedule.delays(ScrollFlags.restartAtMost(2)), 0, [expired]))
+      const delays = Effect.runSync(Schedule.run(Schedule.delays(ScrollOptions.restartAtMost(2)), 0, [expired]))
       const first = Duration.toMillis(Chunk.unsafeGet(delays, 0))
       expect(first).toBeGreaterThanOrEqual(800)
       expect(first).toBeLessThanOrEqual(1200)
     })
 
-    it("ScrollFlags.restartAtMost backs off exponentially, but never much over a minute, however many restarts it allows", () => {
+    it("ScrollOptions.restartAtMost backs off exponentially, but never much over a minute, however many restarts it allows", () => {
       const expired = new ScrollError.Expired({ resource: "users", page: 2 })
       const delays = Effect.runSync(
-        Schedule.run(Schedule.delays(ScrollFlags.restartAtMost(20)), 0, Array.from({ length: 25 }, () => expired))
+        Schedule.run(Schedule.delays(ScrollOptions.restartAtMost(20)), 0, Array.from({ length: 25 }, () => expired))
       ).pipe(Chunk.toReadonlyArray, (all) => all.slice(0, 20).map((delay) => Duration.toSeconds(delay)))
       // 1, 2, 4 … 32 s with ±20 % jitter, then a minute (±20 %) each.
       expect(delays[5]).toBeGreaterThanOrEqual(32 * 0.8)

@@ -15,7 +15,7 @@ import * as Fields from "./fields.js"
 import * as Format from "./format.js"
 import * as OpenScroll from "./openScroll.js"
 import * as ProgressBar from "./progressBar.js"
-import * as ScrollFlags from "./scrollFlags.js"
+import * as ScrollOptions from "./scrollOptions.js"
 import { Stdio } from "./stdio.js"
 
 /**
@@ -140,5 +140,5 @@ export const fromFlags = (flags: Flags): Effect.Effect<Options, never, Path.Path
     out: Option.getOrUndefined(
       Option.flatMap(flags.out, (file) => stdoutNames.has(file) ? Option.none() : Option.some(path.resolve(file)))
     ),
-    scroll: { ...ScrollFlags.scrollOptions(flags), dedupe: !flags.noDedupe }
+    scroll: { ...ScrollOptions.scrollOptions(flags), dedupe: !flags.noDedupe }
   }))

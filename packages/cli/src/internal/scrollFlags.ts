@@ -6,8 +6,8 @@
  * @since 0.1.0
  */
 import { HelpDoc, Options as Flag, ValidationError } from "@effect/cli"
-import { type IntercomClient, Scroll, type ScrollError } from "@intercom-scroll/core"
-import { Duration, Effect, Either, Option, Schedule } from "effect"
+import type { IntercomClient } from "@intercom-scroll/core"
+import { Duration, Effect, Either, Option } from "effect"
 
 const regions = ["us", "eu", "au"] as const satisfies ReadonlyArray<IntercomClient.Region>
 
@@ -35,23 +35,6 @@ export const integer = (name: string, accepts: (n: number) => boolean, refusal: 
  */
 export const count = (name: string, meaning: string) =>
   integer(name, (n) => n >= 0, `--${name} must be a whole number, 0 or more: ${meaning}`)
-
-/**
- * Restarts at most `maxRestarts` times (0: never), each after an exponential backoff from 1 second with jitter,
- * as the core's default does, but never more than about a minute: uncapped, `--max-restarts 20` would wait hours
- * before its last attempts (the 12th alone ~34 minutes), and a minute is as long as Intercom keeps a scroll.
- *
- * @since 0.1.0
- * @category schedules
- */
-export const restartAtMost = (
-  maxRestarts: number
-): Schedule.Schedule<unknown, ScrollError.RestartRequired | ScrollError.Expired> =>
-  Schedule.exponential("1 second").pipe(
-    Schedule.either(Schedule.spaced("1 minute")), // the shorter of the two delays
-    Schedule.jittered,
-    Schedule.intersect(Schedule.recurs(maxRestarts))
-  )
 
 const durationUnits: ReadonlyArray<readonly [RegExp, (n: number) => Duration.Duration]> = [
   [/^(s|sec|secs|second|seconds)?$/, Duration.seconds],
@@ -140,15 +123,3 @@ export interface Parsed {
   readonly prefetch: Option.Option<number>
   readonly waitForOtherScroll: Option.Option<Duration.Duration>
 }
-
-/**
- * The scroll options the flags ask for; unset ones keep the core's defaults.
- *
- * @since 0.1.0
- * @category flags
- */
-export const scrollOptions = (flags: Parsed): Scroll.Options => ({
-  restart: Option.getOrUndefined(Option.map(flags.maxRestarts, restartAtMost)),
-  concurrentScroll: Option.getOrUndefined(Option.map(flags.waitForOtherScroll, Scroll.waitForOtherScroll)),
-  prefetch: Option.getOrUndefined(flags.prefetch)
-})

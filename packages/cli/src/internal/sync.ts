@@ -14,7 +14,7 @@ import type { InvalidConfig } from "../ExportError.js"
 import * as Client from "./client.js"
 import * as OpenScroll from "./openScroll.js"
 import * as ProgressBar from "./progressBar.js"
-import * as ScrollFlags from "./scrollFlags.js"
+import * as ScrollOptions from "./scrollOptions.js"
 import { Stdio } from "./stdio.js"
 import type * as SyncFlags from "./syncFlags.js"
 
@@ -136,7 +136,7 @@ export const fromFlags = (flags: SyncFlags.Flags): Effect.Effect<void, CommandEr
         target: flags.target,
         workspace: Option.getOrElse(flags.workspace, () => "default"),
         lockTimeout: Option.getOrUndefined(flags.lockTimeout),
-        scroll: ScrollFlags.scrollOptions(flags),
+        scroll: ScrollOptions.scrollOptions(flags),
         destination: SyncDatabase.display(database),
         openScroll
       })).pipe(
