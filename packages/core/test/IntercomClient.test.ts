@@ -261,16 +261,23 @@ describe("options that cannot work", () => {
         [{ maxResponseBytes: Number.NaN }, "not NaN"],
         [{ requestTimeout: 0 }, "requestTimeout must be longer than zero"],
         [{ requestTimeout: -5 }, "requestTimeout -5 is not a duration"],
-        [{ requestTimeout: Number.NaN }, "requestTimeout null is not a duration"],
+        [{ requestTimeout: Number.NaN }, "requestTimeout NaN is not a duration"],
+        [{ requestTimeout: "-5 seconds" }, "requestTimeout \"-5 seconds\" is not a duration"],
         [{ requestTimeout: "soon" as Duration.DurationInput }, "requestTimeout \"soon\" is not a duration"],
         [{ rateLimit: { lowWater: 2 } }, "rateLimit.lowWater is a fraction of the budget, from 0 to 1, not 2"],
         [{ rateLimit: { lowWater: Number.NaN } }, "not NaN"],
         [{ rateLimit: { maxRetries: -1 } }, "rateLimit.maxRetries must be a whole number from 0, not -1"],
-        [{ rateLimit: { maxWait: Number.NaN } }, "rateLimit.maxWait null is not a duration"],
+        [{ rateLimit: { maxWait: Number.NaN } }, "rateLimit.maxWait NaN is not a duration"],
+        [{ rateLimit: { maxWait: "-1 seconds" } }, "rateLimit.maxWait \"-1 seconds\" is not a duration"],
         [{ baseUrl: undefined, region: "mars" as IntercomClient.Region }, "region \"mars\" is not one of us, eu, au"],
         [{ baseUrl: "https://api.intercom.test/?a=1" }, "has a query or a fragment"],
         [{ baseUrl: "https://api.intercom.test/#top" }, "has a query or a fragment"],
-        [{ baseUrl: "https://proxyuser:S3cret@proxy.test/intercom" }, "base URL https://proxy.test/intercom carries credentials"]
+        [{ baseUrl: "https://proxyuser:S3cret@proxy.test/intercom" }, "base URL https://proxy.test/intercom carries credentials"],
+        // A URL that does not parse (a typo in its port) is shown without its credentials too.
+        [{ baseUrl: "https://proxyuser:S3cret@proxy.test:80a/" }, "\"https://…@proxy.test:80a/\" is not a URL"],
+        // The token pasted into the base URL: not shown, with or without an @.
+        [{ baseUrl: `ftp://${TOKEN}@proxy.test` }, "\"ftp://…@proxy.test\" must be https://…"],
+        [{ baseUrl: `:${TOKEN}` }, "\":<redacted>\" is not a URL"]
       ]
       for (const [options, detail] of refused) {
         const error = yield* refusal(options)
@@ -366,6 +373,12 @@ describe("layerConfig", () => {
         expect(ConfigError.isConfigError(error)).toBe(true)
         expect(String(error)).toContain("Invalid data at INTERCOM_BASE_URL")
         expect(String(error)).toContain(JSON.stringify(baseUrl))
+      }
+      // One that carries credentials, parsed or not, is named without them.
+      for (const [baseUrl, shown] of [["ftp://proxyuser:S3cret@proxy.test", "ftp://…@proxy.test"], ["https://u:S3cret@proxy.test:80a/", "https://…@proxy.test:80a/"]]) {
+        const error = yield* Effect.flip(fromEnv({ INTERCOM_ACCESS_TOKEN: TOKEN, INTERCOM_BASE_URL: baseUrl }))
+        expect(String(error)).toContain(JSON.stringify(shown))
+        expect(String(error)).not.toContain("S3cret")
       }
     }))
 

@@ -23,18 +23,26 @@ export interface Checked {
 const isLoopback = (hostname: string) =>
   hostname === "localhost" || hostname === "[::1]" || /^127(\.\d{1,3}){3}$/.test(hostname)
 
+/**
+ * `raw` as a message may show it: without what comes before an `@` that ends its authority (`user:password@`), which
+ * may hold a proxy's password, or a token pasted there. Checked before it is parsed, so a URL that does not parse (a
+ * typo in its port) is shown without it too.
+ */
+const shownUrl = (raw: string): string =>
+  JSON.stringify(raw.replace(/^([^@/?#]*?\/\/)?[^@/?#]*@/, (_match, scheme: string | undefined) => `${scheme ?? ""}…@`))
+
 /** The URL in `raw`, or why it cannot be a base URL whatever the host: not a URL, or not http(s). */
 export const parseUrl = (raw: string): Either.Either<URL, string> => {
   let url: URL
   try {
     url = new URL(raw)
   } catch {
-    return Either.left(`${JSON.stringify(raw)} is not a URL`)
+    return Either.left(`${shownUrl(raw)} is not a URL`)
   }
   // Named as given, not by origin: that of `localhost:4010` (read as the scheme "localhost:") is "null".
   return url.protocol === "http:" || url.protocol === "https:"
     ? Either.right(url)
-    : Either.left(`${JSON.stringify(raw)} must be https://…`)
+    : Either.left(`${shownUrl(raw)} must be https://…`)
 }
 
 const baseUrlOf = (raw: string): Either.Either<string, string> =>
@@ -72,12 +80,22 @@ const headerProblem = (value: string): string | undefined => {
   return `contains ${describeCharacter(found[0])} (character ${found.index + 1} of ${value.length}), which cannot be sent in a header`
 }
 
+/** A value as a message shows it: a string quoted, a number as JavaScript writes it (`NaN`, which JSON writes `null`). */
+const shownValue = (value: unknown): string => typeof value === "number" ? String(value) : JSON.stringify(value)
+
 const durationOf = (name: string, input: Duration.DurationInput): Either.Either<number, string> =>
-  // A negative or NaN number decodes to zero: refused here rather than taken for "no time at all".
-  Option.match(typeof input === "number" && !(input >= 0) ? Option.none() : Duration.decodeUnknown(input), {
-    onNone: () => Either.left(`${name} ${JSON.stringify(input)} is not a duration (such as "30 seconds", or millis)`),
-    onSome: (duration) => Either.right(Duration.toMillis(duration))
-  })
+  // A negative or NaN number, or a negative "-5 seconds", decodes to zero: refused here rather than taken for "no time
+  // at all".
+  Option.match(
+    Option.filter(
+      typeof input === "number" && !(input >= 0) ? Option.none() : Duration.decodeUnknown(input),
+      () => !(typeof input === "string" && input.trim().startsWith("-"))
+    ),
+    {
+      onNone: () => Either.left(`${name} ${shownValue(input)} is not a duration (such as "30 seconds", or millis)`),
+      onSome: (duration) => Either.right(Duration.toMillis(duration))
+    }
+  )
 
 const check = <A>(valid: boolean, value: A, problem: () => string): Either.Either<A, string> =>
   valid ? Either.right(value) : Either.left(problem())
@@ -143,4 +161,10 @@ export const checkOptions = (
     )
 
     return { baseUrl, token, versions, maxBytes, timeoutMillis, rateLimit: { lowWater, maxWaitMillis, maxRetries } }
-  }).pipe(Either.mapLeft((detail) => new InvalidOptions({ detail })))
+  }).pipe(Either.mapLeft((detail) => new InvalidOptions({ detail: withoutToken(detail, options) })))
+
+/** `detail` without the access token, wherever a value it quotes held it (pasted into the base URL, say). */
+const withoutToken = (detail: string, options: Options): string => {
+  const token = Redacted.value(options.accessToken).trim()
+  return token.length < 8 ? detail : detail.split(token).join("<redacted>")
+}
