@@ -19,6 +19,7 @@
  * @since 0.1.0
  */
 import { FileSystem } from "@effect/platform"
+import { Sync } from "@intercom-scroll/sync"
 import { Effect, ParseResult, Schema } from "effect"
 
 /**
@@ -44,16 +45,13 @@ export const TokenEnv = Schema.String.pipe(
 )
 
 /**
- * A workspace's name: the entity id of its `WorkspaceSync` and the `workspace` column of its rows.
+ * A workspace's name: the entity id of its `WorkspaceSync` and the `workspace` column of its rows, as the sync takes
+ * it (`Sync.WorkspaceName`).
  *
  * @since 0.1.0
  * @category schemas
  */
-export const WorkspaceName = Schema.String.pipe(
-  Schema.pattern(/^[^\s\p{Cc}](?:[^\p{Cc}]{0,198}[^\s\p{Cc}])?$/u, {
-    message: () => "must be 1 to 200 characters, without control characters or spaces at either end"
-  })
-)
+export const WorkspaceName: Schema.Schema<string> = Sync.WorkspaceName
 
 /** What the file can tell of a base URL; the client refuses the rest (plain http to another machine) on the runner. */
 const isHttpUrl = (url: string) => URL.canParse(url) && /^https?:$/.test(new URL(url).protocol)

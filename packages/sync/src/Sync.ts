@@ -33,7 +33,7 @@ import { SqlClient } from "@effect/sql"
 import type { MigrationError } from "@effect/sql/Migrator"
 import type { SqlError } from "@effect/sql/SqlError"
 import { type IntercomClient, type Models, Progress, Resource, Scroll } from "@intercom-scroll/core"
-import { Cause, Clock, DateTime, Duration, Effect, Exit, Metric, Stream } from "effect"
+import { Cause, Clock, DateTime, Duration, Effect, Exit, Metric, Option, Schema, Stream } from "effect"
 import * as Dialect from "./internal/dialect.js"
 import { explain } from "./internal/driverWords.js"
 import * as Lock from "./internal/lock.js"
@@ -50,7 +50,8 @@ import * as SyncMetrics from "./SyncMetrics.js"
 export interface Options extends Omit<Scroll.Options, "customAttributes"> {
   /**
    * A name for the Intercom workspace, yours to choose: rows and runs are kept per workspace, so one database can hold
-   * several. Default `"default"`.
+   * several. Default `"default"`. 1 to 200 characters, without control characters or spaces at either end
+   * (`WorkspaceName`).
    */
   readonly workspace?: string | undefined
   /**
@@ -207,14 +208,37 @@ const describe = (cause: Cause.Cause<SyncError>): string => {
   return `Defect: ${defect instanceof Error ? defect.message : String(defect)}`
 }
 
+/**
+ * A workspace's name, as `Options.workspace` takes it and the `workspace` column keeps it: 1 to 200 characters, without
+ * control characters or spaces at either end (a name that reads the same in a log line, a query and a config file).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const WorkspaceName: Schema.Schema<string> = Schema.String.pipe(
+  Schema.pattern(/^[^\s\p{Cc}](?:[^\p{Cc}]{0,198}[^\s\p{Cc}])?$/u, {
+    message: () => "must be 1 to 200 characters, without control characters or spaces at either end"
+  })
+)
+
+const isWorkspaceName: (name: string) => boolean = Schema.is(WorkspaceName)
+
 const validate = (options: Options) =>
   Effect.gen(function*() {
     const workspace = options.workspace ?? "default"
     if (workspace.length === 0) return yield* new InvalidOptions({ detail: "the workspace name is empty" })
+    if (!isWorkspaceName(workspace)) {
+      return yield* new InvalidOptions({
+        detail: `the workspace name ${JSON.stringify(workspace.length > 60 ? `${workspace.slice(0, 60)}…` : workspace)} must be 1 to 200 characters, without control characters or spaces at either end`
+      })
+    }
     if (options.lockTimeout === undefined) return { workspace, lockTimeout: undefined }
-    const lockTimeout = Duration.decodeUnknown(options.lockTimeout)
+    // A negative or NaN duration decodes to zero: refused rather than taken for "give up at once".
+    const input = options.lockTimeout
+    const negative = (typeof input === "number" && !(input >= 0)) || (typeof input === "string" && input.trim().startsWith("-"))
+    const lockTimeout = negative ? Option.none() : Duration.decodeUnknown(input)
     if (lockTimeout._tag === "None") {
-      return yield* new InvalidOptions({ detail: `lockTimeout ${String(options.lockTimeout)} is not a duration` })
+      return yield* new InvalidOptions({ detail: `lockTimeout ${String(input)} is not a duration` })
     }
     return { workspace, lockTimeout: lockTimeout.value }
   })

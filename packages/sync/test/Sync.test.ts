@@ -487,7 +487,7 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
         }
       }))
 
-    it.effect("refuses an empty workspace name or a lock timeout that is no duration, before touching anything", () =>
+    it.effect("refuses an empty or unusable workspace name, or a lock timeout that is no duration, before touching anything", () =>
       Effect.gen(function*() {
         const token = freshToken()
         const empty = yield* Effect.exit(Effect.provide(Sync.run("users", { workspace: "" }), intercom(token)))
@@ -499,6 +499,16 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
         ))
         expect(Exit.isFailure(timeout) && Cause.failureOption(timeout.cause).pipe((e) => e._tag === "Some" && e.value._tag))
           .toBe("InvalidOptions")
+        // A negative or NaN lock timeout decodes to zero, which would give up at once: refused too.
+        for (const lockTimeout of [Number.NaN, -1, "-5 seconds"] as const) {
+          const error = yield* Effect.flip(Effect.provide(Sync.run("users", { workspace: token, lockTimeout }), intercom(token)))
+          expect(error.message).toBe(`Invalid sync options: lockTimeout ${String(lockTimeout)} is not a duration`)
+        }
+        // A name the fleet's workspaces file would refuse: blank, a control character, too long.
+        for (const workspace of ["   ", "acme\n", " acme", "w".repeat(201)]) {
+          const error = yield* Effect.flip(Effect.provide(Sync.run("users", { workspace }), intercom(token)))
+          expect(error.message).toMatch(/^Invalid sync options: the workspace name ".*" must be 1 to 200 characters, without control characters or spaces at either end$/s)
+        }
         expect(yield* Effect.orElseSucceed(runs(token), () => [])).toEqual([])
       }))
 
