@@ -107,8 +107,14 @@ export interface RunnerOptions {
   readonly database: SyncDatabase.Database
   /** The address other processes reach this runner at, and that it listens on. Default 127.0.0.1. */
   readonly host?: string | undefined
+  /**
+   * The port it listens on, 1 to 65535. This and the other numbers here are a program's, not data: a value out of
+   * range (a port of 70000 or NaN, an empty host, `maxSyncs` below 1, a `waitForDatabase` that is no duration) is a
+   * defect when the layer is built, as `Schedule.spaced("soon")` is. Read from configuration, check it there
+   * (`Config.port`, `Config.duration`), as the CLI checks its flags.
+   */
   readonly port: number
-  /** Syncs this runner runs at once. Default 4. */
+  /** Syncs this runner runs at once, from 1. Default 4. */
   readonly maxSyncs?: number | undefined
   /** Overrides `shardingConfig`, for tests; the runner's address is always `host` and `port`. */
   readonly shardingConfig?: Partial<ShardingConfig.ShardingConfig["Type"]> | undefined
