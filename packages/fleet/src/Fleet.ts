@@ -147,41 +147,43 @@ export const layerRunner = (
   | SyncError.UnsupportedDialect
   | ConfigError,
   HttpClient.HttpClient | Secrets
-> => {
-  const maxSyncs = options.maxSyncs ?? 4
-  const timings = { ...shardingConfig, ...options.shardingConfig }
-  const { shardLockExpiration, shardLockRefreshInterval } = { ...ShardingConfig.defaults, ...timings }
-  // The cluster's own interval for shard lock operations. A runner notices a lost shard lock at its next refresh,
-  // which may take as long again before it gives up: a sync that lost its lock waits that long, and a margin.
-  const shardLockInterval = Duration.min(
-    Duration.decode(shardLockRefreshInterval),
-    Duration.unsafeDivide(Duration.decode(shardLockExpiration), 3)
-  )
-  const address = `${options.host ?? "127.0.0.1"}:${options.port}`
-  return WorkspaceSync.layer({ maxSyncs, lockLostGrace: Duration.times(shardLockInterval, 3), runner: address }).pipe(
-    Layer.provideMerge(checkedCluster(NodeClusterSocket.layer({
-      storage: "sql",
-      shardingConfig: {
-        ...timings,
-        // Explicit, so that a stray HOST, PORT or LISTEN_HOST in the environment cannot move the runner.
-        runnerAddress: Option.some(RunnerAddress.make(options.host ?? "127.0.0.1", options.port)),
-        runnerListenAddress: Option.none()
-      }
-    }))),
-    // The sync tables exist before the runner takes its first workspace.
-    Layer.provide(Layer.effectDiscard(Sync.migrate)),
-    // The cluster holds a session for its shard locks and polls storage. Each sync holds one session for its lock,
-    // on which it also writes; before that, one (two for the first) while it checks the tables' migrations.
-    Layer.provideMerge(layerSql(options.database, {
-      connections: maxSyncs + 4,
-      // So that an operator (or a test) can tell a runner's sessions in pg_stat_activity.
-      applicationName: `intercom-scroll-fleet runner ${address}`
-    }).pipe(Layer.retry(untilTheDatabaseAnswers(Duration.decode(options.waitForDatabase ?? Duration.minutes(1)))))),
-    // Runners started together race to create the cluster's and the sync's tables, and in PostgreSQL `CREATE … IF NOT
-    // EXISTS` can still fail for the one that loses; that one starts again (what it built is released first).
-    Layer.retry(startAgain)
-  )
-}
+> =>
+  // Suspended, so that an option that cannot be decoded is a defect of the layer's build, not a throw of this call.
+  Layer.suspend(() => {
+    const maxSyncs = options.maxSyncs ?? 4
+    const timings = { ...shardingConfig, ...options.shardingConfig }
+    const { shardLockExpiration, shardLockRefreshInterval } = { ...ShardingConfig.defaults, ...timings }
+    // The cluster's own interval for shard lock operations. A runner notices a lost shard lock at its next refresh,
+    // which may take as long again before it gives up: a sync that lost its lock waits that long, and a margin.
+    const shardLockInterval = Duration.min(
+      Duration.decode(shardLockRefreshInterval),
+      Duration.unsafeDivide(Duration.decode(shardLockExpiration), 3)
+    )
+    const address = `${options.host ?? "127.0.0.1"}:${options.port}`
+    return WorkspaceSync.layer({ maxSyncs, lockLostGrace: Duration.times(shardLockInterval, 3), runner: address }).pipe(
+      Layer.provideMerge(checkedCluster(NodeClusterSocket.layer({
+        storage: "sql",
+        shardingConfig: {
+          ...timings,
+          // Explicit, so that a stray HOST, PORT or LISTEN_HOST in the environment cannot move the runner.
+          runnerAddress: Option.some(RunnerAddress.make(options.host ?? "127.0.0.1", options.port)),
+          runnerListenAddress: Option.none()
+        }
+      }))),
+      // The sync tables exist before the runner takes its first workspace.
+      Layer.provide(Layer.effectDiscard(Sync.migrate)),
+      // The cluster holds a session for its shard locks and polls storage. Each sync holds one session for its lock,
+      // on which it also writes; before that, one (two for the first) while it checks the tables' migrations.
+      Layer.provideMerge(layerSql(options.database, {
+        connections: maxSyncs + 4,
+        // So that an operator (or a test) can tell a runner's sessions in pg_stat_activity.
+        applicationName: `intercom-scroll-fleet runner ${address}`
+      }).pipe(Layer.retry(untilTheDatabaseAnswers(Duration.decode(options.waitForDatabase ?? Duration.minutes(1)))))),
+      // Runners started together race to create the cluster's and the sync's tables, and in PostgreSQL `CREATE … IF NOT
+      // EXISTS` can still fail for the one that loses; that one starts again (what it built is released first).
+      Layer.retry(startAgain)
+    )
+  })
 
 /** Every 2 seconds while the server does not answer, for up to `within`, each try said in a warning. */
 const untilTheDatabaseAnswers = (within: Duration.Duration) =>

@@ -8,7 +8,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Simulator } from "@intercom-scroll/simulator"
 import { SyncDatabase } from "@intercom-scroll/sync"
 import { ClockSteps, PostgresDatabase } from "@intercom-scroll/testing"
-import { Cause, Clock, Context, Effect, Exit, Fiber, Layer, Logger, LogLevel, Option, Redacted, Ref, TestClock, TestServices } from "effect"
+import { Cause, Clock, Context, type Duration, Effect, Exit, Fiber, Layer, Logger, LogLevel, Option, Redacted, Ref, TestClock, TestServices } from "effect"
 import * as Net from "node:net"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -165,6 +165,18 @@ describe("Fleet.layerRunner", () => {
       expect(tables.map((row) => row.table_name)).toEqual(["cluster_messages", "cluster_runners", "intercom_sync_runs"])
       expect(warnings).toHaveLength(1)
     }), 60_000)
+
+  it.scoped("an option that is no duration is a defect of the layer's build, not a throw of the call", () =>
+    Effect.gen(function*() {
+      const options = {
+        database: SyncDatabase.Database.Sqlite({ filename: join(tmpdir(), "never-opened.sqlite") }),
+        port: 1,
+        waitForDatabase: "soon" as Duration.DurationInput
+      }
+      const runner = Fleet.layerRunner(options).pipe(Layer.provide([Simulator.layerClient({ workspaces: [] }), Secrets.layerConfig]))
+      const exit = yield* Effect.exit(Layer.build(runner))
+      expect(Exit.isFailure(exit) && Cause.isDie(exit.cause) && String(Cause.squash(exit.cause))).toMatch(/Invalid DurationInput/)
+    }))
 
   it.scoped("a runner whose database refuses it for good (no such database) fails at once, without trying again", () =>
     Effect.gen(function*() {
