@@ -254,6 +254,8 @@ describe("options that cannot work", () => {
       const refused: ReadonlyArray<readonly [Partial<IntercomClient.Options>, string]> = [
         [{ accessToken: Redacted.make(`${TOKEN}\n`) }, `the access token contains a line break (character ${TOKEN.length + 1} of ${TOKEN.length + 1})`],
         [{ accessToken: Redacted.make(`${TOKEN}\u0101`) }, "the access token contains the character U+0101"],
+        [{ accessToken: Redacted.make("") }, "the access token is blank"],
+        [{ accessToken: Redacted.make("  ") }, "the access token is blank"],
         [{ versions: { users: "1.4\r\nX-Injected: 1" } }, "versions.users"],
         [{ versions: { companies: " " } }, "versions.companies \" \" is blank"],
         [{ maxResponseBytes: 0 }, "maxResponseBytes must be a whole number of bytes above 0, not 0"],

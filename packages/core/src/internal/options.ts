@@ -118,6 +118,9 @@ export const checkOptions = (
     )
     const baseUrl = yield* baseUrlOf(options.baseUrl ?? regionUrls[region])
 
+    if (token.trim() === "") {
+      return yield* Either.left("the access token is blank: give the workspace's token (an app's Access Token in Intercom's Developer Hub)")
+    }
     const tokenProblem = headerProblem(token)
     if (tokenProblem !== undefined) {
       return yield* Either.left(
