@@ -270,7 +270,10 @@ const unavailable = (database: Database) => (cause: Cause.Cause<unknown>): Layer
  * @category models
  */
 export interface Options {
-  /** PostgreSQL: connections in the pool (the sync holds one for its lock). Default 4. */
+  /**
+   * PostgreSQL: connections in the pool, from 2: the sync's lock holds one for the whole run, and a failed run records
+   * its end on another. Default 4. Fewer is a mistake in the code: the layer dies with it.
+   */
   readonly maxConnections?: number | undefined
   /** PostgreSQL: how long to wait for the server to answer. Default 10 seconds. */
   readonly connectTimeout?: Duration.DurationInput | undefined
@@ -306,6 +309,14 @@ const libpqSslModes = (url: string, environmentMode: string | undefined): string
  * @category layers
  */
 export const layer = (database: Database, options: Options = {}): Layer.Layer<SqlClient, DatabaseUnavailable> =>
+  options.maxConnections !== undefined && !(Number.isSafeInteger(options.maxConnections) && options.maxConnections >= 2)
+    // With one, a run that fails waits for the connection its lock holds, and its row is left `running`.
+    ? Layer.die(new Error(
+      `SyncDatabase option maxConnections must be a whole number from 2 (the lock holds one for the whole run, and a failed run records its end on another), not ${options.maxConnections}`
+    ))
+    : layerOpened(database, options)
+
+const layerOpened = (database: Database, options: Options): Layer.Layer<SqlClient, DatabaseUnavailable> =>
   Database.$match(database, {
     Sqlite: ({ filename }) =>
       Layer.unwrapEffect(Effect.gen(function*() {

@@ -112,6 +112,17 @@ describe("SyncDatabase.parse", () => {
 })
 
 describe("SyncDatabase.layer", () => {
+  it.effect("refuses fewer than two connections, which a failed run's last write would wait on for ever", () =>
+    Effect.gen(function*() {
+      const url = yield* SyncDatabase.parse("postgres://sync@127.0.0.1:1/never_opened")
+      for (const maxConnections of [1, 0, 2.5, Number.NaN]) {
+        const exit = yield* Effect.exit(Layer.build(SyncDatabase.layer(url, { maxConnections })).pipe(Effect.scoped))
+        expect(Exit.isFailure(exit) && Cause.isDie(exit.cause) && String(Cause.squash(exit.cause))).toContain(
+          `maxConnections must be a whole number from 2 (the lock holds one for the whole run, and a failed run records its end on another), not ${maxConnections}`
+        )
+      }
+    }))
+
   it.scoped("SQLite: creates the file and its missing parent directories", () =>
     Effect.gen(function*() {
       const directory = yield* temporaryDirectory
