@@ -431,6 +431,9 @@ export const defaultMaxInFlight = 1_000
  * storage before this returns its first wait, so it survives the runner (and this process) dying. A failure of the
  * storage itself (`PersistenceError`) is tried again a few times, over about 6 seconds, before it is returned.
  *
+ * `run` is not empty and `resources` names each resource once: the request's schema checks both as it is made, and a
+ * request that breaks them is a mistake in the code, a defect (`ParseError`), not a failure.
+ *
  * @since 0.1.0
  * @category clients
  */
