@@ -342,7 +342,7 @@ export const pages = <R extends Resource, A = never, I = never>(
     // within it, which then goes on only once this one has.
     const lock = internals.workspaceLock
     if (yield* lock.isHeldAbove) return yield* new ConcurrentScroll({ resource, nested: true })
-    yield* (yield* lock.isHeld) ? waiting(resource, "workspace-lock", undefined)(lock.acquire) : lock.acquire
+    const giveBackLock = yield* (yield* lock.isHeld) ? waiting(resource, "workspace-lock", undefined)(lock.acquire) : lock.acquire
 
     // Created once, so the restart budget counts across attempts (Stream.retry would reset it on every element).
     const restartBudget = ScheduleDriver.driver(options.restart ?? defaultRestart)
@@ -446,8 +446,13 @@ export const pages = <R extends Resource, A = never, I = never>(
           Effect.as({ ...page, records: fresh })
         ))
 
-    // `Failure<A>` is `ScrollError` alone when no schema can fail a record.
-    return Stream.mapEffect(attempt(1), emit) as Stream.Stream<Page<R, A>, Failure<A>>
+    // `Failure<A>` is `ScrollError` alone when no schema can fail a record. At the scroll's end the workspace is
+    // given back at once: whatever runs this stream may close its scope only later (`Stream.merge` with another
+    // scroll of the workspace, which waits for it).
+    return Stream.concat(Stream.mapEffect(attempt(1), emit), Stream.execute(giveBackLock)) as Stream.Stream<
+      Page<R, A>,
+      Failure<A>
+    >
   })).pipe(Stream.withSpan(`Scroll.pages`, { attributes: { resource } }))
 
 const records = <R extends Resource, A, I>(resource: R, options: Options<A, I> | undefined) =>

@@ -464,6 +464,17 @@ describe("one scroll per workspace in process", () => {
     }).pipe(Effect.provide(fake.layer))
   })
 
+  it.effect("merged (Stream.merge), two streams over the same workspace run one after the other too", () => {
+    // A merge closes its sides' scopes only when it ends: the first gives the workspace back at its end, not then.
+    const fake = makeFake({ records: 250 })
+    return Effect.gen(function*() {
+      const merged = yield* Stream.merge(Scroll.users(), Scroll.users()).pipe(Stream.runCount)
+      expect(merged).toBe(500)
+      expect(fake.requests.map(asked)).toEqual(["1:0", "1:1", "1:2", "1:3", "2:0", "2:1", "2:2", "2:3"])
+      expect(yield* isWorkspaceLocked).toBe(false)
+    }).pipe(Effect.provide(fake.layer))
+  })
+
   it.effect("two workspaces scroll at the same time", () => {
     const first = makeFake({ records: 250, token: "tok_workspace_a" })
     const second = makeFake({ records: 250, token: "tok_workspace_b" })

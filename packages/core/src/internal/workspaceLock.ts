@@ -8,10 +8,12 @@ import { globalValue } from "effect/GlobalValue"
  */
 export interface WorkspaceLock {
   /**
-   * Waits (interruptibly) for the workspace, and gives it back when the scope closes: at the end of the scroll, on
-   * failure, or on an early stop such as `Stream.take` or an interrupt.
+   * Waits (interruptibly) for the workspace, and gives it back when the scope closes: on failure, or on an early stop
+   * such as `Stream.take` or an interrupt. Returns the giving back itself, for the scroll's end: a stream's scope may
+   * outlive it (`Stream.merge` closes its sides' scopes only when the merged stream ends). Given back once, whichever
+   * comes first.
    */
-  readonly acquire: Effect.Effect<void, never, Scope.Scope>
+  readonly acquire: Effect.Effect<Effect.Effect<void>, never, Scope.Scope>
   /** Whether a scroll of the workspace holds the lock now. */
   readonly isHeld: Effect.Effect<boolean>
   /**
@@ -57,11 +59,17 @@ const fromEntry = (entry: Entry): WorkspaceLock => ({
       yield* restore(entry.semaphore.take(1))
       const hold: Hold = {}
       entry.holder = hold
-      yield* Effect.addFinalizer(() =>
-        Effect.zipRight(Effect.sync(() => entry.holder = undefined), entry.semaphore.release(1))
-      )
+      let given = false
+      const giveBack = Effect.suspend(() => {
+        if (given) return Effect.void
+        given = true
+        entry.holder = undefined
+        return entry.semaphore.release(1)
+      })
+      yield* Effect.addFinalizer(() => giveBack)
       const above = yield* FiberRef.get(holdsAbove)
       yield* Effect.locallyScoped(holdsAbove, new Set([...above, hold]))
+      return giveBack
     })
   ),
   // The holder is set as the permit is taken and cleared as it is given back.
