@@ -111,12 +111,11 @@ export const defaultConcurrentScroll: Schedule.Schedule<unknown, ConcurrentScrol
 
 /**
  * A `concurrentScroll` schedule: waits up to `wait` for another scroll of the workspace to close on Intercom's side,
- * trying every 10 seconds (or sooner, for a shorter wait); zero or less gives up at once. Like Effect's own schedule
- * constructors, it throws on an input that is no duration (a mistake in the code: a duration read from configuration is
- * a `Config.duration`, checked there). Its waits are reported to `Progress`
- * with when they give up, as the default's are: its steps have no effects, so they can be taken ahead of time. A
- * schedule of your own is stepped only as the scroll waits (its steps may log, count or draw), and its waits are
- * reported without an end.
+ * trying every 10 seconds (or sooner, for a shorter wait); zero or less gives up at once. Its waits are reported to
+ * `Progress` with when they give up, as the default's are: its steps have no effects, so they can be taken ahead of
+ * time. A schedule of your own is stepped only as the scroll waits (its steps may log, count or draw), and its waits
+ * are reported without an end. Like Effect's own schedule constructors, it throws on an input that is no duration (a
+ * mistake in the code: a duration read from configuration is a `Config.duration`, checked there).
  *
  * @example
  * ```ts
