@@ -83,19 +83,15 @@ const headerProblem = (value: string): string | undefined => {
 /** A value as a message shows it: a string quoted, a number as JavaScript writes it (`NaN`, which JSON writes `null`). */
 const shownValue = (value: unknown): string => typeof value === "number" ? String(value) : JSON.stringify(value)
 
-const durationOf = (name: string, input: Duration.DurationInput): Either.Either<number, string> =>
+const durationOf = (name: string, input: Duration.DurationInput): Either.Either<number, string> => {
   // A negative or NaN number, or a negative "-5 seconds", decodes to zero: refused here rather than taken for "no time
   // at all".
-  Option.match(
-    Option.filter(
-      typeof input === "number" && !(input >= 0) ? Option.none() : Duration.decodeUnknown(input),
-      () => !(typeof input === "string" && input.trim().startsWith("-"))
-    ),
-    {
-      onNone: () => Either.left(`${name} ${shownValue(input)} is not a duration (such as "30 seconds", or millis)`),
-      onSome: (duration) => Either.right(Duration.toMillis(duration))
-    }
-  )
+  const negative = (typeof input === "number" && !(input >= 0)) || (typeof input === "string" && input.trim().startsWith("-"))
+  return Option.match(negative ? Option.none() : Duration.decodeUnknown(input), {
+    onNone: () => Either.left(`${name} ${shownValue(input)} is not a duration (such as "30 seconds", or millis)`),
+    onSome: (duration) => Either.right(Duration.toMillis(duration))
+  })
+}
 
 const check = <A>(valid: boolean, value: A, problem: () => string): Either.Either<A, string> =>
   valid ? Either.right(value) : Either.left(problem())

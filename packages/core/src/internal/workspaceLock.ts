@@ -59,10 +59,9 @@ const fromEntry = (entry: Entry): WorkspaceLock => ({
       yield* restore(entry.semaphore.take(1))
       const hold: Hold = {}
       entry.holder = hold
-      let given = false
+      // Given back once: the second call finds another holder, or none.
       const giveBack = Effect.suspend(() => {
-        if (given) return Effect.void
-        given = true
+        if (entry.holder !== hold) return Effect.void
         entry.holder = undefined
         return entry.semaphore.release(1)
       })
