@@ -36,7 +36,7 @@ import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { Config, ConfigError, Context, type Duration, Effect, Either, identity, Layer, Redacted, type Scope } from "effect"
 import { attach, type Internals } from "./internal/client.js"
-import { checkOptions, parseUrl } from "./internal/options.js"
+import { checkOptions, parseUrl, withoutToken } from "./internal/options.js"
 import * as ContentCoding from "./internal/contentCoding.js"
 import * as Identify from "./internal/identify.js"
 import * as RateLimit from "./internal/rateLimit.js"
@@ -300,16 +300,19 @@ export const layer = (options: Options): Layer.Layer<IntercomClient, InvalidOpti
 
 /**
  * An optional variable: unset or blank is undefined, anything else is parsed, and a value that does not parse fails
- * with a `ConfigError` at the variable's name.
+ * with a `ConfigError` at the variable's name. The message quotes the value, so it is read beside the token to be
+ * scrubbed of it: the token set in the wrong variable would otherwise be shown.
  */
 const optionalVariable = <A>(name: string, parse: (value: string) => Either.Either<A, string>) =>
-  Config.string(name).pipe(
-    Config.mapOrFail((value) =>
+  Config.all([
+    Config.string(name).pipe(Config.withDefault("")),
+    Config.string("INTERCOM_ACCESS_TOKEN").pipe(Config.withDefault(""))
+  ]).pipe(
+    Config.mapOrFail(([value, token]) =>
       value.trim() === ""
         ? Either.right(undefined)
-        : Either.mapLeft(parse(value), (problem) => ConfigError.InvalidData([], problem))
-    ),
-    Config.withDefault(undefined)
+        : Either.mapLeft(parse(value), (problem) => ConfigError.InvalidData([name], withoutToken(problem, token)))
+    )
   )
 
 const isRegion = (value: string): value is Region => Object.prototype.hasOwnProperty.call(regionBaseUrls, value)

@@ -384,6 +384,17 @@ describe("layerConfig", () => {
       }
     }))
 
+  it.effect("the token set in INTERCOM_BASE_URL or INTERCOM_REGION by mistake is not shown by their ConfigError", () =>
+    Effect.gen(function*() {
+      for (const [variable, value] of [["INTERCOM_BASE_URL", TOKEN], ["INTERCOM_BASE_URL", `:${TOKEN}`], ["INTERCOM_REGION", TOKEN]]) {
+        const error = yield* Effect.flip(fromEnv({ INTERCOM_ACCESS_TOKEN: `${TOKEN}\n`, [variable]: value }))
+        expect(ConfigError.isConfigError(error)).toBe(true)
+        expect(String(error)).toContain(`Invalid data at ${variable}`)
+        expect(String(error)).toContain("<redacted>")
+        expect(String(error)).not.toContain(TOKEN)
+      }
+    }))
+
   it.effect("a blank INTERCOM_REGION or INTERCOM_BASE_URL counts as unset", () =>
     Effect.gen(function*() {
       const seen = yield* fromEnv({ INTERCOM_ACCESS_TOKEN: TOKEN, INTERCOM_REGION: "", INTERCOM_BASE_URL: " " })

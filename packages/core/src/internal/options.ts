@@ -160,10 +160,13 @@ export const checkOptions = (
     )
 
     return { baseUrl, token, versions, maxBytes, timeoutMillis, rateLimit: { lowWater, maxWaitMillis, maxRetries } }
-  }).pipe(Either.mapLeft((detail) => new InvalidOptions({ detail: withoutToken(detail, options) })))
+  }).pipe(Either.mapLeft((detail) => new InvalidOptions({ detail: withoutToken(detail, Redacted.value(options.accessToken)) })))
 
-/** `detail` without the access token, wherever a value it quotes held it (pasted into the base URL, say). */
-const withoutToken = (detail: string, options: Options): string => {
-  const token = Redacted.value(options.accessToken).trim()
-  return token.length < 8 ? detail : detail.split(token).join("<redacted>")
+/**
+ * `detail` without the access token, wherever a value it quotes held it (pasted into the base URL, or into the wrong
+ * variable). A token too short to be one is left alone: scrubbing it would garble the message.
+ */
+export const withoutToken = (detail: string, token: string): string => {
+  const trimmed = token.trim()
+  return trimmed.length < 8 ? detail : detail.split(trimmed).join("<redacted>")
 }
