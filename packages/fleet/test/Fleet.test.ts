@@ -14,7 +14,7 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Fleet, Secrets } from "../src/index.js"
-import { freePort } from "./support/processes.js"
+import { freePort, freePortBetween } from "./support/processes.js"
 
 /** A fresh SQLite file, and a connection of "another process" to it. */
 const sqliteFile = Effect.gen(function*() {
@@ -118,7 +118,8 @@ describe("Fleet.layerClient", () => {
 /** A TCP port that forwards to `target` once `open` is called: a PostgreSQL that comes up after its runner. */
 const lateServer = (target: URL) =>
   Effect.gen(function*() {
-    const port = yield* freePort
+    // Left free until `open`: from a range no other test's `freePort` picks, or one of their runners could bind it.
+    const port = yield* freePortBetween(10_000, 20_000)
     const server = Net.createServer((socket) => {
       const upstream = Net.connect(Number(target.port), target.hostname)
       socket.on("error", () => upstream.destroy())

@@ -38,10 +38,17 @@ export const tempDir = (prefix: string): Effect.Effect<string, never, Scope.Scop
  * where `listen(0)` picks: any outgoing connection on the machine (the other tests open many) may take a port of that
  * range as its source before the process binds it. Two tests may still pick one port: `startRunner` starts again then.
  */
-export const freePort: Effect.Effect<number> = Effect.suspend(() => unused(20_000 + Math.floor(Math.random() * 12_000))).pipe(
-  Effect.retry({ times: 100 }),
-  Effect.orDie
-)
+export const freePort: Effect.Effect<number> = Effect.suspend(() => freePortBetween(20_000, 32_000))
+
+/**
+ * A port from `low` (inclusive) to `high` (exclusive) that nothing listens on. A test that must leave its port free
+ * for a while (a server started late) takes it from a range `freePort` never picks, which no other test can take.
+ */
+export const freePortBetween = (low: number, high: number): Effect.Effect<number> =>
+  Effect.suspend(() => unused(low + Math.floor(Math.random() * (high - low)))).pipe(
+    Effect.retry({ times: 100 }),
+    Effect.orDie
+  )
 
 const unused = (port: number) =>
   Effect.async<number, "in use">((resume) => {
