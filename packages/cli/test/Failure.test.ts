@@ -1,6 +1,7 @@
 import { HelpDoc, ValidationError } from "@effect/cli"
 import { FetchHttpClient } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
+import { ServeError } from "@effect/platform/HttpServerError"
 import { SqlError } from "@effect/sql/SqlError"
 import { describe, expect, it } from "@effect/vitest"
 import { ScrollError } from "@intercom-scroll/core"
@@ -134,6 +135,9 @@ describe("Failure.line", () => {
     expect(Failure.line(Cause.fail(error))).toBe(
       "SqlError: Failed to execute statement: duplicate key value violates unique constraint \"pg_type_typname_nsp_index\""
     )
+    // An error with no message of its own (the platform's ServeError, a health port in use) is named by its cause.
+    const serve = new ServeError({ cause: new Error("listen EADDRINUSE: address already in use 127.0.0.1:8080") })
+    expect(Failure.line(Cause.fail(serve))).toBe("ServeError: listen EADDRINUSE: address already in use 127.0.0.1:8080")
     // A cause that says what the error already says is not said twice.
     expect(Failure.line(Cause.die(new Error("boom", { cause: new Error("boom") })))).toBe("Error: boom")
   })

@@ -21,6 +21,14 @@ export * as Fleet from "./Fleet.js"
 export * as FleetStatus from "./FleetStatus.js"
 
 /**
+ * A runner's health, for a container's probe or a monitor: whether its database answers, and how many of the fleet's
+ * shards it holds.
+ *
+ * @since 0.1.0
+ */
+export * as Health from "./Health.js"
+
+/**
  * Where a runner finds a workspace's access token (`tokenEnv`), replaceable by a vault or a table of tokens.
  *
  * @since 0.1.0

@@ -32,7 +32,7 @@ import {
   syncRuns,
   withDatabase
 } from "./support/fleet.js"
-import { bundle, eventually, node, type Process, startRunner, tempDir } from "./support/processes.js"
+import { bundle, eventually, freePort, node, type Process, startRunner, tempDir } from "./support/processes.js"
 
 const listeningOn = (runner: Process) =>
   runner.json.map(({ value }) => /^Listening on: (.*)$/.exec(String(value.message))?.[1]).find((address) => address !== undefined)!
@@ -220,7 +220,8 @@ describe.concurrent("the fleet as processes", () => {
           OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
           OTEL_SERVICE_NAME: service
         })
-        const runner = yield* startRunner("runner", scripts.runner, (port) => ["--database", `sqlite:${filename}`, "--port", String(port)], {
+        const healthPort = yield* freePort
+        const runner = yield* startRunner("runner", scripts.runner, (port) => ["--database", `sqlite:${filename}`, "--port", String(port), "--health-port", String(healthPort)], {
           ...env,
           ...telemetry("fleet-runner")
         })
@@ -247,6 +248,11 @@ describe.concurrent("the fleet as processes", () => {
         const order = runner.json.map(({ value }) => `${value.message} ${(value.annotations as Record<string, string>).workspace}`)
         const [first, second] = results(client).map(({ workspace }) => workspace)
         expect(order.indexOf(`Sync received ${second}`)).toBeGreaterThan(order.indexOf(`Sync done ${first}`))
+
+        // Its health, for a probe: the database answers, and it holds every shard (the only runner).
+        const health = yield* Effect.promise(() => fetch(`http://127.0.0.1:${healthPort}/health`))
+        expect(health.status).toBe(200)
+        expect(yield* Effect.promise(() => health.json())).toEqual({ healthy: true, database: "ok", shards: 300 })
 
         // What fleet status says of it: the runner alive, nothing left to answer, the two runs and their rows.
         const status = yield* node("status", scripts.status, ["--database", `sqlite:${filename}`])
@@ -308,6 +314,8 @@ describe.concurrent("the fleet as processes", () => {
         const statements = spans.filter((span) => span.service === "fleet-runner" && span.name === "sql.execute")
         expect(statements.filter((span) => span.parentSpanId === undefined)).toEqual([])
         expect(statements.length).toBeGreaterThan(0)
+        // Nor is a probe of its health: neither the request nor its check.
+        expect(spans.filter((span) => span.service === "fleet-runner" && /health/i.test(span.name))).toEqual([])
         // The four syncs it ran, of which the last two were sent unsampled.
         expect(spans.filter((span) => span.service === "fleet-runner" && span.name === "WorkspaceSync.Sync")).toHaveLength(2)
         expect(spans.filter((span) => span.service === "fleet-sync-unsampled")).toEqual([])

@@ -9,12 +9,12 @@ import { Simulator } from "@intercom-scroll/simulator"
 import { SyncDatabase } from "@intercom-scroll/sync"
 import { ClockSteps, PostgresDatabase } from "@intercom-scroll/testing"
 import { Cause, Clock, Context, type Duration, Effect, Exit, Fiber, Layer, Logger, LogLevel, Option, Redacted, Ref, TestClock, TestServices } from "effect"
-import * as Net from "node:net"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Fleet, Secrets } from "../src/index.js"
-import { freePort, freePortBetween } from "./support/processes.js"
+import { freePort } from "./support/processes.js"
+import { tcpProxy } from "./support/proxy.js"
 
 /** A fresh SQLite file, and a connection of "another process" to it. */
 const sqliteFile = Effect.gen(function*() {
@@ -115,27 +115,11 @@ describe("Fleet.layerClient", () => {
     }))
 })
 
-/** A TCP port that forwards to `target` once `open` is called: a PostgreSQL that comes up after its runner. */
-const lateServer = (target: URL) =>
-  Effect.gen(function*() {
-    // Left free until `open`: from a range no other test's `freePort` picks, or one of their runners could bind it.
-    const port = yield* freePortBetween(10_000, 20_000)
-    const server = Net.createServer((socket) => {
-      const upstream = Net.connect(Number(target.port), target.hostname)
-      socket.on("error", () => upstream.destroy())
-      upstream.on("error", () => socket.destroy())
-      socket.pipe(upstream).pipe(socket)
-    })
-    yield* Effect.addFinalizer(() => Effect.async<void>((resume) => void server.close(() => resume(Effect.void))))
-    const open = Effect.async<void>((resume) => void server.listen(port, "127.0.0.1", () => resume(Effect.void)))
-    return { port, open }
-  })
-
 describe("Fleet.layerRunner", () => {
   it.scoped("a runner started before its PostgreSQL waits for it, saying so, and starts once it answers", () =>
     Effect.gen(function*() {
       const url = new URL(Redacted.value(yield* PostgresDatabase.make))
-      const late = yield* lateServer(url)
+      const late = yield* tcpProxy(url)
       const atLatePort = new URL(url)
       atLatePort.port = String(late.port)
       const warnings: Array<string> = []

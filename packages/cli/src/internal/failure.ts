@@ -165,7 +165,8 @@ const describe = (error: unknown, surface: Surface = {}): string => {
     const { _tag, name, message } = error as { readonly _tag?: unknown; readonly name?: unknown; readonly message?: unknown }
     const label = typeof _tag === "string" ? _tag : typeof name === "string" ? name : "Error"
     if (typeof message === "string" && message !== "") return `${label}: ${message}${causeOf(error, message)}`
-    return label
+    // An error that says all in its cause (the platform's ServeError: a port in use).
+    return `${label}${causeOf(error, "")}`
   }
   return `Error: ${String(error)}`
 }

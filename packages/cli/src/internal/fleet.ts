@@ -7,7 +7,7 @@
  */
 import { FileSystem } from "@effect/platform"
 import type { Resource } from "@intercom-scroll/core"
-import { Fleet, FleetStatus, Secrets, type Summary, SyncCron, WorkspaceConfig, WorkspaceSync } from "@intercom-scroll/fleet"
+import { Fleet, FleetStatus, Health, Secrets, type Summary, SyncCron, WorkspaceConfig, WorkspaceSync } from "@intercom-scroll/fleet"
 import { SyncActivity, SyncDatabase } from "@intercom-scroll/sync"
 import { Cause, Clock, type Cron, DateTime, Duration, Effect, Exit, Layer, Option, Ref, Schedule, Schema } from "effect"
 import type { OutputError, StdoutClosed } from "../ExportError.js"
@@ -69,6 +69,7 @@ const existing = (database: SyncDatabase.Database, command: NoSuchDatabase["comm
 export type CommandError =
   | Layer.Layer.Error<ReturnType<typeof Fleet.layerRunner>>
   | Layer.Layer.Error<ReturnType<typeof Fleet.layerClient>>
+  | Layer.Layer.Error<ReturnType<typeof Health.layerServer>>
   | SyncDatabase.InvalidDatabaseUrl
   | WorkspaceConfig.WorkspacesFileError
   | FleetSyncIncomplete
@@ -180,6 +181,7 @@ export const runRunner = (flags: {
   readonly port: number
   readonly host: string
   readonly maxSyncs: number
+  readonly healthPort: Option.Option<number>
   readonly schedule: Option.Option<{
     readonly cron: Cron.Cron
     readonly workspaces: string
@@ -189,9 +191,13 @@ export const runRunner = (flags: {
 }) =>
   Effect.gen(function*() {
     const database = yield* SyncDatabase.parse(flags.database)
-    const runner = Fleet.layerRunner({ database, host: flags.host, port: flags.port, maxSyncs: flags.maxSyncs }).pipe(
+    const fleetRunner = Fleet.layerRunner({ database, host: flags.host, port: flags.port, maxSyncs: flags.maxSyncs }).pipe(
       Layer.provide(Secrets.layerConfig)
     )
+    const runner = Option.match(flags.healthPort, {
+      onNone: () => fleetRunner,
+      onSome: (port) => Health.layerServer({ host: flags.host, port }).pipe(Layer.provideMerge(fleetRunner))
+    })
     if (Option.isNone(flags.schedule)) return yield* Layer.launch(runner)
     const { cron, maxInFlight, resources } = flags.schedule.value
     // Read before the runner starts: a file with a mistake stops it at once, not at its first tick.

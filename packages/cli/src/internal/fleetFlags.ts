@@ -154,6 +154,13 @@ export const runner = {
     Flag.withDefault(4),
     Flag.withDescription("Syncs this runner runs at once, across workspaces (default 4); more wait their turn.")
   ),
+  healthPort: ScrollFlags.integer("health-port", (n) => n >= 1 && n <= 65_535, "--health-port must be a TCP port, 1 to 65535").pipe(
+    Flag.withPseudoName("P"),
+    Flag.optional,
+    Flag.withDescription(
+      "Also answer GET /health on this port, at --host, for a container's probe or a monitor: 200 and {\"healthy\":true,\"database\":\"ok\",\"shards\":N} while the database answers, 503 and why when it does not."
+    )
+  ),
   schedule: scheduleFlags
 }
 

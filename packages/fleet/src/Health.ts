@@ -1,0 +1,100 @@
+/**
+ * A runner's health, for a container's probe or a monitor: whether its database answers, and how many of the fleet's
+ * shards it holds. A runner's own port speaks the cluster's protocol, which a TCP probe can reach but an HTTP one
+ * cannot; `layerServer` answers `GET /health` on a port of its own.
+ *
+ * @example
+ * ```ts
+ * import { NodeHttpClient } from "@effect/platform-node"
+ * import { Fleet, Health, Secrets } from "@intercom-scroll/fleet"
+ * import { SyncDatabase } from "@intercom-scroll/sync"
+ * import { Layer } from "effect"
+ *
+ * // GET http://10.0.0.7:8080/health: 200 and {"healthy":true,"database":"ok","shards":300}, or 503 naming the fault.
+ * const runner = (database: SyncDatabase.Database) =>
+ *   Health.layerServer({ host: "10.0.0.7", port: 8080 }).pipe(
+ *     Layer.provideMerge(Fleet.layerRunner({ database, host: "10.0.0.7", port: 34431 })),
+ *     Layer.provide([NodeHttpClient.layerUndici, Secrets.layerConfig])
+ *   )
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { ShardId, Sharding } from "@effect/cluster"
+import { HttpMiddleware, HttpRouter, HttpServer, HttpServerResponse } from "@effect/platform"
+import type { ServeError } from "@effect/platform/HttpServerError"
+import { NodeHttpServer } from "@effect/platform-node"
+import * as SqlClient from "@effect/sql/SqlClient"
+import { Duration, Effect, Layer } from "effect"
+import { createServer } from "node:http"
+import { shardingConfig } from "./Fleet.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Report {
+  /** The database answered within the check's timeout: the runner can take, run and record syncs. */
+  readonly healthy: boolean
+  /** `ok`, or why the database did not answer. */
+  readonly database: string
+  /**
+   * The fleet's shards this runner holds, of `Fleet.shardingConfig.shardsPerGroup` (300). Zero for a few seconds
+   * after it starts (or while another runner still holds them): a readiness probe may wait for one.
+   */
+  readonly shards: number
+}
+
+const shardIds = Array.from({ length: shardingConfig.shardsPerGroup ?? 300 }, (_, i) => ShardId.make("default", i + 1))
+
+/**
+ * The runner's health now: a `SELECT 1` on its database (given up after `timeout`, default 5 seconds) and the shards
+ * it holds. Never fails: a database that does not answer is a report that says why.
+ *
+ * @since 0.1.0
+ * @category health
+ */
+export const check = (
+  options: { readonly timeout?: Duration.DurationInput | undefined } = {}
+): Effect.Effect<Report, never, Sharding.Sharding | SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const sharding = yield* Sharding.Sharding
+    const timeout = Duration.decode(options.timeout ?? Duration.seconds(5))
+    const database = yield* sql`SELECT 1`.pipe(
+      Effect.timeoutFail({ duration: timeout, onTimeout: () => `no answer within ${Duration.format(timeout)}` }),
+      Effect.as("ok"),
+      Effect.catchAll((error) => Effect.succeed(typeof error === "string" ? error : describe(error)))
+    )
+    const shards = shardIds.filter((id) => sharding.hasShardId(id)).length
+    return { healthy: database === "ok", database, shards }
+  }).pipe(Effect.withSpan("Health.check"))
+
+/** An `SqlError`'s message with its cause's (the driver's `ECONNREFUSED`), which says more than "Failed to execute". */
+const describe = (error: { readonly message: string; readonly cause?: unknown }): string =>
+  error.cause instanceof Error ? `${error.message}: ${error.cause.message}` : error.message
+
+/**
+ * Serves `GET /health` on `host:port` (default host 127.0.0.1) beside a runner: 200 and the `Report` as JSON when
+ * healthy, 503 and the report when not; 404 for any other path. Neither its requests nor their checks are traced (a
+ * probe every few seconds would fill a trace store).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerServer = (options: {
+  readonly port: number
+  readonly host?: string | undefined
+  readonly timeout?: Duration.DurationInput | undefined
+}): Layer.Layer<never, ServeError, Sharding.Sharding | SqlClient.SqlClient> =>
+  HttpRouter.empty.pipe(
+    HttpRouter.get(
+      "/health",
+      Effect.flatMap(check(options), (report) => HttpServerResponse.json(report, { status: report.healthy ? 200 : 503 })).pipe(
+        Effect.withTracerEnabled(false)
+      )
+    ),
+    HttpServer.serve(),
+    HttpMiddleware.withTracerDisabledWhen(() => true),
+    Layer.provide(NodeHttpServer.layer(createServer, { port: options.port, host: options.host ?? "127.0.0.1" }))
+  )

@@ -1,0 +1,67 @@
+/**
+ * `Health.layerServer` beside a real runner (in this process, over a real PostgreSQL reached through a proxy the test
+ * cuts): 200 with the shards it holds, 503 naming the fault while the database does not answer, 200 again after.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Simulator } from "@intercom-scroll/simulator"
+import { SyncDatabase } from "@intercom-scroll/sync"
+import { PostgresDatabase } from "@intercom-scroll/testing"
+import { Effect, Layer, Redacted, Schedule } from "effect"
+import { Fleet, Health } from "../src/index.js"
+import { simulated, tokens } from "./support/inProcess.js"
+import { freePort } from "./support/processes.js"
+import { tcpProxy } from "./support/proxy.js"
+
+const get = (url: string) =>
+  Effect.promise(async () => {
+    const response = await fetch(url)
+    return { status: response.status, body: await response.text() }
+  })
+
+describe("Health.layerServer", () => {
+  it.scopedLive("answers 200 with the shards the runner holds, and 503 naming the fault while its database does not answer", () =>
+    Effect.gen(function*() {
+      const server = new URL(Redacted.value(yield* Effect.orDie(PostgresDatabase.make)))
+      const proxy = yield* tcpProxy(server)
+      yield* proxy.open
+      const viaProxy = new URL(server)
+      viaProxy.port = String(proxy.port)
+      const healthPort = yield* freePort
+      const runner = Health.layerServer({ port: healthPort, timeout: "2 seconds" }).pipe(
+        Layer.provideMerge(Fleet.layerRunner({
+          database: SyncDatabase.Database.Postgres({ url: Redacted.make(viaProxy.href) }),
+          port: yield* freePort
+        })),
+        Layer.provide([Simulator.layerClient(simulated), tokens]),
+        Layer.orDie
+      )
+      yield* Effect.gen(function*() {
+        const health = `http://127.0.0.1:${healthPort}/health`
+        // Healthy, once it holds its shards: the only runner, it takes all of them.
+        const up = yield* get(health).pipe(
+          Effect.filterOrFail((answer) => answer.status === 200 && JSON.parse(answer.body).shards === 300),
+          Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 300 }),
+          Effect.orDie
+        )
+        expect(JSON.parse(up.body)).toEqual({ healthy: true, database: "ok", shards: 300 })
+        expect((yield* get(`http://127.0.0.1:${healthPort}/other`)).status).toBe(404)
+
+        // The database gone: 503, and why.
+        yield* proxy.cut
+        const down = yield* get(health)
+        expect(down.status).toBe(503)
+        const report: Health.Report = JSON.parse(down.body)
+        expect(report.healthy).toBe(false)
+        expect(report.database).toMatch(/ECONNREFUSED|terminated|no answer within 2s/)
+
+        // Back: healthy again, without a restart.
+        yield* proxy.open
+        const again = yield* get(health).pipe(
+          Effect.filterOrFail((answer) => answer.status === 200),
+          Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 100 }),
+          Effect.orDie
+        )
+        expect(JSON.parse(again.body)).toMatchObject({ healthy: true, database: "ok" })
+      }).pipe(Effect.provide(runner))
+    }), 120_000)
+})

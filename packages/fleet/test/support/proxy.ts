@@ -1,0 +1,40 @@
+/**
+ * A TCP port in front of a PostgreSQL, which a test opens and cuts: a server that comes up after its runner, or one
+ * that goes away under it.
+ */
+import { Effect, type Scope } from "effect"
+import * as Net from "node:net"
+import { freePortBetween } from "./processes.js"
+
+export interface Proxy {
+  readonly port: number
+  /** Listens and forwards each connection to the target. */
+  readonly open: Effect.Effect<void>
+  /** Stops listening (a connection is refused) and ends every connection forwarded so far. */
+  readonly cut: Effect.Effect<void>
+}
+
+export const tcpProxy = (target: URL): Effect.Effect<Proxy, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    // Left free until `open`: from a range no other test's `freePort` picks, or one of their runners could bind it.
+    const port = yield* freePortBetween(10_000, 20_000)
+    const sockets = new Set<Net.Socket>()
+    const server = Net.createServer((socket) => {
+      const upstream = Net.connect(Number(target.port), target.hostname)
+      for (const each of [socket, upstream]) {
+        sockets.add(each)
+        each.on("close", () => sockets.delete(each))
+      }
+      socket.on("error", () => upstream.destroy())
+      upstream.on("error", () => socket.destroy())
+      socket.pipe(upstream).pipe(socket)
+    })
+    const close = Effect.async<void>((resume) => {
+      for (const socket of sockets) socket.destroy()
+      if (server.listening) server.close(() => resume(Effect.void))
+      else resume(Effect.void)
+    })
+    yield* Effect.addFinalizer(() => close)
+    const open = Effect.async<void>((resume) => void server.listen(port, "127.0.0.1", () => resume(Effect.void)))
+    return { port, open, cut: close }
+  })
