@@ -272,7 +272,7 @@ describe("intercom-scroll fleet", () => {
     Effect.gen(function*() {
       const runner = yield* cli(["fleet", "runner", "--help"])
       expect(runner.stdout).toMatch(
-        /^USAGE\n\nintercom-scroll fleet runner --database URL --port P \[--host H\] \[--max-syncs N\] \[--cron EXPR\] \[--workspaces FILE\] \[--resources R,…\] \[--max-in-flight N\]\n/m
+        /^USAGE\n\nintercom-scroll fleet runner --database URL --port P \[--host H\] \[--max-syncs N\] \[--health-port P\] \[--cron EXPR\] \[--workspaces FILE\] \[--resources R,…\] \[--max-in-flight N\]\n/m
       )
       expect(runner.stdout).toContain("The port the runner listens on")
       expect(runner.stdout).toContain("Also sync every workspace of --workspaces on this schedule, in UTC")
