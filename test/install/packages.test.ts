@@ -189,6 +189,36 @@ layer(ProjectLive, { timeout: "15 minutes", excludeTestServices: true })("the pa
       expect((JSON.parse(read.stdout) as Array<string>).sort()).toEqual(yield* expectedIds)
     }))
 
+  // Node.js 20 reached its end of life in April 2026: most users run 22 or 24. The SQLite driver is a native addon
+  // built for the Node.js that installed it, so these run what is JavaScript only: the library and the export.
+  for (const major of [22, 24]) {
+    it.scoped.skipIf(process.platform !== "linux" || process.arch !== "x64")(
+      `on Node.js ${major} too: app.mjs scrolls every user, and the installed bin exports them`,
+      () =>
+        Effect.gen(function*() {
+          const fs = yield* FileSystem.FileSystem
+          const project = yield* Project
+          const executable = yield* Install.nodeOf(major, yield* fs.makeTempDirectoryScoped({ prefix: `node-${major}-` }))
+          const version = yield* project.node(["--version"], { executable })
+          expect(version.stdout).toMatch(new RegExp(`^v${major}\\.`))
+          const baseUrl = yield* simulator(workspaceFlags, project.bin("intercom-simulator"))
+          yield* fs.writeFileString(`${project.directory}/app.mjs`, app)
+          const scrolled = yield* project.node(["app.mjs", baseUrl, TOKEN, String(SEED), String(USERS)], { executable })
+          expect(scrolled.stderr).toBe("")
+          expect([...(JSON.parse(scrolled.stdout) as { scrolled: Array<string> }).scrolled].sort()).toEqual(yield* expectedIds)
+          const out = `users-node-${major}.ndjson`
+          const exported = yield* project.node([project.bin("intercom-scroll"), "export", "users", "--out", out], {
+            env: env(baseUrl),
+            executable
+          })
+          expect(withoutProgress(exported.stderr)).toMatch(/^Exported 1,200 users to /)
+          expect(exported.exitCode).toBe(0)
+          expect(ndjsonIds(yield* fs.readFileString(`${project.directory}/${out}`)).sort()).toEqual(yield* expectedIds)
+        }),
+      120_000
+    )
+  }
+
   it.effect("@intercom-scroll/core/internal/… cannot be imported; the modules by name can", () =>
     Effect.gen(function*() {
       const project = yield* Project

