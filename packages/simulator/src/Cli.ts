@@ -68,6 +68,20 @@ const mutations = (name: string, description: string) =>
 const atLeast = (name: string, least: number) =>
   Options.filterMap((n: number) => n >= least ? Option.some(n) : Option.none(), `--${name} must be ${least} or more`)
 
+/** The longest wait a timer can hold (2^31 − 1 ms, about 24.8 days): a longer one would never end. */
+const longestMillis = 2 ** 31 - 1
+
+/** `--name MS`: milliseconds, 0 up to what a timer can hold. */
+const millis = (name: string, description: string) =>
+  Options.integer(name).pipe(
+    Options.filterMap(
+      (n) => n >= 0 && n <= longestMillis ? Option.some(n) : Option.none(),
+      `--${name} must be 0 to ${longestMillis} milliseconds (about 24.8 days)`
+    ),
+    Options.withDescription(description),
+    Options.optional
+  )
+
 const count = (name: string, fallback: number, description: string, least = 0) =>
   Options.integer(name).pipe(atLeast(name, least), Options.withDefault(fallback), Options.withDescription(description))
 
@@ -114,37 +128,39 @@ export const options = {
     Options.withDescription("Seconds another client's scroll holds each workspace from the start"),
     Options.optional
   ),
-  rateLimit: Options.integer("rate-limit").pipe(
-    atLeast("rate-limit", 1),
-    Options.withDescription("Requests allowed per rate-limit window (429 past it)"),
-    Options.optional
+  rateLimit: Options.all({
+    limit: Options.integer("rate-limit").pipe(
+      atLeast("rate-limit", 1),
+      Options.withDescription("Requests allowed per rate-limit window (429 past it)"),
+      Options.optional
+    ),
+    windowSeconds: Options.integer("rate-window").pipe(
+      atLeast("rate-window", 1),
+      Options.withDescription("Rate-limit window in seconds (default 10), with --rate-limit"),
+      Options.optional
+    )
+  }).pipe(
+    // A window alone would be dropped without a word: the limit is what makes a window.
+    Options.mapEffect(({ limit, windowSeconds }) =>
+      Option.isNone(limit) && Option.isSome(windowSeconds)
+        ? Effect.fail(ValidationError.invalidValue(HelpDoc.p("--rate-window goes with --rate-limit N, the requests a window allows")))
+        : Effect.succeed(Option.map(limit, (limit) => ({ limit, windowSeconds: Option.getOrUndefined(windowSeconds) })))
+    )
   ),
-  rateWindow: Options.integer("rate-window").pipe(
-    atLeast("rate-window", 1),
-    Options.withDescription("Rate-limit window in seconds (default 10)"),
-    Options.optional
-  ),
-  latency: Options.integer("latency").pipe(
-    atLeast("latency", 0),
-    Options.withDescription("Milliseconds added to every page"),
-    Options.optional
-  ),
+  latency: millis("latency", "Milliseconds added to every page"),
   bandwidth: Options.float("bandwidth").pipe(
     Options.filterMap(
       (megabits) => megabits > 0 && Number.isFinite(megabits) ? Option.some(megabits) : Option.none(),
-      "--bandwidth must be more than 0"
+      "--bandwidth must be a number of megabits per second above 0 (leave it out for no limit)"
     ),
     Options.withDescription(
       "Megabits per second of each response's link: B bytes take B * 8 / (bandwidth * 10^6) seconds"
     ),
     Options.optional
   ),
-  handshake: Options.integer("handshake").pipe(
-    atLeast("handshake", 0),
-    Options.withDescription(
-      "Milliseconds a new connection costs before its first response (TCP's and TLS's round trips; 2 x latency for TLS 1.3)"
-    ),
-    Options.optional
+  handshake: millis(
+    "handshake",
+    "Milliseconds a new connection costs before its first response (TCP's and TLS's round trips; 2 x latency for TLS 1.3)"
   ),
   compression: Options.choice("compression", ["on", "off"]).pipe(
     Options.withDefault("on"),
@@ -171,9 +187,7 @@ const faultPlan = (config: Config): FaultPlan => ({
   restartRate: Option.getOrUndefined(config.restartRate),
   expireAt: Option.getOrUndefined(config.expireAt),
   foreignScroll: Option.getOrUndefined(config.foreignScroll),
-  rateLimit: Option.getOrUndefined(
-    Option.map(config.rateLimit, (limit) => ({ limit, windowSeconds: Option.getOrUndefined(config.rateWindow) }))
-  ),
+  rateLimit: Option.getOrUndefined(config.rateLimit),
   latency: Option.getOrUndefined(Option.map(config.latency, Duration.millis)),
   cutBodyAt: Option.getOrUndefined(config.cutBodyAt),
   dropConnectionAt: Option.getOrUndefined(config.dropConnectionAt),

@@ -386,10 +386,26 @@ export const layerServer = (
       ))
   ).pipe(
     Layer.provideMerge(
-      NodeHttpServer.layerServer(createServer, { port: options.port ?? 0, host: options.host ?? "127.0.0.1" })
+      NodeHttpServer.layerServer(closingServer, { port: options.port ?? 0, host: options.host ?? "127.0.0.1" })
     ),
     Layer.provideMerge(layer(options))
   )
+
+/**
+ * A server whose `close` also ends the connections open on it. Node's waits for every request in flight to be
+ * answered, which under `latency` or `bandwidth` may take as long as they say: a stop (SIGTERM, a test's scope) would
+ * wait for it, and its stats would leave out what was served meanwhile.
+ */
+const closingServer = () => {
+  const server = createServer()
+  const close = server.close.bind(server)
+  server.close = (callback) => {
+    close(callback)
+    server.closeAllConnections()
+    return server
+  }
+  return server
+}
 
 /**
  * The simulator on a free loopback port, with an `HttpClient` whose relative URLs reach it: tests over real HTTP that

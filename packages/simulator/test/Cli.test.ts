@@ -71,6 +71,26 @@ describe("the standalone simulator", () => {
     }).pipe(Effect.scoped), 60_000)
 })
 
+describe("the standalone simulator stopped", () => {
+  it.live("with a page in flight (a latency of 10 minutes): drops it and ends at once, its stats as they stand", () =>
+    Effect.gen(function*() {
+      const { child, url } = yield* start(["--port", "0", "--token", "A", "--latency", "600000"])
+      let stderr = ""
+      child.stderr!.on("data", (chunk: Buffer) => stderr += chunk.toString())
+      const answer = Effect.runPromiseExit(call(url, "A"))
+      // The request is in: it waits out the latency.
+      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 500)))
+      child.kill("SIGTERM")
+      const [code] = yield* Effect.promise(() => once(child, "exit")).pipe(
+        Effect.timeoutFail({ duration: "30 seconds", onTimeout: () => new Error("the simulator waited for the page in flight") })
+      )
+      expect(code).toBe(0)
+      expect((yield* Effect.promise(() => answer))._tag).toBe("Failure")
+      const stats = JSON.parse(stderr.slice(Cli.stoppedLine.length))
+      expect(stats.workspaces.A).toMatchObject({ requests: 1, pagesServed: 0 })
+    }).pipe(Effect.scoped), 60_000)
+})
+
 /** Runs the bin to its end: its exit code and what it wrote. */
 const runToExit = (args: ReadonlyArray<string>) =>
   Effect.async<{ readonly code: number | null; readonly stdout: string; readonly stderr: string }>((resume) => {
@@ -112,7 +132,11 @@ describe("Cli.run", () => {
       const recording = { ...console, error: (...args: ReadonlyArray<unknown>) => Effect.sync(() => void said.push(args.join(" "))) }
       const flags = [
         ["--users", "-5"], ["--page-size", "0"], ["--rate-limit", "0"], ["--restart-rate", "2"], ["--bandwidth", "0"],
-        ["--port", "70000"], ["--restart-at", "3,x"], ["--add-at", "5:people:3"]
+        ["--port", "70000"], ["--restart-at", "3,x"], ["--add-at", "5:people:3"],
+        // Longer than a timer holds (it would never fire: the page would never come), and no bandwidth at all.
+        ["--latency", "99999999999"], ["--handshake", "2147483648"], ["--bandwidth", "Infinity"],
+        // A window without a limit would be dropped without a word.
+        ["--rate-window", "5"]
       ]
       for (const flag of flags) {
         const port = flag[0] === "--port" ? [] : ["--port", "0"]
@@ -128,11 +152,15 @@ describe("Cli.run", () => {
       expect(refusals[1]).toContain("--page-size must be 1 or more")
       expect(refusals[2]).toContain("--rate-limit must be 1 or more")
       expect(refusals[3]).toContain("--restart-rate must be between 0 and 1")
-      expect(refusals[4]).toContain("--bandwidth must be more than 0")
+      expect(refusals[4]).toContain("--bandwidth must be a number of megabits per second above 0")
       expect(refusals[5]).toContain("--port must be a TCP port, 0 to 65535")
       // One line each, not the schema's tree.
       expect(refusals[6]).toContain("--restart-at takes page request numbers, 1 or more, separated by commas, such as 3,7; got \\\"3,x\\\"")
       expect(refusals[7]).toContain("--add-at takes PAGE:RESOURCE:COUNT, such as 5:users:10 (RESOURCE users, leads or companies); got \\\"5:people:3\\\"")
+      expect(refusals[8]).toContain("--latency must be 0 to 2147483647 milliseconds")
+      expect(refusals[9]).toContain("--handshake must be 0 to 2147483647 milliseconds")
+      expect(refusals[10]).toContain("--bandwidth must be a number of megabits per second above 0 (leave it out for no limit)")
+      expect(refusals[11]).toContain("--rate-window goes with --rate-limit N")
       expect(said.join("\n")).not.toContain("└─")
       expect(said.join("\n")).toContain("--restart-rate must be between 0 and 1")
     }).pipe(Effect.provide(NodeContext.layer)), 60_000)

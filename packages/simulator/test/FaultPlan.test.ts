@@ -97,7 +97,8 @@ describe("rateLimit", () => {
       const live = answers[1].body.scroll_param
       expect(answers[2].status).toBe(404)
       expect(answers[3].status).toBe(429)
-      expect(answers[3].body.errors).toEqual([{ code: "rate_limit_exceeded", message: "Exceeded rate limit" }])
+      // Worded as Intercom's: the budget and its window.
+      expect(answers[3].body.errors).toEqual([{ code: "rate_limit_exceeded", message: "Exceeded rate limit of 3 in 10_seconds" }])
       const refused = yield* scroll("companies", { token: T, param: live })
       expect(refused.status).toBe(429)
       yield* TestClock.adjust("7 seconds") // the window ends at 10 s

@@ -61,7 +61,8 @@ describe("envelopes", () => {
 
   it.effect("users and leads under 2.x (header or workspace default) get 400 intercom_version_invalid", () =>
     Effect.gen(function*() {
-      for (const call of [{ token: T, version: "2.14" }, { token: T }, { token: T, version: "2.0" }]) {
+      // 10.0 is no 1.x.
+      for (const call of [{ token: T, version: "2.14" }, { token: T }, { token: T, version: "2.0" }, { token: T, version: "10.0" }]) {
         for (const resource of ["users", "leads"] as const) {
           const answer = yield* scroll(resource, call)
           expect(answer.status).toBe(400)
@@ -147,6 +148,9 @@ describe("scroll lifecycle", () => {
         expect(second.status).toBe(400)
         expect(second.body.errors).toEqual([{ code: "scroll_exists", message: "scroll already exists for this workspace" }])
       }
+      // Worded as 2.x's companies docs word it: per app.
+      const under2 = yield* scroll("companies", { token: T, version: "2.14" })
+      expect(under2.body.errors).toEqual([{ code: "scroll_exists", message: "scroll already exists for this app" }])
     }).pipe(withSimulator()))
 
   it.effect("a scroll_param unused for 60 s expires (404), and the workspace is free again", () =>

@@ -35,8 +35,9 @@ export const versionInvalid = () =>
     message: "Requested resource is not available in current API version"
   })
 
-export const scrollExists = () =>
-  new ApiError({ status: 400, code: "scroll_exists", message: "scroll already exists for this workspace" })
+/** Worded as each version's docs word it: the 1.x users and leads scrolls lock the workspace, 2.x's companies the app. */
+export const scrollExists = (major: 1 | 2) =>
+  new ApiError({ status: 400, code: "scroll_exists", message: `scroll already exists for this ${major === 1 ? "workspace" : "app"}` })
 
 export const scrollNotFound = () =>
   new ApiError({ status: 404, code: "not_found", message: "scroll parameter not found" })
@@ -50,5 +51,5 @@ export const serverError = () =>
     message: "Request failed due to an internal network error. Please restart the scroll operation."
   })
 
-export const rateLimited = () =>
-  new ApiError({ status: 429, code: "rate_limit_exceeded", message: "Exceeded rate limit" })
+export const rateLimited = (limit: number, windowSeconds: number) =>
+  new ApiError({ status: 429, code: "rate_limit_exceeded", message: `Exceeded rate limit of ${limit} in ${windowSeconds}_seconds` })

@@ -55,7 +55,8 @@ export const tokenOf = (authorization: string | undefined): string | undefined =
   }
 }
 
-const majorOf = (version: string): Major => (version.startsWith("1") ? 1 : 2)
+/** 1.x (`1`, `1.4`) or anything later (`2.14`, `Preview`): not `10.0`, which is no 1.x. */
+const majorOf = (version: string): Major => (/^1(\.|$)/.test(version.trim()) ? 1 : 2)
 
 const contentType = "application/json; charset=utf-8"
 
@@ -159,7 +160,7 @@ const refuse = (counters: Counters, error: ApiError.ApiError, requestId: string)
 const answer = (host: Host, workspace: Workspace, coding: ContentCoding.ContentCoding | undefined) => {
   const requestId = host.requestIds.hex(20)
   const rateLimit = workspace.admit()
-  const handled = rateLimit.allowed ? routes : Effect.fail(ApiError.rateLimited())
+  const handled = rateLimit.allowed ? routes : Effect.fail(rateLimit.refusal())
   return handled.pipe(
     Effect.provideService(Exchange, { host, workspace, coding }),
     Effect.catchTag("ApiError", (error) => Effect.sync(() => refuse(workspace.counters, error, requestId))),

@@ -42,6 +42,8 @@ export interface Page {
 export interface RateLimitDecision {
   readonly allowed: boolean
   readonly headers: Readonly<Record<string, string>>
+  /** The 429 of a request past the budget. */
+  readonly refusal: () => ApiError.ApiError
 }
 
 /** An open scroll walks the indices `offset + step * position (mod universe)`: a permutation with no memory. */
@@ -133,6 +135,7 @@ export class Workspace {
     if (allowed) this.rateWindow.used++
     return {
       allowed,
+      refusal: () => ApiError.rateLimited(limit, windowMillis / 1000),
       headers: {
         "x-ratelimit-limit": String(limit),
         "x-ratelimit-remaining": String(limit - this.rateWindow.used),
@@ -203,7 +206,7 @@ export class Workspace {
         if (this.scroll !== undefined && now - this.scroll.lastUsedAt < liveScrollMillis) {
           this.counters.counts.scrollExistsWhileLive++
         }
-        return Effect.fail(ApiError.scrollExists())
+        return Effect.fail(ApiError.scrollExists(major))
       }
       scroll = this.open(resource, now)
     } else if (this.scroll !== undefined && this.scroll.param === param && this.scroll.resource === resource) {
