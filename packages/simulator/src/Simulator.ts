@@ -30,7 +30,7 @@
 import { type HttpApp, HttpClient, HttpServer } from "@effect/platform"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
-import { Context, Duration, Effect, Layer, Schema } from "effect"
+import { Context, Duration, Effect, Either, Layer, ParseResult, Schema } from "effect"
 import { createServer } from "node:http"
 import * as FaultPlans from "./FaultPlan.js"
 import type * as Resources from "./Resource.js"
@@ -246,7 +246,16 @@ export class Simulator extends Context.Tag("@intercom-scroll/simulator/Simulator
   readonly changes: (token: string, resource: Resources.Resource) => Effect.Effect<Changes, WorkspaceNotFound>
 }>() {}
 
-const validateFaults = Schema.validateSync(FaultPlans.FaultPlan)
+// A key the plan does not know is refused: a misspelt fault (`cutBodyat`, from JSON) would otherwise never fire.
+const validateFaults = Schema.validateEither(FaultPlans.FaultPlan, { onExcessProperty: "error" })
+
+/** The longest wait a timer can hold (2^31 − 1 ms, about 24.8 days): a longer one never ends, and its page never comes. */
+const longestWait = Duration.millis(2 ** 31 - 1)
+
+const waitMistake = (name: string, wait: Duration.DurationInput | undefined) =>
+  wait !== undefined && !Duration.lessThanOrEqualTo(Duration.decode(wait), longestWait)
+    ? `the ${name} must be at most ${Duration.format(longestWait)}, not ${Duration.format(Duration.decode(wait))}`
+    : undefined
 
 const isCount = (n: number | undefined, least: number) => n === undefined || (Number.isSafeInteger(n) && n >= least)
 
@@ -260,9 +269,21 @@ const optionsMistake = (options: SimulatorOptions): string | undefined => {
   if (bandwidth !== undefined && !(bandwidth > 0 && Number.isFinite(bandwidth))) {
     return `the bandwidth must be a positive number of megabits per second, not ${bandwidth}`
   }
+  const handshake = waitMistake("handshake", options.handshake)
+  if (handshake !== undefined) return handshake
   const tokens = new Set<string>()
-  for (const { companies, leads, token, users } of options.workspaces) {
+  for (const { companies, faults, leads, seed, token, users } of options.workspaces) {
     if (token === "") return "a workspace's token is empty"
+    // `Authorization: Bearer <token>` cannot carry one: every request would be refused 401.
+    if (/\s/.test(token)) return `the token ${JSON.stringify(token)} holds whitespace, which no Authorization header can carry`
+    if (seed !== undefined && !Number.isSafeInteger(seed)) return `the seed of workspace ${token} must be a whole number, not ${seed}`
+    const plan = validateFaults(faults ?? FaultPlans.none)
+    if (Either.isLeft(plan)) {
+      const issues = ParseResult.ArrayFormatter.formatErrorSync(plan.left)
+      return `the faults of workspace ${token}: ${issues.map((issue) => `${issue.path.join(".")} ${issue.message}`).join("; ")}`
+    }
+    const latency = waitMistake(`latency of workspace ${token}`, faults?.latency)
+    if (latency !== undefined) return latency
     if (tokens.has(token)) return `the token ${token} names two workspaces`
     tokens.add(token)
     for (const [resource, count] of Object.entries({ users, leads, companies })) {
@@ -298,7 +319,7 @@ export const make = (options: SimulatorOptions): Effect.Effect<Simulator["Type"]
             leads: workspace.leads ?? defaults.leads,
             companies: workspace.companies ?? defaults.companies
           },
-          faults: validateFaults(workspace.faults ?? FaultPlans.none),
+          faults: workspace.faults ?? FaultPlans.none,
           defaultVersion: workspace.defaultVersion ?? defaults.defaultVersion,
           pageSize: options.pageSize ?? defaults.pageSize,
           expiry: Duration.decode(options.expiry ?? defaults.expiry),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Effect, TestClock } from "effect"
+import { Cause, Duration, Effect, TestClock } from "effect"
 import { Simulator } from "../src/index.js"
 import * as Zlib from "node:zlib"
 import { get, getBytes, scroll, scrollAll, send } from "./helpers.js"
@@ -396,7 +396,15 @@ describe("options", () => {
         [{ workspaces: [{ token: "" }] }, "a workspace's token is empty"],
         [{ workspaces: [workspace, workspace] }, "the token tok names two workspaces"],
         [{ workspaces: [{ token: "tok", users: -1 }] }, "the users of workspace tok must be a whole number, at least 0, not -1"],
-        [{ workspaces: [{ token: "tok", companies: NaN }] }, "the companies of workspace tok must be a whole number, at least 0, not NaN"]
+        [{ workspaces: [{ token: "tok", companies: NaN }] }, "the companies of workspace tok must be a whole number, at least 0, not NaN"],
+        [{ workspaces: [{ token: "a b" }] }, "the token \"a b\" holds whitespace, which no Authorization header can carry"],
+        [{ workspaces: [{ token: "tok", seed: 1.5 }] }, "the seed of workspace tok must be a whole number, not 1.5"],
+        [{ workspaces: [{ token: "tok", seed: NaN }] }, "the seed of workspace tok must be a whole number, not NaN"],
+        // Longer than a timer holds: the page would never come.
+        [{ workspaces: [{ token: "tok", faults: { latency: Duration.infinity } }] }, "the latency of workspace tok must be at most 24d 20h 31m 23s 647ms, not Infinity"],
+        [{ workspaces: [workspace], handshake: Duration.days(30) }, "the handshake must be at most 24d 20h 31m 23s 647ms, not 30d"],
+        // A misspelt fault, as JSON would bring it, would never fire.
+        [{ workspaces: [{ token: "tok", faults: JSON.parse(`{"cutBodyat":[2]}`) }] }, "the faults of workspace tok: cutBodyat is unexpected, expected: \"restartAt\" | \"restartRate\""]
       ]
       for (const [options, mistake] of mistakes) {
         const exit = yield* Effect.exit(Simulator.make(options))
