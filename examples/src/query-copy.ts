@@ -1,7 +1,8 @@
 /**
  * What changed in Intercom since the last sync, and who was deleted, asked of the copy `Sync.run` keeps: each row
- * records the run that stored its current version (`changed_run`) and when a complete run no longer saw it
- * (`deleted_at`). Two syncs here, with Intercom adding and removing users between them.
+ * records the run that last changed it, by storing its current version or by marking it deleted (`changed_run`), and
+ * when a complete run no longer saw it (`deleted_at`). Two syncs here, with Intercom adding and removing users between
+ * them.
  *
  * The client is the one for production (INTERCOM_ACCESS_TOKEN, INTERCOM_REGION, INTERCOM_BASE_URL), and then the two
  * syncs see whatever changed in your workspace meanwhile. Without a token, an Intercom simulator started in this
@@ -27,14 +28,15 @@ const program = Effect.gen(function*() {
   const last = yield* Sync.run("users", { workspace: "example" })
   yield* Console.log(`second sync: ${last.inserted} inserted, ${last.updated} updated, ${last.deleted} deleted`)
 
-  // New or changed since the sync before: the rows whose current version the last run stored.
-  const changed = yield* sql<{ id: string; email: string | null; isNew: number }>`
-    SELECT id, email, first_seen_run = ${last.runId} AS isNew FROM ${users}
-    WHERE workspace = 'example' AND changed_run = ${last.runId} AND deleted_at IS NULL ORDER BY id`
-  // Deleted: rows a complete run did not see. They stay, with their last version, for as long as you keep them.
-  const deleted = yield* sql<{ id: string; email: string | null; deletedAt: string }>`
-    SELECT id, email, deleted_at AS deletedAt FROM ${users}
-    WHERE workspace = 'example' AND deleted_at IS NOT NULL ORDER BY id`
+  // Everything since the sync before, by run id: `>`, not `= last`, which would miss what a failed run in between
+  // wrote (a failed run's writes are real: it marks nothing deleted, and the next run finds them unchanged).
+  const since = yield* sql<{ id: string; email: string | null; isNew: number; deletedAt: string | null }>`
+    SELECT id, email, first_seen_run > ${first.runId} AS isNew, deleted_at AS deletedAt FROM ${users}
+    WHERE workspace = 'example' AND changed_run > ${first.runId} ORDER BY id`
+  // New or changed, and deleted: rows a complete run did not see. They stay, with their last version, for as long as
+  // you keep them.
+  const changed = since.filter((row) => row.deletedAt === null)
+  const deleted = since.filter((row) => row.deletedAt !== null)
   yield* Console.log(`changed since the last sync: ${changed.length} (${changed.filter((row) => row.isNew).length} new)`)
   yield* Console.log(`deleted: ${deleted.length}`)
   for (const row of deleted) yield* Console.log(`  ${row.id}  ${row.email ?? "(no email)"}  deleted at ${row.deletedAt}`)

@@ -143,14 +143,17 @@ describe.each(Databases.both)("syncs through random changes and faults on %s", (
           // Nothing stored is ever lost.
           expect([...before.keys()].filter((id) => !after.has(id))).toEqual([])
 
-          // What the run saw holds the record as served; what it did not see is as it was, but for a deletion mark.
+          // What the run saw holds the record as served; what it did not see is as it was, but for a deletion mark by
+          // this run (its time, and the run as the row's last change).
           const twin = yield* served(c.seed, c.pageSize, s, outcome.added.length)
           const seen = [...after.values()].filter((row) => row.last_seen_run === run.id)
           for (const row of seen) expect(sorted(row.record)).toEqual(sorted(twin.get(row.id)))
           for (const row of after.values()) {
             if (row.last_seen_run === run.id) continue
             const old = before.get(row.id)!
-            expect({ ...row, deleted_at: null }).toEqual({ ...old, deleted_at: null })
+            const deletedNow = old.deleted_at === null && row.deleted_at !== null
+            expect(row.changed_run).toBe(deletedNow ? run.id : old.changed_run)
+            expect({ ...row, deleted_at: null, changed_run: null }).toEqual({ ...old, deleted_at: null, changed_run: null })
           }
 
           // The counts are exactly what changed.

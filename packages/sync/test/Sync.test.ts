@@ -124,6 +124,8 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
         expect(live(afterShrink).size).toBe(70)
         for (const row of afterShrink.values()) {
           expect(row.deleted_at).toBe(row.last_seen_run === shrunk.runId ? null : start + 3600_000)
+          // A deletion is a change, by the run that made it: `changed_run > N` finds it beside the rows written.
+          expect(row.changed_run).toBe(row.deleted_at === null ? row.first_seen_run : shrunk.runId)
         }
         yield* TestClock.adjust("1 hour")
         const grown = yield* sync(110)

@@ -376,7 +376,10 @@ export const make = (
           SELECT id FROM ${seen} WHERE workspace = ${workspace} AND last_seen_run <> ${run})`
         const [{ deleted }] = yield* sql<{ deleted: number }>`
           SELECT CAST(count(*) AS INTEGER) AS deleted FROM ${stored} WHERE ${unseen}`
-        if (Number(deleted) > 0) yield* sql`UPDATE ${stored} SET deleted_at = ${time(dialect, now)} WHERE ${unseen}`
+        // A deletion is a change by this run: `changed_run > N` finds what changed since run N, deletions included.
+        if (Number(deleted) > 0) {
+          yield* sql`UPDATE ${stored} SET deleted_at = ${time(dialect, now)}, changed_run = ${run} WHERE ${unseen}`
+        }
         // PostgreSQL: a deleted record has no stored version to compare with, so that one that comes back is written.
         if (Number(deleted) > 0 && dialect === "pg") {
           yield* sql`UPDATE ${seen} SET record_hash = NULL
