@@ -5,7 +5,8 @@
 import { HttpClient, HttpClientError, HttpClientResponse } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
 import { Simulator } from "@intercom-scroll/simulator"
-import { Effect, Fiber, Layer, Redacted, TestClock } from "effect"
+import { Settle } from "@intercom-scroll/testing"
+import { type Duration, Effect, Fiber, Layer, Redacted, TestClock } from "effect"
 import { IntercomClient } from "../src/index.js"
 
 const client = (token: string) =>
@@ -35,6 +36,16 @@ const answering = (answer: (request: unknown) => Response | HttpClientError.Http
           : Effect.fail(answered)
       })
     ))
+  )
+
+/**
+ * Moves the clock by `duration` once the forked identify waits on it: before, the move could pass before its wait
+ * began (the client's layer digests its token on libuv's thread pool first), and the wait would never end.
+ */
+const adjustOnceWaiting = (duration: Duration.DurationInput) =>
+  Effect.zipRight(
+    Settle.until("identify to wait on the clock", Effect.map(TestClock.sleeps(), (sleeps) => sleeps.length > 0)),
+    TestClock.adjust(duration)
   )
 
 describe("IntercomClient.identify", () => {
@@ -90,7 +101,7 @@ describe("IntercomClient.identify", () => {
           ? Response.json({ type: "error.list", errors: [{ code: "service_unavailable", message: "later" }] }, { status: 503 })
           : Response.json({ type: "admin", app: { type: "app", id_code: "abc12345" } })
       ))
-      yield* TestClock.adjust("1 second")
+      yield* adjustOnceWaiting("1 second")
       expect((yield* Fiber.join(fiber)).id_code).toBe("abc12345")
       expect(asked).toBe(2)
     }))
@@ -100,8 +111,8 @@ describe("IntercomClient.identify", () => {
       const identify = yield* simulated([{ token: "tok_busy", faults: { rateLimit: { limit: 1, windowSeconds: 2 } } }])
       yield* identify("tok_busy") // the window's one request
       const fiber = yield* Effect.fork(identify("tok_busy"))
-      yield* TestClock.adjust("1 second") // still the same window: 429 again
-      yield* TestClock.adjust("2 seconds") // the next window
+      yield* adjustOnceWaiting("1 second") // still the same window: 429 again
+      yield* adjustOnceWaiting("2 seconds") // the next window
       expect((yield* Fiber.join(fiber)).id_code).toMatch(/^[0-9a-f]{8}$/)
     }))
 
