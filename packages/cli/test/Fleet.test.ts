@@ -214,7 +214,8 @@ describe("intercom-scroll fleet", () => {
       pending: { requests: 1_204, oldestSentAt: at("2026-12-03T09:58:00Z") },
       activity: {
         since: at("2026-12-02T10:00:00Z"),
-        running: Array.from({ length: 12 }, (_, i) => run(i + 1)),
+        // w2's process went quiet 3 minutes ago: it may have died.
+        running: Array.from({ length: 12 }, (_, i) => ({ ...run(i + 1), aliveAt: at("2026-12-03T10:05:00Z"), silentFor: i === 1 ? 180 : 4 })),
         ended: { complete: 9_812, failed: 4, abandoned: 2 },
         rows: { inserted: 1_200, updated: 3, unchanged: 9_000_000, deleted: 12 },
         failures: [
@@ -229,7 +230,7 @@ describe("intercom-scroll fleet", () => {
       "Syncs sent and not answered: 1,204, the oldest sent 2026-12-03T09:58:00Z",
       "Runs under way: 12",
       "  w1 users since 2026-12-03T10:00:00Z (run r7): 1,000 seen",
-      "  w2 users since 2026-12-03T10:00:00Z on 10.0.0.8:34431: 2,000 seen",
+      "  w2 users since 2026-12-03T10:00:00Z on 10.0.0.8:34431: 2,000 seen; silent for 3 min 00 s: its process may have died (the next run of the workspace marks it abandoned)",
       ...Array.from({ length: 8 }, (_, i) => `  w${i + 3} users since 2026-12-03T10:00:00Z: ${i + 3},000 seen`),
       "  and 2 more",
       "Since 2026-12-02T10:00:00Z: runs complete 9,812, failed 4, abandoned 2; rows inserted 1,200, updated 3, unchanged 9,000,000, deleted 12",

@@ -199,6 +199,12 @@ export const pruneRuns: (
 /** How often a run writes its progress on its row: a statement every few seconds, not one a page. */
 const progressInterval = 5_000
 
+/**
+ * How often a run renews `alive_at` on its row, whatever it is doing (a page, a wait for another scroll or the rate
+ * limit): a `running` row whose `alive_at` is older than a few of these was left by a process that died.
+ */
+const aliveInterval = Duration.seconds(10)
+
 /** What the run's row says about a failure: the error's own message, which never holds the token. */
 const describe = (cause: Cause.Cause<SyncError>): string => {
   if (Cause.isInterruptedOnly(cause)) return "Interrupted before the scroll reached its end"
@@ -278,6 +284,15 @@ export const run: (
       // Every write of the run goes through the lock's transaction, which commits only while the lock is held.
       const runId = yield* lock.transaction(Effect.zipRight(store.markAbandoned(startedAt), store.startRun(startedAt, { label: options.label, runner: options.runner })))
       yield* Effect.annotateCurrentSpan("runId", runId)
+      // Its sign of life, through the lock's transaction like every write (a run that lost its lock writes none). A
+      // renewal that fails is skipped: losing the lock, or the database, ends the run by its own path.
+      yield* Clock.currentTimeMillis.pipe(
+        Effect.flatMap((now) => lock.transaction(store.recordAlive(runId, now))),
+        Effect.ignore,
+        Effect.delay(aliveInterval),
+        Effect.forever,
+        Effect.forkScoped
+      )
 
       const counts = { inserted: 0, updated: 0, unchanged: 0, deleted: 0, restarts: 0 }
       const outer = yield* Progress.Progress

@@ -18,7 +18,7 @@
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import type { Resource } from "@intercom-scroll/core"
-import { DateTime, Effect } from "effect"
+import { Clock, DateTime, Effect } from "effect"
 import * as Dialect from "./internal/dialect.js"
 import * as Store from "./internal/store.js"
 import type { UnsupportedDialect } from "./SyncError.js"
@@ -46,6 +46,21 @@ export interface Run {
 }
 
 /**
+ * A run under way, with how long it has been silent: a run renews its `alive_at` every 10 seconds whatever it does,
+ * so one silent for much longer was left `running` by a process that died, until the next run of its workspace marks
+ * it `abandoned`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Running extends Run {
+  /** Its last sign of life (`alive_at`; its start, for a run of a version before it). */
+  readonly aliveAt: DateTime.Utc
+  /** Seconds since `aliveAt`, when it was read. */
+  readonly silentFor: number
+}
+
+/**
  * A run that ended without completing: `failed` (its error recorded) or `abandoned` (left `running` by a process that
  * died, and so marked by the next run of its workspace and resource).
  *
@@ -64,8 +79,11 @@ export interface Failure extends Run {
  */
 export interface Activity {
   readonly since: DateTime.Utc
-  /** Runs under way, the oldest first. A row whose process died stays here until the next run of its workspace. */
-  readonly running: ReadonlyArray<Run>
+  /**
+   * Runs under way, the oldest first. A row whose process died stays here until the next run of its workspace: it is
+   * the one whose `silentFor` grows past a few of the 10 seconds a run renews its sign of life at.
+   */
+  readonly running: ReadonlyArray<Running>
   /** Runs that ended since `since`, by status. */
   readonly ended: { readonly complete: number; readonly failed: number; readonly abandoned: number }
   /** What the runs that ended since `since` did to the rows (a failed run's pages count, as written). */
@@ -133,8 +151,9 @@ export const read: (
     const since = Dialect.time(dialect, DateTime.toEpochMillis(options.since))
     const limit = Math.max(0, Math.floor(options.failures ?? 10))
     const columns = sql.literal("id, workspace, resource, started_at, label, runner, inserted, updated, unchanged")
-    const running = yield* sql<RunRow>`SELECT ${columns} FROM ${runs}
-      WHERE status = 'running' ORDER BY started_at, id`
+    const running = yield* sql<RunRow & { readonly alive_at: Date | string | null }>`SELECT ${columns}, alive_at
+      FROM ${runs} WHERE status = 'running' ORDER BY started_at, id`
+    const now = yield* Clock.currentTimeMillis
     const ended = yield* sql<{
       readonly status: "complete" | "failed" | "abandoned"
       readonly runs: number | string
@@ -156,7 +175,10 @@ export const read: (
       ended.reduce((sum, row) => sum + count(row[column]), 0)
     return {
       since: options.since,
-      running: running.map(run),
+      running: running.map((row): Running => {
+        const aliveAt = DateTime.unsafeMake(row.alive_at ?? row.started_at)
+        return { ...run(row), aliveAt, silentFor: Math.max(0, Math.floor((now - DateTime.toEpochMillis(aliveAt)) / 1000)) }
+      }),
       ended: {
         complete: count(byStatus("complete")?.runs),
         failed: count(byStatus("failed")?.runs),

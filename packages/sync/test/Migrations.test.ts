@@ -45,7 +45,7 @@ describe.each(Databases.both)("Sync.migrate on %s", (_name, database) => {
         "intercom_sync_workspaces"
       ].sort())
       const recorded = yield* sql<{ migration_id: number; name: string }>`SELECT migration_id, name FROM intercom_sync_migrations ORDER BY migration_id`
-      expect(recorded.map((row) => [Number(row.migration_id), row.name])).toEqual([[1, "create_tables"], [2, "split_seen"], [3, "seen_log"], [4, "record_hash"], [5, "run_label"], [6, "run_indexes"], [7, "run_runner"], [8, "workspace_apps"]])
+      expect(recorded.map((row) => [Number(row.migration_id), row.name])).toEqual([[1, "create_tables"], [2, "split_seen"], [3, "seen_log"], [4, "record_hash"], [5, "run_label"], [6, "run_indexes"], [7, "run_runner"], [8, "workspace_apps"], [9, "run_alive_at"]])
       // Again: nothing to do, nothing fails.
       yield* Sync.migrate
       expect(yield* tablesOf(sql)).toEqual(tables)
@@ -59,7 +59,7 @@ describe.each(Databases.both)("Sync.migrate on %s", (_name, database) => {
       const migrated = yield* Effect.exit(Sync.migrate)
       const error = Exit.isFailure(migrated) ? Option.getOrThrow(Cause.failureOption(migrated.cause)) : undefined
       expect(error?._tag).toBe("SchemaTooNew")
-      expect(error?.message).toMatch(/lists migration 99, and this version knows only 1, 2, 3, 4, 5, 6, 7, 8\. Upgrade @intercom-scroll\/sync/)
+      expect(error?.message).toMatch(/lists migration 99, and this version knows only 1, 2, 3, 4, 5, 6, 7, 8, 9\. Upgrade @intercom-scroll\/sync/)
       const token = freshToken()
       const ran = yield* Effect.exit(Effect.provide(Sync.run("users", { workspace: token }), intercom(token)))
       expect(Exit.isFailure(ran) && Option.getOrThrow(Cause.failureOption(ran.cause))._tag).toBe("SchemaTooNew")
@@ -182,7 +182,7 @@ describe.each(Databases.both)("Sync.migrate on %s", (_name, database) => {
       )
       const sql = yield* SqlClient.SqlClient
       const recorded = yield* sql<{ migration_id: number }>`SELECT migration_id FROM intercom_sync_migrations`
-      expect(recorded.map((row) => Number(row.migration_id)).sort()).toEqual([1, 2, 3, 4, 5, 6, 7, 8])
+      expect(recorded.map((row) => Number(row.migration_id)).sort()).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9])
     }).pipe(Effect.provide(database)))
 })
 

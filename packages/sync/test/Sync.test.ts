@@ -7,7 +7,7 @@ import { SqlClient } from "@effect/sql"
 import { describe, expect, layer } from "@effect/vitest"
 import { IntercomClient, Progress } from "@intercom-scroll/core"
 import { type FaultPlan, Simulator } from "@intercom-scroll/simulator"
-import { Cause, Clock, type Duration, Effect, Exit, Layer, Logger, Metric, Redacted, Schedule, TestClock } from "effect"
+import { Cause, Clock, Duration, Effect, Exit, Fiber, Layer, Logger, Metric, Redacted, Schedule, TestClock, TestServices } from "effect"
 import { Sync, SyncMetrics } from "../src/index.js"
 import * as Databases from "./support/databases.js"
 import { driveClock, freshToken, intercom, live, rows, runs, scripted } from "./support/world.js"
@@ -254,6 +254,42 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
         if (dialect === "sqlite") {
           expect(yield* count(sql<{ n: number }>`SELECT CAST(count(*) AS INTEGER) AS n FROM intercom_users_seen_log`)).toBe(0)
         }
+      }).pipe(Effect.provide(database)))
+
+    it.effect("a run under way renews alive_at on its row every 10 seconds, while it waits as while it writes", () =>
+      Effect.gen(function*() {
+        const token = freshToken()
+        yield* Sync.migrate
+        // Pages that take 40 seconds each to come: the run writes nothing meanwhile but its sign of life.
+        const running = yield* Effect.fork(Effect.provide(
+          Sync.run("users", { workspace: token }),
+          intercom(token, { workspace: { users: 5, faults: { latency: Duration.seconds(40) } } })
+        ))
+        const start = yield* Clock.currentTimeMillis
+        const aliveAt = Effect.map(runs(token), (found) => found[0]?.alive_at)
+        // Real time for the database's round trips, the TestClock for the run's.
+        const settled = (expected: number) =>
+          Effect.repeat(Effect.zipRight(TestServices.provideLive(Effect.sleep("5 millis")), aliveAt), {
+            until: (seen) => seen === expected
+          }).pipe(
+            Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error(`alive_at never read ${expected - start}`) }),
+            TestServices.provideLive,
+            Effect.orDie
+          )
+        yield* settled(start)
+        for (const tick of [1, 2, 3]) {
+          yield* TestClock.adjust("10 seconds")
+          yield* settled(start + tick * 10_000)
+        }
+        // Then it ends, its last sign of life its end.
+        while ((yield* Fiber.poll(running))._tag === "None") {
+          yield* TestClock.adjust("10 seconds")
+          yield* TestServices.provideLive(Effect.sleep("5 millis"))
+        }
+        const summary = yield* Fiber.join(running)
+        const [run] = yield* runs(token)
+        expect(run).toMatchObject({ id: summary.runId, status: "complete" })
+        expect(run.alive_at).toBe(run.finished_at)
       }).pipe(Effect.provide(database)))
 
     it.effect("a run under way writes on its row what it has written so far, every 5 seconds, not every page", () =>
@@ -520,6 +556,10 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
         const sql = yield* SqlClient.SqlClient
         yield* Sync.migrate
         yield* sql`INSERT INTO ${sql(Sync.runsTable)} ${sql.insert({ workspace: token, resource: "leads", status: "running", started_at: new Date(0).toISOString() })}`
+        // One that said it was alive 2 minutes in: it ended then, as near as anyone knows.
+        yield* sql`INSERT INTO ${sql(Sync.runsTable)} ${
+          sql.insert({ workspace: token, resource: "companies", status: "running", started_at: new Date(0).toISOString(), alive_at: new Date(120_000).toISOString() })
+        }`
         const [dead] = yield* runs(token)
         const { dialect } = yield* Databases.TestDatabase
         // SQLite: what the dead run logged as seen is discarded, not folded (when it saw them is not known).
@@ -536,8 +576,9 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
         yield* TestClock.adjust("5 minutes")
         const now = yield* Clock.currentTimeMillis
         yield* Effect.provide(Sync.run("users", { workspace: token }), intercom(token, { workspace: { users: 5 } }))
-        const [abandoned, complete] = yield* runs(token)
+        const [abandoned, alive, complete] = yield* runs(token)
         expect(abandoned).toMatchObject({ resource: "leads", status: "abandoned", finished_at: now, inserted: null })
+        expect(alive).toMatchObject({ resource: "companies", status: "abandoned", finished_at: 120_000 })
         // What it says of itself in `fleet status`: that nobody saw it end, not an error it never had.
         expect(abandoned.error).toBe(
           "It never recorded its end (its process died, or its database went away as it ended); the next run of its workspace found it running"

@@ -39,13 +39,16 @@ describe.each(Databases.both)("SyncActivity.read on %s", (_name, database) => {
         yield* TestClock.adjust("1 minute")
         // Under way: a run whose process is still at it.
         const runningSince = DateTime.toEpochMillis(yield* DateTime.now)
-        yield* sql`INSERT INTO ${sql(Sync.runsTable)} (workspace, resource, status, started_at, label)
-          VALUES (${running}, 'leads', 'running', ${at(runningSince)}, 'r9')`
+        yield* sql`INSERT INTO ${sql(Sync.runsTable)} (workspace, resource, status, started_at, alive_at, label)
+          VALUES (${running}, 'leads', 'running', ${at(runningSince)}, ${at(runningSince + 20_000)}, 'r9')`
+        // Its last sign of life 20 s in; read 2 minutes after its start, it has been silent for 100 s.
+        yield* TestClock.adjust("2 minutes")
 
         const activity = yield* SyncActivity.read({ since })
         expect(activity.since).toEqual(since)
         expect(activity.running.map((run) => [run.workspace, run.resource, DateTime.toEpochMillis(run.startedAt), run.label, run.seen]))
           .toEqual([[running, "leads", runningSince, "r9", 0]])
+        expect(activity.running.map((run) => [DateTime.toEpochMillis(run.aliveAt), run.silentFor])).toEqual([[runningSince + 20_000, 100]])
         expect(activity.ended).toEqual({ complete: 2, failed: 1, abandoned: 1 })
         // 40 and 5 inserted by the complete runs; the failed run wrote its first two pages.
         expect(activity.rows).toEqual({ inserted: 65, updated: 0, unchanged: 0, deleted: 0 })

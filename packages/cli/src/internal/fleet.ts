@@ -352,6 +352,9 @@ export const runPrune = (flags: { readonly database: string; readonly olderThan:
 
 const iso = (time: DateTime.Utc) => DateTime.formatIso(time).replace(/\.\d{3}Z$/, "Z")
 
+/** Seconds without a sign of life after which a run under way is said silent: three of its 10-second renewals. */
+const silentAfter = 30
+
 /** What is listed of a long list before "and N more". */
 const listed = 10
 
@@ -394,7 +397,11 @@ export const renderStatus = (status: FleetStatus.Status, database: string): stri
   )
   lines.push(`Runs under way: ${integer.format(activity.running.length)}`)
   for (const run of activity.running.slice(0, listed)) {
-    lines.push(`  ${run.workspace} ${run.resource} since ${iso(run.startedAt)}${runName(run)}: ${integer.format(run.seen)} seen`)
+    lines.push(`  ${run.workspace} ${run.resource} since ${iso(run.startedAt)}${runName(run)}: ${integer.format(run.seen)} seen${
+      run.silentFor < silentAfter
+        ? ""
+        : `; silent for ${ProgressBar.formatDuration(run.silentFor * 1000)}: its process may have died (the next run of the workspace marks it abandoned)`
+    }`)
   }
   if (activity.running.length > listed) lines.push(`  and ${integer.format(activity.running.length - listed)} more`)
   const { ended, rows } = activity
@@ -425,12 +432,13 @@ const statusJson = (status: FleetStatus.Status, database: string) => {
     label: value.label ?? null,
     runner: value.runner ?? null
   })
+  const running = (value: SyncActivity.Running) => ({ ...run(value), aliveAt: time(value.aliveAt) })
   return `${JSON.stringify({
     database,
     runners: status.runners,
     pending: { requests: status.pending.requests, oldestSentAt: time(status.pending.oldestSentAt) },
     since: time(status.activity.since),
-    running: status.activity.running.map(run),
+    running: status.activity.running.map(running),
     ended: status.activity.ended,
     rows: status.activity.rows,
     failures: status.activity.failures.map((failure) => ({

@@ -219,6 +219,16 @@ const workspaceApps = Effect.gen(function*() {
 )`)
 })
 
+/**
+ * Migration 9: `intercom_sync_runs.alive_at`, a run's last sign of life, renewed every 10 seconds while it runs: a row
+ * `running` whose `alive_at` stands still was left by a process that died, which a reader can tell before the next run
+ * of its workspace marks it `abandoned` (then at that time: its end as near as anyone knows).
+ */
+const runAliveAt = Effect.gen(function*() {
+  const { dialect, sql } = yield* migrationClient
+  yield* sql.unsafe(`ALTER TABLE intercom_sync_runs ADD COLUMN alive_at ${dialect === "pg" ? "timestamptz" : "TEXT"}`)
+})
+
 export const migrations: Record<string, Effect.Effect<void, SqlError, SqlClient.SqlClient>> = {
   "1_create_tables": createTables,
   "2_split_seen": splitSeen,
@@ -227,7 +237,8 @@ export const migrations: Record<string, Effect.Effect<void, SqlError, SqlClient.
   "5_run_label": runLabel,
   "6_run_indexes": runIndexes,
   "7_run_runner": runRunner,
-  "8_workspace_apps": workspaceApps
+  "8_workspace_apps": workspaceApps,
+  "9_run_alive_at": runAliveAt
 }
 
 export const known: ReadonlyArray<number> = Object.keys(migrations).map((key) => Number.parseInt(key, 10))

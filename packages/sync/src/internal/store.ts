@@ -110,6 +110,8 @@ export interface Store {
   readonly foldSeen: (run: number, now: number) => Effect.Effect<void, SqlError>
   /** Marks deleted every live row the run did not see, and returns how many. Call inside the completing transaction. */
   readonly markDeleted: (run: number, now: number) => Effect.Effect<number, SqlError>
+  /** Writes on the run's row that it is alive now (`alive_at`); call inside the lock's transaction. */
+  readonly recordAlive: (run: number, now: number) => Effect.Effect<void, SqlError>
   /** Writes on the run's row what it has written so far, while it runs; call inside the page's transaction. */
   readonly recordProgress: (run: number, counts: PageCounts & { readonly restarts: number }) => Effect.Effect<void, SqlError>
   readonly finishRun: (run: number, end: {
@@ -322,8 +324,9 @@ export const make = (
               WHERE workspace = ${workspace} AND resource = ${other})`
           }
         }
-        yield* sql`UPDATE ${runs} SET status = 'abandoned', finished_at = ${time(dialect, now)}, error = ${abandoned}
-          WHERE workspace = ${workspace} AND status = 'running'`
+        // Ended, as near as anyone knows, at its last sign of life; a run of a version before `alive_at`, now.
+        yield* sql`UPDATE ${runs} SET status = 'abandoned', finished_at = COALESCE(alive_at, ${time(dialect, now)}),
+          error = ${abandoned} WHERE workspace = ${workspace} AND status = 'running'`
       }),
 
     startRun: (now, { label, runner }) =>
@@ -334,6 +337,7 @@ export const make = (
             resource,
             status: "running",
             started_at: time(dialect, now),
+            alive_at: time(dialect, now),
             label: label ?? null,
             runner: runner ?? null
           })
@@ -388,6 +392,8 @@ export const make = (
         return Number(deleted)
       }),
 
+    recordAlive: (run, now) => sql`UPDATE ${runs} SET alive_at = ${time(dialect, now)} WHERE id = ${run}`.pipe(Effect.asVoid),
+
     recordProgress: (run, counts) =>
       sql`UPDATE ${runs} SET ${
         sql.update({ inserted: counts.inserted, updated: counts.updated, unchanged: counts.unchanged, restarts: counts.restarts })
@@ -398,6 +404,7 @@ export const make = (
         sql.update({
           status: end.status,
           finished_at: time(dialect, end.now),
+          alive_at: time(dialect, end.now),
           inserted: end.counts.inserted,
           updated: end.counts.updated,
           unchanged: end.counts.unchanged,

@@ -78,6 +78,7 @@ export interface RunRow {
   readonly status: string
   readonly started_at: number
   readonly finished_at: number | null
+  readonly alive_at: number | null
   readonly inserted: number | null
   readonly updated: number | null
   readonly unchanged: number | null
@@ -102,6 +103,7 @@ export const runs = (workspace: string) =>
       status: String(row.status),
       started_at: millis(row.started_at)!,
       finished_at: millis(row.finished_at),
+      alive_at: millis(row.alive_at),
       inserted: count(row.inserted),
       updated: count(row.updated),
       unchanged: count(row.unchanged),
