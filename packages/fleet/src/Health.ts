@@ -25,7 +25,7 @@ import { HttpMiddleware, HttpRouter, HttpServer, HttpServerResponse } from "@eff
 import type { ServeError } from "@effect/platform/HttpServerError"
 import { NodeHttpServer } from "@effect/platform-node"
 import * as SqlClient from "@effect/sql/SqlClient"
-import { Duration, Effect, Layer } from "effect"
+import { Duration, Effect, identity, Layer } from "effect"
 import { createServer } from "node:http"
 import { shardingConfig } from "./Fleet.js"
 
@@ -62,9 +62,9 @@ export const check = (
     const sharding = yield* Sharding.Sharding
     const timeout = Duration.decode(options.timeout ?? Duration.seconds(5))
     const database = yield* sql`SELECT 1`.pipe(
-      Effect.timeoutFail({ duration: timeout, onTimeout: () => `no answer within ${Duration.format(timeout)}` }),
       Effect.as("ok"),
-      Effect.catchAll((error) => Effect.succeed(typeof error === "string" ? error : describe(error)))
+      Effect.catchAll((error) => Effect.succeed(describe(error))),
+      Effect.timeoutTo({ duration: timeout, onSuccess: identity, onTimeout: () => `no answer within ${Duration.format(timeout)}` })
     )
     const shards = shardIds.filter((id) => sharding.hasShardId(id)).length
     return { healthy: database === "ok", database, shards }

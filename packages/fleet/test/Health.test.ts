@@ -1,6 +1,7 @@
 /**
  * `Health.layerServer` beside a real runner (in this process, over a real PostgreSQL reached through a proxy the test
- * cuts): 200 with the shards it holds, 503 naming the fault while the database does not answer, 200 again after.
+ * cuts or stalls): 200 with the shards it holds, 503 naming the fault while the database does not answer (refused, or
+ * hung past the check's timeout), 200 again after.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Simulator } from "@intercom-scroll/simulator"
@@ -52,9 +53,18 @@ describe("Health.layerServer", () => {
         expect(down.status).toBe(503)
         const report: Health.Report = JSON.parse(down.body)
         expect(report.healthy).toBe(false)
-        expect(report.database).toMatch(/ECONNREFUSED|terminated|no answer within 2s/)
+        expect(report.database).toMatch(/ECONNREFUSED|terminated/)
+
+        // One that takes the connection and never answers: 503 once the check gives up.
+        yield* proxy.stall
+        yield* proxy.open
+        const hung = yield* get(health)
+        expect(hung.status).toBe(503)
+        expect(JSON.parse(hung.body)).toMatchObject({ healthy: false, database: "no answer within 2s" })
+        yield* proxy.cut
 
         // Back: healthy again, without a restart.
+        yield* proxy.unstall
         yield* proxy.open
         const again = yield* get(health).pipe(
           Effect.filterOrFail((answer) => answer.status === 200),

@@ -10,6 +10,9 @@ export interface Proxy {
   readonly port: number
   /** Listens and forwards each connection to the target. */
   readonly open: Effect.Effect<void>
+  /** From now on takes connections and never answers them (a server that hangs), until `unstall`. */
+  readonly stall: Effect.Effect<void>
+  readonly unstall: Effect.Effect<void>
   /** Stops listening (a connection is refused) and ends every connection forwarded so far. */
   readonly cut: Effect.Effect<void>
 }
@@ -19,7 +22,14 @@ export const tcpProxy = (target: URL): Effect.Effect<Proxy, never, Scope.Scope> 
     // Left free until `open`: from a range no other test's `freePort` picks, or one of their runners could bind it.
     const port = yield* freePortBetween(10_000, 20_000)
     const sockets = new Set<Net.Socket>()
+    let stalled = false
     const server = Net.createServer((socket) => {
+      if (stalled) {
+        sockets.add(socket)
+        socket.on("error", () => {})
+        socket.on("close", () => sockets.delete(socket))
+        return
+      }
       const upstream = Net.connect(Number(target.port), target.hostname)
       for (const each of [socket, upstream]) {
         sockets.add(each)
@@ -36,5 +46,5 @@ export const tcpProxy = (target: URL): Effect.Effect<Proxy, never, Scope.Scope> 
     })
     yield* Effect.addFinalizer(() => close)
     const open = Effect.async<void>((resume) => void server.listen(port, "127.0.0.1", () => resume(Effect.void)))
-    return { port, open, cut: close }
+    return { port, open, cut: close, stall: Effect.sync(() => void (stalled = true)), unstall: Effect.sync(() => void (stalled = false)) }
   })
