@@ -18,6 +18,7 @@ import { Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { Cause, Console, Duration, Effect, Option, Schema, Stream } from "effect"
 import type { FaultPlan, Mutation } from "./FaultPlan.js"
 import { Resource } from "./Resource.js"
+import * as Link from "./internal/link.js"
 import * as PlainConsole from "./internal/plainConsole.js"
 import * as Simulator from "./Simulator.js"
 import { moduleVersion } from "./internal/version.js"
@@ -68,15 +69,12 @@ const mutations = (name: string, description: string) =>
 const atLeast = (name: string, least: number) =>
   Options.filterMap((n: number) => n >= least ? Option.some(n) : Option.none(), `--${name} must be ${least} or more`)
 
-/** The longest wait a timer can hold (2^31 − 1 ms, about 24.8 days): a longer one would never end. */
-const longestMillis = 2 ** 31 - 1
-
-/** `--name MS`: milliseconds, 0 up to what a timer can hold. */
+/** `--name MS`: milliseconds, 0 up to what a timer can hold (`Link.longestWaitMillis`). */
 const millis = (name: string, description: string) =>
   Options.integer(name).pipe(
     Options.filterMap(
-      (n) => n >= 0 && n <= longestMillis ? Option.some(n) : Option.none(),
-      `--${name} must be 0 to ${longestMillis} milliseconds (about 24.8 days)`
+      (n) => n >= 0 && n <= Link.longestWaitMillis ? Option.some(n) : Option.none(),
+      `--${name} must be 0 to ${Link.longestWaitMillis} milliseconds (about 24.8 days)`
     ),
     Options.withDescription(description),
     Options.optional

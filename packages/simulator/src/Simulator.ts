@@ -249,8 +249,7 @@ export class Simulator extends Context.Tag("@intercom-scroll/simulator/Simulator
 // A key the plan does not know is refused: a misspelt fault (`cutBodyat`, from JSON) would otherwise never fire.
 const validateFaults = Schema.validateEither(FaultPlans.FaultPlan, { onExcessProperty: "error" })
 
-/** The longest wait a timer can hold (2^31 − 1 ms, about 24.8 days): a longer one never ends, and its page never comes. */
-const longestWait = Duration.millis(2 ** 31 - 1)
+const longestWait = Duration.millis(Link.longestWaitMillis)
 
 const waitMistake = (name: string, wait: Duration.DurationInput | undefined) =>
   wait !== undefined && !Duration.lessThanOrEqualTo(Duration.decode(wait), longestWait)

@@ -7,6 +7,12 @@
  */
 import { type Clock, Duration, Effect, Stream } from "effect"
 
+/**
+ * The longest wait a timer holds (2^31 − 1 ms, about 24.8 days): Effect's sleep for longer never ends, and a page
+ * behind it would never come. A latency or handshake is refused above it.
+ */
+export const longestWaitMillis = 2 ** 31 - 1
+
 export interface Link {
   readonly bytesPerMilli: number
   /** The simulator's clock: a TestClock drives the pacing in tests. */
