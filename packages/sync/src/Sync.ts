@@ -209,7 +209,12 @@ const aliveInterval = Duration.seconds(10)
 const describe = (cause: Cause.Cause<SyncError>): string => {
   if (Cause.isInterruptedOnly(cause)) return "Interrupted before the scroll reached its end"
   const failure = Cause.failureOption(cause)
-  if (failure._tag === "Some") return `${failure.value._tag}: ${explain(failure.value)}`
+  // What happened, without what to do about it: an error's advice is in the terms of whoever shows it (this library's
+  // options, a command line's flags), and the row is read by any of them (`fleet status`, a dashboard).
+  if (failure._tag === "Some") {
+    const error = failure.value
+    return `${error._tag}: ${"problem" in error && typeof error.problem === "string" ? error.problem : explain(error)}`
+  }
   const defect = Cause.squash(cause)
   return `Defect: ${defect instanceof Error ? defect.message : String(defect)}`
 }
