@@ -202,6 +202,41 @@ describe("intercom-scroll fleet", () => {
       }
     }))
 
+  it.scoped("fleet status --format json: one object, its times in ISO 8601, a run under way with its last sign of life", () =>
+    Effect.gen(function*() {
+      const filename = `${yield* tempDir("cli-status-json-")}/fleet.sqlite`
+      // A sync's tables, with a run a dead process left running (alive 10 s in) and one that failed.
+      yield* Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        yield* Sync.migrate
+        const runs = sql(Sync.runsTable)
+        yield* sql`INSERT INTO ${runs} ${
+          sql.insert({ workspace: "acme", resource: "users", status: "running", started_at: new Date(0).toISOString(), alive_at: new Date(10_000).toISOString(), inserted: 300 })
+        }`
+        yield* sql`INSERT INTO ${runs} ${
+          sql.insert({ workspace: "globex", resource: "leads", status: "failed", started_at: new Date(0).toISOString(), finished_at: new Date(5_000).toISOString(), error: "RestartRequired: The leads scroll broke off at page 3" })
+        }`
+      }).pipe(Effect.provide(SqliteClient.layer({ filename })), Effect.orDie)
+      yield* TestClock.adjust("2 minutes")
+      const { exit, stdout } = yield* cli(["fleet", "status", "--database", `sqlite:${filename}`, "--format", "json"])
+      expect(Exit.isSuccess(exit)).toBe(true)
+      const status = JSON.parse(stdout)
+      expect(status).toMatchObject({ database: `sqlite:${filename}`, runners: [], pending: { requests: 0, oldestSentAt: null } })
+      expect(status.running).toEqual([{
+        id: 1,
+        workspace: "acme",
+        resource: "users",
+        startedAt: "1970-01-01T00:00:00.000Z",
+        aliveAt: "1970-01-01T00:00:10.000Z",
+        silentFor: 110,
+        label: null,
+        runner: null,
+        seen: 300
+      }])
+      expect(status.ended).toEqual({ complete: 0, failed: 1, abandoned: 0 })
+      expect(status.failures).toMatchObject([{ workspace: "globex", status: "failed", finishedAt: "1970-01-01T00:00:05.000Z", error: "RestartRequired: The leads scroll broke off at page 3" }])
+    }))
+
   it("fleet status in a few lines: runners, syncs not answered, runs under way (ten listed), what ended since, the latest failures", () => {
     const at = (iso: string) => DateTime.unsafeMake(iso)
     const run = (i: number) => ({ id: i, workspace: `w${i}`, resource: "users" as const, startedAt: at("2026-12-03T10:00:00.123Z"), label: i === 1 ? "r7" : undefined, runner: i === 2 ? "10.0.0.8:34431" : undefined, seen: i * 1_000 })
