@@ -257,12 +257,14 @@ describe.concurrent("intercom-scroll export, as a process against the standalone
   const slow = workspaces(["bin", "pnpm"])
   const slowUrl = simulatorForAll([...slow.flags, "--latency", "200"])
 
-  it.scopedLive("Ctrl-C: exit 130 (SIGTERM: 143), no partial file, the previous export intact", () =>
+  it.scopedLive("Ctrl-C: exit 130 (SIGTERM: 143, SIGHUP: 129), no partial file, the previous export intact", () =>
     Effect.gen(function*() {
       const bin = (out: string) => startCli(["export", "users", "--out", out], { env: slow.of("bin").env(slowUrl()) })
       // `kill` signals the process group, as a terminal's Ctrl-C does.
       yield* interrupted(bin, (exporting) => exporting.kill("SIGINT"), 130)
       yield* interrupted(bin, (exporting) => exporting.kill("SIGTERM"), 143)
+      // A closed terminal or a dropped SSH session: Node's default would end the process before its cleanup.
+      yield* interrupted(bin, (exporting) => exporting.kill("SIGHUP"), 129)
       // A parent that passes the terminal's Ctrl-C on, as tsx did, doubles it: the second must not cut the cleanup short.
       yield* interrupted(bin, signalled("alone", "SIGINT", "SIGINT"), 130)
       yield* interrupted(bin, signalled("alone", "SIGTERM", "SIGTERM"), 143)

@@ -261,7 +261,7 @@ export const main = (argv: ReadonlyArray<string>) =>
 
 /**
  * Runs `program` as the process, with the CLI's layer: exit 0, 1 on failure (its line printed by `reportFailure`),
- * 130 on Ctrl-C, 143 on SIGTERM, 141 when the reader of stdout closed it.
+ * 130 on Ctrl-C, 143 on SIGTERM, 129 on SIGHUP, 141 when the reader of stdout closed it.
  *
  * @since 0.1.0
  * @category running
@@ -269,11 +269,11 @@ export const main = (argv: ReadonlyArray<string>) =>
 export const runMain = <E>(program: Effect.Effect<unknown, E, Layer.Layer.Success<typeof layer>>): void => {
   // runMain interrupts the program on SIGINT and SIGTERM alike; the exit code tells them apart, as shells do, by the
   // first one (pnpm answers a second Ctrl-C by sending SIGTERM to its child).
-  let stoppedBy: "SIGINT" | "SIGTERM" | undefined
+  let stoppedBy: ExitCode.StopSignal | undefined
   // runMain stops listening after the first signal, so a second one (a terminal's Ctrl-C passed on by a parent such as
   // pnpm, on top of the terminal's own) would kill the process before the interrupted export removed its temporary
   // file. These listeners keep the process alive until runMain exits it, or the stop's deadline does (StopDeadline).
-  const stopped = (signal: "SIGINT" | "SIGTERM") => () => {
+  const stopped = (signal: ExitCode.StopSignal) => () => {
     if (stoppedBy !== undefined) return
     stoppedBy = signal
     StopDeadline.arm(signal, ExitCode.exitCode(Exit.interrupt(FiberId.none), signal), {
@@ -281,9 +281,13 @@ export const runMain = <E>(program: Effect.Effect<unknown, E, Layer.Layer.Succes
       writeStderr: (text) => process.stderr.write(text),
       exit: (code) => process.exit(code)
     })
+    // runMain does not listen for SIGHUP (a closed terminal, a dropped SSH session), which would end the process at
+    // once, its cleanup undone: it is passed on as the SIGTERM runMain stops on.
+    if (signal === "SIGHUP") process.kill(process.pid, "SIGTERM")
   }
-  process.on("SIGINT", stopped("SIGINT"))
-  process.on("SIGTERM", stopped("SIGTERM"))
+  for (const signal of Object.keys(ExitCode.stopSignals) as ReadonlyArray<ExitCode.StopSignal>) {
+    process.on(signal, stopped(signal))
+  }
   const teardown: Teardown = (exit, onExit) => onExit(ExitCode.exitCode(exit, stoppedBy ?? "SIGINT"))
   program.pipe(
     Effect.provide(layer),

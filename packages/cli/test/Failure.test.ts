@@ -158,8 +158,10 @@ describe("Failure.line", () => {
     // As `Cli.main` finds the subcommand in the arguments.
     const stopped = (args: ReadonlyArray<string> = []) =>
       Failure.line(Cause.interrupt(FiberId.none), [], { subcommand: Help.subcommandPath(Cli.command.descriptor, args) })
-    expect(stopped()).toBe("Interrupted: stopped before the end (an export leaves its --out file as it was)")
-    expect(stopped(["export", "users", "--out", "sync"])).toBe(stopped())
+    expect(stopped()).toBe("Interrupted: stopped before the end (the export's file is left as it was)")
+    expect(stopped(["export", "users", "--out", "sync"])).toBe(
+      "Interrupted: stopped before the end (an export leaves its --out file as it was)"
+    )
     expect(stopped(["--log-level", "debug", "sync", "users", "--database", "sqlite:x"])).toBe(
       "Interrupted: stopped before the end (a run begun is recorded as failed; nothing is marked deleted)"
     )
@@ -168,6 +170,12 @@ describe("Failure.line", () => {
     )
     expect(stopped(["fleet", "sync", "--database", "sqlite:x", "--workspaces", "w.json"])).toBe(
       "Interrupted: stopped, and so did the syncs it was waiting for (a run begun is recorded as failed; nothing is marked deleted)"
+    )
+    expect(stopped(["fleet", "status", "--database", "sqlite:x"])).toBe(
+      "Interrupted: stopped before the end (it only reads: nothing changed)"
+    )
+    expect(stopped(["fleet", "prune", "--database", "sqlite:x", "--older-than", "30d"])).toBe(
+      "Interrupted: stopped before the end (what it pruned stays pruned; run it again for the rest)"
     )
   })
 
@@ -186,6 +194,7 @@ describe("Failure.exitCode", () => {
     expect(Failure.exitCode(Exit.void)).toBe(0)
     expect(Failure.exitCode(Exit.interrupt(FiberId.none))).toBe(130)
     expect(Failure.exitCode(Exit.interrupt(FiberId.none), "SIGTERM")).toBe(143)
+    expect(Failure.exitCode(Exit.interrupt(FiberId.none), "SIGHUP")).toBe(129)
     expect(Failure.exitCode(Exit.void, "SIGTERM")).toBe(0)
     expect(Failure.exitCode(Exit.fail(new ExportError.StdoutClosed()))).toBe(141)
     expect(Failure.exitCode(Exit.fail(new ExportError.OutputError({ target: "stdout", detail: "EBADF" })))).toBe(1)

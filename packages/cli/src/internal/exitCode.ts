@@ -24,6 +24,31 @@ export const interruptedExitCode = 130
 export const terminatedExitCode = 143
 
 /**
+ * The exit code of a process stopped by SIGHUP (128 + 1), as shells report it: its terminal closed, its SSH session
+ * dropped.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const hungUpExitCode = 129
+
+/**
+ * The signals that stop the command (its cleanup run first), and the exit code each gives, as shells report them.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const stopSignals = { SIGINT: interruptedExitCode, SIGTERM: terminatedExitCode, SIGHUP: hungUpExitCode } as const
+
+/**
+ * A signal that stops the command.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type StopSignal = keyof typeof stopSignals
+
+/**
  * The exit code of a process stopped by a closed pipe (128 + SIGPIPE), as shells report `yes | head -1`'s `yes`.
  *
  * @since 0.1.0
@@ -41,14 +66,14 @@ export const isStdoutClosed = (cause: Cause.Cause<unknown>) =>
   Option.exists(Cause.failureOption(cause), (error) => error instanceof StdoutClosed)
 
 /**
- * 0 on success, 130 when interrupted (Ctrl-C) or 143 when that was SIGTERM's doing, 141 when the reader of stdout
- * closed it, 1 on any other failure.
+ * 0 on success, 130 when interrupted (Ctrl-C), 143 when that was SIGTERM's doing and 129 SIGHUP's, 141 when the
+ * reader of stdout closed it, 1 on any other failure.
  *
  * @since 0.1.0
  * @category exit
  */
-export const exitCode = <A, E>(exit: Exit.Exit<A, E>, stoppedBy: "SIGINT" | "SIGTERM" = "SIGINT"): number => {
+export const exitCode = <A, E>(exit: Exit.Exit<A, E>, stoppedBy: StopSignal = "SIGINT"): number => {
   if (Exit.isSuccess(exit)) return 0
-  if (Cause.isInterruptedOnly(exit.cause)) return stoppedBy === "SIGTERM" ? terminatedExitCode : interruptedExitCode
+  if (Cause.isInterruptedOnly(exit.cause)) return stopSignals[stoppedBy]
   return isStdoutClosed(exit.cause) ? stdoutClosedExitCode : 1
 }

@@ -27,7 +27,7 @@ import { Cause, Option, type Redacted, Schema } from "effect"
 import { InvalidConfig, OutputError } from "../ExportError.js"
 import { isStdoutClosed } from "./exitCode.js"
 
-export { exitCode, interruptedExitCode, stdoutClosedExitCode, terminatedExitCode } from "./exitCode.js"
+export { exitCode, hungUpExitCode, interruptedExitCode, stdoutClosedExitCode, terminatedExitCode } from "./exitCode.js"
 
 /**
  * What to do after each of the scroll's errors, with the flags and variables of this command line. Empty where
@@ -124,8 +124,8 @@ export interface Surface {
 }
 
 /**
- * The line for a command stopped part-way (Ctrl-C, SIGTERM), by subcommand: what each leaves behind differs. An
- * export's without one (`pnpm start`).
+ * The line for a command stopped part-way (Ctrl-C, SIGTERM, SIGHUP), by subcommand: what each leaves behind differs.
+ * An export's without one (`pnpm start`).
  */
 const stoppedLine = (subcommand: ReadonlyArray<string>): string => {
   switch (subcommand.join(" ")) {
@@ -136,8 +136,14 @@ const stoppedLine = (subcommand: ReadonlyArray<string>): string => {
       return "Stopped: the runner's syncs finished, or went back to the fleet for another runner"
     case "fleet sync":
       return "Interrupted: stopped, and so did the syncs it was waiting for (a run begun is recorded as failed; nothing is marked deleted)"
-    default:
+    case "fleet status":
+      return "Interrupted: stopped before the end (it only reads: nothing changed)"
+    case "fleet prune":
+      return "Interrupted: stopped before the end (what it pruned stays pruned; run it again for the rest)"
+    case "export":
       return "Interrupted: stopped before the end (an export leaves its --out file as it was)"
+    default:
+      return "Interrupted: stopped before the end (the export's file is left as it was)"
   }
 }
 

@@ -6,6 +6,7 @@
  *
  * @since 0.1.0
  */
+import type * as ExitCode from "./exitCode.js"
 
 /**
  * Well past the runner's termination timeout (15 s), with room for the syncs it stops to record themselves on a loaded
@@ -35,7 +36,7 @@ export interface Process {
  * @since 0.1.0
  * @category stopping
  */
-export const arm = (signal: "SIGINT" | "SIGTERM", code: number, process: Process, millis: number = graceMillis): void => {
+export const arm = (signal: ExitCode.StopSignal, code: number, process: Process, millis: number = graceMillis): void => {
   process.setTimeout(() => {
     process.writeStderr(
       `Stopped: still stopping ${millis / 1000} s after ${signal}; exiting without the rest of its cleanup.\n`
