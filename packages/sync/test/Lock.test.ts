@@ -290,6 +290,24 @@ describe("the SQLite lease", () => {
 
 describe("the PostgreSQL advisory lock", () => {
   layer(Databases.postgres, { timeout: "60 seconds" })((it) => {
+    it.effect("a sync interrupted while it takes its lock leaves no lock behind on a pooled connection", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const workspaces = Array.from({ length: 60 }, () => freshToken("interrupted"))
+        for (const [index, workspace] of workspaces.entries()) {
+          const taking = yield* Effect.fork(
+            Effect.scoped(Lock.acquire(sql, "pg", { workspace, resource: "users", timeout: undefined }))
+          )
+          // Interrupted at once, or 1–3 ms later: while its statement is on its way, or as its answer comes.
+          const millis = index % 4
+          yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, millis)))
+          yield* Fiber.interrupt(taking)
+        }
+        // Every connection back in the pool holds none of them (each was released before it went back).
+        const held = yield* Effect.forEach(workspaces, lockSession)
+        expect(held.flat()).toEqual([])
+      }))
+
     it.effect("a holder whose session died loses the lock (LockLost), and the waiting sync goes on", () =>
       Effect.gen(function*() {
         const { client } = yield* Databases.TestDatabase

@@ -92,6 +92,10 @@ export const acquire = (
   Effect.gen(function*() {
     const lock = dialect === "pg" ? yield* advisory(sql, workspaceKey(options.workspace)) : lease(sql, options.workspace)
     const lost = (reason: string) => new LockLost({ workspace: options.workspace, reason })
+    // Before the first try, not after the last: a try interrupted while its statement was on its way may have taken
+    // the lock (PostgreSQL grants it whether or not anyone reads the answer), and the connection would go back to the
+    // pool holding it. Releasing a lock not held does nothing.
+    yield* Effect.addFinalizer(() => Effect.ignore(lock.release))
     const first = yield* Effect.either(lock.tryTake)
     if (first._tag === "Left") {
       if (first.left._tag === "SqlError") return yield* first.left
@@ -110,7 +114,6 @@ export const acquire = (
         Effect.ensuring(progress.report(Progress.ProgressEvent.Resumed({ resource: options.resource })))
       )
     }
-    yield* Effect.addFinalizer(() => Effect.ignore(lock.release))
     // A statement that failed because its session ended (PostgreSQL) failed because the lock is gone.
     const failedBecause = (error: SqlError): Effect.Effect<never, SqlError | LockLost> =>
       Effect.flatMap(
@@ -195,10 +198,12 @@ export const advisory = (
         })
       ).pipe(turn.withPermits(1))
     return {
+      // Uninterruptible (it answers at once): an interrupted statement is cancelled by a `pg_cancel_backend` sent on
+      // another connection, which may land on the next statement of this one instead, the release of the lock.
       tryTake: Effect.flatMap(
         ask<{ locked: boolean }>("SELECT pg_try_advisory_lock($1, $2) AS locked", key),
         (rows) => rows[0]?.locked === true ? Effect.void : Effect.fail(new Busy())
-      ).pipe(turn.withPermits(1)),
+      ).pipe(Effect.uninterruptible, turn.withPermits(1)),
       // A session lock lives as long as its session: a connection that answers still holds it.
       stillHeld: Effect.as(ask("SELECT 1", []), true).pipe(turn.withPermits(1)),
       checkEvery: Duration.seconds(10),
