@@ -209,6 +209,34 @@ it.effect("PostgreSQL: on tables at this version, migrating takes no lock: it go
     expect(migrated._tag).toBe("Right")
   }).pipe(Effect.provide(Databases.postgres)))
 
+it.effect("PostgreSQL: more syncs migrating at once than the pool has connections all end, each on one connection", () =>
+  Effect.gen(function*() {
+    const { client } = yield* Databases.TestDatabase
+    // Another process migrates, so that every sync here has found the tables behind and waits for the lock at once.
+    const held = yield* Deferred.make<void>()
+    const done = yield* Deferred.make<void>()
+    const holder = yield* Effect.fork(Effect.provide(
+      Effect.flatMap(SqlClient.SqlClient, (other) =>
+        withMigrationsLock(other, Effect.zipRight(Deferred.succeed(held, undefined), Deferred.await(done)))),
+      client
+    ))
+    yield* Deferred.await(held)
+    // Six syncs on a pool of four connections (the suite's and `SyncDatabase.layer`'s default).
+    const six = yield* Effect.fork(Effect.all(Array.from({ length: 6 }, () => Sync.migrate), { concurrency: "unbounded" }))
+    yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 500)))
+    yield* Deferred.succeed(done, undefined)
+    yield* Fiber.join(holder)
+    const migrated = yield* Fiber.join(six).pipe(
+      Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => "the migrations waited for a connection" }),
+      Effect.withClock(Clock.make()),
+      Effect.either
+    )
+    expect(migrated._tag).toBe("Right")
+    const sql = yield* SqlClient.SqlClient
+    const recorded = yield* sql<{ migration_id: number }>`SELECT migration_id FROM intercom_sync_migrations`
+    expect(recorded).toHaveLength(9)
+  }).pipe(Effect.provide(Databases.postgres)))
+
 it.effect("a SqlClient of another dialect is refused with a typed error", () =>
   Effect.gen(function*() {
     const exit = yield* Effect.exit(Sync.migrate)

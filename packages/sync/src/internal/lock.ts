@@ -301,18 +301,17 @@ const lease = (sql: SqlClient.SqlClient, workspace: string): Lock => {
 
 /**
  * Runs `effect` while holding the migrations' advisory lock (PostgreSQL). Migrations take a moment, so the server
- * itself makes a second process wait (`pg_advisory_lock`), with no polling; an interrupt cancels the wait.
+ * itself makes a second process wait (`pg_advisory_xact_lock`), with no polling; an interrupt cancels the wait.
+ *
+ * One transaction on one connection: the lock is the transaction's, released at its end whatever happens, and the
+ * Migrator's own transaction becomes a savepoint in it. A lock held on a connection of its own, with the Migrator's
+ * transaction on a second, needed two connections a sync: a pool's worth of syncs migrating at once each held one and
+ * waited for another.
  */
 export const withMigrationsLock = <A, E, R>(
   sql: SqlClient.SqlClient,
   effect: Effect.Effect<A, E, R>
-): Effect.Effect<A, E | SqlError, R> =>
-  Effect.scoped(Effect.gen(function*() {
-    const connection = yield* sql.reserve
-    const [namespace, key] = migrationsKey
-    yield* connection.execute("SELECT pg_advisory_lock($1, $2)", [namespace, key], undefined)
-    yield* Effect.addFinalizer(() =>
-      Effect.ignore(connection.execute("SELECT pg_advisory_unlock($1, $2)", [namespace, key], undefined))
-    )
-    return yield* effect
-  }))
+): Effect.Effect<A, E | SqlError, R> => {
+  const [namespace, key] = migrationsKey
+  return sql.withTransaction(Effect.zipRight(sql`SELECT pg_advisory_xact_lock(${namespace}, ${key})`, effect))
+}

@@ -270,6 +270,18 @@ const loader = (sql: SqlClient.SqlClient): Migrator.Loader<SqlClient.SqlClient> 
 
 const runMigrator = Migrator.make({})
 
+/**
+ * The Migrator's table, as the Migrator creates it in PostgreSQL. It asks for the table first by a statement that fails
+ * while it is missing, and in the transaction the migrations run in (`withMigrationsLock`) that failure would abort it:
+ * so the table is there before the Migrator asks.
+ */
+const createMigrationsTable = (sql: SqlClient.SqlClient) =>
+  sql`CREATE TABLE IF NOT EXISTS ${sql(migrationsTable)} (
+    migration_id integer primary key,
+    created_at timestamp with time zone not null default now(),
+    name text not null
+  )`
+
 /** Another process's migrations, not yet committed: ours found nothing to do and must look again. */
 class Incomplete extends Migrator.MigrationError {}
 
@@ -295,7 +307,7 @@ export const migrate = (
       })
     }
   })
-  const migrated = (dialect === "pg" ? withMigrationsLock(sql, once) : once).pipe(
+  const migrated = (dialect === "pg" ? withMigrationsLock(sql, Effect.zipRight(createMigrationsTable(sql), once)) : once).pipe(
     Effect.retry({
       schedule: Schedule.spaced("200 millis").pipe(Schedule.intersect(Schedule.recurs(50))),
       while: (error) => error instanceof Incomplete
