@@ -1,7 +1,7 @@
 /**
  * The deletion pass that ends a complete run, on PostgreSQL: planned without a nested loop when the statistics are
  * stale (a workspace new to tables analyzed before it existed, which the planner takes for one row), and counted in
- * the run's time.
+ * the run's time; and a run's end, recorded once.
  */
 import { SqlClient } from "@effect/sql"
 import { describe, expect, layer } from "@effect/vitest"
@@ -58,5 +58,26 @@ describe("the deletion pass on PostgreSQL", () => {
         const run = (yield* runs("slow-pass")).find((found) => found.id === shrunk.runId)!
         expect(run.finished_at! - run.started_at).toBeGreaterThanOrEqual(500)
       }).pipe(Effect.withClock(Clock.make())))
+  })
+})
+
+describe.each(Databases.both)("a run's end on %s", (_name, database) => {
+  layer(database, { timeout: "60 seconds" })((it) => {
+    it.effect("a run recorded complete stays complete: a failure recorded after it (an interruption as it committed) changes nothing", () =>
+      Effect.gen(function*() {
+        const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+        const { dialect } = yield* Databases.TestDatabase
+        const workspace = freshToken("ended")
+        const summary = yield* Effect.provide(Sync.run("users", { workspace }), intercom(freshToken(), { workspace: { users: 3 } }))
+        const now = yield* Clock.currentTimeMillis
+        yield* Store.make(sql, dialect, workspace, "users").finishRun(summary.runId, {
+          status: "failed",
+          now,
+          counts: { inserted: 0, updated: 0, unchanged: 0, deleted: 0, restarts: 0 },
+          error: "Interrupted before the scroll reached its end"
+        })
+        const [run] = yield* runs(workspace)
+        expect(run).toMatchObject({ status: "complete", inserted: 3, error: null })
+      }))
   })
 })

@@ -114,6 +114,10 @@ export interface Store {
   readonly recordAlive: (run: number, now: number) => Effect.Effect<void, SqlError>
   /** Writes on the run's row what it has written so far, while it runs; call inside the page's transaction. */
   readonly recordProgress: (run: number, counts: PageCounts & { readonly restarts: number }) => Effect.Effect<void, SqlError>
+  /**
+   * Records the run's end. A run recorded complete stays so: an interruption that comes as its last transaction
+   * commits fails the program after the fact, and its `failed` then changes nothing.
+   */
   readonly finishRun: (run: number, end: {
     readonly status: Exclude<RunStatus, "running" | "abandoned">
     readonly now: number
@@ -412,7 +416,7 @@ export const make = (
           restarts: end.counts.restarts,
           error: end.error
         })
-      } WHERE id = ${run}`.pipe(Effect.asVoid),
+      } WHERE id = ${run} AND status <> 'complete'`.pipe(Effect.asVoid),
 
     bindApp: (app, now) =>
       sql`INSERT INTO ${workspaces} ${
