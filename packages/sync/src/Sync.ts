@@ -376,11 +376,14 @@ export const run: (
           Exit.isSuccess(exit) ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (now) =>
             Effect.gen(function*() {
               yield* Metric.increment(SyncMetrics.runsEnded(resource, "failed"))
-              const failed = store.finishRun(runId, { status: "failed", now, counts, error: describe(exit.cause) })
               // SQLite: what the run saw still counts as seen (in one transaction with the run's end); nothing is
               // marked deleted. A database that cannot fold (the very failure, often) still gets the run recorded
-              // failed. PostgreSQL marked each page's records seen as it wrote them: it has nothing to fold.
-              yield* dialect === "pg" ? failed : sql.withTransaction(Effect.zipRight(store.foldSeen(runId, now), failed)).pipe(
+              // failed. PostgreSQL marked each page's records seen as it wrote them: it has nothing to fold. Asked
+              // again while SQLite is busy, as the run's other writes are: a run that failed on a busy database would
+              // otherwise stay `running`.
+              const record = store.finishRun(runId, { status: "failed", now, counts, error: describe(exit.cause) })
+              const failed = Lock.whileBusy(record)
+              yield* dialect === "pg" ? failed : Lock.whileBusy(sql.withTransaction(Effect.zipRight(store.foldSeen(runId, now), record))).pipe(
                 Effect.catchAll((error) =>
                   Effect.zipRight(
                     // The error as an annotation: a second message would be a second `message=` in a logfmt line.

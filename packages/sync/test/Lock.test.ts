@@ -4,7 +4,7 @@
  */
 import { SqlClient } from "@effect/sql"
 import { describe, expect, layer } from "@effect/vitest"
-import { Progress } from "@intercom-scroll/core"
+import { IntercomClient, Progress, ScrollError } from "@intercom-scroll/core"
 import { Cause, Chunk, Clock, Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, TestClock } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -269,6 +269,47 @@ describe("the SQLite lease", () => {
         const summary = yield* Fiber.join(run)
         expect(summary).toMatchObject({ inserted: 20, deleted: 0 })
         expect((yield* runs(workspace)).map((run) => run.status)).toEqual(["complete"])
+      }).pipe(Effect.scoped))
+
+    it.effect("a sync that fails while another connection holds the write lock is recorded failed once it is free, not left running", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const { client } = yield* Databases.TestDatabase
+        const workspace = freshToken("busy-failure")
+        yield* Sync.migrate
+        yield* sql.unsafe("PRAGMA busy_timeout = 50")
+        // Intercom refuses the token once the test says so, after the run has begun.
+        const refuse = yield* Deferred.make<void>()
+        const refusing = Layer.succeed(IntercomClient.IntercomClient, {
+          baseUrl: "https://api.intercom.io",
+          scrollPage: () =>
+            Effect.zipRight(
+              Deferred.await(refuse),
+              new ScrollError.Unauthorized({ resource: "users", status: 401, code: "unauthorized", detail: "Access Token Invalid" })
+            )
+        })
+        const run = yield* Effect.fork(Effect.provide(Sync.run("users", { workspace }), refusing))
+        yield* until(Effect.map(runs(workspace), (found) => found.length > 0))
+        // Another process takes the write lock; then the scroll fails.
+        const other = yield* Layer.build(client).pipe(Effect.map((context) => Context.get(context, SqlClient.SqlClient)))
+        yield* other.unsafe("BEGIN IMMEDIATE")
+        yield* Deferred.succeed(refuse, undefined)
+        // The failure's record has met the lock and waits to ask again half a second on (the run's own checks are 10 s
+        // on); or, unmended, the run has ended without it.
+        const now = yield* Clock.currentTimeMillis
+        yield* until(Effect.zipWith(
+          TestClock.sleeps(),
+          Fiber.poll(run),
+          (sleeps, ended) => Chunk.some(sleeps, (at) => at < now + 10_000) || Option.isSome(ended)
+        ))
+        yield* TestClock.adjust("5 seconds")
+        expect(yield* Fiber.poll(run)).toEqual(Option.none())
+        yield* other.unsafe("COMMIT")
+        yield* TestClock.adjust("1 second")
+        expect(failureOf(yield* Fiber.await(run))?._tag).toBe("Unauthorized")
+        const [recorded] = yield* runs(workspace)
+        expect(recorded.status).toBe("failed")
+        expect(recorded.error).toMatch(/^Unauthorized: /)
       }).pipe(Effect.scoped))
 
     it.effect("a sync whose lease was taken over stops with LockLost and marks nothing deleted", () =>

@@ -77,7 +77,7 @@ const isBusy = (error: unknown): boolean => {
 const busyRetries = Schedule.spaced("500 millis").pipe(Schedule.upTo("1 minute"))
 
 /** Asks again every half second while SQLite is busy, for up to a minute; then fails with SQLite's own error. */
-const whileBusy = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+export const whileBusy = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   Effect.retry(effect, { schedule: busyRetries, while: isBusy })
 
 /**
