@@ -121,6 +121,15 @@ const credentialsAsParameters = (url: string): string | undefined => {
   return parsed.href
 }
 
+/** A URL component percent-decoded; undefined where an escape is malformed. */
+const decoded = (text: string): string | undefined => {
+  try {
+    return decodeURIComponent(text)
+  } catch {
+    return undefined
+  }
+}
+
 /**
  * Reads `sqlite:PATH` (`~/` at its start is the home directory) and `postgres://…` (or `postgresql://…`).
  *
@@ -132,6 +141,15 @@ export const parse = (url: string): Effect.Effect<Database, InvalidDatabaseUrl> 
     const readable = URL.canParse(url) ? url : credentialsAsParameters(url)
     if (readable === undefined) {
       return Effect.fail(new InvalidDatabaseUrl({ detail: "the postgres:// URL cannot be parsed" }))
+    }
+    // The driver decodes the user and password, and throws on a malformed escape ("p%zz"): said here, without them.
+    const { password, username } = new URL(readable)
+    for (const [part, text] of [["user", username], ["password", password]] as const) {
+      if (decoded(text) === undefined) {
+        return Effect.fail(
+          new InvalidDatabaseUrl({ detail: `the ${part} in the postgres:// URL has a malformed %-escape (write a % as %25)` })
+        )
+      }
     }
     return Effect.succeed(Database.Postgres({ url: Redacted.make(readable) }))
   }
@@ -203,7 +221,7 @@ export const secrets = (database: Database): ReadonlyArray<string> =>
     Postgres: ({ url }) => {
       const parsed = new URL(Redacted.value(url))
       const fromQuery = parsed.searchParams.get("password")
-      return [decodeURIComponent(parsed.password), parsed.password, fromQuery ?? ""].filter((secret) => secret !== "")
+      return [decoded(parsed.password) ?? "", parsed.password, fromQuery ?? ""].filter((secret) => secret !== "")
     }
   })
 

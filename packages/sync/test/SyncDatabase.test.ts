@@ -72,7 +72,10 @@ describe("SyncDatabase.parse", () => {
         ["sqlite::memory:", /gone when the process ends/],
         ["sqlite://data/intercom.sqlite", /takes a path/],
         ["postgres://sync:hunter%2@/intercom", /cannot be parsed/],
-        ["postgres://sync:hunter2@db:port/intercom", /cannot be parsed/]
+        ["postgres://sync:hunter2@db:port/intercom", /cannot be parsed/],
+        // The driver would throw on the escape, a defect: said as the URL's mistake.
+        ["postgres://sync:hunter2%zz@db/intercom", /the password in the postgres:\/\/ URL has a malformed %-escape/],
+        ["postgres://sy%g1nc:hunter2@db/intercom", /the user in the postgres:\/\/ URL has a malformed %-escape/]
       ]
       for (const [url, detail] of cases) {
         const error = yield* refusal(url)
