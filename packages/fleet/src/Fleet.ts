@@ -42,13 +42,23 @@ import * as WorkspaceSync from "./WorkspaceSync.js"
  * How long a vanished runner's PostgreSQL sessions live: idle 5 s, then 3 probes 2 s apart. Its advisory locks die
  * with them, and only then can another runner take its shards.
  */
-const keepalives = "-c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2 -c tcp_keepalives_count=3 -c tcp_user_timeout=11000"
+const keepalives = [
+  ["tcp_keepalives_idle", "5"],
+  ["tcp_keepalives_interval", "2"],
+  ["tcp_keepalives_count", "3"],
+  ["tcp_user_timeout", "11000"]
+] as const
 
-/** The URL with server-side keepalives for its sessions, unless it sets `options` itself. */
+/**
+ * The URL with server-side keepalives for its sessions, added to the `options` it may carry already (a schema's
+ * `-c search_path=…`); a keepalive setting it names itself is left as it says.
+ */
 const withKeepalives = (url: Redacted.Redacted<string>): Redacted.Redacted<string> => {
   const parsed = new URL(Redacted.value(url))
-  if (parsed.searchParams.has("options")) return url
-  parsed.searchParams.set("options", keepalives)
+  const own = parsed.searchParams.get("options") ?? ""
+  const added = keepalives.filter(([setting]) => !own.includes(setting)).map(([setting, value]) => `-c ${setting}=${value}`)
+  if (added.length === 0) return url
+  parsed.searchParams.set("options", [own, ...added].filter((option) => option.trim() !== "").join(" "))
   return Redacted.make(parsed.href)
 }
 

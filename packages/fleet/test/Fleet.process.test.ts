@@ -44,15 +44,27 @@ describe.concurrent("the fleet as processes", () => {
   layer(Layer.effect(Scripts, bundle), { timeout: "120 seconds", excludeTestServices: true })("a fleet of runner processes over PostgreSQL", (it) => {
     it.scoped("the fleet's PostgreSQL sessions carry TCP keepalives, so a vanished runner's locks die in seconds", () =>
       Effect.gen(function*() {
-        const database = yield* SyncDatabase.parse(Redacted.value(yield* Effect.orDie(PostgresDatabase.make)))
-        const sql = yield* Effect.provide(SqlClient.SqlClient, yield* Layer.build(Fleet.layerSql(database)).pipe(Effect.orDie))
-        const show = (setting: string) => Effect.map(sql.unsafe<Record<string, string>>(`SHOW ${setting}`), ([row]) => row[setting])
-        expect(yield* Effect.all([
-          show("tcp_keepalives_idle"),
-          show("tcp_keepalives_interval"),
-          show("tcp_keepalives_count"),
-          show("tcp_user_timeout")
-        ]).pipe(Effect.orDie)).toEqual(["5", "2", "3", "11000"])
+        const url = new URL(Redacted.value(yield* Effect.orDie(PostgresDatabase.make)))
+        const settings = (options?: string) =>
+          Effect.gen(function*() {
+            const withOptions = new URL(url)
+            if (options !== undefined) withOptions.searchParams.set("options", options)
+            const database = yield* SyncDatabase.parse(withOptions.href)
+            const sql = yield* Effect.provide(SqlClient.SqlClient, yield* Layer.build(Fleet.layerSql(database)).pipe(Effect.orDie))
+            const show = (setting: string) => Effect.map(sql.unsafe<Record<string, string>>(`SHOW ${setting}`), ([row]) => row[setting])
+            return yield* Effect.all([
+              show("tcp_keepalives_idle"),
+              show("tcp_keepalives_interval"),
+              show("tcp_keepalives_count"),
+              show("tcp_user_timeout"),
+              show("search_path")
+            ]).pipe(Effect.orDie)
+          })
+        expect(yield* settings()).toEqual(["5", "2", "3", "11000", "\"$user\", public"])
+        // A URL's own options (a schema, as the sync's README shows) keep the keepalives beside them; a keepalive it
+        // sets itself stays its own.
+        expect(yield* settings("-c search_path=intercom")).toEqual(["5", "2", "3", "11000", "intercom"])
+        expect(yield* settings("-c search_path=intercom -c tcp_keepalives_idle=30")).toEqual(["30", "2", "3", "11000", "intercom"])
       }))
 
     it.scoped("kill -9 of a runner mid-sync: its workspaces move to the others and every workspace ends complete in the tables", () =>
