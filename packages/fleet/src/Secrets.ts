@@ -86,9 +86,17 @@ export const layerConfig: Layer.Layer<Secrets> = Layer.effect(
   Secrets,
   Effect.configProviderWith((provider) =>
     Effect.succeed(make((ref) =>
+      // An unset variable is none; any other failure is the provider's (a vault that did not answer), said as its kind:
+      // `Config.redacted` hides the provider's own words, which might quote the secret.
       Config.option(Config.redacted(ref.tokenEnv)).pipe(
         Effect.withConfigProvider(provider),
-        Effect.orElseSucceed(() => Option.none<Redacted.Redacted<string>>()),
+        Effect.mapError((error) =>
+          new MissingToken({
+            workspace: ref.workspace,
+            tokenEnv: ref.tokenEnv,
+            detail: `the config provider failed to read ${ref.tokenEnv} ${String(error)}`
+          })
+        ),
         Effect.flatMap((token) =>
           Option.isSome(token) && Redacted.value(token.value).trim() !== ""
             ? Effect.succeed(token.value)

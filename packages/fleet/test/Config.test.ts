@@ -1,6 +1,6 @@
 import { NodeFileSystem } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Layer, Redacted } from "effect"
+import { Cause, ConfigError, ConfigProvider, ConfigProviderPathPatch as PathPatch, Effect, HashSet, Layer, Redacted } from "effect"
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { Secrets, WorkspaceConfig } from "../src/index.js"
@@ -68,5 +68,20 @@ describe("Secrets.layerConfig", () => {
       expect((yield* Effect.flip(token({}, "ACME_TOKEN"))).message).toContain("ACME_TOKEN is not set")
       const blank = yield* Effect.flip(token({ ACME_TOKEN: "  " }, "ACME_TOKEN"))
       expect(blank._tag).toBe("MissingToken")
+    }))
+
+  it.effect("a secret store that fails is said to have failed, not taken for an unset variable", () =>
+    Effect.gen(function*() {
+      const unavailable = ConfigProvider.fromFlat(ConfigProvider.makeFlat({
+        load: (path) => Effect.fail(ConfigError.SourceUnavailable([...path], "the vault did not answer", Cause.empty)),
+        enumerateChildren: () => Effect.succeed(HashSet.empty()),
+        patch: PathPatch.empty
+      }))
+      const error = yield* Effect.flip(Effect.flatMap(Secrets.Secrets, (secrets) => secrets.token({ workspace: "acme", tokenEnv: "ACME_TOKEN" })).pipe(
+        Effect.provide(Secrets.layerConfig.pipe(Layer.provide(Layer.setConfigProvider(unavailable))))
+      ))
+      expect(error._tag).toBe("MissingToken")
+      expect(error.message).toContain("the config provider failed to read ACME_TOKEN (Source unavailable at ACME_TOKEN")
+      expect(error.message).not.toContain("is not set")
     }))
 })
