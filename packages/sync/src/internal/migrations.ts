@@ -9,13 +9,13 @@ import * as Migrator from "@effect/sql/Migrator"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Effect, Schedule } from "effect"
 import { SchemaTooNew } from "../SyncError.js"
-import type { Dialect } from "./dialect.js"
+import * as Dialect from "./dialect.js"
 import { withMigrationsLock } from "./lock.js"
 
 export const migrationsTable = "intercom_sync_migrations"
 
 /** Columns every record table has; `typed` are the resource's own. */
-const recordTable = (dialect: Dialect, name: string, typed: string) => {
+const recordTable = (dialect: Dialect.Dialect, name: string, typed: string) => {
   const [json, instant] = dialect === "pg" ? ["jsonb", "timestamptz"] : ["TEXT", "TEXT"]
   return `CREATE TABLE ${name} (
   workspace TEXT NOT NULL,
@@ -37,11 +37,7 @@ const recordTable = (dialect: Dialect, name: string, typed: string) => {
 /** A migration's client and dialect (the loader has already refused a dialect the sync has no SQL for). */
 const migrationClient = Effect.gen(function*() {
   const sql = (yield* SqlClient.SqlClient).withoutTransforms()
-  const dialect: Dialect = yield* sql.onDialectOrElse({
-    pg: () => Effect.succeed<Dialect>("pg"),
-    orElse: () => Effect.succeed<Dialect>("sqlite")
-  })
-  return { sql, dialect }
+  return { sql, dialect: yield* Effect.orDie(Dialect.of(sql)) }
 })
 
 const createTables = Effect.gen(function*() {
@@ -293,7 +289,7 @@ class Incomplete extends Migrator.MigrationError {}
  */
 export const migrate = (
   sql: SqlClient.SqlClient,
-  dialect: Dialect
+  dialect: Dialect.Dialect
 ): Effect.Effect<void, SchemaTooNew | Migrator.MigrationError | SqlError> => {
   const once = Effect.gen(function*() {
     yield* runMigrator({ loader: loader(sql), table: migrationsTable }).pipe(
@@ -327,7 +323,7 @@ export const migrate = (
  * way, which decides. The table's presence is asked first, not learnt from a failed read: the SQLite client caches a
  * statement that failed to prepare, and the Migrator's own read would then fail with it once the table exists.
  */
-const isCurrent = (sql: SqlClient.SqlClient, dialect: Dialect): Effect.Effect<boolean> =>
+const isCurrent = (sql: SqlClient.SqlClient, dialect: Dialect.Dialect): Effect.Effect<boolean> =>
   Effect.gen(function*() {
     const [{ present }] = dialect === "pg"
       ? yield* sql<{ present: boolean }>`SELECT to_regclass(${migrationsTable}) IS NOT NULL AS present`

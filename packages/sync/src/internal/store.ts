@@ -20,7 +20,6 @@ export const recordTables: { readonly [R in Resource.Resource]: string } = {
 const storedTable = (resource: Resource.Resource) => `${recordTables[resource]}_records`
 /** When each record was last seen: the one row a run writes for every record. */
 const seenTable = (resource: Resource.Resource) => `${recordTables[resource]}_seen`
-/** SQLite: the records each run saw, appended a page at a time and folded into the seen table at the run's end. */
 /** SQLite only: the ids each run saw, folded into `<table>_seen` at its end (migration 3). */
 export const seenLogTable = (resource: Resource.Resource) => `${recordTables[resource]}_seen_log`
 
