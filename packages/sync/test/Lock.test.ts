@@ -76,6 +76,19 @@ const reportingLockWait = Effect.map(Deferred.make<void>(), (waiting) => ({
   } satisfies Progress.Reporter
 }))
 
+/** A client of the test's database as another process would have, for the test's scope. */
+const anotherProcess = Effect.flatMap(Databases.TestDatabase, ({ client }) =>
+  Layer.build(client).pipe(Effect.map((context) => Context.get(context, SqlClient.SqlClient))))
+
+/**
+ * The tables made, and the driver's own wait for SQLite's write lock short (5 s by default), so that a test meets its
+ * "database is locked" soon.
+ */
+const migratedWithShortBusyWait = Effect.zipRight(
+  Sync.migrate,
+  Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe("PRAGMA busy_timeout = 50"))
+)
+
 describe.each(Databases.both)("the workspace lock on %s", (_name, database) => {
   layer(database, { timeout: "60 seconds" })((it) => {
     for (const where of ["in one process", "across processes"] as const) {
@@ -217,8 +230,7 @@ describe("the SQLite lease", () => {
     it.effect.skipIf(process.platform !== "linux")("a lease names its host with its PID namespace: pids of another namespace of the same hostname are not looked for here", () =>
       Effect.gen(function*() {
         const workspace = freshToken("namespaced")
-        const { client } = yield* Databases.TestDatabase
-        const other = yield* Layer.build(client).pipe(Effect.map((context) => Context.get(context, SqlClient.SqlClient)))
+        const other = yield* anotherProcess
         const run = yield* Effect.fork(slowSync(workspace))
         yield* holdingLock(workspace)
         const [lease] = yield* other<{ host: string }>`SELECT host FROM intercom_sync_locks WHERE workspace = ${workspace}`
@@ -248,14 +260,10 @@ describe("the SQLite lease", () => {
 
     it.effect("a sync whose writes meet another connection's write lock asks again until it is free, and ends complete", () =>
       Effect.gen(function*() {
-        const sql = yield* SqlClient.SqlClient
-        const { client } = yield* Databases.TestDatabase
         const workspace = freshToken("busy")
-        yield* Sync.migrate
-        // The driver's own wait, short here (5 s by default), so that the test meets SQLite's "database is locked" soon.
-        yield* sql.unsafe("PRAGMA busy_timeout = 50")
+        yield* migratedWithShortBusyWait
         // Another process (an operator's sqlite3, a backup) holds the write lock before the sync begins.
-        const other = yield* Layer.build(client).pipe(Effect.map((context) => Context.get(context, SqlClient.SqlClient)))
+        const other = yield* anotherProcess
         yield* other.unsafe("BEGIN IMMEDIATE")
         const run = yield* Effect.fork(
           Effect.provide(Sync.run("users", { workspace }), intercom(freshToken(), { pageSize: 5, workspace: { users: 20 } }))
@@ -273,11 +281,8 @@ describe("the SQLite lease", () => {
 
     it.effect("a sync that fails while another connection holds the write lock is recorded failed once it is free, not left running", () =>
       Effect.gen(function*() {
-        const sql = yield* SqlClient.SqlClient
-        const { client } = yield* Databases.TestDatabase
         const workspace = freshToken("busy-failure")
-        yield* Sync.migrate
-        yield* sql.unsafe("PRAGMA busy_timeout = 50")
+        yield* migratedWithShortBusyWait
         // Intercom refuses the token once the test says so, after the run has begun.
         const refuse = yield* Deferred.make<void>()
         const refusing = Layer.succeed(IntercomClient.IntercomClient, {
@@ -291,7 +296,7 @@ describe("the SQLite lease", () => {
         const run = yield* Effect.fork(Effect.provide(Sync.run("users", { workspace }), refusing))
         yield* until(Effect.map(runs(workspace), (found) => found.length > 0))
         // Another process takes the write lock; then the scroll fails.
-        const other = yield* Layer.build(client).pipe(Effect.map((context) => Context.get(context, SqlClient.SqlClient)))
+        const other = yield* anotherProcess
         yield* other.unsafe("BEGIN IMMEDIATE")
         yield* Deferred.succeed(refuse, undefined)
         // The failure's record has met the lock and waits to ask again half a second on (the run's own checks are 10 s

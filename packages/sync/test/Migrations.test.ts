@@ -186,46 +186,42 @@ describe.each(Databases.both)("Sync.migrate on %s", (_name, database) => {
     }).pipe(Effect.provide(database)))
 })
 
+/** Another session takes the migrations' lock and holds it until the returned effect lets it go. */
+const holdMigrationsLock = Effect.gen(function*() {
+  const { client } = yield* Databases.TestDatabase
+  const held = yield* Deferred.make<void>()
+  const done = yield* Deferred.make<void>()
+  const holder = yield* Effect.fork(Effect.provide(
+    Effect.flatMap(SqlClient.SqlClient, (other) =>
+      withMigrationsLock(other, Effect.zipRight(Deferred.succeed(held, undefined), Deferred.await(done)))),
+    client
+  ))
+  yield* Deferred.await(held)
+  return Effect.zipRight(Deferred.succeed(done, undefined), Fiber.join(holder))
+})
+
 it.effect("PostgreSQL: on tables at this version, migrating takes no lock: it goes on while another session holds it", () =>
   Effect.gen(function*() {
-    const { client } = yield* Databases.TestDatabase
     yield* Sync.migrate
-    const held = yield* Deferred.make<void>()
-    const done = yield* Deferred.make<void>()
-    const holder = yield* Effect.fork(Effect.provide(
-      Effect.flatMap(SqlClient.SqlClient, (other) =>
-        withMigrationsLock(other, Effect.zipRight(Deferred.succeed(held, undefined), Deferred.await(done)))),
-      client
-    ))
-    yield* Deferred.await(held)
+    const release = yield* holdMigrationsLock
     // Each sync used to queue for the lock, one at a time across a fleet: here it would wait for as long as it is held.
     const migrated = yield* Sync.migrate.pipe(
       Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => "waited for the migrations lock" }),
       Effect.withClock(Clock.make()),
       Effect.either
     )
-    yield* Deferred.succeed(done, undefined)
-    yield* Fiber.join(holder)
+    yield* release
     expect(migrated._tag).toBe("Right")
   }).pipe(Effect.provide(Databases.postgres)))
 
 it.effect("PostgreSQL: more syncs migrating at once than the pool has connections all end, each on one connection", () =>
   Effect.gen(function*() {
-    const { client } = yield* Databases.TestDatabase
     // Another process migrates, so that every sync here has found the tables behind and waits for the lock at once.
-    const held = yield* Deferred.make<void>()
-    const done = yield* Deferred.make<void>()
-    const holder = yield* Effect.fork(Effect.provide(
-      Effect.flatMap(SqlClient.SqlClient, (other) =>
-        withMigrationsLock(other, Effect.zipRight(Deferred.succeed(held, undefined), Deferred.await(done)))),
-      client
-    ))
-    yield* Deferred.await(held)
+    const release = yield* holdMigrationsLock
     // Six syncs on a pool of four connections (the suite's and `SyncDatabase.layer`'s default).
     const six = yield* Effect.fork(Effect.all(Array.from({ length: 6 }, () => Sync.migrate), { concurrency: "unbounded" }))
     yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 500)))
-    yield* Deferred.succeed(done, undefined)
-    yield* Fiber.join(holder)
+    yield* release
     const migrated = yield* Fiber.join(six).pipe(
       Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => "the migrations waited for a connection" }),
       Effect.withClock(Clock.make()),
