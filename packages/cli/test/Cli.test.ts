@@ -228,6 +228,17 @@ describe("intercom-scroll export", () => {
         expect(fleet.stdout).toBe((yield* help(["fleet", "--help"])).stdout)
       }))
 
+    it.effect("an unknown or misplaced flag before a subcommand: a usage error, exit 1, not the help", () =>
+      Effect.gen(function*() {
+        for (const args of [["--bogus"], ["--verison"], ["fleet", "--max-syncs=3"], ["fleet", "--max-syncs", "3"]]) {
+          const run = { fake: makeFake(), capture: makeCapture({ stdoutTty: false }), env: {} }
+          const exit = yield* cli(args, run)
+          expect(Failure.exitCode(exit), args.join(" ")).toBe(1)
+          expect(run.capture.stdout()).not.toContain("USAGE")
+          expect(run.capture.stderr()).not.toBe("")
+        }
+      }))
+
     it.effect("--version prints the version on one line, nothing else", () =>
       Effect.gen(function*() {
         const { exit, stdout, requests } = yield* help(["--version"])

@@ -131,8 +131,10 @@ export const subcommandPath = (command: CommandDescriptor.Command<unknown>, args
   subcommandsNamed(command as unknown as Node, args).map(nameOf)
 
 /**
- * Whether the arguments stop at a command that only has subcommands (`intercom-scroll`, `intercom-scroll fleet`),
- * given no more than flags: its help is all there is to print, and it is printed as `--help` is (plain into a pipe).
+ * Whether the arguments are only the names of subcommands and stop at one that only has subcommands
+ * (`intercom-scroll`, `intercom-scroll fleet`): its help is all there is to print, and it is printed as `--help` is
+ * (plain into a pipe). Any other argument (`--bogus`, `fleet --max-syncs 3`) is @effect/cli's to report as a usage
+ * error, not a help that exits 0.
  *
  * @since 0.1.0
  * @category help
@@ -141,8 +143,8 @@ export const stopsShortOfSubcommand = (command: CommandDescriptor.Command<unknow
   const root = command as unknown as Node
   const chain = subcommandsNamed(root, args)
   const last = chain.length === 0 ? root : chain[chain.length - 1]!
-  const positional = args.filter((arg) => !arg.startsWith("-"))
-  return childrenOf(last).length > 0 && positional.length === chain.length
+  // `--` names nothing.
+  return childrenOf(last).length > 0 && args.filter((arg) => arg !== "--").length === chain.length
 }
 
 /**
