@@ -91,6 +91,13 @@ describe("Quickstart.layer", () => {
       }
     }))
 
+  it.scoped("a variable the client refuses: InvalidConfig, naming it, as the CLI's export says it", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(where.pipe(environment({ INTERCOM_ACCESS_TOKEN: token, INTERCOM_REGION: "xx" })))
+      expect(error._tag).toBe("InvalidConfig")
+      expect(error.message).toMatch(/^INTERCOM_REGION is "xx"; /)
+    }))
+
   it.scoped("with a token, the client is the environment's: its region or base URL, and no simulator", () =>
     Effect.gen(function*() {
       expect(yield* where.pipe(environment({ INTERCOM_ACCESS_TOKEN: token, INTERCOM_REGION: "eu" }))).toEqual({

@@ -12,8 +12,9 @@ import { IntercomClient, type ScrollError } from "@intercom-scroll/core"
 import { Embedded, type Simulator } from "@intercom-scroll/simulator"
 import type { ConfigError } from "effect/ConfigError"
 import { Config, Effect, Layer, Option } from "effect"
+import * as Client from "./client.js"
 import * as Export from "./export.js"
-import { OutputError, type StdoutClosed } from "../ExportError.js"
+import { type InvalidConfig, OutputError, type StdoutClosed } from "../ExportError.js"
 import * as Stdio from "./stdio.js"
 
 /**
@@ -68,16 +69,20 @@ export const describeSimulator = (options: Simulator.ServerOptions): string => {
 }
 
 /**
- * The client, as an app builds it for production (`IntercomClient.layerConfig()` over undici), with the simulator
- * `Embedded.layer` starts as its configuration when INTERCOM_ACCESS_TOKEN is unset or blank.
+ * The client, as the CLI's `export` builds it from the environment (over undici; a variable it refuses is an
+ * `InvalidConfig` that names it), with the simulator `Embedded.layer` starts as its configuration when
+ * INTERCOM_ACCESS_TOKEN is unset or blank.
  *
  * @since 0.1.0
  * @category layers
  */
 export const layer = (
   simulator: Simulator.ServerOptions
-): Layer.Layer<IntercomClient.IntercomClient | Embedded.Target, ServeError | ScrollError.InvalidOptions | ConfigError> =>
-  IntercomClient.layerConfig().pipe(
+): Layer.Layer<
+  IntercomClient.IntercomClient | Embedded.Target,
+  ServeError | ScrollError.InvalidOptions | InvalidConfig | ConfigError
+> =>
+  Client.layer({ baseUrl: Option.none(), region: Option.none() }).pipe(
     Layer.provide(NodeHttpClient.layerUndici),
     Layer.provideMerge(Embedded.layer(simulator))
   )
@@ -91,7 +96,7 @@ export const layer = (
  */
 export const run = Effect.fn("Quickstart.run")(function*(options: Options = {}): Effect.fn.Return<
   Export.Summary,
-  ScrollError.ScrollError | ScrollError.InvalidOptions | OutputError | StdoutClosed | ServeError | ConfigError,
+  ScrollError.ScrollError | ScrollError.InvalidOptions | OutputError | StdoutClosed | ServeError | InvalidConfig | ConfigError,
   FileSystem.FileSystem | Path.Path | Stdio.Stdio
 > {
   const fs = yield* FileSystem.FileSystem
