@@ -19,7 +19,7 @@ const tempDirectory = Effect.flatMap(FileSystem.FileSystem, (fs) => fs.makeTempD
 
 describe.concurrent("intercom-scroll export, as a process against the standalone simulator", () => {
   // One simulator for the cases that need no fault of its own, each exporting a workspace of its own on it.
-  const shared = workspaces(["stdout", "head", "pnpm", "stderr", "out", "dev-stdout", "pnpm-out"])
+  const shared = workspaces(["stdout", "head", "pnpm", "stderr", "out", "dev-stdout", "pnpm-out", "pnpm-start"])
   const sharedUrl = simulatorForAll(shared.flags)
 
   it.scopedLive("ndjson to stdout: every user once, whole, and a summary on stderr", () =>
@@ -98,6 +98,19 @@ describe.concurrent("intercom-scroll export, as a process against the standalone
       expect(result.exitCode).toBe(0)
       expect(result.stderr).toContain(`to ${path.join(cwd, "users.ndjson")}`)
       expect([...ndjsonIds(yield* fs.readFileString(path.join(cwd, "users.ndjson")))].sort()).toEqual(yield* workspace.expectedIds)
+    }).pipe(Effect.provide(NodeContext.layer)), 60_000)
+
+  it.scopedLive("`pnpm start` called from another directory: out/users.ndjson is written there", () =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const path = yield* Path.Path
+      const cwd = yield* tempDirectory
+      const workspace = shared.of("pnpm-start")
+      const result = yield* run("pnpm", ["-C", root, "-s", "start"], { env: workspace.env(sharedUrl()), cwd })
+      expect(result.exitCode).toBe(0)
+      const out = path.join(cwd, "out", "users.ndjson")
+      expect(result.stderr).toContain(`to ${out}`)
+      expect([...ndjsonIds(yield* fs.readFileString(out))].sort()).toEqual(yield* workspace.expectedIds)
     }).pipe(Effect.provide(NodeContext.layer)), 60_000)
 
   it.scopedLive("stderr's reader gone (2>&1 >/dev/null | true): the export still ends well, the file whole, nothing left over", () =>

@@ -17,7 +17,7 @@ const environment = (variables: Record<string, string>) =>
   Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(variables))))
 
 describe("Quickstart", () => {
-  it.scoped("without a token, exports every simulated user once to out/users.ndjson under INIT_CWD, through a restart and the rate limit", () => {
+  it.scoped("without a token, exports every simulated user once to the file, through a restart and the rate limit", () => {
     const capture = makeCapture()
     return Effect.gen(function*() {
       const fs = yield* FileSystem.FileSystem
@@ -27,8 +27,8 @@ describe("Quickstart", () => {
         workspaces: [{ token, users: 1_000, faults: { restartAt: [5], rateLimit: { limit: 6, windowSeconds: 10 } } }]
       }
 
-      const summary = yield* Quickstart.run({ simulator }).pipe(
-        environment({ INIT_CWD: directory }),
+      const summary = yield* Quickstart.run({ simulator, out: path.join(directory, "out", "users.ndjson") }).pipe(
+        environment({}),
         Effect.fork,
         Effect.flatMap(runToEnd)
       )
@@ -53,14 +53,15 @@ describe("Quickstart", () => {
       const directory = yield* fs.makeTempDirectoryScoped({ prefix: "quickstart-test-" })
       // A simulator of the test's own stands in for Intercom; the quickstart's would have another token and size.
       const baseUrl = yield* Simulator.baseUrl
-      const summary = yield* Quickstart.run({ simulator: { workspaces: [{ token, users: 1_000 }] } }).pipe(
-        environment({ INIT_CWD: directory, INTERCOM_ACCESS_TOKEN: "dG9rOm90aGVyOjU2Nzg=", INTERCOM_BASE_URL: baseUrl }),
+      const out = path.join(directory, "out", "users.ndjson")
+      const summary = yield* Quickstart.run({ simulator: { workspaces: [{ token, users: 1_000 }] }, out }).pipe(
+        environment({ INTERCOM_ACCESS_TOKEN: "dG9rOm90aGVyOjU2Nzg=", INTERCOM_BASE_URL: baseUrl }),
         Effect.fork,
         Effect.flatMap(runToEnd)
       )
       expect(summary).toMatchObject({ records: 250, restarts: 0 })
       expect(capture.stderr()).toMatch(new RegExp(`^Exporting from ${baseUrl}\\.\\n`))
-      const lines = (yield* fs.readFileString(path.join(directory, "out", "users.ndjson"))).split("\n")
+      const lines = (yield* fs.readFileString(out)).split("\n")
       expect(lines.filter((line) => line !== "")).toHaveLength(250)
     }).pipe(Effect.provide(Layer.mergeAll(
       NodeContext.layer,

@@ -11,7 +11,7 @@ import { NodeHttpClient } from "@effect/platform-node"
 import { IntercomClient, type ScrollError } from "@intercom-scroll/core"
 import { Embedded, type Simulator } from "@intercom-scroll/simulator"
 import type { ConfigError } from "effect/ConfigError"
-import { Config, Effect, Layer, Option } from "effect"
+import { Effect, Layer, Option } from "effect"
 import * as Client from "./client.js"
 import * as Export from "./export.js"
 import { type InvalidConfig, OutputError, type StdoutClosed } from "../ExportError.js"
@@ -45,7 +45,7 @@ export const sameExport = "pnpm -s cli export users --out out/users.ndjson"
  * @category models
  */
 export interface Options {
-  /** Where the users go; relative to INIT_CWD (where `pnpm start` was run) or the working directory. */
+  /** Where the users go; relative to the working directory (where `pnpm start` was run). */
   readonly out?: string | undefined
   readonly simulator?: Simulator.ServerOptions | undefined
 }
@@ -103,12 +103,8 @@ export const run = Effect.fn("Quickstart.run")(function*(options: Options = {}):
   const path = yield* Path.Path
   const simulator = options.simulator ?? simulatedWorkspace
 
-  // pnpm runs a package's script in the package's directory; INIT_CWD is where the user ran it.
-  const workingDirectory = Option.getOrElse(
-    yield* Config.option(Config.nonEmptyString("INIT_CWD")),
-    () => process.cwd()
-  )
-  const out = path.resolve(workingDirectory, options.out ?? path.join("out", "users.ndjson"))
+  // Against the working directory: `pnpm start` runs in the directory pnpm was called from (scripts/run.mjs).
+  const out = path.resolve(options.out ?? path.join("out", "users.ndjson"))
   yield* fs.makeDirectory(path.dirname(out), { recursive: true }).pipe(
     Effect.mapError((error) => new OutputError({ target: out, detail: error.message }))
   )
