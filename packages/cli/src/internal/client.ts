@@ -10,24 +10,31 @@ import { InvalidConfig } from "../ExportError.js"
 import * as OpenScroll from "./openScroll.js"
 
 /** The first problem a `ConfigError` reports (of several, the first variable read), with the variable it names. */
-const firstProblem = (error: ConfigError.ConfigError): { readonly variable: string; readonly message: string } => {
+const firstProblem = (error: ConfigError.ConfigError): {
+  readonly variable: string
+  readonly message: string
+  readonly missing: boolean
+} => {
   switch (error._op) {
     case "And":
     case "Or":
       return firstProblem(error.left)
     default:
-      return { variable: error.path.join("_"), message: error.message }
+      return { variable: error.path.join("_"), message: error.message, missing: error._op === "MissingData" }
   }
 }
 
-/** The core's refusal of a variable, in one line that names it; a missing or blank token says where to get one. */
+const whereToGetAToken =
+  "create an access token in Intercom's Developer Hub and export INTERCOM_ACCESS_TOKEN=… (it is never read from a flag)"
+
+/**
+ * The core's refusal of a variable, in one line that names it; a missing or blank token (the core's `MissingData`, or
+ * its `InvalidData` "is blank") says which, and where to get one.
+ */
 const invalidConfig = (error: ConfigError.ConfigError): InvalidConfig => {
-  const { message, variable } = firstProblem(error)
+  const { message, missing, variable } = firstProblem(error)
   if (variable === "INTERCOM_ACCESS_TOKEN") {
-    return new InvalidConfig({
-      variable,
-      detail: "is not set: create an access token in Intercom's Developer Hub and export INTERCOM_ACCESS_TOKEN=… (it is never read from a flag)"
-    })
+    return new InvalidConfig({ variable, detail: `${missing ? "is not set" : "is blank"}: ${whereToGetAToken}` })
   }
   return variable === ""
     ? new InvalidConfig({ variable: "The environment", detail: `is invalid: ${message}` })
