@@ -193,7 +193,8 @@ describe("intercom-scroll fleet", () => {
         [["status", "--database", "sqlite:f.db", "--format", "yaml"], "Expected one of the following cases: text, json"],
         [["runner", "--database", "sqlite:f.db", "--port", "9000", "--cron", "every hour", "--workspaces", "w.json"], "--cron: \\\"every hour\\\" is not a cron expression"],
         [["runner", "--database", "sqlite:f.db", "--port", "9000", "--cron", "0 * * * *"], "--cron needs --workspaces FILE"],
-        [["runner", "--database", "sqlite:f.db", "--port", "9000", "--workspaces", "w.json"], "--workspaces on a runner goes with --cron"]
+        [["runner", "--database", "sqlite:f.db", "--port", "9000", "--workspaces", "w.json"], "--workspaces on a runner goes with --cron"],
+        [["runner", "--database", "sqlite:f.db", "--port", "9000", "--max-in-flight", "3"], "--max-in-flight on a runner goes with --cron"]
       ]
       for (const [flags, words] of refusals) {
         const { exit } = yield* cli(["fleet", ...flags])
@@ -312,6 +313,7 @@ describe("intercom-scroll fleet", () => {
       )
       expect(runner.stdout).toContain("The port the runner listens on")
       expect(runner.stdout).toContain("Also sync every workspace of --workspaces on this schedule, in UTC")
+      expect(runner.stdout).toContain("With --cron: the resources to sync at each tick")
       const fleet = yield* cli(["fleet", "--help"])
       expect(fleet.stdout).toContain("- runner --database URL --port P")
       expect(fleet.stdout).toContain("- sync --database URL --workspaces FILE")

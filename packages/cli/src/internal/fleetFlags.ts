@@ -87,9 +87,10 @@ const resourcesFlag = Flag.text("resources").pipe(
         ValidationError.invalidValue(HelpDoc.p(`--resources takes users, leads and companies, each once, separated by commas; got ${JSON.stringify(text)}`))
       )
       : Effect.succeed(names as unknown as readonly [Resource.Resource, ...Array<Resource.Resource>])
-  }),
-  Flag.withDescription("The resources to sync, in order: users, leads, companies (default users).")
+  })
 )
+
+const resourcesOrder = "in order: users, leads, companies (default users)."
 
 const maxInFlightFlag = positive("max-in-flight", "how many workspaces are sent and not yet answered at once").pipe(
   Flag.optional,
@@ -97,6 +98,8 @@ const maxInFlightFlag = positive("max-in-flight", "how many workspaces are sent 
     "Workspaces sent to the fleet and not yet answered at once (default 1000; each costs this process ~66 KB while it waits); the next is sent as one is answered. Keep it above the runners × --max-syncs, or runners wait for work."
   )
 )
+
+const usageError = (text: string) => Effect.fail(ValidationError.invalidValue(HelpDoc.p(text)))
 
 /** What makes a runner a fleet's scheduler: `--cron` with the workspaces it syncs, or neither. */
 const scheduleFlags = Flag.all({
@@ -117,19 +120,25 @@ const scheduleFlags = Flag.all({
     )
   ),
   workspaces: workspacesFlag.pipe(Flag.optional),
-  resources: resourcesFlag,
+  resources: resourcesFlag.pipe(Flag.withDescription(`With --cron: the resources to sync at each tick, ${resourcesOrder}`)),
   maxInFlight: maxInFlightFlag
 }).pipe(
   Flag.mapEffect(({ cron, maxInFlight, resources, workspaces }) => {
     if (Option.isSome(cron) && Option.isSome(workspaces)) {
       return Effect.succeed(Option.some({ cron: cron.value, workspaces: workspaces.value, resources, maxInFlight }))
     }
-    if (Option.isNone(cron) && Option.isNone(workspaces)) return Effect.succeed(Option.none())
-    return Effect.fail(ValidationError.invalidValue(HelpDoc.p(
+    if (Option.isNone(cron) && Option.isNone(workspaces)) {
+      // A runner without --cron sends no workspace: the flag would do nothing. (--resources has a default, which cannot
+      // be told apart from one given: its help says that it goes with --cron.)
+      return Option.isSome(maxInFlight)
+        ? usageError("--max-in-flight on a runner goes with --cron: how many workspaces of a tick are sent and not yet answered at once")
+        : Effect.succeed(Option.none())
+    }
+    return usageError(
       Option.isSome(cron)
         ? "--cron needs --workspaces FILE: the workspaces to sync at each tick"
         : "--workspaces on a runner goes with --cron: the schedule to sync them on (fleet sync sends them once)"
-    )))
+    )
   })
 )
 
@@ -173,7 +182,7 @@ export const runner = {
 export const sync = {
   database: databaseFlag,
   workspaces: workspacesFlag,
-  resources: resourcesFlag,
+  resources: resourcesFlag.pipe(Flag.withDescription(`The resources to sync, ${resourcesOrder}`)),
   run: Flag.text("run").pipe(
     Flag.filterMap((name) => name.trim() === "" ? Option.none() : Option.some(name), "--run must name the run: it is empty"),
     Flag.withPseudoName("NAME"),
