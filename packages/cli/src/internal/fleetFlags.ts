@@ -51,18 +51,6 @@ const databaseFlag = Flag.text("database").pipe(
   )
 )
 
-/** A duration (`90d`, `12h`, `30m`, a number of seconds), refused in its flag's name when it is not one. */
-const durationFlag = (name: string) =>
-  Flag.text(name).pipe(
-    Flag.withPseudoName("DURATION"),
-    Flag.mapEffect((text) =>
-      Either.match(ScrollFlags.parseDuration(text), {
-        onLeft: (problem) => Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--${name}: ${problem}`))),
-        onRight: Effect.succeed
-      })
-    )
-  )
-
 const positive = (name: string, meaning: string) =>
   ScrollFlags.integer(name, (n) => n >= 1, `--${name} must be a whole number, 1 or more: ${meaning}`)
 
@@ -202,7 +190,7 @@ export const sync = {
  */
 export const prune = {
   database: databaseFlag,
-  olderThan: durationFlag("older-than").pipe(
+  olderThan: ScrollFlags.duration("older-than").pipe(
     Flag.withDescription(
       "Delete the requests answered, the ticks of --cron whose rounds ended, and the runs that ended, longer ago than this, such as 90d or 12h. What is not answered yet, and a run still running, stay. Keep it to days: a sender still waiting reads its answer within seconds, and one pruned before it does is waited for forever."
     )
@@ -217,7 +205,7 @@ export const prune = {
  */
 export const status = {
   database: databaseFlag,
-  since: durationFlag("since").pipe(
+  since: ScrollFlags.duration("since").pipe(
     Flag.withDefault(Duration.hours(24)),
     Flag.withDescription("How far back to count the runs that ended and to list failures, such as 24h (the default), 7d or 30m.")
   ),
