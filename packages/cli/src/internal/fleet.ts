@@ -9,7 +9,7 @@ import { FileSystem } from "@effect/platform"
 import type { Resource } from "@intercom-scroll/core"
 import { Fleet, FleetStatus, Health, Secrets, type Summary, SyncCron, WorkspaceConfig, WorkspaceSync } from "@intercom-scroll/fleet"
 import { SyncActivity, SyncDatabase } from "@intercom-scroll/sync"
-import { Cause, Clock, type Cron, DateTime, Duration, Effect, Exit, Layer, Option, Ref, Schedule, Schema } from "effect"
+import { Cause, Clock, type Cron, DateTime, Duration, Effect, Exit, Layer, Option, Ref, Schema } from "effect"
 import type { OutputError, StdoutClosed } from "../ExportError.js"
 import * as Failure from "./failure.js"
 import * as ProgressBar from "./progressBar.js"
@@ -228,8 +228,6 @@ export const renderSentBefore = (run: string, sent: number, workspaces: number):
   } ${workspaces === 1 ? "workspace" : "workspaces"}: ${they} ${answer} with what that send did, and ${sync} nothing again; name a new --run to sync again`
 }
 
-const clearLine = "\r\x1b[2K"
-
 /**
  * What the database says of a run's syncs: how many runners are alive on it (a heartbeat in the last 30 s; a dead
  * runner's row stays until another removes it), and the workspaces under way with the records seen so far (none
@@ -263,7 +261,6 @@ export const runSync = (flags: {
       onNone: () => Effect.map(DateTime.now, (now) => `fleet-sync-${DateTime.formatIso(now)}`)
     })
     const stdio = yield* Stdio.Stdio
-    const live = stdio.stderrIsTTY
     const startedAt = yield* Clock.currentTimeMillis
     const counts = yield* Ref.make<Counts>({ workspaces: workspaces.length, complete: 0, failed: 0, syncing: 0, records: 0 })
     const answered = new Set<string>()
@@ -293,14 +290,9 @@ export const runSync = (flags: {
           databaseDown: Option.isNone(look)
         }))
         const seenSoFar = unanswered.reduce((total, { workspace }) => total + (underWay.get(workspace) ?? 0), 0)
-        const text = renderProgress({ ...current, records: current.records + seenSoFar }, (yield* Clock.currentTimeMillis) - startedAt)
-        const columns = yield* stdio.stderrColumns
-        yield* stdio.writeStderr(live ? `${clearLine}${ProgressBar.fit(text, columns)}` : `${text}\n`)
+        return renderProgress({ ...current, records: current.records + seenSoFar }, (yield* Clock.currentTimeMillis) - startedAt)
       })
-      yield* Effect.forkScoped(
-        live ? Effect.repeat(progress, Schedule.spaced("1 second")) : Effect.schedule(progress, Schedule.spaced("5 seconds"))
-      )
-      if (live) yield* Effect.addFinalizer(() => stdio.writeStderr(clearLine))
+      const display = yield* ProgressBar.display(progress, { live: stdio.stderrIsTTY, redrawEvery: "1 second" })
 
       const exits = yield* Effect.forEach(workspaces, (workspace) =>
         WorkspaceSync.sync(workspace, { resources: flags.resources, run }).pipe(
@@ -316,7 +308,7 @@ export const runSync = (flags: {
                     records: counts.records + exit.value.reduce((total, summary) => total + seen(summary), 0)
                   }
                   : { ...counts, failed: counts.failed + 1 })
-              if (live) yield* stdio.writeStderr(clearLine)
+              yield* display.clear
               yield* Stdio.print(`${renderResult(workspace.workspace, exit, workspace.tokenEnv)}\n`)
             })
           ),

@@ -17,7 +17,7 @@
  * @since 0.1.0
  */
 import { Progress, type Resource } from "@intercom-scroll/core"
-import { Clock, Effect, Schedule, type Scope, SubscriptionRef } from "effect"
+import { Clock, type Duration, Effect, Schedule, type Scope, SubscriptionRef } from "effect"
 import * as OpenScroll from "./openScroll.js"
 import { Stdio } from "./stdio.js"
 
@@ -265,7 +265,49 @@ export const fit = (line: string, columns: number | undefined): string =>
 /** Carriage return, then erase the whole line. */
 const clearLine = "\r\x1b[2K"
 
-const interval = { live: "100 millis", plain: "5 seconds" } as const
+/**
+ * What `display` gives back, to print other lines beside the one it shows.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Display {
+  /** Prints a line of its own on stderr, above a live line so that it can be read afterwards. */
+  readonly printLine: (text: string) => Effect.Effect<void>
+  /** Erases a live line (nothing otherwise), before a line printed on stdout, which may be the same terminal. */
+  readonly clear: Effect.Effect<void>
+}
+
+/**
+ * Shows `line` on stderr until the scope closes. `live` (a terminal): redrawn in place at once and then every
+ * `redrawEvery`, cut to the terminal's width, and erased when the scope closes. Otherwise a line of its own every
+ * 5 s, so that a short command prints none.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const display = <R>(
+  line: Effect.Effect<string, never, R>,
+  options: { readonly live: boolean; readonly redrawEvery: Duration.DurationInput }
+): Effect.Effect<Display, never, Scope.Scope | Stdio | R> =>
+  Effect.gen(function*() {
+    const stdio = yield* Stdio
+    const { live } = options
+    const draw = live
+      ? Effect.zipWith(line, stdio.stderrColumns, (text, columns) => `${clearLine}${fit(text, columns)}`).pipe(
+        Effect.flatMap(stdio.writeStderr),
+        Effect.repeat(Schedule.spaced(options.redrawEvery))
+      )
+      : line.pipe(Effect.flatMap((text) => stdio.writeStderr(`${text}\n`)), Effect.schedule(Schedule.spaced("5 seconds")))
+    // Registered before the drawing fiber, so it runs after that fiber has been interrupted.
+    if (live) yield* Effect.addFinalizer(() => stdio.writeStderr(clearLine))
+    yield* Effect.forkScoped(draw)
+    return {
+      // One write, so that a redraw cannot come between the erasing and the line.
+      printLine: (text) => stdio.writeStderr(`${live ? clearLine : ""}${text}\n`),
+      clear: live ? stdio.writeStderr(clearLine) : Effect.void
+    }
+  })
 
 /**
  * Starts showing the progress of one export until the scope closes (a live line is erased then). The tracker's
@@ -289,25 +331,13 @@ export const start = (
         ? Progress.ProgressEvent.Waiting({ ...event, reason: "own-scroll" })
         : event
     if (mode === "off") return { snapshot: tracker.snapshot, reporter: { report: (event) => tracker.reporter.report(ownIfNoted(event)) } }
-    const stdio = yield* Stdio
     const startedAt = yield* Clock.currentTimeMillis
     const line = Effect.gen(function*() {
       const nowMillis = yield* Clock.currentTimeMillis
       const snapshot = yield* SubscriptionRef.get(tracker.snapshot)
       return render(resource, snapshot, { elapsedMillis: nowMillis - startedAt, nowMillis }, waits)
     })
-    // A live line is redrawn at once and then often; a plain one waits its interval, so short exports print none.
-    const draw = mode === "live"
-      ? Effect.zipWith(line, stdio.stderrColumns, (text, columns) => `${clearLine}${fit(text, columns)}`).pipe(
-        Effect.flatMap(stdio.writeStderr),
-        Effect.repeat(Schedule.spaced(interval.live))
-      )
-      : line.pipe(Effect.flatMap((text) => stdio.writeStderr(`${text}\n`)), Effect.schedule(Schedule.spaced(interval.plain)))
-    // Registered before the drawing fiber, so it runs after that fiber has been interrupted.
-    if (mode === "live") yield* Effect.addFinalizer(() => stdio.writeStderr(clearLine))
-    yield* Effect.forkScoped(draw)
-    // A line of its own stays above the live line, so that it can be read afterwards.
-    const printLine = (text: string) => stdio.writeStderr(`${mode === "live" ? clearLine : ""}${text}\n`)
+    const { printLine } = yield* display(line, { live: mode === "live", redrawEvery: "100 millis" })
     // The wait on another scroll is explained once; each retry after it is a wait of the same kind.
     let explainedOtherScroll = false
     const lineFor = (event: Progress.ProgressEvent): Effect.Effect<string | undefined> => {
