@@ -195,15 +195,4 @@ describe("ProgressBar.start", () => {
       )
     }).pipe(Effect.scoped, Effect.provide(capture.layer))
   })
-
-  it.effect("off: prints nothing, yet keeps the counts", () => {
-    const capture = makeCapture({ tty: true })
-    return Effect.gen(function*() {
-      const tracker = yield* ProgressBar.start("users", "off")
-      yield* tracker.reporter.report(page)
-      yield* TestClock.adjust("1 minute")
-      expect(capture.stderr()).toBe("")
-      expect((yield* tracker.snapshot).records).toBe(100)
-    }).pipe(Effect.scoped, Effect.provide(capture.layer))
-  })
 })

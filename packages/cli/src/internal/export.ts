@@ -34,11 +34,6 @@ export interface Options {
   readonly timestamps?: TimestampStyle | undefined
   readonly scroll?: Scroll.Options | undefined
   /**
-   * Default "auto": a live line when stderr is a terminal (and the records do not go to the same one: stdout, when it
-   * is a terminal too), plain lines otherwise. "off" prints no summary either.
-   */
-  readonly progress?: ProgressBar.Mode | "auto" | undefined
-  /**
    * What exports of the workspace leave each other: whether one cut its scroll short, so that the next can say that the
    * scroll it waits on is its own. Default: none.
    */
@@ -81,10 +76,10 @@ export const run = Effect.fn("Export.run")(function*(options: Options): Effect.f
 > {
   const stdio = yield* Stdio
   const format = options.format ?? "ndjson"
-  const requested = options.progress ?? "auto"
-  // A live line on the terminal the records also scroll through would be torn by them: plain lines there.
+  // A live line when stderr is a terminal, but not on the terminal the records also scroll through (stdout, when it
+  // is a terminal too): they would tear it. Plain lines otherwise.
   const live = stdio.stderrIsTTY && !(options.out === undefined && stdio.stdoutIsTTY)
-  const mode = requested === "auto" ? (live ? "live" : "plain") : requested
+  const mode = live ? "live" : "plain"
   yield* Effect.annotateCurrentSpan({ resource: options.resource, format })
 
   const startedAt = yield* Clock.currentTimeMillis
@@ -114,7 +109,7 @@ export const run = Effect.fn("Export.run")(function*(options: Options): Effect.f
     rateLimitWaits: snapshot.rateLimitWaits,
     durationMillis: finishedAt - startedAt
   }
-  if (mode !== "off") yield* stdio.writeStderr(`${ProgressBar.renderSummary(summary)}\n`)
+  yield* stdio.writeStderr(`${ProgressBar.renderSummary(summary)}\n`)
   return summary
 })
 

@@ -23,12 +23,12 @@ import { Stdio } from "./stdio.js"
 
 /**
  * `live` redraws one line in place (for a terminal), `plain` prints a line every few seconds (for logs and
- * pipes), `off` prints nothing.
+ * pipes).
  *
  * @since 0.1.0
  * @category models
  */
-export type Mode = "live" | "plain" | "off"
+export type Mode = "live" | "plain"
 
 /**
  * @since 0.1.0
@@ -330,7 +330,6 @@ export const start = (
       event._tag === "Waiting" && event.reason === "concurrent-scroll" && leftOpenAt !== undefined
         ? Progress.ProgressEvent.Waiting({ ...event, reason: "own-scroll" })
         : event
-    if (mode === "off") return { snapshot: tracker.snapshot, reporter: { report: (event) => tracker.reporter.report(ownIfNoted(event)) } }
     const startedAt = yield* Clock.currentTimeMillis
     const line = Effect.gen(function*() {
       const nowMillis = yield* Clock.currentTimeMillis

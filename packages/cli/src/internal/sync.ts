@@ -32,8 +32,6 @@ export interface Options {
   readonly scroll?: Scroll.Options | undefined
   /** Where the summary says the rows went: the database as `SyncDatabase.display` names it (no password). */
   readonly destination: string
-  /** Default "auto": a live line when stderr is a terminal, plain lines otherwise. "off" prints no summary either. */
-  readonly progress?: ProgressBar.Mode | "auto" | undefined
   /** Where a run notes for the next that it cut its scroll of the workspace short (`Client.openScrollNote`). */
   readonly openScroll?: OpenScroll.OpenScroll | undefined
 }
@@ -86,8 +84,8 @@ export const run = Effect.fn("SyncCommand.run")(function*(options: Options): Eff
   IntercomClient.IntercomClient | SqlClient.SqlClient | Stdio
 > {
   const stdio = yield* Stdio
-  const requested = options.progress ?? "auto"
-  const mode = requested === "auto" ? (stdio.stderrIsTTY ? "live" : "plain") : requested
+  // A live line when stderr is a terminal, plain lines otherwise.
+  const mode = stdio.stderrIsTTY ? "live" : "plain"
   const summaries: Array<Sync.Summary> = []
   for (const resource of options.target === "all" ? resources : [options.target]) {
     // Scoped so the progress line is gone before the summary (or the caller's error line) is printed.
@@ -98,12 +96,10 @@ export const run = Effect.fn("SyncCommand.run")(function*(options: Options): Eff
           .pipe(Effect.provideService(Progress.Progress, track(tracker.reporter)))
         return [summary, yield* SubscriptionRef.get(tracker.snapshot)] as const
       })))
-    if (mode !== "off") {
-      yield* stdio.writeStderr(`${renderSummary(summary, options.destination, snapshot.rateLimitWaits)}\n`)
-    }
+    yield* stdio.writeStderr(`${renderSummary(summary, options.destination, snapshot.rateLimitWaits)}\n`)
     summaries.push(summary)
   }
-  if (mode !== "off" && summaries.some((summary) => summary.app === null)) yield* stdio.writeStderr(`${uncheckedNote}\n`)
+  if (summaries.some((summary) => summary.app === null)) yield* stdio.writeStderr(`${uncheckedNote}\n`)
   return summaries
 })
 
