@@ -6,27 +6,6 @@
  * reader waits on) has no previous content to keep, and is written into as a shell's `>` would: renamed over, the
  * device or pipe itself would be replaced by a file (as root, `/dev/null`).
  *
- * @example
- * ```ts
- * import { FileSystem } from "@effect/platform"
- * import { NodeContext } from "@effect/platform-node"
- * import { AtomicFile } from "@intercom-scroll/cli"
- * import { Effect, Either, Stream } from "effect"
- *
- * const bytes = (text: string) => new TextEncoder().encode(text)
- *
- * const program = Effect.gen(function*() {
- *   const fs = yield* FileSystem.FileSystem
- *   const target = `${yield* fs.makeTempDirectoryScoped()}/users.ndjson`
- *   yield* AtomicFile.write(target, Stream.make(bytes("{\"id\":\"1\"}\n")))
- *   // A stream that fails halfway leaves the previous file whole, and no temporary file beside it.
- *   const failed = yield* Effect.either(AtomicFile.write(target, Stream.concat(Stream.make(bytes("{\"id\"")), Stream.fail("gone"))))
- *   return [Either.isLeft(failed), yield* fs.readFileString(target)] as const
- * }).pipe(Effect.scoped, Effect.provide(NodeContext.layer))
- *
- * Effect.runPromise(program).then((result) => assert.deepStrictEqual(result, [true, "{\"id\":\"1\"}\n"]))
- * ```
- *
  * @since 0.1.0
  */
 import { randomUUID } from "node:crypto"

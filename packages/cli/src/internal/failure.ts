@@ -5,19 +5,6 @@
  * A scroll's error says what happened in the library's words (its `problem`); what to do about it is said here, in the
  * terms of this command line (its flags and variables), not in those of the library's options.
  *
- * @example
- * ```ts
- * import { Failure } from "@intercom-scroll/cli"
- * import { Cause, Exit, FiberId, Redacted } from "effect"
- *
- * // Ctrl-C interrupts the program: 130 (143 when SIGTERM did it).
- * assert.strictEqual(Failure.exitCode(Exit.interrupt(FiberId.none)), 130)
- * assert.strictEqual(Failure.exitCode(Exit.interrupt(FiberId.none), "SIGTERM"), 143)
- * // One line, whatever the message held, and never the token.
- * const cause = Cause.fail(new Error("token s3cr3t was refused\nby the server"))
- * assert.strictEqual(Failure.line(cause, [Redacted.make("s3cr3t")]), "Error: token <redacted> was refused by the server")
- * ```
- *
  * @since 0.1.0
  */
 import { ValidationError } from "@effect/cli"

@@ -5,24 +5,6 @@
  * - `json`: one array, written as the records come (never held in memory).
  * - `csv`: nested objects flattened into dotted columns (see the package README for the mapping).
  *
- * @example
- * ```ts
- * import { NodeContext } from "@effect/platform-node"
- * import { Format } from "@intercom-scroll/cli"
- * import { Effect, Stream } from "effect"
- *
- * const records = Stream.make({ type: "user", id: "1", tags: ["vip"] }, { type: "user", id: "2", name: null })
- *
- * // Each encoder is a stream transform; csv needs a FileSystem to stage its rows.
- * const text = (format: Format.Format) =>
- *   records.pipe(Format.encoder(format), Stream.mkString, Effect.provide(NodeContext.layer))
- *
- * Effect.runPromise(text("ndjson")).then((ndjson) =>
- *   assert.strictEqual(ndjson, "{\"type\":\"user\",\"id\":\"1\",\"tags\":[\"vip\"]}\n{\"type\":\"user\",\"id\":\"2\",\"name\":null}\n")
- * )
- * Effect.runPromise(text("json")).then((json) => assert.strictEqual(JSON.parse(json).length, 2))
- * ```
- *
  * @since 0.1.0
  */
 import { FileSystem } from "@effect/platform"

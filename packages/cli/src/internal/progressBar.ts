@@ -4,16 +4,6 @@
  * scroll of the workspace. What a line says is a pure function of the core's
  * `Progress.Snapshot` and the clock, so it is tested without a terminal.
  *
- * @example
- * ```ts
- * import { ProgressBar } from "@intercom-scroll/cli"
- *
- * assert.strictEqual(ProgressBar.formatDuration(4_200), "4.2 s")
- * assert.strictEqual(ProgressBar.formatDuration(187_000), "3 min 07 s")
- * // A live line cut to the terminal's width, since a wrapped line cannot be redrawn in place.
- * assert.strictEqual(ProgressBar.fit("users: 1,000 records | 10 pages", 12), "users: 1,0…")
- * ```
- *
  * @since 0.1.0
  */
 import { Progress, type Resource } from "@intercom-scroll/core"

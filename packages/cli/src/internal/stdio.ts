@@ -2,25 +2,6 @@
  * The process's standard output and error as a service, so an export can be pointed at stdout and its progress at
  * stderr, and tests can capture both.
  *
- * @example
- * ```ts
- * import { Stdio } from "@intercom-scroll/cli"
- * import { Effect, Layer, Sink } from "effect"
- *
- * // A stand-in that keeps what is written to stderr, for a test.
- * const written: Array<string> = []
- * const captured = Layer.succeed(Stdio.Stdio, {
- *   stdout: Sink.drain,
- *   writeStderr: (text) => Effect.sync(() => void written.push(text)),
- *   stderrIsTTY: false,
- *   stdoutIsTTY: false,
- *   stderrColumns: Effect.succeed(undefined)
- * })
- *
- * Effect.runSync(Effect.flatMap(Stdio.Stdio, (stdio) => stdio.writeStderr("hello\n")).pipe(Effect.provide(captured)))
- * assert.deepStrictEqual(written, ["hello\n"])
- * ```
- *
  * @since 0.1.0
  */
 import { type Chunk, Config, Context, Effect, Layer, Sink, Stream } from "effect"
