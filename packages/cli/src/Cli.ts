@@ -1,7 +1,7 @@
 /**
  * The `intercom-scroll` command line, as an app embeds it: the command (`command`, with one subcommand per module:
- * `export` today), how to run it (`run` parses argv, `main` adds the one-line failure report, `runMain` runs a
- * program as the process with its exit codes), and its Node platform (`layer`).
+ * `export`, `sync` and `fleet`), how to run it (`run` parses argv, `main` adds the one-line failure report, `runMain`
+ * runs a program as the process with its exit codes), and its Node platform (`layer`).
  *
  * @example
  * ```ts
