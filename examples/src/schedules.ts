@@ -28,7 +28,8 @@ const concurrentScroll = Schedule.spaced("1 second").pipe(
 // Each typed error gets its own handler; the message says what happened and what to do.
 const report = (label: string) => (error: ScrollError.ScrollError) => Effect.succeed(`${label}. ${error._tag}: ${error.message}`)
 
-const countUsers = Scroll.users({ restart, concurrentScroll }).pipe(
+// No error left: the type says that every one of them has its handler.
+const countUsers: Effect.Effect<string, never, IntercomClient.IntercomClient> = Scroll.users({ restart, concurrentScroll }).pipe(
   Stream.runCount,
   Effect.map((users) => `${users} users`),
   Effect.catchTags({
@@ -38,7 +39,8 @@ const countUsers = Scroll.users({ restart, concurrentScroll }).pipe(
     RateLimited: report("the rate limit did not let up"),
     Unauthorized: report("the token was refused"),
     ApiError: report("Intercom answered with an error"),
-    InvalidResponse: report("the response was not Intercom's")
+    InvalidResponse: report("the response was not Intercom's"),
+    Unreachable: report("Intercom could not be reached")
   })
 )
 
