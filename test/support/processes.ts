@@ -19,7 +19,7 @@ const simulatorBin = NodePath.join(root, "packages", "simulator", "bin", "interc
 
 /**
  * The machine's environment without Intercom's variables, so that a developer's real token is never used, and
- * without what pnpm sets for its scripts: INIT_CWD (the CLI resolves --out against it) and `npm_*` (npm would read
+ * without what pnpm sets for its scripts: INIT_CWD (scripts/run.mjs changes directory to it) and `npm_*` (npm would read
  * them as its configuration).
  */
 const cleanEnvironment = (extra: Record<string, string>): Record<string, string> => {

@@ -30,7 +30,7 @@ export interface Finished {
 
 /**
  * The environment without Intercom's variables of the machine (a developer's real token is never used) and without
- * INIT_CWD, which pnpm sets and the CLI resolves --out against.
+ * INIT_CWD, which pnpm sets and scripts/run.mjs changes directory to.
  */
 export const cleanEnvironment = (extra: Record<string, string>): Record<string, string> => ({
   ...Object.fromEntries(

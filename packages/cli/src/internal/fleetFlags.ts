@@ -83,7 +83,7 @@ const resourcesOrder = "in order: users, leads, companies (default users)."
 const maxInFlightFlag = positive("max-in-flight", "how many workspaces are sent and not yet answered at once").pipe(
   Flag.optional,
   Flag.withDescription(
-    "Workspaces sent to the fleet and not yet answered at once (default 1000; each costs this process ~66 KB while it waits); the next is sent as one is answered. Keep it above the runners × --max-syncs, or runners wait for work."
+    "Workspaces sent to the fleet and not yet answered at once (default 1000; each costs this process ~66 KB while it waits); the next is sent as one is answered. Keep it above the runners × --max-syncs, or runners wait for work. On a runner, it goes with --cron."
   )
 )
 
