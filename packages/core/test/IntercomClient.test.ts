@@ -290,6 +290,14 @@ describe("options that cannot work", () => {
       }
     }))
 
+  it.effect("a short token pasted into the base URL is not shown either, by the rules the client's other errors follow", () =>
+    Effect.gen(function*() {
+      // Under 8 characters: replaced where it stands alone, and not inside a word of the message.
+      const error = yield* refusal({ accessToken: Redacted.make("tok_1\n"), baseUrl: ":tok_1" })
+      expect(error.message).toContain("\":<redacted>\" is not a URL")
+      expect(error.message).not.toContain("tok_1")
+    }))
+
   it.effect("the edges that can work are taken: zero waits, a timeout of Infinity, Latin-1 in a version", () =>
     Effect.gen(function*() {
       const fake = makeFake({

@@ -8,6 +8,7 @@ import type { Options, Region } from "../IntercomClient.js"
 import { defaultVersions, type Resource } from "../Resource.js"
 import { InvalidOptions } from "../ScrollError.js"
 import type * as RateLimit from "./rateLimit.js"
+import { redactor } from "./redaction.js"
 
 /** The options as the client uses them: every default applied, every value known to work. */
 export interface Checked {
@@ -164,9 +165,7 @@ export const checkOptions = (
 
 /**
  * `detail` without the access token, wherever a value it quotes held it (pasted into the base URL, or into the wrong
- * variable). A token too short to be one is left alone: scrubbing it would garble the message.
+ * variable), by `redactor`'s rules. Trimmed: a token read with the line break its file ends with is pasted elsewhere
+ * without it.
  */
-export const withoutToken = (detail: string, token: string): string => {
-  const trimmed = token.trim()
-  return trimmed.length < 8 ? detail : detail.split(trimmed).join("<redacted>")
-}
+export const withoutToken = (detail: string, token: string): string => redactor(token.trim())(detail)

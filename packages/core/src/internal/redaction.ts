@@ -11,7 +11,8 @@ const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&
 
 /**
  * Replaces `token` with `<redacted>` in text that came from elsewhere: a server's error code, message or request id, a
- * body it echoed, a transport's message. Never apply it to our own words, which a short token could only damage.
+ * body it echoed, a transport's message. Not to our own words, which a short token could only damage, except where a
+ * message of ours quotes a value the token may have been pasted into (`withoutToken`).
  *
  * A token of 8 characters or more is replaced wherever it occurs. A shorter one (no real Intercom token is) is
  * replaced only where it stands alone, with no letter or digit on either side: inside a word it cannot be told from
