@@ -36,7 +36,7 @@ import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { Config, ConfigError, Context, type Duration, Effect, Either, identity, Layer, Redacted, type Scope } from "effect"
 import { attach, type Internals } from "./internal/client.js"
-import { checkOptions, parseUrl, withoutToken } from "./internal/options.js"
+import { checkOptions, isRegion, parseUrl, withoutToken } from "./internal/options.js"
 import * as ContentCoding from "./internal/contentCoding.js"
 import * as Identify from "./internal/identify.js"
 import * as RateLimit from "./internal/rateLimit.js"
@@ -300,22 +300,17 @@ export const layer = (options: Options): Layer.Layer<IntercomClient, InvalidOpti
 
 /**
  * An optional variable: unset or blank is undefined, anything else is parsed, and a value that does not parse fails
- * with a `ConfigError` at the variable's name. The message quotes the value, so it is read beside the token to be
- * scrubbed of it: the token set in the wrong variable would otherwise be shown.
+ * with a `ConfigError` at the variable's name. The message quotes the value: `layerConfig` scrubs the token from it.
  */
 const optionalVariable = <A>(name: string, parse: (value: string) => Either.Either<A, string>) =>
-  Config.all([
-    Config.string(name).pipe(Config.withDefault("")),
-    Config.string("INTERCOM_ACCESS_TOKEN").pipe(Config.withDefault(""))
-  ]).pipe(
-    Config.mapOrFail(([value, token]) =>
+  Config.string(name).pipe(
+    Config.withDefault(""),
+    Config.mapOrFail((value) =>
       value.trim() === ""
         ? Either.right(undefined)
-        : Either.mapLeft(parse(value), (problem) => ConfigError.InvalidData([name], withoutToken(problem, token)))
+        : Either.mapLeft(parse(value), (problem) => ConfigError.InvalidData([name], problem))
     )
   )
-
-const isRegion = (value: string): value is Region => Object.prototype.hasOwnProperty.call(regionBaseUrls, value)
 
 /**
  * The options the environment gives, as `layerConfig` reads them by default:
@@ -325,8 +320,9 @@ const isRegion = (value: string): value is Region => Object.prototype.hasOwnProp
  * - `INTERCOM_REGION`: `us`, `eu` or `au`. Optional (unset or blank: `us`).
  * - `INTERCOM_BASE_URL`: an http(s) URL that overrides the region, such as a proxy's. Optional (unset or blank: none).
  *
- * A variable that is missing or cannot work fails with a `ConfigError` naming it; none ever shows the token. Spread it
- * to set other options from code or from other variables.
+ * A variable that is missing or cannot work fails with a `ConfigError` naming it, which quotes the value; `layerConfig`
+ * scrubs from it the access token it is given, wherever it was pasted. Spread it to set other options from code or
+ * from other variables.
  *
  * @example
  * import { IntercomClient } from "@intercom-scroll/core"
@@ -358,7 +354,7 @@ export const environment: {
   ),
   region: optionalVariable(
     "INTERCOM_REGION",
-    (value) => isRegion(value) ? Either.right(value) : Either.left(`is ${JSON.stringify(value)}; use us, eu or au`)
+    (value) => isRegion(regionBaseUrls, value) ? Either.right(value) : Either.left(`is ${JSON.stringify(value)}; use us, eu or au`)
   ),
   baseUrl: optionalVariable(
     "INTERCOM_BASE_URL",
@@ -391,4 +387,38 @@ export const environment: {
 export const layerConfig = (
   config: Config.Config.Wrap<Options> = environment
 ): Layer.Layer<IntercomClient, InvalidOptions | ConfigError.ConfigError, HttpClient.HttpClient> =>
-  Layer.scoped(IntercomClient, Effect.flatMap(Config.unwrap(config), make))
+  Layer.scoped(
+    IntercomClient,
+    Config.unwrap(config).pipe(
+      // Read again on its own, so that the token scrubbed is the one configured, whatever variable holds it.
+      Effect.catchAll((error) => Effect.flatMap(configuredToken(config), (token) => Effect.fail(scrubbed(error, token)))),
+      Effect.flatMap(make)
+    )
+  )
+
+/**
+ * The access token `config` gives, or "" (nothing to scrub) when it cannot be read, or is read within one
+ * `Config<Options>` that failed as a whole.
+ */
+const configuredToken = (config: Config.Config.Wrap<Options>): Effect.Effect<string> =>
+  Config.isConfig(config)
+    ? Effect.succeed("")
+    : Effect.match(config.accessToken, { onFailure: () => "", onSuccess: Redacted.value })
+
+/** `error` without `token` in its messages, which quote the values read. Rebuilt as `ConfigError.prefixed` does. */
+const scrubbed = (error: ConfigError.ConfigError, token: string): ConfigError.ConfigError => {
+  switch (error._op) {
+    case "And":
+      return ConfigError.And(scrubbed(error.left, token), scrubbed(error.right, token))
+    case "Or":
+      return ConfigError.Or(scrubbed(error.left, token), scrubbed(error.right, token))
+    case "InvalidData":
+      return ConfigError.InvalidData(error.path, withoutToken(error.message, token))
+    case "MissingData":
+      return ConfigError.MissingData(error.path, withoutToken(error.message, token))
+    case "SourceUnavailable":
+      return ConfigError.SourceUnavailable(error.path, withoutToken(error.message, token), error.cause)
+    case "Unsupported":
+      return ConfigError.Unsupported(error.path, withoutToken(error.message, token))
+  }
+}

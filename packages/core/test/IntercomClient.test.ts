@@ -454,6 +454,18 @@ describe("layerConfig", () => {
       expect(seen.headers["intercom-version"]).toBe("1.2")
     }))
 
+  it.effect("a token under another name, set in INTERCOM_BASE_URL or INTERCOM_REGION by mistake, is not shown either", () =>
+    Effect.gen(function*() {
+      const config = { ...IntercomClient.environment, accessToken: Config.redacted("ACME_TOKEN") }
+      for (const [variable, value] of [["INTERCOM_BASE_URL", TOKEN], ["INTERCOM_BASE_URL", `:${TOKEN}`], ["INTERCOM_REGION", TOKEN]]) {
+        const error = yield* Effect.flip(withConfig(config, { ACME_TOKEN: TOKEN, INTERCOM_ACCESS_TOKEN: "tok_other", [variable]: value }))
+        expect(ConfigError.isConfigError(error)).toBe(true)
+        expect(String(error)).toContain(`Invalid data at ${variable}`)
+        expect(String(error)).toContain("<redacted>")
+        expect(String(error)).not.toContain(TOKEN)
+      }
+    }))
+
   it.effect("a plain-http INTERCOM_BASE_URL to another host fails with InvalidOptions", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(fromEnv({ INTERCOM_ACCESS_TOKEN: TOKEN, INTERCOM_BASE_URL: "http://example.com" }))

@@ -97,6 +97,10 @@ const durationOf = (name: string, input: Duration.DurationInput): Either.Either<
 const check = <A>(valid: boolean, value: A, problem: () => string): Either.Either<A, string> =>
   valid ? Either.right(value) : Either.left(problem())
 
+/** Whether `value` is one of the regions of `regionUrls` (`regionBaseUrls`): its own keys, so not `toString`. */
+export const isRegion = (regionUrls: { readonly [R in Region]: string }, value: string): value is Region =>
+  Object.prototype.hasOwnProperty.call(regionUrls, value)
+
 /**
  * The options checked, or the first that cannot work. `regionUrls` are the regions' base URLs (`regionBaseUrls`),
  * passed in so that this module does not import the public one back.
@@ -109,7 +113,7 @@ export const checkOptions = (
     const token = Redacted.value(options.accessToken)
     const region = options.region ?? "us"
     yield* check(
-      Object.prototype.hasOwnProperty.call(regionUrls, region),
+      isRegion(regionUrls, region),
       region,
       () => `region ${JSON.stringify(region)} is not one of ${Object.keys(regionUrls).join(", ")}`
     )
