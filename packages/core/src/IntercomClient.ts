@@ -34,7 +34,7 @@
 import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import { Config, ConfigError, Context, type Duration, Effect, Either, identity, Layer, Redacted, type Scope } from "effect"
+import { Config, ConfigError, Context, type Duration, Effect, Either, identity, Layer, Redacted } from "effect"
 import { attach, type Internals } from "./internal/client.js"
 import { checkOptions, isRegion, parseUrl, withoutToken } from "./internal/options.js"
 import * as ContentCoding from "./internal/contentCoding.js"
@@ -161,13 +161,13 @@ export interface Service {
 export class IntercomClient extends Context.Tag("@intercom-scroll/core/IntercomClient")<IntercomClient, Service>() {}
 
 /**
- * Builds the client: the options are checked (a bad one fails with `InvalidOptions`), the `HttpClient` configured
- * once, and the rate limiter lives as long as the scope.
+ * Builds the client: the options are checked (a bad one fails with `InvalidOptions`) and the `HttpClient` configured
+ * once. It holds no resource to release: its rate limiter and its answer to `identify` live as long as the service.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options: Options): Effect.Effect<Service, InvalidOptions, HttpClient.HttpClient | Scope.Scope> =>
+export const make = (options: Options): Effect.Effect<Service, InvalidOptions, HttpClient.HttpClient> =>
   Effect.gen(function*() {
     const { baseUrl, maxBytes, rateLimit, timeoutMillis, token, versions } = yield* checkOptions(options, regionBaseUrls)
     const limiter = yield* RateLimit.make(rateLimit)
@@ -296,7 +296,7 @@ export const redactToken = (accessToken: Redacted.Redacted<string>): (text: stri
  * @category layers
  */
 export const layer = (options: Options): Layer.Layer<IntercomClient, InvalidOptions, HttpClient.HttpClient> =>
-  Layer.scoped(IntercomClient, make(options))
+  Layer.effect(IntercomClient, make(options))
 
 /**
  * An optional variable: unset or blank is undefined, anything else is parsed, and a value that does not parse fails
@@ -387,7 +387,7 @@ export const environment: {
 export const layerConfig = (
   config: Config.Config.Wrap<Options> = environment
 ): Layer.Layer<IntercomClient, InvalidOptions | ConfigError.ConfigError, HttpClient.HttpClient> =>
-  Layer.scoped(
+  Layer.effect(
     IntercomClient,
     Config.unwrap(config).pipe(
       // Read again on its own, so that the token scrubbed is the one configured, whatever variable holds it.

@@ -79,7 +79,7 @@ describe("IntercomClient.identify", () => {
       expect((yield* client.identify!).id_code).toBe("abc12345")
       expect((yield* client.identify!).id_code).toBe("abc12345")
       expect(asked).toBe(2)
-    }).pipe(Effect.scoped))
+    }))
 
   it.effect("a token whose app may not read admins: IdentifyFailed, refused, with Intercom's code and advice", () =>
     Effect.gen(function*() {

@@ -10,7 +10,6 @@ import {
   Duration,
   Effect,
   Either,
-  Exit,
   Fiber,
   FiberRef,
   Layer,
@@ -18,7 +17,6 @@ import {
   Option,
   Redacted,
   Schedule,
-  Scope,
   Stream,
   TestClock
 } from "effect"
@@ -785,19 +783,17 @@ describe("error mapping", () => {
       }).pipe(Effect.provide(delayedClient([])), Effect.withClock(clock))
     }))
 
-  it.effect("once the client's scope is closed, a request still running and a later one are still bounded", () =>
+  it.effect("a client made outside any scope bounds a request still running and a later one", () =>
     Effect.gen(function*() {
       const hanging = HttpClient.make(() => Effect.never)
-      const scope = yield* Scope.make()
       const client = yield* IntercomClient.make({
         accessToken: Redacted.make(TOKEN),
         baseUrl: "https://api.intercom.test",
         requestTimeout: "5 seconds"
-      }).pipe(Effect.provideService(HttpClient.HttpClient, hanging), Scope.extend(scope), Effect.orDie)
+      }).pipe(Effect.provideService(HttpClient.HttpClient, hanging), Effect.orDie)
       const request = Effect.flip(client.scrollPage("users", { scrollParam: undefined, page: 1 }))
       const running = yield* Effect.fork(request)
       yield* Effect.yieldNow()
-      yield* Scope.close(scope, Exit.void)
       const later = yield* Effect.fork(request)
       yield* TestClock.adjust("6 seconds")
       expect(timeoutOf(yield* Fiber.join(running))).toEqual({ _tag: "Timeout", millis: 5000 })

@@ -97,7 +97,7 @@ let workspaces = 0
 
 /** The simulator in process, a client over it with the neighbour in front, and the case's options. */
 const world = (c: Case, token: string, wire: Wire) =>
-  Layer.scoped(
+  Layer.effect(
     IntercomClient.IntercomClient,
     Effect.gen(function*() {
       const inner = yield* HttpClient.HttpClient
