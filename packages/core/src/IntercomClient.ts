@@ -180,14 +180,19 @@ export const make = (options: Options): Effect.Effect<Service, InvalidOptions, H
       HttpClient.withTracerDisabledWhen(() => true)
     )
 
+    /** A GET of the API, as every request is: the token, JSON, and an `Intercom-Version`. */
+    const get = (path: string, version: string) =>
+      HttpClientRequest.get(`${baseUrl}${path}`).pipe(
+        HttpClientRequest.bearerToken(options.accessToken),
+        HttpClientRequest.acceptJson,
+        HttpClientRequest.setHeader("Intercom-Version", version)
+      )
+
     // Built once: only the scroll_param changes from page to page. Compressed pages are a tenth of the bytes; a
     // runtime that cannot decode them asks for none (its fetch may still ask, and decode, on its own).
     const acceptEncoding = ContentCoding.codecs.acceptEncoding
     const firstRequest = (resource: Resource) =>
-      HttpClientRequest.get(`${baseUrl}${paths[resource]}`).pipe(
-        HttpClientRequest.bearerToken(options.accessToken),
-        HttpClientRequest.acceptJson,
-        HttpClientRequest.setHeader("Intercom-Version", versions[resource]),
+      get(paths[resource], versions[resource]).pipe(
         acceptEncoding === undefined ? identity : HttpClientRequest.setHeader("Accept-Encoding", acceptEncoding)
       )
     const firstRequests = { users: firstRequest("users"), leads: firstRequest("leads"), companies: firstRequest("companies") }
@@ -260,13 +265,8 @@ export const make = (options: Options): Effect.Effect<Service, InvalidOptions, H
       )
     }
 
-    const identify = Identify.make(httpClient, {
-      accessToken: options.accessToken,
-      baseUrl,
-      version: versions.companies,
-      timeoutMillis,
-      redact
-    })
+    // No Accept-Encoding: the answer is small, and so comes as it is.
+    const identify = Identify.make(httpClient, { request: get("/me", versions.companies), timeoutMillis, redact })
 
     attach(scrollPage, { receivePage, workspaceLock: WorkspaceLock.forWorkspace(workspace) })
     return { baseUrl, scrollPage, identify } satisfies Service

@@ -2,11 +2,12 @@
  * `GET /me`: which app (workspace) the access token belongs to, for `IntercomClient.Service.identify`.
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import { Effect, type Redacted, Schedule, Schema, Stream } from "effect"
+import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import { Effect, Schedule, Schema } from "effect"
 import { type App, Me } from "../Models.js"
 import { IdentifyFailed } from "../ScrollError.js"
 import { firstError } from "./envelope.js"
+import { readAtMost } from "./response.js"
 import * as Transport from "./transport.js"
 
 /** A 429 or a 5xx is asked again this many times, after a second, then two, then four. */
@@ -19,10 +20,8 @@ const maxTimeoutMillis = 10_000
 const maxBytes = 1 << 16
 
 export interface Settings {
-  readonly accessToken: Redacted.Redacted<string>
-  readonly baseUrl: string
-  /** The `Intercom-Version` to send. */
-  readonly version: string
+  /** `GET /me`, with the client's token and an `Intercom-Version`. */
+  readonly request: HttpClientRequest.HttpClientRequest
   readonly timeoutMillis: number
   /** Removes the token from what the server or the transport says. */
   readonly redact: (text: string) => string
@@ -47,14 +46,8 @@ export const make = (httpClient: HttpClient.HttpClient, settings: Settings): Eff
 /** One `GET /me`, read into the app it embeds, or `IdentifyFailed` with what came instead. */
 const once = (
   httpClient: HttpClient.HttpClient,
-  { accessToken, baseUrl, redact, timeoutMillis, version }: Settings
+  { redact, request, timeoutMillis }: Settings
 ): Effect.Effect<App, IdentifyFailed> => {
-  // No Accept-Encoding: the answer is small, and so comes as it is.
-  const request = HttpClientRequest.get(`${baseUrl}/me`).pipe(
-    HttpClientRequest.bearerToken(accessToken),
-    HttpClientRequest.acceptJson,
-    HttpClientRequest.setHeader("Intercom-Version", version)
-  )
   const failed = (
     detail: string,
     answer?: { readonly status: number; readonly code?: string | undefined; readonly requestId?: string | undefined }
@@ -68,12 +61,8 @@ const once = (
   return Effect.gen(function*() {
     const response = yield* httpClient.execute(request)
     const { status } = response
-    const decoder = new TextDecoder()
-    const { text: body } = yield* response.stream.pipe(
-      Stream.runFoldEffect({ bytes: 0, text: "" }, ({ bytes, text }, chunk) =>
-        bytes + chunk.length > maxBytes
-          ? Effect.fail(failed(`an answer over ${maxBytes} bytes`, { status }))
-          : Effect.succeed({ bytes: bytes + chunk.length, text: text + decoder.decode(chunk, { stream: true }) }))
+    const body = new TextDecoder().decode(
+      yield* readAtMost(response.stream, maxBytes, () => failed(`an answer over ${maxBytes} bytes`, { status }))
     )
     const json = yield* Effect.try(() => JSON.parse(body) as unknown).pipe(
       Effect.orElseFail(() => failed(`not JSON: ${body.slice(0, 80)}`, { status }))
@@ -86,7 +75,6 @@ const once = (
       Effect.mapBoth({ onFailure: () => failed("the answer names no app (app.id_code)", { status }), onSuccess: (me) => me.app })
     )
   }).pipe(
-    Effect.scoped,
     Effect.catchTags({
       RequestError: (error) => Effect.fail(failed(Transport.describe(error, redact).detail)),
       ResponseError: (error) => Effect.fail(failed(Transport.describe(error, redact).detail))

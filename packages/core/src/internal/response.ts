@@ -62,11 +62,23 @@ const readBytes = <E>(
       : Effect.mapBoth(response.arrayBuffer, { onFailure: readFailed, onSuccess: (buffer) => new Uint8Array(buffer) })
   }
   // No length to go by: count while reading.
-  return response.stream.pipe(
-    Stream.mapError(readFailed),
+  return readAtMost(Stream.mapError(response.stream, readFailed), maxBytes, (bytes) =>
+    tooLarge(`${bytes} bytes read when reading stopped`))
+}
+
+/**
+ * The bytes of `stream`, counted as they come: past `maxBytes`, reading stops with `tooLarge` of the count so far,
+ * before more is held in memory.
+ */
+export const readAtMost = <E, E2>(
+  stream: Stream.Stream<Uint8Array, E>,
+  maxBytes: number,
+  tooLarge: (bytes: number) => E2
+): Effect.Effect<Uint8Array, E | E2> =>
+  stream.pipe(
     Stream.runFoldEffect({ bytes: 0, chunks: [] as Array<Uint8Array> }, (acc, chunk) => {
       const bytes = acc.bytes + chunk.length
-      if (bytes > maxBytes) return Effect.fail(tooLarge(`${bytes} bytes read when reading stopped`))
+      if (bytes > maxBytes) return Effect.fail(tooLarge(bytes))
       acc.chunks.push(chunk)
       return Effect.succeed({ bytes, chunks: acc.chunks })
     }),
@@ -80,7 +92,6 @@ const readBytes = <E>(
       return whole
     })
   )
-}
 
 /**
  * Reads the whole body and decodes it by its `Content-Encoding`, refusing one over `maxBytes` as received or once
