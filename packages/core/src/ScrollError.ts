@@ -143,7 +143,10 @@ export class ConcurrentScroll extends Schema.TaggedError<ConcurrentScroll>()("Co
   ownScroll: Schema.optional(Schema.Boolean),
   /**
    * The open scroll is one this scroll was started from within (inside its stream's `flatMap` or `mapEffect`, or in a
-   * fiber forked there), which goes on only once this one has: waiting for it would wait forever.
+   * fiber forked there), which goes on only once this one has: waiting for it would wait forever. Seen only where the
+   * outer scroll runs in the fiber that consumes it: behind an operator that pulls it in a fiber of its own
+   * (`Stream.buffer`, `Stream.zip`), the inner scroll cannot tell it from another scroll of the process, and waits for
+   * it for ever (reported as a `workspace-lock` wait).
    */
   nested: Schema.optional(Schema.Boolean)
 }) {

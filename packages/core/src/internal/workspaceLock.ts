@@ -20,6 +20,10 @@ export interface WorkspaceLock {
    * Whether the scroll that holds the lock is one this fiber runs within: its stream is being consumed here (the
    * caller is inside its `flatMap` or `mapEffect`), or this fiber was forked from inside it. Waiting for the lock
    * would then wait forever, for a scroll that goes on only once the wait is over.
+   *
+   * Not seen: a scroll pulled in a fiber of its own by an operator (`Stream.buffer`, `Stream.zip`) holds the lock in
+   * that fiber, forked from the consumer, as a scroll forked to run beside it is; nothing tells the two apart, and the
+   * second must be waited for.
    */
   readonly isHeldAbove: Effect.Effect<boolean>
   /**
