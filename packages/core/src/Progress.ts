@@ -104,6 +104,10 @@ export interface Snapshot {
   readonly restarts: number
   /** Times the scroll held back for the rate limit: paced ahead of it, or after a 429. */
   readonly rateLimitWaits: number
+  /**
+   * The last wait reported and not over yet. Of several scrolls, the last one's to report: another's `Page` or
+   * `Resumed` clears it while this one still waits, since an event does not say which scroll it comes from.
+   */
   readonly waiting: { readonly reason: WaitReason; readonly untilMillis: number | undefined } | undefined
 }
 
@@ -133,7 +137,8 @@ export const update = (snapshot: Snapshot, event: ProgressEvent): Snapshot =>
   })
 
 /**
- * A reporter and the snapshot it keeps up to date. Several scrolls may share one tracker (their counts add up).
+ * A reporter and the snapshot it keeps up to date. Several scrolls may share one tracker: their counts add up, and
+ * `waiting` is the last writer's (a tracker per scroll shows each one's waits).
  *
  * @since 0.1.0
  * @category models
