@@ -366,9 +366,9 @@ export const make = (options: SimulatorOptions): Effect.Effect<Simulator["Type"]
 export const layer = (options: SimulatorOptions): Layer.Layer<Simulator> => Layer.effect(Simulator, make(options))
 
 /**
- * The simulator and an `HttpClient` that it answers in process, without sockets. Requests run in the caller's fiber,
- * so a TestClock drives expiry, rate-limit windows, latency and bandwidth. Any base URL reaches the simulator, and
- * relative URLs work too.
+ * The simulator and an `HttpClient` that it answers in process, without sockets. Requests run in the caller's fiber;
+ * their time (expiry, rate-limit windows, latency, bandwidth, the `Date` header) is the `Clock` the layer was built
+ * under, as for `make`, so a TestClock drives it. Any base URL reaches the simulator, and relative URLs work too.
  *
  * @since 0.1.0
  * @category layers

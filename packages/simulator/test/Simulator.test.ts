@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Duration, Effect, TestClock } from "effect"
+import { Cause, Clock, Duration, Effect, TestClock } from "effect"
 import { Simulator } from "../src/index.js"
 import * as Zlib from "node:zlib"
 import { get, getBytes, scroll, scrollAll, send } from "./helpers.js"
@@ -430,6 +430,16 @@ describe("options", () => {
       expect(yield* simulator.ids("tok", "users")).toEqual(yield* (yield* Simulator.make({ workspaces: [{ token: "tok", users: 250 }] })).ids("tok", "users"))
     })
   })
+})
+
+describe("time", () => {
+  it.effect("the Date header is by the simulator's clock, as its rate-limit windows are, not the request's", () =>
+    Effect.gen(function*() {
+      yield* TestClock.adjust("3 seconds")
+      // A request under another clock (the real one) is still stamped by the TestClock the simulator was made under.
+      const answer = yield* scroll("users", { token: T }).pipe(Effect.withClock(Clock.make()))
+      expect(answer.headers["date"]).toBe(new Date(3000).toUTCString())
+    }).pipe(withSimulator()))
 })
 
 describe("GET /me", () => {

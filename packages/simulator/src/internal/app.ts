@@ -5,7 +5,7 @@
  * @internal
  */
 import { type HttpApp, HttpBody, HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Clock, Context, type Duration, Effect, Encoding, Either, Stream } from "effect"
+import { type Clock, Context, type Duration, Effect, Encoding, Either, Stream } from "effect"
 import * as Resource from "../Resource.js"
 import * as ApiError from "./apiError.js"
 import { CurrentConnection } from "./connection.js"
@@ -149,7 +149,7 @@ export const make = (host: Host): HttpApp.Default =>
     const response = workspace === undefined
       ? refuse(counters, ApiError.unauthorized(), host.requestIds.hex(20))
       : yield* answer(host, workspace, host.compression ? asked : undefined)
-    return yield* overTheLink(host, counters, yield* stamped(response))
+    return yield* overTheLink(host, counters, yield* stamped(host, response))
   })
 
 const refuse = (counters: Counters, error: ApiError.ApiError, requestId: string) => {
@@ -168,9 +168,12 @@ const answer = (host: Host, workspace: Workspace, coding: ContentCoding.ContentC
   )
 }
 
-/** Every response says when it was made, by the simulator's clock (the TestClock in tests), as Intercom's do. */
-const stamped = (response: HttpServerResponse.HttpServerResponse) =>
-  Effect.map(Clock.currentTimeMillis, (now) => HttpServerResponse.setHeader(response, "date", new Date(now).toUTCString()))
+/**
+ * Every response says when it was made, as Intercom's do: by the simulator's clock, which its expiry and rate-limit
+ * windows go by (the TestClock in tests), not the request's.
+ */
+const stamped = (host: Host, response: HttpServerResponse.HttpServerResponse) =>
+  Effect.map(host.clock.currentTimeMillis, (now) => HttpServerResponse.setHeader(response, "date", new Date(now).toUTCString()))
 
 /**
  * A whole body's bytes are counted and cost their time on the link. (A body cut short is a stream, already counted
