@@ -148,10 +148,14 @@ export interface Counters {
   /** Requests without `Accept-Encoding`, or whose header accepts none of br, gzip and deflate over identity. */
   readonly requestsNotAskingCompression: number
   readonly scrollsOpened: number
-  /** Pages answered with 200, the empty last page included. */
+  /**
+   * Pages answered with 200, the empty last page included, and a page whose body was cut short; not a page whose
+   * connection was dropped, which sent nothing.
+   */
   readonly pagesServed: number
   /** Pages sent with a `Content-Encoding` (among `pagesServed`). */
   readonly pagesCompressed: number
+  /** The records of `pagesServed`. */
   readonly recordsServed: number
   /**
    * Bytes of response bodies put on the wire, as sent: compressed when compressed, the half of a body that was cut,

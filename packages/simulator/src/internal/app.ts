@@ -76,7 +76,12 @@ const respond = (page: Page) =>
     const counts = workspace.counters.counts
     const headers = coding !== undefined ? codingHeaders[coding] : host.compression ? varyHeaders : undefined
     const body = coding === undefined ? page.body : yield* connection.compress(coding, page.body)
-    if (coding !== undefined) counts.pagesCompressed++
+    // Served once something of it goes out: a dropped connection sends nothing, a cut body its first half.
+    if (page.transportFault !== "dropConnection") {
+      counts.pagesServed++
+      counts.recordsServed += page.records
+      if (coding !== undefined) counts.pagesCompressed++
+    }
     // A whole body is counted and carried over the link with every other response (`overTheLink`).
     if (page.transportFault === undefined) return HttpServerResponse.uint8Array(body, { contentType, headers })
     const request = yield* HttpServerRequest.HttpServerRequest

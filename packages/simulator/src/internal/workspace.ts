@@ -36,6 +36,8 @@ export type TransportFault = "cutBody" | "dropConnection"
 export interface Page {
   /** UTF-8 JSON. */
   readonly body: Uint8Array
+  /** The records in `body`: counted as served once it is sent. */
+  readonly records: number
   readonly transportFault: TransportFault | undefined
 }
 
@@ -215,7 +217,7 @@ export class Workspace {
       return Effect.fail(ApiError.scrollNotFound())
     }
     return Effect.succeed({
-      body: this.nextPage(scroll, major, now),
+      ...this.nextPage(scroll, major, now),
       transportFault: faults.cutBodyAt?.includes(page)
         ? "cutBody"
         : faults.dropConnectionAt?.includes(page)
@@ -267,7 +269,7 @@ export class Workspace {
   }
 
   /** The next page of `scroll`, with a fresh scroll_param unless it is stable; the empty page closes the scroll. */
-  private nextPage(scroll: Scroll, major: Major, now: number): Uint8Array {
+  private nextPage(scroll: Scroll, major: Major, now: number): Pick<Page, "body" | "records"> {
     const dataset = this.datasets[scroll.resource]
     const [head, tail] = envelopes[scroll.resource][major]
     const chunks: Array<Uint8Array> = [head]
@@ -284,9 +286,7 @@ export class Workspace {
     if (this.config.scrollParam === "rotating") scroll.param = this.rng.uuid()
     scroll.lastUsedAt = now
     if (records === 0) this.scroll = undefined
-    this.counters.counts.pagesServed++
-    this.counters.counts.recordsServed += records
     chunks.push(tail, encoder.encode(`${scroll.param}"}`))
-    return concat(chunks)
+    return { body: concat(chunks), records }
   }
 }
