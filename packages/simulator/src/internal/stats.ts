@@ -12,9 +12,10 @@ const increment = <K extends string | number>(record: Record<K, number>, key: K,
 
 /** The plain counts of `Simulator.Counters`, added up field by field. */
 type Counts = { -readonly [K in keyof Simulator.Counters as Simulator.Counters[K] extends number ? K : never]: number }
+/** Not `requests`: every request asks for compression or does not, so it is their sum (`withRequests`). */
+type Counted = Omit<Counts, "requests">
 
-const zero = (): Counts => ({
-  requests: 0,
+const zero = (): Counted => ({
   requestsAskingCompression: 0,
   requestsNotAskingCompression: 0,
   scrollsOpened: 0,
@@ -28,16 +29,20 @@ const zero = (): Counts => ({
   scrollExistsWhileLive: 0
 })
 
-const countNames = Object.keys(zero()) as ReadonlyArray<keyof Counts>
+const countNames = Object.keys(zero()) as ReadonlyArray<keyof Counted>
+
+const withRequests = (counts: Counted): Counts => ({
+  requests: counts.requestsAskingCompression + counts.requestsNotAskingCompression,
+  ...counts
+})
 
 export class Counters {
-  readonly counts: Counts = zero()
+  readonly counts: Counted = zero()
   private readonly errorsByCode: Record<string, number> = {}
   private readonly errorsByStatus: Record<number, number> = {}
 
   /** One request, asking for a coding the simulator has or not. */
   recordRequest(askedForCompression: boolean): void {
-    this.counts.requests++
     if (askedForCompression) this.counts.requestsAskingCompression++
     else this.counts.requestsNotAskingCompression++
   }
@@ -48,7 +53,7 @@ export class Counters {
   }
 
   snapshot(): Simulator.Counters {
-    return { ...this.counts, errorsByCode: { ...this.errorsByCode }, errorsByStatus: { ...this.errorsByStatus } }
+    return { ...withRequests(this.counts), errorsByCode: { ...this.errorsByCode }, errorsByStatus: { ...this.errorsByStatus } }
   }
 }
 
@@ -62,5 +67,5 @@ export const sum = (all: ReadonlyArray<Simulator.Counters>): Simulator.Counters 
     for (const [code, n] of Object.entries(counters.errorsByCode)) increment(errorsByCode, code, n)
     for (const [status, n] of Object.entries(counters.errorsByStatus)) increment(errorsByStatus, Number(status), n)
   }
-  return { ...counts, errorsByCode, errorsByStatus }
+  return { ...withRequests(counts), errorsByCode, errorsByStatus }
 }
