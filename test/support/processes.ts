@@ -10,7 +10,7 @@ import { createRequire } from "node:module"
 import * as Net from "node:net"
 import * as NodePath from "node:path"
 import { fileURLToPath } from "node:url"
-import { Cli } from "@intercom-scroll/simulator"
+import * as Cli from "@intercom-scroll/simulator/Cli"
 import { isFresh, writeAtomically } from "../../scripts/bundle.mjs"
 
 export const root = NodePath.resolve(NodePath.dirname(fileURLToPath(import.meta.url)), "..", "..")

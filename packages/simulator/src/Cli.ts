@@ -1,10 +1,11 @@
 /**
  * The standalone simulator's command line: every option of `layerServer`, the fault plan as flags, one line on
- * stdout once listening, then serving until interrupted.
+ * stdout once listening, then serving until interrupted. Imported on its own (`@intercom-scroll/simulator/Cli`), not
+ * from the package's index, so that a program that only simulates never loads @effect/cli.
  *
  * @example
  * ```ts
- * import { Cli } from "@intercom-scroll/simulator"
+ * import * as Cli from "@intercom-scroll/simulator/Cli"
  * import { Effect, Option, Stream } from "effect"
  *
  * // `intercom-simulator --port 0 …` prints its URL on its first line: a test that starts the bin reads it so.
@@ -287,11 +288,8 @@ const describe = (error: unknown): string => {
 /**
  * The one line the standalone simulator prints on stderr when it fails, or none: for a usage error @effect/cli has
  * already printed what was wrong, and a stop by signal is how it ends.
- *
- * @since 0.1.0
- * @category commands
  */
-export const failureLine = (cause: Cause.Cause<unknown>): string | undefined => {
+const failureLine = (cause: Cause.Cause<unknown>): string | undefined => {
   if (Cause.isInterruptedOnly(cause)) return undefined
   const error = Option.getOrElse(Cause.failureOption(cause), () => Cause.squash(cause))
   return ValidationError.isValidationError(error) ? undefined : describe(error)

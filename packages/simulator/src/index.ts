@@ -16,9 +16,4 @@ export * as Simulator from "./Simulator.js"
 /**
  * @since 0.1.0
  */
-export * as Cli from "./Cli.js"
-
-/**
- * @since 0.1.0
- */
 export * as Embedded from "./Embedded.js"

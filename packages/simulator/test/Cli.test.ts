@@ -2,7 +2,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { NodeContext } from "@effect/platform-node"
 import { Command } from "@effect/cli"
 import { ConfigProvider, Console, Duration, Effect, Option, Stream } from "effect"
-import { Cli, type Simulator } from "../src/index.js"
+import * as Cli from "../src/Cli.js"
+import type { Simulator } from "../src/index.js"
 import * as PlainConsole from "../src/internal/plainConsole.js"
 import { type ChildProcess, spawn } from "node:child_process"
 import { once } from "node:events"
@@ -253,5 +254,15 @@ describe("Cli.listeningUrl", () => {
       expect(announced).toEqual(Option.some("http://127.0.0.1:4010"))
       expect(yield* Cli.listeningUrl(bytes("Error: listen EADDRINUSE\n"))).toEqual(Option.none())
       expect(yield* Cli.listeningUrl(bytes("someone said: Intercom simulator listening on http://x\n"))).toEqual(Option.none())
+    }))
+})
+
+describe("the package's index", () => {
+  it.effect("leaves the command line out, so that a program that only simulates never loads @effect/cli", () =>
+    Effect.gen(function*() {
+      const index = yield* Effect.promise(() => import("../src/index.js"))
+      expect(Object.keys(index).sort()).toEqual(["Embedded", "FaultPlan", "Resource", "Simulator"])
+      // The bin's failure line is its own.
+      expect(Object.keys(Cli)).not.toContain("failureLine")
     }))
 })

@@ -8,7 +8,7 @@ import type { PlatformError } from "@effect/platform/Error"
 import { Effect, Option, type Scope, Stream } from "effect"
 import * as NodePath from "node:path"
 import { fileURLToPath } from "node:url"
-import { Cli } from "@intercom-scroll/simulator"
+import * as Cli from "@intercom-scroll/simulator/Cli"
 
 export const root = NodePath.resolve(NodePath.dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "..")
 export const simulatorBin = NodePath.join(root, "packages", "simulator", "bin", "intercom-simulator.js")
