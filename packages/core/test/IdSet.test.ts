@@ -7,7 +7,6 @@ describe("IdSet", () => {
     const ids = Array.from({ length: 20_000 }, (_, i) => (i * 2654435761 % 2 ** 32).toString(16).padStart(8, "0").repeat(3))
     expect(ids.every((id) => set.add(id))).toBe(true)
     expect(ids.some((id) => set.add(id))).toBe(false)
-    expect(set.size()).toBe(20_000)
   })
 
   it("tells apart ids that differ in any of their 96 bits", () => {
@@ -18,7 +17,6 @@ describe("IdSet", () => {
       const flipped = base.slice(0, position) + (base[position] === "f" ? "e" : "f") + base.slice(position + 1)
       expect(set.add(flipped)).toBe(true)
     }
-    expect(set.size()).toBe(25)
   })
 
   it("keeps ids of any other shape too", () => {
@@ -27,6 +25,5 @@ describe("IdSet", () => {
     expect(set.add("LEAD-42")).toBe(true)
     expect(set.add("lead-42")).toBe(false)
     expect(set.add("0123456789ABCDEF01234567")).toBe(true)
-    expect(set.size()).toBe(3)
   })
 })

@@ -6,7 +6,6 @@
 export interface IdSet {
   /** Adds the id; true if it was not there yet. */
   readonly add: (id: string) => boolean
-  readonly size: () => number
 }
 
 /** The value of a lowercase hex digit's char code, or -1. */
@@ -88,5 +87,5 @@ export const make = (initialCapacity = 1024): IdSet => {
     return true
   }
 
-  return { add, size: () => count + others.size }
+  return { add }
 }

@@ -11,7 +11,7 @@ import * as ContentCoding from "./contentCoding.js"
 import * as Link from "./link.js"
 
 /** The failure of a body stream that the simulator cuts short on purpose. */
-export class BodyCut extends Schema.TaggedError<BodyCut>()("BodyCut", {}) {
+class BodyCut extends Schema.TaggedError<BodyCut>()("BodyCut", {}) {
   override get message(): string {
     return "the simulator cut the response body short"
   }

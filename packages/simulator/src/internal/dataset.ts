@@ -8,7 +8,10 @@ import type { Resource } from "../Resource.js"
 import type { Rng } from "./random.js"
 import { type Catalogue, idOf, type Major, recordJson } from "./records.js"
 
-/** Bytes of serialised records kept per data set and API generation: fast repeated scrolls, bounded memory. */
+/**
+ * Bytes of serialised records kept per data set, its two API generations' caches together: fast repeated scrolls,
+ * bounded memory.
+ */
 const cacheBudget = 96 * 1024 * 1024
 
 const encoder = new TextEncoder()

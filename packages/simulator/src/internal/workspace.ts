@@ -68,7 +68,7 @@ interface Order {
 const defaultRateWindowSeconds = 10
 
 /** A scroll used less than this long ago is live: another client opening one means two scrolls at once. */
-export const liveScrollMillis = 500
+const liveScrollMillis = 500
 
 const encoder = new TextEncoder()
 const comma = encoder.encode(",")
