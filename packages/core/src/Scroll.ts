@@ -3,8 +3,9 @@
  *
  * A scroll cannot be resumed: after a 5xx, a transport failure or an expired scroll_param it starts over from the
  * first page, as often as the `restart` schedule allows, and records already emitted are not emitted again. Pages
- * are fetched ahead of the consumer so a slow consumer does not let the scroll expire, and this process runs one
- * scroll per workspace at a time, as Intercom requires.
+ * are fetched ahead of the consumer, so that the network works while it does (a consumer still takes each page within
+ * about a minute, Intercom's life of a scroll_param), and this process runs one scroll per workspace at a time, as
+ * Intercom requires.
  *
  * @example
  * import { Scroll } from "@intercom-scroll/core"
@@ -209,6 +210,9 @@ const scrollOnce = <R extends Resource>(
         ? waitForWorkspace(client.scrollPage(resource, { page, scrollParam }), resource, concurrentScroll, lock).pipe(
           // Intercom allows one scroll: any this process left open before is gone.
           Effect.tap(() => Effect.zipRight(Effect.sync(() => outcome.opened = true), lock.noteLeftOpen(undefined))),
+          // A first page that reached Intercom and failed on its way back opened a scroll there all the same: the
+          // next try meets it, and must know it for this process's own.
+          Effect.tapError((error) => mayHaveOpened(error) ? Effect.flatMap(Clock.currentTimeMillis, lock.noteLeftOpen) : Effect.void),
           Effect.map((fetched) => ({ scrollParamAhead: () => undefined, page: Effect.succeed(fetched) }))
         )
         : internals.receivePage(resource, { page, scrollParam })
@@ -281,6 +285,15 @@ const scrollOnce = <R extends Resource>(
       (state) => state === undefined ? Effect.succeed(Option.none()) : step(state)
     )
   })
+
+/**
+ * Whether a request that failed this way may have opened a scroll at Intercom: its answer came and was cut short or
+ * could not be read, or the connection broke or the time ran out after it was sent.
+ */
+const mayHaveOpened = (error: ScrollError): boolean =>
+  error._tag === "InvalidResponse" ||
+  (error._tag === "RestartRequired" &&
+    (error.cause._tag === "TruncatedBody" || error.cause._tag === "TransportError" || error.cause._tag === "Timeout"))
 
 /** Sleeps until `untilMillis` on the clock, reported as a wait for `reason` that ends by `endsBy`, when known. */
 const pause = (resource: Resource, reason: WaitReason, untilMillis: number, endsBy: number | undefined) =>

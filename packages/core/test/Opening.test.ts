@@ -335,6 +335,23 @@ describe("another scroll of the workspace open on Intercom's side", () => {
       expect(yield* nextScroll).toEqual([])
     }).pipe(Effect.provide(simulated)))
 
+  it.effect("a first page cut short on its way back opened the scroll all the same: the next try waits on it as its own", () =>
+    Effect.gen(function*() {
+      const run = yield* observed(Stream.runCount(Scroll.users()))
+      for (let second = 0; second < 200 && Option.isNone(yield* Fiber.poll(run.fiber)); second++) {
+        yield* TestClock.adjust("1 second")
+      }
+      expect(yield* Fiber.join(run.fiber)).toEqual(Exit.succeed(USERS))
+      const reasons = waitsOf(run.events).map((wait) => wait.reason)
+      expect(reasons).toContain("own-scroll")
+      expect(reasons).not.toContain("concurrent-scroll")
+    }).pipe(Effect.provide(
+      IntercomClient.layer({ accessToken: Redacted.make(TOKEN), baseUrl: "https://api.intercom.io" }).pipe(
+        Layer.provideMerge(Simulator.layerClient({ workspaces: [{ token: TOKEN, users: USERS, faults: { cutBodyAt: [1] } }] })),
+        Layer.orDie
+      )
+    )))
+
   it.effect("a scroll that opened since the one cut short means that one is gone: a scroll_exists after it is another's", () =>
     Effect.gen(function*() {
       let busy = false
