@@ -120,7 +120,7 @@ export class Expired extends Schema.TaggedError<Expired>()("Expired", {
   }
   /** What to do, with this library's options. */
   get advice(): string {
-    return "Consume the pages faster, or raise the prefetch option so that more pages are fetched while you work; the restart option decides how often the scroll starts over."
+    return "Take each page within a minute of the one before: work slower than that, or that stalls, belongs apart from the scroll (buffer the pages without bound with Stream.buffer({ capacity: \"unbounded\" }), or write them out first); a larger prefetch option rides out a stall only for as long as its pages take to arrive. The restart option decides how often the scroll starts over."
   }
   override get message(): string {
     return messageOf(this)

@@ -22,7 +22,7 @@ export { exitCode, hungUpExitCode, interruptedExitCode, stdoutClosedExitCode, te
  */
 const advice: { readonly [E in ScrollError.ScrollError as E["_tag"]]: (error: E) => string } = {
   Expired: () =>
-    "If writing the records stalled (a slow disk, a slow reader of stdout), raise --prefetch N so that more pages are fetched meanwhile (default 1); --max-restarts N (default 5) starts over more often.",
+    "If writing the records stalled for over a minute (a slow reader of stdout, a slow disk), export to a file with --out and read it after; --prefetch N (default 1) rides out a stall only as long as N pages take to arrive; --max-restarts N (default 5) starts over more often.",
   ConcurrentScroll: (error) =>
     error.ownScroll === true
       ? "Run again in about a minute, or wait for it with --wait-for-other-scroll DURATION (default 2m), such as --wait-for-other-scroll 2m."
