@@ -77,7 +77,11 @@ export const regionBaseUrls: { readonly [R in Region]: string } = {
 export interface RateLimitOptions {
   /** Below this fraction of the window's budget left, requests are spread evenly until the reset. Default 0.1. */
   readonly lowWater?: number | undefined
-  /** The longest wait the client accepts; a longer one fails with `RateLimited`. Default 60 seconds. */
+  /**
+   * The longest wait the client accepts: a 429 whose reset is further away fails with `RateLimited`, and pacing that
+   * would wait longer lets the request go. Default 60 seconds: above Intercom's minute, a wait between two pages
+   * outlasts the scroll_param in hand, and the scroll expires and starts over from its first page.
+   */
   readonly maxWait?: Duration.DurationInput | undefined
   /** 429s in a row on one request before giving up with `RateLimited`. Default 10. */
   readonly maxRetries?: number | undefined

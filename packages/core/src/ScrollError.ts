@@ -233,7 +233,7 @@ export class RateLimited extends Schema.TaggedError<RateLimited>()("RateLimited"
   }
   /** What to do, with this library's options. */
   get advice(): string {
-    return "Try again after the reset, or let the client wait longer with its rateLimit.maxWait and rateLimit.maxRetries options."
+    return "Try again after the reset, or let the client wait longer with its rateLimit.maxWait and rateLimit.maxRetries options (a wait over a minute between two pages lets the scroll expire: it then starts over from the first page)."
   }
   override get message(): string {
     return messageOf(this)

@@ -79,8 +79,9 @@ export const make = ({ lowWater, maxRetries, maxWaitMillis: maxWait }: Settings)
         if (left <= 0 || current.remaining > threshold) return Effect.void
         // Spread what is left of the budget over what is left of the window.
         const millis = current.remaining <= 0 ? left : Math.ceil(left / (current.remaining + 1))
-        // Not a wait longer than the client accepts, cut short either: the scroll_param in hand would expire during
-        // it (Intercom's minute). The request goes out, and a 429 that names a reset so far away is RateLimited.
+        // Not a wait longer than the client accepts, cut short either: by default that is Intercom's minute, which the
+        // scroll_param in hand would not outlive. The request goes out, and a 429 that names a reset so far away is
+        // RateLimited.
         if (millis > maxWait) return Effect.void
         return rateLimitWait(resource, "paced", now + millis, millis)
       })
