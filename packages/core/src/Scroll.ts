@@ -215,7 +215,7 @@ const scrollOnce = <R extends Resource>(
           Effect.tapError((error) => mayHaveOpened(error) ? Effect.flatMap(Clock.currentTimeMillis, lock.noteLeftOpen) : Effect.void),
           Effect.map((fetched) => ({ scrollParamAhead: () => undefined, page: Effect.succeed(fetched) }))
         )
-        : internals.receivePage(resource, { page, scrollParam })
+        : resendUnconnected(internals.receivePage(resource, { page, scrollParam }), resource)
 
     const sendAhead = (page: number, scrollParam: string) => forkAhead(receive(page, scrollParam))
 
@@ -284,6 +284,25 @@ const scrollOnce = <R extends Resource>(
       { page: 1, scrollParam: undefined, ahead: undefined },
       (state) => state === undefined ? Effect.succeed(Option.none()) : step(state)
     )
+  })
+
+/**
+ * A page asked for with a scroll_param, sent again (by `connectRetries`) while no connection could be made: the request
+ * never reached Intercom, so the scroll_param is unused still, and the scroll need not start over. A certificate
+ * refused now is refused in a second too.
+ */
+const resendUnconnected = <A>(request: Effect.Effect<A, ScrollError>, resource: Resource): Effect.Effect<A, ScrollError> =>
+  Effect.suspend(() => {
+    const driver = ScheduleDriver.driver(connectRetries)
+    const send: Effect.Effect<A, ScrollError> = Effect.catchIf(
+      request,
+      (error): error is RestartRequired =>
+        error._tag === "RestartRequired" && error.cause._tag === "ConnectFailed" && error.cause.reason !== "tls",
+      (error) =>
+        Effect.flatMap(driver.next(error), (next) =>
+          Option.isNone(next) ? Effect.fail(error) : Effect.zipRight(pause(resource, "connect", next.value, next.value), send))
+    )
+    return send
   })
 
 /**

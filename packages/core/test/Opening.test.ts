@@ -151,7 +151,7 @@ describe("a base URL where nothing listens", () => {
       expect(tls.requests).toHaveLength(1)
     }))
 
-  it.effect("once a scroll has opened, a connection that fails is a transport failure, left to the restart schedule", () =>
+  it.effect("once a scroll has opened, a connection that fails is sent again twice with its scroll_param, then left to the restart schedule", () =>
     Effect.gen(function*() {
       const cause = yield* refusedBy(NodeHttpClient.layerUndici)
       let opened = false
@@ -164,8 +164,13 @@ describe("a base URL where nothing listens", () => {
       const run = yield* observed(
         Stream.runDrain(Scroll.users({ restart: Schedule.recurs(1) })).pipe(Effect.provide(gone.layer))
       )
+      for (let wait = 1; wait <= 2; wait++) {
+        yield* settle(() => waitsOf(run.events).length >= wait)
+        yield* TestClock.adjust("1 second")
+      }
       const error = failureOf(yield* Fiber.join(run.fiber))
       expect(error).toMatchObject({ _tag: "RestartRequired", page: 1, cause: { _tag: "ConnectFailed", reason: "refused" } })
+      expect(waitsOf(run.events).map((wait) => wait.reason)).toEqual(["connect", "connect"])
       expect(tagsOf(run.events).filter((tag) => tag === "Restart" || tag === "Retry")).toEqual(["Restart"])
       expect(yield* run.restarts).toBe(1)
     }))

@@ -154,6 +154,34 @@ for (const scrollParam of scrollParamModes) {
       }).pipe(Effect.provide(fake.layer))
     })
 
+    it.effect("a page whose connection could not be made is sent again with its scroll_param, without starting over", () => {
+      let refused = 0
+      const fake = makeFake({ records: 250, scrollParam, refuseConnection: (seen) => at(1, 1)(seen) && refused++ < 2 })
+      return Effect.gen(function*() {
+        const events: Array<Progress.ProgressEvent> = []
+        const fiber = yield* Stream.runCollect(Scroll.users({ restart: Schedule.stop, prefetch: 0 })).pipe(
+          Effect.provideService(Progress.Progress, { report: (event) => Effect.sync(() => events.push(event)) }),
+          Effect.fork
+        )
+        // Refused twice: sent again half a second on, then a second on (each a `connect` wait).
+        yield* settle(() => refused === 1)
+        yield* TestClock.adjust("500 millis")
+        yield* settle(() => refused === 2)
+        yield* TestClock.adjust("1 second")
+        const users = yield* Fiber.join(fiber)
+        expect(ids(users)).toEqual(Array.from({ length: 250 }, (_, i) => user(i).id))
+        expect(fake.opened()).toBe(1)
+        // The same request three times: the scroll_param it carried was never used.
+        const second = fake.requests.filter(at(1, 1)).map(paramOf)
+        expect(second).toHaveLength(3)
+        expect(new Set(second).size).toBe(1)
+        expect(events.filter((event) => event._tag === "Waiting").map((event) => event._tag === "Waiting" && event.reason)).toEqual([
+          "connect",
+          "connect"
+        ])
+      }).pipe(Effect.provide(fake.layer))
+    })
+
     it.effect("an error that a restart cannot fix is not retried", () => {
       const fake = makeFake({
         scrollParam,

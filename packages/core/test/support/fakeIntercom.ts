@@ -2,7 +2,7 @@
  * A scripted stand-in for Intercom behind `HttpClient.make`: enough of the scroll protocol to drive the client,
  * with a hook that can answer any request differently (a fault) and a log of every request it saw.
  */
-import { HttpClient, type HttpClientRequest, HttpClientResponse } from "@effect/platform"
+import { HttpClient, HttpClientError, type HttpClientRequest, HttpClientResponse } from "@effect/platform"
 import { Effect, Layer, Redacted } from "effect"
 import * as Zlib from "node:zlib"
 import { IntercomClient } from "../../src/index.js"
@@ -87,6 +87,8 @@ export interface FakeOptions {
   readonly pageSize?: number
   /** Answers a request instead of the scroll, when it returns a Response. */
   readonly fault?: (seen: Seen) => Response | undefined
+  /** Fails a request as a connection refused (it never reaches the server), when it returns true. */
+  readonly refuseConnection?: (seen: Seen) => boolean
   readonly clientOptions?: Partial<IntercomClient.Options>
   readonly token?: string
   /** Default rotating. */
@@ -138,11 +140,16 @@ export const makeFake = (options: FakeOptions = {}): Fake => {
     return response
   }
   const httpClient = HttpClient.make((request: HttpClientRequest.HttpClientRequest, url: URL) =>
-    Effect.sync(() => {
+    Effect.suspend(() => {
       const { page, scroll } = target(url.searchParams.get("scroll_param")) ?? {}
       const seen: Seen = { url, headers: { ...request.headers }, index: requests.length + 1, scroll, page }
       requests.push(seen)
-      return HttpClientResponse.fromWeb(request, respond(seen))
+      if (options.refuseConnection?.(seen) === true) {
+        // As undici reports it: Node's own error, whose syscall says no connection was made.
+        const cause = Object.assign(new Error(`connect ECONNREFUSED ${url.host}`), { code: "ECONNREFUSED", syscall: "connect" })
+        return Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", cause }))
+      }
+      return Effect.succeed(HttpClientResponse.fromWeb(request, respond(seen)))
     })
   )
   const httpLayer = Layer.succeed(HttpClient.HttpClient, httpClient)
