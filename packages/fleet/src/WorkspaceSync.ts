@@ -31,7 +31,7 @@ import type { SqlError } from "@effect/sql/SqlError"
 import type * as Statement from "@effect/sql/Statement"
 import { IntercomClient, Resource, ScrollError } from "@intercom-scroll/core"
 import { Sync as IntercomSync, SyncError } from "@intercom-scroll/sync"
-import { Array as Arr, DateTime, Duration, Effect, Layer, Option, type Redacted, Schedule, Schema } from "effect"
+import { Array as Arr, Context, DateTime, Duration, Effect, Layer, Option, type Redacted, Schedule, Schema } from "effect"
 import * as CronName from "./internal/cronName.js"
 import * as Slots from "./internal/slots.js"
 import { MissingToken, Secrets } from "./Secrets.js"
@@ -202,6 +202,14 @@ export const layer = (
       const secrets = yield* Secrets
       const sharding = yield* Sharding.Sharding
       const services = yield* Effect.context<HttpClient.HttpClient | SqlClient.SqlClient>()
+      const sql = Context.get(services, SqlClient.SqlClient)
+      const databaseAnswers = sql`SELECT 1`.pipe(
+        Effect.catchAll(() =>
+          Effect.logWarning("The database does not answer: the Sync's answer waits for it").pipe(
+            Effect.zipRight(Effect.retry(sql`SELECT 1`, { schedule: Schedule.spaced(Duration.seconds(1)) }))
+          )),
+        Effect.ignore
+      )
 
       /** Syncs the resources of the request that `done` has no summary of yet, adding theirs to it as each ends. */
       const syncAll = (
@@ -292,6 +300,11 @@ export const layer = (
             // Parked until the termination timeout interrupts it: a persisted request interrupted by the shutdown
             // is left unanswered in storage, and the next owner of the workspace runs it.
             Effect.flatMap(Option.match({ onNone: () => Effect.never, onSome: Effect.succeed })),
+            // The cluster saves the answer in the database, trying for about a second, and then drops it: the request
+            // would stay unanswered for as long as this runner holds the workspace. An answer reached while the
+            // database is away (the very failure, often) waits for it.
+            Effect.exit,
+            Effect.flatMap((exit) => Effect.zipRight(databaseAnswers, exit)),
             Effect.tap((summaries) =>
               Effect.logInfo("Sync done").pipe(Effect.annotateLogs("summaries", summaries.map(loggable)))
             ),

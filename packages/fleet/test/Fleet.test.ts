@@ -8,11 +8,12 @@ import { describe, expect, it } from "@effect/vitest"
 import { Simulator } from "@intercom-scroll/simulator"
 import { SyncDatabase } from "@intercom-scroll/sync"
 import { ClockSteps, PostgresDatabase } from "@intercom-scroll/testing"
-import { Cause, Clock, Context, type Duration, Effect, Exit, Fiber, Layer, Logger, LogLevel, Option, Redacted, Ref, TestClock, TestServices } from "effect"
+import { Cause, Clock, Context, Deferred, type Duration, Effect, Exit, Fiber, Layer, Logger, LogLevel, Option, Redacted, Ref, TestClock, TestServices } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Fleet, Secrets } from "../src/index.js"
+import { Fleet, Secrets, WorkspaceSync } from "../src/index.js"
+import { acme, simulated } from "./support/inProcess.js"
 import { freePort } from "./support/processes.js"
 import { tcpProxy } from "./support/proxy.js"
 
@@ -150,6 +151,41 @@ describe("Fleet.layerRunner", () => {
       expect(tables.map((row) => row.table_name)).toEqual(["cluster_messages", "cluster_runners", "intercom_sync_runs"])
       expect(warnings).toHaveLength(1)
     }), 60_000)
+
+  it.scopedLive("a Sync answered while the database is away is answered once it is back, not dropped", () =>
+    Effect.gen(function*() {
+      const url = new URL(Redacted.value(yield* PostgresDatabase.make))
+      const proxy = yield* tcpProxy(url)
+      yield* proxy.open
+      const viaProxy = new URL(url)
+      viaProxy.port = String(proxy.port)
+      // The answer (no token) comes once the test has cut the database off.
+      const asked = yield* Deferred.make<void>()
+      const answer = yield* Deferred.make<void>()
+      let calls = 0
+      const secrets = Secrets.layer((ref) =>
+        Effect.sync(() => calls++).pipe(
+          Effect.zipRight(Deferred.succeed(asked, undefined)),
+          Effect.zipRight(Deferred.await(answer)),
+          Effect.zipRight(new Secrets.MissingToken({ workspace: ref.workspace, tokenEnv: ref.tokenEnv }))
+        ))
+      const runner = Fleet.layerRunner({
+        database: SyncDatabase.Database.Postgres({ url: Redacted.make(viaProxy.href) }),
+        port: yield* freePort
+      }).pipe(Layer.provide([Simulator.layerClient(simulated), secrets]), Layer.orDie)
+      yield* Effect.gen(function*() {
+        const sent = yield* Effect.fork(Effect.either(WorkspaceSync.sync(acme, { resources: ["users"], run: "away" })))
+        yield* Deferred.await(asked)
+        yield* proxy.cut
+        yield* Deferred.succeed(answer, undefined)
+        // Longer than the cluster tries to save an answer (about a second).
+        yield* Effect.sleep("3 seconds")
+        yield* proxy.open
+        const answered = yield* Fiber.join(sent).pipe(Effect.timeoutOption("60 seconds"))
+        expect(Option.map(answered, (either) => either._tag === "Left" && either.left._tag)).toEqual(Option.some("MissingToken"))
+        expect(calls).toBe(1)
+      }).pipe(Effect.provide(runner))
+    }), 120_000)
 
   it.scoped("an option that is no duration is a defect of the layer's build, not a throw of the call", () =>
     Effect.gen(function*() {
