@@ -20,7 +20,8 @@
  *
  * const everySixHours = SyncCron.layer({
  *   name: "refresh",
- *   cron: Cron.unsafeParse("0 *\/6 * * *"),
+ *   // In UTC: runners in other time zones would each read the expression in their own.
+ *   cron: Cron.unsafeParse("0 *\/6 * * *", "UTC"),
  *   resources: ["users", "leads", "companies"],
  *   workspaces: [new WorkspaceConfig.WorkspaceConfig({ workspace: "acme", tokenEnv: "ACME_TOKEN" })]
  * })
@@ -64,6 +65,12 @@ export const layer = (options: Options): Layer.Layer<never, never, Sharding.Shar
   const maxInFlight = options.maxInFlight ?? WorkspaceSync.defaultMaxInFlight
   if (!Number.isInteger(maxInFlight) || maxInFlight < 1) {
     return Layer.effectDiscard(Effect.dieMessage(`SyncCron.layer: maxInFlight must be a whole number ≥ 1, got ${maxInFlight}`))
+  }
+  // Said here, once: each round's every request would die of it.
+  if (new Set(options.resources).size !== options.resources.length) {
+    return Layer.effectDiscard(
+      Effect.dieMessage(`SyncCron.layer: resources must name each resource once, got ${options.resources.join(", ")}`)
+    )
   }
   return ClusterCron.make({
     name: CronName.clusterCronName(options.name),

@@ -31,7 +31,7 @@ import type { SqlError } from "@effect/sql/SqlError"
 import type * as Statement from "@effect/sql/Statement"
 import { IntercomClient, Resource, ScrollError } from "@intercom-scroll/core"
 import { Sync as IntercomSync, SyncError } from "@intercom-scroll/sync"
-import { Array as Arr, Context, DateTime, Duration, Effect, Layer, Option, type Redacted, Schedule, Schema } from "effect"
+import { Array as Arr, Cause, Context, DateTime, Duration, Effect, Layer, Option, type Redacted, Schedule, Schema } from "effect"
 import * as CronName from "./internal/cronName.js"
 import * as Slots from "./internal/slots.js"
 import { MissingToken, Secrets } from "./Secrets.js"
@@ -49,15 +49,16 @@ import { WorkspaceConfig } from "./WorkspaceConfig.js"
 export class SyncFailed extends Schema.TaggedError<SyncFailed>()("SyncFailed", {
   workspace: Schema.String,
   resource: Resource.Resource,
-  /** The sync's error. */
-  failure: Schema.Literal("SqlError", "MigrationError", "InvalidOptions"),
+  /** The sync's error; `Defect` for a throw where an error was expected (a bug, a secret store's client). */
+  failure: Schema.Literal("SqlError", "MigrationError", "InvalidOptions", "Defect"),
   /** Its message, and its cause's. */
   detail: Schema.String
 }) {
   override get message(): string {
+    const then = this.failure === "Defect" ? "once the runner is mended" : "once the database is reachable"
     return `The sync of the ${this.resource} of workspace ${
       JSON.stringify(this.workspace)
-    } failed: ${this.failure}: ${this.detail}. Nothing was marked deleted; the runner's log has the details. Send the Sync again (with another run name) once the database is reachable.`
+    } failed: ${this.failure}: ${this.detail}. Nothing was marked deleted; the runner's log has the details. Send the Sync again (with another run name) ${then}.`
   }
 }
 
@@ -300,6 +301,23 @@ export const layer = (
             // Parked until the termination timeout interrupts it: a persisted request interrupted by the shutdown
             // is left unanswered in storage, and the next owner of the workspace runs it.
             Effect.flatMap(Option.match({ onNone: () => Effect.never, onSome: Effect.succeed })),
+            // A defect would have the cluster restart the entity and run the request again, every few seconds, for
+            // ever: it is answered as a failure, its cause in the log.
+            Effect.catchAllDefect((defect) =>
+              Effect.logError("Sync died", Cause.die(defect)).pipe(
+                Effect.zipRight(
+                  new SyncFailed({
+                    workspace,
+                    resource: request.resources[done.length] ?? request.resources[0],
+                    failure: "Defect",
+                    detail: String(defect)
+                  })
+                )
+              )
+            ),
+            Effect.tapError((error) =>
+              Effect.logWarning("Sync failed").pipe(Effect.annotateLogs({ error: error._tag, message: error.message }))
+            ),
             // The cluster saves the answer in the database, trying for about a second, and then drops it: the request
             // would stay unanswered for as long as this runner holds the workspace. An answer reached while the
             // database is away (the very failure, often) waits for it.

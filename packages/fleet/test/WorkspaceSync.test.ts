@@ -274,6 +274,42 @@ describe("WorkspaceSync", () => {
       secrets: tokensInEnv({ workspaces: [{ token: "acme" }] })
     }))))
 
+  it.scoped("a Sync that fails says so in the runner's log, with the error", () => {
+    const lines: Array<{ readonly message: string; readonly error: unknown }> = []
+    const logger = Logger.make(({ annotations, message }) =>
+      lines.push({ message: String(message), error: Option.getOrUndefined(HashMap.get(annotations, "error")) }))
+    return Effect.gen(function*() {
+      yield* TestClock.adjust(1)
+      yield* Effect.flip(WorkspaceSync.sync(workspace("globex"), { resources: ["users"], run: "r1" }))
+      expect(lines.filter((line) => line.message === "Sync failed")).toEqual([{ message: "Sync failed", error: "MissingToken" }])
+    }).pipe(Effect.provide(
+      // Replaced before the runner is built: its entities' fibers keep the logger they were forked with.
+      fleet({
+        maxSyncs: 1,
+        simulator: { workspaces: [{ token: "acme" }, { token: "globex" }] },
+        secrets: tokensInEnv({ workspaces: [{ token: "acme" }] })
+      }).pipe(Layer.provide(Logger.replace(Logger.defaultLogger, logger)))
+    ))
+  })
+
+  it.scoped("a Sync whose handler dies (a secret store's client that throws) is answered SyncFailed once, not run again and again", () => {
+    let calls = 0
+    const dying = Secrets.layer(() => Effect.sync(() => calls++).pipe(Effect.zipRight(Effect.dieMessage("the vault's client threw"))))
+    return Effect.gen(function*() {
+      yield* TestClock.adjust(1)
+      const answer = yield* Effect.fork(Effect.flip(WorkspaceSync.sync(acme, { resources: ["users"], run: "r1" })))
+      // Without moving the clock: the cluster would restart a dead entity only after a wait on it.
+      for (let i = 0; i < 400 && Option.isNone(yield* Fiber.poll(answer)); i++) {
+        yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 5)))
+      }
+      expect(Option.isSome(yield* Fiber.poll(answer))).toBe(true)
+      const error = yield* Fiber.join(answer)
+      expect(error).toMatchObject({ _tag: "SyncFailed", failure: "Defect", resource: "users" })
+      expect(error.message).toContain("the vault's client threw")
+      expect(calls).toBe(1)
+    }).pipe(Effect.provide(fleet({ maxSyncs: 1, simulator: { workspaces: [{ token: "acme" }] }, secrets: dying })))
+  })
+
   it.scoped("a workspace whose token variable holds another workspace's token answers WorkspaceMismatch, its rows untouched", () =>
     Effect.gen(function*() {
       yield* TestClock.adjust(1)
@@ -439,6 +475,29 @@ describe("SyncCron", () => {
         expect(exit).toEqual(Exit.die(new Cause.RuntimeException(`SyncCron.layer: maxInFlight must be a whole number ≥ 1, got ${maxInFlight}`)))
       }
     }))
+
+  it.effect("resources named twice are a defect of the layer that names them, not of every round's every request", () =>
+    Effect.gen(function*() {
+      const exit = yield* Layer.launch(SyncCron.layer({
+        name: "refresh",
+        cron: Cron.unsafeParse("* * * * * *"),
+        resources: ["users", "companies", "users"],
+        workspaces: [acme]
+      })).pipe(Effect.provide(Layer.succeed(Sharding.Sharding, {} as Sharding.Sharding["Type"])), Effect.exit)
+      expect(exit).toEqual(Exit.die(new Cause.RuntimeException("SyncCron.layer: resources must name each resource once, got users, companies, users")))
+    }))
+
+  it.scoped("a round goes on past a workspace whose request dies on the sender's side, and counts it failed", () =>
+    Effect.gen(function*() {
+      const logged: Array<string> = []
+      const collect = Logger.make(({ message }) => void logged.push(String(message)))
+      // A run name the request's schema refuses: each request dies as it is made.
+      yield* Round.run({ run: "", workspaces: ["acme", "globex"].map(workspace), resources: ["users"], maxInFlight: 1 }).pipe(
+        Effect.provide(Logger.replace(Logger.defaultLogger, collect))
+      )
+      expect(logged.filter((line) => line.startsWith("Scheduled sync failed"))).toHaveLength(2)
+      expect(logged.at(-1)).toBe("Round done: 0 complete, 2 failed")
+    }).pipe(Effect.provide(fleet({ maxSyncs: 1, simulator: { workspaces: [{ token: "acme" }, { token: "globex" }] } }))))
 
   it.scoped("a round interrupted (its tick moved to another runner) leaves the syncs it sent running to their end", () =>
     Effect.gen(function*() {

@@ -5,7 +5,7 @@
  */
 import type { Sharding } from "@effect/cluster"
 import type { Resource } from "@intercom-scroll/core"
-import { Clock, Cron, DateTime, Effect, Fiber } from "effect"
+import { Cause, Clock, Cron, DateTime, Effect, Fiber, Option } from "effect"
 import type { WorkspaceConfig } from "../WorkspaceConfig.js"
 import * as WorkspaceSync from "../WorkspaceSync.js"
 
@@ -40,11 +40,14 @@ export const run = (options: {
       options.workspaces,
       (workspace) =>
         detached(WorkspaceSync.sync(workspace, { resources: options.resources, run: options.run })).pipe(
-          Effect.catchAll((error) => {
+          // A defect too (an answer that would not decode, say): the round goes on with the other workspaces.
+          Effect.catchAllCause((cause) => {
+            if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
             failed++
-            return Effect.logWarning(`Scheduled sync failed: ${error.message}`).pipe(
-              Effect.annotateLogs("workspace", workspace.workspace)
-            )
+            const failure = Cause.failureOption(cause)
+            return Effect.logWarning(
+              `Scheduled sync failed: ${Option.isSome(failure) ? failure.value.message : Cause.pretty(cause)}`
+            ).pipe(Effect.annotateLogs("workspace", workspace.workspace))
           })
         ),
       { concurrency: options.maxInFlight, discard: true }
