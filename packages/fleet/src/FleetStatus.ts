@@ -34,7 +34,10 @@ import { WorkspaceSync } from "./WorkspaceSync.js"
  */
 export interface Runner {
   readonly address: string
-  /** Its heartbeat came in the last 30 s: it is running. A runner that stopped or died keeps its row. */
+  /**
+   * Its heartbeat came in the last 30 s: it is running. A runner that stops removes its own row, and those of runners
+   * silent past the cluster's expiry; one that died keeps its row until then.
+   */
   readonly live: boolean
   /** Seconds since its last heartbeat. */
   readonly silentFor: number
