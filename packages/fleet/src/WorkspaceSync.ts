@@ -276,10 +276,11 @@ export const layer = (
           // The summaries of the resources synced so far: a sync that runs again after `LockLost` goes on from the
           // resource it lost.
           const done: Array<Summary> = []
-          // Checked once a slot is free: a runner that began to stop meanwhile starts nothing new.
+          // Checked once a slot is free: a runner that began to stop meanwhile, or that no longer holds the workspace
+          // (a runner joined, and the workspace's shard moves to it), starts nothing new; the workspace's owner will.
           const syncUnlessStopping = (accessToken: Redacted.Redacted<string>) =>
             Effect.flatMap(sharding.isShutdown, (stopping) => {
-              if (stopping) return Effect.succeedNone
+              if (stopping || !sharding.hasShardId(envelope.address.shardId)) return Effect.succeedNone
               started = true
               return Effect.asSome(syncAll(workspace, request, accessToken, done))
             })

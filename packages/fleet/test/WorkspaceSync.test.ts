@@ -1,4 +1,4 @@
-import { Sharding, TestRunner } from "@effect/cluster"
+import { Sharding, type ShardId, TestRunner } from "@effect/cluster"
 import { SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { describe, expect, it } from "@effect/vitest"
@@ -261,6 +261,42 @@ describe("WorkspaceSync", () => {
       expect(again).toEqual(first)
       expect((yield* stats).workspaces.acme.scrollsOpened).toBe(1)
     }).pipe(Effect.provide(fleet({ maxSyncs: 1, simulator: { workspaces: [{ token: "acme", users: 120 }] } }))))
+
+  it.scoped("a queued sync of a workspace whose shard has moved away meanwhile does not start: its new owner runs it", () => {
+    const moved = { away: false }
+    // The runner's sharding, but for the workspaces it holds: none, once they have moved.
+    const handingOver = Layer.effect(
+      Sharding.Sharding,
+      Effect.map(Sharding.Sharding, (sharding) => ({ ...sharding, hasShardId: (id: ShardId.ShardId) => !moved.away && sharding.hasShardId(id) }))
+    )
+    const simulator = { workspaces: [slow("acme"), slow("globex")] }
+    return Effect.gen(function*() {
+      yield* TestClock.adjust(1)
+      const first = yield* Effect.fork(WorkspaceSync.sync(acme, { resources: ["users"], run: "r1" }))
+      yield* TestClock.adjust("1 second")
+      const queued = yield* Effect.fork(WorkspaceSync.sync(workspace("globex"), { resources: ["users"], run: "r1" }))
+      yield* TestClock.adjust("1 second")
+      // acme's sync holds the only slot; globex waits for it. Then the workspaces move to a runner that joined.
+      moved.away = true
+      yield* TestClock.adjust("5 seconds")
+      expect(Exit.isSuccess(yield* Fiber.await(first))).toBe(true)
+      yield* TestClock.adjust("10 seconds")
+      expect((yield* stats).workspaces.globex!.scrollsOpened).toBe(0)
+      expect(yield* runs("globex")).toEqual([])
+      expect(Option.isNone(yield* Fiber.poll(queued))).toBe(true)
+      yield* Fiber.interrupt(queued)
+    }).pipe(Effect.provide(
+      WorkspaceSync.layer({ maxSyncs: 1 }).pipe(
+        Layer.provide(handingOver),
+        Layer.provideMerge(TestRunner.layer),
+        Layer.provide(tokensInEnv(simulator)),
+        Layer.provideMerge(Simulator.layerClient(simulator)),
+        Layer.provideMerge(Layer.effectDiscard(Sync.migrate)),
+        Layer.provideMerge(SqliteClient.layer({ filename: ":memory:" })),
+        Layer.orDie
+      )
+    ))
+  })
 
   it.scoped("a workspace whose token variable is unset fails with MissingToken, naming the variable", () =>
     Effect.gen(function*() {
