@@ -85,7 +85,7 @@ describe("IntercomClient.identify", () => {
     Effect.gen(function*() {
       const identify = yield* simulated([{ token: "tok_no_admins", readAdmins: false }])
       const error = yield* Effect.flip(identify("tok_no_admins"))
-      expect(error).toMatchObject({ _tag: "IdentifyFailed", status: 401, code: "token_unauthorized", refused: true })
+      expect(error).toMatchObject({ _tag: "IdentifyFailed", status: 403, code: "token_unauthorized", refused: true })
       expect(error.message).toContain("Read admins")
       // A token refused outright is another matter: not the permission, the token.
       const invalid = yield* Effect.flip(identify("tok_unknown"))

@@ -83,7 +83,7 @@ export interface WorkspaceOptions {
   readonly defaultVersion?: string | undefined
   /**
    * Whether the token may read admins, and so ask `GET /me` which app (workspace) it belongs to: a sync checks that
-   * its rows are that app's. Default true; false answers 401 `token_unauthorized`, as Intercom does a token without the
+   * its rows are that app's. Default true; false answers 403 `token_unauthorized`, as Intercom does a token without the
    * permission. The app's `id_code` follows `seed`: two tokens of one seed are two tokens of one app.
    */
   readonly readAdmins?: boolean | undefined

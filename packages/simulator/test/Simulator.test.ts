@@ -453,10 +453,10 @@ describe("GET /me", () => {
       expect((yield* get("/me", { token: U })).body.app.id_code).not.toBe(me.body.app.id_code)
     }).pipe(withSimulator()))
 
-  it.effect("a token whose app may not read admins: 401 token_unauthorized, in Intercom's error list", () =>
+  it.effect("a token whose app may not read admins: 403 token_unauthorized, in Intercom's error list", () =>
     Effect.gen(function*() {
       const refused = yield* get("/me", { token: "no-admins" })
-      expect(refused.status).toBe(401)
+      expect(refused.status).toBe(403)
       expect(errorCode(refused)).toBe("token_unauthorized")
     }).pipe(withSimulator({ workspaces: [{ token: "no-admins", readAdmins: false }] })))
 })

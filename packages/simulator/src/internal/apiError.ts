@@ -26,7 +26,7 @@ export const unauthorized = () => new ApiError({ status: 401, code: "unauthorize
 
 /** What Intercom answers a token whose app may not read what it asks for (here, admins: `GET /me`). */
 export const tokenUnauthorized = () =>
-  new ApiError({ status: 401, code: "token_unauthorized", message: "Not authorized to access resource" })
+  new ApiError({ status: 403, code: "token_unauthorized", message: "Not authorized to access resource" })
 
 export const versionInvalid = () =>
   new ApiError({
