@@ -84,6 +84,12 @@ describe("data sets", () => {
       const companyIds = new Set(companies.map((company: Json) => company.id))
       const memberships = people.flatMap((person: Json) => person.companies.companies.map((c: Json) => c.id))
       expect(memberships.every((id: string) => companyIds.has(id))).toBe(true)
+      // Each company once in a person's list (drawn at random, two picks of a person could meet).
+      expect(people.filter((person: Json) => {
+        const ids = person.companies.companies.map((c: Json) => c.id)
+        return new Set(ids).size !== ids.length
+      })).toEqual([])
+      expect(people.some((person: Json) => person.companies.companies.length === 2)).toBe(true)
     }))
 
   it.effect("millions of records cost nothing until served", () =>

@@ -121,7 +121,16 @@ const memberships = (rng: Rng, catalogue: Catalogue) => {
   const list: Array<unknown> = []
   if (catalogue.companies > 0) {
     const count = rng.pick([0, 0, 1, 1, 1, 2])
-    for (let i = 0; i < count; i++) list.push(catalogue.companyStub(rng.int(catalogue.companies)))
+    const picked = new Set<number>()
+    for (let i = 0; i < count; i++) {
+      // Each company once, as Intercom lists them: a company drawn again gives way to the next one, so that the draws,
+      // and so the rest of the data set, stay as they were.
+      let index = rng.int(catalogue.companies)
+      while (picked.has(index) && picked.size < catalogue.companies) index = (index + 1) % catalogue.companies
+      if (picked.has(index)) continue
+      picked.add(index)
+      list.push(catalogue.companyStub(index))
+    }
   }
   return { type: "company.list", companies: list }
 }
