@@ -37,6 +37,48 @@ describe("AtomicFile.write", () => {
       expect((yield* fs.stat(target)).mode & 0o777).toBe(0o600)
     }).pipe(Effect.provide(NodeContext.layer)))
 
+  it.scoped("writes the records into a file only its owner may read, whatever mode the target gets after", () =>
+    Effect.gen(function*() {
+      const { directory, fs, listing, target } = yield* withPreviousFile
+      yield* fs.chmod(target, 0o640)
+      let modeWhileWriting = -1
+      const content = Stream.make(bytes("new")).pipe(
+        Stream.concat(Stream.fromEffect(Effect.gen(function*() {
+          const [temporary] = (yield* listing()).filter((name) => name.endsWith(".tmp"))
+          modeWhileWriting = (yield* fs.stat(`${directory}/${temporary}`)).mode & 0o777
+          return bytes("!")
+        })))
+      )
+      yield* AtomicFile.write(target, content)
+      expect(modeWhileWriting).toBe(0o600)
+      expect((yield* fs.stat(target)).mode & 0o777).toBe(0o640)
+      // A new file: the mode the shell's `>` gives it.
+      const fresh = `${directory}/fresh.txt`
+      yield* AtomicFile.write(fresh, Stream.make(bytes("new")))
+      expect((yield* fs.stat(fresh)).mode & 0o777).toBe(0o666 & ~process.umask())
+    }).pipe(Effect.provide(NodeContext.layer)))
+
+  it.scoped.skipIf(process.platform !== "linux")("writes into a file a descriptor of this process holds (/dev/fd/N, as `3>>log`), after what it holds", () =>
+    Effect.gen(function*() {
+      const { fs, target } = yield* withPreviousFile
+      const descriptor = NodeFs.openSync(target, "a")
+      yield* Effect.addFinalizer(() => Effect.sync(() => NodeFs.closeSync(descriptor)))
+      yield* AtomicFile.write(`/dev/fd/${descriptor}`, Stream.make(bytes(" and new")))
+      // Written into, not renamed over: the descriptor's file is the target still.
+      NodeFs.writeSync(descriptor, ", then more")
+      expect(yield* fs.readFileString(target)).toBe("previous and new, then more")
+    }).pipe(Effect.provide(NodeContext.layer)))
+
+  it.scoped("a target whose name leaves no room for the temporary file's suffix still gets one beside it", () =>
+    Effect.gen(function*() {
+      const { directory, fs, listing } = yield* withPreviousFile
+      // 247 bytes, two-byte characters first: room for the file, none for ".<uuid>.tmp" beside it whole.
+      const target = `${directory}/${"é".repeat(100)}${"a".repeat(40)}.ndjson`
+      yield* AtomicFile.write(target, Stream.make(bytes("long")))
+      expect(yield* fs.readFileString(target)).toBe("long")
+      expect((yield* listing()).filter((name) => name.endsWith(".tmp"))).toEqual([])
+    }).pipe(Effect.provide(NodeContext.layer)))
+
   it.scoped("writes through a symbolic link to the file it points to, and the link stays", () =>
     Effect.gen(function*() {
       const { directory, fs, listing, target } = yield* withPreviousFile

@@ -3,8 +3,8 @@
  * goes to a temporary file beside the target, is flushed to disk, and is renamed over the target only when the
  * whole stream succeeded; the directory is flushed after the rename. A failed or interrupted write removes the
  * temporary file and leaves the target alone. A target that is not a file (`/dev/null`, `/dev/stdout`, a named pipe a
- * reader waits on) has no previous content to keep, and is written into as a shell's `>` would: renamed over, the
- * device or pipe itself would be replaced by a file (as root, `/dev/null`).
+ * reader waits on), or that names a descriptor of this process (`/dev/fd/3`), is written into as a shell's `>` would:
+ * renamed over, the device or pipe itself would be replaced by a file (as root, `/dev/null`).
  *
  * @since 0.1.0
  */
@@ -21,16 +21,30 @@ import { OutputError } from "../ExportError.js"
  * @since 0.1.0
  * @category constructors
  */
-export const temporaryPath = (path: Path.Path, target: string, unique: string): string =>
-  path.join(path.dirname(target), `.${path.basename(target)}.${unique}.tmp`)
+export const temporaryPath = (path: Path.Path, target: string, unique: string): string => {
+  // A name the file system takes wherever it takes the target's (255 bytes): the target's own, cut short if need be.
+  const name = path.basename(target)
+  const room = 255 - `..${unique}.tmp`.length
+  const kept = Buffer.byteLength(name) <= room ? name : Buffer.from(name).subarray(0, room).toString("utf8").replace(/\uFFFD+$/, "")
+  return path.join(path.dirname(target), `.${kept}.${unique}.tmp`)
+}
 
 /** What is written into rather than replaced: everything that is neither a file nor a directory. */
 const writtenInto: ReadonlySet<FileSystem.File.Type> = new Set(["CharacterDevice", "BlockDevice", "FIFO", "Socket"])
 
 /**
+ * A path that names a descriptor of this process (`/dev/stderr`, `/dev/fd/3`, `/proc/self/fd/3`): whatever the shell
+ * opened there is written into, a file too (`3>>log`). Replaced, the file would lose what the descriptor wrote before,
+ * and what it writes after would go to the old file, unlinked.
+ */
+const descriptorPath = /^\/(?:dev\/(?:stdin|stdout|stderr|fd\/\d+)|proc\/(?:self|\d+)\/fd\/\d+)$/
+
+/**
  * Runs `content` into `target` atomically. Succeeds once the target holds all of it. A target that is a symbolic link
  * stays one: the file it points to is replaced, as a shell's `>` would write there. The file replaced keeps its
- * permissions (an export of personal data kept at 0600 stays 0600); a new one gets the usual ones (umask).
+ * permissions (an export of personal data kept at 0600 stays 0600); a new one gets the usual ones (umask). While it is
+ * written, the temporary file is 0600. The file is a new one: its owner is whoever writes it, and a hard link to the
+ * old one keeps the old content.
  *
  * @since 0.1.0
  * @category constructors
@@ -48,7 +62,7 @@ export const write = Effect.fn("AtomicFile.write")(function*<E, R>(
     // Refused before the scroll, not at the rename after it.
     return yield* new OutputError({ target: given, detail: "it is a directory" })
   }
-  if (Option.isSome(previous) && writtenInto.has(previous.value.type)) {
+  if (descriptorPath.test(given) || (Option.isSome(previous) && writtenInto.has(previous.value.type))) {
     // Opened by the path given: the real path of a process's pipe (`/proc/…/fd/1`) is a name no file has. "a": each
     // write goes where the device or pipe takes it, at no position (they cannot seek: ESPIPE). No sync: there is
     // nothing to flush to disk (fsync fails on a pipe).
@@ -63,21 +77,23 @@ export const write = Effect.fn("AtomicFile.write")(function*<E, R>(
     // Said before the scroll, in the words of the path given, not of the temporary file's open.
     return yield* new OutputError({ target: given, detail: `its directory ${directory} does not exist` })
   }
-  const previousMode = Option.getOrUndefined(Option.map(previous, (info) => info.mode & 0o7777))
+  // A new file's mode as the shell's `>` would make it (the umask's).
+  const mode = Option.match(previous, { onNone: () => 0o666 & ~process.umask(), onSome: (info) => info.mode & 0o7777 })
   const temporary = temporaryPath(path, target, randomUUID())
 
   yield* Effect.gen(function*() {
     // Added first, so it runs last: after the file below is closed. A rename that happened leaves nothing to remove.
     yield* Effect.addFinalizer((exit) => Exit.isSuccess(exit) ? Effect.void : Effect.ignore(fs.remove(temporary)))
     yield* Effect.gen(function*() {
-      // "wx": never reuse a file that happens to be there.
-      const file = yield* fs.open(temporary, { flag: "wx" }).pipe(Effect.mapError(failed))
+      // "wx": never reuse a file that happens to be there. 0600 while it is written: the records are no one else's
+      // to read before the file takes the target's mode, nor after a kill leaves it behind.
+      const file = yield* fs.open(temporary, { flag: "wx", mode: 0o600 }).pipe(Effect.mapError(failed))
       yield* Stream.run(content, Sink.forEach((bytes: Uint8Array) => Effect.mapError(file.writeAll(bytes), failed)))
       yield* file.sync.pipe(Effect.mapError(failed))
     }).pipe(Effect.scoped)
-    if (previousMode !== undefined) yield* fs.chmod(temporary, previousMode).pipe(Effect.mapError(failed))
-    yield* fs.rename(temporary, target).pipe(Effect.mapError(failed))
-    yield* syncDirectory(fs, directory)
+    yield* fs.chmod(temporary, mode).pipe(Effect.mapError(failed))
+    // Uninterruptible: a stop that came between the rename and its end would report the target as it was.
+    yield* Effect.uninterruptible(Effect.zipRight(fs.rename(temporary, target).pipe(Effect.mapError(failed)), syncDirectory(fs, directory)))
   }).pipe(Effect.scoped)
 })
 
