@@ -515,7 +515,7 @@ describe("intercom-scroll export", () => {
         expect(Number(ago)).toBeLessThan(10)
         expect(tries.count).toBe(6)
         // This one reached its end and left no scroll open: an export after it has nothing to say.
-        expect(yield* fs.readDirectory(`${env.TMPDIR}/intercom-scroll`)).toEqual([])
+        expect(yield* fs.readDirectory(`${env.TMPDIR}/intercom-scroll-${process.getuid?.() ?? ""}`)).toEqual([])
       }).pipe(Effect.provide(NodeContext.layer))
     })
 

@@ -4,15 +4,19 @@
  * scroll of a workspace at a time and drops one about a minute after its last use, so the next run meets it as
  * `scroll_exists`; with this note it can say that the scroll is its own, and when it goes.
  *
- * The note is a small file in the temporary directory (`$TMPDIR/intercom-scroll/`), named by the SHA-256 of the base
- * URL and the access token, never by the token. Reading or writing it never fails an export: without it, a wait is
- * only told less precisely.
+ * The note is a small file in a directory of the user's in the temporary directory (`$TMPDIR/intercom-scroll-<uid>/`),
+ * named by the SHA-256 of the base URL and the access token, never by the token. Written only into a directory that is
+ * the user's own and no one else's to write in (another user could make it first, or plant a link there for the note to
+ * write through), and by a rename. Reading or writing it never fails an export: without it, a wait is only told less
+ * precisely.
  *
  * @since 0.1.0
  */
 import { FileSystem, Path } from "@effect/platform"
 import { type Progress, ScrollError } from "@intercom-scroll/core"
 import { Cause, Clock, Config, Effect, Exit, Option, Redacted, Schema } from "effect"
+import { randomUUID } from "node:crypto"
+import * as NodeFs from "node:fs"
 import * as Os from "node:os"
 
 /**
@@ -65,18 +69,41 @@ export const make = (
       const now = yield* Clock.currentTimeMillis
       return leftOpenAt <= now && now - leftOpenAt < MEMORY_MILLIS ? leftOpenAt : undefined
     }).pipe(Effect.orElseSucceed(() => undefined))
+    const write = (text: string) =>
+      Effect.gen(function*() {
+        yield* fs.makeDirectory(directory, { recursive: true, mode: 0o700 })
+        if (!isPrivate(directory)) return
+        // A new file, renamed over the note: a link in its place is replaced, not written through.
+        const temporary = `${file}.${randomUUID()}.tmp`
+        yield* fs.writeFileString(temporary, text, { flag: "wx", mode: 0o600 })
+        yield* fs.rename(temporary, file).pipe(Effect.tapError(() => fs.remove(temporary, { force: true })))
+      })
     const note = (at: number | undefined) =>
       (at === undefined
         ? fs.remove(file, { force: true })
-        : fs.makeDirectory(directory, { recursive: true, mode: 0o700 }).pipe(
-          Effect.zipRight(Schema.encode(Note)({ leftOpenAt: at })),
-          Effect.flatMap((text) => fs.writeFileString(file, text))
-        )).pipe(Effect.ignore)
+        : Effect.flatMap(Schema.encode(Note)({ leftOpenAt: at }), write)).pipe(Effect.ignore)
     return { leftOpenAt, note }
   })
 
+/** This user, as the note's directory is named after it: the uid where there is one (not on Windows). */
+const user = (): string => typeof process.getuid === "function" ? String(process.getuid()) : Os.userInfo().username
+
 /**
- * The note's directory: `intercom-scroll` in TMPDIR, else in the system's temporary directory.
+ * Whether `directory` is a directory of this user's (not a link to one) that no one else may write in. Windows has no
+ * such mode bits: its temporary directory is the user's own.
+ */
+const isPrivate = (directory: string): boolean => {
+  if (process.platform === "win32") return true
+  try {
+    const info = NodeFs.lstatSync(directory)
+    return info.isDirectory() && info.uid === process.getuid?.() && (info.mode & 0o022) === 0
+  } catch {
+    return false
+  }
+}
+
+/**
+ * The note's directory: `intercom-scroll-<uid>` in TMPDIR, else in the system's temporary directory.
  *
  * @since 0.1.0
  * @category constructors
@@ -84,7 +111,7 @@ export const make = (
 export const directory: Effect.Effect<string, never, Path.Path> = Effect.gen(function*() {
   const path = yield* Path.Path
   const tmp = yield* Config.string("TMPDIR").pipe(Config.withDefault(""), Effect.orElseSucceed(() => ""))
-  return path.join(tmp === "" ? Os.tmpdir() : tmp, "intercom-scroll")
+  return path.join(tmp === "" ? Os.tmpdir() : tmp, `intercom-scroll-${user()}`)
 })
 
 /**
