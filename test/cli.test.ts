@@ -85,33 +85,28 @@ describe.concurrent("intercom-scroll export, as a process against the standalone
       expect(JSON.parse(result.stdout)).toMatchObject({ type: "user" })
     }).pipe(Effect.provide(NodeContext.layer)), 60_000)
 
-  it.scopedLive("through `pnpm -s cli` called from another directory: a relative --out is written there, as the README says", () =>
+  /**
+   * Runs `pnpm -s <args>` of the repository from a new directory, then checks that `out` (relative to that directory)
+   * holds every user of the workspace, and that stderr named it.
+   */
+  const fromAnotherDirectory = (name: "pnpm-out" | "pnpm-start", args: ReadonlyArray<string>, out: ReadonlyArray<string>) =>
     Effect.gen(function*() {
       const fs = yield* FileSystem.FileSystem
       const path = yield* Path.Path
       const cwd = yield* tempDirectory
-      const workspace = shared.of("pnpm-out")
-      const result = yield* run("pnpm", ["-C", root, "-s", "cli", "export", "users", "--out", "users.ndjson"], {
-        env: workspace.env(sharedUrl()),
-        cwd
-      })
+      const workspace = shared.of(name)
+      const result = yield* run("pnpm", ["-C", root, "-s", ...args], { env: workspace.env(sharedUrl()), cwd })
       expect(result.exitCode).toBe(0)
-      expect(result.stderr).toContain(`to ${path.join(cwd, "users.ndjson")}`)
-      expect([...ndjsonIds(yield* fs.readFileString(path.join(cwd, "users.ndjson")))].sort()).toEqual(yield* workspace.expectedIds)
-    }).pipe(Effect.provide(NodeContext.layer)), 60_000)
+      const file = path.join(cwd, ...out)
+      expect(result.stderr).toContain(`to ${file}`)
+      expect([...ndjsonIds(yield* fs.readFileString(file))].sort()).toEqual(yield* workspace.expectedIds)
+    }).pipe(Effect.provide(NodeContext.layer))
+
+  it.scopedLive("through `pnpm -s cli` called from another directory: a relative --out is written there, as the README says", () =>
+    fromAnotherDirectory("pnpm-out", ["cli", "export", "users", "--out", "users.ndjson"], ["users.ndjson"]), 60_000)
 
   it.scopedLive("`pnpm start` called from another directory: out/users.ndjson is written there", () =>
-    Effect.gen(function*() {
-      const fs = yield* FileSystem.FileSystem
-      const path = yield* Path.Path
-      const cwd = yield* tempDirectory
-      const workspace = shared.of("pnpm-start")
-      const result = yield* run("pnpm", ["-C", root, "-s", "start"], { env: workspace.env(sharedUrl()), cwd })
-      expect(result.exitCode).toBe(0)
-      const out = path.join(cwd, "out", "users.ndjson")
-      expect(result.stderr).toContain(`to ${out}`)
-      expect([...ndjsonIds(yield* fs.readFileString(out))].sort()).toEqual(yield* workspace.expectedIds)
-    }).pipe(Effect.provide(NodeContext.layer)), 60_000)
+    fromAnotherDirectory("pnpm-start", ["start"], ["out", "users.ndjson"]), 60_000)
 
   it.scopedLive("stderr's reader gone (2>&1 >/dev/null | true): the export still ends well, the file whole, nothing left over", () =>
     Effect.gen(function*() {
