@@ -25,6 +25,7 @@ import { HttpMiddleware, HttpRouter, HttpServer, HttpServerResponse } from "@eff
 import type { ServeError } from "@effect/platform/HttpServerError"
 import { NodeHttpServer } from "@effect/platform-node"
 import * as SqlClient from "@effect/sql/SqlClient"
+import { SyncError } from "@intercom-scroll/sync"
 import { Duration, Effect, identity, Layer } from "effect"
 import { createServer } from "node:http"
 import { shardingConfig } from "./Fleet.js"
@@ -63,16 +64,12 @@ export const check = (
     const timeout = Duration.decode(options.timeout ?? Duration.seconds(5))
     const database = yield* sql`SELECT 1`.pipe(
       Effect.as("ok"),
-      Effect.catchAll((error) => Effect.succeed(describe(error))),
+      Effect.catchAll((error) => Effect.succeed(SyncError.explain(error))),
       Effect.timeoutTo({ duration: timeout, onSuccess: identity, onTimeout: () => `no answer within ${Duration.format(timeout)}` })
     )
     const shards = shardIds.filter((id) => sharding.hasShardId(id)).length
     return { healthy: database === "ok", database, shards }
   }).pipe(Effect.withSpan("Health.check"))
-
-/** An `SqlError`'s message with its cause's (the driver's `ECONNREFUSED`), which says more than "Failed to execute". */
-const describe = (error: { readonly message: string; readonly cause?: unknown }): string =>
-  error.cause instanceof Error ? `${error.message}: ${error.cause.message}` : error.message
 
 /**
  * Serves `GET /health` on `host:port` (default host 127.0.0.1) beside a runner: 200 and the `Report` as JSON when

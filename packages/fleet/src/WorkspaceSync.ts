@@ -136,8 +136,7 @@ const crossable = (workspace: string, resource: Resource.Resource) =>
   if (error._tag !== "SqlError" && error._tag !== "MigrationError" && !(error instanceof SyncError.InvalidOptions)) {
     return error
   }
-  const cause = error.cause instanceof Error && error.cause.message !== error.message ? `: ${error.cause.message}` : ""
-  return new SyncFailed({ workspace, resource, failure: error._tag, detail: `${error.message}${cause}` })
+  return new SyncFailed({ workspace, resource, failure: error._tag, detail: SyncError.explain(error) })
 }
 
 /**

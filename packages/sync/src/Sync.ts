@@ -35,12 +35,11 @@ import type { SqlError } from "@effect/sql/SqlError"
 import { type IntercomClient, type Models, Progress, Resource, Scroll } from "@intercom-scroll/core"
 import { Cause, Clock, DateTime, Duration, Effect, Exit, Metric, Option, Schema, Stream } from "effect"
 import * as Dialect from "./internal/dialect.js"
-import { explain } from "./internal/driverWords.js"
 import * as Lock from "./internal/lock.js"
 import * as Migrations from "./internal/migrations.js"
 import * as Store from "./internal/store.js"
 import * as WorkspaceApp from "./internal/workspaceApp.js"
-import { InvalidOptions, type SchemaTooNew, type SyncError, type UnsupportedDialect } from "./SyncError.js"
+import { explain, InvalidOptions, type SchemaTooNew, type SyncError, type UnsupportedDialect } from "./SyncError.js"
 import * as SyncMetrics from "./SyncMetrics.js"
 
 /**

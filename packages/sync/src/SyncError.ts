@@ -21,6 +21,25 @@ import type { ScrollError } from "@intercom-scroll/core"
 import { Schema } from "effect"
 
 /**
+ * An error's message followed by its cause's, which says what happened ("database is locked", "connect ECONNREFUSED
+ * 127.0.0.1:5432") where @effect/sql's `SqlError` says only that a statement failed. For a log line or a report.
+ *
+ * @example
+ * import { SqlError } from "@effect/sql/SqlError"
+ * import { SyncError } from "@intercom-scroll/sync"
+ *
+ * const error = new SqlError({ message: "Failed to execute statement", cause: new Error("database is locked") })
+ * console.log(SyncError.explain(error)) // Failed to execute statement: database is locked
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const explain = (error: { readonly message: string; readonly cause?: unknown }): string =>
+  error.cause instanceof Error && error.cause.message !== "" && error.cause.message !== error.message
+    ? `${error.message}: ${error.cause.message}`
+    : error.message
+
+/**
  * Another sync of the workspace held its lock for longer than `lockTimeout`.
  *
  * @since 0.1.0

@@ -22,9 +22,8 @@ import { Clock, Data, Duration, Effect, Exit, Predicate, Schedule, type Scope } 
 import { randomUUID } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
-import { LockLost, LockTimeout } from "../SyncError.js"
+import { explain, LockLost, LockTimeout } from "../SyncError.js"
 import { type Dialect, time } from "./dialect.js"
-import { explain } from "./driverWords.js"
 
 export interface Held {
   /**
