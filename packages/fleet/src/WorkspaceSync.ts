@@ -117,8 +117,15 @@ export const Sync = Rpc.make("Sync", {
   },
   success: Schema.Array(Summary),
   error: WorkspaceSyncError,
-  primaryKey: ({ run }) => run
+  primaryKey: ({ run }) => requestKey(run)
 })
+
+/**
+ * A run's name as its request's key. The cluster keys a request `WorkspaceSync/<workspace>/Sync/<key>`: with a `/` left
+ * in it, workspace `a` with run `b/Sync/c` and workspace `a/Sync/b` with run `c` would be one request, the second
+ * answered with the first's summaries. Escaped, the key has no `/`, so the key's last segment is the run's.
+ */
+const requestKey = (run: string): string => run.replaceAll("%", "%25").replaceAll("/", "%2F")
 
 /**
  * The entity: its id is the workspace's name.
@@ -365,7 +372,7 @@ export const sentBefore = Effect.fn("WorkspaceSync.sentBefore")(function*(worksp
     const entityId = EntityId.make(workspace)
     const shardId = sharding.getShardId(entityId, WorkspaceSync.getShardGroup(entityId))
     const address = EntityAddress.make({ shardId, entityType: WorkspaceSync.type, entityId })
-    return Envelope.primaryKeyByAddress({ address, tag: Sync._tag, id: run })
+    return Envelope.primaryKeyByAddress({ address, tag: Sync._tag, id: requestKey(run) })
   })
   let sent = 0
   // A few hundred at a time: SQLite's statements take a bounded number of parameters.

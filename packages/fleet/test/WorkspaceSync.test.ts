@@ -100,6 +100,19 @@ describe("WorkspaceSync", () => {
       simulator: { workspaces: [{ token: "acme", users: 200, faults: { mutations: [{ atPage: 4, resource: "users", remove: 20, add: 5 }] } }] }
     }))))
 
+  it.scoped("a workspace's name and a run's cannot make another workspace's request: `a/Sync/b` with run `c` is not `a` with run `b/Sync/c`", () =>
+    Effect.gen(function*() {
+      yield* TestClock.adjust(1)
+      const named = (name: string, token: string) =>
+        new WorkspaceConfig.WorkspaceConfig({ workspace: name, baseUrl: "https://simulator.test", tokenEnv: `${token.toUpperCase()}_TOKEN` })
+      const [first] = yield* WorkspaceSync.sync(named("a/Sync/b", "asyncb"), { resources: ["users"], run: "c" })
+      // Keyed as the first (`WorkspaceSync/a/Sync/b/Sync/c`), it would be answered with the first's summary.
+      const [second] = yield* WorkspaceSync.sync(named("a", "a"), { resources: ["users"], run: "b/Sync/c" })
+      expect([first.workspace, second.workspace]).toEqual(["a/Sync/b", "a"])
+      expect([first.inserted, second.inserted]).toEqual([20, 30])
+      expect((yield* stats).workspaces.a.scrollsOpened).toBe(1)
+    }).pipe(Effect.provide(fleet({ maxSyncs: 1, simulator: { workspaces: [{ token: "asyncb", users: 20 }, { token: "a", users: 30 }] } }))))
+
   /** Another process takes the workspace's lease over mid-page, as it may once a stalled runner's lease has expired. */
   const leaseTakenOver = Effect.flatMap(SqlClient.SqlClient, (sql) =>
     sql`UPDATE intercom_sync_locks SET holder = 'another-runner' WHERE workspace = 'acme'`)
