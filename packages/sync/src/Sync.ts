@@ -284,132 +284,141 @@ export const run: (
       const lock = yield* Lock.acquire(sql, dialect, { workspace, resource, timeout: lockTimeout })
       const store = Store.make(sql, dialect, workspace, resource)
       const startedAt = yield* Clock.currentTimeMillis
-      // Under the lock no other run of the workspace is alive: a run still `running` was left by a dead process.
-      // Every write of the run goes through the lock's transaction, which commits only while the lock is held.
-      const runId = yield* lock.transaction(Effect.zipRight(store.markAbandoned(startedAt), store.startRun(startedAt, { label: options.label, runner: options.runner })))
-      yield* Effect.annotateCurrentSpan("runId", runId)
-      // Its sign of life, through the lock's transaction like every write (a run that lost its lock writes none). A
-      // renewal that fails is skipped: losing the lock, or the database, ends the run by its own path.
-      yield* Clock.currentTimeMillis.pipe(
-        Effect.flatMap((now) => lock.transaction(store.recordAlive(runId, now))),
-        Effect.ignore,
-        Effect.delay(aliveInterval),
-        Effect.forever,
-        Effect.forkScoped
-      )
-
       const counts = { inserted: 0, updated: 0, unchanged: 0, deleted: 0, restarts: 0 }
-      const outer = yield* Progress.Progress
-      const progress: Progress.Reporter = {
-        report: (event) => {
-          if (event._tag === "Restart") counts.restarts++
-          return outer.report(event)
-        }
-      }
 
-      // SQLite logs what a page saw instead of upserting its seen rows, and so cannot tell from the table that a
-      // restart sends a record again: the scroll's own dedupe (a compact set of the run's ids) keeps each record to
-      // one page a run, and the counts exact. PostgreSQL's upsert tells itself, whatever `dedupe` says.
-      const scrollOptions: Scroll.Options = dialect === "sqlite" ? { ...options, dedupe: true } : options
-      const rows = {
-        inserted: SyncMetrics.rowsChanged(resource, "inserted"),
-        updated: SyncMetrics.rowsChanged(resource, "updated"),
-        unchanged: SyncMetrics.rowsChanged(resource, "unchanged")
-      }
-      // Every few seconds the run's row takes what the run has written so far, in the page's transaction: what
-      // `fleet status` and `fleet sync` show of a sync under way, and what a run left `running` had done.
-      let progressAt = startedAt
-      const writePage = (records: ReadonlyArray<Models.RecordOf<Resource.Resource>>, now: number) =>
-        Effect.gen(function*() {
-          const written = yield* store.writePage(runId, records, now)
-          if (now - progressAt >= progressInterval) {
-            yield* store.recordProgress(runId, {
-              inserted: counts.inserted + written.inserted,
-              updated: counts.updated + written.updated,
-              unchanged: counts.unchanged + written.unchanged,
-              restarts: counts.restarts
-            })
-            progressAt = now
-          }
-          return written
-        })
-      const scroll = Scroll.pages(resource, scrollOptions).pipe(
-        Stream.runForEach((page) =>
-          Effect.flatMap(Clock.currentTimeMillis, (now) => lock.transaction(writePage(page.records, now))).pipe(
-            Effect.tap((written) => {
-              counts.inserted += written.inserted
-              counts.updated += written.updated
-              counts.unchanged += written.unchanged
-              return Effect.all([
-                Metric.incrementBy(rows.inserted, written.inserted),
-                Metric.incrementBy(rows.updated, written.updated),
-                Metric.incrementBy(rows.unchanged, written.unchanged)
-              ], { discard: true })
-            })
-          )
-        ),
-        Effect.provideService(Progress.Progress, progress)
-      )
-
-      // The scroll reached its end: what it did not see is gone from Intercom.
-      const complete = Effect.gen(function*() {
-        const now = yield* Clock.currentTimeMillis
-        counts.deleted = yield* lock.transaction(Effect.gen(function*() {
-          yield* store.foldSeen(runId, now)
-          const deleted = yield* store.markDeleted(runId, now)
-          // Finished once the passes are done too, which a large workspace takes a while for.
-          const end = yield* Clock.currentTimeMillis
-          yield* store.finishRun(runId, { status: "complete", now: end, counts: { ...counts, deleted }, error: null })
-          return deleted
-        }))
-        yield* Metric.incrementBy(SyncMetrics.rowsChanged(resource, "deleted"), counts.deleted)
-        yield* Metric.increment(SyncMetrics.runsEnded(resource, "complete"))
-        return yield* Clock.currentTimeMillis
-      })
-
-      // The token's app checked against the one the rows hold before anything is written, then the scroll.
-      const checkedScroll = Effect.zipLeft(WorkspaceApp.check(workspace, store, lock), scroll)
-      const [app, finishedAt] = yield* Effect.raceFirst(checkedScroll, lock.lost).pipe(
-        Effect.zip(complete),
-        Effect.onExit((exit) =>
-          Exit.isSuccess(exit) ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (now) =>
-            Effect.gen(function*() {
-              yield* Metric.increment(SyncMetrics.runsEnded(resource, "failed"))
-              // SQLite: what the run saw still counts as seen (in one transaction with the run's end); nothing is
-              // marked deleted. A database that cannot fold (the very failure, often) still gets the run recorded
-              // failed. PostgreSQL marked each page's records seen as it wrote them: it has nothing to fold. Asked
-              // again while SQLite is busy, as the run's other writes are: a run that failed on a busy database would
-              // otherwise stay `running`.
-              const record = store.finishRun(runId, { status: "failed", now, counts, error: describe(exit.cause) })
-              const failed = Lock.whileBusy(record)
-              yield* dialect === "pg" ? failed : Lock.whileBusy(sql.withTransaction(Effect.zipRight(store.foldSeen(runId, now), record))).pipe(
-                Effect.catchAll((error) =>
-                  Effect.zipRight(
-                    // The error as an annotation: a second message would be a second `message=` in a logfmt line.
-                    Effect.logWarning("Could not fold what the failed sync run saw").pipe(
-                      Effect.annotateLogs("error", error.message)
-                    ),
-                    failed
-                  )
+      // A run that ends otherwise than complete, however and wherever it ends, is recorded failed with what it did.
+      const recordFailed = (runId: number, cause: Cause.Cause<SyncError>) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          Effect.gen(function*() {
+            yield* Metric.increment(SyncMetrics.runsEnded(resource, "failed"))
+            // SQLite: what the run saw still counts as seen (in one transaction with the run's end); nothing is
+            // marked deleted. A database that cannot fold (the very failure, often) still gets the run recorded
+            // failed. PostgreSQL marked each page's records seen as it wrote them: it has nothing to fold. Asked
+            // again while SQLite is busy, as the run's other writes are: a run that failed on a busy database would
+            // otherwise stay `running`.
+            const record = store.finishRun(runId, { status: "failed", now, counts, error: describe(cause) })
+            const failed = Lock.whileBusy(record)
+            yield* dialect === "pg" ? failed : Lock.whileBusy(sql.withTransaction(Effect.zipRight(store.foldSeen(runId, now), record))).pipe(
+              Effect.catchAll((error) =>
+                Effect.zipRight(
+                  // The error as an annotation: a second message would be a second `message=` in a logfmt line.
+                  Effect.logWarning("Could not fold what the failed sync run saw").pipe(
+                    Effect.annotateLogs("error", error.message)
+                  ),
+                  failed
                 )
               )
-            }).pipe(Effect.catchAll((error) =>
-              Effect.logWarning("Could not record the failed sync run").pipe(Effect.annotateLogs("error", error.message))
-            )))
-        )
+            )
+          }).pipe(Effect.catchAll((error) =>
+            Effect.logWarning("Could not record the failed sync run").pipe(Effect.annotateLogs("error", error.message))
+          )))
+
+      // Under the lock no other run of the workspace is alive: a run still `running` was left by a dead process.
+      // Every write of the run goes through the lock's transaction, which commits only while the lock is held. The row
+      // and the release that ends it come in one uninterruptible step (an interruption waits for the insert's
+      // transaction, as it would for the failed run's record): an interruption or a failure anywhere after the insert,
+      // before the scroll as in it, finds the release registered, and never leaves the row `running`.
+      return yield* Effect.acquireUseRelease(
+        lock.transaction(Effect.zipRight(store.markAbandoned(startedAt), store.startRun(startedAt, { label: options.label, runner: options.runner }))),
+        (runId) => Effect.gen(function*() {
+          yield* Effect.annotateCurrentSpan("runId", runId)
+          // Its sign of life, through the lock's transaction like every write (a run that lost its lock writes none). A
+          // renewal that fails is skipped: losing the lock, or the database, ends the run by its own path.
+          yield* Clock.currentTimeMillis.pipe(
+            Effect.flatMap((now) => lock.transaction(store.recordAlive(runId, now))),
+            Effect.ignore,
+            Effect.delay(aliveInterval),
+            Effect.forever,
+            Effect.forkScoped
+          )
+
+          const outer = yield* Progress.Progress
+          const progress: Progress.Reporter = {
+            report: (event) => {
+              if (event._tag === "Restart") counts.restarts++
+              return outer.report(event)
+            }
+          }
+
+          // SQLite logs what a page saw instead of upserting its seen rows, and so cannot tell from the table that a
+          // restart sends a record again: the scroll's own dedupe (a compact set of the run's ids) keeps each record to
+          // one page a run, and the counts exact. PostgreSQL's upsert tells itself, whatever `dedupe` says.
+          const scrollOptions: Scroll.Options = dialect === "sqlite" ? { ...options, dedupe: true } : options
+          const rows = {
+            inserted: SyncMetrics.rowsChanged(resource, "inserted"),
+            updated: SyncMetrics.rowsChanged(resource, "updated"),
+            unchanged: SyncMetrics.rowsChanged(resource, "unchanged")
+          }
+          // Every few seconds the run's row takes what the run has written so far, in the page's transaction: what
+          // `fleet status` and `fleet sync` show of a sync under way, and what a run left `running` had done.
+          let progressAt = startedAt
+          const writePage = (records: ReadonlyArray<Models.RecordOf<Resource.Resource>>, now: number) =>
+            Effect.gen(function*() {
+              const written = yield* store.writePage(runId, records, now)
+              if (now - progressAt >= progressInterval) {
+                yield* store.recordProgress(runId, {
+                  inserted: counts.inserted + written.inserted,
+                  updated: counts.updated + written.updated,
+                  unchanged: counts.unchanged + written.unchanged,
+                  restarts: counts.restarts
+                })
+                progressAt = now
+              }
+              return written
+            })
+          const scroll = Scroll.pages(resource, scrollOptions).pipe(
+            Stream.runForEach((page) =>
+              Effect.flatMap(Clock.currentTimeMillis, (now) => lock.transaction(writePage(page.records, now))).pipe(
+                Effect.tap((written) => {
+                  counts.inserted += written.inserted
+                  counts.updated += written.updated
+                  counts.unchanged += written.unchanged
+                  return Effect.all([
+                    Metric.incrementBy(rows.inserted, written.inserted),
+                    Metric.incrementBy(rows.updated, written.updated),
+                    Metric.incrementBy(rows.unchanged, written.unchanged)
+                  ], { discard: true })
+                })
+              )
+            ),
+            Effect.provideService(Progress.Progress, progress)
+          )
+
+          // The scroll reached its end: what it did not see is gone from Intercom.
+          const complete = Effect.gen(function*() {
+            const now = yield* Clock.currentTimeMillis
+            counts.deleted = yield* lock.transaction(Effect.gen(function*() {
+              yield* store.foldSeen(runId, now)
+              const deleted = yield* store.markDeleted(runId, now)
+              // Finished once the passes are done too, which a large workspace takes a while for.
+              const end = yield* Clock.currentTimeMillis
+              yield* store.finishRun(runId, { status: "complete", now: end, counts: { ...counts, deleted }, error: null })
+              return deleted
+            }))
+            yield* Metric.incrementBy(SyncMetrics.rowsChanged(resource, "deleted"), counts.deleted)
+            yield* Metric.increment(SyncMetrics.runsEnded(resource, "complete"))
+            return yield* Clock.currentTimeMillis
+          })
+
+          // The token's app checked against the one the rows hold before anything is written, then the scroll.
+          const checkedScroll = Effect.zipLeft(WorkspaceApp.check(workspace, store, lock), scroll)
+          const [app, finishedAt] = yield* Effect.raceFirst(checkedScroll, lock.lost).pipe(Effect.zip(complete))
+          return {
+            runId,
+            workspace,
+            resource,
+            inserted: counts.inserted,
+            updated: counts.updated,
+            unchanged: counts.unchanged,
+            deleted: counts.deleted,
+            restarts: counts.restarts,
+            duration: Duration.millis(finishedAt - startedAt),
+            app
+          } satisfies Summary
+        }),
+        // A run recorded complete stays so (`finishRun`): an interruption as its last transaction commits changes nothing.
+        (runId, exit) => Exit.isSuccess(exit) ? Effect.void : recordFailed(runId, exit.cause)
       )
-      return {
-        runId,
-        workspace,
-        resource,
-        inserted: counts.inserted,
-        updated: counts.updated,
-        unchanged: counts.unchanged,
-        deleted: counts.deleted,
-        restarts: counts.restarts,
-        duration: Duration.millis(finishedAt - startedAt),
-        app
-      } satisfies Summary
     }))
   }
 )

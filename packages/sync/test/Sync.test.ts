@@ -7,7 +7,7 @@ import { SqlClient } from "@effect/sql"
 import { describe, expect, layer } from "@effect/vitest"
 import { IntercomClient, Progress } from "@intercom-scroll/core"
 import { type FaultPlan, Simulator } from "@intercom-scroll/simulator"
-import { Cause, Clock, Duration, Effect, Exit, Fiber, Layer, Logger, Metric, Redacted, Schedule, TestClock, TestServices } from "effect"
+import { Cause, Clock, Duration, Effect, Exit, Fiber, Layer, Logger, Metric, Option, Redacted, Schedule, TestClock, TestServices, Tracer } from "effect"
 import { Sync, SyncMetrics } from "../src/index.js"
 import * as Databases from "./support/databases.js"
 import { driveClock, freshToken, intercom, live, rows, runs, scripted } from "./support/world.js"
@@ -51,6 +51,26 @@ const noteUpdates = (table: string, notes: string) =>
       yield* sql.unsafe(`CREATE TRIGGER ${notes} AFTER UPDATE ON ${table} BEGIN INSERT INTO ${notes} VALUES (NEW.id); END`)
     }
   })
+
+/**
+ * The tracer in use, calling `hook` each time a span is given an attribute: a run annotates its span at known steps, and
+ * the hook runs on the run's own fiber, at that step.
+ */
+const onSpanAttribute = (hook: (key: string, value: unknown) => void) =>
+  Effect.map(Effect.tracer, (inner) =>
+    Tracer.make({
+      span: (...args) => {
+        const span = inner.span(...args)
+        const attribute = span.attribute.bind(span)
+        return Object.assign(span, {
+          attribute: (key: string, value: unknown) => {
+            attribute(key, value)
+            hook(key, value)
+          }
+        })
+      },
+      context: (f, fiber) => inner.context(f, fiber)
+    }))
 
 describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
   layer(database, { timeout: "60 seconds" })((it) => {
@@ -504,6 +524,39 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
         expect(live(yield* rows(token, "users")).size).toBe(50)
         const [, interrupted] = yield* runs(token)
         expect(interrupted).toMatchObject({ status: "failed", error: "Interrupted before the scroll reached its end", deleted: 0 })
+      }))
+
+    it.effect("a run interrupted or failing as soon as its row is inserted, before it scrolls, is recorded failed, not left running", () =>
+      Effect.gen(function*() {
+        // The run's span learns the row's id right after the insert: `atInsert` runs on the run's fiber at that step.
+        const syncHooked = (atInsert: (fiber: Fiber.RuntimeFiber<unknown, unknown>) => void) =>
+          Effect.gen(function*() {
+            const token = freshToken()
+            const tracer = yield* onSpanAttribute((key) => {
+              if (key === "runId") Option.map(Fiber.getCurrentFiber(), atInsert)
+            })
+            const exit = yield* Effect.provide(Sync.run("users", { workspace: token }), intercom(token, { workspace: { users: 20 } })).pipe(
+              Effect.withTracer(tracer),
+              Effect.fork,
+              Effect.flatMap(Fiber.await)
+            )
+            expect(live(yield* rows(token, "users")).size).toBe(0)
+            const [run, ...others] = yield* runs(token)
+            expect(others).toEqual([])
+            expect(run).toMatchObject({ status: "failed", inserted: 0, deleted: 0 })
+            expect(run.finished_at).not.toBeNull()
+            return { exit, run }
+          })
+        // Interrupted: it lands on the run's next step, before the scroll.
+        const interrupted = yield* syncHooked((fiber) => fiber.unsafeInterruptAsFork(fiber.id()))
+        expect(Exit.isInterrupted(interrupted.exit)).toBe(true)
+        expect(interrupted.run.error).toBe("Interrupted before the scroll reached its end")
+        // A defect at the same step.
+        const died = yield* syncHooked(() => {
+          throw new Error("boom at the insert")
+        })
+        expect(Exit.isFailure(died.exit) && Cause.isDie(died.exit.cause)).toBe(true)
+        expect(died.run.error).toBe("Defect: boom at the insert")
       }))
 
     it.effect("a record sent again by a restart counts once and is written once, with dedupe on or off", () =>
