@@ -31,7 +31,7 @@ import type { SqlError } from "@effect/sql/SqlError"
 import type * as Statement from "@effect/sql/Statement"
 import { IntercomClient, Resource, ScrollError } from "@intercom-scroll/core"
 import { Sync as IntercomSync, SyncError } from "@intercom-scroll/sync"
-import { Array as Arr, Cause, Context, DateTime, Duration, Effect, Layer, Option, type Redacted, Schedule, Schema } from "effect"
+import { Array as Arr, Cause, Context, DateTime, Duration, Effect, Layer, Option, ParseResult, type Redacted, Schedule, Schema } from "effect"
 import * as CronName from "./internal/cronName.js"
 import * as Slots from "./internal/slots.js"
 import { MissingToken, Secrets } from "./Secrets.js"
@@ -91,6 +91,24 @@ export const WorkspaceSyncError = Schema.Union(
  */
 export type WorkspaceSyncError = typeof WorkspaceSyncError.Type
 
+/**
+ * A `Sync` that `sync` did not send, its request breaking the request's schema: an empty `run`, a resource named twice,
+ * or a `WorkspaceConfig` made without its checks (a `tokenEnv` that names no variable, say). Raised by the sender,
+ * before anything is stored or sent: it never crosses processes, and nothing was synced.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidSyncRequest extends Schema.TaggedError<InvalidSyncRequest>()("InvalidSyncRequest", {
+  workspace: Schema.String,
+  /** Each problem by its field: `run must not be empty; resources must not name a resource twice`. */
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `The Sync of workspace ${JSON.stringify(this.workspace)} was not sent: ${this.detail}. Nothing was synced.`
+  }
+}
+
 const Resources = Schema.NonEmptyArray(Resource.Resource).pipe(
   Schema.filter((resources) => new Set(resources).size === resources.length || "must not name a resource twice")
 )
@@ -109,7 +127,8 @@ const Resources = Schema.NonEmptyArray(Resource.Resource).pipe(
  */
 export const Sync = Rpc.make("Sync", {
   payload: {
-    run: Schema.NonEmptyString,
+    // The message a sender's `InvalidSyncRequest` says; what crosses is the same.
+    run: Schema.NonEmptyString.annotations({ message: () => "must not be empty" }),
     resources: Resources,
     baseUrl: WorkspaceConfig.fields.baseUrl,
     region: WorkspaceConfig.fields.region,
@@ -465,12 +484,26 @@ export const prune = Effect.fn("WorkspaceSync.prune")(function*(before: DateTime
 export const defaultMaxInFlight = 1_000
 
 /**
+ * The checks the client makes as it builds the request (the payload's class, made from these fields): there, one that
+ * fails throws its `ParseError`, a defect.
+ */
+const validatePayload = Schema.validate(Schema.Struct(Sync.payloadSchema.fields), { errors: "all" })
+
+/** Each problem by its place in the request: `run must not be empty; resources must not name a resource twice`. */
+const problems = (error: ParseResult.ParseError): string =>
+  ParseResult.ArrayFormatter.formatErrorSync(error).map(({ message, path }) => {
+    const where = path.map((key, i) => typeof key === "number" ? `[${key}]` : `${i === 0 ? "" : "."}${String(key)}`)
+    return `${where.join("")} ${message}`.trim()
+  }).join("; ")
+
+/**
  * Sends `Sync` to a workspace's entity and waits for its summaries, wherever the cluster runs it; the request is in
  * storage before this returns its first wait, so it survives the runner (and this process) dying. A failure of the
  * storage itself (`PersistenceError`) is tried again a few times, over about 6 seconds, before it is returned.
  *
- * `run` is not empty and `resources` names each resource once: the request's schema checks both as it is made, and a
- * request that breaks them is a mistake in the code, a defect (`ParseError`), not a failure.
+ * `run` must not be empty and `resources` must name each resource once: a request that breaks the request's schema
+ * (those two, or a `WorkspaceConfig` made without its checks) fails with `InvalidSyncRequest`, naming each problem, and
+ * is neither stored nor sent.
  *
  * @since 0.1.0
  * @category clients
@@ -480,12 +513,19 @@ export const sync = Effect.fn("WorkspaceSync.sync")(function*(
   options: { readonly resources: typeof Resources.Type; readonly run: string }
 ) {
   yield* Effect.annotateCurrentSpan({ workspace: workspace.workspace, run: options.run })
-  const client = (yield* WorkspaceSync.client)(workspace.workspace)
-  return yield* client.Sync({
+  const payload: typeof Sync.payloadSchema.Type = {
     run: options.run,
     resources: options.resources,
     tokenEnv: workspace.tokenEnv,
     ...(workspace.baseUrl === undefined ? {} : { baseUrl: workspace.baseUrl }),
     ...(workspace.region === undefined ? {} : { region: workspace.region })
-  }).pipe(Effect.retry({ schedule: storageBusy, while: (error) => error._tag === "PersistenceError" }))
+  }
+  // Before the client, which would die of it, and before anything is stored.
+  yield* validatePayload(payload).pipe(
+    Effect.mapError((error) => new InvalidSyncRequest({ workspace: workspace.workspace, detail: problems(error) }))
+  )
+  const client = (yield* WorkspaceSync.client)(workspace.workspace)
+  return yield* client.Sync(payload).pipe(
+    Effect.retry({ schedule: storageBusy, while: (error) => error._tag === "PersistenceError" })
+  )
 })

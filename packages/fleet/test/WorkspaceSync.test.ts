@@ -323,6 +323,30 @@ describe("WorkspaceSync", () => {
       secrets: tokensInEnv({ workspaces: [{ token: "acme" }] })
     }))))
 
+  it.scoped("a request its schema refuses fails with InvalidSyncRequest, naming each problem, before anything is sent", () =>
+    Effect.gen(function*() {
+      yield* TestClock.adjust(1)
+      const refused = (config: WorkspaceConfig.WorkspaceConfig, options: Parameters<typeof WorkspaceSync.sync>[1]) =>
+        Effect.flip(WorkspaceSync.sync(config, options))
+      const empty = yield* refused(acme, { resources: ["users"], run: "" })
+      expect(empty).toBeInstanceOf(WorkspaceSync.InvalidSyncRequest)
+      expect(empty.message).toBe(`The Sync of workspace "acme" was not sent: run must not be empty. Nothing was synced.`)
+      const twice = yield* refused(acme, { resources: ["users", "companies", "users"], run: "r1" })
+      expect(twice).toMatchObject({ _tag: "InvalidSyncRequest", workspace: "acme", detail: "resources must not name a resource twice" })
+      // A configuration made without its checks, and every problem at once.
+      const unchecked = new WorkspaceConfig.WorkspaceConfig({ workspace: "acme", tokenEnv: "1ACME" }, true)
+      const both = yield* refused(unchecked, { resources: ["users"], run: "" })
+      expect(both).toMatchObject({
+        _tag: "InvalidSyncRequest",
+        detail: "run must not be empty; tokenEnv must name an environment variable (letters, digits and _, not starting with a digit)"
+      })
+      // None was stored or sent: nothing ran, and a valid request under the refused one's name is a first one.
+      expect(yield* runs("acme")).toEqual([])
+      expect((yield* stats).workspaces.acme.scrollsOpened).toBe(0)
+      const [summary] = yield* WorkspaceSync.sync(acme, { resources: ["users"], run: "r1" })
+      expect(summary).toMatchObject({ workspace: "acme", resource: "users", inserted: 20 })
+    }).pipe(Effect.provide(fleet({ maxSyncs: 1, simulator: { workspaces: [{ token: "acme", users: 20 }] } }))))
+
   it.scoped("a Sync that fails says so in the runner's log, with the error", () => {
     const lines: Array<{ readonly message: string; readonly error: unknown }> = []
     const logger = Logger.make(({ annotations, message }) =>
@@ -536,16 +560,32 @@ describe("SyncCron", () => {
       expect(exit).toEqual(Exit.die(new Cause.RuntimeException("SyncCron.layer: resources must name each resource once, got users, companies, users")))
     }))
 
-  it.scoped("a round goes on past a workspace whose request dies on the sender's side, and counts it failed", () =>
+  it.scoped("a round goes on past a workspace whose request fails or dies on the sender's side, and counts it failed", () =>
     Effect.gen(function*() {
+      yield* TestClock.adjust(1)
       const logged: Array<string> = []
       const collect = Logger.make(({ message }) => void logged.push(String(message)))
-      // A run name the request's schema refuses: each request dies as it is made.
-      yield* Round.run({ run: "", workspaces: ["acme", "globex"].map(workspace), resources: ["users"], maxInFlight: 1 }).pipe(
-        Effect.provide(Logger.replace(Logger.defaultLogger, collect))
-      )
-      expect(logged.filter((line) => line.startsWith("Scheduled sync failed"))).toHaveLength(2)
+      const round = (run: string, workspaces: ReadonlyArray<WorkspaceConfig.WorkspaceConfig>) =>
+        Round.run({ run, workspaces, resources: ["users"], maxInFlight: 1 }).pipe(
+          Effect.provide(Logger.replace(Logger.defaultLogger, collect))
+        )
+      // A run name the request's schema refuses: each request fails before it is sent, and the log says why.
+      yield* round("", ["acme", "globex"].map(workspace))
+      expect(logged.filter((line) => line.startsWith("Scheduled sync failed"))).toEqual([
+        `Scheduled sync failed: The Sync of workspace "acme" was not sent: run must not be empty. Nothing was synced.`,
+        `Scheduled sync failed: The Sync of workspace "globex" was not sent: run must not be empty. Nothing was synced.`
+      ])
       expect(logged.at(-1)).toBe("Round done: 0 complete, 2 failed")
+      // A configuration that throws as the request is made: a defect, past which the round goes on too.
+      logged.length = 0
+      const throwing = Object.defineProperty(workspace("globex"), "tokenEnv", {
+        get: () => {
+          throw new Error("a configuration that throws")
+        }
+      })
+      yield* round("r1", [throwing, acme])
+      expect(logged.filter((line) => line.startsWith("Scheduled sync failed"))).toHaveLength(1)
+      expect(logged.at(-1)).toBe("Round done: 1 complete, 1 failed")
     }).pipe(Effect.provide(fleet({ maxSyncs: 1, simulator: { workspaces: [{ token: "acme" }, { token: "globex" }] } }))))
 
   it.scoped("a round interrupted (its tick moved to another runner) leaves the syncs it sent running to their end", () =>
