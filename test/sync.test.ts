@@ -335,6 +335,10 @@ describe.concurrent("intercom-scroll sync, as a process", () => {
         expect(other.stderr).toMatch(
           /^WorkspaceMismatch: The access token belongs to Intercom workspace [0-9a-f]{8} \("Simulated workspace [0-9a-f]{8}"\), but the rows of workspace "default" hold the records of [0-9a-f]{8} \("Simulated workspace [0-9a-f]{8}"\): .* Nothing was written\. Sync this token under a name of its own \(--workspace NAME\)/
         )
+        // Ending with the statement that moves the name to the token's workspace (run as it is in the sync's tests).
+        expect(other.stderr.trimEnd()).toMatch(
+          /bind it to that workspace: INSERT INTO intercom_sync_workspaces \(workspace, app_id, bound_at\) VALUES \('default', '[0-9a-f]{8}', CURRENT_TIMESTAMP\) ON CONFLICT .*$/
+        )
         const after = yield* contents(database)
         expect({ live: after.live, deleted: after.deleted }).toEqual({ live: before.live, deleted: before.deleted })
 

@@ -132,6 +132,9 @@ export class InvalidOptions extends Schema.TaggedError<InvalidOptions>()("Invali
 /** An app by its `id_code`, and its name where known: `ecahpwf5 ("Acme")`. */
 const named = (id: string, name: string | undefined) => (name === undefined ? id : `${id} (${JSON.stringify(name)})`)
 
+/** A string as an SQL literal. */
+const quoted = (text: string): string => `'${text.replaceAll("'", "''")}'`
+
 /**
  * The access token belongs to another Intercom workspace (app) than the one whose records the workspace's rows hold:
  * synced, it would mark every row deleted and fill the table with the other's records. The run stopped before writing
@@ -162,7 +165,16 @@ export class WorkspaceMismatch extends Schema.TaggedError<WorkspaceMismatch>()("
   get advice(): string {
     return `Sync this token under a workspace name of its own, or give ${
       JSON.stringify(this.workspace)
-    } the token of ${this.boundApp}. If its rows should follow ${this.tokenApp} from now on, delete its row from intercom_sync_workspaces first.`
+    } the token of ${this.boundApp}. If its rows should follow ${this.tokenApp} from now on (the next complete run then marks the old records deleted), bind the name to it: ${this.rebind}`
+  }
+  /**
+   * The statement that binds the name to the token's app, for SQLite and PostgreSQL alike. Deleting the name's row of
+   * `intercom_sync_workspaces` is not enough: a name bound to none is checked against the app its stored records name.
+   */
+  get rebind(): string {
+    return `INSERT INTO intercom_sync_workspaces (workspace, app_id, bound_at) VALUES (${quoted(this.workspace)}, ${
+      quoted(this.tokenApp)
+    }, CURRENT_TIMESTAMP) ON CONFLICT (workspace) DO UPDATE SET app_id = excluded.app_id, app_name = NULL, bound_at = excluded.bound_at`
   }
   override get message(): string {
     return `${this.problem} ${this.advice}`

@@ -710,6 +710,23 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
         expect(yield* sync(31)).toMatchObject({ inserted: 0, unchanged: 20, deleted: 0, app: storedApp })
       }))
 
+    it.effect("a name follows another app once bound to it as WorkspaceMismatch advises, whether it was bound or only held records", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        // Bound by its first run (the app may read admins), or never bound, its stored records naming their app.
+        for (const readAdmins of [true, false]) {
+          // A quote in the name: the advice's statement is run as it is written.
+          const workspace = `${freshToken()}'s`
+          const sync = (seed: number, readAdmins = true) =>
+            Effect.provide(Sync.run("users", { workspace }), intercom(freshToken(), { workspace: { users: 20, seed, readAdmins } }))
+          yield* sync(41, readAdmins)
+          const error = yield* Effect.flip(sync(42))
+          if (error._tag !== "WorkspaceMismatch") return expect.fail(`expected WorkspaceMismatch, got ${error._tag}`)
+          yield* sql.unsafe(error.advice.slice(error.advice.indexOf("INSERT INTO")))
+          expect(yield* sync(42)).toMatchObject({ inserted: 20, deleted: 20, app: error.tokenApp })
+        }
+      }))
+
     it.effect("a token that may not read admins, or a client that cannot ask, syncs unchecked and binds nothing", () =>
       Effect.gen(function*() {
         const workspace = freshToken()

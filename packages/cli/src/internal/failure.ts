@@ -80,7 +80,7 @@ const isWorkspaceMismatch = Schema.is(SyncError.WorkspaceMismatch)
 const workspaceMismatchAdvice = (error: SyncError.WorkspaceMismatch) =>
   `Sync this token under a name of its own (--workspace NAME), or run with the token of ${error.boundApp}. If ${
     JSON.stringify(error.workspace)
-  } should hold ${error.tokenApp}'s records from now on, delete its row from intercom_sync_workspaces first.`
+  } should hold ${error.tokenApp}'s records from now on (the next complete sync then marks the old ones deleted), bind it to that workspace: ${error.rebind}`
 
 /** The errors whose text this package and the core write, never holding the token: the client redacts what it quotes. */
 const isOwnError = Schema.is(
