@@ -36,6 +36,7 @@ import { Sync, SyncDatabase, type SyncError } from "@intercom-scroll/sync"
 import { Cause, Duration, Effect, Layer, Option, Predicate, Redacted, Schedule } from "effect"
 import type { ConfigError } from "effect/ConfigError"
 import type { Secrets } from "./Secrets.js"
+import * as SyncCron from "./SyncCron.js"
 import * as WorkspaceSync from "./WorkspaceSync.js"
 
 /**
@@ -88,19 +89,26 @@ export const layerSql = (
     }
   )
 
+/** The cluster's default group: the `WorkspaceSync` entities', which every runner hosts. */
+const workspacesShardGroup = "default"
+
 /**
- * The cluster's timings for a fleet. A dead runner's workspaces move within about 10 seconds (the defaults take
- * about 35), because its health is checked every 5 seconds. Shard locks are refreshed every 5 seconds and expire after
+ * The cluster's timings and shard groups for a fleet. A dead runner's workspaces move within about 10 seconds (the
+ * defaults take about 35), because its health is checked every 5 seconds. Shard locks are refreshed every 5 seconds and expire after
  * 15: each lock operation must finish within min(refresh, expiry / 3), and a runner that misses that deadline stops
  * every sync it runs, so it is kept at 5 seconds (3, with a 10-second expiry, tripped many times a minute on a loaded
- * machine). A frozen runner's workspaces move once its locks expire or its sessions die. `shardsPerGroup` must be the
- * same on every process of a fleet.
+ * machine). A frozen runner's workspaces move once its locks expire or its sessions die. `shardsPerGroup` and
+ * `availableShardGroups` (the `WorkspaceSync` entities' "default" and `SyncCron.shardGroup`) must be the same on every
+ * process of a fleet.
  *
  * @since 0.1.0
  * @category constants
  */
 export const shardingConfig: Partial<ShardingConfig.ShardingConfig["Type"]> = {
   shardsPerGroup: 300,
+  // Every process of a fleet knows both groups: the `WorkspaceSync` entities' and the schedules'. Each runner says
+  // which it hosts (`RunnerOptions.schedules`).
+  availableShardGroups: [workspacesShardGroup, SyncCron.shardGroup],
   runnerHealthCheckInterval: Duration.seconds(5),
   shardLockRefreshInterval: Duration.seconds(5),
   shardLockExpiration: Duration.seconds(15),
@@ -134,11 +142,18 @@ export interface RunnerOptions {
    * does not exist fails at once.
    */
   readonly waitForDatabase?: Duration.DurationInput | undefined
+  /**
+   * Whether this runner hosts the fleet's schedules (`SyncCron`, in their own shard group `SyncCron.shardGroup`) and
+   * takes their ticks. Default true: give such a runner every `SyncCron.layer` of the fleet. False for a runner not
+   * given `SyncCron.layer`: it then takes no tick (one given it would never run, and its schedule would stop), and
+   * hosts only `WorkspaceSync` entities. A schedule runs while at least one runner hosts the schedules.
+   */
+  readonly schedules?: boolean | undefined
 }
 
 /**
- * A runner: hosts the `WorkspaceSync` entities of the shards the cluster gives it, and serves until its scope
- * closes. Started before its database, it waits for it (`waitForDatabase`). It can send `Sync` itself too
+ * A runner: hosts the `WorkspaceSync` entities of the shards the cluster gives it (and, unless `schedules` is false, the
+ * ticks of the schedules' shards it gives it), and serves until its scope closes. Started before its database, it waits for it (`waitForDatabase`). It can send `Sync` itself too
  * (`WorkspaceSync.sync`), with the `Sharding` it provides, and read the sync tables with its `SqlClient`. Closing it (SIGTERM under `NodeRuntime.runMain`) lets running syncs finish, up to the cluster's termination
  * timeout, and hands back the ones that have not started.
  *
@@ -174,6 +189,10 @@ export const layerRunner = (
       Layer.provideMerge(checkedCluster(NodeClusterSocket.layer({
         storage: "sql",
         shardingConfig: {
+          // The cluster gives a runner its share of each group it hosts, whatever entities it registered.
+          assignedShardGroups: options.schedules === false
+            ? [workspacesShardGroup]
+            : [workspacesShardGroup, SyncCron.shardGroup],
           ...timings,
           // Explicit, so that a stray HOST, PORT or LISTEN_HOST in the environment cannot move the runner.
           runnerAddress: Option.some(RunnerAddress.make(options.host ?? "127.0.0.1", options.port)),

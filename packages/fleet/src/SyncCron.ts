@@ -1,6 +1,7 @@
 /**
  * Periodic syncs of a list of workspaces, on a `ClusterCron`: one tick at a time across the fleet, whichever runner
- * holds the schedule.
+ * holds the schedule. Its ticks live in a shard group of their own (`shardGroup`), which only the runners that host
+ * the schedules hold (`Fleet.RunnerOptions.schedules`).
  *
  * A tick sends `Sync` to every workspace (up to `maxInFlight` unanswered at once) and waits until each has answered.
  * Each tick is scheduled from the one before, once its round has ended: a tick that came due during the round runs
@@ -56,7 +57,20 @@ export interface Options {
 }
 
 /**
- * Registers the schedule. Provide it to every runner (with the same options); the cluster runs it on one.
+ * The shard group of every schedule's ticks, apart from the `WorkspaceSync` entities' "default": only the runners that
+ * host it (`Fleet.RunnerOptions.schedules`) take a tick, so a runner without the schedules takes none. Named to sort
+ * after "default": the cluster numbers PostgreSQL's advisory locks by the groups' sorted order, so "default"'s shards
+ * keep the lock numbers they had before this group was added, which runners of an older version still use.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const shardGroup: string = "schedules"
+
+/**
+ * Registers the schedule. Provide it to every runner that hosts the schedules (`Fleet.RunnerOptions.schedules`, true
+ * by default), with the same options: the cluster runs it on one of them. A runner not given it must be started with
+ * `schedules: false`: a tick the cluster gave it would never run, and the schedule would stop there.
  *
  * @since 0.1.0
  * @category layers
@@ -75,6 +89,7 @@ export const layer = (options: Options): Layer.Layer<never, never, Sharding.Shar
   return ClusterCron.make({
     name: CronName.clusterCronName(options.name),
     cron: options.cron,
+    shardGroup,
     // Each tick is scheduled from the one before, and the first is sent once for the schedule's lifetime. From "now"
     // (the default), the schedule's singleton, started again on another runner while a round ran (a runner stopped or
     // joined), scheduled a tick beside the one the round would schedule: two chains of rounds from then on.

@@ -1,4 +1,4 @@
-import { Sharding, type ShardId, TestRunner } from "@effect/cluster"
+import { EntityId, RunnerAddress, Sharding, ShardId, TestRunner } from "@effect/cluster"
 import { SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { describe, expect, it } from "@effect/vitest"
@@ -6,13 +6,15 @@ import { Simulator } from "@intercom-scroll/simulator"
 import { ClockSteps, Watchdog } from "@intercom-scroll/testing"
 import { Sync } from "@intercom-scroll/sync"
 import { SyncDatabase } from "@intercom-scroll/sync"
-import { Cause, Chunk, Clock, ConfigProvider, DateTime, HashMap, Logger, Context, Cron, Duration, Effect, Exit, Fiber, Layer, Option, Redacted, TestClock } from "effect"
+import { Cause, Chunk, Clock, ConfigProvider, DateTime, Equal, HashMap, HashRing, Logger, Context, Cron, Duration, Effect, Exit, Fiber, Layer, Option, Redacted, Schedule, TestClock } from "effect"
 import { globalValue } from "effect/GlobalValue"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Fleet, Secrets, SyncCron, WorkspaceConfig, WorkspaceSync } from "../src/index.js"
 import * as Round from "../src/internal/round.js"
+import { databases, tokens } from "./support/inProcess.js"
+import { eventually, freePort } from "./support/processes.js"
 
 const workspace = (name: string) =>
   new WorkspaceConfig.WorkspaceConfig({ workspace: name, baseUrl: "https://simulator.test", tokenEnv: `${name.toUpperCase()}_TOKEN` })
@@ -608,6 +610,66 @@ describe("SyncCron", () => {
       // Not cut by an Interrupt sent for the round's calls: each sync ran to its end, and its answer is its summary.
       expect(observed.runs.map((runs) => runs.map((run) => run.status))).toEqual([["complete"], ["complete"]])
     }))
+
+  it.scopedLive("with a runner without the schedule beside the one that runs it, every tick runs its round: the one without takes none", () => {
+    const rounds: Array<string> = []
+    const collect = Logger.make(({ annotations, message }) => {
+      const text = String(message)
+      if (text.startsWith("Round ")) rounds.push(`${text} (${String(HashMap.unsafeGet(annotations, "run"))})`)
+    })
+    return Effect.gen(function*() {
+      const database = yield* databases.postgres
+      const runner = (port: number, schedules: boolean) =>
+        Layer.build(Fleet.layerRunner({ database, port, maxSyncs: 1, schedules }).pipe(
+          Layer.provide([Simulator.layerClient({ workspaces: [{ token: "acme", users: 20 }] }), tokens]),
+          Layer.orDie
+        ))
+      const address = (port: number) => RunnerAddress.make("127.0.0.1", port)
+      const shardsPerGroup = Fleet.shardingConfig.shardsPerGroup ?? 300
+      const defaultShards = Array.from({ length: shardsPerGroup }, (_, i) => ShardId.make("default", i + 1))
+      const held = (runner: Context.Context<Sharding.Sharding>) =>
+        defaultShards.filter((shard) => Context.get(runner, Sharding.Sharding).hasShardId(shard))
+
+      // The runner without the schedule first, alone: it holds every shard while no schedule exists anywhere.
+      const withoutPort = yield* freePort
+      const without = yield* runner(withoutPort, false)
+      // The schedule's first tick goes to its entity "initial". The runner with the schedule takes a port for which the
+      // cluster's hash ring of the two (each of weight 1, as the cluster builds it) gives that entity's shard of
+      // "default" to the runner without the schedule: were the ticks in "default", the first would land there, never
+      // run, and no round would start. Each later tick is an entity of its own, in any shard.
+      const initial = Context.get(without, Sharding.Sharding).getShardId(EntityId.make("initial"), "default")
+      const holder = (ports: ReadonlyArray<number>) => {
+        const ring = HashRing.make<RunnerAddress.RunnerAddress>()
+        for (const port of ports) HashRing.add(ring, address(port), { weight: 1 })
+        return HashRing.getShards(ring, shardsPerGroup)?.[initial.id - 1]
+      }
+      let withPort = yield* freePort
+      while (!Equal.equals(holder([withoutPort, withPort]), address(withoutPort))) withPort = yield* freePort
+      const withSchedule = yield* runner(withPort, true)
+      yield* eventually("the two runners to split the shards of \"default\"", 60, Effect.sync(() => {
+        const [one, other] = [held(without).length, held(withSchedule).length]
+        return one > 0 && other > 0 && one + other === shardsPerGroup ? true : undefined
+      }))
+      // The premise, as the cluster has it: the first tick's shard of "default" is the other runner's.
+      expect(held(without)).toContainEqual(initial)
+
+      // Registered once the shards are split: alone, its runner would have held them all.
+      yield* Layer.build(SyncCron.layer({ name: "often", cron: Cron.unsafeParse("*/2 * * * * *"), resources: ["users"], workspaces: [acme] }).pipe(
+        Layer.provide(Layer.succeedContext(withSchedule))
+      ))
+      // Rounds, not skips: a tick that a storage read (every 2 s) takes late may find the next one due, and skip.
+      const done = () => rounds.filter((round) => round.startsWith("Round done"))
+      yield* Effect.repeat(Effect.sync(() => done().length), { schedule: Schedule.spaced("100 millis"), until: (count) => count >= 3 }).pipe(
+        Effect.timeoutOption("30 seconds")
+      )
+      // The first tick ran its round on the runner with the schedule, and so did the ticks after it, each in a shard of
+      // its own, each round's one workspace synced.
+      expect({ first: rounds[0], done: done().slice(0, 3).map((round) => round.replace(/ \(often@.*\)$/, "")) }).toEqual({
+        first: "Round started (often@initial)",
+        done: Array.from({ length: 3 }, () => "Round done: 1 complete, 0 failed")
+      })
+    }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, collect)))
+  }, 120_000)
 
   it("a tick is superseded once a later one is due: the latest due tick is the one that runs", () => {
     const every15s = Cron.unsafeParse("*/15 * * * * *")
