@@ -171,7 +171,7 @@ export const renderResult = (
  * Serves a runner until interrupted (SIGTERM, Ctrl-C): it then lets its running syncs finish, up to the cluster's
  * termination timeout, and hands the others back. Its log (logfmt, on stderr) says what it receives, starts and ends.
  * With `--cron`, it also holds the fleet's schedule (`SyncCron`) with every other runner given the same: the cluster
- * runs each tick on one of them.
+ * runs each tick on one of them. Without it, the runner takes no tick.
  *
  * @since 0.1.0
  * @category running
@@ -191,7 +191,14 @@ export const runRunner = (flags: {
 }) =>
   Effect.gen(function*() {
     const database = yield* SyncDatabase.parse(flags.database)
-    const fleetRunner = Fleet.layerRunner({ database, host: flags.host, port: flags.port, maxSyncs: flags.maxSyncs }).pipe(
+    const fleetRunner = Fleet.layerRunner({
+      database,
+      host: flags.host,
+      port: flags.port,
+      maxSyncs: flags.maxSyncs,
+      // Without --cron it registers no schedule: it must take none of their ticks, which would never run here.
+      schedules: Option.isSome(flags.schedule)
+    }).pipe(
       Layer.provide(Secrets.layerConfig)
     )
     const runner = Option.match(flags.healthPort, {

@@ -104,7 +104,7 @@ const scheduleFlags = Flag.all({
     ),
     Flag.optional,
     Flag.withDescription(
-      "Also sync every workspace of --workspaces on this schedule, in UTC: \"0 */6 * * *\" is every six hours. Give every runner the same --cron, --workspaces and --resources: the fleet runs each tick on one runner, a round at a time, and names its runs cron@TIME."
+      "Also sync every workspace of --workspaces on this schedule, in UTC: \"0 */6 * * *\" is every six hours. Give the runners that have --cron the same --cron, --workspaces and --resources: the fleet runs each tick on one of them, a round at a time, and names its runs cron@TIME. A runner without --cron takes no tick."
     )
   ),
   workspaces: workspacesFlag.pipe(Flag.optional),
