@@ -25,7 +25,7 @@
  *
  * @since 0.1.0
  */
-import { RunnerAddress, type Sharding, ShardingConfig } from "@effect/cluster"
+import { EntityId, RunnerAddress, Sharding, ShardId, ShardingConfig } from "@effect/cluster"
 import type { HttpClient } from "@effect/platform"
 import { NodeClusterSocket } from "@effect/platform-node"
 import type { SocketServerError } from "@effect/platform/SocketServer"
@@ -33,8 +33,9 @@ import type { MigrationError } from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Sync, SyncDatabase, type SyncError } from "@intercom-scroll/sync"
-import { Cause, Duration, Effect, Layer, Option, Predicate, Redacted, Schedule } from "effect"
+import { Cause, Duration, Effect, identity, Layer, Option, Predicate, Redacted, Schedule } from "effect"
 import type { ConfigError } from "effect/ConfigError"
+import * as CronName from "./internal/cronName.js"
 import type { Secrets } from "./Secrets.js"
 import * as SyncCron from "./SyncCron.js"
 import * as WorkspaceSync from "./WorkspaceSync.js"
@@ -185,15 +186,20 @@ export const layerRunner = (
       Duration.unsafeDivide(Duration.decode(shardLockExpiration), 3)
     )
     const address = `${options.host ?? "127.0.0.1"}:${options.port}`
+    // The cluster gives a runner its share of each group it hosts, whatever entities it registered.
+    const assignedShardGroups = timings.assignedShardGroups ??
+      (options.schedules === false ? [workspacesShardGroup] : [workspacesShardGroup, SyncCron.shardGroup])
+    const hostsSchedules = assignedShardGroups.includes(SyncCron.shardGroup)
     return WorkspaceSync.layer({ maxSyncs, lockLostGrace: Duration.times(shardLockInterval, 3), runner: address }).pipe(
+      // A runner that can run them takes over the ticks an older version left where any runner could hold them.
+      hostsSchedules
+        ? Layer.merge(Layer.effectDiscard(ticksToTheirGroup(timings.shardsPerGroup ?? ShardingConfig.defaults.shardsPerGroup)))
+        : identity,
       Layer.provideMerge(checkedCluster(NodeClusterSocket.layer({
         storage: "sql",
         shardingConfig: {
-          // The cluster gives a runner its share of each group it hosts, whatever entities it registered.
-          assignedShardGroups: options.schedules === false
-            ? [workspacesShardGroup]
-            : [workspacesShardGroup, SyncCron.shardGroup],
           ...timings,
+          assignedShardGroups,
           // Explicit, so that a stray HOST, PORT or LISTEN_HOST in the environment cannot move the runner.
           runnerAddress: Option.some(RunnerAddress.make(options.host ?? "127.0.0.1", options.port)),
           runnerListenAddress: Option.none()
@@ -212,6 +218,38 @@ export const layerRunner = (
       // EXISTS` can still fail for the one that loses; that one starts again (what it built is released first).
       Layer.retry(startAgain)
     )
+  })
+
+/**
+ * Moves each `SyncCron` tick that a version before `SyncCron.shardGroup` stored in a shard of "default" to its shard of
+ * the schedules' group. Left there, it could be read by a runner without the schedules (all runners host "default"),
+ * which would answer it with a defect, and its schedule would stop for good: a schedule's first tick is sent once, and
+ * each later one only by the tick before. Only ticks no runner has read (`last_read`): one being run stays where it
+ * runs.
+ */
+const ticksToTheirGroup = (shardsPerGroup: number) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const sharding = yield* Sharding.Sharding
+    const messages = sql("cluster_messages")
+    const unread = sql`NOT processed AND last_read IS NULL`
+    // Each shard named, as the cluster reads its messages: its index finds the few unread.
+    const defaultShards = Array.from({ length: shardsPerGroup }, (_, i) => ShardId.make(workspacesShardGroup, i + 1).toString())
+    // Their ids as text: a Snowflake is beyond a JavaScript number's exact integers.
+    const ticks = yield* sql<{ readonly id: string; readonly entity_id: string; readonly shard_id: string }>`
+      SELECT CAST(id AS TEXT) AS id, entity_id, shard_id FROM ${messages}
+      WHERE shard_id IN ${sql.in(defaultShards)} AND ${unread} AND entity_type LIKE ${CronName.tickEntityTypes}`
+    let moved = 0
+    for (const tick of ticks) {
+      const shard = sharding.getShardId(EntityId.make(tick.entity_id), SyncCron.shardGroup)
+      // Unless a runner read it meanwhile.
+      const rows = yield* sql`UPDATE ${messages} SET shard_id = ${shard.toString()}
+        WHERE id = CAST(${tick.id} AS BIGINT) AND shard_id = ${tick.shard_id} AND ${unread} RETURNING id`
+      moved += rows.length
+    }
+    if (moved > 0) {
+      yield* Effect.logInfo(`Moved ${moved} schedule tick(s) stored before the schedules had a shard group of their own`)
+    }
   })
 
 /** Every 2 seconds while the server does not answer, for up to `within`, each try said in a warning. */

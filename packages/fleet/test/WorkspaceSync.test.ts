@@ -1,4 +1,4 @@
-import { EntityId, RunnerAddress, Sharding, ShardId, TestRunner } from "@effect/cluster"
+import { ClusterCron, EntityId, RunnerAddress, Sharding, ShardId, TestRunner } from "@effect/cluster"
 import { SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { describe, expect, it } from "@effect/vitest"
@@ -611,52 +611,68 @@ describe("SyncCron", () => {
       expect(observed.runs.map((runs) => runs.map((run) => run.status))).toEqual([["complete"], ["complete"]])
     }))
 
-  it.scopedLive("with a runner without the schedule beside the one that runs it, every tick runs its round: the one without takes none", () => {
-    const rounds: Array<string> = []
-    const collect = Logger.make(({ annotations, message }) => {
-      const text = String(message)
-      if (text.startsWith("Round ")) rounds.push(`${text} (${String(HashMap.unsafeGet(annotations, "run"))})`)
-    })
-    return Effect.gen(function*() {
-      const database = yield* databases.postgres
-      const runner = (port: number, schedules: boolean) =>
-        Layer.build(Fleet.layerRunner({ database, port, maxSyncs: 1, schedules }).pipe(
-          Layer.provide([Simulator.layerClient({ workspaces: [{ token: "acme", users: 20 }] }), tokens]),
-          Layer.orDie
-        ))
-      const address = (port: number) => RunnerAddress.make("127.0.0.1", port)
-      const shardsPerGroup = Fleet.shardingConfig.shardsPerGroup ?? 300
-      const defaultShards = Array.from({ length: shardsPerGroup }, (_, i) => ShardId.make("default", i + 1))
-      const held = (runner: Context.Context<Sharding.Sharding>) =>
-        defaultShards.filter((shard) => Context.get(runner, Sharding.Sharding).hasShardId(shard))
-
-      // The runner without the schedule first, alone: it holds every shard while no schedule exists anywhere.
-      const withoutPort = yield* freePort
-      const without = yield* runner(withoutPort, false)
-      // The schedule's first tick goes to its entity "initial". The runner with the schedule takes a port for which the
-      // cluster's hash ring of the two (each of weight 1, as the cluster builds it) gives that entity's shard of
-      // "default" to the runner without the schedule: were the ticks in "default", the first would land there, never
-      // run, and no round would start. Each later tick is an entity of its own, in any shard.
-      const initial = Context.get(without, Sharding.Sharding).getShardId(EntityId.make("initial"), "default")
+  /** Real runners in this process, on one PostgreSQL database, over the simulator answered in process. */
+  const realRunner = (database: SyncDatabase.Database, port: number, options: Partial<Fleet.RunnerOptions> = {}) =>
+    Layer.build(Fleet.layerRunner({ database, port, maxSyncs: 1, ...options }).pipe(
+      Layer.provide([Simulator.layerClient({ workspaces: [{ token: "acme", users: 20 }] }), tokens]),
+      Layer.orDie
+    ))
+  const shardsPerGroup = Fleet.shardingConfig.shardsPerGroup ?? 300
+  const address = (port: number) => RunnerAddress.make("127.0.0.1", port)
+  /**
+   * A port for a second runner beside the one on `port`, for which the cluster's hash ring of the two (each of weight
+   * 1, as the cluster builds it) gives shard number `shard` of a group both host to the first.
+   */
+  const portLeavingShard = (shard: number, port: number) =>
+    Effect.gen(function*() {
       const holder = (ports: ReadonlyArray<number>) => {
         const ring = HashRing.make<RunnerAddress.RunnerAddress>()
-        for (const port of ports) HashRing.add(ring, address(port), { weight: 1 })
-        return HashRing.getShards(ring, shardsPerGroup)?.[initial.id - 1]
+        for (const each of ports) HashRing.add(ring, address(each), { weight: 1 })
+        return HashRing.getShards(ring, shardsPerGroup)?.[shard - 1]
       }
-      let withPort = yield* freePort
-      while (!Equal.equals(holder([withoutPort, withPort]), address(withoutPort))) withPort = yield* freePort
-      const withSchedule = yield* runner(withPort, true)
-      yield* eventually("the two runners to split the shards of \"default\"", 60, Effect.sync(() => {
-        const [one, other] = [held(without).length, held(withSchedule).length]
-        return one > 0 && other > 0 && one + other === shardsPerGroup ? true : undefined
-      }))
-      // The premise, as the cluster has it: the first tick's shard of "default" is the other runner's.
-      expect(held(without)).toContainEqual(initial)
+      let other = yield* freePort
+      while (!Equal.equals(holder([port, other]), address(port))) other = yield* freePort
+      return other
+    })
+  const defaultShards = Array.from({ length: shardsPerGroup }, (_, i) => ShardId.make("default", i + 1))
+  const heldOfDefault = (runner: Context.Context<Sharding.Sharding>) =>
+    defaultShards.filter((shard) => Context.get(runner, Sharding.Sharding).hasShardId(shard))
+  /** Until the two runners hold every shard of "default" between them. */
+  const splitDefault = (one: Context.Context<Sharding.Sharding>, other: Context.Context<Sharding.Sharding>) =>
+    eventually("the two runners to split the shards of \"default\"", 60, Effect.sync(() => {
+      const [mine, theirs] = [heldOfDefault(one).length, heldOfDefault(other).length]
+      return mine > 0 && theirs > 0 && mine + theirs === shardsPerGroup ? true : undefined
+    }))
+  /** The rounds' lines, each with its run: `Round done: 1 complete, 0 failed (often@initial)`. */
+  const roundLines = () => {
+    const rounds: Array<string> = []
+    const logger = Logger.make(({ annotations, message }) => {
+      const text = String(message)
+      const run = HashMap.get(annotations, "run").pipe(Option.map(String), Option.getOrElse(() => "no run"))
+      if (text.startsWith("Round ")) rounds.push(`${text} (${run})`)
+    })
+    return { rounds, logger: Logger.replace(Logger.defaultLogger, logger) }
+  }
+  const often = (cron: Cron.Cron) => SyncCron.layer({ name: "often", cron, resources: ["users"], workspaces: [acme] })
+
+  it.scopedLive("with a runner without the schedule beside the one that runs it, every tick runs its round: the one without takes none", () => {
+    const { logger, rounds } = roundLines()
+    return Effect.gen(function*() {
+      const database = yield* databases.postgres
+      // The runner without the schedule first, alone: it holds every shard while no schedule exists anywhere.
+      const withoutPort = yield* freePort
+      const without = yield* realRunner(database, withoutPort, { schedules: false })
+      // The schedule's first tick goes to its entity "initial". The runner with the schedule takes a port that leaves
+      // that entity's shard of "default" to the runner without it: were the ticks in "default", the first would land
+      // there, never run, and no round would start. Each later tick is an entity of its own, in any shard.
+      const initial = Context.get(without, Sharding.Sharding).getShardId(EntityId.make("initial"), "default")
+      const withSchedule = yield* realRunner(database, yield* portLeavingShard(initial.id, withoutPort))
+      yield* splitDefault(without, withSchedule)
+      // The premise, as the cluster has it.
+      expect(heldOfDefault(without)).toContainEqual(initial)
 
       // Registered once the shards are split: alone, its runner would have held them all.
-      yield* Layer.build(SyncCron.layer({ name: "often", cron: Cron.unsafeParse("*/2 * * * * *"), resources: ["users"], workspaces: [acme] }).pipe(
-        Layer.provide(Layer.succeedContext(withSchedule))
-      ))
+      yield* Layer.build(often(Cron.unsafeParse("*/2 * * * * *")).pipe(Layer.provide(Layer.succeedContext(withSchedule))))
       // Rounds, not skips: a tick that a storage read (every 2 s) takes late may find the next one due, and skip.
       const done = () => rounds.filter((round) => round.startsWith("Round done"))
       yield* Effect.repeat(Effect.sync(() => done().length), { schedule: Schedule.spaced("100 millis"), until: (count) => count >= 3 }).pipe(
@@ -668,8 +684,61 @@ describe("SyncCron", () => {
         first: "Round started (often@initial)",
         done: Array.from({ length: 3 }, () => "Round done: 1 complete, 0 failed")
       })
-    }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, collect)))
+    }).pipe(Effect.provide(logger))
   }, 120_000)
+
+  it.scopedLive("a tick that a version before the schedules' own shard group left in \"default\" runs on the runner with the schedule", () => {
+    const { logger, rounds } = roundLines()
+    return Effect.gen(function*() {
+      const database = yield* databases.postgres
+      const ticks = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+        sql<{ entity_id: string; shard_id: string; processed: unknown }>`SELECT entity_id, shard_id, processed FROM cluster_messages
+          WHERE entity_type = 'ClusterCron/intercom-scroll/often' ORDER BY id`).pipe(Effect.orDie)
+      // Two ticks a minute, 15 s apart, the first a few seconds ahead.
+      const first = (new Date().getUTCSeconds() + 6) % 60
+      const cron = Cron.unsafeParse(`${first},${(first + 15) % 60} * * * * *`)
+      // The older version: its schedule a ClusterCron in "default", on a runner that hosts no other group. It runs the
+      // first tick and stops, leaving the next in the database.
+      const pending = yield* Effect.gen(function*() {
+        const older = yield* realRunner(database, yield* freePort, {
+          shardingConfig: { availableShardGroups: ["default"], assignedShardGroups: ["default"] }
+        })
+        let ran = 0
+        yield* Layer.build(ClusterCron.make({
+          name: "intercom-scroll/often",
+          cron,
+          calculateNextRunFromPrevious: true,
+          execute: Effect.sync(() => void ran++)
+        }).pipe(Layer.provide(Layer.succeedContext(older))))
+        return yield* eventually("the older version's first tick, and the next one sent", 90, Effect.map(
+          ticks.pipe(Effect.provide(older)),
+          (held) => ran > 0 ? held.find((tick) => !tick.processed && tick.entity_id !== "initial") : undefined
+        ))
+      }).pipe(Effect.scoped)
+      expect(pending.shard_id).toMatch(/^default:\d+$/)
+
+      // The new version's runners, the one without the schedule holding the pending tick's shard of "default": left
+      // there, that runner would read it and, not knowing the schedule, never run it.
+      const withoutPort = yield* freePort
+      const without = yield* realRunner(database, withoutPort, { schedules: false })
+      const pendingShard = ShardId.make("default", Number(pending.shard_id.split(":")[1]))
+      const withSchedule = yield* realRunner(database, yield* portLeavingShard(pendingShard.id, withoutPort))
+      // The same schedule, upgraded.
+      yield* Layer.build(often(cron).pipe(Layer.provide(Layer.succeedContext(withSchedule))))
+      const run = `often@${pending.entity_id}`
+      yield* Effect.repeat(Effect.sync(() => rounds.some((round) => round.endsWith(`(${run})`) && !round.startsWith("Round started"))), {
+        schedule: Schedule.spaced("100 millis"),
+        until: (ended) => ended
+      }).pipe(Effect.timeoutOption("60 seconds"))
+      yield* splitDefault(without, withSchedule)
+      expect(heldOfDefault(without)).toContainEqual(pendingShard)
+      // It ran its round; the first tick did not run again; the next tick is in the schedules' group.
+      expect(rounds.filter((round) => round.endsWith(`(${run})`))).toEqual([`Round started (${run})`, `Round done: 1 complete, 0 failed (${run})`])
+      expect(rounds.filter((round) => round.endsWith("(often@initial)"))).toEqual([])
+      const after = yield* ticks.pipe(Effect.provide(withSchedule))
+      expect(after.filter((tick) => !tick.processed).map((tick) => tick.shard_id.split(":")[0])).toEqual([SyncCron.shardGroup])
+    }).pipe(Effect.provide(logger))
+  }, 180_000)
 
   it("a tick is superseded once a later one is due: the latest due tick is the one that runs", () => {
     const every15s = Cron.unsafeParse("*/15 * * * * *")
