@@ -70,7 +70,10 @@ export const shardGroup: string = "schedules"
 /**
  * Registers the schedule. Provide it to every runner that hosts the schedules (`Fleet.RunnerOptions.schedules`, true
  * by default), with the same options: the cluster runs it on one of them. A runner not given it must be started with
- * `schedules: false`: a tick the cluster gave it would never run, and the schedule would stop there.
+ * `schedules: false`: a tick the cluster gave it would never run, and the schedule would stop there. On a cluster
+ * built otherwise (`TestRunner`, a runner of your own), list `shardGroup` in its `ShardingConfig`'s
+ * `availableShardGroups` and, on the runners that run the schedules, `assignedShardGroups`: no tick runs where no
+ * runner hosts the group.
  *
  * @since 0.1.0
  * @category layers

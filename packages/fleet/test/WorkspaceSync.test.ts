@@ -1,4 +1,15 @@
-import { ClusterCron, EntityId, RunnerAddress, Sharding, ShardId, TestRunner } from "@effect/cluster"
+import {
+  ClusterCron,
+  EntityId,
+  MessageStorage,
+  RunnerAddress,
+  RunnerHealth,
+  Runners,
+  RunnerStorage,
+  Sharding,
+  ShardId,
+  ShardingConfig
+} from "@effect/cluster"
 import { SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { describe, expect, it } from "@effect/vitest"
@@ -28,6 +39,20 @@ const tokensInEnv = (simulator: Simulator.SimulatorOptions) =>
   ))))
 
 /**
+ * The cluster's in-memory runner (`TestRunner.layer`), hosting the schedules' shard group beside "default", as a
+ * fleet's runner does.
+ */
+const inMemoryRunner = Sharding.layer.pipe(
+  Layer.provideMerge(Runners.layerNoop),
+  Layer.provideMerge(MessageStorage.layerMemory),
+  Layer.provide([RunnerStorage.layerMemory, RunnerHealth.layerNoop]),
+  Layer.provide(ShardingConfig.layer({
+    availableShardGroups: ["default", SyncCron.shardGroup],
+    assignedShardGroups: ["default", SyncCron.shardGroup]
+  }))
+)
+
+/**
  * The entity on the in-memory runner, over the simulator answered in process (its latency on the TestClock), syncing
  * into a SQLite database in memory with its tables made, as a runner makes them before its first sync.
  */
@@ -38,7 +63,7 @@ const fleet = (options: {
   readonly lockLostGrace?: Duration.DurationInput
 }) =>
   WorkspaceSync.layer({ maxSyncs: options.maxSyncs, lockLostGrace: options.lockLostGrace }).pipe(
-    Layer.provideMerge(TestRunner.layer),
+    Layer.provideMerge(inMemoryRunner),
     Layer.provide(options.secrets ?? tokensInEnv(options.simulator)),
     Layer.provideMerge(Simulator.layerClient(options.simulator)),
     Layer.provideMerge(Layer.effectDiscard(Sync.migrate)),
@@ -303,7 +328,7 @@ describe("WorkspaceSync", () => {
     }).pipe(Effect.provide(
       WorkspaceSync.layer({ maxSyncs: 1 }).pipe(
         Layer.provide(handingOver),
-        Layer.provideMerge(TestRunner.layer),
+        Layer.provideMerge(inMemoryRunner),
         Layer.provide(tokensInEnv(simulator)),
         Layer.provideMerge(Simulator.layerClient(simulator)),
         Layer.provideMerge(Layer.effectDiscard(Sync.migrate)),
