@@ -394,6 +394,40 @@ describe("intercom-scroll fleet", () => {
       expect(runs[0]).toMatchObject({ label: expect.stringMatching(/^cron@/), status: "complete", inserted: 120 })
     }).pipe(Effect.scoped), 60_000)
 
+  it.live("a runner without --cron registers only the workspaces' shard group (it takes no tick), one with --cron the schedules' too", () =>
+    Effect.gen(function*() {
+      const directory = yield* tempDir("cli-runner-groups-")
+      const file = `${directory}/workspaces.json`
+      writeFileSync(file, JSON.stringify([{ workspace: "acme", baseUrl: "https://api.intercom.test", tokenEnv: "ACME_TOKEN" }]))
+      /** The shard groups a runner given `flags` registers in the cluster, on a SQLite file of its own. */
+      const groupsOf = (flags: ReadonlyArray<string>) =>
+        Effect.gen(function*() {
+          const filename = `${directory}/${flags.length === 0 ? "plain" : "cron"}.sqlite`
+          const args = ["fleet", "runner", "--database", `sqlite:${filename}`, "--port", String(yield* freePort), ...flags]
+          const logged: Array<string> = []
+          const runner = yield* Cli.run(["node", "intercom-scroll", ...args]).pipe(
+            Effect.provide(Layer.mergeAll(NodeContext.layer, makeFake().httpClient, makeCapture().layer)),
+            Effect.provide(Logger.replace(Logger.defaultLogger, Logger.make(({ message }) => void logged.push(String(message))))),
+            Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["ACME_TOKEN", "tok_cron_0123456789"]]))),
+            Effect.fork
+          )
+          yield* Effect.suspend(() => logged.some((line) => line.includes("Listening on")) ? Effect.void : Effect.fail("not yet")).pipe(
+            Effect.retry(Schedule.spaced("50 millis").pipe(Schedule.upTo("20 seconds")))
+          )
+          // The cluster registers the runner, with the groups it hosts, a moment after it listens.
+          const registered = yield* Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ runner: string }>`SELECT runner FROM cluster_runners`).pipe(
+            Effect.flatMap((rows) => rows.length === 1 ? Effect.succeed(rows[0].runner) : Effect.fail("not yet")),
+            Effect.provide(SqliteClient.layer({ filename })),
+            Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo("20 seconds"))),
+            Effect.orDie
+          )
+          yield* Fiber.interrupt(runner)
+          return (JSON.parse(registered) as { readonly groups: ReadonlyArray<string> }).groups
+        })
+      expect(yield* groupsOf([])).toEqual(["default"])
+      expect(yield* groupsOf(["--cron", "0 0 * * *", "--workspaces", file])).toEqual(["default", "schedules"])
+    }).pipe(Effect.scoped), 60_000)
+
   it.effect("a --log-level it does not know is refused in one line naming the levels", () =>
     Effect.gen(function*() {
       for (const flags of [["--log-level", "loud"], ["--log-level"]]) {
