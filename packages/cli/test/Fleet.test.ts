@@ -189,8 +189,6 @@ describe("intercom-scroll fleet", () => {
         [["sync", "--database", "sqlite:f.db", "--workspaces", "w.json", "--run", ""], "--run must name the run: it is empty"],
         [["prune", "--database", "sqlite:f.db", "--older-than", "soon"], "--older-than: \\\"soon\\\" is not a duration"],
         [["prune", "--database", "sqlite:f.db"], "--older-than"],
-        [["prune", "--database", "sqlite:f.db", "--older-than", "0s"], "--older-than must be 1h or more, got 0"],
-        [["prune", "--database", "sqlite:f.db", "--older-than", "59m"], "--older-than must be 1h or more, got 59m"],
         [["status", "--database", "sqlite:f.db", "--since", "soon"], "--since: \\\"soon\\\" is not a duration"],
         [["status", "--database", "sqlite:f.db", "--format", "yaml"], "Expected one of the following cases: text, json"],
         [["runner", "--database", "sqlite:f.db", "--port", "9000", "--cron", "every hour", "--workspaces", "w.json"], "--cron: \\\"every hour\\\" is not a cron expression"],

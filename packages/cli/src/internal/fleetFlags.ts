@@ -191,17 +191,8 @@ export const sync = {
 export const prune = {
   database: databaseFlag,
   olderThan: ScrollFlags.duration("older-than").pipe(
-    // A sender reads its answer within seconds of it: an answer pruned before that is waited for forever. An hour is
-    // a margin no sender outlives; the library's `WorkspaceSync.prune` takes any cutoff.
-    Flag.mapEffect((age) =>
-      Duration.lessThan(age, Duration.hours(1))
-        ? usageError(
-          `--older-than must be 1h or more, got ${Duration.format(age)}: a sender still waiting for an answer pruned before it reads it waits forever. Keep it to days, such as 90d.`
-        )
-        : Effect.succeed(age)
-    ),
     Flag.withDescription(
-      "Delete the requests answered, the ticks of --cron whose rounds ended, and the runs that ended, longer ago than this, such as 90d or 12h (1h at least). What is not answered yet, and a run still running, stay. Keep it to days: a sender still waiting reads its answer within seconds, and one pruned before it does is waited for forever."
+      "Delete the requests answered, the ticks of --cron whose rounds ended, and the runs that ended, longer ago than this, such as 90d or 12h. What is not answered yet, and a run still running, stay. Keep it to days: a sender still waiting reads its answer within seconds, and one pruned before it does is waited for forever."
     )
   )
 }
