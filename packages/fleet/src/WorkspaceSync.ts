@@ -175,6 +175,9 @@ const syncResource = (workspace: string, resource: Resource.Resource, run: strin
 /** How many times a request syncs again after `LockLost` while its runner still holds the workspace. */
 const lockLostRetries = 3
 
+/** How long a `SELECT 1` may take before the database counts as away: as long as `Health.check` waits for it. */
+const pingTimeout = Duration.seconds(5)
+
 /**
  * @since 0.1.0
  * @category models
@@ -229,10 +232,14 @@ export const layer = (
       const sharding = yield* Sharding.Sharding
       const services = yield* Effect.context<HttpClient.HttpClient | SqlClient.SqlClient>()
       const sql = Context.get(services, SqlClient.SqlClient)
-      const databaseAnswers = sql`SELECT 1`.pipe(
+      // Given up after a few seconds: a server that takes connections and never answers them (stalled, half cut off)
+      // is away too, and a try that hangs would keep the wait below from trying again.
+      const ping = Effect.timeout(sql`SELECT 1`, pingTimeout)
+      const untilDatabaseAnswers = Effect.ignore(Effect.retry(ping, { schedule: Schedule.spaced(Duration.seconds(1)) }))
+      const databaseAnswers = ping.pipe(
         Effect.catchAll(() =>
           Effect.logWarning("The database does not answer: the Sync's answer waits for it").pipe(
-            Effect.zipRight(Effect.retry(sql`SELECT 1`, { schedule: Schedule.spaced(Duration.seconds(1)) }))
+            Effect.zipRight(untilDatabaseAnswers)
           )),
         Effect.ignore
       )
