@@ -167,13 +167,23 @@ const crossable = (workspace: string, resource: Resource.Resource) =>
 
 /**
  * One resource of a workspace, into the sync tables, its runs row labelled with the request's `run`. A sync that lost
- * its workspace lock (`LockLost`) is not tried again here: see `afterLockLost`.
+ * its workspace lock (`LockLost`), or its database, is not tried again here: see `afterLockLost` and
+ * `afterDatabaseFailure`.
  */
 const syncResource = (workspace: string, resource: Resource.Resource, run: string, runner: string | undefined) =>
   IntercomSync.run(resource, { workspace, label: run, runner }).pipe(Effect.mapError(crossable(workspace, resource)))
 
-/** How many times a request syncs again after `LockLost` while its runner still holds the workspace. */
-const lockLostRetries = 3
+/**
+ * How many times a request syncs again, after `LockLost` or a database that went away, while its runner still holds
+ * the workspace. One budget for both: they are one event (the database restarted, failed over or was cut off) met at two
+ * points of a run (with the lock held, its session ended; before, a statement failed), and a database that keeps going
+ * away has the request answered after four runs, not seven.
+ */
+const syncAgainRetries = 3
+
+/** A database failure that a database gone away may explain (a statement cut off, a connection refused). */
+const isDatabaseFailure = (error: WorkspaceSyncError): error is SyncFailed =>
+  error._tag === "SyncFailed" && (error.failure === "SqlError" || error.failure === "MigrationError")
 
 /** How long a `SELECT 1` may take before the database counts as away: as long as `Health.check` waits for it. */
 const pingTimeout = Duration.seconds(5)
@@ -213,6 +223,14 @@ export interface LayerOptions {
  * stops it. If this runner still holds the workspace after `lockLostGrace` (the database restarted or failed over
  * between two of the cluster's shard lock refreshes, which took the locks again), it syncs again from the resource it
  * lost, up to 3 times; then it answers `LockLost`.
+ *
+ * A sync that fails in the database (`SyncFailed` of a `SqlError` or a `MigrationError`) while the database does not
+ * answer a `SELECT 1` within 5 seconds (it went away: restarting, failing over, cut off) waits for it, saying so in the
+ * log, and syncs again from the resource that failed, if this runner still holds the workspace and is not stopping;
+ * such a sync starts while the database is away (waiting for a slot, or moving to its next resource), since one that
+ * loses it with its lock held ends with `LockLost`. These syncs again and those after `LockLost` share the 3. A failure
+ * while the database answers (a statement it refuses: a table changed by hand, a full disk) is answered at once.
+ * Whatever the answer, it is sent once the database answers: the cluster stores it there.
  *
  * @since 0.1.0
  * @category layers
@@ -300,13 +318,38 @@ export const layer = (
           }))
         )
 
+      /**
+       * After a database failure, a `SELECT 1` tells a database that went away (restarting, failing over, cut off:
+       * refused or unanswered) from one that refused a statement (a schema changed by hand, a full disk). Refused, the
+       * statement was at fault, and the request answers the failure at once. Away, the runner waits for it to answer
+       * again and succeeds, for the request to sync again from the resource that failed, `retries` more times at most:
+       * a sync that starts while the database is away (queued for a slot, or at its next resource) fails at its first
+       * statement, and would otherwise be answered failed once the database is back though nothing was wrong with the
+       * workspace. Whether this runner still holds the workspace and is not stopping is checked as the sync starts
+       * again, as for any sync (`syncUnlessStopping`): the database being away a while, the cluster may have moved it.
+       * (A database that goes away once the run holds its lock ends the lock's session: that is `LockLost`.)
+       */
+      const afterDatabaseFailure = (retries: number) => (error: WorkspaceSyncError): Effect.Effect<void, WorkspaceSyncError> =>
+        !isDatabaseFailure(error) || retries <= 0 ? Effect.fail(error) : ping.pipe(
+          Effect.matchEffect({
+            onSuccess: () => Effect.fail(error),
+            onFailure: () =>
+              Effect.logWarning(
+                `The sync of the ${error.resource} failed (${error.failure}: ${error.detail}) and the database does not answer: this runner syncs the workspace again from the ${error.resource} once it does, if it still holds the workspace.`
+              ).pipe(
+                Effect.zipRight(untilDatabaseAnswers),
+                Effect.zipRight(Effect.logInfo("The database answers again: this runner syncs the workspace again"))
+              )
+          })
+        )
+
       return WorkspaceSync.of({
         Sync: (envelope) => {
           const workspace = envelope.address.entityId
           const request = envelope.payload
           let started = false
-          // The summaries of the resources synced so far: a sync that runs again after `LockLost` goes on from the
-          // resource it lost.
+          // The summaries of the resources synced so far: a sync that runs again (after `LockLost`, or its database
+          // away) goes on from the resource it lost.
           const done: Array<Summary> = []
           // Checked once a slot is free: a runner that began to stop meanwhile, or that no longer holds the workspace
           // (a runner joined, and the workspace's shard moves to it), starts nothing new; the workspace's owner will.
@@ -321,16 +364,20 @@ export const layer = (
             retries: number
           ): Effect.Effect<Option.Option<ReadonlyArray<Summary>>, WorkspaceSyncError> =>
             slots.withSlot(syncUnlessStopping(accessToken)).pipe(
-              // Out of the slot: waiting for the cluster takes no turn from another workspace.
-              Effect.catchTag("LockLost", (error) =>
-                afterLockLost(envelope.address.shardId, retries)(error).pipe(
-                  Effect.zipRight(Effect.suspend(() => attempt(accessToken, retries - 1)))
-                ))
+              // Out of the slot: waiting for the cluster or the database takes no turn from another workspace. One
+              // handler for both: a second would also catch what the first's sync again failed with, on this budget.
+              Effect.catchAll((error) =>
+                (error._tag === "LockLost"
+                  ? afterLockLost(envelope.address.shardId, retries)(error)
+                  : afterDatabaseFailure(retries)(error)).pipe(
+                    Effect.zipRight(Effect.suspend(() => attempt(accessToken, retries - 1)))
+                  )
+              )
             )
           return Effect.logInfo("Sync received").pipe(
             // The token before a slot: a workspace whose variable is missing says so at once, not once one is free.
             Effect.zipRight(secrets.token({ workspace, tokenEnv: request.tokenEnv })),
-            Effect.flatMap((accessToken) => attempt(accessToken, lockLostRetries)),
+            Effect.flatMap((accessToken) => attempt(accessToken, syncAgainRetries)),
             // Parked until the termination timeout interrupts it: a persisted request interrupted by the shutdown
             // is left unanswered in storage, and the next owner of the workspace runs it.
             Effect.flatMap(Option.match({ onNone: () => Effect.never, onSome: Effect.succeed })),

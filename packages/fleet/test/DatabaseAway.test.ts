@@ -1,0 +1,145 @@
+/**
+ * A `Sync` whose database goes away under it: the entity on the in-memory runner (its time on the TestClock), writing
+ * to a real PostgreSQL through a TCP proxy that the test cuts and opens again. The database's side is real time (its
+ * sockets, its locks): each step of the clock lets 20 ms of it pass, and every wait on it is bounded.
+ */
+import { TestRunner } from "@effect/cluster"
+import { SqlClient } from "@effect/sql"
+import { describe, expect, it } from "@effect/vitest"
+import { Simulator } from "@intercom-scroll/simulator"
+import { Sync } from "@intercom-scroll/sync"
+import { ClockSteps, PostgresDatabase } from "@intercom-scroll/testing"
+import { Context, Duration, Effect, Fiber, Layer, Logger, Redacted, TestClock, TestServices } from "effect"
+import { WorkspaceSync } from "../src/index.js"
+import { acme, tokens } from "./support/inProcess.js"
+import { tcpProxy } from "./support/proxy.js"
+
+/** Users in 3 pages and the empty one, companies in 1 and the empty one, each request a second on the TestClock. */
+const simulator = { workspaces: [{ token: "acme", users: 300, companies: 50, faults: { latency: Duration.seconds(1) } }] }
+
+/**
+ * A fresh database, reached by the runner through a proxy the test cuts, and by the test straight (its own session,
+ * which the cut leaves alone); the runner's warnings kept.
+ */
+const setUp = Effect.gen(function*() {
+  const url = new URL(Redacted.value(yield* Effect.orDie(PostgresDatabase.make)))
+  const proxy = yield* tcpProxy(url)
+  yield* proxy.open
+  const viaProxy = new URL(url)
+  viaProxy.port = String(proxy.port)
+  const warnings: Array<string> = []
+  const logger = Logger.make(({ logLevel, message }) => {
+    if (logLevel._tag === "Warning") warnings.push(String(message))
+  })
+  const runner = WorkspaceSync.layer({ maxSyncs: 1 }).pipe(
+    Layer.provideMerge(TestRunner.layer),
+    Layer.provide(tokens),
+    Layer.provideMerge(Simulator.layerClient(simulator)),
+    Layer.provideMerge(Layer.effectDiscard(Sync.migrate)),
+    Layer.provideMerge(PostgresDatabase.layerAt(Redacted.make(viaProxy.href))),
+    // Before the runner is built: its entities' fibers keep the logger they were forked with.
+    Layer.provide(Logger.replace(Logger.defaultLogger, logger)),
+    Layer.orDie
+  )
+  const direct = Context.get(yield* Layer.build(Layer.orDie(PostgresDatabase.layerAt(Redacted.make(url.href)))), SqlClient.SqlClient)
+  return { proxy, warnings, runner, direct }
+})
+
+/** Real time for the runner's sockets, without moving the clock: up to 10 s. */
+const settle = (what: string, done: Effect.Effect<boolean>) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 500; i++) {
+      if (yield* done) return
+      yield* TestServices.provideLive(Effect.sleep("20 millis"))
+    }
+    return yield* Effect.dieMessage(`never reached in 10 s: ${what}`)
+  })
+
+/** The clock on a second at a time, 20 ms of real time each, until `done`: up to a minute of the clock. */
+const stepUntil = (what: string, done: Effect.Effect<boolean>) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 60; i++) {
+      if (yield* done) return
+      yield* TestClock.adjust("1 second")
+      yield* TestServices.provideLive(Effect.sleep("20 millis"))
+    }
+    return yield* Effect.dieMessage(`never reached in 60 steps: ${what}`)
+  })
+
+const runs = (sql: SqlClient.SqlClient) =>
+  Effect.orDie(sql<{ resource: string; status: string; error: string | null }>`
+    SELECT resource, status, error FROM ${sql(Sync.runsTable)} WHERE workspace = 'acme' ORDER BY id`)
+
+const liveIds = (sql: SqlClient.SqlClient, resource: "users" | "companies") =>
+  Effect.orDie(Effect.map(
+    sql<{ id: string }>`SELECT id FROM ${sql(Sync.tables[resource])} WHERE workspace = 'acme' AND deleted_at IS NULL`,
+    (rows) => rows.map(({ id }) => id).sort()
+  ))
+
+const simulated = (resource: "users" | "companies") =>
+  Effect.flatMap(Simulator.Simulator, (s) => Effect.map(Effect.orDie(s.ids("acme", resource)), (ids) => [...ids].sort()))
+
+describe("WorkspaceSync on a database that goes away", () => {
+  it.scoped("a sync that failed because the database was away syncs again from that resource once it is back", () =>
+    Effect.gen(function*() {
+      const { direct, proxy, runner, warnings } = yield* setUp
+      yield* Effect.gen(function*() {
+        yield* TestClock.adjust(1)
+        const sent = yield* Effect.fork(WorkspaceSync.sync(acme, { resources: ["users", "companies"], run: "r1" }))
+        // The users' run holds the workspace's lock (an advisory lock, the only one in this database): the test takes
+        // it next, on its own session, so that the companies' run waits for it, between two resources.
+        yield* settle("the users' run under way", Effect.map(runs(direct), (rows) => rows.length === 1))
+        const locks = yield* Effect.orDie(direct<{ a: string; b: string }>`SELECT classid::text AS a, objid::text AS b
+          FROM pg_locks WHERE locktype = 'advisory' AND granted
+          AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`)
+        expect(locks).toHaveLength(1)
+        // oids, the keys' int4 read unsigned.
+        const key = [Number(locks[0].a) | 0, Number(locks[0].b) | 0]
+        const session = yield* Effect.orDie(direct.reserve)
+        const taken = yield* Effect.fork(Effect.orDie(session.execute("SELECT pg_advisory_lock($1, $2)", key, undefined)))
+        yield* stepUntil("the users synced, and their lock taken by the test", Effect.map(Fiber.poll(taken), (done) => done._tag === "Some"))
+        expect((yield* runs(direct)).map(({ resource, status }) => [resource, status])).toEqual([["users", "complete"]])
+        // The database goes away while the companies' run waits for the lock, which comes free meanwhile: its next
+        // try fails on its session, which the cut ended.
+        yield* proxy.cut
+        yield* Effect.orDie(session.execute("SELECT pg_advisory_unlock($1, $2)", key, undefined))
+        yield* stepUntil("the runner to find the database away", Effect.sync(() => warnings.some((line) => line.includes("does not answer"))))
+        // Away a few seconds more (the runner asks every second), then back.
+        yield* TestClock.adjust("3 seconds")
+        yield* proxy.open
+        const answer = yield* Effect.either(ClockSteps.runToEnd({ step: "1 second", maxSteps: 60, realPause: "20 millis" })(sent))
+        if (answer._tag === "Left") expect.fail(`answered ${answer.left._tag}: ${answer.left.message}`)
+        const summaries = answer.right
+        const counts = summaries.map(({ inserted, resource, unchanged }) => [resource, inserted, unchanged])
+        expect(counts).toEqual([["users", 300, 0], ["companies", 50, 0]])
+        // The users were not synced again: one scroll each, and one complete run each. The companies' run that failed
+        // failed before its row (its lock not yet taken): a run that loses the database with the lock held is LockLost.
+        expect((yield* runs(direct)).map(({ resource, status }) => [resource, status])).toEqual([["users", "complete"], ["companies", "complete"]])
+        expect((yield* Effect.flatMap(Simulator.Simulator, (s) => s.stats)).workspaces.acme.scrollsOpened).toBe(2)
+        expect(yield* liveIds(direct, "users")).toEqual(yield* simulated("users"))
+        expect(yield* liveIds(direct, "companies")).toEqual(yield* simulated("companies"))
+        expect(warnings.filter((line) => line.includes("syncs the workspace again"))).toEqual([
+          expect.stringMatching(
+            /^The sync of the companies failed \((SqlError|MigrationError): .+\) and the database does not answer: this runner syncs the workspace again from the companies once it does, if it still holds the workspace\.$/
+          )
+        ])
+      }).pipe(Effect.provide(runner))
+    }), 60_000)
+
+  it.scoped("a sync that fails while the database answers is answered SyncFailed at once, not synced again", () =>
+    Effect.gen(function*() {
+      const { direct, runner, warnings } = yield* setUp
+      yield* Effect.gen(function*() {
+        // A statement the database refuses: the first page's write finds no table.
+        yield* Effect.orDie(direct`DROP TABLE intercom_users_seen CASCADE`)
+        yield* TestClock.adjust(1)
+        const sent = yield* Effect.fork(Effect.flip(WorkspaceSync.sync(acme, { resources: ["users", "companies"], run: "r1" })))
+        // The two requests it makes before it fails (the app, the first page), a second each.
+        const error = yield* ClockSteps.runToEnd({ step: "1 second", maxSteps: 60, realPause: "20 millis" })(sent)
+        expect(error).toMatchObject({ _tag: "SyncFailed", resource: "users", failure: "SqlError" })
+        expect(error.message).toContain(`relation "intercom_users_seen" does not exist`)
+        expect((yield* runs(direct)).map(({ resource, status }) => [resource, status])).toEqual([["users", "failed"]])
+        expect(warnings.filter((line) => line.includes("does not answer"))).toEqual([])
+      }).pipe(Effect.provide(runner))
+    }), 60_000)
+})
