@@ -33,7 +33,7 @@ import { SqlClient } from "@effect/sql"
 import type { MigrationError } from "@effect/sql/Migrator"
 import type { SqlError } from "@effect/sql/SqlError"
 import { type IntercomClient, type Models, Progress, Resource, Scroll } from "@intercom-scroll/core"
-import { Cause, Clock, DateTime, Duration, Effect, Exit, Metric, Option, Schema, Stream } from "effect"
+import { Cause, Clock, DateTime, Duration, Effect, Exit, Metric, Option, Schema, Stream, Struct } from "effect"
 import * as Dialect from "./internal/dialect.js"
 import * as Lock from "./internal/lock.js"
 import * as Migrations from "./internal/migrations.js"
@@ -68,6 +68,11 @@ export interface Options extends Omit<Scroll.Options, "customAttributes"> {
    * `HOST:PORT` there, so that the run can be traced to the runner's log. Default none.
    */
   readonly runner?: string | undefined
+  /**
+   * Not taken: the copy keeps each record as Intercom sent it. Decode custom attributes as you read the table. (An
+   * options object made for a `Scroll` may carry a schema; this refuses it, and `run` ignores one that slips through.)
+   */
+  readonly customAttributes?: undefined
 }
 
 /**
@@ -343,7 +348,8 @@ export const run: (
           // SQLite logs what a page saw instead of upserting its seen rows, and so cannot tell from the table that a
           // restart sends a record again: the scroll's own dedupe (a compact set of the run's ids) keeps each record to
           // one page a run, and the counts exact. PostgreSQL's upsert tells itself, whatever `dedupe` says.
-          const scrollOptions: Scroll.Options = dialect === "sqlite" ? { ...options, dedupe: true } : options
+          // Without custom attributes, whatever the options object holds: the rows are the records as Intercom sent them.
+          const scrollOptions: Scroll.Options = { ...Struct.omit(options, "customAttributes"), ...(dialect === "sqlite" ? { dedupe: true } : {}) }
           const rows = {
             inserted: SyncMetrics.rowsChanged(resource, "inserted"),
             updated: SyncMetrics.rowsChanged(resource, "updated"),

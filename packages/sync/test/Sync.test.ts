@@ -5,9 +5,9 @@
 import { HttpClient, HttpClientResponse } from "@effect/platform"
 import { SqlClient } from "@effect/sql"
 import { describe, expect, layer } from "@effect/vitest"
-import { IntercomClient, Progress } from "@intercom-scroll/core"
+import { IntercomClient, Progress, type Scroll } from "@intercom-scroll/core"
 import { type FaultPlan, Simulator } from "@intercom-scroll/simulator"
-import { Cause, Clock, Duration, Effect, Exit, Fiber, Layer, Logger, Metric, Option, Redacted, Schedule, TestClock, TestServices, Tracer } from "effect"
+import { Cause, Clock, Duration, Effect, Exit, Fiber, Layer, Logger, Metric, Option, Redacted, Schedule, Schema, TestClock, TestServices, Tracer } from "effect"
 import { Sync, SyncMetrics } from "../src/index.js"
 import * as Databases from "./support/databases.js"
 import { driveClock, freshToken, intercom, live, rows, runs, scripted } from "./support/world.js"
@@ -708,6 +708,30 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
 
         // The records' own workspace binds it.
         expect(yield* sync(31)).toMatchObject({ inserted: 0, unchanged: 20, deleted: 0, app: storedApp })
+      }))
+
+    it.effect("keeps custom attributes as Intercom sent them: a schema in a Scroll's options object is not applied", () =>
+      Effect.gen(function*() {
+        const token = freshToken()
+        const exportOptions: Scroll.Options<{ readonly score: number }, { readonly score: string }> = {
+          customAttributes: Schema.Struct({ score: Schema.NumberFromString })
+        }
+        // @ts-expect-error: the sync's options take no custom attributes' schema.
+        const refused: Sync.Options = exportOptions
+        expect(refused).toBe(exportOptions)
+        // One that slips through (a cast, plain JavaScript) is ignored: the record is stored as sent, and one whose
+        // attributes the schema would refuse is stored too, instead of failing the run.
+        const options = exportOptions as unknown as Sync.Options
+        const users = [
+          { type: "user", id: "u1", custom_attributes: { score: "12" } },
+          { type: "user", id: "u2", custom_attributes: { score: "not a number" } }
+        ]
+        const summary = yield* Effect.provide(Sync.run("users", { ...options, workspace: token }), scripted(token, () => users))
+        expect(summary.inserted).toBe(2)
+        const stored = yield* rows(token, "users")
+        expect([...stored.values()].map(({ record }) => record.custom_attributes)).toEqual(
+          expect.arrayContaining([{ score: "12" }, { score: "not a number" }])
+        )
       }))
 
     it.effect("a name follows another app once bound to it as WorkspaceMismatch advises, whether it was bound or only held records", () =>

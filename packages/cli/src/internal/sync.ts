@@ -29,7 +29,7 @@ export interface Options {
   readonly workspace: string
   /** How long to wait for another sync of the workspace; undefined: as long as it takes. */
   readonly lockTimeout?: Duration.Duration | undefined
-  readonly scroll?: Scroll.Options | undefined
+  readonly scroll?: Omit<Scroll.Options, "customAttributes"> | undefined
   /** Where the summary says the rows went: the database as `SyncDatabase.display` names it (no password). */
   readonly destination: string
   /** Where a run notes for the next that it cut its scroll of the workspace short (`Client.openScrollNote`). */
