@@ -49,7 +49,7 @@ import * as SyncMetrics from "./SyncMetrics.js"
 export interface Options extends Omit<Scroll.Options, "customAttributes"> {
   /**
    * A name for the Intercom workspace, yours to choose: rows and runs are kept per workspace, so one database can hold
-   * several. Default `"default"`. 1 to 200 characters, without control characters or spaces at either end
+   * several. Default `"default"`. 1 to 200 characters, without control characters, unpaired surrogates or spaces at either end
    * (`WorkspaceName`).
    */
   readonly workspace?: string | undefined
@@ -225,14 +225,15 @@ const describe = (cause: Cause.Cause<SyncError>): string => {
 
 /**
  * A workspace's name, as `Options.workspace` takes it and the `workspace` column keeps it: 1 to 200 characters, without
- * control characters or spaces at either end (a name that reads the same in a log line, a query and a config file).
+ * control characters or spaces at either end (a name that reads the same in a log line, a query and a config file). An unpaired surrogate
+ * (`"a\uD800"`) would be stored as U+FFFD, and two names would then be one.
  *
  * @since 0.1.0
  * @category schemas
  */
 export const WorkspaceName: Schema.Schema<string> = Schema.String.pipe(
-  Schema.pattern(/^[^\s\p{Cc}](?:[^\p{Cc}]{0,198}[^\s\p{Cc}])?$/u, {
-    message: () => "must be 1 to 200 characters, without control characters or spaces at either end"
+  Schema.pattern(/^[^\s\p{Cc}\uD800-\uDFFF](?:[^\p{Cc}\uD800-\uDFFF]{0,198}[^\s\p{Cc}\uD800-\uDFFF])?$/u, {
+    message: () => "must be 1 to 200 characters, without control characters, unpaired surrogates or spaces at either end"
   })
 )
 
@@ -244,8 +245,12 @@ const validate = (options: Options) =>
     if (workspace.length === 0) return yield* new InvalidOptions({ detail: "the workspace name is empty" })
     if (!isWorkspaceName(workspace)) {
       return yield* new InvalidOptions({
-        detail: `the workspace name ${JSON.stringify(workspace.length > 60 ? `${workspace.slice(0, 60)}…` : workspace)} must be 1 to 200 characters, without control characters or spaces at either end`
+        detail: `the workspace name ${JSON.stringify(workspace.length > 60 ? `${workspace.slice(0, 60)}…` : workspace)} must be 1 to 200 characters, without control characters, unpaired surrogates or spaces at either end`
       })
+    }
+    // Checked by the scroll too, as a defect, but only once the run holds the lock, has its row and has bound the name.
+    if (options.prefetch !== undefined && !(Number.isInteger(options.prefetch) && options.prefetch >= 0)) {
+      return yield* new InvalidOptions({ detail: `prefetch ${options.prefetch} must be a whole number of 0 or more` })
     }
     if (options.lockTimeout === undefined) return { workspace, lockTimeout: undefined }
     // A negative or NaN duration decodes to zero: refused rather than taken for "give up at once".

@@ -598,10 +598,17 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
           expect(error.message).toBe(`Invalid sync options: lockTimeout ${String(lockTimeout)} is not a duration`)
         }
         // A name the fleet's workspaces file would refuse: blank, a control character, too long.
-        for (const workspace of ["   ", "acme\n", " acme", "w".repeat(201)]) {
+        for (const workspace of ["   ", "acme\n", " acme", "w".repeat(201), "acme\uD800", "\uDC00acme"]) {
           const error = yield* Effect.flip(Effect.provide(Sync.run("users", { workspace }), intercom(token)))
-          expect(error.message).toMatch(/^Invalid sync options: the workspace name ".*" must be 1 to 200 characters, without control characters or spaces at either end$/s)
+          expect(error.message).toMatch(/^Invalid sync options: the workspace name ".*" must be 1 to 200 characters, without control characters, unpaired surrogates or spaces at either end$/s)
         }
+        // A prefetch the scroll would die of: refused before the lock is taken and the run recorded.
+        for (const prefetch of [-1, 1.5, Number.NaN]) {
+          const error = yield* Effect.flip(Effect.provide(Sync.run("users", { workspace: token, prefetch }), intercom(token)))
+          expect(error.message).toBe(`Invalid sync options: prefetch ${prefetch} must be a whole number of 0 or more`)
+        }
+        // A name with a surrogate pair (an emoji) is a name like any other.
+        expect(Schema.is(Sync.WorkspaceName)("acme 🚀")).toBe(true)
         expect(yield* Effect.orElseSucceed(runs(token), () => [])).toEqual([])
       }))
 
