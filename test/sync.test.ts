@@ -210,7 +210,7 @@ describe.concurrent("intercom-scroll sync, as a process", () => {
   )
 
   test(
-    "without a token (a blank one too), or with an empty workspace name: refused, exit 1, the database neither created nor written",
+    "without a token (a blank one too), or with an empty or invalid workspace name: refused, exit 1, the database neither created nor written",
     () =>
       Effect.gen(function*() {
         const fs = yield* FileSystem.FileSystem
@@ -227,6 +227,13 @@ describe.concurrent("intercom-scroll sync, as a process", () => {
         })
         expect(unnamed.stderr).toContain("--workspace must name the workspace: it is empty")
         expect(unnamed.exitCode).toBe(1)
+        expect(yield* fs.exists(database.slice("sqlite:".length))).toBe(false)
+        // So is one Sync.run would refuse (a space at its start), in its words.
+        const spaced = yield* cli(["sync", "users", "--database", database, "--workspace", " acme"], {
+          env: { INTERCOM_ACCESS_TOKEN: "tok" }
+        })
+        expect(spaced.stderr).toMatch(/^InvalidOptions: Invalid sync options: --workspace " acme" must be 1 to 200 characters, without control characters/)
+        expect(spaced.exitCode).toBe(1)
         expect(yield* fs.exists(database.slice("sqlite:".length))).toBe(false)
       }),
     served()

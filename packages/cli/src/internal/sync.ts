@@ -8,8 +8,8 @@
 import type { FileSystem, HttpClient, Path } from "@effect/platform"
 import type { SqlClient } from "@effect/sql"
 import { type IntercomClient, Progress, type Resource, type Scroll, type ScrollError } from "@intercom-scroll/core"
-import { Sync, SyncDatabase, type SyncError } from "@intercom-scroll/sync"
-import { type ConfigError, Duration, Effect, Layer, Option, Redacted, SubscriptionRef } from "effect"
+import { Sync, SyncDatabase, SyncError } from "@intercom-scroll/sync"
+import { type ConfigError, Duration, Effect, Layer, Option, ParseResult, Redacted, Schema, SubscriptionRef } from "effect"
 import type { InvalidConfig } from "../ExportError.js"
 import * as Client from "./client.js"
 import * as OpenScroll from "./openScroll.js"
@@ -127,10 +127,19 @@ export const fromFlags = (flags: SyncFlags.Flags): Effect.Effect<void, CommandEr
   Effect.gen(function*() {
     const url = Redacted.value(flags.database)
     const database = yield* SyncDatabase.parse(url)
+    const workspace = Option.getOrElse(flags.workspace, () => "default")
+    // Before the database is opened (a SQLite file created), as `Sync.run` would refuse it after.
+    yield* Schema.decode(Sync.WorkspaceName)(workspace).pipe(
+      Effect.mapError((error) =>
+        new SyncError.InvalidOptions({
+          detail: `--workspace ${JSON.stringify(workspace)} ${ParseResult.ArrayFormatter.formatErrorSync(error)[0]?.message ?? "is not a workspace name"}`
+        })
+      )
+    )
     yield* Effect.flatMap(Client.openScrollNote, (openScroll) =>
       run({
         target: flags.target,
-        workspace: Option.getOrElse(flags.workspace, () => "default"),
+        workspace,
         lockTimeout: Option.getOrUndefined(flags.lockTimeout),
         scroll: ScrollOptions.scrollOptions(flags),
         destination: SyncDatabase.display(database),
