@@ -308,7 +308,10 @@ export const run: (
             // otherwise stay `running`.
             const record = store.finishRun(runId, { status: "failed", now, counts, error: describe(cause) })
             const failed = Lock.whileBusy(record)
-            yield* dialect === "pg" ? failed : Lock.whileBusy(sql.withTransaction(Effect.zipRight(store.foldSeen(runId, now), record))).pipe(
+            // PostgreSQL: on the lock's own connection, which the run holds to its end; the pool's may all be taken by
+            // other runs, holding or waiting. Only a run whose lock's session ended records it on the pool.
+            const onLock = Effect.catchTag(lock.transaction(record), "LockLost", () => record)
+            yield* dialect === "pg" ? onLock : Lock.whileBusy(sql.withTransaction(Effect.zipRight(store.foldSeen(runId, now), record))).pipe(
               Effect.catchAll((error) =>
                 Effect.zipRight(
                   // The error as an annotation: a second message would be a second `message=` in a logfmt line.
