@@ -289,8 +289,11 @@ const unavailable = (database: Database) => (cause: Cause.Cause<unknown>): Layer
  */
 export interface Options {
   /**
-   * PostgreSQL: connections in the pool, from 2: the sync's lock holds one for the whole run, and a failed run records
-   * its end on another. Default 4. Fewer is a mistake in the code: the layer dies with it.
+   * PostgreSQL: connections in the pool. One for each workspace syncing at once, and one more: a run holding its
+   * workspace's lock keeps a connection to its end (and records its end on it), while runs waiting for a lock, and each
+   * run's look at the tables' version before it tries, take the one more for a moment at a time. So 2 for one
+   * workspace, 5 for four workspaces at once. A run that finds none free fails once `connectTimeout` has passed.
+   * Default 4. Fewer than 2 is a mistake in the code: the layer dies with it.
    */
   readonly maxConnections?: number | undefined
   /** PostgreSQL: how long to wait for the server to answer. Default 10 seconds. */

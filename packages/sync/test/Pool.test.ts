@@ -1,14 +1,16 @@
 /**
  * Syncs at once on a small PostgreSQL pool: each holder of a workspace's lock keeps one connection for its run and
- * records its end on it.
+ * records its end on it, a sync waiting for a lock takes a connection only for each try, so a pool of one connection
+ * per workspace syncing at once, and one more, is enough however many syncs wait.
  *
  * The syncs' waits (a try for the lock a second) are on the TestClock; the pool's own wait for a connection is real
  * time, bounded here by a `connectTimeout` of 3 s.
  */
+import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import { IntercomClient, Progress, type Resource, ScrollError } from "@intercom-scroll/core"
 import { PostgresDatabase } from "@intercom-scroll/testing"
-import { Cause, Deferred, Effect, Exit, Fiber, Layer, Option, Ref, TestClock } from "effect"
+import { Cause, Context, Deferred, Effect, Exit, Fiber, Layer, Option, Ref, Scope, TestClock } from "effect"
 import * as Lock from "../src/internal/lock.js"
 import { Sync, SyncDatabase } from "../src/index.js"
 import { freshToken, runs } from "./support/world.js"
@@ -54,7 +56,11 @@ const outcome = (exit: Exit.Exit<Sync.Summary, { readonly _tag: string; readonly
 describe("syncs at once on a small PostgreSQL pool", () => {
   const cases = [
     // The default pool, with no connection to spare: each holder records its end on its own.
-    { pool: 4, workspaces: 4, resources: ["users"] }
+    { pool: 4, workspaces: 4, resources: ["users"] },
+    // The least a pool may have: one workspace's two resources, the second waiting for the first.
+    { pool: 2, workspaces: 1, resources: ["users", "companies"] },
+    // One connection a workspace and one more, however many syncs wait: here four, taking turns on the one more.
+    { pool: 3, workspaces: 2, resources: ["users", "leads", "companies"] }
   ] as const
   for (const { pool, resources, workspaces: count } of cases) {
     it.scoped(
@@ -101,5 +107,22 @@ describe("syncs at once on a small PostgreSQL pool", () => {
       60_000
     )
   }
-})
 
+  it.scoped("a sync interrupted while it waits for a connection of a full pool leaves that connection to the pool", () =>
+    Effect.gen(function*() {
+      const { syncs } = yield* databaseWithPool(2)
+      const sql = Context.get(syncs, SqlClient.SqlClient)
+      // Both connections taken: the sync's try for the lock waits for one.
+      const taken = yield* Scope.make()
+      yield* Scope.extend(Effect.all([sql.reserve, sql.reserve]), taken)
+      const taking = yield* Effect.fork(
+        Effect.scoped(Lock.acquire(sql, "pg", { workspace: freshToken("full"), resource: "users", timeout: undefined }))
+      )
+      yield* pause(200)
+      yield* Fiber.interrupt(taking)
+      // The connection the pool hands over once one is free goes back to it.
+      yield* Scope.close(taken, Exit.void)
+      const both = yield* Effect.either(Effect.scoped(Effect.all([sql.reserve, sql.reserve], { concurrency: 2 })))
+      expect(both._tag).toBe("Right")
+    }), 30_000)
+})

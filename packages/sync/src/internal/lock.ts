@@ -1,9 +1,10 @@
 /**
  * One sync per workspace, across processes, held in the database itself.
  *
- * - PostgreSQL: a session-level advisory lock on a connection reserved for the whole run. A process that dies
- *   closes its connection, and the server releases the lock with it. A watchdog asks the connection for a sign of life,
- *   since a lock whose session ended is gone.
+ * - PostgreSQL: a session-level advisory lock on a connection of the pool, kept from the try that took it to the run's
+ *   end (a try that finds it busy gives its connection back). A process that dies closes its connection, and the
+ *   server releases the lock with it. A watchdog asks the connection for a sign of life, since a lock whose session
+ *   ended is gone.
  * - SQLite: a lease row (holder, host, pid, expiry) that a heartbeat renews. A lease past its expiry may be taken over;
  *   one held on this host (its hostname and PID namespace) by a process that no longer exists may be taken over at once.
  *
@@ -18,7 +19,7 @@
 import { SqlClient, type SqlConnection } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Progress, type Resource } from "@intercom-scroll/core"
-import { Clock, Data, Duration, Effect, Exit, Predicate, Schedule, type Scope } from "effect"
+import { Cause, Clock, Data, Duration, Effect, Exit, Fiber, Predicate, Schedule, Scope } from "effect"
 import { randomUUID } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -166,26 +167,61 @@ export const workspaceKey = (workspace: string): readonly [number, number] => {
 }
 
 /**
- * An advisory lock on a connection reserved from the pool for as long as the scope lives; the run's transactions
- * run on that connection too, one statement at a time with the watchdog's checks.
+ * A connection of the pool, given back when `scope` closes. @effect/sql-pg's `reserve` cannot be interrupted while it
+ * waits for the pool: a connection handed over after the interruption would never go back to it. So the wait runs on a
+ * fiber of its own, and a waiter interrupted leaves it to give back the connection once it comes.
+ */
+const reserveIn = (
+  sql: SqlClient.SqlClient,
+  scope: Scope.CloseableScope
+): Effect.Effect<SqlConnection.Connection, SqlError> =>
+  Effect.uninterruptibleMask((restore) =>
+    Effect.flatMap(Effect.forkDaemon(Scope.extend(sql.reserve, scope)), (reserving) =>
+      restore(Fiber.join(reserving)).pipe(
+        Effect.onInterrupt(() => Effect.forkDaemon(Effect.zipRight(Fiber.await(reserving), Scope.close(scope, Exit.void))))
+      ))
+  )
+
+/**
+ * An advisory lock on a connection of the pool, kept from the try that took the lock until the scope ends; the run's
+ * transactions run on that connection too, one statement at a time with the watchdog's checks. Each try reserves a
+ * connection of its own and gives it back when the lock is busy: a sync waiting for the lock holds none between its
+ * tries, so the syncs waiting for a workspace do not take the connections that the holders' other work needs.
  */
 export const advisory = (
   sql: SqlClient.SqlClient,
   key: readonly [number, number]
-): Effect.Effect<Lock, SqlError, Scope.Scope> =>
+): Effect.Effect<Lock, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const connection: SqlConnection.Connection = yield* sql.reserve
+    // The connection the lock was taken on (or may have been), and the scope that gives it back to the pool.
+    let held: { readonly connection: SqlConnection.Connection; readonly scope: Scope.CloseableScope } | undefined
+    // Registered before any try, so that it runs after the release that `acquire` registers (the last finalizer
+    // added runs first): the connection goes back to the pool only once the lock is released on it.
+    yield* Effect.addFinalizer(() => held === undefined ? Effect.void : Scope.close(held.scope, Exit.void))
     // A check never lands inside a transaction, where a failed statement would make it fail too.
     const turn = yield* Effect.makeSemaphore(1)
+    const execute = <A extends object>(
+      connection: SqlConnection.Connection,
+      statement: string,
+      params: ReadonlyArray<unknown>
+    ) => connection.execute(statement, params, undefined) as Effect.Effect<ReadonlyArray<A>, SqlError>
+    const heldConnection = Effect.suspend(() =>
+      held === undefined
+        ? Effect.dieMessage("The advisory lock's connection was asked for before a try took it")
+        : Effect.succeed(held.connection)
+    )
     const ask = <A extends object>(statement: string, params: ReadonlyArray<unknown>) =>
-      connection.execute(statement, params, undefined) as Effect.Effect<ReadonlyArray<A>, SqlError>
+      Effect.flatMap(heldConnection, (connection) => execute<A>(connection, statement, params))
     const transaction = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
       Effect.uninterruptibleMask((restore) =>
         Effect.gen(function*() {
           yield* ask("BEGIN", [])
           const exit = yield* Effect.exit(restore(
             // The statements the effect makes through the SqlClient run on this connection, in this transaction.
-            Effect.provideService(effect, SqlClient.TransactionConnection, [connection, 0])
+            Effect.flatMap(
+              heldConnection,
+              (connection) => Effect.provideService(effect, SqlClient.TransactionConnection, [connection, 0])
+            )
           ))
           if (Exit.isSuccess(exit)) {
             yield* ask("COMMIT", [])
@@ -196,19 +232,38 @@ export const advisory = (
           return yield* exit
         })
       ).pipe(turn.withPermits(1))
+    // Uninterruptible once the connection is in hand (the statement answers at once): an interrupted statement is
+    // cancelled by a `pg_cancel_backend` sent on another connection, which may land on the next statement of this one
+    // instead, the release of the lock. The wait for the connection may be interrupted.
+    const tryTake = Effect.uninterruptibleMask((restore) =>
+      Effect.gen(function*() {
+        const scope = yield* Scope.make()
+        const connection = yield* restore(reserveIn(sql, scope)).pipe(
+          Effect.tapErrorCause((cause) => Cause.isInterruptedOnly(cause) ? Effect.void : Scope.close(scope, Exit.void))
+        )
+        const answer = yield* Effect.exit(
+          execute<{ locked: boolean }>(connection, "SELECT pg_try_advisory_lock($1, $2) AS locked", key)
+        )
+        if (Exit.isSuccess(answer) && answer.value[0]?.locked !== true) {
+          yield* Scope.close(scope, Exit.void)
+          return yield* new Busy()
+        }
+        // Taken, or perhaps: a failure may have come after the server granted it. Kept for the release either way.
+        held = { connection, scope }
+        return yield* Effect.asVoid(answer)
+      })
+    )
     return {
-      // Uninterruptible (it answers at once): an interrupted statement is cancelled by a `pg_cancel_backend` sent on
-      // another connection, which may land on the next statement of this one instead, the release of the lock.
-      tryTake: Effect.flatMap(
-        ask<{ locked: boolean }>("SELECT pg_try_advisory_lock($1, $2) AS locked", key),
-        (rows) => rows[0]?.locked === true ? Effect.void : Effect.fail(new Busy())
-      ).pipe(Effect.uninterruptible, turn.withPermits(1)),
+      tryTake,
       // A session lock lives as long as its session: a connection that answers still holds it.
       stillHeld: Effect.as(ask("SELECT 1", []), true).pipe(turn.withPermits(1)),
       checkEvery: Duration.seconds(10),
       lostReason: "its PostgreSQL session ended",
-      // Before the connection goes back to the pool, which would otherwise keep the lock alive.
-      release: Effect.asVoid(ask("SELECT pg_advisory_unlock($1, $2)", key)).pipe(turn.withPermits(1)),
+      // Before the connection goes back to the pool, which would otherwise keep the lock alive. Releasing a lock not
+      // held does nothing; no try that may have taken it, nothing to release.
+      release: Effect.suspend(() =>
+        held === undefined ? Effect.void : Effect.asVoid(ask("SELECT pg_advisory_unlock($1, $2)", key))
+      ).pipe(turn.withPermits(1)),
       transaction
     } satisfies Lock
   })
