@@ -5,8 +5,9 @@
 import { SqlClient } from "@effect/sql"
 import * as Migrator from "@effect/sql/Migrator"
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Clock, Deferred, Effect, Exit, Fiber, Layer, Option } from "effect"
-import { Sync } from "../src/index.js"
+import { PostgresDatabase } from "@intercom-scroll/testing"
+import { Cause, Clock, Context, Deferred, Effect, Exit, Fiber, Layer, Option } from "effect"
+import { Sync, SyncDatabase } from "../src/index.js"
 import { time } from "../src/internal/dialect.js"
 import { withMigrationsLock } from "../src/internal/lock.js"
 import * as Migrations from "../src/internal/migrations.js"
@@ -24,6 +25,10 @@ const tablesOf = (sql: SqlClient.SqlClient) =>
   }).pipe(Effect.map((rows) =>
     rows.filter((row) => !row.name.startsWith("sqlite_")).map((row) => row.view ? `${row.name} (view)` : row.name).sort()
   ))
+
+/** The error a migration or a sync failed with: undefined when it did not fail, or died instead. */
+const failureOf = <A, E>(exit: Exit.Exit<A, E>) =>
+  Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
 
 describe.each(Databases.both)("Sync.migrate on %s", (_name, database) => {
   it.effect("creates the tables and records itself in intercom_sync_migrations, not the Migrator's default", () =>
@@ -232,6 +237,23 @@ it.effect("PostgreSQL: more syncs migrating at once than the pool has connection
     const recorded = yield* sql<{ migration_id: number }>`SELECT migration_id FROM intercom_sync_migrations`
     expect(recorded).toHaveLength(9)
   }).pipe(Effect.provide(Databases.postgres)))
+
+it.effect("PostgreSQL: a look at the tables' version that gets no connection fails with that wait's error, and goes no further", () =>
+  Effect.gen(function*() {
+    const url = yield* PostgresDatabase.make
+    const pool = yield* Layer.build(
+      SyncDatabase.layer(SyncDatabase.Database.Postgres({ url }), { maxConnections: 2, connectTimeout: "1 second" })
+    )
+    yield* Effect.provide(Sync.migrate, pool)
+    // Every connection of the pool taken, as by other syncs' locks.
+    const sql = Context.get(pool, SqlClient.SqlClient)
+    yield* Effect.all([sql.reserve, sql.reserve])
+    const error = failureOf(yield* Effect.exit(Effect.provide(Sync.migrate, pool)))
+    expect(error?._tag).toBe("SqlError")
+    // A statement's wait: taken for "not current", the look went on to the migrations' transaction, whose wait for a
+    // connection fails "… for transaction".
+    expect(error?.message).toBe("Failed to acquire connection")
+  }).pipe(Effect.scoped), 30_000)
 
 it.effect("a SqlClient of another dialect is refused with a typed error", () =>
   Effect.gen(function*() {

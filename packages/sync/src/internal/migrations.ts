@@ -10,7 +10,7 @@ import type { SqlError } from "@effect/sql/SqlError"
 import { Effect, Schedule } from "effect"
 import { SchemaTooNew } from "../SyncError.js"
 import * as Dialect from "./dialect.js"
-import { withMigrationsLock } from "./lock.js"
+import { whileBusy, withMigrationsLock } from "./lock.js"
 
 export const migrationsTable = "intercom_sync_migrations"
 
@@ -322,8 +322,12 @@ export const migrate = (
  * fleet (2,000 workspaces on two runners spent half their sync slots waiting for it). Anything else goes the locked
  * way, which decides. The table's presence is asked first, not learnt from a failed read: the SQLite client caches a
  * statement that failed to prepare, and the Migrator's own read would then fail with it once the table exists.
+ *
+ * A read that fails fails the sync with its error. Taken for "not current", a pool with no connection to spare (all
+ * held by other syncs' locks) sent the sync the locked way, to wait for a connection a second time and fail there,
+ * with that wait's error instead of this one.
  */
-const isCurrent = (sql: SqlClient.SqlClient, dialect: Dialect.Dialect): Effect.Effect<boolean> =>
+const isCurrent = (sql: SqlClient.SqlClient, dialect: Dialect.Dialect): Effect.Effect<boolean, SqlError> =>
   Effect.gen(function*() {
     const [{ present }] = dialect === "pg"
       ? yield* sql<{ present: boolean }>`SELECT to_regclass(${migrationsTable}) IS NOT NULL AS present`
@@ -331,4 +335,4 @@ const isCurrent = (sql: SqlClient.SqlClient, dialect: Dialect.Dialect): Effect.E
     if (!present) return false
     const ids = yield* recorded(sql)
     return ids.length === known.length && known.every((id) => ids.includes(id))
-  }).pipe(Effect.orElseSucceed(() => false))
+  }).pipe(whileBusy)
