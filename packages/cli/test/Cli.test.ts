@@ -1,10 +1,15 @@
 import { FileSystem, HttpClient, HttpClientError, Path } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
+import { SqlClient } from "@effect/sql"
+import * as Migrator from "@effect/sql/Migrator"
+import { SqliteClient } from "@effect/sql-sqlite-node"
 import { ScrollError } from "@intercom-scroll/core"
 import { Simulator } from "@intercom-scroll/simulator"
+import { Sync } from "@intercom-scroll/sync"
 import { Chunk, ConfigProvider, Deferred, Duration, Effect, Either, Exit, Fiber, Layer, Schedule, TestClock, TestServices } from "effect"
 import * as WorkspaceLock from "../../core/src/internal/workspaceLock.js"
+import * as Migrations from "../../sync/src/internal/migrations.js"
 import { errorList, type Fake, json, makeFake, TOKEN } from "../../core/test/support/fakeIntercom.js"
 import { Cli } from "../src/index.js"
 import * as Failure from "../src/internal/failure.js"
@@ -679,6 +684,30 @@ describe("intercom-scroll export", () => {
       const again = yield* cli(["export", "users", "--out", target], { fake, capture: makeCapture() })
       expect(again).toEqual(Exit.void)
       expect(lines(yield* fs.readFileString(target))).toHaveLength(250)
+    }).pipe(Effect.provide(NodeContext.layer))
+  })
+})
+
+describe("intercom-scroll sync", () => {
+  it.scoped("a migration that fails: exit 1, and its line says what the database said, not only that a statement failed", () => {
+    const run = { fake: makeFake(), capture: makeCapture() }
+    return Effect.gen(function*() {
+      const filename = `${yield* tempDirectory}/intercom.sqlite`
+      // At 8, with a column of the user's own where migration 9 adds one.
+      yield* Effect.gen(function*() {
+        yield* Migrator.make({})({
+          loader: Migrator.fromRecord(Object.fromEntries(Object.entries(Migrations.migrations).slice(0, 8))),
+          table: Sync.migrationsTable
+        })
+        const sql = yield* SqlClient.SqlClient
+        yield* sql`ALTER TABLE intercom_sync_runs ADD COLUMN alive_at TEXT`
+      }).pipe(Effect.provide(SqliteClient.layer({ filename })), Effect.orDie)
+      const exit = yield* cli(["sync", "users", "--database", `sqlite:${filename}`], run)
+      expect(Failure.exitCode(exit)).toBe(1)
+      expect(lines(run.capture.stderr())).toHaveLength(1)
+      expect(run.capture.stderr()).toMatch(
+        /^MigrationError: Migration "9_run_alive_at" failed: Failed to (prepare|execute) statement: duplicate column name: alive_at\n$/
+      )
     }).pipe(Effect.provide(NodeContext.layer))
   })
 })

@@ -26,6 +26,13 @@ const tablesOf = (sql: SqlClient.SqlClient) =>
     rows.filter((row) => !row.name.startsWith("sqlite_")).map((row) => row.view ? `${row.name} (view)` : row.name).sort()
   ))
 
+/** The sync's tables as its first `count` migrations left them: a database of an older version. */
+const migratedTo = (count: number) =>
+  Migrator.make({})({
+    loader: Migrator.fromRecord(Object.fromEntries(Object.entries(Migrations.migrations).slice(0, count))),
+    table: Sync.migrationsTable
+  })
+
 /** The error a migration or a sync failed with: undefined when it did not fail, or died instead. */
 const failureOf = <A, E>(exit: Exit.Exit<A, E>) =>
   Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
@@ -177,6 +184,27 @@ describe.each(Databases.both)("Sync.migrate on %s", (_name, database) => {
       expect(again).toMatchObject({ inserted: 0, updated: 0, unchanged: 4, deleted: 0 })
     }).pipe(Effect.provide(database)))
 
+  it.effect("a migration that fails fails, and does not die, with a MigrationError in the database's own words", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const { dialect } = yield* Databases.TestDatabase
+      // At 8, with a column of the user's own where migration 9 adds one.
+      yield* migratedTo(8)
+      yield* sql`ALTER TABLE intercom_sync_runs ADD COLUMN alive_at TEXT`
+      const token = freshToken()
+      const exits: ReadonlyArray<Exit.Exit<unknown, { readonly _tag: string; readonly message: string }>> = [
+        yield* Effect.exit(Sync.migrate),
+        yield* Effect.exit(Effect.provide(Sync.run("users", { workspace: token }), intercom(token)))
+      ]
+      for (const exit of exits) {
+        const error = failureOf(exit)
+        expect(error?._tag).toBe("MigrationError")
+        expect(error?.message).toBe(`Migration "9_run_alive_at" failed: Failed to execute statement: ${
+          dialect === "pg" ? "column \"alive_at\" of relation \"intercom_sync_runs\" already exists" : "duplicate column name: alive_at"
+        }`)
+      }
+    }).pipe(Effect.provide(database)))
+
   it.effect("two processes migrating a fresh database at once both end with the tables in place", () =>
     Effect.gen(function*() {
       const { client } = yield* Databases.TestDatabase
@@ -236,6 +264,18 @@ it.effect("PostgreSQL: more syncs migrating at once than the pool has connection
     const sql = yield* SqlClient.SqlClient
     const recorded = yield* sql<{ migration_id: number }>`SELECT migration_id FROM intercom_sync_migrations`
     expect(recorded).toHaveLength(9)
+  }).pipe(Effect.provide(Databases.postgres)))
+
+it.effect("PostgreSQL: a view of the user's on a table a migration replaces: the migration fails naming the view, in PostgreSQL's words", () =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* migratedTo(1)
+    yield* sql`CREATE VIEW my_users AS SELECT id, email FROM intercom_users`
+    const error = failureOf(yield* Effect.exit(Sync.migrate))
+    expect(error?._tag).toBe("MigrationError")
+    expect(error?.message).toBe(
+      "Migration \"2_split_seen\" failed: Failed to execute statement: cannot drop table intercom_users because other objects depend on it (view my_users depends on table intercom_users)"
+    )
   }).pipe(Effect.provide(Databases.postgres)))
 
 it.effect("PostgreSQL: a look at the tables' version that gets no connection fails with that wait's error, and goes no further", () =>

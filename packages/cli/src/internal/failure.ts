@@ -143,11 +143,14 @@ const withAdvice = (error: ScrollError.ScrollError, surface: Surface): string =>
 
 /**
  * What an error of another library says its cause was, when it says more than the error: @effect/sql's `SqlError` is
- * "Failed to execute statement", and the database's own words ("relation … does not exist") are in its cause.
+ * "Failed to execute statement", and the database's own words ("relation … does not exist") are in its cause. Trimmed
+ * (the SQLite client's "Failed to prepare statement " ends in a space), so that a message that quotes it trimmed
+ * does not say it twice.
  */
 const causeOf = (error: object, message: string): string => {
   const cause = (error as { readonly cause?: unknown }).cause
-  return cause instanceof Error && cause.message !== "" && !message.includes(cause.message) ? `: ${cause.message}` : ""
+  const said = cause instanceof Error ? cause.message.trim() : ""
+  return said !== "" && !message.includes(said) ? `: ${said}` : ""
 }
 
 const describe = (error: unknown, surface: Surface = {}): string => {
