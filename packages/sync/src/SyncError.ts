@@ -21,8 +21,10 @@ import type { ScrollError } from "@intercom-scroll/core"
 import { Schema } from "effect"
 
 /**
- * An error's message followed by its cause's, which says what happened ("database is locked", "connect ECONNREFUSED
- * 127.0.0.1:5432") where @effect/sql's `SqlError` says only that a statement failed. For a log line or a report.
+ * An error's message followed by what its causes said, down the chain, each once: "database is locked", "connect
+ * ECONNREFUSED 127.0.0.1:5432", where @effect/sql's `SqlError` says only that a statement failed, and PostgreSQL's
+ * detail, which names the object in the way ("view my_users depends on table intercom_users"). For a log line or a
+ * report.
  *
  * @example
  * import { SqlError } from "@effect/sql/SqlError"
@@ -34,10 +36,19 @@ import { Schema } from "effect"
  * @since 0.1.0
  * @category formatting
  */
-export const explain = (error: { readonly message: string; readonly cause?: unknown }): string =>
-  error.cause instanceof Error && error.cause.message !== "" && error.cause.message !== error.message
-    ? `${error.message}: ${error.cause.message}`
-    : error.message
+export const explain = (error: { readonly message: string; readonly cause?: unknown }): string => {
+  // Trimmed: the SQLite client's "Failed to prepare statement " ends in a space.
+  let text = error.message.trimEnd()
+  const heard = (words: unknown, wrap: (words: string) => string) => {
+    if (typeof words === "string" && words.trim() !== "" && !text.includes(words.trim())) text += wrap(words.trim())
+  }
+  // A few levels at most: a cause's chain is the driver's, not ours, and may loop.
+  for (let cause = error.cause, depth = 0; cause instanceof Error && depth < 4; cause = cause.cause, depth++) {
+    heard(cause.message, (words) => `: ${words}`)
+    heard((cause as Error & { readonly detail?: unknown }).detail, (detail) => ` (${detail})`)
+  }
+  return text
+}
 
 /**
  * Another sync of the workspace held its lock for longer than `lockTimeout`.

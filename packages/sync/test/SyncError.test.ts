@@ -14,4 +14,15 @@ describe("SyncError.explain", () => {
     expect(SyncError.explain(new SqlError({ message, cause: new Error("") }))).toBe(message)
     expect(SyncError.explain(new SqlError({ message, cause: "a string" }))).toBe(message)
   })
+
+  it("goes down the chain, with PostgreSQL's detail, which names what stands in the way", () => {
+    const driver = Object.assign(new Error("cannot drop table intercom_users because other objects depend on it"), {
+      detail: "view my_users depends on table intercom_users"
+    })
+    const statement = new SqlError({ message: "Failed to execute statement", cause: driver })
+    const migration = new Error("Migration \"2_split_seen\" failed: Failed to execute statement", { cause: statement })
+    expect(SyncError.explain(migration)).toBe(
+      "Migration \"2_split_seen\" failed: Failed to execute statement: cannot drop table intercom_users because other objects depend on it (view my_users depends on table intercom_users)"
+    )
+  })
 })

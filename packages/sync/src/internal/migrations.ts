@@ -8,7 +8,7 @@ import { SqlClient } from "@effect/sql"
 import * as Migrator from "@effect/sql/Migrator"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Effect, Option, Predicate, Schedule } from "effect"
-import { SchemaTooNew } from "../SyncError.js"
+import { explain, SchemaTooNew } from "../SyncError.js"
 import * as Dialect from "./dialect.js"
 import { whileBusy, withMigrationsLock } from "./lock.js"
 
@@ -279,21 +279,6 @@ const createMigrationsTable = (sql: SqlClient.SqlClient) =>
   )`
 
 /**
- * The words a failed migration's error carries down its causes: the `SqlError`'s "Failed to execute statement", then
- * the driver's own ("cannot drop table intercom_users because other objects depend on it"), and PostgreSQL's detail,
- * which names the object in the way ("view my_users depends on table intercom_users").
- */
-const said = (cause: unknown): string | undefined => {
-  if (!(cause instanceof Error) || cause.message === "") return undefined
-  const { detail } = cause as Error & { readonly detail?: unknown }
-  // Trimmed: the SQLite client's "Failed to prepare statement " ends in a space.
-  const message = cause.message.trimEnd()
-  const own = typeof detail === "string" && detail !== "" ? `${message} (${detail})` : message
-  const deeper = said(cause.cause)
-  return deeper === undefined || own.includes(deeper) ? own : `${own}: ${deeper}`
-}
-
-/**
  * The Migrator runs each migration under `orDieWith`: a migration that fails dies with a `MigrationError`, and the
  * sync's callers (a CLI's one line, the fleet's answer) would see a defect and, of its words, only "Failed to execute
  * statement". Failed with instead, its message saying what the database said.
@@ -305,14 +290,7 @@ const failedMigration = <A, E, R>(
     // By its tag: the Migrator's `MigrationError` may come from another copy of @effect/sql than this module's.
     if (!Predicate.isTagged(defect, "MigrationError") || !(defect instanceof Error)) return Option.none()
     const { cause, reason } = defect as Error & { readonly cause?: unknown; readonly reason?: Migrator.MigrationError["reason"] }
-    const words = said(cause)
-    return Option.some(Effect.fail(
-      new Migrator.MigrationError({
-        reason: reason ?? "failed",
-        message: words === undefined ? defect.message : `${defect.message}: ${words}`,
-        cause
-      })
-    ))
+    return Option.some(Effect.fail(new Migrator.MigrationError({ reason: reason ?? "failed", message: explain(defect), cause })))
   })
 
 /** Another process's migrations, not yet committed: ours found nothing to do and must look again. */
