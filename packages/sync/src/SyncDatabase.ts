@@ -296,7 +296,10 @@ export interface Options {
    * Default 4. Fewer than 2 is a mistake in the code: the layer dies with it.
    */
   readonly maxConnections?: number | undefined
-  /** PostgreSQL: how long to wait for the server to answer. Default 10 seconds. */
+  /**
+   * PostgreSQL: how long to wait for the server to answer a new connection, and for a free connection of the pool.
+   * Default 10 seconds. Zero, negative or infinite is a mistake in the code: the layer dies with it.
+   */
   readonly connectTimeout?: Duration.DurationInput | undefined
   /** PostgreSQL: names the sessions in `pg_stat_activity`. Default `intercom-scroll`. */
   readonly applicationName?: string | undefined
@@ -329,13 +332,29 @@ const libpqSslModes = (url: string, environmentMode: string | undefined): string
  * @since 0.1.0
  * @category layers
  */
-export const layer = (database: Database, options: Options = {}): Layer.Layer<SqlClient, DatabaseUnavailable> =>
-  options.maxConnections !== undefined && !(Number.isSafeInteger(options.maxConnections) && options.maxConnections >= 2)
-    // With one, a run that fails waits for the connection its lock holds, and its row is left `running`.
-    ? Layer.die(new Error(
-      `SyncDatabase option maxConnections must be a whole number from 2 (the lock holds one for the whole run, and a failed run records its end on another), not ${options.maxConnections}`
-    ))
-    : layerOpened(database, options)
+export const layer = (database: Database, options: Options = {}): Layer.Layer<SqlClient, DatabaseUnavailable> => {
+  const problem = optionsProblem(options)
+  return problem === undefined ? layerOpened(database, options) : Layer.die(new Error(`SyncDatabase option ${problem}`))
+}
+
+/** What is wrong with `options`, numbers of a program rather than data: the layer dies with it, naming it. */
+const optionsProblem = ({ connectTimeout, maxConnections }: Options): string | undefined => {
+  if (maxConnections !== undefined && !(Number.isSafeInteger(maxConnections) && maxConnections >= 2)) {
+    // With one, a run holding its lock keeps it, and a run waiting for the lock has none to try with.
+    return `maxConnections must be a whole number from 2 (a sync holds one for its whole run, and a sync of the workspace waiting for it needs another to try), not ${maxConnections}`
+  }
+  if (connectTimeout !== undefined) {
+    // Unchecked, a zero or negative one timed out at once and a NaN or "bogus" failed to decode, each reported as the
+    // database being unavailable; an infinite one overflowed Node's timer, which fires at once.
+    const decoded = Duration.decodeUnknown(connectTimeout)
+    const negative = (typeof connectTimeout === "number" && !(connectTimeout > 0)) ||
+      (typeof connectTimeout === "string" && connectTimeout.trim().startsWith("-"))
+    if (negative || Option.isNone(decoded) || !Duration.isFinite(decoded.value) || Duration.toMillis(decoded.value) <= 0) {
+      return `connectTimeout must be a finite duration above zero, such as "10 seconds", not ${String(connectTimeout)}`
+    }
+  }
+  return undefined
+}
 
 const layerOpened = (database: Database, options: Options): Layer.Layer<SqlClient, DatabaseUnavailable> =>
   Database.$match(database, {

@@ -5,7 +5,7 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import { PostgresDatabase } from "@intercom-scroll/testing"
-import { Cause, Effect, Exit, Layer, Option, Redacted } from "effect"
+import { Cause, Duration, Effect, Exit, Layer, Option, Redacted } from "effect"
 import * as fs from "node:fs/promises"
 import * as net from "node:net"
 import * as os from "node:os"
@@ -115,15 +115,30 @@ describe("SyncDatabase.parse", () => {
 })
 
 describe("SyncDatabase.layer", () => {
-  it.effect("refuses fewer than two connections, which a failed run's last write would wait on for ever", () =>
+  it.effect("refuses fewer than two connections: a run waiting for the lock would have none to try with", () =>
     Effect.gen(function*() {
       const url = yield* SyncDatabase.parse("postgres://sync@127.0.0.1:1/never_opened")
       for (const maxConnections of [1, 0, 2.5, Number.NaN]) {
         const exit = yield* Effect.exit(Layer.build(SyncDatabase.layer(url, { maxConnections })).pipe(Effect.scoped))
         expect(Exit.isFailure(exit) && Cause.isDie(exit.cause) && String(Cause.squash(exit.cause))).toContain(
-          `maxConnections must be a whole number from 2 (the lock holds one for the whole run, and a failed run records its end on another), not ${maxConnections}`
+          `maxConnections must be a whole number from 2 (a sync holds one for its whole run, and a sync of the workspace waiting for it needs another to try), not ${maxConnections}`
         )
       }
+    }))
+
+  it.effect("refuses a connectTimeout that is not a finite duration above zero, instead of reporting the database unavailable", () =>
+    Effect.gen(function*() {
+      const url = yield* SyncDatabase.parse("postgres://sync@127.0.0.1:1/never_opened")
+      const refused: ReadonlyArray<Duration.DurationInput> = [0, -5, Number.NaN, "-5 seconds", "bogus" as Duration.DurationInput, Infinity, Duration.infinity]
+      for (const connectTimeout of refused) {
+        const exit = yield* Effect.exit(Layer.build(SyncDatabase.layer(url, { connectTimeout })).pipe(Effect.scoped))
+        expect(Exit.isFailure(exit) && Cause.isDie(exit.cause) && String(Cause.squash(exit.cause))).toContain(
+          `SyncDatabase option connectTimeout must be a finite duration above zero, such as "10 seconds", not ${String(connectTimeout)}`
+        )
+      }
+      // A good one goes on to the server, which is not there: the database is unavailable.
+      const exit = yield* Effect.exit(Layer.build(SyncDatabase.layer(url, { connectTimeout: "1 second" })).pipe(Effect.scoped))
+      expect(Exit.isFailure(exit) && Cause.failureOption(exit.cause).pipe(Option.map((error) => error._tag), Option.getOrNull)).toBe("DatabaseUnavailable")
     }))
 
   it.scoped("SQLite: creates the file and its missing parent directories", () =>
