@@ -135,7 +135,8 @@ export const none = (since: DateTime.Utc): Activity => ({
 })
 
 /**
- * Reads the activity of the sync runs since `since`, with at most `failures` (default 10) of the latest failures.
+ * Reads the activity of the sync runs since `since`, with at most `failures` (default 10; `Infinity` for all) of the
+ * latest failures.
  * Nothing is written: a database no sync has migrated yet fails with the driver's `SqlError` (no such table).
  *
  * @since 0.1.0
@@ -149,7 +150,11 @@ export const read: (
     const dialect = yield* Dialect.of(sql)
     const runs = sql(Store.runsTable)
     const since = Dialect.time(dialect, DateTime.toEpochMillis(options.since))
-    const limit = Math.max(0, Math.floor(options.failures ?? 10))
+    const requested = options.failures ?? 10
+    // A number of a program, not data: NaN is a defect that names it, as an option out of range is elsewhere, rather
+    // than the statement's `SqlError`. Infinity is every failure.
+    if (Number.isNaN(requested)) return yield* Effect.dieMessage("SyncActivity.read: failures must be a number, got NaN")
+    const limit = Math.max(0, Math.floor(Math.min(requested, Number.MAX_SAFE_INTEGER)))
     const columns = sql.literal("id, workspace, resource, started_at, label, runner, inserted, updated, unchanged")
     const running = yield* sql<RunRow & { readonly alive_at: Date | string | null }>`SELECT ${columns}, alive_at
       FROM ${runs} WHERE status = 'running' ORDER BY started_at, id`

@@ -4,7 +4,7 @@
  */
 import { SqlClient, Statement } from "@effect/sql"
 import { describe, expect, layer } from "@effect/vitest"
-import { DateTime, Effect, Exit, Schedule, TestClock } from "effect"
+import { Cause, DateTime, Effect, Exit, Schedule, TestClock } from "effect"
 import { Sync, SyncActivity } from "../src/index.js"
 import * as Databases from "./support/databases.js"
 import { freshToken, intercom } from "./support/world.js"
@@ -62,6 +62,12 @@ describe.each(Databases.both)("SyncActivity.read on %s", (_name, database) => {
         // At most as many failures as asked for; none at all with 0.
         expect((yield* SyncActivity.read({ since, failures: 1 })).failures.map((run) => run.workspace)).toEqual([crashed])
         expect((yield* SyncActivity.read({ since, failures: 0 })).failures).toEqual([])
+        // Infinity is all of them; NaN a defect that names it, not the statement's SqlError.
+        expect((yield* SyncActivity.read({ since, failures: Infinity })).failures).toHaveLength(2)
+        const nan = yield* Effect.exit(SyncActivity.read({ since, failures: Number.NaN }))
+        expect(Exit.isFailure(nan) && Cause.isDie(nan.cause) && String(Cause.squash(nan.cause))).toContain(
+          "SyncActivity.read: failures must be a number, got NaN"
+        )
         // Since the start: the early run too.
         expect((yield* SyncActivity.read({ since: DateTime.unsafeMake(0) })).ended.complete).toBe(3)
       }))
