@@ -2,10 +2,10 @@
  * One sync per workspace: in one process and across processes (two SqlClients on one SQLite file or PostgreSQL
  * database), waiting or failing after the timeout, and going on after a holder that died.
  */
-import { SqlClient } from "@effect/sql"
-import { describe, expect, layer } from "@effect/vitest"
+import { SqlClient, type SqlConnection } from "@effect/sql"
+import { describe, expect, it, layer } from "@effect/vitest"
 import { IntercomClient, Progress, ScrollError } from "@intercom-scroll/core"
-import { Cause, Chunk, Clock, Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, TestClock } from "effect"
+import { Cause, Chunk, Clock, Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Scope, TestClock } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as Lock from "../src/internal/lock.js"
@@ -388,4 +388,37 @@ describe("the PostgreSQL advisory lock", () => {
         expect(complete.status).toBe("complete")
       }))
   })
+})
+
+describe("the PostgreSQL advisory lock's tries", () => {
+  it.live("a try interrupted just as the pool hands it a connection gives that connection back", () =>
+    Effect.gen(function*() {
+      // A pool of one connection, handed over once `gate` opens, that counts the connections not given back.
+      let outstanding = 0
+      const leakedAt: Array<number> = []
+      const connection = { execute: () => Effect.succeed([{ locked: false }]) } as unknown as SqlConnection.Connection
+      for (let attempt = 0; attempt < 200; attempt++) {
+        const gate = yield* Deferred.make<void>()
+        const reserve = Effect.gen(function*() {
+          yield* Deferred.await(gate)
+          outstanding++
+          yield* Effect.addFinalizer(() => Effect.sync(() => void outstanding--))
+          return connection
+        })
+        const sql = { reserve } as unknown as SqlClient.SqlClient
+        const lockScope = yield* Scope.make()
+        const lock = yield* Scope.extend(Lock.advisory(sql, [1, 2]), lockScope)
+        // Yielding every few steps, so that the interruption lands at every step of the handover in turn.
+        const trying = yield* Effect.fork(lock.tryTake.pipe(Effect.withMaxOpsBeforeYield(16)))
+        yield* Effect.sleep(1)
+        yield* Deferred.succeed(gate, undefined)
+        for (let turn = 0; turn < attempt % 100; turn++) yield* Effect.yieldNow()
+        yield* Fiber.interrupt(trying)
+        yield* Scope.close(lockScope, Exit.void)
+        yield* Effect.sleep(2)
+        if (outstanding !== 0) leakedAt.push(attempt)
+        outstanding = 0
+      }
+      expect(leakedAt).toEqual([])
+    }), 60_000)
 })

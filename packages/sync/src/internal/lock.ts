@@ -175,9 +175,11 @@ const reserveIn = (
   sql: SqlClient.SqlClient,
   scope: Scope.CloseableScope
 ): Effect.Effect<SqlConnection.Connection, SqlError> =>
-  Effect.uninterruptibleMask((restore) =>
+  // Only the join may be interrupted, whatever the caller's region: a caller that restored its interruptibility around
+  // this would be interrupted as this returned, the connection in hand and lost.
+  Effect.uninterruptible(
     Effect.flatMap(Effect.forkDaemon(Scope.extend(sql.reserve, scope)), (reserving) =>
-      restore(Fiber.join(reserving)).pipe(
+      Effect.interruptible(Fiber.join(reserving)).pipe(
         Effect.onInterrupt(() => Effect.forkDaemon(Effect.zipRight(Fiber.await(reserving), Scope.close(scope, Exit.void))))
       ))
   )
@@ -235,10 +237,10 @@ export const advisory = (
     // Uninterruptible once the connection is in hand (the statement answers at once): an interrupted statement is
     // cancelled by a `pg_cancel_backend` sent on another connection, which may land on the next statement of this one
     // instead, the release of the lock. The wait for the connection may be interrupted.
-    const tryTake = Effect.uninterruptibleMask((restore) =>
+    const tryTake = Effect.uninterruptible(
       Effect.gen(function*() {
         const scope = yield* Scope.make()
-        const connection = yield* restore(reserveIn(sql, scope)).pipe(
+        const connection = yield* reserveIn(sql, scope).pipe(
           Effect.tapErrorCause((cause) => Cause.isInterruptedOnly(cause) ? Effect.void : Scope.close(scope, Exit.void))
         )
         const answer = yield* Effect.exit(
