@@ -37,6 +37,7 @@ import * as Slots from "./internal/slots.js"
 import { MissingToken, Secrets } from "./Secrets.js"
 import { Summary } from "./Summary.js"
 import { WorkspaceConfig } from "./WorkspaceConfig.js"
+import { createHash } from "node:crypto"
 
 /**
  * A sync failed in the database (a statement or a migration failed), or refused its options. `SqlError` and
@@ -431,6 +432,13 @@ const storageBusy = Schedule.exponential("50 millis").pipe(Schedule.jittered, Sc
 const loggable = ({ duration, ...counts }: Summary) => ({ ...counts, millis: Duration.toMillis(duration) })
 
 /**
+ * The `message_id` under which the cluster's SQL storage keeps a request's primary key: the key, or past 255 characters
+ * (its column's width) the key's SHA-256 in hex. A workspace's name and its run's together may pass it.
+ */
+const storedMessageId = (primaryKey: string): string =>
+  primaryKey.length <= 255 ? primaryKey : createHash("sha256").update(primaryKey).digest("hex")
+
+/**
  * How many of `workspaces` were already sent a `Sync` of `run`, which they answer with what they answered then and
  * sync nothing again: the cluster stores a persisted request under its primary key (the workspace, the RPC and the
  * `run`). A sender reusing a run's name learns it from this before it waits on answers that are only stored ones.
@@ -445,7 +453,7 @@ export const sentBefore = Effect.fn("WorkspaceSync.sentBefore")(function*(worksp
     const entityId = EntityId.make(workspace)
     const shardId = sharding.getShardId(entityId, WorkspaceSync.getShardGroup(entityId))
     const address = EntityAddress.make({ shardId, entityType: WorkspaceSync.type, entityId })
-    return Envelope.primaryKeyByAddress({ address, tag: Sync._tag, id: requestKey(run) })
+    return storedMessageId(Envelope.primaryKeyByAddress({ address, tag: Sync._tag, id: requestKey(run) }))
   })
   let sent = 0
   // A few hundred at a time: SQLite's statements take a bounded number of parameters.

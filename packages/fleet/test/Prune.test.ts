@@ -79,6 +79,12 @@ describe("WorkspaceSync.prune", () => {
           expect((yield* held).runs).toEqual(["initech r0 running", "globex r3 complete", "acme r2 complete", "acme r1 complete"])
           // Nothing is older than a cutoff in the past.
           expect(yield* WorkspaceSync.prune(DateTime.unsafeMake(0))).toEqual({ runs: 0, requests: 0, ticks: 0 })
+
+          // A request whose key passes 255 characters is kept under the key's digest: found there too.
+          const long = `nightly/${"x".repeat(240)}`
+          expect(yield* WorkspaceSync.sentBefore(["acme"], long)).toBe(0)
+          yield* WorkspaceSync.sync(acme, { resources: ["users"], run: long })
+          expect(yield* WorkspaceSync.sentBefore(["acme"], long)).toBe(1)
         }).pipe(Effect.provide(runner), Logger.withMinimumLogLevel(LogLevel.Warning))
       }).pipe(Effect.scoped), 60_000)
 
