@@ -298,7 +298,7 @@ export interface Options {
   readonly maxConnections?: number | undefined
   /**
    * PostgreSQL: how long to wait for the server to answer a new connection, and for a free connection of the pool.
-   * Default 10 seconds. Zero, negative or infinite is a mistake in the code: the layer dies with it.
+   * Default 10 seconds. Zero, negative, or over 24 days (Node's timers) is a mistake in the code: the layer dies with it.
    */
   readonly connectTimeout?: Duration.DurationInput | undefined
   /** PostgreSQL: names the sessions in `pg_stat_activity`. Default `intercom-scroll`. */
@@ -349,8 +349,12 @@ const optionsProblem = ({ connectTimeout, maxConnections }: Options): string | u
     const decoded = Duration.decodeUnknown(connectTimeout)
     const negative = (typeof connectTimeout === "number" && !(connectTimeout > 0)) ||
       (typeof connectTimeout === "string" && connectTimeout.trim().startsWith("-"))
-    if (negative || Option.isNone(decoded) || !Duration.isFinite(decoded.value) || Duration.toMillis(decoded.value) <= 0) {
-      return `connectTimeout must be a finite duration above zero, such as "10 seconds", not ${String(connectTimeout)}`
+    // Node's timers hold at most 2^31 − 1 ms (24.8 days): a longer one fires at once.
+    if (
+      negative || Option.isNone(decoded) || !Duration.isFinite(decoded.value) || Duration.toMillis(decoded.value) <= 0 ||
+      Duration.toMillis(decoded.value) > 2 ** 31 - 1
+    ) {
+      return `connectTimeout must be a duration above zero and at most 24 days, such as "10 seconds", not ${String(connectTimeout)}`
     }
   }
   return undefined

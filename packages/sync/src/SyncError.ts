@@ -45,6 +45,11 @@ export const explain = (error: { readonly message: string; readonly cause?: unkn
   // A few levels at most: a cause's chain is the driver's, not ours, and may loop.
   for (let cause = error.cause, depth = 0; cause instanceof Error && depth < 4; cause = cause.cause, depth++) {
     heard(cause.message, (words) => `: ${words}`)
+    // Node's connection to a name of several addresses (`localhost`, both IPv4 and IPv6) that all refuse it: an
+    // AggregateError with no message of its own, each address's refusal in `errors`.
+    if (cause instanceof AggregateError) {
+      heard(cause.errors.map((each) => each instanceof Error ? each.message : "").filter((each) => each !== "").join("; "), (words) => `: ${words}`)
+    }
     heard((cause as Error & { readonly detail?: unknown }).detail, (detail) => ` (${detail})`)
   }
   return text

@@ -126,14 +126,14 @@ describe("SyncDatabase.layer", () => {
       }
     }))
 
-  it.effect("refuses a connectTimeout that is not a finite duration above zero, instead of reporting the database unavailable", () =>
+  it.effect("refuses a connectTimeout that is not a duration above zero that Node's timers can hold, instead of reporting the database unavailable", () =>
     Effect.gen(function*() {
       const url = yield* SyncDatabase.parse("postgres://sync@127.0.0.1:1/never_opened")
-      const refused: ReadonlyArray<Duration.DurationInput> = [0, -5, Number.NaN, "-5 seconds", "bogus" as Duration.DurationInput, Infinity, Duration.infinity]
+      const refused: ReadonlyArray<Duration.DurationInput> = [0, -5, Number.NaN, "-5 seconds", "bogus" as Duration.DurationInput, Infinity, Duration.infinity, "30 days"]
       for (const connectTimeout of refused) {
         const exit = yield* Effect.exit(Layer.build(SyncDatabase.layer(url, { connectTimeout })).pipe(Effect.scoped))
         expect(Exit.isFailure(exit) && Cause.isDie(exit.cause) && String(Cause.squash(exit.cause))).toContain(
-          `SyncDatabase option connectTimeout must be a finite duration above zero, such as "10 seconds", not ${String(connectTimeout)}`
+          `SyncDatabase option connectTimeout must be a duration above zero and at most 24 days, such as "10 seconds", not ${String(connectTimeout)}`
         )
       }
       // A good one goes on to the server, which is not there: the database is unavailable.

@@ -25,4 +25,14 @@ describe("SyncError.explain", () => {
       "Migration \"2_split_seen\" failed: Failed to execute statement: cannot drop table intercom_users because other objects depend on it (view my_users depends on table intercom_users)"
     )
   })
+
+  it("says each refusal of a connection to a name of several addresses (Node's AggregateError, whose message is empty)", () => {
+    const refused = new AggregateError([
+      new Error("connect ECONNREFUSED ::1:5432"),
+      new Error("connect ECONNREFUSED 127.0.0.1:5432")
+    ], "")
+    expect(SyncError.explain(new SqlError({ message: "Failed to acquire connection", cause: refused }))).toBe(
+      "Failed to acquire connection: connect ECONNREFUSED ::1:5432; connect ECONNREFUSED 127.0.0.1:5432"
+    )
+  })
 })
