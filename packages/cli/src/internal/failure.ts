@@ -141,18 +141,6 @@ const withAdvice = (error: ScrollError.ScrollError, surface: Surface): string =>
   return namesFlags ? `${error.problem} ${said} (Those are flags of ${surface.flagsOf}, which runs the same export.)` : `${error.problem} ${said}`
 }
 
-/**
- * What an error of another library says its cause was, when it says more than the error: @effect/sql's `SqlError` is
- * "Failed to execute statement", and the database's own words ("relation … does not exist") are in its cause. Trimmed
- * (the SQLite client's "Failed to prepare statement " ends in a space), so that a message that quotes it trimmed
- * does not say it twice.
- */
-const causeOf = (error: object, message: string): string => {
-  const cause = (error as { readonly cause?: unknown }).cause
-  const said = cause instanceof Error ? cause.message.trim() : ""
-  return said !== "" && !message.includes(said) ? `: ${said}` : ""
-}
-
 const describe = (error: unknown, surface: Surface = {}): string => {
   if (isScrollError(error)) return `${error._tag}: ${withAdvice(error, surface)}`
   if (isLockTimeout(error)) return `${error._tag}: ${error.problem} ${lockTimeoutAdvice}`
@@ -160,9 +148,13 @@ const describe = (error: unknown, surface: Surface = {}): string => {
   if (typeof error === "object" && error !== null) {
     const { _tag, name, message } = error as { readonly _tag?: unknown; readonly name?: unknown; readonly message?: unknown }
     const label = typeof _tag === "string" ? _tag : typeof name === "string" ? name : "Error"
-    if (typeof message === "string" && message !== "") return `${label}: ${message}${causeOf(error, message)}`
-    // An error that says all in its cause (the platform's ServeError: a port in use).
-    return `${label}${causeOf(error, "")}`
+    // What another library's error says its causes were, when they say more than it: @effect/sql's `SqlError` is
+    // "Failed to execute statement", the database's words ("relation … does not exist") in its cause. An error that
+    // says all in its cause (the platform's ServeError: a port in use) has no message of its own.
+    const { cause } = error as { readonly cause?: unknown }
+    return typeof message === "string" && message !== ""
+      ? `${label}: ${SyncError.explain({ message, cause })}`
+      : `${label}${SyncError.explain({ message: "", cause })}`
   }
   return `Error: ${String(error)}`
 }
