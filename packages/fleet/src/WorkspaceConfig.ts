@@ -21,6 +21,7 @@
 import { FileSystem } from "@effect/platform"
 import { Sync } from "@intercom-scroll/sync"
 import { Effect, ParseResult, Schema } from "effect"
+import * as IssuePath from "./internal/issuePath.js"
 
 /**
  * Intercom's regional API hosts, as `IntercomClient` names them.
@@ -156,9 +157,8 @@ const describe = (error: ParseResult.ParseError): string => {
     return first._tag === "Transformation" ? `is not JSON (${first.message})` : first.message
   }
   const problems = issues.map(({ _tag, message, path }) => {
-    const where = path.map((key, i) => typeof key === "number" ? `[${key}]` : `${i === 0 ? "" : "."}${String(key)}`)
     const what = _tag === "Unexpected" ? "is not a field a workspace has (workspace, baseUrl, region, tokenEnv)" : message
-    return `${where.join("")} ${what}`
+    return `${IssuePath.format(path)} ${what}`
   })
   return `is not valid: ${problems.join("; ")}`
 }

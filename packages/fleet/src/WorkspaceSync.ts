@@ -33,6 +33,7 @@ import { IntercomClient, Resource, ScrollError } from "@intercom-scroll/core"
 import { Sync as IntercomSync, SyncError } from "@intercom-scroll/sync"
 import { Array as Arr, Cause, Context, DateTime, Duration, Effect, Layer, Option, ParseResult, type Redacted, Schedule, Schema } from "effect"
 import * as CronName from "./internal/cronName.js"
+import * as IssuePath from "./internal/issuePath.js"
 import * as Slots from "./internal/slots.js"
 import { MissingToken, Secrets } from "./Secrets.js"
 import { Summary } from "./Summary.js"
@@ -553,10 +554,8 @@ const validatePayload = Schema.validate(Schema.Struct(Sync.payloadSchema.fields)
 
 /** Each problem by its place in the request: `run must not be empty; resources must not name a resource twice`. */
 const problems = (error: ParseResult.ParseError): string =>
-  ParseResult.ArrayFormatter.formatErrorSync(error).map(({ message, path }) => {
-    const where = path.map((key, i) => typeof key === "number" ? `[${key}]` : `${i === 0 ? "" : "."}${String(key)}`)
-    return `${where.join("")} ${message}`.trim()
-  }).join("; ")
+  ParseResult.ArrayFormatter.formatErrorSync(error).map(({ message, path }) => `${IssuePath.format(path)} ${message}`.trim())
+    .join("; ")
 
 /**
  * Sends `Sync` to a workspace's entity and waits for its summaries, wherever the cluster runs it; the request is in
