@@ -36,6 +36,8 @@
  *      loopback, in one run.
  *  19. Memory of the sync: peak RSS of `intercom-scroll sync users --database sqlite:FILE`, 200k users against 20k.
  *      Goal ≤ +64 MiB.
+ *  20. Measure 15 over 20,000 users (fresh.ts): what the slow consumer's ratio comes to once the load, which both
+ *      contenders pay, is small beside the scroll. Same goal.
  *
  * Flags: --only 1,4 or --only real-link,far-link,fresh,speedups, or --only 11,12 (a subset; results/ is then left alone), --rounds N
  * (every measure), --quick (fewer rounds), --sync-users N (measures 8 and 9), --variants 1,8 (measure 18's variants
@@ -392,12 +394,14 @@ const program = Effect.gen(function*() {
       measures.push(...both.filter((measure) => wants(group) || wants(measure.id)))
     }
   }
-  // By group (`--only fresh`) or by number (`--only 15,16,17`).
-  if (wants("fresh") || wants(15)) measures.push(yield* Fresh.slowConsumer(harness, 3_000, 25, 25, rounds(5, 2)))
+  // By group (`--only fresh`) or by number (`--only 15,16,17,20`).
+  if (wants("fresh") || wants(15)) measures.push(yield* Fresh.slowConsumer(harness, 15, 3_000, 25, 25, rounds(5, 2)))
   if (wants("fresh") || wants(16) || wants(17)) {
     const both = yield* Fresh.throughput(harness, 10_000, rounds(5, 2))
     measures.push(...both.filter((measure) => wants("fresh") || wants(measure.id)))
   }
+  // 15's profile over 20,000 users: where loading Effect, which both contenders pay, stops deciding the ratio.
+  if (wants("fresh") || wants(20)) measures.push(yield* Fresh.slowConsumer(harness, 20, 20_000, 25, 25, rounds(3, 1)))
   if (wants("speedups") || wants(18)) {
     measures.push(yield* Speedups.measure(harness, 3_000, 10_000, rounds(5, 2), flag("--variants")?.split(",").map(Number)))
   }
@@ -416,7 +420,7 @@ const program = Effect.gen(function*() {
       loadAverageAfter: Os.loadavg(),
       memoryMethod: Memory.method()
     },
-    rounds: { "1/5": rounds(11, 3), "2/3": rounds(7, 3), "4": rounds(3, 1), "19": rounds(3, 1), "6": rounds(15, 5), "7": rounds(3, 1), "8/9": rounds(5, 2), "real-link": rounds(7, 3), "far-link": rounds(5, 2), fresh: rounds(5, 2), speedups: rounds(5, 2) },
+    rounds: { "1/5": rounds(11, 3), "2/3": rounds(7, 3), "4": rounds(3, 1), "19": rounds(3, 1), "6": rounds(15, 5), "7": rounds(3, 1), "8/9": rounds(5, 2), "real-link": rounds(7, 3), "far-link": rounds(5, 2), fresh: rounds(5, 2), "20": rounds(3, 1), speedups: rounds(5, 2) },
     measures,
     runs,
     seconds: (performance.now() - started) / 1000

@@ -171,10 +171,13 @@ export const slowConsumerFloor = (
 export const throughputCeiling = (ours: FreshSample, bare: FreshSample): number =>
   bare.process / (bare.process + ours.load - bare.load)
 
-/** Measure 15: the slow consumer, Scroll.users with its default prefetch against prefetch 0, each a fresh process. */
-export const slowConsumer = (harness: Harness, records: number, latencyMillis: number, workMillis: number, roundCount: number) =>
+/**
+ * Measure 15: the slow consumer, Scroll.users with its default prefetch against prefetch 0, each a fresh process; and
+ * measure 20, the same over a workspace large enough that the load, paid by both, weighs little against the scroll.
+ */
+export const slowConsumer = (harness: Harness, id: 15 | 20, records: number, latencyMillis: number, workMillis: number, roundCount: number) =>
   Effect.gen(function*() {
-    yield* harness.log(`Measure 15: slow consumer in fresh processes, ${records.toLocaleString("en-US")} users, ${latencyMillis} ms a page, ${workMillis} ms a chunk of 100, ${roundCount} rounds`)
+    yield* harness.log(`Measure ${id}: slow consumer in fresh processes, ${records.toLocaleString("en-US")} users, ${latencyMillis} ms a page, ${workMillis} ms a chunk of 100, ${roundCount} rounds`)
     yield* compile
     const baseUrl = yield* Simulator.start(["--token", TOKEN, "--users", String(records), "--latency", String(latencyMillis), ...noRateLimit])
     yield* prime(baseUrl)
@@ -187,14 +190,14 @@ export const slowConsumer = (harness: Harness, records: number, latencyMillis: n
       { name: floor, setup: { program: "bare fetch", baseUrl, token: TOKEN, scrolls: 2 } }
     ])
     const result = yield* Effect.promise(() =>
-      interleave(fresh.contenders, { rounds: roundCount, warmup: 0, expectedRecords: () => records, onSample: harness.progress("15", "s") })
+      interleave(fresh.contenders, { rounds: roundCount, warmup: 0, expectedRecords: () => records, onSample: harness.progress(String(id), "s") })
     )
     const ratios = phases(fresh, result, names, (ours, serial) => ours / serial)
     const floors = fresh.rounds(result, [names[1], floor]).map(([serial, bare]) => slowConsumerFloor(serial, bare))
     const floorOf = (which: "scroll" | "process") => median(floors.map((f) => f[which])).toFixed(2)
     const measure: MeasureResult = {
-      id: 15,
-      title: "Slow consumer in a fresh process: Scroll.users against serial (prefetch 0)",
+      id,
+      title: `Slow consumer in a fresh process${id === 20 ? ", a larger workspace" : ""}: Scroll.users against serial (prefetch 0)`,
       setup: `${records.toLocaleString("en-US")} users, ${latencyMillis} ms a page, Stream.grouped(100) and ${workMillis} ms a chunk, compression on; ${
         [...names, floor].map((name) => breakdown(fresh, name)).join("; ")
       }`,
