@@ -346,10 +346,11 @@ export const environment: {
   readonly region: Config.Config<Region | undefined>
   readonly baseUrl: Config.Config<string | undefined>
 } = {
-  // Nested last, so that the blank check's error is at the variable's name too.
-  accessToken: Config.redacted().pipe(
+  // Nested last, so that the blank check's error is at the variable's name too. Read as a string and then redacted:
+  // `Config.redacted` says "<redacted>" where a missing variable's message would say what is missing.
+  accessToken: Config.string().pipe(
     // Without the whitespace around it: a secret file or a CRLF .env leaves a line break at the end.
-    Config.map((token) => Redacted.make(Redacted.value(token).trim())),
+    Config.map((token) => Redacted.make(token.trim())),
     Config.validate({
       message: "is blank: set it to an access token from Intercom's Developer Hub",
       validation: (token) => Redacted.value(token) !== ""
