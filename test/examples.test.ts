@@ -13,7 +13,8 @@ import { IntercomClient, Models, Scroll } from "@intercom-scroll/core"
 import { Simulator } from "@intercom-scroll/simulator"
 import { Sync } from "@intercom-scroll/sync"
 import { Effect, Layer, Redacted, Stream } from "effect"
-import { bundleExamples, example, exampleScript } from "./support/processes.js"
+import * as NodePath from "node:path"
+import { bundleExamples, eventually, example, exampleScript, root, start } from "./support/processes.js"
 import { simulatorForAll } from "./support/suite.js"
 
 const examples = ["export-users", "schedules", "compose", "sync-sqlite", "query-copy", "many-workspaces", "readme-library", "fleet"]
@@ -42,11 +43,11 @@ const userIds = (workspace: Simulator.WorkspaceOptions) =>
   Scroll.users().pipe(Stream.map((user) => user.id), Stream.runCollect, Effect.map((ids) => [...ids].sort()), Effect.provide(simulated(workspace)))
 
 /** The ids of the copy's users in an example's SQLite file: those still in Intercom, and those marked deleted. */
-const copiedUsers = (file: string) =>
+const copiedUsers = (file: string, workspace = "example") =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const rows = yield* sql<{ id: string; deleted: number }>`
-      SELECT id, deleted_at IS NOT NULL AS deleted FROM ${sql(Sync.tables.users)} WHERE workspace = 'example'`
+      SELECT id, deleted_at IS NOT NULL AS deleted FROM ${sql(Sync.tables.users)} WHERE workspace = ${workspace}`
     return {
       live: rows.filter((row) => !row.deleted).map((row) => row.id).sort(),
       deleted: rows.filter((row) => row.deleted).map((row) => row.id).sort()
@@ -104,6 +105,9 @@ describe.concurrent("examples, each with its embedded simulator", () => {
       expect(waits.length).toBeGreaterThanOrEqual(1)
       expect(waits.length).toBeLessThanOrEqual(5)
       expect(output).toContain("restarting from the first page after RestartRequired")
+      // A restart of the open scroll (its 500 falls on a page after the refused tries), not a retry of its first page.
+      expect(result.stdout).toContain("Restarting the users scroll from the first page")
+      expect(result.stdout).not.toContain("did not open")
       expect(output).toContain("with the workspace's token: 1000 users")
       expect(output.at(-1)).toMatch(/^with a wrong token: the token was refused\. Unauthorized: /)
     }).pipe(Effect.provide(NodeContext.layer)), 120_000)
@@ -127,15 +131,15 @@ describe.concurrent("examples, each with its embedded simulator", () => {
       const at = output.findIndex((line) => line.startsWith("synced "))
       const [summary, ...domains] = output.slice(at)
       const file = path.join(cwd, "out", "intercom.sqlite")
-      expect(summary).toBe(`synced users into ${file}: 2000 inserted, 0 updated, 0 unchanged, 0 deleted, 1 restarts`)
+      expect(summary).toBe(`synced users of simulated into ${file}: 2000 inserted, 0 updated, 0 unchanged, 0 deleted, 1 restart`)
       expect(domains).toHaveLength(3)
       expect(output.slice(0, at).join("\n")).toContain("Restarting the users scroll from the first page")
-      const copy = yield* copiedUsers(file)
+      const copy = yield* copiedUsers(file, "simulated")
       expect(copy).toEqual({ live: yield* userIds({ token: "dG9rOmV4YW1wbGU6MTIzNA==", users: 2_000 }), deleted: [] })
       // Run again, it finds every user as it was.
       const again = yield* example("sync-sqlite", { cwd })
       expect(lines(again.stdout).find((line) => line.startsWith("synced "))).toBe(
-        `synced users into ${file}: 0 inserted, 0 updated, 2000 unchanged, 0 deleted, 1 restarts`
+        `synced users of simulated into ${file}: 0 inserted, 0 updated, 2000 unchanged, 0 deleted, 1 restart`
       )
     }).pipe(Effect.provide(NodeContext.layer)), 120_000)
 
@@ -220,10 +224,10 @@ describe.concurrent("examples against a standalone simulator (INTERCOM_BASE_URL)
     ...tokens.flatMap((token) => ["--token", token])
   ])
 
-  /** An example against the standalone simulator. */
-  const against = (name: string, accessToken: string) =>
+  /** An example against the standalone simulator, in a directory of its own unless `directory` says. */
+  const against = (name: string, accessToken: string, directory?: string) =>
     Effect.gen(function*() {
-      const cwd = yield* temporaryDirectory
+      const cwd = directory ?? (yield* temporaryDirectory)
       const result = yield* example(name, { cwd, env: { INTERCOM_BASE_URL: baseUrl(), INTERCOM_ACCESS_TOKEN: accessToken } })
       expect(result.exitCode).toBe(0)
       return { ...result, cwd }
@@ -254,13 +258,17 @@ describe.concurrent("examples against a standalone simulator (INTERCOM_BASE_URL)
       expectCompose(result.stdout, expected)
     }).pipe(Effect.provide(NodeContext.layer)), 120_000)
 
-  it.scopedLive("sync-sqlite stores the workspace's users", () =>
+  it.scopedLive("sync-sqlite stores the workspace's users, beside what it synced from its embedded simulator first", () =>
     Effect.gen(function*() {
       const path = yield* Path.Path
-      const result = yield* against("sync-sqlite", tokens[3]!)
-      const file = path.join(result.cwd, "out", "intercom.sqlite")
-      expect(lines(result.stdout)[0]).toBe(`synced users into ${file}: 300 inserted, 0 updated, 0 unchanged, 0 deleted, 0 restarts`)
+      const cwd = yield* temporaryDirectory
+      // Tried first without a token, as the examples' README runs it, then pointed at another workspace.
+      expect((yield* example("sync-sqlite", { cwd })).exitCode).toBe(0)
+      const result = yield* against("sync-sqlite", tokens[3]!, cwd)
+      const file = path.join(cwd, "out", "intercom.sqlite")
+      expect(lines(result.stdout)[0]).toBe(`synced users of example into ${file}: 300 inserted, 0 updated, 0 unchanged, 0 deleted, 0 restarts`)
       expect((yield* copiedUsers(file)).live).toEqual(yield* userIds(workspace(tokens[3]!)))
+      expect((yield* copiedUsers(file, "simulated")).live).toHaveLength(2_000)
     }).pipe(Effect.provide(NodeContext.layer)), 120_000)
 
   it.scopedLive("many-workspaces scrolls the workspaces of INTERCOM_ACCESS_TOKEN's comma-separated tokens", () =>
@@ -293,4 +301,31 @@ describe.concurrent("examples against a standalone simulator (INTERCOM_BASE_URL)
       expect(result.exitCode).toBe(1)
       expect(result.stdout + result.stderr).toMatch(/Unauthorized: Intercom refused the access token for users/)
     }).pipe(Effect.provide(NodeContext.layer)), 120_000)
+})
+
+describe("an example stopped part-way", () => {
+  const token = Buffer.from("tok:stopped:1234").toString("base64")
+  // 200 ms a page: the export is still running when the signal comes.
+  const baseUrl = simulatorForAll(["--users", "2000", "--latency", "200", "--token", token])
+
+  it.scopedLive("SIGTERM to `pnpm -C examples export-users` alone stops the program too, and the last export stays as it was", () =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const path = yield* Path.Path
+      const cwd = yield* temporaryDirectory
+      const out = path.join(cwd, "out")
+      yield* fs.makeDirectory(out)
+      yield* fs.writeFileString(path.join(out, "users.ndjson"), "the last export\n")
+      const exporting = yield* start("pnpm", ["-s", "-C", NodePath.join(root, "examples"), "export-users"], {
+        cwd,
+        env: { INTERCOM_BASE_URL: baseUrl(), INTERCOM_ACCESS_TOKEN: token }
+      })
+      yield* eventually(fs.exists(path.join(out, "users.ndjson.partial")))
+      // pnpm alone, as `timeout` or a supervisor signals it: it passes the signal on and waits for the program.
+      process.kill(exporting.pid, "SIGTERM")
+      yield* Effect.exit(exporting.exitCode)
+      // The program has ended too, its partial file gone: an orphan would still be writing it.
+      expect(yield* fs.readDirectory(out)).toEqual(["users.ndjson"])
+      expect(yield* fs.readFileString(path.join(out, "users.ndjson"))).toBe("the last export\n")
+    }).pipe(Effect.provide(NodeContext.layer)), 60_000)
 })

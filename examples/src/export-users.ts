@@ -16,12 +16,16 @@ const program = Effect.gen(function*() {
   const file = (yield* Path.Path).resolve("out", "users.ndjson")
   yield* fs.makeDirectory("out", { recursive: true })
   const exported = yield* Ref.make(0)
+  // Written beside the file and renamed over it once whole: a failed or interrupted export leaves the last one as it was.
+  const partial = `${file}.partial`
   yield* Scroll.users().pipe(
     Stream.tap(() => Ref.update(exported, (n) => n + 1)),
     Stream.map((user) => `${JSON.stringify(user)}\n`),
     Stream.encodeText,
-    Stream.run(fs.sink(file))
+    Stream.run(fs.sink(partial)),
+    Effect.onError(() => Effect.ignore(fs.remove(partial, { force: true })))
   )
+  yield* fs.rename(partial, file)
   yield* Console.log(`Exported ${yield* Ref.get(exported)} users to ${file}`)
 })
 

@@ -38,7 +38,7 @@ const program = Effect.gen(function*() {
     new WorkspaceConfig.WorkspaceConfig({ workspace: name, baseUrl, tokenEnv: `${name.toUpperCase()}_TOKEN` })
   )
   const run = `example-${DateTime.formatIso(yield* DateTime.now)}`
-    yield* Effect.forEach(workspaces, (workspace) =>
+  yield* Effect.forEach(workspaces, (workspace) =>
     WorkspaceSync.sync(workspace, { resources: ["users"], run }).pipe(
       Effect.tap(([users]) =>
         Console.log(

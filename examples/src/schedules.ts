@@ -2,8 +2,8 @@
  * Custom schedules for the two waits a scroll knows, and a handler for each typed error.
  *
  * Without INTERCOM_ACCESS_TOKEN, the simulator started in this process is set up to be difficult: another client's
- * scroll holds the workspace for 3 seconds, page 4 answers 500 ("restart the scroll operation") and the rate limit
- * is tight. Then a wrong token shows `Unauthorized`.
+ * scroll holds the workspace for 3 seconds, the eighth request for a page (a page of the scroll once it is open: the
+ * refused tries come first) answers 500 ("restart the scroll operation") and the rate limit is tight. Then a wrong token shows `Unauthorized`.
  */
 import { NodeHttpClient, NodeRuntime } from "@effect/platform-node"
 import { IntercomClient, Scroll, type ScrollError } from "@intercom-scroll/core"
@@ -61,7 +61,7 @@ const Intercom = IntercomClient.layerConfig().pipe(
     workspaces: [{
       token: "dG9rOmV4YW1wbGU6MTIzNA==",
       users: 1_000,
-      faults: { foreignScroll: 3, restartAt: [4], rateLimit: { limit: 8, windowSeconds: 2 } }
+      faults: { foreignScroll: 3, restartAt: [8], rateLimit: { limit: 8, windowSeconds: 2 } }
     }]
   }))
 )

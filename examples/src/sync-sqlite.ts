@@ -21,16 +21,19 @@ const database = "out/intercom.sqlite"
 const program = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   const file = (yield* Path.Path).resolve(database)
-  const summary = yield* Sync.run("users", { workspace: "example" })
+  // A name stays bound to the Intercom workspace of its first sync (another's token is refused, WorkspaceMismatch):
+  // the simulator started here, a workspace of its own, syncs under a name of its own.
+  const workspace = (yield* Embedded.Target)._tag === "Simulated" ? "simulated" : "example"
+  const summary = yield* Sync.run("users", { workspace })
   yield* Console.log(
-    `synced ${summary.resource} into ${file}: ${summary.inserted} inserted, ${summary.updated} updated, ` +
-      `${summary.unchanged} unchanged, ${summary.deleted} deleted, ${summary.restarts} restarts`
+    `synced ${summary.resource} of ${workspace} into ${file}: ${summary.inserted} inserted, ${summary.updated} updated, ` +
+      `${summary.unchanged} unchanged, ${summary.deleted} deleted, ${summary.restarts} restart${summary.restarts === 1 ? "" : "s"}`
   )
   // The copy is a table like any other: the typed columns for what people query most, `record` for every field.
   const domains = yield* sql<{ domain: string; users: number }>`
     SELECT substr(email, instr(email, '@') + 1) AS domain, count(*) AS users
     FROM ${sql(Sync.tables.users)}
-    WHERE workspace = 'example' AND deleted_at IS NULL AND email IS NOT NULL
+    WHERE workspace = ${workspace} AND deleted_at IS NULL AND email IS NOT NULL
     GROUP BY domain ORDER BY users DESC, domain LIMIT 3`
   for (const { domain, users } of domains) yield* Console.log(`${String(users).padStart(5)}  ${domain}`)
 })
