@@ -3,7 +3,8 @@
  *
  * Without INTERCOM_ACCESS_TOKEN, the simulator started in this process is set up to be difficult: another client's
  * scroll holds the workspace for 3 seconds, the eighth request for a page (a page of the scroll once it is open: the
- * refused tries come first) answers 500 ("restart the scroll operation") and the rate limit is tight. Then a wrong token shows `Unauthorized`.
+ * refused tries come first) answers 500 ("restart the scroll operation") and the rate limit is tight. Then a wrong
+ * token shows `Unauthorized`.
  */
 import { NodeHttpClient, NodeRuntime } from "@effect/platform-node"
 import { IntercomClient, Scroll, type ScrollError } from "@intercom-scroll/core"
