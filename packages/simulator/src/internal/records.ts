@@ -76,6 +76,8 @@ const customAttributes = (rng: Rng): Record<string, unknown> => {
   if (rng.chance(0.2)) attributes.notes = `Spoke on ${timestamp(rng)} — “café ☕” follow-up`
   if (rng.chance(0.2)) attributes.last_order_at = timestamp(rng)
   if (rng.chance(0.1)) attributes.ünïcödé_kéy = null
+  // A number kept as a string, as Intercom's attributes often hold one: what `Schema.NumberFromString` is for
+  if (rng.chance(0.3)) attributes.seats = String(1 + rng.int(500))
   return attributes
 }
 
