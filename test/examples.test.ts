@@ -17,7 +17,9 @@ import * as NodePath from "node:path"
 import { bundleExamples, eventually, example, exampleScript, root, start } from "./support/processes.js"
 import { simulatorForAll } from "./support/suite.js"
 
-const examples = ["export-users", "schedules", "compose", "sync-sqlite", "query-copy", "many-workspaces", "readme-library", "fleet"]
+const examples = [
+  "export-users", "schedules", "compose", "sync-sqlite", "query-copy", "many-workspaces", "readme-library", "core-readme", "fleet"
+]
 
 beforeAll(() => bundleExamples(examples), 120_000)
 
@@ -212,7 +214,7 @@ describe.concurrent("examples, each with its embedded simulator", () => {
 describe.concurrent("examples against a standalone simulator (INTERCOM_BASE_URL)", () => {
   // One workspace per example, so that the examples run at once without waiting for each other's scroll. The
   // simulator gives its Nth workspace the seed N; the sizes are the same for all.
-  const tokens = ["export-users", "schedules", "compose", "sync-sqlite", "many-1", "many-2", "readme-library"].map(
+  const tokens = ["export-users", "schedules", "compose", "sync-sqlite", "many-1", "many-2", "readme-library", "core-readme"].map(
     (name) => Buffer.from(`tok:${name}:1234`).toString("base64")
   )
   const sizes = { users: 300, leads: 60, companies: 12 }
@@ -275,6 +277,37 @@ describe.concurrent("examples against a standalone simulator (INTERCOM_BASE_URL)
     Effect.gen(function*() {
       const result = yield* against("many-workspaces", `${tokens[4]},${tokens[5]}`)
       expect(lines(result.stdout)).toEqual(["workspace 1: 300 users", "workspace 2: 300 users", "total: 600 users"])
+    }).pipe(Effect.provide(NodeContext.layer)), 120_000)
+
+  it.scopedLive("many-workspaces names a blank token among INTERCOM_ACCESS_TOKEN's, once, and scrolls no workspace", () =>
+    Effect.gen(function*() {
+      const cwd = yield* temporaryDirectory
+      const result = yield* example("many-workspaces", {
+        cwd,
+        env: { INTERCOM_BASE_URL: baseUrl(), INTERCOM_ACCESS_TOKEN: `${tokens[4]}, ,${tokens[5]}` }
+      })
+      expect(result.exitCode).toBe(1)
+      // runMain's logger writes to stdout
+      expect(result.stdout.match(/token 2 of 3 is blank/g)).toHaveLength(1)
+      expect(result.stdout).not.toMatch(/workspace \d|users/)
+    }).pipe(Effect.provide(NodeContext.layer)), 120_000)
+
+  it.scopedLive("core-readme prints each user with an email, and the seats it decoded from a string", () =>
+    Effect.gen(function*() {
+      const token = tokens[7]!
+      const users = yield* Scroll.users().pipe(
+        Stream.filter(Models.hasValue("email")),
+        Stream.runCollect,
+        Effect.provide(simulated(workspace(token)))
+      )
+      // What console.log prints: a number for a decoded "12", undefined where the attribute is absent.
+      const expected = [...users].map((user) => {
+        const seats = user.custom_attributes?.seats
+        return `${user.id} ${user.email.toLowerCase()} ${typeof seats === "string" ? Number(seats) : "undefined"}`
+      }).sort()
+      const result = yield* against("core-readme", token)
+      expect(lines(result.stdout).sort()).toEqual(expected)
+      expect(expected.filter((line) => /\d$/.test(line)).length).toBeGreaterThan(0)
     }).pipe(Effect.provide(NodeContext.layer)), 120_000)
 
   it.scopedLive("readme-library prints each user with an email", () =>

@@ -7,7 +7,7 @@
 import { NodeHttpClient, NodeRuntime } from "@effect/platform-node"
 import { IntercomClient, Progress, Scroll } from "@intercom-scroll/core"
 import { Embedded } from "@intercom-scroll/simulator"
-import { Config, Console, Effect, Fiber, Layer, Redacted, Schedule, Stream, SubscriptionRef } from "effect"
+import { Config, ConfigError, Console, Effect, Either, Fiber, Layer, Redacted, Schedule, Stream, SubscriptionRef } from "effect"
 
 const simulated = ["dG9rOmFjbWU6MTIzNA==", "dG9rOmdsb2JleDoxMjM0", "dG9rOmluaXRlY2g6MTIzNA==", "dG9rOnVtYnJlbGxhOjEyMzQ="]
   .map((token, i) => ({ token, users: 1_000 + 500 * i }))
@@ -19,12 +19,27 @@ const clientFor = (accessToken: Redacted.Redacted) =>
     Layer.provide(NodeHttpClient.layerUndici)
   )
 
+// The tokens, each without the whitespace around it; a blank one is named by its place in the list, once, before
+// any workspace is scrolled.
+const tokensFromEnvironment = Config.array(Config.string(), "INTERCOM_ACCESS_TOKEN").pipe(
+  Config.mapOrFail((tokens) => {
+    const trimmed = tokens.map((token) => token.trim())
+    const blank = trimmed.indexOf("")
+    return blank === -1
+      ? Either.right(trimmed.map((token) => Redacted.make(token)))
+      : Either.left(ConfigError.InvalidData(
+        ["INTERCOM_ACCESS_TOKEN"],
+        `token ${blank + 1} of ${tokens.length} is blank: give one access token per workspace, comma-separated`
+      ))
+  })
+)
+
 const program = Effect.gen(function*() {
   const target = yield* Embedded.Target
   // The simulator's configuration names its first workspace; the four tokens are the ones above.
   const tokens = target._tag === "Simulated"
     ? simulated.map(({ token }) => Redacted.make(token))
-    : yield* Config.array(Config.redacted(), "INTERCOM_ACCESS_TOKEN")
+    : yield* tokensFromEnvironment
 
   const tracker = yield* Progress.makeTracker
   let done = 0
