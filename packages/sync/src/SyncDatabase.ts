@@ -151,6 +151,9 @@ export const parse = (url: string): Effect.Effect<Database, InvalidDatabaseUrl> 
         )
       }
     }
+    const sslMode = new URL(readable).searchParams.get("sslmode")
+    const problem = sslMode === null ? undefined : sslModeProblem(sslMode)
+    if (problem !== undefined) return Effect.fail(new InvalidDatabaseUrl({ detail: `its sslmode ${problem}` }))
     return Effect.succeed(Database.Postgres({ url: Redacted.make(readable) }))
   }
   if (url.toLowerCase().startsWith("sqlite:")) {
@@ -305,6 +308,18 @@ export interface Options {
   readonly applicationName?: string | undefined
 }
 
+/** The `sslmode`s the driver knows: libpq's but `allow`, and node-postgres's own `no-verify`. */
+const sslModes: ReadonlyArray<string> = ["disable", "prefer", "require", "verify-ca", "verify-full", "no-verify"]
+
+/**
+ * What is wrong with an `sslmode`, as libpq refuses one it does not know. The driver takes any other word in a URL
+ * for `verify-full`, and in `PGSSLMODE` for `disable`: a typo there would connect without TLS.
+ */
+const sslModeProblem = (mode: string): string | undefined =>
+  sslModes.includes(mode) ? undefined : `${JSON.stringify(mode)} is not one of ${sslModes.join(", ")}${
+    mode === "allow" ? " (libpq's allow, without TLS unless the server insists, is not the driver's: give disable or prefer)" : ""
+  }`
+
 /**
  * The URL with `sslmode` meaning what libpq (psql) makes of it, as a URL copied from psql or a managed database's
  * console means it: `require` and `prefer` encrypt without verifying the server's certificate, where node-postgres 8
@@ -372,6 +387,11 @@ const layerOpened = (database: Database, options: Options): Layer.Layer<SqlClien
       Layer.unwrapEffect(Effect.gen(function*() {
         const { PgClient } = yield* Driver.load("@effect/sql-pg", () => import("@effect/sql-pg"))
         const environmentMode = yield* Config.option(Config.string("PGSSLMODE"))
+        // Only where the URL says none, as libpq reads it and as `libpqSslModes` does.
+        const problem = Option.isNone(environmentMode) || new URL(Redacted.value(url)).searchParams.has("sslmode")
+          ? undefined
+          : sslModeProblem(environmentMode.value)
+        if (problem !== undefined) return yield* Effect.fail(new Error(`PGSSLMODE ${problem}`))
         return PgClient.layer({
           url: Redacted.make(libpqSslModes(Redacted.value(url), Option.getOrUndefined(environmentMode))),
           maxConnections: options.maxConnections ?? 4,

@@ -86,6 +86,22 @@ describe("SyncDatabase.parse", () => {
       }
     }))
 
+  it.effect("refuses an sslmode the driver does not know, as libpq does, naming those it knows", () =>
+    Effect.gen(function*() {
+      for (const mode of ["requir", "", "allow", "REQUIRE"]) {
+        const error = yield* refusal(`postgres://u:secret@db.internal/intercom?sslmode=${mode}`)
+        expect(error?._tag).toBe("InvalidDatabaseUrl")
+        expect(error?.message).toContain(
+          `its sslmode ${JSON.stringify(mode)} is not one of disable, prefer, require, verify-ca, verify-full, no-verify`
+        )
+        expect(error?.message).not.toContain("secret")
+      }
+      expect((yield* refusal("postgres://u@db.internal/intercom?sslmode=allow"))?.message).toContain("give disable or prefer")
+      for (const mode of ["disable", "prefer", "require", "verify-ca", "verify-full", "no-verify"]) {
+        expect(yield* refusal(`postgres://u@db.internal/intercom?sslmode=${mode}`)).toBeUndefined()
+      }
+    }))
+
   it.effect("reads libpq's URL with credentials and no host (a Unix socket's) as the same URL with them as parameters", () =>
     Effect.gen(function*() {
       const database = yield* SyncDatabase.parse("postgres://sync:p%40ss@/intercom?host=/var/run/postgresql")
@@ -177,6 +193,24 @@ describe("SyncDatabase.layer", () => {
         }))
       )
       expect(exit).toEqual(Exit.succeed(1))
+    }))
+
+  it.effect("PostgreSQL: a PGSSLMODE the driver does not know is refused, where the driver would connect without TLS; the URL's sslmode comes first", () =>
+    Effect.gen(function*() {
+      const url = Redacted.value(yield* PostgresDatabase.make)
+      const previous = process.env.PGSSLMODE
+      const withMode = <A, E>(mode: string, effect: Effect.Effect<A, E>) =>
+        Effect.sync(() => process.env.PGSSLMODE = mode).pipe(
+          Effect.zipRight(effect),
+          Effect.ensuring(Effect.sync(() => {
+            if (previous === undefined) delete process.env.PGSSLMODE
+            else process.env.PGSSLMODE = previous
+          }))
+        )
+      const error = failureOf(yield* withMode("requir", selectOne(SyncDatabase.layerFromUrl(url))))
+      expect(error?._tag).toBe("DatabaseUnavailable")
+      expect(error?.message).toContain(`PGSSLMODE "requir" is not one of disable, prefer, require, verify-ca, verify-full, no-verify`)
+      expect(yield* withMode("requir", selectOne(SyncDatabase.layerFromUrl(`${url}?sslmode=disable`)))).toEqual(Exit.succeed(1))
     }))
 
   it.effect("PostgreSQL: connects by libpq's URL with credentials and the host as a parameter", () =>
