@@ -320,6 +320,15 @@ const sslModeProblem = (mode: string): string | undefined =>
     mode === "allow" ? " (libpq's allow, without TLS unless the server insists, is not the driver's: give disable or prefer)" : ""
   }`
 
+/** node-postgres's words for a server that answered its request for TLS with a no. */
+const speaksNoTls = /does not support SSL/
+
+const withSslMode = (url: string, mode: string): string => {
+  const parsed = new URL(url)
+  parsed.searchParams.set("sslmode", mode)
+  return parsed.href
+}
+
 /**
  * The URL with `sslmode` meaning what libpq (psql) makes of it, as a URL copied from psql or a managed database's
  * console means it: `require` and `prefer` encrypt without verifying the server's certificate, where node-postgres 8
@@ -392,12 +401,22 @@ const layerOpened = (database: Database, options: Options): Layer.Layer<SqlClien
           ? undefined
           : sslModeProblem(environmentMode.value)
         if (problem !== undefined) return yield* Effect.fail(new Error(`PGSSLMODE ${problem}`))
-        return PgClient.layer({
-          url: Redacted.make(libpqSslModes(Redacted.value(url), Option.getOrUndefined(environmentMode))),
-          maxConnections: options.maxConnections ?? 4,
-          connectTimeout: options.connectTimeout ?? Duration.seconds(10),
-          applicationName: options.applicationName ?? "intercom-scroll"
-        })
+        const client = (target: string) =>
+          PgClient.layer({
+            url: Redacted.make(libpqSslModes(target, Option.getOrUndefined(environmentMode))),
+            maxConnections: options.maxConnections ?? 4,
+            connectTimeout: options.connectTimeout ?? Duration.seconds(10),
+            applicationName: options.applicationName ?? "intercom-scroll"
+          })
+        const given = Redacted.value(url)
+        const mode = new URL(given).searchParams.get("sslmode") ?? Option.getOrUndefined(environmentMode)
+        if (mode !== "prefer") return client(given)
+        // libpq's prefer (its default, and in many URLs copied from tools): TLS where the server speaks it, and without
+        // it where the server does not, which node-postgres's prefer refuses.
+        return Layer.catchAllCause(client(given), (cause) =>
+          !Cause.isInterruptedOnly(cause) && speaksNoTls.test(describe(driverError(cause)))
+            ? client(withSslMode(given, "disable"))
+            : Layer.failCause(cause))
       }))
   }).pipe(
     // better-sqlite3 throws from its constructor (a directory, a file that is not a database): a defect to catch.

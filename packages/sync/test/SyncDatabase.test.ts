@@ -41,6 +41,59 @@ const closedPort = Effect.promise(() =>
   })
 )
 
+/** Whether the layer's session speaks TLS to the server, or how building the layer failed. */
+const sessionUsesTls = <E>(database: Layer.Layer<SqlClient.SqlClient, E>) =>
+  Effect.exit(Effect.scoped(Effect.flatMap(Layer.build(database), (context) =>
+    Effect.map(
+      Effect.provide(
+        Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ ssl: boolean }>`SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()`),
+        context
+      ),
+      (rows) => rows[0]?.ssl
+    ))))
+
+/** PostgreSQL's request for TLS, the first message of a client that asks for it: its length (8), then this code. */
+const sslRequestCode = 80877103
+
+/**
+ * A server that speaks no TLS, as one with `ssl=off`: a proxy before the run's server (which does) that answers a
+ * client's request for TLS with a no, then passes the rest on both ways. Its port.
+ */
+const serverWithoutTls = (target: URL) =>
+  Effect.map(
+    Effect.acquireRelease(
+      Effect.async<{ readonly server: net.Server; readonly sockets: Set<net.Socket> }>((resume) => {
+        const sockets = new Set<net.Socket>()
+        const server = net.createServer((client) => {
+          const upstream = net.connect(Number(target.port || 5432), target.hostname)
+          for (const socket of [client, upstream]) {
+            sockets.add(socket)
+            socket.on("error", () => {
+              client.destroy()
+              upstream.destroy()
+            })
+            socket.on("close", () => sockets.delete(socket))
+          }
+          client.once("data", (first) => {
+            const asksForTls = first.length >= 8 && first.readInt32BE(0) === 8 && first.readInt32BE(4) === sslRequestCode
+            if (asksForTls) client.write("N")
+            const rest = asksForTls ? first.subarray(8) : first
+            if (rest.length > 0) upstream.write(rest)
+            client.pipe(upstream)
+            upstream.pipe(client)
+          })
+        })
+        server.listen(0, "127.0.0.1", () => resume(Effect.succeed({ server, sockets })))
+      }),
+      ({ server, sockets }) =>
+        Effect.async<void>((resume) => {
+          for (const socket of sockets) socket.destroy()
+          server.close(() => resume(Effect.void))
+        })
+    ),
+    ({ server }) => (server.address() as net.AddressInfo).port
+  )
+
 describe("SyncDatabase.parse", () => {
   it.effect("reads sqlite:PATH (sqlite:///ABSOLUTE too) and postgres:// or postgresql:// URLs", () =>
     Effect.gen(function*() {
@@ -211,6 +264,19 @@ describe("SyncDatabase.layer", () => {
       expect(error?._tag).toBe("DatabaseUnavailable")
       expect(error?.message).toContain(`PGSSLMODE "requir" is not one of disable, prefer, require, verify-ca, verify-full, no-verify`)
       expect(yield* withMode("requir", selectOne(SyncDatabase.layerFromUrl(`${url}?sslmode=disable`)))).toEqual(Exit.succeed(1))
+    }))
+
+  it.scoped("PostgreSQL: sslmode=prefer speaks TLS where the server does, and goes without where it does not, as psql does; require insists", () =>
+    Effect.gen(function*() {
+      const url = new URL(Redacted.value(yield* PostgresDatabase.make))
+      url.searchParams.set("sslmode", "prefer")
+      expect(yield* sessionUsesTls(SyncDatabase.layerFromUrl(url.href))).toEqual(Exit.succeed(true))
+      const plain = new URL(url)
+      plain.hostname = "127.0.0.1"
+      plain.port = String(yield* serverWithoutTls(url))
+      expect(yield* sessionUsesTls(SyncDatabase.layerFromUrl(plain.href))).toEqual(Exit.succeed(false))
+      plain.searchParams.set("sslmode", "require")
+      expect(failureOf(yield* sessionUsesTls(SyncDatabase.layerFromUrl(plain.href)))?.message).toContain("the server speaks no TLS")
     }))
 
   it.effect("PostgreSQL: connects by libpq's URL with credentials and the host as a parameter", () =>
