@@ -104,6 +104,35 @@ describe("intercom-scroll export", () => {
     }).pipe(Effect.provide(NodeContext.layer))
   })
 
+  it.scoped("without --format, writes the format --out's name ends with (.csv, .json), else NDJSON; --format beats the name", () => {
+    const env = { INTERCOM_ACCESS_TOKEN: TOKEN }
+    return Effect.gen(function*() {
+      const directory = yield* tempDirectory
+      const fs = yield* FileSystem.FileSystem
+      const path = yield* Path.Path
+      const written = (file: string, flags: ReadonlyArray<string> = []) =>
+        Effect.gen(function*() {
+          const out = path.join(directory, file)
+          const capture = makeCapture()
+          expect(yield* cli(["export", "users", "--out", out, ...flags], { fake: makeFake({ records: 3 }), capture, env })).toEqual(Exit.void)
+          expect(capture.stdout()).toBe("")
+          return yield* fs.readFileString(out)
+        })
+      const csv = yield* written("users.CSV")
+      expect(csv.split("\r\n")[0]).toMatch(/^type,id,/)
+      expect(csv.split("\r\n").filter((line) => line !== "")).toHaveLength(4)
+      expect([...(yield* fs.readFile(path.join(directory, "users.CSV"))).subarray(0, 3)]).not.toEqual([0xef, 0xbb, 0xbf])
+      expect(JSON.parse(yield* written("users.json"))).toHaveLength(3)
+      for (const file of ["users.ndjson", "users.jsonl", "users"]) {
+        expect(lines(yield* written(file)).map((line) => (JSON.parse(line) as { type: string }).type)).toEqual(["user", "user", "user"])
+      }
+      expect(lines(yield* written("users.csv", ["--format", "ndjson"]))).toHaveLength(3)
+      // A file named for CSV takes the byte-order mark without --format csv.
+      yield* written("users.csv", ["--csv-bom"])
+      expect([...(yield* fs.readFile(path.join(directory, "users.csv"))).subarray(0, 3)]).toEqual([0xef, 0xbb, 0xbf])
+    }).pipe(Effect.provide(NodeContext.layer))
+  })
+
   describe("--format csv", () => {
     const users = [
       {

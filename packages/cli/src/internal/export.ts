@@ -133,7 +133,7 @@ export const fromFlags = (flags: Flags): Effect.Effect<Options, never, Path.Path
     csvBom: flags.output.csvBom,
     timestamps: flags.timestamps,
     out: Option.getOrUndefined(
-      Option.flatMap(flags.out, (file) => stdoutNames.has(file) ? Option.none() : Option.some(path.resolve(file)))
+      Option.flatMap(flags.output.out, (file) => stdoutNames.has(file) ? Option.none() : Option.some(path.resolve(file)))
     ),
     scroll: { ...ScrollOptions.scrollOptions(flags), dedupe: !flags.noDedupe }
   }))

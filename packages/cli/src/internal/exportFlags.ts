@@ -26,6 +26,18 @@ export const timestampStyles = ["unix", "iso"] as const
 export type TimestampStyle = (typeof timestampStyles)[number]
 
 /**
+ * The format a file's name asks for, where `--format` is not given: `users.csv` is CSV and `users.json` one JSON
+ * array, as a reader of the file takes them; any other name (`.ndjson`, `.jsonl`, none) NDJSON.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const formatOfFile = (file: string): Format.Format => {
+  const extension = /\.([^./\\]+)$/.exec(file)?.[1]?.toLowerCase()
+  return extension === "csv" ? "csv" : extension === "json" ? "json" : "ndjson"
+}
+
+/**
  * What `intercom-scroll export --help` says the subcommand does.
  *
  * @since 0.1.0
@@ -45,16 +57,18 @@ export const flags = {
   resource: Args.choice<Resource.Resource>([["users", "users"], ["leads", "leads"], ["companies", "companies"]], {
     name: "resource"
   }).pipe(Args.withDescription("What to export: users, leads or companies.")),
-  out: Flag.text("out").pipe(
-    Flag.filterMap((file) => file === "" ? Option.none() : Option.some(file), "--out must name a file: it is empty"),
-    Flag.withPseudoName("FILE"),
-    Flag.withDescription("Write to FILE (atomically: a failed export leaves it as it was) instead of stdout."),
-    Flag.optional
-  ),
   output: Flag.all({
+    out: Flag.text("out").pipe(
+      Flag.filterMap((file) => file === "" ? Option.none() : Option.some(file), "--out must name a file: it is empty"),
+      Flag.withPseudoName("FILE"),
+      Flag.withDescription("Write to FILE (atomically: a failed export leaves it as it was) instead of stdout."),
+      Flag.optional
+    ),
     format: Flag.choice("format", Format.formats).pipe(
-      Flag.withDefault("ndjson"),
-      Flag.withDescription("ndjson (one record a line, the default), json (one array) or csv (nested fields as dotted columns).")
+      Flag.withDescription(
+        "ndjson (one record a line), json (one array) or csv (nested fields as dotted columns). By default the one --out's name ends with (.csv, .json), else ndjson."
+      ),
+      Flag.optional
     ),
     csvBom: Flag.boolean("csv-bom").pipe(
       Flag.withDescription(
@@ -63,11 +77,12 @@ export const flags = {
     )
   }).pipe(
     // A BOM before JSON makes it invalid (JSON.parse refuses it): asked for anywhere but CSV, it is a mistake to point out.
-    Flag.mapEffect((output) =>
-      output.csvBom && output.format !== "csv"
+    Flag.mapEffect(({ csvBom, format, out }) => {
+      const chosen = Option.getOrElse(format, () => Option.match(out, { onNone: () => "ndjson" as const, onSome: formatOfFile }))
+      return csvBom && chosen !== "csv"
         ? Effect.fail(ValidationError.invalidValue(HelpDoc.p("--csv-bom is for --format csv: JSON and NDJSON never start with a byte-order mark")))
-        : Effect.succeed(output)
-    )
+        : Effect.succeed({ out, format: chosen, csvBom })
+    })
   ),
   timestamps: Flag.choice("timestamps", timestampStyles).pipe(
     Flag.withDefault("unix"),
