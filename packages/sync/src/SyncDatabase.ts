@@ -395,21 +395,21 @@ const layerOpened = (database: Database, options: Options): Layer.Layer<SqlClien
     Postgres: ({ url }) =>
       Layer.unwrapEffect(Effect.gen(function*() {
         const { PgClient } = yield* Driver.load("@effect/sql-pg", () => import("@effect/sql-pg"))
-        const environmentMode = yield* Config.option(Config.string("PGSSLMODE"))
-        // Only where the URL says none, as libpq reads it and as `libpqSslModes` does.
-        const problem = Option.isNone(environmentMode) || new URL(Redacted.value(url)).searchParams.has("sslmode")
-          ? undefined
-          : sslModeProblem(environmentMode.value)
-        if (problem !== undefined) return yield* Effect.fail(new Error(`PGSSLMODE ${problem}`))
+        const given = Redacted.value(url)
+        const environmentMode = Option.getOrUndefined(yield* Config.option(Config.string("PGSSLMODE")))
+        // PGSSLMODE counts where the URL says no sslmode, as in libpq. The URL's was checked by `parse`, unless the
+        // `Database` was made without it.
+        const modeOfUrl = new URL(given).searchParams.get("sslmode")
+        const mode = modeOfUrl ?? environmentMode
+        const problem = mode === undefined ? undefined : sslModeProblem(mode)
+        if (problem !== undefined) return yield* Effect.fail(new Error(`${modeOfUrl === null ? "PGSSLMODE" : "sslmode"} ${problem}`))
         const client = (target: string) =>
           PgClient.layer({
-            url: Redacted.make(libpqSslModes(target, Option.getOrUndefined(environmentMode))),
+            url: Redacted.make(libpqSslModes(target, environmentMode)),
             maxConnections: options.maxConnections ?? 4,
             connectTimeout: options.connectTimeout ?? Duration.seconds(10),
             applicationName: options.applicationName ?? "intercom-scroll"
           })
-        const given = Redacted.value(url)
-        const mode = new URL(given).searchParams.get("sslmode") ?? Option.getOrUndefined(environmentMode)
         if (mode !== "prefer") return client(given)
         // libpq's prefer (its default, and in many URLs copied from tools): TLS where the server speaks it, and without
         // it where the server does not, which node-postgres's prefer refuses.

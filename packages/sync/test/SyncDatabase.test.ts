@@ -264,6 +264,9 @@ describe("SyncDatabase.layer", () => {
       expect(error?._tag).toBe("DatabaseUnavailable")
       expect(error?.message).toContain(`PGSSLMODE "requir" is not one of disable, prefer, require, verify-ca, verify-full, no-verify`)
       expect(yield* withMode("requir", selectOne(SyncDatabase.layerFromUrl(`${url}?sslmode=disable`)))).toEqual(Exit.succeed(1))
+      // A `Database` made without `parse` is checked as well.
+      const direct = SyncDatabase.layer(SyncDatabase.Database.Postgres({ url: Redacted.make(`${url}?sslmode=requir`) }))
+      expect(failureOf(yield* selectOne(direct))?.message).toContain(`: sslmode "requir" is not one of disable, prefer,`)
     }))
 
   it.scoped("PostgreSQL: sslmode=prefer speaks TLS where the server does, and goes without where it does not, as psql does; require insists", () =>
