@@ -80,7 +80,7 @@ export const flags = {
     Flag.mapEffect(({ csvBom, format, out }) => {
       const chosen = Option.getOrElse(format, () => Option.match(out, { onNone: () => "ndjson" as const, onSome: formatOfFile }))
       return csvBom && chosen !== "csv"
-        ? Effect.fail(ValidationError.invalidValue(HelpDoc.p("--csv-bom is for --format csv: JSON and NDJSON never start with a byte-order mark")))
+        ? Effect.fail(ValidationError.invalidValue(HelpDoc.p("--csv-bom is for --format csv (or an --out named .csv): JSON and NDJSON never start with a byte-order mark")))
         : Effect.succeed({ out, format: chosen, csvBom })
     })
   ),
