@@ -8,6 +8,7 @@ import { ScrollError } from "@intercom-scroll/core"
 import { Simulator } from "@intercom-scroll/simulator"
 import { Sync } from "@intercom-scroll/sync"
 import { Chunk, ConfigProvider, Deferred, Duration, Effect, Either, Exit, Fiber, Layer, Schedule, TestClock, TestServices } from "effect"
+import * as Zlib from "node:zlib"
 import * as WorkspaceLock from "../../core/src/internal/workspaceLock.js"
 import * as Migrations from "../../sync/src/internal/migrations.js"
 import { errorList, type Fake, json, makeFake, TOKEN } from "../../core/test/support/fakeIntercom.js"
@@ -133,6 +134,29 @@ describe("intercom-scroll export", () => {
     }).pipe(Effect.provide(NodeContext.layer))
   })
 
+  it.scoped("an --out named .gz is compressed with gzip, in the format the name before .gz says", () => {
+    const env = { INTERCOM_ACCESS_TOKEN: TOKEN }
+    return Effect.gen(function*() {
+      const directory = yield* tempDirectory
+      const fs = yield* FileSystem.FileSystem
+      const path = yield* Path.Path
+      const unzipped = (file: string) =>
+        Effect.gen(function*() {
+          const out = path.join(directory, file)
+          const exit = yield* cli(["export", "users", "--out", out], { fake: makeFake({ records: 3 }), capture: makeCapture(), env })
+          expect(exit).toEqual(Exit.void)
+          const bytes = yield* fs.readFile(out)
+          expect([...bytes.subarray(0, 2)]).toEqual([0x1f, 0x8b])
+          return Zlib.gunzipSync(bytes).toString("utf8")
+        })
+      expect(lines(yield* unzipped("users.ndjson.gz")).map((line) => (JSON.parse(line) as { type: string }).type)).toEqual(
+        ["user", "user", "user"]
+      )
+      expect((yield* unzipped("users.csv.GZ")).split("\r\n")[0]).toMatch(/^type,id,/)
+      expect(JSON.parse(yield* unzipped("users.json.gz"))).toHaveLength(3)
+    }).pipe(Effect.provide(NodeContext.layer))
+  })
+
   describe("--format csv", () => {
     const users = [
       {
@@ -234,7 +258,7 @@ describe("intercom-scroll export", () => {
         expect(stdout).not.toContain(escape)
         expect(stdout).toMatch(/^USAGE\n\nintercom-scroll export \[--out FILE\] /m)
         expect(stdout).not.toMatch(/\$ export/)
-        expect(stdout).toContain("Write to FILE (atomically: a failed export leaves it as it was) instead of stdout.")
+        expect(stdout).toContain("Write to FILE (atomically: a failed export leaves it as it was) instead of stdout; compressed with gzip where FILE ends with .gz.")
         expect(stdout).toContain("What to export: users, leads or companies.")
         for (const generic of ["A user-defined piece of text", "This setting is optional", "A true or false value", "An integer", "One of the following"]) {
           expect(stdout).not.toContain(generic)

@@ -6,10 +6,12 @@
  * @since 0.1.0
  */
 import { type FileSystem, Path } from "@effect/platform"
+import * as NodeStream from "@effect/platform-node/NodeStream"
 import { type IntercomClient, Progress, type Resource, Scroll, type ScrollError } from "@intercom-scroll/core"
 import { Clock, Effect, Option, Stream, SubscriptionRef } from "effect"
+import * as Zlib from "node:zlib"
 import * as AtomicFile from "./atomicFile.js"
-import type { OutputError, StdoutClosed } from "../ExportError.js"
+import { OutputError, type StdoutClosed } from "../ExportError.js"
 import type { Flags, TimestampStyle } from "./exportFlags.js"
 import * as Fields from "./fields.js"
 import * as Format from "./format.js"
@@ -28,6 +30,8 @@ export interface Options {
   readonly format?: Format.Format | undefined
   /** A file path, written atomically; stdout when undefined. */
   readonly out?: string | undefined
+  /** Compress the output with gzip, as `gzip` would: for an `out` named `.gz`. Default false. */
+  readonly gzip?: boolean | undefined
   /** For `csv`: start with a UTF-8 byte-order mark, for Excel. Default false. */
   readonly csvBom?: boolean | undefined
   /** The timestamp fields (`created_at`, …) as UNIX seconds, as received, or in ISO 8601. Default "unix". */
@@ -90,10 +94,15 @@ export const run = Effect.fn("Export.run")(function*(options: Options): Effect.f
       Stream.provideService(Progress.Progress, track(tracker.reporter))
     )
     const written = options.timestamps === "iso" ? Stream.map(records, Fields.isoTimestamps(options.resource)) : records
-    const bytes = written.pipe(
+    const encoded = written.pipe(
       Format.encoder(format, { knownColumns: Fields.knownColumns(options.resource), bom: options.csvBom }),
       Stream.encodeText
     )
+    // In Node's thread pool, off the thread that parses pages.
+    const bytes = options.gzip === true
+      ? NodeStream.pipeThroughDuplex(encoded, () => Zlib.createGzip(), (error) =>
+        new OutputError({ target: options.out ?? "stdout", detail: `gzip failed: ${String(error)}` }))
+      : encoded
     yield* options.out === undefined ? Stream.run(bytes, stdio.stdout) : AtomicFile.write(options.out, bytes)
     return yield* SubscriptionRef.get(tracker.snapshot)
   })))
@@ -131,6 +140,7 @@ export const fromFlags = (flags: Flags): Effect.Effect<Options, never, Path.Path
     resource: flags.resource,
     format: flags.output.format,
     csvBom: flags.output.csvBom,
+    gzip: flags.output.gzip,
     timestamps: flags.timestamps,
     out: Option.getOrUndefined(
       Option.flatMap(flags.output.out, (file) => stdoutNames.has(file) ? Option.none() : Option.some(path.resolve(file)))

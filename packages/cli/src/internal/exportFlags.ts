@@ -25,15 +25,19 @@ export const timestampStyles = ["unix", "iso"] as const
  */
 export type TimestampStyle = (typeof timestampStyles)[number]
 
+/** A file's name that asks for gzip, as `gzip` names what it writes. */
+const gzipped = /\.gz$/i
+
 /**
  * The format a file's name asks for, where `--format` is not given: `users.csv` is CSV and `users.json` one JSON
- * array, as a reader of the file takes them; any other name (`.ndjson`, `.jsonl`, none) NDJSON.
+ * array, as a reader of the file takes them (and so are `users.csv.gz` and `users.json.gz`); any other name
+ * (`.ndjson`, `.jsonl`, none) NDJSON.
  *
  * @since 0.1.0
  * @category flags
  */
 export const formatOfFile = (file: string): Format.Format => {
-  const extension = /\.([^./\\]+)$/.exec(file)?.[1]?.toLowerCase()
+  const extension = /\.([^./\\]+)$/.exec(file.replace(gzipped, ""))?.[1]?.toLowerCase()
   return extension === "csv" ? "csv" : extension === "json" ? "json" : "ndjson"
 }
 
@@ -61,7 +65,9 @@ export const flags = {
     out: Flag.text("out").pipe(
       Flag.filterMap((file) => file === "" ? Option.none() : Option.some(file), "--out must name a file: it is empty"),
       Flag.withPseudoName("FILE"),
-      Flag.withDescription("Write to FILE (atomically: a failed export leaves it as it was) instead of stdout."),
+      Flag.withDescription(
+        "Write to FILE (atomically: a failed export leaves it as it was) instead of stdout; compressed with gzip where FILE ends with .gz."
+      ),
       Flag.optional
     ),
     format: Flag.choice("format", Format.formats).pipe(
@@ -81,7 +87,7 @@ export const flags = {
       const chosen = Option.getOrElse(format, () => Option.match(out, { onNone: () => "ndjson" as const, onSome: formatOfFile }))
       return csvBom && chosen !== "csv"
         ? Effect.fail(ValidationError.invalidValue(HelpDoc.p("--csv-bom is for --format csv (or an --out named .csv): JSON and NDJSON never start with a byte-order mark")))
-        : Effect.succeed({ out, format: chosen, csvBom })
+        : Effect.succeed({ out, format: chosen, csvBom, gzip: Option.exists(out, (file) => gzipped.test(file)) })
     })
   ),
   timestamps: Flag.choice("timestamps", timestampStyles).pipe(
