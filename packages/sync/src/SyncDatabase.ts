@@ -30,7 +30,7 @@
  * @since 0.1.0
  */
 import type { SqlClient } from "@effect/sql/SqlClient"
-import { Cause, Config, Data, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
+import { Cause, Config, type ConfigError, Data, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
 import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -151,9 +151,28 @@ export const parse = (url: string): Effect.Effect<Database, InvalidDatabaseUrl> 
         )
       }
     }
-    const sslMode = new URL(readable).searchParams.get("sslmode")
+    const parsed = new URL(readable)
+    const sslMode = parsed.searchParams.get("sslmode")
     const problem = sslMode === null ? undefined : sslModeProblem(sslMode)
     if (problem !== undefined) return Effect.fail(new InvalidDatabaseUrl({ detail: `its sslmode ${problem}` }))
+    if (parsed.searchParams.has("service")) {
+      return Effect.fail(
+        new InvalidDatabaseUrl({
+          detail: "service= names an entry of libpq's service file, which the driver does not read: give the host, port, user and database in the URL"
+        })
+      )
+    }
+    // libpq's `?dbname=`, which the driver does not read: it would connect to PGDATABASE's, or the user's.
+    const dbname = parsed.searchParams.get("dbname")
+    if (dbname !== null) {
+      const inPath = decoded(parsed.pathname.replace(/^\//, ""))
+      if (inPath !== undefined && inPath !== "" && inPath !== dbname) {
+        return Effect.fail(new InvalidDatabaseUrl({ detail: `it names two databases, ${JSON.stringify(inPath)} and dbname=${JSON.stringify(dbname)}` }))
+      }
+      parsed.pathname = `/${encodeURIComponent(dbname)}`
+      parsed.searchParams.delete("dbname")
+      return Effect.succeed(Database.Postgres({ url: Redacted.make(parsed.href) }))
+    }
     return Effect.succeed(Database.Postgres({ url: Redacted.make(readable) }))
   }
   if (url.toLowerCase().startsWith("sqlite:")) {
@@ -168,6 +187,11 @@ export const parse = (url: string): Effect.Effect<Database, InvalidDatabaseUrl> 
     // The shell expands `~/` only at the start of a word, never after `sqlite:`.
     if (filename.startsWith("~/")) filename = path.join(os.homedir(), filename.slice(2))
     if (filename === "") return Effect.fail(new InvalidDatabaseUrl({ detail: "sqlite: needs the path of a file" }))
+    if (filename.includes("?")) {
+      return Effect.fail(
+        new InvalidDatabaseUrl({ detail: "sqlite: takes a path and no query: what follows the ? would be part of the file's name" })
+      )
+    }
     if (filename === ":memory:") {
       return Effect.fail(
         new InvalidDatabaseUrl({ detail: "sqlite::memory: would be gone when the process ends: give the path of a file" })
@@ -330,21 +354,58 @@ const withSslMode = (url: string, mode: string): string => {
 }
 
 /**
- * The URL with `sslmode` meaning what libpq (psql) makes of it, as a URL copied from psql or a managed database's
- * console means it: `require` and `prefer` encrypt without verifying the server's certificate, where node-postgres 8
- * verifies it fully (a self-signed certificate failed where psql connected, after a warning of a dozen lines);
- * `verify-ca` checks the chain but not the host, given its root certificate (`sslrootcert`). `verify-full`, `disable`
- * and node-postgres's own `no-verify` mean the same either way. `PGSSLMODE` counts when the URL has no `sslmode`, as
- * in libpq; a URL that says `uselibpqcompat` itself is left as it is.
+ * What libpq reads for TLS where the URL does not say, and node-postgres does not read: `PGSSLMODE`, the files
+ * `PGSSLROOTCERT`, `PGSSLCERT` and `PGSSLKEY` name, and else those of `~/.postgresql/` that exist (`root.crt`, and
+ * `postgresql.crt` with `postgresql.key`).
  */
-const libpqSslModes = (url: string, environmentMode: string | undefined): string => {
+interface LibpqEnvironment {
+  readonly sslMode: string | undefined
+  readonly files: ReadonlyArray<readonly ["sslrootcert" | "sslcert" | "sslkey", string]>
+}
+
+const exists = (file: string): Effect.Effect<boolean> =>
+  Effect.promise(() => fs.access(file).then(() => true, () => false))
+
+const libpqEnvironment: Effect.Effect<LibpqEnvironment, ConfigError.ConfigError> = Effect.gen(function*() {
+  const read = (name: string) => Effect.map(Config.option(Config.string(name)), Option.getOrUndefined)
+  const home = path.join(os.homedir(), ".postgresql")
+  const orDefault = (given: string | undefined, file: string) =>
+    given !== undefined ? Effect.succeed(given) : Effect.map(exists(file), (found) => found ? file : undefined)
+  const rootCert = yield* orDefault(yield* read("PGSSLROOTCERT"), path.join(home, "root.crt"))
+  const cert = yield* orDefault(yield* read("PGSSLCERT"), path.join(home, "postgresql.crt"))
+  const key = yield* orDefault(yield* read("PGSSLKEY"), path.join(home, "postgresql.key"))
+  const files: Array<readonly ["sslrootcert" | "sslcert" | "sslkey", string]> = []
+  if (rootCert !== undefined) files.push(["sslrootcert", rootCert])
+  // A certificate without its key (or a key alone) is of no use to the handshake, and the driver would fail on it.
+  if (cert !== undefined && key !== undefined) files.push(["sslcert", cert], ["sslkey", key])
+  return { sslMode: yield* read("PGSSLMODE"), files }
+})
+
+/**
+ * The URL with TLS meaning what libpq (psql) makes of it, as a URL copied from psql or a managed database's console
+ * means it: `require` and `prefer` encrypt without verifying the server's certificate, where node-postgres 8 verifies
+ * it fully (a self-signed certificate failed where psql connected, after a warning of a dozen lines), unless a root
+ * certificate is given (`sslrootcert`, `PGSSLROOTCERT` or `~/.postgresql/root.crt`): `require` then checks the chain,
+ * as `verify-ca` does. `verify-full`, `disable` and node-postgres's own `no-verify` mean the same either way. What the
+ * URL does not say comes from the environment, as in libpq (`LibpqEnvironment`), where the mode asks for TLS; a URL
+ * that says `uselibpqcompat` itself is left as it is.
+ */
+const libpqTls = (url: string, environment: LibpqEnvironment): string => {
   const parsed = new URL(url)
   if (parsed.searchParams.has("uselibpqcompat")) return url
-  const mode = parsed.searchParams.get("sslmode") ?? environmentMode
+  const mode = parsed.searchParams.get("sslmode") ?? environment.sslMode
+  if (mode === undefined || mode === "disable") return url
+  let added = false
+  for (const [parameter, file] of environment.files) {
+    if (!parsed.searchParams.has(parameter)) {
+      parsed.searchParams.set(parameter, file)
+      added = true
+    }
+  }
   const differs = mode === "require" || mode === "prefer" || (mode === "verify-ca" && parsed.searchParams.has("sslrootcert"))
-  if (!differs) return url
+  if (!differs && !added) return url
   parsed.searchParams.set("sslmode", mode)
-  parsed.searchParams.set("uselibpqcompat", "true")
+  if (differs) parsed.searchParams.set("uselibpqcompat", "true")
   return parsed.href
 }
 
@@ -396,16 +457,16 @@ const layerOpened = (database: Database, options: Options): Layer.Layer<SqlClien
       Layer.unwrapEffect(Effect.gen(function*() {
         const { PgClient } = yield* Driver.load("@effect/sql-pg", () => import("@effect/sql-pg"))
         const given = Redacted.value(url)
-        const environmentMode = Option.getOrUndefined(yield* Config.option(Config.string("PGSSLMODE")))
+        const environment = yield* libpqEnvironment
         // PGSSLMODE counts where the URL says no sslmode, as in libpq. The URL's was checked by `parse`, unless the
         // `Database` was made without it.
         const modeOfUrl = new URL(given).searchParams.get("sslmode")
-        const mode = modeOfUrl ?? environmentMode
+        const mode = modeOfUrl ?? environment.sslMode
         const problem = mode === undefined ? undefined : sslModeProblem(mode)
         if (problem !== undefined) return yield* Effect.fail(new Error(`${modeOfUrl === null ? "PGSSLMODE" : "sslmode"} ${problem}`))
         const client = (target: string) =>
           PgClient.layer({
-            url: Redacted.make(libpqSslModes(target, environmentMode)),
+            url: Redacted.make(libpqTls(target, environment)),
             maxConnections: options.maxConnections ?? 4,
             connectTimeout: options.connectTimeout ?? Duration.seconds(10),
             applicationName: options.applicationName ?? "intercom-scroll"

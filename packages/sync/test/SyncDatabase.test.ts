@@ -10,6 +10,7 @@ import * as fs from "node:fs/promises"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
+import { fileURLToPath } from "node:url"
 import * as Driver from "../src/internal/driver.js"
 import { SyncDatabase } from "../src/index.js"
 
@@ -51,6 +52,39 @@ const sessionUsesTls = <E>(database: Layer.Layer<SqlClient.SqlClient, E>) =>
       ),
       (rows) => rows[0]?.ssl
     ))))
+
+/** The first column of the first row a query answers through the layer's client, or how building the layer failed. */
+const ask = <E>(database: Layer.Layer<SqlClient.SqlClient, E>, query: string) =>
+  Effect.exit(Effect.scoped(Effect.flatMap(Layer.build(database), (context) =>
+    Effect.map(
+      Effect.provide(Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe<Record<string, unknown>>(query)), context),
+      (rows) => Object.values(rows[0] ?? {})[0]
+    ))))
+
+/** Runs `effect` with the environment's variables set as given (undefined: unset), and puts them back after. */
+const withEnvironment = <A, E, R>(variables: Record<string, string | undefined>, effect: Effect.Effect<A, E, R>) =>
+  Effect.acquireUseRelease(
+    Effect.sync(() => {
+      const previous = Object.fromEntries(Object.keys(variables).map((name) => [name, process.env[name]]))
+      for (const [name, value] of Object.entries(variables)) {
+        if (value === undefined) delete process.env[name]
+        else process.env[name] = value
+      }
+      return previous
+    }),
+    () => effect,
+    (previous) =>
+      Effect.sync(() => {
+        for (const [name, value] of Object.entries(previous)) {
+          if (value === undefined) delete process.env[name]
+          else process.env[name] = value
+        }
+      })
+  )
+
+/** The test server's own certificate (self-signed, so its own authority), and an authority that signed nothing here. */
+const serverCertificate = fileURLToPath(new URL("../../testing/fixtures/tls/server.crt", import.meta.url))
+const otherAuthority = fileURLToPath(new URL("../../testing/fixtures/tls/other-ca.crt", import.meta.url))
 
 /** PostgreSQL's request for TLS, the first message of a client that asks for it: its length (8), then this code. */
 const sslRequestCode = 80877103
@@ -155,6 +189,21 @@ describe("SyncDatabase.parse", () => {
       }
     }))
 
+  it.effect("reads libpq's ?dbname= as the URL's database, and refuses what the driver would not read: a service, two databases, a query after sqlite:", () =>
+    Effect.gen(function*() {
+      const named = yield* SyncDatabase.parse("postgres://sync:pw@db.internal:5433?dbname=intercom&sslmode=require")
+      expect(named._tag === "Postgres" && Redacted.value(named.url)).toBe("postgres://sync:pw@db.internal:5433/intercom?sslmode=require")
+      const same = yield* SyncDatabase.parse("postgres://sync@db.internal/intercom?dbname=intercom")
+      expect(same._tag === "Postgres" && Redacted.value(same.url)).toBe("postgres://sync@db.internal/intercom")
+      expect((yield* refusal("postgres://sync@db.internal/intercom?dbname=other"))?.message).toContain(
+        `it names two databases, "intercom" and dbname="other"`
+      )
+      expect((yield* refusal("postgres://sync:secret@db.internal/intercom?service=prod"))?.message).toContain(
+        "service= names an entry of libpq's service file, which the driver does not read"
+      )
+      expect((yield* refusal("sqlite:/tmp/q.db?mode=ro"))?.message).toContain("sqlite: takes a path and no query")
+    }))
+
   it.effect("reads libpq's URL with credentials and no host (a Unix socket's) as the same URL with them as parameters", () =>
     Effect.gen(function*() {
       const database = yield* SyncDatabase.parse("postgres://sync:p%40ss@/intercom?host=/var/run/postgresql")
@@ -251,15 +300,7 @@ describe("SyncDatabase.layer", () => {
   it.effect("PostgreSQL: a PGSSLMODE the driver does not know is refused, where the driver would connect without TLS; the URL's sslmode comes first", () =>
     Effect.gen(function*() {
       const url = Redacted.value(yield* PostgresDatabase.make)
-      const previous = process.env.PGSSLMODE
-      const withMode = <A, E>(mode: string, effect: Effect.Effect<A, E>) =>
-        Effect.sync(() => process.env.PGSSLMODE = mode).pipe(
-          Effect.zipRight(effect),
-          Effect.ensuring(Effect.sync(() => {
-            if (previous === undefined) delete process.env.PGSSLMODE
-            else process.env.PGSSLMODE = previous
-          }))
-        )
+      const withMode = <A, E>(mode: string, effect: Effect.Effect<A, E>) => withEnvironment({ PGSSLMODE: mode }, effect)
       const error = failureOf(yield* withMode("requir", selectOne(SyncDatabase.layerFromUrl(url))))
       expect(error?._tag).toBe("DatabaseUnavailable")
       expect(error?.message).toContain(`PGSSLMODE "requir" is not one of disable, prefer, require, verify-ca, verify-full, no-verify`)
@@ -280,6 +321,40 @@ describe("SyncDatabase.layer", () => {
       expect(yield* sessionUsesTls(SyncDatabase.layerFromUrl(plain.href))).toEqual(Exit.succeed(false))
       plain.searchParams.set("sslmode", "require")
       expect(failureOf(yield* sessionUsesTls(SyncDatabase.layerFromUrl(plain.href)))?.message).toContain("the server speaks no TLS")
+    }))
+
+  it.effect("PostgreSQL: ?dbname= connects to that database, not PGDATABASE's", () =>
+    Effect.gen(function*() {
+      const url = new URL(Redacted.value(yield* PostgresDatabase.make))
+      const database = url.pathname.slice(1)
+      url.pathname = ""
+      url.searchParams.set("dbname", database)
+      const answer = yield* withEnvironment({ PGDATABASE: "postgres" }, ask(SyncDatabase.layerFromUrl(url.href), "SELECT current_database()"))
+      expect(answer).toEqual(Exit.succeed(database))
+    }))
+
+  it.scoped("PostgreSQL: a root certificate libpq would read (PGSSLROOTCERT, ~/.postgresql/root.crt) is checked against, as psql checks it", () =>
+    Effect.gen(function*() {
+      const url = new URL(Redacted.value(yield* PostgresDatabase.make))
+      const withMode = (mode: string) => {
+        const target = new URL(url)
+        target.searchParams.set("sslmode", mode)
+        return SyncDatabase.layerFromUrl(target.href)
+      }
+      const home = yield* temporaryDirectory
+      const unset = { PGSSLROOTCERT: undefined, PGSSLCERT: undefined, PGSSLKEY: undefined, PGSSLMODE: undefined, HOME: home }
+      // require with the authority of another server: refused, where it encrypted without checking.
+      const other = yield* withEnvironment({ ...unset, PGSSLROOTCERT: otherAuthority }, sessionUsesTls(withMode("require")))
+      expect(failureOf(other)?.message).toMatch(/^Could not open the database .*: self-signed certificate/)
+      // verify-ca with the server's own: the chain is checked, and holds.
+      expect(yield* withEnvironment({ ...unset, PGSSLROOTCERT: serverCertificate }, sessionUsesTls(withMode("verify-ca"))))
+        .toEqual(Exit.succeed(true))
+      // The default file in the home directory, as libpq reads it; and nothing of it without a mode that asks for TLS.
+      yield* Effect.promise(() => fs.mkdir(path.join(home, ".postgresql")))
+      yield* Effect.promise(() => fs.copyFile(otherAuthority, path.join(home, ".postgresql", "root.crt")))
+      expect(failureOf(yield* withEnvironment(unset, sessionUsesTls(withMode("require"))))?.message).toContain("self-signed certificate")
+      expect(yield* withEnvironment(unset, sessionUsesTls(SyncDatabase.layerFromUrl(url.href)))).toEqual(Exit.succeed(false))
+      expect(yield* withEnvironment(unset, sessionUsesTls(withMode("prefer")))).toEqual(Exit.succeed(true))
     }))
 
   it.effect("PostgreSQL: connects by libpq's URL with credentials and the host as a parameter", () =>

@@ -62,7 +62,7 @@ const advice = (error: unknown): string | undefined => {
       : "check the user name; the server's pg_hba.conf decides who may connect from where"
   }
   if (code !== undefined && untrustedCertificate.has(code)) {
-    return "its certificate is signed by no authority this machine trusts: ?sslmode=require encrypts without checking it, as psql does, and sslrootcert=FILE names the authority to check it against"
+    return "its certificate is signed by no authority this machine trusts: name the one that signed it with sslrootcert=FILE (or PGSSLROOTCERT) to check it against; ?sslmode=require with no root certificate encrypts without checking it, as psql does"
   }
   if (code === "ERR_TLS_CERT_ALTNAME_INVALID") {
     return "its certificate names another host: connect by the name it was issued for, or check the chain alone with sslmode=verify-ca and sslrootcert=FILE"
