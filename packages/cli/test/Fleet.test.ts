@@ -188,10 +188,12 @@ describe("intercom-scroll fleet", () => {
         [["sync", "--database", "sqlite:f.db", "--workspaces", "w.json", "--resources", "users,users"], "each once"],
         [["sync", "--database", "sqlite:f.db", "--workspaces", "w.json", "--run", ""], "--run must name the run: it is empty"],
         [["prune", "--database", "sqlite:f.db", "--older-than", "soon"], "--older-than: \\\"soon\\\" is not a duration"],
+        [["prune", "--database", "sqlite:f.db", "--older-than", "90"], "--older-than: \\\"90\\\" has no unit: give one, such as 90d, 90h or 90m"],
         [["prune", "--database", "sqlite:f.db"], "--older-than"],
         [["status", "--database", "sqlite:f.db", "--since", "soon"], "--since: \\\"soon\\\" is not a duration"],
         [["status", "--database", "sqlite:f.db", "--format", "yaml"], "Expected one of the following cases: text, json"],
         [["runner", "--database", "sqlite:f.db", "--port", "9000", "--cron", "every hour", "--workspaces", "w.json"], "--cron: \\\"every hour\\\" is not a cron expression"],
+        [["runner", "--database", "sqlite:f.db", "--port", "9000", "--cron", "0 6 31 2 *", "--workspaces", "w.json"], "--cron: \\\"0 6 31 2 *\\\" never comes"],
         [["runner", "--database", "sqlite:f.db", "--port", "9000", "--cron", "0 * * * *"], "--cron needs --workspaces FILE"],
         [["runner", "--database", "sqlite:f.db", "--port", "9000", "--workspaces", "w.json"], "--workspaces on a runner goes with --cron"],
         [["runner", "--database", "sqlite:f.db", "--port", "9000", "--max-in-flight", "3"], "--max-in-flight on a runner goes with --cron"]

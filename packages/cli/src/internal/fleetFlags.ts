@@ -99,7 +99,11 @@ const scheduleFlags = Flag.all({
           Effect.fail(ValidationError.invalidValue(HelpDoc.p(
             `--cron: ${JSON.stringify(text)} is not a cron expression (${error.message}): minute hour day month weekday, such as "0 */6 * * *", or six fields with the seconds first`
           ))),
-        onRight: Effect.succeed
+        // Parsed, yet without a next time (the 31st of February): a runner would wait for a tick that never comes.
+        onRight: (cron) =>
+          Either.isRight(Either.try(() => Cron.next(cron)))
+            ? Effect.succeed(cron)
+            : usageError(`--cron: ${JSON.stringify(text)} never comes: no date has that day in that month`)
       })
     ),
     Flag.optional,
@@ -190,9 +194,9 @@ export const sync = {
  */
 export const prune = {
   database: databaseFlag,
-  olderThan: ScrollFlags.duration("older-than").pipe(
+  olderThan: ScrollFlags.duration("older-than", { unit: "required" }).pipe(
     Flag.withDescription(
-      "Delete the requests answered, the ticks of --cron whose rounds ended, and the runs that ended, longer ago than this, such as 90d or 12h. What is not answered yet, and a run still running, stay. Keep it to days: a sender still waiting reads its answer within seconds, and one pruned before it does is waited for forever."
+      "Delete the requests answered, the ticks of --cron whose rounds ended, and the runs that ended, longer ago than this, with its unit: 90d, 12h. What is not answered yet, and a run still running, stay. Keep it to days: a sender still waiting reads its answer within seconds, and one pruned before it does is waited for forever."
     )
   )
 }

@@ -59,20 +59,25 @@ export const parseDuration = (text: string): Either.Either<Duration.Duration, st
 }
 
 /**
- * A flag that takes a duration as `parseDuration` reads it, refused in words that name the flag.
+ * A flag that takes a duration as `parseDuration` reads it, refused in words that name the flag. With `unit:
+ * "required"`, a number alone is refused too.
  *
  * @since 0.1.0
  * @category flags
  */
-export const duration = (name: string): Flag.Options<Duration.Duration> =>
+export const duration = (name: string, options: { readonly unit?: "required" } = {}): Flag.Options<Duration.Duration> =>
   Flag.text(name).pipe(
     Flag.withPseudoName("DURATION"),
-    Flag.mapEffect((text) =>
-      Either.match(parseDuration(text), {
+    Flag.mapEffect((text) => {
+      // Where a number alone could be read as days as well as seconds, and a wrong guess deletes: ask which.
+      const parsed = options.unit === "required" && /^\s*\d+(?:\.\d+)?\s*$/.test(text)
+        ? Either.left(`${JSON.stringify(text)} has no unit: give one, such as ${text.trim()}d, ${text.trim()}h or ${text.trim()}m`)
+        : parseDuration(text)
+      return Either.match(parsed, {
         onLeft: (problem) => Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--${name}: ${problem}`))),
         onRight: Effect.succeed
       })
-    )
+    })
   )
 
 /**
