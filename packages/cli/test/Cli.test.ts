@@ -131,6 +131,16 @@ describe("intercom-scroll export", () => {
       // A file named for CSV takes the byte-order mark without --format csv.
       yield* written("users.csv", ["--csv-bom"])
       expect([...(yield* fs.readFile(path.join(directory, "users.csv"))).subarray(0, 3)]).toEqual([0xef, 0xbb, 0xbf])
+      // A name of a format or compression the export does not write is refused, not filled with NDJSON; --format decides.
+      for (const file of ["users.tsv", "users.csv.zst", "users.XLSX"]) {
+        const capture = makeCapture()
+        const out = path.join(directory, file)
+        const exit = yield* cli(["export", "users", "--out", out], { fake: makeFake({ records: 3 }), capture, env })
+        expect(Failure.exitCode(exit)).toBe(1)
+        expect(capture.stderr()).toContain(`names a .${file.split(".").at(-1)!.toLowerCase()} file, which the export does not write`)
+        expect(yield* fs.exists(out)).toBe(false)
+      }
+      expect((yield* written("users.tsv", ["--format", "csv"])).split("\r\n")[0]).toMatch(/^type,id,/)
     }).pipe(Effect.provide(NodeContext.layer))
   })
 

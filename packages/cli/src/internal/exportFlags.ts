@@ -7,7 +7,7 @@
  */
 import { Args, type Command, HelpDoc, Options as Flag, ValidationError } from "@effect/cli"
 import type { Resource } from "@intercom-scroll/core"
-import { Effect, Option } from "effect"
+import { Effect, Either, Option } from "effect"
 import * as Format from "./format.js"
 import type * as ScrollFlags from "./scrollFlags.js"
 
@@ -28,17 +28,29 @@ export type TimestampStyle = (typeof timestampStyles)[number]
 /** A file's name that asks for gzip, as `gzip` names what it writes. */
 const gzipped = /\.gz$/i
 
+/** What names a file in a format, or a compression, that the export does not write: a name it would fill with NDJSON. */
+const foreignExtensions: ReadonlySet<string> = new Set([
+  "tsv", "xlsx", "xls", "ods", "parquet", "avro", "orc", "xml", "yaml", "yml", "zst", "bz2", "xz", "lz4", "br", "zip",
+  "7z", "tar", "tgz"
+])
+
 /**
  * The format a file's name asks for, where `--format` is not given: `users.csv` is CSV and `users.json` one JSON
- * array, as a reader of the file takes them (and so are `users.csv.gz` and `users.json.gz`); any other name
- * (`.ndjson`, `.jsonl`, none) NDJSON.
+ * array, as a reader of the file takes them (and so are `users.csv.gz` and `users.json.gz`); `.ndjson`, `.jsonl`, or
+ * any other name, NDJSON. A name of a format or compression the export does not write (`users.tsv`, `users.csv.zst`)
+ * is refused, in words that say what to do.
  *
  * @since 0.1.0
  * @category flags
  */
-export const formatOfFile = (file: string): Format.Format => {
+export const formatOfFile = (file: string): Either.Either<Format.Format, string> => {
   const extension = /\.([^./\\]+)$/.exec(file.replace(gzipped, ""))?.[1]?.toLowerCase()
-  return extension === "csv" ? "csv" : extension === "json" ? "json" : "ndjson"
+  if (extension !== undefined && foreignExtensions.has(extension)) {
+    return Either.left(
+      `--out ${JSON.stringify(file)} names a .${extension} file, which the export does not write: name it .ndjson, .json or .csv (.gz after one compresses it), or give --format`
+    )
+  }
+  return Either.right(extension === "csv" ? "csv" : extension === "json" ? "json" : "ndjson")
 }
 
 /**
@@ -84,10 +96,14 @@ export const flags = {
   }).pipe(
     // A BOM before JSON makes it invalid (JSON.parse refuses it): asked for anywhere but CSV, it is a mistake to point out.
     Flag.mapEffect(({ csvBom, format, out }) => {
-      const chosen = Option.getOrElse(format, () => Option.match(out, { onNone: () => "ndjson" as const, onSome: formatOfFile }))
-      return csvBom && chosen !== "csv"
+      const chosen = Option.match(format, {
+        onSome: Either.right,
+        onNone: () => Option.match(out, { onNone: () => Either.right("ndjson" as const), onSome: formatOfFile })
+      })
+      if (Either.isLeft(chosen)) return Effect.fail(ValidationError.invalidValue(HelpDoc.p(chosen.left)))
+      return csvBom && chosen.right !== "csv"
         ? Effect.fail(ValidationError.invalidValue(HelpDoc.p("--csv-bom is for --format csv (or an --out named .csv): JSON and NDJSON never start with a byte-order mark")))
-        : Effect.succeed({ out, format: chosen, csvBom, gzip: Option.exists(out, (file) => gzipped.test(file)) })
+        : Effect.succeed({ out, format: chosen.right, csvBom, gzip: Option.exists(out, (file) => gzipped.test(file)) })
     })
   ),
   timestamps: Flag.choice("timestamps", timestampStyles).pipe(
