@@ -122,6 +122,91 @@ describe.concurrent("the CLI's telemetry, sent to an OpenTelemetry collector", (
       expect(ndjsonIds(yield* (yield* FileSystem.FileSystem).readFileString(out))).toHaveLength(USERS)
     }).pipe(Effect.provide(layer)), 60_000)
 
+  it.scopedLive("OTEL_TRACES_EXPORTER=none sends no span, the counters still; OTEL_METRICS_EXPORTER=none the other way", () =>
+    Effect.gen(function*() {
+      const untraced = yield* OtlpCollector.make
+      const counted = yield* run(["export", "users", "--out", yield* outFile], {
+        OTEL_EXPORTER_OTLP_ENDPOINT: untraced.url,
+        OTEL_TRACES_EXPORTER: "none"
+      })
+      expect(counted.exitCode).toBe(0)
+      expect(new Set(untraced.received.map((request) => request.path))).toEqual(new Set(["/v1/metrics"]))
+
+      const uncounted = yield* OtlpCollector.make
+      const traced = yield* run(["export", "users", "--out", yield* outFile], {
+        OTEL_EXPORTER_OTLP_ENDPOINT: uncounted.url,
+        OTEL_METRICS_EXPORTER: " None "
+      })
+      expect(traced.exitCode).toBe(0)
+      expect(new Set(uncounted.received.map((request) => request.path))).toEqual(new Set(["/v1/traces"]))
+    }).pipe(Effect.provide(layer)), 60_000)
+
+  it.scopedLive("a signal's own endpoint is its full URL: alone, that signal alone is sent, there; with the generic one, over it", () =>
+    Effect.gen(function*() {
+      const collector = yield* OtlpCollector.make
+      const alone = yield* run(["export", "users", "--out", yield* outFile], {
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${collector.url}/otlp/traces?tenant=eu-1`,
+        OTEL_EXPORTER_OTLP_PROTOCOL: "http/json"
+      })
+      expect(alone.exitCode).toBe(0)
+      expect(new Set(collector.received.map((request) => request.path))).toEqual(new Set(["/otlp/traces?tenant=eu-1"]))
+      const spans = collector.received.flatMap((request) =>
+        (JSON.parse(request.body.toString("utf8")) as { resourceSpans: ReadonlyArray<unknown> }).resourceSpans
+      )
+      expect(spans.length).toBeGreaterThan(0)
+
+      const generic = yield* OtlpCollector.make
+      const ownTraces = yield* OtlpCollector.make
+      const both = yield* run(["export", "users", "--out", yield* outFile], {
+        OTEL_EXPORTER_OTLP_ENDPOINT: `${generic.url}/base/`,
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${ownTraces.url}/traces`
+      })
+      expect(both.exitCode).toBe(0)
+      expect(new Set(ownTraces.received.map((request) => request.path))).toEqual(new Set(["/traces"]))
+      expect(new Set(generic.received.map((request) => request.path))).toEqual(new Set(["/base/v1/metrics"]))
+    }).pipe(Effect.provide(layer)), 60_000)
+
+  it.scopedLive("a signal's own headers and protocol go over the generic ones, for that signal only", () =>
+    Effect.gen(function*() {
+      const collector = yield* OtlpCollector.make
+      const result = yield* run(["export", "users", "--out", yield* outFile], {
+        OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
+        OTEL_EXPORTER_OTLP_HEADERS: "x-api-key=generic%20key,x-tenant=eu-1",
+        OTEL_EXPORTER_OTLP_TRACES_HEADERS: "X-Api-Key=traces%20key",
+        OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: "http/json"
+      })
+      expect(result.exitCode).toBe(0)
+      const sentTo = (path: string) => collector.received.filter((request) => request.path === path)
+      expect(sentTo("/v1/traces").length).toBeGreaterThan(0)
+      expect(sentTo("/v1/metrics").length).toBeGreaterThan(0)
+      for (const request of sentTo("/v1/traces")) {
+        expect(request.headers["x-api-key"]).toBe("traces key")
+        expect(request.headers["x-tenant"]).toBe("eu-1")
+        expect(request.headers["content-type"]).toBe("application/x-protobuf")
+      }
+      for (const request of sentTo("/v1/metrics")) {
+        expect(request.headers["x-api-key"]).toBe("generic key")
+        expect(request.headers["x-tenant"]).toBe("eu-1")
+        expect(request.headers["content-type"]).toBe("application/json")
+      }
+    }).pipe(Effect.provide(layer)), 60_000)
+
+  it.scopedLive("an exporter other than otlp or none is refused, naming its variable, before the command starts", () =>
+    Effect.gen(function*() {
+      const collector = yield* OtlpCollector.make
+      const out = yield* outFile
+      const result = yield* run(["export", "users", "--out", out], {
+        OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
+        OTEL_METRICS_EXPORTER: "prometheus"
+      })
+      expect(result.exitCode).toBe(1)
+      expect(result.stderr).toBe(
+        "InvalidConfig: OTEL_METRICS_EXPORTER must be otlp (the default) or none, not \"prometheus\": intercom-scroll sends over OTLP/HTTP only\n"
+      )
+      expect(yield* (yield* FileSystem.FileSystem).exists(out)).toBe(false)
+      expect(collector.received).toEqual([])
+    }).pipe(Effect.provide(layer)), 60_000)
+
   it.scopedLive("nothing is sent with OTEL_SDK_DISABLED=true, no span with always_off; a variable set wrong stops the command before it starts", () =>
     Effect.gen(function*() {
       const collector = yield* OtlpCollector.make

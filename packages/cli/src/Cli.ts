@@ -192,7 +192,7 @@ export const run = (
   return minimum === undefined ? program : Logger.withMinimumLogLevel(program, minimum)
 }
 
-/** With the command's spans, metrics and logs sent over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT says where (loaded only then). */
+/** With the command's spans, metrics and logs sent over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT (or a signal's own) says where (loaded only then). */
 const withTelemetry = <A, E, R>(self: Effect.Effect<A, E, R>) =>
   Effect.flatMap(Effect.promise(() => import("./internal/telemetry.js")), (Telemetry) => Telemetry.provide(self))
 

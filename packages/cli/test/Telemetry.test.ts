@@ -21,13 +21,53 @@ describe("Telemetry.settings", () => {
       expect(Option.isSome(yield* settingsOf({ ...endpoint, OTEL_SDK_DISABLED: "false" }))).toBe(true)
     }))
 
-  it.effect("defaults: protobuf, no headers, the service named intercom-scroll", () =>
+  it.effect("defaults: every signal under the endpoint, protobuf, no headers, the service named intercom-scroll", () =>
     Effect.gen(function*() {
       const settings = Option.getOrThrow(yield* settingsOf(endpoint))
-      expect(settings.endpoint).toBe("http://collector.internal:4318")
-      expect(settings.protocol).toBe("http/protobuf")
-      expect(Redacted.value(settings.headers)).toEqual({})
+      expect(settings.traces?.url).toBe("http://collector.internal:4318/v1/traces")
+      expect(settings.metrics?.url).toBe("http://collector.internal:4318/v1/metrics")
+      expect(settings.logs?.url).toBe("http://collector.internal:4318/v1/logs")
+      expect(settings.traces?.protocol).toBe("http/protobuf")
+      expect(Redacted.value(settings.traces!.headers)).toEqual({})
       expect(settings.serviceName).toBe("intercom-scroll")
+    }))
+
+  it.effect("OTEL_TRACES_EXPORTER (…): otlp sends the signal, none does not; nothing is loaded when none is sent", () =>
+    Effect.gen(function*() {
+      const untraced = Option.getOrThrow(yield* settingsOf({ ...endpoint, OTEL_TRACES_EXPORTER: "none" }))
+      expect(untraced.traces).toBeUndefined()
+      expect(untraced.metrics?.url).toBe("http://collector.internal:4318/v1/metrics")
+      expect(untraced.logs?.url).toBe("http://collector.internal:4318/v1/logs")
+      const onlyLogs = Option.getOrThrow(
+        yield* settingsOf({ ...endpoint, OTEL_TRACES_EXPORTER: "None", OTEL_METRICS_EXPORTER: "none", OTEL_LOGS_EXPORTER: "otlp" })
+      )
+      expect([onlyLogs.traces, onlyLogs.metrics, onlyLogs.logs?.url]).toEqual([undefined, undefined, "http://collector.internal:4318/v1/logs"])
+      const none = { OTEL_TRACES_EXPORTER: "none", OTEL_METRICS_EXPORTER: "none", OTEL_LOGS_EXPORTER: "none" }
+      expect(yield* settingsOf({ ...endpoint, ...none })).toEqual(Option.none())
+    }))
+
+  it.effect("a signal's own endpoint is its full URL, alone or over the generic one; its headers over the generic ones", () =>
+    Effect.gen(function*() {
+      const alone = Option.getOrThrow(yield* settingsOf({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "https://traces.example/ingest?key=1" }))
+      expect(alone.traces?.url).toBe("https://traces.example/ingest?key=1")
+      expect(alone.traces?.variable).toBe("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+      expect([alone.metrics, alone.logs]).toEqual([undefined, undefined])
+
+      const both = Option.getOrThrow(
+        yield* settingsOf({
+          ...endpoint,
+          OTEL_EXPORTER_OTLP_HEADERS: "x-api-key=generic,x-tenant=eu-1",
+          OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: "http://metrics.internal:4318/custom/",
+          OTEL_EXPORTER_OTLP_METRICS_HEADERS: "X-Api-Key=metrics",
+          OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: "http/json"
+        })
+      )
+      expect(both.metrics?.url).toBe("http://metrics.internal:4318/custom/")
+      expect(Redacted.value(both.metrics!.headers)).toEqual({ "x-api-key": "metrics", "x-tenant": "eu-1" })
+      expect(both.traces?.url).toBe("http://collector.internal:4318/v1/traces")
+      expect(both.traces?.variable).toBe("OTEL_EXPORTER_OTLP_ENDPOINT")
+      expect(Redacted.value(both.traces!.headers)).toEqual({ "x-api-key": "generic", "x-tenant": "eu-1" })
+      expect([both.traces?.protocol, both.metrics?.protocol, both.logs?.protocol]).toEqual(["http/protobuf", "http/protobuf", "http/json"])
     }))
 
   it.effect("OTEL_SERVICE_NAME names the service; without it, a service.name in OTEL_RESOURCE_ATTRIBUTES does", () =>
@@ -44,9 +84,9 @@ describe("Telemetry.settings", () => {
       const settings = Option.getOrThrow(
         yield* settingsOf({ ...endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: "http/json", OTEL_EXPORTER_OTLP_HEADERS: "Authorization=Basic%20c2VjcmV0, x-tenant = eu-1," })
       )
-      expect(settings.protocol).toBe("http/json")
-      expect(Redacted.value(settings.headers)).toEqual({ authorization: "Basic c2VjcmV0", "x-tenant": "eu-1" })
-      expect(String(settings.headers)).not.toContain("c2VjcmV0")
+      expect(settings.traces?.protocol).toBe("http/json")
+      expect(Redacted.value(settings.traces!.headers)).toEqual({ authorization: "Basic c2VjcmV0", "x-tenant": "eu-1" })
+      expect(String(settings.traces!.headers)).not.toContain("c2VjcmV0")
     }))
 
   it.effect("a variable set wrong is InvalidConfig naming it, never echoing a header's value", () =>
@@ -60,20 +100,35 @@ describe("Telemetry.settings", () => {
       expect(yield* refused({ OTEL_EXPORTER_OTLP_ENDPOINT: "https://user:pw@collector" })).toBe("accepted")
       expect(yield* refused({ OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" })).toMatch(/^InvalidConfig: OTEL_EXPORTER_OTLP_PROTOCOL is grpc, .*http\/protobuf/)
       expect(yield* refused({ OTEL_EXPORTER_OTLP_PROTOCOL: "json" })).toMatch(/^InvalidConfig: OTEL_EXPORTER_OTLP_PROTOCOL must be/)
+      expect(yield* refused({ OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: "grpc" })).toMatch(/^InvalidConfig: OTEL_EXPORTER_OTLP_TRACES_PROTOCOL is grpc, /)
+      expect(yield* refused({ OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: "collector:4318/v1/logs" })).toMatch(
+        /^InvalidConfig: OTEL_EXPORTER_OTLP_LOGS_ENDPOINT is not an http:\/\/ or https:\/\/ URL: set it to the collector's full URL for logs/
+      )
+      expect(yield* refused({ OTEL_TRACES_EXPORTER: "zipkin" })).toBe(
+        "InvalidConfig: OTEL_TRACES_EXPORTER must be otlp (the default) or none, not \"zipkin\": intercom-scroll sends over OTLP/HTTP only"
+      )
+      expect(yield* refused({ OTEL_METRICS_EXPORTER: "otlp,prometheus" })).toMatch(/^InvalidConfig: OTEL_METRICS_EXPORTER must be otlp .* not "prometheus"/)
+      expect(yield* refused({ OTEL_LOGS_EXPORTER: "console" })).toMatch(/^InvalidConfig: OTEL_LOGS_EXPORTER must be otlp/)
+      expect(yield* refused({ OTEL_LOGS_EXPORTER: "otlp,none" })).toMatch(/^InvalidConfig: OTEL_LOGS_EXPORTER names both otlp and none/)
+      // No endpoint at all: nothing is read, so nothing is refused.
+      expect(Option.isNone(yield* settingsOf({ OTEL_TRACES_EXPORTER: "zipkin", OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" }))).toBe(true)
       for (const headers of ["api-key", "=s3cr3t-value", "api key=s3cr3t-value", "api-key=%E0%A4%As3cr3t-value"]) {
         const message = yield* refused({ OTEL_EXPORTER_OTLP_HEADERS: headers })
         expect(message).toMatch(/^InvalidConfig: OTEL_EXPORTER_OTLP_HEADERS is not a list of key=value pairs \(entry 1 of 1/)
         expect(message).not.toContain("s3cr3t")
+        const own = yield* refused({ OTEL_EXPORTER_OTLP_METRICS_HEADERS: headers })
+        expect(own).toMatch(/^InvalidConfig: OTEL_EXPORTER_OTLP_METRICS_HEADERS is not a list of key=value pairs \(entry 1 of 1/)
+        expect(own).not.toContain("s3cr3t")
       }
     }))
 
   it.effect("telemetry asked for where the exporter is not installed is InvalidConfig that says what to install", () =>
     Effect.gen(function*() {
       const missing = () => Promise.reject(new Error("Cannot find package '@effect/opentelemetry'"))
-      const error = yield* Effect.flip(Telemetry.loadExporter(missing))
-      expect(error.message).toMatch(/^OTEL_EXPORTER_OTLP_ENDPOINT is set, but @effect\/opentelemetry, .* npm install @effect\/opentelemetry@\^0\.64\.1 beside/)
-      const found = yield* Telemetry.loadExporter(() => import("@effect/opentelemetry/Otlp"))
-      expect(typeof found.layerJson).toBe("function")
+      const error = yield* Effect.flip(Telemetry.loadExporter(missing, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
+      expect(error.message).toMatch(/^OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set, but @effect\/opentelemetry, .* npm install @effect\/opentelemetry@\^0\.64\.1 beside/)
+      const found = yield* Telemetry.loadExporter(Telemetry.importExporter, "OTEL_EXPORTER_OTLP_ENDPOINT")
+      expect([found.OtlpTracer.layer, found.OtlpMetrics.layer, found.OtlpLogger.layer].every((layer) => typeof layer === "function")).toBe(true)
     }))
 
   it.effect("OTEL_TRACES_SAMPLER and its argument: parentbased_always_on by default, a ratio from 0 to 1, a mistake named", () =>

@@ -1,10 +1,13 @@
 /**
  * The command's spans, metrics and log lines, sent to an OpenTelemetry collector over OTLP/HTTP when the environment
- * names one, with the variables every OpenTelemetry SDK reads: OTEL_EXPORTER_OTLP_ENDPOINT (unset or blank: nothing is
+ * names one, with the variables every OpenTelemetry SDK reads: OTEL_EXPORTER_OTLP_ENDPOINT, the collector's base URL,
+ * or a signal's own full URL in OTEL_EXPORTER_OTLP_{TRACES,METRICS,LOGS}_ENDPOINT (none set or all blank: nothing is
  * sent, nothing is loaded), OTEL_EXPORTER_OTLP_PROTOCOL (`http/protobuf`, the default, or `http/json`),
- * OTEL_EXPORTER_OTLP_HEADERS (`key=value,…`, values percent-encoded: a collector's API key, so never printed),
- * OTEL_SERVICE_NAME (default `intercom-scroll`), OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER and its
- * OTEL_TRACES_SAMPLER_ARG (which spans: `sampling.ts`), and OTEL_SDK_DISABLED=true to send nothing.
+ * OTEL_EXPORTER_OTLP_HEADERS (`key=value,…`, values percent-encoded: a collector's API key, so never printed), the
+ * last two also for a signal alone (OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, …_HEADERS, over the generic ones),
+ * OTEL_{TRACES,METRICS,LOGS}_EXPORTER (`otlp`, the default, or `none` to send that signal nowhere), OTEL_SERVICE_NAME
+ * (default `intercom-scroll`), OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER and its OTEL_TRACES_SAMPLER_ARG (which
+ * spans: `sampling.ts`), and OTEL_SDK_DISABLED=true to send nothing.
  *
  * The exporter is @effect/opentelemetry's own (no OpenTelemetry SDK), loaded only when an endpoint is set. A collector
  * that cannot be reached costs the command nothing but the last flush as it ends (at most 2 s): the exporter retries,
@@ -12,7 +15,10 @@
  *
  * @since 0.1.0
  */
-import type * as Otlp from "@effect/opentelemetry/Otlp"
+import type * as OtlpLogger from "@effect/opentelemetry/OtlpLogger"
+import type * as OtlpMetrics from "@effect/opentelemetry/OtlpMetrics"
+import type * as OtlpSerialization from "@effect/opentelemetry/OtlpSerialization"
+import type * as OtlpTracer from "@effect/opentelemetry/OtlpTracer"
 import type { HttpClient } from "@effect/platform"
 import { Config, Duration, Effect, Layer, Option, Redacted } from "effect"
 import { InvalidConfig } from "../ExportError.js"
@@ -20,22 +26,52 @@ import * as Sampling from "./sampling.js"
 import { moduleVersion } from "./version.js"
 
 /**
- * Where and how to send.
+ * The signals, each with variables of its own (`OTEL_TRACES_EXPORTER`, `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, …).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Signal = "traces" | "metrics" | "logs"
+
+const signals: ReadonlyArray<Signal> = ["traces", "metrics", "logs"]
+
+/**
+ * Where and how one signal is sent.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Destination {
+  /** The full URL: the signal's own endpoint as given, else the base URL's with `/v1/traces` (…) after it. */
+  readonly url: string
+  /** The variable the URL comes from, named when the exporter cannot be loaded. */
+  readonly variable: string
+  readonly protocol: "http/protobuf" | "http/json"
+  /** The generic headers with the signal's own over them. */
+  readonly headers: Redacted.Redacted<Readonly<Record<string, string>>>
+}
+
+/**
+ * What to send where.
  *
  * @since 0.1.0
  * @category models
  */
 export interface Settings {
-  /** The collector's base URL; the signals go to `/v1/traces`, `/v1/metrics` and `/v1/logs` under it. */
-  readonly endpoint: string
-  readonly protocol: "http/protobuf" | "http/json"
-  readonly headers: Redacted.Redacted<Readonly<Record<string, string>>>
+  /** Each signal sent, or `undefined`: turned off (`OTEL_TRACES_EXPORTER=none`, …), or no endpoint for it. */
+  readonly traces: Destination | undefined
+  readonly metrics: Destination | undefined
+  readonly logs: Destination | undefined
   /** Only when OTEL_SERVICE_NAME is set or OTEL_RESOURCE_ATTRIBUTES names none: the exporter reads the rest. */
   readonly serviceName: string | undefined
   readonly sampler: Sampling.Sampler
 }
 
 const defaultServiceName = "intercom-scroll"
+
+const genericEndpoint = "OTEL_EXPORTER_OTLP_ENDPOINT"
+const ownVariable = (signal: Signal, setting: "ENDPOINT" | "PROTOCOL" | "HEADERS") =>
+  `OTEL_EXPORTER_OTLP_${signal.toUpperCase()}_${setting}`
 
 /** A variable as set, blank counting as unset (as the OpenTelemetry specification has it). */
 const variable = (name: string) =>
@@ -46,22 +82,20 @@ const variable = (name: string) =>
 
 const invalid = (name: string, detail: string) => Effect.fail(new InvalidConfig({ variable: name, detail }))
 
-const parseEndpoint = (text: string): Effect.Effect<string, InvalidConfig> => {
+/** `example` is a URL of the kind `name` takes, said in the refusal. */
+const parseEndpoint = (name: string, text: string, example: string): Effect.Effect<string, InvalidConfig> => {
   const url = URL.canParse(text.trim()) ? new URL(text.trim()) : undefined
   // Not echoed: a URL may carry credentials.
   return url === undefined || (url.protocol !== "http:" && url.protocol !== "https:")
-    ? invalid(
-      "OTEL_EXPORTER_OTLP_ENDPOINT",
-      "is not an http:// or https:// URL: set it to the collector's OTLP/HTTP base URL, such as http://localhost:4318"
-    )
-    : Effect.succeed(url.href.replace(/\/+$/, ""))
+    ? invalid(name, `is not an http:// or https:// URL: set it to ${example}`)
+    : Effect.succeed(url.href)
 }
 
-const parseProtocol = (text: string): Effect.Effect<Settings["protocol"], InvalidConfig> => {
+const parseProtocol = (name: string, text: string): Effect.Effect<Destination["protocol"], InvalidConfig> => {
   const protocol = text.trim()
   if (protocol === "http/protobuf" || protocol === "http/json") return Effect.succeed(protocol)
   return invalid(
-    "OTEL_EXPORTER_OTLP_PROTOCOL",
+    name,
     protocol === "grpc"
       ? "is grpc, which intercom-scroll does not send: use http/protobuf (the default) or http/json, to the collector's OTLP/HTTP port (4318)"
       : `must be http/protobuf (the default) or http/json, not ${JSON.stringify(protocol)}`
@@ -69,7 +103,7 @@ const parseProtocol = (text: string): Effect.Effect<Settings["protocol"], Invali
 }
 
 /** `key=value,…`, each value percent-decoded. A mistake is said by its position: the values are secrets. */
-const parseHeaders = (text: string): Effect.Effect<Record<string, string>, InvalidConfig> => {
+const parseHeaders = (name: string, text: string): Effect.Effect<Record<string, string>, InvalidConfig> => {
   const headers: Record<string, string> = {}
   const entries = text.split(",").filter((entry) => entry.trim() !== "")
   for (const [index, entry] of entries.entries()) {
@@ -83,7 +117,7 @@ const parseHeaders = (text: string): Effect.Effect<Record<string, string>, Inval
     }
     if (key === "" || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(key) || value === undefined) {
       return invalid(
-        "OTEL_EXPORTER_OTLP_HEADERS",
+        name,
         `is not a list of key=value pairs (entry ${index + 1} of ${entries.length} is not one; values are percent-encoded)`
       )
     }
@@ -93,26 +127,102 @@ const parseHeaders = (text: string): Effect.Effect<Record<string, string>, Inval
 }
 
 /**
+ * OTEL_TRACES_EXPORTER (…): whether the signal is sent. `otlp` sends it and `none` does not; any other exporter is one
+ * this program does not have, refused rather than read as either.
+ */
+const parseExporters = (name: string, text: string): Effect.Effect<boolean, InvalidConfig> => {
+  const exporters = text.split(",").map((entry) => entry.trim().toLowerCase()).filter((entry) => entry !== "")
+  const other = exporters.find((exporter) => exporter !== "otlp" && exporter !== "none")
+  if (other !== undefined) {
+    return invalid(name, `must be otlp (the default) or none, not ${JSON.stringify(other)}: intercom-scroll sends over OTLP/HTTP only`)
+  }
+  if (exporters.includes("otlp") && exporters.includes("none")) {
+    return invalid(name, "names both otlp and none: set it to otlp to send, or none not to")
+  }
+  return Effect.succeed(!exporters.includes("none"))
+}
+
+/** What the generic variables say, for every signal that has no variable of its own. */
+interface Generic {
+  /** The base URL, without a trailing slash. */
+  readonly endpoint: Option.Option<string>
+  readonly protocol: Destination["protocol"]
+  readonly headers: Readonly<Record<string, string>>
+}
+
+const generic: Effect.Effect<Generic, InvalidConfig> = Effect.gen(function*() {
+  const endpoint = yield* Effect.transposeMapOption(
+    yield* variable(genericEndpoint),
+    (text) =>
+      Effect.map(
+        parseEndpoint(genericEndpoint, text, "the collector's OTLP/HTTP base URL, such as http://localhost:4318"),
+        (url) => url.replace(/\/+$/, "")
+      )
+  )
+  const protocol = yield* Option.match(yield* variable("OTEL_EXPORTER_OTLP_PROTOCOL"), {
+    onNone: () => Effect.succeed("http/protobuf" as const),
+    onSome: (text) => parseProtocol("OTEL_EXPORTER_OTLP_PROTOCOL", text)
+  })
+  const headers = yield* Option.match(yield* variable("OTEL_EXPORTER_OTLP_HEADERS"), {
+    onNone: () => Effect.succeed({}),
+    onSome: (text) => parseHeaders("OTEL_EXPORTER_OTLP_HEADERS", text)
+  })
+  return { endpoint, protocol, headers }
+})
+
+/** Where and how `signal` goes, each of its own variables over the generic one; `undefined` when it is not sent. */
+const destination = (signal: Signal, shared: Generic): Effect.Effect<Destination | undefined, InvalidConfig> =>
+  Effect.gen(function*() {
+    const exporterVariable = `OTEL_${signal.toUpperCase()}_EXPORTER`
+    const exporters = yield* variable(exporterVariable)
+    if (Option.isSome(exporters) && !(yield* parseExporters(exporterVariable, exporters.value))) return undefined
+    const endpointVariable = ownVariable(signal, "ENDPOINT")
+    const protocolVariable = ownVariable(signal, "PROTOCOL")
+    const headersVariable = ownVariable(signal, "HEADERS")
+    const own = yield* variable(endpointVariable)
+    // The signal's own endpoint is its full URL, as the specification has it: nothing is appended.
+    const url = Option.isSome(own)
+      ? yield* parseEndpoint(endpointVariable, own.value, `the collector's full URL for ${signal}, such as http://localhost:4318/v1/${signal}`)
+      : Option.isSome(shared.endpoint)
+      ? `${shared.endpoint.value}/v1/${signal}`
+      : undefined
+    if (url === undefined) return undefined
+    const protocol = yield* Option.match(yield* variable(protocolVariable), {
+      onNone: () => Effect.succeed(shared.protocol),
+      onSome: (text) => parseProtocol(protocolVariable, text)
+    })
+    const headers = yield* Option.match(yield* variable(headersVariable), {
+      onNone: () => Effect.succeed({}),
+      onSome: (text) => parseHeaders(headersVariable, text)
+    })
+    return {
+      url,
+      variable: Option.isSome(own) ? endpointVariable : genericEndpoint,
+      protocol,
+      headers: Redacted.make({ ...shared.headers, ...headers })
+    }
+  })
+
+/**
  * The settings the environment gives, or none when nothing is to be sent.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const settings: Effect.Effect<Option.Option<Settings>, InvalidConfig> = Effect.gen(function*() {
-  const endpointText = yield* variable("OTEL_EXPORTER_OTLP_ENDPOINT")
   const disabled = yield* variable("OTEL_SDK_DISABLED")
-  if (Option.isNone(endpointText) || Option.exists(disabled, (value) => value.trim().toLowerCase() === "true")) {
-    return Option.none()
-  }
-  const endpoint = yield* parseEndpoint(endpointText.value)
-  const protocol = yield* Option.match(yield* variable("OTEL_EXPORTER_OTLP_PROTOCOL"), {
-    onNone: () => Effect.succeed("http/protobuf" as const),
-    onSome: parseProtocol
-  })
-  const headers = yield* Option.match(yield* variable("OTEL_EXPORTER_OTLP_HEADERS"), {
-    onNone: () => Effect.succeed({}),
-    onSome: parseHeaders
-  })
+  if (Option.exists(disabled, (value) => value.trim().toLowerCase() === "true")) return Option.none()
+  // No endpoint at all: nothing else is read, so that an OTEL_ variable meant for another program fails nothing here.
+  const endpoints = yield* Effect.forEach(
+    [genericEndpoint, ...signals.map((signal) => ownVariable(signal, "ENDPOINT"))],
+    variable
+  )
+  if (endpoints.every(Option.isNone)) return Option.none()
+  const shared = yield* generic
+  const traces = yield* destination("traces", shared)
+  const metrics = yield* destination("metrics", shared)
+  const logs = yield* destination("logs", shared)
+  if (traces === undefined && metrics === undefined && logs === undefined) return Option.none()
   const samplerName = yield* variable("OTEL_TRACES_SAMPLER")
   const sampler = Option.isNone(samplerName)
     ? Sampling.defaultSampler
@@ -122,48 +232,96 @@ export const settings: Effect.Effect<Option.Option<Settings>, InvalidConfig> = E
   const attributes = yield* variable("OTEL_RESOURCE_ATTRIBUTES")
   const namedInAttributes = Option.exists(attributes, (text) => /(^|,)\s*service\.name\s*=/.test(text))
   return Option.some({
-    endpoint,
-    protocol,
-    headers: Redacted.make(headers),
+    traces,
+    metrics,
+    logs,
     serviceName: Option.getOrElse(serviceName, () => namedInAttributes ? undefined : defaultServiceName),
     sampler
   })
 })
 
 /**
- * The exporter, which the bin carries and an app that embeds the command line installs (an optional peer).
+ * The modules of @effect/opentelemetry that send: each signal's exporter, built apart with its own URL and headers,
+ * and the two encodings.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Exporter {
+  readonly OtlpTracer: typeof OtlpTracer
+  readonly OtlpMetrics: typeof OtlpMetrics
+  readonly OtlpLogger: typeof OtlpLogger
+  readonly OtlpSerialization: typeof OtlpSerialization
+}
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const importExporter = (): Promise<Exporter> =>
+  Promise.all([
+    import("@effect/opentelemetry/OtlpTracer"),
+    import("@effect/opentelemetry/OtlpMetrics"),
+    import("@effect/opentelemetry/OtlpLogger"),
+    import("@effect/opentelemetry/OtlpSerialization")
+  ]).then(([OtlpTracer, OtlpMetrics, OtlpLogger, OtlpSerialization]) => ({ OtlpTracer, OtlpMetrics, OtlpLogger, OtlpSerialization }))
+
+/**
+ * The exporter, which the bin carries and an app that embeds the command line installs (an optional peer). `variable`
+ * is the endpoint's, named when it cannot be loaded.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const loadExporter = (load: () => Promise<typeof Otlp>): Effect.Effect<typeof Otlp, InvalidConfig> =>
+export const loadExporter = (load: () => Promise<Exporter>, variable: string): Effect.Effect<Exporter, InvalidConfig> =>
   Effect.tryPromise({
     try: load,
     catch: () =>
       new InvalidConfig({
-        variable: "OTEL_EXPORTER_OTLP_ENDPOINT",
+        variable,
         detail:
           "is set, but @effect/opentelemetry, which sends the telemetry, is not installed where this program can import it: npm install @effect/opentelemetry@^0.64.1 beside @intercom-scroll/cli, or unset the variable"
       })
   })
 
 /**
- * Sends the spans, metrics and log lines of what it is provided to, from the moment it is built until its scope
- * closes, where it sends what is left (waiting at most 2 s for the collector).
+ * Sends the spans, metrics and log lines of what it is provided to, each signal to its destination (none where it has
+ * none), from the moment it is built until its scope closes, where it sends what is left (waiting at most 2 s for the
+ * collector).
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer = (settings: Settings): Layer.Layer<never, InvalidConfig, HttpClient.HttpClient> =>
-  Layer.unwrapEffect(Effect.map(loadExporter(() => import("@effect/opentelemetry/Otlp")), (Otlp) => {
-    const options = {
-      baseUrl: settings.endpoint,
-      resource: { serviceName: settings.serviceName, serviceVersion: moduleVersion },
-      headers: Redacted.value(settings.headers),
-      shutdownTimeout: Duration.seconds(2)
-    }
-    return sampled(settings.protocol === "http/json" ? Otlp.layerJson(options) : Otlp.layerProtobuf(options), settings.sampler)
+export const layer = (settings: Settings): Layer.Layer<never, InvalidConfig, HttpClient.HttpClient> => {
+  const sent = [settings.traces, settings.metrics, settings.logs].filter((found) => found !== undefined)
+  return Layer.unwrapEffect(Effect.map(loadExporter(importExporter, sent[0]?.variable ?? genericEndpoint), (exporter) => {
+    const resource = { serviceName: settings.serviceName, serviceVersion: moduleVersion }
+    const exporting = (
+      destination: Destination | undefined,
+      make: (options: {
+        readonly url: string
+        readonly resource: typeof resource
+        readonly headers: Readonly<Record<string, string>>
+        readonly shutdownTimeout: Duration.Duration
+      }) => Layer.Layer<never, never, HttpClient.HttpClient | OtlpSerialization.OtlpSerialization>
+    ): Layer.Layer<never, never, HttpClient.HttpClient> =>
+      destination === undefined ? Layer.empty : make({
+        url: destination.url,
+        resource,
+        headers: Redacted.value(destination.headers),
+        shutdownTimeout: Duration.seconds(2)
+      }).pipe(
+        Layer.provide(
+          destination.protocol === "http/json" ? exporter.OtlpSerialization.layerJson : exporter.OtlpSerialization.layerProtobuf
+        )
+      )
+    return Layer.mergeAll(
+      settings.traces === undefined ? Layer.empty : sampled(exporting(settings.traces, exporter.OtlpTracer.layer), settings.sampler),
+      exporting(settings.metrics, exporter.OtlpMetrics.layer),
+      exporting(settings.logs, exporter.OtlpLogger.layer)
+    )
   }))
+}
 
 /** The exporter's tracer, behind the sampler's choice of what it sends (`sampling.ts`). */
 const sampled = <E, R>(exporting: Layer.Layer<never, E, R>, sampler: Sampling.Sampler): Layer.Layer<never, E, R> =>
