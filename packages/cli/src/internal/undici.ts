@@ -4,10 +4,62 @@
  * `globalThis.Headers`): about half of what `intercom-scroll --help` spent starting (packages/bench/NOTES.md,
  * "Startup"), for a command that never sends a request.
  *
+ * Behind a proxy that the environment names (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`, as curl reads them), its requests
+ * go through that proxy.
+ *
  * @since 0.1.0
  */
 import { HttpClient, type HttpClientError } from "@effect/platform"
-import { Context, Effect, Layer } from "effect"
+import { Config, Context, Effect, Layer } from "effect"
+
+/** The first of the two variables that is set, even to nothing, as undici reads them (`??`): its name and value. */
+const variable = (lowercase: string, uppercase: string) =>
+  Config.string(lowercase).pipe(
+    Config.map((value) => ({ name: lowercase, value })),
+    Config.orElse(() => Config.map(Config.string(uppercase), (value) => ({ name: uppercase, value }))),
+    Config.withDefault({ name: uppercase, value: "" })
+  )
+
+/**
+ * The proxies as undici's `EnvHttpProxyAgent` reads them from the environment, read here through the ConfigProvider
+ * and handed to it, so that it decides with the values this module sees: `https_proxy` for https:// URLs
+ * (`http_proxy` where it is empty), `http_proxy` for http:// ones, each also in capitals (the lowercase form wins),
+ * and `no_proxy`, the hosts reached directly.
+ */
+const proxies = Config.all({
+  http: variable("http_proxy", "HTTP_PROXY"),
+  https: variable("https_proxy", "HTTPS_PROXY"),
+  no: variable("no_proxy", "NO_PROXY")
+})
+
+/**
+ * undici's client: over a dispatcher of its own, as before, when no proxy is named; else over an `EnvHttpProxyAgent`,
+ * which tunnels each request through the proxy for its URL's scheme (unless `no_proxy` names its host), keeping the
+ * tunnel alive from one request to the next as the plain dispatcher keeps its connection.
+ */
+const undiciLayer = Effect.gen(function*() {
+  const NodeHttpClient = yield* Effect.promise(() => import("@effect/platform-node/NodeHttpClient"))
+  const { http, https, no } = yield* Effect.orDie(proxies)
+  const named = [https, http].filter((proxy) => proxy.value !== "")
+  if (named.length === 0) return NodeHttpClient.layerUndici
+  const Undici = yield* Effect.promise(() => import("@effect/platform-node/Undici"))
+  const dispatcher = Effect.acquireRelease(
+    Effect.try({
+      try: () => new Undici.EnvHttpProxyAgent({ httpProxy: http.value, httpsProxy: https.value, noProxy: no.value }),
+      // undici refuses, as it builds the agent, what is not an http(s) URL (`proxy.example:3128`): said by the
+      // variables' names, never their values, which may hold the proxy's password.
+      catch: (cause) =>
+        new Error(
+          `${named.map((proxy) => proxy.name).join(" or ")} does not hold a proxy's URL, such as http://proxy.example:3128`,
+          { cause }
+        )
+    }).pipe(Effect.orDie),
+    (agent) => Effect.promise(() => agent.destroy())
+  )
+  return NodeHttpClient.layerUndiciWithoutDispatcher.pipe(
+    Layer.provide(Layer.scoped(NodeHttpClient.Dispatcher, dispatcher))
+  )
+})
 
 /**
  * An HttpClient that loads undici's and builds it in this layer's scope (its connections close with it) when the
@@ -21,8 +73,8 @@ export const layer: Layer.Layer<HttpClient.HttpClient> = Layer.scoped(
   Effect.gen(function*() {
     const scope = yield* Effect.scope
     const undici = yield* Effect.cached(
-      Effect.promise(() => import("@effect/platform-node/NodeHttpClient")).pipe(
-        Effect.flatMap((NodeHttpClient) => Layer.buildWithScope(NodeHttpClient.layerUndici, scope)),
+      undiciLayer.pipe(
+        Effect.flatMap((undici) => Layer.buildWithScope(undici, scope)),
         Effect.map(Context.get(HttpClient.HttpClient)),
         // Loaded once, whichever request comes first and even if that one is interrupted meanwhile.
         Effect.uninterruptible

@@ -1,0 +1,123 @@
+/**
+ * The CLI behind a forward proxy, as curl is: its bin in a process of its own with HTTP_PROXY naming a proxy that this
+ * process serves (and records), scrolling a simulator on a port of this process. The machine's own proxy variables
+ * never reach the bin (support/processes.ts): each case sets those it means.
+ */
+import { NodeContext } from "@effect/platform-node"
+import { describe, expect, it } from "@effect/vitest"
+import { Simulator } from "@intercom-scroll/simulator"
+import { OtlpCollector } from "@intercom-scroll/testing"
+import { Effect, Layer } from "effect"
+import * as Net from "node:net"
+import { cli, withoutProgress } from "./support/processes.js"
+import { ndjsonIds } from "./support/workspace.js"
+
+const USERS = 1_200
+const PAGE_SIZE = 50
+
+/** A workspace for each case, so that none waits on another's scroll. */
+const tokens = { proxied: "proxy-test-token-3e9a", bypassed: "proxy-test-token-b71d", telemetry: "proxy-test-token-c05f" }
+
+const served = Simulator.layerServer({
+  workspaces: Object.values(tokens).map((token) => ({ token, users: USERS })),
+  pageSize: PAGE_SIZE
+})
+
+const layer = Layer.merge(served, NodeContext.layer)
+
+/**
+ * A forward proxy on a free loopback port until the scope closes. undici's `ProxyAgent` tunnels every request, to an
+ * http:// URL too, through `CONNECT host:port`: this answers it with a tunnel to that address, and anything else (an
+ * absolute-form `GET http://…`) with 405. Gives its URL, and the first line of each request it was sent.
+ */
+const forwardProxy = Effect.gen(function*() {
+  const requests: Array<string> = []
+  const sockets = new Set<Net.Socket>()
+  const track = (socket: Net.Socket) => {
+    sockets.add(socket)
+    socket.on("close", () => sockets.delete(socket))
+    socket.on("error", () => socket.destroy())
+    return socket
+  }
+  const server = Net.createServer((client) => {
+    track(client)
+    let head = Buffer.alloc(0)
+    const onData = (chunk: Buffer) => {
+      head = Buffer.concat([head, chunk])
+      const end = head.indexOf("\r\n\r\n")
+      if (end === -1) return
+      client.off("data", onData)
+      const line = head.subarray(0, end).toString("latin1").split("\r\n")[0]!
+      requests.push(line)
+      const target = /^CONNECT (\S+):(\d+) HTTP\/1\.1$/.exec(line)
+      if (target === null) {
+        client.end("HTTP/1.1 405 Method Not Allowed\r\ncontent-length: 0\r\n\r\n")
+        return
+      }
+      const upstream = track(Net.connect(Number(target[2]), target[1]!, () => {
+        client.write("HTTP/1.1 200 Connection Established\r\n\r\n")
+        upstream.write(head.subarray(end + 4))
+        client.pipe(upstream).pipe(client)
+      }))
+      upstream.on("close", () => client.destroy())
+      client.on("close", () => upstream.destroy())
+    }
+    client.on("data", onData)
+  })
+  yield* Effect.acquireRelease(
+    Effect.async<void>((resume) => {
+      server.listen(0, "127.0.0.1", () => resume(Effect.void))
+    }),
+    () =>
+      Effect.async<void>((resume) => {
+        for (const socket of sockets) socket.destroy()
+        server.close(() => resume(Effect.void))
+      })
+  )
+  const { port } = server.address() as Net.AddressInfo
+  return { url: `http://127.0.0.1:${port}`, requests }
+})
+
+/** `intercom-scroll export users` of `token`'s workspace with `--base-url`, and `variables` its only proxy settings. */
+const exportUsers = (token: string, variables: Record<string, string>) =>
+  Effect.gen(function*() {
+    const baseUrl = yield* Simulator.baseUrl
+    const result = yield* cli(["export", "users", "--base-url", baseUrl], {
+      env: { INTERCOM_ACCESS_TOKEN: token, ...variables }
+    })
+    expect(result.exitCode).toBe(0)
+    expect([...ndjsonIds(result.stdout)].sort()).toEqual([...yield* (yield* Simulator.Simulator).ids(token, "users")].sort())
+    expect(withoutProgress(result.stderr)).toMatch(/^Exported 1,200 users to stdout in .*: 24 pages, 0 restarts/)
+    return new URL(baseUrl).host
+  })
+
+describe.concurrent("the CLI behind a proxy", () => {
+  it.scopedLive("HTTP_PROXY: every request goes through the proxy's one tunnel, which all the pages share", () =>
+    Effect.gen(function*() {
+      const proxy = yield* forwardProxy
+      const simulator = yield* exportUsers(tokens.proxied, { HTTP_PROXY: proxy.url })
+      expect(proxy.requests).toEqual([`CONNECT ${simulator} HTTP/1.1`])
+    }).pipe(Effect.provide(layer)), 60_000)
+
+  it.scopedLive("NO_PROXY naming the host: its requests go straight to it, and the proxy sees none", () =>
+    Effect.gen(function*() {
+      const proxy = yield* forwardProxy
+      yield* exportUsers(tokens.bypassed, { HTTP_PROXY: proxy.url, NO_PROXY: "127.0.0.1" })
+      expect(proxy.requests).toEqual([])
+    }).pipe(Effect.provide(layer)), 60_000)
+
+  it.scopedLive("the telemetry goes through the proxy too, to the collector", () =>
+    Effect.gen(function*() {
+      const proxy = yield* forwardProxy
+      const collector = yield* OtlpCollector.make
+      const simulator = yield* exportUsers(tokens.telemetry, {
+        HTTP_PROXY: proxy.url,
+        OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
+        OTEL_EXPORTER_OTLP_PROTOCOL: "http/json"
+      })
+      expect(collector.spans().some((span) => span.name === "Scroll.users")).toBe(true)
+      expect(new Set(proxy.requests)).toEqual(
+        new Set([`CONNECT ${simulator} HTTP/1.1`, `CONNECT ${new URL(collector.url).host} HTTP/1.1`])
+      )
+    }).pipe(Effect.provide(layer)), 60_000)
+})
