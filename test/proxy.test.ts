@@ -8,15 +8,23 @@ import { describe, expect, it } from "@effect/vitest"
 import { Simulator } from "@intercom-scroll/simulator"
 import { OtlpCollector } from "@intercom-scroll/testing"
 import { Effect, Layer } from "effect"
+import * as Fs from "node:fs/promises"
+import * as Os from "node:os"
+import * as NodePath from "node:path"
 import * as Net from "node:net"
-import { cli, withoutProgress } from "./support/processes.js"
+import { cli, root, run, withoutProgress } from "./support/processes.js"
 import { ndjsonIds } from "./support/workspace.js"
 
 const USERS = 1_200
 const PAGE_SIZE = 50
 
 /** A workspace for each case, so that none waits on another's scroll. */
-const tokens = { proxied: "proxy-test-token-3e9a", bypassed: "proxy-test-token-b71d", telemetry: "proxy-test-token-c05f" }
+const tokens = {
+  proxied: "proxy-test-token-3e9a",
+  bypassed: "proxy-test-token-b71d",
+  telemetry: "proxy-test-token-c05f",
+  started: "proxy-test-token-5d2a"
+}
 
 const served = Simulator.layerServer({
   workspaces: Object.values(tokens).map((token) => ({ token, users: USERS })),
@@ -105,6 +113,23 @@ describe.concurrent("the CLI behind a proxy", () => {
       yield* exportUsers(tokens.bypassed, { HTTP_PROXY: proxy.url, NO_PROXY: "127.0.0.1" })
       expect(proxy.requests).toEqual([])
     }).pipe(Effect.provide(layer)), 60_000)
+
+  it.scopedLive("`pnpm start`: Intercom through the proxy, as the CLI reaches it; its embedded simulator, without a token, directly", () =>
+    Effect.gen(function*() {
+      const proxy = yield* forwardProxy
+      const baseUrl = yield* Simulator.baseUrl
+      const cwd = yield* Effect.acquireRelease(
+        Effect.promise(() => Fs.mkdtemp(NodePath.join(Os.tmpdir(), "proxy-start-"))),
+        (directory) => Effect.promise(() => Fs.rm(directory, { recursive: true, force: true }))
+      )
+      const started = (env: Record<string, string>) => run("pnpm", ["-C", root, "-s", "start"], { env: { HTTP_PROXY: proxy.url, ...env }, cwd })
+      const toIntercom = yield* started({ INTERCOM_ACCESS_TOKEN: tokens.started, INTERCOM_BASE_URL: baseUrl })
+      expect(toIntercom.exitCode, toIntercom.stderr).toBe(0)
+      expect(proxy.requests).toEqual([`CONNECT ${new URL(baseUrl).host} HTTP/1.1`])
+      const embedded = yield* started({})
+      expect(embedded.exitCode).toBe(0)
+      expect(proxy.requests).toHaveLength(1)
+    }).pipe(Effect.provide(layer)), 120_000)
 
   it.scopedLive("the telemetry goes through the proxy too, to the collector", () =>
     Effect.gen(function*() {

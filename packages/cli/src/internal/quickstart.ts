@@ -16,6 +16,7 @@ import * as Client from "./client.js"
 import * as Export from "./export.js"
 import { type InvalidConfig, OutputError, type StdoutClosed } from "../ExportError.js"
 import * as Stdio from "./stdio.js"
+import * as Undici from "./undici.js"
 
 /**
  * The embedded workspace: 25,000 users (250 pages), a 500 "restart the scroll operation" at the 120th page request,
@@ -83,7 +84,10 @@ export const layer = (
   ServeError | ScrollError.InvalidOptions | InvalidConfig | ConfigError
 > =>
   Client.layer({ baseUrl: Option.none(), region: Option.none() }).pipe(
-    Layer.provide(NodeHttpClient.layerUndici),
+    // Intercom through the machine's proxy, as the CLI reaches it; the embedded simulator, on loopback, directly.
+    Layer.provide(Layer.unwrapEffect(
+      Effect.map(Embedded.Target, (target) => target._tag === "Simulated" ? NodeHttpClient.layerUndici : Undici.layer)
+    )),
     Layer.provideMerge(Embedded.layer(simulator))
   )
 

@@ -43,9 +43,11 @@ const undiciLayer = Effect.gen(function*() {
   const named = [https, http].filter((proxy) => proxy.value !== "")
   if (named.length === 0) return NodeHttpClient.layerUndici
   const Undici = yield* Effect.promise(() => import("@effect/platform-node/Undici"))
+  // undici is CommonJS: an ES module bundle (`pnpm start`'s) keeps only the default export of its `export *`.
+  const EnvHttpProxyAgent = Undici.EnvHttpProxyAgent ?? (Undici.default as unknown as typeof Undici).EnvHttpProxyAgent
   const dispatcher = Effect.acquireRelease(
     Effect.try({
-      try: () => new Undici.EnvHttpProxyAgent({ httpProxy: http.value, httpsProxy: https.value, noProxy: no.value }),
+      try: () => new EnvHttpProxyAgent({ httpProxy: http.value, httpsProxy: https.value, noProxy: no.value }),
       // undici refuses, as it builds the agent, what is not an http(s) URL (`proxy.example:3128`): said by the
       // variables' names, never their values, which may hold the proxy's password.
       catch: (cause) =>
