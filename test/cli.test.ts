@@ -170,6 +170,23 @@ describe.concurrent("intercom-scroll export, as a process against the standalone
       expect(yield* fs.readDirectory(cwd)).toEqual(["users.ndjson"])
     }).pipe(Effect.provide(NodeContext.layer)), 60_000)
 
+  it.scopedLive("a restart whose pages hold only records written before (the final page cut): the file and the CSV are whole", () =>
+    Effect.gen(function*() {
+      const path = yield* Path.Path
+      const fs = yield* FileSystem.FileSystem
+      const cwd = yield* tempDirectory
+      // 24 pages of 50, then the empty one, cut short: the scroll starts over, and every page it sends again is written.
+      const baseUrl = yield* simulator([...workspaceFlags, "--cut-body-at", "25"])
+      const ndjson = yield* cli(["export", "users", "--out", "users.ndjson"], { env: env(baseUrl), cwd })
+      expect(ndjson.exitCode, ndjson.stderr).toBe(0)
+      expect(withoutProgress(ndjson.stderr)).toMatch(/: 48 pages, 1 restart, /)
+      expect([...ndjsonIds(yield* fs.readFileString(path.join(cwd, "users.ndjson")))].sort()).toEqual(yield* expectedIds)
+      const csv = yield* cli(["export", "users", "--out", "users.csv"], { env: env(baseUrl), cwd })
+      expect(csv.exitCode, csv.stderr).toBe(0)
+      const rows = parseCsv(yield* fs.readFileString(path.join(cwd, "users.csv")))
+      expect(rows.slice(1).map((row) => row[1]).sort()).toEqual(yield* expectedIds)
+    }).pipe(Effect.provide(NodeContext.layer)), 60_000)
+
   it.scopedLive("a wrong token: exit 1, one line naming Unauthorized, and the token nowhere", () =>
     Effect.gen(function*() {
       const wrong = "wrong-token-3b8d0a7c"

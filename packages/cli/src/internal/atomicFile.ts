@@ -39,6 +39,10 @@ const writtenInto: ReadonlySet<FileSystem.File.Type> = new Set(["CharacterDevice
  */
 const descriptorPath = /^\/(?:dev\/(?:stdin|stdout|stderr|fd\/\d+)|proc\/(?:self|\d+)\/fd\/\d+)$/
 
+/** Each chunk of bytes written whole; an empty one skipped, as platform's `writeAll` fails on zero bytes (WriteZero). */
+const writeInto = (file: FileSystem.File, failed: (error: PlatformError) => OutputError) =>
+  Sink.forEach((bytes: Uint8Array) => bytes.length === 0 ? Effect.void : Effect.mapError(file.writeAll(bytes), failed))
+
 /**
  * Runs `content` into `target` atomically. Succeeds once the target holds all of it. A target that is a symbolic link
  * stays one: the file it points to is replaced, as a shell's `>` would write there. The file replaced keeps its
@@ -68,7 +72,7 @@ export const write = Effect.fn("AtomicFile.write")(function*<E, R>(
     // nothing to flush to disk (fsync fails on a pipe).
     return yield* Effect.gen(function*() {
       const file = yield* fs.open(given, { flag: "a" }).pipe(Effect.mapError(failed))
-      yield* Stream.run(content, Sink.forEach((bytes: Uint8Array) => Effect.mapError(file.writeAll(bytes), failed)))
+      yield* Stream.run(content, writeInto(file, failed))
     }).pipe(Effect.scoped)
   }
   const target = yield* destinationOf(fs, path, given)
@@ -88,7 +92,7 @@ export const write = Effect.fn("AtomicFile.write")(function*<E, R>(
       // "wx": never reuse a file that happens to be there. 0600 while it is written: the records are no one else's
       // to read before the file takes the target's mode, nor after a kill leaves it behind.
       const file = yield* fs.open(temporary, { flag: "wx", mode: 0o600 }).pipe(Effect.mapError(failed))
-      yield* Stream.run(content, Sink.forEach((bytes: Uint8Array) => Effect.mapError(file.writeAll(bytes), failed)))
+      yield* Stream.run(content, writeInto(file, failed))
       yield* file.sync.pipe(Effect.mapError(failed))
     }).pipe(Effect.scoped)
     yield* fs.chmod(temporary, mode).pipe(Effect.mapError(failed))

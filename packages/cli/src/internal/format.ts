@@ -42,9 +42,14 @@ export interface Encoder {
   <E, R>(records: Stream.Stream<JsonRecord, E, R>): Stream.Stream<string, E | OutputError, R | FileSystem.FileSystem>
 }
 
-/** Renders a chunk of records as one string, so the writer sees one write per page rather than per record. */
+/**
+ * Renders a chunk of records as one string, so the writer sees one write per page rather than per record. An empty
+ * chunk (a page a restart sent again, all of whose records were written before) renders as nothing, not as "": a file's
+ * `writeAll` fails on zero bytes.
+ */
 const mapEachChunk = <E, R>(records: Stream.Stream<JsonRecord, E, R>, render: (record: JsonRecord) => string) =>
-  Stream.mapChunks(records, (chunk) => Chunk.of(Chunk.reduce(chunk, "", (text, record) => text + render(record))))
+  Stream.mapChunks(records, (chunk) =>
+    Chunk.isEmpty(chunk) ? Chunk.empty<string>() : Chunk.of(Chunk.reduce(chunk, "", (text, record) => text + render(record))))
 
 /**
  * One JSON document per line (`\n`), each record exactly as `JSON.stringify` gives it.
