@@ -357,8 +357,10 @@ describe("an example stopped part-way", () => {
       // pnpm alone, as `timeout` or a supervisor signals it: it passes the signal on and waits for the program.
       process.kill(exporting.pid, "SIGTERM")
       yield* Effect.exit(exporting.exitCode)
-      // The program has ended too, its partial file gone: an orphan would still be writing it.
-      expect(yield* fs.readDirectory(out)).toEqual(["users.ndjson"])
+      // The program has ended too, its partial file gone: an orphan would still be writing it, and would then rename it
+      // over the last export. Looked at until it settles: on a loaded machine (a CI run, once) the removal came a moment
+      // after pnpm's exit.
+      yield* eventually(Effect.map(fs.readDirectory(out), (entries) => entries.join() === "users.ndjson"))
       expect(yield* fs.readFileString(path.join(out, "users.ndjson"))).toBe("the last export\n")
     }).pipe(Effect.provide(NodeContext.layer)), 60_000)
 })
