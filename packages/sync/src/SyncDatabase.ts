@@ -142,16 +142,15 @@ export const parse = (url: string): Effect.Effect<Database, InvalidDatabaseUrl> 
     if (readable === undefined) {
       return Effect.fail(new InvalidDatabaseUrl({ detail: "the postgres:// URL cannot be parsed" }))
     }
+    const parsed = new URL(readable)
     // The driver decodes the user and password, and throws on a malformed escape ("p%zz"): said here, without them.
-    const { password, username } = new URL(readable)
-    for (const [part, text] of [["user", username], ["password", password]] as const) {
+    for (const [part, text] of [["user", parsed.username], ["password", parsed.password]] as const) {
       if (decoded(text) === undefined) {
         return Effect.fail(
           new InvalidDatabaseUrl({ detail: `the ${part} in the postgres:// URL has a malformed %-escape (write a % as %25)` })
         )
       }
     }
-    const parsed = new URL(readable)
     const sslMode = parsed.searchParams.get("sslmode")
     const problem = sslMode === null ? undefined : sslModeProblem(sslMode)
     if (problem !== undefined) return Effect.fail(new InvalidDatabaseUrl({ detail: `its sslmode ${problem}` }))
