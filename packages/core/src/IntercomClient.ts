@@ -203,11 +203,13 @@ export const make = (options: Options): Effect.Effect<Service, InvalidOptions, H
 
     const send = (where: Where): Effect.Effect<Received, ScrollError> => {
       const transportFailure = (error: HttpClientError.HttpClientError) => {
-        const { connect, detail } = Transport.describe(error, redact)
+        const { connect, detail, proxy } = Transport.describe(error, redact)
         return new RestartRequired({
           resource: where.resource,
           page: where.page,
-          cause: connect === undefined ? { _tag: "TransportError", detail } : { _tag: "ConnectFailed", reason: connect, detail }
+          cause: connect === undefined
+            ? { _tag: "TransportError", detail }
+            : { _tag: "ConnectFailed", reason: connect, detail, ...(proxy === undefined ? {} : { proxy }) }
         })
       }
       const first = firstRequests[where.resource]

@@ -452,11 +452,14 @@ export const pages = <R extends Resource, A = never, I = never>(
               baseUrl: client.baseUrl,
               reason: cause.reason,
               detail: cause.detail,
-              attempts: connectFailures
+              attempts: connectFailures,
+              ...(cause.proxy === undefined ? {} : { proxy: cause.proxy })
             })
           )
         }
-        yield* Effect.logWarning(`Could not connect to ${client.baseUrl} for the ${resource} scroll; trying again`).pipe(
+        yield* Effect.logWarning(
+          `Could not connect to ${client.baseUrl}${cause.proxy === undefined ? "" : ` through the proxy ${cause.proxy}`} for the ${resource} scroll; trying again`
+        ).pipe(
           Effect.annotateLogs({ resource, attempt: n + 1, cause: error.message })
         )
         yield* pause(resource, "connect", next.value, next.value)

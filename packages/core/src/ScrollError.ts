@@ -37,12 +37,16 @@ const messageOf = (error: { readonly problem: string; readonly advice: string })
  * - `timeout`: the connection was not accepted in time (ETIMEDOUT, undici's connect timeout);
  * - `network`: the network cannot reach the host, or cannot resolve names now (EHOSTUNREACH, ENETUNREACH, EAI_AGAIN, …);
  * - `tls`: the TLS handshake failed, such as a certificate that is expired, self-signed or for another host, or a
- *   server that does not speak TLS on that port.
+ *   server that does not speak TLS on that port;
+ * - `proxy`: the proxy in between did not open a tunnel to it (it answered CONNECT with an error status, such as 407
+ *   or 502, or closed the connection without an answer).
+ *
+ * Where a proxy is in between, each of the others is said of the connection to the proxy.
  *
  * @since 0.1.0
  * @category models
  */
-export const ConnectFailure = Schema.Literal("refused", "unknown-host", "timeout", "network", "tls")
+export const ConnectFailure = Schema.Literal("refused", "unknown-host", "timeout", "network", "tls", "proxy")
 
 /**
  * @since 0.1.0
@@ -55,8 +59,25 @@ const connectFailures: { readonly [F in ConnectFailure]: string } = {
   "unknown-host": "no such host",
   "timeout": "it did not accept a connection in time",
   "network": "the network cannot reach it",
-  "tls": "the TLS handshake failed"
+  "tls": "the TLS handshake failed",
+  "proxy": "the proxy did not open a tunnel to it"
 }
+
+/** The same, of the connection to the proxy in between. */
+const proxyConnectFailures: { readonly [F in ConnectFailure]: string } = {
+  "refused": "nothing is listening at the proxy",
+  "unknown-host": "the proxy's host does not resolve",
+  "timeout": "the proxy did not accept a connection in time",
+  "network": "the network cannot reach the proxy",
+  "tls": "the TLS handshake with the proxy failed",
+  "proxy": "the proxy did not open a tunnel to it"
+}
+
+/** Why no connection was made, said of the proxy when the failure was on the way to it. */
+const connectFailureText = (reason: ConnectFailure, proxy: string | undefined) =>
+  proxy === undefined ? connectFailures[reason] : proxyConnectFailures[reason]
+
+const throughProxy = (proxy: string | undefined) => (proxy === undefined ? "" : ` through the proxy ${proxy}`)
 
 /**
  * Why a scroll has to start over: Intercom said so with a 5xx, or the transport failed so that nobody knows how
@@ -73,8 +94,11 @@ export const RestartCause = Schema.Union(
     requestId: Schema.optional(Schema.String)
   }),
   Schema.TaggedStruct("TransportError", { detail: Schema.String }),
-  /** No connection could be made, so the request never reached a server. */
-  Schema.TaggedStruct("ConnectFailed", { reason: ConnectFailure, detail: Schema.String }),
+  /**
+   * No connection could be made, so the request never reached a server. `proxy` (its origin) when it failed on the
+   * way to the proxy in between, or at the proxy.
+   */
+  Schema.TaggedStruct("ConnectFailed", { reason: ConnectFailure, detail: Schema.String, proxy: Schema.optional(Schema.String) }),
   Schema.TaggedStruct("TruncatedBody", { detail: Schema.String }),
   Schema.TaggedStruct("Timeout", { millis: Schema.Number })
 )
@@ -94,7 +118,7 @@ const describeCause = (cause: RestartCause): string => {
     case "TransportError":
       return `transport failure: ${cause.detail}`
     case "ConnectFailed":
-      return `could not connect: ${connectFailures[cause.reason]} (${cause.detail})`
+      return `could not connect${throughProxy(cause.proxy)}: ${connectFailureText(cause.reason, cause.proxy)} (${cause.detail})`
     case "TruncatedBody":
       return `response body cut short: ${cause.detail}`
     case "Timeout":
@@ -314,17 +338,24 @@ export class Unreachable extends Schema.TaggedError<Unreachable>()("Unreachable"
   /** The transport's own words, such as `connect ECONNREFUSED 127.0.0.1:4010`. */
   detail: Schema.String,
   /** Connections tried before giving up. */
-  attempts: Schema.Number
+  attempts: Schema.Number,
+  /**
+   * The proxy in between (its origin), when the connection failed on the way to it or at it: `reason` is then said
+   * of the proxy, not of the base URL.
+   */
+  proxy: Schema.optional(Schema.String)
 }) {
   /** What happened. */
   get problem(): string {
-    return `Could not connect to ${this.baseUrl} for the ${this.resource} scroll: ${connectFailures[this.reason]} (${this.detail}); gave up after ${this.attempts} ${
-      this.attempts === 1 ? "attempt" : "attempts"
-    }.`
+    return `Could not connect to ${this.baseUrl}${throughProxy(this.proxy)} for the ${this.resource} scroll: ${
+      connectFailureText(this.reason, this.proxy)
+    } (${this.detail}); gave up after ${this.attempts} ${this.attempts === 1 ? "attempt" : "attempts"}.`
   }
   /** What to do, with this library's options. */
   get advice(): string {
-    return "Check the baseUrl or region option, that the server there is running, and the network or proxy in between."
+    return this.proxy === undefined
+      ? "Check the baseUrl or region option, that the server there is running, and the network or proxy in between."
+      : `Check the proxy setting, that the proxy at ${this.proxy} is running, and that it lets this program through to ${this.baseUrl}.`
   }
   override get message(): string {
     return messageOf(this)

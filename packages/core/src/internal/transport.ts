@@ -12,12 +12,19 @@ export interface TransportFailure {
   readonly detail: string
   /** Set when no connection was made, so that the request never reached a server. */
   readonly connect: ConnectFailure | undefined
+  /** The proxy in between (its origin), when the connection failed on the way to it or at it. */
+  readonly proxy: string | undefined
 }
 
 interface SystemError {
   readonly message: string
   readonly code: string | undefined
   readonly syscall: string | undefined
+  /**
+   * Set by the HttpClient on an error of the proxy's leg (reaching the proxy, or its answer to CONNECT), which comes
+   * before any request goes through it: the proxy's origin, never its credentials.
+   */
+  readonly proxy: string | undefined
 }
 
 const MAX_DEPTH = 5
@@ -35,7 +42,8 @@ const chain = (cause: unknown): ReadonlyArray<SystemError> => {
     found.push({
       message: error instanceof Error ? error.message : "",
       code: field(error, "code"),
-      syscall: field(error, "syscall")
+      syscall: field(error, "syscall"),
+      proxy: field(error, "proxy")
     })
     if (error instanceof AggregateError) for (const inner of error.errors) visit(inner, depth + 1)
     visit((error as { readonly cause?: unknown }).cause, depth + 1)
@@ -67,7 +75,11 @@ const connectFailureOf = ({ code, syscall }: SystemError): ConnectFailure | unde
   return "network"
 }
 
-/** Reads a transport failure; `redact` is applied to each of the transport's messages, never to our own words. */
+/**
+ * Reads a transport failure; `redact` is applied to each of the transport's messages, never to our own words. A
+ * failure of the proxy's leg is a connect failure whatever its errors say (a tunnel closed unanswered is a socket's
+ * error): nothing went through the proxy yet.
+ */
 export const describe = (
   error: HttpClientError.HttpClientError,
   redact: (text: string) => string
@@ -79,5 +91,7 @@ export const describe = (
   const unique = messages.filter((message, i) => messages.indexOf(message) === i)
   let connect: ConnectFailure | undefined
   for (const inner of errors) connect ??= connectFailureOf(inner)
-  return { detail: unique.length === 0 ? error.reason : unique.join(": "), connect }
+  const proxy = errors.find((inner) => inner.proxy !== undefined)?.proxy
+  if (proxy !== undefined) connect ??= "proxy"
+  return { detail: unique.length === 0 ? error.reason : unique.join(": "), connect, proxy: proxy === undefined ? undefined : redact(proxy) }
 }
