@@ -33,8 +33,10 @@ const advice: { readonly [E in ScrollError.ScrollError as E["_tag"]]: (error: E)
     `Check INTERCOM_ACCESS_TOKEN, the workspace's region (--region or INTERCOM_REGION: us, eu or au), and that the app may read ${error.resource}.`,
   ApiError: () => "",
   InvalidResponse: () => "Check that --base-url (or INTERCOM_BASE_URL) points at Intercom's API, or a faithful proxy.",
-  Unreachable: () =>
-    "Check --base-url (or INTERCOM_BASE_URL, or --region), that the server there is running, and the network or proxy in between."
+  Unreachable: (error) =>
+    error.proxy === undefined
+      ? "Check --base-url (or INTERCOM_BASE_URL, or --region), that the server there is running, and the network or proxy in between."
+      : "Check the proxy that HTTPS_PROXY or HTTP_PROXY names (its address, and its user:password@ if it asks for one), that it is running and lets this machine through; NO_PROXY names the hosts reached without it."
 }
 
 /**
@@ -51,8 +53,10 @@ const fleetAdvice: { readonly [E in ScrollError.ScrollError as E["_tag"]]: (erro
   ApiError: () => "",
   InvalidResponse: () =>
     "Check that the workspace's baseUrl in the workspaces file points at Intercom's API, or a faithful proxy.",
-  Unreachable: () =>
-    "Check the workspace's baseUrl or region in the workspaces file, and that the runners can reach it."
+  Unreachable: (error) =>
+    error.proxy === undefined
+      ? "Check the workspace's baseUrl or region in the workspaces file, and that the runners can reach it."
+      : "Check the proxy that the runners' HTTPS_PROXY or HTTP_PROXY names, that it is running and lets them through; NO_PROXY names the hosts reached without it."
 }
 
 const isScrollError = Schema.is(ScrollError.ScrollError)

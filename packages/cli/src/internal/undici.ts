@@ -10,6 +10,7 @@
  * @since 0.1.0
  */
 import { HttpClient, type HttpClientError } from "@effect/platform"
+import type * as Undici from "@effect/platform-node/Undici"
 import { Config, Context, Effect, Layer } from "effect"
 
 /** The first of the two variables that is set, even to nothing, as undici reads them (`??`): its name and value. */
@@ -33,6 +34,60 @@ const proxies = Config.all({
 })
 
 /**
+ * Why the proxy gave no tunnel, marked with its origin (never its credentials): the core reads `proxy` on a transport
+ * error's chain, and names the proxy, not Intercom, as what could not be reached. Its code is never undici's
+ * `UND_ERR_SOCKET`, which undici takes for a connection to make again at once: a proxy that closes each CONNECT
+ * unanswered was asked again ~2,500 times a second, at a core's worth of CPU, until the request timed out.
+ */
+class ProxyTunnelError extends Error {
+  readonly code = "ERR_PROXY_TUNNEL"
+  constructor(message: string, readonly proxy: string, options?: ErrorOptions) {
+    super(message, options)
+  }
+}
+
+/** What the proxy's refusal of a CONNECT says, for its status. */
+const refusal = (status: number) =>
+  `the proxy answered CONNECT with HTTP ${status}${status === 407 ? ", Proxy Authentication Required" : ""}`
+
+/**
+ * The client to the proxy that `ProxyAgent` sends each CONNECT through, as its default (a `Pool`), but for the errors
+ * of a CONNECT: each becomes a `ProxyTunnelError`, a refusal (a status other than 200) too, which `ProxyAgent` would
+ * otherwise say without naming the proxy.
+ */
+const proxyClient = (undici: typeof Undici) => (origin: URL, options: object): Undici.Dispatcher => {
+  const proxy = origin.origin
+  const failed = (cause: unknown): never => {
+    const socketClosed = typeof cause === "object" && cause !== null && (cause as { readonly code?: unknown }).code === "UND_ERR_SOCKET"
+    const message = socketClosed
+      ? "the proxy closed the connection before answering CONNECT"
+      : cause instanceof Error
+      ? cause.message
+      : String(cause)
+    throw new ProxyTunnelError(message, proxy, { cause })
+  }
+  type ConnectOptions = Parameters<Undici.Pool["connect"]>[0]
+  type ConnectData = Undici.Dispatcher.ConnectData
+  class ProxyClient extends undici.Pool {
+    override connect(options: ConnectOptions): Promise<ConnectData>
+    override connect(options: ConnectOptions, callback: (err: Error | null, data: ConnectData) => void): void
+    override connect(
+      options: ConnectOptions,
+      callback?: (err: Error | null, data: ConnectData) => void
+    ): Promise<ConnectData> | void {
+      // `ProxyAgent` asks for the promise; the callback's form is left as it is.
+      if (callback !== undefined) return super.connect(options, callback)
+      return super.connect(options).then((data) => {
+        if (data.statusCode === 200) return data
+        data.socket.on("error", () => {}).destroy()
+        throw new ProxyTunnelError(refusal(data.statusCode), proxy)
+      }, failed)
+    }
+  }
+  return new ProxyClient(origin, options)
+}
+
+/**
  * undici's client: over a dispatcher of its own, as before, when no proxy is named; else over an `EnvHttpProxyAgent`,
  * which tunnels each request through the proxy for its URL's scheme (unless `no_proxy` names its host), keeping the
  * tunnel alive from one request to the next as the plain dispatcher keeps its connection.
@@ -42,12 +97,18 @@ const undiciLayer = Effect.gen(function*() {
   const { http, https, no } = yield* Effect.orDie(proxies)
   const named = [https, http].filter((proxy) => proxy.value !== "")
   if (named.length === 0) return NodeHttpClient.layerUndici
-  const Undici = yield* Effect.promise(() => import("@effect/platform-node/Undici"))
+  const loaded = yield* Effect.promise(() => import("@effect/platform-node/Undici"))
   // undici is CommonJS: an ES module bundle (`pnpm start`'s) keeps only the default export of its `export *`.
-  const EnvHttpProxyAgent = Undici.EnvHttpProxyAgent ?? (Undici.default as unknown as typeof Undici).EnvHttpProxyAgent
+  const undici = loaded.EnvHttpProxyAgent === undefined ? (loaded.default as unknown as typeof Undici) : loaded
   const dispatcher = Effect.acquireRelease(
     Effect.try({
-      try: () => new EnvHttpProxyAgent({ httpProxy: http.value, httpsProxy: https.value, noProxy: no.value }),
+      try: () =>
+        new undici.EnvHttpProxyAgent({
+          httpProxy: http.value,
+          httpsProxy: https.value,
+          noProxy: no.value,
+          clientFactory: proxyClient(undici)
+        }),
       // undici refuses, as it builds the agent, what is not an http(s) URL (`proxy.example:3128`): said by the
       // variables' names, never their values, which may hold the proxy's password.
       catch: (cause) =>

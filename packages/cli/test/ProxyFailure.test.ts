@@ -1,0 +1,102 @@
+/**
+ * The CLI's HttpClient behind a proxy that fails: nothing listening at it, one that closes each CONNECT unanswered, one
+ * that refuses the tunnel. Real sockets on loopback; the base URL is a port where nothing listens, so a request that
+ * went straight to it would be refused as Intercom's, not the proxy's.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { IntercomClient, Scroll } from "@intercom-scroll/core"
+import { ConfigProvider, Effect, Logger, LogLevel, Redacted, Schedule, Stream } from "effect"
+import * as Net from "node:net"
+import * as Undici from "../src/internal/undici.js"
+
+/** A loopback port nothing listens at: one the system just gave out, closed again. */
+const freePort = Effect.async<number>((resume) => {
+  const server = Net.createServer()
+  server.listen(0, "127.0.0.1", () => {
+    const { port } = server.address() as Net.AddressInfo
+    server.close(() => resume(Effect.succeed(port)))
+  })
+})
+
+/** A proxy that answers each CONNECT with `answer` (or closes the connection when undefined), counting them. */
+const failingProxy = (answer: string | undefined) =>
+  Effect.gen(function*() {
+    const seen = { connects: 0 }
+    const sockets = new Set<Net.Socket>()
+    const server = Net.createServer((client) => {
+      sockets.add(client)
+      client.on("close", () => sockets.delete(client))
+      client.on("error", () => client.destroy())
+      let head = ""
+      client.on("data", (chunk) => {
+        head += chunk.toString("latin1")
+        if (!head.includes("\r\n\r\n")) return
+        head = ""
+        seen.connects++
+        if (answer === undefined) client.destroy()
+        else client.end(answer)
+      })
+    })
+    yield* Effect.acquireRelease(
+      Effect.async<void>((resume) => void server.listen(0, "127.0.0.1", () => resume(Effect.void))),
+      () =>
+        Effect.async<void>((resume) => {
+          for (const socket of sockets) socket.destroy()
+          server.close(() => resume(Effect.void))
+        })
+    )
+    return { url: `http://127.0.0.1:${(server.address() as Net.AddressInfo).port}`, seen }
+  })
+
+/** The users scroll through `proxy` (HTTP_PROXY) to a port where nothing listens: the error it fails with. */
+const scrollThrough = (proxy: string) =>
+  Effect.gen(function*() {
+    const target = yield* freePort
+    const error = yield* Stream.runDrain(Scroll.users({ restart: Schedule.stop })).pipe(
+      Effect.flip,
+      Effect.provide(
+        IntercomClient.layer({
+          accessToken: Redacted.make("proxy-failure-token"),
+          baseUrl: `http://127.0.0.1:${target}`,
+          // Short, so that a request the proxy leaves hanging fails the test quickly.
+          requestTimeout: "5 seconds"
+        })
+      ),
+      Effect.provide(Undici.layer),
+      // The warnings of the tries in between are the scroll's, tested elsewhere.
+      Logger.withMinimumLogLevel(LogLevel.Error),
+      Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["HTTP_PROXY", proxy]])))
+    )
+    return { error, target }
+  })
+
+describe("the CLI's HttpClient behind a failing proxy", () => {
+  it.scopedLive("nothing listening at the proxy: Unreachable names the proxy, not Intercom, as what refused", () =>
+    Effect.gen(function*() {
+      const proxy = `http://127.0.0.1:${yield* freePort}`
+      const { error, target } = yield* scrollThrough(proxy)
+      expect(error).toMatchObject({ _tag: "Unreachable", reason: "refused", proxy, attempts: 3 })
+      expect(error.message).toContain(
+        `Could not connect to http://127.0.0.1:${target} through the proxy ${proxy} for the users scroll: nothing is listening at the proxy`
+      )
+    }), 20_000)
+
+  it.scopedLive("a proxy that closes each CONNECT unanswered: Unreachable after 3 CONNECTs, not a loop of them until the timeout", () =>
+    Effect.gen(function*() {
+      const proxy = yield* failingProxy(undefined)
+      const { error } = yield* scrollThrough(proxy.url)
+      expect(error).toMatchObject({ _tag: "Unreachable", reason: "proxy", proxy: proxy.url, attempts: 3 })
+      expect(error.message).toContain("the proxy did not open a tunnel to it (the proxy closed the connection before answering CONNECT")
+      expect(proxy.seen.connects).toBe(3)
+    }), 20_000)
+
+  it.scopedLive("a proxy that refuses the tunnel (407): Unreachable naming the proxy and its answer", () =>
+    Effect.gen(function*() {
+      const proxy = yield* failingProxy(
+        "HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"proxy\"\r\ncontent-length: 0\r\n\r\n"
+      )
+      const { error } = yield* scrollThrough(proxy.url)
+      expect(error).toMatchObject({ _tag: "Unreachable", reason: "proxy", proxy: proxy.url })
+      expect(error.message).toContain("the proxy answered CONNECT with HTTP 407, Proxy Authentication Required")
+    }), 20_000)
+})
