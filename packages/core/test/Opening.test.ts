@@ -151,6 +151,39 @@ describe("a base URL where nothing listens", () => {
       expect(tls.requests).toHaveLength(1)
     }))
 
+  it.effect("a failure on the way to the proxy in between is said of the proxy, which the transport's error names", () =>
+    Effect.gen(function*() {
+      const refused = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:3128"), { code: "ECONNREFUSED", syscall: "connect" })
+      const atProxy = failing(Object.assign(new Error(refused.message, { cause: refused }), { proxy: "http://127.0.0.1:3128" }))
+      const run = yield* observed(Stream.runDrain(Scroll.users()).pipe(Effect.provide(atProxy.layer)))
+      yield* settle(() => waitsOf(run.events).length > 0)
+      yield* TestClock.adjust("1500 millis")
+      const error = failureOf(yield* Fiber.join(run.fiber))
+      expect(error).toMatchObject({ _tag: "Unreachable", reason: "refused", proxy: "http://127.0.0.1:3128", attempts: 3 })
+      expect(error.message).toBe(
+        "Could not connect to http://127.0.0.1:4010 through the proxy http://127.0.0.1:3128 for the users scroll: nothing is listening at the proxy (connect ECONNREFUSED 127.0.0.1:3128); gave up after 3 attempts. Check the proxy setting, that the proxy at http://127.0.0.1:3128 is running, and that it lets this program through to http://127.0.0.1:4010."
+      )
+    }))
+
+  it.effect("a tunnel the proxy would not open (a socket's error of its own) is a connect failure, reason proxy: never a restart", () =>
+    Effect.gen(function*() {
+      const closed = Object.assign(new Error("other side closed"), { code: "UND_ERR_SOCKET" })
+      const tunnel = failing(
+        Object.assign(new Error("the proxy closed the connection before answering CONNECT", { cause: closed }), {
+          proxy: "http://127.0.0.1:3128"
+        })
+      )
+      const run = yield* observed(Stream.runDrain(Scroll.users()).pipe(Effect.provide(tunnel.layer)))
+      yield* settle(() => waitsOf(run.events).length > 0)
+      yield* TestClock.adjust("1500 millis")
+      const error = failureOf(yield* Fiber.join(run.fiber))
+      expect(error).toMatchObject({ _tag: "Unreachable", reason: "proxy", proxy: "http://127.0.0.1:3128", attempts: 3 })
+      expect(error.message).toContain(
+        "the proxy did not open a tunnel to it (the proxy closed the connection before answering CONNECT: other side closed)"
+      )
+      expect(yield* run.restarts).toBe(0)
+    }))
+
   it.effect("once a scroll has opened, a connection that fails is sent again twice with its scroll_param, then left to the restart schedule", () =>
     Effect.gen(function*() {
       const cause = yield* refusedBy(NodeHttpClient.layerUndici)
