@@ -34,7 +34,15 @@ const scrollErrors: ReadonlyArray<ScrollError.ScrollError> = [
     detail: "connect ECONNREFUSED 127.0.0.1:4010",
     attempts: 3
   }),
-  new ScrollError.ConcurrentScroll({ resource: "leads", ownScroll: true })
+  new ScrollError.ConcurrentScroll({ resource: "leads", ownScroll: true }),
+  new ScrollError.Unreachable({
+    resource: "users",
+    baseUrl: "https://api.intercom.io",
+    reason: "refused",
+    detail: "connect ECONNREFUSED 127.0.0.1:3128",
+    attempts: 3,
+    proxy: "http://127.0.0.1:3128"
+  })
 ]
 
 const otherErrors = [
@@ -81,6 +89,9 @@ describe("Failure.line", () => {
     expect(advised(scrollErrors[1])).toContain("Another app may be scrolling")
     expect(advised(scrollErrors[9])).toMatch(/^ConcurrentScroll: This program's own scroll .* Run again in about a minute, or wait for it with --wait-for-other-scroll DURATION/)
     expect(advised(scrollErrors[8])).toMatch(/^Unreachable: Could not connect to http:\/\/127\.0\.0\.1:4010 .*gave up after 3 attempts\. Check --base-url/)
+    expect(advised(scrollErrors[10])).toMatch(
+      /^Unreachable: Could not connect to https:\/\/api\.intercom\.io through the proxy http:\/\/127\.0\.0\.1:3128 for the users scroll: nothing is listening at the proxy .* Check the proxy that HTTPS_PROXY or HTTP_PROXY names/
+    )
   })
 
   it("names the command that takes the flags its advice names, for a program that takes none (pnpm start)", () => {
