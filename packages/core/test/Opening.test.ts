@@ -33,6 +33,22 @@ const refusedBy = (client: Layer.Layer<HttpClient.HttpClient>) =>
       Effect.map((error) => error.cause)
     )
 
+/** What undici fails with when an https:// URL reaches a port that answers in plain HTTP (a TLS hello it cannot read). */
+const plainHttpAnswer = Effect.acquireUseRelease(
+  Effect.async<Net.Server>((resume) => {
+    // Destroyed at once: undici leaves its side of the failed handshake open, which `close` would wait on.
+    const server = Net.createServer((socket) => socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n", () => socket.destroy()))
+    server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+  }),
+  (server) =>
+    HttpClient.get(`https://127.0.0.1:${(server.address() as Net.AddressInfo).port}/users/scroll`).pipe(
+      Effect.flip,
+      Effect.map((error) => error.cause),
+      Effect.provide(NodeHttpClient.layerUndici)
+    ),
+  (server) => Effect.async<void>((resume) => server.close(() => resume(Effect.void)))
+)
+
 /** Node's error for a host name that does not resolve, as `getaddrinfo` gives it (undici passes it on as is). */
 const notFound = Object.assign(new Error("getaddrinfo ENOTFOUND api.intercom.invalid"), {
   errno: -3008,
@@ -149,6 +165,17 @@ describe("a base URL where nothing listens", () => {
       expect(error).toMatchObject({ _tag: "Unreachable", reason: "tls", attempts: 1 })
       expect(error.message).toContain("the TLS handshake failed (fetch failed: certificate has expired); gave up after 1 attempt.")
       expect(tls.requests).toHaveLength(1)
+    }))
+
+  it.effect("https:// to a port that speaks plain HTTP: OpenSSL's reason and the likely cause, not its source file", () =>
+    Effect.gen(function*() {
+      const tls = failing(yield* plainHttpAnswer)
+      const error = yield* Effect.flip(Stream.runDrain(Scroll.users()).pipe(Effect.provide(tls.layer)))
+      expect(error).toMatchObject({ _tag: "Unreachable", reason: "tls", attempts: 1 })
+      expect(error.message).toContain(
+        "the TLS handshake failed (wrong version number (the server there may speak plain HTTP, not TLS)); gave up after 1 attempt."
+      )
+      expect(error.message).not.toMatch(/ssl3_|\.c:\d+|0A00010B/)
     }))
 
   it.effect("a failure on the way to the proxy in between is said of the proxy, which the transport's error names", () =>

@@ -76,6 +76,20 @@ const connectFailureOf = ({ code, syscall }: SystemError): ConnectFailure | unde
 }
 
 /**
+ * OpenSSL's error line (`80ACA21E837F0000:error:0A00010B:SSL routines:ssl3_get_record:wrong version number:
+ * ../deps/openssl/openssl/ssl/record/ssl3_record.c:350:`) as its reason alone; a server that answers a TLS hello in
+ * plain HTTP gets the likely cause beside it.
+ */
+const openSslLine = /^[0-9A-Fa-f]+:error:[0-9A-Fa-f]+:[^:]*:[^:]*:([^:]+):[^:]*:\d+:\s*(.*)$/
+
+const tidy = (message: string): string => {
+  const line = openSslLine.exec(message.trim())
+  if (line === null) return message
+  const reason = line[2] === "" ? line[1]! : `${line[1]!}: ${line[2]!}`
+  return reason === "wrong version number" ? `${reason} (the server there may speak plain HTTP, not TLS)` : reason
+}
+
+/**
  * Reads a transport failure; `redact` is applied to each of the transport's messages, never to our own words. A
  * failure of the proxy's leg is a connect failure whatever its errors say (a tunnel closed unanswered is a socket's
  * error): nothing went through the proxy yet.
@@ -87,7 +101,7 @@ export const describe = (
   const errors = chain(error.cause)
   const messages = [error.description, ...errors.map((e) => e.message)]
     .filter((message): message is string => message !== undefined && message !== "")
-    .map(redact)
+    .map((message) => redact(tidy(message)))
   const unique = messages.filter((message, i) => messages.indexOf(message) === i)
   let connect: ConnectFailure | undefined
   for (const inner of errors) connect ??= connectFailureOf(inner)
