@@ -46,7 +46,10 @@ const plainHttpAnswer = Effect.acquireUseRelease(
       Effect.map((error) => error.cause),
       Effect.provide(NodeHttpClient.layerUndici)
     ),
-  (server) => Effect.async<void>((resume) => server.close(() => resume(Effect.void)))
+  (server) =>
+    Effect.async<void>((resume) => {
+      server.close(() => resume(Effect.void))
+    })
 )
 
 /** Node's error for a host name that does not resolve, as `getaddrinfo` gives it (undici passes it on as is). */
