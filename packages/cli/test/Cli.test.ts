@@ -366,7 +366,8 @@ describe("intercom-scroll export", () => {
         [["--format", "json", "--csv-bom"], "--csv-bom is for --format csv"],
         [["--wait-for-other-scroll", "soon"], "--wait-for-other-scroll: \\\"soon\\\" is not a duration: use a number and a unit, such as 90s, 10m or 1h"],
         [["--wait-for-other-scroll", "5 fortnights"], "is not a duration"],
-        [["--out", ""], "--out must name a file: it is empty"]
+        [["--out", ""], "--out must name a file: it is empty"],
+        [["--request-timeout", "0s"], "--request-timeout: \\\"0s\\\" must be longer than zero"]
       ]
       for (const [flags, words] of refusals) {
         const run = { fake: makeFake(), capture: makeCapture() }
@@ -631,6 +632,20 @@ describe("intercom-scroll export", () => {
         }
       })
     }
+
+    it.effect("--request-timeout bounds a page that never arrives: a transport failure at that time, not the client's 30 s", () =>
+      Effect.gen(function*() {
+        const fake = makeFake({ records: 250 })
+        const capture = makeCapture()
+        const { hanging, http } = yield* hangingOnPage2(fake)
+        const fiber = yield* Effect.fork(cli(["export", "users", "--request-timeout", "5s", "--max-restarts", "0"], { fake, capture, http }))
+        yield* Deferred.await(hanging)
+        yield* TestClock.adjust("4999 millis")
+        expect(fiber.unsafePoll()).toBeNull()
+        yield* TestClock.adjust("1 millis")
+        expect(Failure.exitCode(yield* Fiber.join(fiber))).toBe(1)
+        expect(lines(capture.stderr()).at(-1)).toMatch(/^RestartRequired: .*no response within 5000 ms/)
+      }))
 
     it.effect("--max-restarts 0 never starts over", () => {
       const run = { fake: serverErrorOnce(), capture: makeCapture() }

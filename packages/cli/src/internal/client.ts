@@ -5,7 +5,7 @@
  * @since 0.1.0
  */
 import { IntercomClient } from "@intercom-scroll/core"
-import { Config, ConfigError, Effect, Layer, Option, type Redacted } from "effect"
+import { Config, ConfigError, type Duration, Effect, Layer, Option, type Redacted } from "effect"
 import { InvalidConfig } from "../ExportError.js"
 import * as OpenScroll from "./openScroll.js"
 
@@ -42,21 +42,22 @@ const invalidConfig = (error: ConfigError.ConfigError): InvalidConfig => {
 }
 
 /**
- * The flags of the command line that say where the workspace is.
+ * The flags of the command line that say where the workspace is, and how long a page may take.
  *
  * @since 0.1.0
  * @category models
  */
-export interface LocationFlags {
+export interface ClientFlags {
   readonly baseUrl: Option.Option<string>
   readonly region: Option.Option<IntercomClient.Region>
+  readonly requestTimeout: Option.Option<Duration.Duration>
 }
 
 /**
  * The `--base-url` and `--region` flags win over the environment; a `--region` flag also wins over an
  * INTERCOM_BASE_URL, since the core takes a base URL over a region.
  */
-const resolveBaseUrl = (flags: LocationFlags, fromEnvironment: string | undefined) =>
+const resolveBaseUrl = (flags: ClientFlags, fromEnvironment: string | undefined) =>
   Option.getOrElse(flags.baseUrl, () => Option.isSome(flags.region) ? undefined : fromEnvironment)
 
 /**
@@ -66,12 +67,13 @@ const resolveBaseUrl = (flags: LocationFlags, fromEnvironment: string | undefine
  * @since 0.1.0
  * @category layers
  */
-export const layer = (flags: LocationFlags) =>
+export const layer = (flags: ClientFlags) =>
   IntercomClient.layerConfig({
     ...IntercomClient.environment,
     baseUrl: Config.map(IntercomClient.environment.baseUrl, (fromEnvironment) => resolveBaseUrl(flags, fromEnvironment)),
     region: Config.map(IntercomClient.environment.region, (fromEnvironment) =>
-      Option.getOrElse(flags.region, () => fromEnvironment))
+      Option.getOrElse(flags.region, () => fromEnvironment)),
+    requestTimeout: Config.succeed(Option.getOrUndefined(flags.requestTimeout))
   }).pipe(Layer.mapError((error) => ConfigError.isConfigError(error) ? invalidConfig(error) : error))
 
 /**

@@ -60,19 +60,26 @@ export const parseDuration = (text: string): Either.Either<Duration.Duration, st
 
 /**
  * A flag that takes a duration as `parseDuration` reads it, refused in words that name the flag. With `unit:
- * "required"`, a number alone is refused too.
+ * "required"`, a number alone is refused too; with `zero: "refused"`, a duration of zero.
  *
  * @since 0.1.0
  * @category flags
  */
-export const duration = (name: string, options: { readonly unit?: "required" } = {}): Flag.Options<Duration.Duration> =>
+export const duration = (
+  name: string,
+  options: { readonly unit?: "required"; readonly zero?: "refused" } = {}
+): Flag.Options<Duration.Duration> =>
   Flag.text(name).pipe(
     Flag.withPseudoName("DURATION"),
     Flag.mapEffect((text) => {
       // Where a number alone could be read as days as well as seconds, and a wrong guess deletes: ask which.
       const parsed = options.unit === "required" && /^\s*\d+(?:\.\d+)?\s*$/.test(text)
         ? Either.left(`${JSON.stringify(text)} has no unit: give one, such as ${text.trim()}d, ${text.trim()}h or ${text.trim()}m`)
-        : parseDuration(text)
+        : Either.filterOrLeft(
+          parseDuration(text),
+          (duration) => options.zero !== "refused" || !Duration.isZero(duration),
+          () => `${JSON.stringify(text)} must be longer than zero`
+        )
       return Either.match(parsed, {
         onLeft: (problem) => Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--${name}: ${problem}`))),
         onRight: Effect.succeed
@@ -104,6 +111,12 @@ export const flags = {
     ),
     Flag.optional
   ),
+  requestTimeout: duration("request-timeout", { zero: "refused" }).pipe(
+    Flag.withDescription(
+      "How long a page may take to arrive, its body included, such as 10s or 2m (default 30s). A page that takes longer is a transport failure: the scroll starts over, as after a 5xx."
+    ),
+    Flag.optional
+  ),
   baseUrl: Flag.text("base-url").pipe(
     Flag.withPseudoName("URL"),
     Flag.withDescription("The API's base URL; overrides INTERCOM_BASE_URL and --region."),
@@ -127,4 +140,5 @@ export interface Parsed {
   readonly maxRestarts: Option.Option<number>
   readonly prefetch: Option.Option<number>
   readonly waitForOtherScroll: Option.Option<Duration.Duration>
+  readonly requestTimeout: Option.Option<Duration.Duration>
 }
