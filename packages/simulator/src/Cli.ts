@@ -169,6 +169,10 @@ export const options = {
     Options.withDefault(Simulator.defaults.scrollParam),
     Options.withDescription("rotating: a new scroll_param every page; stable: the same one for every page of a scroll")
   ),
+  restartOrder: Options.choice("restart-order", ["varied", "same"]).pipe(
+    Options.withDefault(Simulator.defaults.restartOrder),
+    Options.withDescription("varied: a restarted scroll sends the records in another order; same: in the first scroll's")
+  ),
   cutBodyAt: pages("cut-body-at", "Page requests whose body is cut short"),
   dropConnectionAt: pages("drop-connection-at", "Page requests whose connection is dropped before any response"),
   addAt: mutations("add-at", "PAGE:RESOURCE:COUNT: records added at that page request, e.g. 5:users:10"),
@@ -209,6 +213,7 @@ export const serverOptions = (config: Config): Simulator.ServerOptions => ({
   pageSize: config.pageSize,
   expiry: Duration.seconds(config.expiry),
   scrollParam: config.scrollParam,
+  restartOrder: config.restartOrder,
   compression: config.compression === "on",
   ...Option.match(config.bandwidth, { onNone: () => ({}), onSome: (bandwidth) => ({ bandwidth }) }),
   ...Option.match(config.handshake, { onNone: () => ({}), onSome: (millis) => ({ handshake: Duration.millis(millis) }) }),

@@ -100,6 +100,16 @@ export interface WorkspaceOptions {
 export type ScrollParamMode = "rotating" | "stable"
 
 /**
+ * The order of a scroll opened after another of the same resource (a restart): `"varied"`, another order each time,
+ * or `"same"`, the first scroll's again (records added since then last), as Intercom may well do. Under `"same"` a
+ * restart resends, page for page, what the client has already seen.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type RestartOrder = "varied" | "same"
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -111,6 +121,8 @@ export interface SimulatorOptions {
   readonly expiry?: Duration.DurationInput | undefined
   /** `"rotating"` (the default) or `"stable"`: see `ScrollParamMode`. */
   readonly scrollParam?: ScrollParamMode | undefined
+  /** `"varied"` (the default) or `"same"`: see `RestartOrder`. */
+  readonly restartOrder?: RestartOrder | undefined
   /**
    * Compress pages for requests whose `Accept-Encoding` asks (br, gzip or deflate, with q-values). On by default;
    * off, every page is sent uncompressed whatever the request asks.
@@ -214,8 +226,8 @@ export class WorkspaceNotFound extends Schema.TaggedError<WorkspaceNotFound>()("
 }
 
 /**
- * Defaults: data set sizes, page size, expiry, the scroll_param's behaviour, compression, and the rate limit when the
- * plan sets none.
+ * Defaults: data set sizes, page size, expiry, the scroll_param's behaviour, a restart's order, compression, and the
+ * rate limit when the plan sets none.
  *
  * @since 0.1.0
  * @category constants
@@ -228,6 +240,7 @@ export const defaults = {
   expiry: Duration.seconds(60),
   defaultVersion: "2.14",
   scrollParam: "rotating",
+  restartOrder: "varied",
   compression: true,
   /**
    * Requests per 10-second window. Intercom's default app limit is 10,000 a minute (about 1,666 per window); the
@@ -328,6 +341,7 @@ export const make = (options: SimulatorOptions): Effect.Effect<Simulator["Type"]
           expiry: Duration.decode(options.expiry ?? defaults.expiry),
           defaultRateLimit: defaults.rateLimit,
           scrollParam: options.scrollParam ?? defaults.scrollParam,
+          restartOrder: options.restartOrder ?? defaults.restartOrder,
           readAdmins: workspace.readAdmins ?? true
         }, clock)
       )

@@ -72,6 +72,20 @@ describe("the standalone simulator", () => {
     }).pipe(Effect.scoped), 60_000)
 })
 
+describe("the standalone simulator's --restart-order", () => {
+  it.live("same: the scroll opened after a 500 starts with the first one's page; varied (the default): with another", () =>
+    Effect.gen(function*() {
+      for (const [flags, repeats] of [[["--restart-order", "same"], true], [["--restart-order", "varied"], false], [[], false]] as const) {
+        const { url } = yield* start(["--port", "0", "--token", "A", "--companies", "40", "--page-size", "10", "--restart-at", "2", ...flags])
+        const first = yield* call(url, "A")
+        expect((yield* call(url, "A", `/companies/scroll?scroll_param=${first.body.scroll_param}`)).status).toBe(500)
+        const again = yield* call(url, "A")
+        const ids = (answer: Pick<Answer, "body">) => answer.body.data.map((company: { readonly id: string }) => company.id)
+        expect(ids(again).join() === ids(first).join()).toBe(repeats)
+      }
+    }).pipe(Effect.scoped), 60_000)
+})
+
 describe("the standalone simulator stopped", () => {
   it.live("with a page in flight (a latency of 10 minutes): drops it and ends at once, its stats as they stand", () =>
     Effect.gen(function*() {
@@ -177,18 +191,18 @@ const capture = Effect.map(Effect.console, (console) => {
 })
 
 describe("the command line", () => {
-  it.effect("maps --bandwidth, --handshake, --compression and --scroll-param to the server's options, and their defaults", () =>
+  it.effect("maps --bandwidth, --handshake, --compression, --scroll-param and --restart-order to the server's options, and their defaults", () =>
     Effect.gen(function*() {
       const seen: Array<Simulator.ServerOptions> = []
       const command = Command.make("probe", Cli.options, (config) =>
         Effect.sync(() => seen.push(Cli.serverOptions(config))))
       const probe = Command.run(command, { name: "probe", version: "0" })
       yield* probe(["node", "probe", "--token", "T", "--bandwidth", "2.5", "--handshake", "80", "--compression", "off"])
-      yield* probe(["node", "probe", "--token", "T", "--scroll-param", "stable"])
+      yield* probe(["node", "probe", "--token", "T", "--scroll-param", "stable", "--restart-order", "same"])
       yield* probe(["node", "probe", "--token", "T"])
       expect(seen[0]).toMatchObject({ bandwidth: 2.5, handshake: Duration.millis(80), compression: false, scrollParam: "rotating" })
-      expect(seen[1]).toMatchObject({ compression: true, scrollParam: "stable" })
-      expect(seen[2]).toMatchObject({ compression: true, scrollParam: "rotating" })
+      expect(seen[1]).toMatchObject({ compression: true, scrollParam: "stable", restartOrder: "same" })
+      expect(seen[2]).toMatchObject({ compression: true, scrollParam: "rotating", restartOrder: "varied" })
       expect("bandwidth" in seen[2]).toBe(false)
       expect("handshake" in seen[2]).toBe(false)
     }).pipe(Effect.provide(NodeContext.layer)))
@@ -203,7 +217,7 @@ describe("the command line", () => {
       const help = written.stdout.join("\n")
       expect(help).toContain("[--add-at text...] [--remove-at text...]")
       expect(help).toContain("--token text...") // required, and repeatable
-      expect(help).toContain("[--bandwidth float] [--handshake integer] [--compression on | off] [--scroll-param rotating | stable]")
+      expect(help).toContain("[--bandwidth float] [--handshake integer] [--compression on | off] [--scroll-param rotating | stable] [--restart-order varied | same]")
       expect(help).not.toContain("\u001b")
     }).pipe(Effect.provide(NodeContext.layer)))
 })

@@ -217,6 +217,43 @@ describe("scroll lifecycle", () => {
     }).pipe(withSimulator({ ...options, pageSize: 7 })))
 })
 
+describe("restartOrder", () => {
+  const ids = (records: ReadonlyArray<{ readonly id: string }>) => records.map((record) => record.id)
+
+  it.effect("same: every scroll of a resource, restarted or not, sends the first one's order; varied (the default) does not", () =>
+    Effect.gen(function*() {
+      for (const [restartOrder, repeats] of [["same", true], ["varied", false], [undefined, false]] as const) {
+        const orders = yield* Effect.gen(function*() {
+          const first = ids((yield* scrollAll("users", { token: T })).records) // page requests 1-4: 100, 100, 50, empty
+          const opened = yield* scroll("users", { token: T, version: "1.4" })
+          // Page request 6 answers 500 "restart the scroll" and closes it.
+          expect((yield* scroll("users", { token: T, version: "1.4", param: opened.body.scroll_param })).status).toBe(500)
+          const restarted = ids((yield* scrollAll("users", { token: T })).records)
+          yield* scrollAll("companies", { token: T }) // another resource's scroll between two of users
+          const third = ids((yield* scrollAll("users", { token: T })).records)
+          const present = [...yield* (yield* Simulator.Simulator).ids(T, "users")].sort()
+          for (const order of [first, restarted, third]) expect([...order].sort()).toEqual(present)
+          expect(ids(opened.body.users)).toEqual(repeats ? first.slice(0, 100) : expect.not.arrayContaining(first.slice(0, 100)))
+          return [first, restarted, third]
+        }).pipe(withSimulator({ workspaces: [{ token: T, users: 250, faults: { restartAt: [6] } }], restartOrder }))
+        expect(orders[1].join() === orders[0].join()).toBe(repeats)
+        expect(orders[2].join() === orders[0].join()).toBe(repeats)
+      }
+    }))
+
+  it.effect("same: records added after the first scroll come last, removed ones are left out", () =>
+    Effect.gen(function*() {
+      const first = ids((yield* scrollAll("users", { token: T })).records) // page requests 1-4
+      const second = ids((yield* scrollAll("users", { token: T })).records) // 10 added, 5 removed at request 5
+      const { added, removed } = yield* (yield* Simulator.Simulator).changes(T, "users")
+      expect(added).toHaveLength(10)
+      expect(second).toEqual([...first.filter((id) => !removed.includes(id)), ...added])
+    }).pipe(withSimulator({
+      workspaces: [{ token: T, users: 250, faults: { mutations: [{ atPage: 5, resource: "users", add: 10, remove: 5 }] } }],
+      restartOrder: "same"
+    })))
+})
+
 describe("a stable scroll_param", () => {
   const stable = (faults: Simulator.WorkspaceOptions["faults"] = {}) =>
     withSimulator({ workspaces: [{ token: T, companies: 250, faults }], scrollParam: "stable" })
@@ -420,6 +457,7 @@ describe("options", () => {
       pageSize: undefined,
       expiry: undefined,
       scrollParam: undefined,
+      restartOrder: undefined,
       compression: undefined,
       bandwidth: undefined,
       handshake: undefined

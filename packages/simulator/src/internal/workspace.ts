@@ -9,7 +9,7 @@
 import { type Clock, Duration, Effect } from "effect"
 import type { FaultPlan } from "../FaultPlan.js"
 import type { Resource } from "../Resource.js"
-import type { ScrollParamMode } from "../Simulator.js"
+import type { RestartOrder, ScrollParamMode } from "../Simulator.js"
 import * as ApiError from "./apiError.js"
 import { Dataset } from "./dataset.js"
 import { gcd, hash, hashString, Rng } from "./random.js"
@@ -26,6 +26,7 @@ export interface Config {
   readonly expiry: Duration.Duration
   readonly defaultRateLimit: number
   readonly scrollParam: ScrollParamMode
+  readonly restartOrder: RestartOrder
   /** Whether `GET /me` answers: the token's app may read admins. */
   readonly readAdmins: boolean
 }
@@ -48,19 +49,23 @@ export interface RateLimitDecision {
   readonly refusal: () => ApiError.ApiError
 }
 
-/** An open scroll walks the indices `offset + step * position (mod universe)`: a permutation with no memory. */
+/**
+ * An open scroll walks the indices `offset + step * position (mod order.size)`, a permutation with no memory, then
+ * those created after its order was drawn (`order.size` up to `universe`) in creation order.
+ */
 interface Scroll {
   readonly resource: Resource
   readonly universe: number
-  readonly step: number
+  readonly order: Order
   param: string
   position: number
   cursor: number
   lastUsedAt: number
 }
 
-/** The order of a resource's latest scroll, so that the next one differs. */
+/** A permutation of the indices `[0, size)`; a resource's latest, so that the next scroll differs or repeats it. */
 interface Order {
+  readonly size: number
   readonly step: number
   readonly offset: number
 }
@@ -247,25 +252,36 @@ export class Workspace {
     }
   }
 
-  /** Opens a scroll over the records created so far, in an order that differs from the previous scroll's. */
+  /**
+   * Opens a scroll over the records created so far: in an order that differs from the previous scroll's, or with
+   * `restartOrder: "same"` in the first scroll's order, records created since then coming last.
+   */
   private open(resource: Resource, now: number): Scroll {
     const universe = this.datasets[resource].created
-    let step = 1
-    while (universe > 2) {
-      step = 1 + this.rng.int(universe - 1)
-      if (gcd(step, universe) === 1) break
-    }
-    let offset = universe === 0 ? 0 : this.rng.int(universe)
     const previous = this.lastOrder[resource]
-    if (previous !== undefined && previous.step === step && previous.offset === offset && universe > 1) {
-      offset = (offset + 1) % universe
-    }
-    this.lastOrder[resource] = { step, offset }
+    const order = this.config.restartOrder === "same" && previous !== undefined
+      ? previous
+      : this.drawOrder(universe, previous)
+    this.lastOrder[resource] = order
     this.counters.counts.scrollsOpened++
     // A rotating scroll_param is drawn by each page; a stable one once, here.
     const param = this.config.scrollParam === "stable" ? this.rng.uuid() : ""
-    this.scroll = { resource, universe, step, param, position: 0, cursor: offset, lastUsedAt: now }
+    this.scroll = { resource, universe, order, param, position: 0, cursor: order.offset, lastUsedAt: now }
     return this.scroll
+  }
+
+  /** A permutation of `[0, size)` other than `previous`. */
+  private drawOrder(size: number, previous: Order | undefined): Order {
+    let step = 1
+    while (size > 2) {
+      step = 1 + this.rng.int(size - 1)
+      if (gcd(step, size) === 1) break
+    }
+    let offset = size === 0 ? 0 : this.rng.int(size)
+    if (previous !== undefined && previous.step === step && previous.offset === offset && size > 1) {
+      offset = (offset + 1) % size
+    }
+    return { size, step, offset }
   }
 
   /** The next page of `scroll`, with a fresh scroll_param unless it is stable; the empty page closes the scroll. */
@@ -274,14 +290,16 @@ export class Workspace {
     const [head, tail] = envelopes[scroll.resource][major]
     const chunks: Array<Uint8Array> = [head]
     let records = 0
+    const { size, step } = scroll.order
     while (records < this.config.pageSize && scroll.position < scroll.universe) {
+      const index = scroll.position < size ? scroll.cursor : scroll.position
       // Records removed since the scroll opened are skipped; records added since are outside its universe.
-      if (dataset.has(scroll.cursor)) {
+      if (dataset.has(index)) {
         if (records++ > 0) chunks.push(comma)
-        chunks.push(dataset.json(scroll.cursor, major))
+        chunks.push(dataset.json(index, major))
       }
       scroll.position++
-      scroll.cursor = (scroll.cursor + scroll.step) % scroll.universe
+      if (scroll.position < size) scroll.cursor = (scroll.cursor + step) % size
     }
     if (this.config.scrollParam === "rotating") scroll.param = this.rng.uuid()
     scroll.lastUsedAt = now
