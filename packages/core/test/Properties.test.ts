@@ -43,6 +43,8 @@ const budget = (generous: number, short: number) =>
 const Case = fc.record({
   /** A new scroll_param every page, or the same one for every page of a scroll. */
   scrollParam: fc.constantFrom("rotating" as const, "stable" as const),
+  /** A restart in another order, or in the first scroll's: then its pages up to the break are all sent before. */
+  restartOrder: fc.constantFrom("varied" as const, "same" as const),
   /** Whether the simulator compresses the pages the client asks compressed. */
   compression: fc.boolean(),
   users: fc.integer({ min: 0, max: 240 }),
@@ -123,6 +125,7 @@ const world = (c: Case, token: string, wire: Wire) =>
   ).pipe(
     Layer.provideMerge(Simulator.layerClient({
       scrollParam: c.scrollParam,
+      restartOrder: c.restartOrder,
       compression: c.compression,
       pageSize: c.pageSize,
       expiry: Duration.seconds(c.expirySeconds),
@@ -173,6 +176,8 @@ interface Outcome {
   readonly exit: Exit.Exit<void, ScrollError.ScrollError>
   readonly emitted: ReadonlyArray<string>
   readonly restarts: number
+  /** The records the pages' progress events counted. */
+  readonly reported: number
   /** Ids present through the whole scroll, and those that mutations added or removed. */
   readonly stable: ReadonlyArray<string>
   readonly changed: ReadonlySet<string>
@@ -186,6 +191,7 @@ const scroll = (c: Case, dedupe: boolean) =>
     const wire: Wire = { longest429Run: 0, current429Run: 0 }
     const emitted: Array<string> = []
     let restarts = 0
+    let reported = 0
     let pages = 0
     const options: Scroll.Options = {
       dedupe,
@@ -203,7 +209,11 @@ const scroll = (c: Case, dedupe: boolean) =>
       ),
       Effect.provideService(Progress.Progress, {
         // A retry of a first page that failed (the scroll had not opened) spends the restart budget too.
-        report: (event) => Effect.sync(() => void ((event._tag === "Restart" || event._tag === "Retry") && restarts++))
+        report: (event) =>
+          Effect.sync(() => {
+            if (event._tag === "Restart" || event._tag === "Retry") restarts++
+            if (event._tag === "Page") reported += event.records
+          })
       })
     )
     return yield* Effect.gen(function*() {
@@ -217,6 +227,7 @@ const scroll = (c: Case, dedupe: boolean) =>
         exit,
         emitted,
         restarts,
+        reported,
         stable: present.filter((id) => !changed.has(id)),
         changed,
         scrollExists: stats.errorsByCode["scroll_exists"] ?? 0,
@@ -272,6 +283,8 @@ describe("a scroll through random faults", () => {
       expectSpentBudget(c, outcome)
       expectOnlyRealRecords(outcome)
       const counts = countsOf(outcome.emitted)
+      // Progress counts what came out, a record sent again not twice.
+      expect(outcome.reported).toBe(outcome.emitted.length)
       // No duplicates, whether the scroll finished or not.
       expect([...counts].filter(([, n]) => n > 1)).toEqual([])
       if (Exit.isSuccess(outcome.exit)) {

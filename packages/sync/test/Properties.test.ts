@@ -35,6 +35,8 @@ const OneSync = fc.record({
   /** Mostly enough restarts, sometimes too few, so that some runs fail. */
   restarts: fc.oneof({ weight: 3, arbitrary: fc.constant(6) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 1 }) }),
   dedupe: fc.boolean(),
+  /** A restart in another order, or in the first scroll's: then its pages up to the break are all written before. */
+  restartOrder: fc.constantFrom("varied" as const, "same" as const),
   interruptAtPage: fc.option(fc.integer({ min: 1, max: 8 }), { freq: 4 })
 })
 
@@ -77,6 +79,7 @@ const syncOnce = (workspace: string, seed: number, pageSize: number, s: OneSync)
     return { exit, present, added, removed }
   }).pipe(Effect.provide(intercom(token, {
     pageSize,
+    restartOrder: s.restartOrder,
     workspace: {
       seed,
       users: s.users,
