@@ -90,6 +90,14 @@ const simulatedIds = (token: string, resource: "users" | "companies") =>
 
 const stats = Effect.flatMap(Simulator.Simulator, (simulator) => simulator.stats)
 
+/** Runs `effect` to its end, moving the TestClock on a second at a time while it waits (a restart's back-off). */
+const driven = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.gen(function*() {
+    const fiber = yield* Effect.fork(effect)
+    for (let second = 0; second < 600 && Option.isNone(yield* Fiber.poll(fiber)); second++) yield* TestClock.adjust("1 second")
+    return yield* Fiber.join(fiber)
+  })
+
 /** 3 pages of users and the empty one, a second each on the TestClock: a sync of users takes 4 seconds. */
 const slow = (token: string) => ({ token, users: 300, faults: { latency: Duration.seconds(1) } })
 
@@ -126,6 +134,30 @@ describe("WorkspaceSync", () => {
       maxSyncs: 1,
       simulator: { workspaces: [{ token: "acme", users: 200, faults: { mutations: [{ atPage: 4, resource: "users", remove: 20, add: 5 }] } }] }
     }))))
+
+  for (const restartOrder of ["varied", "same"] as const) {
+    it.scoped(`through restarts (a restart's order ${restartOrder}), each record is counted once and what is gone marked deleted`, () =>
+      Effect.gen(function*() {
+        yield* TestClock.adjust(1)
+        // 5 pages of 50 and the empty one; the first sync restarts at its 4th request, the second at its 3rd (the 8th).
+        const [first] = yield* WorkspaceSync.sync(acme, { resources: ["users"], run: "r1" }).pipe(driven)
+        expect(first).toMatchObject({ inserted: 250, updated: 0, unchanged: 0, deleted: 0, restarts: 1 })
+        const [second] = yield* WorkspaceSync.sync(acme, { resources: ["users"], run: "r2" }).pipe(driven)
+        expect(second).toMatchObject({ inserted: 5, updated: 0, unchanged: 230, deleted: 20, restarts: 1 })
+        expect(yield* liveIds("acme", "users")).toEqual(yield* simulatedIds("acme", "users"))
+      }).pipe(Effect.provide(fleet({
+        maxSyncs: 1,
+        simulator: {
+          pageSize: 50,
+          restartOrder,
+          workspaces: [{
+            token: "acme",
+            users: 250,
+            faults: { restartAt: [4, 13], mutations: [{ atPage: 11, resource: "users", remove: 20, add: 5 }] }
+          }]
+        }
+      }))))
+  }
 
   it.scoped("a workspace's name and a run's cannot make another workspace's request: `a/Sync/b` with run `c` is not `a` with run `b/Sync/c`", () =>
     Effect.gen(function*() {
