@@ -10,6 +10,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Simulator } from "@intercom-scroll/simulator"
 import { Effect, Fiber, Layer, type Scope } from "effect"
 import * as Os from "node:os"
+import * as Zlib from "node:zlib"
 import { parseCsv } from "./support/csv.js"
 import { cli, cliPipedTo, closedPort, eventually, root, run, simulator, start, startCli, withoutProgress } from "./support/processes.js"
 import { simulatorForAll } from "./support/suite.js"
@@ -185,6 +186,24 @@ describe.concurrent("intercom-scroll export, as a process against the standalone
       expect(csv.exitCode, csv.stderr).toBe(0)
       const rows = parseCsv(yield* fs.readFileString(path.join(cwd, "users.csv")))
       expect(rows.slice(1).map((row) => row[1]).sort()).toEqual(yield* expectedIds)
+    }).pipe(Effect.provide(NodeContext.layer)), 60_000)
+
+  it.scopedLive("a restart in the same order, its first 9 pages all written before: the JSON and the .gz are whole", () =>
+    Effect.gen(function*() {
+      const path = yield* Path.Path
+      const fs = yield* FileSystem.FileSystem
+      const cwd = yield* tempDirectory
+      // As Intercom may: the restarted scroll sends the first one's pages again, 9 of them before any new record.
+      const baseUrl = yield* simulator([...workspaceFlags, "--restart-order", "same", "--restart-at", "10"])
+      const json = yield* cli(["export", "users", "--out", "users.json"], { env: env(baseUrl), cwd })
+      expect(json.exitCode, json.stderr).toBe(0)
+      expect(withoutProgress(json.stderr)).toMatch(/Exported 1,200 users to .*: 33 pages, 1 restart, /)
+      const users = JSON.parse(yield* fs.readFileString(path.join(cwd, "users.json"))) as ReadonlyArray<{ readonly id: string }>
+      expect(users.map((user) => user.id).sort()).toEqual(yield* expectedIds)
+      const gz = yield* cli(["export", "users", "--out", "users.ndjson.gz"], { env: env(baseUrl), cwd })
+      expect(gz.exitCode, gz.stderr).toBe(0)
+      const text = Zlib.gunzipSync(yield* fs.readFile(path.join(cwd, "users.ndjson.gz"))).toString()
+      expect([...ndjsonIds(text)].sort()).toEqual(yield* expectedIds)
     }).pipe(Effect.provide(NodeContext.layer)), 60_000)
 
   it.scopedLive("a wrong token: exit 1, one line naming Unauthorized, and the token nowhere", () =>
