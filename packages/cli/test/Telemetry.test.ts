@@ -2,7 +2,8 @@
  * What the OTEL_* variables make of the CLI's telemetry (test/telemetry.test.ts sends it to a collector from the bin).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Either, Option, Redacted, Tracer } from "effect"
+import { HttpClient, HttpClientResponse } from "@effect/platform"
+import { ConfigProvider, Duration, Effect, Either, Layer, Metric, Option, Redacted, TestClock, Tracer } from "effect"
 import { recordingTracer } from "../../core/test/support/recordingTracer.js"
 import * as Sampling from "../src/internal/sampling.js"
 import * as Telemetry from "../src/internal/telemetry.js"
@@ -120,6 +121,55 @@ describe("Telemetry.settings", () => {
         expect(own).toMatch(/^InvalidConfig: OTEL_EXPORTER_OTLP_METRICS_HEADERS is not a list of key=value pairs \(entry 1 of 1/)
         expect(own).not.toContain("s3cr3t")
       }
+    }))
+
+  it.effect("how often each signal is sent, and in batches of how many: the specification's variables, else the exporter's defaults", () =>
+    Effect.gen(function*() {
+      const defaults = Option.getOrThrow(yield* settingsOf(endpoint))
+      expect([defaults.traces, defaults.metrics, defaults.logs].map((d) => [d?.exportInterval, d?.maxBatchSize])).toEqual([
+        [undefined, undefined],
+        [undefined, undefined],
+        [undefined, undefined]
+      ])
+      const set = Option.getOrThrow(yield* settingsOf({
+        ...endpoint,
+        OTEL_BSP_SCHEDULE_DELAY: "2000",
+        OTEL_BSP_MAX_EXPORT_BATCH_SIZE: "256",
+        OTEL_METRIC_EXPORT_INTERVAL: " 60000 ",
+        OTEL_BLRP_SCHEDULE_DELAY: "500",
+        OTEL_BLRP_MAX_EXPORT_BATCH_SIZE: "100"
+      }))
+      expect([set.traces?.exportInterval, set.metrics?.exportInterval, set.logs?.exportInterval]).toEqual(
+        [Duration.millis(2000), Duration.millis(60000), Duration.millis(500)]
+      )
+      expect([set.traces?.maxBatchSize, set.metrics?.maxBatchSize, set.logs?.maxBatchSize]).toEqual([256, undefined, 100])
+      for (const [name, value] of [["OTEL_BSP_SCHEDULE_DELAY", "5s"], ["OTEL_METRIC_EXPORT_INTERVAL", "0"], ["OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "-1"]]) {
+        const refused = yield* Effect.flip(settingsOf({ ...endpoint, [name!]: value! }))
+        expect(refused.message).toMatch(new RegExp(`^${name} must be a whole number of (milliseconds|log lines), 1 or more, not "${value}"`))
+      }
+    }))
+
+  it.scoped("OTEL_METRIC_EXPORT_INTERVAL is the exporter's: metrics are sent at that interval, not at its default of 10 s", () =>
+    Effect.gen(function*() {
+      const sent: Array<string> = []
+      const collector = Layer.succeed(
+        HttpClient.HttpClient,
+        HttpClient.make((request) =>
+          Effect.sync(() => {
+            sent.push(request.url)
+            return HttpClientResponse.fromWeb(request, new Response(null, { status: 200 }))
+          })
+        )
+      )
+      const exporting = (variables: Record<string, string>) =>
+        Effect.flatMap(settingsOf({ ...endpoint, OTEL_TRACES_EXPORTER: "none", OTEL_LOGS_EXPORTER: "none", ...variables }), (found) =>
+          Layer.build(Telemetry.layer(Option.getOrThrow(found)).pipe(Layer.provide(collector))))
+      yield* Metric.increment(Metric.counter("telemetry_test_ticks"))
+      yield* exporting({})
+      yield* exporting({ OTEL_METRIC_EXPORT_INTERVAL: "1000" })
+      yield* TestClock.adjust("1 second")
+      // Only the second exporter has sent: the first waits out its 10 s.
+      expect(sent).toEqual(["http://collector.internal:4318/v1/metrics"])
     }))
 
   it.effect("telemetry asked for where the exporter is not installed is InvalidConfig that says what to install", () =>

@@ -5,6 +5,9 @@
  * sent, nothing is loaded), OTEL_EXPORTER_OTLP_PROTOCOL (`http/protobuf`, the default, or `http/json`),
  * OTEL_EXPORTER_OTLP_HEADERS (`key=value,…`, values percent-encoded: a collector's API key, so never printed), the
  * last two also for a signal alone (OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, …_HEADERS, over the generic ones),
+ * how often each signal is sent and in batches of how many (OTEL_BSP_SCHEDULE_DELAY, OTEL_BSP_MAX_EXPORT_BATCH_SIZE,
+ * OTEL_METRIC_EXPORT_INTERVAL, OTEL_BLRP_SCHEDULE_DELAY, OTEL_BLRP_MAX_EXPORT_BATCH_SIZE; the exporter's defaults
+ * otherwise),
  * OTEL_{TRACES,METRICS,LOGS}_EXPORTER (`otlp`, the default, or `none` to send that signal nowhere), OTEL_SERVICE_NAME
  * (default `intercom-scroll`), OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER and its OTEL_TRACES_SAMPLER_ARG (which
  * spans: `sampling.ts`), and OTEL_SDK_DISABLED=true to send nothing.
@@ -49,6 +52,10 @@ export interface Destination {
   readonly protocol: "http/protobuf" | "http/json"
   /** The generic headers with the signal's own over them. */
   readonly headers: Redacted.Redacted<Readonly<Record<string, string>>>
+  /** How often what was gathered is sent (OTEL_BSP_SCHEDULE_DELAY, …); `undefined`: the exporter's default. */
+  readonly exportInterval: Duration.Duration | undefined
+  /** The most spans or log lines in one request (OTEL_BSP_MAX_EXPORT_BATCH_SIZE, …); `undefined`: the exporter's. */
+  readonly maxBatchSize: number | undefined
 }
 
 /**
@@ -72,6 +79,16 @@ const defaultServiceName = "intercom-scroll"
 const genericEndpoint = "OTEL_EXPORTER_OTLP_ENDPOINT"
 const ownVariable = (signal: Signal, setting: "ENDPOINT" | "PROTOCOL" | "HEADERS") =>
   `OTEL_EXPORTER_OTLP_${signal.toUpperCase()}_${setting}`
+
+/**
+ * The batching variables of each signal, as the specification names them: a delay in milliseconds between two exports,
+ * and for spans and log lines the most sent at once (metrics are sent whole).
+ */
+const batching: { readonly [S in Signal]: { readonly delay: string; readonly batchSize: string | undefined } } = {
+  traces: { delay: "OTEL_BSP_SCHEDULE_DELAY", batchSize: "OTEL_BSP_MAX_EXPORT_BATCH_SIZE" },
+  metrics: { delay: "OTEL_METRIC_EXPORT_INTERVAL", batchSize: undefined },
+  logs: { delay: "OTEL_BLRP_SCHEDULE_DELAY", batchSize: "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE" }
+}
 
 /** A variable as set, blank counting as unset (as the OpenTelemetry specification has it). */
 const variable = (name: string) =>
@@ -125,6 +142,29 @@ const parseHeaders = (name: string, text: string): Effect.Effect<Record<string, 
   }
   return Effect.succeed(headers)
 }
+
+/** A whole number, 1 or more (the specification's milliseconds and counts); `what` says which in the refusal. */
+const parseCount = (name: string, text: string, what: string): Effect.Effect<number, InvalidConfig> => {
+  const count = /^\s*\d+\s*$/.test(text) ? Number(text) : Number.NaN
+  return Number.isSafeInteger(count) && count >= 1
+    ? Effect.succeed(count)
+    : invalid(name, `must be a whole number of ${what}, 1 or more, not ${JSON.stringify(text.trim())}`)
+}
+
+/** The signal's batching variables, each unset where the exporter's default stands. */
+const batchingOf = (signal: Signal) =>
+  Effect.gen(function*() {
+    const { batchSize, delay } = batching[signal]
+    const interval = yield* Effect.transposeMapOption(yield* variable(delay), (text) => parseCount(delay, text, "milliseconds"))
+    const size = batchSize === undefined ? Option.none<number>() : yield* Effect.transposeMapOption(
+      yield* variable(batchSize),
+      (text) => parseCount(batchSize, text, signal === "traces" ? "spans" : "log lines")
+    )
+    return {
+      exportInterval: Option.getOrUndefined(Option.map(interval, Duration.millis)),
+      maxBatchSize: Option.getOrUndefined(size)
+    }
+  })
 
 /**
  * OTEL_TRACES_EXPORTER (…): whether the signal is sent. `otlp` sends it and `none` does not; any other exporter is one
@@ -199,7 +239,8 @@ const destination = (signal: Signal, shared: Generic): Effect.Effect<Destination
       url,
       variable: Option.isSome(own) ? endpointVariable : genericEndpoint,
       protocol,
-      headers: Redacted.make({ ...shared.headers, ...headers })
+      headers: Redacted.make({ ...shared.headers, ...headers }),
+      ...yield* batchingOf(signal)
     }
   })
 
@@ -303,13 +344,17 @@ export const layer = (settings: Settings): Layer.Layer<never, InvalidConfig, Htt
         readonly resource: typeof resource
         readonly headers: Readonly<Record<string, string>>
         readonly shutdownTimeout: Duration.Duration
+        readonly exportInterval?: Duration.Duration
+        readonly maxBatchSize?: number
       }) => Layer.Layer<never, never, HttpClient.HttpClient | OtlpSerialization.OtlpSerialization>
     ): Layer.Layer<never, never, HttpClient.HttpClient> =>
       destination === undefined ? Layer.empty : make({
         url: destination.url,
         resource,
         headers: Redacted.value(destination.headers),
-        shutdownTimeout: Duration.seconds(2)
+        shutdownTimeout: Duration.seconds(2),
+        ...(destination.exportInterval === undefined ? {} : { exportInterval: destination.exportInterval }),
+        ...(destination.maxBatchSize === undefined ? {} : { maxBatchSize: destination.maxBatchSize })
       }).pipe(
         Layer.provide(
           destination.protocol === "http/json" ? exporter.OtlpSerialization.layerJson : exporter.OtlpSerialization.layerProtobuf
