@@ -113,13 +113,18 @@ describe.concurrent("the CLI's telemetry, sent to an OpenTelemetry collector", (
       for (const request of collector.received) expect(request.body.toString("utf8")).not.toContain(wrongToken)
     }).pipe(Effect.provide(layer)), 60_000)
 
-  it.scopedLive("a collector that cannot be reached fails nothing and loses no record", () =>
+  it.scopedLive("a collector that cannot be reached fails nothing, loses no record, and is said once a signal at warning", () =>
     Effect.gen(function*() {
       const out = yield* outFile
       const port = yield* closedPort
-      const result = yield* run(["export", "users", "--out", out], { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}` })
+      const result = yield* run(["export", "users", "--out", out, "--log-level", "warning"], {
+        OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`
+      })
       expect(result.exitCode).toBe(0)
       expect(ndjsonIds(yield* (yield* FileSystem.FileSystem).readFileString(out))).toHaveLength(USERS)
+      const said = result.stderr.split("\n").filter((line) => line.includes("Could not send"))
+      expect(said.some((line) => line.includes(`Could not send traces to http://127.0.0.1:${port}/v1/traces (`))).toBe(true)
+      expect(said.filter((line) => line.includes("Could not send traces"))).toHaveLength(1)
     }).pipe(Effect.provide(layer)), 60_000)
 
   it.scopedLive("OTEL_TRACES_EXPORTER=none sends no span, the counters still; OTEL_METRICS_EXPORTER=none the other way", () =>

@@ -2,8 +2,8 @@
  * What the OTEL_* variables make of the CLI's telemetry (test/telemetry.test.ts sends it to a collector from the bin).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { HttpClient, HttpClientResponse } from "@effect/platform"
-import { ConfigProvider, Duration, Effect, Either, Layer, Metric, Option, Redacted, TestClock, Tracer } from "effect"
+import { HttpClient, HttpClientError, HttpClientResponse } from "@effect/platform"
+import { ConfigProvider, Duration, Effect, Either, Layer, Logger, Metric, Option, Redacted, TestClock, Tracer } from "effect"
 import { recordingTracer } from "../../core/test/support/recordingTracer.js"
 import * as Sampling from "../src/internal/sampling.js"
 import * as Telemetry from "../src/internal/telemetry.js"
@@ -171,6 +171,34 @@ describe("Telemetry.settings", () => {
       // Only the second exporter has sent: the first waits out its 10 s.
       expect(sent).toEqual(["http://collector.internal:4318/v1/metrics"])
     }))
+
+  it.scoped("a collector that cannot be reached, or refuses, is said once a signal as a warning, without the URL's credentials", () => {
+    const warnings: Array<string> = []
+    const logger = Logger.make(({ logLevel, message }) => {
+      if (logLevel._tag === "Warning") warnings.push(String(Array.isArray(message) ? message[0] : message))
+    })
+    const refused = new Error("connect ECONNREFUSED 127.0.0.1:4318")
+    const collectors = [
+      HttpClient.make((request) => Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", cause: refused }))),
+      HttpClient.make((request) => Effect.succeed(HttpClientResponse.fromWeb(request, new Response(null, { status: 503 }))))
+    ]
+    return Effect.gen(function*() {
+      for (const client of collectors) {
+        const found = Option.getOrThrow(yield* settingsOf({
+          OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: "http://user:s3cret@collector.internal:4318/v1/metrics?key=s3cret",
+          OTEL_METRIC_EXPORT_INTERVAL: "1000"
+        }))
+        yield* Layer.build(Telemetry.layer(found).pipe(Layer.provide(Layer.succeed(HttpClient.HttpClient, client))))
+      }
+      yield* Metric.increment(Metric.counter("telemetry_test_failures"))
+      // Each exporter tries at 1 s, again three times a second apart, then waits a minute, and again.
+      yield* TestClock.adjust("2 minutes")
+      const said = (reason: string) =>
+        `Could not send metrics to http://collector.internal:4318/v1/metrics (${reason}): the exporter drops what it holds and tries again in a minute; later failures are not said`
+      // Once each, in whichever order the two exporters met their failure.
+      expect([...warnings].sort()).toEqual([said("Error: connect ECONNREFUSED 127.0.0.1:4318"), said("HTTP 503")])
+    }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+  })
 
   it.effect("telemetry asked for where the exporter is not installed is InvalidConfig that says what to install", () =>
     Effect.gen(function*() {

@@ -14,7 +14,8 @@
  *
  * The exporter is @effect/opentelemetry's own (no OpenTelemetry SDK), loaded only when an endpoint is set. A collector
  * that cannot be reached costs the command nothing but the last flush as it ends (at most 2 s): the exporter retries,
- * then stops sending for a minute, and says so at `--log-level debug`.
+ * then drops what it holds and stops sending for a minute. Its first failure for each signal is said once, as a
+ * warning (the exporter says it only at `--log-level debug`).
  *
  * @since 0.1.0
  */
@@ -22,7 +23,7 @@ import type * as OtlpLogger from "@effect/opentelemetry/OtlpLogger"
 import type * as OtlpMetrics from "@effect/opentelemetry/OtlpMetrics"
 import type * as OtlpSerialization from "@effect/opentelemetry/OtlpSerialization"
 import type * as OtlpTracer from "@effect/opentelemetry/OtlpTracer"
-import type { HttpClient } from "@effect/platform"
+import { HttpClient } from "@effect/platform"
 import { Config, Duration, Effect, Layer, Option, Redacted } from "effect"
 import { InvalidConfig } from "../ExportError.js"
 import * as Sampling from "./sampling.js"
@@ -45,6 +46,7 @@ const signals: ReadonlyArray<Signal> = ["traces", "metrics", "logs"]
  * @category models
  */
 export interface Destination {
+  readonly signal: Signal
   /** The full URL: the signal's own endpoint as given, else the base URL's with `/v1/traces` (…) after it. */
   readonly url: string
   /** The variable the URL comes from, named when the exporter cannot be loaded. */
@@ -236,6 +238,7 @@ const destination = (signal: Signal, shared: Generic): Effect.Effect<Destination
       onSome: (text) => parseHeaders(headersVariable, text)
     })
     return {
+      signal,
       url,
       variable: Option.isSome(own) ? endpointVariable : genericEndpoint,
       protocol,
@@ -358,7 +361,8 @@ export const layer = (settings: Settings): Layer.Layer<never, InvalidConfig, Htt
       }).pipe(
         Layer.provide(
           destination.protocol === "http/json" ? exporter.OtlpSerialization.layerJson : exporter.OtlpSerialization.layerProtobuf
-        )
+        ),
+        Layer.provide(sayingFirstFailure(destination.signal, destination.url))
       )
     return Layer.mergeAll(
       settings.traces === undefined ? Layer.empty : sampled(exporting(settings.traces, exporter.OtlpTracer.layer), settings.sampler),
@@ -367,6 +371,33 @@ export const layer = (settings: Settings): Layer.Layer<never, InvalidConfig, Htt
     )
   }))
 }
+
+/**
+ * The HTTP client a signal's exporter sends with, which says the first request that fails (a transport failure or a
+ * status other than 2xx) as a warning, once: the exporter itself says so only at debug, so that a collector set wrong
+ * went unnoticed. The URL is said without its credentials and query, which may hold a key.
+ */
+const sayingFirstFailure = (signal: Signal, url: string): Layer.Layer<HttpClient.HttpClient, never, HttpClient.HttpClient> =>
+  Layer.effect(
+    HttpClient.HttpClient,
+    Effect.map(HttpClient.HttpClient, (client) => {
+      const parsed = new URL(url)
+      const shown = `${parsed.origin}${parsed.pathname}`
+      let said = false
+      const say = (reason: string) =>
+        Effect.suspend(() => {
+          if (said) return Effect.void
+          said = true
+          return Effect.logWarning(
+            `Could not send ${signal} to ${shown} (${reason}): the exporter drops what it holds and tries again in a minute; later failures are not said`
+          )
+        })
+      return client.pipe(
+        HttpClient.tapError((error) => say(error.reason === "Transport" ? String(error.cause ?? error.message) : error.message)),
+        HttpClient.tap((response) => response.status >= 200 && response.status < 300 ? Effect.void : say(`HTTP ${response.status}`))
+      )
+    })
+  )
 
 /** The exporter's tracer, behind the sampler's choice of what it sends (`sampling.ts`). */
 const sampled = <E, R>(exporting: Layer.Layer<never, E, R>, sampler: Sampling.Sampler): Layer.Layer<never, E, R> =>
