@@ -346,7 +346,7 @@ describe.concurrent("the fleet as processes", () => {
         for (const request of collector.received) {
           for (const workspace of workspaces) expect(request.body.toString("utf8")).not.toContain(tokenOf(workspace))
         }
-      }), 120_000)
+      }), 240_000) // Its steps each wait at most 60–90 s: a loaded machine (the runner ready after 18 s) spent 120 s on them in all.
   })
 
   /**
