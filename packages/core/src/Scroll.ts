@@ -22,7 +22,7 @@
  *
  * @since 0.1.0
  */
-import { Chunk, Clock, Duration, Effect, Either, Fiber, Metric, Option, Schedule, type Schema, Stream } from "effect"
+import { type Cause, Channel, Chunk, Clock, Duration, Effect, Either, Fiber, Metric, Option, Schedule, type Schema, Stream } from "effect"
 import { type FetchedPage, IntercomClient, type Service } from "./IntercomClient.js"
 import { internalsOf, type Internals, type ReceivedPage } from "./internal/client.js"
 import * as CustomAttributes from "./internal/customAttributes.js"
@@ -489,9 +489,28 @@ export const pages = <R extends Resource, A = never, I = never>(
     >
   })).pipe(Stream.withSpan(`Scroll.pages`, { attributes: { resource } }))
 
+/**
+ * The pages' records, a chunk a page, and no chunk for a page that dedupe emptied (a restart resending what was
+ * emitted): `Stream.mapConcatChunk` would emit it empty, which a consumer rendering each chunk to bytes writes as zero
+ * bytes, and the platform's file sink refuses (`WriteZero`).
+ */
+const recordsOfPages = <T, E>(): Channel.Channel<Chunk.Chunk<T>, PagesOf<T>, E, E, unknown, unknown> => {
+  const loop: Channel.Channel<Chunk.Chunk<T>, PagesOf<T>, E, E, unknown, unknown> = Channel.readWithCause({
+    onInput: (pages: PagesOf<T>) => {
+      const records = Chunk.flatMap(pages, (page) => Chunk.unsafeFromArray(page.records))
+      return Chunk.isEmpty(records) ? loop : Channel.zipRight(Channel.write(records), loop)
+    },
+    onFailure: (cause: Cause.Cause<E>) => Channel.failCause(cause),
+    onDone: () => Channel.void
+  })
+  return loop
+}
+
+type PagesOf<T> = Chunk.Chunk<{ readonly records: ReadonlyArray<T> }>
+
 const records = <R extends Resource, A, I>(resource: R, options: Options<A, I> | undefined) =>
   pages(resource, options).pipe(
-    Stream.mapConcatChunk((page) => Chunk.unsafeFromArray(page.records)),
+    Stream.pipeThroughChannel(recordsOfPages()),
     Stream.withSpan(`Scroll.${resource}`)
   )
 

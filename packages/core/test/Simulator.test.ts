@@ -53,6 +53,15 @@ const withTime = <A, E, R>(effect: Effect.Effect<A, E, R>, limit: Duration.Durat
     return yield* Fiber.join(fiber)
   })
 
+it.effect("a page that dedupe empties (a restart resending, in the same order, what came out) is no chunk of the records' stream", () =>
+  Effect.gen(function*() {
+    const sizes = Chunk.toReadonlyArray(yield* withTime(Scroll.users().pipe(Stream.chunks, Stream.map(Chunk.size), Stream.runCollect)))
+    const stats = (yield* (yield* Simulator.Simulator).stats).workspaces[TOKEN]
+    // The restart at page 3 resent pages 1 and 2, whose records had come out: 10 pages of records, none empty.
+    expect(stats.scrollsOpened).toBe(2)
+    expect(sizes).toEqual(Array.from({ length: 10 }, () => 100))
+  }).pipe(Effect.provide(inProcess({ users: 1000, faults: { restartAt: [3] } }, { restartOrder: "same" }))))
+
 for (const scrollParam of scrollParamModes) {
   describe(`against the simulator, in process, ${scrollParam} scroll_param`, () => {
     const simulated = (options: Omit<Simulator.WorkspaceOptions, "token">) => inProcess(options, { scrollParam })
