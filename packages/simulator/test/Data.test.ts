@@ -92,6 +92,16 @@ describe("data sets", () => {
       expect(people.some((person: Json) => person.companies.companies.length === 2)).toBe(true)
     }))
 
+  it.effect("carry shapes Intercom has published beside the usual: a null avatar", () =>
+    Effect.gen(function*() {
+      const { leads, users } = yield* everything(1)
+      // The OpenAPI description's contacts: `avatar` nullable, and null in its examples.
+      for (const people of [users, leads]) {
+        expect(people.some((person: Json) => person.avatar === null)).toBe(true)
+        expect(people.some((person: Json) => person.avatar?.type === "avatar")).toBe(true)
+      }
+    }))
+
   it.effect("millions of records cost nothing until served", () =>
     Effect.gen(function*() {
       const first = yield* scroll("users", { token: "T", version: "1.4" })

@@ -118,6 +118,20 @@ const avatar = (rng: Rng, id: string) => ({
   image_url: rng.orNull(0.6, () => `https://static.example.com/avatars/${id}.png`)
 })
 
+/**
+ * Shapes Intercom has published that a reading of its docs alone would not expect, drawn from a generator of their own
+ * (the record's other draws, and so the rest of the data set, stay as they were): a person's `avatar` null, as the
+ * OpenAPI description's contacts have it (`avatar` nullable, examples with null).
+ */
+const publishedShapes = (record: Record<string, unknown>, rng: Rng): Record<string, unknown> => {
+  if (rng.chance(0.05)) record.avatar = null
+  return record
+}
+
+/** The generator of `publishedShapes` for a record: its own, apart from the record's. */
+const shapeRng = (seed: number, resource: Resource, index: number) =>
+  new Rng(hash(seed, resourceCode[resource] | 0x5a00, index))
+
 /** The workspace's companies a person belongs to (references into the company data set). */
 const memberships = (rng: Rng, catalogue: Catalogue) => {
   const list: Array<unknown> = []
@@ -233,7 +247,7 @@ const user = (catalogue: Catalogue, index: number): object => {
   }
   // Intercom adds fields over time: an export must keep what no schema names.
   if (rng.chance(0.2)) record.x_internal_flag = rng.chance(0.5)
-  return record
+  return publishedShapes(record, shapeRng(seed, "users", index))
 }
 
 const lead = (catalogue: Catalogue, index: number): object => {
@@ -262,7 +276,7 @@ const lead = (catalogue: Catalogue, index: number): object => {
     tags: tags(rng, catalogue)
   }
   if (rng.chance(0.2)) record.x_internal_flag = rng.chance(0.5)
-  return record
+  return publishedShapes(record, shapeRng(seed, "leads", index))
 }
 
 const company = (catalogue: Catalogue, index: number, major: Major): object => {
@@ -291,7 +305,7 @@ const company = (catalogue: Catalogue, index: number, major: Major): object => {
       ? planName
       : planName === null
       ? {}
-      : { type: "plan", id: String(hash(seed, 0x9a, plan) % 1e6), name: planName },
+      : planObject(seed, plan, planName),
     size: rng.orNull(0.3, () => rng.int(10_000)),
     website: rng.orNull(0.3, () => `https://www.example-${index}.com`),
     industry: rng.pick(industries),
@@ -299,8 +313,19 @@ const company = (catalogue: Catalogue, index: number, major: Major): object => {
     segments: segments(rng, catalogue)
   }
   if (rng.chance(0.2)) record.x_internal_flag = rng.chance(0.5)
+  const shapes = shapeRng(seed, "companies", index)
+  // 1.x too may give the plan as an object: the 1.x-era companies of intercom/intercom-ruby (spec/spec_helper.rb,
+  // test_company) and intercom/python-intercom (tests/unit/__init__.py, get_company) have `{"type":"plan",…}`.
+  const objectPlan = shapes.chance(0.3)
+  if (major === 1 && planName !== null && objectPlan) record.plan = planObject(seed, plan, planName)
   return record
 }
+
+const planObject = (seed: number, plan: number, name: string) => ({
+  type: "plan",
+  id: String(hash(seed, 0x9a, plan) % 1e6),
+  name
+})
 
 /** Record `index` of a resource, serialised. */
 export const recordJson = (catalogue: Catalogue, resource: Resource, index: number, major: Major): string =>
