@@ -781,6 +781,23 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
         expect(yield* sql`SELECT * FROM intercom_sync_workspaces WHERE workspace = ${workspace}`).toEqual([])
       }))
 
+    it.effect("a token Intercom refuses fails the run with Unauthorized, and no warning about GET /me says it first", () =>
+      Effect.gen(function*() {
+        const warnings: Array<string> = []
+        const logger = Logger.replace(
+          Logger.defaultLogger,
+          Logger.make(({ logLevel, message }) => void (logLevel._tag === "Warning" && warnings.push(String(message))))
+        )
+        // The simulator knows another token: it answers this one 401 at `GET /me` and at the scroll.
+        const refused = IntercomClient.layer({ accessToken: Redacted.make(freshToken()), baseUrl: "https://api.intercom.io" }).pipe(
+          Layer.provide(Simulator.layerClient({ workspaces: [{ token: freshToken(), users: 10 }] })),
+          Layer.orDie
+        )
+        const error = yield* Effect.flip(Effect.provide(Sync.run("users", { workspace: freshToken() }), Layer.merge(refused, logger)))
+        expect(error._tag).toBe("Unauthorized")
+        expect(warnings.filter((line) => line.includes("does not check"))).toEqual([])
+      }))
+
     it.effect("the error recorded for a failed run never holds the access token", () =>
       Effect.gen(function*() {
         const token = "tok_SECRET_7f3a9b1c"

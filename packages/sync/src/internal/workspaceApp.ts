@@ -17,7 +17,8 @@ import type { Store } from "./store.js"
  * - Intercom refuses to say (the app may not read admins): a bound name is refused, its rows staying guarded; a name
  *   not bound goes unchecked, with a warning, as it went before the check existed.
  * - No answer otherwise (a token refused outright, Intercom unreachable, 5xx after a few tries): unchecked, with a
- *   warning; the scroll after it then says what is wrong in its own words (`Unauthorized`, `Unreachable`, …).
+ *   warning (at debug for a token refused, which the scroll's `Unauthorized` says); the scroll after it then says what
+ *   is wrong in its own words (`Unauthorized`, `Unreachable`, …).
  * - A client that cannot ask (a test double): unchecked.
  */
 export const check = (
@@ -34,7 +35,10 @@ export const check = (
       if (bound !== undefined) {
         return yield* new WorkspaceUnchecked({ workspace, boundApp: bound.id, detail: app.left.problem })
       }
-      yield* Effect.logWarning("Could not learn which Intercom workspace the token belongs to: this run does not check it").pipe(
+      // A token refused outright (401) is said by the scroll after this, as `Unauthorized`: a warning first would only
+      // say it again, less clearly, on every run of a fleet's workspace with a bad token.
+      const log = app.left.status === 401 ? Effect.logDebug : Effect.logWarning
+      yield* log("Could not learn which Intercom workspace the token belongs to: this run does not check it").pipe(
         Effect.annotateLogs({ workspace, error: app.left.message })
       )
       return null
