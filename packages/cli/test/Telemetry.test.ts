@@ -180,7 +180,9 @@ describe("Telemetry.settings", () => {
     const refused = new Error("connect ECONNREFUSED 127.0.0.1:4318")
     const collectors = [
       HttpClient.make((request) => Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", cause: refused }))),
-      HttpClient.make((request) => Effect.succeed(HttpClientResponse.fromWeb(request, new Response(null, { status: 503 }))))
+      HttpClient.make((request) => Effect.succeed(HttpClientResponse.fromWeb(request, new Response(null, { status: 503 })))),
+      // Its `message` would end with the URL, credentials and query included.
+      HttpClient.make((request) => Effect.fail(new HttpClientError.RequestError({ request, reason: "Encode", description: "body not encoded" })))
     ]
     return Effect.gen(function*() {
       for (const client of collectors) {
@@ -196,7 +198,8 @@ describe("Telemetry.settings", () => {
       const said = (reason: string) =>
         `Could not send metrics to http://collector.internal:4318/v1/metrics (${reason}): the exporter drops what it holds and tries again in a minute; later failures are not said`
       // Once each, in whichever order the two exporters met their failure.
-      expect([...warnings].sort()).toEqual([said("Error: connect ECONNREFUSED 127.0.0.1:4318"), said("HTTP 503")])
+      expect([...warnings].sort()).toEqual([said("Encode: body not encoded"), said("Error: connect ECONNREFUSED 127.0.0.1:4318"), said("HTTP 503")])
+      expect(warnings.join("\n")).not.toContain("s3cret")
     }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
   })
 

@@ -393,7 +393,14 @@ const sayingFirstFailure = (signal: Signal, url: string): Layer.Layer<HttpClient
           )
         })
       return client.pipe(
-        HttpClient.tapError((error) => say(error.reason === "Transport" ? String(error.cause ?? error.message) : error.message)),
+        // Never the error's `message`, which ends with the request's URL, credentials and query included.
+        HttpClient.tapError((error) =>
+          say(
+            error.reason === "Transport" && error.cause !== undefined
+              ? String(error.cause)
+              : `${error.reason}${error.description === undefined ? "" : `: ${error.description}`}`
+          )
+        ),
         HttpClient.tap((response) => response.status >= 200 && response.status < 300 ? Effect.void : say(`HTTP ${response.status}`))
       )
     })
