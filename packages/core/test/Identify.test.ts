@@ -142,5 +142,16 @@ describe("IntercomClient.identify", () => {
       ))
       expect(unreachable.status).toBeUndefined()
       expect(unreachable.message).toContain("ECONNREFUSED")
+
+      // On the way to the proxy in between (the CLI's undici layer marks such a failure): the proxy is named, as the
+      // scroll's errors name it, since nothing reached Intercom.
+      const atProxy = yield* Effect.flip(answering((request) =>
+        new HttpClientError.RequestError({
+          request: request as never,
+          reason: "Transport",
+          cause: Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:3128"), { proxy: "http://127.0.0.1:3128" })
+        })
+      ))
+      expect(atProxy.message).toContain("(GET /me: through the proxy http://127.0.0.1:3128: connect ECONNREFUSED 127.0.0.1:3128).")
     }))
 })

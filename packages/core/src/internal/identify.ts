@@ -2,6 +2,7 @@
  * `GET /me`: which app (workspace) the access token belongs to, for `IntercomClient.Service.identify`.
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
+import type * as HttpClientError from "@effect/platform/HttpClientError"
 import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { Effect, Schedule, Schema } from "effect"
 import { type App, Me } from "../Models.js"
@@ -76,12 +77,18 @@ const once = (
     )
   }).pipe(
     Effect.catchTags({
-      RequestError: (error) => Effect.fail(failed(Transport.describe(error, redact).detail)),
-      ResponseError: (error) => Effect.fail(failed(Transport.describe(error, redact).detail))
+      RequestError: (error) => Effect.fail(failed(transportDetail(error, redact))),
+      ResponseError: (error) => Effect.fail(failed(transportDetail(error, redact)))
     }),
     Effect.timeoutFail({
       duration: Math.min(timeoutMillis, maxTimeoutMillis),
       onTimeout: () => failed(`no answer within ${Math.min(timeoutMillis, maxTimeoutMillis)} ms`)
     })
   )
+}
+
+/** The transport's words, and the proxy in between when the failure was on the way to it, as the scroll's errors say. */
+const transportDetail = (error: HttpClientError.HttpClientError, redact: (text: string) => string): string => {
+  const { detail, proxy } = Transport.describe(error, redact)
+  return proxy === undefined ? detail : `through the proxy ${proxy}: ${detail}`
 }
