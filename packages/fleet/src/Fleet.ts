@@ -6,7 +6,9 @@
  *
  * - PostgreSQL (`postgres://…`): any number of runners on any number of machines. Shard locks are advisory locks
  *   held on one session per runner; the sessions get TCP keepalives, so a runner that vanishes from the network
- *   loses its locks in about 11 seconds instead of the operating system's two hours.
+ *   loses its locks in about 11 seconds instead of the operating system's two hours. Every process tells time by the
+ *   server's clock (`clock_timestamp()`, measured every 30 seconds), not its machine's: the schedules' ticks, the
+ *   runs' times, the requests' ids and the log lines' timestamps agree across machines whose clocks do not.
  * - SQLite (`sqlite:PATH`): one runner, and client-only processes on the same machine. The same commands, with
  *   shard locks as rows that expire.
  *
@@ -36,6 +38,7 @@ import { Sync, SyncDatabase, type SyncError } from "@intercom-scroll/sync"
 import { Cause, Duration, Effect, identity, Layer, Option, Predicate, Redacted, Schedule } from "effect"
 import type { ConfigError } from "effect/ConfigError"
 import * as CronName from "./internal/cronName.js"
+import * as DatabaseClock from "./internal/databaseClock.js"
 import type { Secrets } from "./Secrets.js"
 import * as SyncCron from "./SyncCron.js"
 import * as WorkspaceSync from "./WorkspaceSync.js"
@@ -89,6 +92,30 @@ export const layerSql = (
       connectTimeout: Duration.seconds(10)
     }
   )
+
+/**
+ * The database's session layer, after which every layer built (the cluster, the entities, a `SyncCron` given the runner)
+ * tells time by the database's clock: see `internal/databaseClock.ts`. Skewed runners otherwise disagreed on when a
+ * tick is due (one 5 minutes ahead skipped the ticks of the next 5 minutes as "superseded"), and on how long a run has
+ * been silent.
+ */
+const onDatabaseClock = <E>(
+  database: SyncDatabase.Database,
+  sql: Layer.Layer<SqlClient.SqlClient, E>
+): Layer.Layer<SqlClient.SqlClient, E | SqlError> => DatabaseClock.layer(database).pipe(Layer.provideMerge(sql))
+
+/**
+ * Runs `effect` on the fleet database's clock (PostgreSQL's, measured once as it starts; a SQLite file's clock is the
+ * process's own, which it keeps), as `layerRunner` and `layerClient` run everything: what compares a time with the
+ * fleet's (a `since` for `FleetStatus.read`, a cutoff for `WorkspaceSync.prune`) then agrees with the runners, whatever
+ * this machine's clock says.
+ *
+ * @since 0.1.0
+ * @category clock
+ */
+export const withDatabaseClock: <A, E, R>(
+  effect: Effect.Effect<A, E, R>
+) => Effect.Effect<A, E | SqlError, R | SqlClient.SqlClient> = DatabaseClock.within
 
 /** The cluster's default group: the `WorkspaceSync` entities', which every runner hosts. */
 const workspacesShardGroup = "default"
@@ -209,11 +236,14 @@ export const layerRunner = (
       Layer.provide(Layer.effectDiscard(Sync.migrate)),
       // The cluster holds a session for its shard locks and polls storage. Each sync holds one session for its lock,
       // on which it also writes; before that, one (two for the first) while it checks the tables' migrations.
-      Layer.provideMerge(layerSql(options.database, {
-        connections: maxSyncs + 4,
-        // So that an operator (or a test) can tell a runner's sessions in pg_stat_activity.
-        applicationName: `intercom-scroll-fleet runner ${address}`
-      }).pipe(Layer.retry(untilTheDatabaseAnswers(Duration.decode(options.waitForDatabase ?? Duration.minutes(1)))))),
+      Layer.provideMerge(onDatabaseClock(
+        options.database,
+        layerSql(options.database, {
+          connections: maxSyncs + 4,
+          // So that an operator (or a test) can tell a runner's sessions in pg_stat_activity.
+          applicationName: `intercom-scroll-fleet runner ${address}`
+        }).pipe(Layer.retry(untilTheDatabaseAnswers(Duration.decode(options.waitForDatabase ?? Duration.minutes(1)))))
+      )),
       // Runners started together race to create the cluster's and the sync's tables, and in PostgreSQL `CREATE … IF NOT
       // EXISTS` can still fail for the one that loses; that one starts again (what it built is released first).
       Layer.retry(startAgain)
@@ -322,7 +352,9 @@ export const layerClient = (options: {
     storage: "sql",
     shardingConfig: { ...shardingConfig, ...options.shardingConfig, runnerAddress: Option.none() }
   })).pipe(
-    Layer.provideMerge(layerSql(options.database, { connections: 4, applicationName: "intercom-scroll-fleet client" })),
+    Layer.provideMerge(
+      onDatabaseClock(options.database, layerSql(options.database, { connections: 4, applicationName: "intercom-scroll-fleet client" }))
+    ),
     // A client started beside a runner races it to create the cluster's tables, as runners do.
     Layer.retry(startAgain)
   )

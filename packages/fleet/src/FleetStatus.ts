@@ -24,6 +24,7 @@ import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Sync, SyncActivity, type SyncError } from "@intercom-scroll/sync"
 import { type DateTime, Effect } from "effect"
+import * as DatabaseClock from "./internal/databaseClock.js"
 import { WorkspaceSync } from "./WorkspaceSync.js"
 
 /**
@@ -121,7 +122,12 @@ export const read: (
           count(*) AS requests, CAST(min(id) AS TEXT) AS oldest FROM ${sql("cluster_messages")}
           WHERE entity_type = ${WorkspaceSync.type} AND id = request_id AND NOT processed`
       : [{ requests: 0, oldest: null }]
-    const activity = tables.has(Sync.runsTable) ? yield* SyncActivity.read(options) : SyncActivity.none(options.since)
+    // A run's `alive_at` is its runner's time, which is the database's (`Fleet.layerRunner`): judged by this process's
+    // own clock, a run of a runner 5 minutes behind it looked silent for 5 minutes, and a dead one of a runner ahead of
+    // it looked alive for as long.
+    const activity = tables.has(Sync.runsTable)
+      ? yield* DatabaseClock.within(SyncActivity.read(options))
+      : SyncActivity.none(options.since)
     return {
       runners,
       pending: {
