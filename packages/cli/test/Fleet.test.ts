@@ -3,11 +3,12 @@ import { describe, expect, it } from "@effect/vitest"
 import { ScrollError } from "@intercom-scroll/core"
 import { type FleetStatus, type Summary, WorkspaceSync } from "@intercom-scroll/fleet"
 import { SqlClient } from "@effect/sql"
+import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { Sync, SyncError } from "@intercom-scroll/sync"
-import { ConfigProvider, DateTime, Duration, Effect, Exit, Fiber, FiberId, Layer, Logger, LogLevel, Schedule, TestClock } from "effect"
+import { Clock, ConfigProvider, DateTime, Duration, Effect, Exit, Fiber, FiberId, Layer, Logger, LogLevel, Redacted, Schedule, TestClock } from "effect"
 import { existsSync, writeFileSync } from "node:fs"
-import { PostgresServer } from "@intercom-scroll/testing"
+import { PostgresDatabase, PostgresServer } from "@intercom-scroll/testing"
 import { makeFake } from "../../core/test/support/fakeIntercom.js"
 import { freePort, tempDir } from "../../fleet/test/support/processes.js"
 import { Cli } from "../src/index.js"
@@ -24,6 +25,16 @@ const cli = (args: ReadonlyArray<string>) => {
     Effect.map((exit) => ({ exit, stdout: capture.stdout(), stderr: capture.stderr() }))
   )
 }
+
+/** The current clock, `by` milliseconds ahead: a machine without good NTP. */
+const skewed = (base: Clock.Clock, by: number): Clock.Clock => ({
+  [Clock.ClockTypeId]: Clock.ClockTypeId,
+  unsafeCurrentTimeMillis: () => base.unsafeCurrentTimeMillis() + by,
+  unsafeCurrentTimeNanos: () => base.unsafeCurrentTimeNanos() + BigInt(by) * 1_000_000n,
+  currentTimeMillis: Effect.map(base.currentTimeMillis, (millis) => millis + by),
+  currentTimeNanos: Effect.map(base.currentTimeNanos, (nanos) => nanos + BigInt(by) * 1_000_000n),
+  sleep: (duration) => base.sleep(duration)
+})
 
 const summary = (resource: Summary.Summary["resource"], counts: { inserted: number; updated: number; unchanged: number; deleted: number }): Summary.Summary => ({
   runId: 1,
@@ -285,6 +296,28 @@ describe("intercom-scroll fleet", () => {
     }, "postgres://fleet@db/fleet")
     expect(many).toContain(`\nRunners: 125 live: ${Array.from({ length: 10 }, (_, i) => `10.0.0.${i}:34431`).join(", ")} and 115 more\n`)
   })
+
+  it.scopedLive("fleet status --since and fleet prune --older-than count back from the database's clock, not this machine's", () =>
+    Effect.gen(function*() {
+      const url = Redacted.value(yield* Effect.orDie(PostgresDatabase.make))
+      // A run that ended 3 minutes ago by the database's clock, which the runners stamp their runs with.
+      yield* Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        yield* Sync.migrate
+        yield* sql`INSERT INTO ${sql(Sync.runsTable)} (workspace, resource, status, started_at, alive_at, finished_at)
+          VALUES ('acme', 'users', 'complete', now() - interval '4 minutes', now() - interval '3 minutes', now() - interval '3 minutes')`
+      }).pipe(Effect.provide(PgClient.layer({ url: Redacted.make(url) })), Effect.orDie)
+      // Read from a machine whose clock is an hour ahead: since 5 minutes before its "now", the run was not counted;
+      // pruned of what is over an hour old, the run was deleted.
+      const aheadByAnHour = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+        Effect.flatMap(Effect.clock, (base) => Effect.withClock(effect, skewed(base, 3_600_000)))
+      const status = yield* aheadByAnHour(cli(["fleet", "status", "--database", url, "--since", "5m", "--format", "json"]))
+      expect(Exit.isSuccess(status.exit)).toBe(true)
+      expect(JSON.parse(status.stdout).ended).toEqual({ complete: 1, failed: 0, abandoned: 0 })
+      const pruned = yield* aheadByAnHour(cli(["fleet", "prune", "--database", url, "--older-than", "1h"]))
+      expect(Exit.isSuccess(pruned.exit)).toBe(true)
+      expect(pruned.stdout).toMatch(/^Pruned 0 requests answered, 0 schedule ticks and 0 runs ended before /)
+    }), 60_000)
 
   it.effect("fleet status or prune of a SQLite file that is not there says so, and makes none", () =>
     Effect.gen(function*() {

@@ -338,8 +338,12 @@ export const runPrune = (flags: { readonly database: string; readonly olderThan:
   Effect.gen(function*() {
     const database = yield* SyncDatabase.parse(flags.database)
     yield* existing(database, "prune")
-    const before = DateTime.subtractDuration(yield* DateTime.now, flags.olderThan)
-    const pruned = yield* WorkspaceSync.prune(before).pipe(Effect.provide(Fleet.layerClient({ database })))
+    // The cutoff on the database's clock, which the senders' request ids and the runs' ends are stamped with: on this
+    // machine's, an hour ahead, `--older-than 1h` deleted answers their senders had not read yet.
+    const [before, pruned] = yield* Effect.flatMap(DateTime.now, (now) => {
+      const before = DateTime.subtractDuration(now, flags.olderThan)
+      return Effect.map(WorkspaceSync.prune(before), (pruned) => [before, pruned] as const)
+    }).pipe(Effect.provide(Fleet.layerClient({ database })))
     yield* Stdio.print(
       `Pruned ${integer.format(pruned.requests)} requests answered, ${integer.format(pruned.ticks)} schedule ticks and ${
         integer.format(pruned.runs)
@@ -459,7 +463,9 @@ export const runStatus = (flags: { readonly database: string; readonly since: Du
     const database = yield* SyncDatabase.parse(flags.database)
     const display = SyncDatabase.display(database)
     yield* existing(database, "status")
-    const since = DateTime.subtractDuration(yield* DateTime.now, flags.since)
-    const status = yield* FleetStatus.read({ since }).pipe(Effect.provide(SyncDatabase.layer(database)))
+    // `--since` on the database's clock, which the runs' times are stamped with.
+    const status = yield* Fleet.withDatabaseClock(
+      Effect.flatMap(DateTime.now, (now) => FleetStatus.read({ since: DateTime.subtractDuration(now, flags.since) }))
+    ).pipe(Effect.provide(SyncDatabase.layer(database)))
     yield* Stdio.print(flags.format === "json" ? statusJson(status, display) : renderStatus(status, display))
   })
