@@ -3,11 +3,12 @@ import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { SqlClient } from "@effect/sql"
 import * as Migrator from "@effect/sql/Migrator"
+import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { ScrollError } from "@intercom-scroll/core"
 import { Simulator } from "@intercom-scroll/simulator"
 import { Sync } from "@intercom-scroll/sync"
-import { Chunk, ConfigProvider, Deferred, Duration, Effect, Either, Exit, Fiber, Layer, Schedule, TestClock, TestServices } from "effect"
+import { Chunk, Clock, ConfigProvider, Deferred, Duration, Effect, Either, Exit, Fiber, Layer, Redacted, Schedule, TestClock, TestServices } from "effect"
 import * as Zlib from "node:zlib"
 import * as WorkspaceLock from "../../core/src/internal/workspaceLock.js"
 import * as Migrations from "../../sync/src/internal/migrations.js"
@@ -16,7 +17,7 @@ import { Cli } from "../src/index.js"
 import * as Failure from "../src/internal/failure.js"
 import * as ScrollFlags from "../src/internal/scrollFlags.js"
 import * as ScrollOptions from "../src/internal/scrollOptions.js"
-import { ClockSteps, Settle } from "@intercom-scroll/testing"
+import { ClockSteps, PostgresDatabase, Settle } from "@intercom-scroll/testing"
 import { type Capture, makeCapture } from "./support/capture.js"
 
 interface Run {
@@ -767,6 +768,34 @@ describe("intercom-scroll export", () => {
 })
 
 describe("intercom-scroll sync", () => {
+  it.scopedLive("on a machine whose clock is an hour ahead, sync stamps its run and records with the database's time", () => {
+    const run = { fake: makeFake({ records: 120 }), capture: makeCapture() }
+    return Effect.gen(function*() {
+      const url = Redacted.value(yield* Effect.orDie(PostgresDatabase.make))
+      const aheadByAnHour = Effect.map(Effect.clock, (base): Clock.Clock => ({
+        [Clock.ClockTypeId]: Clock.ClockTypeId,
+        unsafeCurrentTimeMillis: () => base.unsafeCurrentTimeMillis() + 3_600_000,
+        unsafeCurrentTimeNanos: () => base.unsafeCurrentTimeNanos() + 3_600_000_000_000n,
+        currentTimeMillis: Effect.map(base.currentTimeMillis, (millis) => millis + 3_600_000),
+        currentTimeNanos: Effect.map(base.currentTimeNanos, (nanos) => nanos + 3_600_000_000_000n),
+        sleep: (duration) => base.sleep(duration)
+      }))
+      const exit = yield* Effect.flatMap(aheadByAnHour, (clock) => Effect.withClock(cli(["sync", "users", "--database", url], run), clock))
+      expect(Exit.isSuccess(exit)).toBe(true)
+      const [row] = yield* Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        return yield* sql<{ readonly run: number | string; readonly seen: number | string }>`SELECT
+          (SELECT EXTRACT(EPOCH FROM now() - started_at) FROM ${sql(Sync.runsTable)}) AS run,
+          (SELECT EXTRACT(EPOCH FROM now() - max(last_seen_at)) FROM ${sql("intercom_users_seen")}) AS seen`
+      }).pipe(Effect.provide(PgClient.layer({ url: Redacted.make(url) })), Effect.orDie)
+      // Seconds ago by the database's clock, not an hour ahead of it.
+      for (const ago of [Number(row?.run), Number(row?.seen)]) {
+        expect(ago).toBeGreaterThanOrEqual(-1)
+        expect(ago).toBeLessThan(60)
+      }
+    })
+  }, 60_000)
+
   it.scoped("a migration that fails: exit 1, and its line says what the database said, not only that a statement failed", () => {
     const run = { fake: makeFake(), capture: makeCapture() }
     return Effect.gen(function*() {

@@ -38,7 +38,6 @@ import { Sync, SyncDatabase, type SyncError } from "@intercom-scroll/sync"
 import { Cause, Duration, Effect, identity, Layer, Option, Predicate, Redacted, Schedule } from "effect"
 import type { ConfigError } from "effect/ConfigError"
 import * as CronName from "./internal/cronName.js"
-import * as DatabaseClock from "./internal/databaseClock.js"
 import type { Secrets } from "./Secrets.js"
 import * as SyncCron from "./SyncCron.js"
 import * as WorkspaceSync from "./WorkspaceSync.js"
@@ -95,14 +94,14 @@ export const layerSql = (
 
 /**
  * The database's session layer, after which every layer built (the cluster, the entities, a `SyncCron` given the runner)
- * tells time by the database's clock: see `internal/databaseClock.ts`. Skewed runners otherwise disagreed on when a
+ * tells time by the database's clock (`SyncDatabase.layerDatabaseClock`). Skewed runners otherwise disagreed on when a
  * tick is due (one 5 minutes ahead skipped the ticks of the next 5 minutes as "superseded"), and on how long a run has
  * been silent.
  */
 const onDatabaseClock = <E>(
   database: SyncDatabase.Database,
   sql: Layer.Layer<SqlClient.SqlClient, E>
-): Layer.Layer<SqlClient.SqlClient, E | SqlError> => DatabaseClock.layer(database).pipe(Layer.provideMerge(sql))
+): Layer.Layer<SqlClient.SqlClient, E | SqlError> => SyncDatabase.layerDatabaseClock(database).pipe(Layer.provideMerge(sql))
 
 /**
  * Runs `effect` on the fleet database's clock (PostgreSQL's, measured once as it starts; a SQLite file's clock is the
@@ -115,7 +114,7 @@ const onDatabaseClock = <E>(
  */
 export const withDatabaseClock: <A, E, R>(
   effect: Effect.Effect<A, E, R>
-) => Effect.Effect<A, E | SqlError, R | SqlClient.SqlClient> = DatabaseClock.within
+) => Effect.Effect<A, E | SqlError, R | SqlClient.SqlClient> = SyncDatabase.withDatabaseClock
 
 /** The cluster's default group: the `WorkspaceSync` entities', which every runner hosts. */
 const workspacesShardGroup = "default"

@@ -22,9 +22,8 @@
 import { Snowflake } from "@effect/cluster"
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
-import { Sync, SyncActivity, type SyncError } from "@intercom-scroll/sync"
+import { Sync, SyncActivity, SyncDatabase, type SyncError } from "@intercom-scroll/sync"
 import { type DateTime, Effect } from "effect"
-import * as DatabaseClock from "./internal/databaseClock.js"
 import { WorkspaceSync } from "./WorkspaceSync.js"
 
 /**
@@ -126,7 +125,7 @@ export const read: (
     // own clock, a run of a runner 5 minutes behind it looked silent for 5 minutes, and a dead one of a runner ahead of
     // it looked alive for as long.
     const activity = tables.has(Sync.runsTable)
-      ? yield* DatabaseClock.within(SyncActivity.read(options))
+      ? yield* SyncDatabase.withDatabaseClock(SyncActivity.read(options))
       : SyncActivity.none(options.since)
     return {
       runners,

@@ -8,9 +8,8 @@ import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import { Simulator } from "@intercom-scroll/simulator"
 import { Sync, SyncDatabase } from "@intercom-scroll/sync"
-import { Clock, Context, DateTime, Duration, Effect, Layer, Ref, TestClock } from "effect"
+import { Clock, Context, DateTime, Effect, Layer } from "effect"
 import { Fleet, FleetStatus, WorkspaceSync } from "../src/index.js"
-import * as DatabaseClock from "../src/internal/databaseClock.js"
 import { acme, databases, simulated, tokens } from "./support/inProcess.js"
 import { freePort } from "./support/processes.js"
 
@@ -39,40 +38,6 @@ const databaseNow = Effect.flatMap(SqlClient.SqlClient, (sql) =>
   ))
 
 const nowMillis = Effect.map(DateTime.now, DateTime.toEpochMillis)
-
-describe("DatabaseClock.make", () => {
-  it.scoped("reads the database's time on the process's clock, and follows a change of the offset at the next measure", () =>
-    Effect.gen(function*() {
-      // The database's clock, 5 minutes ahead of this process's (the TestClock's), then 1 hour behind it.
-      const skew = yield* Ref.make(300_000)
-      const failing = yield* Ref.make(false)
-      const databaseMillis = Effect.gen(function*() {
-        if (yield* Ref.get(failing)) return yield* Effect.fail("the database does not answer")
-        return (yield* Clock.currentTimeMillis) + (yield* Ref.get(skew))
-      })
-      const clock = yield* DatabaseClock.make(databaseMillis)
-      const offset = Effect.map(Effect.all([clock.currentTimeMillis, Clock.currentTimeMillis]), ([database, own]) => database - own)
-
-      expect(yield* offset).toBe(300_000)
-      yield* TestClock.adjust("10 seconds")
-      expect(yield* offset).toBe(300_000)
-
-      yield* Ref.set(skew, -3_600_000)
-      yield* TestClock.adjust("19 seconds")
-      expect(yield* offset).toBe(300_000)
-      yield* TestClock.adjust(DatabaseClock.refreshInterval)
-      expect(yield* offset).toBe(-3_600_000)
-
-      // A measure that fails keeps the offset it had.
-      yield* Ref.set(failing, true)
-      yield* Ref.set(skew, 0)
-      yield* TestClock.adjust(Duration.times(DatabaseClock.refreshInterval, 2))
-      expect(yield* offset).toBe(-3_600_000)
-      yield* Ref.set(failing, false)
-      yield* TestClock.adjust(DatabaseClock.refreshInterval)
-      expect(yield* offset).toBe(0)
-    }))
-})
 
 describe("clocks that disagree (PostgreSQL)", () => {
   for (const [by, off] of [[3_600_000, "an hour ahead"], [-300_000, "5 minutes behind"]] as const) {

@@ -30,10 +30,12 @@
  * @since 0.1.0
  */
 import type { SqlClient } from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
 import { Cause, Config, type ConfigError, Data, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
 import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
+import * as DatabaseClock from "./internal/databaseClock.js"
 import * as Driver from "./internal/driver.js"
 
 /**
@@ -494,3 +496,25 @@ export const layerFromUrl = (
   options: Options = {}
 ): Layer.Layer<SqlClient, InvalidDatabaseUrl | DatabaseUnavailable> =>
   Layer.unwrapEffect(Effect.map(parse(url), (database) => layer(database, options)))
+
+/**
+ * Runs `effect` on the database's clock: PostgreSQL's `clock_timestamp()`, measured as it starts on the process's
+ * monotonic clock, and again every 30 seconds while it runs (SQLite's clock is the process's own, which it keeps). A
+ * sync run so stamps its run's row and its records' times in the database's time, which syncs and readers on other
+ * machines, whose clocks may be minutes off, agree on; a step of this machine's wall clock does not move it.
+ *
+ * @since 0.1.0
+ * @category clock
+ */
+export const withDatabaseClock: <A, E, R>(
+  effect: Effect.Effect<A, E, R>
+) => Effect.Effect<A, E | SqlError, R | SqlClient> = DatabaseClock.within
+
+/**
+ * The database's clock (as `withDatabaseClock`) as the clock of every layer built after this one and of their fibers,
+ * measured again every 30 seconds while the layer lives. For SQLite, nothing.
+ *
+ * @since 0.1.0
+ * @category clock
+ */
+export const layerDatabaseClock: (database: Database) => Layer.Layer<never, SqlError, SqlClient> = DatabaseClock.layer

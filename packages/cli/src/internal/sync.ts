@@ -136,7 +136,9 @@ export const fromFlags = (flags: SyncFlags.Flags): Effect.Effect<void, CommandEr
         })
       )
     )
-    yield* Effect.flatMap(Client.openScrollNote, (openScroll) =>
+    // On the database's clock: the run's row and the records' times agree with those a sync on another machine, whose
+    // clock may be minutes off, writes into the same tables.
+    yield* SyncDatabase.withDatabaseClock(Effect.flatMap(Client.openScrollNote, (openScroll) =>
       run({
         target: flags.target,
         workspace,
@@ -144,7 +146,7 @@ export const fromFlags = (flags: SyncFlags.Flags): Effect.Effect<void, CommandEr
         scroll: ScrollOptions.scrollOptions(flags),
         destination: SyncDatabase.display(database),
         openScroll
-      })).pipe(
+      }))).pipe(
         // The client first: without a token (a cron job's environment that lacks it), nothing is opened or written.
         Effect.provide(SyncDatabase.layer(database).pipe(Layer.provideMerge(Client.layer(flags))))
       )

@@ -1,7 +1,8 @@
 /**
- * The fleet's processes tell time by their PostgreSQL server's clock, not their own.
+ * A process that tells time by its PostgreSQL server's clock, not its own.
  *
- * Machines without good NTP disagree by minutes, and a fleet compares one process's times with another's: a
+ * Machines without good NTP disagree by minutes, and syncs of one database compare one process's times with another's
+ * (a run's `started_at`, `alive_at`, `finished_at`, a record's `last_seen_at` and `deleted_at`). A fleet does more: a
  * `SyncCron` tick is sent for a time (`deliver_at`) that the runner holding its shard judges due by its own clock, a
  * round is skipped when its runner's clock says a later tick is due, a run's `alive_at` is written by its runner and
  * judged silent by `fleet status`'s clock, a request's id (a Snowflake) carries its sender's time and `fleet prune`
@@ -16,7 +17,7 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
-import type { SyncDatabase } from "@intercom-scroll/sync"
+import type { Database } from "../SyncDatabase.js"
 import { Clock, Duration, Effect, Layer, type Scope } from "effect"
 
 /** How often the offset is measured again. */
@@ -85,7 +86,7 @@ const postgresMillis: Effect.Effect<number, SqlError, SqlClient.SqlClient> = Eff
  * Sets the database's clock as the clock of every layer built after this one, and of their fibers. PostgreSQL only: a
  * SQLite file's clock is the process's own (one machine), which it keeps.
  */
-export const layer = (database: SyncDatabase.Database): Layer.Layer<never, SqlError, SqlClient.SqlClient> =>
+export const layer = (database: Database): Layer.Layer<never, SqlError, SqlClient.SqlClient> =>
   database._tag === "Postgres" ? Layer.unwrapScoped(Effect.map(make(postgresMillis), Layer.setClock)) : Layer.empty
 
 /** Runs `effect` on the database's clock, measured once (PostgreSQL; SQLite keeps the process's). */
