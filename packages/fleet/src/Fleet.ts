@@ -103,19 +103,6 @@ const onDatabaseClock = <E>(
   sql: Layer.Layer<SqlClient.SqlClient, E>
 ): Layer.Layer<SqlClient.SqlClient, E | SqlError> => SyncDatabase.layerDatabaseClock(database).pipe(Layer.provideMerge(sql))
 
-/**
- * Runs `effect` on the fleet database's clock (PostgreSQL's, measured once as it starts; a SQLite file's clock is the
- * process's own, which it keeps), as `layerRunner` and `layerClient` run everything: what compares a time with the
- * fleet's (a `since` for `FleetStatus.read`, a cutoff for `WorkspaceSync.prune`) then agrees with the runners, whatever
- * this machine's clock says.
- *
- * @since 0.1.0
- * @category clock
- */
-export const withDatabaseClock: <A, E, R>(
-  effect: Effect.Effect<A, E, R>
-) => Effect.Effect<A, E | SqlError, R | SqlClient.SqlClient> = SyncDatabase.withDatabaseClock
-
 /** The cluster's default group: the `WorkspaceSync` entities', which every runner hosts. */
 const workspacesShardGroup = "default"
 

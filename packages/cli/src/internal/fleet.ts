@@ -464,7 +464,7 @@ export const runStatus = (flags: { readonly database: string; readonly since: Du
     const display = SyncDatabase.display(database)
     yield* existing(database, "status")
     // `--since` on the database's clock, which the runs' times are stamped with.
-    const status = yield* Fleet.withDatabaseClock(
+    const status = yield* SyncDatabase.withDatabaseClock(
       Effect.flatMap(DateTime.now, (now) => FleetStatus.read({ since: DateTime.subtractDuration(now, flags.since) }))
     ).pipe(Effect.provide(SyncDatabase.layer(database)))
     yield* Stdio.print(flags.format === "json" ? statusJson(status, display) : renderStatus(status, display))
