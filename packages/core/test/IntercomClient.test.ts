@@ -998,6 +998,43 @@ describe("rate limits", () => {
     }).pipe(Effect.provide(fake.layer))
   })
 
+  // A proxy or CDN in front of Intercom limits on its own, and says when to come back with Retry-After alone.
+  const proxy429 = (retryAfter: string, headers: Record<string, string> = {}) =>
+    text("<html>429 Too Many Requests</html>", 429, "text/html", { "retry-after": retryAfter, ...headers })
+
+  const retryAfters: ReadonlyArray<readonly [string, () => Record<string, string>]> = [
+    ["in seconds", () => ({})],
+    // An HTTP-date on the server's clock, 30 s ahead of ours: 3 s after its Date is 3 s from now on ours.
+    ["as an HTTP-date", () => dateAt(30)]
+  ]
+  for (const [form, headers] of retryAfters) {
+    it.effect(`a 429 without X-RateLimit-Reset waits as long as its Retry-After says, ${form}`, () => {
+      const value = form === "in seconds" ? "3" : new Date(33_000).toUTCString()
+      const fake = makeFake({ records: 250, fault: (seen) => seen.index === 1 ? proxy429(value, headers()) : undefined })
+      return Effect.gen(function*() {
+        const fiber = yield* Effect.fork(scrollPage("users", "s1-1", 2))
+        yield* settle(() => fake.requests.length >= 1)
+        yield* TestClock.adjust("2 seconds")
+        expect(fake.requests).toHaveLength(1)
+        yield* TestClock.adjust("1 second")
+        const page = yield* Fiber.join(fiber)
+        expect(page.records).toHaveLength(100)
+        expect(fake.requests.map(paramOf)).toEqual(["s1-1", "s1-1"])
+      }).pipe(Effect.provide(fake.layer))
+    })
+  }
+
+  it.effect("a Retry-After further away than rateLimit.maxWait is RateLimited at once, at the time it names", () => {
+    const fake = makeFake({ fault: () => proxy429("600") })
+    return Effect.gen(function*() {
+      const fiber = yield* Effect.fork(Effect.flip(scrollPage("users", "s1-1", 2)))
+      yield* settle(() => false)
+      expect(Option.isSome(yield* Fiber.poll(fiber))).toBe(true)
+      expect(expectTag(yield* Fiber.join(fiber), "RateLimited").resetAt).toBe(600_000)
+      expect(fake.requests).toHaveLength(1)
+    }).pipe(Effect.provide(fake.layer))
+  })
+
   it.effect("a spent budget whose reset is further away than rateLimit.maxWait is not waited for: RateLimited at once", () => {
     // Waiting maxWait (a minute, Intercom's expiry) with the scroll_param in hand would only let it expire.
     const fake = makeFake({

@@ -39,6 +39,24 @@ const resetOnOurClock = (headers: Headers.Headers, reset: number, now: number): 
   return reset * 1000 - offset
 }
 
+/**
+ * A 429's `Retry-After` (RFC 9110 §10.2.3) as a reset in UNIX seconds on the server's clock, for an answer without
+ * X-RateLimit-Reset: a proxy or CDN in front of Intercom that limits on its own says when to come back this way, in
+ * seconds from now or as an HTTP-date. Seconds are counted from `now` and the Date header, so that `resetOnOurClock`
+ * moves them back by as much as it moves a reset.
+ */
+const retryAfter = (headers: Headers.Headers, now: number): number | undefined => {
+  const value = headers["retry-after"]?.trim()
+  if (value === undefined || value === "") return undefined
+  if (/^\d+$/.test(value)) {
+    const date = headers["date"]
+    const theirs = date === undefined ? Number.NaN : Date.parse(date)
+    return (Number.isFinite(theirs) ? theirs : now) / 1000 + Number(value)
+  }
+  const at = Date.parse(value)
+  return Number.isFinite(at) ? at / 1000 : undefined
+}
+
 const readBudget = (headers: Headers.Headers, now: number): Budget | undefined => {
   const remaining = numberHeader(headers, "x-ratelimit-remaining")
   const reset = numberHeader(headers, "x-ratelimit-reset")
@@ -96,11 +114,11 @@ export const make = ({ lowWater, maxRetries, maxWaitMillis: maxWait }: Settings)
     const backOff: RateLimiter["backOff"] = (headers, { attempt, page, resource }) =>
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
-        const reset = numberHeader(headers, "x-ratelimit-reset")
+        const reset = numberHeader(headers, "x-ratelimit-reset") ?? retryAfter(headers, now)
         const resetAt = reset === undefined ? now + DEFAULT_WINDOW_MILLIS : resetOnOurClock(headers, reset, now)
         const millis = Math.max(MIN_WAIT_MILLIS, resetAt - now)
         if (attempt > maxRetries || millis > maxWait) {
-          // The reset as Intercom said it: that is the time its budget comes back.
+          // The reset as the server said it: that is the time its budget comes back.
           const said = reset === undefined ? resetAt : reset * 1000
           return yield* new RateLimited({ resource, page, resetAt: said, limit: numberHeader(headers, "x-ratelimit-limit") })
         }
