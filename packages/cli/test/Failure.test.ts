@@ -42,6 +42,12 @@ const scrollErrors: ReadonlyArray<ScrollError.ScrollError> = [
     detail: "connect ECONNREFUSED 127.0.0.1:3128",
     attempts: 3,
     proxy: "http://127.0.0.1:3128"
+  }),
+  new ScrollError.InvalidResponse({
+    resource: "users",
+    page: 1,
+    issue: "the server answered HTTP 301, a redirect to https://api.intercom.io/users/scroll, which the client does not follow",
+    location: "https://api.intercom.io/users/scroll"
   })
 ]
 
@@ -89,9 +95,20 @@ describe("Failure.line", () => {
     expect(advised(scrollErrors[1])).toContain("Another app may be scrolling")
     expect(advised(scrollErrors[9])).toMatch(/^ConcurrentScroll: This program's own scroll .* Run again in about a minute, or wait for it with --wait-for-other-scroll DURATION/)
     expect(advised(scrollErrors[8])).toMatch(/^Unreachable: Could not connect to http:\/\/127\.0\.0\.1:4010 .*gave up after 3 attempts\. Check --base-url/)
+    expect(advised(scrollErrors[7])).toMatch(/Check that --base-url \(or INTERCOM_BASE_URL\) points at Intercom's API/)
+    expect(advised(scrollErrors[11])).toMatch(
+      /^InvalidResponse: .*a redirect to https:\/\/api\.intercom\.io\/users\/scroll, .* If https:\/\/api\.intercom\.io\/users\/scroll is Intercom's API \(or a proxy you trust\), point --base-url \(or INTERCOM_BASE_URL\) there/
+    )
     expect(advised(scrollErrors[10])).toMatch(
       /^Unreachable: Could not connect to https:\/\/api\.intercom\.io through the proxy http:\/\/127\.0\.0\.1:3128 for the users scroll: nothing is listening at the proxy .* Check the proxy that HTTPS_PROXY or HTTP_PROXY names/
     )
+  })
+
+  it("advises a redirect in the fleet's terms: the workspace's baseUrl in the workspaces file", () => {
+    expect(Failure.describeInFleet(scrollErrors[11])).toMatch(
+      /If https:\/\/api\.intercom\.io\/users\/scroll is Intercom's API \(or a proxy you trust\), point the workspace's baseUrl in the workspaces file there/
+    )
+    expect(Failure.describeInFleet(scrollErrors[7])).toContain("Check that the workspace's baseUrl in the workspaces file points at")
   })
 
   it("names the command that takes the flags its advice names, for a program that takes none (pnpm start)", () => {

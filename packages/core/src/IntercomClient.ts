@@ -238,7 +238,8 @@ export const make = (options: Options): Effect.Effect<Service, InvalidOptions, H
         for (let attempt = 1;; attempt++) {
           yield* limiter.pace(where.resource)
           const received = yield* send(where)
-          if (received.status !== 429) return received
+          // A 429 from where a redirect led is no reason to resend: `interpret` refuses the redirect.
+          if (received.status !== 429 || received.redirect !== undefined) return received
           yield* limiter.backOff(received.headers, { resource: where.resource, page: where.page, attempt })
         }
       })

@@ -364,7 +364,8 @@ export class Unreachable extends Schema.TaggedError<Unreachable>()("Unreachable"
 
 /**
  * A response that is not the scroll envelope Intercom documents: not JSON, the wrong list type, a record without
- * an id, a missing or repeated scroll_param, a body over the size limit.
+ * an id, a missing or repeated scroll_param, a body over the size limit, an empty answer, or a redirect (Intercom's
+ * API sends none, and the client follows none: the access token goes to the base URL alone).
  *
  * @since 0.1.0
  * @category errors
@@ -373,7 +374,12 @@ export class InvalidResponse extends Schema.TaggedError<InvalidResponse>()("Inva
   ...where,
   issue: Schema.String,
   /** The client's `maxResponseBytes`, when the body went over it. */
-  maxResponseBytes: Schema.optional(Schema.Number)
+  maxResponseBytes: Schema.optional(Schema.Number),
+  /**
+   * Where a redirect pointed, when the answer was one (or the HTTP client followed one on its own): origin and path,
+   * a query marked `?…` but left out, since it may carry a secret.
+   */
+  location: Schema.optional(Schema.String)
 }) {
   /** What happened. */
   get problem(): string {
@@ -381,6 +387,9 @@ export class InvalidResponse extends Schema.TaggedError<InvalidResponse>()("Inva
   }
   /** What to do, with this library's options. */
   get advice(): string {
+    if (this.location !== undefined) {
+      return `If ${this.location} is Intercom's API (or a proxy you trust), set the baseUrl option to where it points, without the scroll's path; otherwise check the baseUrl option.`
+    }
     return this.maxResponseBytes === undefined
       ? "Check that the baseUrl option points at Intercom's API (or a faithful proxy)."
       : `If the workspace's pages are this large (many or long custom attributes), raise the maxResponseBytes option (now ${this.maxResponseBytes}); otherwise check that the baseUrl option points at Intercom's API (or a faithful proxy).`

@@ -32,7 +32,10 @@ const advice: { readonly [E in ScrollError.ScrollError as E["_tag"]]: (error: E)
   Unauthorized: (error) =>
     `Check INTERCOM_ACCESS_TOKEN, the workspace's region (--region or INTERCOM_REGION: us, eu or au), and that the app may read ${error.resource}.`,
   ApiError: () => "",
-  InvalidResponse: () => "Check that --base-url (or INTERCOM_BASE_URL) points at Intercom's API, or a faithful proxy.",
+  InvalidResponse: (error) =>
+    error.location === undefined
+      ? "Check that --base-url (or INTERCOM_BASE_URL) points at Intercom's API, or a faithful proxy."
+      : `If ${error.location} is Intercom's API (or a proxy you trust), point --base-url (or INTERCOM_BASE_URL) there, without the scroll's path; otherwise check --base-url.`,
   Unreachable: (error) =>
     error.proxy === undefined
       ? "Check --base-url (or INTERCOM_BASE_URL, or --region), that the server there is running, and the network or proxy in between."
@@ -51,8 +54,10 @@ const fleetAdvice: { readonly [E in ScrollError.ScrollError as E["_tag"]]: (erro
   Unauthorized: (error) =>
     `Check the token in the variable the workspace's tokenEnv names, on the runners; its baseUrl or region in the workspaces file; and that the app may read ${error.resource}.`,
   ApiError: () => "",
-  InvalidResponse: () =>
-    "Check that the workspace's baseUrl in the workspaces file points at Intercom's API, or a faithful proxy.",
+  InvalidResponse: (error) =>
+    error.location === undefined
+      ? "Check that the workspace's baseUrl in the workspaces file points at Intercom's API, or a faithful proxy."
+      : `If ${error.location} is Intercom's API (or a proxy you trust), point the workspace's baseUrl in the workspaces file there, without the scroll's path; otherwise check it.`,
   Unreachable: (error) =>
     error.proxy === undefined
       ? "Check the workspace's baseUrl or region in the workspaces file, and that the runners can reach it."

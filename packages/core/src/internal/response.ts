@@ -195,12 +195,74 @@ const parseJson = (text: string, where: Where): Either.Either<unknown, InvalidRe
 
 const isJson = (contentType: string | undefined) => contentType === undefined || /\bjson\b/i.test(contentType)
 
+/**
+ * A redirect: one the server answered (a 3xx, which the client never follows), or one the HTTP client followed on its
+ * own before it handed over the answer (fetch follows them by default).
+ */
+export interface Redirect {
+  readonly status: number
+  readonly followed: boolean
+  /** Where to, as a message may show it: origin and path, a query only marked (`?…`); undefined without one. */
+  readonly location: string | undefined
+  /** The same in words: `to https://…`, `without a Location`, … */
+  readonly said: string
+}
+
+/** A URL as an error shows it: the query may carry a secret (a signed link's), and credentials never belong there. */
+const shownUrl = (url: URL, where: Where) => where.redact(`${url.origin}${url.pathname}${url.search === "" ? "" : "?…"}`)
+
+const redirectTo = (location: string, base: string, where: Where): Pick<Redirect, "location" | "said"> => {
+  let url: URL
+  try {
+    url = new URL(location, base)
+  } catch {
+    return { location: undefined, said: "to a Location that is not a URL" }
+  }
+  const shown = shownUrl(url, where)
+  return { location: shown, said: `to ${shown}` }
+}
+
+/**
+ * The URL the HTTP client ended at, where it followed a redirect itself. Fetch leaves no trace of one but on its
+ * `Response` (`redirected`, `url`), which the platform keeps as the `source` of its response, itself the `original` of
+ * the interruptible one the client hands over: fields it does not publish, read where they are there, so that an
+ * answer from another URL than the request's is never taken for a page. Redirect.test.ts pins them over FetchHttpClient.
+ */
+const followedTo = (response: HttpClientResponse.HttpClientResponse): string | undefined => {
+  if (typeof Response !== "function") return undefined
+  let current: unknown = response
+  for (let depth = 0; depth < 3 && typeof current === "object" && current !== null; depth++) {
+    const { original, source } = current as { readonly original?: unknown; readonly source?: unknown }
+    if (source instanceof Response) return source.redirected ? source.url : undefined
+    current = original
+  }
+  return undefined
+}
+
+const redirectOf = (
+  response: HttpClientResponse.HttpClientResponse,
+  headers: Headers.Headers,
+  where: Where
+): Redirect | undefined => {
+  const { status } = response
+  const followed = followedTo(response)
+  if (followed !== undefined) return { status, followed: true, ...redirectTo(followed, response.request.url, where) }
+  // 304 Not Modified points nowhere.
+  if (status < 300 || status >= 400 || status === 304) return undefined
+  const location = headers["location"]
+  return location === undefined || location.trim() === ""
+    ? { status, followed: false, location: undefined, said: "without a Location" }
+    : { status, followed: false, ...redirectTo(location.trim(), response.request.url, where) }
+}
+
 /** A response read in full: all that `interpret` needs. */
 export interface Received {
   readonly status: number
   readonly headers: Headers.Headers
   /** Decoded by `interpret`, so that the next request can go out first (`scrollParamAhead` reads the bytes). */
   readonly body: Uint8Array
+  /** Set when the response is a redirect, or came from where the HTTP client was redirected to. */
+  readonly redirect: Redirect | undefined
 }
 
 /** Reads a response's status, headers and whole body: the part of an exchange that waits on the network. */
@@ -211,20 +273,39 @@ export const receive = (
 ): Effect.Effect<Received, InvalidResponse | RestartRequired> => {
   // The platform builds the headers anew on each access.
   const headers = response.headers
-  return Effect.map(readBody(response, headers, where, maxBytes), (body) => ({ status: response.status, headers, body }))
+  const redirect = redirectOf(response, headers, where)
+  return Effect.map(
+    readBody(response, headers, where, maxBytes),
+    (body) => ({ status: response.status, headers, body, redirect })
+  )
 }
+
+/**
+ * Why a redirect is refused: followed, the token would go wherever a server (or whoever controls its answers) says.
+ * fetch drops the Authorization header when the origin changes, but takes the answer from there all the same.
+ */
+const redirected = (where: Where, { followed, location, said, status }: Redirect) =>
+  new InvalidResponse({
+    resource: where.resource,
+    page: where.page,
+    issue: followed
+      ? `the HTTP client followed a redirect ${said} on its own and answered HTTP ${status} from there, not from the base URL; this client accepts no redirects`
+      : `the server answered HTTP ${status}, a redirect ${said}, which the client does not follow`,
+    ...(location === undefined ? {} : { location })
+  })
 
 const isSuccess = (status: number) => status >= 200 && status < 300
 
 /** The scroll_param of a successful response, read from its bytes before `interpret` (see `scrollParamAhead`). */
 export const readScrollParamAhead = (received: Received, resource: Resource): string | undefined =>
-  isSuccess(received.status) ? scrollParamAhead(received.body, resource) : undefined
+  isSuccess(received.status) && received.redirect === undefined ? scrollParamAhead(received.body, resource) : undefined
 
 /** Turns a response, other than a 429 (waited out and resent), into a page or the typed error it stands for. */
 export const interpret = (received: Received, where: Where): Either.Either<PageBody, ScrollError> => {
   const { resource, page } = where
   const { headers, status } = received
   const contentType = headers["content-type"]
+  if (received.redirect !== undefined) return Either.left(redirected(where, received.redirect))
   const body = decoder.decode(received.body)
 
   if (isSuccess(status)) {
