@@ -578,6 +578,12 @@ describe("error mapping", () => {
       expect(invalid.message).toContain(invalid.issue)
     }))
 
+  it.effect("a 200 with Content-Length 0 is InvalidResponse, an empty answer rather than a body cut short", () =>
+    Effect.gen(function*() {
+      const error = yield* failureOf(() => text("", 200, "application/json", { "content-length": "0" }))
+      expect(expectTag(error, "InvalidResponse").issue).toBe("an empty answer (HTTP 200), where a page was expected")
+    }))
+
   it.effect("a list that is not one, or an element that is no record, is named by the record's schema, in a line", () =>
     Effect.gen(function*() {
       const notAList = yield* failureOf(() => json({ type: "user.list", users: null, scroll_param: "x" }))

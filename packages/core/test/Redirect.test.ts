@@ -1,5 +1,5 @@
 /**
- * Redirects through the platform's own clients, on real sockets. undici's `request` hands a 3xx over
+ * Redirects and empty answers through the platform's own clients, on real sockets. undici's `request` hands a 3xx over
  * as it came; fetch follows it on its own (dropping the Authorization header when the origin changes, not the
  * scroll_param) and hands over the answer from there as if the base URL's. Either way the client refuses it as
  * InvalidResponse naming where it pointed (never its query), not a restart and never a page.
@@ -98,5 +98,23 @@ describe("a redirect", () => {
         const error = yield* scrollAt(http, base.url)
         expect(error).toMatchObject({ _tag: "InvalidResponse", issue: expect.stringContaining("without a Location") })
       }))
+  }
+})
+
+describe("an empty answer", () => {
+  for (const [name, http] of platformClients) {
+    for (const status of [204, 304]) {
+      // A complete answer with nothing in it: no body cut short, and no restart brings a page.
+      it.scopedLive(`${name}: HTTP ${status} is InvalidResponse, not a restart`, () =>
+        Effect.gen(function*() {
+          const base = yield* server((_request, response) => {
+            response.writeHead(status)
+            response.end()
+          })
+          const error = yield* scrollAt(http, base.url)
+          expect(error).toMatchObject({ _tag: "InvalidResponse", issue: `an empty answer (HTTP ${status}), where a page was expected` })
+          expect(base.seen).toHaveLength(1)
+        }))
+    }
   }
 })

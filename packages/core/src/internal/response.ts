@@ -108,6 +108,8 @@ const readBody = (
   where: Where,
   maxBytes: number
 ): Effect.Effect<Uint8Array, InvalidResponse | RestartRequired> => {
+  // Nothing to read, whatever the headers say; fetch's Response has no body at all, and the platform fails its stream.
+  if (isBodiless(response.status)) return Effect.succeed(new Uint8Array(0))
   const contentEncoding = headers["content-encoding"]
   const coding = contentEncoding === undefined ? undefined : ContentCoding.parse(contentEncoding)
   if (contentEncoding === undefined || coding === undefined) {
@@ -195,6 +197,9 @@ const parseJson = (text: string, where: Where): Either.Either<unknown, InvalidRe
 
 const isJson = (contentType: string | undefined) => contentType === undefined || /\bjson\b/i.test(contentType)
 
+/** Statuses whose responses never have a body (RFC 9110 §6.4.1), so that an empty one is not a body cut short. */
+const isBodiless = (status: number) => status === 204 || status === 205 || status === 304
+
 /**
  * A redirect: one the server answered (a 3xx, which the client never follows), or one the HTTP client followed on its
  * own before it handed over the answer (fetch follows them by default).
@@ -247,7 +252,7 @@ const redirectOf = (
   const { status } = response
   const followed = followedTo(response)
   if (followed !== undefined) return { status, followed: true, ...redirectTo(followed, response.request.url, where) }
-  // 304 Not Modified points nowhere.
+  // 304 Not Modified points nowhere: it is an empty answer (to a request that made no condition).
   if (status < 300 || status >= 400 || status === 304) return undefined
   const location = headers["location"]
   return location === undefined || location.trim() === ""
@@ -308,6 +313,10 @@ export const interpret = (received: Received, where: Where): Either.Either<PageB
   if (received.redirect !== undefined) return Either.left(redirected(where, received.redirect))
   const body = decoder.decode(received.body)
 
+  // Not cut short: the status, or a Content-Length of 0, says there is nothing more to come.
+  if (body === "" && (isBodiless(status) || (isSuccess(status) && headers["content-length"]?.trim() === "0"))) {
+    return Either.left(invalid(where, `an empty answer (HTTP ${status}), where a page was expected`))
+  }
   if (isSuccess(status)) {
     if (!isJson(contentType)) {
       return Either.left(invalid(where, `expected JSON, got ${where.redact(String(contentType))} (HTTP ${status})`))
