@@ -578,6 +578,16 @@ describe("error mapping", () => {
       expect(invalid.message).toContain(invalid.issue)
     }))
 
+  it.effect("an error list under a 200 is InvalidResponse saying the error, not the list type it lacks", () =>
+    Effect.gen(function*() {
+      const error = yield* failureOf(() =>
+        json({ type: "error.list", request_id: "req_ok", errors: [{ code: "server_error", message: `no ${TOKEN} here` }] })
+      )
+      expect(expectTag(error, "InvalidResponse").issue).toBe(
+        "an error list with HTTP 200 (server_error: no <redacted> here) (request req_ok)"
+      )
+    }))
+
   it.effect("a 200 with Content-Length 0 is InvalidResponse, an empty answer rather than a body cut short", () =>
     Effect.gen(function*() {
       const error = yield* failureOf(() => text("", 200, "application/json", { "content-length": "0" }))

@@ -321,9 +321,22 @@ export const interpret = (received: Received, where: Where): Either.Either<PageB
     if (!isJson(contentType)) {
       return Either.left(invalid(where, `expected JSON, got ${where.redact(String(contentType))} (HTTP ${status})`))
     }
-    // The issue is the schema's account of what the server sent: its keys and values.
     return Either.flatMap(parseJson(body, where), (json) =>
-      Either.mapLeft(validatePage[resource](json), (issue) => invalid(where, where.redact(issue))))
+      Either.mapLeft(validatePage[resource](json), (issue) => {
+        // An error said with a success status: what it says is worth more than the schema's account of its shape.
+        const error = firstError(json)
+        if (error !== undefined) {
+          const said = error.message === undefined ? error.code : `${error.code}: ${error.message}`
+          return invalid(
+            where,
+            `an error list with HTTP ${status} (${where.redact(said)})${
+              error.requestId === undefined ? "" : ` (request ${where.redact(error.requestId)})`
+            }`
+          )
+        }
+        // The issue is the schema's account of what the server sent: its keys and values.
+        return invalid(where, where.redact(issue))
+      }))
   }
 
   const error = isJson(contentType)
