@@ -594,6 +594,17 @@ describe("error mapping", () => {
       expect(expectTag(error, "InvalidResponse").issue).toBe("an empty answer (HTTP 200), where a page was expected")
     }))
 
+  it.effect("a page labelled charset=iso-8859-1 keeps its accented letters, whether its bytes are Latin-1 or UTF-8", () =>
+    Effect.gen(function*() {
+      const page = JSON.stringify({ type: "user.list", users: [{ ...user(1), name: "São Paulo" }], scroll_param: "s1-2" })
+      const labelled = { "content-type": "application/json; charset=iso-8859-1" }
+      for (const bytes of [Buffer.from(page, "latin1"), Buffer.from(page, "utf8")]) {
+        const fake = makeFake({ fault: () => new Response(bytes, { headers: labelled }) })
+        const fetched = yield* scrollPage("users", "s1-1", 2).pipe(Effect.provide(fake.layer))
+        expect(fetched.records.map((record) => record.name)).toEqual(["São Paulo"])
+      }
+    }))
+
   it.effect("a list that is not one, or an element that is no record, is named by the record's schema, in a line", () =>
     Effect.gen(function*() {
       const notAList = yield* failureOf(() => json({ type: "user.list", users: null, scroll_param: "x" }))

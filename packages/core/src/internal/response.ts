@@ -33,6 +33,28 @@ const invalid = (where: Where, issue: string, maxResponseBytes?: number) =>
   new InvalidResponse({ resource: where.resource, page: where.page, issue, ...(maxResponseBytes === undefined ? {} : { maxResponseBytes }) })
 
 const decoder = new TextDecoder()
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true })
+
+/**
+ * The body as text. JSON is UTF-8 (RFC 8259 §8.1), and Intercom says so; a body labelled with another charset
+ * (`application/json; charset=iso-8859-1`, a proxy's) is taken as UTF-8 still where it is valid UTF-8 (a label gone
+ * wrong on the way), and decoded as labelled only where it is not, rather than with U+FFFD for each accented letter.
+ * Unlabelled or labelled UTF-8, it is decoded as before: no strict pass on every page.
+ */
+const decodeText = (body: Uint8Array, contentType: string | undefined): string => {
+  const charset = contentType === undefined ? undefined : /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(contentType)?.[1]
+  if (charset === undefined || /^utf-?8$/i.test(charset)) return decoder.decode(body)
+  try {
+    return strictUtf8.decode(body)
+  } catch {
+    try {
+      return new TextDecoder(charset).decode(body)
+    } catch {
+      // A charset this runtime does not know: as before.
+      return decoder.decode(body)
+    }
+  }
+}
 
 /** A body that stops early is a transport failure: nobody knows whether the server moved on, so the scroll must start over. */
 const cutShort = (where: Where) => (error: HttpClientError.ResponseError) =>
@@ -311,7 +333,7 @@ export const interpret = (received: Received, where: Where): Either.Either<PageB
   const { headers, status } = received
   const contentType = headers["content-type"]
   if (received.redirect !== undefined) return Either.left(redirected(where, received.redirect))
-  const body = decoder.decode(received.body)
+  const body = decodeText(received.body, contentType)
 
   // Not cut short: the status, or a Content-Length of 0, says there is nothing more to come.
   if (body === "" && (isBodiless(status) || (isSuccess(status) && headers["content-length"]?.trim() === "0"))) {
