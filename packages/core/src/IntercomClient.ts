@@ -48,7 +48,7 @@ import * as WorkspaceLock from "./internal/workspaceLock.js"
 import { beforeRequest } from "./internal/sendAhead.js"
 import type { App, RecordOf } from "./Models.js"
 import { paths, type Resource } from "./Resource.js"
-import { type IdentifyFailed, type InvalidOptions, RestartRequired, type ScrollError } from "./ScrollError.js"
+import { type IdentifyFailed, type InvalidOptions, InvalidResponse, RestartRequired, type ScrollError } from "./ScrollError.js"
 
 /**
  * Intercom's regional API hosts.
@@ -203,7 +203,15 @@ export const make = (options: Options): Effect.Effect<Service, InvalidOptions, H
 
     const send = (where: Where): Effect.Effect<Received, ScrollError> => {
       const transportFailure = (error: HttpClientError.HttpClientError) => {
-        const { connect, detail, proxy } = Transport.describe(error, redact)
+        const { connect, detail, proxy, redirectLoop } = Transport.describe(error, redact)
+        // No restart gets through redirects that go round: the same answers would come again.
+        if (redirectLoop) {
+          return new InvalidResponse({
+            resource: where.resource,
+            page: where.page,
+            issue: `the HTTP client followed redirects on its own until it gave up (${detail}); this client accepts no redirects`
+          })
+        }
         return new RestartRequired({
           resource: where.resource,
           page: where.page,

@@ -89,6 +89,19 @@ describe("a redirect", () => {
         expect(error.message).toContain(`If ${base.url}/v2/users/scroll is Intercom's API`)
       }))
 
+    it.scopedLive(`${name}: a redirect loop is InvalidResponse after one attempt, not restarts round it`, () =>
+      Effect.gen(function*() {
+        const base = yield* server((request, response) => {
+          response.writeHead(302, { location: request.url ?? "/" })
+          response.end()
+        })
+        const error = yield* scrollAt(http, base.url)
+        expect(error).toMatchObject({ _tag: "InvalidResponse", page: 1 })
+        expect(error.message).toMatch(/redirect/)
+        // undici's client asked once; fetch followed the loop 20 times, and gave up once.
+        expect(base.seen.length).toBeLessThanOrEqual(21)
+      }))
+
     it.scopedLive(`${name}: a 3xx without a Location is InvalidResponse, not ApiError`, () =>
       Effect.gen(function*() {
         const base = yield* server((_request, response) => {

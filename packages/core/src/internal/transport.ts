@@ -14,6 +14,8 @@ export interface TransportFailure {
   readonly connect: ConnectFailure | undefined
   /** The proxy in between (its origin), when the connection failed on the way to it or at it. */
   readonly proxy: string | undefined
+  /** The HTTP client followed redirects until it gave up (fetch's 20): a loop, or a chain no request got through. */
+  readonly redirectLoop: boolean
 }
 
 interface SystemError {
@@ -107,5 +109,11 @@ export const describe = (
   for (const inner of errors) connect ??= connectFailureOf(inner)
   const proxy = errors.find((inner) => inner.proxy !== undefined)?.proxy
   if (proxy !== undefined) connect ??= "proxy"
-  return { detail: unique.length === 0 ? error.reason : unique.join(": "), connect, proxy: proxy === undefined ? undefined : redact(proxy) }
+  return {
+    detail: unique.length === 0 ? error.reason : unique.join(": "),
+    connect,
+    proxy: proxy === undefined ? undefined : redact(proxy),
+    // undici's fetch, in Node: `TypeError("fetch failed")` caused by `TypeError("redirect count exceeded")`.
+    redirectLoop: errors.some((inner) => inner.message === "redirect count exceeded")
+  }
 }
