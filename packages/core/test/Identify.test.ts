@@ -154,4 +154,13 @@ describe("IntercomClient.identify", () => {
       ))
       expect(atProxy.message).toContain("(GET /me: through the proxy http://127.0.0.1:3128: connect ECONNREFUSED 127.0.0.1:3128).")
     }))
+
+  it.effect("a redirect is IdentifyFailed naming where it points, its query left out, not an answer that is no JSON", () =>
+    Effect.gen(function*() {
+      const redirected = yield* Effect.flip(answering(() =>
+        new Response(null, { status: 302, headers: { location: "https://login.example/me?token=tok_fixed_0123456789" } })
+      ))
+      expect(redirected).toMatchObject({ status: 302, code: "http_302" })
+      expect(redirected.detail).toBe("a redirect to https://login.example/me?…, which the client does not follow")
+    }))
 })

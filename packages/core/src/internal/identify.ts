@@ -8,7 +8,7 @@ import { Effect, Schedule, Schema } from "effect"
 import { type App, Me } from "../Models.js"
 import { IdentifyFailed } from "../ScrollError.js"
 import { firstError } from "./envelope.js"
-import { readAtMost } from "./response.js"
+import { readAtMost, redirectOf } from "./response.js"
 import * as Transport from "./transport.js"
 
 /** A 429 or a 5xx is asked again this many times, after a second, then two, then four. */
@@ -62,6 +62,16 @@ const once = (
   return Effect.gen(function*() {
     const response = yield* httpClient.execute(request)
     const { status } = response
+    // Followed, a redirect takes the token (or, over fetch, the answer) elsewhere: said as one, not as a body.
+    const redirect = redirectOf(response, response.headers, redact)
+    if (redirect !== undefined) {
+      return yield* failed(
+        redirect.followed
+          ? `the HTTP client followed a redirect ${redirect.said} on its own; the client accepts no redirects`
+          : `a redirect ${redirect.said}, which the client does not follow`,
+        { status }
+      )
+    }
     const body = new TextDecoder().decode(
       yield* readAtMost(response.stream, maxBytes, () => failed(`an answer over ${maxBytes} bytes`, { status }))
     )

@@ -236,16 +236,17 @@ export interface Redirect {
 }
 
 /** A URL as an error shows it: the query may carry a secret (a signed link's), and credentials never belong there. */
-const shownUrl = (url: URL, where: Where) => where.redact(`${url.origin}${url.pathname}${url.search === "" ? "" : "?…"}`)
+const shownUrl = (url: URL, redact: (text: string) => string) =>
+  redact(`${url.origin}${url.pathname}${url.search === "" ? "" : "?…"}`)
 
-const redirectTo = (location: string, base: string, where: Where): Pick<Redirect, "location" | "said"> => {
+const redirectTo = (location: string, base: string, redact: (text: string) => string): Pick<Redirect, "location" | "said"> => {
   let url: URL
   try {
     url = new URL(location, base)
   } catch {
     return { location: undefined, said: "to a Location that is not a URL" }
   }
-  const shown = shownUrl(url, where)
+  const shown = shownUrl(url, redact)
   return { location: shown, said: `to ${shown}` }
 }
 
@@ -266,20 +267,21 @@ const followedTo = (response: HttpClientResponse.HttpClientResponse): string | u
   return undefined
 }
 
-const redirectOf = (
+/** The redirect `response` is or came through, if any; `redact` scrubs the token from what the server said. */
+export const redirectOf = (
   response: HttpClientResponse.HttpClientResponse,
   headers: Headers.Headers,
-  where: Where
+  redact: (text: string) => string
 ): Redirect | undefined => {
   const { status } = response
   const followed = followedTo(response)
-  if (followed !== undefined) return { status, followed: true, ...redirectTo(followed, response.request.url, where) }
+  if (followed !== undefined) return { status, followed: true, ...redirectTo(followed, response.request.url, redact) }
   // 304 Not Modified points nowhere: it is an empty answer (to a request that made no condition).
   if (status < 300 || status >= 400 || status === 304) return undefined
   const location = headers["location"]
   return location === undefined || location.trim() === ""
     ? { status, followed: false, location: undefined, said: "without a Location" }
-    : { status, followed: false, ...redirectTo(location.trim(), response.request.url, where) }
+    : { status, followed: false, ...redirectTo(location.trim(), response.request.url, redact) }
 }
 
 /** A response read in full: all that `interpret` needs. */
@@ -300,7 +302,7 @@ export const receive = (
 ): Effect.Effect<Received, InvalidResponse | RestartRequired> => {
   // The platform builds the headers anew on each access.
   const headers = response.headers
-  const redirect = redirectOf(response, headers, where)
+  const redirect = redirectOf(response, headers, where.redact)
   return Effect.map(
     readBody(response, headers, where, maxBytes),
     (body) => ({ status: response.status, headers, body, redirect })
