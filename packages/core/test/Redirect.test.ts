@@ -4,14 +4,25 @@
  * scroll_param) and hands over the answer from there as if the base URL's. Either way the client refuses it as
  * InvalidResponse naming where it pointed (never its query), not a restart and never a page.
  */
+import { FetchHttpClient } from "@effect/platform"
+import * as Undici from "@effect/platform-node/Undici"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Redacted, Schedule, Stream } from "effect"
+import { Effect, Layer, Redacted, Schedule, Stream } from "effect"
 import * as Http from "node:http"
 import type * as Net from "node:net"
 import { IntercomClient, Scroll } from "../src/index.js"
 import { platformClients } from "./support/platformClients.js"
 
 const TOKEN = "tok_redirected_workspace_0123"
+
+/** The platform's clients, and fetch as the undici package has it: a Response class other than the global one. */
+const clients = [
+  ...platformClients,
+  [
+    "fetch of the undici package",
+    FetchHttpClient.layer.pipe(Layer.provide(Layer.succeed(FetchHttpClient.Fetch, Undici.fetch as unknown as typeof fetch)))
+  ] as const
+]
 
 interface Seen {
   readonly url: string
@@ -48,7 +59,7 @@ const pages = (request: Http.IncomingMessage, response: Http.ServerResponse) => 
 }
 
 /** The users scroll at `baseUrl` over `http`, allowed 3 restarts: the error it fails with. */
-const scrollAt = (http: (typeof platformClients)[number][1], baseUrl: string) =>
+const scrollAt = (http: (typeof clients)[number][1], baseUrl: string) =>
   Stream.runDrain(Scroll.users({ restart: Schedule.recurs(3) })).pipe(
     Effect.flip,
     Effect.provide(IntercomClient.layer({ accessToken: Redacted.make(TOKEN), baseUrl })),
@@ -56,7 +67,7 @@ const scrollAt = (http: (typeof platformClients)[number][1], baseUrl: string) =>
   )
 
 describe("a redirect", () => {
-  for (const [name, http] of platformClients) {
+  for (const [name, http] of clients) {
     for (const status of [301, 302, 307, 308]) {
       it.scopedLive(`${name}: ${status} to another origin is InvalidResponse naming it without its query; the token stays`, () =>
         Effect.gen(function*() {
@@ -115,7 +126,7 @@ describe("a redirect", () => {
 })
 
 describe("an empty answer", () => {
-  for (const [name, http] of platformClients) {
+  for (const [name, http] of clients) {
     for (const status of [204, 304]) {
       // A complete answer with nothing in it: no body cut short, and no restart brings a page.
       it.scopedLive(`${name}: HTTP ${status} is InvalidResponse, not a restart`, () =>

@@ -257,11 +257,14 @@ const redirectTo = (location: string, base: string, redact: (text: string) => st
  * answer from another URL than the request's is never taken for a page. Redirect.test.ts pins them over FetchHttpClient.
  */
 const followedTo = (response: HttpClientResponse.HttpClientResponse): string | undefined => {
-  if (typeof Response !== "function") return undefined
   let current: unknown = response
   for (let depth = 0; depth < 3 && typeof current === "object" && current !== null; depth++) {
     const { original, source } = current as { readonly original?: unknown; readonly source?: unknown }
-    if (source instanceof Response) return source.redirected ? source.url : undefined
+    // By its shape, not `instanceof Response`: a fetch of its own (the undici package's) has a Response class of its own.
+    if (typeof source === "object" && source !== null) {
+      const { redirected, url } = source as { readonly redirected?: unknown; readonly url?: unknown }
+      return redirected === true && typeof url === "string" ? url : undefined
+    }
     current = original
   }
   return undefined
