@@ -67,7 +67,7 @@ export class SyncFailed extends Schema.TaggedError<SyncFailed>()("SyncFailed", {
 /**
  * Why a workspace's sync failed: an error Intercom or the scroll gave (`ScrollError`), a base URL
  * the client refuses (`InvalidOptions`), no token on the runner (`MissingToken`), the sync's own errors (`LockLost`,
- * `LockTimeout`, `SchemaTooNew`, `UnsupportedDialect`, `WorkspaceMismatch`: the token is another workspace's; `WorkspaceUnchecked`:
+ * `LockTimeout`, `SessionPooled`: a pooler shares the database session, `SchemaTooNew`, `UnsupportedDialect`, `WorkspaceMismatch`: the token is another workspace's; `WorkspaceUnchecked`:
  * Intercom did not say whose it is), or a database failure (`SyncFailed`). Each crosses processes as it was
  * raised, except the database's, which `SyncFailed` carries.
  *
@@ -80,6 +80,7 @@ export const WorkspaceSyncError = Schema.Union(
   MissingToken,
   SyncError.LockLost,
   SyncError.LockTimeout,
+  SyncError.SessionPooled,
   SyncError.SchemaTooNew,
   SyncError.UnsupportedDialect,
   SyncError.WorkspaceMismatch,

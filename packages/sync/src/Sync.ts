@@ -309,8 +309,9 @@ export const run: (
             const record = store.finishRun(runId, { status: "failed", now, counts, error: describe(cause) })
             const failed = Lock.whileBusy(record)
             // PostgreSQL: on the lock's own connection, which the run holds to its end; the pool's may all be taken by
-            // other runs, holding or waiting. Only a run whose lock's session ended records it on the pool.
-            const onLock = Effect.catchTag(lock.transaction(record), "LockLost", () => record)
+            // other runs, holding or waiting. Only a run whose lock's session ended, or was found shared by a pooler
+            // (which refuses every fenced transaction), records it on the pool.
+            const onLock = Effect.catchTags(lock.transaction(record), { LockLost: () => record, SessionPooled: () => record })
             yield* dialect === "pg" ? onLock : Lock.whileBusy(sql.withTransaction(Effect.zipRight(store.foldSeen(runId, now), record))).pipe(
               Effect.catchAll((error) =>
                 Effect.zipRight(

@@ -100,6 +100,37 @@ export class LockLost extends Schema.TaggedError<LockLost>()("LockLost", {
 }
 
 /**
+ * The PostgreSQL session the sync took its workspace lock on is not its own: a pooler between it and PostgreSQL
+ * (PgBouncer's `pool_mode = transaction` or `statement`, a managed database's transaction pooler) hands each
+ * transaction to whichever server session is free. The lock is a session-level advisory lock: through such a pooler it
+ * stays on a session other clients use, and a second sync of the workspace may be given that very session and take the
+ * lock again. The run stopped there, before writing anything more; with nothing written yet when found at the lock's
+ * take.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class SessionPooled extends Schema.TaggedError<SessionPooled>()("SessionPooled", {
+  workspace: Schema.String,
+  /** What gave it away. */
+  evidence: Schema.String
+}) {
+  /** What happened. */
+  get problem(): string {
+    return `The sync of workspace ${
+      JSON.stringify(this.workspace)
+    } found that its PostgreSQL session is shared with other clients (${this.evidence}): transaction or statement pooling is not supported, since the workspace lock lives in a session of its own. It stopped before writing anything more.`
+  }
+  /** What to do. */
+  get advice(): string {
+    return "Connect to PostgreSQL directly, or through a pooler in session mode (PgBouncer: pool_mode = session)."
+  }
+  override get message(): string {
+    return `${this.problem} ${this.advice}`
+  }
+}
+
+/**
  * The database's sync tables were migrated by a newer version of this package: this version does not know the
  * migrations it lists, and so neither what the tables look like.
  *
@@ -238,6 +269,7 @@ export type SyncError =
   | WorkspaceUnchecked
   | LockTimeout
   | LockLost
+  | SessionPooled
   | SchemaTooNew
   | UnsupportedDialect
   | InvalidOptions

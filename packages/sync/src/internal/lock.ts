@@ -23,7 +23,7 @@ import { Cause, Clock, Data, Duration, Effect, Exit, Fiber, Predicate, Schedule,
 import { randomUUID } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
-import { explain, LockLost, LockTimeout } from "../SyncError.js"
+import { explain, LockLost, LockTimeout, SessionPooled } from "../SyncError.js"
 import { type Dialect, time } from "./dialect.js"
 
 export interface Held {
@@ -31,12 +31,14 @@ export interface Held {
    * Fails once the lock is found lost; never succeeds. Race the run against it: it stops a holder that lost its lock
    * while it does not write (waiting out another scroll, say), and so frees Intercom's one scroll sooner.
    */
-  readonly lost: Effect.Effect<never, LockLost>
+  readonly lost: Effect.Effect<never, LockLost | SessionPooled>
   /**
    * Runs `effect` (its statements through the `SqlClient`) in one transaction that commits only while the lock is
    * held, and fails with `LockLost` when it is not: the fence every write of a run goes through.
    */
-  readonly transaction: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | LockLost | SqlError, R>
+  readonly transaction: <A, E, R>(
+    effect: Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | LockLost | SessionPooled | SqlError, R>
 }
 
 export interface Options {
@@ -88,9 +90,11 @@ export const acquire = (
   sql: SqlClient.SqlClient,
   dialect: Dialect,
   options: Options
-): Effect.Effect<Held, LockTimeout | SqlError, Scope.Scope> =>
+): Effect.Effect<Held, LockTimeout | SessionPooled | SqlError, Scope.Scope> =>
   Effect.gen(function*() {
-    const lock = dialect === "pg" ? yield* advisory(sql, workspaceKey(options.workspace)) : lease(sql, options.workspace)
+    const lock = dialect === "pg"
+      ? yield* advisory(sql, workspaceKey(options.workspace), options.workspace)
+      : lease(sql, options.workspace)
     const lost = (reason: string) => new LockLost({ workspace: options.workspace, reason })
     // Before the first try, not after the last: a try interrupted while its statement was on its way may have taken
     // the lock (PostgreSQL grants it whether or not anyone reads the answer), and the connection would go back to the
@@ -98,7 +102,7 @@ export const acquire = (
     yield* Effect.addFinalizer(() => Effect.ignore(lock.release))
     const first = yield* Effect.either(lock.tryTake)
     if (first._tag === "Left") {
-      if (first.left._tag === "SqlError") return yield* first.left
+      if (first.left._tag !== "Busy") return yield* first.left
       const progress = yield* Progress.Progress
       const startedAt = yield* Clock.currentTimeMillis
       const untilMillis = options.timeout === undefined ? undefined : startedAt + Duration.toMillis(options.timeout)
@@ -115,11 +119,13 @@ export const acquire = (
       )
     }
     // A statement that failed because its session ended (PostgreSQL) failed because the lock is gone.
-    const failedBecause = (error: SqlError): Effect.Effect<never, SqlError | LockLost> =>
+    const failedBecause = (error: SqlError): Effect.Effect<never, SqlError | LockLost | SessionPooled> =>
       Effect.flatMap(
         Effect.either(lock.stillHeld),
-        (held): Effect.Effect<never, SqlError | LockLost> =>
-          (held._tag === "Right" && held.right) || (held._tag === "Left" && isBusy(held.left))
+        (held): Effect.Effect<never, SqlError | LockLost | SessionPooled> =>
+          held._tag === "Left" && held.left._tag === "SessionPooled"
+            ? Effect.fail(held.left)
+            : (held._tag === "Right" && held.right) || (held._tag === "Left" && isBusy(held.left))
             ? Effect.fail(error)
             : Effect.fail(lost(`${lock.lostReason}: ${explain(error)}`))
       )
@@ -134,20 +140,22 @@ export const acquire = (
         const reason = isBusy(error) ? "SQLite stayed busy for a minute, longer than a lease lasts" : lock.lostReason
         return Effect.fail(lost(`${reason}: ${explain(error)}`))
       })),
-      transaction: <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | LockLost | SqlError, R> =>
+      transaction: <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | LockLost | SessionPooled | SqlError, R> =>
         Effect.catchIf(lock.transaction(effect), isSqlError, failedBecause)
     } satisfies Held
   })
 
 interface Lock {
-  readonly tryTake: Effect.Effect<void, Busy | SqlError>
+  readonly tryTake: Effect.Effect<void, Busy | SessionPooled | SqlError>
   /** Whether the lock is still ours; in SQLite, renews the lease. */
-  readonly stillHeld: Effect.Effect<boolean, SqlError>
+  readonly stillHeld: Effect.Effect<boolean, SessionPooled | SqlError>
   readonly checkEvery: Duration.Duration
   readonly lostReason: string
   readonly release: Effect.Effect<void, SqlError>
   /** A transaction that commits only while the lock is held (see the module's comment). */
-  readonly transaction: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | LockLost | SqlError, R>
+  readonly transaction: <A, E, R>(
+    effect: Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | LockLost | SessionPooled | SqlError, R>
 }
 
 /**
@@ -192,9 +200,19 @@ const reserveIn = (
  */
 export const advisory = (
   sql: SqlClient.SqlClient,
-  key: readonly [number, number]
+  key: readonly [number, number],
+  workspace: string
 ): Effect.Effect<Lock, never, Scope.Scope> =>
   Effect.gen(function*() {
+    // Whether the server session that runs the statement holds the lock (pg_locks names the two keys as unsigned
+    // oids, objsubid 2 for the two-key form), its keys at parameters $first and $first + 1. A pooler that hands out
+    // sessions per transaction (PgBouncer's transaction or statement mode) gives a client's statements to whichever
+    // session is free: the lock taken stays on one, which other clients then use.
+    const heldHere = (first: number) =>
+      `SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = pg_backend_pid()
+        AND classid = $${first}::bigint::oid AND objid = $${first + 1}::bigint::oid AND objsubid = 2`
+    const unsigned = [key[0] >>> 0, key[1] >>> 0] as const
+    const pooled = (evidence: string) => new SessionPooled({ workspace, evidence })
     // The connection the lock was taken on (or may have been), and the scope that gives it back to the pool.
     let held: { readonly connection: SqlConnection.Connection; readonly scope: Scope.CloseableScope } | undefined
     // Registered before any try, so that it runs after the release that `acquire` registers (the last finalizer
@@ -218,6 +236,13 @@ export const advisory = (
       Effect.uninterruptibleMask((restore) =>
         Effect.gen(function*() {
           yield* ask("BEGIN", [])
+          // In the transaction, on the session that will commit it: a transaction given a session without the lock
+          // (a pooler's) would otherwise write as if it held it.
+          const [here] = yield* ask<{ held: boolean }>(`SELECT EXISTS (${heldHere(1)}) AS held`, unsigned)
+          if (here?.held !== true) {
+            yield* Effect.ignore(ask("ROLLBACK", []))
+            return yield* pooled("a transaction of the run was given a server session that does not hold the workspace's lock")
+          }
           const exit = yield* Effect.exit(restore(
             // The statements the effect makes through the SqlClient run on this connection, in this transaction.
             Effect.flatMap(
@@ -243,9 +268,20 @@ export const advisory = (
         const connection = yield* reserveIn(sql, scope).pipe(
           Effect.tapErrorCause((cause) => Cause.isInterruptedOnly(cause) ? Effect.void : Scope.close(scope, Exit.void))
         )
+        // A session that holds the lock already, as this connection's never does, is another client's too: taken
+        // again (advisory locks stack in a session), the lock would be held twice, by two syncs. One statement, so
+        // that the look and the try run on one session whatever a pooler does.
         const answer = yield* Effect.exit(
-          execute<{ locked: boolean }>(connection, "SELECT pg_try_advisory_lock($1, $2) AS locked", key)
+          execute<{ locked: boolean | null }>(
+            connection,
+            `SELECT CASE WHEN EXISTS (${heldHere(3)}) THEN NULL ELSE pg_try_advisory_lock($1, $2) END AS locked`,
+            [...key, ...unsigned]
+          )
         )
+        if (Exit.isSuccess(answer) && answer.value[0]?.locked === null) {
+          yield* Scope.close(scope, Exit.void)
+          return yield* pooled("the server session it was given already held the workspace's lock, for another client")
+        }
         if (Exit.isSuccess(answer) && answer.value[0]?.locked !== true) {
           yield* Scope.close(scope, Exit.void)
           return yield* new Busy()
@@ -257,8 +293,16 @@ export const advisory = (
     )
     return {
       tryTake,
-      // A session lock lives as long as its session: a connection that answers still holds it.
-      stillHeld: Effect.as(ask("SELECT 1", []), true).pipe(turn.withPermits(1)),
+      // A session lock lives as long as its session: a connection that answers still holds it, unless a pooler gave
+      // the question to another session.
+      stillHeld: ask<{ held: boolean }>(`SELECT EXISTS (${heldHere(1)}) AS held`, unsigned).pipe(
+        Effect.flatMap(([here]) =>
+          here?.held === true
+            ? Effect.succeed(true)
+            : Effect.fail(pooled("its session answered without the workspace's lock"))
+        ),
+        turn.withPermits(1)
+      ),
       checkEvery: Duration.seconds(10),
       lostReason: "its PostgreSQL session ended",
       // Before the connection goes back to the pool, which would otherwise keep the lock alive. Releasing a lock not

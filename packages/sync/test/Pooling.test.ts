@@ -1,0 +1,111 @@
+/**
+ * A pooler that hands out PostgreSQL sessions per transaction (PgBouncer's `pool_mode = transaction` or `statement`)
+ * breaks the session-level workspace lock: the lock stays on a session that other clients are then given. Reproduced
+ * without a pooler, by the conditions one creates: a session of the pool that holds the lock for another client, and a
+ * client whose statements go to whichever of two sessions is free. The sync refuses with `SessionPooled` rather than
+ * hold the lock twice or write on a session without it.
+ */
+import { SqlClient, type SqlConnection } from "@effect/sql"
+import { describe, expect, layer } from "@effect/vitest"
+import { PostgresDatabase } from "@intercom-scroll/testing"
+import { Cause, Duration, Effect, Exit, Fiber, Option, TestClock } from "effect"
+import * as Lock from "../src/internal/lock.js"
+import { Sync } from "../src/index.js"
+import { freshToken, intercom as simulated, rows, runs } from "./support/world.js"
+
+const intercom = (token: string, options: Parameters<typeof simulated>[1] = {}) =>
+  simulated(token, { ...options, workspace: { seed: 11, ...options.workspace } })
+
+const failureOf = <A, E>(exit: Exit.Exit<A, E>) =>
+  Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
+
+/** Until `check` holds, pausing for real between looks, since the database's answers need the event loop. */
+const until = <E, R>(check: Effect.Effect<boolean, E, R>) =>
+  Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 10))).pipe(
+    Effect.zipRight(check),
+    Effect.repeat({ until: (done) => done })
+  )
+
+/**
+ * A client as a transaction pooler serves it: a reserved "connection" whose statements go to the first of two real
+ * sessions until `move` is called, then to the second; a transaction's statements all to the session its BEGIN went to.
+ */
+const pooledClient = (sql: SqlClient.SqlClient) => {
+  let moved = false
+  const reserve = Effect.gen(function*() {
+    const sessions = [yield* sql.reserve, yield* sql.reserve] as const
+    let pinned: SqlConnection.Connection | undefined
+    const route = (statement: unknown) => {
+      const session = pinned ?? sessions[moved ? 1 : 0]
+      if (typeof statement === "string" && /^BEGIN/i.test(statement)) pinned = session
+      if (typeof statement === "string" && /^(COMMIT|ROLLBACK)/i.test(statement)) pinned = undefined
+      return session
+    }
+    return new Proxy(sessions[0], {
+      get: (target, property) => {
+        const member: unknown = Reflect.get(target, property)
+        if (typeof property !== "string" || !property.startsWith("execute") || typeof member !== "function") return member
+        return (statement: unknown, ...rest: ReadonlyArray<unknown>) => {
+          const session = route(statement)
+          return Reflect.apply(Reflect.get(session, property) as (...args: ReadonlyArray<unknown>) => unknown, session, [statement, ...rest])
+        }
+      }
+    })
+  })
+  const client: SqlClient.SqlClient = new Proxy(sql, {
+    get: (target, property) =>
+      property === "reserve" ? reserve : property === "withoutTransforms" ? () => client : Reflect.get(target, property)
+  })
+  return { client, move: () => void (moved = true) }
+}
+
+/** A fresh database, and a client of it with one connection: one server session, as a pooler's few are shared. */
+const database = PostgresDatabase.layer({ maxConnections: 1 })
+
+describe("through a transaction pooler (PostgreSQL)", () => {
+  layer(database, { timeout: "60 seconds" })((it) => {
+    it.effect("a session that already holds the workspace's lock for another client is refused, and nothing is written", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const workspace = freshToken("shared-session")
+        const [key1, key2] = Lock.workspaceKey(workspace)
+        yield* Sync.migrate
+        // Another client took the lock, and its session went back to the pool holding it, as a transaction pooler's does.
+        yield* sql`SELECT pg_advisory_lock(${key1}, ${key2})`
+        const exit = yield* Effect.exit(Effect.provide(Sync.run("users", { workspace }), intercom(freshToken(), { workspace: { users: 6 } })))
+        const error = failureOf(exit)
+        expect(error?._tag).toBe("SessionPooled")
+        expect(error?.message).toMatch(/transaction or statement pooling is not supported.*pool_mode = session/)
+        expect(yield* runs(workspace)).toEqual([])
+        expect((yield* rows(workspace, "users")).size).toBe(0)
+        // The other client's lock is left to it.
+        yield* sql`SELECT pg_advisory_unlock(${key1}, ${key2})`
+      }))
+  })
+
+  layer(PostgresDatabase.layer(), { timeout: "60 seconds" })((it) => {
+    it.effect("a transaction given a session without the lock writes nothing, and the run is recorded failed", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const workspace = freshToken("moved-session")
+        const pooled = pooledClient(sql)
+        yield* Sync.migrate
+        const running = yield* Effect.fork(
+          Effect.provide(
+            Sync.run("users", { workspace }),
+            intercom(freshToken(), { pageSize: 5, workspace: { users: 20, faults: { latency: Duration.hours(1) } } })
+          ).pipe(Effect.provideService(SqlClient.SqlClient, pooled.client))
+        )
+        yield* until(Effect.map(runs(workspace), (found) => found.length > 0))
+        // From now on the pooler gives the run's statements to a session that does not hold the lock.
+        pooled.move()
+        yield* TestClock.adjust(Duration.hours(5))
+        const error = failureOf(yield* Fiber.await(running))
+        expect(error?._tag).toBe("SessionPooled")
+        expect((yield* rows(workspace, "users")).size).toBe(0)
+        const [run] = yield* runs(workspace)
+        expect(run).toMatchObject({ status: "failed", deleted: 0 })
+        expect(run.error).toMatch(/^SessionPooled: /)
+      }))
+  })
+})
