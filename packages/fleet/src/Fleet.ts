@@ -183,6 +183,7 @@ export const layerRunner = (
   | SqlError
   | MigrationError
   | SyncError.SchemaTooNew
+  | SyncError.SessionPooled
   | SyncError.UnsupportedDialect
   | ConfigError,
   HttpClient.HttpClient | Secrets
@@ -218,8 +219,9 @@ export const layerRunner = (
           runnerListenAddress: Option.none()
         }
       }))),
-      // The sync tables exist before the runner takes its first workspace.
-      Layer.provide(Layer.effectDiscard(Sync.migrate)),
+      // The sync tables exist before the runner takes its first workspace; and a pooler that would break the workspace
+      // locks (and the cluster's shard locks, session-level too) is refused before the runner joins the fleet.
+      Layer.provide(Layer.effectDiscard(Effect.zipRight(Sync.checkSessions, Sync.migrate))),
       // The cluster holds a session for its shard locks and polls storage. Each sync holds one session for its lock,
       // on which it also writes; before that, one (two for the first) while it checks the tables' migrations.
       Layer.provideMerge(onDatabaseClock(

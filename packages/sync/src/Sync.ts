@@ -39,7 +39,7 @@ import * as Lock from "./internal/lock.js"
 import * as Migrations from "./internal/migrations.js"
 import * as Store from "./internal/store.js"
 import * as WorkspaceApp from "./internal/workspaceApp.js"
-import { explain, InvalidOptions, type SchemaTooNew, type SyncError, type UnsupportedDialect } from "./SyncError.js"
+import { explain, InvalidOptions, type SchemaTooNew, type SessionPooled, type SyncError, type UnsupportedDialect } from "./SyncError.js"
 import * as SyncMetrics from "./SyncMetrics.js"
 
 /**
@@ -156,6 +156,25 @@ export const migrate: Effect.Effect<
   const sql = (yield* SqlClient.SqlClient).withoutTransforms()
   yield* Migrations.migrate(sql, yield* Dialect.of(sql))
 }).pipe(Effect.withSpan("Sync.migrate"))
+
+/**
+ * Fails with `SessionPooled` when the `SqlClient`'s PostgreSQL connections do not have sessions of their own: a pooler
+ * in transaction or statement mode (PgBouncer's `pool_mode = transaction`) between them and the server, through which
+ * the workspace lock cannot hold. Call it once at a process's start, before the first `run`, to refuse such a pooler
+ * before anything is locked or written (`run` itself refuses one once it meets its symptoms, which a quiet pooler may
+ * hide for a while). It holds two connections of the pool for a moment. Nothing to check in SQLite.
+ *
+ * @since 0.1.0
+ * @category checks
+ */
+export const checkSessions: Effect.Effect<
+  void,
+  SessionPooled | UnsupportedDialect | SqlError,
+  SqlClient.SqlClient
+> = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  if ((yield* Dialect.of(sql)) === "pg") yield* Lock.checkSessions(sql)
+}).pipe(Effect.withSpan("Sync.checkSessions"))
 
 /**
  * Deletes the rows of `intercom_sync_runs` of runs that ended before `before` (complete, failed or abandoned; a run

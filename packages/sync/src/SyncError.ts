@@ -111,15 +111,19 @@ export class LockLost extends Schema.TaggedError<LockLost>()("LockLost", {
  * @category errors
  */
 export class SessionPooled extends Schema.TaggedError<SessionPooled>()("SessionPooled", {
-  workspace: Schema.String,
+  /** The workspace whose sync found it; none when `Sync.checkSessions` did, before any sync. */
+  workspace: Schema.optional(Schema.String),
   /** What gave it away. */
   evidence: Schema.String
 }) {
   /** What happened. */
   get problem(): string {
-    return `The sync of workspace ${
-      JSON.stringify(this.workspace)
-    } found that its PostgreSQL session is shared with other clients (${this.evidence}): transaction or statement pooling is not supported, since the workspace lock lives in a session of its own. It stopped before writing anything more.`
+    const who = this.workspace === undefined
+      ? "The PostgreSQL connections were found to share their sessions"
+      : `The sync of workspace ${JSON.stringify(this.workspace)} found that its PostgreSQL session is shared`
+    return `${who} with other clients (${this.evidence}): transaction or statement pooling is not supported, since the workspace lock lives in a session of its own. It stopped before writing anything${
+      this.workspace === undefined ? "" : " more"
+    }.`
   }
   /** What to do. */
   get advice(): string {

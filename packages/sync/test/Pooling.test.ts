@@ -84,6 +84,20 @@ describe("through a transaction pooler (PostgreSQL)", () => {
   })
 
   layer(PostgresDatabase.layer(), { timeout: "60 seconds" })((it) => {
+    it.effect("checkSessions passes connections with sessions of their own, and refuses a second connection given the first one's session", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        yield* Sync.checkSessions
+        // One server session for every connection, as a transaction pooler with one free session hands out.
+        const shared = yield* sql.reserve
+        const sharing: SqlClient.SqlClient = new Proxy(sql, {
+          get: (target, property) => property === "reserve" ? Effect.succeed(shared) : Reflect.get(target, property)
+        })
+        const error = yield* Effect.flip(Effect.provideService(Sync.checkSessions, SqlClient.SqlClient, sharing))
+        expect(error._tag).toBe("SessionPooled")
+        expect(error.message).toMatch(/^The PostgreSQL connections were found to share their sessions with other clients \(a second connection was given the session the first one was using\): transaction or statement pooling is not supported/)
+      }).pipe(Effect.scoped))
+
     it.effect("a transaction given a session without the lock writes nothing, and the run is recorded failed", () =>
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient

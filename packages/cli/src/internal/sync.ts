@@ -87,6 +87,8 @@ export const run = Effect.fn("SyncCommand.run")(function*(options: Options): Eff
   // A live line when stderr is a terminal, plain lines otherwise.
   const mode = stdio.stderrIsTTY ? "live" : "plain"
   const summaries: Array<Sync.Summary> = []
+  // A transaction pooler refused before anything is locked or written.
+  yield* Sync.checkSessions
   for (const resource of options.target === "all" ? resources : [options.target]) {
     // Scoped so the progress line is gone before the summary (or the caller's error line) is printed.
     const [summary, snapshot] = yield* OpenScroll.keep(options.openScroll ?? OpenScroll.none, (track, leftOpenAt) =>
