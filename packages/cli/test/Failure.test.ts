@@ -170,6 +170,20 @@ describe("Failure.line", () => {
     expect(Failure.line(Cause.die(new Error("boom", { cause: new Error("boom") })))).toBe("Error: boom")
   })
 
+  it("says what the role needs where PostgreSQL refused it a privilege (42501), by subcommand", () => {
+    const refused = Object.assign(new Error("permission denied for schema public"), { code: "42501" })
+    const error = new SqlError({ message: "Failed to execute statement", cause: refused })
+    expect(Failure.line(Cause.fail(error), [], { subcommand: ["sync"] })).toBe(
+      "SqlError: Failed to execute statement: permission denied for schema public. A sync creates or upgrades its tables when they are missing or older than this version, which needs CREATE on the schema; once they are current, a role with USAGE on the schema and SELECT, INSERT, UPDATE and DELETE on the tables (and USAGE on their sequences) syncs. Run the first sync, and the first after an upgrade, with the tables' owner, or give the role a schema of its own, named in the URL (?options=-c%20search_path%3Dintercom)."
+    )
+    expect(Failure.line(Cause.fail(error), [], { subcommand: ["fleet", "runner"] })).toMatch(
+      /permission denied for schema public\. The fleet's processes create the cluster's tables, and check them at every start with CREATE … IF NOT EXISTS/
+    )
+    // Another failure of the database is said as it was.
+    const other = new SqlError({ message: "Failed to execute statement", cause: Object.assign(new Error("deadlock detected"), { code: "40P01" }) })
+    expect(Failure.line(Cause.fail(other), [], { subcommand: ["sync"] })).toBe("SqlError: Failed to execute statement: deadlock detected")
+  })
+
   it("names a defect by its error, without its stack", () => {
     const line = Failure.line(Cause.die(new TypeError("boom")))
     expect(line).toBe("TypeError: boom")

@@ -143,6 +143,35 @@ const stoppedLine = (subcommand: ReadonlyArray<string>): string => {
   }
 }
 
+/** PostgreSQL's SQLSTATE 42501 (insufficient_privilege) anywhere down an error's causes: the role may not do it. */
+const lacksPrivilege = (error: unknown): boolean => {
+  let cause = error
+  for (let depth = 0; typeof cause === "object" && cause !== null && depth < 5; depth++) {
+    if ((cause as { readonly code?: unknown }).code === "42501") return true
+    cause = (cause as { readonly cause?: unknown }).cause
+  }
+  return false
+}
+
+/**
+ * What the role needs, by subcommand: PostgreSQL names the object it refused, not which command needs what, and since
+ * PostgreSQL 15 no role but the database's owner may create in schema public.
+ */
+const privilegeAdvice = (subcommand: ReadonlyArray<string>): string => {
+  const ownSchema = "or give the role a schema of its own, named in the URL (?options=-c%20search_path%3Dintercom)"
+  switch (subcommand.join(" ")) {
+    case "fleet runner":
+    case "fleet sync":
+      return `The fleet's processes create the cluster's tables, and check them at every start with CREATE … IF NOT EXISTS, which needs CREATE on the schema even once they exist, as well as SELECT, INSERT, UPDATE and DELETE on the tables: run them with the tables' owner, ${ownSchema}.`
+    case "fleet status":
+      return "fleet status only reads: its role needs USAGE on the schema and SELECT on the sync's and the cluster's tables."
+    case "fleet prune":
+      return "fleet prune deletes: its role needs USAGE on the schema, and SELECT and DELETE on the sync's runs and the cluster's tables, and the same CREATE as a runner, whose cluster layer it opens."
+    default:
+      return `A sync creates or upgrades its tables when they are missing or older than this version, which needs CREATE on the schema; once they are current, a role with USAGE on the schema and SELECT, INSERT, UPDATE and DELETE on the tables (and USAGE on their sequences) syncs. Run the first sync, and the first after an upgrade, with the tables' owner, ${ownSchema}.`
+  }
+}
+
 const withAdvice = (error: ScrollError.ScrollError, surface: Surface): string => {
   const said = (advice[error._tag] as (error: ScrollError.ScrollError) => string)(error)
   if (said === "") return error.problem
@@ -161,9 +190,10 @@ const describe = (error: unknown, surface: Surface = {}): string => {
     // "Failed to execute statement", the database's words ("relation … does not exist") in its cause. An error that
     // says all in its cause (the platform's ServeError: a port in use) has no message of its own.
     const { cause } = error as { readonly cause?: unknown }
-    return typeof message === "string" && message !== ""
+    const said = typeof message === "string" && message !== ""
       ? `${label}: ${SyncError.explain({ message, cause })}`
       : `${label}${SyncError.explain({ message: "", cause })}`
+    return lacksPrivilege(error) ? `${said}. ${privilegeAdvice(surface.subcommand ?? [])}` : said
   }
   return `Error: ${String(error)}`
 }
@@ -193,8 +223,8 @@ export const line = (
   if (Option.isSome(failure) && ValidationError.isValidationError(failure.value)) return undefined
   if (Option.isSome(failure) && isOwnError(failure.value)) return oneLine(describe(failure.value, surface))
   const text = Option.match(failure, {
-    onSome: describe,
-    onNone: () => Option.match(Cause.dieOption(cause), { onSome: describe, onNone: () => `Error: ${Cause.pretty(cause)}` })
+    onSome: (error) => describe(error, surface),
+    onNone: () => Option.match(Cause.dieOption(cause), { onSome: (error) => describe(error, surface), onNone: () => `Error: ${Cause.pretty(cause)}` })
   })
   return secrets.map(IntercomClient.redactToken).reduce((redacted, redact) => redact(redacted), oneLine(text))
 }
