@@ -6,10 +6,10 @@ import { SqlClient } from "@effect/sql"
 import * as Migrator from "@effect/sql/Migrator"
 import { describe, expect, it } from "@effect/vitest"
 import { PostgresDatabase } from "@intercom-scroll/testing"
-import { Cause, Clock, Context, Deferred, Effect, Exit, Fiber, Layer, Option } from "effect"
+import { Cause, Clock, Context, Deferred, Effect, Exit, Fiber, Layer, Option, Redacted } from "effect"
 import { Sync, SyncDatabase } from "../src/index.js"
 import { time } from "../src/internal/dialect.js"
-import { withMigrationsLock } from "../src/internal/lock.js"
+import { migrationsKey, withMigrationsLock } from "../src/internal/lock.js"
 import * as Migrations from "../src/internal/migrations.js"
 import * as Databases from "./support/databases.js"
 import { freshToken, intercom, rows, runs, scripted } from "./support/world.js"
@@ -304,3 +304,25 @@ it.effect("a SqlClient of another dialect is refused with a typed error", () =>
     onDialectOrElse: (options: { readonly orElse: () => unknown; readonly mysql?: () => unknown }) =>
       (options.mysql ?? options.orElse)()
   }) as unknown as SqlClient.SqlClient)).pipe(Layer.provide(Databases.sqlite)))))
+
+describe("migrations under an operator's timeouts (PostgreSQL)", () => {
+  it.live("a sync that starts while another process migrates waits for it, whatever lock_timeout and statement_timeout the role has", () =>
+    Effect.gen(function*() {
+      const url = yield* PostgresDatabase.make
+      const admin = Context.get(yield* Layer.build(PostgresDatabase.layerAt(url)), SqlClient.SqlClient)
+      // As an operator sets them (ALTER ROLE or ALTER DATABASE … SET): the defaults of every session opened after.
+      const name = new URL(Redacted.value(url)).pathname.slice(1)
+      yield* admin.unsafe(`ALTER DATABASE ${name} SET lock_timeout = '100ms'`)
+      yield* admin.unsafe(`ALTER DATABASE ${name} SET statement_timeout = '1s'`)
+      // Another process is migrating: it holds the migrations' lock for two seconds.
+      const [namespace, key] = migrationsKey
+      const holder = yield* admin.reserve
+      yield* holder.execute("SELECT pg_advisory_lock($1, $2)", [namespace, key], undefined)
+      const migrating = yield* Effect.fork(Effect.provide(Sync.migrate, PostgresDatabase.layerAt(url)))
+      yield* Effect.sleep("2 seconds")
+      yield* holder.execute("SELECT pg_advisory_unlock($1, $2)", [namespace, key], undefined)
+      yield* Fiber.join(migrating)
+      const recorded = yield* admin<{ readonly n: number }>`SELECT count(*)::int AS n FROM ${admin(Migrations.migrationsTable)}`
+      expect(recorded[0].n).toBe(Migrations.known.length)
+    }).pipe(Effect.scoped), { timeout: 30_000 })
+})

@@ -447,5 +447,14 @@ export const withMigrationsLock = <A, E, R>(
   effect: Effect.Effect<A, E, R>
 ): Effect.Effect<A, E | SqlError, R> => {
   const [namespace, key] = migrationsKey
-  return sql.withTransaction(Effect.zipRight(sql`SELECT pg_advisory_xact_lock(${namespace}, ${key})`, effect))
+  return sql.withTransaction(Effect.gen(function*() {
+    // An operator's lock_timeout or statement_timeout (ALTER ROLE … SET) would cancel the wait for another process's
+    // migrations, and fail a sync that starts beside it: lifted for the wait alone, in this transaction only.
+    const [saved] = yield* sql<{ readonly lock: string; readonly statement: string }>`SELECT
+      current_setting('lock_timeout') AS lock, current_setting('statement_timeout') AS statement`
+    yield* sql`SELECT set_config('lock_timeout', '0', true), set_config('statement_timeout', '0', true)`
+    yield* sql`SELECT pg_advisory_xact_lock(${namespace}, ${key})`
+    yield* sql`SELECT set_config('lock_timeout', ${saved.lock}, true), set_config('statement_timeout', ${saved.statement}, true)`
+    return yield* effect
+  }))
 }
