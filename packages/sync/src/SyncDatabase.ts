@@ -277,8 +277,10 @@ const driverError = (cause: Cause.Cause<unknown>): unknown => {
 }
 
 /**
- * Node's codes for a server that did not answer, and PostgreSQL's for one shutting down or starting up (57P01–57P03).
- * node-postgres ends a connection that timed out with "Connection terminated unexpectedly", and no code.
+ * Node's codes for a server that did not answer, PostgreSQL's for one shutting down or starting up (57P01–57P03), and
+ * for one whose connections are all taken (53300: `max_connections`, or the role's `CONNECTION LIMIT`), which frees
+ * them as other clients end. node-postgres ends a connection that timed out with "Connection terminated unexpectedly",
+ * and no code.
  */
 const notAnswering = new Set([
   "ECONNREFUSED",
@@ -290,7 +292,8 @@ const notAnswering = new Set([
   "EAI_AGAIN",
   "57P01",
   "57P02",
-  "57P03"
+  "57P03",
+  "53300"
 ])
 
 const isTransient = (error: unknown): boolean => {

@@ -5,7 +5,7 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import { PostgresDatabase } from "@intercom-scroll/testing"
-import { Cause, Duration, Effect, Exit, Layer, Option, Redacted } from "effect"
+import { Cause, Context, Duration, Effect, Exit, Layer, Option, Redacted } from "effect"
 import * as fs from "node:fs/promises"
 import * as net from "node:net"
 import * as os from "node:os"
@@ -404,6 +404,25 @@ describe("SyncDatabase.layer", () => {
         expect(JSON.stringify(error)).not.toContain("wrong-password-5d1e")
         expect(error?.message).not.toContain("wrong-password-5d1e")
       }
+    }))
+})
+
+describe("a server with no connection to spare", () => {
+  it.effect("PostgreSQL: too many connections (53300) is DatabaseUnavailable, transient (a process waiting for its database tries again), and says what to raise", () =>
+    Effect.gen(function*() {
+      const url = new URL(Redacted.value(yield* PostgresDatabase.make))
+      // The role's CONNECTION LIMIT answers as a full max_connections does: SQLSTATE 53300.
+      const role = `full_${Math.random().toString(36).slice(2, 10)}`
+      yield* Effect.scoped(Effect.flatMap(
+        Layer.build(PostgresDatabase.layerAt(Redacted.make(url.href))),
+        (context) => Context.get(context, SqlClient.SqlClient).unsafe(`CREATE ROLE ${role} LOGIN CONNECTION LIMIT 0 PASSWORD 'p'`)
+      ))
+      const full = new URL(url)
+      full.username = role
+      full.password = "p"
+      const error = failureOf(yield* selectOne(SyncDatabase.layerFromUrl(full.href)))
+      expect(error).toMatchObject({ _tag: "DatabaseUnavailable", transient: true })
+      expect(error?.message).toMatch(/too many connections for role "full_\w+" \(every connection the server allows is in use: raise max_connections/)
     }))
 })
 

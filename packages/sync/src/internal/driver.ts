@@ -54,6 +54,9 @@ const advice = (error: unknown): string | undefined => {
   if (code === "ETIMEDOUT" || code === "EHOSTUNREACH" || code === "ENETUNREACH" || /timeout|terminated unexpectedly/i.test(message)) {
     return "check the host and port in the URL, and any firewall between"
   }
+  if (code === "53300") {
+    return "every connection the server allows is in use: raise max_connections (or the role's CONNECTION LIMIT), or open fewer (a sync holds up to its pool's maxConnections, a fleet's runner maxSyncs + 4)"
+  }
   if (code === "3D000") return "create it (CREATE DATABASE …) or name one that exists in the URL"
   if (code === "28P01") return "check the user and password (in the URL or PGPASSWORD)"
   if (code === "28000") {
