@@ -28,16 +28,18 @@ const until = <E, R>(check: Effect.Effect<boolean, E, R>) =>
 
 /**
  * A client as a transaction pooler serves it: a reserved "connection" whose statements go to the first of two real
- * sessions until `move` is called, then to the second; a transaction's statements all to the session its BEGIN went to.
+ * sessions until `move` is called, then to the second (with `"transactions"`, only the transactions' statements); a
+ * transaction's statements all to the session its BEGIN went to.
  */
 const pooledClient = (sql: SqlClient.SqlClient) => {
-  let moved = false
+  let moved: "none" | "all" | "transactions" = "none"
   const reserve = Effect.gen(function*() {
     const sessions = [yield* sql.reserve, yield* sql.reserve] as const
     let pinned: SqlConnection.Connection | undefined
     const route = (statement: unknown) => {
-      const session = pinned ?? sessions[moved ? 1 : 0]
-      if (typeof statement === "string" && /^BEGIN/i.test(statement)) pinned = session
+      const begins = typeof statement === "string" && /^BEGIN/i.test(statement)
+      const session = pinned ?? sessions[moved === "all" || (moved === "transactions" && begins) ? 1 : 0]
+      if (begins) pinned = session
       if (typeof statement === "string" && /^(COMMIT|ROLLBACK)/i.test(statement)) pinned = undefined
       return session
     }
@@ -56,7 +58,7 @@ const pooledClient = (sql: SqlClient.SqlClient) => {
     get: (target, property) =>
       property === "reserve" ? reserve : property === "withoutTransforms" ? () => client : Reflect.get(target, property)
   })
-  return { client, move: () => void (moved = true) }
+  return { client, move: (what: "all" | "transactions" = "all") => void (moved = what) }
 }
 
 /** A fresh database, and a client of it with one connection: one server session, as a pooler's few are shared. */
@@ -120,6 +122,30 @@ describe("through a transaction pooler (PostgreSQL)", () => {
         const [run] = yield* runs(workspace)
         expect(run).toMatchObject({ status: "failed", deleted: 0 })
         expect(run.error).toMatch(/^SessionPooled: /)
+      }))
+
+    it.effect("a page's transaction given a session without the lock is refused, though the lock's checks find it held", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const workspace = freshToken("moved-transaction")
+        const pooled = pooledClient(sql)
+        yield* Sync.migrate
+        const running = yield* Effect.fork(
+          Effect.provide(
+            Sync.run("users", { workspace }),
+            intercom(freshToken(), { pageSize: 5, workspace: { users: 20, faults: { latency: Duration.hours(1) } } })
+          ).pipe(Effect.provideService(SqlClient.SqlClient, pooled.client))
+        )
+        yield* until(Effect.map(runs(workspace), (found) => found.length > 0))
+        // The watchdog's questions still reach the lock's session; the first page's transaction does not.
+        pooled.move("transactions")
+        yield* TestClock.adjust(Duration.hours(5))
+        const error = failureOf(yield* Fiber.await(running))
+        expect(error?._tag).toBe("SessionPooled")
+        expect(error?.message).toContain("a transaction of the run was given a server session that does not hold")
+        expect((yield* rows(workspace, "users")).size).toBe(0)
+        const [run] = yield* runs(workspace)
+        expect(run).toMatchObject({ status: "failed", deleted: 0 })
       }))
   })
 })

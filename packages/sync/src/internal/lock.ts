@@ -213,8 +213,11 @@ export const advisory = (
         AND classid = $${first}::bigint::oid AND objid = $${first + 1}::bigint::oid AND objsubid = 2`
     const unsigned = [key[0] >>> 0, key[1] >>> 0] as const
     const pooled = (evidence: string) => new SessionPooled({ workspace, evidence })
-    // The connection the lock was taken on (or may have been), and the scope that gives it back to the pool.
-    let held: { readonly connection: SqlConnection.Connection; readonly scope: Scope.CloseableScope } | undefined
+    // The connection the lock was taken on (or may have been), the scope that gives it back to the pool, and the server
+    // process of the session that took it (undefined when the try failed: `acquire` then fails, and nothing runs on it).
+    let held:
+      | { readonly connection: SqlConnection.Connection; readonly scope: Scope.CloseableScope; readonly pid: number | undefined }
+      | undefined
     // Registered before any try, so that it runs after the release that `acquire` registers (the last finalizer
     // added runs first): the connection goes back to the pool only once the lock is released on it.
     yield* Effect.addFinalizer(() => held === undefined ? Effect.void : Scope.close(held.scope, Exit.void))
@@ -237,9 +240,10 @@ export const advisory = (
         Effect.gen(function*() {
           yield* ask("BEGIN", [])
           // In the transaction, on the session that will commit it: a transaction given a session without the lock
-          // (a pooler's) would otherwise write as if it held it.
-          const [here] = yield* ask<{ held: boolean }>(`SELECT EXISTS (${heldHere(1)}) AS held`, unsigned)
-          if (here?.held !== true) {
+          // (a pooler's) would otherwise write as if it held it. The session's server process, not pg_locks: this runs
+          // for every page, and reading pg_locks takes every partition of the server's lock table.
+          const [here] = yield* ask<{ pid: number }>("SELECT pg_backend_pid() AS pid", [])
+          if (here?.pid === undefined || here.pid !== held?.pid) {
             yield* Effect.ignore(ask("ROLLBACK", []))
             return yield* pooled("a transaction of the run was given a server session that does not hold the workspace's lock")
           }
@@ -272,9 +276,10 @@ export const advisory = (
         // again (advisory locks stack in a session), the lock would be held twice, by two syncs. One statement, so
         // that the look and the try run on one session whatever a pooler does.
         const answer = yield* Effect.exit(
-          execute<{ locked: boolean | null }>(
+          execute<{ locked: boolean | null; pid: number }>(
             connection,
-            `SELECT CASE WHEN EXISTS (${heldHere(3)}) THEN NULL ELSE pg_try_advisory_lock($1, $2) END AS locked`,
+            `SELECT CASE WHEN EXISTS (${heldHere(3)}) THEN NULL ELSE pg_try_advisory_lock($1, $2) END AS locked,
+              pg_backend_pid() AS pid`,
             [...key, ...unsigned]
           )
         )
@@ -287,7 +292,7 @@ export const advisory = (
           return yield* new Busy()
         }
         // Taken, or perhaps: a failure may have come after the server granted it. Kept for the release either way.
-        held = { connection, scope }
+        held = { connection, scope, pid: Exit.isSuccess(answer) ? answer.value[0]?.pid : undefined }
         return yield* Effect.asVoid(answer)
       })
     )
