@@ -31,7 +31,7 @@ import { forkAhead } from "./internal/sendAhead.js"
 import { waiting } from "./internal/report.js"
 import * as ScheduleDriver from "./internal/schedule.js"
 import { withSpanKeepingNoValue } from "./internal/span.js"
-import type * as WorkspaceLock from "./internal/workspaceLock.js"
+import * as WorkspaceLock from "./internal/workspaceLock.js"
 import type { Company, Lead, RecordOf, User } from "./Models.js"
 import { Progress, ProgressEvent, type WaitReason } from "./Progress.js"
 import type { Resource } from "./Resource.js"
@@ -148,12 +148,6 @@ export const waitForOtherScroll = (wait: Duration.DurationInput): Schedule.Sched
  */
 const connectRetries: Schedule.Schedule<unknown, RestartRequired> = Schedule.exponential("500 millis")
   .pipe(Schedule.intersect(Schedule.recurs(2)))
-
-/**
- * How long after this process left a scroll open a `scroll_exists` is taken for that scroll: Intercom's minute, and as
- * long again for the reports of it lasting longer. Past that, it is more likely another app's.
- */
-const OWN_SCROLL_MEMORY_MILLIS = 2 * 60 * 1000
 
 /**
  * A page as the consumer sees it.
@@ -336,7 +330,7 @@ const waitForWorkspace = <A>(
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
         const leftOpenAt = yield* lock.leftOpenAt
-        const own = leftOpenAt !== undefined && now - leftOpenAt < OWN_SCROLL_MEMORY_MILLIS
+        const own = leftOpenAt !== undefined && now - leftOpenAt < WorkspaceLock.LEFT_OPEN_MEMORY_MILLIS
         const next = yield* driver.next(error)
         if (Option.isNone(next)) return yield* (own ? new ConcurrentScroll({ resource: error.resource, requestId: error.requestId, ownScroll: true }) : error)
         const giveUpAt = yield* driver.giveUpAt(error, next.value)

@@ -19,6 +19,7 @@ import {
 } from "effect"
 import { IntercomClient, Progress, Scroll, ScrollMetrics } from "../src/index.js"
 import { attach, internalsOf } from "../src/internal/client.js"
+import * as WorkspaceLock from "../src/internal/workspaceLock.js"
 import {
   asked,
   type Coding,
@@ -584,6 +585,53 @@ describe("one scroll per workspace in process", () => {
       expect(yield* isWorkspaceLocked).toBe(false)
       expect(yield* Stream.runCount(Scroll.users())).toBe(250)
     }).pipe(Effect.provide(fake.layer))
+  })
+})
+
+describe("the workspace locks of a long-running process", () => {
+  // A service that makes a client per request, with the token the request carries, meets many tokens over its life.
+  it.effect("keeps no lock for a workspace once its scrolls are over, whether they ended, failed or were refused", () =>
+    Effect.gen(function*() {
+      const before = WorkspaceLock.locks.size
+      for (let i = 0; i < 20; i++) {
+        const refused = makeFake({ token: `tok_refused_${i}`, fault: () => errorList(401, "unauthorized", "Access Token Invalid") })
+        const failure = yield* Stream.runDrain(Scroll.users()).pipe(Effect.flip, Effect.provide(refused.layer))
+        expect(failure._tag).toBe("Unauthorized")
+        const served = makeFake({ token: `tok_served_${i}`, records: 150 })
+        expect(yield* Stream.runCount(Scroll.users()).pipe(Effect.provide(served.layer))).toBe(150)
+      }
+      expect(WorkspaceLock.locks.size).toBe(before)
+    }))
+
+  it.effect("remembers a scroll it left open as long as it can matter, then lets the workspace's lock go", () =>
+    Effect.gen(function*() {
+      const left = makeFake({ token: "tok_left_open", records: 250 })
+      const before = WorkspaceLock.locks.size
+      expect(yield* Stream.runCount(Scroll.users().pipe(Stream.take(1))).pipe(Effect.provide(left.layer))).toBe(1)
+      // The next scroll of the workspace must know the one open at Intercom for its own.
+      expect(WorkspaceLock.locks.size).toBe(before + 1)
+      yield* TestClock.adjust("2 minutes")
+      const other = makeFake({ token: "tok_other_workspace", records: 10 })
+      expect(yield* Stream.runCount(Scroll.users()).pipe(Effect.provide(other.layer))).toBe(10)
+      expect(WorkspaceLock.locks.size).toBe(before)
+    }))
+
+  it.effect("two clients of one workspace take turns even when its lock was let go between them", () => {
+    const first = makeFake({ token: "tok_turns", records: 250 })
+    const second = makeFake({ token: "tok_turns", records: 250 })
+    return Effect.gen(function*() {
+      const [a, b] = yield* Effect.all([Layer.build(first.layer), Layer.build(second.layer)])
+      expect(yield* Stream.runCount(Scroll.users()).pipe(Effect.provide(a))).toBe(250)
+      const gate = yield* Deferred.make<void>()
+      const holder = yield* Scroll.users().pipe(Stream.tap(() => Deferred.await(gate)), Stream.runDrain, Effect.provide(a), Effect.fork)
+      yield* settle(() => first.requests.length >= 5)
+      const waiter = yield* Stream.runCount(Scroll.users()).pipe(Effect.provide(b), Effect.fork)
+      yield* settle(() => false)
+      expect(second.requests.length).toBe(0)
+      yield* Deferred.succeed(gate, undefined)
+      yield* Fiber.join(holder)
+      expect(yield* Fiber.join(waiter)).toBe(250)
+    }).pipe(Effect.scoped)
   })
 })
 

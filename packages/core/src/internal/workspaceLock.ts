@@ -1,4 +1,4 @@
-import { Effect, FiberRef, type Scope } from "effect"
+import { Clock, Effect, FiberRef, type Scope } from "effect"
 import { globalValue } from "effect/GlobalValue"
 
 /**
@@ -36,6 +36,12 @@ export interface WorkspaceLock {
   readonly leftOpenAt: Effect.Effect<number | undefined>
 }
 
+/**
+ * How long after this process left a scroll open a `scroll_exists` is taken for that scroll: Intercom's minute, and as
+ * long again for the reports of it lasting longer. Past that, it is more likely another app's, and the note is let go.
+ */
+export const LEFT_OPEN_MEMORY_MILLIS = 2 * 60 * 1000
+
 /** One holding of a workspace's lock, from its acquiring to its release. */
 type Hold = object
 
@@ -44,6 +50,21 @@ interface Entry {
   readonly semaphore: Effect.Semaphore
   holder: Hold | undefined
   leftOpenAt: number | undefined
+  /** Scrolls that hold the permit or wait for it. */
+  users: number
+}
+
+/**
+ * Where a lock's entry lives. Looked up at each use rather than kept, so that an entry let go when idle and made anew
+ * later is the one every client of the workspace sees, however long ago the client was made.
+ */
+interface Slot {
+  readonly get: () => Entry | undefined
+  readonly getOrMake: () => Entry
+  /** Called whenever `entry` may have become idle: one nobody uses and that remembers nothing may go. */
+  readonly letGo: (entry: Entry) => void
+  /** Lets go of idle entries whose note of a scroll left open is older than `LEFT_OPEN_MEMORY_MILLIS`. */
+  readonly sweep: (nowMillis: number) => void
 }
 
 /**
@@ -55,19 +76,31 @@ const holdsAbove = globalValue(
   () => FiberRef.unsafeMake<ReadonlySet<Hold>>(new Set(), { join: (parent) => parent })
 )
 
-const makeEntry = (): Entry => ({ semaphore: Effect.unsafeMakeSemaphore(1), holder: undefined, leftOpenAt: undefined })
+const makeEntry = (): Entry => ({ semaphore: Effect.unsafeMakeSemaphore(1), holder: undefined, leftOpenAt: undefined, users: 0 })
 
-const fromEntry = (entry: Entry): WorkspaceLock => ({
+const isIdle = (entry: Entry) => entry.users === 0 && entry.holder === undefined
+
+const fromSlot = (slot: Slot): WorkspaceLock => ({
   acquire: Effect.uninterruptibleMask((restore) =>
     Effect.gen(function*() {
-      yield* restore(entry.semaphore.take(1))
+      slot.sweep(yield* Clock.currentTimeMillis)
+      const entry = slot.getOrMake()
+      entry.users++
+      // A wait interrupted leaves the entry as it found it.
+      yield* restore(entry.semaphore.take(1)).pipe(
+        Effect.onInterrupt(() => Effect.sync(() => {
+          entry.users--
+          slot.letGo(entry)
+        }))
+      )
       const hold: Hold = {}
       entry.holder = hold
       // Given back once: the second call finds another holder, or none.
       const giveBack = Effect.suspend(() => {
         if (entry.holder !== hold) return Effect.void
         entry.holder = undefined
-        return entry.semaphore.release(1)
+        entry.users--
+        return Effect.zipRight(entry.semaphore.release(1), Effect.sync(() => slot.letGo(entry)))
       })
       yield* Effect.addFinalizer(() => giveBack)
       const above = yield* FiberRef.get(holdsAbove)
@@ -76,21 +109,29 @@ const fromEntry = (entry: Entry): WorkspaceLock => ({
     })
   ),
   // The holder is set as the permit is taken and cleared as it is given back.
-  isHeld: Effect.sync(() => entry.holder !== undefined),
+  isHeld: Effect.sync(() => slot.get()?.holder !== undefined),
   isHeldAbove: Effect.map(
     FiberRef.get(holdsAbove),
-    (above) => entry.holder !== undefined && above.has(entry.holder)
+    (above) => {
+      const holder = slot.get()?.holder
+      return holder !== undefined && above.has(holder)
+    }
   ),
   noteLeftOpen: (atMillis) =>
     Effect.sync(() => {
+      const entry = atMillis === undefined ? slot.get() : slot.getOrMake()
+      if (entry === undefined) return
       entry.leftOpenAt = atMillis
+      slot.letGo(entry)
     }),
-  leftOpenAt: Effect.sync(() => entry.leftOpenAt)
+  leftOpenAt: Effect.sync(() => slot.get()?.leftOpenAt)
 })
 
 /**
- * The locks of the workspaces this process has scrolled, by `key`. Process-wide on purpose, so that two clients made
- * separately for one workspace still take turns. Keyed by a digest, so that no token sits in a process-global.
+ * The locks of the workspaces this process scrolls, by `key`. Process-wide on purpose, so that two clients made
+ * separately for one workspace still take turns. Keyed by a digest, so that no token sits in a process-global. An
+ * entry lasts while a scroll holds or waits for it, and then only while it remembers a scroll left open: a service
+ * that makes a client per request, for tokens it is sent, keeps none for the tokens of requests long served.
  */
 export const locks = globalValue(
   Symbol.for("@intercom-scroll/core/internal/workspaceLock"),
@@ -98,17 +139,34 @@ export const locks = globalValue(
 )
 
 /** The lock of the workspace whose `key` this is. */
-export const forWorkspace = (key: string): WorkspaceLock => {
-  let entry = locks.get(key)
-  if (entry === undefined) {
-    entry = makeEntry()
-    locks.set(key, entry)
-  }
-  return fromEntry(entry)
-}
+export const forWorkspace = (key: string): WorkspaceLock =>
+  fromSlot({
+    get: () => locks.get(key),
+    getOrMake: () => {
+      let entry = locks.get(key)
+      if (entry === undefined) {
+        entry = makeEntry()
+        locks.set(key, entry)
+      }
+      return entry
+    },
+    letGo: (entry) => {
+      if (isIdle(entry) && entry.leftOpenAt === undefined && locks.get(key) === entry) locks.delete(key)
+    },
+    sweep: (nowMillis) => {
+      for (const [other, entry] of locks) {
+        if (isIdle(entry) && entry.leftOpenAt !== undefined && nowMillis - entry.leftOpenAt >= LEFT_OPEN_MEMORY_MILLIS) {
+          locks.delete(other)
+        }
+      }
+    }
+  })
 
 /** A lock of its own, for a client whose workspace cannot be named (a test double): one scroll of it at a time. */
-export const make = (): WorkspaceLock => fromEntry(makeEntry())
+export const make = (): WorkspaceLock => {
+  const entry = makeEntry()
+  return fromSlot({ get: () => entry, getOrMake: () => entry, letGo: () => {}, sweep: () => {} })
+}
 
 const encoder = new TextEncoder()
 
