@@ -159,7 +159,7 @@ const printHelp = (args: ReadonlyArray<string>) =>
     const stdio = yield* Stdio.Stdio
     const color = yield* Stdio.styled(stdio.stdoutIsTTY)
     const config = yield* cliConfig
-    yield* Stdio.print(Help.render({ name, version, command: command.descriptor, args, config, color }))
+    yield* Stdio.print(Help.render({ name, version, command: command.descriptor, args, config, color, needed: FleetFlags.needed }))
   })
 
 /**
@@ -177,20 +177,26 @@ export const run = (
   ExportCommandError | SyncCommandError | FleetCommandError | ValidationError.ValidationError,
   ExportCommandContext | CliApp.CliApp.Environment
 > => {
-  const { args, level, mistake } = LogLevelFlag.extract(argv.slice(2))
+  const { args, format, level, mistake } = LogLevelFlag.extract(argv.slice(2))
   if (Help.isRequested(args)) return printHelp(args)
-  if (mistake !== undefined) {
-    return usageErrorsToStdio(Console.error(mistake).pipe(Effect.zipRight(Effect.fail(ValidationError.invalidValue(HelpDoc.p(mistake))))))
-  }
+  if (mistake !== undefined) return usageError(mistake)
   // @effect/cli prints the version as a paragraph, which ends in a blank line.
   if (args.includes("--version")) return Stdio.print(`${version}\n`)
   // @effect/cli would print the help styled, whatever stdout is.
   if (Help.stopsShortOfSubcommand(command.descriptor, args)) return printHelp(args)
   const program = usageErrorsToStdio(withTelemetry(runCommand([...argv.slice(0, 2), ...args])))
-  // A runner is a server: its log is what an operator reads, at info unless --log-level says otherwise.
-  const minimum = level ?? (isRunner(args) ? LogLevel.Info : undefined)
-  return minimum === undefined ? program : Logger.withMinimumLogLevel(program, minimum)
+  // The flags win over INTERCOM_SCROLL_LOG_LEVEL and INTERCOM_SCROLL_LOG_FORMAT: a container sets those.
+  return Effect.flatMap(LogLevelFlag.withEnvironment({ level, format }), ({ format, level, mistake }) => {
+    if (mistake !== undefined) return usageError(mistake)
+    // A runner is a server: its log is what an operator reads, at info unless --log-level says otherwise.
+    const minimum = level ?? (isRunner(args) ? LogLevel.Info : undefined)
+    const leveled = minimum === undefined ? program : Logger.withMinimumLogLevel(program, minimum)
+    return format === undefined ? leveled : Effect.provide(leveled, LogLevelFlag.logger(format))
+  })
 }
+
+const usageError = (mistake: string) =>
+  usageErrorsToStdio(Console.error(mistake).pipe(Effect.zipRight(Effect.fail(ValidationError.invalidValue(HelpDoc.p(mistake))))))
 
 /** With the command's spans, metrics and logs sent over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT (or a signal's own) says where (loaded only then). */
 const withTelemetry = <A, E, R>(self: Effect.Effect<A, E, R>) =>
@@ -222,7 +228,7 @@ export const layer = Layer.mergeAll(
   NodeContext.layer,
   Undici.layer,
   Stdio.layer,
-  Logger.replace(Logger.defaultLogger, Logger.withConsoleError(Logger.logfmtLogger)),
+  Logger.replace(Logger.defaultLogger, LogLevelFlag.logfmtToStderr),
   Logger.minimumLogLevel(LogLevel.Error)
 )
 

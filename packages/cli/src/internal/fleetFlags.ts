@@ -44,26 +44,60 @@ export const pruneDescription =
 export const statusDescription =
   "Print the fleet's state from its database: the runners alive, the syncs sent and not answered, the runs under way, and since --since (24h) the runs ended by status, the rows they changed and the latest failures. Writes nothing."
 
-const databaseFlag = Flag.text("database").pipe(
+/**
+ * The environment variables the fleet's flags fall back on, by flag: what a container, a systemd unit or a pod sets.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const variables = {
+  database: "INTERCOM_SCROLL_DATABASE",
+  workspaces: "INTERCOM_SCROLL_WORKSPACES",
+  resources: "INTERCOM_SCROLL_RESOURCES",
+  maxInFlight: "INTERCOM_SCROLL_MAX_IN_FLIGHT",
+  cron: "INTERCOM_SCROLL_CRON",
+  port: "INTERCOM_SCROLL_PORT",
+  host: "INTERCOM_SCROLL_HOST",
+  maxSyncs: "INTERCOM_SCROLL_MAX_SYNCS",
+  healthPort: "INTERCOM_SCROLL_HEALTH_PORT"
+} as const
+
+/**
+ * By subcommand, the flags a variable may stand in for that it needs all the same, for its help's usage.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const needed: Readonly<Record<string, ReadonlyArray<string>>> = {
+  "sync": ["--database"],
+  "fleet runner": ["--database", "--port"],
+  "fleet sync": ["--database", "--workspaces"],
+  "fleet prune": ["--database"],
+  "fleet status": ["--database"]
+}
+
+const orVariable = (name: keyof typeof variables) => ` Else ${variables[name]}.`
+
+const databaseFlag = ScrollFlags.text("database", variables.database).pipe(
   Flag.withPseudoName("URL"),
   Flag.withDescription(
-    "The fleet's database: postgres://USER:PASSWORD@HOST:PORT/DATABASE (or PGPASSWORD for the password) for runners on any number of machines, or sqlite:PATH for one runner on this machine. Every process of a fleet names the same one."
+    `The fleet's database: postgres://USER:PASSWORD@HOST:PORT/DATABASE (or PGPASSWORD for the password) for runners on any number of machines, or sqlite:PATH for one runner on this machine. Every process of a fleet names the same one. Else ${variables.database}, which keeps a password out of ps.`
   )
 )
 
-const positive = (name: string, meaning: string) =>
-  ScrollFlags.integer(name, (n) => n >= 1, `--${name} must be a whole number, 1 or more: ${meaning}`)
+const positive = (name: string, meaning: string, variable: string) =>
+  ScrollFlags.integer(name, (n) => n >= 1, `--${name} must be a whole number, 1 or more: ${meaning} (or ${variable})`, variable)
 
 const resources = ["users", "leads", "companies"] as const satisfies ReadonlyArray<Resource.Resource>
 
-const workspacesFlag = Flag.text("workspaces").pipe(
+const workspacesFlag = ScrollFlags.text("workspaces", variables.workspaces).pipe(
   Flag.withPseudoName("FILE"),
   Flag.withDescription(
-    `A JSON array of workspaces: [{"workspace":"acme","tokenEnv":"ACME_TOKEN"}, …], each with "baseUrl" or "region" (us, eu, au) where it is not in the US. tokenEnv names the variable that holds the token on the runners.`
+    `A JSON array of workspaces: [{"workspace":"acme","tokenEnv":"ACME_TOKEN"}, …], each with "baseUrl" or "region" (us, eu, au) where it is not in the US. tokenEnv names the variable that holds the token on the runners.${orVariable("workspaces")}`
   )
 )
 
-const resourcesFlag = Flag.text("resources").pipe(
+const resourcesFlag = ScrollFlags.text("resources", variables.resources).pipe(
   Flag.withPseudoName("R,…"),
   Flag.withDefault("users"),
   Flag.mapEffect((text) => {
@@ -78,12 +112,12 @@ const resourcesFlag = Flag.text("resources").pipe(
   })
 )
 
-const resourcesOrder = "in order: users, leads, companies (default users)."
+const resourcesOrder = `in order: users, leads, companies (default users).${orVariable("resources")}`
 
-const maxInFlightFlag = positive("max-in-flight", "how many workspaces are sent and not yet answered at once").pipe(
+const maxInFlightFlag = positive("max-in-flight", "how many workspaces are sent and not yet answered at once", variables.maxInFlight).pipe(
   Flag.optional,
   Flag.withDescription(
-    "Workspaces sent to the fleet and not yet answered at once (default 1000; each costs this process ~66 KB while it waits); the next is sent as one is answered. Keep it above the runners × --max-syncs, or runners wait for work. On a runner, it goes with --cron."
+    `Workspaces sent to the fleet and not yet answered at once (default 1000; each costs this process ~66 KB while it waits); the next is sent as one is answered. Keep it above the runners × --max-syncs, or runners wait for work. On a runner, it goes with --cron.${orVariable("maxInFlight")}`
   )
 )
 
@@ -91,7 +125,7 @@ const usageError = (text: string) => Effect.fail(ValidationError.invalidValue(He
 
 /** What makes a runner a fleet's scheduler: `--cron` with the workspaces it syncs, or neither. */
 const scheduleFlags = Flag.all({
-  cron: Flag.text("cron").pipe(
+  cron: ScrollFlags.text("cron", variables.cron).pipe(
     Flag.withPseudoName("EXPR"),
     Flag.mapEffect((text) =>
       Either.match(Cron.parse(text, "UTC"), {
@@ -108,7 +142,7 @@ const scheduleFlags = Flag.all({
     ),
     Flag.optional,
     Flag.withDescription(
-      "Also sync every workspace of --workspaces on this schedule, in UTC: \"0 */6 * * *\" is every six hours. Give the runners that have --cron the same --cron, --workspaces and --resources: the fleet runs each tick on one of them, a round at a time, and names its runs cron@TIME. A runner without --cron takes no tick."
+      `Also sync every workspace of --workspaces on this schedule, in UTC: "0 */6 * * *" is every six hours. Give the runners that have --cron the same --cron, --workspaces and --resources: the fleet runs each tick on one of them, a round at a time, and names its runs cron@TIME. A runner without --cron takes no tick.${orVariable("cron")}`
     )
   ),
   workspaces: workspacesFlag.pipe(Flag.optional),
@@ -142,24 +176,31 @@ const scheduleFlags = Flag.all({
  */
 export const runner = {
   database: databaseFlag,
-  port: ScrollFlags.integer("port", (n) => n >= 1 && n <= 65_535, "--port must be a TCP port, 1 to 65535").pipe(
+  port: ScrollFlags.integer("port", (n) => n >= 1 && n <= 65_535, `--port must be a TCP port, 1 to 65535 (or ${variables.port})`, variables.port).pipe(
     Flag.withPseudoName("P"),
-    Flag.withDescription("The port the runner listens on, for the other processes of the fleet.")
+    Flag.withDescription(`The port the runner listens on, for the other processes of the fleet.${orVariable("port")}`)
   ),
-  host: Flag.text("host").pipe(
+  host: ScrollFlags.text("host", variables.host).pipe(
     Flag.withPseudoName("H"),
     Flag.withDefault("127.0.0.1"),
-    Flag.withDescription("The address the other processes reach this runner at (default 127.0.0.1: one machine).")
+    Flag.withDescription(`The address the other processes reach this runner at (default 127.0.0.1: one machine).${orVariable("host")}`)
   ),
-  maxSyncs: positive("max-syncs", "how many syncs the runner runs at once").pipe(
+  maxSyncs: positive("max-syncs", "how many syncs the runner runs at once", variables.maxSyncs).pipe(
     Flag.withDefault(4),
-    Flag.withDescription("Syncs this runner runs at once, across workspaces (default 4); more wait their turn.")
+    Flag.withDescription(`Syncs this runner runs at once, across workspaces (default 4); more wait their turn.${orVariable("maxSyncs")}`)
   ),
-  healthPort: ScrollFlags.integer("health-port", (n) => n >= 1 && n <= 65_535, "--health-port must be a TCP port, 1 to 65535").pipe(
+  healthPort: ScrollFlags.integer(
+    "health-port",
+    (n) => n >= 1 && n <= 65_535,
+    `--health-port must be a TCP port, 1 to 65535 (or ${variables.healthPort})`,
+    variables.healthPort
+  ).pipe(
     Flag.withPseudoName("P"),
     Flag.optional,
     Flag.withDescription(
-      "Also answer GET /health on this port, at --host, for a container's probe or a monitor: 200 and {\"healthy\":true,\"database\":\"ok\",\"shards\":N} while the database answers, 503 and why when it does not."
+      `Also answer GET /health on this port, at --host, for a container's probe or a monitor: 200 and {"healthy":true,"database":"ok","shards":N} while the database answers, 503 and why when it does not.${
+        orVariable("healthPort")
+      }`
     )
   ),
   schedule: scheduleFlags

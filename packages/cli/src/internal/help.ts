@@ -43,8 +43,28 @@ const generic: ReadonlyArray<RegExp> = [
   /^An integer\.$/,
   /^A floating point number\.$/,
   /^One of the following: /,
-  /^This setting is optional\./
+  /^This setting is optional\./,
+  // Each such flag's description names its variable.
+  /^This option can be set from environment variables\.$/
 ]
+
+/** The usage with the `needed` flags shown as needed. */
+const withNeeded = (usage: Usage.Usage, needed: ReadonlyArray<string>): Usage.Usage => {
+  switch (usage._tag) {
+    case "Optional":
+      return usage.usage._tag === "Named" && usage.usage.names.some((name) => needed.includes(name))
+        ? usage.usage
+        : Usage.optional(withNeeded(usage.usage, needed))
+    case "Repeated":
+      return Usage.repeated(withNeeded(usage.usage, needed))
+    case "Alternation":
+      return Usage.alternation(withNeeded(usage.left, needed), withNeeded(usage.right, needed))
+    case "Concat":
+      return Usage.concat(withNeeded(usage.left, needed), withNeeded(usage.right, needed))
+    default:
+      return usage
+  }
+}
 
 /**
  * The help without @effect/cli's generic sentences.
@@ -52,31 +72,50 @@ const generic: ReadonlyArray<RegExp> = [
  * @since 0.1.0
  * @category help
  */
-export const withoutGenericText = (doc: HelpDoc.HelpDoc): HelpDoc.HelpDoc => {
+export const withoutGenericText = (doc: HelpDoc.HelpDoc, needed: Needed = {}): HelpDoc.HelpDoc => {
   switch (doc._tag) {
     case "Empty":
     case "Header":
       return doc
     case "Paragraph": {
       const text = textOf(doc.value)
-      return generic.some((pattern) => pattern.test(text)) ? HelpDoc.empty : doc
+      if (generic.some((pattern) => pattern.test(text))) return HelpDoc.empty
+      // A subcommand's line of COMMANDS: its usage first, as @effect/cli brackets it (see `withNeeded`).
+      const subcommand = Object.keys(needed).find((name) => text.startsWith(`${name} `))
+      return subcommand === undefined ? doc : HelpDoc.p(
+        needed[subcommand]!.reduce(
+          (line, flag) => line.replace(new RegExp(`\\[(${flag} [^\\]]*)\\]`), "$1"),
+          text
+        )
+      )
     }
     case "DescriptionList":
       return HelpDoc.descriptionList(
-        Arr.map(doc.definitions, ([span, block]): [Span, HelpDoc.HelpDoc] => [span, withoutGenericText(block)])
+        Arr.map(doc.definitions, ([span, block]): [Span, HelpDoc.HelpDoc] => [span, withoutGenericText(block, needed)])
       )
     case "Enumeration":
-      return HelpDoc.enumeration(Arr.map(doc.elements, withoutGenericText))
+      return HelpDoc.enumeration(Arr.map(doc.elements, (element) => withoutGenericText(element, needed)))
     case "Sequence":
-      return HelpDoc.sequence(withoutGenericText(doc.left), withoutGenericText(doc.right))
+      return HelpDoc.sequence(withoutGenericText(doc.left, needed), withoutGenericText(doc.right, needed))
   }
 }
+
+/**
+ * By subcommand (`fleet runner`), the flags a variable may stand in for that it needs all the same (`--database`):
+ * @effect/cli brackets every flag with a fallback, as it does an optional one.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Needed = Readonly<Record<string, ReadonlyArray<string>>>
 
 /**
  * @since 0.1.0
  * @category models
  */
 export interface Options {
+  /** The flags a variable may stand in for that are needed all the same, to show without brackets. */
+  readonly needed?: Needed | undefined
   /** The program's name, as typed: `intercom-scroll`. */
   readonly name: string
   readonly version: string
@@ -169,12 +208,19 @@ export const render = (options: Options): string => {
         CommandDescriptor.getUsage(child)
       )
   })
+  // By subcommand below this one, as its COMMANDS list names them (`fleet --help`: `runner`); its own under "".
+  const path = chain.map(nameOf).join(" ")
+  const needed = Object.fromEntries(
+    Object.entries(options.needed ?? {}).flatMap(([name, flags]) =>
+      name === path ? [["", flags]] : path === "" ? [[name, flags]] : name.startsWith(`${path} `) ? [[name.slice(path.length + 1), flags]] : []
+    )
+  )
   const help = CommandDescriptor.getHelp(Option.getOrElse(subcommand, () => options.command), options.config)
   const doc = HelpDoc.blocks([
     HelpDoc.p(`${options.name} ${options.version}`),
     HelpDoc.h1("USAGE"),
-    ...Arr.map(Usage.enumerate(usage, options.config), (line) => HelpDoc.p(line)),
-    withoutGenericText(help)
+    ...Arr.map(Usage.enumerate(withNeeded(usage, needed[""] ?? []), options.config), (line) => HelpDoc.p(line)),
+    withoutGenericText(help, needed)
   ])
   return options.color
     ? HelpDoc.toAnsiText(doc)

@@ -1,18 +1,41 @@
 /**
- * `--log-level`, wherever it is typed. @effect/cli lists it among every subcommand's flags but reads it only before the
- * first subcommand (`intercom-scroll fleet runner --log-level debug` was "Received unknown argument: '--log-level'"),
- * answers a level it does not know with "Invalid subcommand", and prints a usage error twice when the flag is given
- * (it runs the command again under the level). The command line takes the flag out of the arguments itself.
+ * `--log-level` and `--log-format`, wherever they are typed, else `INTERCOM_SCROLL_LOG_LEVEL` and
+ * `INTERCOM_SCROLL_LOG_FORMAT`. @effect/cli lists `--log-level` among every subcommand's flags but reads it only before
+ * the first subcommand (`intercom-scroll fleet runner --log-level debug` was "Received unknown argument:
+ * '--log-level'"), answers a level it does not know with "Invalid subcommand", and prints a usage error twice when the
+ * flag is given (it runs the command again under the level). The command line takes both flags out of the arguments
+ * itself.
  *
  * @since 0.1.0
  */
-import { LogLevel } from "effect"
+import { Config, Effect, Layer, Logger, LogLevel, Option } from "effect"
 
 const byName = new Map(LogLevel.allLevels.map((level) => [level._tag.toLowerCase(), level]))
 
 /**
- * The arguments (after the runtime and the script) without `--log-level LEVEL` or `--log-level=LEVEL`; the level (the
- * last one given); and, for a level missing or unknown, what is wrong with it. Nothing after `--` is read.
+ * What the log lines are: logfmt (`timestamp=… level=INFO message="Sync started" workspace=acme`), or one JSON object
+ * a line (`{"message":"Sync started","logLevel":"INFO","timestamp":"…","annotations":{"workspace":"acme"},…}`) for a
+ * log aggregator that reads JSON.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Format = "logfmt" | "json"
+
+const formats: ReadonlyArray<Format> = ["logfmt", "json"]
+
+/**
+ * The environment variables read where the flags are not given.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const variables = { level: "INTERCOM_SCROLL_LOG_LEVEL", format: "INTERCOM_SCROLL_LOG_FORMAT" } as const
+
+/**
+ * The arguments (after the runtime and the script) without `--log-level LEVEL`, `--log-format FORMAT` or their
+ * `--flag=VALUE` forms; the level and the format (the last of each given); and, for a value missing or unknown, what
+ * is wrong with it. Nothing after `--` is read.
  *
  * @since 0.1.0
  * @category parsing
@@ -20,10 +43,12 @@ const byName = new Map(LogLevel.allLevels.map((level) => [level._tag.toLowerCase
 export const extract = (args: ReadonlyArray<string>): {
   readonly args: ReadonlyArray<string>
   readonly level: LogLevel.LogLevel | undefined
+  readonly format: Format | undefined
   readonly mistake: string | undefined
 } => {
   const rest: Array<string> = []
   let level: LogLevel.LogLevel | undefined
+  let format: Format | undefined
   let mistake: string | undefined
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!
@@ -31,15 +56,83 @@ export const extract = (args: ReadonlyArray<string>): {
       rest.push(...args.slice(i))
       break
     }
-    if (arg !== "--log-level" && !arg.startsWith("--log-level=")) {
+    const flag = ["--log-level", "--log-format"].find((flag) => arg === flag || arg.startsWith(`${flag}=`))
+    if (flag === undefined) {
       rest.push(arg)
       continue
     }
-    const name = arg === "--log-level" ? args[++i] : arg.slice("--log-level=".length)
-    level = name === undefined ? undefined : byName.get(name)
-    if (level === undefined) {
-      mistake ??= `--log-level takes one of ${[...byName.keys()].join(", ")}; got ${name === undefined ? "nothing" : JSON.stringify(name)}`
+    const name = arg === flag ? args[++i] : arg.slice(flag.length + 1)
+    if (flag === "--log-level") {
+      level = name === undefined ? undefined : byName.get(name)
+      if (level === undefined) mistake ??= levelMistake("--log-level", name)
+    } else {
+      format = formats.find((format) => format === name)
+      if (format === undefined) mistake ??= formatMistake("--log-format", name)
     }
   }
-  return { args: rest, level, mistake }
+  return { args: rest, level, format, mistake }
 }
+
+const quoted = (name: string | undefined) => name === undefined ? "nothing" : JSON.stringify(name)
+const levelMistake = (source: string, name: string | undefined) =>
+  `${source} takes one of ${[...byName.keys()].join(", ")}; got ${quoted(name)}`
+const formatMistake = (source: string, name: string | undefined) => `${source} takes logfmt or json; got ${quoted(name)}`
+
+/**
+ * The level and format the flags gave, else those of the environment (`INTERCOM_SCROLL_LOG_LEVEL`,
+ * `INTERCOM_SCROLL_LOG_FORMAT`, read through the current `ConfigProvider`), with what is wrong with a variable's
+ * value. An empty variable is unset.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const withEnvironment = (given: {
+  readonly level: LogLevel.LogLevel | undefined
+  readonly format: Format | undefined
+}): Effect.Effect<{
+  readonly level: LogLevel.LogLevel | undefined
+  readonly format: Format | undefined
+  readonly mistake: string | undefined
+}> =>
+  Effect.gen(function*() {
+    const read = (name: string) =>
+      Config.option(Config.string(name)).pipe(
+        Effect.map(Option.filter((value) => value !== "")),
+        Effect.orElseSucceed(() => Option.none<string>())
+      )
+    let mistake: string | undefined
+    let level = given.level
+    if (level === undefined) {
+      const name = yield* read(variables.level)
+      if (Option.isSome(name)) {
+        level = byName.get(name.value.toLowerCase())
+        if (level === undefined) mistake ??= levelMistake(variables.level, name.value)
+      }
+    }
+    let format = given.format
+    if (format === undefined) {
+      const name = yield* read(variables.format)
+      if (Option.isSome(name)) {
+        format = formats.find((format) => format === name.value.toLowerCase())
+        if (format === undefined) mistake ??= formatMistake(variables.format, name.value)
+      }
+    }
+    return { level, format, mistake }
+  })
+
+/**
+ * The CLI's logger: logfmt, each line on stderr, so that the log never mixes into records on stdout.
+ *
+ * @since 0.1.0
+ * @category logging
+ */
+export const logfmtToStderr = Logger.withConsoleError(Logger.logfmtLogger)
+
+/**
+ * The logger of `format` in place of the CLI's (`logfmtToStderr`), on stderr too.
+ *
+ * @since 0.1.0
+ * @category logging
+ */
+export const logger = (format: Format) =>
+  format === "json" ? Logger.replace(logfmtToStderr, Logger.withConsoleError(Logger.jsonLogger)) : Layer.empty

@@ -7,7 +7,7 @@
  */
 import { HelpDoc, Options as Flag, ValidationError } from "@effect/cli"
 import type { IntercomClient } from "@intercom-scroll/core"
-import { Duration, Effect, Either, Option } from "effect"
+import { Config, Duration, Effect, Either, Option } from "effect"
 
 const regions = ["us", "eu", "au"] as const satisfies ReadonlyArray<IntercomClient.Region>
 
@@ -18,14 +18,25 @@ const regions = ["us", "eu", "au"] as const satisfies ReadonlyArray<IntercomClie
  * @since 0.1.0
  * @category flags
  */
-export const integer = (name: string, accepts: (n: number) => boolean, refusal: string) =>
-  Flag.text(name).pipe(
+export const integer = (name: string, accepts: (n: number) => boolean, refusal: string, variable?: string) =>
+  text(name, variable).pipe(
     Flag.filterMap((text) => {
       const n = Number(text)
       return /^-?\d+$/.test(text) && Number.isSafeInteger(n) && accepts(n) ? Option.some(n) : Option.none()
     }, refusal),
     Flag.withPseudoName("N")
   )
+
+/**
+ * `--name TEXT`, else the environment variable `variable` when it is set: a container, a systemd unit or a pod
+ * configures a process by its environment, and a flag's value is seen by every user of the host in `ps`. Read before
+ * the flag's checks, so that a value from either is checked alike.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const text = (name: string, variable?: string): Flag.Options<string> =>
+  variable === undefined ? Flag.text(name) : Flag.text(name).pipe(Flag.withFallbackConfig(Config.string(variable)))
 
 /**
  * `--name N`, a whole number 0 or more.

@@ -6,7 +6,8 @@
  */
 import { Args, type Command, Options as Flag } from "@effect/cli"
 import type { Resource } from "@intercom-scroll/core"
-import { Option } from "effect"
+import { Config, Option } from "effect"
+import * as FleetFlags from "./fleetFlags.js"
 import * as ScrollFlags from "./scrollFlags.js"
 
 /**
@@ -39,9 +40,11 @@ export const flags = {
   ).pipe(Args.withDescription("What to sync: users, leads, companies, or all three one after the other.")),
   // Redacted: the URL may hold a password.
   database: Flag.redacted("database").pipe(
+    // As a fleet's: a URL with its password in the environment is not in ps.
+    Flag.withFallbackConfig(Config.redacted(FleetFlags.variables.database)),
     Flag.withPseudoName("URL"),
     Flag.withDescription(
-      "sqlite:PATH (a file, created if missing) or postgres://USER@HOST:PORT/DATABASE (postgresql:// too), the password in the URL or in PGPASSWORD. It is never printed."
+      `sqlite:PATH (a file, created if missing) or postgres://USER@HOST:PORT/DATABASE (postgresql:// too), the password in the URL or in PGPASSWORD. It is never printed. Else ${FleetFlags.variables.database}, which keeps a password out of ps.`
     )
   ),
   workspace: Flag.text("workspace").pipe(

@@ -1,0 +1,138 @@
+import { NodeContext } from "@effect/platform-node"
+import { describe, expect, it } from "@effect/vitest"
+import { ConfigProvider, Effect, Fiber, Layer, Logger, Schedule } from "effect"
+import { makeFake } from "../../core/test/support/fakeIntercom.js"
+import { freePort, tempDir } from "../../fleet/test/support/processes.js"
+import { Cli } from "../src/index.js"
+import * as Failure from "../src/internal/failure.js"
+import * as LogLevelFlag from "../src/internal/logLevelFlag.js"
+import { makeCapture } from "./support/capture.js"
+
+/** The command line run with `env` for its environment, as a container or a systemd unit gives one. */
+const cli = (args: ReadonlyArray<string>, env: Record<string, string>) => {
+  const capture = makeCapture({ stdoutTty: false })
+  return Cli.main(["node", "intercom-scroll", ...args]).pipe(
+    Effect.provide(Layer.mergeAll(NodeContext.layer, makeFake().httpClient, capture.layer)),
+    Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))),
+    Effect.exit,
+    Effect.map((exit) => ({ exit, stdout: capture.stdout(), stderr: capture.stderr() }))
+  )
+}
+
+/**
+ * Runs `fleet runner` with `flags` and `env` until it has logged "Listening on", then stops it; the lines its logger
+ * wrote to stderr, through the CLI's own logger (logfmt, or what the format says).
+ */
+const runnerLines = (flags: ReadonlyArray<string>, env: Record<string, string>) =>
+  Effect.gen(function*() {
+    const lines: Array<string> = []
+    const console = yield* Effect.console
+    const runner = yield* Cli.run(["node", "intercom-scroll", "fleet", "runner", ...flags]).pipe(
+      Effect.provide(Layer.mergeAll(NodeContext.layer, makeFake().httpClient, makeCapture().layer)),
+      Effect.provide(Logger.replace(Logger.defaultLogger, LogLevelFlag.logfmtToStderr)),
+      Effect.withConsole({ ...console, unsafe: { ...console.unsafe, error: (...args) => void lines.push(args.map(String).join(" ")) } }),
+      Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))),
+      Effect.fork
+    )
+    yield* Effect.suspend(() => lines.some((line) => line.includes("Listening on")) ? Effect.void : Effect.fail("not yet")).pipe(
+      Effect.retry(Schedule.spaced("50 millis").pipe(Schedule.upTo("20 seconds")))
+    )
+    yield* Fiber.interrupt(runner)
+    return lines
+  })
+
+describe("configured by the environment (a container, a systemd unit, a pod)", () => {
+  it.live("fleet runner from INTERCOM_SCROLL_* alone: the database (its password out of ps), the port, JSON logs at the level named", () =>
+    Effect.gen(function*() {
+      const directory = yield* tempDir("cli-env-runner-")
+      const lines = yield* runnerLines([], {
+        INTERCOM_SCROLL_DATABASE: `sqlite:${directory}/fleet.sqlite`,
+        INTERCOM_SCROLL_PORT: String(yield* freePort),
+        INTERCOM_SCROLL_LOG_FORMAT: "json",
+        INTERCOM_SCROLL_LOG_LEVEL: "debug"
+      })
+      // One JSON object a line, each with its level and time.
+      const parsed = lines.map((line) => JSON.parse(line) as { readonly message: unknown; readonly logLevel: string; readonly timestamp: string })
+      expect(parsed.some((line) => String(line.message).includes("Listening on") && line.logLevel === "INFO")).toBe(true)
+      expect(parsed.some((line) => line.logLevel === "DEBUG")).toBe(true)
+      expect(parsed.every((line) => !Number.isNaN(Date.parse(line.timestamp)))).toBe(true)
+    }).pipe(Effect.scoped), 60_000)
+
+  it.live("--log-format json on the line, and a flag wins over its variable", () =>
+    Effect.gen(function*() {
+      const directory = yield* tempDir("cli-env-format-")
+      const port = String(yield* freePort)
+      const flags = ["--database", `sqlite:${directory}/fleet.sqlite`, "--port", port, "--log-format", "json", "--log-level", "info"]
+      const lines = yield* runnerLines(flags, {
+        INTERCOM_SCROLL_DATABASE: "mysql://nowhere/fleet",
+        INTERCOM_SCROLL_PORT: "nine",
+        INTERCOM_SCROLL_LOG_FORMAT: "logfmt",
+        INTERCOM_SCROLL_LOG_LEVEL: "debug"
+      })
+      expect(lines.length).toBeGreaterThan(0)
+      for (const line of lines) expect(JSON.parse(line)).toHaveProperty("logLevel", "INFO")
+      // logfmt by default.
+      const plain = yield* runnerLines(["--database", `sqlite:${directory}/other.sqlite`, "--port", String(yield* freePort)], {})
+      expect(plain.find((line) => line.includes("Listening on"))).toMatch(/^timestamp=\S+ level=INFO /)
+    }).pipe(Effect.scoped), 60_000)
+
+  it.effect("a variable's value is checked as its flag's, in words that name both", () =>
+    Effect.gen(function*() {
+      const cases: ReadonlyArray<readonly [ReadonlyArray<string>, Record<string, string>, string]> = [
+        [["fleet", "runner", "--database", "sqlite:f.db"], { INTERCOM_SCROLL_PORT: "nine" }, "--port must be a TCP port, 1 to 65535 (or INTERCOM_SCROLL_PORT)"],
+        [["fleet", "runner", "--database", "sqlite:f.db", "--port", "9000"], { INTERCOM_SCROLL_MAX_SYNCS: "0" }, "--max-syncs must be a whole number, 1 or more"],
+        [["fleet", "runner", "--database", "sqlite:f.db", "--port", "9000"], { INTERCOM_SCROLL_CRON: "0 * * * *" }, "--cron needs --workspaces FILE"],
+        [["fleet", "sync", "--database", "sqlite:f.db"], { INTERCOM_SCROLL_WORKSPACES: "w.json", INTERCOM_SCROLL_RESOURCES: "users,tickets" }, "--resources takes users, leads and companies"]
+      ]
+      for (const [args, env, words] of cases) {
+        const { exit } = yield* cli(args, env)
+        expect(Failure.exitCode(exit)).toBe(1)
+        expect(JSON.stringify(exit)).toContain(words)
+      }
+      for (const [env, words] of [
+        [{ INTERCOM_SCROLL_LOG_LEVEL: "loud" }, `INTERCOM_SCROLL_LOG_LEVEL takes one of all, trace, debug, info, warning, error, fatal, none; got "loud"`],
+        [{ INTERCOM_SCROLL_LOG_FORMAT: "xml" }, `INTERCOM_SCROLL_LOG_FORMAT takes logfmt or json; got "xml"`]
+      ] as const) {
+        const { exit, stderr } = yield* cli(["fleet", "status", "--database", "sqlite:f.db"], env)
+        expect(Failure.exitCode(exit)).toBe(1)
+        expect(stderr).toBe(`${words}\n`)
+      }
+      const { exit, stderr } = yield* cli(["fleet", "status", "--log-format", "yaml"], {})
+      expect(Failure.exitCode(exit)).toBe(1)
+      expect(stderr).toBe(`--log-format takes logfmt or json; got "yaml"\n`)
+    }))
+
+  it.effect("INTERCOM_SCROLL_DATABASE for sync and every fleet command, never printed with its password; --database wins", () =>
+    Effect.gen(function*() {
+      const env = { INTERCOM_SCROLL_DATABASE: "mysql://root:hunter2@db/fleet", INTERCOM_ACCESS_TOKEN: "tok_0123456789abcdef" }
+      for (const args of [["sync", "users"], ["fleet", "runner", "--port", "9000"], ["fleet", "status"], ["fleet", "prune", "--older-than", "90d"]]) {
+        const { exit, stderr } = yield* cli(args, env)
+        expect(Failure.exitCode(exit)).toBe(1)
+        expect(stderr).toContain(`InvalidDatabaseUrl: Invalid database URL: the scheme "mysql" is neither sqlite nor postgres`)
+        expect(stderr).not.toContain("hunter2")
+      }
+      const dir = yield* tempDir("cli-env-database-")
+      const { stderr } = yield* cli(["fleet", "status", "--database", `sqlite:${dir}/typo.db`], env)
+      expect(stderr).toContain(`There is no database at sqlite:${dir}/typo.db`)
+      // Neither: the flag is missing, as before.
+      const missing = yield* cli(["fleet", "status"], {})
+      expect(Failure.exitCode(missing.exit)).toBe(1)
+      expect(JSON.stringify(missing.exit)).toContain("--database")
+    }).pipe(Effect.scoped))
+
+  it.effect("--help shows the flags a variable may stand in for as needed, and names each variable", () =>
+    Effect.gen(function*() {
+      const runner = yield* cli(["fleet", "runner", "--help"], {})
+      expect(runner.stdout).toContain("intercom-scroll fleet runner --database URL --port P [--host H]")
+      expect(runner.stdout).toContain("Else INTERCOM_SCROLL_DATABASE, which keeps a password out of ps.")
+      expect(runner.stdout).toContain("Else INTERCOM_SCROLL_HEALTH_PORT.")
+      expect(runner.stdout).not.toContain("This option can be set from environment variables.")
+      const top = yield* cli(["--help"], {})
+      expect(top.stdout).toContain("- sync --database URL [--workspace NAME]")
+      expect(top.stdout).toContain("- fleet sync --database URL --workspaces FILE [--resources R,…]")
+      expect(top.stdout).toMatch(/- fleet runner --database URL --port P .*\[--workspaces FILE\]/)
+      const fleet = yield* cli(["fleet", "--help"], {})
+      expect(fleet.stdout).toContain("- sync --database URL --workspaces FILE [--resources R,…]")
+      expect(fleet.stdout).toContain("- prune --database URL --older-than DURATION")
+    }))
+})
