@@ -72,9 +72,25 @@ export const check = (
   }).pipe(Effect.withSpan("Health.check"))
 
 /**
- * Serves `GET /health` on `host:port` (default host 127.0.0.1) beside a runner: 200 and the `Report` as JSON when
- * healthy, 503 and the report when not; 404 for any other path. Neither its requests nor their checks are traced (a
- * probe every few seconds would fill a trace store).
+ * Whether a runner of this report can take syncs: its database answers and it holds shards.
+ *
+ * @since 0.1.0
+ * @category health
+ */
+export const isReady = (report: Report): boolean => report.healthy && report.shards > 0
+
+/**
+ * Serves, on `host:port` (default host 127.0.0.1) beside a runner:
+ *
+ * - `GET /health`: 200 and the `Report` as JSON when healthy, 503 and the report when not.
+ * - `GET /ready`, for a readiness probe: the same report, 200 only when healthy and holding shards (not in the seconds
+ *   after it starts, nor while another runner still holds them).
+ * - `GET /live`, for a liveness probe: 200 and `{"live":true}` while the process answers at all. It asks nothing of the
+ *   database: a probe that did would restart every runner while the database is away (a failover, a restart), and a
+ *   runner started meanwhile only waits for it again, where the running one resumes once it is back.
+ *
+ * 404 for any other path. Neither its requests nor their checks are traced (a probe every few seconds would fill a
+ * trace store).
  *
  * @since 0.1.0
  * @category layers
@@ -91,6 +107,13 @@ export const layerServer = (options: {
         Effect.withTracerEnabled(false)
       )
     ),
+    HttpRouter.get(
+      "/ready",
+      Effect.flatMap(check(options), (report) => HttpServerResponse.json(report, { status: isReady(report) ? 200 : 503 })).pipe(
+        Effect.withTracerEnabled(false)
+      )
+    ),
+    HttpRouter.get("/live", HttpServerResponse.json({ live: true })),
     HttpServer.serve(),
     HttpMiddleware.withTracerDisabledWhen(() => true),
     Layer.provide(NodeHttpServer.layer(createServer, { port: options.port, host: options.host ?? "127.0.0.1" }))

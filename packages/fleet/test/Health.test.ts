@@ -20,6 +20,12 @@ const get = (url: string) =>
   })
 
 describe("Health.layerServer", () => {
+  it("is ready only while its database answers and it holds shards", () => {
+    expect(Health.isReady({ healthy: true, database: "ok", shards: 300 })).toBe(true)
+    expect(Health.isReady({ healthy: true, database: "ok", shards: 0 })).toBe(false)
+    expect(Health.isReady({ healthy: false, database: "connect ECONNREFUSED", shards: 300 })).toBe(false)
+  })
+
   it.scopedLive("answers 200 with the shards the runner holds, and 503 naming the fault while its database does not answer", () =>
     Effect.gen(function*() {
       const server = new URL(Redacted.value(yield* Effect.orDie(PostgresDatabase.make)))
@@ -45,6 +51,10 @@ describe("Health.layerServer", () => {
           Effect.orDie
         )
         expect(JSON.parse(up.body)).toEqual({ healthy: true, database: "ok", shards: 300 })
+        const live = `http://127.0.0.1:${healthPort}/live`
+        const ready = `http://127.0.0.1:${healthPort}/ready`
+        expect(yield* get(live)).toEqual({ status: 200, body: JSON.stringify({ live: true }) })
+        expect((yield* get(ready)).status).toBe(200)
         expect((yield* get(`http://127.0.0.1:${healthPort}/other`)).status).toBe(404)
 
         // The database gone: 503, and why.
@@ -54,6 +64,9 @@ describe("Health.layerServer", () => {
         const report: Health.Report = JSON.parse(down.body)
         expect(report.healthy).toBe(false)
         expect(report.database).toMatch(/ECONNREFUSED|terminated/)
+        // Not ready, and alive all the same: a liveness probe must not restart it for its database's absence.
+        expect((yield* get(ready)).status).toBe(503)
+        expect((yield* get(live)).status).toBe(200)
 
         // One that takes the connection and never answers: 503 once the check gives up.
         yield* proxy.stall

@@ -198,7 +198,7 @@ export const runner = {
     Flag.withPseudoName("P"),
     Flag.optional,
     Flag.withDescription(
-      `Also answer GET /health on this port, at --host, for a container's probe or a monitor: 200 and {"healthy":true,"database":"ok","shards":N} while the database answers, 503 and why when it does not.${
+      `Also answer GET /health on this port, at --host, for a container's probe or a monitor: 200 and {"healthy":true,"database":"ok","shards":N} while the database answers, 503 and why when it does not; GET /ready (200 only while it holds shards too) for a readiness probe, GET /live (200 while the process answers) for a liveness probe.${
         orVariable("healthPort")
       }`
     )
