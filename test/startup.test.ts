@@ -63,6 +63,27 @@ describe("the CLI's bin and its code cache", () => {
       expect((yield* cacheFiles(directory))[0]!.bytes.subarray(0, 32)).toEqual(yield* digest)
     }).pipe(Effect.provide(NodeContext.layer)), 120_000)
 
+  it.scoped("prints no dependency's deprecation warning, unless NODE_OPTIONS asks to trace them", () =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const directory = yield* fs.makeTempDirectoryScoped({ prefix: "cli-deprecation-" })
+      // A dependency's deprecated call once the command runs (at its first write), as pg makes one with PGPASSFILE or
+      // as a runner stops.
+      const preload = `${directory}/deprecated.cjs`
+      yield* fs.writeFileString(
+        preload,
+        `const write = process.stdout.write.bind(process.stdout)
+process.stdout.write = (...args) => {
+  require("node:util").deprecate(() => {}, "a dependency's call is deprecated", "DEP_TEST")()
+  return write(...args)
+}
+`
+      )
+      yield* help({ NODE_OPTIONS: `--require ${preload}` })
+      const traced = yield* cli(["--help"], { env: { NODE_OPTIONS: `--require ${preload} --trace-deprecation` } })
+      expect(traced.stderr).toContain("DeprecationWarning: a dependency's call is deprecated")
+    }).pipe(Effect.provide(NodeContext.layer)), 60_000)
+
   it.scoped("runs as well when the cache cannot be written, and writes none with NODE_DISABLE_COMPILE_CACHE=1", () =>
     Effect.gen(function*() {
       const fs = yield* FileSystem.FileSystem

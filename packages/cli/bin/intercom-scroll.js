@@ -30,6 +30,12 @@ v8.setFlagsFromString("--heap-growing-percent=100")
 // - The young generation keeps the size it has now instead of growing to 32 MiB.
 v8.setFlagsFromString("--semi-space-growth-factor=1")
 
+// A dependency's deprecation warning (pg's "pgpass support is deprecated" with PGPASSFILE, its "client.query() when the
+// client is already executing a query" as a runner stops) is for that dependency's callers, not for whoever runs the
+// command, and it is two lines of another format in the log. `--trace-deprecation` or `--throw-deprecation` (in
+// NODE_OPTIONS) still get them.
+if (!process.traceDeprecation && !process.throwDeprecation) process.noDeprecation = true
+
 const script = fileURLToPath(import.meta.resolve("../dist/bin.cjs"))
 
 const cacheDirectory = () => {
