@@ -32,7 +32,7 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import type { Teardown } from "@effect/platform/Runtime"
 import type { ScrollError } from "@intercom-scroll/core"
-import { Config, Console, Effect, Exit, FiberId, Layer, Logger, LogLevel, Option, type Redacted } from "effect"
+import { Cause, Clock, Config, Console, Effect, Exit, FiberId, Layer, Logger, LogLevel, Option, type Redacted } from "effect"
 import type { InvalidConfig, OutputError, StdoutClosed } from "./ExportError.js"
 import * as ExportFlags from "./internal/exportFlags.js"
 import * as ExitCode from "./internal/exitCode.js"
@@ -242,7 +242,12 @@ export const layer = Layer.mergeAll(
  */
 export const reportFailure = <A, E, R>(
   self: Effect.Effect<A, E, R>,
-  options: { readonly flagsOf?: string | undefined; readonly subcommand?: ReadonlyArray<string> | undefined } = {}
+  options: {
+    readonly flagsOf?: string | undefined
+    readonly subcommand?: ReadonlyArray<string> | undefined
+    /** The log's format: with `json`, the line is a JSON log line too, so that a log aggregator reads all of stderr. */
+    readonly logFormat?: LogLevelFlag.Format | undefined
+  } = {}
 ): Effect.Effect<A, E, R | Stdio.Stdio> =>
   Effect.onExit(self, (exit) =>
     Exit.isSuccess(exit) ? Effect.void : Effect.gen(function*() {
@@ -253,7 +258,12 @@ export const reportFailure = <A, E, R>(
       // Loaded only on failure: it needs the core, which `--help` never loads.
       const Failure = yield* Effect.promise(() => import("./internal/failure.js"))
       const text = Failure.line(exit.cause, Option.toArray(token), options)
-      if (text !== undefined) yield* stdio.writeStderr(`${text}\n`)
+      if (text === undefined) return
+      if (options.logFormat !== "json") return yield* stdio.writeStderr(`${text}\n`)
+      // The fields of the json logger's lines.
+      const level = Cause.isInterruptedOnly(exit.cause) ? "INFO" : "ERROR"
+      const timestamp = new Date(yield* Clock.currentTimeMillis).toISOString()
+      yield* stdio.writeStderr(`${JSON.stringify({ message: text, logLevel: level, timestamp, annotations: {}, spans: {} })}\n`)
     }))
 
 /**
@@ -262,8 +272,11 @@ export const reportFailure = <A, E, R>(
  * @since 0.1.0
  * @category running
  */
-export const main = (argv: ReadonlyArray<string>) =>
-  reportFailure(run(argv), { subcommand: Help.subcommandPath(command.descriptor, argv.slice(2)) })
+export const main = (argv: ReadonlyArray<string>) => {
+  const { format, level } = LogLevelFlag.extract(argv.slice(2))
+  return Effect.flatMap(LogLevelFlag.withEnvironment({ format, level }), ({ format }) =>
+    reportFailure(run(argv), { subcommand: Help.subcommandPath(command.descriptor, argv.slice(2)), logFormat: format }))
+}
 
 /**
  * Runs `program` as the process, with the CLI's layer: exit 0, 1 on failure (its line printed by `reportFailure`),

@@ -120,6 +120,26 @@ describe("configured by the environment (a container, a systemd unit, a pod)", (
       expect(JSON.stringify(missing.exit)).toContain("--database")
     }).pipe(Effect.scoped))
 
+  it.effect("with the JSON log, a command's last line is a JSON log line too: its failure, or its stop", () =>
+    Effect.gen(function*() {
+      for (const [args, env] of [
+        [["fleet", "status", "--database", "mysql://root:hunter2@db/fleet"], { INTERCOM_SCROLL_LOG_FORMAT: "json" }],
+        [["--log-format", "json", "fleet", "status", "--database", "mysql://root:hunter2@db/fleet"], {}]
+      ] as const) {
+        const { stderr } = yield* cli(args, env)
+        const lines = stderr.trimEnd().split("\n")
+        expect(lines).toHaveLength(1)
+        const line = JSON.parse(lines[0]!) as { readonly message: string; readonly logLevel: string; readonly timestamp: string }
+        expect(line.message).toMatch(/^InvalidDatabaseUrl: Invalid database URL: the scheme "mysql"/)
+        expect(line.logLevel).toBe("ERROR")
+        expect(Number.isNaN(Date.parse(line.timestamp))).toBe(false)
+        expect(stderr).not.toContain("hunter2")
+      }
+      // logfmt's stays the plain line it was.
+      const { stderr } = yield* cli(["fleet", "status", "--database", "mysql://db/fleet"], {})
+      expect(stderr).toMatch(/^InvalidDatabaseUrl: /)
+    }))
+
   it.effect("--help shows the flags a variable may stand in for as needed, and names each variable", () =>
     Effect.gen(function*() {
       const runner = yield* cli(["fleet", "runner", "--help"], {})
