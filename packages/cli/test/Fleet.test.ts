@@ -389,6 +389,25 @@ describe("intercom-scroll fleet", () => {
         expect(levels).not.toContain("DEBUG")
       }), 60_000)
 
+    it.live("says when it begins to stop, before the cluster's own lines of its stop", () =>
+      Effect.gen(function*() {
+        const directory = yield* tempDir("cli-runner-stopping-")
+        const logged: Array<string> = []
+        const args = ["fleet", "runner", "--database", `sqlite:${directory}/fleet.sqlite`, "--port", String(yield* freePort)]
+        const runner = yield* Cli.run(["node", "intercom-scroll", ...args]).pipe(
+          Effect.provide(Layer.mergeAll(NodeContext.layer, makeFake().httpClient, makeCapture().layer)),
+          Effect.provide(Logger.replace(Logger.defaultLogger, Logger.make(({ message }) => void logged.push(String(message))))),
+          Effect.withConfigProvider(ConfigProvider.fromMap(new Map())),
+          Effect.fork
+        )
+        yield* Effect.suspend(() => logged.some((line) => line.includes("Listening on")) ? Effect.void : Effect.fail("not yet")).pipe(
+          Effect.retry(Schedule.spaced("50 millis").pipe(Schedule.upTo("20 seconds")))
+        )
+        const before = logged.length
+        yield* Fiber.interrupt(runner)
+        expect(logged[before]).toBe("Stopping: the syncs running may finish for up to 15 s; those not started go back to the fleet")
+      }).pipe(Effect.scoped), 60_000)
+
     it.live("at the level --log-level names, given after the subcommand as its help shows it", () =>
       Effect.gen(function*() {
         expect(yield* levelsLogged(["--log-level", "debug"])).toContain("DEBUG")

@@ -205,7 +205,7 @@ export const runRunner = (flags: {
       onNone: () => fleetRunner,
       onSome: (port) => Health.layerServer({ host: flags.host, port }).pipe(Layer.provideMerge(fleetRunner))
     })
-    if (Option.isNone(flags.schedule)) return yield* Layer.launch(runner)
+    if (Option.isNone(flags.schedule)) return yield* serve(runner)
     const { cron, maxInFlight, resources } = flags.schedule.value
     // Read before the runner starts: a file with a mistake stops it at once, not at its first tick.
     const workspaces = yield* WorkspaceConfig.readFile(flags.schedule.value.workspaces)
@@ -216,8 +216,24 @@ export const runRunner = (flags: {
       resources,
       maxInFlight: Option.getOrUndefined(maxInFlight)
     })
-    return yield* Layer.launch(schedule.pipe(Layer.provideMerge(runner)))
+    return yield* serve(schedule.pipe(Layer.provideMerge(runner)))
   })
+
+/**
+ * `Layer.launch`, saying so in the log as the stop begins: the cluster's own lines come only as its syncs end, up to its
+ * termination timeout later, and an operator reading the log of a pod being stopped saw nothing for those 15 s.
+ */
+const serve = <ROut, E, R>(runner: Layer.Layer<ROut, E, R>) =>
+  Effect.scoped(Effect.gen(function*() {
+    yield* Layer.build(runner)
+    // Added last, so run first as the scope closes, before the runner's own finalizers.
+    yield* Effect.addFinalizer((exit) =>
+      Exit.isInterrupted(exit)
+        ? Effect.logInfo("Stopping: the syncs running may finish for up to 15 s; those not started go back to the fleet")
+        : Effect.void
+    )
+    return yield* Effect.never
+  }))
 
 /** The name of `fleet runner --cron`'s schedule in the cluster, and of its rounds' runs (`cron@<tick>`). */
 const cronName = "cron"
