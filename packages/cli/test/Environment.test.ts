@@ -47,9 +47,12 @@ describe("configured by the environment (a container, a systemd unit, a pod)", (
       const directory = yield* tempDir("cli-env-runner-")
       const lines = yield* runnerLines([], {
         INTERCOM_SCROLL_DATABASE: `sqlite:${directory}/fleet.sqlite`,
-        INTERCOM_SCROLL_PORT: String(yield* freePort),
+        INTERCOM_SCROLL_RUNNER_PORT: String(yield* freePort),
         INTERCOM_SCROLL_LOG_FORMAT: "json",
-        INTERCOM_SCROLL_LOG_LEVEL: "debug"
+        INTERCOM_SCROLL_LOG_LEVEL: "debug",
+        // What the kubelet sets in every pod for a Service named intercom-scroll: none of the runner's.
+        INTERCOM_SCROLL_PORT: "tcp://10.96.0.12:34431",
+        INTERCOM_SCROLL_SERVICE_HOST: "10.96.0.12"
       })
       // One JSON object a line, each with its level and time.
       const parsed = lines.map((line) => JSON.parse(line) as { readonly message: unknown; readonly logLevel: string; readonly timestamp: string })
@@ -65,7 +68,7 @@ describe("configured by the environment (a container, a systemd unit, a pod)", (
       const flags = ["--database", `sqlite:${directory}/fleet.sqlite`, "--port", port, "--log-format", "json", "--log-level", "info"]
       const lines = yield* runnerLines(flags, {
         INTERCOM_SCROLL_DATABASE: "mysql://nowhere/fleet",
-        INTERCOM_SCROLL_PORT: "nine",
+        INTERCOM_SCROLL_RUNNER_PORT: "nine",
         INTERCOM_SCROLL_LOG_FORMAT: "logfmt",
         INTERCOM_SCROLL_LOG_LEVEL: "debug"
       })
@@ -79,7 +82,7 @@ describe("configured by the environment (a container, a systemd unit, a pod)", (
   it.effect("a variable's value is checked as its flag's, in words that name both", () =>
     Effect.gen(function*() {
       const cases: ReadonlyArray<readonly [ReadonlyArray<string>, Record<string, string>, string]> = [
-        [["fleet", "runner", "--database", "sqlite:f.db"], { INTERCOM_SCROLL_PORT: "nine" }, "--port must be a TCP port, 1 to 65535 (or INTERCOM_SCROLL_PORT)"],
+        [["fleet", "runner", "--database", "sqlite:f.db"], { INTERCOM_SCROLL_RUNNER_PORT: "nine" }, "--port must be a TCP port, 1 to 65535 (or INTERCOM_SCROLL_RUNNER_PORT)"],
         [["fleet", "runner", "--database", "sqlite:f.db", "--port", "9000"], { INTERCOM_SCROLL_MAX_SYNCS: "0" }, "--max-syncs must be a whole number, 1 or more"],
         [["fleet", "runner", "--database", "sqlite:f.db", "--port", "9000"], { INTERCOM_SCROLL_CRON: "0 * * * *" }, "--cron needs --workspaces FILE"],
         [["fleet", "sync", "--database", "sqlite:f.db"], { INTERCOM_SCROLL_WORKSPACES: "w.json", INTERCOM_SCROLL_RESOURCES: "users,tickets" }, "--resources takes users, leads and companies"]

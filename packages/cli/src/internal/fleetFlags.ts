@@ -56,8 +56,8 @@ export const variables = {
   resources: "INTERCOM_SCROLL_RESOURCES",
   maxInFlight: "INTERCOM_SCROLL_MAX_IN_FLIGHT",
   cron: "INTERCOM_SCROLL_CRON",
-  port: "INTERCOM_SCROLL_PORT",
-  host: "INTERCOM_SCROLL_HOST",
+  port: "INTERCOM_SCROLL_RUNNER_PORT",
+  host: "INTERCOM_SCROLL_RUNNER_HOST",
   maxSyncs: "INTERCOM_SCROLL_MAX_SYNCS",
   healthPort: "INTERCOM_SCROLL_HEALTH_PORT"
 } as const
