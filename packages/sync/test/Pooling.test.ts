@@ -100,10 +100,14 @@ describe("through a transaction pooler (PostgreSQL)", () => {
         expect(error.message).toMatch(/^The PostgreSQL connections were found to share their sessions with other clients \(a second connection was given the session the first one was using\): transaction or statement pooling is not supported/)
       }).pipe(Effect.scoped))
 
-    it.effect("a transaction given a session without the lock writes nothing, and the run is recorded failed", () =>
+    /**
+     * A sync of a fresh workspace whose pooler, once its run is recorded, gives `what` of its statements to a session
+     * that does not hold the lock; its first page comes an hour later. The run's error, its workspace.
+     */
+    const movedMidRun = (what: "all" | "transactions") =>
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
-        const workspace = freshToken("moved-session")
+        const workspace = freshToken(`moved-${what}`)
         const pooled = pooledClient(sql)
         yield* Sync.migrate
         const running = yield* Effect.fork(
@@ -113,10 +117,14 @@ describe("through a transaction pooler (PostgreSQL)", () => {
           ).pipe(Effect.provideService(SqlClient.SqlClient, pooled.client))
         )
         yield* until(Effect.map(runs(workspace), (found) => found.length > 0))
-        // From now on the pooler gives the run's statements to a session that does not hold the lock.
-        pooled.move()
+        pooled.move(what)
         yield* TestClock.adjust(Duration.hours(5))
-        const error = failureOf(yield* Fiber.await(running))
+        return { error: failureOf(yield* Fiber.await(running)), workspace }
+      })
+
+    it.effect("a transaction given a session without the lock writes nothing, and the run is recorded failed", () =>
+      Effect.gen(function*() {
+        const { error, workspace } = yield* movedMidRun("all")
         expect(error?._tag).toBe("SessionPooled")
         expect((yield* rows(workspace, "users")).size).toBe(0)
         const [run] = yield* runs(workspace)
@@ -126,21 +134,8 @@ describe("through a transaction pooler (PostgreSQL)", () => {
 
     it.effect("a page's transaction given a session without the lock is refused, though the lock's checks find it held", () =>
       Effect.gen(function*() {
-        const sql = yield* SqlClient.SqlClient
-        const workspace = freshToken("moved-transaction")
-        const pooled = pooledClient(sql)
-        yield* Sync.migrate
-        const running = yield* Effect.fork(
-          Effect.provide(
-            Sync.run("users", { workspace }),
-            intercom(freshToken(), { pageSize: 5, workspace: { users: 20, faults: { latency: Duration.hours(1) } } })
-          ).pipe(Effect.provideService(SqlClient.SqlClient, pooled.client))
-        )
-        yield* until(Effect.map(runs(workspace), (found) => found.length > 0))
         // The watchdog's questions still reach the lock's session; the first page's transaction does not.
-        pooled.move("transactions")
-        yield* TestClock.adjust(Duration.hours(5))
-        const error = failureOf(yield* Fiber.await(running))
+        const { error, workspace } = yield* movedMidRun("transactions")
         expect(error?._tag).toBe("SessionPooled")
         expect(error?.message).toContain("a transaction of the run was given a server session that does not hold")
         expect((yield* rows(workspace, "users")).size).toBe(0)
