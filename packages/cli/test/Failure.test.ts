@@ -48,6 +48,12 @@ const scrollErrors: ReadonlyArray<ScrollError.ScrollError> = [
     page: 1,
     issue: "the server answered HTTP 301, a redirect to https://api.intercom.io/users/scroll, which the client does not follow",
     location: "https://api.intercom.io/users/scroll"
+  }),
+  new ScrollError.InvalidResponse({
+    resource: "users",
+    page: 1,
+    issue: "at users.4.created_at: Expected number, actual \"1700000000\" (in the record with id \"5f1c\")",
+    id: "5f1c"
   })
 ]
 
@@ -102,6 +108,13 @@ describe("Failure.line", () => {
     expect(advised(scrollErrors[10])).toMatch(
       /^Unreachable: Could not connect to https:\/\/api\.intercom\.io through the proxy http:\/\/127\.0\.0\.1:3128 for the users scroll: nothing is listening at the proxy .* Check the proxy that HTTPS_PROXY or HTTP_PROXY names/
     )
+  })
+
+  it("advises a record of the wrong type to be looked up by its id, not the base URL to be checked", () => {
+    const line = Failure.line(Cause.fail(scrollErrors[12])) ?? ""
+    expect(line).toMatch(/^InvalidResponse: .*\(in the record with id "5f1c"\)\. The run stopped at this record .*Look the record up in Intercom by its id/)
+    expect(line).not.toContain("--base-url")
+    expect(Failure.describeInFleet(scrollErrors[12])).not.toContain("baseUrl")
   })
 
   it("advises a redirect in the fleet's terms: the workspace's baseUrl in the workspaces file", () => {

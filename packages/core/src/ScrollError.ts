@@ -362,6 +362,10 @@ export class Unreachable extends Schema.TaggedError<Unreachable>()("Unreachable"
   }
 }
 
+/** A record whose field is not of the type Intercom documents: no restart or option helps, the record must change. */
+const recordAdvice =
+  "The scroll stops here rather than hand on a record its type (Models) does not describe. Look the record up in Intercom by its id and correct the field there (an app that wrote it through the API may have sent the wrong type); if Intercom itself sends such values, report the field to intercom-scroll."
+
 /**
  * A response that is not the scroll envelope Intercom documents: not JSON, the wrong list type, a record without
  * an id, a missing or repeated scroll_param, a body over the size limit, an empty answer, or a redirect (Intercom's
@@ -375,6 +379,8 @@ export class InvalidResponse extends Schema.TaggedError<InvalidResponse>()("Inva
   issue: Schema.String,
   /** The client's `maxResponseBytes`, when the body went over it. */
   maxResponseBytes: Schema.optional(Schema.Number),
+  /** The Intercom id of the record the issue is in, when it is in one (a field of a type Intercom does not document). */
+  id: Schema.optional(Schema.String),
   /**
    * Where a redirect pointed, when the answer was one (or the HTTP client followed one on its own): origin and path,
    * a query marked `?…` but left out, since it may carry a secret.
@@ -390,6 +396,7 @@ export class InvalidResponse extends Schema.TaggedError<InvalidResponse>()("Inva
     if (this.location !== undefined) {
       return `If ${this.location} is Intercom's API (or a proxy you trust), set the baseUrl option to where it points, without the scroll's path; otherwise check the baseUrl option.`
     }
+    if (this.id !== undefined) return recordAdvice
     return this.maxResponseBytes === undefined
       ? "Check that the baseUrl option points at Intercom's API (or a faithful proxy)."
       : `If the workspace's pages are this large (many or long custom attributes), raise the maxResponseBytes option (now ${this.maxResponseBytes}); otherwise check that the baseUrl option points at Intercom's API (or a faithful proxy).`

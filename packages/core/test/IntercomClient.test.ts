@@ -578,6 +578,18 @@ describe("error mapping", () => {
       expect(invalid.message).toContain(invalid.issue)
     }))
 
+  it.effect("a record's field of the wrong type is InvalidResponse naming the record by its id, not its place in the page", () =>
+    Effect.gen(function*() {
+      const page = { type: "user.list", users: [user(1), { ...user(2), name: { first: "Ada" } }], scroll_param: "x" }
+      const invalid = expectTag(yield* failureOf(() => json(page)), "InvalidResponse")
+      expect(invalid.id).toBe(user(2).id)
+      expect(invalid.issue).toBe(`at users.1.name: Expected string, actual {"first":"Ada"} (in the record with id "${user(2).id}")`)
+      expect(invalid.advice).toMatch(/^The scroll stops here .*Look the record up in Intercom by its id/)
+      // The envelope's own fields name no record.
+      const envelope = expectTag(yield* failureOf(() => json({ ...page, users: "none" })), "InvalidResponse")
+      expect(envelope.id).toBeUndefined()
+    }))
+
   it.effect("an error list under a 200 is InvalidResponse saying the error, not the list type it lacks", () =>
     Effect.gen(function*() {
       const error = yield* failureOf(() =>

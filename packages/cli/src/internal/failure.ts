@@ -16,6 +16,10 @@ import { isStdoutClosed } from "./exitCode.js"
 
 export { exitCode, hungUpExitCode, interruptedExitCode, stdoutClosedExitCode, terminatedExitCode } from "./exitCode.js"
 
+/** A record with a field of a type Intercom does not document: the base URL is not the suspect, the record is. */
+const recordAdvice =
+  "The run stopped at this record (an export to --out leaves no file; a sync keeps the pages before it and marks nothing deleted). Look the record up in Intercom by its id and correct that field there (an app that wrote it through the API may have sent the wrong type); if Intercom itself sends such values, report the field to intercom-scroll."
+
 /**
  * What to do after each of the scroll's errors, with the flags and variables of this command line. Empty where
  * nothing general helps.
@@ -33,7 +37,9 @@ const advice: { readonly [E in ScrollError.ScrollError as E["_tag"]]: (error: E)
     `Check INTERCOM_ACCESS_TOKEN, the workspace's region (--region or INTERCOM_REGION: us, eu or au), and that the app may read ${error.resource}.`,
   ApiError: () => "",
   InvalidResponse: (error) =>
-    error.location === undefined
+    error.id !== undefined
+      ? recordAdvice
+      : error.location === undefined
       ? "Check that --base-url (or INTERCOM_BASE_URL) points at Intercom's API, or a faithful proxy."
       : `If ${error.location} is Intercom's API (or a proxy you trust), point --base-url (or INTERCOM_BASE_URL) there, without the scroll's path; otherwise check --base-url.`,
   Unreachable: (error) =>
@@ -55,7 +61,9 @@ const fleetAdvice: { readonly [E in ScrollError.ScrollError as E["_tag"]]: (erro
     `Check the token in the variable the workspace's tokenEnv names, on the runners; its baseUrl or region in the workspaces file; and that the app may read ${error.resource}.`,
   ApiError: () => "",
   InvalidResponse: (error) =>
-    error.location === undefined
+    error.id !== undefined
+      ? recordAdvice
+      : error.location === undefined
       ? "Check that the workspace's baseUrl in the workspaces file points at Intercom's API, or a faithful proxy."
       : `If ${error.location} is Intercom's API (or a proxy you trust), point the workspace's baseUrl in the workspaces file there, without the scroll's path; otherwise check it.`,
   Unreachable: (error) =>

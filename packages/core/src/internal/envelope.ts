@@ -10,7 +10,13 @@ export interface PageBody {
   readonly scrollParam: string | undefined
 }
 
-type Validator = (json: unknown) => Either.Either<PageBody, string>
+/** What is wrong with a page, and the id of the record it is in, when it is in one. */
+export interface PageIssue {
+  readonly issue: string
+  readonly id?: string | undefined
+}
+
+type Validator = (json: unknown) => Either.Either<PageBody, PageIssue>
 
 /**
  * Validates in place with the compiled `Schema.is` (the parsed JSON is kept, every field included, nothing copied)
@@ -28,15 +34,24 @@ const validator = <A extends { readonly scroll_param?: string | null | undefined
       return Either.right({ records: records(json), scrollParam: json.scroll_param ?? undefined })
     }
     return Either.left(Either.match(explain(json), {
-      onLeft: describe,
-      onRight: () => "the envelope did not validate"
+      onLeft: (issue) => describe(issue, json),
+      onRight: () => ({ issue: "the envelope did not validate" })
     }))
   }
 }
 
-const describe = (issue: ParseResult.ParseIssue): string => {
-  const { message, path } = firstIssue(issue)
-  return `at ${path.length === 0 ? "the body" : path.map(String).join(".")}: ${message}`
+/**
+ * The issue, and the record's id when it is in a record (`users.41.name`): the index in the page means nothing to
+ * anyone, the id names the record in Intercom.
+ */
+const describe = (parseIssue: ParseResult.ParseIssue, json: unknown): PageIssue => {
+  const { message, path } = firstIssue(parseIssue)
+  const issue = `at ${path.length === 0 ? "the body" : path.map(String).join(".")}: ${message}`
+  const [list, index, field] = path
+  if (field === undefined || typeof index !== "number" || typeof list !== "string") return { issue }
+  const record: unknown = (json as { readonly [key: string]: unknown })[list]
+  const id: unknown = Array.isArray(record) ? (record[index] as { readonly id?: unknown } | null)?.id : undefined
+  return typeof id === "string" && id !== "" ? { issue: `${issue} (in the record with id ${JSON.stringify(id)})`, id } : { issue }
 }
 
 const users = validator(Models.UserPage, (page) => page.users)

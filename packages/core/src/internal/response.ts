@@ -29,8 +29,14 @@ const truncated = (where: Where, detail: string) =>
   new RestartRequired({ resource: where.resource, page: where.page, cause: { _tag: "TruncatedBody", detail } })
 
 /** `issue` in our words, with what the server sent already redacted. */
-const invalid = (where: Where, issue: string, maxResponseBytes?: number) =>
-  new InvalidResponse({ resource: where.resource, page: where.page, issue, ...(maxResponseBytes === undefined ? {} : { maxResponseBytes }) })
+const invalid = (where: Where, issue: string, maxResponseBytes?: number, id?: string) =>
+  new InvalidResponse({
+    resource: where.resource,
+    page: where.page,
+    issue,
+    ...(maxResponseBytes === undefined ? {} : { maxResponseBytes }),
+    ...(id === undefined ? {} : { id: where.redact(id) })
+  })
 
 const decoder = new TextDecoder()
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true })
@@ -349,7 +355,7 @@ export const interpret = (received: Received, where: Where): Either.Either<PageB
       return Either.left(invalid(where, `expected JSON, got ${where.redact(String(contentType))} (HTTP ${status})`))
     }
     return Either.flatMap(parseJson(body, where), (json) =>
-      Either.mapLeft(validatePage[resource](json), (issue) => {
+      Either.mapLeft(validatePage[resource](json), ({ id, issue }) => {
         // An error said with a success status: what it says is worth more than the schema's account of its shape.
         const error = firstError(json)
         if (error !== undefined) {
@@ -362,7 +368,7 @@ export const interpret = (received: Received, where: Where): Either.Either<PageB
           )
         }
         // The issue is the schema's account of what the server sent: its keys and values.
-        return invalid(where, where.redact(issue))
+        return invalid(where, where.redact(issue), undefined, id)
       }))
   }
 
