@@ -54,6 +54,12 @@ const scrollErrors: ReadonlyArray<ScrollError.ScrollError> = [
     page: 1,
     issue: "at users.4.created_at: Expected number, actual \"1700000000\" (in the record with id \"5f1c\")",
     id: "5f1c"
+  }),
+  new ScrollError.InvalidResponse({
+    resource: "users",
+    page: 1,
+    issue: "the body is over the 33554432-byte limit (Content-Length 36700885)",
+    maxResponseBytes: 33554432
   })
 ]
 
@@ -115,6 +121,13 @@ describe("Failure.line", () => {
     expect(line).toMatch(/^InvalidResponse: .*\(in the record with id "5f1c"\)\. The run stopped at this record .*Look the record up in Intercom by its id/)
     expect(line).not.toContain("--base-url")
     expect(Failure.describeInFleet(scrollErrors[12])).not.toContain("baseUrl")
+  })
+
+  it("advises a page over the size limit with the limit, which the command line cannot raise", () => {
+    const line = Failure.line(Cause.fail(scrollErrors[13])) ?? ""
+    expect(line).toMatch(/over the 33554432-byte limit .*far below this command's limit of 33554432 bytes a page, which cannot be raised from the command line/)
+    expect(line).not.toContain("maxResponseBytes")
+    expect(Failure.describeInFleet(scrollErrors[13])).toContain("the runners' limit of 33554432 bytes a page")
   })
 
   it("advises a redirect in the fleet's terms: the workspace's baseUrl in the workspaces file", () => {

@@ -39,6 +39,8 @@ const advice: { readonly [E in ScrollError.ScrollError as E["_tag"]]: (error: E)
   InvalidResponse: (error) =>
     error.id !== undefined
       ? recordAdvice
+      : error.maxResponseBytes !== undefined
+      ? `Intercom's pages of about 100 records stay far below this command's limit of ${error.maxResponseBytes} bytes a page, which cannot be raised from the command line: check that --base-url (or INTERCOM_BASE_URL) points at Intercom's API, or a faithful proxy; if it does, report the page's size to intercom-scroll.`
       : error.location === undefined
       ? "Check that --base-url (or INTERCOM_BASE_URL) points at Intercom's API, or a faithful proxy."
       : `If ${error.location} is Intercom's API (or a proxy you trust), point --base-url (or INTERCOM_BASE_URL) there, without the scroll's path; otherwise check --base-url.`,
@@ -63,6 +65,8 @@ const fleetAdvice: { readonly [E in ScrollError.ScrollError as E["_tag"]]: (erro
   InvalidResponse: (error) =>
     error.id !== undefined
       ? recordAdvice
+      : error.maxResponseBytes !== undefined
+      ? `Intercom's pages of about 100 records stay far below the runners' limit of ${error.maxResponseBytes} bytes a page: check that the workspace's baseUrl in the workspaces file points at Intercom's API, or a faithful proxy; if it does, report the page's size to intercom-scroll.`
       : error.location === undefined
       ? "Check that the workspace's baseUrl in the workspaces file points at Intercom's API, or a faithful proxy."
       : `If ${error.location} is Intercom's API (or a proxy you trust), point the workspace's baseUrl in the workspaces file there, without the scroll's path; otherwise check it.`,
