@@ -97,14 +97,16 @@ export const options = {
   host: Options.text("host").pipe(Options.withDefault("127.0.0.1"), Options.withDescription("Address to bind")),
   tokens: Options.text("token").pipe(
     Options.atLeast(1),
-    Options.withDescription("Access token of a workspace; repeat for several workspaces")
+    Options.withDescription(
+      "Access token of a workspace; repeat for several workspaces, or give several tokens of one workspace (its app) separated by commas"
+    )
   ),
   users: count("users", Simulator.defaults.users, "Users per workspace"),
   leads: count("leads", Simulator.defaults.leads, "Leads per workspace"),
   companies: count("companies", Simulator.defaults.companies, "Companies per workspace"),
   seed: Options.integer("seed").pipe(
     Options.withDefault(1),
-    Options.withDescription("Data set seed of the first workspace; the Nth uses seed + N - 1")
+    Options.withDescription("Data set seed of the first workspace; the Nth --token uses seed + N - 1")
   ),
   pageSize: count("page-size", Simulator.defaults.pageSize, "Records a page", 1),
   expiry: count("expiry", Duration.toSeconds(Simulator.defaults.expiry), "Seconds an unused scroll_param lives", 1),
@@ -201,8 +203,8 @@ const faultPlan = (config: Config): FaultPlan => ({
 })
 
 /**
- * The server options a command line describes: one workspace per token, each with the same sizes and faults and
- * its own seed.
+ * The server options a command line describes: one workspace per `--token`, each with the same sizes and faults and
+ * its own seed; the comma-separated tokens of one `--token` are tokens of one workspace (one app, one seed).
  *
  * @since 0.1.0
  * @category conversions
@@ -217,15 +219,19 @@ export const serverOptions = (config: Config): Simulator.ServerOptions => ({
   compression: config.compression === "on",
   ...Option.match(config.bandwidth, { onNone: () => ({}), onSome: (bandwidth) => ({ bandwidth }) }),
   ...Option.match(config.handshake, { onNone: () => ({}), onSome: (millis) => ({ handshake: Duration.millis(millis) }) }),
-  workspaces: config.tokens.map((token, index) => ({
-    token,
-    seed: config.seed + index,
-    users: config.users,
-    leads: config.leads,
-    companies: config.companies,
-    defaultVersion: config.defaultVersion,
-    faults: faultPlan(config)
-  }))
+  // `--token A,B`: two tokens of one app, which share its seed (its records and id_code), its one open scroll and its
+  // rate limit.
+  workspaces: config.tokens.flatMap((tokens, index) =>
+    tokens.split(",").map((token) => ({
+      token,
+      seed: config.seed + index,
+      users: config.users,
+      leads: config.leads,
+      companies: config.companies,
+      defaultVersion: config.defaultVersion,
+      faults: faultPlan(config)
+    }))
+  )
 })
 
 /** The one line the standalone simulator prints once it listens. */

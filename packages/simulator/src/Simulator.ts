@@ -40,7 +40,7 @@ import * as InProcessClient from "./internal/inProcessClient.js"
 import * as Link from "./internal/link.js"
 import { hashString, Rng } from "./internal/random.js"
 import * as InternalStats from "./internal/stats.js"
-import { Workspace } from "./internal/workspace.js"
+import { App as AppState, Workspace } from "./internal/workspace.js"
 
 export {
   /**
@@ -70,7 +70,10 @@ export {
  */
 export interface WorkspaceOptions {
   readonly token: string
-  /** Seeds the data set; defaults to a hash of the token, so that workspaces differ. */
+  /**
+   * Seeds the data set and names the app; defaults to a hash of the token, so that workspaces differ. Entries of one
+   * seed are tokens of one app: they share its one open scroll and its rate-limit window, as with Intercom.
+   */
   readonly seed?: number | undefined
   readonly users?: number | undefined
   readonly leads?: number | undefined
@@ -199,7 +202,13 @@ export interface Counters {
 export interface Stats {
   /** Every request, including those no workspace accepted. */
   readonly total: Counters
+  /** By token: the requests that authenticated as it. */
   readonly workspaces: Readonly<Record<string, Counters>>
+  /**
+   * By app `id_code` (what `GET /me` names; one per seed): the sum of its tokens' counters. Tokens of one app share its
+   * one open scroll and its rate limit, so a `scroll_exists` one token meets may come from another's scroll.
+   */
+  readonly apps: Readonly<Record<string, Counters>>
 }
 
 /**
@@ -324,12 +333,17 @@ export const make = (options: SimulatorOptions): Effect.Effect<Simulator["Type"]
     if (mistake !== undefined) return yield* Effect.dieMessage(`Simulator: ${mistake}`)
     const bandwidth = options.bandwidth
     const workspaces = new Map<string, Workspace>()
+    // Tokens of one seed are tokens of one app: one open scroll and one rate-limit window between them.
+    const apps = new Map<number, AppState>()
     for (const workspace of options.workspaces) {
+      const seed = workspace.seed ?? hashString(workspace.token)
+      const app = apps.get(seed) ?? new AppState()
+      apps.set(seed, app)
       workspaces.set(
         workspace.token,
         new Workspace({
           token: workspace.token,
-          seed: workspace.seed ?? hashString(workspace.token),
+          seed,
           counts: {
             users: workspace.users ?? defaults.users,
             leads: workspace.leads ?? defaults.leads,
@@ -343,7 +357,7 @@ export const make = (options: SimulatorOptions): Effect.Effect<Simulator["Type"]
           scrollParam: options.scrollParam ?? defaults.scrollParam,
           restartOrder: options.restartOrder ?? defaults.restartOrder,
           readAdmins: workspace.readAdmins ?? true
-        }, clock)
+        }, clock, app)
       )
     }
     const unauthenticated = new InternalStats.Counters()
@@ -362,10 +376,16 @@ export const make = (options: SimulatorOptions): Effect.Effect<Simulator["Type"]
         clock
       }),
       stats: Effect.sync(() => {
-        const perWorkspace = Array.from(workspaces, ([token, workspace]) => [token, workspace.counters.snapshot()] as const)
+        const perApp = new Map<string, Array<Counters>>()
+        const perWorkspace = Array.from(workspaces, ([token, workspace]) => {
+          const counters = workspace.counters.snapshot()
+          perApp.set(workspace.appId, [...(perApp.get(workspace.appId) ?? []), counters])
+          return [token, counters] as const
+        })
         return {
           total: InternalStats.sum([unauthenticated.snapshot(), ...perWorkspace.map(([, counters]) => counters)]),
-          workspaces: Object.fromEntries(perWorkspace)
+          workspaces: Object.fromEntries(perWorkspace),
+          apps: Object.fromEntries(Array.from(perApp, ([appId, all]) => [appId, InternalStats.sum(all)]))
         }
       }),
       ids: (token, resource) => Effect.map(workspace(token), (found) => found.datasets[resource].ids()),

@@ -72,6 +72,31 @@ describe("the standalone simulator", () => {
     }).pipe(Effect.scoped), 60_000)
 })
 
+describe("the standalone simulator's tokens of one workspace", () => {
+  it.live("--token A,B serves one app to both tokens: one open scroll and one rate limit between them", () =>
+    Effect.gen(function*() {
+      const { child, url } = yield* start(["--port", "0", "--token", "A,B", "--token", "C", "--rate-limit", "4"])
+      const first = yield* call(url, "A")
+      expect(first.status).toBe(200)
+      const refused = yield* call(url, "B")
+      expect(refused.status).toBe(400)
+      expect(refused.body.errors?.[0]?.code).toBe("scroll_exists")
+      expect(refused.headers.get("x-ratelimit-remaining")).toBe("2")
+      // The next --token is another app.
+      expect((yield* call(url, "C")).status).toBe(200)
+      const [a, b, c] = yield* Effect.forEach(["A", "B", "C"], (token) => call(url, token, "/me"))
+      expect(b.body.app.id_code).toBe(a.body.app.id_code)
+      expect(c.body.app.id_code).not.toBe(a.body.app.id_code)
+      let stderr = ""
+      child.stderr!.on("data", (chunk: Buffer) => stderr += chunk.toString())
+      child.kill("SIGINT")
+      yield* Effect.promise(() => once(child, "exit"))
+      const stats = JSON.parse(stderr.slice(Cli.stoppedLine.length))
+      expect(stats.workspaces.B).toMatchObject({ scrollsOpened: 0, scrollExistsWhileLive: 1 })
+      expect(stats.apps[a.body.app.id_code]).toMatchObject({ requests: 4, scrollsOpened: 1, scrollExistsWhileLive: 1 })
+    }).pipe(Effect.scoped), 60_000)
+})
+
 describe("the standalone simulator's --restart-order", () => {
   it.live("same: the scroll opened after a 500 starts with the first one's page; varied (the default): with another", () =>
     Effect.gen(function*() {

@@ -144,6 +144,91 @@ describe("workspaces", () => {
     }).pipe(withSimulator()))
 })
 
+describe("tokens of one app", () => {
+  // Two tokens of one seed: a token rotated beside the old one, or two apps' tokens installed on one workspace.
+  const A = "token-a"
+  const B = "token-b"
+  const oneApp = (faults: Simulator.FaultPlan = {}): Simulator.SimulatorOptions => ({
+    workspaces: [{ token: A, seed: 7, companies: 150, faults }, { token: B, seed: 7, companies: 150, faults }, {
+      token: U,
+      seed: 8,
+      companies: 150,
+      faults
+    }]
+  })
+
+  it.effect("share one open scroll: the other token meets scroll_exists until the scroll ends, and counts it live", () =>
+    Effect.gen(function*() {
+      const first = yield* scroll("companies", { token: A })
+      expect(first.status).toBe(200)
+      const refused = yield* scroll("companies", { token: B })
+      expect(refused.status).toBe(400)
+      expect(errorCode(refused)).toBe("scroll_exists")
+      // Another app is not held.
+      expect((yield* scroll("companies", { token: U })).status).toBe(200)
+      // The scroll_param is its opener's.
+      expect((yield* scroll("companies", { token: B, param: first.body.scroll_param })).status).toBe(404)
+      let param = first.body.scroll_param
+      for (;;) {
+        const page = yield* scroll("companies", { token: A, param })
+        expect(page.status).toBe(200)
+        if (page.body.data.length === 0) break
+        param = page.body.scroll_param
+      }
+      expect((yield* scroll("companies", { token: B })).status).toBe(200)
+      const simulator = yield* Simulator.Simulator
+      const stats = yield* simulator.stats
+      expect(stats.workspaces[B]).toMatchObject({ scrollsOpened: 1, scrollExistsWhileLive: 1, errorsByCode: { scroll_exists: 1 } })
+      expect(stats.workspaces[A]).toMatchObject({ scrollsOpened: 1, scrollExistsWhileLive: 0 })
+      // By app: A and B are one, U another.
+      const me = yield* get("/me", { token: A })
+      expect(Object.keys(stats.apps)).toHaveLength(2)
+      expect(stats.apps[me.body.app.id_code]).toMatchObject({
+        scrollsOpened: 2,
+        scrollExistsWhileLive: 1,
+        requests: stats.workspaces[A].requests + stats.workspaces[B].requests
+      })
+    }).pipe(withSimulator(oneApp())))
+
+  it.effect("an abandoned scroll of one token holds the other until it expires", () =>
+    Effect.gen(function*() {
+      expect((yield* scroll("companies", { token: A })).status).toBe(200)
+      yield* TestClock.adjust("59 seconds")
+      expect(errorCode(yield* scroll("users", { token: B, version: "1.4" }))).toBe("scroll_exists")
+      yield* TestClock.adjust("1 second")
+      expect((yield* scroll("users", { token: B, version: "1.4" })).status).toBe(200)
+      const simulator = yield* Simulator.Simulator
+      expect((yield* simulator.stats).workspaces[B].scrollExistsWhileLive).toBe(0)
+    }).pipe(withSimulator(oneApp())))
+
+  it.effect("share one rate-limit window", () =>
+    Effect.gen(function*() {
+      expect((yield* get("/me", { token: A })).headers["x-ratelimit-remaining"]).toBe("2")
+      expect((yield* get("/me", { token: B })).headers["x-ratelimit-remaining"]).toBe("1")
+      expect((yield* get("/me", { token: U })).headers["x-ratelimit-remaining"]).toBe("2")
+      expect((yield* get("/me", { token: A })).headers["x-ratelimit-remaining"]).toBe("0")
+      expect(errorCode(yield* get("/me", { token: B }))).toBe("rate_limit_exceeded")
+    }).pipe(withSimulator(oneApp({ rateLimit: { limit: 3 } }))))
+
+  it.effect("a foreign scroll in one token's plan holds the app", () =>
+    Effect.gen(function*() {
+      expect(errorCode(yield* scroll("companies", { token: B }))).toBe("scroll_exists")
+      yield* TestClock.adjust("30 seconds")
+      expect((yield* scroll("companies", { token: B })).status).toBe(200)
+    }).pipe(withSimulator({
+      workspaces: [{ token: A, seed: 7, faults: { foreignScroll: 30 } }, { token: B, seed: 7 }]
+    })))
+
+  it.effect("a fault of one token's plan closes that token's scroll only", () =>
+    Effect.gen(function*() {
+      const opened = yield* scroll("companies", { token: A })
+      expect(errorCode(yield* scroll("companies", { token: B }))).toBe("server_error") // B's first page request
+      expect((yield* scroll("companies", { token: A, param: opened.body.scroll_param })).status).toBe(200)
+    }).pipe(withSimulator({
+      workspaces: [{ token: A, seed: 7 }, { token: B, seed: 7, faults: { restartAt: [1] } }]
+    })))
+})
+
 describe("scroll lifecycle", () => {
   it.effect("one open scroll per workspace, whatever the resource: 400 scroll_exists", () =>
     Effect.gen(function*() {

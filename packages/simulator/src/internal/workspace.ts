@@ -1,5 +1,6 @@
 /**
- * A workspace's state: its data sets, the one scroll it may have open, its rate-limit window and its faults.
+ * A token's state (its data sets, its faults, its counters) and its app's: the one scroll the app may have open and its
+ * rate-limit window, shared by every token of the app (one seed), as Intercom locks one scroll per app.
  *
  * JavaScript runs one request step at a time, so each synchronous step below is atomic; the only suspension is the
  * injected latency, before any state is read.
@@ -54,6 +55,8 @@ export interface RateLimitDecision {
  * those created after its order was drawn (`order.size` up to `universe`) in creation order.
  */
 interface Scroll {
+  /** The token that opened it: its scroll_param works for that token only, over that token's data set. */
+  readonly owner: Workspace
   readonly resource: Resource
   readonly universe: number
   readonly order: Order
@@ -107,19 +110,27 @@ const concat = (chunks: ReadonlyArray<Uint8Array>): Uint8Array => {
   return out
 }
 
+/**
+ * What the tokens of one app share: its open scroll and its rate-limit window. A token rotated beside the old one, or
+ * two apps' tokens of one seed, meet each other's scroll (`scroll_exists`) and spend one budget.
+ */
+export class App {
+  scroll: Scroll | undefined = undefined
+  rateWindow = { start: Number.NaN, used: 0 }
+  /** Until when another client's scroll holds the app (the `foreignScroll` fault of any of its tokens). */
+  foreignUntil = Number.NEGATIVE_INFINITY
+}
+
 export class Workspace {
   readonly counters = new Counters()
   readonly datasets: Readonly<Record<Resource, Dataset>>
   /** The app's `id_code`: in `GET /me`, and in the `app_id` of the records that carry one. */
   readonly appId: string
   private readonly rng: Rng
-  private readonly startedAt: number
-  private scroll: Scroll | undefined = undefined
   private readonly lastOrder: Partial<Record<Resource, Order>> = {}
   private pageRequests = 0
-  private rateWindow = { start: Number.NaN, used: 0 }
 
-  constructor(readonly config: Config, private readonly clock: Clock.Clock) {
+  constructor(readonly config: Config, private readonly clock: Clock.Clock, private readonly app: App) {
     const catalogue = new Catalogue(config.seed, config.counts.companies)
     this.appId = catalogue.appId
     this.datasets = {
@@ -128,24 +139,30 @@ export class Workspace {
       companies: new Dataset(catalogue, "companies", config.counts.companies)
     }
     this.rng = new Rng(hash(config.seed, hashString(config.token)))
-    this.startedAt = clock.unsafeCurrentTimeMillis()
+    const startedAt = clock.unsafeCurrentTimeMillis()
+    app.foreignUntil = Math.max(app.foreignUntil, startedAt + (config.faults.foreignScroll ?? 0) * 1000)
   }
 
-  /** Takes one request from the current window's budget; the headers go on every authenticated response. */
+
+  /**
+   * Takes one request from the app's current window, which every token of the app spends, against this token's limit;
+   * the headers go on every authenticated response.
+   */
   admit(): RateLimitDecision {
     const limit = this.config.faults.rateLimit?.limit ?? this.config.defaultRateLimit
     const windowMillis = (this.config.faults.rateLimit?.windowSeconds ?? defaultRateWindowSeconds) * 1000
     const now = this.clock.unsafeCurrentTimeMillis()
     const start = Math.floor(now / windowMillis) * windowMillis
-    if (start !== this.rateWindow.start) this.rateWindow = { start, used: 0 }
-    const allowed = this.rateWindow.used < limit
-    if (allowed) this.rateWindow.used++
+    if (start !== this.app.rateWindow.start) this.app.rateWindow = { start, used: 0 }
+    const window = this.app.rateWindow
+    const allowed = window.used < limit
+    if (allowed) window.used++
     return {
       allowed,
       refusal: () => ApiError.rateLimited(limit, windowMillis / 1000),
       headers: {
         "x-ratelimit-limit": String(limit),
-        "x-ratelimit-remaining": String(limit - this.rateWindow.used),
+        "x-ratelimit-remaining": String(Math.max(0, limit - window.used)),
         "x-ratelimit-reset": String(Math.floor((start + windowMillis) / 1000))
       }
     }
@@ -198,26 +215,28 @@ export class Workspace {
     const faults = this.config.faults
     this.forgetIdleScroll(now)
     if (major === 2 && resource !== "companies") return Effect.fail(ApiError.versionInvalid())
+    // A fault of this token's plan closes this token's scroll, not another token's.
     if (faults.restartAt?.includes(page) || this.restartByRate(page)) {
-      this.scroll = undefined
+      this.closeOwnScroll()
       return Effect.fail(ApiError.serverError())
     }
     // Only a scroll_param can expire: a request that opens a scroll carries none, so the fault passes it by.
     if (param !== undefined && faults.expireAt?.includes(page)) {
-      this.scroll = undefined
+      this.closeOwnScroll()
       return Effect.fail(ApiError.scrollNotFound())
     }
     let scroll: Scroll
+    const open = this.app.scroll
     if (param === undefined) {
-      if (this.scroll !== undefined || now < this.startedAt + (faults.foreignScroll ?? 0) * 1000) {
-        if (this.scroll !== undefined && now - this.scroll.lastUsedAt < liveScrollMillis) {
+      if (open !== undefined || now < this.app.foreignUntil) {
+        if (open !== undefined && now - open.lastUsedAt < liveScrollMillis) {
           this.counters.counts.scrollExistsWhileLive++
         }
         return Effect.fail(ApiError.scrollExists(major))
       }
       scroll = this.open(resource, now)
-    } else if (this.scroll !== undefined && this.scroll.param === param && this.scroll.resource === resource) {
-      scroll = this.scroll
+    } else if (open !== undefined && open.owner === this && open.param === param && open.resource === resource) {
+      scroll = open
     } else {
       return Effect.fail(ApiError.scrollNotFound())
     }
@@ -231,11 +250,16 @@ export class Workspace {
     })
   }
 
-  /** A scroll unused for `expiry` is gone, and no longer holds the workspace. */
+  /** A scroll unused for `expiry` is gone, and no longer holds the app. */
   private forgetIdleScroll(now: number): void {
-    if (this.scroll !== undefined && now - this.scroll.lastUsedAt >= Duration.toMillis(this.config.expiry)) {
-      this.scroll = undefined
+    const open = this.app.scroll
+    if (open !== undefined && now - open.lastUsedAt >= Duration.toMillis(this.config.expiry)) {
+      this.app.scroll = undefined
     }
+  }
+
+  private closeOwnScroll(): void {
+    if (this.app.scroll?.owner === this) this.app.scroll = undefined
   }
 
   private restartByRate(page: number): boolean {
@@ -266,8 +290,9 @@ export class Workspace {
     this.counters.counts.scrollsOpened++
     // A rotating scroll_param is drawn by each page; a stable one once, here.
     const param = this.config.scrollParam === "stable" ? this.rng.uuid() : ""
-    this.scroll = { resource, universe, order, param, position: 0, cursor: order.offset, lastUsedAt: now }
-    return this.scroll
+    const scroll: Scroll = { owner: this, resource, universe, order, param, position: 0, cursor: order.offset, lastUsedAt: now }
+    this.app.scroll = scroll
+    return scroll
   }
 
   /** A permutation of `[0, size)` other than `previous`. */
@@ -303,7 +328,7 @@ export class Workspace {
     }
     if (this.config.scrollParam === "rotating") scroll.param = this.rng.uuid()
     scroll.lastUsedAt = now
-    if (records === 0) this.scroll = undefined
+    if (records === 0) this.app.scroll = undefined
     chunks.push(tail, encoder.encode(`${scroll.param}"}`))
     return { body: concat(chunks), records }
   }
