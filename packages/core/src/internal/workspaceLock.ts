@@ -172,7 +172,9 @@ const encoder = new TextEncoder()
 
 /**
  * A workspace's key: the SHA-256 of its base URL and access token, in hex. A token belongs to one app in one
- * workspace, so the two name the workspace (and the app, which is what Intercom's companies scroll is limited by).
+ * workspace, so the key is never shared by two apps; but another token of the same app (rotated, or another app's
+ * installed on the workspace) has a key of its own, though Intercom keeps one open scroll for both: its scroll meets
+ * `scroll_exists` and waits by `concurrentScroll`, as for another process's.
  */
 export const key = (baseUrl: string, token: string): Effect.Effect<string> =>
   Effect.map(
