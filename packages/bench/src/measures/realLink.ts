@@ -4,9 +4,10 @@
  * compression on (the simulator compresses whatever a request asks for). Scroll.users against a bare fetch loop (which asks for gzip, as
  * Node's fetch does by default), Scroll.companies against intercom-client 7 (fetch too), all four interleaved.
  *
- * The simulator runs in this process (`Simulator.layerServer`, the same app as the bin), each contender in a
- * workspace of its own (same seed, same records), so that its stats give each contender's bytes on the wire and pages
- * a run. Beside each result: the physical limit of the link, one handshake + pages × latency + bytes ÷ bandwidth, for
+ * The simulator runs in this process (`Simulator.layerServer`, the same app as the bin), each contender with a token
+ * of its own (same seed, same records), so that its stats give each contender's bytes on the wire and pages a run. One
+ * seed is one app, whose one open scroll the contenders take in turn: each scrolls to the end (which closes it) before
+ * the next starts, and the default rate limit (10,000 requests in 10 s) is far above a round's. Beside each result: the physical limit of the link, one handshake + pages × latency + bytes ÷ bandwidth, for
  * the bytes that contender moved, and the connections it opened (each contender's process keeps its connections alive
  * between rounds only while undici's keep-alive lasts, 4 s: a round usually opens them again).
  */
