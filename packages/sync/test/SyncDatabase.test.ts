@@ -415,11 +415,12 @@ describe("a server with no connection to spare", () => {
       const role = `full_${Math.random().toString(36).slice(2, 10)}`
       yield* Effect.scoped(Effect.flatMap(
         Layer.build(PostgresDatabase.layerAt(Redacted.make(url.href))),
-        (context) => Context.get(context, SqlClient.SqlClient).unsafe(`CREATE ROLE ${role} LOGIN CONNECTION LIMIT 0 PASSWORD 'p'`)
+        (context) => Context.get(context, SqlClient.SqlClient).unsafe(`CREATE ROLE ${role} LOGIN CONNECTION LIMIT 0 PASSWORD 'never-in-a-role-name'`)
       ))
       const full = new URL(url)
       full.username = role
-      full.password = "p"
+      // A password no role name can hold: every message is scrubbed of it, and a one-letter one scrubbed the role's name.
+      full.password = "never-in-a-role-name"
       const error = failureOf(yield* selectOne(SyncDatabase.layerFromUrl(full.href)))
       expect(error).toMatchObject({ _tag: "DatabaseUnavailable", transient: true })
       expect(error?.message).toMatch(/too many connections for role "full_\w+" \(every connection the server allows is in use: raise max_connections/)
