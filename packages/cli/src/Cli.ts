@@ -176,8 +176,9 @@ export const run = (
   void,
   ExportCommandError | SyncCommandError | FleetCommandError | ValidationError.ValidationError,
   ExportCommandContext | CliApp.CliApp.Environment
-> => {
-  const { args, format, level, mistake } = LogLevelFlag.extract(argv.slice(2))
+> => Effect.flatMap(LogLevelFlag.settings(argv.slice(2)), (log) => runWith(argv, log))
+
+const runWith = (argv: ReadonlyArray<string>, { args, format, level, mistake }: LogLevelFlag.Settings) => {
   if (Help.isRequested(args)) return printHelp(args)
   if (mistake !== undefined) return usageError(mistake)
   // @effect/cli prints the version as a paragraph, which ends in a blank line.
@@ -185,14 +186,10 @@ export const run = (
   // @effect/cli would print the help styled, whatever stdout is.
   if (Help.stopsShortOfSubcommand(command.descriptor, args)) return printHelp(args)
   const program = usageErrorsToStdio(withTelemetry(runCommand([...argv.slice(0, 2), ...args])))
-  // The flags win over INTERCOM_SCROLL_LOG_LEVEL and INTERCOM_SCROLL_LOG_FORMAT: a container sets those.
-  return Effect.flatMap(LogLevelFlag.withEnvironment({ level, format }), ({ format, level, mistake }) => {
-    if (mistake !== undefined) return usageError(mistake)
-    // A runner is a server: its log is what an operator reads, at info unless --log-level says otherwise.
-    const minimum = level ?? (isRunner(args) ? LogLevel.Info : undefined)
-    const leveled = minimum === undefined ? program : Logger.withMinimumLogLevel(program, minimum)
-    return format === undefined ? leveled : Effect.provide(leveled, LogLevelFlag.logger(format))
-  })
+  // A runner is a server: its log is what an operator reads, at info unless --log-level says otherwise.
+  const minimum = level ?? (isRunner(args) ? LogLevel.Info : undefined)
+  const leveled = minimum === undefined ? program : Logger.withMinimumLogLevel(program, minimum)
+  return format === undefined ? leveled : Effect.provide(leveled, LogLevelFlag.logger(format))
 }
 
 const usageError = (mistake: string) =>
@@ -272,11 +269,12 @@ export const reportFailure = <A, E, R>(
  * @since 0.1.0
  * @category running
  */
-export const main = (argv: ReadonlyArray<string>) => {
-  const { format, level } = LogLevelFlag.extract(argv.slice(2))
-  return Effect.flatMap(LogLevelFlag.withEnvironment({ format, level }), ({ format }) =>
-    reportFailure(run(argv), { subcommand: Help.subcommandPath(command.descriptor, argv.slice(2)), logFormat: format }))
-}
+export const main = (argv: ReadonlyArray<string>) =>
+  Effect.flatMap(LogLevelFlag.settings(argv.slice(2)), (log) =>
+    reportFailure(runWith(argv, log), {
+      subcommand: Help.subcommandPath(command.descriptor, argv.slice(2)),
+      logFormat: log.format
+    }))
 
 /**
  * Runs `program` as the process, with the CLI's layer: exit 0, 1 on failure (its line printed by `reportFailure`),

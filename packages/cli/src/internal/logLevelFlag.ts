@@ -79,46 +79,60 @@ const levelMistake = (source: string, name: string | undefined) =>
 const formatMistake = (source: string, name: string | undefined) => `${source} takes logfmt or json; got ${quoted(name)}`
 
 /**
- * The level and format the flags gave, else those of the environment (`INTERCOM_SCROLL_LOG_LEVEL`,
- * `INTERCOM_SCROLL_LOG_FORMAT`, read through the current `ConfigProvider`), with what is wrong with a variable's
- * value. An empty variable is unset.
+ * What the command line and the environment say of the log: the arguments without the log flags, and the level and
+ * format the flags gave, else those of the environment (`INTERCOM_SCROLL_LOG_LEVEL`, `INTERCOM_SCROLL_LOG_FORMAT`, read
+ * through the current `ConfigProvider`; an empty variable is unset), with what is wrong with a flag's or a variable's
+ * value (a flag's first). The flags win: a container sets the variables.
  *
  * @since 0.1.0
  * @category parsing
  */
-export const withEnvironment = (given: {
-  readonly level: LogLevel.LogLevel | undefined
-  readonly format: Format | undefined
-}): Effect.Effect<{
+export const settings = (args: ReadonlyArray<string>): Effect.Effect<Settings> => {
+  const flags = extract(args)
+  return Effect.map(
+    Effect.all([
+      orVariable(flags.level, variables.level, (name) => byName.get(name.toLowerCase()), levelMistake),
+      orVariable(flags.format, variables.format, (name) => formats.find((format) => format === name.toLowerCase()), formatMistake)
+    ]),
+    ([level, format]) => ({
+      args: flags.args,
+      level: level.value,
+      format: format.value,
+      mistake: flags.mistake ?? level.mistake ?? format.mistake
+    })
+  )
+}
+
+/**
+ * The log's settings of one command line (`settings`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Settings {
+  readonly args: ReadonlyArray<string>
   readonly level: LogLevel.LogLevel | undefined
   readonly format: Format | undefined
   readonly mistake: string | undefined
-}> =>
-  Effect.gen(function*() {
-    const read = (name: string) =>
-      Config.option(Config.string(name)).pipe(
-        Effect.map(Option.filter((value) => value !== "")),
-        Effect.orElseSucceed(() => Option.none<string>())
-      )
-    let mistake: string | undefined
-    let level = given.level
-    if (level === undefined) {
-      const name = yield* read(variables.level)
-      if (Option.isSome(name)) {
-        level = byName.get(name.value.toLowerCase())
-        if (level === undefined) mistake ??= levelMistake(variables.level, name.value)
-      }
-    }
-    let format = given.format
-    if (format === undefined) {
-      const name = yield* read(variables.format)
-      if (Option.isSome(name)) {
-        format = formats.find((format) => format === name.value.toLowerCase())
-        if (format === undefined) mistake ??= formatMistake(variables.format, name.value)
-      }
-    }
-    return { level, format, mistake }
-  })
+}
+
+/** `given`, else the variable's value parsed, with what is wrong with it. */
+const orVariable = <A>(
+  given: A | undefined,
+  variable: string,
+  parse: (name: string) => A | undefined,
+  mistakeOf: (source: string, name: string) => string
+): Effect.Effect<{ readonly value: A | undefined; readonly mistake: string | undefined }> =>
+  given !== undefined
+    ? Effect.succeed({ value: given, mistake: undefined })
+    : Config.option(Config.string(variable)).pipe(
+      Effect.orElseSucceed(() => Option.none<string>()),
+      Effect.map((name) => {
+        if (Option.isNone(name) || name.value === "") return { value: undefined, mistake: undefined }
+        const value = parse(name.value)
+        return { value, mistake: value === undefined ? mistakeOf(variable, name.value) : undefined }
+      })
+    )
 
 /**
  * The CLI's logger: logfmt, each line on stderr, so that the log never mixes into records on stdout.
