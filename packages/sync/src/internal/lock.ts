@@ -238,11 +238,11 @@ export const advisory = (
     const transaction = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
       Effect.uninterruptibleMask((restore) =>
         Effect.gen(function*() {
-          yield* ask("BEGIN", [])
           // In the transaction, on the session that will commit it: a transaction given a session without the lock
           // (a pooler's) would otherwise write as if it held it. The session's server process, not pg_locks: this runs
-          // for every page, and reading pg_locks takes every partition of the server's lock table.
-          const [here] = yield* ask<{ pid: number }>("SELECT pg_backend_pid() AS pid", [])
+          // for every page, and reading pg_locks takes every partition of the server's lock table. One round trip for
+          // both (a query without parameters goes as one simple query, and answers each statement's rows).
+          const [, [here] = []] = yield* ask<ReadonlyArray<{ pid: number }>>("BEGIN; SELECT pg_backend_pid() AS pid", [])
           if (here?.pid === undefined || here.pid !== held?.pid) {
             yield* Effect.ignore(ask("ROLLBACK", []))
             return yield* pooled("a transaction of the run was given a server session that does not hold the workspace's lock")
