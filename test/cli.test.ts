@@ -62,13 +62,14 @@ describe.concurrent("intercom-scroll export, as a process against the standalone
 
   it.scopedLive("after an export piped into head, the next says the scroll it waits on is its own, and how long Intercom keeps it", () =>
     Effect.gen(function*() {
-      // A scroll unused for 10 s is gone (long enough for the next process to start on a busy machine, short enough not
-      // to wait a minute), and the next export looks again 10 s after it met the scroll.
-      const baseUrl = yield* simulator([...workspaceFlags, "--expiry", "10"])
+      // A scroll unused for 20 s is gone (long enough for the next process to start on a loaded CI machine, where 8 s
+      // was once too short for sync.test's like case; short enough not to wait a minute), and the next export looks
+      // again 20 s after it met the scroll.
+      const baseUrl = yield* simulator([...workspaceFlags, "--expiry", "20"])
       const environment = { ...env(baseUrl), TMPDIR: yield* tempDirectory }
       const cut = yield* cliPipedTo(["export", "users"], "head -n 1 >/dev/null", { env: environment })
       expect(cut.exitCode).toBe(141)
-      const next = yield* cli(["export", "users", "--wait-for-other-scroll", "10s", "--out", "/dev/null"], { env: environment })
+      const next = yield* cli(["export", "users", "--wait-for-other-scroll", "20s", "--out", "/dev/null"], { env: environment })
       expect(next.exitCode).toBe(0)
       // Written into, not renamed over: as root (CI, a container) a rename would replace the device with a file.
       expect((yield* (yield* FileSystem.FileSystem).stat("/dev/null")).type).toBe("CharacterDevice")
