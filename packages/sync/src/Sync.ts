@@ -158,6 +158,25 @@ export const migrate: Effect.Effect<
 }).pipe(Effect.withSpan("Sync.migrate"))
 
 /**
+ * The migrations of this version that the tables lack (their ids, in order): empty when the tables are at this version,
+ * or at a newer one (which `migrate` refuses with `SchemaTooNew`); every one when there are none yet. Writes nothing
+ * and takes no lock. A process that shares the database with processes of an older version (a fleet's runners) asks it
+ * before `migrate`: those processes refuse tables a newer version migrated (`SchemaTooNew`), so migrating them beneath
+ * processes still running stops every sync they run.
+ *
+ * @since 0.1.0
+ * @category migrations
+ */
+export const pendingMigrations: Effect.Effect<
+  ReadonlyArray<number>,
+  UnsupportedDialect | SqlError,
+  SqlClient.SqlClient
+> = Effect.gen(function*() {
+  const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+  return yield* Migrations.pending(sql, yield* Dialect.of(sql))
+}).pipe(Effect.withSpan("Sync.pendingMigrations"))
+
+/**
  * Fails with `SessionPooled` when the `SqlClient`'s PostgreSQL connections do not have sessions of their own: a pooler
  * in transaction or statement mode (PgBouncer's `pool_mode = transaction`) between them and the server, through which
  * the workspace lock cannot hold. Call it once at a process's start, before the first `run`, to refuse such a pooler

@@ -63,6 +63,21 @@ describe.each(Databases.both)("Sync.migrate on %s", (_name, database) => {
       expect(yield* tablesOf(sql)).toEqual(tables)
     }).pipe(Effect.provide(database)))
 
+  it.effect("pendingMigrations names what this version would migrate, and migrates nothing", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      expect(yield* Sync.pendingMigrations).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9])
+      yield* migratedTo(8)
+      expect(yield* Sync.pendingMigrations).toEqual([9])
+      const recorded = yield* sql<{ migration_id: number }>`SELECT migration_id FROM intercom_sync_migrations`
+      expect(recorded).toHaveLength(8)
+      yield* Sync.migrate
+      expect(yield* Sync.pendingMigrations).toEqual([])
+      // A newer version's tables: nothing to migrate here (`migrate` refuses them).
+      yield* sql`INSERT INTO intercom_sync_migrations ${sql.insert({ migration_id: 99, name: "from_the_future" })}`
+      expect(yield* Sync.pendingMigrations).toEqual([])
+    }).pipe(Effect.provide(database)))
+
   it.effect("refuses a database migrated by a newer version, with a typed error, and leaves it alone", () =>
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient

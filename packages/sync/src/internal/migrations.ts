@@ -333,6 +333,25 @@ export const migrate = (
 }
 
 /**
+ * The migrations of this version that the tables lack, in order: none when they are at this version or past it (a
+ * newer version's tables are `migrate`'s to refuse), all of them when there are no tables yet.
+ */
+export const pending = (sql: SqlClient.SqlClient, dialect: Dialect.Dialect): Effect.Effect<ReadonlyArray<number>, SqlError> =>
+  Effect.gen(function*() {
+    if (!(yield* present(sql, dialect))) return known
+    const ids = yield* recorded(sql)
+    return known.filter((id) => !ids.includes(id))
+  }).pipe(whileBusy)
+
+const present = (sql: SqlClient.SqlClient, dialect: Dialect.Dialect): Effect.Effect<boolean, SqlError> =>
+  Effect.map(
+    dialect === "pg"
+      ? sql<{ present: boolean | number }>`SELECT to_regclass(${migrationsTable}) IS NOT NULL AS present`
+      : sql<{ present: boolean | number }>`SELECT count(*) AS present FROM sqlite_master WHERE type = 'table' AND name = ${migrationsTable}`,
+    ([row]) => Boolean(row.present)
+  )
+
+/**
  * Whether the tables are at this version: every migration it knows recorded, and no other. A read without the lock,
  * which every sync but a database's first finds true: each took the lock otherwise, one at a time across a whole
  * fleet (2,000 workspaces on two runners spent half their sync slots waiting for it). Anything else goes the locked
@@ -345,10 +364,7 @@ export const migrate = (
  */
 const isCurrent = (sql: SqlClient.SqlClient, dialect: Dialect.Dialect): Effect.Effect<boolean, SqlError> =>
   Effect.gen(function*() {
-    const [{ present }] = dialect === "pg"
-      ? yield* sql<{ present: boolean }>`SELECT to_regclass(${migrationsTable}) IS NOT NULL AS present`
-      : yield* sql<{ present: number }>`SELECT count(*) AS present FROM sqlite_master WHERE type = 'table' AND name = ${migrationsTable}`
-    if (!present) return false
+    if (!(yield* present(sql, dialect))) return false
     const ids = yield* recorded(sql)
     return ids.length === known.length && known.every((id) => ids.includes(id))
   }).pipe(whileBusy)
