@@ -35,8 +35,9 @@ import type { MigrationError } from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Sync, SyncDatabase, type SyncError } from "@intercom-scroll/sync"
-import { Cause, Duration, Effect, identity, Layer, Option, Predicate, Redacted, Schedule } from "effect"
+import { Cause, Duration, Effect, identity, Layer, Option, Predicate, Redacted, Schedule, Schema } from "effect"
 import type { ConfigError } from "effect/ConfigError"
+import * as FleetStatus from "./FleetStatus.js"
 import * as CronName from "./internal/cronName.js"
 import type { Secrets } from "./Secrets.js"
 import * as SyncCron from "./SyncCron.js"
@@ -166,6 +167,49 @@ export interface RunnerOptions {
 }
 
 /**
+ * A runner of a newer version than the sync tables, started while runners that use them as they are (an older version)
+ * are alive on the database: it did not migrate them, and did not join the fleet. Migrated beneath them, the tables
+ * would be refused by every sync those runners run (`SchemaTooNew`, a version knows no migration after its own), each
+ * answered as failed, for as long as they run. Stop them all, then start the runners of the new version: the syncs
+ * they had not finished wait in the database, and the new runners run them.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class OlderRunnersAlive extends Schema.TaggedError<OlderRunnersAlive>()("OlderRunnersAlive", {
+  /** The addresses (`HOST:PORT`) of the runners alive on the database: a heartbeat in the last 30 s. */
+  runners: Schema.Array(Schema.String),
+  /** The migrations of this version that the tables lack. */
+  migrations: Schema.Array(Schema.Number)
+}) {
+  override get message(): string {
+    return `The sync tables are older than this runner (migration ${
+      this.migrations.join(", ")
+    } not run yet) and runners that use them as they are, of an older version, are alive on this database: ${
+      this.runners.join(", ")
+    }. Migrated now, the tables would fail every sync those runners run (SchemaTooNew), so this runner has not migrated them, nor joined the fleet. Stop every runner of the older version (SIGTERM: the syncs they had not finished wait in the database), then start the runners of this version; a runner killed outright counts as alive for 30 s after its last heartbeat.`
+  }
+}
+
+/**
+ * The sync tables brought to this version, unless they are behind it while other runners are alive on the database:
+ * those started on the tables as they are, so they are of an older version (a runner of this one migrates the tables
+ * before it joins), and would refuse the migrated tables in every sync (`OlderRunnersAlive`). A runner that was at this
+ * address before (killed outright, its row not yet expired) is this runner's own past, not another's.
+ */
+const migrateUnlessOlderRunners = (address: string) =>
+  Effect.gen(function*() {
+    const migrations = yield* Sync.pendingMigrations
+    if (migrations.length > 0) {
+      const alive = (yield* FleetStatus.runners).filter((runner) => runner.live && runner.address !== address)
+      if (alive.length > 0) {
+        return yield* new OlderRunnersAlive({ runners: alive.map((runner) => runner.address), migrations })
+      }
+    }
+    yield* Sync.migrate
+  })
+
+/**
  * A runner: hosts the `WorkspaceSync` entities of the shards the cluster gives it (and, unless `schedules` is false, the
  * ticks of the schedules' shards it gives it), and serves until its scope closes. Started before its database, it waits for it (`waitForDatabase`). It can send `Sync` itself too
  * (`WorkspaceSync.sync`), with the `Sharding` it provides, and read the sync tables with its `SqlClient`. Closing it (SIGTERM under `NodeRuntime.runMain`) lets running syncs finish, up to the cluster's termination
@@ -184,6 +228,7 @@ export const layerRunner = (
   | MigrationError
   | SyncError.SchemaTooNew
   | SyncError.SessionPooled
+  | OlderRunnersAlive
   | SyncError.UnsupportedDialect
   | ConfigError,
   HttpClient.HttpClient | Secrets
@@ -221,7 +266,8 @@ export const layerRunner = (
       }))),
       // The sync tables exist before the runner takes its first workspace; and a pooler that would break the workspace
       // locks (and the cluster's shard locks, session-level too) is refused before the runner joins the fleet.
-      Layer.provide(Layer.effectDiscard(Effect.zipRight(Sync.checkSessions, Sync.migrate))),
+      // Not beneath runners of an older version still running: see `OlderRunnersAlive`.
+      Layer.provide(Layer.effectDiscard(Effect.zipRight(Sync.checkSessions, migrateUnlessOlderRunners(address)))),
       // The cluster holds a session for its shard locks and polls storage. Each sync holds one session for its lock,
       // on which it also writes; before that, one (two for the first) while it checks the tables' migrations.
       Layer.provideMerge(onDatabaseClock(
