@@ -18,10 +18,13 @@ import type { Sync } from "@intercom-scroll/sync"
 import { Schema } from "effect"
 
 /**
+ * `Sync.Summary`, but for `app`, which a summary sent by a runner of a version before it (e57f5d4 and earlier) lacks:
+ * absent there, neither an app nor null (which says the run went unchecked), since that runner did not say.
+ *
  * @since 0.1.0
  * @category models
  */
-export type Summary = Sync.Summary
+export type Summary = Omit<Sync.Summary, "app"> & { readonly app?: string | null }
 
 const fields = Schema.Struct({
   runId: Schema.Number,
@@ -33,14 +36,17 @@ const fields = Schema.Struct({
   deleted: Schema.Number,
   restarts: Schema.Number,
   duration: Schema.Duration,
-  app: Schema.NullOr(Schema.String)
+  // Optional on the wire: a reply an older runner sent, or stored before an upgrade (a run's name sent again is answered
+  // from storage), has no `app`, and a required one failed the whole reply with a ParseError though the sync was done.
+  app: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true })
 })
 
 /**
- * `Sync.Summary` as it crosses processes. Typed as exactly that type (a Schema's type is invariant), so a field the
- * sync package adds to its summary, or changes, fails to compile here until the schema follows.
+ * `Sync.Summary` as it crosses processes. Typed as exactly that type but for `app` (a Schema's type is invariant), so a
+ * field the sync package adds to its summary, or changes, fails to compile here until the schema follows. A field added
+ * later is optional here, as `app` is: runners of the version before do not send it.
  *
  * @since 0.1.0
  * @category schemas
  */
-export const Summary: Schema.Schema<Sync.Summary, typeof fields.Encoded> = fields
+export const Summary: Schema.Schema<Summary, typeof fields.Encoded> = fields
