@@ -199,10 +199,12 @@ export class OlderRunnersAlive extends Schema.TaggedError<OlderRunnersAlive>()("
  */
 const migrateUnlessOlderRunners = (address: string) =>
   Effect.gen(function*() {
-    const migrations = yield* Sync.pendingMigrations
-    if (migrations.length > 0) {
+    if ((yield* Sync.pendingMigrations).length > 0) {
       const alive = (yield* FleetStatus.runners).filter((runner) => runner.live && runner.address !== address)
-      if (alive.length > 0) {
+      // Asked again once the runners are read: a runner of this version starting beside this one registers only once it
+      // has migrated, so tables still behind after its row was read mean the runners read are older.
+      const migrations = alive.length > 0 ? yield* Sync.pendingMigrations : []
+      if (migrations.length > 0) {
         return yield* new OlderRunnersAlive({ runners: alive.map((runner) => runner.address), migrations })
       }
     }
