@@ -1,4 +1,5 @@
 import { NodeContext } from "@effect/platform-node"
+import { Rpc } from "@effect/rpc"
 import { describe, expect, it } from "@effect/vitest"
 import { ScrollError } from "@intercom-scroll/core"
 import { type FleetStatus, type Summary, WorkspaceSync } from "@intercom-scroll/fleet"
@@ -6,7 +7,7 @@ import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { Sync, SyncError } from "@intercom-scroll/sync"
-import { Clock, ConfigProvider, DateTime, Duration, Effect, Exit, Fiber, FiberId, Layer, Logger, LogLevel, Redacted, Schedule, TestClock } from "effect"
+import { Clock, ConfigProvider, DateTime, Duration, Effect, Exit, Fiber, FiberId, Layer, Logger, LogLevel, Redacted, Schedule, Schema, TestClock } from "effect"
 import { existsSync, writeFileSync } from "node:fs"
 import { PostgresDatabase, PostgresServer } from "@intercom-scroll/testing"
 import { makeFake } from "../../core/test/support/fakeIntercom.js"
@@ -84,6 +85,21 @@ describe("intercom-scroll fleet", () => {
       /^globex: failed: SyncFailed: The sync of the users of workspace "globex" failed: SqlError: connection reset\. [^\n]*$/
     )
   })
+
+  it.effect("an answer this version cannot read, from a runner of another version, is said so in one line", () =>
+    Effect.gen(function*() {
+      // A reply with an error this version does not know, as a newer runner might send.
+      const read = yield* Effect.flip(
+        Schema.decodeUnknown(Rpc.exitSchema(WorkspaceSync.Sync))({ _tag: "Failure", cause: { _tag: "Fail", error: { _tag: "FromTheFuture" } } })
+      )
+      for (const exit of [Exit.fail(read), Exit.die(read)]) {
+        const line = FleetCommand.renderResult("acme", exit as Exit.Exit<never, never>)
+        expect(line).toMatch(
+          /^acme: failed: its answer could not be read \(.+\): a runner of another version of intercom-scroll answered, and its sync may have completed there \(fleet status shows its runs\)\. Use the fleet sync of the runners' version\.$/
+        )
+        expect(line.length, line).toBeLessThan(600)
+      }
+    }))
 
   it("a scroll's error of a workspace says what to do in the fleet's terms: tokenEnv, the workspaces file, --run", () => {
     const refused = Exit.fail(new ScrollError.Unauthorized({ resource: "users", status: 401, code: "unauthorized", detail: "Access Token Invalid" }))

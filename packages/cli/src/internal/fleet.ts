@@ -9,7 +9,7 @@ import { FileSystem } from "@effect/platform"
 import type { Resource } from "@intercom-scroll/core"
 import { Fleet, FleetStatus, Health, Secrets, type Summary, SyncCron, WorkspaceConfig, WorkspaceSync } from "@intercom-scroll/fleet"
 import { SyncActivity, SyncDatabase } from "@intercom-scroll/sync"
-import { Cause, Clock, type Cron, DateTime, Duration, Effect, Exit, Layer, Option, Ref, Schema } from "effect"
+import { Cause, Clock, type Cron, DateTime, Duration, Effect, Exit, Layer, Option, ParseResult, Ref, Schema } from "effect"
 import type { OutputError, StdoutClosed } from "../ExportError.js"
 import * as Failure from "./failure.js"
 import * as ProgressBar from "./progressBar.js"
@@ -151,6 +151,17 @@ export const renderResult = (
   if (Cause.isInterruptedOnly(exit.cause)) {
     // The answer kept for the run: one sent again under the same name (a cron's fixed --run) gets it again.
     return `${workspace}: interrupted: this run was stopped before it ended, and a run sent again under its name is answered the same; sync again under a new --run name`
+  }
+  // An answer this version cannot read (an error it does not know, a field it requires and the runner did not send):
+  // a runner of another version answered. Its schema's whole tree in the line said nothing an operator could use.
+  const unreadable = Option.filter(
+    Option.orElse(Cause.failureOption(exit.cause), () => Cause.dieOption(exit.cause)),
+    ParseResult.isParseError
+  )
+  if (Option.isSome(unreadable)) {
+    const [issue] = ParseResult.ArrayFormatter.formatErrorSync(unreadable.value)
+    const where = issue === undefined ? "" : ` (${[...issue.path.map(String), issue.message].join(" ")})`
+    return `${workspace}: failed: its answer could not be read${where}: a runner of another version of intercom-scroll answered, and its sync may have completed there (fleet status shows its runs). Use the fleet sync of the runners' version.`
   }
   const reason = Option.match(Cause.failureOption(exit.cause), {
     onSome: (error) =>
