@@ -120,6 +120,16 @@ const run = (row: RunRow): Run => ({
   seen: seen(row)
 })
 
+/** The columns of the runs table as the database has it, which the tables of a version before this one lack some of. */
+const runColumns = (sql: SqlClient.SqlClient, dialect: Dialect.Dialect) =>
+  Effect.map(
+    dialect === "pg"
+      ? sql<{ readonly name: string }>`SELECT column_name AS name FROM information_schema.columns
+          WHERE table_schema = current_schema() AND table_name = ${Store.runsTable}`
+      : sql<{ readonly name: string }>`SELECT name FROM pragma_table_info(${Store.runsTable})`,
+    (rows) => new Set(rows.map((row) => row.name))
+  )
+
 /**
  * No activity at all since `since`: what a database no sync has run on has.
  *
@@ -155,8 +165,15 @@ export const read: (
     // than the statement's `SqlError`. Infinity is every failure.
     if (Number.isNaN(requested)) return yield* Effect.dieMessage("SyncActivity.read: failures must be a number, got NaN")
     const limit = Math.max(0, Math.floor(Math.min(requested, Number.MAX_SAFE_INTEGER)))
-    const columns = sql.literal("id, workspace, resource, started_at, label, runner, inserted, updated, unchanged")
-    const running = yield* sql<RunRow & { readonly alive_at: Date | string | null }>`SELECT ${columns}, alive_at
+    // A column a later migration added is read as null where the tables are older: a reader of this version (an
+    // operator's `fleet status`) may look at a database the processes of the version before still write, which it must
+    // not migrate.
+    const present = yield* runColumns(sql, dialect)
+    const [label, runner, aliveAt] = ["label", "runner", "alive_at"].map((column) =>
+      present.has(column) ? column : `NULL AS ${column}`
+    )
+    const columns = sql.literal(`id, workspace, resource, started_at, ${label}, ${runner}, inserted, updated, unchanged`)
+    const running = yield* sql<RunRow & { readonly alive_at: Date | string | null }>`SELECT ${columns}, ${sql.literal(aliveAt)}
       FROM ${runs} WHERE status = 'running' ORDER BY started_at, id`
     const now = yield* Clock.currentTimeMillis
     const ended = yield* sql<{

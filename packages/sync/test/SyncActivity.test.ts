@@ -3,7 +3,7 @@
  * rows they changed, and the latest failures, from runs made by `Sync.run` under the TestClock.
  */
 import { SqlClient, Statement } from "@effect/sql"
-import { describe, expect, layer } from "@effect/vitest"
+import { describe, expect, it, layer } from "@effect/vitest"
 import { Cause, DateTime, Effect, Exit, Schedule, TestClock } from "effect"
 import { Sync, SyncActivity } from "../src/index.js"
 import * as Databases from "./support/databases.js"
@@ -116,8 +116,12 @@ describe.each(Databases.both)("SyncActivity.read on %s", (_name, database) => {
         yield* Effect.all([SyncActivity.read({ since: DateTime.unsafeMake(0) }), SyncActivity.underWay("r1")]).pipe(
           Statement.withTransformer((statement) => Effect.sync(() => (sent.push(statement.compile()), statement)))
         )
-        expect(sent).toHaveLength(4)
-        for (const [text, params] of sent) {
+        // And one look at the runs table's columns, in the catalog (a version before has fewer).
+        const catalog = sent.filter(([text]) => /information_schema\.columns|pragma_table_info/.test(text))
+        expect(catalog).toHaveLength(1)
+        const reads = sent.filter((statement) => !catalog.includes(statement))
+        expect(reads).toHaveLength(4)
+        for (const [text, params] of reads) {
           // A small table is cheaper to scan: PostgreSQL is told to use an index wherever one can answer.
           const plan = dialect === "pg"
             ? yield* Effect.flatMap(sql.unsafe("SET LOCAL enable_seqscan = off"), () =>
@@ -132,4 +136,59 @@ describe.each(Databases.both)("SyncActivity.read on %s", (_name, database) => {
         }
       }))
   })
+})
+
+describe.each(Databases.both)("SyncActivity.read on the tables of a version before on %s", (_name, database) => {
+  it.effect("reads the runs of tables without label, runner and alive_at, and migrates nothing", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const { dialect } = yield* Databases.TestDatabase
+      // The runs table as migration 1 created it (81674d6), which the processes of a version before label (migration 5),
+      // runner (7) and alive_at (9) still write while an operator reads with this one: it must not migrate them.
+      yield* sql.unsafe(`CREATE TABLE intercom_sync_runs (
+  id ${dialect === "pg" ? "INTEGER GENERATED ALWAYS AS IDENTITY PRIMARY KEY" : "INTEGER PRIMARY KEY AUTOINCREMENT"},
+  workspace TEXT NOT NULL,
+  resource TEXT NOT NULL CHECK (resource IN ('users', 'leads', 'companies')),
+  status TEXT NOT NULL CHECK (status IN ('running', 'complete', 'failed', 'abandoned')),
+  started_at ${dialect === "pg" ? "timestamptz" : "TEXT"} NOT NULL,
+  finished_at ${dialect === "pg" ? "timestamptz" : "TEXT"},
+  inserted INTEGER,
+  updated INTEGER,
+  unchanged INTEGER,
+  deleted INTEGER,
+  restarts INTEGER,
+  error TEXT
+)`)
+      const at = (millis: number) => dialect === "pg" ? new Date(millis) : new Date(millis).toISOString()
+      const start = Date.UTC(2026, 11, 4, 6)
+      yield* sql`INSERT INTO intercom_sync_runs ${
+        sql.insert([
+          { workspace: "acme", resource: "users", status: "complete", started_at: at(start), finished_at: at(start + 60_000), inserted: 10, updated: 2, unchanged: 3, deleted: 1, restarts: 0, error: null },
+          { workspace: "acme", resource: "leads", status: "failed", started_at: at(start + 60_000), finished_at: at(start + 90_000), inserted: 1, updated: 0, unchanged: 0, deleted: 0, restarts: 1, error: "RestartRequired: a 500" },
+          { workspace: "globex", resource: "users", status: "running", started_at: at(start + 120_000), finished_at: null, inserted: 5, updated: 0, unchanged: 0, deleted: null, restarts: 0, error: null }
+        ])
+      }`
+      yield* TestClock.setTime(start + 150_000)
+      const activity = yield* SyncActivity.read({ since: DateTime.unsafeMake(start) })
+      expect(activity.running).toEqual([{
+        id: 3,
+        workspace: "globex",
+        resource: "users",
+        startedAt: DateTime.unsafeMake(start + 120_000),
+        label: undefined,
+        runner: undefined,
+        seen: 5,
+        // No sign of life but its start.
+        aliveAt: DateTime.unsafeMake(start + 120_000),
+        silentFor: 30
+      }])
+      expect(activity.ended).toEqual({ complete: 1, failed: 1, abandoned: 0 })
+      expect(activity.rows).toEqual({ inserted: 11, updated: 2, unchanged: 3, deleted: 1 })
+      expect(activity.failures).toMatchObject([{ workspace: "acme", resource: "leads", label: undefined, runner: undefined, error: "RestartRequired: a 500" }])
+      expect(yield* sql`SELECT * FROM intercom_sync_runs`).toHaveLength(3)
+      const [{ n }] = dialect === "pg"
+        ? yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM information_schema.tables WHERE table_name = 'intercom_sync_migrations'`
+        : yield* sql<{ n: number }>`SELECT count(*) AS n FROM sqlite_master WHERE name = 'intercom_sync_migrations'`
+      expect(n).toBe(0)
+    }).pipe(Effect.provide(database)))
 })
