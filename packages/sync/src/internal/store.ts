@@ -379,14 +379,17 @@ export const make = (
         // fleet's second workspace). Without nested loops, for the rest of this transaction, it merges or hashes the
         // two: linear, whatever the statistics say.
         if (dialect === "pg") yield* sql`SET LOCAL enable_nestloop = off`
-        const unseen = sql`workspace = ${workspace} AND deleted_at IS NULL AND id IN (
-          SELECT id FROM ${seen} WHERE workspace = ${workspace} AND last_seen_run <> ${run})`
-        const [{ deleted }] = yield* sql<{ deleted: number }>`
-          SELECT CAST(count(*) AS INTEGER) AS deleted FROM ${stored} WHERE ${unseen}`
         // A deletion is a change by this run: `changed_run > N` finds what changed since run N, deletions included.
-        if (Number(deleted) > 0) {
-          yield* sql`UPDATE ${stored} SET deleted_at = ${time(dialect, now)}, changed_run = ${run} WHERE ${unseen}`
-        }
+        // One statement, counted as it writes: the join reads the workspace's records whole (in PostgreSQL, hashed
+        // against the unseen ids), and a count before it read them a second time (at 1,000,000 users, 2.5 s of a 4.6 s
+        // pass). SQLite counts the rows through `changes()`, not RETURNING: a mass deletion would return a row each.
+        const update = sql`UPDATE ${stored} SET deleted_at = ${time(dialect, now)}, changed_run = ${run}
+          WHERE workspace = ${workspace} AND deleted_at IS NULL AND id IN (
+            SELECT id FROM ${seen} WHERE workspace = ${workspace} AND last_seen_run <> ${run})`
+        const deleted = dialect === "pg"
+          ? (yield* sql<{ deleted: number }>`WITH marked AS (${update} RETURNING 1)
+              SELECT CAST(count(*) AS INTEGER) AS deleted FROM marked`)[0].deleted
+          : yield* Effect.zipRight(update, Effect.map(sql<{ deleted: number }>`SELECT changes() AS deleted`, ([row]) => row.deleted))
         // PostgreSQL: a deleted record has no stored version to compare with, so that one that comes back is written.
         if (Number(deleted) > 0 && dialect === "pg") {
           yield* sql`UPDATE ${seen} SET record_hash = NULL
