@@ -5,6 +5,7 @@
 import { SqlClient, type SqlConnection } from "@effect/sql"
 import { describe, expect, it, layer } from "@effect/vitest"
 import { IntercomClient, Progress, ScrollError } from "@intercom-scroll/core"
+import { ClockSteps } from "@intercom-scroll/testing"
 import { Cause, Chunk, Clock, Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Scope, TestClock } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -36,6 +37,18 @@ const until = <E, R>(check: Effect.Effect<boolean, E, R>) =>
     Effect.zipRight(check),
     Effect.repeat({ until: (done) => done })
   )
+
+/**
+ * The TestClock on a second at a time, with real time between steps, until `check` holds: a look at the lock or a
+ * write that answers after one move of the clock (a database's answer takes real time, and a loaded machine's more)
+ * would wait on a clock that no longer moves.
+ */
+const clockUntil = <E, R>(what: string, check: Effect.Effect<boolean, E, R>) =>
+  ClockSteps.until(what, { step: "1 second", maxSteps: 120, realPause: "20 millis" })(check)
+
+/** The TestClock on until `fiber` has ended (see `clockUntil`). */
+const clockUntilDone = <A, E>(what: string, fiber: Fiber.Fiber<A, E>) =>
+  Effect.zipRight(clockUntil(what, Effect.map(Fiber.poll(fiber), Option.isSome)), Fiber.await(fiber))
 
 /** Until the holder's run is recorded, so it holds the lock. */
 const holdingLock = (workspace: string) =>
@@ -130,10 +143,11 @@ describe.each(Databases.both)("the workspace lock on %s", (_name, database) => {
           ).pipe(Effect.provideService(Progress.Progress, reporter))
         )
         yield* Deferred.await(waiting)
-        yield* TestClock.adjust("29 seconds")
+        // 29 s of the wait, then on until the second gives up: by steps, each look at the lock answered in real time.
+        const waitedFrom = yield* Clock.currentTimeMillis
+        yield* clockUntil("29 s of the wait", Effect.map(Clock.currentTimeMillis, (now) => now - waitedFrom >= 29_000))
         expect(Option.isNone(yield* Fiber.poll(second))).toBe(true)
-        yield* TestClock.adjust("2 seconds")
-        const exit = yield* Fiber.await(second)
+        const exit = yield* clockUntilDone("the second sync's end", second)
         const error = failureOf(exit)
         expect(error?._tag).toBe("LockTimeout")
         expect(error?.message).toMatch(/^Another sync of workspace ".*" still held its lock after 3\d s, so this one gave up: Intercom allows one scroll per workspace\. Wait for the other to finish, or give a longer lockTimeout\.$/)
@@ -273,8 +287,7 @@ describe("the SQLite lease", () => {
         yield* TestClock.adjust("10 seconds")
         expect(yield* Fiber.poll(run)).toEqual(Option.none())
         yield* other.unsafe("COMMIT")
-        yield* TestClock.adjust("1 second")
-        const summary = yield* Fiber.join(run)
+        const summary = yield* Effect.flatten(clockUntilDone("the sync's end", run))
         expect(summary).toMatchObject({ inserted: 20, deleted: 0 })
         expect((yield* runs(workspace)).map((run) => run.status)).toEqual(["complete"])
       }).pipe(Effect.scoped))
@@ -310,8 +323,7 @@ describe("the SQLite lease", () => {
         yield* TestClock.adjust("5 seconds")
         expect(yield* Fiber.poll(run)).toEqual(Option.none())
         yield* other.unsafe("COMMIT")
-        yield* TestClock.adjust("1 second")
-        expect(failureOf(yield* Fiber.await(run))?._tag).toBe("Unauthorized")
+        expect(failureOf(yield* clockUntilDone("the sync's end", run))?._tag).toBe("Unauthorized")
         const [recorded] = yield* runs(workspace)
         expect(recorded.status).toBe("failed")
         expect(recorded.error).toMatch(/^Unauthorized: /)
@@ -323,8 +335,7 @@ describe("the SQLite lease", () => {
         const holder = yield* Effect.fork(slowSync(workspace))
         yield* holdingLock(workspace)
         yield* loseLock("sqlite", workspace)
-        yield* TestClock.adjust(Lock.heartbeatInterval)
-        const error = failureOf(yield* Fiber.await(holder))
+        const error = failureOf(yield* clockUntilDone("the holder's end", holder))
         expect(error?._tag).toBe("LockLost")
         expect(error?.message).toMatch(/lost its lock \(its SQLite lease expired and another sync took it over\)/)
         const [run] = yield* runs(workspace)
@@ -372,11 +383,11 @@ describe("the PostgreSQL advisory lock", () => {
         const killed = yield* lockSession(workspace)
         expect(killed).toHaveLength(1)
         yield* sql`SELECT pg_terminate_backend(${killed[0].pid})`
-        yield* TestClock.adjust(Lock.pollInterval)
-        yield* TestClock.adjust("10 seconds")
-        const summary = yield* Fiber.join(next)
+        // On until the next sync has ended, then the holder: by steps, since the session's end, each look at the lock
+        // and the holder's check of its session answer in real time.
+        const summary = yield* Effect.flatten(clockUntilDone("the next sync's end", next))
         expect(summary.inserted).toBe(6)
-        const error = failureOf(yield* Fiber.await(holder))
+        const error = failureOf(yield* clockUntilDone("the holder's end", holder))
         expect(error?._tag).toBe("LockLost")
         // The next run marked the holder's run abandoned; the holder, alive after all, then said why it stopped.
         const [lost, complete] = yield* runs(workspace)
