@@ -191,6 +191,22 @@ describe("WorkspaceSync", () => {
     sql`UPDATE intercom_sync_locks SET holder = 'another-runner' WHERE workspace = 'acme'`)
   /** …and frees it once its sync has ended. */
   const leaseFreed = Effect.flatMap(SqlClient.SqlClient, (sql) => sql`DELETE FROM intercom_sync_locks WHERE workspace = 'acme'`)
+  /**
+   * Whether acme's `count`th run is the last, still running, and has written its first page (100 users): in SQLite a
+   * run marks the records it sees first in `<table>_seen`, the others in `<table>_seen_log` until its end (the rows of
+   * the users stay 100 from the second run on).
+   */
+  const firstPageWritten = (count: number) =>
+    Effect.flatMap(SqlClient.SqlClient, (sql) =>
+      Effect.gen(function*() {
+        const found = yield* runs("acme")
+        const run = found[count - 1]
+        if (found.length !== count || run?.status !== "running") return false
+        const [{ seen }] = yield* sql<{ seen: number }>`SELECT
+          (SELECT count(*) FROM intercom_users_seen WHERE workspace = 'acme' AND last_seen_run = ${run.id}) +
+          (SELECT count(*) FROM intercom_users_seen_log WHERE run = ${run.id}) AS seen`
+        return Number(seen) >= 100
+      }))
 
   it.scoped("a sync that lost its workspace lock starts nothing within the grace; still the owner then, it syncs again from the resource it lost", () =>
     Effect.gen(function*() {
@@ -238,13 +254,18 @@ describe("WorkspaceSync", () => {
       const fiber = yield* Effect.fork(WorkspaceSync.sync(acme, { resources: ["users"], run: "r1" }))
       for (let lost = 1; lost <= 4; lost++) {
         enter(`loss ${lost}: before the lease is taken over`)
-        yield* TestClock.adjust("1500 millis")
+        // Until this run's first page is written (the second is on its way, a second long), then until the run has
+        // failed: by steps, not fixed moves of the clock (1.5 s, then 1 s), since the work before a run's first
+        // request takes real turns that a loaded machine makes late.
+        yield* clockUntil(firstPageWritten(lost))
         yield* leaseTakenOver
         enter(`loss ${lost}: lease taken over`)
-        yield* TestClock.adjust("1 second")
+        yield* clockUntil(Effect.map(runs("acme"), (found) => found.length === lost && found[lost - 1]!.status === "failed"))
         expect((yield* runs("acme")).map(({ status }) => status)).toEqual(Array.from({ length: lost }, () => "failed"))
         yield* leaseFreed
         enter(`loss ${lost}: lease freed`)
+        // The grace (6 s) in one move, which may: the next run's first page comes a second after the grace at the
+        // earliest, past the move's end, and a grace begun after the move is stepped through by the next wait.
         yield* TestClock.adjust("6 seconds")
       }
       // The answer comes once the last grace has passed. The database's work before each run's first request takes real
