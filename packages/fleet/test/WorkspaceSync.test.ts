@@ -14,7 +14,7 @@ import { SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Simulator } from "@intercom-scroll/simulator"
-import { ClockSteps, Watchdog } from "@intercom-scroll/testing"
+import { ClockSteps, Settle, Watchdog } from "@intercom-scroll/testing"
 import { Sync } from "@intercom-scroll/sync"
 import { SyncDatabase } from "@intercom-scroll/sync"
 import { Cause, Chunk, Clock, ConfigProvider, DateTime, Equal, HashMap, HashRing, Logger, Context, Cron, Duration, Effect, Exit, Fiber, Layer, Option, Redacted, Schedule, TestClock, TestServices } from "effect"
@@ -111,6 +111,10 @@ const clockUntil = <E, R>(check: Effect.Effect<boolean, E, R>) =>
     }
     return yield* Effect.dieMessage("clockUntil: not reached after 60 s on the TestClock")
   })
+
+/** The TestClock on by steps (see `clockUntil`) until `fiber` has ended; its exit. */
+const clockUntilDone = <A, E>(fiber: Fiber.Fiber<A, E>) =>
+  Effect.zipRight(clockUntil(Effect.map(Fiber.poll(fiber), Option.isSome)), Fiber.await(fiber))
 
 /** 3 pages of users and the empty one, a second each on the TestClock: a sync of users takes 4 seconds. */
 const slow = (token: string) => ({ token, users: 300, faults: { latency: Duration.seconds(1) } })
@@ -334,11 +338,13 @@ describe("WorkspaceSync", () => {
       yield* TestClock.adjust(1)
       const first = yield* Effect.fork(WorkspaceSync.sync(acme, { resources: ["users"], run: "r1" }))
       const second = yield* Effect.fork(WorkspaceSync.sync(acme, { resources: ["users"], run: "r2" }))
+      // Until one has begun (its start takes real turns, which a loaded machine makes late); 3 s into it, the other has
+      // not. Then on by steps to both ends: moves of a fixed length left a late sync sleeping on a clock that stood.
+      yield* clockUntil(Effect.sync(() => lookups.length > 0))
       yield* TestClock.adjust("3 seconds")
       expect(lookups).toHaveLength(1)
-      yield* TestClock.adjust("6 seconds")
-      yield* Fiber.join(first)
-      yield* Fiber.join(second)
+      yield* Effect.flatten(clockUntilDone(first))
+      yield* Effect.flatten(clockUntilDone(second))
       expect(lookups).toHaveLength(2)
       expect(lookups[1] - lookups[0]).toBeGreaterThanOrEqual(4_000)
       expect((yield* stats).workspaces.acme.scrollsOpened).toBe(2)
@@ -353,12 +359,12 @@ describe("WorkspaceSync", () => {
         (name) => Effect.fork(WorkspaceSync.sync(workspace(name), { resources: ["users"], run: "r1" }))
       )
       const done = () => Effect.map(Effect.forEach(fibers, Fiber.poll), (polls) => polls.filter((p) => p._tag === "Some").length)
-      // Each sync takes 4 seconds: two run at once, the third after.
-      yield* TestClock.adjust("5 seconds")
+      // Each sync takes 4 seconds: two run at once, the third after (its 4 s begin as one of the two ends). By steps of
+      // the clock, not fixed moves (5 s, then 4 s): the syncs' real turns, which a loaded machine makes late, may start
+      // one after the clock has moved.
+      yield* clockUntil(Effect.map(done(), (count) => count >= 2))
       expect(yield* done()).toBe(2)
-      yield* TestClock.adjust("4 seconds")
-      expect(yield* done()).toBe(3)
-      for (const fiber of fibers) expect(Exit.isSuccess(yield* Fiber.await(fiber))).toBe(true)
+      for (const fiber of fibers) expect(Exit.isSuccess(yield* clockUntilDone(fiber))).toBe(true)
     }).pipe(Effect.provide(fleet({ maxSyncs: 2, simulator: { workspaces: ["acme", "globex", "initech"].map(slow) } }))))
 
   it.scoped("a Sync sent again with the same run is answered with the first one's result, without a second scroll", () =>
@@ -386,8 +392,8 @@ describe("WorkspaceSync", () => {
       yield* TestClock.adjust("1 second")
       // acme's sync holds the only slot; globex waits for it. Then the workspaces move to a runner that joined.
       moved.away = true
-      yield* TestClock.adjust("5 seconds")
-      expect(Exit.isSuccess(yield* Fiber.await(first))).toBe(true)
+      // On by steps until acme's sync has ended (4 s on the clock, and real turns a loaded machine makes late).
+      expect(Exit.isSuccess(yield* clockUntilDone(first))).toBe(true)
       yield* TestClock.adjust("10 seconds")
       expect((yield* stats).workspaces.globex!.scrollsOpened).toBe(0)
       expect(yield* runs("globex")).toEqual([])
@@ -466,10 +472,9 @@ describe("WorkspaceSync", () => {
     return Effect.gen(function*() {
       yield* TestClock.adjust(1)
       const answer = yield* Effect.fork(Effect.flip(WorkspaceSync.sync(acme, { resources: ["users"], run: "r1" })))
-      // Without moving the clock: the cluster would restart a dead entity only after a wait on it.
-      for (let i = 0; i < 400 && Option.isNone(yield* Fiber.poll(answer)); i++) {
-        yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 5)))
-      }
+      // Without moving the clock: the cluster would restart a dead entity only after a wait on it. Up to 10 s of real
+      // time (a count of 5 ms pauses, 2 s, was the wait of a quiet machine).
+      yield* Settle.until("the answer", Effect.map(Fiber.poll(answer), Option.isSome))
       expect(Option.isSome(yield* Fiber.poll(answer))).toBe(true)
       const error = yield* Fiber.join(answer)
       expect(error).toMatchObject({ _tag: "SyncFailed", failure: "Defect", resource: "users" })
@@ -500,15 +505,13 @@ describe("WorkspaceSync", () => {
       const busy = yield* Effect.fork(WorkspaceSync.sync(acme, { resources: ["users"], run: "r1" }))
       yield* TestClock.adjust("1 second")
       const missing = yield* Effect.fork(Effect.flip(WorkspaceSync.sync(workspace("globex"), { resources: ["users"], run: "r1" })))
-      // Without moving the clock: acme's sync (4 s) still holds the slot.
-      for (let i = 0; i < 200 && Option.isNone(yield* Fiber.poll(missing)); i++) {
-        yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 5)))
-      }
+      // Without moving the clock: acme's sync (4 s) still holds the slot. Up to 10 s of real time (a count of 5 ms
+      // pauses, 1 s, was the wait of a quiet machine).
+      yield* Settle.until("globex's answer", Effect.map(Fiber.poll(missing), Option.isSome))
       expect(Option.isNone(yield* Fiber.poll(busy))).toBe(true)
       expect(Option.isSome(yield* Fiber.poll(missing))).toBe(true)
       expect((yield* Fiber.join(missing))._tag).toBe("MissingToken")
-      yield* TestClock.adjust("5 seconds")
-      expect(Exit.isSuccess(yield* Fiber.await(busy))).toBe(true)
+      expect(Exit.isSuccess(yield* clockUntilDone(busy))).toBe(true)
     }).pipe(Effect.provide(fleet({
       maxSyncs: 1,
       simulator: { workspaces: [slow("acme"), { token: "globex" }] },
@@ -536,6 +539,8 @@ describe("WorkspaceSync.sync", () => {
       yield* TestClock.adjust("500 millis")
       expect(sending.unsafePoll()).toBeNull()
       yield* other.unsafe("COMMIT").pipe(Effect.orDie)
+      // Until it is saved (by steps: each try's answer takes real time, and a loaded machine's more), then 5 s more.
+      yield* clockUntil(Effect.map(saved, (requests) => requests > 0))
       yield* TestClock.adjust("5 seconds")
       // Saved once, and waiting for its answer (no runner hosts the workspace here).
       expect(yield* saved).toBe(1)
