@@ -7,10 +7,11 @@
 import { describe, expect, layer } from "@effect/vitest"
 import { IntercomClient, Progress } from "@intercom-scroll/core"
 import { Simulator } from "@intercom-scroll/simulator"
-import { Context, Effect, Layer, Redacted } from "effect"
+import { Settle } from "@intercom-scroll/testing"
+import { Chunk, Context, Effect, Fiber, Layer, Option, Redacted, TestClock } from "effect"
 import { Sync } from "../src/index.js"
 import * as Databases from "./support/databases.js"
-import { driveClock, freshToken, rows } from "./support/world.js"
+import { freshToken, rows } from "./support/world.js"
 
 describe.each(Databases.both)("two workspace names of one app on %s", (_name, database) => {
   layer(database, { timeout: "60 seconds" })((it) => {
@@ -28,22 +29,45 @@ describe.each(Databases.both)("two workspace names of one app on %s", (_name, da
             Layer.provide(Layer.succeedContext(world))
           )
         const waits: Array<string> = []
-        const results = yield* driveClock((progress) =>
-          Effect.all([0, 1].map((i) =>
-            Sync.run("users", { workspace: names[i] }).pipe(
-              Effect.provide(client(tokens[i])),
-              Effect.provideService(Progress.Progress, {
-                report: (event) =>
-                  Effect.zipRight(
-                    Effect.sync(() => {
-                      if (event._tag === "Waiting") waits.push(`${i}:${event.reason}`)
-                    }),
-                    progress.report(event)
-                  )
-              })
-            )
-          ), { concurrency: "unbounded" })
-        ).pipe(Effect.flatten)
+        // Each sync: whether it waits now, whether it has waited, whether it has ended.
+        const waitingNow = [false, false]
+        const waited = [false, false]
+        const ended = [false, false]
+        // The two meet on Intercom's side whatever the machine's load: a sync's pages go on only once the other has met
+        // its scroll (and waits) or has ended. Started together, the first could otherwise scroll to its end before
+        // the second had opened its own (its database's round trips first): on a loaded machine it did, and nothing
+        // waited.
+        const otherMet = (i: number) => Settle.until("the other sync meets this one's scroll, or ends", () => waited[1 - i] || ended[1 - i], "30 seconds")
+        const syncing = yield* Effect.fork(Effect.all([0, 1].map((i) =>
+          Sync.run("users", { workspace: names[i] }).pipe(
+            Effect.provide(client(tokens[i])),
+            Effect.provideService(Progress.Progress, {
+              report: (event) =>
+                event._tag === "Waiting"
+                  ? Effect.sync(() => {
+                    waits.push(`${i}:${event.reason}`)
+                    waitingNow[i] = waited[i] = true
+                  })
+                  : event._tag === "Resumed"
+                  ? Effect.sync(() => void (waitingNow[i] = false))
+                  : event._tag === "Page"
+                  ? otherMet(i)
+                  : Effect.void
+            }),
+            Effect.ensuring(Effect.sync(() => void (ended[i] = true)))
+          )
+        ), { concurrency: "unbounded" }))
+        // The clock moves only while one waits and the other has ended: the wait's next try then finds the first's
+        // scroll gone, however long the first's writes took in real time (moved at once, a waiting sync's tries could
+        // all be spent while the other still wrote).
+        for (;;) {
+          if (Option.isSome(yield* Fiber.poll(syncing))) break
+          const sleeps = yield* TestClock.sleeps()
+          const waitingOnly = [0, 1].some((i) => waitingNow[i]) && [0, 1].every((i) => waitingNow[i] || ended[i])
+          if (waitingOnly && !Chunk.isEmpty(sleeps)) yield* TestClock.setTime(Math.min(...sleeps))
+          else yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 0)))
+        }
+        const results = yield* Fiber.join(syncing)
         const stats = yield* Context.get(world, Simulator.Simulator).stats
         expect(results.map((summary) => summary.inserted)).toEqual([50, 50])
         expect(results[1].app).toBe(results[0].app)
