@@ -186,15 +186,16 @@ describe.concurrent("intercom-scroll sync, as a process", () => {
         const database = yield* sqliteFile
         const simulator = yield* Simulator.Simulator
         const first = yield* startCli(["sync", "users", "--database", database], { env: yield* env })
-        // The first holds the lock from before its first page to after its last: 25 pages at 300 ms leave the second
-        // ~7 s to start its process and wait its second, on a loaded machine too (at 100 ms, CI's first had finished).
+        // The first holds the lock from before its first page to after its last: 25 pages at 500 ms leave the second
+        // ~12 s to start its process and wait its second, on a machine 3–4 times slower too (at 100 ms, CI's first had
+        // finished; at 300 ms, ~7 s, the margin was the second's start and its wait of 1 s, each 3–4 times longer).
         yield* eventually(Effect.map(simulator.stats, (stats) => (stats.workspaces[TOKEN]?.pagesServed ?? 0) >= 1))
         const second = yield* sync(["users", "--database", database, "--lock-timeout", "1s"])
         expect(second.stderr).toMatch(/^LockTimeout: Another sync of workspace "default" still held its lock after 1 s/m)
         expect(second.exitCode).toBe(1)
         expect(yield* first.exitCode).toBe(0)
       }),
-    served({ latency: Duration.millis(300) })
+    served({ latency: Duration.millis(500) })
   )
 
   test(
@@ -262,6 +263,8 @@ describe.concurrent("intercom-scroll sync, as a process", () => {
         const simulator = yield* Simulator.Simulator
         const pagesServed = Effect.map(simulator.stats, (stats) => stats.workspaces[TOKEN]?.pagesServed ?? 0)
         const syncing = yield* Effect.fork(sync(["users", "--database", database]))
+        // The lock taken while the sync has pages to go: 20 pages at 300 ms leave the test ~6 s to open the file and
+        // begin its write, on a loaded machine too (at 100 ms, 2 s, shared with the cases running beside it).
         yield* eventually(Effect.map(pagesServed, (served) => served >= 4))
         // A write in a transaction held open, as a backup, a VACUUM or an operator's session holds SQLite's write lock.
         yield* Effect.flatMap(SqlClient.SqlClient, (sql) =>
@@ -276,7 +279,7 @@ describe.concurrent("intercom-scroll sync, as a process", () => {
         expect(stored.runs.map((run) => run.status)).toEqual(["complete"])
         expect(stored.live).toEqual(yield* idsNow)
       }),
-    served({ latency: Duration.millis(100) })
+    served({ latency: Duration.millis(300) })
   )
 
   test(
