@@ -17,7 +17,7 @@ import { Simulator } from "@intercom-scroll/simulator"
 import { ClockSteps, Settle, Watchdog } from "@intercom-scroll/testing"
 import { Sync } from "@intercom-scroll/sync"
 import { SyncDatabase } from "@intercom-scroll/sync"
-import { Cause, Chunk, Clock, ConfigProvider, DateTime, Equal, HashMap, HashRing, Logger, Context, Cron, Duration, Effect, Exit, Fiber, Layer, Option, Redacted, Schedule, TestClock, TestServices } from "effect"
+import { Cause, Chunk, Clock, ConfigProvider, DateTime, Equal, HashMap, HashRing, Logger, Context, Cron, Duration, Effect, Exit, Fiber, Layer, Option, Redacted, Schedule, TestClock } from "effect"
 import { globalValue } from "effect/GlobalValue"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -102,15 +102,11 @@ const driven = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
  * Moves the TestClock on by a tenth of a second at a time, with a few real milliseconds between, until `check` holds:
  * a step the program reaches late is still taken in order.
  */
-const clockUntil = <E, R>(check: Effect.Effect<boolean, E, R>) =>
-  Effect.gen(function*() {
-    for (let step = 0; step < 600; step++) {
-      if (yield* check) return
-      yield* TestClock.adjust("100 millis")
-      yield* TestServices.provideLive(Effect.sleep("5 millis"))
-    }
-    return yield* Effect.dieMessage("clockUntil: not reached after 60 s on the TestClock")
-  })
+const clockUntil = ClockSteps.until("the state the case waits for, within 60 s on the TestClock", {
+  step: "100 millis",
+  maxSteps: 600,
+  realPause: "5 millis"
+})
 
 /** The TestClock on by steps (see `clockUntil`) until `fiber` has ended; its exit. */
 const clockUntilDone = <A, E>(fiber: Fiber.Fiber<A, E>) =>
