@@ -77,6 +77,17 @@ describe("customAttributes", () => {
     }).pipe(Effect.provide(fake.layer))
   })
 
+  it.effect("a wrong attribute of a megabyte is quoted in part, saying how much was left out", () => {
+    const seats = "9".repeat(500_000) + "x"
+    const fake = usersPage([{ ...ada, custom_attributes: { seats } }])
+    return Effect.gen(function*() {
+      const error = yield* Scroll.users({ customAttributes: Attributes }).pipe(Stream.runDrain, Effect.flip)
+      if (error._tag !== "InvalidCustomAttributes") throw new Error(`expected InvalidCustomAttributes, not ${error._tag}`)
+      expect(error.issue).toMatch(/^Unable to decode "9{280,}… \(\d{6} more characters\)$/)
+      expect(error.message.length).toBeLessThan(1_000)
+    }).pipe(Effect.provide(fake.layer))
+  })
+
   it.effect("is a typed failure, never a defect, and no restart is spent on it", () => {
     const fake = usersPage([{ ...ada, custom_attributes: { plan_tier: 7 } }])
     return Effect.gen(function*() {

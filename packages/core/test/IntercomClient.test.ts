@@ -567,6 +567,17 @@ describe("error mapping", () => {
       expect(error.message).toMatch(/Check the versions option: the client sends its users version as the Intercom-Version header\.$/)
     }))
 
+
+  it.effect("a server's error message of a megabyte is quoted in part, after the token is taken out of all of it", () =>
+    Effect.gen(function*() {
+      const said = `${"a".repeat(290)} ${TOKEN} ${"b".repeat(1_000_000)}`
+      const error = expectTag(yield* failureOf(() => errorList(400, "bad_request", said)), "ApiError")
+      const redacted = said.replace(TOKEN, "<redacted>")
+      expect(error.detail).toBe(`${redacted.slice(0, 300)}… (${redacted.length - 300} more characters)`)
+      expect(error.detail).not.toContain(TOKEN.slice(0, 8))
+      const listed = expectTag(yield* failureOf(() => json({ type: "error.list", errors: [{ code: "x", message: said }] })), "InvalidResponse")
+      expect(listed.message.length).toBeLessThan(1_000)
+    }))
   it.effect("a 200 with the wrong envelope (contact.list on /users/scroll) is InvalidResponse naming page and issue", () =>
     Effect.gen(function*() {
       const error = yield* failureOf(() => json({ type: "contact.list", contacts: [], scroll_param: "x" }), { page: 3 })
@@ -588,6 +599,18 @@ describe("error mapping", () => {
       // The envelope's own fields name no record.
       const envelope = expectTag(yield* failureOf(() => json({ ...page, users: "none" })), "InvalidResponse")
       expect(envelope.id).toBeUndefined()
+    }))
+
+  it.effect("a wrong field of a megabyte is quoted in part: the message stays short enough for a log line", () =>
+    Effect.gen(function*() {
+      const huge = { notes: "x".repeat(1_000_000) }
+      const page = { type: "user.list", users: [{ ...user(1), name: huge }], scroll_param: "x" }
+      const invalid = expectTag(yield* failureOf(() => json(page)), "InvalidResponse")
+      const quoted = `Expected string, actual ${JSON.stringify(huge)}`
+      expect(invalid.issue).toBe(
+        `at users.0.name: ${quoted.slice(0, 300)}… (${quoted.length - 300} more characters) (in the record with id "${user(1).id}")`
+      )
+      expect(invalid.message.length).toBeLessThan(1_000)
     }))
 
   it.effect("an error list under a 200 is InvalidResponse saying the error, not the list type it lacks", () =>

@@ -2,7 +2,7 @@ import { Either, ParseResult, type Schema } from "effect"
 import type { RecordOf } from "../Models.js"
 import type { Resource } from "../Resource.js"
 import { InvalidCustomAttributes } from "../ScrollError.js"
-import { firstIssue } from "./issue.js"
+import { bounded, firstIssue } from "./issue.js"
 
 /**
  * Types a page's records by a schema of the user's for their custom attributes. Decoded, not only validated, so that
@@ -23,7 +23,7 @@ export const decoder = <R extends Resource, A, I>(resource: R, schema: Schema.Sc
           new InvalidCustomAttributes({
             resource,
             id: record.id,
-            path: ["custom_attributes", ...path].map(String).join("."),
+            path: bounded(["custom_attributes", ...path].map(String).join(".")),
             issue: message
           })
         )

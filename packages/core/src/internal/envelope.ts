@@ -1,6 +1,6 @@
 import { Either, ParseResult, type Schema } from "effect"
 import { compileIs } from "./compileIs.js"
-import { firstIssue } from "./issue.js"
+import { bounded, firstIssue } from "./issue.js"
 import * as Models from "../Models.js"
 import type { Resource } from "../Resource.js"
 
@@ -46,12 +46,12 @@ const validator = <A extends { readonly scroll_param?: string | null | undefined
  */
 const describe = (parseIssue: ParseResult.ParseIssue, json: unknown): PageIssue => {
   const { message, path } = firstIssue(parseIssue)
-  const issue = `at ${path.length === 0 ? "the body" : path.map(String).join(".")}: ${message}`
+  const issue = `at ${path.length === 0 ? "the body" : bounded(path.map(String).join("."))}: ${message}`
   const [list, index, field] = path
   if (field === undefined || typeof index !== "number" || typeof list !== "string") return { issue }
   const record: unknown = (json as { readonly [key: string]: unknown })[list]
   const id: unknown = Array.isArray(record) ? (record[index] as { readonly id?: unknown } | null)?.id : undefined
-  return typeof id === "string" && id !== "" ? { issue: `${issue} (in the record with id ${JSON.stringify(id)})`, id } : { issue }
+  return typeof id === "string" && id !== "" ? { issue: `${issue} (in the record with id ${bounded(JSON.stringify(id))})`, id } : { issue }
 }
 
 const users = validator(Models.UserPage, (page) => page.users)

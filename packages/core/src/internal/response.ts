@@ -12,6 +12,7 @@ import {
 } from "../ScrollError.js"
 import * as ContentCoding from "./contentCoding.js"
 import { firstError, type PageBody, scrollParamAhead, validatePage } from "./envelope.js"
+import { bounded } from "./issue.js"
 
 /** Where in a scroll a response belongs. */
 export interface Where {
@@ -362,7 +363,7 @@ export const interpret = (received: Received, where: Where): Either.Either<PageB
           const said = error.message === undefined ? error.code : `${error.code}: ${error.message}`
           return invalid(
             where,
-            `an error list with HTTP ${status} (${where.redact(said)})${
+            `an error list with HTTP ${status} (${bounded(where.redact(said))})${
               error.requestId === undefined ? "" : ` (request ${where.redact(error.requestId)})`
             }`
           )
@@ -378,8 +379,9 @@ export const interpret = (received: Received, where: Where): Either.Either<PageB
   const sentCode = error?.code === undefined ? undefined : where.redact(error.code)
   const code = sentCode ?? `http_${status}`
   const requestId = error?.requestId === undefined ? undefined : where.redact(error.requestId)
+  // Redacted before it is cut, so that a cut never leaves a token's prefix to escape the redaction.
   const detail = error?.message !== undefined
-    ? where.redact(error.message)
+    ? bounded(where.redact(error.message))
     : isJson(contentType)
     ? "no error details"
     : `a ${where.redact(String(contentType))} body, likely from a proxy in front of Intercom`
