@@ -368,7 +368,10 @@ describe("intercom-scroll export", () => {
         [["--wait-for-other-scroll", "soon"], "--wait-for-other-scroll: \\\"soon\\\" is not a duration: use a number and a unit, such as 90s, 10m or 1h"],
         [["--wait-for-other-scroll", "5 fortnights"], "is not a duration"],
         [["--out", ""], "--out must name a file: it is empty"],
-        [["--request-timeout", "0s"], "--request-timeout: \\\"0s\\\" must be longer than zero"]
+        [["--request-timeout", "0s"], "--request-timeout: \\\"0s\\\" must be longer than zero"],
+        ...["0", "0.5", "abc", "64T", "-1M", ""].map((size) =>
+          [["--max-response-bytes", size], "--max-response-bytes must be a size of a byte or more"] as const
+        )
       ]
       for (const [flags, words] of refusals) {
         const run = { fake: makeFake(), capture: makeCapture() }
@@ -619,6 +622,12 @@ describe("intercom-scroll export", () => {
       expect(read("90d")).toEqual(Either.right(90 * 86_400_000))
       expect(Either.isLeft(read("10 parsecs"))).toBe(true)
     })
+
+    it("ScrollFlags.parseSize reads bytes, and KiB, MiB and GiB by their letter, as curl and ulimit do", () => {
+      expect(["1", "512", "64k", "64K", "64KB", "64KiB", "64M", "64mib", "1.5G", "2 GB", "100b"].map(ScrollFlags.parseSize))
+        .toEqual([1, 512, 65_536, 65_536, 65_536, 65_536, 67_108_864, 67_108_864, 1_610_612_736, 2_147_483_648, 100])
+      expect(["0", "0.4", "", "M", "1T", "-1", "1e6", "1 024"].map(ScrollFlags.parseSize)).toEqual(Array(8).fill(undefined))
+    })
   })
 
   describe("restarts", () => {
@@ -646,6 +655,19 @@ describe("intercom-scroll export", () => {
         yield* TestClock.adjust("1 millis")
         expect(Failure.exitCode(yield* Fiber.join(fiber))).toBe(1)
         expect(lines(capture.stderr()).at(-1)).toMatch(/^RestartRequired: .*no response within 5000 ms/)
+      }))
+
+    it.effect("--max-response-bytes: a page over it is refused as InvalidResponse naming the flag; raised, the same pages pass", () =>
+      Effect.gen(function*() {
+        const small = { fake: makeFake({ records: 250 }), capture: makeCapture() }
+        expect(Failure.exitCode(yield* cli(["export", "users", "--max-response-bytes", "1k"], small))).toBe(1)
+        expect(lines(small.capture.stderr()).at(-1)).toMatch(
+          /^InvalidResponse: Page 1 of the users scroll .*over the 1024-byte limit .*raise the limit with --max-response-bytes SIZE/
+        )
+        expect(small.capture.stdout()).toBe("")
+        const raised = { fake: makeFake({ records: 250 }), capture: makeCapture() }
+        expect(yield* cli(["export", "users", "--max-response-bytes", "2MiB"], raised)).toEqual(Exit.void)
+        expect(lines(raised.capture.stdout())).toHaveLength(250)
       }))
 
     it.effect("--max-restarts 0 never starts over", () => {

@@ -125,7 +125,7 @@ describe("Failure.line", () => {
 
   it("advises a page over the size limit with the limit, which the command line cannot raise", () => {
     const line = Failure.line(Cause.fail(scrollErrors[13])) ?? ""
-    expect(line).toMatch(/over the 33554432-byte limit .*far below this command's limit of 33554432 bytes a page, which cannot be raised from the command line/)
+    expect(line).toMatch(/over the 33554432-byte limit .*far below this command's limit of 33554432 bytes a page: .* raise the limit with --max-response-bytes SIZE/)
     expect(line).not.toContain("maxResponseBytes")
     expect(Failure.describeInFleet(scrollErrors[13])).toContain("the runners' limit of 33554432 bytes a page")
   })

@@ -42,7 +42,7 @@ const invalidConfig = (error: ConfigError.ConfigError): InvalidConfig => {
 }
 
 /**
- * The flags of the command line that say where the workspace is, and how long a page may take.
+ * The flags of the command line that say where the workspace is, how long a page may take, and how large it may be.
  *
  * @since 0.1.0
  * @category models
@@ -51,6 +51,7 @@ export interface ClientFlags {
   readonly baseUrl: Option.Option<string>
   readonly region: Option.Option<IntercomClient.Region>
   readonly requestTimeout: Option.Option<Duration.Duration>
+  readonly maxResponseBytes: Option.Option<number>
 }
 
 /**
@@ -73,7 +74,8 @@ export const layer = (flags: ClientFlags) =>
     baseUrl: Config.map(IntercomClient.environment.baseUrl, (fromEnvironment) => resolveBaseUrl(flags, fromEnvironment)),
     region: Config.map(IntercomClient.environment.region, (fromEnvironment) =>
       Option.getOrElse(flags.region, () => fromEnvironment)),
-    requestTimeout: Config.succeed(Option.getOrUndefined(flags.requestTimeout))
+    requestTimeout: Config.succeed(Option.getOrUndefined(flags.requestTimeout)),
+    maxResponseBytes: Config.succeed(Option.getOrUndefined(flags.maxResponseBytes))
   }).pipe(Layer.mapError((error) => ConfigError.isConfigError(error) ? invalidConfig(error) : error))
 
 /**

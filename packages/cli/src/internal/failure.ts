@@ -40,7 +40,7 @@ const advice: { readonly [E in ScrollError.ScrollError as E["_tag"]]: (error: E)
     error.id !== undefined
       ? recordAdvice
       : error.maxResponseBytes !== undefined
-      ? `Intercom's pages of about 100 records stay far below this command's limit of ${error.maxResponseBytes} bytes a page, which cannot be raised from the command line: check that --base-url (or INTERCOM_BASE_URL) points at Intercom's API, or a faithful proxy; if it does, report the page's size to intercom-scroll.`
+      ? `Intercom's pages of about 100 records stay far below this command's limit of ${error.maxResponseBytes} bytes a page: check that --base-url (or INTERCOM_BASE_URL) points at Intercom's API, or a faithful proxy; if it does, and the workspace's records are that large, raise the limit with --max-response-bytes SIZE, such as --max-response-bytes 256M.`
       : error.location === undefined
       ? "Check that --base-url (or INTERCOM_BASE_URL) points at Intercom's API, or a faithful proxy."
       : `If ${error.location} is Intercom's API (or a proxy you trust), point --base-url (or INTERCOM_BASE_URL) there, without the scroll's path; otherwise check --base-url.`,

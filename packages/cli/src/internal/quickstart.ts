@@ -83,7 +83,7 @@ export const layer = (
   IntercomClient.IntercomClient | Embedded.Target,
   ServeError | ScrollError.InvalidOptions | InvalidConfig | ConfigError
 > =>
-  Client.layer({ baseUrl: Option.none(), region: Option.none(), requestTimeout: Option.none() }).pipe(
+  Client.layer({ baseUrl: Option.none(), region: Option.none(), requestTimeout: Option.none(), maxResponseBytes: Option.none() }).pipe(
     // Intercom through the machine's proxy, as the CLI reaches it; the embedded simulator, on loopback, directly.
     Layer.provide(Layer.unwrapEffect(
       Effect.map(Embedded.Target, (target) => target._tag === "Simulated" ? NodeHttpClient.layerUndici : Undici.layer)

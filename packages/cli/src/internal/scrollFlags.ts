@@ -98,6 +98,22 @@ export const duration = (
     })
   )
 
+const sizeUnits: { readonly [unit: string]: number } = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }
+
+/**
+ * A size as `curl --max-filesize` and `ulimit` read one: a number of bytes, or of KiB, MiB or GiB with `k`, `M` or `G`
+ * (`64M`, `1.5G`), a `B` or `iB` after the letter allowed. Undefined for anything else, or for less than a byte.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const parseSize = (text: string): number | undefined => {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(?:([kmg])(?:i?b)?|b)?\s*$/i.exec(text)
+  if (match === null) return undefined
+  const bytes = Math.floor(Number(match[1]) * sizeUnits[(match[2] ?? "").toLowerCase()])
+  return Number.isSafeInteger(bytes) && bytes >= 1 ? bytes : undefined
+}
+
 /**
  * The flags, which each subcommand adds to its own. The pages are "written" to a file or stdout by `export`, to the
  * database by `sync`.
@@ -128,6 +144,17 @@ export const flags = {
     ),
     Flag.optional
   ),
+  maxResponseBytes: Flag.text("max-response-bytes").pipe(
+    Flag.filterMap(
+      (text) => Option.fromNullable(parseSize(text)),
+      "--max-response-bytes must be a size of a byte or more: a number of bytes, or with k, M or G, such as 64M"
+    ),
+    Flag.withPseudoName("SIZE"),
+    Flag.withDescription(
+      "The most a page's body may hold once decompressed, such as 64M or 1G (default 32M). Intercom's pages of about 100 records take a few hundred KB; a larger body is refused as it arrives (InvalidResponse), before it fills the memory."
+    ),
+    Flag.optional
+  ),
   baseUrl: Flag.text("base-url").pipe(
     Flag.withPseudoName("URL"),
     Flag.withDescription("The API's base URL; overrides INTERCOM_BASE_URL and --region."),
@@ -152,4 +179,5 @@ export interface Parsed {
   readonly prefetch: Option.Option<number>
   readonly waitForOtherScroll: Option.Option<Duration.Duration>
   readonly requestTimeout: Option.Option<Duration.Duration>
+  readonly maxResponseBytes: Option.Option<number>
 }
