@@ -34,7 +34,7 @@ import type { SocketServerError } from "@effect/platform/SocketServer"
 import type { MigrationError } from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
-import { Sync, SyncDatabase, type SyncError } from "@intercom-scroll/sync"
+import { Sync, SyncDatabase, SyncError } from "@intercom-scroll/sync"
 import { Cause, Duration, Effect, identity, Layer, Option, Predicate, Redacted, Schedule, Schema } from "effect"
 import type { ConfigError } from "effect/ConfigError"
 import * as FleetStatus from "./FleetStatus.js"
@@ -153,8 +153,9 @@ export interface RunnerOptions {
   readonly shardingConfig?: Partial<ShardingConfig.ShardingConfig["Type"]> | undefined
   /**
    * How long a runner started before its database (a host's boot, a compose file) waits for the server to answer,
-   * trying every 2 seconds and logging a warning each time. Default 1 minute. A password refused or a database that
-   * does not exist fails at once.
+   * trying every 2 seconds and logging a warning each time; and, likewise, how long it waits when the server has no
+   * session to spare part-way through its start (`SyncDatabase.isTransient`). Default 1 minute. A password refused or
+   * a database that does not exist fails at once.
    */
   readonly waitForDatabase?: Duration.DurationInput | undefined
   /**
@@ -247,6 +248,7 @@ export const layerRunner = (
       Duration.unsafeDivide(Duration.decode(shardLockExpiration), 3)
     )
     const address = `${options.host ?? "127.0.0.1"}:${options.port}`
+    const waitForDatabase = Duration.decode(options.waitForDatabase ?? Duration.minutes(1))
     // The cluster gives a runner its share of each group it hosts, whatever entities it registered.
     const assignedShardGroups = timings.assignedShardGroups ??
       (options.schedules === false ? [workspacesShardGroup] : [workspacesShardGroup, SyncCron.shardGroup])
@@ -278,11 +280,12 @@ export const layerRunner = (
           connections: maxSyncs + 4,
           // So that an operator (or a test) can tell a runner's sessions in pg_stat_activity.
           applicationName: `intercom-scroll-fleet runner ${address}`
-        }).pipe(Layer.retry(untilTheDatabaseAnswers(Duration.decode(options.waitForDatabase ?? Duration.minutes(1)))))
+        }).pipe(Layer.retry(untilTheDatabaseAnswers(waitForDatabase)))
       )),
       // Runners started together race to create the cluster's and the sync's tables, and in PostgreSQL `CREATE … IF NOT
       // EXISTS` can still fail for the one that loses; that one starts again (what it built is released first).
-      Layer.retry(startAgain)
+      Layer.retry(startAgain),
+      Layer.retry(whileTheDatabaseIsBusy(waitForDatabase))
     )
   })
 
@@ -332,12 +335,34 @@ const untilTheDatabaseAnswers = (within: Duration.Duration) =>
 const isSqlFailure = (error: unknown): error is SqlError | MigrationError =>
   Predicate.isTagged(error, "SqlError") || Predicate.isTagged(error, "MigrationError")
 
-/** Jittered, so that two processes that lost to each other do not meet again. About 8 seconds in all. */
+/**
+ * After a race lost to another process creating the same tables: jittered, so that two processes that lost to each
+ * other do not meet again. About 8 seconds in all. Not for a database that is busy (`whileTheDatabaseIsBusy`).
+ */
 const startAgain = Schedule.exponential("250 millis").pipe(
   Schedule.jittered,
   Schedule.intersect(Schedule.recurs(5)),
-  Schedule.whileInput(isSqlFailure)
+  Schedule.whileInput((error: unknown) => isSqlFailure(error) && !SyncDatabase.isTransient(error))
 )
+
+/**
+ * After a statement of the start that found the database busy or going away (`SyncDatabase.isTransient`): the role's
+ * or the server's connections all taken (53300) while other processes start beside this one, say. Every 2 seconds for
+ * up to `within`, as for a database that does not answer yet (`untilTheDatabaseAnswers`); `startAgain`'s 8 seconds
+ * were too short for other processes to end.
+ */
+const whileTheDatabaseIsBusy = (within: Duration.Duration) =>
+  Schedule.spaced("2 seconds").pipe(
+    Schedule.upTo(within),
+    Schedule.checkEffect((error: unknown) =>
+      isSqlFailure(error) && SyncDatabase.isTransient(error)
+        ? Effect.as(
+          Effect.logWarning(`${SyncError.explain(error)}. Trying again in 2 s, for up to ${Duration.format(within)}`),
+          true
+        )
+        : Effect.succeed(false)
+    )
+  )
 
 /**
  * The cluster over SQL storage, its tables checked. The storage creates them as its layer is built, and processes that
@@ -392,5 +417,6 @@ export const layerClient = (options: {
       onDatabaseClock(options.database, layerSql(options.database, { connections: 4, applicationName: "intercom-scroll-fleet client" }))
     ),
     // A client started beside a runner races it to create the cluster's tables, as runners do.
-    Layer.retry(startAgain)
+    Layer.retry(startAgain),
+    Layer.retry(whileTheDatabaseIsBusy(Duration.minutes(1)))
   )

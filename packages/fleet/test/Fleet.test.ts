@@ -8,7 +8,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Simulator } from "@intercom-scroll/simulator"
 import { SyncDatabase } from "@intercom-scroll/sync"
 import { ClockSteps, PostgresDatabase } from "@intercom-scroll/testing"
-import { Cause, Clock, Context, Deferred, type Duration, Effect, Exit, Fiber, Layer, Logger, LogLevel, Option, Redacted, Ref, TestClock, TestServices } from "effect"
+import { Cause, Clock, Context, Deferred, type Duration, Effect, Exit, Fiber, Layer, Logger, LogLevel, Option, Redacted, Ref, Scope, TestClock, TestServices } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -150,6 +150,47 @@ describe("Fleet.layerRunner", () => {
         WHERE table_name IN ('cluster_messages', 'cluster_runners', 'intercom_sync_runs') ORDER BY table_name`
       expect(tables.map((row) => row.table_name)).toEqual(["cluster_messages", "cluster_runners", "intercom_sync_runs"])
       expect(warnings).toHaveLength(1)
+    }), 60_000)
+
+  it.scoped("a runner whose role's connections are all taken part-way through its start (53300) waits for one, saying so, and starts once one is free", () =>
+    Effect.gen(function*() {
+      const url = new URL(Redacted.value(yield* PostgresDatabase.make))
+      const role = `busy_${Math.random().toString(36).slice(2, 10)}`
+      yield* Effect.scoped(Effect.flatMap(Layer.build(PostgresDatabase.layerAt(Redacted.make(url.href))), (context) => {
+        const sql = Context.get(context, SqlClient.SqlClient)
+        return Effect.zipRight(
+          sql.unsafe(`CREATE ROLE ${role} LOGIN CONNECTION LIMIT 2 PASSWORD 'busy-role-password'`),
+          sql.unsafe(`GRANT ALL ON SCHEMA public TO ${role}`)
+        )
+      }))
+      const asRole = new URL(url)
+      asRole.username = role
+      asRole.password = "busy-role-password"
+      // Another process of the role holds one of its two sessions: the runner's first opens, its second is refused.
+      const other = yield* Scope.make()
+      const otherSql = Context.get(yield* Layer.buildWithScope(PostgresDatabase.layerAt(Redacted.make(asRole.href)), other), SqlClient.SqlClient)
+      yield* Scope.extend(Effect.flatMap(otherSql.reserve, (connection) => connection.executeRaw("SELECT 1", [])), other)
+      const warnings: Array<string> = []
+      const logger = Logger.make(({ logLevel, message }) => {
+        if (logLevel._tag === "Warning") warnings.push(String(message))
+      })
+      const runner = Fleet.layerRunner({ database: SyncDatabase.Database.Postgres({ url: Redacted.make(asRole.href) }), port: yield* freePort }).pipe(
+        Layer.provide([Simulator.layerClient({ workspaces: [] }), Secrets.layerConfig])
+      )
+      const started = yield* Layer.build(runner).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)), Effect.fork)
+      const steps = { step: "1 second", maxSteps: 40, realPause: "100 millis" } as const
+      const refused = Effect.sync(() => warnings.filter((warning) => warning.includes(`too many connections for role "${role}"`)).length)
+      // Refused, said, and tried again every 2 s well past the 8 s in which a lost race is tried again.
+      yield* ClockSteps.until("20 s of the clock in refusals", steps)(
+        Effect.zipWith(refused, Clock.currentTimeMillis, (count, now) => count >= 1 && now >= 20_000)
+      )
+      expect(warnings.at(-1)).toMatch(/too many connections for role "busy_\w+"\. Trying again in 2 s, for up to 1m$/)
+      expect(yield* refused).toBeGreaterThanOrEqual(5)
+      expect(yield* Fiber.poll(started)).toEqual(Option.none())
+      // The other process gone, the runner's next try starts it.
+      yield* Scope.close(other, Exit.void)
+      const exit = yield* Effect.exit(ClockSteps.runToEnd(steps)(started))
+      expect(Exit.isSuccess(exit)).toBe(true)
     }), 60_000)
 
   it.scopedLive("a Sync answered while the database is away is answered once it is back, not dropped", () =>

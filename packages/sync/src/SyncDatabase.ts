@@ -296,11 +296,33 @@ const notAnswering = new Set([
   "53300"
 ])
 
-const isTransient = (error: unknown): boolean => {
-  if (error instanceof AggregateError) return error.errors.length > 0 && error.errors.every(isTransient)
+/** Whether a driver's own error (not its wrapper's) says the server did not answer, or had no connection to spare. */
+const notAnsweringError = (error: unknown): boolean => {
+  if (error instanceof AggregateError) return error.errors.length > 0 && error.errors.every(notAnsweringError)
   if (!(error instanceof Error)) return false
   const { code } = error as Error & { readonly code?: unknown }
   return (typeof code === "string" && notAnswering.has(code)) || error.message === "Connection terminated unexpectedly"
+}
+
+/**
+ * Whether a failure of the database may pass by itself: the server did not answer (refused, reset, timed out, not
+ * found by name), is starting up or shutting down, or had all its connections taken (53300, `max_connections` or the
+ * role's `CONNECTION LIMIT`). Looked for in a `DatabaseUnavailable` (its `transient`) and down an `SqlError`'s causes,
+ * so that a process that waits and tries again, as a fleet's runner does at its start, can tell such a failure from
+ * one that waiting does not mend: a password, a privilege, a missing database.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const isTransient = (error: unknown): boolean => {
+  // A few levels at most: a cause's chain is the driver's, and may loop.
+  let cause = error
+  for (let depth = 0; depth < 5 && typeof cause === "object" && cause !== null; depth++) {
+    if (cause instanceof DatabaseUnavailable) return cause.transient
+    if (notAnsweringError(cause)) return true
+    cause = (cause as { readonly cause?: unknown }).cause
+  }
+  return false
 }
 
 const unavailable = (database: Database) => (cause: Cause.Cause<unknown>): Layer.Layer<unknown, DatabaseUnavailable> => {
@@ -310,7 +332,7 @@ const unavailable = (database: Database) => (cause: Cause.Cause<unknown>): Layer
   let detail = describe(error)
   for (const secret of secrets(database)) detail = detail.replaceAll(secret, "<redacted>")
   return Layer.fail(
-    new DatabaseUnavailable({ database: display(database), detail: Driver.advise(detail, error), transient: isTransient(error) })
+    new DatabaseUnavailable({ database: display(database), detail: Driver.advise(detail, error), transient: notAnsweringError(error) })
   )
 }
 

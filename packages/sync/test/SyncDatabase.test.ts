@@ -3,6 +3,7 @@
  * `SqlClient` it gives, over a real SQLite file and the run's real PostgreSQL server.
  */
 import { SqlClient } from "@effect/sql"
+import { SqlError } from "@effect/sql/SqlError"
 import { describe, expect, it } from "@effect/vitest"
 import { PostgresDatabase } from "@intercom-scroll/testing"
 import { Cause, Context, Duration, Effect, Exit, Layer, Option, Redacted } from "effect"
@@ -425,6 +426,23 @@ describe("a server with no connection to spare", () => {
       expect(error).toMatchObject({ _tag: "DatabaseUnavailable", transient: true })
       expect(error?.message).toMatch(/too many connections for role "full_\w+" \(every connection the server allows is in use: raise max_connections/)
     }))
+})
+
+describe("SyncDatabase.isTransient", () => {
+  it("finds a busy or absent server down an SqlError's causes, and not a failure that waiting does not mend", () => {
+    const coded = (code: string, message = code) => Object.assign(new Error(message), { code })
+    const sqlError = (cause: unknown) => new SqlError({ message: "Failed to acquire connection for transaction", cause })
+    expect(SyncDatabase.isTransient(sqlError(coded("53300", "too many connections for role \"r\"")))).toBe(true)
+    expect(SyncDatabase.isTransient(sqlError(new AggregateError([coded("ECONNREFUSED"), coded("ECONNREFUSED")])))).toBe(true)
+    expect(SyncDatabase.isTransient(sqlError(new Error("Connection terminated unexpectedly")))).toBe(true)
+    expect(SyncDatabase.isTransient(new SqlError({ message: "outer", cause: sqlError(coded("57P03")) }))).toBe(true)
+    expect(SyncDatabase.isTransient(new SyncDatabase.DatabaseUnavailable({ database: "d", detail: "x", transient: true }))).toBe(true)
+    expect(SyncDatabase.isTransient(new SyncDatabase.DatabaseUnavailable({ database: "d", detail: "x" }))).toBe(false)
+    expect(SyncDatabase.isTransient(sqlError(coded("28P01", "password authentication failed")))).toBe(false)
+    expect(SyncDatabase.isTransient(sqlError(coded("42501", "permission denied")))).toBe(false)
+    expect(SyncDatabase.isTransient(sqlError(new AggregateError([coded("ECONNREFUSED"), coded("28P01")])))).toBe(false)
+    expect(SyncDatabase.isTransient("53300")).toBe(false)
+  })
 })
 
 describe("a missing driver", () => {
