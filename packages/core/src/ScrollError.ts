@@ -19,6 +19,7 @@
  * @since 0.1.0
  */
 import { Schema } from "effect"
+import { bounded } from "./internal/issue.js"
 import { Resource } from "./Resource.js"
 
 const where = { resource: Resource, page: Schema.Number }
@@ -423,7 +424,7 @@ export class InvalidCustomAttributes extends Schema.TaggedError<InvalidCustomAtt
 }) {
   /** What happened. */
   get problem(): string {
-    return `The custom attributes of ${this.resource} record ${this.id} do not match the customAttributes schema at ${this.path}: ${this.issue}.`
+    return `The custom attributes of ${this.resource} record ${bounded(this.id)} do not match the customAttributes schema at ${this.path}: ${this.issue}.`
   }
   /** What to do, with this library's options. */
   get advice(): string {

@@ -77,14 +77,15 @@ describe("customAttributes", () => {
     }).pipe(Effect.provide(fake.layer))
   })
 
-  it.effect("a wrong attribute of a megabyte is quoted in part, saying how much was left out", () => {
+  it.effect("a wrong attribute of a megabyte, and a long id, are quoted in part, saying how much was left out", () => {
     const seats = "9".repeat(500_000) + "x"
-    const fake = usersPage([{ ...ada, custom_attributes: { seats } }])
+    const fake = usersPage([{ ...ada, id: "i".repeat(100_000), custom_attributes: { seats } }])
     return Effect.gen(function*() {
       const error = yield* Scroll.users({ customAttributes: Attributes }).pipe(Stream.runDrain, Effect.flip)
       if (error._tag !== "InvalidCustomAttributes") throw new Error(`expected InvalidCustomAttributes, not ${error._tag}`)
       expect(error.issue).toMatch(/^Unable to decode "9{280,}… \(\d{6} more characters\)$/)
-      expect(error.message.length).toBeLessThan(1_000)
+      expect(error.id).toBe("i".repeat(100_000))
+      expect(error.message.length).toBeLessThan(1_500)
     }).pipe(Effect.provide(fake.layer))
   })
 
