@@ -39,6 +39,7 @@ import { Cause, Duration, Effect, identity, Layer, Option, Predicate, Redacted, 
 import type { ConfigError } from "effect/ConfigError"
 import * as FleetStatus from "./FleetStatus.js"
 import * as CronName from "./internal/cronName.js"
+import * as ShardLockTiming from "./internal/shardLockTiming.js"
 import type { Secrets } from "./Secrets.js"
 import * as SyncCron from "./SyncCron.js"
 import * as WorkspaceSync from "./WorkspaceSync.js"
@@ -112,7 +113,8 @@ const workspacesShardGroup = "default"
  * defaults take about 35), because its health is checked every 5 seconds. Shard locks are refreshed every 5 seconds and expire after
  * 15: each lock operation must finish within min(refresh, expiry / 3), and a runner that misses that deadline stops
  * every sync it runs, so it is kept at 5 seconds (3, with a 10-second expiry, tripped many times a minute on a loaded
- * machine). A frozen runner's workspaces move once its locks expire or its sessions die. `shardsPerGroup` and
+ * machine); on a PostgreSQL farther away the refresh is longer, as the database's round trip asks (see `layerRunner`).
+ * A frozen runner's workspaces move once its locks expire or its sessions die. `shardsPerGroup` and
  * `availableShardGroups` (the `WorkspaceSync` entities' "default" and `SyncCron.shardGroup`) must be the same on every
  * process of a fleet.
  *
@@ -214,7 +216,7 @@ const migrateUnlessOlderRunners = (address: string) =>
 
 /**
  * A runner: hosts the `WorkspaceSync` entities of the shards the cluster gives it (and, unless `schedules` is false, the
- * ticks of the schedules' shards it gives it), and serves until its scope closes. Started before its database, it waits for it (`waitForDatabase`). It can send `Sync` itself too
+ * ticks of the schedules' shards it gives it), and serves until its scope closes. Started before its database, it waits for it (`waitForDatabase`). On PostgreSQL it measures the database's round trip first, and refreshes its shard locks less often than every 5 seconds where the database is far enough away that handing half its shards to a runner that joins would otherwise hold a refresh past its deadline (unless `shardingConfig` sets the refresh). It can send `Sync` itself too
  * (`WorkspaceSync.sync`), with the `Sharding` it provides, and read the sync tables with its `SqlClient`. Closing it (SIGTERM under `NodeRuntime.runMain`) lets running syncs finish, up to the cluster's termination
  * timeout, and hands back the ones that have not started.
  *
@@ -239,35 +241,43 @@ export const layerRunner = (
   // Suspended, so that an option that cannot be decoded is a defect of the layer's build, not a throw of this call.
   Layer.suspend(() => {
     const maxSyncs = options.maxSyncs ?? 4
-    const timings = { ...shardingConfig, ...options.shardingConfig }
-    const { shardLockExpiration, shardLockRefreshInterval } = { ...ShardingConfig.defaults, ...timings }
-    // The cluster's own interval for shard lock operations. A runner notices a lost shard lock at its next refresh,
-    // which may take as long again before it gives up: a sync that lost its lock waits that long, and a margin.
-    const shardLockInterval = Duration.min(
-      Duration.decode(shardLockRefreshInterval),
-      Duration.unsafeDivide(Duration.decode(shardLockExpiration), 3)
-    )
     const address = `${options.host ?? "127.0.0.1"}:${options.port}`
     const waitForDatabase = Duration.decode(options.waitForDatabase ?? Duration.minutes(1))
+    const given = { ...shardingConfig, ...options.shardingConfig }
     // The cluster gives a runner its share of each group it hosts, whatever entities it registered.
-    const assignedShardGroups = timings.assignedShardGroups ??
+    const assignedShardGroups = given.assignedShardGroups ??
       (options.schedules === false ? [workspacesShardGroup] : [workspacesShardGroup, SyncCron.shardGroup])
     const hostsSchedules = assignedShardGroups.includes(SyncCron.shardGroup)
-    return WorkspaceSync.layer({ maxSyncs, lockLostGrace: Duration.times(shardLockInterval, 3), runner: address }).pipe(
-      // A runner that can run them takes over the ticks an older version left where any runner could hold them.
-      hostsSchedules
-        ? Layer.merge(Layer.effectDiscard(ticksToTheirGroup(timings.shardsPerGroup ?? ShardingConfig.defaults.shardsPerGroup)))
-        : identity,
-      Layer.provideMerge(checkedCluster(NodeClusterSocket.layer({
-        storage: "sql",
-        shardingConfig: {
-          ...timings,
-          assignedShardGroups,
-          // Explicit, so that a stray HOST, PORT or LISTEN_HOST in the environment cannot move the runner.
-          runnerAddress: Option.some(RunnerAddress.make(options.host ?? "127.0.0.1", options.port)),
-          runnerListenAddress: Option.none()
-        }
-      }))),
+    const shardsPerGroup = given.shardsPerGroup ?? ShardingConfig.defaults.shardsPerGroup
+    const runner = (timings: typeof given) => {
+      const { shardLockExpiration, shardLockRefreshInterval } = { ...ShardingConfig.defaults, ...timings }
+      // The cluster's own interval for shard lock operations. A runner notices a lost shard lock at its next refresh,
+      // which may take as long again before it gives up: a sync that lost its lock waits that long, and a margin.
+      const shardLockInterval = Duration.min(
+        Duration.decode(shardLockRefreshInterval),
+        Duration.unsafeDivide(Duration.decode(shardLockExpiration), 3)
+      )
+      return WorkspaceSync.layer({ maxSyncs, lockLostGrace: Duration.times(shardLockInterval, 3), runner: address }).pipe(
+        // A runner that can run them takes over the ticks an older version left where any runner could hold them.
+        hostsSchedules ? Layer.merge(Layer.effectDiscard(ticksToTheirGroup(shardsPerGroup))) : identity,
+        Layer.provideMerge(checkedCluster(NodeClusterSocket.layer({
+          storage: "sql",
+          shardingConfig: {
+            ...timings,
+            assignedShardGroups,
+            // Explicit, so that a stray HOST, PORT or LISTEN_HOST in the environment cannot move the runner.
+            runnerAddress: Option.some(RunnerAddress.make(options.host ?? "127.0.0.1", options.port)),
+            runnerListenAddress: Option.none()
+          }
+        })))
+      )
+    }
+    return Layer.unwrapEffect(
+      // Timings given by the caller stand; otherwise, in PostgreSQL, they follow the database's distance.
+      SyncDatabase.Database.$is("Postgres")(options.database) && options.shardingConfig?.shardLockRefreshInterval === undefined
+        ? Effect.map(distantTimings(given, shardsPerGroup * assignedShardGroups.length), runner)
+        : Effect.succeed(runner(given))
+    ).pipe(
       // The sync tables exist before the runner takes its first workspace; and a pooler that would break the workspace
       // locks (and the cluster's shard locks, session-level too) is refused before the runner joins the fleet.
       // Not beneath runners of an older version still running: see `OlderRunnersAlive`.
@@ -287,6 +297,24 @@ export const layerRunner = (
       Layer.retry(startAgain),
       Layer.retry(whileTheDatabaseIsBusy(waitForDatabase))
     )
+  })
+
+/**
+ * The timings with the shard locks' interval for a database as far away as it answers now (`ShardLockTiming`), said
+ * in the log when it is over the fleet's 5 seconds.
+ */
+const distantTimings = (timings: Partial<ShardingConfig.ShardingConfig["Type"]>, shards: number) =>
+  Effect.gen(function*() {
+    const roundTrip = yield* ShardLockTiming.roundTrip
+    const interval = ShardLockTiming.refreshInterval(roundTrip, shards)
+    if (Duration.greaterThan(interval, ShardLockTiming.nearby)) {
+      yield* Effect.logInfo(
+        `The database answers in ${Duration.toMillis(roundTrip).toFixed(1)} ms: this runner refreshes its ${shards} shard locks every ${
+          Duration.format(interval)
+        } (${Duration.format(ShardLockTiming.nearby)} nearby), so that handing half of them to a runner that joins cannot hold the refresh past its deadline`
+      )
+    }
+    return { ...timings, shardLockRefreshInterval: interval, shardLockExpiration: Duration.times(interval, 3) }
   })
 
 /**

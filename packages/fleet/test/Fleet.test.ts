@@ -8,10 +8,11 @@ import { describe, expect, it } from "@effect/vitest"
 import { Simulator } from "@intercom-scroll/simulator"
 import { SyncDatabase } from "@intercom-scroll/sync"
 import { ClockSteps, PostgresDatabase } from "@intercom-scroll/testing"
-import { Cause, Clock, Context, Deferred, type Duration, Effect, Exit, Fiber, Layer, Logger, LogLevel, Option, Redacted, Ref, Scope, TestClock, TestServices } from "effect"
+import { Cause, Clock, Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Logger, LogLevel, Option, Redacted, Ref, Scope, TestClock, TestServices } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import * as ShardLockTiming from "../src/internal/shardLockTiming.js"
 import { Fleet, Secrets, WorkspaceSync } from "../src/index.js"
 import { acme, simulated } from "./support/inProcess.js"
 import { freePort } from "./support/processes.js"
@@ -194,6 +195,64 @@ describe("Fleet.layerRunner", () => {
       const exit = yield* Effect.exit(ClockSteps.runToEnd(steps)(started))
       expect(Exit.isSuccess(exit)).toBe(true)
     }), 60_000)
+
+  it("a shard lock's interval grows with the database's distance: twice a handover of half the shards, at least 5 s", () => {
+    const interval = (roundTrip: number, shards: number) =>
+      Duration.toSeconds(ShardLockTiming.refreshInterval(Duration.millis(roundTrip), shards))
+    expect([interval(0, 600), interval(2, 600), interval(4, 600), interval(10, 600), interval(40, 300), interval(40, 600)])
+      .toEqual([5, 5, 5, 12, 24, 48])
+  })
+
+  it.scopedLive("a runner joins a fleet whose PostgreSQL is 40 ms away: the first hands it half its shards and keeps the rest", () =>
+    Effect.gen(function*() {
+      const url = new URL(Redacted.value(yield* PostgresDatabase.make))
+      const far = yield* tcpProxy(url, { roundTrip: 40 })
+      yield* far.open
+      const atFarPort = new URL(url)
+      atFarPort.port = String(far.port)
+      const direct = Context.get(yield* Layer.build(PostgresDatabase.layerAt(Redacted.make(url.href))), SqlClient.SqlClient)
+      const logs: Array<string> = []
+      const logger = Logger.make(({ message }) => void logs.push(String(message)))
+      const runner = (port: number) =>
+        Fleet.layerRunner({ database: SyncDatabase.Database.Postgres({ url: Redacted.make(atFarPort.href) }), port, schedules: false }).pipe(
+          Layer.provide([Simulator.layerClient({ workspaces: [] }), Secrets.layerConfig]),
+          Layer.provide(Logger.replace(Logger.defaultLogger, logger))
+        )
+      /** The shard locks (the cluster's advisory locks, one key each) that each runner's session in this database holds. */
+      const held: Effect.Effect<Map<string, number>> = Effect.orDie(Effect.map(
+        direct<{ readonly application_name: string; readonly shards: number }>`
+          SELECT a.application_name, CAST(count(*) AS INTEGER) AS shards FROM pg_locks l
+          JOIN pg_stat_activity a ON a.pid = l.pid
+          WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND a.datname = current_database()
+          GROUP BY a.application_name`,
+        (rows) => new Map(rows.map((row) => [row.application_name.replace("intercom-scroll-fleet runner ", ""), row.shards]))
+      ))
+      /** Looks every quarter of a second, for up to 90 seconds. */
+      const until = (what: string, done: (shards: Map<string, number>) => boolean) =>
+        Effect.gen(function*() {
+          for (let look = 0; look < 360; look++) {
+            if (done(yield* held)) return
+            yield* Effect.sleep("250 millis")
+          }
+          return yield* Effect.dieMessage(`never in 90 s: ${what}`)
+        })
+      const first = `127.0.0.1:${yield* freePort}`
+      yield* Layer.build(runner(Number(first.split(":")[1])))
+      yield* until("the first runner holds the group's 300 shards", (shards) => shards.get(first) === 300)
+      // The interval follows the distance: 300 shards 40 ms away.
+      expect(logs.find((line) => line.startsWith("The database answers in"))).toMatch(
+        /^The database answers in \d+\.\d ms: this runner refreshes its 300 shard locks every (2[4-9]|[3-9]\d)s \(5s nearby\)/
+      )
+      const second = `127.0.0.1:${yield* freePort}`
+      yield* Layer.build(runner(Number(second.split(":")[1])))
+      // Handed over, 150 each: at 5 s, the first runner's refresh waited behind 300 round trips of releases (12 s),
+      // and it dropped every shard, for good.
+      yield* until("150 shards each", (shards) => shards.get(first) === 150 && shards.get(second) === 150)
+      // And they stay so: the first runner's refresh, after the handover, keeps its shards.
+      yield* Effect.sleep("6 seconds")
+      expect(yield* held).toEqual(new Map([[first, 150], [second, 150]]))
+      expect(logs.filter((line) => line.includes("Shard lock storage is unhealthy"))).toEqual([])
+    }), 180_000)
 
   it.scopedLive("a Sync answered while the database is away is answered once it is back, not dropped", () =>
     Effect.gen(function*() {

@@ -1,6 +1,6 @@
 /**
- * A TCP port in front of a PostgreSQL, which a test opens and cuts: a server that comes up after its runner, or one
- * that goes away under it.
+ * A TCP port in front of a PostgreSQL, which a test opens and cuts: a server that comes up after its runner, one that
+ * goes away under it, or one far away.
  */
 import { Effect, type Scope } from "effect"
 import * as Net from "node:net"
@@ -17,7 +17,11 @@ export interface Proxy {
   readonly cut: Effect.Effect<void>
 }
 
-export const tcpProxy = (target: URL): Effect.Effect<Proxy, never, Scope.Scope> =>
+/**
+ * `roundTrip` (ms): each chunk is handed on half of it later in each direction, a database across a network. Timers
+ * of one duration fire in the order they were set, so each direction keeps its order.
+ */
+export const tcpProxy = (target: URL, options: { readonly roundTrip?: number } = {}): Effect.Effect<Proxy, never, Scope.Scope> =>
   Effect.gen(function*() {
     // Left free until `open`: from a range no other test's `freePort` picks, or one of their runners could bind it.
     const port = yield* freePortBetween(10_000, 20_000)
@@ -37,7 +41,16 @@ export const tcpProxy = (target: URL): Effect.Effect<Proxy, never, Scope.Scope> 
       }
       socket.on("error", () => upstream.destroy())
       upstream.on("error", () => socket.destroy())
-      socket.pipe(upstream).pipe(socket)
+      const half = (options.roundTrip ?? 0) / 2
+      if (half === 0) {
+        socket.pipe(upstream).pipe(socket)
+        return
+      }
+      for (const [from, to] of [[socket, upstream], [upstream, socket]] as const) {
+        from.setNoDelay(true)
+        from.on("data", (chunk) => setTimeout(() => to.writable && to.write(chunk), half))
+        from.on("end", () => setTimeout(() => to.end(), half))
+      }
     })
     const close = Effect.async<void>((resume) => {
       for (const socket of sockets) socket.destroy()
