@@ -60,10 +60,21 @@ const runToEnd = (fibers: ReadonlyArray<Fiber.Fiber<unknown, unknown>>) =>
 const opened = (token: string) =>
   Effect.gen(function*() {
     const simulator = yield* Simulator.Simulator
-    const stats = Effect.map(simulator.stats, (stats) => stats.workspaces[token])
-    yield* Settle.until("the first page to be asked", Effect.map(stats, (counters) => counters.requests > 0))
-    while ((yield* stats).scrollsOpened === 0) yield* TestClock.adjust("1 second")
+    yield* asked(token)
+    while ((yield* simulator.stats).workspaces[token].scrollsOpened === 0) yield* TestClock.adjust("1 second")
   })
+
+/**
+ * Until `token`'s first request has reached the simulator, without moving the clock: a client's layer digests its
+ * token on libuv's thread pool, and in a full run the clock, moved on meanwhile, ran ahead of a scroll's start (one
+ * started ~46 s late gave up only after the scroll it waited for had ended).
+ */
+const asked = (token: string) =>
+  Effect.flatMap(Simulator.Simulator, (simulator) =>
+    Settle.until(
+      `${token}'s first request`,
+      Effect.map(simulator.stats, (stats) => (stats.workspaces[token]?.requests ?? 0) > 0)
+    ))
 
 const sorted = (ids: ReadonlyArray<string>) => [...ids].sort()
 
@@ -74,6 +85,7 @@ describe("two tokens of one app scrolling at once", () => {
       const first = yield* scrollOf(A)
       yield* opened(A)
       const second = yield* scrollOf(B)
+      yield* asked(B)
       yield* runToEnd([first.fiber, second.fiber])
       const [[a, firstEnded], [b, secondEnded]] = [yield* Fiber.join(first.fiber), yield* Fiber.join(second.fiber)]
       const ids = yield* simulator.ids(A, "users")
@@ -104,14 +116,8 @@ describe("two tokens of one app scrolling at once", () => {
       yield* opened(A)
       const impatient = yield* scrollOf(B)
       const patient = yield* scrollOf(B, { concurrentScroll: Scroll.waitForOtherScroll("10 minutes") })
-      // The impatient one asking before the clock moves (the patient one waits for it on this process's lock of the
-      // token): a client's layer digests its token on libuv's thread pool, and on a loaded machine the clock ran ahead
-      // of the impatient one's start until it gave up only after the first scroll had ended.
-      const simulator = yield* Simulator.Simulator
-      yield* Settle.until(
-        "the second token's first scroll to ask",
-        Effect.map(simulator.stats, (stats) => (stats.workspaces[B]?.requests ?? 0) >= 1)
-      )
+      // The patient one waits for the impatient one on this process's lock of the token.
+      yield* asked(B)
       yield* runToEnd([first.fiber, impatient.fiber, patient.fiber])
       const [firstExit, firstEnded] = yield* Fiber.join(first.fiber)
       expect(Exit.isSuccess(firstExit) && firstExit.value.length).toBe(1000)
