@@ -290,12 +290,13 @@ export const layerRunner = (
           connections: maxSyncs + 4,
           // So that an operator (or a test) can tell a runner's sessions in pg_stat_activity.
           applicationName: `intercom-scroll-fleet runner ${address}`
-        }).pipe(Layer.retry(untilTheDatabaseAnswers(waitForDatabase)))
+        })
       )),
       // Runners started together race to create the cluster's and the sync's tables, and in PostgreSQL `CREATE … IF NOT
       // EXISTS` can still fail for the one that loses; that one starts again (what it built is released first).
       Layer.retry(startAgain),
-      Layer.retry(whileTheDatabaseIsBusy(waitForDatabase))
+      // A database that does not answer yet, or has no session to spare, is waited for.
+      Layer.retry(whileTheDatabaseIsAway(waitForDatabase, SyncDatabase.isTransient))
     )
   })
 
@@ -349,23 +350,12 @@ const ticksToTheirGroup = (shardsPerGroup: number) =>
     }
   })
 
-/** Every 2 seconds while the server does not answer, for up to `within`, each try said in a warning. */
-const untilTheDatabaseAnswers = (within: Duration.Duration) =>
-  Schedule.spaced("2 seconds").pipe(
-    Schedule.upTo(within),
-    Schedule.checkEffect((error: SyncDatabase.DatabaseUnavailable) =>
-      error.transient
-        ? Effect.as(Effect.logWarning(`${error.message}. Trying again in 2 s, for up to ${Duration.format(within)}`), true)
-        : Effect.succeed(false)
-    )
-  )
-
 const isSqlFailure = (error: unknown): error is SqlError | MigrationError =>
   Predicate.isTagged(error, "SqlError") || Predicate.isTagged(error, "MigrationError")
 
 /**
  * After a race lost to another process creating the same tables: jittered, so that two processes that lost to each
- * other do not meet again. About 8 seconds in all. Not for a database that is busy (`whileTheDatabaseIsBusy`).
+ * other do not meet again. About 8 seconds in all. Not for a database away for a while (`whileTheDatabaseIsAway`).
  */
 const startAgain = Schedule.exponential("250 millis").pipe(
   Schedule.jittered,
@@ -374,16 +364,16 @@ const startAgain = Schedule.exponential("250 millis").pipe(
 )
 
 /**
- * After a statement of the start that found the database busy or going away (`SyncDatabase.isTransient`): the role's
- * or the server's connections all taken (53300) while other processes start beside this one, say. Every 2 seconds for
- * up to `within`, as for a database that does not answer yet (`untilTheDatabaseAnswers`); `startAgain`'s 8 seconds
- * were too short for other processes to end.
+ * Every 2 seconds for up to `within`, each try said in a warning, while the start fails with what `waitsFor` takes for
+ * a database away for a while (`SyncDatabase.isTransient`): a server that does not answer yet (a host's boot), or one
+ * whose sessions are all taken part-way through the start (53300, while other processes start beside this one), for
+ * which `startAgain`'s 8 seconds were too short.
  */
-const whileTheDatabaseIsBusy = (within: Duration.Duration) =>
+const whileTheDatabaseIsAway = (within: Duration.Duration, waitsFor: (error: Error) => boolean) =>
   Schedule.spaced("2 seconds").pipe(
     Schedule.upTo(within),
     Schedule.checkEffect((error: unknown) =>
-      isSqlFailure(error) && SyncDatabase.isTransient(error)
+      error instanceof Error && waitsFor(error)
         ? Effect.as(
           Effect.logWarning(`${SyncError.explain(error)}. Trying again in 2 s, for up to ${Duration.format(within)}`),
           true
@@ -446,5 +436,6 @@ export const layerClient = (options: {
     ),
     // A client started beside a runner races it to create the cluster's tables, as runners do.
     Layer.retry(startAgain),
-    Layer.retry(whileTheDatabaseIsBusy(Duration.minutes(1)))
+    // Unlike a runner, it does not wait for a database that does not answer: only for a session, a minute at most.
+    Layer.retry(whileTheDatabaseIsAway(Duration.minutes(1), (error) => isSqlFailure(error) && SyncDatabase.isTransient(error)))
   )
