@@ -32,7 +32,7 @@
 import { SqlClient } from "@effect/sql"
 import type { MigrationError } from "@effect/sql/Migrator"
 import type { SqlError } from "@effect/sql/SqlError"
-import { type IntercomClient, type Models, Progress, Resource, Scroll } from "@intercom-scroll/core"
+import { type IntercomClient, type Models, Progress, Resource, Scroll, ScrollError } from "@intercom-scroll/core"
 import { Cause, Clock, DateTime, Duration, Effect, Exit, Metric, Option, Schema, Stream, Struct } from "effect"
 import * as Dialect from "./internal/dialect.js"
 import * as Lock from "./internal/lock.js"
@@ -247,6 +247,22 @@ const progressInterval = 5_000
  */
 const aliveInterval = Duration.seconds(10)
 
+/**
+ * A page with a record whose id no Intercom id is like (longer than a copy keeps) fails the run as the response it is,
+ * before its transaction: in PostgreSQL it would fail as a bare `SqlError` naming no record, in SQLite it would be
+ * stored where PostgreSQL could not take it.
+ */
+const refuseOverlongIds = (page: Scroll.Page<Resource.Resource>) => {
+  const overlong = Store.overlongId(page.records)
+  return overlong === undefined ? Effect.void : new ScrollError.InvalidResponse({
+    resource: page.resource,
+    page: page.page,
+    issue: `a record's id is ${overlong.bytes} bytes long, over the ${Store.maxIdBytes} a database copy keeps (Intercom's ids are 24 characters): ${
+      JSON.stringify(overlong.id.slice(0, 40))
+    }…`
+  })
+}
+
 /** What the run's row says about a failure: the error's own message, which never holds the token. */
 const describe = (cause: Cause.Cause<SyncError>): string => {
   if (Cause.isInterruptedOnly(cause)) return "Interrupted before the scroll reached its end"
@@ -421,7 +437,10 @@ export const run: (
             })
           const scroll = Scroll.pages(resource, scrollOptions).pipe(
             Stream.runForEach((page) =>
-              Effect.flatMap(Clock.currentTimeMillis, (now) => lock.transaction(writePage(page.records, now))).pipe(
+              Effect.zipRight(
+                refuseOverlongIds(page),
+                Effect.flatMap(Clock.currentTimeMillis, (now) => lock.transaction(writePage(page.records, now)))
+              ).pipe(
                 Effect.tap((written) => {
                   counts.inserted += written.inserted
                   counts.updated += written.updated

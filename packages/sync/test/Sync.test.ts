@@ -384,6 +384,30 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
         expect(again).toMatchObject({ inserted: 0, updated: 0, unchanged: 2 })
       }))
 
+    it.effect("refuses a page with an id longer than a copy keeps as InvalidResponse, in both databases, and writes none of that page", () =>
+      Effect.gen(function*() {
+        const token = freshToken()
+        // Random, so that PostgreSQL cannot compress it under its index's bound: 3,000 bytes of two-byte characters.
+        const overlong = Array.from({ length: 1500 }, () => String.fromCharCode(0x100 + Math.floor(Math.random() * 0x700))).join("")
+        const longest = "k".repeat(1024)
+        const users = [
+          { type: "user", id: "a1", email: "a@example.com" },
+          { type: "user", id: longest, email: "k@example.com" },
+          { type: "user", id: overlong, email: "o@example.com" }
+        ]
+        const exit = yield* Effect.exit(Effect.provide(Sync.run("users", { workspace: token, ...noRestarts }), scripted(token, () => users)))
+        const error = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
+        expect(error?._tag).toBe("InvalidResponse")
+        expect(error?.message).toContain("Page 2 of the users scroll is not a valid Intercom response: a record's id is 3000 bytes long, over the 1024 a database copy keeps")
+        expect(error?.message.length).toBeLessThan(600)
+        // Two a page: the first page is stored, an id at the bound with it; the second, the overlong id's, is not.
+        const table = yield* rows(token, "users")
+        expect([...table.keys()].sort()).toEqual(["a1", longest])
+        const [run] = yield* runs(token)
+        expect(run).toMatchObject({ status: "failed", inserted: 2 })
+        expect(run.error).toMatch(/^InvalidResponse: Page 2 of the users scroll/)
+      }))
+
     it.effect("keeps companies with their company_id and name", () =>
       Effect.gen(function*() {
         const token = freshToken()

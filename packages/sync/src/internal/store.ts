@@ -74,6 +74,26 @@ const typedColumns: { readonly [R in Resource.Resource]: ReadonlyArray<keyof Mod
 const abandoned =
   "It never recorded its end (its process died, or its database went away as it ended); the next run of its workspace found it running"
 
+/**
+ * The longest record id a copy keeps, in UTF-8 bytes. Intercom's ids are 24 characters; the bound is PostgreSQL's: a
+ * B-tree entry (the workspace, up to 800 bytes, and the id) must fit in 2,704 bytes, or the page fails with a bare
+ * `SqlError`. SQLite holds to the same bound, so that a copy moves between the two.
+ */
+export const maxIdBytes = 1024
+
+/** The first record of a page whose id is longer than a copy keeps, with its length in bytes. */
+export const overlongId = (
+  records: ReadonlyArray<{ readonly id: string }>
+): { readonly id: string; readonly bytes: number } | undefined => {
+  for (const record of records) {
+    // A UTF-8 byte is at most one UTF-16 unit's worth of length × 3: only a long id is measured.
+    if (record.id.length * 3 <= maxIdBytes) continue
+    const bytes = Buffer.byteLength(record.id, "utf8")
+    if (bytes > maxIdBytes) return { id: record.id, bytes }
+  }
+  return undefined
+}
+
 /** SQLite: rows a statement carries at most, well under its limit on parameters (13 a row). */
 const rowsPerStatement = 500
 
