@@ -9,6 +9,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Simulator } from "@intercom-scroll/simulator"
 import { OtlpCollector } from "@intercom-scroll/testing"
 import { Effect, Layer } from "effect"
+import * as Net from "node:net"
 import { cli, closedPort } from "./support/processes.js"
 import { ndjsonIds } from "./support/workspace.js"
 
@@ -92,6 +93,25 @@ describe.concurrent("the CLI's telemetry, sent to an OpenTelemetry collector", (
       expect(bytes).not.toContain(TOKEN)
     }).pipe(Effect.provide(layer)), 60_000)
 
+  it.scopedLive("OTEL_EXPORTER_OTLP_COMPRESSION=gzip: every request gzipped, a fraction of the bytes, and read whole", () =>
+    Effect.gen(function*() {
+      const collector = yield* OtlpCollector.make
+      const { received, url } = collector
+      const result = yield* run(["export", "users", "--out", yield* outFile], {
+        OTEL_EXPORTER_OTLP_ENDPOINT: url,
+        OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+        OTEL_EXPORTER_OTLP_COMPRESSION: "gzip"
+      })
+      expect(result.exitCode).toBe(0)
+      expect(received.length).toBeGreaterThan(0)
+      for (const request of received) expect(request.headers["content-encoding"]).toBe("gzip")
+      const wire = received.reduce((sum, request) => sum + request.wireBytes, 0)
+      const read = received.reduce((sum, request) => sum + request.body.length, 0)
+      expect(wire).toBeLessThan(read / 4)
+      expect(collector.spans().filter((span) => span.name === "Scroll.page")).toHaveLength(USERS / PAGE_SIZE + 1)
+      expect(collector.counter("intercom_scroll_records")).toContainEqual({ attributes: { resource: "users" }, value: USERS })
+    }).pipe(Effect.provide(layer)), 60_000)
+
   it.scopedLive("a refused token: the failed spans say what failed, in the error's name, and never the token sent", () =>
     Effect.gen(function*() {
       const collector = yield* OtlpCollector.make
@@ -125,6 +145,33 @@ describe.concurrent("the CLI's telemetry, sent to an OpenTelemetry collector", (
       const said = result.stderr.split("\n").filter((line) => line.includes("Could not send"))
       expect(said.some((line) => line.includes(`Could not send traces to http://127.0.0.1:${port}/v1/traces (`))).toBe(true)
       expect(said.filter((line) => line.includes("Could not send traces"))).toHaveLength(1)
+    }).pipe(Effect.provide(layer)), 60_000)
+
+  it.scopedLive("a collector that takes the connection and never answers is given up after OTEL_EXPORTER_OTLP_TIMEOUT, said, and fails nothing", () =>
+    Effect.gen(function*() {
+      // Reads every request and answers none, holding each connection open.
+      const silent = yield* Effect.acquireRelease(
+        Effect.async<Net.Server>((resume) => {
+          const server = Net.createServer((socket) => socket.resume())
+          server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+        }),
+        (server) => Effect.sync(() => server.close())
+      )
+      const { port } = silent.address() as Net.AddressInfo
+      const out = yield* outFile
+      const result = yield* run(["export", "users", "--out", out, "--log-level", "warning"], {
+        OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
+        OTEL_METRICS_EXPORTER: "none",
+        // A request every 10 spans, each waiting a quarter of a second: the export's own pages outlast it.
+        OTEL_BSP_MAX_EXPORT_BATCH_SIZE: "10",
+        OTEL_EXPORTER_OTLP_TIMEOUT: "250"
+      })
+      expect(result.exitCode).toBe(0)
+      expect(ndjsonIds(yield* (yield* FileSystem.FileSystem).readFileString(out))).toHaveLength(USERS)
+      const said = result.stderr.split("\n").filter((line) => line.includes("Could not send"))
+      expect(said).toEqual([
+        expect.stringContaining(`Could not send traces to http://127.0.0.1:${port}/v1/traces (Transport: no answer within 250ms)`)
+      ])
     }).pipe(Effect.provide(layer)), 60_000)
 
   it.scopedLive("OTEL_TRACES_EXPORTER=none sends no span, the counters still; OTEL_METRICS_EXPORTER=none the other way", () =>

@@ -4,6 +4,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { HttpClient, HttpClientError, HttpClientResponse } from "@effect/platform"
 import { ConfigProvider, Duration, Effect, Either, Layer, Logger, Metric, Option, Redacted, TestClock, Tracer } from "effect"
+import * as Zlib from "node:zlib"
 import { recordingTracer } from "../../core/test/support/recordingTracer.js"
 import * as Sampling from "../src/internal/sampling.js"
 import * as Telemetry from "../src/internal/telemetry.js"
@@ -202,6 +203,107 @@ describe("Telemetry.settings", () => {
       expect(warnings.join("\n")).not.toContain("s3cret")
     }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
   })
+
+  it.effect("how long a request waits for the collector, and whether its body is compressed: 10 s and none by default, a signal's own over the generic", () =>
+    Effect.gen(function*() {
+      const defaults = Option.getOrThrow(yield* settingsOf(endpoint))
+      expect([defaults.traces, defaults.metrics, defaults.logs].map((d) => [d?.timeout, d?.compression])).toEqual([
+        [Duration.seconds(10), "none"],
+        [Duration.seconds(10), "none"],
+        [Duration.seconds(10), "none"]
+      ])
+      const set = Option.getOrThrow(yield* settingsOf({
+        ...endpoint,
+        OTEL_EXPORTER_OTLP_TIMEOUT: "2500",
+        OTEL_EXPORTER_OTLP_COMPRESSION: "gzip",
+        OTEL_EXPORTER_OTLP_METRICS_TIMEOUT: "30000",
+        OTEL_EXPORTER_OTLP_LOGS_COMPRESSION: " NONE "
+      }))
+      expect([set.traces, set.metrics, set.logs].map((d) => [d?.timeout, d?.compression])).toEqual([
+        [Duration.millis(2500), "gzip"],
+        [Duration.millis(30000), "gzip"],
+        [Duration.millis(2500), "none"]
+      ])
+      const refused = (variables: Record<string, string>) => Effect.map(Effect.flip(settingsOf({ ...endpoint, ...variables })), (error) => error.message)
+      expect(yield* refused({ OTEL_EXPORTER_OTLP_TIMEOUT: "10s" })).toBe(
+        `OTEL_EXPORTER_OTLP_TIMEOUT must be a whole number of milliseconds, 1 or more, not "10s"`
+      )
+      expect(yield* refused({ OTEL_EXPORTER_OTLP_TRACES_COMPRESSION: "br" })).toBe(
+        `OTEL_EXPORTER_OTLP_TRACES_COMPRESSION must be gzip or none (the default), not "br"`
+      )
+    }))
+
+  it.scoped("a collector that takes requests and never answers has each given up after the timeout: nothing piles up behind it", () => {
+    const warnings: Array<string> = []
+    const logger = Logger.make(({ logLevel, message }) => {
+      if (logLevel._tag === "Warning") warnings.push(String(Array.isArray(message) ? message[0] : message))
+    })
+    let started = 0
+    let waiting = 0
+    const silent = HttpClient.make(() =>
+      Effect.suspend(() => {
+        started++
+        waiting++
+        return Effect.never
+      }).pipe(Effect.ensuring(Effect.sync(() => waiting--)))
+    )
+    return Effect.gen(function*() {
+      const found = Option.getOrThrow(yield* settingsOf({
+        ...endpoint,
+        OTEL_METRICS_EXPORTER: "none",
+        OTEL_LOGS_EXPORTER: "none",
+        OTEL_BSP_MAX_EXPORT_BATCH_SIZE: "1"
+      }))
+      const context = yield* Layer.build(Telemetry.layer(found).pipe(Layer.provide(Layer.succeed(HttpClient.HttpClient, silent))))
+      // Each span a batch of its own: a request each.
+      for (let i = 0; i < 20; i++) yield* Effect.provide(Effect.withSpan(Effect.void, `span ${i}`), context)
+      yield* TestClock.adjust("1 second")
+      expect(waiting).toBe(20)
+      // Each request waits 10 s, is tried three times more a second apart, and then its spans are dropped.
+      yield* TestClock.adjust("1 minute")
+      expect(started).toBeGreaterThanOrEqual(80)
+      expect(waiting).toBe(0)
+      expect(warnings).toEqual([
+        "Could not send traces to http://collector.internal:4318/v1/traces (Transport: no answer within 10s): the exporter drops what it holds and tries again in a minute; later failures are not said"
+      ])
+    }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+  })
+
+  it.scoped("OTEL_EXPORTER_OTLP_COMPRESSION=gzip sends each body gzipped, saying so in Content-Encoding", () =>
+    Effect.gen(function*() {
+      const received: Array<{ readonly encoding: string | undefined; readonly body: Uint8Array }> = []
+      const collector = Layer.succeed(
+        HttpClient.HttpClient,
+        HttpClient.make((request) =>
+          Effect.sync(() => {
+            if (request.body._tag === "Uint8Array") received.push({ encoding: request.headers["content-encoding"], body: request.body.body })
+            return HttpClientResponse.fromWeb(request, new Response(null, { status: 200 }))
+          })
+        )
+      )
+      const exporting = (variables: Record<string, string>) =>
+        Effect.flatMap(settingsOf({
+          ...endpoint,
+          OTEL_TRACES_EXPORTER: "none",
+          OTEL_LOGS_EXPORTER: "none",
+          OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+          OTEL_METRIC_EXPORT_INTERVAL: "1000",
+          ...variables
+        }), (found) => Layer.build(Telemetry.layer(Option.getOrThrow(found)).pipe(Layer.provide(collector))))
+      yield* Metric.increment(Metric.counter("telemetry_test_gzipped"))
+      yield* exporting({ OTEL_EXPORTER_OTLP_COMPRESSION: "gzip" })
+      yield* TestClock.adjust("1 second")
+      yield* exporting({})
+      yield* TestClock.adjust("1 second")
+      // The first exporter sends again each second: find each by what it said of its body.
+      const gzipped = received.find((each) => each.encoding === "gzip")!
+      const plain = received.find((each) => each.encoding === undefined)!
+      expect(received[0].encoding).toBe("gzip")
+      expect(plain).toBeDefined()
+      const unzipped = new TextDecoder().decode(Zlib.gunzipSync(gzipped.body))
+      expect(unzipped).toContain("telemetry_test_gzipped")
+      expect(gzipped.body.length).toBeLessThan(plain.body.length)
+    }))
 
   it.effect("telemetry asked for where the exporter is not installed is InvalidConfig that says what to install", () =>
     Effect.gen(function*() {

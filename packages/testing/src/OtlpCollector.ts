@@ -1,17 +1,22 @@
 /**
  * An OpenTelemetry collector's OTLP/HTTP endpoint on a loopback port of the test's process: it answers 200 to every
- * request and keeps each one, and reads what came in JSON (`OTEL_EXPORTER_OTLP_PROTOCOL=http/json`) as spans, log
+ * request and keeps each one (its body gunzipped when it came with `Content-Encoding: gzip`, as a collector reads it),
+ * and reads what came in JSON (`OTEL_EXPORTER_OTLP_PROTOCOL=http/json`) as spans, log
  * records and counters.
  */
 import { Effect, type Scope } from "effect"
 import * as Http from "node:http"
 import type * as Net from "node:net"
+import * as Zlib from "node:zlib"
 
 /** A request as received. */
 export interface Received {
   readonly path: string
   readonly headers: Http.IncomingHttpHeaders
+  /** As the collector reads it: gunzipped when it came gzipped. */
   readonly body: Buffer
+  /** How many bytes of body came over the wire. */
+  readonly wireBytes: number
 }
 
 /** An attribute as OTLP's JSON encodes it. */
@@ -98,7 +103,9 @@ export const make: Effect.Effect<Collector, never, Scope.Scope> = Effect.acquire
       const chunks: Array<Buffer> = []
       request.on("data", (chunk: Buffer) => chunks.push(chunk))
       request.on("end", () => {
-        received.push({ path: request.url ?? "", headers: request.headers, body: Buffer.concat(chunks) })
+        const wire = Buffer.concat(chunks)
+        const body = request.headers["content-encoding"] === "gzip" ? Zlib.gunzipSync(wire) : wire
+        received.push({ path: request.url ?? "", headers: request.headers, body, wireBytes: wire.length })
         response.writeHead(200, { "content-type": "application/json" }).end("{}")
       })
     })

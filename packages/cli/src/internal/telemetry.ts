@@ -3,8 +3,10 @@
  * names one, with the variables every OpenTelemetry SDK reads: OTEL_EXPORTER_OTLP_ENDPOINT, the collector's base URL,
  * or a signal's own full URL in OTEL_EXPORTER_OTLP_{TRACES,METRICS,LOGS}_ENDPOINT (none set or all blank: nothing is
  * sent, nothing is loaded), OTEL_EXPORTER_OTLP_PROTOCOL (`http/protobuf`, the default, or `http/json`),
- * OTEL_EXPORTER_OTLP_HEADERS (`key=value,…`, values percent-encoded: a collector's API key, so never printed), the
- * last two also for a signal alone (OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, …_HEADERS, over the generic ones),
+ * OTEL_EXPORTER_OTLP_HEADERS (`key=value,…`, values percent-encoded: a collector's API key, so never printed),
+ * OTEL_EXPORTER_OTLP_TIMEOUT (how long a request waits for the collector, in milliseconds; 10,000 by default),
+ * OTEL_EXPORTER_OTLP_COMPRESSION (`gzip`, or `none`, the default), the last four also for a signal alone
+ * (OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, …_HEADERS, …_TIMEOUT, …_COMPRESSION, over the generic ones),
  * how often each signal is sent and in batches of how many (OTEL_BSP_SCHEDULE_DELAY, OTEL_BSP_MAX_EXPORT_BATCH_SIZE,
  * OTEL_METRIC_EXPORT_INTERVAL, OTEL_BLRP_SCHEDULE_DELAY, OTEL_BLRP_MAX_EXPORT_BATCH_SIZE; the exporter's defaults
  * otherwise),
@@ -13,8 +15,8 @@
  * spans: `sampling.ts`), and OTEL_SDK_DISABLED=true to send nothing.
  *
  * The exporter is @effect/opentelemetry's own (no OpenTelemetry SDK), loaded only when an endpoint is set. A collector
- * that cannot be reached costs the command nothing but the last flush as it ends (at most 2 s): the exporter retries,
- * then drops what it holds and stops sending for a minute. Its first failure for each signal is said once, as a
+ * that cannot be reached, or does not answer within the timeout, costs the command nothing but the last flush as it
+ * ends (at most 2 s): the exporter retries, then drops what it holds and stops sending for a minute. Its first failure for each signal is said once, as a
  * warning (the exporter says it only at `--log-level debug`).
  *
  * @since 0.1.0
@@ -23,8 +25,10 @@ import type * as OtlpLogger from "@effect/opentelemetry/OtlpLogger"
 import type * as OtlpMetrics from "@effect/opentelemetry/OtlpMetrics"
 import type * as OtlpSerialization from "@effect/opentelemetry/OtlpSerialization"
 import type * as OtlpTracer from "@effect/opentelemetry/OtlpTracer"
-import { HttpClient } from "@effect/platform"
+import { HttpBody, HttpClient, HttpClientError, HttpClientRequest } from "@effect/platform"
 import { Config, Duration, Effect, Layer, Option, Redacted } from "effect"
+import { promisify } from "node:util"
+import * as Zlib from "node:zlib"
 import { InvalidConfig } from "../ExportError.js"
 import * as Sampling from "./sampling.js"
 import { moduleVersion } from "./version.js"
@@ -58,7 +62,19 @@ export interface Destination {
   readonly exportInterval: Duration.Duration | undefined
   /** The most spans or log lines in one request (OTEL_BSP_MAX_EXPORT_BATCH_SIZE, …); `undefined`: the exporter's. */
   readonly maxBatchSize: number | undefined
+  /** How long a request waits for the collector's answer before it is given up (and retried by the exporter). */
+  readonly timeout: Duration.Duration
+  /** `gzip`: each request's body is compressed (`Content-Encoding: gzip`). */
+  readonly compression: Compression
 }
+
+/**
+ * What a request's body is sent as (OTEL_EXPORTER_OTLP_COMPRESSION).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Compression = "gzip" | "none"
 
 /**
  * What to send where.
@@ -79,7 +95,7 @@ export interface Settings {
 const defaultServiceName = "intercom-scroll"
 
 const genericEndpoint = "OTEL_EXPORTER_OTLP_ENDPOINT"
-const ownVariable = (signal: Signal, setting: "ENDPOINT" | "PROTOCOL" | "HEADERS") =>
+const ownVariable = (signal: Signal, setting: "ENDPOINT" | "PROTOCOL" | "HEADERS" | "TIMEOUT" | "COMPRESSION") =>
   `OTEL_EXPORTER_OTLP_${signal.toUpperCase()}_${setting}`
 
 /**
@@ -120,6 +136,16 @@ const parseProtocol = (name: string, text: string): Effect.Effect<Destination["p
       : `must be http/protobuf (the default) or http/json, not ${JSON.stringify(protocol)}`
   )
 }
+
+const parseCompression = (name: string, text: string): Effect.Effect<Compression, InvalidConfig> => {
+  const compression = text.trim().toLowerCase()
+  return compression === "gzip" || compression === "none"
+    ? Effect.succeed(compression)
+    : invalid(name, `must be gzip or none (the default), not ${JSON.stringify(text.trim())}`)
+}
+
+/** The specification's default: a request waits 10 s for the collector. */
+const defaultTimeout = Duration.seconds(10)
 
 /** `key=value,…`, each value percent-decoded. A mistake is said by its position: the values are secrets. */
 const parseHeaders = (name: string, text: string): Effect.Effect<Record<string, string>, InvalidConfig> => {
@@ -190,7 +216,12 @@ interface Generic {
   readonly endpoint: Option.Option<string>
   readonly protocol: Destination["protocol"]
   readonly headers: Readonly<Record<string, string>>
+  readonly timeout: Duration.Duration
+  readonly compression: Compression
 }
+
+/** A timeout in milliseconds, as OTEL_EXPORTER_OTLP_TIMEOUT (…) gives it. */
+const parseTimeout = (name: string, text: string) => Effect.map(parseCount(name, text, "milliseconds"), Duration.millis)
 
 const generic: Effect.Effect<Generic, InvalidConfig> = Effect.gen(function*() {
   const endpoint = yield* Effect.transposeMapOption(
@@ -209,7 +240,15 @@ const generic: Effect.Effect<Generic, InvalidConfig> = Effect.gen(function*() {
     onNone: () => Effect.succeed({}),
     onSome: (text) => parseHeaders("OTEL_EXPORTER_OTLP_HEADERS", text)
   })
-  return { endpoint, protocol, headers }
+  const timeout = yield* Option.match(yield* variable("OTEL_EXPORTER_OTLP_TIMEOUT"), {
+    onNone: () => Effect.succeed(defaultTimeout),
+    onSome: (text) => parseTimeout("OTEL_EXPORTER_OTLP_TIMEOUT", text)
+  })
+  const compression = yield* Option.match(yield* variable("OTEL_EXPORTER_OTLP_COMPRESSION"), {
+    onNone: () => Effect.succeed("none" as const),
+    onSome: (text) => parseCompression("OTEL_EXPORTER_OTLP_COMPRESSION", text)
+  })
+  return { endpoint, protocol, headers, timeout, compression }
 })
 
 /** Where and how `signal` goes, each of its own variables over the generic one; `undefined` when it is not sent. */
@@ -237,7 +276,19 @@ const destination = (signal: Signal, shared: Generic): Effect.Effect<Destination
       onNone: () => Effect.succeed({}),
       onSome: (text) => parseHeaders(headersVariable, text)
     })
+    const timeoutVariable = ownVariable(signal, "TIMEOUT")
+    const timeout = yield* Option.match(yield* variable(timeoutVariable), {
+      onNone: () => Effect.succeed(shared.timeout),
+      onSome: (text) => parseTimeout(timeoutVariable, text)
+    })
+    const compressionVariable = ownVariable(signal, "COMPRESSION")
+    const compression = yield* Option.match(yield* variable(compressionVariable), {
+      onNone: () => Effect.succeed(shared.compression),
+      onSome: (text) => parseCompression(compressionVariable, text)
+    })
     return {
+      timeout,
+      compression,
       signal,
       url,
       variable: Option.isSome(own) ? endpointVariable : genericEndpoint,
@@ -362,7 +413,7 @@ export const layer = (settings: Settings): Layer.Layer<never, InvalidConfig, Htt
         Layer.provide(
           destination.protocol === "http/json" ? exporter.OtlpSerialization.layerJson : exporter.OtlpSerialization.layerProtobuf
         ),
-        Layer.provide(sayingFirstFailure(destination.signal, destination.url))
+        Layer.provide(sendingClient(destination))
       )
     return Layer.mergeAll(
       settings.traces === undefined ? Layer.empty : sampled(exporting(settings.traces, exporter.OtlpTracer.layer), settings.sampler),
@@ -372,16 +423,23 @@ export const layer = (settings: Settings): Layer.Layer<never, InvalidConfig, Htt
   }))
 }
 
+const gzip = promisify(Zlib.gzip)
+
 /**
- * The HTTP client a signal's exporter sends with, which says the first request that fails (a transport failure or a
- * status other than 2xx) as a warning, once: the exporter itself says so only at debug, so that a collector set wrong
- * went unnoticed. The URL is said without its credentials and query, which may hold a key.
+ * The HTTP client a signal's exporter sends with, over the command's own:
+ * - it compresses each request's body when the destination says `gzip`;
+ * - it gives up a request the collector has not answered within the destination's timeout, as a transport failure,
+ *   which the exporter retries and then drops: a collector that takes connections and never answers would otherwise
+ *   hold each export for undici's 5 minutes, and the requests of every batch sent meanwhile, bodies and sockets, with it;
+ * - it says the first request that fails (a transport failure, no answer in time, or a status other than 2xx) as a
+ *   warning, once: the exporter itself says so only at debug, so that a collector set wrong went unnoticed. The URL
+ *   is said without its credentials and query, which may hold a key.
  */
-const sayingFirstFailure = (signal: Signal, url: string): Layer.Layer<HttpClient.HttpClient, never, HttpClient.HttpClient> =>
+const sendingClient = (destination: Destination): Layer.Layer<HttpClient.HttpClient, never, HttpClient.HttpClient> =>
   Layer.effect(
     HttpClient.HttpClient,
     Effect.map(HttpClient.HttpClient, (client) => {
-      const parsed = new URL(url)
+      const parsed = new URL(destination.url)
       const shown = `${parsed.origin}${parsed.pathname}`
       let said = false
       const say = (reason: string) =>
@@ -389,10 +447,34 @@ const sayingFirstFailure = (signal: Signal, url: string): Layer.Layer<HttpClient
           if (said) return Effect.void
           said = true
           return Effect.logWarning(
-            `Could not send ${signal} to ${shown} (${reason}): the exporter drops what it holds and tries again in a minute; later failures are not said`
+            `Could not send ${destination.signal} to ${shown} (${reason}): the exporter drops what it holds and tries again in a minute; later failures are not said`
           )
         })
-      return client.pipe(
+      const compressed = destination.compression === "none" ? client : client.pipe(
+        // The exporters' bodies are bytes, protobuf or JSON alike.
+        HttpClient.mapRequestEffect((request) => {
+          const body = request.body
+          return body._tag !== "Uint8Array" ? Effect.succeed(request) : Effect.map(
+            Effect.promise(() => gzip(body.body)),
+            (zipped) =>
+              request.pipe(
+                HttpClientRequest.setBody(HttpBody.uint8Array(zipped, body.contentType)),
+                HttpClientRequest.setHeader("content-encoding", "gzip")
+              )
+          )
+        })
+      )
+      const waited = `no answer within ${Duration.format(destination.timeout)}`
+      return compressed.pipe(
+        HttpClient.transformResponse(Effect.timeoutFail({
+          duration: destination.timeout,
+          onTimeout: () =>
+            new HttpClientError.RequestError({
+              request: HttpClientRequest.post(destination.url),
+              reason: "Transport",
+              description: waited
+            })
+        })),
         // Never the error's `message`, which ends with the request's URL, credentials and query included.
         HttpClient.tapError((error) =>
           say(
