@@ -162,7 +162,8 @@ describe.concurrent("the CLI's telemetry, sent to an OpenTelemetry collector", (
       const result = yield* run(["export", "users", "--out", out, "--log-level", "warning"], {
         OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
         OTEL_METRICS_EXPORTER: "none",
-        // A request every 10 spans, each waiting a quarter of a second: the export's own pages outlast it.
+        // A request every 10 spans, each waiting a quarter of a second: given up while the export runs, or in the last
+        // flush (2 s) if the export ends first; either way said once.
         OTEL_BSP_MAX_EXPORT_BATCH_SIZE: "10",
         OTEL_EXPORTER_OTLP_TIMEOUT: "250"
       })
