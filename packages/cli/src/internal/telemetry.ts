@@ -117,6 +117,14 @@ const variable = (name: string) =>
 
 const invalid = (name: string, detail: string) => Effect.fail(new InvalidConfig({ variable: name, detail }))
 
+/** The variable `name` read by `parse`, or `unset` where it is not set. */
+const setting = <A>(
+  name: string,
+  parse: (name: string, text: string) => Effect.Effect<A, InvalidConfig>,
+  unset: A
+): Effect.Effect<A, InvalidConfig> =>
+  Effect.flatMap(variable(name), Option.match({ onNone: () => Effect.succeed(unset), onSome: (text) => parse(name, text) }))
+
 /** `example` is a URL of the kind `name` takes, said in the refusal. */
 const parseEndpoint = (name: string, text: string, example: string): Effect.Effect<string, InvalidConfig> => {
   const url = URL.canParse(text.trim()) ? new URL(text.trim()) : undefined
@@ -232,23 +240,13 @@ const generic: Effect.Effect<Generic, InvalidConfig> = Effect.gen(function*() {
         (url) => url.replace(/\/+$/, "")
       )
   )
-  const protocol = yield* Option.match(yield* variable("OTEL_EXPORTER_OTLP_PROTOCOL"), {
-    onNone: () => Effect.succeed("http/protobuf" as const),
-    onSome: (text) => parseProtocol("OTEL_EXPORTER_OTLP_PROTOCOL", text)
-  })
-  const headers = yield* Option.match(yield* variable("OTEL_EXPORTER_OTLP_HEADERS"), {
-    onNone: () => Effect.succeed({}),
-    onSome: (text) => parseHeaders("OTEL_EXPORTER_OTLP_HEADERS", text)
-  })
-  const timeout = yield* Option.match(yield* variable("OTEL_EXPORTER_OTLP_TIMEOUT"), {
-    onNone: () => Effect.succeed(defaultTimeout),
-    onSome: (text) => parseTimeout("OTEL_EXPORTER_OTLP_TIMEOUT", text)
-  })
-  const compression = yield* Option.match(yield* variable("OTEL_EXPORTER_OTLP_COMPRESSION"), {
-    onNone: () => Effect.succeed("none" as const),
-    onSome: (text) => parseCompression("OTEL_EXPORTER_OTLP_COMPRESSION", text)
-  })
-  return { endpoint, protocol, headers, timeout, compression }
+  return {
+    endpoint,
+    protocol: yield* setting<Destination["protocol"]>("OTEL_EXPORTER_OTLP_PROTOCOL", parseProtocol, "http/protobuf"),
+    headers: yield* setting("OTEL_EXPORTER_OTLP_HEADERS", parseHeaders, {}),
+    timeout: yield* setting("OTEL_EXPORTER_OTLP_TIMEOUT", parseTimeout, defaultTimeout),
+    compression: yield* setting<Compression>("OTEL_EXPORTER_OTLP_COMPRESSION", parseCompression, "none")
+  }
 })
 
 /** Where and how `signal` goes, each of its own variables over the generic one; `undefined` when it is not sent. */
@@ -258,8 +256,6 @@ const destination = (signal: Signal, shared: Generic): Effect.Effect<Destination
     const exporters = yield* variable(exporterVariable)
     if (Option.isSome(exporters) && !(yield* parseExporters(exporterVariable, exporters.value))) return undefined
     const endpointVariable = ownVariable(signal, "ENDPOINT")
-    const protocolVariable = ownVariable(signal, "PROTOCOL")
-    const headersVariable = ownVariable(signal, "HEADERS")
     const own = yield* variable(endpointVariable)
     // The signal's own endpoint is its full URL, as the specification has it: nothing is appended.
     const url = Option.isSome(own)
@@ -268,32 +264,14 @@ const destination = (signal: Signal, shared: Generic): Effect.Effect<Destination
       ? `${shared.endpoint.value}/v1/${signal}`
       : undefined
     if (url === undefined) return undefined
-    const protocol = yield* Option.match(yield* variable(protocolVariable), {
-      onNone: () => Effect.succeed(shared.protocol),
-      onSome: (text) => parseProtocol(protocolVariable, text)
-    })
-    const headers = yield* Option.match(yield* variable(headersVariable), {
-      onNone: () => Effect.succeed({}),
-      onSome: (text) => parseHeaders(headersVariable, text)
-    })
-    const timeoutVariable = ownVariable(signal, "TIMEOUT")
-    const timeout = yield* Option.match(yield* variable(timeoutVariable), {
-      onNone: () => Effect.succeed(shared.timeout),
-      onSome: (text) => parseTimeout(timeoutVariable, text)
-    })
-    const compressionVariable = ownVariable(signal, "COMPRESSION")
-    const compression = yield* Option.match(yield* variable(compressionVariable), {
-      onNone: () => Effect.succeed(shared.compression),
-      onSome: (text) => parseCompression(compressionVariable, text)
-    })
     return {
-      timeout,
-      compression,
       signal,
       url,
       variable: Option.isSome(own) ? endpointVariable : genericEndpoint,
-      protocol,
-      headers: Redacted.make({ ...shared.headers, ...headers }),
+      protocol: yield* setting(ownVariable(signal, "PROTOCOL"), parseProtocol, shared.protocol),
+      headers: Redacted.make({ ...shared.headers, ...yield* setting(ownVariable(signal, "HEADERS"), parseHeaders, {}) }),
+      timeout: yield* setting(ownVariable(signal, "TIMEOUT"), parseTimeout, shared.timeout),
+      compression: yield* setting(ownVariable(signal, "COMPRESSION"), parseCompression, shared.compression),
       ...yield* batchingOf(signal)
     }
   })
