@@ -3,7 +3,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { HttpClient, HttpClientError, HttpClientResponse } from "@effect/platform"
-import { ConfigProvider, Duration, Effect, Either, Layer, Logger, Metric, Option, Redacted, TestClock, Tracer } from "effect"
+import { ConfigProvider, Deferred, Duration, Effect, Either, Fiber, Layer, Logger, Metric, Option, Redacted, TestClock, Tracer } from "effect"
 import * as Zlib from "node:zlib"
 import { recordingTracer } from "../../core/test/support/recordingTracer.js"
 import * as Sampling from "../src/internal/sampling.js"
@@ -268,6 +268,60 @@ describe("Telemetry.settings", () => {
       ])
     }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
   })
+
+  it.effect("what was said last is sent when the command ends in the middle of an export: the export under way finishes, within 2 s", () =>
+    Effect.gen(function*() {
+      // A collector that answers each request half a second after taking it, and keeps what it answered.
+      const answered: Array<string> = []
+      const collector = Layer.succeed(
+        HttpClient.HttpClient,
+        HttpClient.make((request) =>
+          Effect.as(
+            Effect.delay(
+              Effect.sync(() => {
+                if (request.body._tag === "Uint8Array") answered.push(new TextDecoder().decode(request.body.body))
+              }),
+              "500 millis"
+            ),
+            HttpClientResponse.fromWeb(request, new Response(null, { status: 200 }))
+          )
+        )
+      )
+      const found = Option.getOrThrow(yield* settingsOf({
+        ...endpoint,
+        OTEL_TRACES_EXPORTER: "none",
+        OTEL_METRICS_EXPORTER: "none",
+        OTEL_EXPORTER_OTLP_PROTOCOL: "http/json"
+      }))
+      // The line is said, the exporter sends it at 1 s, and the command ends at 1.2 s, before the collector answers.
+      const started = yield* Deferred.make<void>()
+      const command = Effect.log("the last line").pipe(
+        Effect.zipRight(Deferred.succeed(started, undefined)),
+        Effect.zipRight(Effect.sleep("1200 millis")),
+        Effect.provide(Telemetry.layer(found).pipe(Layer.provide(collector)))
+      )
+      const ended = yield* Effect.fork(command)
+      yield* Deferred.await(started)
+      yield* TestClock.adjust("1200 millis")
+      yield* TestClock.adjust("5 seconds")
+      yield* Fiber.join(ended)
+      expect(answered.filter((body) => body.includes("the last line"))).toHaveLength(1)
+
+      // A collector that never answers holds the end 2 s for the export under way and at most 2 s for the last flush.
+      const silent = Layer.succeed(HttpClient.HttpClient, HttpClient.make(() => Effect.never))
+      const stalled = yield* Deferred.make<void>()
+      const held = yield* Effect.fork(Effect.log("unheard").pipe(
+        Effect.zipRight(Deferred.succeed(stalled, undefined)),
+        Effect.zipRight(Effect.sleep("1200 millis")),
+        Effect.provide(Telemetry.layer(found).pipe(Layer.provide(silent)))
+      ))
+      yield* Deferred.await(stalled)
+      yield* TestClock.adjust("1200 millis")
+      yield* TestClock.adjust("1 second")
+      expect(Option.isNone(yield* Fiber.poll(held))).toBe(true)
+      yield* TestClock.adjust("3 seconds")
+      expect(Option.isSome(yield* Fiber.poll(held))).toBe(true)
+    }))
 
   it.scoped("OTEL_EXPORTER_OTLP_COMPRESSION=gzip sends each body gzipped, saying so in Content-Encoding", () =>
     Effect.gen(function*() {

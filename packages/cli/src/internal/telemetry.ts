@@ -15,8 +15,9 @@
  * spans: `sampling.ts`), and OTEL_SDK_DISABLED=true to send nothing.
  *
  * The exporter is @effect/opentelemetry's own (no OpenTelemetry SDK), loaded only when an endpoint is set. A collector
- * that cannot be reached, or does not answer within the timeout, costs the command nothing but the last flush as it
- * ends (at most 2 s): the exporter retries, then drops what it holds and stops sending for a minute. Its first failure for each signal is said once, as a
+ * that cannot be reached, or does not answer within the timeout, costs the command nothing but a wait as it ends (at
+ * most 2 s for an export under way, and 2 s for the last flush): the exporter retries, then drops what it holds and
+ * stops sending for a minute. Its first failure for each signal is said once, as a
  * warning (the exporter says it only at `--log-level debug`).
  *
  * @since 0.1.0
@@ -26,7 +27,7 @@ import type * as OtlpMetrics from "@effect/opentelemetry/OtlpMetrics"
 import type * as OtlpSerialization from "@effect/opentelemetry/OtlpSerialization"
 import type * as OtlpTracer from "@effect/opentelemetry/OtlpTracer"
 import { HttpBody, HttpClient, HttpClientError, HttpClientRequest } from "@effect/platform"
-import { Config, Duration, Effect, Layer, Option, Redacted } from "effect"
+import { Clock, Config, Duration, Effect, Fiber, Layer, Option, Redacted } from "effect"
 import { promisify } from "node:util"
 import * as Zlib from "node:zlib"
 import { InvalidConfig } from "../ExportError.js"
@@ -359,8 +360,8 @@ export const loadExporter = (load: () => Promise<Exporter>, variable: string): E
 
 /**
  * Sends the spans, metrics and log lines of what it is provided to, each signal to its destination (none where it has
- * none), from the moment it is built until its scope closes, where it sends what is left (waiting at most 2 s for the
- * collector).
+ * none), from the moment it is built until its scope closes, where it lets an export under way finish and sends what is
+ * left (waiting at most 2 s for each).
  *
  * @since 0.1.0
  * @category layers
@@ -384,7 +385,7 @@ export const layer = (settings: Settings): Layer.Layer<never, InvalidConfig, Htt
         url: destination.url,
         resource,
         headers: Redacted.value(destination.headers),
-        shutdownTimeout: Duration.seconds(2),
+        shutdownTimeout: lastFlush,
         ...(destination.exportInterval === undefined ? {} : { exportInterval: destination.exportInterval }),
         ...(destination.maxBatchSize === undefined ? {} : { maxBatchSize: destination.maxBatchSize })
       }).pipe(
@@ -403,9 +404,40 @@ export const layer = (settings: Settings): Layer.Layer<never, InvalidConfig, Htt
 
 const gzip = promisify(Zlib.gzip)
 
+/** How long the command's end waits for the collector: for an export under way, and for the last flush after it. */
+const lastFlush = Duration.seconds(2)
+
+/**
+ * Gives a request interrupted under way up to `lastFlush` to finish, one allowance for all of a signal's requests. The
+ * exporter interrupts an export under way when its scope closes, and that export holds what was said just before the
+ * end, which the last flush no longer has: without this, those spans and log lines were lost. The request runs in a
+ * fiber of its own, which the exporter's interruption does not reach.
+ */
+const finishingWithin = (allowance: Duration.Duration) => {
+  let endsBy: number | undefined
+  return <A, E, R>(request: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.uninterruptibleMask((restore) =>
+      Effect.flatMap(Effect.forkDaemon(restore(request)), (fiber) =>
+        restore(Fiber.join(fiber)).pipe(
+          Effect.onInterrupt(() =>
+            Effect.flatMap(Clock.currentTimeMillis, (now) => {
+              endsBy ??= now + Duration.toMillis(allowance)
+              // Interruptible, or the timeout, in this finalizer, would wait for it.
+              return Effect.interruptible(Fiber.await(fiber)).pipe(
+                Effect.timeout(Duration.millis(Math.max(0, endsBy - now))),
+                Effect.ignore,
+                Effect.zipRight(Fiber.interrupt(fiber))
+              )
+            })
+          )
+        ))
+    )
+}
+
 /**
  * The HTTP client a signal's exporter sends with, over the command's own:
  * - it compresses each request's body when the destination says `gzip`;
+ * - it lets a request under way when the command ends finish, within the last flush's time (`finishingWithin`);
  * - it gives up a request the collector has not answered within the destination's timeout, as a transport failure,
  *   which the exporter retries and then drops: a collector that takes connections and never answers would otherwise
  *   hold each export for undici's 5 minutes, and the requests of every batch sent meanwhile, bodies and sockets, with it;
@@ -461,7 +493,8 @@ const sendingClient = (destination: Destination): Layer.Layer<HttpClient.HttpCli
               : `${error.reason}${error.description === undefined ? "" : `: ${error.description}`}`
           )
         ),
-        HttpClient.tap((response) => response.status >= 200 && response.status < 300 ? Effect.void : say(`HTTP ${response.status}`))
+        HttpClient.tap((response) => response.status >= 200 && response.status < 300 ? Effect.void : say(`HTTP ${response.status}`)),
+        HttpClient.transformResponse(finishingWithin(lastFlush))
       )
     })
   )
