@@ -2,11 +2,14 @@
  * An OpenTelemetry collector's OTLP/HTTP endpoint on a loopback port of the test's process: it answers 200 to every
  * request and keeps each one (its body gunzipped when it came with `Content-Encoding: gzip`, as a collector reads it),
  * and reads what came in JSON (`OTEL_EXPORTER_OTLP_PROTOCOL=http/json`) as spans, log
- * records and counters.
+ * records and counters. `makeTls` is the same over HTTPS, with the self-signed certificate of `fixtures/tls`.
  */
 import { Effect, type Scope } from "effect"
+import * as Fs from "node:fs"
 import * as Http from "node:http"
+import * as Https from "node:https"
 import type * as Net from "node:net"
+import { fileURLToPath } from "node:url"
 import * as Zlib from "node:zlib"
 
 /** A request as received. */
@@ -93,13 +96,35 @@ const serviceOf = (resource: Resourced["resource"]) => {
   return name === undefined ? undefined : String(name)
 }
 
+/** The path of a file of `fixtures/tls`: `server.crt` (the collector's, for `localhost`), `client.crt`, `client.key`, … */
+export const tlsFixture = (name: string): string => fileURLToPath(new URL(`../fixtures/tls/${name}`, import.meta.url))
+
 /** The collector, listening until the scope closes. */
-export const make: Effect.Effect<Collector, never, Scope.Scope> = Effect.acquireRelease(
+export const make: Effect.Effect<Collector, never, Scope.Scope> = Effect.suspend(() => serve("http", Http.createServer))
+
+/**
+ * The collector over HTTPS at `https://localhost:PORT`, its certificate `fixtures/tls/server.crt` (self-signed: a client
+ * trusts it only when told to). `clientCertificate`: it takes only clients that show `fixtures/tls/client.crt`.
+ */
+export const makeTls = (options: { readonly clientCertificate: boolean }): Effect.Effect<Collector, never, Scope.Scope> =>
+  Effect.suspend(() =>
+    serve("https", (listener) =>
+      Https.createServer({
+        cert: Fs.readFileSync(tlsFixture("server.crt")),
+        key: Fs.readFileSync(tlsFixture("server.key")),
+        ...(options.clientCertificate ? { requestCert: true, rejectUnauthorized: true, ca: Fs.readFileSync(tlsFixture("client.crt")) } : {})
+      }, listener))
+  )
+
+const serve = (
+  scheme: "http" | "https",
+  createServer: (listener: Http.RequestListener) => Http.Server
+): Effect.Effect<Collector, never, Scope.Scope> => Effect.acquireRelease(
   Effect.async<{ readonly collector: Collector; readonly server: Http.Server }>((resume) => {
     const received: Array<Received> = []
     const bodies = <A>(path: string) =>
       received.filter((request) => request.path === path).map((request) => JSON.parse(request.body.toString("utf8")) as A)
-    const server = Http.createServer((request, response) => {
+    const server = createServer((request, response) => {
       const chunks: Array<Buffer> = []
       request.on("data", (chunk: Buffer) => chunks.push(chunk))
       request.on("end", () => {
@@ -109,10 +134,11 @@ export const make: Effect.Effect<Collector, never, Scope.Scope> = Effect.acquire
         response.writeHead(200, { "content-type": "application/json" }).end("{}")
       })
     })
-    server.listen(0, "127.0.0.1", () => {
+    // Over HTTPS, on the address `localhost` resolves to, as the client resolves it: the name its certificate is for.
+    server.listen(0, scheme === "http" ? "127.0.0.1" : "localhost", () => {
       const { port } = server.address() as Net.AddressInfo
       const collector: Collector = {
-        url: `http://127.0.0.1:${port}`,
+        url: scheme === "http" ? `http://127.0.0.1:${port}` : `https://localhost:${port}`,
         received,
         spans: () =>
           bodies<Traces>("/v1/traces").flatMap(({ resourceSpans }) =>
