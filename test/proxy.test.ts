@@ -23,6 +23,7 @@ const tokens = {
   proxied: "proxy-test-token-3e9a",
   bypassed: "proxy-test-token-b71d",
   telemetry: "proxy-test-token-c05f",
+  telemetryTls: "proxy-test-token-8a41",
   started: "proxy-test-token-5d2a"
 }
 
@@ -144,5 +145,21 @@ describe.concurrent("the CLI behind a proxy", () => {
       expect(new Set(proxy.requests)).toEqual(
         new Set([`CONNECT ${simulator} HTTP/1.1`, `CONNECT ${new URL(collector.url).host} HTTP/1.1`])
       )
+    }).pipe(Effect.provide(layer)), 60_000)
+
+  it.scopedLive("an https:// collector's certificates hold through the proxy's tunnel: its authority, and the client's certificate it asks for", () =>
+    Effect.gen(function*() {
+      const proxy = yield* forwardProxy
+      const collector = yield* OtlpCollector.makeTls({ clientCertificate: true })
+      yield* exportUsers(tokens.telemetryTls, {
+        HTTPS_PROXY: proxy.url,
+        OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
+        OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+        OTEL_EXPORTER_OTLP_CERTIFICATE: OtlpCollector.tlsFixture("server.crt"),
+        OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE: OtlpCollector.tlsFixture("client.crt"),
+        OTEL_EXPORTER_OTLP_CLIENT_KEY: OtlpCollector.tlsFixture("client.key")
+      })
+      expect(collector.spans().some((span) => span.name === "Scroll.users")).toBe(true)
+      expect(proxy.requests).toContain(`CONNECT ${new URL(collector.url).host} HTTP/1.1`)
     }).pipe(Effect.provide(layer)), 60_000)
 })

@@ -175,6 +175,44 @@ describe.concurrent("the CLI's telemetry, sent to an OpenTelemetry collector", (
       ])
     }).pipe(Effect.provide(layer)), 60_000)
 
+  it.scopedLive("an https:// collector of a private authority that asks for a client certificate: OTEL_EXPORTER_OTLP_CERTIFICATE, CLIENT_CERTIFICATE and CLIENT_KEY", () =>
+    Effect.gen(function*() {
+      const collector = yield* OtlpCollector.makeTls({ clientCertificate: true })
+      const certificates = {
+        OTEL_EXPORTER_OTLP_CERTIFICATE: OtlpCollector.tlsFixture("server.crt"),
+        OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE: OtlpCollector.tlsFixture("client.crt"),
+        OTEL_EXPORTER_OTLP_CLIENT_KEY: OtlpCollector.tlsFixture("client.key")
+      }
+      const exporting = (variables: Record<string, string>) =>
+        Effect.flatMap(outFile, (out) =>
+          run(["export", "users", "--out", out, "--log-level", "warning"], {
+            OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
+            OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+            OTEL_METRICS_EXPORTER: "none",
+            ...variables
+          }))
+      const sent = yield* exporting(certificates)
+      expect(sent.exitCode).toBe(0)
+      expect(sent.stderr).not.toContain("Could not send")
+      expect(collector.spans().filter((span) => span.name === "Scroll.users")).toHaveLength(1)
+
+      // Without the authority, the collector's certificate is not trusted; without the client's, the collector refuses.
+      const { OTEL_EXPORTER_OTLP_CERTIFICATE, ...client } = certificates
+      const untrusted = yield* exporting(client)
+      expect(untrusted.exitCode).toBe(0)
+      expect(untrusted.stderr).toMatch(/Could not send traces to https:\/\/localhost:\d+\/v1\/traces \(.*(self-signed|self signed)/)
+      const anonymous = yield* exporting({ OTEL_EXPORTER_OTLP_CERTIFICATE })
+      expect(anonymous.exitCode).toBe(0)
+      expect(anonymous.stderr).toContain("Could not send traces to https://localhost:")
+      expect(collector.spans().filter((span) => span.name === "Scroll.users")).toHaveLength(1)
+
+      // A key that is not the certificate's is refused before anything runs, naming the variable.
+      const mismatched = yield* exporting({ ...certificates, OTEL_EXPORTER_OTLP_CLIENT_KEY: OtlpCollector.tlsFixture("server.key") })
+      expect(mismatched.exitCode).not.toBe(0)
+      expect(mismatched.stderr).toContain("OTEL_EXPORTER_OTLP_CLIENT_KEY names ")
+      expect(mismatched.stderr).toContain("which is not the key of the certificate in ")
+    }).pipe(Effect.provide(layer)), 90_000)
+
   it.scopedLive("OTEL_TRACES_EXPORTER=none sends no span, the counters still; OTEL_METRICS_EXPORTER=none the other way", () =>
     Effect.gen(function*() {
       const untraced = yield* OtlpCollector.make

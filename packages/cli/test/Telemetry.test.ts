@@ -4,6 +4,11 @@
 import { describe, expect, it } from "@effect/vitest"
 import { HttpClient, HttpClientError, HttpClientResponse } from "@effect/platform"
 import { ConfigProvider, Deferred, Duration, Effect, Either, Fiber, Layer, Logger, Metric, Option, Redacted, TestClock, Tracer } from "effect"
+import { OtlpCollector } from "@intercom-scroll/testing"
+import * as Crypto from "node:crypto"
+import * as Fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
 import * as Zlib from "node:zlib"
 import { recordingTracer } from "../../core/test/support/recordingTracer.js"
 import * as Sampling from "../src/internal/sampling.js"
@@ -231,6 +236,50 @@ describe("Telemetry.settings", () => {
       expect(yield* refused({ OTEL_EXPORTER_OTLP_TRACES_COMPRESSION: "br" })).toBe(
         `OTEL_EXPORTER_OTLP_TRACES_COMPRESSION must be gzip or none (the default), not "br"`
       )
+    }))
+
+  it.effect("certificates: a PEM file each, a signal's own over the generic one, read and checked before anything is sent", () =>
+    Effect.gen(function*() {
+      const file = (name: string) => OtlpCollector.tlsFixture(name)
+      const text = (name: string) => Fs.readFileSync(file(name), "utf8")
+      expect(Option.getOrThrow(yield* settingsOf(endpoint)).traces?.tls).toBeUndefined()
+      const set = Option.getOrThrow(yield* settingsOf({
+        ...endpoint,
+        OTEL_EXPORTER_OTLP_CERTIFICATE: file("server.crt"),
+        OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE: file("other-ca.crt"),
+        OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE: file("client.crt"),
+        OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY: ` ${file("client.key")} `
+      }))
+      expect(set.traces?.tls).toEqual({ authority: text("server.crt"), client: undefined })
+      expect(set.logs?.tls).toEqual({ authority: text("other-ca.crt"), client: undefined })
+      expect(set.metrics?.tls?.authority).toBe(text("server.crt"))
+      expect(set.metrics?.tls?.client?.certificate).toBe(text("client.crt"))
+      expect(Redacted.value(set.metrics!.tls!.client!.key)).toBe(text("client.key"))
+
+      const refused = (variables: Record<string, string>) => Effect.map(Effect.flip(settingsOf({ ...endpoint, ...variables })), (error) => error.message)
+      const missing = path.join(os.tmpdir(), "no-such-directory-7f3a", "ca.pem")
+      expect(yield* refused({ OTEL_EXPORTER_OTLP_CERTIFICATE: missing })).toBe(
+        `OTEL_EXPORTER_OTLP_CERTIFICATE names ${missing}, which cannot be read (ENOENT)`
+      )
+      expect(yield* refused({ OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE: file("README.md") })).toBe(
+        `OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE names ${file("README.md")}, which holds no certificate in PEM`
+      )
+      expect(yield* refused({ OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE: file("client.key"), OTEL_EXPORTER_OTLP_CLIENT_KEY: file("client.key") })).toBe(
+        `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE names ${file("client.key")}, which holds no certificate in PEM`
+      )
+      expect(yield* refused({ OTEL_EXPORTER_OTLP_CLIENT_KEY: file("client.key") })).toBe(
+        "OTEL_EXPORTER_OTLP_CLIENT_KEY is set without OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE (or the signal's own): a client certificate goes with its key"
+      )
+      expect(yield* refused({ OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE: file("client.crt"), OTEL_EXPORTER_OTLP_CLIENT_KEY: file("server.key") })).toBe(
+        `OTEL_EXPORTER_OTLP_CLIENT_KEY names ${file("server.key")}, which is not the key of the certificate in ${file("client.crt")}`
+      )
+      // A key kept encrypted, as `openssl genpkey -aes256` writes it: said so, not as a file that holds no key.
+      const encrypted = path.join(Fs.mkdtempSync(path.join(os.tmpdir(), "telemetry-key-")), "client.key")
+      Fs.writeFileSync(encrypted, Crypto.createPrivateKey(text("client.key")).export({ format: "pem", type: "pkcs8", cipher: "aes-256-cbc", passphrase: "secret" }))
+      expect(yield* refused({ OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE: file("client.crt"), OTEL_EXPORTER_OTLP_CLIENT_KEY: encrypted })).toBe(
+        `OTEL_EXPORTER_OTLP_CLIENT_KEY names ${encrypted}, an encrypted key, which this program cannot decrypt: give it the key unencrypted (openssl pkey -in ${encrypted} -out KEY)`
+      )
+      Fs.rmSync(path.dirname(encrypted), { recursive: true })
     }))
 
   it.scoped("a collector that takes requests and never answers has each given up after the timeout: nothing piles up behind it", () => {

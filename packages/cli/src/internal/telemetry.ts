@@ -5,8 +5,11 @@
  * sent, nothing is loaded), OTEL_EXPORTER_OTLP_PROTOCOL (`http/protobuf`, the default, or `http/json`),
  * OTEL_EXPORTER_OTLP_HEADERS (`key=value,…`, values percent-encoded: a collector's API key, so never printed),
  * OTEL_EXPORTER_OTLP_TIMEOUT (how long a request waits for the collector, in milliseconds; 10,000 by default),
- * OTEL_EXPORTER_OTLP_COMPRESSION (`gzip`, or `none`, the default), the last four also for a signal alone
- * (OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, …_HEADERS, …_TIMEOUT, …_COMPRESSION, over the generic ones),
+ * OTEL_EXPORTER_OTLP_COMPRESSION (`gzip`, or `none`, the default), OTEL_EXPORTER_OTLP_CERTIFICATE (a PEM file of the
+ * certificates an https:// collector's must chain to, in place of Node's own), OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE
+ * and OTEL_EXPORTER_OTLP_CLIENT_KEY (the PEM files this program shows a collector that asks for a client certificate),
+ * all but the endpoint also for a signal alone (OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, …_HEADERS, …_TIMEOUT,
+ * …_COMPRESSION, …_CERTIFICATE, …_CLIENT_CERTIFICATE, …_CLIENT_KEY, over the generic ones),
  * how often each signal is sent and in batches of how many (OTEL_BSP_SCHEDULE_DELAY, OTEL_BSP_MAX_EXPORT_BATCH_SIZE,
  * OTEL_METRIC_EXPORT_INTERVAL, OTEL_BLRP_SCHEDULE_DELAY, OTEL_BLRP_MAX_EXPORT_BATCH_SIZE; the exporter's defaults
  * otherwise),
@@ -28,10 +31,13 @@ import type * as OtlpSerialization from "@effect/opentelemetry/OtlpSerialization
 import type * as OtlpTracer from "@effect/opentelemetry/OtlpTracer"
 import { HttpBody, HttpClient, HttpClientError, HttpClientRequest } from "@effect/platform"
 import { Clock, Config, Duration, Effect, Fiber, Layer, Option, Redacted } from "effect"
+import * as Crypto from "node:crypto"
+import * as Fs from "node:fs/promises"
 import { promisify } from "node:util"
 import * as Zlib from "node:zlib"
 import { InvalidConfig } from "../ExportError.js"
 import * as Sampling from "./sampling.js"
+import * as Undici from "./undici.js"
 import { moduleVersion } from "./version.js"
 
 /**
@@ -67,6 +73,21 @@ export interface Destination {
   readonly timeout: Duration.Duration
   /** `gzip`: each request's body is compressed (`Content-Encoding: gzip`). */
   readonly compression: Compression
+  /** Certificates of its own, or `undefined`: Node's certificate authorities, and no client certificate. */
+  readonly tls: Tls | undefined
+}
+
+/**
+ * The certificates a signal's requests are sent with, each read from the PEM file a variable names.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Tls {
+  /** The certificates the collector's must chain to, in place of Node's own (OTEL_EXPORTER_OTLP_CERTIFICATE). */
+  readonly authority: string | undefined
+  /** What this program shows a collector that asks for a client certificate (mutual TLS). */
+  readonly client: { readonly certificate: string; readonly key: Redacted.Redacted<string> } | undefined
 }
 
 /**
@@ -96,7 +117,8 @@ export interface Settings {
 const defaultServiceName = "intercom-scroll"
 
 const genericEndpoint = "OTEL_EXPORTER_OTLP_ENDPOINT"
-const ownVariable = (signal: Signal, setting: "ENDPOINT" | "PROTOCOL" | "HEADERS" | "TIMEOUT" | "COMPRESSION") =>
+type CertificateFile = "CERTIFICATE" | "CLIENT_CERTIFICATE" | "CLIENT_KEY"
+const ownVariable = (signal: Signal, setting: "ENDPOINT" | "PROTOCOL" | "HEADERS" | "TIMEOUT" | "COMPRESSION" | CertificateFile) =>
   `OTEL_EXPORTER_OTLP_${signal.toUpperCase()}_${setting}`
 
 /**
@@ -219,6 +241,77 @@ const parseExporters = (name: string, text: string): Effect.Effect<boolean, Inva
   return Effect.succeed(!exporters.includes("none"))
 }
 
+/** A file, and the variable that names it. */
+interface NamedFile {
+  readonly name: string
+  readonly path: string
+}
+
+/** A file a variable names: the signal's own variable over the generic one. */
+const fileOf = (signal: Signal, setting: CertificateFile): Effect.Effect<Option.Option<NamedFile>> =>
+  Effect.gen(function*() {
+    const own = ownVariable(signal, setting)
+    const named = yield* variable(own)
+    const name = Option.isSome(named) ? own : `OTEL_EXPORTER_OTLP_${setting}`
+    const path = Option.isSome(named) ? named : yield* variable(name)
+    return Option.map(path, (path) => ({ name, path: path.trim() }))
+  })
+
+/** A PEM key kept encrypted (PKCS #8's, or OpenSSL's older form), which Node's errors do not say alike across versions. */
+const encryptedKey = /-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/
+
+/** What the file holds, read by `parse`; a file it cannot read, or that `parse` refuses, names the variable. */
+const readFile = <A>(file: NamedFile, holds: string, parse: (text: string) => A): Effect.Effect<A, InvalidConfig> =>
+  Effect.tryPromise(() => Fs.readFile(file.path, "utf8")).pipe(
+    Effect.mapError((cause) =>
+      new InvalidConfig({
+        variable: file.name,
+        detail: `names ${file.path}, which cannot be read (${(cause.error as NodeJS.ErrnoException).code ?? String(cause.error)})`
+      })
+    ),
+    Effect.flatMap((text) =>
+      Effect.try({
+        try: () => parse(text),
+        catch: () =>
+          new InvalidConfig({
+            variable: file.name,
+            detail: encryptedKey.test(text)
+              ? `names ${file.path}, an encrypted key, which this program cannot decrypt: give it the key unencrypted (openssl pkey -in ${file.path} -out KEY)`
+              : `names ${file.path}, which holds no ${holds} in PEM`
+          })
+      })
+    )
+  )
+
+/** The signal's certificates, or `undefined` where no variable names one. */
+const tlsOf = (signal: Signal): Effect.Effect<Tls | undefined, InvalidConfig> =>
+  Effect.gen(function*() {
+    const authority = yield* fileOf(signal, "CERTIFICATE")
+    const certificate = yield* fileOf(signal, "CLIENT_CERTIFICATE")
+    const key = yield* fileOf(signal, "CLIENT_KEY")
+    if (Option.isNone(authority) && Option.isNone(certificate) && Option.isNone(key)) return undefined
+    const authorities = yield* Effect.transposeMapOption(authority, (file) =>
+      readFile(file, "certificate", (text) => {
+        new Crypto.X509Certificate(text)
+        return text
+      }))
+    if (Option.isSome(certificate) !== Option.isSome(key)) {
+      const [set, missing] = Option.isSome(certificate) ? [certificate.value.name, "CLIENT_KEY"] : [Option.getOrThrow(key).name, "CLIENT_CERTIFICATE"]
+      return yield* invalid(set, `is set without OTEL_EXPORTER_OTLP_${missing} (or the signal's own): a client certificate goes with its key`)
+    }
+    const client = Option.isSome(certificate) && Option.isSome(key)
+      ? yield* Effect.gen(function*() {
+        const shown = yield* readFile(certificate.value, "certificate", (text) => ({ text, x509: new Crypto.X509Certificate(text) }))
+        const secret = yield* readFile(key.value, "private key", (text) => ({ text, key: Crypto.createPrivateKey(text) }))
+        if (!shown.x509.checkPrivateKey(secret.key)) {
+          return yield* invalid(key.value.name, `names ${key.value.path}, which is not the key of the certificate in ${certificate.value.path}`)
+        }
+        return { certificate: shown.text, key: Redacted.make(secret.text) }
+      })
+      : undefined
+    return { authority: Option.getOrUndefined(authorities), client }
+  })
+
 /** What the generic variables say, for every signal that has no variable of its own. */
 interface Generic {
   /** The base URL, without a trailing slash. */
@@ -273,6 +366,7 @@ const destination = (signal: Signal, shared: Generic): Effect.Effect<Destination
       headers: Redacted.make({ ...shared.headers, ...yield* setting(ownVariable(signal, "HEADERS"), parseHeaders, {}) }),
       timeout: yield* setting(ownVariable(signal, "TIMEOUT"), parseTimeout, shared.timeout),
       compression: yield* setting(ownVariable(signal, "COMPRESSION"), parseCompression, shared.compression),
+      tls: yield* tlsOf(signal),
       ...yield* batchingOf(signal)
     }
   })
@@ -392,7 +486,12 @@ export const layer = (settings: Settings): Layer.Layer<never, InvalidConfig, Htt
         Layer.provide(
           destination.protocol === "http/json" ? exporter.OtlpSerialization.layerJson : exporter.OtlpSerialization.layerProtobuf
         ),
-        Layer.provide(sendingClient(destination))
+        Layer.provide(
+          destination.tls === undefined
+            ? sendingClient(destination)
+            // A client of its own, whose connections are made with the signal's certificates.
+            : sendingClient(destination).pipe(Layer.provide(Undici.layerWith({ tls: undiciTls(destination.tls) })))
+        )
       )
     return Layer.mergeAll(
       settings.traces === undefined ? Layer.empty : sampled(exporting(settings.traces, exporter.OtlpTracer.layer), settings.sampler),
@@ -403,6 +502,11 @@ export const layer = (settings: Settings): Layer.Layer<never, InvalidConfig, Htt
 }
 
 const gzip = promisify(Zlib.gzip)
+
+const undiciTls = (tls: Tls): Undici.Tls => ({
+  ...(tls.authority === undefined ? {} : { ca: tls.authority }),
+  ...(tls.client === undefined ? {} : { cert: tls.client.certificate, key: Redacted.value(tls.client.key) })
+})
 
 /** How long the command's end waits for the collector: for an export under way, and for the last flush after it. */
 const lastFlush = Duration.seconds(2)

@@ -88,26 +88,58 @@ const proxyClient = (undici: typeof Undici) => (origin: URL, options: object): U
 }
 
 /**
+ * The TLS of a client's connections to its servers (through a proxy's tunnel too), over Node's defaults: `ca` in place
+ * of Node's certificate authorities, `cert` and `key` shown to a server that asks for a client certificate. PEM texts.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Tls {
+  readonly ca?: string
+  readonly cert?: string
+  readonly key?: string
+}
+
+/**
  * undici's client: over a dispatcher of its own, as before, when no proxy is named; else over an `EnvHttpProxyAgent`,
  * which tunnels each request through the proxy for its URL's scheme (unless `no_proxy` names its host), keeping the
- * tunnel alive from one request to the next as the plain dispatcher keeps its connection.
+ * tunnel alive from one request to the next as the plain dispatcher keeps its connection. `tls`: each connection to a
+ * server, direct or tunnelled, made with it.
  */
-const undiciLayer = Effect.gen(function*() {
-  const NodeHttpClient = yield* Effect.promise(() => import("@effect/platform-node/NodeHttpClient"))
-  const { http, https, no } = yield* Effect.orDie(proxies)
-  const named = [https, http].filter((proxy) => proxy.value !== "")
-  if (named.length === 0) return NodeHttpClient.layerUndici
-  const loaded = yield* Effect.promise(() => import("@effect/platform-node/Undici"))
-  // undici is CommonJS: an ES module bundle (`pnpm start`'s) keeps only the default export of its `export *`.
-  const undici = loaded.EnvHttpProxyAgent === undefined ? (loaded.default as unknown as typeof Undici) : loaded
-  const dispatcher = Effect.acquireRelease(
+const undiciLayer = (tls: Tls | undefined) =>
+  Effect.gen(function*() {
+    const NodeHttpClient = yield* Effect.promise(() => import("@effect/platform-node/NodeHttpClient"))
+    const { http, https, no } = yield* Effect.orDie(proxies)
+    const named = [https, http].filter((proxy) => proxy.value !== "")
+    if (named.length === 0 && tls === undefined) return NodeHttpClient.layerUndici
+    const loaded = yield* Effect.promise(() => import("@effect/platform-node/Undici"))
+    // undici is CommonJS: an ES module bundle (`pnpm start`'s) keeps only the default export of its `export *`.
+    const undici = loaded.EnvHttpProxyAgent === undefined ? (loaded.default as unknown as typeof Undici) : loaded
+    const dispatcher = named.length === 0
+      ? Effect.acquireRelease(Effect.sync(() => new undici.Agent({ connect: { ...tls } })), (agent) => Effect.promise(() => agent.destroy()))
+      : proxyAgent(undici, { http, https, no }, named, tls)
+    return NodeHttpClient.layerUndiciWithoutDispatcher.pipe(
+      Layer.provide(Layer.scoped(NodeHttpClient.Dispatcher, dispatcher))
+    )
+  })
+
+/** The `EnvHttpProxyAgent` of the proxies named. */
+const proxyAgent = (
+  undici: typeof Undici,
+  { http, https, no }: Config.Config.Success<typeof proxies>,
+  named: ReadonlyArray<{ readonly name: string }>,
+  tls: Tls | undefined
+) =>
+  Effect.acquireRelease(
     Effect.try({
       try: () =>
         new undici.EnvHttpProxyAgent({
           httpProxy: http.value,
           httpsProxy: https.value,
           noProxy: no.value,
-          clientFactory: proxyClient(undici)
+          clientFactory: proxyClient(undici),
+          // `connect` for the servers reached directly (no_proxy), `requestTls` for those reached through a tunnel.
+          ...(tls === undefined ? {} : { connect: { ...tls }, requestTls: { ...tls } })
         }),
       // undici refuses, as it builds the agent, what is not an http(s) URL (`proxy.example:3128`): said by the
       // variables' names, never their values, which may hold the proxy's password.
@@ -119,34 +151,39 @@ const undiciLayer = Effect.gen(function*() {
     }).pipe(Effect.orDie),
     (agent) => Effect.promise(() => agent.destroy())
   )
-  return NodeHttpClient.layerUndiciWithoutDispatcher.pipe(
-    Layer.provide(Layer.scoped(NodeHttpClient.Dispatcher, dispatcher))
-  )
-})
 
 /**
  * An HttpClient that loads undici's and builds it in this layer's scope (its connections close with it) when the
- * first request is sent, then hands every request to it.
+ * first request is sent, then hands every request to it; its connections made with `options.tls` where it is given.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer: Layer.Layer<HttpClient.HttpClient> = Layer.scoped(
-  HttpClient.HttpClient,
-  Effect.gen(function*() {
-    const scope = yield* Effect.scope
-    const undici = yield* Effect.cached(
-      undiciLayer.pipe(
-        Effect.flatMap((undici) => Layer.buildWithScope(undici, scope)),
-        Effect.map(Context.get(HttpClient.HttpClient)),
-        // Loaded once, whichever request comes first and even if that one is interrupted meanwhile.
-        Effect.uninterruptible
+export const layerWith = (options: { readonly tls?: Tls }): Layer.Layer<HttpClient.HttpClient> =>
+  Layer.scoped(
+    HttpClient.HttpClient,
+    Effect.gen(function*() {
+      const scope = yield* Effect.scope
+      const undici = yield* Effect.cached(
+        undiciLayer(options.tls).pipe(
+          Effect.flatMap((undici) => Layer.buildWithScope(undici, scope)),
+          Effect.map(Context.get(HttpClient.HttpClient)),
+          // Loaded once, whichever request comes first and even if that one is interrupted meanwhile.
+          Effect.uninterruptible
+        )
       )
-    )
-    // makeWith adds nothing of its own (no span, no headers): undici's client does all that once, as it would alone.
-    return HttpClient.makeWith<never, never, HttpClientError.HttpClientError, never>(
-      (request) => Effect.flatMap(Effect.zip(undici, request), ([client, ready]) => client.execute(ready)),
-      Effect.succeed
-    )
-  })
-)
+      // makeWith adds nothing of its own (no span, no headers): undici's client does all that once, as it would alone.
+      return HttpClient.makeWith<never, never, HttpClientError.HttpClientError, never>(
+        (request) => Effect.flatMap(Effect.zip(undici, request), ([client, ready]) => client.execute(ready)),
+        Effect.succeed
+      )
+    })
+  )
+
+/**
+ * `layerWith` over Node's TLS defaults: the command's own client.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer: Layer.Layer<HttpClient.HttpClient> = layerWith({})
