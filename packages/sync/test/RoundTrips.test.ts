@@ -4,13 +4,17 @@
  */
 import { SqlClient, type SqlConnection } from "@effect/sql"
 import { describe, expect, layer } from "@effect/vitest"
+import { Simulator } from "@intercom-scroll/simulator"
 import { PostgresDatabase } from "@intercom-scroll/testing"
 import { Effect } from "effect"
 import { Sync } from "../src/index.js"
 import { freshToken, intercom } from "./support/world.js"
 
-/** A client whose reserved connections (the workspace lock's session, and so every transaction of a run) count what they send. */
-const countingClient = (sql: SqlClient.SqlClient) => {
+/**
+ * A client whose reserved connections (the workspace lock's session, and so every transaction of a run) count what they
+ * send; `before` runs ahead of each statement, and may hold it.
+ */
+const countingClient = (sql: SqlClient.SqlClient, before: (statement: string) => Effect.Effect<void> = () => Effect.void) => {
   const sent: Array<string> = []
   const count = (connection: SqlConnection.Connection): SqlConnection.Connection =>
     new Proxy(connection, {
@@ -19,7 +23,10 @@ const countingClient = (sql: SqlClient.SqlClient) => {
         if (typeof property !== "string" || !property.startsWith("execute") || typeof member !== "function") return member
         return (statement: unknown, ...rest: ReadonlyArray<unknown>) => {
           sent.push(String(statement))
-          return Reflect.apply(member as (...args: ReadonlyArray<unknown>) => unknown, target, [statement, ...rest])
+          return Effect.zipRight(
+            before(String(statement)),
+            Reflect.apply(member as (...args: ReadonlyArray<unknown>) => unknown, target, [statement, ...rest]) as Effect.Effect<unknown>
+          )
         }
       }
     })
@@ -55,6 +62,44 @@ describe("round trips to PostgreSQL", () => {
         const unchanged = ((yield* statementsOf(more)) - (yield* statementsOf(few))) / 10
         // BEGIN with the session's check; the seen times, which answer the records that differ; their write; COMMIT.
         expect({ changed, unchanged }).toEqual({ changed: 4, unchanged: 3 })
+      }))
+
+    it.effect("pagesPerTransaction: the pages that came in while a transaction ran are written together in the next one, up to that many", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        yield* Sync.migrate
+        // The first page's write is held until Intercom has served 6 pages (or 3 s have passed): a database slower than
+        // Intercom. What each transaction then writes: its pages, each first marked seen (from `json_array_elements`).
+        const pagesEach = (options: Partial<Sync.Options>) =>
+          Effect.gen(function*() {
+            const token = freshToken()
+            let held = false
+            const world = intercom(token, { pageSize: 5, workspace: { users: 60 } })
+            const counting = countingClient(sql, (statement) =>
+              held || !statement.startsWith("WITH page AS") ? Effect.void : Effect.gen(function*() {
+                held = true
+                const simulator = yield* Effect.provide(Simulator.Simulator, world)
+                for (let waited = 0; waited < 3_000 && (yield* simulator.stats).total.pagesServed < 6; waited += 10) {
+                  yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 10)))
+                }
+              }))
+            const summary = yield* Effect.provide(Sync.run("users", { workspace: freshToken("batched"), ...options }), world).pipe(
+              Effect.provideService(SqlClient.SqlClient, counting.client)
+            )
+            expect(summary.inserted).toBe(60)
+            const transactions = counting.sent.join("\n").split("BEGIN;").slice(1)
+            return transactions.map((transaction) => transaction.split("json_array_elements(").length - 1).filter((pages) => pages > 0)
+          })
+        const batched = yield* pagesEach({ pagesPerTransaction: 4 })
+        expect(batched.reduce((sum, pages) => sum + pages, 0)).toBe(12)
+        expect(Math.max(...batched)).toBe(4)
+        expect(batched.length).toBeLessThan(12)
+        // By default, each page in its own transaction, however long the one before took.
+        expect(yield* pagesEach({})).toEqual(Array.from({ length: 12 }, () => 1))
+        expect(yield* Effect.flip(Effect.provide(Sync.run("users", { pagesPerTransaction: 0 }), intercom(freshToken())))).toMatchObject({
+          _tag: "InvalidOptions",
+          detail: "pagesPerTransaction 0 must be a whole number of 1 or more"
+        })
       }))
   })
 })
