@@ -199,6 +199,23 @@ describe.concurrent("intercom-scroll sync, as a process", () => {
   )
 
   test(
+    "--pages-per-transaction N: the sync as any other, every record stored once; 0 refused before the database is opened",
+    () =>
+      Effect.gen(function*() {
+        const database = yield* sqliteFile
+        const refused = yield* sync(["users", "--database", database, "--pages-per-transaction", "0"])
+        expect(refused.exitCode).toBe(1)
+        expect(refused.stderr).toContain("--pages-per-transaction must be a whole number, 1 or more")
+        expect(yield* (yield* FileSystem.FileSystem).exists(database.slice("sqlite:".length))).toBe(false)
+        const result = yield* sync(["users", "--database", database, "--pages-per-transaction", "4"])
+        succeeded(result)
+        expect(result.stderr).toMatch(/: 1,200 inserted, 0 updated, 0 unchanged, 0 deleted, 0 restarts/)
+        expect((yield* contents(database)).live).toEqual(yield* idsNow)
+      }),
+    served()
+  )
+
+  test(
     "a sync held back by Intercom's rate limit says how many times it waited, as an export does",
     () =>
       Effect.gen(function*() {

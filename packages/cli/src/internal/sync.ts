@@ -29,6 +29,8 @@ export interface Options {
   readonly workspace: string
   /** How long to wait for another sync of the workspace; undefined: as long as it takes. */
   readonly lockTimeout?: Duration.Duration | undefined
+  /** At most how many pages one transaction writes; undefined: one (`Sync.Options.pagesPerTransaction`). */
+  readonly pagesPerTransaction?: number | undefined
   readonly scroll?: Omit<Scroll.Options, "customAttributes"> | undefined
   /** Where the summary says the rows went: the database as `SyncDatabase.display` names it (no password). */
   readonly destination: string
@@ -94,7 +96,12 @@ export const run = Effect.fn("SyncCommand.run")(function*(options: Options): Eff
     const [summary, snapshot] = yield* OpenScroll.keep(options.openScroll ?? OpenScroll.none, (track, leftOpenAt) =>
       Effect.scoped(Effect.gen(function*() {
         const tracker = yield* ProgressBar.start(resource, mode, ProgressBar.syncWaits, { leftOpenAt })
-        const summary = yield* Sync.run(resource, { ...options.scroll, workspace: options.workspace, lockTimeout: options.lockTimeout })
+        const summary = yield* Sync.run(resource, {
+          ...options.scroll,
+          workspace: options.workspace,
+          lockTimeout: options.lockTimeout,
+          pagesPerTransaction: options.pagesPerTransaction
+        })
           .pipe(Effect.provideService(Progress.Progress, track(tracker.reporter)))
         return [summary, yield* SubscriptionRef.get(tracker.snapshot)] as const
       })))
@@ -145,6 +152,7 @@ export const fromFlags = (flags: SyncFlags.Flags): Effect.Effect<void, CommandEr
         target: flags.target,
         workspace,
         lockTimeout: Option.getOrUndefined(flags.lockTimeout),
+        pagesPerTransaction: Option.getOrUndefined(flags.pagesPerTransaction),
         scroll: ScrollOptions.scrollOptions(flags),
         destination: SyncDatabase.display(database),
         openScroll
