@@ -209,6 +209,7 @@ describe("intercom-scroll fleet", () => {
       const refusals: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
         [["runner", "--database", "sqlite:f.db", "--port", "0"], "--port must be a TCP port, 1 to 65535"],
         [["runner", "--database", "sqlite:f.db", "--port", "9000", "--max-syncs", "0"], "--max-syncs must be a whole number, 1 or more"],
+        [["runner", "--database", "sqlite:f.db", "--port", "9000", "--pages-per-transaction", "0"], "--pages-per-transaction must be a whole number, 1 or more"],
         [["runner", "--database", "sqlite:f.db", "--port", "nine"], "--port must be a TCP port, 1 to 65535"],
         [["sync", "--database", "sqlite:f.db", "--workspaces", "w.json", "--max-in-flight", "0"], "--max-in-flight must be a whole number, 1 or more"],
         [["sync", "--database", "sqlite:f.db", "--workspaces", "w.json", "--resources", "users,tickets"], "--resources takes users, leads and companies"],
@@ -360,7 +361,7 @@ describe("intercom-scroll fleet", () => {
     Effect.gen(function*() {
       const runner = yield* cli(["fleet", "runner", "--help"])
       expect(runner.stdout).toMatch(
-        /^USAGE\n\nintercom-scroll fleet runner --database URL --port P \[--host H\] \[--max-syncs N\] \[--health-port P\] \[--cron EXPR\] \[--workspaces FILE\] \[--resources R,…\] \[--max-in-flight N\]\n/m
+        /^USAGE\n\nintercom-scroll fleet runner --database URL --port P \[--host H\] \[--max-syncs N\] \[--pages-per-transaction N\] \[--health-port P\] \[--cron EXPR\] \[--workspaces FILE\] \[--resources R,…\] \[--max-in-flight N\]\n/m
       )
       expect(runner.stdout).toContain("The port the runner listens on")
       expect(runner.stdout).toContain("Also sync every workspace of --workspaces on this schedule, in UTC")

@@ -151,6 +151,8 @@ export interface RunnerOptions {
   readonly port: number
   /** Syncs this runner runs at once, from 1. Default 4. */
   readonly maxSyncs?: number | undefined
+  /** Each sync's `Sync.Options.pagesPerTransaction`, from 1 (the default): see `WorkspaceSync.LayerOptions`. */
+  readonly pagesPerTransaction?: number | undefined
   /** Overrides `shardingConfig`, for tests; the runner's address is always `host` and `port`. */
   readonly shardingConfig?: Partial<ShardingConfig.ShardingConfig["Type"]> | undefined
   /**
@@ -257,7 +259,12 @@ export const layerRunner = (
         Duration.decode(shardLockRefreshInterval),
         Duration.unsafeDivide(Duration.decode(shardLockExpiration), 3)
       )
-      return WorkspaceSync.layer({ maxSyncs, lockLostGrace: Duration.times(shardLockInterval, 3), runner: address }).pipe(
+      return WorkspaceSync.layer({
+        maxSyncs,
+        lockLostGrace: Duration.times(shardLockInterval, 3),
+        runner: address,
+        pagesPerTransaction: options.pagesPerTransaction
+      }).pipe(
         // A runner that can run them takes over the ticks an older version left where any runner could hold them.
         hostsSchedules ? Layer.merge(Layer.effectDiscard(ticksToTheirGroup(shardsPerGroup))) : identity,
         Layer.provideMerge(checkedCluster(NodeClusterSocket.layer({

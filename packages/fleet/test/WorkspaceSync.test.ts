@@ -61,8 +61,9 @@ const fleet = (options: {
   readonly simulator: Simulator.SimulatorOptions
   readonly secrets?: Layer.Layer<Secrets.Secrets>
   readonly lockLostGrace?: Duration.DurationInput
+  readonly pagesPerTransaction?: number
 }) =>
-  WorkspaceSync.layer({ maxSyncs: options.maxSyncs, lockLostGrace: options.lockLostGrace }).pipe(
+  WorkspaceSync.layer({ maxSyncs: options.maxSyncs, lockLostGrace: options.lockLostGrace, pagesPerTransaction: options.pagesPerTransaction }).pipe(
     Layer.provideMerge(inMemoryRunner),
     Layer.provide(options.secrets ?? tokensInEnv(options.simulator)),
     Layer.provideMerge(Simulator.layerClient(options.simulator)),
@@ -364,6 +365,18 @@ describe("WorkspaceSync", () => {
       expect(yield* done()).toBe(2)
       for (const fiber of fibers) expect(Exit.isSuccess(yield* clockUntilDone(fiber))).toBe(true)
     }).pipe(Effect.provide(fleet({ maxSyncs: 2, simulator: { workspaces: ["acme", "globex", "initech"].map(slow) } }))))
+
+  it.scoped("pagesPerTransaction is each sync's: the workspace synced whole with it; below 1, the layer is not built", () =>
+    Effect.gen(function*() {
+      yield* TestClock.adjust(1)
+      const [summary] = yield* WorkspaceSync.sync(acme, { resources: ["users"], run: "r1" })
+      expect(summary).toMatchObject({ inserted: 250, unchanged: 0, deleted: 0 })
+      expect(yield* liveIds("acme", "users")).toEqual(yield* simulatedIds("acme", "users"))
+      const refused = yield* Effect.exit(Layer.build(fleet({ maxSyncs: 1, pagesPerTransaction: 0, simulator: { workspaces: [] } })))
+      expect(Cause.pretty(Exit.isFailure(refused) ? refused.cause : Cause.empty)).toContain(
+        "WorkspaceSync.layer: pagesPerTransaction must be a whole number ≥ 1, got 0"
+      )
+    }).pipe(Effect.provide(fleet({ maxSyncs: 1, pagesPerTransaction: 4, simulator: { workspaces: [{ token: "acme", users: 250 }] } }))))
 
   it.scoped("a Sync sent again with the same run is answered with the first one's result, without a second scroll", () =>
     Effect.gen(function*() {

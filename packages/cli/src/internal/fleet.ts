@@ -192,6 +192,7 @@ export const runRunner = (flags: {
   readonly port: number
   readonly host: string
   readonly maxSyncs: number
+  readonly pagesPerTransaction: number
   readonly healthPort: Option.Option<number>
   readonly schedule: Option.Option<{
     readonly cron: Cron.Cron
@@ -207,6 +208,7 @@ export const runRunner = (flags: {
       host: flags.host,
       port: flags.port,
       maxSyncs: flags.maxSyncs,
+      pagesPerTransaction: flags.pagesPerTransaction,
       // Without --cron it registers no schedule: it must take none of their ticks, which would never run here.
       schedules: Option.isSome(flags.schedule)
     }).pipe(

@@ -59,6 +59,7 @@ export const variables = {
   port: "INTERCOM_SCROLL_RUNNER_PORT",
   host: "INTERCOM_SCROLL_RUNNER_HOST",
   maxSyncs: "INTERCOM_SCROLL_MAX_SYNCS",
+  pagesPerTransaction: "INTERCOM_SCROLL_PAGES_PER_TRANSACTION",
   healthPort: "INTERCOM_SCROLL_HEALTH_PORT"
 } as const
 
@@ -188,6 +189,14 @@ export const runner = {
   maxSyncs: positive("max-syncs", "how many syncs the runner runs at once", variables.maxSyncs).pipe(
     Flag.withDefault(4),
     Flag.withDescription(`Syncs this runner runs at once, across workspaces (default 4); more wait their turn.${orVariable("maxSyncs")}`)
+  ),
+  pagesPerTransaction: positive("pages-per-transaction", "at most how many pages one transaction writes", variables.pagesPerTransaction).pipe(
+    Flag.withDefault(1),
+    Flag.withDescription(
+      `At most how many pages one transaction of a sync writes (default 1): above 1, the pages that came in while a transaction ran go in the next one together, which keeps syncs at Intercom's pace with a database 30 ms away or more; such as 4.${
+        orVariable("pagesPerTransaction")
+      }`
+    )
   ),
   healthPort: ScrollFlags.integer(
     "health-port",
