@@ -366,7 +366,7 @@ describe("WorkspaceSync", () => {
       for (const fiber of fibers) expect(Exit.isSuccess(yield* clockUntilDone(fiber))).toBe(true)
     }).pipe(Effect.provide(fleet({ maxSyncs: 2, simulator: { workspaces: ["acme", "globex", "initech"].map(slow) } }))))
 
-  it.scoped("pagesPerTransaction is each sync's: the workspace synced whole with it; below 1, the layer is not built", () =>
+  it.scoped("a runner's pagesPerTransaction: the workspace synced whole with 4; below 1, the layer is not built", () =>
     Effect.gen(function*() {
       yield* TestClock.adjust(1)
       const [summary] = yield* WorkspaceSync.sync(acme, { resources: ["users"], run: "r1" })
