@@ -2,7 +2,7 @@
  * What the OTEL_* variables make of the CLI's telemetry (test/telemetry.test.ts sends it to a collector from the bin).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { HttpClient, HttpClientError, HttpClientResponse } from "@effect/platform"
+import { HttpClient, HttpClientError, type HttpClientRequest, HttpClientResponse } from "@effect/platform"
 import { ConfigProvider, Deferred, Duration, Effect, Either, Fiber, Layer, Logger, Metric, Option, Redacted, TestClock, Tracer } from "effect"
 import { OtlpCollector } from "@intercom-scroll/testing"
 import * as Crypto from "node:crypto"
@@ -18,6 +18,19 @@ const settingsOf = (variables: Record<string, string>) =>
   Telemetry.settings.pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(variables)))))
 
 const endpoint = { OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector.internal:4318/" }
+
+/**
+ * A collector over `HttpClient.make` that keeps each request with `keep` and answers 200, at once or, with `after`, that
+ * long after taking it (on the TestClock).
+ */
+const answering = (keep: (request: HttpClientRequest.HttpClientRequest) => void, after?: Duration.DurationInput) =>
+  Layer.succeed(
+    HttpClient.HttpClient,
+    HttpClient.make((request) => {
+      const kept = Effect.sync(() => keep(request))
+      return Effect.as(after === undefined ? kept : Effect.delay(kept, after), HttpClientResponse.fromWeb(request, new Response(null, { status: 200 })))
+    })
+  )
 
 describe("Telemetry.settings", () => {
   it.effect("nothing is sent without an endpoint, with a blank one, or with OTEL_SDK_DISABLED=true", () =>
@@ -158,15 +171,7 @@ describe("Telemetry.settings", () => {
   it.scoped("OTEL_METRIC_EXPORT_INTERVAL is the exporter's: metrics are sent at that interval, not at its default of 10 s", () =>
     Effect.gen(function*() {
       const sent: Array<string> = []
-      const collector = Layer.succeed(
-        HttpClient.HttpClient,
-        HttpClient.make((request) =>
-          Effect.sync(() => {
-            sent.push(request.url)
-            return HttpClientResponse.fromWeb(request, new Response(null, { status: 200 }))
-          })
-        )
-      )
+      const collector = answering((request) => sent.push(request.url))
       const exporting = (variables: Record<string, string>) =>
         Effect.flatMap(settingsOf({ ...endpoint, OTEL_TRACES_EXPORTER: "none", OTEL_LOGS_EXPORTER: "none", ...variables }), (found) =>
           Layer.build(Telemetry.layer(Option.getOrThrow(found)).pipe(Layer.provide(collector))))
@@ -322,20 +327,9 @@ describe("Telemetry.settings", () => {
     Effect.gen(function*() {
       // A collector that answers each request half a second after taking it, and keeps what it answered.
       const answered: Array<string> = []
-      const collector = Layer.succeed(
-        HttpClient.HttpClient,
-        HttpClient.make((request) =>
-          Effect.as(
-            Effect.delay(
-              Effect.sync(() => {
-                if (request.body._tag === "Uint8Array") answered.push(new TextDecoder().decode(request.body.body))
-              }),
-              "500 millis"
-            ),
-            HttpClientResponse.fromWeb(request, new Response(null, { status: 200 }))
-          )
-        )
-      )
+      const collector = answering((request) => {
+        if (request.body._tag === "Uint8Array") answered.push(new TextDecoder().decode(request.body.body))
+      }, "500 millis")
       const found = Option.getOrThrow(yield* settingsOf({
         ...endpoint,
         OTEL_TRACES_EXPORTER: "none",
@@ -375,15 +369,9 @@ describe("Telemetry.settings", () => {
   it.scoped("OTEL_EXPORTER_OTLP_COMPRESSION=gzip sends each body gzipped, saying so in Content-Encoding", () =>
     Effect.gen(function*() {
       const received: Array<{ readonly encoding: string | undefined; readonly body: Uint8Array }> = []
-      const collector = Layer.succeed(
-        HttpClient.HttpClient,
-        HttpClient.make((request) =>
-          Effect.sync(() => {
-            if (request.body._tag === "Uint8Array") received.push({ encoding: request.headers["content-encoding"], body: request.body.body })
-            return HttpClientResponse.fromWeb(request, new Response(null, { status: 200 }))
-          })
-        )
-      )
+      const collector = answering((request) => {
+        if (request.body._tag === "Uint8Array") received.push({ encoding: request.headers["content-encoding"], body: request.body.body })
+      })
       const exporting = (variables: Record<string, string>) =>
         Effect.flatMap(settingsOf({
           ...endpoint,
