@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { IntercomClient, Scroll } from "@intercom-scroll/core"
-import { ConfigProvider, Effect, Logger, LogLevel, Redacted, Schedule, Stream } from "effect"
+import { Cause, ConfigProvider, Effect, Exit, Option, Logger, LogLevel, Redacted, Schedule, Stream } from "effect"
 import * as Net from "node:net"
 import * as Undici from "../src/internal/undici.js"
 
@@ -48,12 +48,12 @@ const failingProxy = (answer: string | undefined) =>
     return { url: `http://127.0.0.1:${(server.address() as Net.AddressInfo).port}`, seen }
   })
 
-/** The users scroll through `proxy` (HTTP_PROXY) to a port where nothing listens: the error it fails with. */
-const scrollThrough = (proxy: string) =>
+/** The users scroll through `proxy` (HTTP_PROXY, or the variable named) to a port where nothing listens. */
+const scrollExit = (proxy: string, variable = "HTTP_PROXY") =>
   Effect.gen(function*() {
     const target = yield* freePort
-    const error = yield* Stream.runDrain(Scroll.users({ restart: Schedule.stop })).pipe(
-      Effect.flip,
+    const exit = yield* Stream.runDrain(Scroll.users({ restart: Schedule.stop })).pipe(
+      Effect.exit,
       Effect.provide(
         IntercomClient.layer({
           accessToken: Redacted.make("proxy-failure-token"),
@@ -65,10 +65,17 @@ const scrollThrough = (proxy: string) =>
       Effect.provide(Undici.layer),
       // The warnings of the tries in between are the scroll's, tested elsewhere.
       Logger.withMinimumLogLevel(LogLevel.Error),
-      Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["HTTP_PROXY", proxy]])))
+      Effect.withConfigProvider(ConfigProvider.fromMap(new Map([[variable, proxy]])))
     )
-    return { error, target }
+    return { exit, target }
   })
+
+/** The error the users scroll through `proxy` fails with. */
+const scrollThrough = (proxy: string) =>
+  Effect.flatMap(scrollExit(proxy), ({ exit, target }) =>
+    Exit.isFailure(exit) && Cause.isFailType(exit.cause)
+      ? Effect.succeed({ error: exit.cause.error, target })
+      : Effect.dieMessage(`expected the scroll to fail, got ${String(exit)}`))
 
 describe("the CLI's HttpClient behind a failing proxy", () => {
   it.scopedLive("nothing listening at the proxy: Unreachable names the proxy, not Intercom, as what refused", () =>
@@ -98,5 +105,15 @@ describe("the CLI's HttpClient behind a failing proxy", () => {
       const { error } = yield* scrollThrough(proxy.url)
       expect(error).toMatchObject({ _tag: "Unreachable", reason: "proxy", proxy: proxy.url })
       expect(error.message).toContain("the proxy answered CONNECT with HTTP 407, Proxy Authentication Required")
+    }), 20_000)
+
+  it.scopedLive("a proxy variable that holds no URL: the variable named, its value (a password) never said", () =>
+    Effect.gen(function*() {
+      const { exit } = yield* scrollExit("user:s3cret@proxy.example", "HTTPS_PROXY")
+      const defect = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.dieOption(exit.cause)) : undefined
+      expect(defect).toBeInstanceOf(Error)
+      const message = String(defect)
+      expect(message).toContain("HTTPS_PROXY does not hold a proxy's URL, such as http://proxy.example:3128")
+      expect(message).not.toContain("s3cret")
     }), 20_000)
 })

@@ -110,24 +110,27 @@ const undiciLayer = (tls: Tls | undefined) =>
   Effect.gen(function*() {
     const NodeHttpClient = yield* Effect.promise(() => import("@effect/platform-node/NodeHttpClient"))
     const { http, https, no } = yield* Effect.orDie(proxies)
-    const named = [https, http].filter((proxy) => proxy.value !== "")
+    const named = namedProxies({ http, https })
     if (named.length === 0 && tls === undefined) return NodeHttpClient.layerUndici
     const loaded = yield* Effect.promise(() => import("@effect/platform-node/Undici"))
     // undici is CommonJS: an ES module bundle (`pnpm start`'s) keeps only the default export of its `export *`.
     const undici = loaded.EnvHttpProxyAgent === undefined ? (loaded.default as unknown as typeof Undici) : loaded
     const dispatcher = named.length === 0
       ? Effect.acquireRelease(Effect.sync(() => new undici.Agent({ connect: { ...tls } })), (agent) => Effect.promise(() => agent.destroy()))
-      : proxyAgent(undici, { http, https, no }, named, tls)
+      : proxyAgent(undici, { http, https, no }, tls)
     return NodeHttpClient.layerUndiciWithoutDispatcher.pipe(
       Layer.provide(Layer.scoped(NodeHttpClient.Dispatcher, dispatcher))
     )
   })
 
+/** The proxy variables that name a proxy, HTTPS's first. */
+const namedProxies = ({ http, https }: Pick<Config.Config.Success<typeof proxies>, "http" | "https">) =>
+  [https, http].filter((proxy) => proxy.value !== "")
+
 /** The `EnvHttpProxyAgent` of the proxies named. */
 const proxyAgent = (
   undici: typeof Undici,
   { http, https, no }: Config.Config.Success<typeof proxies>,
-  named: ReadonlyArray<{ readonly name: string }>,
   tls: Tls | undefined
 ) =>
   Effect.acquireRelease(
@@ -145,7 +148,7 @@ const proxyAgent = (
       // variables' names, never their values, which may hold the proxy's password.
       catch: (cause) =>
         new Error(
-          `${named.map((proxy) => proxy.name).join(" or ")} does not hold a proxy's URL, such as http://proxy.example:3128`,
+          `${namedProxies({ http, https }).map((proxy) => proxy.name).join(" or ")} does not hold a proxy's URL, such as http://proxy.example:3128`,
           { cause }
         )
     }).pipe(Effect.orDie),
