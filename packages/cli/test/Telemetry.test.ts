@@ -3,7 +3,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { HttpClient, HttpClientError, type HttpClientRequest, HttpClientResponse } from "@effect/platform"
-import { ConfigProvider, Deferred, Duration, Effect, Either, Fiber, Layer, Logger, Metric, Option, Redacted, TestClock, Tracer } from "effect"
+import { Cause, ConfigProvider, Deferred, Duration, Effect, Either, Fiber, Layer, Logger, LogLevel, Metric, Option, Redacted, TestClock, Tracer } from "effect"
 import { OtlpCollector } from "@intercom-scroll/testing"
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
@@ -90,6 +90,33 @@ describe("Telemetry.settings", () => {
       expect([both.traces?.protocol, both.metrics?.protocol, both.logs?.protocol]).toEqual(["http/protobuf", "http/protobuf", "http/json"])
     }))
 
+  it.effect("the generic endpoint's path takes /v1/<signal>, its query kept; a URL's fragment is never sent", () =>
+    Effect.gen(function*() {
+      const found = Option.getOrThrow(yield* settingsOf({
+        OTEL_EXPORTER_OTLP_ENDPOINT: "https://collector.example/otlp/?tenant=eu#part",
+        OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: "https://logs.example/ingest?key=1#part"
+      }))
+      expect(found.traces?.url).toBe("https://collector.example/otlp/v1/traces?tenant=eu")
+      expect(found.metrics?.url).toBe("https://collector.example/otlp/v1/metrics?tenant=eu")
+      expect(found.logs?.url).toBe("https://logs.example/ingest?key=1")
+    }))
+
+  it.effect("a URL's credentials are sent as Basic authorization, as curl sends them, and leave the URL; a header set for it wins", () =>
+    Effect.gen(function*() {
+      const found = Option.getOrThrow(yield* settingsOf({ OTEL_EXPORTER_OTLP_ENDPOINT: "https://tenant-1:p%40ss%3Aword@collector.example" }))
+      expect(found.traces?.url).toBe("https://collector.example/v1/traces")
+      expect(Redacted.value(found.traces!.headers)).toEqual({
+        authorization: `Basic ${Buffer.from("tenant-1:p@ss:word").toString("base64")}`
+      })
+      const own = Option.getOrThrow(yield* settingsOf({
+        OTEL_EXPORTER_OTLP_ENDPOINT: "https://tenant-1:pw@collector.example",
+        OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: "https://metrics.example/v1/metrics",
+        OTEL_EXPORTER_OTLP_LOGS_HEADERS: "Authorization=Bearer%20t0k"
+      }))
+      expect(Redacted.value(own.metrics!.headers)).toEqual({})
+      expect(Redacted.value(own.logs!.headers)).toEqual({ authorization: "Bearer t0k" })
+    }))
+
   it.effect("OTEL_SERVICE_NAME names the service; without it, a service.name in OTEL_RESOURCE_ATTRIBUTES does", () =>
     Effect.gen(function*() {
       const named = yield* settingsOf({ ...endpoint, OTEL_SERVICE_NAME: "nightly-export", OTEL_RESOURCE_ATTRIBUTES: "service.name=x" })
@@ -117,7 +144,9 @@ describe("Telemetry.settings", () => {
       expect(yield* refused({ OTEL_EXPORTER_OTLP_ENDPOINT: "localhost:4318" })).toMatch(
         /^InvalidConfig: OTEL_EXPORTER_OTLP_ENDPOINT is not an http:\/\/ or https:\/\/ URL/
       )
-      expect(yield* refused({ OTEL_EXPORTER_OTLP_ENDPOINT: "https://user:pw@collector" })).toBe("accepted")
+      expect(yield* refused({ OTEL_EXPORTER_OTLP_ENDPOINT: "https://user%zz:s3cr3t@collector" })).toBe(
+        "InvalidConfig: OTEL_EXPORTER_OTLP_ENDPOINT holds credentials that are not percent-encoded"
+      )
       expect(yield* refused({ OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" })).toMatch(/^InvalidConfig: OTEL_EXPORTER_OTLP_PROTOCOL is grpc, .*http\/protobuf/)
       expect(yield* refused({ OTEL_EXPORTER_OTLP_PROTOCOL: "json" })).toMatch(/^InvalidConfig: OTEL_EXPORTER_OTLP_PROTOCOL must be/)
       expect(yield* refused({ OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: "grpc" })).toMatch(/^InvalidConfig: OTEL_EXPORTER_OTLP_TRACES_PROTOCOL is grpc, /)
@@ -132,6 +161,12 @@ describe("Telemetry.settings", () => {
       expect(yield* refused({ OTEL_LOGS_EXPORTER: "otlp,none" })).toMatch(/^InvalidConfig: OTEL_LOGS_EXPORTER names both otlp and none/)
       // No endpoint at all: nothing is read, so nothing is refused.
       expect(Option.isNone(yield* settingsOf({ OTEL_TRACES_EXPORTER: "zipkin", OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" }))).toBe(true)
+      for (const headers of ["api-key=s3cr3t%0D%0Ax-injected: 1", "api-key=s3cr3t%00", "x=1,api-key=s3cr3t%E2%82%AC"]) {
+        const message = yield* refused({ OTEL_EXPORTER_OTLP_HEADERS: headers })
+        expect(message).toMatch(/^InvalidConfig: OTEL_EXPORTER_OTLP_HEADERS holds a value no HTTP header can carry \(entry \d of \d: a line break/)
+        expect(message).not.toContain("s3cr3t")
+      }
+      expect(yield* refused({ OTEL_EXPORTER_OTLP_HEADERS: "x-team=caf\u00e9%09eu" })).toBe("accepted")
       for (const headers of ["api-key", "=s3cr3t-value", "api key=s3cr3t-value", "api-key=%E0%A4%As3cr3t-value"]) {
         const message = yield* refused({ OTEL_EXPORTER_OTLP_HEADERS: headers })
         expect(message).toMatch(/^InvalidConfig: OTEL_EXPORTER_OTLP_HEADERS is not a list of key=value pairs \(entry 1 of 1/)
@@ -365,6 +400,50 @@ describe("Telemetry.settings", () => {
       yield* TestClock.adjust("3 seconds")
       expect(Option.isSome(yield* Fiber.poll(held))).toBe(true)
     }))
+
+  it.effect("with no export under way, a collector that never answers holds the end 2 s at most, its loss said as a warning", () => {
+    const warnings: Array<string> = []
+    const logger = Logger.make(({ logLevel, message }) => {
+      if (logLevel._tag === "Warning") warnings.push(String(Array.isArray(message) ? message[0] : message))
+    })
+    return Effect.gen(function*() {
+      const found = Option.getOrThrow(yield* settingsOf({ ...endpoint, OTEL_METRICS_EXPORTER: "none", OTEL_LOGS_EXPORTER: "none" }))
+      const silent = Layer.succeed(HttpClient.HttpClient, HttpClient.make(() => Effect.never))
+      const built = yield* Deferred.make<void>()
+      // A span ended just before the end: only the last flush sends it.
+      const held = yield* Effect.fork(Deferred.succeed(built, undefined).pipe(
+        Effect.zipRight(Effect.withSpan(Effect.void, "the last span")),
+        Effect.provide(Telemetry.layer(found).pipe(Layer.provide(silent)))
+      ))
+      yield* Deferred.await(built)
+      yield* TestClock.adjust("1900 millis")
+      expect(Option.isNone(yield* Fiber.poll(held))).toBe(true)
+      yield* TestClock.adjust("200 millis")
+      expect(Option.isSome(yield* Fiber.poll(held))).toBe(true)
+      expect(warnings).toEqual([
+        "Could not send traces to http://collector.internal:4318/v1/traces (no answer within the 2s the command's end waits): what it held is not sent; later failures are not said"
+      ])
+    }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+  })
+
+  it.scoped("a request that fails is never logged with its URL, even at debug: the URL may hold a key", () => {
+    const lines: Array<string> = []
+    const logger = Logger.make(({ cause, message }) => lines.push(`${String(message)} ${Cause.pretty(cause)}`))
+    const failing = HttpClient.make((request) =>
+      Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", cause: new Error("connect ECONNREFUSED") }))
+    )
+    return Effect.gen(function*() {
+      const found = Option.getOrThrow(yield* settingsOf({
+        OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: "http://collector.internal:4318/v1/metrics?key=s3cret",
+        OTEL_METRIC_EXPORT_INTERVAL: "1000"
+      }))
+      yield* Layer.build(Telemetry.layer(found).pipe(Layer.provide(Layer.succeed(HttpClient.HttpClient, failing))))
+      yield* Metric.increment(Metric.counter("telemetry_test_unlogged"))
+      yield* TestClock.adjust("10 seconds")
+      expect(lines.some((line) => line.includes("Could not send metrics"))).toBe(true)
+      expect(lines.filter((line) => line.includes("s3cret"))).toEqual([])
+    }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)), Logger.withMinimumLogLevel(LogLevel.All))
+  })
 
   it.scoped("OTEL_EXPORTER_OTLP_COMPRESSION=gzip sends each body gzipped, saying so in Content-Encoding", () =>
     Effect.gen(function*() {

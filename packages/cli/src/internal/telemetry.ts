@@ -17,11 +17,13 @@
  * (default `intercom-scroll`), OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER and its OTEL_TRACES_SAMPLER_ARG (which
  * spans: `sampling.ts`), and OTEL_SDK_DISABLED=true to send nothing.
  *
+ * A URL's credentials are sent as Basic authorization (undici's client would drop them), under a headers variable's.
+ *
  * The exporter is @effect/opentelemetry's own (no OpenTelemetry SDK), loaded only when an endpoint is set. A collector
  * that cannot be reached, or does not answer within the timeout, costs the command nothing but a wait as it ends (at
  * most 2 s for an export under way, and 2 s for the last flush): the exporter retries, then drops what it holds and
  * stops sending for a minute. Its first failure for each signal is said once, as a
- * warning (the exporter says it only at `--log-level debug`).
+ * warning (the exporter says it only at `--log-level debug`), and so is a signal's loss at the end.
  *
  * @since 0.1.0
  */
@@ -149,12 +151,40 @@ const setting = <A>(
   Effect.flatMap(variable(name), Option.match({ onNone: () => Effect.succeed(unset), onSome: (text) => parse(name, text) }))
 
 /** `example` is a URL of the kind `name` takes, said in the refusal. */
-const parseEndpoint = (name: string, text: string, example: string): Effect.Effect<string, InvalidConfig> => {
+const parseEndpoint = (name: string, text: string, example: string): Effect.Effect<URL, InvalidConfig> => {
   const url = URL.canParse(text.trim()) ? new URL(text.trim()) : undefined
   // Not echoed: a URL may carry credentials.
   return url === undefined || (url.protocol !== "http:" && url.protocol !== "https:")
     ? invalid(name, `is not an http:// or https:// URL: set it to ${example}`)
-    : Effect.succeed(url.href)
+    : Effect.succeed(url)
+}
+
+/** A signal's URL under the generic base URL: `/v1/<signal>` added to its path, its query kept. */
+const underBase = (base: URL, signal: Signal): URL => {
+  const url = new URL(base)
+  url.pathname = `${url.pathname.replace(/\/+$/, "")}/v1/${signal}`
+  return url
+}
+
+/**
+ * Where a request goes, and the `authorization` a URL's credentials (`https://user:password@collector`) stand for,
+ * as curl and Go's HTTP client send them: undici's client sends none of a URL's credentials. A fragment is never sent.
+ */
+const requestTarget = (name: string, url: URL): Effect.Effect<{ readonly url: string; readonly headers: Record<string, string> }, InvalidConfig> => {
+  const target = new URL(url)
+  target.hash = ""
+  if (url.username === "" && url.password === "") return Effect.succeed({ url: target.href, headers: {} })
+  target.username = ""
+  target.password = ""
+  return Effect.try({
+    try: () => ({
+      url: target.href,
+      headers: {
+        authorization: `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString("base64")}`
+      }
+    }),
+    catch: () => new InvalidConfig({ variable: name, detail: "holds credentials that are not percent-encoded" })
+  })
 }
 
 const parseProtocol = (name: string, text: string): Effect.Effect<Destination["protocol"], InvalidConfig> => {
@@ -178,6 +208,9 @@ const parseCompression = (name: string, text: string): Effect.Effect<Compression
 /** The specification's default: a request waits 10 s for the collector. */
 const defaultTimeout = Duration.seconds(10)
 
+/** What a header's value may hold (RFC 9110 §5.5): no control character but a tab, nothing past a byte. */
+const headerValue = /^[\t\x20-\x7e\x80-\xff]*$/
+
 /** `key=value,…`, each value percent-decoded. A mistake is said by its position: the values are secrets. */
 const parseHeaders = (name: string, text: string): Effect.Effect<Record<string, string>, InvalidConfig> => {
   const headers: Record<string, string> = {}
@@ -195,6 +228,13 @@ const parseHeaders = (name: string, text: string): Effect.Effect<Record<string, 
       return invalid(
         name,
         `is not a list of key=value pairs (entry ${index + 1} of ${entries.length} is not one; values are percent-encoded)`
+      )
+    }
+    // Sent as it is, such a value would fail every request, said only as a warning.
+    if (!headerValue.test(value)) {
+      return invalid(
+        name,
+        `holds a value no HTTP header can carry (entry ${index + 1} of ${entries.length}: a line break or another control character, once decoded)`
       )
     }
     headers[key.toLowerCase()] = value
@@ -314,8 +354,8 @@ const tlsOf = (signal: Signal): Effect.Effect<Tls | undefined, InvalidConfig> =>
 
 /** What the generic variables say, for every signal that has no variable of its own. */
 interface Generic {
-  /** The base URL, without a trailing slash. */
-  readonly endpoint: Option.Option<string>
+  /** The base URL. */
+  readonly endpoint: Option.Option<URL>
   readonly protocol: Destination["protocol"]
   readonly headers: Readonly<Record<string, string>>
   readonly timeout: Duration.Duration
@@ -328,11 +368,7 @@ const parseTimeout = (name: string, text: string) => Effect.map(parseCount(name,
 const generic: Effect.Effect<Generic, InvalidConfig> = Effect.gen(function*() {
   const endpoint = yield* Effect.transposeMapOption(
     yield* variable(genericEndpoint),
-    (text) =>
-      Effect.map(
-        parseEndpoint(genericEndpoint, text, "the collector's OTLP/HTTP base URL, such as http://localhost:4318"),
-        (url) => url.replace(/\/+$/, "")
-      )
+    (text) => parseEndpoint(genericEndpoint, text, "the collector's OTLP/HTTP base URL, such as http://localhost:4318")
   )
   return {
     endpoint,
@@ -355,15 +391,22 @@ const destination = (signal: Signal, shared: Generic): Effect.Effect<Destination
     const url = Option.isSome(own)
       ? yield* parseEndpoint(endpointVariable, own.value, `the collector's full URL for ${signal}, such as http://localhost:4318/v1/${signal}`)
       : Option.isSome(shared.endpoint)
-      ? `${shared.endpoint.value}/v1/${signal}`
+      ? underBase(shared.endpoint.value, signal)
       : undefined
     if (url === undefined) return undefined
+    const variableUsed = Option.isSome(own) ? endpointVariable : genericEndpoint
+    const target = yield* requestTarget(variableUsed, url)
     return {
       signal,
-      url,
-      variable: Option.isSome(own) ? endpointVariable : genericEndpoint,
+      url: target.url,
+      variable: variableUsed,
       protocol: yield* setting(ownVariable(signal, "PROTOCOL"), parseProtocol, shared.protocol),
-      headers: Redacted.make({ ...shared.headers, ...yield* setting(ownVariable(signal, "HEADERS"), parseHeaders, {}) }),
+      // An authorization header set in a variable over the URL's credentials.
+      headers: Redacted.make({
+        ...target.headers,
+        ...shared.headers,
+        ...yield* setting(ownVariable(signal, "HEADERS"), parseHeaders, {})
+      }),
       timeout: yield* setting(ownVariable(signal, "TIMEOUT"), parseTimeout, shared.timeout),
       compression: yield* setting(ownVariable(signal, "COMPRESSION"), parseCompression, shared.compression),
       tls: yield* tlsOf(signal),
@@ -475,24 +518,29 @@ export const layer = (settings: Settings): Layer.Layer<never, InvalidConfig, Htt
         readonly maxBatchSize?: number
       }) => Layer.Layer<never, never, HttpClient.HttpClient | OtlpSerialization.OtlpSerialization>
     ): Layer.Layer<never, never, HttpClient.HttpClient> =>
-      destination === undefined ? Layer.empty : make({
-        url: destination.url,
-        resource,
-        headers: Redacted.value(destination.headers),
-        shutdownTimeout: lastFlush,
-        ...(destination.exportInterval === undefined ? {} : { exportInterval: destination.exportInterval }),
-        ...(destination.maxBatchSize === undefined ? {} : { maxBatchSize: destination.maxBatchSize })
-      }).pipe(
-        Layer.provide(
-          destination.protocol === "http/json" ? exporter.OtlpSerialization.layerJson : exporter.OtlpSerialization.layerProtobuf
-        ),
-        Layer.provide(
-          destination.tls === undefined
-            ? sendingClient(destination)
-            // A client of its own, whose connections are made with the signal's certificates.
-            : sendingClient(destination).pipe(Layer.provide(Undici.layerWith({ tls: undiciTls(destination.tls) })))
+      destination === undefined ? Layer.empty : Layer.unwrapEffect(Effect.sync(() => {
+        const ending: Ending = { startedAt: undefined }
+        const sending = make({
+          url: destination.url,
+          resource,
+          headers: Redacted.value(destination.headers),
+          shutdownTimeout: lastFlush,
+          ...(destination.exportInterval === undefined ? {} : { exportInterval: destination.exportInterval }),
+          ...(destination.maxBatchSize === undefined ? {} : { maxBatchSize: destination.maxBatchSize })
+        }).pipe(
+          Layer.provide(
+            destination.protocol === "http/json" ? exporter.OtlpSerialization.layerJson : exporter.OtlpSerialization.layerProtobuf
+          ),
+          Layer.provide(
+            destination.tls === undefined
+              ? sendingClient(destination, ending)
+              // A client of its own, whose connections are made with the signal's certificates.
+              : sendingClient(destination, ending).pipe(Layer.provide(Undici.layerWith({ tls: undiciTls(destination.tls) })))
+          )
         )
-      )
+        // Built after the exporter, so that the end is stamped before the exporter closes.
+        return endStamped(ending).pipe(Layer.provide(sending))
+      }))
     return Layer.mergeAll(
       settings.traces === undefined ? Layer.empty : sampled(exporting(settings.traces, exporter.OtlpTracer.layer), settings.sampler),
       exporting(settings.metrics, exporter.OtlpMetrics.layer),
@@ -511,32 +559,46 @@ const undiciTls = (tls: Tls): Undici.Tls => ({
 /** How long the command's end waits for the collector: for an export under way, and for the last flush after it. */
 const lastFlush = Duration.seconds(2)
 
-/**
- * Gives a request interrupted under way up to `lastFlush` to finish, one allowance for all of a signal's requests. The
- * exporter interrupts an export under way when its scope closes, and that export holds what was said just before the
- * end, which the last flush no longer has: without this, those spans and log lines were lost. The request runs in a
- * fiber of its own, which the exporter's interruption does not reach.
- */
-const finishingWithin = (allowance: Duration.Duration) => {
-  let endsBy: number | undefined
-  return <A, E, R>(request: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-    Effect.uninterruptibleMask((restore) =>
-      Effect.flatMap(Effect.forkDaemon(restore(request)), (fiber) =>
-        restore(Fiber.join(fiber)).pipe(
-          Effect.onInterrupt(() =>
-            Effect.flatMap(Clock.currentTimeMillis, (now) => {
-              endsBy ??= now + Duration.toMillis(allowance)
-              // Interruptible, or the timeout, in this finalizer, would wait for it.
-              return Effect.interruptible(Fiber.await(fiber)).pipe(
-                Effect.timeout(Duration.millis(Math.max(0, endsBy - now))),
-                Effect.ignore,
-                Effect.zipRight(Fiber.interrupt(fiber))
-              )
-            })
-          )
-        ))
-    )
+/** When a signal's end began: its exporter's scope closing, stamped just before (`endStamped`). */
+interface Ending {
+  startedAt: number | undefined
 }
+
+/**
+ * Gives a request interrupted under way what is left of `allowance` from the signal's end. The exporter interrupts an
+ * export under way when its scope closes, and that export holds what was said just before the end, which the last
+ * flush no longer has: without this, those spans and log lines were lost. The last flush, which the exporter gives up
+ * itself (its `shutdownTimeout`), has no time left by then, so that each waits `allowance` at most. The request runs in
+ * a fiber of its own, which the exporter's interruption does not reach; `givenUp` when it is given up unanswered.
+ */
+const finishingWithin = (allowance: Duration.Duration, ending: Ending, givenUp: Effect.Effect<void>) =>
+<A, E, R>(request: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.uninterruptibleMask((restore) =>
+    // Its exit, not its failure: a fiber that fails is logged (at debug), and a request's error holds its URL.
+    Effect.flatMap(Effect.forkDaemon(Effect.exit(restore(request))), (fiber) =>
+      restore(Effect.flatten(Fiber.join(fiber))).pipe(
+        Effect.onInterrupt(() =>
+          Effect.flatMap(Clock.currentTimeMillis, (now) => {
+            ending.startedAt ??= now
+            const left = ending.startedAt + Duration.toMillis(allowance) - now
+            // Interruptible, or the timeout, in this finalizer, would wait for it.
+            return Effect.interruptible(Fiber.await(fiber)).pipe(
+              Effect.timeoutTo({ duration: Duration.millis(Math.max(0, left)), onSuccess: () => true, onTimeout: () => false }),
+              Effect.flatMap((finished) => finished ? Effect.void : Effect.zipRight(Fiber.interrupt(fiber), givenUp))
+            )
+          })
+        )
+      ))
+  )
+
+/** Stamps the signal's end as its scope begins to close, before the exporter built under it closes. */
+const endStamped = (ending: Ending) =>
+  Layer.scopedDiscard(Effect.addFinalizer(() =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      Effect.sync(() => {
+        ending.startedAt ??= now
+      }))
+  ))
 
 /**
  * The HTTP client a signal's exporter sends with, over the command's own:
@@ -549,19 +611,19 @@ const finishingWithin = (allowance: Duration.Duration) => {
  *   warning, once: the exporter itself says so only at debug, so that a collector set wrong went unnoticed. The URL
  *   is said without its credentials and query, which may hold a key.
  */
-const sendingClient = (destination: Destination): Layer.Layer<HttpClient.HttpClient, never, HttpClient.HttpClient> =>
+const sendingClient = (destination: Destination, ending: Ending): Layer.Layer<HttpClient.HttpClient, never, HttpClient.HttpClient> =>
   Layer.effect(
     HttpClient.HttpClient,
     Effect.map(HttpClient.HttpClient, (client) => {
       const parsed = new URL(destination.url)
       const shown = `${parsed.origin}${parsed.pathname}`
       let said = false
-      const say = (reason: string) =>
+      const say = (reason: string, consequence = "the exporter drops what it holds and tries again in a minute") =>
         Effect.suspend(() => {
           if (said) return Effect.void
           said = true
           return Effect.logWarning(
-            `Could not send ${destination.signal} to ${shown} (${reason}): the exporter drops what it holds and tries again in a minute; later failures are not said`
+            `Could not send ${destination.signal} to ${shown} (${reason}): ${consequence}; later failures are not said`
           )
         })
       const compressed = destination.compression === "none" ? client : client.pipe(
@@ -579,16 +641,18 @@ const sendingClient = (destination: Destination): Layer.Layer<HttpClient.HttpCli
         })
       )
       const waited = `no answer within ${Duration.format(destination.timeout)}`
+      // What the errors name as their request: the exporter logs them (at debug), and the URL's query may hold a key.
+      const shownRequest = HttpClientRequest.post(shown)
       return compressed.pipe(
         HttpClient.transformResponse(Effect.timeoutFail({
           duration: destination.timeout,
-          onTimeout: () =>
-            new HttpClientError.RequestError({
-              request: HttpClientRequest.post(destination.url),
-              reason: "Transport",
-              description: waited
-            })
+          onTimeout: () => new HttpClientError.RequestError({ request: shownRequest, reason: "Transport", description: waited })
         })),
+        HttpClient.transformResponse(Effect.mapError((error) =>
+          error._tag === "RequestError"
+            ? new HttpClientError.RequestError({ ...errorFields(error), request: shownRequest })
+            : new HttpClientError.ResponseError({ ...errorFields(error), request: shownRequest, response: error.response })
+        )),
         // Never the error's `message`, which ends with the request's URL, credentials and query included.
         HttpClient.tapError((error) =>
           say(
@@ -598,10 +662,23 @@ const sendingClient = (destination: Destination): Layer.Layer<HttpClient.HttpCli
           )
         ),
         HttpClient.tap((response) => response.status >= 200 && response.status < 300 ? Effect.void : say(`HTTP ${response.status}`)),
-        HttpClient.transformResponse(finishingWithin(lastFlush))
+        HttpClient.transformResponse(finishingWithin(
+          lastFlush,
+          ending,
+          say(`no answer within the ${Duration.format(lastFlush)} the command's end waits`, "what it held is not sent")
+        ))
       )
     })
   )
+
+/** An HTTP client error's fields but its request and response. */
+const errorFields = <Reason extends string>(
+  error: { readonly reason: Reason; readonly cause?: unknown; readonly description?: string | undefined }
+) => ({
+  reason: error.reason,
+  ...(error.cause === undefined ? {} : { cause: error.cause }),
+  ...(error.description === undefined ? {} : { description: error.description })
+})
 
 /** The exporter's tracer, behind the sampler's choice of what it sends (`sampling.ts`). */
 const sampled = <E, R>(exporting: Layer.Layer<never, E, R>, sampler: Sampling.Sampler): Layer.Layer<never, E, R> =>
