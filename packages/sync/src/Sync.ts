@@ -33,7 +33,7 @@ import { SqlClient } from "@effect/sql"
 import type { MigrationError } from "@effect/sql/Migrator"
 import type { SqlError } from "@effect/sql/SqlError"
 import { type IntercomClient, Progress, Resource, Scroll, ScrollError } from "@intercom-scroll/core"
-import { Cause, Chunk, Clock, DateTime, Duration, Effect, Exit, Metric, Option, Schema, Sink, Stream, Struct } from "effect"
+import { Cause, Chunk, Clock, DateTime, Duration, Effect, Either, Exit, Metric, Option, Schema, Sink, Stream, Struct } from "effect"
 import * as Dialect from "./internal/dialect.js"
 import * as Lock from "./internal/lock.js"
 import * as Migrations from "./internal/migrations.js"
@@ -257,18 +257,17 @@ const progressInterval = 5_000
 const aliveInterval = Duration.seconds(10)
 
 /**
- * A page with a record whose id no Intercom id is like (longer than a copy keeps) fails the run as the response it is,
- * before its transaction: in PostgreSQL it would fail as a bare `SqlError` naming no record, in SQLite it would be
+ * A page with a record whose id cannot key a row fails the run as the response it is, before its transaction: an id
+ * longer than a copy keeps, or with a character PostgreSQL's text cannot hold (replaced, two ids could become one). In
+ * PostgreSQL either would fail as a bare `SqlError` naming no record, every sync of the workspace; in SQLite it would be
  * stored where PostgreSQL could not take it.
  */
-const refuseOverlongIds = (page: Scroll.Page<Resource.Resource>) => {
-  const overlong = Store.overlongId(page.records)
-  return overlong === undefined ? Effect.void : new ScrollError.InvalidResponse({
+const unkeepableIdIn = (page: Scroll.Page<Resource.Resource>): ScrollError.InvalidResponse | undefined => {
+  const unkeepable = Store.unkeepableId(page.records)
+  return unkeepable === undefined ? undefined : new ScrollError.InvalidResponse({
     resource: page.resource,
     page: page.page,
-    issue: `a record's id is ${overlong.bytes} bytes long, over the ${Store.maxIdBytes} a database copy keeps (Intercom's ids are 24 characters): ${
-      JSON.stringify(overlong.id.slice(0, 40))
-    }…`
+    issue: `a record's id ${unkeepable.issue}: ${JSON.stringify(unkeepable.id.slice(0, 40))}${unkeepable.id.length > 40 ? "…" : ""}`
   })
 }
 
@@ -435,7 +434,7 @@ export const run: (
           // Every few seconds the run's row takes what the run has written so far, in the page's transaction: what
           // `fleet status` and `fleet sync` show of a sync under way, and what a run left `running` had done.
           let progressAt = startedAt
-          const writePages = (pages: Chunk.Chunk<Scroll.Page<Resource.Resource>>, now: number) =>
+          const writePages = (pages: ReadonlyArray<Scroll.Page<Resource.Resource>>, now: number) =>
             Effect.gen(function*() {
               const written = { inserted: 0, updated: 0, unchanged: 0 }
               for (const page of pages) {
@@ -455,28 +454,40 @@ export const run: (
               }
               return written
             })
-          const pages = Scroll.pages(resource, scrollOptions)
+          // The pages that came in before a failure are written before it fails the run, as one by one they would be.
+          const writeArrived = (arrived: Chunk.Chunk<Either.Either<Scroll.Page<Resource.Resource>, ScrollError.ScrollError>>) =>
+            Effect.gen(function*() {
+              const pages: Array<Scroll.Page<Resource.Resource>> = []
+              let failure: ScrollError.ScrollError | undefined
+              for (const each of arrived) {
+                if (Either.isLeft(each)) {
+                  failure = each.left
+                  break
+                }
+                failure = unkeepableIdIn(each.right)
+                if (failure !== undefined) break
+                pages.push(each.right)
+              }
+              if (pages.length > 0) {
+                const now = yield* Clock.currentTimeMillis
+                const written = yield* lock.transaction(writePages(pages, now))
+                counts.inserted += written.inserted
+                counts.updated += written.updated
+                counts.unchanged += written.unchanged
+                yield* Effect.all([
+                  Metric.incrementBy(rows.inserted, written.inserted),
+                  Metric.incrementBy(rows.updated, written.updated),
+                  Metric.incrementBy(rows.unchanged, written.unchanged)
+                ], { discard: true })
+              }
+              if (failure !== undefined) return yield* failure
+            })
+          const pages = Stream.either(Scroll.pages(resource, scrollOptions))
           const scroll = (pagesPerTransaction === 1
             ? Stream.map(pages, Chunk.of)
-            // Collected while the transaction before runs, handed on whenever it is done.
-            : Stream.aggregate(pages, Sink.collectAllN<Scroll.Page<Resource.Resource>>(pagesPerTransaction))).pipe(
-            Stream.runForEach((pages) =>
-              Effect.zipRight(
-                Effect.forEach(pages, refuseOverlongIds, { discard: true }),
-                Effect.flatMap(Clock.currentTimeMillis, (now) => lock.transaction(writePages(pages, now)))
-              ).pipe(
-                Effect.tap((written) => {
-                  counts.inserted += written.inserted
-                  counts.updated += written.updated
-                  counts.unchanged += written.unchanged
-                  return Effect.all([
-                    Metric.incrementBy(rows.inserted, written.inserted),
-                    Metric.incrementBy(rows.updated, written.updated),
-                    Metric.incrementBy(rows.unchanged, written.unchanged)
-                  ], { discard: true })
-                })
-              )
-            ),
+            // Collected while the transaction before runs, handed on whenever it is done: a failure too, behind them.
+            : Stream.aggregate(pages, Sink.collectAllN<Either.Either<Scroll.Page<Resource.Resource>, ScrollError.ScrollError>>(pagesPerTransaction))).pipe(
+            Stream.runForEach(writeArrived),
             Effect.provideService(Progress.Progress, progress)
           )
 

@@ -6,7 +6,7 @@ import { SqlClient, type SqlConnection } from "@effect/sql"
 import { describe, expect, layer } from "@effect/vitest"
 import { Simulator } from "@intercom-scroll/simulator"
 import { PostgresDatabase } from "@intercom-scroll/testing"
-import { Effect } from "effect"
+import { Context, Effect, Layer, Schedule } from "effect"
 import { Sync } from "../src/index.js"
 import { freshToken, intercom } from "./support/world.js"
 
@@ -41,6 +41,29 @@ const countingClient = (sql: SqlClient.SqlClient, before: (statement: string) =>
   return { client, sent }
 }
 
+/**
+ * A counting client whose run's first page write is held until `simulator` has served what `until` asks (or 3 s have
+ * passed): a database slower than Intercom.
+ */
+const holdingFirstWrite = (
+  sql: SqlClient.SqlClient,
+  simulator: Simulator.Simulator["Type"],
+  until: (served: Simulator.Counters) => boolean
+) => {
+  let held = false
+  return countingClient(sql, (statement) =>
+    held || !statement.startsWith("WITH page AS") ? Effect.void : Effect.gen(function*() {
+      held = true
+      for (let waited = 0; waited < 3_000 && !until((yield* simulator.stats).total); waited += 10) {
+        yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 10)))
+      }
+    }))
+}
+
+/** `intercom`'s world built once in the scope, so that the run and the test see one simulator. */
+const built = (token: string, options: Parameters<typeof intercom>[1]) =>
+  Effect.map(Layer.build(intercom(token, options)), (context) => ({ context, simulator: Context.get(context, Simulator.Simulator) }))
+
 describe("round trips to PostgreSQL", () => {
   layer(PostgresDatabase.layer(), { timeout: "60 seconds" })((it) => {
     it.effect("a page is four when it brings new or changed records, three when all are unchanged: the session check rides on the BEGIN", () =>
@@ -64,7 +87,7 @@ describe("round trips to PostgreSQL", () => {
         expect({ changed, unchanged }).toEqual({ changed: 4, unchanged: 3 })
       }))
 
-    it.effect("pagesPerTransaction: the pages that came in while a transaction ran are written together in the next one, up to that many", () =>
+    it.scoped("pagesPerTransaction: the pages that came in while a transaction ran are written together in the next one, up to that many", () =>
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
         yield* Sync.migrate
@@ -72,18 +95,9 @@ describe("round trips to PostgreSQL", () => {
         // Intercom. What each transaction then writes: its pages, each first marked seen (from `json_array_elements`).
         const pagesEach = (options: Partial<Sync.Options>) =>
           Effect.gen(function*() {
-            const token = freshToken()
-            let held = false
-            const world = intercom(token, { pageSize: 5, workspace: { users: 60 } })
-            const counting = countingClient(sql, (statement) =>
-              held || !statement.startsWith("WITH page AS") ? Effect.void : Effect.gen(function*() {
-                held = true
-                const simulator = yield* Effect.provide(Simulator.Simulator, world)
-                for (let waited = 0; waited < 3_000 && (yield* simulator.stats).total.pagesServed < 6; waited += 10) {
-                  yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 10)))
-                }
-              }))
-            const summary = yield* Effect.provide(Sync.run("users", { workspace: freshToken("batched"), ...options }), world).pipe(
+            const world = yield* built(freshToken(), { pageSize: 5, workspace: { users: 60 } })
+            const counting = holdingFirstWrite(sql, world.simulator, (served) => served.pagesServed >= 6)
+            const summary = yield* Effect.provide(Sync.run("users", { workspace: freshToken("batched"), ...options }), world.context).pipe(
               Effect.provideService(SqlClient.SqlClient, counting.client)
             )
             expect(summary.inserted).toBe(60)
@@ -100,6 +114,31 @@ describe("round trips to PostgreSQL", () => {
           _tag: "InvalidOptions",
           detail: "pagesPerTransaction 0 must be a whole number of 1 or more"
         })
+      }))
+
+    it.scoped("pagesPerTransaction: the pages that came in before the scroll failed are written before the run fails, as one by one", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        yield* Sync.migrate
+        // Three pages served and the fourth a 500 (no restart) while the first page's write is held.
+        const rowsWritten = (options: Partial<Sync.Options>) =>
+          Effect.gen(function*() {
+            const workspace = freshToken("failed-batch")
+            const world = yield* built(freshToken(), { pageSize: 5, workspace: { users: 60, faults: { restartAt: [4] } } })
+            const counting = holdingFirstWrite(sql, world.simulator, (served) => (served.errorsByStatus[500] ?? 0) >= 1)
+            const error = yield* Effect.flip(Effect.provide(Sync.run("users", { workspace, restart: Schedule.stop, ...options }), world.context)).pipe(
+              Effect.provideService(SqlClient.SqlClient, counting.client)
+            )
+            expect(error._tag).toBe("RestartRequired")
+            const [stored] = yield* sql<{ readonly count: number }>`
+              SELECT count(*)::int AS count FROM intercom_users WHERE workspace = ${workspace}`
+            const [run] = yield* sql<{ readonly status: string; readonly inserted: number }>`
+              SELECT status, inserted FROM intercom_sync_runs WHERE workspace = ${workspace}`
+            return { stored: stored.count, run }
+          })
+        const failed = { stored: 15, run: { status: "failed", inserted: 15 } }
+        expect(yield* rowsWritten({ pagesPerTransaction: 4 })).toEqual(failed)
+        expect(yield* rowsWritten({})).toEqual(failed)
       }))
   })
 })

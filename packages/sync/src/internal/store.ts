@@ -45,6 +45,8 @@ const unstorable = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF
 /** The same in JSON text, where `JSON.stringify` has escaped them (after an even run of backslashes: not a literal). */
 const unstorableEscape = /(?<!\\)(?:\\\\)*\\u(?:0000|d[89a-f][0-9a-f]{2})/i
 
+/** `unstorable`, one at a time: a global expression's `test` goes on from where the last one stopped. */
+const unstorableCharacter = new RegExp(unstorable.source)
 const storableText = (value: string): string => value.replace(unstorable, "\uFFFD")
 
 /**
@@ -81,15 +83,23 @@ const abandoned =
  */
 export const maxIdBytes = 1024
 
-/** The first record of a page whose id is longer than a copy keeps, with its length in bytes. */
-export const overlongId = (
+/** The first record of a page whose id cannot key a row (see `unstorable` and `maxIdBytes`), and why. */
+export const unkeepableId = (
   records: ReadonlyArray<{ readonly id: string }>
-): { readonly id: string; readonly bytes: number } | undefined => {
+): { readonly id: string; readonly issue: string } | undefined => {
   for (const record of records) {
+    if (unstorableCharacter.test(record.id)) {
+      return { id: record.id, issue: "holds a character a copy cannot keep (U+0000, or half of a surrogate pair)" }
+    }
     // A UTF-8 byte is at most one UTF-16 unit's worth of length × 3: only a long id is measured.
     if (record.id.length * 3 <= maxIdBytes) continue
     const bytes = Buffer.byteLength(record.id, "utf8")
-    if (bytes > maxIdBytes) return { id: record.id, bytes }
+    if (bytes > maxIdBytes) {
+      return {
+        id: record.id,
+        issue: `is ${bytes} bytes long, over the ${maxIdBytes} a database copy keeps (Intercom's ids are 24 characters)`
+      }
+    }
   }
   return undefined
 }
