@@ -267,6 +267,9 @@ export const layerRunner = (
       }).pipe(
         // A runner that can run them takes over the ticks an older version left where any runner could hold them.
         hostsSchedules ? Layer.merge(Layer.effectDiscard(ticksToTheirGroup(shardsPerGroup))) : identity,
+        Duration.greaterThan(Duration.decode(shardLockRefreshInterval), ShardLockTiming.nearby)
+          ? Layer.merge(heartbeat(address))
+          : identity,
         Layer.provideMerge(checkedCluster(NodeClusterSocket.layer({
           storage: "sql",
           shardingConfig: {
@@ -324,6 +327,25 @@ const distantTimings = (timings: Partial<ShardingConfig.ShardingConfig["Type"]>,
     }
     return { ...timings, shardLockRefreshInterval: interval, shardLockExpiration: Duration.times(interval, 3) }
   })
+
+/**
+ * The runner's heartbeat every 5 seconds, where its shard locks are refreshed less often (a database far away): the
+ * cluster writes `last_heartbeat` only as it refreshes them, and a runner silent for 30 s counts as stopped or dead
+ * (`FleetStatus.runners`, and so `fleet status`, `fleet sync` and `OlderRunnersAlive`), for the other runners' cluster
+ * past its expiration (15 s nearby). An update, never an insert: a runner the cluster has let go is not brought back.
+ */
+const heartbeat = (address: string) =>
+  Layer.scopedDiscard(Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`UPDATE cluster_runners SET last_heartbeat = NOW() WHERE address = ${address}`.pipe(
+      // A database away: the cluster says so, and the next beat tries again.
+      Effect.ignore,
+      Effect.repeat(Schedule.spaced(ShardLockTiming.nearby)),
+      // One of the runner's background statements, which send no spans (as the cluster's own).
+      Effect.withTracerEnabled(false),
+      Effect.forkScoped
+    )
+  }))
 
 /**
  * Moves each `SyncCron` tick that a version before `SyncCron.shardGroup` stored in a shard of "default" to its shard of

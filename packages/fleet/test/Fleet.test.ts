@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as ShardLockTiming from "../src/internal/shardLockTiming.js"
-import { Fleet, Secrets, WorkspaceSync } from "../src/index.js"
+import { Fleet, FleetStatus, Secrets, WorkspaceSync } from "../src/index.js"
 import { acme, simulated } from "./support/inProcess.js"
 import { freePort } from "./support/processes.js"
 import { tcpProxy } from "./support/proxy.js"
@@ -248,8 +248,17 @@ describe("Fleet.layerRunner", () => {
       // Handed over, 150 each: at 5 s, the first runner's refresh waited behind 300 round trips of releases (12 s),
       // and it dropped every shard, for good.
       yield* until("150 shards each", (shards) => shards.get(first) === 150 && shards.get(second) === 150)
-      // And they stay so: the first runner's refresh, after the handover, keeps its shards.
-      yield* Effect.sleep("6 seconds")
+      // And they stay so: the first runner's refresh, after the handover, keeps its shards. Meanwhile both are heard
+      // from every 5 s, though their locks are refreshed every 24 s or more (the cluster's heartbeat, alone, left them
+      // silent up to that long: stopped or dead to `fleet status` and `OlderRunnersAlive` past 30 s).
+      let longestSilence = 0
+      for (let look = 0; look < 30; look++) {
+        const runners = yield* Effect.orDie(Effect.provideService(FleetStatus.runners, SqlClient.SqlClient, direct))
+        expect(runners.map((runner) => runner.address).sort()).toEqual([first, second].sort())
+        longestSilence = Math.max(longestSilence, ...runners.map((runner) => runner.silentFor))
+        yield* Effect.sleep("500 millis")
+      }
+      expect(longestSilence).toBeLessThanOrEqual(8)
       expect(yield* held).toEqual(new Map([[first, 150], [second, 150]]))
       expect(logs.filter((line) => line.includes("Shard lock storage is unhealthy"))).toEqual([])
     }), 180_000)
