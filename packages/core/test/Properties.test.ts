@@ -151,18 +151,23 @@ const world = (c: Case, token: string, wire: Wire) =>
 
 /**
  * Runs `effect` to its end under the TestClock: lets every fiber run until it waits, then moves the clock straight
- * to the earliest pending wake-up. Dies if the program is neither done nor waiting on the clock for 5 s of real time
- * (real time, not a count of rounds: a client's layer digests its token on libuv's thread pool, late on a loaded
- * machine).
+ * to the earliest pending wake-up. Dies if the program is neither done, nor waiting on the clock, nor getting on
+ * (`progress()`, a count of what it did, unchanged) for 5 s of real time (real time, not a count of rounds: a client's
+ * layer digests its token on libuv's thread pool, late on a loaded machine; and a machine loaded far past its cores
+ * stretched one case's work between two waits past 5 s, in a full run beside other work).
  */
-const runUnderTestClock = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+const runUnderTestClock = <A, E, R>(effect: Effect.Effect<A, E, R>, progress: () => number) =>
   Effect.gen(function*() {
     const fiber = yield* Effect.fork(effect)
-    for (let idleSince = Date.now(); Date.now() - idleSince < 5_000;) {
-      const done = yield* Fiber.poll(fiber)
-      if (Option.isSome(done)) return done.value
+    for (let idleSince = Date.now(), done = progress(); Date.now() - idleSince < 5_000;) {
+      const exit = yield* Fiber.poll(fiber)
+      if (Option.isSome(exit)) return exit.value
       const sleeps = yield* TestClock.sleeps()
       if (Chunk.isEmpty(sleeps)) {
+        if (progress() !== done) {
+          done = progress()
+          idleSince = Date.now()
+        }
         yield* TestClock.adjust(0)
         continue
       }
@@ -193,6 +198,8 @@ const scroll = (c: Case, dedupe: boolean) =>
     let restarts = 0
     let reported = 0
     let pages = 0
+    // Every progress event and every record that came out: what the scroll has done so far.
+    let events = 0
     const options: Scroll.Options = {
       dedupe,
       prefetch: c.prefetch,
@@ -211,13 +218,14 @@ const scroll = (c: Case, dedupe: boolean) =>
         // A retry of a first page that failed (the scroll had not opened) spends the restart budget too.
         report: (event) =>
           Effect.sync(() => {
+            events++
             if (event._tag === "Restart" || event._tag === "Retry") restarts++
             if (event._tag === "Page") reported += event.records
           })
       })
     )
     return yield* Effect.gen(function*() {
-      const exit = yield* runUnderTestClock(program)
+      const exit = yield* runUnderTestClock(program, () => events + emitted.length)
       const simulator = yield* Simulator.Simulator
       const present = yield* simulator.ids(token, "users")
       const { added, removed } = yield* simulator.changes(token, "users")
