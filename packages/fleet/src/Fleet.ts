@@ -465,6 +465,23 @@ export const layerClient = (options: {
     ),
     // A client started beside a runner races it to create the cluster's tables, as runners do.
     Layer.retry(startAgain),
-    // Unlike a runner, it does not wait for a database that does not answer: only for a session, a minute at most.
-    Layer.retry(whileTheDatabaseIsAway(Duration.minutes(1), (error) => isSqlFailure(error) && SyncDatabase.isTransient(error)))
+    // Unlike a runner, it does not wait for a database that does not answer at first: only for a session (refused its
+    // first, or one part-way through its start), a minute at most.
+    Layer.retry(whileTheDatabaseIsAway(
+      clientsWait,
+      (error) => SyncDatabase.isBusy(error) || (isSqlFailure(error) && SyncDatabase.isTransient(error))
+    ))
   )
+
+/** How long a client waits for a session. */
+const clientsWait = Duration.minutes(1)
+
+/**
+ * For `Layer.retry` around a layer that opens the fleet's database to read it (`FleetStatus`): every 2 seconds for up
+ * to a minute, each try said in a warning, while every session the server allows is taken (53300,
+ * `SyncDatabase.isBusy`), as `layerClient` waits. A database that does not answer fails at once.
+ *
+ * @since 0.1.0
+ * @category schedules
+ */
+export const whileSessionsAreTaken: Schedule.Schedule<unknown, unknown> = whileTheDatabaseIsAway(clientsWait, SyncDatabase.isBusy)

@@ -115,6 +115,50 @@ describe("Fleet.layerClient", () => {
       expect(Option.map(failure, (error) => error._tag)).toEqual(Option.some("MigrationError"))
       expect(yield* Clock.currentTimeMillis).toBeGreaterThan(6_000)
     }))
+
+  it.scoped("a client, and fleet status's reader, whose role's sessions are all taken (53300) wait for one, saying so, and start once one is free", () =>
+    Effect.gen(function*() {
+      const url = new URL(Redacted.value(yield* PostgresDatabase.make))
+      const role = `full_${Math.random().toString(36).slice(2, 10)}`
+      yield* Effect.scoped(Effect.flatMap(Layer.build(PostgresDatabase.layerAt(Redacted.make(url.href))), (context) => {
+        const sql = Context.get(context, SqlClient.SqlClient)
+        return Effect.zipRight(
+          sql.unsafe(`CREATE ROLE ${role} LOGIN CONNECTION LIMIT 4 PASSWORD 'full-role-password'`),
+          sql.unsafe(`GRANT ALL ON SCHEMA public TO ${role}`)
+        )
+      }))
+      const asRole = new URL(url)
+      asRole.username = role
+      asRole.password = "full-role-password"
+      const database = SyncDatabase.Database.Postgres({ url: Redacted.make(asRole.href) })
+      const warnings: Array<string> = []
+      const logger = Logger.make(({ logLevel, message }) => {
+        if (logLevel._tag === "Warning") warnings.push(String(message))
+      })
+      const steps = { step: "1 second", maxSteps: 120, realPause: "100 millis" } as const
+      // Each in a scope of its own, which lets its sessions go before the next.
+      const waitsForASession = <A, E>(opening: Layer.Layer<A, E>) =>
+        Effect.scoped(Effect.gen(function*() {
+          // Another process of the role holds its four sessions (a client opens up to four).
+          const other = yield* Scope.make()
+          const otherSql = Context.get(yield* Layer.buildWithScope(PostgresDatabase.layerAt(Redacted.make(asRole.href)), other), SqlClient.SqlClient)
+          yield* Scope.extend(
+            Effect.forEach([1, 2, 3, 4], () => Effect.flatMap(otherSql.reserve, (connection) => connection.executeRaw("SELECT 1", []))),
+            other
+          )
+          warnings.length = 0
+          const started = yield* Layer.build(opening).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)), Effect.fork)
+          const refused = Effect.sync(() => warnings.filter((warning) => warning.includes(`too many connections for role "${role}"`)).length)
+          yield* ClockSteps.until("three refusals", steps)(Effect.map(refused, (count) => count >= 3))
+          expect(warnings.at(-1)).toMatch(/too many connections for role "full_\w+".*\. Trying again in 2 s, for up to 1m$/)
+          expect(yield* Fiber.poll(started)).toEqual(Option.none())
+          yield* Scope.close(other, Exit.void)
+          const exit = yield* Effect.exit(ClockSteps.runToEnd(steps)(started))
+          expect(Exit.isSuccess(exit) ? "started" : Cause.pretty(exit.cause)).toBe("started")
+        }))
+      yield* waitsForASession(Layer.retry(SyncDatabase.layer(database), Fleet.whileSessionsAreTaken))
+      yield* waitsForASession(Fleet.layerClient({ database }))
+    }), 60_000)
 })
 
 describe("Fleet.layerRunner", () => {

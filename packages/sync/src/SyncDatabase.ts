@@ -88,7 +88,12 @@ export class DatabaseUnavailable extends Schema.TaggedError<DatabaseUnavailable>
    * when a process starts before its database. False for an answer that will not change by itself (a password, a
    * database that does not exist).
    */
-  transient: Schema.optionalWith(Schema.Boolean, { default: () => false })
+  transient: Schema.optionalWith(Schema.Boolean, { default: () => false }),
+  /**
+   * Of those, the server answered that every session it allows is taken (53300: `max_connections`, or the role's
+   * `CONNECTION LIMIT`): one frees as another client ends, where a server that does not answer may not come back.
+   */
+  busy: Schema.optionalWith(Schema.Boolean, { default: () => false })
 }) {
   override get message(): string {
     return `Could not open the database ${this.database}: ${this.detail}`
@@ -297,6 +302,10 @@ const notAnswering = new Set([
 ])
 
 /** Whether a driver's own error (not its wrapper's) says the server did not answer, or had no connection to spare. */
+/** Whether a driver's own error says the server had no session to spare (53300). */
+const busyError = (error: unknown): boolean =>
+  error instanceof Error && (error as Error & { readonly code?: unknown }).code === "53300"
+
 const notAnsweringError = (error: unknown): boolean => {
   if (error instanceof AggregateError) return error.errors.length > 0 && error.errors.every(notAnsweringError)
   if (!(error instanceof Error)) return false
@@ -314,12 +323,30 @@ const notAnsweringError = (error: unknown): boolean => {
  * @since 0.1.0
  * @category errors
  */
-export const isTransient = (error: unknown): boolean => {
+export const isTransient = (error: unknown): boolean => foundDown(error, (unavailable) => unavailable.transient, notAnsweringError)
+
+/**
+ * Whether the server answered that every session it allows is taken (53300: `max_connections`, or the role's
+ * `CONNECTION LIMIT`), in a `DatabaseUnavailable` (its `busy`) or down an `SqlError`'s causes: a short-lived process
+ * (`fleet sync`, `fleet status`) waits for a session to free, where it fails at once for a server that does not
+ * answer.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const isBusy = (error: unknown): boolean => foundDown(error, (unavailable) => unavailable.busy, busyError)
+
+/** What `inUnavailable` says of a `DatabaseUnavailable`, or whether `driver` takes an error down `error`'s causes. */
+const foundDown = (
+  error: unknown,
+  inUnavailable: (error: DatabaseUnavailable) => boolean,
+  driver: (error: unknown) => boolean
+): boolean => {
   // A few levels at most: a cause's chain is the driver's, and may loop.
   let cause = error
   for (let depth = 0; depth < 5 && typeof cause === "object" && cause !== null; depth++) {
-    if (cause instanceof DatabaseUnavailable) return cause.transient
-    if (notAnsweringError(cause)) return true
+    if (cause instanceof DatabaseUnavailable) return inUnavailable(cause)
+    if (driver(cause)) return true
     cause = (cause as { readonly cause?: unknown }).cause
   }
   return false
@@ -332,7 +359,12 @@ const unavailable = (database: Database) => (cause: Cause.Cause<unknown>): Layer
   let detail = describe(error)
   for (const secret of secrets(database)) detail = detail.replaceAll(secret, "<redacted>")
   return Layer.fail(
-    new DatabaseUnavailable({ database: display(database), detail: Driver.advise(detail, error), transient: notAnsweringError(error) })
+    new DatabaseUnavailable({
+      database: display(database),
+      detail: Driver.advise(detail, error),
+      transient: notAnsweringError(error),
+      busy: busyError(error)
+    })
   )
 }
 

@@ -423,7 +423,7 @@ describe("a server with no connection to spare", () => {
       // A password no role name can hold: every message is scrubbed of it, and a one-letter one scrubbed the role's name.
       full.password = "never-in-a-role-name"
       const error = failureOf(yield* selectOne(SyncDatabase.layerFromUrl(full.href)))
-      expect(error).toMatchObject({ _tag: "DatabaseUnavailable", transient: true })
+      expect(error).toMatchObject({ _tag: "DatabaseUnavailable", transient: true, busy: true })
       expect(error?.message).toMatch(/too many connections for role "full_\w+" \(every connection the server allows is in use: raise max_connections/)
     }))
 })
@@ -442,6 +442,20 @@ describe("SyncDatabase.isTransient", () => {
     expect(SyncDatabase.isTransient(sqlError(coded("42501", "permission denied")))).toBe(false)
     expect(SyncDatabase.isTransient(sqlError(new AggregateError([coded("ECONNREFUSED"), coded("28P01")])))).toBe(false)
     expect(SyncDatabase.isTransient("53300")).toBe(false)
+  })
+})
+
+describe("SyncDatabase.isBusy", () => {
+  it("finds a server with no session to spare (53300), in a DatabaseUnavailable or down an SqlError's causes, and nothing else", () => {
+    const coded = (code: string, message = code) => Object.assign(new Error(message), { code })
+    const sqlError = (cause: unknown) => new SqlError({ message: "Failed to acquire connection", cause })
+    expect(SyncDatabase.isBusy(sqlError(coded("53300", "too many connections for role \"r\"")))).toBe(true)
+    expect(SyncDatabase.isBusy(new SyncDatabase.DatabaseUnavailable({ database: "d", detail: "x", transient: true, busy: true }))).toBe(true)
+    // A server that does not answer is transient, not busy: a short-lived process fails at once.
+    expect(SyncDatabase.isBusy(new SyncDatabase.DatabaseUnavailable({ database: "d", detail: "x", transient: true }))).toBe(false)
+    expect(SyncDatabase.isBusy(sqlError(coded("ECONNREFUSED")))).toBe(false)
+    expect(SyncDatabase.isBusy(sqlError(coded("57P03")))).toBe(false)
+    expect(SyncDatabase.isBusy("53300")).toBe(false)
   })
 })
 

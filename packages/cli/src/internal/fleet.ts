@@ -495,6 +495,9 @@ export const runStatus = (flags: { readonly database: string; readonly since: Du
     // `--since` on the database's clock, which the runs' times are stamped with.
     const status = yield* SyncDatabase.withDatabaseClock(
       Effect.flatMap(DateTime.now, (now) => FleetStatus.read({ since: DateTime.subtractDuration(now, flags.since) }))
-    ).pipe(Effect.provide(SyncDatabase.layer(database)))
+    ).pipe(
+      // As `fleet sync` waits: a session, when every one the server allows is taken.
+      Effect.provide(Layer.retry(SyncDatabase.layer(database), Fleet.whileSessionsAreTaken))
+    )
     yield* Stdio.print(flags.format === "json" ? statusJson(status, display) : renderStatus(status, display))
   })
