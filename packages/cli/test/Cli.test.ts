@@ -12,7 +12,7 @@ import { Chunk, Clock, ConfigProvider, Deferred, Duration, Effect, Either, Exit,
 import * as Zlib from "node:zlib"
 import * as WorkspaceLock from "../../core/src/internal/workspaceLock.js"
 import * as Migrations from "../../sync/src/internal/migrations.js"
-import { errorList, type Fake, json, makeFake, TOKEN } from "../../core/test/support/fakeIntercom.js"
+import { errorList, type Fake, json, makeFake, type Seen, TOKEN } from "../../core/test/support/fakeIntercom.js"
 import { Cli } from "../src/index.js"
 import * as Failure from "../src/internal/failure.js"
 import * as ScrollFlags from "../src/internal/scrollFlags.js"
@@ -165,6 +165,32 @@ describe("intercom-scroll export", () => {
       )
       expect((yield* unzipped("users.csv.GZ")).split("\r\n")[0]).toMatch(/^type,id,/)
       expect(JSON.parse(yield* unzipped("users.json.gz"))).toHaveLength(3)
+    }).pipe(Effect.provide(NodeContext.layer))
+  })
+
+  it.scoped("an --out named .gz is left as it was when the export fails, from its first page or part-way", () => {
+    const env = { INTERCOM_ACCESS_TOKEN: TOKEN }
+    return Effect.gen(function*() {
+      const directory = yield* tempDirectory
+      const fs = yield* FileSystem.FileSystem
+      const path = yield* Path.Path
+      const out = path.join(directory, "users.ndjson.gz")
+      const earlier = Zlib.gzipSync("an earlier export\n")
+      yield* fs.writeFile(out, earlier)
+      const failures = [
+        { args: [], fault: (seen: Seen) => seen.index === 1 ? errorList(401, "unauthorized", "Access Token Invalid") : undefined, error: /^Unauthorized: / },
+        // Two pages written, and the third a 500 with no restart allowed.
+        { args: ["--max-restarts", "0"], fault: (seen: Seen) => seen.index === 3 ? errorList(500, "server_error", "boom") : undefined, error: /^RestartRequired: / }
+      ]
+      for (const failure of failures) {
+        const capture = makeCapture()
+        const exit = yield* cli(["export", "users", "--out", out, ...failure.args], { fake: makeFake({ records: 500, fault: failure.fault }), capture, env })
+        expect(capture.stderr()).toMatch(failure.error)
+        expect(Failure.exitCode(exit)).toBe(1)
+        expect(capture.stderr()).not.toContain("Exported")
+        expect(Buffer.from(yield* fs.readFile(out)).toString("hex")).toBe(earlier.toString("hex"))
+        expect(yield* fs.readDirectory(directory)).toEqual(["users.ndjson.gz"])
+      }
     }).pipe(Effect.provide(NodeContext.layer))
   })
 

@@ -8,7 +8,7 @@
 import { type FileSystem, Path } from "@effect/platform"
 import * as NodeStream from "@effect/platform-node/NodeStream"
 import { type IntercomClient, Progress, type Resource, Scroll, type ScrollError } from "@intercom-scroll/core"
-import { Clock, Effect, Option, Stream, SubscriptionRef } from "effect"
+import { type Cause, Clock, Effect, Option, Stream, SubscriptionRef } from "effect"
 import * as Zlib from "node:zlib"
 import * as AtomicFile from "./atomicFile.js"
 import { OutputError, type StdoutClosed } from "../ExportError.js"
@@ -98,11 +98,7 @@ export const run = Effect.fn("Export.run")(function*(options: Options): Effect.f
       Format.encoder(format, { knownColumns: Fields.knownColumns(options.resource), bom: options.csvBom }),
       Stream.encodeText
     )
-    // In Node's thread pool, off the thread that parses pages.
-    const bytes = options.gzip === true
-      ? NodeStream.pipeThroughDuplex(encoded, () => Zlib.createGzip(), (error) =>
-        new OutputError({ target: options.out ?? "stdout", detail: `gzip failed: ${String(error)}` }))
-      : encoded
+    const bytes = options.gzip === true ? gzipped(encoded, options.out ?? "stdout") : encoded
     yield* options.out === undefined ? Stream.run(bytes, stdio.stdout) : AtomicFile.write(options.out, bytes)
     return yield* SubscriptionRef.get(tracker.snapshot)
   })))
@@ -121,6 +117,25 @@ export const run = Effect.fn("Export.run")(function*(options: Options): Effect.f
   yield* stdio.writeStderr(`${ProgressBar.renderSummary(summary)}\n`)
   return summary
 })
+
+/**
+ * `bytes` gzipped, in Node's thread pool (off the thread that parses pages), failing as `bytes` does. The platform's
+ * `pipeThroughDuplex` ends the gzip stream when its input fails and then ends as though it had not: a scroll that
+ * failed (a 500 past the restarts, a token refused) made a whole file of what had come, renamed over the one before,
+ * and an export that said it was done. So the input's failure is kept aside and raised once the gzip stream has
+ * ended.
+ */
+const gzipped = <E, R>(bytes: Stream.Stream<Uint8Array, E, R>, target: string): Stream.Stream<Uint8Array, E | OutputError, R> =>
+  Stream.suspend(() => {
+    let failed: Cause.Cause<E> | undefined
+    const input = Stream.catchAllCause(bytes, (cause) => {
+      failed = cause
+      return Stream.empty
+    })
+    const zipped = NodeStream.pipeThroughDuplex(input, () => Zlib.createGzip(), (error) =>
+      new OutputError({ target, detail: `gzip failed: ${String(error)}` }))
+    return Stream.concat(zipped, Stream.suspend(() => failed === undefined ? Stream.empty : Stream.failCause(failed)))
+  })
 
 /**
  * The process's own stdout by name, which a shell's `>` takes as that descriptor rather than opening it: opened, it
