@@ -116,4 +116,13 @@ describe("the CLI's HttpClient behind a failing proxy", () => {
       expect(message).toContain("HTTPS_PROXY does not hold a proxy's URL, such as http://proxy.example:3128")
       expect(message).not.toContain("s3cret")
     }), 20_000)
+
+  it.scopedLive("a proxy of another scheme than http(s) (socks5://): the variable named, refused before any request", () =>
+    Effect.gen(function*() {
+      const { exit } = yield* scrollExit("socks5://user:s3cret@127.0.0.1:1080", "HTTP_PROXY")
+      const defect = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.dieOption(exit.cause)) : undefined
+      const message = String(defect)
+      expect(message).toContain("HTTP_PROXY names a socks5:// proxy, which this program does not use: give an http:// or https:// proxy")
+      expect(message).not.toContain("s3cret")
+    }), 20_000)
 })

@@ -127,6 +127,24 @@ const undiciLayer = (tls: Tls | undefined) =>
 const namedProxies = ({ http, https }: Pick<Config.Config.Success<typeof proxies>, "http" | "https">) =>
   [https, http].filter((proxy) => proxy.value !== "")
 
+/** A proxy this program does not use, by its variable's name (the value may hold a password). */
+class OtherScheme extends Error {}
+
+/**
+ * The first proxy named by a URL of another scheme than http(s): undici would take a socks5:// one too (experimental,
+ * said in a warning), and its failure would be said as the server's.
+ */
+const otherScheme = (named: Pick<Config.Config.Success<typeof proxies>, "http" | "https">): OtherScheme | undefined => {
+  for (const proxy of namedProxies(named)) {
+    // Only a URL with an authority (`scheme://`): `proxy.example:3128` is no URL of any scheme, refused as such below.
+    const scheme = /^[a-z][a-z\d+.-]*:\/\//i.exec(proxy.value.trim())?.[0].slice(0, -2).toLowerCase()
+    if (scheme !== undefined && scheme !== "http:" && scheme !== "https:") {
+      return new OtherScheme(`${proxy.name} names a ${scheme}// proxy, which this program does not use: give an http:// or https:// proxy`)
+    }
+  }
+  return undefined
+}
+
 /** The `EnvHttpProxyAgent` of the proxies named. */
 const proxyAgent = (
   undici: typeof Undici,
@@ -135,19 +153,22 @@ const proxyAgent = (
 ) =>
   Effect.acquireRelease(
     Effect.try({
-      try: () =>
-        new undici.EnvHttpProxyAgent({
+      try: () => {
+        const other = otherScheme({ http, https })
+        if (other !== undefined) throw other
+        return new undici.EnvHttpProxyAgent({
           httpProxy: http.value,
           httpsProxy: https.value,
           noProxy: no.value,
           clientFactory: proxyClient(undici),
           // `connect` for the servers reached directly (no_proxy), `requestTls` for those reached through a tunnel.
           ...(tls === undefined ? {} : { connect: { ...tls }, requestTls: { ...tls } })
-        }),
+        })
+      },
       // undici refuses, as it builds the agent, what is not an http(s) URL (`proxy.example:3128`): said by the
       // variables' names, never their values, which may hold the proxy's password.
       catch: (cause) =>
-        new Error(
+        cause instanceof OtherScheme ? cause : new Error(
           `${namedProxies({ http, https }).map((proxy) => proxy.name).join(" or ")} does not hold a proxy's URL, such as http://proxy.example:3128`,
           { cause }
         )
