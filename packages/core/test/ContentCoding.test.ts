@@ -114,12 +114,19 @@ describe("decode", () => {
 })
 
 describe("isEncoded", () => {
-  /** JSON objects (as every Intercom body is) and HTML pages (as a proxy's error is). */
-  const bodies = fc.oneof(
-    fc.dictionary(fc.string(), fc.jsonValue()).map((value) => JSON.stringify(value)),
-    fc.string().map((text) => `<html><body>${text}</body></html>`),
-    fc.string().map((text) => `<!DOCTYPE html>${text}`)
-  ).map((text) => encoder.encode(text))
+  /**
+   * JSON objects (as every Intercom body is) and HTML pages (as a proxy's error is), some after whitespace or a byte
+   * order mark (a proxy that pretty-prints).
+   */
+  const bodies = fc.tuple(
+    fc.oneof(
+      fc.dictionary(fc.string(), fc.jsonValue()).map((value) => JSON.stringify(value)),
+      fc.dictionary(fc.string(), fc.jsonValue()).map((value) => JSON.stringify(value, null, 2)),
+      fc.string().map((text) => `<html><body>${text}</body></html>`),
+      fc.string().map((text) => `<!DOCTYPE html>${text}`)
+    ),
+    fc.constantFrom("", "", "\n", " ", "\r\n\t ", "\uFEFF", "\uFEFF\n")
+  ).map(([text, before]) => encoder.encode(before + text))
 
   /** Streams of every level, window and memory setting. */
   const streams = fc.oneof(

@@ -911,6 +911,9 @@ describe("compression", () => {
         // fetch's headers: the coding, and the length of the compressed body it no longer hands over.
         const page = yield* answeredWith(() => raw(pageText, { "content-encoding": coding, "content-length": "42" }))
         expect(ids(page)).toEqual([user(1).id, user(2).id])
+        // Pretty-printed on the way (a proxy's), after a byte order mark.
+        const pretty = yield* answeredWith(() => raw(`\uFEFF\n  ${pageText}`, { "content-encoding": coding, "content-length": "42" }))
+        expect(ids(pretty)).toEqual([user(1).id, user(2).id])
       }
     }))
 

@@ -77,15 +77,30 @@ const isZlibHeader = (body: Uint8Array) =>
  *   taken as such, as browsers and fetch do, unless the body begins as JSON or HTML does;
  * - no brotli stream begins with `{` or `<` (RFC 7932 §9.2: the first would close the stream with bits that must be 0,
  *   the second sets a reserved bit), and every body Intercom sends begins with `{`; a proxy's error page with `<`.
+ *   JSON may come after whitespace or a byte order mark (a proxy that pretty-prints), which are looked past: a
+ *   compressed body that begins with them and then `{` or `<` is not one a server makes.
  */
 export const isEncoded = (coding: Coding, body: Uint8Array): boolean => {
   switch (coding) {
     case "gzip":
       return body.length >= 2 && body[0] === 0x1f && body[1] === 0x8b
     case "deflate":
-    case "br":
-      return body.length > 0 && body[0] !== OPEN_BRACE && body[0] !== LESS_THAN
+    case "br": {
+      const first = firstAfterWhitespace(body)
+      return first !== undefined && first !== OPEN_BRACE && first !== LESS_THAN
+    }
   }
+}
+
+/** JSON's whitespace (RFC 8259 §2), and UTF-8's byte order mark. */
+const isWhitespace = (byte: number) => byte === 0x20 || byte === 0x09 || byte === 0x0a || byte === 0x0d
+const BYTE_ORDER_MARK = [0xef, 0xbb, 0xbf] as const
+
+/** The body's first byte past a byte order mark and whitespace; undefined when there is none. */
+const firstAfterWhitespace = (body: Uint8Array): number | undefined => {
+  let index = body[0] === BYTE_ORDER_MARK[0] && body[1] === BYTE_ORDER_MARK[1] && body[2] === BYTE_ORDER_MARK[2] ? 3 : 0
+  while (index < body.length && isWhitespace(body[index])) index++
+  return index < body.length ? body[index] : undefined
 }
 
 /** Output chunks of 64 KiB: a page of 100 users takes 3, and decoding stops at most one past the limit. */
