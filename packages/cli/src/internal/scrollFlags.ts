@@ -123,7 +123,7 @@ export const parseSize = (text: string): number | undefined => {
  */
 export const flags = {
   maxRestarts: count("max-restarts", "how many times to start over").pipe(
-    Flag.withDescription("Start the scroll over at most N times after a 5xx, a transport failure or an expiry (default 5; 0 never)."),
+    Flag.withDescription("Start the scroll over at most N times after a 5xx, a transport failure or an expiry (default 5; 0 never); a first page asked for again counts as one."),
     Flag.optional
   ),
   prefetch: count("prefetch", "how many pages to fetch ahead of the writing").pipe(
