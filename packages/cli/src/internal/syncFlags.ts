@@ -59,10 +59,11 @@ export const flags = {
   pagesPerTransaction: ScrollFlags.integer(
     "pages-per-transaction",
     (n) => n >= 1,
-    "--pages-per-transaction must be a whole number, 1 or more: at most how many pages one transaction writes"
+    `--pages-per-transaction must be a whole number, 1 or more: at most how many pages one transaction writes (or ${FleetFlags.variables.pagesPerTransaction})`,
+    FleetFlags.variables.pagesPerTransaction
   ).pipe(
     Flag.withDescription(
-      "At most how many pages one transaction writes (default 1): above 1, the pages that came in while a transaction ran go in the next one together. It speeds up a sync to a database 30 ms away or more, where the transactions are slower than Intercom's pages; such as 4."
+      `At most how many pages one transaction writes (default 1): above 1, the pages that came in while a transaction ran go in the next one together. It speeds up a sync to a database 30 ms away or more, where the transactions are slower than Intercom's pages; such as 4. Else ${FleetFlags.variables.pagesPerTransaction}.`
     ),
     Flag.optional
   ),
