@@ -332,7 +332,7 @@ const optionalVariable = <A>(name: string, parse: (value: string) => Either.Eith
  *
  * - `INTERCOM_ACCESS_TOKEN`: the access token, kept `Redacted`, without the whitespace around it (the line break at
  *   the end of a secret file). Required; blank is refused.
- * - `INTERCOM_REGION`: `us`, `eu` or `au`. Optional (unset or blank: `us`).
+ * - `INTERCOM_REGION`: `us`, `eu` or `au`, in any case. Optional (unset or blank: `us`).
  * - `INTERCOM_BASE_URL`: an http(s) URL that overrides the region, such as a proxy's. Optional (unset or blank: none).
  *
  * A variable that is missing or cannot work fails with a `ConfigError` naming it, which quotes the value; `layerConfig`
@@ -368,10 +368,11 @@ export const environment: {
     }),
     Config.nested("INTERCOM_ACCESS_TOKEN")
   ),
-  region: optionalVariable(
-    "INTERCOM_REGION",
-    (value) => isRegion(regionBaseUrls, value) ? Either.right(value) : Either.left(`is ${JSON.stringify(value)}; use us, eu or au`)
-  ),
+  // As written anywhere a region is named: `EU`, ` eu ` are eu.
+  region: optionalVariable("INTERCOM_REGION", (value) => {
+    const region = value.trim().toLowerCase()
+    return isRegion(regionBaseUrls, region) ? Either.right(region) : Either.left(`is ${JSON.stringify(value)}; use us, eu or au`)
+  }),
   baseUrl: optionalVariable(
     "INTERCOM_BASE_URL",
     (value) => Either.mapBoth(parseUrl(value), { onLeft: (problem) => `${problem}; use https://…`, onRight: () => value })

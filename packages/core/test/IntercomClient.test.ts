@@ -334,6 +334,10 @@ describe("layerConfig", () => {
       expect((yield* fromEnv({ INTERCOM_ACCESS_TOKEN: TOKEN, INTERCOM_REGION: "au" })).url.origin).toBe(
         "https://api.au.intercom.io"
       )
+      // In any case, without the whitespace around it.
+      expect((yield* fromEnv({ INTERCOM_ACCESS_TOKEN: TOKEN, INTERCOM_REGION: " EU\n" })).url.origin).toBe(
+        "https://api.eu.intercom.io"
+      )
     }))
 
   it.effect("reads INTERCOM_BASE_URL, which beats the region", () =>
