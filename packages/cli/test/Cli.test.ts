@@ -618,6 +618,24 @@ describe("intercom-scroll export", () => {
       }).pipe(Effect.provide(NodeContext.layer))
     })
 
+    it.scoped("a first page that came and could not be taken (over --max-response-bytes) opened the scroll: the next export says it is its own", () => {
+      const token = "tok_own_scroll_invalid_first_page"
+      return Effect.gen(function*() {
+        const env = { INTERCOM_ACCESS_TOKEN: token, TMPDIR: yield* tempDirectory }
+        const refusedPage = makeCapture()
+        const first = yield* cli(["export", "users", "--max-response-bytes", "1k"], { fake: makeFake({ records: 250 }), capture: refusedPage, env })
+        expect(Failure.exitCode(first)).toBe(1)
+        expect(refusedPage.stderr()).toMatch(/^InvalidResponse: /m)
+        WorkspaceLock.locks.clear()
+        const refusals = { count: 0 }
+        const impatient = { fake: scrollExists(refusals), capture: makeCapture(), env }
+        const refused = yield* Effect.fork(cli(["export", "users", "--wait-for-other-scroll", "0"], impatient))
+        yield* firstRequest(refusals, refused)
+        expect(Failure.exitCode(yield* ClockSteps.runToEnd({ step: "1 second", maxSteps: 10 })(refused))).toBe(1)
+        expect(lines(impatient.capture.stderr()).at(-1)).toMatch(/^ConcurrentScroll: This program's own scroll of this workspace, cut short a moment ago, is still open/)
+      }).pipe(Effect.provide(NodeContext.layer))
+    })
+
     it.effect("waits out another client's scroll of the workspace (the default schedule), then exports everything", () => {
       // The simulator in process, on the TestClock: another client's scroll holds the workspace for its first 8 s, and
       // the default schedule looks again 10 s after it met it. (Was a process test that waited those 10 s.)

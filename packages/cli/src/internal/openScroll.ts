@@ -151,12 +151,13 @@ export const keep = <A, E extends { readonly _tag: string }, R>(
         Effect.fail(new ScrollError.ConcurrentScroll({ resource: error.resource, requestId: error.requestId, ownScroll: true }))
     ),
     // At its end, or expired, the scroll is gone; cut short after it opened (an interrupt too), it is not.
-    Effect.onExit((exit) =>
-      !opened
-        ? Effect.void
-        : Exit.isSuccess(exit) || Option.exists(Cause.failureOption(exit.cause), (error) => error._tag === "Expired")
+    Effect.onExit((exit) => {
+      const failure = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
+      // A page that came and could not be taken (over the size limit, a record of another type) opened it too.
+      if (!opened && failure?._tag !== "InvalidResponse") return Effect.void
+      return Exit.isSuccess(exit) || failure?._tag === "Expired"
         ? openScroll.note(undefined)
         : Effect.flatMap(Clock.currentTimeMillis, openScroll.note)
-    )
+    })
   )
 })
