@@ -32,6 +32,15 @@ const answering = (keep: (request: HttpClientRequest.HttpClientRequest) => void,
     })
   )
 
+/** Each warning logged, as said. */
+const collectingWarnings = () => {
+  const warnings: Array<string> = []
+  const logger = Logger.make(({ logLevel, message }) => {
+    if (logLevel._tag === "Warning") warnings.push(String(Array.isArray(message) ? message[0] : message))
+  })
+  return { logger, warnings }
+}
+
 describe("Telemetry.settings", () => {
   it.effect("nothing is sent without an endpoint, with a blank one, or with OTEL_SDK_DISABLED=true", () =>
     Effect.gen(function*() {
@@ -219,10 +228,7 @@ describe("Telemetry.settings", () => {
     }))
 
   it.scoped("a collector that cannot be reached, or refuses, is said once a signal as a warning, without the URL's credentials", () => {
-    const warnings: Array<string> = []
-    const logger = Logger.make(({ logLevel, message }) => {
-      if (logLevel._tag === "Warning") warnings.push(String(Array.isArray(message) ? message[0] : message))
-    })
+    const { logger, warnings } = collectingWarnings()
     const refused = new Error("connect ECONNREFUSED 127.0.0.1:4318")
     const collectors = [
       HttpClient.make((request) => Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", cause: refused }))),
@@ -323,10 +329,7 @@ describe("Telemetry.settings", () => {
     }))
 
   it.scoped("a collector that takes requests and never answers has each given up after the timeout: nothing piles up behind it", () => {
-    const warnings: Array<string> = []
-    const logger = Logger.make(({ logLevel, message }) => {
-      if (logLevel._tag === "Warning") warnings.push(String(Array.isArray(message) ? message[0] : message))
-    })
+    const { logger, warnings } = collectingWarnings()
     let started = 0
     let waiting = 0
     const silent = HttpClient.make(() =>
@@ -402,10 +405,7 @@ describe("Telemetry.settings", () => {
     }))
 
   it.effect("with no export under way, a collector that never answers holds the end 2 s at most, its loss said as a warning", () => {
-    const warnings: Array<string> = []
-    const logger = Logger.make(({ logLevel, message }) => {
-      if (logLevel._tag === "Warning") warnings.push(String(Array.isArray(message) ? message[0] : message))
-    })
+    const { logger, warnings } = collectingWarnings()
     return Effect.gen(function*() {
       const found = Option.getOrThrow(yield* settingsOf({ ...endpoint, OTEL_METRICS_EXPORTER: "none", OTEL_LOGS_EXPORTER: "none" }))
       const silent = Layer.succeed(HttpClient.HttpClient, HttpClient.make(() => Effect.never))

@@ -69,6 +69,33 @@ const startClient = (database: SyncDatabase.Database) =>
 const buildExit = <A, E>(fiber: Fiber.RuntimeFiber<A, E>) =>
   Effect.exit(ClockSteps.runToEnd({ step: "100 millis", maxSteps: 300, realPause: "2 millis" })(fiber))
 
+/** Each warning logged, as said. */
+const collectingWarnings = () => {
+  const warnings: Array<string> = []
+  const logger = Logger.make(({ logLevel, message }) => {
+    if (logLevel._tag === "Warning") warnings.push(String(message))
+  })
+  return { logger, warnings }
+}
+
+/** A role of a fresh database that may hold `sessions` sessions at once, and the URL that logs in as it. */
+const limitedRole = (sessions: number) =>
+  Effect.gen(function*() {
+    const url = new URL(Redacted.value(yield* PostgresDatabase.make))
+    const role = `limited_${Math.random().toString(36).slice(2, 10)}`
+    yield* Effect.scoped(Effect.flatMap(Layer.build(PostgresDatabase.layerAt(Redacted.make(url.href))), (context) => {
+      const sql = Context.get(context, SqlClient.SqlClient)
+      return Effect.zipRight(
+        sql.unsafe(`CREATE ROLE ${role} LOGIN CONNECTION LIMIT ${sessions} PASSWORD 'limited-role-password'`),
+        sql.unsafe(`GRANT ALL ON SCHEMA public TO ${role}`)
+      )
+    }))
+    const asRole = new URL(url)
+    asRole.username = role
+    asRole.password = "limited-role-password"
+    return { asRole, role }
+  })
+
 describe("Fleet.layerClient", () => {
   it.scoped("starts again when the cluster's migrator went on without its tables, and has them once the other process is done", () =>
     Effect.gen(function*() {
@@ -118,23 +145,9 @@ describe("Fleet.layerClient", () => {
 
   it.scoped("a client, and fleet status's reader, whose role's sessions are all taken (53300) wait for one, saying so, and start once one is free", () =>
     Effect.gen(function*() {
-      const url = new URL(Redacted.value(yield* PostgresDatabase.make))
-      const role = `full_${Math.random().toString(36).slice(2, 10)}`
-      yield* Effect.scoped(Effect.flatMap(Layer.build(PostgresDatabase.layerAt(Redacted.make(url.href))), (context) => {
-        const sql = Context.get(context, SqlClient.SqlClient)
-        return Effect.zipRight(
-          sql.unsafe(`CREATE ROLE ${role} LOGIN CONNECTION LIMIT 4 PASSWORD 'full-role-password'`),
-          sql.unsafe(`GRANT ALL ON SCHEMA public TO ${role}`)
-        )
-      }))
-      const asRole = new URL(url)
-      asRole.username = role
-      asRole.password = "full-role-password"
+      const { asRole, role } = yield* limitedRole(4)
       const database = SyncDatabase.Database.Postgres({ url: Redacted.make(asRole.href) })
-      const warnings: Array<string> = []
-      const logger = Logger.make(({ logLevel, message }) => {
-        if (logLevel._tag === "Warning") warnings.push(String(message))
-      })
+      const { logger, warnings } = collectingWarnings()
       const steps = { step: "1 second", maxSteps: 120, realPause: "100 millis" } as const
       // Each in a scope of its own, which lets its sessions go before the next.
       const waitsForASession = <A, E>(opening: Layer.Layer<A, E>) =>
@@ -150,7 +163,7 @@ describe("Fleet.layerClient", () => {
           const started = yield* Layer.build(opening).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)), Effect.fork)
           const refused = Effect.sync(() => warnings.filter((warning) => warning.includes(`too many connections for role "${role}"`)).length)
           yield* ClockSteps.until("three refusals", steps)(Effect.map(refused, (count) => count >= 3))
-          expect(warnings.at(-1)).toMatch(/too many connections for role "full_\w+".*\. Trying again in 2 s, for up to 1m$/)
+          expect(warnings.at(-1)).toMatch(/too many connections for role "limited_\w+".*\. Trying again in 2 s, for up to 1m$/)
           expect(yield* Fiber.poll(started)).toEqual(Option.none())
           yield* Scope.close(other, Exit.void)
           const exit = yield* Effect.exit(ClockSteps.runToEnd(steps)(started))
@@ -168,10 +181,7 @@ describe("Fleet.layerRunner", () => {
       const late = yield* tcpProxy(url)
       const atLatePort = new URL(url)
       atLatePort.port = String(late.port)
-      const warnings: Array<string> = []
-      const logger = Logger.make(({ logLevel, message }) => {
-        if (logLevel._tag === "Warning") warnings.push(String(message))
-      })
+      const { logger, warnings } = collectingWarnings()
       const runner = Fleet.layerRunner({ database: SyncDatabase.Database.Postgres({ url: Redacted.make(atLatePort.href) }), port: yield* freePort }).pipe(
         Layer.provide([Simulator.layerClient({ workspaces: [] }), Secrets.layerConfig])
       )
@@ -199,26 +209,12 @@ describe("Fleet.layerRunner", () => {
 
   it.scoped("a runner whose role's connections are all taken part-way through its start (53300) waits for one, saying so, and starts once one is free", () =>
     Effect.gen(function*() {
-      const url = new URL(Redacted.value(yield* PostgresDatabase.make))
-      const role = `busy_${Math.random().toString(36).slice(2, 10)}`
-      yield* Effect.scoped(Effect.flatMap(Layer.build(PostgresDatabase.layerAt(Redacted.make(url.href))), (context) => {
-        const sql = Context.get(context, SqlClient.SqlClient)
-        return Effect.zipRight(
-          sql.unsafe(`CREATE ROLE ${role} LOGIN CONNECTION LIMIT 2 PASSWORD 'busy-role-password'`),
-          sql.unsafe(`GRANT ALL ON SCHEMA public TO ${role}`)
-        )
-      }))
-      const asRole = new URL(url)
-      asRole.username = role
-      asRole.password = "busy-role-password"
+      const { asRole, role } = yield* limitedRole(2)
       // Another process of the role holds one of its two sessions: the runner's first opens, its second is refused.
       const other = yield* Scope.make()
       const otherSql = Context.get(yield* Layer.buildWithScope(PostgresDatabase.layerAt(Redacted.make(asRole.href)), other), SqlClient.SqlClient)
       yield* Scope.extend(Effect.flatMap(otherSql.reserve, (connection) => connection.executeRaw("SELECT 1", [])), other)
-      const warnings: Array<string> = []
-      const logger = Logger.make(({ logLevel, message }) => {
-        if (logLevel._tag === "Warning") warnings.push(String(message))
-      })
+      const { logger, warnings } = collectingWarnings()
       // A long wait, so that a loaded machine, whose tries take more steps of the clock, cannot outlast it.
       const runner = Fleet.layerRunner({
         database: SyncDatabase.Database.Postgres({ url: Redacted.make(asRole.href) }),
@@ -232,7 +228,7 @@ describe("Fleet.layerRunner", () => {
       yield* ClockSteps.until("five refusals over 20 s of the clock", steps)(
         Effect.zipWith(refused, Clock.currentTimeMillis, (count, now) => count >= 5 && now >= 20_000)
       )
-      expect(warnings.at(-1)).toMatch(/too many connections for role "busy_\w+"\. Trying again in 2 s, for up to 10m$/)
+      expect(warnings.at(-1)).toMatch(/too many connections for role "limited_\w+"\. Trying again in 2 s, for up to 10m$/)
       expect(yield* Fiber.poll(started)).toEqual(Option.none())
       // The other process gone, the runner's next try starts it.
       yield* Scope.close(other, Exit.void)
@@ -380,10 +376,7 @@ describe("Fleet.layerRunner", () => {
     Effect.gen(function*() {
       const url = new URL(Redacted.value(yield* PostgresDatabase.make))
       url.pathname = "/no_such_database_e3"
-      const warnings: Array<string> = []
-      const logger = Logger.make(({ logLevel, message }) => {
-        if (logLevel._tag === "Warning") warnings.push(String(message))
-      })
+      const { logger, warnings } = collectingWarnings()
       const runner = Fleet.layerRunner({ database: SyncDatabase.Database.Postgres({ url: Redacted.make(url.href) }), port: yield* freePort }).pipe(
         Layer.provide([Simulator.layerClient({ workspaces: [] }), Secrets.layerConfig])
       )
