@@ -698,7 +698,7 @@ describe("intercom-scroll export", () => {
         expect(fiber.unsafePoll()).toBeNull()
         yield* TestClock.adjust("1 millis")
         expect(Failure.exitCode(yield* Fiber.join(fiber))).toBe(1)
-        expect(lines(capture.stderr()).at(-1)).toMatch(/^RestartRequired: .*no response within 5000 ms/)
+        expect(lines(capture.stderr()).at(-1)).toMatch(/^RestartRequired: .*no whole response within 5000 ms \(its body included\)/)
       }))
 
     it.effect("--max-response-bytes: a page over it is refused as InvalidResponse naming the flag; raised, the same pages pass", () =>

@@ -123,7 +123,7 @@ const describeCause = (cause: RestartCause): string => {
     case "TruncatedBody":
       return `response body cut short: ${cause.detail}`
     case "Timeout":
-      return `no response within ${cause.millis} ms`
+      return `no whole response within ${cause.millis} ms (its body included)`
   }
 }
 
