@@ -4,7 +4,8 @@
  * or a signal's own full URL in OTEL_EXPORTER_OTLP_{TRACES,METRICS,LOGS}_ENDPOINT (none set or all blank: nothing is
  * sent, nothing is loaded), OTEL_EXPORTER_OTLP_PROTOCOL (`http/protobuf`, the default, or `http/json`),
  * OTEL_EXPORTER_OTLP_HEADERS (`key=value,…`, values percent-encoded: a collector's API key, so never printed),
- * OTEL_EXPORTER_OTLP_TIMEOUT (how long a request waits for the collector, in milliseconds; 10,000 by default),
+ * OTEL_EXPORTER_OTLP_TIMEOUT (how long a batch's export waits for the collector, its retries included, in
+ * milliseconds; 10,000 by default),
  * OTEL_EXPORTER_OTLP_COMPRESSION (`gzip`, or `none`, the default), OTEL_EXPORTER_OTLP_CERTIFICATE (a PEM file of the
  * certificates an https:// collector's must chain to, in place of Node's own), OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE
  * and OTEL_EXPORTER_OTLP_CLIENT_KEY (the PEM files this program shows a collector that asks for a client certificate),
@@ -601,15 +602,19 @@ const endStamped = (ending: Ending) =>
   ))
 
 /**
- * The HTTP client a signal's exporter sends with, over the command's own:
- * - it compresses each request's body when the destination says `gzip`;
- * - it lets a request under way when the command ends finish, within the last flush's time (`finishingWithin`);
- * - it gives up a request the collector has not answered within the destination's timeout, as a transport failure,
- *   which the exporter retries and then drops: a collector that takes connections and never answers would otherwise
- *   hold each export for undici's 5 minutes, and the requests of every batch sent meanwhile, bodies and sockets, with it;
+ * The HTTP client a signal's exporter sends with, over the command's own. For each request the exporter gives (its
+ * retries of a batch give the same one):
+ * - it compresses the body when the destination says `gzip`;
+ * - it gives up waiting for the collector at the destination's timeout from the batch's first try, its retries
+ *   included, as the specification has it (a batch's export), as a transport failure, which the exporter retries at
+ *   once and then drops: a collector that takes connections and never answers would otherwise hold each export for
+ *   undici's 5 minutes, and the requests of every batch sent meanwhile, bodies and sockets, with it;
+ * - it lets a request under way when the command ends finish, its compression included, within the last flush's
+ *   time (`finishingWithin`);
  * - it says the first request that fails (a transport failure, no answer in time, or a status other than 2xx) as a
  *   warning, once: the exporter itself says so only at debug, so that a collector set wrong went unnoticed. The URL
- *   is said without its credentials and query, which may hold a key.
+ *   is said without its credentials and query, which may hold a key, and its errors name it so (the exporter logs
+ *   them at debug).
  */
 const sendingClient = (destination: Destination, ending: Ending): Layer.Layer<HttpClient.HttpClient, never, HttpClient.HttpClient> =>
   Layer.effect(
@@ -617,6 +622,7 @@ const sendingClient = (destination: Destination, ending: Ending): Layer.Layer<Ht
     Effect.map(HttpClient.HttpClient, (client) => {
       const parsed = new URL(destination.url)
       const shown = `${parsed.origin}${parsed.pathname}`
+      const shownRequest = HttpClientRequest.post(shown)
       let said = false
       const say = (reason: string, consequence = "the exporter drops what it holds and tries again in a minute") =>
         Effect.suspend(() => {
@@ -626,50 +632,62 @@ const sendingClient = (destination: Destination, ending: Ending): Layer.Layer<Ht
             `Could not send ${destination.signal} to ${shown} (${reason}): ${consequence}; later failures are not said`
           )
         })
-      const compressed = destination.compression === "none" ? client : client.pipe(
-        // The exporters' bodies are bytes, protobuf or JSON alike.
-        HttpClient.mapRequestEffect((request) => {
-          const body = request.body
-          return body._tag !== "Uint8Array" ? Effect.succeed(request) : Effect.map(
-            Effect.promise(() => gzip(body.body)),
-            (zipped) =>
-              request.pipe(
-                HttpClientRequest.setBody(HttpBody.uint8Array(zipped, body.contentType)),
-                HttpClientRequest.setHeader("content-encoding", "gzip")
-              )
+      const noAnswer = new HttpClientError.RequestError({
+        request: shownRequest,
+        reason: "Transport",
+        description: `no answer within ${Duration.format(destination.timeout)}`
+      })
+      // When each batch's time is up, by the request the exporter tries it with.
+      const deadlines = new WeakMap<HttpClientRequest.HttpClientRequest, number>()
+      const send = (request: HttpClientRequest.HttpClientRequest) =>
+        Effect.gen(function*() {
+          const now = yield* Clock.currentTimeMillis
+          const deadline = deadlines.get(request) ?? now + Duration.toMillis(destination.timeout)
+          deadlines.set(request, deadline)
+          if (deadline <= now) return yield* Effect.fail(noAnswer)
+          const sent = destination.compression === "gzip" ? yield* gzipped(request) : request
+          return yield* Effect.timeoutFail(client.execute(sent), { duration: deadline - now, onTimeout: () => noAnswer })
+        }).pipe(
+          Effect.mapError((error) =>
+            error._tag === "RequestError"
+              ? new HttpClientError.RequestError({ ...errorFields(error), request: shownRequest })
+              : new HttpClientError.ResponseError({ ...errorFields(error), request: shownRequest, response: error.response })
+          ),
+          // Never the error's `message`, which ends with the request's URL, credentials and query included.
+          Effect.tapError((error) =>
+            say(
+              error.reason === "Transport" && error.cause !== undefined
+                ? String(error.cause)
+                : `${error.reason}${error.description === undefined ? "" : `: ${error.description}`}`
+            )
+          ),
+          Effect.tap((response) => response.status >= 200 && response.status < 300 ? Effect.void : say(`HTTP ${response.status}`)),
+          finishingWithin(
+            lastFlush,
+            ending,
+            say(`no answer within the ${Duration.format(lastFlush)} the command's end waits`, "what it held is not sent")
           )
-        })
-      )
-      const waited = `no answer within ${Duration.format(destination.timeout)}`
-      // What the errors name as their request: the exporter logs them (at debug), and the URL's query may hold a key.
-      const shownRequest = HttpClientRequest.post(shown)
-      return compressed.pipe(
-        HttpClient.transformResponse(Effect.timeoutFail({
-          duration: destination.timeout,
-          onTimeout: () => new HttpClientError.RequestError({ request: shownRequest, reason: "Transport", description: waited })
-        })),
-        HttpClient.transformResponse(Effect.mapError((error) =>
-          error._tag === "RequestError"
-            ? new HttpClientError.RequestError({ ...errorFields(error), request: shownRequest })
-            : new HttpClientError.ResponseError({ ...errorFields(error), request: shownRequest, response: error.response })
-        )),
-        // Never the error's `message`, which ends with the request's URL, credentials and query included.
-        HttpClient.tapError((error) =>
-          say(
-            error.reason === "Transport" && error.cause !== undefined
-              ? String(error.cause)
-              : `${error.reason}${error.description === undefined ? "" : `: ${error.description}`}`
-          )
-        ),
-        HttpClient.tap((response) => response.status >= 200 && response.status < 300 ? Effect.void : say(`HTTP ${response.status}`)),
-        HttpClient.transformResponse(finishingWithin(
-          lastFlush,
-          ending,
-          say(`no answer within the ${Duration.format(lastFlush)} the command's end waits`, "what it held is not sent")
-        ))
+        )
+      // Nothing of its own before the request, as the client under it adds its span and headers once.
+      return HttpClient.makeWith<never, never, HttpClientError.HttpClientError, never>(
+        (request) => Effect.flatMap(request, send),
+        Effect.succeed
       )
     })
   )
+
+/** The request with its body gzipped: the exporters' bodies are bytes, protobuf or JSON alike. */
+const gzipped = (request: HttpClientRequest.HttpClientRequest) => {
+  const body = request.body
+  return body._tag !== "Uint8Array" ? Effect.succeed(request) : Effect.map(
+    Effect.promise(() => gzip(body.body)),
+    (zipped) =>
+      request.pipe(
+        HttpClientRequest.setBody(HttpBody.uint8Array(zipped, body.contentType)),
+        HttpClientRequest.setHeader("content-encoding", "gzip")
+      )
+  )
+}
 
 /** An HTTP client error's fields but its request and response. */
 const errorFields = <Reason extends string>(
