@@ -105,6 +105,19 @@ describe("AtomicFile.write", () => {
       expect(yield* fs.readDirectory(path.join(directory, "real"))).toEqual(["new.txt"])
     }).pipe(Effect.provide(NodeContext.layer)))
 
+  it.scoped("a loop of symbolic links is refused, as the shell's > refuses it, and stays as it was", () =>
+    Effect.gen(function*() {
+      const { directory, fs } = yield* withPreviousFile
+      const path = yield* Path.Path
+      yield* fs.symlink("loop2", path.join(directory, "loop1"))
+      yield* fs.symlink("loop1", path.join(directory, "loop2"))
+      const error = yield* Effect.flip(AtomicFile.write(path.join(directory, "loop1"), Stream.make(bytes("nowhere"))))
+      expect(error).toMatchObject({ _tag: "OutputError", detail: "it is a loop of symbolic links (or a chain of more than 40)" })
+      expect(yield* fs.readLink(path.join(directory, "loop1"))).toBe("loop2")
+      expect(yield* fs.readLink(path.join(directory, "loop2"))).toBe("loop1")
+      expect((yield* fs.readDirectory(directory)).sort()).toEqual(["loop1", "loop2", "out.txt"])
+    }).pipe(Effect.provide(NodeContext.layer)))
+
   it.scoped("writes through a temporary file beside the target, never into the target itself", () =>
     Effect.gen(function*() {
       const { fs, listing, target } = yield* withPreviousFile

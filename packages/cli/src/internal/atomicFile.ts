@@ -118,7 +118,8 @@ const destinationOf = (fs: FileSystem.FileSystem, path: Path.Path, given: string
       if (Option.isNone(link)) return current
       current = path.resolve(path.dirname(current), link.value)
     }
-    return current
+    // Refused, as the shell's `>` is (ELOOP), rather than a file put in place of a link of the loop.
+    return yield* new OutputError({ target: given, detail: `it is a loop of symbolic links (or a chain of more than ${MAX_LINKS})` })
   })
 
 /**
