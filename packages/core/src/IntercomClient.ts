@@ -40,7 +40,7 @@ import { checkOptions, isRegion, parseUrl, withoutToken } from "./internal/optio
 import * as ContentCoding from "./internal/contentCoding.js"
 import * as Identify from "./internal/identify.js"
 import * as RateLimit from "./internal/rateLimit.js"
-import { redactor } from "./internal/redaction.js"
+import { printable, redactor } from "./internal/redaction.js"
 import { interpret, readScrollParamAhead, receive, type Received, type Where } from "./internal/response.js"
 import { withSpanKeepingNoValue } from "./internal/span.js"
 import * as Transport from "./internal/transport.js"
@@ -176,7 +176,10 @@ export const make = (options: Options): Effect.Effect<Service, InvalidOptions, H
     const { baseUrl, maxBytes, rateLimit, timeoutMillis, token, versions } = yield* checkOptions(options, regionBaseUrls)
     const limiter = yield* RateLimit.make(rateLimit)
     const workspace = yield* WorkspaceLock.key(baseUrl, token)
-    const redact = redactor(token)
+    // Everything a server or the transport says goes through here before an error quotes it: without the token, and
+    // without the control characters that would drive the terminal that prints it.
+    const redactTheToken = redactor(token)
+    const redact = (text: string) => printable(redactTheToken(text))
 
     const httpClient = (yield* HttpClient.HttpClient).pipe(
       // The platform's `http.client` span ends with the transport's raw error, whose text and request (with its

@@ -627,6 +627,31 @@ describe("error mapping", () => {
       )
     }))
 
+  it.effect("what a server says is quoted with its control characters escaped: it cannot drive the terminal that prints it", () =>
+    Effect.gen(function*() {
+      // Clear the screen, retitle the window, plant a hyperlink, overwrite the line, reverse the text.
+      const hostile = "\u001b[2J\u001b]0;OWNED\u0007\u001b]8;;https://evil.example/\u001b\\click\rExported all\n\u202eok\u009b"
+      // A control character, or the override, left as it came.
+      // eslint-disable-next-line no-control-regex -- the control characters are what is looked for
+      const raw = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u202e]/
+      const escaped = "\\u001b[2J\\u001b]0;OWNED\\u0007\\u001b]8;;https://evil.example/\\u001b\\click\\u000dExported all\\u000a\\u202eok\\u009b"
+      const refused = expectTag(
+        yield* failureOf(() => json({ type: "error.list", request_id: hostile, errors: [{ code: hostile, message: hostile }] }, 401)),
+        "Unauthorized"
+      )
+      expect([refused.code, refused.detail, refused.requestId]).toEqual([escaped, escaped, escaped])
+      expect(refused.message).not.toMatch(raw)
+      const restart = expectTag(
+        yield* failureOf(() => json({ type: "error.list", errors: [{ code: "server_error", message: hostile }] }, 500)),
+        "RestartRequired"
+      )
+      expect(restart.message).toContain(escaped)
+      // A value the schema refuses is quoted too: JSON's quotes leave the bidirectional override as it is.
+      const page = { type: "user.list", users: [{ ...user(1), name: { [hostile]: 1 } }], scroll_param: "x" }
+      const invalid = expectTag(yield* failureOf(() => json(page)), "InvalidResponse")
+      expect(invalid.issue).not.toMatch(raw)
+    }))
+
   it.effect("a 200 with Content-Length 0 is InvalidResponse, an empty answer rather than a body cut short", () =>
     Effect.gen(function*() {
       const error = yield* failureOf(() => text("", 200, "application/json", { "content-length": "0" }))
