@@ -6,7 +6,21 @@
 export interface IdSet {
   /** Adds the id; true if it was not there yet. */
   readonly add: (id: string) => boolean
+  /** How many slots of the table all the adds have looked at: the work, linear in the ids whatever they are. */
+  readonly probes: () => number
 }
+
+/**
+ * The most slots an id's probe looks at. The table's hash is fixed, so a server could send ids made to share a slot,
+ * and each would probe past all the others (a million such ids, hours of CPU). An id whose run is longer goes to the
+ * Set, whose hash V8 seeds anew in each process. Ids that are not made so never come near it at half load.
+ */
+const MAX_PROBES = 64
+
+/** `slotOf`'s answer for an id whose run of probes reached `MAX_PROBES` without finding it or a free slot. */
+const TOO_FAR = 0x7fffffff
+
+const hexWord = (value: number) => value.toString(16).padStart(8, "0")
 
 /** The value of a lowercase hex digit's char code, or -1. */
 const hexDigit = (code: number): number => code >= 48 && code <= 57 ? code - 48 : code >= 97 && code <= 102 ? code - 87 : -1
@@ -27,16 +41,21 @@ export const make = (initialCapacity = 1024): IdSet => {
   let words = new Uint32Array(capacity * 3)
   let used = new Uint8Array(capacity)
   let count = 0
+  let probes = 0
+  // Ids of other shapes, and 24-hex ones whose run of probes was too long (`MAX_PROBES`).
   const others = new Set<string>()
 
+  /** The free slot for the id, `-1 - slot` where it is already, or `TOO_FAR`. */
   const slotOf = (a: number, b: number, c: number, cap: number, w: Uint32Array, u: Uint8Array): number => {
     // A cheap mix of the three words; the low bits pick the slot, linear probing resolves collisions.
     let h = Math.imul(a ^ (b >>> 7) ^ Math.imul(c, 0x9e3779b1), 0x85ebca6b)
     h ^= h >>> 13
     let slot = (h >>> 0) & (cap - 1)
-    while (u[slot] === 1) {
+    for (let probe = 1; u[slot] === 1; probe++) {
+      probes++
       const at = slot * 3
       if (w[at] === a && w[at + 1] === b && w[at + 2] === c) return -1 - slot
+      if (probe === MAX_PROBES) return TOO_FAR
       slot = (slot + 1) & (cap - 1)
     }
     return slot
@@ -58,7 +77,13 @@ export const make = (initialCapacity = 1024): IdSet => {
       if (used[slot] !== 1) continue
       const at = slot * 3
       const a = words[at], b = words[at + 1], c = words[at + 2]
-      place(a, b, c, slotOf(a, b, c, nextCapacity, nextWords, nextUsed), nextWords, nextUsed)
+      const next = slotOf(a, b, c, nextCapacity, nextWords, nextUsed)
+      if (next === TOO_FAR) {
+        others.add(hexWord(a) + hexWord(b) + hexWord(c))
+        count--
+      } else {
+        place(a, b, c, next, nextWords, nextUsed)
+      }
     }
     capacity = nextCapacity
     words = nextWords
@@ -80,6 +105,9 @@ export const make = (initialCapacity = 1024): IdSet => {
     if (c < 0) return addOther(id)
     const slot = slotOf(a, b, c, capacity, words, used)
     if (slot < 0) return false
+    if (slot === TOO_FAR) return addOther(id)
+    // Not in the table; it may be in the Set, sent there when its run was too long, before a growth shortened it.
+    if (others.size > 0 && others.has(id)) return false
     place(a, b, c, slot, words, used)
     count++
     // Keep the table at most half full so probes stay short.
@@ -87,5 +115,5 @@ export const make = (initialCapacity = 1024): IdSet => {
     return true
   }
 
-  return { add }
+  return { add, probes: () => probes }
 }
