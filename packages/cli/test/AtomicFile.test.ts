@@ -105,6 +105,36 @@ describe("AtomicFile.write", () => {
       expect(yield* fs.readDirectory(path.join(directory, "real"))).toEqual(["new.txt"])
     }).pipe(Effect.provide(NodeContext.layer)))
 
+  // Root alone may give a link to another user; the kernel's protected_symlinks binds root too.
+  it.scoped.skipIf(process.getuid?.() !== 0)(
+    "another user's link in a sticky directory anyone may write to (/tmp) is not followed, as the kernel's protected_symlinks has it",
+    () =>
+      Effect.gen(function*() {
+        const { directory, fs, target } = yield* withPreviousFile
+        const path = yield* Path.Path
+        yield* fs.chmod(target, 0o600)
+        const shared = path.join(directory, "shared")
+        yield* fs.makeDirectory(shared)
+        yield* fs.chmod(shared, 0o1777)
+        const link = path.join(shared, "export.ndjson")
+        yield* fs.symlink(target, link)
+        NodeFs.lchownSync(link, 65534, 65534)
+        const error = yield* Effect.flip(AtomicFile.write(link, Stream.make(bytes("over the victim's file"))))
+        expect(error).toMatchObject({ _tag: "OutputError", target: link })
+        expect(error.detail).toMatch(/is a symbolic link of another user \(uid 65534\) in a directory anyone may write to/)
+        expect(yield* fs.readFileString(target)).toBe("previous")
+        expect((yield* fs.stat(target)).mode & 0o777).toBe(0o600)
+        // Its own link, or one of the directory's owner, is followed.
+        NodeFs.lchownSync(link, 0, 0)
+        yield* AtomicFile.write(link, Stream.make(bytes("through its own link")))
+        expect(yield* fs.readFileString(target)).toBe("through its own link")
+        NodeFs.chownSync(shared, 65534, 65534)
+        NodeFs.lchownSync(link, 65534, 65534)
+        yield* AtomicFile.write(link, Stream.make(bytes("through the directory owner's link")))
+        expect(yield* fs.readFileString(target)).toBe("through the directory owner's link")
+      }).pipe(Effect.provide(NodeContext.layer))
+  )
+
   it.scoped("a loop of symbolic links is refused, as the shell's > refuses it, and stays as it was", () =>
     Effect.gen(function*() {
       const { directory, fs } = yield* withPreviousFile

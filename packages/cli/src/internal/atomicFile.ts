@@ -9,6 +9,7 @@
  * @since 0.1.0
  */
 import { randomUUID } from "node:crypto"
+import * as NodeFs from "node:fs/promises"
 import { FileSystem, Path } from "@effect/platform"
 import type { PlatformError } from "@effect/platform/Error"
 import { Effect, Exit, Option, Sink, Stream } from "effect"
@@ -106,20 +107,45 @@ const MAX_LINKS = 40
 
 /**
  * The file writing `given` replaces: its real path; a path not there yet as it is; a link to a file not there yet (a
- * "dangling" link) the file it names, which is created, as the shell's `>` creates it, and the link stays.
+ * "dangling" link) the file it names, which is created, as the shell's `>` creates it, and the link stays. The links
+ * are followed one at a time, each checked as the kernel checks it (`foreignLink`).
  */
 const destinationOf = (fs: FileSystem.FileSystem, path: Path.Path, given: string) =>
   Effect.gen(function*() {
     let current = given
     for (let links = 0; links < MAX_LINKS; links++) {
-      const real = yield* Effect.option(fs.realPath(current))
-      if (Option.isSome(real)) return real.value
       const link = yield* Effect.option(fs.readLink(current))
-      if (Option.isNone(link)) return current
+      if (Option.isNone(link)) return Option.getOrElse(yield* Effect.option(fs.realPath(current)), () => current)
+      const owner = yield* foreignLink(fs, path, current)
+      if (owner !== undefined) {
+        return yield* new OutputError({
+          target: given,
+          detail: `${current} is a symbolic link of another user (uid ${owner}) in a directory anyone may write to: it is not followed, as the shell's > does not follow it`
+        })
+      }
       current = path.resolve(path.dirname(current), link.value)
     }
     // Refused, as the shell's `>` is (ELOOP), rather than a file put in place of a link of the loop.
     return yield* new OutputError({ target: given, detail: `it is a loop of symbolic links (or a chain of more than ${MAX_LINKS})` })
+  })
+
+/**
+ * The owner of the link `link` where the kernel's `protected_symlinks` would not follow it (most distributions set it,
+ * and the shell's `>` then fails): in a sticky directory anyone may write to (`/tmp`), owned neither by this process's
+ * user nor by the directory's owner. Followed, another local user's link would have the export renamed over any file
+ * this user may replace. Refused whatever the setting, which a container may leave off.
+ */
+const foreignLink = (fs: FileSystem.FileSystem, path: Path.Path, link: string) =>
+  Effect.gen(function*() {
+    const user = process.getuid?.()
+    if (user === undefined) return undefined // Windows: no such directories
+    const directory = yield* Effect.option(fs.stat(path.dirname(link)))
+    const linkOwner = yield* Effect.option(Effect.tryPromise(() => NodeFs.lstat(link)))
+    if (Option.isNone(directory) || Option.isNone(linkOwner)) return undefined
+    const { mode, uid } = directory.value
+    const stickyAndOpen = (mode & 0o1002) === 0o1002
+    const owner = linkOwner.value.uid
+    return stickyAndOpen && owner !== user && !Option.contains(uid, owner) ? owner : undefined
   })
 
 /**
