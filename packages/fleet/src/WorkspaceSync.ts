@@ -30,7 +30,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import type * as Statement from "@effect/sql/Statement"
 import { IntercomClient, Resource, ScrollError } from "@intercom-scroll/core"
-import { Sync as IntercomSync, SyncError } from "@intercom-scroll/sync"
+import { Sync as IntercomSync, SyncDatabase, SyncError } from "@intercom-scroll/sync"
 import { Array as Arr, Cause, Context, DateTime, Duration, Effect, Layer, Option, ParseResult, type Redacted, Schedule, Schema } from "effect"
 import * as CronName from "./internal/cronName.js"
 import * as IssuePath from "./internal/issuePath.js"
@@ -165,8 +165,17 @@ const crossable = (workspace: string, resource: Resource.Resource) =>
   if (error._tag !== "SqlError" && error._tag !== "MigrationError" && !(error instanceof SyncError.InvalidOptions)) {
     return error
   }
-  return new SyncFailed({ workspace, resource, failure: error._tag, detail: SyncError.explain(error) })
+  const failed = new SyncFailed({ workspace, resource, failure: error._tag, detail: SyncError.explain(error) })
+  if (error._tag === "SqlError" && SyncDatabase.isTransient(error)) sessionLost.add(failed)
+  return failed
 }
+
+/**
+ * The `SyncFailed`s of an `SqlError` that the database did not refuse: the sync's session ended under it (ended by
+ * the server, reset, timed out), which a `SELECT 1` on another session cannot tell from nothing having happened. Looked
+ * up by the error as made (`Cause.originalError`): a span it fails through hands it on wrapped.
+ */
+const sessionLost = new WeakSet<SyncFailed>()
 
 /**
  * One resource of a workspace, into the sync tables, its runs row labelled with the request's `run`. A sync that lost
@@ -307,9 +316,9 @@ export const layer = (
        * noticed, and the refresh took the shard locks again), it succeeds, for the request to sync again, `retries`
        * more times at most; then it fails with the error, for the request to answer it.
        */
-      const afterLockLost = (shardId: ShardId.ShardId, retries: number) => (error: SyncError.LockLost) =>
+      const afterLockLost = (shardId: ShardId.ShardId, retries: number) => <E extends WorkspaceSyncError>(error: E, said: string = error.message) =>
         Effect.logWarning(
-          `${error.message} ${
+          `${said} ${
             retries > 0
               ? `This runner syncs it again if it still holds the workspace ${Duration.format(lockLostGrace)} from now.`
               : "This runner syncs it no more."
@@ -343,12 +352,21 @@ export const layer = (
        * statement, and would otherwise be answered failed once the database is back though nothing was wrong with the
        * workspace. Whether this runner still holds the workspace and is not stopping is checked as the sync starts
        * again, as for any sync (`syncUnlessStopping`): the database being away a while, the cluster may have moved it.
-       * (A database that goes away once the run holds its lock ends the lock's session: that is `LockLost`.)
+       * (A database that goes away once the run holds its lock ends the lock's session: that is `LockLost`.) A session
+       * that ended while the database answers (its server ended it, or this runner was frozen or cut off a while) is
+       * not a statement refused: it is taken as `LockLost` is, since the cluster may have moved the workspace
+       * meanwhile, and an answer from here would be stored as the request's while its new owner syncs it.
        */
-      const afterDatabaseFailure = (retries: number) => (error: WorkspaceSyncError): Effect.Effect<void, WorkspaceSyncError> =>
+      const afterDatabaseFailure = (shardId: ShardId.ShardId, retries: number) => (error: WorkspaceSyncError): Effect.Effect<void, WorkspaceSyncError> =>
         !isDatabaseFailure(error) || retries <= 0 ? Effect.fail(error) : ping.pipe(
           Effect.matchEffect({
-            onSuccess: () => Effect.fail(error),
+            onSuccess: () =>
+              sessionLost.has(Cause.originalError(error))
+                ? afterLockLost(shardId, retries)(
+                  error,
+                  `The sync of the ${error.resource} lost its session to the database (${error.failure}: ${error.detail}), which answers.`
+                )
+                : Effect.fail(error),
             onFailure: () =>
               Effect.logWarning(
                 `The sync of the ${error.resource} failed (${error.failure}: ${error.detail}) and the database does not answer: this runner syncs the workspace again from the ${error.resource} once it does, if it still holds the workspace.`
@@ -385,7 +403,7 @@ export const layer = (
               Effect.catchAll((error) =>
                 (error._tag === "LockLost"
                   ? afterLockLost(envelope.address.shardId, retries)(error)
-                  : afterDatabaseFailure(retries)(error)).pipe(
+                  : afterDatabaseFailure(envelope.address.shardId, retries)(error)).pipe(
                     Effect.zipRight(Effect.suspend(() => attempt(accessToken, retries - 1)))
                   )
               )

@@ -21,7 +21,7 @@ const slow = { workspaces: [{ token: "acme", users: 300, companies: 50, faults: 
  * A fresh database, reached by the runner through a proxy the test cuts, and by the test straight (its own session,
  * which the cut leaves alone); the runner's warnings kept.
  */
-const setUp = (simulator: Simulator.SimulatorOptions) => Effect.gen(function*() {
+const setUp = (simulator: Simulator.SimulatorOptions, options: { readonly maxConnections?: number } = {}) => Effect.gen(function*() {
   const url = new URL(Redacted.value(yield* Effect.orDie(PostgresDatabase.make)))
   const proxy = yield* tcpProxy(url)
   yield* proxy.open
@@ -36,7 +36,7 @@ const setUp = (simulator: Simulator.SimulatorOptions) => Effect.gen(function*() 
     Layer.provide(tokens),
     Layer.provideMerge(Simulator.layerClient(simulator)),
     Layer.provideMerge(Layer.effectDiscard(Sync.migrate)),
-    Layer.provideMerge(PostgresDatabase.layerAt(Redacted.make(viaProxy.href))),
+    Layer.provideMerge(PostgresDatabase.layerAt(Redacted.make(viaProxy.href), options)),
     // Before the runner is built: its entities' fibers keep the logger they were forked with.
     Layer.provide(Logger.replace(Logger.defaultLogger, logger)),
     Layer.orDie
@@ -123,6 +123,44 @@ describe("WorkspaceSync on a database that goes away", () => {
             /^The sync of the companies failed \((SqlError|MigrationError): .+\) and the database does not answer: this runner syncs the workspace again from the companies once it does, if it still holds the workspace\.$/
           )
         ])
+      }).pipe(Effect.provide(runner))
+    }), 60_000)
+
+  it.scoped("a sync whose session the server ended while the database answers syncs again, once it knows it still holds the workspace", () =>
+    Effect.gen(function*() {
+      // One connection: the one the server ends is the one the next try of the lock is given, and the ping after its
+      // failure makes a new one, which the database answers.
+      const { direct, proxy, runner, warnings } = yield* setUp(slow, { maxConnections: 1 })
+      yield* Effect.gen(function*() {
+        yield* TestClock.adjust(1)
+        const sent = yield* Effect.fork(WorkspaceSync.sync(acme, { resources: ["users", "companies"], run: "r1" }))
+        yield* settle("the users' run under way", Effect.map(runs(direct), (rows) => rows.length === 1))
+        const locks = yield* Effect.orDie(direct<{ a: string; b: string }>`SELECT classid::text AS a, objid::text AS b
+          FROM pg_locks WHERE locktype = 'advisory' AND granted
+          AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`)
+        const key = [Number(locks[0].a) | 0, Number(locks[0].b) | 0]
+        const session = yield* Effect.orDie(direct.reserve)
+        const taken = yield* Effect.fork(Effect.orDie(session.execute("SELECT pg_advisory_lock($1, $2)", key, undefined)))
+        yield* stepUntil("the users synced, and their lock taken by the test", Effect.map(Fiber.poll(taken), (done) => done._tag === "Some"))
+        // While the companies' run waits for the lock, the server ends the runner's session (as it does a frozen
+        // runner's), which the runner finds at its next try; the database answers all along.
+        yield* proxy.sever
+        yield* settle("the runner's session ended", Effect.map(
+          Effect.orDie(direct<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database()`),
+          ([row]) => row?.n === 2
+        ))
+        yield* Effect.orDie(session.execute("SELECT pg_advisory_unlock($1, $2)", key, undefined))
+        const answer = yield* Effect.either(ClockSteps.runToEnd({ step: "1 second", maxSteps: 60, realPause: "20 millis" })(sent))
+        if (answer._tag === "Left") expect.fail(`answered ${answer.left._tag}: ${answer.left.message}`)
+        expect(answer.right.map(({ inserted, resource }) => [resource, inserted])).toEqual([["users", 300], ["companies", 50]])
+        expect((yield* runs(direct)).map(({ resource, status }) => [resource, status])).toEqual([["users", "complete"], ["companies", "complete"]])
+        expect(yield* liveIds(direct, "companies")).toEqual(yield* simulated("companies"))
+        expect(warnings.filter((line) => line.includes("lost its session"))).toEqual([
+          expect.stringMatching(
+            /^The sync of the companies lost its session to the database \(SqlError: .+\), which answers\. This runner syncs it again if it still holds the workspace \d+s from now\.$/
+          )
+        ])
+        expect(warnings.filter((line) => line.includes("does not answer"))).toEqual([])
       }).pipe(Effect.provide(runner))
     }), 60_000)
 

@@ -15,6 +15,11 @@ export interface Proxy {
   readonly unstall: Effect.Effect<void>
   /** Stops listening (a connection is refused) and ends every connection forwarded so far. */
   readonly cut: Effect.Effect<void>
+  /**
+   * Ends the server's side of every connection forwarded so far and leaves the client's open, until the client next
+   * writes: sessions the server ended while their client was frozen, which it finds ended when it next uses them.
+   */
+  readonly sever: Effect.Effect<void>
 }
 
 /**
@@ -26,6 +31,8 @@ export const tcpProxy = (target: URL, options: { readonly roundTrip?: number } =
     // Left free until `open`: from a range no other test's `freePort` picks, or one of their runners could bind it.
     const port = yield* freePortBetween(10_000, 20_000)
     const sockets = new Set<Net.Socket>()
+    // Each forwarded connection's server side, by its client's.
+    const upstreams = new Map<Net.Socket, Net.Socket>()
     let stalled = false
     const server = Net.createServer((socket) => {
       if (stalled) {
@@ -35,6 +42,8 @@ export const tcpProxy = (target: URL, options: { readonly roundTrip?: number } =
         return
       }
       const upstream = Net.connect(Number(target.port), target.hostname)
+      upstreams.set(socket, upstream)
+      upstream.on("close", () => upstreams.delete(socket))
       for (const each of [socket, upstream]) {
         sockets.add(each)
         each.on("close", () => sockets.delete(each))
@@ -59,5 +68,21 @@ export const tcpProxy = (target: URL, options: { readonly roundTrip?: number } =
     })
     yield* Effect.addFinalizer(() => close)
     const open = Effect.async<void>((resume) => void server.listen(port, "127.0.0.1", () => resume(Effect.void)))
-    return { port, open, cut: close, stall: Effect.sync(() => void (stalled = true)), unstall: Effect.sync(() => void (stalled = false)) }
+    const sever = Effect.sync(() => {
+      for (const [client, upstream] of upstreams) {
+        client.unpipe()
+        upstream.destroy()
+        // What the client sends next finds its connection ended, as a session the server ended does.
+        client.on("data", () => client.destroy())
+        client.resume()
+      }
+    })
+    return {
+      port,
+      open,
+      cut: close,
+      sever,
+      stall: Effect.sync(() => void (stalled = true)),
+      unstall: Effect.sync(() => void (stalled = false))
+    }
   })
