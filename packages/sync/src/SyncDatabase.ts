@@ -301,11 +301,11 @@ const notAnswering = new Set([
   "53300"
 ])
 
-/** Whether a driver's own error (not its wrapper's) says the server did not answer, or had no connection to spare. */
 /** Whether a driver's own error says the server had no session to spare (53300). */
 const busyError = (error: unknown): boolean =>
   error instanceof Error && (error as Error & { readonly code?: unknown }).code === "53300"
 
+/** Whether a driver's own error (not its wrapper's) says the server did not answer, or had no connection to spare. */
 const notAnsweringError = (error: unknown): boolean => {
   if (error instanceof AggregateError) return error.errors.length > 0 && error.errors.every(notAnsweringError)
   if (!(error instanceof Error)) return false
