@@ -224,7 +224,8 @@ describe("intercom-scroll fleet", () => {
         [["runner", "--database", "sqlite:f.db", "--port", "9000", "--cron", "0 6 31 2 *", "--workspaces", "w.json"], "--cron: \\\"0 6 31 2 *\\\" never comes"],
         [["runner", "--database", "sqlite:f.db", "--port", "9000", "--cron", "0 * * * *"], "--cron needs --workspaces FILE"],
         [["runner", "--database", "sqlite:f.db", "--port", "9000", "--workspaces", "w.json"], "--workspaces on a runner goes with --cron"],
-        [["runner", "--database", "sqlite:f.db", "--port", "9000", "--max-in-flight", "3"], "--max-in-flight on a runner goes with --cron"]
+        [["runner", "--database", "sqlite:f.db", "--port", "9000", "--max-in-flight", "3"], "--max-in-flight on a runner goes with --cron"],
+        [["runner", "--database", "sqlite:f.db", "--port", "9000", "--allow-base-url", "https://gw.internal,ftp://gw.internal"], "--allow-base-url takes http(s) URLs separated by commas"]
       ]
       for (const [flags, words] of refusals) {
         const { exit } = yield* cli(["fleet", ...flags])
@@ -361,7 +362,7 @@ describe("intercom-scroll fleet", () => {
     Effect.gen(function*() {
       const runner = yield* cli(["fleet", "runner", "--help"])
       expect(runner.stdout).toMatch(
-        /^USAGE\n\nintercom-scroll fleet runner --database URL --port P \[--host H\] \[--max-syncs N\] \[--pages-per-transaction N\] \[--health-port P\] \[--cron EXPR\] \[--workspaces FILE\] \[--resources R,…\] \[--max-in-flight N\]\n/m
+        /^USAGE\n\nintercom-scroll fleet runner --database URL --port P \[--host H\] \[--max-syncs N\] \[--pages-per-transaction N\] \[--health-port P\] \[--allow-base-url URL,…\] \[--cron EXPR\] \[--workspaces FILE\] \[--resources R,…\] \[--max-in-flight N\]\n/m
       )
       expect(runner.stdout).toContain("The port the runner listens on")
       expect(runner.stdout).toContain("Also sync every workspace of --workspaces on this schedule, in UTC")
@@ -443,8 +444,9 @@ describe("intercom-scroll fleet", () => {
         logged.push(String(message))
       })
       const filename = `${directory}/fleet.sqlite`
-      // Every second, with the seconds field: a round of one workspace each tick.
-      const args = ["fleet", "runner", "--database", `sqlite:${filename}`, "--port", String(port), "--cron", "* * * * * *", "--workspaces", file]
+      // Every second, with the seconds field: a round of one workspace each tick. The workspaces' host is neither
+      // Intercom's nor this machine's: the runner sends the token there only as it is told it may.
+      const args = ["fleet", "runner", "--database", `sqlite:${filename}`, "--port", String(port), "--cron", "* * * * * *", "--workspaces", file, "--allow-base-url", "https://api.intercom.test"]
       const runner = yield* Cli.run(["node", "intercom-scroll", ...args]).pipe(
         Effect.provide(Layer.mergeAll(NodeContext.layer, makeFake({ records: 120 }).httpClient, makeCapture().layer)),
         Effect.provide(Logger.replace(Logger.defaultLogger, collect)),

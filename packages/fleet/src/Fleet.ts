@@ -153,6 +153,11 @@ export interface RunnerOptions {
   readonly maxSyncs?: number | undefined
   /** Each sync's `Sync.Options.pagesPerTransaction`, from 1 (the default): see `WorkspaceSync.LayerOptions`. */
   readonly pagesPerTransaction?: number | undefined
+  /**
+   * Base URLs, besides Intercom's hosts and this machine's, that this runner sends a workspace's token to: see
+   * `WorkspaceSync.LayerOptions`.
+   */
+  readonly allowedBaseUrls?: ReadonlyArray<string> | undefined
   /** Overrides `shardingConfig`, for tests; the runner's address is always `host` and `port`. */
   readonly shardingConfig?: Partial<ShardingConfig.ShardingConfig["Type"]> | undefined
   /**
@@ -263,7 +268,8 @@ export const layerRunner = (
         maxSyncs,
         lockLostGrace: Duration.times(shardLockInterval, 3),
         runner: address,
-        pagesPerTransaction: options.pagesPerTransaction
+        pagesPerTransaction: options.pagesPerTransaction,
+        allowedBaseUrls: options.allowedBaseUrls
       }).pipe(
         // A runner that can run them takes over the ticks an older version left where any runner could hold them.
         hostsSchedules ? Layer.merge(Layer.effectDiscard(ticksToTheirGroup(shardsPerGroup))) : identity,

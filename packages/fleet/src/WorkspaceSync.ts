@@ -35,6 +35,7 @@ import { Array as Arr, Cause, Context, DateTime, Duration, Effect, Layer, Option
 import * as CronName from "./internal/cronName.js"
 import * as IssuePath from "./internal/issuePath.js"
 import * as Slots from "./internal/slots.js"
+import * as TokenDestination from "./internal/tokenDestination.js"
 import { MissingToken, Secrets } from "./Secrets.js"
 import { Summary } from "./Summary.js"
 import { WorkspaceConfig } from "./WorkspaceConfig.js"
@@ -228,6 +229,14 @@ export interface LayerOptions {
    * transaction ran go in the next one together, which keeps syncs at Intercom's pace with a database 30 ms away or more.
    */
   readonly pagesPerTransaction?: number | undefined
+  /**
+   * Base URLs, besides Intercom's hosts and this machine's (`localhost`, `127.x.x.x`, `[::1]`), that this runner sends a
+   * workspace's token to: a gateway or a proxy in front of Intercom, a simulator on another machine. A `Sync` names its
+   * base URL and the variable that holds its token, and whoever can write the fleet's database (or reach a runner's
+   * port) can send one: a runner sends the secrets of its environment nowhere else. A `Sync` naming another base URL
+   * is answered `InvalidOptions`, and nothing is sent. Compared by origin (scheme, host and port).
+   */
+  readonly allowedBaseUrls?: ReadonlyArray<string> | undefined
 }
 
 /**
@@ -269,6 +278,7 @@ export const layer = (
     }
     // One per runner: the layer is built once, the handlers once per workspace the runner takes.
     const slots = yield* Slots.make(options.maxSyncs)
+    const destinations = TokenDestination.make(options.allowedBaseUrls ?? [])
     const lockLostGrace = Duration.decode(options.lockLostGrace ?? Duration.seconds(30))
     return WorkspaceSync.toLayer(Effect.gen(function*() {
       const secrets = yield* Secrets
@@ -409,6 +419,8 @@ export const layer = (
               )
             )
           return Effect.logInfo("Sync received").pipe(
+            // The message names where the token goes; the runner, which holds it, decides whether it may.
+            Effect.zipRight(destinations.check(request.baseUrl)),
             // The token before a slot: a workspace whose variable is missing says so at once, not once one is free.
             Effect.zipRight(secrets.token({ workspace, tokenEnv: request.tokenEnv })),
             Effect.flatMap((accessToken) => attempt(accessToken, syncAgainRetries)),

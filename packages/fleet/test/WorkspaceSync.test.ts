@@ -27,8 +27,11 @@ import * as Round from "../src/internal/round.js"
 import { databases, tokens } from "./support/inProcess.js"
 import { eventually, freePort } from "./support/processes.js"
 
+/** Where the workspaces' API lives: any base URL reaches the simulator answered in process; the runners allow this one. */
+const simulatorUrl = "https://simulator.test"
+
 const workspace = (name: string) =>
-  new WorkspaceConfig.WorkspaceConfig({ workspace: name, baseUrl: "https://simulator.test", tokenEnv: `${name.toUpperCase()}_TOKEN` })
+  new WorkspaceConfig.WorkspaceConfig({ workspace: name, baseUrl: simulatorUrl, tokenEnv: `${name.toUpperCase()}_TOKEN` })
 
 const acme = workspace("acme")
 
@@ -63,7 +66,12 @@ const fleet = (options: {
   readonly lockLostGrace?: Duration.DurationInput
   readonly pagesPerTransaction?: number
 }) =>
-  WorkspaceSync.layer({ maxSyncs: options.maxSyncs, lockLostGrace: options.lockLostGrace, pagesPerTransaction: options.pagesPerTransaction }).pipe(
+  WorkspaceSync.layer({
+    maxSyncs: options.maxSyncs,
+    lockLostGrace: options.lockLostGrace,
+    pagesPerTransaction: options.pagesPerTransaction,
+    allowedBaseUrls: [simulatorUrl]
+  }).pipe(
     Layer.provideMerge(inMemoryRunner),
     Layer.provide(options.secrets ?? tokensInEnv(options.simulator)),
     Layer.provideMerge(Simulator.layerClient(options.simulator)),
@@ -178,7 +186,7 @@ describe("WorkspaceSync", () => {
     Effect.gen(function*() {
       yield* TestClock.adjust(1)
       const named = (name: string, token: string) =>
-        new WorkspaceConfig.WorkspaceConfig({ workspace: name, baseUrl: "https://simulator.test", tokenEnv: `${token.toUpperCase()}_TOKEN` })
+        new WorkspaceConfig.WorkspaceConfig({ workspace: name, baseUrl: simulatorUrl, tokenEnv: `${token.toUpperCase()}_TOKEN` })
       const [first] = yield* WorkspaceSync.sync(named("a/Sync/b", "asyncb"), { resources: ["users"], run: "c" })
       // Keyed as the first (`WorkspaceSync/a/Sync/b/Sync/c`), it would be answered with the first's summary.
       const [second] = yield* WorkspaceSync.sync(named("a", "a"), { resources: ["users"], run: "b/Sync/c" })
@@ -411,7 +419,7 @@ describe("WorkspaceSync", () => {
       expect(Option.isNone(yield* Fiber.poll(queued))).toBe(true)
       yield* Fiber.interrupt(queued)
     }).pipe(Effect.provide(
-      WorkspaceSync.layer({ maxSyncs: 1 }).pipe(
+      WorkspaceSync.layer({ maxSyncs: 1, allowedBaseUrls: [simulatorUrl] }).pipe(
         Layer.provide(handingOver),
         Layer.provideMerge(inMemoryRunner),
         Layer.provide(tokensInEnv(simulator)),
@@ -434,6 +442,26 @@ describe("WorkspaceSync", () => {
       simulator: { workspaces: [{ token: "acme" }, { token: "globex" }] },
       secrets: tokensInEnv({ workspaces: [{ token: "acme" }] })
     }))))
+
+  it.scoped("a Sync sends its token only to Intercom, this machine or a base URL the runner allows: elsewhere it is refused, nothing sent", () =>
+    Effect.gen(function*() {
+      yield* TestClock.adjust(1)
+      const to = (baseUrl: string) =>
+        new WorkspaceConfig.WorkspaceConfig({ workspace: "acme", baseUrl, tokenEnv: "ACME_TOKEN" })
+      // Whoever can send a Sync names the host; on another port, the allowed host is another origin.
+      for (const elsewhere of ["https://collector.example", "https://simulator.test:8443", "http://simulator.test"]) {
+        const error = yield* Effect.flip(WorkspaceSync.sync(to(elsewhere), { resources: ["users"], run: `r-${elsewhere}` }))
+        expect(error).toMatchObject({ _tag: "InvalidOptions" })
+        expect(error.message).toContain(`baseUrl ${elsewhere} is neither Intercom's nor this machine's`)
+      }
+      expect((yield* stats).workspaces.acme!.requests).toBe(0)
+      expect(yield* runs("acme")).toEqual([])
+      // This machine's, and the one the runner allows.
+      for (const [run, baseUrl] of [["local", "http://127.0.0.1:4010"], ["allowed", simulatorUrl]] as const) {
+        const [summary] = yield* driven(WorkspaceSync.sync(to(baseUrl), { resources: ["users"], run }))
+        expect(summary?.inserted).toBe(run === "local" ? 30 : 0)
+      }
+    }).pipe(Effect.provide(fleet({ maxSyncs: 1, simulator: { workspaces: [{ token: "acme", users: 30 }] } }))))
 
   it.scoped("a request its schema refuses fails with InvalidSyncRequest, naming each problem, before anything is sent", () =>
     Effect.gen(function*() {
@@ -499,7 +527,7 @@ describe("WorkspaceSync", () => {
       yield* TestClock.adjust(1)
       yield* WorkspaceSync.sync(acme, { resources: ["users"], run: "r1" })
       const before = yield* liveIds("acme", "users")
-      const swapped = new WorkspaceConfig.WorkspaceConfig({ workspace: "acme", baseUrl: "https://simulator.test", tokenEnv: "GLOBEX_TOKEN" })
+      const swapped = new WorkspaceConfig.WorkspaceConfig({ workspace: "acme", baseUrl: simulatorUrl, tokenEnv: "GLOBEX_TOKEN" })
       const error = yield* Effect.flip(WorkspaceSync.sync(swapped, { resources: ["users"], run: "r2" }))
       expect(error._tag).toBe("WorkspaceMismatch")
       expect(error.message).toContain("Nothing was written")
@@ -722,7 +750,7 @@ describe("SyncCron", () => {
 
   /** Real runners in this process, on one PostgreSQL database, over the simulator answered in process. */
   const realRunner = (database: SyncDatabase.Database, port: number, options: Partial<Fleet.RunnerOptions> = {}) =>
-    Layer.build(Fleet.layerRunner({ database, port, maxSyncs: 1, ...options }).pipe(
+    Layer.build(Fleet.layerRunner({ database, port, maxSyncs: 1, allowedBaseUrls: [simulatorUrl], ...options }).pipe(
       Layer.provide([Simulator.layerClient({ workspaces: [{ token: "acme", users: 20 }] }), tokens]),
       Layer.orDie
     ))

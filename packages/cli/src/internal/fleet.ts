@@ -194,6 +194,7 @@ export const runRunner = (flags: {
   readonly maxSyncs: number
   readonly pagesPerTransaction: number
   readonly healthPort: Option.Option<number>
+  readonly allowBaseUrls: ReadonlyArray<string>
   readonly schedule: Option.Option<{
     readonly cron: Cron.Cron
     readonly workspaces: string
@@ -209,6 +210,7 @@ export const runRunner = (flags: {
       port: flags.port,
       maxSyncs: flags.maxSyncs,
       pagesPerTransaction: flags.pagesPerTransaction,
+      allowedBaseUrls: flags.allowBaseUrls,
       // Without --cron it registers no schedule: it must take none of their ticks, which would never run here.
       schedules: Option.isSome(flags.schedule)
     }).pipe(

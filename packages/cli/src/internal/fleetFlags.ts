@@ -60,7 +60,8 @@ export const variables = {
   host: "INTERCOM_SCROLL_RUNNER_HOST",
   maxSyncs: "INTERCOM_SCROLL_MAX_SYNCS",
   pagesPerTransaction: "INTERCOM_SCROLL_PAGES_PER_TRANSACTION",
-  healthPort: "INTERCOM_SCROLL_HEALTH_PORT"
+  healthPort: "INTERCOM_SCROLL_HEALTH_PORT",
+  allowBaseUrls: "INTERCOM_SCROLL_ALLOWED_BASE_URLS"
 } as const
 
 /**
@@ -209,6 +210,25 @@ export const runner = {
     Flag.withDescription(
       `Also answer GET /health on this port, at --host, for a container's probe or a monitor: 200 and {"healthy":true,"database":"ok","shards":N} while the database answers, 503 and why when it does not; GET /ready (200 only while it holds shards too) for a readiness probe, GET /live (200 while the process answers) for a liveness probe.${
         orVariable("healthPort")
+      }`
+    )
+  ),
+  allowBaseUrls: ScrollFlags.text("allow-base-url", variables.allowBaseUrls).pipe(
+    Flag.withPseudoName("URL,…"),
+    Flag.optional,
+    Flag.mapEffect(Option.match({
+      onNone: () => Effect.succeed([]),
+      onSome: (text) => {
+        const urls = text.split(",").map((url) => url.trim()).filter((url) => url !== "")
+        const wrong = urls.filter((url) => !URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol))
+        return wrong.length > 0 || urls.length === 0
+          ? usageError(`--allow-base-url takes http(s) URLs separated by commas, such as https://intercom-gateway.internal; got ${JSON.stringify(text)}`)
+          : Effect.succeed(urls)
+      }
+    })),
+    Flag.withDescription(
+      `Base URLs, besides Intercom's hosts and this machine's, that this runner sends a workspace's token to, separated by commas: a gateway in front of Intercom, a simulator on another machine. A sync names its base URL and the variable that holds its token, and whoever can write the fleet's database could otherwise have a runner send any variable of its environment anywhere; one naming another base URL fails, and nothing is sent.${
+        orVariable("allowBaseUrls")
       }`
     )
   ),

@@ -11,7 +11,7 @@ import { Secrets, WorkspaceConfig } from "../../src/index.js"
 import { tempDir } from "./processes.js"
 
 export const workspace = (name: string) =>
-  new WorkspaceConfig.WorkspaceConfig({ workspace: name, baseUrl: "https://simulator.test", tokenEnv: `${name.toUpperCase()}_TOKEN` })
+  new WorkspaceConfig.WorkspaceConfig({ workspace: name, baseUrl: "http://localhost:4010", tokenEnv: `${name.toUpperCase()}_TOKEN` })
 
 export const acme = workspace("acme")
 export const globex = workspace("globex")
