@@ -293,11 +293,11 @@ describe("intercom-scroll fleet", () => {
     }
     expect(FleetCommand.renderStatus(status, "postgres://fleet@db/fleet")).toBe([
       "Fleet database: postgres://fleet@db/fleet",
-      "Runners: 2 live: 10.0.0.7:34431, 10.0.0.8:34431; 1 silent (stopped or dead): 10.0.0.9:34431 for 2 h 03 min",
+      "Runners: 2 live: 10.0.0.7:34431, 10.0.0.8:34431; 1 silent (stopped, dead or frozen): 10.0.0.9:34431 for 2 h 03 min",
       "Syncs sent and not answered: 1,204, the oldest sent 2026-12-03T09:58:00Z",
       "Runs under way: 12",
       "  w1 users since 2026-12-03T10:00:00Z (run r7): 1,000 seen",
-      "  w2 users since 2026-12-03T10:00:00Z on 10.0.0.8:34431: 2,000 seen; silent for 3 min 00 s: its process may have died (the next run of the workspace marks it abandoned)",
+      "  w2 users since 2026-12-03T10:00:00Z on 10.0.0.8:34431: 2,000 seen; silent for 3 min 00 s: its process may have died (the next run of the workspace marks it abandoned) or be frozen",
       ...Array.from({ length: 8 }, (_, i) => `  w${i + 3} users since 2026-12-03T10:00:00Z: ${i + 3},000 seen`),
       "  and 2 more",
       "Since 2026-12-02T10:00:00Z: runs complete 9,812, failed 4, abandoned 2; rows inserted 1,200, updated 3, unchanged 9,000,000, deleted 12",

@@ -114,7 +114,9 @@ const workspacesShardGroup = "default"
  * 15: each lock operation must finish within min(refresh, expiry / 3), and a runner that misses that deadline stops
  * every sync it runs, so it is kept at 5 seconds (3, with a 10-second expiry, tripped many times a minute on a loaded
  * machine); on a PostgreSQL farther away the refresh is longer, as the database's round trip asks (see `layerRunner`).
- * A frozen runner's workspaces move once its locks expire or its sessions die. `shardsPerGroup` and
+ * A frozen runner (stopped by SIGSTOP, its VM paused) keeps its workspaces until it wakes or dies: on PostgreSQL its
+ * shard locks are its sessions' advisory locks, which neither expire nor end while its kernel keeps the connections
+ * open; kill it, or end its sessions (`pg_terminate_backend`), to move them. Woken, it notices at its next refresh. `shardsPerGroup` and
  * `availableShardGroups` (the `WorkspaceSync` entities' "default" and `SyncCron.shardGroup`) must be the same on every
  * process of a fleet.
  *

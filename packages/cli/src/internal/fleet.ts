@@ -419,7 +419,7 @@ export const renderStatus = (status: FleetStatus.Status, database: string): stri
       : `Runners: ${integer.format(live.length)} live${live.length === 0 ? "" : `: ${some(live.map((runner) => runner.address))}`}${
         silent.length === 0
           ? ""
-          : `; ${integer.format(silent.length)} silent (stopped or dead): ${
+          : `; ${integer.format(silent.length)} silent (stopped, dead or frozen): ${
             some(silent.map((runner) => `${runner.address} for ${ProgressBar.formatDuration(runner.silentFor * 1000)}`))
           }`
       }`
@@ -434,7 +434,7 @@ export const renderStatus = (status: FleetStatus.Status, database: string): stri
     lines.push(`  ${run.workspace} ${run.resource} since ${iso(run.startedAt)}${runName(run)}: ${integer.format(run.seen)} seen${
       run.silentFor < silentAfter
         ? ""
-        : `; silent for ${ProgressBar.formatDuration(run.silentFor * 1000)}: its process may have died (the next run of the workspace marks it abandoned)`
+        : `; silent for ${ProgressBar.formatDuration(run.silentFor * 1000)}: its process may have died (the next run of the workspace marks it abandoned) or be frozen`
     }`)
   }
   if (activity.running.length > listed) lines.push(`  and ${integer.format(activity.running.length - listed)} more`)
