@@ -38,6 +38,7 @@ import { Sync, SyncDatabase, SyncError } from "@intercom-scroll/sync"
 import { Cause, Duration, Effect, identity, Layer, Option, Predicate, Redacted, Schedule, Schema } from "effect"
 import type { ConfigError } from "effect/ConfigError"
 import * as FleetStatus from "./FleetStatus.js"
+import * as AddressLock from "./internal/addressLock.js"
 import * as CronName from "./internal/cronName.js"
 import * as ShardLockTiming from "./internal/shardLockTiming.js"
 import type { Secrets } from "./Secrets.js"
@@ -204,6 +205,26 @@ export class OlderRunnersAlive extends Schema.TaggedError<OlderRunnersAlive>()("
 }
 
 /**
+ * Another process of the fleet runs at this runner's address (`HOST:PORT`) and kept it past `waitForAddress`: two
+ * runners at one address are one to the cluster, which gives one of them every shard and leaves the other idle, or
+ * has their syncs interrupted. Most often `--host` was left at its default, 127.0.0.1, on several machines.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class AddressInUse extends Schema.TaggedError<AddressInUse>()("AddressInUse", {
+  address: Schema.String
+}) {
+  override get message(): string {
+    return `Another runner of this fleet is alive at ${this.address}, which this runner was given as its own: two runners at one address are one to the cluster, which gives one of them every shard and leaves the other idle. Give each runner the address the others reach it at: --host its machine's IP or name (the default, 127.0.0.1, serves runners on one machine only), and --port.`
+  }
+}
+
+/** Fails with `AddressInUse` unless this process holds `address` (`AddressLock`), until the scope closes. */
+const ownAddress = (address: string) =>
+  Effect.flatMap(AddressLock.hold(address), (taken) => taken ? Effect.void : new AddressInUse({ address }))
+
+/**
  * The sync tables brought to this version, unless they are behind it while other runners are alive on the database:
  * those started on the tables as they are, so they are of an older version (a runner of this one migrates the tables
  * before it joins), and would refuse the migrated tables in every sync (`OlderRunnersAlive`). A runner that was at this
@@ -243,6 +264,7 @@ export const layerRunner = (
   | SyncError.SchemaTooNew
   | SyncError.SessionPooled
   | OlderRunnersAlive
+  | AddressInUse
   | SyncError.UnsupportedDialect
   | ConfigError,
   HttpClient.HttpClient | Secrets
@@ -298,14 +320,18 @@ export const layerRunner = (
     ).pipe(
       // The sync tables exist before the runner takes its first workspace; and a pooler that would break the workspace
       // locks (and the cluster's shard locks, session-level too) is refused before the runner joins the fleet.
-      // Not beneath runners of an older version still running: see `OlderRunnersAlive`.
-      Layer.provide(Layer.effectDiscard(Effect.zipRight(Sync.checkSessions, migrateUnlessOlderRunners(address)))),
-      // The cluster holds a session for its shard locks and polls storage. Each sync holds one session for its lock,
-      // on which it also writes; before that, one (two for the first) while it checks the tables' migrations.
+      // Not beneath runners of an older version still running: see `OlderRunnersAlive`. Nor beside another process
+      // at its address, whose lock it holds until it stops: see `AddressInUse`.
+      Layer.provide(Layer.scopedDiscard(
+        Effect.zipRight(ownAddress(address), Effect.zipRight(Sync.checkSessions, migrateUnlessOlderRunners(address)))
+      )),
+      // The cluster holds a session for its shard locks and polls storage; the runner, one for its address's lock.
+      // Each sync holds one session for its lock, on which it also writes; before that, one (two for the first) while
+      // it checks the tables' migrations.
       Layer.provideMerge(onDatabaseClock(
         options.database,
         layerSql(options.database, {
-          connections: maxSyncs + 4,
+          connections: maxSyncs + 5,
           // So that an operator (or a test) can tell a runner's sessions in pg_stat_activity.
           applicationName: `intercom-scroll-fleet runner ${address}`
         })

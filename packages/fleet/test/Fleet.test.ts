@@ -12,6 +12,7 @@ import { Cause, Clock, Context, Deferred, Duration, Effect, Exit, Fiber, Layer, 
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import * as AddressLock from "../src/internal/addressLock.js"
 import * as ShardLockTiming from "../src/internal/shardLockTiming.js"
 import { Fleet, FleetStatus, Secrets, WorkspaceSync } from "../src/index.js"
 import { acme, simulated } from "./support/inProcess.js"
@@ -205,6 +206,35 @@ describe("Fleet.layerRunner", () => {
         WHERE table_name IN ('cluster_messages', 'cluster_runners', 'intercom_sync_runs') ORDER BY table_name`
       expect(tables.map((row) => row.table_name)).toEqual(["cluster_messages", "cluster_runners", "intercom_sync_runs"])
       expect(warnings).toHaveLength(1)
+    }), 60_000)
+
+  it.scoped("a runner whose address another process holds waits for it, saying so, then does not join (AddressInUse); freed, the address is its own", () =>
+    Effect.gen(function*() {
+      const url = yield* Effect.orDie(PostgresDatabase.make)
+      const port = yield* freePort
+      const address = `127.0.0.1:${port}`
+      // Another process given the same address (on another machine, --host left at 127.0.0.1): its session holds it.
+      const other = Context.get(yield* Layer.build(Layer.orDie(PostgresDatabase.layerAt(url))), SqlClient.SqlClient)
+      const session = yield* Effect.orDie(other.reserve)
+      const key = [AddressLock.namespace, AddressLock.keyText(address)]
+      yield* Effect.orDie(session.execute("SELECT pg_advisory_lock($1, hashtext($2))", key, undefined))
+      const { logger, warnings } = collectingWarnings()
+      const runner = Fleet.layerRunner({ database: SyncDatabase.Database.Postgres({ url }), port }).pipe(
+        Layer.provide([Simulator.layerClient({ workspaces: [] }), Secrets.layerConfig])
+      )
+      const refused = yield* Layer.build(runner).pipe(Effect.flip, Effect.provide(Logger.replace(Logger.defaultLogger, logger)), Effect.fork)
+      for (let wait = 0; wait < 500 && warnings.length === 0; wait++) yield* TestServices.provideLive(Effect.sleep("20 millis"))
+      expect(warnings).toEqual([
+        `Another process holds this runner's address, ${address}: waiting up to 20s for it to free it (an earlier runner at this address, stopping)`
+      ])
+      const error = yield* ClockSteps.runToEnd({ step: "1 second", maxSteps: 30, realPause: "20 millis" })(refused)
+      expect(error).toMatchObject({ _tag: "AddressInUse", address })
+      expect(error.message).toContain("--host its machine's IP or name")
+      // Freed, the runner takes it at once and holds it while it runs.
+      yield* Effect.orDie(session.execute("SELECT pg_advisory_unlock($1, hashtext($2))", key, undefined))
+      yield* Layer.build(runner).pipe(Effect.orDie)
+      const [row] = yield* Effect.orDie(session.execute("SELECT pg_try_advisory_lock($1, hashtext($2)) AS taken", key, undefined))
+      expect(row).toEqual({ taken: false })
     }), 60_000)
 
   it.scoped("a runner whose role's connections are all taken part-way through its start (53300) waits for one, saying so, and starts once one is free", () =>
