@@ -239,8 +239,9 @@ describe("Fleet.layerRunner", () => {
 
   it.scoped("a runner whose role's connections are all taken part-way through its start (53300) waits for one, saying so, and starts once one is free", () =>
     Effect.gen(function*() {
-      const { asRole, role } = yield* limitedRole(2)
-      // Another process of the role holds one of its two sessions: the runner's first opens, its second is refused.
+      const { asRole, role } = yield* limitedRole(3)
+      // Another process of the role holds one of its three sessions: the runner's first two open (its address's lock
+      // keeps one), its third is refused.
       const other = yield* Scope.make()
       const otherSql = Context.get(yield* Layer.buildWithScope(PostgresDatabase.layerAt(Redacted.make(asRole.href)), other), SqlClient.SqlClient)
       yield* Scope.extend(Effect.flatMap(otherSql.reserve, (connection) => connection.executeRaw("SELECT 1", [])), other)

@@ -115,7 +115,11 @@ export const startFleet = (options: {
 export const withDatabase = (fleet: Pick<Fleet, "database">) =>
   Effect.provide(PostgresDatabase.layerAt(Redacted.make(fleet.database)).pipe(Layer.orDie))
 
-/** Every shard locked, by `runners` sessions: each runner holds its share, so no shard moves during the test. */
+/**
+ * Every shard locked, by `runners` sessions: each runner holds its share, so no shard moves during the test. The
+ * cluster's shard locks are advisory locks of one key (`objsubid` 1); a runner's address lock and the workspaces' have
+ * two.
+ */
 export const shardsSplit = (database: string, runners: number) =>
   Effect.gen(function*() {
     const sql = yield* PgClient.PgClient
@@ -123,7 +127,8 @@ export const shardsSplit = (database: string, runners: number) =>
     const split = Effect.gen(function*() {
       const holders = yield* sql<{ shards: string }>`
         SELECT count(*) AS shards FROM pg_locks
-        WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+        WHERE locktype = 'advisory' AND granted AND objsubid = 1
+          AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
         GROUP BY pid`
       const healthy = yield* sql<{ address: string; healthy: boolean }>`SELECT address, healthy FROM cluster_runners`.pipe(
         Effect.orElseSucceed(() => [])
