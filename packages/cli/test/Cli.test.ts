@@ -699,6 +699,9 @@ describe("intercom-scroll export", () => {
         yield* TestClock.adjust("1 millis")
         expect(Failure.exitCode(yield* Fiber.join(fiber))).toBe(1)
         expect(lines(capture.stderr()).at(-1)).toMatch(/^RestartRequired: .*no whole response within 5000 ms \(its body included\)/)
+        // The advice is the timeout's: more restarts of pages that are all that slow would not help.
+        expect(lines(capture.stderr()).at(-1)).toMatch(/give it longer with --request-timeout DURATION, such as --request-timeout 2m; else run again later\.$/)
+        expect(lines(capture.stderr()).at(-1)).not.toContain("--max-restarts")
       }))
 
     it.effect("--max-response-bytes: a page over it is refused as InvalidResponse naming the flag; raised, the same pages pass", () =>

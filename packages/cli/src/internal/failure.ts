@@ -31,7 +31,10 @@ const advice: { readonly [E in ScrollError.ScrollError as E["_tag"]]: (error: E)
     error.ownScroll === true
       ? "Run again in about a minute, or wait for it with --wait-for-other-scroll DURATION (default 2m), such as --wait-for-other-scroll 2m."
       : "Another app may be scrolling the workspace: run again once it is done, or wait longer for it with --wait-for-other-scroll DURATION (default 2m), such as --wait-for-other-scroll 10m.",
-  RestartRequired: () => "Run again later, or try again more often with --max-restarts N (default 5).",
+  RestartRequired: (error) =>
+    error.cause._tag === "Timeout"
+      ? `No page came whole within --request-timeout (${error.cause.millis} ms): if Intercom (or the link) is that slow, give it longer with --request-timeout DURATION, such as --request-timeout 2m; else run again later.`
+      : "Run again later, or try again more often with --max-restarts N (default 5).",
   RateLimited: (error) => `Run again after ${error.resetTime}.`,
   Unauthorized: (error) =>
     `Check INTERCOM_ACCESS_TOKEN, the workspace's region (--region or INTERCOM_REGION: us, eu or au), and that the app may read ${error.resource}.`,
