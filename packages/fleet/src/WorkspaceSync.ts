@@ -22,7 +22,7 @@
  *
  * @since 0.1.0
  */
-import { ClusterSchema, Entity, EntityAddress, EntityId, Envelope, MachineId, Sharding, type ShardId, Snowflake } from "@effect/cluster"
+import { ClusterSchema, Entity, EntityAddress, EntityId, Envelope, MachineId, MessageStorage, Sharding, type ShardId, Snowflake } from "@effect/cluster"
 import type { HttpClient } from "@effect/platform"
 import { Rpc } from "@effect/rpc"
 import type { MigrationError } from "@effect/sql/Migrator"
@@ -241,7 +241,9 @@ export interface LayerOptions {
 
 /**
  * The entity's behaviour, registered on the runner it is provided to. Tokens come from `Secrets`, HTTP from the
- * runner's `HttpClient`, and the sync tables live behind its `SqlClient`.
+ * runner's `HttpClient`, and the sync tables live behind its `SqlClient`. A sync waiting for a slot starts only if its
+ * request has no answer in the runner's `MessageStorage` yet: a runner cut off or frozen a while may still believe it
+ * holds workspaces whose new owner has synced them.
  *
  * When the runner is stopping, a sync already running goes on until it ends or the cluster's termination timeout
  * interrupts it; a sync that has not started yet does not start, and goes back to storage for the next owner.
@@ -267,7 +269,7 @@ export interface LayerOptions {
  */
 export const layer = (
   options: LayerOptions
-): Layer.Layer<never, never, Sharding.Sharding | Secrets | HttpClient.HttpClient | SqlClient.SqlClient> =>
+): Layer.Layer<never, never, Sharding.Sharding | MessageStorage.MessageStorage | Secrets | HttpClient.HttpClient | SqlClient.SqlClient> =>
   Layer.unwrapEffect(Effect.gen(function*() {
     if (!Number.isInteger(options.maxSyncs) || options.maxSyncs < 1) {
       return yield* Effect.dieMessage(`WorkspaceSync.layer: maxSyncs must be a whole number ≥ 1, got ${options.maxSyncs}`)
@@ -283,6 +285,7 @@ export const layer = (
     return WorkspaceSync.toLayer(Effect.gen(function*() {
       const secrets = yield* Secrets
       const sharding = yield* Sharding.Sharding
+      const storage = yield* MessageStorage.MessageStorage
       const services = yield* Effect.context<HttpClient.HttpClient | SqlClient.SqlClient>()
       const sql = Context.get(services, SqlClient.SqlClient)
       // Given up after a few seconds: a server that takes connections and never answers them (stalled, half cut off)
@@ -314,6 +317,16 @@ export const layer = (
             )
           return [...done]
         }).pipe(Effect.provide(services))
+
+      /**
+       * Whether the cluster has stored an answer to the request: another runner's, since this one has not answered
+       * it. A storage that does not answer says no: the sync then meets the database's failure itself.
+       */
+      const answered = (requestId: Snowflake.Snowflake) =>
+        Effect.suspend(() => storage.repliesForUnfiltered([requestId])).pipe(
+          Effect.map((replies) => replies.some((reply) => reply._tag === "WithExit")),
+          Effect.orElseSucceed(() => false)
+        )
 
       /**
        * After `LockLost`, nothing runs here until the runner knows it still holds the workspace: a stale owner must
@@ -397,9 +410,12 @@ export const layer = (
           const done: Array<Summary> = []
           // Checked once a slot is free: a runner that began to stop meanwhile, or that no longer holds the workspace
           // (a runner joined, and the workspace's shard moves to it), starts nothing new; the workspace's owner will.
+          // Nor one whose request is answered already: a runner cut off or frozen a while believes it holds its
+          // workspaces until its next shard lock refresh, while their new owner may have synced and answered them
+          // (a second scroll, cut short at that refresh, that leaves a scroll open at Intercom for the next sync).
           const syncUnlessStopping = (accessToken: Redacted.Redacted<string>) =>
-            Effect.flatMap(sharding.isShutdown, (stopping) => {
-              if (stopping || !sharding.hasShardId(envelope.address.shardId)) return Effect.succeedNone
+            Effect.flatMap(Effect.zip(sharding.isShutdown, answered(envelope.requestId)), ([stopping, isAnswered]) => {
+              if (stopping || isAnswered || !sharding.hasShardId(envelope.address.shardId)) return Effect.succeedNone
               started = true
               return Effect.asSome(syncAll(workspace, request, accessToken, done))
             })

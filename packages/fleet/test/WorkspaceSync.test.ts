@@ -2,14 +2,17 @@ import {
   ClusterCron,
   EntityId,
   MessageStorage,
+  type Reply,
   RunnerAddress,
   RunnerHealth,
   Runners,
   RunnerStorage,
   Sharding,
   ShardId,
-  ShardingConfig
+  ShardingConfig,
+  type Snowflake
 } from "@effect/cluster"
+import type { Rpc } from "@effect/rpc"
 import { SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { describe, expect, it } from "@effect/vitest"
@@ -45,15 +48,16 @@ const tokensInEnv = (simulator: Simulator.SimulatorOptions) =>
  * The cluster's in-memory runner (`TestRunner.layer`), hosting the schedules' shard group beside "default", as a
  * fleet's runner does.
  */
-const inMemoryRunner = Sharding.layer.pipe(
+const inMemoryRunnerWith = (storage: Layer.Layer<MessageStorage.MessageStorage, never, ShardingConfig.ShardingConfig>) => Sharding.layer.pipe(
   Layer.provideMerge(Runners.layerNoop),
-  Layer.provideMerge(MessageStorage.layerMemory),
+  Layer.provideMerge(storage),
   Layer.provide([RunnerStorage.layerMemory, RunnerHealth.layerNoop]),
   Layer.provide(ShardingConfig.layer({
     availableShardGroups: ["default", SyncCron.shardGroup],
     assignedShardGroups: ["default", SyncCron.shardGroup]
   }))
 )
+const inMemoryRunner = inMemoryRunnerWith(MessageStorage.layerMemory)
 
 /**
  * The entity on the in-memory runner, over the simulator answered in process (its latency on the TestClock), syncing
@@ -422,6 +426,53 @@ describe("WorkspaceSync", () => {
       WorkspaceSync.layer({ maxSyncs: 1, allowedBaseUrls: [simulatorUrl] }).pipe(
         Layer.provide(handingOver),
         Layer.provideMerge(inMemoryRunner),
+        Layer.provide(tokensInEnv(simulator)),
+        Layer.provideMerge(Simulator.layerClient(simulator)),
+        Layer.provideMerge(Layer.effectDiscard(Sync.migrate)),
+        Layer.provideMerge(SqliteClient.layer({ filename: ":memory:" })),
+        Layer.orDie
+      )
+    ))
+  })
+
+  it.scoped("a queued sync whose request another runner answered meanwhile does not start, though this one still believes it holds the workspace", () => {
+    const answeredElsewhere = { yet: false }
+    // The runner's storage, but for the answers a new owner stored while this runner was cut off: every request
+    // asked about once the test says so (acme's sync, under way by then, asked before). The cluster itself reads
+    // replies otherwise (`repliesFor`).
+    const withAnswers = Layer.effect(
+      MessageStorage.MessageStorage,
+      Effect.map(MessageStorage.MessageStorage, (storage) => ({
+        ...storage,
+        repliesForUnfiltered: <R extends Rpc.Any>(ids: Iterable<Snowflake.Snowflake>) =>
+          answeredElsewhere.yet
+            ? Effect.succeed([...ids].map((id): Reply.ReplyEncoded<R> => ({
+              _tag: "WithExit",
+              id: "1",
+              requestId: String(id),
+              exit: { _tag: "Success", value: [] } as unknown as Reply.WithExitEncoded<R>["exit"]
+            })))
+            : storage.repliesForUnfiltered<R>(ids)
+      }))
+    )
+    const simulator = { workspaces: [slow("acme"), slow("globex")] }
+    return Effect.gen(function*() {
+      yield* TestClock.adjust(1)
+      const first = yield* Effect.fork(WorkspaceSync.sync(acme, { resources: ["users"], run: "r1" }))
+      yield* TestClock.adjust("1 second")
+      const queued = yield* Effect.fork(WorkspaceSync.sync(workspace("globex"), { resources: ["users"], run: "r1" }))
+      yield* TestClock.adjust("1 second")
+      // acme's sync holds the only slot; globex waits for it, and its new owner answers it meanwhile.
+      answeredElsewhere.yet = true
+      expect(Exit.isSuccess(yield* clockUntilDone(first))).toBe(true)
+      yield* TestClock.adjust("10 seconds")
+      expect((yield* stats).workspaces.globex!.scrollsOpened).toBe(0)
+      expect(yield* runs("globex")).toEqual([])
+      expect(Option.isNone(yield* Fiber.poll(queued))).toBe(true)
+      yield* Fiber.interrupt(queued)
+    }).pipe(Effect.provide(
+      WorkspaceSync.layer({ maxSyncs: 1, allowedBaseUrls: [simulatorUrl] }).pipe(
+        Layer.provideMerge(inMemoryRunnerWith(withAnswers.pipe(Layer.provide(MessageStorage.layerMemory)))),
         Layer.provide(tokensInEnv(simulator)),
         Layer.provideMerge(Simulator.layerClient(simulator)),
         Layer.provideMerge(Layer.effectDiscard(Sync.migrate)),
