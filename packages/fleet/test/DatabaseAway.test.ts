@@ -79,25 +79,34 @@ const liveIds = (sql: SqlClient.SqlClient, resource: "users" | "companies") =>
 const simulated = (resource: "users" | "companies") =>
   Effect.flatMap(Simulator.Simulator, (s) => Effect.map(Effect.orDie(s.ids("acme", resource)), (ids) => [...ids].sort()))
 
+/**
+ * acme's users and companies sent; once the users are synced, the workspace's lock is taken by the test on a session of
+ * its own (the users' run held it: an advisory lock, the only one in this database), so that the companies' run waits
+ * for it, between two resources. The request's fiber, the lock's key and the test's session.
+ */
+const usersSyncedAndLockTaken = (direct: SqlClient.SqlClient) =>
+  Effect.gen(function*() {
+    yield* TestClock.adjust(1)
+    const sent = yield* Effect.fork(WorkspaceSync.sync(acme, { resources: ["users", "companies"], run: "r1" }))
+    yield* settle("the users' run under way", Effect.map(runs(direct), (rows) => rows.length === 1))
+    const locks = yield* Effect.orDie(direct<{ a: string; b: string }>`SELECT classid::text AS a, objid::text AS b
+      FROM pg_locks WHERE locktype = 'advisory' AND granted
+      AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`)
+    expect(locks).toHaveLength(1)
+    // oids, the keys' int4 read unsigned.
+    const key = [Number(locks[0].a) | 0, Number(locks[0].b) | 0]
+    const session = yield* Effect.orDie(direct.reserve)
+    const taken = yield* Effect.fork(Effect.orDie(session.execute("SELECT pg_advisory_lock($1, $2)", key, undefined)))
+    yield* stepUntil("the users synced, and their lock taken by the test", Effect.map(Fiber.poll(taken), (done) => done._tag === "Some"))
+    return { key, sent, session }
+  })
+
 describe("WorkspaceSync on a database that goes away", () => {
   it.scoped("a sync that failed because the database was away syncs again from that resource once it is back", () =>
     Effect.gen(function*() {
       const { direct, proxy, runner, warnings } = yield* setUp(slow)
       yield* Effect.gen(function*() {
-        yield* TestClock.adjust(1)
-        const sent = yield* Effect.fork(WorkspaceSync.sync(acme, { resources: ["users", "companies"], run: "r1" }))
-        // The users' run holds the workspace's lock (an advisory lock, the only one in this database): the test takes
-        // it next, on its own session, so that the companies' run waits for it, between two resources.
-        yield* settle("the users' run under way", Effect.map(runs(direct), (rows) => rows.length === 1))
-        const locks = yield* Effect.orDie(direct<{ a: string; b: string }>`SELECT classid::text AS a, objid::text AS b
-          FROM pg_locks WHERE locktype = 'advisory' AND granted
-          AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`)
-        expect(locks).toHaveLength(1)
-        // oids, the keys' int4 read unsigned.
-        const key = [Number(locks[0].a) | 0, Number(locks[0].b) | 0]
-        const session = yield* Effect.orDie(direct.reserve)
-        const taken = yield* Effect.fork(Effect.orDie(session.execute("SELECT pg_advisory_lock($1, $2)", key, undefined)))
-        yield* stepUntil("the users synced, and their lock taken by the test", Effect.map(Fiber.poll(taken), (done) => done._tag === "Some"))
+        const { key, sent, session } = yield* usersSyncedAndLockTaken(direct)
         expect((yield* runs(direct)).map(({ resource, status }) => [resource, status])).toEqual([["users", "complete"]])
         // The database goes away while the companies' run waits for the lock, which comes free meanwhile: its next
         // try fails on its session, which the cut ended.
@@ -132,16 +141,7 @@ describe("WorkspaceSync on a database that goes away", () => {
       // failure makes a new one, which the database answers.
       const { direct, proxy, runner, warnings } = yield* setUp(slow, { maxConnections: 1 })
       yield* Effect.gen(function*() {
-        yield* TestClock.adjust(1)
-        const sent = yield* Effect.fork(WorkspaceSync.sync(acme, { resources: ["users", "companies"], run: "r1" }))
-        yield* settle("the users' run under way", Effect.map(runs(direct), (rows) => rows.length === 1))
-        const locks = yield* Effect.orDie(direct<{ a: string; b: string }>`SELECT classid::text AS a, objid::text AS b
-          FROM pg_locks WHERE locktype = 'advisory' AND granted
-          AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`)
-        const key = [Number(locks[0].a) | 0, Number(locks[0].b) | 0]
-        const session = yield* Effect.orDie(direct.reserve)
-        const taken = yield* Effect.fork(Effect.orDie(session.execute("SELECT pg_advisory_lock($1, $2)", key, undefined)))
-        yield* stepUntil("the users synced, and their lock taken by the test", Effect.map(Fiber.poll(taken), (done) => done._tag === "Some"))
+        const { key, sent, session } = yield* usersSyncedAndLockTaken(direct)
         // While the companies' run waits for the lock, the server ends the runner's session (as it does a frozen
         // runner's), which the runner finds at its next try; the database answers all along.
         yield* proxy.sever

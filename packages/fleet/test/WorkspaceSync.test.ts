@@ -399,13 +399,12 @@ describe("WorkspaceSync", () => {
       expect((yield* stats).workspaces.acme.scrollsOpened).toBe(1)
     }).pipe(Effect.provide(fleet({ maxSyncs: 1, simulator: { workspaces: [{ token: "acme", users: 120 }] } }))))
 
-  it.scoped("a queued sync of a workspace whose shard has moved away meanwhile does not start: its new owner runs it", () => {
-    const moved = { away: false }
-    // The runner's sharding, but for the workspaces it holds: none, once they have moved.
-    const handingOver = Layer.effect(
-      Sharding.Sharding,
-      Effect.map(Sharding.Sharding, (sharding) => ({ ...sharding, hasShardId: (id: ShardId.ShardId) => !moved.away && sharding.hasShardId(id) }))
-    )
+  /**
+   * acme's sync in the runner's only slot and globex's waiting for it; then `meanwhile`, and globex's sync never starts
+   * (nothing scrolled, no run, its request unanswered here). `runner` is the in-memory runner, or one with a part of
+   * its own.
+   */
+  const queuedNeverStarts = (meanwhile: () => void, runner: typeof inMemoryRunner = inMemoryRunner) => {
     const simulator = { workspaces: [slow("acme"), slow("globex")] }
     return Effect.gen(function*() {
       yield* TestClock.adjust(1)
@@ -413,8 +412,7 @@ describe("WorkspaceSync", () => {
       yield* TestClock.adjust("1 second")
       const queued = yield* Effect.fork(WorkspaceSync.sync(workspace("globex"), { resources: ["users"], run: "r1" }))
       yield* TestClock.adjust("1 second")
-      // acme's sync holds the only slot; globex waits for it. Then the workspaces move to a runner that joined.
-      moved.away = true
+      meanwhile()
       // On by steps until acme's sync has ended (4 s on the clock, and real turns a loaded machine makes late).
       expect(Exit.isSuccess(yield* clockUntilDone(first))).toBe(true)
       yield* TestClock.adjust("10 seconds")
@@ -424,8 +422,7 @@ describe("WorkspaceSync", () => {
       yield* Fiber.interrupt(queued)
     }).pipe(Effect.provide(
       WorkspaceSync.layer({ maxSyncs: 1, allowedBaseUrls: [simulatorUrl] }).pipe(
-        Layer.provide(handingOver),
-        Layer.provideMerge(inMemoryRunner),
+        Layer.provideMerge(runner),
         Layer.provide(tokensInEnv(simulator)),
         Layer.provideMerge(Simulator.layerClient(simulator)),
         Layer.provideMerge(Layer.effectDiscard(Sync.migrate)),
@@ -433,6 +430,16 @@ describe("WorkspaceSync", () => {
         Layer.orDie
       )
     ))
+  }
+
+  it.scoped("a queued sync of a workspace whose shard has moved away meanwhile does not start: its new owner runs it", () => {
+    const moved = { away: false }
+    // The runner's sharding, but for the workspaces it holds: none, once they have moved (to a runner that joined).
+    const handingOver = Layer.effect(
+      Sharding.Sharding,
+      Effect.map(Sharding.Sharding, (sharding) => ({ ...sharding, hasShardId: (id: ShardId.ShardId) => !moved.away && sharding.hasShardId(id) }))
+    )
+    return queuedNeverStarts(() => void (moved.away = true), handingOver.pipe(Layer.provideMerge(inMemoryRunner)))
   })
 
   it.scoped("a queued sync whose request another runner answered meanwhile does not start, though this one still believes it holds the workspace", () => {
@@ -455,31 +462,10 @@ describe("WorkspaceSync", () => {
             : storage.repliesForUnfiltered<R>(ids)
       }))
     )
-    const simulator = { workspaces: [slow("acme"), slow("globex")] }
-    return Effect.gen(function*() {
-      yield* TestClock.adjust(1)
-      const first = yield* Effect.fork(WorkspaceSync.sync(acme, { resources: ["users"], run: "r1" }))
-      yield* TestClock.adjust("1 second")
-      const queued = yield* Effect.fork(WorkspaceSync.sync(workspace("globex"), { resources: ["users"], run: "r1" }))
-      yield* TestClock.adjust("1 second")
-      // acme's sync holds the only slot; globex waits for it, and its new owner answers it meanwhile.
-      answeredElsewhere.yet = true
-      expect(Exit.isSuccess(yield* clockUntilDone(first))).toBe(true)
-      yield* TestClock.adjust("10 seconds")
-      expect((yield* stats).workspaces.globex!.scrollsOpened).toBe(0)
-      expect(yield* runs("globex")).toEqual([])
-      expect(Option.isNone(yield* Fiber.poll(queued))).toBe(true)
-      yield* Fiber.interrupt(queued)
-    }).pipe(Effect.provide(
-      WorkspaceSync.layer({ maxSyncs: 1, allowedBaseUrls: [simulatorUrl] }).pipe(
-        Layer.provideMerge(inMemoryRunnerWith(withAnswers.pipe(Layer.provide(MessageStorage.layerMemory)))),
-        Layer.provide(tokensInEnv(simulator)),
-        Layer.provideMerge(Simulator.layerClient(simulator)),
-        Layer.provideMerge(Layer.effectDiscard(Sync.migrate)),
-        Layer.provideMerge(SqliteClient.layer({ filename: ":memory:" })),
-        Layer.orDie
-      )
-    ))
+    return queuedNeverStarts(
+      () => void (answeredElsewhere.yet = true),
+      inMemoryRunnerWith(withAnswers.pipe(Layer.provide(MessageStorage.layerMemory)))
+    )
   })
 
   it.scoped("a workspace whose token variable is unset fails with MissingToken, naming the variable", () =>
