@@ -105,6 +105,19 @@ describe("AtomicFile.write", () => {
       expect(yield* fs.readDirectory(path.join(directory, "real"))).toEqual(["new.txt"])
     }).pipe(Effect.provide(NodeContext.layer)))
 
+  it.scoped("a link's .. is taken from where the link is, through a linked directory, as the shell's > takes it", () =>
+    Effect.gen(function*() {
+      const { directory, fs } = yield* withPreviousFile
+      const path = yield* Path.Path
+      // a/b is a link to c/d, and c/d/link a link to ../target: through a/b, the file is c/target.
+      for (const made of ["a", "c/d"]) yield* fs.makeDirectory(path.join(directory, made), { recursive: true })
+      yield* fs.symlink(path.join(directory, "c", "d"), path.join(directory, "a", "b"))
+      yield* fs.symlink("../target", path.join(directory, "c", "d", "link"))
+      yield* AtomicFile.write(path.join(directory, "a", "b", "link"), Stream.make(bytes("where the link points")))
+      expect(yield* fs.readFileString(path.join(directory, "c", "target"))).toBe("where the link points")
+      expect(yield* fs.exists(path.join(directory, "a", "target"))).toBe(false)
+    }).pipe(Effect.provide(NodeContext.layer)))
+
   // Root alone may give a link to another user; the kernel's protected_symlinks binds root too.
   it.scoped.skipIf(process.getuid?.() !== 0)(
     "another user's link in a sticky directory anyone may write to (/tmp) is not followed, as the kernel's protected_symlinks has it",
@@ -131,6 +144,14 @@ describe("AtomicFile.write", () => {
         NodeFs.chownSync(shared, 65534, 65534)
         NodeFs.lchownSync(link, 65534, 65534)
         yield* AtomicFile.write(link, Stream.make(bytes("through the directory owner's link")))
+        expect(yield* fs.readFileString(target)).toBe("through the directory owner's link")
+        // A link of another user on the way, to a directory, is not followed either: the kernel checks every link.
+        NodeFs.chownSync(shared, 0, 0)
+        const linkedDirectory = path.join(shared, "dir")
+        yield* fs.symlink(directory, linkedDirectory)
+        NodeFs.lchownSync(linkedDirectory, 65534, 65534)
+        const through = yield* Effect.flip(AtomicFile.write(path.join(linkedDirectory, "out.txt"), Stream.make(bytes("over it"))))
+        expect(through.detail).toMatch(/dir is a symbolic link of another user \(uid 65534\)/)
         expect(yield* fs.readFileString(target)).toBe("through the directory owner's link")
       }).pipe(Effect.provide(NodeContext.layer))
   )

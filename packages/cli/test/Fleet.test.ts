@@ -225,7 +225,8 @@ describe("intercom-scroll fleet", () => {
         [["runner", "--database", "sqlite:f.db", "--port", "9000", "--cron", "0 * * * *"], "--cron needs --workspaces FILE"],
         [["runner", "--database", "sqlite:f.db", "--port", "9000", "--workspaces", "w.json"], "--workspaces on a runner goes with --cron"],
         [["runner", "--database", "sqlite:f.db", "--port", "9000", "--max-in-flight", "3"], "--max-in-flight on a runner goes with --cron"],
-        [["runner", "--database", "sqlite:f.db", "--port", "9000", "--allow-base-url", "https://gw.internal,ftp://gw.internal"], "--allow-base-url takes http(s) URLs separated by commas"]
+        [["runner", "--database", "sqlite:f.db", "--port", "9000", "--allow-base-url", "https://gw.internal,ftp://gw.internal"], "--allow-base-url takes https URLs separated by commas"],
+        [["runner", "--database", "sqlite:f.db", "--port", "9000", "--allow-base-url", "http://gw.internal"], "--allow-base-url takes https URLs separated by commas"]
       ]
       for (const [flags, words] of refusals) {
         const { exit } = yield* cli(["fleet", ...flags])

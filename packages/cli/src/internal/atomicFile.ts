@@ -112,21 +112,40 @@ const MAX_LINKS = 40
  */
 const destinationOf = (fs: FileSystem.FileSystem, path: Path.Path, given: string) =>
   Effect.gen(function*() {
-    let current = given
-    for (let links = 0; links < MAX_LINKS; links++) {
-      const link = yield* Effect.option(fs.readLink(current))
-      if (Option.isNone(link)) return Option.getOrElse(yield* Effect.option(fs.realPath(current)), () => current)
-      const owner = yield* foreignLink(fs, path, current)
+    // Walked a component at a time, as the kernel walks it: every link on the way (a directory's too) is checked, and
+    // a link's `..` is taken from where the link really is, not from the path it was reached by.
+    let done = path.isAbsolute(given) ? path.parse(given).root : process.cwd()
+    let rest = given.split(path.sep).filter((name) => name !== "")
+    let links = 0
+    while (rest.length > 0) {
+      const [name, ...after] = rest
+      rest = after
+      if (name === ".") continue
+      if (name === "..") {
+        done = path.dirname(done)
+        continue
+      }
+      const next = path.join(done, name!)
+      const link = yield* Effect.option(fs.readLink(next))
+      if (Option.isNone(link)) {
+        done = next
+        continue
+      }
+      if (++links > MAX_LINKS) {
+        // Refused, as the shell's `>` is (ELOOP), rather than a file put in place of a link of the loop.
+        return yield* new OutputError({ target: given, detail: `it is a loop of symbolic links (or a chain of more than ${MAX_LINKS})` })
+      }
+      const owner = yield* foreignLink(fs, path, next)
       if (owner !== undefined) {
         return yield* new OutputError({
           target: given,
-          detail: `${current} is a symbolic link of another user (uid ${owner}) in a directory anyone may write to: it is not followed, as the shell's > does not follow it`
+          detail: `${next} is a symbolic link of another user (uid ${owner}) in a directory anyone may write to: it is not followed, as the shell's > does not follow it`
         })
       }
-      current = path.resolve(path.dirname(current), link.value)
+      if (path.isAbsolute(link.value)) done = path.parse(link.value).root
+      rest = [...link.value.split(path.sep).filter((part) => part !== ""), ...rest]
     }
-    // Refused, as the shell's `>` is (ELOOP), rather than a file put in place of a link of the loop.
-    return yield* new OutputError({ target: given, detail: `it is a loop of symbolic links (or a chain of more than ${MAX_LINKS})` })
+    return done
   })
 
 /**

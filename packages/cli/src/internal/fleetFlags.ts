@@ -219,10 +219,11 @@ export const runner = {
     Flag.mapEffect(Option.match({
       onNone: () => Effect.succeed([]),
       onSome: (text) => {
+        // Empty (a variable set to nothing) allows nothing more. Plain http goes nowhere but this machine, allowed already.
         const urls = text.split(",").map((url) => url.trim()).filter((url) => url !== "")
-        const wrong = urls.filter((url) => !URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol))
-        return wrong.length > 0 || urls.length === 0
-          ? usageError(`--allow-base-url takes http(s) URLs separated by commas, such as https://intercom-gateway.internal; got ${JSON.stringify(text)}`)
+        const wrong = urls.filter((url) => !URL.canParse(url) || new URL(url).protocol !== "https:")
+        return wrong.length > 0
+          ? usageError(`--allow-base-url takes https URLs separated by commas, such as https://intercom-gateway.internal; got ${JSON.stringify(text)}`)
           : Effect.succeed(urls)
       }
     })),
