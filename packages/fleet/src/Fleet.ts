@@ -323,7 +323,7 @@ export const layerRunner = (
       // Not beneath runners of an older version still running: see `OlderRunnersAlive`. Nor beside another process
       // at its address, whose lock it holds until it stops: see `AddressInUse`.
       Layer.provide(Layer.scopedDiscard(
-        Effect.zipRight(ownAddress(address), Effect.zipRight(Sync.checkSessions, migrateUnlessOlderRunners(address)))
+        Effect.zipRight(Sync.checkSessions, Effect.zipRight(ownAddress(address), migrateUnlessOlderRunners(address)))
       )),
       // The cluster holds a session for its shard locks and polls storage; the runner, one for its address's lock.
       // Each sync holds one session for its lock, on which it also writes; before that, one (two for the first) while

@@ -280,7 +280,7 @@ export const layer = (
     }
     // One per runner: the layer is built once, the handlers once per workspace the runner takes.
     const slots = yield* Slots.make(options.maxSyncs)
-    const destinations = TokenDestination.make(options.allowedBaseUrls ?? [])
+    const destinations = yield* TokenDestination.make(options.allowedBaseUrls ?? [])
     const lockLostGrace = Duration.decode(options.lockLostGrace ?? Duration.seconds(30))
     return WorkspaceSync.toLayer(Effect.gen(function*() {
       const secrets = yield* Secrets

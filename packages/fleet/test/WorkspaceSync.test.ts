@@ -69,12 +69,13 @@ const fleet = (options: {
   readonly secrets?: Layer.Layer<Secrets.Secrets>
   readonly lockLostGrace?: Duration.DurationInput
   readonly pagesPerTransaction?: number
+  readonly allowedBaseUrls?: ReadonlyArray<string>
 }) =>
   WorkspaceSync.layer({
     maxSyncs: options.maxSyncs,
     lockLostGrace: options.lockLostGrace,
     pagesPerTransaction: options.pagesPerTransaction,
-    allowedBaseUrls: [simulatorUrl]
+    allowedBaseUrls: options.allowedBaseUrls ?? [simulatorUrl]
   }).pipe(
     Layer.provideMerge(inMemoryRunner),
     Layer.provide(options.secrets ?? tokensInEnv(options.simulator)),
@@ -498,6 +499,11 @@ describe("WorkspaceSync", () => {
         const [summary] = yield* driven(WorkspaceSync.sync(to(baseUrl), { resources: ["users"], run }))
         expect(summary?.inserted).toBe(run === "local" ? 30 : 0)
       }
+      // What a runner is given must be URLs: a mistake of its own configuration stops it.
+      const refused = yield* Effect.exit(Layer.build(fleet({ maxSyncs: 1, allowedBaseUrls: ["gateway.internal"], simulator: { workspaces: [] } })))
+      expect(Cause.pretty(Exit.isFailure(refused) ? refused.cause : Cause.empty)).toContain(
+        `WorkspaceSync.layer: allowedBaseUrls must be URLs, got "gateway.internal"`
+      )
     }).pipe(Effect.provide(fleet({ maxSyncs: 1, simulator: { workspaces: [{ token: "acme", users: 30 }] } }))))
 
   it.scoped("a request its schema refuses fails with InvalidSyncRequest, naming each problem, before anything is sent", () =>

@@ -12,17 +12,17 @@ import { Effect } from "effect"
 const isLoopback = (hostname: string) =>
   hostname === "localhost" || hostname === "[::1]" || /^127(\.\d{1,3}){3}$/.test(hostname)
 
-/** The origin of a URL (`https://gateway.internal:8443`), or the text as it is when it is not one. */
-const originOf = (url: string): string => URL.canParse(url) ? new URL(url).origin : url
-
 export interface TokenDestinations {
   /** Fails with `InvalidOptions` when the runner does not send tokens to `baseUrl` (none: the region's host). */
   readonly check: (baseUrl: string | undefined) => Effect.Effect<void, ScrollError.InvalidOptions>
 }
 
-export const make = (allowedBaseUrls: ReadonlyArray<string>): TokenDestinations => {
-  const allowed = new Set([...Object.values(IntercomClient.regionBaseUrls), ...allowedBaseUrls].map(originOf))
-  return {
+/** Dies naming the first of `allowedBaseUrls` that is not a URL: a mistake of the runner's own configuration. */
+export const make = (allowedBaseUrls: ReadonlyArray<string>): Effect.Effect<TokenDestinations> => {
+  const wrong = allowedBaseUrls.find((url) => !URL.canParse(url))
+  if (wrong !== undefined) return Effect.dieMessage(`WorkspaceSync.layer: allowedBaseUrls must be URLs, got ${JSON.stringify(wrong)}`)
+  const allowed = new Set([...Object.values(IntercomClient.regionBaseUrls), ...allowedBaseUrls].map((url) => new URL(url).origin))
+  return Effect.succeed({
     check: (baseUrl) => {
       if (baseUrl === undefined || !URL.canParse(baseUrl)) return Effect.void // the client refuses what does not parse
       const url = new URL(baseUrl)
@@ -34,5 +34,5 @@ export const make = (allowedBaseUrls: ReadonlyArray<string>): TokenDestinations 
         })
       )
     }
-  }
+  })
 }
