@@ -630,11 +630,11 @@ describe("error mapping", () => {
   it.effect("what a server says is quoted with its control characters escaped: it cannot drive the terminal that prints it", () =>
     Effect.gen(function*() {
       // Clear the screen, retitle the window, plant a hyperlink, overwrite the line, reverse the text.
-      const hostile = "\u001b[2J\u001b]0;OWNED\u0007\u001b]8;;https://evil.example/\u001b\\click\rExported all\n\u202eok\u009b"
+      const hostile = "\u001b[2J\u001b]0;OWNED\u0007\u001b]8;;https://evil.example/\u001b\\click\rExported all\n\u202eok\u009b\u200f-1\u061c"
       // A control character, or the override, left as it came.
       // eslint-disable-next-line no-control-regex -- the control characters are what is looked for
-      const raw = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u202e]/
-      const escaped = "\\u001b[2J\\u001b]0;OWNED\\u0007\\u001b]8;;https://evil.example/\\u001b\\click\\u000dExported all\\u000a\\u202eok\\u009b"
+      const raw = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u202e\u200f\u061c]/
+      const escaped = "\\u001b[2J\\u001b]0;OWNED\\u0007\\u001b]8;;https://evil.example/\\u001b\\click\\u000dExported all\\u000a\\u202eok\\u009b\\u200f-1\\u061c"
       const refused = expectTag(
         yield* failureOf(() => json({ type: "error.list", request_id: hostile, errors: [{ code: hostile, message: hostile }] }, 401)),
         "Unauthorized"

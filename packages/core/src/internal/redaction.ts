@@ -27,12 +27,13 @@ export const redactor = (token: string): (text: string) => string => {
 
 /**
  * `text` from a server with its control characters (C0, DEL, C1: ESC and the terminal sequences it starts, CR, LF, BEL)
- * and the bidirectional overrides written as escapes (`\u001b`), so that a server's words printed on a terminal or into a
- * log line cannot clear the screen, retitle the window, plant a hyperlink or fake a line of their own.
+ * and the bidirectional controls (overrides, embeddings, isolates and the marks that reorder neutral characters)
+ * written as escapes (`\u001b`), so that a server's words printed on a terminal or into a log line cannot clear the
+ * screen, retitle the window, plant a hyperlink, reorder what is around them or fake a line of their own.
  */
 export const printable = (text: string): string =>
   text.replace(
     // eslint-disable-next-line no-control-regex -- the control characters are what is escaped
-    /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g,
+    /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g,
     (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`
   )
