@@ -617,6 +617,32 @@ describe("error mapping", () => {
       expect(invalid.message.length).toBeLessThan(1_000)
     }))
 
+  it.effect("a record nested 5,000 levels deep is InvalidResponse naming it; one 1,000 deep is handed on whole", () =>
+    Effect.gen(function*() {
+      // As text: JSON.stringify, which the json helper uses, overflows on the deep one.
+      const nested = (levels: number) => `${"{\"a\":".repeat(levels - 1)}{}${"}".repeat(levels - 1)}`
+      // The record is the first level, custom_attributes the second.
+      const pageWith = (levels: number) =>
+        `{"type":"user.list","users":[${JSON.stringify(user(1))},${
+          JSON.stringify({ ...user(2), custom_attributes: {} }).replace("{}", nested(levels - 1))
+        }],"scroll_param":"x"}`
+      const deep = expectTag(yield* failureOf(() => text(pageWith(5_000), 200, "application/json")), "InvalidResponse")
+      expect(deep.id).toBe(user(2).id)
+      expect(deep.issue).toBe(
+        `at users.1.custom_attributes: objects and arrays nested more than 1000 levels deep in a record, deeper than this client hands on: writing such a record out (JSON.stringify, a CSV's columns) overflows the stack (in the record with id "${user(2).id}")`
+      )
+      expect(deep.message).toContain("Page 2 of the users scroll")
+
+      const fake = makeFake({ fault: () => text(pageWith(1_000), 200, "application/json") })
+      const page = yield* scrollPage("users", "s1-1", 2).pipe(Effect.provide(fake.layer))
+      expect(page.records.map((record) => record.id)).toEqual([user(1).id, user(2).id])
+      let levels = 1
+      for (let value: unknown = page.records[1]?.custom_attributes; typeof value === "object" && value !== null; levels++) {
+        value = (value as { readonly a?: unknown }).a
+      }
+      expect(levels).toBe(1_000)
+    }))
+
   it.effect("an error list under a 200 is InvalidResponse saying the error, not the list type it lacks", () =>
     Effect.gen(function*() {
       const error = yield* failureOf(() =>

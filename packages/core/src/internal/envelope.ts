@@ -30,6 +30,9 @@ const validator = <A extends { readonly scroll_param?: string | null | undefined
   const is = (json: unknown): json is A => check(json)
   const explain = ParseResult.validateEither(schema, { errors: "first" })
   return (json) => {
+    // First: a schema's message quotes the value it refuses, and quoting one this deep overflows the stack too.
+    const deep = tooDeep(json)
+    if (deep !== undefined) return Either.left(deep)
     if (is(json)) {
       return Either.right({ records: records(json), scrollParam: json.scroll_param ?? undefined })
     }
@@ -53,6 +56,86 @@ const describe = (parseIssue: ParseResult.ParseIssue, json: unknown): PageIssue 
   const id: unknown = Array.isArray(record) ? (record[index] as { readonly id?: unknown } | null)?.id : undefined
   return typeof id === "string" && id !== "" ? { issue: `${issue} (in the record with id ${bounded(JSON.stringify(id))})`, id } : { issue }
 }
+
+/**
+ * The most levels of objects and arrays a record may nest, the record itself the first. Whatever writes a record walks
+ * it a level at a time on the stack (`JSON.stringify`, a CSV's columns), which overflows some thousands of levels
+ * down; SQLite's JSON functions call a record 1001 levels deep malformed (a sync's app check reads its rows with
+ * `json_extract`). Intercom's own records nest a few levels.
+ */
+export const maxRecordDepth = 1000
+
+// The walk's stack, kept between walks: most fields are not objects, and those that are, shallow.
+const values: Array<unknown> = []
+const depths: Array<number> = []
+
+/** Whether `value` nests objects and arrays more than `levels` levels deep (itself the first), on a stack of its own. */
+const deeperThan = (value: unknown, levels: number): boolean => {
+  if (typeof value !== "object" || value === null) return false
+  values.length = 0
+  depths.length = 0
+  values.push(value)
+  depths.push(1)
+  while (values.length > 0) {
+    const next = values.pop()
+    const depth = depths.pop() ?? 0
+    if (typeof next !== "object" || next === null) continue
+    if (depth > levels) {
+      // Not to keep the page alive till the next walk.
+      values.length = 0
+      depths.length = 0
+      return true
+    }
+    if (Array.isArray(next)) {
+      for (let i = 0; i < next.length; i++) {
+        const item: unknown = next[i]
+        if (typeof item === "object" && item !== null) {
+          values.push(item)
+          depths.push(depth + 1)
+        }
+      }
+    } else {
+      for (const key in next) {
+        const item: unknown = (next as { readonly [key: string]: unknown })[key]
+        if (typeof item === "object" && item !== null) {
+          values.push(item)
+          depths.push(depth + 1)
+        }
+      }
+    }
+  }
+  return false
+}
+
+/**
+ * The page's first record that nests deeper than a record may, as the issue it makes, named by its field and id. Not
+ * recursive: a recursive walk would overflow on exactly these.
+ */
+const tooDeep = (json: unknown): PageIssue | undefined => {
+  if (typeof json !== "object" || json === null || Array.isArray(json)) return undefined
+  for (const list in json) {
+    const records: unknown = (json as { readonly [key: string]: unknown })[list]
+    if (!Array.isArray(records)) {
+      if (deeperThan(records, maxRecordDepth)) return { issue: `at ${bounded(list)}: ${deepIssue}` }
+      continue
+    }
+    for (let index = 0; index < records.length; index++) {
+      const record: unknown = records[index]
+      if (typeof record !== "object" || record === null) continue
+      for (const field in record) {
+        if (!deeperThan((record as { readonly [key: string]: unknown })[field], maxRecordDepth - 1)) continue
+        const issue = `at ${bounded(`${list}.${index}.${field}`)}: ${deepIssue}`
+        const id: unknown = (record as { readonly id?: unknown }).id
+        return typeof id === "string" && id !== ""
+          ? { issue: `${issue} (in the record with id ${bounded(JSON.stringify(id))})`, id }
+          : { issue }
+      }
+    }
+  }
+  return undefined
+}
+
+const deepIssue = `objects and arrays nested more than ${maxRecordDepth} levels deep in a record, deeper than this client hands on: writing such a record out (JSON.stringify, a CSV's columns) overflows the stack`
 
 const users = validator(Models.UserPage, (page) => page.users)
 const leads = validator(Models.LeadPage, (page) => page.contacts)
