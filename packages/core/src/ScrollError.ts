@@ -235,30 +235,46 @@ const instant = (millis: number) => {
 }
 
 /**
- * Intercom kept answering 429 `rate_limit_exceeded`, or asked for a wait longer than the client allows.
+ * Intercom kept answering 429 `rate_limit_exceeded`, or asked for a wait longer than the client allows; or a proxy or
+ * CDN in front of Intercom did, which a 429 without Intercom's `X-RateLimit-*` headers may be.
  *
  * @since 0.1.0
  * @category errors
  */
 export class RateLimited extends Schema.TaggedError<RateLimited>()("RateLimited", {
   ...where,
-  /** When Intercom's window resets, in UNIX milliseconds. */
+  /** When the limit's window resets, in UNIX milliseconds. */
   resetAt: Schema.Number,
-  limit: Schema.optional(Schema.Number)
+  limit: Schema.optional(Schema.Number),
+  /**
+   * Whether the 429 carried Intercom's `X-RateLimit-*` headers. Without them (a `Retry-After` alone, or nothing) the
+   * limit may be a proxy's or a CDN's between the client and Intercom. Unset: known from `limit` alone, which only
+   * Intercom's `X-RateLimit-Limit` gives.
+   */
+  intercomHeaders: Schema.optional(Schema.Boolean)
 }) {
   /** When the limit resets, as an ISO 8601 time. */
   get resetTime(): string {
     return instant(this.resetAt)
   }
+  /** Whether the limit is known to be Intercom's. */
+  get isIntercom(): boolean {
+    return this.intercomHeaders ?? this.limit !== undefined
+  }
   /** What happened. */
   get problem(): string {
-    return `Intercom's rate limit${
-      this.limit === undefined ? "" : ` of ${this.limit} ${this.limit === 1 ? "request" : "requests"}`
-    } stopped the ${this.resource} scroll at page ${this.page}; it resets at ${this.resetTime}. Other apps may share this workspace's budget.`
+    const stopped = `stopped the ${this.resource} scroll at page ${this.page}; it resets at ${this.resetTime}.`
+    return this.isIntercom
+      ? `Intercom's rate limit${
+        this.limit === undefined ? "" : ` of ${this.limit} ${this.limit === 1 ? "request" : "requests"}`
+      } ${stopped} Other apps may share this workspace's budget.`
+      : `A rate limit ${stopped} The 429 did not carry Intercom's X-RateLimit-* headers: the limit may be that of a proxy or CDN between this client and Intercom.`
   }
   /** What to do, with this library's options. */
   get advice(): string {
-    return "Try again after the reset, or let the client wait longer with its rateLimit.maxWait and rateLimit.maxRetries options (a wait over a minute between two pages lets the scroll expire: it then starts over from the first page)."
+    return `Try again after the reset, or let the client wait longer with its rateLimit.maxWait and rateLimit.maxRetries options (a wait over a minute between two pages lets the scroll expire: it then starts over from the first page).${
+      this.isIntercom ? "" : " If a proxy of yours limits the requests, raise its limit for Intercom's API."
+    }`
   }
   override get message(): string {
     return messageOf(this)

@@ -1155,6 +1155,27 @@ describe("rate limits", () => {
     }).pipe(Effect.provide(fake.layer))
   })
 
+  it.effect("a 429 without Intercom's X-RateLimit-* headers is not called Intercom's limit; one with them is", () =>
+    Effect.gen(function*() {
+      const limitedBy = (answer: () => Response) =>
+        Effect.gen(function*() {
+          const fake = makeFake({ fault: answer })
+          const fiber = yield* Effect.fork(Effect.flip(scrollPage("users", "s1-1", 2)).pipe(Effect.provide(fake.layer)))
+          yield* settle(() => false)
+          return expectTag(yield* Fiber.join(fiber), "RateLimited")
+        })
+      const proxy = yield* limitedBy(() => proxy429("600"))
+      expect(proxy.intercomHeaders).toBe(false)
+      expect(proxy.problem).toBe(
+        "A rate limit stopped the users scroll at page 2; it resets at 1970-01-01T00:10:00.000Z. The 429 did not carry Intercom's X-RateLimit-* headers: the limit may be that of a proxy or CDN between this client and Intercom."
+      )
+      expect(proxy.advice).toMatch(/If a proxy of yours limits the requests, raise its limit for Intercom's API\.$/)
+      const intercom = yield* limitedBy(() => tooMany(600))
+      expect(intercom.intercomHeaders).toBe(true)
+      expect(intercom.problem).toMatch(/^Intercom's rate limit of 1000 requests stopped the users scroll at page 2;/)
+      expect(intercom.advice).not.toContain("proxy")
+    }))
+
   it.effect("a spent budget whose reset is further away than rateLimit.maxWait is not waited for: RateLimited at once", () => {
     // Waiting maxWait (a minute, Intercom's expiry) with the scroll_param in hand would only let it expire.
     const fake = makeFake({

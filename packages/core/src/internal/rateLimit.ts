@@ -24,6 +24,9 @@ const numberHeader = (headers: Headers.Headers, name: string): number | undefine
   return Number.isFinite(parsed) ? parsed : undefined
 }
 
+/** The headers of Intercom's rate limit, which tell its 429 from a proxy's. */
+const intercomHeaders = ["x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"] as const
+
 /** Clocks within this of each other agree: a Date header counts whole seconds. */
 const CLOCK_TOLERANCE_MILLIS = 2_000
 
@@ -120,7 +123,14 @@ export const make = ({ lowWater, maxRetries, maxWaitMillis: maxWait }: Settings)
         if (attempt > maxRetries || millis > maxWait) {
           // The reset as the server said it: that is the time its budget comes back.
           const said = reset === undefined ? resetAt : reset * 1000
-          return yield* new RateLimited({ resource, page, resetAt: said, limit: numberHeader(headers, "x-ratelimit-limit") })
+          return yield* new RateLimited({
+            resource,
+            page,
+            resetAt: said,
+            limit: numberHeader(headers, "x-ratelimit-limit"),
+            // Intercom sends these with every answer; a proxy that limits on its own does not.
+            intercomHeaders: intercomHeaders.some((name) => headers[name] !== undefined)
+          })
         }
         // The window is spent: nothing goes out before the reset.
         budget = undefined
