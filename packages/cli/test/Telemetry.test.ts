@@ -12,6 +12,7 @@ import * as path from "node:path"
 import * as Zlib from "node:zlib"
 import { recordingTracer } from "../../core/test/support/recordingTracer.js"
 import * as Sampling from "../src/internal/sampling.js"
+import * as StopDeadline from "../src/internal/stopDeadline.js"
 import * as Telemetry from "../src/internal/telemetry.js"
 
 const settingsOf = (variables: Record<string, string>) =>
@@ -426,6 +427,46 @@ describe("Telemetry.settings", () => {
       expect(warnings).toEqual([
         "Could not send traces to http://collector.internal:4318/v1/traces (no answer within the 2s the command's end waits): what it held is not sent; later failures are not said"
       ])
+    }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+  })
+
+  it.effect("OTEL_EXPORTER_OTLP_TIMEOUT, in milliseconds, is how long the end waits for a collector that never answers, within the stop deadline", () => {
+    const { logger, warnings } = collectingWarnings()
+    const silent = Layer.succeed(HttpClient.HttpClient, HttpClient.make(() => Effect.never))
+    // How long the end of a command is held whose last span (and log line, and metrics) a silent collector never takes.
+    const heldFor = (variables: Record<string, string>, steps: ReadonlyArray<Duration.DurationInput>) =>
+      Effect.gen(function*() {
+        const found = Option.getOrThrow(yield* settingsOf({ ...endpoint, ...variables }))
+        const built = yield* Deferred.make<void>()
+        const held = yield* Effect.fork(Deferred.succeed(built, undefined).pipe(
+          Effect.zipRight(Effect.withSpan(Effect.log("the last line"), "the last span")),
+          Effect.provide(Telemetry.layer(found).pipe(Layer.provide(silent)))
+        ))
+        yield* Deferred.await(built)
+        const done: Array<boolean> = []
+        for (const step of steps) {
+          yield* TestClock.adjust(step)
+          done.push(Option.isSome(yield* Fiber.poll(held)))
+        }
+        return done
+      })
+    return Effect.gen(function*() {
+      const traces = { OTEL_METRICS_EXPORTER: "none", OTEL_LOGS_EXPORTER: "none" }
+      // 5 s, not the 2 s of a command that sets none.
+      expect(yield* heldFor({ ...traces, OTEL_EXPORTER_OTLP_TIMEOUT: "5000" }, ["4900 millis", "200 millis"])).toEqual([false, true])
+      // Given up by the request's own timeout or by the end's wait, whichever comes first at 5 s: said once, either way.
+      expect(warnings).toHaveLength(1)
+      expect(warnings[0]).toMatch(/^Could not send traces to http:\/\/collector\.internal:4318\/v1\/traces \(.*no answer within (the )?5s/)
+      // A signal's own over the generic one.
+      expect(yield* heldFor({ ...traces, OTEL_EXPORTER_OTLP_TIMEOUT: "5000", OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: "300" }, [
+        "250 millis",
+        "100 millis"
+      ])).toEqual([false, true])
+      // An hour, for all three signals: the end still comes well before the stop deadline gives up on it.
+      const hour = yield* heldFor({ OTEL_EXPORTER_OTLP_TIMEOUT: "3600000" }, ["19900 millis", "20100 millis"])
+      expect(hour).toEqual([false, true])
+      // Twice that, after a fleet runner's 15 s, is still within the stop deadline.
+      expect(2 * 20_000 + 15_000).toBeLessThan(StopDeadline.graceMillis)
     }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
   })
 

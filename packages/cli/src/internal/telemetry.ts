@@ -22,7 +22,8 @@
  *
  * The exporter is @effect/opentelemetry's own (no OpenTelemetry SDK), loaded only when an endpoint is set. A collector
  * that cannot be reached, or does not answer within the timeout, costs the command nothing but a wait as it ends (at
- * most 2 s for an export under way, and 2 s for the last flush): the exporter retries, then drops what it holds and
+ * most 2 s for an export under way, and 2 s for the last flush; the signal's timeout for each instead, when a variable
+ * sets one, up to 20 s): the exporter retries, then drops what it holds and
  * stops sending for a minute. Its first failure for each signal is said once, as a
  * warning (the exporter says it only at `--log-level debug`), and so is a signal's loss at the end.
  *
@@ -74,6 +75,12 @@ export interface Destination {
   readonly maxBatchSize: number | undefined
   /** How long a request waits for the collector's answer before it is given up (and retried by the exporter). */
   readonly timeout: Duration.Duration
+  /**
+   * How long the command's end waits for the collector, for an export under way and for the last flush: the signal's
+   * timeout when a variable set one (a flush is an export, which the specification bounds by it), within `maxEndWait`;
+   * `lastFlush` when none did.
+   */
+  readonly endWait: Duration.Duration
   /** `gzip`: each request's body is compressed (`Content-Encoding: gzip`). */
   readonly compression: Compression
   /** Certificates of its own, or `undefined`: Node's certificate authorities, and no client certificate. */
@@ -359,7 +366,8 @@ interface Generic {
   readonly endpoint: Option.Option<URL>
   readonly protocol: Destination["protocol"]
   readonly headers: Readonly<Record<string, string>>
-  readonly timeout: Duration.Duration
+  /** `undefined` when no variable sets it. */
+  readonly timeout: Duration.Duration | undefined
   readonly compression: Compression
 }
 
@@ -375,7 +383,7 @@ const generic: Effect.Effect<Generic, InvalidConfig> = Effect.gen(function*() {
     endpoint,
     protocol: yield* setting<Destination["protocol"]>("OTEL_EXPORTER_OTLP_PROTOCOL", parseProtocol, "http/protobuf"),
     headers: yield* setting("OTEL_EXPORTER_OTLP_HEADERS", parseHeaders, {}),
-    timeout: yield* setting("OTEL_EXPORTER_OTLP_TIMEOUT", parseTimeout, defaultTimeout),
+    timeout: yield* setting<Duration.Duration | undefined>("OTEL_EXPORTER_OTLP_TIMEOUT", parseTimeout, undefined),
     compression: yield* setting<Compression>("OTEL_EXPORTER_OTLP_COMPRESSION", parseCompression, "none")
   }
 })
@@ -397,6 +405,7 @@ const destination = (signal: Signal, shared: Generic): Effect.Effect<Destination
     if (url === undefined) return undefined
     const variableUsed = Option.isSome(own) ? endpointVariable : genericEndpoint
     const target = yield* requestTarget(variableUsed, url)
+    const timeout = yield* setting<Duration.Duration | undefined>(ownVariable(signal, "TIMEOUT"), parseTimeout, shared.timeout)
     return {
       signal,
       url: target.url,
@@ -408,7 +417,8 @@ const destination = (signal: Signal, shared: Generic): Effect.Effect<Destination
         ...shared.headers,
         ...yield* setting(ownVariable(signal, "HEADERS"), parseHeaders, {})
       }),
-      timeout: yield* setting(ownVariable(signal, "TIMEOUT"), parseTimeout, shared.timeout),
+      timeout: timeout ?? defaultTimeout,
+      endWait: timeout === undefined ? lastFlush : Duration.min(timeout, maxEndWait),
       compression: yield* setting(ownVariable(signal, "COMPRESSION"), parseCompression, shared.compression),
       tls: yield* tlsOf(signal),
       ...yield* batchingOf(signal)
@@ -499,7 +509,7 @@ export const loadExporter = (load: () => Promise<Exporter>, variable: string): E
 /**
  * Sends the spans, metrics and log lines of what it is provided to, each signal to its destination (none where it has
  * none), from the moment it is built until its scope closes, where it lets an export under way finish and sends what is
- * left (waiting at most 2 s for each).
+ * left (waiting at most each signal's `endWait` for each).
  *
  * @since 0.1.0
  * @category layers
@@ -525,7 +535,7 @@ export const layer = (settings: Settings): Layer.Layer<never, InvalidConfig, Htt
           url: destination.url,
           resource,
           headers: Redacted.value(destination.headers),
-          shutdownTimeout: lastFlush,
+          shutdownTimeout: destination.endWait,
           ...(destination.exportInterval === undefined ? {} : { exportInterval: destination.exportInterval }),
           ...(destination.maxBatchSize === undefined ? {} : { maxBatchSize: destination.maxBatchSize })
         }).pipe(
@@ -557,8 +567,19 @@ const undiciTls = (tls: Tls): Undici.Tls => ({
   ...(tls.client === undefined ? {} : { cert: tls.client.certificate, key: Redacted.value(tls.client.key) })
 })
 
-/** How long the command's end waits for the collector: for an export under way, and for the last flush after it. */
+/**
+ * How long the command's end waits for the collector, for an export under way and for the last flush after it, when
+ * no OTEL_EXPORTER_OTLP_(…_)TIMEOUT is set: the specification's 10 s default bounds the exports of the run, and an
+ * end held that long by a collector that never answers would be felt by every command.
+ */
 const lastFlush = Duration.seconds(2)
+
+/**
+ * The most a timeout set in a variable holds the end. The signals end side by side, and an export under way and the
+ * last flush share the wait, so the end takes this long, twice at worst: within the stop deadline (`stopDeadline.ts`,
+ * 60 s), with room for what stops before them (a fleet runner's syncs, 15 s).
+ */
+const maxEndWait = Duration.seconds(20)
 
 /** When a signal's end began: its exporter's scope closing, stamped just before (`endStamped`). */
 interface Ending {
@@ -663,9 +684,9 @@ const sendingClient = (destination: Destination, ending: Ending): Layer.Layer<Ht
           ),
           Effect.tap((response) => response.status >= 200 && response.status < 300 ? Effect.void : say(`HTTP ${response.status}`)),
           finishingWithin(
-            lastFlush,
+            destination.endWait,
             ending,
-            say(`no answer within the ${Duration.format(lastFlush)} the command's end waits`, "what it held is not sent")
+            say(`no answer within the ${Duration.format(destination.endWait)} the command's end waits`, "what it held is not sent")
           )
         )
       // Nothing of its own before the request, as the client under it adds its span and headers once.
