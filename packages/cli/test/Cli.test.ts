@@ -395,6 +395,9 @@ describe("intercom-scroll export", () => {
         [["--wait-for-other-scroll", "5 fortnights"], "is not a duration"],
         [["--out", ""], "--out must name a file: it is empty"],
         [["--request-timeout", "0s"], "--request-timeout: \\\"0s\\\" must be longer than zero"],
+        // What the HTTP client and Effect's clock would not do: wait that long.
+        [["--request-timeout", "2h"], "--request-timeout: \\\"2h\\\" is longer than 1h: the HTTP client stops waiting"],
+        [["--request-timeout", "25d"], "--request-timeout: \\\"25d\\\" is longer than 1h"],
         ...["0", "0.5", "abc", "64T", "-1M", ""].map((size) =>
           [["--max-response-bytes", size], "--max-response-bytes must be a size of a byte or more"] as const
         )
@@ -665,6 +668,9 @@ describe("intercom-scroll export", () => {
       expect(read("1.5h")).toEqual(Either.right(5_400_000))
       expect(read("90d")).toEqual(Either.right(90 * 86_400_000))
       expect(Either.isLeft(read("10 parsecs"))).toBe(true)
+      expect(read("36500d")).toEqual(Either.right(36_500 * 86_400_000))
+      expect(ScrollFlags.parseDuration("36501d")).toEqual(Either.left(`"36501d" is longer than 100 years`))
+      expect(Either.isLeft(read("9".repeat(400)))).toBe(true)
     })
 
     it("ScrollFlags.parseSize reads bytes, and KiB, MiB and GiB by their letter, as curl and ulimit do", () => {

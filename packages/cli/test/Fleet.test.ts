@@ -219,6 +219,9 @@ describe("intercom-scroll fleet", () => {
         [["prune", "--database", "sqlite:f.db", "--older-than", "90"], "--older-than: \\\"90\\\" has no unit: give one, such as 90d, 90h or 90m"],
         [["prune", "--database", "sqlite:f.db"], "--older-than"],
         [["status", "--database", "sqlite:f.db", "--since", "soon"], "--since: \\\"soon\\\" is not a duration"],
+        // Before any date there is: the cutoff (DateTime.subtractDuration) throws "Invalid time value".
+        [["status", "--database", "sqlite:f.db", "--since", "1000000000d"], "--since: \\\"1000000000d\\\" is longer than 100 years"],
+        [["prune", "--database", "sqlite:f.db", "--older-than", "1000000000d"], "--older-than: \\\"1000000000d\\\" is longer than 100 years"],
         [["status", "--database", "sqlite:f.db", "--format", "yaml"], "Expected one of the following cases: text, json"],
         [["runner", "--database", "sqlite:f.db", "--port", "9000", "--cron", "every hour", "--workspaces", "w.json"], "--cron: \\\"every hour\\\" is not a cron expression"],
         [["runner", "--database", "sqlite:f.db", "--port", "9000", "--cron", "0 6 31 2 *", "--workspaces", "w.json"], "--cron: \\\"0 6 31 2 *\\\" never comes"],

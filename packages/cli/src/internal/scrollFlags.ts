@@ -64,10 +64,17 @@ const durationUnits: ReadonlyArray<readonly [RegExp, (n: number) => Duration.Dur
 export const parseDuration = (text: string): Either.Either<Duration.Duration, string> => {
   const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text)
   const unit = match === null ? undefined : durationUnits.find(([pattern]) => pattern.test(match[2].toLowerCase()))
-  return match === null || unit === undefined
-    ? Either.left(`${JSON.stringify(text)} is not a duration: use a number and a unit, such as 90s, 10m or 1h`)
-    : Either.right(unit[1](Number(match[1])))
+  if (match === null || unit === undefined) {
+    return Either.left(`${JSON.stringify(text)} is not a duration: use a number and a unit, such as 90s, 10m or 1h`)
+  }
+  const duration = unit[1](Number(match[1]))
+  // Beyond this a time so long ago is no date: `--since 1000000000d` made a cutoff that threw "Invalid time value".
+  return Duration.greaterThan(duration, maxDuration)
+    ? Either.left(`${JSON.stringify(text)} is longer than 100 years`)
+    : Either.right(duration)
 }
+
+const maxDuration = Duration.days(36_500)
 
 /**
  * A flag that takes a duration as `parseDuration` reads it, refused in words that name the flag. With `unit:
@@ -78,7 +85,12 @@ export const parseDuration = (text: string): Either.Either<Duration.Duration, st
  */
 export const duration = (
   name: string,
-  options: { readonly unit?: "required"; readonly zero?: "refused" } = {}
+  options: {
+    readonly unit?: "required"
+    readonly zero?: "refused"
+    /** The longest the flag takes, and why. */
+    readonly max?: { readonly duration: Duration.Duration; readonly because: string }
+  } = {}
 ): Flag.Options<Duration.Duration> =>
   Flag.text(name).pipe(
     Flag.withPseudoName("DURATION"),
@@ -90,7 +102,10 @@ export const duration = (
           parseDuration(text),
           (duration) => options.zero !== "refused" || !Duration.isZero(duration),
           () => `${JSON.stringify(text)} must be longer than zero`
-        )
+        ).pipe(Either.filterOrLeft(
+          (duration) => options.max === undefined || Duration.lessThanOrEqualTo(duration, options.max.duration),
+          () => `${JSON.stringify(text)} is longer than ${Duration.format(options.max?.duration ?? Duration.zero)}: ${options.max?.because}`
+        ))
       return Either.match(parsed, {
         onLeft: (problem) => Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--${name}: ${problem}`))),
         onRight: Effect.succeed
@@ -138,9 +153,14 @@ export const flags = {
     ),
     Flag.optional
   ),
-  requestTimeout: duration("request-timeout", { zero: "refused" }).pipe(
+  requestTimeout: duration("request-timeout", {
+    zero: "refused",
+    // Past an hour the flag would say what does not happen: undici gives up at an hour (the platform's headersTimeout),
+    // and past 2³¹−1 ms (24.8 days) Effect's clock never fires the timeout at all.
+    max: { duration: Duration.hours(1), because: "the HTTP client stops waiting for a page's headers after an hour whatever it says" }
+  }).pipe(
     Flag.withDescription(
-      "How long a page may take to arrive, its body included, such as 10s or 2m (default 30s). A page that takes longer is a transport failure: the scroll starts over, as after a 5xx."
+      "How long a page may take to arrive, its body included, such as 10s or 2m (default 30s, at most 1h). A page that takes longer is a transport failure: the scroll starts over, as after a 5xx."
     ),
     Flag.optional
   ),

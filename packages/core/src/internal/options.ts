@@ -84,6 +84,9 @@ const headerProblem = (value: string): string | undefined => {
 /** A value as a message shows it: a string quoted, a number as JavaScript writes it (`NaN`, which JSON writes `null`). */
 const shownValue = (value: unknown): string => typeof value === "number" ? String(value) : JSON.stringify(value)
 
+/** The longest `setTimeout` waits (2³¹−1 ms); Effect's clock never fires a longer timer at all. */
+const maxTimerMillis = 2 ** 31 - 1
+
 const durationOf = (name: string, input: Duration.DurationInput): Either.Either<number, string> => {
   // A negative or NaN number, or a negative "-5 seconds", decodes to zero: refused here rather than taken for "no time
   // at all".
@@ -149,6 +152,11 @@ export const checkOptions = (
 
     const timeoutMillis = yield* durationOf("requestTimeout", options.requestTimeout ?? Duration.seconds(30))
     yield* check(timeoutMillis > 0, timeoutMillis, () => `requestTimeout must be longer than zero`)
+    yield* check(
+      timeoutMillis <= maxTimerMillis,
+      timeoutMillis,
+      () => `requestTimeout must be at most ${maxTimerMillis} ms (about 24.8 days), the longest a timer waits: a longer one never fires, and a request would wait forever`
+    )
 
     const lowWater = options.rateLimit?.lowWater ?? 0.1
     yield* check(
