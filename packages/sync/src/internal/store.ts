@@ -357,9 +357,11 @@ export const make = (
               WHERE workspace = ${workspace} AND resource = ${other})`
           }
         }
-        // Ended, as near as anyone knows, at its last sign of life; a run of a version before `alive_at`, now.
+        // Ended, as near as anyone knows, at its last sign of life; a run of a version before `alive_at`, now. It deleted
+        // nothing: deletions commit with a run's completion. What it wrote is what it last recorded (NULL: none recorded,
+        // so not known).
         yield* sql`UPDATE ${runs} SET status = 'abandoned', finished_at = COALESCE(alive_at, ${time(dialect, now)}),
-          error = ${abandoned} WHERE workspace = ${workspace} AND status = 'running'`
+          deleted = 0, error = ${abandoned} WHERE workspace = ${workspace} AND status = 'running'`
       }),
 
     startRun: (now, { label, runner }) =>
