@@ -723,6 +723,37 @@ describe("intercom-scroll export", () => {
         expect(lines(raised.capture.stdout())).toHaveLength(250)
       }))
 
+    it.effect("a record nested 5,000 levels deep ends an export as InvalidResponse naming it, in every format; 1,000 deep is written whole", () =>
+      Effect.gen(function*() {
+        // As text: JSON.stringify overflows on the deep one, which is the point.
+        const nested = (levels: number) => `${"{\"a\":".repeat(levels - 1)}{}${"}".repeat(levels - 1)}`
+        const deepUser = (levels: number) =>
+          `{"type":"user","id":"deep1","email":"d@example.com","custom_attributes":${nested(levels - 1)}}`
+        const serving = (levels: number) =>
+          makeFake({
+            fault: (seen) =>
+              new Response(
+                seen.index === 1
+                  ? `{"type":"user.list","users":[{"type":"user","id":"u1"},${deepUser(levels)}],"scroll_param":"p2"}`
+                  : `{"type":"user.list","users":[],"scroll_param":"p3"}`,
+                { status: 200, headers: { "content-type": "application/json" } }
+              )
+          })
+        for (const format of ["ndjson", "json", "csv"]) {
+          const run = { fake: serving(5_000), capture: makeCapture() }
+          const exit = yield* cli(["export", "users", "--format", format], run)
+          expect(Failure.exitCode(exit)).toBe(1)
+          expect(lines(run.capture.stderr()).at(-1)).toMatch(
+            /^InvalidResponse: Page 1 of the users scroll is not a valid Intercom response: at users\.1\.custom_attributes: objects and arrays nested more than 1000 levels deep .*\(in the record with id "deep1"\)/
+          )
+        }
+        const whole = { fake: serving(1_000), capture: makeCapture() }
+        expect(yield* cli(["export", "users"], whole)).toEqual(Exit.void)
+        const written = lines(whole.capture.stdout())
+        expect(written).toHaveLength(2)
+        expect(written[1]).toBe(deepUser(1_000))
+      }))
+
     it.effect("--max-restarts 0 never starts over", () => {
       const run = { fake: serverErrorOnce(), capture: makeCapture() }
       return Effect.gen(function*() {
