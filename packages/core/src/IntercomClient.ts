@@ -104,7 +104,10 @@ export interface Options {
    * soon as it passes the limit. Default 32 MiB (a page of 100 records is well under 1 MiB).
    */
   readonly maxResponseBytes?: number | undefined
-  /** A request (with its body) that takes longer is a transport failure. Default 30 seconds. */
+  /**
+   * A request (with its body) that takes longer is a transport failure. Default 30 seconds; at most 2³¹−1 ms (the
+   * longest a timer waits), or `Duration.infinity` for no limit.
+   */
   readonly requestTimeout?: Duration.DurationInput | undefined
   readonly rateLimit?: RateLimitOptions | undefined
 }

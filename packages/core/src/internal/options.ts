@@ -153,9 +153,9 @@ export const checkOptions = (
     const timeoutMillis = yield* durationOf("requestTimeout", options.requestTimeout ?? Duration.seconds(30))
     yield* check(timeoutMillis > 0, timeoutMillis, () => `requestTimeout must be longer than zero`)
     yield* check(
-      timeoutMillis <= maxTimerMillis,
+      timeoutMillis <= maxTimerMillis || timeoutMillis === Infinity,
       timeoutMillis,
-      () => `requestTimeout must be at most ${maxTimerMillis} ms (about 24.8 days), the longest a timer waits: a longer one never fires, and a request would wait forever`
+      () => `requestTimeout must be at most ${maxTimerMillis} ms (about 24.8 days), the longest a timer waits, or Duration.infinity for no limit: a longer one never fires, so a request would wait as if there were none`
     )
 
     const lowWater = options.rateLimit?.lowWater ?? 0.1
