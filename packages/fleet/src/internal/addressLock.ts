@@ -4,13 +4,14 @@
  * silently, or the other's pings find it unhealthy and interrupt its syncs. On PostgreSQL each runner holds a
  * session-level advisory lock keyed by its address, for its life: a process that dies ends its session and frees it at
  * once; a frozen one keeps it, as it keeps its shards. SQLite needs none: its runners share one machine, where the port
- * is the address's lock. A database that restarts under the runner frees it, and it is not taken again.
+ * is the address's lock. A database that restarts under the runner (or an operator's `pg_terminate_backend`) ends the
+ * session and frees the lock: the runner notices within `checkEvery` and takes it again on a new session, saying so.
  *
  * @internal
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
-import { Duration, Effect, type Scope } from "effect"
+import { Duration, Effect, ExecutionStrategy, Exit, Scope } from "effect"
 
 /** Beside the sync's advisory locks (0x1c5c0a11 for the workspaces, the next for its migrations). */
 export const namespace = 0x1c5c_0a11 + 2
@@ -25,31 +26,97 @@ export const keyText = (address: string) => `runner ${address}`
 export const waitForAddress = Duration.seconds(20)
 
 /**
+ * How often the session holding the lock is checked, and a lost lock tried again: the cluster's own shard lock refresh
+ * nearby, so the address is free for about as long as the shards a restart frees.
+ */
+export const checkEvery = Duration.seconds(5)
+
+/** A session of the runner's, reserved in a scope of its own: closed once it is lost, it is given back (or dropped). */
+interface Session {
+  readonly scope: Scope.CloseableScope
+  /** Tries the lock; once taken, its release is the first thing the session's scope does as it closes. */
+  readonly take: Effect.Effect<boolean, SqlError>
+  /** Whether the session still answers: one that a restart ended has lost the lock with it. */
+  readonly alive: Effect.Effect<boolean>
+}
+
+/**
  * Takes the address's lock, on a connection kept until the scope closes, which releases the lock first. Succeeds
- * with whether it was taken: false once `waitForAddress` has passed with another process holding it.
+ * with whether it was taken: false once `waitForAddress` has passed with another process holding it. Once taken, it is
+ * kept: a session that ends under it is replaced and the lock taken again (`checkEvery`), each step logged.
  */
 export const hold = (address: string): Effect.Effect<boolean, SqlError, SqlClient.SqlClient | Scope.Scope> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     if (!sql.onDialectOrElse({ pg: () => true, orElse: () => false })) return true
-    const connection = yield* sql.reserve
     const params = [namespace, keyText(address)]
-    const take = Effect.map(
-      connection.execute("SELECT pg_try_advisory_lock($1, hashtext($2)) AS taken", params, undefined),
-      (rows) => (rows as ReadonlyArray<{ readonly taken: boolean }>)[0]?.taken === true
-    )
-    let taken = yield* take
+    // Forked before the keeper below, so closed after it is interrupted: whatever session it holds then is released.
+    const sessions = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
+    const open: Effect.Effect<Session, SqlError> = Effect.gen(function*() {
+      const scope = yield* Scope.fork(sessions, ExecutionStrategy.sequential)
+      const connection = yield* Effect.tapError(Scope.extend(sql.reserve, scope), () => Scope.close(scope, Exit.void))
+      const unlock = Effect.ignore(connection.execute("SELECT pg_advisory_unlock($1, hashtext($2))", params, undefined))
+      return {
+        scope,
+        take: connection.execute("SELECT pg_try_advisory_lock($1, hashtext($2)) AS taken", params, undefined).pipe(
+          Effect.map((rows) => (rows as ReadonlyArray<{ readonly taken: boolean }>)[0]?.taken === true),
+          Effect.tap((taken) => taken ? Scope.addFinalizer(scope, unlock) : Effect.void)
+        ),
+        alive: Effect.isSuccess(connection.execute("SELECT 1", [], undefined))
+      }
+    })
+    const first = yield* open
+    let taken = yield* first.take
     if (!taken) {
       yield* Effect.logWarning(
         `Another process holds this runner's address, ${address}: waiting up to ${Duration.format(waitForAddress)} for it to free it (an earlier runner at this address, stopping)`
       )
       for (let second = 0; second < Duration.toSeconds(waitForAddress) && !taken; second++) {
         yield* Effect.sleep("1 second")
-        taken = yield* take
+        taken = yield* first.take
       }
     }
-    if (taken) {
-      yield* Effect.addFinalizer(() => Effect.ignore(connection.execute("SELECT pg_advisory_unlock($1, hashtext($2))", params, undefined)))
+    if (!taken) {
+      yield* Scope.close(first.scope, Exit.void)
+      return false
     }
-    return taken
+    // Until it holds the lock again on a new session: the database away (a restart under way) is tried again quietly,
+    // as the cluster says it is away; another process holding the address is said once.
+    const takeAgain = Effect.gen(function*() {
+      let warned = false
+      while (true) {
+        const next = yield* Effect.option(open)
+        if (next._tag === "Some") {
+          const again = yield* Effect.option(next.value.take)
+          if (again._tag === "Some" && again.value) {
+            yield* Effect.logInfo(`This runner holds its address, ${address}, again`)
+            return next.value
+          }
+          yield* Scope.close(next.value.scope, Exit.void)
+          if (again._tag === "Some" && !warned) {
+            warned = true
+            yield* Effect.logWarning(
+              `Another process took this runner's address, ${address}, while this runner's session was gone: two runners at one address are one to the cluster. This runner takes it back once it is free`
+            )
+          }
+        }
+        yield* Effect.sleep(checkEvery)
+      }
+    })
+    const keeper = Effect.gen(function*() {
+      let current = first
+      while (true) {
+        yield* Effect.sleep(checkEvery)
+        if (yield* current.alive) continue
+        // Given back to the pool, which drops a connection that failed.
+        yield* Scope.close(current.scope, Exit.void)
+        yield* Effect.logWarning(
+          `The session that held this runner's address, ${address}, ended (the database restarted, or the session was terminated): taking its lock again, so that no other runner starts at this address`
+        )
+        current = yield* takeAgain
+      }
+    })
+    // One of the runner's background statements, which send no spans (as the cluster's own).
+    yield* Effect.forkScoped(Effect.withTracerEnabled(keeper, false))
+    return true
   })

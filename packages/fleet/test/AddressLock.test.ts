@@ -1,0 +1,97 @@
+/**
+ * A runner's address lock (`AddressLock.hold`) on a real PostgreSQL whose session holding it ends under the runner, as
+ * a restart of the server ends it (here `pg_terminate_backend`, on the one shared test server): the lock is taken
+ * again, and the log says so. Its checks are timed on the TestClock; the database's side is real time.
+ */
+import { SqlClient } from "@effect/sql"
+import { describe, expect, it } from "@effect/vitest"
+import { ClockSteps, PostgresDatabase } from "@intercom-scroll/testing"
+import { Context, Effect, Layer, Logger } from "effect"
+import * as AddressLock from "../src/internal/addressLock.js"
+
+const address = "127.0.0.1:47199"
+const key = [AddressLock.namespace, AddressLock.keyText(address)]
+
+/** The backend that holds the address's lock, if one does. */
+const holder = (sql: SqlClient.SqlClient) =>
+  Effect.orDie(Effect.map(
+    sql<{ readonly pid: number }>`SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted
+      AND classid = ${AddressLock.namespace} AND objid = hashtext(${AddressLock.keyText(address)})::oid
+      AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+    (rows) => rows[0]?.pid
+  ))
+
+const steps = { step: "1 second", maxSteps: 30, realPause: "50 millis" } as const
+
+describe("AddressLock", () => {
+  it.scoped("a lock whose session ended (a database restart) is taken again on a new session, and the log says so", () =>
+    Effect.gen(function*() {
+      const url = yield* Effect.orDie(PostgresDatabase.make)
+      const runnerSql = yield* Layer.build(Layer.orDie(PostgresDatabase.layerAt(url)))
+      // The test's own session, as another process's: the runner's sessions are the ones it ends.
+      const other = Context.get(yield* Layer.build(Layer.orDie(PostgresDatabase.layerAt(url))), SqlClient.SqlClient)
+      const lines: Array<string> = []
+      const logger = Logger.make(({ logLevel, message }) => {
+        lines.push(`${logLevel.label} ${String(message)}`)
+      })
+      const taken = yield* AddressLock.hold(address).pipe(
+        Effect.orDie,
+        Effect.provide(runnerSql),
+        Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+      )
+      expect(taken).toBe(true)
+      const first = yield* holder(other)
+      expect(first).toBeTypeOf("number")
+
+      // The server ends the session, as a restart ends every session.
+      yield* Effect.orDie(other`SELECT pg_terminate_backend(${first!})`)
+      yield* ClockSteps.until("the address's lock held by another session of the runner", steps)(
+        Effect.map(holder(other), (pid) => pid !== undefined && pid !== first)
+      )
+      expect(lines).toEqual([
+        `WARN The session that held this runner's address, ${address}, ended (the database restarted, or the session was terminated): taking its lock again, so that no other runner starts at this address`,
+        `INFO This runner holds its address, ${address}, again`
+      ])
+      // Held, not merely taken once: another process cannot take it.
+      const session = yield* Effect.orDie(other.reserve)
+      const [row] = yield* Effect.orDie(session.execute("SELECT pg_try_advisory_lock($1, hashtext($2)) AS taken", key, undefined))
+      expect(row).toEqual({ taken: false })
+    }), 60_000)
+
+  it.scoped("a lock another process took while its session was gone is warned of, and taken back once freed", () =>
+    Effect.gen(function*() {
+      const url = yield* Effect.orDie(PostgresDatabase.make)
+      const runnerSql = yield* Layer.build(Layer.orDie(PostgresDatabase.layerAt(url)))
+      const other = Context.get(yield* Layer.build(Layer.orDie(PostgresDatabase.layerAt(url))), SqlClient.SqlClient)
+      const lines: Array<string> = []
+      const logger = Logger.make(({ logLevel, message }) => {
+        lines.push(`${logLevel.label} ${String(message)}`)
+      })
+      yield* AddressLock.hold(address).pipe(
+        Effect.orDie,
+        Effect.provide(runnerSql),
+        Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+      )
+      const first = yield* holder(other)
+      // Another process at this address takes the lock the moment the runner's session is gone.
+      const session = yield* Effect.orDie(other.reserve)
+      yield* Effect.orDie(other`SELECT pg_terminate_backend(${first!})`)
+      yield* ClockSteps.until("the other process holds the address", steps)(
+        Effect.map(
+          Effect.orDie(session.execute("SELECT pg_try_advisory_lock($1, hashtext($2)) AS taken", key, undefined)),
+          (rows) => (rows as ReadonlyArray<{ readonly taken: boolean }>)[0]?.taken === true
+        )
+      )
+      yield* ClockSteps.until("the runner's warning", steps)(Effect.sync(() => lines.length >= 2))
+      expect(lines.slice(0, 2)).toEqual([
+        expect.stringMatching(/^WARN The session that held this runner's address/),
+        `WARN Another process took this runner's address, ${address}, while this runner's session was gone: two runners at one address are one to the cluster. This runner takes it back once it is free`
+      ])
+      // Freed (that process stops), the runner takes it back.
+      yield* Effect.orDie(session.execute("SELECT pg_advisory_unlock($1, hashtext($2))", key, undefined))
+      yield* ClockSteps.until("the address held by the runner again", steps)(
+        Effect.map(holder(other), (pid) => pid !== undefined && pid !== first)
+      )
+      expect(lines.slice(2)).toEqual([`INFO This runner holds its address, ${address}, again`])
+    }), 60_000)
+})
