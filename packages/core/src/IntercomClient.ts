@@ -334,6 +334,37 @@ const optionalVariable = <A>(name: string, parse: (value: string) => Either.Eith
   )
 
 /**
+ * An access token read from the variable `name`, as `environment` reads INTERCOM_ACCESS_TOKEN: kept `Redacted`, without
+ * the whitespace around it (the line break at the end of a secret file), a blank one refused, and a missing one named
+ * in words. `Config.redacted(name)` does none of these: it keeps the line break, which the client then refuses as
+ * `InvalidOptions` without naming the variable, and says only "<redacted>" of a variable that is missing.
+ *
+ * @example
+ * import { IntercomClient } from "@intercom-scroll/core"
+ *
+ * // The token of the EU workspace, in ACME_EU_TOKEN.
+ * const AcmeEu = IntercomClient.layerConfig({
+ *   ...IntercomClient.environment,
+ *   accessToken: IntercomClient.accessTokenConfig("ACME_EU_TOKEN")
+ * })
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const accessTokenConfig = (name: string): Config.Config<Redacted.Redacted<string>> =>
+  // Nested last, so that the blank check's error is at the variable's name too. Read as a string and then redacted:
+  // `Config.redacted` says "<redacted>" where a missing variable's message would say what is missing.
+  Config.string().pipe(
+    // Without the whitespace around it: a secret file or a CRLF .env leaves a line break at the end.
+    Config.map((token) => Redacted.make(token.trim())),
+    Config.validate({
+      message: "is blank: set it to an access token from Intercom's Developer Hub",
+      validation: (token) => Redacted.value(token) !== ""
+    }),
+    Config.nested(name)
+  )
+
+/**
  * The options the environment gives, as `layerConfig` reads them by default:
  *
  * - `INTERCOM_ACCESS_TOKEN`: the access token, kept `Redacted`, without the whitespace around it (the line break at
@@ -363,17 +394,7 @@ export const environment: {
   readonly region: Config.Config<Region | undefined>
   readonly baseUrl: Config.Config<string | undefined>
 } = {
-  // Nested last, so that the blank check's error is at the variable's name too. Read as a string and then redacted:
-  // `Config.redacted` says "<redacted>" where a missing variable's message would say what is missing.
-  accessToken: Config.string().pipe(
-    // Without the whitespace around it: a secret file or a CRLF .env leaves a line break at the end.
-    Config.map((token) => Redacted.make(token.trim())),
-    Config.validate({
-      message: "is blank: set it to an access token from Intercom's Developer Hub",
-      validation: (token) => Redacted.value(token) !== ""
-    }),
-    Config.nested("INTERCOM_ACCESS_TOKEN")
-  ),
+  accessToken: accessTokenConfig("INTERCOM_ACCESS_TOKEN"),
   // As written anywhere a region is named: `EU`, ` eu ` are eu.
   region: optionalVariable("INTERCOM_REGION", (value) => {
     const region = value.trim().toLowerCase()
@@ -398,8 +419,8 @@ export const environment: {
  * // INTERCOM_ACCESS_TOKEN (redacted), INTERCOM_REGION and INTERCOM_BASE_URL.
  * const FromEnvironment = IntercomClient.layerConfig().pipe(Layer.provide(FetchHttpClient.layer))
  *
- * // A token under another name, in the EU.
- * const Eu = IntercomClient.layerConfig({ accessToken: Config.redacted("EU_TOKEN"), region: Config.succeed("eu") })
+ * // A token under another name (trimmed, and refused when blank, as INTERCOM_ACCESS_TOKEN is), in the EU.
+ * const Eu = IntercomClient.layerConfig({ accessToken: IntercomClient.accessTokenConfig("EU_TOKEN"), region: Config.succeed("eu") })
  *   .pipe(Layer.provide(FetchHttpClient.layer))
  *
  * const count = Stream.runCount(Scroll.companies()).pipe(Effect.provide(FromEnvironment))

@@ -458,6 +458,19 @@ describe("layerConfig", () => {
       expect(seen.headers["intercom-version"]).toBe("1.2")
     }))
 
+  it.effect("accessTokenConfig reads a token under another name as INTERCOM_ACCESS_TOKEN is read: trimmed, blank refused, missing in words", () =>
+    Effect.gen(function*() {
+      const config = { ...IntercomClient.environment, accessToken: IntercomClient.accessTokenConfig("ACME_TOKEN") }
+      const seen = yield* withConfig(config, { ACME_TOKEN: ` ${TOKEN}\r\n` })
+      expect(seen.headers["authorization"]).toBe(`Bearer ${TOKEN}`)
+      const blank = yield* Effect.flip(withConfig(config, { ACME_TOKEN: "  " }))
+      expect(ConfigError.isConfigError(blank)).toBe(true)
+      expect(String(blank)).toContain("Invalid data at ACME_TOKEN")
+      expect(String(blank)).toContain("blank")
+      const missing = yield* Effect.flip(withConfig(config, { INTERCOM_ACCESS_TOKEN: TOKEN }))
+      expect(String(missing)).toMatch(/^\(Missing data at ACME_TOKEN: "Expected ACME_TOKEN to exist in /)
+    }))
+
   it.effect("a token under another name, set in INTERCOM_BASE_URL or INTERCOM_REGION by mistake, is not shown either", () =>
     Effect.gen(function*() {
       const config = { ...IntercomClient.environment, accessToken: Config.redacted("ACME_TOKEN") }
