@@ -476,3 +476,24 @@ describe("another scroll of the workspace open on Intercom's side", () => {
       expect(waitsOf(run.events).map((wait) => wait.reason)).toEqual(["restart", "own-scroll"])
     }))
 })
+
+describe("an HTTP client closed beneath the IntercomClient", () => {
+  // As `Effect.provide(NodeHttpClient.layerUndici)` around `make` leaves it, or a server's response stream still
+  // scrolling when the layers shut down: undici refuses every request after (`UND_ERR_DESTROYED`), so starting over
+  // cannot help, and a restart budget spent on it only delays the end (31 s by the default schedule).
+  it.live("dies at once, naming the closed client, instead of restarting", () =>
+    Effect.gen(function*() {
+      const client = yield* IntercomClient.make({ accessToken: Redacted.make(TOKEN), baseUrl: BASE_URL }).pipe(
+        Effect.provide(NodeHttpClient.layerUndici)
+      )
+      const retries: Array<string> = []
+      const exit = yield* Stream.runDrain(Scroll.users({ restart: Schedule.spaced("1 millis").pipe(Schedule.intersect(Schedule.recurs(3))) })).pipe(
+        Effect.provideService(IntercomClient.IntercomClient, client),
+        Effect.provideService(Progress.Progress, { report: (event) => Effect.sync(() => retries.push(event._tag)) }),
+        Effect.exit
+      )
+      expect(retries).toEqual([])
+      expect(Exit.isFailure(exit) && Cause.isDie(exit.cause)).toBe(true)
+      expect(Exit.isFailure(exit) && Cause.pretty(exit.cause)).toContain("The HTTP client the IntercomClient was built on is closed (")
+    }))
+})

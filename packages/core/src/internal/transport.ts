@@ -16,6 +16,11 @@ export interface TransportFailure {
   readonly proxy: string | undefined
   /** The HTTP client followed redirects until it gave up (fetch's 20): a loop, or a chain no request got through. */
   readonly redirectLoop: boolean
+  /**
+   * The HTTP client itself was closed by whoever owns it (undici's `ClientDestroyedError` or `ClientClosedError`, which
+   * a dispatcher raises only once its owner destroyed or closed it): every request after fails the same way.
+   */
+  readonly clientClosed: boolean
 }
 
 interface SystemError {
@@ -114,6 +119,7 @@ export const describe = (
     connect,
     proxy: proxy === undefined ? undefined : redact(proxy),
     // undici's fetch, in Node: `TypeError("fetch failed")` caused by `TypeError("redirect count exceeded")`.
-    redirectLoop: errors.some((inner) => inner.message === "redirect count exceeded")
+    redirectLoop: errors.some((inner) => inner.message === "redirect count exceeded"),
+    clientClosed: errors.some((inner) => inner.code === "UND_ERR_DESTROYED" || inner.code === "UND_ERR_CLOSED")
   }
 }
