@@ -167,13 +167,6 @@ export interface Service {
  */
 export class IntercomClient extends Context.Tag("@intercom-scroll/core/IntercomClient")<IntercomClient, Service>() {}
 
-/** What a scroll over a closed `HttpClient` dies with: what happened, and the wiring that leads to it. */
-const closedClientMessage = (detail: string) =>
-  `The HTTP client the IntercomClient was built on is closed (${detail}): the layer or scope that provided its ` +
-  "HttpClient ended while the IntercomClient was still in use. Provide the HttpClient for as long as the IntercomClient " +
-  "(Layer.provide on the IntercomClient's layer, not Effect.provide around make alone), and, in a server whose responses " +
-  "stream a scroll, outside the server's layer, so that it closes after the responses in flight."
-
 /**
  * Builds the client: the options are checked (a bad one fails with `InvalidOptions`) and the `HttpClient` configured
  * once. It holds no resource to release: its rate limiter and its answer to `identify` live as long as the service.
@@ -219,7 +212,7 @@ export const make = (options: Options): Effect.Effect<Service, InvalidOptions, H
         const { clientClosed, connect, detail, proxy, redirectLoop } = Transport.describe(error, redact)
         // A mistake in the program's wiring, not a failure of Intercom's: no restart can get a request through a client
         // its owner closed, and a restart budget spent on it only delays the end.
-        if (clientClosed) return Effect.die(new Error(closedClientMessage(detail)))
+        if (clientClosed) return Transport.clientClosedDefect(detail)
         // No restart gets through redirects that go round: the same answers would come again.
         if (redirectLoop) {
           return new InvalidResponse({

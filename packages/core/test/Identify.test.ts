@@ -6,7 +6,8 @@ import { HttpClient, HttpClientError, HttpClientResponse } from "@effect/platfor
 import { describe, expect, it } from "@effect/vitest"
 import { Simulator } from "@intercom-scroll/simulator"
 import { Settle } from "@intercom-scroll/testing"
-import { type Duration, Effect, Fiber, Layer, Redacted, TestClock } from "effect"
+import { NodeHttpClient } from "@effect/platform-node"
+import { Cause, type Duration, Effect, Exit, Fiber, Layer, Redacted, TestClock } from "effect"
 import { IntercomClient } from "../src/index.js"
 
 const client = (token: string) =>
@@ -162,5 +163,18 @@ describe("IntercomClient.identify", () => {
       ))
       expect(redirected).toMatchObject({ status: 302, code: "http_302" })
       expect(redirected.detail).toBe("a redirect to https://login.example/me?…, which the client does not follow")
+    }))
+})
+
+describe("IntercomClient.identify over an HTTP client closed beneath it", () => {
+  // The scroll dies on it too (Opening.test.ts): a closed client is the program's wiring, not a network to check.
+  it.live("dies at once, naming the closed client, rather than failing as a transport that cannot reach Intercom", () =>
+    Effect.gen(function*() {
+      const service = yield* IntercomClient.make({ accessToken: Redacted.make("tok_closed_0123456789"), baseUrl: "http://127.0.0.1:4010" }).pipe(
+        Effect.provide(NodeHttpClient.layerUndici)
+      )
+      const exit = yield* Effect.exit(service.identify!)
+      expect(Exit.isFailure(exit) && Cause.isDie(exit.cause)).toBe(true)
+      expect(Exit.isFailure(exit) && Cause.pretty(exit.cause)).toContain("The HTTP client the IntercomClient was built on is closed (")
     }))
 })

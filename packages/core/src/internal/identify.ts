@@ -87,8 +87,8 @@ const once = (
     )
   }).pipe(
     Effect.catchTags({
-      RequestError: (error) => Effect.fail(failed(transportDetail(error, redact))),
-      ResponseError: (error) => Effect.fail(failed(transportDetail(error, redact)))
+      RequestError: (error) => transportFailure(error, redact, failed),
+      ResponseError: (error) => transportFailure(error, redact, failed)
     }),
     Effect.timeoutFail({
       duration: Math.min(timeoutMillis, maxTimeoutMillis),
@@ -97,8 +97,16 @@ const once = (
   )
 }
 
-/** The transport's words, and the proxy in between when the failure was on the way to it, as the scroll's errors say. */
-const transportDetail = (error: HttpClientError.HttpClientError, redact: (text: string) => string): string => {
-  const { detail, proxy } = Transport.describe(error, redact)
-  return proxy === undefined ? detail : `through the proxy ${proxy}: ${detail}`
+/**
+ * The transport's words, and the proxy in between when the failure was on the way to it, as the scroll's errors say; a
+ * client closed beneath this one is the defect a scroll dies with, not a network to check.
+ */
+const transportFailure = (
+  error: HttpClientError.HttpClientError,
+  redact: (text: string) => string,
+  failed: (detail: string) => IdentifyFailed
+): Effect.Effect<never, IdentifyFailed> => {
+  const { clientClosed, detail, proxy } = Transport.describe(error, redact)
+  if (clientClosed) return Transport.clientClosedDefect(detail)
+  return Effect.fail(failed(proxy === undefined ? detail : `through the proxy ${proxy}: ${detail}`))
 }

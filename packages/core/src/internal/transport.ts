@@ -1,4 +1,5 @@
 import type { HttpClientError } from "@effect/platform"
+import { Effect } from "effect"
 import type { ConnectFailure } from "../ScrollError.js"
 
 /**
@@ -123,3 +124,17 @@ export const describe = (
     clientClosed: errors.some((inner) => inner.code === "UND_ERR_DESTROYED" || inner.code === "UND_ERR_CLOSED")
   }
 }
+
+/**
+ * What a request over a closed `HttpClient` dies with (`TransportFailure.clientClosed`): a mistake in the program's
+ * wiring, not a failure of Intercom's, which no restart or retry mends. Says what happened and the wiring that leads to it.
+ */
+export const clientClosedDefect = (detail: string): Effect.Effect<never> =>
+  Effect.die(
+    new Error(
+      `The HTTP client the IntercomClient was built on is closed (${detail}): the layer or scope that provided its ` +
+        "HttpClient ended while the IntercomClient was still in use. Provide the HttpClient for as long as the " +
+        "IntercomClient (Layer.provide on the IntercomClient's layer, not Effect.provide around make alone), and, in a " +
+        "server whose responses stream a scroll, outside the server's layer, so that it closes after the responses in flight."
+    )
+  )
