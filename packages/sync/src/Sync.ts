@@ -59,6 +59,14 @@ export interface Options extends Omit<Scroll.Options, "customAttributes"> {
    */
   readonly lockTimeout?: Duration.DurationInput | undefined
   /**
+   * PostgreSQL: how long one statement of the run waits for a lock another session holds on the sync's tables (an
+   * operator's `LOCK TABLE` or transaction left open, a long `ALTER TABLE`, a `SELECT … FOR UPDATE` of its rows) before
+   * it fails the run with `TableLocked`, which names that session. The `lock_timeout` of the run's transactions (it
+   * replaces one set on the role there); a long pass that waits for no one is not bounded by it. Default 1 minute;
+   * `Duration.infinity` waits as long as it takes. Not the wait for another sync of the workspace (`lockTimeout`).
+   */
+  readonly tableLockTimeout?: Duration.DurationInput | undefined
+  /**
    * A name of yours for the run, kept in `intercom_sync_runs.label`: the fleet keeps its run's name there
    * (`<name>@<tick>` for a `SyncCron` round), so that the rows of one round can be told apart with SQL. Default none.
    */
@@ -318,16 +326,25 @@ const validate = (options: Options) =>
     if (!(Number.isInteger(pagesPerTransaction) && pagesPerTransaction >= 1)) {
       return yield* new InvalidOptions({ detail: `pagesPerTransaction ${pagesPerTransaction} must be a whole number of 1 or more` })
     }
-    if (options.lockTimeout === undefined) return { workspace, pagesPerTransaction, lockTimeout: undefined }
-    // A negative or NaN duration decodes to zero: refused rather than taken for "give up at once".
-    const input = options.lockTimeout
-    const negative = (typeof input === "number" && !(input >= 0)) || (typeof input === "string" && input.trim().startsWith("-"))
-    const lockTimeout = negative ? Option.none() : Duration.decodeUnknown(input)
-    if (lockTimeout._tag === "None") {
-      return yield* new InvalidOptions({ detail: `lockTimeout ${String(input)} is not a duration` })
-    }
-    return { workspace, pagesPerTransaction, lockTimeout: lockTimeout.value }
+    const tableLockTimeout = yield* duration("tableLockTimeout", options.tableLockTimeout ?? defaultTableLockTimeout)
+    // PostgreSQL takes whole milliseconds, 0 for none, and at most 2^31 − 1 of them (24.8 days: longer is none too).
+    const millis = Duration.isFinite(tableLockTimeout) ? Math.max(1, Math.ceil(Duration.toMillis(tableLockTimeout))) : 0
+    const tableLockTimeoutMillis = millis > 2 ** 31 - 1 ? 0 : millis
+    if (options.lockTimeout === undefined) return { workspace, pagesPerTransaction, tableLockTimeoutMillis, lockTimeout: undefined }
+    return { workspace, pagesPerTransaction, tableLockTimeoutMillis, lockTimeout: yield* duration("lockTimeout", options.lockTimeout) }
   })
+
+/** A duration option; a negative or NaN one, which decodes to zero, refused rather than taken for "give up at once". */
+const duration = (name: string, input: Duration.DurationInput) => {
+  const negative = (typeof input === "number" && !(input >= 0)) || (typeof input === "string" && input.trim().startsWith("-"))
+  const decoded = negative ? Option.none() : Duration.decodeUnknown(input)
+  return decoded._tag === "None"
+    ? Effect.fail(new InvalidOptions({ detail: `${name} ${String(input)} is not a duration` }))
+    : Effect.succeed(decoded.value)
+}
+
+/** A statement blocked longer by another session's lock is stuck, not slow: a page's transaction takes milliseconds. */
+const defaultTableLockTimeout = Duration.minutes(1)
 
 /**
  * Syncs one resource of a workspace into its table, and returns what it did.
@@ -352,13 +369,13 @@ export const run: (
   options?: Options
 ) => Effect.Effect<Summary, SyncError, IntercomClient.IntercomClient | SqlClient.SqlClient> = Effect.fn("Sync.run")(
   function*(resource: Resource.Resource, options: Options = {}) {
-    const { lockTimeout, pagesPerTransaction, workspace } = yield* validate(options)
+    const { lockTimeout, pagesPerTransaction, tableLockTimeoutMillis, workspace } = yield* validate(options)
     yield* Effect.annotateCurrentSpan({ workspace, resource })
     const sql = (yield* SqlClient.SqlClient).withoutTransforms()
     const dialect = yield* Dialect.of(sql)
     yield* Migrations.migrate(sql, dialect)
     return yield* Effect.scoped(Effect.gen(function*() {
-      const lock = yield* Lock.acquire(sql, dialect, { workspace, resource, timeout: lockTimeout })
+      const lock = yield* Lock.acquire(sql, dialect, { workspace, resource, timeout: lockTimeout, tableLockTimeoutMillis })
       const store = Store.make(sql, dialect, workspace, resource)
       const startedAt = yield* Clock.currentTimeMillis
       const counts = { inserted: 0, updated: 0, unchanged: 0, deleted: 0, restarts: 0 }

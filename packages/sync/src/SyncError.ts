@@ -100,6 +100,71 @@ export class LockLost extends Schema.TaggedError<LockLost>()("LockLost", {
 }
 
 /**
+ * A session that held (or queued for) a lock on the sync's tables while a statement of the run waited: what
+ * `pg_locks` and `pg_stat_activity` said of it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class Blocker extends Schema.Class<Blocker>("Blocker")({
+  pid: Schema.Number,
+  applicationName: Schema.String,
+  user: Schema.NullOr(Schema.String),
+  /** `pg_stat_activity.state`: `idle in transaction` is a transaction left open. */
+  state: Schema.NullOr(Schema.String),
+  /** The lock it holds or waits for, and on which table: `AccessExclusiveLock on intercom_users_records`. */
+  lock: Schema.String,
+  /** How long its transaction had been open, in seconds. */
+  transactionSeconds: Schema.Number,
+  /** Its current or last statement, cut at 200 characters. */
+  query: Schema.String
+}) {
+  /** `pid 4242 (psql, user ops, idle in transaction for 65 s, AccessExclusiveLock on …: LOCK TABLE …)`. */
+  get description(): string {
+    return `pid ${this.pid} (${this.applicationName === "" ? "no application_name" : this.applicationName}${
+      this.user === null ? "" : `, user ${this.user}`
+    }, ${this.state ?? "state unknown"} for ${Math.round(this.transactionSeconds * 10) / 10} s, ${this.lock}: ${this.query})`
+  }
+}
+
+/**
+ * PostgreSQL: a statement of the run waited longer than `tableLockTimeout` for a lock that another session held on
+ * the sync's tables (an operator's `LOCK TABLE` or open transaction, a long `ALTER TABLE`, a `SELECT … FOR UPDATE` on
+ * its rows), and PostgreSQL cancelled it (`lock_timeout`, 55P03). The transaction was rolled back: pages written
+ * before stay, nothing was marked deleted.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class TableLocked extends Schema.TaggedError<TableLocked>()("TableLocked", {
+  workspace: Schema.String,
+  waitedMillis: Schema.Number,
+  /**
+   * The sessions holding or awaiting a lock on the sync's tables (but a plain read's `AccessShareLock`) in a
+   * transaction open for at least as long as the statement waited, looked up once it gave up: empty when they had let
+   * go by then.
+   */
+  blockers: Schema.Array(Blocker)
+}) {
+  /** What happened. */
+  get problem(): string {
+    const who = this.blockers.length === 0
+      ? "another session (it had let go by the time it was looked for)"
+      : this.blockers.map((blocker) => blocker.description).join("; ")
+    return `A statement of the sync of workspace ${JSON.stringify(this.workspace)} waited ${
+      Math.round(this.waitedMillis / 100) / 10
+    } s for a lock on its tables held by ${who}, and gave up. Pages written before stay; nothing was marked deleted.`
+  }
+  /** What to do, with this library's options. */
+  get advice(): string {
+    return "End that session's transaction (COMMIT or ROLLBACK it, or SELECT pg_terminate_backend(pid)) and run the sync again, or give a longer tableLockTimeout."
+  }
+  override get message(): string {
+    return `${this.problem} ${this.advice}`
+  }
+}
+
+/**
  * The PostgreSQL session the sync took its workspace lock on is not its own: a pooler between it and PostgreSQL
  * (PgBouncer's `pool_mode = transaction` or `statement`, a managed database's transaction pooler) hands each
  * transaction to whichever server session is free. The lock is a session-level advisory lock: through such a pooler it
@@ -273,6 +338,7 @@ export type SyncError =
   | WorkspaceUnchecked
   | LockTimeout
   | LockLost
+  | TableLocked
   | SessionPooled
   | SchemaTooNew
   | UnsupportedDialect

@@ -421,7 +421,7 @@ describe("the PostgreSQL advisory lock's tries", () => {
         })
         const sql = { reserve } as unknown as SqlClient.SqlClient
         const lockScope = yield* Scope.make()
-        const lock = yield* Scope.extend(Lock.advisory(sql, [1, 2], "w"), lockScope)
+        const lock = yield* Scope.extend(Lock.advisory(sql, [1, 2], "w", 0), lockScope)
         // Yielding every few steps, so that the interruption lands at every step of the handover in turn.
         const trying = yield* Effect.fork(lock.tryTake.pipe(Effect.withMaxOpsBeforeYield(16)))
         yield* Effect.sleep(1)

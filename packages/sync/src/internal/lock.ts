@@ -23,7 +23,7 @@ import { Cause, Clock, Data, Duration, Effect, Exit, Fiber, Predicate, Schedule,
 import { randomUUID } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
-import { explain, LockLost, LockTimeout, SessionPooled } from "../SyncError.js"
+import { Blocker, explain, LockLost, LockTimeout, SessionPooled, TableLocked } from "../SyncError.js"
 import { type Dialect, time } from "./dialect.js"
 
 export interface Held {
@@ -38,7 +38,7 @@ export interface Held {
    */
   readonly transaction: <A, E, R>(
     effect: Effect.Effect<A, E, R>
-  ) => Effect.Effect<A, E | LockLost | SessionPooled | SqlError, R>
+  ) => Effect.Effect<A, E | LockLost | SessionPooled | TableLocked | SqlError, R>
 }
 
 export interface Options {
@@ -47,6 +47,11 @@ export interface Options {
   readonly resource: Resource.Resource
   /** Give up after this long; undefined waits as long as it takes. */
   readonly timeout: Duration.Duration | undefined
+  /**
+   * PostgreSQL: the `lock_timeout` of the run's transactions, in milliseconds (0: none), so that a statement blocked by
+   * another session's lock on the tables fails with `TableLocked` instead of waiting without end. Default 0.
+   */
+  readonly tableLockTimeoutMillis?: number | undefined
 }
 
 /** How often a waiting sync tries again. */
@@ -93,7 +98,7 @@ export const acquire = (
 ): Effect.Effect<Held, LockTimeout | SessionPooled | SqlError, Scope.Scope> =>
   Effect.gen(function*() {
     const lock = dialect === "pg"
-      ? yield* advisory(sql, workspaceKey(options.workspace), options.workspace)
+      ? yield* advisory(sql, workspaceKey(options.workspace), options.workspace, options.tableLockTimeoutMillis ?? 0)
       : lease(sql, options.workspace)
     const lost = (reason: string) => new LockLost({ workspace: options.workspace, reason })
     // Before the first try, not after the last: a try interrupted while its statement was on its way may have taken
@@ -140,7 +145,9 @@ export const acquire = (
         const reason = isBusy(error) ? "SQLite stayed busy for a minute, longer than a lease lasts" : lock.lostReason
         return Effect.fail(lost(`${reason}: ${explain(error)}`))
       })),
-      transaction: <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | LockLost | SessionPooled | SqlError, R> =>
+      transaction: <A, E, R>(
+        effect: Effect.Effect<A, E, R>
+      ): Effect.Effect<A, E | LockLost | SessionPooled | TableLocked | SqlError, R> =>
         Effect.catchIf(lock.transaction(effect), isSqlError, failedBecause)
     } satisfies Held
   })
@@ -155,8 +162,31 @@ interface Lock {
   /** A transaction that commits only while the lock is held (see the module's comment). */
   readonly transaction: <A, E, R>(
     effect: Effect.Effect<A, E, R>
-  ) => Effect.Effect<A, E | LockLost | SessionPooled | SqlError, R>
+  ) => Effect.Effect<A, E | LockLost | SessionPooled | TableLocked | SqlError, R>
 }
+
+/** PostgreSQL's `lock_not_available`: a statement that waited out `lock_timeout` (or a `NOWAIT`). */
+const lockNotAvailable = (cause: Cause.Cause<unknown>): boolean => {
+  const failure = Cause.failureOption(cause)
+  if (failure._tag === "None" || !isSqlError(failure.value)) return false
+  const driver = failure.value.cause
+  return driver instanceof Error && (driver as Error & { readonly code?: unknown }).code === "55P03"
+}
+
+/**
+ * The sessions that hold or await a lock on the sync's tables, but a plain read's, in a transaction open at least
+ * `millis`: once a statement gave up, its own wait (and so `pg_blocking_pids`) is gone, and these are what it waited
+ * behind. Another workspace's sync writes the same tables, but in transactions of a page, far shorter.
+ */
+const blockersQuery = `SELECT DISTINCT ON (a.pid) a.pid, a.application_name, a.usename, a.state,
+    l.mode || CASE WHEN l.granted THEN '' ELSE ' (awaited)' END || ' on ' || c.relname AS lock,
+    extract(epoch FROM clock_timestamp() - a.xact_start)::float8 AS seconds, left(coalesce(a.query, ''), 200) AS query
+  FROM pg_locks l JOIN pg_class c ON c.oid = l.relation JOIN pg_stat_activity a ON a.pid = l.pid
+  WHERE l.locktype = 'relation' AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+    AND c.relkind = 'r' AND c.relname LIKE 'intercom\\_%' AND l.mode <> 'AccessShareLock' AND l.pid <> pg_backend_pid()
+    AND a.xact_start <= clock_timestamp() - make_interval(secs => $1::float8 / 1000)
+  ORDER BY a.pid, CASE l.mode WHEN 'AccessExclusiveLock' THEN 0 WHEN 'ExclusiveLock' THEN 1
+    WHEN 'ShareRowExclusiveLock' THEN 2 WHEN 'ShareLock' THEN 3 ELSE 4 END`
 
 /**
  * The advisory lock's key: a namespace of ours and a 32-bit FNV-1a hash of the workspace's name. Two names that hash
@@ -201,7 +231,8 @@ const reserveIn = (
 export const advisory = (
   sql: SqlClient.SqlClient,
   key: readonly [number, number],
-  workspace: string
+  workspace: string,
+  tableLockTimeoutMillis: number
 ): Effect.Effect<Lock, never, Scope.Scope> =>
   Effect.gen(function*() {
     // Whether the server session that runs the statement holds the lock (pg_locks names the two keys as unsigned
@@ -242,7 +273,12 @@ export const advisory = (
           // (a pooler's) would otherwise write as if it held it. The session's server process, not pg_locks: this runs
           // for every page, and reading pg_locks takes every partition of the server's lock table. One round trip for
           // both (a query without parameters goes as one simple query, and answers each statement's rows).
-          const [, [here] = []] = yield* ask<ReadonlyArray<{ pid: number }>>("BEGIN; SELECT pg_backend_pid() AS pid", [])
+          // Its lock_timeout too, local to it: a statement blocked by another session's lock fails (TableLocked)
+          // rather than holding the run, silent, without end. Waits for locks only, never a long pass's own time.
+          const [, , [here] = []] = yield* ask<ReadonlyArray<{ pid: number }>>(
+            `BEGIN; SET LOCAL lock_timeout = ${Math.round(tableLockTimeoutMillis)}; SELECT pg_backend_pid() AS pid`,
+            []
+          )
           if (here?.pid === undefined || here.pid !== held?.pid) {
             yield* Effect.ignore(ask("ROLLBACK", []))
             return yield* pooled("a transaction of the run was given a server session that does not hold the workspace's lock")
@@ -260,6 +296,32 @@ export const advisory = (
           }
           // A session that ended has rolled back already, and its ROLLBACK fails: the failure to report is the first.
           yield* Effect.ignore(ask("ROLLBACK", []))
+          if (tableLockTimeoutMillis > 0 && lockNotAvailable(exit.cause)) {
+            const found = yield* ask<{
+              pid: number
+              application_name: string | null
+              usename: string | null
+              state: string | null
+              lock: string
+              seconds: number | null
+              query: string
+            }>(blockersQuery, [tableLockTimeoutMillis]).pipe(Effect.orElseSucceed(() => []))
+            return yield* new TableLocked({
+              workspace,
+              waitedMillis: tableLockTimeoutMillis,
+              blockers: found.map((row) =>
+                new Blocker({
+                  pid: row.pid,
+                  applicationName: row.application_name ?? "",
+                  user: row.usename,
+                  state: row.state,
+                  lock: row.lock,
+                  transactionSeconds: row.seconds ?? 0,
+                  query: row.query
+                })
+              )
+            })
+          }
           return yield* exit
         })
       ).pipe(turn.withPermits(1))

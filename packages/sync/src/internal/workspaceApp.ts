@@ -5,7 +5,7 @@
 import type { SqlError } from "@effect/sql/SqlError"
 import { IntercomClient } from "@intercom-scroll/core"
 import { Clock, Effect, Either } from "effect"
-import { type LockLost, type SessionPooled, WorkspaceMismatch, WorkspaceUnchecked } from "../SyncError.js"
+import { type LockLost, type SessionPooled, type TableLocked, WorkspaceMismatch, WorkspaceUnchecked } from "../SyncError.js"
 import type { Held } from "./lock.js"
 import type { Store } from "./store.js"
 
@@ -25,7 +25,7 @@ export const check = (
   workspace: string,
   store: Store,
   lock: Held
-): Effect.Effect<string | null, WorkspaceMismatch | WorkspaceUnchecked | LockLost | SessionPooled | SqlError, IntercomClient.IntercomClient> =>
+): Effect.Effect<string | null, WorkspaceMismatch | WorkspaceUnchecked | LockLost | SessionPooled | TableLocked | SqlError, IntercomClient.IntercomClient> =>
   Effect.gen(function*() {
     const identify = (yield* IntercomClient.IntercomClient).identify
     if (identify === undefined) return null
