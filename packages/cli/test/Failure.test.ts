@@ -222,6 +222,22 @@ describe("Failure.line", () => {
     )
   })
 
+  it("a sync's TableLocked names the blocking session and advises the --table-lock-timeout flag", () => {
+    const blocker = new SyncError.Blocker({
+      pid: 4242,
+      applicationName: "psql",
+      user: "ops",
+      state: "idle in transaction",
+      lock: "AccessExclusiveLock on intercom_users_records",
+      transactionSeconds: 65.04,
+      query: "BEGIN; LOCK TABLE intercom_users_records IN ACCESS EXCLUSIVE MODE"
+    })
+    const line = Failure.line(Cause.fail(new SyncError.TableLocked({ workspace: "acme", waitedMillis: 60_000, blockers: [blocker] })))
+    expect(line).toBe(
+      "TableLocked: A statement of the sync of workspace \"acme\" waited 60 s for a lock on its tables held by pid 4242 (psql, user ops, idle in transaction for 65 s, AccessExclusiveLock on intercom_users_records: BEGIN; LOCK TABLE intercom_users_records IN ACCESS EXCLUSIVE MODE), and gave up. Pages written before stay; nothing was marked deleted. End that session's transaction (COMMIT or ROLLBACK it, or SELECT pg_terminate_backend(pid)) and sync again, or wait longer for it with --table-lock-timeout DURATION, such as --table-lock-timeout 10m (default 1m)."
+    )
+  })
+
   it("says what a stop part-way leaves, by the subcommand the arguments name (an export's without any)", () => {
     // As `Cli.main` finds the subcommand in the arguments.
     const stopped = (args: ReadonlyArray<string> = []) =>

@@ -99,6 +99,11 @@ const isLockTimeout = Schema.is(SyncError.LockTimeout)
 const lockTimeoutAdvice =
   "Run again once the other sync has finished, or wait longer for it with --lock-timeout DURATION, such as --lock-timeout 10m (by default a sync waits as long as it takes)."
 
+/** A statement held by another session's lock: the library's advice names its option, this says the flag. */
+const isTableLocked = Schema.is(SyncError.TableLocked)
+const tableLockedAdvice =
+  "End that session's transaction (COMMIT or ROLLBACK it, or SELECT pg_terminate_backend(pid)) and sync again, or wait longer for it with --table-lock-timeout DURATION, such as --table-lock-timeout 10m (default 1m)."
+
 /** A token of another workspace than the rows': the library's advice speaks of names, this says the flag. */
 const isWorkspaceMismatch = Schema.is(SyncError.WorkspaceMismatch)
 const workspaceMismatchAdvice = (error: SyncError.WorkspaceMismatch) =>
@@ -197,6 +202,7 @@ const withAdvice = (error: ScrollError.ScrollError, surface: Surface): string =>
 const describe = (error: unknown, surface: Surface = {}): string => {
   if (isScrollError(error)) return `${error._tag}: ${withAdvice(error, surface)}`
   if (isLockTimeout(error)) return `${error._tag}: ${error.problem} ${lockTimeoutAdvice}`
+  if (isTableLocked(error)) return `${error._tag}: ${error.problem} ${tableLockedAdvice}`
   if (isWorkspaceMismatch(error)) return `${error._tag}: ${error.problem} ${workspaceMismatchAdvice(error)}`
   if (typeof error === "object" && error !== null) {
     const { _tag, name, message } = error as { readonly _tag?: unknown; readonly name?: unknown; readonly message?: unknown }

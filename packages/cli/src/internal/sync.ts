@@ -29,6 +29,8 @@ export interface Options {
   readonly workspace: string
   /** How long to wait for another sync of the workspace; undefined: as long as it takes. */
   readonly lockTimeout?: Duration.Duration | undefined
+  /** PostgreSQL: how long a statement waits for another session's lock on the tables; undefined: the library's 1 minute. */
+  readonly tableLockTimeout?: Duration.Duration | undefined
   /** At most how many pages one transaction writes; undefined: one (`Sync.Options.pagesPerTransaction`). */
   readonly pagesPerTransaction?: number | undefined
   readonly scroll?: Omit<Scroll.Options, "customAttributes"> | undefined
@@ -100,6 +102,7 @@ export const run = Effect.fn("SyncCommand.run")(function*(options: Options): Eff
           ...options.scroll,
           workspace: options.workspace,
           lockTimeout: options.lockTimeout,
+          tableLockTimeout: options.tableLockTimeout,
           pagesPerTransaction: options.pagesPerTransaction
         })
           .pipe(Effect.provideService(Progress.Progress, track(tracker.reporter)))
@@ -152,6 +155,7 @@ export const fromFlags = (flags: SyncFlags.Flags): Effect.Effect<void, CommandEr
         target: flags.target,
         workspace,
         lockTimeout: Option.getOrUndefined(flags.lockTimeout),
+        tableLockTimeout: Option.getOrUndefined(flags.tableLockTimeout),
         pagesPerTransaction: Option.getOrUndefined(flags.pagesPerTransaction),
         scroll: ScrollOptions.scrollOptions(flags),
         destination: SyncDatabase.display(database),

@@ -72,6 +72,12 @@ export const flags = {
       "Wait at most this long while another sync of the workspace runs, then fail, such as 90s, 10m or 600 (seconds) (default: wait as long as it takes). Intercom allows one scroll of a workspace at a time."
     ),
     Flag.optional
+  ),
+  tableLockTimeout: ScrollFlags.duration("table-lock-timeout").pipe(
+    Flag.withDescription(
+      "PostgreSQL: how long one statement waits for a lock another session holds on the sync's tables (an open LOCK TABLE, ALTER TABLE or SELECT … FOR UPDATE) before the sync fails with TableLocked, naming that session, such as 30s or 5m (default 1m)."
+    ),
+    Flag.optional
   )
 }
 
