@@ -314,6 +314,27 @@ const pause = (resource: Resource, reason: WaitReason, untilMillis: number, ends
     untilMillis <= now ? Effect.void : waiting(resource, reason, endsBy)(Effect.sleep(untilMillis - now)))
 
 /**
+ * How long a scroll waits for another scroll of its workspace in this process before it says so. Nothing here tells a
+ * long scroll ahead of it from one that goes on only once this one has (two scrolls of one workspace in `Stream.zip`,
+ * which wait for each other for ever); a log line tells the user who watches neither progress nor spans.
+ */
+const lockWaitWarning = Duration.minutes(1)
+
+/** Waits for the workspace's lock in this process, reported as a wait, and said in a warning once it lasts. */
+const waitForLock = (resource: Resource, lock: WorkspaceLock.WorkspaceLock) =>
+  Effect.gen(function*() {
+    const warning = yield* Effect.fork(Effect.delay(
+      Effect.logWarning(
+        `The ${resource} scroll has waited ${Duration.format(lockWaitWarning)} for another scroll of its workspace in ` +
+          "this process to end (one open scroll per workspace). If that scroll goes on only once this one does, as two " +
+          "scrolls of one workspace in Stream.zip do, they wait for each other for ever: run them one after the other."
+      ),
+      lockWaitWarning
+    ))
+    return yield* Effect.ensuring(lock.acquire, Fiber.interrupt(warning))
+  }).pipe(waiting(resource, "workspace-lock", undefined))
+
+/**
  * Opens the scroll, waiting by `schedule` while another scroll holds the workspace on Intercom's side: one this process
  * left open a moment ago (`own-scroll`), or one it knows nothing of (`concurrent-scroll`). Each wait is reported as
  * lasting until the schedule would give up, which is as long as it can last.
@@ -367,7 +388,7 @@ export const pages = <R extends Resource, A = never, I = never>(
     // within it, which then goes on only once this one has.
     const lock = internals.workspaceLock
     if (yield* lock.isHeldAbove) return yield* new ConcurrentScroll({ resource, nested: true })
-    const giveBackLock = yield* (yield* lock.isHeld) ? waiting(resource, "workspace-lock", undefined)(lock.acquire) : lock.acquire
+    const giveBackLock = yield* (yield* lock.isHeld) ? waitForLock(resource, lock) : lock.acquire
 
     // Created once, so the restart budget counts across attempts (Stream.retry would reset it on every element).
     const restartBudget = ScheduleDriver.driver(options.restart ?? defaultRestart)

@@ -588,6 +588,51 @@ describe("one scroll per workspace in process", () => {
   })
 })
 
+describe("a long wait for a scroll of the workspace in this process", () => {
+  it.effect("is said in a warning after a minute, once: two scrolls of one workspace in Stream.zip wait for each other", () => {
+    const fake = makeFake({ records: 250 })
+    const warnings: Array<string> = []
+    const logger = Logger.make(({ logLevel, message }) => {
+      if (logLevel._tag === "Warning") warnings.push(String(message))
+    })
+    return Effect.gen(function*() {
+      const zipped = yield* Effect.fork(Stream.runDrain(Stream.zip(Scroll.users(), Scroll.users())))
+      yield* settle(() => fake.requests.length >= 1)
+      yield* TestClock.adjust("59 seconds")
+      expect(warnings).toEqual([])
+      yield* TestClock.adjust("2 seconds")
+      yield* settle(() => warnings.length > 0)
+      yield* TestClock.adjust("5 minutes")
+      expect(warnings).toEqual([
+        "The users scroll has waited 1m for another scroll of its workspace in this process to end (one open scroll per workspace). If that scroll goes on only once this one does, as two scrolls of one workspace in Stream.zip do, they wait for each other for ever: run them one after the other."
+      ])
+      // Still waiting, the first scroll stuck at its first page: only the warning moved.
+      expect(fake.opened()).toBe(1)
+      yield* Fiber.interrupt(zipped)
+    }).pipe(Effect.provide(fake.layer), Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+  })
+
+  it.effect("is not said of a wait that ended within the minute, however long the scroll then takes", () => {
+    const fake = makeFake({ records: 250 })
+    const warnings: Array<string> = []
+    const logger = Logger.make(({ logLevel, message }) => {
+      if (logLevel._tag === "Warning" && String(message).includes("has waited")) warnings.push(String(message))
+    })
+    return Effect.gen(function*() {
+      const holder = yield* Effect.fork(Stream.runCount(Scroll.users()))
+      yield* settle(() => fake.requests.length >= 1)
+      // The second waits for the first, then holds its first record for as long as the clock goes.
+      const gate = yield* Deferred.make<void>()
+      const waiter = yield* Scroll.users().pipe(Stream.tap(() => Deferred.await(gate)), Stream.runDrain, Effect.fork)
+      expect(yield* Fiber.join(holder)).toBe(250)
+      yield* settle(() => fake.opened() === 2)
+      yield* TestClock.adjust("5 minutes")
+      expect(warnings).toEqual([])
+      yield* Fiber.interrupt(waiter)
+    }).pipe(Effect.provide(fake.layer), Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+  })
+})
+
 describe("the workspace locks of a long-running process", () => {
   // A service that makes a client per request, with the token the request carries, meets many tokens over its life.
   it.effect("keeps no lock for a workspace once its scrolls are over, whether they ended, failed or were refused", () =>
