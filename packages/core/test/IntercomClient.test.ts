@@ -658,6 +658,16 @@ describe("error mapping", () => {
       expect(levels).toBe(1_000)
     }))
 
+  it.effect("a body that is an array nested 5,000 levels deep is InvalidResponse, not a RangeError from the schema's message", () =>
+    Effect.gen(function*() {
+      // The schema's message quotes the value it refuses: quoting this one overflowed the stack, a defect.
+      const deep = expectTag(yield* failureOf(() => text(`${"[".repeat(5_000)}${"]".repeat(5_000)}`, 200, "application/json")), "InvalidResponse")
+      expect(deep.issue).toMatch(/^at the body: arrays nested more than 1000 levels deep/)
+      // One shallow enough is refused as before, for what it is not.
+      const shallow = expectTag(yield* failureOf(() => text("[[[]]]", 200, "application/json")), "InvalidResponse")
+      expect(shallow.issue).toMatch(/^at the body: Expected /)
+    }))
+
   it.effect("an error list under a 200 is InvalidResponse saying the error, not the list type it lacks", () =>
     Effect.gen(function*() {
       const error = yield* failureOf(() =>

@@ -88,10 +88,17 @@ const deeperThan = (value: object, levels: number): boolean => {
 }
 
 /**
- * The page's first record that nests deeper than a record may, as the issue it makes, named by its field and id.
+ * The page's first record that nests deeper than a record may, as the issue it makes, named by its field and id; or
+ * a body that is itself an array nested that deep.
  */
 const tooDeep = (json: unknown): PageIssue | undefined => {
-  if (typeof json !== "object" || json === null || Array.isArray(json)) return undefined
+  if (typeof json !== "object" || json === null) return undefined
+  // No envelope, but refused by a schema whose message would quote it all the same.
+  if (Array.isArray(json)) {
+    return deeperThan(json, maxRecordDepth)
+      ? { issue: `at the body: arrays nested more than ${maxRecordDepth} levels deep, not a page's envelope` }
+      : undefined
+  }
   for (const list in json) {
     const records: unknown = (json as { readonly [key: string]: unknown })[list]
     if (!Array.isArray(records)) {
