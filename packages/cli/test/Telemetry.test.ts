@@ -462,8 +462,9 @@ describe("Telemetry.settings", () => {
         "250 millis",
         "100 millis"
       ])).toEqual([false, true])
-      // An hour, for all three signals: the end still comes well before the stop deadline gives up on it.
-      const hour = yield* heldFor({ OTEL_EXPORTER_OTLP_TIMEOUT: "3600000" }, ["19900 millis", "20100 millis"])
+      // An hour, for all three signals: held 20 s (maxEndWait), the signals side by side, well before the stop deadline
+      // gives up on it.
+      const hour = yield* heldFor({ OTEL_EXPORTER_OTLP_TIMEOUT: "3600000" }, ["19900 millis", "200 millis"])
       expect(hour).toEqual([false, true])
       // Twice that, after a fleet runner's 15 s, is still within the stop deadline.
       expect(2 * 20_000 + 15_000).toBeLessThan(StopDeadline.graceMillis)
