@@ -238,6 +238,15 @@ describe("Failure.line", () => {
     )
   })
 
+  it("a fleet sync's TableLocked advises what a fleet can do: no option of the library's, no flag the fleet lacks", () => {
+    const error = new SyncError.TableLocked({ workspace: "acme", waitedMillis: 60_000, blockers: [] })
+    const said = Failure.describeInFleet(error)
+    expect(said).toBe(
+      "TableLocked: A statement of the sync of workspace \"acme\" waited 60 s for a lock on its tables held by another session (it had let go by the time it was looked for), and gave up. Pages written before stay; nothing was marked deleted. End that session's transaction (COMMIT or ROLLBACK it, or SELECT pg_terminate_backend(pid)) and sync again under a new --run: a runner's sync waits 1 minute for such a lock."
+    )
+    expect(said).not.toMatch(/tableLockTimeout|--table-lock-timeout/)
+  })
+
   it("says what a stop part-way leaves, by the subcommand the arguments name (an export's without any)", () => {
     // As `Cli.main` finds the subcommand in the arguments.
     const stopped = (args: ReadonlyArray<string> = []) =>

@@ -82,13 +82,15 @@ const fleetAdvice: { readonly [E in ScrollError.ScrollError as E["_tag"]]: (erro
 const isScrollError = Schema.is(ScrollError.ScrollError)
 
 /**
- * A scroll's error of a workspace that `fleet sync` sent, with advice in the fleet's terms (the workspaces file, the
- * runners' variables, `--run`), or undefined for any other error.
+ * A scroll's error (or a sync's `TableLocked`) of a workspace that `fleet sync` sent, with advice in the fleet's terms
+ * (the workspaces file, the runners' variables, `--run`), or undefined for any other error.
  *
  * @since 0.1.0
  * @category rendering
  */
 export const describeInFleet = (error: unknown): string | undefined => {
+  // The library's advice names its tableLockTimeout option, which a fleet's syncs do not take: theirs is its default.
+  if (isTableLocked(error)) return `${error._tag}: ${error.problem} ${tableLockedInFleetAdvice}`
   if (!isScrollError(error)) return undefined
   const said = (fleetAdvice[error._tag] as (error: ScrollError.ScrollError) => string)(error)
   return said === "" ? `${error._tag}: ${error.problem}` : `${error._tag}: ${error.problem} ${said}`
@@ -103,6 +105,9 @@ const lockTimeoutAdvice =
 const isTableLocked = Schema.is(SyncError.TableLocked)
 const tableLockedAdvice =
   "End that session's transaction (COMMIT or ROLLBACK it, or SELECT pg_terminate_backend(pid)) and sync again, or wait longer for it with --table-lock-timeout DURATION, such as --table-lock-timeout 10m (default 1m)."
+
+const tableLockedInFleetAdvice =
+  "End that session's transaction (COMMIT or ROLLBACK it, or SELECT pg_terminate_backend(pid)) and sync again under a new --run: a runner's sync waits 1 minute for such a lock."
 
 /** A token of another workspace than the rows': the library's advice speaks of names, this says the flag. */
 const isWorkspaceMismatch = Schema.is(SyncError.WorkspaceMismatch)
