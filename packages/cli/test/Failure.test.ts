@@ -238,6 +238,18 @@ describe("Failure.line", () => {
     )
   })
 
+  it("a 429 without Intercom's headers keeps the library's advice for a proxy's limit, in the command's and the fleet's terms", () => {
+    const proxy = new ScrollError.RateLimited({ resource: "users", page: 2, resetAt: 0, intercomHeaders: false })
+    const hint = "If a proxy of yours limits the requests, raise its limit for Intercom's API."
+    expect(Failure.line(Cause.fail(proxy))).toBe(`RateLimited: ${proxy.problem} Run again after 1970-01-01T00:00:00.000Z. ${hint}`)
+    expect(Failure.describeInFleet(proxy)).toBe(
+      `RateLimited: ${proxy.problem} Sync again after 1970-01-01T00:00:00.000Z, under a new --run. ${hint}`
+    )
+    // Intercom's own limit: no proxy to raise.
+    expect(Failure.line(Cause.fail(scrollErrors[3]))).not.toContain("proxy")
+    expect(Failure.describeInFleet(scrollErrors[3])).not.toContain("proxy")
+  })
+
   it("a fleet sync's TableLocked advises what a fleet can do: no option of the library's, no flag the fleet lacks", () => {
     const error = new SyncError.TableLocked({ workspace: "acme", waitedMillis: 60_000, blockers: [] })
     const said = Failure.describeInFleet(error)

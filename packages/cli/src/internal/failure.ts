@@ -20,6 +20,10 @@ export { exitCode, hungUpExitCode, interruptedExitCode, stdoutClosedExitCode, te
 const recordAdvice =
   "The run stopped at this record (an export to --out leaves no file; a sync keeps the pages before it and marks nothing deleted). Look the record up in Intercom by its id and correct that field there (an app that wrote it through the API may have sent the wrong type); if Intercom itself sends such values, report the field to intercom-scroll."
 
+/** A 429 without Intercom's headers may be a proxy's: the library's advice for it, which the tables' replace. */
+const proxyLimit = (error: ScrollError.RateLimited): string =>
+  error.isIntercom ? "" : " If a proxy of yours limits the requests, raise its limit for Intercom's API."
+
 /**
  * What to do after each of the scroll's errors, with the flags and variables of this command line. Empty where
  * nothing general helps.
@@ -35,7 +39,7 @@ const advice: { readonly [E in ScrollError.ScrollError as E["_tag"]]: (error: E)
     error.cause._tag === "Timeout"
       ? `No page came whole within --request-timeout (${error.cause.millis} ms): if Intercom (or the link) is that slow, give it longer with --request-timeout DURATION, such as --request-timeout 2m; else run again later.`
       : "Run again later, or try again more often with --max-restarts N (default 5).",
-  RateLimited: (error) => `Run again after ${error.resetTime}.`,
+  RateLimited: (error) => `Run again after ${error.resetTime}.${proxyLimit(error)}`,
   Unauthorized: (error) =>
     `Check INTERCOM_ACCESS_TOKEN, the workspace's region (--region or INTERCOM_REGION: us, eu or au), and that the app may read ${error.resource}.`,
   ApiError: () => "",
@@ -61,7 +65,7 @@ const fleetAdvice: { readonly [E in ScrollError.ScrollError as E["_tag"]]: (erro
   Expired: () => "The sync fell behind Intercom's minute more often than it restarts: sync again under a new --run.",
   ConcurrentScroll: () => "Another app may be scrolling the workspace: sync again under a new --run once it is done.",
   RestartRequired: () => "Sync again later, under a new --run.",
-  RateLimited: (error) => `Sync again after ${error.resetTime}, under a new --run.`,
+  RateLimited: (error) => `Sync again after ${error.resetTime}, under a new --run.${proxyLimit(error)}`,
   Unauthorized: (error) =>
     `Check the token in the variable the workspace's tokenEnv names, on the runners; its baseUrl or region in the workspaces file; and that the app may read ${error.resource}.`,
   ApiError: () => "",
