@@ -97,8 +97,11 @@ export const layerConfig: Layer.Layer<Secrets> = Layer.effect(
             detail: `the config provider failed to read ${ref.tokenEnv} ${String(error)}`
           })
         ),
+        // Without the whitespace around it, as `IntercomClient.accessTokenConfig` reads one: a secret file or a CRLF
+        // .env leaves a line break at the end, which the client refuses.
+        Effect.map(Option.map((token) => Redacted.make(Redacted.value(token).trim()))),
         Effect.flatMap((token) =>
-          Option.isSome(token) && Redacted.value(token.value).trim() !== ""
+          Option.isSome(token) && Redacted.value(token.value) !== ""
             ? Effect.succeed(token.value)
             : new MissingToken({ workspace: ref.workspace, tokenEnv: ref.tokenEnv })
         )

@@ -63,6 +63,12 @@ describe("Secrets.layerConfig", () => {
       expect(String(resolved)).not.toContain("s3cret")
     }))
 
+  it.effect("resolves a variable with a line break at its end (a secret file, a CRLF .env) without it, as the core reads INTERCOM_ACCESS_TOKEN", () =>
+    Effect.gen(function*() {
+      // Kept, the line break made the client refuse the token as InvalidOptions, naming no variable.
+      expect(Redacted.value(yield* token({ ACME_TOKEN: " s3cret\r\n" }, "ACME_TOKEN"))).toBe("s3cret")
+    }))
+
   it.effect("refuses a variable that is unset or blank, naming it and not its value", () =>
     Effect.gen(function*() {
       expect((yield* Effect.flip(token({}, "ACME_TOKEN"))).message).toContain("ACME_TOKEN is not set")
