@@ -63,7 +63,7 @@ const describe = (parseIssue: ParseResult.ParseIssue, json: unknown): PageIssue 
  * down; SQLite's JSON functions call a record 1001 levels deep malformed (a sync's app check reads its rows with
  * `json_extract`). Intercom's own records nest a few levels.
  */
-export const maxRecordDepth = 1000
+const maxRecordDepth = 1000
 
 /**
  * Whether `value`, an object or an array, nests objects and arrays more than `levels` levels deep (itself the first).

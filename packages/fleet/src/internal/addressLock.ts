@@ -29,7 +29,7 @@ export const waitForAddress = Duration.seconds(20)
  * How often the session holding the lock is checked, and a lost lock tried again: the cluster's own shard lock refresh
  * nearby, so the address is free for about as long as the shards a restart frees.
  */
-export const checkEvery = Duration.seconds(5)
+const checkEvery = Duration.seconds(5)
 
 /** A session of the runner's, reserved in a scope of its own: closed once it is lost, it is given back (or dropped). */
 interface Session {
