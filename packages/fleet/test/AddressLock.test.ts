@@ -21,24 +21,32 @@ const holder = (sql: SqlClient.SqlClient) =>
     (rows) => rows[0]?.pid
   ))
 
+/**
+ * A fresh database, a runner holding the address on it (its log kept in `lines`), and the test's own session, as
+ * another process's: the runner's sessions are the ones the test ends.
+ */
+const runnerHolding = Effect.gen(function*() {
+  const url = yield* Effect.orDie(PostgresDatabase.make)
+  const runnerSql = yield* Layer.build(Layer.orDie(PostgresDatabase.layerAt(url)))
+  const other = Context.get(yield* Layer.build(Layer.orDie(PostgresDatabase.layerAt(url))), SqlClient.SqlClient)
+  const lines: Array<string> = []
+  const logger = Logger.make(({ logLevel, message }) => {
+    lines.push(`${logLevel.label} ${String(message)}`)
+  })
+  const taken = yield* AddressLock.hold(address).pipe(
+    Effect.orDie,
+    Effect.provide(runnerSql),
+    Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+  )
+  return { lines, other, taken }
+})
+
 const steps = { step: "1 second", maxSteps: 30, realPause: "50 millis" } as const
 
 describe("AddressLock", () => {
   it.scoped("a lock whose session ended (a database restart) is taken again on a new session, and the log says so", () =>
     Effect.gen(function*() {
-      const url = yield* Effect.orDie(PostgresDatabase.make)
-      const runnerSql = yield* Layer.build(Layer.orDie(PostgresDatabase.layerAt(url)))
-      // The test's own session, as another process's: the runner's sessions are the ones it ends.
-      const other = Context.get(yield* Layer.build(Layer.orDie(PostgresDatabase.layerAt(url))), SqlClient.SqlClient)
-      const lines: Array<string> = []
-      const logger = Logger.make(({ logLevel, message }) => {
-        lines.push(`${logLevel.label} ${String(message)}`)
-      })
-      const taken = yield* AddressLock.hold(address).pipe(
-        Effect.orDie,
-        Effect.provide(runnerSql),
-        Effect.provide(Logger.replace(Logger.defaultLogger, logger))
-      )
+      const { lines, other, taken } = yield* runnerHolding
       expect(taken).toBe(true)
       const first = yield* holder(other)
       expect(first).toBeTypeOf("number")
@@ -60,18 +68,7 @@ describe("AddressLock", () => {
 
   it.scoped("a lock another process took while its session was gone is warned of, and taken back once freed", () =>
     Effect.gen(function*() {
-      const url = yield* Effect.orDie(PostgresDatabase.make)
-      const runnerSql = yield* Layer.build(Layer.orDie(PostgresDatabase.layerAt(url)))
-      const other = Context.get(yield* Layer.build(Layer.orDie(PostgresDatabase.layerAt(url))), SqlClient.SqlClient)
-      const lines: Array<string> = []
-      const logger = Logger.make(({ logLevel, message }) => {
-        lines.push(`${logLevel.label} ${String(message)}`)
-      })
-      yield* AddressLock.hold(address).pipe(
-        Effect.orDie,
-        Effect.provide(runnerSql),
-        Effect.provide(Logger.replace(Logger.defaultLogger, logger))
-      )
+      const { lines, other } = yield* runnerHolding
       const first = yield* holder(other)
       // Another process at this address takes the lock the moment the runner's session is gone.
       const session = yield* Effect.orDie(other.reserve)
