@@ -9,7 +9,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Simulator } from "@intercom-scroll/simulator"
 import { SyncDatabase } from "@intercom-scroll/sync"
 import { PostgresDatabase } from "@intercom-scroll/testing"
-import { Duration, Effect, Fiber, Layer, Redacted, type Scope } from "effect"
+import { Context, Duration, Effect, Fiber, Layer, Redacted, type Scope } from "effect"
 import { cli, eventually, type Finished, startCli } from "./support/processes.js"
 
 const TOKEN = "sync-test-token-3a9d"
@@ -398,6 +398,27 @@ describe.concurrent("intercom-scroll sync, as a process", () => {
       ],
       pageSize: 50
     })
+  )
+
+  test(
+    "--table-lock-timeout bounds a PostgreSQL sync held by another session's lock on its tables: TableLocked naming that session",
+    () =>
+      Effect.gen(function*() {
+        const database = yield* postgresDatabase
+        succeeded(yield* sync(["users", "--database", database]))
+        // An operator's psql: the records table locked, the transaction left open until the test's scope ends.
+        const sql = Context.get(yield* Layer.build(SyncDatabase.layerFromUrl(database)), SqlClient.SqlClient)
+        const operator = yield* sql.reserve
+        yield* Effect.addFinalizer(() => Effect.ignore(operator.executeRaw("ROLLBACK", [])))
+        yield* operator.executeRaw("BEGIN; LOCK TABLE intercom_users_records IN ACCESS EXCLUSIVE MODE", [])
+        // Given the flag's 2 s, not the library's minute.
+        const locked = yield* sync(["users", "--database", database, "--table-lock-timeout", "2s"])
+        expect(locked.exitCode).toBe(1)
+        expect(locked.stderr).toMatch(
+          /^TableLocked: A statement of the sync of workspace "default" waited 2 s for a lock on its tables held by pid \d+ \(.*AccessExclusiveLock on intercom_users_records: BEGIN; LOCK TABLE/m
+        )
+      }),
+    served()
   )
 
   test(
