@@ -647,6 +647,13 @@ describe("error mapping", () => {
         `at users.1.custom_attributes: objects and arrays nested more than 1000 levels deep in a record, deeper than this client hands on: writing such a record out (JSON.stringify, a CSV's columns) overflows the stack (in the record with id "${user(2).id}")`
       )
       expect(deep.message).toContain("Page 2 of the users scroll")
+      // The line is drawn at 1000 itself, where SQLite's JSON functions draw theirs: one level more is refused.
+      // (A page handed on is not printed: a diff of a record that deep overflows the reporter.)
+      const justOver = yield* failureOf(() => text(pageWith(1_001), 200, "application/json")).pipe(
+        Effect.map((error) => error._tag === "InvalidResponse" ? error.issue : error._tag),
+        Effect.orElseSucceed(() => "handed on")
+      )
+      expect(justOver).toBe(deep.issue)
 
       const fake = makeFake({ fault: () => text(pageWith(1_000), 200, "application/json") })
       const page = yield* scrollPage("users", "s1-1", 2).pipe(Effect.provide(fake.layer))
