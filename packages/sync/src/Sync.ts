@@ -327,6 +327,10 @@ const validate = (options: Options) =>
       return yield* new InvalidOptions({ detail: `pagesPerTransaction ${pagesPerTransaction} must be a whole number of 1 or more` })
     }
     const tableLockTimeout = yield* duration("tableLockTimeout", options.tableLockTimeout ?? defaultTableLockTimeout)
+    // Zero is PostgreSQL's "no limit", which Duration.infinity already says: one that gives up at once is no use either.
+    if (Duration.toMillis(tableLockTimeout) === 0) {
+      return yield* new InvalidOptions({ detail: "tableLockTimeout must be longer than zero (Duration.infinity for no limit)" })
+    }
     // PostgreSQL takes whole milliseconds, 0 for none, and at most 2^31 − 1 of them (24.8 days: longer is none too).
     const millis = Duration.isFinite(tableLockTimeout) ? Math.max(1, Math.ceil(Duration.toMillis(tableLockTimeout))) : 0
     const tableLockTimeoutMillis = millis > 2 ** 31 - 1 ? 0 : millis

@@ -642,6 +642,11 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
           const error = yield* Effect.flip(Effect.provide(Sync.run("users", { workspace: token, lockTimeout }), intercom(token)))
           expect(error.message).toBe(`Invalid sync options: lockTimeout ${String(lockTimeout)} is not a duration`)
         }
+        // A table lock timeout of zero would be PostgreSQL's "no limit", or give up at once: neither is meant.
+        for (const tableLockTimeout of [0, "0 seconds"] as const) {
+          const error = yield* Effect.flip(Effect.provide(Sync.run("users", { workspace: token, tableLockTimeout }), intercom(token)))
+          expect(error.message).toBe("Invalid sync options: tableLockTimeout must be longer than zero (Duration.infinity for no limit)")
+        }
         // A name the fleet's workspaces file would refuse: blank, a control character, too long.
         for (const workspace of ["   ", "acme\n", " acme", "w".repeat(201), "acme\uD800", "\uDC00acme"]) {
           const error = yield* Effect.flip(Effect.provide(Sync.run("users", { workspace }), intercom(token)))
