@@ -280,6 +280,10 @@ describe("Telemetry.settings", () => {
       expect(yield* refused({ OTEL_EXPORTER_OTLP_TIMEOUT: "10s" })).toBe(
         `OTEL_EXPORTER_OTLP_TIMEOUT must be a whole number of milliseconds, 1 or more, not "10s"`
       )
+      // Past the longest a timer waits, Effect's clock would never end the wait.
+      expect(yield* refused({ OTEL_EXPORTER_OTLP_METRICS_TIMEOUT: "2147483648" })).toBe(
+        `OTEL_EXPORTER_OTLP_METRICS_TIMEOUT must be at most 2147483647 milliseconds (about 24.8 days), the longest a timer waits, not "2147483648"`
+      )
       expect(yield* refused({ OTEL_EXPORTER_OTLP_TRACES_COMPRESSION: "br" })).toBe(
         `OTEL_EXPORTER_OTLP_TRACES_COMPRESSION must be gzip or none (the default), not "br"`
       )

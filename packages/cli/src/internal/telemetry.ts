@@ -258,11 +258,21 @@ const parseCount = (name: string, text: string, what: string): Effect.Effect<num
     : invalid(name, `must be a whole number of ${what}, 1 or more, not ${JSON.stringify(text.trim())}`)
 }
 
+/** The longest a timer waits (2^31 − 1 ms): Effect's clock never fires a longer one, so such a wait would never end. */
+const maxTimerMillis = 2 ** 31 - 1
+
+/** A count of milliseconds that a timer can wait. */
+const parseMillis = (name: string, text: string): Effect.Effect<number, InvalidConfig> =>
+  Effect.flatMap(parseCount(name, text, "milliseconds"), (millis) =>
+    millis <= maxTimerMillis
+      ? Effect.succeed(millis)
+      : invalid(name, `must be at most ${maxTimerMillis} milliseconds (about 24.8 days), the longest a timer waits, not ${JSON.stringify(text.trim())}`))
+
 /** The signal's batching variables, each unset where the exporter's default stands. */
 const batchingOf = (signal: Signal) =>
   Effect.gen(function*() {
     const { batchSize, delay } = batching[signal]
-    const interval = yield* Effect.transposeMapOption(yield* variable(delay), (text) => parseCount(delay, text, "milliseconds"))
+    const interval = yield* Effect.transposeMapOption(yield* variable(delay), (text) => parseMillis(delay, text))
     const size = batchSize === undefined ? Option.none<number>() : yield* Effect.transposeMapOption(
       yield* variable(batchSize),
       (text) => parseCount(batchSize, text, signal === "traces" ? "spans" : "log lines")
@@ -372,7 +382,7 @@ interface Generic {
 }
 
 /** A timeout in milliseconds, as OTEL_EXPORTER_OTLP_TIMEOUT (…) gives it. */
-const parseTimeout = (name: string, text: string) => Effect.map(parseCount(name, text, "milliseconds"), Duration.millis)
+const parseTimeout = (name: string, text: string) => Effect.map(parseMillis(name, text), Duration.millis)
 
 const generic: Effect.Effect<Generic, InvalidConfig> = Effect.gen(function*() {
   const endpoint = yield* Effect.transposeMapOption(
