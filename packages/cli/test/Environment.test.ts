@@ -89,7 +89,9 @@ describe("configured by the environment (a container, a systemd unit, a pod)", (
         [["fleet", "runner", "--database", "sqlite:f.db", "--port", "9000"], { INTERCOM_SCROLL_ALLOWED_BASE_URLS: "gateway" }, "--allow-base-url takes https URLs separated by commas"],
         // sync reads it too, as every flag a deployment sets.
         [["sync", "users", "--database", "sqlite:f.db"], { INTERCOM_SCROLL_PAGES_PER_TRANSACTION: "0" }, "--pages-per-transaction must be a whole number, 1 or more: at most how many pages one transaction writes (or INTERCOM_SCROLL_PAGES_PER_TRANSACTION)"],
-        [["fleet", "sync", "--database", "sqlite:f.db"], { INTERCOM_SCROLL_WORKSPACES: "w.json", INTERCOM_SCROLL_RESOURCES: "users,tickets" }, "--resources takes users, leads and companies"]
+        [["fleet", "sync", "--database", "sqlite:f.db"], { INTERCOM_SCROLL_WORKSPACES: "w.json", INTERCOM_SCROLL_RESOURCES: "users,tickets" }, "--resources takes users, leads and companies"],
+        // Longer than PostgreSQL's lock_timeout takes, which would then be no limit at all.
+        [["sync", "users", "--database", "sqlite:f.db", "--table-lock-timeout", "25d"], {}, "--table-lock-timeout: \\\"25d\\\" is longer than 24d 20h 31m 23s 647ms: PostgreSQL waits at most 2147483647 ms (about 24.8 days) for a lock"]
       ]
       for (const [args, env, words] of cases) {
         const { exit } = yield* cli(args, env)

@@ -331,9 +331,14 @@ const validate = (options: Options) =>
     if (Duration.toMillis(tableLockTimeout) === 0) {
       return yield* new InvalidOptions({ detail: "tableLockTimeout must be longer than zero (Duration.infinity for no limit)" })
     }
-    // PostgreSQL takes whole milliseconds, 0 for none, and at most 2^31 − 1 of them (24.8 days: longer is none too).
-    const millis = Duration.isFinite(tableLockTimeout) ? Math.max(1, Math.ceil(Duration.toMillis(tableLockTimeout))) : 0
-    const tableLockTimeoutMillis = millis > 2 ** 31 - 1 ? 0 : millis
+    // PostgreSQL takes whole milliseconds, 0 for none, and at most 2^31 − 1 of them: a longer one would be taken for
+    // none, silently, where the caller asked for a limit.
+    const tableLockTimeoutMillis = Duration.isFinite(tableLockTimeout) ? Math.max(1, Math.ceil(Duration.toMillis(tableLockTimeout))) : 0
+    if (tableLockTimeoutMillis > maxLockTimeoutMillis) {
+      return yield* new InvalidOptions({
+        detail: `tableLockTimeout must be at most ${maxLockTimeoutMillis} ms (about 24.8 days), PostgreSQL's longest lock_timeout, or Duration.infinity for no limit`
+      })
+    }
     if (options.lockTimeout === undefined) return { workspace, pagesPerTransaction, tableLockTimeoutMillis, lockTimeout: undefined }
     return { workspace, pagesPerTransaction, tableLockTimeoutMillis, lockTimeout: yield* duration("lockTimeout", options.lockTimeout) }
   })
@@ -346,6 +351,9 @@ const duration = (name: string, input: Duration.DurationInput) => {
     ? Effect.fail(new InvalidOptions({ detail: `${name} ${String(input)} is not a duration` }))
     : Effect.succeed(decoded.value)
 }
+
+/** PostgreSQL's `lock_timeout` is an `int` of milliseconds. */
+const maxLockTimeoutMillis = 2 ** 31 - 1
 
 /** A statement blocked longer by another session's lock is stuck, not slow: a page's transaction takes milliseconds. */
 const defaultTableLockTimeout = Duration.minutes(1)

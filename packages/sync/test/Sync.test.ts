@@ -647,6 +647,13 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
           const error = yield* Effect.flip(Effect.provide(Sync.run("users", { workspace: token, tableLockTimeout }), intercom(token)))
           expect(error.message).toBe("Invalid sync options: tableLockTimeout must be longer than zero (Duration.infinity for no limit)")
         }
+        // Past PostgreSQL's longest lock_timeout, which would take it for no limit at all.
+        for (const tableLockTimeout of [2 ** 31, "25 days", Duration.millis(2 ** 31 - 0.5)] as const) {
+          const error = yield* Effect.flip(Effect.provide(Sync.run("users", { workspace: token, tableLockTimeout }), intercom(token)))
+          expect(error.message).toBe(
+            "Invalid sync options: tableLockTimeout must be at most 2147483647 ms (about 24.8 days), PostgreSQL's longest lock_timeout, or Duration.infinity for no limit"
+          )
+        }
         // A name the fleet's workspaces file would refuse: blank, a control character, too long.
         for (const workspace of ["   ", "acme\n", " acme", "w".repeat(201), "acme\uD800", "\uDC00acme"]) {
           const error = yield* Effect.flip(Effect.provide(Sync.run("users", { workspace }), intercom(token)))

@@ -63,6 +63,9 @@ layer(Databases.postgres, { timeout: "60 seconds" })((it) => {
       // Once the session let go, the next run completes; a short timeout cuts no statement that waits for no one.
       const next = yield* Effect.provide(Sync.run("users", { workspace, tableLockTimeout: "50 millis" }), users(freshToken()))
       expect(next).toMatchObject({ unchanged: 20, deleted: 0 })
+      // The longest PostgreSQL's lock_timeout takes is taken.
+      const longest = yield* Effect.provide(Sync.run("users", { workspace, tableLockTimeout: 2 ** 31 - 1 }), users(freshToken()))
+      expect(longest).toMatchObject({ unchanged: 20, deleted: 0 })
     }), { timeout: 20_000 })
 
   it.effect("a page blocked by another session's SELECT … FOR UPDATE of its seen rows fails with TableLocked naming it", () =>

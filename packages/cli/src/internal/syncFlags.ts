@@ -6,7 +6,7 @@
  */
 import { Args, type Command, Options as Flag } from "@effect/cli"
 import type { Resource } from "@intercom-scroll/core"
-import { Config, Option } from "effect"
+import { Config, Duration, Option } from "effect"
 import * as FleetFlags from "./fleetFlags.js"
 import * as ScrollFlags from "./scrollFlags.js"
 
@@ -73,7 +73,10 @@ export const flags = {
     ),
     Flag.optional
   ),
-  tableLockTimeout: ScrollFlags.duration("table-lock-timeout").pipe(
+  tableLockTimeout: ScrollFlags.duration("table-lock-timeout", {
+    // Longer, PostgreSQL would take it for no limit at all.
+    max: { duration: Duration.millis(2 ** 31 - 1), because: "PostgreSQL waits at most 2147483647 ms (about 24.8 days) for a lock" }
+  }).pipe(
     Flag.withDescription(
       "PostgreSQL: how long one statement waits for a lock another session holds on the sync's tables (an open LOCK TABLE, ALTER TABLE or SELECT … FOR UPDATE) before the sync fails with TableLocked, naming that session, such as 30s or 5m (default 1m)."
     ),
