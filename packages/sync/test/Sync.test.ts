@@ -675,9 +675,19 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
         const sql = yield* SqlClient.SqlClient
         yield* Sync.migrate
         yield* sql`INSERT INTO ${sql(Sync.runsTable)} ${sql.insert({ workspace: token, resource: "leads", status: "running", started_at: new Date(0).toISOString() })}`
-        // One that said it was alive 2 minutes in: it ended then, as near as anyone knows.
+        // One that said it was alive 2 minutes in, and what it had written: it ended then, as near as anyone knows.
         yield* sql`INSERT INTO ${sql(Sync.runsTable)} ${
-          sql.insert({ workspace: token, resource: "companies", status: "running", started_at: new Date(0).toISOString(), alive_at: new Date(120_000).toISOString() })
+          sql.insert({
+            workspace: token,
+            resource: "companies",
+            status: "running",
+            started_at: new Date(0).toISOString(),
+            alive_at: new Date(120_000).toISOString(),
+            inserted: 7,
+            updated: 2,
+            unchanged: 40,
+            restarts: 1
+          })
         }`
         const [dead] = yield* runs(token)
         const { dialect } = yield* Databases.TestDatabase
@@ -696,9 +706,28 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
         const now = yield* Clock.currentTimeMillis
         yield* Effect.provide(Sync.run("users", { workspace: token }), intercom(token, { workspace: { users: 5 } }))
         const [abandoned, alive, complete] = yield* runs(token)
-        // What it wrote is not known (it recorded none); that it deleted nothing is: deletions commit with completion.
-        expect(abandoned).toMatchObject({ resource: "leads", status: "abandoned", finished_at: now, inserted: null, deleted: 0 })
-        expect(alive).toMatchObject({ resource: "companies", status: "abandoned", finished_at: 120_000, deleted: 0 })
+        // One that recorded no counts has 0, as every ended run has numbers; one that did keeps them. Neither deleted
+        // anything: deletions commit with completion.
+        expect(abandoned).toMatchObject({
+          resource: "leads",
+          status: "abandoned",
+          finished_at: now,
+          inserted: 0,
+          updated: 0,
+          unchanged: 0,
+          restarts: 0,
+          deleted: 0
+        })
+        expect(alive).toMatchObject({
+          resource: "companies",
+          status: "abandoned",
+          finished_at: 120_000,
+          inserted: 7,
+          updated: 2,
+          unchanged: 40,
+          restarts: 1,
+          deleted: 0
+        })
         // What it says of itself in `fleet status`: that nobody saw it end, not an error it never had.
         expect(abandoned.error).toBe(
           "It never recorded its end (its process died, or its database went away as it ended); the next run of its workspace found it running"

@@ -358,10 +358,11 @@ export const make = (
           }
         }
         // Ended, as near as anyone knows, at its last sign of life; a run of a version before `alive_at`, now. It deleted
-        // nothing: deletions commit with a run's completion. What it wrote is what it last recorded (NULL: none recorded,
-        // so not known).
+        // nothing: deletions commit with a run's completion. What it wrote is what it last recorded (every 5 seconds), 0
+        // where it recorded none, so that every ended run has numbers: in a reader's SQL, `inserted + updated` of a NULL is NULL.
         yield* sql`UPDATE ${runs} SET status = 'abandoned', finished_at = COALESCE(alive_at, ${time(dialect, now)}),
-          deleted = 0, error = ${abandoned} WHERE workspace = ${workspace} AND status = 'running'`
+          inserted = COALESCE(inserted, 0), updated = COALESCE(updated, 0), unchanged = COALESCE(unchanged, 0),
+          restarts = COALESCE(restarts, 0), deleted = 0, error = ${abandoned} WHERE workspace = ${workspace} AND status = 'running'`
       }),
 
     startRun: (now, { label, runner }) =>
