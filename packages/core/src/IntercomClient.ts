@@ -80,7 +80,8 @@ export interface RateLimitOptions {
   /**
    * The longest wait the client accepts: a 429 whose reset is further away fails with `RateLimited`, and pacing that
    * would wait longer lets the request go. Default 60 seconds: above Intercom's minute, a wait between two pages
-   * outlasts the scroll_param in hand, and the scroll expires and starts over from its first page.
+   * outlasts the scroll_param in hand, and the scroll expires and starts over from its first page. At most 2³¹−1 ms
+   * (about 24.8 days), the longest a timer waits; `Duration.infinity` waits for any reset.
    */
   readonly maxWait?: Duration.DurationInput | undefined
   /** 429s in a row on one request before giving up with `RateLimited`. Default 10. */

@@ -271,6 +271,9 @@ describe("options that cannot work", () => {
         [{ rateLimit: { maxRetries: -1 } }, "rateLimit.maxRetries must be a whole number from 0, not -1"],
         [{ rateLimit: { maxWait: Number.NaN } }, "rateLimit.maxWait NaN is not a duration"],
         [{ rateLimit: { maxWait: "-1 seconds" } }, "rateLimit.maxWait \"-1 seconds\" is not a duration"],
+        // A wait it let through would never end: Effect's clock never fires a timer that long.
+        [{ rateLimit: { maxWait: "25 days" } }, "rateLimit.maxWait must be at most 2147483647 ms (about 24.8 days), the longest a timer waits, or Duration.infinity to wait for any reset"],
+        [{ rateLimit: { maxWait: 2 ** 31 } }, "rateLimit.maxWait must be at most 2147483647 ms"],
         [{ baseUrl: undefined, region: "mars" as IntercomClient.Region }, "region \"mars\" is not one of us, eu, au"],
         [{ baseUrl: "https://api.intercom.test/?a=1" }, "has a query or a fragment"],
         [{ baseUrl: "https://api.intercom.test/#top" }, "has a query or a fragment"],
@@ -1147,6 +1150,23 @@ describe("rate limits", () => {
       const limited = expectTag(yield* Fiber.join(fiber), "RateLimited")
       expect(limited.resetAt).toBe(120_000)
       expect(fake.requests).toHaveLength(1)
+    }).pipe(Effect.provide(fake.layer))
+  })
+
+  it.effect("a rateLimit.maxWait of Duration.infinity waits for a reset however far away, and resends at it", () => {
+    const fake = makeFake({
+      records: 250,
+      fault: (seen) => seen.index === 1 ? tooMany(7_200) : undefined,
+      clientOptions: { rateLimit: { maxWait: Duration.infinity } }
+    })
+    return Effect.gen(function*() {
+      const fiber = yield* Effect.fork(scrollPage("users", "s1-1", 2))
+      yield* settle(() => fake.requests.length >= 1)
+      yield* TestClock.adjust("7199 seconds")
+      expect(fake.requests).toHaveLength(1)
+      yield* TestClock.adjust("1 second")
+      expect((yield* Fiber.join(fiber)).records).toHaveLength(100)
+      expect(fake.requests.map(paramOf)).toEqual(["s1-1", "s1-1"])
     }).pipe(Effect.provide(fake.layer))
   })
 

@@ -165,6 +165,12 @@ export const checkOptions = (
       () => `rateLimit.lowWater is a fraction of the budget, from 0 to 1, not ${lowWater}`
     )
     const maxWaitMillis = yield* durationOf("rateLimit.maxWait", options.rateLimit?.maxWait ?? Duration.minutes(1))
+    // As `requestTimeout`: a finite bound past the timer's ceiling would let through a wait that never ends.
+    yield* check(
+      maxWaitMillis <= maxTimerMillis || maxWaitMillis === Infinity,
+      maxWaitMillis,
+      () => `rateLimit.maxWait must be at most ${maxTimerMillis} ms (about 24.8 days), the longest a timer waits, or Duration.infinity to wait for any reset: a longer wait never ends, so a request would hang instead of failing with RateLimited`
+    )
     const maxRetries = options.rateLimit?.maxRetries ?? 10
     yield* check(
       Number.isSafeInteger(maxRetries) && maxRetries >= 0,
