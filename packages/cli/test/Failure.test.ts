@@ -238,6 +238,15 @@ describe("Failure.line", () => {
     )
   })
 
+  it("a runner's start whose migration a lock held (Sync.migrate's TableLocked) advises starting it again, no flag it lacks", () => {
+    const error = new SyncError.TableLocked({ migrating: true, waitedMillis: 60_000, blockers: [] })
+    const said = Failure.line(Cause.fail(error))
+    expect(said).toBe(
+      "TableLocked: A statement of the sync's migrations waited 60 s for a lock on its tables held by another session (it had let go by the time it was looked for), and gave up. Nothing was migrated: the tables are as they were. End that session's transaction (COMMIT or ROLLBACK it, or SELECT pg_terminate_backend(pid)) and start the runner again: its migrations wait 1 minute for such a lock."
+    )
+    expect(said).not.toMatch(/tableLockTimeout|--table-lock-timeout|Sync\.migrate/)
+  })
+
   it("a 429 without Intercom's headers keeps the library's advice for a proxy's limit, in the command's and the fleet's terms", () => {
     const proxy = new ScrollError.RateLimited({ resource: "users", page: 2, resetAt: 0, intercomHeaders: false })
     const hint = "If a proxy of yours limits the requests, raise its limit for Intercom's API."

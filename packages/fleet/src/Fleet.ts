@@ -263,6 +263,7 @@ export const layerRunner = (
   | MigrationError
   | SyncError.SchemaTooNew
   | SyncError.SessionPooled
+  | SyncError.TableLocked
   | OlderRunnersAlive
   | AddressInUse
   | SyncError.UnsupportedDialect

@@ -29,7 +29,7 @@ const users = 5_000
 const measure = (dialect: Dialect) =>
   Effect.gen(function*() {
     const sql = (yield* SqlClient.SqlClient).withoutTransforms()
-    yield* Migrations.migrate(sql, dialect)
+    yield* Migrations.migrate(sql, dialect, { lockTimeoutMillis: 0, workspace: undefined })
     const written = yield* pages(users)
     const held = yield* Lock.acquire(sql, dialect, { workspace: "bench", resource: "users", timeout: undefined })
     const store = Store.make(sql, dialect, "bench", "users")

@@ -32,7 +32,7 @@ interface Round {
 const database = (url: string, factor: number) =>
   Effect.gen(function*() {
     const sql = (yield* SqlClient.SqlClient).withoutTransforms()
-    yield* Migrations.migrate(sql, "pg")
+    yield* Migrations.migrate(sql, "pg", { lockTimeoutMillis: 0, workspace: undefined })
     yield* sql.unsafe(`ALTER TABLE intercom_users_seen SET (fillfactor = ${factor})`)
     const store = Store.make(sql, "pg", "bench", "users")
     const written = yield* pages(users)

@@ -39,7 +39,15 @@ import * as Lock from "./internal/lock.js"
 import * as Migrations from "./internal/migrations.js"
 import * as Store from "./internal/store.js"
 import * as WorkspaceApp from "./internal/workspaceApp.js"
-import { explain, InvalidOptions, type SchemaTooNew, type SessionPooled, type SyncError, type UnsupportedDialect } from "./SyncError.js"
+import {
+  explain,
+  InvalidOptions,
+  type SchemaTooNew,
+  type SessionPooled,
+  type SyncError,
+  type TableLocked,
+  type UnsupportedDialect
+} from "./SyncError.js"
 import * as SyncMetrics from "./SyncMetrics.js"
 
 /**
@@ -61,8 +69,9 @@ export interface Options extends Omit<Scroll.Options, "customAttributes"> {
   /**
    * PostgreSQL: how long one statement of the run waits for a lock another session holds on the sync's tables (an
    * operator's `LOCK TABLE` or transaction left open, a long `ALTER TABLE`, a `SELECT … FOR UPDATE` of its rows) before
-   * it fails the run with `TableLocked`, which names that session. The `lock_timeout` of the run's transactions (it
-   * replaces one set on the role there); a long pass that waits for no one is not bounded by it. Default 1 minute;
+   * it fails the run with `TableLocked`, which names that session. The `lock_timeout` of the run's transactions, and
+   * of its migrations when the tables are older than this version (it replaces one set on the role there); a long pass
+   * that waits for no one is not bounded by it. Default 1 minute;
    * `Duration.infinity` waits as long as it takes. Not the wait for another sync of the workspace (`lockTimeout`).
    */
   readonly tableLockTimeout?: Duration.DurationInput | undefined
@@ -157,21 +166,32 @@ export const workspacesTable: string = Store.workspacesTable
  */
 export const migrationsTable: string = Migrations.migrationsTable
 
+/** PostgreSQL's `lock_timeout` is an `int` of milliseconds. */
+const maxLockTimeoutMillis = 2 ** 31 - 1
+
+/** A statement blocked longer by another session's lock is stuck, not slow: a page's transaction takes milliseconds. */
+const defaultTableLockTimeout = Duration.minutes(1)
+
 /**
  * Creates or upgrades the sync's tables. `run` calls it first, so calling it yourself is needed only to create the
  * tables ahead of a first run. A database migrated by a newer version of this package fails with `SchemaTooNew` and
- * is left untouched. Safe to run from several processes at once.
+ * is left untouched. Safe to run from several processes at once. PostgreSQL: a migration blocked by another session's
+ * lock on the tables for a minute (`tableLockTimeout`'s default) fails with `TableLocked`, naming that session, and
+ * migrates nothing.
  *
  * @since 0.1.0
  * @category migrations
  */
 export const migrate: Effect.Effect<
   void,
-  SchemaTooNew | UnsupportedDialect | MigrationError | SqlError,
+  SchemaTooNew | TableLocked | UnsupportedDialect | MigrationError | SqlError,
   SqlClient.SqlClient
 > = Effect.gen(function*() {
   const sql = (yield* SqlClient.SqlClient).withoutTransforms()
-  yield* Migrations.migrate(sql, yield* Dialect.of(sql))
+  yield* Migrations.migrate(sql, yield* Dialect.of(sql), {
+    lockTimeoutMillis: Duration.toMillis(defaultTableLockTimeout),
+    workspace: undefined
+  })
 }).pipe(Effect.withSpan("Sync.migrate"))
 
 /**
@@ -352,12 +372,6 @@ const duration = (name: string, input: Duration.DurationInput) => {
     : Effect.succeed(decoded.value)
 }
 
-/** PostgreSQL's `lock_timeout` is an `int` of milliseconds. */
-const maxLockTimeoutMillis = 2 ** 31 - 1
-
-/** A statement blocked longer by another session's lock is stuck, not slow: a page's transaction takes milliseconds. */
-const defaultTableLockTimeout = Duration.minutes(1)
-
 /**
  * Syncs one resource of a workspace into its table, and returns what it did.
  *
@@ -385,7 +399,7 @@ export const run: (
     yield* Effect.annotateCurrentSpan({ workspace, resource })
     const sql = (yield* SqlClient.SqlClient).withoutTransforms()
     const dialect = yield* Dialect.of(sql)
-    yield* Migrations.migrate(sql, dialect)
+    yield* Migrations.migrate(sql, dialect, { lockTimeoutMillis: tableLockTimeoutMillis, workspace })
     return yield* Effect.scoped(Effect.gen(function*() {
       const lock = yield* Lock.acquire(sql, dialect, { workspace, resource, timeout: lockTimeout, tableLockTimeoutMillis })
       const store = Store.make(sql, dialect, workspace, resource)

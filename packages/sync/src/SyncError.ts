@@ -131,13 +131,17 @@ export class Blocker extends Schema.Class<Blocker>("Blocker")({
  * PostgreSQL: a statement of the run waited longer than `tableLockTimeout` for a lock that another session held on
  * the sync's tables (an operator's `LOCK TABLE` or open transaction, a long `ALTER TABLE`, a `SELECT … FOR UPDATE` on
  * its rows), and PostgreSQL cancelled it (`lock_timeout`, 55P03). The transaction was rolled back: pages written
- * before stay, nothing was marked deleted.
+ * before stay, nothing was marked deleted. When it was a migration's statement (`migrating`), the migrations were
+ * rolled back whole: the tables are as they were.
  *
  * @since 0.1.0
  * @category errors
  */
 export class TableLocked extends Schema.TaggedError<TableLocked>()("TableLocked", {
-  workspace: Schema.String,
+  /** The workspace whose sync it stopped; none when `Sync.migrate` met it, before any sync. */
+  workspace: Schema.optional(Schema.String),
+  /** Whether the statement was a migration's, before the run took its workspace's lock (its row not yet written). */
+  migrating: Schema.optionalWith(Schema.Boolean, { default: () => false }),
   waitedMillis: Schema.Number,
   /**
    * The sessions holding or awaiting a lock on the sync's tables (but a plain read's `AccessShareLock`) in a
@@ -151,13 +155,19 @@ export class TableLocked extends Schema.TaggedError<TableLocked>()("TableLocked"
     const who = this.blockers.length === 0
       ? "another session (it had let go by the time it was looked for)"
       : this.blockers.map((blocker) => blocker.description).join("; ")
-    return `A statement of the sync of workspace ${JSON.stringify(this.workspace)} waited ${
-      Math.round(this.waitedMillis / 100) / 10
-    } s for a lock on its tables held by ${who}, and gave up. Pages written before stay; nothing was marked deleted.`
+    const waited = `waited ${Math.round(this.waitedMillis / 100) / 10} s for a lock on its tables held by ${who}, and gave up.`
+    if (this.migrating) {
+      const whose = this.workspace === undefined ? "" : ` (at the start of the sync of workspace ${JSON.stringify(this.workspace)})`
+      return `A statement of the sync's migrations${whose} ${waited} Nothing was migrated: the tables are as they were.`
+    }
+    return `A statement of the sync of workspace ${JSON.stringify(this.workspace)} ${waited} Pages written before stay; nothing was marked deleted.`
   }
   /** What to do, with this library's options. */
   get advice(): string {
-    return "End that session's transaction (COMMIT or ROLLBACK it, or SELECT pg_terminate_backend(pid)) and run the sync again, or give a longer tableLockTimeout."
+    const end = "End that session's transaction (COMMIT or ROLLBACK it, or SELECT pg_terminate_backend(pid))"
+    return this.workspace === undefined
+      ? `${end} and migrate again: Sync.migrate waits 1 minute for such a lock (Sync.run, its tableLockTimeout).`
+      : `${end} and run the sync again, or give a longer tableLockTimeout.`
   }
   override get message(): string {
     return `${this.problem} ${this.advice}`

@@ -7,7 +7,7 @@ import * as Migrator from "@effect/sql/Migrator"
 import { describe, expect, it } from "@effect/vitest"
 import { PostgresDatabase } from "@intercom-scroll/testing"
 import { Cause, Clock, Context, Deferred, Effect, Exit, Fiber, Layer, Option, Redacted } from "effect"
-import { Sync, SyncDatabase } from "../src/index.js"
+import { Sync, SyncDatabase, type SyncError } from "../src/index.js"
 import { time } from "../src/internal/dialect.js"
 import { migrationsKey, withMigrationsLock } from "../src/internal/lock.js"
 import * as Migrations from "../src/internal/migrations.js"
@@ -241,7 +241,10 @@ const holdMigrationsLock = Effect.gen(function*() {
   const done = yield* Deferred.make<void>()
   const holder = yield* Effect.fork(Effect.provide(
     Effect.flatMap(SqlClient.SqlClient, (other) =>
-      withMigrationsLock(other, Effect.zipRight(Deferred.succeed(held, undefined), Deferred.await(done)))),
+      withMigrationsLock(other, Effect.zipRight(Deferred.succeed(held, undefined), Deferred.await(done)), {
+        lockTimeoutMillis: 0,
+        workspace: undefined
+      })),
     client
   ))
   yield* Deferred.await(held)
@@ -309,6 +312,39 @@ it.effect("PostgreSQL: a look at the tables' version that gets no connection fai
     // connection fails "… for transaction".
     expect(error?.message).toBe("Failed to acquire connection")
   }).pipe(Effect.scoped), 30_000)
+
+it.effect("PostgreSQL: a migration blocked by another session's lock fails the sync after its tableLockTimeout with TableLocked naming it, and migrates nothing", () =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const recorded = Effect.map(
+      sql<{ readonly n: number }>`SELECT count(*)::int AS n FROM ${sql(Migrations.migrationsTable)}`,
+      ([row]) => row.n
+    )
+    // The tables of the version before `alive_at`, whose migration alters the runs' table.
+    yield* migratedTo(8)
+    const workspace = freshToken("migrating")
+    const sync = Sync.run("users", { workspace, tableLockTimeout: "300 millis" }).pipe(
+      Effect.provide(intercom(freshToken(), { workspace: { users: 5 } }))
+    )
+    const { exit, pid } = yield* Effect.scoped(Effect.gen(function*() {
+      const pid = yield* Databases.openTransaction(() => "LOCK TABLE intercom_sync_runs IN ACCESS EXCLUSIVE MODE", workspace)
+      return { exit: yield* Effect.exit(sync), pid }
+    }))
+    const error = failureOf(exit)
+    expect(error?._tag).toBe("TableLocked")
+    const locked = error as SyncError.TableLocked
+    expect(locked).toMatchObject({ workspace, migrating: true, waitedMillis: 300 })
+    expect(locked.blockers.map((blocker) => [blocker.pid, blocker.lock])).toEqual([[pid, "AccessExclusiveLock on intercom_sync_runs"]])
+    expect(locked.message).toMatch(
+      /^A statement of the sync's migrations \(at the start of the sync of workspace "[^"]+"\) waited 0\.3 s for a lock on its tables held by pid \d+ \(intercom-scroll-test, .*LOCK TABLE intercom_sync_runs IN ACCESS EXCLUSIVE MODE\), and gave up\. Nothing was migrated: the tables are as they were\. End that session's transaction .* and run the sync again, or give a longer tableLockTimeout\.$/
+    )
+    // Rolled back whole, before the run's row: the tables as they were.
+    expect(yield* recorded).toBe(8)
+    expect(yield* runs(workspace)).toEqual([])
+    // Once the session let go, the next run migrates and syncs.
+    expect((yield* sync).inserted).toBe(5)
+    expect(yield* recorded).toBe(Migrations.known.length)
+  }).pipe(Effect.provide(Databases.postgres)), 20_000)
 
 it.effect("a SqlClient of another dialect is refused with a typed error", () =>
   Effect.gen(function*() {

@@ -36,3 +36,34 @@ describe("SyncError.explain", () => {
     )
   })
 })
+
+describe("SyncError.TableLocked", () => {
+  const blocker = new SyncError.Blocker({
+    pid: 4242,
+    applicationName: "psql",
+    user: "ops",
+    state: "idle in transaction",
+    lock: "AccessExclusiveLock on intercom_sync_runs",
+    transactionSeconds: 65,
+    query: "LOCK TABLE intercom_sync_runs IN ACCESS EXCLUSIVE MODE"
+  })
+  const held = "held by pid 4242 (psql, user ops, idle in transaction for 65 s, AccessExclusiveLock on intercom_sync_runs: LOCK TABLE intercom_sync_runs IN ACCESS EXCLUSIVE MODE), and gave up."
+  const end = "End that session's transaction (COMMIT or ROLLBACK it, or SELECT pg_terminate_backend(pid))"
+
+  it("says that a migration's statement migrated nothing, and what bounds the wait of Sync.migrate, which takes no option", () => {
+    expect(new SyncError.TableLocked({ migrating: true, waitedMillis: 60_000, blockers: [blocker] }).message).toBe(
+      `A statement of the sync's migrations waited 60 s for a lock on its tables ${held} Nothing was migrated: the tables are as they were. ${end} and migrate again: Sync.migrate waits 1 minute for such a lock (Sync.run, its tableLockTimeout).`
+    )
+    expect(new SyncError.TableLocked({ workspace: "acme", migrating: true, waitedMillis: 5_000, blockers: [blocker] }).message).toBe(
+      `A statement of the sync's migrations (at the start of the sync of workspace "acme") waited 5 s for a lock on its tables ${held} Nothing was migrated: the tables are as they were. ${end} and run the sync again, or give a longer tableLockTimeout.`
+    )
+  })
+
+  it("a run's own statement, as before: migrating is false when not said (an older runner's error)", () => {
+    const error = new SyncError.TableLocked({ workspace: "acme", waitedMillis: 5_000, blockers: [blocker] })
+    expect(error.migrating).toBe(false)
+    expect(error.message).toBe(
+      `A statement of the sync of workspace "acme" waited 5 s for a lock on its tables ${held} Pages written before stay; nothing was marked deleted. ${end} and run the sync again, or give a longer tableLockTimeout.`
+    )
+  })
+})

@@ -3,9 +3,8 @@
  * left open, a `SELECT … FOR UPDATE` of its rows) fails the run after `tableLockTimeout` with `TableLocked`, naming
  * that session, instead of holding it without end. PostgreSQL's `lock_timeout` runs on real time: kept short here.
  */
-import { SqlClient } from "@effect/sql"
 import { expect, layer } from "@effect/vitest"
-import { Cause, Context, Effect, Exit, Layer, Option } from "effect"
+import { Cause, Effect, Exit, Option } from "effect"
 import { Sync, type SyncError } from "../src/index.js"
 import * as Databases from "./support/databases.js"
 import { freshToken, intercom, rows, runs } from "./support/world.js"
@@ -16,22 +15,6 @@ const failureOf = <A, E>(exit: Exit.Exit<A, E>) =>
 /** One Intercom workspace (one seed), the same 20 users to every token, as a workspace's tokens see it. */
 const users = (token: string) => intercom(token, { pageSize: 5, workspace: { seed: 11, users: 20 } })
 
-/**
- * A session of another client (another process, as an operator's psql is) that runs `statements` in a transaction it
- * leaves open until the scope closes. Its server process id.
- */
-const openTransaction = (statements: (workspace: string) => string, workspace: string) =>
-  Effect.gen(function*() {
-    const { client } = yield* Databases.TestDatabase
-    // Built in the scope: the client's pool lives until the transaction ends.
-    const sql = Context.get(yield* Layer.build(client), SqlClient.SqlClient)
-    const connection = yield* sql.reserve
-    yield* Effect.addFinalizer(() => Effect.ignore(connection.executeRaw("ROLLBACK", [])))
-    const [row] = (yield* connection.execute("SELECT pg_backend_pid() AS pid", [], undefined)) as ReadonlyArray<{ pid: number }>
-    yield* connection.executeRaw(`BEGIN; ${statements(workspace)}`, [])
-    return row.pid
-  })
-
 layer(Databases.postgres, { timeout: "60 seconds" })((it) => {
   it.effect("a run blocked by an operator's LOCK TABLE left open fails with TableLocked naming the session, and marks nothing deleted", () =>
     Effect.gen(function*() {
@@ -39,7 +22,7 @@ layer(Databases.postgres, { timeout: "60 seconds" })((it) => {
       const first = yield* Effect.provide(Sync.run("users", { workspace }), users(freshToken()))
       expect(first.inserted).toBe(20)
       const exit = yield* Effect.scoped(Effect.gen(function*() {
-        const pid = yield* openTransaction(() => "LOCK TABLE intercom_users_records IN ACCESS EXCLUSIVE MODE", workspace)
+        const pid = yield* Databases.openTransaction(() => "LOCK TABLE intercom_users_records IN ACCESS EXCLUSIVE MODE", workspace)
         const exit = yield* Effect.exit(
           Effect.provide(Sync.run("users", { workspace, tableLockTimeout: "300 millis" }), users(freshToken()))
         )
@@ -73,7 +56,7 @@ layer(Databases.postgres, { timeout: "60 seconds" })((it) => {
       const workspace = freshToken("rows")
       yield* Effect.provide(Sync.run("users", { workspace }), users(freshToken()))
       const { exit, pid } = yield* Effect.scoped(Effect.gen(function*() {
-        const pid = yield* openTransaction(
+        const pid = yield* Databases.openTransaction(
           (workspace) => `SELECT id FROM intercom_users_seen WHERE workspace = '${workspace}' FOR UPDATE`,
           workspace
         )

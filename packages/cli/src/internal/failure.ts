@@ -110,6 +110,10 @@ const isTableLocked = Schema.is(SyncError.TableLocked)
 const tableLockedAdvice =
   "End that session's transaction (COMMIT or ROLLBACK it, or SELECT pg_terminate_backend(pid)) and sync again, or wait longer for it with --table-lock-timeout DURATION, such as --table-lock-timeout 10m (default 1m)."
 
+/** `Sync.migrate`'s, which only a runner's start calls here: it takes no option, and the runner no flag for it. */
+const tableLockedAtStartAdvice =
+  "End that session's transaction (COMMIT or ROLLBACK it, or SELECT pg_terminate_backend(pid)) and start the runner again: its migrations wait 1 minute for such a lock."
+
 const tableLockedInFleetAdvice =
   "End that session's transaction (COMMIT or ROLLBACK it, or SELECT pg_terminate_backend(pid)) and sync again under a new --run: a runner's sync waits 1 minute for such a lock."
 
@@ -211,7 +215,9 @@ const withAdvice = (error: ScrollError.ScrollError, surface: Surface): string =>
 const describe = (error: unknown, surface: Surface = {}): string => {
   if (isScrollError(error)) return `${error._tag}: ${withAdvice(error, surface)}`
   if (isLockTimeout(error)) return `${error._tag}: ${error.problem} ${lockTimeoutAdvice}`
-  if (isTableLocked(error)) return `${error._tag}: ${error.problem} ${tableLockedAdvice}`
+  if (isTableLocked(error)) {
+    return `${error._tag}: ${error.problem} ${error.workspace === undefined ? tableLockedAtStartAdvice : tableLockedAdvice}`
+  }
   if (isWorkspaceMismatch(error)) return `${error._tag}: ${error.problem} ${workspaceMismatchAdvice(error)}`
   if (typeof error === "object" && error !== null) {
     const { _tag, name, message } = error as { readonly _tag?: unknown; readonly name?: unknown; readonly message?: unknown }

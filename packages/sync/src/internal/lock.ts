@@ -165,12 +165,20 @@ interface Lock {
   ) => Effect.Effect<A, E | LockLost | SessionPooled | TableLocked | SqlError, R>
 }
 
-/** PostgreSQL's `lock_not_available`: a statement that waited out `lock_timeout` (or a `NOWAIT`). */
+/**
+ * PostgreSQL's `lock_not_available`: a statement that waited out `lock_timeout` (or a `NOWAIT`), in a failure or down
+ * its causes (the Migrator's `MigrationError` holds the statement's `SqlError`).
+ */
 const lockNotAvailable = (cause: Cause.Cause<unknown>): boolean => {
   const failure = Cause.failureOption(cause)
-  if (failure._tag === "None" || !isSqlError(failure.value)) return false
-  const driver = failure.value.cause
-  return driver instanceof Error && (driver as Error & { readonly code?: unknown }).code === "55P03"
+  let error: unknown = failure._tag === "Some" ? failure.value : undefined
+  for (let depth = 0; depth < 3 && error instanceof Error; depth++) {
+    if (isSqlError(error)) {
+      return error.cause instanceof Error && (error.cause as Error & { readonly code?: unknown }).code === "55P03"
+    }
+    error = error.cause
+  }
+  return false
 }
 
 /**
@@ -187,6 +195,40 @@ const blockersQuery = `SELECT DISTINCT ON (a.pid) a.pid, a.application_name, a.u
     AND a.xact_start <= clock_timestamp() - make_interval(secs => $1::float8 / 1000)
   ORDER BY a.pid, CASE l.mode WHEN 'AccessExclusiveLock' THEN 0 WHEN 'ExclusiveLock' THEN 1
     WHEN 'ShareRowExclusiveLock' THEN 2 WHEN 'ShareLock' THEN 3 ELSE 4 END`
+
+interface BlockerRow {
+  readonly pid: number
+  readonly application_name: string | null
+  readonly usename: string | null
+  readonly state: string | null
+  readonly lock: string
+  readonly seconds: number | null
+  readonly query: string
+}
+
+/** `TableLocked`, naming the sessions `blockersQuery` finds through `query` (none when that look fails too). */
+const tableLocked = (
+  query: (statement: string, params: ReadonlyArray<unknown>) => Effect.Effect<ReadonlyArray<BlockerRow>, SqlError>,
+  details: { readonly workspace: string | undefined; readonly waitedMillis: number; readonly migrating: boolean }
+): Effect.Effect<never, TableLocked> =>
+  Effect.flatMap(
+    Effect.orElseSucceed(query(blockersQuery, [details.waitedMillis]), () => []),
+    (found) =>
+      new TableLocked({
+        ...details,
+        blockers: found.map((row) =>
+          new Blocker({
+            pid: row.pid,
+            applicationName: row.application_name ?? "",
+            user: row.usename,
+            state: row.state,
+            lock: row.lock,
+            transactionSeconds: row.seconds ?? 0,
+            query: row.query
+          })
+        )
+      })
+  )
 
 /**
  * The advisory lock's key: a namespace of ours and a 32-bit FNV-1a hash of the workspace's name. Two names that hash
@@ -297,30 +339,7 @@ export const advisory = (
           // A session that ended has rolled back already, and its ROLLBACK fails: the failure to report is the first.
           yield* Effect.ignore(ask("ROLLBACK", []))
           if (tableLockTimeoutMillis > 0 && lockNotAvailable(exit.cause)) {
-            const found = yield* ask<{
-              pid: number
-              application_name: string | null
-              usename: string | null
-              state: string | null
-              lock: string
-              seconds: number | null
-              query: string
-            }>(blockersQuery, [tableLockTimeoutMillis]).pipe(Effect.orElseSucceed(() => []))
-            return yield* new TableLocked({
-              workspace,
-              waitedMillis: tableLockTimeoutMillis,
-              blockers: found.map((row) =>
-                new Blocker({
-                  pid: row.pid,
-                  applicationName: row.application_name ?? "",
-                  user: row.usename,
-                  state: row.state,
-                  lock: row.lock,
-                  transactionSeconds: row.seconds ?? 0,
-                  query: row.query
-                })
-              )
-            })
+            return yield* tableLocked(ask, { workspace, waitedMillis: tableLockTimeoutMillis, migrating: false })
           }
           return yield* exit
         })
@@ -508,20 +527,37 @@ export const checkSessions = (sql: SqlClient.SqlClient): Effect.Effect<void, Ses
  * Migrator's own transaction becomes a savepoint in it. A lock held on a connection of its own, with the Migrator's
  * transaction on a second, needed two connections a sync: a pool's worth of syncs migrating at once each held one and
  * waited for another.
+ *
+ * Once the lock is held, its statements wait at most `lockTimeoutMillis` (0: no limit) for another session's lock on
+ * the tables (an operator's `LOCK TABLE` left open, a transaction of an older version's sync): the transaction is then
+ * rolled back whole, nothing migrated, and it fails with `TableLocked` naming those sessions.
  */
 export const withMigrationsLock = <A, E, R>(
   sql: SqlClient.SqlClient,
-  effect: Effect.Effect<A, E, R>
-): Effect.Effect<A, E | SqlError, R> => {
+  effect: Effect.Effect<A, E, R>,
+  bound: { readonly lockTimeoutMillis: number; readonly workspace: string | undefined }
+): Effect.Effect<A, E | TableLocked | SqlError, R> => {
   const [namespace, key] = migrationsKey
   return sql.withTransaction(Effect.gen(function*() {
     // An operator's lock_timeout or statement_timeout (ALTER ROLE … SET) would cancel the wait for another process's
-    // migrations, and fail a sync that starts beside it: lifted for the wait alone, in this transaction only.
-    const [saved] = yield* sql<{ readonly lock: string; readonly statement: string }>`SELECT
-      current_setting('lock_timeout') AS lock, current_setting('statement_timeout') AS statement`
+    // migrations, and fail a sync that starts beside it: lifted for the wait alone, in this transaction only. The
+    // lock_timeout after it is the run's own, as in its other transactions.
+    const [saved] = yield* sql<{ readonly statement: string }>`SELECT current_setting('statement_timeout') AS statement`
     yield* sql`SELECT set_config('lock_timeout', '0', true), set_config('statement_timeout', '0', true)`
     yield* sql`SELECT pg_advisory_xact_lock(${namespace}, ${key})`
-    yield* sql`SELECT set_config('lock_timeout', ${saved.lock}, true), set_config('statement_timeout', ${saved.statement}, true)`
+    yield* sql`SELECT set_config('lock_timeout', ${`${Math.round(bound.lockTimeoutMillis)}ms`}, true),
+      set_config('statement_timeout', ${saved.statement}, true)`
     return yield* effect
-  }))
+  })).pipe(
+    // Looked for once the transaction is rolled back, on any session of the pool: the wait is over by then.
+    Effect.catchAllCause((cause): Effect.Effect<never, E | TableLocked | SqlError> =>
+      bound.lockTimeoutMillis > 0 && lockNotAvailable(cause)
+        ? tableLocked((statement, params) => sql.unsafe<BlockerRow>(statement, params), {
+          workspace: bound.workspace,
+          waitedMillis: bound.lockTimeoutMillis,
+          migrating: true
+        })
+        : Effect.failCause(cause)
+    )
+  )
 }

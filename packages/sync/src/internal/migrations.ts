@@ -8,7 +8,7 @@ import { SqlClient } from "@effect/sql"
 import * as Migrator from "@effect/sql/Migrator"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Effect, Option, Predicate, Schedule } from "effect"
-import { explain, SchemaTooNew } from "../SyncError.js"
+import { explain, SchemaTooNew, type TableLocked } from "../SyncError.js"
 import * as Dialect from "./dialect.js"
 import { whileBusy, withMigrationsLock } from "./lock.js"
 
@@ -298,14 +298,16 @@ class Incomplete extends Migrator.MigrationError {}
 
 /**
  * Brings the tables up to this version. In PostgreSQL migrations take an advisory lock, so that two processes starting
- * on a fresh database do not both create the migrations table. SQLite serialises writers itself, but the Migrator
- * reports a write it lost to another process as "already running" and returns: so the result is checked, and looked at
- * again shortly while another process's migrations are still under way.
+ * on a fresh database do not both create the migrations table, and wait at most `bound.lockTimeoutMillis` (0: no
+ * limit) for another session's lock on the tables (`withMigrationsLock`). SQLite serialises writers itself, but the
+ * Migrator reports a write it lost to another process as "already running" and returns: so the result is checked, and
+ * looked at again shortly while another process's migrations are still under way.
  */
 export const migrate = (
   sql: SqlClient.SqlClient,
-  dialect: Dialect.Dialect
-): Effect.Effect<void, SchemaTooNew | Migrator.MigrationError | SqlError> => {
+  dialect: Dialect.Dialect,
+  bound: { readonly lockTimeoutMillis: number; readonly workspace: string | undefined }
+): Effect.Effect<void, SchemaTooNew | TableLocked | Migrator.MigrationError | SqlError> => {
   const once = Effect.gen(function*() {
     yield* runMigrator({ loader: loader(sql), table: migrationsTable }).pipe(
       Effect.provideService(SqlClient.SqlClient, sql),
@@ -319,7 +321,7 @@ export const migrate = (
       })
     }
   })
-  const migrated = (dialect === "pg" ? withMigrationsLock(sql, Effect.zipRight(createMigrationsTable(sql), once)) : once).pipe(
+  const migrated = (dialect === "pg" ? withMigrationsLock(sql, Effect.zipRight(createMigrationsTable(sql), once), bound) : once).pipe(
     Effect.retry({
       schedule: Schedule.spaced("200 millis").pipe(Schedule.intersect(Schedule.recurs(50))),
       while: (error) => error instanceof Incomplete

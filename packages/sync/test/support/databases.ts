@@ -3,7 +3,7 @@
  * PostgreSQL database on the server the run's globalSetup started. Each also gives more clients on the same database:
  * two clients are what two processes would be.
  */
-import { type SqlClient, type SqlError } from "@effect/sql"
+import { SqlClient, type SqlError } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { PostgresDatabase } from "@intercom-scroll/testing"
 import { type ConfigError, Context, Effect, Layer } from "effect"
@@ -39,3 +39,19 @@ export const postgres: Layer.Layer<TestDatabase | SqlClient.SqlClient, SqlError.
 
 /** For `describe.each`: one test body, two layers. */
 export const both = [["SQLite", sqlite], ["PostgreSQL", postgres]] as const
+
+/**
+ * A session of another client (another process, as an operator's psql is) that runs `statements` in a transaction it
+ * leaves open until the scope closes. Its server process id.
+ */
+export const openTransaction = (statements: (workspace: string) => string, workspace: string) =>
+  Effect.gen(function*() {
+    const { client } = yield* TestDatabase
+    // Built in the scope: the client's pool lives until the transaction ends.
+    const sql = Context.get(yield* Layer.build(client), SqlClient.SqlClient)
+    const connection = yield* sql.reserve
+    yield* Effect.addFinalizer(() => Effect.ignore(connection.executeRaw("ROLLBACK", [])))
+    const [row] = (yield* connection.execute("SELECT pg_backend_pid() AS pid", [], undefined)) as ReadonlyArray<{ pid: number }>
+    yield* connection.executeRaw(`BEGIN; ${statements(workspace)}`, [])
+    return row.pid
+  })
