@@ -145,14 +145,14 @@ describe.concurrent("intercom-scroll sync, as a process", () => {
   )
 
   test(
-    "Ctrl-C mid-run: exit 130, the run recorded failed, nothing marked deleted",
+    "Ctrl-C mid-run: exit 130, the run recorded interrupted, not failed, nothing marked deleted",
     () =>
       Effect.gen(function*() {
         const database = yield* sqliteFile
         const interrupted = yield* syncStopped(database, "SIGINT")
         expect(yield* interrupted.exitCode).toBe(130)
         const stored = yield* contents(database)
-        expect(stored.runs.map((run) => [run.status, run.error])).toEqual([["failed", "Interrupted before the scroll reached its end"]])
+        expect(stored.runs.map((run) => [run.status, run.error])).toEqual([["interrupted", "Interrupted before the scroll reached its end"]])
         expect(stored.total).toBeGreaterThan(0)
         expect(stored.deleted).toEqual([])
       }),

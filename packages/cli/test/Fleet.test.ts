@@ -241,7 +241,7 @@ describe("intercom-scroll fleet", () => {
   it.scoped("fleet status --format json: one object, its times in ISO 8601, a run under way with its last sign of life", () =>
     Effect.gen(function*() {
       const filename = `${yield* tempDir("cli-status-json-")}/fleet.sqlite`
-      // A sync's tables, with a run a dead process left running (alive 10 s in) and one that failed.
+      // A sync's tables, with a run a dead process left running (alive 10 s in), one that failed and one interrupted.
       yield* Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
         yield* Sync.migrate
@@ -251,6 +251,9 @@ describe("intercom-scroll fleet", () => {
         }`
         yield* sql`INSERT INTO ${runs} ${
           sql.insert({ workspace: "globex", resource: "leads", status: "failed", started_at: new Date(0).toISOString(), finished_at: new Date(5_000).toISOString(), error: "RestartRequired: The leads scroll broke off at page 3" })
+        }`
+        yield* sql`INSERT INTO ${runs} ${
+          sql.insert({ workspace: "initech", resource: "users", status: "interrupted", started_at: new Date(0).toISOString(), finished_at: new Date(6_000).toISOString(), error: "Interrupted before the scroll reached its end" })
         }`
       }).pipe(Effect.provide(SqliteClient.layer({ filename })), Effect.orDie)
       yield* TestClock.adjust("2 minutes")
@@ -269,7 +272,8 @@ describe("intercom-scroll fleet", () => {
         runner: null,
         seen: 300
       }])
-      expect(status.ended).toEqual({ complete: 0, failed: 1, abandoned: 0 })
+      // Counted apart, and not listed with the failures.
+      expect(status.ended).toEqual({ complete: 0, failed: 1, interrupted: 1, abandoned: 0 })
       expect(status.failures).toMatchObject([{ workspace: "globex", status: "failed", finishedAt: "1970-01-01T00:00:05.000Z", error: "RestartRequired: The leads scroll broke off at page 3" }])
     }))
 
@@ -287,7 +291,7 @@ describe("intercom-scroll fleet", () => {
         since: at("2026-12-02T10:00:00Z"),
         // w2's process went quiet 3 minutes ago: it may have died.
         running: Array.from({ length: 12 }, (_, i) => ({ ...run(i + 1), aliveAt: at("2026-12-03T10:05:00Z"), silentFor: i === 1 ? 180 : 4 })),
-        ended: { complete: 9_812, failed: 4, abandoned: 2 },
+        ended: { complete: 9_812, failed: 4, interrupted: 37, abandoned: 2 },
         rows: { inserted: 1_200, updated: 3, unchanged: 9_000_000, deleted: 12 },
         failures: [
           { ...run(3), status: "abandoned", finishedAt: at("2026-12-03T09:00:00Z"), error: undefined, label: "r6", runner: "10.0.0.9:34431" },
@@ -304,7 +308,7 @@ describe("intercom-scroll fleet", () => {
       "  w2 users since 2026-12-03T10:00:00Z on 10.0.0.8:34431: 2,000 seen; silent for 3 min 00 s: its process may have died (the next run of the workspace marks it abandoned) or be frozen",
       ...Array.from({ length: 8 }, (_, i) => `  w${i + 3} users since 2026-12-03T10:00:00Z: ${i + 3},000 seen`),
       "  and 2 more",
-      "Since 2026-12-02T10:00:00Z: runs complete 9,812, failed 4, abandoned 2; rows inserted 1,200, updated 3, unchanged 9,000,000, deleted 12",
+      "Since 2026-12-02T10:00:00Z: runs complete 9,812, failed 4, abandoned 2, interrupted 37; rows inserted 1,200, updated 3, unchanged 9,000,000, deleted 12",
       "Latest failed or abandoned runs:",
       "  2026-12-03T09:00:00Z w3 users abandoned (run r6) on 10.0.0.9:34431",
       "  2026-12-03T08:00:00Z w4 users failed: RestartRequired: The users scroll broke off at page 3",
@@ -335,7 +339,7 @@ describe("intercom-scroll fleet", () => {
         Effect.flatMap(Effect.clock, (base) => Effect.withClock(effect, skewed(base, 3_600_000)))
       const status = yield* aheadByAnHour(cli(["fleet", "status", "--database", url, "--since", "5m", "--format", "json"]))
       expect(Exit.isSuccess(status.exit)).toBe(true)
-      expect(JSON.parse(status.stdout).ended).toEqual({ complete: 1, failed: 0, abandoned: 0 })
+      expect(JSON.parse(status.stdout).ended).toEqual({ complete: 1, failed: 0, interrupted: 0, abandoned: 0 })
       const pruned = yield* aheadByAnHour(cli(["fleet", "prune", "--database", url, "--older-than", "1h"]))
       expect(Exit.isSuccess(pruned.exit)).toBe(true)
       expect(pruned.stdout).toMatch(/^Pruned 0 requests answered, 0 schedule ticks and 0 runs ended before /)

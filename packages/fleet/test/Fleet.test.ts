@@ -376,17 +376,19 @@ describe("Fleet.layerRunner", () => {
         Fleet.layerRunner({ database, port }).pipe(Layer.provide([Simulator.layerClient({ workspaces: [] }), Secrets.layerConfig]))
       const olderPort = yield* freePort
       const sql = Context.get(yield* Layer.build(runner(olderPort)), SqlClient.SqlClient)
-      // The tables as the version before this one (41e3e6c to e57f5d4) left them: at migration 8, without the column
-      // migration 9 (cc97d23) adds. The runner started on them stands for a runner of that version, still running.
-      yield* sql`DELETE FROM intercom_sync_migrations WHERE migration_id = 9`
-      yield* sql`ALTER TABLE intercom_sync_runs DROP COLUMN alive_at`
+      // The tables as the version before this one left them: at migration 9, without the `interrupted` status migration
+      // 10 adds to the runs' CHECK. The runner started on them stands for a runner of that version, still running.
+      yield* sql`DELETE FROM intercom_sync_migrations WHERE migration_id = 10`
+      yield* sql`ALTER TABLE intercom_sync_runs DROP CONSTRAINT intercom_sync_runs_status_check`
+      yield* sql`ALTER TABLE intercom_sync_runs ADD CONSTRAINT intercom_sync_runs_status_check
+        CHECK (status IN ('running', 'complete', 'failed', 'abandoned'))`
       const exit = yield* Effect.exit(Layer.build(runner(yield* freePort)))
       const failure = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
-      expect(failure).toMatchObject({ _tag: "OlderRunnersAlive", runners: [`127.0.0.1:${olderPort}`], migrations: [9] })
+      expect(failure).toMatchObject({ _tag: "OlderRunnersAlive", runners: [`127.0.0.1:${olderPort}`], migrations: [10] })
       expect(failure?.message).toContain("Stop every runner of the older version")
       // The older runner's tables left as they were, and the newer runner never joined.
       const migrations = yield* sql<{ migration_id: number }>`SELECT migration_id FROM intercom_sync_migrations ORDER BY 1`
-      expect(migrations.map((row) => row.migration_id)).toEqual([1, 2, 3, 4, 5, 6, 7, 8])
+      expect(migrations.map((row) => row.migration_id)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9])
       const runners = yield* sql<{ address: string }>`SELECT address FROM cluster_runners`
       expect(runners.map((row) => row.address)).toEqual([`127.0.0.1:${olderPort}`])
     }), 60_000)

@@ -1,6 +1,7 @@
 /**
  * `FleetStatus.read` on a real runner (in this process, the cluster's storage in SQL) over SQLite and PostgreSQL: the
- * runner alive, a sync under way counted as pending, the runs' activity; and a database no runner has used yet.
+ * runner alive, a sync under way counted as pending, the runs' activity (a sync stopped mid-run counted apart from failures);
+ * and a database no runner has used yet.
  */
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
@@ -59,8 +60,24 @@ describe("FleetStatus.read", () => {
           const done = yield* FleetStatus.read({ since: start })
           expect(done.pending).toEqual({ requests: 0, oldestSentAt: undefined })
           expect(done.activity.running).toEqual([])
-          expect(done.activity.ended).toEqual({ complete: 2, failed: 0, abandoned: 0 })
+          expect(done.activity.ended).toEqual({ complete: 2, failed: 0, interrupted: 0, abandoned: 0 })
           expect(done.activity.rows.inserted).toBe(200)
+
+          // A sync its sender stops mid-run (Ctrl-C on `fleet sync`; a workspace moving, a runner stopping, alike): the
+          // runner stops its run, which is counted apart, and is no failure to list.
+          const stopped = yield* Effect.fork(WorkspaceSync.sync(globex, { resources: ["users"], run: "r2" }))
+          yield* FleetStatus.read({ since: start }).pipe(
+            Effect.filterOrFail((status) => status.activity.running.length > 0),
+            Effect.retry(Schedule.spaced("20 millis"))
+          )
+          yield* Fiber.interrupt(stopped)
+          const after = yield* FleetStatus.read({ since: start }).pipe(
+            Effect.filterOrFail((status) => status.activity.running.length === 0),
+            Effect.retry(Schedule.spaced("20 millis")),
+            Effect.timeout("30 seconds")
+          )
+          expect(after.activity.ended).toEqual({ complete: 2, failed: 0, interrupted: 1, abandoned: 0 })
+          expect(after.activity.failures).toEqual([])
         }).pipe(Effect.provide(runner), Logger.withMinimumLogLevel(LogLevel.Warning))
       }).pipe(Effect.scoped), 60_000)
   }

@@ -233,7 +233,7 @@ export const checkSessions: Effect.Effect<
 }).pipe(Effect.withSpan("Sync.checkSessions"))
 
 /**
- * Deletes the rows of `intercom_sync_runs` of runs that ended before `before` (complete, failed or abandoned; a run
+ * Deletes the rows of `intercom_sync_runs` of runs that ended before `before` (complete, failed, interrupted or abandoned; a run
  * still `running` stays, however old), a few hundred to a transaction, so that a first prune of years does not hold
  * the database's write lock for long. No sync reads an ended run again: the rows are history, one a resource a run,
  * which a fleet of many workspaces adds to quickly (the fleet's `WorkspaceSync.prune` calls this). Returns how many
@@ -383,8 +383,8 @@ const duration = (name: string, input: Duration.DurationInput) => {
  * the rest); scrolls (with `Scroll.pages` and the scroll options given, restarts included), writing each page in one
  * transaction (or with `pagesPerTransaction`, the pages that waited; and in it, every 5 seconds, the run's counts so far
  * on its row); and, only once the scroll has reached
- * its end, marks deleted the rows it did not see and records the run `complete`. A run that fails or is interrupted is
- * recorded `failed` with the error's message, and marks nothing deleted. Each transaction commits only while the run holds the lock: a run that lost it (its
+ * its end, marks deleted the rows it did not see and records the run `complete`. A run that fails is recorded `failed`
+ * with the error's message, one interrupted (and nothing else) `interrupted`; either marks nothing deleted. Each transaction commits only while the run holds the lock: a run that lost it (its
  * PostgreSQL session ended, its SQLite lease was taken over) fails with `LockLost` at its next write, writing nothing.
  *
  * @since 0.1.0
@@ -406,17 +406,20 @@ export const run: (
       const startedAt = yield* Clock.currentTimeMillis
       const counts = { inserted: 0, updated: 0, unchanged: 0, deleted: 0, restarts: 0 }
 
-      // A run that ends otherwise than complete, however and wherever it ends, is recorded failed with what it did.
-      const recordFailed = (runId: number, cause: Cause.Cause<SyncError>) =>
-        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      // A run that ends otherwise than complete, however and wherever it ends, is recorded with what it did: failed,
+      // or interrupted when stopped from outside and nothing else (a fleet's workspace moving, a runner stopping, a
+      // Ctrl-C), which says nothing of the workspace or the database and must not read as a failure.
+      const recordUnfinished = (runId: number, cause: Cause.Cause<SyncError>) => {
+        const status = Cause.isInterruptedOnly(cause) ? "interrupted" : "failed"
+        return Effect.flatMap(Clock.currentTimeMillis, (now) =>
           Effect.gen(function*() {
-            yield* Metric.increment(SyncMetrics.runsEnded(resource, "failed"))
+            yield* Metric.increment(SyncMetrics.runsEnded(resource, status))
             // SQLite: what the run saw still counts as seen (in one transaction with the run's end); nothing is
-            // marked deleted. A database that cannot fold (the very failure, often) still gets the run recorded
-            // failed. PostgreSQL marked each page's records seen as it wrote them: it has nothing to fold. Asked
+            // marked deleted. A database that cannot fold (the very failure, often) still gets the run's end
+            // recorded. PostgreSQL marked each page's records seen as it wrote them: it has nothing to fold. Asked
             // again while SQLite is busy, as the run's other writes are: a run that failed on a busy database would
             // otherwise stay `running`.
-            const record = store.finishRun(runId, { status: "failed", now, counts, error: describe(cause) })
+            const record = store.finishRun(runId, { status, now, counts, error: describe(cause) })
             const failed = Lock.whileBusy(record)
             // PostgreSQL: on the lock's own connection, which the run holds to its end; the pool's may all be taken by
             // other runs, holding or waiting. Only a run whose lock's session ended, or was found shared by a pooler
@@ -426,7 +429,7 @@ export const run: (
               Effect.catchAll((error) =>
                 Effect.zipRight(
                   // The error as an annotation: a second message would be a second `message=` in a logfmt line.
-                  Effect.logWarning("Could not fold what the failed sync run saw").pipe(
+                  Effect.logWarning(`Could not fold what the ${status} sync run saw`).pipe(
                     Effect.annotateLogs("error", error.message)
                   ),
                   failed
@@ -434,8 +437,9 @@ export const run: (
               )
             )
           }).pipe(Effect.catchAll((error) =>
-            Effect.logWarning("Could not record the failed sync run").pipe(Effect.annotateLogs("error", error.message))
+            Effect.logWarning(`Could not record the ${status} sync run`).pipe(Effect.annotateLogs("error", error.message))
           )))
+      }
 
       // Under the lock no other run of the workspace is alive: a run still `running` was left by a dead process.
       // Every write of the run goes through the lock's transaction, which commits only while the lock is held. The row
@@ -567,7 +571,7 @@ export const run: (
           } satisfies Summary
         }),
         // A run recorded complete stays so (`finishRun`): an interruption as its last transaction commits changes nothing.
-        (runId, exit) => Exit.isSuccess(exit) ? Effect.void : recordFailed(runId, exit.cause)
+        (runId, exit) => Exit.isSuccess(exit) ? Effect.void : recordUnfinished(runId, exit.cause)
       )
     }))
   }

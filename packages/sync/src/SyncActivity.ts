@@ -1,6 +1,7 @@
 /**
  * What the sync runs of a database have been doing, read from `intercom_sync_runs`: the runs under way, the runs that
- * ended since a time (by status, with the rows they changed) and the latest of those that failed. What
+ * ended since a time (by status, with the rows they changed) and the latest of those that failed or were abandoned (not
+ * those interrupted, which a deploy or a scale-up leaves and which are counted apart). What
  * `intercom-scroll fleet status` prints of a fleet's syncs.
  *
  * @example
@@ -62,7 +63,8 @@ export interface Running extends Run {
 
 /**
  * A run that ended without completing: `failed` (its error recorded) or `abandoned` (left `running` by a process that
- * died, and so marked by the next run of its workspace and resource).
+ * died, and so marked by the next run of its workspace and resource). An `interrupted` run is not one of them: it is
+ * counted in `ended`, not listed.
  *
  * @since 0.1.0
  * @category models
@@ -84,9 +86,13 @@ export interface Activity {
    * the one whose `silentFor` grows past a few of the 10 seconds a run renews its sign of life at.
    */
   readonly running: ReadonlyArray<Running>
-  /** Runs that ended since `since`, by status. */
-  readonly ended: { readonly complete: number; readonly failed: number; readonly abandoned: number }
-  /** What the runs that ended since `since` did to the rows (a failed run's pages count, as written). */
+  /**
+   * Runs that ended since `since`, by status. `interrupted` ones were stopped from outside and by nothing else (a
+   * fleet's workspace moving to another runner, a runner stopping, a Ctrl-C): not failures; their workspace's next run
+   * syncs it.
+   */
+  readonly ended: { readonly complete: number; readonly failed: number; readonly interrupted: number; readonly abandoned: number }
+  /** What the runs that ended since `since` did to the rows (a failed or interrupted run's pages count, as written). */
   readonly rows: { readonly inserted: number; readonly updated: number; readonly unchanged: number; readonly deleted: number }
   /** The latest failed or abandoned runs since `since`, the latest first, at most `failures` of them. */
   readonly failures: ReadonlyArray<Failure>
@@ -139,7 +145,7 @@ const runColumns = (sql: SqlClient.SqlClient, dialect: Dialect.Dialect) =>
 export const none = (since: DateTime.Utc): Activity => ({
   since,
   running: [],
-  ended: { complete: 0, failed: 0, abandoned: 0 },
+  ended: { complete: 0, failed: 0, interrupted: 0, abandoned: 0 },
   rows: { inserted: 0, updated: 0, unchanged: 0, deleted: 0 },
   failures: []
 })
@@ -177,7 +183,7 @@ export const read: (
       FROM ${runs} WHERE status = 'running' ORDER BY started_at, id`
     const now = yield* Clock.currentTimeMillis
     const ended = yield* sql<{
-      readonly status: "complete" | "failed" | "abandoned"
+      readonly status: "complete" | "failed" | "interrupted" | "abandoned"
       readonly runs: number | string
       readonly inserted: number | string | null
       readonly updated: number | string | null
@@ -204,6 +210,7 @@ export const read: (
       ended: {
         complete: count(byStatus("complete")?.runs),
         failed: count(byStatus("failed")?.runs),
+        interrupted: count(byStatus("interrupted")?.runs),
         abandoned: count(byStatus("abandoned")?.runs)
       },
       rows: { inserted: total("inserted"), updated: total("updated"), unchanged: total("unchanged"), deleted: total("deleted") },

@@ -33,14 +33,15 @@ export const rows = Metric.counter("intercom_sync_rows", {
 })
 
 /**
- * Runs that ended, by `status`: `complete` (the scroll reached its end and the deletions were marked) or `failed`
- * (anything else, an interruption included; nothing was marked deleted).
+ * Runs that ended, by `status`: `complete` (the scroll reached its end and the deletions were marked), `interrupted`
+ * (stopped from outside and by nothing else: a fleet's workspace moving, a runner stopping, a Ctrl-C) or `failed`
+ * (anything else). Neither of the last two marked anything deleted. Alert on `failed`: a deploy interrupts.
  *
  * @since 0.1.0
  * @category metrics
  */
 export const runs = Metric.counter("intercom_sync_runs", {
-  description: "Sync runs that ended, by status (complete or failed)",
+  description: "Sync runs that ended, by status (complete, interrupted or failed)",
   incremental: true
 })
 
@@ -58,7 +59,7 @@ export type Change = "inserted" | "updated" | "unchanged" | "deleted"
  * @since 0.1.0
  * @category models
  */
-export type Status = "complete" | "failed"
+export type Status = "complete" | "interrupted" | "failed"
 
 /**
  * `rows`, for one resource and one change.

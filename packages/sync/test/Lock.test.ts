@@ -156,7 +156,7 @@ describe.each(Databases.both)("the workspace lock on %s", (_name, database) => {
         expect(error?.message).toMatch(/^Another sync of workspace ".*" still held its lock after 3\d s, so this one gave up: Intercom allows one scroll per workspace\. Wait for the other to finish, or give a longer lockTimeout\.$/)
         expect((yield* runs(workspace)).map((run) => run.status)).toEqual(["running"])
         yield* Fiber.interrupt(holder)
-        expect((yield* runs(workspace)).map((run) => run.status)).toEqual(["failed"])
+        expect((yield* runs(workspace)).map((run) => run.status)).toEqual(["interrupted"])
       }))
 
     it.effect("a waiting sync goes on as soon as the holder finishes, and an interrupted wait leaves no trace", () =>
@@ -176,7 +176,7 @@ describe.each(Databases.both)("the workspace lock on %s", (_name, database) => {
         // The lock is free again: a new sync takes it without waiting.
         const summary = yield* Effect.provide(Sync.run("users", { workspace }), intercom(freshToken(), { workspace: { users: 3 } }))
         expect(summary.inserted).toBe(3)
-        expect((yield* runs(workspace)).map((run) => run.status)).toEqual(["failed", "complete"])
+        expect((yield* runs(workspace)).map((run) => run.status)).toEqual(["interrupted", "complete"])
       }))
 
     it.effect("a holder that lost its lock writes no further page: the next page's write fails with LockLost", () =>

@@ -5,6 +5,7 @@
 import { SqlClient } from "@effect/sql"
 import * as Migrator from "@effect/sql/Migrator"
 import { describe, expect, it } from "@effect/vitest"
+import { Progress } from "@intercom-scroll/core"
 import { PostgresDatabase } from "@intercom-scroll/testing"
 import { Cause, Clock, Context, Deferred, Effect, Exit, Fiber, Layer, Option, Redacted } from "effect"
 import { Sync, SyncDatabase, type SyncError } from "../src/index.js"
@@ -12,7 +13,7 @@ import { time } from "../src/internal/dialect.js"
 import { migrationsKey, withMigrationsLock } from "../src/internal/lock.js"
 import * as Migrations from "../src/internal/migrations.js"
 import * as Databases from "./support/databases.js"
-import { freshToken, intercom, rows, runs, scripted } from "./support/world.js"
+import { freshToken, interruptAtPage, intercom, rows, runs, scripted } from "./support/world.js"
 
 /** The database's tables and views, each as `name` or `name (view)`. */
 const tablesOf = (sql: SqlClient.SqlClient) =>
@@ -57,7 +58,7 @@ describe.each(Databases.both)("Sync.migrate on %s", (_name, database) => {
         "intercom_sync_workspaces"
       ].sort())
       const recorded = yield* sql<{ migration_id: number; name: string }>`SELECT migration_id, name FROM intercom_sync_migrations ORDER BY migration_id`
-      expect(recorded.map((row) => [Number(row.migration_id), row.name])).toEqual([[1, "create_tables"], [2, "split_seen"], [3, "seen_log"], [4, "record_hash"], [5, "run_label"], [6, "run_indexes"], [7, "run_runner"], [8, "workspace_apps"], [9, "run_alive_at"]])
+      expect(recorded.map((row) => [Number(row.migration_id), row.name])).toEqual([[1, "create_tables"], [2, "split_seen"], [3, "seen_log"], [4, "record_hash"], [5, "run_label"], [6, "run_indexes"], [7, "run_runner"], [8, "workspace_apps"], [9, "run_alive_at"], [10, "run_interrupted"]])
       // Again: nothing to do, nothing fails.
       yield* Sync.migrate
       expect(yield* tablesOf(sql)).toEqual(tables)
@@ -66,9 +67,9 @@ describe.each(Databases.both)("Sync.migrate on %s", (_name, database) => {
   it.effect("pendingMigrations names what this version would migrate, and migrates nothing", () =>
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
-      expect(yield* Sync.pendingMigrations).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9])
+      expect(yield* Sync.pendingMigrations).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
       yield* migratedTo(8)
-      expect(yield* Sync.pendingMigrations).toEqual([9])
+      expect(yield* Sync.pendingMigrations).toEqual([9, 10])
       const recorded = yield* sql<{ migration_id: number }>`SELECT migration_id FROM intercom_sync_migrations`
       expect(recorded).toHaveLength(8)
       yield* Sync.migrate
@@ -86,7 +87,7 @@ describe.each(Databases.both)("Sync.migrate on %s", (_name, database) => {
       const migrated = yield* Effect.exit(Sync.migrate)
       const error = Exit.isFailure(migrated) ? Option.getOrThrow(Cause.failureOption(migrated.cause)) : undefined
       expect(error?._tag).toBe("SchemaTooNew")
-      expect(error?.message).toMatch(/lists migration 99, and this version knows only 1, 2, 3, 4, 5, 6, 7, 8, 9\. Upgrade @intercom-scroll\/sync/)
+      expect(error?.message).toMatch(/lists migration 99, and this version knows only 1, 2, 3, 4, 5, 6, 7, 8, 9, 10\. Upgrade @intercom-scroll\/sync/)
       const token = freshToken()
       const ran = yield* Effect.exit(Effect.provide(Sync.run("users", { workspace: token }), intercom(token)))
       expect(Exit.isFailure(ran) && Option.getOrThrow(Cause.failureOption(ran.cause))._tag).toBe("SchemaTooNew")
@@ -199,6 +200,73 @@ describe.each(Databases.both)("Sync.migrate on %s", (_name, database) => {
       expect(again).toMatchObject({ inserted: 0, updated: 0, unchanged: 4, deleted: 0 })
     }).pipe(Effect.provide(database)))
 
+  it.effect("a database of the version before 10 keeps its runs, ids and indexes, and its interrupted runs become so", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const { dialect } = yield* Databases.TestDatabase
+      yield* migratedTo(9)
+      // The runs as the version before wrote them: an interruption recorded failed with its words, beside a real failure.
+      const workspace = freshToken()
+      const at = (minute: number) => time(dialect, Date.UTC(2026, 11, 1, 10, minute))
+      const ended = (status: string, minute: number, error: string | null) => ({
+        workspace,
+        resource: "users",
+        status,
+        started_at: at(minute),
+        finished_at: at(minute + 1),
+        inserted: minute,
+        updated: 0,
+        unchanged: 0,
+        deleted: 0,
+        restarts: 0,
+        error,
+        label: `r${minute}`,
+        runner: "10.0.0.1:34431",
+        alive_at: at(minute + 1)
+      })
+      yield* sql`INSERT INTO intercom_sync_runs ${
+        sql.insert([
+          ended("complete", 1, null),
+          ended("failed", 2, "Interrupted before the scroll reached its end"),
+          ended("failed", 3, "RestartRequired: The users scroll broke off at page 3"),
+          ended("abandoned", 4, "It never recorded its end"),
+          { ...ended("running", 5, null), finished_at: null, deleted: null },
+          ended("complete", 6, null)
+        ])
+      }`
+      // Pruned: the highest id is gone, and must not be given again (the records' `*_run` columns name runs by id).
+      yield* sql`DELETE FROM intercom_sync_runs WHERE id = 6`
+      // An operator's index and view on the runs.
+      yield* sql`CREATE INDEX mine_by_runner ON intercom_sync_runs (runner)`
+      yield* sql`CREATE VIEW mine_failed AS SELECT id FROM intercom_sync_runs WHERE status = 'failed'`
+      const indexes = dialect === "pg"
+        ? sql<{ name: string }>`SELECT indexname AS name FROM pg_indexes WHERE tablename = 'intercom_sync_runs' ORDER BY 1`
+        : sql<{ name: string }>`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'intercom_sync_runs' ORDER BY 1`
+      const all = sql<Record<string, unknown>>`SELECT * FROM intercom_sync_runs ORDER BY id`
+      const before = yield* all
+      const indexesBefore = yield* indexes
+      expect(indexesBefore.map((row) => row.name)).toContain("mine_by_runner")
+
+      yield* Sync.migrate
+      expect(yield* all).toEqual(before.map((row) => row.id === 2 || row.id === "2" ? { ...row, status: "interrupted" } : row))
+      expect(yield* indexes).toEqual(indexesBefore)
+      expect((yield* sql<{ id: number }>`SELECT id FROM mine_failed`).map((row) => Number(row.id))).toEqual([3])
+
+      // Runs go on after the highest id ever given; one interrupted is recorded so, which the old CHECK refused.
+      const token = freshToken()
+      const users = intercom(token, { pageSize: 10, workspace: { users: 30 } })
+      expect(yield* Effect.provide(Sync.run("users", { workspace: token }), users)).toMatchObject({ runId: 7, inserted: 30 })
+      const exit = yield* Effect.exit(Effect.provide(Sync.run("users", { workspace: token }), users).pipe(
+        Effect.provideService(Progress.Progress, interruptAtPage(2))
+      ))
+      expect(Exit.isInterrupted(exit)).toBe(true)
+      expect((yield* runs(token)).map((run) => [run.id, run.status])).toEqual([[7, "complete"], [8, "interrupted"]])
+      // The CHECK still refuses what is no status.
+      const refused = yield* Effect.exit(sql`INSERT INTO intercom_sync_runs ${sql.insert({ ...ended("complete", 9, null), status: "lost" })}`)
+      const cause = Exit.isFailure(refused) ? (Cause.squash(refused.cause) as { readonly cause?: unknown }).cause : undefined
+      expect(String(cause)).toMatch(/CHECK constraint failed|violates check constraint/)
+    }).pipe(Effect.provide(database)))
+
   it.effect("a migration that fails fails, and does not die, with a MigrationError in the database's own words", () =>
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
@@ -230,7 +298,7 @@ describe.each(Databases.both)("Sync.migrate on %s", (_name, database) => {
       )
       const sql = yield* SqlClient.SqlClient
       const recorded = yield* sql<{ migration_id: number }>`SELECT migration_id FROM intercom_sync_migrations`
-      expect(recorded.map((row) => Number(row.migration_id)).sort()).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9])
+      expect(recorded.map((row) => Number(row.migration_id)).sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
     }).pipe(Effect.provide(database)))
 })
 
@@ -281,7 +349,7 @@ it.effect("PostgreSQL: more syncs migrating at once than the pool has connection
     expect(migrated._tag).toBe("Right")
     const sql = yield* SqlClient.SqlClient
     const recorded = yield* sql<{ migration_id: number }>`SELECT migration_id FROM intercom_sync_migrations`
-    expect(recorded).toHaveLength(9)
+    expect(recorded).toHaveLength(10)
   }).pipe(Effect.provide(Databases.postgres)))
 
 it.effect("PostgreSQL: a view of the user's on a table a migration replaces: the migration fails naming the view, in PostgreSQL's words", () =>

@@ -93,7 +93,7 @@ describe.each(Databases.both)("a run's end on %s", (_name, database) => {
         const summary = yield* Effect.provide(Sync.run("users", { workspace }), intercom(freshToken(), { workspace: { users: 3 } }))
         const now = yield* Clock.currentTimeMillis
         yield* Store.make(sql, dialect, workspace, "users").finishRun(summary.runId, {
-          status: "failed",
+          status: "interrupted",
           now,
           counts: { inserted: 0, updated: 0, unchanged: 0, deleted: 0, restarts: 0 },
           error: "Interrupted before the scroll reached its end"

@@ -10,7 +10,7 @@ import { type FaultPlan, Simulator } from "@intercom-scroll/simulator"
 import { Cause, Clock, Duration, Effect, Exit, Fiber, Layer, Logger, Metric, Option, Redacted, Schedule, Schema, TestClock, TestServices, Tracer } from "effect"
 import { Sync, SyncMetrics } from "../src/index.js"
 import * as Databases from "./support/databases.js"
-import { driveClock, freshToken, intercom, live, rows, runs, scripted } from "./support/world.js"
+import { driveClock, freshToken, interruptAtPage, intercom, live, rows, runs, scripted } from "./support/world.js"
 
 const noRestarts = { restart: Schedule.stop }
 
@@ -527,7 +527,8 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
           SyncMetrics.rowsChanged("users", "unchanged"),
           SyncMetrics.rowsChanged("users", "deleted"),
           SyncMetrics.runsEnded("users", "complete"),
-          SyncMetrics.runsEnded("users", "failed")
+          SyncMetrics.runsEnded("users", "failed"),
+          SyncMetrics.runsEnded("users", "interrupted")
         ]
         const read = Effect.forEach(counters, (counter) => Effect.map(Metric.value(counter), (state) => state.count))
         const since = (before: ReadonlyArray<number>) => Effect.map(read, (now) => now.map((count, i) => count - before[i]!))
@@ -539,39 +540,40 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
         const leadsBefore = (yield* Metric.value(SyncMetrics.runsEnded("leads", "complete"))).count
         let before = yield* read
         yield* sync(50)
-        expect(yield* since(before)).toEqual([50, 0, 0, 0, 1, 0])
+        expect(yield* since(before)).toEqual([50, 0, 0, 0, 1, 0, 0])
         before = yield* read
         yield* sync(40)
-        expect(yield* since(before)).toEqual([0, 0, 40, 10, 1, 0])
-        // Failed on its third page: the two pages written count, the deletions it never reached do not.
+        expect(yield* since(before)).toEqual([0, 0, 40, 10, 1, 0, 0])
+        // Failed on its third page: the two pages written count, the deletions it never reached do not; a failure, not
+        // an interruption.
         before = yield* read
         yield* sync(30, { restartAt: [3] })
-        expect(yield* since(before)).toEqual([0, 0, 20, 0, 0, 1])
+        expect(yield* since(before)).toEqual([0, 0, 20, 0, 0, 1, 0])
         // Another resource's counters are its own.
         expect((yield* Metric.value(SyncMetrics.runsEnded("leads", "complete"))).count).toBe(leadsBefore)
       }))
 
-    it.effect("an interrupted run marks nothing deleted and is recorded failed", () =>
+    it.effect("an interrupted run marks nothing deleted and is recorded interrupted, not failed, and counted so", () =>
       Effect.gen(function*() {
         const token = freshToken()
         yield* Effect.provide(Sync.run("users", { workspace: token }), intercom(token, { pageSize: 10, workspace: { users: 50, seed: 9 } }))
-        let pages = 0
+        const ended = Effect.all([
+          Metric.value(SyncMetrics.runsEnded("users", "interrupted")),
+          Metric.value(SyncMetrics.runsEnded("users", "failed"))
+        ]).pipe(Effect.map((states) => states.map((state) => state.count)))
+        const before = yield* ended
         const exit = yield* Effect.provide(
           Sync.run("users", { workspace: token }),
           intercom(token, { pageSize: 10, workspace: { users: 30, seed: 9 } })
-        ).pipe(
-          Effect.provideService(Progress.Progress, {
-            report: (event) => event._tag === "Page" && ++pages === 2 ? Effect.interrupt : Effect.void
-          }),
-          Effect.exit
-        )
+        ).pipe(Effect.provideService(Progress.Progress, interruptAtPage(2)), Effect.exit)
         expect(Exit.isInterrupted(exit)).toBe(true)
         expect(live(yield* rows(token, "users")).size).toBe(50)
         const [, interrupted] = yield* runs(token)
-        expect(interrupted).toMatchObject({ status: "failed", error: "Interrupted before the scroll reached its end", deleted: 0 })
+        expect(interrupted).toMatchObject({ status: "interrupted", error: "Interrupted before the scroll reached its end", deleted: 0 })
+        expect((yield* ended).map((count, i) => count - before[i]!)).toEqual([1, 0])
       }))
 
-    it.effect("a run interrupted or failing as soon as its row is inserted, before it scrolls, is recorded failed, not left running", () =>
+    it.effect("a run interrupted or failing as soon as its row is inserted, before it scrolls, is recorded so, not left running", () =>
       Effect.gen(function*() {
         // The run's span learns the row's id right after the insert: `atInsert` runs on the run's fiber at that step.
         const syncHooked = (atInsert: (fiber: Fiber.RuntimeFiber<unknown, unknown>) => void) =>
@@ -588,20 +590,20 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
             expect(live(yield* rows(token, "users")).size).toBe(0)
             const [run, ...others] = yield* runs(token)
             expect(others).toEqual([])
-            expect(run).toMatchObject({ status: "failed", inserted: 0, deleted: 0 })
+            expect(run).toMatchObject({ inserted: 0, deleted: 0 })
             expect(run.finished_at).not.toBeNull()
             return { exit, run }
           })
         // Interrupted: it lands on the run's next step, before the scroll.
         const interrupted = yield* syncHooked((fiber) => fiber.unsafeInterruptAsFork(fiber.id()))
         expect(Exit.isInterrupted(interrupted.exit)).toBe(true)
-        expect(interrupted.run.error).toBe("Interrupted before the scroll reached its end")
+        expect(interrupted.run).toMatchObject({ status: "interrupted", error: "Interrupted before the scroll reached its end" })
         // A defect at the same step.
         const died = yield* syncHooked(() => {
           throw new Error("boom at the insert")
         })
         expect(Exit.isFailure(died.exit) && Cause.isDie(died.exit.cause)).toBe(true)
-        expect(died.run.error).toBe("Defect: boom at the insert")
+        expect(died.run).toMatchObject({ status: "failed", error: "Defect: boom at the insert" })
       }))
 
     it.effect("a record sent again by a restart counts once and is written once, with dedupe on or off", () =>

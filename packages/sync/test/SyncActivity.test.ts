@@ -4,10 +4,11 @@
  */
 import { SqlClient, Statement } from "@effect/sql"
 import { describe, expect, it, layer } from "@effect/vitest"
+import { Progress } from "@intercom-scroll/core"
 import { Cause, DateTime, Effect, Exit, Schedule, TestClock } from "effect"
 import { Sync, SyncActivity } from "../src/index.js"
 import * as Databases from "./support/databases.js"
-import { freshToken, intercom } from "./support/world.js"
+import { freshToken, interruptAtPage, intercom } from "./support/world.js"
 
 describe.each(Databases.both)("SyncActivity.read on %s", (_name, database) => {
   layer(database, { timeout: "60 seconds" })((it) => {
@@ -16,7 +17,9 @@ describe.each(Databases.both)("SyncActivity.read on %s", (_name, database) => {
         const sql = yield* SqlClient.SqlClient
         const { dialect } = yield* Databases.TestDatabase
         const at = (millis: number) => dialect === "pg" ? new Date(millis) : new Date(millis).toISOString()
-        const [early, complete, failing, crashed, running] = ["early", "complete", "failing", "crashed", "running"].map(freshToken)
+        const [early, complete, failing, crashed, running, stopped] = ["early", "complete", "failing", "crashed", "running", "stopped"].map(
+          freshToken
+        )
         const sync = (token: string, users: number, options: Sync.Options = {}) =>
           Effect.exit(Effect.provide(
             Sync.run("users", { workspace: token, ...options }),
@@ -37,6 +40,9 @@ describe.each(Databases.both)("SyncActivity.read on %s", (_name, database) => {
           VALUES (${crashed}, 'users', 'running', ${at(DateTime.toEpochMillis(since))}, 'r0')`
         yield* sync(crashed, 5)
         yield* TestClock.adjust("1 minute")
+        // A run stopped from outside as its second page comes in (a fleet's workspace moving, a Ctrl-C): not a failure.
+        expect(Exit.isInterrupted(yield* Effect.provideService(sync(stopped, 30), Progress.Progress, interruptAtPage(2)))).toBe(true)
+        yield* TestClock.adjust("1 minute")
         // Under way: a run whose process is still at it.
         const runningSince = DateTime.toEpochMillis(yield* DateTime.now)
         yield* sql`INSERT INTO ${sql(Sync.runsTable)} (workspace, resource, status, started_at, alive_at, label)
@@ -49,9 +55,9 @@ describe.each(Databases.both)("SyncActivity.read on %s", (_name, database) => {
         expect(activity.running.map((run) => [run.workspace, run.resource, DateTime.toEpochMillis(run.startedAt), run.label, run.seen]))
           .toEqual([[running, "leads", runningSince, "r9", 0]])
         expect(activity.running.map((run) => [DateTime.toEpochMillis(run.aliveAt), run.silentFor])).toEqual([[runningSince + 20_000, 100]])
-        expect(activity.ended).toEqual({ complete: 2, failed: 1, abandoned: 1 })
-        // 40 and 5 inserted by the complete runs; the failed run wrote its first two pages.
-        expect(activity.rows).toEqual({ inserted: 65, updated: 0, unchanged: 0, deleted: 0 })
+        expect(activity.ended).toEqual({ complete: 2, failed: 1, interrupted: 1, abandoned: 1 })
+        // 40 and 5 inserted by the complete runs; the failed run wrote its first two pages, the interrupted one its first.
+        expect(activity.rows).toEqual({ inserted: 75, updated: 0, unchanged: 0, deleted: 0 })
         expect(activity.failures.map((run) => [run.workspace, run.status, run.label, run.seen])).toEqual([
           [crashed, "abandoned", "r0", 0],
           [failing, "failed", undefined, 20]
@@ -182,7 +188,7 @@ describe.each(Databases.both)("SyncActivity.read on the tables of a version befo
         aliveAt: DateTime.unsafeMake(start + 120_000),
         silentFor: 30
       }])
-      expect(activity.ended).toEqual({ complete: 1, failed: 1, abandoned: 0 })
+      expect(activity.ended).toEqual({ complete: 1, failed: 1, interrupted: 0, abandoned: 0 })
       expect(activity.rows).toEqual({ inserted: 11, updated: 2, unchanged: 3, deleted: 1 })
       expect(activity.failures).toMatchObject([{ workspace: "acme", resource: "leads", label: undefined, runner: undefined, error: "RestartRequired: a 500" }])
       expect(yield* sql`SELECT * FROM intercom_sync_runs`).toHaveLength(3)

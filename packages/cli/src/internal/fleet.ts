@@ -442,7 +442,7 @@ export const renderStatus = (status: FleetStatus.Status, database: string): stri
   lines.push(
     `Since ${iso(activity.since)}: runs complete ${integer.format(ended.complete)}, failed ${integer.format(ended.failed)}, abandoned ${
       integer.format(ended.abandoned)
-    }; rows inserted ${integer.format(rows.inserted)}, updated ${integer.format(rows.updated)}, unchanged ${
+    }, interrupted ${integer.format(ended.interrupted)}; rows inserted ${integer.format(rows.inserted)}, updated ${integer.format(rows.updated)}, unchanged ${
       integer.format(rows.unchanged)
     }, deleted ${integer.format(rows.deleted)}`
   )

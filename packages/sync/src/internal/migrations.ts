@@ -6,7 +6,7 @@
  */
 import { SqlClient } from "@effect/sql"
 import * as Migrator from "@effect/sql/Migrator"
-import type { SqlError } from "@effect/sql/SqlError"
+import { SqlError } from "@effect/sql/SqlError"
 import { Effect, Option, Predicate, Schedule } from "effect"
 import { explain, SchemaTooNew, type TableLocked } from "../SyncError.js"
 import * as Dialect from "./dialect.js"
@@ -225,6 +225,57 @@ const runAliveAt = Effect.gen(function*() {
   yield* sql.unsafe(`ALTER TABLE intercom_sync_runs ADD COLUMN alive_at ${dialect === "pg" ? "timestamptz" : "TEXT"}`)
 })
 
+/**
+ * Migration 10: `interrupted`, a status of its own for a run stopped from outside (its workspace moved to another
+ * runner, a runner stopping, a Ctrl-C), which versions before recorded `failed`: a deploy or a scale-up then read as
+ * failures in `fleet status`, the `failed` counter and every query of the table. The `status` CHECK takes the new value:
+ * PostgreSQL replaces the constraint; SQLite, which cannot alter one, rebuilds the table with its rows, its indexes and
+ * triggers (an operator's too) and its AUTOINCREMENT counter, which a prune may have left above the highest id and which
+ * must stay there: the records' `*_run` columns name runs by id, and an id given twice would make a new run look older.
+ * The runs the versions before recorded failed with their interruption's words become `interrupted`.
+ */
+const runInterrupted = Effect.gen(function*() {
+  const { dialect, sql } = yield* migrationClient
+  const statuses = "status IN ('running', 'complete', 'failed', 'abandoned', 'interrupted')"
+  if (dialect === "pg") {
+    // Found by the statuses it lists, not by the name PostgreSQL gave it: an operator's own check stays.
+    const checks = yield* sql<{ readonly name: string }>`SELECT conname AS name FROM pg_constraint
+      WHERE conrelid = 'intercom_sync_runs'::regclass AND contype = 'c'
+      AND pg_get_constraintdef(oid) LIKE ${"%status%'running'%'complete'%'failed'%'abandoned'%"}`
+    for (const check of checks) yield* sql`ALTER TABLE intercom_sync_runs DROP CONSTRAINT ${sql(check.name)}`
+    yield* sql.unsafe(`ALTER TABLE intercom_sync_runs ADD CONSTRAINT intercom_sync_runs_status_check CHECK (${statuses})`)
+  } else {
+    // The table as created and altered since, an operator's columns included, with only its status CHECK widened: the
+    // rows then copy over column for column.
+    const [table] = yield* sql<{ readonly sql: string }>`SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'intercom_sync_runs'`
+    const before = "status IN ('running', 'complete', 'failed', 'abandoned')"
+    if (table === undefined || !table.sql.includes(before)) {
+      return yield* new SqlError({ message: `intercom_sync_runs does not have the CHECK (${before}) this migration widens`, cause: table?.sql })
+    }
+    const [counter] = yield* sql<{ readonly seq: number }>`SELECT seq FROM sqlite_sequence WHERE name = 'intercom_sync_runs'`
+    const dependents = yield* sql<{ readonly sql: string }>`SELECT sql FROM sqlite_master
+      WHERE tbl_name = 'intercom_sync_runs' AND type IN ('index', 'trigger') AND sql IS NOT NULL ORDER BY rowid`
+    yield* sql.unsafe(table.sql.replace("intercom_sync_runs", "intercom_sync_runs_rebuilt").replace(before, statuses))
+    yield* sql.unsafe("INSERT INTO intercom_sync_runs_rebuilt SELECT * FROM intercom_sync_runs")
+    yield* sql.unsafe("DROP TABLE intercom_sync_runs")
+    // A view of the operator's on the runs refers to a table that is gone for this one statement, which SQLite's rename
+    // refuses ("error in view …") unless it renames the old way, leaving views and triggers as they are written.
+    const [{ legacy_alter_table: legacy }] = yield* sql<{ readonly legacy_alter_table: number }>`PRAGMA legacy_alter_table`
+    yield* sql.unsafe("PRAGMA legacy_alter_table = ON")
+    yield* sql.unsafe("ALTER TABLE intercom_sync_runs_rebuilt RENAME TO intercom_sync_runs")
+    yield* sql.unsafe(`PRAGMA legacy_alter_table = ${legacy ? "ON" : "OFF"}`)
+    for (const dependent of dependents) yield* sql.unsafe(dependent.sql)
+    if (counter !== undefined) {
+      yield* sql`UPDATE sqlite_sequence SET seq = max(seq, ${counter.seq}) WHERE name = 'intercom_sync_runs'`
+      yield* sql`INSERT INTO sqlite_sequence (name, seq) SELECT 'intercom_sync_runs', ${counter.seq}
+        WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'intercom_sync_runs')`
+    }
+  }
+  // Exactly the words every version before wrote for a run whose cause was an interruption alone.
+  yield* sql`UPDATE intercom_sync_runs SET status = 'interrupted'
+    WHERE status = 'failed' AND error = 'Interrupted before the scroll reached its end'`
+})
+
 export const migrations: Record<string, Effect.Effect<void, SqlError, SqlClient.SqlClient>> = {
   "1_create_tables": createTables,
   "2_split_seen": splitSeen,
@@ -234,7 +285,8 @@ export const migrations: Record<string, Effect.Effect<void, SqlError, SqlClient.
   "6_run_indexes": runIndexes,
   "7_run_runner": runRunner,
   "8_workspace_apps": workspaceApps,
-  "9_run_alive_at": runAliveAt
+  "9_run_alive_at": runAliveAt,
+  "10_run_interrupted": runInterrupted
 }
 
 export const known: ReadonlyArray<number> = Object.keys(migrations).map((key) => Number.parseInt(key, 10))

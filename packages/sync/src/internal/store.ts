@@ -35,7 +35,7 @@ export interface PageCounts {
   readonly unchanged: number
 }
 
-export type RunStatus = "running" | "complete" | "failed" | "abandoned"
+export type RunStatus = "running" | "complete" | "failed" | "interrupted" | "abandoned"
 
 const text = (value: unknown): string | null => (typeof value === "string" ? value : null)
 
@@ -145,7 +145,7 @@ export interface Store {
   readonly recordProgress: (run: number, counts: PageCounts & { readonly restarts: number }) => Effect.Effect<void, SqlError>
   /**
    * Records the run's end. A run recorded complete stays so: an interruption that comes as its last transaction
-   * commits fails the program after the fact, and its `failed` then changes nothing.
+   * commits fails the program after the fact, and its `interrupted` then changes nothing.
    */
   readonly finishRun: (run: number, end: {
     readonly status: Exclude<RunStatus, "running" | "abandoned">

@@ -26,6 +26,12 @@ export const intercom = (
     Layer.orDie
   )
 
+/** A reporter that interrupts the run as its `page`th page comes in, as a Ctrl-C or a fleet's workspace moving would. */
+export const interruptAtPage = (page: number): Progress.Reporter => {
+  let pages = 0
+  return { report: (event) => event._tag === "Page" && ++pages === page ? Effect.interrupt : Effect.void }
+}
+
 export interface Row {
   readonly id: string
   readonly record: Record<string, unknown>
