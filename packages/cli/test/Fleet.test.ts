@@ -6,7 +6,7 @@ import { type FleetStatus, type Summary, WorkspaceSync } from "@intercom-scroll/
 import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
-import { Sync, SyncError } from "@intercom-scroll/sync"
+import { Sync, SyncActivity, SyncError } from "@intercom-scroll/sync"
 import { Clock, ConfigProvider, DateTime, Duration, Effect, Exit, Fiber, FiberId, Layer, Logger, LogLevel, Redacted, Schedule, Schema, TestClock } from "effect"
 import { existsSync, writeFileSync } from "node:fs"
 import { PostgresDatabase, PostgresServer } from "@intercom-scroll/testing"
@@ -321,6 +321,39 @@ describe("intercom-scroll fleet", () => {
       runners: Array.from({ length: 125 }, (_, i) => ({ address: `10.0.${Math.floor(i / 100)}.${i % 100}:34431`, live: true, silentFor: 1 }))
     }, "postgres://fleet@db/fleet")
     expect(many).toContain(`\nRunners: 125 live: ${Array.from({ length: 10 }, (_, i) => `10.0.0.${i}:34431`).join(", ")} and 115 more\n`)
+  })
+
+  it("fleet status says a run silent 15 s is so where its runner's heartbeat has stopped too, and not where its runner beats", () => {
+    const at = (iso: string) => DateTime.unsafeMake(iso)
+    const running = (id: number, workspace: string, runner: string | undefined, silentFor: number): SyncActivity.Running => ({
+      id, workspace, resource: "users", startedAt: at("2026-12-03T10:00:00Z"), label: undefined, runner, seen: 10, aliveAt: at("2026-12-03T10:00:00Z"), silentFor
+    })
+    const status: FleetStatus.Status = {
+      // 10.0.0.9 was killed 12 s ago: still live for the cluster (30 s), its heartbeat (every 5 s) stopped.
+      runners: [{ address: "10.0.0.7:34431", live: true, silentFor: 2 }, { address: "10.0.0.9:34431", live: true, silentFor: 12 }],
+      pending: { requests: 4, oldestSentAt: undefined },
+      activity: {
+        ...SyncActivity.none(at("2026-12-02T10:00:00Z")),
+        running: [
+          running(1, "acme", "10.0.0.9:34431", 16),
+          // Its runner beats: a page late, not a death.
+          running(2, "globex", "10.0.0.7:34431", 16),
+          // Under 15 s: one renewal may be a little late.
+          running(3, "initech", "10.0.0.9:34431", 14),
+          // No runner named (a sync of its own): 30 s, as before.
+          running(4, "umbrella", undefined, 16),
+          running(5, "hooli", undefined, 30)
+        ]
+      }
+    }
+    const tail = "its process may have died (the next run of the workspace marks it abandoned) or be frozen"
+    expect(FleetCommand.renderStatus(status, "postgres://fleet@db/fleet").split("\n").filter((line) => line.startsWith("  "))).toEqual([
+      `  acme users since 2026-12-03T10:00:00Z on 10.0.0.9:34431: 10 seen; silent for 16.0 s, and its runner for 12.0 s: ${tail}`,
+      "  globex users since 2026-12-03T10:00:00Z on 10.0.0.7:34431: 10 seen",
+      "  initech users since 2026-12-03T10:00:00Z on 10.0.0.9:34431: 10 seen",
+      "  umbrella users since 2026-12-03T10:00:00Z: 10 seen",
+      `  hooli users since 2026-12-03T10:00:00Z: 10 seen; silent for 30.0 s: ${tail}`
+    ])
   })
 
   it.scopedLive("fleet status --since and fleet prune --older-than count back from the database's clock, not this machine's", () =>

@@ -389,6 +389,13 @@ const iso = (time: DateTime.Utc) => DateTime.formatIso(time).replace(/\.\d{3}Z$/
 /** Seconds without a sign of life after which a run under way is said silent: three of its 10-second renewals. */
 const silentAfter = 30
 
+/**
+ * Sooner where its runner has gone quiet too: a run 15 s silent (a renewal 5 s late) whose runner's heartbeat, every
+ * 5 s, is 10 s old. A runner killed outright so shows its runs 5–15 s after, where 30 s came after the workspace's next
+ * run had marked them abandoned (7–20 s); a live run late behind a slow page, its runner beating, is not said silent.
+ */
+const silentWithRunnerAfter = { run: 15, runner: 10 }
+
 /** What is listed of a long list before "and N more". */
 const listed = 10
 
@@ -430,12 +437,17 @@ export const renderStatus = (status: FleetStatus.Status, database: string): stri
     }`
   )
   lines.push(`Runs under way: ${integer.format(activity.running.length)}`)
+  const runnerSilence = new Map(runners.map((runner) => [runner.address, runner.silentFor]))
+  const silence = (run: SyncActivity.Running) => {
+    const runnerFor = run.runner === undefined ? undefined : runnerSilence.get(run.runner)
+    const withRunner = runnerFor !== undefined && run.silentFor >= silentWithRunnerAfter.run && runnerFor >= silentWithRunnerAfter.runner
+    if (!withRunner && run.silentFor < silentAfter) return ""
+    return `; silent for ${ProgressBar.formatDuration(run.silentFor * 1000)}${
+      withRunner ? `, and its runner for ${ProgressBar.formatDuration(runnerFor * 1000)}` : ""
+    }: its process may have died (the next run of the workspace marks it abandoned) or be frozen`
+  }
   for (const run of activity.running.slice(0, listed)) {
-    lines.push(`  ${run.workspace} ${run.resource} since ${iso(run.startedAt)}${runName(run)}: ${integer.format(run.seen)} seen${
-      run.silentFor < silentAfter
-        ? ""
-        : `; silent for ${ProgressBar.formatDuration(run.silentFor * 1000)}: its process may have died (the next run of the workspace marks it abandoned) or be frozen`
-    }`)
+    lines.push(`  ${run.workspace} ${run.resource} since ${iso(run.startedAt)}${runName(run)}: ${integer.format(run.seen)} seen${silence(run)}`)
   }
   if (activity.running.length > listed) lines.push(`  and ${integer.format(activity.running.length - listed)} more`)
   const { ended, rows } = activity
