@@ -268,6 +268,22 @@ describe("SyncDatabase.layer", () => {
       expect((yield* Effect.promise(() => fs.stat(filename))).isFile()).toBe(true)
     }))
 
+  it.scoped("SQLite: the WAL is copied into the file every 10,000 pages, not SQLite's 1,000", () =>
+    Effect.gen(function*() {
+      const directory = yield* temporaryDirectory
+      const context = yield* Layer.build(SyncDatabase.layerFromUrl(`sqlite:${path.join(directory, "intercom.sqlite")}`))
+      const sql = Context.get(context, SqlClient.SqlClient)
+      expect(yield* sql`PRAGMA wal_autocheckpoint`).toEqual([{ wal_autocheckpoint: 10_000 }])
+      // 30 commits of ~100 pages each: past 1,000 pages a commit would have checkpointed, and the WAL begun again.
+      yield* sql`CREATE TABLE filler (data BLOB NOT NULL)`
+      for (let i = 0; i < 30; i++) {
+        yield* sql`INSERT INTO filler (data) WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100)
+          SELECT randomblob(4000) FROM n`.pipe(sql.withTransaction)
+      }
+      const [{ log }] = yield* sql<{ log: number }>`PRAGMA wal_checkpoint(PASSIVE)`
+      expect(log).toBeGreaterThan(3_000)
+    }))
+
   it.scoped("SQLite: a path that is a directory, or a file that is no database, is DatabaseUnavailable naming it", () =>
     Effect.gen(function*() {
       const directory = yield* temporaryDirectory
