@@ -207,8 +207,8 @@ describe("WorkspaceSync", () => {
   const leaseFreed = Effect.flatMap(SqlClient.SqlClient, (sql) => sql`DELETE FROM intercom_sync_locks WHERE workspace = 'acme'`)
   /**
    * Whether acme's `count`th run is the last, still running, and has written its first page (100 users): in SQLite a
-   * run marks the records it sees first in `<table>_seen`, the others in `<table>_seen_log` until its end (the rows of
-   * the users stay 100 from the second run on).
+   * run marks the records it sees in `<table>_seen_log` until its end (a version before migration 11 marked those it
+   * saw first in `<table>_seen`; the rows of the users stay 100 from the second run on).
    */
   const firstPageWritten = (count: number) =>
     Effect.flatMap(SqlClient.SqlClient, (sql) =>

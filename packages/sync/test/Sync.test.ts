@@ -5,10 +5,11 @@
 import { HttpClient, HttpClientResponse } from "@effect/platform"
 import { SqlClient } from "@effect/sql"
 import { describe, expect, layer } from "@effect/vitest"
-import { IntercomClient, Progress, type Scroll } from "@intercom-scroll/core"
+import { IntercomClient, type Models, Progress, type Scroll } from "@intercom-scroll/core"
 import { type FaultPlan, Simulator } from "@intercom-scroll/simulator"
 import { Cause, Clock, Duration, Effect, Exit, Fiber, Layer, Logger, Metric, Option, Redacted, Schedule, Schema, TestClock, TestServices, Tracer } from "effect"
 import { Sync, SyncMetrics } from "../src/index.js"
+import * as Store from "../src/internal/store.js"
 import * as Databases from "./support/databases.js"
 import { driveClock, freshToken, interruptAtPage, intercom, live, rows, runs, scripted } from "./support/world.js"
 
@@ -38,7 +39,7 @@ const threeUsersSynced = Effect.gen(function*() {
 })
 
 /** Notes in a new table `notes` the id of every row that an UPDATE of `table` writes: a trigger, in each dialect. */
-const noteUpdates = (table: string, notes: string) =>
+const noteUpdates = (table: string, notes: string, event: "UPDATE" | "INSERT" = "UPDATE") =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const { dialect } = yield* Databases.TestDatabase
@@ -46,9 +47,9 @@ const noteUpdates = (table: string, notes: string) =>
     if (dialect === "pg") {
       yield* sql.unsafe(`CREATE FUNCTION ${notes}_note() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN INSERT INTO ${notes} VALUES (NEW.id); RETURN NEW; END $$`)
-      yield* sql.unsafe(`CREATE TRIGGER ${notes} AFTER UPDATE ON ${table} FOR EACH ROW EXECUTE FUNCTION ${notes}_note()`)
+      yield* sql.unsafe(`CREATE TRIGGER ${notes} AFTER ${event} ON ${table} FOR EACH ROW EXECUTE FUNCTION ${notes}_note()`)
     } else {
-      yield* sql.unsafe(`CREATE TRIGGER ${notes} AFTER UPDATE ON ${table} BEGIN INSERT INTO ${notes} VALUES (NEW.id); END`)
+      yield* sql.unsafe(`CREATE TRIGGER ${notes} AFTER ${event} ON ${table} BEGIN INSERT INTO ${notes} VALUES (NEW.id); END`)
     }
   })
 
@@ -241,16 +242,22 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
         const world = (users: number) => intercom(token, { pageSize: 10, workspace: { users, seed: 13 } })
         yield* Effect.provide(Sync.run("users", { workspace: token }), world(30))
         const before = yield* rows(token, "users")
-        // Every UPDATE of a seen row, noted by a trigger.
+        // Every UPDATE and INSERT of a seen row, noted by triggers.
         yield* noteUpdates("intercom_users_seen", "test_seen_updates")
+        yield* noteUpdates("intercom_users_seen", "test_seen_inserts", "INSERT")
         const count = (query: Effect.Effect<ReadonlyArray<{ n: number }>, unknown>) =>
           Effect.map(Effect.orDie(query), ([row]) => Number(row.n))
-        // At each page: the seen rows updated so far, and the stored records missing from the view.
-        const duringPages: Array<{ readonly updated: number; readonly missing: number }> = []
+        // At each page: the seen rows updated and inserted so far, the stored records missing from the view, and those
+        // new to the run that the view does not show as seen by it.
+        const duringPages: Array<{ readonly updated: number; readonly inserted: number; readonly missing: number; readonly stale: number }> = []
         const look = Effect.all({
           updated: count(sql<{ n: number }>`SELECT CAST(count(*) AS INTEGER) AS n FROM test_seen_updates`),
+          inserted: count(sql<{ n: number }>`SELECT CAST(count(*) AS INTEGER) AS n FROM test_seen_inserts`),
           missing: count(sql<{ n: number }>`SELECT CAST(count(*) AS INTEGER) AS n FROM intercom_users_records AS r
-            WHERE r.workspace = ${token} AND NOT EXISTS (SELECT 1 FROM intercom_users AS v WHERE v.workspace = r.workspace AND v.id = r.id)`)
+            WHERE r.workspace = ${token} AND NOT EXISTS (SELECT 1 FROM intercom_users AS v WHERE v.workspace = r.workspace AND v.id = r.id)`),
+          stale: count(sql<{ n: number }>`SELECT CAST(count(*) AS INTEGER) AS n FROM intercom_users
+            WHERE workspace = ${token} AND first_seen_run = (SELECT max(id) FROM intercom_sync_runs WHERE workspace = ${token})
+            AND (last_seen_run <> first_seen_run OR last_seen_at <> first_seen_at)`)
         })
         yield* TestClock.adjust("1 hour")
         const summary = yield* Effect.provide(Sync.run("users", { workspace: token }), world(50)).pipe(
@@ -260,14 +267,17 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
         )
         expect(summary).toMatchObject({ inserted: 20, updated: 0, unchanged: 30, deleted: 0 })
         expect(duringPages.length).toBe(5)
-        expect(duringPages.every((page) => page.missing === 0)).toBe(true)
-        // SQLite: not one seen row written during the pages; PostgreSQL marks them page by page.
-        const writtenDuringPages = duringPages.at(-1)!.updated
+        expect(duringPages.every((page) => page.missing === 0 && page.stale === 0)).toBe(true)
+        // SQLite: not one seen row written during the pages, not even a new record's (the view shows it as first
+        // seen); PostgreSQL marks them page by page.
+        const writtenDuringPages = duringPages.at(-1)!.updated + duringPages.at(-1)!.inserted
         if (dialect === "sqlite") expect(writtenDuringPages).toBe(0)
         else expect(writtenDuringPages).toBeGreaterThan(0)
         // At the end, the 30 stored before have moved to this run, the 20 new ones too.
         const updates = yield* sql<{ id: string }>`SELECT id FROM test_seen_updates`
         expect(new Set(updates.map((row) => row.id))).toEqual(new Set(before.keys()))
+        const inserts = yield* sql<{ id: string }>`SELECT id FROM test_seen_inserts`
+        expect(inserts.length).toBe(20)
         const after = yield* rows(token, "users")
         expect(after.size).toBe(50)
         expect([...after.values()].every((row) => row.last_seen_run === summary.runId)).toBe(true)
@@ -736,6 +746,32 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
         )
         expect(complete).toMatchObject({ resource: "users", status: "complete" })
         expect(yield* logged).toBe(0)
+      }).pipe(Effect.provide(database)))
+
+    it.effect("records a dead run stored first get seen rows of their first sighting, and are deleted by a run that does not see them", () =>
+      Effect.gen(function*() {
+        const token = freshToken()
+        const sql = yield* SqlClient.SqlClient
+        const { dialect } = yield* Databases.TestDatabase
+        yield* Sync.migrate
+        // A run whose process died after its first page, two records new to the table: it wrote them and logged them.
+        const [{ id: dead }] = yield* sql<{ id: number }>`INSERT INTO ${sql(Sync.runsTable)} ${
+          sql.insert({ workspace: token, resource: "users", status: "running", started_at: new Date(0).toISOString() })
+        } RETURNING id`
+        const store = Store.make(sql, dialect, token, "users")
+        const ghost = (id: string): Models.User => ({ type: "user", id, email: `${id}@example.com`, name: id, updated_at: 1 })
+        yield* sql.withTransaction(store.writePage(Number(dead), [ghost("dead-1"), ghost("dead-2")], 60_000))
+        expect([...(yield* rows(token, "users")).values()].map((row) => [row.id, row.last_seen_run, row.last_seen_at]))
+          .toEqual([["dead-1", Number(dead), 60_000], ["dead-2", Number(dead), 60_000]])
+
+        yield* TestClock.adjust("5 minutes")
+        const summary = yield* Effect.provide(Sync.run("users", { workspace: token }), intercom(token, { workspace: { users: 5 } }))
+        expect(summary).toMatchObject({ inserted: 5, deleted: 2 })
+        const after = yield* rows(token, "users")
+        for (const id of ["dead-1", "dead-2"]) {
+          expect(after.get(id)).toMatchObject({ last_seen_run: Number(dead), last_seen_at: 60_000, changed_run: summary.runId })
+          expect(after.get(id)!.deleted_at).not.toBeNull()
+        }
       }).pipe(Effect.provide(database)))
 
     it.effect("binds a workspace to its token's Intercom app: another app's token stops before writing, a rotated one syncs", () =>

@@ -75,6 +75,13 @@ const createTables = Effect.gen(function*() {
   }
 })
 
+/** Each resource's view, and the columns of its own that it shows. */
+const viewed = [
+  ["intercom_users", ["email", "name"]],
+  ["intercom_leads", ["email", "name"]],
+  ["intercom_companies", ["company_id", "name"]]
+] as const
+
 /**
  * Migration 2: each resource's table becomes two, and a view of the old name joins them with the old columns.
  *
@@ -87,11 +94,7 @@ const createTables = Effect.gen(function*() {
 const splitSeen = Effect.gen(function*() {
   const { dialect, sql } = yield* migrationClient
   const [json, instant] = dialect === "pg" ? ["jsonb", "timestamptz"] : ["TEXT", "TEXT"]
-  for (const [name, typed] of [
-    ["intercom_users", ["email", "name"]],
-    ["intercom_leads", ["email", "name"]],
-    ["intercom_companies", ["company_id", "name"]]
-  ] as const) {
+  for (const [name, typed] of viewed) {
     const kept = ["workspace", "id", "record", ...typed, "created_at", "updated_at", "first_seen_at", "deleted_at",
       "first_seen_run", "changed_run"].join(", ")
     yield* sql.unsafe(`CREATE TABLE ${name}_records (
@@ -276,6 +279,28 @@ const runInterrupted = Effect.gen(function*() {
     WHERE status = 'failed' AND error = 'Interrupted before the scroll reached its end'`
 })
 
+/**
+ * Migration 11, SQLite only (PostgreSQL records it and does nothing): each view shows a record that has no seen row
+ * yet, with its first sighting as its last.
+ *
+ * A record new to a run is then only logged, as the others are, and gets its seen row when the run's end folds the log.
+ * Written at once, its seen row was one of ~100 a page that landed on as many pages of the seen table (the scroll's
+ * order is no order), each appended whole to the WAL at every commit: 43 % of a first sync's WAL frames
+ * (packages/bench/NOTES.md, "The first sync into SQLite, checkpointed less often").
+ */
+const seenAtEnd = Effect.gen(function*() {
+  const { dialect, sql } = yield* migrationClient
+  if (dialect !== "sqlite") return
+  for (const [name, typed] of viewed) {
+    yield* sql.unsafe(`DROP VIEW ${name}`)
+    yield* sql.unsafe(`CREATE VIEW ${name} AS SELECT
+  r.workspace, r.id, r.record, ${typed.map((column) => `r.${column}`).join(", ")}, r.created_at, r.updated_at,
+  r.first_seen_at, COALESCE(s.last_seen_at, r.first_seen_at) AS last_seen_at, r.deleted_at, r.first_seen_run,
+  COALESCE(s.last_seen_run, r.first_seen_run) AS last_seen_run, r.changed_run
+FROM ${name}_records AS r LEFT JOIN ${name}_seen AS s ON s.workspace = r.workspace AND s.id = r.id`)
+  }
+})
+
 export const migrations: Record<string, Effect.Effect<void, SqlError, SqlClient.SqlClient>> = {
   "1_create_tables": createTables,
   "2_split_seen": splitSeen,
@@ -286,7 +311,8 @@ export const migrations: Record<string, Effect.Effect<void, SqlError, SqlClient.
   "7_run_runner": runRunner,
   "8_workspace_apps": workspaceApps,
   "9_run_alive_at": runAliveAt,
-  "10_run_interrupted": runInterrupted
+  "10_run_interrupted": runInterrupted,
+  "11_seen_at_end": seenAtEnd
 }
 
 export const known: ReadonlyArray<number> = Object.keys(migrations).map((key) => Number.parseInt(key, 10))

@@ -122,7 +122,7 @@ export interface Store {
   ) => Effect.Effect<number, SqlError>
   /**
    * Writes a page: marks its records seen and upserts those that are new, changed or back; in PostgreSQL two
-   * statements (the second only for a page with such records), in SQLite three (each one per 500 records) whatever
+   * statements (the second only for a page with such records), in SQLite two (each one per 500 records) whatever
    * the page's size; call it inside the lock's transaction. In PostgreSQL a record this run already saw (sent again
    * by a restart) is left as it is and not counted again; in SQLite the run scrolls with dedupe on, so that the page
    * holds none.
@@ -133,7 +133,8 @@ export interface Store {
     now: number
   ) => Effect.Effect<PageCounts, SqlError>
   /**
-   * SQLite: moves the seen rows of the records the run logged to the run, and empties its log; PostgreSQL has
+   * SQLite: moves the seen rows of the records the run logged to the run (making those of the new ones), and empties
+   * its log; PostgreSQL has
    * nothing to do. Call in the transaction that ends the run, before `markDeleted`.
    */
   readonly foldSeen: (run: number, now: number) => Effect.Effect<void, SqlError>
@@ -225,17 +226,16 @@ export const make = (
   }
 
   /**
-   * SQLite: three statements in the page's transaction (one per 500 records each), multi-row VALUES that
+   * SQLite: two statements in the page's transaction (one per 500 records each), multi-row VALUES that
    * better-sqlite3 binds natively from prepared statements it keeps. The run scrolls with dedupe on, so every record
-   * of the page is one the run had not seen: the records first (writing only the new, changed or back), then a seen
-   * row for each new one at once (the view joins the two tables, and a record must not be missing from it mid-run),
-   * and the others only appended to the run's log: the scroll's order is no order, and an upsert of their seen rows
-   * would touch ~100 pages of the seen table a page, each appended whole to the WAL at every commit. `foldSeen` moves
-   * them at the run's end.
+   * of the page is one the run had not seen: the records first (writing only the new, changed or back), then every id
+   * only appended to the run's log: the scroll's order is no order, and an upsert of their seen rows would touch ~100
+   * pages of the seen table a page, each appended whole to the WAL at every commit. `foldSeen` writes them at the
+   * run's end; meanwhile the view shows a new record, which has no seen row yet, with its first sighting (migration 11).
    */
   const writeValues: Write = (run, at, records) =>
     Effect.gen(function*() {
-      const firstSeen = new Set<string>()
+      let inserted = 0
       let written = 0
       for (const batch of batched(records)) {
         const rows = batch.map((record) => {
@@ -253,20 +253,15 @@ export const make = (
           for (const column of typed) row[column] = text((record as Record<string, unknown>)[column])
           return row
         })
-        const returned = yield* sql<{ readonly id: string; readonly first_seen_run: number }>`INSERT INTO ${stored}
-          ${sql.insert(rows)} ${storedOnConflict} RETURNING id, first_seen_run`
+        const returned = yield* sql<{ readonly first_seen_run: number }>`INSERT INTO ${stored}
+          ${sql.insert(rows)} ${storedOnConflict} RETURNING first_seen_run`
         written += returned.length
-        for (const row of returned) if (Number(row.first_seen_run) === run) firstSeen.add(row.id)
+        inserted += returned.filter((row) => Number(row.first_seen_run) === run).length
       }
-      for (const batch of batched([...firstSeen])) {
-        const rows = batch.map((id) => ({ workspace, id, last_seen_at: at, last_seen_run: run }))
-        yield* sql`INSERT INTO ${seen} ${sql.insert(rows)} ON CONFLICT (workspace, id) DO UPDATE SET
-          last_seen_at = excluded.last_seen_at, last_seen_run = excluded.last_seen_run`
-      }
-      for (const batch of batched(records.filter((record) => !firstSeen.has(record.id)))) {
+      for (const batch of batched(records)) {
         yield* sql`INSERT INTO ${seenLog} ${sql.insert(batch.map((record) => ({ run, id: record.id })))}`
       }
-      return { inserted: firstSeen.size, updated: written - firstSeen.size, unchanged: records.length - written }
+      return { inserted, updated: written - inserted, unchanged: records.length - written }
     })
 
   /**
@@ -348,13 +343,24 @@ export const make = (
     // SQLite: under the lock no run of the workspace is alive, so whatever its runs left in the logs is discarded, not
     // folded: a run left `running` by a dead process, or a failed one that could not fold. When they last saw those
     // records is not known (a fold would stamp them with this run's start); their seen rows stay true as they are (an
-    // earlier run's), and this run, if it completes, sees and folds every live record anyway.
+    // earlier run's), and this run, if it completes, sees and folds every live record anyway. A record such a run
+    // stored first has no seen row: it gets one of its first sighting, which the view showed, so that a run that does
+    // not see it marks it deleted.
     markAbandoned: (now) =>
       Effect.gen(function*() {
         if (dialect === "sqlite") {
           for (const other of Object.keys(recordTables) as ReadonlyArray<Resource.Resource>) {
-            yield* sql`DELETE FROM ${sql(seenLogTable(other))} WHERE run IN (SELECT id FROM ${runs}
-              WHERE workspace = ${workspace} AND resource = ${other})`
+            const ended = sql`SELECT id FROM ${runs} WHERE workspace = ${workspace} AND resource = ${other}`
+            const log = sql(seenLogTable(other))
+            // Most runs start on empty logs, and then touch nothing else.
+            const [left] = yield* sql`SELECT 1 AS found FROM ${log} WHERE run IN (${ended}) LIMIT 1`
+            if (left === undefined) continue
+            yield* sql`INSERT INTO ${sql(seenTable(other))} (workspace, id, last_seen_at, last_seen_run)
+              SELECT r.workspace, r.id, r.first_seen_at, r.first_seen_run
+              FROM ${log} AS l JOIN ${sql(storedTable(other))} AS r ON r.workspace = ${workspace} AND r.id = l.id
+              WHERE l.run IN (${ended}) AND r.first_seen_run = l.run
+              ON CONFLICT (workspace, id) DO NOTHING`
+            yield* sql`DELETE FROM ${log} WHERE run IN (${ended})`
           }
         }
         // Ended, as near as anyone knows, at its last sign of life; a run of a version before `alive_at`, now. It deleted
@@ -394,14 +400,15 @@ export const make = (
       return (dialect === "pg" ? writeJson : writeValues)(run, time(dialect, now), unique)
     },
 
-    // One pass over the seen table: `IN` builds a temporary index of the logged ids, so the seen rows are visited in
-    // their key's order and each page of the table is written once. `last_seen_at` becomes the fold's time, the run's
-    // end. `<` rather than `<>`: a run that lost its lock and folds late never moves a row back from a newer run.
+    // One pass over the seen table: the logged ids in the key's order, so that each page of the table is written once,
+    // a new record's row inserted, a known one's moved. `last_seen_at` becomes the fold's time, the run's end. `<`
+    // rather than `<>`: a run that lost its lock and folds late never moves a row back from a newer run.
     foldSeen: (run, now) =>
       dialect === "pg" ? Effect.void : Effect.gen(function*() {
-        yield* sql`UPDATE ${seen} SET last_seen_at = ${time(dialect, now)}, last_seen_run = ${run}
-          WHERE workspace = ${workspace} AND last_seen_run < ${run}
-          AND id IN (SELECT id FROM ${seenLog} WHERE run = ${run})`
+        yield* sql`INSERT INTO ${seen} (workspace, id, last_seen_at, last_seen_run)
+          SELECT ${workspace}, id, ${time(dialect, now)}, ${run} FROM ${seenLog} WHERE run = ${run} ORDER BY id
+          ON CONFLICT (workspace, id) DO UPDATE SET last_seen_at = excluded.last_seen_at, last_seen_run = excluded.last_seen_run
+          WHERE ${seen}.last_seen_run < excluded.last_seen_run`
         yield* sql`DELETE FROM ${seenLog} WHERE run = ${run}`
       }),
 
