@@ -377,14 +377,15 @@ describe("Fleet.layerRunner", () => {
       const olderPort = yield* freePort
       const sql = Context.get(yield* Layer.build(runner(olderPort)), SqlClient.SqlClient)
       // The tables as the version before this one left them: at migration 9, without the `interrupted` status migration
-      // 10 adds to the runs' CHECK. The runner started on them stands for a runner of that version, still running.
-      yield* sql`DELETE FROM intercom_sync_migrations WHERE migration_id = 10`
+      // 10 adds to the runs' CHECK (11 changes nothing in PostgreSQL). The runner started on them stands for a runner of
+      // that version, still running.
+      yield* sql`DELETE FROM intercom_sync_migrations WHERE migration_id IN (10, 11)`
       yield* sql`ALTER TABLE intercom_sync_runs DROP CONSTRAINT intercom_sync_runs_status_check`
       yield* sql`ALTER TABLE intercom_sync_runs ADD CONSTRAINT intercom_sync_runs_status_check
         CHECK (status IN ('running', 'complete', 'failed', 'abandoned'))`
       const exit = yield* Effect.exit(Layer.build(runner(yield* freePort)))
       const failure = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
-      expect(failure).toMatchObject({ _tag: "OlderRunnersAlive", runners: [`127.0.0.1:${olderPort}`], migrations: [10] })
+      expect(failure).toMatchObject({ _tag: "OlderRunnersAlive", runners: [`127.0.0.1:${olderPort}`], migrations: [10, 11] })
       expect(failure?.message).toContain("Stop every runner of the older version")
       // The older runner's tables left as they were, and the newer runner never joined.
       const migrations = yield* sql<{ migration_id: number }>`SELECT migration_id FROM intercom_sync_migrations ORDER BY 1`
