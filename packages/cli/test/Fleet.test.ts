@@ -506,6 +506,36 @@ describe("intercom-scroll fleet", () => {
       expect(runs[0]).toMatchObject({ label: expect.stringMatching(/^cron@/), status: "complete", inserted: 120 })
     }).pipe(Effect.scoped), 60_000)
 
+  it.live("--cron reads --workspaces again at each round: a workspace added to the file while the runner runs is synced", () =>
+    Effect.gen(function*() {
+      const directory = yield* tempDir("cli-runner-cron-")
+      const port = yield* freePort
+      const file = `${directory}/workspaces.json`
+      const entry = (workspace: string) => ({ workspace, baseUrl: "https://api.intercom.test", tokenEnv: `${workspace.toUpperCase()}_TOKEN` })
+      writeFileSync(file, JSON.stringify([entry("acme")]))
+      const logged: Array<string> = []
+      const collect = Logger.make(({ message }) => {
+        logged.push(String(message))
+      })
+      const until = (line: string) =>
+        Effect.suspend(() => logged.includes(line) ? Effect.void : Effect.fail(`no "${line}" yet`)).pipe(
+          Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo("30 seconds")))
+        )
+      const args = ["fleet", "runner", "--database", `sqlite:${directory}/fleet.sqlite`, "--port", String(port), "--cron", "* * * * * *", "--workspaces", file, "--allow-base-url", "https://api.intercom.test"]
+      const runner = yield* Cli.run(["node", "intercom-scroll", ...args]).pipe(
+        Effect.provide(Layer.mergeAll(NodeContext.layer, makeFake({ records: 120 }).httpClient, makeCapture().layer)),
+        Effect.provide(Logger.replace(Logger.defaultLogger, collect)),
+        Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["ACME_TOKEN", "tok_cron_0123456789"], ["GLOBEX_TOKEN", "tok_cron_9876543210"]]))),
+        Effect.fork
+      )
+      yield* until("Round done: 1 complete, 0 failed")
+      // An operator's day 2: a workspace added to the file, the runner left running.
+      writeFileSync(file, JSON.stringify([entry("acme"), entry("globex")]))
+      yield* until("Round done: 2 complete, 0 failed")
+      yield* Fiber.interrupt(runner)
+      expect(logged).toContain("The workspaces file changed: 1 added (globex)")
+    }).pipe(Effect.scoped), 60_000)
+
   it.live("a runner without --cron registers only the workspaces' shard group (it takes no tick), one with --cron the schedules' too", () =>
     Effect.gen(function*() {
       const directory = yield* tempDir("cli-runner-groups-")

@@ -46,7 +46,11 @@ export interface Options {
   /** Names the schedule in the cluster; one name per schedule. */
   readonly name: string
   readonly cron: Cron.Cron
-  readonly workspaces: ReadonlyArray<WorkspaceConfig>
+  /**
+   * The workspaces each round syncs: a list, or an effect run at the start of each round, whose list that round syncs
+   * (`WorkspaceConfig.reader` reads a file again each time, so that an edit takes effect at the next round).
+   */
+  readonly workspaces: ReadonlyArray<WorkspaceConfig> | Effect.Effect<ReadonlyArray<WorkspaceConfig>>
   readonly resources: readonly [Resource.Resource, ...Array<Resource.Resource>]
   /**
    * Syncs of a round sent and not yet answered at once (default `WorkspaceSync.defaultMaxInFlight`, 1,000): the next
@@ -110,7 +114,10 @@ export const layer = (options: Options): Layer.Layer<never, never, Sharding.Shar
           Effect.annotateLogs("run", run)
         )
       }
-      yield* Round.run({ run, workspaces: options.workspaces, resources: options.resources, maxInFlight })
+      const workspaces = Effect.isEffect(options.workspaces)
+        ? yield* options.workspaces.pipe(Effect.annotateLogs("run", run))
+        : options.workspaces
+      yield* Round.run({ run, workspaces, resources: options.resources, maxInFlight })
     }).pipe(Effect.withSpan("SyncCron.tick", { attributes: { name: options.name } }))
   })
 }

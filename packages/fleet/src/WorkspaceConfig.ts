@@ -20,7 +20,7 @@
  */
 import { FileSystem } from "@effect/platform"
 import { Sync } from "@intercom-scroll/sync"
-import { Effect, ParseResult, Schema } from "effect"
+import { Effect, Equal, ParseResult, Ref, Schema } from "effect"
 import * as IssuePath from "./internal/issuePath.js"
 
 /**
@@ -148,6 +148,71 @@ export const readFile = Effect.fn("WorkspaceConfig.readFile")(function*(path: st
   )
   return yield* parse(text, path)
 })
+
+/**
+ * Reads a workspaces file now, failing as `readFile` does, and returns an effect that reads it again each time it runs:
+ * give it to `SyncCron.layer` as its `workspaces`, and each round syncs the file as it is then, so that a workspace
+ * added, removed, or given another `tokenEnv`, `baseUrl` or `region` takes effect at the next round, without restarting
+ * the runners. Each read that finds the file changed logs what changed (`The workspaces file changed: 1 added (globex),
+ * 1 removed (initech)`); a read that fails (a file being edited, one with a mistake) logs a warning with the problem
+ * and yields the workspaces read before, so that a mistake does not stop the schedule.
+ *
+ * @example
+ * ```ts
+ * import { SyncCron, WorkspaceConfig } from "@intercom-scroll/fleet"
+ * import { NodeFileSystem } from "@effect/platform-node"
+ * import { Cron, Effect, Layer } from "effect"
+ *
+ * const schedule = Layer.unwrapEffect(Effect.map(WorkspaceConfig.reader("workspaces.json"), (workspaces) =>
+ *   SyncCron.layer({ name: "refresh", cron: Cron.unsafeParse("0 *\/6 * * *", "UTC"), resources: ["users"], workspaces })
+ * )).pipe(Layer.provide(NodeFileSystem.layer))
+ * ```
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const reader = Effect.fn("WorkspaceConfig.reader")(function*(path: string) {
+  const fs = yield* FileSystem.FileSystem
+  const last = yield* Ref.make(yield* readFile(path))
+  return Effect.flatMap(Ref.get(last), (before) =>
+    readFile(path).pipe(
+      Effect.provideService(FileSystem.FileSystem, fs),
+      Effect.matchEffect({
+        onFailure: (error) =>
+          Effect.as(
+            Effect.logWarning(
+              `${error.message} This round syncs the ${before.length} ${before.length === 1 ? "workspace" : "workspaces"} it listed when last read.`
+            ),
+            before
+          ),
+        onSuccess: (now) => {
+          const changes = describeChanges(before, now)
+          return Ref.set(last, now).pipe(
+            Effect.zipRight(changes === undefined ? Effect.void : Effect.logInfo(`The workspaces file changed: ${changes}`)),
+            Effect.as(now)
+          )
+        }
+      })
+    ))
+})
+
+/** `1 added (globex), 1 removed (initech), 1 changed (acme)`, or undefined when the lists hold the same workspaces. */
+const describeChanges = (
+  before: ReadonlyArray<WorkspaceConfig>,
+  now: ReadonlyArray<WorkspaceConfig>
+): string | undefined => {
+  const old = new Map(before.map((config) => [config.workspace, config]))
+  const current = new Set(now.map(({ workspace }) => workspace))
+  const added = now.filter(({ workspace }) => !old.has(workspace)).map(({ workspace }) => workspace)
+  const removed = before.filter(({ workspace }) => !current.has(workspace)).map(({ workspace }) => workspace)
+  const changed = now.filter((config) => {
+    const was = old.get(config.workspace)
+    return was !== undefined && !Equal.equals(was, config)
+  }).map(({ workspace }) => workspace)
+  const parts = [["added", added], ["removed", removed], ["changed", changed]] as const
+  const said = parts.filter(([, names]) => names.length > 0).map(([what, names]) => `${names.length} ${what} (${names.join(", ")})`)
+  return said.length > 0 ? said.join(", ") : undefined
+}
 
 /** Each problem with its place in the file: `[0].tokenEnv is missing; [3].region must be "us", "eu" or "au"`. */
 const describe = (error: ParseResult.ParseError): string => {

@@ -1,6 +1,6 @@
 import { NodeFileSystem } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, ConfigError, ConfigProvider, ConfigProviderPathPatch as PathPatch, Effect, HashSet, Layer, Redacted } from "effect"
+import { Cause, ConfigError, ConfigProvider, ConfigProviderPathPatch as PathPatch, Effect, HashSet, Layer, Logger, Redacted } from "effect"
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { Secrets, WorkspaceConfig } from "../src/index.js"
@@ -47,6 +47,46 @@ describe("WorkspaceConfig", () => {
       expect(missing.message).toContain("nope.json does not exist")
       writeFileSync(join(dir, "ok.json"), `[{"workspace":"acme","tokenEnv":"ACME_TOKEN"}]`)
       expect(yield* WorkspaceConfig.readFile(join(dir, "ok.json"))).toHaveLength(1)
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
+})
+
+describe("WorkspaceConfig.reader", () => {
+  it.scoped("reads the file again each time: what changed is logged, and a read that fails keeps the list read before", () => {
+    const logged: Array<string> = []
+    const logger = Logger.replace(Logger.defaultLogger, Logger.make(({ logLevel, message }) => void logged.push(`${logLevel.label} ${String(message)}`)))
+    return Effect.gen(function*() {
+      const dir = yield* tempDir("fleet-reader-")
+      const file = join(dir, "workspaces.json")
+      const write = (workspaces: ReadonlyArray<Record<string, string>>) => writeFileSync(file, JSON.stringify(workspaces))
+      const names = (workspaces: ReadonlyArray<WorkspaceConfig.WorkspaceConfig>) => workspaces.map((w) => `${w.workspace}:${w.tokenEnv}`)
+
+      write([{ workspace: "acme", tokenEnv: "ACME_TOKEN" }, { workspace: "initech", tokenEnv: "INITECH_TOKEN" }])
+      const read = yield* WorkspaceConfig.reader(file)
+      expect(names(yield* read)).toEqual(["acme:ACME_TOKEN", "initech:INITECH_TOKEN"])
+      expect(logged).toEqual([])
+
+      // Added, removed and a token rotated into another variable.
+      write([{ workspace: "acme", tokenEnv: "ACME_TOKEN_2" }, { workspace: "globex", region: "eu", tokenEnv: "GLOBEX_TOKEN" }])
+      expect(names(yield* read)).toEqual(["acme:ACME_TOKEN_2", "globex:GLOBEX_TOKEN"])
+      expect(logged).toEqual(["INFO The workspaces file changed: 1 added (globex), 1 removed (initech), 1 changed (acme)"])
+      yield* read
+      expect(logged).toHaveLength(1)
+
+      // Caught mid-edit: the round goes on with what was read before, and the warning says what is wrong.
+      writeFileSync(file, `[{"workspace":"acme","tokenEnv":"ACME_TOKEN_2"},`)
+      expect(names(yield* read)).toEqual(["acme:ACME_TOKEN_2", "globex:GLOBEX_TOKEN"])
+      expect(logged[1]).toMatch(/^WARN The workspaces file .*workspaces\.json is not JSON \(.*This round syncs the 2 workspaces it listed when last read\.$/)
+      write([{ workspace: "acme", tokenEnv: "ACME_TOKEN_2" }])
+      expect(names(yield* read)).toEqual(["acme:ACME_TOKEN_2"])
+      expect(logged[2]).toBe("INFO The workspaces file changed: 1 removed (globex)")
+    }).pipe(Effect.provide(logger), Effect.provide(NodeFileSystem.layer))
+  })
+
+  it.scoped("fails at once, as readFile does, when the file cannot be read at the start", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("fleet-reader-")
+      const missing = yield* Effect.flip(WorkspaceConfig.reader(join(dir, "nope.json")))
+      expect(missing.message).toContain("nope.json does not exist")
     }).pipe(Effect.provide(NodeFileSystem.layer)))
 })
 

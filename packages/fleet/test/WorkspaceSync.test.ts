@@ -719,6 +719,32 @@ describe("SyncCron", () => {
       expect(observed.runs.flatMap((runs) => runs.map((run) => run.label))).toEqual(["refresh@initial", "refresh@initial", "refresh@initial"])
     }))
 
+  it.scoped("workspaces given as an effect are read at each round: a workspace added between two rounds is synced by the next", () =>
+    Effect.gen(function*() {
+      const scrolls = Effect.map(stats, (s) => [s.workspaces.acme.scrollsOpened, s.workspaces.globex.scrollsOpened])
+      let listed = [acme]
+      // Observed with the fleet up, judged once it is down.
+      const observed = yield* Effect.gen(function*() {
+        // Ticks at 0:15 (the schedule's first, sent as "initial") and 0:45.
+        yield* TestClock.adjust("30 seconds")
+        const first = yield* scrolls
+        listed = [acme, workspace("globex")]
+        yield* TestClock.adjust("30 seconds")
+        return { first, second: yield* scrolls }
+      }).pipe(Effect.provide(
+        SyncCron.layer({
+          name: "refresh",
+          cron: Cron.unsafeParse("15,45 0 * * * *"),
+          resources: ["users"],
+          workspaces: Effect.sync(() => listed)
+        }).pipe(Layer.provideMerge(fleet({
+          maxSyncs: 2,
+          simulator: { workspaces: ["acme", "globex"].map((token) => ({ token, users: 300 })) }
+        })))
+      ))
+      expect(observed).toEqual({ first: [1, 0], second: [2, 1] })
+    }))
+
   it.effect("a maxInFlight that is not a whole number of 1 or more is a defect that names it", () =>
     Effect.gen(function*() {
       const options = { name: "refresh", cron: Cron.unsafeParse("* * * * * *"), resources: ["users"] as const, workspaces: [acme] }

@@ -222,8 +222,9 @@ export const runRunner = (flags: {
     })
     if (Option.isNone(flags.schedule)) return yield* serve(runner)
     const { cron, maxInFlight, resources } = flags.schedule.value
-    // Read before the runner starts: a file with a mistake stops it at once, not at its first tick.
-    const workspaces = yield* WorkspaceConfig.readFile(flags.schedule.value.workspaces)
+    // Read before the runner starts: a file with a mistake stops it at once, not at its first tick. Read again at each
+    // round, so that a workspace added or removed takes effect without restarting the runners.
+    const workspaces = yield* WorkspaceConfig.reader(flags.schedule.value.workspaces)
     const schedule = SyncCron.layer({
       name: cronName,
       cron,

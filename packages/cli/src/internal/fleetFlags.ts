@@ -144,7 +144,7 @@ const scheduleFlags = Flag.all({
     ),
     Flag.optional,
     Flag.withDescription(
-      `Also sync every workspace of --workspaces on this schedule, in UTC: "0 */6 * * *" is every six hours. Give the runners that have --cron the same --cron, --workspaces and --resources: the fleet runs each tick on one of them, a round at a time, and names its runs cron@TIME. A runner without --cron takes no tick.${orVariable("cron")}`
+      `Also sync every workspace of --workspaces on this schedule, in UTC: "0 */6 * * *" is every six hours. Give the runners that have --cron the same --cron, --workspaces and --resources: the fleet runs each tick on one of them, a round at a time, and names its runs cron@TIME. Each round reads --workspaces again: a workspace added to it, removed or changed is synced so from the next round, without a restart. A runner without --cron takes no tick.${orVariable("cron")}`
     )
   ),
   workspaces: workspacesFlag.pipe(Flag.optional),
