@@ -260,7 +260,7 @@ describe("intercom-scroll fleet", () => {
       const { exit, stdout } = yield* cli(["fleet", "status", "--database", `sqlite:${filename}`, "--format", "json"])
       expect(Exit.isSuccess(exit)).toBe(true)
       const status = JSON.parse(stdout)
-      expect(status).toMatchObject({ database: `sqlite:${filename}`, runners: [], pending: { requests: 0, oldestSentAt: null } })
+      expect(status).toMatchObject({ database: `sqlite:${filename}`, runners: [], pending: { requests: 0, oldestSentAt: null }, schedules: [] })
       expect(status.running).toEqual([{
         id: 1,
         workspace: "acme",
@@ -297,12 +297,14 @@ describe("intercom-scroll fleet", () => {
           { ...run(3), status: "abandoned", finishedAt: at("2026-12-03T09:00:00Z"), error: undefined, label: "r6", runner: "10.0.0.9:34431" },
           { ...run(4), status: "failed", finishedAt: at("2026-12-03T08:00:00Z"), error: "RestartRequired: The users scroll broke off at page 3", label: undefined }
         ]
-      }
+      },
+      schedules: [{ schedule: "cron", at: at("2026-12-03T12:00:00Z") }]
     }
     expect(FleetCommand.renderStatus(status, "postgres://fleet@db/fleet")).toBe([
       "Fleet database: postgres://fleet@db/fleet",
       "Runners: 2 live: 10.0.0.7:34431, 10.0.0.8:34431; 1 silent (stopped, dead or frozen): 10.0.0.9:34431 for 2 h 03 min",
       "Syncs sent and not answered: 1,204, the oldest sent 2026-12-03T09:58:00Z",
+      "Schedule cron: next tick 2026-12-03T12:00:00Z",
       "Runs under way: 12",
       "  w1 users since 2026-12-03T10:00:00Z (run r7): 1,000 seen",
       "  w2 users since 2026-12-03T10:00:00Z on 10.0.0.8:34431: 2,000 seen; silent for 3 min 00 s: its process may have died (the next run of the workspace marks it abandoned) or be frozen",
@@ -314,8 +316,9 @@ describe("intercom-scroll fleet", () => {
       "  2026-12-03T08:00:00Z w4 users failed: RestartRequired: The users scroll broke off at page 3",
       ""
     ].join("\n"))
-    const quiet = FleetCommand.renderStatus({ ...status, runners: [], pending: { requests: 0, oldestSentAt: undefined } }, "sqlite:/f.db")
-    expect(quiet).toContain("\nRunners: none registered\nSyncs sent and not answered: 0\n")
+    // A fleet without a schedule: no line for one.
+    const quiet = FleetCommand.renderStatus({ ...status, runners: [], pending: { requests: 0, oldestSentAt: undefined }, schedules: [] }, "sqlite:/f.db")
+    expect(quiet).toContain("\nRunners: none registered\nSyncs sent and not answered: 0\nRuns under way: 12\n")
     const many = FleetCommand.renderStatus({
       ...status,
       runners: Array.from({ length: 125 }, (_, i) => ({ address: `10.0.${Math.floor(i / 100)}.${i % 100}:34431`, live: true, silentFor: 1 }))

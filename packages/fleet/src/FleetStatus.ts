@@ -23,7 +23,8 @@ import { Snowflake } from "@effect/cluster"
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Sync, SyncActivity, SyncDatabase, type SyncError } from "@intercom-scroll/sync"
-import { type DateTime, Effect } from "effect"
+import { DateTime, Effect } from "effect"
+import * as CronName from "./internal/cronName.js"
 import { WorkspaceSync } from "./WorkspaceSync.js"
 
 /**
@@ -52,6 +53,23 @@ export interface Status {
   /** `Sync` requests sent and not answered yet (being synced, or waiting for a runner or a slot), and the oldest's time. */
   readonly pending: { readonly requests: number; readonly oldestSentAt: DateTime.Utc | undefined }
   readonly activity: SyncActivity.Activity
+  /**
+   * Each `SyncCron` schedule's tick sent and not yet run to its end, earliest first: its next round, or the one under
+   * way. A schedule's next tick is set by the tick before (the expression a runner had then), so after its `cron`
+   * changes, this is when the new expression starts to apply.
+   */
+  readonly schedules: ReadonlyArray<ScheduledTick>
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ScheduledTick {
+  /** The `SyncCron`'s name (`cron` for `fleet runner --cron`). */
+  readonly schedule: string
+  /** When the tick comes due. */
+  readonly at: DateTime.Utc
 }
 
 /** Which of `names` the database has as tables. */
@@ -121,6 +139,12 @@ export const read: (
           count(*) AS requests, CAST(min(id) AS TEXT) AS oldest FROM ${sql("cluster_messages")}
           WHERE entity_type = ${WorkspaceSync.type} AND id = request_id AND NOT processed`
       : [{ requests: 0, oldest: null }]
+    // A tick is a request to the schedule's `ClusterCron` entity, delivered at its time; answered once its round ends.
+    const ticks = tables.has("cluster_messages")
+      ? yield* sql<{ readonly entity_type: string; readonly deliver_at: number | string }>`SELECT entity_type, deliver_at
+          FROM ${sql("cluster_messages")} WHERE entity_type LIKE ${CronName.tickEntityTypes} AND id = request_id
+          AND NOT processed AND deliver_at IS NOT NULL ORDER BY deliver_at, entity_type`
+      : []
     // A run's `alive_at` is its runner's time, which is the database's (`Fleet.layerRunner`): judged by this process's
     // own clock, a run of a runner 5 minutes behind it looked silent for 5 minutes, and a dead one of a runner ahead of
     // it looked alive for as long.
@@ -133,7 +157,11 @@ export const read: (
         requests: Number(pending?.requests ?? 0),
         oldestSentAt: pending?.oldest == null ? undefined : Snowflake.dateTime(Snowflake.Snowflake(pending.oldest))
       },
-      activity
+      activity,
+      schedules: ticks.map((tick): ScheduledTick => ({
+        schedule: CronName.scheduleName(tick.entity_type),
+        at: DateTime.unsafeMake(Number(tick.deliver_at))
+      }))
     } satisfies Status
   }
 )

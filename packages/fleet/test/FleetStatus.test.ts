@@ -7,8 +7,8 @@ import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import { Simulator } from "@intercom-scroll/simulator"
 import { Sync, SyncActivity, SyncDatabase } from "@intercom-scroll/sync"
-import { DateTime, Effect, Fiber, Layer, Logger, LogLevel, Schedule } from "effect"
-import { Fleet, FleetStatus, WorkspaceSync } from "../src/index.js"
+import { Cron, DateTime, Effect, Fiber, Layer, Logger, LogLevel, Schedule } from "effect"
+import { Fleet, FleetStatus, SyncCron, WorkspaceSync } from "../src/index.js"
 import { acme, databases, globex, simulated, tokens } from "./support/inProcess.js"
 import { freePort } from "./support/processes.js"
 
@@ -25,7 +25,7 @@ describe("FleetStatus.read", () => {
             if (migrated) yield* Sync.migrate
             return yield* FleetStatus.read({ since: start })
           }).pipe(Effect.provide(SyncDatabase.layer(fleetDatabase)), Effect.orDie)
-          expect(unused).toEqual({ runners: [], pending: { requests: 0, oldestSentAt: undefined }, activity: SyncActivity.none(start) })
+          expect(unused).toEqual({ runners: [], pending: { requests: 0, oldestSentAt: undefined }, activity: SyncActivity.none(start), schedules: [] })
         }
 
         const port = yield* freePort
@@ -79,6 +79,26 @@ describe("FleetStatus.read", () => {
           expect(after.activity.ended).toEqual({ complete: 2, failed: 0, interrupted: 1, abandoned: 0 })
           expect(after.activity.failures).toEqual([])
         }).pipe(Effect.provide(runner), Logger.withMinimumLogLevel(LogLevel.Warning))
+      }).pipe(Effect.scoped), 60_000)
+
+    it.live(`each schedule's next tick, which a changed cron starts from (${dialect})`, () =>
+      Effect.gen(function*() {
+        const fleetDatabase = yield* database
+        const hourly = Cron.unsafeParse("0 0 * * * *", "UTC")
+        const schedule = SyncCron.layer({ name: "hourly", cron: hourly, resources: ["users"], workspaces: [acme] }).pipe(
+          Layer.provideMerge(Fleet.layerRunner({ database: fleetDatabase, port: yield* freePort, maxSyncs: 1 })),
+          Layer.provide([Simulator.layerClient(simulated), tokens]),
+          Layer.orDie
+        )
+        const status = yield* FleetStatus.read({ since: yield* DateTime.now }).pipe(
+          Effect.filterOrFail((status) => status.schedules.length > 0),
+          Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo("30 seconds"))),
+          Effect.provide(schedule),
+          Logger.withMinimumLogLevel(LogLevel.Warning)
+        )
+        // The schedule's first tick, sent as its runner started: at the next hour, whatever cron a runner has now.
+        const next = Cron.next(hourly, new Date(DateTime.toEpochMillis(yield* DateTime.now) - 30_000))
+        expect(status.schedules).toEqual([{ schedule: "hourly", at: DateTime.unsafeMake(next) }])
       }).pipe(Effect.scoped), 60_000)
   }
 })

@@ -437,6 +437,8 @@ export const renderStatus = (status: FleetStatus.Status, database: string): stri
       pending.oldestSentAt === undefined ? "" : `, the oldest sent ${iso(pending.oldestSentAt)}`
     }`
   )
+  // The next round of each schedule: after its --cron changed, when the new expression starts to apply.
+  for (const tick of status.schedules) lines.push(`Schedule ${tick.schedule}: next tick ${iso(tick.at)}`)
   lines.push(`Runs under way: ${integer.format(activity.running.length)}`)
   const runnerSilence = new Map(runners.map((runner) => [runner.address, runner.silentFor]))
   const silence = (run: SyncActivity.Running) => {
@@ -484,6 +486,7 @@ const statusJson = (status: FleetStatus.Status, database: string) => {
     database,
     runners: status.runners,
     pending: { requests: status.pending.requests, oldestSentAt: time(status.pending.oldestSentAt) },
+    schedules: status.schedules.map((tick) => ({ schedule: tick.schedule, at: time(tick.at) })),
     since: time(status.activity.since),
     running: status.activity.running.map(running),
     ended: status.activity.ended,

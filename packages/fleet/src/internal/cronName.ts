@@ -9,3 +9,6 @@ export const clusterCronName = (name: string): string => `intercom-scroll/${name
 
 /** A SQL `LIKE` pattern for the entity type of every `SyncCron`'s ticks (`ClusterCron/` and its name). */
 export const tickEntityTypes = `ClusterCron/${clusterCronName("%")}`
+
+/** The `SyncCron` name of a tick's entity type (`ClusterCron/intercom-scroll/refresh` is `refresh`). */
+export const scheduleName = (entityType: string): string => entityType.slice(`ClusterCron/${clusterCronName("")}`.length)
