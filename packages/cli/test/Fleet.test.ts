@@ -2,7 +2,7 @@ import { NodeContext } from "@effect/platform-node"
 import { Rpc } from "@effect/rpc"
 import { describe, expect, it } from "@effect/vitest"
 import { ScrollError } from "@intercom-scroll/core"
-import { type FleetStatus, type Summary, WorkspaceSync } from "@intercom-scroll/fleet"
+import { FleetStatus, type Summary, WorkspaceSync } from "@intercom-scroll/fleet"
 import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
@@ -538,6 +538,38 @@ describe("intercom-scroll fleet", () => {
       yield* Fiber.interrupt(runner)
       expect(logged).toContain("The workspaces file changed: 1 added (globex)")
     }).pipe(Effect.scoped), 60_000)
+
+  it.live("a runner started with another --cron warns when the schedule's next tick, set before, comes later than its own would", () =>
+    Effect.gen(function*() {
+      const directory = yield* tempDir("cli-runner-recron-")
+      const file = `${directory}/workspaces.json`
+      writeFileSync(file, JSON.stringify([{ workspace: "acme", baseUrl: "https://api.intercom.test", tokenEnv: "ACME_TOKEN" }]))
+      const filename = `${directory}/fleet.sqlite`
+      const logged: Array<string> = []
+      const start = (cron: string) =>
+        Effect.flatMap(freePort, (port) =>
+          Cli.run(["node", "intercom-scroll", "fleet", "runner", "--database", `sqlite:${filename}`, "--port", String(port), "--cron", cron, "--workspaces", file, "--allow-base-url", "https://api.intercom.test"]).pipe(
+            Effect.provide(Layer.mergeAll(NodeContext.layer, makeFake().httpClient, makeCapture().layer)),
+            Effect.provide(Logger.replace(Logger.defaultLogger, Logger.make(({ message }) => void logged.push(String(message))))),
+            Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["ACME_TOKEN", "tok_cron_0123456789"]]))),
+            Effect.fork
+          ))
+      const ticks = FleetStatus.schedules.pipe(Effect.provide(SqliteClient.layer({ filename })), Effect.orDie)
+      // A yearly schedule: its first tick, at the next 1 January, stored as its runner starts.
+      const yearly = yield* start("0 0 0 1 1 *")
+      const [tick] = yield* ticks.pipe(Effect.filterOrFail((stored) => stored.length > 0), Effect.retry(Schedule.spaced("200 millis").pipe(Schedule.upTo("30 seconds"))))
+      yield* Fiber.interrupt(yearly)
+      expect(DateTime.formatIso(tick!.at)).toMatch(/-01-01T00:00:00\.000Z$/)
+      // Made to tick every second: the stored tick still comes first, and the runner says so as it starts.
+      const often = yield* start("* * * * * *")
+      yield* Effect.suspend(() => logged.some((line) => line.startsWith("The schedule's next tick is")) ? Effect.void : Effect.fail("not yet")).pipe(
+        Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo("30 seconds")))
+      )
+      yield* Fiber.interrupt(often)
+      expect(logged.find((line) => line.startsWith("The schedule's next tick is"))).toMatch(
+        /^The schedule's next tick is \d{4}-01-01T00:00:00Z, set by the tick before with the --cron the runners had then: this runner's --cron applies from that tick on \(by it, the next would be \S+Z\)\. For a round before it, run fleet sync --workspaces FILE\.$/
+      )
+    }).pipe(Effect.scoped), 90_000)
 
   it.live("a runner without --cron registers only the workspaces' shard group (it takes no tick), one with --cron the schedules' too", () =>
     Effect.gen(function*() {

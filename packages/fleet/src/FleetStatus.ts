@@ -117,6 +117,31 @@ export const runners: Effect.Effect<ReadonlyArray<Runner>, SqlError, SqlClient.S
   return (yield* existing(sql, [runnersTable])).has(runnersTable) ? yield* readRunners(sql) : []
 }).pipe(Effect.withSpan("FleetStatus.runners"))
 
+/** A tick is a request to its schedule's `ClusterCron` entity, delivered at its time, answered once its round ends. */
+const readTicks = (sql: SqlClient.SqlClient) =>
+  Effect.map(
+    sql<{ readonly entity_type: string; readonly deliver_at: number | string }>`SELECT entity_type, deliver_at
+      FROM ${sql("cluster_messages")} WHERE entity_type LIKE ${CronName.tickEntityTypes} AND id = request_id
+      AND NOT processed AND deliver_at IS NOT NULL ORDER BY deliver_at, entity_type`,
+    (rows) =>
+      rows.map((row): ScheduledTick => ({
+        schedule: CronName.scheduleName(row.entity_type),
+        at: DateTime.unsafeMake(Number(row.deliver_at))
+      }))
+  )
+
+/**
+ * Each `SyncCron` schedule's tick sent and not yet run to its end, earliest first (`Status.schedules`; none before a
+ * runner has used the database).
+ *
+ * @since 0.1.0
+ * @category reading
+ */
+export const schedules: Effect.Effect<ReadonlyArray<ScheduledTick>, SqlError, SqlClient.SqlClient> = Effect.gen(function*() {
+  const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+  return (yield* existing(sql, ["cluster_messages"])).has("cluster_messages") ? yield* readTicks(sql) : []
+}).pipe(Effect.withSpan("FleetStatus.schedules"))
+
 /**
  * Reads the fleet's state, with the sync runs' activity since `since` (and at most `failures` of the latest failures,
  * default 10). A database no runner has used yet has none of the cluster's tables (no runners, nothing pending), and
@@ -139,12 +164,6 @@ export const read: (
           count(*) AS requests, CAST(min(id) AS TEXT) AS oldest FROM ${sql("cluster_messages")}
           WHERE entity_type = ${WorkspaceSync.type} AND id = request_id AND NOT processed`
       : [{ requests: 0, oldest: null }]
-    // A tick is a request to the schedule's `ClusterCron` entity, delivered at its time; answered once its round ends.
-    const ticks = tables.has("cluster_messages")
-      ? yield* sql<{ readonly entity_type: string; readonly deliver_at: number | string }>`SELECT entity_type, deliver_at
-          FROM ${sql("cluster_messages")} WHERE entity_type LIKE ${CronName.tickEntityTypes} AND id = request_id
-          AND NOT processed AND deliver_at IS NOT NULL ORDER BY deliver_at, entity_type`
-      : []
     // A run's `alive_at` is its runner's time, which is the database's (`Fleet.layerRunner`): judged by this process's
     // own clock, a run of a runner 5 minutes behind it looked silent for 5 minutes, and a dead one of a runner ahead of
     // it looked alive for as long.
@@ -158,10 +177,7 @@ export const read: (
         oldestSentAt: pending?.oldest == null ? undefined : Snowflake.dateTime(Snowflake.Snowflake(pending.oldest))
       },
       activity,
-      schedules: ticks.map((tick): ScheduledTick => ({
-        schedule: CronName.scheduleName(tick.entity_type),
-        at: DateTime.unsafeMake(Number(tick.deliver_at))
-      }))
+      schedules: tables.has("cluster_messages") ? yield* readTicks(sql) : []
     } satisfies Status
   }
 )

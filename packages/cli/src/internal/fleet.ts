@@ -9,7 +9,7 @@ import { FileSystem } from "@effect/platform"
 import type { Resource } from "@intercom-scroll/core"
 import { Fleet, FleetStatus, Health, Secrets, type Summary, SyncCron, WorkspaceConfig, WorkspaceSync } from "@intercom-scroll/fleet"
 import { SyncActivity, SyncDatabase } from "@intercom-scroll/sync"
-import { Cause, Clock, type Cron, DateTime, Duration, Effect, Exit, Layer, Option, ParseResult, Ref, Schema } from "effect"
+import { Cause, Clock, Cron, DateTime, Duration, Effect, Exit, Layer, Option, ParseResult, Ref, Schema } from "effect"
 import type { OutputError, StdoutClosed } from "../ExportError.js"
 import * as Failure from "./failure.js"
 import * as ProgressBar from "./progressBar.js"
@@ -232,16 +232,39 @@ export const runRunner = (flags: {
       resources,
       maxInFlight: Option.getOrUndefined(maxInFlight)
     })
-    return yield* serve(schedule.pipe(Layer.provideMerge(runner)))
+    return yield* serve(schedule.pipe(Layer.provideMerge(runner)), warnIfRescheduled(cron))
   })
+
+/**
+ * A warning when the schedule's next tick, set by the tick before with the expression the runners had then, comes
+ * later than this runner's `--cron` would have it: the new expression applies only from that tick on, and a daily
+ * schedule made hourly otherwise waited up to a day with nothing said.
+ */
+const warnIfRescheduled = (cron: Cron.Cron) =>
+  Effect.gen(function*() {
+    const now = DateTime.toDate(yield* DateTime.now)
+    const next = Cron.next(cron, now)
+    const ticks = (yield* FleetStatus.schedules).filter((tick) => tick.schedule === cronName)
+    for (const tick of ticks) {
+      if (DateTime.toEpochMillis(tick.at) <= next.getTime()) continue
+      yield* Effect.logWarning(
+        `The schedule's next tick is ${iso(tick.at)}, set by the tick before with the --cron the runners had then: this runner's --cron applies from that tick on (by it, the next would be ${
+          iso(DateTime.unsafeMake(next))
+        }). For a round before it, run fleet sync --workspaces FILE.`
+      )
+    }
+  }).pipe(
+    // A word for the operator, not a condition of serving.
+    Effect.catchAll(() => Effect.void)
+  )
 
 /**
  * `Layer.launch`, saying so in the log as the stop begins: the cluster's own lines come only as its syncs end, up to its
  * termination timeout later, and an operator reading the log of a pod being stopped saw nothing for those 15 s.
  */
-const serve = <ROut, E, R>(runner: Layer.Layer<ROut, E, R>) =>
+const serve = <ROut, E, R>(runner: Layer.Layer<ROut, E, R>, started: Effect.Effect<void, never, ROut> = Effect.void) =>
   Effect.scoped(Effect.gen(function*() {
-    yield* Layer.build(runner)
+    yield* Effect.provide(started, yield* Layer.build(runner))
     // Added last, so run first as the scope closes, before the runner's own finalizers.
     yield* Effect.addFinalizer((exit) =>
       Exit.isInterrupted(exit)
