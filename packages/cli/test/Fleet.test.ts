@@ -335,6 +335,7 @@ describe("intercom-scroll fleet", () => {
       // 10.0.0.9 was killed 12 s ago: still live for the cluster (30 s), its heartbeat (every 5 s) stopped.
       runners: [{ address: "10.0.0.7:34431", live: true, silentFor: 2 }, { address: "10.0.0.9:34431", live: true, silentFor: 12 }],
       pending: { requests: 4, oldestSentAt: undefined },
+      schedules: [],
       activity: {
         ...SyncActivity.none(at("2026-12-02T10:00:00Z")),
         running: [
