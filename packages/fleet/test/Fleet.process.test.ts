@@ -129,10 +129,16 @@ describe.concurrent("the fleet as processes", () => {
       Effect.gen(function*() {
         const fleet = yield* startFleet({ runners: 0, maxSyncs: 1, workspaces: 1 })
         const client = yield* fleet.sync
-        yield* eventually("the client to say that no runner serves the database", 30, Effect.sync(() =>
+        // Its first progress line comes 5 s after a start that a loaded machine (CI's full run) makes slow: the bound is
+        // for a client that never says it, and the failure shows what it said instead.
+        yield* eventually("the client to say that no runner serves the database", 90, Effect.sync(() =>
           client.lines.some((line) => line.text.endsWith("| no runner serves this database: start intercom-scroll fleet runner on it"))
             ? true
-            : undefined))
+            : undefined)).pipe(
+            Effect.catchAllDefect((defect) =>
+              Effect.dieMessage(`${String(defect)}; the client said: ${JSON.stringify(client.lines.map((line) => line.text))}`)
+            )
+          )
         client.signal("SIGINT")
         expect((yield* client.exit.pipe(Effect.timeout("30 seconds"), Effect.orDie)).code).toBe(130)
       }), 120_000)
