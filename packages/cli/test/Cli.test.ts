@@ -902,6 +902,19 @@ describe("intercom-scroll sync", () => {
     })
   }, 60_000)
 
+  it.scoped("sync --table-lock-timeout 0 is refused as the flag is read, in the sync's words: no database file made, no request sent", () => {
+    const run = { fake: makeFake(), capture: makeCapture() }
+    return Effect.gen(function*() {
+      const filename = `${yield* tempDirectory}/intercom.sqlite`
+      const exit = yield* cli(["sync", "users", "--database", `sqlite:${filename}`, "--table-lock-timeout", "0"], run)
+      expect(Failure.exitCode(exit)).toBe(1)
+      // The sync refuses it as "tableLockTimeout must be longer than zero", but only once it has begun.
+      expect(run.capture.stderr()).toContain("--table-lock-timeout: \"0\" must be longer than zero")
+      expect(yield* Effect.flatMap(FileSystem.FileSystem, (fs) => fs.exists(filename))).toBe(false)
+      expect(run.fake.requests).toHaveLength(0)
+    }).pipe(Effect.provide(NodeContext.layer))
+  })
+
   it.scoped("a migration that fails: exit 1, and its line says what the database said, not only that a statement failed", () => {
     const run = { fake: makeFake(), capture: makeCapture() }
     return Effect.gen(function*() {

@@ -74,6 +74,8 @@ export const flags = {
     Flag.optional
   ),
   tableLockTimeout: ScrollFlags.duration("table-lock-timeout", {
+    // Refused by the sync too, but only once it starts (its database file made by then): here, as the flag is read.
+    zero: "refused",
     // Longer, PostgreSQL would take it for no limit at all.
     max: { duration: Duration.millis(2 ** 31 - 1), because: "PostgreSQL waits at most 2147483647 ms (about 24.8 days) for a lock" }
   }).pipe(
