@@ -19,12 +19,22 @@ import { Schema } from "effect"
 
 /**
  * `Sync.Summary`, but for `app`, which a summary sent by a runner of a version before it (e57f5d4 and earlier) lacks:
- * absent there, neither an app nor null (which says the run went unchecked), since that runner did not say.
+ * absent there, neither an app nor null (which says the run went unchecked), since that runner did not say; and with
+ * `cutBefore`, which the runner adds.
  *
  * @since 0.1.0
  * @category models
  */
-export type Summary = Omit<Sync.Summary, "app"> & { readonly app?: string | null }
+export type Summary = Omit<Sync.Summary, "app"> & {
+  readonly app?: string | null
+  /**
+   * The runs of this request's resource cut before the one summed up here (interrupted as the workspace moved or its
+   * runner stopped, abandoned by a runner that died, failed on a lost lock), each synced again from the first page:
+   * their rows in `intercom_sync_runs` have what they wrote, and `duration` is this last run's alone. Absent where the
+   * runner did not say (a version before it, or its database did not answer the count).
+   */
+  readonly cutBefore?: number
+}
 
 const fields = Schema.Struct({
   runId: Schema.Number,
@@ -38,13 +48,15 @@ const fields = Schema.Struct({
   duration: Schema.Duration,
   // Optional on the wire: a reply an older runner sent, or stored before an upgrade (a run's name sent again is answered
   // from storage), has no `app`, and a required one failed the whole reply with a ParseError though the sync was done.
-  app: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true })
+  app: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+  cutBefore: Schema.optionalWith(Schema.Number, { exact: true })
 })
 
 /**
- * `Sync.Summary` as it crosses processes. Typed as exactly that type but for `app` (a Schema's type is invariant), so a
- * field the sync package adds to its summary, or changes, fails to compile here until the schema follows. A field added
- * later is optional here, as `app` is: runners of the version before do not send it.
+ * `Sync.Summary` as it crosses processes, with the runner's `cutBefore`. Typed as exactly that type but for those two
+ * (a Schema's type is invariant), so a field the sync package adds to its summary, or changes, fails to compile here
+ * until the schema follows. A field added later is optional here, as `app` and `cutBefore` are: runners of the version
+ * before do not send it.
  *
  * @since 0.1.0
  * @category schemas

@@ -189,7 +189,31 @@ const syncResource = (
   resource: Resource.Resource,
   run: string,
   options: Pick<IntercomSync.Options, "runner" | "pagesPerTransaction">
-) => IntercomSync.run(resource, { ...options, workspace, label: run }).pipe(Effect.mapError(crossable(workspace, resource)))
+) =>
+  IntercomSync.run(resource, { ...options, workspace, label: run }).pipe(
+    Effect.mapError(crossable(workspace, resource)),
+    // A count the database does not answer leaves the summary without it: the sync is done, and its answer is due.
+    Effect.flatMap((summary) =>
+      Effect.map(Effect.option(cutBefore(summary, run)), (cut): Summary => Option.isSome(cut) ? { ...summary, cutBefore: cut.value } : summary)
+    )
+  )
+
+/**
+ * How many runs of the request `run` (their label) cut before `summary`'s, of its workspace and resource, that did not
+ * complete: a workspace moved or its runner stopped, died or lost its lock, and the request ran again from the first
+ * page. Those after the latest run of that name that completed (a name sent again once pruned). Counted here, so that
+ * the answer says it and its sender asks nothing per workspace.
+ */
+const cutBefore = (summary: IntercomSync.Summary, run: string) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) => {
+    const runs = sql(IntercomSync.runsTable)
+    const same = sql`workspace = ${summary.workspace} AND resource = ${summary.resource} AND label = ${run} AND id < ${summary.runId}`
+    return Effect.map(
+      sql<{ readonly cut: number }>`SELECT CAST(count(*) AS INTEGER) AS cut FROM ${runs} WHERE ${same} AND status <> 'complete'
+        AND id > COALESCE((SELECT max(id) FROM ${runs} WHERE ${same} AND status = 'complete'), 0)`,
+      ([row]) => Number(row?.cut ?? 0)
+    )
+  })
 
 /**
  * How many times a request syncs again, after `LockLost` or a database that went away, while its runner still holds

@@ -243,6 +243,8 @@ describe("WorkspaceSync", () => {
       const summaries = yield* ClockSteps.runToEnd({ step: "1 second", maxSteps: 300, realPause: "5 millis" })(fiber)
       // The lost run's first page stays written: the run again finds those 100 unchanged.
       expect(summaries.map(({ inserted, resource, unchanged }) => [resource, inserted, unchanged])).toEqual([["users", 200, 100], ["companies", 50, 0]])
+      // The answer says the users' run it sums up came after one cut, which synced them again from the first page.
+      expect(summaries.map(({ cutBefore, resource }) => [resource, cutBefore])).toEqual([["users", 1], ["companies", 0]])
       const [lost, ...after] = yield* runs("acme")
       expect(lost).toMatchObject({ resource: "users", status: "failed" })
       expect(lost.error).toMatch(/^LockLost: /)
@@ -326,6 +328,30 @@ describe("WorkspaceSync", () => {
       { after: "45 seconds", report }
     )
   }, { timeout: 60_000, retry: 1 })
+
+  it.scoped("the answer counts the runs of its request cut before the one that completed: those of its resource since its name last completed", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      // What runners left of run r1 before this one took the workspace: a run that completed (the name sent before and
+      // pruned since), then one a move cut and one a runner that died left running (this run's start marks it
+      // abandoned); and the cut runs of another request, and of another resource.
+      const row = (status: string, label: string, resource = "users") =>
+        ({ workspace: "acme", resource, status, started_at: "2026-12-06T10:00:00.000Z", label })
+      yield* sql`INSERT INTO ${sql(Sync.runsTable)} ${
+        sql.insert([
+          row("failed", "r1"),
+          row("complete", "r1"),
+          row("interrupted", "r1"),
+          row("running", "r1"),
+          row("interrupted", "r0"),
+          row("interrupted", "r1", "companies")
+        ])
+      }`
+      yield* TestClock.adjust(1)
+      const [users] = yield* WorkspaceSync.sync(acme, { resources: ["users"], run: "r1" })
+      expect(users).toMatchObject({ resource: "users", inserted: 120, cutBefore: 2 })
+      expect((yield* runs("acme")).map(({ status }) => status)).toEqual(["failed", "complete", "interrupted", "abandoned", "interrupted", "interrupted", "complete"])
+    }).pipe(Effect.provide(fleet({ maxSyncs: 1, simulator: { workspaces: [{ token: "acme", users: 120 }] } }))))
 
   it.scoped("a sync that fails in the database answers SyncFailed, with the database's words and nothing it cannot carry", () =>
     Effect.gen(function*() {
