@@ -65,25 +65,41 @@ describe("intercom-scroll fleet", () => {
       summary("users", { inserted: 3_990, updated: 10, unchanged: 0, deleted: 2 }),
       summary("companies", { inserted: 0, updated: 0, unchanged: 50, deleted: 0 })
     ])
-    expect(FleetCommand.renderResult("acme", complete)).toBe(
+    expect(FleetCommand.renderResult("acme", complete, 3_200)).toBe(
       "acme: complete in 3.2 s: users 4,000 seen (3,990 inserted, 10 updated, 0 unchanged, 2 deleted); companies 50 seen (0 inserted, 0 updated, 50 unchanged, 0 deleted)"
     )
     // A token of another workspace: the line says where the runner read it.
     const swapped = Exit.fail(new SyncError.WorkspaceMismatch({ workspace: "acme", boundApp: "b629045a", tokenApp: "4558822f" }))
-    expect(FleetCommand.renderResult("acme", swapped, "GLOBEX_TOKEN")).toMatch(
+    expect(FleetCommand.renderResult("acme", swapped, 900, "GLOBEX_TOKEN")).toMatch(
       /^acme: failed: WorkspaceMismatch: The access token belongs to Intercom workspace 4558822f, .* \(The token was read from GLOBEX_TOKEN on the runner\.\)$/
     )
     // A workspace that could not be checked says so on its line.
     const unchecked = Exit.succeed([{ ...summary("users", { inserted: 1, updated: 0, unchanged: 0, deleted: 0 }), app: null }])
-    expect(FleetCommand.renderResult("initech", unchecked)).toBe(
+    expect(FleetCommand.renderResult("initech", unchecked, 1_600)).toBe(
       "initech: complete in 1.6 s: users 1 seen (1 inserted, 0 updated, 0 unchanged, 0 deleted) (not checked: Intercom did not say which workspace the token belongs to; the runner's log says why)"
     )
     const failed = Exit.fail(
       new WorkspaceSync.SyncFailed({ workspace: "globex", resource: "users", failure: "SqlError", detail: "connection\nreset" })
     )
-    expect(FleetCommand.renderResult("globex", failed)).toMatch(
+    expect(FleetCommand.renderResult("globex", failed, 900)).toMatch(
       /^globex: failed: SyncFailed: The sync of the users of workspace "globex" failed: SqlError: connection reset\. [^\n]*$/
     )
+  })
+
+  it("a workspace whose runs were cut before the one that completed: the time its sender waited, and the runs cut, each resource's", () => {
+    // The users' request ran three times (its workspace moved twice): 1 min 40 s waited for a last run of 3.4 s.
+    const moved = Exit.succeed([
+      { ...summary("users", { inserted: 1_196, updated: 1_797, unchanged: 0, deleted: 1 }), duration: Duration.millis(3_400), cutBefore: 2 },
+      { ...summary("companies", { inserted: 0, updated: 0, unchanged: 50, deleted: 0 }), cutBefore: 1 },
+      // None cut.
+      { ...summary("leads", { inserted: 0, updated: 0, unchanged: 7, deleted: 0 }), cutBefore: 0 }
+    ])
+    expect(FleetCommand.renderResult("b3", moved, 100_000)).toBe(
+      "b3: complete in 1 min 40 s: users 2,993 seen (1,196 inserted, 1,797 updated, 0 unchanged, 1 deleted; 2 runs cut before it, so synced again from the first page: these counts are the last run's, in 3.4 s); companies 50 seen (0 inserted, 0 updated, 50 unchanged, 0 deleted; 1 run cut before it, so synced again from the first page: these counts are the last run's, in 1.6 s); leads 7 seen (0 inserted, 0 updated, 7 unchanged, 0 deleted)"
+    )
+    // A runner of the version before, which does not say.
+    const older = Exit.succeed([summary("users", { inserted: 0, updated: 0, unchanged: 7, deleted: 0 })])
+    expect(FleetCommand.renderResult("b4", older, 61_000)).toBe("b4: complete in 1 min 01 s: users 7 seen (0 inserted, 0 updated, 7 unchanged, 0 deleted)")
   })
 
   it.effect("an answer this version cannot read, from a runner of another version, is said so in one line", () =>
@@ -93,7 +109,7 @@ describe("intercom-scroll fleet", () => {
         Schema.decodeUnknown(Rpc.exitSchema(WorkspaceSync.Sync))({ _tag: "Failure", cause: { _tag: "Fail", error: { _tag: "FromTheFuture" } } })
       )
       for (const exit of [Exit.fail(read), Exit.die(read)]) {
-        const line = FleetCommand.renderResult("acme", exit as Exit.Exit<never, never>)
+        const line = FleetCommand.renderResult("acme", exit as Exit.Exit<never, never>, 900)
         expect(line).toMatch(
           /^acme: failed: its answer could not be read \(.+\): a runner of another version of intercom-scroll answered, and its sync may have completed there \(fleet status shows its runs\)\. Use the fleet sync of the runners' version\.$/
         )
@@ -103,12 +119,12 @@ describe("intercom-scroll fleet", () => {
 
   it("a scroll's error of a workspace says what to do in the fleet's terms: tokenEnv, the workspaces file, --run", () => {
     const refused = Exit.fail(new ScrollError.Unauthorized({ resource: "users", status: 401, code: "unauthorized", detail: "Access Token Invalid" }))
-    expect(FleetCommand.renderResult("acme", refused)).toBe(
+    expect(FleetCommand.renderResult("acme", refused, 900)).toBe(
       "acme: failed: Unauthorized: Intercom refused the access token for users (HTTP 401 unauthorized: Access Token Invalid). Check the token in the variable the workspace's tokenEnv names, on the runners; its baseUrl or region in the workspaces file; and that the app may read users."
     )
     const restart = Exit.fail(new ScrollError.RestartRequired({ resource: "users", page: 3, cause: { _tag: "Timeout", millis: 30_000 } }))
-    expect(FleetCommand.renderResult("acme", restart)).toMatch(/Sync again later, under a new --run\.$/)
-    expect(FleetCommand.renderResult("acme", restart)).not.toMatch(/restart option|--max-restarts/)
+    expect(FleetCommand.renderResult("acme", restart, 900)).toMatch(/Sync again later, under a new --run\.$/)
+    expect(FleetCommand.renderResult("acme", restart, 900)).not.toMatch(/restart option|--max-restarts/)
   })
 
   it("a run's name sent before: how many workspaces answer from then, in the singular or the plural", () => {
@@ -188,6 +204,43 @@ describe("intercom-scroll fleet", () => {
         .toMatch(/^fleet: 0 of 1 workspaces complete, 0 syncing, 1 waiting \| 0 records \| .* \| the database does not answer: the syncs wait for it$/)
     }), 60_000)
 
+  it.scoped("fleet sync's line says how long it waited for the workspace's answer, not only how long its run took", () =>
+    Effect.gen(function*() {
+      const directory = yield* tempDir("cli-fleet-waited-")
+      const filename = `${directory}/fleet.sqlite`
+      const file = `${directory}/workspaces.json`
+      writeFileSync(file, JSON.stringify([{ workspace: "acme", baseUrl: "https://api.intercom.test", tokenEnv: "ACME_TOKEN" }]))
+      const capture = makeCapture({ stdoutTty: false })
+      const args = ["fleet", "sync", "--database", `sqlite:${filename}`, "--workspaces", file, "--run", "r1", "--resources", "users"]
+      // The request waits, on the TestClock, for a runner that is not there yet…
+      const sync = yield* Cli.main(["node", "intercom-scroll", ...args]).pipe(
+        Effect.provide(Layer.mergeAll(NodeContext.layer, makeFake().httpClient, capture.layer)),
+        Effect.forkScoped
+      )
+      for (let second = 0; second < 60 && !capture.stderr().includes("no runner serves this database"); second++) {
+        yield* TestClock.adjust("1 second")
+        yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 50)))
+      }
+      yield* TestClock.adjust("100 seconds")
+      // …then one comes, on the real clock, and syncs the workspace in well under a minute of it (the fake Intercom does
+      // not say whose the token is: the line says the run went unchecked).
+      const runnerArgs = ["fleet", "runner", "--database", `sqlite:${filename}`, "--port", String(yield* freePort), "--allow-base-url", "https://api.intercom.test"]
+      yield* Cli.run(["node", "intercom-scroll", ...runnerArgs]).pipe(
+        Effect.provide(Layer.mergeAll(NodeContext.layer, makeFake({ records: 120 }).httpClient, makeCapture().layer)),
+        Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["ACME_TOKEN", "tok_waited_0123456789"]]))),
+        Logger.withMinimumLogLevel(LogLevel.Warning),
+        Effect.withClock(Clock.make()),
+        Effect.forkScoped
+      )
+      // The client polls for the answer on the TestClock.
+      for (let step = 0; step < 600 && !capture.stdout().includes("acme: "); step++) {
+        yield* TestClock.adjust("100 millis")
+        yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 20)))
+      }
+      expect(capture.stdout()).toMatch(/^acme: complete in [12] min \d\d s: users 120 seen \(120 inserted, 0 updated, 0 unchanged, 0 deleted\) \(not checked: [^\n]+\)\n$/)
+      expect(Exit.isSuccess(yield* Fiber.await(sync))).toBe(true)
+    }), 90_000)
+
   it("the end of a fleet sync that did not complete says which failed, and that the others are synced only when some are", () => {
     expect(new FleetCommand.FleetSyncIncomplete({ failed: ["globex"], workspaces: 3 }).message).toBe(
       "1 of 3 workspaces did not complete (globex): each line above says why. The others are synced. Run fleet sync again (a new run) to sync the failed ones again."
@@ -198,10 +251,10 @@ describe("intercom-scroll fleet", () => {
   })
 
   it("a run that was interrupted, or died, in one line that says what to do or what happened, never a stack", () => {
-    expect(FleetCommand.renderResult("p", Exit.interrupt(FiberId.none))).toBe(
+    expect(FleetCommand.renderResult("p", Exit.interrupt(FiberId.none), 900)).toBe(
       "p: interrupted: this run was stopped before it ended, and a run sent again under its name is answered the same; sync again under a new --run name"
     )
-    expect(FleetCommand.renderResult("q", Exit.die(new TypeError("boom")))).toBe("q: failed: TypeError: boom")
+    expect(FleetCommand.renderResult("q", Exit.die(new TypeError("boom")), 900)).toBe("q: failed: TypeError: boom")
   })
 
   it.effect("refuses flags that cannot work in words that name them", () =>

@@ -122,9 +122,19 @@ export const renderProgress = (counts: Counts, elapsedMillis: number): string =>
 const seen = (summary: Summary.Summary) => summary.inserted + summary.updated + summary.unchanged
 
 /**
+ * What a resource's part of the line adds when runs of it were cut before the one summed up (its workspace moved, its
+ * runner stopped or died): its counts are that last run's alone, the cut runs' writes in their own rows.
+ */
+const cut = ({ cutBefore, duration }: Summary.Summary): string =>
+  cutBefore === undefined || cutBefore === 0 ? "" : `; ${integer.format(cutBefore)} ${
+    cutBefore === 1 ? "run" : "runs"
+  } cut before it, so synced again from the first page: these counts are the last run's, in ${ProgressBar.formatDuration(Duration.toMillis(duration))}`
+
+/**
  * A workspace's line, as it answers: `acme: complete in 3.2 s: users 4,000 seen (4,000 inserted, 0 updated,
- * 0 unchanged, 0 deleted)`, one part per resource; or `acme: failed: MissingToken: …`. `tokenEnv`, the variable the
- * workspaces file names, is said where the token turned out to be another workspace's.
+ * 0 unchanged, 0 deleted)`, one part per resource, its time `waitedMillis`, as long as its sender waited for the answer
+ * (the runs' own durations leave out a run cut before, and the wait for a runner); or `acme: failed: MissingToken: …`.
+ * `tokenEnv`, the variable the workspaces file names, is said where the token turned out to be another workspace's.
  *
  * @since 0.1.0
  * @category rendering
@@ -132,21 +142,21 @@ const seen = (summary: Summary.Summary) => summary.inserted + summary.updated + 
 export const renderResult = (
   workspace: string,
   exit: Exit.Exit<ReadonlyArray<Summary.Summary>, { readonly _tag: string; readonly message: string }>,
+  waitedMillis: number,
   tokenEnv?: string
 ): string => {
   if (Exit.isSuccess(exit)) {
-    const duration = exit.value.reduce((total, summary) => total + Duration.toMillis(summary.duration), 0)
     const parts = exit.value.map((summary) =>
       `${summary.resource} ${integer.format(seen(summary))} seen (${integer.format(summary.inserted)} inserted, ${
         integer.format(summary.updated)
-      } updated, ${integer.format(summary.unchanged)} unchanged, ${integer.format(summary.deleted)} deleted)`
+      } updated, ${integer.format(summary.unchanged)} unchanged, ${integer.format(summary.deleted)} deleted${cut(summary)})`
     )
     // A run that could not check the token's workspace (`Summary.app` null) is said to be unguarded, where the operator
     // looks: the runner's warning says why.
     const unchecked = exit.value.some((summary) => summary.app === null)
       ? " (not checked: Intercom did not say which workspace the token belongs to; the runner's log says why)"
       : ""
-    return `${workspace}: complete in ${ProgressBar.formatDuration(duration)}: ${parts.join("; ")}${unchecked}`
+    return `${workspace}: complete in ${ProgressBar.formatDuration(waitedMillis)}: ${parts.join("; ")}${unchecked}`
   }
   if (Cause.isInterruptedOnly(exit.cause)) {
     // The answer kept for the run: one sent again under the same name (a cron's fixed --run) gets it again.
@@ -359,7 +369,9 @@ export const runSync = (flags: {
       const exits = yield* Effect.forEach(workspaces, (workspace) =>
         WorkspaceSync.sync(workspace, { resources: flags.resources, run }).pipe(
           Effect.exit,
-          Effect.tap((exit) =>
+          // From the request's send to its answer, a turn among --max-in-flight not included.
+          Effect.timed,
+          Effect.tap(([waited, exit]) =>
             Effect.gen(function*() {
               answered.add(workspace.workspace)
               yield* Ref.update(counts, (counts) =>
@@ -371,10 +383,10 @@ export const runSync = (flags: {
                   }
                   : { ...counts, failed: counts.failed + 1 })
               yield* display.clear
-              yield* Stdio.print(`${renderResult(workspace.workspace, exit, workspace.tokenEnv)}\n`)
+              yield* Stdio.print(`${renderResult(workspace.workspace, exit, Duration.toMillis(waited), workspace.tokenEnv)}\n`)
             })
           ),
-          Effect.map((exit) => ({ workspace: workspace.workspace, exit }))
+          Effect.map(([, exit]) => ({ workspace: workspace.workspace, exit }))
         ), { concurrency: Option.getOrElse(flags.maxInFlight, () => WorkspaceSync.defaultMaxInFlight) })
 
       const failed = exits.filter(({ exit }) => Exit.isFailure(exit)).map(({ workspace }) => workspace)
