@@ -40,6 +40,7 @@ import type { ConfigError } from "effect/ConfigError"
 import * as FleetStatus from "./FleetStatus.js"
 import * as AddressLock from "./internal/addressLock.js"
 import * as CronName from "./internal/cronName.js"
+import * as ShardLocks from "./internal/shardLocks.js"
 import * as ShardLockTiming from "./internal/shardLockTiming.js"
 import type { Secrets } from "./Secrets.js"
 import * as SyncCron from "./SyncCron.js"
@@ -282,6 +283,13 @@ export const layerRunner = (
     const hostsSchedules = assignedShardGroups.includes(SyncCron.shardGroup)
     const shardsPerGroup = given.shardsPerGroup ?? ShardingConfig.defaults.shardsPerGroup
     const runner = (timings: typeof given) => {
+      const cluster: Partial<ShardingConfig.ShardingConfig["Type"]> = {
+        ...timings,
+        assignedShardGroups,
+        // Explicit, so that a stray HOST, PORT or LISTEN_HOST in the environment cannot move the runner.
+        runnerAddress: Option.some(RunnerAddress.make(options.host ?? "127.0.0.1", options.port)),
+        runnerListenAddress: Option.none()
+      }
       const { shardLockExpiration, shardLockRefreshInterval } = { ...ShardingConfig.defaults, ...timings }
       // The cluster's own interval for shard lock operations. A runner notices a lost shard lock at its next refresh,
       // which may take as long again before it gives up: a sync that lost its lock waits that long, and a margin.
@@ -301,16 +309,12 @@ export const layerRunner = (
         Duration.greaterThan(Duration.decode(shardLockRefreshInterval), ShardLockTiming.nearby)
           ? Layer.merge(heartbeat(address))
           : identity,
-        Layer.provideMerge(checkedCluster(NodeClusterSocket.layer({
-          storage: "sql",
-          shardingConfig: {
-            ...timings,
-            assignedShardGroups,
-            // Explicit, so that a stray HOST, PORT or LISTEN_HOST in the environment cannot move the runner.
-            runnerAddress: Option.some(RunnerAddress.make(options.host ?? "127.0.0.1", options.port)),
-            runnerListenAddress: Option.none()
-          }
-        })))
+        Layer.provideMerge(checkedCluster(
+          // The cluster's SQL storage, but for its shards, given away one at a time (`ShardLocks`).
+          NodeClusterSocket.layer({ storage: "byo", shardingConfig: cluster }).pipe(
+            Layer.provideMerge(ShardLocks.layerStorage(cluster))
+          )
+        ))
       )
     }
     return Layer.unwrapEffect(
