@@ -172,7 +172,9 @@ export interface Result {
   readonly summaries?: ReadonlyArray<{ readonly inserted: number; readonly updated: number; readonly unchanged: number }>
 }
 
-const summaryPart = /^(\w+) [\d,]+ seen \(([\d,]+) inserted, ([\d,]+) updated, ([\d,]+) unchanged, ([\d,]+) deleted\)$/
+// A resource's part, with what it says of runs cut before the one it counts (`; 2 runs cut before it, …`) inside its
+// parentheses: the parts are found, not split on "; ".
+const summaryPart = /(\w+) [\d,]+ seen \(([\d,]+) inserted, ([\d,]+) updated, ([\d,]+) unchanged, ([\d,]+) deleted(?:; [^)]*)?\)/g
 const number = (text: string) => Number(text.replaceAll(",", ""))
 
 /** The client's line per workspace: `acme: complete in 3.2 s: users 2,000 seen (…)` or `acme: failed: …`. */
@@ -180,10 +182,12 @@ export const results = (client: Process): ReadonlyArray<Result> =>
   client.lines.flatMap(({ text }): Array<Result> => {
     const complete = /^(.+?): complete in [^:]+: (.*)$/.exec(text)
     if (complete !== null) {
-      const summaries = complete[2].split("; ").map((part) => {
-        const [, , inserted, updated, unchanged] = summaryPart.exec(part) ?? []
-        return { inserted: number(inserted), updated: number(updated), unchanged: number(unchanged) }
-      })
+      const summaries = [...complete[2].matchAll(summaryPart)].map(([, , inserted, updated, unchanged]) => ({
+        inserted: number(inserted),
+        updated: number(updated),
+        unchanged: number(unchanged)
+      }))
+      expect(summaries, `the parts of ${JSON.stringify(text)}`).not.toEqual([])
       return [{ workspace: complete[1], ok: true, summaries }]
     }
     const failed = /^(.+?): failed: /.exec(text)
