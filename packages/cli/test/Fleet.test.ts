@@ -95,7 +95,7 @@ describe("intercom-scroll fleet", () => {
       { ...summary("leads", { inserted: 0, updated: 0, unchanged: 7, deleted: 0 }), cutBefore: 0 }
     ])
     expect(FleetCommand.renderResult("b3", moved, 100_000)).toBe(
-      "b3: complete in 1 min 40 s: users 2,993 seen (1,196 inserted, 1,797 updated, 0 unchanged, 1 deleted; 2 runs cut before it, so synced again from the first page: these counts are the last run's, in 3.4 s); companies 50 seen (0 inserted, 0 updated, 50 unchanged, 0 deleted; 1 run cut before it, so synced again from the first page: these counts are the last run's, in 1.6 s); leads 7 seen (0 inserted, 0 updated, 7 unchanged, 0 deleted)"
+      "b3: complete in 1 min 40 s: users 2,993 seen (1,196 inserted, 1,797 updated, 0 unchanged, 1 deleted, 2 runs cut before this one, which synced again from the first page in 3.4 s); companies 50 seen (0 inserted, 0 updated, 50 unchanged, 0 deleted, 1 run cut before this one, which synced again from the first page in 1.6 s); leads 7 seen (0 inserted, 0 updated, 7 unchanged, 0 deleted)"
     )
     // A runner of the version before, which does not say.
     const older = Exit.succeed([summary("users", { inserted: 0, updated: 0, unchanged: 7, deleted: 0 })])

@@ -126,9 +126,9 @@ const seen = (summary: Summary.Summary) => summary.inserted + summary.updated + 
  * runner stopped or died): its counts are that last run's alone, the cut runs' writes in their own rows.
  */
 const cut = ({ cutBefore, duration }: Summary.Summary): string =>
-  cutBefore === undefined || cutBefore === 0 ? "" : `; ${integer.format(cutBefore)} ${
+  cutBefore === undefined || cutBefore === 0 ? "" : `, ${integer.format(cutBefore)} ${
     cutBefore === 1 ? "run" : "runs"
-  } cut before it, so synced again from the first page: these counts are the last run's, in ${ProgressBar.formatDuration(Duration.toMillis(duration))}`
+  } cut before this one, which synced again from the first page in ${ProgressBar.formatDuration(Duration.toMillis(duration))}`
 
 /**
  * A workspace's line, as it answers: `acme: complete in 3.2 s: users 4,000 seen (4,000 inserted, 0 updated,

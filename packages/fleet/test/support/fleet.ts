@@ -172,9 +172,9 @@ export interface Result {
   readonly summaries?: ReadonlyArray<{ readonly inserted: number; readonly updated: number; readonly unchanged: number }>
 }
 
-// A resource's part, with what it says of runs cut before the one it counts (`; 2 runs cut before it, …`) inside its
-// parentheses: the parts are found, not split on "; ".
-const summaryPart = /(\w+) [\d,]+ seen \(([\d,]+) inserted, ([\d,]+) updated, ([\d,]+) unchanged, ([\d,]+) deleted(?:; [^)]*)?\)/g
+// A resource's part, with what it says of runs cut before the one it counts (`, 2 runs cut before this one, …`) inside
+// its parentheses.
+const summaryPart = /(\w+) [\d,]+ seen \(([\d,]+) inserted, ([\d,]+) updated, ([\d,]+) unchanged, ([\d,]+) deleted(?:, [^)]*)?\)/g
 const number = (text: string) => Number(text.replaceAll(",", ""))
 
 /** The client's line per workspace: `acme: complete in 3.2 s: users 2,000 seen (…)` or `acme: failed: …`. */
