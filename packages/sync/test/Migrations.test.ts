@@ -461,6 +461,30 @@ it.effect("PostgreSQL: a migration blocked by another session's lock fails the s
     expect(yield* recorded).toBe(Migrations.known.length)
   }).pipe(Effect.provide(Databases.postgres)), 20_000)
 
+it.effect("SQLite: a table of the operator's with a foreign key to the runs stops migration 10's rebuild before it starts, its rows kept", () =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* migratedTo(9)
+    yield* sql`INSERT INTO intercom_sync_runs ${
+      sql.insert({ workspace: "acme", resource: "users", status: "complete", started_at: "2026-12-01T10:00:00.000Z" })
+    }`
+    // better-sqlite3 enforces foreign keys: the rebuild's DROP TABLE would delete these rows with the runs' (CASCADE),
+    // or fail on them, and PRAGMA foreign_keys cannot be turned off inside the migrations' transaction.
+    yield* sql`CREATE TABLE mine_notes (run INTEGER REFERENCES intercom_sync_runs (id) ON DELETE CASCADE, note TEXT)`
+    yield* sql`INSERT INTO mine_notes (run, note) VALUES (1, 'audited')`
+    const exit = yield* Effect.exit(Sync.migrate)
+    expect(failureOf(exit)?.message).toMatch(
+      /mine_notes has a FOREIGN KEY to intercom_sync_runs, whose rows the table's rebuild \(migration 10\) would delete or refuse/
+    )
+    expect(yield* sql<{ run: number; note: string }>`SELECT run, note FROM mine_notes`).toEqual([{ run: 1, note: "audited" }])
+    const [recorded] = yield* sql<{ n: number }>`SELECT count(*) AS n FROM ${sql(Migrations.migrationsTable)}`
+    expect(recorded.n).toBe(9)
+    // Without it, the migration goes through.
+    yield* sql`DROP TABLE mine_notes`
+    yield* Sync.migrate
+    expect((yield* sql<{ status: string }>`SELECT status FROM intercom_sync_runs`).map((row) => row.status)).toEqual(["complete"])
+  }).pipe(Effect.provide(Databases.sqlite)))
+
 it.effect("a SqlClient of another dialect is refused with a typed error", () =>
   Effect.gen(function*() {
     const exit = yield* Effect.exit(Sync.migrate)

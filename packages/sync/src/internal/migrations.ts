@@ -235,6 +235,7 @@ const runAliveAt = Effect.gen(function*() {
  * PostgreSQL replaces the constraint; SQLite, which cannot alter one, rebuilds the table with its rows, its indexes and
  * triggers (an operator's too) and its AUTOINCREMENT counter, which a prune may have left above the highest id and which
  * must stay there: the records' `*_run` columns name runs by id, and an id given twice would make a new run look older.
+ * An operator's table with a foreign key to the runs stops it before it changes anything (see below).
  * The runs the versions before recorded failed with their interruption's words become `interrupted`.
  */
 const runInterrupted = Effect.gen(function*() {
@@ -254,6 +255,18 @@ const runInterrupted = Effect.gen(function*() {
     const before = "status IN ('running', 'complete', 'failed', 'abandoned')"
     if (table === undefined || !table.sql.includes(before)) {
       return yield* new SqlError({ message: `intercom_sync_runs does not have the CHECK (${before}) this migration widens`, cause: table?.sql })
+    }
+    // better-sqlite3 enforces foreign keys, and they cannot be turned off inside the migrations' transaction: the DROP
+    // TABLE below would delete an operator's rows that refer to the runs (ON DELETE CASCADE) or fail on them. Refused
+    // before anything changes.
+    const children = yield* sql<{ readonly name: string }>`SELECT DISTINCT m.name FROM sqlite_master AS m,
+      pragma_foreign_key_list(m.name) AS f WHERE m.type = 'table' AND lower(f."table") = 'intercom_sync_runs'
+      AND (SELECT foreign_keys FROM pragma_foreign_keys) = 1 ORDER BY m.name`
+    if (children.length > 0) {
+      const names = children.map((child) => child.name).join(", ")
+      return yield* new SqlError({
+        message: `${names} ${children.length === 1 ? "has" : "have"} a FOREIGN KEY to intercom_sync_runs, whose rows the table's rebuild (migration 10) would delete or refuse: drop that foreign key and migrate again`
+      })
     }
     const [counter] = yield* sql<{ readonly seq: number }>`SELECT seq FROM sqlite_sequence WHERE name = 'intercom_sync_runs'`
     const dependents = yield* sql<{ readonly sql: string }>`SELECT sql FROM sqlite_master
