@@ -254,18 +254,17 @@ export const pruneRuns: (
     while (true) {
       // Read outside the transaction: in SQLite a transaction that reads and then writes fails at once when another
       // process wrote in between, where one that writes first waits its turn.
-      const batch = (yield* sql<{ readonly id: number }>`SELECT id FROM ${sql(Store.runsTable)}
-        WHERE status <> 'running' AND finished_at < ${endedBefore} AND id > ${after} ORDER BY id LIMIT 500`).map((row) =>
-          Number(row.id)
-        )
+      const rows = yield* sql<{ readonly id: number; readonly status: string }>`SELECT id, status FROM ${sql(Store.runsTable)}
+        WHERE status <> 'running' AND finished_at < ${endedBefore} AND id > ${after} ORDER BY id LIMIT 500`
+      const batch = rows.map((row) => Number(row.id))
       if (batch.length === 0) return pruned
+      // A run recorded complete folded its log in that transaction: only the others may have left one.
+      const unfinished = rows.filter((row) => row.status !== "complete").map((row) => Number(row.id))
       yield* Effect.gen(function*() {
         // SQLite: what a failed run logged of the ids it saw, which the next run of its workspace would have found and
-        // discarded through this row.
-        if (dialect === "sqlite") {
-          for (const resource of Resource.Resource.literals) {
-            yield* sql`DELETE FROM ${sql(Store.seenLogTable(resource))} WHERE run IN ${sql.in(batch)}`
-          }
+        // discarded through this row, as it is here: the records it stored first keep a seen row.
+        if (dialect === "sqlite" && unfinished.length > 0) {
+          for (const resource of Resource.Resource.literals) yield* Store.discardSeenLog(sql, resource, sql.in(unfinished))
         }
         yield* sql`DELETE FROM ${sql(Store.runsTable)} WHERE id IN ${sql.in(batch)}`
       }).pipe(sql.withTransaction)

@@ -4,9 +4,10 @@
  */
 import { SqlClient } from "@effect/sql"
 import { describe, expect, layer } from "@effect/vitest"
-import { DateTime, Effect } from "effect"
+import { Clock, DateTime, Effect, Layer, Logger } from "effect"
 import { Sync } from "../src/index.js"
 import * as Databases from "./support/databases.js"
+import { freshToken, intercom, live, rows, runs } from "./support/world.js"
 
 for (const [name, database] of Databases.both) {
   describe(`Sync.pruneRuns on ${name}`, () => {
@@ -51,3 +52,32 @@ for (const [name, database] of Databases.both) {
     })
   })
 }
+
+describe("Sync.pruneRuns on SQLite", () => {
+  layer(Databases.sqlite, { timeout: "60 seconds" })((it) => {
+    it.effect("a failed run that could not fold, pruned: the records it stored first are still marked deleted once gone", () =>
+      Effect.gen(function*() {
+        const token = freshToken()
+        const sql = yield* SqlClient.SqlClient
+        const { client } = yield* Databases.TestDatabase
+        const sync = (users: number) => intercom(token, { pageSize: 10, workspace: { users, seed: 3 } })
+        yield* Sync.migrate
+        // The seen table away (as a full disk or a broken file would have it): the run stores and logs every page,
+        // then neither its end nor its fold can write the seen rows; it is recorded failed, its log left.
+        yield* sql`ALTER TABLE intercom_users_seen RENAME TO seen_away`
+        // On a client of its own: the SQLite client keeps a statement that failed to prepare.
+        yield* Effect.exit(Sync.run("users", { workspace: token }).pipe(
+          Effect.provide(Layer.merge(sync(50), Layer.orDie(client))),
+          Effect.provide(Logger.remove(Logger.defaultLogger))
+        ))
+        yield* sql`ALTER TABLE seen_away RENAME TO intercom_users_seen`
+        expect((yield* runs(token)).map((run) => run.status)).toEqual(["failed"])
+        const now = yield* Clock.currentTimeMillis
+        expect(yield* Sync.pruneRuns(DateTime.unsafeMake(now + 1))).toBe(1)
+
+        // 20 of the 50 gone from Intercom: the next complete run marks them deleted.
+        expect(yield* Effect.provide(Sync.run("users", { workspace: token }), sync(30))).toMatchObject({ unchanged: 30, deleted: 20 })
+        expect(live(yield* rows(token, "users")).size).toBe(30)
+      }))
+  })
+})

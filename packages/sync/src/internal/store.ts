@@ -2,7 +2,7 @@
  * The statements a run makes. Every value goes in as a parameter; the only names spliced into SQL are this module's
  * own table and column names.
  */
-import type { SqlClient } from "@effect/sql"
+import type { SqlClient, Statement } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import { type Models, Resource } from "@intercom-scroll/core"
 import { Effect } from "effect"
@@ -27,6 +27,28 @@ export const runsTable = "intercom_sync_runs"
 
 /** The Intercom app each workspace's rows belong to. */
 export const workspacesTable = "intercom_sync_workspaces"
+
+/**
+ * SQLite: discards what the runs `ended` (ids: a subquery in parentheses, or `sql.in`) left in `resource`'s seen log,
+ * runs no longer alive. When they last saw those records is not known; their seen rows stay as they are (an earlier
+ * run's). A record one of them stored first has none, and a record without one is never marked deleted: it gets one of
+ * its first sighting, which the view showed.
+ */
+export const discardSeenLog = (
+  sql: SqlClient.SqlClient,
+  resource: Resource.Resource,
+  ended: Statement.Fragment | Statement.ArrayHelper
+): Effect.Effect<void, SqlError> =>
+  Effect.gen(function*() {
+    const log = sql(seenLogTable(resource))
+    yield* sql`INSERT INTO ${sql(seenTable(resource))} (workspace, id, last_seen_at, last_seen_run)
+      SELECT r.workspace, r.id, r.first_seen_at, r.first_seen_run
+      FROM ${log} AS l JOIN ${sql(runsTable)} AS u ON u.id = l.run
+      JOIN ${sql(storedTable(resource))} AS r ON r.workspace = u.workspace AND r.id = l.id
+      WHERE l.run IN ${ended} AND r.first_seen_run = l.run
+      ON CONFLICT (workspace, id) DO NOTHING`
+    yield* sql`DELETE FROM ${log} WHERE run IN ${ended}`
+  })
 
 /** The outcome of writing one page. */
 export interface PageCounts {
@@ -341,26 +363,16 @@ export const make = (
 
   return {
     // SQLite: under the lock no run of the workspace is alive, so whatever its runs left in the logs is discarded, not
-    // folded: a run left `running` by a dead process, or a failed one that could not fold. When they last saw those
-    // records is not known (a fold would stamp them with this run's start); their seen rows stay true as they are (an
-    // earlier run's), and this run, if it completes, sees and folds every live record anyway. A record such a run
-    // stored first has no seen row: it gets one of its first sighting, which the view showed, so that a run that does
-    // not see it marks it deleted.
+    // folded (`discardSeenLog`): a run left `running` by a dead process, or a failed one that could not fold. A fold
+    // would stamp those records with this run's start; this run, if it completes, sees and folds every live one anyway.
     markAbandoned: (now) =>
       Effect.gen(function*() {
         if (dialect === "sqlite") {
           for (const other of Object.keys(recordTables) as ReadonlyArray<Resource.Resource>) {
             const ended = sql`SELECT id FROM ${runs} WHERE workspace = ${workspace} AND resource = ${other}`
-            const log = sql(seenLogTable(other))
             // Most runs start on empty logs, and then touch nothing else.
-            const [left] = yield* sql`SELECT 1 AS found FROM ${log} WHERE run IN (${ended}) LIMIT 1`
-            if (left === undefined) continue
-            yield* sql`INSERT INTO ${sql(seenTable(other))} (workspace, id, last_seen_at, last_seen_run)
-              SELECT r.workspace, r.id, r.first_seen_at, r.first_seen_run
-              FROM ${log} AS l JOIN ${sql(storedTable(other))} AS r ON r.workspace = ${workspace} AND r.id = l.id
-              WHERE l.run IN (${ended}) AND r.first_seen_run = l.run
-              ON CONFLICT (workspace, id) DO NOTHING`
-            yield* sql`DELETE FROM ${log} WHERE run IN (${ended})`
+            const [left] = yield* sql`SELECT 1 AS found FROM ${sql(seenLogTable(other))} WHERE run IN (${ended}) LIMIT 1`
+            if (left !== undefined) yield* discardSeenLog(sql, other, sql`(${ended})`)
           }
         }
         // Ended, as near as anyone knows, at its last sign of life; a run of a version before `alive_at`, now. It deleted
