@@ -485,6 +485,35 @@ it.effect("SQLite: a table of the operator's with a foreign key to the runs stop
     expect((yield* sql<{ status: string }>`SELECT status FROM intercom_sync_runs`).map((row) => row.status)).toEqual(["complete"])
   }).pipe(Effect.provide(Databases.sqlite)))
 
+it.effect("SQLite: an operator's trigger on the runs, its table named in another case, outlives migration 10's rebuild", () =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* migratedTo(9)
+    yield* sql`CREATE TABLE mine_ended (id INTEGER, status TEXT)`
+    // SQLite keeps a trigger's table name as written: "Intercom_Sync_Runs" is the same table.
+    yield* sql.unsafe(`CREATE TRIGGER mine_on_end AFTER UPDATE OF status ON "Intercom_Sync_Runs"
+      BEGIN INSERT INTO mine_ended VALUES (new.id, new.status); END`)
+    yield* Sync.migrate
+    const token = freshToken()
+    yield* Effect.provide(Sync.run("users", { workspace: token }), intercom(token, { workspace: { users: 3 } }))
+    expect(yield* sql<{ status: string }>`SELECT status FROM mine_ended`).toEqual([{ status: "complete" }])
+  }).pipe(Effect.provide(Databases.sqlite)))
+
+it.effect("SQLite: an operator's trigger on a view, whatever its name, outlives migration 11's new views", () =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* migratedTo(10)
+    yield* sql`CREATE TABLE mine_renamed (id TEXT, name TEXT)`
+    yield* sql.unsafe(`CREATE TRIGGER "mine ""odd"" rename" INSTEAD OF UPDATE OF name ON "Intercom_Users"
+      BEGIN INSERT INTO mine_renamed VALUES (old.id, new.name); END`)
+    yield* Sync.migrate
+    const token = freshToken()
+    expect(yield* Effect.provide(Sync.run("users", { workspace: token }), intercom(token, { workspace: { users: 3 } })))
+      .toMatchObject({ inserted: 3 })
+    yield* sql`UPDATE intercom_users SET name = 'renamed' WHERE workspace = ${token}`
+    expect(yield* sql<{ name: string }>`SELECT name FROM mine_renamed`).toEqual(Array(3).fill({ name: "renamed" }))
+  }).pipe(Effect.provide(Databases.sqlite)))
+
 it.effect("a SqlClient of another dialect is refused with a typed error", () =>
   Effect.gen(function*() {
     const exit = yield* Effect.exit(Sync.migrate)

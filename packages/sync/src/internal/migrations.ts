@@ -269,8 +269,9 @@ const runInterrupted = Effect.gen(function*() {
       })
     }
     const [counter] = yield* sql<{ readonly seq: number }>`SELECT seq FROM sqlite_sequence WHERE name = 'intercom_sync_runs'`
+    // A trigger's table is named as its author wrote it ("Intercom_Sync_Runs" too), an index's as the table is.
     const dependents = yield* sql<{ readonly sql: string }>`SELECT sql FROM sqlite_master
-      WHERE tbl_name = 'intercom_sync_runs' AND type IN ('index', 'trigger') AND sql IS NOT NULL ORDER BY rowid`
+      WHERE lower(tbl_name) = 'intercom_sync_runs' AND type IN ('index', 'trigger') AND sql IS NOT NULL ORDER BY rowid`
     yield* sql.unsafe(table.sql.replace("intercom_sync_runs", "intercom_sync_runs_rebuilt").replace(before, statuses))
     yield* sql.unsafe("INSERT INTO intercom_sync_runs_rebuilt SELECT * FROM intercom_sync_runs")
     yield* sql.unsafe("DROP TABLE intercom_sync_runs")
@@ -305,12 +306,16 @@ const seenAtEnd = Effect.gen(function*() {
   const { dialect, sql } = yield* migrationClient
   if (dialect !== "sqlite") return
   for (const [name, typed] of viewed) {
+    // A view's triggers (an operator's INSTEAD OF) go with it: written again on the new one, as migration 10 does the runs'.
+    const triggers = yield* sql<{ readonly sql: string }>`SELECT sql FROM sqlite_master
+      WHERE type = 'trigger' AND lower(tbl_name) = ${name} AND sql IS NOT NULL ORDER BY rowid`
     yield* sql.unsafe(`DROP VIEW ${name}`)
     yield* sql.unsafe(`CREATE VIEW ${name} AS SELECT
   r.workspace, r.id, r.record, ${typed.map((column) => `r.${column}`).join(", ")}, r.created_at, r.updated_at,
   r.first_seen_at, COALESCE(s.last_seen_at, r.first_seen_at) AS last_seen_at, r.deleted_at, r.first_seen_run,
   COALESCE(s.last_seen_run, r.first_seen_run) AS last_seen_run, r.changed_run
 FROM ${name}_records AS r LEFT JOIN ${name}_seen AS s ON s.workspace = r.workspace AND s.id = r.id`)
+    for (const trigger of triggers) yield* sql.unsafe(trigger.sql)
   }
 })
 
