@@ -22,8 +22,10 @@
 import { Snowflake } from "@effect/cluster"
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
+import { Resource } from "@intercom-scroll/core"
 import { Sync, SyncActivity, SyncDatabase, type SyncError } from "@intercom-scroll/sync"
-import { DateTime, Effect } from "effect"
+import { Array as Arr, DateTime, Effect, Order } from "effect"
+import * as Attention_ from "./internal/attention.js"
 import * as CronName from "./internal/cronName.js"
 import { WorkspaceSync } from "./WorkspaceSync.js"
 
@@ -181,3 +183,175 @@ export const read: (
     } satisfies Status
   }
 )
+
+/**
+ * A workspace's resource.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface WorkspaceResource {
+  readonly workspace: string
+  readonly resource: Resource.Resource
+}
+
+/**
+ * A workspace's resource whose last run (of those that ended, not interrupted) failed or was abandoned.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Failing extends WorkspaceResource {
+  /** Its failed or abandoned runs since its last complete one (all of them, if none completed). */
+  readonly failedInARow: number
+  /** When the first of those ended. */
+  readonly since: DateTime.Utc
+  /** The first line of the latest one's error. */
+  readonly lastError: string | undefined
+  /** When its last complete run ended; undefined if none did (or its runs were pruned). */
+  readonly lastCompleteAt: DateTime.Utc | undefined
+}
+
+/**
+ * A workspace's resource whose last complete run ended before the bound (and whose last run did not fail).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Stale extends WorkspaceResource {
+  /** Undefined where its records are kept and its runs were pruned (`fleet prune`). */
+  readonly lastCompleteAt: DateTime.Utc | undefined
+}
+
+/**
+ * The workspaces that need an operator, by kind, each list in the order to look at it (the longest in trouble first),
+ * and how many of the workspaces' resources looked at need nothing.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Attention {
+  /** A resource whose last complete run ended before this is stale. */
+  readonly staleBefore: DateTime.Utc
+  /** Failing, longest first. */
+  readonly failing: ReadonlyArray<Failing>
+  /** Stale, longest first. */
+  readonly stale: ReadonlyArray<Stale>
+  /**
+   * Of the workspaces given, a resource with no run ended and no records: never synced (a workspace just added to the
+   * file, or one whose syncs are refused before they begin). Empty without them: the database does not know a
+   * workspace it never saw.
+   */
+  readonly neverSynced: ReadonlyArray<WorkspaceResource>
+  /**
+   * Workspaces the database has runs or records of and that are not among those given: removed from the file, their
+   * copy kept. Empty without them.
+   */
+  readonly removed: ReadonlyArray<string>
+  /** The workspaces' resources looked at that are none of the above. */
+  readonly fine: number
+}
+
+const byTime = Order.mapInput(Order.number, (at: DateTime.Utc | undefined) => at === undefined ? -Infinity : DateTime.toEpochMillis(at))
+const byName = Order.combine(
+  Order.mapInput(Order.string, (pair: WorkspaceResource) => pair.workspace),
+  Order.mapInput(Order.number, (pair: WorkspaceResource) => Resource.Resource.literals.indexOf(pair.resource))
+)
+
+/**
+ * Which workspaces need attention, per workspace and resource of `resources`: those whose last run failed, those not
+ * complete since `staleBefore`, and, given the `workspaces` a fleet syncs (its workspaces file), those never synced and
+ * those the database holds that are not among them. Without `workspaces`, the workspaces the database holds are looked
+ * at, for failing and stale ones. Nothing is written.
+ *
+ * The runs read are those that ended since `staleBefore` (the runs' `finished_at` index) and, for the workspaces with no
+ * complete run among them, their whole history (the `(workspace, status)` index): its cost follows the fleet's recent
+ * runs and its workspaces in trouble, not the runs kept. The workspaces the database holds are read one index probe
+ * each.
+ *
+ * @since 0.1.0
+ * @category reading
+ */
+export const attention: (
+  options: {
+    readonly staleBefore: DateTime.Utc
+    readonly resources: ReadonlyArray<Resource.Resource>
+    readonly workspaces?: ReadonlyArray<string> | undefined
+  }
+) => Effect.Effect<Attention, SqlError, SqlClient.SqlClient> = Effect.fn("FleetStatus.attention")(function*(options: {
+  readonly staleBefore: DateTime.Utc
+  readonly resources: ReadonlyArray<Resource.Resource>
+  readonly workspaces?: ReadonlyArray<string> | undefined
+}) {
+  const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+  const given = options.workspaces === undefined ? undefined : new Set(options.workspaces)
+  // No sync tables: nothing ran, nothing kept.
+  if (!(yield* existing(sql, [Sync.runsTable])).has(Sync.runsTable) || options.resources.length === 0) {
+    const neverSynced = Arr.flatMap([...given ?? []], (workspace) => options.resources.map((resource) => ({ workspace, resource })))
+    return { staleBefore: options.staleBefore, failing: [], stale: [], neverSynced, removed: [], fine: 0 } satisfies Attention
+  }
+  // The workspaces the database holds: with runs, or with records of a resource (its runs pruned, or not yet synced
+  // again since the workspace was removed).
+  const withRuns = yield* Attention_.workspacesOf(sql, Sync.runsTable)
+  const withRecords = new Map<Resource.Resource, ReadonlySet<string>>()
+  for (const resource of Resource.Resource.literals) {
+    withRecords.set(resource, new Set(yield* Attention_.workspacesOf(sql, Attention_.recordsTable(resource))))
+  }
+  const held = new Set([...withRuns, ...Arr.flatMap([...withRecords.values()], (names) => [...names])])
+  const looked = given ?? held
+  const states = new Map<string, Attention_.PairState>()
+  for (const state of yield* Attention_.window(sql, options.resources, options.staleBefore)) {
+    if (looked.has(state.workspace)) states.set(Attention_.key(state.workspace, state.resource), state)
+  }
+  // A workspace with a resource not complete within the window: its history says since when, and how it fails.
+  const unresolved = [...looked].filter((workspace) =>
+    held.has(workspace) &&
+    options.resources.some((resource) => states.get(Attention_.key(workspace, resource))?.completeAt === undefined)
+  )
+  for (const state of yield* Attention_.history(sql, options.resources, unresolved)) {
+    states.set(Attention_.key(state.workspace, state.resource), state)
+  }
+  const errors = yield* Attention_.errors(
+    sql,
+    [...states.values()].flatMap((state) => state.failed > 0 && state.lastFailed !== undefined ? [state.lastFailed] : [])
+  )
+  const failing: Array<Failing> = []
+  const stale: Array<Stale> = []
+  const neverSynced: Array<WorkspaceResource> = []
+  let fine = 0
+  for (const workspace of looked) {
+    for (const resource of options.resources) {
+      const state = states.get(Attention_.key(workspace, resource))
+      const hasRecords = withRecords.get(resource)?.has(workspace) ?? false
+      if (state !== undefined && state.failed > 0) {
+        failing.push({
+          workspace,
+          resource,
+          failedInARow: state.failed,
+          since: state.failingSince!,
+          lastError: state.lastFailed === undefined ? undefined : errors.get(state.lastFailed),
+          lastCompleteAt: state.completeAt
+        })
+      } else if (state?.completeAt !== undefined) {
+        if (DateTime.lessThan(state.completeAt, options.staleBefore)) stale.push({ workspace, resource, lastCompleteAt: state.completeAt })
+        else fine++
+      } else if (hasRecords) {
+        stale.push({ workspace, resource, lastCompleteAt: undefined })
+      } else if (given !== undefined) {
+        // Only interrupted runs, or none: not synced yet. Without the file, a resource the database has nothing of is
+        // not one the fleet syncs, as far as it knows.
+        neverSynced.push({ workspace, resource })
+      } else if (state !== undefined) {
+        neverSynced.push({ workspace, resource })
+      }
+    }
+  }
+  return {
+    staleBefore: options.staleBefore,
+    failing: Arr.sort(failing, Order.combine(Order.mapInput(byTime, (pair: Failing) => pair.since), byName)),
+    stale: Arr.sort(stale, Order.combine(Order.mapInput(byTime, (pair: Stale) => pair.lastCompleteAt), byName)),
+    neverSynced: Arr.sort(neverSynced, byName),
+    removed: given === undefined ? [] : Arr.sort([...held].filter((workspace) => !given.has(workspace)), Order.string),
+    fine
+  } satisfies Attention
+})

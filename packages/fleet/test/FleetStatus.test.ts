@@ -104,3 +104,122 @@ describe("FleetStatus.read", () => {
       }).pipe(Effect.scoped), 60_000)
   }
 })
+
+describe("FleetStatus.attention", () => {
+  const at = (iso: string) => DateTime.unsafeMake(iso)
+  const hours = (n: number) => new Date(Date.parse("2026-12-06T12:00:00Z") - n * 3_600_000).toISOString()
+  const staleBefore = at(hours(48))
+  const run = (workspace: string, resource: string, status: string, endedHoursAgo: number | undefined, error?: string) => ({
+    workspace,
+    resource,
+    status,
+    started_at: hours((endedHoursAgo ?? 0) + 0.1),
+    finished_at: endedHoursAgo === undefined ? null : hours(endedHoursAgo),
+    error: error ?? null
+  })
+  /** A fleet's runs over days, and copies kept of workspaces whose runs were pruned. */
+  const seed = Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* Sync.migrate
+    const rows = [
+      run("acme", "users", "complete", 1),
+      run("acme", "leads", "complete", 1),
+      run("acme", "users", "running", undefined),
+      // globex's users failed three times in a row since 3 days, an interrupted run between: the token went missing.
+      run("globex", "users", "complete", 120),
+      run("globex", "users", "failed", 72, "RestartRequired: broke off"),
+      run("globex", "users", "failed", 48.5, "RestartRequired: broke off"),
+      run("globex", "users", "interrupted", 24),
+      run("globex", "users", "failed", 1, "MissingToken: GLOBEX_TOKEN is not set\non runner 10.0.0.7"),
+      // Its leads completed within the bound, and its process died since.
+      run("globex", "leads", "complete", 1),
+      run("globex", "leads", "abandoned", 0.5, "Abandoned: its process died"),
+      // umbrella's users last completed 4 days ago; its leads were only ever interrupted.
+      run("umbrella", "users", "complete", 96),
+      run("umbrella", "leads", "interrupted", 2),
+      // wayne is not in the file any more.
+      run("wayne", "users", "complete", 1)
+    ]
+    for (const row of rows) yield* sql`INSERT INTO ${sql(Sync.runsTable)} ${sql.insert(row)}`
+    // hooli's and oldco's runs were pruned; their users' records stay.
+    for (const workspace of ["hooli", "oldco"]) {
+      yield* sql`INSERT INTO ${sql(`${Sync.tables.users}_records`)} ${
+        sql.insert({ workspace, id: "1", record: "{}", first_seen_at: hours(2_000), first_seen_run: 1, changed_run: 1 })
+      }`
+    }
+  })
+
+  for (const [dialect, database] of Object.entries(databases)) {
+    it.effect(`per workspace and resource: failing, stale, never synced, removed, and how many are fine (${dialect})`, () =>
+      Effect.gen(function*() {
+        const layer = SyncDatabase.layer(yield* database)
+        const resources = ["users", "leads"] as const
+        const workspaces = ["acme", "globex", "initech", "umbrella", "hooli"]
+        // Before any sync: every workspace of the file never synced.
+        const fresh = yield* FleetStatus.attention({ staleBefore, resources, workspaces: ["acme"] }).pipe(Effect.provide(layer))
+        expect(fresh).toEqual({
+          staleBefore,
+          failing: [],
+          stale: [],
+          neverSynced: [{ workspace: "acme", resource: "users" }, { workspace: "acme", resource: "leads" }],
+          removed: [],
+          fine: 0
+        })
+        yield* seed.pipe(Effect.provide(layer))
+        const withFile = yield* FleetStatus.attention({ staleBefore, resources, workspaces }).pipe(Effect.provide(layer))
+        const globex = {
+          workspace: "globex",
+          resource: "users",
+          failedInARow: 3,
+          since: at(hours(72)),
+          lastError: "MissingToken: GLOBEX_TOKEN is not set",
+          lastCompleteAt: at(hours(120))
+        }
+        const globexLeads = {
+          workspace: "globex",
+          resource: "leads",
+          failedInARow: 1,
+          since: at(hours(0.5)),
+          lastError: "Abandoned: its process died",
+          lastCompleteAt: at(hours(1))
+        }
+        expect(withFile).toEqual({
+          staleBefore,
+          failing: [globex, globexLeads],
+          stale: [{ workspace: "hooli", resource: "users", lastCompleteAt: undefined }, {
+            workspace: "umbrella",
+            resource: "users",
+            lastCompleteAt: at(hours(96))
+          }],
+          neverSynced: [
+            { workspace: "hooli", resource: "leads" },
+            { workspace: "initech", resource: "users" },
+            { workspace: "initech", resource: "leads" },
+            { workspace: "umbrella", resource: "leads" }
+          ],
+          removed: ["oldco", "wayne"],
+          fine: 2
+        })
+        // From the database alone: the workspaces it holds, failing or stale; a resource it has nothing of is not one
+        // it knows to be synced.
+        const alone = yield* FleetStatus.attention({ staleBefore, resources }).pipe(Effect.provide(layer))
+        expect(alone).toEqual({
+          staleBefore,
+          failing: [globex, globexLeads],
+          stale: [
+            { workspace: "hooli", resource: "users", lastCompleteAt: undefined },
+            { workspace: "oldco", resource: "users", lastCompleteAt: undefined },
+            { workspace: "umbrella", resource: "users", lastCompleteAt: at(hours(96)) }
+          ],
+          neverSynced: [{ workspace: "umbrella", resource: "leads" }],
+          removed: [],
+          fine: 3
+        })
+        // A bound further back: umbrella's users are fine, and globex's first failures ended after its complete run.
+        const week = yield* FleetStatus.attention({ staleBefore: at(hours(168)), resources: ["users"], workspaces: ["umbrella", "globex"] }).pipe(
+          Effect.provide(layer)
+        )
+        expect(week).toMatchObject({ failing: [globex], stale: [], neverSynced: [], removed: ["acme", "hooli", "oldco", "wayne"], fine: 1 })
+      }).pipe(Effect.scoped), 60_000)
+  }
+})
