@@ -330,6 +330,112 @@ describe("intercom-scroll fleet", () => {
       expect(status.failures).toMatchObject([{ workspace: "globex", status: "failed", finishedAt: "1970-01-01T00:00:05.000Z", error: "RestartRequired: The leads scroll broke off at page 3" }])
     }))
 
+  it.scoped("fleet status --workspaces: the workspaces that need attention, by kind, in text and in JSON, stale as the clock moves on", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("cli-status-attention-")
+      const filename = `${dir}/fleet.sqlite`
+      const file = `${dir}/workspaces.json`
+      writeFileSync(file, JSON.stringify(["acme", "globex", "initech", "umbrella"].map((workspace) => ({ workspace, tokenEnv: `${workspace.toUpperCase()}_TOKEN` }))))
+      const day = (n: number) => new Date(n * 86_400_000).toISOString()
+      yield* Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        yield* Sync.migrate
+        const rows = [
+          { workspace: "acme", resource: "users", status: "complete", started_at: day(9.4), finished_at: day(9.5) },
+          { workspace: "globex", resource: "users", status: "complete", started_at: day(1), finished_at: day(1) },
+          { workspace: "globex", resource: "users", status: "failed", started_at: day(9), finished_at: day(9), error: "MissingToken: GLOBEX_TOKEN is not set\nsecond line" },
+          { workspace: "umbrella", resource: "users", status: "complete", started_at: day(7), finished_at: day(7) },
+          { workspace: "wayne", resource: "users", status: "complete", started_at: day(9), finished_at: day(9) }
+        ]
+        for (const row of rows) yield* sql`INSERT INTO ${sql(Sync.runsTable)} ${sql.insert(row)}`
+      }).pipe(Effect.provide(SqliteClient.layer({ filename })), Effect.orDie)
+      yield* TestClock.adjust("10 days")
+      const status = (...more: Array<string>) => cli(["fleet", "status", "--database", `sqlite:${filename}`, ...more])
+
+      const text = yield* status("--workspaces", file)
+      expect(Exit.isSuccess(text.exit)).toBe(true)
+      expect(text.stdout.slice(text.stdout.indexOf("Workspaces of"))).toBe([
+        `Workspaces of ${file} (4), by resource (users): 1 fine, 1 failing, 1 stale (no complete run since 1970-01-09T00:00:00Z), 1 never synced; 1 removed from the file`,
+        "Failing (the last run failed or was abandoned), the longest first:",
+        "  globex users: failed since 1970-01-10T00:00:00Z, last complete 1970-01-02T00:00:00Z: MissingToken: GLOBEX_TOKEN is not set",
+        "Stale (no complete run since 1970-01-09T00:00:00Z), the longest first:",
+        "  umbrella users: last complete 1970-01-08T00:00:00Z",
+        "Never synced: initech users",
+        `Removed from the file, their copies kept (the fleet's README, "Remove a workspace", says how to drop one): wayne`,
+        ""
+      ].join("\n"))
+
+      const json = JSON.parse((yield* status("--workspaces", file, "--format", "json")).stdout)
+      expect(json.attention).toEqual({
+        workspacesFile: file,
+        resources: ["users"],
+        staleBefore: "1970-01-09T00:00:00.000Z",
+        fine: 1,
+        failing: [{
+          workspace: "globex",
+          resource: "users",
+          failedInARow: 1,
+          since: "1970-01-10T00:00:00.000Z",
+          lastError: "MissingToken: GLOBEX_TOKEN is not set",
+          lastCompleteAt: "1970-01-02T00:00:00.000Z"
+        }],
+        stale: [{ workspace: "umbrella", resource: "users", lastCompleteAt: "1970-01-08T00:00:00.000Z" }],
+        neverSynced: [{ workspace: "initech", resource: "users" }],
+        removed: ["wayne"]
+      })
+      // A longer bound: umbrella is fine. From the database alone: wayne is one of the workspaces looked at.
+      const alone = JSON.parse((yield* status("--stale-after", "4d", "--format", "json")).stdout).attention
+      expect(alone).toMatchObject({ workspacesFile: null, staleBefore: "1970-01-07T00:00:00.000Z", fine: 3, stale: [], neverSynced: [], removed: [] })
+      expect(alone.failing.map((pair: { workspace: string }) => pair.workspace)).toEqual(["globex"])
+      // Without either flag, status is as before: no attention.
+      expect(JSON.parse((yield* status("--format", "json")).stdout).attention).toBeUndefined()
+
+      // Two days on, acme's last complete run is older than the bound too.
+      yield* TestClock.adjust("2 days")
+      const later = JSON.parse((yield* status("--workspaces", file, "--format", "json")).stdout).attention
+      expect(later.stale.map((pair: { workspace: string }) => pair.workspace)).toEqual(["umbrella", "acme"])
+      expect(later.fine).toBe(0)
+    }))
+
+  it("fleet status --workspaces at thousands of workspaces: ten of each kind listed, the counts whole", () => {
+    const at = (iso: string) => DateTime.unsafeMake(iso)
+    const names = (n: number, prefix: string) => Array.from({ length: n }, (_, i) => `${prefix}${String(i).padStart(4, "0")}`)
+    const attention: FleetStatus.Attention = {
+      staleBefore: at("2026-12-04T12:00:00Z"),
+      failing: names(300, "f").map((workspace, i) => ({
+        workspace,
+        resource: "users",
+        failedInARow: i === 0 ? 12 : 1,
+        since: at("2026-12-03T12:00:00Z"),
+        lastError: i === 0 ? "MissingToken: F0000_TOKEN is not set" : undefined,
+        lastCompleteAt: i === 0 ? undefined : at("2026-12-01T12:00:00Z")
+      })),
+      stale: names(12, "s").map((workspace, i) => ({ workspace, resource: "leads", lastCompleteAt: i === 0 ? undefined : at("2026-12-01T12:00:00Z") })),
+      neverSynced: names(11, "n").map((workspace) => ({ workspace, resource: "users" })),
+      removed: names(3, "r"),
+      fine: 5_677
+    }
+    const lines = FleetCommand.renderAttention({ attention, file: "workspaces.json", workspaces: 2_000, resources: ["users", "leads", "companies"] }).split("\n")
+    expect(lines[0]).toBe(
+      "Workspaces of workspaces.json (2,000), by resource (users, leads, companies): 5,677 fine, 300 failing, 12 stale (no complete run since 2026-12-04T12:00:00Z), 11 never synced; 3 removed from the file"
+    )
+    expect(lines.slice(1, 4)).toEqual([
+      "Failing (the last run failed or was abandoned), the longest first:",
+      "  f0000 users: 12 failed in a row since 2026-12-03T12:00:00Z, never complete: MissingToken: F0000_TOKEN is not set",
+      "  f0001 users: failed since 2026-12-03T12:00:00Z, last complete 2026-12-01T12:00:00Z"
+    ])
+    expect(lines[12]).toBe("  and 290 more (--format json lists every one)")
+    expect(lines[14]).toBe("  s0000 leads: its records kept, no run (pruned)")
+    expect(lines[24]).toBe("  and 2 more (--format json lists every one)")
+    expect(lines[25]).toBe(`Never synced: ${names(10, "n").map((name) => `${name} users`).join(", ")} and 1 more`)
+    expect(lines[26]).toBe(`Removed from the file, their copies kept (the fleet's README, "Remove a workspace", says how to drop one): r0000, r0001, r0002`)
+    expect(lines).toHaveLength(28)
+    // From the database alone: no file, so no count of never synced (unless some are known) nor of removed.
+    expect(FleetCommand.renderAttention({ attention: { ...attention, neverSynced: [], removed: [] }, file: undefined, workspaces: undefined, resources: ["users"] }).split("\n")[0]).toBe(
+      "Workspaces in the database, by resource (users): 5,677 fine, 300 failing, 12 stale (no complete run since 2026-12-04T12:00:00Z)"
+    )
+  })
+
   it("fleet status in a few lines: runners, syncs not answered, runs under way (ten listed), what ended since, the latest failures", () => {
     const at = (iso: string) => DateTime.unsafeMake(iso)
     const run = (i: number) => ({ id: i, workspace: `w${i}`, resource: "users" as const, startedAt: at("2026-12-03T10:00:00.123Z"), label: i === 1 ? "r7" : undefined, runner: i === 2 ? "10.0.0.8:34431" : undefined, seen: i * 1_000 })

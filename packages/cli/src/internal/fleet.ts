@@ -12,6 +12,7 @@ import { SyncActivity, SyncDatabase } from "@intercom-scroll/sync"
 import { Cause, Clock, Cron, DateTime, Duration, Effect, Exit, Layer, Option, ParseResult, Ref, Schema } from "effect"
 import type { OutputError, StdoutClosed } from "../ExportError.js"
 import * as Failure from "./failure.js"
+import * as FleetFlags from "./fleetFlags.js"
 import * as ProgressBar from "./progressBar.js"
 import * as Stdio from "./stdio.js"
 
@@ -507,9 +508,100 @@ export const renderStatus = (status: FleetStatus.Status, database: string): stri
   return `${lines.join("\n")}\n`
 }
 
+/**
+ * What `fleet status` was asked to look at per workspace: the file's workspaces (none: those the database holds) and
+ * the resources.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AttentionView {
+  readonly attention: FleetStatus.Attention
+  readonly file: string | undefined
+  readonly workspaces: number | undefined
+  readonly resources: ReadonlyArray<Resource.Resource>
+}
+
+const pairName = (pair: FleetStatus.WorkspaceResource) => `${pair.workspace} ${pair.resource}`
+
+/**
+ * `fleet status --workspaces` as text: one line of counts, then the workspaces that need attention by kind, the longest
+ * in trouble first, ten of each listed (the JSON has them all), and nothing of those that are fine.
+ *
+ * @since 0.1.0
+ * @category rendering
+ */
+export const renderAttention = ({ attention, file, resources, workspaces }: AttentionView): string => {
+  const { failing, neverSynced, removed, stale } = attention
+  const staleBefore = iso(attention.staleBefore)
+  const counts = [
+    `${integer.format(attention.fine)} fine`,
+    `${integer.format(failing.length)} failing`,
+    `${integer.format(stale.length)} stale (no complete run since ${staleBefore})`,
+    ...(file === undefined && neverSynced.length === 0 ? [] : [`${integer.format(neverSynced.length)} never synced`])
+  ].join(", ")
+  const lines = [
+    `${
+      file === undefined
+        ? "Workspaces in the database"
+        : `Workspaces of ${file} (${integer.format(workspaces ?? 0)})`
+    }, by resource (${resources.join(", ")}): ${counts}${
+      file === undefined ? "" : `; ${integer.format(removed.length)} removed from the file`
+    }`
+  ]
+  const more = (total: number) => {
+    if (total > listed) lines.push(`  and ${integer.format(total - listed)} more (--format json lists every one)`)
+  }
+  if (failing.length > 0) {
+    lines.push("Failing (the last run failed or was abandoned), the longest first:")
+    for (const pair of failing.slice(0, listed)) {
+      lines.push(`  ${pairName(pair)}: ${
+        pair.failedInARow === 1 ? "failed" : `${integer.format(pair.failedInARow)} failed in a row`
+      } since ${iso(pair.since)}, ${
+        pair.lastCompleteAt === undefined ? "never complete" : `last complete ${iso(pair.lastCompleteAt)}`
+      }${pair.lastError === undefined ? "" : `: ${pair.lastError}`}`)
+    }
+    more(failing.length)
+  }
+  if (stale.length > 0) {
+    lines.push(`Stale (no complete run since ${staleBefore}), the longest first:`)
+    for (const pair of stale.slice(0, listed)) {
+      lines.push(`  ${pairName(pair)}: ${
+        pair.lastCompleteAt === undefined
+          ? "its records kept, no run (pruned)"
+          : `last complete ${iso(pair.lastCompleteAt)}`
+      }`)
+    }
+    more(stale.length)
+  }
+  if (neverSynced.length > 0) lines.push(`Never synced: ${some(neverSynced.map(pairName))}`)
+  if (removed.length > 0) {
+    lines.push(`Removed from the file, their copies kept (the fleet's README, "Remove a workspace", says how to drop one): ${some(removed)}`)
+  }
+  return `${lines.join("\n")}\n`
+}
+
+const time = (value: DateTime.Utc | undefined) => value === undefined ? null : DateTime.formatIso(value)
+
+/** `fleet status --workspaces --format json`: every workspace that needs attention, its times in ISO 8601. */
+const attentionJson = ({ attention, file, resources }: AttentionView) => ({
+  workspacesFile: file ?? null,
+  resources,
+  staleBefore: time(attention.staleBefore),
+  fine: attention.fine,
+  failing: attention.failing.map((pair) => ({
+    ...pair,
+    since: time(pair.since),
+    lastError: pair.lastError ?? null,
+    lastCompleteAt: time(pair.lastCompleteAt)
+  })),
+  stale: attention.stale.map((pair) => ({ ...pair, lastCompleteAt: time(pair.lastCompleteAt) })),
+  neverSynced: attention.neverSynced,
+  removed: attention.removed
+})
+
 /** `fleet status --format json`: the status as one object, its times in ISO 8601. */
-const statusJson = (status: FleetStatus.Status, database: string) => {
-  const time = (value: DateTime.Utc | undefined) => value === undefined ? null : DateTime.formatIso(value)
+const statusJson = (status: FleetStatus.Status, database: string, attention: AttentionView | undefined) => {
   const run = (value: SyncActivity.Run) => ({
     ...value,
     startedAt: time(value.startedAt),
@@ -530,7 +622,8 @@ const statusJson = (status: FleetStatus.Status, database: string) => {
       ...run(failure),
       finishedAt: time(failure.finishedAt),
       error: failure.error ?? null
-    }))
+    })),
+    ...(attention === undefined ? {} : { attention: attentionJson(attention) })
   })}\n`
 }
 
@@ -540,17 +633,41 @@ const statusJson = (status: FleetStatus.Status, database: string) => {
  * @since 0.1.0
  * @category running
  */
-export const runStatus = (flags: { readonly database: string; readonly since: Duration.Duration; readonly format: "text" | "json" }) =>
+export const runStatus = (flags: {
+  readonly database: string
+  readonly since: Duration.Duration
+  readonly format: "text" | "json"
+  readonly workspaces: Option.Option<string>
+  readonly resources: ReadonlyArray<Resource.Resource>
+  readonly staleAfter: Option.Option<Duration.Duration>
+}) =>
   Effect.gen(function*() {
     const database = yield* SyncDatabase.parse(flags.database)
     const display = SyncDatabase.display(database)
+    const file = Option.getOrUndefined(flags.workspaces)
+    const workspaces = file === undefined ? undefined : (yield* WorkspaceConfig.readFile(file)).map(({ workspace }) => workspace)
     yield* existing(database, "status")
-    // `--since` on the database's clock, which the runs' times are stamped with.
-    const status = yield* SyncDatabase.withDatabaseClock(
-      Effect.flatMap(DateTime.now, (now) => FleetStatus.read({ since: DateTime.subtractDuration(now, flags.since) }))
+    // `--since` and `--stale-after` on the database's clock, which the runs' times are stamped with.
+    const [status, attention] = yield* SyncDatabase.withDatabaseClock(
+      Effect.flatMap(DateTime.now, (now) =>
+        Effect.all([
+          FleetStatus.read({ since: DateTime.subtractDuration(now, flags.since) }),
+          file === undefined && Option.isNone(flags.staleAfter) ? Effect.succeed(undefined) : FleetStatus.attention({
+            staleBefore: DateTime.subtractDuration(now, Option.getOrElse(flags.staleAfter, () => FleetFlags.defaultStaleAfter)),
+            resources: flags.resources,
+            workspaces
+          })
+        ]))
     ).pipe(
       // As `fleet sync` waits: a session, when every one the server allows is taken.
       Effect.provide(Layer.retry(SyncDatabase.layer(database), Fleet.whileSessionsAreTaken))
     )
-    yield* Stdio.print(flags.format === "json" ? statusJson(status, display) : renderStatus(status, display))
+    const view = attention === undefined
+      ? undefined
+      : { attention, file, workspaces: workspaces?.length, resources: flags.resources }
+    yield* Stdio.print(
+      flags.format === "json"
+        ? statusJson(status, display, view)
+        : `${renderStatus(status, display)}${view === undefined ? "" : renderAttention(view)}`
+    )
   })

@@ -42,7 +42,7 @@ export const pruneDescription =
  * @category flags
  */
 export const statusDescription =
-  "Print the fleet's state from its database: the runners alive, the syncs sent and not answered, the runs under way, and since --since (24h) the runs ended by status, the rows they changed and the latest failures. Writes nothing."
+  "Print the fleet's state from its database: the runners alive, the syncs sent and not answered, the runs under way, and since --since (24h) the runs ended by status, the rows they changed and the latest failures. With --workspaces FILE (or --stale-after), the workspaces that need attention: failing, stale, never synced, removed from the file. Writes nothing."
 
 /**
  * The environment variables the fleet's flags fall back on, by flag: what a container, a systemd unit or a pod sets.
@@ -273,6 +273,15 @@ export const prune = {
 }
 
 /**
+ * `fleet status --workspaces`' bound for a stale workspace when `--stale-after` is not given. The schedule's
+ * expression is not in the database (only its next tick), so it cannot be derived from it.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const defaultStaleAfter: Duration.Duration = Duration.hours(48)
+
+/**
  * `fleet status`'s flags.
  *
  * @since 0.1.0
@@ -283,6 +292,21 @@ export const status = {
   since: ScrollFlags.duration("since").pipe(
     Flag.withDefault(Duration.hours(24)),
     Flag.withDescription("How far back to count the runs that ended and to list failures, such as 24h (the default), 7d or 30m.")
+  ),
+  workspaces: workspacesFlag.pipe(
+    Flag.optional,
+    Flag.withDescription(
+      "On fleet status: the workspaces the fleet syncs, to say which need attention: failing, stale, never synced, and those the database holds that the file no longer names."
+    )
+  ),
+  resources: resourcesFlag.pipe(
+    Flag.withDescription(`With --workspaces or --stale-after: the resources each workspace is looked at for, ${resourcesOrder}`)
+  ),
+  staleAfter: ScrollFlags.duration("stale-after", { unit: "required", zero: "refused" }).pipe(
+    Flag.optional,
+    Flag.withDescription(
+      `A workspace's resource with no complete run for longer than this is stale, such as 13h for a --cron every 6 hours (default ${Duration.format(defaultStaleAfter)}: a daily schedule's round missed). Alone, without --workspaces: the failing and stale workspaces the database holds.`
+    )
   ),
   format: Flag.choice("format", ["text", "json"]).pipe(
     Flag.withDefault("text" as const),
