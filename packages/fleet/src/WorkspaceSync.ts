@@ -459,11 +459,23 @@ export const layer = (
                   )
               )
             )
+          // A sync refused before its run began is recorded as a failed run of each resource, as a run that began
+          // and failed is: else it left nothing in the database, and `fleet status` and an alert on failed runs never
+          // saw the workspace fail. Not recorded (the database away), the answer says it all the same.
+          const recordRefused = (error: MissingToken | ScrollError.InvalidOptions) =>
+            Effect.forEach(request.resources, (resource) =>
+              IntercomSync.recordRefused(resource, { workspace, label: request.run, runner: options.runner, error }), { discard: true }).pipe(
+                Effect.catchAll((cause) =>
+                  Effect.logWarning("Could not record the refused sync").pipe(Effect.annotateLogs("error", cause.message))
+                ),
+                Effect.provideService(SqlClient.SqlClient, sql)
+              )
           return Effect.logInfo("Sync received").pipe(
             // The message names where the token goes; the runner, which holds it, decides whether it may.
             Effect.zipRight(destinations.check(request.baseUrl)),
             // The token before a slot: a workspace whose variable is missing says so at once, not once one is free.
             Effect.zipRight(secrets.token({ workspace, tokenEnv: request.tokenEnv })),
+            Effect.tapError(recordRefused),
             Effect.flatMap((accessToken) => attempt(accessToken, syncAgainRetries)),
             // Parked until the termination timeout interrupts it: a persisted request interrupted by the shutdown
             // is left unanswered in storage, and the next owner of the workspace runs it.

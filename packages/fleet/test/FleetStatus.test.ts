@@ -7,8 +7,8 @@ import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import { Simulator } from "@intercom-scroll/simulator"
 import { Sync, SyncActivity, SyncDatabase } from "@intercom-scroll/sync"
-import { Cron, DateTime, Effect, Fiber, Layer, Logger, LogLevel, Schedule } from "effect"
-import { Fleet, FleetStatus, SyncCron, WorkspaceSync } from "../src/index.js"
+import { Cron, DateTime, Effect, Fiber, Layer, Logger, LogLevel, Schedule, TestClock } from "effect"
+import { Fleet, FleetStatus, Secrets, SyncCron, WorkspaceSync } from "../src/index.js"
 import { acme, databases, globex, simulated, tokens } from "./support/inProcess.js"
 import { freePort } from "./support/processes.js"
 
@@ -220,6 +220,24 @@ describe("FleetStatus.attention", () => {
           Effect.provide(layer)
         )
         expect(week).toMatchObject({ failing: [globex], stale: [], neverSynced: [], removed: ["acme", "hooli", "oldco", "wayne"], fine: 1 })
+      }).pipe(Effect.scoped), 60_000)
+
+    it.effect(`a sync refused before its run began, as a runner records it, is a failing workspace, not one never synced (${dialect})`, () =>
+      Effect.gen(function*() {
+        const layer = SyncDatabase.layer(yield* database)
+        const error = new Secrets.MissingToken({ workspace: "initech", tokenEnv: "INITECH_TOKEN" })
+        const [before, after] = yield* Effect.gen(function*() {
+          yield* Sync.migrate
+          const before = yield* FleetStatus.attention({ staleBefore: DateTime.unsafeMake(0), resources: ["users"], workspaces: ["initech"] })
+          yield* TestClock.adjust("1 hour")
+          yield* Sync.recordRefused("users", { workspace: "initech", label: "cron@x", runner: "10.0.0.7:34431", error })
+          return [before, yield* FleetStatus.attention({ staleBefore: DateTime.unsafeMake(0), resources: ["users"], workspaces: ["initech"] })]
+        }).pipe(Effect.provide(layer))
+        expect(before.neverSynced).toEqual([{ workspace: "initech", resource: "users" }])
+        expect(after).toMatchObject({
+          neverSynced: [],
+          failing: [{ workspace: "initech", resource: "users", failedInARow: 1, since: DateTime.unsafeMake(3_600_000), lastError: `MissingToken: ${error.message}` }]
+        })
       }).pipe(Effect.scoped), 60_000)
   }
 })

@@ -25,7 +25,7 @@ import { globalValue } from "effect/GlobalValue"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Fleet, Secrets, SyncCron, WorkspaceConfig, WorkspaceSync } from "../src/index.js"
+import { Fleet, FleetStatus, Secrets, SyncCron, WorkspaceConfig, WorkspaceSync } from "../src/index.js"
 import * as Round from "../src/internal/round.js"
 import { databases, tokens } from "./support/inProcess.js"
 import { eventually, freePort } from "./support/processes.js"
@@ -495,12 +495,28 @@ describe("WorkspaceSync", () => {
     )
   })
 
-  it.scoped("a workspace whose token variable is unset fails with MissingToken, naming the variable", () =>
+  it.scoped("a workspace whose token variable is unset fails with MissingToken, naming the variable, recorded as a failed run of each resource", () =>
     Effect.gen(function*() {
       yield* TestClock.adjust(1)
-      const error = yield* Effect.flip(WorkspaceSync.sync(workspace("globex"), { resources: ["users"], run: "r1" }))
+      const error = yield* Effect.flip(WorkspaceSync.sync(workspace("globex"), { resources: ["users", "companies"], run: "r1" }))
       expect(error._tag).toBe("MissingToken")
       expect(error.message).toContain("GLOBEX_TOKEN")
+      // Refused before its run began, it is a failed run all the same: what status and an alert on failed runs see.
+      const refused = { status: "failed", error: `MissingToken: ${error.message}`, label: "r1" }
+      expect(yield* runs("globex")).toEqual([
+        { id: expect.any(Number), resource: "users", ...refused },
+        { id: expect.any(Number), resource: "companies", ...refused }
+      ])
+      const attention = yield* FleetStatus.attention({ staleBefore: DateTime.unsafeMake(0), resources: ["users"], workspaces: ["globex"] })
+      expect(attention.failing).toEqual([{
+        workspace: "globex",
+        resource: "users",
+        failedInARow: 1,
+        since: DateTime.unsafeMake(1),
+        lastError: `MissingToken: ${error.message}`,
+        lastCompleteAt: undefined
+      }])
+      expect(attention.neverSynced).toEqual([])
     }).pipe(Effect.provide(fleet({
       maxSyncs: 1,
       simulator: { workspaces: [{ token: "acme" }, { token: "globex" }] },
@@ -518,8 +534,11 @@ describe("WorkspaceSync", () => {
         expect(error).toMatchObject({ _tag: "InvalidOptions" })
         expect(error.message).toContain(`baseUrl ${elsewhere} is neither Intercom's nor this machine's`)
       }
+      // Each refusal a failed run, its words saying why.
+      expect((yield* runs("acme")).map((run) => [run.status, run.label, run.error?.startsWith("InvalidOptions: ")])).toEqual(
+        ["https://collector.example", "https://simulator.test:8443", "http://simulator.test"].map((elsewhere) => ["failed", `r-${elsewhere}`, true])
+      )
       expect((yield* stats).workspaces.acme!.requests).toBe(0)
-      expect(yield* runs("acme")).toEqual([])
       // This machine's, and the one the runner allows.
       for (const [run, baseUrl] of [["local", "http://127.0.0.1:4010"], ["allowed", simulatorUrl]] as const) {
         const [summary] = yield* driven(WorkspaceSync.sync(to(baseUrl), { resources: ["users"], run }))

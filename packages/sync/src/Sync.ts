@@ -298,19 +298,56 @@ const unkeepableIdIn = (page: Scroll.Page<Resource.Resource>): ScrollError.Inval
   })
 }
 
-/** What the run's row says about a failure: the error's own message, which never holds the token. */
+/**
+ * What the run's row says about an error: its own words, which never hold the token. What happened, without what to do
+ * about it where the error says the two apart: its advice is in the terms of whoever shows it (this library's options,
+ * a command line's flags), and the row is read by any of them (`fleet status`, a dashboard).
+ */
+const describeError = (error: { readonly _tag: string; readonly message: string; readonly cause?: unknown }): string =>
+  `${error._tag}: ${"problem" in error && typeof error.problem === "string" ? error.problem : explain(error)}`
+
+/** What the run's row says about a failure. */
 const describe = (cause: Cause.Cause<SyncError>): string => {
   if (Cause.isInterruptedOnly(cause)) return "Interrupted before the scroll reached its end"
   const failure = Cause.failureOption(cause)
-  // What happened, without what to do about it: an error's advice is in the terms of whoever shows it (this library's
-  // options, a command line's flags), and the row is read by any of them (`fleet status`, a dashboard).
-  if (failure._tag === "Some") {
-    const error = failure.value
-    return `${error._tag}: ${"problem" in error && typeof error.problem === "string" ? error.problem : explain(error)}`
-  }
+  if (failure._tag === "Some") return describeError(failure.value)
   const defect = Cause.squash(cause)
   return `Defect: ${defect instanceof Error ? defect.message : String(defect)}`
 }
+
+/**
+ * Records a sync its caller refused before it began (a fleet's runner without the workspace's token, or that sends no
+ * token to the base URL the request names): a `failed` run of `resource` that started and ended now and wrote nothing,
+ * its error's words in `error`, counted `failed` in `intercom_sync_runs`. A reader of the runs (`fleet status`, an alert
+ * on the counter, a dashboard) then sees the workspace fail as it sees a run that began fail; otherwise a refusal left
+ * nothing. It takes no lock (it writes its own row, no other) and migrates nothing: on tables not made yet it fails with
+ * the driver's `SqlError`.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const recordRefused: (
+  resource: Resource.Resource,
+  options: {
+    readonly workspace: string
+    readonly label?: string | undefined
+    readonly runner?: string | undefined
+    readonly error: { readonly _tag: string; readonly message: string }
+  }
+) => Effect.Effect<void, SqlError | UnsupportedDialect, SqlClient.SqlClient> = Effect.fn("Sync.recordRefused")(function*(
+  resource: Resource.Resource,
+  options: {
+    readonly workspace: string
+    readonly label?: string | undefined
+    readonly runner?: string | undefined
+    readonly error: { readonly _tag: string; readonly message: string }
+  }
+) {
+  const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+  const store = Store.make(sql, yield* Dialect.of(sql), options.workspace, resource)
+  yield* Lock.whileBusy(store.recordRefused(yield* Clock.currentTimeMillis, { label: options.label, runner: options.runner }, describeError(options.error)))
+  yield* Metric.increment(SyncMetrics.runsEnded(resource, "failed"))
+})
 
 /**
  * A workspace's name, as `Options.workspace` takes it and the `workspace` column keeps it: 1 to 200 characters, without

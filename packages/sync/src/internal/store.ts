@@ -142,6 +142,12 @@ export interface Store {
     now: number,
     names: { readonly label: string | undefined; readonly runner: string | undefined }
   ) => Effect.Effect<number, SqlError>
+  /** A run its caller refused before it began: `failed`, started and ended `now`, nothing written, `error` its words. */
+  readonly recordRefused: (
+    now: number,
+    names: { readonly label: string | undefined; readonly runner: string | undefined },
+    error: string
+  ) => Effect.Effect<void, SqlError>
   /**
    * Writes a page: marks its records seen and upserts those that are new, changed or back; in PostgreSQL two
    * statements (the second only for a page with such records), in SQLite two (each one per 500 records) whatever
@@ -398,6 +404,26 @@ export const make = (
         } RETURNING id`,
         ([row]) => Number(row.id)
       ),
+
+    recordRefused: (now, { label, runner }, error) =>
+      sql`INSERT INTO ${runs} ${
+        sql.insert({
+          workspace,
+          resource,
+          status: "failed",
+          started_at: time(dialect, now),
+          alive_at: time(dialect, now),
+          finished_at: time(dialect, now),
+          inserted: 0,
+          updated: 0,
+          unchanged: 0,
+          deleted: 0,
+          restarts: 0,
+          error,
+          label: label ?? null,
+          runner: runner ?? null
+        })
+      }`.pipe(Effect.asVoid),
 
     writePage: (run, records, now) => {
       // A page that repeats an id would make PostgreSQL refuse the statement: the first one stands.
