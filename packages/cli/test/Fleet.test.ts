@@ -360,7 +360,7 @@ describe("intercom-scroll fleet", () => {
         "  globex users: failed since 1970-01-10T00:00:00Z, last complete 1970-01-02T00:00:00Z: MissingToken: GLOBEX_TOKEN is not set",
         "Stale (no complete run since 1970-01-09T00:00:00Z), the longest first:",
         "  umbrella users: last complete 1970-01-08T00:00:00Z",
-        "Never synced: initech users",
+        "Never synced: initech",
         `Removed from the file, their copies kept (the fleet's README, "Remove a workspace", says how to drop one): wayne`,
         ""
       ].join("\n"))
@@ -400,39 +400,57 @@ describe("intercom-scroll fleet", () => {
   it("fleet status --workspaces at thousands of workspaces: ten of each kind listed, the counts whole", () => {
     const at = (iso: string) => DateTime.unsafeMake(iso)
     const names = (n: number, prefix: string) => Array.from({ length: n }, (_, i) => `${prefix}${String(i).padStart(4, "0")}`)
-    const attention: FleetStatus.Attention = {
-      staleBefore: at("2026-12-04T12:00:00Z"),
-      failing: names(300, "f").map((workspace, i) => ({
+    const resources = ["users", "leads", "companies"] as const
+    // f0000 fails in every resource alike (its token is missing); the others in their users alone.
+    const failing = names(300, "f").flatMap((workspace, i) =>
+      (i === 0 ? resources : ["users" as const]).map((resource) => ({
         workspace,
-        resource: "users",
+        resource,
         failedInARow: i === 0 ? 12 : 1,
         since: at("2026-12-03T12:00:00Z"),
         lastError: i === 0 ? "MissingToken: F0000_TOKEN is not set" : undefined,
         lastCompleteAt: i === 0 ? undefined : at("2026-12-01T12:00:00Z")
-      })),
-      stale: names(12, "s").map((workspace, i) => ({ workspace, resource: "leads", lastCompleteAt: i === 0 ? undefined : at("2026-12-01T12:00:00Z") })),
-      neverSynced: names(11, "n").map((workspace) => ({ workspace, resource: "users" })),
+      }))
+    )
+    const attention: FleetStatus.Attention = {
+      staleBefore: at("2026-12-04T12:00:00Z"),
+      failing,
+      // s0000's users and leads both stale, but since different times: a line each.
+      stale: [
+        { workspace: "s0000", resource: "users", lastCompleteAt: undefined },
+        ...names(12, "s").map((workspace, i) => ({ workspace, resource: "leads" as const, lastCompleteAt: i === 0 ? undefined : at("2026-12-01T12:00:00Z") }))
+      ],
+      neverSynced: [
+        ...names(11, "n").flatMap((workspace) => resources.map((resource) => ({ workspace, resource }))),
+        { workspace: "n0011", resource: "companies" }
+      ],
       removed: names(3, "r"),
       fine: 5_677
     }
-    const lines = FleetCommand.renderAttention({ attention, file: "workspaces.json", workspaces: 2_000, resources: ["users", "leads", "companies"] }).split("\n")
+    const lines = FleetCommand.renderAttention({ attention, file: "workspaces.json", workspaces: 2_000, resources }).split("\n")
     expect(lines[0]).toBe(
-      "Workspaces of workspaces.json (2,000), by resource (users, leads, companies): 5,677 fine, 300 failing, 12 stale (no complete run since 2026-12-04T12:00:00Z), 11 never synced; 3 removed from the file"
+      "Workspaces of workspaces.json (2,000), by resource (users, leads, companies): 5,677 fine, 302 failing, 13 stale (no complete run since 2026-12-04T12:00:00Z), 34 never synced; 3 removed from the file"
     )
     expect(lines.slice(1, 4)).toEqual([
       "Failing (the last run failed or was abandoned), the longest first:",
-      "  f0000 users: 12 failed in a row since 2026-12-03T12:00:00Z, never complete: MissingToken: F0000_TOKEN is not set",
+      "  f0000 users, leads, companies: 12 failed in a row since 2026-12-03T12:00:00Z, never complete: MissingToken: F0000_TOKEN is not set",
       "  f0001 users: failed since 2026-12-03T12:00:00Z, last complete 2026-12-01T12:00:00Z"
     ])
     expect(lines[12]).toBe("  and 290 more (--format json lists every one)")
-    expect(lines[14]).toBe("  s0000 leads: its records kept, no run (pruned)")
+    expect(lines.slice(13, 15)).toEqual([
+      "Stale (no complete run since 2026-12-04T12:00:00Z), the longest first:",
+      "  s0000 users, leads: its records kept, no run (pruned)"
+    ])
     expect(lines[24]).toBe("  and 2 more (--format json lists every one)")
-    expect(lines[25]).toBe(`Never synced: ${names(10, "n").map((name) => `${name} users`).join(", ")} and 1 more`)
+    expect(lines[25]).toBe(`Never synced: ${names(10, "n").join(", ")} and 2 more`)
     expect(lines[26]).toBe(`Removed from the file, their copies kept (the fleet's README, "Remove a workspace", says how to drop one): r0000, r0001, r0002`)
     expect(lines).toHaveLength(28)
+    // A workspace never synced in some resources only names them.
+    const some = FleetCommand.renderAttention({ attention: { ...attention, neverSynced: attention.neverSynced.slice(-4) }, file: "w.json", workspaces: 2_000, resources })
+    expect(some).toContain("\nNever synced: n0010, n0011 (companies)\n")
     // From the database alone: no file, so no count of never synced (unless some are known) nor of removed.
     expect(FleetCommand.renderAttention({ attention: { ...attention, neverSynced: [], removed: [] }, file: undefined, workspaces: undefined, resources: ["users"] }).split("\n")[0]).toBe(
-      "Workspaces in the database, by resource (users): 5,677 fine, 300 failing, 12 stale (no complete run since 2026-12-04T12:00:00Z)"
+      "Workspaces in the database, by resource (users): 5,677 fine, 302 failing, 13 stale (no complete run since 2026-12-04T12:00:00Z)"
     )
   })
 

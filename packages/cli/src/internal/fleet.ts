@@ -522,7 +522,20 @@ export interface AttentionView {
   readonly resources: ReadonlyArray<Resource.Resource>
 }
 
-const pairName = (pair: FleetStatus.WorkspaceResource) => `${pair.workspace} ${pair.resource}`
+/**
+ * One line per workspace where its resources say the same (a token missing fails each of them alike): `acme users,
+ * leads: …`. The lists come sorted by time, then workspace, then resource, so those lines' resources are adjacent.
+ */
+const byWorkspace = <A extends FleetStatus.WorkspaceResource>(pairs: ReadonlyArray<A>, detail: (pair: A) => string) => {
+  const lines: Array<{ workspace: string; resources: Array<string>; detail: string }> = []
+  for (const pair of pairs) {
+    const said = detail(pair)
+    const last = lines.at(-1)
+    if (last !== undefined && last.workspace === pair.workspace && last.detail === said) last.resources.push(pair.resource)
+    else lines.push({ workspace: pair.workspace, resources: [pair.resource], detail: said })
+  }
+  return lines
+}
 
 /**
  * `fleet status --workspaces` as text: one line of counts, then the workspaces that need attention by kind, the longest
@@ -549,32 +562,26 @@ export const renderAttention = ({ attention, file, resources, workspaces }: Atte
       file === undefined ? "" : `; ${integer.format(removed.length)} removed from the file`
     }`
   ]
-  const more = (total: number) => {
-    if (total > listed) lines.push(`  and ${integer.format(total - listed)} more (--format json lists every one)`)
+  const list = <A extends FleetStatus.WorkspaceResource>(title: string, pairs: ReadonlyArray<A>, detail: (pair: A) => string) => {
+    if (pairs.length === 0) return
+    const merged = byWorkspace(pairs, detail)
+    lines.push(title)
+    for (const line of merged.slice(0, listed)) lines.push(`  ${line.workspace} ${line.resources.join(", ")}: ${line.detail}`)
+    if (merged.length > listed) lines.push(`  and ${integer.format(merged.length - listed)} more (--format json lists every one)`)
   }
-  if (failing.length > 0) {
-    lines.push("Failing (the last run failed or was abandoned), the longest first:")
-    for (const pair of failing.slice(0, listed)) {
-      lines.push(`  ${pairName(pair)}: ${
-        pair.failedInARow === 1 ? "failed" : `${integer.format(pair.failedInARow)} failed in a row`
-      } since ${iso(pair.since)}, ${
-        pair.lastCompleteAt === undefined ? "never complete" : `last complete ${iso(pair.lastCompleteAt)}`
-      }${pair.lastError === undefined ? "" : `: ${pair.lastError}`}`)
-    }
-    more(failing.length)
+  list("Failing (the last run failed or was abandoned), the longest first:", failing, (pair) =>
+    `${pair.failedInARow === 1 ? "failed" : `${integer.format(pair.failedInARow)} failed in a row`} since ${iso(pair.since)}, ${
+      pair.lastCompleteAt === undefined ? "never complete" : `last complete ${iso(pair.lastCompleteAt)}`
+    }${pair.lastError === undefined ? "" : `: ${pair.lastError}`}`)
+  list(`Stale (no complete run since ${staleBefore}), the longest first:`, stale, (pair) =>
+    pair.lastCompleteAt === undefined ? "its records kept, no run (pruned)" : `last complete ${iso(pair.lastCompleteAt)}`)
+  if (neverSynced.length > 0) {
+    // A workspace just added is never synced in every resource: its name says it.
+    const names = byWorkspace(neverSynced, () => "").map((line) =>
+      line.resources.length === resources.length ? line.workspace : `${line.workspace} (${line.resources.join(", ")})`
+    )
+    lines.push(`Never synced: ${some(names)}`)
   }
-  if (stale.length > 0) {
-    lines.push(`Stale (no complete run since ${staleBefore}), the longest first:`)
-    for (const pair of stale.slice(0, listed)) {
-      lines.push(`  ${pairName(pair)}: ${
-        pair.lastCompleteAt === undefined
-          ? "its records kept, no run (pruned)"
-          : `last complete ${iso(pair.lastCompleteAt)}`
-      }`)
-    }
-    more(stale.length)
-  }
-  if (neverSynced.length > 0) lines.push(`Never synced: ${some(neverSynced.map(pairName))}`)
   if (removed.length > 0) {
     lines.push(`Removed from the file, their copies kept (the fleet's README, "Remove a workspace", says how to drop one): ${some(removed)}`)
   }
