@@ -3,7 +3,7 @@
  * runner alive, a sync under way counted as pending, the runs' activity (a sync stopped mid-run counted apart from failures);
  * and a database no runner has used yet.
  */
-import { SqlClient } from "@effect/sql"
+import { SqlClient, Statement } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import { Simulator } from "@intercom-scroll/simulator"
 import { Sync, SyncActivity, SyncDatabase } from "@intercom-scroll/sync"
@@ -220,6 +220,51 @@ describe("FleetStatus.attention", () => {
           Effect.provide(layer)
         )
         expect(week).toMatchObject({ failing: [globex], stale: [], neverSynced: [], removed: ["acme", "hooli", "oldco", "wayne"], fine: 1 })
+      }).pipe(Effect.scoped), 60_000)
+
+    it.effect(`reads the runs and the records through indexes, never by scanning a table: a fleet keeps millions (${dialect})`, () =>
+      Effect.gen(function*() {
+        const layer = SyncDatabase.layer(yield* database)
+        yield* Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          yield* seed
+          // The statements `attention` sends, as the database receives them, each then explained in its turn.
+          const sent: Array<readonly [string, ReadonlyArray<unknown>]> = []
+          yield* FleetStatus.attention({ staleBefore, resources: ["users", "leads"], workspaces: ["acme", "globex", "umbrella"] }).pipe(
+            Statement.withTransformer((statement) => Effect.sync(() => (sent.push(statement.compile()), statement)))
+          )
+          const reads = sent.filter(([text]) => !/information_schema|sqlite_master/.test(text))
+          // The workspaces of the runs and of each resource's records; the window; the history of umbrella (stale);
+          // the errors of globex's failures.
+          expect(reads).toHaveLength(7)
+          for (const [text, params] of reads) {
+            // A small table is cheaper to scan: PostgreSQL is told to use an index wherever one can answer.
+            const plan = dialect === "postgres"
+              ? yield* Effect.flatMap(sql.unsafe("SET LOCAL enable_seqscan = off"), () =>
+                // Run and VERBOSE: else the subquery of a row's value (each step of the walk over the workspaces) is not shown.
+                sql.unsafe<{ "QUERY PLAN": string }>(`EXPLAIN (ANALYZE, VERBOSE) ${text}`, params)).pipe(
+                  sql.withTransaction,
+                  Effect.map((rows) => rows.map((row) => row["QUERY PLAN"]).join("\n"))
+                )
+              : yield* Effect.map(sql.unsafe<{ detail: string }>(`EXPLAIN QUERY PLAN ${text}`, params), (rows) =>
+                rows.map((row) => row.detail).join("\n"))
+            // Each table sought by an index's condition: not scanned whole, the table nor an index.
+            if (dialect === "postgres") {
+              expect(plan, text).not.toMatch(/Seq Scan/)
+              // Every index scan with its condition (the lines up to the next node's): none walks a whole index.
+              const lines = plan.split("\n")
+              const unbounded = lines.flatMap((line, i) => {
+                if (!/Index (Only )?Scan/.test(line)) return []
+                const end = lines.findIndex((next, j) => j > i && next.includes("->"))
+                return lines.slice(i + 1, end === -1 ? undefined : end).some((next) => next.includes("Index Cond")) ? [] : [line]
+              })
+              expect(unbounded, plan).toEqual([])
+            } else {
+              expect(plan, text).not.toMatch(/\bSCAN (t|intercom_\w+)\b/)
+              expect(plan, text).toMatch(/\bSEARCH (t|intercom_\w+) USING (COVERING INDEX|INDEX|INTEGER PRIMARY KEY)/)
+            }
+          }
+        }).pipe(Effect.provide(layer))
       }).pipe(Effect.scoped), 60_000)
 
     it.effect(`a sync refused before its run began, as a runner records it, is a failing workspace, not one never synced (${dialect})`, () =>

@@ -102,12 +102,13 @@ export const errors = (sql: SqlClient.SqlClient, ids: ReadonlyArray<number>) =>
  */
 export const workspacesOf = (sql: SqlClient.SqlClient, table: string): Effect.Effect<ReadonlyArray<string>, SqlError> =>
   Effect.map(
+    // From '', below every name (a workspace's name is never empty), each step a seek past the one before.
     sql<{ readonly workspace: string }>`WITH RECURSIVE w (workspace) AS (
-        SELECT (SELECT workspace FROM ${sql(table)} ORDER BY workspace LIMIT 1)
+        SELECT CAST('' AS TEXT)
         UNION ALL
         SELECT (SELECT t.workspace FROM ${sql(table)} AS t WHERE t.workspace > w.workspace ORDER BY t.workspace LIMIT 1)
         FROM w WHERE w.workspace IS NOT NULL
-      ) SELECT workspace FROM w WHERE workspace IS NOT NULL`,
+      ) SELECT workspace FROM w WHERE workspace IS NOT NULL AND workspace <> ''`,
     (rows) => rows.map((row) => row.workspace)
   )
 
