@@ -439,7 +439,7 @@ describe("intercom-scroll fleet", () => {
     expect(lines[12]).toBe("  and 290 more (--format json lists every one)")
     expect(lines.slice(13, 15)).toEqual([
       "Stale (no complete run since 2026-12-04T12:00:00Z), the longest first:",
-      "  s0000 users, leads: its records kept, no run (pruned)"
+      "  s0000 users, leads: its records kept, no complete run left (pruned)"
     ])
     expect(lines[24]).toBe("  and 2 more (--format json lists every one)")
     expect(lines[25]).toBe(`Never synced: ${names(10, "n").join(", ")} and 2 more`)

@@ -219,7 +219,7 @@ export interface Failing extends WorkspaceResource {
  * @category models
  */
 export interface Stale extends WorkspaceResource {
-  /** Undefined where its records are kept and its runs were pruned (`fleet prune`). */
+  /** Undefined where its records are kept and no complete run is (`fleet prune` removed them). */
   readonly lastCompleteAt: DateTime.Utc | undefined
 }
 
@@ -238,9 +238,9 @@ export interface Attention {
   /** Stale, longest first. */
   readonly stale: ReadonlyArray<Stale>
   /**
-   * Of the workspaces given, a resource with no run ended and no records: never synced (a workspace just added to the
-   * file, or one whose syncs are refused before they begin). Empty without them: the database does not know a
-   * workspace it never saw.
+   * Of the workspaces given, a resource with no run ended (but interrupted ones) and no records: never synced (a
+   * workspace just added to the file, or one whose refusals a runner could not record). Without them, only a resource
+   * with interrupted runs alone: the database does not know a workspace it never saw.
    */
   readonly neverSynced: ReadonlyArray<WorkspaceResource>
   /**
@@ -323,12 +323,12 @@ export const attention: (
     for (const resource of options.resources) {
       const state = states.get(Attention_.key(workspace, resource))
       const hasRecords = withRecords.get(resource)?.has(workspace) ?? false
-      if (state !== undefined && state.failed > 0) {
+      if (state?.failingSince !== undefined) {
         failing.push({
           workspace,
           resource,
           failedInARow: state.failed,
-          since: state.failingSince!,
+          since: state.failingSince,
           lastError: state.lastFailed === undefined ? undefined : errors.get(state.lastFailed),
           lastCompleteAt: state.completeAt
         })
@@ -337,11 +337,9 @@ export const attention: (
         else fine++
       } else if (hasRecords) {
         stale.push({ workspace, resource, lastCompleteAt: undefined })
-      } else if (given !== undefined) {
+      } else if (given !== undefined || state !== undefined) {
         // Only interrupted runs, or none: not synced yet. Without the file, a resource the database has nothing of is
         // not one the fleet syncs, as far as it knows.
-        neverSynced.push({ workspace, resource })
-      } else if (state !== undefined) {
         neverSynced.push({ workspace, resource })
       }
     }

@@ -574,7 +574,7 @@ export const renderAttention = ({ attention, file, resources, workspaces }: Atte
       pair.lastCompleteAt === undefined ? "never complete" : `last complete ${iso(pair.lastCompleteAt)}`
     }${pair.lastError === undefined ? "" : `: ${pair.lastError}`}`)
   list(`Stale (no complete run since ${staleBefore}), the longest first:`, stale, (pair) =>
-    pair.lastCompleteAt === undefined ? "its records kept, no run (pruned)" : `last complete ${iso(pair.lastCompleteAt)}`)
+    pair.lastCompleteAt === undefined ? "its records kept, no complete run left (pruned)" : `last complete ${iso(pair.lastCompleteAt)}`)
   if (neverSynced.length > 0) {
     // A workspace just added is never synced in every resource: its name says it.
     const names = byWorkspace(neverSynced, () => "").map((line) =>
