@@ -33,6 +33,7 @@ import { SqlClient } from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Cause, Config, Context, type ConfigError, Data, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
 import * as fs from "node:fs/promises"
+import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as DatabaseClock from "./internal/databaseClock.js"
@@ -513,6 +514,20 @@ const optionsProblem = ({ connectTimeout, maxConnections }: Options): string | u
  */
 const walAutocheckpointPages = 10_000
 
+/**
+ * PostgreSQL: how long a connection may be idle, or wait for an answer already acknowledged, before its TCP keepalives
+ * start. Node then probes every second and gives up after 10 unanswered probes (libuv's settings on Linux), so a path to
+ * the server that went silent without a reset (a firewall or NAT that dropped the connection's state, an old primary's
+ * address after a failover) fails the waiting statement with ETIMEDOUT ~20 s on, where the system's defaults (2 hours,
+ * then 9 probes 75 s apart) held it for over two. A server busy with a long statement still answers them (its kernel
+ * does), so no statement is cut for its length. They do not help while a statement is unacknowledged (the kernel's
+ * retransmissions, ~15 minutes by `tcp_retries2`), nor against a peer that acknowledges and never answers.
+ */
+const keepAliveIdleMillis = 10_000
+
+/** node-postgres's socket, with keepalives, which @effect/sql-pg passes no option for. */
+const keepAliveSocket = (): net.Socket => new net.Socket().setKeepAlive(true, keepAliveIdleMillis)
+
 const layerOpened = (database: Database, options: Options): Layer.Layer<SqlClient, DatabaseUnavailable> =>
   Database.$match(database, {
     Sqlite: ({ filename }) =>
@@ -538,7 +553,8 @@ const layerOpened = (database: Database, options: Options): Layer.Layer<SqlClien
             url: Redacted.make(libpqTls(target, environment)),
             maxConnections: options.maxConnections ?? 4,
             connectTimeout: options.connectTimeout ?? Duration.seconds(10),
-            applicationName: options.applicationName ?? "intercom-scroll"
+            applicationName: options.applicationName ?? "intercom-scroll",
+            stream: keepAliveSocket
           })
         if (mode !== "prefer") return client(given)
         // libpq's prefer (its default, and in many URLs copied from tools): TLS where the server speaks it, and without

@@ -314,6 +314,28 @@ describe("SyncDatabase.layer", () => {
       expect(exit).toEqual(Exit.succeed(1))
     }))
 
+  it.scoped("PostgreSQL: each connection runs TCP keepalives, started after 10 s idle", () =>
+    Effect.gen(function*() {
+      // Linux's table of TCP sockets: the kernel's own word on which timer runs on one. Elsewhere, nothing to read.
+      const table = yield* Effect.promise(() => fs.readFile("/proc/net/tcp", "utf8").catch(() => undefined))
+      if (table === undefined) return
+      const url = Redacted.value(yield* PostgresDatabase.make)
+      const sql = Context.get(yield* Layer.build(SyncDatabase.layerFromUrl(url)), SqlClient.SqlClient)
+      const connection = yield* sql.reserve
+      const [{ port }] = (yield* connection.execute("SELECT inet_client_port() AS port", [], undefined)) as ReadonlyArray<{ port: number }>
+      // A moment for the delayed acknowledgement's timer (at most 200 ms), which shares the column, to pass.
+      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 500)))
+      // sl local_address rem_address st tx_queue:rx_queue tr:tm->when …, the ports in hex, tm->when in 1/100 s.
+      const lines = (yield* Effect.promise(() => fs.readFile("/proc/net/tcp", "utf8"))).split("\n")
+      const own = lines.map((line) => line.trim().split(/\s+/)).find((fields) =>
+        Number.parseInt(fields[1]?.split(":")[1] ?? "", 16) === port && fields[3] === "01"
+      )
+      const [timer, when] = own?.[5]?.split(":") ?? []
+      // Timer 2 is the keepalive's, due in ~9.5 s of the 10; without keepalives an idle connection runs none (0).
+      expect(timer).toBe("02")
+      expect(Number.parseInt(when ?? "", 16) / 100).toBeGreaterThan(5)
+    }))
+
   it.effect("PostgreSQL: a PGSSLMODE the driver does not know is refused, where the driver would connect without TLS; the URL's sslmode comes first", () =>
     Effect.gen(function*() {
       const url = Redacted.value(yield* PostgresDatabase.make)
