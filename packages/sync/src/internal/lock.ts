@@ -19,7 +19,7 @@
 import { SqlClient, type SqlConnection } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Progress, type Resource } from "@intercom-scroll/core"
-import { Cause, Clock, Data, Duration, Effect, Exit, Fiber, Predicate, Schedule, Scope } from "effect"
+import { Cause, Clock, Data, Duration, Effect, Exit, Fiber, Option, Predicate, Schedule, Scope } from "effect"
 import { randomUUID } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -59,6 +59,12 @@ export const pollInterval = Duration.seconds(1)
 /** How long a SQLite lease lasts without renewal, and how often it is renewed. */
 export const leaseDuration = Duration.seconds(30)
 export const heartbeatInterval = Duration.seconds(10)
+
+/**
+ * PostgreSQL: how long a statement on the lock's connection goes unanswered before the server is asked, on another
+ * connection, what that session is doing; and how long apart two answers saying it sits idle must be to cut it.
+ */
+export const silenceCheckEvery = Duration.seconds(10)
 
 /** The lock is held by someone else right now. */
 class Busy extends Data.TaggedError("Busy") {}
@@ -265,6 +271,24 @@ const reserveIn = (
   )
 
 /**
+ * The socket under a connection of @effect/sql-pg (node-postgres's client, which it keeps as `pg`), to close without a
+ * word to a server that does not answer: node-postgres's `end` waits for the server's goodbye. Undefined for another
+ * driver's connection.
+ */
+const socketOf = (connection: SqlConnection.Connection): { readonly destroy: () => void } | undefined => {
+  const stream = (connection as { readonly pg?: { readonly connection?: { readonly stream?: unknown } } }).pg?.connection?.stream
+  return typeof stream === "object" && stream !== null && typeof (stream as { readonly destroy?: unknown }).destroy === "function"
+    ? stream as { readonly destroy: () => void }
+    : undefined
+}
+
+/** What `pg_stat_activity` says of a session: its state (NULL where the role may not see it) and since when. */
+interface SessionRow {
+  readonly state: string | null
+  readonly changed: number | null
+}
+
+/**
  * An advisory lock on a connection of the pool, kept from the try that took the lock until the scope ends; the run's
  * transactions run on that connection too, one statement at a time with the watchdog's checks. Each try reserves a
  * connection of its own and gives it back when the lock is busy: a sync waiting for the lock holds none between its
@@ -289,8 +313,35 @@ export const advisory = (
     // The connection the lock was taken on (or may have been), the scope that gives it back to the pool, and the server
     // process of the session that took it (undefined when the try failed: `acquire` then fails, and nothing runs on it).
     let held:
-      | { readonly connection: SqlConnection.Connection; readonly scope: Scope.CloseableScope; readonly pid: number | undefined }
+      | {
+        readonly connection: SqlConnection.Connection
+        readonly scope: Scope.CloseableScope
+        readonly pid: number | undefined
+        readonly socket: { readonly destroy: () => void } | undefined
+      }
       | undefined
+    // The statements under way on the held connection (how many, since when, how many begun in all), for the watch on
+    // its silence; and what that watch found, once it cut the connection.
+    const inFlight = { count: 0, since: 0, begun: 0 }
+    let silence: string | undefined
+    const track = <A, E, R>(statement: Effect.Effect<A, E, R>) =>
+      Effect.acquireUseRelease(
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          Effect.sync(() => {
+            if (inFlight.count++ === 0) inFlight.since = now
+            inFlight.begun++
+          })),
+        () => statement,
+        () => Effect.sync(() => inFlight.count--)
+      )
+    const tracked = (connection: SqlConnection.Connection): SqlConnection.Connection => ({
+      execute: (statement, params, transformRows) => track(connection.execute(statement, params, transformRows)),
+      executeRaw: (statement, params) => track(connection.executeRaw(statement, params)),
+      executeStream: (statement, params, transformRows) => connection.executeStream(statement, params, transformRows),
+      executeValues: (statement, params) => track(connection.executeValues(statement, params)),
+      executeUnprepared: (statement, params, transformRows) =>
+        track(connection.executeUnprepared(statement, params, transformRows))
+    })
     // Registered before any try, so that it runs after the release that `acquire` registers (the last finalizer
     // added runs first): the connection goes back to the pool only once the lock is released on it.
     yield* Effect.addFinalizer(() => held === undefined ? Effect.void : Scope.close(held.scope, Exit.void))
@@ -373,10 +424,82 @@ export const advisory = (
           return yield* new Busy()
         }
         // Taken, or perhaps: a failure may have come after the server granted it. Kept for the release either way.
-        held = { connection, scope, pid: Exit.isSuccess(answer) ? answer.value[0]?.pid : undefined }
+        held = {
+          connection: tracked(connection),
+          scope,
+          pid: Exit.isSuccess(answer) ? answer.value[0]?.pid : undefined,
+          socket: socketOf(connection)
+        }
         return yield* Effect.asVoid(answer)
       })
     )
+    // What the server says of the held session, asked on another connection of the pool; none when it does not answer
+    // in time, and that connection is closed rather than given back to the pool.
+    const sessionOf = (pid: number): Effect.Effect<Option.Option<ReadonlyArray<SessionRow>>> =>
+      Effect.scoped(Effect.gen(function*() {
+        const connection = yield* sql.reserve
+        const answer = yield* Effect.timeoutOption(
+          connection.execute(
+            "SELECT state, extract(epoch FROM state_change)::float8 AS changed FROM pg_stat_activity WHERE pid = $1",
+            [pid],
+            undefined
+          ) as Effect.Effect<ReadonlyArray<SessionRow>, SqlError>,
+          silenceCheckEvery
+        )
+        if (Option.isNone(answer)) socketOf(connection)?.destroy()
+        return answer
+      })).pipe(Effect.orElseSucceed(() => Option.none()))
+    // Closes the held connection for what `reason` says: its statement under way fails at once, and so does every one
+    // after it, the run's end included (recorded on the pool); the session is ended on the server first, which lets the
+    // workspace's lock go now rather than once the server notices.
+    const cut = (pid: number, reason: string) =>
+      Effect.gen(function*() {
+        silence = `its PostgreSQL connection went silent: ${reason}`
+        yield* Effect.ignore(Effect.timeoutOption(sql.unsafe("SELECT pg_terminate_backend($1)", [pid]), silenceCheckEvery))
+        held?.socket?.destroy()
+      })
+    // A statement left unanswered while the server, asked on another connection, says the session is gone or sits idle:
+    // its answer (or the statement) was lost on the way, as where a firewall, a NAT or a load balancer dropped the
+    // connection without a reset. No keepalive tells that while something on the way still acknowledges, nor the
+    // kernel before its retransmissions end (~15 minutes). Only an answer counts: a session `active` runs a statement,
+    // however long (a large workspace's deletion pass), or is stopped, and is waited for; a server that does not
+    // answer at all is left to the keepalives and the kernel. Idle twice, `silenceCheckEvery` apart, unchanged, with
+    // the same statement under way all along: a statement's answer takes no such time to come.
+    const watchSilence = Effect.gen(function*() {
+      let idleSeen: { readonly begun: number; readonly changed: number } | undefined
+      for (;;) {
+        yield* Effect.sleep(silenceCheckEvery)
+        const now = yield* Clock.currentTimeMillis
+        const pid = held?.pid
+        if (pid === undefined || inFlight.count === 0 || now - inFlight.since < Duration.toMillis(silenceCheckEvery)) {
+          idleSeen = undefined
+          continue
+        }
+        const begun = inFlight.begun
+        const answer = yield* sessionOf(pid)
+        if (Option.isNone(answer)) {
+          idleSeen = undefined
+          continue
+        }
+        const [session] = answer.value
+        const waited = `a statement waited ${Math.round((now - inFlight.since) / 1000)} s for an answer`
+        if (session === undefined) {
+          return yield* cut(pid, `${waited} from a server session (pid ${pid}) that had ended without a word reaching it`)
+        }
+        if (session.changed === null || session.state === null || !session.state.startsWith("idle")) {
+          idleSeen = undefined
+          continue
+        }
+        if (idleSeen !== undefined && idleSeen.begun === begun && idleSeen.changed === session.changed) {
+          return yield* cut(
+            pid,
+            `${waited} while its server session (pid ${pid}) sat ${session.state}: the answer, or the statement, was lost on the way`
+          )
+        }
+        idleSeen = { begun, changed: session.changed }
+      }
+    })
+    yield* Effect.forkScoped(watchSilence)
     return {
       tryTake,
       // A session lock lives as long as its session: a connection that answers still holds it, unless a pooler gave
@@ -390,7 +513,9 @@ export const advisory = (
         turn.withPermits(1)
       ),
       checkEvery: Duration.seconds(10),
-      lostReason: "its PostgreSQL session ended",
+      get lostReason() {
+        return silence ?? "its PostgreSQL session ended"
+      },
       // Before the connection goes back to the pool, which would otherwise keep the lock alive. Releasing a lock not
       // held does nothing; no try that may have taken it, nothing to release.
       release: Effect.suspend(() =>

@@ -1,0 +1,57 @@
+/**
+ * A TCP proxy in front of the test's PostgreSQL that goes silent on demand: the connections open when `silence` runs
+ * stop passing bytes either way and are never closed, as where a firewall or a NAT dropped their state (bytes vanish, no
+ * reset comes); the kernel still acknowledges what they send. Connections made after it pass as before: a new flow is
+ * given new state.
+ */
+import { Effect, Redacted, type Scope } from "effect"
+import * as net from "node:net"
+
+export interface BlackHole {
+  /** The database's URL through the proxy. */
+  readonly url: Redacted.Redacted<string>
+  readonly silence: Effect.Effect<void>
+}
+
+export const make = (database: Redacted.Redacted<string>): Effect.Effect<BlackHole, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const target = new URL(Redacted.value(database))
+    const sockets = new Set<net.Socket>()
+    const silenced = new WeakSet<net.Socket>()
+    const server = net.createServer((client) => {
+      const upstream = net.connect(Number(target.port), target.hostname)
+      const end = () => {
+        client.destroy()
+        upstream.destroy()
+        sockets.delete(client)
+        sockets.delete(upstream)
+      }
+      for (const [from, to] of [[client, upstream], [upstream, client]] as const) {
+        sockets.add(from)
+        from.on("data", (chunk) => {
+          if (!silenced.has(from)) to.write(chunk)
+        })
+        from.on("error", end)
+        from.on("close", end)
+      }
+    })
+    const port = yield* Effect.acquireRelease(
+      Effect.async<number>((resume) => {
+        server.listen(0, "127.0.0.1", () => resume(Effect.succeed((server.address() as net.AddressInfo).port)))
+      }),
+      () =>
+        Effect.async<void>((resume) => {
+          for (const socket of sockets) socket.destroy()
+          server.close(() => resume(Effect.void))
+        })
+    )
+    const url = new URL(target.href)
+    url.hostname = "127.0.0.1"
+    url.port = String(port)
+    return {
+      url: Redacted.make(url.href),
+      silence: Effect.sync(() => {
+        for (const socket of sockets) silenced.add(socket)
+      })
+    }
+  })
