@@ -434,21 +434,30 @@ export const advisory = (
       })
     )
     // What the server says of the held session, asked on another connection of the pool; none when it does not answer
-    // in time, and that connection is closed rather than given back to the pool.
+    // in time, and that connection is closed rather than given back to the pool. Reserved as a try is (`reserveIn`):
+    // the run may end, and this be interrupted, while it waits for a connection.
     const sessionOf = (pid: number): Effect.Effect<Option.Option<ReadonlyArray<SessionRow>>> =>
-      Effect.scoped(Effect.gen(function*() {
-        const connection = yield* sql.reserve
-        const answer = yield* Effect.timeoutOption(
-          connection.execute(
-            "SELECT state, extract(epoch FROM state_change)::float8 AS changed FROM pg_stat_activity WHERE pid = $1",
-            [pid],
-            undefined
-          ) as Effect.Effect<ReadonlyArray<SessionRow>, SqlError>,
-          silenceCheckEvery
+      Effect.flatMap(Scope.make(), (scope) => {
+        let inHand = false
+        return Effect.gen(function*() {
+          const connection = yield* reserveIn(sql, scope)
+          inHand = true
+          const answer = yield* Effect.timeoutOption(
+            connection.execute(
+              "SELECT state, extract(epoch FROM state_change)::float8 AS changed FROM pg_stat_activity WHERE pid = $1",
+              [pid],
+              undefined
+            ) as Effect.Effect<ReadonlyArray<SessionRow>, SqlError>,
+            silenceCheckEvery
+          )
+          if (Option.isNone(answer)) socketOf(connection)?.destroy()
+          return answer
+        }).pipe(
+          // A wait for the pool interrupted leaves the connection's return to `reserveIn`, once it comes.
+          Effect.onExit((exit) => Exit.isInterrupted(exit) && !inHand ? Effect.void : Scope.close(scope, Exit.void)),
+          Effect.orElseSucceed(() => Option.none())
         )
-        if (Option.isNone(answer)) socketOf(connection)?.destroy()
-        return answer
-      })).pipe(Effect.orElseSucceed(() => Option.none()))
+      })
     // Closes the held connection for what `reason` says: its statement under way fails at once, and so does every one
     // after it, the run's end included (recorded on the pool); the session is ended on the server first, which lets the
     // workspace's lock go now rather than once the server notices.
