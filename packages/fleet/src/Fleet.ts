@@ -135,7 +135,22 @@ export const shardingConfig: Partial<ShardingConfig.ShardingConfig["Type"]> = {
   shardLockExpiration: Duration.seconds(15),
   // A message whose runner was not known when it was sent (a client that has just started, a runner going away)
   // waits in storage until its runner next reads it: within 2 seconds, not the default 10.
-  entityMessagePollInterval: Duration.seconds(2)
+  entityMessagePollInterval: Duration.seconds(2),
+  // The cluster's default, said here: `RunnerOptions.terminationTimeout` sets it.
+  entityTerminationTimeout: Duration.seconds(15)
+}
+
+/** Effect's clock never fires a timer longer than this: a termination timeout past it would never run out. */
+const maxTimerMillis = 2 ** 31 - 1
+
+/** `RunnerOptions.terminationTimeout`, decoded; a defect of the layer's build unless it can run out. */
+const terminationTimeout = (input: Duration.DurationInput): Duration.Duration => {
+  const timeout = Duration.decode(input)
+  const millis = Duration.toMillis(timeout)
+  if (millis > 0 && millis <= maxTimerMillis) return timeout
+  throw new Error(
+    `Fleet.layerRunner: terminationTimeout must be more than zero and at most ${maxTimerMillis} ms (about 24.8 days), the longest a timer waits; got ${Duration.format(timeout)}`
+  )
 }
 
 /**
@@ -178,6 +193,16 @@ export interface RunnerOptions {
    * hosts only `WorkspaceSync` entities. A schedule runs while at least one runner hosts the schedules.
    */
   readonly schedules?: boolean | undefined
+  /**
+   * How long a sync under way may run on once its runner is told to stop (SIGTERM) or its workspace is to move to
+   * another runner (one joined, and the cluster spreads the shards again): the cluster's `entityTerminationTimeout`,
+   * more than zero and at most 2³¹−1 ms. Default 15 seconds. A sync that ends within it is answered from here; one
+   * still running then is cut (recorded `interrupted`) and runs again from its first page on the workspace's next
+   * runner. Until the syncs of a shard that moves have ended, the runner keeps the shard's lock (and refreshes it),
+   * so that no other runner starts its workspaces; a sync of the shard waiting for a slot here starts nowhere until
+   * this timeout has run out, nor does one sent meanwhile to a workspace of the shard.
+   */
+  readonly terminationTimeout?: Duration.DurationInput | undefined
 }
 
 /**
@@ -248,8 +273,9 @@ const migrateUnlessOlderRunners = (address: string) =>
 /**
  * A runner: hosts the `WorkspaceSync` entities of the shards the cluster gives it (and, unless `schedules` is false, the
  * ticks of the schedules' shards it gives it), and serves until its scope closes. Started before its database, it waits for it (`waitForDatabase`). On PostgreSQL it measures the database's round trip first, and refreshes its shard locks less often than every 5 seconds where the database is far enough away that handing half its shards to a runner that joins would otherwise hold a refresh past its deadline (unless `shardingConfig` sets the refresh). It can send `Sync` itself too
- * (`WorkspaceSync.sync`), with the `Sharding` it provides, and read the sync tables with its `SqlClient`. Closing it (SIGTERM under `NodeRuntime.runMain`) lets running syncs finish, up to the cluster's termination
- * timeout, and hands back the ones that have not started.
+ * (`WorkspaceSync.sync`), with the `Sharding` it provides, and read the sync tables with its `SqlClient`. Closing it (SIGTERM under `NodeRuntime.runMain`) lets running syncs finish, up to `terminationTimeout`
+ * (15 s by default), and hands back the ones that have not started; so does a runner whose workspaces move to one that
+ * joins, for the syncs of those workspaces.
  *
  * @since 0.1.0
  * @category layers
@@ -276,7 +302,11 @@ export const layerRunner = (
     const maxSyncs = options.maxSyncs ?? 4
     const address = `${options.host ?? "127.0.0.1"}:${options.port}`
     const waitForDatabase = Duration.decode(options.waitForDatabase ?? Duration.minutes(1))
-    const given = { ...shardingConfig, ...options.shardingConfig }
+    const given = {
+      ...shardingConfig,
+      ...options.shardingConfig,
+      ...(options.terminationTimeout === undefined ? {} : { entityTerminationTimeout: terminationTimeout(options.terminationTimeout) })
+    }
     // The cluster gives a runner its share of each group it hosts, whatever entities it registered.
     const assignedShardGroups = given.assignedShardGroups ??
       (options.schedules === false ? [workspacesShardGroup] : [workspacesShardGroup, SyncCron.shardGroup])

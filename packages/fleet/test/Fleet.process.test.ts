@@ -5,12 +5,13 @@
  * scrolled by two runners at once. A runner is frozen and cut off from the database (a partition), and the sync's
  * fence keeps it from writing when it wakes. And a one-runner fleet over SQLite, with the same commands.
  */
+import { EntityId, Sharding } from "@effect/cluster"
 import { SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { describe, expect, layer } from "@effect/vitest"
 import { Sync, SyncDatabase } from "@intercom-scroll/sync"
 import { OtlpCollector, PostgresDatabase } from "@intercom-scroll/testing"
-import { Effect, Layer, Redacted } from "effect"
+import { Duration, Effect, Layer, Redacted } from "effect"
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { Fleet } from "../src/index.js"
@@ -27,6 +28,7 @@ import {
   said,
   Scripts,
   serve,
+  shardsSplit,
   startFleet,
   starts,
   syncRuns,
@@ -213,6 +215,78 @@ describe.concurrent("the fleet as processes", () => {
         // (bench NOTES, "Full runs that lost …", and "The SIGTERM case, a fourth loss"). Twice in a row is a failure.
         retry: 1
       })
+  })
+
+  /**
+   * A runner that joins takes about half of the shards, and with them the workspaces of those shards, whose syncs may
+   * be under way on the runner that held them. The cluster releases a shard once the entities on it have ended, up to
+   * the termination timeout, and keeps its lock meanwhile: with one longer than what is left of those syncs, they end
+   * where they began, and only then does the shard move.
+   */
+  layer(Layer.effect(Scripts, bundle), { excludeTestServices: true })("a runner joining mid-sync", (it) => {
+    it.scoped("with a --termination-timeout longer than the syncs under way, those of the workspaces that move finish on their first runner: one run each, complete, none interrupted", () =>
+      Effect.gen(function*() {
+        // Twelve workspaces, so that some move (each has about half a chance); 40 pages of 1 s, so that what is left of
+        // a sync when the runner joins outlasts the default 15 s by far, however slowly the runner starts.
+        const workspaces = Array.from({ length: 12 }, (_, i) => names[i] ?? `workspace${i + 1}`)
+        const fleet = yield* startFleet({
+          runners: 1,
+          maxSyncs: workspaces.length,
+          workspaces,
+          latency: Duration.seconds(1),
+          runnerFlags: ["--termination-timeout", "5m"]
+        })
+        const [first] = fleet.runners
+        const client = yield* fleet.sync
+        yield* eventually("every workspace's sync a few pages in", 90, Effect.gen(function*() {
+          const stats = yield* fleet.simulator.stats
+          const started = new Set(logged(first, "Sync started").map(({ workspace }) => workspace))
+          return workspaces.every((name) => started.has(name) && stats.workspaces[name].pagesServed >= 3) ? true : undefined
+        }))
+        const joined = yield* fleet.addRunner("runner2")
+        const joinedAt = Date.now()
+        const both = { ...fleet, runners: [first, joined] }
+        const exit = yield* client.exit.pipe(
+          Effect.timeout("150 seconds"),
+          Effect.catchAll(() => Effect.dieMessage(`the client did not end within 150 seconds\n${said([first, joined, client])}`))
+        )
+        expect(exit.code).toBe(0)
+        everyWorkspaceCompleted(client, workspaces)
+
+        // Once the syncs have ended, the shards are split; the workspaces whose shard the joined runner holds moved.
+        yield* shardsSplit(fleet.database, 2)
+        const holders = yield* Effect.gen(function*() {
+          const sharding = yield* Sharding.Sharding
+          const sql = yield* SqlClient.SqlClient
+          const locks = yield* sql<{ key: string; holder: string }>`
+            SELECT l.objid::text AS key, a.application_name AS holder FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+            WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+              AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())`
+          // The cluster's advisory lock of a shard of its first group (the workspaces'): 1,000,000 and the shard's number.
+          return Object.fromEntries(workspaces.map((name) => {
+            const key = String(1_000_000 + sharding.getShardId(EntityId.make(name), "default").id)
+            return [name, locks.find((lock) => lock.key === key)?.holder]
+          }))
+        }).pipe(Effect.provide(Fleet.layerClient({ database: yield* SyncDatabase.parse(fleet.database) })), Effect.orDie)
+        const runnerAt = (runner: Process) => `intercom-scroll-fleet runner ${listeningOn(runner)}`
+        for (const name of workspaces) expect([runnerAt(first), runnerAt(joined)]).toContain(holders[name])
+        const moved = workspaces.filter((name) => holders[name] === runnerAt(joined))
+        yield* Effect.logInfo(`a runner joined ${exit.at - joinedAt} ms before the end: ${moved.join(", ")} moved`)
+        expect(moved.length, said([first, joined])).toBeGreaterThan(0)
+
+        // Every sync ran once, on the first runner, and those that moved ended there after the runner joined.
+        for (const name of workspaces) expect({ name, starts: starts(both, name) }).toEqual({ name, starts: 1 })
+        expect(logged(joined, "Sync started")).toEqual([])
+        expect(logged(first, "Sync interrupted")).toEqual([])
+        for (const name of moved) {
+          expect(logged(first, "Sync done").find((line) => line.workspace === name)?.at).toBeGreaterThan(joinedAt)
+        }
+        const runs = yield* everyWorkspaceSynced(fleet)
+        for (const name of workspaces) expect({ name, runs: runs[name].map((run) => run.status) }).toEqual({ name, runs: ["complete"] })
+        const stats = yield* fleet.simulator.stats
+        for (const name of workspaces) expect({ name, scrolls: stats.workspaces[name].scrollsOpened }).toEqual({ name, scrolls: 1 })
+        yield* neverTwoLiveScrolls(fleet)
+      }), 240_000)
   })
 
   layer(Layer.effect(Scripts, bundle), { excludeTestServices: true })("a one-runner fleet over SQLite", (it) => {

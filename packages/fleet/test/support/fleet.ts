@@ -54,24 +54,31 @@ export interface Fleet {
   readonly simulator: Served
   readonly runners: ReadonlyArray<Process>
   readonly sync: Effect.Effect<Process, never, Scope.Scope>
+  /** One more runner, started as the others were, once it listens. */
+  readonly addRunner: (name: string) => Effect.Effect<Process, never, Scope.Scope>
 }
 
 /**
- * A fresh database, the simulator serving the first `workspaces` of `names` (all of them by default), and `runners`
- * runners that have split the shards between them.
+ * A fresh database, the simulator serving the first `workspaces` of `names` (all of them by default; or the names
+ * given) at `latency` a page (30 ms by default), and `runners` runners (each given `runnerFlags` too) that have split
+ * the shards between them.
  */
 export const startFleet = (options: {
   readonly runners: number
   readonly maxSyncs: number
-  readonly workspaces?: number
+  readonly workspaces?: number | ReadonlyArray<string>
+  readonly latency?: Duration.Duration
+  readonly runnerFlags?: ReadonlyArray<string>
 }) =>
   Effect.gen(function*() {
     const scripts = yield* Scripts
-    const workspaces = names.slice(0, options.workspaces ?? names.length)
+    const workspaces = typeof options.workspaces === "object"
+      ? options.workspaces
+      : names.slice(0, options.workspaces ?? names.length)
     const database = Redacted.value(yield* Effect.orDie(PostgresDatabase.make))
     const simulator = yield* serve({
       pageSize,
-      workspaces: workspaces.map((token) => ({ token, users, faults: { latency: Duration.millis(30) } })),
+      workspaces: workspaces.map((token) => ({ token, users, faults: { latency: options.latency ?? Duration.millis(30) } })),
       // A dead runner's scroll stays open at Intercom until it expires: a minute there, 10 seconds here, so that the
       // new owner waits less (through core's concurrentScroll schedule), while a loaded machine's pauses between pages
       // stay well under it.
@@ -86,12 +93,13 @@ export const startFleet = (options: {
     }))))
     const env = Object.fromEntries(workspaces.map((name) => [`${name.toUpperCase()}_TOKEN`, name]))
     const startedAt = Date.now()
+    const addRunner = (name: string) =>
+      startRunner(name, scripts.runner, (port) => [
+        "--database", database, "--port", String(port), "--max-syncs", String(options.maxSyncs), ...options.runnerFlags ?? []
+      ], env)
     const runners = yield* Effect.forEach(
       Array.from({ length: options.runners }, (_, i) => i + 1),
-      (i) =>
-        startRunner(`runner${i}`, scripts.runner, (port) => [
-          "--database", database, "--port", String(port), "--max-syncs", String(options.maxSyncs)
-        ], env),
+      (i) => addRunner(`runner${i}`),
       { concurrency: "unbounded" }
     )
     // A runner that exits before the shards are split never splits them: the first exit ends the wait at once.
@@ -108,7 +116,7 @@ export const startFleet = (options: {
     )
     yield* Effect.logInfo(`${options.runners} runners ready in ${Date.now() - startedAt} ms`)
     const sync = node("client", scripts.client, ["--database", database, "--workspaces", file, "--run", "r1"], env)
-    return { database, workspaces, simulator, runners, sync } satisfies Fleet
+    return { database, workspaces, simulator, runners, sync, addRunner } satisfies Fleet
   })
 
 /** A client on the fleet's database, for what the tests read and do there themselves. */
