@@ -15,6 +15,7 @@ import { freePort, tempDir } from "../../fleet/test/support/processes.js"
 import { Cli } from "../src/index.js"
 import * as Failure from "../src/internal/failure.js"
 import * as FleetCommand from "../src/internal/fleet.js"
+import * as StopDeadline from "../src/internal/stopDeadline.js"
 import { makeCapture } from "./support/capture.js"
 
 const cli = (args: ReadonlyArray<string>) => {
@@ -264,6 +265,10 @@ describe("intercom-scroll fleet", () => {
         [["runner", "--database", "sqlite:f.db", "--port", "9000", "--max-syncs", "0"], "--max-syncs must be a whole number, 1 or more"],
         [["runner", "--database", "sqlite:f.db", "--port", "9000", "--pages-per-transaction", "0"], "--pages-per-transaction must be a whole number, 1 or more"],
         [["runner", "--database", "sqlite:f.db", "--port", "nine"], "--port must be a TCP port, 1 to 65535"],
+        [["runner", "--database", "sqlite:f.db", "--port", "9000", "--termination-timeout", "0"], "--termination-timeout: \\\"0\\\" must be longer than zero"],
+        [["runner", "--database", "sqlite:f.db", "--port", "9000", "--termination-timeout", "-5m"], "--termination-timeout: \\\"-5m\\\" is not a duration"],
+        [["runner", "--database", "sqlite:f.db", "--port", "9000", "--termination-timeout", "25d"], "--termination-timeout: \\\"25d\\\" is longer than 24d 20h 31m 23s 647ms: a timer waits at most 2147483647 ms (about 24.8 days); a longer one never runs out"],
+        [["runner", "--database", "sqlite:f.db", "--port", "9000", "--termination-timeout", "soon"], "--termination-timeout: \\\"soon\\\" is not a duration"],
         [["sync", "--database", "sqlite:f.db", "--workspaces", "w.json", "--max-in-flight", "0"], "--max-in-flight must be a whole number, 1 or more"],
         [["sync", "--database", "sqlite:f.db", "--workspaces", "w.json", "--resources", "users,tickets"], "--resources takes users, leads and companies"],
         [["sync", "--database", "sqlite:f.db", "--workspaces", "w.json", "--resources", "users,users"], "each once"],
@@ -584,7 +589,7 @@ describe("intercom-scroll fleet", () => {
     Effect.gen(function*() {
       const runner = yield* cli(["fleet", "runner", "--help"])
       expect(runner.stdout).toMatch(
-        /^USAGE\n\nintercom-scroll fleet runner --database URL --port P \[--host H\] \[--max-syncs N\] \[--pages-per-transaction N\] \[--health-port P\] \[--allow-base-url URL,…\] \[--cron EXPR\] \[--workspaces FILE\] \[--resources R,…\] \[--max-in-flight N\]\n/m
+        /^USAGE\n\nintercom-scroll fleet runner --database URL --port P \[--host H\] \[--max-syncs N\] \[--pages-per-transaction N\] \[--termination-timeout DURATION\] \[--health-port P\] \[--allow-base-url URL,…\] \[--cron EXPR\] \[--workspaces FILE\] \[--resources R,…\] \[--max-in-flight N\]\n/m
       )
       expect(runner.stdout).toContain("The port the runner listens on")
       expect(runner.stdout).toContain("Also sync every workspace of --workspaces on this schedule, in UTC")
@@ -629,24 +634,54 @@ describe("intercom-scroll fleet", () => {
         expect(levels).not.toContain("DEBUG")
       }), 60_000)
 
-    it.live("says when it begins to stop, before the cluster's own lines of its stop", () =>
+    /**
+     * Runs `fleet runner` on a fresh SQLite file until it listens, with `flags` and the `env` its flags fall back on;
+     * the stop's deadline armed then (in ms), and the first line it logs as it is stopped.
+     */
+    const stopped = (flags: ReadonlyArray<string>, env: ReadonlyArray<readonly [string, string]> = []) =>
       Effect.gen(function*() {
         const directory = yield* tempDir("cli-runner-stopping-")
         const logged: Array<string> = []
-        const args = ["fleet", "runner", "--database", `sqlite:${directory}/fleet.sqlite`, "--port", String(yield* freePort)]
+        const args = ["fleet", "runner", "--database", `sqlite:${directory}/fleet.sqlite`, "--port", String(yield* freePort), ...flags]
         const runner = yield* Cli.run(["node", "intercom-scroll", ...args]).pipe(
           Effect.provide(Layer.mergeAll(NodeContext.layer, makeFake().httpClient, makeCapture().layer)),
           Effect.provide(Logger.replace(Logger.defaultLogger, Logger.make(({ message }) => void logged.push(String(message))))),
-          Effect.withConfigProvider(ConfigProvider.fromMap(new Map())),
+          Effect.withConfigProvider(ConfigProvider.fromMap(new Map(env))),
           Effect.fork
         )
         yield* Effect.suspend(() => logged.some((line) => line.includes("Listening on")) ? Effect.void : Effect.fail("not yet")).pipe(
           Effect.retry(Schedule.spaced("50 millis").pipe(Schedule.upTo("20 seconds")))
         )
+        let deadline: number | undefined
+        StopDeadline.arm("SIGTERM", 143, {
+          setTimeout: (_, millis) => ((deadline = millis), { unref: () => undefined }),
+          writeStderr: () => undefined,
+          exit: () => undefined
+        })
         const before = logged.length
         yield* Fiber.interrupt(runner)
-        expect(logged[before]).toBe("Stopping: the syncs running may finish for up to 15 s; those not started go back to the fleet")
-      }).pipe(Effect.scoped), 60_000)
+        return { deadline, line: logged[before] }
+      }).pipe(Effect.scoped)
+
+    it.live("says when it begins to stop, before the cluster's own lines of its stop", () =>
+      Effect.gen(function*() {
+        expect(yield* stopped([])).toEqual({
+          deadline: StopDeadline.graceMillis,
+          line: "Stopping: the syncs running may finish for up to 15s; those not started go back to the fleet"
+        })
+      }), 60_000)
+
+    it.live("--termination-timeout (or its variable) is how long its syncs may finish, and the stop's deadline leaves them that long", () =>
+      Effect.gen(function*() {
+        const tenMinutes = {
+          deadline: 10 * 60_000 + 45_000,
+          line: "Stopping: the syncs running may finish for up to 10m; those not started go back to the fleet"
+        }
+        expect(yield* stopped(["--termination-timeout", "10m"])).toEqual(tenMinutes)
+        expect(yield* stopped([], [["INTERCOM_SCROLL_TERMINATION_TIMEOUT", "10 minutes"]])).toEqual(tenMinutes)
+        // Once the runner has stopped, a stop's deadline is the default again.
+        expect(yield* stopped([])).toMatchObject({ deadline: StopDeadline.graceMillis })
+      }), 60_000)
 
     it.live("at the level --log-level names, given after the subcommand as its help shows it", () =>
       Effect.gen(function*() {

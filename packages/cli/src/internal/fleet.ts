@@ -15,6 +15,7 @@ import * as Failure from "./failure.js"
 import * as FleetFlags from "./fleetFlags.js"
 import * as ProgressBar from "./progressBar.js"
 import * as Stdio from "./stdio.js"
+import * as StopDeadline from "./stopDeadline.js"
 
 const integer = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 })
 
@@ -206,6 +207,7 @@ export const runRunner = (flags: {
   readonly pagesPerTransaction: number
   readonly healthPort: Option.Option<number>
   readonly allowBaseUrls: ReadonlyArray<string>
+  readonly terminationTimeout: Duration.Duration
   readonly schedule: Option.Option<{
     readonly cron: Cron.Cron
     readonly workspaces: string
@@ -222,6 +224,7 @@ export const runRunner = (flags: {
       maxSyncs: flags.maxSyncs,
       pagesPerTransaction: flags.pagesPerTransaction,
       allowedBaseUrls: flags.allowBaseUrls,
+      terminationTimeout: flags.terminationTimeout,
       // Without --cron it registers no schedule: it must take none of their ticks, which would never run here.
       schedules: Option.isSome(flags.schedule)
     }).pipe(
@@ -231,7 +234,7 @@ export const runRunner = (flags: {
       onNone: () => fleetRunner,
       onSome: (port) => Health.layerServer({ host: flags.host, port }).pipe(Layer.provideMerge(fleetRunner))
     })
-    if (Option.isNone(flags.schedule)) return yield* serve(runner)
+    if (Option.isNone(flags.schedule)) return yield* serve(runner, flags.terminationTimeout)
     const { cron, maxInFlight, resources } = flags.schedule.value
     // Read before the runner starts: a file with a mistake stops it at once, not at its first tick. Read again at each
     // round, so that a workspace added or removed takes effect without restarting the runners.
@@ -243,7 +246,7 @@ export const runRunner = (flags: {
       resources,
       maxInFlight: Option.getOrUndefined(maxInFlight)
     })
-    return yield* serve(schedule.pipe(Layer.provideMerge(runner)), warnIfRescheduled(cron))
+    return yield* serve(schedule.pipe(Layer.provideMerge(runner)), flags.terminationTimeout, warnIfRescheduled(cron))
   })
 
 /**
@@ -271,15 +274,23 @@ const warnIfRescheduled = (cron: Cron.Cron) =>
 
 /**
  * `Layer.launch`, saying so in the log as the stop begins: the cluster's own lines come only as its syncs end, up to its
- * termination timeout later, and an operator reading the log of a pod being stopped saw nothing for those 15 s.
+ * termination timeout later, and an operator reading the log of a pod being stopped saw nothing for those 15 s. The
+ * stop's deadline (`StopDeadline`) leaves the syncs that long, however long it is.
  */
-const serve = <ROut, E, R>(runner: Layer.Layer<ROut, E, R>, started: Effect.Effect<void, never, ROut> = Effect.void) =>
+const serve = <ROut, E, R>(
+  runner: Layer.Layer<ROut, E, R>,
+  terminationTimeout: Duration.Duration,
+  started: Effect.Effect<void, never, ROut> = Effect.void
+) =>
   Effect.scoped(Effect.gen(function*() {
+    yield* StopDeadline.allowing(terminationTimeout)
     yield* Effect.provide(started, yield* Layer.build(runner))
     // Added last, so run first as the scope closes, before the runner's own finalizers.
     yield* Effect.addFinalizer((exit) =>
       Exit.isInterrupted(exit)
-        ? Effect.logInfo("Stopping: the syncs running may finish for up to 15 s; those not started go back to the fleet")
+        ? Effect.logInfo(
+          `Stopping: the syncs running may finish for up to ${Duration.format(terminationTimeout)}; those not started go back to the fleet`
+        )
         : Effect.void
     )
     return yield* Effect.never

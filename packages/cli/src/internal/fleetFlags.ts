@@ -61,6 +61,7 @@ export const variables = {
   maxSyncs: "INTERCOM_SCROLL_MAX_SYNCS",
   pagesPerTransaction: "INTERCOM_SCROLL_PAGES_PER_TRANSACTION",
   healthPort: "INTERCOM_SCROLL_HEALTH_PORT",
+  terminationTimeout: "INTERCOM_SCROLL_TERMINATION_TIMEOUT",
   allowBaseUrls: "INTERCOM_SCROLL_ALLOWED_BASE_URLS"
 } as const
 
@@ -196,6 +197,18 @@ export const runner = {
     Flag.withDescription(
       `At most how many pages one transaction of a sync writes (default 1): above 1, the pages that came in while a transaction ran go in the next one together, which keeps syncs at Intercom's pace with a database 30 ms away or more; such as 4.${
         orVariable("pagesPerTransaction")
+      }`
+    )
+  ),
+  terminationTimeout: ScrollFlags.duration("termination-timeout", {
+    zero: "refused",
+    max: { duration: Duration.millis(2 ** 31 - 1), because: "a timer waits at most 2147483647 ms (about 24.8 days); a longer one never runs out" },
+    variable: variables.terminationTimeout
+  }).pipe(
+    Flag.withDefault(Duration.seconds(15)),
+    Flag.withDescription(
+      `How long a sync under way may run on once the runner is told to stop (SIGTERM) or its workspace moves to a runner that joins, such as 10m or 2h (default 15s); one still running then is cut, and syncs again from its first page elsewhere. Longer lets a deploy or a scale-up keep the syncs it would cut, but a stop (and a workspace that moves) with syncs waiting for a slot takes that long; give Kubernetes' terminationGracePeriodSeconds more than it.${
+        orVariable("terminationTimeout")
       }`
     )
   ),

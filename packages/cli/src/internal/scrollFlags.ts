@@ -90,9 +90,11 @@ export const duration = (
     readonly zero?: "refused"
     /** The longest the flag takes, and why. */
     readonly max?: { readonly duration: Duration.Duration; readonly because: string }
+    /** The environment variable read when the flag is not given (`text`). */
+    readonly variable?: string
   } = {}
 ): Flag.Options<Duration.Duration> =>
-  Flag.text(name).pipe(
+  text(name, options.variable).pipe(
     Flag.withPseudoName("DURATION"),
     Flag.mapEffect((text) => {
       // Where a number alone could be read as days as well as seconds, and a wrong guess deletes: ask which.

@@ -1,11 +1,12 @@
 /**
  * How long a stopped process may take to stop. A signal interrupts the program, whose finalizers then run: an export
- * removes its temporary file in milliseconds, a fleet runner lets its syncs finish for up to the cluster's termination
- * timeout (15 s). One that waits on what never comes (a runner stopped while PostgreSQL is down: @effect/cluster
+ * removes its temporary file in milliseconds, a fleet runner lets its syncs finish for up to its termination timeout
+ * (15 s, or its `--termination-timeout`). One that waits on what never comes (a runner stopped while PostgreSQL is down: @effect/cluster
  * releases its shards only once the lock storage answers again) would otherwise outlive the signal until a SIGKILL.
  *
  * @since 0.1.0
  */
+import { Duration, Effect, type Scope } from "effect"
 import type * as ExitCode from "./exitCode.js"
 
 /**
@@ -16,6 +17,30 @@ import type * as ExitCode from "./exitCode.js"
  * @category constants
  */
 export const graceMillis = 60_000
+
+/** What `graceMillis` leaves past the cluster's default termination timeout, for what stops after the syncs. */
+const pastTermination = graceMillis - 15_000
+
+/** The grace of a stop now: `graceMillis`, or longer while a runner given a longer termination timeout serves. */
+let current = graceMillis
+
+/**
+ * While the scope lives, a stop may take `terminationTimeout` (a `fleet runner --termination-timeout`: its syncs may
+ * run on that long after the signal) and the room `graceMillis` leaves past the default 15 s; never less than
+ * `graceMillis`. Without it, a runner given an hour was exited 60 s after SIGTERM, its syncs cut.
+ *
+ * @since 0.1.0
+ * @category stopping
+ */
+export const allowing = (terminationTimeout: Duration.Duration): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const before = current
+      current = Math.max(before, Duration.toMillis(terminationTimeout) + pastTermination)
+      return before
+    }),
+    (before) => Effect.sync(() => void (current = before))
+  )
 
 /**
  * What arming the deadline needs of the process, so that a test can stand in for it.
@@ -30,13 +55,14 @@ export interface Process {
 }
 
 /**
- * After the stop `signal`, exits with `code` if the process is still there `graceMillis` later, saying so. The timer
- * does not keep the process alive: one that stops in time exits as it would have.
+ * After the stop `signal`, exits with `code` if the process is still there `millis` later (the grace of a stop now:
+ * `graceMillis`, or what `allowing` gave), saying so. The timer does not keep the process alive: one that stops in
+ * time exits as it would have.
  *
  * @since 0.1.0
  * @category stopping
  */
-export const arm = (signal: ExitCode.StopSignal, code: number, process: Process, millis: number = graceMillis): void => {
+export const arm = (signal: ExitCode.StopSignal, code: number, process: Process, millis: number = current): void => {
   process.setTimeout(() => {
     process.writeStderr(
       `Stopped: still stopping ${millis / 1000} s after ${signal}; exiting without the rest of its cleanup.\n`
