@@ -31,8 +31,9 @@ export const make = (database: Redacted.Redacted<string>): Effect.Effect<BlackHo
         from.on("data", (chunk) => {
           if (!silenced.has(from)) to.write(chunk)
         })
-        from.on("error", end)
-        from.on("close", end)
+        // Silenced, a side that closes tells the other nothing: no FIN or reset crosses a dropped flow either.
+        from.on("error", () => silenced.has(from) ? from.destroy() : end())
+        from.on("close", () => silenced.has(from) ? sockets.delete(from) : end())
       }
     })
     const port = yield* Effect.acquireRelease(
