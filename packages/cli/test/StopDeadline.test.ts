@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import { Duration, Effect } from "effect"
 import * as StopDeadline from "../src/internal/stopDeadline.js"
 
 /** A process whose one timer the test fires by hand. */
@@ -26,5 +27,14 @@ describe("the stop's deadline", () => {
     expect(seen.exited).toBe(143)
     expect(seen.stderr).toBe("Stopped: still stopping 60 s after SIGTERM; exiting without the rest of its cleanup.\n")
   })
+
+  it.scoped("a runner's longest termination timeout gives a deadline a timer can wait, not one Node fires at once", () =>
+    Effect.gen(function*() {
+      // Node runs a timer longer than 2³¹−1 ms after 1 ms: the runner was exited as the stop began, its syncs cut.
+      yield* StopDeadline.allowing(Duration.millis(2 ** 31 - 1))
+      const { process, seen } = fakeProcess()
+      StopDeadline.arm("SIGTERM", 143, process)
+      expect(seen.millis).toBe(2 ** 31 - 1)
+    }))
 
 })

@@ -24,10 +24,13 @@ const pastTermination = graceMillis - 15_000
 /** The grace of a stop now: `graceMillis`, or longer while a runner given a longer termination timeout serves. */
 let current = graceMillis
 
+/** The longest a timer waits: Node fires a longer one after 1 ms. */
+const maxTimerMillis = 2 ** 31 - 1
+
 /**
  * While the scope lives, a stop may take `terminationTimeout` (a `fleet runner --termination-timeout`: its syncs may
  * run on that long after the signal) and the room `graceMillis` leaves past the default 15 s; never less than
- * `graceMillis`. Without it, a runner given an hour was exited 60 s after SIGTERM, its syncs cut.
+ * `graceMillis`, nor more than a timer waits. Without it, a runner given an hour was exited 60 s after SIGTERM, its syncs cut.
  *
  * @since 0.1.0
  * @category stopping
@@ -36,7 +39,7 @@ export const allowing = (terminationTimeout: Duration.Duration): Effect.Effect<v
   Effect.acquireRelease(
     Effect.sync(() => {
       const before = current
-      current = Math.max(before, Duration.toMillis(terminationTimeout) + pastTermination)
+      current = Math.max(before, Math.min(maxTimerMillis, Duration.toMillis(terminationTimeout) + pastTermination))
       return before
     }),
     (before) => Effect.sync(() => void (current = before))
