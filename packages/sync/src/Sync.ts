@@ -321,7 +321,7 @@ const describe = (cause: Cause.Cause<SyncError>): string => {
  * its error's words in `error`, counted `failed` in `intercom_sync_runs`. A reader of the runs (`fleet status`, an alert
  * on the counter, a dashboard) then sees the workspace fail as it sees a run that began fail; otherwise a refusal left
  * nothing. It takes no lock (it writes its own row, no other) and migrates nothing: on tables not made yet it fails with
- * the driver's `SqlError`.
+ * the driver's `SqlError`. A workspace name `run` refuses is refused here too (`InvalidOptions`), nothing written.
  *
  * @since 0.1.0
  * @category running
@@ -334,7 +334,7 @@ export const recordRefused: (
     readonly runner?: string | undefined
     readonly error: { readonly _tag: string; readonly message: string }
   }
-) => Effect.Effect<void, SqlError | UnsupportedDialect, SqlClient.SqlClient> = Effect.fn("Sync.recordRefused")(function*(
+) => Effect.Effect<void, InvalidOptions | SqlError | UnsupportedDialect, SqlClient.SqlClient> = Effect.fn("Sync.recordRefused")(function*(
   resource: Resource.Resource,
   options: {
     readonly workspace: string
@@ -344,7 +344,7 @@ export const recordRefused: (
   }
 ) {
   const sql = (yield* SqlClient.SqlClient).withoutTransforms()
-  const store = Store.make(sql, yield* Dialect.of(sql), options.workspace, resource)
+  const store = Store.make(sql, yield* Dialect.of(sql), yield* checkWorkspace(options.workspace), resource)
   yield* Lock.whileBusy(store.recordRefused(yield* Clock.currentTimeMillis, { label: options.label, runner: options.runner }, describeError(options.error)))
   yield* Metric.increment(SyncMetrics.runsEnded(resource, "failed"))
 })
@@ -365,15 +365,22 @@ export const WorkspaceName: Schema.Schema<string> = Schema.String.pipe(
 
 const isWorkspaceName: (name: string) => boolean = Schema.is(WorkspaceName)
 
-const validate = (options: Options) =>
-  Effect.gen(function*() {
-    const workspace = options.workspace ?? "default"
-    if (workspace.length === 0) return yield* new InvalidOptions({ detail: "the workspace name is empty" })
-    if (!isWorkspaceName(workspace)) {
-      return yield* new InvalidOptions({
+/** `workspace`, refused unless it is a `WorkspaceName`: the `workspace` column holds no other. */
+const checkWorkspace = (workspace: string): Effect.Effect<string, InvalidOptions> => {
+  if (workspace.length === 0) return Effect.fail(new InvalidOptions({ detail: "the workspace name is empty" }))
+  if (!isWorkspaceName(workspace)) {
+    return Effect.fail(
+      new InvalidOptions({
         detail: `the workspace name ${JSON.stringify(workspace.length > 60 ? `${workspace.slice(0, 60)}…` : workspace)} must be 1 to 200 characters, without control characters, unpaired surrogates or spaces at either end`
       })
-    }
+    )
+  }
+  return Effect.succeed(workspace)
+}
+
+const validate = (options: Options) =>
+  Effect.gen(function*() {
+    const workspace = yield* checkWorkspace(options.workspace ?? "default")
     // Checked by the scroll too, as a defect, but only once the run holds the lock, has its row and has bound the name.
     if (options.prefetch !== undefined && !(Number.isInteger(options.prefetch) && options.prefetch >= 0)) {
       return yield* new InvalidOptions({ detail: `prefetch ${options.prefetch} must be a whole number of 0 or more` })

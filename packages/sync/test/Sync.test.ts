@@ -681,6 +681,21 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
         expect(yield* Effect.orElseSucceed(runs(token), () => [])).toEqual([])
       }))
 
+    it.effect("Sync.recordRefused records a failed run of the workspace, but not of a name a run refuses", () =>
+      Effect.gen(function*() {
+        const token = freshToken()
+        yield* Sync.migrate
+        const error = { _tag: "MissingToken", message: "ACME_TOKEN is not set" }
+        yield* Sync.recordRefused("users", { workspace: token, label: "r1", error })
+        expect(yield* runs(token)).toMatchObject([{ status: "failed", label: "r1", error: "MissingToken: ACME_TOKEN is not set" }])
+        // A row of a name no run may have: the fleet's readers would list a workspace no sync could reach.
+        for (const workspace of ["", " acme", "acme\n", "w".repeat(201)]) {
+          const refused = yield* Effect.flip(Sync.recordRefused("users", { workspace, error }))
+          expect(refused._tag).toBe("InvalidOptions")
+          expect(yield* runs(workspace)).toEqual([])
+        }
+      }))
+
     it.effect("a run left running by a dead process is marked abandoned by the next run", () =>
       Effect.gen(function*() {
         const token = freshToken()
