@@ -314,15 +314,22 @@ describe("SyncDatabase.layer", () => {
       expect(exit).toEqual(Exit.succeed(1))
     }))
 
-  it.scoped("PostgreSQL: each connection runs TCP keepalives, started after 10 s idle", () =>
+  // On TLS too: node-postgres wraps the socket the keepalives were set on.
+  it.scoped.each(["disable", "require"])("PostgreSQL: each connection runs TCP keepalives, started after 10 s idle (sslmode=%s)", (sslmode) =>
     Effect.gen(function*() {
       // Linux's table of TCP sockets: the kernel's own word on which timer runs on one. Elsewhere, nothing to read.
       const table = yield* Effect.promise(() => fs.readFile("/proc/net/tcp", "utf8").catch(() => undefined))
       if (table === undefined) return
-      const url = Redacted.value(yield* PostgresDatabase.make)
-      const sql = Context.get(yield* Layer.build(SyncDatabase.layerFromUrl(url)), SqlClient.SqlClient)
+      const url = new URL(Redacted.value(yield* PostgresDatabase.make))
+      url.searchParams.set("sslmode", sslmode)
+      const sql = Context.get(yield* Layer.build(SyncDatabase.layerFromUrl(url.href)), SqlClient.SqlClient)
       const connection = yield* sql.reserve
-      const [{ port }] = (yield* connection.execute("SELECT inet_client_port() AS port", [], undefined)) as ReadonlyArray<{ port: number }>
+      const [{ port, ssl }] = (yield* connection.execute(
+        "SELECT inet_client_port() AS port, ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+        [],
+        undefined
+      )) as ReadonlyArray<{ port: number; ssl: boolean }>
+      expect(ssl).toBe(sslmode === "require")
       // A moment for the delayed acknowledgement's timer (at most 200 ms), which shares the column, to pass.
       yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 500)))
       // sl local_address rem_address st tx_queue:rx_queue tr:tm->when …, the ports in hex, tm->when in 1/100 s.
