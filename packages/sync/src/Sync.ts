@@ -316,6 +316,20 @@ const describe = (cause: Cause.Cause<SyncError>): string => {
 }
 
 /**
+ * A sync refused before it began, as `recordRefused` records it: the workspace, the run's label and runner as
+ * `Options` names them, and the error that refused it (its `_tag` and its words).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Refused {
+  readonly workspace: string
+  readonly label?: string | undefined
+  readonly runner?: string | undefined
+  readonly error: { readonly _tag: string; readonly message: string }
+}
+
+/**
  * Records a sync its caller refused before it began (a fleet's runner without the workspace's token, or that sends no
  * token to the base URL the request names): a `failed` run of `resource` that started and ended now and wrote nothing,
  * its error's words in `error`, counted `failed` in `intercom_sync_runs`. A reader of the runs (`fleet status`, an alert
@@ -328,24 +342,14 @@ const describe = (cause: Cause.Cause<SyncError>): string => {
  */
 export const recordRefused: (
   resource: Resource.Resource,
-  options: {
-    readonly workspace: string
-    readonly label?: string | undefined
-    readonly runner?: string | undefined
-    readonly error: { readonly _tag: string; readonly message: string }
-  }
+  refused: Refused
 ) => Effect.Effect<void, InvalidOptions | SqlError | UnsupportedDialect, SqlClient.SqlClient> = Effect.fn("Sync.recordRefused")(function*(
   resource: Resource.Resource,
-  options: {
-    readonly workspace: string
-    readonly label?: string | undefined
-    readonly runner?: string | undefined
-    readonly error: { readonly _tag: string; readonly message: string }
-  }
+  refused: Refused
 ) {
   const sql = (yield* SqlClient.SqlClient).withoutTransforms()
-  const store = Store.make(sql, yield* Dialect.of(sql), yield* checkWorkspace(options.workspace), resource)
-  yield* Lock.whileBusy(store.recordRefused(yield* Clock.currentTimeMillis, { label: options.label, runner: options.runner }, describeError(options.error)))
+  const store = Store.make(sql, yield* Dialect.of(sql), yield* checkWorkspace(refused.workspace), resource)
+  yield* Lock.whileBusy(store.recordRefused(yield* Clock.currentTimeMillis, { label: refused.label, runner: refused.runner }, describeError(refused.error)))
   yield* Metric.increment(SyncMetrics.runsEnded(resource, "failed"))
 })
 
