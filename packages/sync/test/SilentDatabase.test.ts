@@ -2,15 +2,14 @@
  * PostgreSQL: a run whose connection goes silent without closing (a firewall, a NAT or a load balancer that dropped its
  * state: bytes vanish, no reset comes, and something on the way still acknowledges them) fails with `LockLost` once the
  * server, asked on another connection, says the run's session sits idle, instead of waiting for an answer that never
- * comes. The watch runs on the TestClock; the proxy of `support/blackHole.ts` makes the silence.
+ * comes. The watch runs on the TestClock; the proxy of `BlackHole` (testing) makes the silence.
  */
 import { expect, it } from "@effect/vitest"
 import { Progress } from "@intercom-scroll/core"
-import { ClockSteps, PostgresDatabase } from "@intercom-scroll/testing"
+import { BlackHole, ClockSteps, PostgresDatabase } from "@intercom-scroll/testing"
 import { SqlClient } from "@effect/sql"
 import { Cause, Context, Deferred, Effect, Exit, Fiber, Layer, Option, Redacted, TestClock, TestServices } from "effect"
 import { Sync, SyncDatabase, type SyncError } from "../src/index.js"
-import * as BlackHole from "./support/blackHole.js"
 import { freshToken, intercom, rows, runs } from "./support/world.js"
 
 const users = (token: string) => intercom(token, { pageSize: 5, workspace: { seed: 12, users: 20 } })

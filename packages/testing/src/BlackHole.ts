@@ -11,6 +11,8 @@ export interface BlackHole {
   /** The database's URL through the proxy. */
   readonly url: Redacted.Redacted<string>
   readonly silence: Effect.Effect<void>
+  /** Closes every connection through it, silenced or not, as a path that comes back with resets. */
+  readonly reset: Effect.Effect<void>
 }
 
 export const make = (database: Redacted.Redacted<string>): Effect.Effect<BlackHole, never, Scope.Scope> =>
@@ -53,6 +55,9 @@ export const make = (database: Redacted.Redacted<string>): Effect.Effect<BlackHo
       url: Redacted.make(url.href),
       silence: Effect.sync(() => {
         for (const socket of sockets) silenced.add(socket)
+      }),
+      reset: Effect.sync(() => {
+        for (const socket of sockets) socket.destroy()
       })
     }
   })
