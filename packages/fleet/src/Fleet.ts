@@ -320,13 +320,10 @@ export const layerRunner = (
         runnerAddress: Option.some(RunnerAddress.make(options.host ?? "127.0.0.1", options.port)),
         runnerListenAddress: Option.none()
       }
-      const { shardLockExpiration, shardLockRefreshInterval } = { ...ShardingConfig.defaults, ...timings }
+      const { shardLockRefreshInterval } = { ...ShardingConfig.defaults, ...timings }
       // The cluster's own interval for shard lock operations. A runner notices a lost shard lock at its next refresh,
       // which may take as long again before it gives up: a sync that lost its lock waits that long, and a margin.
-      const shardLockInterval = Duration.min(
-        Duration.decode(shardLockRefreshInterval),
-        Duration.unsafeDivide(Duration.decode(shardLockExpiration), 3)
-      )
+      const shardLockInterval = ShardLockTiming.operationInterval({ ...ShardingConfig.defaults, ...timings })
       return WorkspaceSync.layer({
         maxSyncs,
         lockLostGrace: Duration.times(shardLockInterval, 3),

@@ -1,12 +1,13 @@
 /**
  * A runner's shard locks on a real PostgreSQL while it hands shards to a runner that joins: the refresh of the locks it
  * keeps must not wait behind the whole handover on the lock session (packages/bench/NOTES.md, "A runner joining cut
- * every sync").
+ * every sync"). And a lock session that goes silent: the runner gets its shards back on a new one.
  */
 import { RunnerAddress, RunnerStorage, ShardId, ShardingConfig } from "@effect/cluster"
 import { describe, expect, it } from "@effect/vitest"
-import type { SyncDatabase } from "@intercom-scroll/sync"
-import { Deferred, Effect, Fiber, Layer } from "effect"
+import { SyncDatabase } from "@intercom-scroll/sync"
+import { BlackHole, ClockSteps, PostgresDatabase } from "@intercom-scroll/testing"
+import { Deferred, Effect, Either, Exit, Fiber, Layer, Scope } from "effect"
 import { Fleet } from "../src/index.js"
 import * as ShardLocks from "../src/internal/shardLocks.js"
 import { databases } from "./support/inProcess.js"
@@ -63,4 +64,44 @@ describe("ShardLocks", () => {
       const taken = yield* Effect.orDie(joining.acquire(RunnerAddress.make("127.0.0.1", 2), shards))
       expect(taken.map(String).sort()).toEqual(away.map(String).sort())
     }), { timeout: 60_000 })
+
+  it.scoped("a lock session gone silent is ended at the cluster's deadline, and the runner's shards come back on a new one", () =>
+    Effect.gen(function*() {
+      const url = yield* Effect.orDie(PostgresDatabase.make)
+      // Between the runner and its database, a path that goes silent without closing (a NAT or a firewall that dropped
+      // its state, something on the way still acknowledging): neither side's keepalives end its sessions.
+      const hole = yield* BlackHole.make(url)
+      const runner = yield* Scope.make()
+      const storage = yield* Scope.extend(runnerStorage(SyncDatabase.Database.Postgres({ url: hole.url })), runner)
+      const groups = Fleet.shardingConfig.availableShardGroups ?? []
+      const shards = groups.flatMap((group) => Array.from({ length: 300 }, (_, i) => ShardId.make(group, i + 1)))
+      expect(yield* Effect.orDie(storage.acquire(address, shards))).toHaveLength(shards.length)
+
+      yield* hole.silence
+      // The cluster's refresh: unanswered, it fails at the deadline, and the runner calls its lock storage unhealthy.
+      const steps = { step: "1 second", maxSteps: 60, realPause: "30 millis" } as const
+      const refresh = yield* Effect.fork(Effect.either(storage.refresh(address, shards)))
+      expect(Either.isLeft(yield* ClockSteps.runToEnd(steps)(refresh))).toBe(true)
+
+      // Then the shard acquisition loop tries again, each try within the deadline, until the shards are its own again:
+      // on a new session, the silent one ended on the server and its locks gone with it. Before, the cluster's rebuild
+      // gave the silent connection back to the pool, got it back, and every try timed out.
+      let taken: ReadonlyArray<ShardId.ShardId> = []
+      for (let attempt = 0; attempt < 10 && taken.length < shards.length; attempt++) {
+        const fiber = yield* Effect.fork(Effect.orElseSucceed(storage.acquire(address, shards), () => []))
+        taken = yield* ClockSteps.runToEnd(steps)(fiber)
+      }
+      expect(taken).toHaveLength(shards.length)
+      expect(Either.isRight(yield* Effect.either(storage.refresh(address, shards)))).toBe(true)
+
+      // One session holds them, a live one: the fence of the shards holds (no other runner can take one).
+      const direct = SyncDatabase.Database.Postgres({ url })
+      const other = yield* runnerStorage(direct)
+      expect(yield* Effect.orDie(other.acquire(RunnerAddress.make("127.0.0.1", 2), shards))).toEqual([])
+
+      // The runner stops, once the path resets the connections still silent (its pool's idle ones): node-postgres
+      // ends each with a goodbye it waits for.
+      yield* hole.reset
+      yield* ClockSteps.runToEnd(steps)(yield* Effect.fork(Scope.close(runner, Exit.void)))
+    }), { timeout: 120_000 })
 })

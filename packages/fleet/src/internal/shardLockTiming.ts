@@ -11,9 +11,22 @@
  *
  * @internal
  */
+import type { ShardingConfig } from "@effect/cluster"
 import { Clock, Duration, Effect } from "effect"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
+
+/**
+ * The cluster's deadline for each shard lock operation (`effectiveInterval` of @effect/cluster's `internal/shardLock`):
+ * a refresh past it marks the runner's lock storage unhealthy, and any operation past it rebuilds the lock session.
+ */
+export const operationInterval = (
+  timings: Pick<ShardingConfig.ShardingConfig["Type"], "shardLockRefreshInterval" | "shardLockExpiration">
+): Duration.Duration =>
+  Duration.min(
+    Duration.decode(timings.shardLockRefreshInterval),
+    Duration.unsafeDivide(Duration.decode(timings.shardLockExpiration), 3)
+  )
 
 /** The fleet's interval on a database nearby (`Fleet.shardingConfig`). */
 export const nearby = Duration.seconds(5)

@@ -10,12 +10,19 @@
  * cut every sync it ran, not only those whose shards moved (packages/bench/NOTES.md, "A runner joining cut every
  * sync"). Given one at a time, the releases take as long in all, and a refresh waits behind one of them at most.
  *
+ * A lock operation past the cluster's deadline makes it rebuild the session, and the rebuild gives the old one back to
+ * the pool, which hands it out again: where the connection went silent (a firewall or a NAT that dropped its state, and
+ * acknowledges still), the runner stayed on it, its shards lost for good (packages/bench/NOTES.md, "A fleet runner
+ * whose shard lock session goes silent"). So that session is ended instead.
+ *
  * @internal
  */
 import { type MessageStorage, RunnerStorage, ShardingConfig, SqlMessageStorage, SqlRunnerStorage } from "@effect/cluster"
-import type * as SqlClient from "@effect/sql/SqlClient"
-import { Effect, Layer } from "effect"
+import * as SqlClient from "@effect/sql/SqlClient"
+import type * as SqlConnection from "@effect/sql/SqlConnection"
+import { Clock, Duration, Effect, Exit, Layer, Option, type Scope } from "effect"
 import type { ConfigError } from "effect/ConfigError"
+import * as ShardLockTiming from "./shardLockTiming.js"
 
 /** `storage`, its `release`s run one at a time; the rest (`refresh` and `acquire` among them) as they come. */
 export const releasingOneAtATime = (storage: RunnerStorage.RunnerStorage["Type"]) =>
@@ -24,15 +31,114 @@ export const releasingOneAtATime = (storage: RunnerStorage.RunnerStorage["Type"]
     release: (address, shardId) => one.withPermits(1)(storage.release(address, shardId))
   }))
 
-/** `SqlRunnerStorage.layer`, its shards released one at a time. */
+/**
+ * A connection of @effect/sql-pg: node-postgres's client (kept as `pg`), its server process and its socket, read
+ * structurally. Undefined for another driver's.
+ */
+const pgSession = (connection: SqlConnection.Connection) => {
+  const pg = (connection as {
+    readonly pg?: { readonly processID?: unknown; readonly connection?: { readonly stream?: unknown } }
+  }).pg
+  const stream = pg?.connection?.stream
+  return typeof pg?.processID === "number" && typeof stream === "object" && stream !== null &&
+      typeof (stream as { readonly destroy?: unknown }).destroy === "function"
+    ? { pid: pg.processID, socket: stream as { readonly destroy: () => void } }
+    : undefined
+}
+
+/**
+ * Ends a lock session the cluster gave up on: on the server first (`pg_terminate_backend` on another connection, which
+ * lets its advisory locks go now rather than when the server notices, if ever: a middlebox that acknowledges keeps
+ * it), then its socket, so that its statements fail at once and the pool drops it. A connection that does not answer
+ * the termination within `within` went silent too (the pool's idle ones did, with the lock session): it is closed, not
+ * given back, and the next one asked; a connection that cannot be had ends the attempt.
+ */
+const endSession = (
+  sql: SqlClient.SqlClient,
+  session: { readonly pid: number; readonly socket: { readonly destroy: () => void } },
+  within: Duration.Duration
+) =>
+  Effect.scoped(Effect.gen(function*() {
+    const connection = yield* sql.reserve
+    const answer = yield* Effect.timeoutOption(connection.executeRaw("SELECT pg_terminate_backend($1)", [session.pid]), within)
+    if (Option.isNone(answer)) pgSession(connection)?.socket.destroy()
+    return Option.isSome(answer)
+  })).pipe(
+    Effect.repeat({ until: (answered) => answered }),
+    Effect.ignore,
+    Effect.ensuring(Effect.sync(() => session.socket.destroy()))
+  )
+
+/**
+ * `storage`, its lock operations watched: one that ends unanswered past `deadline` (the cluster's, which then rebuilds
+ * the lock session) has that session ended (`endSession`). Within the deadline the cluster takes no session for lost,
+ * and past it the cluster drops every shard whatever is done here: on a server merely too loaded to answer, the old
+ * session's locks went at its `pg_advisory_unlock_all` once the server came to it, and go now.
+ */
+const endingSessionsPastDeadline = (
+  storage: RunnerStorage.RunnerStorage["Type"],
+  sql: SqlClient.SqlClient,
+  lockSession: () => SqlConnection.Connection | undefined,
+  deadline: Duration.Duration,
+  scope: Scope.Scope
+): RunnerStorage.RunnerStorage["Type"] => {
+  const watched = <A, E>(operation: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+    Effect.suspend(() => {
+      const connection = lockSession()
+      const session = connection && pgSession(connection)
+      if (session === undefined) return operation
+      return Effect.flatMap(Clock.currentTimeMillis, (start) =>
+        Effect.onExit(operation, (exit) =>
+          Exit.isSuccess(exit) ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (now) =>
+            now - start < Duration.toMillis(deadline)
+              ? Effect.void
+              // Forked: the cluster waits for no one here, and the termination may wait for a connection of the pool.
+              : Effect.asVoid(Effect.forkIn(endSession(sql, session, deadline), scope)))))
+    })
+  return {
+    ...storage,
+    acquire: (address, shardIds) => watched(storage.acquire(address, shardIds)),
+    refresh: (address, shardIds) => watched(storage.refresh(address, shardIds)),
+    release: (address, shardId) => watched(storage.release(address, shardId)),
+    releaseAll: (address) => watched(storage.releaseAll(address))
+  }
+}
+
+/**
+ * `SqlRunnerStorage.layer`, its shards released one at a time, and a lock session that goes silent ended
+ * (`endingSessionsPastDeadline`). The lock session is the one connection the storage reserves: its `SqlClient` tells
+ * which it is.
+ */
 export const layerRunnerStorage: Layer.Layer<
   RunnerStorage.RunnerStorage,
   never,
   SqlClient.SqlClient | ShardingConfig.ShardingConfig
-> = Layer.effect(
+> = Layer.scoped(
   RunnerStorage.RunnerStorage,
-  Effect.flatMap(RunnerStorage.RunnerStorage, releasingOneAtATime)
-).pipe(Layer.provide(Layer.orDie(SqlRunnerStorage.layer)))
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const config = yield* ShardingConfig.ShardingConfig
+    let lockSession: SqlConnection.Connection | undefined
+    const telling = new Proxy(sql, {
+      get: (target, key, receiver) =>
+        key === "reserve"
+          ? Effect.tap(target.reserve, (connection) => Effect.sync(() => {
+            lockSession = connection
+          }))
+          : Reflect.get(target, key, receiver)
+    })
+    const storage = yield* Effect.orDie(SqlRunnerStorage.make({})).pipe(
+      Effect.provideService(SqlClient.SqlClient, telling)
+    )
+    return yield* releasingOneAtATime(endingSessionsPastDeadline(
+      storage,
+      sql,
+      () => lockSession,
+      ShardLockTiming.operationInterval(config),
+      yield* Effect.scope
+    ))
+  })
+)
 
 /**
  * The storage `NodeClusterSocket.layer({ storage: "sql" })` builds (and dies as it does on an `SqlError`), for one given
