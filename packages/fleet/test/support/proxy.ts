@@ -17,10 +17,24 @@ export interface Proxy {
   readonly cut: Effect.Effect<void>
   /**
    * Ends the server's side of every connection forwarded so far and leaves the client's open, until the client next
-   * writes: sessions the server ended while their client was frozen, which it finds ended when it next uses them.
+   * writes: sessions the server ended while their client was frozen, which it finds ended when it next uses them. A
+   * client waiting for an answer at that moment has its side ended at once, as the server's goodbye reaches it: else
+   * it would wait without end for an answer the server never sends (a connection dropped on the way, not ended).
    */
   readonly sever: Effect.Effect<void>
+  /**
+   * Whether no connection forwarded so far waits for an answer: on each, the last thing through it was an answer,
+   * handed on to the client whole (it ends with PostgreSQL's `ReadyForQuery`), and the client has sent nothing since.
+   * Plain connections only: on TLS the messages cannot be read, and a connection always seems to wait (and `sever`
+   * ends it at once).
+   */
+  readonly quiet: Effect.Effect<boolean>
 }
+
+/** PostgreSQL's `ReadyForQuery`, the last message of every answer: `Z`, its length (5), the transaction's status. */
+const endsAnswer = (chunk: Buffer): boolean =>
+  chunk.length >= 6 && chunk[chunk.length - 6] === 0x5a && chunk.readInt32BE(chunk.length - 5) === 5 &&
+  [0x49, 0x54, 0x45].includes(chunk[chunk.length - 1])
 
 /**
  * `roundTrip` (ms): each chunk is handed on half of it later in each direction, a database across a network. Timers
@@ -33,6 +47,8 @@ export const tcpProxy = (target: URL, options: { readonly roundTrip?: number } =
     const sockets = new Set<Net.Socket>()
     // Each forwarded connection's server side, by its client's.
     const upstreams = new Map<Net.Socket, Net.Socket>()
+    // The clients that sent something not answered yet (handed on to them whole), from their first byte on.
+    const waiting = new Set<Net.Socket>()
     let stalled = false
     const server = Net.createServer((socket) => {
       if (stalled) {
@@ -48,16 +64,30 @@ export const tcpProxy = (target: URL, options: { readonly roundTrip?: number } =
         sockets.add(each)
         each.on("close", () => sockets.delete(each))
       }
+      socket.on("close", () => waiting.delete(socket))
       socket.on("error", () => upstream.destroy())
       upstream.on("error", () => socket.destroy())
+      // What the client sent, and what it was handed of the server's answers.
+      const sent = () => void waiting.add(socket)
+      const handed = (chunk: Buffer) => void (endsAnswer(chunk) && waiting.delete(socket))
       const half = (options.roundTrip ?? 0) / 2
       if (half === 0) {
+        socket.on("data", sent)
+        // After the pipe's own listener, which writes the chunk to the client.
         socket.pipe(upstream).pipe(socket)
+        upstream.on("data", handed)
         return
       }
       for (const [from, to] of [[socket, upstream], [upstream, socket]] as const) {
         from.setNoDelay(true)
-        from.on("data", (chunk) => setTimeout(() => to.writable && to.write(chunk), half))
+        from.on("data", (chunk: Buffer) => {
+          if (from === socket) sent()
+          setTimeout(() => {
+            if (!to.writable) return
+            to.write(chunk)
+            if (to === socket) handed(chunk)
+          }, half)
+        })
         from.on("end", () => setTimeout(() => to.end(), half))
       }
     })
@@ -72,6 +102,10 @@ export const tcpProxy = (target: URL, options: { readonly roundTrip?: number } =
       for (const [client, upstream] of upstreams) {
         client.unpipe()
         upstream.destroy()
+        if (waiting.has(client)) {
+          client.destroy()
+          continue
+        }
         // What the client sends next finds its connection ended, as a session the server ended does.
         client.on("data", () => client.destroy())
         client.resume()
@@ -82,6 +116,7 @@ export const tcpProxy = (target: URL, options: { readonly roundTrip?: number } =
       open,
       cut: close,
       sever,
+      quiet: Effect.sync(() => [...upstreams.keys()].every((client) => !waiting.has(client))),
       stall: Effect.sync(() => void (stalled = true)),
       unstall: Effect.sync(() => void (stalled = false))
     }
