@@ -142,8 +142,20 @@ describe("WorkspaceSync on a database that goes away", () => {
       const { direct, proxy, runner, warnings } = yield* setUp(slow, { maxConnections: 1 })
       yield* Effect.gen(function*() {
         const { key, sent, session } = yield* usersSyncedAndLockTaken(direct)
-        // While the companies' run waits for the lock, the server ends the runner's session (as it does a frozen
-        // runner's), which the runner finds at its next try; the database answers all along.
+        // The companies' run waits for the lock: its first try answered, and handed to it whole, so that its connection
+        // (its only one) sits in the pool and nothing more is sent on it until the clock moves. The users' lock comes
+        // free before that try is sent, and the users' run ends with statements of its own (the count in its summary;
+        // the companies' run begins with its migrations): a session ended under one of those is met there, not at a
+        // try of the lock (unanswered, the statement waited without end; failed, the count is left out in silence and
+        // the pool replaces the connection, and the run meets no ended session at all).
+        yield* settle("the companies' run waiting for the lock, its try answered", Effect.zipWith(
+          Effect.orDie(direct<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity
+            WHERE datname = current_database() AND state = 'idle' AND query LIKE '%pg_try_advisory_lock%'`),
+          proxy.quiet,
+          ([row], quiet) => row?.n === 1 && quiet
+        ))
+        // Meanwhile the server ends the runner's session (as it does a frozen runner's), which the runner finds at its
+        // next try; the database answers all along.
         yield* proxy.sever
         yield* settle("the runner's session ended", Effect.map(
           Effect.orDie(direct<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database()`),
