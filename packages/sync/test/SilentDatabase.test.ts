@@ -8,8 +8,9 @@ import { expect, it } from "@effect/vitest"
 import { Progress } from "@intercom-scroll/core"
 import { BlackHole, ClockSteps, PostgresDatabase } from "@intercom-scroll/testing"
 import { SqlClient } from "@effect/sql"
-import { Cause, Context, Deferred, Effect, Exit, Fiber, Layer, Option, Redacted, TestClock, TestServices } from "effect"
+import { Cause, Context, Deferred, Effect, Exit, Fiber, Layer, Option, Redacted, Ref, Schedule, TestClock, TestServices } from "effect"
 import { Sync, SyncDatabase, type SyncError } from "../src/index.js"
+import * as Lock from "../src/internal/lock.js"
 import { freshToken, intercom, rows, runs } from "./support/world.js"
 
 const users = (token: string) => intercom(token, { pageSize: 5, workspace: { seed: 12, users: 20 } })
@@ -21,6 +22,21 @@ const atPage = (page: number, effect: Effect.Effect<void>): Progress.Reporter =>
 }
 
 const steps = { step: "1 second", maxSteps: 150, realPause: "30 millis" } as const
+
+/** A connection of a pool of its own on `url`, for the test's own statements beside a run's. */
+const operatorAt = (url: Redacted.Redacted<string>) =>
+  Effect.flatMap(
+    Layer.build(PostgresDatabase.layerAt(url, { maxConnections: 1 })).pipe(Effect.map(Context.get(SqlClient.SqlClient))),
+    (sql) => sql.reserve
+  )
+
+/** Whether a Waiting event for the workspace's lock reached the reporter, and the reporter. */
+const lockWaits = Effect.map(Ref.make(0), (waits) => ({
+  waits,
+  reporter: {
+    report: (event) => event._tag === "Waiting" && event.reason === "workspace-lock" ? Ref.update(waits, (n) => n + 1) : Effect.void
+  } satisfies Progress.Reporter
+}))
 
 // On TLS, node-postgres's stream is a TLSSocket over the socket: destroying it must close the connection as well.
 for (const sslmode of ["disable", "require"] as const) {
@@ -98,6 +114,97 @@ it.scoped("a statement that waits long on a server that answers is waited for, h
       yield* TestServices.provideLive(Effect.sleep("25 millis"))
     }
     expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
+    yield* Effect.orDie(operator.executeRaw("ROLLBACK", []))
+    expect(yield* ClockSteps.runToEnd(steps)(fiber)).toMatchObject({ unchanged: 20, deleted: 0 })
+  }), { timeout: 60_000 })
+
+it.scoped("a lock's try whose statement is lost on the way fails with LockLost saying so, its session ended, and the next run takes the lock at once", () =>
+  Effect.gen(function*() {
+    const url = yield* PostgresDatabase.make
+    const hole = yield* BlackHole.make(url)
+    const proxied = SyncDatabase.layer(SyncDatabase.Database.Postgres({ url: hole.url }))
+    const workspace = freshToken("silent-try")
+    yield* Effect.provide(Sync.run("users", { workspace }), Layer.merge(users(freshToken()), proxied))
+    // Another holder of the workspace's lock. As the run starts to wait for it, the path goes silent and the lock comes
+    // free: the run's next try goes out on the connection of its pool that its first try used, which the silence holds.
+    const key = Lock.workspaceKey(workspace)
+    const operator = yield* operatorAt(url)
+    yield* operator.execute("SELECT pg_advisory_lock($1, $2)", key, undefined)
+    const freed: Progress.Reporter = {
+      report: (event) =>
+        event._tag === "Waiting"
+          ? Effect.zipRight(hole.silence, Effect.orDie(operator.execute("SELECT pg_advisory_unlock($1, $2)", key, undefined)))
+          : Effect.void
+    }
+    const fiber = yield* Effect.fork(
+      Effect.provide(
+        Sync.run("users", { workspace }).pipe(Effect.provideService(Progress.Progress, freed)),
+        Layer.merge(users(freshToken()), proxied)
+      )
+    )
+    const exit = yield* Effect.exit(ClockSteps.runToEnd(steps)(fiber))
+    const error = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
+    expect(error?._tag).toBe("LockLost")
+    const reason = (error as SyncError.LockLost).reason
+    const [, waited, pid] = reason.match(
+      /^its PostgreSQL connection went silent: a statement waited (\d+) s for an answer while its server session \(pid (\d+)\) sat idle: the answer, or the statement, was lost on the way$/
+    ) ?? []
+    expect(Number(waited)).toBeGreaterThanOrEqual(20)
+    expect(Number(waited)).toBeLessThan(60)
+
+    // Its session was ended on the server, holding nothing; no run was recorded, since none began without the lock.
+    const gone = operator.execute("SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = $1", [Number(pid)], undefined).pipe(
+      Effect.flatMap(([row]) => (row as { n: number }).n === 0 ? Effect.void : Effect.fail("still there")),
+      Effect.retry(Schedule.spaced("50 millis").pipe(Schedule.upTo("5 seconds"))),
+      TestServices.provideLive
+    )
+    yield* Effect.orDie(gone)
+    const [{ held }] = (yield* operator.execute(
+      "SELECT count(*)::int AS held FROM pg_locks WHERE locktype = 'advisory' AND objid = $1::bigint::oid",
+      [key[1] >>> 0],
+      undefined
+    )) as ReadonlyArray<{ held: number }>
+    expect(held).toBe(0)
+    expect(yield* Effect.provide(runs(workspace), PostgresDatabase.layerAt(url))).toHaveLength(1)
+
+    const { reporter, waits } = yield* lockWaits
+    const next = yield* Effect.fork(
+      Effect.provide(
+        Sync.run("users", { workspace }).pipe(Effect.provideService(Progress.Progress, reporter)),
+        Layer.merge(users(freshToken()), proxied)
+      )
+    )
+    expect(yield* ClockSteps.runToEnd(steps)(next)).toMatchObject({ unchanged: 20, deleted: 0 })
+    expect(yield* Ref.get(waits)).toBe(0)
+  }), { timeout: 60_000 })
+
+it.scoped("a lock's try that waits on a server that answers is waited for, however long the watch's clock runs", () =>
+  Effect.gen(function*() {
+    const url = yield* PostgresDatabase.make
+    const database = SyncDatabase.layer(SyncDatabase.Database.Postgres({ url }))
+    const workspace = freshToken("long-try")
+    yield* Effect.provide(Sync.run("users", { workspace }), Layer.merge(users(freshToken()), database))
+    // The try reads pg_locks: behind an operator's lock on that view, its session is `active`, waiting for a lock, for
+    // a few seconds of real time while the watch's clock runs two minutes on.
+    const operator = yield* operatorAt(url)
+    yield* operator.executeRaw("BEGIN; LOCK TABLE pg_catalog.pg_locks IN ACCESS EXCLUSIVE MODE", [])
+    const fiber = yield* Effect.fork(
+      Effect.provide(Sync.run("users", { workspace }), Layer.merge(users(freshToken()), database))
+    )
+    // Asked on a connection of its own: in the operator's transaction, pg_stat_activity would answer its first look.
+    const tryWaits = (yield* operatorAt(url)).execute(
+      `SELECT count(*)::int AS n FROM pg_stat_activity
+        WHERE state = 'active' AND wait_event_type = 'Lock' AND query LIKE '%pg_try_advisory_lock%'`,
+      [],
+      undefined
+    ).pipe(Effect.map(([row]) => (row as { n: number }).n === 1), Effect.orDie)
+    yield* ClockSteps.until("the try waits for the operator's lock", { step: "0 millis", maxSteps: 200, realPause: "25 millis" })(tryWaits)
+    for (let step = 0; step < 120; step++) {
+      yield* TestClock.adjust("1 second")
+      yield* TestServices.provideLive(Effect.sleep("25 millis"))
+    }
+    expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
+    expect(yield* tryWaits).toBe(true)
     yield* Effect.orDie(operator.executeRaw("ROLLBACK", []))
     expect(yield* ClockSteps.runToEnd(steps)(fiber)).toMatchObject({ unchanged: 20, deleted: 0 })
   }), { timeout: 60_000 })

@@ -101,7 +101,7 @@ export const acquire = (
   sql: SqlClient.SqlClient,
   dialect: Dialect,
   options: Options
-): Effect.Effect<Held, LockTimeout | SessionPooled | SqlError, Scope.Scope> =>
+): Effect.Effect<Held, LockTimeout | LockLost | SessionPooled | SqlError, Scope.Scope> =>
   Effect.gen(function*() {
     const lock = dialect === "pg"
       ? yield* advisory(sql, workspaceKey(options.workspace), options.workspace, options.tableLockTimeoutMillis ?? 0)
@@ -159,7 +159,7 @@ export const acquire = (
   })
 
 interface Lock {
-  readonly tryTake: Effect.Effect<void, Busy | SessionPooled | SqlError>
+  readonly tryTake: Effect.Effect<void, Busy | LockLost | SessionPooled | SqlError>
   /** Whether the lock is still ours; in SQLite, renews the lease. */
   readonly stillHeld: Effect.Effect<boolean, SessionPooled | SqlError>
   readonly checkEvery: Duration.Duration
@@ -270,16 +270,35 @@ const reserveIn = (
       ))
   )
 
+/** node-postgres's client under a connection of @effect/sql-pg, which keeps it as `pg`; read structurally. */
+const clientOf = (connection: SqlConnection.Connection) =>
+  (connection as {
+    readonly pg?: { readonly processID?: unknown; readonly connection?: { readonly stream?: unknown } }
+  }).pg
+
 /**
- * The socket under a connection of @effect/sql-pg (node-postgres's client, which it keeps as `pg`), to close without a
- * word to a server that does not answer: node-postgres's `end` waits for the server's goodbye. Undefined for another
- * driver's connection.
+ * The socket under a connection of @effect/sql-pg, to close without a word to a server that does not answer:
+ * node-postgres's `end` waits for the server's goodbye. Undefined for another driver's connection.
  */
-const socketOf = (connection: SqlConnection.Connection): { readonly destroy: () => void } | undefined => {
-  const stream = (connection as { readonly pg?: { readonly connection?: { readonly stream?: unknown } } }).pg?.connection?.stream
+interface Socket {
+  readonly destroy: () => void
+}
+
+const socketOf = (connection: SqlConnection.Connection): Socket | undefined => {
+  const stream = clientOf(connection)?.connection?.stream
   return typeof stream === "object" && stream !== null && typeof (stream as { readonly destroy?: unknown }).destroy === "function"
-    ? stream as { readonly destroy: () => void }
+    ? stream as Socket
     : undefined
+}
+
+/**
+ * The server process of a connection's session as the server named it on connecting (its cancel key, which
+ * node-postgres's own cancel sends), known before any statement: asking `pg_backend_pid()` would be a statement that
+ * may be lost on the way too. Undefined for another driver's connection.
+ */
+const serverProcessOf = (connection: SqlConnection.Connection): number | undefined => {
+  const pid = clientOf(connection)?.processID
+  return typeof pid === "number" ? pid : undefined
 }
 
 /** What `pg_stat_activity` says of a session: its state (NULL where the role may not see it) and since when. */
@@ -317,11 +336,13 @@ export const advisory = (
         readonly connection: SqlConnection.Connection
         readonly scope: Scope.CloseableScope
         readonly pid: number | undefined
-        readonly socket: { readonly destroy: () => void } | undefined
       }
       | undefined
-    // The statements under way on the held connection (how many, since when, how many begun in all), for the watch on
-    // its silence; and what that watch found, once it cut the connection.
+    // The connection the watch on silence looks after: a try's from before its statement (a try whose statement or
+    // answer is lost would otherwise wait without end, holding the lock perhaps), then the held one.
+    let watched: { readonly pid: number | undefined; readonly socket: Socket | undefined } | undefined
+    // The statements under way on the watched connection (how many, since when, how many begun in all), for the watch
+    // on its silence; and what that watch found, once it cut the connection.
     const inFlight = { count: 0, since: 0, begun: 0 }
     let silence: string | undefined
     const track = <A, E, R>(statement: Effect.Effect<A, E, R>) =>
@@ -395,26 +416,27 @@ export const advisory = (
           return yield* exit
         })
       ).pipe(turn.withPermits(1))
-    // Uninterruptible once the connection is in hand (the statement answers at once): an interrupted statement is
-    // cancelled by a `pg_cancel_backend` sent on another connection, which may land on the next statement of this one
-    // instead, the release of the lock. The wait for the connection may be interrupted.
+    // Uninterruptible once the connection is in hand (the statement answers at once, or the watch on silence cuts it):
+    // an interrupted statement is cancelled by a `pg_cancel_backend` sent on another connection, which may land on the
+    // next statement of this one instead, the release of the lock. The wait for the connection may be interrupted.
     const tryTake = Effect.uninterruptible(
       Effect.gen(function*() {
         const scope = yield* Scope.make()
         const connection = yield* reserveIn(sql, scope).pipe(
           Effect.tapErrorCause((cause) => Cause.isInterruptedOnly(cause) ? Effect.void : Scope.close(scope, Exit.void))
         )
+        watched = { pid: serverProcessOf(connection), socket: socketOf(connection) }
         // A session that holds the lock already, as this connection's never does, is another client's too: taken
         // again (advisory locks stack in a session), the lock would be held twice, by two syncs. One statement, so
         // that the look and the try run on one session whatever a pooler does.
-        const answer = yield* Effect.exit(
+        const answer = yield* Effect.exit(track(
           execute<{ locked: boolean | null; pid: number }>(
             connection,
             `SELECT CASE WHEN EXISTS (${heldHere(3)}) THEN NULL ELSE pg_try_advisory_lock($1, $2) END AS locked,
               pg_backend_pid() AS pid`,
             [...key, ...unsigned]
           )
-        )
+        ))
         if (Exit.isSuccess(answer) && answer.value[0]?.locked === null) {
           yield* Scope.close(scope, Exit.void)
           return yield* pooled("the server session it was given already held the workspace's lock, for another client")
@@ -424,12 +446,10 @@ export const advisory = (
           return yield* new Busy()
         }
         // Taken, or perhaps: a failure may have come after the server granted it. Kept for the release either way.
-        held = {
-          connection: tracked(connection),
-          scope,
-          pid: Exit.isSuccess(answer) ? answer.value[0]?.pid : undefined,
-          socket: socketOf(connection)
-        }
+        held = { connection: tracked(connection), scope, pid: Exit.isSuccess(answer) ? answer.value[0]?.pid : undefined }
+        watched = { pid: held.pid ?? watched.pid, socket: watched.socket }
+        // Cut by the watch: its session ended on the server, and the lock with it if the try had taken it.
+        if (Exit.isFailure(answer) && silence !== undefined) return yield* new LockLost({ workspace, reason: silence })
         return yield* Effect.asVoid(answer)
       })
     )
@@ -458,14 +478,14 @@ export const advisory = (
           Effect.orElseSucceed(() => Option.none())
         )
       })
-    // Closes the held connection for what `reason` says: its statement under way fails at once, and so does every one
-    // after it, the run's end included (recorded on the pool); the session is ended on the server first, which lets the
-    // workspace's lock go now rather than once the server notices.
-    const cut = (pid: number, reason: string) =>
+    // Closes the watched connection for what `reason` says: its statement under way fails at once, and so does every
+    // one after it, the run's end included (recorded on the pool); the session is ended on the server first, which lets
+    // the workspace's lock go now rather than once the server notices (a try's too, which may have taken it).
+    const cut = (on: { readonly socket: Socket | undefined }, pid: number, reason: string) =>
       Effect.gen(function*() {
         silence = `its PostgreSQL connection went silent: ${reason}`
         yield* Effect.ignore(Effect.timeoutOption(sql.unsafe("SELECT pg_terminate_backend($1)", [pid]), silenceCheckEvery))
-        held?.socket?.destroy()
+        on.socket?.destroy()
       })
     // A statement left unanswered while the server, asked on another connection, says the session is gone or sits idle:
     // its answer (or the statement) was lost on the way, as where a firewall, a NAT or a load balancer dropped the
@@ -479,8 +499,10 @@ export const advisory = (
       for (;;) {
         yield* Effect.sleep(silenceCheckEvery)
         const now = yield* Clock.currentTimeMillis
-        const pid = held?.pid
-        if (pid === undefined || inFlight.count === 0 || now - inFlight.since < Duration.toMillis(silenceCheckEvery)) {
+        // Read once: a try that ends meanwhile gives its connection back, and the next try watches another.
+        const on = watched
+        const pid = on?.pid
+        if (on === undefined || pid === undefined || inFlight.count === 0 || now - inFlight.since < Duration.toMillis(silenceCheckEvery)) {
           idleSeen = undefined
           continue
         }
@@ -493,7 +515,7 @@ export const advisory = (
         const [session] = answer.value
         const waited = `a statement waited ${Math.round((now - inFlight.since) / 1000)} s for an answer`
         if (session === undefined) {
-          return yield* cut(pid, `${waited} from a server session (pid ${pid}) that had ended without a word reaching it`)
+          return yield* cut(on, pid, `${waited} from a server session (pid ${pid}) that had ended without a word reaching it`)
         }
         if (session.changed === null || session.state === null || !session.state.startsWith("idle")) {
           idleSeen = undefined
@@ -501,6 +523,7 @@ export const advisory = (
         }
         if (idleSeen !== undefined && idleSeen.begun === begun && idleSeen.changed === session.changed) {
           return yield* cut(
+            on,
             pid,
             `${waited} while its server session (pid ${pid}) sat ${session.state}: the answer, or the statement, was lost on the way`
           )
