@@ -7,7 +7,7 @@
 import { expect, it } from "@effect/vitest"
 import { Progress } from "@intercom-scroll/core"
 import { BlackHole, ClockSteps, PostgresDatabase } from "@intercom-scroll/testing"
-import { SqlClient } from "@effect/sql"
+import { SqlClient, type SqlConnection } from "@effect/sql"
 import { Cause, Context, Deferred, Effect, Exit, Fiber, Layer, Option, Redacted, Ref, Schedule, TestClock, TestServices } from "effect"
 import { Sync, SyncDatabase, type SyncError } from "../src/index.js"
 import * as Lock from "../src/internal/lock.js"
@@ -29,6 +29,18 @@ const operatorAt = (url: Redacted.Redacted<string>) =>
     Layer.build(PostgresDatabase.layerAt(url, { maxConnections: 1 })).pipe(Effect.map(Context.get(SqlClient.SqlClient))),
     (sql) => sql.reserve
   )
+
+/**
+ * Whether a lock's try waits for a lock on the server, asked on `observer`: not the operator's connection, in whose
+ * transaction pg_stat_activity would answer its first look again.
+ */
+const tryWaitsOn = (observer: SqlConnection.Connection) =>
+  observer.execute(
+    `SELECT count(*)::int AS n FROM pg_stat_activity
+      WHERE state = 'active' AND wait_event_type = 'Lock' AND query LIKE '%pg_try_advisory_lock%'`,
+    [],
+    undefined
+  ).pipe(Effect.map(([row]) => (row as { n: number }).n === 1), Effect.orDie)
 
 /** Whether a Waiting event for the workspace's lock reached the reporter, and the reporter. */
 const lockWaits = Effect.map(Ref.make(0), (waits) => ({
@@ -191,13 +203,7 @@ it.scoped("a lock's try that waits on a server that answers is waited for, howev
     const fiber = yield* Effect.fork(
       Effect.provide(Sync.run("users", { workspace }), Layer.merge(users(freshToken()), database))
     )
-    // Asked on a connection of its own: in the operator's transaction, pg_stat_activity would answer its first look.
-    const tryWaits = (yield* operatorAt(url)).execute(
-      `SELECT count(*)::int AS n FROM pg_stat_activity
-        WHERE state = 'active' AND wait_event_type = 'Lock' AND query LIKE '%pg_try_advisory_lock%'`,
-      [],
-      undefined
-    ).pipe(Effect.map(([row]) => (row as { n: number }).n === 1), Effect.orDie)
+    const tryWaits = tryWaitsOn(yield* operatorAt(url))
     yield* ClockSteps.until("the try waits for the operator's lock", { step: "0 millis", maxSteps: 200, realPause: "25 millis" })(tryWaits)
     for (let step = 0; step < 120; step++) {
       yield* TestClock.adjust("1 second")
@@ -207,4 +213,32 @@ it.scoped("a lock's try that waits on a server that answers is waited for, howev
     expect(yield* tryWaits).toBe(true)
     yield* Effect.orDie(operator.executeRaw("ROLLBACK", []))
     expect(yield* ClockSteps.runToEnd(steps)(fiber)).toMatchObject({ unchanged: 20, deleted: 0 })
+  }), { timeout: 60_000 })
+
+it.scoped("a lock's try whose connection was given a pid that names no session, as a pooler's, is not cut for it", () =>
+  Effect.gen(function*() {
+    const url = yield* PostgresDatabase.make
+    const sql = yield* Layer.build(PostgresDatabase.layerAt(url, { maxConnections: 2 })).pipe(
+      Effect.map(Context.get(SqlClient.SqlClient))
+    )
+    // Both connections of the pool carry the key a pooler makes up as a client connects, a pid no session has.
+    yield* Effect.scoped(Effect.forEach([1, 2], (n) =>
+      Effect.map(sql.reserve, (connection) => {
+        ;(connection as unknown as { pg: { processID: number } }).pg.processID = 2_000_000_000 + n
+      })))
+    const operator = yield* operatorAt(url)
+    yield* operator.executeRaw("BEGIN; LOCK TABLE pg_catalog.pg_locks IN ACCESS EXCLUSIVE MODE", [])
+    const fiber = yield* Effect.fork(
+      Effect.scoped(Lock.acquire(sql, "pg", { workspace: freshToken("pooled-pid"), resource: "users", timeout: undefined }))
+    )
+    yield* ClockSteps.until("the try waits for the operator's lock", { step: "0 millis", maxSteps: 200, realPause: "25 millis" })(
+      tryWaitsOn(yield* operatorAt(url))
+    )
+    for (let step = 0; step < 60; step++) {
+      yield* TestClock.adjust("1 second")
+      yield* TestServices.provideLive(Effect.sleep("25 millis"))
+    }
+    expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
+    yield* Effect.orDie(operator.executeRaw("ROLLBACK", []))
+    expect(Exit.isSuccess(yield* Fiber.await(fiber))).toBe(true)
   }), { timeout: 60_000 })

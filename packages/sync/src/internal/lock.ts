@@ -339,8 +339,11 @@ export const advisory = (
       }
       | undefined
     // The connection the watch on silence looks after: a try's from before its statement (a try whose statement or
-    // answer is lost would otherwise wait without end, holding the lock perhaps), then the held one.
-    let watched: { readonly pid: number | undefined; readonly socket: Socket | undefined } | undefined
+    // answer is lost would otherwise wait without end, holding the lock perhaps), then the held one. `answered`: its
+    // pid is the session's own answer, not the key given as the connection opened, which a pooler makes up.
+    let watched:
+      | { readonly pid: number | undefined; readonly answered: boolean; readonly socket: Socket | undefined }
+      | undefined
     // The statements under way on the watched connection (how many, since when, how many begun in all), for the watch
     // on its silence; and what that watch found, once it cut the connection.
     const inFlight = { count: 0, since: 0, begun: 0 }
@@ -425,7 +428,7 @@ export const advisory = (
         const connection = yield* reserveIn(sql, scope).pipe(
           Effect.tapErrorCause((cause) => Cause.isInterruptedOnly(cause) ? Effect.void : Scope.close(scope, Exit.void))
         )
-        watched = { pid: serverProcessOf(connection), socket: socketOf(connection) }
+        watched = { pid: serverProcessOf(connection), answered: false, socket: socketOf(connection) }
         // A session that holds the lock already, as this connection's never does, is another client's too: taken
         // again (advisory locks stack in a session), the lock would be held twice, by two syncs. One statement, so
         // that the look and the try run on one session whatever a pooler does.
@@ -447,7 +450,7 @@ export const advisory = (
         }
         // Taken, or perhaps: a failure may have come after the server granted it. Kept for the release either way.
         held = { connection: tracked(connection), scope, pid: Exit.isSuccess(answer) ? answer.value[0]?.pid : undefined }
-        watched = { pid: held.pid ?? watched.pid, socket: watched.socket }
+        watched = { pid: held.pid, answered: true, socket: watched.socket }
         // Cut by the watch: its session ended on the server, and the lock with it if the try had taken it.
         if (Exit.isFailure(answer) && silence !== undefined) return yield* new LockLost({ workspace, reason: silence })
         return yield* Effect.asVoid(answer)
@@ -514,6 +517,11 @@ export const advisory = (
         }
         const [session] = answer.value
         const waited = `a statement waited ${Math.round((now - inFlight.since) / 1000)} s for an answer`
+        // No session by a pid given as the connection opened is no evidence: a pooler's names none.
+        if (session === undefined && !on.answered) {
+          idleSeen = undefined
+          continue
+        }
         if (session === undefined) {
           return yield* cut(on, pid, `${waited} from a server session (pid ${pid}) that had ended without a word reaching it`)
         }
