@@ -396,7 +396,10 @@ export class InvalidResponse extends Schema.TaggedError<InvalidResponse>()("Inva
   issue: Schema.String,
   /** The client's `maxResponseBytes`, when the body went over it. */
   maxResponseBytes: Schema.optional(Schema.Number),
-  /** The Intercom id of the record the issue is in, when it is in one (a field of a type Intercom does not document). */
+  /**
+   * The Intercom id of the record the issue is in, when it is in one (a field of a type Intercom does not document):
+   * past 300 characters (no Intercom id is that long), its first 300 and how many more there were.
+   */
   id: Schema.optional(Schema.String),
   /**
    * Where a redirect pointed, when the answer was one (or the HTTP client followed one on its own): origin and path,

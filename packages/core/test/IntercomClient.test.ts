@@ -635,6 +635,17 @@ describe("error mapping", () => {
       expect(invalid.message.length).toBeLessThan(1_000)
     }))
 
+  it.effect("a record's id of a megabyte is kept in part in InvalidResponse.id, after the token is taken out of all of it", () =>
+    Effect.gen(function*() {
+      const id = `${"a".repeat(290)} ${TOKEN} ${"b".repeat(1_000_000)}`
+      const page = { type: "user.list", users: [{ ...user(1), id, name: 7 }], scroll_param: "x" }
+      const invalid = expectTag(yield* failureOf(() => json(page)), "InvalidResponse")
+      const redacted = id.replace(TOKEN, "<redacted>")
+      expect(invalid.id).toBe(`${redacted.slice(0, 300)}… (${redacted.length - 300} more characters)`)
+      // The error as a JSON log line or a fleet's message carries it, not only its message.
+      expect(JSON.stringify(invalid).length).toBeLessThan(2_000)
+    }))
+
   it.effect("a record nested 5,000 levels deep is InvalidResponse naming it; one 1,000 deep is handed on whole", () =>
     Effect.gen(function*() {
       // As text: JSON.stringify, which the json helper uses, overflows on the deep one.

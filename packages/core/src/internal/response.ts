@@ -29,14 +29,17 @@ export interface Where {
 const truncated = (where: Where, detail: string) =>
   new RestartRequired({ resource: where.resource, page: where.page, cause: { _tag: "TruncatedBody", detail } })
 
-/** `issue` in our words, with what the server sent already redacted. */
+/**
+ * `issue` in our words, with what the server sent already redacted. `id` is the server's too: bounded like every quote,
+ * as the error whole (JSON logs, a fleet's messages) carries it; cut after the redaction, which needs the token whole.
+ */
 const invalid = (where: Where, issue: string, maxResponseBytes?: number, id?: string) =>
   new InvalidResponse({
     resource: where.resource,
     page: where.page,
     issue,
     ...(maxResponseBytes === undefined ? {} : { maxResponseBytes }),
-    ...(id === undefined ? {} : { id: where.redact(id) })
+    ...(id === undefined ? {} : { id: bounded(where.redact(id)) })
   })
 
 const decoder = new TextDecoder()
