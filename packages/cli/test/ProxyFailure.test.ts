@@ -1,11 +1,13 @@
 /**
  * The CLI's HttpClient behind a proxy that fails: nothing listening at it, one that closes each CONNECT unanswered, one
- * that refuses the tunnel. Real sockets on loopback; the base URL is a port where nothing listens, so a request that
- * went straight to it would be refused as Intercom's, not the proxy's.
+ * that refuses the tunnel. Real sockets on loopback; the base URL is Intercom's kind (https, a name) at a name no
+ * resolver knows (`.invalid`), so a request that went straight to it would fail as Intercom's unknown host, not the
+ * proxy's. This machine's base URLs are never sent through the proxy: last, a proxy that sees no request to them.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { IntercomClient, Scroll } from "@intercom-scroll/core"
-import { Cause, ConfigProvider, Effect, Exit, Option, Logger, LogLevel, Redacted, Schedule, Stream } from "effect"
+import { Simulator } from "@intercom-scroll/simulator"
+import { Cause, Chunk, ConfigProvider, Effect, Exit, Option, Logger, LogLevel, Redacted, Schedule, Stream } from "effect"
 import * as Net from "node:net"
 import * as Undici from "../src/internal/undici.js"
 
@@ -18,12 +20,16 @@ const freePort = Effect.async<number>((resume) => {
   })
 })
 
-/** A proxy that answers each CONNECT with `answer` (or closes the connection when undefined), counting them. */
+/**
+ * A proxy that answers each CONNECT with `answer` (or closes the connection when undefined), counting them and the
+ * connections made to it.
+ */
 const failingProxy = (answer: string | undefined) =>
   Effect.gen(function*() {
-    const seen = { connects: 0 }
+    const seen = { connections: 0, connects: 0 }
     const sockets = new Set<Net.Socket>()
     const server = Net.createServer((client) => {
+      seen.connections++
       sockets.add(client)
       client.on("close", () => sockets.delete(client))
       client.on("error", () => client.destroy())
@@ -48,25 +54,29 @@ const failingProxy = (answer: string | undefined) =>
     return { url: `http://127.0.0.1:${(server.address() as Net.AddressInfo).port}`, seen }
   })
 
-/** The users scroll through `proxy` (HTTP_PROXY, or the variable named) to a port where nothing listens. */
+/** The users scroll at `baseUrl` with the proxy variables `variables`, over the CLI's HttpClient. */
+const scrollWith = (baseUrl: string, variables: ReadonlyArray<readonly [string, string]>, accessToken = "proxy-failure-token") =>
+  Stream.runCollect(Scroll.users({ restart: Schedule.stop })).pipe(
+    Effect.exit,
+    Effect.provide(
+      IntercomClient.layer({
+        accessToken: Redacted.make(accessToken),
+        baseUrl,
+        // Short, so that a request the proxy leaves hanging fails the test quickly.
+        requestTimeout: "5 seconds"
+      })
+    ),
+    Effect.provide(Undici.layer),
+    // The warnings of the tries in between are the scroll's, tested elsewhere.
+    Logger.withMinimumLogLevel(LogLevel.Error),
+    Effect.withConfigProvider(ConfigProvider.fromMap(new Map(variables)))
+  )
+
+/** The users scroll through `proxy` (HTTP_PROXY, or the variable named) to Intercom's kind of URL, at no real host. */
 const scrollExit = (proxy: string, variable = "HTTP_PROXY") =>
   Effect.gen(function*() {
-    const target = yield* freePort
-    const exit = yield* Stream.runDrain(Scroll.users({ restart: Schedule.stop })).pipe(
-      Effect.exit,
-      Effect.provide(
-        IntercomClient.layer({
-          accessToken: Redacted.make("proxy-failure-token"),
-          baseUrl: `http://127.0.0.1:${target}`,
-          // Short, so that a request the proxy leaves hanging fails the test quickly.
-          requestTimeout: "5 seconds"
-        })
-      ),
-      Effect.provide(Undici.layer),
-      // The warnings of the tries in between are the scroll's, tested elsewhere.
-      Logger.withMinimumLogLevel(LogLevel.Error),
-      Effect.withConfigProvider(ConfigProvider.fromMap(new Map([[variable, proxy]])))
-    )
+    const target = "https://api.intercom.invalid"
+    const exit = yield* scrollWith(target, [[variable, proxy]])
     return { exit, target }
   })
 
@@ -84,7 +94,7 @@ describe("the CLI's HttpClient behind a failing proxy", () => {
       const { error, target } = yield* scrollThrough(proxy)
       expect(error).toMatchObject({ _tag: "Unreachable", reason: "refused", proxy, attempts: 3 })
       expect(error.message).toContain(
-        `Could not connect to http://127.0.0.1:${target} through the proxy ${proxy} for the users scroll: nothing is listening at the proxy`
+        `Could not connect to ${target} through the proxy ${proxy} for the users scroll: nothing is listening at the proxy`
       )
     }), 20_000)
 
@@ -125,4 +135,20 @@ describe("the CLI's HttpClient behind a failing proxy", () => {
       expect(message).toContain("HTTP_PROXY names a socks5:// proxy, which this program does not use: give an http:// or https:// proxy")
       expect(message).not.toContain("s3cret")
     }), 20_000)
+})
+
+describe("the CLI's HttpClient with a proxy named, to this machine", () => {
+  const token = "dG9rOnRoaXMtbWFjaGluZToxMjM0"
+
+  // A proxy would carry the token, which the client sends over plain http to this machine alone, off the machine.
+  it.scopedLive("a loopback base URL goes straight to the server, whatever the proxy variables say: the proxy sees no connection", () =>
+    Effect.gen(function*() {
+      const proxy = yield* failingProxy(undefined)
+      const simulator = new URL(yield* Simulator.baseUrl)
+      for (const host of [simulator.host, `localhost:${simulator.port}`]) {
+        const exit = yield* scrollWith(`http://${host}`, [["HTTP_PROXY", proxy.url], ["HTTPS_PROXY", proxy.url]], token)
+        expect(Exit.map(exit, Chunk.size)).toEqual(Exit.succeed(120))
+      }
+      expect(proxy.seen.connections).toBe(0)
+    }).pipe(Effect.provide(Simulator.layerServer({ workspaces: [{ token, users: 120 }] }))), 20_000)
 })

@@ -36,7 +36,7 @@ import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { Config, ConfigError, Context, type Duration, Effect, Either, identity, Layer, Redacted } from "effect"
 import { attach, type Internals } from "./internal/client.js"
-import { checkOptions, isRegion, parseUrl, withoutToken } from "./internal/options.js"
+import { checkOptions, isLoopback, isRegion, parseUrl, withoutToken } from "./internal/options.js"
 import * as ContentCoding from "./internal/contentCoding.js"
 import * as Identify from "./internal/identify.js"
 import * as RateLimit from "./internal/rateLimit.js"
@@ -67,6 +67,22 @@ export const regionBaseUrls: { readonly [R in Region]: string } = {
   eu: "https://api.eu.intercom.io",
   au: "https://api.au.intercom.io"
 }
+
+/**
+ * Whether `url` is this machine's: its host `localhost`, an address of 127.0.0.0/8, or `[::1]`. The only base URLs the
+ * client takes over plain http, as the token stays on the machine; for an app that decides by the same rule where else
+ * the token may go (the CLI sends no request to such a URL through a proxy, which would carry the token off it).
+ *
+ * @example
+ * import { IntercomClient } from "@intercom-scroll/core"
+ *
+ * IntercomClient.isThisMachine(new URL("http://127.0.0.1:4010")) // true
+ * IntercomClient.isThisMachine(new URL("http://127.0.0.1.nip.io")) // false: a name, resolved elsewhere
+ *
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isThisMachine = (url: URL): boolean => isLoopback(url.hostname)
 
 /**
  * How the client treats Intercom's rate limit.

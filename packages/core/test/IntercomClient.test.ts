@@ -235,6 +235,16 @@ describe("base URL", () => {
       expect(yield* build("http://localhost:4010/")).toBe("http://localhost:4010")
       expect(yield* build("http://[::1]:4010")).toBe("http://[::1]:4010")
     }))
+
+  it.effect("isThisMachine is the rule plain http is allowed by", () =>
+    Effect.gen(function*() {
+      const urls = ["http://127.0.0.1:4010", "http://127.1.2.3", "http://LOCALHOST:4010", "http://[::1]:4010", "http://api.intercom.io", "http://127.0.0.1.nip.io", "http://localhost.", "http://[::2]", "http://128.0.0.1"]
+      for (const url of urls) {
+        const allowed = yield* build(url).pipe(Effect.as(true), Effect.orElseSucceed(() => false))
+        expect([url, IntercomClient.isThisMachine(new URL(url))]).toEqual([url, allowed])
+      }
+      expect(urls.filter((url) => IntercomClient.isThisMachine(new URL(url)))).toHaveLength(4)
+    }))
 })
 
 describe("options that cannot work", () => {

@@ -7,7 +7,6 @@
  */
 import { FileSystem, Path } from "@effect/platform"
 import type { ServeError } from "@effect/platform/HttpServerError"
-import { NodeHttpClient } from "@effect/platform-node"
 import { IntercomClient, type ScrollError } from "@intercom-scroll/core"
 import { Embedded, type Simulator } from "@intercom-scroll/simulator"
 import type { ConfigError } from "effect/ConfigError"
@@ -84,10 +83,9 @@ export const layer = (
   ServeError | ScrollError.InvalidOptions | InvalidConfig | ConfigError
 > =>
   Client.layer({ baseUrl: Option.none(), region: Option.none(), requestTimeout: Option.none(), maxResponseBytes: Option.none() }).pipe(
-    // Intercom through the machine's proxy, as the CLI reaches it; the embedded simulator, on loopback, directly.
-    Layer.provide(Layer.unwrapEffect(
-      Effect.map(Embedded.Target, (target) => target._tag === "Simulated" ? NodeHttpClient.layerUndici : Undici.layer)
-    )),
+    // Intercom through the machine's proxy, as the CLI reaches it; the embedded simulator, on loopback, directly (as
+    // this machine always is).
+    Layer.provide(Undici.layer),
     Layer.provideMerge(Embedded.layer(simulator))
   )
 

@@ -5,7 +5,7 @@
  * "Startup"), for a command that never sends a request.
  *
  * Behind a proxy that the environment names (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`, as curl reads them), its requests
- * go through that proxy.
+ * go through that proxy, but to this machine.
  *
  * @since 0.1.0
  */
@@ -102,9 +102,9 @@ export interface Tls {
 
 /**
  * undici's client: over a dispatcher of its own, as before, when no proxy is named; else over an `EnvHttpProxyAgent`,
- * which tunnels each request through the proxy for its URL's scheme (unless `no_proxy` names its host), keeping the
- * tunnel alive from one request to the next as the plain dispatcher keeps its connection. `tls`: each connection to a
- * server, direct or tunnelled, made with it.
+ * which tunnels each request through the proxy for its URL's scheme (unless `no_proxy` names its host, or the host is
+ * this machine), keeping the tunnel alive from one request to the next as the plain dispatcher keeps its connection.
+ * `tls`: each connection to a server, direct or tunnelled, made with it.
  */
 const undiciLayer = (tls: Tls | undefined) =>
   Effect.gen(function*() {
@@ -115,9 +115,7 @@ const undiciLayer = (tls: Tls | undefined) =>
     const loaded = yield* Effect.promise(() => import("@effect/platform-node/Undici"))
     // undici is CommonJS: an ES module bundle (`pnpm start`'s) keeps only the default export of its `export *`.
     const undici = loaded.EnvHttpProxyAgent === undefined ? (loaded.default as unknown as typeof Undici) : loaded
-    const dispatcher = named.length === 0
-      ? Effect.acquireRelease(Effect.sync(() => new undici.Agent({ connect: { ...tls } })), (agent) => Effect.promise(() => agent.destroy()))
-      : proxyAgent(undici, { http, https, no }, tls)
+    const dispatcher = named.length === 0 ? directAgent(undici, tls) : proxyAgent(undici, { http, https, no }, tls)
     return NodeHttpClient.layerUndiciWithoutDispatcher.pipe(
       Layer.provide(Layer.scoped(NodeHttpClient.Dispatcher, dispatcher))
     )
@@ -145,8 +143,34 @@ const otherScheme = (named: Pick<Config.Config.Success<typeof proxies>, "http" |
   return undefined
 }
 
-/** The `EnvHttpProxyAgent` of the proxies named. */
+/** A dispatcher that reaches every server directly, closed with the scope. */
+const directAgent = (undici: typeof Undici, tls: Tls | undefined) =>
+  Effect.acquireRelease(Effect.sync(() => new undici.Agent({ connect: { ...tls } })), (agent) => Effect.promise(() => agent.destroy()))
+
+/**
+ * The `EnvHttpProxyAgent` of the proxies named, but for this machine (the simulator, a collector beside the command),
+ * reached directly whatever the variables say, as Go's HTTP client does: the CLI sends the token over plain http to
+ * this machine alone, and a proxy would carry it off the machine in clear.
+ */
 const proxyAgent = (
+  undici: typeof Undici,
+  named: Config.Config.Success<typeof proxies>,
+  tls: Tls | undefined
+) =>
+  Effect.gen(function*() {
+    // Loaded here, as undici is: `--help` loads neither.
+    const { IntercomClient } = yield* Effect.promise(() => import("@intercom-scroll/core"))
+    const direct = yield* directAgent(undici, tls)
+    const proxied = yield* envProxyAgent(undici, named, tls)
+    return proxied.compose((dispatch) => (options, handler) =>
+      options.origin !== undefined && IntercomClient.isThisMachine(new URL(options.origin))
+        ? direct.dispatch(options, handler)
+        : dispatch(options, handler)
+    )
+  })
+
+/** undici's `EnvHttpProxyAgent` of the proxies named. */
+const envProxyAgent = (
   undici: typeof Undici,
   { http, https, no }: Config.Config.Success<typeof proxies>,
   tls: Tls | undefined

@@ -21,7 +21,8 @@ export interface Checked {
   readonly rateLimit: RateLimit.Settings
 }
 
-const isLoopback = (hostname: string) =>
+/** Whether a URL's `hostname` (an IPv6 address in its brackets) names this machine. */
+export const isLoopback = (hostname: string) =>
   hostname === "localhost" || hostname === "[::1]" || /^127(\.\d{1,3}){3}$/.test(hostname)
 
 /**
