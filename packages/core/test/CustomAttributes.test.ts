@@ -89,6 +89,20 @@ describe("customAttributes", () => {
     }).pipe(Effect.provide(fake.layer))
   })
 
+  it.effect("the record's id and the attribute's name the server sent are printed with their control characters escaped", () => {
+    const fake = usersPage([{ ...ada, id: "u1\u001b[2J\u001b]0;title\u0007", custom_attributes: { "tier\u001b[31m": "gold" } }])
+    return Effect.gen(function*() {
+      const error = yield* Scroll.users({ customAttributes: Schema.Record({ key: Schema.String, value: Schema.Number }) }).pipe(
+        Stream.runDrain,
+        Effect.flip
+      )
+      if (error._tag !== "InvalidCustomAttributes") throw new Error(`expected InvalidCustomAttributes, not ${error._tag}`)
+      expect(error).toMatchObject({ id: "u1\\u001b[2J\\u001b]0;title\\u0007", path: "custom_attributes.tier\\u001b[31m" })
+      // eslint-disable-next-line no-control-regex -- no control character may reach the terminal that prints it
+      expect(error.message).not.toMatch(/[\u0000-\u001f]/)
+    }).pipe(Effect.provide(fake.layer))
+  })
+
   it.effect("is a typed failure, never a defect, and no restart is spent on it", () => {
     const fake = usersPage([{ ...ada, custom_attributes: { plan_tier: 7 } }])
     return Effect.gen(function*() {

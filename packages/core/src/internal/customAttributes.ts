@@ -3,6 +3,7 @@ import type { RecordOf } from "../Models.js"
 import type { Resource } from "../Resource.js"
 import { InvalidCustomAttributes } from "../ScrollError.js"
 import { bounded, firstIssue } from "./issue.js"
+import { printable } from "./redaction.js"
 
 /**
  * Types a page's records by a schema of the user's for their custom attributes. Decoded, not only validated, so that
@@ -19,11 +20,12 @@ export const decoder = <R extends Resource, A, I>(resource: R, schema: Schema.Sc
       const decoded = decode(record.custom_attributes ?? {})
       if (Either.isLeft(decoded)) {
         const { message, path } = firstIssue(decoded.left)
+        // The id and the attribute's name are the server's words, printed on a terminal as the client's others are.
         return Either.left(
           new InvalidCustomAttributes({
             resource,
-            id: record.id,
-            path: bounded(["custom_attributes", ...path].map(String).join(".")),
+            id: printable(record.id),
+            path: bounded(printable(["custom_attributes", ...path].map(String).join("."))),
             issue: message
           })
         )
