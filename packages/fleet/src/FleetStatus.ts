@@ -284,10 +284,12 @@ export const attention: (
   readonly workspaces?: ReadonlyArray<string> | undefined
 }) {
   const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+  // Each once, as a `Sync` request takes them: a resource named twice would be counted, and listed, twice.
+  const resources = Arr.dedupe(options.resources)
   const given = options.workspaces === undefined ? undefined : new Set(options.workspaces)
   // No sync tables: nothing ran, nothing kept.
-  if (!(yield* existing(sql, [Sync.runsTable])).has(Sync.runsTable) || options.resources.length === 0) {
-    const neverSynced = Arr.flatMap([...given ?? []], (workspace) => options.resources.map((resource) => ({ workspace, resource })))
+  if (!(yield* existing(sql, [Sync.runsTable])).has(Sync.runsTable) || resources.length === 0) {
+    const neverSynced = Arr.flatMap([...given ?? []], (workspace) => resources.map((resource) => ({ workspace, resource })))
     return { staleBefore: options.staleBefore, failing: [], stale: [], neverSynced, removed: [], fine: 0 } satisfies Attention
   }
   // The workspaces the database holds: with runs, or with records of a resource (its runs pruned, or not yet synced
@@ -300,15 +302,15 @@ export const attention: (
   const held = new Set([...withRuns, ...Arr.flatMap([...withRecords.values()], (names) => [...names])])
   const looked = given ?? held
   const states = new Map<string, Attention_.PairState>()
-  for (const state of yield* Attention_.window(sql, options.resources, options.staleBefore)) {
+  for (const state of yield* Attention_.window(sql, resources, options.staleBefore)) {
     if (looked.has(state.workspace)) states.set(Attention_.key(state.workspace, state.resource), state)
   }
   // A workspace with a resource not complete within the window: its history says since when, and how it fails.
   const unresolved = [...looked].filter((workspace) =>
     held.has(workspace) &&
-    options.resources.some((resource) => states.get(Attention_.key(workspace, resource))?.completeAt === undefined)
+    resources.some((resource) => states.get(Attention_.key(workspace, resource))?.completeAt === undefined)
   )
-  for (const state of yield* Attention_.history(sql, options.resources, unresolved)) {
+  for (const state of yield* Attention_.history(sql, resources, unresolved)) {
     states.set(Attention_.key(state.workspace, state.resource), state)
   }
   const errors = yield* Attention_.errors(
@@ -320,7 +322,7 @@ export const attention: (
   const neverSynced: Array<WorkspaceResource> = []
   let fine = 0
   for (const workspace of looked) {
-    for (const resource of options.resources) {
+    for (const resource of resources) {
       const state = states.get(Attention_.key(workspace, resource))
       const hasRecords = withRecords.get(resource)?.has(workspace) ?? false
       if (state?.failingSince !== undefined) {

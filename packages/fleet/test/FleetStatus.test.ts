@@ -267,6 +267,20 @@ describe("FleetStatus.attention", () => {
         }).pipe(Effect.provide(layer))
       }).pipe(Effect.scoped), 60_000)
 
+    it.effect(`a resource named twice is looked at once, as a Sync request takes it (${dialect})`, () =>
+      Effect.gen(function*() {
+        const layer = SyncDatabase.layer(yield* database)
+        const [once, twice] = yield* Effect.gen(function*() {
+          yield* seed
+          const workspaces = ["acme", "globex", "initech", "umbrella", "hooli"]
+          return [
+            yield* FleetStatus.attention({ staleBefore, resources: ["users", "leads"], workspaces }),
+            yield* FleetStatus.attention({ staleBefore, resources: ["users", "leads", "users"], workspaces })
+          ]
+        }).pipe(Effect.provide(layer))
+        expect(twice).toEqual(once)
+      }).pipe(Effect.scoped), 60_000)
+
     it.effect(`a sync refused before its run began, as a runner records it, is a failing workspace, not one never synced (${dialect})`, () =>
       Effect.gen(function*() {
         const layer = SyncDatabase.layer(yield* database)
