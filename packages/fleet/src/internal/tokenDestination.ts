@@ -9,9 +9,6 @@
 import { IntercomClient, ScrollError } from "@intercom-scroll/core"
 import { Effect } from "effect"
 
-const isLoopback = (hostname: string) =>
-  hostname === "localhost" || hostname === "[::1]" || /^127(\.\d{1,3}){3}$/.test(hostname)
-
 export interface TokenDestinations {
   /** Fails with `InvalidOptions` when the runner does not send tokens to `baseUrl` (none: the region's host). */
   readonly check: (baseUrl: string | undefined) => Effect.Effect<void, ScrollError.InvalidOptions>
@@ -26,7 +23,7 @@ export const make = (allowedBaseUrls: ReadonlyArray<string>): Effect.Effect<Toke
     check: (baseUrl) => {
       if (baseUrl === undefined || !URL.canParse(baseUrl)) return Effect.void // the client refuses what does not parse
       const url = new URL(baseUrl)
-      if (allowed.has(url.origin) || isLoopback(url.hostname)) return Effect.void
+      if (allowed.has(url.origin) || IntercomClient.isThisMachine(url)) return Effect.void
       return Effect.fail(
         new ScrollError.InvalidOptions({
           detail:
