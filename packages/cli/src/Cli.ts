@@ -289,18 +289,31 @@ export const runMain = <E>(program: Effect.Effect<unknown, E, Layer.Layer.Succes
   let stoppedBy: ExitCode.StopSignal | undefined
   // runMain stops listening after the first signal, so a second one (a terminal's Ctrl-C passed on by a parent such as
   // pnpm, on top of the terminal's own) would kill the process before the interrupted export removed its temporary
-  // file. These listeners keep the process alive until runMain exits it, or the stop's deadline does (StopDeadline).
+  // file. These listeners keep the process alive until runMain exits it, or the stop's deadline does (StopDeadline). A
+  // stop signal after the first: a copy of it changes nothing, a Ctrl-C or SIGTERM sent again later stops at once; a
+  // SIGHUP then (the terminal closed) is no one asking again.
+  let again: ((signal: ExitCode.StopSignal) => void) | undefined
+  // The SIGTERM sent here for a SIGHUP, which is no second signal however late a loaded machine delivers it.
+  let passedOn = false
   const stopped = (signal: ExitCode.StopSignal) => () => {
-    if (stoppedBy !== undefined) return
+    if (stoppedBy !== undefined) {
+      if (signal === "SIGTERM" && passedOn) passedOn = false
+      else if (signal !== "SIGHUP") again?.(signal)
+      return
+    }
     stoppedBy = signal
-    StopDeadline.arm(signal, ExitCode.exitCode(Exit.interrupt(FiberId.none), signal), {
+    again = StopDeadline.arm(signal, ExitCode.exitCode(Exit.interrupt(FiberId.none), signal), {
       setTimeout: (run, millis) => setTimeout(run, millis),
       writeStderr: (text) => process.stderr.write(text),
-      exit: (code) => process.exit(code)
+      exit: (code) => process.exit(code),
+      now: () => performance.now()
     })
     // runMain does not listen for SIGHUP (a closed terminal, a dropped SSH session), which would end the process at
     // once, its cleanup undone: it is passed on as the SIGTERM runMain stops on.
-    if (signal === "SIGHUP") process.kill(process.pid, "SIGTERM")
+    if (signal === "SIGHUP") {
+      passedOn = true
+      process.kill(process.pid, "SIGTERM")
+    }
   }
   for (const signal of Object.keys(ExitCode.stopSignals) as ReadonlyArray<ExitCode.StopSignal>) {
     process.on(signal, stopped(signal))

@@ -656,7 +656,8 @@ describe("intercom-scroll fleet", () => {
         StopDeadline.arm("SIGTERM", 143, {
           setTimeout: (_, millis) => ((deadline = millis), { unref: () => undefined }),
           writeStderr: () => undefined,
-          exit: () => undefined
+          exit: () => undefined,
+          now: () => 0
         })
         const before = logged.length
         yield* Fiber.interrupt(runner)
@@ -667,7 +668,7 @@ describe("intercom-scroll fleet", () => {
       Effect.gen(function*() {
         expect(yield* stopped([])).toEqual({
           deadline: StopDeadline.graceMillis,
-          line: "Stopping: the syncs running may finish for up to 15s; those not started go back to the fleet"
+          line: "Stopping: the syncs running may finish for up to 15s; those not started go back to the fleet (a second Ctrl-C or SIGTERM, 2 s or more after the first, stops at once)"
         })
       }), 60_000)
 
@@ -675,7 +676,7 @@ describe("intercom-scroll fleet", () => {
       Effect.gen(function*() {
         const tenMinutes = {
           deadline: 10 * 60_000 + 45_000,
-          line: "Stopping: the syncs running may finish for up to 10m; those not started go back to the fleet"
+          line: "Stopping: the syncs running may finish for up to 10m; those not started go back to the fleet (a second Ctrl-C or SIGTERM, 2 s or more after the first, stops at once)"
         }
         expect(yield* stopped(["--termination-timeout", "10m"])).toEqual(tenMinutes)
         expect(yield* stopped([], [["INTERCOM_SCROLL_TERMINATION_TIMEOUT", "10 minutes"]])).toEqual(tenMinutes)

@@ -2,10 +2,11 @@ import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect } from "effect"
 import * as StopDeadline from "../src/internal/stopDeadline.js"
 
-/** A process whose one timer the test fires by hand. */
+/** A process whose one timer the test fires by hand, and whose clock it moves. */
 const fakeProcess = () => {
   const seen = { millis: undefined as number | undefined, unref: false, stderr: "", exited: undefined as number | undefined }
   let fire = () => {}
+  const clock = { now: 1_000 }
   const process: StopDeadline.Process = {
     setTimeout: (run, millis) => {
       seen.millis = millis
@@ -13,9 +14,10 @@ const fakeProcess = () => {
       return { unref: () => (seen.unref = true) }
     },
     writeStderr: (text) => void (seen.stderr += text),
-    exit: (code) => void (seen.exited = code)
+    exit: (code) => void (seen.exited = code),
+    now: () => clock.now
   }
-  return { process, seen, fire: () => fire() }
+  return { process, seen, fire: () => fire(), clock }
 }
 
 describe("the stop's deadline", () => {
@@ -37,4 +39,19 @@ describe("the stop's deadline", () => {
       expect(seen.millis).toBe(2 ** 31 - 1)
     }))
 
+  it("a second Ctrl-C or SIGTERM a while after the first exits at once with the first's code; a copy of the first changes nothing", () => {
+    const { clock, process, seen } = fakeProcess()
+    const again = StopDeadline.arm("SIGINT", 130, process)
+    // A terminal's Ctrl-C passed on by pnpm, on top of the terminal's own: the cleanup goes on.
+    clock.now += 50
+    again("SIGINT")
+    clock.now += StopDeadline.againAfterMillis - 51
+    again("SIGTERM")
+    expect(seen).toMatchObject({ stderr: "", exited: undefined })
+    // Pressed again: a runner given --termination-timeout 10m would otherwise wait up to 10m 45s, deaf to it.
+    clock.now += 1_200
+    again("SIGTERM")
+    expect(seen.exited).toBe(130)
+    expect(seen.stderr).toBe("Stopped at once: SIGTERM 3.2 s after SIGINT; exiting without the rest of its cleanup.\n")
+  })
 })

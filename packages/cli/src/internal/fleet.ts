@@ -289,7 +289,11 @@ const serve = <ROut, E, R>(
     yield* Effect.addFinalizer((exit) =>
       Exit.isInterrupted(exit)
         ? Effect.logInfo(
-          `Stopping: the syncs running may finish for up to ${Duration.format(terminationTimeout)}; those not started go back to the fleet`
+          `Stopping: the syncs running may finish for up to ${
+            Duration.format(terminationTimeout)
+          }; those not started go back to the fleet (a second Ctrl-C or SIGTERM, ${
+            StopDeadline.againAfterMillis / 1000
+          } s or more after the first, stops at once)`
         )
         : Effect.void
     )

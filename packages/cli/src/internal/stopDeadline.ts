@@ -46,6 +46,15 @@ export const allowing = (terminationTimeout: Duration.Duration): Effect.Effect<v
   )
 
 /**
+ * How long after the first stop signal another one is the user's own, pressed again to stop at once; sooner, it is a
+ * copy of the first (a terminal's Ctrl-C reaches the process and a parent such as pnpm, which passes its own on).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const againAfterMillis = 2_000
+
+/**
  * What arming the deadline needs of the process, so that a test can stand in for it.
  *
  * @since 0.1.0
@@ -55,21 +64,39 @@ export interface Process {
   readonly setTimeout: (run: () => void, millis: number) => { unref(): unknown }
   readonly writeStderr: (text: string) => void
   readonly exit: (code: number) => void
+  /** A monotonic clock, in milliseconds. */
+  readonly now: () => number
 }
 
 /**
  * After the stop `signal`, exits with `code` if the process is still there `millis` later (the grace of a stop now:
  * `graceMillis`, or what `allowing` gave), saying so. The timer does not keep the process alive: one that stops in
- * time exits as it would have.
+ * time exits as it would have. Returns what to do with a stop signal that comes after it: one `againAfterMillis` or
+ * more later exits at once, with `code` (a runner given `--termination-timeout 10m` could otherwise be stopped from a
+ * terminal only by SIGKILL); a copy of the first changes nothing.
  *
  * @since 0.1.0
  * @category stopping
  */
-export const arm = (signal: ExitCode.StopSignal, code: number, process: Process, millis: number = current): void => {
+export const arm = (
+  signal: ExitCode.StopSignal,
+  code: number,
+  process: Process,
+  millis: number = current
+): (again: ExitCode.StopSignal) => void => {
+  const armedAt = process.now()
   process.setTimeout(() => {
     process.writeStderr(
       `Stopped: still stopping ${millis / 1000} s after ${signal}; exiting without the rest of its cleanup.\n`
     )
     process.exit(code)
   }, millis).unref()
+  return (again) => {
+    const after = process.now() - armedAt
+    if (after < againAfterMillis) return
+    process.writeStderr(
+      `Stopped at once: ${again} ${(after / 1000).toFixed(1)} s after ${signal}; exiting without the rest of its cleanup.\n`
+    )
+    process.exit(code)
+  }
 }
