@@ -57,6 +57,9 @@ describe("intercom-scroll fleet", () => {
     // No runner alive on the database: the requests wait for one, and the line says so until all are answered.
     expect(FleetCommand.renderProgress({ workspaces: 2, complete: 0, failed: 0, syncing: 0, records: 0, runners: 0 }, 30_100))
       .toBe("fleet: 0 of 2 workspaces complete, 0 syncing, 2 waiting | 0 records | 30.1 s | no runner serves this database: start intercom-scroll fleet runner on it")
+    // Syncs still running on a runner that is stopping, which has left the live ones: it serves no new sync.
+    expect(FleetCommand.renderProgress({ workspaces: 3, complete: 0, failed: 0, syncing: 2, records: 40, runners: 0 }, 2_000))
+      .toBe("fleet: 0 of 3 workspaces complete, 2 syncing, 1 waiting | 40 records | 2.0 s | no live runner takes new syncs: start intercom-scroll fleet runner on this database")
     expect(FleetCommand.renderProgress({ workspaces: 2, complete: 1, failed: 0, syncing: 1, records: 9, runners: 2 }, 1_000))
       .toBe("fleet: 1 of 2 workspaces complete, 1 syncing, 0 waiting | 9 records | 1.0 s")
   })

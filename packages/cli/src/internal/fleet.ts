@@ -116,9 +116,12 @@ export const renderProgress = (counts: Counts, elapsedMillis: number): string =>
   const line = `fleet: ${states.join(", ")} | ${integer.format(counts.records)} records | ${ProgressBar.formatDuration(elapsedMillis)}`
   // The requests wait in the database for a runner: without one they wait for ever, so the line says why.
   if (counts.databaseDown === true) return `${line} | the database does not answer: the syncs wait for it`
-  return counts.runners === 0 && counts.complete + counts.failed < counts.workspaces
-    ? `${line} | no runner serves this database: start intercom-scroll fleet runner on it`
-    : line
+  if (counts.runners !== 0 || counts.complete + counts.failed >= counts.workspaces) return line
+  // Syncs under way with no runner alive: a stopping runner finishes them (it left the live ones as its stop began),
+  // or a dead one's runs wait to be marked abandoned; either way none takes the rest.
+  return counts.syncing > 0
+    ? `${line} | no live runner takes new syncs: start intercom-scroll fleet runner on this database`
+    : `${line} | no runner serves this database: start intercom-scroll fleet runner on it`
 }
 
 const seen = (summary: Summary.Summary) => summary.inserted + summary.updated + summary.unchanged
