@@ -17,12 +17,14 @@
  *
  * @internal
  */
-import { type MessageStorage, RunnerStorage, ShardingConfig, SqlMessageStorage, SqlRunnerStorage } from "@effect/cluster"
+import { type MessageStorage, RunnerStorage, ShardingConfig, SqlRunnerStorage } from "@effect/cluster"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlConnection from "@effect/sql/SqlConnection"
-import { Clock, Duration, Effect, Exit, Layer, Option, type Scope } from "effect"
+import { Clock, Duration, Effect, Exit, Layer, type Scope } from "effect"
 import type { ConfigError } from "effect/ConfigError"
+import * as Messages from "./messageStorage.js"
 import * as ShardLockTiming from "./shardLockTiming.js"
+import * as SilentSession from "./silentSession.js"
 
 /** `storage`, its `release`s run one at a time; the rest (`refresh` and `acquire` among them) as they come. */
 export const releasingOneAtATime = (storage: RunnerStorage.RunnerStorage["Type"]) =>
@@ -32,46 +34,8 @@ export const releasingOneAtATime = (storage: RunnerStorage.RunnerStorage["Type"]
   }))
 
 /**
- * A connection of @effect/sql-pg: node-postgres's client (kept as `pg`), its server process and its socket, read
- * structurally. Undefined for another driver's.
- */
-const pgSession = (connection: SqlConnection.Connection) => {
-  const pg = (connection as {
-    readonly pg?: { readonly processID?: unknown; readonly connection?: { readonly stream?: unknown } }
-  }).pg
-  const stream = pg?.connection?.stream
-  return typeof pg?.processID === "number" && typeof stream === "object" && stream !== null &&
-      typeof (stream as { readonly destroy?: unknown }).destroy === "function"
-    ? { pid: pg.processID, socket: stream as { readonly destroy: () => void } }
-    : undefined
-}
-
-/**
- * Ends a lock session the cluster gave up on: on the server first (`pg_terminate_backend` on another connection, which
- * lets its advisory locks go now rather than when the server notices, if ever: a middlebox that acknowledges keeps
- * it), then its socket, so that its statements fail at once and the pool drops it. A connection that does not answer
- * the termination within `within` went silent too (the pool's idle ones did, with the lock session): it is closed, not
- * given back, and the next one asked; a connection that cannot be had ends the attempt.
- */
-const endSession = (
-  sql: SqlClient.SqlClient,
-  session: { readonly pid: number; readonly socket: { readonly destroy: () => void } },
-  within: Duration.Duration
-) =>
-  Effect.scoped(Effect.gen(function*() {
-    const connection = yield* sql.reserve
-    const answer = yield* Effect.timeoutOption(connection.executeRaw("SELECT pg_terminate_backend($1)", [session.pid]), within)
-    if (Option.isNone(answer)) pgSession(connection)?.socket.destroy()
-    return Option.isSome(answer)
-  })).pipe(
-    Effect.repeat({ until: (answered) => answered }),
-    Effect.ignore,
-    Effect.ensuring(Effect.sync(() => session.socket.destroy()))
-  )
-
-/**
  * `storage`, its lock operations watched: one that ends unanswered past `deadline` (the cluster's, which then rebuilds
- * the lock session) has that session ended (`endSession`). Within the deadline the cluster takes no session for lost,
+ * the lock session) has that session ended (`SilentSession.end`). Within the deadline the cluster takes no session for lost,
  * and past it the cluster drops every shard whatever is done here: on a server merely too loaded to answer, the old
  * session's locks went at its `pg_advisory_unlock_all` once the server came to it, and go now.
  */
@@ -85,7 +49,7 @@ const endingSessionsPastDeadline = (
   const watched = <A, E>(operation: Effect.Effect<A, E>): Effect.Effect<A, E> =>
     Effect.suspend(() => {
       const connection = lockSession()
-      const session = connection && pgSession(connection)
+      const session = connection && SilentSession.pgSession(connection)
       if (session === undefined) return operation
       return Effect.flatMap(Clock.currentTimeMillis, (start) =>
         Effect.onExit(operation, (exit) =>
@@ -93,7 +57,7 @@ const endingSessionsPastDeadline = (
             now - start < Duration.toMillis(deadline)
               ? Effect.void
               // Forked: the cluster waits for no one here, and the termination may wait for a connection of the pool.
-              : Effect.asVoid(Effect.forkIn(endSession(sql, session, deadline), scope)))))
+              : Effect.asVoid(Effect.forkIn(SilentSession.end(sql, session, deadline), scope)))))
     })
   return {
     ...storage,
@@ -152,6 +116,6 @@ export const layerStorage = (
   ConfigError,
   SqlClient.SqlClient
 > =>
-  Layer.merge(Layer.orDie(SqlMessageStorage.layer), layerRunnerStorage).pipe(
+  Layer.merge(Layer.orDie(Messages.layer), layerRunnerStorage).pipe(
     Layer.provide(ShardingConfig.layerFromEnv(shardingConfig))
   )

@@ -1,0 +1,99 @@
+/**
+ * PostgreSQL sessions of a runner whose path went silent: a firewall or a NAT that dropped the connection's state while
+ * something on the way still acknowledges, so that neither side's keepalives end it, and a statement sent on it waits
+ * for an answer without end. Such a connection handed back to the pool is handed out again, to the next statement that
+ * waits without end (packages/bench/NOTES.md, "A fleet runner whose shard lock session goes silent", "A fleet runner
+ * cut off by a silent path").
+ *
+ * @internal
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import type * as SqlConnection from "@effect/sql/SqlConnection"
+import type { SqlError } from "@effect/sql/SqlError"
+import { type Duration, Effect, Option, type Scope } from "effect"
+
+/** A session of the server, and the socket that reaches it. */
+export interface Session {
+  readonly pid: number
+  readonly socket: { readonly destroy: () => void }
+}
+
+/**
+ * A connection of @effect/sql-pg: node-postgres's client (kept as `pg`), its server process and its socket, read
+ * structurally. Undefined for another driver's.
+ */
+export const pgSession = (connection: SqlConnection.Connection): Session | undefined => {
+  const pg = (connection as {
+    readonly pg?: { readonly processID?: unknown; readonly connection?: { readonly stream?: unknown } }
+  }).pg
+  const stream = pg?.connection?.stream
+  return typeof pg?.processID === "number" && typeof stream === "object" && stream !== null &&
+      typeof (stream as { readonly destroy?: unknown }).destroy === "function"
+    ? { pid: pg.processID, socket: stream as { readonly destroy: () => void } }
+    : undefined
+}
+
+/** Connections `end` asks at most: the pool's own, and a few it makes anew. */
+const maxTries = 30
+
+/**
+ * Ends a session given up on: on the server first (`pg_terminate_backend` on another connection, which lets its locks
+ * go now rather than when the server notices, if ever: a middlebox that acknowledges keeps it), then its socket, so
+ * that its statements fail at once and the pool drops it. A connection that does not answer the termination within
+ * `within` went silent too (the pool's idle ones did, with the session): it is closed, not given back, its session
+ * ended with the first, and the next one asked (`maxTries` at most); a connection that cannot be had ends the attempt.
+ */
+export const end = (sql: SqlClient.SqlClient, session: Session, within: Duration.Duration): Effect.Effect<void> => {
+  const silent = [session.pid]
+  return Effect.scoped(Effect.gen(function*() {
+    const connection = yield* sql.reserve
+    // A connection that fails it answers nothing either: one closed here that the pool has not dropped yet.
+    const answer = Option.flatten(
+      yield* Effect.timeoutOption(
+        Effect.option(connection.executeRaw("SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid", [silent])),
+        within
+      )
+    )
+    if (Option.isNone(answer)) {
+      const helper = pgSession(connection)
+      if (helper !== undefined) {
+        silent.push(helper.pid)
+        helper.socket.destroy()
+      }
+    }
+    return Option.isSome(answer)
+  })).pipe(
+    Effect.repeat({ until: (answered) => answered, times: maxTries - 1 }),
+    Effect.ignore,
+    Effect.ensuring(Effect.sync(() => session.socket.destroy()))
+  )
+}
+
+/**
+ * `use` run on a connection of its own, reserved for it, every statement of it there (its transactions too, begun
+ * there). Unanswered after `deadline`, that connection's session is ended (`end`, forked in `scope`, after `onSilent`),
+ * so that `use` fails rather than wait without end and the connection is not handed out again. `use` must be made of
+ * short statements: a long one, however healthy, is cut there.
+ */
+export const withDeadline = (
+  sql: SqlClient.SqlClient,
+  deadline: Duration.Duration,
+  scope: Scope.Scope,
+  onSilent: (session: Session) => Effect.Effect<void>
+) =>
+<A, E, R>(use: Effect.Effect<A, E, R>): Effect.Effect<A, E | SqlError, R> =>
+  Effect.scoped(Effect.gen(function*() {
+    const connection = yield* sql.reserve
+    const session = pgSession(connection)
+    if (session !== undefined) {
+      yield* Effect.sleep(deadline).pipe(
+        Effect.zipRight(onSilent(session)),
+        Effect.zipRight(Effect.forkIn(end(sql, session, deadline), scope)),
+        // Interrupted as `use` ends, even where its caller cannot be (a transaction's finalizer).
+        Effect.interruptible,
+        Effect.forkScoped
+      )
+    }
+    // -1: no transaction open on it yet, so that one begun inside `use` is begun here, not a savepoint.
+    return yield* Effect.provideService(use, SqlClient.TransactionConnection, [connection, -1])
+  }))

@@ -1,0 +1,74 @@
+/**
+ * A runner's cluster storage on a real PostgreSQL whose path goes silent without closing (a NAT or a firewall that
+ * dropped the connections' state, something on the way still acknowledging): its message storage reads again on a new
+ * connection, where the cluster's storage read loop waited without end (packages/bench/NOTES.md, "A fleet runner cut
+ * off by a silent path").
+ */
+import { MessageStorage, ShardId } from "@effect/cluster"
+import { SqlClient } from "@effect/sql"
+import { describe, expect, it } from "@effect/vitest"
+import { SyncDatabase } from "@intercom-scroll/sync"
+import { BlackHole, ClockSteps, PostgresDatabase } from "@intercom-scroll/testing"
+import { Context, Effect, Either, Exit, Layer, Logger, Scope } from "effect"
+import { Fleet } from "../src/index.js"
+import * as ShardLocks from "../src/internal/shardLocks.js"
+
+const steps = { step: "1 second", maxSteps: 60, realPause: "30 millis" } as const
+
+describe("A runner's storage on a silent path", () => {
+  it.scoped("a storage read left unanswered fails at its deadline, and the next reads on a new connection what was sent meanwhile", () => {
+    const warnings: Array<string> = []
+    return Effect.gen(function*() {
+      const url = yield* Effect.orDie(PostgresDatabase.make)
+      const hole = yield* BlackHole.make(url)
+      const runner = yield* Scope.make()
+      // The runner's storage as `Fleet.layerRunner` builds it, through the proxy.
+      const context = yield* Scope.extend(
+        Layer.build(ShardLocks.layerStorage(Fleet.shardingConfig).pipe(
+          Layer.provide(Fleet.layerSql(SyncDatabase.Database.Postgres({ url: hole.url })))
+        )).pipe(Effect.orDie),
+        runner
+      )
+      const storage = Context.get(context, MessageStorage.MessageStorage)
+      const shard = ShardId.make("default", 1)
+      // Reads at once, as the cluster's loops and entities make them: the pool keeps their connections, idle.
+      yield* Effect.all(Array.from({ length: 3 }, () => Effect.orDie(storage.unprocessedMessages([shard]))), { concurrency: 3 })
+
+      const direct = Context.get(yield* Layer.build(Layer.orDie(PostgresDatabase.layerAt(url))), SqlClient.SqlClient)
+      yield* hole.silence
+      // A `Sync` sent meanwhile by a process whose own path works.
+      yield* Effect.orDie(direct`INSERT INTO cluster_messages (id, shard_id, entity_type, entity_id, kind, tag, payload, headers, processed, request_id)
+        VALUES (1, ${shard.toString()}, 'WorkspaceSync', 'acme', 0, 'Sync', '{}', '{}', FALSE, 1)`)
+
+      // The storage read loop's next read takes an idle connection, silent now: it fails at the deadline. Before, it
+      // waited without end, and the runner read nothing more.
+      const first = yield* Effect.fork(Effect.either(storage.unprocessedMessages([shard])))
+      expect(Either.isLeft(yield* ClockSteps.runToEnd(steps)(first))).toBe(true)
+      // The loop reads again at each poll, until a read is answered: on a new connection, the silent ones ended.
+      let read: ReadonlyArray<string> | undefined
+      for (let attempt = 0; attempt < 6 && read === undefined; attempt++) {
+        const fiber = yield* Effect.fork(Effect.option(storage.unprocessedMessages([shard])))
+        const answer = yield* ClockSteps.runToEnd(steps)(fiber)
+        if (answer._tag === "Some") read = answer.value.map((message) => message.envelope.address.entityId)
+      }
+      expect(read).toEqual(["acme"])
+      // Each session it gave up on, said in a warning, is ended on the server too, which would otherwise keep it (the
+      // path acknowledges), and with it whatever it held: the row locks of an answer's transaction cut there.
+      const given = /^The cluster's message storage \(unprocessedMessages\) has waited 10s for PostgreSQL: ending its session \(pid (\d+)\)/
+      const ended = warnings.flatMap((line) => given.exec(line)?.[1] ?? []).map(Number)
+      expect(ended.length).toBeGreaterThanOrEqual(1)
+      yield* ClockSteps.until("the sessions given up on ended", steps)(Effect.map(
+        Effect.orDie(direct<{ readonly pid: number }>`SELECT pid FROM pg_stat_activity WHERE pid IN ${direct.in(ended)}`),
+        (rows) => rows.length === 0
+      ))
+
+      yield* hole.reset
+      yield* ClockSteps.runToEnd(steps)(yield* Effect.fork(Scope.close(runner, Exit.void)))
+    }).pipe(Effect.provide(Logger.replace(
+      Logger.defaultLogger,
+      Logger.make(({ logLevel, message }) => {
+        if (logLevel._tag === "Warning") warnings.push(String(message))
+      })
+    )))
+  }, { timeout: 120_000 })
+})
