@@ -5,8 +5,8 @@
  */
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
-import { ClockSteps, PostgresDatabase } from "@intercom-scroll/testing"
-import { Context, Effect, Layer, Logger } from "effect"
+import { BlackHole, ClockSteps, PostgresDatabase } from "@intercom-scroll/testing"
+import { Context, Effect, Exit, Layer, Logger, type Redacted, Scope } from "effect"
 import * as AddressLock from "../src/internal/addressLock.js"
 
 const address = "127.0.0.1:47199"
@@ -23,11 +23,11 @@ const holder = (sql: SqlClient.SqlClient) =>
 
 /**
  * A fresh database, a runner holding the address on it (its log kept in `lines`), and the test's own session, as
- * another process's: the runner's sessions are the ones the test ends.
+ * another process's: the runner's sessions are the ones the test ends. The runner reaches it through `path`, if given.
  */
-const runnerHolding = Effect.gen(function*() {
+const runnerHolding = (path?: (url: Redacted.Redacted<string>) => Effect.Effect<Redacted.Redacted<string>, never, Scope.Scope>) => Effect.gen(function*() {
   const url = yield* Effect.orDie(PostgresDatabase.make)
-  const runnerSql = yield* Layer.build(Layer.orDie(PostgresDatabase.layerAt(url)))
+  const runnerSql = yield* Layer.build(Layer.orDie(PostgresDatabase.layerAt(path === undefined ? url : yield* path(url))))
   const other = Context.get(yield* Layer.build(Layer.orDie(PostgresDatabase.layerAt(url))), SqlClient.SqlClient)
   const lines: Array<string> = []
   const logger = Logger.make(({ logLevel, message }) => {
@@ -38,7 +38,7 @@ const runnerHolding = Effect.gen(function*() {
     Effect.provide(runnerSql),
     Effect.provide(Logger.replace(Logger.defaultLogger, logger))
   )
-  return { lines, other, taken }
+  return { lines, other, taken, url }
 })
 
 const steps = { step: "1 second", maxSteps: 30, realPause: "50 millis" } as const
@@ -46,7 +46,7 @@ const steps = { step: "1 second", maxSteps: 30, realPause: "50 millis" } as cons
 describe("AddressLock", () => {
   it.scoped("a lock whose session ended (a database restart) is taken again on a new session, and the log says so", () =>
     Effect.gen(function*() {
-      const { lines, other, taken } = yield* runnerHolding
+      const { lines, other, taken } = yield* runnerHolding()
       expect(taken).toBe(true)
       const first = yield* holder(other)
       expect(first).toBeTypeOf("number")
@@ -68,7 +68,7 @@ describe("AddressLock", () => {
 
   it.scoped("a lock another process took while its session was gone is warned of, and taken back once freed", () =>
     Effect.gen(function*() {
-      const { lines, other } = yield* runnerHolding
+      const { lines, other } = yield* runnerHolding()
       const first = yield* holder(other)
       // Another process at this address takes the lock the moment the runner's session is gone.
       const session = yield* Effect.orDie(other.reserve)
@@ -90,5 +90,37 @@ describe("AddressLock", () => {
         Effect.map(holder(other), (pid) => pid !== undefined && pid !== first)
       )
       expect(lines.slice(2)).toEqual([`INFO This runner holds its address, ${address}, again`])
+    }), 60_000)
+  it.scoped("a lock whose session's path went silent is ended, and taken again on a new session", () =>
+    Effect.gen(function*() {
+      // Between the runner and its database, a path that goes silent without closing, something on the way still
+      // acknowledging: the proxy's hole, through which new connections pass.
+      let hole: BlackHole.BlackHole | undefined
+      const runner = yield* Scope.make()
+      const { lines, other, url } = yield* Scope.extend(
+        runnerHolding((url) => Effect.map(BlackHole.make(url), (made) => (hole = made).url)),
+        runner
+      )
+      const first = yield* holder(other)
+      expect(first).toBeTypeOf("number")
+
+      yield* hole!.silence
+      // Its check unanswered, the session is ended on the server (its lock with it) and the lock taken on a new one.
+      // Before, the check waited without end: the silent session kept the lock, and the runner's stop waited on it.
+      yield* ClockSteps.until("the address's lock held by another session of the runner", steps)(
+        Effect.map(holder(other), (pid) => pid !== undefined && pid !== first)
+      )
+      const [gone] = yield* Effect.orDie(other<{ readonly count: number }>`SELECT count(*)::int AS count FROM pg_stat_activity WHERE pid = ${first!}`)
+      expect(gone).toEqual({ count: 0 })
+      expect(lines).toEqual([
+        `WARN The session that held this runner's address, ${address}, did not answer within 5s (its path to the database may have gone silent): it was ended, and this runner takes its lock again, so that no other runner starts at this address`,
+        `INFO This runner holds its address, ${address}, again`
+      ])
+      // Silent again, the runner stops: the lock's release is not answered either, and its session is ended. Before,
+      // the stop waited for that answer without end (the CLI exited 60 s after SIGTERM, the lock still held).
+      yield* hole!.silence
+      yield* ClockSteps.runToEnd(steps)(yield* Effect.fork(Scope.close(runner, Exit.void)))
+      const after = Context.get(yield* Layer.build(Layer.orDie(PostgresDatabase.layerAt(url))), SqlClient.SqlClient)
+      expect(yield* holder(after)).toBeUndefined()
     }), 60_000)
 })

@@ -6,12 +6,16 @@
  * once; a frozen one keeps it, as it keeps its shards. SQLite needs none: its runners share one machine, where the port
  * is the address's lock. A database that restarts under the runner (or an operator's `pg_terminate_backend`) ends the
  * session and frees the lock: the runner notices within `checkEvery` and takes it again on a new session, saying so.
+ * So does a session whose path went silent (a firewall or a NAT that dropped its state, something on the way still
+ * acknowledging): its check unanswered within `checkEvery`, it is ended (on the server, which frees the lock, then its
+ * socket), where the runner waited without end, and its stop too, on the lock's release.
  *
  * @internal
  */
 import * as SqlClient from "@effect/sql/SqlClient"
-import type { SqlError } from "@effect/sql/SqlError"
-import { Duration, Effect, ExecutionStrategy, Exit, Scope } from "effect"
+import { SqlError } from "@effect/sql/SqlError"
+import { Cause, Duration, Effect, ExecutionStrategy, Exit, Scope } from "effect"
+import * as SilentSession from "./silentSession.js"
 
 /** Beside the sync's advisory locks (0x1c5c0a11 for the workspaces, the next for its migrations). */
 export const namespace = 0x1c5c_0a11 + 2
@@ -36,8 +40,11 @@ interface Session {
   readonly scope: Scope.CloseableScope
   /** Tries the lock; once taken, its release is the first thing the session's scope does as it closes. */
   readonly take: Effect.Effect<boolean, SqlError>
-  /** Whether the session still answers: one that a restart ended has lost the lock with it. */
-  readonly alive: Effect.Effect<boolean>
+  /**
+   * Whether the session still answers: one that a restart ended has lost the lock with it. One that does not answer
+   * within `checkEvery` is ended (`silent`) and has lost it too.
+   */
+  readonly alive: Effect.Effect<"alive" | "ended" | "silent">
 }
 
 /**
@@ -55,14 +62,29 @@ export const hold = (address: string): Effect.Effect<boolean, SqlError, SqlClien
     const open: Effect.Effect<Session, SqlError> = Effect.gen(function*() {
       const scope = yield* Scope.fork(sessions, ExecutionStrategy.sequential)
       const connection = yield* Effect.tapError(Scope.extend(sql.reserve, scope), () => Scope.close(scope, Exit.void))
-      const unlock = Effect.ignore(connection.execute("SELECT pg_advisory_unlock($1, hashtext($2))", params, undefined))
+      const session = SilentSession.pgSession(connection)
+      // Within `checkEvery`, or the session is ended (its lock with it), so that neither the runner nor its stop waits
+      // on a silent path without end. Interruptible: the lock's release runs in a finalizer, where the timeout could not
+      // cut it otherwise.
+      const answered = <A>(statement: Effect.Effect<A, SqlError>) =>
+        Effect.timeout(Effect.interruptible(statement), checkEvery).pipe(
+          Effect.tapError((error) =>
+            Cause.isTimeoutException(error) && session !== undefined ? SilentSession.end(sql, session, checkEvery) : Effect.void
+          )
+        )
+      const unlock = Effect.ignore(answered(connection.execute("SELECT pg_advisory_unlock($1, hashtext($2))", params, undefined)))
       return {
         scope,
-        take: connection.execute("SELECT pg_try_advisory_lock($1, hashtext($2)) AS taken", params, undefined).pipe(
+        take: answered(connection.execute("SELECT pg_try_advisory_lock($1, hashtext($2)) AS taken", params, undefined)).pipe(
+          Effect.catchTag("TimeoutException", (cause) =>
+            new SqlError({ cause, message: `No answer within ${Duration.format(checkEvery)}: the session was ended` })),
           Effect.map((rows) => (rows as ReadonlyArray<{ readonly taken: boolean }>)[0]?.taken === true),
           Effect.tap((taken) => taken ? Scope.addFinalizer(scope, unlock) : Effect.void)
         ),
-        alive: Effect.isSuccess(connection.execute("SELECT 1", [], undefined))
+        alive: answered(connection.execute("SELECT 1", [], undefined)).pipe(
+          Effect.as("alive" as const),
+          Effect.catchAll((error) => Effect.succeed(Cause.isTimeoutException(error) ? "silent" as const : "ended" as const))
+        )
       }
     })
     const first = yield* open
@@ -107,11 +129,16 @@ export const hold = (address: string): Effect.Effect<boolean, SqlError, SqlClien
       let current = first
       while (true) {
         yield* Effect.sleep(checkEvery)
-        if (yield* current.alive) continue
+        const alive = yield* current.alive
+        if (alive === "alive") continue
         // Given back to the pool, which drops a connection that failed.
         yield* Scope.close(current.scope, Exit.void)
         yield* Effect.logWarning(
-          `The session that held this runner's address, ${address}, ended (the database restarted, or the session was terminated): taking its lock again, so that no other runner starts at this address`
+          alive === "ended"
+            ? `The session that held this runner's address, ${address}, ended (the database restarted, or the session was terminated): taking its lock again, so that no other runner starts at this address`
+            : `The session that held this runner's address, ${address}, did not answer within ${
+              Duration.format(checkEvery)
+            } (its path to the database may have gone silent): it was ended, and this runner takes its lock again, so that no other runner starts at this address`
         )
         current = yield* takeAgain
       }

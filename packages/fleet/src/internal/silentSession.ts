@@ -15,7 +15,13 @@ import { type Duration, Effect, Option, type Scope } from "effect"
 /** A session of the server, and the socket that reaches it. */
 export interface Session {
   readonly pid: number
-  readonly socket: { readonly destroy: () => void }
+  readonly socket: Socket
+}
+
+interface Socket {
+  readonly destroy: () => void
+  readonly closed?: boolean
+  readonly once: (event: "close", listener: () => void) => unknown
 }
 
 /**
@@ -28,10 +34,28 @@ export const pgSession = (connection: SqlConnection.Connection): Session | undef
   }).pg
   const stream = pg?.connection?.stream
   return typeof pg?.processID === "number" && typeof stream === "object" && stream !== null &&
-      typeof (stream as { readonly destroy?: unknown }).destroy === "function"
-    ? { pid: pg.processID, socket: stream as { readonly destroy: () => void } }
+      typeof (stream as { readonly destroy?: unknown }).destroy === "function" &&
+      typeof (stream as { readonly once?: unknown }).once === "function"
+    ? { pid: pg.processID, socket: stream as Socket }
     : undefined
 }
+
+/**
+ * The socket destroyed, once it has closed: node-postgres then knows its client unusable, and the pool drops it as it
+ * is given back rather than hand it out again.
+ */
+const destroyed = (socket: Socket): Effect.Effect<void> =>
+  Effect.async((resume) => {
+    if (socket.closed === true) return resume(Effect.void)
+    socket.once("close", () => resume(Effect.void))
+    socket.destroy()
+  })
+
+/**
+ * How long, in milliseconds, a termination waits for the session to be gone (PostgreSQL 14 and later): its locks with
+ * it, so that one taken again at once on a new session is not refused by the old.
+ */
+const terminationWait = 1_000
 
 /** Connections `end` asks at most: the pool's own, and a few it makes anew. */
 const maxTries = 30
@@ -50,7 +74,10 @@ export const end = (sql: SqlClient.SqlClient, session: Session, within: Duration
     // A connection that fails it answers nothing either: one closed here that the pool has not dropped yet.
     const answer = Option.flatten(
       yield* Effect.timeoutOption(
-        Effect.option(connection.executeRaw("SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid", [silent])),
+        Effect.option(connection.executeRaw(
+          `SELECT pg_terminate_backend(pid, ${terminationWait}) FROM unnest($1::int[]) AS pid`,
+          [silent]
+        )),
         within
       )
     )
@@ -58,7 +85,7 @@ export const end = (sql: SqlClient.SqlClient, session: Session, within: Duration
       const helper = pgSession(connection)
       if (helper !== undefined) {
         silent.push(helper.pid)
-        helper.socket.destroy()
+        yield* destroyed(helper.socket)
       }
     }
     return Option.isSome(answer)
