@@ -9,9 +9,10 @@ import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import { SyncDatabase } from "@intercom-scroll/sync"
 import { BlackHole, ClockSteps, PostgresDatabase } from "@intercom-scroll/testing"
-import { Context, Effect, Either, Exit, Layer, Logger, Scope } from "effect"
+import { Cause, Context, Deferred, Duration, Effect, Either, Exit, Layer, Logger, Option, Scope } from "effect"
 import { Fleet } from "../src/index.js"
 import * as ShardLocks from "../src/internal/shardLocks.js"
+import * as SilentSession from "../src/internal/silentSession.js"
 
 const steps = { step: "1 second", maxSteps: 60, realPause: "30 millis" } as const
 
@@ -71,4 +72,36 @@ describe("A runner's storage on a silent path", () => {
       })
     )))
   }, { timeout: 120_000 })
+  it.scoped("a transaction whose path goes silent after it began fails at the deadline, as the storage's own failure, not a defect", () =>
+    Effect.gen(function*() {
+      const url = yield* Effect.orDie(PostgresDatabase.make)
+      const hole = yield* BlackHole.make(url)
+      const runner = yield* Scope.make()
+      const sql = Context.get(
+        yield* Scope.extend(Layer.build(Fleet.layerSql(SyncDatabase.Database.Postgres({ url: hole.url }))).pipe(Effect.orDie), runner),
+        SqlClient.SqlClient
+      )
+      // As the storage writes an answer: a transaction of two statements, the path silent between them.
+      const begun = yield* Deferred.make<void>()
+      const silenced = yield* Deferred.make<void>()
+      const transaction = sql.withTransaction(Effect.gen(function*() {
+        yield* sql`SELECT 1`
+        yield* Deferred.succeed(begun, undefined)
+        yield* Deferred.await(silenced)
+        yield* sql`SELECT 2`
+      }))
+      const watched = SilentSession.withDeadline(sql, Duration.seconds(10), runner, () => Effect.void)(transaction)
+      const fiber = yield* Effect.fork(Effect.exit(watched))
+      yield* Deferred.await(begun)
+      yield* hole.silence
+      yield* Deferred.succeed(silenced, undefined)
+      // Its rollback fails on the session ended (@effect/sql dies of that): the cluster tries a failure again, not a defect.
+      const exit = yield* ClockSteps.runToEnd(steps)(fiber)
+      if (Exit.isSuccess(exit)) return expect.fail("the transaction was answered")
+      expect(Cause.dieOption(exit.cause)).toEqual(Option.none())
+      expect(Option.map(Cause.failureOption(exit.cause), (error) => error._tag)).toEqual(Option.some("SqlError"))
+
+      yield* hole.reset
+      yield* ClockSteps.runToEnd(steps)(yield* Effect.fork(Scope.close(runner, Exit.void)))
+    }), { timeout: 120_000 })
 })

@@ -9,7 +9,7 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlConnection from "@effect/sql/SqlConnection"
-import type { SqlError } from "@effect/sql/SqlError"
+import { SqlError } from "@effect/sql/SqlError"
 import { type Duration, Effect, Option, type Scope } from "effect"
 
 /** A session of the server, and the socket that reaches it. */
@@ -112,8 +112,10 @@ export const withDeadline = (
   Effect.scoped(Effect.gen(function*() {
     const connection = yield* sql.reserve
     const session = pgSession(connection)
+    let ended = false
     if (session !== undefined) {
       yield* Effect.sleep(deadline).pipe(
+        Effect.zipRight(Effect.sync(() => ended = true)),
         Effect.zipRight(onSilent(session)),
         Effect.zipRight(Effect.forkIn(end(sql, session, deadline), scope)),
         // Interrupted as `use` ends, even where its caller cannot be (a transaction's finalizer).
@@ -122,5 +124,11 @@ export const withDeadline = (
       )
     }
     // -1: no transaction open on it yet, so that one begun inside `use` is begun here, not a savepoint.
-    return yield* Effect.provideService(use, SqlClient.TransactionConnection, [connection, -1])
+    return yield* Effect.provideService(use, SqlClient.TransactionConnection, [connection, -1]).pipe(
+      // A transaction's rollback on the session ended here fails, and @effect/sql dies of that: it is the statement's
+      // failure, which the caller tries again, not a defect.
+      Effect.catchSomeDefect((defect) =>
+        ended && defect instanceof SqlError ? Option.some(Effect.fail(defect)) : Option.none()
+      )
+    )
   }))
