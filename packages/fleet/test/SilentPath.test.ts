@@ -5,7 +5,7 @@
  * off by a silent path").
  */
 import { MessageStorage, ShardId } from "@effect/cluster"
-import { SqlClient } from "@effect/sql"
+import { SqlClient, type SqlConnection } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import { SyncDatabase } from "@intercom-scroll/sync"
 import { BlackHole, ClockSteps, PostgresDatabase } from "@intercom-scroll/testing"
@@ -104,4 +104,35 @@ describe("A runner's storage on a silent path", () => {
       yield* hole.reset
       yield* ClockSteps.runToEnd(steps)(yield* Effect.fork(Scope.close(runner, Exit.void)))
     }), { timeout: 120_000 })
+
+  it.scoped("a session ended is one of this runner's own: another application's session by that pid is left alone", () =>
+    Effect.gen(function*() {
+      const url = yield* Effect.orDie(PostgresDatabase.make)
+      const sql = Context.get(yield* Layer.build(Layer.orDie(Fleet.layerSql(SyncDatabase.Database.Postgres({ url })))), SqlClient.SqlClient)
+      const other = Context.get(yield* Layer.build(Layer.orDie(PostgresDatabase.layerAt(url))), SqlClient.SqlClient)
+      const pidOf = (connection: SqlConnection.Connection) =>
+        Effect.orDie(connection.execute("SELECT pg_backend_pid() AS pid", [], undefined)).pipe(
+          Effect.map((rows) => (rows as ReadonlyArray<{ readonly pid: number }>)[0]!.pid)
+        )
+      const alive = (pid: number) =>
+        Effect.orDie(other<{ readonly n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = ${pid}`).pipe(
+          Effect.map(([row]) => row!.n === 1)
+        )
+      // Where a silent path is a failover's, the pool's new connections reach another server, on which the silent
+      // session's pid may be another application's: that one stands in for it here.
+      const bystander = yield* other.reserve
+      const theirs = yield* pidOf(bystander)
+      let destroyed = 0
+      const socket = { destroy: () => void destroyed++, once: () => undefined }
+      yield* SilentSession.end(sql, { pid: theirs, socket }, Duration.seconds(5))
+      expect(yield* alive(theirs)).toBe(true)
+      expect(yield* Effect.orDie(bystander.execute("SELECT 1 AS one", [], undefined))).toEqual([{ one: 1 }])
+      // Our own socket is closed all the same: its path is silent.
+      expect(destroyed).toBe(1)
+
+      // One of the runner's own sessions by its pid is ended, as before.
+      const ours = yield* pidOf(yield* sql.reserve)
+      yield* SilentSession.end(sql, { pid: ours, socket }, Duration.seconds(5))
+      expect(yield* alive(ours)).toBe(false)
+    }), { timeout: 60_000 })
 })

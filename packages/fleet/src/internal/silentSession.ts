@@ -61,8 +61,9 @@ const terminationWait = 1_000
 const maxTries = 30
 
 /**
- * Ends a session given up on: on the server first (`pg_terminate_backend` on another connection, which lets its locks
- * go now rather than when the server notices, if ever: a middlebox that acknowledges keeps it), then its socket, so
+ * Ends a session given up on: on the server first (`pg_terminate_backend` on another connection of the same pool, of
+ * a session by that pid with the pool's `application_name` only; which lets its locks go now rather than when the
+ * server notices, if ever: a middlebox that acknowledges keeps it), then its socket, so
  * that its statements fail at once and the pool drops it. A connection that does not answer the termination within
  * `within` went silent too (the pool's idle ones did, with the session): it is closed, not given back, its session
  * ended with the first, and the next one asked (`maxTries` at most); a connection that cannot be had ends the attempt.
@@ -75,7 +76,10 @@ export const end = (sql: SqlClient.SqlClient, session: Session, within: Duration
     const answer = Option.flatten(
       yield* Effect.timeoutOption(
         Effect.option(connection.executeRaw(
-          `SELECT pg_terminate_backend(pid, ${terminationWait}) FROM unnest($1::int[]) AS pid`,
+          // Only sessions of this pool (a runner's is named after its address): where the path went silent because
+          // the server failed over, this connection reaches another server, on which a pid of ours is someone else's.
+          `SELECT pg_terminate_backend(pid, ${terminationWait}) FROM pg_stat_activity
+            WHERE pid = ANY($1::int[]) AND application_name = current_setting('application_name')`,
           [silent]
         )),
         within
