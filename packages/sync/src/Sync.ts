@@ -306,9 +306,16 @@ const unkeepableIdIn = (page: Scroll.Page<Resource.Resource>): ScrollError.Inval
 const describeError = (error: { readonly _tag: string; readonly message: string; readonly cause?: unknown }): string =>
   `${error._tag}: ${"problem" in error && typeof error.problem === "string" ? error.problem : explain(error)}`
 
-/** What the run's row says about a failure. */
-const describe = (cause: Cause.Cause<SyncError>): string => {
-  if (Cause.isInterruptedOnly(cause)) return "Interrupted before the scroll reached its end"
+/**
+ * What the run's row says about a failure; `scrolled` once the scroll reached its end, when an interruption lands in
+ * the run's last transaction (at 2,000,000 users, minutes of deletions to mark), which it rolls back.
+ */
+const describe = (cause: Cause.Cause<SyncError>, scrolled: boolean): string => {
+  if (Cause.isInterruptedOnly(cause)) {
+    return scrolled
+      ? "Interrupted after the scroll reached its end, as it marked the deletions"
+      : "Interrupted before the scroll reached its end"
+  }
   const failure = Cause.failureOption(cause)
   if (failure._tag === "Some") return describeError(failure.value)
   const defect = Cause.squash(cause)
@@ -452,6 +459,7 @@ export const run: (
       const store = Store.make(sql, dialect, workspace, resource)
       const startedAt = yield* Clock.currentTimeMillis
       const counts = { inserted: 0, updated: 0, unchanged: 0, deleted: 0, restarts: 0 }
+      let scrolled = false
 
       // A run that ends otherwise than complete, however and wherever it ends, is recorded with what it did: failed,
       // or interrupted when stopped from outside and nothing else (a fleet's workspace moving, a runner stopping, a
@@ -466,7 +474,7 @@ export const run: (
             // recorded. PostgreSQL marked each page's records seen as it wrote them: it has nothing to fold. Asked
             // again while SQLite is busy, as the run's other writes are: a run that failed on a busy database would
             // otherwise stay `running`.
-            const record = store.finishRun(runId, { status, now, counts, error: describe(cause) })
+            const record = store.finishRun(runId, { status, now, counts, error: describe(cause, scrolled) })
             const failed = Lock.whileBusy(record)
             // PostgreSQL: on the lock's own connection, which the run holds to its end; the pool's may all be taken by
             // other runs, holding or waiting. Only a run whose lock's session ended, or was found shared by a pooler
@@ -587,6 +595,7 @@ export const run: (
 
           // The scroll reached its end: what it did not see is gone from Intercom.
           const complete = Effect.gen(function*() {
+            scrolled = true
             const now = yield* Clock.currentTimeMillis
             counts.deleted = yield* lock.transaction(Effect.gen(function*() {
               yield* store.foldSeen(runId, now)

@@ -1,15 +1,15 @@
 /**
  * The deletion pass that ends a complete run, on PostgreSQL: planned without a nested loop when the statistics are
  * stale (a workspace new to tables analyzed before it existed, which the planner takes for one row), reading the
- * records once, and counted in the run's time; and a run's end, recorded once.
+ * records once, and counted in the run's time; a run interrupted in it, recorded so; and a run's end, recorded once.
  */
 import { SqlClient } from "@effect/sql"
 import { describe, expect, layer } from "@effect/vitest"
-import { Clock, Duration, Effect } from "effect"
+import { Clock, Deferred, Duration, Effect, Fiber } from "effect"
 import * as Store from "../src/internal/store.js"
 import { Sync } from "../src/index.js"
 import * as Databases from "./support/databases.js"
-import { freshToken, intercom, runs } from "./support/world.js"
+import { freshToken, intercom, live, rows, runs } from "./support/world.js"
 
 describe("the deletion pass on PostgreSQL", () => {
   layer(Databases.postgres, { timeout: "60 seconds" })((it) => {
@@ -80,6 +80,48 @@ describe("the deletion pass on PostgreSQL", () => {
         const run = (yield* runs("slow-pass")).find((found) => found.id === shrunk.runId)!
         expect(run.finished_at! - run.started_at).toBeGreaterThanOrEqual(500)
       }).pipe(Effect.withClock(Clock.make())))
+  })
+})
+
+describe("a run interrupted in its deletion pass on PostgreSQL", () => {
+  layer(Databases.postgres, { timeout: "60 seconds" })((it) => {
+    it.effect("is recorded interrupted as it marked the deletions, not before the scroll's end, and marks nothing deleted", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const token = freshToken()
+        const sync = (users: number) =>
+          Effect.provide(Sync.run("users", { workspace: "held-pass" }), intercom(token, { workspace: { users, seed: 5 } }))
+        yield* sync(20)
+        // The pass waits in a trigger for an advisory lock held by a transaction of the test's: a pass under way (at
+        // 2,000,000 users, 800,000 deletions took 2 minutes), which the interruption lands in.
+        yield* sql.unsafe(`CREATE FUNCTION held_deletion() RETURNS trigger LANGUAGE plpgsql AS $$
+          BEGIN PERFORM pg_advisory_xact_lock(4242); RETURN NEW; END $$`)
+        yield* sql.unsafe(`CREATE TRIGGER held_deletion AFTER UPDATE ON intercom_users_records FOR EACH ROW
+          WHEN (NEW.workspace = 'held-pass' AND OLD.deleted_at IS NULL AND NEW.deleted_at IS NOT NULL)
+          EXECUTE FUNCTION held_deletion()`)
+        const release = yield* Deferred.make<void>()
+        const holder = yield* sql.withTransaction(
+          Effect.zipRight(sql`SELECT pg_advisory_xact_lock(4242)`, Deferred.await(release))
+        ).pipe(Effect.fork)
+        const held = sql<{ readonly waiting: number }>`SELECT CAST(count(*) AS integer) AS waiting FROM pg_locks
+          WHERE locktype = 'advisory' AND objid = 4242 AND NOT granted`
+        const running = yield* Effect.fork(sync(10))
+        yield* Effect.repeat(held, { until: ([row]) => row.waiting > 0 })
+        yield* Fiber.interrupt(running)
+        yield* Deferred.succeed(release, undefined)
+        yield* Fiber.join(holder)
+        yield* sql.unsafe("DROP TRIGGER held_deletion ON intercom_users_records")
+
+        const [, interrupted] = yield* runs("held-pass")
+        expect(interrupted).toMatchObject({
+          status: "interrupted",
+          error: "Interrupted after the scroll reached its end, as it marked the deletions",
+          deleted: 0
+        })
+        expect(live(yield* rows("held-pass", "users")).size).toBe(20)
+        // The next run marks them.
+        expect(yield* sync(10)).toMatchObject({ unchanged: 10, deleted: 10 })
+      }))
   })
 })
 
