@@ -301,10 +301,75 @@ const serverProcessOf = (connection: SqlConnection.Connection): number | undefin
   return typeof pid === "number" ? pid : undefined
 }
 
-/** What `pg_stat_activity` says of a session: its state (NULL where the role may not see it) and since when. */
+/**
+ * The sessions that tries' answers named, by the node-postgres client they came over (a connection of the pool lives
+ * on across the runs of a process): a later try on that connection knows its session before it answers.
+ */
+const answeredSessions = new WeakMap<object, { readonly pid: number; readonly started: string }>()
+
+/** The session of a try about to run on `connection`, as well as it is known, and the mark its statement carries. */
+const tryIdentity = (connection: SqlConnection.Connection, mark: string): Identity | undefined => {
+  const pid = serverProcessOf(connection)
+  const client = clientOf(connection)
+  const known = client === undefined ? undefined : answeredSessions.get(client)
+  // Only where the session answered with the pid the connection opened with: a pooler's key names no session, and its
+  // next statement may run on another one.
+  if (known !== undefined && known.pid === pid) return { _tag: "Known", ...known }
+  return pid === undefined ? undefined : { _tag: "Unanswered", pid, mark }
+}
+
+/**
+ * What `pg_stat_activity` says of the session with a pid: its state (NULL where the role may not see it) and since
+ * when, its start (`backend_start`'s epoch as text, exact: a pid and its start name one session on any server), and
+ * whether its statement, under way or last, carries a try's mark.
+ */
 interface SessionRow {
   readonly state: string | null
   readonly changed: number | null
+  readonly started: string | null
+  readonly marked: boolean
+}
+
+/**
+ * Who the watched connection's server session is. `Known`: its pid and start, as a statement on it answered them. A
+ * try's before its answer: the pid the connection was given as it opened (a pooler's made up), and the mark in a
+ * comment of the try's statement, which the session shows in `pg_stat_activity` once the statement reached it.
+ */
+type Identity =
+  | { readonly _tag: "Known"; readonly pid: number; readonly started: string }
+  | { readonly _tag: "Unanswered"; readonly pid: number; readonly mark: string }
+
+/**
+ * What one look at `pg_stat_activity` tells of the watched session. `Ours`/`Stranger` with a state: a session by that
+ * pid that is ours, or not known to be (another server's after a failover, or ours before our statement reached it).
+ * `Gone`: no session of ours by that pid on the server the pool reaches. `Unknown`: nothing to act on.
+ */
+type Sight =
+  | {
+    readonly _tag: "Ours" | "Stranger"
+    readonly state: string | null
+    readonly idle: boolean
+    readonly started: string
+    readonly changed: number | null
+  }
+  | { readonly _tag: "Gone" }
+  | { readonly _tag: "Unknown" }
+
+const sight = (identity: Identity, row: SessionRow | undefined): Sight => {
+  const seen = (tag: "Ours" | "Stranger", row: SessionRow & { readonly started: string }): Sight => ({
+    _tag: tag,
+    state: row.state,
+    idle: row.state !== null && row.state.startsWith("idle"),
+    started: row.started,
+    changed: row.changed
+  })
+  if (identity._tag === "Known") {
+    // Another session by that pid (another server's, after a failover) is as good as none.
+    return row !== undefined && row.started === identity.started ? seen("Ours", { ...row, started: row.started }) : { _tag: "Gone" }
+  }
+  // No session by a pid given as the connection opened is no evidence: a pooler's names none.
+  if (row === undefined || row.started === null) return { _tag: "Unknown" }
+  return seen(row.marked ? "Ours" : "Stranger", { ...row, started: row.started })
 }
 
 /**
@@ -339,11 +404,9 @@ export const advisory = (
       }
       | undefined
     // The connection the watch on silence looks after: a try's from before its statement (a try whose statement or
-    // answer is lost would otherwise wait without end, holding the lock perhaps), then the held one. `answered`: its
-    // pid is the session's own answer, not the key given as the connection opened, which a pooler makes up.
-    let watched:
-      | { readonly pid: number | undefined; readonly answered: boolean; readonly socket: Socket | undefined }
-      | undefined
+    // answer is lost would otherwise wait without end, holding the lock perhaps), then the held one; and who its
+    // session is (undefined: not known at all, another driver's connection).
+    let watched: { readonly identity: Identity | undefined; readonly socket: Socket | undefined } | undefined
     // The statements under way on the watched connection (how many, since when, how many begun in all), for the watch
     // on its silence; and what that watch found, once it cut the connection.
     const inFlight = { count: 0, since: 0, begun: 0 }
@@ -428,38 +491,47 @@ export const advisory = (
         const connection = yield* reserveIn(sql, scope).pipe(
           Effect.tapErrorCause((cause) => Cause.isInterruptedOnly(cause) ? Effect.void : Scope.close(scope, Exit.void))
         )
-        watched = { pid: serverProcessOf(connection), answered: false, socket: socketOf(connection) }
+        // The mark leads the statement: pg_stat_activity keeps a statement's first 1 kB only.
+        const mark = `intercom-scroll lock try ${randomUUID()}`
+        watched = { identity: tryIdentity(connection, mark), socket: socketOf(connection) }
         // A session that holds the lock already, as this connection's never does, is another client's too: taken
         // again (advisory locks stack in a session), the lock would be held twice, by two syncs. One statement, so
-        // that the look and the try run on one session whatever a pooler does.
+        // that the look and the try run on one session whatever a pooler does; its session's start with it.
         const answer = yield* Effect.exit(track(
-          execute<{ locked: boolean | null; pid: number }>(
+          execute<{ locked: boolean | null; pid: number; started: string | null }>(
             connection,
-            `SELECT CASE WHEN EXISTS (${heldHere(3)}) THEN NULL ELSE pg_try_advisory_lock($1, $2) END AS locked,
-              pg_backend_pid() AS pid`,
+            `/* ${mark} */ SELECT CASE WHEN EXISTS (${heldHere(3)}) THEN NULL ELSE pg_try_advisory_lock($1, $2) END AS locked,
+              pg_backend_pid() AS pid,
+              (SELECT extract(epoch FROM backend_start)::text FROM pg_stat_activity WHERE pid = pg_backend_pid()) AS started`,
             [...key, ...unsigned]
           )
         ))
-        if (Exit.isSuccess(answer) && answer.value[0]?.locked === null) {
+        const client = clientOf(connection)
+        const [row] = Exit.isSuccess(answer) ? answer.value : []
+        if (client !== undefined && row !== undefined && row.started !== null) answeredSessions.set(client, { pid: row.pid, started: row.started })
+        if (row?.locked === null) {
           yield* Scope.close(scope, Exit.void)
           return yield* pooled("the server session it was given already held the workspace's lock, for another client")
         }
-        if (Exit.isSuccess(answer) && answer.value[0]?.locked !== true) {
+        if (Exit.isSuccess(answer) && row?.locked !== true) {
           yield* Scope.close(scope, Exit.void)
           return yield* new Busy()
         }
         // Taken, or perhaps: a failure may have come after the server granted it. Kept for the release either way.
-        held = { connection: tracked(connection), scope, pid: Exit.isSuccess(answer) ? answer.value[0]?.pid : undefined }
-        watched = { pid: held.pid, answered: true, socket: watched.socket }
+        held = { connection: tracked(connection), scope, pid: row?.pid }
+        // Watched as the session the answer named (as the try's while none came, for the release).
+        if (row !== undefined && row.started !== null) {
+          watched = { identity: { _tag: "Known", pid: row.pid, started: row.started }, socket: watched.socket }
+        }
         // Cut by the watch: its session ended on the server, and the lock with it if the try had taken it.
         if (Exit.isFailure(answer) && silence !== undefined) return yield* new LockLost({ workspace, reason: silence })
         return yield* Effect.asVoid(answer)
       })
     )
-    // What the server says of the held session, asked on another connection of the pool; none when it does not answer
-    // in time, and that connection is closed rather than given back to the pool. Reserved as a try is (`reserveIn`):
-    // the run may end, and this be interrupted, while it waits for a connection.
-    const sessionOf = (pid: number): Effect.Effect<Option.Option<ReadonlyArray<SessionRow>>> =>
+    // What the server says of the session by `pid`, asked on another connection of the pool; none when it does not
+    // answer in time, and that connection is closed rather than given back to the pool. Reserved as a try is
+    // (`reserveIn`): the run may end, and this be interrupted, while it waits for a connection.
+    const sessionOf = (identity: Identity): Effect.Effect<Option.Option<ReadonlyArray<SessionRow>>> =>
       Effect.flatMap(Scope.make(), (scope) => {
         let inHand = false
         return Effect.gen(function*() {
@@ -467,8 +539,10 @@ export const advisory = (
           inHand = true
           const answer = yield* Effect.timeoutOption(
             connection.execute(
-              "SELECT state, extract(epoch FROM state_change)::float8 AS changed FROM pg_stat_activity WHERE pid = $1",
-              [pid],
+              `SELECT state, extract(epoch FROM state_change)::float8 AS changed,
+                extract(epoch FROM backend_start)::text AS started, coalesce(strpos(query, $2::text) > 0, false) AS marked
+                FROM pg_stat_activity WHERE pid = $1`,
+              [identity.pid, identity._tag === "Unanswered" ? identity.mark : null],
               undefined
             ) as Effect.Effect<ReadonlyArray<SessionRow>, SqlError>,
             silenceCheckEvery
@@ -482,12 +556,26 @@ export const advisory = (
         )
       })
     // Closes the watched connection for what `reason` says: its statement under way fails at once, and so does every
-    // one after it, the run's end included (recorded on the pool); the session is ended on the server first, which lets
-    // the workspace's lock go now rather than once the server notices (a try's too, which may have taken it).
-    const cut = (on: { readonly socket: Socket | undefined }, pid: number, reason: string) =>
+    // one after it, the run's end included (recorded on the pool). A session known ours (by its pid and start) is ended
+    // on the server first, which lets the workspace's lock go now rather than once the server notices (a try's too,
+    // which may have taken it); by its pid alone the server the pool reaches may end another's (after a failover).
+    const cut = (
+      on: { readonly socket: Socket | undefined },
+      ours: { readonly pid: number; readonly started: string } | undefined,
+      reason: string
+    ) =>
       Effect.gen(function*() {
         silence = `its PostgreSQL connection went silent: ${reason}`
-        yield* Effect.ignore(Effect.timeoutOption(sql.unsafe("SELECT pg_terminate_backend($1)", [pid]), silenceCheckEvery))
+        if (ours !== undefined) {
+          yield* Effect.ignore(Effect.timeoutOption(
+            sql.unsafe(
+              `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                WHERE pid = $1 AND extract(epoch FROM backend_start)::text = $2`,
+              [ours.pid, ours.started]
+            ),
+            silenceCheckEvery
+          ))
+        }
         on.socket?.destroy()
       })
     // A statement left unanswered while the server, asked on another connection, says the session is gone or sits idle:
@@ -496,47 +584,56 @@ export const advisory = (
     // kernel before its retransmissions end (~15 minutes). Only an answer counts: a session `active` runs a statement,
     // however long (a large workspace's deletion pass), or is stopped, and is waited for; a server that does not
     // answer at all is left to the keepalives and the kernel. Idle twice, `silenceCheckEvery` apart, unchanged, with
-    // the same statement under way all along: a statement's answer takes no such time to come.
+    // the same statement under way all along: a statement's answer takes no such time to come. A session by the pid
+    // that is not known ours (`sight`) is never ended: idle so, only the local connection is closed (a try's statement
+    // that never reached its session holds nothing there; a session by that pid on another server is another's).
     const watchSilence = Effect.gen(function*() {
-      let idleSeen: { readonly begun: number; readonly changed: number } | undefined
+      let idleSeen: { readonly begun: number; readonly started: string; readonly changed: number } | undefined
       for (;;) {
         yield* Effect.sleep(silenceCheckEvery)
         const now = yield* Clock.currentTimeMillis
         // Read once: a try that ends meanwhile gives its connection back, and the next try watches another.
         const on = watched
-        const pid = on?.pid
-        if (on === undefined || pid === undefined || inFlight.count === 0 || now - inFlight.since < Duration.toMillis(silenceCheckEvery)) {
+        const identity = on?.identity
+        if (on === undefined || identity === undefined || inFlight.count === 0 || now - inFlight.since < Duration.toMillis(silenceCheckEvery)) {
           idleSeen = undefined
           continue
         }
         const begun = inFlight.begun
-        const answer = yield* sessionOf(pid)
+        const answer = yield* sessionOf(identity)
         if (Option.isNone(answer)) {
           idleSeen = undefined
           continue
         }
-        const [session] = answer.value
+        const seen = sight(identity, answer.value[0])
+        const { pid } = identity
         const waited = `a statement waited ${Math.round((now - inFlight.since) / 1000)} s for an answer`
-        // No session by a pid given as the connection opened is no evidence: a pooler's names none.
-        if (session === undefined && !on.answered) {
-          idleSeen = undefined
-          continue
-        }
-        if (session === undefined) {
-          return yield* cut(on, pid, `${waited} from a server session (pid ${pid}) that had ended without a word reaching it`)
-        }
-        if (session.changed === null || session.state === null || !session.state.startsWith("idle")) {
-          idleSeen = undefined
-          continue
-        }
-        if (idleSeen !== undefined && idleSeen.begun === begun && idleSeen.changed === session.changed) {
+        if (seen._tag === "Gone") {
           return yield* cut(
             on,
-            pid,
-            `${waited} while its server session (pid ${pid}) sat ${session.state}: the answer, or the statement, was lost on the way`
+            undefined,
+            `${waited} from its server session (pid ${pid}), which the server the pool reaches no longer has: it ended without a word reaching it, or that server is another (a failover)`
           )
         }
-        idleSeen = { begun, changed: session.changed }
+        if (seen._tag === "Unknown" || !seen.idle || seen.changed === null) {
+          idleSeen = undefined
+          continue
+        }
+        if (idleSeen === undefined || idleSeen.begun !== begun || idleSeen.started !== seen.started || idleSeen.changed !== seen.changed) {
+          idleSeen = { begun, started: seen.started, changed: seen.changed }
+          continue
+        }
+        return yield* seen._tag === "Ours"
+          ? cut(
+            on,
+            { pid, started: seen.started },
+            `${waited} while its server session (pid ${pid}) sat ${seen.state}: the answer, or the statement, was lost on the way`
+          )
+          : cut(
+            on,
+            undefined,
+            `${waited} while the session by its pid (${pid}) sat ${seen.state} without the statement: the statement was lost on the way, or that session is another server's (a failover)`
+          )
       }
     })
     yield* Effect.forkScoped(watchSilence)
