@@ -496,13 +496,14 @@ export const advisory = (
         watched = { identity: tryIdentity(connection, mark), socket: socketOf(connection) }
         // A session that holds the lock already, as this connection's never does, is another client's too: taken
         // again (advisory locks stack in a session), the lock would be held twice, by two syncs. One statement, so
-        // that the look and the try run on one session whatever a pooler does; its session's start with it.
+        // that the look and the try run on one session whatever a pooler does; its session's start with it (by the
+        // view's function for this one backend: the view reads every backend, +0.9 ms a try against +0.1 ms measured).
         const answer = yield* Effect.exit(track(
           execute<{ locked: boolean | null; pid: number; started: string | null }>(
             connection,
             `/* ${mark} */ SELECT CASE WHEN EXISTS (${heldHere(3)}) THEN NULL ELSE pg_try_advisory_lock($1, $2) END AS locked,
               pg_backend_pid() AS pid,
-              (SELECT extract(epoch FROM backend_start)::text FROM pg_stat_activity WHERE pid = pg_backend_pid()) AS started`,
+              (SELECT extract(epoch FROM backend_start)::text FROM pg_stat_get_activity(pg_backend_pid())) AS started`,
             [...key, ...unsigned]
           )
         ))
