@@ -302,6 +302,12 @@ const serverProcessOf = (connection: SqlConnection.Connection): number | undefin
 }
 
 /**
+ * A session's start as text, to the microsecond, whatever the session's TimeZone, DateStyle or extra_float_digits (an
+ * epoch is a float before PostgreSQL 14, whose text follows the last).
+ */
+const sessionStart = "to_char(backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"
+
+/**
  * The sessions that tries' answers named, by the node-postgres client they came over (a connection of the pool lives
  * on across the runs of a process): a later try on that connection knows its session before it answers.
  */
@@ -320,7 +326,7 @@ const tryIdentity = (connection: SqlConnection.Connection, mark: string): Identi
 
 /**
  * What `pg_stat_activity` says of the session with a pid: its state (NULL where the role may not see it) and since
- * when, its start (`backend_start`'s epoch as text, exact: a pid and its start name one session on any server), and
+ * when, its start (`started`: a pid and its start name one session on any server), and
  * whether its statement, under way or last, carries a try's mark.
  */
 interface SessionRow {
@@ -503,7 +509,7 @@ export const advisory = (
             connection,
             `/* ${mark} */ SELECT CASE WHEN EXISTS (${heldHere(3)}) THEN NULL ELSE pg_try_advisory_lock($1, $2) END AS locked,
               pg_backend_pid() AS pid,
-              (SELECT extract(epoch FROM backend_start)::text FROM pg_stat_get_activity(pg_backend_pid())) AS started`,
+              (SELECT ${sessionStart} FROM pg_stat_get_activity(pg_backend_pid())) AS started`,
             [...key, ...unsigned]
           )
         ))
@@ -541,7 +547,7 @@ export const advisory = (
           const answer = yield* Effect.timeoutOption(
             connection.execute(
               `SELECT state, extract(epoch FROM state_change)::float8 AS changed,
-                extract(epoch FROM backend_start)::text AS started, coalesce(strpos(query, $2::text) > 0, false) AS marked
+                ${sessionStart} AS started, coalesce(strpos(query, $2::text) > 0, false) AS marked
                 FROM pg_stat_activity WHERE pid = $1`,
               [identity.pid, identity._tag === "Unanswered" ? identity.mark : null],
               undefined
@@ -571,7 +577,7 @@ export const advisory = (
           yield* Effect.ignore(Effect.timeoutOption(
             sql.unsafe(
               `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-                WHERE pid = $1 AND extract(epoch FROM backend_start)::text = $2`,
+                WHERE pid = $1 AND ${sessionStart} = $2`,
               [ours.pid, ours.started]
             ),
             silenceCheckEvery
