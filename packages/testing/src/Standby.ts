@@ -19,7 +19,17 @@
 import { PgClient } from "@effect/sql-pg"
 import * as Reactivity from "@effect/experimental/Reactivity"
 import { Effect, Redacted, type Scope } from "effect"
+import { spawnSync } from "node:child_process"
 import * as PostgresServer from "./PostgresServer.js"
+
+/**
+ * Whether this machine lets a test make a PID namespace (Linux, root, `unshare` installed, not refused by a container's
+ * seccomp profile): a test of `Standby` is skipped, saying why, on one that does not.
+ */
+export const supported: boolean = (() => {
+  const tried = spawnSync("unshare", ["--pid", "--fork", "--mount-proc", "true"], { stdio: "ignore", timeout: 10_000 })
+  return tried.status === 0
+})()
 
 export interface Standby {
   /** The primary's URL with the standby's port: what a client reaches once `BlackHole.failover` sent it there. */
