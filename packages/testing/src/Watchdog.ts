@@ -3,14 +3,10 @@
  * with what the test itself reports and, for each fiber forked under it (a layer's included), its status and the
  * spans it is in. Vitest's own timeout says only that the time ran out.
  */
-import { Duration, Effect, FiberId, Option, Supervisor, type Fiber, type Tracer } from "effect"
+import { type Duration, Effect, type Fiber, FiberId, Option, Supervisor, TestServices, type Tracer } from "effect"
 
-/** Waits a real `duration`, whatever clock the test runs on. */
-const realSleep = (duration: Duration.DurationInput): Effect.Effect<void> =>
-  Effect.async<void>((resume) => {
-    const handle = setTimeout(() => resume(Effect.void), Duration.toMillis(duration))
-    return Effect.sync(() => clearTimeout(handle))
-  })
+/** Waits a real `duration`, whatever clock the test runs on (the live one, as `ClockSteps` waits). */
+const realSleep = (duration: Duration.DurationInput): Effect.Effect<void> => TestServices.provideLive(Effect.sleep(duration))
 
 /** The names of the spans a fiber is in, innermost first. */
 const spans = (fiber: Fiber.RuntimeFiber<unknown, unknown>): Array<string> => {
