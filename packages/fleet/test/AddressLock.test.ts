@@ -5,9 +5,13 @@
  */
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
-import { BlackHole, ClockSteps, PostgresDatabase } from "@intercom-scroll/testing"
-import { Context, Effect, Exit, Layer, Logger, type Redacted, Scope } from "effect"
+import { SyncDatabase } from "@intercom-scroll/sync"
+import { BlackHole, ClockSteps, PostgresDatabase, Standby } from "@intercom-scroll/testing"
+import { Cause, Context, Effect, Exit, Fiber, Layer, Logger, Option, type Redacted, Scope } from "effect"
+import { Fleet } from "../src/index.js"
 import * as AddressLock from "../src/internal/addressLock.js"
+
+if (!Standby.supported) console.warn("AddressLock.test.ts: no PID namespaces here (unshare --pid refused): the failover case is skipped")
 
 const address = "127.0.0.1:47199"
 const key = [AddressLock.namespace, AddressLock.keyText(address)]
@@ -123,4 +127,48 @@ describe("AddressLock", () => {
       const after = Context.get(yield* Layer.build(Layer.orDie(PostgresDatabase.layerAt(url))), SqlClient.SqlClient)
       expect(yield* holder(after)).toBeUndefined()
     }), 60_000)
+
+  it.scoped.skipIf(!Standby.supported)("a check unanswered after a failover ends the runner's own session only: another application's statement with its pid on the new server runs on", () =>
+    Effect.gen(function*() {
+      const url = yield* Effect.orDie(PostgresDatabase.make)
+      const hole = yield* BlackHole.make(url)
+      const standby = yield* Standby.make(url)
+      // The runner's pool as `Fleet.layerRunner` makes it, its sessions named after its address.
+      const runnerSql = Context.get(
+        yield* Layer.build(Layer.orDie(Fleet.layerSql(SyncDatabase.Database.Postgres({ url: hole.url }), {
+          connections: 4,
+          applicationName: `intercom-scroll-fleet runner ${address}`
+        }))),
+        SqlClient.SqlClient
+      )
+      expect(yield* AddressLock.hold(address).pipe(Effect.provideService(SqlClient.SqlClient, runnerSql), Effect.orDie)).toBe(true)
+      const primary = Context.get(yield* Layer.build(Layer.orDie(PostgresDatabase.layerAt(url))), SqlClient.SqlClient)
+      const pid = yield* holder(primary)
+      expect(pid).toBeTypeOf("number")
+
+      // On the server the address moves to, another application's session by that pid, at work: waiting for a lock
+      // the test holds, until the test lets it go.
+      const onStandby = Context.get(yield* Layer.build(Layer.orDie(PostgresDatabase.layerAt(standby.url))), SqlClient.SqlClient)
+      const gate = yield* Effect.orDie(onStandby.reserve)
+      yield* Effect.orDie(gate.execute("SELECT pg_advisory_lock(1)", [], undefined))
+      const bystander = yield* standby.bystander(pid!)
+      const working = yield* Effect.fork(Effect.exit(bystander.execute("SELECT pg_advisory_lock(1)")))
+
+      yield* hole.failover(standby.url)
+      // The check is unanswered: the silent session is given up on and the lock taken on the new server.
+      yield* ClockSteps.until("the address's lock held on the new server", steps)(
+        Effect.map(holder(onStandby), (holding) => holding !== undefined)
+      )
+      const [taker] = yield* Effect.orDie(onStandby<{ readonly application_name: string }>`SELECT application_name FROM pg_stat_activity
+        WHERE pid = ${(yield* holder(onStandby))!}`)
+      expect(taker).toEqual({ application_name: `intercom-scroll-fleet runner ${address}` })
+      // The other application's statement was neither cancelled nor its session ended: let go, it is answered. Before,
+      // the check's timeout interrupted its statement, which @effect/sql-pg cancels by pid on a new connection, there:
+      // "canceling statement due to user request".
+      expect(yield* Fiber.poll(working)).toEqual(Option.none())
+      yield* Effect.orDie(gate.execute("SELECT pg_advisory_unlock(1)", [], undefined))
+      const done = yield* Fiber.join(working)
+      expect(Exit.isSuccess(done) ? "answered" : Cause.pretty(done.cause)).toEqual("answered")
+      expect(yield* bystander.alive).toBe(true)
+    }), 120_000)
 })

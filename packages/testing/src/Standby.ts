@@ -16,6 +16,7 @@
  *
  * Linux, as root (`unshare --pid`, `nsenter`); a server's start costs a few seconds (initdb).
  */
+import type { SqlError } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import * as Reactivity from "@effect/experimental/Reactivity"
 import { Effect, Redacted, type Scope } from "effect"
@@ -45,6 +46,8 @@ export interface Bystander {
   readonly pid: number
   /** Whether its session still answers (a statement of its own: its state changes): false once the server ended it. */
   readonly alive: Effect.Effect<boolean>
+  /** Runs `statement` on its session: a long one stands for another application's work there, which a cancel would cut. */
+  readonly execute: (statement: string) => Effect.Effect<ReadonlyArray<unknown>, SqlError.SqlError>
 }
 
 export const make = (primary: Redacted.Redacted<string>): Effect.Effect<Standby, never, Scope.Scope> =>
@@ -80,7 +83,8 @@ export const make = (primary: Redacted.Redacted<string>): Effect.Effect<Standby,
           if (row?.pid !== pid) return yield* Effect.dieMessage(`The bystander's session has pid ${row?.pid}, not ${pid}`)
           return {
             pid,
-            alive: connection.execute("SELECT 1", [], undefined).pipe(Effect.as(true), Effect.orElseSucceed(() => false))
+            alive: connection.execute("SELECT 1", [], undefined).pipe(Effect.as(true), Effect.orElseSucceed(() => false)),
+            execute: (statement) => connection.execute(statement, [], undefined)
           } satisfies Bystander
         }).pipe(Effect.provide(Reactivity.layer), Effect.orDie)
     } satisfies Standby

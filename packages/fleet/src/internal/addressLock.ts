@@ -14,7 +14,7 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
-import { Cause, Duration, Effect, ExecutionStrategy, Exit, Scope } from "effect"
+import { Duration, Effect, ExecutionStrategy, Exit, identity, Option, Scope } from "effect"
 import * as SilentSession from "./silentSession.js"
 
 /** Beside the sync's advisory locks (0x1c5c0a11 for the workspaces, the next for its migrations). */
@@ -63,27 +63,27 @@ export const hold = (address: string): Effect.Effect<boolean, SqlError, SqlClien
       const scope = yield* Scope.fork(sessions, ExecutionStrategy.sequential)
       const connection = yield* Effect.tapError(Scope.extend(sql.reserve, scope), () => Scope.close(scope, Exit.void))
       const session = SilentSession.pgSession(connection)
-      // Within `checkEvery`, or the session is ended (its lock with it), so that neither the runner nor its stop waits
-      // on a silent path without end. Interruptible: the lock's release runs in a finalizer, where the timeout could not
-      // cut it otherwise.
+      // Answered within `checkEvery`, or the session is ended (its lock with it), so that neither the runner nor its stop
+      // waits on a silent path without end: `None`. Never interrupted (`SilentSession.answerWithin`), where a timeout
+      // had @effect/sql-pg cancel it by pid, on whichever server the pool reaches: after a failover, someone else's.
       const answered = <A>(statement: Effect.Effect<A, SqlError>) =>
-        Effect.timeout(Effect.interruptible(statement), checkEvery).pipe(
-          Effect.tapError((error) =>
-            Cause.isTimeoutException(error) && session !== undefined ? SilentSession.end(sql, session, checkEvery) : Effect.void
-          )
-        )
+        session === undefined
+          ? Effect.map(Effect.exit(statement), Option.some)
+          : SilentSession.answerWithin(statement, checkEvery, SilentSession.end(sql, session, checkEvery))
       const unlock = Effect.ignore(answered(connection.execute("SELECT pg_advisory_unlock($1, hashtext($2))", params, undefined)))
       return {
         scope,
         take: answered(connection.execute("SELECT pg_try_advisory_lock($1, hashtext($2)) AS taken", params, undefined)).pipe(
-          Effect.catchTag("TimeoutException", (cause) =>
-            new SqlError({ cause, message: `No answer within ${Duration.format(checkEvery)}: the session was ended` })),
+          Effect.flatMap(Option.match({
+            onNone: () => new SqlError({ message: `No answer within ${Duration.format(checkEvery)}: the session was ended` }),
+            onSome: identity
+          })),
           Effect.map((rows) => (rows as ReadonlyArray<{ readonly taken: boolean }>)[0]?.taken === true),
           Effect.tap((taken) => taken ? Scope.addFinalizer(scope, unlock) : Effect.void)
         ),
-        alive: answered(connection.execute("SELECT 1", [], undefined)).pipe(
-          Effect.as("alive" as const),
-          Effect.catchAll((error) => Effect.succeed(Cause.isTimeoutException(error) ? "silent" as const : "ended" as const))
+        alive: Effect.map(
+          answered(connection.execute("SELECT 1", [], undefined)),
+          Option.match({ onNone: () => "silent" as const, onSome: (exit) => Exit.isSuccess(exit) ? "alive" as const : "ended" as const })
         )
       }
     })

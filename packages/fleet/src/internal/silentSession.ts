@@ -10,7 +10,7 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlConnection from "@effect/sql/SqlConnection"
 import { SqlError } from "@effect/sql/SqlError"
-import { type Duration, Effect, Option, type Scope } from "effect"
+import { type Duration, Effect, type Exit, Fiber, Option, type Scope } from "effect"
 
 /** A session of the server, and the socket that reaches it. */
 export interface Session {
@@ -50,6 +50,33 @@ const destroyed = (socket: Socket): Effect.Effect<void> =>
     socket.once("close", () => resume(Effect.void))
     socket.destroy()
   })
+
+/**
+ * `statement`'s answer, waited for `within` at most: unanswered by then, `giveUp` runs (it must close the statement's
+ * socket, which fails the statement) and the answer is `None`, however the statement ends. The statement is never
+ * interrupted, nor is this: @effect/sql-pg cancels an interrupted statement by `pg_cancel_backend(<its pid>)` on
+ * another connection of the pool, by pid alone, which after a failover reaches another server, where that pid is
+ * someone else's session (packages/bench/NOTES.md, "The code read as Effect's maintainers would read it").
+ */
+export const answerWithin = <A, E>(
+  statement: Effect.Effect<A, E>,
+  within: Duration.Duration,
+  giveUp: Effect.Effect<void>
+): Effect.Effect<Option.Option<Exit.Exit<A, E>>> =>
+  Effect.uninterruptible(Effect.gen(function*() {
+    let givenUp = false
+    const watch = yield* Effect.fork(Effect.zipRight(
+      Effect.interruptible(Effect.sleep(within)),
+      Effect.suspend(() => {
+        givenUp = true
+        return giveUp
+      })
+    ))
+    const exit = yield* Effect.exit(statement)
+    // Asleep, it stops here; giving up, it is waited for (uninterruptible).
+    yield* Fiber.interrupt(watch)
+    return givenUp ? Option.none() : Option.some(exit)
+  }))
 
 /**
  * How long, in milliseconds, a termination waits for the session to be gone (PostgreSQL 14 and later): its locks with
