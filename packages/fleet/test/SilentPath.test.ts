@@ -6,10 +6,11 @@
  */
 import { MessageStorage, ShardId } from "@effect/cluster"
 import { SqlClient, type SqlConnection } from "@effect/sql"
+import { PgClient } from "@effect/sql-pg"
 import { describe, expect, it } from "@effect/vitest"
 import { SyncDatabase } from "@intercom-scroll/sync"
 import { BlackHole, ClockSteps, PostgresDatabase } from "@intercom-scroll/testing"
-import { Cause, Context, Deferred, Duration, Effect, Either, Exit, Layer, Logger, Option, Scope } from "effect"
+import { Cause, Context, Deferred, Duration, Effect, Either, Exit, Layer, Logger, Option, Redacted, Scope } from "effect"
 import { Fleet } from "../src/index.js"
 import * as ShardLocks from "../src/internal/shardLocks.js"
 import * as SilentSession from "../src/internal/silentSession.js"
@@ -124,7 +125,7 @@ describe("A runner's storage on a silent path", () => {
       const theirs = yield* pidOf(bystander)
       let destroyed = 0
       const socket = { destroy: () => void destroyed++, once: () => undefined }
-      yield* SilentSession.end(sql, { pid: theirs, socket }, Duration.seconds(5))
+      yield* ClockSteps.runToEnd(steps)(yield* Effect.fork(SilentSession.end(sql, { pid: theirs, socket }, Duration.seconds(5))))
       expect(yield* alive(theirs)).toBe(true)
       expect(yield* Effect.orDie(bystander.execute("SELECT 1 AS one", [], undefined))).toEqual([{ one: 1 }])
       // Our own socket is closed all the same: its path is silent.
@@ -132,7 +133,50 @@ describe("A runner's storage on a silent path", () => {
 
       // One of the runner's own sessions by its pid is ended, as before.
       const ours = yield* pidOf(yield* sql.reserve)
-      yield* SilentSession.end(sql, { pid: ours, socket }, Duration.seconds(5))
+      // Waited for until it is gone (the server's end of a session is not done when it is asked), its locks with it.
+      yield* ClockSteps.runToEnd(steps)(yield* Effect.fork(SilentSession.end(sql, { pid: ours, socket }, Duration.seconds(5))))
       expect(yield* alive(ours)).toBe(false)
     }), { timeout: 60_000 })
+
+  it.scoped("a termination the server refuses is its answer, not silence: the connection that asked is kept, and not asked again", () => {
+    const warnings: Array<string> = []
+    return Effect.gen(function*() {
+      const url = yield* Effect.orDie(PostgresDatabase.make)
+      const other = Context.get(yield* Layer.build(Layer.orDie(PostgresDatabase.layerAt(url))), SqlClient.SqlClient)
+      // A runner whose role may not end the session asked about: a superuser's (the test's), named as the runner's.
+      const role = `r_${Math.random().toString(16).slice(2, 10)}`
+      yield* Effect.acquireRelease(
+        Effect.orDie(other.unsafe(`CREATE ROLE ${role} LOGIN PASSWORD 'refused'`)),
+        () => Effect.ignore(other.unsafe(`DROP ROLE ${role}`))
+      )
+      const asRole = new URL(Redacted.value(url))
+      asRole.username = role
+      asRole.password = "refused"
+      // One connection, to tell it from another.
+      const sql = Context.get(
+        yield* Layer.build(Layer.orDie(PgClient.layer({ url: Redacted.make(asRole.href), maxConnections: 1, applicationName: "intercom-scroll-fleet" }))),
+        SqlClient.SqlClient
+      )
+      const superuser = yield* Effect.orDie(other.reserve)
+      yield* Effect.orDie(superuser.execute("SET application_name = 'intercom-scroll-fleet'", [], undefined))
+      const [row] = (yield* Effect.orDie(superuser.execute("SELECT pg_backend_pid() AS pid", [], undefined))) as ReadonlyArray<{ readonly pid: number }>
+      const poolPid = Effect.map(Effect.orDie(sql<{ readonly pid: number }>`SELECT pg_backend_pid() AS pid`), ([row]) => row!.pid)
+      const before = yield* poolPid
+
+      let destroyed = 0
+      const socket = { destroy: () => void destroyed++, once: () => undefined }
+      yield* ClockSteps.runToEnd(steps)(yield* Effect.fork(SilentSession.end(sql, { pid: row!.pid, socket }, Duration.seconds(5))))
+      // Said once; the pool's one connection kept, its session the same. Before, an error was taken for no answer: each
+      // connection that answered it was closed and the next one asked, thirty in all.
+      expect(yield* poolPid).toBe(before)
+      expect(warnings).toEqual([expect.stringMatching(new RegExp(`^Could not end the PostgreSQL session \\(pid ${row!.pid}\\) whose path went silent: .*permission denied`, "s"))])
+      expect(yield* Effect.orDie(superuser.execute("SELECT 1 AS one", [], undefined))).toEqual([{ one: 1 }])
+      expect(destroyed).toBe(1)
+    }).pipe(Effect.provide(Logger.replace(
+      Logger.defaultLogger,
+      Logger.make(({ logLevel, message }) => {
+        if (logLevel._tag === "Warning") warnings.push(String(message))
+      })
+    )))
+  }, { timeout: 60_000 })
 })

@@ -10,7 +10,8 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlConnection from "@effect/sql/SqlConnection"
 import { SqlError } from "@effect/sql/SqlError"
-import { type Duration, Effect, type Exit, Fiber, Option, type Scope } from "effect"
+import { SyncError } from "@intercom-scroll/sync"
+import { Cause, Duration, Effect, Exit, Fiber, Option, Schedule, type Scope } from "effect"
 
 /** A session of the server, and the socket that reaches it. */
 export interface Session {
@@ -79,47 +80,68 @@ export const answerWithin = <A, E>(
   }))
 
 /**
- * How long, in milliseconds, a termination waits for the session to be gone (PostgreSQL 14 and later): its locks with
- * it, so that one taken again at once on a new session is not refused by the old.
+ * How long a termination waits for the session to be gone, its locks with it, so that one taken again at once on a new
+ * session is not refused by the old: asked every `goneEvery`, `goneTries` times at most (about a second).
  */
-const terminationWait = 1_000
+const goneEvery = Duration.millis(10)
+const goneTries = 100
 
 /** Connections `end` asks at most: the pool's own, and a few it makes anew. */
 const maxTries = 30
 
+/** The terminations `end` sent, of the pids asked about (PostgreSQL 12 and later: the one-argument form). */
+const terminate = `SELECT pid, pg_terminate_backend(pid) AS signaled FROM pg_stat_activity
+  WHERE pid = ANY($1::int[]) AND application_name = current_setting('application_name')`
+const remaining = `SELECT count(*)::int AS remaining FROM pg_stat_activity
+  WHERE pid = ANY($1::int[]) AND application_name = current_setting('application_name')`
+
 /**
  * Ends a session given up on: on the server first (`pg_terminate_backend` on another connection of the same pool, of
  * a session by that pid with the pool's `application_name` only; which lets its locks go now rather than when the
- * server notices, if ever: a middlebox that acknowledges keeps it), then its socket, so
- * that its statements fail at once and the pool drops it. A connection that does not answer the termination within
- * `within` went silent too (the pool's idle ones did, with the session): it is closed, not given back, its session
- * ended with the first, and the next one asked (`maxTries` at most); a connection that cannot be had ends the attempt.
+ * server notices, if ever: a middlebox that acknowledges keeps it), then its socket, so that its statements fail at
+ * once and the pool drops it. A connection that does not answer within `within` went silent too (the pool's idle ones
+ * did, with the session): it is closed, not given back, its session ended with the first, and the next one asked
+ * (`maxTries` at most); one that answers with an error is a server that refuses (a permission), said in a warning and
+ * not asked again, its connection given back; a connection that cannot be had ends the attempt.
  */
 export const end = (sql: SqlClient.SqlClient, session: Session, within: Duration.Duration): Effect.Effect<void> => {
   const silent = [session.pid]
   return Effect.scoped(Effect.gen(function*() {
     const connection = yield* sql.reserve
-    // A connection that fails it answers nothing either: one closed here that the pool has not dropped yet.
-    const answer = Option.flatten(
-      yield* Effect.timeoutOption(
-        Effect.option(connection.executeRaw(
-          // Only sessions of this pool (a runner's is named after its address): where the path went silent because
-          // the server failed over, this connection reaches another server, on which a pid of ours is someone else's.
-          `SELECT pg_terminate_backend(pid, ${terminationWait}) FROM pg_stat_activity
-            WHERE pid = ANY($1::int[]) AND application_name = current_setting('application_name')`,
-          [silent]
-        )),
-        within
-      )
-    )
+    const helper = pgSession(connection)
+    // Never so: the pool that made the session makes its helpers.
+    if (helper === undefined) return true
+    const ask = (statement: string, pids: ReadonlyArray<number>) =>
+      answerWithin(connection.execute(statement, [pids], undefined), within, destroyed(helper.socket))
+    const answer = yield* ask(terminate, silent)
     if (Option.isNone(answer)) {
-      const helper = pgSession(connection)
-      if (helper !== undefined) {
-        silent.push(helper.pid)
-        yield* destroyed(helper.socket)
-      }
+      silent.push(helper.pid)
+      return false
     }
-    return Option.isSome(answer)
+    // The server answered: not silence, and the next connection would be told the same.
+    if (Exit.isFailure(answer.value)) {
+      const { cause } = answer.value
+      yield* Effect.logWarning(
+        `Could not end the PostgreSQL session (pid ${session.pid}) whose path went silent: ${
+          Option.match(Cause.failureOption(cause), { onNone: () => Cause.pretty(cause), onSome: SyncError.explain })
+        }`
+      )
+      return true
+    }
+    const ended = (answer.value.value as ReadonlyArray<{ readonly pid: number; readonly signaled: boolean }>)
+      .flatMap((row) => row.signaled ? [row.pid] : [])
+    if (ended.length > 0) {
+      yield* ask(remaining, ended).pipe(
+        Effect.repeat({
+          until: (answer) =>
+            Option.isNone(answer) || Exit.isFailure(answer.value) ||
+            (answer.value.value as ReadonlyArray<{ readonly remaining: number }>)[0]?.remaining === 0,
+          schedule: Schedule.spaced(goneEvery),
+          times: goneTries - 1
+        })
+      )
+    }
+    return true
   })).pipe(
     Effect.repeat({ until: (answered) => answered, times: maxTries - 1 }),
     Effect.ignore,
