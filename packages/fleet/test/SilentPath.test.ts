@@ -9,8 +9,8 @@ import { SqlClient, type SqlConnection } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { describe, expect, it } from "@effect/vitest"
 import { SyncDatabase } from "@intercom-scroll/sync"
-import { BlackHole, ClockSteps, PostgresDatabase } from "@intercom-scroll/testing"
-import { Cause, Context, Deferred, Duration, Effect, Either, Exit, Layer, Logger, Option, Redacted, Scope } from "effect"
+import { BlackHole, ClockSteps, PostgresDatabase, Standby } from "@intercom-scroll/testing"
+import { Cause, Context, Deferred, Duration, Effect, Either, Exit, Fiber, Layer, Logger, Option, Redacted, Scope } from "effect"
 import { Fleet } from "../src/index.js"
 import * as ShardLocks from "../src/internal/shardLocks.js"
 import * as SilentSession from "../src/internal/silentSession.js"
@@ -179,4 +179,37 @@ describe("A runner's storage on a silent path", () => {
       })
     )))
   }, { timeout: 60_000 })
+
+  it.scoped.skipIf(!Standby.supported)("a termination unanswered after a failover is not cancelled: another application's statement with the asking connection's pid on the new server runs on", () =>
+    Effect.gen(function*() {
+      const url = yield* Effect.orDie(PostgresDatabase.make)
+      const hole = yield* BlackHole.make(url)
+      const standby = yield* Standby.make(url)
+      const sql = Context.get(
+        yield* Layer.build(Layer.orDie(Fleet.layerSql(SyncDatabase.Database.Postgres({ url: hole.url }), { connections: 4 }))),
+        SqlClient.SqlClient
+      )
+      const pidOf = (rows: ReadonlyArray<unknown>) => (rows as ReadonlyArray<{ readonly pid: number }>)[0]!.pid
+      // The session given up on, and the pool's one idle connection, which `end` asks first: both silent after the failover.
+      const given = yield* Effect.orDie(sql.reserve)
+      const session = SilentSession.pgSession(given)!
+      const asking = pidOf(yield* Effect.orDie(sql`SELECT pg_backend_pid() AS pid`))
+      expect(asking).not.toBe(session.pid)
+
+      const onStandby = Context.get(yield* Layer.build(Layer.orDie(PostgresDatabase.layerAt(standby.url))), SqlClient.SqlClient)
+      const gate = yield* Effect.orDie(onStandby.reserve)
+      yield* Effect.orDie(gate.execute("SELECT pg_advisory_lock(1)", [], undefined))
+      const bystander = yield* standby.bystander(asking)
+      const working = yield* Effect.fork(Effect.exit(bystander.execute("SELECT pg_advisory_lock(1)")))
+
+      yield* hole.failover(standby.url)
+      yield* ClockSteps.runToEnd(steps)(yield* Effect.fork(SilentSession.end(sql, session, Duration.seconds(5))))
+      // Before, the termination's timeout interrupted it, and @effect/sql-pg cancelled it by the asking connection's pid
+      // on a new connection, which reached the new server: "canceling statement due to user request".
+      expect(yield* Fiber.poll(working)).toEqual(Option.none())
+      yield* Effect.orDie(gate.execute("SELECT pg_advisory_unlock(1)", [], undefined))
+      const done = yield* Fiber.join(working)
+      expect(Exit.isSuccess(done) ? "answered" : Cause.pretty(done.cause)).toEqual("answered")
+      expect(session.socket.closed).toBe(true)
+    }), { timeout: 120_000 })
 })
