@@ -394,6 +394,10 @@ describe("intercom-scroll export", () => {
         [["--wait-for-other-scroll", "soon"], "--wait-for-other-scroll: \\\"soon\\\" is not a duration: use a number and a unit, such as 90s, 10m or 1h"],
         [["--wait-for-other-scroll", "5 fortnights"], "is not a duration"],
         [["--out", ""], "--out must name a file: it is empty"],
+        // A scheme left out: named by the flag, not as the client's options.
+        ...["localhost:4010", "api.intercom.io", "ftp://api.intercom.io"].map((url) =>
+          [["--base-url", url], "--base-url must be an http(s) URL, such as https://api.eu.intercom.io"] as const
+        ),
         [["--request-timeout", "0s"], "--request-timeout: \\\"0s\\\" must be longer than zero"],
         // What the HTTP client and Effect's clock would not do: wait that long.
         [["--request-timeout", "2h"], "--request-timeout: \\\"2h\\\" is longer than 1h: the HTTP client stops waiting"],

@@ -11,6 +11,16 @@ import { Config, Duration, Effect, Either, Option } from "effect"
 
 const regions = ["us", "eu", "au"] as const satisfies ReadonlyArray<IntercomClient.Region>
 
+/** Whether `text` parses as an http or https URL (`localhost:4010` parses, with the scheme "localhost:"). */
+const isHttpUrl = (text: string): boolean => {
+  try {
+    const { protocol } = new URL(text)
+    return protocol === "http:" || protocol === "https:"
+  } catch {
+    return false
+  }
+}
+
 /**
  * `--name N`, a whole number that `accepts`; anything else is refused with `refusal`, which names the flag and says
  * what N is. Read as text: @effect/cli's own integer flag refuses "abc" in its words ("is not a integer").
@@ -178,6 +188,11 @@ export const flags = {
     Flag.optional
   ),
   baseUrl: Flag.text("base-url").pipe(
+    // Refused here in the flag's words: the client would refuse it too, as "Invalid Intercom client options".
+    Flag.filterMap(
+      (text) => isHttpUrl(text) ? Option.some(text) : Option.none(),
+      "--base-url must be an http(s) URL, such as https://api.eu.intercom.io (plain http only for this machine: http://localhost:4010)"
+    ),
     Flag.withPseudoName("URL"),
     Flag.withDescription("The API's base URL; overrides INTERCOM_BASE_URL and --region."),
     Flag.optional
