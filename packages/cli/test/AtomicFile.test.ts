@@ -267,6 +267,31 @@ describe("AtomicFile.write", () => {
       expect(yield* listing()).toEqual(["out.txt"])
     }).pipe(Effect.provide(NodeContext.layer)))
 
+  it.scoped("a file in the way of its directory: an OutputError in the words of the path given, not the temporary file's", () =>
+    Effect.gen(function*() {
+      const { listing, target } = yield* withPreviousFile
+      const under = `${target}/users.ndjson`
+      const error = yield* Effect.flip(AtomicFile.write(under, Stream.make(bytes("x"))))
+      expect(error.message).toBe(
+        `Could not write ${under}: ${target} is not a directory`
+      )
+      expect(yield* listing()).toEqual(["out.txt"])
+    }).pipe(Effect.provide(NodeContext.layer)))
+
+  // Root may create files in any directory: only another user meets the refusal.
+  it.scoped.skipIf(process.getuid?.() === 0)("a directory this user may not write in: an OutputError naming it, not the temporary file", () =>
+    Effect.gen(function*() {
+      const { directory, fs, listing } = yield* withPreviousFile
+      yield* fs.chmod(directory, 0o500)
+      yield* Effect.addFinalizer(() => Effect.orDie(fs.chmod(directory, 0o700)))
+      const target = `${directory}/users.ndjson`
+      const error = yield* Effect.flip(AtomicFile.write(target, Stream.make(bytes("x"))))
+      expect(error.message).toBe(
+        `Could not write ${target}: this user may not create files in its directory ${directory}: the export is written to a new file beside it, then renamed into place`
+      )
+      expect(yield* listing()).toEqual(["out.txt"])
+    }).pipe(Effect.provide(NodeContext.layer)))
+
   it.scoped("fails with an OutputError naming the target and its missing directory, before it runs the content", () =>
     Effect.gen(function*() {
       const { directory, listing } = yield* withPreviousFile

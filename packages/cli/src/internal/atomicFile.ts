@@ -92,7 +92,7 @@ export const write = Effect.fn("AtomicFile.write")(function*<E, R>(
     yield* Effect.gen(function*() {
       // "wx": never reuse a file that happens to be there. 0600 while it is written: the records are no one else's
       // to read before the file takes the target's mode, nor after a kill leaves it behind.
-      const file = yield* fs.open(temporary, { flag: "wx", mode: 0o600 }).pipe(Effect.mapError(failed))
+      const file = yield* fs.open(temporary, { flag: "wx", mode: 0o600 }).pipe(Effect.mapError(cannotCreateIn(given, directory)))
       yield* Stream.run(content, writeInto(file, failed))
       yield* file.sync.pipe(Effect.mapError(failed))
     }).pipe(Effect.scoped)
@@ -101,6 +101,23 @@ export const write = Effect.fn("AtomicFile.write")(function*<E, R>(
     yield* Effect.uninterruptible(Effect.zipRight(fs.rename(temporary, target).pipe(Effect.mapError(failed)), syncDirectory(fs, directory)))
   }).pipe(Effect.scoped)
 })
+
+/**
+ * Why no file can be created beside `given`, in the words of the path given: the platform's message names the
+ * temporary file (`FileSystem.open (/dir/.users.ndjson.<uuid>.tmp): EACCES …`), which is nothing the user typed.
+ */
+const cannotCreateIn = (given: string, directory: string) => (error: PlatformError): OutputError => {
+  const code = error._tag === "SystemError" ? (error.cause as { readonly code?: unknown } | undefined)?.code : undefined
+  const detail = code === "ENOTDIR"
+    ? `${directory} is not a directory`
+    : code === "EACCES" || code === "EPERM"
+    // The directory is what must be writable, not the file: said, since a writable file in it is not enough.
+    ? `this user may not create files in its directory ${directory}: the export is written to a new file beside it, then renamed into place`
+    : code === "EROFS"
+    ? `its directory ${directory} is on a read-only file system`
+    : `no file can be created in its directory ${directory} (${typeof code === "string" ? code : error._tag})`
+  return new OutputError({ target: given, detail })
+}
 
 /** Links followed at most, as the kernel does (ELOOP past 40). */
 const MAX_LINKS = 40
