@@ -302,6 +302,18 @@ describe("intercom-scroll export", () => {
         }
       }))
 
+    it.effect("of export and sync: where the token comes from, and --log-format beside --log-level, with their variables", () =>
+      Effect.gen(function*() {
+        for (const subcommand of ["export", "sync", "fleet runner"]) {
+          const { stdout } = yield* help([...subcommand.split(" "), "--help"])
+          if (subcommand !== "fleet runner") {
+            expect(stdout, subcommand).toContain("The access token comes from INTERCOM_ACCESS_TOKEN, never from a flag")
+          }
+          expect(stdout, subcommand).toMatch(/^--log-level all \| trace .*\n\n {2}The least level of the log lines on stderr, anywhere on the line \(default error[^\n]*Else INTERCOM_SCROLL_LOG_LEVEL\.\n\n--log-format logfmt \| json\n\n {2}logfmt \(the default\) or json: [^\n]*Else INTERCOM_SCROLL_LOG_FORMAT\.\n/m)
+          expect(stdout, subcommand).not.toContain("Sets the minimum log level")
+        }
+      }))
+
     it.effect("of the whole command, in a pipe: plain text naming the export subcommand", () =>
       Effect.gen(function*() {
         const { exit, stdout } = yield* help(["--help"])

@@ -9,7 +9,7 @@ import { Args, type Command, HelpDoc, Options as Flag, ValidationError } from "@
 import type { Resource } from "@intercom-scroll/core"
 import { Effect, Either, Option } from "effect"
 import * as Format from "./format.js"
-import type * as ScrollFlags from "./scrollFlags.js"
+import * as ScrollFlags from "./scrollFlags.js"
 
 /**
  * How timestamps are written: `unix` as Intercom sends them (seconds since 1970), `iso` as ISO 8601 in UTC.
@@ -59,7 +59,7 @@ export const formatOfFile = (file: string): Either.Either<Format.Format, string>
  * @since 0.1.0
  * @category flags
  */
-export const description = "Export every user, lead or company of an Intercom workspace over the Scroll API."
+export const description = `Export every user, lead or company of an Intercom workspace over the Scroll API. ${ScrollFlags.workspaceSentence}`
 
 /**
  * The `export` subcommand's own argument and flags. Where the workspace is and how to scroll it (`--base-url`,

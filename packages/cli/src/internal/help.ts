@@ -6,10 +6,11 @@
  *
  * @since 0.1.0
  */
-import { type CliConfig, CommandDescriptor, HelpDoc, Usage } from "@effect/cli"
+import { type CliConfig, CommandDescriptor, HelpDoc, Options as Flag, Usage } from "@effect/cli"
 import type { Span } from "@effect/cli/HelpDoc/Span"
 import * as Doc from "@effect/printer/Doc"
 import { Array as Arr, Option } from "effect"
+import * as LogLevelFlag from "./logLevelFlag.js"
 
 /**
  * Whether the arguments (after the runtime and the script) ask for help anywhere, as @effect/cli reads them.
@@ -91,13 +92,24 @@ export const withoutGenericText = (doc: HelpDoc.HelpDoc, needed: Needed = {}): H
     }
     case "DescriptionList":
       return HelpDoc.descriptionList(
-        Arr.map(doc.definitions, ([span, block]): [Span, HelpDoc.HelpDoc] => [span, withoutGenericText(block, needed)])
+        Arr.flatMap(doc.definitions, ([span, block]): Arr.NonEmptyArray<[Span, HelpDoc.HelpDoc]> =>
+          textOf(span).startsWith("--log-level ")
+            ? [[span, HelpDoc.p(LogLevelFlag.help.level)], ...logFormatEntries(needed)]
+            : [[span, withoutGenericText(block, needed)]])
       )
     case "Enumeration":
       return HelpDoc.enumeration(Arr.map(doc.elements, (element) => withoutGenericText(element, needed)))
     case "Sequence":
       return HelpDoc.sequence(withoutGenericText(doc.left, needed), withoutGenericText(doc.right, needed))
   }
+}
+
+/** `--log-format`, listed after `--log-level`, which the command line reads as it does that one (`LogLevelFlag`). */
+const logFormatEntries = (needed: Needed): Array<[Span, HelpDoc.HelpDoc]> => {
+  const doc = Flag.getHelp(LogLevelFlag.help.format)
+  return doc._tag === "DescriptionList"
+    ? Arr.map(doc.definitions, ([span, block]): [Span, HelpDoc.HelpDoc] => [span, withoutGenericText(block, needed)])
+    : []
 }
 
 /**

@@ -8,6 +8,7 @@
  *
  * @since 0.1.0
  */
+import { Options as Flag } from "@effect/cli"
 import { Config, Effect, Layer, Logger, LogLevel, Option } from "effect"
 
 const byName = new Map(LogLevel.allLevels.map((level) => [level._tag.toLowerCase(), level]))
@@ -71,6 +72,22 @@ export const extract = (args: ReadonlyArray<string>): {
     }
   }
   return { args: rest, level, format, mistake }
+}
+
+/**
+ * `--log-level` and `--log-format` as `--help` lists them: @effect/cli knows the first only by its own words ("Sets the
+ * minimum log level for a command."), and the second not at all, since the command line takes both out itself.
+ *
+ * @since 0.1.0
+ * @category help
+ */
+export const help = {
+  level: `The least level of the log lines on stderr, anywhere on the line (default error, which the progress line completes; warning adds a line per restart; info for fleet runner). Else ${variables.level}.`,
+  format: Flag.choice("log-format", formats).pipe(
+    Flag.withDescription(
+      `logfmt (the default) or json: one JSON object a line, for a log aggregator. Anywhere on the line. Else ${variables.format}.`
+    )
+  )
 }
 
 const quoted = (name: string | undefined) => name === undefined ? "nothing" : JSON.stringify(name)

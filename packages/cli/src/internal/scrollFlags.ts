@@ -142,6 +142,16 @@ export const parseSize = (text: string): number | undefined => {
 }
 
 /**
+ * What the help of every subcommand that scrolls one workspace says of where it is and whose token: a user reading
+ * `export --help` alone learns nowhere else that the token is not a flag.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const workspaceSentence =
+  "The access token comes from INTERCOM_ACCESS_TOKEN, never from a flag; INTERCOM_REGION (us, eu, au) or INTERCOM_BASE_URL says where the workspace is, as --region and --base-url do."
+
+/**
  * The flags, which each subcommand adds to its own. The pages are "written" to a file or stdout by `export`, to the
  * database by `sync`.
  *

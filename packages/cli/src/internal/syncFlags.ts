@@ -25,7 +25,7 @@ export type Target = Resource.Resource | "all"
  * @category flags
  */
 export const description =
-  "Copy every user, lead or company of an Intercom workspace into a table of a SQLite or PostgreSQL database, and mark deleted the rows Intercom no longer has. Each run scrolls the whole workspace: Intercom's scroll has no \"changed since\"."
+  `Copy every user, lead or company of an Intercom workspace into a table of a SQLite or PostgreSQL database, and mark deleted the rows Intercom no longer has. Each run scrolls the whole workspace: Intercom's scroll has no "changed since". ${ScrollFlags.workspaceSentence}`
 
 /**
  * The `sync` subcommand's own argument and flags; the scroll's are `ScrollFlags.flags`.
