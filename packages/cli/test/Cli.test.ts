@@ -406,6 +406,10 @@ describe("intercom-scroll export", () => {
         [["--wait-for-other-scroll", "soon"], "--wait-for-other-scroll: \\\"soon\\\" is not a duration: use a number and a unit, such as 90s, 10m or 1h"],
         [["--wait-for-other-scroll", "5 fortnights"], "is not a duration"],
         [["--out", ""], "--out must name a file: it is empty"],
+        // A choice refused naming its flag and what it got: several may be on one line.
+        [["--format", "xml"], "--format takes ndjson, json or csv; got \\\"xml\\\""],
+        [["--region", "eu2"], "--region takes us, eu or au; got \\\"eu2\\\""],
+        [["--timestamps", "utc"], "--timestamps takes unix or iso; got \\\"utc\\\""],
         // A scheme left out: named by the flag, not as the client's options.
         ...["localhost:4010", "api.intercom.io", "ftp://api.intercom.io"].map((url) =>
           [["--base-url", url], "--base-url must be an http(s) URL, such as https://api.eu.intercom.io"] as const
@@ -859,6 +863,8 @@ describe("intercom-scroll export", () => {
         const env = { INTERCOM_BASE_URL: "https://proxy.test", INTERCOM_REGION: "au" }
         expect(yield* origin(["--base-url", "https://flag.test"], env)).toBe("https://flag.test")
         expect(yield* origin(["--region", "eu"], env)).toBe("https://api.eu.intercom.io")
+        // In any case, as INTERCOM_REGION is read.
+        expect(yield* origin(["--region", "EU"], env)).toBe("https://api.eu.intercom.io")
       }))
   })
 

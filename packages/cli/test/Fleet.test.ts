@@ -283,7 +283,7 @@ describe("intercom-scroll fleet", () => {
         // Before any date there is: the cutoff (DateTime.subtractDuration) throws "Invalid time value".
         [["status", "--database", "sqlite:f.db", "--since", "1000000000d"], "--since: \\\"1000000000d\\\" is longer than 100 years"],
         [["prune", "--database", "sqlite:f.db", "--older-than", "1000000000d"], "--older-than: \\\"1000000000d\\\" is longer than 100 years"],
-        [["status", "--database", "sqlite:f.db", "--format", "yaml"], "Expected one of the following cases: text, json"],
+        [["status", "--database", "sqlite:f.db", "--format", "yaml"], "--format takes text or json; got \\\"yaml\\\""],
         [["runner", "--database", "sqlite:f.db", "--port", "9000", "--cron", "every hour", "--workspaces", "w.json"], "--cron: \\\"every hour\\\" is not a cron expression"],
         [["runner", "--database", "sqlite:f.db", "--port", "9000", "--cron", "0 6 31 2 *", "--workspaces", "w.json"], "--cron: \\\"0 6 31 2 *\\\" never comes"],
         [["runner", "--database", "sqlite:f.db", "--port", "9000", "--cron", "0 * * * *"], "--cron needs --workspaces FILE"],

@@ -82,7 +82,7 @@ export const flags = {
       ),
       Flag.optional
     ),
-    format: Flag.choice("format", Format.formats).pipe(
+    format: ScrollFlags.choice("format", Format.formats).pipe(
       Flag.withDescription(
         "ndjson (one record a line), json (one array) or csv (nested fields as dotted columns). By default the one --out's name ends with (.csv, .json), else ndjson."
       ),
@@ -106,7 +106,7 @@ export const flags = {
         : Effect.succeed({ out, format: chosen.right, csvBom, gzip: Option.exists(out, (file) => gzipped.test(file)) })
     })
   ),
-  timestamps: Flag.choice("timestamps", timestampStyles).pipe(
+  timestamps: ScrollFlags.choice("timestamps", timestampStyles).pipe(
     Flag.withDefault("unix"),
     Flag.withDescription(
       "unix (seconds since 1970, as Intercom sends them; the default) or iso (ISO 8601 in UTC: 2024-05-01T12:00:00Z), for created_at, updated_at and the other times of the records, in every format; custom attributes stay as they are."

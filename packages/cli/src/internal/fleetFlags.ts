@@ -321,7 +321,7 @@ export const status = {
       `A workspace's resource with no complete run for longer than this is stale, such as 13h for a --cron every 6 hours (default ${Duration.format(defaultStaleAfter)}: a daily schedule's round missed). Alone, without --workspaces: the failing and stale workspaces the database holds.`
     )
   ),
-  format: Flag.choice("format", ["text", "json"]).pipe(
+  format: ScrollFlags.choice("format", ["text", "json"]).pipe(
     Flag.withDefault("text" as const),
     Flag.withDescription("text (the default): a few lines to read; json: one object, times in ISO 8601, for a script or a monitor.")
   )

@@ -49,6 +49,27 @@ export const text = (name: string, variable?: string): Flag.Options<string> =>
   variable === undefined ? Flag.text(name) : Flag.text(name).pipe(Flag.withFallbackConfig(Config.string(variable)))
 
 /**
+ * `--name VALUE`, one of `values` in any case, as `INTERCOM_REGION` and an `--out` file's extension are read; anything
+ * else is refused naming the flag and what it got. @effect/cli's own choice refuses `EU`, and says only "Expected one
+ * of the following cases: us, eu, au", which names no flag of the several on a line.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const choice = <const A extends string>(name: string, values: readonly [A, A, ...Array<A>]): Flag.Options<A> =>
+  Flag.text(name).pipe(
+    Flag.withPseudoName(values.join(" | ")),
+    Flag.mapEffect((text) => {
+      const value = values.find((value) => value === text.trim().toLowerCase())
+      return value !== undefined ? Effect.succeed(value) : Effect.fail(
+        ValidationError.invalidValue(
+          HelpDoc.p(`--${name} takes ${values.slice(0, -1).join(", ")} or ${values.at(-1)}; got ${JSON.stringify(text)}`)
+        )
+      )
+    })
+  )
+
+/**
  * `--name N`, a whole number 0 or more.
  *
  * @since 0.1.0
@@ -207,7 +228,7 @@ export const flags = {
     Flag.withDescription("The API's base URL; overrides INTERCOM_BASE_URL and --region."),
     Flag.optional
   ),
-  region: Flag.choice("region", regions).pipe(
+  region: choice("region", regions).pipe(
     Flag.withDescription("The workspace's region (us, eu, au); overrides INTERCOM_REGION and INTERCOM_BASE_URL."),
     Flag.optional
   )
