@@ -390,7 +390,23 @@ describe("intercom-scroll export", () => {
     return Effect.gen(function*() {
       const exit = yield* cli(["export", "users"], run)
       expect(Failure.exitCode(exit)).toBe(1)
-      expect(run.capture.stderr()).toBe("InvalidConfig: INTERCOM_BASE_URL \"nowhere\" is not a URL; use https://…\n")
+      expect(run.capture.stderr()).toBe(
+        "InvalidConfig: INTERCOM_BASE_URL \"nowhere\" is not a URL: use https://… (plain http only for this machine)\n"
+      )
+      expect(run.fake.requests).toHaveLength(0)
+    })
+  })
+
+  it.effect("refuses an INTERCOM_BASE_URL without its scheme saying what to write, once", () => {
+    const env = { INTERCOM_ACCESS_TOKEN: TOKEN, INTERCOM_BASE_URL: "localhost:4010" }
+    const run = { fake: makeFake(), capture: makeCapture(), env }
+    return Effect.gen(function*() {
+      const exit = yield* cli(["export", "users"], run)
+      expect(Failure.exitCode(exit)).toBe(1)
+      // `localhost:4010` parses, with "localhost:" as its scheme: it is not an http(s) URL, said once.
+      expect(run.capture.stderr()).toBe(
+        "InvalidConfig: INTERCOM_BASE_URL \"localhost:4010\" is not an http(s) URL: use https://… (plain http only for this machine)\n"
+      )
       expect(run.fake.requests).toHaveLength(0)
     })
   })

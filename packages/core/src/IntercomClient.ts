@@ -422,7 +422,7 @@ export const environment: {
   }),
   baseUrl: optionalVariable(
     "INTERCOM_BASE_URL",
-    (value) => Either.mapBoth(parseUrl(value), { onLeft: (problem) => `${problem}; use https://…`, onRight: () => value })
+    (value) => Either.map(parseUrl(value), () => value)
   )
 }
 

@@ -291,7 +291,7 @@ describe("options that cannot work", () => {
         // A URL that does not parse (a typo in its port) is shown without its credentials too.
         [{ baseUrl: "https://proxyuser:S3cret@proxy.test:80a/" }, "\"https://…@proxy.test:80a/\" is not a URL"],
         // The token pasted into the base URL: not shown, with or without an @.
-        [{ baseUrl: `ftp://${TOKEN}@proxy.test` }, "\"ftp://…@proxy.test\" must be https://…"],
+        [{ baseUrl: `ftp://${TOKEN}@proxy.test` }, "\"ftp://…@proxy.test\" is not an http(s) URL: use https://… (plain http only for this machine)"],
         [{ baseUrl: `:${TOKEN}` }, "\":<redacted>\" is not a URL"]
       ]
       for (const [options, detail] of refused) {

@@ -39,12 +39,12 @@ export const parseUrl = (raw: string): Either.Either<URL, string> => {
   try {
     url = new URL(raw)
   } catch {
-    return Either.left(`${shownUrl(raw)} is not a URL`)
+    return Either.left(`${shownUrl(raw)} is not a URL: use https://… (plain http only for this machine)`)
   }
   // Named as given, not by origin: that of `localhost:4010` (read as the scheme "localhost:") is "null".
   return url.protocol === "http:" || url.protocol === "https:"
     ? Either.right(url)
-    : Either.left(`${shownUrl(raw)} must be https://…`)
+    : Either.left(`${shownUrl(raw)} is not an http(s) URL: use https://… (plain http only for this machine)`)
 }
 
 const baseUrlOf = (raw: string): Either.Either<string, string> =>
