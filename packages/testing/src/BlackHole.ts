@@ -3,7 +3,8 @@
  * stop passing bytes either way and are never closed, as where a firewall or a NAT dropped their state (bytes vanish, no
  * reset comes); the kernel still acknowledges what they send. Connections made after it pass as before: a new flow is
  * given new state. Or `failover`: the open connections silenced so, and the new ones sent to another server, as after a
- * failover whose old primary's path went silent.
+ * failover whose old primary's path went silent. Or `vanish`: the new ones silent too, as a host gone from the network
+ * or an address dropped by a firewall (nothing answers a new connection either), until `reset` or `failover`.
  */
 import { Effect, Redacted, type Scope } from "effect"
 import * as net from "node:net"
@@ -14,9 +15,14 @@ export interface BlackHole {
   readonly silence: Effect.Effect<void>
   /** The connections open now lose the server's answers only: their statements still reach it. */
   readonly loseAnswers: Effect.Effect<void>
+  /**
+   * Silences the connections open now, as `silence` does, and the new ones as they come: nothing reaches the server
+   * and nothing comes back, the connection made to the proxy all the same (a connect timeout is the client's to tell).
+   */
+  readonly vanish: Effect.Effect<void>
   /** Silences the connections open now, as `silence` does, and sends the new ones to `to` (a URL: its host and port). */
   readonly failover: (to: Redacted.Redacted<string>) => Effect.Effect<void>
-  /** Closes every connection through it, silenced or not, as a path that comes back with resets. */
+  /** Closes every connection through it, silenced or not, as a path that comes back with resets; new ones pass. */
   readonly reset: Effect.Effect<void>
 }
 
@@ -26,7 +32,15 @@ export const make = (database: Redacted.Redacted<string>): Effect.Effect<BlackHo
     const sockets = new Set<net.Socket>()
     const upstreams = new Set<net.Socket>()
     const silenced = new WeakSet<net.Socket>()
+    let vanished = false
     const server = net.createServer((client) => {
+      if (vanished) {
+        sockets.add(client)
+        silenced.add(client)
+        client.on("error", () => client.destroy())
+        client.on("close", () => sockets.delete(client))
+        return
+      }
       const upstream = net.connect(Number(target.port), target.hostname)
       upstreams.add(upstream)
       upstream.on("close", () => upstreams.delete(upstream))
@@ -65,6 +79,12 @@ export const make = (database: Redacted.Redacted<string>): Effect.Effect<BlackHo
     return {
       url: Redacted.make(url.href),
       silence,
+      vanish: Effect.zipRight(
+        silence,
+        Effect.sync(() => {
+          vanished = true
+        })
+      ),
       loseAnswers: Effect.sync(() => {
         for (const socket of upstreams) silenced.add(socket)
       }),
@@ -72,10 +92,12 @@ export const make = (database: Redacted.Redacted<string>): Effect.Effect<BlackHo
         Effect.zipRight(
           silence,
           Effect.sync(() => {
+            vanished = false
             target = new URL(Redacted.value(to))
           })
         ),
       reset: Effect.sync(() => {
+        vanished = false
         for (const socket of sockets) socket.destroy()
       })
     }
