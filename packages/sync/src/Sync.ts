@@ -42,6 +42,7 @@ import * as WorkspaceApp from "./internal/workspaceApp.js"
 import {
   explain,
   InvalidOptions,
+  LockLost,
   type SchemaTooNew,
   type SessionPooled,
   type SyncError,
@@ -460,6 +461,8 @@ export const run: (
       const startedAt = yield* Clock.currentTimeMillis
       const counts = { inserted: 0, updated: 0, unchanged: 0, deleted: 0, restarts: 0 }
       let scrolled = false
+      // The run's end could not be recorded: its row stays `running`, as a dead process's does.
+      let unrecorded = false
 
       // A run that ends otherwise than complete, however and wherever it ends, is recorded with what it did: failed,
       // or interrupted when stopped from outside and nothing else (a fleet's workspace moving, a runner stopping, a
@@ -468,6 +471,8 @@ export const run: (
         const status = Cause.isInterruptedOnly(cause) ? "interrupted" : "failed"
         return Effect.flatMap(Clock.currentTimeMillis, (now) =>
           Effect.gen(function*() {
+            // Stopped from outside: a statement of the lock's that a silent server holds is not waited out first.
+            if (status === "interrupted") yield* lock.stop
             yield* Metric.increment(SyncMetrics.runsEnded(resource, status))
             // SQLite: what the run saw still counts as seen (in one transaction with the run's end); nothing is
             // marked deleted. A database that cannot fold (the very failure, often) still gets the run's end
@@ -478,8 +483,12 @@ export const run: (
             const failed = Lock.whileBusy(record)
             // PostgreSQL: on the lock's own connection, which the run holds to its end; the pool's may all be taken by
             // other runs, holding or waiting. Only a run whose lock's session ended, or was found shared by a pooler
-            // (which refuses every fenced transaction), records it on the pool.
-            const onLock = Effect.catchTags(lock.transaction(record), { LockLost: () => record, SessionPooled: () => record })
+            // (which refuses every fenced transaction), records it on the pool, bounded: a path gone silent may hold
+            // the pool's connections too.
+            const onLock = Effect.catchTags(lock.transaction(record), {
+              LockLost: () => lock.aside(record),
+              SessionPooled: () => lock.aside(record)
+            })
             yield* dialect === "pg" ? onLock : Lock.whileBusy(sql.withTransaction(Effect.zipRight(store.foldSeen(runId, now), record))).pipe(
               Effect.catchAll((error) =>
                 Effect.zipRight(
@@ -492,7 +501,12 @@ export const run: (
               )
             )
           }).pipe(Effect.catchAll((error) =>
-            Effect.logWarning(`Could not record the ${status} sync run`).pipe(Effect.annotateLogs("error", error.message))
+            Effect.logWarning(`Could not record the ${status} sync run`).pipe(
+              Effect.annotateLogs("error", error.message),
+              Effect.zipRight(Effect.sync(() => {
+                unrecorded = true
+              }))
+            )
           )))
       }
 
@@ -628,7 +642,15 @@ export const run: (
         }),
         // A run recorded complete stays so (`finishRun`): an interruption as its last transaction commits changes nothing.
         (runId, exit) => Exit.isSuccess(exit) ? Effect.void : recordUnfinished(runId, exit.cause)
-      )
+      ).pipe(Effect.mapError((error) =>
+        // A lost lock says so, since the row would otherwise be read as a run still under way.
+        error._tag === "LockLost" && unrecorded
+          ? new LockLost({
+            workspace: error.workspace,
+            reason: `${error.reason}; the run could not be recorded: it stays \`running\` until a later sync of the workspace marks it \`abandoned\``
+          })
+          : error
+      ))
     }))
   }
 )

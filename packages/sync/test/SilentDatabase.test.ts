@@ -8,7 +8,7 @@ import { expect, it } from "@effect/vitest"
 import { Progress } from "@intercom-scroll/core"
 import { BlackHole, ClockSteps, PostgresDatabase } from "@intercom-scroll/testing"
 import { SqlClient, type SqlConnection } from "@effect/sql"
-import { Cause, Context, Deferred, Effect, Exit, Fiber, Layer, Option, Redacted, Ref, Schedule, TestClock, TestServices } from "effect"
+import { Cause, Context, Deferred, Effect, Exit, Fiber, Layer, Option, Redacted, Ref, Schedule, Scope, TestClock, TestServices } from "effect"
 import { Sync, SyncDatabase, type SyncError } from "../src/index.js"
 import * as Lock from "../src/internal/lock.js"
 import { freshToken, intercom, rows, runs } from "./support/world.js"
@@ -242,3 +242,103 @@ it.scoped("a lock's try whose connection was given a pid that names no session, 
     yield* Effect.orDie(operator.executeRaw("ROLLBACK", []))
     expect(Exit.isSuccess(yield* Fiber.await(fiber))).toBe(true)
   }), { timeout: 60_000 })
+
+it.scoped("a run whose server stops answering altogether, new connections too, fails with LockLost once none has answered for a while, and the next run takes the lock at once after the path comes back", () =>
+  Effect.gen(function*() {
+    const url = yield* PostgresDatabase.make
+    const hole = yield* BlackHole.make(url)
+    // The pool's connect timeout is real time: short, and the clock's steps slow, so that each look of the watch gets
+    // its answer (a connect timeout) within a few of the clock's seconds.
+    const proxied = SyncDatabase.layer(SyncDatabase.Database.Postgres({ url: hole.url }), { connectTimeout: "3 seconds" })
+    const workspace = freshToken("vanished")
+    yield* Effect.provide(Sync.run("users", { workspace }), Layer.merge(users(freshToken()), proxied))
+
+    const fiber = yield* Effect.fork(
+      Effect.provide(
+        Sync.run("users", { workspace }).pipe(Effect.provideService(Progress.Progress, atPage(2, hole.vanish))),
+        Layer.merge(users(freshToken()), proxied)
+      )
+    )
+    const exit = yield* Effect.exit(ClockSteps.runToEnd({ step: "1 second", maxSteps: 400, realPause: "100 millis" })(fiber))
+    const error = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
+    expect(error?._tag).toBe("LockLost")
+    const reason = (error as SyncError.LockLost).reason
+    const [, waited, unanswered] = reason.match(
+      /^its PostgreSQL server stopped answering: a statement waited (\d+) s for an answer, and no connection to the server was answered for (\d+) s \(connect timeouts, statements unanswered\)(?:: [^;]+)?; the run could not be recorded: it stays `running` until a later sync of the workspace marks it `abandoned`$/
+    ) ?? []
+    expect(Number(unanswered)).toBeGreaterThanOrEqual(120)
+    expect(Number(waited)).toBeGreaterThan(Number(unanswered))
+    expect(Number(waited)).toBeLessThan(240)
+
+    // The path comes back (with resets: the server ends the cut session, and the lock with it).
+    yield* hole.reset
+    yield* Effect.gen(function*() {
+      const [, cut] = yield* runs(workspace)
+      expect(cut).toMatchObject({ status: "running" })
+      expect([...(yield* rows(workspace, "users")).values()].filter((row) => row.deleted_at !== null)).toEqual([])
+    }).pipe(Effect.provide(PostgresDatabase.layerAt(url)))
+    const next = yield* Effect.fork(
+      Effect.provide(Sync.run("users", { workspace, lockTimeout: "5 seconds" }), Layer.merge(users(freshToken()), proxied))
+    )
+    expect(yield* ClockSteps.runToEnd(steps)(next)).toMatchObject({ unchanged: 20, deleted: 0 })
+    const [, cut] = yield* Effect.provide(runs(workspace), PostgresDatabase.layerAt(url))
+    expect(cut).toMatchObject({ status: "abandoned", deleted: 0 })
+  }), { timeout: 90_000 })
+
+it.scoped("a statement that waits long while the pool has no connection free for the watch's looks is waited for: a full pool is no silence of the server", () =>
+  Effect.gen(function*() {
+    const url = yield* PostgresDatabase.make
+    // One pool for the run and the test: the lock's connection and one more, which the test takes.
+    const context = yield* Layer.build(
+      Layer.merge(users(freshToken()), SyncDatabase.layer(SyncDatabase.Database.Postgres({ url }), { maxConnections: 2, connectTimeout: "1 second" }))
+    )
+    const sql = Context.get(context, SqlClient.SqlClient)
+    const workspace = freshToken("full-pool")
+    yield* Effect.provide(Sync.run("users", { workspace }), context)
+    const operator = yield* operatorAt(url)
+    const scope = yield* Effect.scope
+    const locked = yield* Deferred.make<void>()
+    // At the second page: the tables locked by an operator (the run's write waits, `active`), and the pool's other
+    // connection taken, so that each look of the watch waits for the pool until it gives up.
+    const hold = Effect.gen(function*() {
+      yield* Effect.orDie(operator.executeRaw("BEGIN; LOCK TABLE intercom_users_records IN ACCESS EXCLUSIVE MODE", []))
+      yield* Effect.orDie(Scope.extend(sql.reserve, scope))
+      yield* Deferred.succeed(locked, undefined)
+    })
+    const fiber = yield* Effect.fork(
+      Sync.run("users", { workspace }).pipe(Effect.provideService(Progress.Progress, atPage(2, hold)), Effect.provide(context))
+    )
+    yield* Deferred.await(locked)
+    for (let step = 0; step < 180; step++) {
+      yield* TestClock.adjust("1 second")
+      yield* TestServices.provideLive(Effect.sleep("25 millis"))
+    }
+    expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
+    yield* Effect.orDie(operator.executeRaw("ROLLBACK", []))
+    expect(yield* ClockSteps.runToEnd(steps)(fiber)).toMatchObject({ unchanged: 20, deleted: 0 })
+  }), { timeout: 90_000 })
+
+it.scoped("a run interrupted while its server answers nothing ends without waiting out the bound", () =>
+  Effect.gen(function*() {
+    const url = yield* PostgresDatabase.make
+    const hole = yield* BlackHole.make(url)
+    const proxied = SyncDatabase.layer(SyncDatabase.Database.Postgres({ url: hole.url }), { connectTimeout: "3 seconds" })
+    const workspace = freshToken("vanished-stop")
+    yield* Effect.provide(Sync.run("users", { workspace }), Layer.merge(users(freshToken()), proxied))
+    const fiber = yield* Effect.fork(
+      Effect.provide(
+        Sync.run("users", { workspace }).pipe(Effect.provideService(Progress.Progress, atPage(2, hole.vanish))),
+        Layer.merge(users(freshToken()), proxied)
+      )
+    )
+    // A minute of silence, slowly enough that the watch's looks have their connect timeouts: then a Ctrl-C.
+    for (let step = 0; step < 60; step++) {
+      yield* TestClock.adjust("1 second")
+      yield* TestServices.provideLive(Effect.sleep("200 millis"))
+    }
+    expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
+    yield* Fiber.interruptFork(fiber)
+    // Within the bound's minute still to run: its real waits (a cancel, the record's connect timeout) at 300 ms a step.
+    const exit = yield* Effect.exit(ClockSteps.runToEnd({ step: "1 second", maxSteps: 45, realPause: "300 millis" })(fiber))
+    expect(Exit.isInterrupted(exit)).toBe(true)
+  }), { timeout: 90_000 })

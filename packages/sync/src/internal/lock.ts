@@ -39,6 +39,18 @@ export interface Held {
   readonly transaction: <A, E, R>(
     effect: Effect.Effect<A, E, R>
   ) => Effect.Effect<A, E | LockLost | SessionPooled | TableLocked | SqlError, R>
+  /**
+   * Runs `effect` (its statements through the `SqlClient`) on another connection than the lock's, as the run's record
+   * once the lock is lost: in PostgreSQL on a connection of the pool that is closed, not given back, when it does not
+   * answer within `silenceCheckEvery` (`Unanswered`), since the path that silenced the lock's may silence it too.
+   */
+  readonly aside: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | Unanswered | SqlError, R>
+  /**
+   * The run is stopping (interrupted): in PostgreSQL a statement of the lock's that waits while the server answers
+   * nothing is cut now rather than after `unansweredLimit`, since its answer is of no use and the run's end waits
+   * behind it.
+   */
+  readonly stop: Effect.Effect<void>
 }
 
 export interface Options {
@@ -65,6 +77,20 @@ export const heartbeatInterval = Duration.seconds(10)
  * connection, what that session is doing; and how long apart two answers saying it sits idle must be to cut it.
  */
 export const silenceCheckEvery = Duration.seconds(10)
+
+/**
+ * PostgreSQL: how long no connection to the server may be answered at all (new ones time out connecting, statements on
+ * the pool's go unanswered), while a statement on the lock's connection waits for its answer, before the run gives up:
+ * the server's host is gone from the network, or its address moved (a failover) and the path to the old one drops
+ * everything. Longer than a blip of the network that TCP rides out (a switch restarting, a route flapping) and than a
+ * managed database's failover, after which its run could not go on anyway; short enough that a job run from cron ends
+ * in minutes, not after the kernel's ~15 minutes of retransmissions. A server that answers anything (a refusal, an
+ * error, a session `active` on a long statement) is waited for.
+ */
+export const unansweredLimit = Duration.minutes(2)
+
+/** A statement on another connection of the pool that brought no answer in time (`Held.aside`). */
+export class Unanswered extends Data.TaggedError("Unanswered")<{ readonly message: string }> {}
 
 /** The lock is held by someone else right now. */
 class Busy extends Data.TaggedError("Busy") {}
@@ -154,7 +180,9 @@ export const acquire = (
       transaction: <A, E, R>(
         effect: Effect.Effect<A, E, R>
       ): Effect.Effect<A, E | LockLost | SessionPooled | TableLocked | SqlError, R> =>
-        Effect.catchIf(lock.transaction(effect), isSqlError, failedBecause)
+        Effect.catchIf(lock.transaction(effect), isSqlError, failedBecause),
+      aside: lock.aside,
+      stop: lock.stop
     } satisfies Held
   })
 
@@ -169,6 +197,8 @@ interface Lock {
   readonly transaction: <A, E, R>(
     effect: Effect.Effect<A, E, R>
   ) => Effect.Effect<A, E | LockLost | SessionPooled | TableLocked | SqlError, R>
+  readonly aside: Held["aside"]
+  readonly stop: Held["stop"]
 }
 
 /**
@@ -379,6 +409,34 @@ const sight = (identity: Identity, row: SessionRow | undefined): Sight => {
 }
 
 /**
+ * What a look at the server on another connection of the pool brought: its rows; an answer without them (a refusal, a
+ * reset, the server's error: it is there to answer); none (`Silent`: the connection did not answer in time, or a new
+ * one timed out connecting or found no route to the host); or nothing to tell by (`Pending`: no connection of the
+ * pool came free in time, which says nothing of the server).
+ */
+type Look =
+  | { readonly _tag: "Rows"; readonly rows: ReadonlyArray<SessionRow> }
+  | { readonly _tag: "Answered" | "Silent" | "Pending" }
+
+/** node-postgres's words for a new connection whose server did not answer in time, and pg-pool's for a full pool. */
+const connectTimedOut = /^Connection terminated due to connection timeout$|^timeout expired$/
+const poolFull = /^timeout exceeded when trying to connect$/
+const unreachable: ReadonlySet<string> = new Set(["ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH"])
+
+const look = (error: unknown): Look => {
+  if (Predicate.isTagged(error, "Unanswered")) return { _tag: "Silent" }
+  // Down a few causes: the SqlError's, then the driver's own (pg-pool wraps the socket's error in its timeout's).
+  let cause = error
+  for (let depth = 0; depth < 4 && cause instanceof Error; depth++) {
+    const { code } = cause as Error & { readonly code?: unknown }
+    if (poolFull.test(cause.message)) return { _tag: "Pending" }
+    if (connectTimedOut.test(cause.message) || (typeof code === "string" && unreachable.has(code))) return { _tag: "Silent" }
+    cause = cause.cause
+  }
+  return { _tag: "Answered" }
+}
+
+/**
  * An advisory lock on a connection of the pool, kept from the try that took the lock until the scope ends; the run's
  * transactions run on that connection too, one statement at a time with the watchdog's checks. Each try reserves a
  * connection of its own and gives it back when the lock is busy: a sync waiting for the lock holds none between its
@@ -417,6 +475,10 @@ export const advisory = (
     // on its silence; and what that watch found, once it cut the connection.
     const inFlight = { count: 0, since: 0, begun: 0 }
     let silence: string | undefined
+    // Since when no look at the server on another connection has been answered, while the statement `begun` of the
+    // watched connection waited; and whether the run is stopping (`stop`).
+    let unanswered: { readonly begun: number; readonly since: number } | undefined
+    let stopping = false
     const track = <A, E, R>(statement: Effect.Effect<A, E, R>) =>
       Effect.acquireUseRelease(
         Effect.flatMap(Clock.currentTimeMillis, (now) =>
@@ -480,6 +542,8 @@ export const advisory = (
             yield* ask("COMMIT", [])
             return exit.value
           }
+          // Interrupted with its statement unanswered by a server that answers nothing, the ROLLBACK would wait behind it.
+          if (Exit.isInterrupted(exit)) yield* stop
           // A session that ended has rolled back already, and its ROLLBACK fails: the failure to report is the first.
           yield* Effect.ignore(ask("ROLLBACK", []))
           if (tableLockTimeoutMillis > 0 && lockNotAvailable(exit.cause)) {
@@ -535,33 +599,49 @@ export const advisory = (
         return yield* Effect.asVoid(answer)
       })
     )
-    // What the server says of the session by `pid`, asked on another connection of the pool; none when it does not
-    // answer in time, and that connection is closed rather than given back to the pool. Reserved as a try is
-    // (`reserveIn`): the run may end, and this be interrupted, while it waits for a connection.
-    const sessionOf = (identity: Identity): Effect.Effect<Option.Option<ReadonlyArray<SessionRow>>> =>
+    // Runs `effect` on another connection of the pool, given at most `silenceCheckEvery` to answer once in hand; a
+    // connection that does not is closed rather than given back to the pool (its statement would hold up the next
+    // one). Reserved as a try is (`reserveIn`): the run may end, and this be interrupted, while it waits for one.
+    const aside = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | Unanswered | SqlError, R> =>
       Effect.flatMap(Scope.make(), (scope) => {
-        let inHand = false
+        let inHand: Socket | undefined | false = false
         return Effect.gen(function*() {
           const connection = yield* reserveIn(sql, scope)
-          inHand = true
+          inHand = socketOf(connection)
           const answer = yield* Effect.timeoutOption(
-            connection.execute(
-              `SELECT state, extract(epoch FROM state_change)::float8 AS changed,
-                ${sessionStart} AS started, coalesce(strpos(query, $2::text) > 0, false) AS marked
-                FROM pg_stat_activity WHERE pid = $1`,
-              [identity.pid, identity._tag === "Unanswered" ? identity.mark : null],
-              undefined
-            ) as Effect.Effect<ReadonlyArray<SessionRow>, SqlError>,
+            Effect.provideService(effect, SqlClient.TransactionConnection, [connection, 0]),
             silenceCheckEvery
           )
-          if (Option.isNone(answer)) socketOf(connection)?.destroy()
-          return answer
+          if (Option.isSome(answer)) return answer.value
+          socketOf(connection)?.destroy()
+          return yield* new Unanswered({
+            message: `the server did not answer within ${Duration.format(silenceCheckEvery)} on another connection either`
+          })
         }).pipe(
-          // A wait for the pool interrupted leaves the connection's return to `reserveIn`, once it comes.
-          Effect.onExit((exit) => Exit.isInterrupted(exit) && !inHand ? Effect.void : Scope.close(scope, Exit.void)),
-          Effect.orElseSucceed(() => Option.none())
+          // A wait for the pool interrupted leaves the connection's return to `reserveIn`, once it comes; one
+          // interrupted in hand, its statement perhaps unanswered, is closed.
+          Effect.onExit((exit) => {
+            if (!Exit.isInterrupted(exit)) return Scope.close(scope, Exit.void)
+            if (inHand === false) return Effect.void
+            inHand?.destroy()
+            return Scope.close(scope, Exit.void)
+          })
         )
       })
+    // What the server says of the session by `pid`, asked on another connection of the pool, and whether it answered
+    // at all (`look`).
+    const sessionOf = (identity: Identity): Effect.Effect<Look> =>
+      aside(
+        sql.unsafe<SessionRow>(
+          `SELECT state, extract(epoch FROM state_change)::float8 AS changed,
+            ${sessionStart} AS started, coalesce(strpos(query, $2::text) > 0, false) AS marked
+            FROM pg_stat_activity WHERE pid = $1`,
+          [identity.pid, identity._tag === "Unanswered" ? identity.mark : null]
+        )
+      ).pipe(
+        Effect.map((rows): Look => ({ _tag: "Rows", rows })),
+        Effect.catchAll((error) => Effect.succeed(look(error)))
+      )
     // Closes the watched connection for what `reason` says: its statement under way fails at once, and so does every
     // one after it, the run's end included (recorded on the pool). A session known ours (by its pid and start) is ended
     // on the server first, which lets the workspace's lock go now rather than once the server notices (a try's too,
@@ -572,7 +652,7 @@ export const advisory = (
       reason: string
     ) =>
       Effect.gen(function*() {
-        silence = `its PostgreSQL connection went silent: ${reason}`
+        silence = reason
         if (ours !== undefined) {
           yield* Effect.ignore(Effect.timeoutOption(
             sql.unsafe(
@@ -589,11 +669,26 @@ export const advisory = (
     // its answer (or the statement) was lost on the way, as where a firewall, a NAT or a load balancer dropped the
     // connection without a reset. No keepalive tells that while something on the way still acknowledges, nor the
     // kernel before its retransmissions end (~15 minutes). Only an answer counts: a session `active` runs a statement,
-    // however long (a large workspace's deletion pass), or is stopped, and is waited for; a server that does not
-    // answer at all is left to the keepalives and the kernel. Idle twice, `silenceCheckEvery` apart, unchanged, with
-    // the same statement under way all along: a statement's answer takes no such time to come. A session by the pid
-    // that is not known ours (`sight`) is never ended: idle so, only the local connection is closed (a try's statement
-    // that never reached its session holds nothing there; a session by that pid on another server is another's).
+    // however long (a large workspace's deletion pass), or is stopped, and is waited for. Idle twice,
+    // `silenceCheckEvery` apart, unchanged, with the same statement under way all along: a statement's answer takes no
+    // such time to come. A session by the pid that is not known ours (`sight`) is never ended: idle so, only the local
+    // connection is closed (a try's statement that never reached its session holds nothing there; a session by that
+    // pid on another server is another's). A server that answers nothing at all, no look answered for
+    // `unansweredLimit` while the same statement waited all along: the socket is closed, and nothing ended on the
+    // server, which nothing reaches (its keepalives end the session).
+    const seconds = (millis: number) => Math.round(millis / 1000)
+    const stoppedAnswering = (now: number, since: number) =>
+      `its PostgreSQL server stopped answering: a statement waited ${seconds(now - inFlight.since)} s for an answer, and no connection to the server was answered for ${seconds(now - since)} s (connect timeouts, statements unanswered)`
+    // Cut at once where the watch found the server answering nothing for the statement under way; else at its next
+    // look that finds so.
+    const stop = Effect.suspend(() => {
+      stopping = true
+      const on = watched
+      const since = unanswered?.since
+      return on === undefined || since === undefined || inFlight.count === 0 || unanswered?.begun !== inFlight.begun
+        ? Effect.void
+        : Effect.flatMap(Clock.currentTimeMillis, (now) => cut(on, undefined, stoppedAnswering(now, since)))
+    })
     const watchSilence = Effect.gen(function*() {
       let idleSeen: { readonly begun: number; readonly started: string; readonly changed: number } | undefined
       for (;;) {
@@ -604,17 +699,24 @@ export const advisory = (
         const identity = on?.identity
         if (on === undefined || identity === undefined || inFlight.count === 0 || now - inFlight.since < Duration.toMillis(silenceCheckEvery)) {
           idleSeen = undefined
+          unanswered = undefined
           continue
         }
         const begun = inFlight.begun
         const answer = yield* sessionOf(identity)
-        if (Option.isNone(answer)) {
+        if (answer._tag !== "Rows") {
           idleSeen = undefined
-          continue
+          if (answer._tag === "Answered") unanswered = undefined
+          if (answer._tag !== "Silent") continue
+          if (unanswered?.begun !== begun) unanswered = { begun, since: now }
+          const after = yield* Clock.currentTimeMillis
+          if (inFlight.begun !== begun || (!stopping && after - unanswered.since < Duration.toMillis(unansweredLimit))) continue
+          return yield* cut(on, undefined, stoppedAnswering(after, unanswered.since))
         }
-        const seen = sight(identity, answer.value[0])
+        unanswered = undefined
+        const seen = sight(identity, answer.rows[0])
         const { pid } = identity
-        const waited = `a statement waited ${Math.round((now - inFlight.since) / 1000)} s for an answer`
+        const waited = `its PostgreSQL connection went silent: a statement waited ${seconds(now - inFlight.since)} s for an answer`
         if (seen._tag === "Gone") {
           return yield* cut(
             on,
@@ -665,7 +767,9 @@ export const advisory = (
       release: Effect.suspend(() =>
         held === undefined ? Effect.void : Effect.asVoid(ask("SELECT pg_advisory_unlock($1, $2)", key))
       ).pipe(turn.withPermits(1)),
-      transaction
+      transaction,
+      aside,
+      stop
     } satisfies Lock
   })
 
@@ -745,6 +849,9 @@ const lease = (sql: SqlClient.SqlClient, workspace: string): Lock => {
     checkEvery: heartbeatInterval,
     lostReason,
     release: whileBusy(Effect.asVoid(sql`DELETE FROM ${t} WHERE workspace = ${workspace} AND holder = ${holder}`)),
+    // One connection: the file answers, or fails, by itself.
+    aside: (effect) => effect,
+    stop: Effect.void,
     // Renewing the lease first thing in the transaction takes SQLite's write lock: no takeover until it ends.
     transaction: (effect) =>
       whileBusy(sql.withTransaction(Effect.zipRight(
