@@ -16,6 +16,12 @@ export interface BlackHole {
   /** The connections open now lose the server's answers only: their statements still reach it. */
   readonly loseAnswers: Effect.Effect<void>
   /**
+   * A connection that sends bytes holding each of `texts` in turn (a statement's words or its parameters': `"complete",
+   * "COMMIT"` is the COMMIT after a parameter `complete`) loses the server's answers from the last of them on, once:
+   * the statement reaches the server, its answer never comes back.
+   */
+  readonly loseAnswersTo: (...texts: ReadonlyArray<string>) => Effect.Effect<void>
+  /**
    * Silences the connections open now, as `silence` does, and the new ones as they come: nothing reaches the server
    * and nothing comes back, the connection made to the proxy all the same (a connect timeout is the client's to tell).
    */
@@ -33,6 +39,9 @@ export const make = (database: Redacted.Redacted<string>): Effect.Effect<BlackHo
     const upstreams = new Set<net.Socket>()
     const silenced = new WeakSet<net.Socket>()
     let vanished = false
+    // What a connection must send, in turn, to lose the server's answers (`loseAnswersTo`), and how far each has got.
+    let answersLostTo: ReadonlyArray<string> = []
+    const sentSoFar = new WeakMap<net.Socket, number>()
     const server = net.createServer((client) => {
       if (vanished) {
         sockets.add(client)
@@ -52,8 +61,17 @@ export const make = (database: Redacted.Redacted<string>): Effect.Effect<BlackHo
       }
       for (const [from, to] of [[client, upstream], [upstream, client]] as const) {
         sockets.add(from)
-        from.on("data", (chunk) => {
-          if (!silenced.has(from)) to.write(chunk)
+        from.on("data", (chunk: Buffer) => {
+          if (silenced.has(from)) return
+          to.write(chunk)
+          if (from !== client || answersLostTo.length === 0) return
+          let next = sentSoFar.get(client) ?? 0
+          while (next < answersLostTo.length && chunk.includes(answersLostTo[next]!)) next++
+          sentSoFar.set(client, next)
+          if (next === answersLostTo.length) {
+            answersLostTo = []
+            silenced.add(upstream)
+          }
         })
         // Silenced, a side that closes tells the other nothing: no FIN or reset crosses a dropped flow either.
         from.on("error", () => silenced.has(from) ? from.destroy() : end())
@@ -88,6 +106,10 @@ export const make = (database: Redacted.Redacted<string>): Effect.Effect<BlackHo
       loseAnswers: Effect.sync(() => {
         for (const socket of upstreams) silenced.add(socket)
       }),
+      loseAnswersTo: (...texts) =>
+        Effect.sync(() => {
+          answersLostTo = texts
+        }),
       failover: (to) =>
         Effect.zipRight(
           silence,
