@@ -510,6 +510,25 @@ export const run: (
           )))
       }
 
+      // A lock lost as the run's last transaction ended may have lost only the answer to its COMMIT (a path gone silent
+      // after the server committed): the run's row, read on another connection, says whether it committed, deletions
+      // and all. If so, the run is complete, and said to be; if not (or the row cannot be read), the lock is lost.
+      const committedAnyway = (runId: number, lost: LockLost) =>
+        lock.aside(sql<{ readonly status: string; readonly deleted: number | string | null }>`SELECT status, deleted
+          FROM ${sql(Store.runsTable)} WHERE id = ${runId}`).pipe(
+          Effect.orElseSucceed(() => []),
+          Effect.flatMap(([row]) =>
+            row?.status === "complete"
+              ? Effect.as(
+                Effect.logWarning("The sync run committed, but the answer to its last transaction was lost on the way").pipe(
+                  Effect.annotateLogs("reason", lost.reason)
+                ),
+                Number(row.deleted ?? 0)
+              )
+              : Effect.fail(lost)
+          )
+        )
+
       // Under the lock no other run of the workspace is alive: a run still `running` was left by a dead process.
       // Every write of the run goes through the lock's transaction, which commits only while the lock is held. The row
       // and the release that ends it come in one uninterruptible step (an interruption waits for the insert's
@@ -618,7 +637,7 @@ export const run: (
               const end = yield* Clock.currentTimeMillis
               yield* store.finishRun(runId, { status: "complete", now: end, counts: { ...counts, deleted }, error: null })
               return deleted
-            }))
+            })).pipe(Effect.catchTag("LockLost", (lost) => committedAnyway(runId, lost)))
             yield* Metric.incrementBy(SyncMetrics.rowsChanged(resource, "deleted"), counts.deleted)
             yield* Metric.increment(SyncMetrics.runsEnded(resource, "complete"))
             return yield* Clock.currentTimeMillis

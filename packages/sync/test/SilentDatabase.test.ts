@@ -8,7 +8,7 @@ import { expect, it } from "@effect/vitest"
 import { Progress } from "@intercom-scroll/core"
 import { BlackHole, ClockSteps, PostgresDatabase } from "@intercom-scroll/testing"
 import { SqlClient, type SqlConnection } from "@effect/sql"
-import { Cause, Context, Deferred, Effect, Exit, Fiber, Layer, Option, Redacted, Ref, Schedule, Scope, TestClock, TestServices } from "effect"
+import { Cause, Context, Deferred, Effect, Exit, Fiber, Layer, Logger, Option, Redacted, Ref, Schedule, Scope, TestClock, TestServices } from "effect"
 import { Sync, SyncDatabase, type SyncError } from "../src/index.js"
 import * as Lock from "../src/internal/lock.js"
 import { freshToken, intercom, rows, runs } from "./support/world.js"
@@ -342,3 +342,26 @@ it.scoped("a run interrupted while its server answers nothing ends without waiti
     const exit = yield* Effect.exit(ClockSteps.runToEnd({ step: "1 second", maxSteps: 45, realPause: "300 millis" })(fiber))
     expect(Exit.isInterrupted(exit)).toBe(true)
   }), { timeout: 90_000 })
+
+it.scoped("a run whose last COMMIT's answer is lost, the run committed, is complete and says so, not LockLost", () =>
+  Effect.gen(function*() {
+    const url = yield* PostgresDatabase.make
+    const hole = yield* BlackHole.make(url)
+    const proxied = SyncDatabase.layer(SyncDatabase.Database.Postgres({ url: hole.url }))
+    const workspace = freshToken("lost-commit")
+    yield* Effect.provide(Sync.run("users", { workspace }), Layer.merge(users(freshToken()), proxied))
+    // The answer to the COMMIT after the run's row is set `complete` (a parameter of that statement) never comes.
+    yield* hole.loseAnswersTo("complete", "COMMIT")
+    const warnings: Array<string> = []
+    const logger = Logger.make(({ logLevel, message }) => {
+      if (logLevel._tag === "Warning") warnings.push(String(message))
+    })
+    const fiber = yield* Effect.fork(
+      Effect.provide(Sync.run("users", { workspace }), Layer.mergeAll(users(freshToken()), proxied, Logger.replace(Logger.defaultLogger, logger)))
+    )
+    const summary = yield* ClockSteps.runToEnd(steps)(fiber)
+    expect(summary).toMatchObject({ unchanged: 20, deleted: 0 })
+    expect(warnings).toEqual(["The sync run committed, but the answer to its last transaction was lost on the way"])
+    const [, second] = yield* Effect.provide(runs(workspace), PostgresDatabase.layerAt(url))
+    expect(second).toMatchObject({ id: summary.runId, status: "complete", unchanged: 20 })
+  }), { timeout: 60_000 })
