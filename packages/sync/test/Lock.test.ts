@@ -5,12 +5,12 @@
 import { SqlClient, type SqlConnection } from "@effect/sql"
 import { describe, expect, it, layer } from "@effect/vitest"
 import { IntercomClient, Progress, ScrollError } from "@intercom-scroll/core"
-import { ClockSteps } from "@intercom-scroll/testing"
-import { Cause, Chunk, Clock, Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Scope, TestClock } from "effect"
+import { ClockSteps, PostgresDatabase } from "@intercom-scroll/testing"
+import { Cause, Chunk, Clock, Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Redacted, Scope, TestClock } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as Lock from "../src/internal/lock.js"
-import { Sync } from "../src/index.js"
+import { Sync, SyncDatabase } from "../src/index.js"
 import * as Databases from "./support/databases.js"
 import { driveClock, freshToken, intercom as simulated, rows, runs } from "./support/world.js"
 
@@ -435,4 +435,39 @@ describe("the PostgreSQL advisory lock's tries", () => {
       }
       expect(leakedAt).toEqual([])
     }), 60_000)
+})
+
+describe("the PostgreSQL lock's session", () => {
+  /** The keepalive settings of the session that holds the workspace's lock, read in a transaction of the lock's. */
+  const keepalivesOfLock = (url: Redacted.Redacted<string>) =>
+    Effect.gen(function*() {
+      const sql = Context.get(yield* Layer.build(SyncDatabase.layer(SyncDatabase.Database.Postgres({ url }))), SqlClient.SqlClient)
+      const held = yield* Lock.acquire(sql, "pg", { workspace: freshToken("keepalives"), resource: "users", timeout: undefined })
+      const found = yield* held.transaction(sql<{ name: string; setting: string }>`SELECT name, setting FROM pg_settings
+        WHERE name IN ('tcp_keepalives_idle', 'tcp_keepalives_interval', 'tcp_keepalives_count', 'tcp_user_timeout')`)
+      return Object.fromEntries(found.map((row) => [row.name, row.setting]))
+    })
+
+  it.scoped("has the server's TCP keepalives, so that a client gone without a word lets the lock go in seconds", () =>
+    Effect.gen(function*() {
+      const url = yield* PostgresDatabase.make
+      expect(yield* keepalivesOfLock(url)).toEqual({
+        tcp_keepalives_idle: "5",
+        tcp_keepalives_interval: "2",
+        tcp_keepalives_count: "3",
+        tcp_user_timeout: "11000"
+      })
+    }), { timeout: 30_000 })
+
+  it.scoped("keeps a keepalive setting the URL's options give", () =>
+    Effect.gen(function*() {
+      const url = new URL(Redacted.value(yield* PostgresDatabase.make))
+      url.searchParams.set("options", "-c tcp_keepalives_idle=30")
+      expect(yield* keepalivesOfLock(Redacted.make(url.href))).toEqual({
+        tcp_keepalives_idle: "30",
+        tcp_keepalives_interval: "2",
+        tcp_keepalives_count: "3",
+        tcp_user_timeout: "11000"
+      })
+    }), { timeout: 30_000 })
 })

@@ -437,6 +437,18 @@ const look = (error: unknown): Look => {
 }
 
 /**
+ * The server's TCP keepalives for the lock's session (the fleet's values): a client host gone without a word (powered
+ * off, cut off by a firewall) leaves its session, and the workspace's lock with it, ~11 s (idle 5 s, then 3 probes 2 s
+ * apart; and data unacknowledged for 11 s), not the system's ~2 hours and 11 minutes. Set on the session with
+ * `set_config`, which a pooler passes on, where a URL's `options` (a startup parameter some poolers refuse) would do; a
+ * setting the connection's URL gave (`source` `client`) is left as it says, and one the server does not know (no
+ * `tcp_user_timeout` before PostgreSQL 12) is skipped. On a Unix socket they mean nothing and do nothing.
+ */
+const keepalivesStatement = `SELECT set_config(ours.name, ours.setting, false) FROM (VALUES
+    ('tcp_keepalives_idle', '5'), ('tcp_keepalives_interval', '2'), ('tcp_keepalives_count', '3'), ('tcp_user_timeout', '11000')
+  ) AS ours (name, setting) JOIN pg_settings USING (name) WHERE pg_settings.source <> 'client'`
+
+/**
  * An advisory lock on a connection of the pool, kept from the try that took the lock until the scope ends; the run's
  * transactions run on that connection too, one statement at a time with the watchdog's checks. Each try reserves a
  * connection of its own and gives it back when the lock is busy: a sync waiting for the lock holds none between its
@@ -596,6 +608,9 @@ export const advisory = (
         }
         // Cut by the watch: its session ended on the server, and the lock with it if the try had taken it.
         if (Exit.isFailure(answer) && silence !== undefined) return yield* new LockLost({ workspace, reason: silence })
+        // Taken: the session's keepalives, on which the lock's life hangs once this process is gone without a word. A
+        // lock left without them is no reason to fail the run.
+        if (Exit.isSuccess(answer)) yield* Effect.ignore(track(execute(connection, keepalivesStatement, [])))
         return yield* Effect.asVoid(answer)
       })
     )
