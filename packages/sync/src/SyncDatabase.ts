@@ -356,6 +356,8 @@ const foundDown = (
 const unavailable = (database: Database) => (cause: Cause.Cause<unknown>): Layer.Layer<unknown, DatabaseUnavailable> => {
   // An interrupt is not the database's doing.
   if (Cause.isInterruptedOnly(cause)) return Layer.failCause(cause as Cause.Cause<never>)
+  const said = Cause.failureOption(cause).pipe(Option.filter((error) => error instanceof DatabaseUnavailable))
+  if (Option.isSome(said)) return Layer.fail(said.value)
   const error = driverError(cause)
   let detail = describe(error)
   for (const secret of secrets(database)) detail = detail.replaceAll(secret, "<redacted>")
@@ -533,6 +535,14 @@ const layerOpened = (database: Database, options: Options): Layer.Layer<SqlClien
     Sqlite: ({ filename }) =>
       Layer.unwrapEffect(Effect.gen(function*() {
         yield* Effect.tryPromise(() => fs.mkdir(path.dirname(path.resolve(filename)), { recursive: true }))
+        // SQLite says only "unable to open database file" of a directory (`sqlite:/tmp`): said with what to write.
+        const isDirectory = yield* Effect.promise(() => fs.stat(filename).then((stat) => stat.isDirectory(), () => false))
+        if (isDirectory) {
+          return yield* new DatabaseUnavailable({
+            database: display(database),
+            detail: `it is a directory; name a file in it, such as sqlite:${path.join(filename, "intercom.sqlite")}`
+          })
+        }
         const { SqliteClient } = yield* Driver.load("@effect/sql-sqlite-node", () => import("@effect/sql-sqlite-node"))
         return Layer.tap(SqliteClient.layer({ filename }), (context) =>
           Context.get(context, SqlClient).unsafe(`PRAGMA wal_autocheckpoint = ${walAutocheckpointPages}`))

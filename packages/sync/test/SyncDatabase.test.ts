@@ -294,6 +294,13 @@ describe("SyncDatabase.layer", () => {
         expect(error).toMatchObject({ _tag: "DatabaseUnavailable", database: `sqlite:${filename}` })
         expect(error?.message).toMatch(new RegExp(`^Could not open the database sqlite:${filename}: \\S`))
       }
+      // SQLite says only "unable to open database file" of a directory: said as what it is, with what to write.
+      const error = failureOf(yield* selectOne(SyncDatabase.layerFromUrl(`sqlite:${directory}`)))
+      expect(error?.message).toBe(
+        `Could not open the database sqlite:${directory}: it is a directory; name a file in it, such as sqlite:${
+          path.join(directory, "intercom.sqlite")
+        }`
+      )
     }))
 
   it.effect("PostgreSQL: connects with the URL's password, or PGPASSWORD's when the URL has none", () =>
