@@ -529,11 +529,17 @@ describe("a missing driver", () => {
 })
 
 describe("a database that cannot be opened for want of a step of the user's", () => {
-  it("says what to do: better-sqlite3 without its native addon, a password not given", () => {
+  it("says what to do: better-sqlite3 without its native addon or built for another Node.js, a password not given", () => {
     // better-sqlite3's words when its install script never ran, as pnpm 10 leaves it.
     const unbuilt = "Could not locate the bindings file. Tried:\n → /app/node_modules/better-sqlite3/build/better_sqlite3.node\n → /app/node_modules/better-sqlite3/build/Debug/better_sqlite3.node"
     expect(Driver.advise(unbuilt)).toBe(
       "better-sqlite3 is installed without its native addon: its install script did not run (pnpm 10 runs it only once allowed: pnpm approve-builds, then pnpm rebuild better-sqlite3; with npm, npm rebuild better-sqlite3)"
+    )
+    // Node's words for an addon built under another Node.js (installed under 20, run under 22).
+    const otherNode =
+      "The module '/app/node_modules/better-sqlite3/build/Release/better_sqlite3.node'\nwas compiled against a different Node.js version using\nNODE_MODULE_VERSION 115. This version of Node.js requires\nNODE_MODULE_VERSION 127. Please try re-compiling or re-installing\nthe module (for instance, using `npm rebuild` or `npm install`)."
+    expect(Driver.advise(otherNode)).toBe(
+      `better-sqlite3 was built for another version of Node.js than this one (${process.version}): rebuild it with this one (npm rebuild better-sqlite3; with pnpm, pnpm rebuild better-sqlite3) (${otherNode})`
     )
     expect(Driver.advise("SASL: SCRAM-SERVER-FIRST-MESSAGE: client password must be a string")).toMatch(
       /^the server asks for a password and none was given: put it in the URL/

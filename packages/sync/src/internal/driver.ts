@@ -77,8 +77,9 @@ const advice = (error: unknown): string | undefined => {
 /**
  * What to do about a database that could not be opened, where the driver's words do not say it. Said first, with the
  * words after it: a password the server asks for and was not given (node-postgres's words under SCRAM, the server's
- * under password or md5 authentication), and better-sqlite3 installed without its native addon (its install script
- * did not run: pnpm 10 runs one only once allowed), whose words are a list of the paths it looked in. Said after the
+ * under password or md5 authentication), better-sqlite3 installed without its native addon (its install script
+ * did not run: pnpm 10 runs one only once allowed), whose words are a list of the paths it looked in, and one built for
+ * another Node.js (installed under 20, run under 22), whose words say only "npm rebuild". Said after the
  * words, in parentheses, from the driver's error (`error`): the usual reasons a server cannot be reached or refuses.
  */
 export const advise = (detail: string, error?: unknown): string => {
@@ -87,6 +88,9 @@ export const advise = (detail: string, error?: unknown): string => {
   }
   if (/Could not locate the bindings file/.test(detail)) {
     return "better-sqlite3 is installed without its native addon: its install script did not run (pnpm 10 runs it only once allowed: pnpm approve-builds, then pnpm rebuild better-sqlite3; with npm, npm rebuild better-sqlite3)"
+  }
+  if (/better_sqlite3\.node'\s+was compiled against a different Node\.js version/.test(detail)) {
+    return `better-sqlite3 was built for another version of Node.js than this one (${process.version}): rebuild it with this one (npm rebuild better-sqlite3; with pnpm, pnpm rebuild better-sqlite3) (${detail})`
   }
   const toDo = advice(error)
   return toDo === undefined ? detail : `${detail} (${toDo})`
