@@ -452,7 +452,8 @@ export const run: (
   function*(resource: Resource.Resource, options: Options = {}) {
     const { lockTimeout, pagesPerTransaction, tableLockTimeoutMillis, workspace } = yield* validate(options)
     yield* Effect.annotateCurrentSpan({ workspace, resource })
-    const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+    const client = yield* SqlClient.SqlClient
+    const sql = client.withoutTransforms()
     const dialect = yield* Dialect.of(sql)
     yield* Migrations.migrate(sql, dialect, { lockTimeoutMillis: tableLockTimeoutMillis, workspace })
     return yield* Effect.scoped(Effect.gen(function*() {
@@ -626,19 +627,52 @@ export const run: (
             Effect.provideService(Progress.Progress, progress)
           )
 
-          // The scroll reached its end: what it did not see is gone from Intercom.
+          // Finished once the passes are done too, which a large workspace takes a while for: in the run's last
+          // transaction, with what it marked in it.
+          const finish = (deleted: number) =>
+            Effect.flatMap(Clock.currentTimeMillis, (end) =>
+              store.finishRun(runId, { status: "complete", now: end, counts: { ...counts, deleted: counts.deleted + deleted }, error: null }))
+          const deletedRows = SyncMetrics.rowsChanged(resource, "deleted")
+          const marked = (deleted: number) =>
+            Effect.zipRight(Effect.sync(() => counts.deleted += deleted), Metric.incrementBy(deletedRows, deleted))
+
+          // The scroll reached its end: what it did not see is gone from Intercom. PostgreSQL marks it in the
+          // transaction that records the run complete (a statement it can cancel). SQLite folds the run's log in one
+          // transaction, then marks a chunk a transaction, the last recording the run complete: each chunk only ever
+          // marks rows absent from this complete scroll, so that a run that stops between two (interrupted, its lock
+          // lost, failed) leaves its marks true, and counted on its row; the next complete run marks the rest.
+          const markInChunks = (now: number) =>
+            Effect.gen(function*() {
+              const limit = yield* Store.DeletionChunk
+              let after: string | undefined
+              do {
+                const chunk = yield* lock.transaction(Effect.gen(function*() {
+                  const chunk = yield* store.markDeletedChunk(runId, now, after, limit)
+                  if (chunk.last === undefined) yield* finish(chunk.deleted)
+                  else if (chunk.deleted > 0) yield* store.recordDeleted(runId, counts.deleted + chunk.deleted)
+                  return chunk
+                }))
+                yield* marked(chunk.deleted)
+                after = chunk.last
+                // SQLite queues no writers: one waiting for the file tries again after sleeps of up to 100 ms (its busy
+                // handler's), and would miss a shorter gap. The pause is also where a signal is heard.
+                if (after !== undefined) yield* Effect.sleep(Store.deletionPause)
+              } while (after !== undefined)
+            })
           const complete = Effect.gen(function*() {
             scrolled = true
             const now = yield* Clock.currentTimeMillis
-            counts.deleted = yield* lock.transaction(Effect.gen(function*() {
-              yield* store.foldSeen(runId, now)
-              const deleted = yield* store.markDeleted(runId, now)
-              // Finished once the passes are done too, which a large workspace takes a while for.
-              const end = yield* Clock.currentTimeMillis
-              yield* store.finishRun(runId, { status: "complete", now: end, counts: { ...counts, deleted }, error: null })
-              return deleted
-            })).pipe(Effect.catchTag("LockLost", (lost) => committedAnyway(runId, lost)))
-            yield* Metric.incrementBy(SyncMetrics.rowsChanged(resource, "deleted"), counts.deleted)
+            if (dialect === "pg") {
+              // Its COMMIT's answer lost on the way, the run may have committed all the same: its row says.
+              yield* marked(
+                yield* lock.transaction(Effect.tap(store.markDeleted(runId, now), finish)).pipe(
+                  Effect.catchTag("LockLost", (lost) => committedAnyway(runId, lost))
+                )
+              )
+            } else {
+              yield* lock.transaction(store.foldSeen(runId, now))
+              yield* Store.withCheckpointsPutOff(client, sql, markInChunks(now))
+            }
             yield* Metric.increment(SyncMetrics.runsEnded(resource, "complete"))
             return yield* Clock.currentTimeMillis
           })

@@ -5,11 +5,11 @@
  */
 import { SqlClient } from "@effect/sql"
 import { describe, expect, layer } from "@effect/vitest"
-import { Clock, Deferred, Duration, Effect, Fiber } from "effect"
+import { Cause, Clock, Deferred, Duration, Effect, Exit, Fiber, TestClock } from "effect"
 import * as Store from "../src/internal/store.js"
 import { Sync } from "../src/index.js"
 import * as Databases from "./support/databases.js"
-import { freshToken, intercom, live, rows, runs } from "./support/world.js"
+import { freshToken, intercom, live, rows, type RunRow, runs } from "./support/world.js"
 
 describe("the deletion pass on PostgreSQL", () => {
   layer(Databases.postgres, { timeout: "60 seconds" })((it) => {
@@ -142,6 +142,141 @@ describe.each(Databases.both)("a run's end on %s", (_name, database) => {
         })
         const [run] = yield* runs(workspace)
         expect(run).toMatchObject({ status: "complete", inserted: 3, error: null })
+      }))
+  })
+})
+
+describe("the deletion pass on SQLite, a chunk a transaction", () => {
+  layer(Databases.sqlite, { timeout: "60 seconds" })((it) => {
+    const marked = (workspace: string) =>
+      Effect.flatMap(SqlClient.SqlClient, (sql) =>
+        Effect.map(
+          sql<{ readonly marked: number }>`SELECT count(*) AS marked FROM intercom_users_records
+            WHERE workspace = ${workspace} AND deleted_at IS NOT NULL`,
+          ([row]) => Number(row.marked)
+        ))
+
+    /**
+     * Another writer of the file, in transactions of its own on the same connection, each taken whenever the run lets
+     * go of it: until it finds the run's first deletions committed, when it does `then` in its transaction (the run
+     * waiting for its next one). The marks it found.
+     */
+    const writeBetween = (workspace: string, then: Effect.Effect<void, unknown, SqlClient.SqlClient>) =>
+      Effect.flatMap(SqlClient.SqlClient, (sql) =>
+        Effect.gen(function*() {
+          yield* sql`CREATE TABLE IF NOT EXISTS other_writes (marked INTEGER NOT NULL)`
+          return yield* Effect.repeat(
+            Effect.zipLeft(
+              sql.withTransaction(Effect.gen(function*() {
+                const found = yield* marked(workspace)
+                yield* sql`INSERT INTO other_writes (marked) VALUES (${found})`
+                if (found > 0) yield* then
+                return found
+              })),
+              Effect.yieldNow()
+            ),
+            { until: (found) => found > 0 }
+          )
+        }))
+
+    /** The ids the run saw (folded as it ends, or as it is recorded unfinished) and those it marked deleted. */
+    const ofRun = (workspace: string, run: number) =>
+      Effect.map(rows(workspace, "users"), (table) => ({
+        seen: new Set([...table.values()].filter((row) => row.last_seen_run === run).map((row) => row.id)),
+        marked: [...table.values()].filter((row) => row.deleted_at !== null && row.changed_run === run).map((row) => row.id)
+      }))
+
+    it.effect("another writer gets in between two chunks; a run interrupted there keeps its marks, all true, and the next finishes", () =>
+      Effect.gen(function*() {
+        const workspace = freshToken("chunked")
+        const token = freshToken()
+        const sync = (users: number) =>
+          Effect.provide(Sync.run("users", { workspace }), intercom(token, { workspace: { users, seed: 5 } }))
+        yield* sync(40)
+        const sql = yield* SqlClient.SqlClient
+        const checkpointEvery = Effect.map(sql<{ readonly wal_autocheckpoint: number }>`PRAGMA wal_autocheckpoint`, ([row]) =>
+          Number(row.wal_autocheckpoint))
+        const setting = yield* checkpointEvery
+        let duringPass: { readonly pages: number; readonly run: RunRow } | undefined
+        const running = yield* Effect.fork(sync(10).pipe(Effect.provideService(Store.DeletionChunk, 4)))
+        // 30 to mark, 4 a transaction: the writer finds the first chunk's 4, not the pass's 30 at once.
+        const interrupt = Effect.zipRight(
+          Effect.map(Effect.zip(checkpointEvery, runs(workspace)), ([pages, [, run]]) => duringPass = { pages, run }),
+          Fiber.interruptFork(running)
+        )
+        expect(yield* writeBetween(workspace, interrupt)).toBe(4)
+        expect(Exit.isInterrupted(yield* Fiber.await(running))).toBe(true)
+        // The chunk counted its marks on the run's row (what a run that dies there keeps); checkpoints were put off
+        // during the pass, and the connection's setting put back as it stopped.
+        expect(duringPass?.run).toMatchObject({ status: "running", deleted: 4 })
+        expect(duringPass?.pages).toBe(0)
+        expect(yield* checkpointEvery).toBe(setting)
+        expect(setting).toBeGreaterThan(0)
+
+        const [, interrupted] = yield* runs(workspace)
+        expect(interrupted).toMatchObject({
+          status: "interrupted",
+          error: "Interrupted after the scroll reached its end, as it marked the deletions",
+          unchanged: 10,
+          deleted: 4
+        })
+        // What it marked is true: none of the 10 it saw in its complete scroll.
+        const { marked: markedByIt, seen } = yield* ofRun(workspace, interrupted.id)
+        expect(seen.size).toBe(10)
+        expect(markedByIt).toHaveLength(4)
+        for (const id of markedByIt) expect(seen.has(id)).toBe(false)
+        expect(live(yield* rows(workspace, "users")).size).toBe(36)
+
+        // The next run marks the rest, and the copy is the simulator's 10.
+        const next = yield* sync(10)
+        expect(next).toMatchObject({ unchanged: 10, deleted: 26 })
+        const after = yield* ofRun(workspace, next.runId)
+        expect(live(yield* rows(workspace, "users"))).toEqual(after.seen)
+        expect(yield* marked(workspace)).toBe(30)
+      }))
+
+    it.effect("a run that loses its lock between two chunks writes no further chunk; its marks stay true, and the next run finishes", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const workspace = freshToken("chunked-lost")
+        const token = freshToken()
+        const sync = (users: number) =>
+          Effect.provide(Sync.run("users", { workspace }), intercom(token, { workspace: { users, seed: 6 } }))
+        yield* sync(30)
+        const running = yield* Effect.fork(sync(10).pipe(Effect.provideService(Store.DeletionChunk, 5)))
+        // Another process takes the lease over between two chunks.
+        const takeOver = sql`UPDATE intercom_sync_locks SET holder = 'another' WHERE workspace = ${workspace}`
+        expect(yield* writeBetween(workspace, takeOver)).toBe(5)
+        yield* TestClock.adjust(Store.deletionPause)
+        const exit = yield* Fiber.await(running)
+        expect(exit).toMatchObject({ _tag: "Failure" })
+        expect(Exit.isFailure(exit) && Cause.failureOption(exit.cause)).toMatchObject({ _tag: "Some", value: { _tag: "LockLost" } })
+
+        const [, lost] = yield* runs(workspace)
+        expect(lost).toMatchObject({ status: "failed", deleted: 5 })
+        const { marked: markedByIt, seen } = yield* ofRun(workspace, lost.id)
+        expect(seen.size).toBe(10)
+        expect(markedByIt).toHaveLength(5)
+        for (const id of markedByIt) expect(seen.has(id)).toBe(false)
+
+        yield* sql`DELETE FROM intercom_sync_locks WHERE workspace = ${workspace}`
+        const next = yield* sync(10)
+        expect(next).toMatchObject({ unchanged: 10, deleted: 15 })
+        expect(live(yield* rows(workspace, "users"))).toEqual((yield* ofRun(workspace, next.runId)).seen)
+      }))
+
+    it.effect("a run that died in its deletion pass is marked abandoned with the deletions its chunks recorded", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const workspace = freshToken("died-in-pass")
+        const now = yield* Clock.currentTimeMillis
+        // Its row as the process left it: running, 3 deletions recorded by the chunks that committed.
+        const store = Store.make(sql, "sqlite", workspace, "users")
+        const dead = yield* store.startRun(now, { label: undefined, runner: undefined })
+        yield* store.recordDeleted(dead, 3)
+        yield* Effect.provide(Sync.run("users", { workspace }), intercom(freshToken(), { workspace: { users: 2 } }))
+        const [abandoned] = yield* runs(workspace)
+        expect(abandoned).toMatchObject({ id: dead, status: "abandoned", deleted: 3 })
       }))
   })
 })

@@ -5,7 +5,7 @@
 import type { SqlClient, Statement } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import { type Models, Resource } from "@intercom-scroll/core"
-import { Effect } from "effect"
+import { Context, Duration, Effect } from "effect"
 import { createHash } from "node:crypto"
 import { type Dialect, time } from "./dialect.js"
 
@@ -129,6 +129,68 @@ export const unkeepableId = (
 /** SQLite: rows a statement carries at most, well under its limit on parameters (13 a row). */
 const rowsPerStatement = 500
 
+/**
+ * SQLite: how many of the rows a run did not see one transaction of its deletion pass looks at, in key order, at most.
+ * better-sqlite3 runs a statement synchronously and SQLite has one writer: a pass in one transaction held every other
+ * writer of the file, and the process's signals, for as long as it took (~57 s for 800,000 deletions at 2,000,000
+ * users). A chunk of 10,000 is ~0.3–1 s of rewriting record rows. A reference, so that a test can make it small.
+ */
+export class DeletionChunk extends Context.Reference<DeletionChunk>()("@intercom-scroll/sync/DeletionChunk", {
+  defaultValue: () => 10_000
+}) {}
+
+/** SQLite: the pause between two chunks of the deletion pass, for other writers (see `Sync.run`'s pass). */
+export const deletionPause = Duration.millis(100)
+
+/** The connections whose automatic checkpoints a pass has put off: how many passes, and the setting to put back. */
+const checkpointsPutOff = new WeakMap<object, { passes: number; pages: number | undefined }>()
+
+/**
+ * SQLite: runs `effect`, a deletion pass's chunks, with the connection's automatic checkpoints off, and puts the
+ * setting back after (the next commit then checkpoints, once). The chunks go in key order, and so rewrite record rows
+ * all over the file: a checkpoint every `wal_autocheckpoint` pages wrote each of those pages again and again (400,000
+ * deletions: 20.2 GB by the kernel's count, against 3.6 GB in one transaction and 4.6 GB with the checkpoint put off),
+ * where one transaction's commit checkpoints once. The WAL grows as that transaction's did. `client` is the
+ * connection's client, counted so that passes of several workspaces at once put the setting back once, when the last
+ * ends; where the driver refuses the pragma, the pass runs as it is.
+ */
+export const withCheckpointsPutOff = <A, E, R>(
+  client: object,
+  sql: SqlClient.SqlClient,
+  effect: Effect.Effect<A, E, R>
+): Effect.Effect<A, E, R> =>
+  Effect.acquireUseRelease(
+    Effect.suspend(() => {
+      const entry = checkpointsPutOff.get(client) ?? { passes: 0, pages: undefined }
+      checkpointsPutOff.set(client, entry)
+      if (entry.passes++ > 0) return Effect.void
+      return sql<{ readonly wal_autocheckpoint: number }>`PRAGMA wal_autocheckpoint`.pipe(
+        Effect.flatMap(([row]) => {
+          entry.pages = Number(row.wal_autocheckpoint)
+          return sql`PRAGMA wal_autocheckpoint = 0`
+        }),
+        Effect.ignore
+      )
+    }),
+    () => effect,
+    () =>
+      Effect.suspend(() => {
+        const entry = checkpointsPutOff.get(client)
+        if (entry === undefined || --entry.passes > 0) return Effect.void
+        checkpointsPutOff.delete(client)
+        // A number the driver gave: nothing else is spliced in.
+        return entry.pages === undefined || !Number.isSafeInteger(entry.pages)
+          ? Effect.void
+          : Effect.ignore(sql.unsafe(`PRAGMA wal_autocheckpoint = ${entry.pages}`))
+      })
+  )
+
+/** What one chunk of SQLite's deletion pass did: the rows it marked, and the key it stopped at (none: the pass is done). */
+export interface DeletionChunkDone {
+  readonly deleted: number
+  readonly last: string | undefined
+}
+
 /** An Intercom app, as a workspace is bound to it: its `id_code`, and its name when Intercom gave one. */
 export interface BoundApp {
   readonly id: string
@@ -168,6 +230,20 @@ export interface Store {
   readonly foldSeen: (run: number, now: number) => Effect.Effect<void, SqlError>
   /** Marks deleted every live row the run did not see, and returns how many. Call inside the completing transaction. */
   readonly markDeleted: (run: number, now: number) => Effect.Effect<number, SqlError>
+  /**
+   * SQLite: `markDeleted` a chunk at a time, each to be called in a transaction of its own once `foldSeen` committed.
+   * Looks at the next `limit` seen rows (in key order, after the key `after`; from the first when undefined) that the run
+   * did not see, and marks deleted those whose record is live. `last` is the key to go on after; undefined once fewer
+   * than `limit` were left, when this chunk was the last.
+   */
+  readonly markDeletedChunk: (
+    run: number,
+    now: number,
+    after: string | undefined,
+    limit: number
+  ) => Effect.Effect<DeletionChunkDone, SqlError>
+  /** Writes on the run's row how many rows it has marked deleted so far, in the transaction of the chunk that did. */
+  readonly recordDeleted: (run: number, deleted: number) => Effect.Effect<void, SqlError>
   /** Writes on the run's row that it is alive now (`alive_at`); call inside the lock's transaction. */
   readonly recordAlive: (run: number, now: number) => Effect.Effect<void, SqlError>
   /** Writes on the run's row what it has written so far, while it runs; call inside the page's transaction. */
@@ -381,12 +457,13 @@ export const make = (
             if (left !== undefined) yield* discardSeenLog(sql, other, sql`(${ended})`)
           }
         }
-        // Ended, as near as anyone knows, at its last sign of life; a run of a version before `alive_at`, now. It deleted
-        // nothing: deletions commit with a run's completion. What it wrote is what it last recorded (every 5 seconds), 0
-        // where it recorded none, so that every ended run has numbers: in a reader's SQL, `inserted + updated` of a NULL is NULL.
+        // Ended, as near as anyone knows, at its last sign of life; a run of a version before `alive_at`, now. What it wrote
+        // is what it last recorded (every 5 seconds), 0 where it recorded none, so that every ended run has numbers: in a
+        // reader's SQL, `inserted + updated` of a NULL is NULL. It deleted nothing, but in SQLite where it died in its
+        // deletion pass: then what its committed chunks marked, which each recorded.
         yield* sql`UPDATE ${runs} SET status = 'abandoned', finished_at = COALESCE(alive_at, ${time(dialect, now)}),
           inserted = COALESCE(inserted, 0), updated = COALESCE(updated, 0), unchanged = COALESCE(unchanged, 0),
-          restarts = COALESCE(restarts, 0), deleted = 0, error = ${abandoned} WHERE workspace = ${workspace} AND status = 'running'`
+          restarts = COALESCE(restarts, 0), deleted = COALESCE(deleted, 0), error = ${abandoned} WHERE workspace = ${workspace} AND status = 'running'`
       }),
 
     startRun: (now, { label, runner }) =>
@@ -475,6 +552,24 @@ export const make = (
         }
         return Number(deleted)
       }),
+
+    // The seen table's key bounds the chunk: the next `limit` unseen keys, read through its primary key, then the update
+    // of the records in that range. A chunk looks at each unseen row once, whether or not its record was live.
+    markDeletedChunk: (run, now, after, limit) =>
+      Effect.gen(function*() {
+        const from = after === undefined ? sql`` : sql`AND id > ${after}`
+        const [bound] = yield* sql<{ readonly last: string | null; readonly looked: number }>`SELECT max(id) AS last,
+          count(*) AS looked FROM (SELECT id FROM ${seen} WHERE workspace = ${workspace} AND last_seen_run <> ${run} ${from}
+          ORDER BY id LIMIT ${limit})`
+        if (bound.last === null) return { deleted: 0, last: undefined }
+        yield* sql`UPDATE ${stored} SET deleted_at = ${time(dialect, now)}, changed_run = ${run}
+          WHERE workspace = ${workspace} AND deleted_at IS NULL AND id IN (
+            SELECT id FROM ${seen} WHERE workspace = ${workspace} AND last_seen_run <> ${run} ${from} AND id <= ${bound.last})`
+        const [{ deleted }] = yield* sql<{ deleted: number }>`SELECT changes() AS deleted`
+        return { deleted: Number(deleted), last: Number(bound.looked) < limit ? undefined : bound.last }
+      }),
+
+    recordDeleted: (run, deleted) => sql`UPDATE ${runs} SET deleted = ${deleted} WHERE id = ${run}`.pipe(Effect.asVoid),
 
     recordAlive: (run, now) => sql`UPDATE ${runs} SET alive_at = ${time(dialect, now)} WHERE id = ${run}`.pipe(Effect.asVoid),
 
