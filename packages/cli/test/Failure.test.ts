@@ -277,13 +277,13 @@ describe("Failure.line", () => {
       "Interrupted: stopped before the end (an export leaves its --out file as it was)"
     )
     expect(stopped(["--log-level", "debug", "sync", "users", "--database", "sqlite:x"])).toBe(
-      "Interrupted: stopped before the end (a run begun is recorded as interrupted; nothing is marked deleted)"
+      "Interrupted: stopped before the end (a run begun is recorded as interrupted; a record is marked deleted only once a complete scroll missed it)"
     )
     expect(stopped(["fleet", "runner", "--database", "sqlite:x", "--port", "1"])).toBe(
       "Stopped: the runner's syncs finished, or went back to the fleet for another runner"
     )
     expect(stopped(["fleet", "sync", "--database", "sqlite:x", "--workspaces", "w.json"])).toBe(
-      "Interrupted: stopped, and so did the syncs it was waiting for (a run begun is recorded as interrupted; nothing is marked deleted)"
+      "Interrupted: stopped, and so did the syncs it was waiting for (a run begun is recorded as interrupted; a record is marked deleted only once a complete scroll missed it)"
     )
     expect(stopped(["fleet", "status", "--database", "sqlite:x"])).toBe(
       "Interrupted: stopped before the end (it only reads: nothing changed)"

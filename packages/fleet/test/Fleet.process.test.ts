@@ -155,7 +155,7 @@ describe.concurrent("the fleet as processes", () => {
         const exit = yield* client.exit.pipe(Effect.timeout("30 seconds"), Effect.orDie)
         expect(exit.code).toBe(130)
         expect(client.lines.at(-1)?.text).toBe(
-          "Interrupted: stopped, and so did the syncs it was waiting for (a run begun is recorded as interrupted; nothing is marked deleted)"
+          "Interrupted: stopped, and so did the syncs it was waiting for (a run begun is recorded as interrupted; a record is marked deleted only once a complete scroll missed it)"
         )
         yield* eventually("the runner to stop the sync", 30, Effect.sync(() =>
           logged(runner, "Sync interrupted").some((line) => line.workspace === workspace) ? true : undefined))

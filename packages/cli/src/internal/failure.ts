@@ -159,12 +159,12 @@ export interface Surface {
 const stoppedLine = (subcommand: ReadonlyArray<string>): string => {
   switch (subcommand.join(" ")) {
     case "sync":
-      return "Interrupted: stopped before the end (a run begun is recorded as interrupted; nothing is marked deleted)"
+      return "Interrupted: stopped before the end (a run begun is recorded as interrupted; a record is marked deleted only once a complete scroll missed it)"
     case "fleet runner":
       // A runner's way to end: its syncs have finished, or gone back to the fleet's storage for the next owner.
       return "Stopped: the runner's syncs finished, or went back to the fleet for another runner"
     case "fleet sync":
-      return "Interrupted: stopped, and so did the syncs it was waiting for (a run begun is recorded as interrupted; nothing is marked deleted)"
+      return "Interrupted: stopped, and so did the syncs it was waiting for (a run begun is recorded as interrupted; a record is marked deleted only once a complete scroll missed it)"
     case "fleet status":
       return "Interrupted: stopped before the end (it only reads: nothing changed)"
     case "fleet prune":
