@@ -439,7 +439,9 @@ const duration = (name: string, input: Duration.DurationInput) => {
  * transaction (or with `pagesPerTransaction`, the pages that waited; and in it, every 5 seconds, the run's counts so far
  * on its row); and, only once the scroll has reached
  * its end, marks deleted the rows it did not see and records the run `complete`. A run that fails is recorded `failed`
- * with the error's message, one interrupted (and nothing else) `interrupted`; either marks nothing deleted. Each transaction commits only while the run holds the lock: a run that lost it (its
+ * with the error's message, one interrupted (and nothing else) `interrupted`; either marks nothing deleted, but in
+ * SQLite one stopped in its deletion pass, which goes a chunk a transaction: the chunks it committed stay, each mark
+ * true (a row its complete scroll did not see), and the next complete run marks the rest. Each transaction commits only while the run holds the lock: a run that lost it (its
  * PostgreSQL session ended, its SQLite lease was taken over) fails with `LockLost` at its next write, writing nothing.
  *
  * @since 0.1.0
