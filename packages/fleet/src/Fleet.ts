@@ -520,12 +520,15 @@ export const layerClient = (options: {
 }): Layer.Layer<
   Sharding.Sharding | SqlClient.SqlClient,
   SyncDatabase.DatabaseUnavailable | SqlError | MigrationError | ConfigError
-> =>
-  checkedCluster(NodeClusterSocket.layer({
-    clientOnly: true,
-    storage: "sql",
-    shardingConfig: { ...shardingConfig, ...options.shardingConfig, runnerAddress: Option.none() }
-  })).pipe(
+> => {
+  const cluster = { ...shardingConfig, ...options.shardingConfig, runnerAddress: Option.none() }
+  // The runner's storage (`ShardLocks`; a client takes no shard lock), each message storage operation given a deadline:
+  // the client's loop that reads the answers waited without end on a connection whose path had gone silent.
+  return checkedCluster(
+    NodeClusterSocket.layer({ clientOnly: true, storage: "byo", shardingConfig: cluster }).pipe(
+      Layer.provideMerge(ShardLocks.layerStorage(cluster))
+    )
+  ).pipe(
     Layer.provideMerge(
       onDatabaseClock(options.database, layerSql(options.database, { connections: 4, applicationName: "intercom-scroll-fleet client" }))
     ),
@@ -538,6 +541,7 @@ export const layerClient = (options: {
       (error) => SyncDatabase.isBusy(error) || (isSqlFailure(error) && SyncDatabase.isTransient(error))
     ))
   )
+}
 
 /** How long a client waits for a session. */
 const clientsWait = Duration.minutes(1)

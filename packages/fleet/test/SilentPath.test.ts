@@ -10,8 +10,8 @@ import { PgClient } from "@effect/sql-pg"
 import { describe, expect, it } from "@effect/vitest"
 import { SyncDatabase } from "@intercom-scroll/sync"
 import { BlackHole, ClockSteps, PostgresDatabase, Standby } from "@intercom-scroll/testing"
-import { Cause, Context, Deferred, Duration, Effect, Either, Exit, Fiber, Layer, Logger, Option, Redacted, Scope } from "effect"
-import { Fleet } from "../src/index.js"
+import { Cause, Context, Deferred, Duration, Effect, Either, Exit, Fiber, Layer, Logger, Option, Redacted, Scope, TestServices } from "effect"
+import { Fleet, WorkspaceSync } from "../src/index.js"
 import * as ShardLocks from "../src/internal/shardLocks.js"
 import * as SilentSession from "../src/internal/silentSession.js"
 
@@ -211,5 +211,43 @@ describe("A runner's storage on a silent path", () => {
       const done = yield* Fiber.join(working)
       expect(Exit.isSuccess(done) ? "answered" : Cause.pretty(done.cause)).toEqual("answered")
       expect(session.socket.closed).toBe(true)
+    }), { timeout: 120_000 })
+})
+
+describe("A client-only process on a silent path", () => {
+  it.scoped("a Sync whose answer is stored while the client's connections are silent is answered, read on a new connection", () =>
+    Effect.gen(function*() {
+      const url = yield* Effect.orDie(PostgresDatabase.make)
+      const hole = yield* BlackHole.make(url)
+      const direct = Context.get(yield* Layer.build(Layer.orDie(PostgresDatabase.layerAt(url))), SqlClient.SqlClient)
+      const client = yield* Scope.make()
+      // `fleet sync`'s process, through the proxy.
+      // Built on a fiber of its own: the layer sets the database's clock on the fiber that builds it, in place of the test's.
+      const context = yield* Effect.flatten(Fiber.await(yield* Effect.fork(Scope.extend(
+        Layer.build(Fleet.layerClient({ database: SyncDatabase.Database.Postgres({ url: hole.url }) })).pipe(Effect.orDie),
+        client
+      ))))
+      const sync = yield* Effect.fork(Effect.provide(
+        WorkspaceSync.sync({ workspace: "acme", tokenEnv: "ACME_TOKEN" }, { resources: ["users"], run: "nightly" }),
+        context
+      ))
+      const request = direct<{ readonly id: string }>`SELECT CAST(request_id AS TEXT) AS id FROM cluster_messages
+        WHERE entity_id = 'acme' AND tag = 'Sync'`
+      yield* ClockSteps.until("the Sync stored", steps)(Effect.map(Effect.orDie(request), (rows) => rows.length === 1))
+      // The client reads for its answer every 200 ms meanwhile, on the pool's connections.
+      yield* ClockSteps.until("a few reads for the answer", steps)(Effect.succeed(true))
+      yield* TestServices.provideLive(Effect.sleep("300 millis"))
+
+      yield* hole.silence
+      // A runner, whose own path works, answers it: its summaries, none here.
+      const [{ id }] = (yield* Effect.orDie(request)) as [{ readonly id: string }]
+      yield* Effect.orDie(direct`INSERT INTO cluster_replies (id, kind, request_id, payload, sequence)
+        VALUES (1, 0, CAST(${id} AS BIGINT), '{"_tag":"Success","value":[]}', NULL)`)
+
+      // Before, the client's read of the answers waited on a silent connection without end.
+      expect(yield* ClockSteps.runToEnd(steps)(sync)).toEqual([])
+
+      yield* hole.reset
+      yield* ClockSteps.runToEnd(steps)(yield* Effect.fork(Scope.close(client, Exit.void)))
     }), { timeout: 120_000 })
 })
