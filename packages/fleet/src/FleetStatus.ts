@@ -24,9 +24,10 @@ import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Resource } from "@intercom-scroll/core"
 import { Sync, SyncActivity, SyncDatabase, type SyncError } from "@intercom-scroll/sync"
-import { Array as Arr, DateTime, Effect, Order } from "effect"
+import { Array as Arr, DateTime, Deferred, Duration, Effect, Order, Schema, type Scope } from "effect"
 import * as Attention_ from "./internal/attention.js"
 import * as CronName from "./internal/cronName.js"
+import * as SilentSession from "./internal/silentSession.js"
 import { WorkspaceSync } from "./WorkspaceSync.js"
 
 /**
@@ -355,3 +356,56 @@ export const attention: (
     fine
   } satisfies Attention
 })
+
+/**
+ * The fleet's PostgreSQL did not answer reads within their deadline (`answeredWithin`): its path went silent (a failover
+ * that moved its address, a firewall or a NAT that dropped the connection while something on the way still
+ * acknowledges), or the server is too loaded to answer. Nothing was written.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class DatabaseSilent extends Schema.TaggedError<DatabaseSilent>()("DatabaseSilent", {
+  /** The database, as `SyncDatabase.display` shows it (no password). */
+  database: Schema.String,
+  waitedMillis: Schema.Number
+}) {
+  override get message(): string {
+    return `The database ${this.database} did not answer within ${
+      Duration.format(Duration.millis(this.waitedMillis))
+    }: its path may have gone silent (a failover that moved its address, a firewall or a NAT that dropped the connection), or the server is too loaded to answer. Its session was ended, and nothing was written. Try again once it answers.`
+  }
+}
+
+/**
+ * `reads` on a PostgreSQL connection of their own, given `deadline` in all: unanswered by then, the connection's
+ * session is ended and they fail with `DatabaseSilent`, where they waited without end on a path gone silent (open
+ * connections silent, new ones passing; packages/bench/NOTES.md, "A fleet when its PostgreSQL vanishes"). For short
+ * reads, as `read` and `attention` are: a long one, however healthy, is cut at the deadline. Elsewhere (SQLite) `reads`
+ * as they are.
+ *
+ * @since 0.1.0
+ * @category reading
+ */
+export const answeredWithin = (database: SyncDatabase.Database, deadline: Duration.DurationInput) =>
+<A, E, R>(
+  reads: Effect.Effect<A, E, R>
+): Effect.Effect<A, E | SqlError | DatabaseSilent, R | SqlClient.SqlClient | Scope.Scope> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    if (!sql.onDialectOrElse({ pg: () => true, orElse: () => false })) return yield* reads
+    const waited = Duration.decode(deadline)
+    const unanswered = yield* Deferred.make<void>()
+    const watched = SilentSession.withDeadline(sql, waited, yield* Effect.scope, () => Deferred.succeed(unanswered, undefined))
+    return yield* Effect.raceFirst(
+      // Left to end in the background: an interrupted statement of @effect/sql-pg waits up to 5 s for its cancel.
+      Effect.disconnect(watched(reads)),
+      // At the deadline, not once the session is ended (which waits for another connection, on a path that may be
+      // silent too: 61 s in all, measured, for a deadline of 30 s). `onSilent` returns at once, and the session's end
+      // is forked right after it, before `reads` can be interrupted.
+      Effect.zipRight(
+        Deferred.await(unanswered),
+        new DatabaseSilent({ database: SyncDatabase.display(database), waitedMillis: Duration.toMillis(waited) })
+      )
+    )
+  })

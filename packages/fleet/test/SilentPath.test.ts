@@ -10,8 +10,25 @@ import { PgClient } from "@effect/sql-pg"
 import { describe, expect, it } from "@effect/vitest"
 import { SyncDatabase } from "@intercom-scroll/sync"
 import { BlackHole, ClockSteps, PostgresDatabase, Standby } from "@intercom-scroll/testing"
-import { Cause, Context, Deferred, Duration, Effect, Either, Exit, Fiber, Layer, Logger, Option, Redacted, Scope, TestServices } from "effect"
-import { Fleet, WorkspaceSync } from "../src/index.js"
+import {
+  Cause,
+  Context,
+  DateTime,
+  Deferred,
+  Duration,
+  Effect,
+  Either,
+  Exit,
+  Fiber,
+  Layer,
+  Logger,
+  Option,
+  Redacted,
+  Scope,
+  TestClock,
+  TestServices
+} from "effect"
+import { Fleet, FleetStatus, WorkspaceSync } from "../src/index.js"
 import * as ShardLocks from "../src/internal/shardLocks.js"
 import * as SilentSession from "../src/internal/silentSession.js"
 
@@ -249,5 +266,41 @@ describe("A client-only process on a silent path", () => {
 
       yield* hole.reset
       yield* ClockSteps.runToEnd(steps)(yield* Effect.fork(Scope.close(client, Exit.void)))
+    }), { timeout: 120_000 })
+
+  it.scoped("fleet status's reads on a silent path fail with DatabaseSilent at their deadline, naming the database", () =>
+    Effect.gen(function*() {
+      const url = yield* Effect.orDie(PostgresDatabase.make)
+      const hole = yield* BlackHole.make(url)
+      const database = SyncDatabase.Database.Postgres({ url: hole.url })
+      const sql = Context.get(yield* Layer.build(Layer.orDie(SyncDatabase.layer(database))), SqlClient.SqlClient)
+      const read = FleetStatus.read({ since: DateTime.unsafeMake(0) }).pipe(
+        FleetStatus.answeredWithin(database, "30 seconds"),
+        Effect.provideService(SqlClient.SqlClient, sql)
+      )
+      // Answered, its connection left idle in the pool.
+      expect(Either.isRight(yield* Effect.either(read))).toBe(true)
+      const [{ pid }] = (yield* Effect.orDie(sql<{ readonly pid: number }>`SELECT pg_backend_pid() AS pid`)) as [{ readonly pid: number }]
+      const direct = Context.get(yield* Layer.build(Layer.orDie(PostgresDatabase.layerAt(url))), SqlClient.SqlClient)
+
+      yield* hole.silence
+      const silent = yield* Effect.fork(Effect.either(read))
+      for (let second = 0; second < 29; second++) {
+        yield* TestClock.adjust("1 second")
+        yield* TestServices.provideLive(Effect.sleep("30 millis"))
+      }
+      expect(Option.isNone(yield* Fiber.poll(silent))).toBe(true)
+      // At the deadline itself, not once its session is ended, which waits for another connection.
+      const failed = yield* ClockSteps.runToEnd({ ...steps, maxSteps: 2 })(silent)
+      if (Either.isRight(failed)) return expect.fail("the reads were answered")
+      expect(failed.left).toBeInstanceOf(FleetStatus.DatabaseSilent)
+      expect(failed.left.message).toMatch(/^The database postgres:\/\/.*127\.0\.0\.1:\d+\/\S+ did not answer within 30s: /)
+      // And its session is ended on the server, which the path's silence would otherwise leave open.
+      yield* ClockSteps.until("the silent session ended", steps)(Effect.map(
+        Effect.orDie(direct<{ readonly pid: number }>`SELECT pid FROM pg_stat_activity WHERE pid = ${pid}`),
+        (rows) => rows.length === 0
+      ))
+
+      yield* hole.reset
     }), { timeout: 120_000 })
 })
