@@ -74,6 +74,7 @@ export type CommandError =
   | Layer.Layer.Error<ReturnType<typeof Health.layerServer>>
   | SyncDatabase.InvalidDatabaseUrl
   | WorkspaceConfig.WorkspacesFileError
+  | FleetStatus.DatabaseSilent
   | FleetSyncIncomplete
   | NoSuchDatabase
   | OutputError
@@ -324,11 +325,18 @@ export const renderSentBefore = (run: string, sent: number, workspaces: number):
  * runner's row stays until another removes it), and the workspaces under way with the records seen so far (none
  * before the first runner has made the sync tables). None when the database does not answer.
  */
-const lookAt = (run: string) =>
+const lookAt = (run: string, database: SyncDatabase.Database) =>
   Effect.all({
     runners: Effect.map(FleetStatus.runners, (runners) => runners.filter((runner) => runner.live).length),
     underWay: SyncActivity.underWay(run).pipe(Effect.orElseSucceed((): ReadonlyMap<string, number> => new Map()))
-  }).pipe(Effect.option)
+  }).pipe(
+    // A look on a connection whose path went silent waited without end, and the line with it.
+    FleetStatus.answeredWithin(database, lookDeadline),
+    Effect.option
+  )
+
+/** How long a look at the syncs under way may wait for the database, as a runner's storage operation does. */
+const lookDeadline = Duration.seconds(10)
 
 /**
  * Sends `Sync` to every workspace, up to `--max-in-flight` unanswered at once, and waits for them all, whichever
@@ -370,7 +378,7 @@ export const runSync = (flags: {
         underWay: new Map()
       }
       const progress = Effect.gen(function*() {
-        const look = yield* lookAt(run)
+        const look = yield* lookAt(run, database)
         if (Option.isSome(look)) lastLook = look.value
         const { runners, underWay } = lastLook
         const unanswered = workspaces.filter(({ workspace }) => !answered.has(workspace) && underWay.has(workspace))
@@ -653,6 +661,12 @@ const statusJson = (status: FleetStatus.Status, database: string, attention: Att
 }
 
 /**
+ * How long `fleet status` waits for its reads in all (~0.3 s for 2,000 workspaces): a database that has not answered
+ * by then is `DatabaseSilent`.
+ */
+const statusDeadline = Duration.seconds(30)
+
+/**
  * Prints the fleet's state from its database (`FleetStatus.read`) on stdout; writes nothing to the database.
  *
  * @since 0.1.0
@@ -684,6 +698,9 @@ export const runStatus = (flags: {
           })
         ]))
     ).pipe(
+      // On a path gone silent once connected, the reads waited without end: a monitor's probe with them.
+      FleetStatus.answeredWithin(database, statusDeadline),
+      Effect.scoped,
       // As `fleet sync` waits: a session, when every one the server allows is taken.
       Effect.provide(Layer.retry(SyncDatabase.layer(database), Fleet.whileSessionsAreTaken))
     )
