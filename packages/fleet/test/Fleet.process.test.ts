@@ -167,11 +167,14 @@ describe.concurrent("the fleet as processes", () => {
     it.scoped("SIGTERM to a runner mid-sync: it finishes the sync it runs, hands back those it has not started, and nothing runs twice", () =>
       Effect.gen(function*() {
         // One sync at a time per runner, so that a runner owning two workspaces has one waiting when it is stopped.
-        const fleet = yield* startFleet({ runners: 3, maxSyncs: 1 })
+        // 60 ms a page: a sync of 40 pages lasts 2.4 s, so that the half of it this test waits for (1.2 s) is not over
+        // between two of its looks on a loaded machine (at 30 ms and from page 28, 0.36 s: missed by every look of a
+        // first attempt at the start of a full run, as three runners and two other process files started at once).
+        const fleet = yield* startFleet({ runners: 3, maxSyncs: 1, latency: Duration.millis(60) })
         const client = yield* fleet.sync
         const owns = (runner: Process) => logged(runner, "Sync received").length >= 2
-        // Late in the sync, so that it ends within the cluster's termination timeout (15 s) on a loaded machine.
-        const { runner: victim, workspace } = yield* midSync(fleet, 28, owns)
+        // Past its half, so that it ends within the cluster's termination timeout (15 s) on a loaded machine.
+        const { runner: victim, workspace } = yield* midSync(fleet, 20, owns)
         const waiting = logged(victim, "Sync received").map(({ workspace }) => workspace)
           .filter((name) => !logged(victim, "Sync started").some((line) => line.workspace === name))
         victim.signal("SIGTERM")
