@@ -158,17 +158,25 @@ export const logged = (runner: Process, message: string) =>
   }))
 
 /** A runner in the middle of a sync: it has started one, which has gone `pages` pages and not ended. */
-export const midSync = (fleet: Fleet, pages: number, also: (runner: Process) => boolean = () => true) =>
-  eventually("a runner in the middle of a sync", 60, Effect.gen(function*() {
+export const midSync = (fleet: Fleet, pages: number, also: (runner: Process) => boolean = () => true) => {
+  // What the last look saw, said if none finds one: each runner's syncs received, started and done, and the pages served.
+  let last = "nothing yet"
+  return eventually("a runner in the middle of a sync", 60, Effect.gen(function*() {
     const stats = yield* fleet.simulator.stats
+    const seen: Array<string> = []
     for (const runner of fleet.runners) {
       const done = new Set(logged(runner, "Sync done").map(({ workspace }) => workspace))
-      const running = logged(runner, "Sync started").find(({ workspace }) =>
-        !done.has(workspace) && stats.workspaces[workspace].pagesServed >= pages)
-      if (running !== undefined && also(runner)) return { runner, workspace: running.workspace }
+      const started = logged(runner, "Sync started").map(({ workspace }) => workspace)
+      seen.push(`${runner.name}: received ${logged(runner, "Sync received").map(({ workspace }) => workspace).join(",")}; ${
+        started.map((workspace) => `${workspace} ${stats.workspaces[workspace].pagesServed} pages${done.has(workspace) ? " done" : ""}`).join(", ")
+      }`)
+      const running = started.find((workspace) => !done.has(workspace) && stats.workspaces[workspace].pagesServed >= pages)
+      if (running !== undefined && also(runner)) return { runner, workspace: running }
     }
+    last = seen.join("; ")
     return undefined
-  }))
+  })).pipe(Effect.catchAllDefect((defect) => Effect.dieMessage(`${String(defect)}; last seen: ${last}`)))
+}
 
 /** How many times a workspace's sync began, on any runner. */
 export const starts = (fleet: Fleet, workspace: string) =>
