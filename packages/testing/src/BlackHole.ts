@@ -30,6 +30,8 @@ export interface BlackHole {
   readonly failover: (to: Redacted.Redacted<string>) => Effect.Effect<void>
   /** Closes every connection through it, silenced or not, as a path that comes back with resets; new ones pass. */
   readonly reset: Effect.Effect<void>
+  /** The connections the clients hold open to it now, silenced or not: what a client left open once it is done. */
+  readonly open: Effect.Effect<number>
 }
 
 export const make = (database: Redacted.Redacted<string>): Effect.Effect<BlackHole, never, Scope.Scope> =>
@@ -37,12 +39,15 @@ export const make = (database: Redacted.Redacted<string>): Effect.Effect<BlackHo
     let target = new URL(Redacted.value(database))
     const sockets = new Set<net.Socket>()
     const upstreams = new Set<net.Socket>()
+    const clients = new Set<net.Socket>()
     const silenced = new WeakSet<net.Socket>()
     let vanished = false
     // What a connection must send, in turn, to lose the server's answers (`loseAnswersTo`), and how far each has got.
     let answersLostTo: ReadonlyArray<string> = []
     const sentSoFar = new WeakMap<net.Socket, number>()
     const server = net.createServer((client) => {
+      clients.add(client)
+      client.on("close", () => clients.delete(client))
       if (vanished) {
         sockets.add(client)
         silenced.add(client)
@@ -121,6 +126,7 @@ export const make = (database: Redacted.Redacted<string>): Effect.Effect<BlackHo
       reset: Effect.sync(() => {
         vanished = false
         for (const socket of sockets) socket.destroy()
-      })
+      }),
+      open: Effect.sync(() => clients.size)
     }
   })
