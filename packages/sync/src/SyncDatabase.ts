@@ -31,7 +31,7 @@
  */
 import { SqlClient } from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
-import { Cause, Config, Context, type ConfigError, Data, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
+import { Cause, Config, Context, type ConfigError, Data, Duration, Effect, Layer, Option, Redacted, Schema, type Scope } from "effect"
 import * as fs from "node:fs/promises"
 import * as net from "node:net"
 import * as os from "node:os"
@@ -530,6 +530,29 @@ const keepAliveIdleMillis = 10_000
 /** node-postgres's socket, with keepalives, which @effect/sql-pg passes no option for. */
 const keepAliveSocket = (): net.Socket => new net.Socket().setKeepAlive(true, keepAliveIdleMillis)
 
+/**
+ * A pool's sockets (`keepAliveSocket`), those still open destroyed as the scope closes: after the pool's own end, which
+ * @effect/sql-pg gives a second. pg-pool ends a connection only once it has it back, and one it never gets back kept
+ * a finished process alive: an interrupted statement's cancel (`pool.query("SELECT pg_cancel_backend(…)")`) that
+ * landed on a connection gone silent, which @effect/sql-pg stops waiting for after 5 s and pg-pool holds until an answer
+ * that never comes.
+ */
+const poolSockets: Effect.Effect<() => net.Socket, never, Scope.Scope> = Effect.map(
+  Effect.acquireRelease(
+    Effect.sync(() => new Set<net.Socket>()),
+    (sockets) =>
+      Effect.sync(() => {
+        for (const socket of sockets) socket.destroy()
+      })
+  ),
+  (sockets) => () => {
+    const socket = keepAliveSocket()
+    sockets.add(socket)
+    socket.once("close", () => sockets.delete(socket))
+    return socket
+  }
+)
+
 const layerOpened = (database: Database, options: Options): Layer.Layer<SqlClient, DatabaseUnavailable> =>
   Database.$match(database, {
     Sqlite: ({ filename }) =>
@@ -558,14 +581,16 @@ const layerOpened = (database: Database, options: Options): Layer.Layer<SqlClien
         const mode = modeOfUrl ?? environment.sslMode
         const problem = mode === undefined ? undefined : sslModeProblem(mode)
         if (problem !== undefined) return yield* Effect.fail(new Error(`${modeOfUrl === null ? "PGSSLMODE" : "sslmode"} ${problem}`))
+        // The sockets' finalizer comes first, so it runs after the pool's.
         const client = (target: string) =>
-          PgClient.layer({
-            url: Redacted.make(libpqTls(target, environment)),
-            maxConnections: options.maxConnections ?? 4,
-            connectTimeout: options.connectTimeout ?? Duration.seconds(10),
-            applicationName: options.applicationName ?? "intercom-scroll",
-            stream: keepAliveSocket
-          })
+          Layer.unwrapScoped(Effect.map(poolSockets, (stream) =>
+            PgClient.layer({
+              url: Redacted.make(libpqTls(target, environment)),
+              maxConnections: options.maxConnections ?? 4,
+              connectTimeout: options.connectTimeout ?? Duration.seconds(10),
+              applicationName: options.applicationName ?? "intercom-scroll",
+              stream
+            })))
         if (mode !== "prefer") return client(given)
         // libpq's prefer (its default, and in many URLs copied from tools): TLS where the server speaks it, and without
         // it where the server does not, which node-postgres's prefer refuses.

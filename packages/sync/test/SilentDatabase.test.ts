@@ -365,3 +365,30 @@ it.scoped("a run whose last COMMIT's answer is lost, the run committed, is compl
     const [, second] = yield* Effect.provide(runs(workspace), PostgresDatabase.layerAt(url))
     expect(second).toMatchObject({ id: summary.runId, status: "complete", unchanged: 20 })
   }), { timeout: 60_000 })
+
+it.scoped("a pool closed after its connections went silent closes every one of them, the one a given-up statement's cancel still holds too", () =>
+  Effect.gen(function*() {
+    const url = yield* PostgresDatabase.make
+    const hole = yield* BlackHole.make(url)
+    const scope = yield* Scope.make()
+    const sql = yield* Layer.buildWithScope(
+      SyncDatabase.layer(SyncDatabase.Database.Postgres({ url: hole.url }), { maxConnections: 2 }),
+      scope
+    ).pipe(Effect.map(Context.get(SqlClient.SqlClient)))
+    // Two connections open, both idle in the pool, then silent.
+    yield* Effect.all([sql`SELECT pg_sleep(0.05)`, sql`SELECT pg_sleep(0.05)`], { concurrency: 2 })
+    expect(yield* hole.open).toBe(2)
+    yield* hole.silence
+    // A statement given up on (a deadline's interruption): @effect/sql-pg cancels it with a `pg_cancel_backend` on the
+    // pool's other connection, silent too, which it gives up on after 5 seconds and which pg-pool never gets back.
+    const statement = yield* Effect.fork(sql`SELECT 1`)
+    yield* TestServices.provideLive(Effect.sleep("100 millis"))
+    const interrupted = yield* Fiber.interruptFork(statement).pipe(Effect.zipRight(Fiber.await(statement)), Effect.fork)
+    yield* ClockSteps.runToEnd({ step: "1 second", maxSteps: 10, realPause: "30 millis" })(interrupted)
+    // The process done with its database: nothing of the pool may keep it alive.
+    const closed = yield* Effect.fork(Scope.close(scope, Exit.void))
+    yield* ClockSteps.runToEnd({ step: "1 second", maxSteps: 5, realPause: "30 millis" })(closed)
+    yield* ClockSteps.until("every connection closed", { step: "1 second", maxSteps: 10, realPause: "100 millis" })(
+      Effect.map(hole.open, (open) => open === 0)
+    )
+  }))
