@@ -21,8 +21,8 @@ export default defineConfig({
     // and the process tests make a database each on it).
     globalSetup: [here("./test/support/bundles.ts"), here("./packages/testing/src/globalSetup.ts")],
     // Before each file: what a file before it in the same worker process left behind, undone
-    // (test/support/freshFile.ts).
-    setupFiles: [here("./test/support/freshFile.ts"), ...cpuReport],
+    // (test/support/freshFile.ts); and a failed attempt of a test given retries said (test/support/retryReport.ts).
+    setupFiles: [here("./test/support/freshFile.ts"), here("./test/support/retryReport.ts"), ...cpuReport],
     // Vitest's default on 2 cores is one worker, one file at a time: the process tests, which mostly wait on their
     // processes and the network, would hold the only worker while a core idles. Three files at once on two cores: with
     // two, a core idled through the last half of the run whenever one worker waited on real time (the fleet's runners,
