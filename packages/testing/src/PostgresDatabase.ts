@@ -5,7 +5,7 @@
 import type { SqlClient, SqlError } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import * as Reactivity from "@effect/experimental/Reactivity"
-import { Effect, Layer, Redacted } from "effect"
+import { Duration, Effect, Layer, Redacted } from "effect"
 import { randomBytes } from "node:crypto"
 import { inject } from "vitest"
 
@@ -48,4 +48,11 @@ export const layerAt = (
   url: Redacted.Redacted<string>,
   options: { readonly maxConnections?: number } = {}
 ): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, SqlError.SqlError> =>
-  PgClient.layer({ url, maxConnections: options.maxConnections ?? 4, applicationName: "intercom-scroll-test" })
+  PgClient.layer({
+    url,
+    maxConnections: options.maxConnections ?? 4,
+    applicationName: "intercom-scroll-test",
+    // A test's own view of the database, not what it tests: @effect/sql-pg's 5 s for the first answer was once too
+    // short for a full run's loaded machine (the fleet's partition case, "PgClient: Connection timed out").
+    connectTimeout: Duration.seconds(30)
+  })
