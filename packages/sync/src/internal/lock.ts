@@ -29,12 +29,14 @@ import { lease } from "./lock/lease.js"
 import { isBusy } from "./lock/sqliteBusy.js"
 
 // The lock's parts, one concept a module under `./lock/`; what the rest of the package uses of them.
-export { advisory, silenceCheckEvery, unansweredLimit } from "./lock/advisory.js"
+export { advisory } from "./lock/advisory.js"
+export { silenceCheckEvery } from "./lock/aside.js"
 export { checkSessions } from "./lock/checkSessions.js"
 export { Unanswered } from "./lock/kind.js"
 export { advisoryNamespace, migrationsKey, workspaceKey } from "./lock/keys.js"
 export { heartbeatInterval, hostIdentity, leaseDuration } from "./lock/lease.js"
 export { withMigrationsLock } from "./lock/migrationsLock.js"
+export { unansweredLimit } from "./lock/silenceWatch.js"
 export { whileBusy } from "./lock/sqliteBusy.js"
 
 export interface Held {
@@ -94,6 +96,7 @@ export const acquire = (
       ? yield* advisory(sql, workspaceKey(options.workspace), options.workspace, options.tableLockTimeoutMillis ?? 0)
       : lease(sql, options.workspace)
     const lost = (reason: string) => new LockLost({ workspace: options.workspace, reason })
+    const lostFor = (detail: string) => Effect.flatMap(lock.lostReason, (reason) => Effect.fail(lost(`${reason}: ${detail}`)))
     // Before the first try, not after the last: a try interrupted while its statement was on its way may have taken
     // the lock (PostgreSQL grants it whether or not anyone reads the answer), and the connection would go back to the
     // pool holding it. Releasing a lock not held does nothing.
@@ -125,19 +128,19 @@ export const acquire = (
             ? Effect.fail(held.left)
             : (held._tag === "Right" && held.right) || (held._tag === "Left" && isBusy(held.left))
             ? Effect.fail(error)
-            : Effect.fail(lost(`${lock.lostReason}: ${explain(error)}`))
+            : lostFor(explain(error))
       )
     return {
       // Checked first after `checkEvery`: the lock was just taken, and writes are fenced meanwhile. Uninterruptible,
       // so that a run that ends mid-check never has the check cancelled on a session that its next statement uses.
       lost: Effect.flatMap(
         Effect.repeat(Effect.delay(Effect.uninterruptible(lock.stillHeld), lock.checkEvery), { while: (held) => held }),
-        () => Effect.fail(lost(lock.lostReason))
-      ).pipe(Effect.catchTag("SqlError", (error) => {
+        () => Effect.flatMap(lock.lostReason, (reason) => Effect.fail(lost(reason)))
+      ).pipe(Effect.catchTag("SqlError", (error) =>
         // Still busy after a minute of asking, longer than a lease lasts: another sync may have taken it over by now.
-        const reason = isBusy(error) ? "SQLite stayed busy for a minute, longer than a lease lasts" : lock.lostReason
-        return Effect.fail(lost(`${reason}: ${explain(error)}`))
-      })),
+        isBusy(error)
+          ? Effect.fail(lost(`SQLite stayed busy for a minute, longer than a lease lasts: ${explain(error)}`))
+          : lostFor(explain(error)))),
       transaction: <A, E, R>(
         effect: Effect.Effect<A, E, R>
       ): Effect.Effect<A, E | LockLost | SessionPooled | TableLocked | SqlError, R> =>

@@ -3,7 +3,7 @@
  */
 import type { SqlClient, SqlConnection } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
-import { Effect } from "effect"
+import { Effect, Schema } from "effect"
 import { randomUUID } from "node:crypto"
 import { SessionPooled } from "../../SyncError.js"
 
@@ -14,17 +14,17 @@ import { SessionPooled } from "../../SyncError.js"
  * connection's session, read back on it and then on a second connection held at the same time, tells either. Not
  * proof of the contrary (a busy pooler may happen to give each the same session as before): the lock's own checks stay.
  */
+const SeenRows = Schema.Array(Schema.Struct({ seen: Schema.NullOr(Schema.String) }))
+
 export const checkSessions = (sql: SqlClient.SqlClient): Effect.Effect<void, SessionPooled | SqlError> =>
   Effect.scoped(Effect.gen(function*() {
     const setting = "intercom_scroll.session_probe"
     const token = randomUUID()
     const read = (connection: SqlConnection.Connection) =>
-      Effect.map(
-        connection.execute("SELECT current_setting($1, true) AS seen", [setting], undefined) as Effect.Effect<
-          ReadonlyArray<{ readonly seen: string | null }>,
-          SqlError
-        >,
-        ([row]) => row?.seen
+      connection.execute("SELECT current_setting($1, true) AS seen", [setting], undefined).pipe(
+        Effect.flatMap(Schema.decodeUnknown(SeenRows)),
+        Effect.catchTag("ParseError", (error) => Effect.die(error)),
+        Effect.map(([row]) => row?.seen)
       )
     const first = yield* sql.reserve
     yield* first.execute("SELECT set_config($1, $2, false)", [setting, token], undefined)

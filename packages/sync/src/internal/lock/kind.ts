@@ -23,7 +23,8 @@ export interface Lock {
   /** Whether the lock is still ours; in SQLite, renews the lease. */
   readonly stillHeld: Effect.Effect<boolean, SessionPooled | SqlError>
   readonly checkEvery: Duration.Duration
-  readonly lostReason: string
+  /** Why the lock is lost, once it is. */
+  readonly lostReason: Effect.Effect<string>
   readonly release: Effect.Effect<void, SqlError>
   /** A transaction that commits only while the lock is held (see the module's comment). */
   readonly transaction: <A, E, R>(

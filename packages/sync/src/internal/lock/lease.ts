@@ -2,7 +2,7 @@
  * SQLite: the workspace's lock as a lease row (holder, host, pid, expiry) that a heartbeat renews.
  */
 import type { SqlClient } from "@effect/sql"
-import { Clock, Duration, Effect } from "effect"
+import { Clock, Duration, Effect, Schema } from "effect"
 import { randomUUID } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -41,6 +41,9 @@ const processExists = (pid: number): boolean => {
 
 const table = "intercom_sync_locks"
 
+/** Who holds a lease: the holder's id, its host (`hostIdentity`) and its pid there. */
+const LeaseRows = Schema.Array(Schema.Struct({ holder: Schema.String, host: Schema.String, pid: Schema.Number }))
+
 /** A lease row in `intercom_sync_locks`, renewed by `stillHeld`. */
 export const lease = (sql: SqlClient.SqlClient, workspace: string): Lock => {
   const holder = randomUUID()
@@ -51,7 +54,7 @@ export const lease = (sql: SqlClient.SqlClient, workspace: string): Lock => {
 
   // Takes the lease when there is none or it has expired: one statement, so two takers cannot both win.
   const takeFree = Effect.flatMap(Clock.currentTimeMillis, (now) =>
-    sql<{ holder: string }>`INSERT INTO ${t} ${
+    sql`INSERT INTO ${t} ${
       sql.insert({ workspace, holder, host, pid, acquired_at: time("sqlite", now), expires_at: expiry(now) })
     }
       ON CONFLICT (workspace) DO UPDATE SET holder = excluded.holder, host = excluded.host, pid = excluded.pid,
@@ -61,8 +64,10 @@ export const lease = (sql: SqlClient.SqlClient, workspace: string): Lock => {
 
   // Takes over from a holder on this host whose process is gone, if it still holds the lease.
   const takeOverDead = Effect.gen(function*() {
-    const [current] = yield* sql<{ holder: string; host: string; pid: number }>`
-      SELECT holder, host, pid FROM ${t} WHERE workspace = ${workspace}`
+    const [current] = yield* sql`SELECT holder, host, pid FROM ${t} WHERE workspace = ${workspace}`.pipe(
+      Effect.flatMap(Schema.decodeUnknown(LeaseRows)),
+      Effect.catchTag("ParseError", (error) => Effect.die(error))
+    )
     if (current === undefined || current.host !== host || current.pid === pid || processExists(current.pid)) {
       return false
     }
@@ -89,7 +94,7 @@ export const lease = (sql: SqlClient.SqlClient, workspace: string): Lock => {
         : Effect.flatMap(takeOverDead, (taken) => taken ? Effect.void : Effect.fail(new Busy())))),
     stillHeld: whileBusy(renew),
     checkEvery: heartbeatInterval,
-    lostReason,
+    lostReason: Effect.succeed(lostReason),
     release: whileBusy(Effect.asVoid(sql`DELETE FROM ${t} WHERE workspace = ${workspace} AND holder = ${holder}`)),
     // One connection: the file answers, or fails, by itself.
     aside: (effect) => effect,

@@ -3,10 +3,10 @@
  */
 import type { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
-import { Effect } from "effect"
+import { Effect, Schema } from "effect"
 import type { TableLocked } from "../../SyncError.js"
 import { migrationsKey } from "./keys.js"
-import { type BlockerRow, lockNotAvailable, tableLocked } from "./tableLocked.js"
+import { lockNotAvailable, tableLocked } from "./tableLocked.js"
 
 /**
  * Runs `effect` while holding the migrations' advisory lock (PostgreSQL). Migrations take a moment, so the server
@@ -21,6 +21,9 @@ import { type BlockerRow, lockNotAvailable, tableLocked } from "./tableLocked.js
  * the tables (an operator's `LOCK TABLE` left open, a transaction of an older version's sync): the transaction is then
  * rolled back whole, nothing migrated, and it fails with `TableLocked` naming those sessions.
  */
+/** The role's own `statement_timeout`, put back once the wait for the lock is over. */
+const SavedTimeout = Schema.Tuple(Schema.Struct({ statement: Schema.String }))
+
 export const withMigrationsLock = <A, E, R>(
   sql: SqlClient.SqlClient,
   effect: Effect.Effect<A, E, R>,
@@ -31,7 +34,10 @@ export const withMigrationsLock = <A, E, R>(
     // An operator's lock_timeout or statement_timeout (ALTER ROLE … SET) would cancel the wait for another process's
     // migrations, and fail a sync that starts beside it: lifted for the wait alone, in this transaction only. The
     // lock_timeout after it is the run's own, as in its other transactions.
-    const [saved] = yield* sql<{ readonly statement: string }>`SELECT current_setting('statement_timeout') AS statement`
+    const [saved] = yield* sql`SELECT current_setting('statement_timeout') AS statement`.pipe(
+      Effect.flatMap(Schema.decodeUnknown(SavedTimeout)),
+      Effect.catchTag("ParseError", (error) => Effect.die(error))
+    )
     yield* sql`SELECT set_config('lock_timeout', '0', true), set_config('statement_timeout', '0', true)`
     yield* sql`SELECT pg_advisory_xact_lock(${namespace}, ${key})`
     yield* sql`SELECT set_config('lock_timeout', ${`${Math.round(bound.lockTimeoutMillis)}ms`}, true),
@@ -41,7 +47,7 @@ export const withMigrationsLock = <A, E, R>(
     // Looked for once the transaction is rolled back, on any session of the pool: the wait is over by then.
     Effect.catchAllCause((cause): Effect.Effect<never, E | TableLocked | SqlError> =>
       bound.lockTimeoutMillis > 0 && lockNotAvailable(cause)
-        ? tableLocked((statement, params) => sql.unsafe<BlockerRow>(statement, params), {
+        ? tableLocked((statement, params) => sql.unsafe(statement, params), {
           workspace: bound.workspace,
           waitedMillis: bound.lockTimeoutMillis,
           migrating: true

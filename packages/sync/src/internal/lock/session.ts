@@ -3,7 +3,7 @@
  * another connection, tells (the silence watch's evidence); and the keepalives the lock's session is given.
  */
 import type { SqlConnection } from "@effect/sql"
-import { Predicate } from "effect"
+import { Predicate, Schema } from "effect"
 import { clientOf, serverProcessOf } from "./connection.js"
 
 /**
@@ -34,12 +34,13 @@ export const tryIdentity = (connection: SqlConnection.Connection, mark: string):
  * when, its start (`started`: a pid and its start name one session on any server), and
  * whether its statement, under way or last, carries a try's mark.
  */
-export interface SessionRow {
-  readonly state: string | null
-  readonly changed: number | null
-  readonly started: string | null
-  readonly marked: boolean
-}
+export const SessionRow = Schema.Struct({
+  state: Schema.NullOr(Schema.String),
+  changed: Schema.NullOr(Schema.Number),
+  started: Schema.NullOr(Schema.String),
+  marked: Schema.Boolean
+})
+export type SessionRow = typeof SessionRow.Type
 
 /**
  * Who the watched connection's server session is. `Known`: its pid and start, as a statement on it answered them. A

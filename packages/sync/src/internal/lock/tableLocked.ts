@@ -3,7 +3,7 @@
  * sessions it waited behind (`TableLocked`'s blockers).
  */
 import type { SqlError } from "@effect/sql/SqlError"
-import { Cause, Effect } from "effect"
+import { Cause, Effect, Schema } from "effect"
 import { Blocker, TableLocked } from "../../SyncError.js"
 import { isSqlError } from "./kind.js"
 
@@ -38,23 +38,26 @@ export const blockersQuery = `SELECT DISTINCT ON (a.pid) a.pid, a.application_na
   ORDER BY a.pid, CASE l.mode WHEN 'AccessExclusiveLock' THEN 0 WHEN 'ExclusiveLock' THEN 1
     WHEN 'ShareRowExclusiveLock' THEN 2 WHEN 'ShareLock' THEN 3 ELSE 4 END`
 
-export interface BlockerRow {
-  readonly pid: number
-  readonly application_name: string | null
-  readonly usename: string | null
-  readonly state: string | null
-  readonly lock: string
-  readonly seconds: number | null
-  readonly query: string
-}
+const BlockerRows = Schema.Array(Schema.Struct({
+  pid: Schema.Number,
+  application_name: Schema.NullOr(Schema.String),
+  usename: Schema.NullOr(Schema.String),
+  state: Schema.NullOr(Schema.String),
+  lock: Schema.String,
+  seconds: Schema.NullOr(Schema.Number),
+  query: Schema.String
+}))
 
 /** `TableLocked`, naming the sessions `blockersQuery` finds through `query` (none when that look fails too). */
 export const tableLocked = (
-  query: (statement: string, params: ReadonlyArray<unknown>) => Effect.Effect<ReadonlyArray<BlockerRow>, SqlError>,
+  query: (statement: string, params: ReadonlyArray<unknown>) => Effect.Effect<ReadonlyArray<unknown>, SqlError>,
   details: { readonly workspace: string | undefined; readonly waitedMillis: number; readonly migrating: boolean }
 ): Effect.Effect<never, TableLocked> =>
   Effect.flatMap(
-    Effect.orElseSucceed(query(blockersQuery, [details.waitedMillis]), () => []),
+    Effect.orElseSucceed(
+      Effect.flatMap(query(blockersQuery, [details.waitedMillis]), Schema.decodeUnknown(BlockerRows)),
+      () => []
+    ),
     (found) =>
       new TableLocked({
         ...details,
