@@ -953,6 +953,37 @@ describe("intercom-scroll sync", () => {
     }).pipe(Effect.provide(NodeContext.layer))
   })
 
+  it.scopedLive("sync --unanswered-timeout takes a duration, and refuses zero or one past 24.8 days as the flag is read: no database file made, no request sent", () =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const directory = yield* tempDirectory
+      for (
+        const [value, words] of [
+          ["0", "--unanswered-timeout: \"0\" must be longer than zero"],
+          ["25d", "--unanswered-timeout: \"25d\" is longer than 24d 20h 31m 23s 647ms: a timer waits at most 2147483647 ms (about 24.8 days)"],
+          ["soon", "--unanswered-timeout"]
+        ] as const
+      ) {
+        const run = { fake: makeFake(), capture: makeCapture() }
+        const filename = `${directory}/refused.sqlite`
+        const exit = yield* cli(["sync", "users", "--database", `sqlite:${filename}`, "--unanswered-timeout", value], run)
+        expect(Failure.exitCode(exit)).toBe(1)
+        expect(run.capture.stderr()).toContain(words)
+        expect(yield* fs.exists(filename)).toBe(false)
+        expect(run.fake.requests).toHaveLength(0)
+      }
+      const run = { fake: makeFake({ records: 30 }), capture: makeCapture() }
+      const exit = yield* cli(["sync", "users", "--database", `sqlite:${directory}/taken.sqlite`, "--unanswered-timeout", "30s"], run)
+      expect(exit).toEqual(Exit.void)
+      expect(run.fake.requests.length).toBeGreaterThan(0)
+      const helped = { fake: makeFake(), capture: makeCapture() }
+      expect(yield* cli(["sync", "--help"], helped)).toEqual(Exit.void)
+      expect(helped.capture.stdout()).toContain("--unanswered-timeout DURATION")
+      expect(helped.capture.stdout()).toContain(
+        "while a statement of the sync waits for its answer, before the sync fails with LockLost, such as 30s or 10m (default 2m)."
+      )
+    }).pipe(Effect.provide(NodeContext.layer)))
+
   it.scoped("a migration that fails: exit 1, and its line says what the database said, not only that a statement failed", () => {
     const run = { fake: makeFake(), capture: makeCapture() }
     return Effect.gen(function*() {

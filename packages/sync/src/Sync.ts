@@ -77,6 +77,14 @@ export interface Options extends Omit<Scroll.Options, "customAttributes"> {
    */
   readonly tableLockTimeout?: Duration.DurationInput | undefined
   /**
+   * PostgreSQL: how long the server may answer nothing at all (its host gone from the network, an address that drops
+   * everything: new connections time out connecting, statements on the pool's go unanswered) while a statement of the
+   * run waits for its answer, before the run fails with `LockLost`. Any answer (a refusal, an error, a session busy on
+   * a long statement) starts the count again. Default 2 minutes: longer than a network blip TCP rides out and a managed
+   * database's failover. Above zero and at most 2³¹−1 ms (about 24.8 days).
+   */
+  readonly unansweredTimeout?: Duration.DurationInput | undefined
+  /**
    * A name of yours for the run, kept in `intercom_sync_runs.label`: the fleet keeps its run's name there
    * (`<name>@<tick>` for a `SyncCron` round), so that the rows of one round can be told apart with SQL. Default none.
    */
@@ -169,6 +177,9 @@ export const migrationsTable: string = Migrations.migrationsTable
 
 /** PostgreSQL's `lock_timeout` is an `int` of milliseconds. */
 const maxLockTimeoutMillis = 2 ** 31 - 1
+
+/** The longest a timer waits (2³¹−1 ms): the ceiling of `unansweredTimeout`, as of core's `requestTimeout`. */
+const maxTimerMillis = 2 ** 31 - 1
 
 /** A statement blocked longer by another session's lock is stuck, not slow: a page's transaction takes milliseconds. */
 const defaultTableLockTimeout = Duration.minutes(1)
@@ -414,8 +425,15 @@ const validate = (options: Options) =>
         detail: `tableLockTimeout must be at most ${maxLockTimeoutMillis} ms (about 24.8 days), PostgreSQL's longest lock_timeout, or Duration.infinity for no limit`
       })
     }
-    if (options.lockTimeout === undefined) return { workspace, pagesPerTransaction, tableLockTimeoutMillis, lockTimeout: undefined }
-    return { workspace, pagesPerTransaction, tableLockTimeoutMillis, lockTimeout: yield* duration("lockTimeout", options.lockTimeout) }
+    const unansweredTimeout = yield* duration("unansweredTimeout", options.unansweredTimeout ?? Lock.unansweredLimit)
+    if (Duration.toMillis(unansweredTimeout) === 0 || Duration.toMillis(unansweredTimeout) > maxTimerMillis) {
+      return yield* new InvalidOptions({
+        detail: `unansweredTimeout must be longer than zero and at most ${maxTimerMillis} ms (about 24.8 days)`
+      })
+    }
+    const bounds = { workspace, pagesPerTransaction, tableLockTimeoutMillis, unansweredTimeout }
+    if (options.lockTimeout === undefined) return { ...bounds, lockTimeout: undefined }
+    return { ...bounds, lockTimeout: yield* duration("lockTimeout", options.lockTimeout) }
   })
 
 /** A duration option; a negative or NaN one, which decodes to zero, refused rather than taken for "give up at once". */
@@ -452,14 +470,20 @@ export const run: (
   options?: Options
 ) => Effect.Effect<Summary, SyncError, IntercomClient.IntercomClient | SqlClient.SqlClient> = Effect.fn("Sync.run")(
   function*(resource: Resource.Resource, options: Options = {}) {
-    const { lockTimeout, pagesPerTransaction, tableLockTimeoutMillis, workspace } = yield* validate(options)
+    const { lockTimeout, pagesPerTransaction, tableLockTimeoutMillis, unansweredTimeout, workspace } = yield* validate(options)
     yield* Effect.annotateCurrentSpan({ workspace, resource })
     const client = yield* SqlClient.SqlClient
     const sql = client.withoutTransforms()
     const dialect = yield* Dialect.of(sql)
     yield* Migrations.migrate(sql, dialect, { lockTimeoutMillis: tableLockTimeoutMillis, workspace })
     return yield* Effect.scoped(Effect.gen(function*() {
-      const lock = yield* Lock.acquire(sql, dialect, { workspace, resource, timeout: lockTimeout, tableLockTimeoutMillis })
+      const lock = yield* Lock.acquire(sql, dialect, {
+        workspace,
+        resource,
+        timeout: lockTimeout,
+        tableLockTimeoutMillis,
+        unansweredLimit: unansweredTimeout
+      })
       const store = Store.make(sql, dialect, workspace, resource)
       const startedAt = yield* Clock.currentTimeMillis
       const counts = { inserted: 0, updated: 0, unchanged: 0, deleted: 0, restarts: 0 }

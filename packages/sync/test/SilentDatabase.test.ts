@@ -285,6 +285,35 @@ it.scoped("a run whose server stops answering altogether, new connections too, f
     expect(cut).toMatchObject({ status: "abandoned", deleted: 0 })
   }), { timeout: 90_000 })
 
+it.scoped("a run given a shorter unansweredTimeout fails with LockLost once none has answered for that long, not the default 2 minutes", () =>
+  Effect.gen(function*() {
+    const url = yield* PostgresDatabase.make
+    const hole = yield* BlackHole.make(url)
+    const proxied = SyncDatabase.layer(SyncDatabase.Database.Postgres({ url: hole.url }), { connectTimeout: "3 seconds" })
+    const workspace = freshToken("vanished-sooner")
+    yield* Effect.provide(Sync.run("users", { workspace }), Layer.merge(users(freshToken()), proxied))
+    const fiber = yield* Effect.fork(
+      Effect.provide(
+        Sync.run("users", { workspace, unansweredTimeout: "30 seconds" }).pipe(
+          Effect.provideService(Progress.Progress, atPage(2, hole.vanish))
+        ),
+        Layer.merge(users(freshToken()), proxied)
+      )
+    )
+    const exit = yield* Effect.exit(ClockSteps.runToEnd({ step: "1 second", maxSteps: 400, realPause: "100 millis" })(fiber))
+    const error = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
+    expect(error?._tag).toBe("LockLost")
+    const [, waited, unanswered] = (error as SyncError.LockLost).reason.match(
+      /^its PostgreSQL server stopped answering: a statement waited (\d+) s for an answer, and no connection to the server was answered for (\d+) s /
+    ) ?? []
+    // The first silent look starts the count, the first 30 s or more on from it ends the run: looks come 10 s apart
+    // plus the connect timeout's real seconds, tens of the clock's here, but never as late as the default's 120 s.
+    expect(Number(unanswered)).toBeGreaterThanOrEqual(30)
+    expect(Number(unanswered)).toBeLessThan(120)
+    expect(Number(waited)).toBeGreaterThan(Number(unanswered))
+    yield* hole.reset
+  }), { timeout: 90_000 })
+
 it.scoped("a statement that waits long while the pool has no connection free for the watch's looks is waited for: a full pool is no silence of the server", () =>
   Effect.gen(function*() {
     const url = yield* PostgresDatabase.make

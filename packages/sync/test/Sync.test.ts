@@ -680,6 +680,26 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
         expect(yield* Effect.orElseSucceed(runs(token), () => [])).toEqual([])
       }))
 
+    it.effect("refuses an unansweredTimeout of zero, negative, past 24.8 days or infinite, recording no run, and takes 2³¹−1 ms", () =>
+      Effect.gen(function*() {
+        const token = freshToken()
+        for (const unansweredTimeout of [0, "0 seconds", 2 ** 31, "25 days", Duration.infinity] as const) {
+          const error = yield* Effect.flip(Effect.provide(Sync.run("users", { workspace: token, unansweredTimeout }), intercom(token)))
+          expect(error.message).toBe(
+            "Invalid sync options: unansweredTimeout must be longer than zero and at most 2147483647 ms (about 24.8 days)"
+          )
+        }
+        for (const unansweredTimeout of [-1, "-5 seconds"] as const) {
+          const error = yield* Effect.flip(Effect.provide(Sync.run("users", { workspace: token, unansweredTimeout }), intercom(token)))
+          expect(error.message).toBe(`Invalid sync options: unansweredTimeout ${unansweredTimeout} is not a duration`)
+        }
+        // The longest it takes runs; the refused recorded no run (the one row is its).
+        yield* Effect.provide(Sync.run("users", { workspace: token, unansweredTimeout: Duration.millis(2 ** 31 - 1) }), intercom(token))
+        const recorded = yield* runs(token)
+        expect(recorded).toHaveLength(1)
+        expect(recorded).toMatchObject([{ status: "complete" }])
+      }))
+
     it.effect("Sync.recordRefused records a failed run of the workspace, but not of a name a run refuses", () =>
       Effect.gen(function*() {
         const token = freshToken()

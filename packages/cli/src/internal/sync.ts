@@ -31,6 +31,8 @@ export interface Options {
   readonly lockTimeout?: Duration.Duration | undefined
   /** PostgreSQL: how long a statement waits for another session's lock on the tables; undefined: the library's 1 minute. */
   readonly tableLockTimeout?: Duration.Duration | undefined
+  /** PostgreSQL: how long the database may answer nothing at all; undefined: the library's 2 minutes. */
+  readonly unansweredTimeout?: Duration.Duration | undefined
   /** At most how many pages one transaction writes; undefined: one (`Sync.Options.pagesPerTransaction`). */
   readonly pagesPerTransaction?: number | undefined
   readonly scroll?: Omit<Scroll.Options, "customAttributes"> | undefined
@@ -103,6 +105,7 @@ export const run = Effect.fn("SyncCommand.run")(function*(options: Options): Eff
           workspace: options.workspace,
           lockTimeout: options.lockTimeout,
           tableLockTimeout: options.tableLockTimeout,
+          unansweredTimeout: options.unansweredTimeout,
           pagesPerTransaction: options.pagesPerTransaction
         })
           .pipe(Effect.provideService(Progress.Progress, track(tracker.reporter)))
@@ -156,6 +159,7 @@ export const fromFlags = (flags: SyncFlags.Flags): Effect.Effect<void, CommandEr
         workspace,
         lockTimeout: Option.getOrUndefined(flags.lockTimeout),
         tableLockTimeout: Option.getOrUndefined(flags.tableLockTimeout),
+        unansweredTimeout: Option.getOrUndefined(flags.unansweredTimeout),
         pagesPerTransaction: Option.getOrUndefined(flags.pagesPerTransaction),
         scroll: ScrollOptions.scrollOptions(flags),
         destination: SyncDatabase.display(database),

@@ -83,6 +83,15 @@ export const flags = {
       "PostgreSQL: how long one statement waits for a lock another session holds on the sync's tables (an open LOCK TABLE, ALTER TABLE or SELECT … FOR UPDATE) before the sync fails with TableLocked, naming that session, such as 30s or 5m (default 1m)."
     ),
     Flag.optional
+  ),
+  unansweredTimeout: ScrollFlags.duration("unanswered-timeout", {
+    zero: "refused",
+    max: { duration: Duration.millis(2 ** 31 - 1), because: "a timer waits at most 2147483647 ms (about 24.8 days)" }
+  }).pipe(
+    Flag.withDescription(
+      "PostgreSQL: how long the database may answer nothing at all, on any connection (its host gone, an address that drops everything), while a statement of the sync waits for its answer, before the sync fails with LockLost, such as 30s or 10m (default 2m). Any answer starts the count again."
+    ),
+    Flag.optional
   )
 }
 

@@ -77,6 +77,11 @@ export interface Options {
    * another session's lock on the tables fails with `TableLocked` instead of waiting without end. Default 0.
    */
   readonly tableLockTimeoutMillis?: number | undefined
+  /**
+   * PostgreSQL: how long the server may answer nothing at all, on any connection, while a statement of the lock's waits
+   * for its answer, before the run gives up with `LockLost`. Default `unansweredLimit` (2 minutes).
+   */
+  readonly unansweredLimit?: Duration.Duration | undefined
 }
 
 /** How often a waiting sync tries again. */
@@ -93,7 +98,13 @@ export const acquire = (
 ): Effect.Effect<Held, LockTimeout | LockLost | SessionPooled | SqlError, Scope.Scope> =>
   Effect.gen(function*() {
     const lock = dialect === "pg"
-      ? yield* advisory(sql, workspaceKey(options.workspace), options.workspace, options.tableLockTimeoutMillis ?? 0)
+      ? yield* advisory(
+        sql,
+        workspaceKey(options.workspace),
+        options.workspace,
+        options.tableLockTimeoutMillis ?? 0,
+        options.unansweredLimit
+      )
       : lease(sql, options.workspace)
     const lost = (reason: string) => new LockLost({ workspace: options.workspace, reason })
     const lostFor = (detail: string) => Effect.flatMap(lock.lostReason, (reason) => Effect.fail(lost(`${reason}: ${detail}`)))

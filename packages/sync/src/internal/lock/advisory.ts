@@ -54,19 +54,22 @@ interface HeldConnection {
  * transactions run on that connection too, one statement at a time with the watchdog's checks. Each try reserves a
  * connection of its own and gives it back when the lock is busy: a sync waiting for the lock holds none between its
  * tries, so the syncs waiting for a workspace do not take the connections that the holders' other work needs.
+ * `unansweredLimit`: how long the server may answer nothing at all, while a statement of the lock's waits, before the
+ * watch gives it up (`LockLost`).
  */
 export const advisory = (
   sql: SqlClient.SqlClient,
   key: readonly [number, number],
   workspace: string,
-  tableLockTimeoutMillis: number
+  tableLockTimeoutMillis: number,
+  unansweredLimit: Duration.Duration = SilenceWatch.unansweredLimit
 ): Effect.Effect<Lock, never, Scope.Scope> =>
   Effect.gen(function*() {
     const unsigned = [key[0] >>> 0, key[1] >>> 0] as const
     const pooled = (evidence: string) => new SessionPooled({ workspace, evidence })
     const held = yield* Ref.make<HeldConnection | undefined>(undefined)
     const aside = asideOf(sql)
-    const watch = yield* SilenceWatch.make(sql, aside, { unansweredLimit: SilenceWatch.unansweredLimit })
+    const watch = yield* SilenceWatch.make(sql, aside, { unansweredLimit })
     // Registered before any try, so that it runs after the release that `acquire` registers (the last finalizer
     // added runs first): the connection goes back to the pool only once the lock is released on it.
     yield* Effect.addFinalizer(() =>
