@@ -75,6 +75,7 @@ type Next =
   | { readonly _tag: "Cut" }
 
 const watching = (idleSeen: IdleSeen | undefined): Next => ({ _tag: "Watching", idleSeen })
+const cutDone: Next = { _tag: "Cut" }
 
 export interface SilenceWatch {
   /** Counts `statement` as under way on the watched connection while it runs. */
@@ -189,31 +190,29 @@ export const make = (
         seconds(now - since)
       } s (connect timeouts, statements unanswered)`
 
-    const stop = Effect.flatMap(
-      Ref.updateAndGet(state, (s) => ({ ...s, stopping: true })),
-      ({ inFlight, unanswered, watched }) => {
-        const since = unanswered?.since
-        return watched === undefined || since === undefined || inFlight.count === 0 || unanswered?.begun !== inFlight.begun
-          ? Effect.void
-          : Effect.flatMap(
-            Clock.currentTimeMillis,
-            (now) => Effect.flatMap(Ref.get(state), (s) => cut(watched, undefined, stoppedAnswering(s.inFlight, now, since)))
-          )
+    const stop = Effect.gen(function*() {
+      const { inFlight, unanswered, watched } = yield* Ref.updateAndGet(state, (s) => ({ ...s, stopping: true }))
+      if (watched === undefined || unanswered === undefined || inFlight.count === 0 || unanswered.begun !== inFlight.begun) {
+        return
       }
-    )
+      const now = yield* Clock.currentTimeMillis
+      const still = yield* Ref.get(state)
+      yield* cut(watched, undefined, stoppedAnswering(still.inFlight, now, unanswered.since))
+    })
 
     // A look that found no answer at all: counted from the first such look for this statement, and the connection cut
     // once none came for `unansweredLimit` (at once when the run is stopping).
     const unansweredLook = (on: Watched, begun: number, now: number) =>
       Effect.gen(function*() {
-        const { unanswered } = yield* Ref.updateAndGet(state, (s) =>
-          s.unanswered?.begun === begun ? s : { ...s, unanswered: { begun, since: now } })
-        const since = unanswered?.since ?? now
+        const since = yield* Ref.modify(state, (s) => {
+          const unanswered = s.unanswered?.begun === begun ? s.unanswered : { begun, since: now }
+          return [unanswered.since, { ...s, unanswered }]
+        })
         const after = yield* Clock.currentTimeMillis
         const { inFlight, stopping } = yield* Ref.get(state)
         if (inFlight.begun !== begun || (!stopping && after - since < unansweredMillis)) return watching(undefined)
         yield* cut(on, undefined, stoppedAnswering(inFlight, after, since))
-        return { _tag: "Cut" } as const
+        return cutDone
       })
 
     // A look whose answer had the session's row (or none): gone, cut; idle twice alike, cut; otherwise watched on.
@@ -236,7 +235,7 @@ export const make = (
             undefined,
             `${waited} from its server session (pid ${pid}), which the server the pool reaches no longer has: it ended without a word reaching it, or that server is another (a failover)`
           )
-          return { _tag: "Cut" } as const
+          return cutDone
         }
         if (seen._tag === "Unknown" || !seen.idle || seen.changed === null) return watching(undefined)
         if (
@@ -256,7 +255,7 @@ export const make = (
             undefined,
             `${waited} while the session by its pid (${pid}) sat ${seen.state} without the statement: the statement was lost on the way, or that session is another server's (a failover)`
           )
-        return { _tag: "Cut" } as const
+        return cutDone
       })
 
     // One look, `silenceCheckEvery` after the last: only while a statement has waited that long on a watched session.
