@@ -248,6 +248,43 @@ describe.concurrent("intercom-scroll export, as a process against the standalone
       expect(result.stdout).toContain("intercom-scroll export [--out FILE]")
     }).pipe(Effect.provide(NodeContext.layer)), 60_000)
 
+  it.scopedLive("a flag typed wrong after the arguments: one line naming it and the flag closest to it, exit 1", () =>
+    Effect.gen(function*() {
+      // @effect/cli said `Expected to find option: '--database'`, naming the flag it looked for, not the one typed.
+      const misspelt = yield* cli(["sync", "all", "--databse", "sqlite:intercom.sqlite"])
+      expect(misspelt.exitCode).toBe(1)
+      expect(misspelt.stderr).toBe(
+        "intercom-scroll sync has no flag --databse: did you mean --database? (intercom-scroll sync --help lists its flags)\n"
+      )
+      const unknown = yield* cli(["export", "users", "--bogus", "3"])
+      expect(unknown.exitCode).toBe(1)
+      expect(unknown.stderr).toBe("intercom-scroll export has no flag --bogus (intercom-scroll export --help lists its flags).\n")
+    }).pipe(Effect.provide(NodeContext.layer)), 60_000)
+
+  it.scopedLive("a flag missing its value: one line naming that flag, not the one after it, exit 1", () =>
+    Effect.gen(function*() {
+      // @effect/cli took `--base-url` for the count, and a flag at the end for an unknown argument.
+      const followed = yield* cli(["export", "users", "--max-restarts", "--base-url", "http://127.0.0.1:47399"])
+      expect(followed.exitCode).toBe(1)
+      expect(followed.stderr).toBe("--max-restarts is missing its value (--max-restarts N): the next argument, --base-url, is a flag.\n")
+      const last = yield* cli(["export", "users", "--out"])
+      expect(last.exitCode).toBe(1)
+      expect(last.stderr).toBe("--out is missing its value (--out FILE): nothing follows it.\n")
+    }).pipe(Effect.provide(NodeContext.layer)), 60_000)
+
+  it.scopedLive("--wizard with stdin not a terminal: one line saying it needs one, exit 1, at once", () =>
+    Effect.gen(function*() {
+      // It wrote its prompt's escapes into the pipe and waited for an answer for ever.
+      const result = yield* cli(["--wizard"]).pipe(
+        Effect.timeoutFail({ duration: "30 seconds", onTimeout: () => new Error("--wizard was still waiting after 30 s") })
+      )
+      expect(result.exitCode).toBe(1)
+      expect(result.stdout).toBe("")
+      expect(result.stderr).toBe(
+        "--wizard asks its questions on a terminal, and stdin is not one: run it in a terminal, or give the flags on the command line (intercom-scroll --help lists them).\n"
+      )
+    }).pipe(Effect.provide(NodeContext.layer)), 60_000)
+
   /**
    * Starts an export over a previous one in a new directory and, once its temporary file shows that it is writing,
    * signals it; then checks that it exited with `code` and left the directory as it was.

@@ -46,6 +46,7 @@ import * as StopDeadline from "./internal/stopDeadline.js"
 import type * as SyncCommand from "./internal/sync.js"
 import * as SyncFlags from "./internal/syncFlags.js"
 import * as Undici from "./internal/undici.js"
+import * as UsageMistake from "./internal/usageMistake.js"
 import { moduleVersion } from "./internal/version.js"
 
 /**
@@ -185,12 +186,23 @@ const runWith = (argv: ReadonlyArray<string>, { args, format, level, mistake }: 
   if (args.includes("--version")) return Stdio.print(`${version}\n`)
   // @effect/cli would print the help styled, whatever stdout is.
   if (Help.stopsShortOfSubcommand(command.descriptor, args)) return printHelp(args)
-  const program = usageErrorsToStdio(withTelemetry(runCommand([...argv.slice(0, 2), ...args])))
+  const program = Effect.flatMap(Effect.zip(Stdio.Stdio, cliConfig), ([stdio, config]) => {
+    // @effect/cli's wizard prompts on a terminal whatever stdin is: from a pipe it wrote its escapes and waited for ever.
+    if (args.includes("--wizard") && !stdio.stdinIsTTY) return usageError(wizardNeedsTerminal)
+    const mistake = UsageMistake.find(name, command.descriptor, args, config)
+    return mistake === undefined ? commandProgram(argv, args) : usageError(mistake)
+  })
   // A runner is a server: its log is what an operator reads, at info unless --log-level says otherwise.
   const minimum = level ?? (isRunner(args) ? LogLevel.Info : undefined)
   const leveled = minimum === undefined ? program : Logger.withMinimumLogLevel(program, minimum)
   return format === undefined ? leveled : Effect.provide(leveled, LogLevelFlag.logger(format))
 }
+
+const wizardNeedsTerminal =
+  `--wizard asks its questions on a terminal, and stdin is not one: run it in a terminal, or give the flags on the command line (${name} --help lists them).`
+
+const commandProgram = (argv: ReadonlyArray<string>, args: ReadonlyArray<string>) =>
+  usageErrorsToStdio(withTelemetry(runCommand([...argv.slice(0, 2), ...args])))
 
 const usageError = (mistake: string) =>
   usageErrorsToStdio(Console.error(mistake).pipe(Effect.zipRight(Effect.fail(ValidationError.invalidValue(HelpDoc.p(mistake))))))

@@ -450,6 +450,43 @@ describe("intercom-scroll export", () => {
       }
     }))
 
+  it.effect("a flag typed wrong is named wherever it stands; a value that looks like a flag, or what follows --, is not", () =>
+    Effect.gen(function*() {
+      const said = (args: ReadonlyArray<string>) =>
+        Effect.gen(function*() {
+          const run = { fake: makeFake(), capture: makeCapture() }
+          const exit = yield* cli(args, run)
+          expect(run.fake.requests).toHaveLength(0)
+          return { code: Failure.exitCode(exit), stderr: run.capture.stderr() }
+        })
+      const misspelt = "intercom-scroll export has no flag --prefetc: did you mean --prefetch? (intercom-scroll export --help lists its flags)\n"
+      // Before the argument, after it, and in its --flag=VALUE form.
+      for (const args of [["export", "--prefetc", "2", "users"], ["export", "users", "--prefetc", "2"], ["export", "users", "--prefetc=2"]]) {
+        expect(yield* said(args), args.join(" ")).toEqual({ code: 1, stderr: misspelt })
+      }
+      expect(yield* said(["export", "users", "--prefetch", "--out", "x.ndjson"])).toEqual({
+        code: 1,
+        stderr: "--prefetch is missing its value (--prefetch N): the next argument, --out, is a flag.\n"
+      })
+      // A nested subcommand's own flags.
+      expect((yield* said(["fleet", "status", "--databse", "sqlite:x"])).stderr).toBe(
+        "intercom-scroll fleet status has no flag --databse: did you mean --database? (intercom-scroll fleet status --help lists its flags)\n"
+      )
+      // A negative number is a value, which its flag refuses in its own words; a flag's =VALUE is its value.
+      expect((yield* said(["export", "users", "--max-restarts", "-1"])).stderr).toContain("--max-restarts must be a whole number, 0 or more")
+      expect((yield* said(["export", "users", "--max-restarts=--out"])).stderr).toContain("--max-restarts must be a whole number, 0 or more")
+      // After `--`, nothing is a flag: @effect/cli's word on an argument too many stands.
+      expect((yield* said(["export", "users", "--", "--bogus"])).stderr).toBe("Received unknown argument: '--bogus'\n\n")
+    }))
+
+  it.effect("--wizard: refused in one line when stdin is not a terminal", () =>
+    Effect.gen(function*() {
+      const run = { fake: makeFake(), capture: makeCapture({ stdinTty: false }) }
+      const exit = yield* cli(["export", "--wizard"], run)
+      expect(Failure.exitCode(exit)).toBe(1)
+      expect(run.capture.stderr()).toMatch(/^--wizard asks its questions on a terminal, and stdin is not one: [^\n]*\n$/)
+    }))
+
   it.effect("--log-level after the subcommand: taken, and a usage error beside it said once", () =>
     Effect.gen(function*() {
       const run = { fake: makeFake(), capture: makeCapture() }

@@ -162,14 +162,20 @@ const nameOf = (node: Node): string => {
 const childrenOf = (node: Node): ReadonlyArray<Node> =>
   node._tag === "Map" ? childrenOf(node.command) : node._tag === "Subcommands" ? node.children : []
 
-/** The chain of subcommands the arguments name, outermost first: `fleet`, then `runner`. */
-const subcommandsNamed = (node: Node, args: ReadonlyArray<string>): ReadonlyArray<Node> => {
+/**
+ * The chain of subcommands the arguments name, outermost first (`fleet`, then `runner`), and the arguments after the
+ * last one's name.
+ */
+const walk = (node: Node, args: ReadonlyArray<string>): { readonly chain: ReadonlyArray<Node>; readonly rest: ReadonlyArray<string> } => {
   const children = childrenOf(node)
   const index = args.findIndex((arg) => children.some((child) => nameOf(child) === arg))
-  if (index === -1) return []
+  if (index === -1) return { chain: [], rest: args }
   const child = children.find((child) => nameOf(child) === args[index])!
-  return [child, ...subcommandsNamed(child, args.slice(index + 1))]
+  const below = walk(child, args.slice(index + 1))
+  return { chain: [child, ...below.chain], rest: below.rest }
 }
+
+const subcommandsNamed = (node: Node, args: ReadonlyArray<string>): ReadonlyArray<Node> => walk(node, args).chain
 
 /**
  * The names of the subcommands the arguments run, outermost first (`["fleet", "runner"]`), as @effect/cli finds them;
@@ -180,6 +186,32 @@ const subcommandsNamed = (node: Node, args: ReadonlyArray<string>): ReadonlyArra
  */
 export const subcommandPath = (command: CommandDescriptor.Command<unknown>, args: ReadonlyArray<string>): ReadonlyArray<string> =>
   subcommandsNamed(command as unknown as Node, args).map(nameOf)
+
+/**
+ * The subcommand the arguments run (the last they name, else the command itself) and the arguments after its name,
+ * which are its own: its flags and arguments, as @effect/cli reads them.
+ *
+ * @since 0.1.0
+ * @category help
+ */
+export const commandRun = (
+  command: CommandDescriptor.Command<unknown>,
+  args: ReadonlyArray<string>
+): {
+  readonly path: ReadonlyArray<string>
+  readonly command: CommandDescriptor.Command<unknown>
+  readonly args: ReadonlyArray<string>
+  readonly hasSubcommands: boolean
+} => {
+  const { chain, rest } = walk(command as unknown as Node, args)
+  const last = chain.length === 0 ? command as unknown as Node : chain[chain.length - 1]!
+  return {
+    path: chain.map(nameOf),
+    command: last as unknown as CommandDescriptor.Command<unknown>,
+    args: rest,
+    hasSubcommands: childrenOf(last).length > 0
+  }
+}
 
 /**
  * Whether the arguments are only the names of subcommands and stop at one that only has subcommands

@@ -19,6 +19,8 @@ export interface Service {
   readonly stderrIsTTY: boolean
   /** Whether stdout is a terminal: records written there would tear a line redrawn on the same screen. */
   readonly stdoutIsTTY: boolean
+  /** Whether stdin is a terminal, where `--wizard` asks its questions and reads the answers. */
+  readonly stdinIsTTY: boolean
   /** The terminal's width now, when stderr is one: a live line longer than that would wrap and not redraw. */
   readonly stderrColumns: Effect.Effect<number | undefined>
 }
@@ -160,6 +162,7 @@ export const layer: Layer.Layer<Stdio> = Layer.sync(Stdio, () => {
       }),
     stderrIsTTY: process.stderr.isTTY === true,
     stdoutIsTTY: process.stdout.isTTY === true,
+    stdinIsTTY: process.stdin.isTTY === true,
     stderrColumns: Effect.sync(() => process.stderr.isTTY === true ? process.stderr.columns : undefined)
   }
 })

@@ -1,6 +1,6 @@
 /**
  * A `Stdio` that keeps what is written, for assertions, and pretends that stderr (`tty`) or stdout (`stdoutTty`) is a
- * terminal when asked. `stdoutWaits` runs before each write to stdout: a reader that has stopped reading.
+ * terminal when asked (`stdinTty`, stdin). `stdoutWaits` runs before each write to stdout: a reader that has stopped reading.
  */
 import { Effect, Layer, Sink } from "effect"
 import { Stdio } from "../../src/internal/stdio.js"
@@ -15,6 +15,7 @@ export const makeCapture = (
   options: {
     readonly tty?: boolean
     readonly stdoutTty?: boolean
+    readonly stdinTty?: boolean
     readonly columns?: number
     readonly stdoutWaits?: Effect.Effect<void>
   } = {}
@@ -40,6 +41,7 @@ export const makeCapture = (
         }),
       stderrIsTTY: options.tty ?? false,
       stdoutIsTTY: options.stdoutTty ?? false,
+      stdinIsTTY: options.stdinTty ?? false,
       stderrColumns: Effect.succeed(options.columns)
     })
   }

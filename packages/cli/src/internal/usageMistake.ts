@@ -1,0 +1,101 @@
+/**
+ * A flag typed wrong, said in one line before @effect/cli parses the arguments. Its parser reads a subcommand's flags
+ * one declared flag at a time, and what it says of a mistake depends on where the mistake stands: `sync all --databse
+ * x` was `Expected to find option: '--database'` (the flag it looked for, not the one typed), `export users --out` was
+ * `Received unknown argument: '--out'`, and `--max-restarts --base-url URL` took `--base-url` for the count. Its
+ * `ValidationError` carries only that text, so the arguments are read here against the flags the command declares
+ * (its `Usage`, and @effect/cli's built-in ones).
+ *
+ * @since 0.1.0
+ */
+import { AutoCorrect, BuiltInOptions, type CliConfig, CommandDescriptor, HelpDoc, Options as Flag, Usage } from "@effect/cli"
+import { Option } from "effect"
+import * as Help from "./help.js"
+
+interface KnownFlag {
+  readonly names: ReadonlyArray<string>
+  /** What the flag takes (`N`, `us | eu | au`), or none for a flag that is on or off. */
+  readonly value: Option.Option<string>
+}
+
+const flagsOf = (usage: Usage.Usage): ReadonlyArray<KnownFlag> => {
+  switch (usage._tag) {
+    case "Named":
+      return usage.names.some((name) => name.startsWith("-")) ? [{ names: usage.names, value: usage.acceptedValues }] : []
+    case "Optional":
+    case "Repeated":
+      return flagsOf(usage.usage)
+    case "Alternation":
+    case "Concat":
+      return [...flagsOf(usage.left), ...flagsOf(usage.right)]
+    default:
+      return []
+  }
+}
+
+/** `--help`, `-h`, `--version`, `--wizard`, `--completions SHELL`, as @effect/cli declares them for every command. */
+const builtIns = (command: CommandDescriptor.Command<unknown>): ReadonlyArray<KnownFlag> =>
+  flagsOf(Flag.getUsage(BuiltInOptions.builtInOptions(command, Usage.empty, HelpDoc.empty)))
+
+/** A flag as typed: `--name` or `-n`, not a negative number (`-1`) or `-` (stdin). */
+const looksLikeFlag = (arg: string) => /^--?[A-Za-z]/.test(arg)
+
+/** The closest of the command's flags to what was typed, if close enough to be what was meant. */
+const closest = (typed: string, flags: ReadonlyArray<KnownFlag>, config: CliConfig.CliConfig): string | undefined => {
+  const candidates = flags.flatMap((flag) => flag.names.filter((name) => name.startsWith("--")))
+  const scored = candidates.map((name) => ({ name, distance: AutoCorrect.levensteinDistance(typed, name, config) }))
+  const best = scored.reduce<{ readonly name: string; readonly distance: number } | undefined>(
+    (best, next) => best === undefined || next.distance < best.distance ? next : best,
+    undefined
+  )
+  // A letter or two off, or a third of a long name: `--databse`, `--max-restart`, `--wokspace`, not `--bogus`.
+  return best !== undefined && best.distance <= Math.max(2, Math.floor(typed.length / 3)) ? best.name : undefined
+}
+
+/**
+ * What is wrong with the flags of the subcommand the arguments run, in one line, or undefined when they are as it
+ * declares them (what @effect/cli then says of the rest stands): a flag it does not have (and the one closest to it),
+ * or a flag that takes a value followed by nothing or by another of its flags. The arguments are those after the
+ * runtime and the script; nothing after `--` is read.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const find = (
+  name: string,
+  command: CommandDescriptor.Command<unknown>,
+  args: ReadonlyArray<string>,
+  config: CliConfig.CliConfig
+): string | undefined => {
+  const run = Help.commandRun(command, args)
+  // A command of subcommands only (`fleet`) takes no flags of its own: @effect/cli says which subcommands it has.
+  if (run.hasSubcommands) return undefined
+  const flags = [...flagsOf(CommandDescriptor.getUsage(run.command)), ...builtIns(run.command)]
+  const normalize = (text: string) => config.isCaseSensitive ? text : text.toLowerCase()
+  const known = (typed: string) => flags.find((flag) => flag.names.some((name) => normalize(name) === normalize(typed)))
+  const commandName = [name, ...run.path].join(" ")
+  for (let i = 0; i < run.args.length; i++) {
+    const arg = run.args[i]!
+    if (arg === "--") return undefined
+    if (!looksLikeFlag(arg)) continue
+    const equals = arg.indexOf("=")
+    const typed = equals === -1 ? arg : arg.slice(0, equals)
+    const flag = known(typed)
+    if (flag === undefined) {
+      const meant = closest(typed, flags, config)
+      const help = `${commandName} --help lists its flags`
+      return meant === undefined
+        ? `${commandName} has no flag ${typed} (${help}).`
+        : `${commandName} has no flag ${typed}: did you mean ${meant}? (${help})`
+    }
+    if (Option.isNone(flag.value) || equals !== -1) continue
+    const next = run.args[i + 1]
+    if (next === undefined || (looksLikeFlag(next) && known(next.split("=")[0]!) !== undefined)) {
+      const after = next === undefined ? "nothing follows it" : `the next argument, ${next.split("=")[0]}, is a flag`
+      return `${typed} is missing its value (${typed} ${flag.value.value}): ${after}.`
+    }
+    // The value, whatever it looks like (`--max-restarts -1` is refused by the flag, in its own words).
+    i++
+  }
+  return undefined
+}
