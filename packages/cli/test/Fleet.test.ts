@@ -172,6 +172,48 @@ describe("intercom-scroll fleet", () => {
       yield* Fiber.interrupt(sync)
     }), 30_000)
 
+  it.scoped("fleet sync's progress keeps a workspace syncing, with its records, once its runs have ended and before its answer comes", () =>
+    Effect.gen(function*() {
+      const directory = yield* tempDir("cli-fleet-ended-")
+      const filename = `${directory}/fleet.sqlite`
+      const file = `${directory}/workspaces.json`
+      writeFileSync(file, JSON.stringify(["acme", "globex"].map((workspace) => ({ workspace, baseUrl: "https://api.intercom.test", tokenEnv: "T" }))))
+      const database = SqliteClient.layer({ filename })
+      // acme's run r1 under way, as a runner writes it.
+      yield* Effect.gen(function*() {
+        yield* Sync.migrate
+        const sql = yield* SqlClient.SqlClient
+        yield* sql`INSERT INTO ${sql(Sync.runsTable)} ${
+          sql.insert({ workspace: "acme", resource: "users", status: "running", started_at: "2026-12-03T00:00:00.000Z", label: "r1", inserted: 500, updated: 0, unchanged: 0 })
+        }`
+      }).pipe(Effect.provide(database), Effect.orDie)
+      const capture = makeCapture({ stdoutTty: false })
+      const args = ["fleet", "sync", "--database", `sqlite:${filename}`, "--workspaces", file, "--run", "r1", "--resources", "users"]
+      const sync = yield* Cli.main(["node", "intercom-scroll", ...args]).pipe(
+        Effect.provide(Layer.mergeAll(NodeContext.layer, makeFake().httpClient, capture.layer)),
+        Effect.forkScoped
+      )
+      const progressLines = () => capture.stderr().split("\n").filter((line) => line.startsWith("fleet: "))
+      // Away from a terminal the line comes every 5 s, on the TestClock; the database answers in real time.
+      const nextLine = Effect.gen(function*() {
+        const before = progressLines().length
+        for (let second = 0; second < 60 && progressLines().length === before; second++) {
+          yield* TestClock.adjust("1 second")
+          yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 50)))
+        }
+        return progressLines().at(-1) ?? ""
+      })
+      expect(yield* nextLine).toMatch(/^fleet: 0 of 2 workspaces complete, 1 syncing, 1 waiting \| 500 records \|/)
+      // The runner ends the run; its answer has not reached this process yet (here, no runner answers at all).
+      yield* Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        yield* sql`UPDATE ${sql(Sync.runsTable)} SET status = 'complete' WHERE label = 'r1'`
+      }).pipe(Effect.provide(database), Effect.orDie)
+      // It read `0 syncing, 2 waiting | 0 records`: less than a moment before, and than the line saying complete to come.
+      expect(yield* nextLine).toMatch(/^fleet: 0 of 2 workspaces complete, 1 syncing, 1 waiting \| 500 records \|/)
+      yield* Fiber.interrupt(sync)
+    }), 30_000)
+
   it.scoped("fleet sync's progress says so when the database stops answering, where it read as syncs waiting for a runner", () =>
     Effect.gen(function*() {
       // A PostgreSQL of this test's own, which it stops: the run's shared one serves the other tests.

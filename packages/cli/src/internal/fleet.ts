@@ -90,7 +90,7 @@ export interface Counts {
   readonly workspaces: number
   readonly complete: number
   readonly failed: number
-  /** Not answered yet, and with a run open in the sync tables. */
+  /** Not answered yet, and seen with a run open in the sync tables (at this look or an earlier one). */
   readonly syncing: number
   /** Records seen: all of them by the completed workspaces' syncs, so far by those under way. */
   readonly records: number
@@ -377,18 +377,24 @@ export const runSync = (flags: {
         runners: undefined,
         underWay: new Map()
       }
+      // What each workspace's runs had written at the last look that saw them under way. A workspace is not under way
+      // between two resources, nor once its runs have ended and before its answer has come (a runner ends its runs,
+      // then answers, which this process reads from storage a moment later): the line read it as waiting, its records
+      // gone, and said `0 of 2 workspaces complete, 0 syncing, 2 waiting | 0 records` as both lines saying complete came.
+      const seenUnderWay = new Map<string, number>()
       const progress = Effect.gen(function*() {
         const look = yield* lookAt(run, database)
         if (Option.isSome(look)) lastLook = look.value
         const { runners, underWay } = lastLook
-        const unanswered = workspaces.filter(({ workspace }) => !answered.has(workspace) && underWay.has(workspace))
+        for (const [workspace, records] of underWay) seenUnderWay.set(workspace, records)
+        const unanswered = workspaces.filter(({ workspace }) => !answered.has(workspace) && seenUnderWay.has(workspace))
         const current = yield* Ref.updateAndGet(counts, (counts) => ({
           ...counts,
           syncing: unanswered.length,
           runners,
           databaseDown: Option.isNone(look)
         }))
-        const seenSoFar = unanswered.reduce((total, { workspace }) => total + (underWay.get(workspace) ?? 0), 0)
+        const seenSoFar = unanswered.reduce((total, { workspace }) => total + (seenUnderWay.get(workspace) ?? 0), 0)
         return renderProgress({ ...current, records: current.records + seenSoFar }, (yield* Clock.currentTimeMillis) - startedAt)
       })
       const display = yield* ProgressBar.display(progress, { live: stdio.stderrIsTTY, redrawEvery: "1 second" })
