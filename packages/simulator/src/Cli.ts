@@ -19,6 +19,7 @@ import { Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { Cause, Console, Duration, Effect, Option, Schema, Stream } from "effect"
 import type { FaultPlan, Mutation } from "./FaultPlan.js"
 import { Resource } from "./Resource.js"
+import * as Help from "./internal/help.js"
 import * as Link from "./internal/link.js"
 import * as PlainConsole from "./internal/plainConsole.js"
 import * as Simulator from "./Simulator.js"
@@ -44,6 +45,7 @@ const decodedOr = <A, I>(schema: Schema.Schema<A, I>, words: (text: string) => s
 
 const pages = (name: string, description: string) =>
   Options.text(name).pipe(
+    Options.withPseudoName("PAGES"),
     Options.mapEffect(decodedOr(PageNumbers, (text) =>
       `--${name} takes page request numbers, 1 or more, separated by commas, such as 3,7; got ${JSON.stringify(text)}`)),
     Options.withDescription(description),
@@ -57,6 +59,7 @@ const pages = (name: string, description: string) =>
  */
 const mutations = (name: string, description: string) =>
   Options.text(name).pipe(
+    Options.withPseudoName("PAGE:RESOURCE:COUNT"),
     Options.repeated,
     Options.mapEffect((specs) =>
       Effect.forEach(specs, decodedOr(MutationSpec, (text) =>
@@ -73,6 +76,7 @@ const atLeast = (name: string, least: number) =>
 /** `--name MS`: milliseconds, 0 up to what a timer can hold (`Link.longestWaitMillis`). */
 const millis = (name: string, description: string) =>
   Options.integer(name).pipe(
+    Options.withPseudoName("MS"),
     Options.filterMap(
       (n) => n >= 0 && n <= Link.longestWaitMillis ? Option.some(n) : Option.none(),
       `--${name} must be 0 to ${Link.longestWaitMillis} milliseconds (about 24.8 days)`
@@ -81,8 +85,13 @@ const millis = (name: string, description: string) =>
     Options.optional
   )
 
-const count = (name: string, fallback: number, description: string, least = 0) =>
-  Options.integer(name).pipe(atLeast(name, least), Options.withDefault(fallback), Options.withDescription(description))
+const count = (name: string, pseudoName: string, fallback: number, description: string, least = 0) =>
+  Options.integer(name).pipe(
+    Options.withPseudoName(pseudoName),
+    atLeast(name, least),
+    Options.withDefault(fallback),
+    Options.withDescription(`${description} (default ${fallback})`)
+  )
 
 /**
  * @since 0.1.0
@@ -90,32 +99,41 @@ const count = (name: string, fallback: number, description: string, least = 0) =
  */
 export const options = {
   port: Options.integer("port").pipe(
+    Options.withPseudoName("N"),
     Options.filterMap((n) => n >= 0 && n <= 65_535 ? Option.some(n) : Option.none(), "--port must be a TCP port, 0 to 65535"),
     Options.withDefault(4010),
-    Options.withDescription("Port to listen on (0 picks a free one)")
+    Options.withDescription("Port to listen on, 0 picking a free one (default 4010)")
   ),
-  host: Options.text("host").pipe(Options.withDefault("127.0.0.1"), Options.withDescription("Address to bind")),
+  host: Options.text("host").pipe(
+    Options.withPseudoName("H"),
+    Options.withDefault("127.0.0.1"),
+    Options.withDescription("Address to bind (default 127.0.0.1)")
+  ),
   tokens: Options.text("token").pipe(
+    Options.withPseudoName("TOKEN"),
     Options.atLeast(1),
     Options.withDescription(
       "Access token of a workspace; repeat for several workspaces, or give several tokens of one workspace (its app) separated by commas"
     )
   ),
-  users: count("users", Simulator.defaults.users, "Users per workspace"),
-  leads: count("leads", Simulator.defaults.leads, "Leads per workspace"),
-  companies: count("companies", Simulator.defaults.companies, "Companies per workspace"),
+  users: count("users", "N", Simulator.defaults.users, "Users per workspace"),
+  leads: count("leads", "N", Simulator.defaults.leads, "Leads per workspace"),
+  companies: count("companies", "N", Simulator.defaults.companies, "Companies per workspace"),
   seed: Options.integer("seed").pipe(
+    Options.withPseudoName("N"),
     Options.withDefault(1),
-    Options.withDescription("Data set seed of the first workspace; the Nth --token uses seed + N - 1")
+    Options.withDescription("Data set seed of the first workspace; the Nth --token uses seed + N - 1 (default 1)")
   ),
-  pageSize: count("page-size", Simulator.defaults.pageSize, "Records a page", 1),
-  expiry: count("expiry", Duration.toSeconds(Simulator.defaults.expiry), "Seconds an unused scroll_param lives", 1),
+  pageSize: count("page-size", "N", Simulator.defaults.pageSize, "Records a page", 1),
+  expiry: count("expiry", "S", Duration.toSeconds(Simulator.defaults.expiry), "Seconds an unused scroll_param lives", 1),
   defaultVersion: Options.text("default-version").pipe(
+    Options.withPseudoName("V"),
     Options.withDefault(Simulator.defaults.defaultVersion),
-    Options.withDescription("API version of requests without an Intercom-Version header")
+    Options.withDescription(`API version of requests without an Intercom-Version header (default ${Simulator.defaults.defaultVersion})`)
   ),
   restartAt: pages("restart-at", "Page requests answered 500 'Please restart the scroll operation', e.g. 3,7"),
   restartRate: Options.float("restart-rate").pipe(
+    Options.withPseudoName("F"),
     Options.filterMap(
       (rate) => rate >= 0 && rate <= 1 ? Option.some(rate) : Option.none(),
       "--restart-rate must be between 0 and 1"
@@ -125,17 +143,20 @@ export const options = {
   ),
   expireAt: pages("expire-at", "Page requests answered 404 not_found, as if the scroll had expired"),
   foreignScroll: Options.float("foreign-scroll").pipe(
+    Options.withPseudoName("S"),
     Options.filterMap((seconds) => seconds >= 0 ? Option.some(seconds) : Option.none(), "--foreign-scroll must be 0 or more"),
     Options.withDescription("Seconds another client's scroll holds each workspace from the start"),
     Options.optional
   ),
   rateLimit: Options.all({
     limit: Options.integer("rate-limit").pipe(
+      Options.withPseudoName("N"),
       atLeast("rate-limit", 1),
       Options.withDescription("Requests allowed per rate-limit window (429 past it)"),
       Options.optional
     ),
     windowSeconds: Options.integer("rate-window").pipe(
+      Options.withPseudoName("S"),
       atLeast("rate-window", 1),
       Options.withDescription("Rate-limit window in seconds (default 10), with --rate-limit"),
       Options.optional
@@ -150,6 +171,7 @@ export const options = {
   ),
   latency: millis("latency", "Milliseconds added to every page"),
   bandwidth: Options.float("bandwidth").pipe(
+    Options.withPseudoName("MBIT"),
     Options.filterMap(
       (megabits) => megabits > 0 && Number.isFinite(megabits) ? Option.some(megabits) : Option.none(),
       "--bandwidth must be a number of megabits per second above 0 (leave it out for no limit)"
@@ -165,20 +187,24 @@ export const options = {
   ),
   compression: Options.choice("compression", ["on", "off"]).pipe(
     Options.withDefault("on"),
-    Options.withDescription("Compress pages for requests whose Accept-Encoding asks (br, gzip, deflate)")
+    Options.withDescription("Compress pages for requests whose Accept-Encoding asks (br, gzip, deflate) (default on)")
   ),
   scrollParam: Options.choice("scroll-param", ["rotating", "stable"]).pipe(
     Options.withDefault(Simulator.defaults.scrollParam),
-    Options.withDescription("rotating: a new scroll_param every page; stable: the same one for every page of a scroll")
+    Options.withDescription(
+      `rotating: a new scroll_param every page; stable: the same one for every page of a scroll (default ${Simulator.defaults.scrollParam})`
+    )
   ),
   restartOrder: Options.choice("restart-order", ["varied", "same"]).pipe(
     Options.withDefault(Simulator.defaults.restartOrder),
-    Options.withDescription("varied: a restarted scroll sends the records in another order; same: in the first scroll's")
+    Options.withDescription(
+      `varied: a restarted scroll sends the records in another order; same: in the first scroll's (default ${Simulator.defaults.restartOrder})`
+    )
   ),
   cutBodyAt: pages("cut-body-at", "Page requests whose body is cut short"),
   dropConnectionAt: pages("drop-connection-at", "Page requests whose connection is dropped before any response"),
-  addAt: mutations("add-at", "PAGE:RESOURCE:COUNT: records added at that page request, e.g. 5:users:10"),
-  removeAt: mutations("remove-at", "PAGE:RESOURCE:COUNT: records removed at that page request, e.g. 5:leads:3")
+  addAt: mutations("add-at", "COUNT records of RESOURCE added at that page request, e.g. 5:users:10; repeatable"),
+  removeAt: mutations("remove-at", "COUNT records of RESOURCE removed at that page request, e.g. 5:leads:3; repeatable")
 }
 
 /**
@@ -276,15 +302,34 @@ export const stoppedLine = "Intercom simulator stopped; what it served: "
 
 const runCommand = Command.run(command, { name: "Intercom simulator", version: moduleVersion })
 
+const helpPage: Help.Page = {
+  name: "intercom-simulator",
+  version: moduleVersion,
+  description:
+    "A faithful Intercom Scroll API on this machine: workspaces of generated users, leads and companies, served a page at a time as Intercom serves them (its envelopes, errors, rate limits and scroll expiry), with the faults the flags ask for. Once listening it prints \"Intercom simulator listening on http://HOST:PORT\" on stdout, then serves until stopped (Ctrl-C, SIGTERM), when it prints what it served on stderr.",
+  usage: "intercom-simulator --token TOKEN [--token TOKEN ...] [FLAG ...]",
+  options: Options.all(options),
+  examples: [
+    ["intercom-simulator --token T", "One workspace of 1,000 users, 200 leads and 50 companies on http://127.0.0.1:4010."],
+    ["intercom-simulator --port 0 --token A --token B", "Two workspaces on a free port: the first line on stdout says which."],
+    ["intercom-simulator --token T --users 50000 --latency 200", "Each page 200 ms later: a scroll of 500 pages takes over 100 s."],
+    ["intercom-simulator --token T --restart-at 3 --expire-at 7", "Intercom asks for a restart at the third page request, and the scroll expires at the seventh."],
+    ["INTERCOM_BASE_URL=http://127.0.0.1:4010 INTERCOM_ACCESS_TOKEN=T intercom-scroll export users", "Exports the first example's users with @intercom-scroll/cli."]
+  ]
+}
+
 /**
- * Runs the command line (`process.argv`). Its help and usage errors carry styles only where this process's stdout
- * and stderr are terminals and NO_COLOR is unset.
+ * Runs the command line (`process.argv`). `--help` (or `-h`) prints what the simulator does, its usage, each flag on
+ * a line and examples. Its usage errors carry styles only where this process's stderr is a terminal and NO_COLOR is
+ * unset.
  *
  * @since 0.1.0
  * @category commands
  */
 export const run = (args: ReadonlyArray<string>): ReturnType<typeof runCommand> =>
-  PlainConsole.forThisProcess(runCommand(args))
+  args.slice(2).some((arg) => arg === "--help" || arg === "-h")
+    ? Console.log(Help.render(helpPage).trimEnd())
+    : PlainConsole.forThisProcess(runCommand(args))
 
 /** An error's tag (or name), its message and its cause's: a server that cannot listen says why only in its cause. */
 const describe = (error: unknown): string => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { NodeContext } from "@effect/platform-node"
-import { Command } from "@effect/cli"
-import { ConfigProvider, Console, Duration, Effect, Option, Stream } from "effect"
+import { Command, Options, type Usage } from "@effect/cli"
+import { Console, Duration, Effect, Option, Stream } from "effect"
 import * as Cli from "../src/Cli.js"
 import type { Simulator } from "../src/index.js"
 import * as PlainConsole from "../src/internal/plainConsole.js"
@@ -9,6 +9,22 @@ import { type ChildProcess, spawn } from "node:child_process"
 import { once } from "node:events"
 import { fileURLToPath } from "node:url"
 import type { Answer } from "./helpers.js"
+
+/** The flags a usage names, in its order. */
+const namesOf = (usage: Usage.Usage): ReadonlyArray<string> => {
+  switch (usage._tag) {
+    case "Named":
+      return usage.names.filter((name) => name.startsWith("--"))
+    case "Optional":
+    case "Repeated":
+      return namesOf(usage.usage)
+    case "Alternation":
+    case "Concat":
+      return [...namesOf(usage.left), ...namesOf(usage.right)]
+    default:
+      return []
+  }
+}
 
 const bin = fileURLToPath(new URL("../bin/intercom-simulator.js", import.meta.url))
 
@@ -233,17 +249,25 @@ describe("the command line", () => {
       expect("handshake" in seen[2]).toBe(false)
     }).pipe(Effect.provide(NodeContext.layer)))
 
-  it.effect("--help shows the optional flags as optional, and no escape codes when NO_COLOR is set", () =>
+  it.effect("--help: the usage, every flag on a line of its own with what it does, and examples; nothing generic", () =>
     Effect.gen(function*() {
       const { captured, written } = yield* capture
-      yield* Cli.run(["node", "intercom-simulator", "--help"]).pipe(
-        Effect.withConsole(captured),
-        Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["NO_COLOR", "1"]])))
-      )
+      yield* Cli.run(["node", "intercom-simulator", "--help"]).pipe(Effect.withConsole(captured))
       const help = written.stdout.join("\n")
-      expect(help).toContain("[--add-at text...] [--remove-at text...]")
-      expect(help).toContain("--token text...") // required, and repeatable
-      expect(help).toContain("[--bandwidth float] [--handshake integer] [--compression on | off] [--scroll-param rotating | stable] [--restart-order varied | same]")
+      expect(help).toMatch(/^USAGE\n\n {2}intercom-simulator --token TOKEN \[--token TOKEN \.\.\.\] \[FLAG \.\.\.\]\n/m)
+      const flagLines = help.slice(help.indexOf("FLAGS\n\n") + 7, help.indexOf("\n\nEXAMPLES")).split("\n")
+      // Every flag the command takes, in the order it declares them, each on one line with its description.
+      const declared = Options.getUsage(Options.all(Cli.options))
+      expect(flagLines.map((line) => line.trim().split(" ")[0])).toEqual(namesOf(declared))
+      for (const line of flagLines) expect(line, line).toMatch(/^ {2}--[a-z-]+ .*\S {2,}\S.*$/)
+      expect(help).toContain("  --port N ")
+      expect(help).toMatch(/ {2}--latency MS +Milliseconds added to every page\n/)
+      expect(help).toMatch(/ {2}--scroll-param rotating \| stable +rotating: .* \(default rotating\)\n/)
+      expect(help).toMatch(/\nEXAMPLES\n\n {2}intercom-simulator --token T\n/)
+      // @effect/cli's own sentences and spelling.
+      for (const generic of ["An integer.", "This setting is optional", "A user-defined piece of text", "$ intercom-simulator", "integer"]) {
+        expect(help).not.toContain(generic)
+      }
       expect(help).not.toContain("\u001b")
     }).pipe(Effect.provide(NodeContext.layer)))
 })
@@ -273,14 +297,18 @@ describe("PlainConsole", () => {
 })
 
 describe("the standalone simulator's --help", () => {
-  it.live("prints the usage without escape codes to a pipe", () =>
+  it.live("prints its usage, flags and examples as plain text to a pipe, exit 0", () =>
     Effect.gen(function*() {
       const child = spawn(process.execPath, [bin, "--help"], { stdio: ["ignore", "pipe", "pipe"] })
       let stdout = ""
       child.stdout.on("data", (chunk) => (stdout += chunk))
       const [code] = yield* Effect.promise(() => once(child, "exit"))
       expect(code).toBe(0)
-      expect(stdout).toContain("$ intercom-simulator [--port integer]")
+      expect(stdout).toMatch(/^intercom-simulator \d+\.\d+\.\d+\n\nA faithful Intercom Scroll API on this machine: /)
+      expect(stdout).toContain("\nUSAGE\n\n  intercom-simulator --token TOKEN [--token TOKEN ...] [FLAG ...]\n")
+      expect(stdout).toMatch(/\n {2}--token TOKEN +Access token of a workspace; repeat for several workspaces, [^\n]+\n/)
+      expect(stdout).toContain("\nEXAMPLES\n")
+      expect(stdout).not.toContain("$ intercom-simulator")
       expect(stdout).not.toContain("\u001b")
     }), 60_000)
 })
