@@ -87,6 +87,23 @@ describe("the public packages", () => {
       }
     }).pipe(Effect.provide(NodeContext.layer)))
 
+  it.effect("each README links only where its reader on npmjs.com can follow: another package at its npm page, no path", () =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const path = yield* Path.Path
+      const packages = yield* publicPackages
+      for (const pkg of packages) {
+        const readme = yield* fs.readFileString(path.join(pkg.directory, "README.md"))
+        // npmjs.com shows the README alone: a relative link (`../sync`, `../../README.md`) leads nowhere there, and the
+        // manifests name no repository to resolve it against.
+        const targets = [...readme.matchAll(/\]\(([^)\s]+)\)/g)].map((match) => match[1]!)
+        expect(targets.filter((target) => !/^(https?:\/\/|#)/.test(target)), pkg.name).toEqual([])
+        for (const target of targets.filter((target) => target.startsWith("https://www.npmjs.com/package/@intercom-scroll/"))) {
+          expect(packages.map((other) => `https://www.npmjs.com/package/${other.name}`), `${pkg.name}: ${target}`).toContain(target)
+        }
+      }
+    }).pipe(Effect.provide(NodeContext.layer)))
+
   it.effect("the CLI's bundle starts without the export's code: the core and undici come with import() when a subcommand runs", () =>
     Effect.gen(function*() {
       const fs = yield* FileSystem.FileSystem
