@@ -5,22 +5,12 @@
  *
  * @internal
  */
-import { type HelpDoc, Options } from "@effect/cli"
+import { HelpDoc, Options } from "@effect/cli"
 import type { Span } from "@effect/cli/HelpDoc/Span"
+import * as PlainConsole from "./plainConsole.js"
 
-const textOf = (span: Span): string => {
-  switch (span._tag) {
-    case "Text":
-    case "URI":
-      return span.value
-    case "Highlight":
-    case "Strong":
-    case "Weak":
-      return textOf(span.value)
-    case "Sequence":
-      return textOf(span.left) + textOf(span.right)
-  }
-}
+/** A span's text, as @effect/cli renders it, without its styles. */
+const textOf = (span: Span): string => PlainConsole.withoutStyles(HelpDoc.toAnsiText(HelpDoc.p(span))).trim()
 
 const paragraphsOf = (doc: HelpDoc.HelpDoc): ReadonlyArray<string> => {
   switch (doc._tag) {

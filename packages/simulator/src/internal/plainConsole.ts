@@ -24,8 +24,10 @@ export const wantsStyles = (stream: Stream, env: Environment): boolean =>
 // eslint-disable-next-line no-control-regex -- the escape character is what this looks for
 const controlSequence = /\u001b\[[0-?]*[ -/]*[@-~]/g
 
-const plain = (argument: unknown): unknown =>
-  typeof argument === "string" ? argument.replace(controlSequence, "") : argument
+/** `text` without its styles. */
+export const withoutStyles = (text: string): string => text.replace(controlSequence, "")
+
+const plain = (argument: unknown): unknown => typeof argument === "string" ? withoutStyles(argument) : argument
 
 /** `console`, writing to stdout (log, info, debug) and stderr (error, warn) with styles only where they are wanted. */
 export const make = (
