@@ -468,6 +468,10 @@ describe("intercom-scroll export", () => {
         code: 1,
         stderr: "--prefetch is missing its value (--prefetch N): the next argument, --out, is a flag.\n"
       })
+      // A flag in another case: @effect/cli ran the export without it, neither taking nor refusing it.
+      expect((yield* said(["export", "users", "--REGION", "eu"])).stderr).toBe(
+        "intercom-scroll export has no flag --REGION: did you mean --region? (intercom-scroll export --help lists its flags)\n"
+      )
       // A nested subcommand's own flags.
       expect((yield* said(["fleet", "status", "--databse", "sqlite:x"])).stderr).toBe(
         "intercom-scroll fleet status has no flag --databse: did you mean --database? (intercom-scroll fleet status --help lists its flags)\n"

@@ -71,8 +71,9 @@ export const find = (
   // A command of subcommands only (`fleet`) takes no flags of its own: @effect/cli says which subcommands it has.
   if (run.hasSubcommands) return undefined
   const flags = [...flagsOf(CommandDescriptor.getUsage(run.command)), ...builtIns(run.command)]
-  const normalize = (text: string) => config.isCaseSensitive ? text : text.toLowerCase()
-  const known = (typed: string) => flags.find((flag) => flag.names.some((name) => normalize(name) === normalize(typed)))
+  // As declared, whatever the case-sensitivity of @effect/cli's config: it ran `export users --REGION eu` against the
+  // US region, the flag neither taken nor refused.
+  const known = (typed: string) => flags.find((flag) => flag.names.includes(typed))
   const commandName = [name, ...run.path].join(" ")
   for (let i = 0; i < run.args.length; i++) {
     const arg = run.args[i]!
