@@ -49,7 +49,8 @@ describe("ShardLocks", () => {
       // The handover under way, as the refresh finds it: the cluster refreshes on its own schedule, not as it forks.
       yield* Deferred.await(first)
       const before = released
-      const refreshed = yield* Effect.orDie(storage.refresh(address, kept))
+      // It names the shards being given away too, as the cluster does: none of them may be locked again.
+      const refreshed = yield* Effect.orDie(storage.refresh(address, shards))
       const during = released - before
       yield* Fiber.joinAll(releases)
 
@@ -63,6 +64,33 @@ describe("ShardLocks", () => {
       const joining = yield* runnerStorage(database)
       const taken = yield* Effect.orDie(joining.acquire(RunnerAddress.make("127.0.0.1", 2), shards))
       expect(taken.map(String).sort()).toEqual(away.map(String).sort())
+    }), { timeout: 60_000 })
+
+  it.scoped("a refresh that names a shard whose release ended meanwhile does not lock it again; a shard acquired again is refreshed again", () =>
+    Effect.gen(function*() {
+      const database = yield* databases.postgres
+      const storage = yield* runnerStorage(database)
+      const kept = ShardId.make("default", 1)
+      const given = ShardId.make("default", 2)
+      expect(yield* Effect.orDie(storage.acquire(address, [kept, given]))).toHaveLength(2)
+      yield* Effect.orDie(storage.release(address, given))
+
+      // The cluster's refresh names the shards being given away as they were when it began: `given` among them, its
+      // release since ended. Before, it found `given` unlocked and took it again (pg_try_advisory_lock), a lock the
+      // runner no longer knew it held, and the runner it was given to never got it.
+      const refreshed = yield* Effect.orDie(storage.refresh(address, [kept, given]))
+      expect(refreshed.map(String)).toEqual([String(kept)])
+      const other = RunnerAddress.make("127.0.0.1", 2)
+      const joining = yield* runnerStorage(database)
+      expect((yield* Effect.orDie(joining.acquire(other, [kept, given]))).map(String)).toEqual([String(given)])
+
+      // Given back and acquired again, it is refreshed with the others.
+      yield* Effect.orDie(joining.release(other, given))
+      // (What an acquire answers is every lock the session holds, `kept` too.)
+      expect((yield* Effect.orDie(storage.acquire(address, [given]))).map(String)).toContain(String(given))
+      expect((yield* Effect.orDie(storage.refresh(address, [kept, given]))).map(String).sort()).toEqual(
+        [String(kept), String(given)].sort()
+      )
     }), { timeout: 60_000 })
 
   it.scoped("a lock session gone silent is ended at the cluster's deadline, and the runner's shards come back on a new one", () =>

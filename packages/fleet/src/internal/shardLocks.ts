@@ -10,6 +10,14 @@
  * cut every sync it ran, not only those whose shards moved (packages/bench/NOTES.md, "A runner joining cut every
  * sync"). Given one at a time, the releases take as long in all, and a refresh waits behind one of them at most.
  *
+ * A refresh names the shards being given away too, as they were when it began, and takes again with
+ * `pg_try_advisory_lock` any it finds unlocked: a release that ended meanwhile had its shard locked again, one more
+ * round trip for the refresh, and a lock the runner no longer knew it held, which kept the shard from the runner it was
+ * given to. On a machine short of CPU, where a round trip took 1–1.6 s, that one and the statements of a release
+ * between the refresh's own took it past its 5 s deadline (packages/bench/NOTES.md, "A fleet runner that drops all its
+ * shards under load"). So the refresh and the releases take the session in turns, and a refresh leaves out the shards
+ * whose release has begun.
+ *
  * A lock operation past the cluster's deadline makes it rebuild the session, and the rebuild gives the old one back to
  * the pool, which hands it out again: where the connection went silent (a firewall or a NAT that dropped its state, and
  * acknowledges still), the runner stayed on it, its shards lost for good (packages/bench/NOTES.md, "A fleet runner
@@ -26,12 +34,37 @@ import * as Messages from "./messageStorage.js"
 import * as ShardLockTiming from "./shardLockTiming.js"
 import * as SilentSession from "./silentSession.js"
 
-/** `storage`, its `release`s run one at a time; the rest (`refresh` and `acquire` among them) as they come. */
-export const releasingOneAtATime = (storage: RunnerStorage.RunnerStorage["Type"]) =>
-  Effect.map(Effect.makeSemaphore(1), (one): RunnerStorage.RunnerStorage["Type"] => ({
-    ...storage,
-    release: (address, shardId) => one.withPermits(1)(storage.release(address, shardId))
-  }))
+/**
+ * `storage`, its lock session taken in turns: its `release`s one at a time, and each of them, or a `refresh`, in its turn;
+ * so a refresh waits behind one release at most, never between its statements. A refresh leaves out the shards whose
+ * release has begun (the cluster names them until it has seen the release end), so that it does not lock them again;
+ * a shard acquired again is refreshed again. `acquire` and `releaseAll` run as they come.
+ */
+export const inTurns = (storage: RunnerStorage.RunnerStorage["Type"]) =>
+  Effect.map(
+    Effect.all([Effect.makeSemaphore(1), Effect.makeSemaphore(1)]),
+    ([releases, session]): RunnerStorage.RunnerStorage["Type"] => {
+      const givenAway = new Set<string>()
+      return {
+        ...storage,
+        acquire: (address, shardIds) =>
+          Effect.suspend(() => {
+            const shards = Array.from(shardIds)
+            for (const shard of shards) givenAway.delete(shard.toString())
+            return storage.acquire(address, shards)
+          }),
+        refresh: (address, shardIds) =>
+          session.withPermits(1)(Effect.suspend(() =>
+            storage.refresh(address, Array.from(shardIds).filter((shard) => !givenAway.has(shard.toString())))
+          )),
+        release: (address, shardId) =>
+          releases.withPermits(1)(session.withPermits(1)(Effect.suspend(() => {
+            givenAway.add(shardId.toString())
+            return storage.release(address, shardId)
+          })))
+      }
+    }
+  )
 
 /**
  * `storage`, its lock operations watched: one that ends unanswered past `deadline` (the cluster's, which then rebuilds
@@ -69,7 +102,7 @@ const endingSessionsPastDeadline = (
 }
 
 /**
- * `SqlRunnerStorage.layer`, its shards released one at a time, and a lock session that goes silent ended
+ * `SqlRunnerStorage.layer`, its lock session taken in turns (`inTurns`), and a lock session that goes silent ended
  * (`endingSessionsPastDeadline`). The lock session is the one connection the storage reserves: its `SqlClient` tells
  * which it is.
  */
@@ -94,7 +127,7 @@ export const layerRunnerStorage: Layer.Layer<
     const storage = yield* Effect.orDie(SqlRunnerStorage.make({})).pipe(
       Effect.provideService(SqlClient.SqlClient, telling)
     )
-    return yield* releasingOneAtATime(endingSessionsPastDeadline(
+    return yield* inTurns(endingSessionsPastDeadline(
       storage,
       sql,
       () => lockSession,
