@@ -102,6 +102,22 @@ const endingSessionsPastDeadline = (
 }
 
 /**
+ * `sql`, telling `reserved` of each connection it reserves, the same in all else. A client is a tagged template with
+ * members (`reserve`, `withoutTransforms`, `onDialectOrElse`, …): a `Proxy` forwards the calls and every member as
+ * they are, typed, where a copy would need a callable rebuilt and a cast.
+ */
+const notingReserved = (
+  sql: SqlClient.SqlClient,
+  reserved: (connection: SqlConnection.Connection) => void
+): SqlClient.SqlClient =>
+  new Proxy(sql, {
+    get: (target, key, receiver) =>
+      key === "reserve"
+        ? Effect.tap(target.reserve, (connection) => Effect.sync(() => reserved(connection)))
+        : Reflect.get(target, key, receiver)
+  })
+
+/**
  * `SqlRunnerStorage.layer`, its lock session taken in turns (`inTurns`), and a lock session that goes silent ended
  * (`endingSessionsPastDeadline`). The lock session is the one connection the storage reserves: its `SqlClient` tells
  * which it is.
@@ -116,16 +132,13 @@ export const layerRunnerStorage: Layer.Layer<
     const sql = yield* SqlClient.SqlClient
     const config = yield* ShardingConfig.ShardingConfig
     let lockSession: SqlConnection.Connection | undefined
-    const telling = new Proxy(sql, {
-      get: (target, key, receiver) =>
-        key === "reserve"
-          ? Effect.tap(target.reserve, (connection) => Effect.sync(() => {
-            lockSession = connection
-          }))
-          : Reflect.get(target, key, receiver)
-    })
     const storage = yield* Effect.orDie(SqlRunnerStorage.make({})).pipe(
-      Effect.provideService(SqlClient.SqlClient, telling)
+      Effect.provideService(
+        SqlClient.SqlClient,
+        notingReserved(sql, (connection) => {
+          lockSession = connection
+        })
+      )
     )
     return yield* inTurns(endingSessionsPastDeadline(
       storage,
