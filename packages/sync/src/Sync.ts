@@ -516,7 +516,10 @@ export const run: (
               LockLost: () => lock.aside(record),
               SessionPooled: () => lock.aside(record)
             })
-            yield* dialect === "pg" ? onLock : Lock.whileBusy(sql.withTransaction(Effect.zipRight(store.foldSeen(runId, now), record))).pipe(
+            // A SQLite run stopped in its deletion pass folds no more (in one transaction, it would hold the file as
+            // long as the fold it stopped): what it folded counts, the next run discards the rest of its log.
+            const fold = scrolled ? Effect.void : store.foldSeen(runId, now)
+            yield* dialect === "pg" ? onLock : Lock.whileBusy(sql.withTransaction(Effect.zipRight(fold, record))).pipe(
               Effect.catchAll((error) =>
                 Effect.zipRight(
                   // The error as an annotation: a second message would be a second `message=` in a logfmt line.
@@ -662,9 +665,33 @@ export const run: (
           const marked = (deleted: number) =>
             Effect.zipRight(Effect.sync(() => counts.deleted += deleted), Metric.incrementBy(deletedRows, deleted))
 
+          // SQLite: the run's log folded into the seen table a key range a transaction, the log copied into key order
+          // first (outside the write lock), and then discarded a chunk a transaction. Every chunk is true on its own (the
+          // run saw those ids): a run stopped in the fold has marked nothing, and the next run discards what is left of
+          // its log, as a dead run's. The marking starts only once the whole log has folded.
+          const foldInChunks = (now: number) =>
+            Effect.gen(function*() {
+              const limit = yield* Store.FoldChunk
+              let copied: number | undefined
+              do {
+                // In a transaction, so that the copy never runs inside another fiber's on this connection.
+                copied = yield* Lock.whileBusy(sql.withTransaction(store.sortSeenLog(runId, copied, limit)))
+                // No write lock held: a pause only to hear a signal between two steps.
+                yield* Effect.sleep(Duration.zero)
+              } while (copied !== undefined)
+              let folded: string | undefined
+              do {
+                folded = yield* lock.transaction(store.foldSeenChunk(runId, now, folded, limit))
+                if (folded !== undefined) yield* Effect.sleep(Store.deletionPause)
+              } while (folded !== undefined)
+              while ((yield* lock.transaction(store.discardSeenLogChunk(runId, limit))) === limit) {
+                yield* Effect.sleep(Store.deletionPause)
+              }
+            }).pipe(Effect.ensuring(Effect.ignore(sql.withTransaction(store.dropSortedSeenLog(runId)))))
+
           // The scroll reached its end: what it did not see is gone from Intercom. PostgreSQL marks it in the
-          // transaction that records the run complete (a statement it can cancel). SQLite folds the run's log in one
-          // transaction, then marks a chunk a transaction, the last recording the run complete: each chunk only ever
+          // transaction that records the run complete (a statement it can cancel). SQLite folds the run's log (above),
+          // then marks a chunk a transaction, the last recording the run complete: each chunk only ever
           // marks rows absent from this complete scroll, so that a run that stops between two (interrupted, its lock
           // lost, failed) leaves its marks true, and counted on its row; the next complete run marks the rest.
           const markInChunks = (now: number) =>
@@ -696,7 +723,7 @@ export const run: (
                 )
               )
             } else {
-              yield* lock.transaction(store.foldSeen(runId, now))
+              yield* foldInChunks(now)
               yield* Store.withCheckpointsPutOff(client, sql, markInChunks(now))
             }
             yield* Metric.increment(SyncMetrics.runsEnded(resource, "complete"))

@@ -265,6 +265,157 @@ describe("the deletion pass on SQLite, a chunk a transaction", () => {
         expect(live(yield* rows(workspace, "users"))).toEqual((yield* ofRun(workspace, next.runId)).seen)
       }))
 
+    /** How many ids the `nth` run of `workspace` has folded into the seen table so far. */
+    const folded = (workspace: string, nth: number) =>
+      Effect.flatMap(SqlClient.SqlClient, (sql) =>
+        Effect.map(
+          sql<{ readonly folded: number }>`SELECT count(*) AS folded FROM intercom_users_seen WHERE workspace = ${workspace}
+            AND last_seen_run = (SELECT id FROM intercom_sync_runs WHERE workspace = ${workspace} ORDER BY id LIMIT 1 OFFSET ${
+            nth - 1
+          })`,
+          ([row]) => Number(row.folded)
+        ))
+
+    /** Like `writeBetween`, but until it finds the first ids the `nth` run folded committed. */
+    const writeBetweenFold = (workspace: string, nth: number, then: Effect.Effect<void, unknown, SqlClient.SqlClient>) =>
+      Effect.flatMap(SqlClient.SqlClient, (sql) =>
+        Effect.gen(function*() {
+          yield* sql`CREATE TABLE IF NOT EXISTS other_writes (marked INTEGER NOT NULL)`
+          return yield* Effect.repeat(
+            Effect.zipLeft(
+              sql.withTransaction(Effect.gen(function*() {
+                const found = yield* folded(workspace, nth)
+                yield* sql`INSERT INTO other_writes (marked) VALUES (${found})`
+                if (found > 0) yield* then
+                return found
+              })),
+              Effect.yieldNow()
+            ),
+            { until: (found) => found > 0 }
+          )
+        }))
+
+    const checkpointEvery = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+      Effect.map(sql<{ readonly wal_autocheckpoint: number }>`PRAGMA wal_autocheckpoint`, ([row]) => Number(row.wal_autocheckpoint)))
+
+    /** Runs `effect` with the connection's automatic checkpoints at a caller's own setting, not SQLite's default. */
+    const withCallersSetting = <A, E, R>(pages: number, effect: Effect.Effect<A, E, R>) =>
+      Effect.flatMap(SqlClient.SqlClient, (sql) =>
+        Effect.acquireUseRelease(
+          Effect.flatMap(checkpointEvery, (before) => Effect.as(sql.unsafe(`PRAGMA wal_autocheckpoint = ${pages}`), before)),
+          () => effect,
+          (before) => Effect.orDie(sql.unsafe(`PRAGMA wal_autocheckpoint = ${before}`))
+        ))
+
+    const sortedCopies = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+      Effect.map(
+        sql<{ readonly copies: number }>`SELECT count(*) AS copies FROM sqlite_temp_master WHERE name LIKE 'intercom_scroll_fold_%'`,
+        ([row]) => Number(row.copies)
+      ))
+
+    const logged = (workspace: string) =>
+      Effect.flatMap(SqlClient.SqlClient, (sql) =>
+        Effect.map(
+          sql<{ readonly logged: number }>`SELECT count(*) AS logged FROM intercom_users_seen_log
+            WHERE run IN (SELECT id FROM intercom_sync_runs WHERE workspace = ${workspace})`,
+          ([row]) => Number(row.logged)
+        ))
+
+    it.effect("the fold of the run's log gives way to another writer; a run interrupted in it marks nothing, and the next run is exact", () =>
+      withCallersSetting(
+        777,
+        Effect.gen(function*() {
+          const workspace = freshToken("fold-cut")
+          const token = freshToken()
+          const sync = (users: number) =>
+            Effect.provide(Sync.run("users", { workspace }), intercom(token, { workspace: { users, seed: 7 } }))
+          yield* sync(40)
+          let duringFold: { readonly pages: number; readonly run: RunRow } | undefined
+          const running = yield* Effect.fork(sync(10).pipe(Effect.provideService(Store.FoldChunk, 4)))
+          // 10 logged ids, 4 a transaction: the writer finds the first chunk's 4 folded, not the 10 at once.
+          const interrupt = Effect.zipRight(
+            Effect.map(Effect.zip(checkpointEvery, runs(workspace)), ([pages, [, run]]) => duringFold = { pages, run }),
+            Fiber.interruptFork(running)
+          )
+          expect(yield* writeBetweenFold(workspace, 2, interrupt)).toBe(4)
+          expect(Exit.isInterrupted(yield* Fiber.await(running))).toBe(true)
+          expect(duringFold?.run).toMatchObject({ status: "running" })
+          // The fold leaves the connection's checkpoints as the caller set them; its sorted copy is gone.
+          expect(duringFold?.pages).toBe(777)
+          expect(yield* checkpointEvery).toBe(777)
+          expect(yield* sortedCopies).toBe(0)
+
+          const [, interrupted] = yield* runs(workspace)
+          expect(interrupted).toMatchObject({
+            status: "interrupted",
+            error: "Interrupted after the scroll reached its end, as it marked the deletions",
+            unchanged: 10,
+            deleted: 0
+          })
+          // What it folded, it saw; it marked nothing; the rest of its log is left for the next run to discard.
+          const { marked: markedByIt, seen } = yield* ofRun(workspace, interrupted.id)
+          expect(seen.size).toBe(4)
+          expect(markedByIt).toHaveLength(0)
+          expect(live(yield* rows(workspace, "users")).size).toBe(40)
+          expect(yield* logged(workspace)).toBe(10)
+
+          // The next run marks the 30, and the copy is the simulator's 10.
+          const next = yield* sync(10)
+          expect(next).toMatchObject({ unchanged: 10, deleted: 30 })
+          const after = yield* ofRun(workspace, next.runId)
+          expect(after.seen.size).toBe(10)
+          expect(live(yield* rows(workspace, "users"))).toEqual(after.seen)
+          expect(yield* marked(workspace)).toBe(30)
+          expect(yield* logged(workspace)).toBe(0)
+        })
+      ))
+
+    it.effect("a first run interrupted in its fold leaves the records it stored deletable: the next run marks those gone", () =>
+      Effect.gen(function*() {
+        const workspace = freshToken("fold-cut-first")
+        const token = freshToken()
+        const sync = (users: number) =>
+          Effect.provide(Sync.run("users", { workspace }), intercom(token, { workspace: { users, seed: 8 } }))
+        const running = yield* Effect.fork(sync(12).pipe(Effect.provideService(Store.FoldChunk, 4)))
+        expect(yield* writeBetweenFold(workspace, 1, Fiber.interruptFork(running))).toBe(4)
+        expect(Exit.isInterrupted(yield* Fiber.await(running))).toBe(true)
+        const [first] = yield* runs(workspace)
+        expect(first).toMatchObject({ status: "interrupted", inserted: 12, deleted: 0 })
+        expect(live(yield* rows(workspace, "users")).size).toBe(12)
+
+        // 8 of its 12 records have no seen row of their own yet: the next run's sight of 5 marks the other 7.
+        const next = yield* sync(5)
+        expect(next).toMatchObject({ unchanged: 5, deleted: 7 })
+        expect(live(yield* rows(workspace, "users"))).toEqual((yield* ofRun(workspace, next.runId)).seen)
+        expect(yield* marked(workspace)).toBe(7)
+      }))
+
+    it.effect("a run that loses its lock in the marking puts the caller's own checkpoint setting back", () =>
+      withCallersSetting(
+        555,
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const workspace = freshToken("chunked-setting")
+          const token = freshToken()
+          const sync = (users: number) =>
+            Effect.provide(Sync.run("users", { workspace }), intercom(token, { workspace: { users, seed: 9 } }))
+          yield* sync(20)
+          const running = yield* Effect.fork(sync(5).pipe(Effect.provideService(Store.DeletionChunk, 5)))
+          let during: number | undefined
+          const takeOver = Effect.zipRight(
+            Effect.map(checkpointEvery, (pages) => during = pages),
+            sql`UPDATE intercom_sync_locks SET holder = 'another' WHERE workspace = ${workspace}`
+          )
+          expect(yield* writeBetween(workspace, takeOver)).toBe(5)
+          yield* TestClock.adjust(Store.deletionPause)
+          const exit = yield* Fiber.await(running)
+          expect(Exit.isFailure(exit) && Cause.failureOption(exit.cause)).toMatchObject({ _tag: "Some", value: { _tag: "LockLost" } })
+          expect(during).toBe(0)
+          expect(yield* checkpointEvery).toBe(555)
+          yield* sql`DELETE FROM intercom_sync_locks WHERE workspace = ${workspace}`
+        })
+      ))
+
     it.effect("a run that died in its deletion pass is marked abandoned with the deletions its chunks recorded", () =>
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient

@@ -23,6 +23,9 @@ const seenTable = (resource: Resource.Resource) => `${recordTables[resource]}_se
 /** SQLite only: the ids each run saw, folded into `<table>_seen` at its end (migration 3). */
 export const seenLogTable = (resource: Resource.Resource) => `${recordTables[resource]}_seen_log`
 
+/** SQLite: a run's logged ids in key order, a temporary table of the connection during its fold. */
+const sortedSeenLog = (run: number) => `intercom_scroll_fold_${run}`
+
 export const runsTable = "intercom_sync_runs"
 
 /** The Intercom app each workspace's rows belong to. */
@@ -139,6 +142,15 @@ export class DeletionChunk extends Context.Reference<DeletionChunk>()("@intercom
   defaultValue: () => 10_000
 }) {}
 
+/**
+ * SQLite: how many of a run's logged ids one step of its fold copies into key order, and one transaction of it folds,
+ * at most. The fold in one transaction held the file's write lock, and the process's signals, ~6 s at 1,200,000 logged
+ * ids; a step of 50,000 is ~0.1–0.5 s. A reference, so that a test can make it small.
+ */
+export class FoldChunk extends Context.Reference<FoldChunk>()("@intercom-scroll/sync/FoldChunk", {
+  defaultValue: () => 50_000
+}) {}
+
 /** SQLite: the pause between two chunks of the deletion pass, for other writers (see `Sync.run`'s pass). */
 export const deletionPause = Duration.millis(100)
 
@@ -228,6 +240,26 @@ export interface Store {
    * nothing to do. Call in the transaction that ends the run, before `markDeleted`.
    */
   readonly foldSeen: (run: number, now: number) => Effect.Effect<void, SqlError>
+  /**
+   * SQLite: the first step of `foldSeen` a chunk at a time. Copies the next `limit` ids the run logged (after the log's
+   * rowid `after`; from the first when undefined) into a temporary table of this connection, in key order: no write to
+   * the file, so that it takes no write lock. Returns the rowid to go on after; undefined once the log is copied.
+   */
+  readonly sortSeenLog: (run: number, after: number | undefined, limit: number) => Effect.Effect<number | undefined, SqlError>
+  /**
+   * SQLite: folds the next `limit` ids of the run's sorted copy (after the key `after`) into the seen table, as
+   * `foldSeen` does, in a transaction of its own each. Returns the key to go on after; undefined after the last.
+   */
+  readonly foldSeenChunk: (
+    run: number,
+    now: number,
+    after: string | undefined,
+    limit: number
+  ) => Effect.Effect<string | undefined, SqlError>
+  /** SQLite: deletes up to `limit` of the run's logged ids, once folded; returns how many. */
+  readonly discardSeenLogChunk: (run: number, limit: number) => Effect.Effect<number, SqlError>
+  /** SQLite: drops the run's sorted copy of its log, if any. */
+  readonly dropSortedSeenLog: (run: number) => Effect.Effect<void, SqlError>
   /** Marks deleted every live row the run did not see, and returns how many. Call inside the completing transaction. */
   readonly markDeleted: (run: number, now: number) => Effect.Effect<number, SqlError>
   /**
@@ -526,6 +558,46 @@ export const make = (
           WHERE ${seen}.last_seen_run < excluded.last_seen_run`
         yield* sql`DELETE FROM ${seenLog} WHERE run = ${run}`
       }),
+
+    // The log is in the scroll's order, which is no order: a chunk of it folded as it stands would land on pages all
+    // over the seen table, each chunk's commit writing most of them again (1,200,000 ids in chunks of 10,000: a 4.4 GB
+    // WAL, against 0.19 GB in one transaction). Copied first into a temporary table keyed by id (the connection's temp
+    // file: no write lock, no WAL), it folds in key ranges, each page of the seen table written once, as before.
+    sortSeenLog: (run, after, limit) =>
+      Effect.gen(function*() {
+        const sorted = sql(sortedSeenLog(run))
+        yield* sql`CREATE TEMP TABLE IF NOT EXISTS ${sorted} (id TEXT PRIMARY KEY) WITHOUT ROWID`
+        const from = after === undefined ? sql`` : sql`AND rowid > ${after}`
+        const [bound] = yield* sql<{ readonly last: number | null; readonly looked: number }>`SELECT max(rowid) AS last,
+          count(*) AS looked FROM (SELECT rowid FROM ${seenLog} WHERE run = ${run} ${from} ORDER BY rowid LIMIT ${limit})`
+        if (bound.last === null) return undefined
+        yield* sql`INSERT INTO ${sorted} (id) SELECT id FROM ${seenLog} WHERE run = ${run} ${from} AND rowid <= ${bound.last}
+          ORDER BY id ON CONFLICT (id) DO NOTHING`
+        return Number(bound.looked) < limit ? undefined : Number(bound.last)
+      }),
+
+    foldSeenChunk: (run, now, after, limit) =>
+      Effect.gen(function*() {
+        const sorted = sql(sortedSeenLog(run))
+        const from = after === undefined ? sql`` : sql`WHERE id > ${after}`
+        const [bound] = yield* sql<{ readonly last: string | null; readonly looked: number }>`SELECT max(id) AS last,
+          count(*) AS looked FROM (SELECT id FROM ${sorted} ${from} ORDER BY id LIMIT ${limit})`
+        if (bound.last === null) return undefined
+        const upTo = after === undefined ? sql`WHERE id <= ${bound.last}` : sql`${from} AND id <= ${bound.last}`
+        yield* sql`INSERT INTO ${seen} (workspace, id, last_seen_at, last_seen_run)
+          SELECT ${workspace}, id, ${time(dialect, now)}, ${run} FROM ${sorted} ${upTo} ORDER BY id
+          ON CONFLICT (workspace, id) DO UPDATE SET last_seen_at = excluded.last_seen_at, last_seen_run = excluded.last_seen_run
+          WHERE ${seen}.last_seen_run < excluded.last_seen_run`
+        return Number(bound.looked) < limit ? undefined : bound.last
+      }),
+
+    discardSeenLogChunk: (run, limit) =>
+      Effect.zipRight(
+        sql`DELETE FROM ${seenLog} WHERE rowid IN (SELECT rowid FROM ${seenLog} WHERE run = ${run} ORDER BY rowid LIMIT ${limit})`,
+        Effect.map(sql<{ readonly deleted: number }>`SELECT changes() AS deleted`, ([row]) => Number(row.deleted))
+      ),
+
+    dropSortedSeenLog: (run) => sql`DROP TABLE IF EXISTS temp.${sql(sortedSeenLog(run))}`.pipe(Effect.asVoid),
 
     markDeleted: (run, now) =>
       Effect.gen(function*() {
