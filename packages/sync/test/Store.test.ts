@@ -162,13 +162,20 @@ describe("the deletion pass on SQLite, a chunk a transaction", () => {
      * waiting for its next one). The marks it found.
      */
     const writeBetween = (workspace: string, then: Effect.Effect<void, unknown, SqlClient.SqlClient>) =>
+      writeUntil(marked(workspace), then)
+
+    /** The writer of `writeBetween`, until `count` is above 0. */
+    const writeUntil = (
+      count: Effect.Effect<number, unknown, SqlClient.SqlClient>,
+      then: Effect.Effect<void, unknown, SqlClient.SqlClient>
+    ) =>
       Effect.flatMap(SqlClient.SqlClient, (sql) =>
         Effect.gen(function*() {
           yield* sql`CREATE TABLE IF NOT EXISTS other_writes (marked INTEGER NOT NULL)`
           return yield* Effect.repeat(
             Effect.zipLeft(
               sql.withTransaction(Effect.gen(function*() {
-                const found = yield* marked(workspace)
+                const found = yield* count
                 yield* sql`INSERT INTO other_writes (marked) VALUES (${found})`
                 if (found > 0) yield* then
                 return found
@@ -276,24 +283,9 @@ describe("the deletion pass on SQLite, a chunk a transaction", () => {
           ([row]) => Number(row.folded)
         ))
 
-    /** Like `writeBetween`, but until it finds the first ids the `nth` run folded committed. */
+    /** `writeUntil` the first ids the `nth` run folded committed. */
     const writeBetweenFold = (workspace: string, nth: number, then: Effect.Effect<void, unknown, SqlClient.SqlClient>) =>
-      Effect.flatMap(SqlClient.SqlClient, (sql) =>
-        Effect.gen(function*() {
-          yield* sql`CREATE TABLE IF NOT EXISTS other_writes (marked INTEGER NOT NULL)`
-          return yield* Effect.repeat(
-            Effect.zipLeft(
-              sql.withTransaction(Effect.gen(function*() {
-                const found = yield* folded(workspace, nth)
-                yield* sql`INSERT INTO other_writes (marked) VALUES (${found})`
-                if (found > 0) yield* then
-                return found
-              })),
-              Effect.yieldNow()
-            ),
-            { until: (found) => found > 0 }
-          )
-        }))
+      writeUntil(folded(workspace, nth), then)
 
     const checkpointEvery = Effect.flatMap(SqlClient.SqlClient, (sql) =>
       Effect.map(sql<{ readonly wal_autocheckpoint: number }>`PRAGMA wal_autocheckpoint`, ([row]) => Number(row.wal_autocheckpoint)))
