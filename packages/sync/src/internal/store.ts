@@ -145,7 +145,8 @@ export class DeletionChunk extends Context.Reference<DeletionChunk>()("@intercom
 /**
  * SQLite: how many of a run's logged ids one step of its fold copies into key order, and one transaction of it folds,
  * at most. The fold in one transaction held the file's write lock, and the process's signals, ~6 s at 1,200,000 logged
- * ids; a step of 50,000 is ~0.1–0.5 s. A reference, so that a test can make it small.
+ * ids; a transaction of 50,000 held it 0.7–1.9 s at 2,000,000 users on a loaded machine (packages/bench/NOTES.md).
+ * A reference, so that a test can make it small.
  */
 export class FoldChunk extends Context.Reference<FoldChunk>()("@intercom-scroll/sync/FoldChunk", {
   defaultValue: () => 50_000
