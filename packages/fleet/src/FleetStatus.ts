@@ -396,13 +396,16 @@ export const answeredWithin = (database: SyncDatabase.Database, deadline: Durati
     if (!sql.onDialectOrElse({ pg: () => true, orElse: () => false })) return yield* reads
     const waited = Duration.decode(deadline)
     const unanswered = yield* Deferred.make<void>()
-    const watched = SilentSession.withDeadline(sql, waited, yield* Effect.scope, () => Deferred.succeed(unanswered, undefined))
+    const watched = SilentSession.withDeadline(sql, waited, {
+      scope: yield* Effect.scope,
+      onSilent: () => Deferred.succeed(unanswered, undefined)
+    })
     return yield* Effect.raceFirst(
-      // Left to end in the background: an interrupted statement of @effect/sql-pg waits up to 5 s for its cancel.
-      Effect.disconnect(watched(reads)),
+      // Its loss interrupts a wait only: `reads` go on, detached, until their session is ended, never interrupted, as
+      // @effect/sql-pg cancels an interrupted statement by pid alone, which after a failover reaches another server.
+      watched(reads),
       // At the deadline, not once the session is ended (which waits for another connection, on a path that may be
-      // silent too: 61 s in all, measured, for a deadline of 30 s). `onSilent` returns at once, and the session's end
-      // is forked right after it, before `reads` can be interrupted.
+      // silent too: 61 s in all, measured, for a deadline of 30 s).
       Effect.zipRight(
         Deferred.await(unanswered),
         new DatabaseSilent({ database: SyncDatabase.display(database), waitedMillis: Duration.toMillis(waited) })

@@ -108,7 +108,7 @@ describe("A runner's storage on a silent path", () => {
         yield* Deferred.await(silenced)
         yield* sql`SELECT 2`
       }))
-      const watched = SilentSession.withDeadline(sql, Duration.seconds(10), runner, () => Effect.void)(transaction)
+      const watched = SilentSession.withDeadline(sql, Duration.seconds(10), { scope: runner })(transaction)
       const fiber = yield* Effect.fork(Effect.exit(watched))
       yield* Deferred.await(begun)
       yield* hole.silence
@@ -301,6 +301,53 @@ describe("A client-only process on a silent path", () => {
         (rows) => rows.length === 0
       ))
 
+      yield* hole.reset
+    }), { timeout: 120_000 })
+
+  it.scoped.skipIf(!Standby.supported)("fleet status's reads given up on after a failover are not cancelled: another application's statement with their connection's pid on the new server runs on", () =>
+    Effect.gen(function*() {
+      const url = yield* Effect.orDie(PostgresDatabase.make)
+      const hole = yield* BlackHole.make(url)
+      const standby = yield* Standby.make(url)
+      const database = SyncDatabase.Database.Postgres({ url: hole.url })
+      const sql = Context.get(yield* Layer.build(Layer.orDie(SyncDatabase.layer(database))), SqlClient.SqlClient)
+      // Reads of two statements, the path failed over between them: the second waits on the old server's silence.
+      const first = yield* Deferred.make<{ readonly pid: number; readonly session: SilentSession.Session }>()
+      const failedOver = yield* Deferred.make<void>()
+      const reads = Effect.gen(function*() {
+        // The connection `answeredWithin` reserved for them, which it provides as their transaction's.
+        const [connection] = Option.getOrThrow(yield* Effect.serviceOption(SqlClient.TransactionConnection))
+        const [{ pid }] = (yield* sql<{ readonly pid: number }>`SELECT pg_backend_pid() AS pid`) as [{ readonly pid: number }]
+        yield* Deferred.succeed(first, { pid, session: SilentSession.pgSession(connection)! })
+        yield* Deferred.await(failedOver)
+        return yield* sql`SELECT 1`
+      })
+      const silent = yield* Effect.fork(Effect.either(reads.pipe(
+        FleetStatus.answeredWithin(database, "30 seconds"),
+        Effect.provideService(SqlClient.SqlClient, sql)
+      )))
+      const { pid, session } = yield* Deferred.await(first)
+
+      const onStandby = Context.get(yield* Layer.build(Layer.orDie(PostgresDatabase.layerAt(standby.url))), SqlClient.SqlClient)
+      const gate = yield* Effect.orDie(onStandby.reserve)
+      yield* Effect.orDie(gate.execute("SELECT pg_advisory_lock(1)", [], undefined))
+      const bystander = yield* standby.bystander(pid)
+      const working = yield* Effect.fork(Effect.exit(bystander.execute("SELECT pg_advisory_lock(1)")))
+
+      yield* hole.failover(standby.url)
+      yield* Deferred.succeed(failedOver, undefined)
+      const failed = yield* ClockSteps.runToEnd(steps)(silent)
+      if (Either.isRight(failed)) return expect.fail("the reads were answered")
+      expect(failed.left).toBeInstanceOf(FleetStatus.DatabaseSilent)
+      // Their session given up on, its socket closed once the termination was asked on the new server.
+      yield* ClockSteps.until("the silent connection closed", steps)(Effect.sync(() => session.socket.closed === true))
+      // Before, losing the race to the deadline interrupted the reads, and @effect/sql-pg cancelled their statement by
+      // pid on a new connection, which reached the new server: "canceling statement due to user request".
+      expect(yield* Fiber.poll(working)).toEqual(Option.none())
+      yield* Effect.orDie(gate.execute("SELECT pg_advisory_unlock(1)", [], undefined))
+      const done = yield* Fiber.join(working)
+      expect(Exit.isSuccess(done) ? "answered" : Cause.pretty(done.cause)).toEqual("answered")
+      expect(yield* bystander.alive).toBe(true)
       yield* hole.reset
     }), { timeout: 120_000 })
 })

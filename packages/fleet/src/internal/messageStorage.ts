@@ -33,12 +33,15 @@ export const layer = Layer.scoped(
     if (!sql.onDialectOrElse({ pg: () => true, orElse: () => false })) return storage
     const scope = yield* Effect.scope
     const watched = (operation: string) =>
-      SilentSession.withDeadline(sql, deadline, scope, (session) =>
-        Effect.logWarning(
+      SilentSession.withDeadline(sql, deadline, {
+        scope,
+        onSilent: (session) =>
+          Effect.logWarning(
           `The cluster's message storage (${operation}) has waited ${
             Duration.format(deadline)
           } for PostgreSQL: ending its session (pid ${session.pid}), whose path may have gone silent, so that the cluster tries again on another`
-        ))
+          )
+      })
     const within = <A, E>(operation: string, effect: Effect.Effect<A, E>): Effect.Effect<A, E | PersistenceError> =>
       // A connection that could not be had is the storage's failure, as it is to every statement of it.
       Effect.mapError(watched(operation)(effect), (error) => error instanceof SqlError ? new PersistenceError({ cause: error }) : error)

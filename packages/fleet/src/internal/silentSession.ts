@@ -65,18 +65,14 @@ export const answerWithin = <A, E>(
   giveUp: Effect.Effect<void>
 ): Effect.Effect<Option.Option<Exit.Exit<A, E>>> =>
   Effect.uninterruptible(Effect.gen(function*() {
-    let givenUp = false
-    const watch = yield* Effect.fork(Effect.zipRight(
-      Effect.interruptible(Effect.sleep(within)),
-      Effect.suspend(() => {
-        givenUp = true
-        return giveUp
-      })
-    ))
-    const exit = yield* Effect.exit(statement)
-    // Asleep, it stops here; giving up, it is waited for (uninterruptible).
-    yield* Fiber.interrupt(watch)
-    return givenUp ? Option.none() : Option.some(exit)
+    const answering = yield* Effect.fork(statement)
+    // Only the wait is cut at `within`, never the statement.
+    const answered = yield* Effect.timeoutOption(Effect.interruptible(Fiber.await(answering)), within)
+    if (Option.isSome(answered)) return answered
+    yield* giveUp
+    // Its socket closed, the statement fails: waited for, so that nothing of it is left running.
+    yield* Fiber.await(answering)
+    return Option.none()
   }))
 
 /**
@@ -151,37 +147,45 @@ export const end = (sql: SqlClient.SqlClient, session: Session, within: Duration
 
 /**
  * `use` run on a connection of its own, reserved for it, every statement of it there (its transactions too, begun
- * there). Unanswered after `deadline`, that connection's session is ended (`end`, forked in `scope`, after `onSilent`),
- * so that `use` fails rather than wait without end and the connection is not handed out again. `use` must be made of
- * short statements: a long one, however healthy, is cut there.
+ * there). Unanswered after `deadline`, that connection's session is ended (`end`, after `onSilent`), so that `use` fails
+ * rather than wait without end and the connection is not handed out again. `use` must be made of short statements: a
+ * long one, however healthy, is cut there.
+ *
+ * Detached from its caller: a caller interrupted (a timeout of its own, a race it lost) stops waiting, and `use` goes
+ * on, on a fiber of its own, to its answer or to its deadline. Its statements are never interrupted, since
+ * @effect/sql-pg cancels an interrupted statement by pid alone (`answerWithin`), and nor is the reservation, whose
+ * connection, had later, would never be given back. `end` runs in `scope` (the layer's: closed, it stops there, the
+ * socket destroyed all the same), or on a fiber of its own.
  */
 export const withDeadline = (
   sql: SqlClient.SqlClient,
   deadline: Duration.Duration,
-  scope: Scope.Scope,
-  onSilent: (session: Session) => Effect.Effect<void>
+  options: {
+    readonly scope?: Scope.Scope | undefined
+    readonly onSilent?: ((session: Session) => Effect.Effect<void>) | undefined
+  } = {}
 ) =>
 <A, E, R>(use: Effect.Effect<A, E, R>): Effect.Effect<A, E | SqlError, R> =>
   Effect.scoped(Effect.gen(function*() {
     const connection = yield* sql.reserve
     const session = pgSession(connection)
-    let ended = false
-    if (session !== undefined) {
-      yield* Effect.sleep(deadline).pipe(
-        Effect.zipRight(Effect.sync(() => ended = true)),
-        Effect.zipRight(onSilent(session)),
-        Effect.zipRight(Effect.forkIn(end(sql, session, deadline), scope)),
-        // Interrupted as `use` ends, even where its caller cannot be (a transaction's finalizer).
-        Effect.interruptible,
-        Effect.forkScoped
-      )
-    }
     // -1: no transaction open on it yet, so that one begun inside `use` is begun here, not a savepoint.
-    return yield* Effect.provideService(use, SqlClient.TransactionConnection, [connection, -1]).pipe(
-      // A transaction's rollback on the session ended here fails, and @effect/sql dies of that: it is the statement's
-      // failure, which the caller tries again, not a defect.
-      Effect.catchSomeDefect((defect) =>
-        ended && defect instanceof SqlError ? Option.some(Effect.fail(defect)) : Option.none()
-      )
+    const running = Effect.provideService(use, SqlClient.TransactionConnection, [connection, -1])
+    if (session === undefined) return yield* running
+    const answering = yield* Effect.fork(running)
+    const answered = yield* Effect.timeoutOption(Fiber.await(answering), deadline)
+    if (Option.isSome(answered)) return yield* answered.value
+    if (options.onSilent !== undefined) yield* options.onSilent(session)
+    const ending = end(sql, session, deadline)
+    yield* options.scope === undefined ? Effect.forkDaemon(ending) : Effect.forkIn(ending, options.scope)
+    // It fails once its session is ended. A transaction's rollback on that session fails too, and @effect/sql dies of
+    // that: it is the statement's failure, which the caller tries again, not a defect.
+    return yield* Fiber.join(answering).pipe(
+      Effect.catchSomeDefect((defect) => defect instanceof SqlError ? Option.some(Effect.fail(defect)) : Option.none())
     )
-  }))
+  })).pipe(
+    // Interruptible inside, whatever its caller is (a transaction's finalizer): the wait above is cut at the deadline.
+    Effect.interruptible,
+    Effect.forkDaemon,
+    Effect.flatMap(Fiber.join)
+  )
