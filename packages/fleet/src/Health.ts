@@ -29,6 +29,7 @@ import { SyncError } from "@intercom-scroll/sync"
 import { Duration, Effect, identity, Layer } from "effect"
 import { createServer } from "node:http"
 import { shardingConfig } from "./Fleet.js"
+import * as SilentSession from "./internal/silentSession.js"
 
 /**
  * @since 0.1.0
@@ -50,7 +51,9 @@ const shardIds = Array.from({ length: shardingConfig.shardsPerGroup ?? 300 }, (_
 
 /**
  * The runner's health now: a `SELECT 1` on its database (given up after `timeout`, default 5 seconds) and the shards
- * it holds. Never fails: a database that does not answer is a report that says why.
+ * it holds. Never fails: a database that does not answer is a report that says why. The `SELECT 1` given up on is not
+ * cancelled (a cancel by pid may reach another server's session after a failover): its session is ended, and the
+ * pool does not hand its connection out again.
  *
  * @since 0.1.0
  * @category health
@@ -62,7 +65,9 @@ export const check = (
     const sql = yield* SqlClient.SqlClient
     const sharding = yield* Sharding.Sharding
     const timeout = Duration.decode(options.timeout ?? Duration.seconds(5))
-    const database = yield* sql`SELECT 1`.pipe(
+    // On a connection of its own, detached: the timeout stops the wait, never the statement (`SilentSession.withDeadline`),
+    // whose session is ended once unanswered that long, so that a silent connection is not handed out again.
+    const database = yield* SilentSession.withDeadline(sql, timeout)(sql`SELECT 1`).pipe(
       Effect.as("ok"),
       Effect.catchAll((error) => Effect.succeed(SyncError.explain(error))),
       Effect.timeoutTo({ duration: timeout, onSuccess: identity, onTimeout: () => `no answer within ${Duration.format(timeout)}` })

@@ -34,6 +34,7 @@ import { Sync as IntercomSync, SyncDatabase, SyncError } from "@intercom-scroll/
 import { Array as Arr, Cause, Context, DateTime, Duration, Effect, Layer, Option, ParseResult, type Redacted, Schedule, Schema } from "effect"
 import * as CronName from "./internal/cronName.js"
 import * as IssuePath from "./internal/issuePath.js"
+import * as SilentSession from "./internal/silentSession.js"
 import * as Slots from "./internal/slots.js"
 import * as TokenDestination from "./internal/tokenDestination.js"
 import { MissingToken, Secrets } from "./Secrets.js"
@@ -314,8 +315,9 @@ export const layer = (
       const services = yield* Effect.context<HttpClient.HttpClient | SqlClient.SqlClient>()
       const sql = Context.get(services, SqlClient.SqlClient)
       // Given up after a few seconds: a server that takes connections and never answers them (stalled, half cut off)
-      // is away too, and a try that hangs would keep the wait below from trying again.
-      const ping = Effect.timeout(sql`SELECT 1`, pingTimeout)
+      // is away too, and a try that hangs would keep the wait below from trying again. The timeout stops the wait, not
+      // the statement, which @effect/sql-pg would cancel by pid alone (`SilentSession.withDeadline`, as `Health.check`).
+      const ping = Effect.timeout(SilentSession.withDeadline(sql, pingTimeout)(sql`SELECT 1`), pingTimeout)
       const untilDatabaseAnswers = Effect.ignore(Effect.retry(ping, { schedule: Schedule.spaced(Duration.seconds(1)) }))
       const databaseAnswers = ping.pipe(
         Effect.catchAll(() =>
