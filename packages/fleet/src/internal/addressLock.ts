@@ -14,7 +14,7 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
-import { Duration, Effect, ExecutionStrategy, Exit, identity, Option, Scope } from "effect"
+import { Duration, Effect, ExecutionStrategy, Exit, identity, Option, Schedule, Scope } from "effect"
 import * as SilentSession from "./silentSession.js"
 
 /** Beside the sync's advisory locks (0x1c5c0a11 for the workspaces, the next for its migrations). */
@@ -34,6 +34,9 @@ export const waitForAddress = Duration.seconds(20)
  * nearby, so the address is free for about as long as the shards a restart frees.
  */
 const checkEvery = Duration.seconds(5)
+
+/** How often a runner tries the address again while another process holds it, as it starts. */
+const tryEvery = Duration.seconds(1)
 
 /** A session of the runner's, reserved in a scope of its own: closed once it is lost, it is given back (or dropped). */
 interface Session {
@@ -93,56 +96,62 @@ export const hold = (address: string): Effect.Effect<boolean, SqlError, SqlClien
       yield* Effect.logWarning(
         `Another process holds this runner's address, ${address}: waiting up to ${Duration.format(waitForAddress)} for it to free it (an earlier runner at this address, stopping)`
       )
-      for (let second = 0; second < Duration.toSeconds(waitForAddress) && !taken; second++) {
-        yield* Effect.sleep("1 second")
-        taken = yield* first.take
-      }
+      // Tried again every second, `waitForAddress` in all.
+      taken = yield* first.take.pipe(
+        Effect.delay(tryEvery),
+        Effect.repeat({ until: (taken: boolean) => taken, times: Duration.toSeconds(waitForAddress) - 1 })
+      )
     }
     if (!taken) {
       yield* Scope.close(first.scope, Exit.void)
       return false
     }
-    // Until it holds the lock again on a new session: the database away (a restart under way) is tried again quietly,
-    // as the cluster says it is away; another process holding the address is said once.
-    const takeAgain = Effect.gen(function*() {
+    // Until it holds the lock again on a new session, tried every `checkEvery`: the database away (a restart under way)
+    // is tried again quietly, as the cluster says it is away; another process holding the address is said once.
+    const takeAgain = Effect.suspend(() => {
       let warned = false
-      while (true) {
-        const next = yield* Effect.option(open)
-        if (next._tag === "Some") {
-          const again = yield* Effect.option(next.value.take)
-          if (again._tag === "Some" && again.value) {
-            yield* Effect.logInfo(`This runner holds its address, ${address}, again`)
-            return next.value
-          }
-          yield* Scope.close(next.value.scope, Exit.void)
-          if (again._tag === "Some" && !warned) {
-            warned = true
-            yield* Effect.logWarning(
-              `Another process took this runner's address, ${address}, while this runner's session was gone: two runners at one address are one to the cluster. This runner takes it back once it is free`
-            )
-          }
-        }
-        yield* Effect.sleep(checkEvery)
-      }
+      const attempt: Effect.Effect<Option.Option<Session>> = Effect.option(open).pipe(Effect.flatMap(Option.match({
+        onNone: () => Effect.succeedNone,
+        onSome: (next) =>
+          Effect.gen(function*() {
+            const again = yield* Effect.option(next.take)
+            if (again._tag === "Some" && again.value) {
+              yield* Effect.logInfo(`This runner holds its address, ${address}, again`)
+              return Option.some(next)
+            }
+            yield* Scope.close(next.scope, Exit.void)
+            if (again._tag === "Some" && !warned) {
+              warned = true
+              yield* Effect.logWarning(
+                `Another process took this runner's address, ${address}, while this runner's session was gone: two runners at one address are one to the cluster. This runner takes it back once it is free`
+              )
+            }
+            return Option.none()
+          })
+      })))
+      return attempt.pipe(
+        Effect.repeat({ schedule: Schedule.addDelay(Schedule.identity<Option.Option<Session>>(), () => checkEvery), until: Option.isSome }),
+        // Repeated until taken: never `None` here.
+        Effect.flatMap(Option.match({ onNone: () => Effect.never, onSome: Effect.succeed }))
+      )
     })
-    const keeper = Effect.gen(function*() {
-      let current = first
-      while (true) {
-        yield* Effect.sleep(checkEvery)
-        const alive = yield* current.alive
-        if (alive === "alive") continue
-        // Given back to the pool, which drops a connection that failed.
-        yield* Scope.close(current.scope, Exit.void)
-        yield* Effect.logWarning(
-          alive === "ended"
-            ? `The session that held this runner's address, ${address}, ended (the database restarted, or the session was terminated): taking its lock again, so that no other runner starts at this address`
-            : `The session that held this runner's address, ${address}, did not answer within ${
-              Duration.format(checkEvery)
-            } (its path to the database may have gone silent): it was ended, and this runner takes its lock again, so that no other runner starts at this address`
-        )
-        current = yield* takeAgain
-      }
+    let current = first
+    const check = Effect.gen(function*() {
+      const alive = yield* current.alive
+      if (alive === "alive") return
+      // Given back to the pool, which drops a connection that failed.
+      yield* Scope.close(current.scope, Exit.void)
+      yield* Effect.logWarning(
+        alive === "ended"
+          ? `The session that held this runner's address, ${address}, ended (the database restarted, or the session was terminated): taking its lock again, so that no other runner starts at this address`
+          : `The session that held this runner's address, ${address}, did not answer within ${
+            Duration.format(checkEvery)
+          } (its path to the database may have gone silent): it was ended, and this runner takes its lock again, so that no other runner starts at this address`
+      )
+      current = yield* takeAgain
     })
+    // Every `checkEvery`, the first `checkEvery` after the lock was taken, and the next after each check, however long.
+    const keeper = Effect.schedule(check, Schedule.spaced(checkEvery))
     // One of the runner's background statements, which send no spans (as the cluster's own).
     yield* Effect.forkScoped(Effect.withTracerEnabled(keeper, false))
     return true
