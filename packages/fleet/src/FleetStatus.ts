@@ -380,7 +380,9 @@ export class DatabaseSilent extends Schema.TaggedError<DatabaseSilent>()("Databa
 /**
  * `reads` on a PostgreSQL connection of their own, given `deadline` in all: unanswered by then, the connection's
  * session is ended and they fail with `DatabaseSilent`, where they waited without end on a path gone silent (open
- * connections silent, new ones passing; packages/bench/NOTES.md, "A fleet when its PostgreSQL vanishes"). For short
+ * connections silent, new ones passing; packages/bench/NOTES.md, "A fleet when its PostgreSQL vanishes"). Their
+ * statements are never interrupted, at the deadline nor when the caller is: @effect/sql-pg cancels an interrupted
+ * statement by its pid alone, on another connection, which after a failover reaches another server. For short
  * reads, as `read` and `attention` are: a long one, however healthy, is cut at the deadline. Elsewhere (SQLite) `reads`
  * as they are.
  *
