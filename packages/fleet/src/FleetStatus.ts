@@ -358,9 +358,10 @@ export const attention: (
 })
 
 /**
- * The fleet's PostgreSQL did not answer reads within their deadline (`answeredWithin`): its path went silent (a failover
- * that moved its address, a firewall or a NAT that dropped the connection while something on the way still
- * acknowledges), or the server is too loaded to answer. Nothing was written.
+ * The fleet's PostgreSQL did not answer reads within their deadline (`answeredWithin`), or a statement within its own
+ * (`eachAnsweredWithin`): its path went silent (a failover that moved its address, a firewall or a NAT that dropped
+ * the connection while something on the way still acknowledges), or the server is too loaded to answer. Reads wrote
+ * nothing; the statement cut rolled back with its transaction.
  *
  * @since 0.1.0
  * @category errors
@@ -373,7 +374,7 @@ export class DatabaseSilent extends Schema.TaggedError<DatabaseSilent>()("Databa
   override get message(): string {
     return `The database ${this.database} did not answer within ${
       Duration.format(Duration.millis(this.waitedMillis))
-    }: its path may have gone silent (a failover that moved its address, a firewall or a NAT that dropped the connection), or the server is too loaded to answer. Its session was ended, and nothing was written. Try again once it answers.`
+    }: its path may have gone silent (a failover that moved its address, a firewall or a NAT that dropped the connection), or the server is too loaded to answer. Its session was ended, and what it was writing, if anything, rolled back. Try again once it answers.`
   }
 }
 
@@ -411,6 +412,33 @@ export const answeredWithin = (database: SyncDatabase.Database, deadline: Durati
       Effect.zipRight(
         Deferred.await(unanswered),
         new DatabaseSilent({ database: SyncDatabase.display(database), waitedMillis: Duration.toMillis(waited) })
+      )
+    )
+  })
+
+/**
+ * `use` on a PostgreSQL connection of its own, each of its statements given `deadline`: one unanswered by then has the
+ * connection's session ended, and `use` fails with `DatabaseSilent` at that deadline. For a long run of short statements,
+ * as `WorkspaceSync.prune`'s batches are, which `answeredWithin`'s deadline on the whole would cut however healthy. Its
+ * statements are never interrupted (a cancel by pid may reach another server's session after a failover). Elsewhere
+ * (SQLite) `use` as it is.
+ *
+ * @since 0.1.0
+ * @category reading
+ */
+export const eachAnsweredWithin = (database: SyncDatabase.Database, deadline: Duration.DurationInput) =>
+<A, E, R>(
+  use: Effect.Effect<A, E, R>
+): Effect.Effect<A, E | SqlError | DatabaseSilent, R | SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    if (!sql.onDialectOrElse({ pg: () => true, orElse: () => false })) return yield* use
+    const waited = Duration.decode(deadline)
+    let silent = false
+    return yield* SilentSession.eachWithin(sql, waited, () => Effect.sync(() => silent = true))(use).pipe(
+      // Whatever failed once a statement went unanswered failed of that.
+      Effect.mapError((error) =>
+        silent ? new DatabaseSilent({ database: SyncDatabase.display(database), waitedMillis: Duration.toMillis(waited) }) : error
       )
     )
   })

@@ -8,7 +8,7 @@ import { MessageStorage, ShardId } from "@effect/cluster"
 import { SqlClient, type SqlConnection } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { describe, expect, it } from "@effect/vitest"
-import { SyncDatabase } from "@intercom-scroll/sync"
+import { Sync, SyncDatabase } from "@intercom-scroll/sync"
 import { BlackHole, ClockSteps, PostgresDatabase, Standby } from "@intercom-scroll/testing"
 import {
   Cause,
@@ -348,6 +348,46 @@ describe("A client-only process on a silent path", () => {
       const done = yield* Fiber.join(working)
       expect(Exit.isSuccess(done) ? "answered" : Cause.pretty(done.cause)).toEqual("answered")
       expect(yield* bystander.alive).toBe(true)
+      yield* hole.reset
+    }), { timeout: 120_000 })
+
+  it.scoped("fleet prune's statements on a silent path fail with DatabaseSilent at a statement's deadline, and its session is ended", () =>
+    Effect.gen(function*() {
+      const url = yield* Effect.orDie(PostgresDatabase.make)
+      const hole = yield* BlackHole.make(url)
+      const direct = Context.get(yield* Layer.build(Layer.orDie(PostgresDatabase.layerAt(url))), SqlClient.SqlClient)
+      // The cluster's tables and the sync's, as a runner leaves them.
+      yield* Effect.orDie(Effect.flatten(Fiber.await(yield* Effect.fork(Effect.scoped(
+        Layer.build(Fleet.layerClient({ database: SyncDatabase.Database.Postgres({ url }) }))
+      )))))
+      yield* Effect.orDie(Effect.provideService(Sync.migrate, SqlClient.SqlClient, direct))
+      const database = SyncDatabase.Database.Postgres({ url: hole.url })
+      const sql = Context.get(yield* Layer.build(Layer.orDie(SyncDatabase.layer(database))), SqlClient.SqlClient)
+      const prune = WorkspaceSync.prune(DateTime.unsafeMake(Date.now())).pipe(
+        FleetStatus.eachAnsweredWithin(database, "30 seconds"),
+        Effect.provideService(SqlClient.SqlClient, sql)
+      )
+      // Answered, its connection left idle in the pool.
+      expect(yield* Effect.either(prune)).toEqual(Either.right({ runs: 0, requests: 0, ticks: 0 }))
+      const [{ pid }] = (yield* Effect.orDie(sql<{ readonly pid: number }>`SELECT pg_backend_pid() AS pid`)) as [{ readonly pid: number }]
+
+      yield* hole.silence
+      const silent = yield* Effect.fork(Effect.either(prune))
+      for (let second = 0; second < 29; second++) {
+        yield* TestClock.adjust("1 second")
+        yield* TestServices.provideLive(Effect.sleep("30 millis"))
+      }
+      expect(Option.isNone(yield* Fiber.poll(silent))).toBe(true)
+      // Before, its deletes waited on the silent connection without end.
+      const failed = yield* ClockSteps.runToEnd({ ...steps, maxSteps: 2 })(silent)
+      if (Either.isRight(failed)) return expect.fail("the prune was answered")
+      expect(failed.left).toBeInstanceOf(FleetStatus.DatabaseSilent)
+      expect(failed.left.message).toMatch(/^The database postgres:\/\/.*127\.0\.0\.1:\d+\/\S+ did not answer within 30s: /)
+      // And its session is ended on the server, which the path's silence would otherwise leave open.
+      yield* ClockSteps.until("the silent session ended", steps)(Effect.map(
+        Effect.orDie(direct<{ readonly pid: number }>`SELECT pid FROM pg_stat_activity WHERE pid = ${pid}`),
+        (rows) => rows.length === 0
+      ))
       yield* hole.reset
     }), { timeout: 120_000 })
 })

@@ -427,6 +427,9 @@ export const runSync = (flags: {
     }).pipe(Effect.scoped, Effect.provide(Fleet.layerClient({ database })))
   })
 
+/** How long one of `fleet prune`'s statements (a batch of 500 rows) may wait for the database, as `fleet status`'s reads do. */
+const pruneStatementDeadline = Duration.seconds(30)
+
 /**
  * Deletes what syncs answered longer ago than `--older-than` left in the fleet's database (`WorkspaceSync.prune`), and says
  * how much on stdout.
@@ -442,7 +445,9 @@ export const runPrune = (flags: { readonly database: string; readonly olderThan:
     // machine's, an hour ahead, `--older-than 1h` deleted answers their senders had not read yet.
     const [before, pruned] = yield* Effect.flatMap(DateTime.now, (now) => {
       const before = DateTime.subtractDuration(now, flags.olderThan)
-      return Effect.map(WorkspaceSync.prune(before), (pruned) => [before, pruned] as const)
+      // Each statement (a batch of 500) given a deadline, not the whole, which a long healthy prune may outlast: on a
+      // path gone silent once connected, its deletes waited without end.
+      return Effect.map(WorkspaceSync.prune(before).pipe(FleetStatus.eachAnsweredWithin(database, pruneStatementDeadline)), (pruned) => [before, pruned] as const)
     }).pipe(Effect.provide(Fleet.layerClient({ database })))
     yield* Stdio.print(
       `Pruned ${integer.format(pruned.requests)} requests answered, ${integer.format(pruned.ticks)} schedule ticks and ${

@@ -11,7 +11,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlConnection from "@effect/sql/SqlConnection"
 import { SqlError } from "@effect/sql/SqlError"
 import { SyncError } from "@intercom-scroll/sync"
-import { Cause, Duration, Effect, Exit, Fiber, Option, Schedule, type Scope } from "effect"
+import { Cause, Duration, Effect, Exit, Fiber, identity, Option, Schedule, type Scope } from "effect"
 
 /** A session of the server, and the socket that reaches it. */
 export interface Session {
@@ -189,3 +189,57 @@ export const withDeadline = (
     Effect.forkDaemon,
     Effect.flatMap(Fiber.join)
   )
+
+/**
+ * `use` run on a connection of its own, reserved for it, every statement of it there (its transactions too), each
+ * statement answered within `deadline`: one unanswered by then fails, its session ended (`onSilent` first; its socket
+ * closed at once, the session ended on the server in the background), and so does each statement after it. For a
+ * long run of short statements (a prune's batches), which a deadline on the whole would cut however healthy. Its
+ * statements are never interrupted (`answerWithin`); a stream's are not bounded (its pace is its consumer's).
+ */
+export const eachWithin = (
+  sql: SqlClient.SqlClient,
+  deadline: Duration.Duration,
+  onSilent: (session: Session) => Effect.Effect<void>
+) =>
+<A, E, R>(use: Effect.Effect<A, E, R>): Effect.Effect<A, E | SqlError, R> =>
+  Effect.scoped(Effect.gen(function*() {
+    const connection = yield* sql.reserve
+    const session = pgSession(connection)
+    if (session === undefined) return yield* Effect.provideService(use, SqlClient.TransactionConnection, [connection, -1])
+    let givenUp = false
+    const giveUp = Effect.suspend(() => {
+      givenUp = true
+      return onSilent(session).pipe(
+        Effect.zipRight(Effect.forkDaemon(end(sql, session, deadline))),
+        Effect.zipRight(destroyed(session.socket))
+      )
+    })
+    const bounded = <B>(statement: Effect.Effect<B, SqlError>): Effect.Effect<B, SqlError> =>
+      Effect.suspend(() =>
+        givenUp
+          ? new SqlError({ message: `Not sent: an earlier statement had no answer within ${Duration.format(deadline)}` })
+          : Effect.flatMap(
+            answerWithin(statement, deadline, giveUp),
+            Option.match({
+              onNone: () => new SqlError({ message: `No answer within ${Duration.format(deadline)}: the session was ended` }),
+              onSome: identity
+            })
+          )
+      )
+    const watched: SqlConnection.Connection = {
+      execute: (statement, params, transformRows) => bounded(connection.execute(statement, params, transformRows)),
+      executeRaw: (statement, params) => bounded(connection.executeRaw(statement, params)),
+      executeStream: connection.executeStream,
+      executeValues: (statement, params) => bounded(connection.executeValues(statement, params)),
+      executeUnprepared: (statement, params, transformRows) =>
+        bounded(connection.executeUnprepared(statement, params, transformRows))
+    }
+    // -1: no transaction open on it yet, so that one begun inside `use` is begun here, not a savepoint.
+    return yield* Effect.provideService(use, SqlClient.TransactionConnection, [watched, -1]).pipe(
+      // A transaction's rollback after the silence fails, and @effect/sql dies of that: it is the statement's failure.
+      Effect.catchSomeDefect((defect) =>
+        givenUp && defect instanceof SqlError ? Option.some(Effect.fail(defect)) : Option.none()
+      )
+    )
+  }))
