@@ -10,8 +10,9 @@ import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import { SyncDatabase } from "@intercom-scroll/sync"
 import { BlackHole, ClockSteps, PostgresDatabase, Standby } from "@intercom-scroll/testing"
-import { Cause, Context, Effect, Exit, Fiber, Layer, Option } from "effect"
+import { Context, Effect, Fiber, Layer } from "effect"
 import { Fleet, Health } from "../src/index.js"
+import { atWork } from "./support/bystander.js"
 
 if (!Standby.supported) console.warn("HealthFailover.test.ts: no PID namespaces here (unshare --pid refused): its cases are skipped")
 
@@ -42,13 +43,8 @@ describe("Health.check after a failover", () => {
       // The pool's one connection, idle: the next check takes it.
       const [{ pid }] = (yield* Effect.orDie(sql<{ readonly pid: number }>`SELECT pg_backend_pid() AS pid`)) as [{ readonly pid: number }]
 
-      // On the server the address moves to, another application's session by that pid, at work: waiting for a lock
-      // the test holds, until the test lets it go.
-      const onStandby = Context.get(yield* Layer.build(Layer.orDie(PostgresDatabase.layerAt(standby.url))), SqlClient.SqlClient)
-      const gate = yield* Effect.orDie(onStandby.reserve)
-      yield* Effect.orDie(gate.execute("SELECT pg_advisory_lock(1)", [], undefined))
-      const bystander = yield* standby.bystander(pid)
-      const working = yield* Effect.fork(Effect.exit(bystander.execute("SELECT pg_advisory_lock(1)")))
+      // On the server the address moves to, another application's session by that pid, at work.
+      const bystander = yield* atWork(standby, pid)
 
       yield* hole.failover(standby.url)
       expect(yield* ClockSteps.runToEnd(steps)(yield* Effect.fork(check))).toEqual({
@@ -60,11 +56,7 @@ describe("Health.check after a failover", () => {
       expect(yield* ClockSteps.runToEnd(steps)(yield* Effect.fork(check))).toEqual({ healthy: true, database: "ok", shards: 0 })
       // Before, the timeout interrupted the statement, which @effect/sql-pg cancels by pid on a new connection, there:
       // "canceling statement due to user request".
-      expect(yield* Fiber.poll(working)).toEqual(Option.none())
-      yield* Effect.orDie(gate.execute("SELECT pg_advisory_unlock(1)", [], undefined))
-      const done = yield* Fiber.join(working)
-      expect(Exit.isSuccess(done) ? "answered" : Cause.pretty(done.cause)).toEqual("answered")
-      expect(yield* bystander.alive).toBe(true)
+      yield* bystander.finish
       yield* hole.reset
     }), 120_000)
 })

@@ -31,6 +31,7 @@ import {
 import { Fleet, FleetStatus, WorkspaceSync } from "../src/index.js"
 import * as ShardLocks from "../src/internal/shardLocks.js"
 import * as SilentSession from "../src/internal/silentSession.js"
+import { atWork } from "./support/bystander.js"
 
 const steps = { step: "1 second", maxSteps: 60, realPause: "30 millis" } as const
 
@@ -328,11 +329,7 @@ describe("A client-only process on a silent path", () => {
       )))
       const { pid, session } = yield* Deferred.await(first)
 
-      const onStandby = Context.get(yield* Layer.build(Layer.orDie(PostgresDatabase.layerAt(standby.url))), SqlClient.SqlClient)
-      const gate = yield* Effect.orDie(onStandby.reserve)
-      yield* Effect.orDie(gate.execute("SELECT pg_advisory_lock(1)", [], undefined))
-      const bystander = yield* standby.bystander(pid)
-      const working = yield* Effect.fork(Effect.exit(bystander.execute("SELECT pg_advisory_lock(1)")))
+      const bystander = yield* atWork(standby, pid)
 
       yield* hole.failover(standby.url)
       yield* Deferred.succeed(failedOver, undefined)
@@ -343,11 +340,7 @@ describe("A client-only process on a silent path", () => {
       yield* ClockSteps.until("the silent connection closed", steps)(Effect.sync(() => session.socket.closed === true))
       // Before, losing the race to the deadline interrupted the reads, and @effect/sql-pg cancelled their statement by
       // pid on a new connection, which reached the new server: "canceling statement due to user request".
-      expect(yield* Fiber.poll(working)).toEqual(Option.none())
-      yield* Effect.orDie(gate.execute("SELECT pg_advisory_unlock(1)", [], undefined))
-      const done = yield* Fiber.join(working)
-      expect(Exit.isSuccess(done) ? "answered" : Cause.pretty(done.cause)).toEqual("answered")
-      expect(yield* bystander.alive).toBe(true)
+      yield* bystander.finish
       yield* hole.reset
     }), { timeout: 120_000 })
 
@@ -356,10 +349,13 @@ describe("A client-only process on a silent path", () => {
       const url = yield* Effect.orDie(PostgresDatabase.make)
       const hole = yield* BlackHole.make(url)
       const direct = Context.get(yield* Layer.build(Layer.orDie(PostgresDatabase.layerAt(url))), SqlClient.SqlClient)
-      // The cluster's tables and the sync's, as a runner leaves them.
-      yield* Effect.orDie(Effect.flatten(Fiber.await(yield* Effect.fork(Effect.scoped(
-        Layer.build(Fleet.layerClient({ database: SyncDatabase.Database.Postgres({ url }) }))
-      )))))
+      // The cluster's tables and the sync's, as a runner leaves them. On the live clock: the client's stop waits on it.
+      yield* TestServices.provideLive(Effect.scoped(Layer.build(Fleet.layerClient({ database: SyncDatabase.Database.Postgres({ url }) }))).pipe(
+        // On a fiber of its own: the layer sets the database's clock on the fiber that builds it.
+        Effect.fork,
+        Effect.flatMap(Fiber.join),
+        Effect.orDie
+      ))
       yield* Effect.orDie(Effect.provideService(Sync.migrate, SqlClient.SqlClient, direct))
       const database = SyncDatabase.Database.Postgres({ url: hole.url })
       const sql = Context.get(yield* Layer.build(Layer.orDie(SyncDatabase.layer(database))), SqlClient.SqlClient)
