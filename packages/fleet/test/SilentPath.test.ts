@@ -35,6 +35,32 @@ import { atWork } from "./support/bystander.js"
 
 const steps = { step: "1 second", maxSteps: 60, realPause: "30 millis" } as const
 
+/**
+ * `operation` on a path just silenced: still waiting at 29 s, `DatabaseSilent` at 30 s naming the database, and the
+ * session by `pid` (its connection's) then ended on the server, which `direct` reaches past the silence.
+ */
+const silentUntilDeadline = <A, E, R>(operation: Effect.Effect<A, E, R>, pid: number, direct: SqlClient.SqlClient) =>
+  Effect.gen(function*() {
+    const silent = yield* Effect.fork(Effect.either(operation))
+    for (let second = 0; second < 29; second++) {
+      yield* TestClock.adjust("1 second")
+      yield* TestServices.provideLive(Effect.sleep("30 millis"))
+    }
+    expect(Option.isNone(yield* Fiber.poll(silent))).toBe(true)
+    // At the deadline itself, not once its session is ended, which waits for another connection.
+    const failed = yield* ClockSteps.runToEnd({ ...steps, maxSteps: 2 })(silent)
+    if (Either.isRight(failed)) return expect.fail("answered on a silent path")
+    if (!(failed.left instanceof FleetStatus.DatabaseSilent)) return expect.fail(`failed otherwise: ${String(failed.left)}`)
+    expect(failed.left.message).toMatch(
+      /^The database postgres:\/\/.*127\.0\.0\.1:\d+\/\S+ did not answer within 30s: /
+    )
+    // And its session is ended on the server, which the path's silence would otherwise leave open.
+    yield* ClockSteps.until("the silent session ended", steps)(Effect.map(
+      Effect.orDie(direct<{ readonly pid: number }>`SELECT pid FROM pg_stat_activity WHERE pid = ${pid}`),
+      (rows) => rows.length === 0
+    ))
+  })
+
 describe("A runner's storage on a silent path", () => {
   it.scoped("a storage read left unanswered fails at its deadline, and the next reads on a new connection what was sent meanwhile", () => {
     const warnings: Array<string> = []
@@ -285,22 +311,7 @@ describe("A client-only process on a silent path", () => {
       const direct = Context.get(yield* Layer.build(Layer.orDie(PostgresDatabase.layerAt(url))), SqlClient.SqlClient)
 
       yield* hole.silence
-      const silent = yield* Effect.fork(Effect.either(read))
-      for (let second = 0; second < 29; second++) {
-        yield* TestClock.adjust("1 second")
-        yield* TestServices.provideLive(Effect.sleep("30 millis"))
-      }
-      expect(Option.isNone(yield* Fiber.poll(silent))).toBe(true)
-      // At the deadline itself, not once its session is ended, which waits for another connection.
-      const failed = yield* ClockSteps.runToEnd({ ...steps, maxSteps: 2 })(silent)
-      if (Either.isRight(failed)) return expect.fail("the reads were answered")
-      expect(failed.left).toBeInstanceOf(FleetStatus.DatabaseSilent)
-      expect(failed.left.message).toMatch(/^The database postgres:\/\/.*127\.0\.0\.1:\d+\/\S+ did not answer within 30s: /)
-      // And its session is ended on the server, which the path's silence would otherwise leave open.
-      yield* ClockSteps.until("the silent session ended", steps)(Effect.map(
-        Effect.orDie(direct<{ readonly pid: number }>`SELECT pid FROM pg_stat_activity WHERE pid = ${pid}`),
-        (rows) => rows.length === 0
-      ))
+      yield* silentUntilDeadline(read, pid, direct)
 
       yield* hole.reset
     }), { timeout: 120_000 })
@@ -368,22 +379,8 @@ describe("A client-only process on a silent path", () => {
       const [{ pid }] = (yield* Effect.orDie(sql<{ readonly pid: number }>`SELECT pg_backend_pid() AS pid`)) as [{ readonly pid: number }]
 
       yield* hole.silence
-      const silent = yield* Effect.fork(Effect.either(prune))
-      for (let second = 0; second < 29; second++) {
-        yield* TestClock.adjust("1 second")
-        yield* TestServices.provideLive(Effect.sleep("30 millis"))
-      }
-      expect(Option.isNone(yield* Fiber.poll(silent))).toBe(true)
       // Before, its deletes waited on the silent connection without end.
-      const failed = yield* ClockSteps.runToEnd({ ...steps, maxSteps: 2 })(silent)
-      if (Either.isRight(failed)) return expect.fail("the prune was answered")
-      expect(failed.left).toBeInstanceOf(FleetStatus.DatabaseSilent)
-      expect(failed.left.message).toMatch(/^The database postgres:\/\/.*127\.0\.0\.1:\d+\/\S+ did not answer within 30s: /)
-      // And its session is ended on the server, which the path's silence would otherwise leave open.
-      yield* ClockSteps.until("the silent session ended", steps)(Effect.map(
-        Effect.orDie(direct<{ readonly pid: number }>`SELECT pid FROM pg_stat_activity WHERE pid = ${pid}`),
-        (rows) => rows.length === 0
-      ))
+      yield* silentUntilDeadline(prune, pid, direct)
       yield* hole.reset
     }), { timeout: 120_000 })
 })
