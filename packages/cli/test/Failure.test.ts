@@ -222,6 +222,16 @@ describe("Failure.line", () => {
     )
   })
 
+  it("a sync's LockLost for a database that answered nothing advises the --unanswered-timeout flag; any other LockLost does not", () => {
+    const reason = "its PostgreSQL server stopped answering: a statement waited 125 s for an answer, and no connection to the server was answered for 121 s (connect timeouts, statements unanswered)"
+    const unanswered = Failure.line(Cause.fail(new SyncError.LockLost({ workspace: "acme", reason, unanswered: true })))
+    expect(unanswered).toBe(
+      `LockLost: The sync of workspace "acme" lost its lock (${reason}), so it stopped before marking anything deleted. Run it again. If the database is coming back (a failover, a restart, a network outage), sync again, or give it longer with --unanswered-timeout DURATION, such as --unanswered-timeout 10m (default 2m).`
+    )
+    const ended = Failure.line(Cause.fail(new SyncError.LockLost({ workspace: "acme", reason: "its PostgreSQL session ended" })))
+    expect(ended).not.toContain("--unanswered-timeout")
+  })
+
   it("a sync's TableLocked names the blocking session and advises the --table-lock-timeout flag", () => {
     const blocker = new SyncError.Blocker({
       pid: 4242,

@@ -753,6 +753,7 @@ export const run: (
         error._tag === "LockLost" && unrecorded
           ? new LockLost({
             workspace: error.workspace,
+            unanswered: error.unanswered,
             reason: `${error.reason}; the run could not be recorded: it stays \`running\` until a later sync of the workspace marks it \`abandoned\``
           })
           : error

@@ -90,7 +90,12 @@ export class LockTimeout extends Schema.TaggedError<LockTimeout>()("LockTimeout"
  */
 export class LockLost extends Schema.TaggedError<LockLost>()("LockLost", {
   workspace: Schema.String,
-  reason: Schema.String
+  reason: Schema.String,
+  /**
+   * Lost because the server answered nothing at all, on any connection, for `Sync.Options.unansweredTimeout` while a
+   * statement of the run waited (its host gone, its address moved): a longer timeout rides out a longer outage.
+   */
+  unanswered: Schema.optionalWith(Schema.Boolean, { default: () => false })
 }) {
   override get message(): string {
     return `The sync of workspace ${

@@ -78,6 +78,8 @@ for (const sslmode of ["disable", "require"] as const) {
       const exit = yield* Effect.exit(ClockSteps.runToEnd(steps)(fiber))
       const error = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
       expect(error?._tag).toBe("LockLost")
+      // A session seen idle is an answer: no flag of the unanswered timeout to give.
+      expect((error as SyncError.LockLost).unanswered).toBe(false)
       expect((error as SyncError.LockLost).reason).toMatch(
         /^its PostgreSQL connection went silent: a statement waited \d+ s for an answer while its server session \(pid \d+\) sat (idle|idle in transaction): the answer, or the statement, was lost on the way/
       )
@@ -262,6 +264,8 @@ it.scoped("a run whose server stops answering altogether, new connections too, f
     const exit = yield* Effect.exit(ClockSteps.runToEnd({ step: "1 second", maxSteps: 400, realPause: "100 millis" })(fiber))
     const error = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
     expect(error?._tag).toBe("LockLost")
+    // Said as such, so that the CLI can name --unanswered-timeout.
+    expect((error as SyncError.LockLost).unanswered).toBe(true)
     const reason = (error as SyncError.LockLost).reason
     const [, waited, unanswered] = reason.match(
       /^its PostgreSQL server stopped answering: a statement waited (\d+) s for an answer, and no connection to the server was answered for (\d+) s \(connect timeouts, statements unanswered\)(?:: [^;]+)?; the run could not be recorded: it stays `running` until a later sync of the workspace marks it `abandoned`$/

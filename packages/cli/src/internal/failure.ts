@@ -117,6 +117,11 @@ const tableLockedAtStartAdvice =
 const tableLockedInFleetAdvice =
   "End that session's transaction (COMMIT or ROLLBACK it, or SELECT pg_terminate_backend(pid)) and sync again under a new --run: a runner's sync waits 1 minute for such a lock."
 
+/** A sync whose database answered nothing for its `--unanswered-timeout`: the flag that rides out a longer outage. */
+const isLockLost = Schema.is(SyncError.LockLost)
+const unansweredAdvice =
+  "If the database is coming back (a failover, a restart, a network outage), sync again, or give it longer with --unanswered-timeout DURATION, such as --unanswered-timeout 10m (default 2m)."
+
 /** A token of another workspace than the rows': the library's advice speaks of names, this says the flag. */
 const isWorkspaceMismatch = Schema.is(SyncError.WorkspaceMismatch)
 const workspaceMismatchAdvice = (error: SyncError.WorkspaceMismatch) =>
@@ -219,6 +224,7 @@ const describe = (error: unknown, surface: Surface = {}): string => {
     return `${error._tag}: ${error.problem} ${error.workspace === undefined ? tableLockedAtStartAdvice : tableLockedAdvice}`
   }
   if (isWorkspaceMismatch(error)) return `${error._tag}: ${error.problem} ${workspaceMismatchAdvice(error)}`
+  if (isLockLost(error) && error.unanswered) return `${error._tag}: ${error.message} ${unansweredAdvice}`
   if (typeof error === "object" && error !== null) {
     const { _tag, name, message } = error as { readonly _tag?: unknown; readonly name?: unknown; readonly message?: unknown }
     const label = typeof _tag === "string" ? _tag : typeof name === "string" ? name : "Error"

@@ -23,7 +23,7 @@ import { Clock, Duration, Effect, Schedule, type Scope } from "effect"
 import { explain, LockLost, LockTimeout, type SessionPooled, type TableLocked } from "../SyncError.js"
 import type { Dialect } from "./dialect.js"
 import { advisory } from "./lock/advisory.js"
-import { isSqlError, type Unanswered } from "./lock/kind.js"
+import { isSqlError, type LostReason, type Unanswered } from "./lock/kind.js"
 import { workspaceKey } from "./lock/keys.js"
 import { lease } from "./lock/lease.js"
 import { isBusy } from "./lock/sqliteBusy.js"
@@ -106,8 +106,9 @@ export const acquire = (
         options.unansweredLimit
       )
       : lease(sql, options.workspace)
-    const lost = (reason: string) => new LockLost({ workspace: options.workspace, reason })
-    const lostFor = (detail: string) => Effect.flatMap(lock.lostReason, (reason) => Effect.fail(lost(`${reason}: ${detail}`)))
+    const lost = (because: LostReason) => new LockLost({ workspace: options.workspace, ...because })
+    const lostFor = (detail: string) =>
+      Effect.flatMap(lock.lostReason, (because) => Effect.fail(lost({ ...because, reason: `${because.reason}: ${detail}` })))
     // Before the first try, not after the last: a try interrupted while its statement was on its way may have taken
     // the lock (PostgreSQL grants it whether or not anyone reads the answer), and the connection would go back to the
     // pool holding it. Releasing a lock not held does nothing.
@@ -146,11 +147,11 @@ export const acquire = (
       // so that a run that ends mid-check never has the check cancelled on a session that its next statement uses.
       lost: Effect.flatMap(
         Effect.repeat(Effect.delay(Effect.uninterruptible(lock.stillHeld), lock.checkEvery), { while: (held) => held }),
-        () => Effect.flatMap(lock.lostReason, (reason) => Effect.fail(lost(reason)))
+        () => Effect.flatMap(lock.lostReason, (because) => Effect.fail(lost(because)))
       ).pipe(Effect.catchTag("SqlError", (error) =>
         // Still busy after a minute of asking, longer than a lease lasts: another sync may have taken it over by now.
         isBusy(error)
-          ? Effect.fail(lost(`SQLite stayed busy for a minute, longer than a lease lasts: ${explain(error)}`))
+          ? Effect.fail(lost({ reason: `SQLite stayed busy for a minute, longer than a lease lasts: ${explain(error)}`, unanswered: false }))
           : lostFor(explain(error)))),
       transaction: <A, E, R>(
         effect: Effect.Effect<A, E, R>

@@ -171,7 +171,7 @@ export const advisory = (
         }
         // Cut by the watch: its session ended on the server, and the lock with it if the try had taken it.
         const silence = yield* watch.silence
-        if (Exit.isFailure(answer) && silence !== undefined) return yield* new LockLost({ workspace, reason: silence })
+        if (Exit.isFailure(answer) && silence !== undefined) return yield* new LockLost({ workspace, ...silence })
         // Taken: the session's keepalives, on which the lock's life hangs once this process is gone without a word. A
         // lock left without them is no reason to fail the run.
         if (Exit.isSuccess(answer)) yield* Effect.ignore(watch.track(connection.execute(keepalivesStatement, [], undefined)))
@@ -193,7 +193,7 @@ export const advisory = (
         turn.withPermits(1)
       ),
       checkEvery: Duration.seconds(10),
-      lostReason: Effect.map(watch.silence, (silence) => silence ?? "its PostgreSQL session ended"),
+      lostReason: Effect.map(watch.silence, (silence) => silence ?? { reason: "its PostgreSQL session ended", unanswered: false }),
       // Before the connection goes back to the pool, which would otherwise keep the lock alive. Releasing a lock not
       // held does nothing; no try that may have taken it, nothing to release.
       release: Effect.flatMap(Ref.get(held), (taken) =>

@@ -18,13 +18,19 @@ export class Busy extends Data.TaggedError("Busy") {}
  */
 export const isSqlError = (error: unknown): error is SqlError => Predicate.isTagged(error, "SqlError")
 
+/** Why a lock is lost, in words, and whether because the server answered nothing at all (`LockLost.unanswered`). */
+export interface LostReason {
+  readonly reason: string
+  readonly unanswered: boolean
+}
+
 export interface Lock {
   readonly tryTake: Effect.Effect<void, Busy | LockLost | SessionPooled | SqlError>
   /** Whether the lock is still ours; in SQLite, renews the lease. */
   readonly stillHeld: Effect.Effect<boolean, SessionPooled | SqlError>
   readonly checkEvery: Duration.Duration
   /** Why the lock is lost, once it is. */
-  readonly lostReason: Effect.Effect<string>
+  readonly lostReason: Effect.Effect<LostReason>
   readonly release: Effect.Effect<void, SqlError>
   /** A transaction that commits only while the lock is held (see the module's comment). */
   readonly transaction: <A, E, R>(

@@ -94,7 +94,7 @@ export const lease = (sql: SqlClient.SqlClient, workspace: string): Lock => {
         : Effect.flatMap(takeOverDead, (taken) => taken ? Effect.void : Effect.fail(new Busy())))),
     stillHeld: whileBusy(renew),
     checkEvery: heartbeatInterval,
-    lostReason: Effect.succeed(lostReason),
+    lostReason: Effect.succeed({ reason: lostReason, unanswered: false }),
     release: whileBusy(Effect.asVoid(sql`DELETE FROM ${t} WHERE workspace = ${workspace} AND holder = ${holder}`)),
     // One connection: the file answers, or fails, by itself.
     aside: (effect) => effect,

@@ -16,7 +16,7 @@ import type { SqlError } from "@effect/sql/SqlError"
 import { Clock, Duration, Effect, Ref, Schema } from "effect"
 import { silenceCheckEvery } from "./aside.js"
 import type { Socket } from "./connection.js"
-import type { Unanswered } from "./kind.js"
+import type { LostReason, Unanswered } from "./kind.js"
 import { type Identity, look, type Look, sessionStart, SessionRow, sight } from "./session.js"
 
 /**
@@ -59,7 +59,7 @@ interface State {
   /** The run is stopping (`stop`). */
   readonly stopping: boolean
   /** What the watch found, once it cut the connection. */
-  readonly silence: string | undefined
+  readonly silence: LostReason | undefined
 }
 
 /** A session seen idle, the look before: unchanged at the next look, with the same statement under way, it is cut. */
@@ -87,7 +87,7 @@ export interface SilenceWatch {
   /** Who the watched connection's session is, as its answer named it. */
   readonly identify: (identity: Identity) => Effect.Effect<void>
   /** What the watch found once it cut the connection; undefined while it has not. */
-  readonly silence: Effect.Effect<string | undefined>
+  readonly silence: Effect.Effect<LostReason | undefined>
   /**
    * The run is stopping: cut at once where the watch found the server answering nothing for the statement under way;
    * else at its next look that finds so.
@@ -166,10 +166,11 @@ export const make = (
     const cut = (
       on: Watched,
       ours: { readonly pid: number; readonly started: string } | undefined,
-      reason: string
+      reason: string,
+      unanswered = false
     ) =>
       Effect.gen(function*() {
-        yield* Ref.update(state, (s) => ({ ...s, silence: reason }))
+        yield* Ref.update(state, (s) => ({ ...s, silence: { reason, unanswered } }))
         if (ours !== undefined) {
           yield* Effect.ignore(Effect.timeoutOption(
             sql.unsafe(
@@ -197,7 +198,7 @@ export const make = (
       }
       const now = yield* Clock.currentTimeMillis
       const still = yield* Ref.get(state)
-      yield* cut(watched, undefined, stoppedAnswering(still.inFlight, now, unanswered.since))
+      yield* cut(watched, undefined, stoppedAnswering(still.inFlight, now, unanswered.since), true)
     })
 
     // A look that found no answer at all: counted from the first such look for this statement, and the connection cut
@@ -211,7 +212,7 @@ export const make = (
         const after = yield* Clock.currentTimeMillis
         const { inFlight, stopping } = yield* Ref.get(state)
         if (inFlight.begun !== begun || (!stopping && after - since < unansweredMillis)) return watching(undefined)
-        yield* cut(on, undefined, stoppedAnswering(inFlight, after, since))
+        yield* cut(on, undefined, stoppedAnswering(inFlight, after, since), true)
         return cutDone
       })
 
