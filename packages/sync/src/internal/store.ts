@@ -330,6 +330,14 @@ export const make = (
   )
   const typed: ReadonlyArray<string> = typedColumns[resource]
 
+  // SQLite: the ids of `source` (a table and its WHERE) folded into the seen table as seen by `run`, in key order; a row
+  // already seen by a later run keeps its own. One statement for the whole log and for a chunk of its sorted copy.
+  const foldIntoSeen = (run: number, now: number, source: Statement.Fragment) =>
+    sql`INSERT INTO ${seen} (workspace, id, last_seen_at, last_seen_run)
+      SELECT ${workspace}, id, ${time(dialect, now)}, ${run} FROM ${source} ORDER BY id
+      ON CONFLICT (workspace, id) DO UPDATE SET last_seen_at = excluded.last_seen_at, last_seen_run = excluded.last_seen_run
+      WHERE ${seen}.last_seen_run < excluded.last_seen_run`
+
   // PostgreSQL: a record this run has not seen yet moves its seen row to the run; one a restart sends again is left
   // alone, and is neither written nor counted again. RETURNING gives only the rows written: the ids newly seen.
   const seenOnConflict = sql`ON CONFLICT (workspace, id) DO UPDATE SET
@@ -553,10 +561,7 @@ export const make = (
     // rather than `<>`: a run that lost its lock and folds late never moves a row back from a newer run.
     foldSeen: (run, now) =>
       dialect === "pg" ? Effect.void : Effect.gen(function*() {
-        yield* sql`INSERT INTO ${seen} (workspace, id, last_seen_at, last_seen_run)
-          SELECT ${workspace}, id, ${time(dialect, now)}, ${run} FROM ${seenLog} WHERE run = ${run} ORDER BY id
-          ON CONFLICT (workspace, id) DO UPDATE SET last_seen_at = excluded.last_seen_at, last_seen_run = excluded.last_seen_run
-          WHERE ${seen}.last_seen_run < excluded.last_seen_run`
+        yield* foldIntoSeen(run, now, sql`${seenLog} WHERE run = ${run}`)
         yield* sql`DELETE FROM ${seenLog} WHERE run = ${run}`
       }),
 
@@ -585,10 +590,7 @@ export const make = (
           count(*) AS looked FROM (SELECT id FROM ${sorted} ${from} ORDER BY id LIMIT ${limit})`
         if (bound.last === null) return undefined
         const upTo = after === undefined ? sql`WHERE id <= ${bound.last}` : sql`${from} AND id <= ${bound.last}`
-        yield* sql`INSERT INTO ${seen} (workspace, id, last_seen_at, last_seen_run)
-          SELECT ${workspace}, id, ${time(dialect, now)}, ${run} FROM ${sorted} ${upTo} ORDER BY id
-          ON CONFLICT (workspace, id) DO UPDATE SET last_seen_at = excluded.last_seen_at, last_seen_run = excluded.last_seen_run
-          WHERE ${seen}.last_seen_run < excluded.last_seen_run`
+        yield* foldIntoSeen(run, now, sql`${sorted} ${upTo}`)
         return Number(bound.looked) < limit ? undefined : bound.last
       }),
 
