@@ -42,6 +42,7 @@ import * as AddressLock from "./internal/addressLock.js"
 import * as CronName from "./internal/cronName.js"
 import * as ShardLocks from "./internal/shardLocks.js"
 import * as ShardLockTiming from "./internal/shardLockTiming.js"
+import { maxTimerMillis } from "./internal/timer.js"
 import type { Secrets } from "./Secrets.js"
 import * as SyncCron from "./SyncCron.js"
 import * as WorkspaceSync from "./WorkspaceSync.js"
@@ -139,9 +140,6 @@ export const shardingConfig: Partial<ShardingConfig.ShardingConfig["Type"]> = {
   // The cluster's default, said here: `RunnerOptions.terminationTimeout` sets it.
   entityTerminationTimeout: Duration.seconds(15)
 }
-
-/** Effect's clock never fires a timer longer than this: a termination timeout past it would never run out. */
-const maxTimerMillis = 2 ** 31 - 1
 
 /** `RunnerOptions.terminationTimeout`, decoded; a defect of the layer's build unless it can run out. */
 const terminationTimeout = (input: Duration.DurationInput): Duration.Duration => {

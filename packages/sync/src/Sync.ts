@@ -38,6 +38,7 @@ import * as Dialect from "./internal/dialect.js"
 import * as Lock from "./internal/lock.js"
 import * as Migrations from "./internal/migrations.js"
 import * as Store from "./internal/store.js"
+import { maxTimerMillis } from "./internal/timer.js"
 import * as WorkspaceApp from "./internal/workspaceApp.js"
 import {
   explain,
@@ -174,12 +175,6 @@ export const workspacesTable: string = Store.workspacesTable
  * @category constants
  */
 export const migrationsTable: string = Migrations.migrationsTable
-
-/** PostgreSQL's `lock_timeout` is an `int` of milliseconds. */
-const maxLockTimeoutMillis = 2 ** 31 - 1
-
-/** The longest a timer waits (2³¹−1 ms): the ceiling of `unansweredTimeout`, as of core's `requestTimeout`. */
-const maxTimerMillis = 2 ** 31 - 1
 
 /** A statement blocked longer by another session's lock is stuck, not slow: a page's transaction takes milliseconds. */
 const defaultTableLockTimeout = Duration.minutes(1)
@@ -420,9 +415,9 @@ const validate = (options: Options) =>
     // PostgreSQL takes whole milliseconds, 0 for none, and at most 2^31 − 1 of them: a longer one would be taken for
     // none, silently, where the caller asked for a limit.
     const tableLockTimeoutMillis = Duration.isFinite(tableLockTimeout) ? Math.max(1, Math.ceil(Duration.toMillis(tableLockTimeout))) : 0
-    if (tableLockTimeoutMillis > maxLockTimeoutMillis) {
+    if (tableLockTimeoutMillis > maxTimerMillis) {
       return yield* new InvalidOptions({
-        detail: `tableLockTimeout must be at most ${maxLockTimeoutMillis} ms (about 24.8 days), PostgreSQL's longest lock_timeout, or Duration.infinity for no limit`
+        detail: `tableLockTimeout must be at most ${maxTimerMillis} ms (about 24.8 days), PostgreSQL's longest lock_timeout, or Duration.infinity for no limit`
       })
     }
     const unansweredTimeout = yield* duration("unansweredTimeout", options.unansweredTimeout ?? Lock.unansweredLimit)

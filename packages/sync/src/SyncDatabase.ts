@@ -38,6 +38,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import * as DatabaseClock from "./internal/databaseClock.js"
 import * as Driver from "./internal/driver.js"
+import { maxTimerMillis } from "./internal/timer.js"
 
 /**
  * A database the sync can write to.
@@ -496,10 +497,9 @@ const optionsProblem = ({ connectTimeout, maxConnections }: Options): string | u
     const decoded = Duration.decodeUnknown(connectTimeout)
     const negative = (typeof connectTimeout === "number" && !(connectTimeout > 0)) ||
       (typeof connectTimeout === "string" && connectTimeout.trim().startsWith("-"))
-    // Node's timers hold at most 2^31 − 1 ms (24.8 days): a longer one fires at once.
     if (
       negative || Option.isNone(decoded) || !Duration.isFinite(decoded.value) || Duration.toMillis(decoded.value) <= 0 ||
-      Duration.toMillis(decoded.value) > 2 ** 31 - 1
+      Duration.toMillis(decoded.value) > maxTimerMillis
     ) {
       return `connectTimeout must be a duration above zero and at most 24 days, such as "10 seconds", not ${String(connectTimeout)}`
     }

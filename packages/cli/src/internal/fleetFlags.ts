@@ -8,6 +8,7 @@ import { HelpDoc, Options as Flag, ValidationError } from "@effect/cli"
 import type { Resource } from "@intercom-scroll/core"
 import { Cron, Duration, Effect, Either, Option } from "effect"
 import * as ScrollFlags from "./scrollFlags.js"
+import { maxTimerMillis } from "./timer.js"
 
 /**
  * @since 0.1.0
@@ -202,7 +203,7 @@ export const runner = {
   ),
   terminationTimeout: ScrollFlags.duration("termination-timeout", {
     zero: "refused",
-    max: { duration: Duration.millis(2 ** 31 - 1), because: "a timer waits at most 2147483647 ms (about 24.8 days); a longer one never runs out" },
+    max: { duration: Duration.millis(maxTimerMillis), because: "a timer waits at most 2147483647 ms (about 24.8 days); a longer one never runs out" },
     variable: variables.terminationTimeout
   }).pipe(
     Flag.withDefault(Duration.seconds(15)),

@@ -8,6 +8,7 @@
  */
 import { Duration, Effect, type Scope } from "effect"
 import type * as ExitCode from "./exitCode.js"
+import { maxTimerMillis } from "./timer.js"
 
 /**
  * Well past the runner's termination timeout (15 s), with room for the syncs it stops to record themselves on a loaded
@@ -23,9 +24,6 @@ const pastTermination = graceMillis - 15_000
 
 /** The grace of a stop now: `graceMillis`, or longer while a runner given a longer termination timeout serves. */
 let current = graceMillis
-
-/** The longest a timer waits: Node fires a longer one after 1 ms. */
-const maxTimerMillis = 2 ** 31 - 1
 
 /**
  * While the scope lives, a stop may take `terminationTimeout` (a `fleet runner --termination-timeout`: its syncs may

@@ -9,6 +9,7 @@ import type { Resource } from "@intercom-scroll/core"
 import { Config, Duration, Option } from "effect"
 import * as FleetFlags from "./fleetFlags.js"
 import * as ScrollFlags from "./scrollFlags.js"
+import { maxTimerMillis } from "./timer.js"
 
 /**
  * What a sync command line names: one resource, or `all` of them.
@@ -77,7 +78,7 @@ export const flags = {
     // Refused by the sync too, but only once it starts (its database file made by then): here, as the flag is read.
     zero: "refused",
     // Longer, PostgreSQL would take it for no limit at all.
-    max: { duration: Duration.millis(2 ** 31 - 1), because: "PostgreSQL waits at most 2147483647 ms (about 24.8 days) for a lock" }
+    max: { duration: Duration.millis(maxTimerMillis), because: "PostgreSQL waits at most 2147483647 ms (about 24.8 days) for a lock" }
   }).pipe(
     Flag.withDescription(
       "PostgreSQL: how long one statement waits for a lock another session holds on the sync's tables (an open LOCK TABLE, ALTER TABLE or SELECT … FOR UPDATE) before the sync fails with TableLocked, naming that session, such as 30s or 5m (default 1m)."
@@ -86,7 +87,7 @@ export const flags = {
   ),
   unansweredTimeout: ScrollFlags.duration("unanswered-timeout", {
     zero: "refused",
-    max: { duration: Duration.millis(2 ** 31 - 1), because: "a timer waits at most 2147483647 ms (about 24.8 days)" }
+    max: { duration: Duration.millis(maxTimerMillis), because: "a timer waits at most 2147483647 ms (about 24.8 days)" }
   }).pipe(
     Flag.withDescription(
       "PostgreSQL: how long the database may answer nothing at all, on any connection (its host gone, an address that drops everything), while a statement of the sync waits for its answer, before the sync fails with LockLost, such as 30s or 10m (default 2m). Any answer starts the count again."

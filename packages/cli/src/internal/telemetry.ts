@@ -42,6 +42,7 @@ import * as Zlib from "node:zlib"
 import { InvalidConfig } from "../ExportError.js"
 import * as Sampling from "./sampling.js"
 import * as Undici from "./undici.js"
+import { maxTimerMillis } from "./timer.js"
 import { moduleVersion } from "./version.js"
 
 /**
@@ -257,9 +258,6 @@ const parseCount = (name: string, text: string, what: string): Effect.Effect<num
     ? Effect.succeed(count)
     : invalid(name, `must be a whole number of ${what}, 1 or more, not ${JSON.stringify(text.trim())}`)
 }
-
-/** The longest a timer waits (2^31 − 1 ms): Effect's clock never fires a longer one, so such a wait would never end. */
-const maxTimerMillis = 2 ** 31 - 1
 
 /** A count of milliseconds that a timer can wait. */
 const parseMillis = (name: string, text: string): Effect.Effect<number, InvalidConfig> =>
