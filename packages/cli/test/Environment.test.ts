@@ -87,6 +87,7 @@ describe("configured by the environment (a container, a systemd unit, a pod)", (
         [["fleet", "runner", "--database", "sqlite:f.db", "--port", "9000"], { INTERCOM_SCROLL_PAGES_PER_TRANSACTION: "2.5" }, "--pages-per-transaction must be a whole number, 1 or more: at most how many pages one transaction writes (or INTERCOM_SCROLL_PAGES_PER_TRANSACTION)"],
         [["fleet", "runner", "--database", "sqlite:f.db", "--port", "9000"], { INTERCOM_SCROLL_CRON: "0 * * * *" }, "--cron needs --workspaces FILE"],
         [["fleet", "runner", "--database", "sqlite:f.db", "--port", "9000"], { INTERCOM_SCROLL_TERMINATION_TIMEOUT: "0s" }, "--termination-timeout: \\\"0s\\\" must be longer than zero"],
+        [["fleet", "runner", "--database", "sqlite:f.db", "--port", "9000"], { INTERCOM_SCROLL_UNANSWERED_TIMEOUT: "25d" }, "--unanswered-timeout: \\\"25d\\\" is longer than 24d 20h 31m 23s 647ms: a timer waits at most 2147483647 ms (about 24.8 days)"],
         [["fleet", "runner", "--database", "sqlite:f.db", "--port", "9000"], { INTERCOM_SCROLL_ALLOWED_BASE_URLS: "gateway" }, "--allow-base-url takes https URLs separated by commas"],
         // sync reads it too, as every flag a deployment sets.
         [["sync", "users", "--database", "sqlite:f.db"], { INTERCOM_SCROLL_PAGES_PER_TRANSACTION: "0" }, "--pages-per-transaction must be a whole number, 1 or more: at most how many pages one transaction writes (or INTERCOM_SCROLL_PAGES_PER_TRANSACTION)"],

@@ -314,6 +314,10 @@ describe("intercom-scroll fleet", () => {
         [["runner", "--database", "sqlite:f.db", "--port", "9000", "--termination-timeout", "-5m"], "--termination-timeout: \\\"-5m\\\" is not a duration"],
         [["runner", "--database", "sqlite:f.db", "--port", "9000", "--termination-timeout", "25d"], "--termination-timeout: \\\"25d\\\" is longer than 24d 20h 31m 23s 647ms: a timer waits at most 2147483647 ms (about 24.8 days); a longer one never runs out"],
         [["runner", "--database", "sqlite:f.db", "--port", "9000", "--termination-timeout", "soon"], "--termination-timeout: \\\"soon\\\" is not a duration"],
+        // As sync's: refused as the flag is read, not by every sync of the runner.
+        [["runner", "--database", "sqlite:f.db", "--port", "9000", "--unanswered-timeout", "0"], "--unanswered-timeout: \\\"0\\\" must be longer than zero"],
+        [["runner", "--database", "sqlite:f.db", "--port", "9000", "--unanswered-timeout", "25d"], "--unanswered-timeout: \\\"25d\\\" is longer than 24d 20h 31m 23s 647ms: a timer waits at most 2147483647 ms (about 24.8 days)"],
+        [["runner", "--database", "sqlite:f.db", "--port", "9000", "--unanswered-timeout", "soon"], "--unanswered-timeout: \\\"soon\\\" is not a duration"],
         [["sync", "--database", "sqlite:f.db", "--workspaces", "w.json", "--max-in-flight", "0"], "--max-in-flight must be a whole number, 1 or more"],
         [["sync", "--database", "sqlite:f.db", "--workspaces", "w.json", "--resources", "users,tickets"], "--resources takes users, leads and companies"],
         [["sync", "--database", "sqlite:f.db", "--workspaces", "w.json", "--resources", "users,users"], "each once"],
@@ -634,7 +638,7 @@ describe("intercom-scroll fleet", () => {
     Effect.gen(function*() {
       const runner = yield* cli(["fleet", "runner", "--help"])
       expect(runner.stdout).toMatch(
-        /^USAGE\n\nintercom-scroll fleet runner --database URL --port P \[--host H\] \[--max-syncs N\] \[--pages-per-transaction N\] \[--termination-timeout DURATION\] \[--health-port P\] \[--allow-base-url URL,…\] \[--cron EXPR\] \[--workspaces FILE\] \[--resources R,…\] \[--max-in-flight N\]\n/m
+        /^USAGE\n\nintercom-scroll fleet runner --database URL --port P \[--host H\] \[--max-syncs N\] \[--pages-per-transaction N\] \[--termination-timeout DURATION\] \[--unanswered-timeout DURATION\] \[--health-port P\] \[--allow-base-url URL,…\] \[--cron EXPR\] \[--workspaces FILE\] \[--resources R,…\] \[--max-in-flight N\]\n/m
       )
       expect(runner.stdout).toContain("The port the runner listens on")
       expect(runner.stdout).toContain("Also sync every workspace of --workspaces on this schedule, in UTC")

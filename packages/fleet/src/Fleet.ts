@@ -171,6 +171,10 @@ export interface RunnerOptions {
   /** Each sync's `Sync.Options.pagesPerTransaction`, from 1 (the default): see `WorkspaceSync.LayerOptions`. */
   readonly pagesPerTransaction?: number | undefined
   /**
+   * Each sync's `Sync.Options.unansweredTimeout` (PostgreSQL), default 2 minutes: see `WorkspaceSync.LayerOptions`.
+   */
+  readonly unansweredTimeout?: Duration.DurationInput | undefined
+  /**
    * Base URLs, besides Intercom's hosts and this machine's, that this runner sends a workspace's token to: see
    * `WorkspaceSync.LayerOptions`.
    */
@@ -327,6 +331,7 @@ export const layerRunner = (
         lockLostGrace: Duration.times(shardLockInterval, 3),
         runner: address,
         pagesPerTransaction: options.pagesPerTransaction,
+        unansweredTimeout: options.unansweredTimeout,
         allowedBaseUrls: options.allowedBaseUrls
       }).pipe(
         // A runner that can run them takes over the ticks an older version left where any runner could hold them.

@@ -36,6 +36,7 @@ import * as CronName from "./internal/cronName.js"
 import * as IssuePath from "./internal/issuePath.js"
 import * as SilentSession from "./internal/silentSession.js"
 import * as Slots from "./internal/slots.js"
+import { maxTimerMillis } from "./internal/timer.js"
 import * as TokenDestination from "./internal/tokenDestination.js"
 import { MissingToken, Secrets } from "./Secrets.js"
 import { Summary } from "./Summary.js"
@@ -189,7 +190,7 @@ const syncResource = (
   workspace: string,
   resource: Resource.Resource,
   run: string,
-  options: Pick<IntercomSync.Options, "runner" | "pagesPerTransaction">
+  options: Pick<IntercomSync.Options, "runner" | "pagesPerTransaction" | "unansweredTimeout">
 ) =>
   IntercomSync.run(resource, { ...options, workspace, label: run }).pipe(
     Effect.mapError(crossable(workspace, resource)),
@@ -231,6 +232,15 @@ const isDatabaseFailure = (error: WorkspaceSyncError): error is SyncFailed =>
 /** How long a `SELECT 1` may take before the database counts as away: as long as `Health.check` waits for it. */
 const pingTimeout = Duration.seconds(5)
 
+/** A duration the sync takes as its `unansweredTimeout`: above zero (not negative, nor NaN) and one a timer can wait. */
+const unansweredTimeoutOf = (input: Duration.DurationInput): Option.Option<Duration.Duration> => {
+  const negative = (typeof input === "number" && !(input > 0)) || (typeof input === "string" && input.trim().startsWith("-"))
+  return negative ? Option.none() : Option.filter(
+    Duration.decodeUnknown(input),
+    (timeout) => Duration.toMillis(timeout) > 0 && Duration.toMillis(timeout) <= maxTimerMillis
+  )
+}
+
 /**
  * @since 0.1.0
  * @category models
@@ -255,6 +265,12 @@ export interface LayerOptions {
    * transaction ran go in the next one together, which keeps syncs at Intercom's pace with a database 30 ms away or more.
    */
   readonly pagesPerTransaction?: number | undefined
+  /**
+   * Each sync's `Sync.Options.unansweredTimeout` (PostgreSQL): how long the database may answer nothing at all, on any
+   * connection, while a statement of the sync waits, before the sync fails with `LockLost`. Default 2 minutes; above
+   * zero and at most 2³¹−1 ms (about 24.8 days).
+   */
+  readonly unansweredTimeout?: Duration.DurationInput | undefined
   /**
    * Base URLs, besides Intercom's hosts and this machine's (`localhost`, `127.x.x.x`, `[::1]`), that this runner sends a
    * workspace's token to: a gateway or a proxy in front of Intercom, a simulator on another machine. A `Sync` names its
@@ -304,6 +320,15 @@ export const layer = (
     if (!Number.isInteger(pagesPerTransaction) || pagesPerTransaction < 1) {
       return yield* Effect.dieMessage(`WorkspaceSync.layer: pagesPerTransaction must be a whole number ≥ 1, got ${pagesPerTransaction}`)
     }
+    // Checked here as the sync checks it: refused there, each of the runner's syncs would fail with InvalidOptions.
+    const unansweredTimeout = options.unansweredTimeout === undefined
+      ? Option.some(undefined)
+      : unansweredTimeoutOf(options.unansweredTimeout)
+    if (Option.isNone(unansweredTimeout)) {
+      return yield* Effect.dieMessage(
+        `WorkspaceSync.layer: unansweredTimeout must be longer than zero and at most ${maxTimerMillis} ms (about 24.8 days), got ${String(options.unansweredTimeout)}`
+      )
+    }
     // One per runner: the layer is built once, the handlers once per workspace the runner takes.
     const slots = yield* Slots.make(options.maxSyncs)
     const destinations = yield* TokenDestination.make(options.allowedBaseUrls ?? [])
@@ -339,7 +364,11 @@ export const layer = (
           const intercom = IntercomClient.layer({ accessToken, baseUrl: request.baseUrl, region: request.region })
           // One resource after the other: Intercom allows one open scroll per workspace, whatever the resource.
           yield* Effect.forEach(request.resources.slice(done.length), (resource) =>
-            Effect.map(syncResource(workspace, resource, request.run, { runner: options.runner, pagesPerTransaction }), (summary) => void done.push(summary))).pipe(
+            Effect.map(syncResource(workspace, resource, request.run, {
+              runner: options.runner,
+              pagesPerTransaction,
+              unansweredTimeout: unansweredTimeout.value
+            }), (summary) => void done.push(summary))).pipe(
               Effect.provide(intercom)
             )
           return [...done]

@@ -7,9 +7,9 @@ import { TestRunner } from "@effect/cluster"
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import { Simulator } from "@intercom-scroll/simulator"
-import { Sync } from "@intercom-scroll/sync"
-import { ClockSteps, PostgresDatabase } from "@intercom-scroll/testing"
-import { Context, Duration, Effect, Fiber, Layer, Logger, Option, Redacted, TestClock, TestServices } from "effect"
+import { Sync, SyncDatabase } from "@intercom-scroll/sync"
+import { BlackHole, ClockSteps, PostgresDatabase } from "@intercom-scroll/testing"
+import { Cause, Context, Duration, Effect, Exit, Fiber, Layer, Logger, Option, Redacted, TestClock, TestServices } from "effect"
 import { WorkspaceSync } from "../src/index.js"
 import { acme, tokens } from "./support/inProcess.js"
 import { tcpProxy } from "./support/proxy.js"
@@ -194,4 +194,56 @@ describe("WorkspaceSync on a database that goes away", () => {
         expect(warnings.filter((line) => line.includes("does not answer"))).toEqual([])
       }).pipe(Effect.provide(runner))
     }), 60_000)
+
+  it.scoped("a runner's unansweredTimeout bounds its syncs' wait on a database that answers nothing: LockLost at 30 s, not the default 2 minutes", () =>
+    Effect.gen(function*() {
+      const url = yield* Effect.orDie(PostgresDatabase.make)
+      const hole = yield* BlackHole.make(url)
+      const warnings: Array<string> = []
+      const logger = Logger.make(({ logLevel, message }) => {
+        if (logLevel._tag === "Warning") warnings.push(String(message))
+      })
+      const runner = WorkspaceSync.layer({ maxSyncs: 1, unansweredTimeout: "30 seconds" }).pipe(
+        Layer.provideMerge(TestRunner.layer),
+        Layer.provide(tokens),
+        Layer.provideMerge(Simulator.layerClient(slow)),
+        Layer.provideMerge(Layer.effectDiscard(Sync.migrate)),
+        Layer.provideMerge(SyncDatabase.layer(SyncDatabase.Database.Postgres({ url: hole.url }), { connectTimeout: "3 seconds" })),
+        Layer.provide(Logger.replace(Logger.defaultLogger, logger)),
+        Layer.orDie
+      )
+      const direct = Context.get(yield* Layer.build(Layer.orDie(PostgresDatabase.layerAt(url))), SqlClient.SqlClient)
+      const silent = /no connection to the server was answered for (\d+) s/
+      yield* Effect.gen(function*() {
+        yield* TestClock.adjust(1)
+        const sent = yield* Effect.fork(WorkspaceSync.sync(acme, { resources: ["users"], run: "r1" }))
+        // Its run row written, its first page a second away on the clock: nothing of the sync's is in flight.
+        yield* settle("the users' run under way", Effect.map(runs(direct), (rows) => rows.length === 1))
+        yield* hole.vanish
+        yield* ClockSteps.until("the sync's LockLost said", { step: "1 second", maxSteps: 400, realPause: "100 millis" })(
+          Effect.sync(() => warnings.some((warning) => silent.test(warning)))
+        )
+        const [, unanswered] = warnings.find((warning) => silent.test(warning))?.match(silent) ?? []
+        // Looks 10 s apart plus a connect timeout's real seconds: past 30 s, never as late as the default's 120 s.
+        expect(Number(unanswered)).toBeGreaterThanOrEqual(30)
+        expect(Number(unanswered)).toBeLessThan(120)
+        yield* hole.reset
+        yield* Fiber.interrupt(sent)
+      }).pipe(Effect.provide(runner))
+    }), { timeout: 90_000 })
+
+  it.scoped("a runner's unansweredTimeout of zero, or past a timer's 2³¹−1 ms, is not built", () =>
+    Effect.gen(function*() {
+      for (const unansweredTimeout of [0, -1, "0 seconds", Duration.millis(2 ** 31), Duration.infinity, "soon"] as ReadonlyArray<Duration.DurationInput>) {
+        const refused = yield* Effect.exit(Layer.build(WorkspaceSync.layer({ maxSyncs: 1, unansweredTimeout }).pipe(
+          Layer.provide(TestRunner.layer),
+          Layer.provide(tokens),
+          Layer.provide(Simulator.layerClient(slow)),
+          Layer.provide(Layer.orDie(PostgresDatabase.layerAt(yield* Effect.orDie(PostgresDatabase.make))))
+        )))
+        expect(Exit.isFailure(refused) ? Cause.pretty(refused.cause) : "built").toContain(
+          `WorkspaceSync.layer: unansweredTimeout must be longer than zero and at most 2147483647 ms (about 24.8 days), got ${String(unansweredTimeout)}`
+        )
+      }
+    }))
 })

@@ -212,6 +212,7 @@ export const runRunner = (flags: {
   readonly healthPort: Option.Option<number>
   readonly allowBaseUrls: ReadonlyArray<string>
   readonly terminationTimeout: Duration.Duration
+  readonly unansweredTimeout: Option.Option<Duration.Duration>
   readonly schedule: Option.Option<{
     readonly cron: Cron.Cron
     readonly workspaces: string
@@ -229,6 +230,7 @@ export const runRunner = (flags: {
       pagesPerTransaction: flags.pagesPerTransaction,
       allowedBaseUrls: flags.allowBaseUrls,
       terminationTimeout: flags.terminationTimeout,
+      unansweredTimeout: Option.getOrUndefined(flags.unansweredTimeout),
       // Without --cron it registers no schedule: it must take none of their ticks, which would never run here.
       schedules: Option.isSome(flags.schedule)
     }).pipe(

@@ -63,6 +63,7 @@ export const variables = {
   pagesPerTransaction: "INTERCOM_SCROLL_PAGES_PER_TRANSACTION",
   healthPort: "INTERCOM_SCROLL_HEALTH_PORT",
   terminationTimeout: "INTERCOM_SCROLL_TERMINATION_TIMEOUT",
+  unansweredTimeout: "INTERCOM_SCROLL_UNANSWERED_TIMEOUT",
   allowBaseUrls: "INTERCOM_SCROLL_ALLOWED_BASE_URLS"
 } as const
 
@@ -212,6 +213,19 @@ export const runner = {
         orVariable("terminationTimeout")
       }`
     )
+  ),
+  // As `sync --unanswered-timeout`: zero and past a timer's ceiling refused as the flag is read.
+  unansweredTimeout: ScrollFlags.duration("unanswered-timeout", {
+    zero: "refused",
+    max: { duration: Duration.millis(maxTimerMillis), because: "a timer waits at most 2147483647 ms (about 24.8 days)" },
+    variable: variables.unansweredTimeout
+  }).pipe(
+    Flag.withDescription(
+      `PostgreSQL: how long the database may answer nothing at all, on any connection (its host gone, an address that drops everything), while a statement of a sync waits for its answer, before that sync fails with LockLost, such as 30s or 10m (default 2m). Any answer starts the count again.${
+        orVariable("unansweredTimeout")
+      }`
+    ),
+    Flag.optional
   ),
   healthPort: ScrollFlags.integer(
     "health-port",
