@@ -1025,6 +1025,24 @@ describe("intercom-scroll sync", () => {
       )
     }).pipe(Effect.provide(NodeContext.layer)))
 
+  it.scopedLive("sync --lock-timeout refuses one past 24.8 days as the flag is read (no database file made), and takes 0: one try, no wait", () =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const directory = yield* tempDirectory
+      const refused = { fake: makeFake(), capture: makeCapture() }
+      const filename = `${directory}/refused.sqlite`
+      const exit = yield* cli(["sync", "users", "--database", `sqlite:${filename}`, "--lock-timeout", "25d"], refused)
+      expect(Failure.exitCode(exit)).toBe(1)
+      expect(refused.capture.stderr()).toContain(
+        "--lock-timeout: \"25d\" is longer than 24d 20h 31m 23s 647ms: the sync waits at most 2147483647 ms (about 24.8 days) for another's lock; leave the flag out to wait as long as it takes"
+      )
+      expect(yield* fs.exists(filename)).toBe(false)
+      expect(refused.fake.requests).toHaveLength(0)
+      const run = { fake: makeFake({ records: 30 }), capture: makeCapture() }
+      expect(yield* cli(["sync", "users", "--database", `sqlite:${directory}/taken.sqlite`, "--lock-timeout", "0"], run)).toEqual(Exit.void)
+      expect(run.fake.requests.length).toBeGreaterThan(0)
+    }).pipe(Effect.provide(NodeContext.layer)))
+
   it.scoped("a migration that fails: exit 1, and its line says what the database said, not only that a statement failed", () => {
     const run = { fake: makeFake(), capture: makeCapture() }
     return Effect.gen(function*() {

@@ -65,7 +65,8 @@ export interface Options extends Omit<Scroll.Options, "customAttributes"> {
   readonly workspace?: string | undefined
   /**
    * How long to wait while another sync of the workspace runs before failing with `LockTimeout`. Default: as long as
-   * it takes.
+   * it takes, as `Duration.infinity` says too. Zero waits not at all: one try, and `LockTimeout` at once if another sync
+   * holds the lock. At most 2³¹−1 ms (about 24.8 days), as the run's other timeouts.
    */
   readonly lockTimeout?: Duration.DurationInput | undefined
   /**
@@ -426,9 +427,20 @@ const validate = (options: Options) =>
         detail: `unansweredTimeout must be longer than zero and at most ${maxTimerMillis} ms (about 24.8 days)`
       })
     }
-    const bounds = { workspace, pagesPerTransaction, tableLockTimeoutMillis, unansweredTimeout }
-    if (options.lockTimeout === undefined) return { ...bounds, lockTimeout: undefined }
-    return { ...bounds, lockTimeout: yield* duration("lockTimeout", options.lockTimeout) }
+    const lockTimeout = options.lockTimeout === undefined ? Duration.infinity : yield* duration("lockTimeout", options.lockTimeout)
+    // Zero stays one try and no wait. Infinity is the default's "as long as it takes", and waits reported without an end.
+    if (Duration.isFinite(lockTimeout) && Duration.toMillis(lockTimeout) > maxTimerMillis) {
+      return yield* new InvalidOptions({
+        detail: `lockTimeout must be at most ${maxTimerMillis} ms (about 24.8 days), or Duration.infinity to wait as long as it takes`
+      })
+    }
+    return {
+      workspace,
+      pagesPerTransaction,
+      tableLockTimeoutMillis,
+      unansweredTimeout,
+      lockTimeout: Duration.isFinite(lockTimeout) ? lockTimeout : undefined
+    }
   })
 
 /** A duration option; a negative or NaN one, which decodes to zero, refused rather than taken for "give up at once". */

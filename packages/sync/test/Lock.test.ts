@@ -159,6 +159,30 @@ describe.each(Databases.both)("the workspace lock on %s", (_name, database) => {
         expect((yield* runs(workspace)).map((run) => run.status)).toEqual(["interrupted"])
       }))
 
+    it.effect("a lockTimeout of zero tries once and fails with LockTimeout at once; Duration.infinity waits as the default does, its wait reported without an end", () =>
+      Effect.gen(function*() {
+        const workspace = freshToken("zero-or-infinity")
+        yield* Sync.migrate
+        const holder = yield* Effect.fork(slowSync(workspace))
+        yield* holdingLock(workspace)
+        const impatient = yield* Effect.exit(Effect.provide(Sync.run("users", { workspace, lockTimeout: 0 }), intercom(freshToken())))
+        const error = failureOf(impatient)
+        expect(error?._tag).toBe("LockTimeout")
+        expect(error?._tag === "LockTimeout" && error.waitedMillis).toBe(0)
+        const waits: Array<number | undefined> = []
+        const patient = yield* Effect.fork(
+          Effect.provide(Sync.run("users", { workspace, lockTimeout: Duration.infinity }), intercom(freshToken())).pipe(
+            Effect.provideService(Progress.Progress, {
+              report: (event) => Effect.sync(() => event._tag === "Waiting" && event.reason === "workspace-lock" && waits.push(event.untilMillis))
+            })
+          )
+        )
+        yield* clockUntil("the wait reported", Effect.sync(() => waits.length > 0))
+        expect(waits).toEqual([undefined])
+        yield* Fiber.interrupt(patient)
+        yield* Fiber.interrupt(holder)
+      }))
+
     it.effect("a waiting sync goes on as soon as the holder finishes, and an interrupted wait leaves no trace", () =>
       Effect.gen(function*() {
         const workspace = freshToken("turns")

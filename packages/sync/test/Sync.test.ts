@@ -653,6 +653,13 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
           const error = yield* Effect.flip(Effect.provide(Sync.run("users", { workspace: token, lockTimeout }), intercom(token)))
           expect(error.message).toBe(`Invalid sync options: lockTimeout ${String(lockTimeout)} is not a duration`)
         }
+        // Past the run's other timeouts' ceiling: no bound anyone means (Duration.infinity says "as long as it takes").
+        for (const lockTimeout of [2 ** 31, "25 days", Duration.millis(2 ** 31 - 0.5)] as const) {
+          const error = yield* Effect.flip(Effect.provide(Sync.run("users", { workspace: token, lockTimeout }), intercom(token)))
+          expect(error.message).toBe(
+            "Invalid sync options: lockTimeout must be at most 2147483647 ms (about 24.8 days), or Duration.infinity to wait as long as it takes"
+          )
+        }
         // A table lock timeout of zero would be PostgreSQL's "no limit", or give up at once: neither is meant.
         for (const tableLockTimeout of [0, "0 seconds"] as const) {
           const error = yield* Effect.flip(Effect.provide(Sync.run("users", { workspace: token, tableLockTimeout }), intercom(token)))

@@ -68,9 +68,12 @@ export const flags = {
     ),
     Flag.optional
   ),
-  lockTimeout: ScrollFlags.duration("lock-timeout").pipe(
+  // Zero taken: one try, no wait. Past the ceiling refused by the sync too, but only once it starts: here, as it is read.
+  lockTimeout: ScrollFlags.duration("lock-timeout", {
+    max: { duration: Duration.millis(maxTimerMillis), because: "the sync waits at most 2147483647 ms (about 24.8 days) for another's lock; leave the flag out to wait as long as it takes" }
+  }).pipe(
     Flag.withDescription(
-      "Wait at most this long while another sync of the workspace runs, then fail, such as 90s, 10m or 600 (seconds) (default: wait as long as it takes). Intercom allows one scroll of a workspace at a time."
+      "Wait at most this long while another sync of the workspace runs, then fail, such as 90s, 10m or 600 (seconds); 0 tries once and does not wait (default: wait as long as it takes). Intercom allows one scroll of a workspace at a time."
     ),
     Flag.optional
   ),
