@@ -26,7 +26,7 @@ import type { ServeError } from "@effect/platform/HttpServerError"
 import { NodeHttpServer } from "@effect/platform-node"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { SyncError } from "@intercom-scroll/sync"
-import { Duration, Effect, identity, Layer } from "effect"
+import { Duration, Effect, Layer, Option } from "effect"
 import { createServer } from "node:http"
 import { shardingConfig } from "./Fleet.js"
 import * as SilentSession from "./internal/silentSession.js"
@@ -50,10 +50,11 @@ export interface Report {
 const shardIds = Array.from({ length: shardingConfig.shardsPerGroup ?? 300 }, (_, i) => ShardId.make("default", i + 1))
 
 /**
- * The runner's health now: a `SELECT 1` on its database (given up after `timeout`, default 5 seconds) and the shards
- * it holds. Never fails: a database that does not answer is a report that says why. The `SELECT 1` given up on is not
- * cancelled (a cancel by pid may reach another server's session after a failover): its session is ended, and the
- * pool does not hand its connection out again.
+ * The runner's health now: a `SELECT 1` on its database (given up `timeout` after the check began, default 5 seconds,
+ * the wait for a free pool connection included) and the shards it holds. Never fails: a database that does not answer
+ * is a report that says why. The `SELECT 1` given up on is not cancelled (a cancel by pid may reach another server's
+ * session after a failover): its session is ended, and the pool does not hand its connection out again; one whose
+ * connection came only after the timeout is not sent.
  *
  * @since 0.1.0
  * @category health
@@ -65,12 +66,12 @@ export const check = (
     const sql = yield* SqlClient.SqlClient
     const sharding = yield* Sharding.Sharding
     const timeout = Duration.decode(options.timeout ?? Duration.seconds(5))
-    // On a connection of its own, detached: the timeout stops the wait, never the statement (`SilentSession.withDeadline`),
-    // whose session is ended once unanswered that long, so that a silent connection is not handed out again.
-    const database = yield* SilentSession.withDeadline(sql, timeout)(sql`SELECT 1`).pipe(
-      Effect.as("ok"),
-      Effect.catchAll((error) => Effect.succeed(SyncError.explain(error))),
-      Effect.timeoutTo({ duration: timeout, onSuccess: identity, onTimeout: () => `no answer within ${Duration.format(timeout)}` })
+    // One bound from the check's start, the wait for a pool connection in it. The statement is never interrupted
+    // (`SilentSession.answeredWithin`): its session is ended once unanswered then, so that a silent connection is not
+    // handed out again.
+    const database = yield* SilentSession.answeredWithin(sql, timeout)(sql`SELECT 1`).pipe(
+      Effect.map(Option.match({ onNone: () => `no answer within ${Duration.format(timeout)}`, onSome: () => "ok" })),
+      Effect.catchAll((error) => Effect.succeed(SyncError.explain(error)))
     )
     const shards = shardIds.filter((id) => sharding.hasShardId(id)).length
     return { healthy: database === "ok", database, shards }

@@ -339,10 +339,11 @@ export const layer = (
       const storage = yield* MessageStorage.MessageStorage
       const services = yield* Effect.context<HttpClient.HttpClient | SqlClient.SqlClient>()
       const sql = Context.get(services, SqlClient.SqlClient)
-      // Given up after a few seconds: a server that takes connections and never answers them (stalled, half cut off)
-      // is away too, and a try that hangs would keep the wait below from trying again. The timeout stops the wait, not
-      // the statement, which @effect/sql-pg would cancel by pid alone (`SilentSession.withDeadline`, as `Health.check`).
-      const ping = Effect.timeout(SilentSession.withDeadline(sql, pingTimeout)(sql`SELECT 1`), pingTimeout)
+      // Given up after a few seconds, the wait for a connection counted: a server that takes connections and never
+      // answers them (stalled, half cut off) is away too, and a try that hangs would keep the wait below from trying
+      // again. Never by interrupting the statement, which @effect/sql-pg would cancel by pid alone (as `Health.check`).
+      // No answer by then (None) fails as NoSuchElementException.
+      const ping = Effect.flatten(SilentSession.answeredWithin(sql, pingTimeout)(sql`SELECT 1`))
       const untilDatabaseAnswers = Effect.ignore(Effect.retry(ping, { schedule: Schedule.spaced(Duration.seconds(1)) }))
       const databaseAnswers = ping.pipe(
         Effect.catchAll(() =>

@@ -3,11 +3,13 @@
  * cuts or stalls): 200 with the shards it holds, 503 naming the fault while the database does not answer (refused, or
  * hung past the check's timeout), 200 again after.
  */
+import { TestRunner } from "@effect/cluster"
+import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import { Simulator } from "@intercom-scroll/simulator"
 import { SyncDatabase } from "@intercom-scroll/sync"
 import { PostgresDatabase } from "@intercom-scroll/testing"
-import { Effect, Layer, Redacted, Schedule } from "effect"
+import { Context, Effect, Exit, Fiber, Layer, Redacted, Schedule, Scope, TestClock } from "effect"
 import { Fleet, Health } from "../src/index.js"
 import { simulated, tokens } from "./support/inProcess.js"
 import { freePort } from "./support/processes.js"
@@ -25,6 +27,27 @@ describe("Health.layerServer", () => {
     expect(Health.isReady({ healthy: true, database: "ok", shards: 0 })).toBe(false)
     expect(Health.isReady({ healthy: false, database: "connect ECONNREFUSED", shards: 300 })).toBe(false)
   })
+
+  it.scoped("a check whose pool has no connection free answers unhealthy at its timeout, and the connection it gets later is given back unused", () =>
+    Effect.gen(function*() {
+      const url = yield* Effect.orDie(PostgresDatabase.make)
+      const context = yield* Layer.build(Layer.merge(TestRunner.layer, Layer.orDie(PostgresDatabase.layerAt(url, { maxConnections: 1 }))))
+      const sql = Context.get(context, SqlClient.SqlClient)
+      const other = Context.get(yield* Layer.build(Layer.orDie(PostgresDatabase.layerAt(url))), SqlClient.SqlClient)
+      // The pool's one connection held by the test, its last statement one of the test's.
+      const holding = yield* Scope.make()
+      const held = yield* Effect.orDie(Scope.extend(sql.reserve, holding))
+      const [{ pid }] = (yield* Effect.orDie(held.execute("SELECT pg_backend_pid() AS pid", [], undefined))) as ReadonlyArray<{ readonly pid: number }>
+      const check = yield* Effect.fork(Effect.provide(Health.check({ timeout: "5 seconds" }), context))
+      yield* TestClock.adjust("5 seconds")
+      expect(yield* Fiber.join(check)).toMatchObject({ healthy: false, database: "no answer within 5s" })
+      // Given back now: the check's wait for it came first, so the next reservation has it only once the check is done
+      // with it, which must not send its SELECT 1 past its deadline.
+      yield* Scope.close(holding, Exit.void)
+      yield* Effect.scoped(Effect.orDie(sql.reserve))
+      const [{ query }] = yield* Effect.orDie(other<{ readonly query: string }>`SELECT query FROM pg_stat_activity WHERE pid = ${pid}`)
+      expect(query).toBe("SELECT pg_backend_pid() AS pid")
+    }))
 
   it.scopedLive("answers 200 with the shards the runner holds, and 503 naming the fault while its database does not answer", () =>
     Effect.gen(function*() {

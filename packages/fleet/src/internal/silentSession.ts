@@ -11,7 +11,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlConnection from "@effect/sql/SqlConnection"
 import { SqlError } from "@effect/sql/SqlError"
 import { SyncError } from "@intercom-scroll/sync"
-import { Cause, Duration, Effect, Exit, Fiber, identity, Option, Schedule, type Scope } from "effect"
+import { Cause, Clock, Duration, Effect, Exit, Fiber, identity, Option, Schedule, type Scope } from "effect"
 
 /** A session of the server, and the socket that reaches it. */
 export interface Session {
@@ -163,17 +163,26 @@ export const withDeadline = (
   options: {
     readonly scope?: Scope.Scope | undefined
     readonly onSilent?: ((session: Session) => Effect.Effect<void>) | undefined
+    /**
+     * The clock's time the deadline counts from (`Clock.currentTimeMillis`), the wait for a connection in it; by default
+     * the connection's arrival. A connection had only once it has passed is given back unused, and `use` not run.
+     */
+    readonly since?: number | undefined
   } = {}
 ) =>
 <A, E, R>(use: Effect.Effect<A, E, R>): Effect.Effect<A, E | SqlError, R> =>
   Effect.scoped(Effect.gen(function*() {
     const connection = yield* sql.reserve
+    const left = options.since === undefined
+      ? deadline
+      : Duration.millis(Math.max(0, options.since + Duration.toMillis(deadline) - (yield* Clock.currentTimeMillis)))
+    if (Duration.isZero(left)) return yield* new SqlError({ message: `No connection within ${Duration.format(deadline)}` })
     const session = pgSession(connection)
     // -1: no transaction open on it yet, so that one begun inside `use` is begun here, not a savepoint.
     const running = Effect.provideService(use, SqlClient.TransactionConnection, [connection, -1])
     if (session === undefined) return yield* running
     const answering = yield* Effect.fork(running)
-    const answered = yield* Effect.timeoutOption(Fiber.await(answering), deadline)
+    const answered = yield* Effect.timeoutOption(Fiber.await(answering), left)
     if (Option.isSome(answered)) return yield* answered.value
     if (options.onSilent !== undefined) yield* options.onSilent(session)
     const ending = end(sql, session, deadline)
@@ -188,6 +197,19 @@ export const withDeadline = (
     Effect.interruptible,
     Effect.forkDaemon,
     Effect.flatMap(Fiber.join)
+  )
+
+/**
+ * `use`'s answer within `within` of the call, the wait for a pool connection counted in it; `None` once that has
+ * passed. One bound at one instant: the caller stops waiting then, and `use` (run by `withDeadline`, detached) has its
+ * session ended if it is still waiting for its answer then, or, when no connection had come by then, is not run on the
+ * one that comes later, which goes back to the pool unused. For a probe of short statements (a `SELECT 1`).
+ */
+export const answeredWithin = (sql: SqlClient.SqlClient, within: Duration.Duration) =>
+<A, E, R>(use: Effect.Effect<A, E, R>): Effect.Effect<Option.Option<A>, E | SqlError, R> =>
+  Effect.flatMap(
+    Clock.currentTimeMillis,
+    (since) => Effect.timeoutOption(withDeadline(sql, within, { since })(use), within)
   )
 
 /**
