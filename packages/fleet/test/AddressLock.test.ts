@@ -11,7 +11,7 @@ import { Cause, Context, Effect, Exit, Fiber, Layer, Logger, Option, type Redact
 import { Fleet } from "../src/index.js"
 import * as AddressLock from "../src/internal/addressLock.js"
 
-if (!Standby.supported) console.warn("AddressLock.test.ts: no PID namespaces here (unshare --pid refused): the failover case is skipped")
+if (!Standby.supported()) console.warn("AddressLock.test.ts: no PID namespaces here (unshare --pid refused): the failover case is skipped")
 
 const address = "127.0.0.1:47199"
 const key = [AddressLock.namespace, AddressLock.keyText(address)]
@@ -128,7 +128,7 @@ describe("AddressLock", () => {
       expect(yield* holder(after)).toBeUndefined()
     }), 60_000)
 
-  it.scoped.skipIf(!Standby.supported)("a check unanswered after a failover ends the runner's own session only: another application's statement with its pid on the new server runs on", () =>
+  it.scoped.skipIf(!Standby.supported())("a check unanswered after a failover ends the runner's own session only: another application's statement with its pid on the new server runs on", () =>
     Effect.gen(function*() {
       const url = yield* Effect.orDie(PostgresDatabase.make)
       const hole = yield* BlackHole.make(url)

@@ -14,12 +14,12 @@ import { Context, Effect, Fiber, Layer } from "effect"
 import { Fleet, Health } from "../src/index.js"
 import { atWork } from "./support/bystander.js"
 
-if (!Standby.supported) console.warn("HealthFailover.test.ts: no PID namespaces here (unshare --pid refused): its cases are skipped")
+if (!Standby.supported()) console.warn("HealthFailover.test.ts: no PID namespaces here (unshare --pid refused): its cases are skipped")
 
 const steps = { step: "1 second", maxSteps: 30, realPause: "50 millis" } as const
 
 describe("Health.check after a failover", () => {
-  it.scoped.skipIf(!Standby.supported)("a check unanswered is not cancelled: another application's statement with its connection's pid on the new server runs on, and the next check answers", () =>
+  it.scoped.skipIf(!Standby.supported())("a check unanswered is not cancelled: another application's statement with its connection's pid on the new server runs on, and the next check answers", () =>
     Effect.gen(function*() {
       const url = yield* Effect.orDie(PostgresDatabase.make)
       const hole = yield* BlackHole.make(url)

@@ -224,7 +224,7 @@ describe("A runner's storage on a silent path", () => {
     )))
   }, { timeout: 60_000 })
 
-  it.scoped.skipIf(!Standby.supported)("a termination unanswered after a failover is not cancelled: another application's statement with the asking connection's pid on the new server runs on", () =>
+  it.scoped.skipIf(!Standby.supported())("a termination unanswered after a failover is not cancelled: another application's statement with the asking connection's pid on the new server runs on", () =>
     Effect.gen(function*() {
       const url = yield* Effect.orDie(PostgresDatabase.make)
       const hole = yield* BlackHole.make(url)
@@ -316,7 +316,7 @@ describe("A client-only process on a silent path", () => {
       yield* hole.reset
     }), { timeout: 120_000 })
 
-  it.scoped.skipIf(!Standby.supported)("fleet status's reads given up on after a failover are not cancelled: another application's statement with their connection's pid on the new server runs on", () =>
+  it.scoped.skipIf(!Standby.supported())("fleet status's reads given up on after a failover are not cancelled: another application's statement with their connection's pid on the new server runs on", () =>
     Effect.gen(function*() {
       const url = yield* Effect.orDie(PostgresDatabase.make)
       const hole = yield* BlackHole.make(url)

@@ -15,7 +15,7 @@ import * as Lock from "../src/internal/lock.js"
 import { freshToken, intercom } from "./support/world.js"
 
 // A machine that cannot make a PID namespace cannot give two servers' sessions one pid: said, not hidden.
-if (!Standby.supported) console.warn("Failover.test.ts: no PID namespaces here (unshare --pid refused): the failover cases are skipped")
+if (!Standby.supported()) console.warn("Failover.test.ts: no PID namespaces here (unshare --pid refused): the failover cases are skipped")
 
 const users = (token: string) => intercom(token, { pageSize: 5, workspace: { seed: 12, users: 20 } })
 
@@ -38,7 +38,7 @@ const holderOf = (sql: SqlClient.SqlClient, workspace: string) => {
 const failure = <A, E>(exit: Exit.Exit<A, E>) =>
   Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
 
-it.scoped.skipIf(!Standby.supported)("a run whose connection goes silent in a failover fails with LockLost, and ends no session of the new server's that has its session's pid", () =>
+it.scoped.skipIf(!Standby.supported())("a run whose connection goes silent in a failover fails with LockLost, and ends no session of the new server's that has its session's pid", () =>
   Effect.gen(function*() {
     const url = yield* PostgresDatabase.make
     const hole = yield* BlackHole.make(url)
@@ -79,7 +79,7 @@ it.scoped.skipIf(!Standby.supported)("a run whose connection goes silent in a fa
     )
   }), { timeout: 120_000 })
 
-it.scoped.skipIf(!Standby.supported)("a lock's try whose statement is lost in a failover fails with LockLost, and ends no session of the new server's that has its connection's pid", () =>
+it.scoped.skipIf(!Standby.supported())("a lock's try whose statement is lost in a failover fails with LockLost, and ends no session of the new server's that has its connection's pid", () =>
   Effect.gen(function*() {
     const url = yield* PostgresDatabase.make
     const hole = yield* BlackHole.make(url)

@@ -74,22 +74,71 @@ const nativeDirectory = (): string => {
   return path.resolve(binaries, "..", "native")
 }
 
+const libraryPrefix = "intercom-scroll-pg-lib-"
+
+/** The loader's path without the directories a start put there: a links directory of ours, the package's lib. */
+const inheritedLibraryPath = (): ReadonlyArray<string> =>
+  (process.env.LD_LIBRARY_PATH ?? "").split(":").filter((entry) =>
+    entry !== "" && !path.basename(entry).startsWith(libraryPrefix) && entry !== path.join(nativeDirectory(), "lib")
+  )
+
+const setLibraryPath = (entries: ReadonlyArray<string>): void => {
+  if (entries.length === 0) delete process.env.LD_LIBRARY_PATH
+  else process.env.LD_LIBRARY_PATH = entries.join(":")
+}
+
 const linkLibraries = async (): Promise<string> => {
   const native = nativeDirectory()
   const manifest = path.join(native, "pg-symlinks.json")
   const links: ReadonlyArray<{ readonly source: string; readonly target: string }> = JSON.parse(
     await fs.readFile(manifest, "utf8").catch(() => "[]")
   )
-  const directory = await fs.mkdtemp(path.join(os.tmpdir(), "intercom-scroll-pg-lib-"))
-  await fs.chmod(directory, 0o755)
-  for (const { source, target } of links) {
-    // Both are relative to the package root, e.g. native/lib/libpq.so.5.18 and native/lib/libpq.so.5.
-    await fs.symlink(path.resolve(native, "..", source), path.join(directory, path.basename(target)))
+  const directory = await fs.mkdtemp(path.join(os.tmpdir(), libraryPrefix))
+  try {
+    await fs.chmod(directory, 0o755)
+    for (const { source, target } of links) {
+      // Both are relative to the package root, e.g. native/lib/libpq.so.5.18 and native/lib/libpq.so.5.
+      await fs.symlink(path.resolve(native, "..", source), path.join(directory, path.basename(target)))
+    }
+  } catch (error) {
+    await fs.rm(directory, { recursive: true, force: true })
+    throw error
   }
-  // The package's own lib directory too: its RUNPATH reaches the binaries' direct dependencies, not theirs.
-  process.env.LD_LIBRARY_PATH = [directory, path.join(native, "lib"), process.env.LD_LIBRARY_PATH].filter(Boolean)
-    .join(":")
   return directory
+}
+
+/**
+ * The links' directory, one for the servers of this process that live at once: made by the first start, removed once
+ * the last of them is stopped (or its start failed), so that none is left in the temporary directory. The loader's path
+ * is set, not added to (a start after another kept its predecessors' entries, and the path grew with each), and put
+ * back as it was inherited once the directory is gone.
+ */
+let libraries: { readonly directory: Promise<string>; users: number } | undefined
+
+const holdLibraries = async (): Promise<() => Promise<void>> => {
+  const held = libraries ??= { directory: linkLibraries(), users: 0 }
+  held.users++
+  let released = false
+  const release = async () => {
+    // Once per start: a server stopped twice is one user less.
+    if (released) return
+    released = true
+    if (--held.users > 0) return
+    if (libraries === held) libraries = undefined
+    const directory = await held.directory.catch(() => undefined)
+    if (directory === undefined) return
+    if ((process.env.LD_LIBRARY_PATH ?? "").split(":").includes(directory)) setLibraryPath(inheritedLibraryPath())
+    await fs.rm(directory, { recursive: true, force: true })
+  }
+  try {
+    const directory = await held.directory
+    // The package's own lib directory too: its RUNPATH reaches the binaries' direct dependencies, not theirs.
+    setLibraryPath([directory, path.join(nativeDirectory(), "lib"), ...inheritedLibraryPath()])
+  } catch (error) {
+    await release()
+    throw error
+  }
+  return release
 }
 
 /**
@@ -168,12 +217,21 @@ const startInPidNamespace = async (dataDir: string, port: number, flags: Readonl
 /** Starts a server; it is stopped, and its data directory removed, by `stop`. */
 export const start = (): Promise<Server> => startWith({})
 
-/** Starts a server as `options` say; it is stopped, and its data directory removed, by `stop`. */
+/**
+ * Starts a server as `options` say; it is stopped, and its data directory removed, by `stop`, which also removes the
+ * libraries' links once no other server of this process uses them. A start that fails leaves nothing behind either.
+ */
 export const startWith = async (options: Options): Promise<Server> => {
-  const libraries = await linkLibraries()
-  const port = await freePort()
+  const releaseLibraries = await holdLibraries()
+  const port = await freePort().catch(async (error: unknown) => {
+    await releaseLibraries()
+    throw error
+  })
   const password = options.password ?? randomBytes(12).toString("hex")
-  const databaseDir = await fs.mkdtemp(path.join(os.tmpdir(), "intercom-scroll-pg-"))
+  const databaseDir = await fs.mkdtemp(path.join(os.tmpdir(), "intercom-scroll-pg-")).catch(async (error: unknown) => {
+    await releaseLibraries()
+    throw error
+  })
   const log: Array<string> = []
   const server = new EmbeddedPostgres({
     databaseDir: path.join(databaseDir, "data"),
@@ -199,14 +257,18 @@ export const startWith = async (options: Options): Promise<Server> => {
   } catch (error) {
     await server.stop().catch(() => undefined)
     await fs.rm(databaseDir, { recursive: true, force: true })
+    await releaseLibraries()
     throw new Error(`PostgreSQL did not start: ${String(error)}\n${log.slice(-20).join("")}`)
   }
   return {
     url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
     stop: async () => {
-      await (own?.stop() ?? server.stop())
-      await fs.rm(databaseDir, { recursive: true, force: true })
-      await fs.rm(libraries, { recursive: true, force: true })
+      try {
+        await (own?.stop() ?? server.stop())
+      } finally {
+        await fs.rm(databaseDir, { recursive: true, force: true })
+        await releaseLibraries()
+      }
     },
     nextPid: own?.nextPid
   }

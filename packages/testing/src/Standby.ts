@@ -23,14 +23,18 @@ import { Effect, Redacted, type Scope } from "effect"
 import { spawnSync } from "node:child_process"
 import * as PostgresServer from "./PostgresServer.js"
 
+let tried: boolean | undefined
+
 /**
  * Whether this machine lets a test make a PID namespace (Linux, root, `unshare` installed, not refused by a container's
- * seccomp profile): a test of `Standby` is skipped, saying why, on one that does not.
+ * seccomp profile): a test of `Standby` is skipped, saying why, on one that does not. Asked of `unshare` at the first
+ * call only, not as the module loads: every test file that imports the testing package paid for it (~2.4 ms, up to
+ * 10 s where `unshare` hangs), the few that use it included.
  */
-export const supported: boolean = (() => {
-  const tried = spawnSync("unshare", ["--pid", "--fork", "--mount-proc", "true"], { stdio: "ignore", timeout: 10_000 })
-  return tried.status === 0
-})()
+export const supported = (): boolean => {
+  tried ??= spawnSync("unshare", ["--pid", "--fork", "--mount-proc", "true"], { stdio: "ignore", timeout: 10_000 }).status === 0
+  return tried
+}
 
 export interface Standby {
   /** The primary's URL with the standby's port: what a client reaches once `BlackHole.failover` sent it there. */
