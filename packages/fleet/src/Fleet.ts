@@ -314,6 +314,7 @@ export const layerRunner = (
       (options.schedules === false ? [workspacesShardGroup] : [workspacesShardGroup, SyncCron.shardGroup])
     const hostsSchedules = assignedShardGroups.includes(SyncCron.shardGroup)
     const shardsPerGroup = given.shardsPerGroup ?? ShardingConfig.defaults.shardsPerGroup
+    const onPostgres = SyncDatabase.Database.$is("Postgres")(options.database)
     const runner = (timings: typeof given) => {
       const cluster: Partial<ShardingConfig.ShardingConfig["Type"]> = {
         ...timings,
@@ -336,7 +337,8 @@ export const layerRunner = (
       }).pipe(
         // A runner that can run them takes over the ticks an older version left where any runner could hold them.
         hostsSchedules ? Layer.merge(Layer.effectDiscard(ticksToTheirGroup(shardsPerGroup))) : identity,
-        Duration.greaterThan(Duration.decode(shardLockRefreshInterval), ShardLockTiming.nearby)
+        // On PostgreSQL the session of the address's lock beats (`AddressLock`), on no connection of the pool's.
+        !onPostgres && Duration.greaterThan(Duration.decode(shardLockRefreshInterval), ShardLockTiming.nearby)
           ? Layer.merge(heartbeat(address))
           : identity,
         Layer.provideMerge(checkedCluster(
@@ -349,7 +351,7 @@ export const layerRunner = (
     }
     return Layer.unwrapEffect(
       // Timings given by the caller stand; otherwise, in PostgreSQL, they follow the database's distance.
-      SyncDatabase.Database.$is("Postgres")(options.database) && options.shardingConfig?.shardLockRefreshInterval === undefined
+      onPostgres && options.shardingConfig?.shardLockRefreshInterval === undefined
         ? Effect.map(distantTimings(given, shardsPerGroup * assignedShardGroups.length), runner)
         : Effect.succeed(runner(given))
     ).pipe(
@@ -398,10 +400,11 @@ const distantTimings = (timings: Partial<ShardingConfig.ShardingConfig["Type"]>,
   })
 
 /**
- * The runner's heartbeat every 5 seconds, where its shard locks are refreshed less often (a database far away): the
- * cluster writes `last_heartbeat` only as it refreshes them, and a runner silent for 30 s counts as stopped or dead
- * (`FleetStatus.runners`, and so `fleet status`, `fleet sync` and `OlderRunnersAlive`), for the other runners' cluster
- * past its expiration (15 s nearby). An update, never an insert: a runner the cluster has let go is not brought back.
+ * The runner's heartbeat every 5 seconds on SQLite, where its shard locks are refreshed less often (a caller's
+ * timings): the cluster writes `last_heartbeat` only as it refreshes them, and a runner silent for 30 s counts as
+ * stopped or dead (`FleetStatus.runners`, and so `fleet status`, `fleet sync` and `OlderRunnersAlive`), for the other
+ * runners' cluster past its expiration (15 s nearby). An update, never an insert: a runner the cluster has let go is
+ * not brought back. On PostgreSQL the session of the runner's address lock beats instead (`AddressLock`).
  */
 const heartbeat = (address: string) =>
   Layer.scopedDiscard(Effect.gen(function*() {

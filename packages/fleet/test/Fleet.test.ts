@@ -237,11 +237,13 @@ describe("Fleet.layerRunner", () => {
       expect(row).toEqual({ taken: false })
     }), 60_000)
 
-  it.scoped("a runner whose role's connections are all taken part-way through its start (53300) waits for one, saying so, and starts once one is free", () =>
+  /**
+   * A runner on a role of 3 sessions, one held by another process (its first two open, the address's lock keeping one,
+   * its third refused), which waits, and starts once that process is gone. `shardingConfig`: the caller's timings.
+   */
+  const startsOnceASessionIsFree = (shardingConfig?: Fleet.RunnerOptions["shardingConfig"]) =>
     Effect.gen(function*() {
       const { asRole, role } = yield* limitedRole(3)
-      // Another process of the role holds one of its three sessions: the runner's first two open (its address's lock
-      // keeps one), its third is refused.
       const other = yield* Scope.make()
       const otherSql = Context.get(yield* Layer.buildWithScope(PostgresDatabase.layerAt(Redacted.make(asRole.href)), other), SqlClient.SqlClient)
       yield* Scope.extend(Effect.flatMap(otherSql.reserve, (connection) => connection.executeRaw("SELECT 1", [])), other)
@@ -250,7 +252,8 @@ describe("Fleet.layerRunner", () => {
       const runner = Fleet.layerRunner({
         database: SyncDatabase.Database.Postgres({ url: Redacted.make(asRole.href) }),
         port: yield* freePort,
-        waitForDatabase: "10 minutes"
+        waitForDatabase: "10 minutes",
+        ...(shardingConfig === undefined ? {} : { shardingConfig })
       }).pipe(Layer.provide([Simulator.layerClient({ workspaces: [] }), Secrets.layerConfig]))
       const started = yield* Layer.build(runner).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)), Effect.fork)
       const steps = { step: "1 second", maxSteps: 300, realPause: "100 millis" } as const
@@ -265,7 +268,21 @@ describe("Fleet.layerRunner", () => {
       yield* Scope.close(other, Exit.void)
       const exit = yield* Effect.exit(ClockSteps.runToEnd(steps)(started))
       expect(Exit.isSuccess(exit)).toBe(true)
-    }), 60_000)
+    })
+
+  it.scoped(
+    "a runner whose role's connections are all taken part-way through its start (53300) waits for one, saying so, and starts once one is free",
+    () => startsOnceASessionIsFree(),
+    60_000
+  )
+
+  // The shard locks refreshed less often than every 5 s, the runner's heartbeat is its own: on a connection of the
+  // pool, its first beat took the role's last session as the cluster started, which was refused, and so at every try.
+  it.scoped(
+    "a runner on a role of 3 sessions starts when its shard locks are refreshed every 10 s (a database far away), its heartbeat on no session of its pool",
+    () => startsOnceASessionIsFree({ shardLockRefreshInterval: "10 seconds", shardLockExpiration: "30 seconds" }),
+    60_000
+  )
 
   it("a shard lock's interval grows with the database's distance: twice a handover of half the shards, at least 5 s", () => {
     const interval = (roundTrip: number, shards: number) =>

@@ -10,6 +10,13 @@
  * acknowledging): its check unanswered within `checkEvery`, it is ended (on the server, which frees the lock, then its
  * socket), where the runner waited without end, and its stop too, on the lock's release.
  *
+ * The session also carries the runner's heartbeat, written at each check: the cluster writes `last_heartbeat` only as
+ * it refreshes the shard locks, which a database far away has less often than every 5 s, and a beat on a pool
+ * connection needed a session the runner's role may not have: on a role of 3 sessions (this one, the shard locks',
+ * one for the pool), the first beat took the pool's while the cluster started, whose read was refused (53300), and the
+ * runner, started again, beat again: it never started (packages/bench/NOTES.md, "The fleet's heartbeat and a role
+ * with few sessions").
+ *
  * @internal
  */
 import * as SqlClient from "@effect/sql/SqlClient"
@@ -48,6 +55,11 @@ interface Session {
    * within `checkEvery` is ended (`silent`) and has lost it too.
    */
   readonly alive: Effect.Effect<"alive" | "ended" | "silent">
+  /**
+   * Writes the runner's heartbeat to its row, if the cluster has one (an update, never an insert: a runner the cluster
+   * let go is not brought back). Its failure is the next check's to find.
+   */
+  readonly beat: Effect.Effect<void>
 }
 
 /**
@@ -84,6 +96,9 @@ export const hold = (address: string): Effect.Effect<boolean, SqlError, SqlClien
           Effect.map((rows) => (rows as ReadonlyArray<{ readonly taken: boolean }>)[0]?.taken === true),
           Effect.tap((taken) => taken ? Scope.addFinalizer(scope, unlock) : Effect.void)
         ),
+        beat: Effect.ignore(answered(
+          connection.execute("UPDATE cluster_runners SET last_heartbeat = NOW() WHERE address = $1", [address], undefined)
+        )),
         alive: Effect.map(
           answered(connection.execute("SELECT 1", [], undefined)),
           Option.match({ onNone: () => "silent" as const, onSome: (exit) => Exit.isSuccess(exit) ? "alive" as const : "ended" as const })
@@ -138,7 +153,7 @@ export const hold = (address: string): Effect.Effect<boolean, SqlError, SqlClien
     let current = first
     const check = Effect.gen(function*() {
       const alive = yield* current.alive
-      if (alive === "alive") return
+      if (alive === "alive") return yield* current.beat
       // Given back to the pool, which drops a connection that failed.
       yield* Scope.close(current.scope, Exit.void)
       yield* Effect.logWarning(
