@@ -291,6 +291,19 @@ describe("Fleet.layerRunner", () => {
       .toEqual([5, 5, 5, 12, 24, 48])
   })
 
+  it.scopedLive("a database's round trip is the least of several: a loaded machine, which finds answers late, does not read as a far database", () =>
+    Effect.gen(function*() {
+      const url = new URL(Redacted.value(yield* PostgresDatabase.make))
+      // Three answers of each four 300 ms late: the median of five was one of them.
+      const loaded = yield* tcpProxy(url, { lateAnswers: (answer) => answer % 4 === 0 ? 0 : 300 })
+      yield* loaded.open
+      const atLoadedPort = new URL(url)
+      atLoadedPort.port = String(loaded.port)
+      const sql = Context.get(yield* Layer.build(PostgresDatabase.layerAt(Redacted.make(atLoadedPort.href))), SqlClient.SqlClient)
+      const roundTrip = yield* Effect.provideService(ShardLockTiming.roundTrip, SqlClient.SqlClient, sql)
+      expect(Duration.toMillis(roundTrip)).toBeLessThan(300)
+    }))
+
   it.scopedLive("a runner joins a fleet whose PostgreSQL is 40 ms away: the first hands it half its shards and keeps the rest", () =>
     Effect.gen(function*() {
       const url = new URL(Redacted.value(yield* PostgresDatabase.make))

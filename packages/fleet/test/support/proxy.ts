@@ -38,9 +38,14 @@ const endsAnswer = (chunk: Buffer): boolean =>
 
 /**
  * `roundTrip` (ms): each chunk is handed on half of it later in each direction, a database across a network. Timers
- * of one duration fire in the order they were set, so each direction keeps its order.
+ * of one duration fire in the order they were set, so each direction keeps its order. `lateAnswers` (ms): how much
+ * later still each chunk of a connection's `answer`-th answer (from 0, its handshake's) reaches the client, as a
+ * loaded machine finds some answers late; one answer's chunks all alike, the next sent only once it was answered.
  */
-export const tcpProxy = (target: URL, options: { readonly roundTrip?: number } = {}): Effect.Effect<Proxy, never, Scope.Scope> =>
+export const tcpProxy = (
+  target: URL,
+  options: { readonly roundTrip?: number; readonly lateAnswers?: (answer: number) => number } = {}
+): Effect.Effect<Proxy, never, Scope.Scope> =>
   Effect.gen(function*() {
     // Left free until `open`: from a range no other test's `freePort` picks, or one of their runners could bind it.
     const port = yield* freePortBetween(10_000, 20_000)
@@ -69,9 +74,14 @@ export const tcpProxy = (target: URL, options: { readonly roundTrip?: number } =
       upstream.on("error", () => socket.destroy())
       // What the client sent, and what it was handed of the server's answers.
       const sent = () => void waiting.add(socket)
-      const handed = (chunk: Buffer) => void (endsAnswer(chunk) && waiting.delete(socket))
+      let answers = 0
+      const handed = (chunk: Buffer) => {
+        if (!endsAnswer(chunk)) return
+        answers++
+        waiting.delete(socket)
+      }
       const half = (options.roundTrip ?? 0) / 2
-      if (half === 0) {
+      if (half === 0 && options.lateAnswers === undefined) {
         socket.on("data", sent)
         // After the pipe's own listener, which writes the chunk to the client.
         socket.pipe(upstream).pipe(socket)
@@ -86,7 +96,7 @@ export const tcpProxy = (target: URL, options: { readonly roundTrip?: number } =
             if (!to.writable) return
             to.write(chunk)
             if (to === socket) handed(chunk)
-          }, half)
+          }, to === socket ? half + (options.lateAnswers?.(answers) ?? 0) : half)
         })
         from.on("end", () => setTimeout(() => to.end(), half))
       }
