@@ -498,6 +498,31 @@ export const run: (
       // The run's end could not be recorded: its row stays `running`, as a dead process's does.
       let unrecorded = false
 
+      // SQLite: the run's log folded into the seen table a key range a transaction, the log copied into key order first
+      // (outside the write lock), and then discarded a chunk a transaction, each through `transaction`. Every chunk is
+      // true on its own (the run saw those ids): a run stopped in the fold has marked nothing, and the next run discards
+      // what is left of its log, as a dead run's. Between two transactions a pause, where another writer gets in and a
+      // signal is heard.
+      const foldInChunks = (runId: number, now: number, transaction: Lock.Held["transaction"]) =>
+        Effect.gen(function*() {
+          const limit = yield* Store.FoldChunk
+          let copied: number | undefined
+          do {
+            // In a transaction, so that the copy never runs inside another fiber's on this connection.
+            copied = yield* Lock.whileBusy(sql.withTransaction(store.sortSeenLog(runId, copied, limit)))
+            // No write lock held: a pause only to hear a signal between two steps.
+            yield* Effect.sleep(Duration.zero)
+          } while (copied !== undefined)
+          let folded: string | undefined
+          do {
+            folded = yield* transaction(store.foldSeenChunk(runId, now, folded, limit))
+            if (folded !== undefined) yield* Effect.sleep(Store.deletionPause)
+          } while (folded !== undefined)
+          while ((yield* transaction(store.discardSeenLogChunk(runId, limit))) === limit) {
+            yield* Effect.sleep(Store.deletionPause)
+          }
+        }).pipe(Effect.ensuring(Effect.ignore(sql.withTransaction(store.dropSortedSeenLog(runId)))))
+
       // A run that ends otherwise than complete, however and wherever it ends, is recorded with what it did: failed,
       // or interrupted when stopped from outside and nothing else (a fleet's workspace moving, a runner stopping, a
       // Ctrl-C), which says nothing of the workspace or the database and must not read as a failure.
@@ -508,13 +533,13 @@ export const run: (
             // Stopped from outside: a statement of the lock's that a silent server holds is not waited out first.
             if (status === "interrupted") yield* lock.stop
             yield* Metric.increment(SyncMetrics.runsEnded(resource, status))
-            // SQLite: what the run saw still counts as seen (in one transaction with the run's end); nothing is
-            // marked deleted. A database that cannot fold (the very failure, often) still gets the run's end
-            // recorded. PostgreSQL marked each page's records seen as it wrote them: it has nothing to fold. Asked
-            // again while SQLite is busy, as the run's other writes are: a run that failed on a busy database would
-            // otherwise stay `running`.
+            // SQLite: what the run saw still counts as seen, folded a chunk a transaction as a complete run's log is,
+            // then the run's end recorded; nothing is marked deleted. A database that cannot fold (the very failure,
+            // often) still gets the run's end recorded. PostgreSQL marked each page's records seen as it wrote them:
+            // it has nothing to fold. Asked again while SQLite is busy, as the run's other writes are: a run that
+            // failed on a busy database would otherwise stay `running`.
             const record = store.finishRun(runId, { status, now, counts, error: describe(cause, scrolled) })
-            const failed = Lock.whileBusy(record)
+            const recorded = Lock.whileBusy(record)
             // PostgreSQL: on the lock's own connection, which the run holds to its end; the pool's may all be taken by
             // other runs, holding or waiting. Only a run whose lock's session ended, or was found shared by a pooler
             // (which refuses every fenced transaction), records it on the pool, bounded: a path gone silent may hold
@@ -523,20 +548,19 @@ export const run: (
               LockLost: () => lock.aside(record),
               SessionPooled: () => lock.aside(record)
             })
-            // A SQLite run stopped in its deletion pass folds no more (in one transaction, it would hold the file as
-            // long as the fold it stopped): what it folded counts, the next run discards the rest of its log.
-            const fold = scrolled ? Effect.void : store.foldSeen(runId, now)
-            yield* dialect === "pg" ? onLock : Lock.whileBusy(sql.withTransaction(Effect.zipRight(fold, record))).pipe(
+            // A SQLite run stopped in its deletion pass folds no more: what it folded counts, the next run discards
+            // the rest of its log. One stopped in its scroll folds its whole log, outside the lock's fence as before
+            // (`<` keeps a newer run's rows), a chunk a transaction: in one, 500,000 logged ids held the file 11 s, deaf
+            // to a second signal. Cut in it (a second signal, a kill, an error), its folded chunks stay, each true.
+            const fold = scrolled ? Effect.void : foldInChunks(runId, now, (effect) => Lock.whileBusy(sql.withTransaction(effect))).pipe(
               Effect.catchAll((error) =>
-                Effect.zipRight(
-                  // The error as an annotation: a second message would be a second `message=` in a logfmt line.
-                  Effect.logWarning(`Could not fold what the ${status} sync run saw`).pipe(
-                    Effect.annotateLogs("error", error.message)
-                  ),
-                  failed
+                // The error as an annotation: a second message would be a second `message=` in a logfmt line.
+                Effect.logWarning(`Could not fold what the ${status} sync run saw`).pipe(
+                  Effect.annotateLogs("error", error.message)
                 )
               )
             )
+            yield* dialect === "pg" ? onLock : Effect.zipRight(fold, recorded)
           }).pipe(Effect.catchAll((error) =>
             Effect.logWarning(`Could not record the ${status} sync run`).pipe(
               Effect.annotateLogs("error", error.message),
@@ -672,30 +696,6 @@ export const run: (
           const marked = (deleted: number) =>
             Effect.zipRight(Effect.sync(() => counts.deleted += deleted), Metric.incrementBy(deletedRows, deleted))
 
-          // SQLite: the run's log folded into the seen table a key range a transaction, the log copied into key order
-          // first (outside the write lock), and then discarded a chunk a transaction. Every chunk is true on its own (the
-          // run saw those ids): a run stopped in the fold has marked nothing, and the next run discards what is left of
-          // its log, as a dead run's. The marking starts only once the whole log has folded.
-          const foldInChunks = (now: number) =>
-            Effect.gen(function*() {
-              const limit = yield* Store.FoldChunk
-              let copied: number | undefined
-              do {
-                // In a transaction, so that the copy never runs inside another fiber's on this connection.
-                copied = yield* Lock.whileBusy(sql.withTransaction(store.sortSeenLog(runId, copied, limit)))
-                // No write lock held: a pause only to hear a signal between two steps.
-                yield* Effect.sleep(Duration.zero)
-              } while (copied !== undefined)
-              let folded: string | undefined
-              do {
-                folded = yield* lock.transaction(store.foldSeenChunk(runId, now, folded, limit))
-                if (folded !== undefined) yield* Effect.sleep(Store.deletionPause)
-              } while (folded !== undefined)
-              while ((yield* lock.transaction(store.discardSeenLogChunk(runId, limit))) === limit) {
-                yield* Effect.sleep(Store.deletionPause)
-              }
-            }).pipe(Effect.ensuring(Effect.ignore(sql.withTransaction(store.dropSortedSeenLog(runId)))))
-
           // The scroll reached its end: what it did not see is gone from Intercom. PostgreSQL marks it in the
           // transaction that records the run complete (a statement it can cancel). SQLite folds the run's log (above),
           // then marks a chunk a transaction, the last recording the run complete: each chunk only ever
@@ -730,7 +730,7 @@ export const run: (
                 )
               )
             } else {
-              yield* foldInChunks(now)
+              yield* foldInChunks(runId, now, lock.transaction)
               yield* Store.withCheckpointsPutOff(client, sql, markInChunks(now))
             }
             yield* Metric.increment(SyncMetrics.runsEnded(resource, "complete"))

@@ -5,11 +5,12 @@
  */
 import { SqlClient } from "@effect/sql"
 import { describe, expect, layer } from "@effect/vitest"
-import { Cause, Clock, Deferred, Duration, Effect, Exit, Fiber, TestClock } from "effect"
+import { Progress } from "@intercom-scroll/core"
+import { Cause, Chunk, Clock, Deferred, Duration, Effect, Exit, Fiber, Option, TestClock } from "effect"
 import * as Store from "../src/internal/store.js"
 import { Sync } from "../src/index.js"
 import * as Databases from "./support/databases.js"
-import { freshToken, intercom, live, rows, type RunRow, runs } from "./support/world.js"
+import { freshToken, interruptAtPage, intercom, live, rows, type RunRow, runs } from "./support/world.js"
 
 describe("the deletion pass on PostgreSQL", () => {
   layer(Databases.postgres, { timeout: "60 seconds" })((it) => {
@@ -380,6 +381,101 @@ describe("the deletion pass on SQLite, a chunk a transaction", () => {
         expect(next).toMatchObject({ unchanged: 5, deleted: 7 })
         expect(live(yield* rows(workspace, "users"))).toEqual((yield* ofRun(workspace, next.runId)).seen)
         expect(yield* marked(workspace)).toBe(7)
+      }))
+
+    /** Waits for `fiber`, moving the TestClock a pause at a time while it sleeps between two chunks. */
+    const awaitPaused = <A, E>(fiber: Fiber.Fiber<A, E>) =>
+      Effect.gen(function*() {
+        for (;;) {
+          const done = yield* Fiber.poll(fiber)
+          if (Option.isSome(done)) return done.value
+          if (!Chunk.isEmpty(yield* TestClock.sleeps())) yield* TestClock.adjust(Store.deletionPause)
+          yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 0)))
+        }
+      })
+
+    /** How many of the ids the `nth` run of `workspace` logged are still in the log. */
+    const loggedBy = (workspace: string, nth: number) =>
+      Effect.flatMap(SqlClient.SqlClient, (sql) =>
+        Effect.map(
+          sql<{ readonly logged: number }>`SELECT count(*) AS logged FROM intercom_users_seen_log
+            WHERE run = (SELECT id FROM intercom_sync_runs WHERE workspace = ${workspace} ORDER BY id LIMIT 1 OFFSET ${nth - 1})`,
+          ([row]) => Number(row.logged)
+        ))
+
+    it.effect("a run stopped in its scroll folds what it saw a key range a transaction as it records its end, another writer between two", () =>
+      withCallersSetting(
+        777,
+        Effect.gen(function*() {
+          const workspace = freshToken("scroll-cut")
+          const token = freshToken()
+          const sync = (users: number) =>
+            Effect.provide(Sync.run("users", { workspace }), intercom(token, { pageSize: 10, workspace: { users, seed: 10 } }))
+          yield* sync(40)
+          let duringFold: RunRow | undefined
+          const running = yield* Effect.fork(
+            sync(40).pipe(Effect.provideService(Store.FoldChunk, 4), Effect.provideService(Progress.Progress, interruptAtPage(3)))
+          )
+          // 20 logged ids, 4 a transaction: the writer finds the first chunk's 4 folded, not the 20 at once.
+          const look = Effect.map(runs(workspace), ([, run]) => duringFold = run)
+          expect(yield* writeBetweenFold(workspace, 2, look)).toBe(4)
+          expect(Exit.isInterrupted(yield* awaitPaused(running))).toBe(true)
+          expect(duringFold).toMatchObject({ status: "running" })
+
+          const [, interrupted] = yield* runs(workspace)
+          expect(interrupted).toMatchObject({
+            status: "interrupted",
+            error: "Interrupted before the scroll reached its end",
+            unchanged: 20,
+            deleted: 0
+          })
+          // Every id it saw folded, as the one transaction did; its log and sorted copy gone, the caller's setting kept.
+          const { marked: markedByIt, seen } = yield* ofRun(workspace, interrupted.id)
+          expect(seen.size).toBe(20)
+          expect(markedByIt).toHaveLength(0)
+          expect(yield* logged(workspace)).toBe(0)
+          expect(yield* sortedCopies).toBe(0)
+          expect(yield* checkpointEvery).toBe(777)
+
+          // The next run marks the 30 it does not see, and the copy is the simulator's 10.
+          const next = yield* sync(10)
+          expect(next).toMatchObject({ unchanged: 10, deleted: 30 })
+          expect(live(yield* rows(workspace, "users"))).toEqual((yield* ofRun(workspace, next.runId)).seen)
+          expect(yield* marked(workspace)).toBe(30)
+        })
+      ))
+
+    it.effect("a first sync stopped in its scroll and cut in that fold keeps the chunks it folded; the next run is exact", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const workspace = freshToken("scroll-cut-first")
+        const token = freshToken()
+        const sync = (users: number) =>
+          Effect.provide(Sync.run("users", { workspace }), intercom(token, { pageSize: 10, workspace: { users, seed: 11 } }))
+        const running = yield* Effect.fork(
+          sync(40).pipe(Effect.provideService(Store.FoldChunk, 4), Effect.provideService(Progress.Progress, interruptAtPage(3)))
+        )
+        // The fold cut after its first chunk, as a second signal or a kill would cut it: here its sorted copy dropped,
+        // so that its next chunk fails.
+        const cut = Effect.flatMap(
+          sql<{ readonly name: string }>`SELECT name FROM sqlite_temp_master WHERE name LIKE 'intercom_scroll_fold_%'`,
+          (copies) => Effect.forEach(copies, ({ name }) => sql.unsafe(`DROP TABLE temp."${name}"`), { discard: true })
+        )
+        expect(yield* writeBetweenFold(workspace, 1, cut)).toBe(4)
+        expect(Exit.isInterrupted(yield* awaitPaused(running))).toBe(true)
+        const [first] = yield* runs(workspace)
+        expect(first).toMatchObject({ status: "interrupted", inserted: 20, deleted: 0 })
+        expect(yield* folded(workspace, 1)).toBe(4)
+        expect(yield* loggedBy(workspace, 1)).toBe(20)
+
+        // The next run discards the rest of its log (16 of its records get a seen row of their first sighting) and marks
+        // deleted every one of the 20 it does not see.
+        const next = yield* sync(10)
+        expect(next.inserted + next.unchanged).toBe(10)
+        expect(next.deleted).toBe(20 - next.unchanged)
+        expect(live(yield* rows(workspace, "users"))).toEqual((yield* ofRun(workspace, next.runId)).seen)
+        expect(yield* marked(workspace)).toBe(20 - next.unchanged)
+        expect(yield* logged(workspace)).toBe(0)
       }))
 
     it.effect("a run that loses its lock in the marking puts the caller's own checkpoint setting back", () =>

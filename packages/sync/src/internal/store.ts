@@ -236,20 +236,16 @@ export interface Store {
     now: number
   ) => Effect.Effect<PageCounts, SqlError>
   /**
-   * SQLite: moves the seen rows of the records the run logged to the run (making those of the new ones), and empties
-   * its log; PostgreSQL has
-   * nothing to do. Call in the transaction that ends the run, before `markDeleted`.
-   */
-  readonly foldSeen: (run: number, now: number) => Effect.Effect<void, SqlError>
-  /**
-   * SQLite: the first step of `foldSeen` a chunk at a time. Copies the next `limit` ids the run logged (after the log's
-   * rowid `after`; from the first when undefined) into a temporary table of this connection, in key order: no write to
-   * the file, so that it takes no write lock. Returns the rowid to go on after; undefined once the log is copied.
+   * SQLite: the first step of a run's fold of its log into the seen table. Copies the next `limit` ids the run logged
+   * (after the log's rowid `after`; from the first when undefined) into a temporary table of this connection, in key
+   * order: no write to the file, so that it takes no write lock. Returns the rowid to go on after; undefined once the
+   * log is copied.
    */
   readonly sortSeenLog: (run: number, after: number | undefined, limit: number) => Effect.Effect<number | undefined, SqlError>
   /**
-   * SQLite: folds the next `limit` ids of the run's sorted copy (after the key `after`) into the seen table, as
-   * `foldSeen` does, in a transaction of its own each. Returns the key to go on after; undefined after the last.
+   * SQLite: folds the next `limit` ids of the run's sorted copy (after the key `after`) into the seen table (each one's
+   * seen row moved to the run, a new record's made), in a transaction of its own each. Returns the key to go on after;
+   * undefined after the last.
    */
   readonly foldSeenChunk: (
     run: number,
@@ -264,7 +260,7 @@ export interface Store {
   /** Marks deleted every live row the run did not see, and returns how many. Call inside the completing transaction. */
   readonly markDeleted: (run: number, now: number) => Effect.Effect<number, SqlError>
   /**
-   * SQLite: `markDeleted` a chunk at a time, each to be called in a transaction of its own once `foldSeen` committed.
+   * SQLite: `markDeleted` a chunk at a time, each to be called in a transaction of its own once the run's fold committed.
    * Looks at the next `limit` seen rows (in key order, after the key `after`; from the first when undefined) that the run
    * did not see, and marks deleted those whose record is live. `last` is the key to go on after; undefined once fewer
    * than `limit` were left, when this chunk was the last.
@@ -330,8 +326,9 @@ export const make = (
   )
   const typed: ReadonlyArray<string> = typedColumns[resource]
 
-  // SQLite: the ids of `source` (a table and its WHERE) folded into the seen table as seen by `run`, in key order; a row
-  // already seen by a later run keeps its own. One statement for the whole log and for a chunk of its sorted copy.
+  // SQLite: the ids of `source` (a chunk of a run's sorted copy of its log) folded into the seen table as seen by `run`,
+  // in key order, so that each page of the table is written once. `last_seen_at` becomes the fold's time, the run's
+  // end. `<` rather than `<>`: a run that lost its lock and folds late never moves a row back from a newer run.
   const foldIntoSeen = (run: number, now: number, source: Statement.Fragment) =>
     sql`INSERT INTO ${seen} (workspace, id, last_seen_at, last_seen_run)
       SELECT ${workspace}, id, ${time(dialect, now)}, ${run} FROM ${source} ORDER BY id
@@ -375,7 +372,7 @@ export const make = (
    * better-sqlite3 binds natively from prepared statements it keeps. The run scrolls with dedupe on, so every record
    * of the page is one the run had not seen: the records first (writing only the new, changed or back), then every id
    * only appended to the run's log: the scroll's order is no order, and an upsert of their seen rows would touch ~100
-   * pages of the seen table a page, each appended whole to the WAL at every commit. `foldSeen` writes them at the
+   * pages of the seen table a page, each appended whole to the WAL at every commit. The fold writes them at the
    * run's end; meanwhile the view shows a new record, which has no seen row yet, with its first sighting (migration 11).
    */
   const writeValues: Write = (run, at, records) =>
@@ -555,15 +552,6 @@ export const make = (
       if (unique.length === 0) return Effect.succeed({ inserted: 0, updated: 0, unchanged: 0 })
       return (dialect === "pg" ? writeJson : writeValues)(run, time(dialect, now), unique)
     },
-
-    // One pass over the seen table: the logged ids in the key's order, so that each page of the table is written once,
-    // a new record's row inserted, a known one's moved. `last_seen_at` becomes the fold's time, the run's end. `<`
-    // rather than `<>`: a run that lost its lock and folds late never moves a row back from a newer run.
-    foldSeen: (run, now) =>
-      dialect === "pg" ? Effect.void : Effect.gen(function*() {
-        yield* foldIntoSeen(run, now, sql`${seenLog} WHERE run = ${run}`)
-        yield* sql`DELETE FROM ${seenLog} WHERE run = ${run}`
-      }),
 
     // The log is in the scroll's order, which is no order: a chunk of it folded as it stands would land on pages all
     // over the seen table, each chunk's commit writing most of them again (1,200,000 ids in chunks of 10,000: a 4.4 GB
