@@ -493,6 +493,19 @@ export const run: (
       })
       const store = Store.make(sql, dialect, workspace, resource)
       const startedAt = yield* Clock.currentTimeMillis
+      // SQLite: what the workspace's ended runs left in the seen logs (a dead process's run, one stopped before its
+      // fold was done), discarded a chunk a transaction before this run's row, a pause between two: 500,000 ids in one
+      // transaction held the file ~2 s. Cut in it, this run has not begun, and the next one discards the rest.
+      if (dialect === "sqlite") {
+        const limit = yield* Store.FoldChunk
+        for (const other of Resource.Resource.literals) {
+          let after: number | undefined
+          do {
+            after = yield* lock.transaction(store.discardLeftLogChunk(other, after, limit))
+            if (after !== undefined) yield* Effect.sleep(Store.deletionPause)
+          } while (after !== undefined)
+        }
+      }
       const counts = { inserted: 0, updated: 0, unchanged: 0, deleted: 0, restarts: 0 }
       let scrolled = false
       // The run's end could not be recorded: its row stays `running`, as a dead process's does.

@@ -478,6 +478,33 @@ describe("the deletion pass on SQLite, a chunk a transaction", () => {
         expect(yield* logged(workspace)).toBe(0)
       }))
 
+    it.effect("the next run discards a stopped run's log a chunk a transaction, another writer between two, before its own row", () =>
+      Effect.gen(function*() {
+        const workspace = freshToken("discard-chunked")
+        const token = freshToken()
+        const sync = (users: number) =>
+          Effect.provide(Sync.run("users", { workspace }), intercom(token, { workspace: { users, seed: 12 } }))
+        // A first sync of 12 stopped in its fold: its 12 ids left in the log, 8 of its records without a seen row.
+        const stopped = yield* Effect.fork(sync(12).pipe(Effect.provideService(Store.FoldChunk, 4)))
+        expect(yield* writeBetweenFold(workspace, 1, Fiber.interruptFork(stopped))).toBe(4)
+        expect(Exit.isInterrupted(yield* Fiber.await(stopped))).toBe(true)
+        expect(yield* loggedBy(workspace, 1)).toBe(12)
+
+        // 12 to discard, 4 a transaction: the writer finds the first chunk's 4 gone, not the 12 at once.
+        let runsMeanwhile = 0
+        const next = yield* Effect.fork(sync(5).pipe(Effect.provideService(Store.FoldChunk, 4)))
+        const discarded = Effect.map(loggedBy(workspace, 1), (left) => 12 - left)
+        const look = Effect.map(runs(workspace), (all) => runsMeanwhile = all.length)
+        expect(yield* writeUntil(discarded, look)).toBe(4)
+        const done = yield* awaitPaused(next)
+        expect(runsMeanwhile).toBe(1)
+        expect(Exit.isSuccess(done) && done.value).toMatchObject({ unchanged: 5, deleted: 7 })
+        const [, after] = yield* runs(workspace)
+        expect(live(yield* rows(workspace, "users"))).toEqual((yield* ofRun(workspace, after.id)).seen)
+        expect(yield* marked(workspace)).toBe(7)
+        expect(yield* logged(workspace)).toBe(0)
+      }))
+
     it.effect("a run that loses its lock in the marking puts the caller's own checkpoint setting back", () =>
       withCallersSetting(
         555,

@@ -33,24 +33,30 @@ export const workspacesTable = "intercom_sync_workspaces"
 
 /**
  * SQLite: discards what the runs `ended` (ids: a subquery in parentheses, or `sql.in`) left in `resource`'s seen log,
- * runs no longer alive. When they last saw those records is not known; their seen rows stay as they are (an earlier
- * run's). A record one of them stored first has none, and a record without one is never marked deleted: it gets one of
- * its first sighting, which the view showed.
+ * runs no longer alive; with `rowids`, only the log's rows in that range. When they last saw those records is not
+ * known; their seen rows stay as they are (an earlier run's). A record one of them stored first has none, and a record
+ * without one is never marked deleted: it gets one of its first sighting, which the view showed.
  */
 export const discardSeenLog = (
   sql: SqlClient.SqlClient,
   resource: Resource.Resource,
-  ended: Statement.Fragment | Statement.ArrayHelper
+  ended: Statement.Fragment | Statement.ArrayHelper,
+  rowids?: { readonly after: number | undefined; readonly upTo: number }
 ): Effect.Effect<void, SqlError> =>
   Effect.gen(function*() {
     const log = sql(seenLogTable(resource))
+    const range = rowids === undefined
+      ? sql``
+      : rowids.after === undefined
+      ? sql`AND rowid <= ${rowids.upTo}`
+      : sql`AND rowid > ${rowids.after} AND rowid <= ${rowids.upTo}`
     yield* sql`INSERT INTO ${sql(seenTable(resource))} (workspace, id, last_seen_at, last_seen_run)
       SELECT r.workspace, r.id, r.first_seen_at, r.first_seen_run
-      FROM ${log} AS l JOIN ${sql(runsTable)} AS u ON u.id = l.run
+      FROM (SELECT run, id FROM ${log} WHERE run IN ${ended} ${range}) AS l JOIN ${sql(runsTable)} AS u ON u.id = l.run
       JOIN ${sql(storedTable(resource))} AS r ON r.workspace = u.workspace AND r.id = l.id
-      WHERE l.run IN ${ended} AND r.first_seen_run = l.run
+      WHERE r.first_seen_run = l.run ORDER BY r.id
       ON CONFLICT (workspace, id) DO NOTHING`
-    yield* sql`DELETE FROM ${log} WHERE run IN ${ended}`
+    yield* sql`DELETE FROM ${log} WHERE run IN ${ended} ${range}`
   })
 
 /** The outcome of writing one page. */
@@ -211,8 +217,18 @@ export interface BoundApp {
 }
 
 export interface Store {
-  /** Marks `abandoned` the workspace's runs left `running`; in SQLite, discards what its ended runs left in the logs. */
+  /** Marks `abandoned` the workspace's runs left `running`; in SQLite, once `discardLeftLogChunk` has emptied the logs. */
   readonly markAbandoned: (now: number) => Effect.Effect<void, SqlError>
+  /**
+   * SQLite: discards (`discardSeenLog`) up to `limit` of the ids the workspace's ended runs left in `resource`'s seen
+   * log, after the log's rowid `after` (from the first when undefined), to be called in a transaction of its own under
+   * the lock, where no run of the workspace is alive. Returns the rowid to go on after; undefined once none is left.
+   */
+  readonly discardLeftLogChunk: (
+    resource: Resource.Resource,
+    after: number | undefined,
+    limit: number
+  ) => Effect.Effect<number | undefined, SqlError>
   readonly startRun: (
     now: number,
     names: { readonly label: string | undefined; readonly runner: string | undefined }
@@ -482,19 +498,8 @@ export const make = (
     })
 
   return {
-    // SQLite: under the lock no run of the workspace is alive, so whatever its runs left in the logs is discarded, not
-    // folded (`discardSeenLog`): a run left `running` by a dead process, or a failed one that could not fold. A fold
-    // would stamp those records with this run's start; this run, if it completes, sees and folds every live one anyway.
     markAbandoned: (now) =>
       Effect.gen(function*() {
-        if (dialect === "sqlite") {
-          for (const other of Object.keys(recordTables) as ReadonlyArray<Resource.Resource>) {
-            const ended = sql`SELECT id FROM ${runs} WHERE workspace = ${workspace} AND resource = ${other}`
-            // Most runs start on empty logs, and then touch nothing else.
-            const [left] = yield* sql`SELECT 1 AS found FROM ${sql(seenLogTable(other))} WHERE run IN (${ended}) LIMIT 1`
-            if (left !== undefined) yield* discardSeenLog(sql, other, sql`(${ended})`)
-          }
-        }
         // Ended, as near as anyone knows, at its last sign of life; a run of a version before `alive_at`, now. What it wrote
         // is what it last recorded (every 5 seconds), 0 where it recorded none, so that every ended run has numbers: in a
         // reader's SQL, `inserted + updated` of a NULL is NULL. It deleted nothing, but in SQLite where it died in its
@@ -502,6 +507,24 @@ export const make = (
         yield* sql`UPDATE ${runs} SET status = 'abandoned', finished_at = COALESCE(alive_at, ${time(dialect, now)}),
           inserted = COALESCE(inserted, 0), updated = COALESCE(updated, 0), unchanged = COALESCE(unchanged, 0),
           restarts = COALESCE(restarts, 0), deleted = COALESCE(deleted, 0), error = ${abandoned} WHERE workspace = ${workspace} AND status = 'running'`
+      }),
+
+    // SQLite: under the lock no run of the workspace is alive, so whatever its runs left in the logs is discarded, not
+    // folded (`discardSeenLog`): a run left `running` by a dead process, or one stopped before its fold was done. A fold
+    // would stamp those records with this run's start; this run, if it completes, sees and folds every live one anyway.
+    // A chunk of the log's rowids a transaction: a stopped first sync of 500,000 users left as many ids, and their
+    // discard in one transaction held the file ~2 s.
+    discardLeftLogChunk: (other, after, limit) =>
+      Effect.gen(function*() {
+        const log = sql(seenLogTable(other))
+        const ended = sql`(SELECT id FROM ${runs} WHERE workspace = ${workspace} AND resource = ${other})`
+        const from = after === undefined ? sql`` : sql`AND rowid > ${after}`
+        // Most runs start on empty logs, and then read this and touch nothing else.
+        const [bound] = yield* sql<{ readonly last: number | null; readonly looked: number }>`SELECT max(rowid) AS last,
+          count(*) AS looked FROM (SELECT rowid FROM ${log} WHERE run IN ${ended} ${from} ORDER BY rowid LIMIT ${limit})`
+        if (bound.last === null) return undefined
+        yield* discardSeenLog(sql, other, ended, { after, upTo: Number(bound.last) })
+        return Number(bound.looked) < limit ? undefined : Number(bound.last)
       }),
 
     startRun: (now, { label, runner }) =>
