@@ -492,7 +492,7 @@ describe("the deletion pass on SQLite, a chunk a transaction", () => {
 
         // 12 to discard, 4 a transaction: the writer finds the first chunk's 4 gone, not the 12 at once.
         let runsMeanwhile = 0
-        const next = yield* Effect.fork(sync(5).pipe(Effect.provideService(Store.FoldChunk, 4)))
+        const next = yield* Effect.fork(sync(5).pipe(Effect.provideService(Store.DeletionChunk, 4)))
         const discarded = Effect.map(loggedBy(workspace, 1), (left) => 12 - left)
         const look = Effect.map(runs(workspace), (all) => runsMeanwhile = all.length)
         expect(yield* writeUntil(discarded, look)).toBe(4)

@@ -139,7 +139,8 @@ export const unkeepableId = (
 const rowsPerStatement = 500
 
 /**
- * SQLite: how many of the rows a run did not see one transaction of its deletion pass looks at, in key order, at most.
+ * SQLite: how many of the rows a run did not see one transaction of its deletion pass looks at, in key order, at most;
+ * and how many logged ids of stopped runs one transaction of the next run's discard of them.
  * better-sqlite3 runs a statement synchronously and SQLite has one writer: a pass in one transaction held every other
  * writer of the file, and the process's signals, for as long as it took (~57 s for 800,000 deletions at 2,000,000
  * users). A chunk of 10,000 is ~0.3–1 s of rewriting record rows. A reference, so that a test can make it small.
@@ -512,8 +513,7 @@ export const make = (
     // SQLite: under the lock no run of the workspace is alive, so whatever its runs left in the logs is discarded, not
     // folded (`discardSeenLog`): a run left `running` by a dead process, or one stopped before its fold was done. A fold
     // would stamp those records with this run's start; this run, if it completes, sees and folds every live one anyway.
-    // A chunk of the log's rowids a transaction: a stopped first sync of 500,000 users left as many ids, and their
-    // discard in one transaction held the file ~2 s.
+    // A chunk of the log's rowids a transaction (see `Sync.run`).
     discardLeftLogChunk: (other, after, limit) =>
       Effect.gen(function*() {
         const log = sql(seenLogTable(other))
