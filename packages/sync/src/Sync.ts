@@ -779,6 +779,8 @@ export const run: (
           })
           : error
       ))
-    }))
+      // SQLite: once the lease's release has committed (and with it the pass's put-off checkpoint), the WAL file emptied
+      // where that waits for no one, rather than left at the pass's size while a connection has the file open.
+    })).pipe(Effect.tap(() => dialect === "sqlite" ? Store.truncateWal(client, sql) : Effect.void))
   }
 )

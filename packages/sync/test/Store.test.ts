@@ -7,6 +7,7 @@ import { SqlClient } from "@effect/sql"
 import { describe, expect, layer } from "@effect/vitest"
 import { Progress } from "@intercom-scroll/core"
 import { Cause, Chunk, Clock, Deferred, Duration, Effect, Exit, Fiber, Option, TestClock } from "effect"
+import * as fs from "node:fs/promises"
 import * as Store from "../src/internal/store.js"
 import { Sync } from "../src/index.js"
 import * as Databases from "./support/databases.js"
@@ -530,6 +531,30 @@ describe("the deletion pass on SQLite, a chunk a transaction", () => {
           yield* sql`DELETE FROM intercom_sync_locks WHERE workspace = ${workspace}`
         })
       ))
+
+    it.effect("a complete run empties the WAL file once its end has checkpointed it, and keeps the caller's busy timeout", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const [{ file }] = yield* sql<{ readonly file: string }>`SELECT file FROM pragma_database_list WHERE name = 'main'`
+        const walBytes = Effect.promise(() => fs.stat(`${file}-wal`).then((stat) => stat.size, () => 0))
+        const busyTimeout = Effect.map(sql<{ readonly timeout: number }>`PRAGMA busy_timeout`, ([row]) => Number(row.timeout))
+        // The connection at a caller's own busy timeout, not the driver's 5 s, for the run and the looks after it.
+        const after = yield* Effect.acquireUseRelease(
+          Effect.flatMap(busyTimeout, (before) => Effect.as(sql.unsafe("PRAGMA busy_timeout = 4321"), before)),
+          () =>
+            Effect.gen(function*() {
+              const workspace = freshToken("wal")
+              const summary = yield* Effect.provide(
+                Sync.run("users", { workspace }),
+                intercom(freshToken(), { workspace: { users: 300, seed: 13 } })
+              )
+              expect(summary).toMatchObject({ inserted: 300 })
+              return { wal: yield* walBytes, timeout: yield* busyTimeout }
+            }),
+          (before) => Effect.orDie(sql.unsafe(`PRAGMA busy_timeout = ${before}`))
+        )
+        expect(after).toEqual({ wal: 0, timeout: 4321 })
+      }))
 
     it.effect("a run that died in its deletion pass is marked abandoned with the deletions its chunks recorded", () =>
       Effect.gen(function*() {
