@@ -33,6 +33,7 @@ import { IntercomClient, Resource, ScrollError } from "@intercom-scroll/core"
 import { Sync as IntercomSync, SyncDatabase, SyncError } from "@intercom-scroll/sync"
 import { Array as Arr, Cause, Context, DateTime, Duration, Effect, Layer, Option, ParseResult, type Redacted, Schedule, Schema } from "effect"
 import * as CronName from "./internal/cronName.js"
+import * as CutBefore from "./internal/cutBefore.js"
 import * as IssuePath from "./internal/issuePath.js"
 import * as SilentSession from "./internal/silentSession.js"
 import * as Slots from "./internal/slots.js"
@@ -207,15 +208,8 @@ const syncResource = (
  * the answer says it and its sender asks nothing per workspace.
  */
 const cutBefore = (summary: IntercomSync.Summary, run: string) =>
-  Effect.flatMap(SqlClient.SqlClient, (sql) => {
-    const runs = sql(IntercomSync.runsTable)
-    const same = sql`workspace = ${summary.workspace} AND resource = ${summary.resource} AND label = ${run} AND id < ${summary.runId}`
-    return Effect.map(
-      sql<{ readonly cut: number }>`SELECT CAST(count(*) AS INTEGER) AS cut FROM ${runs} WHERE ${same} AND status <> 'complete'
-        AND id > COALESCE((SELECT max(id) FROM ${runs} WHERE ${same} AND status = 'complete'), 0)`,
-      ([row]) => Number(row?.cut ?? 0)
-    )
-  })
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.map(CutBefore.statement(sql, summary, run), ([row]) => Number(row?.cut ?? 0)))
 
 /**
  * How many times a request syncs again, after `LockLost` or a database that went away, while its runner still holds

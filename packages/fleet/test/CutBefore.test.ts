@@ -1,0 +1,65 @@
+/**
+ * The count of a request's runs cut before the one that answers it, on a real PostgreSQL whose runs table holds a
+ * fleet's history: it reads the answering workspace's rows by their index. It read the primary key's whole range below
+ * the run (26,000 entries here, for a table of 18,001 runs), on every answer, growing with the runs kept.
+ */
+import { SqlClient } from "@effect/sql"
+import { describe, expect, it } from "@effect/vitest"
+import { Sync } from "@intercom-scroll/sync"
+import { PostgresDatabase } from "@intercom-scroll/testing"
+import { Effect, Layer } from "effect"
+import * as CutBefore from "../src/internal/cutBefore.js"
+
+/**
+ * The index entries each index scan of a plan read: a node of PostgreSQL's `EXPLAIN (ANALYZE, FORMAT JSON)`, and those
+ * under it. A plain index scan's rows are those its filter kept; the entries it read are those and the ones it removed.
+ */
+interface PlanNode {
+  readonly "Index Name"?: string
+  readonly "Actual Rows"?: number
+  readonly "Rows Removed by Filter"?: number
+  readonly Plans?: ReadonlyArray<PlanNode>
+}
+const indexScans = (node: PlanNode): ReadonlyArray<readonly [string, number]> => [
+  ...(node["Index Name"] === undefined
+    ? []
+    : [[node["Index Name"], (node["Actual Rows"] ?? 0) + (node["Rows Removed by Filter"] ?? 0)] as const]),
+  ...(node.Plans ?? []).flatMap(indexScans)
+]
+
+describe("CutBefore.statement", () => {
+  it.live("reads the answering workspace's runs by its index, not the table's key below the run", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* Sync.migrate
+      const runs = sql(Sync.runsTable)
+      // Three syncs of 2,000 workspaces, three resources each, as runners write them: each run's row begun `running`,
+      // its progress written while it scrolls, then ended complete. In the third, w7's users were cut once (its runner
+      // stopped) before the run that answers.
+      const sync = (n: number) =>
+        sql`INSERT INTO ${runs} (workspace, resource, status, started_at, label, runner, alive_at)
+          SELECT 'w' || (i / 3), (ARRAY['users', 'leads', 'companies'])[1 + i % 3], 'running', now(), ${`sync-${n}`},
+            '127.0.0.1:34431', now()
+          FROM generate_series(0, 5999) AS i`
+      yield* sync(0)
+      yield* sync(1)
+      yield* sql`INSERT INTO ${runs} (workspace, resource, status, started_at, label)
+        VALUES ('w7', 'users', 'interrupted', now(), 'sync-2')`
+      yield* sync(2)
+      yield* sql`UPDATE ${runs} SET alive_at = now(), inserted = 100 WHERE status = 'running'`
+      yield* sql`UPDATE ${runs} SET status = 'complete', finished_at = now(), updated = 0, unchanged = 0, deleted = 0,
+        restarts = 0 WHERE status = 'running'`
+      const [answering] = yield* sql<{ readonly id: number }>`SELECT max(id) AS id FROM ${runs}
+        WHERE workspace = 'w7' AND resource = 'users'`
+      yield* sql`ANALYZE ${runs}`
+      const statement = CutBefore.statement(sql, { workspace: "w7", resource: "users", runId: answering.id }, "sync-2")
+      expect(yield* statement).toEqual([{ cut: 1 }])
+      const [explained] = yield* sql<{ readonly "QUERY PLAN": ReadonlyArray<{ readonly Plan: PlanNode }> }>`
+        EXPLAIN (ANALYZE, FORMAT JSON) ${statement}`
+      const scans = explained["QUERY PLAN"].flatMap(({ Plan }) => indexScans(Plan))
+      // w7 has 10 runs (a few row versions each, as updated), the table 18,001: an index scan that reads more than a
+      // hundred entries reads the table, not the workspace (the primary key's range below the run read 26,000 here).
+      expect(scans.filter(([, entries]) => entries > 100)).toEqual([])
+      expect(scans.length).toBeGreaterThan(0)
+    }).pipe(Effect.provide(Layer.orDie(PostgresDatabase.layer()))), 60_000)
+})
