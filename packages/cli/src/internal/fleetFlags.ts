@@ -83,6 +83,33 @@ export const needed: Readonly<Record<string, ReadonlyArray<string>>> = {
 
 const orVariable = (name: keyof typeof variables) => ` Else ${variables[name]}.`
 
+/**
+ * `--unanswered-timeout`, for `sync` (`"the sync"`) and `fleet runner` (`"a runner's syncs"`) alike: zero and past a
+ * timer's ceiling refused as it is read, not once a sync starts. `variable` is read when the flag is not given (the
+ * runner's flags have one each).
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const unansweredTimeoutFlag = (
+  of: "the sync" | "a runner's syncs",
+  variable?: string
+): Flag.Options<Option.Option<Duration.Duration>> =>
+  ScrollFlags.duration("unanswered-timeout", {
+    zero: "refused",
+    max: { duration: Duration.millis(maxTimerMillis), because: "a timer waits at most 2147483647 ms (about 24.8 days)" },
+    ...(variable === undefined ? {} : { variable })
+  }).pipe(
+    Flag.withDescription(
+      `PostgreSQL: how long the database may answer nothing at all, on any connection (its host gone, an address that drops everything), while a statement of ${
+        of === "the sync" ? "the sync waits for its answer, before the sync" : "a sync waits for its answer, before that sync"
+      } fails with LockLost, such as 30s or 10m (default 2m). Any answer starts the count again.${
+        variable === undefined ? "" : ` Else ${variable}.`
+      }`
+    ),
+    Flag.optional
+  )
+
 const databaseFlag = ScrollFlags.text("database", variables.database).pipe(
   Flag.withPseudoName("URL"),
   Flag.withDescription(
@@ -214,19 +241,7 @@ export const runner = {
       }`
     )
   ),
-  // As `sync --unanswered-timeout`: zero and past a timer's ceiling refused as the flag is read.
-  unansweredTimeout: ScrollFlags.duration("unanswered-timeout", {
-    zero: "refused",
-    max: { duration: Duration.millis(maxTimerMillis), because: "a timer waits at most 2147483647 ms (about 24.8 days)" },
-    variable: variables.unansweredTimeout
-  }).pipe(
-    Flag.withDescription(
-      `PostgreSQL: how long the database may answer nothing at all, on any connection (its host gone, an address that drops everything), while a statement of a sync waits for its answer, before that sync fails with LockLost, such as 30s or 10m (default 2m). Any answer starts the count again.${
-        orVariable("unansweredTimeout")
-      }`
-    ),
-    Flag.optional
-  ),
+  unansweredTimeout: unansweredTimeoutFlag("a runner's syncs", variables.unansweredTimeout),
   healthPort: ScrollFlags.integer(
     "health-port",
     (n) => n >= 1 && n <= 65_535,

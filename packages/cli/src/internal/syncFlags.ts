@@ -88,15 +88,7 @@ export const flags = {
     ),
     Flag.optional
   ),
-  unansweredTimeout: ScrollFlags.duration("unanswered-timeout", {
-    zero: "refused",
-    max: { duration: Duration.millis(maxTimerMillis), because: "a timer waits at most 2147483647 ms (about 24.8 days)" }
-  }).pipe(
-    Flag.withDescription(
-      "PostgreSQL: how long the database may answer nothing at all, on any connection (its host gone, an address that drops everything), while a statement of the sync waits for its answer, before the sync fails with LockLost, such as 30s or 10m (default 2m). Any answer starts the count again."
-    ),
-    Flag.optional
-  )
+  unansweredTimeout: FleetFlags.unansweredTimeoutFlag("the sync")
 }
 
 /**
