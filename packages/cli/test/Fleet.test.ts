@@ -285,6 +285,8 @@ describe("intercom-scroll fleet", () => {
       }
       expect(capture.stdout()).toMatch(/^acme: complete in [12] min \d\d s: users 120 seen \(120 inserted, 0 updated, 0 unchanged, 0 deleted\) \(not checked: [^\n]+\)\n$/)
       expect(Exit.isSuccess(yield* Fiber.await(sync))).toBe(true)
+      // Its last line on stderr (not a terminal here) is the totals, once every workspace has answered.
+      expect(capture.stderr().trimEnd().split("\n").at(-1)).toMatch(/^fleet: 1 of 1 workspaces complete, 0 syncing, 0 waiting \| 120 records \| [12] min \d\d s$/)
     }), 90_000)
 
   it("the end of a fleet sync that did not complete says which failed, and that the others are synced only when some are", () => {

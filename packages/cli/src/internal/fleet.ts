@@ -424,6 +424,13 @@ export const runSync = (flags: {
           Effect.map(([, exit]) => ({ workspace: workspace.workspace, exit }))
         ), { concurrency: Option.getOrElse(flags.maxInFlight, () => WorkspaceSync.defaultMaxInFlight) })
 
+      // The totals once every workspace has answered: a terminal's live line is erased as the command ends, and a log's
+      // last plain line came up to 5 s before the end, so neither said them.
+      const { complete, failed: failedCount, records } = yield* Ref.get(counts)
+      yield* display.printLine(renderProgress(
+        { workspaces: workspaces.length, complete, failed: failedCount, syncing: 0, records },
+        (yield* Clock.currentTimeMillis) - startedAt
+      ))
       const failed = exits.filter(({ exit }) => Exit.isFailure(exit)).map(({ workspace }) => workspace)
       if (failed.length > 0) return yield* new FleetSyncIncomplete({ failed, workspaces: workspaces.length })
     }).pipe(Effect.scoped, Effect.provide(Fleet.layerClient({ database })))
