@@ -91,6 +91,7 @@ describe("configured by the environment (a container, a systemd unit, a pod)", (
         [["fleet", "runner", "--database", "sqlite:f.db", "--port", "9000"], { INTERCOM_SCROLL_ALLOWED_BASE_URLS: "gateway" }, "--allow-base-url takes https URLs separated by commas"],
         // sync reads it too, as every flag a deployment sets.
         [["sync", "users", "--database", "sqlite:f.db"], { INTERCOM_SCROLL_PAGES_PER_TRANSACTION: "0" }, "--pages-per-transaction must be a whole number, 1 or more: at most how many pages one transaction writes (or INTERCOM_SCROLL_PAGES_PER_TRANSACTION)"],
+        [["sync", "users", "--database", "sqlite:f.db"], { INTERCOM_SCROLL_UNANSWERED_TIMEOUT: "0" }, "--unanswered-timeout: \\\"0\\\" must be longer than zero"],
         [["fleet", "sync", "--database", "sqlite:f.db"], { INTERCOM_SCROLL_WORKSPACES: "w.json", INTERCOM_SCROLL_RESOURCES: "users,tickets" }, "--resources takes users, leads and companies"],
         // Longer than PostgreSQL's lock_timeout takes, which would then be no limit at all.
         [["sync", "users", "--database", "sqlite:f.db", "--table-lock-timeout", "25d"], {}, "--table-lock-timeout: \\\"25d\\\" is longer than 24d 20h 31m 23s 647ms: PostgreSQL waits at most 2147483647 ms (about 24.8 days) for a lock"]
@@ -157,6 +158,10 @@ describe("configured by the environment (a container, a systemd unit, a pod)", (
       expect(runner.stdout).toContain("intercom-scroll fleet runner --database URL --port P [--host H]")
       expect(runner.stdout).toContain("Else INTERCOM_SCROLL_DATABASE, which keeps a password out of ps.")
       expect(runner.stdout).toContain("Else INTERCOM_SCROLL_HEALTH_PORT.")
+      const sync = yield* cli(["sync", "--help"], {})
+      for (const variable of ["INTERCOM_SCROLL_DATABASE", "INTERCOM_SCROLL_PAGES_PER_TRANSACTION", "INTERCOM_SCROLL_UNANSWERED_TIMEOUT"]) {
+        expect(sync.stdout).toContain(`Else ${variable}`)
+      }
       expect(runner.stdout).not.toContain("This option can be set from environment variables.")
       const top = yield* cli(["--help"], {})
       expect(top.stdout).toContain("- sync --database URL [--workspace NAME]")

@@ -85,27 +85,24 @@ const orVariable = (name: keyof typeof variables) => ` Else ${variables[name]}.`
 
 /**
  * `--unanswered-timeout`, for `sync` (`"the sync"`) and `fleet runner` (`"a runner's syncs"`) alike: zero and past a
- * timer's ceiling refused as it is read, not once a sync starts. `variable` is read when the flag is not given (the
- * runner's flags have one each).
+ * timer's ceiling refused as it is read, not once a sync starts; `INTERCOM_SCROLL_UNANSWERED_TIMEOUT` when it is not
+ * given, for both, as every flag `sync` shares with the runner reads the runner's variable.
  *
  * @since 0.1.0
  * @category flags
  */
 export const unansweredTimeoutFlag = (
-  of: "the sync" | "a runner's syncs",
-  variable?: string
+  of: "the sync" | "a runner's syncs"
 ): Flag.Options<Option.Option<Duration.Duration>> =>
   ScrollFlags.duration("unanswered-timeout", {
     zero: "refused",
     max: { duration: Duration.millis(maxTimerMillis), because: "a timer waits at most 2147483647 ms (about 24.8 days)" },
-    ...(variable === undefined ? {} : { variable })
+    variable: variables.unansweredTimeout
   }).pipe(
     Flag.withDescription(
       `PostgreSQL: how long the database may answer nothing at all, on any connection (its host gone, an address that drops everything), while a statement of ${
         of === "the sync" ? "the sync waits for its answer, before the sync" : "a sync waits for its answer, before that sync"
-      } fails with LockLost, such as 30s or 10m (default 2m). Any answer starts the count again.${
-        variable === undefined ? "" : ` Else ${variable}.`
-      }`
+      } fails with LockLost, such as 30s or 10m (default 2m). Any answer starts the count again.${orVariable("unansweredTimeout")}`
     ),
     Flag.optional
   )
@@ -241,7 +238,7 @@ export const runner = {
       }`
     )
   ),
-  unansweredTimeout: unansweredTimeoutFlag("a runner's syncs", variables.unansweredTimeout),
+  unansweredTimeout: unansweredTimeoutFlag("a runner's syncs"),
   healthPort: ScrollFlags.integer(
     "health-port",
     (n) => n >= 1 && n <= 65_535,
