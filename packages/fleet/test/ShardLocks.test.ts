@@ -6,8 +6,8 @@
 import { RunnerAddress, RunnerStorage, ShardId, ShardingConfig } from "@effect/cluster"
 import { describe, expect, it } from "@effect/vitest"
 import { SyncDatabase } from "@intercom-scroll/sync"
-import { BlackHole, ClockSteps, PostgresDatabase } from "@intercom-scroll/testing"
-import { Deferred, Effect, Either, Exit, Fiber, Layer, Scope } from "effect"
+import { BlackHole, ClockSteps, PostgresDatabase, Settle } from "@intercom-scroll/testing"
+import { Deferred, Effect, Either, Exit, Fiber, Layer, Option, Scope } from "effect"
 import { Fleet } from "../src/index.js"
 import * as ShardLocks from "../src/internal/shardLocks.js"
 import { databases } from "./support/inProcess.js"
@@ -131,5 +131,31 @@ describe("ShardLocks", () => {
       // ends each with a goodbye it waits for.
       yield* hole.reset
       yield* ClockSteps.runToEnd(steps)(yield* Effect.fork(Scope.close(runner, Exit.void)))
+    }), { timeout: 120_000 })
+
+  it.scoped("a client's storage on a path gone silent closes without waiting: its lock session holds nothing to unlock", () =>
+    Effect.gen(function*() {
+      const url = yield* Effect.orDie(PostgresDatabase.make)
+      const hole = yield* BlackHole.make(url)
+      const sql = yield* Layer.build(Fleet.layerSql(SyncDatabase.Database.Postgres({ url: hole.url }))).pipe(Effect.orDie)
+      // Before the pool ends: its connections still silent, reset, so that it ends at once, whatever the test found.
+      yield* Effect.addFinalizer(() => hole.reset)
+      // As `Fleet.layerClient` builds it: no runner address, so no shard lock; the cluster reserves a lock session all the same.
+      const client = yield* Scope.make()
+      const context = yield* Scope.extend(
+        Layer.build(ShardLocks.layerRunnerStorage.pipe(
+          Layer.provide(ShardingConfig.layer({ ...Fleet.shardingConfig, runnerAddress: Option.none() })),
+          Layer.provide(Layer.succeedContext(sql))
+        )).pipe(Effect.orDie),
+        client
+      )
+      const storage = yield* Effect.provide(RunnerStorage.RunnerStorage, context)
+      expect(yield* Effect.orDie(storage.getRunners)).toEqual([])
+
+      yield* hole.silence
+      // The clock stands still: the cluster's `pg_advisory_unlock_all()` on the lock session, given 5 s, then
+      // @effect/sql-pg's cancel of it, 5 s more, kept a finished `fleet sync` from exiting for up to 11 s.
+      const closing = yield* Effect.fork(Scope.close(client, Exit.void))
+      yield* Settle.until("the client's storage closed", Effect.map(Fiber.poll(closing), Option.isSome), "30 seconds")
     }), { timeout: 120_000 })
 })

@@ -28,7 +28,7 @@
 import { type MessageStorage, RunnerStorage, ShardingConfig, SqlRunnerStorage } from "@effect/cluster"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlConnection from "@effect/sql/SqlConnection"
-import { Clock, Duration, Effect, Exit, Layer, type Scope } from "effect"
+import { Clock, Duration, Effect, Exit, Layer, Option, type Scope } from "effect"
 import type { ConfigError } from "effect/ConfigError"
 import * as Messages from "./messageStorage.js"
 import * as ShardLockTiming from "./shardLockTiming.js"
@@ -140,6 +140,18 @@ export const layerRunnerStorage: Layer.Layer<
         })
       )
     )
+    if (Option.isNone(config.runnerAddress)) {
+      // A client takes no shard lock, yet the storage keeps a lock session, and asks it for `pg_advisory_unlock_all()`
+      // as it closes: on a path gone silent, 5 s unanswered, then @effect/sql-pg's cancel, up to 5 s more, so a
+      // finished `fleet sync` took up to 11 s to exit. Its socket closed first (this runs before the storage's own
+      // finalizers), that unlock fails at once, and the server ends a session that held nothing.
+      yield* Effect.addFinalizer(() =>
+        Effect.sync(() => {
+          const session = lockSession && SilentSession.pgSession(lockSession)
+          session?.socket.destroy()
+        })
+      )
+    }
     return yield* inTurns(endingSessionsPastDeadline(
       storage,
       sql,
