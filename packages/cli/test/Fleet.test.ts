@@ -645,6 +645,9 @@ describe("intercom-scroll fleet", () => {
       expect(runner.stdout).toContain("The port the runner listens on")
       expect(runner.stdout).toContain("Also sync every workspace of --workspaces on this schedule, in UTC")
       expect(runner.stdout).toContain("With --cron: the resources to sync at each tick")
+      // Its totals, printed last since every workspace's answer is in, are what a reader of its help looks for.
+      const sync = yield* cli(["fleet", "sync", "--help"])
+      expect(sync.stdout).toContain("one line per workspace as it answers, and the totals once all have")
       const fleet = yield* cli(["fleet", "--help"])
       expect(fleet.stdout).toContain("- runner --database URL --port P")
       expect(fleet.stdout).toContain("- sync --database URL --workspaces FILE")

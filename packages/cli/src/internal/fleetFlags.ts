@@ -29,7 +29,7 @@ export const runnerDescription =
  * @category flags
  */
 export const syncDescription =
-  "Sync every workspace of FILE on the fleet's runners and wait: one progress line, one line per workspace; exit 0 only if every workspace completed."
+  "Sync every workspace of FILE on the fleet's runners and wait: one progress line, one line per workspace as it answers, and the totals once all have; exit 0 only if every workspace completed."
 
 /**
  * @since 0.1.0
