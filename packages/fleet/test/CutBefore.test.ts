@@ -62,4 +62,39 @@ describe("CutBefore.statement", () => {
       expect(scans.filter(([, entries]) => entries > 100)).toEqual([])
       expect(scans.length).toBeGreaterThan(0)
     }).pipe(Effect.provide(Layer.orDie(PostgresDatabase.layer()))), 60_000)
+
+  it.live("reads the answering workspace's runs by its index while the statistics have not seen its run's name", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* Sync.migrate
+      const runs = sql(Sync.runsTable)
+      // The table's statistics as autovacuum leaves them during a sync: taken before it began (never now, here), so
+      // that its run's name, on every run it writes, is one they have not seen and take for rare.
+      yield* sql`ALTER TABLE ${runs} SET (autovacuum_enabled = false)`
+      const sync = (n: number) =>
+        sql`INSERT INTO ${runs} (workspace, resource, status, started_at, label, runner, alive_at)
+          SELECT 'w' || (i / 3), (ARRAY['users', 'leads', 'companies'])[1 + i % 3], 'running', now(), ${`sync-${n}`},
+            '127.0.0.1:34431', now()
+          FROM generate_series(0, 5999) AS i`
+      const complete = sql`UPDATE ${runs} SET status = 'complete', finished_at = now(), inserted = 100, updated = 0,
+        unchanged = 0, deleted = 0, restarts = 0 WHERE status = 'running'`
+      yield* sync(0)
+      yield* sync(1)
+      yield* complete
+      yield* sql`ANALYZE ${runs}`
+      yield* sql`INSERT INTO ${runs} (workspace, resource, status, started_at, label)
+        VALUES ('w7', 'users', 'interrupted', now(), 'sync-2')`
+      yield* sync(2)
+      yield* complete
+      const [answering] = yield* sql<{ readonly id: number }>`SELECT max(id) AS id FROM ${runs}
+        WHERE workspace = 'w7' AND resource = 'users'`
+      const statement = CutBefore.statement(sql, { workspace: "w7", resource: "users", runId: answering.id }, "sync-2")
+      expect(yield* statement).toEqual([{ cut: 1 }])
+      const [explained] = yield* sql<{ readonly "QUERY PLAN": ReadonlyArray<{ readonly Plan: PlanNode }> }>`
+        EXPLAIN (ANALYZE, FORMAT JSON) ${statement}`
+      const scans = explained["QUERY PLAN"].flatMap(({ Plan }) => indexScans(Plan))
+      // w7 has 10 runs, the sync's name 6,001 (the index of names read them all, for each answer of the sync).
+      expect(scans.filter(([, entries]) => entries > 100)).toEqual([])
+      expect(scans.length).toBeGreaterThan(0)
+    }).pipe(Effect.provide(Layer.orDie(PostgresDatabase.layer()))), 60_000)
 })
