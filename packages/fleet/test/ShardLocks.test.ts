@@ -1,13 +1,15 @@
 /**
  * A runner's shard locks on a real PostgreSQL while it hands shards to a runner that joins: the refresh of the locks it
  * keeps must not wait behind the whole handover on the lock session (packages/bench/NOTES.md, "A runner joining cut
- * every sync"). And a lock session that goes silent: the runner gets its shards back on a new one.
+ * every sync"). And a lock session that goes silent: the runner gets its shards back on a new one. And the sessions
+ * the cluster's storages take as they are built.
  */
 import { RunnerAddress, RunnerStorage, ShardId, ShardingConfig } from "@effect/cluster"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, it } from "@effect/vitest"
 import { SyncDatabase } from "@intercom-scroll/sync"
 import { BlackHole, ClockSteps, PostgresDatabase, Settle } from "@intercom-scroll/testing"
-import { Deferred, Effect, Either, Exit, Fiber, Layer, Option, Scope } from "effect"
+import { Cause, Context, Deferred, Effect, Either, Exit, Fiber, Layer, Option, Redacted, Scope } from "effect"
 import { Fleet } from "../src/index.js"
 import * as ShardLocks from "../src/internal/shardLocks.js"
 import { databases } from "./support/inProcess.js"
@@ -158,4 +160,57 @@ describe("ShardLocks", () => {
       const closing = yield* Effect.fork(Scope.close(client, Exit.void))
       yield* Settle.until("the client's storage closed", Effect.map(Fiber.poll(closing), Option.isSome), "30 seconds")
     }), { timeout: 120_000 })
+
+  it.scopedLive("the cluster's two storages are built one after the other: on a role of the two sessions they hold, they start while another process's migration holds their migrations' table", () =>
+    Effect.gen(function*() {
+      const url = yield* Effect.orDie(PostgresDatabase.make)
+      const direct = Context.get(yield* Layer.build(Layer.orDie(PostgresDatabase.layerAt(url))), SqlClient.SqlClient)
+      const storages = (database: SyncDatabase.Database, applicationName: string) =>
+        Layer.build(ShardLocks.layerStorage(Fleet.shardingConfig).pipe(
+          Layer.provide(Fleet.layerSql(database, { applicationName }))
+        ))
+      // The tables made, as a first runner makes them.
+      yield* Effect.orDie(Effect.scoped(storages(SyncDatabase.Database.Postgres({ url }), "first-runner")))
+      // A role that may hold two sessions: the shard locks' and one of the pool's.
+      const role = `two_${Math.random().toString(36).slice(2, 10)}`
+      yield* Effect.orDie(Effect.all([
+        direct.unsafe(`CREATE ROLE ${role} LOGIN CONNECTION LIMIT 2 PASSWORD 'two-sessions'`),
+        direct.unsafe(`GRANT ALL ON SCHEMA public TO ${role}`),
+        direct.unsafe(`GRANT ALL ON ALL TABLES IN SCHEMA public TO ${role}`),
+        direct.unsafe(`GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO ${role}`)
+      ]))
+      const asRole = new URL(Redacted.value(url))
+      asRole.username = role
+      asRole.password = "two-sessions"
+      // Another process's migration under way (a runner starting beside this one): its transaction holds the table.
+      const other = yield* Effect.orDie(direct.reserve)
+      yield* Effect.orDie(other.executeRaw("BEGIN", []))
+      yield* Effect.orDie(other.executeRaw(`LOCK TABLE cluster_migrations IN ACCESS EXCLUSIVE MODE`, []))
+
+      const building = yield* Effect.fork(
+        storages(SyncDatabase.Database.Postgres({ url: Redacted.make(asRole.href) }), "second-runner")
+      )
+      const sessions = Effect.orDie(direct<{ readonly waiting: boolean }>`
+        SELECT wait_event_type = 'Lock' AS waiting FROM pg_stat_activity WHERE application_name = 'second-runner'`)
+      // Until the messages' migration waits for the table, its transaction begun on a session of the pool; or the
+      // build ends first.
+      let seen: ReadonlyArray<{ readonly waiting: boolean }> = []
+      for (let look = 0; look < 3_000; look++) {
+        seen = yield* sessions
+        if (seen.some((session) => session.waiting) || Option.isSome(yield* Fiber.poll(building))) break
+        yield* Effect.sleep("10 millis")
+      }
+      // Built at once, the runners' storage reserved its lock session meanwhile and asked for a connection besides:
+      // the role's third session, refused (53300), and the cluster's layer died of it.
+      const early = yield* Fiber.poll(building)
+      expect(Option.map(early, (exit) => Exit.isSuccess(exit) ? "built" : Cause.pretty(exit.cause))).toEqual(Option.none())
+      // The migration's session alone, waiting: the lock session comes once it is done.
+      expect(seen).toEqual([{ waiting: true }])
+
+      yield* Effect.orDie(other.executeRaw("COMMIT", []))
+      const exit = yield* Fiber.await(building)
+      expect(Exit.isSuccess(exit) ? "built" : Cause.pretty(exit.cause)).toBe("built")
+      // The lock session and the pool's one.
+      expect((yield* sessions).length).toBe(2)
+    }), { timeout: 60_000 })
 })

@@ -166,6 +166,12 @@ export const layerRunnerStorage: Layer.Layer<
  * The storage `NodeClusterSocket.layer({ storage: "sql" })` builds (and dies as it does on an `SqlError`), for one given
  * `"byo"`: messages in SQL, and the runner's shard locks as `layerRunnerStorage` keeps them, both on `shardingConfig` as
  * the cluster reads it.
+ *
+ * The messages' storage is built first, the shard locks' once it is done. Built at once, the first held a connection of
+ * the pool in its migration's transaction (`LOCK TABLE cluster_migrations`, waited for while another process migrates)
+ * while the second reserved its lock session and asked for a connection besides: a session more than the runner holds
+ * once started, which a role of 3 sessions (the address's lock, the shard locks', one for the pool) refused (53300) at
+ * every start of a runner 40 ms away (packages/bench/NOTES.md, "The cluster's storages built in turn").
  */
 export const layerStorage = (
   shardingConfig: Partial<ShardingConfig.ShardingConfig["Type"]>
@@ -174,6 +180,7 @@ export const layerStorage = (
   ConfigError,
   SqlClient.SqlClient
 > =>
-  Layer.merge(Layer.orDie(Messages.layer), layerRunnerStorage).pipe(
+  layerRunnerStorage.pipe(
+    Layer.provideMerge(Layer.orDie(Messages.layer)),
     Layer.provide(ShardingConfig.layerFromEnv(shardingConfig))
   )
