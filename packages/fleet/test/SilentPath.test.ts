@@ -12,6 +12,7 @@ import { Sync, SyncDatabase } from "@intercom-scroll/sync"
 import { BlackHole, ClockSteps, PostgresDatabase, Standby } from "@intercom-scroll/testing"
 import {
   Cause,
+  Clock,
   Context,
   DateTime,
   Deferred,
@@ -180,6 +181,33 @@ describe("A runner's storage on a silent path", () => {
       // Waited for until it is gone (the server's end of a session is not done when it is asked), its locks with it.
       yield* ClockSteps.runToEnd(steps)(yield* Effect.fork(SilentSession.end(sql, { pid: ours, socket }, Duration.seconds(5))))
       expect(yield* alive(ours)).toBe(false)
+    }), { timeout: 60_000 })
+
+  it.scoped("a session given up on is ended though the pool has no connection free: the wait for one is bounded as an answer is, its socket closed then, and the connection had later goes back to the pool", () =>
+    Effect.gen(function*() {
+      const url = yield* Effect.orDie(PostgresDatabase.make)
+      // One connection, its wait unbounded by the pool (@effect/sql-pg's default; the fleet's pools give up at 10 s of
+      // real time, on no clock of the runner's).
+      // Closed at the end, not on a failure: a pool ends once its connections are given back, and a wait that never
+      // ended would hold the test's end with it.
+      const pool = yield* Scope.make()
+      const sql = Context.get(
+        yield* Scope.extend(Layer.build(Layer.orDie(PgClient.layer({ url, maxConnections: 1, applicationName: "intercom-scroll-fleet" }))), pool),
+        SqlClient.SqlClient
+      )
+      // The session given up on holds it, as `withDeadline`'s statement holds its own until its socket is closed.
+      const held = yield* Scope.make()
+      const given = yield* Effect.orDie(Scope.extend(sql.reserve, held))
+      const session = SilentSession.pgSession(given)!
+      // Before, `end` waited for a connection without end, and its socket was never closed.
+      yield* ClockSteps.runToEnd(steps)(yield* Effect.fork(SilentSession.end(sql, session, Duration.seconds(5))))
+      expect(yield* Clock.currentTimeMillis).toBeGreaterThanOrEqual(5_000)
+      expect(session.socket.closed).toBe(true)
+      // The session's connection given back (dropped, its socket closed): the pool's next goes to `end`'s wait, which
+      // gives it back, unused, to the statement after it.
+      yield* Scope.close(held, Exit.void)
+      expect(yield* Effect.orDie(sql<{ readonly one: number }>`SELECT 1 AS one`)).toEqual([{ one: 1 }])
+      yield* Scope.close(pool, Exit.void)
     }), { timeout: 60_000 })
 
   it.scoped("a termination the server refuses is its answer, not silence: the connection that asked is kept, and not asked again", () => {

@@ -11,7 +11,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlConnection from "@effect/sql/SqlConnection"
 import { SqlError } from "@effect/sql/SqlError"
 import { SyncError } from "@intercom-scroll/sync"
-import { Cause, Clock, Duration, Effect, Exit, Fiber, identity, Option, Schedule, type Scope } from "effect"
+import { Cause, Clock, Duration, Effect, Exit, Fiber, identity, Option, Schedule, Scope } from "effect"
 
 /** A session of the server, and the socket that reaches it. */
 export interface Session {
@@ -92,18 +92,38 @@ const remaining = `SELECT count(*)::int AS remaining FROM pg_stat_activity
   WHERE pid = ANY($1::int[]) AND application_name = current_setting('application_name')`
 
 /**
+ * A connection of the pool, given back as the scope closes, waited for `within` at most: `None` once that has passed.
+ * The wait itself runs on, on a fiber of its own: @effect/sql-pg's `reserve` interrupted never gives back the connection
+ * it gets later. One had after the scope has closed goes back to the pool at once.
+ */
+const reservedWithin = (
+  sql: SqlClient.SqlClient,
+  within: Duration.Duration
+): Effect.Effect<Option.Option<SqlConnection.Connection>, SqlError, Scope.Scope> =>
+  Effect.flatMap(Effect.scope, (scope) =>
+    Effect.flatMap(
+      Effect.forkDaemon(Scope.extend(sql.reserve, scope)),
+      (reserving) => Effect.timeoutOption(Fiber.join(reserving), within)
+    ))
+
+/**
  * Ends a session given up on: on the server first (`pg_terminate_backend` on another connection of the same pool, of
  * a session by that pid with the pool's `application_name` only; which lets its locks go now rather than when the
  * server notices, if ever: a middlebox that acknowledges keeps it), then its socket, so that its statements fail at
  * once and the pool drops it. A connection that does not answer within `within` went silent too (the pool's idle ones
  * did, with the session): it is closed, not given back, its session ended with the first, and the next one asked
  * (`maxTries` at most); one that answers with an error is a server that refuses (a permission), said in a warning and
- * not asked again, its connection given back; a connection that cannot be had ends the attempt.
+ * not asked again, its connection given back; a connection that cannot be had, or not within `within`, ends the attempt.
+ * That wait is bounded too: a pool with none free (its one connection the session's own, or every one held by
+ * statements that wait, as on a silent path) gave none without end, and the socket was never closed
+ * (packages/bench/NOTES.md, "The cluster's storages built in turn").
  */
 export const end = (sql: SqlClient.SqlClient, session: Session, within: Duration.Duration): Effect.Effect<void> => {
   const silent = [session.pid]
   return Effect.scoped(Effect.gen(function*() {
-    const connection = yield* sql.reserve
+    const reserved = yield* reservedWithin(sql, within)
+    if (Option.isNone(reserved)) return true
+    const connection = reserved.value
     const helper = pgSession(connection)
     // Never so: the pool that made the session makes its helpers.
     if (helper === undefined) return true
