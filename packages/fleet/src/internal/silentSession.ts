@@ -103,7 +103,8 @@ const reservedWithin = (
   Effect.flatMap(Effect.scope, (scope) =>
     Effect.flatMap(
       Effect.forkDaemon(Scope.extend(sql.reserve, scope)),
-      (reserving) => Effect.timeoutOption(Fiber.join(reserving), within)
+      // Interruptible, whatever the caller's region (`answerWithin`'s, a finalizer's fork): else the timeout waits for it.
+      (reserving) => Effect.timeoutOption(Effect.interruptible(Fiber.join(reserving)), within)
     ))
 
 /**
