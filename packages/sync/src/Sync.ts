@@ -266,16 +266,28 @@ export const pruneRuns: (
         WHERE status <> 'running' AND finished_at < ${endedBefore} AND id > ${after} ORDER BY id LIMIT 500`
       const batch = rows.map((row) => Number(row.id))
       if (batch.length === 0) return pruned
-      // A run recorded complete folded its log in that transaction: only the others may have left one.
+      // A run recorded complete folded its log before it: only the others may have left one.
       const unfinished = rows.filter((row) => row.status !== "complete").map((row) => Number(row.id))
-      yield* Effect.gen(function*() {
-        // SQLite: what a failed run logged of the ids it saw, which the next run of its workspace would have found and
-        // discarded through this row, as it is here: the records it stored first keep a seen row.
-        if (dialect === "sqlite" && unfinished.length > 0) {
-          for (const resource of Resource.Resource.literals) yield* Store.discardSeenLog(sql, resource, sql.in(unfinished))
+      // SQLite: what a failed run logged of the ids it saw, which the next run of its workspace would have found and
+      // discarded through this row, as it is here (the records it stored first keep a seen row), before the row goes:
+      // a chunk a transaction, as that run's discard goes, a pause between two. In the batch's transaction, one failed
+      // run's log of hundreds of thousands of ids held the file for seconds. Stopped between two chunks, the rows stay,
+      // and the next prune or run discards the rest. Each chunk's bound is read outside its transaction (above).
+      if (dialect === "sqlite" && unfinished.length > 0) {
+        const limit = yield* Store.DeletionChunk
+        for (const resource of Resource.Resource.literals) {
+          let after: number | undefined
+          for (;;) {
+            const chunk = yield* Store.leftLogChunk(sql, resource, sql.in(unfinished), after, limit)
+            if (chunk === undefined) break
+            yield* sql.withTransaction(Store.discardSeenLog(sql, resource, sql.in(unfinished), { after, upTo: chunk.upTo }))
+            if (!chunk.full) break
+            after = chunk.upTo
+            yield* Effect.sleep(Store.deletionPause)
+          }
         }
-        yield* sql`DELETE FROM ${sql(Store.runsTable)} WHERE id IN ${sql.in(batch)}`
-      }).pipe(sql.withTransaction)
+      }
+      yield* sql`DELETE FROM ${sql(Store.runsTable)} WHERE id IN ${sql.in(batch)}`
       pruned += batch.length
       after = batch[batch.length - 1]
     }

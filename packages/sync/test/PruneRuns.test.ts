@@ -4,8 +4,9 @@
  */
 import { SqlClient } from "@effect/sql"
 import { describe, expect, layer } from "@effect/vitest"
-import { Clock, DateTime, Effect, Layer, Logger } from "effect"
+import { Chunk, Clock, DateTime, Duration, Effect, Fiber, Layer, Logger, Option, TestClock } from "effect"
 import { Sync } from "../src/index.js"
+import * as Store from "../src/internal/store.js"
 import * as Databases from "./support/databases.js"
 import { freshToken, intercom, live, rows, runs } from "./support/world.js"
 
@@ -55,28 +56,87 @@ for (const [name, database] of Databases.both) {
 
 describe("Sync.pruneRuns on SQLite", () => {
   layer(Databases.sqlite, { timeout: "60 seconds" })((it) => {
-    it.effect("a failed run that could not fold, pruned: the records it stored first are still marked deleted once gone", () =>
+    const sync = (token: string, users: number) => intercom(token, { pageSize: 10, workspace: { users, seed: 3 } })
+
+    /** A first sync of 50 users that failed where it could not fold: recorded failed, its 50 logged ids left. */
+    const failedRun = (token: string) =>
       Effect.gen(function*() {
-        const token = freshToken()
         const sql = yield* SqlClient.SqlClient
         const { client } = yield* Databases.TestDatabase
-        const sync = (users: number) => intercom(token, { pageSize: 10, workspace: { users, seed: 3 } })
         yield* Sync.migrate
         // The seen table away (as a full disk or a broken file would have it): the run stores and logs every page,
         // then neither its end nor its fold can write the seen rows; it is recorded failed, its log left.
         yield* sql`ALTER TABLE intercom_users_seen RENAME TO seen_away`
         // On a client of its own: the SQLite client keeps a statement that failed to prepare.
         yield* Effect.exit(Sync.run("users", { workspace: token }).pipe(
-          Effect.provide(Layer.merge(sync(50), Layer.orDie(client))),
+          Effect.provide(Layer.merge(sync(token, 50), Layer.orDie(client))),
           Effect.provide(Logger.remove(Logger.defaultLogger))
         ))
         yield* sql`ALTER TABLE seen_away RENAME TO intercom_users_seen`
         expect((yield* runs(token)).map((run) => run.status)).toEqual(["failed"])
+      })
+
+    it.effect("a failed run that could not fold, pruned: the records it stored first are still marked deleted once gone", () =>
+      Effect.gen(function*() {
+        const token = freshToken()
+        yield* failedRun(token)
         const now = yield* Clock.currentTimeMillis
         expect(yield* Sync.pruneRuns(DateTime.unsafeMake(now + 1))).toBe(1)
 
         // 20 of the 50 gone from Intercom: the next complete run marks them deleted.
-        expect(yield* Effect.provide(Sync.run("users", { workspace: token }), sync(30))).toMatchObject({ unchanged: 30, deleted: 20 })
+        expect(yield* Effect.provide(Sync.run("users", { workspace: token }), sync(token, 30))).toMatchObject({ unchanged: 30, deleted: 20 })
+        expect(live(yield* rows(token, "users")).size).toBe(30)
+      }))
+
+    it.effect("discards a pruned failed run's log a chunk a transaction, another writer between two, before its row goes", () =>
+      Effect.gen(function*() {
+        const token = freshToken()
+        const sql = yield* SqlClient.SqlClient
+        yield* failedRun(token)
+        const logged = Effect.map(
+          sql<{ readonly logged: number }>`SELECT count(*) AS logged FROM intercom_users_seen_log
+            WHERE run IN (SELECT id FROM intercom_sync_runs WHERE workspace = ${token})`,
+          ([row]) => Number(row.logged)
+        )
+        expect(yield* logged).toBe(50)
+
+        // The layer's file holds the other cases' runs too, all ended by now: each of them goes as well.
+        const [{ ended }] = yield* sql<{ readonly ended: number }>`SELECT count(*) AS ended FROM intercom_sync_runs WHERE status <> 'running'`
+        const now = yield* Clock.currentTimeMillis
+        const pruning = yield* Effect.fork(Sync.pruneRuns(DateTime.unsafeMake(now + 1)).pipe(Effect.provideService(Store.DeletionChunk, 4)))
+        // Another writer of the file, a transaction at a time on the same client, until it finds part of the log
+        // discarded: 50 ids, 4 a transaction, so 4 (in the batch's one transaction: all 50, and the row gone with them).
+        yield* sql`CREATE TABLE IF NOT EXISTS other_writes (discarded INTEGER NOT NULL)`
+        let runsMeanwhile = 0
+        const discarded = yield* Effect.repeat(
+          Effect.zipLeft(
+            sql.withTransaction(Effect.gen(function*() {
+              const found = 50 - (yield* logged)
+              yield* sql`INSERT INTO other_writes (discarded) VALUES (${found})`
+              runsMeanwhile = (yield* runs(token)).length
+              return found
+            })),
+            Effect.yieldNow()
+          ),
+          { until: (found) => found > 0 }
+        )
+        expect(discarded).toBe(4)
+        expect(runsMeanwhile).toBe(1)
+        // The pauses between chunks on the TestClock, moved only when one is due.
+        const pruned = yield* Effect.gen(function*() {
+          for (;;) {
+            const done = yield* Fiber.poll(pruning)
+            if (Option.isSome(done)) return yield* done.value
+            const due = (yield* Clock.currentTimeMillis) + Duration.toMillis(Store.deletionPause)
+            if (Chunk.some(yield* TestClock.sleeps(), (at) => at <= due)) yield* TestClock.adjust(Store.deletionPause)
+            yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 0)))
+          }
+        })
+        expect(pruned).toBe(Number(ended))
+        expect(yield* logged).toBe(0)
+        expect(yield* runs(token)).toEqual([])
+        // The records it stored first kept a seen row of their first sighting: the next run marks the 20 gone.
+        expect(yield* Effect.provide(Sync.run("users", { workspace: token }), sync(token, 30))).toMatchObject({ unchanged: 30, deleted: 20 })
         expect(live(yield* rows(token, "users")).size).toBe(30)
       }))
   })

@@ -33,21 +33,19 @@ export const workspacesTable = "intercom_sync_workspaces"
 
 /**
  * SQLite: discards what the runs `ended` (ids: a subquery in parentheses, or `sql.in`) left in `resource`'s seen log,
- * runs no longer alive; with `rowids`, only the log's rows in that range. When they last saw those records is not
- * known; their seen rows stay as they are (an earlier run's). A record one of them stored first has none, and a record
- * without one is never marked deleted: it gets one of its first sighting, which the view showed.
+ * runs no longer alive: the log's rows in the range `rowids` (see `leftLogChunk`). When they last saw those records
+ * is not known; their seen rows stay as they are (an earlier run's). A record one of them stored first has none, and a
+ * record without one is never marked deleted: it gets one of its first sighting, which the view showed.
  */
 export const discardSeenLog = (
   sql: SqlClient.SqlClient,
   resource: Resource.Resource,
   ended: Statement.Fragment | Statement.ArrayHelper,
-  rowids?: { readonly after: number | undefined; readonly upTo: number }
+  rowids: { readonly after: number | undefined; readonly upTo: number }
 ): Effect.Effect<void, SqlError> =>
   Effect.gen(function*() {
     const log = sql(seenLogTable(resource))
-    const range = rowids === undefined
-      ? sql``
-      : rowids.after === undefined
+    const range = rowids.after === undefined
       ? sql`AND rowid <= ${rowids.upTo}`
       : sql`AND rowid > ${rowids.after} AND rowid <= ${rowids.upTo}`
     yield* sql`INSERT INTO ${sql(seenTable(resource))} (workspace, id, last_seen_at, last_seen_run)
@@ -57,6 +55,26 @@ export const discardSeenLog = (
       WHERE r.first_seen_run = l.run ORDER BY r.id
       ON CONFLICT (workspace, id) DO NOTHING`
     yield* sql`DELETE FROM ${log} WHERE run IN ${ended} ${range}`
+  })
+
+/**
+ * SQLite: the next `limit` rows, at most, that the runs `ended` left in `resource`'s seen log after the log's rowid
+ * `after` (from the first when undefined): the last one's rowid, and whether the chunk was full (more may follow);
+ * undefined when none is left. With `discardSeenLog` over that range, one chunk of a discard.
+ */
+export const leftLogChunk = (
+  sql: SqlClient.SqlClient,
+  resource: Resource.Resource,
+  ended: Statement.Fragment | Statement.ArrayHelper,
+  after: number | undefined,
+  limit: number
+): Effect.Effect<{ readonly upTo: number; readonly full: boolean } | undefined, SqlError> =>
+  Effect.gen(function*() {
+    const from = after === undefined ? sql`` : sql`AND rowid > ${after}`
+    const [bound] = yield* sql<{ readonly last: number | null; readonly looked: number }>`SELECT max(rowid) AS last,
+      count(*) AS looked FROM (SELECT rowid FROM ${sql(seenLogTable(resource))} WHERE run IN ${ended} ${from}
+      ORDER BY rowid LIMIT ${limit})`
+    return bound.last === null ? undefined : { upTo: Number(bound.last), full: Number(bound.looked) >= limit }
   })
 
 /** The outcome of writing one page. */
@@ -540,15 +558,12 @@ export const make = (
     // A chunk of the log's rowids a transaction (see `Sync.run`).
     discardLeftLogChunk: (other, after, limit) =>
       Effect.gen(function*() {
-        const log = sql(seenLogTable(other))
         const ended = sql`(SELECT id FROM ${runs} WHERE workspace = ${workspace} AND resource = ${other})`
-        const from = after === undefined ? sql`` : sql`AND rowid > ${after}`
         // Most runs start on empty logs, and then read this and touch nothing else.
-        const [bound] = yield* sql<{ readonly last: number | null; readonly looked: number }>`SELECT max(rowid) AS last,
-          count(*) AS looked FROM (SELECT rowid FROM ${log} WHERE run IN ${ended} ${from} ORDER BY rowid LIMIT ${limit})`
-        if (bound.last === null) return undefined
-        yield* discardSeenLog(sql, other, ended, { after, upTo: Number(bound.last) })
-        return Number(bound.looked) < limit ? undefined : Number(bound.last)
+        const chunk = yield* leftLogChunk(sql, other, ended, after, limit)
+        if (chunk === undefined) return undefined
+        yield* discardSeenLog(sql, other, ended, { after, upTo: chunk.upTo })
+        return chunk.full ? chunk.upTo : undefined
       }),
 
     startRun: (now, { label, runner }) =>
