@@ -400,6 +400,10 @@ describe("the deletion pass on SQLite, a chunk a transaction", () => {
         }
       })
 
+    /** `effect` in a transaction of its own on the test's client: another writer of the file. */
+    const sqlTransaction = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+      Effect.flatMap(SqlClient.SqlClient, (sql) => sql.withTransaction(effect))
+
     /** How many of the ids the `nth` run of `workspace` logged are still in the log. */
     const loggedBy = (workspace: string, nth: number) =>
       Effect.flatMap(SqlClient.SqlClient, (sql) =>
@@ -482,6 +486,46 @@ describe("the deletion pass on SQLite, a chunk a transaction", () => {
         expect(live(yield* rows(workspace, "users"))).toEqual((yield* ofRun(workspace, next.runId)).seen)
         expect(yield* marked(workspace)).toBe(20 - next.unchanged)
         expect(yield* logged(workspace)).toBe(0)
+      }))
+
+    it.effect("the marking sizes each next chunk by the time the last took: a slow one shrinks the next, which grows back", () =>
+      Effect.gen(function*() {
+        const workspace = freshToken("chunk-time")
+        const token = freshToken()
+        const sync = (users: number) =>
+          Effect.provide(Sync.run("users", { workspace }), intercom(token, { workspace: { users, seed: 13 } }))
+        yield* sync(150)
+        const running = yield* Effect.fork(sync(20).pipe(Effect.provideService(Store.DeletionChunk, 40)))
+        const pauseDue = Effect.gen(function*() {
+          const due = (yield* Clock.currentTimeMillis) + Duration.toMillis(Store.deletionPause)
+          return Chunk.some(yield* TestClock.sleeps(), (at) => at <= due)
+        })
+        const macrotask = Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 0)))
+        // The marks as another writer finds them between two chunks. Once the first chunk's 40 are in, that writer ends
+        // the pause and holds the file 2 s (of the TestClock) while the second chunk waits for it: that chunk took 4
+        // times the 0.5 s aimed at, and the next is a quarter of it, 10; then 20, then 40 again (fixed: 40 a chunk).
+        const found: Array<number> = []
+        let slowed = false
+        const done = yield* Effect.gen(function*() {
+          for (;;) {
+            const count = yield* sqlTransaction(marked(workspace))
+            if (count > 0 && found[found.length - 1] !== count) found.push(count)
+            const exit = yield* Fiber.poll(running)
+            if (Option.isSome(exit)) return yield* exit.value
+            if (count === 40 && !slowed && (yield* pauseDue)) {
+              slowed = true
+              yield* sqlTransaction(Effect.gen(function*() {
+                yield* TestClock.adjust(Store.deletionPause)
+                for (let turn = 0; turn < 5; turn++) yield* macrotask
+                yield* TestClock.adjust("2 seconds")
+              }))
+            } else if (yield* pauseDue) yield* TestClock.adjust(Store.deletionPause)
+            yield* macrotask
+          }
+        })
+        expect(done).toMatchObject({ unchanged: 20, deleted: 130 })
+        expect(found).toEqual([40, 80, 90, 110, 130])
+        expect(live(yield* rows(workspace, "users"))).toEqual((yield* ofRun(workspace, done.runId)).seen)
       }))
 
     it.effect("the next run discards a stopped run's log a chunk a transaction, another writer between two, before its own row", () =>

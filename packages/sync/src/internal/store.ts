@@ -161,7 +161,9 @@ const rowsPerStatement = 500
  * and how many logged ids of stopped runs one transaction of the next run's discard of them.
  * better-sqlite3 runs a statement synchronously and SQLite has one writer: a pass in one transaction held every other
  * writer of the file, and the process's signals, for as long as it took (~57 s for 800,000 deletions at 2,000,000
- * users). A chunk of 10,000 is ~0.3–1 s of rewriting record rows. A reference, so that a test can make it small.
+ * users). A chunk of 10,000 is ~0.3–1 s of rewriting record rows at 600,000 users, up to 15.8 s at 2,000,000 on a loaded
+ * machine: this is the first chunk's size, and each next one is sized by the time the last took (`ChunkSize`). A
+ * reference, so that a test can make it small.
  */
 export class DeletionChunk extends Context.Reference<DeletionChunk>()("@intercom-scroll/sync/DeletionChunk", {
   defaultValue: () => 10_000
@@ -171,7 +173,8 @@ export class DeletionChunk extends Context.Reference<DeletionChunk>()("@intercom
  * SQLite: how many of a run's logged ids one step of its fold copies into key order, and one transaction of it folds,
  * at most. The fold in one transaction held the file's write lock, and the process's signals, ~6 s at 1,200,000 logged
  * ids; a transaction of 50,000 held it 0.7–1.9 s at 2,000,000 users on a loaded machine (packages/bench/NOTES.md).
- * A reference, so that a test can make it small.
+ * The size of each step of the copy, and of the first transaction of the fold and of the log's discard: each next one
+ * is sized by the time the last took (`ChunkSize`). A reference, so that a test can make it small.
  */
 export class FoldChunk extends Context.Reference<FoldChunk>()("@intercom-scroll/sync/FoldChunk", {
   defaultValue: () => 50_000
