@@ -88,6 +88,19 @@ describe("Sync.pruneRuns on SQLite", () => {
         expect(live(yield* rows(token, "users")).size).toBe(30)
       }))
 
+    it.effect("the discard's join goes from the log's range of rowids, whether the ended runs are a list of ids or a subquery", () =>
+      Effect.gen(function*() {
+        yield* Sync.migrate
+        const sql = yield* SqlClient.SqlClient
+        for (const ended of [sql.in([1, 2]), sql`(SELECT id FROM intercom_sync_runs WHERE workspace = ${"acme"})`]) {
+          const [text, params] = Store.firstSightings(sql, "users", ended, { after: 10, upTo: 20 }).compile()
+          const plan = yield* sql.unsafe<{ readonly detail: string }>(`EXPLAIN QUERY PLAN ${text}`, params)
+          const loops = plan.map((row) => row.detail).filter((detail) => /^(SCAN|SEARCH)/.test(detail))
+          // The outer loop: the log's range (with a list, SQLite took the workspace's records, the log read for each).
+          expect(loops[0]).toMatch(/^SEARCH intercom_users_seen_log USING INTEGER PRIMARY KEY/)
+        }
+      }))
+
     it.effect("discards a pruned failed run's log a chunk a transaction, another writer between two, before its row goes", () =>
       Effect.gen(function*() {
         const token = freshToken()

@@ -43,19 +43,35 @@ export const discardSeenLog = (
   ended: Statement.Fragment | Statement.ArrayHelper,
   rowids: { readonly after: number | undefined; readonly upTo: number }
 ): Effect.Effect<void, SqlError> =>
-  Effect.gen(function*() {
-    const log = sql(seenLogTable(resource))
-    const range = rowids.after === undefined
-      ? sql`AND rowid <= ${rowids.upTo}`
-      : sql`AND rowid > ${rowids.after} AND rowid <= ${rowids.upTo}`
-    yield* sql`INSERT INTO ${sql(seenTable(resource))} (workspace, id, last_seen_at, last_seen_run)
-      SELECT r.workspace, r.id, r.first_seen_at, r.first_seen_run
-      FROM (SELECT run, id FROM ${log} WHERE run IN ${ended} ${range}) AS l JOIN ${sql(runsTable)} AS u ON u.id = l.run
-      JOIN ${sql(storedTable(resource))} AS r ON r.workspace = u.workspace AND r.id = l.id
-      WHERE r.first_seen_run = l.run ORDER BY r.id
-      ON CONFLICT (workspace, id) DO NOTHING`
-    yield* sql`DELETE FROM ${log} WHERE run IN ${ended} ${range}`
-  })
+  Effect.zipRight(
+    firstSightings(sql, resource, ended, rowids),
+    sql`DELETE FROM ${sql(seenLogTable(resource))} WHERE run IN ${ended} ${logRange(sql, rowids)}`
+  )
+
+const logRange = (sql: SqlClient.SqlClient, rowids: { readonly after: number | undefined; readonly upTo: number }) =>
+  rowids.after === undefined
+    ? sql`AND rowid <= ${rowids.upTo}`
+    : sql`AND rowid > ${rowids.after} AND rowid <= ${rowids.upTo}`
+
+/**
+ * `discardSeenLog`'s seen rows of first sightings. The log's range drives the join (`CROSS JOIN` fixes SQLite's order):
+ * with `ended` a list of ids (`Sync.pruneRuns`), the planner took the workspace's records as the outer loop and read
+ * the log's range once for each, 600,000 records × 10,000 ids a chunk (a prune of 400,000 logged ids had discarded
+ * 54,000 after 10 minutes).
+ */
+export const firstSightings = (
+  sql: SqlClient.SqlClient,
+  resource: Resource.Resource,
+  ended: Statement.Fragment | Statement.ArrayHelper,
+  rowids: { readonly after: number | undefined; readonly upTo: number }
+) =>
+  sql`INSERT INTO ${sql(seenTable(resource))} (workspace, id, last_seen_at, last_seen_run)
+    SELECT r.workspace, r.id, r.first_seen_at, r.first_seen_run
+    FROM (SELECT run, id FROM ${sql(seenLogTable(resource))} WHERE run IN ${ended} ${logRange(sql, rowids)}) AS l
+    CROSS JOIN ${sql(runsTable)} AS u ON u.id = l.run
+    CROSS JOIN ${sql(storedTable(resource))} AS r ON r.workspace = u.workspace AND r.id = l.id
+    WHERE r.first_seen_run = l.run ORDER BY r.id
+    ON CONFLICT (workspace, id) DO NOTHING`
 
 /**
  * SQLite: the next `limit` rows, at most, that the runs `ended` left in `resource`'s seen log after the log's rowid
