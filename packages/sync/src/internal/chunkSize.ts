@@ -5,7 +5,8 @@
  * on an idle machine and up to 15.8 s at 2,000,000 on a loaded one (packages/bench/NOTES.md). A size fixed for one
  * is wrong for the other. Sized by time, a chunk shrinks where rows are slow, to hold the file about `ChunkTime`, and
  * grows back to its first size, never beyond: where 10,000 take 0.2 s, larger chunks would only make another writer
- * wait longer (at 600,000 users, chunks grown to 0.5 s made the longest wait 0.62 s, against 0.18 s).
+ * wait longer (at 600,000 users, chunks grown to 0.5 s made the longest wait 0.62 s, against 0.18 s, in one pair of
+ * runs).
  */
 import { Context, Duration, Effect } from "effect"
 
