@@ -1,0 +1,47 @@
+import Database from "better-sqlite3"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as NodePath from "node:path"
+import { afterEach, describe, expect, it } from "vitest"
+import * as SqliteWriter from "../src/lib/sqliteWriter.js"
+
+const directories: Array<string> = []
+afterEach(() => {
+  for (const directory of directories.splice(0)) Fs.rmSync(directory, { recursive: true, force: true })
+})
+
+describe("the probes' second writer", () => {
+  it("waits for a lock this thread holds while blocked, from before the holder commits until after", async () => {
+    const directory = Fs.mkdtempSync(NodePath.join(Os.tmpdir(), "sqlite-writer-"))
+    directories.push(directory)
+    const file = NodePath.join(directory, "probe.sqlite")
+    const holder = new Database(file)
+    holder.pragma("journal_mode = wal")
+    const writer = await SqliteWriter.start(file, { everySeconds: 0.02 })
+
+    // This thread holds the write lock and blocks its own event loop: a writer that shared it could not even try.
+    holder.exec("BEGIN IMMEDIATE")
+    const heldFrom = SqliteWriter.epochSeconds()
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1_000)
+    holder.exec("COMMIT")
+    const committedAt = SqliteWriter.epochSeconds()
+    const writes = await writer.stop()
+    holder.close()
+
+    // Lower bounds only (the machine is shared): a write began while the lock was held and ended after the commit.
+    const blocked = writes.filter(({ at }) => at >= heldFrom && at < committedAt)
+    expect(blocked.length).toBeGreaterThan(0)
+    // Date.now's milliseconds on both sides, the wait on the high-resolution clock: a millisecond's slack.
+    for (const { at, waited } of blocked) expect(at + waited).toBeGreaterThanOrEqual(committedAt - 0.001)
+    const rows = new Database(file, { readonly: true }).prepare("SELECT count(*) AS n FROM probe_writes").get()
+    expect(rows).toEqual({ n: writes.length })
+  })
+
+  it("fails with SQLite's message when it cannot write", async () => {
+    const directory = Fs.mkdtempSync(NodePath.join(Os.tmpdir(), "sqlite-writer-"))
+    directories.push(directory)
+    const file = NodePath.join(directory, "probe.sqlite")
+    new Database(file).exec("CREATE TABLE probe_writes (at REAL NOT NULL, other TEXT NOT NULL)").close()
+    await expect(SqliteWriter.start(file, { everySeconds: 0.02 })).rejects.toThrow(/failed: table probe_writes has no column named waited/)
+  })
+})
