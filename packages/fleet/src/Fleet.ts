@@ -35,11 +35,12 @@ import type { MigrationError } from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Sync, SyncDatabase, SyncError } from "@intercom-scroll/sync"
-import { Cause, Duration, Effect, identity, Layer, Option, Predicate, Redacted, Schedule, Schema } from "effect"
+import { Cause, Duration, Effect, identity, Layer, Option, Predicate, Redacted, Ref, Schedule, Schema } from "effect"
 import type { ConfigError } from "effect/ConfigError"
 import * as FleetStatus from "./FleetStatus.js"
 import * as AddressLock from "./internal/addressLock.js"
 import * as CronName from "./internal/cronName.js"
+import * as SessionRoom from "./internal/sessionRoom.js"
 import * as ShardLocks from "./internal/shardLocks.js"
 import * as ShardLockTiming from "./internal/shardLockTiming.js"
 import { maxTimerMillis } from "./internal/timer.js"
@@ -315,6 +316,8 @@ export const layerRunner = (
     const hostsSchedules = assignedShardGroups.includes(SyncCron.shardGroup)
     const shardsPerGroup = given.shardsPerGroup ?? ShardingConfig.defaults.shardsPerGroup
     const onPostgres = SyncDatabase.Database.$is("Postgres")(options.database)
+    // Whether the database's session limits were read, once for all the tries of the start below.
+    const sessionLimitsRead = Ref.unsafeMake(false)
     const runner = (timings: typeof given) => {
       const cluster: Partial<ShardingConfig.ShardingConfig["Type"]> = {
         ...timings,
@@ -359,9 +362,11 @@ export const layerRunner = (
       // locks (and the cluster's shard locks, session-level too) is refused before the runner joins the fleet.
       // Not beneath runners of an older version still running: see `OlderRunnersAlive`. Nor beside another process
       // at its address, whose lock it holds until it stops: see `AddressInUse`.
-      Layer.provide(Layer.scopedDiscard(
+      // And a role or server that leaves it fewer sessions than it needs is said, first, on the pool's one session.
+      Layer.provide(Layer.scopedDiscard(Effect.zipRight(
+        onPostgres ? SessionRoom.warnIfTooFew(maxSyncs, sessionLimitsRead) : Effect.void,
         Effect.zipRight(Sync.checkSessions, Effect.zipRight(ownAddress(address), migrateUnlessOlderRunners(address)))
-      )),
+      ))),
       // The cluster holds a session for its shard locks and polls storage; the runner, one for its address's lock.
       // Each sync holds one session for its lock, on which it also writes; before that, one (two for the first) while
       // it checks the tables' migrations.

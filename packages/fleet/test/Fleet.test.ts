@@ -284,6 +284,54 @@ describe("Fleet.layerRunner", () => {
     60_000
   )
 
+  it.scoped(
+    "a runner whose role may hold fewer sessions than it needs (maxSyncs + 4) says so once at its start, with the numbers and what to do; a role of enough, not",
+    () =>
+      Effect.gen(function*() {
+        const steps = { step: "1 second", maxSteps: 300, realPause: "100 millis" } as const
+        const runnerOn = (sessions: number) =>
+          Effect.gen(function*() {
+            const { asRole, role } = yield* limitedRole(sessions)
+            const { logger, warnings } = collectingWarnings()
+            const runner = Fleet.layerRunner({
+              database: SyncDatabase.Database.Postgres({ url: Redacted.make(asRole.href) }),
+              port: yield* freePort,
+              maxSyncs: 1,
+              waitForDatabase: "10 minutes"
+            }).pipe(Layer.provide([Simulator.layerClient({ workspaces: [] }), Secrets.layerConfig]))
+            const scope = yield* Scope.make()
+            const started = yield* Layer.buildWithScope(runner, scope).pipe(
+              Effect.provide(Logger.replace(Logger.defaultLogger, logger)),
+              Effect.fork
+            )
+            const said = () => warnings.filter((warning) => warning.startsWith("PostgreSQL lets this runner"))
+            const stop = Effect.zipRight(Fiber.interrupt(started), Effect.flatMap(Effect.fork(Scope.close(scope, Exit.void)), ClockSteps.runToEnd(steps)))
+            return { role, warnings, said, started, stop }
+          })
+        const advice = (role: string, sessions: number, toStart: string) =>
+          `PostgreSQL lets this runner hold fewer sessions than it needs: the role "${role}" may hold ${sessions} sessions at once (its CONNECTION LIMIT), and it needs 5: one for each sync it runs at once (--max-syncs 1) and 4 besides${toStart}. With fewer it runs, slower: a sync refused a session runs again later. Raise the limit (ALTER ROLE "${role}" CONNECTION LIMIT 5, and more for each other process that logs in as the role) or lower --max-syncs.`
+
+        const enough = yield* runnerOn(5)
+        expect(Exit.isSuccess(yield* Effect.exit(ClockSteps.runToEnd(steps)(enough.started)))).toBe(true)
+        expect(enough.said()).toEqual([])
+        yield* enough.stop
+
+        const short = yield* runnerOn(4)
+        expect(Exit.isSuccess(yield* Effect.exit(ClockSteps.runToEnd(steps)(short.started)))).toBe(true)
+        expect(short.said()).toEqual([advice(short.role, 4, "")])
+        yield* short.stop
+
+        // Too few to start: tried again and again, said once.
+        const tooFew = yield* runnerOn(2)
+        yield* ClockSteps.until("three tries of the start", steps)(
+          Effect.sync(() => tooFew.warnings.filter((warning) => warning.includes("Trying again in 2 s")).length >= 3)
+        )
+        expect(tooFew.said()).toEqual([advice(tooFew.role, 2, ", 3 to start at all")])
+        yield* tooFew.stop
+      }),
+    120_000
+  )
+
   it("a shard lock's interval grows with the database's distance: twice a handover of half the shards, at least 5 s", () => {
     const interval = (roundTrip: number, shards: number) =>
       Duration.toSeconds(ShardLockTiming.refreshInterval(Duration.millis(roundTrip), shards))
