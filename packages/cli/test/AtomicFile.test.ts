@@ -292,19 +292,66 @@ describe("AtomicFile.write", () => {
       expect(yield* listing()).toEqual(["out.txt"])
     }).pipe(Effect.provide(NodeContext.layer)))
 
-  it.scoped("fails with an OutputError naming the target and its missing directory, before it runs the content", () =>
+  it.scoped("makes its missing directory and the parents it lacks, each flushed into its parent, before it runs the content", () =>
     Effect.gen(function*() {
-      const { directory, listing } = yield* withPreviousFile
-      const target = `${directory}/missing/out.txt`
+      const { directory, fs } = yield* withPreviousFile
+      const calls: Array<string> = []
+      // The node file system, telling what it makes, syncs and renames, in turn.
+      const recording: FileSystem.FileSystem = {
+        ...fs,
+        makeDirectory: (path, options) => Effect.zipRight(Effect.sync(() => calls.push(`make ${path}`)), fs.makeDirectory(path, options)),
+        open: (path, options) =>
+          Effect.map(fs.open(path, options), (file): FileSystem.File =>
+            Object.create(file, {
+              sync: { value: Effect.zipRight(Effect.sync(() => calls.push(`sync ${path.endsWith(".tmp") ? "file" : path}`)), file.sync) }
+            }) as FileSystem.File),
+        rename: (from, to) => Effect.zipRight(Effect.sync(() => calls.push("rename")), fs.rename(from, to))
+      }
+      const target = `${directory}/2026/12/users.ndjson`
+      const content = Stream.fromEffect(Effect.sync(() => {
+        calls.push("content")
+        return bytes("made")
+      }))
+      yield* AtomicFile.write(target, content).pipe(Effect.provideService(FileSystem.FileSystem, recording))
+      expect(calls).toEqual([
+        `make ${directory}/2026/12`,
+        `sync ${directory}/2026`,
+        `sync ${directory}`,
+        "content",
+        "sync file",
+        "rename",
+        `sync ${directory}/2026/12`
+      ])
+      expect(yield* fs.readFileString(target)).toBe("made")
+      expect(yield* fs.readDirectory(`${directory}/2026/12`)).toEqual(["users.ndjson"])
+    }).pipe(Effect.provide(NodeContext.layer)))
+
+  it.scoped("a file in the way of its missing directory: an OutputError naming the file, nothing made, before it runs the content", () =>
+    Effect.gen(function*() {
+      const { listing, target } = yield* withPreviousFile
+      const under = `${target}/2026/users.ndjson`
       let pulled = false
       const content = Stream.fromEffect(Effect.sync(() => {
         pulled = true
         return bytes("x")
       }))
-      const error = yield* Effect.flip(AtomicFile.write(target, content))
-      expect(error._tag).toBe("OutputError")
-      expect(error.message).toBe(`Could not write ${target}: its directory ${directory}/missing does not exist`)
+      const error = yield* Effect.flip(AtomicFile.write(under, content))
+      expect(error.message).toBe(`Could not write ${under}: ${target} is not a directory`)
       expect(pulled).toBe(false)
+      expect(yield* listing()).toEqual(["out.txt"])
+    }).pipe(Effect.provide(NodeContext.layer)))
+
+  // Root may create directories anywhere: only another user meets the refusal.
+  it.scoped.skipIf(process.getuid?.() === 0)("a missing directory this user may not make: an OutputError naming where, before it runs the content", () =>
+    Effect.gen(function*() {
+      const { directory, fs, listing } = yield* withPreviousFile
+      yield* fs.chmod(directory, 0o500)
+      yield* Effect.addFinalizer(() => Effect.orDie(fs.chmod(directory, 0o700)))
+      const target = `${directory}/missing/users.ndjson`
+      const error = yield* Effect.flip(AtomicFile.write(target, Stream.make(bytes("x"))))
+      expect(error.message).toBe(
+        `Could not write ${target}: its directory ${directory}/missing is missing, and this user may not create directories in ${directory}`
+      )
       expect(yield* listing()).toEqual(["out.txt"])
     }).pipe(Effect.provide(NodeContext.layer)))
 })

@@ -106,6 +106,22 @@ describe("intercom-scroll export", () => {
     }).pipe(Effect.provide(NodeContext.layer))
   })
 
+  it.scoped("makes --out's directory and its parents when they are missing, as sync --database makes its file's", () =>
+    Effect.gen(function*() {
+      const directory = yield* tempDirectory
+      const fs = yield* FileSystem.FileSystem
+      const exported = { fake: makeFake({ records: 120 }), capture: makeCapture() }
+      const out = `${directory}/exports/2026-12/users.ndjson`
+      expect(yield* cli(["export", "users", "--out", out], exported)).toEqual(Exit.void)
+      expect(lines(yield* fs.readFileString(out))).toHaveLength(120)
+      expect(exported.capture.stderr()).toMatch(new RegExp(`^Exported 120 users to ${out} in `))
+      // The same of sync, beside it.
+      const synced = { fake: makeFake({ records: 120 }), capture: makeCapture() }
+      const copy = `${directory}/copies/2026-12/intercom.sqlite`
+      expect(yield* cli(["sync", "users", "--database", `sqlite:${copy}`], synced)).toEqual(Exit.void)
+      expect(yield* fs.exists(copy)).toBe(true)
+    }).pipe(Effect.provide(NodeContext.layer)))
+
   it.scoped("without --format, writes the format --out's name ends with (.csv, .json), else NDJSON; --format beats the name", () => {
     const env = { INTERCOM_ACCESS_TOKEN: TOKEN }
     return Effect.gen(function*() {

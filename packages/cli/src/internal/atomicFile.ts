@@ -12,7 +12,7 @@ import { randomUUID } from "node:crypto"
 import * as NodeFs from "node:fs/promises"
 import { FileSystem, Path } from "@effect/platform"
 import type { PlatformError } from "@effect/platform/Error"
-import { Effect, Exit, Option, Sink, Stream } from "effect"
+import { Effect, Either, Exit, Option, Sink, Stream } from "effect"
 import { OutputError } from "../ExportError.js"
 
 /**
@@ -45,7 +45,8 @@ const writeInto = (file: FileSystem.File, failed: (error: PlatformError) => Outp
   Sink.forEach((bytes: Uint8Array) => bytes.length === 0 ? Effect.void : Effect.mapError(file.writeAll(bytes), failed))
 
 /**
- * Runs `content` into `target` atomically. Succeeds once the target holds all of it. A target that is a symbolic link
+ * Runs `content` into `target` atomically. Succeeds once the target holds all of it. Its directory is made if missing,
+ * with its parents, before `content` runs. A target that is a symbolic link
  * stays one: the file it points to is replaced, as a shell's `>` would write there. The file replaced keeps its
  * permissions (an export of personal data kept at 0600 stays 0600); a new one gets the usual ones (umask). While it is
  * written, the temporary file is 0600. The file is a new one: its owner is whoever writes it, and a hard link to the
@@ -78,10 +79,8 @@ export const write = Effect.fn("AtomicFile.write")(function*<E, R>(
   }
   const target = yield* destinationOf(fs, path, given)
   const directory = path.dirname(target)
-  if (!(yield* fs.exists(directory).pipe(Effect.orElseSucceed(() => true)))) {
-    // Said before the scroll, in the words of the path given, not of the temporary file's open.
-    return yield* new OutputError({ target: given, detail: `its directory ${directory} does not exist` })
-  }
+  // Before the scroll: a directory that cannot be made is said before any page is fetched.
+  yield* madeIfMissing(fs, path, given, directory)
   // A new file's mode as the shell's `>` would make it (the umask's).
   const mode = Option.match(previous, { onNone: () => 0o666 & ~process.umask(), onSome: (info) => info.mode & 0o7777 })
   const temporary = temporaryPath(path, target, randomUUID())
@@ -102,12 +101,54 @@ export const write = Effect.fn("AtomicFile.write")(function*<E, R>(
   }).pipe(Effect.scoped)
 })
 
+/** The system's code of a failure (`ENOENT`), if it has one. */
+const codeOf = (error: PlatformError): unknown =>
+  error._tag === "SystemError" ? (error.cause as { readonly code?: unknown } | undefined)?.code : undefined
+
+/**
+ * Makes `directory` and the parents it lacks, as `mkdir -p` would and as `sync --database sqlite:dir/copy.db` makes its
+ * file's. Each directory made is flushed into its parent, so that the export's name, flushed into `directory` after
+ * the rename, does not survive a power loss without the directories that lead to it. Directories made stay, whatever
+ * becomes of the export, as `mkdir -p` and the sync leave theirs.
+ */
+const madeIfMissing = (fs: FileSystem.FileSystem, path: Path.Path, given: string, directory: string) =>
+  Effect.gen(function*() {
+    // The directories missing, the deepest first, and the nearest ancestor there.
+    const missing: Array<string> = []
+    let nearest = directory
+    for (;;) {
+      const found = yield* Effect.either(fs.stat(nearest))
+      if (Either.isRight(found)) {
+        // What is there and not a directory: said of the one missing below it (`notes.txt/2026/users.ndjson`); of the
+        // directory itself, by the temporary file's open, as before.
+        if (missing.length > 0 && found.right.type !== "Directory") {
+          return yield* new OutputError({ target: given, detail: `${nearest} is not a directory` })
+        }
+        break
+      }
+      // ENOTDIR: an ancestor is a file, found on the way up. Anything else (EACCES) is for the open to say.
+      const code = codeOf(found.left)
+      if ((code !== "ENOENT" && code !== "ENOTDIR") || path.dirname(nearest) === nearest) return
+      missing.push(nearest)
+      nearest = path.dirname(nearest)
+    }
+    if (missing.length === 0) return
+    yield* fs.makeDirectory(directory, { recursive: true }).pipe(Effect.mapError((error) => {
+      const code = codeOf(error)
+      const detail = code === "EACCES" || code === "EPERM"
+        ? `its directory ${directory} is missing, and this user may not create directories in ${nearest}`
+        : `its directory ${directory} is missing, and could not be made (${typeof code === "string" ? code : error._tag})`
+      return new OutputError({ target: given, detail })
+    }))
+    for (const made of missing) yield* syncDirectory(fs, path.dirname(made))
+  })
+
 /**
  * Why no file can be created beside `given`, in the words of the path given: the platform's message names the
  * temporary file (`FileSystem.open (/dir/.users.ndjson.<uuid>.tmp): EACCES …`), which is nothing the user typed.
  */
 const cannotCreateIn = (given: string, directory: string) => (error: PlatformError): OutputError => {
-  const code = error._tag === "SystemError" ? (error.cause as { readonly code?: unknown } | undefined)?.code : undefined
+  const code = codeOf(error)
   const detail = code === "ENOTDIR"
     ? `${directory} is not a directory`
     : code === "EACCES" || code === "EPERM"

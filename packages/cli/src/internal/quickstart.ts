@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import { FileSystem, Path } from "@effect/platform"
+import { type FileSystem, Path } from "@effect/platform"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import { IntercomClient, type ScrollError } from "@intercom-scroll/core"
 import { Embedded, type Simulator } from "@intercom-scroll/simulator"
@@ -13,7 +13,7 @@ import type { ConfigError } from "effect/ConfigError"
 import { Effect, Layer, Option } from "effect"
 import * as Client from "./client.js"
 import * as Export from "./export.js"
-import { type InvalidConfig, OutputError, type StdoutClosed } from "../ExportError.js"
+import type { InvalidConfig, OutputError, StdoutClosed } from "../ExportError.js"
 import * as Stdio from "./stdio.js"
 import * as Undici from "./undici.js"
 
@@ -101,15 +101,12 @@ export const run = Effect.fn("Quickstart.run")(function*(options: Options = {}):
   ScrollError.ScrollError | ScrollError.InvalidOptions | OutputError | StdoutClosed | ServeError | InvalidConfig | ConfigError,
   FileSystem.FileSystem | Path.Path | Stdio.Stdio
 > {
-  const fs = yield* FileSystem.FileSystem
   const path = yield* Path.Path
   const simulator = options.simulator ?? simulatedWorkspace
 
   // Against the working directory: `pnpm start` runs in the directory pnpm was called from (scripts/run.mjs).
+  // Its directory (`out/`) is made by the export, if missing.
   const out = path.resolve(options.out ?? path.join("out", "users.ndjson"))
-  yield* fs.makeDirectory(path.dirname(out), { recursive: true }).pipe(
-    Effect.mapError((error) => new OutputError({ target: out, detail: error.message }))
-  )
 
   return yield* Effect.gen(function*() {
     const stdio = yield* Stdio.Stdio
