@@ -9,6 +9,7 @@ import { ScrollError } from "@intercom-scroll/core"
 import { Simulator } from "@intercom-scroll/simulator"
 import { Sync } from "@intercom-scroll/sync"
 import { Chunk, Clock, ConfigProvider, Deferred, Duration, Effect, Either, Exit, Fiber, Layer, Redacted, Schedule, TestClock, TestServices } from "effect"
+import { stripVTControlCharacters } from "node:util"
 import * as Zlib from "node:zlib"
 import * as WorkspaceLock from "../../core/src/internal/workspaceLock.js"
 import * as Migrations from "../../sync/src/internal/migrations.js"
@@ -330,14 +331,57 @@ describe("intercom-scroll export", () => {
         }
       }))
 
-    it.effect("of the whole command, in a pipe: plain text naming the export subcommand", () =>
+    /** The lines of a section that start at the margin: a list's terms, and the paragraphs after it. */
+    const termsOf = (stdout: string, heading: string) =>
+      stdout.split(`\n${heading}\n\n`)[1]!.split(/\n[A-Z]+\n\n/)[0]!.split("\n").filter((line) => line !== "" && !line.startsWith(" "))
+
+    it.effect("of the whole command, in a pipe: how it is called, each command with its argument and the flags it needs, and how to get its help", () =>
       Effect.gen(function*() {
         const { exit, stdout } = yield* help(["--help"])
         expect(exit).toEqual(Exit.void)
         expect(stdout).not.toContain(escape)
-        expect(stdout).toMatch(/^USAGE\n\nintercom-scroll\n/m)
-        expect(stdout).toContain("- export [--out FILE]")
+        expect(stdout).toMatch(/^USAGE\n\nintercom-scroll COMMAND \[FLAG \.\.\.\]\n\nDESCRIPTION\n\nExport Intercom users, leads and companies/m)
+        expect(termsOf(stdout, "COMMANDS")).toEqual([
+          "export <users|leads|companies> [FLAG ...]",
+          "sync <users|leads|companies|all> --database URL [FLAG ...]",
+          "fleet COMMAND",
+          "fleet runner --database URL --port P [FLAG ...]",
+          "fleet sync --database URL --workspaces FILE [FLAG ...]",
+          "fleet prune --database URL --older-than DURATION",
+          "fleet status --database URL [FLAG ...]",
+          "intercom-scroll COMMAND --help describes a command and each of its flags: intercom-scroll export --help, intercom-scroll fleet runner --help."
+        ])
+        // Each with what it does, in its own help's first sentence.
+        expect(stdout).toContain(
+          "\nexport <users|leads|companies> [FLAG ...]\n\n  Export every user, lead or company of an Intercom workspace over the Scroll API.\n\n"
+        )
+        expect(stdout).toContain("\nfleet runner --database URL --port P [FLAG ...]\n\n  Serve a runner until SIGTERM (it then finishes or hands back its syncs).\n\n")
+        // The commands before the flags every command takes; a command's own flags only in its own help.
+        expect(stdout.indexOf("\nCOMMANDS\n")).toBeLessThan(stdout.indexOf("\nOPTIONS\n"))
+        expect(stdout).toContain("\n--log-level all | trace")
+        expect(stdout).not.toContain("[--csv-bom]")
         expect(stdout).not.toContain("This setting is optional")
+      }))
+
+    it.effect("of fleet, in a pipe: the same, its subcommands by their names after fleet", () =>
+      Effect.gen(function*() {
+        const { exit, stdout } = yield* help(["fleet", "--help"])
+        expect(exit).toEqual(Exit.void)
+        expect(stdout).toMatch(/^USAGE\n\nintercom-scroll fleet COMMAND \[FLAG \.\.\.\]\n\nDESCRIPTION\n\nSync many workspaces on a fleet/m)
+        expect(termsOf(stdout, "COMMANDS")).toEqual([
+          "runner --database URL --port P [FLAG ...]",
+          "sync --database URL --workspaces FILE [FLAG ...]",
+          "prune --database URL --older-than DURATION",
+          "status --database URL [FLAG ...]",
+          "intercom-scroll fleet COMMAND --help describes a command and each of its flags: intercom-scroll fleet runner --help."
+        ])
+      }))
+
+    it.effect("of the whole command, on a terminal: its headings and commands styled", () =>
+      Effect.gen(function*() {
+        const { stdout } = yield* help(["--help"], { stdoutTty: true })
+        expect(stdout).toContain(escape)
+        expect(stripVTControlCharacters(stdout)).toBe((yield* help(["--help"])).stdout)
       }))
 
     it.effect("with no subcommand (the command alone, or fleet alone): its help, as --help prints it, plain in a pipe", () =>

@@ -164,11 +164,12 @@ describe("configured by the environment (a container, a systemd unit, a pod)", (
       }
       expect(runner.stdout).not.toContain("This option can be set from environment variables.")
       const top = yield* cli(["--help"], {})
-      expect(top.stdout).toContain("- sync --database URL [--workspace NAME]")
-      expect(top.stdout).toContain("- fleet sync --database URL --workspaces FILE [--resources R,…]")
-      expect(top.stdout).toMatch(/- fleet runner --database URL --port P .*\[--workspaces FILE\]/)
+      // Listed with the flags each needs, the rest left to its own help.
+      expect(top.stdout).toContain("\nsync <users|leads|companies|all> --database URL [FLAG ...]\n")
+      expect(top.stdout).toContain("\nfleet sync --database URL --workspaces FILE [FLAG ...]\n")
+      expect(top.stdout).toContain("\nfleet runner --database URL --port P [FLAG ...]\n")
       const fleet = yield* cli(["fleet", "--help"], {})
-      expect(fleet.stdout).toContain("- sync --database URL --workspaces FILE [--resources R,…]")
-      expect(fleet.stdout).toContain("- prune --database URL --older-than DURATION")
+      expect(fleet.stdout).toContain("\nsync --database URL --workspaces FILE [FLAG ...]\n")
+      expect(fleet.stdout).toContain("\nprune --database URL --older-than DURATION\n")
     }))
 })

@@ -649,10 +649,10 @@ describe("intercom-scroll fleet", () => {
       const sync = yield* cli(["fleet", "sync", "--help"])
       expect(sync.stdout).toContain("one line per workspace as it answers, and the totals once all have")
       const fleet = yield* cli(["fleet", "--help"])
-      expect(fleet.stdout).toContain("- runner --database URL --port P")
-      expect(fleet.stdout).toContain("- sync --database URL --workspaces FILE")
+      expect(fleet.stdout).toContain("\nrunner --database URL --port P [FLAG ...]\n")
+      expect(fleet.stdout).toContain("\nsync --database URL --workspaces FILE [FLAG ...]\n")
       const top = yield* cli(["--help"])
-      expect(top.stdout).toContain("- fleet sync --database URL")
+      expect(top.stdout).toContain("\nfleet sync --database URL --workspaces FILE [FLAG ...]\n")
     }))
 
   describe("the runner's log", () => {

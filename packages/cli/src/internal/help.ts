@@ -7,6 +7,7 @@
  * @since 0.1.0
  */
 import { type CliConfig, CommandDescriptor, HelpDoc, Options as Flag, Usage } from "@effect/cli"
+import * as SpanOf from "@effect/cli/HelpDoc/Span"
 import type { Span } from "@effect/cli/HelpDoc/Span"
 import * as Doc from "@effect/printer/Doc"
 import { Array as Arr, Option } from "effect"
@@ -144,7 +145,7 @@ export interface Options {
  * without its own subcommands (`fleet` without `runner` and `sync`), so the help walks the tree itself.
  */
 type Node =
-  | { readonly _tag: "Standard" | "GetUserInput"; readonly name: string }
+  | { readonly _tag: "Standard" | "GetUserInput"; readonly name: string; readonly description: HelpDoc.HelpDoc }
   | { readonly _tag: "Map"; readonly command: Node }
   | { readonly _tag: "Subcommands"; readonly parent: Node; readonly children: ReadonlyArray<Node> }
 
@@ -158,6 +159,9 @@ const nameOf = (node: Node): string => {
       return node.name
   }
 }
+
+/** The command itself, without its subcommands: its name, description and flags. */
+const ownOf = (node: Node): Node => node._tag === "Map" ? ownOf(node.command) : node._tag === "Subcommands" ? ownOf(node.parent) : node
 
 const childrenOf = (node: Node): ReadonlyArray<Node> =>
   node._tag === "Map" ? childrenOf(node.command) : node._tag === "Subcommands" ? node.children : []
@@ -259,14 +263,117 @@ export const render = (options: Options): string => {
       name === path ? [["", flags]] : path === "" ? [[name, flags]] : name.startsWith(`${path} `) ? [[name.slice(path.length + 1), flags]] : []
     )
   )
-  const help = CommandDescriptor.getHelp(Option.getOrElse(subcommand, () => options.command), options.config)
-  const doc = HelpDoc.blocks([
-    HelpDoc.p(`${options.name} ${options.version}`),
-    HelpDoc.h1("USAGE"),
-    ...Arr.map(Usage.enumerate(withNeeded(usage, needed[""] ?? []), options.config), (line) => HelpDoc.p(line)),
-    withoutGenericText(help, needed)
-  ])
+  const named = Option.getOrElse(subcommand, () => options.command as CommandDescriptor.Command<unknown> & Node)
+  const doc = childrenOf(named).length > 0
+    ? groupHelp(named, [options.name, ...chain.map(nameOf)].join(" "), needed, options)
+    : HelpDoc.blocks([
+      HelpDoc.p(`${options.name} ${options.version}`),
+      HelpDoc.h1("USAGE"),
+      ...Arr.map(Usage.enumerate(withNeeded(usage, needed[""] ?? []), options.config), (line) => HelpDoc.p(line)),
+      withoutGenericText(CommandDescriptor.getHelp(named, options.config), needed)
+    ])
   return options.color
     ? HelpDoc.toAnsiText(doc)
     : Doc.render(Doc.unAnnotate(HelpDoc.toAnsiDoc(doc)), { style: "pretty" })
+}
+
+/** The blocks of a help, in order, out of its nested sequences. */
+const blocksOf = (doc: HelpDoc.HelpDoc): ReadonlyArray<HelpDoc.HelpDoc> =>
+  doc._tag === "Sequence" ? [...blocksOf(doc.left), ...blocksOf(doc.right)] : doc._tag === "Empty" ? [] : [doc]
+
+/** A description's first sentence: what the command does, the rest being for its own help. */
+const firstSentence = (description: HelpDoc.HelpDoc): string => {
+  const text = blocksOf(description).map((block) => block._tag === "Paragraph" ? textOf(block.value) : "").join(" ")
+  return /^.*?\.(?=\s|$)/.exec(text)?.[0] ?? text
+}
+
+/**
+ * A command's usage in brief, after its name: its argument's values, the flags it needs, and `[FLAG ...]` for the
+ * flags it may take (its own help lists them).
+ */
+const briefUsage = (usage: Usage.Usage, config: CliConfig.CliConfig): string => {
+  const argument: Array<string> = []
+  const flags: Array<string> = []
+  let optional = false
+  const walk = (usage: Usage.Usage): void => {
+    switch (usage._tag) {
+      case "Named": {
+        const [name = ""] = usage.names
+        const values = Option.getOrUndefined(usage.acceptedValues)
+        if (name.startsWith("<")) argument.push(values === undefined ? name : `<${values.replaceAll(" | ", "|")}>`)
+        else flags.push(values === undefined ? name : `${name} ${values}`)
+        return
+      }
+      case "Optional":
+        optional = true
+        return
+      case "Concat":
+        walk(usage.left)
+        walk(usage.right)
+        return
+      case "Repeated":
+      case "Alternation":
+        flags.push(...Usage.enumerate(usage, config).map(textOf))
+        return
+      default:
+        return
+    }
+  }
+  // The command's own name first, which the list says already.
+  if (usage._tag === "Concat") walk(usage.right)
+  return [...argument, ...flags, ...(optional ? ["[FLAG ...]"] : [])].join(" ")
+}
+
+/**
+ * The help of a command made of subcommands (`intercom-scroll`, `intercom-scroll fleet`): @effect/cli says only its
+ * name in USAGE and lists its subcommands with every flag of each on one line. Here: how it is called, what it does,
+ * each subcommand with its argument and the flags it needs, and how to get a subcommand's own help; then its flags.
+ */
+/** A subcommand as a command made of subcommands lists it. */
+interface Listed {
+  /** Its names after the command's: `fleet runner`. */
+  readonly path: ReadonlyArray<string>
+  /** Its argument and the flags it needs (`COMMAND` for one made of subcommands). */
+  readonly usage: string
+  readonly description: string
+  readonly leaf: boolean
+}
+
+/** Every subcommand below `node`, each followed by its own. */
+const listed = (node: Node, path: ReadonlyArray<string>, needed: Needed, config: CliConfig.CliConfig): ReadonlyArray<Listed> =>
+  childrenOf(node).flatMap((child) => {
+    const childPath = [...path, nameOf(child)]
+    const own = ownOf(child)
+    const leaf = childrenOf(child).length === 0
+    const usage = leaf
+      ? briefUsage(withNeeded(CommandDescriptor.getUsage(child as unknown as CommandDescriptor.Command<unknown>), needed[childPath.join(" ")] ?? []), config)
+      : "COMMAND"
+    const description = own._tag === "Standard" || own._tag === "GetUserInput" ? firstSentence(own.description) : ""
+    return [{ path: childPath, usage, description, leaf }, ...listed(child, childPath, needed, config)]
+  })
+
+const groupHelp = (group: Node, prefix: string, needed: Needed, options: Options): HelpDoc.HelpDoc => {
+  const subcommands = listed(group, [], needed, options.config)
+  // The first subcommand at each depth, to show that the whole path goes before --help (`fleet runner --help`).
+  const examples = Arr.dedupe(subcommands.filter((entry) => entry.leaf).map((entry) => entry.path.length)).map((depth) =>
+    `${prefix} ${subcommands.find((entry) => entry.leaf && entry.path.length === depth)!.path.join(" ")} --help`
+  )
+  const own = blocksOf(withoutGenericText(CommandDescriptor.getHelp(ownOf(group) as unknown as CommandDescriptor.Command<unknown>, options.config), needed))
+  const flagsAt = own.findIndex((block) => block._tag === "Header" && textOf(block.value) === "OPTIONS")
+  const commands = [
+    HelpDoc.h1("COMMANDS"),
+    HelpDoc.descriptionList(
+      Arr.map(subcommands as Arr.NonEmptyReadonlyArray<Listed>, (entry): [Span, HelpDoc.HelpDoc] => [
+        SpanOf.strong([...entry.path, entry.usage].filter((part) => part !== "").join(" ")),
+        HelpDoc.p(entry.description)
+      ])
+    ),
+    HelpDoc.p(`${prefix} COMMAND --help describes a command and each of its flags: ${examples.join(", ")}.`)
+  ]
+  return HelpDoc.blocks([
+    HelpDoc.p(`${options.name} ${options.version}`),
+    HelpDoc.h1("USAGE"),
+    HelpDoc.p(`${prefix} COMMAND [FLAG ...]`),
+    ...(flagsAt === -1 ? [...own, ...commands] : [...own.slice(0, flagsAt), ...commands, ...own.slice(flagsAt)])
+  ])
 }
