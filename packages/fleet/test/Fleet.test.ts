@@ -94,7 +94,7 @@ const limitedRole = (sessions: number) =>
     const asRole = new URL(url)
     asRole.username = role
     asRole.password = "limited-role-password"
-    return { asRole, role }
+    return { asRole, role, url }
   })
 
 describe("Fleet.layerClient", () => {
@@ -285,18 +285,25 @@ describe("Fleet.layerRunner", () => {
   )
 
   it.scoped(
-    "a runner whose role may hold fewer sessions than it needs (maxSyncs + 4) says so once at its start, with the numbers and what to do; a role of enough, not",
+    "a runner that PostgreSQL lets hold fewer sessions than it needs (maxSyncs + 4) says so once at its start, with the numbers and what to do; with enough, not",
     () =>
       Effect.gen(function*() {
         const steps = { step: "1 second", maxSteps: 300, realPause: "100 millis" } as const
-        const runnerOn = (sessions: number) =>
+        /** A runner of `maxSyncs` syncs on a role of `sessions` (-1: no limit), its database's own limit `databaseSessions`. */
+        const runnerOn = (sessions: number, options: { readonly maxSyncs?: number; readonly databaseSessions?: number } = {}) =>
           Effect.gen(function*() {
-            const { asRole, role } = yield* limitedRole(sessions)
+            const { asRole, role, url } = yield* limitedRole(sessions)
+            if (options.databaseSessions !== undefined) {
+              yield* Effect.scoped(Effect.flatMap(Layer.build(PostgresDatabase.layerAt(Redacted.make(url.href))), (context) =>
+                Context.get(context, SqlClient.SqlClient).unsafe(
+                  `ALTER DATABASE ${url.pathname.slice(1)} CONNECTION LIMIT ${options.databaseSessions}`
+                )))
+            }
             const { logger, warnings } = collectingWarnings()
             const runner = Fleet.layerRunner({
               database: SyncDatabase.Database.Postgres({ url: Redacted.make(asRole.href) }),
               port: yield* freePort,
-              maxSyncs: 1,
+              maxSyncs: options.maxSyncs ?? 1,
               waitForDatabase: "10 minutes"
             }).pipe(Layer.provide([Simulator.layerClient({ workspaces: [] }), Secrets.layerConfig]))
             const scope = yield* Scope.make()
@@ -306,27 +313,43 @@ describe("Fleet.layerRunner", () => {
             )
             const said = () => warnings.filter((warning) => warning.startsWith("PostgreSQL lets this runner"))
             const stop = Effect.zipRight(Fiber.interrupt(started), Effect.flatMap(Effect.fork(Scope.close(scope, Exit.void)), ClockSteps.runToEnd(steps)))
-            return { role, warnings, said, started, stop }
+            return { role, database: url.pathname.slice(1), warnings, said, started, stop }
           })
-        const advice = (role: string, sessions: number, toStart: string) =>
-          `PostgreSQL lets this runner hold fewer sessions than it needs: the role "${role}" may hold ${sessions} sessions at once (its CONNECTION LIMIT), and it needs 5: one for each sync it runs at once (--max-syncs 1) and 4 besides${toStart}. With fewer it runs, slower: a sync refused a session runs again later. Raise the limit (ALTER ROLE "${role}" CONNECTION LIMIT 5, and more for each other process that logs in as the role) or lower --max-syncs.`
+        const startsSaying = (runner: Effect.Effect.Success<ReturnType<typeof runnerOn>>) =>
+          Effect.gen(function*() {
+            expect(Exit.isSuccess(yield* Effect.exit(ClockSteps.runToEnd(steps)(runner.started)))).toBe(true)
+            const said = runner.said()
+            yield* runner.stop
+            return said
+          })
+        const needs5 = "and it needs 5: one for each sync it runs at once (--max-syncs 1) and 4 besides."
 
-        const enough = yield* runnerOn(5)
-        expect(Exit.isSuccess(yield* Effect.exit(ClockSteps.runToEnd(steps)(enough.started)))).toBe(true)
-        expect(enough.said()).toEqual([])
-        yield* enough.stop
+        expect(yield* startsSaying(yield* runnerOn(5))).toEqual([])
 
         const short = yield* runnerOn(4)
-        expect(Exit.isSuccess(yield* Effect.exit(ClockSteps.runToEnd(steps)(short.started)))).toBe(true)
-        expect(short.said()).toEqual([advice(short.role, 4, "")])
-        yield* short.stop
+        expect(yield* startsSaying(short)).toEqual([
+          `PostgreSQL lets this runner hold fewer sessions than it needs: the role "${short.role}" may hold 4 sessions at once (its CONNECTION LIMIT), ${needs5} With fewer it runs, slower: a sync refused a session runs again later. Raise the limit (ALTER ROLE "${short.role}" CONNECTION LIMIT 5, and more for each other process that logs in as the role) or lower --max-syncs.`
+        ])
+
+        // The least of the limits is the one said: the database's here.
+        const database = yield* runnerOn(-1, { databaseSessions: 4 })
+        expect(yield* startsSaying(database)).toEqual([
+          `PostgreSQL lets this runner hold fewer sessions than it needs: the database "${database.database}" takes 4 sessions at once (its CONNECTION LIMIT), ${needs5} With fewer it runs, slower: a sync refused a session runs again later. Raise the limit (ALTER DATABASE "${database.database}" CONNECTION LIMIT 5, and more for each other process that uses it) or lower --max-syncs.`
+        ])
+
+        // The server's: the tests' PostgreSQL takes 300, 3 of them for superusers.
+        expect(yield* startsSaying(yield* runnerOn(-1, { maxSyncs: 297 }))).toEqual([
+          `PostgreSQL lets this runner hold fewer sessions than it needs: the server takes 297 sessions at once of roles that are not superusers (max_connections less those reserved), and it needs 301: one for each sync it runs at once (--max-syncs 297) and 4 besides. With fewer it runs, slower: a sync refused a session runs again later. Raise the limit (max_connections in postgresql.conf, 4 more at least, and a restart) or lower --max-syncs.`
+        ])
 
         // Too few to start: tried again and again, said once.
         const tooFew = yield* runnerOn(2)
         yield* ClockSteps.until("three tries of the start", steps)(
           Effect.sync(() => tooFew.warnings.filter((warning) => warning.includes("Trying again in 2 s")).length >= 3)
         )
-        expect(tooFew.said()).toEqual([advice(tooFew.role, 2, ", 3 to start at all")])
+        expect(tooFew.said()).toEqual([
+          `PostgreSQL lets this runner hold fewer sessions than it needs: the role "${tooFew.role}" may hold 2 sessions at once (its CONNECTION LIMIT), ${needs5} It cannot start on fewer than 3: each try is refused. Raise the limit (ALTER ROLE "${tooFew.role}" CONNECTION LIMIT 5, and more for each other process that logs in as the role) or lower --max-syncs.`
+        ])
         yield* tooFew.stop
       }),
     120_000

@@ -42,14 +42,16 @@ const limitsOf = (limits: Limits): ReadonlyArray<Limit> =>
       ? [{
         sessions: limits.role_limit,
         what: `the role ${quoted(limits.role)} may hold ${limits.role_limit} sessions at once (its CONNECTION LIMIT)`,
-        raise: (sessions: number) => `ALTER ROLE ${quoted(limits.role)} CONNECTION LIMIT ${sessions}`
+        raise: (sessions: number) =>
+          `ALTER ROLE ${quoted(limits.role)} CONNECTION LIMIT ${sessions}, and more for each other process that logs in as the role`
       }]
       : []),
     ...(limits.database_limit >= 0
       ? [{
         sessions: limits.database_limit,
         what: `the database ${quoted(limits.database)} takes ${limits.database_limit} sessions at once (its CONNECTION LIMIT)`,
-        raise: (sessions: number) => `ALTER DATABASE ${quoted(limits.database)} CONNECTION LIMIT ${sessions}`
+        raise: (sessions: number) =>
+          `ALTER DATABASE ${quoted(limits.database)} CONNECTION LIMIT ${sessions}, and more for each other process that uses it`
       }]
       : []),
     {
@@ -82,12 +84,13 @@ export const warnIfTooFew = (maxSyncs: number, said: Ref.Ref<boolean>) =>
       undefined
     )
     if (least === undefined || least.sessions >= need) return
+    const meanwhile = least.sessions < toStart
+      ? `It cannot start on fewer than ${toStart}: each try is refused`
+      : "With fewer it runs, slower: a sync refused a session runs again later"
     yield* Effect.logWarning(
-      `PostgreSQL lets this runner hold fewer sessions than it needs: ${least.what}, and it needs ${need}: one for each sync it runs at once (--max-syncs ${maxSyncs}) and 4 besides${
-        least.sessions < toStart ? `, ${toStart} to start at all` : ""
-      }. With fewer it runs, slower: a sync refused a session runs again later. Raise the limit (${
+      `PostgreSQL lets this runner hold fewer sessions than it needs: ${least.what}, and it needs ${need}: one for each sync it runs at once (--max-syncs ${maxSyncs}) and 4 besides. ${meanwhile}. Raise the limit (${
         least.raise(need)
-      }, and more for each other process that logs in as the role) or lower --max-syncs.`
+      }) or lower --max-syncs.`
     )
   }).pipe(
     // Best effort: a read refused is the start's to report.
