@@ -351,6 +351,37 @@ it.scoped("a statement that waits long while the pool has no connection free for
     expect(yield* ClockSteps.runToEnd(steps)(fiber)).toMatchObject({ unchanged: 20, deleted: 0 })
   }), { timeout: 90_000 })
 
+it.scoped("a run whose server stops answering while its pool has no connection free for the watch's looks fails with LockLost all the same: a look asks on a connection of its own", () =>
+  Effect.gen(function*() {
+    const url = yield* PostgresDatabase.make
+    const hole = yield* BlackHole.make(url)
+    // The lock's connection and one more, which the test takes: each look of the watch finds the pool full (its wait
+    // for it a real second), as a fleet runner's looks find theirs full of the cluster's waits.
+    const context = yield* Layer.build(Layer.merge(
+      users(freshToken()),
+      SyncDatabase.layer(SyncDatabase.Database.Postgres({ url: hole.url }), { maxConnections: 2, connectTimeout: "1 second" })
+    ))
+    const sql = Context.get(context, SqlClient.SqlClient)
+    const workspace = freshToken("full-pool-vanished")
+    yield* Effect.provide(Sync.run("users", { workspace }), context)
+    const scope = yield* Effect.scope
+    const fullThenVanished = Effect.zipRight(Effect.orDie(Scope.extend(sql.reserve, scope)), hole.vanish)
+    const fiber = yield* Effect.fork(
+      Sync.run("users", { workspace, unansweredTimeout: "30 seconds" }).pipe(
+        Effect.provideService(Progress.Progress, atPage(2, fullThenVanished)),
+        Effect.provide(context)
+      )
+    )
+    const exit = yield* Effect.exit(ClockSteps.runToEnd({ step: "1 second", maxSteps: 400, realPause: "100 millis" })(fiber))
+    const error = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
+    expect(error?._tag).toBe("LockLost")
+    expect((error as SyncError.LockLost).unanswered).toBe(true)
+    const [, unanswered] = (error as SyncError.LockLost).reason.match(/no connection to the server was answered for (\d+) s /) ?? []
+    expect(Number(unanswered)).toBeGreaterThanOrEqual(30)
+    expect(Number(unanswered)).toBeLessThan(120)
+    yield* hole.reset
+  }), { timeout: 90_000 })
+
 it.scoped("a run interrupted while its server answers nothing ends without waiting out the bound", () =>
   Effect.gen(function*() {
     const url = yield* PostgresDatabase.make

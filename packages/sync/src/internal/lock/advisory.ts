@@ -10,6 +10,7 @@ import { LockLost, SessionPooled } from "../../SyncError.js"
 import { aside as asideOf } from "./aside.js"
 import { clientOf, reserveIn, socketOf } from "./connection.js"
 import { Busy, type Lock } from "./kind.js"
+import { outsideOf } from "./outside.js"
 import { answeredSessions, keepalivesStatement, sessionStart, tryIdentity } from "./session.js"
 import * as SilenceWatch from "./silenceWatch.js"
 import { lockNotAvailable, tableLocked } from "./tableLocked.js"
@@ -150,7 +151,11 @@ export const advisory = (
           Effect.tapErrorCause((cause) => Cause.isInterruptedOnly(cause) ? Effect.void : Scope.close(scope, Exit.void))
         )
         const mark = `intercom-scroll lock try ${randomUUID()}`
-        yield* watch.watch({ identity: tryIdentity(connection, mark), socket: socketOf(connection) })
+        yield* watch.watch({
+          identity: tryIdentity(connection, mark),
+          socket: socketOf(connection),
+          outside: outsideOf(sql, connection)
+        })
         const answer = yield* Effect.exit(tryStatement(connection, mark))
         const client = clientOf(connection)
         const [row] = Exit.isSuccess(answer) ? answer.value : []

@@ -88,7 +88,7 @@ export const sight = (identity: Identity, row: SessionRow | undefined): Sight =>
  * What a look at the server on another connection of the pool brought: its rows; an answer without them (a refusal, a
  * reset, the server's error: it is there to answer); none (`Silent`: the connection did not answer in time, or a new
  * one timed out connecting or found no route to the host); or nothing to tell by (`Pending`: no connection of the
- * pool came free in time, which says nothing of the server).
+ * pool came free in time, which says nothing of the server; the watch then asks on a connection of its own, `outside.ts`).
  */
 export type Look =
   | { readonly _tag: "Rows"; readonly rows: ReadonlyArray<SessionRow> }

@@ -17,6 +17,7 @@ import { Clock, Duration, Effect, Ref, Schema } from "effect"
 import { silenceCheckEvery } from "./aside.js"
 import type { Socket } from "./connection.js"
 import type { LostReason, Unanswered } from "./kind.js"
+import type { Outside } from "./outside.js"
 import { type Identity, look, type Look, sessionStart, SessionRow, sight } from "./session.js"
 
 /**
@@ -38,6 +39,8 @@ export const unansweredLimit = Duration.minutes(2)
 export interface Watched {
   readonly identity: Identity | undefined
   readonly socket: Socket | undefined
+  /** Looks on a connection of their own, for when the pool has none free (undefined: another driver's). */
+  readonly outside: Outside | undefined
 }
 
 /** The statements under way on the watched connection: how many, since when, how many begun in all. */
@@ -144,20 +147,24 @@ export const make = (
     })
 
     // What the server says of the session by `pid`, asked on another connection of the pool, and whether it answered
-    // at all (`look`): rows it answered that are not a session's are an answer.
-    const sessionOf = (identity: Identity): Effect.Effect<Look> =>
-      aside(
-        sql.unsafe(
-          `SELECT state, extract(epoch FROM state_change)::float8 AS changed,
+    // at all (`look`): rows it answered that are not a session's are an answer. No connection of the pool free in time
+    // tells nothing (the pool may be full of waits on a server that answers nothing): asked again on one of its own.
+    const sessionOf = (identity: Identity, outside: Outside | undefined): Effect.Effect<Look> => {
+      const statement = `SELECT state, extract(epoch FROM state_change)::float8 AS changed,
             ${sessionStart} AS started, coalesce(strpos(query, $2::text) > 0, false) AS marked
-            FROM pg_stat_activity WHERE pid = $1`,
-          [identity.pid, identity._tag === "Unanswered" ? identity.mark : null]
+            FROM pg_stat_activity WHERE pid = $1`
+      const params = [identity.pid, identity._tag === "Unanswered" ? identity.mark : null]
+      const seen = <E>(answer: Effect.Effect<unknown, E>): Effect.Effect<Look> =>
+        answer.pipe(
+          Effect.flatMap(Schema.decodeUnknown(SessionRows)),
+          Effect.map((rows): Look => ({ _tag: "Rows", rows })),
+          Effect.catchAll((error) => Effect.succeed(look(error)))
         )
-      ).pipe(
-        Effect.flatMap(Schema.decodeUnknown(SessionRows)),
-        Effect.map((rows): Look => ({ _tag: "Rows", rows })),
-        Effect.catchAll((error) => Effect.succeed(look(error)))
+      return Effect.flatMap(
+        seen(aside(sql.unsafe(statement, params))),
+        (first) => first._tag === "Pending" && outside !== undefined ? seen(outside(statement, params)) : Effect.succeed(first)
       )
+    }
 
     // Closes the watched connection for what `reason` says: its statement under way fails at once, and so does every
     // one after it, the run's end included (recorded on the pool). A session known ours (by its pid and start) is ended
@@ -274,7 +281,7 @@ export const make = (
           return watching(undefined)
         }
         const begun = inFlight.begun
-        const answer = yield* sessionOf(identity)
+        const answer = yield* sessionOf(identity, on.outside)
         switch (answer._tag) {
           case "Rows":
             return yield* answeredLook(on, identity, answer.rows[0], begun, now, idleSeen)
@@ -293,7 +300,7 @@ export const make = (
       tracked,
       watch: (watched) => Ref.update(state, (s) => ({ ...s, watched })),
       identify: (identity) =>
-        Ref.update(state, (s) => ({ ...s, watched: { identity, socket: s.watched?.socket } })),
+        Ref.update(state, (s) => ({ ...s, watched: { identity, socket: s.watched?.socket, outside: s.watched?.outside } })),
       silence: Effect.map(Ref.get(state), (s) => s.silence),
       stop,
       run: Effect.asVoid(Effect.iterate(watching(undefined), {
