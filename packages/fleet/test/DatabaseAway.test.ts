@@ -1,7 +1,8 @@
 /**
  * A `Sync` whose database goes away under it: the entity on the in-memory runner (its time on the TestClock), writing
  * to a real PostgreSQL through a TCP proxy that the test cuts and opens again. The database's side is real time (its
- * sockets, its locks): each step of the clock lets 20 ms of it pass, and every wait on it is bounded.
+ * sockets, its locks): each step of the clock lets 20 ms of it pass, and every wait on it is bounded. One case runs a
+ * real `Fleet.layerRunner` (its cluster's storage on the same database) in real time, said there why.
  */
 import { TestRunner } from "@effect/cluster"
 import { SqlClient } from "@effect/sql"
@@ -9,9 +10,10 @@ import { describe, expect, it } from "@effect/vitest"
 import { Simulator } from "@intercom-scroll/simulator"
 import { Sync, SyncDatabase } from "@intercom-scroll/sync"
 import { BlackHole, ClockSteps, PostgresDatabase } from "@intercom-scroll/testing"
-import { Cause, Context, Duration, Effect, Exit, Fiber, Layer, Logger, Option, Redacted, TestClock, TestServices } from "effect"
-import { WorkspaceSync } from "../src/index.js"
+import { Cause, Context, Duration, Effect, Exit, Fiber, Layer, Logger, Option, Redacted, Schedule, TestClock, TestServices } from "effect"
+import { Fleet, WorkspaceSync } from "../src/index.js"
 import { acme, tokens } from "./support/inProcess.js"
+import { freePort } from "./support/processes.js"
 import { tcpProxy } from "./support/proxy.js"
 
 /** Users in 3 pages and the empty one, companies in 1 and the empty one, each request a second on the TestClock. */
@@ -231,6 +233,54 @@ describe("WorkspaceSync on a database that goes away", () => {
         yield* Fiber.interrupt(sent)
       }).pipe(Effect.provide(runner))
     }), { timeout: 90_000 })
+
+  // Real time: the runner's pools wait 10 s of it for a connection (`Fleet.layerSql`'s connect timeout), and each look of
+  // the sync's watch waits that out twice (the pool full, then a connection of its own to a host that answers nothing);
+  // the cluster's shard locks and storage polls run on the same sockets. Every wait below is bounded.
+  it.scopedLive("a runner's sync on a database that vanishes ends well within its termination timeout, though the cluster's waits fill the runner's pool", () =>
+    Effect.gen(function*() {
+      const url = yield* Effect.orDie(PostgresDatabase.make)
+      const hole = yield* BlackHole.make(url)
+      const lines: Array<string> = []
+      const logger = Logger.make(({ message }) => void lines.push(String(message)))
+      // 3,000 users at 500 ms a page of 100: a sync of 15 s and more, under way when the database vanishes.
+      const slowPages = { workspaces: [{ token: "acme", users: 3_000, faults: { latency: Duration.millis(500) } }] }
+      const runner = Fleet.layerRunner({
+        database: SyncDatabase.Database.Postgres({ url: hole.url }),
+        port: yield* freePort,
+        maxSyncs: 1,
+        unansweredTimeout: "5 seconds",
+        terminationTimeout: "10 minutes",
+        schedules: false
+      }).pipe(Layer.provide([Simulator.layerClient(slowPages), tokens]), Layer.orDie)
+      const direct = Context.get(yield* Layer.build(Layer.orDie(PostgresDatabase.layerAt(url))), SqlClient.SqlClient)
+      const seen = Effect.orDie(Effect.map(
+        direct<{ n: number }>`SELECT count(*)::int AS n FROM intercom_users_seen WHERE workspace = 'acme'`,
+        ([row]) => row?.n ?? 0
+      ))
+      // The sync's end, as the runner logs it: interrupted (the cluster lost its shard locks and stopped it, which the
+      // watch met at its first unanswered look), or its lock lost to a server that answered nothing.
+      const ended = (line: string) => line === "Sync interrupted" || line.includes("its PostgreSQL server stopped answering")
+      yield* Effect.gen(function*() {
+        const sent = yield* Effect.fork(WorkspaceSync.sync(acme, { resources: ["users"], run: "vanish" }))
+        yield* Effect.orDie(Effect.timeoutFail(
+          Effect.repeat(seen, { until: (n) => n >= 100, schedule: Schedule.spaced("200 millis") }),
+          { duration: "60 seconds", onTimeout: () => new Error("the sync never got under way in 60 s") }
+        ))
+        yield* hole.vanish
+        const vanished = Date.now()
+        let end: string | undefined
+        while ((end = lines.find(ended)) === undefined && Date.now() - vanished < 150_000) yield* Effect.sleep("500 millis")
+        const after = (Date.now() - vanished) / 1000
+        expect(end, `no end of the sync ${after.toFixed(0)} s after the vanish; the runner said: ${lines.slice(-20).join(" | ")}`)
+          .toBeDefined()
+        // 40 s here (2026-12-07): the watch's first look waits out the full pool (10 s), then its own connect (10 s).
+        expect(after).toBeLessThan(120)
+        // Back, so that the runner's stop finds its database.
+        yield* hole.reset
+        yield* Fiber.interrupt(sent)
+      }).pipe(Effect.provide(runner), Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+    }), 240_000)
 
   it.scoped("a runner's unansweredTimeout of zero, or past a timer's 2³¹−1 ms, is not built", () =>
     Effect.gen(function*() {
