@@ -32,7 +32,7 @@
 import { SqlClient } from "@effect/sql"
 import type { MigrationError } from "@effect/sql/Migrator"
 import type { SqlError } from "@effect/sql/SqlError"
-import { type IntercomClient, Progress, Resource, Scroll, ScrollError } from "@intercom-scroll/core"
+import { type IntercomClient, Progress, type Resource, Scroll, ScrollError } from "@intercom-scroll/core"
 import { Cause, Chunk, Clock, DateTime, Duration, Effect, Either, Exit, Metric, Option, Schema, Sink, Stream, Struct } from "effect"
 import * as ChunkSize from "./internal/chunkSize.js"
 import * as Dialect from "./internal/dialect.js"
@@ -271,23 +271,11 @@ export const pruneRuns: (
       const unfinished = rows.filter((row) => row.status !== "complete").map((row) => Number(row.id))
       // SQLite: what a failed run logged of the ids it saw, which the next run of its workspace would have found and
       // discarded through this row, as it is here (the records it stored first keep a seen row), before the row goes:
-      // a chunk a transaction, as that run's discard goes, a pause between two. In the batch's transaction, one failed
-      // run's log of hundreds of thousands of ids held the file for seconds. Stopped between two chunks, the rows stay,
-      // and the next prune or run discards the rest. Each chunk's bound is read outside its transaction (above).
+      // a chunk a transaction, as that run's discard goes. In the batch's transaction, one failed run's log of hundreds
+      // of thousands of ids held the file for seconds. Stopped between two chunks, the rows stay, and the next prune or
+      // run discards the rest. No lock here: a plain transaction, each chunk's bound read before it (above).
       if (dialect === "sqlite" && unfinished.length > 0) {
-        const sizes = yield* ChunkSize.sizer(yield* Store.DeletionChunk)
-        for (const resource of Resource.Resource.literals) {
-          let after: number | undefined
-          for (;;) {
-            const chunk = yield* Store.leftLogChunk(sql, resource, sql.in(unfinished), after, sizes.size())
-            if (chunk === undefined) break
-            yield* ChunkSize.timed(sizes, () =>
-              sql.withTransaction(Store.discardSeenLog(sql, resource, sql.in(unfinished), { after, upTo: chunk.upTo })))
-            if (!chunk.full) break
-            after = chunk.upTo
-            yield* Effect.sleep(Store.deletionPause)
-          }
-        }
+        yield* Store.discardLeftLogs(sql, () => sql.in(unfinished), { run: sql.withTransaction, writesFirst: false })
       }
       yield* sql`DELETE FROM ${sql(Store.runsTable)} WHERE id IN ${sql.in(batch)}`
       pruned += batch.length
@@ -508,20 +496,9 @@ export const run: (
       const store = Store.make(sql, dialect, workspace, resource)
       const startedAt = yield* Clock.currentTimeMillis
       // SQLite: what the workspace's ended runs left in the seen logs (a dead process's run, one stopped before its
-      // fold was done), discarded a chunk a transaction before this run's row, a pause between two: 311,500 ids in one
-      // transaction held the file 20.8 s on a loaded machine; 10,000 a chunk, 0.9 s (chunks of 50,000: 2.8 s; a logged
-      // id costs a lookup of its record at random), each next chunk sized by the time the last took (`ChunkSize`).
-      // Cut in it, this run has not begun; the next one discards the rest.
-      if (dialect === "sqlite") {
-        const sizes = yield* ChunkSize.sizer(yield* Store.DeletionChunk)
-        for (const other of Resource.Resource.literals) {
-          let after: number | undefined
-          do {
-            after = yield* ChunkSize.timed(sizes, (limit) => lock.transaction(store.discardLeftLogChunk(other, after, limit)))
-            if (after !== undefined) yield* Effect.sleep(Store.deletionPause)
-          } while (after !== undefined)
-        }
-      }
+      // fold was done), discarded a chunk a transaction through the lock's fence, which renews the lease first, before
+      // this run's row: cut in it, this run has not begun; the next one discards the rest.
+      if (dialect === "sqlite") yield* store.discardLeftLogs({ run: lock.transaction, writesFirst: true })
       const counts = { inserted: 0, updated: 0, unchanged: 0, deleted: 0, restarts: 0 }
       let scrolled = false
       // The run's end could not be recorded: its row stays `running`, as a dead process's does.

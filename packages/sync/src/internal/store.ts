@@ -7,6 +7,7 @@ import type { SqlError } from "@effect/sql/SqlError"
 import { type Models, Resource } from "@intercom-scroll/core"
 import { Context, Duration, Effect } from "effect"
 import { createHash } from "node:crypto"
+import * as ChunkSize from "./chunkSize.js"
 import { type Dialect, time } from "./dialect.js"
 
 /** What users query: in each, a view joining the two tables below. */
@@ -73,6 +74,12 @@ export const firstSightings = (
     WHERE r.first_seen_run = l.run ORDER BY r.id
     ON CONFLICT (workspace, id) DO NOTHING`
 
+/** A range of a seen log's rowids up to `upTo`, and whether it was full (more may follow). */
+export interface LeftLogChunk {
+  readonly upTo: number
+  readonly full: boolean
+}
+
 /**
  * SQLite: the next `limit` rows, at most, that the runs `ended` left in `resource`'s seen log after the log's rowid
  * `after` (from the first when undefined): the last one's rowid, and whether the chunk was full (more may follow);
@@ -84,13 +91,59 @@ export const leftLogChunk = (
   ended: Statement.Fragment | Statement.ArrayHelper,
   after: number | undefined,
   limit: number
-): Effect.Effect<{ readonly upTo: number; readonly full: boolean } | undefined, SqlError> =>
+): Effect.Effect<LeftLogChunk | undefined, SqlError> =>
   Effect.gen(function*() {
     const from = after === undefined ? sql`` : sql`AND rowid > ${after}`
     const [bound] = yield* sql<{ readonly last: number | null; readonly looked: number }>`SELECT max(rowid) AS last,
       count(*) AS looked FROM (SELECT rowid FROM ${sql(seenLogTable(resource))} WHERE run IN ${ended} ${from}
       ORDER BY rowid LIMIT ${limit})`
     return bound.last === null ? undefined : { upTo: Number(bound.last), full: Number(bound.looked) >= limit }
+  })
+
+/**
+ * A chunk's transaction, as `discardLeftLogs` takes it: the lock's fence, or a plain `sql.withTransaction`.
+ * `writesFirst`: its first statement writes (the fence renews the SQLite lease), so that the chunk's bound is read
+ * inside it; a plain one reads it just before, outside: a SQLite transaction that reads and then writes fails at once
+ * when another process wrote in between, where one that writes first waits its turn.
+ */
+export interface ChunkTransaction<E, R> {
+  readonly run: (chunk: Effect.Effect<LeftLogChunk | undefined, SqlError>) => Effect.Effect<LeftLogChunk | undefined, E, R>
+  readonly writesFirst: boolean
+}
+
+/**
+ * SQLite: discards what the runs `ended` (for each resource: ids, as `discardSeenLog` takes them) left in every
+ * resource's seen log, a chunk of the log's rowids a transaction (`leftLogChunk`, then `discardSeenLog` over that
+ * range), `deletionPause` between two, each next chunk sized by the time the last took (`ChunkSize`), the first
+ * `DeletionChunk`. A logged id costs a lookup of its record at random: 311,500 ids in one transaction held the file
+ * 20.8 s on a loaded machine; 10,000 a chunk, 0.9 s. Stopped between two chunks, what was discarded stays discarded,
+ * each chunk whole; the next discard of those runs takes the rest.
+ */
+export const discardLeftLogs = <E, R>(
+  sql: SqlClient.SqlClient,
+  ended: (resource: Resource.Resource) => Statement.Fragment | Statement.ArrayHelper,
+  transaction: ChunkTransaction<E, R>
+): Effect.Effect<void, E | SqlError, R> =>
+  Effect.gen(function*() {
+    const sizes = yield* ChunkSize.sizer(yield* DeletionChunk)
+    for (const resource of Resource.Resource.literals) {
+      const runs = ended(resource)
+      let after: number | undefined
+      for (;;) {
+        const from = after
+        const bound = (limit: number) => leftLogChunk(sql, resource, runs, from, limit)
+        const discard = (chunk: LeftLogChunk) => discardSeenLog(sql, resource, runs, { after: from, upTo: chunk.upTo })
+        // Most runs start on empty logs: a bound read, and nothing else touched.
+        const chunk = transaction.writesFirst
+          ? yield* ChunkSize.timed(sizes, (limit) =>
+            transaction.run(Effect.tap(bound(limit), (chunk) => chunk === undefined ? Effect.void : discard(chunk))))
+          : yield* Effect.tap(bound(sizes.size()), (chunk) =>
+            chunk === undefined ? Effect.void : ChunkSize.timed(sizes, () => transaction.run(Effect.as(discard(chunk), chunk))))
+        if (chunk === undefined || !chunk.full) break
+        after = chunk.upTo
+        yield* Effect.sleep(deletionPause)
+      }
+    }
   })
 
 /** The outcome of writing one page. */
@@ -279,18 +332,13 @@ export interface BoundApp {
 }
 
 export interface Store {
-  /** Marks `abandoned` the workspace's runs left `running`; in SQLite, once `discardLeftLogChunk` has emptied the logs. */
+  /** Marks `abandoned` the workspace's runs left `running`; in SQLite, once `discardLeftLogs` has emptied the logs. */
   readonly markAbandoned: (now: number) => Effect.Effect<void, SqlError>
   /**
-   * SQLite: discards (`discardSeenLog`) up to `limit` of the ids the workspace's ended runs left in `resource`'s seen
-   * log, after the log's rowid `after` (from the first when undefined), to be called in a transaction of its own under
-   * the lock, where no run of the workspace is alive. Returns the rowid to go on after; undefined once none is left.
+   * SQLite: discards what the workspace's runs left in the seen logs (`discardLeftLogs`), each chunk through
+   * `transaction`, under the lock, where no run of the workspace is alive.
    */
-  readonly discardLeftLogChunk: (
-    resource: Resource.Resource,
-    after: number | undefined,
-    limit: number
-  ) => Effect.Effect<number | undefined, SqlError>
+  readonly discardLeftLogs: <E, R>(transaction: ChunkTransaction<E, R>) => Effect.Effect<void, E | SqlError, R>
   readonly startRun: (
     now: number,
     names: { readonly label: string | undefined; readonly runner: string | undefined }
@@ -574,16 +622,8 @@ export const make = (
     // SQLite: under the lock no run of the workspace is alive, so whatever its runs left in the logs is discarded, not
     // folded (`discardSeenLog`): a run left `running` by a dead process, or one stopped before its fold was done. A fold
     // would stamp those records with this run's start; this run, if it completes, sees and folds every live one anyway.
-    // A chunk of the log's rowids a transaction (see `Sync.run`).
-    discardLeftLogChunk: (other, after, limit) =>
-      Effect.gen(function*() {
-        const ended = sql`(SELECT id FROM ${runs} WHERE workspace = ${workspace} AND resource = ${other})`
-        // Most runs start on empty logs, and then read this and touch nothing else.
-        const chunk = yield* leftLogChunk(sql, other, ended, after, limit)
-        if (chunk === undefined) return undefined
-        yield* discardSeenLog(sql, other, ended, { after, upTo: chunk.upTo })
-        return chunk.full ? chunk.upTo : undefined
-      }),
+    discardLeftLogs: (transaction) =>
+      discardLeftLogs(sql, (other) => sql`(SELECT id FROM ${runs} WHERE workspace = ${workspace} AND resource = ${other})`, transaction),
 
     startRun: (now, { label, runner }) =>
       Effect.map(
