@@ -400,7 +400,10 @@ describe("A client-only process on a silent path", () => {
       ))
       yield* Effect.orDie(Effect.provideService(Sync.migrate, SqlClient.SqlClient, direct))
       const database = SyncDatabase.Database.Postgres({ url: hole.url })
-      const sql = Context.get(yield* Layer.build(Layer.orDie(SyncDatabase.layer(database))), SqlClient.SqlClient)
+      // Closed at the end, the clock moving (below); not on a failure, where a connection never given back would hold
+      // the test's end.
+      const pool = yield* Scope.make()
+      const sql = Context.get(yield* Scope.extend(Layer.build(Layer.orDie(SyncDatabase.layer(database))), pool), SqlClient.SqlClient)
       const prune = WorkspaceSync.prune(DateTime.unsafeMake(Date.now())).pipe(
         FleetStatus.eachAnsweredWithin(database, "30 seconds"),
         Effect.provideService(SqlClient.SqlClient, sql)
@@ -412,6 +415,10 @@ describe("A client-only process on a silent path", () => {
       yield* hole.silence
       // Before, its deletes waited on the silent connection without end.
       yield* silentUntilDeadline(prune, pid, direct)
+      // The session's `end` (a daemon of `eachWithin`'s) may still hold its connection, in a pause on the clock between
+      // two looks at the session's exit, which the server had already made as the test looked: the pool's close waits
+      // for that connection (bounded by 1 s of the clock), and with the clock still, the test waited out its 120 s.
+      yield* ClockSteps.runToEnd(steps)(yield* Effect.fork(Scope.close(pool, Exit.void)))
       yield* hole.reset
     }), { timeout: 120_000 })
 })
