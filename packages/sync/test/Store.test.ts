@@ -364,17 +364,31 @@ describe("the deletion pass on SQLite, a chunk a transaction", () => {
         })
       ))
 
-    it.effect("a first run interrupted in its fold leaves the records it stored deletable: the next run marks those gone", () =>
+    /**
+     * A first sync of 12 users interrupted in its fold once its first chunk (`FoldChunk` 4) is in: recorded
+     * interrupted, 4 of its ids folded and all 12 still in its log, 8 of its records without a seen row of their own.
+     * The workspace, and its sync of `users` against the same simulator.
+     */
+    const firstSyncStoppedInFold = (name: string, seed: number) =>
       Effect.gen(function*() {
-        const workspace = freshToken("fold-cut-first")
+        const workspace = freshToken(name)
         const token = freshToken()
         const sync = (users: number) =>
-          Effect.provide(Sync.run("users", { workspace }), intercom(token, { workspace: { users, seed: 8 } }))
+          Effect.provide(Sync.run("users", { workspace }), intercom(token, { workspace: { users, seed } }))
+        // The tables made first: the writer reads them before the run has migrated (alone, the case failed there).
+        yield* Sync.migrate
         const running = yield* Effect.fork(sync(12).pipe(Effect.provideService(Store.FoldChunk, 4)))
         expect(yield* writeBetweenFold(workspace, 1, Fiber.interruptFork(running))).toBe(4)
         expect(Exit.isInterrupted(yield* Fiber.await(running))).toBe(true)
         const [first] = yield* runs(workspace)
         expect(first).toMatchObject({ status: "interrupted", inserted: 12, deleted: 0 })
+        expect(yield* loggedBy(workspace, 1)).toBe(12)
+        return { workspace, sync }
+      })
+
+    it.effect("a first run interrupted in its fold leaves the records it stored deletable: the next run marks those gone", () =>
+      Effect.gen(function*() {
+        const { sync, workspace } = yield* firstSyncStoppedInFold("fold-cut-first", 8)
         expect(live(yield* rows(workspace, "users")).size).toBe(12)
 
         // 8 of its 12 records have no seen row of their own yet: the next run's sight of 5 marks the other 7.
@@ -462,6 +476,8 @@ describe("the deletion pass on SQLite, a chunk a transaction", () => {
         const token = freshToken()
         const sync = (users: number) =>
           Effect.provide(Sync.run("users", { workspace }), intercom(token, { pageSize: 10, workspace: { users, seed: 11 } }))
+        // The tables made first: the writer reads them before the run has migrated.
+        yield* Sync.migrate
         const running = yield* Effect.fork(
           sync(40).pipe(Effect.provideService(Store.FoldChunk, 4), Effect.provideService(Progress.Progress, interruptAtPage(3)))
         )
@@ -530,15 +546,7 @@ describe("the deletion pass on SQLite, a chunk a transaction", () => {
 
     it.effect("the next run discards a stopped run's log a chunk a transaction, another writer between two, before its own row", () =>
       Effect.gen(function*() {
-        const workspace = freshToken("discard-chunked")
-        const token = freshToken()
-        const sync = (users: number) =>
-          Effect.provide(Sync.run("users", { workspace }), intercom(token, { workspace: { users, seed: 12 } }))
-        // A first sync of 12 stopped in its fold: its 12 ids left in the log, 8 of its records without a seen row.
-        const stopped = yield* Effect.fork(sync(12).pipe(Effect.provideService(Store.FoldChunk, 4)))
-        expect(yield* writeBetweenFold(workspace, 1, Fiber.interruptFork(stopped))).toBe(4)
-        expect(Exit.isInterrupted(yield* Fiber.await(stopped))).toBe(true)
-        expect(yield* loggedBy(workspace, 1)).toBe(12)
+        const { sync, workspace } = yield* firstSyncStoppedInFold("discard-chunked", 12)
 
         // 12 to discard, 4 a transaction: the writer finds the first chunk's 4 gone, not the 12 at once.
         let runsMeanwhile = 0
