@@ -32,8 +32,17 @@ export const runsTable = "intercom_sync_runs"
 /** The Intercom app each workspace's rows belong to. */
 export const workspacesTable = "intercom_sync_workspaces"
 
+/** Ended runs, whose seen logs are discarded: their ids, a subquery in parentheses or `sql.in`. */
+export type EndedRuns = Statement.Fragment | Statement.ArrayHelper
+
+/** A range of a seen log's rowids: after `after` (from the first when undefined), up to `upTo`. */
+export interface LogRange {
+  readonly after: number | undefined
+  readonly upTo: number
+}
+
 /**
- * SQLite: discards what the runs `ended` (ids: a subquery in parentheses, or `sql.in`) left in `resource`'s seen log,
+ * SQLite: discards what the runs `ended` left in `resource`'s seen log,
  * runs no longer alive: the log's rows in the range `rowids` (see `leftLogChunk`). When they last saw those records
  * is not known; their seen rows stay as they are (an earlier run's). A record one of them stored first has none, and a
  * record without one is never marked deleted: it gets one of its first sighting, which the view showed.
@@ -41,15 +50,15 @@ export const workspacesTable = "intercom_sync_workspaces"
 export const discardSeenLog = (
   sql: SqlClient.SqlClient,
   resource: Resource.Resource,
-  ended: Statement.Fragment | Statement.ArrayHelper,
-  rowids: { readonly after: number | undefined; readonly upTo: number }
+  ended: EndedRuns,
+  rowids: LogRange
 ): Effect.Effect<void, SqlError> =>
   Effect.zipRight(
     firstSightings(sql, resource, ended, rowids),
     sql`DELETE FROM ${sql(seenLogTable(resource))} WHERE run IN ${ended} ${logRange(sql, rowids)}`
   )
 
-const logRange = (sql: SqlClient.SqlClient, rowids: { readonly after: number | undefined; readonly upTo: number }) =>
+const logRange = (sql: SqlClient.SqlClient, rowids: LogRange) =>
   rowids.after === undefined
     ? sql`AND rowid <= ${rowids.upTo}`
     : sql`AND rowid > ${rowids.after} AND rowid <= ${rowids.upTo}`
@@ -63,8 +72,8 @@ const logRange = (sql: SqlClient.SqlClient, rowids: { readonly after: number | u
 export const firstSightings = (
   sql: SqlClient.SqlClient,
   resource: Resource.Resource,
-  ended: Statement.Fragment | Statement.ArrayHelper,
-  rowids: { readonly after: number | undefined; readonly upTo: number }
+  ended: EndedRuns,
+  rowids: LogRange
 ) =>
   sql`INSERT INTO ${sql(seenTable(resource))} (workspace, id, last_seen_at, last_seen_run)
     SELECT r.workspace, r.id, r.first_seen_at, r.first_seen_run
@@ -74,7 +83,7 @@ export const firstSightings = (
     WHERE r.first_seen_run = l.run ORDER BY r.id
     ON CONFLICT (workspace, id) DO NOTHING`
 
-/** A range of a seen log's rowids up to `upTo`, and whether it was full (more may follow). */
+/** What `leftLogChunk` found: its chunk's last rowid, and whether the chunk was full (more may follow). */
 export interface LeftLogChunk {
   readonly upTo: number
   readonly full: boolean
@@ -88,7 +97,7 @@ export interface LeftLogChunk {
 export const leftLogChunk = (
   sql: SqlClient.SqlClient,
   resource: Resource.Resource,
-  ended: Statement.Fragment | Statement.ArrayHelper,
+  ended: EndedRuns,
   after: number | undefined,
   limit: number
 ): Effect.Effect<LeftLogChunk | undefined, SqlError> =>
@@ -112,16 +121,15 @@ export interface ChunkTransaction<E, R> {
 }
 
 /**
- * SQLite: discards what the runs `ended` (for each resource: ids, as `discardSeenLog` takes them) left in every
- * resource's seen log, a chunk of the log's rowids a transaction (`leftLogChunk`, then `discardSeenLog` over that
- * range), `deletionPause` between two, each next chunk sized by the time the last took (`ChunkSize`), the first
- * `DeletionChunk`. A logged id costs a lookup of its record at random: 311,500 ids in one transaction held the file
+ * SQLite: discards what the runs `ended` (for each resource) left in every resource's seen log, a chunk of the log's
+ * rowids a transaction (`leftLogChunk`, then `discardSeenLog` over that range), `deletionPause` between two, each next
+ * chunk sized by the time the last took (`ChunkSize`), the first `DeletionChunk`. A logged id costs a lookup of its record at random: 311,500 ids in one transaction held the file
  * 20.8 s on a loaded machine; 10,000 a chunk, 0.9 s. Stopped between two chunks, what was discarded stays discarded,
  * each chunk whole; the next discard of those runs takes the rest.
  */
 export const discardLeftLogs = <E, R>(
   sql: SqlClient.SqlClient,
-  ended: (resource: Resource.Resource) => Statement.Fragment | Statement.ArrayHelper,
+  ended: (resource: Resource.Resource) => EndedRuns,
   transaction: ChunkTransaction<E, R>
 ): Effect.Effect<void, E | SqlError, R> =>
   Effect.gen(function*() {
