@@ -4,9 +4,10 @@
  */
 import { SqlClient } from "@effect/sql"
 import { describe, expect, layer } from "@effect/vitest"
-import { Chunk, Clock, DateTime, Duration, Effect, Fiber, Layer, Logger, Option, TestClock } from "effect"
+import { Clock, DateTime, Effect, Layer, Logger } from "effect"
 import { Sync } from "../src/index.js"
 import * as Store from "../src/internal/store.js"
+import { awaitPaused, writeUntil } from "./support/chunks.js"
 import * as Databases from "./support/databases.js"
 import { freshToken, intercom, live, rows, runs } from "./support/world.js"
 
@@ -119,32 +120,12 @@ describe("Sync.pruneRuns on SQLite", () => {
         const pruning = yield* Effect.fork(Sync.pruneRuns(DateTime.unsafeMake(now + 1)).pipe(Effect.provideService(Store.DeletionChunk, 4)))
         // Another writer of the file, a transaction at a time on the same client, until it finds part of the log
         // discarded: 50 ids, 4 a transaction, so 4 (in the batch's one transaction: all 50, and the row gone with them).
-        yield* sql`CREATE TABLE IF NOT EXISTS other_writes (discarded INTEGER NOT NULL)`
         let runsMeanwhile = 0
-        const discarded = yield* Effect.repeat(
-          Effect.zipLeft(
-            sql.withTransaction(Effect.gen(function*() {
-              const found = 50 - (yield* logged)
-              yield* sql`INSERT INTO other_writes (discarded) VALUES (${found})`
-              runsMeanwhile = (yield* runs(token)).length
-              return found
-            })),
-            Effect.yieldNow()
-          ),
-          { until: (found) => found > 0 }
-        )
-        expect(discarded).toBe(4)
+        const discarded = Effect.map(logged, (left) => 50 - left)
+        const look = Effect.map(runs(token), (all) => runsMeanwhile = all.length)
+        expect(yield* writeUntil(discarded, look)).toBe(4)
         expect(runsMeanwhile).toBe(1)
-        // The pauses between chunks on the TestClock, moved only when one is due.
-        const pruned = yield* Effect.gen(function*() {
-          for (;;) {
-            const done = yield* Fiber.poll(pruning)
-            if (Option.isSome(done)) return yield* done.value
-            const due = (yield* Clock.currentTimeMillis) + Duration.toMillis(Store.deletionPause)
-            if (Chunk.some(yield* TestClock.sleeps(), (at) => at <= due)) yield* TestClock.adjust(Store.deletionPause)
-            yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 0)))
-          }
-        })
+        const pruned = yield* Effect.flatten(awaitPaused(pruning))
         expect(pruned).toBe(Number(ended))
         expect(yield* logged).toBe(0)
         expect(yield* runs(token)).toEqual([])

@@ -10,6 +10,7 @@ import { Cause, Chunk, Clock, Deferred, Duration, Effect, Exit, Fiber, Option, T
 import * as fs from "node:fs/promises"
 import * as Store from "../src/internal/store.js"
 import { Sync } from "../src/index.js"
+import { awaitPaused, writeUntil } from "./support/chunks.js"
 import * as Databases from "./support/databases.js"
 import { freshToken, interruptAtPage, intercom, live, rows, type RunRow, runs } from "./support/world.js"
 
@@ -158,35 +159,9 @@ describe("the deletion pass on SQLite, a chunk a transaction", () => {
           ([row]) => Number(row.marked)
         ))
 
-    /**
-     * Another writer of the file, in transactions of its own on the same connection, each taken whenever the run lets
-     * go of it: until it finds the run's first deletions committed, when it does `then` in its transaction (the run
-     * waiting for its next one). The marks it found.
-     */
+    /** `writeUntil` the run's first deletions committed. */
     const writeBetween = (workspace: string, then: Effect.Effect<void, unknown, SqlClient.SqlClient>) =>
       writeUntil(marked(workspace), then)
-
-    /** The writer of `writeBetween`, until `count` is above 0. */
-    const writeUntil = (
-      count: Effect.Effect<number, unknown, SqlClient.SqlClient>,
-      then: Effect.Effect<void, unknown, SqlClient.SqlClient>
-    ) =>
-      Effect.flatMap(SqlClient.SqlClient, (sql) =>
-        Effect.gen(function*() {
-          yield* sql`CREATE TABLE IF NOT EXISTS other_writes (marked INTEGER NOT NULL)`
-          return yield* Effect.repeat(
-            Effect.zipLeft(
-              sql.withTransaction(Effect.gen(function*() {
-                const found = yield* count
-                yield* sql`INSERT INTO other_writes (marked) VALUES (${found})`
-                if (found > 0) yield* then
-                return found
-              })),
-              Effect.yieldNow()
-            ),
-            { until: (found) => found > 0 }
-          )
-        }))
 
     /** The ids the run saw (folded as it ends, or as it is recorded unfinished) and those it marked deleted. */
     const ofRun = (workspace: string, run: number) =>
@@ -397,22 +372,6 @@ describe("the deletion pass on SQLite, a chunk a transaction", () => {
         expect(live(yield* rows(workspace, "users"))).toEqual((yield* ofRun(workspace, next.runId)).seen)
         expect(yield* marked(workspace)).toBe(7)
       }))
-
-    /**
-     * Waits for `fiber`, moving the TestClock a pause on whenever one is pending (a sleep due within a pause), and not
-     * otherwise: the lock's own sleeps, further off, are not hurried while a chunk's statements run.
-     */
-    const awaitPaused = <A, E>(fiber: Fiber.Fiber<A, E>) =>
-      Effect.gen(function*() {
-        for (;;) {
-          const done = yield* Fiber.poll(fiber)
-          if (Option.isSome(done)) return done.value
-          const now = yield* Clock.currentTimeMillis
-          const dueWithinPause = (at: number) => at <= now + Duration.toMillis(Store.deletionPause)
-          if (Chunk.some(yield* TestClock.sleeps(), dueWithinPause)) yield* TestClock.adjust(Store.deletionPause)
-          yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 0)))
-        }
-      })
 
     /** `effect` in a transaction of its own on the test's client: another writer of the file. */
     const sqlTransaction = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
