@@ -281,7 +281,13 @@ describe.concurrent("intercom-scroll export, as a process against the standalone
       expect(result.exitCode).toBe(1)
       expect(result.stdout).toBe("")
       expect(result.stderr).toBe(
-        "--wizard asks its questions on a terminal, and stdin is not one: run it in a terminal, or give the flags on the command line (intercom-scroll --help lists them).\n"
+        "--wizard asks its questions on a terminal, and stdin is not one: run it in a terminal, or give the flags on the command line (intercom-scroll COMMAND --help lists a command's).\n"
+      )
+      // Inside a command, that command's help: the top level's lists commands, not their flags.
+      const inExport = yield* cli(["export", "--wizard"])
+      expect(inExport.exitCode).toBe(1)
+      expect(inExport.stderr).toBe(
+        "--wizard asks its questions on a terminal, and stdin is not one: run it in a terminal, or give the flags on the command line (intercom-scroll export --help lists them).\n"
       )
     }).pipe(Effect.provide(NodeContext.layer)), 60_000)
 

@@ -188,7 +188,9 @@ const runWith = (argv: ReadonlyArray<string>, { args, format, level, mistake }: 
   if (Help.stopsShortOfSubcommand(command.descriptor, args)) return printHelp(args)
   const program = Effect.flatMap(Effect.zip(Stdio.Stdio, cliConfig), ([stdio, config]) => {
     // @effect/cli's wizard prompts on a terminal whatever stdin is: from a pipe it wrote its escapes and waited for ever.
-    if (args.includes("--wizard") && !stdio.stdinIsTTY) return usageError(wizardNeedsTerminal)
+    if (args.includes("--wizard") && !stdio.stdinIsTTY) {
+      return usageError(wizardNeedsTerminal(Help.subcommandPath(command.descriptor, args)))
+    }
     const mistake = UsageMistake.find(name, command.descriptor, args, config)
     return mistake === undefined ? commandProgram(argv, args) : usageError(mistake)
   })
@@ -198,8 +200,11 @@ const runWith = (argv: ReadonlyArray<string>, { args, format, level, mistake }: 
   return format === undefined ? leveled : Effect.provide(leveled, LogLevelFlag.logger(format))
 }
 
-const wizardNeedsTerminal =
-  `--wizard asks its questions on a terminal, and stdin is not one: run it in a terminal, or give the flags on the command line (${name} --help lists them).`
+/** Points at the help that lists the flags: the command's own; the top level's lists commands, not their flags. */
+const wizardNeedsTerminal = (path: ReadonlyArray<string>) =>
+  `--wizard asks its questions on a terminal, and stdin is not one: run it in a terminal, or give the flags on the command line (${
+    path.length === 0 ? `${name} COMMAND --help lists a command's` : `${[name, ...path].join(" ")} --help lists them`
+  }).`
 
 const commandProgram = (argv: ReadonlyArray<string>, args: ReadonlyArray<string>) =>
   usageErrorsToStdio(withTelemetry(runCommand([...argv.slice(0, 2), ...args])))
