@@ -238,9 +238,21 @@ export const underWay: (
   function*(label: string) {
     const sql = (yield* SqlClient.SqlClient).withoutTransforms()
     const runs = sql(Store.runsTable)
+    // Each step's one condition on the table is one an index of few entries serves: the runs under way (the partial
+    // index of those running), then the rows of their workspaces (the `(workspace, status)` index), each taken first
+    // (`MATERIALIZED`), the name compared outside. With the name among the table's conditions, PostgreSQL, whose
+    // statistics were taken before the sync began and take its name for rare, joined the index of names to the runs
+    // under way in a nested loop: one read again for each row of the other, ~1,000 entries a row while a sync ran
+    // (packages/bench/NOTES.md, "A runner's CPU between 7dd72d1 and HEAD, counted", and "`fleet sync`'s look off the
+    // index of names").
     const rows = yield* sql<Pick<RunRow, "id" | "workspace" | "resource" | "inserted" | "updated" | "unchanged">>`
-      SELECT id, workspace, resource, inserted, updated, unchanged FROM ${runs} WHERE label = ${label}
-      AND workspace IN (SELECT workspace FROM ${runs} WHERE label = ${label} AND status = 'running') ORDER BY id`
+      WITH running AS MATERIALIZED (
+        SELECT workspace, label FROM ${runs} WHERE status = 'running'
+      ), workspace_runs AS MATERIALIZED (
+        SELECT id, workspace, resource, label, inserted, updated, unchanged FROM ${runs}
+        WHERE workspace IN (SELECT workspace FROM running WHERE label = ${label})
+      )
+      SELECT id, workspace, resource, inserted, updated, unchanged FROM workspace_runs WHERE label = ${label} ORDER BY id`
     // A resource's latest run, of those a retried sync left (the runner that ran it died): later rows replace it.
     const latest = new Map<string, Map<string, number>>()
     for (const row of rows) {

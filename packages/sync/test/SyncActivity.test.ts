@@ -5,7 +5,7 @@
 import { SqlClient, Statement } from "@effect/sql"
 import { describe, expect, it, layer } from "@effect/vitest"
 import { Progress } from "@intercom-scroll/core"
-import { Cause, DateTime, Effect, Exit, Schedule, TestClock } from "effect"
+import { Cause, DateTime, Effect, Exit, Layer, Schedule, TestClock } from "effect"
 import { Sync, SyncActivity } from "../src/index.js"
 import * as Databases from "./support/databases.js"
 import { freshToken, interruptAtPage, intercom } from "./support/world.js"
@@ -197,4 +197,72 @@ describe.each(Databases.both)("SyncActivity.read on the tables of a version befo
         : yield* sql<{ n: number }>`SELECT count(*) AS n FROM sqlite_master WHERE name = 'intercom_sync_migrations'`
       expect(n).toBe(0)
     }).pipe(Effect.provide(database)))
+})
+
+/**
+ * The index entries each index scan of a plan read: a node of PostgreSQL's `EXPLAIN (ANALYZE, FORMAT JSON)`, and those
+ * under it. A plain index scan's rows are those its filter kept, a loop's average; the entries it read are those and
+ * the ones it removed, in each of its loops.
+ */
+interface PlanNode {
+  readonly "Index Name"?: string
+  readonly "Actual Rows"?: number
+  readonly "Actual Loops"?: number
+  readonly "Rows Removed by Filter"?: number
+  readonly "Rows Removed by Index Recheck"?: number
+  readonly Plans?: ReadonlyArray<PlanNode>
+}
+const indexEntries = (node: PlanNode): ReadonlyArray<readonly [string, number]> => [
+  ...(node["Index Name"] === undefined
+    ? []
+    : [[
+      node["Index Name"],
+      ((node["Actual Rows"] ?? 0) + (node["Rows Removed by Filter"] ?? 0)) * (node["Actual Loops"] ?? 1)
+    ] as const]),
+  ...(node.Plans ?? []).flatMap(indexEntries)
+]
+
+describe("SyncActivity.underWay on PostgreSQL", () => {
+  it.live("reads the runs under way, then their workspaces' runs, not one index again for each run of the name", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* Sync.migrate
+      const runs = sql(Sync.runsTable)
+      // The table's statistics as autovacuum leaves them during a sync: taken before it began (never now, here), so
+      // that its name, on every run it writes, is one they have not seen and take for rare.
+      yield* sql`ALTER TABLE ${runs} SET (autovacuum_enabled = false)`
+      // Syncs of 2,000 workspaces, three resources each, as runners write them.
+      const sync = (label: string, workspaces: number, status: "complete" | "running") =>
+        sql`INSERT INTO ${runs} (workspace, resource, status, started_at, finished_at, label, runner, alive_at, inserted)
+          SELECT 'w' || (i / 3), (ARRAY['users', 'leads', 'companies'])[1 + i % 3], ${status}, now(),
+            ${status === "complete" ? sql`now()` : sql`NULL`}, ${label}, '127.0.0.1:34431', now(), 100
+          FROM generate_series(0, ${workspaces * 3 - 1}) AS i`
+      yield* sync("sync-0", 2_000, "complete")
+      yield* sync("sync-1", 2_000, "complete")
+      yield* sql`ANALYZE ${runs}`
+      // The third sync halfway: 1,000 workspaces done, then 8 whose users are under way.
+      yield* sync("sync-2", 1_000, "complete")
+      yield* sql`INSERT INTO ${runs} (workspace, resource, status, started_at, label, runner, alive_at, inserted)
+        SELECT 'w' || i, 'users', 'running', now(), 'sync-2', '127.0.0.1:34431', now(), 10
+        FROM generate_series(1000, 1007) AS i`
+      const look = SyncActivity.underWay("sync-2")
+      const underWay = yield* look
+      expect([...underWay.keys()].sort()).toEqual(Array.from({ length: 8 }, (_, i) => `w${1000 + i}`).sort())
+      expect([...underWay.values()]).toEqual(Array.from({ length: 8 }, () => 10))
+      // The statement the look sends, explained as it ran.
+      const sent: Array<readonly [string, ReadonlyArray<unknown>]> = []
+      yield* look.pipe(Statement.withTransformer((statement) => Effect.sync(() => (sent.push(statement.compile()), statement))))
+      expect(sent).toHaveLength(1)
+      const [[text, params]] = sent
+      const [explained] = yield* sql.unsafe<{ readonly "QUERY PLAN": ReadonlyArray<{ readonly Plan: PlanNode }> }>(
+        `EXPLAIN (ANALYZE, FORMAT JSON) ${text}`,
+        params
+      )
+      const entries = explained["QUERY PLAN"].flatMap(({ Plan }) => indexEntries(Plan))
+      // 8 runs under way, their workspaces 7 runs each: an index scan that reads more than a hundred entries, over all
+      // its loops, reads the name's 3,008 runs, or another index once for each of them (the runs under way 3,008 times,
+      // 24,034 entries, in the plan the look had).
+      expect(entries.filter(([, read]) => read > 100)).toEqual([])
+      expect(entries.length).toBeGreaterThan(0)
+    }).pipe(Effect.provide(Layer.orDie(Databases.postgres))), 60_000)
 })
