@@ -37,6 +37,7 @@ import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as DatabaseClock from "./internal/databaseClock.js"
+import * as Directories from "./internal/directories.js"
 import * as Driver from "./internal/driver.js"
 import { maxTimerMillis } from "./internal/timer.js"
 
@@ -557,7 +558,7 @@ const layerOpened = (database: Database, options: Options): Layer.Layer<SqlClien
   Database.$match(database, {
     Sqlite: ({ filename }) =>
       Layer.unwrapEffect(Effect.gen(function*() {
-        yield* Effect.tryPromise(() => fs.mkdir(path.dirname(path.resolve(filename)), { recursive: true }))
+        yield* Directories.makeDurably(path.dirname(path.resolve(filename)))
         // SQLite says only "unable to open database file" of a directory (`sqlite:/tmp`): said with what to write.
         const isDirectory = yield* Effect.promise(() => fs.stat(filename).then((stat) => stat.isDirectory(), () => false))
         if (isDirectory) {

@@ -12,6 +12,7 @@ import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import * as Directories from "../src/internal/directories.js"
 import * as Driver from "../src/internal/driver.js"
 import { SyncDatabase } from "../src/index.js"
 
@@ -266,6 +267,26 @@ describe("SyncDatabase.layer", () => {
       const filename = path.join(directory, "a", "b", "intercom.sqlite")
       expect(yield* selectOne(SyncDatabase.layerFromUrl(`sqlite:${filename}`))).toEqual(Exit.succeed(1))
       expect((yield* Effect.promise(() => fs.stat(filename))).isFile()).toBe(true)
+    }))
+
+  it.scoped("SQLite: each missing directory made is flushed into its parent, so the file's name survives a power loss", () =>
+    Effect.gen(function*() {
+      const directory = yield* temporaryDirectory
+      const filename = path.join(directory, "a", "b", "intercom.sqlite")
+      const calls: Array<string> = []
+      // The node's operations, telling what they make and flush, in turn.
+      const node = yield* Directories.Directories
+      const recording: typeof node = {
+        make: (made) => (calls.push(`make ${made}`), node.make(made)),
+        flush: (flushed) => (calls.push(`flush ${flushed}`), node.flush(flushed))
+      }
+      const opened = selectOne(SyncDatabase.layerFromUrl(`sqlite:${filename}`))
+      expect(yield* Effect.provideService(opened, Directories.Directories, recording)).toEqual(Exit.succeed(1))
+      expect(calls).toEqual([`make ${directory}/a/b`, `flush ${directory}`, `flush ${directory}/a`])
+      // Opened again: nothing to make, nothing flushed.
+      calls.length = 0
+      expect(yield* Effect.provideService(opened, Directories.Directories, recording)).toEqual(Exit.succeed(1))
+      expect(calls).toEqual([`make ${directory}/a/b`])
     }))
 
   it.scoped("SQLite: the WAL is copied into the file every 10,000 pages, not SQLite's 1,000", () =>
