@@ -23,16 +23,18 @@ describe("the probes' second writer", () => {
     holder.exec("BEGIN IMMEDIATE")
     const heldFrom = SqliteWriter.epochSeconds()
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1_000)
+    // Taken before the commit: the writer may take the lock and finish its write before this thread reads the clock
+    // again once the commit returns.
+    const committingAt = SqliteWriter.epochSeconds()
     holder.exec("COMMIT")
-    const committedAt = SqliteWriter.epochSeconds()
     const writes = await writer.stop()
     holder.close()
 
-    // Lower bounds only (the machine is shared): a write began while the lock was held and ended after the commit.
-    const blocked = writes.filter(({ at }) => at >= heldFrom && at < committedAt)
+    // Lower bounds only (the machine is shared): a write began while the lock was held and ended after the commit began.
+    const blocked = writes.filter(({ at }) => at >= heldFrom && at < committingAt)
     expect(blocked.length).toBeGreaterThan(0)
-    // Date.now's milliseconds on both sides, the wait on the high-resolution clock: a millisecond's slack.
-    for (const { at, waited } of blocked) expect(at + waited).toBeGreaterThanOrEqual(committedAt - 0.001)
+    // Both threads' clocks are the epoch to the microsecond, each from its own time origin: 0.1 ms of slack.
+    for (const { at, waited } of blocked) expect(at + waited).toBeGreaterThanOrEqual(committingAt - 0.0001)
     const rows = new Database(file, { readonly: true }).prepare("SELECT count(*) AS n FROM probe_writes").get()
     expect(rows).toEqual({ n: writes.length })
   })

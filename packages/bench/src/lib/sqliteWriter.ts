@@ -35,8 +35,11 @@ type Report =
   | { readonly type: "closed" }
   | { readonly type: "failed"; readonly message: string }
 
-/** Seconds since the epoch, as the probes' samples and summaries give them. */
-export const epochSeconds = (): number => Date.now() / 1000
+/**
+ * Seconds since the epoch, as the probes' samples and summaries give them: to the microsecond, as the writer's thread
+ * takes its writes' starts (Date.now's whole milliseconds, compared across threads, put a write a millisecond early).
+ */
+export const epochSeconds = (): number => (performance.timeOrigin + performance.now()) / 1000
 
 /** Starts the writer on `file`; resolves once its first write is in, so that a probe's first step is measured. */
 export const start = (file: string, options: { readonly everySeconds: number }): Promise<SqliteWriter> =>

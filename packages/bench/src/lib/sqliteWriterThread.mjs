@@ -17,8 +17,9 @@ try {
   const insert = db.prepare("INSERT INTO probe_writes (at, waited) VALUES (?, 0)")
   const commit = db.prepare("COMMIT")
   while (Atomics.load(stopped, 0) === 0) {
-    const at = Date.now() / 1000
+    // The epoch to the microsecond, as sqliteWriter.ts's epochSeconds: the main thread compares its own times with it.
     const from = performance.now()
+    const at = (performance.timeOrigin + from) / 1000
     begin.run()
     insert.run(at)
     commit.run()
