@@ -37,7 +37,6 @@ import * as CutBefore from "./internal/cutBefore.js"
 import * as IssuePath from "./internal/issuePath.js"
 import * as SilentSession from "./internal/silentSession.js"
 import * as Slots from "./internal/slots.js"
-import { maxTimerMillis } from "./internal/timer.js"
 import * as TokenDestination from "./internal/tokenDestination.js"
 import { MissingToken, Secrets } from "./Secrets.js"
 import { Summary } from "./Summary.js"
@@ -226,15 +225,6 @@ const isDatabaseFailure = (error: WorkspaceSyncError): error is SyncFailed =>
 /** How long a `SELECT 1` may take before the database counts as away: as long as `Health.check` waits for it. */
 const pingTimeout = Duration.seconds(5)
 
-/** A duration the sync takes as its `unansweredTimeout`: above zero (not negative, nor NaN) and one a timer can wait. */
-const unansweredTimeoutOf = (input: Duration.DurationInput): Option.Option<Duration.Duration> => {
-  const negative = (typeof input === "number" && !(input > 0)) || (typeof input === "string" && input.trim().startsWith("-"))
-  return negative ? Option.none() : Option.filter(
-    Duration.decodeUnknown(input),
-    (timeout) => Duration.toMillis(timeout) > 0 && Duration.toMillis(timeout) <= maxTimerMillis
-  )
-}
-
 /**
  * @since 0.1.0
  * @category models
@@ -314,15 +304,14 @@ export const layer = (
     if (!Number.isInteger(pagesPerTransaction) || pagesPerTransaction < 1) {
       return yield* Effect.dieMessage(`WorkspaceSync.layer: pagesPerTransaction must be a whole number ≥ 1, got ${pagesPerTransaction}`)
     }
-    // Checked here as the sync checks it: refused there, each of the runner's syncs would fail with InvalidOptions.
+    // By the sync's own check, here: refused there, each of the runner's syncs would fail with InvalidOptions.
     const unansweredTimeout = options.unansweredTimeout === undefined
-      ? Option.some(undefined)
-      : unansweredTimeoutOf(options.unansweredTimeout)
-    if (Option.isNone(unansweredTimeout)) {
-      return yield* Effect.dieMessage(
-        `WorkspaceSync.layer: unansweredTimeout must be longer than zero and at most ${maxTimerMillis} ms (about 24.8 days), got ${String(options.unansweredTimeout)}`
+      ? undefined
+      : yield* Effect.catchTag(
+        IntercomSync.checkUnansweredTimeout(options.unansweredTimeout),
+        "InvalidOptions",
+        (refused) => Effect.dieMessage(`WorkspaceSync.layer: ${refused.detail}`)
       )
-    }
     // One per runner: the layer is built once, the handlers once per workspace the runner takes.
     const slots = yield* Slots.make(options.maxSyncs)
     const destinations = yield* TokenDestination.make(options.allowedBaseUrls ?? [])
@@ -362,7 +351,7 @@ export const layer = (
             Effect.map(syncResource(workspace, resource, request.run, {
               runner: options.runner,
               pagesPerTransaction,
-              unansweredTimeout: unansweredTimeout.value
+              unansweredTimeout
             }), (summary) => void done.push(summary))).pipe(
               Effect.provide(intercom)
             )

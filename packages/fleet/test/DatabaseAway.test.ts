@@ -284,7 +284,17 @@ describe("WorkspaceSync on a database that goes away", () => {
 
   it.scoped("a runner's unansweredTimeout of zero, or past a timer's 2³¹−1 ms, is not built", () =>
     Effect.gen(function*() {
-      for (const unansweredTimeout of [0, -1, "0 seconds", Duration.millis(2 ** 31), Duration.infinity, "soon"] as ReadonlyArray<Duration.DurationInput>) {
+      const outOfRange = `must be longer than zero and at most 2147483647 ms (about 24.8 days)`
+      for (
+        const [unansweredTimeout, why] of [
+          [0, outOfRange],
+          [-1, "is not a duration"],
+          ["0 seconds", outOfRange],
+          [Duration.millis(2 ** 31), outOfRange],
+          [Duration.infinity, outOfRange],
+          ["soon", "is not a duration"]
+        ] as ReadonlyArray<readonly [Duration.DurationInput, string]>
+      ) {
         const refused = yield* Effect.exit(Layer.build(WorkspaceSync.layer({ maxSyncs: 1, unansweredTimeout }).pipe(
           Layer.provide(TestRunner.layer),
           Layer.provide(tokens),
@@ -292,7 +302,7 @@ describe("WorkspaceSync on a database that goes away", () => {
           Layer.provide(Layer.orDie(PostgresDatabase.layerAt(yield* Effect.orDie(PostgresDatabase.make))))
         )))
         expect(Exit.isFailure(refused) ? Cause.pretty(refused.cause) : "built").toContain(
-          `WorkspaceSync.layer: unansweredTimeout must be longer than zero and at most 2147483647 ms (about 24.8 days), got ${String(unansweredTimeout)}`
+          `WorkspaceSync.layer: unansweredTimeout ${String(unansweredTimeout)} ${why}`
         )
       }
     }))

@@ -423,12 +423,7 @@ const validate = (options: Options) =>
         detail: `tableLockTimeout must be at most ${maxTimerMillis} ms (about 24.8 days), PostgreSQL's longest lock_timeout, or Duration.infinity for no limit`
       })
     }
-    const unansweredTimeout = yield* duration("unansweredTimeout", options.unansweredTimeout ?? Lock.unansweredLimit)
-    if (Duration.toMillis(unansweredTimeout) === 0 || Duration.toMillis(unansweredTimeout) > maxTimerMillis) {
-      return yield* new InvalidOptions({
-        detail: `unansweredTimeout must be longer than zero and at most ${maxTimerMillis} ms (about 24.8 days)`
-      })
-    }
+    const unansweredTimeout = yield* checkUnansweredTimeout(options.unansweredTimeout ?? Lock.unansweredLimit)
     const lockTimeout = options.lockTimeout === undefined ? Duration.infinity : yield* duration("lockTimeout", options.lockTimeout)
     // Zero stays one try and no wait. Infinity is the default's "as long as it takes", and waits reported without an end.
     if (Duration.isFinite(lockTimeout) && Duration.toMillis(lockTimeout) > maxTimerMillis) {
@@ -444,6 +439,22 @@ const validate = (options: Options) =>
       lockTimeout: Duration.isFinite(lockTimeout) ? lockTimeout : undefined
     }
   })
+
+/**
+ * `input` as `run` takes it for `Options.unansweredTimeout`, or the `InvalidOptions` that `run` would fail with: above
+ * zero, and at most 2³¹−1 ms (about 24.8 days), the longest a timer waits. For a process that takes the option once
+ * (from its configuration) and runs many syncs with it: refused at its start, rather than by each run.
+ *
+ * @since 0.1.0
+ * @category checks
+ */
+export const checkUnansweredTimeout = (input: Duration.DurationInput): Effect.Effect<Duration.Duration, InvalidOptions> =>
+  Effect.flatMap(duration("unansweredTimeout", input), (timeout) =>
+    Duration.toMillis(timeout) === 0 || Duration.toMillis(timeout) > maxTimerMillis
+      ? new InvalidOptions({
+        detail: `unansweredTimeout ${String(input)} must be longer than zero and at most ${maxTimerMillis} ms (about 24.8 days)`
+      })
+      : Effect.succeed(timeout))
 
 /** A duration option; a negative or NaN one, which decodes to zero, refused rather than taken for "give up at once". */
 const duration = (name: string, input: Duration.DurationInput) => {

@@ -699,7 +699,7 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
         for (const unansweredTimeout of [0, "0 seconds", 2 ** 31, "25 days", Duration.infinity] as const) {
           const error = yield* Effect.flip(Effect.provide(Sync.run("users", { workspace: token, unansweredTimeout }), intercom(token)))
           expect(error.message).toBe(
-            "Invalid sync options: unansweredTimeout must be longer than zero and at most 2147483647 ms (about 24.8 days)"
+            `Invalid sync options: unansweredTimeout ${String(unansweredTimeout)} must be longer than zero and at most 2147483647 ms (about 24.8 days)`
           )
         }
         for (const unansweredTimeout of [-1, "-5 seconds"] as const) {
