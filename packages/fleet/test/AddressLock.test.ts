@@ -4,10 +4,11 @@
  * again, and the log says so. Its checks are timed on the TestClock; the database's side is real time.
  */
 import { SqlClient } from "@effect/sql"
+import { PgClient } from "@effect/sql-pg"
 import { describe, expect, it } from "@effect/vitest"
 import { SyncDatabase } from "@intercom-scroll/sync"
 import { BlackHole, ClockSteps, PostgresDatabase, Standby } from "@intercom-scroll/testing"
-import { Cause, Context, Effect, Exit, Fiber, Layer, Logger, Option, type Redacted, Scope } from "effect"
+import { Cause, Clock, Context, Effect, Exit, Fiber, Layer, Logger, Option, type Redacted, Scope, TestServices } from "effect"
 import { Fleet } from "../src/index.js"
 import * as AddressLock from "../src/internal/addressLock.js"
 
@@ -46,6 +47,27 @@ const runnerHolding = (path?: (url: Redacted.Redacted<string>) => Effect.Effect<
 })
 
 const steps = { step: "1 second", maxSteps: 30, realPause: "50 millis" } as const
+
+/**
+ * A pool of one connection, held by the test (as statements that wait hold a full pool's on a vanished database), its
+ * wait for a connection unbounded (@effect/sql-pg's default, no `connectTimeout`): only the lock's own bound ends it.
+ */
+const poolOfOneHeld = Effect.gen(function*() {
+  const url = yield* Effect.orDie(PostgresDatabase.make)
+  // Closed with the clock moving: its close waits for its connections, one never given back included, 1 s of the clock.
+  const pool = yield* Effect.acquireRelease(
+    Scope.make(),
+    (pool) => Effect.flatMap(Effect.fork(Scope.close(pool, Exit.void)), ClockSteps.runToEnd(steps))
+  )
+  const sql = Context.get(
+    yield* Scope.extend(Layer.build(Layer.orDie(PgClient.layer({ url, maxConnections: 1, applicationName: "intercom-scroll-fleet" }))), pool),
+    SqlClient.SqlClient
+  )
+  // Given back before the pool closes.
+  const held = yield* Effect.acquireRelease(Scope.make(), (held) => Scope.close(held, Exit.void))
+  yield* Effect.orDie(Scope.extend(sql.reserve, held))
+  return { held, sql }
+})
 
 describe("AddressLock", () => {
   it.scoped("a lock whose session ended (a database restart) is taken again on a new session, and the log says so", () =>
@@ -126,6 +148,32 @@ describe("AddressLock", () => {
       yield* ClockSteps.runToEnd(steps)(yield* Effect.fork(Scope.close(runner, Exit.void)))
       const after = Context.get(yield* Layer.build(Layer.orDie(PostgresDatabase.layerAt(url))), SqlClient.SqlClient)
       expect(yield* holder(after)).toBeUndefined()
+    }), 60_000)
+
+  it.scoped("a session wanted from a pool with none free is waited for 5 s of the clock: the runner's start fails then, where it waited for the pool's connect timeout (none here: without end)", () =>
+    Effect.gen(function*() {
+      const { sql } = yield* poolOfOneHeld
+      const starting = yield* Effect.fork(Effect.scoped(Effect.provideService(AddressLock.hold(address), SqlClient.SqlClient, sql)))
+      const started = yield* ClockSteps.runToEnd(steps)(starting).pipe(Effect.flip)
+      expect(started.message).toBe("No connection within 5s")
+      expect(yield* Clock.currentTimeMillis).toBe(5_000)
+    }), 60_000)
+
+  it.scoped("a runner stopped while it waits for a session from a full pool gives back the connection it gets later", () =>
+    Effect.gen(function*() {
+      const { held, sql } = yield* poolOfOneHeld
+      const runner = yield* Scope.make()
+      const starting = yield* Effect.fork(Scope.extend(Effect.provideService(AddressLock.hold(address), SqlClient.SqlClient, sql), runner))
+      // Waiting for the pool (real time: the clock still), then stopped.
+      yield* TestServices.provideLive(Effect.sleep("200 millis"))
+      expect(Option.isNone(yield* Fiber.poll(starting))).toBe(true)
+      yield* Fiber.interrupt(starting)
+      yield* Scope.close(runner, Exit.void)
+      // The pool's one connection free again: it goes to the stopped wait, which must give it back. Before, it kept it
+      // (@effect/sql-pg's `reserve` interrupted never gives back what it gets later), and the pool answered no more.
+      yield* Scope.close(held, Exit.void)
+      const answer = yield* Effect.fork(Effect.orDie(sql<{ readonly one: number }>`SELECT 1 AS one`))
+      expect(yield* ClockSteps.runToEnd({ step: 0, maxSteps: 100, realPause: "50 millis" })(answer)).toEqual([{ one: 1 }])
     }), 60_000)
 
   it.scoped.skipIf(!Standby.supported())("a check unanswered after a failover ends the runner's own session only: another application's statement with its pid on the new server runs on", () =>

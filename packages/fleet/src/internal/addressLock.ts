@@ -76,7 +76,16 @@ export const hold = (address: string): Effect.Effect<boolean, SqlError, SqlClien
     const sessions = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
     const open: Effect.Effect<Session, SqlError> = Effect.gen(function*() {
       const scope = yield* Scope.fork(sessions, ExecutionStrategy.sequential)
-      const connection = yield* Effect.tapError(Scope.extend(sql.reserve, scope), () => Scope.close(scope, Exit.void))
+      // Had within `checkEvery`, as its statements are answered: on a pool full of statements that wait (a database
+      // vanished), one came only at the pool's connect timeout (10 s of real time in the fleet's pools, never in a
+      // `PgClient` made without one), and the runner's start, its check, or its stop (its keeper interrupted) waited.
+      const connection = yield* Scope.extend(SilentSession.reservedWithin(sql, checkEvery), scope).pipe(
+        Effect.flatMap(Option.match({
+          onNone: () => new SqlError({ message: `No connection within ${Duration.format(checkEvery)}` }),
+          onSome: Effect.succeed
+        })),
+        Effect.tapError(() => Scope.close(scope, Exit.void))
+      )
       const session = SilentSession.pgSession(connection)
       // Answered within `checkEvery`, or the session is ended (its lock with it), so that neither the runner nor its stop
       // waits on a silent path without end: `None`. Never interrupted (`SilentSession.answerWithin`), where a timeout

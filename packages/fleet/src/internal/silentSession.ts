@@ -96,7 +96,7 @@ const remaining = `SELECT count(*)::int AS remaining FROM pg_stat_activity
  * The wait itself runs on, on a fiber of its own: @effect/sql-pg's `reserve` interrupted never gives back the connection
  * it gets later. One had after the scope has closed goes back to the pool at once.
  */
-const reservedWithin = (
+export const reservedWithin = (
   sql: SqlClient.SqlClient,
   within: Duration.Duration
 ): Effect.Effect<Option.Option<SqlConnection.Connection>, SqlError, Scope.Scope> =>
