@@ -69,6 +69,59 @@ const silentUntilDeadline = <A, E, R>(operation: Effect.Effect<A, E, R>, pid: nu
     ))
   })
 
+/**
+ * `operation` on a path just silenced, failed (live clock, a deadline of seconds), then its `pool` closed, as a command
+ * ends: the session by `pid` (its connection's) ended on the server by then, which `direct` reaches past the silence,
+ * where the path's silence (a middlebox that acknowledges) would keep it without end.
+ */
+const endedByExit = <A, E, R>(
+  operation: Effect.Effect<A, E, R>,
+  { direct, hole, pid, pool }: {
+    readonly direct: SqlClient.SqlClient
+    readonly hole: BlackHole.BlackHole
+    readonly pid: number
+    readonly pool: Scope.CloseableScope
+  }
+) =>
+  Effect.gen(function*() {
+    yield* hole.silence
+    expect(Either.isLeft(yield* Effect.either(operation))).toBe(true)
+    yield* Scope.close(pool, Exit.void)
+    expect(yield* Effect.orDie(direct`SELECT pid FROM pg_stat_activity WHERE pid = ${pid}`)).toEqual([])
+    yield* hole.reset
+  })
+
+/**
+ * `fleet prune`'s statements through a proxy's hole, each given `deadline` (`FleetStatus.eachAnsweredWithin`), on a
+ * pool of `SyncDatabase.layer` in `pool` (closed by the caller), after one prune answered, which leaves its connection
+ * idle in the pool: its session's `pid`. `direct` reaches the server past the hole. The cluster's tables and the sync's
+ * made first, as a runner leaves them.
+ */
+const pruneThroughHole = (deadline: Duration.DurationInput, pool: Scope.Scope) =>
+  Effect.gen(function*() {
+    const url = yield* Effect.orDie(PostgresDatabase.make)
+    const hole = yield* BlackHole.make(url)
+    const direct = Context.get(yield* Layer.build(Layer.orDie(PostgresDatabase.layerAt(url))), SqlClient.SqlClient)
+    // On the live clock: the client's stop waits on it.
+    yield* TestServices.provideLive(Effect.scoped(Layer.build(Fleet.layerClient({ database: SyncDatabase.Database.Postgres({ url }) }))).pipe(
+      // On a fiber of its own: the layer sets the database's clock on the fiber that builds it.
+      Effect.fork,
+      Effect.flatMap(Fiber.join),
+      Effect.orDie
+    ))
+    yield* Effect.orDie(Effect.provideService(Sync.migrate, SqlClient.SqlClient, direct))
+    const database = SyncDatabase.Database.Postgres({ url: hole.url })
+    const sql = Context.get(yield* Scope.extend(Layer.build(Layer.orDie(SyncDatabase.layer(database))), pool), SqlClient.SqlClient)
+    const prune = WorkspaceSync.prune(DateTime.unsafeMake(Date.now())).pipe(
+      FleetStatus.eachAnsweredWithin(database, deadline),
+      Effect.provideService(SqlClient.SqlClient, sql)
+    )
+    // Answered, its connection left idle in the pool.
+    expect(yield* Effect.either(prune)).toEqual(Either.right({ runs: 0, requests: 0, ticks: 0 }))
+    const [{ pid }] = (yield* Effect.orDie(sql<{ readonly pid: number }>`SELECT pg_backend_pid() AS pid`)) as [{ readonly pid: number }]
+    return { direct, hole, pid, prune }
+  })
+
 describe("A runner's storage on a silent path", () => {
   it.scoped("a storage read left unanswered fails at its deadline, and the next reads on a new connection what was sent meanwhile", () => {
     const warnings: Array<string> = []
@@ -339,9 +392,12 @@ describe("A client-only process on a silent path", () => {
       const hole = yield* BlackHole.make(url)
       const database = SyncDatabase.Database.Postgres({ url: hole.url })
       const sql = Context.get(yield* Layer.build(Layer.orDie(SyncDatabase.layer(database))), SqlClient.SqlClient)
+      // The reads' scope, closed at the end with the clock moving: its close waits for their session's end a moment.
+      const reads = yield* Scope.make()
       const read = FleetStatus.read({ since: DateTime.unsafeMake(0) }).pipe(
         FleetStatus.answeredWithin(database, "30 seconds"),
-        Effect.provideService(SqlClient.SqlClient, sql)
+        Effect.provideService(SqlClient.SqlClient, sql),
+        Scope.extend(reads)
       )
       // Answered, its connection left idle in the pool.
       expect(Either.isRight(yield* Effect.either(read))).toBe(true)
@@ -350,9 +406,29 @@ describe("A client-only process on a silent path", () => {
 
       yield* hole.silence
       yield* silentUntilDeadline(read, pid, direct)
+      yield* ClockSteps.runToEnd(steps)(yield* Effect.fork(Scope.close(reads, Exit.void)))
 
       yield* hole.reset
     }), { timeout: 120_000 })
+
+  it.scopedLive("fleet status's reads cut by a silent path, their scope closed as the command exits: their session is ended on the server by the time the pool has closed", () =>
+    Effect.gen(function*() {
+      const url = yield* Effect.orDie(PostgresDatabase.make)
+      const hole = yield* BlackHole.make(url)
+      const direct = Context.get(yield* Layer.build(Layer.orDie(PostgresDatabase.layerAt(url))), SqlClient.SqlClient)
+      const database = SyncDatabase.Database.Postgres({ url: hole.url })
+      const pool = yield* Scope.make()
+      const sql = Context.get(yield* Scope.extend(Layer.build(Layer.orDie(SyncDatabase.layer(database))), pool), SqlClient.SqlClient)
+      // In a scope of their own, closed as they fail, as `fleet status`'s is as it exits.
+      const read = Effect.scoped(FleetStatus.read({ since: DateTime.unsafeMake(0) }).pipe(
+        FleetStatus.answeredWithin(database, "2 seconds"),
+        Effect.provideService(SqlClient.SqlClient, sql)
+      ))
+      expect(Either.isRight(yield* Effect.either(read))).toBe(true)
+      const [{ pid }] = (yield* Effect.orDie(sql<{ readonly pid: number }>`SELECT pg_backend_pid() AS pid`)) as [{ readonly pid: number }]
+      // Before, the scope's close interrupted the session's end before the server had ended it: left open, 3 of 3.
+      yield* endedByExit(read, { direct, hole, pid, pool })
+    }), { timeout: 60_000 })
 
   it.scoped.skipIf(!Standby.supported())("fleet status's reads given up on after a failover are not cancelled: another application's statement with their connection's pid on the new server runs on", () =>
     Effect.gen(function*() {
@@ -395,29 +471,10 @@ describe("A client-only process on a silent path", () => {
 
   it.scoped("fleet prune's statements on a silent path fail with DatabaseSilent at a statement's deadline, and its session is ended", () =>
     Effect.gen(function*() {
-      const url = yield* Effect.orDie(PostgresDatabase.make)
-      const hole = yield* BlackHole.make(url)
-      const direct = Context.get(yield* Layer.build(Layer.orDie(PostgresDatabase.layerAt(url))), SqlClient.SqlClient)
-      // The cluster's tables and the sync's, as a runner leaves them. On the live clock: the client's stop waits on it.
-      yield* TestServices.provideLive(Effect.scoped(Layer.build(Fleet.layerClient({ database: SyncDatabase.Database.Postgres({ url }) }))).pipe(
-        // On a fiber of its own: the layer sets the database's clock on the fiber that builds it.
-        Effect.fork,
-        Effect.flatMap(Fiber.join),
-        Effect.orDie
-      ))
-      yield* Effect.orDie(Effect.provideService(Sync.migrate, SqlClient.SqlClient, direct))
-      const database = SyncDatabase.Database.Postgres({ url: hole.url })
       // Closed at the end, the clock moving (below); not on a failure, where a connection never given back would hold
       // the test's end.
       const pool = yield* Scope.make()
-      const sql = Context.get(yield* Scope.extend(Layer.build(Layer.orDie(SyncDatabase.layer(database))), pool), SqlClient.SqlClient)
-      const prune = WorkspaceSync.prune(DateTime.unsafeMake(Date.now())).pipe(
-        FleetStatus.eachAnsweredWithin(database, "30 seconds"),
-        Effect.provideService(SqlClient.SqlClient, sql)
-      )
-      // Answered, its connection left idle in the pool.
-      expect(yield* Effect.either(prune)).toEqual(Either.right({ runs: 0, requests: 0, ticks: 0 }))
-      const [{ pid }] = (yield* Effect.orDie(sql<{ readonly pid: number }>`SELECT pg_backend_pid() AS pid`)) as [{ readonly pid: number }]
+      const { direct, hole, pid, prune } = yield* pruneThroughHole("30 seconds", pool)
 
       yield* hole.silence
       // Before, its deletes waited on the silent connection without end.
@@ -428,4 +485,13 @@ describe("A client-only process on a silent path", () => {
       yield* ClockSteps.runToEnd(steps)(yield* Effect.fork(Scope.close(pool, Exit.void)))
       yield* hole.reset
     }), { timeout: 120_000 })
+
+  it.scopedLive("fleet prune cut by a silent path has its session ended on the server by the time its pool has closed: the end runs on past the prune's failure, and the pool's close waits for its connection", () =>
+    Effect.gen(function*() {
+      const pool = yield* Scope.make()
+      const { direct, hole, pid, prune } = yield* pruneThroughHole("2 seconds", pool)
+      // Its session's end, detached (`eachWithin`): tied to the prune's scope, or to its caller's, it was cut as the
+      // prune failed, the session left open on the server with its transaction.
+      yield* endedByExit(prune, { direct, hole, pid, pool })
+    }), { timeout: 60_000 })
 })

@@ -167,6 +167,26 @@ export const end = (sql: SqlClient.SqlClient, session: Session, within: Duration
 }
 
 /**
+ * How long a scope's close waits for a given-up session's `end` still under way: as long as @effect/sql-pg's pool
+ * close waits for its connections, which it then leaves (the fleet's pools destroy their sockets then).
+ */
+const endGrace = Duration.seconds(1)
+
+/**
+ * `end` of a session given up on, started on a fiber of its own and never interrupted: an `end` cut by the close of
+ * its caller's scope left the session open on the server, where a middlebox that acknowledges keeps it without end
+ * (`fleet status` failed on a silent path, its scope closed: 3 of 3 sessions left; detached, 3 of 3 ended by the time
+ * its pool had closed, 13-25 ms; packages/bench/NOTES.md, "The fleet's silent-session ends"). Given a `scope`, its
+ * close waits for that end `endGrace` at most: a runner's stop or a command's exit gives it the time its pool's close
+ * would, on no clock but the scope's.
+ */
+const endDetached = (ending: Effect.Effect<void>, scope: Scope.Scope | undefined): Effect.Effect<void> =>
+  Effect.flatMap(Effect.forkDaemon(ending), (fiber) =>
+    scope === undefined
+      ? Effect.void
+      : Scope.addFinalizer(scope, Effect.asVoid(Effect.timeoutOption(Fiber.await(fiber), endGrace))))
+
+/**
  * `use` run on a connection of its own, reserved for it, every statement of it there (its transactions too, begun
  * there). Unanswered after `deadline`, that connection's session is ended (`end`, after `onSilent`), so that `use` fails
  * rather than wait without end and the connection is not handed out again. `use` must be made of short statements: a
@@ -175,8 +195,8 @@ export const end = (sql: SqlClient.SqlClient, session: Session, within: Duration
  * Detached from its caller: a caller interrupted (a timeout of its own, a race it lost) stops waiting, and `use` goes
  * on, on a fiber of its own, to its answer or to its deadline. Its statements are never interrupted, since
  * @effect/sql-pg cancels an interrupted statement by pid alone (`answerWithin`), and nor is the reservation, whose
- * connection, had later, would never be given back. `end` runs in `scope` (the layer's: closed, it stops there, the
- * socket destroyed all the same), or on a fiber of its own.
+ * connection, had later, would never be given back. `end` runs on a fiber of its own, which `scope`'s close (the
+ * layer's, the caller's) waits for a moment (`endDetached`).
  */
 export const withDeadline = (
   sql: SqlClient.SqlClient,
@@ -206,8 +226,7 @@ export const withDeadline = (
     const answered = yield* Effect.timeoutOption(Fiber.await(answering), left)
     if (Option.isSome(answered)) return yield* answered.value
     if (options.onSilent !== undefined) yield* options.onSilent(session)
-    const ending = end(sql, session, deadline)
-    yield* options.scope === undefined ? Effect.forkDaemon(ending) : Effect.forkIn(ending, options.scope)
+    yield* endDetached(end(sql, session, deadline), options.scope)
     // It fails once its session is ended. A transaction's rollback on that session fails too, and @effect/sql dies of
     // that: it is the statement's failure, which the caller tries again, not a defect.
     return yield* Fiber.join(answering).pipe(
@@ -251,10 +270,12 @@ export const eachWithin = (
     const session = pgSession(connection)
     if (session === undefined) return yield* Effect.provideService(use, SqlClient.TransactionConnection, [connection, -1])
     let givenUp = false
+    // Not in this scope, which closes as `use` fails: `end` would be cut there. Its one pool connection is waited for
+    // by the pool's close (1 s at most), which `fleet prune` comes to next.
     const giveUp = Effect.suspend(() => {
       givenUp = true
       return onSilent(session).pipe(
-        Effect.zipRight(Effect.forkDaemon(end(sql, session, deadline))),
+        Effect.zipRight(endDetached(end(sql, session, deadline), undefined)),
         Effect.zipRight(destroyed(session.socket))
       )
     })
