@@ -177,14 +177,26 @@ const endGrace = Duration.seconds(1)
  * its caller's scope left the session open on the server, where a middlebox that acknowledges keeps it without end
  * (`fleet status` failed on a silent path, its scope closed: 3 of 3 sessions left; detached, 3 of 3 ended by the time
  * its pool had closed, 13-25 ms; packages/bench/NOTES.md, "The fleet's silent-session ends"). Given a `scope`, its
- * close waits for that end `endGrace` at most: a runner's stop or a command's exit gives it the time its pool's close
- * would, on no clock but the scope's.
+ * close waits for the ends still under way `endGrace` at most, together: a runner's stop or a command's exit gives them
+ * the time its pool's close would, not a second each.
  */
 const endDetached = (ending: Effect.Effect<void>, scope: Scope.Scope | undefined): Effect.Effect<void> =>
-  Effect.flatMap(Effect.forkDaemon(ending), (fiber) =>
-    scope === undefined
-      ? Effect.void
-      : Scope.addFinalizer(scope, Effect.asVoid(Effect.timeoutOption(Fiber.await(fiber), endGrace))))
+  Effect.gen(function*() {
+    const fiber = yield* Effect.forkDaemon(ending)
+    if (scope === undefined) return
+    let ends = endsUnderWay.get(scope)
+    if (ends === undefined) {
+      const made = new Set<Fiber.RuntimeFiber<void>>()
+      endsUnderWay.set(scope, ends = made)
+      yield* Scope.addFinalizer(scope, Effect.asVoid(Effect.timeoutOption(Effect.suspend(() => Fiber.awaitAll([...made])), endGrace)))
+    }
+    const under = ends
+    under.add(fiber)
+    fiber.addObserver(() => under.delete(fiber))
+  })
+
+/** The ends under way in each scope given to `endDetached`: a runner's storage gives up on many in its life. */
+const endsUnderWay = new WeakMap<Scope.Scope, Set<Fiber.RuntimeFiber<void>>>()
 
 /**
  * `use` run on a connection of its own, reserved for it, every statement of it there (its transactions too, begun
