@@ -445,6 +445,14 @@ const validate = (options: Options) =>
  * zero, and at most 2³¹−1 ms (about 24.8 days), the longest a timer waits. For a process that takes the option once
  * (from its configuration) and runs many syncs with it: refused at its start, rather than by each run.
  *
+ * @example
+ * import { Sync } from "@intercom-scroll/sync"
+ * import { Effect } from "effect"
+ *
+ * // Fails with InvalidOptions: "unansweredTimeout 0 seconds must be longer than zero and at most 2147483647 ms …"
+ * const refused = Sync.checkUnansweredTimeout("0 seconds")
+ * const timeout = Effect.runSync(Sync.checkUnansweredTimeout("30 seconds"))
+ *
  * @since 0.1.0
  * @category checks
  */
