@@ -273,6 +273,36 @@ describe("A runner's storage on a silent path", () => {
       yield* Scope.close(pool, Exit.void)
     }), { timeout: 60_000 })
 
+  it.scoped("a scope's close waits for the session ends still under way 1 s of the clock in all, not 1 s each", () =>
+    Effect.gen(function*() {
+      const url = yield* Effect.orDie(PostgresDatabase.make)
+      const hole = yield* BlackHole.make(url)
+      // Closed at the end with the clock moving: its close waits for the connections the ends give back.
+      const pool = yield* Scope.make()
+      const sql = Context.get(
+        yield* Scope.extend(Layer.build(Layer.orDie(PgClient.layer({ url: hole.url, maxConnections: 2, applicationName: "intercom-scroll-fleet" }))), pool),
+        SqlClient.SqlClient
+      )
+      // Two connections open, then a host gone: each end waits for a connection of the full pool, 5 s of the clock.
+      yield* Effect.orDie(Effect.all([sql`SELECT pg_sleep(0.1)`, sql`SELECT pg_sleep(0.1)`], { concurrency: 2 }))
+      yield* hole.vanish
+      const callers = yield* Scope.make()
+      const given = yield* Effect.forkDaemon(Effect.all(
+        [1, 2].map(() => Effect.either(SilentSession.withDeadline(sql, Duration.seconds(5), { scope: callers })(sql`SELECT 1`))),
+        { concurrency: 2 }
+      ))
+      yield* ClockSteps.until("two calls waiting for their answers", clockStill)(Effect.map(TestClock.sleeps(), (sleeps) => sleeps.length >= 2))
+      yield* TestClock.adjust("5 seconds")
+      yield* TestServices.provideLive(Effect.sleep("200 millis"))
+      const closing = yield* Clock.currentTimeMillis
+      yield* ClockSteps.runToEnd({ ...steps, step: "100 millis" })(yield* Effect.fork(Scope.close(callers, Exit.void)))
+      expect((yield* Clock.currentTimeMillis) - closing).toBe(1_000)
+      // The ends then give up on the pool (5 s of the clock), closing the sockets: the calls fail, the pool closes.
+      expect((yield* ClockSteps.runToEnd(steps)(given)).every(Either.isLeft)).toBe(true)
+      yield* ClockSteps.runToEnd(steps)(yield* Effect.fork(Scope.close(pool, Exit.void)))
+      yield* hole.reset
+    }), { timeout: 60_000 })
+
   it.scoped("a termination the server refuses is its answer, not silence: the connection that asked is kept, and not asked again", () => {
     const warnings: Array<string> = []
     return Effect.gen(function*() {
