@@ -6,26 +6,9 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import { Sync } from "@intercom-scroll/sync"
-import { PostgresDatabase } from "@intercom-scroll/testing"
+import { PostgresDatabase, QueryPlan } from "@intercom-scroll/testing"
 import { Effect, Layer } from "effect"
 import * as CutBefore from "../src/internal/cutBefore.js"
-
-/**
- * The index entries each index scan of a plan read: a node of PostgreSQL's `EXPLAIN (ANALYZE, FORMAT JSON)`, and those
- * under it. A plain index scan's rows are those its filter kept; the entries it read are those and the ones it removed.
- */
-interface PlanNode {
-  readonly "Index Name"?: string
-  readonly "Actual Rows"?: number
-  readonly "Rows Removed by Filter"?: number
-  readonly Plans?: ReadonlyArray<PlanNode>
-}
-const indexScans = (node: PlanNode): ReadonlyArray<readonly [string, number]> => [
-  ...(node["Index Name"] === undefined
-    ? []
-    : [[node["Index Name"], (node["Actual Rows"] ?? 0) + (node["Rows Removed by Filter"] ?? 0)] as const]),
-  ...(node.Plans ?? []).flatMap(indexScans)
-]
 
 /** A sync of 2,000 workspaces, three resources each, as runners write them: each run's row begun `running`. */
 const sync = (sql: SqlClient.SqlClient, n: number) =>
@@ -46,9 +29,9 @@ const countedAndScans = (sql: SqlClient.SqlClient) =>
       WHERE workspace = 'w7' AND resource = 'users'`
     const statement = CutBefore.statement(sql, { workspace: "w7", resource: "users", runId: answering.id }, "sync-2")
     const counted = yield* statement
-    const [explained] = yield* sql<{ readonly "QUERY PLAN": ReadonlyArray<{ readonly Plan: PlanNode }> }>`
+    const [explained] = yield* sql<{ readonly "QUERY PLAN": ReadonlyArray<{ readonly Plan: QueryPlan.PlanNode }> }>`
       EXPLAIN (ANALYZE, FORMAT JSON) ${statement}`
-    return { counted, scans: explained["QUERY PLAN"].flatMap(({ Plan }) => indexScans(Plan)) }
+    return { counted, scans: explained["QUERY PLAN"].flatMap(({ Plan }) => QueryPlan.indexEntries(Plan)) }
   })
 
 describe("CutBefore.statement", () => {

@@ -5,6 +5,7 @@
 import { SqlClient, Statement } from "@effect/sql"
 import { describe, expect, it, layer } from "@effect/vitest"
 import { Progress } from "@intercom-scroll/core"
+import { QueryPlan } from "@intercom-scroll/testing"
 import { Cause, DateTime, Effect, Exit, Layer, Schedule, TestClock } from "effect"
 import { Sync, SyncActivity } from "../src/index.js"
 import * as Databases from "./support/databases.js"
@@ -199,29 +200,6 @@ describe.each(Databases.both)("SyncActivity.read on the tables of a version befo
     }).pipe(Effect.provide(database)))
 })
 
-/**
- * The index entries each index scan of a plan read: a node of PostgreSQL's `EXPLAIN (ANALYZE, FORMAT JSON)`, and those
- * under it. A plain index scan's rows are those its filter kept, a loop's average; the entries it read are those and
- * the ones it removed, in each of its loops.
- */
-interface PlanNode {
-  readonly "Index Name"?: string
-  readonly "Actual Rows"?: number
-  readonly "Actual Loops"?: number
-  readonly "Rows Removed by Filter"?: number
-  readonly "Rows Removed by Index Recheck"?: number
-  readonly Plans?: ReadonlyArray<PlanNode>
-}
-const indexEntries = (node: PlanNode): ReadonlyArray<readonly [string, number]> => [
-  ...(node["Index Name"] === undefined
-    ? []
-    : [[
-      node["Index Name"],
-      ((node["Actual Rows"] ?? 0) + (node["Rows Removed by Filter"] ?? 0)) * (node["Actual Loops"] ?? 1)
-    ] as const]),
-  ...(node.Plans ?? []).flatMap(indexEntries)
-]
-
 describe("SyncActivity.underWay on PostgreSQL", () => {
   it.live("reads the runs under way, then their workspaces' runs, not one index again for each run of the name", () =>
     Effect.gen(function*() {
@@ -254,11 +232,11 @@ describe("SyncActivity.underWay on PostgreSQL", () => {
       yield* look.pipe(Statement.withTransformer((statement) => Effect.sync(() => (sent.push(statement.compile()), statement))))
       expect(sent).toHaveLength(1)
       const [[text, params]] = sent
-      const [explained] = yield* sql.unsafe<{ readonly "QUERY PLAN": ReadonlyArray<{ readonly Plan: PlanNode }> }>(
+      const [explained] = yield* sql.unsafe<{ readonly "QUERY PLAN": ReadonlyArray<{ readonly Plan: QueryPlan.PlanNode }> }>(
         `EXPLAIN (ANALYZE, FORMAT JSON) ${text}`,
         params
       )
-      const entries = explained["QUERY PLAN"].flatMap(({ Plan }) => indexEntries(Plan))
+      const entries = explained["QUERY PLAN"].flatMap(({ Plan }) => QueryPlan.indexEntries(Plan))
       // 8 runs under way, their workspaces 7 runs each: an index scan that reads more than a hundred entries, over all
       // its loops, reads the name's 3,008 runs, or another index once for each of them (the runs under way 3,008 times,
       // 24,034 entries, in the plan the look had).
