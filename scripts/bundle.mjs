@@ -168,10 +168,12 @@ const bundlePackage = async (directory, list) => {
     metafile: true,
     write: false,
     logLevel: "warning",
-    // SQLite's driver stands on better-sqlite3, a native addon that cannot be bundled and that its ES module imports
-    // at once: bundled, the whole program would need it. Left out, it is what the user installs to sync into SQLite,
-    // and the program imports it (SyncDatabase) only then. pg is plain JavaScript, bundled like the rest.
-    external: ["@effect/sql-sqlite-node"]
+    // SQLite's driver, @effect/sql-sqlite-node, is bundled with the rest (SyncDatabase imports it with import(), so it
+    // lands in what runs only for a SQLite database), over the program's own copy of effect: loaded from node_modules
+    // it was ~500 CommonJS modules, a second effect and fast-check among them, ~0.35 s of CPU at each start. The native
+    // addon it stands on, better-sqlite3, cannot be bundled: it is what the user installs to sync into SQLite, found
+    // where the program is installed, and required only when the driver's code first runs.
+    external: ["better-sqlite3"]
   }
   const entryPoint = (program) => ({ in: program.source, out: NodePath.basename(program.output, NodePath.extname(program.output)) })
   /** The programs as ES modules, what `import()` loads in chunks: written for the modules, analysed for the scripts. */
@@ -198,8 +200,8 @@ const bundlePackage = async (directory, list) => {
       entryPoints: [entryPoint(program)],
       format: "cjs",
       outExtension: { ".js": ".cjs" },
-      // A script runs outside Node's module loader, where import() has no loader to ask: the driver left out comes
-      // with require() (its CommonJS build), when the import runs.
+      // A script runs outside Node's module loader, where import() has no loader to ask: what a program imports with
+      // import() is bundled in and evaluated when the import runs, better-sqlite3 then required.
       supported: { "dynamic-import": false }
     })
     written.push(...script.outputFiles)
