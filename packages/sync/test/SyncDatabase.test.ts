@@ -8,6 +8,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { PostgresDatabase } from "@intercom-scroll/testing"
 import { Cause, Context, Duration, Effect, Exit, Layer, Option, Redacted } from "effect"
 import * as fs from "node:fs/promises"
+import { createRequire } from "node:module"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -545,6 +546,21 @@ describe("a missing driver", () => {
       )
       expect(missing.message).toBe(
         "the driver @effect/sql-pg is not installed where this program can import it (npm install @effect/sql-pg@^0.53.0 beside it; with -g beside a global intercom-scroll): Cannot find package '@effect/sql-pg'"
+      )
+    }))
+
+  it.effect("names the native addon under SQLite's driver when that is what is missing, with the range the driver asks for", () =>
+    Effect.gen(function*() {
+      const driverManifest = JSON.parse(
+        yield* Effect.promise(() => fs.readFile(createRequire(import.meta.url).resolve("@effect/sql-sqlite-node/package.json"), "utf8"))
+      ) as { readonly dependencies: Readonly<Record<string, string>> }
+      expect(driverManifest.dependencies["better-sqlite3"]).toBe(Driver.nativeAddons["better-sqlite3"])
+
+      // Node's words where a bundle that carries the driver (the CLI's bin) requires the addon.
+      const words = "Cannot find module 'better-sqlite3'\nRequire stack:\n- /usr/lib/node_modules/@intercom-scroll/cli/dist/bin.cjs"
+      const missing = yield* Effect.flip(Driver.load("@effect/sql-sqlite-node", () => Promise.reject(new Error(words))))
+      expect(missing.message).toBe(
+        `the driver @effect/sql-sqlite-node needs better-sqlite3, which is not installed where this program can import it (npm install better-sqlite3@^12.6.2 beside it; with -g beside a global intercom-scroll): ${words}`
       )
     }))
 })

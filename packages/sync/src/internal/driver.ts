@@ -11,18 +11,37 @@ export const drivers = {
 } as const
 
 /**
+ * The native addon SQLite's driver stands on, with the range `@effect/sql-sqlite-node` 0.53 depends on. A program that
+ * bundles the driver (the CLI's bin) cannot bundle the addon: there it is the one thing to install beside the program,
+ * and what is missing when the import fails.
+ */
+export const nativeAddons = {
+  "better-sqlite3": "^12.6.2"
+} as const
+
+const installable: Readonly<Record<string, string>> = { ...drivers, ...nativeAddons }
+
+/** The package an import failed to find, as Node's words name it (`Cannot find module 'x'`, `Cannot find package 'x' …`). */
+const missingPackage = (cause: unknown): string | undefined =>
+  cause instanceof Error ? /Cannot find (?:module|package) '((?:@[^/']+\/)?[^/']+)/.exec(cause.message)?.[1] : undefined
+
+/**
  * Imports a driver, saying what to install when it is missing, and where: a package resolves its imports from where it
- * is installed, so a global `intercom-scroll` finds only what is installed globally beside it.
+ * is installed, so a global `intercom-scroll` finds only what is installed globally beside it. What is missing may be
+ * the addon under the driver (the CLI's bin, which carries the driver): that one is named.
  */
 export const load = <A>(name: keyof typeof drivers, importer: () => Promise<A>): Effect.Effect<A, Error> =>
   Effect.tryPromise({
     try: importer,
-    catch: (cause) =>
-      new Error(
-        `the driver ${name} is not installed where this program can import it (npm install ${name}@${
-          drivers[name]
+    catch: (cause) => {
+      const missing = missingPackage(cause)
+      const install = missing !== undefined && missing !== name && Object.hasOwn(installable, missing) ? missing : name
+      return new Error(
+        `the driver ${name} ${install === name ? "is" : `needs ${install}, which is`} not installed where this program can import it (npm install ${install}@${
+          installable[install]
         } beside it; with -g beside a global intercom-scroll): ${cause instanceof Error ? cause.message : String(cause)}`
       )
+    }
   })
 
 /** The code of a driver's error (Node's, TLS's or PostgreSQL's SQLSTATE), or the one all of an aggregate's share. */
