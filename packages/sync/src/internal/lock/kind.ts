@@ -12,9 +12,9 @@ export class Unanswered extends Data.TaggedError("Unanswered")<{ readonly messag
 export class Busy extends Data.TaggedError("Busy") {}
 
 /**
- * A statement's failure, by its tag and not its class: the driver's `SqlError` may come from another copy of
- * `@effect/sql` than this module's (the CLI's bundle loads `@effect/sql-sqlite-node` from node_modules, beside the
- * copy bundled in), and `instanceof` is then false for every error it raises.
+ * A statement's failure, by its tag and not its class, as `catchTag` tells errors: the driver's `SqlError` is of the
+ * copy of `@effect/sql` the driver resolves, and where that is not this module's (an app whose packages were installed
+ * with two; the CLI's bin until it bundled its SQLite driver with the rest) `instanceof` is false for every error.
  */
 export const isSqlError = (error: unknown): error is SqlError => Predicate.isTagged(error, "SqlError")
 
