@@ -59,7 +59,7 @@ describe("README.md", () => {
       }
     }).pipe(Effect.provide(NodeContext.layer)))
 
-  it.effect("every effect package an `npm install` in a README names carries the range the packages ask for", () =>
+  it.effect("every effect package (and better-sqlite3) an `npm install` in a README names carries the range the packages ask for", () =>
     Effect.gen(function*() {
       // npm's `latest` of effect is a major the packages cannot run on, so an unversioned name fails the install.
       const packages = ["core", "sync", "fleet", "cli", "simulator"]
@@ -76,7 +76,7 @@ describe("README.md", () => {
         // A command runs to the end of its line, or of its code line continued with a backslash, or of its backticks.
         const text = (yield* read(readme)).replace(/\\\n\s*/g, " ")
         for (const [command] of text.matchAll(/npm (?:install|i) [^`\n#]*/g)) {
-          for (const [, name, range] of command.matchAll(/(?:^|\s)(effect|@effect\/[a-z-]+)(?:@(\S+))?/g)) {
+          for (const [, name, range] of command.matchAll(/(?:^|\s)(effect|@effect\/[a-z-]+|better-sqlite3)(?:@(\S+))?/g)) {
             named++
             expect({ readme, name, range }).toEqual({ readme, name, range: ranges.get(name!) })
           }

@@ -8,6 +8,7 @@ import { NodeContext } from "@effect/platform-node"
 import { expect, layer } from "@effect/vitest"
 import { Context, Effect, Layer } from "effect"
 import * as Install from "../support/install.js"
+import { loadedBeyond, loadedPackages } from "../support/loadedPackages.js"
 import { root, simulator, withoutProgress } from "../support/processes.js"
 import { env, expectedIds, ndjsonIds, SEED, TOKEN, USERS, workspaceFlags } from "../support/workspace.js"
 
@@ -173,16 +174,21 @@ layer(ProjectLive, { timeout: "15 minutes", excludeTestServices: true })("the pa
       expect(version.stdout.trim()).toBe(cli?.version)
     }))
 
-  it.scoped("the installed bin syncs every user into a new SQLite file, its driver the one installed beside it", () =>
+  it.scoped("the installed bin syncs every user into a new SQLite file, of all node_modules loading only better-sqlite3, installed beside it", () =>
     Effect.gen(function*() {
       const project = yield* Project
       const baseUrl = yield* simulator(workspaceFlags, project.bin("intercom-simulator"))
       const database = `sqlite:${project.directory}/data/intercom.sqlite`
-      const synced = yield* project.node([project.bin("intercom-scroll"), "sync", "users", "--database", database], {
-        env: env(baseUrl)
-      })
+      // The bundle carries @effect/sql-sqlite-node (installed here for the library's sake): the addon is all it requires.
+      const { finished: synced, packages } = yield* loadedPackages((recorder) =>
+        project.node([project.bin("intercom-scroll"), "sync", "users", "--database", database], {
+          env: { ...env(baseUrl), ...recorder }
+        })
+      )
       expect(withoutProgress(synced.stderr)).toMatch(/^Synced 1,200 users into sqlite:.*: 1,200 inserted, 0 updated, 0 unchanged, 0 deleted/)
       expect(synced.exitCode).toBe(0)
+      expect([...packages.keys()]).toContain("better-sqlite3")
+      expect(loadedBeyond("better-sqlite3", packages)).toEqual([])
       // Read back by the installed packages, as an app of the project would.
       const read = yield* project.node(["--input-type=module", "--eval", readBack, database])
       expect(read.stderr).toBe("")
