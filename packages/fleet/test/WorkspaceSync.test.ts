@@ -678,46 +678,84 @@ describe("WorkspaceSync.sync", () => {
 describe("SyncCron", () => {
   it.scoped("syncs every workspace at each tick, one round at a time: a tick due during a round runs once it ends, the latest of them only", () =>
     Effect.gen(function*() {
-      const scrolls = Effect.map(stats, (s) => [s.workspaces.acme.scrollsOpened, s.workspaces.globex.scrollsOpened])
-      const logged: Array<string> = []
+      const names = ["acme", "globex"]
+      const scrolls = Effect.map(stats, (s) => names.map((name) => s.workspaces[name]!.scrollsOpened))
+      // Each round's line, its run's tick (00:25 for `refresh@1970-01-01T00:00:25.000Z`) and the TestClock's time.
+      const rounds: Array<{ readonly line: string; readonly at: number }> = []
       const collect = Logger.make(({ annotations, date, message }) => {
-        const run = HashMap.get(annotations, "run").pipe(Option.getOrElse(() => ""))
-        if (String(message).startsWith("Round ")) logged.push(`${message} ${String(run).slice(8).replace(/^1970-01-01T(.*)\.000Z$/, "$1")} at ${date.toISOString().slice(11, 19)}`)
+        const run = String(HashMap.get(annotations, "run").pipe(Option.getOrElse(() => "")))
+        const tick = run.slice(8).replace(/^1970-01-01T00:(.*)\.000Z$/, "$1")
+        if (String(message).startsWith("Round ")) rounds.push({ line: `${message} ${tick}`, at: date.getTime() })
       })
-      // Observed with the fleet up, judged once it is down (see the next case).
+      const linesOf = (prefix: string) => rounds.filter(({ line }) => line.startsWith(prefix)).length
+      // Observed with the fleet up, judged once it is down (a failed expectation inside would leave the runner waiting
+      // for its syncs on the TestClock as it stops).
       const observed = yield* Effect.gen(function*() {
         // Ticks at 0:15, 0:20 and 0:25; a sync takes 20 seconds (4 requests, 5 seconds each); the runner reads due
-        // messages from storage every 10 seconds.
-        yield* TestClock.adjust("14 seconds")
-        const before = yield* scrolls
-        yield* TestClock.adjust("11 seconds") // 0:25: the round of 0:15 is under way
-        const during = yield* scrolls
-        yield* TestClock.adjust("95 seconds") // 2:00: every tick has come and gone
-        return { before, during, after: yield* scrolls, scrollExists: (yield* stats).total.errorsByCode.scroll_exists ?? 0 }
+        // messages from storage every 10 seconds. The clock moves by steps with real time between (a sync's work
+        // yields to the event loop, which one jump of the clock outruns on a loaded machine), and each step notes the
+        // rounds begun and ended, the scrolls opened and the runs ended, until both rounds have ended and the clock
+        // reads 2:00, every tick come and gone.
+        const seen: Array<{ readonly started: number; readonly done: number; readonly opened: ReadonlyArray<number>; readonly ended: number }> = []
+        yield* ClockSteps.until("both rounds ended and the clock at 2:00, within 300 s on the TestClock", {
+          step: "500 millis",
+          maxSteps: 600,
+          realPause: "5 millis"
+        })(Effect.gen(function*() {
+          // Once the first round has ended, the clock stays still until what comes due then has run: a tick due during
+          // the round runs once it ends, not at a later move of the clock.
+          if (linesOf("Round done") === 1) {
+            yield* Settle.until("a round of the tick due during the first, the clock still", () => linesOf("Round started") >= 2)
+          }
+          const opened = yield* scrolls
+          const ended = (yield* Effect.forEach(names, runs)).flat().filter((run) => run.status !== "running").length
+          seen.push({ started: linesOf("Round started"), done: linesOf("Round done"), opened, ended })
+          return linesOf("Round done") >= 2 && (yield* Clock.currentTimeMillis) >= 120_000
+        }))
+        return { seen, last: yield* scrolls, runs: yield* Effect.forEach(names, runs), scrollExists: (yield* stats).total.errorsByCode.scroll_exists ?? 0 }
       }).pipe(Effect.provide(
         SyncCron.layer({
           name: "refresh",
           cron: Cron.unsafeParse("15,20,25 0 * * * *"),
           resources: ["users"],
-          workspaces: [acme, workspace("globex")]
+          workspaces: names.map(workspace)
         }).pipe(Layer.provideMerge(fleet({
           maxSyncs: 2,
           simulator: {
-            workspaces: ["acme", "globex"].map((token) => ({ token, users: 300, faults: { latency: Duration.seconds(5) } }))
+            workspaces: names.map((token) => ({ token, users: 300, faults: { latency: Duration.seconds(5) } }))
           }
         })))
       ), Effect.provide(Logger.replace(Logger.defaultLogger, collect)))
-      expect([observed.before, observed.during, observed.after]).toEqual([[0, 0], [1, 1], [2, 2]])
-      expect(observed.scrollExists).toBe(0)
+      // At every step, one round at a time; no workspace's second scroll before the first round has ended; and both
+      // workspaces' syncs of a round at once (the runner's maxSyncs is 2).
+      expect(observed.seen.filter(({ done, started }) => started - done > 1 || started < done)).toEqual([])
+      expect(observed.seen.filter(({ done, opened }) => done === 0 && opened.some((count) => count > 1))).toEqual([])
+      expect(observed.seen.some(({ ended, opened }) => ended === 0 && opened.join(",") === "1,1")).toBe(true)
       // The schedule's first tick (0:15, sent as "initial") runs from 0:20; 0:20 and 0:25 come due inside its round:
       // 0:20 is skipped, since a later one is due by then, and 0:25 runs once the round has ended, not beside it.
-      expect(logged).toEqual([
-        "Round started initial at 00:00:20",
-        "Round done: 2 complete, 0 failed initial at 00:00:40",
-        "Round skipped: a later tick is due (what it sent goes on) 00:00:20 at 00:00:40",
-        "Round started 00:00:25 at 00:00:40",
-        "Round done: 2 complete, 0 failed 00:00:25 at 00:01:00"
+      expect(rounds.map(({ line }) => line)).toEqual([
+        "Round started initial",
+        "Round done: 2 complete, 0 failed initial",
+        "Round skipped: a later tick is due (what it sent goes on) 00:20",
+        "Round started 00:25",
+        "Round done: 2 complete, 0 failed 00:25"
       ])
+      const [firstStarted, firstDone, skipped, secondStarted, secondDone] = rounds.map(({ at }) => at)
+      // The first round begins at the runner's first read of storage after 0:15, and lasts a sync's 20 seconds.
+      expect(firstStarted).toBeGreaterThanOrEqual(15_000)
+      expect(firstStarted).toBeLessThan(25_000)
+      expect(firstDone - firstStarted).toBeGreaterThanOrEqual(20_000)
+      // What came due meanwhile runs as the round ends: within the step of the clock that ended it.
+      expect(skipped - firstDone).toBeGreaterThanOrEqual(0)
+      expect(secondStarted - skipped).toBeGreaterThanOrEqual(0)
+      expect(secondStarted - firstDone).toBeLessThanOrEqual(500)
+      expect(secondDone - secondStarted).toBeGreaterThanOrEqual(20_000)
+      expect(observed.last).toEqual([2, 2])
+      expect(observed.scrollExists).toBe(0)
+      expect(observed.runs.map((runs) => runs.map((run) => `${run.status} ${run.label}`))).toEqual(names.map(() => [
+        "complete refresh@initial",
+        "complete refresh@1970-01-01T00:00:25.000Z"
+      ]))
     }))
 
   it.scoped("keeps at most maxInFlight syncs of a round sent and unanswered, sending the next as one is answered", () =>
