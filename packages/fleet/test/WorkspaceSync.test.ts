@@ -814,17 +814,26 @@ describe("SyncCron", () => {
       expect(observed.runs.flatMap((runs) => runs.map((run) => run.label))).toEqual(["refresh@initial", "refresh@initial", "refresh@initial"])
     }))
 
-  it.scoped("workspaces given as an effect are read at each round: a workspace added between two rounds is synced by the next", () =>
+  it.scoped("workspaces given as an effect are read as each round begins: a workspace added once a round has begun is synced by the next, not by that one", () =>
     Effect.gen(function*() {
       const scrolls = Effect.map(stats, (s) => [s.workspaces.acme.scrollsOpened, s.workspaces.globex.scrollsOpened])
       let listed = [acme]
-      // Observed with the fleet up, judged once it is down.
+      const rounds: Array<string> = []
+      const collect = Logger.make(({ message }) => {
+        if (String(message).startsWith("Round ")) rounds.push(String(message))
+      })
+      const begun = (count: number) => Effect.sync(() => rounds.filter((line) => line.startsWith("Round started")).length >= count)
+      const ended = (count: number) => Effect.sync(() => rounds.filter((line) => line.startsWith("Round done")).length >= count)
+      // Observed with the fleet up, judged once it is down. Ticks at 0:15 (the schedule's first, sent as "initial") and
+      // 0:45; the clock by steps until each state (a round's work yields to the event loop, which fixed moves of 30 s
+      // outran on a loaded machine: the second round ended after the test looked).
       const observed = yield* Effect.gen(function*() {
-        // Ticks at 0:15 (the schedule's first, sent as "initial") and 0:45.
-        yield* TestClock.adjust("30 seconds")
-        const first = yield* scrolls
+        yield* clockUntil(begun(1))
+        // The round has read the list (before it says it started): what is added now is the next round's.
         listed = [acme, workspace("globex")]
-        yield* TestClock.adjust("30 seconds")
+        yield* clockUntil(ended(1))
+        const first = yield* scrolls
+        yield* clockUntil(ended(2))
         return { first, second: yield* scrolls }
       }).pipe(Effect.provide(
         SyncCron.layer({
@@ -836,8 +845,9 @@ describe("SyncCron", () => {
           maxSyncs: 2,
           simulator: { workspaces: ["acme", "globex"].map((token) => ({ token, users: 300 })) }
         })))
-      ))
+      ), Effect.provide(Logger.replace(Logger.defaultLogger, collect)))
       expect(observed).toEqual({ first: [1, 0], second: [2, 1] })
+      expect(rounds).toEqual(["Round started", "Round done: 1 complete, 0 failed", "Round started", "Round done: 2 complete, 0 failed"])
     }))
 
   it.effect("a maxInFlight that is not a whole number of 1 or more is a defect that names it", () =>
@@ -894,22 +904,27 @@ describe("SyncCron", () => {
   it.scoped("a round interrupted (its tick moved to another runner) leaves the syncs it sent running to their end", () =>
     Effect.gen(function*() {
       const names = ["acme", "globex"]
+      const scrolls = Effect.map(stats, (s) => names.map((name) => s.workspaces[name]!.scrollsOpened))
+      const statuses = Effect.map(Effect.forEach(names, runs), (found) => found.map((runs) => runs.map((run) => run.status)))
       const observed = yield* Effect.gen(function*() {
         const round = yield* Effect.fork(
           Round.run({ run: "refresh@t1", workspaces: names.map(workspace), resources: ["users"], maxInFlight: 10 })
         )
-        yield* TestClock.adjust("12 seconds") // both syncs under way (4 pages, 5 seconds each)
-        const underWay = yield* Effect.map(stats, (s) => names.map((name) => s.workspaces[name]!.scrollsOpened))
+        // By steps until both syncs are under way (4 pages, 5 seconds each), then until both have ended: fixed moves of
+        // 12 s and 60 s left a sync that a loaded machine made late asleep on a clock that stood.
+        yield* clockUntil(Effect.map(scrolls, (opened) => opened.every((count) => count === 1)))
+        const underWay = { opened: yield* scrolls, statuses: yield* statuses }
         yield* Fiber.interrupt(round)
-        yield* TestClock.adjust("60 seconds")
-        return { underWay, runs: yield* Effect.forEach(names, runs) }
+        yield* clockUntil(Effect.map(statuses, (found) => found.every((each) => each.length === 1 && each[0] !== "running")))
+        return { underWay, statuses: yield* statuses }
       }).pipe(Effect.provide(fleet({
         maxSyncs: 2,
         simulator: { workspaces: names.map((token) => ({ token, users: 300, faults: { latency: Duration.seconds(5) } })) }
       })))
-      expect(observed.underWay).toEqual([1, 1])
+      // Interrupted with both syncs mid-scroll.
+      expect(observed.underWay).toEqual({ opened: [1, 1], statuses: [["running"], ["running"]] })
       // Not cut by an Interrupt sent for the round's calls: each sync ran to its end, and its answer is its summary.
-      expect(observed.runs.map((runs) => runs.map((run) => run.status))).toEqual([["complete"], ["complete"]])
+      expect(observed.statuses).toEqual([["complete"], ["complete"]])
     }))
 
   /** Real runners in this process, on one PostgreSQL database, over the simulator answered in process. */
