@@ -510,7 +510,7 @@ describe("intercom-scroll fleet", () => {
     )
   })
 
-  it("fleet status in a few lines: runners, syncs not answered, runs under way (ten listed), what ended since, the latest failures", () => {
+  it("fleet status in a few lines: runners, syncs not answered, runs under way (ten listed), those cut off (their lock free), what ended since, the latest failures", () => {
     const at = (iso: string) => DateTime.unsafeMake(iso)
     const run = (i: number) => ({ id: i, workspace: `w${i}`, resource: "users" as const, startedAt: at("2026-12-03T10:00:00.123Z"), label: i === 1 ? "r7" : undefined, runner: i === 2 ? "10.0.0.8:34431" : undefined, seen: i * 1_000 })
     const status: FleetStatus.Status = {
@@ -524,6 +524,8 @@ describe("intercom-scroll fleet", () => {
         since: at("2026-12-02T10:00:00Z"),
         // w2's process went quiet 3 minutes ago: it may have died.
         running: Array.from({ length: 12 }, (_, i) => ({ ...run(i + 1), aliveAt: at("2026-12-03T10:05:00Z"), silentFor: i === 1 ? 180 : 4 })),
+        // w13's runner lost its database as the run was cut: its row says `running`, its lock is free.
+        lockFree: [{ ...run(13), runner: "10.0.0.7:34431", aliveAt: at("2026-12-03T10:01:30.456Z"), silentFor: 40 }],
         ended: { complete: 9_812, failed: 4, interrupted: 37, abandoned: 2 },
         rows: { inserted: 1_200, updated: 3, unchanged: 9_000_000, deleted: 12 },
         failures: [
@@ -543,6 +545,8 @@ describe("intercom-scroll fleet", () => {
       "  w2 users since 2026-12-03T10:00:00Z on 10.0.0.8:34431: 2,000 seen; silent for 3 min 00 s: its process may have died (the next run of the workspace marks it abandoned) or be frozen",
       ...Array.from({ length: 8 }, (_, i) => `  w${i + 3} users since 2026-12-03T10:00:00Z: ${i + 3},000 seen`),
       "  and 2 more",
+      "Runs cut off, their lock free (their runner died or lost its database; the next run of each workspace marks it abandoned): 1",
+      "  w13 users since 2026-12-03T10:00:00Z on 10.0.0.7:34431: 13,000 seen; last heard of 2026-12-03T10:01:30Z",
       "Since 2026-12-02T10:00:00Z: runs complete 9,812, failed 4, abandoned 2, interrupted 37; rows inserted 1,200, updated 3, unchanged 9,000,000, deleted 12",
       "Latest failed or abandoned runs:",
       "  2026-12-03T09:00:00Z w3 users abandoned (run r6) on 10.0.0.9:34431",

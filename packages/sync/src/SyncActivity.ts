@@ -21,6 +21,7 @@ import type { SqlError } from "@effect/sql/SqlError"
 import type { Resource } from "@intercom-scroll/core"
 import { Clock, DateTime, Effect } from "effect"
 import * as Dialect from "./internal/dialect.js"
+import { advisoryNamespace, workspaceKey } from "./internal/lock/keys.js"
 import * as Store from "./internal/store.js"
 import type { UnsupportedDialect } from "./SyncError.js"
 
@@ -87,6 +88,15 @@ export interface Activity {
    */
   readonly running: ReadonlyArray<Running>
   /**
+   * PostgreSQL: runs recorded `running` whose workspace's lock no session holds, the oldest first. A run holds its
+   * workspace's lock from before its row is written to after its end is, and writes only while it holds it: these are
+   * cut off, their process dead or its sessions gone with its database (an outage, a partition), and can write nothing
+   * more, their end included. Not under way, whatever their last sign of life; the next run of the workspace marks them
+   * `abandoned`. Always empty on SQLite, whose lease outlives its holder by up to 30 s: there such a run stays in
+   * `running`, silent.
+   */
+  readonly lockFree: ReadonlyArray<Running>
+  /**
    * Runs that ended since `since`, by status. `interrupted` ones were stopped from outside and by nothing else (a
    * fleet's workspace moving to another runner, a runner stopping, a Ctrl-C): not failures; their workspace's next run
    * syncs it.
@@ -137,6 +147,29 @@ const runColumns = (sql: SqlClient.SqlClient, dialect: Dialect.Dialect) =>
   )
 
 /**
+ * PostgreSQL: the keys of the workspaces' locks that some session holds now (`pg_locks`, which every role may read: the
+ * advisory locks of the current database in their two-key form, the key's second half as an unsigned `objid`).
+ */
+const heldLocks = (sql: SqlClient.SqlClient, dialect: Dialect.Dialect): Effect.Effect<ReadonlySet<number>, SqlError> =>
+  dialect !== "pg"
+    ? Effect.succeed(new Set())
+    : Effect.map(
+      sql<{ readonly key: string }>`SELECT objid::text AS key FROM pg_locks WHERE locktype = 'advisory' AND granted
+        AND objsubid = 2 AND classid = ${advisoryNamespace}
+        AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+      (rows) => new Set(rows.map((row) => Number(row.key)))
+    )
+
+/**
+ * Whether no session held the workspace's lock, both before its runs were read and after: a run that started or ended
+ * in between held it at one of the two looks. A hash shared with a workspace whose lock is held reads as held.
+ */
+const freeIn = (before: ReadonlySet<number>, after: ReadonlySet<number>) => (workspace: string): boolean => {
+  const key = workspaceKey(workspace)[1] >>> 0
+  return !before.has(key) && !after.has(key)
+}
+
+/**
  * No activity at all since `since`: what a database no sync has run on has.
  *
  * @since 0.1.0
@@ -145,6 +178,7 @@ const runColumns = (sql: SqlClient.SqlClient, dialect: Dialect.Dialect) =>
 export const none = (since: DateTime.Utc): Activity => ({
   since,
   running: [],
+  lockFree: [],
   ended: { complete: 0, failed: 0, interrupted: 0, abandoned: 0 },
   rows: { inserted: 0, updated: 0, unchanged: 0, deleted: 0 },
   failures: []
@@ -179,9 +213,13 @@ export const read: (
       present.has(column) ? column : `NULL AS ${column}`
     )
     const columns = sql.literal(`id, workspace, resource, started_at, ${label}, ${runner}, inserted, updated, unchanged`)
+    const locksBefore = yield* heldLocks(sql, dialect)
     const running = yield* sql<RunRow & { readonly alive_at: Date | string | null }>`SELECT ${columns}, ${sql.literal(aliveAt)}
       FROM ${runs} WHERE status = 'running' ORDER BY started_at, id`
     const now = yield* Clock.currentTimeMillis
+    const unlocked = dialect === "pg" && running.length > 0
+      ? freeIn(locksBefore, yield* heldLocks(sql, dialect))
+      : () => false
     const ended = yield* sql<{
       readonly status: "complete" | "failed" | "interrupted" | "abandoned"
       readonly runs: number | string
@@ -198,15 +236,17 @@ export const read: (
       readonly error: string | null
     }>`SELECT ${columns}, status, finished_at, error FROM ${runs}
       WHERE status IN ('failed', 'abandoned') AND finished_at >= ${since} ORDER BY finished_at DESC, id DESC LIMIT ${limit}`
+    const withSilence = (row: RunRow & { readonly alive_at: Date | string | null }): Running => {
+      const aliveAt = DateTime.unsafeMake(row.alive_at ?? row.started_at)
+      return { ...run(row), aliveAt, silentFor: Math.max(0, Math.floor((now - DateTime.toEpochMillis(aliveAt)) / 1000)) }
+    }
     const byStatus = (status: string) => ended.find((row) => row.status === status)
     const total = (column: "inserted" | "updated" | "unchanged" | "deleted") =>
       ended.reduce((sum, row) => sum + count(row[column]), 0)
     return {
       since: options.since,
-      running: running.map((row): Running => {
-        const aliveAt = DateTime.unsafeMake(row.alive_at ?? row.started_at)
-        return { ...run(row), aliveAt, silentFor: Math.max(0, Math.floor((now - DateTime.toEpochMillis(aliveAt)) / 1000)) }
-      }),
+      running: running.filter((row) => !unlocked(row.workspace)).map(withSilence),
+      lockFree: running.filter((row) => unlocked(row.workspace)).map(withSilence),
       ended: {
         complete: count(byStatus("complete")?.runs),
         failed: count(byStatus("failed")?.runs),

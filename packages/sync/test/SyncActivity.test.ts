@@ -8,12 +8,22 @@ import { Progress } from "@intercom-scroll/core"
 import { QueryPlan } from "@intercom-scroll/testing"
 import { Cause, DateTime, Effect, Exit, Layer, Schedule, TestClock } from "effect"
 import { Sync, SyncActivity } from "../src/index.js"
+import * as Lock from "../src/internal/lock.js"
 import * as Databases from "./support/databases.js"
 import { freshToken, interruptAtPage, intercom } from "./support/world.js"
 
+/** PostgreSQL: a session of its own that holds each workspace's lock, as a run under way holds its own, for the scope. */
+const holdLocks = (...workspaces: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const session = yield* (yield* SqlClient.SqlClient).reserve
+    for (const workspace of workspaces) {
+      yield* session.execute("SELECT pg_advisory_lock($1, $2)", [...Lock.workspaceKey(workspace)], undefined)
+    }
+  })
+
 describe.each(Databases.both)("SyncActivity.read on %s", (_name, database) => {
   layer(database, { timeout: "60 seconds" })((it) => {
-    it.effect("what is running, what ended since a time by status with its rows, and the latest failures", () =>
+    it.scoped("what is running, what ended since a time by status with its rows, and the latest failures", () =>
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
         const { dialect } = yield* Databases.TestDatabase
@@ -48,14 +58,16 @@ describe.each(Databases.both)("SyncActivity.read on %s", (_name, database) => {
         const runningSince = DateTime.toEpochMillis(yield* DateTime.now)
         yield* sql`INSERT INTO ${sql(Sync.runsTable)} (workspace, resource, status, started_at, alive_at, label)
           VALUES (${running}, 'leads', 'running', ${at(runningSince)}, ${at(runningSince + 20_000)}, 'r9')`
-        // Its last sign of life 20 s in; read 2 minutes after its start, it has been silent for 100 s.
+        // Its last sign of life 20 s in; read 2 minutes after its start, it has been silent for 100 s. Its lock held.
         yield* TestClock.adjust("2 minutes")
+        if (dialect === "pg") yield* holdLocks(running)
 
         const activity = yield* SyncActivity.read({ since })
         expect(activity.since).toEqual(since)
         expect(activity.running.map((run) => [run.workspace, run.resource, DateTime.toEpochMillis(run.startedAt), run.label, run.seen]))
           .toEqual([[running, "leads", runningSince, "r9", 0]])
         expect(activity.running.map((run) => [DateTime.toEpochMillis(run.aliveAt), run.silentFor])).toEqual([[runningSince + 20_000, 100]])
+        expect(activity.lockFree).toEqual([])
         expect(activity.ended).toEqual({ complete: 2, failed: 1, interrupted: 1, abandoned: 1 })
         // 40 and 5 inserted by the complete runs; the failed run wrote its first two pages, the interrupted one its first.
         expect(activity.rows).toEqual({ inserted: 75, updated: 0, unchanged: 0, deleted: 0 })
@@ -77,6 +89,34 @@ describe.each(Databases.both)("SyncActivity.read on %s", (_name, database) => {
         )
         // Since the start: the early run too.
         expect((yield* SyncActivity.read({ since: DateTime.unsafeMake(0) })).ended.complete).toBe(3)
+      }))
+
+    it.scoped("PostgreSQL: a run recorded running whose workspace's lock no session holds is cut off, not under way; SQLite cannot tell", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const { dialect } = yield* Databases.TestDatabase
+        yield* Sync.migrate
+        const [cut, alive] = ["cut", "alive"].map(freshToken)
+        const startedAt = dialect === "pg" ? new Date(0) : new Date(0).toISOString()
+        // `cut`: its runner lost its database as the run was cut, and could not record its end. `alive`: under way.
+        yield* sql`INSERT INTO ${sql(Sync.runsTable)} ${
+          sql.insert([cut, alive].map((workspace) => ({ workspace, resource: "users", status: "running", started_at: startedAt, label: "outage" })))
+        }`
+        if (dialect === "pg") yield* holdLocks(alive)
+        const since = DateTime.unsafeMake(0)
+        const { lockFree, running } = yield* SyncActivity.read({ since })
+        // This case's runs (the database is the file's).
+        const names = (runs: ReadonlyArray<SyncActivity.Running>) =>
+          runs.map((run) => run.workspace).filter((workspace) => workspace === cut || workspace === alive)
+        if (dialect === "sqlite") {
+          expect({ running: names(running), lockFree: names(lockFree) }).toEqual({ running: [cut, alive], lockFree: [] })
+          return
+        }
+        expect({ running: names(running), lockFree: names(lockFree) }).toEqual({ running: [alive], lockFree: [cut] })
+        expect(lockFree.find((run) => run.workspace === cut)).toMatchObject({ resource: "users", label: "outage", seen: 0 })
+        // Its lock taken again (the workspace's next run, before it marks this one abandoned): under way, as far as anyone can tell.
+        yield* holdLocks(cut)
+        expect(names((yield* SyncActivity.read({ since })).running)).toEqual([cut, alive])
       }))
 
     it.effect("underWay: the workspaces with a run of a name running, each with what its latest runs of that name have written", () =>
@@ -126,7 +166,10 @@ describe.each(Databases.both)("SyncActivity.read on %s", (_name, database) => {
         // And one look at the runs table's columns, in the catalog (a version before has fewer).
         const catalog = sent.filter(([text]) => /information_schema\.columns|pragma_table_info/.test(text))
         expect(catalog).toHaveLength(1)
-        const reads = sent.filter((statement) => !catalog.includes(statement))
+        // PostgreSQL: the locks held, in the lock manager's view (not a table), before the runs under way and after.
+        const locks = sent.filter(([text]) => /pg_locks/.test(text))
+        expect(locks.length > 0).toBe(dialect === "pg")
+        const reads = sent.filter((statement) => !catalog.includes(statement) && !locks.includes(statement))
         expect(reads).toHaveLength(4)
         for (const [text, params] of reads) {
           // A small table is cheaper to scan: PostgreSQL is told to use an index wherever one can answer.
@@ -176,6 +219,7 @@ describe.each(Databases.both)("SyncActivity.read on the tables of a version befo
         ])
       }`
       yield* TestClock.setTime(start + 150_000)
+      if (dialect === "pg") yield* holdLocks("globex")
       const activity = yield* SyncActivity.read({ since: DateTime.unsafeMake(start) })
       expect(activity.running).toEqual([{
         id: 3,
@@ -197,7 +241,7 @@ describe.each(Databases.both)("SyncActivity.read on the tables of a version befo
         ? yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM information_schema.tables WHERE table_name = 'intercom_sync_migrations'`
         : yield* sql<{ n: number }>`SELECT count(*) AS n FROM sqlite_master WHERE name = 'intercom_sync_migrations'`
       expect(n).toBe(0)
-    }).pipe(Effect.provide(database)))
+    }).pipe(Effect.scoped, Effect.provide(database)))
 })
 
 describe("SyncActivity.underWay on PostgreSQL", () => {

@@ -492,8 +492,9 @@ const runName = (run: SyncActivity.Run) =>
   `${run.label === undefined ? "" : ` (run ${run.label})`}${run.runner === undefined ? "" : ` on ${run.runner}`}`
 
 /**
- * `fleet status` as text: a line for the runners, one for the syncs not answered, the runs under way (ten at most), one
- * for what ended since the cutoff, then the latest failures, one a line.
+ * `fleet status` as text: a line for the runners, one for the syncs not answered, the runs under way (ten at most), the
+ * runs recorded running whose lock is free (ten at most, if any), one for what ended since the cutoff, then the latest
+ * failures, one a line.
  *
  * @since 0.1.0
  * @category rendering
@@ -535,6 +536,17 @@ export const renderStatus = (status: FleetStatus.Status, database: string): stri
     lines.push(`  ${run.workspace} ${run.resource} since ${iso(run.startedAt)}${runName(run)}: ${integer.format(run.seen)} seen${silence(run)}`)
   }
   if (activity.running.length > listed) lines.push(`  and ${integer.format(activity.running.length - listed)} more`)
+  // Recorded `running`, their workspace's lock free: not under way, and unable to record their end.
+  const cutOff = activity.lockFree
+  if (cutOff.length > 0) {
+    lines.push(`Runs cut off, their lock free (their runner died or lost its database; the next run of each workspace marks it abandoned): ${
+      integer.format(cutOff.length)
+    }`)
+    for (const run of cutOff.slice(0, listed)) {
+      lines.push(`  ${run.workspace} ${run.resource} since ${iso(run.startedAt)}${runName(run)}: ${integer.format(run.seen)} seen; last heard of ${iso(run.aliveAt)}`)
+    }
+    if (cutOff.length > listed) lines.push(`  and ${integer.format(cutOff.length - listed)} more`)
+  }
   const { ended, rows } = activity
   lines.push(
     `Since ${iso(activity.since)}: runs complete ${integer.format(ended.complete)}, failed ${integer.format(ended.failed)}, abandoned ${
@@ -669,6 +681,7 @@ const statusJson = (status: FleetStatus.Status, database: string, attention: Att
     schedules: status.schedules.map((tick) => ({ schedule: tick.schedule, at: time(tick.at) })),
     since: time(status.activity.since),
     running: status.activity.running.map(running),
+    lockFree: status.activity.lockFree.map(running),
     ended: status.activity.ended,
     rows: status.activity.rows,
     failures: status.activity.failures.map((failure) => ({
