@@ -29,6 +29,8 @@ export interface Served {
   readonly baseUrl: string
   readonly stats: Effect.Effect<Simulator.Stats>
   readonly ids: (token: string) => Effect.Effect<ReadonlyArray<string>>
+  /** The users the simulator's mutations added to and removed from a workspace. */
+  readonly changes: (token: string) => Effect.Effect<Simulator.Changes>
 }
 
 /** The simulator on a loopback port, in this process, for as long as the scope lives. */
@@ -37,7 +39,12 @@ export const serve = (options: Simulator.SimulatorOptions): Effect.Effect<Served
     const context = yield* Layer.build(Simulator.layerServer(options)).pipe(Effect.orDie)
     const simulator = Context.get(context, Simulator.Simulator)
     const baseUrl = yield* Effect.provide(Simulator.baseUrl, context)
-    return { baseUrl, stats: simulator.stats, ids: (token) => Effect.orDie(simulator.ids(token, "users")) }
+    return {
+      baseUrl,
+      stats: simulator.stats,
+      ids: (token) => Effect.orDie(simulator.ids(token, "users")),
+      changes: (token) => Effect.orDie(simulator.changes(token, "users"))
+    }
   })
 
 /** What each process printed last, for a failure's message. */
