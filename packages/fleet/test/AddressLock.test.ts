@@ -8,9 +8,10 @@ import { PgClient } from "@effect/sql-pg"
 import { describe, expect, it } from "@effect/vitest"
 import { SyncDatabase } from "@intercom-scroll/sync"
 import { BlackHole, ClockSteps, PostgresDatabase, Standby } from "@intercom-scroll/testing"
-import { Cause, Clock, Context, Effect, Exit, Fiber, Layer, Logger, Option, type Redacted, Scope, TestServices } from "effect"
+import { Cause, Clock, Context, Effect, Exit, Fiber, Layer, Logger, Option, Redacted, Scope, TestServices } from "effect"
 import { Fleet } from "../src/index.js"
 import * as AddressLock from "../src/internal/addressLock.js"
+import { type Proxy, tcpProxy } from "./support/proxy.js"
 
 if (!Standby.supported()) console.warn("AddressLock.test.ts: no PID namespaces here (unshare --pid refused): the failover case is skipped")
 
@@ -90,6 +91,36 @@ describe("AddressLock", () => {
       const session = yield* Effect.orDie(other.reserve)
       const [row] = yield* Effect.orDie(session.execute("SELECT pg_try_advisory_lock($1, hashtext($2)) AS taken", key, undefined))
       expect(row).toEqual({ taken: false })
+    }), 60_000)
+
+  it.scoped("through an outage (its session ended, the database refusing new ones a while): the line that says the lock is held again says the database is back, and after how long", () =>
+    Effect.gen(function*() {
+      // The runner reaches the database through a proxy that the test cuts (the server away: connections refused, the
+      // open one ended) and opens again.
+      let proxy: Proxy | undefined
+      const { lines, other } = yield* runnerHolding((url) =>
+        Effect.gen(function*() {
+          proxy = yield* tcpProxy(new URL(Redacted.value(url)))
+          yield* proxy.open
+          const through = new URL(Redacted.value(url))
+          through.port = String(proxy.port)
+          return Redacted.make(through.href)
+        })
+      )
+      const first = yield* holder(other)
+      yield* proxy!.cut
+      const cutAt = yield* Clock.currentTimeMillis
+      yield* ClockSteps.until("the runner's warning", steps)(Effect.sync(() => lines.length >= 1))
+      // Away for a few of its checks (5 s each), then back.
+      yield* ClockSteps.until("12 s of the clock", steps)(Effect.map(Clock.currentTimeMillis, (now) => now - cutAt >= 12_000))
+      yield* proxy!.open
+      yield* ClockSteps.until("the address's lock held by another session of the runner", steps)(
+        Effect.map(holder(other), (pid) => pid !== undefined && pid !== first)
+      )
+      expect(lines).toEqual([
+        expect.stringMatching(/^WARN The session that held this runner's address, 127\.0\.0\.1:47199, (ended|did not answer)/),
+        expect.stringMatching(/^INFO This runner holds its address, 127\.0\.0\.1:47199, again: its database answers again, \d+s after this runner lost its session$/)
+      ])
     }), 60_000)
 
   it.scoped("a lock another process took while its session was gone is warned of, and taken back once freed", () =>

@@ -153,6 +153,10 @@ describe("fleet runner through a database outage", () => {
         expect(index(/Shard lock storage is unhealthy/), said([runner])).toBeGreaterThanOrEqual(0)
         expect(index(/message="Sync interrupted" workspace=acme run=r1/)).toBeGreaterThan(index(/Shard lock storage is unhealthy/))
         expect(index(/Shard lock storage has recovered/)).toBeGreaterThan(index(/Shard lock storage is unhealthy/))
+        // In plain words: its session gone silent, and the database back, after how long.
+        const gone = index(/its path to the database may have gone silent/)
+        expect(gone, said([runner])).toBeGreaterThanOrEqual(0)
+        expect(index(/again: its database answers again, \d+s after this runner lost its session/), said([runner])).toBeGreaterThan(gone)
       }), 300_000)
   })
 })

@@ -21,7 +21,7 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
-import { Duration, Effect, ExecutionStrategy, Exit, identity, Option, Schedule, Scope } from "effect"
+import { Clock, Duration, Effect, ExecutionStrategy, Exit, identity, Option, Schedule, Scope } from "effect"
 import * as SilentSession from "./silentSession.js"
 
 /** Beside the sync's advisory locks (0x1c5c0a11 for the workspaces, the next for its migrations). */
@@ -132,17 +132,24 @@ export const hold = (address: string): Effect.Effect<boolean, SqlError, SqlClien
     }
     // Until it holds the lock again on a new session, tried every `checkEvery`: the database away (a restart under way)
     // is tried again quietly, as the cluster says it is away; another process holding the address is said once.
-    const takeAgain = Effect.suspend(() => {
+    // Where a try found the database away (no session, or no answer), the line that says the lock is held again says
+    // that the database is back, and after how long: what an operator reading the runner's log through an outage needs.
+    const takeAgain = (lostAt: number) => Effect.suspend(() => {
       let warned = false
+      let away = false
       const attempt: Effect.Effect<Option.Option<Session>> = Effect.option(open).pipe(Effect.flatMap(Option.match({
-        onNone: () => Effect.succeedNone,
+        onNone: () => Effect.sync((): Option.Option<Session> => (away = true, Option.none())),
         onSome: (next) =>
           Effect.gen(function*() {
             const again = yield* Effect.option(next.take)
             if (again._tag === "Some" && again.value) {
-              yield* Effect.logInfo(`This runner holds its address, ${address}, again`)
+              const after = Duration.seconds(Math.round(((yield* Clock.currentTimeMillis) - lostAt) / 1000))
+              yield* Effect.logInfo(`This runner holds its address, ${address}, again${
+                away ? `: its database answers again, ${Duration.format(after)} after this runner lost its session` : ""
+              }`)
               return Option.some(next)
             }
+            if (again._tag === "None") away = true
             yield* Scope.close(next.scope, Exit.void)
             if (again._tag === "Some" && !warned) {
               warned = true
@@ -163,6 +170,7 @@ export const hold = (address: string): Effect.Effect<boolean, SqlError, SqlClien
     const check = Effect.gen(function*() {
       const alive = yield* current.alive
       if (alive === "alive") return yield* current.beat
+      const lostAt = yield* Clock.currentTimeMillis
       // Given back to the pool, which drops a connection that failed.
       yield* Scope.close(current.scope, Exit.void)
       yield* Effect.logWarning(
@@ -172,7 +180,7 @@ export const hold = (address: string): Effect.Effect<boolean, SqlError, SqlClien
             Duration.format(checkEvery)
           } (its path to the database may have gone silent): it was ended, and this runner takes its lock again, so that no other runner starts at this address`
       )
-      current = yield* takeAgain
+      current = yield* takeAgain(lostAt)
     })
     // Every `checkEvery`, the first `checkEvery` after the lock was taken, and the next after each check, however long.
     const keeper = Effect.schedule(check, Schedule.spaced(checkEvery))
