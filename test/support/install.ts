@@ -50,6 +50,14 @@ export const publicPackages: Effect.Effect<ReadonlyArray<PublicPackage>, Platfor
     return found
   })
 
+/**
+ * NODE_PATH emptied (an empty one names no directory): pnpm's bin shims, vitest's among them, set it to the workspace's
+ * node_modules/.pnpm/node_modules, where every package the workspace installs is hoisted, and the programs the tests
+ * start inherit it. An installed program would find there what its installation lacks (better-sqlite3 beside a global
+ * CLI), however far from the workspace it runs.
+ */
+const outsideWorkspace = { NODE_PATH: "" }
+
 /** Fails with the command's output unless it exited 0. */
 const succeeded = (what: string) => (finished: Finished) =>
   finished.exitCode === 0
@@ -87,6 +95,18 @@ export const pack = (
           return { name: report.name, version: report.version, tarball: report.filename, files: report.files.map((file) => file.path) }
         })
       )))
+
+/** The public packages packed into a new `tarballs` directory under `directory`. */
+const packUnder = (
+  directory: string
+): Effect.Effect<ReadonlyArray<Packed>, PlatformError | Error, CommandExecutor.CommandExecutor | FileSystem.FileSystem | Path.Path> =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    const tarballs = path.join(directory, "tarballs")
+    yield* fs.makeDirectory(tarballs)
+    return yield* pack(tarballs)
+  })
 
 /**
  * The versions of the effect packages (`effect`, `@effect/*`) that pnpm-lock.yaml resolves to one version each:
@@ -155,9 +175,7 @@ export const installed = (options: {
     const path = yield* Path.Path
     if (options.build !== false) yield* build
     const directory = yield* fs.makeTempDirectoryScoped({ directory: Os.tmpdir(), prefix: "intercom-scroll-install-" })
-    const tarballs = path.join(directory, "tarballs")
-    yield* fs.makeDirectory(tarballs)
-    const packed = yield* pack(tarballs)
+    const packed = yield* packUnder(directory)
     const packages = yield* publicPackages
     // Each peer at the version its package is tested with; the extras at the root's.
     const versions: Record<string, string> = { ...(yield* lockedEffectVersions) }
@@ -191,8 +209,72 @@ export const installed = (options: {
       packed,
       versions,
       bin: (name: string) => path.join(project, "node_modules", ".bin", name),
-      node: (args, nodeOptions = {}) => run(nodeOptions.executable ?? "node", args, { cwd: project, env: nodeOptions.env ?? {} })
+      node: (args, nodeOptions = {}) =>
+        run(nodeOptions.executable ?? "node", args, { cwd: project, env: { ...nodeOptions.env, ...outsideWorkspace } })
     } satisfies Project
+  })
+
+/** The packages installed globally, as the READMEs tell a user to install the command. */
+export interface GlobalInstallation {
+  /** The prefix npm installed into (`npm install -g --prefix`), under the system's temporary directory. */
+  readonly prefix: string
+  /** An empty directory beside the prefix, outside the workspace: where the commands run. */
+  readonly directory: string
+  readonly packed: ReadonlyArray<Packed>
+  /** What npm printed on stderr as it installed the tarballs: its warnings, as a user reads them. */
+  readonly warnings: string
+  /** The path of a command in the prefix's bin. */
+  readonly bin: (name: string) => string
+  /** Runs a command by its name, from `directory`, with the prefix's bin first on PATH, as a user's shell finds it. */
+  readonly run: (
+    name: string,
+    args: ReadonlyArray<string>,
+    options?: { readonly env?: Record<string, string> }
+  ) => Effect.Effect<Finished, PlatformError, CommandExecutor.CommandExecutor>
+  /** `npm install -g` of more packages into the prefix (`better-sqlite3@…`), as a user adds one later; fails unless it exits 0. */
+  readonly install: (specs: ReadonlyArray<string>) => Effect.Effect<Finished, PlatformError | Error, CommandExecutor.CommandExecutor>
+}
+
+/**
+ * Builds (unless `build: false`), packs the public packages, and installs the tarballs all at once with
+ * `npm install -g` into a prefix of its own under the system's temporary directory (never the machine's global one),
+ * as the READMEs say until the first release. The peers come from the registry at whatever versions npm picks within
+ * their ranges, as a user gets them: a global install has no project to pin them in. Removed when the scope closes.
+ */
+export const installedGlobally = (options: { readonly build?: boolean } = {}): Effect.Effect<
+  GlobalInstallation,
+  PlatformError | Error,
+  CommandExecutor.CommandExecutor | FileSystem.FileSystem | Path.Path | Scope.Scope
+> =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    if (options.build !== false) yield* build
+    const base = yield* fs.makeTempDirectoryScoped({ directory: Os.tmpdir(), prefix: "intercom-scroll-global-" })
+    const packed = yield* packUnder(base)
+    const prefix = path.join(base, "prefix")
+    const directory = path.join(base, "work")
+    yield* fs.makeDirectory(directory)
+    const install = (specs: ReadonlyArray<string>) =>
+      run("npm", ["install", "-g", "--prefix", prefix, "--no-audit", "--no-fund", "--prefer-offline", ...specs], {
+        cwd: directory,
+        env: machineProxy()
+      }).pipe(Effect.flatMap(succeeded(`npm install -g ${specs.join(" ")}`)))
+    const installed = yield* install(packed.map((pkg) => pkg.tarball))
+    const bin = (name: string) => path.join(prefix, "bin", name)
+    return {
+      prefix,
+      directory,
+      packed,
+      warnings: installed.stderr,
+      bin,
+      run: (name, args, runOptions = {}) =>
+        run(name, args, {
+          cwd: directory,
+          env: { ...runOptions.env, ...outsideWorkspace, PATH: `${path.join(prefix, "bin")}:${process.env.PATH ?? ""}` }
+        }),
+      install
+    } satisfies GlobalInstallation
   })
 
 /**
