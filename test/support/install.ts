@@ -96,16 +96,29 @@ export const pack = (
         })
       )))
 
-/** The public packages packed into a new `tarballs` directory under `directory`. */
-const packUnder = (
-  directory: string
-): Effect.Effect<ReadonlyArray<Packed>, PlatformError | Error, CommandExecutor.CommandExecutor | FileSystem.FileSystem | Path.Path> =>
+/** An installation under way: it builds, packs and runs npm, in a scope that removes what it made. */
+type Installing<A> = Effect.Effect<
+  A,
+  PlatformError | Error,
+  CommandExecutor.CommandExecutor | FileSystem.FileSystem | Path.Path | Scope.Scope
+>
+
+/**
+ * Builds (unless `build` is false) and packs the public packages into `tarballs` under a new directory of the system's
+ * temporary directory, named from `prefix` and removed when the scope closes: the directory and the tarballs.
+ */
+const builtAndPacked = (
+  options: { readonly build?: boolean },
+  prefix: string
+): Installing<{ readonly directory: string; readonly packed: ReadonlyArray<Packed> }> =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
+    if (options.build !== false) yield* build
+    const directory = yield* fs.makeTempDirectoryScoped({ directory: Os.tmpdir(), prefix })
     const tarballs = path.join(directory, "tarballs")
     yield* fs.makeDirectory(tarballs)
-    return yield* pack(tarballs)
+    return { directory, packed: yield* pack(tarballs) }
   })
 
 /**
@@ -165,17 +178,11 @@ export const installed = (options: {
   readonly build?: boolean
   /** More packages to install beside them, at the lockfile's versions (`@types/node`, …). */
   readonly extra?: ReadonlyArray<string>
-} = {}): Effect.Effect<
-  Project,
-  PlatformError | Error,
-  CommandExecutor.CommandExecutor | FileSystem.FileSystem | Path.Path | Scope.Scope
-> =>
+} = {}): Installing<Project> =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
-    if (options.build !== false) yield* build
-    const directory = yield* fs.makeTempDirectoryScoped({ directory: Os.tmpdir(), prefix: "intercom-scroll-install-" })
-    const packed = yield* packUnder(directory)
+    const { directory, packed } = yield* builtAndPacked(options, "intercom-scroll-install-")
     const packages = yield* publicPackages
     // Each peer at the version its package is tested with; the extras at the root's.
     const versions: Record<string, string> = { ...(yield* lockedEffectVersions) }
@@ -241,17 +248,11 @@ export interface GlobalInstallation {
  * as the READMEs say until the first release. The peers come from the registry at whatever versions npm picks within
  * their ranges, as a user gets them: a global install has no project to pin them in. Removed when the scope closes.
  */
-export const installedGlobally = (options: { readonly build?: boolean } = {}): Effect.Effect<
-  GlobalInstallation,
-  PlatformError | Error,
-  CommandExecutor.CommandExecutor | FileSystem.FileSystem | Path.Path | Scope.Scope
-> =>
+export const installedGlobally = (options: { readonly build?: boolean } = {}): Installing<GlobalInstallation> =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
-    if (options.build !== false) yield* build
-    const base = yield* fs.makeTempDirectoryScoped({ directory: Os.tmpdir(), prefix: "intercom-scroll-global-" })
-    const packed = yield* packUnder(base)
+    const { directory: base, packed } = yield* builtAndPacked(options, "intercom-scroll-global-")
     const prefix = path.join(base, "prefix")
     const directory = path.join(base, "work")
     yield* fs.makeDirectory(directory)
