@@ -40,6 +40,7 @@ import type { ConfigError } from "effect/ConfigError"
 import * as FleetStatus from "./FleetStatus.js"
 import * as AddressLock from "./internal/addressLock.js"
 import * as CronName from "./internal/cronName.js"
+import * as LogRepeats from "./internal/logRepeats.js"
 import * as SessionRoom from "./internal/sessionRoom.js"
 import * as ShardLocks from "./internal/shardLocks.js"
 import * as ShardLockTiming from "./internal/shardLockTiming.js"
@@ -382,7 +383,10 @@ export const layerRunner = (
       // EXISTS` can still fail for the one that loses; that one starts again (what it built is released first).
       Layer.retry(startAgain),
       // A database that does not answer yet, or has no session to spare, is waited for.
-      Layer.retry(whileTheDatabaseIsAway(waitForDatabase, SyncDatabase.isTransient))
+      Layer.retry(whileTheDatabaseIsAway(waitForDatabase, SyncDatabase.isTransient)),
+      // Through a database outage the cluster says its storage's failure, with its stack, at every poll: said once,
+      // then counted (`LogRepeats`), for every logger the runner's fibers inherit.
+      Layer.provide(LogRepeats.layer)
     )
   })
 
