@@ -157,6 +157,13 @@ describe("fleet runner through a database outage", () => {
         const gone = index(/its path to the database may have gone silent/)
         expect(gone, said([runner])).toBeGreaterThanOrEqual(0)
         expect(index(/again: its database answers again, \d+s after this runner lost its session/), said([runner])).toBeGreaterThan(gone)
+        // The cluster's storage failure, at each of its polls through the outage (every 10 s): said once with its stack,
+        // then counted in lines of their own without one.
+        const readFailed = logLines.filter((text) => text.includes(`message="Could not read messages from storage`))
+        const withStack = readFailed.filter((text) => /\\n +at /.test(text))
+        expect(withStack, said([runner])).toHaveLength(1)
+        expect(readFailed.some((text) => /message="Could not read messages from storage, again \d+ times? in the last \d+s, the last: /.test(text)), said([runner]))
+          .toBe(true)
       }), 300_000)
   })
 })
