@@ -114,4 +114,17 @@ describe("LogRepeats", () => {
       ])
       expect(lines.map(hasStack)).toEqual([true, false, true, false, true, true])
     }))
+  it.effect("keeps track only of what is being repeated: errors said once a window ago are forgotten, however many", () =>
+    Effect.gen(function*() {
+      const { logger, tracked } = LogRepeats.counting(Logger.make(() => {}), LogRepeats.window)
+      // A hundred distinct errors of the cluster's over a long life, each said once, a window apart.
+      for (let error = 0; error < 100; error++) {
+        yield* Effect.logWarning(`Could not send message ${error}`, Cause.fail(new Error("gone"))).pipe(
+          Effect.annotateLogs({ package: "@effect/cluster" }),
+          Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+        )
+        yield* TestClock.adjust(LogRepeats.window)
+      }
+      expect(tracked()).toBe(1)
+    }))
 })

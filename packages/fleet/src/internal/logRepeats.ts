@@ -67,7 +67,14 @@ const seconds = (millis: number) => Duration.format(Duration.seconds(Math.max(1,
  * `logger`, with the cluster's repeated errors counted (see the module's comment). `window` is measured on the lines'
  * own dates: the fiber's clock, so the TestClock in tests.
  */
-export const countRepeats = <Output>(logger: Logger.Logger<unknown, Output>, within: Duration.Duration = window): Logger.Logger<unknown, void> => {
+export const countRepeats = <Output>(logger: Logger.Logger<unknown, Output>, within: Duration.Duration = window): Logger.Logger<unknown, void> =>
+  counting(logger, within).logger
+
+/** `countRepeats`, with how many errors it keeps track of at the moment (for a test that they do not pile up). */
+export const counting = <Output>(
+  logger: Logger.Logger<unknown, Output>,
+  within: Duration.Duration
+): { readonly logger: Logger.Logger<unknown, void>; readonly tracked: () => number } => {
   const windowMillis = Duration.toMillis(within)
   const repeating = new Map<string, Repeating>()
 
@@ -87,8 +94,11 @@ export const countRepeats = <Output>(logger: Logger.Logger<unknown, Output>, wit
     repeat.count = 0
   }
 
-  return Logger.make((line) => {
+  const counted = Logger.make((line) => {
     const now = line.date.getTime()
+    // An error said a window ago and not repeated since would be said whole again anyway: forgotten, so that the map
+    // holds only what is being repeated, however many distinct errors a runner meets over its life.
+    for (const [key, repeat] of repeating) if (repeat.count === 0 && now - repeat.saidAt >= windowMillis) repeating.delete(key)
     if (isClusterError(line)) {
       const summary = causeSummary(line.cause)
       const key = keyOf(line)
@@ -119,6 +129,8 @@ export const countRepeats = <Output>(logger: Logger.Logger<unknown, Output>, wit
   function sayCounts(before: Line) {
     for (const repeat of repeating.values()) if (repeat.count > 0) sayCount(repeat, before)
   }
+
+  return { logger: counted, tracked: () => repeating.size }
 }
 
 /**
