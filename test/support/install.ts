@@ -184,13 +184,17 @@ export const installed = (options: {
     const path = yield* Path.Path
     const { directory, packed } = yield* builtAndPacked(options, "intercom-scroll-install-")
     const packages = yield* publicPackages
+    // The CLI names the other packages as peers (its library entry imports them): here they are the tarballs.
+    const published = new Set(packages.map((pkg) => pkg.name))
     // Each peer at the version its package is tested with; the extras at the root's.
     const versions: Record<string, string> = { ...(yield* lockedEffectVersions) }
     for (const pkg of packages) {
-      for (const name of Object.keys(pkg.peerDependencies)) versions[name] = yield* installedVersion(name, pkg.directory)
+      for (const name of Object.keys(pkg.peerDependencies)) {
+        if (!published.has(name)) versions[name] = yield* installedVersion(name, pkg.directory)
+      }
     }
     for (const name of options.extra ?? []) versions[name] = yield* installedVersion(name, root)
-    const peers = [...new Set(packages.flatMap((pkg) => Object.keys(pkg.peerDependencies)))].sort()
+    const peers = [...new Set(packages.flatMap((pkg) => Object.keys(pkg.peerDependencies)))].filter((name) => !published.has(name)).sort()
     const project = path.join(directory, "project")
     yield* fs.makeDirectory(project)
     const manifest = {
