@@ -1,8 +1,9 @@
 /**
- * The command as the READMEs tell a user to install it: the five packed tarballs at once with `npm install -g` (into a
+ * The command as the READMEs tell a user to install it: the CLI's packed tarball alone with `npm install -g` (into a
  * prefix of its own: support/install.ts), run by name from a directory outside the workspace, so that nothing is found
- * but what the global install put there. SQLite needs its native addon installed globally beside it; PostgreSQL
- * nothing more. Needs the npm registry: `pnpm test:install`.
+ * but what the global install put there. Its bin is a bundle, so npm installs nothing beside it; SQLite needs its
+ * native addon installed globally beside it, PostgreSQL nothing more. The simulator it reads from is the workspace's.
+ * Needs the npm registry: `pnpm test:install`.
  */
 import { FileSystem, Path } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
@@ -25,10 +26,38 @@ const liveUserIds = Effect.flatMap(SqlClient.SqlClient, (sql) =>
     Effect.map((rows) => rows.map((row) => row.id).sort())
   )
 
-/** The simulator the global install brought, on a free port: its base URL. */
-const globalSimulator = Effect.flatMap(Global, (installation) => simulator(workspaceFlags, installation.bin("intercom-simulator")))
+/**
+ * The packages in a node_modules directory of the prefix (`lib/node_modules`, where each global package is, or a global
+ * package's own, where npm puts what it installs for it), scoped ones by their full name; none if it is absent.
+ */
+const packagesIn = (...segments: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    const modules = path.join((yield* Global).prefix, "lib", "node_modules", ...segments)
+    if (!(yield* fs.exists(modules))) return []
+    const names: Array<string> = []
+    for (const entry of yield* fs.readDirectory(modules)) {
+      if (entry.startsWith(".")) continue
+      if (!entry.startsWith("@")) names.push(entry)
+      else for (const scoped of yield* fs.readDirectory(path.join(modules, entry))) names.push(`${entry}/${scoped}`)
+    }
+    return names.sort()
+  })
 
-layer(GlobalLive, { timeout: "15 minutes", excludeTestServices: true })("the five tarballs installed with npm install -g", (it) => {
+/** The global packages, and what npm installed for the CLI (in its own node_modules). */
+const globalPackages = Effect.all({
+  global: packagesIn(),
+  forTheCli: packagesIn("@intercom-scroll", "cli", "node_modules")
+})
+
+layer(GlobalLive, { timeout: "15 minutes", excludeTestServices: true })("the CLI's tarball alone installed with npm install -g", (it) => {
+  // The bin needs nothing from node_modules but better-sqlite3 for SQLite; the CLI's peers are the library entry's.
+  it.effect("npm installs the CLI and nothing else: no effect, no @intercom-scroll/core", () =>
+    Effect.gen(function*() {
+      expect(yield* globalPackages).toEqual({ global: ["@intercom-scroll/cli"], forTheCli: [] })
+    }))
+
   it.effect("intercom-scroll is on the PATH from the prefix's bin: --help exits 0 and lists the commands", () =>
     Effect.gen(function*() {
       const installation = yield* Global
@@ -40,8 +69,7 @@ layer(GlobalLive, { timeout: "15 minutes", excludeTestServices: true })("the fiv
       expect(help.stdout).toContain("fleet sync --database URL --workspaces FILE")
     }))
 
-  // npm 11 installs the peers of a global package itself; what it does print (install scripts not covered by
-  // allowScripts) is in the READMEs.
+  // npm 11 would install non-optional peers itself, and warn of conflicts among them.
   it.effect("npm install -g says nothing about peers", () =>
     Effect.gen(function*() {
       const installation = yield* Global
@@ -53,7 +81,7 @@ layer(GlobalLive, { timeout: "15 minutes", excludeTestServices: true })("the fiv
       const fs = yield* FileSystem.FileSystem
       const path = yield* Path.Path
       const installation = yield* Global
-      const baseUrl = yield* globalSimulator
+      const baseUrl = yield* simulator(workspaceFlags)
       const exported = yield* installation.run("intercom-scroll", ["export", "users", "--out", "users.ndjson"], {
         env: env(baseUrl)
       })
@@ -70,7 +98,7 @@ layer(GlobalLive, { timeout: "15 minutes", excludeTestServices: true })("the fiv
       const path = yield* Path.Path
       const installation = yield* Global
       expect(yield* fs.exists(path.join(installation.prefix, "lib", "node_modules", "better-sqlite3"))).toBe(false)
-      const baseUrl = yield* globalSimulator
+      const baseUrl = yield* simulator(workspaceFlags)
       const database = yield* Effect.orDie(PostgresDatabase.make)
       const synced = yield* installation.run("intercom-scroll", ["sync", "users", "--database", Redacted.value(database)], {
         env: env(baseUrl)
@@ -79,13 +107,17 @@ layer(GlobalLive, { timeout: "15 minutes", excludeTestServices: true })("the fiv
       expect(synced.exitCode).toBe(0)
       const ids = yield* liveUserIds.pipe(Effect.provide(PostgresDatabase.layerAt(database)), Effect.orDie)
       expect(ids).toEqual(yield* expectedIds)
+      // The fleet's code, in chunks of the same bundle, loads from the prefix too.
+      const status = yield* installation.run("intercom-scroll", ["fleet", "status", "--database", Redacted.value(database)])
+      expect(status.stderr).toBe("")
+      expect(status.exitCode).toBe(0)
     }))
 
   it.scoped("intercom-scroll sync users into SQLite names better-sqlite3@^12.6.2 and -g; once npm install -g puts it beside, it syncs every user", () =>
     Effect.gen(function*() {
       const path = yield* Path.Path
       const installation = yield* Global
-      const baseUrl = yield* globalSimulator
+      const baseUrl = yield* simulator(workspaceFlags)
       const file = path.join(installation.directory, "data", "intercom.sqlite")
       const sync = installation.run("intercom-scroll", ["sync", "users", "--database", `sqlite:${file}`], { env: env(baseUrl) })
       const missing = yield* sync
@@ -94,6 +126,7 @@ layer(GlobalLive, { timeout: "15 minutes", excludeTestServices: true })("the fiv
       expect(missing.exitCode).toBe(1)
       // What the message and the READMEs say to run, into the same prefix.
       yield* installation.install(["better-sqlite3@^12.6.2"])
+      expect(yield* globalPackages).toEqual({ global: ["@intercom-scroll/cli", "better-sqlite3"], forTheCli: [] })
       const synced = yield* sync
       expect(withoutProgress(synced.stderr)).toMatch(/^Synced 1,200 users into sqlite:.*: 1,200 inserted, 0 updated, 0 unchanged, 0 deleted/)
       expect(synced.exitCode).toBe(0)

@@ -225,14 +225,14 @@ export const installed = (options: {
     } satisfies Project
   })
 
-/** The packages installed globally, as the READMEs tell a user to install the command. */
+/** The command installed globally, as the READMEs tell a user to install it. */
 export interface GlobalInstallation {
   /** The prefix npm installed into (`npm install -g --prefix`), under the system's temporary directory. */
   readonly prefix: string
   /** An empty directory beside the prefix, outside the workspace: where the commands run. */
   readonly directory: string
   readonly packed: ReadonlyArray<Packed>
-  /** What npm printed on stderr as it installed the tarballs: its warnings, as a user reads them. */
+  /** What npm printed on stderr as it installed the CLI's tarball: its warnings, as a user reads them. */
   readonly warnings: string
   /** The path of a command in the prefix's bin. */
   readonly bin: (name: string) => string
@@ -247,10 +247,10 @@ export interface GlobalInstallation {
 }
 
 /**
- * Builds (unless `build: false`), packs the public packages, and installs the tarballs all at once with
- * `npm install -g` into a prefix of its own under the system's temporary directory (never the machine's global one),
- * as the READMEs say until the first release. The peers come from the registry at whatever versions npm picks within
- * their ranges, as a user gets them: a global install has no project to pin them in. Removed when the scope closes.
+ * Builds (unless `build: false`), packs the public packages, and installs the CLI's tarball alone with `npm install -g`
+ * into a prefix of its own under the system's temporary directory (never the machine's global one), as the READMEs
+ * say. Its bin is a bundle: its peers (for the library entry) are optional, so npm installs none of them. Removed when
+ * the scope closes.
  */
 export const installedGlobally = (options: { readonly build?: boolean } = {}): Installing<GlobalInstallation> =>
   Effect.gen(function*() {
@@ -265,7 +265,7 @@ export const installedGlobally = (options: { readonly build?: boolean } = {}): I
         cwd: directory,
         env: machineProxy()
       }).pipe(Effect.flatMap(succeeded(`npm install -g ${specs.join(" ")}`)))
-    const installed = yield* install(packed.map((pkg) => pkg.tarball))
+    const installed = yield* install(packed.filter((pkg) => pkg.name === "@intercom-scroll/cli").map((pkg) => pkg.tarball))
     const bin = (name: string) => path.join(prefix, "bin", name)
     return {
       prefix,
