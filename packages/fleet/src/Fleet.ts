@@ -346,9 +346,10 @@ export const layerRunner = (
           ? Layer.merge(heartbeat(address))
           : identity,
         Layer.provideMerge(checkedCluster(
-          // The cluster's SQL storage, but for its shards, given away one at a time (`ShardLocks`).
+          // The cluster's SQL storage, but for its shards, given away one at a time (`ShardLocks`), and refreshed
+          // without the heartbeat that the address's lock session writes on PostgreSQL.
           NodeClusterSocket.layer({ storage: "byo", shardingConfig: cluster }).pipe(
-            Layer.provideMerge(ShardLocks.layerStorage(cluster))
+            Layer.provideMerge(ShardLocks.layerStorage(cluster, { heartbeatElsewhere: onPostgres }))
           )
         ))
       )

@@ -18,6 +18,12 @@
  * shards under load"). So the refresh and the releases take the session in turns, and a refresh leaves out the shards
  * whose release has begun.
  *
+ * A refresh is two round trips on that session: the runner's heartbeat (`UPDATE cluster_runners`), then the look at
+ * its locks. On PostgreSQL the session of the runner's address lock writes that heartbeat every 5 s already
+ * (`AddressLock`), so the refresh is the look alone there: one round trip, where a machine short of CPU stretched each
+ * to 1–1.6 s and a refresh behind a release's rest missed its 5 s (packages/bench/NOTES.md, "The shard-lock refresh
+ * one round trip").
+ *
  * A lock operation past the cluster's deadline makes it rebuild the session, and the rebuild gives the old one back to
  * the pool, which hands it out again: where the connection went silent (a firewall or a NAT that dropped its state, and
  * acknowledges still), the runner stayed on it, its shards lost for good (packages/bench/NOTES.md, "A fleet runner
@@ -39,8 +45,12 @@ import * as SilentSession from "./silentSession.js"
  * so a refresh waits behind one release at most, never between its statements. A refresh leaves out the shards whose
  * release has begun (the cluster names them until it has seen the release end), so that it does not lock them again;
  * a shard acquired again is refreshed again. `acquire` and `releaseAll` run as they come.
+ *
+ * With `heartbeatElsewhere` (another session writes the runner's heartbeat), a refresh that names shards is the look at
+ * the locks alone: the storage's `acquire`, which on PostgreSQL is that look (and takes a lock it finds free, as the
+ * refresh does); one naming none, the probe of a storage found unhealthy, stays the storage's own.
  */
-export const inTurns = (storage: RunnerStorage.RunnerStorage["Type"]) =>
+export const inTurns = (storage: RunnerStorage.RunnerStorage["Type"], options: { readonly heartbeatElsewhere: boolean }) =>
   Effect.map(
     Effect.all([Effect.makeSemaphore(1), Effect.makeSemaphore(1)]),
     ([releases, session]): RunnerStorage.RunnerStorage["Type"] => {
@@ -54,9 +64,12 @@ export const inTurns = (storage: RunnerStorage.RunnerStorage["Type"]) =>
             return storage.acquire(address, shards)
           }),
         refresh: (address, shardIds) =>
-          session.withPermits(1)(Effect.suspend(() =>
-            storage.refresh(address, Array.from(shardIds).filter((shard) => !givenAway.has(shard.toString())))
-          )),
+          session.withPermits(1)(Effect.suspend(() => {
+            const kept = Array.from(shardIds).filter((shard) => !givenAway.has(shard.toString()))
+            return options.heartbeatElsewhere && kept.length > 0
+              ? storage.acquire(address, kept)
+              : storage.refresh(address, kept)
+          })),
         release: (address, shardId) =>
           releases.withPermits(1)(session.withPermits(1)(Effect.suspend(() => {
             givenAway.add(shardId.toString())
@@ -117,50 +130,57 @@ const notingReserved = (
         : Reflect.get(target, key, receiver)
   })
 
+/** How a runner's storage is kept: see `inTurns`. */
+export interface Options {
+  /** Another session writes the runner's heartbeat (`AddressLock`, on PostgreSQL), so a refresh need not. */
+  readonly heartbeatElsewhere?: boolean | undefined
+}
+
 /**
  * `SqlRunnerStorage.layer`, its lock session taken in turns (`inTurns`), and a lock session that goes silent ended
  * (`endingSessionsPastDeadline`). The lock session is the one connection the storage reserves: its `SqlClient` tells
  * which it is.
  */
-export const layerRunnerStorage: Layer.Layer<
+export const layerRunnerStorage = (options: Options = {}): Layer.Layer<
   RunnerStorage.RunnerStorage,
   never,
   SqlClient.SqlClient | ShardingConfig.ShardingConfig
-> = Layer.scoped(
-  RunnerStorage.RunnerStorage,
-  Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    const config = yield* ShardingConfig.ShardingConfig
-    let lockSession: SqlConnection.Connection | undefined
-    const storage = yield* Effect.orDie(SqlRunnerStorage.make({})).pipe(
-      Effect.provideService(
-        SqlClient.SqlClient,
-        notingReserved(sql, (connection) => {
-          lockSession = connection
-        })
+> =>
+  Layer.scoped(
+    RunnerStorage.RunnerStorage,
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const config = yield* ShardingConfig.ShardingConfig
+      let lockSession: SqlConnection.Connection | undefined
+      const storage = yield* Effect.orDie(SqlRunnerStorage.make({})).pipe(
+        Effect.provideService(
+          SqlClient.SqlClient,
+          notingReserved(sql, (connection) => {
+            lockSession = connection
+          })
+        )
       )
-    )
-    if (Option.isNone(config.runnerAddress)) {
-      // A client takes no shard lock, yet the storage keeps a lock session, and asks it for `pg_advisory_unlock_all()`
-      // as it closes: on a path gone silent, 5 s unanswered, then @effect/sql-pg's cancel, up to 5 s more, so a
-      // finished `fleet sync` took up to 11 s to exit. Its socket closed first (this runs before the storage's own
-      // finalizers), that unlock fails at once, and the server ends a session that held nothing.
-      yield* Effect.addFinalizer(() =>
-        Effect.sync(() => {
-          const session = lockSession && SilentSession.pgSession(lockSession)
-          session?.socket.destroy()
-        })
-      )
-    }
-    return yield* inTurns(endingSessionsPastDeadline(
-      storage,
-      sql,
-      () => lockSession,
-      ShardLockTiming.operationInterval(config),
-      yield* Effect.scope
-    ))
-  })
-)
+      if (Option.isNone(config.runnerAddress)) {
+        // A client takes no shard lock, yet the storage keeps a lock session, and asks it for `pg_advisory_unlock_all()`
+        // as it closes: on a path gone silent, 5 s unanswered, then @effect/sql-pg's cancel, up to 5 s more, so a
+        // finished `fleet sync` took up to 11 s to exit. Its socket closed first (this runs before the storage's own
+        // finalizers), that unlock fails at once, and the server ends a session that held nothing.
+        yield* Effect.addFinalizer(() =>
+          Effect.sync(() => {
+            const session = lockSession && SilentSession.pgSession(lockSession)
+            session?.socket.destroy()
+          })
+        )
+      }
+      return yield* inTurns(endingSessionsPastDeadline(
+        storage,
+        sql,
+        () => lockSession,
+        ShardLockTiming.operationInterval(config),
+        yield* Effect.scope
+      ), { heartbeatElsewhere: options.heartbeatElsewhere === true })
+    })
+  )
 
 /**
  * The storage `NodeClusterSocket.layer({ storage: "sql" })` builds (and dies as it does on an `SqlError`), for one given
@@ -174,13 +194,14 @@ export const layerRunnerStorage: Layer.Layer<
  * every start of a runner 40 ms away (packages/bench/NOTES.md, "The cluster's storages built in turn").
  */
 export const layerStorage = (
-  shardingConfig: Partial<ShardingConfig.ShardingConfig["Type"]>
+  shardingConfig: Partial<ShardingConfig.ShardingConfig["Type"]>,
+  options: Options = {}
 ): Layer.Layer<
   MessageStorage.MessageStorage | RunnerStorage.RunnerStorage,
   ConfigError,
   SqlClient.SqlClient
 > =>
-  layerRunnerStorage.pipe(
+  layerRunnerStorage(options).pipe(
     Layer.provideMerge(Layer.orDie(Messages.layer)),
     Layer.provide(ShardingConfig.layerFromEnv(shardingConfig))
   )
