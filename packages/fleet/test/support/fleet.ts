@@ -131,9 +131,11 @@ export const withDatabase = (fleet: Pick<Fleet, "database">) =>
   Effect.provide(PostgresDatabase.layerAt(Redacted.make(fleet.database)).pipe(Layer.orDie))
 
 /**
- * Every shard locked, by `runners` sessions: each runner holds its share, so no shard moves during the test. The
- * cluster's shard locks are advisory locks of one key (`objsubid` 1); a runner's address lock and the workspaces' have
- * two.
+ * Every shard locked, by `runners` sessions, each holding its whole share: the cluster gives each runner of equal weight
+ * ⌊300 / runners⌋ shards of the group (`HashRing.getShards`), so that no shard moves after. Two holders and every shard
+ * locked was not enough: a shard whose sync had just ended on the first runner, released last, was still its own while
+ * the second held the rest, and a look at once found no workspace moved. The cluster's shard locks are advisory locks
+ * of one key (`objsubid` 1); a runner's address lock and the workspaces' have two.
  */
 export const shardsSplit = (database: string, runners: number) =>
   Effect.gen(function*() {
@@ -150,7 +152,10 @@ export const shardsSplit = (database: string, runners: number) =>
       )
       const shards = holders.map((holder) => Number(holder.shards))
       last = `shards per session ${JSON.stringify(shards)}, runners ${JSON.stringify(healthy)}`
-      return shards.length === runners && shards.reduce((a, b) => a + b, 0) === 300 ? true : undefined
+      return shards.length === runners && shards.reduce((a, b) => a + b, 0) === 300 &&
+          shards.every((count) => count >= Math.floor(300 / runners))
+        ? true
+        : undefined
     })
     yield* eventually("the runners to split the shards", 120, split.pipe(Effect.orDie)).pipe(
       Effect.catchAllDefect((defect) => Effect.dieMessage(`${String(defect)}; last seen: ${last}`))
