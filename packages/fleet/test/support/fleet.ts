@@ -10,7 +10,7 @@ import { expect } from "@effect/vitest"
 import { Simulator } from "@intercom-scroll/simulator"
 import { Sync } from "@intercom-scroll/sync"
 import { PostgresDatabase } from "@intercom-scroll/testing"
-import { Context, Duration, Effect, Layer, Redacted, type Scope } from "effect"
+import { Context, Data, Duration, Effect, Layer, Redacted, type Scope } from "effect"
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { type bundle, eventually, node, type Process, startRunner, tempDir } from "./processes.js"
@@ -52,6 +52,46 @@ export const said = (processes: ReadonlyArray<Process>): string =>
   processes.map((process) =>
     `${process.name} said:\n  ${process.lines.slice(-20).map((line) => line.text.slice(0, 600)).join("\n  ")}`
   ).join("\n")
+
+/**
+ * An attempt of a process case in which a runner's shard-lock storage went unhealthy: a refresh of its locks got no
+ * answer within the cluster's deadline (5 s), which a machine short of CPU brings about at the start of a full run
+ * (three test files' fleets, PostgreSQL and simulators on two cores; bench NOTES, "A fleet runner that drops all its
+ * shards under load"). The cluster then gives up every shard of that runner and cuts every sync it runs, as it must:
+ * what a case of syncs that move or finish checks cannot hold then, and says nothing of the code under test.
+ */
+export class LockStorageUnhealthy extends Data.TaggedError("LockStorageUnhealthy")<{ readonly said: string }> {}
+
+/** Fails with `LockStorageUnhealthy` when one of `runners` has said that its shard-lock storage is unhealthy. */
+export const shardLocksStayedHealthy = (runners: ReadonlyArray<Process>): Effect.Effect<void, LockStorageUnhealthy> =>
+  Effect.suspend(() =>
+    runners.some((runner) => runner.lines.some(({ text }) => text.includes("Shard lock storage is unhealthy")))
+      ? Effect.fail(new LockStorageUnhealthy({ said: said(runners) }))
+      : Effect.void
+  )
+
+/**
+ * `attempt` again, on a fleet of its own, while a runner's shard-lock storage went unhealthy in it, `attempts` in all:
+ * such an attempt checks nothing (`LockStorageUnhealthy`). Any other failure fails at once. Each attempt's scope (its
+ * fleet, its processes) is closed before the next begins.
+ */
+export const whileShardLocksFail = (attempts: number) =>
+<A, E, R>(attempt: Effect.Effect<A, E | LockStorageUnhealthy, R>): Effect.Effect<A, Exclude<E, LockStorageUnhealthy>, Exclude<R, Scope.Scope>> =>
+  Effect.scoped(attempt).pipe(
+    Effect.tapError((error) =>
+      error instanceof LockStorageUnhealthy
+        ? Effect.logWarning(`An attempt that checks nothing: a runner's shard-lock storage went unhealthy\n${error.said}`)
+        : Effect.void
+    ),
+    Effect.retry({ times: attempts - 1, while: (error) => error instanceof LockStorageUnhealthy }),
+    Effect.catchIf(
+      (error): error is LockStorageUnhealthy => error instanceof LockStorageUnhealthy,
+      (error) =>
+        Effect.dieMessage(
+          `In each of ${attempts} attempts a runner's shard-lock storage went unhealthy (a refresh unanswered within 5 s: a machine this loaded cannot run the case)\n${error.said}`
+        )
+    )
+  )
 
 export interface Fleet {
   /** The fleet's database URL, password included: what the runners are given. */
@@ -193,6 +233,21 @@ export const midSync = (fleet: Fleet, pages: number, also: (runner: Process) => 
 /** How many times a workspace's sync began, on any runner. */
 export const starts = (fleet: Fleet, workspace: string) =>
   fleet.runners.flatMap((runner) => logged(runner, "Sync started")).filter((line) => line.workspace === workspace).length
+
+/**
+ * The scrolls `workspace`'s syncs started over from their first page (their summaries' `restarts`, as the runners' "Sync
+ * done" lines say them), and those lines: each restart opens one more scroll on the simulator, one after the other.
+ */
+export const restarts = (runners: ReadonlyArray<Process>, workspace: string) => {
+  const done = runners.flatMap((runner) => runner.json).filter(({ value }) =>
+    value.message === "Sync done" && (value.annotations as Record<string, unknown>).workspace === workspace
+  )
+  const count = done.reduce((sum, { value }) => {
+    const summaries = JSON.parse(String((value.annotations as Record<string, unknown>).summaries)) as ReadonlyArray<{ readonly restarts: number }>
+    return sum + summaries.reduce((each, summary) => each + summary.restarts, 0)
+  }, 0)
+  return { count, said: done.map(({ value }) => JSON.stringify(value)).join("\n") }
+}
 
 export interface Result {
   readonly workspace: string
