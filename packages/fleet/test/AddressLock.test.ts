@@ -83,6 +83,8 @@ describe("AddressLock", () => {
       yield* ClockSteps.until("the address's lock held by another session of the runner", steps)(
         Effect.map(holder(other), (pid) => pid !== undefined && pid !== first)
       )
+      // The server grants the lock before the runner has its answer, and says so.
+      yield* ClockSteps.until("the runner's line that it holds the address again", steps)(Effect.sync(() => lines.length >= 2))
       expect(lines).toEqual([
         `WARN The session that held this runner's address, ${address}, ended (the database restarted, or the session was terminated): taking its lock again, so that no other runner starts at this address`,
         `INFO This runner holds its address, ${address}, again`
@@ -117,6 +119,8 @@ describe("AddressLock", () => {
       yield* ClockSteps.until("the address's lock held by another session of the runner", steps)(
         Effect.map(holder(other), (pid) => pid !== undefined && pid !== first)
       )
+      // The server grants the lock before the runner has its answer, and says so.
+      yield* ClockSteps.until("the runner's line that it holds the address again", steps)(Effect.sync(() => lines.length >= 2))
       expect(lines).toEqual([
         expect.stringMatching(/^WARN The session that held this runner's address, 127\.0\.0\.1:47199, (ended|did not answer)/),
         expect.stringMatching(/^INFO This runner holds its address, 127\.0\.0\.1:47199, again: its database answers again, \d+s after this runner lost its session$/)
@@ -146,6 +150,8 @@ describe("AddressLock", () => {
       yield* ClockSteps.until("the address held by the runner again", steps)(
         Effect.map(holder(other), (pid) => pid !== undefined && pid !== first)
       )
+      // The server grants the lock before the runner has its answer, and says so.
+      yield* ClockSteps.until("the runner's line that it holds the address again", steps)(Effect.sync(() => lines.length >= 3))
       expect(lines.slice(2)).toEqual([`INFO This runner holds its address, ${address}, again`])
     }), 60_000)
   it.scoped("a lock whose session's path went silent is ended, and taken again on a new session", () =>
@@ -169,6 +175,8 @@ describe("AddressLock", () => {
       )
       const [gone] = yield* Effect.orDie(other<{ readonly count: number }>`SELECT count(*)::int AS count FROM pg_stat_activity WHERE pid = ${first!}`)
       expect(gone).toEqual({ count: 0 })
+      // The server grants the lock before the runner has its answer, and says so.
+      yield* ClockSteps.until("the runner's line that it holds the address again", steps)(Effect.sync(() => lines.length >= 2))
       expect(lines).toEqual([
         `WARN The session that held this runner's address, ${address}, did not answer within 5s (its path to the database may have gone silent): it was ended, and this runner takes its lock again, so that no other runner starts at this address`,
         `INFO This runner holds its address, ${address}, again`
