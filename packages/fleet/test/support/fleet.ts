@@ -64,11 +64,13 @@ export class LockStorageUnhealthy extends Data.TaggedError("LockStorageUnhealthy
 
 /** Fails with `LockStorageUnhealthy` when one of `runners` has said that its shard-lock storage is unhealthy. */
 export const shardLocksStayedHealthy = (runners: ReadonlyArray<Process>): Effect.Effect<void, LockStorageUnhealthy> =>
-  Effect.suspend(() =>
-    runners.some((runner) => runner.lines.some(({ text }) => text.includes("Shard lock storage is unhealthy")))
-      ? Effect.fail(new LockStorageUnhealthy({ said: said(runners) }))
-      : Effect.void
-  )
+  Effect.suspend(() => {
+    const unhealthy = runners.flatMap((runner) =>
+      runner.lines.filter(({ text }) => text.includes("Shard lock storage is unhealthy"))
+        .map(({ text }) => `${runner.name}: ${text.slice(0, 400)}`)
+    )
+    return unhealthy.length > 0 ? Effect.fail(new LockStorageUnhealthy({ said: unhealthy.join("\n") })) : Effect.void
+  })
 
 /**
  * `attempt` again, on a fleet of its own, while a runner's shard-lock storage went unhealthy in it, `attempts` in all:
