@@ -38,8 +38,11 @@
  *      Goal ≤ +64 MiB.
  *  20. Measure 15 over 20,000 users (fresh.ts): what the slow consumer's ratio comes to once the load, which both
  *      contenders pay, is small beside the scroll. Same goal.
+ *  21, 22. Measures 11 and 12 over a link made of packets (realLink.ts, lib/packetLink.ts): the contenders in a network
+ *      namespace whose packets to the simulator are delayed and serialized by scripts/packet-link.py, so that TCP pays
+ *      the link as on a real one. Recorded beside 11 and 12. Needs root, /dev/net/tun, ip and python3; else not run.
  *
- * Flags: --only 1,4 or --only real-link,far-link,fresh,speedups, or --only 11,12 (a subset; results/ is then left alone), --rounds N
+ * Flags: --only 1,4 or --only real-link,far-link,packet-link,fresh,speedups, or --only 11,12 (a subset; results/ is then left alone), --rounds N
  * (every measure), --quick (fewer rounds), --sync-users N (measures 8 and 9), --variants 1,8 (measure 18's variants
  * by number, as its log lists them), --node PATH (the node that runs measures 15–17 and 20's fresh programs: a user's
  * Node.js 22 or 24, say).
@@ -86,8 +89,8 @@ const progress = (measure: string, unit: ContenderResult["unit"]) => (round: num
   process.stderr.write(`  ${measure} ${round < 0 ? "warm-up" : `round ${round + 1}`}: ${name} ${formatValue(sample.value, unit)}\n`)
 
 /** A contender's worker process as a contender of `interleave`, its sample being `value` of each run. */
-const viaWorker = (name: string, setup: Setup, value: (run: RunResult) => number) =>
-  Effect.map(Workers.start(setup), (worker): Contender => ({
+const viaWorker = (name: string, setup: Setup, value: (run: RunResult) => number, options?: Workers.Options) =>
+  Effect.map(Workers.start(setup, options), (worker): Contender => ({
     name,
     run: async () => {
       const result = await worker.run()
@@ -389,7 +392,13 @@ const program = Effect.gen(function*() {
     )
   }
   // By group (`--only real-link`) or by number (`--only 11,12`): the two of a link run together either way.
-  for (const [group, link, full, fast] of [["real-link", RealLink.realLink, 7, 3], ["far-link", RealLink.farLink, 5, 2]] as const) {
+  for (
+    const [group, link, full, fast] of [
+      ["real-link", RealLink.realLink, 7, 3],
+      ["far-link", RealLink.farLink, 5, 2],
+      ["packet-link", RealLink.packetLink, 7, 3]
+    ] as const
+  ) {
     if (wants(group) || wants(link.ids.users) || wants(link.ids.companies)) {
       const both = yield* RealLink.measure(harness, link, 3_000, rounds(full, fast))
       measures.push(...both.filter((measure) => wants(group) || wants(measure.id)))
@@ -421,7 +430,7 @@ const program = Effect.gen(function*() {
       loadAverageAfter: Os.loadavg(),
       memoryMethod: Memory.method()
     },
-    rounds: { "1/5": rounds(11, 3), "2/3": rounds(7, 3), "4": rounds(3, 1), "19": rounds(3, 1), "6": rounds(15, 5), "7": rounds(3, 1), "8/9": rounds(5, 2), "real-link": rounds(7, 3), "far-link": rounds(5, 2), fresh: rounds(5, 2), "20": rounds(3, 1), speedups: rounds(5, 2) },
+    rounds: { "1/5": rounds(11, 3), "2/3": rounds(7, 3), "4": rounds(3, 1), "19": rounds(3, 1), "6": rounds(15, 5), "7": rounds(3, 1), "8/9": rounds(5, 2), "real-link": rounds(7, 3), "far-link": rounds(5, 2), "packet-link": rounds(7, 3), fresh: rounds(5, 2), "20": rounds(3, 1), speedups: rounds(5, 2) },
     measures,
     runs,
     seconds: (performance.now() - started) / 1000

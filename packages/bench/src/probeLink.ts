@@ -1,6 +1,6 @@
 /**
  * Measure 12's profile, page by page: `pnpm --filter @intercom-scroll/bench exec tsx src/probeLink.ts [--rounds N]
- * [--profile] [--only "a|b"]`. The simulator runs here as in `measures/realLink.ts` (40 ms a page, 20 Mbit/s,
+ * [--profile] [--packets] [--only "a|b"]`. The simulator runs here as in `measures/realLink.ts` (40 ms a page, 20 Mbit/s,
  * compression on, a workspace per contender), each contender in a worker of its own, interleaved. The server's side
  * of each exchange is stamped here (CLOCK_MONOTONIC, µs): when a request arrives (its head parsed), when the response's
  * head goes out, and when its last byte is handed to the socket ('finish'). A page's gap is the time from the last byte
@@ -18,6 +18,7 @@ import * as Os from "node:os"
 import * as NodePath from "node:path"
 import { median } from "./lib/measure.js"
 import type { ContenderName } from "./lib/worker.js"
+import * as PacketLink from "./lib/packetLink.js"
 import * as Workers from "./lib/workers.js"
 import { flag, has } from "./lib/args.js"
 
@@ -25,6 +26,7 @@ const rounds = Number(flag("--rounds") ?? 7)
 const profile = has("--profile")
 /** Stamps on the client's side too (`probeHook.ts`): the last bytes of a response in, the next request's head out. */
 const clientSide = has("--client")
+const packets = has("--packets")
 const hook = NodePath.join(NodePath.dirname(new URL(import.meta.url).pathname), "probeHook.ts")
 const records = 3_000
 
@@ -78,6 +80,16 @@ Http.Server.prototype.emit = function(this: Http.Server, event: string | symbol,
       exchange.lastWrite = micros()
       return write(chunk, ...rest)
     }) as typeof response.write
+    // Without the simulator's bandwidth (`--packets`), a page goes out in one `end`.
+    const end = response.end.bind(response) as (...a: Array<unknown>) => Http.ServerResponse
+    response.end = ((chunk?: unknown, ...rest: Array<unknown>) => {
+      if (chunk instanceof Uint8Array) {
+        if (exchange.head === 0) exchange.head = micros()
+        exchange.bytes += chunk.length
+        exchange.lastWrite = micros()
+      }
+      return end(chunk, ...rest)
+    }) as typeof response.end
     response.once("finish", () => exchange.finish = micros())
   }
   return Reflect.apply(originalEmit, this, [event, ...args]) as boolean
@@ -93,18 +105,23 @@ interface Run {
 }
 
 const program = Effect.gen(function*() {
+  // `--packets`: the contenders in a network namespace behind `PacketLink` (the same 40 ms and 20 Mbit/s, at the packet
+  // level), the simulator waiting for nothing.
+  const network = packets ? yield* PacketLink.make({ roundTripMillis: 40, megabits: 20 }) : undefined
+  if (network !== undefined) console.error(`the link, probed: ${JSON.stringify(network.calibration)}`)
   const context = yield* Layer.build(Simulator.layerServer({
     workspaces: chosen.map((name) => ({
       token: `probe-${all.indexOf(name as ContenderName)}`,
       seed: 1,
       users: records,
       companies: records,
-      faults: { latency: Duration.millis(40) }
+      ...(network === undefined ? { faults: { latency: Duration.millis(40) } } : {})
     })),
-    bandwidth: 20,
+    ...(network === undefined ? { bandwidth: 20 } : { host: network.serverHost }),
     compression: true
   }))
-  const baseUrl = yield* Effect.provide(Simulator.baseUrl, context)
+  const served = yield* Effect.provide(Simulator.baseUrl, context)
+  const baseUrl = network === undefined ? served : served.replace(network.serverHost, network.serverName)
   void Context.get(context, Simulator.Simulator)
   const runs = new Map<string, Array<Run>>(chosen.map((name) => [name, []]))
   yield* Effect.scoped(Effect.gen(function*() {
@@ -118,7 +135,10 @@ const program = Effect.gen(function*() {
       ]
       if (clientSide) process.env.PROBE_HOOK_OUT = NodePath.join(profileDir, `hook-${name.replace(/\W+/g, "_")}`)
       return Effect.map(
-        Workers.start({ contender: name as ContenderName, baseUrl, token, ...(variant === undefined ? {} : { coreModule: variant }) }, args),
+        Workers.start({ contender: name as ContenderName, baseUrl, token, ...(variant === undefined ? {} : { coreModule: variant }) }, {
+          nodeArgs: args,
+          netns: network?.netns
+        }),
         (worker) => ({ name, token, worker })
       )
     })

@@ -14,12 +14,23 @@ export interface Worker {
 
 export class WorkerFailed extends Error {}
 
-/** Starts a contender's process (stopped when the scope closes); `nodeArgs` such as --cpu-prof go to its node. */
-export const start = (setup: Setup, nodeArgs: ReadonlyArray<string> = []): Effect.Effect<Worker, WorkerFailed, Scope.Scope> =>
+export interface Options {
+  /** Arguments of its node, such as --cpu-prof. */
+  readonly nodeArgs?: ReadonlyArray<string>
+  /** A network namespace to run it in (`ip netns exec`), such as `PacketLink`'s. */
+  readonly netns?: string | undefined
+}
+
+/** Starts a contender's process (stopped when the scope closes). */
+export const start = (setup: Setup, options: Options = {}): Effect.Effect<Worker, WorkerFailed, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.async<{ readonly worker: Worker; readonly stop: () => Promise<void> }, WorkerFailed>((resume) => {
+      const node = ["--import", tsx, ...(options.nodeArgs ?? [])]
+      // `ip netns exec` keeps the IPC channel's descriptor as it executes node.
       const child = fork(workerPath, [], {
-        execArgv: ["--import", tsx, ...nodeArgs],
+        ...(options.netns === undefined
+          ? { execArgv: node }
+          : { execPath: "ip", execArgv: ["netns", "exec", options.netns, process.execPath, ...node] }),
         env: { ...process.env, BENCH_WORKER_SETUP: JSON.stringify(setup) },
         stdio: ["ignore", "inherit", "inherit", "ipc"]
       })

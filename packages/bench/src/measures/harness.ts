@@ -6,15 +6,16 @@ import type { Effect, Scope } from "effect"
 import type { Contender, Sample } from "../lib/measure.js"
 import type { ContenderResult } from "../lib/report.js"
 import type { RunResult, Setup } from "../lib/worker.js"
-import type { WorkerFailed } from "../lib/workers.js"
+import type * as Workers from "../lib/workers.js"
 
 export interface Harness {
   /** A contender's worker process, its sample being `value` of each run. */
   readonly viaWorker: (
     name: string,
     setup: Setup,
-    value: (run: RunResult) => number
-  ) => Effect.Effect<Contender, WorkerFailed, Scope.Scope>
+    value: (run: RunResult) => number,
+    options?: Workers.Options
+  ) => Effect.Effect<Contender, Workers.WorkerFailed, Scope.Scope>
   readonly progress: (measure: string, unit: ContenderResult["unit"]) => (round: number, name: string, sample: Sample) => void
   readonly log: (line: string) => Effect.Effect<void>
   /** `--rounds N` if given, else `full`, or `fast` under `--quick`. */

@@ -12,8 +12,9 @@
  * between rounds only while undici's keep-alive lasts, 4 s: a round usually opens them again).
  */
 import { Simulator } from "@intercom-scroll/simulator"
-import { Context, Duration, Effect, Layer } from "effect"
+import { Context, Duration, Effect, Layer, Option } from "effect"
 import { type Contender, interleave, median, pairedMedian } from "../lib/measure.js"
+import * as PacketLink from "../lib/packetLink.js"
 import type { MeasureResult } from "../lib/report.js"
 import type { ContenderName } from "../lib/worker.js"
 import { contender, type Harness, kB, seconds } from "./harness.js"
@@ -28,6 +29,12 @@ export interface Link {
   readonly ids: { readonly users: number; readonly companies: number }
   readonly goals: { readonly users: string; readonly companies: string }
   readonly holds: { readonly users: (ratio: number) => boolean; readonly companies: (ratio: number) => boolean }
+  /**
+   * Made of packets (`PacketLink`): the contenders run in a network namespace whose every packet to the simulator
+   * pays half of `latencyMillis` (a round trip) each way, after `megabits`' serialization; the simulator waits for
+   * nothing. Else the simulator's own model over loopback: a wait of `latencyMillis` before each answer, its body paced.
+   */
+  readonly packets?: boolean
 }
 
 export const realLink: Link = {
@@ -50,6 +57,22 @@ export const farLink: Link = {
   holds: { users: () => true, companies: () => true }
 }
 
+/**
+ * Measure 11's profile at the packet level: a round trip of 40 ms and 20 Mbit/s each way, over plain HTTP (a new
+ * connection pays TCP's one round trip, not TLS's second). What the model above cannot show: TCP's slow start and
+ * acknowledgements, and whether a client's writes and a server's reach the link as one packet or several.
+ */
+export const packetLink: Link = {
+  name: "packet link",
+  latencyMillis: 40,
+  megabits: 20,
+  handshakeMillis: 40,
+  ids: { users: 21, companies: 22 },
+  goals: { users: "record it (beside 11)", companies: "record it (beside 12)" },
+  holds: { users: () => true, companies: () => true },
+  packets: true
+}
+
 /** One run's share of the simulator's counters for a workspace. */
 interface Wire {
   readonly bytes: number
@@ -67,8 +90,22 @@ const entries: ReadonlyArray<{ readonly name: string; readonly contender: Conten
 
 export const measure = (harness: Harness, link: Link, records: number, roundCount: number) =>
   Effect.gen(function*() {
-    const profile = `${link.latencyMillis} ms a page, ${link.megabits} Mbit/s, ${link.handshakeMillis} ms a new connection, compression on`
+    const profile = link.packets === true
+      ? `packets: a ${link.latencyMillis} ms round trip, ${link.megabits} Mbit/s each way, plain HTTP, compression on`
+      : `${link.latencyMillis} ms a page, ${link.megabits} Mbit/s, ${link.handshakeMillis} ms a new connection, compression on`
     yield* harness.log(`Measures ${link.ids.users} and ${link.ids.companies} (${link.name}): ${records.toLocaleString("en-US")} users and companies, ${profile}, ${roundCount} rounds`)
+    const packets = link.packets === true
+      ? yield* PacketLink.make({ roundTripMillis: link.latencyMillis, megabits: link.megabits }).pipe(
+        Effect.tapError((unavailable) => harness.log(`  not run: ${unavailable.reason}`)),
+        Effect.option
+      )
+      : Option.none()
+    if (link.packets === true && Option.isNone(packets)) return []
+    const network = Option.getOrUndefined(packets)
+    if (network !== undefined) {
+      const { megabits, roundTripMillis } = network.calibration
+      yield* harness.log(`  the link, probed: a round trip of ${roundTripMillis.toFixed(1)} ms, 2 MB at ${megabits.toFixed(1)} Mbit/s from a cold connection`)
+    }
     const token = (name: string) => `link-${entries.findIndex((entry) => entry.name === name)}`
     const context = yield* Layer.build(Simulator.layerServer({
       workspaces: entries.map((entry) => ({
@@ -76,21 +113,25 @@ export const measure = (harness: Harness, link: Link, records: number, roundCoun
         seed: 1,
         users: records,
         companies: records,
-        faults: { latency: Duration.millis(link.latencyMillis) }
+        ...(network === undefined ? { faults: { latency: Duration.millis(link.latencyMillis) } } : {})
       })),
-      bandwidth: link.megabits,
-      handshake: Duration.millis(link.handshakeMillis),
+      ...(network === undefined
+        ? { bandwidth: link.megabits, handshake: Duration.millis(link.handshakeMillis) }
+        : { host: network.serverHost }),
       compression: true
     }))
     const simulator = Context.get(context, Simulator.Simulator)
-    const baseUrl = yield* Effect.provide(Simulator.baseUrl, context)
+    const served = yield* Effect.provide(Simulator.baseUrl, context)
+    const baseUrl = network === undefined ? served : served.replace(network.serverHost, network.serverName)
     const counters = (name: string) =>
       Effect.runPromise(Effect.map(simulator.stats, (stats) => stats.workspaces[token(name)]))
 
     const wire: Record<string, Array<Wire>> = Object.fromEntries(entries.map((entry) => [entry.name, []]))
     const contenders = yield* Effect.forEach(entries, (entry) =>
       Effect.map(
-        harness.viaWorker(entry.name, { contender: entry.contender, baseUrl, token: token(entry.name) }, seconds),
+        harness.viaWorker(entry.name, { contender: entry.contender, baseUrl, token: token(entry.name) }, seconds, {
+          netns: network?.netns
+        }),
         (worker): Contender => ({
           name: entry.name,
           run: async () => {
