@@ -104,7 +104,9 @@ export const measure = (harness: Harness, link: Link, records: number, roundCoun
     const network = Option.getOrUndefined(packets)
     if (network !== undefined) {
       const { megabits, roundTripMillis } = network.calibration
-      yield* harness.log(`  the link, probed: a round trip of ${roundTripMillis.toFixed(1)} ms, 2 MB at ${megabits.toFixed(1)} Mbit/s from a cold connection`)
+      yield* harness.log(
+        `  the link, probed: a round trip of ${roundTripMillis.toFixed(1)} ms, 2 MB at ${megabits.toFixed(1)} Mbit/s from a cold connection; the server's TCP: ${network.congestionControl}`
+      )
     }
     const token = (name: string) => `link-${entries.findIndex((entry) => entry.name === name)}`
     const context = yield* Layer.build(Simulator.layerServer({
@@ -178,7 +180,9 @@ export const measure = (harness: Harness, link: Link, records: number, roundCoun
       return {
         id,
         title,
-        setup: `${records.toLocaleString("en-US")} records, ${profile}; ${describe(ours)}; ${describe(theirs)}`,
+        setup: `${records.toLocaleString("en-US")} records, ${profile}${
+          network === undefined ? "" : `, the server's TCP ${network.congestionControl}`
+        }; ${describe(ours)}; ${describe(theirs)}`,
         contenders: [ours, theirs].map((name) => contender(name, "s", result.samples[name], result.medians[name])),
         result: ratio,
         resultText: `${ratio.toFixed(2)}× the speed of ${theirs} (ours at ${ofLimit.toFixed(2)}× its physical limit)`,
