@@ -568,7 +568,10 @@ export const run: (
             // often) still gets the run's end recorded. PostgreSQL marked each page's records seen as it wrote them:
             // it has nothing to fold. Asked again while SQLite is busy, as the run's other writes are: a run that
             // failed on a busy database would otherwise stay `running`.
-            const record = store.finishRun(runId, { status, now, counts, error: describe(cause, scrolled) })
+            // The counts as they are when it runs, not now: the scroll's fiber (the race's) is signalled, not waited
+            // for, and a page it was committing as the interruption came counts once committed, which this waits for
+            // (the connection runs one transaction at a time).
+            const record = Effect.suspend(() => store.finishRun(runId, { status, now, counts, error: describe(cause, scrolled) }))
             const recorded = Lock.whileBusy(record)
             // PostgreSQL: on the lock's own connection, which the run holds to its end; the pool's may all be taken by
             // other runs, holding or waiting. Only a run whose lock's session ended, or was found shared by a pooler
@@ -696,15 +699,21 @@ export const run: (
               }
               if (pages.length > 0) {
                 const now = yield* Clock.currentTimeMillis
-                const written = yield* lock.transaction(writePages(pages, now))
-                counts.inserted += written.inserted
-                counts.updated += written.updated
-                counts.unchanged += written.unchanged
-                yield* Effect.all([
-                  Metric.incrementBy(rows.inserted, written.inserted),
-                  Metric.incrementBy(rows.updated, written.updated),
-                  Metric.incrementBy(rows.unchanged, written.unchanged)
-                ], { discard: true })
+                // Counted with the COMMIT: an interruption as it commits would otherwise leave the pages written and
+                // the run's row short of them.
+                yield* lock.transaction(writePages(pages, now), (written) =>
+                  Effect.zipRight(
+                    Effect.sync(() => {
+                      counts.inserted += written.inserted
+                      counts.updated += written.updated
+                      counts.unchanged += written.unchanged
+                    }),
+                    Effect.all([
+                      Metric.incrementBy(rows.inserted, written.inserted),
+                      Metric.incrementBy(rows.updated, written.updated),
+                      Metric.incrementBy(rows.unchanged, written.unchanged)
+                    ], { discard: true })
+                  ))
               }
               if (failure !== undefined) return yield* failure
             })
@@ -738,13 +747,17 @@ export const run: (
               const sizes = yield* ChunkSize.sizer(yield* Store.DeletionChunk)
               let after: string | undefined
               do {
-                const chunk = yield* ChunkSize.timed(sizes, (limit) => lock.transaction(Effect.gen(function*() {
-                  const chunk = yield* store.markDeletedChunk(runId, now, after, limit)
-                  if (chunk.last === undefined) yield* finish(chunk.deleted)
-                  else if (chunk.deleted > 0) yield* store.recordDeleted(runId, counts.deleted + chunk.deleted)
-                  return chunk
-                })))
-                yield* marked(chunk.deleted)
+                // Counted with the COMMIT, as the row records it: the end of an interrupted run writes its count.
+                const chunk = yield* ChunkSize.timed(sizes, (limit) =>
+                  lock.transaction(
+                    Effect.gen(function*() {
+                      const chunk = yield* store.markDeletedChunk(runId, now, after, limit)
+                      if (chunk.last === undefined) yield* finish(chunk.deleted)
+                      else if (chunk.deleted > 0) yield* store.recordDeleted(runId, counts.deleted + chunk.deleted)
+                      return chunk
+                    }),
+                    (chunk) => marked(chunk.deleted)
+                  ))
                 after = chunk.last
                 // SQLite queues no writers: one waiting for the file tries again after sleeps of up to 100 ms (its busy
                 // handler's), and would miss a shorter gap. The pause is also where a signal is heard.
@@ -756,10 +769,8 @@ export const run: (
             const now = yield* Clock.currentTimeMillis
             if (dialect === "pg") {
               // Its COMMIT's answer lost on the way, the run may have committed all the same: its row says.
-              yield* marked(
-                yield* lock.transaction(Effect.tap(store.markDeleted(runId, now), finish)).pipe(
-                  Effect.catchTag("LockLost", (lost) => committedAnyway(runId, lost))
-                )
+              yield* lock.transaction(Effect.tap(store.markDeleted(runId, now), finish), marked).pipe(
+                Effect.catchTag("LockLost", (lost) => Effect.flatMap(committedAnyway(runId, lost), marked))
               )
             } else {
               yield* foldInChunks(runId, now, lock.transaction)

@@ -86,6 +86,25 @@ describe("the deletion pass on PostgreSQL", () => {
   })
 })
 
+/**
+ * PostgreSQL: an advisory lock held by a transaction of the test's, for a trigger of the sync's tables to wait for;
+ * `waitedFor` once a session waits for it, `release` ends the transaction.
+ */
+const holdAdvisoryLock = (key: number) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const release = yield* Deferred.make<void>()
+    const holder = yield* sql.withTransaction(
+      Effect.zipRight(sql`SELECT pg_advisory_xact_lock(${key})`, Deferred.await(release))
+    ).pipe(Effect.fork)
+    const waiting = sql<{ readonly waiting: number }>`SELECT CAST(count(*) AS integer) AS waiting FROM pg_locks
+      WHERE locktype = 'advisory' AND objid = ${key} AND NOT granted`
+    return {
+      waitedFor: Effect.repeat(waiting, { until: ([row]) => row.waiting > 0 }),
+      release: Effect.zipRight(Deferred.succeed(release, undefined), Fiber.join(holder))
+    }
+  })
+
 describe("a run interrupted in its deletion pass on PostgreSQL", () => {
   layer(Databases.postgres, { timeout: "60 seconds" })((it) => {
     it.effect("is recorded interrupted as it marked the deletions, not before the scroll's end, and marks nothing deleted", () =>
@@ -102,17 +121,11 @@ describe("a run interrupted in its deletion pass on PostgreSQL", () => {
         yield* sql.unsafe(`CREATE TRIGGER held_deletion AFTER UPDATE ON intercom_users_records FOR EACH ROW
           WHEN (NEW.workspace = 'held-pass' AND OLD.deleted_at IS NULL AND NEW.deleted_at IS NOT NULL)
           EXECUTE FUNCTION held_deletion()`)
-        const release = yield* Deferred.make<void>()
-        const holder = yield* sql.withTransaction(
-          Effect.zipRight(sql`SELECT pg_advisory_xact_lock(4242)`, Deferred.await(release))
-        ).pipe(Effect.fork)
-        const held = sql<{ readonly waiting: number }>`SELECT CAST(count(*) AS integer) AS waiting FROM pg_locks
-          WHERE locktype = 'advisory' AND objid = 4242 AND NOT granted`
+        const held = yield* holdAdvisoryLock(4242)
         const running = yield* Effect.fork(sync(10))
-        yield* Effect.repeat(held, { until: ([row]) => row.waiting > 0 })
+        yield* held.waitedFor
         yield* Fiber.interrupt(running)
-        yield* Deferred.succeed(release, undefined)
-        yield* Fiber.join(holder)
+        yield* held.release
         yield* sql.unsafe("DROP TRIGGER held_deletion ON intercom_users_records")
 
         const [, interrupted] = yield* runs("held-pass")
@@ -124,6 +137,40 @@ describe("a run interrupted in its deletion pass on PostgreSQL", () => {
         expect(live(yield* rows("held-pass", "users")).size).toBe(20)
         // The next run marks them.
         expect(yield* sync(10)).toMatchObject({ unchanged: 10, deleted: 10 })
+      }))
+  })
+})
+
+describe("a run interrupted as a page's transaction commits, on PostgreSQL", () => {
+  layer(Databases.postgres, { timeout: "60 seconds" })((it) => {
+    it.effect("counts the page its transaction committed on the run's row", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const workspace = "held-commit"
+        // The page's COMMIT waits in a deferred trigger for an advisory lock of the test's: the interruption comes while
+        // the server commits, as a Ctrl-C or a fleet's workspace moving may during any page's COMMIT round trip.
+        yield* Sync.migrate
+        yield* sql.unsafe(`CREATE FUNCTION held_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+          BEGIN PERFORM pg_advisory_xact_lock(4243); RETURN NEW; END $$`)
+        yield* sql.unsafe(`CREATE CONSTRAINT TRIGGER held_commit AFTER INSERT ON intercom_users_records
+          DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.workspace = 'held-commit') EXECUTE FUNCTION held_commit()`)
+        const held = yield* holdAdvisoryLock(4243)
+        const running = yield* Effect.fork(
+          Effect.provide(Sync.run("users", { workspace }), intercom(freshToken(), { workspace: { users: 10, seed: 8 } }))
+        )
+        yield* held.waitedFor
+        // Not waited for: the run ends only once its COMMIT has answered.
+        yield* Fiber.interruptFork(running)
+        yield* Effect.yieldNow()
+        yield* held.release
+        expect(Exit.isInterrupted(yield* Fiber.await(running))).toBe(true)
+        yield* sql.unsafe("DROP TRIGGER held_commit ON intercom_users_records")
+
+        // The page was written, and its row says so.
+        const [interrupted] = yield* runs(workspace)
+        const stored = [...(yield* rows(workspace, "users")).values()].filter((row) => row.first_seen_run === interrupted.id)
+        expect(stored).toHaveLength(10)
+        expect(interrupted).toMatchObject({ status: "interrupted", inserted: 10, updated: 0, unchanged: 0 })
       }))
   })
 })

@@ -47,10 +47,14 @@ export interface Held {
   readonly lost: Effect.Effect<never, LockLost | SessionPooled>
   /**
    * Runs `effect` (its statements through the `SqlClient`) in one transaction that commits only while the lock is
-   * held, and fails with `LockLost` when it is not: the fence every write of a run goes through.
+   * held, and fails with `LockLost` when it is not: the fence every write of a run goes through. `committed` takes
+   * what `effect` returned once its transaction has committed, in the same uninterruptible step as the COMMIT: an
+   * interruption that comes while it commits is heard after, and so never loses what a committed transaction wrote
+   * from what the run counts of it.
    */
   readonly transaction: <A, E, R>(
-    effect: Effect.Effect<A, E, R>
+    effect: Effect.Effect<A, E, R>,
+    committed?: (value: A) => Effect.Effect<void>
   ) => Effect.Effect<A, E | LockLost | SessionPooled | TableLocked | SqlError, R>
   /**
    * Runs `effect` (its statements through the `SqlClient`) on another connection than the lock's, as the run's record
@@ -154,9 +158,10 @@ export const acquire = (
           ? Effect.fail(lost({ reason: `SQLite stayed busy for a minute, longer than a lease lasts: ${explain(error)}`, unanswered: false }))
           : lostFor(explain(error)))),
       transaction: <A, E, R>(
-        effect: Effect.Effect<A, E, R>
+        effect: Effect.Effect<A, E, R>,
+        committed?: (value: A) => Effect.Effect<void>
       ): Effect.Effect<A, E | LockLost | SessionPooled | TableLocked | SqlError, R> =>
-        Effect.catchIf(lock.transaction(effect), isSqlError, failedBecause),
+        Effect.catchIf(lock.transaction(effect, committed), isSqlError, failedBecause),
       aside: lock.aside,
       stop: lock.stop
     } satisfies Held

@@ -85,7 +85,7 @@ export const advisory = (
     const ask = (statement: string, params: ReadonlyArray<unknown>): Effect.Effect<ReadonlyArray<unknown>, SqlError> =>
       Effect.flatMap(heldConnection, (connection) => connection.execute(statement, params, undefined))
 
-    const transaction = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+    const transaction = <A, E, R>(effect: Effect.Effect<A, E, R>, committed?: (value: A) => Effect.Effect<void>) =>
       Effect.uninterruptibleMask((restore) =>
         Effect.gen(function*() {
           // In the transaction, on the session that will commit it: a transaction given a session without the lock
@@ -111,6 +111,7 @@ export const advisory = (
           ))
           if (Exit.isSuccess(exit)) {
             yield* ask("COMMIT", [])
+            if (committed !== undefined) yield* committed(exit.value)
             return exit.value
           }
           // Interrupted with its statement unanswered by a server that answers nothing, the ROLLBACK would wait behind it.

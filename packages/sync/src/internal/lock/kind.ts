@@ -32,9 +32,13 @@ export interface Lock {
   /** Why the lock is lost, once it is. */
   readonly lostReason: Effect.Effect<LostReason>
   readonly release: Effect.Effect<void, SqlError>
-  /** A transaction that commits only while the lock is held (see the module's comment). */
+  /**
+   * A transaction that commits only while the lock is held (see the module's comment); `committed`, with what it
+   * returned, once it has committed, before an interruption is heard (`Held.transaction`).
+   */
   readonly transaction: <A, E, R>(
-    effect: Effect.Effect<A, E, R>
+    effect: Effect.Effect<A, E, R>,
+    committed?: (value: A) => Effect.Effect<void>
   ) => Effect.Effect<A, E | LockLost | SessionPooled | TableLocked | SqlError, R>
   /**
    * Runs `effect` on another connection than the lock's, bounded where that connection may go silent too (see

@@ -84,6 +84,7 @@ export const lease = (sql: SqlClient.SqlClient, workspace: string): Lock => {
       (rows) => rows.length > 0
     ))
   const lostReason = "its SQLite lease expired and another sync took it over"
+  const fenced = Effect.filterOrFail(renew, (held) => held, () => new LockLost({ workspace, reason: lostReason }))
 
   // Each statement, and each transaction whole (rolled back), is asked again while another connection holds SQLite's
   // write lock.
@@ -99,11 +100,16 @@ export const lease = (sql: SqlClient.SqlClient, workspace: string): Lock => {
     // One connection: the file answers, or fails, by itself.
     aside: (effect) => effect,
     stop: Effect.void,
-    // Renewing the lease first thing in the transaction takes SQLite's write lock: no takeover until it ends.
-    transaction: (effect) =>
-      whileBusy(sql.withTransaction(Effect.zipRight(
-        Effect.filterOrFail(renew, (held) => held, () => new LockLost({ workspace, reason: lostReason })),
-        effect
-      )))
+    // Renewing the lease first thing in the transaction takes SQLite's write lock: no takeover until it ends. With
+    // `committed`, only `effect` may be interrupted: from its COMMIT to `committed`, nothing (the wait for the
+    // connection, which another fiber's transaction holds, neither).
+    transaction: (effect, committed) =>
+      whileBusy(
+        committed === undefined
+          ? sql.withTransaction(Effect.zipRight(fenced, effect))
+          : Effect.uninterruptibleMask((restore) =>
+            Effect.tap(sql.withTransaction(Effect.zipRight(fenced, restore(effect))), committed)
+          )
+      )
   }
 }
