@@ -522,6 +522,8 @@ export const run: (
       let scrolled = false
       // The run's end could not be recorded: its row stays `running`, as a dead process's does.
       let unrecorded = false
+      // Its `complete` committed: an interruption heard only after that changes neither its row nor its count.
+      let completed = false
 
       // SQLite: the run's log folded into the seen table a key range a transaction, the log copied into key order first
       // (outside the write lock), and then discarded a chunk a transaction, each through `transaction`. Every chunk is
@@ -734,6 +736,8 @@ export const run: (
           const deletedRows = SyncMetrics.rowsChanged(resource, "deleted")
           const marked = (deleted: number) =>
             Effect.zipRight(Effect.sync(() => counts.deleted += deleted), Metric.incrementBy(deletedRows, deleted))
+          // With the COMMIT that recorded the run `complete` (or found it so), as its counts are.
+          const ended = Effect.zipRight(Effect.sync(() => completed = true), Metric.increment(SyncMetrics.runsEnded(resource, "complete")))
 
           // The scroll reached its end: what it did not see is gone from Intercom. PostgreSQL marks it in the
           // transaction that records the run complete (a statement it can cancel). SQLite folds the run's log (above),
@@ -756,7 +760,7 @@ export const run: (
                       else if (chunk.deleted > 0) yield* store.recordDeleted(runId, counts.deleted + chunk.deleted)
                       return chunk
                     }),
-                    (chunk) => marked(chunk.deleted)
+                    (chunk) => chunk.last === undefined ? Effect.zipRight(marked(chunk.deleted), ended) : marked(chunk.deleted)
                   ))
                 after = chunk.last
                 // SQLite queues no writers: one waiting for the file tries again after sleeps of up to 100 ms (its busy
@@ -769,14 +773,13 @@ export const run: (
             const now = yield* Clock.currentTimeMillis
             if (dialect === "pg") {
               // Its COMMIT's answer lost on the way, the run may have committed all the same: its row says.
-              yield* lock.transaction(Effect.tap(store.markDeleted(runId, now), finish), marked).pipe(
-                Effect.catchTag("LockLost", (lost) => Effect.flatMap(committedAnyway(runId, lost), marked))
+              yield* lock.transaction(Effect.tap(store.markDeleted(runId, now), finish), (deleted) => Effect.zipRight(marked(deleted), ended)).pipe(
+                Effect.catchTag("LockLost", (lost) => Effect.flatMap(committedAnyway(runId, lost), (deleted) => Effect.zipRight(marked(deleted), ended)))
               )
             } else {
               yield* foldInChunks(runId, now, lock.transaction)
               yield* Store.withCheckpointsPutOff(client, sql, markInChunks(now))
             }
-            yield* Metric.increment(SyncMetrics.runsEnded(resource, "complete"))
             return yield* Clock.currentTimeMillis
           })
 
@@ -796,8 +799,9 @@ export const run: (
             app
           } satisfies Summary
         }),
-        // A run recorded complete stays so (`finishRun`): an interruption as its last transaction commits changes nothing.
-        (runId, exit) => Exit.isSuccess(exit) ? Effect.void : recordUnfinished(runId, exit.cause)
+        // A run recorded complete stays so: an interruption heard as its last transaction committed fails the program
+        // after the fact, and records nothing more, nor counts the run `interrupted` (`finishRun` keeps `complete` too).
+        (runId, exit) => Exit.isSuccess(exit) || completed ? Effect.void : recordUnfinished(runId, exit.cause)
       ).pipe(Effect.mapError((error) =>
         // A lost lock says so, since the row would otherwise be read as a run still under way.
         error._tag === "LockLost" && unrecorded

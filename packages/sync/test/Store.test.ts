@@ -6,10 +6,10 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, layer } from "@effect/vitest"
 import { Progress } from "@intercom-scroll/core"
-import { Cause, Chunk, Clock, Deferred, Duration, Effect, Exit, Fiber, Option, TestClock } from "effect"
+import { Cause, Chunk, Clock, Deferred, Duration, Effect, Exit, Fiber, Metric, Option, TestClock } from "effect"
 import * as fs from "node:fs/promises"
 import * as Store from "../src/internal/store.js"
-import { Sync } from "../src/index.js"
+import { Sync, SyncMetrics } from "../src/index.js"
 import { awaitPaused, writeUntil } from "./support/chunks.js"
 import * as Databases from "./support/databases.js"
 import { freshToken, interruptAtPage, intercom, live, rows, type RunRow, runs } from "./support/world.js"
@@ -141,36 +141,62 @@ describe("a run interrupted in its deletion pass on PostgreSQL", () => {
   })
 })
 
-describe("a run interrupted as a page's transaction commits, on PostgreSQL", () => {
+/**
+ * PostgreSQL: a first run of `workspace` (10 users) interrupted while a COMMIT of its waits in a deferred trigger on
+ * `table` (`when` picks the row), for an advisory lock of the test's that it lets go only once the interruption is
+ * sent: the interruption comes while the server commits, as a Ctrl-C or a fleet's workspace moving may during any
+ * COMMIT's round trip. The run's exit.
+ */
+const interruptedInCommit = (name: string, key: number, table: string, event: "INSERT" | "UPDATE", when: string) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* Sync.migrate
+    yield* sql.unsafe(`CREATE FUNCTION ${name}() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN PERFORM pg_advisory_xact_lock(${key}); RETURN NEW; END $$`)
+    yield* sql.unsafe(`CREATE CONSTRAINT TRIGGER ${name} AFTER ${event} ON ${table}
+      DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.workspace = '${name}' AND ${when}) EXECUTE FUNCTION ${name}()`)
+    const held = yield* holdAdvisoryLock(key)
+    const running = yield* Effect.fork(
+      Effect.provide(Sync.run("users", { workspace: name }), intercom(freshToken(), { workspace: { users: 10, seed: key } }))
+    )
+    yield* held.waitedFor
+    // Not waited for: the run ends only once its COMMIT has answered.
+    yield* Fiber.interruptFork(running)
+    yield* Effect.yieldNow()
+    yield* held.release
+    const exit = yield* Fiber.await(running)
+    yield* sql.unsafe(`DROP TRIGGER ${name} ON ${table}`)
+    return exit
+  })
+
+describe("a run interrupted as a transaction of its commits, on PostgreSQL", () => {
   layer(Databases.postgres, { timeout: "60 seconds" })((it) => {
     it.effect("counts the page its transaction committed on the run's row", () =>
       Effect.gen(function*() {
-        const sql = yield* SqlClient.SqlClient
-        const workspace = "held-commit"
-        // The page's COMMIT waits in a deferred trigger for an advisory lock of the test's: the interruption comes while
-        // the server commits, as a Ctrl-C or a fleet's workspace moving may during any page's COMMIT round trip.
-        yield* Sync.migrate
-        yield* sql.unsafe(`CREATE FUNCTION held_commit() RETURNS trigger LANGUAGE plpgsql AS $$
-          BEGIN PERFORM pg_advisory_xact_lock(4243); RETURN NEW; END $$`)
-        yield* sql.unsafe(`CREATE CONSTRAINT TRIGGER held_commit AFTER INSERT ON intercom_users_records
-          DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.workspace = 'held-commit') EXECUTE FUNCTION held_commit()`)
-        const held = yield* holdAdvisoryLock(4243)
-        const running = yield* Effect.fork(
-          Effect.provide(Sync.run("users", { workspace }), intercom(freshToken(), { workspace: { users: 10, seed: 8 } }))
-        )
-        yield* held.waitedFor
-        // Not waited for: the run ends only once its COMMIT has answered.
-        yield* Fiber.interruptFork(running)
-        yield* Effect.yieldNow()
-        yield* held.release
-        expect(Exit.isInterrupted(yield* Fiber.await(running))).toBe(true)
-        yield* sql.unsafe("DROP TRIGGER held_commit ON intercom_users_records")
+        const workspace = "held_commit"
+        const exit = yield* interruptedInCommit(workspace, 4243, "intercom_users_records", "INSERT", "true")
+        expect(Exit.isInterrupted(exit)).toBe(true)
 
         // The page was written, and its row says so.
         const [interrupted] = yield* runs(workspace)
         const stored = [...(yield* rows(workspace, "users")).values()].filter((row) => row.first_seen_run === interrupted.id)
         expect(stored).toHaveLength(10)
         expect(interrupted).toMatchObject({ status: "interrupted", inserted: 10, updated: 0, unchanged: 0 })
+      }))
+
+    it.effect("a run interrupted as its completing transaction commits is counted complete, as its row says", () =>
+      Effect.gen(function*() {
+        const workspace = "held_end"
+        const ended = (status: "complete" | "interrupted") =>
+          Effect.map(Metric.value(SyncMetrics.runsEnded("users", status)), (state) => state.count)
+        const [completeBefore, interruptedBefore] = [yield* ended("complete"), yield* ended("interrupted")]
+        const exit = yield* interruptedInCommit(workspace, 4244, "intercom_sync_runs", "UPDATE", "NEW.status = 'complete'")
+        expect(Exit.isInterrupted(exit)).toBe(true)
+
+        const [run] = yield* runs(workspace)
+        expect(run).toMatchObject({ status: "complete", inserted: 10, error: null })
+        expect(yield* ended("complete")).toBe(completeBefore + 1)
+        expect(yield* ended("interrupted")).toBe(interruptedBefore)
       }))
   })
 })
