@@ -419,7 +419,8 @@ const distantTimings = (timings: Partial<ShardingConfig.ShardingConfig["Type"]>,
 const heartbeat = (address: string) =>
   Layer.scopedDiscard(Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    yield* sql`UPDATE cluster_runners SET last_heartbeat = NOW() WHERE address = ${address}`.pipe(
+    // SQLite's time as the cluster writes it there: SQLite has no `NOW()`, whose failure was ignored at every beat.
+    yield* sql`UPDATE cluster_runners SET last_heartbeat = CURRENT_TIMESTAMP WHERE address = ${address}`.pipe(
       // A database away: the cluster says so, and the next beat tries again.
       Effect.ignore,
       Effect.repeat(Schedule.spaced(ShardLockTiming.nearby)),

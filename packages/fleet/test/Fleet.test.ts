@@ -16,7 +16,7 @@ import * as AddressLock from "../src/internal/addressLock.js"
 import * as ShardLockTiming from "../src/internal/shardLockTiming.js"
 import { Fleet, FleetStatus, Secrets, WorkspaceSync } from "../src/index.js"
 import { acme, simulated } from "./support/inProcess.js"
-import { freePort } from "./support/processes.js"
+import { freePort, freePortBetween } from "./support/processes.js"
 import { tcpProxy } from "./support/proxy.js"
 
 /** A fresh SQLite file, and a connection of "another process" to it. */
@@ -354,6 +354,30 @@ describe("Fleet.layerRunner", () => {
       }),
     120_000
   )
+
+  it.scoped("a runner on SQLite whose shard locks are refreshed less often than every 5 s writes its own heartbeat every 5 s", () =>
+    Effect.gen(function*() {
+      const { database, other } = yield* sqliteFile
+      const port = yield* freePortBetween(47100, 47200)
+      const runner = Fleet.layerRunner({
+        database,
+        port,
+        shardingConfig: { shardLockRefreshInterval: "30 seconds", shardLockExpiration: "90 seconds" }
+      }).pipe(Layer.provide([Simulator.layerClient({ workspaces: [] }), Secrets.layerConfig]))
+      const steps = { step: "1 second", maxSteps: 20, realPause: "50 millis" } as const
+      yield* ClockSteps.runToEnd(steps)(yield* Effect.fork(Layer.build(runner).pipe(Effect.orDie)))
+      // A heartbeat a minute old, as a runner silent for a while leaves it (within the cluster's expiration, which would
+      // otherwise have it register again): only a beat of the runner's own brings it back within the 30 s of the clock
+      // before the cluster's next refresh writes it.
+      const fresh = other<{ readonly fresh: number }>`SELECT last_heartbeat > datetime('now', '-30 seconds') AS fresh
+        FROM cluster_runners WHERE address = ${`127.0.0.1:${port}`}`
+      yield* Effect.orDie(other`UPDATE cluster_runners SET last_heartbeat = datetime('now', '-60 seconds')`)
+      expect(yield* Effect.orDie(fresh)).toEqual([{ fresh: 0 }])
+      // Before, its `NOW()`, which SQLite has not, failed at every beat, and the failure was ignored.
+      yield* ClockSteps.until("the runner's heartbeat written within 5 s of the clock", { ...steps, maxSteps: 7 })(
+        Effect.map(Effect.orDie(fresh), ([row]) => row?.fresh === 1)
+      )
+    }), 60_000)
 
   it("a shard lock's interval grows with the database's distance: twice a handover of half the shards, at least 5 s", () => {
     const interval = (roundTrip: number, shards: number) =>
