@@ -12,6 +12,7 @@ import { Sync, SyncDatabase } from "@intercom-scroll/sync"
 import { BlackHole, ClockSteps, PostgresDatabase, Standby } from "@intercom-scroll/testing"
 import {
   Cause,
+  Chunk,
   Clock,
   Context,
   DateTime,
@@ -26,6 +27,7 @@ import {
   Option,
   Redacted,
   Scope,
+  Stream,
   TestClock,
   TestServices
 } from "effect"
@@ -515,6 +517,26 @@ describe("A client-only process on a silent path", () => {
       yield* ClockSteps.runToEnd(steps)(yield* Effect.fork(Scope.close(pool, Exit.void)))
       yield* hole.reset
     }), { timeout: 120_000 })
+
+  it.scoped("each statement of a run given its own deadline is sent on the one connection reserved for it, a stream's too", () =>
+    Effect.gen(function*() {
+      const url = yield* PostgresDatabase.make.pipe(Effect.orDie)
+      const sql = Context.get(
+        yield* Layer.build(Layer.orDie(SyncDatabase.layer(SyncDatabase.Database.Postgres({ url })))),
+        SqlClient.SqlClient
+      )
+      const pid = sql<{ readonly pid: number }>`SELECT pg_backend_pid() AS pid`
+      const pids = yield* Effect.all([
+        pid,
+        Effect.map(Stream.runCollect(pid.stream), Chunk.toReadonlyArray)
+      ]).pipe(
+        SilentSession.eachWithin(sql, Duration.seconds(30), () => Effect.void),
+        Effect.orDie
+      )
+      // Before, the stream's was a method taken off its connection: called on the watched one, which holds no client,
+      // @effect/sql-pg reserved it another of the pool, outside the run's transaction.
+      expect(pids[1]).toEqual(pids[0])
+    }), { timeout: 60_000 })
 
   it.scopedLive("fleet prune cut by a silent path has its session ended on the server by the time its pool has closed: the end runs on past the prune's failure, and the pool's close waits for its connection", () =>
     Effect.gen(function*() {

@@ -306,7 +306,8 @@ export const eachWithin = (
     const watched: SqlConnection.Connection = {
       execute: (statement, params, transformRows) => bounded(connection.execute(statement, params, transformRows)),
       executeRaw: (statement, params) => bounded(connection.executeRaw(statement, params)),
-      executeStream: connection.executeStream,
+      // Called on its connection: @effect/sql-pg's reads the client off `this`, and reserves another without one.
+      executeStream: (statement, params, transformRows) => connection.executeStream(statement, params, transformRows),
       executeValues: (statement, params) => bounded(connection.executeValues(statement, params)),
       executeUnprepared: (statement, params, transformRows) =>
         bounded(connection.executeUnprepared(statement, params, transformRows))
