@@ -85,11 +85,12 @@ describe("LogRepeats", () => {
       expect(lines.map(hasStack)).toEqual([true, false, true])
     }))
 
-  it.effect("every repeat in full at debug", () =>
+  it.effect("every repeat in full at debug, the one a window on that says the count too", () =>
     Effect.gen(function*() {
-      const lines = yield* logged(polls(3), LogLevel.Debug)
-      expect(lines.map(({ level }) => level)).toEqual(["WARN", "DEBUG", "DEBUG"])
-      expect(lines.map(hasStack)).toEqual([true, true, true])
+      const lines = yield* logged(polls(7), LogLevel.Debug)
+      // The 7th, at 60 s, says the six before it in one line, and is said in full at debug after it, as each was.
+      expect(lines.map(({ level }) => level)).toEqual(["WARN", "DEBUG", "DEBUG", "DEBUG", "DEBUG", "DEBUG", "WARN", "DEBUG"])
+      expect(lines.map(hasStack)).toEqual([true, true, true, true, true, true, false, true])
     }))
 
   it.effect("a different error, and every line not the cluster's, pass whole between the repeats", () =>

@@ -94,6 +94,12 @@ export const counting = <Output>(
     repeat.count = 0
   }
 
+  // A repeat in full, at DEBUG, where the fiber logs that level: every one, the one that says the count too.
+  const inDetail = (line: Line) => {
+    const minimum = FiberRefs.getOrDefault(line.context, FiberRef.currentMinimumLogLevel)
+    if (LogLevel.greaterThanEqual(LogLevel.Debug, minimum)) logger.log({ ...line, logLevel: LogLevel.Debug })
+  }
+
   const counted = Logger.make((line) => {
     const now = line.date.getTime()
     // An error said a window ago and not repeated since would be said whole again anyway: forgotten, so that the map
@@ -107,14 +113,14 @@ export const counting = <Output>(
       if (repeat !== undefined && now - repeat.saidAt < windowMillis) {
         if (repeat.count === 0) repeat.countedSince = now
         repeat.count++
-        const minimum = FiberRefs.getOrDefault(line.context, FiberRef.currentMinimumLogLevel)
-        if (LogLevel.greaterThanEqual(LogLevel.Debug, minimum)) logger.log({ ...line, logLevel: LogLevel.Debug })
+        inDetail(line)
         return
       }
       if (repeat !== undefined && repeat.count > 0) {
         // Still failing a window on: said again, in one line with all the repeats since it was last said.
         repeat.count++
         sayCount(repeat, line)
+        inDetail(line)
         return
       }
       sayCounts(line)
