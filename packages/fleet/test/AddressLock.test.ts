@@ -189,6 +189,26 @@ describe("AddressLock", () => {
       expect(yield* holder(after)).toBeUndefined()
     }), 60_000)
 
+  it.scoped("a heartbeat left unanswered is the session's silence: ended, said so, and the lock taken again", () =>
+    Effect.gen(function*() {
+      let hole: BlackHole.BlackHole | undefined
+      const { lines, other } = yield* runnerHolding((url) => Effect.map(BlackHole.make(url), (made) => (hole = made).url))
+      const first = yield* holder(other)
+      expect(first).toBeTypeOf("number")
+      // The path goes silent between a check's `SELECT 1`, answered, and the beat after it.
+      yield* hole!.loseAnswersTo("UPDATE cluster_runners")
+      yield* ClockSteps.until("the address's lock held by another session of the runner", steps)(
+        Effect.map(holder(other), (pid) => pid !== undefined && pid !== first)
+      )
+      yield* ClockSteps.until("the runner's line that it holds the address again", steps)(Effect.sync(() => lines.length >= 2))
+      // Before, the beat's silence ended the session unsaid, and the next check, 5 s on, found it ended and said so as a
+      // database restart's.
+      expect(lines).toEqual([
+        `WARN The session that held this runner's address, ${address}, did not answer within 5s (its path to the database may have gone silent): it was ended, and this runner takes its lock again, so that no other runner starts at this address`,
+        `INFO This runner holds its address, ${address}, again`
+      ])
+    }), 60_000)
+
   it.scoped("a session wanted from a pool with none free is waited for 5 s of the clock: the runner's start fails then, where it waited for the pool's connect timeout (none here: without end)", () =>
     Effect.gen(function*() {
       const { sql } = yield* poolOfOneHeld

@@ -57,9 +57,10 @@ interface Session {
   readonly alive: Effect.Effect<"alive" | "ended" | "silent">
   /**
    * Writes the runner's heartbeat to its row, if the cluster has one (an update, never an insert: a runner the cluster
-   * let go is not brought back). Its failure is the next check's to find.
+   * let go is not brought back). A failure answered is the next check's to find; no answer within `checkEvery` is the
+   * session's silence, as a check's (`silent`: it was ended).
    */
-  readonly beat: Effect.Effect<void>
+  readonly beat: Effect.Effect<"alive" | "silent">
 }
 
 /**
@@ -105,9 +106,10 @@ export const hold = (address: string): Effect.Effect<boolean, SqlError, SqlClien
           Effect.map((rows) => (rows as ReadonlyArray<{ readonly taken: boolean }>)[0]?.taken === true),
           Effect.tap((taken) => taken ? Scope.addFinalizer(scope, unlock) : Effect.void)
         ),
-        beat: Effect.ignore(answered(
-          connection.execute("UPDATE cluster_runners SET last_heartbeat = NOW() WHERE address = $1", [address], undefined)
-        )),
+        beat: Effect.map(
+          answered(connection.execute("UPDATE cluster_runners SET last_heartbeat = NOW() WHERE address = $1", [address], undefined)),
+          (answer) => Option.isNone(answer) ? "silent" as const : "alive" as const
+        ),
         alive: Effect.map(
           answered(connection.execute("SELECT 1", [], undefined)),
           Option.match({ onNone: () => "silent" as const, onSome: (exit) => Exit.isSuccess(exit) ? "alive" as const : "ended" as const })
@@ -168,8 +170,10 @@ export const hold = (address: string): Effect.Effect<boolean, SqlError, SqlClien
     })
     let current = first
     const check = Effect.gen(function*() {
-      const alive = yield* current.alive
-      if (alive === "alive") return yield* current.beat
+      // A beat unanswered ended the session as a check's silence does: said so now, not found ended at the next check.
+      const checked = yield* current.alive
+      const alive = checked === "alive" ? yield* current.beat : checked
+      if (alive === "alive") return
       const lostAt = yield* Clock.currentTimeMillis
       // Given back to the pool, which drops a connection that failed.
       yield* Scope.close(current.scope, Exit.void)
