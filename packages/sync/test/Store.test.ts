@@ -232,6 +232,13 @@ describe("the deletion pass on SQLite, a chunk a transaction", () => {
           ([row]) => Number(row.marked)
         ))
 
+    it.effect("the pass in one statement is PostgreSQL's: asked of SQLite, it dies rather than hold the file's lock for the whole pass", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const exit = yield* Effect.exit(Store.make(sql, "sqlite", freshToken("one-statement"), "users").markDeleted(1, 0))
+        expect(Exit.isFailure(exit) && Cause.isDie(exit.cause)).toBe(true)
+      }))
+
     /** `writeUntil` the run's first deletions committed. */
     const writeBetween = (workspace: string, then: Effect.Effect<void, unknown, SqlClient.SqlClient>) =>
       writeUntil(marked(workspace), then)

@@ -391,7 +391,10 @@ export interface Store {
   readonly discardSeenLogChunk: (run: number, limit: number) => Effect.Effect<number, SqlError>
   /** SQLite: drops the run's sorted copy of its log, if any. */
   readonly dropSortedSeenLog: (run: number) => Effect.Effect<void, SqlError>
-  /** Marks deleted every live row the run did not see, and returns how many. Call inside the completing transaction. */
+  /**
+   * PostgreSQL: marks deleted every live row the run did not see, and returns how many. Call inside the completing
+   * transaction. SQLite marks them a chunk at a time (`markDeletedChunk`), so as not to hold its one file's lock.
+   */
   readonly markDeleted: (run: number, now: number) => Effect.Effect<number, SqlError>
   /**
    * SQLite: `markDeleted` a chunk at a time, each to be called in a transaction of its own once the run's fold committed.
@@ -721,24 +724,23 @@ export const make = (
 
     markDeleted: (run, now) =>
       Effect.gen(function*() {
+        if (dialect !== "pg") return yield* Effect.dieMessage("Store.markDeleted is PostgreSQL's: SQLite marks a chunk at a time")
         // PostgreSQL plans a workspace new to tables analyzed before it existed at one row a side, and joins its records
         // to its seen rows in a nested loop that scans all of them for each: quadratic (93 s for 20,000 users, the
         // fleet's second workspace). Without nested loops, for the rest of this transaction, it merges or hashes the
         // two: linear, whatever the statistics say.
-        if (dialect === "pg") yield* sql`SET LOCAL enable_nestloop = off`
+        yield* sql`SET LOCAL enable_nestloop = off`
         // A deletion is a change by this run: `changed_run > N` finds what changed since run N, deletions included.
-        // One statement, counted as it writes: the join reads the workspace's records whole (in PostgreSQL, hashed
-        // against the unseen ids), and a count before it read them a second time (at 1,000,000 users, 2.5 s of a 4.6 s
-        // pass). SQLite counts the rows through `changes()`, not RETURNING: a mass deletion would return a row each.
-        const update = sql`UPDATE ${stored} SET deleted_at = ${time(dialect, now)}, changed_run = ${run}
-          WHERE workspace = ${workspace} AND deleted_at IS NULL AND id IN (
-            SELECT id FROM ${seen} WHERE workspace = ${workspace} AND last_seen_run <> ${run})`
-        const deleted = dialect === "pg"
-          ? (yield* sql<{ deleted: number }>`WITH marked AS (${update} RETURNING 1)
-              SELECT CAST(count(*) AS INTEGER) AS deleted FROM marked`)[0].deleted
-          : yield* Effect.zipRight(update, Effect.map(sql<{ deleted: number }>`SELECT changes() AS deleted`, ([row]) => row.deleted))
-        // PostgreSQL: a deleted record has no stored version to compare with, so that one that comes back is written.
-        if (Number(deleted) > 0 && dialect === "pg") {
+        // One statement, counted as it writes: the join hashes the workspace's records against the unseen ids, and a
+        // count before it read them a second time (at 1,000,000 users, 2.5 s of a 4.6 s pass).
+        const [{ deleted }] = yield* sql<{ deleted: number }>`WITH marked AS (
+            UPDATE ${stored} SET deleted_at = ${time(dialect, now)}, changed_run = ${run}
+            WHERE workspace = ${workspace} AND deleted_at IS NULL AND id IN (
+              SELECT id FROM ${seen} WHERE workspace = ${workspace} AND last_seen_run <> ${run})
+            RETURNING 1)
+          SELECT CAST(count(*) AS INTEGER) AS deleted FROM marked`
+        // A deleted record has no stored version to compare with, so that one that comes back is written.
+        if (Number(deleted) > 0) {
           yield* sql`UPDATE ${seen} SET record_hash = NULL
             WHERE workspace = ${workspace} AND last_seen_run <> ${run} AND record_hash IS NOT NULL`
         }
