@@ -221,9 +221,16 @@ export const installed = (options: {
       versions,
       bin: (name: string) => path.join(project, "node_modules", ".bin", name),
       node: (args, nodeOptions = {}) =>
-        run(nodeOptions.executable ?? "node", args, { cwd: project, env: { ...nodeOptions.env, ...outsideWorkspace } })
+        run(nodeOptions.executable ?? "node", args, {
+          cwd: project,
+          env: { ...nodeOptions.env, ...outsideWorkspace },
+          sayAfterMillis: saidAfterMillis
+        })
     } satisfies Project
   })
+
+/** An installed program still running after a minute (half its test's time) says what it has printed (`run`). */
+const saidAfterMillis = 60_000
 
 /** The command installed globally, as the READMEs tell a user to install it. */
 export interface GlobalInstallation {
@@ -276,7 +283,8 @@ export const installedGlobally = (options: { readonly build?: boolean } = {}): I
       run: (name, args, runOptions = {}) =>
         run(name, args, {
           cwd: directory,
-          env: { ...runOptions.env, ...outsideWorkspace, PATH: `${path.join(prefix, "bin")}:${process.env.PATH ?? ""}` }
+          env: { ...runOptions.env, ...outsideWorkspace, PATH: `${path.join(prefix, "bin")}:${process.env.PATH ?? ""}` },
+          sayAfterMillis: saidAfterMillis
         }),
       install
     } satisfies GlobalInstallation

@@ -60,18 +60,43 @@ const command = (file: string, args: ReadonlyArray<string>, options: {
     Command.workingDirectory(options.cwd ?? root)
   )
 
-/** Runs to the end, collecting both outputs. */
+/** The last `characters` of `output`, for a line of the log. */
+const lastOf = (output: string, characters = 2_000) =>
+  JSON.stringify(output.length > characters ? `…${output.slice(-characters)}` : output)
+
+/**
+ * Runs to the end, collecting both outputs. With `sayAfterMillis`, a program still running then is said on stderr
+ * with what it has printed so far, and goes on: a test that times out on a hung program (once in CI, an installed
+ * bin's export at a load of ~10) otherwise says nothing of what the program was doing. A real timer: the tests that
+ * run programs may run under the TestClock.
+ */
 export const run = (
   file: string,
   args: ReadonlyArray<string>,
-  options: { readonly env?: Record<string, string>; readonly cwd?: string } = {}
+  options: { readonly env?: Record<string, string>; readonly cwd?: string; readonly sayAfterMillis?: number } = {}
 ): Effect.Effect<Finished, PlatformError, CommandExecutor.CommandExecutor> =>
   Effect.scoped(Effect.gen(function*() {
     const process = yield* Command.start(command(file, args, options))
-    const [stdout, stderr, exitCode] = yield* Effect.all([text(process.stdout), text(process.stderr), process.exitCode], {
+    const printed = { stdout: "", stderr: "" }
+    const collect = (stream: Stream.Stream<Uint8Array, PlatformError>, into: keyof typeof printed) =>
+      stream.pipe(Stream.decodeText(), Stream.runForEach((chunk) => Effect.sync(() => printed[into] += chunk)))
+    const { sayAfterMillis } = options
+    if (sayAfterMillis !== undefined) {
+      yield* Effect.acquireRelease(
+        Effect.sync(() =>
+          setTimeout(() =>
+            console.error(
+              `still running after ${sayAfterMillis / 1000} s: ${file} ${args.join(" ")} (cwd ${options.cwd ?? root}); ` +
+                `its stdout so far ${lastOf(printed.stdout)}; its stderr so far ${lastOf(printed.stderr)}`
+            ), sayAfterMillis)
+        ),
+        (timer) => Effect.sync(() => clearTimeout(timer))
+      )
+    }
+    const [, , exitCode] = yield* Effect.all([collect(process.stdout, "stdout"), collect(process.stderr, "stderr"), process.exitCode], {
       concurrency: "unbounded"
     })
-    return { exitCode, stdout, stderr }
+    return { exitCode, stdout: printed.stdout, stderr: printed.stderr }
   }))
 
 /**
