@@ -79,6 +79,23 @@ describe.concurrent("intercom-scroll export, as a process against the standalone
       // 90 s, not 60: the two exports and the scroll's 20 s took 35 s on a loaded machine (2026-12-05).
     }).pipe(Effect.provide(NodeContext.layer)), 90_000)
 
+  it.scopedLive("a CSV export piped into head had scrolled to the end: the next takes another app's scroll for another app's", () =>
+    Effect.gen(function*() {
+      const baseUrl = yield* simulator(workspaceFlags)
+      const environment = { ...env(baseUrl), TMPDIR: yield* tempDirectory }
+      // CSV writes nothing before the scroll's end: head closes the pipe after it, with no scroll of this tool's open.
+      const cut = yield* cliPipedTo(["export", "users", "--format", "csv"], "head -n 1 >/dev/null", { env: environment })
+      expect(cut.exitCode).toBe(141)
+      // Another app opens a scroll of the workspace and keeps it.
+      const opened = yield* Effect.promise(() =>
+        fetch(`${baseUrl}/users/scroll`, { headers: { authorization: `Bearer ${TOKEN}`, accept: "application/json", "intercom-version": "1.4" } })
+      )
+      expect(opened.status).toBe(200)
+      const next = yield* cli(["export", "users", "--wait-for-other-scroll", "0", "--out", "/dev/null"], { env: environment })
+      expect(next.exitCode).toBe(1)
+      expect(next.stderr).toMatch(/^ConcurrentScroll: .* Another app may be scrolling the workspace/m)
+    }).pipe(Effect.provide(NodeContext.layer)), 60_000)
+
   it.scopedLive("through `pnpm -s cli`, as the README shows: the exit code is the CLI's own (141 into head)", () =>
     Effect.gen(function*() {
       const result = yield* run("bash", ["-c", "set -o pipefail; pnpm -s cli export users | head -n 1"], {
