@@ -54,6 +54,10 @@ describe("ProgressBar.render", () => {
     expect(ProgressBar.formatDuration(4_249)).toBe("4.2 s")
     expect(ProgressBar.formatDuration(187_000)).toBe("3 min 07 s")
     expect(ProgressBar.formatDuration(3_725_000)).toBe("1 h 02 min")
+    // Tenths cut, not rounded, as whole seconds and minutes are: under a minute never reads as 60.0 s.
+    expect(ProgressBar.formatDuration(59_960)).toBe("59.9 s")
+    expect(ProgressBar.formatDuration(60_000)).toBe("1 min 00 s")
+    expect(ProgressBar.formatDuration(4_299)).toBe("4.2 s")
   })
 
   it("cuts a live line to the terminal's width, and leaves it whole when the width is unknown or zero", () => {

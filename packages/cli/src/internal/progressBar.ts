@@ -43,7 +43,8 @@ const count = (n: number, singular: string, plural = `${singular}s`) => `${integ
  */
 export const formatDuration = (millis: number): string => {
   const seconds = Math.max(0, millis) / 1000
-  if (seconds < 60) return `${seconds.toFixed(1)} s`
+  // Tenths cut, as the seconds and minutes below are: rounded, 59.96 s read "60.0 s", and a tenth later "1 min 00 s".
+  if (seconds < 60) return `${(Math.floor(Math.max(0, millis) / 100) / 10).toFixed(1)} s`
   const wholeSeconds = Math.floor(seconds)
   const minutes = Math.floor(wholeSeconds / 60)
   if (minutes < 60) return `${minutes} min ${String(wholeSeconds % 60).padStart(2, "0")} s`
