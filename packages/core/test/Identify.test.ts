@@ -164,6 +164,15 @@ describe("IntercomClient.identify", () => {
       expect(redirected).toMatchObject({ status: 302, code: "http_302" })
       expect(redirected.detail).toBe("a redirect to https://login.example/me?…, which the client does not follow")
     }))
+
+  it.effect("an answer that is no JSON is quoted without the token, even where the quote's end cuts the token", () =>
+    Effect.gen(function*() {
+      // A proxy's page that echoes the request: the token starts 66 characters in, and the quote ends at 80.
+      const echo = `${"x".repeat(59)} Bearer tok_fixed_0123456789 sent`
+      const error = yield* Effect.flip(answering(() => new Response(echo, { status: 403 })))
+      expect(error.detail).toMatch(/^not JSON: x+ Bearer /)
+      expect(error.message).not.toContain("tok_fixed_01")
+    }))
 })
 
 describe("IntercomClient.identify over an HTTP client closed beneath it", () => {

@@ -76,7 +76,8 @@ const once = (
       yield* readAtMost(response.stream, maxBytes, () => failed(`an answer over ${maxBytes} bytes`, { status }))
     )
     const json = yield* Effect.try(() => JSON.parse(body) as unknown).pipe(
-      Effect.orElseFail(() => failed(`not JSON: ${body.slice(0, 80)}`, { status }))
+      // Redacted before it is cut: a cut through the token would leave its prefix for the redaction to miss.
+      Effect.orElseFail(() => failed(`not JSON: ${redact(body).slice(0, 80)}`, { status }))
     )
     if (status < 200 || status >= 300) {
       const error = firstError(json)
