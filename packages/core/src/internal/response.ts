@@ -1,5 +1,5 @@
 import type { Headers, HttpClientError, HttpClientResponse } from "@effect/platform"
-import { Data, Effect, Either, Fiber, Stream } from "effect"
+import { Data, Effect, Either, Stream } from "effect"
 import type { Resource } from "../Resource.js"
 import {
   ApiError,
@@ -74,14 +74,6 @@ const cutShort = (where: Where) => (error: HttpClientError.ResponseError) =>
 class Unread extends Data.TaggedError("Unread") {}
 
 /**
- * Lets go of a body that is not to be read. The platform aborts an unread response's request only once the response is
- * garbage collected: until then its connection stays taken, with the server's bytes waiting on it. A read begun and
- * interrupted aborts it now (the yield lets the read begin, so that it is the read that is interrupted).
- */
-const letGo = (response: HttpClientResponse.HttpClientResponse): Effect.Effect<void> =>
-  Effect.flatMap(Effect.fork(response.arrayBuffer), (reading) => Effect.zipRight(Effect.yieldNow(), Fiber.interrupt(reading)))
-
-/**
  * Reads the whole body as bytes, refusing one over `maxBytes` before it is held in memory. A read that fails is named
  * by `readFailed` within the body's stream: the transport's error, which carries the request, goes no further.
  */
@@ -98,7 +90,7 @@ const readBytes = <E>(
     // outlive minor GCs and pile up in the old generation (a CLI export peaked ~100 MB higher at 200k records than at
     // 20k).
     return declared > maxBytes
-      ? Effect.zipRight(letGo(response), Effect.fail(tooLarge(`Content-Length ${declared}`)))
+      ? Effect.fail(tooLarge(`Content-Length ${declared}`))
       : Effect.mapBoth(response.arrayBuffer, { onFailure: readFailed, onSuccess: (buffer) => new Uint8Array(buffer) })
   }
   // No length to go by: count while reading.
