@@ -63,10 +63,9 @@ export const farLink: Link = {
  * acknowledgements, and whether a client's writes and a server's reach the link as one packet or several.
  */
 export const packetLink: Link = {
+  ...realLink,
   name: "packet link",
-  latencyMillis: 40,
-  megabits: 20,
-  handshakeMillis: 40,
+  handshakeMillis: realLink.latencyMillis,
   ids: { users: 21, companies: 22 },
   goals: { users: "record it (beside 11)", companies: "record it (beside 12)" },
   holds: { users: () => true, companies: () => true },
