@@ -16,6 +16,7 @@ import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { Fleet } from "../src/index.js"
 import {
+  endedWithin,
   everyWorkspaceCompleted,
   everyWorkspaceSynced,
   logged,
@@ -193,8 +194,8 @@ describe.concurrent("the fleet as processes", () => {
         victim.signal("SIGTERM")
         const stoppedAt = Date.now()
 
-        const victimExit = yield* victim.exit.pipe(Effect.timeout("90 seconds"), Effect.orDie)
-        const exit = yield* client.exit.pipe(Effect.timeout("120 seconds"), Effect.orDie)
+        const victimExit = yield* endedWithin(victim, "90 seconds", fleet.runners)
+        const exit = yield* endedWithin(client, "120 seconds", fleet.runners, [client])
         const survivors = fleet.runners.filter((runner) => runner !== victim)
         const handedBack = waiting.map((name) =>
           (survivors.flatMap((runner) => logged(runner, "Sync received")).find((line) => line.workspace === name)?.at ?? NaN) - stoppedAt)
@@ -268,10 +269,7 @@ describe.concurrent("the fleet as processes", () => {
         const joined = yield* fleet.addRunner("runner2")
         const joinedAt = Date.now()
         const both = { ...fleet, runners: [first, joined] }
-        const exit = yield* client.exit.pipe(
-          Effect.timeout("150 seconds"),
-          Effect.catchAll(() => Effect.dieMessage(`the client did not end within 150 seconds\n${said([first, joined, client])}`))
-        )
+        const exit = yield* endedWithin(client, "150 seconds", [first, joined], [client])
         // A first runner that gave up every shard, its lock storage found unhealthy, cut every sync: the case is run again.
         yield* shardLocksStayedHealthy([first, joined])
         expect(exit.code).toBe(0)
@@ -545,7 +543,7 @@ describe.concurrent("the fleet as processes", () => {
               /lost its lock|^Sync interrupted$/.test(String(value.message))
             )))
 
-          const exit = yield* client.exit.pipe(Effect.timeout("150 seconds"), Effect.orDie)
+          const exit = yield* endedWithin(client, "150 seconds", others, [client])
           const staleAfter = (yield* syncRuns.pipe(inDatabase)).find((run) => run.id === stale.id)!
           const storedByStale = (yield* rowsOfRun(stale.id).pipe(inDatabase)).first
           const stats = (yield* fleet.simulator.stats).workspaces[workspace]

@@ -73,6 +73,29 @@ export const shardLocksStayedHealthy = (runners: ReadonlyArray<Process>): Effect
   })
 
 /**
+ * `process`'s end within `within`. Past it, `LockStorageUnhealthy` where one of `runners` said its shard-lock storage
+ * was unhealthy (the cluster cut that runner's syncs, which began again and outlast any bound set for them: an attempt
+ * that checks nothing, as `shardLocksStayedHealthy` after the end); else a defect saying what the processes said.
+ */
+export const endedWithin = (
+  process: Process,
+  within: Duration.DurationInput,
+  runners: ReadonlyArray<Process>,
+  others: ReadonlyArray<Process> = []
+) =>
+  process.exit.pipe(
+    Effect.timeout(within),
+    Effect.catchAll(() =>
+      Effect.zipRight(
+        shardLocksStayedHealthy(runners),
+        Effect.dieMessage(
+          `${process.name} did not end within ${Duration.format(Duration.decode(within))}\n${said([...runners, ...others])}`
+        )
+      )
+    )
+  )
+
+/**
  * `attempt` again, on a fleet of its own, while a runner's shard-lock storage went unhealthy in it, `attempts` in all:
  * such an attempt checks nothing (`LockStorageUnhealthy`). Any other failure fails at once. Each attempt's scope (its
  * fleet, its processes) is closed before the next begins.
