@@ -204,7 +204,11 @@ export const make = (options: Options): Effect.Effect<Service, InvalidOptions, H
     const httpClient = (yield* HttpClient.HttpClient).pipe(
       // The platform's `http.client` span ends with the transport's raw error, whose text and request (with its
       // Authorization header) an exporter may record. Our own `Scroll.page` span, scrubbed, stands in its place.
-      HttpClient.withTracerDisabledWhen(() => true)
+      HttpClient.withTracerDisabledWhen(() => true),
+      // Each request ends with its exchange's scope. A body left unread (refused by its Content-Length, a redirect's)
+      // is let go of at once, and its connection with it; otherwise the platform aborts it only when the response is
+      // garbage collected. A body read to its end is not touched, so its connection goes back to the pool.
+      HttpClient.withScope
     )
 
     /** A GET of the API, as every request is: the token, JSON, and an `Intercom-Version`. */
@@ -254,6 +258,7 @@ export const make = (options: Options): Effect.Effect<Service, InvalidOptions, H
       // A turn first, so that the connection of the response just read takes this request (internal/sendAhead.ts).
       const roundTrip = Effect.zipRight(beforeRequest, httpClient.execute(request)).pipe(
         Effect.flatMap((response) => receive(response, where, maxBytes)),
+        Effect.scoped,
         Effect.catchTags({ RequestError: transportFailure, ResponseError: transportFailure })
       )
       // The timeout covers the exchange (request and body), not the parsing after it: the exchange runs in a fiber of

@@ -165,6 +165,24 @@ describe("IntercomClient.identify", () => {
       expect(redirected.detail).toBe("a redirect to https://login.example/me?…, which the client does not follow")
     }))
 
+  it.effect("a redirect's body, left unread, is let go at once: its request is aborted, not left to the GC", () =>
+    Effect.gen(function*() {
+      const signals: Array<AbortSignal> = []
+      const http = HttpClient.make((request, _url, signal) => {
+        signals.push(signal)
+        return Effect.succeed(HttpClientResponse.fromWeb(
+          request,
+          new Response("Moved", { status: 302, headers: { location: "https://login.example/me" } })
+        ))
+      })
+      const error = yield* Effect.flip(Effect.flatMap(IntercomClient.IntercomClient, (service) => service.identify!).pipe(
+        Effect.provide(client("tok_fixed_0123456789")),
+        Effect.provide(Layer.succeed(HttpClient.HttpClient, http))
+      ))
+      expect(error).toMatchObject({ status: 302 })
+      expect(signals.map((signal) => signal.aborted)).toEqual([true])
+    }))
+
   it.effect("an answer that is no JSON is quoted without the token, even where the quote's end cuts the token", () =>
     Effect.gen(function*() {
       // A proxy's page that echoes the request: the token starts 66 characters in, and the quote ends at 80.

@@ -852,6 +852,33 @@ describe("error mapping", () => {
       expect(malformed.message).not.toContain("maxResponseBytes")
     }))
 
+  it.effect("a body refused by its Content-Length is let go at once, its request aborted, and not read", () =>
+    Effect.gen(function*() {
+      const signals: Array<AbortSignal> = []
+      let pulls = 0
+      // The 40 MB a server declared, coming for as long as someone reads (and no longer than 40 MB, should one read it).
+      const declared = 40_000_000
+      const chunk = new Uint8Array(16_384).fill(32)
+      const body = () =>
+        new ReadableStream<Uint8Array>({
+          pull: (controller) => (++pulls * chunk.length > declared ? controller.close() : controller.enqueue(chunk))
+        })
+      const http = HttpClient.make((request, _url, signal) => {
+        signals.push(signal)
+        return Effect.succeed(HttpClientResponse.fromWeb(
+          request,
+          new Response(body(), { headers: { "content-type": "application/json", "content-length": String(declared) } })
+        ))
+      })
+      const error = yield* scrollPage("users", "s1-1", 2).pipe(Effect.flip, Effect.provide(clientOver(http, { maxResponseBytes: 100 })))
+      expect(expectTag(error, "InvalidResponse").issue).toBe(`the body is over the 100-byte limit (Content-Length ${declared})`)
+      // Unread, the platform aborts the request only when the response is garbage collected: its connection stays
+      // taken until then, with the server's bytes waiting on it.
+      expect(signals.map((signal) => signal.aborted)).toEqual([true])
+      // The stream's own read-ahead at most: nothing of the body was read to let it go.
+      expect(pulls).toBeLessThanOrEqual(1)
+    }))
+
   it.effect("a transport RequestError is RestartRequired with a TransportError cause", () =>
     Effect.gen(function*() {
       const failing = HttpClient.make((request) =>

@@ -4,7 +4,7 @@
 import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import { Effect, Schedule, Schema } from "effect"
+import { Effect, Schedule, Schema, type Scope } from "effect"
 import { type App, Me } from "../Models.js"
 import { IdentifyFailed } from "../ScrollError.js"
 import { firstError } from "./envelope.js"
@@ -29,7 +29,7 @@ export interface Settings {
 }
 
 /** Asks once, then answers from the first answer: a token belongs to one app for good. A failure is asked again. */
-export const make = (httpClient: HttpClient.HttpClient, settings: Settings): Effect.Effect<App, IdentifyFailed> => {
+export const make = (httpClient: ScopedClient, settings: Settings): Effect.Effect<App, IdentifyFailed> => {
   let identified: App | undefined
   const ask = Effect.tap(once(httpClient, settings), (app) => {
     identified = app
@@ -44,9 +44,12 @@ export const make = (httpClient: HttpClient.HttpClient, settings: Settings): Eff
   return Effect.suspend(() => identified === undefined ? ask : Effect.succeed(identified))
 }
 
+/** A client whose requests end with the scope they were sent in (`HttpClient.withScope`), as the scroll's do. */
+type ScopedClient = HttpClient.HttpClient.With<HttpClientError.HttpClientError, Scope.Scope>
+
 /** One `GET /me`, read into the app it embeds, or `IdentifyFailed` with what came instead. */
 const once = (
-  httpClient: HttpClient.HttpClient,
+  httpClient: ScopedClient,
   { redact, request, timeoutMillis }: Settings
 ): Effect.Effect<App, IdentifyFailed> => {
   const failed = (
@@ -87,6 +90,7 @@ const once = (
       Effect.mapBoth({ onFailure: () => failed("the answer names no app (app.id_code)", { status }), onSuccess: (me) => me.app })
     )
   }).pipe(
+    Effect.scoped,
     Effect.catchTags({
       RequestError: (error) => transportFailure(error, redact, failed),
       ResponseError: (error) => transportFailure(error, redact, failed)
