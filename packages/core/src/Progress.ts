@@ -68,6 +68,13 @@ export type ProgressEvent = Data.TaggedEnum<{
   Waiting: { readonly resource: Resource; readonly reason: WaitReason; readonly untilMillis: number | undefined }
   /** The wait is over. */
   Resumed: { readonly resource: Resource }
+  /**
+   * The scroll reached its end: Intercom's empty page, after every page went out to the consumer. The workspace's
+   * scroll is closed on Intercom's side then, so the next scroll of the workspace need not wait for it. Reported once,
+   * and only then: not when the consumer stops early (`Stream.take`), on a failure or an interruption; after a restart,
+   * when the restarted scroll ends.
+   */
+  End: { readonly resource: Resource }
 }>
 
 /**
@@ -133,7 +140,9 @@ export const update = (snapshot: Snapshot, event: ProgressEvent): Snapshot =>
       rateLimitWaits: snapshot.rateLimitWaits + (reason === "rate-limit" ? 1 : 0),
       waiting: { reason, untilMillis }
     }),
-    Resumed: () => ({ ...snapshot, waiting: undefined })
+    Resumed: () => ({ ...snapshot, waiting: undefined }),
+    // Nothing to count: the counts are whole already, and a tracker shared by several scrolls has no one end.
+    End: () => snapshot
   })
 
 /**

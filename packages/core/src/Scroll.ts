@@ -497,8 +497,10 @@ export const pages = <R extends Resource, A = never, I = never>(
 
     // `Failure<A>` is `ScrollError` alone when no schema can fail a record. At the scroll's end the workspace is
     // given back at once: whatever runs this stream may close its scope only later (`Stream.merge` with another
-    // scroll of the workspace, which waits for it).
-    return Stream.concat(Stream.mapEffect(attempt(1), emit), Stream.execute(giveBackLock)) as Stream.Stream<
+    // scroll of the workspace, which waits for it). The end is reported here, after the last page went out: a stream
+    // that failed, was interrupted or was stopped early by its consumer never gets here.
+    const end = Effect.zipRight(progress.report(ProgressEvent.End({ resource })), giveBackLock)
+    return Stream.concat(Stream.mapEffect(attempt(1), emit), Stream.execute(end)) as Stream.Stream<
       Page<R, A>,
       Failure<A>
     >

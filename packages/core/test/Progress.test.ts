@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Progress } from "@intercom-scroll/core"
 
-const { Page, Restart, Resumed, Waiting } = Progress.ProgressEvent
+const { End, Page, Restart, Resumed, Waiting } = Progress.ProgressEvent
 
 describe("Progress.update", () => {
   it("adds pages and records, counts restarts and rate-limit waits, and clears a wait when pages flow again", () => {
@@ -23,5 +23,10 @@ describe("Progress.update", () => {
       rateLimitWaits: 2,
       waiting: undefined
     })
+  })
+
+  it("leaves the snapshot as it was at a scroll's end: its counts are whole already", () => {
+    const before = Progress.update(Progress.empty, Page({ resource: "users", attempt: 1, page: 1, records: 100, received: 100 }))
+    expect(Progress.update(before, End({ resource: "users" }))).toEqual(before)
   })
 })

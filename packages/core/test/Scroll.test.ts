@@ -34,7 +34,7 @@ import {
   user
 } from "./support/fakeIntercom.js"
 import { recordingTracer } from "./support/recordingTracer.js"
-import { Settle } from "@intercom-scroll/testing"
+import { ClockSteps, Settle } from "@intercom-scroll/testing"
 
 const RESTART_500 = () =>
   errorList(500, "server_error", "Request failed due to an internal network error. Please restart the scroll operation.")
@@ -800,6 +800,89 @@ describe("observability", () => {
       const snapshot = yield* tracker.snapshot
       expect(snapshot).toEqual({ records: 150, pages: 3, restarts: 1, rateLimitWaits: 0, waiting: undefined })
       expect(waits).toContain("restart")
+    }).pipe(Effect.provide(fake.layer))
+  })
+})
+
+describe("the scroll's end, said to Progress", () => {
+  /** Runs `effect` with every event it reports kept, in order. */
+  const reported = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+    Effect.gen(function*() {
+      const events: Array<Progress.ProgressEvent> = []
+      const exit = yield* effect.pipe(
+        Effect.provideService(Progress.Progress, { report: (event) => Effect.sync(() => events.push(event)) }),
+        Effect.exit
+      )
+      return { exit, events, ends: events.filter((event) => event._tag === "End") }
+    })
+
+  it.effect("once, at the empty page, after the last page went out", () => {
+    const fake = makeFake({ records: 250 })
+    return Effect.gen(function*() {
+      const { events, ends, exit } = yield* reported(Stream.runDrain(Scroll.users()))
+      expect(exit).toEqual(Exit.void)
+      expect(ends).toEqual([Progress.ProgressEvent.End({ resource: "users" })])
+      expect(events.at(-1)?._tag).toBe("End")
+      expect(events.filter((event) => event._tag === "Page")).toHaveLength(3)
+    }).pipe(Effect.provide(fake.layer))
+  })
+
+  it.effect("not when the consumer stops early (Stream.take): the scroll did not reach its end", () => {
+    const fake = makeFake({ records: 250 })
+    return Effect.gen(function*() {
+      const { ends, exit } = yield* reported(Stream.runDrain(Scroll.users().pipe(Stream.take(10))))
+      expect(exit).toEqual(Exit.void)
+      expect(ends).toEqual([])
+    }).pipe(Effect.provide(fake.layer))
+  })
+
+  it.effect("not on a failure, even one at the empty page after every record went out", () => {
+    // Pages 0–2 hold the 250 users; the request for the empty page (3) fails, and nothing starts over.
+    const fake = makeFake({ records: 250, fault: once(at(1, 3), RESTART_500) })
+    return Effect.gen(function*() {
+      const { ends, events, exit } = yield* reported(Stream.runDrain(Scroll.users({ restart: Schedule.stop })))
+      expect(Option.map(failureOf(exit), (error) => error._tag)).toEqual(Option.some("RestartRequired"))
+      expect(events.filter((event) => event._tag === "Page")).toHaveLength(3)
+      expect(ends).toEqual([])
+    }).pipe(Effect.provide(fake.layer))
+  })
+
+  it.effect("not on an interruption", () => {
+    const fake = makeFake({ records: 250 })
+    return Effect.gen(function*() {
+      const events: Array<Progress.ProgressEvent> = []
+      const exit = yield* Stream.runDrain(Scroll.users()).pipe(
+        Effect.provideService(Progress.Progress, {
+          // Interrupted as its second page goes out, the scroll's fiber runs no further.
+          report: (event) =>
+            Effect.zipRight(
+              Effect.sync(() => events.push(event)),
+              event._tag === "Page" && event.page === 2 ? Effect.interrupt : Effect.void
+            )
+        }),
+        Effect.exit
+      )
+      expect(Exit.isInterrupted(exit)).toBe(true)
+      expect(events.filter((event) => event._tag === "End")).toEqual([])
+    }).pipe(Effect.provide(fake.layer))
+  })
+
+  it.effect("after a restart, once, when the restarted scroll ends", () => {
+    const fake = makeFake({ records: 250, fault: once(at(1, 2), RESTART_500) })
+    return Effect.gen(function*() {
+      const events: Array<Progress.ProgressEvent> = []
+      const restart = Schedule.spaced("3 seconds").pipe(Schedule.intersect(Schedule.recurs(1)))
+      const fiber = yield* Stream.runDrain(Scroll.users({ restart })).pipe(
+        Effect.provideService(Progress.Progress, { report: (event) => Effect.sync(() => events.push(event)) }),
+        Effect.fork
+      )
+      // The clock moves on a second at a time, through the restart's back-off, until the scroll is done.
+      yield* ClockSteps.runToEnd({ step: "1 second", maxSteps: 10 })(fiber)
+      expect(fake.opened()).toBe(2)
+      expect(events.filter((event) => event._tag === "End")).toEqual([Progress.ProgressEvent.End({ resource: "users" })])
+      // After the restart and every page of the second try.
+      expect(events.map((event) => event._tag).filter((tag) => tag === "Restart" || tag === "End")).toEqual(["Restart", "End"])
+      expect(events.at(-1)?._tag).toBe("End")
     }).pipe(Effect.provide(fake.layer))
   })
 })
