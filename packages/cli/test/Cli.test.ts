@@ -776,6 +776,38 @@ describe("intercom-scroll export", () => {
       }).pipe(Effect.provide(NodeContext.layer))
     })
 
+    it.scoped("a sync that fails after its scroll's end (its deletion pass refused by the database) leaves no scroll noted open: the next run takes another app's scroll for another app's", () => {
+      const token = "tok_sync_failed_after_its_end"
+      return Effect.gen(function*() {
+        const directory = yield* tempDirectory
+        const env = { INTERCOM_ACCESS_TOKEN: token, TMPDIR: directory }
+        const filename = `${directory}/intercom.sqlite`
+        const synced = { fake: makeFake({ records: 120 }), capture: makeCapture(), env }
+        expect(yield* cli(["sync", "users", "--database", `sqlite:${filename}`], synced)).toEqual(Exit.void)
+        // A trigger of the operator's refuses every deletion: the next sync's pass, after its scroll's end, fails.
+        yield* Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          yield* sql.unsafe(`CREATE TRIGGER refused_deletion BEFORE UPDATE OF deleted_at ON intercom_users_records
+            WHEN NEW.deleted_at IS NOT NULL BEGIN SELECT RAISE(ABORT, 'deletions refused by the operator'); END`)
+        }).pipe(Effect.provide(SqliteClient.layer({ filename })), Effect.orDie)
+        WorkspaceLock.locks.clear()
+        // 20 users fewer: the scroll ends, then the pass marks them deleted, and the trigger refuses it.
+        const failed = { fake: makeFake({ records: 100 }), capture: makeCapture(), env }
+        expect(Failure.exitCode(yield* cli(["sync", "users", "--database", `sqlite:${filename}`], failed))).toBe(1)
+        expect(failed.capture.stderr()).toContain("deletions refused by the operator")
+        WorkspaceLock.locks.clear()
+
+        // Another app's scroll holds the workspace: the next export says so, not that the scroll is its own.
+        const refusals = { count: 0 }
+        const impatient = { fake: scrollExists(refusals), capture: makeCapture(), env }
+        const refused = yield* Effect.fork(cli(["export", "users", "--wait-for-other-scroll", "0"], impatient))
+        yield* firstRequest(refusals, refused)
+        expect(Failure.exitCode(yield* ClockSteps.runToEnd({ step: "1 second", maxSteps: 10 })(refused))).toBe(1)
+        expect(lines(impatient.capture.stderr()).at(-1)).toMatch(/^ConcurrentScroll: .* Another app may be scrolling the workspace/)
+        expect(impatient.capture.stderr()).not.toContain("own scroll")
+      }).pipe(Effect.provide(NodeContext.layer))
+    })
+
     it.effect("waits out another client's scroll of the workspace (the default schedule), then exports everything", () => {
       // The simulator in process, on the TestClock: another client's scroll holds the workspace for its first 8 s, and
       // the default schedule looks again 10 s after it met it. (Was a process test that waited those 10 s.)

@@ -88,11 +88,10 @@ export const run = Effect.fn("Export.run")(function*(options: Options): Effect.f
 
   const startedAt = yield* Clock.currentTimeMillis
   // Scoped so the progress line is gone before the summary (or the caller's error line) is printed.
-  const snapshot = yield* OpenScroll.keep(options.openScroll ?? OpenScroll.none, (track, leftOpenAt, toEnd) => Effect.scoped(Effect.gen(function*() {
+  const snapshot = yield* OpenScroll.keep(options.openScroll ?? OpenScroll.none, (track, leftOpenAt) => Effect.scoped(Effect.gen(function*() {
     const tracker = yield* ProgressBar.start(options.resource, mode, ProgressBar.exportWaits, { leftOpenAt })
     const records = recordsOf(options.resource, options.scroll).pipe(
-      Stream.provideService(Progress.Progress, track(tracker.reporter)),
-      toEnd
+      Stream.provideService(Progress.Progress, track(tracker.reporter))
     )
     const written = options.timestamps === "iso" ? Stream.map(records, Fields.isoTimestamps(options.resource)) : records
     const encoded = written.pipe(

@@ -14,7 +14,7 @@
  */
 import { FileSystem, Path } from "@effect/platform"
 import { type Progress, ScrollError } from "@intercom-scroll/core"
-import { Cause, Clock, Config, Effect, Exit, Option, Redacted, Schema, Stream } from "effect"
+import { Cause, Clock, Config, Effect, Exit, Option, Redacted, Schema } from "effect"
 import { randomUUID } from "node:crypto"
 import * as NodeFs from "node:fs"
 import * as Os from "node:os"
@@ -124,33 +124,35 @@ export const none: OpenScroll = { leftOpenAt: Effect.succeed(undefined), note: (
 
 /**
  * Runs one scroll (an export's, a sync's resource) with the note kept. `run` is given when an earlier run left the
- * workspace's scroll open (for its progress line to say so), wraps its progress reporter with `track`, which sees
- * the first page, and may pass its records through `toEnd`, which sees the scroll's end. A `ConcurrentScroll` met while
- * an earlier run's scroll is noted open is that scroll (`ownScroll`): the core cannot tell it from another app's. At
- * the end the note says whether this scroll is left open: opened, then stopped short of its end other than by
- * expiring. A run that fails after its scroll's end (a CSV's reader that closed the pipe, a file that could not be
- * renamed) leaves none open.
+ * workspace's scroll open (for its progress line to say so), and wraps its progress reporter with `track`, which sees
+ * the first page and the scroll's end (`Page`, `End`): a reporter reaches a stream that another owns (`Sync.run`'s).
+ * A `ConcurrentScroll` met while an earlier run's scroll is noted open is that scroll (`ownScroll`): the core cannot
+ * tell it from another app's. At the end the note says whether this scroll is left open: opened, then stopped short of
+ * its end other than by expiring. A run that fails after its scroll's end (a CSV's reader that closed the pipe, a file
+ * that could not be renamed, a sync's deletion pass or database) leaves none open.
  *
  * @since 0.1.0
  * @category open scroll
  */
 export const keep = <A, E extends { readonly _tag: string }, R>(
   openScroll: OpenScroll,
-  run: (
-    track: (reporter: Progress.Reporter) => Progress.Reporter,
-    leftOpenAt: number | undefined,
-    toEnd: <B, E2, R2>(records: Stream.Stream<B, E2, R2>) => Stream.Stream<B, E2, R2>
-  ) => Effect.Effect<A, E, R>
+  run: (track: (reporter: Progress.Reporter) => Progress.Reporter, leftOpenAt: number | undefined) => Effect.Effect<A, E, R>
 ): Effect.Effect<A, E | ScrollError.ConcurrentScroll, R> => Effect.flatMap(openScroll.leftOpenAt, (leftOpenAt) => {
   // Whether a scroll opened: a page came. Stopped before its end, it stays open on Intercom's side for a minute.
   let opened = false
-  // Whether it reached its end (the empty page): Intercom holds nothing open then, whatever the run does after.
+  // Whether it reached its end (`End`, the empty page): Intercom holds nothing open then, whatever the run does after.
   let ended = false
   const track = (reporter: Progress.Reporter): Progress.Reporter => ({
-    report: (event) => Effect.zipRight(Effect.sync(() => opened ||= event._tag === "Page"), reporter.report(event))
+    report: (event) =>
+      Effect.zipRight(
+        Effect.sync(() => {
+          opened ||= event._tag === "Page"
+          ended ||= event._tag === "End"
+        }),
+        reporter.report(event)
+      )
   })
-  const toEnd = <B, E2, R2>(records: Stream.Stream<B, E2, R2>) => Stream.onEnd(records, Effect.sync(() => ended = true))
-  return run(track, leftOpenAt, toEnd).pipe(
+  return run(track, leftOpenAt).pipe(
     Effect.catchIf(
       (error): error is E & ScrollError.ConcurrentScroll => error._tag === "ConcurrentScroll" && leftOpenAt !== undefined,
       (error) =>
