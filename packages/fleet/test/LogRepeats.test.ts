@@ -115,6 +115,25 @@ describe("LogRepeats", () => {
       ])
       expect(lines.map(hasStack)).toEqual([true, false, true, false, true, true])
     }))
+  it.effect("a warning of the fleet's own marked counted (a heartbeat that fails at every beat) is said once in full, then counted", () =>
+    Effect.gen(function*() {
+      const beatFailed = LogRepeats.counted(Effect.logWarning("This runner's heartbeat was not written", Cause.fail(new Error("no such function: NOW"))))
+      const lines = yield* logged(Effect.gen(function*() {
+        yield* Effect.repeatN(Effect.zipRight(beatFailed, TestClock.adjust("5 seconds")), 2)
+        yield* Effect.logInfo("Sync done")
+      }))
+      expect(lines.map(({ level, message }) => ({ level, message }))).toEqual([
+        { level: "WARN", message: "This runner's heartbeat was not written" },
+        {
+          level: "WARN",
+          message:
+            "This runner's heartbeat was not written, again 2 times in the last 10s, the last: Error: no such function: NOW (each in full at log level debug)"
+        },
+        { level: "INFO", message: "Sync done" }
+      ])
+      expect(lines.map(hasStack)).toEqual([true, false, false])
+    }))
+
   it.effect("keeps track only of what is being repeated: errors said once a window ago are forgotten, however many", () =>
     Effect.gen(function*() {
       const { logger, tracked } = LogRepeats.counting(Logger.make(() => {}), LogRepeats.window)

@@ -9,7 +9,8 @@
  * is said, in one line with the last cause's messages and no stack, before the next line of any other kind (the cluster's
  * `Shard lock storage has recovered`, the runner's `… again: its database answers again …`), and by the repeat that
  * comes a window after the error was last said. The first occurrence passes whole, cause and stack; so does every
- * line that is not such a repetition.
+ * line that is not such a repetition. A warning of the fleet's own that a fault which stays repeats at every try (a
+ * heartbeat that fails, every 5 s) is counted alike, marked so (`counted`).
  *
  * @internal
  */
@@ -33,9 +34,19 @@ interface Repeating {
   count: number
 }
 
-const isClusterError = (line: Line) =>
+/** Set for a line of the fleet's own to be counted as the cluster's are (`counted`): nothing of it shows in the line. */
+const countedHere = FiberRef.unsafeMake(false)
+
+/**
+ * `self`, whose warnings and errors with a cause are counted when repeated, as the cluster's are: for a line of the
+ * fleet's own that a fault which stays says at every try, a heartbeat's failure every 5 s.
+ */
+export const counted = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => Effect.locally(self, countedHere, true)
+
+const isCounted = (line: Line) =>
   LogLevel.greaterThanEqual(line.logLevel, LogLevel.Warning) && !Cause.isEmpty(line.cause) &&
-  Option.contains(HashMap.get(line.annotations, "package"), "@effect/cluster")
+  (Option.contains(HashMap.get(line.annotations, "package"), "@effect/cluster") ||
+    FiberRefs.getOrDefault(line.context, countedHere))
 
 const text = (message: unknown) => Array.isArray(message) ? message.map(String).join(" ") : String(message)
 
@@ -105,7 +116,7 @@ export const counting = <Output>(
     // An error said a window ago and not repeated since would be said whole again anyway: forgotten, so that the map
     // holds only what is being repeated, however many distinct errors a runner meets over its life.
     for (const [key, repeat] of repeating) if (repeat.count === 0 && now - repeat.saidAt >= windowMillis) repeating.delete(key)
-    if (isClusterError(line)) {
+    if (isCounted(line)) {
       const summary = causeSummary(line.cause)
       const key = keyOf(line)
       const repeat = repeating.get(key)
