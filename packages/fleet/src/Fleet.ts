@@ -40,6 +40,7 @@ import type { ConfigError } from "effect/ConfigError"
 import * as FleetStatus from "./FleetStatus.js"
 import * as AddressLock from "./internal/addressLock.js"
 import * as CronName from "./internal/cronName.js"
+import * as Heartbeat from "./internal/heartbeat.js"
 import * as LogRepeats from "./internal/logRepeats.js"
 import * as SessionRoom from "./internal/sessionRoom.js"
 import * as ShardLocks from "./internal/shardLocks.js"
@@ -421,8 +422,9 @@ const heartbeat = (address: string) =>
     const sql = yield* SqlClient.SqlClient
     // SQLite's time as the cluster writes it there: SQLite has no `NOW()`, whose failure was ignored at every beat.
     yield* sql`UPDATE cluster_runners SET last_heartbeat = CURRENT_TIMESTAMP WHERE address = ${address}`.pipe(
-      // A database away: the cluster says so, and the next beat tries again.
-      Effect.ignore,
+      // Said (`Heartbeat.failed`), not ignored as a database away: a beat that could never be written was, and the next
+      // beat tries again.
+      Effect.catchAll((error) => Heartbeat.failed(address, Cause.fail(error))),
       Effect.repeat(Schedule.spaced(ShardLockTiming.nearby)),
       // One of the runner's background statements, which send no spans (as the cluster's own).
       Effect.withTracerEnabled(false),

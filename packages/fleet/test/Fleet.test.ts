@@ -379,6 +379,54 @@ describe("Fleet.layerRunner", () => {
       )
     }), 60_000)
 
+  it.scoped("a runner on SQLite whose heartbeat is refused says so once, with why, and beats again", () =>
+    Effect.gen(function*() {
+      const { database, other } = yield* sqliteFile
+      const port = yield* freePortBetween(47100, 47200)
+      const said: Array<{ readonly level: string; readonly message: string; readonly cause: string }> = []
+      const logger = Logger.make(({ cause, logLevel, message }) => {
+        said.push({ level: logLevel.label, message: String(message), cause: Cause.pretty(cause, { renderErrorCause: true }) })
+      })
+      const runner = Fleet.layerRunner({
+        database,
+        port,
+        shardingConfig: { shardLockRefreshInterval: "30 seconds", shardLockExpiration: "90 seconds" }
+      }).pipe(
+        Layer.provide([Simulator.layerClient({ workspaces: [] }), Secrets.layerConfig]),
+        Layer.provide(Logger.replace(Logger.defaultLogger, logger))
+      )
+      const steps = { step: "1 second", maxSteps: 20, realPause: "50 millis" } as const
+      yield* ClockSteps.runToEnd(steps)(yield* Effect.fork(Layer.build(runner).pipe(Effect.orDie)))
+      // A fault that stays, as SQLite's missing `NOW()` was: every beat refused (the cluster's own refresh, 30 s on,
+      // comes after the test).
+      yield* Effect.orDie(other.unsafe(`CREATE TRIGGER beat_refused BEFORE UPDATE OF last_heartbeat ON cluster_runners
+        BEGIN SELECT RAISE(ABORT, 'the beat refused'); END`))
+      const beats = () => said.filter(({ message }) => message.startsWith("This runner's heartbeat"))
+      // Before, the failure was ignored: nothing was said.
+      yield* ClockSteps.until("the runner's warning that its heartbeat was not written", { ...steps, maxSteps: 7 })(
+        Effect.sync(() => beats().length > 0)
+      )
+      const refusedAt = yield* Clock.currentTimeMillis
+      // Two beats more, refused as well: counted (`LogRepeats`), not said again.
+      yield* ClockSteps.until("11 s of the clock", steps)(Effect.map(Clock.currentTimeMillis, (now) => now - refusedAt >= 11_000))
+      expect(beats().map(({ level, message }) => ({ level, message }))).toEqual([{
+        level: "WARN",
+        message:
+          `This runner's heartbeat (its row in cluster_runners, 127.0.0.1:${port}) was not written: a runner not heard from for 30s reads as stopped to fleet status and fleet sync. Trying again every 5s`
+      }])
+      expect(beats()[0]!.cause).toContain("the beat refused")
+      // The fault mended, the next beat writes it.
+      yield* Effect.orDie(other.unsafe("DROP TRIGGER beat_refused"))
+      yield* Effect.orDie(other`UPDATE cluster_runners SET last_heartbeat = datetime('now', '-60 seconds')`)
+      yield* ClockSteps.until("the runner's heartbeat written within 5 s of the clock", { ...steps, maxSteps: 7 })(
+        Effect.map(
+          Effect.orDie(other<{ readonly fresh: number }>`SELECT last_heartbeat > datetime('now', '-30 seconds') AS fresh
+            FROM cluster_runners WHERE address = ${`127.0.0.1:${port}`}`),
+          ([row]) => row?.fresh === 1
+        )
+      )
+    }), 60_000)
+
   it("a shard lock's interval grows with the database's distance: twice a handover of half the shards, at least 5 s", () => {
     const interval = (roundTrip: number, shards: number) =>
       Duration.toSeconds(ShardLockTiming.refreshInterval(Duration.millis(roundTrip), shards))
