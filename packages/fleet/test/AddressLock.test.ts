@@ -36,15 +36,18 @@ const runnerHolding = (path?: (url: Redacted.Redacted<string>) => Effect.Effect<
   const runnerSql = yield* Layer.build(Layer.orDie(PostgresDatabase.layerAt(path === undefined ? url : yield* path(url))))
   const other = Context.get(yield* Layer.build(Layer.orDie(PostgresDatabase.layerAt(url))), SqlClient.SqlClient)
   const lines: Array<string> = []
-  const logger = Logger.make(({ logLevel, message }) => {
+  // Each line's cause, as the CLI's logfmt prints it.
+  const causes: Array<string> = []
+  const logger = Logger.make(({ cause, logLevel, message }) => {
     lines.push(`${logLevel.label} ${String(message)}`)
+    causes.push(Cause.pretty(cause, { renderErrorCause: true }))
   })
   const taken = yield* AddressLock.hold(address).pipe(
     Effect.orDie,
     Effect.provide(runnerSql),
     Effect.provide(Logger.replace(Logger.defaultLogger, logger))
   )
-  return { lines, other, taken, url }
+  return { causes, lines, other, taken, url }
 })
 
 const steps = { step: "1 second", maxSteps: 30, realPause: "50 millis" } as const
@@ -207,6 +210,39 @@ describe("AddressLock", () => {
         `WARN The session that held this runner's address, ${address}, did not answer within 5s (its path to the database may have gone silent): it was ended, and this runner takes its lock again, so that no other runner starts at this address`,
         `INFO This runner holds its address, ${address}, again`
       ])
+    }), 60_000)
+
+  it.scoped("a heartbeat refused on a session that answers is said, with why, at each beat; the lock kept; none said before the cluster's tables exist", () =>
+    Effect.gen(function*() {
+      const { causes, lines, other } = yield* runnerHolding()
+      const first = yield* holder(other)
+      expect(first).toBeTypeOf("number")
+      // The session's last statement, and when it started, seen from the server: a check is `SELECT 1`, then the beat.
+      const last = Effect.orDie(Effect.map(
+        other<{ readonly query: string; readonly started: string }>`SELECT query, CAST(query_start AS TEXT) AS started
+          FROM pg_stat_activity WHERE pid = ${first!}`,
+        (rows) => rows[0] ?? { query: "", started: "" }
+      ))
+      // Or a line said, which the test then shows.
+      const beat = (after: string) =>
+        Effect.map(last, ({ query, started }) => (query.startsWith("UPDATE cluster_runners") && started !== after) || lines.length > 0)
+      // A fresh database's first start may beat before the cluster has created its tables: nothing to say. The next
+      // check's beat comes after the first check's lines, if any.
+      yield* ClockSteps.until("a beat without the cluster's tables", steps)(beat(""))
+      const { started } = yield* last
+      yield* ClockSteps.until("the next check's beat", steps)(beat(started))
+      expect(lines).toEqual([])
+      // A fault of the beat's own on a session that answers, as SQLite's missing `NOW()` was on the other path.
+      yield* Effect.orDie(other.unsafe("CREATE TABLE cluster_runners (address TEXT PRIMARY KEY, last_heartbeat TIMESTAMPTZ)"))
+      yield* Effect.orDie(other.unsafe("CREATE FUNCTION beat_refused() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'the beat refused'; END $$"))
+      yield* Effect.orDie(other.unsafe("CREATE TRIGGER beat_refused BEFORE UPDATE ON cluster_runners FOR EACH STATEMENT EXECUTE FUNCTION beat_refused()"))
+      // Before, ignored: nothing said. Said at each beat here, where no `LogRepeats.layer` counts the repeats.
+      yield* ClockSteps.until("two beats refused, said", steps)(Effect.sync(() => lines.length >= 2))
+      const said = `WARN This runner's heartbeat (its row in cluster_runners, ${address}) was not written: a runner not heard from for 30s reads as stopped to fleet status and fleet sync. Trying again every 5s`
+      expect(lines).toEqual([said, said])
+      expect(causes[0]).toContain("the beat refused")
+      // Its session's fault, not the session's end: kept, and its lock.
+      expect(yield* holder(other)).toBe(first)
     }), 60_000)
 
   it.scoped("a session wanted from a pool with none free is waited for 5 s of the clock: the runner's start fails then, where it waited for the pool's connect timeout (none here: without end)", () =>

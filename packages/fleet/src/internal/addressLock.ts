@@ -21,7 +21,8 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
-import { Clock, Duration, Effect, ExecutionStrategy, Exit, identity, Option, Schedule, Scope } from "effect"
+import { Cause, Clock, Duration, Effect, ExecutionStrategy, Exit, identity, Option, Predicate, Schedule, Scope } from "effect"
+import * as Heartbeat from "./heartbeat.js"
 import * as SilentSession from "./silentSession.js"
 
 /** Beside the sync's advisory locks (0x1c5c0a11 for the workspaces, the next for its migrations). */
@@ -42,6 +43,13 @@ export const waitForAddress = Duration.seconds(20)
  */
 const checkEvery = Duration.seconds(5)
 
+/**
+ * Whether a beat failed for want of the cluster's tables (42P01): the lock is taken before the cluster creates them, and
+ * a fresh database's first start may beat before it has. Nothing to say: there is no row to beat yet.
+ */
+const beforeClusterTables = (cause: Cause.Cause<SqlError>) =>
+  Option.exists(Cause.failureOption(cause), (error) => Predicate.hasProperty(error.cause, "code") && error.cause.code === "42P01")
+
 /** How often a runner tries the address again while another process holds it, as it starts. */
 const tryEvery = Duration.seconds(1)
 
@@ -57,10 +65,11 @@ interface Session {
   readonly alive: Effect.Effect<"alive" | "ended" | "silent">
   /**
    * Writes the runner's heartbeat to its row, if the cluster has one (an update, never an insert: a runner the cluster
-   * let go is not brought back). A failure answered is the next check's to find; no answer within `checkEvery` is the
-   * session's silence, as a check's (`silent`: it was ended).
+   * let go is not brought back). No answer within `checkEvery` is the session's silence, as a check's (`silent`: it was
+   * ended). A failure answered is the session's end if it no longer answers a check (`ended`, `silent`), said as a
+   * check's; on a session that answers, the beat's own, said (`Heartbeat.failed`), and the next check beats again.
    */
-  readonly beat: Effect.Effect<"alive" | "silent">
+  readonly beat: Effect.Effect<"alive" | "ended" | "silent">
 }
 
 /**
@@ -95,6 +104,10 @@ export const hold = (address: string): Effect.Effect<boolean, SqlError, SqlClien
         session === undefined
           ? Effect.map(Effect.exit(statement), Option.some)
           : SilentSession.answerWithin(statement, checkEvery, SilentSession.end(sql, session, checkEvery))
+      const alive = Effect.map(
+        answered(connection.execute("SELECT 1", [], undefined)),
+        Option.match({ onNone: () => "silent" as const, onSome: (exit) => Exit.isSuccess(exit) ? "alive" as const : "ended" as const })
+      )
       const unlock = Effect.ignore(answered(connection.execute("SELECT pg_advisory_unlock($1, hashtext($2))", params, undefined)))
       return {
         scope,
@@ -106,14 +119,22 @@ export const hold = (address: string): Effect.Effect<boolean, SqlError, SqlClien
           Effect.map((rows) => (rows as ReadonlyArray<{ readonly taken: boolean }>)[0]?.taken === true),
           Effect.tap((taken) => taken ? Scope.addFinalizer(scope, unlock) : Effect.void)
         ),
-        beat: Effect.map(
+        beat: Effect.flatMap(
           answered(connection.execute("UPDATE cluster_runners SET last_heartbeat = NOW() WHERE address = $1", [address], undefined)),
-          (answer) => Option.isNone(answer) ? "silent" as const : "alive" as const
+          Option.match({
+            onNone: () => Effect.succeed("silent" as const),
+            onSome: Exit.match({
+              onSuccess: () => Effect.succeed("alive" as const),
+              // No row to beat yet; else the session's end, or the statement's own fault (ignored before, as SQLite's
+              // `NOW()` was on the other path).
+              onFailure: (cause) =>
+                beforeClusterTables(cause)
+                  ? Effect.succeed("alive" as const)
+                  : Effect.tap(alive, (state) => state === "alive" ? Heartbeat.failed(address, cause) : Effect.void)
+            })
+          })
         ),
-        alive: Effect.map(
-          answered(connection.execute("SELECT 1", [], undefined)),
-          Option.match({ onNone: () => "silent" as const, onSome: (exit) => Exit.isSuccess(exit) ? "alive" as const : "ended" as const })
-        )
+        alive
       }
     })
     const first = yield* open
@@ -170,7 +191,8 @@ export const hold = (address: string): Effect.Effect<boolean, SqlError, SqlClien
     })
     let current = first
     const check = Effect.gen(function*() {
-      // A beat unanswered ended the session as a check's silence does: said so now, not found ended at the next check.
+      // A beat unanswered ended the session as a check's silence does, and one refused may find it ended: said so now,
+      // not found at the next check.
       const checked = yield* current.alive
       const alive = checked === "alive" ? yield* current.beat : checked
       if (alive === "alive") return
