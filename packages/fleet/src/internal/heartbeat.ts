@@ -3,7 +3,7 @@
  * `Fleet`'s heartbeat, on PostgreSQL its address lock's session, `AddressLock`), and one not heard from for 30 s reads
  * as stopped or dead (`FleetStatus.runners`: `fleet status`, `fleet sync`, `OlderRunnersAlive`). A failed beat was
  * ignored, taken for a database away, which the cluster says: SQLite's `NOW()`, which it lacks, failed at every beat
- * for weeks, unsaid (packages/bench/NOTES.md, "A runner's heartbeat on SQLite never written").
+ * for weeks, unsaid (packages/bench/NOTES.md, "The fleet's internals read again as Effect's maintainers would").
  *
  * @internal
  */
