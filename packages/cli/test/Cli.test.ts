@@ -712,6 +712,22 @@ describe("intercom-scroll export", () => {
         }
       })
 
+    /**
+     * An export told not to wait (`--wait-for-other-scroll 0`) that meets an open scroll of the workspace: it fails,
+     * and its last line says whose scroll it took that to be. Its stderr whole, for what else it said.
+     */
+    const impatientExport = (env: Record<string, string>) =>
+      Effect.gen(function*() {
+        const refusals = { count: 0 }
+        const impatient = { fake: scrollExists(refusals), capture: makeCapture(), env }
+        const refused = yield* Effect.fork(cli(["export", "users", "--wait-for-other-scroll", "0"], impatient))
+        // The CLI reads the note in real time: the clock moves only once its first request has met the scroll.
+        yield* firstRequest(refusals, refused)
+        expect(Failure.exitCode(yield* ClockSteps.runToEnd({ step: "1 second", maxSteps: 10 })(refused))).toBe(1)
+        const stderr = impatient.capture.stderr()
+        return { stderr, lastLine: lines(stderr).at(-1) }
+      })
+
     it.scoped("after an export cut its scroll short, the next (as in a process of its own) says the scroll is its own, and how long it stays", () => {
       const token = "tok_own_scroll_0123456789abcdef"
       return Effect.gen(function*() {
@@ -727,13 +743,7 @@ describe("intercom-scroll export", () => {
         WorkspaceLock.locks.clear()
 
         // Told not to wait, the next export fails saying whose scroll it is and when to run again.
-        const refusals = { count: 0 }
-        const impatient = { fake: scrollExists(refusals), capture: makeCapture(), env }
-        const refused = yield* Effect.fork(cli(["export", "users", "--wait-for-other-scroll", "0"], impatient))
-        // The CLI reads the note in real time: the clock moves only once its first request has met the scroll.
-        yield* firstRequest(refusals, refused)
-        expect(Failure.exitCode(yield* ClockSteps.runToEnd({ step: "1 second", maxSteps: 10 })(refused))).toBe(1)
-        expect(lines(impatient.capture.stderr()).at(-1)).toMatch(
+        expect((yield* impatientExport(env)).lastLine).toMatch(
           /^ConcurrentScroll: This program's own scroll of this workspace, cut short a moment ago, is still open on Intercom's side, .* Run again in about a minute/
         )
 
@@ -767,12 +777,7 @@ describe("intercom-scroll export", () => {
         expect(Failure.exitCode(first)).toBe(1)
         expect(refusedPage.stderr()).toMatch(/^InvalidResponse: /m)
         WorkspaceLock.locks.clear()
-        const refusals = { count: 0 }
-        const impatient = { fake: scrollExists(refusals), capture: makeCapture(), env }
-        const refused = yield* Effect.fork(cli(["export", "users", "--wait-for-other-scroll", "0"], impatient))
-        yield* firstRequest(refusals, refused)
-        expect(Failure.exitCode(yield* ClockSteps.runToEnd({ step: "1 second", maxSteps: 10 })(refused))).toBe(1)
-        expect(lines(impatient.capture.stderr()).at(-1)).toMatch(/^ConcurrentScroll: This program's own scroll of this workspace, cut short a moment ago, is still open/)
+        expect((yield* impatientExport(env)).lastLine).toMatch(/^ConcurrentScroll: This program's own scroll of this workspace, cut short a moment ago, is still open/)
       }).pipe(Effect.provide(NodeContext.layer))
     })
 
@@ -798,13 +803,9 @@ describe("intercom-scroll export", () => {
         WorkspaceLock.locks.clear()
 
         // Another app's scroll holds the workspace: the next export says so, not that the scroll is its own.
-        const refusals = { count: 0 }
-        const impatient = { fake: scrollExists(refusals), capture: makeCapture(), env }
-        const refused = yield* Effect.fork(cli(["export", "users", "--wait-for-other-scroll", "0"], impatient))
-        yield* firstRequest(refusals, refused)
-        expect(Failure.exitCode(yield* ClockSteps.runToEnd({ step: "1 second", maxSteps: 10 })(refused))).toBe(1)
-        expect(lines(impatient.capture.stderr()).at(-1)).toMatch(/^ConcurrentScroll: .* Another app may be scrolling the workspace/)
-        expect(impatient.capture.stderr()).not.toContain("own scroll")
+        const { lastLine, stderr } = yield* impatientExport(env)
+        expect(lastLine).toMatch(/^ConcurrentScroll: .* Another app may be scrolling the workspace/)
+        expect(stderr).not.toContain("own scroll")
       }).pipe(Effect.provide(NodeContext.layer))
     })
 
