@@ -160,14 +160,8 @@ const heldLocks = (sql: SqlClient.SqlClient, dialect: Dialect.Dialect): Effect.E
       (rows) => new Set(rows.map((row) => Number(row.key)))
     )
 
-/**
- * Whether no session held the workspace's lock, both before its runs were read and after: a run that started or ended
- * in between held it at one of the two looks. A hash shared with a workspace whose lock is held reads as held.
- */
-const freeIn = (before: ReadonlySet<number>, after: ReadonlySet<number>) => (workspace: string): boolean => {
-  const key = workspaceKey(workspace)[1] >>> 0
-  return !before.has(key) && !after.has(key)
-}
+/** Whether no session held the workspace's lock at the look. A hash shared with a workspace whose lock is held reads as held. */
+const freeIn = (held: ReadonlySet<number>) => (workspace: string): boolean => !held.has(workspaceKey(workspace)[1] >>> 0)
 
 /**
  * No activity at all since `since`: what a database no sync has run on has.
@@ -213,13 +207,22 @@ export const read: (
       present.has(column) ? column : `NULL AS ${column}`
     )
     const columns = sql.literal(`id, workspace, resource, started_at, ${label}, ${runner}, inserted, updated, unchanged`)
-    const locksBefore = yield* heldLocks(sql, dialect)
-    const running = yield* sql<RunRow & { readonly alive_at: Date | string | null }>`SELECT ${columns}, ${sql.literal(aliveAt)}
+    const rows = yield* sql<RunRow & { readonly alive_at: Date | string | null }>`SELECT ${columns}, ${sql.literal(aliveAt)}
       FROM ${runs} WHERE status = 'running' ORDER BY started_at, id`
     const now = yield* Clock.currentTimeMillis
-    const unlocked = dialect === "pg" && running.length > 0
-      ? freeIn(locksBefore, yield* heldLocks(sql, dialect))
-      : () => false
+    // PostgreSQL: the locks held, looked at after the rows were read; then the rows whose lock was free, read again. A
+    // run takes its lock before its row is inserted and lets it go after its end has committed: the lock of a row read
+    // `running` was taken before that read, and if free at the look since, was let go (the run ended: read again, its
+    // row says so, and the runs ended, read next, count it) or lost with its session (cut off: its row still
+    // `running`). One statement for the rows and the look would not do: it reads the rows as of its start, pg_locks
+    // (not MVCC) as it runs, and a run may end in between.
+    const unlocked = dialect === "pg" && rows.length > 0 ? freeIn(yield* heldLocks(sql, dialect)) : () => false
+    const free = rows.filter((row) => unlocked(row.workspace))
+    // All the runs `running`, by their index as before, not those ids: an outage cuts every run under way at once, and
+    // a statement takes at most 65,535 parameters.
+    const stillRunning = free.length === 0 ? new Set<number>() : new Set(
+      (yield* sql<Pick<RunRow, "id">>`SELECT id FROM ${runs} WHERE status = 'running'`).map((row) => Number(row.id))
+    )
     const ended = yield* sql<{
       readonly status: "complete" | "failed" | "interrupted" | "abandoned"
       readonly runs: number | string
@@ -245,8 +248,8 @@ export const read: (
       ended.reduce((sum, row) => sum + count(row[column]), 0)
     return {
       since: options.since,
-      running: running.filter((row) => !unlocked(row.workspace)).map(withSilence),
-      lockFree: running.filter((row) => unlocked(row.workspace)).map(withSilence),
+      running: rows.filter((row) => !unlocked(row.workspace)).map(withSilence),
+      lockFree: free.filter((row) => stillRunning.has(Number(row.id))).map(withSilence),
       ended: {
         complete: count(byStatus("complete")?.runs),
         failed: count(byStatus("failed")?.runs),

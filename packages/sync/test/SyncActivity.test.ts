@@ -119,6 +119,61 @@ describe.each(Databases.both)("SyncActivity.read on %s", (_name, database) => {
         expect(names((yield* SyncActivity.read({ since })).running)).toEqual([cut, alive])
       }))
 
+    it.scoped("PostgreSQL: a run that starts and ends between the reads of the runs and of the locks ended, and is not cut off", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const { dialect } = yield* Databases.TestDatabase
+        // SQLite reads no locks: a run its `running` read sees is listed under way.
+        if (dialect !== "pg") return
+        yield* Sync.migrate
+        const runs = sql(Sync.runsTable)
+        const short = freshToken("short")
+        const key = Lock.workspaceKey(short)
+        const session = yield* sql.reserve
+        // A short run in its own order (Sync.run's): its lock taken, then its row inserted `running`; its end
+        // committed, then its lock released.
+        const start = Effect.zipRight(
+          session.execute("SELECT pg_advisory_lock($1, $2)", [...key], undefined),
+          session.execute(
+            `INSERT INTO ${Sync.runsTable} (workspace, resource, status, started_at) VALUES ($1, 'users', 'running', now())`,
+            [short],
+            undefined
+          )
+        )
+        const end = Effect.zipRight(
+          session.execute(
+            `UPDATE ${Sync.runsTable} SET status = 'complete', finished_at = now(), inserted = 3 WHERE workspace = $1`,
+            [short],
+            undefined
+          ),
+          session.execute("SELECT pg_advisory_unlock($1, $2)", [...key], undefined)
+        )
+        // The run starts just before the statement that reads the runs `running` (after any look at the locks before
+        // it), and ends just after it: before whatever `read` sends next.
+        let step: "before" | "reading" | "after" = "before"
+        const interleaved = Statement.withTransformer((statement) => {
+          const [text] = statement.compile()
+          if (step === "before" && /WHERE status = 'running' ORDER BY/.test(text)) {
+            step = "reading"
+            return Effect.as(Effect.orDie(start), statement)
+          }
+          if (step === "reading") {
+            step = "after"
+            return Effect.as(Effect.orDie(end), statement)
+          }
+          return Effect.succeed(statement)
+        })
+        const activity = yield* interleaved(SyncActivity.read({ since: DateTime.unsafeMake(0) }))
+        expect(step).toBe("after")
+        const mine = (list: ReadonlyArray<SyncActivity.Running>) => list.filter((run) => run.workspace === short)
+        // Its end committed before its lock was let go: it ended, and is counted so.
+        expect({ running: mine(activity.running), lockFree: mine(activity.lockFree) }).toEqual({ running: [], lockFree: [] })
+        const [row] = yield* sql<{ readonly status: string }>`SELECT status FROM ${runs} WHERE workspace = ${short}`
+        expect(row?.status).toBe("complete")
+        const quiet = yield* SyncActivity.read({ since: DateTime.unsafeMake(0) })
+        expect({ ended: activity.ended, rows: activity.rows }).toEqual({ ended: quiet.ended, rows: quiet.rows })
+      }))
+
     it.effect("underWay: the workspaces with a run of a name running, each with what its latest runs of that name have written", () =>
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
@@ -158,6 +213,10 @@ describe.each(Databases.both)("SyncActivity.read on %s", (_name, database) => {
         const sql = yield* SqlClient.SqlClient
         const { dialect } = yield* Databases.TestDatabase
         yield* Sync.migrate
+        // A run left `running`, its lock free: on PostgreSQL, read, then its lock looked at, then read again.
+        yield* sql`INSERT INTO ${sql(Sync.runsTable)} ${
+          sql.insert({ workspace: freshToken("left"), resource: "users", status: "running", started_at: dialect === "pg" ? new Date(0) : new Date(0).toISOString() })
+        }`
         // The statements `read` sends, as the database receives them, each then explained in its turn.
         const sent: Array<readonly [string, ReadonlyArray<unknown>]> = []
         yield* Effect.all([SyncActivity.read({ since: DateTime.unsafeMake(0) }), SyncActivity.underWay("r1")]).pipe(
@@ -166,11 +225,12 @@ describe.each(Databases.both)("SyncActivity.read on %s", (_name, database) => {
         // And one look at the runs table's columns, in the catalog (a version before has fewer).
         const catalog = sent.filter(([text]) => /information_schema\.columns|pragma_table_info/.test(text))
         expect(catalog).toHaveLength(1)
-        // PostgreSQL: the locks held, in the lock manager's view (not a table), before the runs under way and after.
+        // PostgreSQL: the locks held, in the lock manager's view (not a table), once the runs under way are read.
         const locks = sent.filter(([text]) => /pg_locks/.test(text))
-        expect(locks.length > 0).toBe(dialect === "pg")
+        expect(locks).toHaveLength(dialect === "pg" ? 1 : 0)
         const reads = sent.filter((statement) => !catalog.includes(statement) && !locks.includes(statement))
-        expect(reads).toHaveLength(4)
+        // PostgreSQL: and the runs `running` read again, since one of them had its lock free.
+        expect(reads).toHaveLength(dialect === "pg" ? 5 : 4)
         for (const [text, params] of reads) {
           // A small table is cheaper to scan: PostgreSQL is told to use an index wherever one can answer.
           const plan = dialect === "pg"
