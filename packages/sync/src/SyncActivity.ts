@@ -89,9 +89,10 @@ export interface Activity {
   readonly running: ReadonlyArray<Running>
   /**
    * PostgreSQL: runs recorded `running` whose workspace's lock no session holds, the oldest first. A run holds its
-   * workspace's lock from before its row is written to after its end is, and writes only while it holds it: these are
-   * cut off, their process dead or its sessions gone with its database (an outage, a partition), and can write nothing
-   * more, their end included. Not under way, whatever their last sign of life; the next run of the workspace marks them
+   * workspace's lock from before its row is written to after its end is, and writes records only while it holds it:
+   * these are cut off, their process dead or its sessions gone with its database (an outage, a partition), and write
+   * no record more. Not under way, whatever their last sign of life: a process still alive that finds its lock lost
+   * records its own end (`failed`) on another connection, if it can; else the next run of the workspace marks them
    * `abandoned`. Always empty on SQLite, whose lease outlives its holder by up to 30 s: there such a run stays in
    * `running`, silent.
    */
