@@ -5,7 +5,8 @@
 import { FileSystem, Path } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Effect, Redacted } from "effect"
+import { ScrollError } from "@intercom-scroll/core"
+import { Clock, type Duration, Effect, Redacted, TestClock } from "effect"
 import * as OpenScroll from "../src/internal/openScroll.js"
 
 const token = Redacted.make("tok_open_scroll_note_0123456789")
@@ -48,5 +49,25 @@ describe.skipIf(process.platform === "win32")("OpenScroll", () => {
       // Renamed over, the link is gone and the file it named untouched.
       expect(yield* fs.readFileString(victim)).toBe("precious")
       expect((yield* fs.readLink(path.join(directory, note)).pipe(Effect.either))._tag).toBe("Left")
+    }).pipe(Effect.provide(NodeContext.layer)))
+
+  it.scoped("a scroll met while the note is fresh is its own; one met past the note's two minutes is another's", () =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const path = yield* Path.Path
+      const directory = path.join(yield* fs.makeTempDirectoryScoped(), "intercom-scroll-me")
+      const openScroll = yield* OpenScroll.make(directory, "https://api.intercom.io", token)
+      yield* TestClock.setTime(1_000_000)
+      yield* openScroll.note(yield* Clock.currentTimeMillis)
+      // A run that meets a scroll after waiting `waited` (as --wait-for-other-scroll lets it), and gives up.
+      const metAfter = (waited: Duration.DurationInput) =>
+        OpenScroll.keep(openScroll, () =>
+          Effect.zipRight(TestClock.adjust(waited), new ScrollError.ConcurrentScroll({ resource: "users", requestId: "r" }))).pipe(
+            Effect.flip,
+            Effect.map((error) => error.ownScroll === true)
+          )
+      expect(yield* metAfter("30 seconds")).toBe(true)
+      // Noted 30 s ago, met 2 min later: Intercom drops its own scroll about a minute after its last use.
+      expect(yield* metAfter("2 minutes")).toBe(false)
     }).pipe(Effect.provide(NodeContext.layer)))
 })

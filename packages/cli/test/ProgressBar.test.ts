@@ -199,4 +199,22 @@ describe("ProgressBar.start", () => {
       )
     }).pipe(Effect.scoped, Effect.provide(capture.layer))
   })
+
+  it.effect("a wait that goes on past the note's two minutes is no longer on its own scroll: Intercom would have dropped that", () => {
+    const capture = makeCapture()
+    return Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const tracker = yield* ProgressBar.start("users", "plain", ProgressBar.exportWaits, { leftOpenAt: now - 20_000 })
+      const wait = Progress.ProgressEvent.Waiting({ resource: "users", reason: "concurrent-scroll", untilMillis: now + 600_000 })
+      yield* tracker.reporter.report(wait)
+      expect((yield* tracker.snapshot.get).waiting?.reason).toBe("own-scroll")
+      yield* tracker.reporter.report(Progress.ProgressEvent.Resumed({ resource: "users" }))
+      // 20 s + 100 s after the cut: the note's memory (2 min) is over, and a scroll still there is another's.
+      yield* TestClock.adjust("100 seconds")
+      yield* tracker.reporter.report(wait)
+      expect((yield* tracker.snapshot.get).waiting?.reason).toBe("concurrent-scroll")
+      yield* TestClock.adjust("5 seconds")
+      expect(capture.stderr().trimEnd().split("\n").pop()).toContain("| waiting for another scroll of the workspace")
+    }).pipe(Effect.scoped, Effect.provide(capture.layer))
+  })
 })

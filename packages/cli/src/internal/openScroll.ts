@@ -25,6 +25,16 @@ import * as Os from "node:os"
  */
 const MEMORY_MILLIS = 2 * 60 * 1000
 
+/**
+ * Whether a scroll met at `now` may be the one an earlier run cut short at `leftOpenAt`: at the note's reading, and
+ * again as each scroll is met, since a run may wait on one for longer than the note's memory (`--wait-for-other-scroll`).
+ *
+ * @since 0.1.0
+ * @category open scroll
+ */
+export const remembers = (leftOpenAt: number | undefined, now: number): boolean =>
+  leftOpenAt !== undefined && leftOpenAt <= now && now - leftOpenAt < MEMORY_MILLIS
+
 /** How long Intercom keeps a scroll after its last use. */
 export const INTERCOM_KEEPS_MILLIS = 60 * 1000
 
@@ -66,8 +76,7 @@ export const make = (
     const file = path.join(directory, `open-scroll-${yield* sha256(`${baseUrl}\n${Redacted.value(accessToken)}`)}.json`)
     const leftOpenAt = Effect.gen(function*() {
       const { leftOpenAt } = yield* Schema.decode(Note)(yield* fs.readFileString(file))
-      const now = yield* Clock.currentTimeMillis
-      return leftOpenAt <= now && now - leftOpenAt < MEMORY_MILLIS ? leftOpenAt : undefined
+      return remembers(leftOpenAt, yield* Clock.currentTimeMillis) ? leftOpenAt : undefined
     }).pipe(Effect.orElseSucceed(() => undefined))
     const write = (text: string) =>
       Effect.gen(function*() {
@@ -126,9 +135,9 @@ export const none: OpenScroll = { leftOpenAt: Effect.succeed(undefined), note: (
  * Runs one scroll (an export's, a sync's resource) with the note kept. `run` is given when an earlier run left the
  * workspace's scroll open (for its progress line to say so), and wraps its progress reporter with `track`, which sees
  * the first page and the scroll's end (`Page`, `End`): a reporter reaches a stream that another owns (`Sync.run`'s).
- * A `ConcurrentScroll` met while an earlier run's scroll is noted open is that scroll (`ownScroll`): the core cannot
- * tell it from another app's. At the end the note says whether this scroll is left open: opened, then stopped short of
- * its end other than by expiring. A run that fails after its scroll's end (a CSV's reader that closed the pipe, a file
+ * A `ConcurrentScroll` met while an earlier run's scroll is noted open, within the note's two minutes, is that scroll
+ * (`ownScroll`): the core cannot tell it from another app's. At the end the note says whether this scroll is left open:
+ * opened, then stopped short of its end other than by expiring. A run that fails after its scroll's end (a CSV's reader that closed the pipe, a file
  * that could not be renamed, a sync's deletion pass or database) leaves none open.
  *
  * @since 0.1.0
@@ -155,8 +164,14 @@ export const keep = <A, E extends { readonly _tag: string }, R>(
   return run(track, leftOpenAt).pipe(
     Effect.catchIf(
       (error): error is E & ScrollError.ConcurrentScroll => error._tag === "ConcurrentScroll" && leftOpenAt !== undefined,
+      // Met after a long wait, past the note's memory, the scroll is another's: Intercom would have dropped this tool's.
       (error) =>
-        Effect.fail(new ScrollError.ConcurrentScroll({ resource: error.resource, requestId: error.requestId, ownScroll: true }))
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          Effect.fail(
+            remembers(leftOpenAt, now)
+              ? new ScrollError.ConcurrentScroll({ resource: error.resource, requestId: error.requestId, ownScroll: true })
+              : error
+          ))
     ),
     // At its end, or expired, the scroll is gone; cut short after it opened (an interrupt too), it is not.
     Effect.onExit((exit) => {

@@ -316,9 +316,10 @@ export const start = (
   Effect.gen(function*() {
     const tracker = yield* Progress.makeTracker
     const { leftOpenAt } = earlier
-    // The core cannot tell the scroll an earlier process cut short from another app's; the note left by that export can.
-    const ownIfNoted = (event: Progress.ProgressEvent): Progress.ProgressEvent =>
-      event._tag === "Waiting" && event.reason === "concurrent-scroll" && leftOpenAt !== undefined
+    // The core cannot tell the scroll an earlier process cut short from another app's; the note left by that export can,
+    // for as long as it remembers: a wait that goes on past that is on another's.
+    const ownIfNoted = (event: Progress.ProgressEvent, now: number): Progress.ProgressEvent =>
+      event._tag === "Waiting" && event.reason === "concurrent-scroll" && OpenScroll.remembers(leftOpenAt, now)
         ? Progress.ProgressEvent.Waiting({ ...event, reason: "own-scroll" })
         : event
     const startedAt = yield* Clock.currentTimeMillis
@@ -349,13 +350,14 @@ export const start = (
       }
     }
     const reporter: Progress.Reporter = {
-      report: (reported) => {
-        const event = ownIfNoted(reported)
-        return tracker.reporter.report(event).pipe(
-          Effect.zipRight(lineFor(event)),
-          Effect.flatMap((text) => text === undefined ? Effect.void : printLine(text))
-        )
-      }
+      report: (reported) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          const event = ownIfNoted(reported, now)
+          return tracker.reporter.report(event).pipe(
+            Effect.zipRight(lineFor(event)),
+            Effect.flatMap((text) => text === undefined ? Effect.void : printLine(text))
+          )
+        })
     }
     return { snapshot: tracker.snapshot, reporter }
   })
