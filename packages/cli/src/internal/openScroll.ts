@@ -134,11 +134,11 @@ export const none: OpenScroll = { leftOpenAt: Effect.succeed(undefined), note: (
 /**
  * Runs one scroll (an export's, a sync's resource) with the note kept. `run` is given when an earlier run left the
  * workspace's scroll open (for its progress line to say so), and wraps its progress reporter with `track`, which sees
- * the first page and the scroll's end (`Page`, `End`): a reporter reaches a stream that another owns (`Sync.run`'s).
- * A `ConcurrentScroll` met while an earlier run's scroll is noted open, within the note's two minutes, is that scroll
+ * the first page and the scroll's end (`Page`, `End`): a reporter reaches a stream that another owns (`Sync.run`'s). A
+ * `ConcurrentScroll` met while an earlier run's scroll is noted open, within the note's two minutes, is that scroll
  * (`ownScroll`): the core cannot tell it from another app's. At the end the note says whether this scroll is left open:
- * opened, then stopped short of its end other than by expiring. A run that fails after its scroll's end (a CSV's reader that closed the pipe, a file
- * that could not be renamed, a sync's deletion pass or database) leaves none open.
+ * opened, then stopped short of its end other than by expiring. A run that fails after its scroll's end (a CSV's reader
+ * that closed the pipe, a file that could not be renamed, a sync's deletion pass or database) leaves none open.
  *
  * @since 0.1.0
  * @category open scroll
