@@ -6,8 +6,10 @@
 import { Command, type CommandExecutor } from "@effect/platform"
 import type { PlatformError } from "@effect/platform/Error"
 import { Effect, Option, type Scope, Stream } from "effect"
+import * as Fs from "node:fs"
 import { createRequire } from "node:module"
 import * as Net from "node:net"
+import * as Os from "node:os"
 import * as NodePath from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Cli from "@intercom-scroll/simulator/Cli"
@@ -30,9 +32,25 @@ export const machineProxy = (): Record<string, string> =>
   )
 
 /**
+ * A TMPDIR of this test process's own, made at its first program and removed as it exits: the CLI keeps its note of a
+ * scroll it cut short there (`$TMPDIR/intercom-scroll-<uid>/`, by base URL and token), and in the machine's, the notes
+ * of every test run piled up, and a later test on a recycled port with the same token could take one for its own. The
+ * programs of one test file share it, as a user's runs share theirs; a test that needs one apart gives TMPDIR.
+ */
+let ownTmpdir: string | undefined
+const testTmpdir = () => {
+  if (ownTmpdir === undefined) {
+    const made = Fs.mkdtempSync(NodePath.join(Os.tmpdir(), "intercom-scroll-tests-"))
+    process.once("exit", () => Fs.rmSync(made, { recursive: true, force: true }))
+    ownTmpdir = made
+  }
+  return ownTmpdir
+}
+
+/**
  * The machine's environment without Intercom's variables, so that a developer's real token is never used, without its
  * proxy's (`machineProxy`), and without what pnpm sets for its scripts: INIT_CWD (scripts/run.mjs changes directory to
- * it) and `npm_*` (npm would read them as its configuration).
+ * it) and `npm_*` (npm would read them as its configuration); TMPDIR the test process's own (`testTmpdir`).
  */
 const cleanEnvironment = (extra: Record<string, string>): Record<string, string> => {
   const kept = Object.entries(process.env).filter(
@@ -40,7 +58,7 @@ const cleanEnvironment = (extra: Record<string, string>): Record<string, string>
       entry[1] !== undefined && !entry[0].startsWith("INTERCOM_") && entry[0] !== "INIT_CWD" &&
       !entry[0].toLowerCase().startsWith("npm_") && !isProxyVariable(entry[0])
   )
-  return { ...Object.fromEntries(kept), ...extra }
+  return { ...Object.fromEntries(kept), TMPDIR: testTmpdir(), ...extra }
 }
 
 export interface Finished {
