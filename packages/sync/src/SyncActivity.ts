@@ -19,7 +19,7 @@
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import type { Resource } from "@intercom-scroll/core"
-import { Clock, DateTime, Effect } from "effect"
+import { Clock, DateTime, Effect, Option } from "effect"
 import * as Dialect from "./internal/dialect.js"
 import { advisoryNamespace, workspaceKey } from "./internal/lock/keys.js"
 import * as Store from "./internal/store.js"
@@ -84,7 +84,9 @@ export interface Activity {
   readonly since: DateTime.Utc
   /**
    * Runs under way, the oldest first. A row whose process died stays here until the next run of its workspace: it is
-   * the one whose `silentFor` grows past a few of the 10 seconds a run renews its sign of life at.
+   * the one whose `silentFor` grows past a few of the 10 seconds a run renews its sign of life at. The runs under way,
+   * `ended`, `rows` and `failures` are read in one snapshot of the runs, so a run is in one of them: one that ends as
+   * they are read is here, and not yet in `ended`.
    */
   readonly running: ReadonlyArray<Running>
   /**
@@ -161,6 +163,17 @@ const heldLocks = (sql: SqlClient.SqlClient, dialect: Dialect.Dialect): Effect.E
       (rows) => new Set(rows.map((row) => Number(row.key)))
     )
 
+/**
+ * `effect`'s statements in one snapshot of the database: a transaction, on PostgreSQL `REPEATABLE READ` (its default,
+ * `READ COMMITTED`, takes a snapshot a statement), on SQLite as it is (a read transaction keeps the snapshot of its
+ * first read). Inside a caller's transaction, that transaction's rules.
+ */
+const inOneSnapshot = <A, E, R>(sql: SqlClient.SqlClient, dialect: Dialect.Dialect, effect: Effect.Effect<A, E, R>) =>
+  Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (outer) =>
+    Option.isSome(outer) ? effect : sql.withTransaction(
+      dialect === "pg" ? Effect.zipRight(sql`SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY`, effect) : effect
+    ))
+
 /** Whether no session held the workspace's lock at the look. A hash shared with a workspace whose lock is held reads as held. */
 const freeIn = (held: ReadonlySet<number>) => (workspace: string): boolean => !held.has(workspaceKey(workspace)[1] >>> 0)
 
@@ -208,38 +221,41 @@ export const read: (
       present.has(column) ? column : `NULL AS ${column}`
     )
     const columns = sql.literal(`id, workspace, resource, started_at, ${label}, ${runner}, inserted, updated, unchanged`)
-    const rows = yield* sql<RunRow & { readonly alive_at: Date | string | null }>`SELECT ${columns}, ${sql.literal(aliveAt)}
-      FROM ${runs} WHERE status = 'running' ORDER BY started_at, id`
+    // The runs under way, those ended and the failures, read in one snapshot of the table: read one after another, a
+    // run that ended in between was listed under way and counted ended in one report.
+    const { ended, failures, rows } = yield* inOneSnapshot(sql, dialect, Effect.all({
+      rows: sql<RunRow & { readonly alive_at: Date | string | null }>`SELECT ${columns}, ${sql.literal(aliveAt)}
+        FROM ${runs} WHERE status = 'running' ORDER BY started_at, id`,
+      ended: sql<{
+        readonly status: "complete" | "failed" | "interrupted" | "abandoned"
+        readonly runs: number | string
+        readonly inserted: number | string | null
+        readonly updated: number | string | null
+        readonly unchanged: number | string | null
+        readonly deleted: number | string | null
+      }>`SELECT status, count(*) AS runs, sum(inserted) AS inserted, sum(updated) AS updated,
+          sum(unchanged) AS unchanged, sum(deleted) AS deleted
+        FROM ${runs} WHERE status <> 'running' AND finished_at >= ${since} GROUP BY status`,
+      failures: limit === 0 ? Effect.succeed([]) : sql<RunRow & {
+        readonly status: "failed" | "abandoned"
+        readonly finished_at: Date | string
+        readonly error: string | null
+      }>`SELECT ${columns}, status, finished_at, error FROM ${runs}
+        WHERE status IN ('failed', 'abandoned') AND finished_at >= ${since} ORDER BY finished_at DESC, id DESC LIMIT ${limit}`
+    }))
     const now = yield* Clock.currentTimeMillis
-    // PostgreSQL: the locks held, looked at after the rows were read; then the rows whose lock was free, read again. A
-    // run takes its lock before its row is inserted and lets it go after its end has committed: the lock of a row read
-    // `running` was taken before that read, and if free at the look since, was let go (the run ended: read again, its
-    // row says so, and the runs ended, read next, count it) or lost with its session (cut off: its row still
-    // `running`). One statement for the rows and the look would not do: it reads the rows as of its start, pg_locks
-    // (not MVCC) as it runs, and a run may end in between.
+    // PostgreSQL: the locks held, looked at after the snapshot; then the rows whose lock was free, read again, outside
+    // it. A run takes its lock before its row is inserted and lets it go after its end has committed: the lock of a row
+    // read `running` was taken before the snapshot, and if free at the look since, was let go (the run ended after the
+    // snapshot: it stays under way, as the snapshot has it, and uncounted among the ended) or lost with its session (cut
+    // off: its row still `running` when read again). pg_locks is not MVCC: it is read as it is, whenever it is read.
     const unlocked = dialect === "pg" && rows.length > 0 ? freeIn(yield* heldLocks(sql, dialect)) : () => false
-    const free = rows.filter((row) => unlocked(row.workspace))
     // All the runs `running`, by their index as before, not those ids: an outage cuts every run under way at once, and
     // a statement takes at most 65,535 parameters.
-    const stillRunning = free.length === 0 ? new Set<number>() : new Set(
+    const stillRunning = !rows.some((row) => unlocked(row.workspace)) ? new Set<number>() : new Set(
       (yield* sql<Pick<RunRow, "id">>`SELECT id FROM ${runs} WHERE status = 'running'`).map((row) => Number(row.id))
     )
-    const ended = yield* sql<{
-      readonly status: "complete" | "failed" | "interrupted" | "abandoned"
-      readonly runs: number | string
-      readonly inserted: number | string | null
-      readonly updated: number | string | null
-      readonly unchanged: number | string | null
-      readonly deleted: number | string | null
-    }>`SELECT status, count(*) AS runs, sum(inserted) AS inserted, sum(updated) AS updated,
-        sum(unchanged) AS unchanged, sum(deleted) AS deleted
-      FROM ${runs} WHERE status <> 'running' AND finished_at >= ${since} GROUP BY status`
-    const failures = limit === 0 ? [] : yield* sql<RunRow & {
-      readonly status: "failed" | "abandoned"
-      readonly finished_at: Date | string
-      readonly error: string | null
-    }>`SELECT ${columns}, status, finished_at, error FROM ${runs}
-      WHERE status IN ('failed', 'abandoned') AND finished_at >= ${since} ORDER BY finished_at DESC, id DESC LIMIT ${limit}`
+    const cutOff = (row: RunRow) => unlocked(row.workspace) && stillRunning.has(Number(row.id))
     const withSilence = (row: RunRow & { readonly alive_at: Date | string | null }): Running => {
       const aliveAt = DateTime.unsafeMake(row.alive_at ?? row.started_at)
       return { ...run(row), aliveAt, silentFor: Math.max(0, Math.floor((now - DateTime.toEpochMillis(aliveAt)) / 1000)) }
@@ -249,8 +265,8 @@ export const read: (
       ended.reduce((sum, row) => sum + count(row[column]), 0)
     return {
       since: options.since,
-      running: rows.filter((row) => !unlocked(row.workspace)).map(withSilence),
-      lockFree: free.filter((row) => stillRunning.has(Number(row.id))).map(withSilence),
+      running: rows.filter((row) => !cutOff(row)).map(withSilence),
+      lockFree: rows.filter(cutOff).map(withSilence),
       ended: {
         complete: count(byStatus("complete")?.runs),
         failed: count(byStatus("failed")?.runs),

@@ -6,8 +6,9 @@ import { SqlClient, Statement } from "@effect/sql"
 import { describe, expect, it, layer } from "@effect/vitest"
 import { Progress } from "@intercom-scroll/core"
 import { QueryPlan } from "@intercom-scroll/testing"
-import { Cause, DateTime, Effect, Exit, Layer, Schedule, TestClock } from "effect"
+import { Cause, Context, DateTime, Effect, Exit, Layer, Schedule, TestClock } from "effect"
 import { Sync, SyncActivity } from "../src/index.js"
+import * as Dialect from "../src/internal/dialect.js"
 import * as Lock from "../src/internal/lock.js"
 import * as Databases from "./support/databases.js"
 import { freshToken, interruptAtPage, intercom } from "./support/world.js"
@@ -119,7 +120,7 @@ describe.each(Databases.both)("SyncActivity.read on %s", (_name, database) => {
         expect(names((yield* SyncActivity.read({ since })).running)).toEqual([cut, alive])
       }))
 
-    it.scoped("PostgreSQL: a run that starts and ends between the reads of the runs and of the locks ended, and is not cut off", () =>
+    it.scoped("PostgreSQL: a run that starts before the runs are read and ends before the locks are looked at is under way, not cut off", () =>
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
         const { dialect } = yield* Databases.TestDatabase
@@ -149,7 +150,7 @@ describe.each(Databases.both)("SyncActivity.read on %s", (_name, database) => {
           session.execute("SELECT pg_advisory_unlock($1, $2)", [...key], undefined)
         )
         // The run starts just before the statement that reads the runs `running` (after any look at the locks before
-        // it), and ends just after it: before whatever `read` sends next.
+        // it), and ends just after it: before whatever `read` sends next (the runs ended, in the same snapshot).
         let step: "before" | "reading" | "after" = "before"
         const interleaved = Statement.withTransformer((statement) => {
           const [text] = statement.compile()
@@ -166,12 +167,63 @@ describe.each(Databases.both)("SyncActivity.read on %s", (_name, database) => {
         const activity = yield* interleaved(SyncActivity.read({ since: DateTime.unsafeMake(0) }))
         expect(step).toBe("after")
         const mine = (list: ReadonlyArray<SyncActivity.Running>) => list.filter((run) => run.workspace === short)
-        // Its end committed before its lock was let go: it ended, and is counted so.
-        expect({ running: mine(activity.running), lockFree: mine(activity.lockFree) }).toEqual({ running: [], lockFree: [] })
+        // Its end committed before its lock was let go: it ended after the snapshot, which has it under way, and does
+        // not count it ended. Not cut off.
+        expect({ running: mine(activity.running).length, lockFree: mine(activity.lockFree) }).toEqual({ running: 1, lockFree: [] })
         const [row] = yield* sql<{ readonly status: string }>`SELECT status FROM ${runs} WHERE workspace = ${short}`
         expect(row?.status).toBe("complete")
         const quiet = yield* SyncActivity.read({ since: DateTime.unsafeMake(0) })
-        expect({ ended: activity.ended, rows: activity.rows }).toEqual({ ended: quiet.ended, rows: quiet.rows })
+        expect(mine(quiet.running)).toEqual([])
+        expect({ complete: activity.ended.complete + 1, inserted: activity.rows.inserted + 3 })
+          .toEqual({ complete: quiet.ended.complete, inserted: quiet.rows.inserted })
+      }))
+
+    it.scoped("a run that ends as the activity is read is under way or ended in the report, not both", () =>
+      Effect.gen(function*() {
+        const { client, dialect } = yield* Databases.TestDatabase
+        yield* Sync.migrate
+        const ending = freshToken("ending")
+        // Another process's run (its own client, its own session): its lock taken (PostgreSQL), its row `running`.
+        const other = yield* (Context.get(yield* Layer.build(client), SqlClient.SqlClient)).reserve
+        const parameter = (n: number) => dialect === "pg" ? `$${n}` : "?"
+        const key = [...Lock.workspaceKey(ending)]
+        if (dialect === "pg") yield* other.execute("SELECT pg_advisory_lock($1, $2)", key, undefined)
+        yield* other.execute(
+          `INSERT INTO ${Sync.runsTable} (workspace, resource, status, started_at) VALUES (${parameter(1)}, 'users', 'running', ${parameter(2)})`,
+          [ending, Dialect.time(dialect, 0)],
+          undefined
+        )
+        // It ends, and lets go of its lock, just before `read` reads the runs ended: after the runs under way (and
+        // after the look at the locks, which then saw its lock held).
+        const end = Effect.zipRight(
+          other.execute(
+            `UPDATE ${Sync.runsTable} SET status = 'complete', finished_at = ${parameter(1)}, inserted = 7 WHERE workspace = ${parameter(2)}`,
+            [Dialect.time(dialect, 1_000), ending],
+            undefined
+          ),
+          dialect === "pg" ? Effect.asVoid(other.execute("SELECT pg_advisory_unlock($1, $2)", key, undefined)) : Effect.void
+        )
+        let ended = false
+        const interleaved = Statement.withTransformer((statement) => {
+          const [text] = statement.compile()
+          if (!ended && /GROUP BY status/.test(text)) {
+            ended = true
+            return Effect.as(Effect.orDie(end), statement)
+          }
+          return Effect.succeed(statement)
+        })
+        const since = DateTime.unsafeMake(0)
+        const before = yield* SyncActivity.read({ since })
+        const activity = yield* interleaved(SyncActivity.read({ since }))
+        expect(ended).toBe(true)
+        const listed = [...activity.running, ...activity.lockFree].filter((run) => run.workspace === ending).length
+        const counted = activity.ended.complete - before.ended.complete
+        expect({ listed, counted }).toEqual({ listed: 1, counted: 0 })
+        // Read again: ended, and counted once.
+        const after = yield* SyncActivity.read({ since })
+        expect(after.running.filter((run) => run.workspace === ending)).toEqual([])
+        expect({ complete: after.ended.complete - before.ended.complete, inserted: after.rows.inserted - before.rows.inserted })
+          .toEqual({ complete: 1, inserted: 7 })
       }))
 
     it.effect("underWay: the workspaces with a run of a name running, each with what its latest runs of that name have written", () =>
@@ -228,7 +280,10 @@ describe.each(Databases.both)("SyncActivity.read on %s", (_name, database) => {
         // PostgreSQL: the locks held, in the lock manager's view (not a table), once the runs under way are read.
         const locks = sent.filter(([text]) => /pg_locks/.test(text))
         expect(locks).toHaveLength(dialect === "pg" ? 1 : 0)
-        const reads = sent.filter((statement) => !catalog.includes(statement) && !locks.includes(statement))
+        // PostgreSQL: the snapshot's isolation, set as its transaction begins.
+        const isolation = sent.filter(([text]) => /^SET TRANSACTION/.test(text))
+        expect(isolation).toHaveLength(dialect === "pg" ? 1 : 0)
+        const reads = sent.filter((statement) => ![...catalog, ...locks, ...isolation].includes(statement))
         // PostgreSQL: and the runs `running` read again, since one of them had its lock free.
         expect(reads).toHaveLength(dialect === "pg" ? 5 : 4)
         for (const [text, params] of reads) {
