@@ -182,6 +182,10 @@ describe("ProgressBar.start", () => {
       "users: the scroll is this tool's own: an earlier export or sync of this workspace cut it short 12 s ago (interrupted, stopped by a failure, or its reader closed the pipe), and Intercom keeps it open about a minute after its last use, so about 48 s more. Waiting up to 2 min 00 s for it to close (--wait-for-other-scroll)."
     )
     expect(earlier(5_000)).toContain("cut it short 1 min 15 s ago (interrupted, stopped by a failure, or its reader closed the pipe), and Intercom keeps it open about a minute after its last use, so any moment now.")
+    // This process's own, outlived: another's.
+    expect(ProgressBar.renderNoLongerOwn({ resource: "leads", untilMillis: undefined }, 0)).toBe(
+      "leads: the scroll is still open, longer than Intercom keeps the one this process cut short: it is another's (another app's, or this tool's in another process). Waiting for it to close (--wait-for-other-scroll)."
+    )
   })
 
   it.effect("with a note that an earlier export cut its scroll short, a wait on another scroll is a wait on its own", () => {
@@ -215,6 +219,15 @@ describe("ProgressBar.start", () => {
       expect((yield* tracker.snapshot.get).waiting?.reason).toBe("concurrent-scroll")
       yield* TestClock.adjust("5 seconds")
       expect(capture.stderr().trimEnd().split("\n").pop()).toContain("| waiting for another scroll of the workspace")
+      // Said once more, in words: the first explanation called it this tool's own.
+      const explained = capture.stderr().split("\n").filter((line) => line.endsWith("(--wait-for-other-scroll)."))
+      expect(explained).toHaveLength(2)
+      expect(explained[1]).toBe(
+        "users: the scroll is still open 2 min 00 s after an earlier run of this tool cut its own short, longer than Intercom keeps one: it is another's (another app's, or this tool's in another process). Waiting up to 8 min 20 s for it to close (--wait-for-other-scroll)."
+      )
+      // And not again at the next retry.
+      yield* tracker.reporter.report(wait)
+      expect(capture.stderr().split("\n").filter((line) => line.endsWith("(--wait-for-other-scroll)."))).toHaveLength(2)
     }).pipe(Effect.scoped, Effect.provide(capture.layer))
   })
 })

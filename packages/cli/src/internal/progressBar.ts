@@ -165,6 +165,9 @@ export const renderRestart = (event: { readonly resource: Resource.Resource; rea
 export const renderRetry = (event: { readonly resource: Resource.Resource; readonly attempt: number; readonly cause: string }): string =>
   `${event.resource}: asking again for the first page (attempt ${event.attempt}): ${event.cause}`
 
+const waitingUpTo = (untilMillis: number | undefined, nowMillis: number) =>
+  untilMillis === undefined ? "Waiting for it to close" : `Waiting up to ${formatWait(untilMillis - nowMillis)} for it to close`
+
 /**
  * The line that explains, once, why an export or a sync waits on another scroll, whose it is, and for how long at most
  * (`untilMillis`, when the wait gives up). `own-scroll` is a scroll this run cut short (it broke off, and its restart
@@ -183,9 +186,7 @@ export const renderOtherScroll = (
   },
   nowMillis: number
 ): string => {
-  const howLong = event.untilMillis === undefined
-    ? "Waiting for it to close"
-    : `Waiting up to ${formatWait(event.untilMillis - nowMillis)} for it to close`
+  const howLong = waitingUpTo(event.untilMillis, nowMillis)
   if (event.reason === "concurrent-scroll") {
     return `${event.resource}: another scroll of this workspace is open on Intercom's side (another app's, or this tool's in another process: an export or a sync cut short, or one on another machine). Intercom drops a scroll about a minute after its last use. ${howLong} (--wait-for-other-scroll).`
   }
@@ -198,6 +199,25 @@ export const renderOtherScroll = (
   } ago (interrupted, stopped by a failure, or its reader closed the pipe), and Intercom keeps it open about a minute after its last use, ${
     dropsIn > 0 ? `so about ${formatWait(dropsIn)} more` : "so any moment now"
   }. ${howLong} (--wait-for-other-scroll).`
+}
+
+/**
+ * The line for a wait on a scroll first taken for this tool's own (`renderOtherScroll`'s `own-scroll`) that has
+ * outlived what Intercom keeps a scroll cut short: another's after all.
+ *
+ * @since 0.1.0
+ * @category rendering
+ */
+export const renderNoLongerOwn = (
+  event: { readonly resource: Resource.Resource; readonly untilMillis: number | undefined; readonly leftOpenAt?: number | undefined },
+  nowMillis: number
+): string => {
+  const stillOpen = event.leftOpenAt === undefined
+    ? "still open, longer than Intercom keeps the one this process cut short"
+    : `still open ${formatWait(nowMillis - event.leftOpenAt)} after an earlier run of this tool cut its own short, longer than Intercom keeps one`
+  return `${event.resource}: the scroll is ${stillOpen}: it is another's (another app's, or this tool's in another process). ${
+    waitingUpTo(event.untilMillis, nowMillis)
+  } (--wait-for-other-scroll).`
 }
 
 /**
@@ -329,8 +349,9 @@ export const start = (
       return render(resource, snapshot, { elapsedMillis: nowMillis - startedAt, nowMillis }, waits)
     })
     const { printLine } = yield* display(line, { live: mode === "live", redrawEvery: "100 millis" })
-    // The wait on another scroll is explained once; each retry after it is a wait of the same kind.
-    let explainedOtherScroll = false
+    // The wait on another scroll is explained once; each retry after it is a wait of the same kind, until one on a
+    // scroll first taken for this tool's own outlives the note's memory: then it is another's, and said so.
+    let explained: "concurrent-scroll" | "own-scroll" | undefined
     const lineFor = (event: Progress.ProgressEvent): Effect.Effect<string | undefined> => {
       switch (event._tag) {
         case "Restart":
@@ -339,11 +360,15 @@ export const start = (
           return Effect.succeed(renderRetry(event))
         case "Waiting": {
           const { reason } = event
-          if (explainedOtherScroll || (reason !== "concurrent-scroll" && reason !== "own-scroll")) {
+          if ((reason !== "concurrent-scroll" && reason !== "own-scroll") || explained === reason || explained === "concurrent-scroll") {
             return Effect.succeed(undefined)
           }
-          explainedOtherScroll = true
-          return Effect.map(Clock.currentTimeMillis, (now) => renderOtherScroll({ ...event, reason, leftOpenAt }, now))
+          const ownBefore = explained === "own-scroll"
+          explained = reason
+          return Effect.map(Clock.currentTimeMillis, (now) =>
+            ownBefore
+              ? renderNoLongerOwn({ ...event, leftOpenAt }, now)
+              : renderOtherScroll({ ...event, reason, leftOpenAt }, now))
         }
         default:
           return Effect.succeed(undefined)
