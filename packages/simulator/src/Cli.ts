@@ -69,6 +69,27 @@ const mutations = (name: string, description: string) =>
     Options.withDescription(description)
   )
 
+/**
+ * What is wrong with the `--token` values, in words naming the flag, or undefined: a token with whitespace (no
+ * `Authorization` header carries it), an empty one (`--token A,`), one given twice.
+ */
+const tokensMistake = (values: ReadonlyArray<string>): string | undefined => {
+  const seen = new Set<string>()
+  for (const value of values) {
+    if (/\s/.test(value)) {
+      return `--token ${JSON.stringify(value)} holds whitespace, which no Authorization header carries: the tokens of one workspace are separated by commas alone`
+    }
+    for (const token of value.split(",")) {
+      if (token === "") return `--token ${JSON.stringify(value)} holds an empty token: the tokens of one workspace are separated by single commas`
+      if (seen.has(token)) {
+        return `--token ${token} is given twice: each token is one workspace's, or one of the tokens of one workspace in --token A,B`
+      }
+      seen.add(token)
+    }
+  }
+  return undefined
+}
+
 /** A whole number of at least `least`, refused in words that name the flag (not a schema's tree, and not served). */
 const atLeast = (name: string, least: number) =>
   Options.filterMap((n: number) => n >= least ? Option.some(n) : Option.none(), `--${name} must be ${least} or more`)
@@ -112,6 +133,11 @@ export const options = {
   tokens: Options.text("token").pipe(
     Options.withPseudoName("TOKEN"),
     Options.atLeast(1),
+    // Said as usage errors naming the flag, rather than as `make`'s defect (`RuntimeException: Simulator: …`).
+    Options.mapEffect((tokens) => {
+      const mistake = tokensMistake(tokens)
+      return mistake === undefined ? Effect.succeed(tokens) : Effect.fail(ValidationError.invalidValue(HelpDoc.p(mistake)))
+    }),
     Options.withDescription(
       "Access token of a workspace; repeat for several workspaces, or give several tokens of one workspace (its app) separated by commas"
     )

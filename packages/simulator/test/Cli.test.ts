@@ -223,6 +223,33 @@ describe("Cli.run", () => {
     }).pipe(Effect.provide(NodeContext.layer)), 60_000)
 })
 
+describe("Cli.run's tokens", () => {
+  it.live("refuses a token given twice, an empty one (`--token A,`) or one with whitespace as a usage error naming --token, and serves nothing", () =>
+    Effect.gen(function*() {
+      const said: Array<string> = []
+      const console = yield* Effect.console
+      const recording = { ...console, error: (...args: ReadonlyArray<unknown>) => Effect.sync(() => void said.push(args.join(" "))) }
+      const cases = [["--token", "A", "--token", "A"], ["--token", "A,"], ["--token", "A,B", "--token", "B"], ["--token", "A, B"]]
+      const exits: Array<string> = []
+      for (const tokens of cases) {
+        const exit = yield* Cli.run(["node", "intercom-simulator", "--port", "0", ...tokens]).pipe(
+          Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => `${tokens.join(" ")} was served` }),
+          Effect.exit,
+          Effect.withConsole(recording)
+        )
+        exits.push(JSON.stringify(exit))
+      }
+      // Usage errors (@effect/cli's, said by it on stderr), not a defect of Simulator.make's (`RuntimeException: …`).
+      for (const exit of exits) expect(exit).not.toContain("RuntimeException")
+      expect(said.map((line) => line.trim())).toEqual([
+        "--token A is given twice: each token is one workspace's, or one of the tokens of one workspace in --token A,B",
+        "--token \"A,\" holds an empty token: the tokens of one workspace are separated by single commas",
+        "--token B is given twice: each token is one workspace's, or one of the tokens of one workspace in --token A,B",
+        "--token \"A, B\" holds whitespace, which no Authorization header carries: the tokens of one workspace are separated by commas alone"
+      ])
+    }).pipe(Effect.provide(NodeContext.layer)), 60_000)
+})
+
 /** A console that keeps what is written to stdout and stderr. */
 const capture = Effect.map(Effect.console, (console) => {
   const written = { stdout: [] as Array<string>, stderr: [] as Array<string> }
