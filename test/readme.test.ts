@@ -45,6 +45,17 @@ describe("README.md", () => {
       expect(block).toBe(source)
     }).pipe(Effect.provide(NodeContext.layer)))
 
+  it.effect("the simulator package's test over a real port (its second and third examples) is in test/simulator-readme-port.test.ts", () =>
+    Effect.gen(function*() {
+      const readme = yield* read("packages", "simulator", "README.md")
+      // The blocks sit in a list item, two spaces in.
+      const blocks = [...readme.matchAll(/^( *)```ts\n([\s\S]*?)^ *```/gm)].map(([, indent, block]) =>
+        block!.split("\n").map((line) => line.slice(indent!.length)).join("\n"))
+      const source = yield* read("test", "simulator-readme-port.test.ts")
+      expect(blocks.length).toBeGreaterThanOrEqual(3)
+      for (const block of blocks.slice(1, 3)) expect(source).toContain(block)
+    }).pipe(Effect.provide(NodeContext.layer)))
+
   it.effect("every `pnpm <script>` and `pnpm -C examples <script>` it shows exists", () =>
     Effect.gen(function*() {
       const readme = yield* read("README.md")
