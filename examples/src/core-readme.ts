@@ -1,6 +1,6 @@
 /**
  * packages/core/README.md's "library in 20 lines", kept here so that it is type-checked; test/readme.test.ts holds the
- * two together. It reads INTERCOM_ACCESS_TOKEN: run it with a real token (`pnpm -C examples exec tsx src/core-readme.ts`).
+ * two together. It reads INTERCOM_ACCESS_TOKEN: run it with a real token (`pnpm -C examples exec node --import tsx src/core-readme.ts`).
  */
 import { NodeHttpClient, NodeRuntime } from "@effect/platform-node"
 import { IntercomClient, Models, Scroll } from "@intercom-scroll/core"
