@@ -49,6 +49,8 @@ export interface Options {
    * session the pid of another server's session.
    */
   readonly pidNamespace?: boolean
+  /** The loopback port to listen on (a free one by default): a run told to keep to a range of ports gives one of it. */
+  readonly port?: number
 }
 
 const freePort = (): Promise<number> =>
@@ -223,7 +225,7 @@ export const start = (): Promise<Server> => startWith({})
  */
 export const startWith = async (options: Options): Promise<Server> => {
   const releaseLibraries = await holdLibraries()
-  const port = await freePort().catch(async (error: unknown) => {
+  const port = await (options.port === undefined ? freePort() : Promise.resolve(options.port)).catch(async (error: unknown) => {
     await releaseLibraries()
     throw error
   })

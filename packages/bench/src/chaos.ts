@@ -1,0 +1,795 @@
+/**
+ * `pnpm --filter @intercom-scroll/bench chaos`: the copy under chaos. A database copy of a simulated workspace is synced
+ * again and again by the built CLI (`intercom-scroll sync`) while its records are changed, added, removed and restored
+ * at random, the syncs killed (SIGKILL, SIGTERM, SIGINT) at random moments, faulted (500s, expiries, cut bodies,
+ * dropped connections, rate limits, another client's scroll, a stable scroll_param, a restart in the same order) and run
+ * two at once into one database; then a clean sync, and the copy compared with the truth.
+ *
+ * How: this process runs the simulator (`Simulator.layerServer`, a new one for each phase, with the phase's faults)
+ * on 127.0.0.1:47101 and, in front of it on 47100, a proxy that the CLI is pointed at. The simulator's data set is
+ * fixed; the proxy holds the workspace's state: which ids are present (a record not yet added, or removed, is
+ * filtered out of the pages; one restored comes back) and how many times each record was changed (a changed record is
+ * served with `updated_at` moved on and a `chaos_version` custom attribute). The truth of a record is the simulator's
+ * own (scrolled once, fault-free, at the start) with the same change: `Simulator.ids` filtered by what is present.
+ *
+ * Checked (a violation fails the run, naming the seed that reproduces it):
+ * - after every sync that did not complete: no run that did not complete marked a record deleted;
+ * - after each clean sync: its live ids are the truth's, every record whole and equal to the truth's, every other
+ *   row marked deleted (removed ones deleted, restored ones live again), no id twice, the clean run's counts equal to
+ *   the truth, no run left `running`, no lock row (SQLite) or advisory lock (PostgreSQL) left, no seen-log row left;
+ * - no two scrolls of the workspace at once: the simulator's `scrollExistsWhileLive` counter, save for the second
+ *   after a sync process ended (killed or not), whose scroll the simulator still holds as used in the last 500 ms.
+ *
+ * Flags: --iterations N (default 20), --dialect sqlite | pg | both (default both: the iterations alternate between a
+ * SQLite file and a PostgreSQL database, each kept for the whole run), --seed S (default random). Ports 47100, 47101
+ * and, for PostgreSQL, 47190. Needs the built bins: `pnpm -s build` at the root.
+ */
+import { HttpClient, HttpClientRequest } from "@effect/platform"
+import { SqlClient } from "@effect/sql"
+import { PgClient } from "@effect/sql-pg"
+import * as Reactivity from "@effect/experimental/Reactivity"
+import { type FaultPlan, Simulator } from "@intercom-scroll/simulator"
+import * as PostgresServer from "@intercom-scroll/testing/PostgresServer"
+import Sqlite from "better-sqlite3"
+import { Context, Duration, Effect, Exit, Layer, ManagedRuntime, Redacted, Scope } from "effect"
+import { type ChildProcess, spawn } from "node:child_process"
+import * as Fs from "node:fs"
+import * as Http from "node:http"
+import * as Os from "node:os"
+import * as NodePath from "node:path"
+import { argv, flag } from "./lib/args.js"
+import { cliBin, root } from "./lib/simulator.js"
+
+// ---------------------------------------------------------------------------------------------------------------------
+// The command line
+
+const usage = "usage: chaos [--iterations N] [--dialect sqlite|pg|both] [--seed S]"
+const known = new Set(["--iterations", "--dialect", "--seed"])
+for (let i = 0; i < argv.length; i += 2) {
+  if (!known.has(argv[i] ?? "")) throw new Error(`unknown argument ${argv[i]}; ${usage}`)
+}
+const iterations = Number(flag("--iterations") ?? "20")
+const dialectFlag = flag("--dialect") ?? "both"
+const seed = Number(flag("--seed") ?? String(Math.floor(Math.random() * 2 ** 31)))
+if (!Number.isSafeInteger(iterations) || iterations < 1) throw new Error(`--iterations takes a whole number; ${usage}`)
+if (!["sqlite", "pg", "both"].includes(dialectFlag)) throw new Error(`--dialect takes sqlite, pg or both; ${usage}`)
+if (!Number.isSafeInteger(seed)) throw new Error(`--seed takes a whole number; ${usage}`)
+type Dialect = "sqlite" | "pg"
+const dialects: ReadonlyArray<Dialect> = dialectFlag === "both" ? ["sqlite", "pg"] : [dialectFlag as Dialect]
+
+const PROXY_PORT = 47100
+const SIMULATOR_PORT = 47101
+const PG_PORT = 47190
+const TOKEN = "chaos-token"
+const DATA_SEED = 7
+const WORKSPACE = "default"
+const baseUrl = `http://127.0.0.1:${PROXY_PORT}`
+
+// ---------------------------------------------------------------------------------------------------------------------
+// A seeded random source (mulberry32): one for the run, so that a seed names the run's choices
+
+const rngOf = (start: number) => {
+  let state = start >>> 0
+  const next = () => {
+    state = (state + 0x6d2b79f5) >>> 0
+    let t = state
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+  return {
+    next,
+    int: (below: number) => Math.floor(next() * below),
+    between: (least: number, most: number) => least + Math.floor(next() * (most - least + 1)),
+    chance: (p: number) => next() < p,
+    pick: <A>(items: ReadonlyArray<A>): A => items[Math.floor(next() * items.length)] as A
+  }
+}
+const rng = rngOf(seed)
+
+// ---------------------------------------------------------------------------------------------------------------------
+// The workspace's truth
+
+type Resource = "users" | "leads" | "companies"
+const resources: ReadonlyArray<Resource> = ["users", "leads", "companies"]
+/** Multiples of every page size drawn, so that a page filtered by the proxy is the only short one. */
+const counts: Record<Resource, number> = { users: 1000, leads: 200, companies: 200 }
+const pageSizes = [20, 25, 50, 100] as const
+const scrollPaths: Record<Resource, { readonly path: string; readonly version: string }> = {
+  users: { path: "/users/scroll", version: "1.4" },
+  leads: { path: "/contacts/scroll", version: "1.4" },
+  companies: { path: "/companies/scroll", version: "2.14" }
+}
+const resourceOfPath = (path: string): Resource | undefined =>
+  path === "/users/scroll" ? "users" : path === "/contacts/scroll" ? "leads" : path === "/companies/scroll" ? "companies" : undefined
+/** The list's key in a page of each envelope. */
+const listKeys = ["users", "contacts", "companies", "data"] as const
+
+type Json = null | boolean | number | string | ReadonlyArray<Json> | { readonly [key: string]: Json }
+type JsonRecord = { readonly [key: string]: Json }
+
+interface State {
+  /** The simulator's records, by id, as it serves them. */
+  readonly base: Map<string, JsonRecord>
+  readonly present: Set<string>
+  readonly everPresent: Set<string>
+  readonly version: Map<string, number>
+}
+const state: Record<Resource, State> = {
+  users: { base: new Map(), present: new Set(), everPresent: new Set(), version: new Map() },
+  leads: { base: new Map(), present: new Set(), everPresent: new Set(), version: new Map() },
+  companies: { base: new Map(), present: new Set(), everPresent: new Set(), version: new Map() }
+}
+
+/** A record as the workspace holds it now: the simulator's, changed `version` times. */
+const truthOf = (resource: Resource, id: string): JsonRecord => {
+  const base = state[resource].base.get(id)
+  if (base === undefined) throw new Error(`no base record ${resource} ${id}`)
+  const version = state[resource].version.get(id) ?? 0
+  if (version === 0) return base
+  const updated = typeof base.updated_at === "number" ? base.updated_at + version : version
+  const attributes = base.custom_attributes
+  return typeof attributes === "object" && attributes !== null && !Array.isArray(attributes)
+    ? { ...base, updated_at: updated, custom_attributes: { ...attributes, chaos_version: version } }
+    : { ...base, updated_at: updated, chaos_version: version }
+}
+
+/** The same JSON whatever the order of its keys (PostgreSQL's jsonb orders them its own way). */
+const canonical = (value: unknown): string =>
+  JSON.stringify(value, (_key, inner: unknown) =>
+    typeof inner === "object" && inner !== null && !Array.isArray(inner)
+      ? Object.fromEntries(Object.entries(inner).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0))
+      : inner)
+
+/** The simulator's whole data set, scrolled once in process, without faults: the records every later one serves. */
+const loadBase = Effect.gen(function*() {
+  const simulator = yield* Simulator.Simulator
+  const client = yield* HttpClient.HttpClient
+  for (const resource of resources) {
+    const { path, version } = scrollPaths[resource]
+    let param: string | undefined
+    for (;;) {
+      const url = param === undefined ? path : `${path}?scroll_param=${encodeURIComponent(param)}`
+      const response = yield* client.execute(
+        HttpClientRequest.get(url).pipe(HttpClientRequest.setHeaders({ authorization: `Bearer ${TOKEN}`, "intercom-version": version }))
+      )
+      const page = (yield* response.json) as { readonly scroll_param?: string } & Record<string, unknown>
+      const list = listKeys.map((key) => page[key]).find(Array.isArray) as ReadonlyArray<JsonRecord> | undefined
+      if (list === undefined || list.length === 0) break
+      for (const record of list) state[resource].base.set(String(record.id), record)
+      param = page.scroll_param
+    }
+    const ids = yield* simulator.ids(TOKEN, resource)
+    if (ids.length !== state[resource].base.size || ids.some((id) => !state[resource].base.has(id))) {
+      return yield* Effect.dieMessage(`the scroll of ${resource} did not give Simulator.ids`)
+    }
+    // About 85 % present at the start; the rest waits to be added.
+    for (const id of ids) {
+      if (rng.chance(0.85)) {
+        state[resource].present.add(id)
+        state[resource].everPresent.add(id)
+      }
+    }
+  }
+}).pipe(
+  Effect.scoped,
+  Effect.provide(Simulator.layerClient({ workspaces: [{ token: TOKEN, seed: DATA_SEED, ...counts }] }))
+)
+
+interface Mutations {
+  added: number
+  removed: number
+  restored: number
+  changed: number
+}
+const noMutations = (): Mutations => ({ added: 0, removed: 0, restored: 0, changed: 0 })
+
+/** A few records of each resource added, removed, restored (a removed one back) and changed. */
+const mutate = (into: Mutations): void => {
+  for (const resource of resources) {
+    const s = state[resource]
+    const take = (from: ReadonlyArray<string>, most: number) => {
+      const chosen = new Set<string>()
+      const wanted = Math.min(from.length, rng.between(0, most))
+      while (chosen.size < wanted) chosen.add(rng.pick(from))
+      return [...chosen]
+    }
+    const ids = [...s.base.keys()]
+    for (const id of take(ids.filter((id) => !s.everPresent.has(id)), 3)) {
+      s.present.add(id)
+      s.everPresent.add(id)
+      into.added++
+    }
+    for (const id of take([...s.present], 3)) {
+      s.present.delete(id)
+      into.removed++
+    }
+    for (const id of take(ids.filter((id) => s.everPresent.has(id) && !s.present.has(id)), 2)) {
+      s.present.add(id)
+      into.restored++
+    }
+    for (const id of take([...s.present], 4)) {
+      s.version.set(id, (s.version.get(id) ?? 0) + 1)
+      into.changed++
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// The simulator of a phase, and the proxy in front of it
+
+let current: Simulator.Simulator["Type"] | undefined
+let liveCounter = 0
+/** When `scrollExistsWhileLive` went up, and when sync processes ended: an end excuses the next second. */
+const liveEvents: Array<number> = []
+const processEnds: Array<number> = []
+
+const noteLiveCounter = () => {
+  if (current === undefined) return
+  const stats = Effect.runSync(current.stats)
+  const now = stats.total.scrollExistsWhileLive
+  for (; liveCounter < now; liveCounter++) liveEvents.push(Date.now())
+}
+
+/** Starts the phase's simulator on SIMULATOR_PORT; its scope closes it. */
+const startSimulator = (options: Omit<Simulator.ServerOptions, "workspaces" | "port">, faults: FaultPlan.FaultPlan) =>
+  Effect.gen(function*() {
+    const scope = yield* Scope.make()
+    const context = yield* Layer.buildWithScope(
+      Simulator.layerServer({
+        ...options,
+        port: SIMULATOR_PORT,
+        workspaces: [{ token: TOKEN, seed: DATA_SEED, ...counts, faults }]
+      }),
+      scope
+    ).pipe(Effect.orDie)
+    current = Context.get(context, Simulator.Simulator)
+    liveCounter = 0
+    return scope
+  })
+
+const stopSimulator = (scope: Scope.CloseableScope) =>
+  Effect.suspend(() => {
+    noteLiveCounter()
+    current = undefined
+    return Scope.close(scope, Exit.void)
+  })
+
+interface Upstream {
+  readonly status: number
+  readonly headers: Http.IncomingHttpHeaders
+  readonly body: Buffer
+  /** The body was cut or the connection dropped: what arrived, and whether any headers did. */
+  readonly broken: boolean
+}
+
+const forward = (method: string, path: string, headers: Http.IncomingHttpHeaders): Promise<Upstream> =>
+  new Promise((resolve) => {
+    const { "accept-encoding": _encoding, host: _host, connection: _connection, ...rest } = headers
+    const request = Http.request({
+      host: "127.0.0.1",
+      port: SIMULATOR_PORT,
+      method,
+      path,
+      headers: { ...rest, "accept-encoding": "identity", connection: "close" }
+    }, (response) => {
+      const chunks: Array<Buffer> = []
+      response.on("data", (chunk: Buffer) => chunks.push(chunk))
+      response.on("end", () =>
+        resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks), broken: !response.complete }))
+      response.on("error", () =>
+        resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks), broken: true }))
+      response.on("aborted", () =>
+        resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks), broken: true }))
+    })
+    request.on("error", () => resolve({ status: 0, headers: {}, body: Buffer.alloc(0), broken: true }))
+    request.end()
+  })
+
+const passedHeaders = (headers: Http.IncomingHttpHeaders): Http.OutgoingHttpHeaders => {
+  const { "content-length": _length, "content-encoding": _encoding, "transfer-encoding": _transfer, connection: _c, ...rest } = headers
+  return rest
+}
+
+/** A page as the workspace holds it: records not present left out, changed ones changed. */
+const rewrite = (resource: Resource, body: Buffer): { readonly json: Record<string, unknown>; readonly served: number; readonly kept: number } => {
+  const page = JSON.parse(body.toString("utf8")) as Record<string, unknown>
+  const key = listKeys.find((name) => Array.isArray(page[name]))
+  if (key === undefined) return { json: page, served: 0, kept: 0 }
+  const list = page[key] as ReadonlyArray<JsonRecord>
+  const kept = list.filter((record) => state[resource].present.has(String(record.id))).map((record) =>
+    truthOf(resource, String(record.id))
+  )
+  return { json: { ...page, [key]: kept }, served: list.length, kept: kept.length }
+}
+
+const proxyStats = { requests: 0, pagesRewritten: 0, pagesFollowed: 0, broken: 0 }
+
+const handle = async (request: Http.IncomingMessage, response: Http.ServerResponse): Promise<void> => {
+  proxyStats.requests++
+  const method = request.method ?? "GET"
+  let path = request.url ?? "/"
+  const resource = resourceOfPath(path.split("?")[0] ?? "")
+  for (;;) {
+    const upstream = await forward(method, path, request.headers)
+    noteLiveCounter()
+    if (upstream.broken) {
+      proxyStats.broken++
+      if (upstream.status === 0 || upstream.body.length === 0) {
+        request.socket.destroy()
+        return
+      }
+      // A body cut short: the headers promise what never comes.
+      response.writeHead(upstream.status, { ...passedHeaders(upstream.headers), "content-length": String(upstream.body.length * 2 + 10) })
+      response.write(upstream.body)
+      request.socket.destroy()
+      return
+    }
+    if (resource === undefined || upstream.status !== 200) {
+      response.writeHead(upstream.status, passedHeaders(upstream.headers))
+      response.end(upstream.body)
+      return
+    }
+    const { json, kept, served } = rewrite(resource, upstream.body)
+    proxyStats.pagesRewritten++
+    const param = json.scroll_param
+    // A page emptied by the filter would end the scroll early: the next one is fetched in its place.
+    if (served > 0 && kept === 0 && typeof param === "string") {
+      proxyStats.pagesFollowed++
+      path = `${path.split("?")[0]}?scroll_param=${encodeURIComponent(param)}`
+      continue
+    }
+    response.writeHead(200, { ...passedHeaders(upstream.headers), "content-type": "application/json" })
+    response.end(JSON.stringify(json))
+    return
+  }
+}
+
+const startProxy = Effect.acquireRelease(
+  Effect.async<Http.Server>((resume) => {
+    const server = Http.createServer((request, response) => {
+      handle(request, response).catch((error: unknown) => {
+        console.error(`proxy: ${String(error)}`)
+        request.socket.destroy()
+      })
+    })
+    server.listen(PROXY_PORT, "127.0.0.1", () => resume(Effect.succeed(server)))
+  }),
+  (server) =>
+    Effect.async<void>((resume) => {
+      server.close(() => resume(Effect.void))
+      server.closeAllConnections()
+    })
+)
+
+// ---------------------------------------------------------------------------------------------------------------------
+// The sync processes
+
+/** The machine's environment without Intercom's variables, pnpm's, or a proxy's, as test/support/processes.ts gives. */
+const environment = (tmpdir: string): Record<string, string> => ({
+  ...Object.fromEntries(
+    Object.entries(process.env).filter((entry): entry is [string, string] =>
+      entry[1] !== undefined && !entry[0].startsWith("INTERCOM_") && entry[0] !== "INIT_CWD" &&
+      !entry[0].toLowerCase().startsWith("npm_") && !/^(?:https?|no)_proxy$/i.test(entry[0])
+    )
+  ),
+  TMPDIR: tmpdir,
+  INTERCOM_ACCESS_TOKEN: TOKEN
+})
+
+interface Finished {
+  readonly label: string
+  readonly code: number | null
+  readonly signal: string | null
+  /** The signal this loop sent, and when (ms after the start), if it sent one. */
+  readonly sent: string | undefined
+  readonly stderr: string
+  readonly millis: number
+}
+
+const runSync = (
+  label: string,
+  args: ReadonlyArray<string>,
+  databaseUrl: string,
+  tmpdir: string,
+  kill: { readonly signal: NodeJS.Signals; readonly afterMillis: number } | undefined,
+  limitMillis: number
+): Promise<Finished> =>
+  new Promise((resolve) => {
+    const started = Date.now()
+    const child: ChildProcess = spawn("node", [cliBin, "sync", ...args, "--base-url", baseUrl, "--log-level", "warning"], {
+      cwd: root,
+      env: { ...environment(tmpdir), INTERCOM_SCROLL_DATABASE: databaseUrl },
+      stdio: ["ignore", "ignore", "pipe"]
+    })
+    let stderr = ""
+    child.stderr?.on("data", (chunk: Buffer) => {
+      stderr = (stderr + chunk.toString("utf8")).slice(-6000)
+    })
+    let sent: string | undefined
+    const killer = kill === undefined ? undefined : setTimeout(() => {
+      sent = `${kill.signal}@${(Date.now() - started) / 1000}s`
+      child.kill(kill.signal)
+    }, kill.afterMillis)
+    const limit = setTimeout(() => {
+      sent = `SIGKILL@limit`
+      child.kill("SIGKILL")
+    }, limitMillis)
+    child.on("exit", (code, signal) => {
+      if (killer !== undefined) clearTimeout(killer)
+      clearTimeout(limit)
+      processEnds.push(Date.now())
+      resolve({ label, code, signal, sent, stderr, millis: Date.now() - started })
+    })
+  })
+
+// ---------------------------------------------------------------------------------------------------------------------
+// The databases
+
+interface Database {
+  readonly dialect: Dialect
+  readonly url: string
+  readonly query: (text: string) => Promise<ReadonlyArray<Record<string, unknown>>>
+  readonly close: () => Promise<void>
+}
+
+const sqliteDatabase = (directory: string): Database => {
+  const file = NodePath.join(directory, "chaos.sqlite")
+  return {
+    dialect: "sqlite",
+    url: `sqlite:${file}`,
+    query: async (text) => {
+      if (!Fs.existsSync(file)) return []
+      const db = new Sqlite(file, { fileMustExist: true })
+      try {
+        return db.prepare(text).all() as ReadonlyArray<Record<string, unknown>>
+      } finally {
+        db.close()
+      }
+    },
+    close: async () => undefined
+  }
+}
+
+const pgDatabase = async (server: PostgresServer.Server): Promise<Database> => {
+  const name = `chaos_${seed}`
+  const admin = ManagedRuntime.make(
+    PgClient.layer({ url: Redacted.make(server.url), maxConnections: 1 }).pipe(Layer.provide(Reactivity.layer))
+  )
+  await admin.runPromise(Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`CREATE DATABASE ${name}`)))
+  await admin.dispose()
+  const url = new URL(server.url)
+  url.pathname = `/${name}`
+  const runtime = ManagedRuntime.make(
+    PgClient.layer({ url: Redacted.make(url.href), maxConnections: 1, applicationName: "chaos-check" }).pipe(
+      Layer.provide(Reactivity.layer)
+    )
+  )
+  return {
+    dialect: "pg",
+    url: url.href,
+    query: (text) =>
+      runtime.runPromise(
+        Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe<Record<string, unknown>>(text))
+      ),
+    close: () => runtime.dispose()
+  }
+}
+
+const isMissingTable = (error: unknown) => /no such table|does not exist/i.test(String(error))
+
+/** Rows of a table the first run may not have made yet: none then. */
+const rowsOf = async (db: Database, text: string) => {
+  try {
+    return await db.query(text)
+  } catch (error) {
+    if (isMissingTable(error)) return []
+    throw error
+  }
+}
+
+const recordTables: Record<Resource, string> = { users: "intercom_users", leads: "intercom_leads", companies: "intercom_companies" }
+
+interface RunRow {
+  readonly id: number
+  readonly resource: string
+  readonly status: string
+  readonly inserted: number | null
+  readonly updated: number | null
+  readonly unchanged: number | null
+  readonly deleted: number | null
+}
+
+const runs = async (db: Database): Promise<ReadonlyArray<RunRow>> =>
+  (await rowsOf(db, `SELECT id, resource, status, inserted, updated, unchanged, deleted FROM intercom_sync_runs
+    WHERE workspace = '${WORKSPACE}' ORDER BY id`)).map((row) => ({
+      id: Number(row.id),
+      resource: String(row.resource),
+      status: String(row.status),
+      inserted: row.inserted === null ? null : Number(row.inserted),
+      updated: row.updated === null ? null : Number(row.updated),
+      unchanged: row.unchanged === null ? null : Number(row.unchanged),
+      deleted: row.deleted === null ? null : Number(row.deleted)
+    }))
+
+/** No run that did not complete marked a record deleted (a deleted row names the run that deleted it). */
+const checkDeletions = async (db: Database): Promise<ReadonlyArray<string>> => {
+  const byId = new Map((await runs(db)).map((run) => [run.id, run]))
+  const violations: Array<string> = []
+  for (const resource of resources) {
+    const rows = await rowsOf(db, `SELECT id, changed_run FROM ${recordTables[resource]}_records
+      WHERE workspace = '${WORKSPACE}' AND deleted_at IS NOT NULL`)
+    for (const row of rows) {
+      const run = byId.get(Number(row.changed_run))
+      if (run === undefined || run.status !== "complete") {
+        violations.push(`${resource} ${String(row.id)} marked deleted by run ${String(row.changed_run)}, ${run?.status ?? "not in intercom_sync_runs"}`)
+      }
+    }
+  }
+  return violations
+}
+
+const parseRecord = (value: unknown): unknown => typeof value === "string" ? JSON.parse(value) : value
+
+/** The copy against the truth, after a clean sync of everything. */
+const checkCopy = async (db: Database, clean: ReadonlyArray<RunRow>): Promise<ReadonlyArray<string>> => {
+  const violations: Array<string> = []
+  const say = (text: string) => violations.length < 40 && violations.push(text)
+  for (const resource of resources) {
+    const s = state[resource]
+    const rows = await rowsOf(db, `SELECT id, record, deleted_at FROM ${recordTables[resource]}_records
+      WHERE workspace = '${WORKSPACE}'`)
+    const seen = new Set<string>()
+    let live = 0
+    for (const row of rows) {
+      const id = String(row.id)
+      if (seen.has(id)) say(`${resource} ${id} twice`)
+      seen.add(id)
+      if (!s.everPresent.has(id)) say(`${resource} ${id} stored but never in the workspace`)
+      const isLive = row.deleted_at === null
+      if (isLive) {
+        live++
+        if (!s.present.has(id)) say(`${resource} ${id} live in the copy, removed from the workspace`)
+        else if (canonical(parseRecord(row.record)) !== canonical(truthOf(resource, id))) {
+          say(`${resource} ${id}: the stored record differs from the workspace's (version ${s.version.get(id) ?? 0})`)
+        }
+      } else if (s.present.has(id)) say(`${resource} ${id} marked deleted, present in the workspace`)
+    }
+    for (const id of s.present) if (!seen.has(id)) say(`${resource} ${id} present in the workspace, missing from the copy`)
+    if (live !== s.present.size) say(`${resource}: ${live} live rows, ${s.present.size} in the workspace`)
+    const seenRows = await rowsOf(db, `SELECT count(*) AS n, count(DISTINCT id) AS d FROM ${recordTables[resource]}_seen
+      WHERE workspace = '${WORKSPACE}'`)
+    if (seenRows.length > 0 && Number(seenRows[0]?.n) !== Number(seenRows[0]?.d)) say(`${resource}: an id twice in the seen table`)
+    const run = clean.find((r) => r.resource === resource)
+    if (run === undefined) say(`${resource}: no complete clean run`)
+    else if ((run.inserted ?? 0) + (run.updated ?? 0) + (run.unchanged ?? 0) !== s.present.size) {
+      say(`${resource}: the clean run ${run.id} counted ${run.inserted}+${run.updated}+${run.unchanged}, the workspace holds ${s.present.size}`)
+    }
+    if (db.dialect === "sqlite") {
+      const log = await rowsOf(db, `SELECT count(*) AS n FROM ${recordTables[resource]}_seen_log`)
+      if (Number(log[0]?.n ?? 0) !== 0) say(`${resource}: ${String(log[0]?.n)} seen-log rows left`)
+    }
+  }
+  return violations
+}
+
+/** What is left once every process has ended: runs `running`, lock rows, advisory locks, sessions. */
+const checkLeftovers = async (db: Database): Promise<ReadonlyArray<string>> => {
+  const violations: Array<string> = []
+  const running = (await runs(db)).filter((run) => run.status === "running")
+  if (running.length > 0) violations.push(`runs left running: ${running.map((run) => run.id).join(", ")}`)
+  if (db.dialect === "sqlite") {
+    const locks = await rowsOf(db, "SELECT count(*) AS n FROM intercom_sync_locks")
+    if (Number(locks[0]?.n ?? 0) !== 0) violations.push(`${String(locks[0]?.n)} rows left in intercom_sync_locks`)
+  } else {
+    const locks = await db.query("SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory'")
+    if (Number(locks[0]?.n ?? 0) !== 0) violations.push(`${String(locks[0]?.n)} advisory locks left held`)
+    const sessions = await db.query(
+      "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    )
+    if (Number(sessions[0]?.n ?? 0) !== 0) violations.push(`${String(sessions[0]?.n)} sessions left on the database`)
+  }
+  return violations
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// An iteration
+
+interface Tally {
+  iterations: number
+  syncs: number
+  killed: Record<string, number>
+  completed: number
+  failed: number
+  pairs: number
+  clean: number
+  cleanMillis: number
+  mutations: Mutations
+  scrollsOpened: number
+  liveCounted: number
+  liveExcused: number
+  violations: Array<string>
+}
+const newTally = (): Tally => ({
+  iterations: 0, syncs: 0, killed: {}, completed: 0, failed: 0, pairs: 0, clean: 0, cleanMillis: 0,
+  mutations: noMutations(), scrollsOpened: 0, liveCounted: 0, liveExcused: 0, violations: []
+})
+const tallies: Record<Dialect, Tally> = { sqlite: newTally(), pg: newTally() }
+const failureLines: Array<string> = []
+
+const sleep = (millis: number) => new Promise<void>((resolve) => setTimeout(resolve, millis))
+
+const chaosFaults = (): { readonly faults: FaultPlan.FaultPlan; readonly words: Array<string> } => {
+  const pages = () => Array.from({ length: rng.between(1, 2) }, () => rng.between(2, 40))
+  const faults: Record<string, unknown> = {}
+  const words: Array<string> = []
+  if (rng.chance(0.5)) faults.restartAt = pages()
+  if (rng.chance(0.4)) faults.expireAt = pages()
+  if (rng.chance(0.4)) faults.cutBodyAt = pages()
+  if (rng.chance(0.3)) faults.dropConnectionAt = pages()
+  if (rng.chance(0.25)) faults.rateLimit = { limit: rng.between(8, 30), windowSeconds: 1 }
+  if (rng.chance(0.2)) faults.foreignScroll = rng.between(1, 3)
+  if (rng.chance(0.2)) faults.latency = Duration.millis(rng.between(5, 40))
+  for (const [key, value] of Object.entries(faults)) {
+    words.push(`${key}=${Duration.isDuration(value) ? Duration.format(value) : JSON.stringify(value)}`)
+  }
+  return { faults: faults as FaultPlan.FaultPlan, words }
+}
+
+const iteration = (n: number, db: Database, tmpdir: string) =>
+  Effect.gen(function*() {
+    const tally = tallies[db.dialect]
+    tally.iterations++
+    const mutations = noMutations()
+    const violations: Array<string> = []
+    const lines: Array<string> = []
+    mutate(mutations)
+
+    // The chaos phase: one simulator with this iteration's faults, 1–3 rounds of syncs.
+    const { faults, words } = chaosFaults()
+    const pageSize = rng.pick(pageSizes)
+    const scrollParam = rng.chance(0.25) ? "stable" as const : "rotating" as const
+    const restartOrder = rng.chance(0.25) ? "same" as const : "varied" as const
+    const expirySeconds = rng.between(2, 4)
+    const scope = yield* startSimulator({ pageSize, scrollParam, restartOrder, expiry: Duration.seconds(expirySeconds) }, faults)
+    lines.push(`  faults: pages of ${pageSize}, expiry ${expirySeconds}s, ${scrollParam}, ${restartOrder}${words.length > 0 ? `, ${words.join(", ")}` : ""}`)
+    const rounds = rng.between(1, 3)
+    for (let round = 0; round < rounds; round++) {
+      const pair = rng.chance(0.3)
+      if (pair) tally.pairs++
+      const what = rng.chance(0.6) ? "all" : rng.pick(resources)
+      const started = Array.from({ length: pair ? 2 : 1 }, (_, k) => {
+        const kill = rng.chance(0.65)
+          ? { signal: rng.pick(["SIGKILL", "SIGTERM", "SIGINT"] as const), afterMillis: rng.between(50, 3000) }
+          : undefined
+        const args = [
+          what,
+          "--workspace", WORKSPACE,
+          "--max-restarts", String(rng.between(0, 5)),
+          "--prefetch", String(rng.between(0, 2)),
+          "--pages-per-transaction", String(rng.between(1, 3)),
+          "--wait-for-other-scroll", "30s",
+          "--request-timeout", "5s",
+          "--lock-timeout", "90s"
+        ]
+        return Effect.promise(() =>
+          sleep(k * rng.between(0, 300)).then(() => runSync(`r${round + 1}${pair ? "abc"[k] : ""}`, args, db.url, tmpdir, kill, 120_000))
+        )
+      })
+      // Records change while the syncs run.
+      const during = Array.from({ length: rng.between(0, 2) }, () =>
+        Effect.promise(() => sleep(rng.between(0, 3000)).then(() => mutate(mutations)))
+      )
+      const finished = (yield* Effect.all([...started, ...during], { concurrency: "unbounded" })).filter(
+        (result): result is Finished => result !== undefined
+      )
+      for (const result of finished) {
+        tally.syncs++
+        const ended = result.code === 0 ? "complete" : result.signal !== null ? `killed by ${result.signal}` : `exit ${result.code}`
+        if (result.code === 0) tally.completed++
+        else if (result.sent !== undefined && (result.signal !== null || result.code === 130 || result.code === 143)) {
+          const signal = result.sent.split("@")[0] ?? "?"
+          tally.killed[signal] = (tally.killed[signal] ?? 0) + 1
+        } else tally.failed++
+        const last = result.stderr.trim().split("\n").filter((line) => line.trim() !== "").slice(-1)[0] ?? ""
+        lines.push(`  ${result.label} sync ${what}: ${result.sent ?? "not signalled"}, ${ended} in ${(result.millis / 1000).toFixed(1)}s${result.code === 0 ? "" : ` — ${last.slice(0, 160)}`}`)
+        if (result.sent === "SIGKILL@limit") violations.push(`${result.label}: the sync ran past 120 s and was killed`)
+      }
+      // The scroll a killed sync left is held as used for 500 ms: the next round starts past that.
+      yield* Effect.promise(() => sleep(1100))
+      violations.push(...(yield* Effect.promise(() => checkDeletions(db))))
+    }
+    const stats = Effect.runSync(current?.stats ?? Effect.die("no simulator"))
+    tally.scrollsOpened += stats.total.scrollsOpened
+    yield* stopSimulator(scope)
+
+    // The clean phase: a simulator without faults, one sync of everything, nothing changing.
+    const cleanScope = yield* startSimulator({ pageSize: rng.pick(pageSizes) }, {})
+    const before = new Set((yield* Effect.promise(() => runs(db))).map((run) => run.id))
+    const clean = yield* Effect.promise(() =>
+      runSync("clean", ["all", "--workspace", WORKSPACE, "--lock-timeout", "30s"], db.url, tmpdir, undefined, 120_000)
+    )
+    tally.clean++
+    tally.cleanMillis += clean.millis
+    const cleanStats = Effect.runSync(current?.stats ?? Effect.die("no simulator"))
+    tally.scrollsOpened += cleanStats.total.scrollsOpened
+    yield* stopSimulator(cleanScope)
+    if (clean.code !== 0) violations.push(`the clean sync failed (exit ${clean.code} ${clean.signal ?? ""}): ${clean.stderr.trim().slice(-600)}`)
+    lines.push(`  clean sync all: exit ${clean.code} in ${(clean.millis / 1000).toFixed(1)}s`)
+    const cleanRuns = (yield* Effect.promise(() => runs(db))).filter((run) => !before.has(run.id) && run.status === "complete")
+    violations.push(...(yield* Effect.promise(() => checkCopy(db, cleanRuns))))
+    violations.push(...(yield* Effect.promise(() => checkDeletions(db))))
+    violations.push(...(yield* Effect.promise(() => checkLeftovers(db))))
+
+    // Two scrolls at once: `scrollExistsWhileLive` counted away from a process's end.
+    const excused = (at: number) => processEnds.some((end) => at >= end - 50 && at - end <= 1100)
+    for (const at of liveEvents.splice(0)) {
+      tally.liveCounted++
+      if (excused(at)) tally.liveExcused++
+      else violations.push(`scroll_exists answered while another scroll was in use, ${new Date(at).toISOString()}, no sync ending near`)
+    }
+    processEnds.splice(0)
+
+    for (const key of Object.keys(mutations) as Array<keyof Mutations>) tally.mutations[key] += mutations[key]
+    const truth = resources.map((r) => `${r} ${state[r].present.size}`).join(", ")
+    const head = `#${n} ${db.dialect}: ${rounds} round(s), mutations +${mutations.added} -${mutations.removed} ↺${mutations.restored} ~${mutations.changed}; workspace ${truth}: ${violations.length === 0 ? "ok" : `${violations.length} VIOLATION(S)`}`
+    console.log([head, ...lines, ...violations.map((v) => `  ✗ ${v}`)].join("\n"))
+    if (violations.length > 0) {
+      tally.violations.push(...violations.map((v) => `#${n}: ${v}`))
+      failureLines.push(`iteration ${n} (${db.dialect}): ${violations[0]}`)
+    }
+  })
+
+// ---------------------------------------------------------------------------------------------------------------------
+// The run
+
+const program = Effect.gen(function*() {
+  const started = Date.now()
+  console.log(`Chaos: ${iterations} iteration(s), ${dialects.join(" and ")}, seed ${seed}; the CLI at ${NodePath.relative(root, cliBin)}`)
+  if (!Fs.existsSync(cliBin)) return yield* Effect.dieMessage(`no ${cliBin}: run \`pnpm -s build\` at the root first`)
+  yield* loadBase
+  yield* startProxy
+  const tmpdir = yield* Effect.acquireRelease(
+    Effect.sync(() => Fs.mkdtempSync(NodePath.join(Os.tmpdir(), "intercom-chaos-"))),
+    (directory) => Effect.sync(() => Fs.rmSync(directory, { recursive: true, force: true }))
+  )
+  const databases: Array<Database> = []
+  for (const dialect of dialects) {
+    if (dialect === "sqlite") databases.push(sqliteDatabase(tmpdir))
+    else {
+      const server = yield* Effect.acquireRelease(
+        Effect.promise(() => PostgresServer.startWith({ port: PG_PORT })),
+        (server) => Effect.promise(() => server.stop())
+      )
+      const db = yield* Effect.acquireRelease(Effect.promise(() => pgDatabase(server)), (db) => Effect.promise(() => db.close()))
+      databases.push(db)
+    }
+  }
+  for (let n = 1; n <= iterations; n++) {
+    yield* iteration(n, databases[(n - 1) % databases.length] as Database, tmpdir)
+  }
+
+  const minutes = ((Date.now() - started) / 60000).toFixed(1)
+  const rows = dialects.map((dialect) => {
+    const t = tallies[dialect]
+    const killed = Object.entries(t.killed).map(([signal, count]) => `${signal} ${count}`).join(", ") || "none"
+    return `| ${dialect} | ${t.iterations} | ${t.syncs} (${t.pairs} pairs) | ${killed} | ${t.completed} | ${t.failed} | ` +
+      `+${t.mutations.added} -${t.mutations.removed} ↺${t.mutations.restored} ~${t.mutations.changed} | ${t.scrollsOpened} | ` +
+      `${t.liveCounted} (${t.liveExcused} after an end) | ${t.clean > 0 ? (t.cleanMillis / t.clean / 1000).toFixed(1) : "-"} s | ${t.violations.length} |`
+  })
+  console.log(`\n| dialect | iterations | chaos syncs | killed | completed | failed | mutations (+ - ↺ ~) | scrolls opened | scroll_exists while live | clean sync (mean) | violations |`)
+  console.log(`| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |`)
+  console.log(rows.join("\n"))
+  console.log(`\n${minutes} min; proxy: ${proxyStats.requests} requests, ${proxyStats.pagesRewritten} pages rewritten, ${proxyStats.pagesFollowed} emptied pages followed, ${proxyStats.broken} broken answers passed on`)
+  if (failureLines.length > 0) {
+    console.log(`\n❌ ${failureLines.length} iteration(s) with violations; first: ${failureLines[0]}`)
+    console.log(`Reproduce: pnpm --filter @intercom-scroll/bench chaos --seed ${seed} --dialect ${dialectFlag} --iterations ${iterations}`)
+    process.exitCode = 1
+  } else console.log(`\n✅ the copy stayed true (seed ${seed})`)
+}).pipe(Effect.scoped)
+
+Effect.runPromise(program).catch((error: unknown) => {
+  console.error(error)
+  console.error(`seed ${seed}`)
+  process.exit(1)
+})
