@@ -13,7 +13,10 @@
  * own (scrolled once, fault-free, at the start) with the same change: `Simulator.ids` filtered by what is present.
  *
  * Checked (a violation fails the run, naming the seed that reproduces it):
- * - after every sync that did not complete: no run that did not complete marked a record deleted;
+ * - after every round of syncs: no run that did not complete marked a record deleted (SQLite marks a run's deletions a
+ *   chunk of 10,000 a transaction, and keeps the chunks of a pass cut short: a workspace this size has one chunk);
+ * - after a round in which a sync completed and no record changed while it ran: the copy of what it synced true, as
+ *   below, whatever faults it met;
  * - after each clean sync: its live ids are the truth's, every record whole and equal to the truth's, every other
  *   row marked deleted (removed ones deleted, restored ones live again), no id twice, the clean run's counts equal to
  *   the truth, no run left `running`, no lock row (SQLite) or advisory lock (PostgreSQL) left, no seen-log row left;
@@ -21,8 +24,9 @@
  *   after a sync process ended (killed or not), whose scroll the simulator still holds as used in the last 500 ms.
  *
  * Flags: --iterations N (default 20), --dialect sqlite | pg | both (default both: the iterations alternate between a
- * SQLite file and a PostgreSQL database, each kept for the whole run), --seed S (default random). Ports 47100, 47101
- * and, for PostgreSQL, 47190. Needs the built bins: `pnpm -s build` at the root.
+ * SQLite file and a PostgreSQL database, each kept for the whole run), --seed S (default random), --ports BASE (default
+ * 47100: the proxy on BASE, the simulator on BASE + 1, PostgreSQL on BASE + 2). Needs the built bins: `pnpm -s build`
+ * at the root.
  */
 import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { SqlClient } from "@effect/sql"
@@ -43,8 +47,8 @@ import { cliBin, root } from "./lib/simulator.js"
 // ---------------------------------------------------------------------------------------------------------------------
 // The command line
 
-const usage = "usage: chaos [--iterations N] [--dialect sqlite|pg|both] [--seed S]"
-const known = new Set(["--iterations", "--dialect", "--seed"])
+const usage = "usage: chaos [--iterations N] [--dialect sqlite|pg|both] [--seed S] [--ports BASE]"
+const known = new Set(["--iterations", "--dialect", "--seed", "--ports"])
 for (let i = 0; i < argv.length; i += 2) {
   if (!known.has(argv[i] ?? "")) throw new Error(`unknown argument ${argv[i]}; ${usage}`)
 }
@@ -57,9 +61,11 @@ if (!Number.isSafeInteger(seed)) throw new Error(`--seed takes a whole number; $
 type Dialect = "sqlite" | "pg"
 const dialects: ReadonlyArray<Dialect> = dialectFlag === "both" ? ["sqlite", "pg"] : [dialectFlag as Dialect]
 
-const PROXY_PORT = 47100
-const SIMULATOR_PORT = 47101
-const PG_PORT = 47190
+const portBase = Number(flag("--ports") ?? "47100")
+if (!Number.isSafeInteger(portBase) || portBase < 1024 || portBase > 65533) throw new Error(`--ports takes a port; ${usage}`)
+const PROXY_PORT = portBase
+const SIMULATOR_PORT = portBase + 1
+const PG_PORT = portBase + 2
 const TOKEN = "chaos-token"
 const DATA_SEED = 7
 const WORKSPACE = "default"
@@ -181,10 +187,12 @@ interface Mutations {
   removed: number
   restored: number
   changed: number
+  /** Changed back to the version before. */
+  reverted: number
 }
-const noMutations = (): Mutations => ({ added: 0, removed: 0, restored: 0, changed: 0 })
+const noMutations = (): Mutations => ({ added: 0, removed: 0, restored: 0, changed: 0, reverted: 0 })
 
-/** A few records of each resource added, removed, restored (a removed one back) and changed. */
+/** A few records of each resource added, removed, restored (a removed one back), changed, and changed back. */
 const mutate = (into: Mutations): void => {
   for (const resource of resources) {
     const s = state[resource]
@@ -211,6 +219,10 @@ const mutate = (into: Mutations): void => {
     for (const id of take([...s.present], 4)) {
       s.version.set(id, (s.version.get(id) ?? 0) + 1)
       into.changed++
+    }
+    for (const id of take([...s.version].filter(([, version]) => version > 0).map(([id]) => id), 1)) {
+      s.version.set(id, (s.version.get(id) ?? 1) - 1)
+      into.reverted++
     }
   }
 }
@@ -531,11 +543,18 @@ const checkDeletions = async (db: Database): Promise<ReadonlyArray<string>> => {
 
 const parseRecord = (value: unknown): unknown => typeof value === "string" ? JSON.parse(value) : value
 
-/** The copy against the truth, after a clean sync of everything. */
-const checkCopy = async (db: Database, clean: ReadonlyArray<RunRow>): Promise<ReadonlyArray<string>> => {
+/**
+ * The copy of `which` against the truth: after a clean sync of everything (its runs given, to check their counts), or
+ * after a round of chaos in which a sync of them completed and nothing changed meanwhile.
+ */
+const checkCopy = async (
+  db: Database,
+  which: ReadonlyArray<Resource>,
+  clean: ReadonlyArray<RunRow> | undefined
+): Promise<ReadonlyArray<string>> => {
   const violations: Array<string> = []
   const say = (text: string) => violations.length < 40 && violations.push(text)
-  for (const resource of resources) {
+  for (const resource of which) {
     const s = state[resource]
     const rows = await rowsOf(db, `SELECT id, record, deleted_at FROM ${recordTables[resource]}_records
       WHERE workspace = '${WORKSPACE}'`)
@@ -560,7 +579,8 @@ const checkCopy = async (db: Database, clean: ReadonlyArray<RunRow>): Promise<Re
     const seenRows = await rowsOf(db, `SELECT count(*) AS n, count(DISTINCT id) AS d FROM ${recordTables[resource]}_seen
       WHERE workspace = '${WORKSPACE}'`)
     if (seenRows.length > 0 && Number(seenRows[0]?.n) !== Number(seenRows[0]?.d)) say(`${resource}: an id twice in the seen table`)
-    const run = clean.find((r) => r.resource === resource)
+    const run = clean?.find((r) => r.resource === resource)
+    if (clean === undefined) continue
     if (run === undefined) say(`${resource}: no complete clean run`)
     else if ((run.inserted ?? 0) + (run.updated ?? 0) + (run.unchanged ?? 0) !== s.present.size) {
       say(`${resource}: the clean run ${run.id} counted ${run.inserted}+${run.updated}+${run.unchanged}, the workspace holds ${s.present.size}`)
@@ -604,6 +624,8 @@ interface Tally {
   pairs: number
   clean: number
   cleanMillis: number
+  /** Rounds without mutations during them whose complete sync was checked too. */
+  roundsChecked: number
   mutations: Mutations
   scrollsOpened: number
   liveCounted: number
@@ -611,7 +633,7 @@ interface Tally {
   violations: Array<string>
 }
 const newTally = (): Tally => ({
-  iterations: 0, syncs: 0, killed: {}, completed: 0, failed: 0, pairs: 0, clean: 0, cleanMillis: 0,
+  iterations: 0, syncs: 0, killed: {}, completed: 0, failed: 0, pairs: 0, clean: 0, cleanMillis: 0, roundsChecked: 0,
   mutations: noMutations(), scrollsOpened: 0, liveCounted: 0, liveExcused: 0, violations: []
 })
 const tallies: Record<Dialect, Tally> = { sqlite: newTally(), pg: newTally() }
@@ -676,7 +698,7 @@ const iteration = (n: number, db: Database, tmpdir: string) =>
           sleep(k * rng.between(0, 300)).then(() => runSync(`r${round + 1}${pair ? "abc"[k] : ""}`, args, db.url, tmpdir, kill, 120_000))
         )
       })
-      // Records change while the syncs run.
+      // Records change while the syncs run (or, in some rounds, not: then a sync that completed left the copy true).
       const during = Array.from({ length: rng.between(0, 2) }, () =>
         Effect.promise(() => sleep(rng.between(0, 3000)).then(() => mutate(mutations)))
       )
@@ -698,6 +720,12 @@ const iteration = (n: number, db: Database, tmpdir: string) =>
       // The scroll a killed sync left is held as used for 500 ms: the next round starts past that.
       yield* Effect.promise(() => sleep(1100))
       violations.push(...(yield* Effect.promise(() => checkDeletions(db))))
+      if (during.length === 0 && finished.some((result) => result.code === 0)) {
+        const synced = what === "all" ? resources : [what]
+        const wrong = yield* Effect.promise(() => checkCopy(db, synced, undefined))
+        tally.roundsChecked++
+        violations.push(...wrong.map((text) => `after round ${round + 1}'s complete sync: ${text}`))
+      }
     }
     const stats = Effect.runSync(current?.stats ?? Effect.die("no simulator"))
     tally.scrollsOpened += stats.total.scrollsOpened
@@ -717,7 +745,7 @@ const iteration = (n: number, db: Database, tmpdir: string) =>
     if (clean.code !== 0) violations.push(`the clean sync failed (exit ${clean.code} ${clean.signal ?? ""}): ${clean.stderr.trim().slice(-600)}`)
     lines.push(`  clean sync all: exit ${clean.code} in ${(clean.millis / 1000).toFixed(1)}s`)
     const cleanRuns = (yield* Effect.promise(() => runs(db))).filter((run) => !before.has(run.id) && run.status === "complete")
-    violations.push(...(yield* Effect.promise(() => checkCopy(db, cleanRuns))))
+    violations.push(...(yield* Effect.promise(() => checkCopy(db, resources, cleanRuns))))
     violations.push(...(yield* Effect.promise(() => checkDeletions(db))))
     violations.push(...(yield* Effect.promise(() => checkLeftovers(db))))
 
@@ -732,7 +760,7 @@ const iteration = (n: number, db: Database, tmpdir: string) =>
 
     for (const key of Object.keys(mutations) as Array<keyof Mutations>) tally.mutations[key] += mutations[key]
     const truth = resources.map((r) => `${r} ${state[r].present.size}`).join(", ")
-    const head = `#${n} ${db.dialect}: ${rounds} round(s), mutations +${mutations.added} -${mutations.removed} ↺${mutations.restored} ~${mutations.changed}; workspace ${truth}: ${violations.length === 0 ? "ok" : `${violations.length} VIOLATION(S)`}`
+    const head = `#${n} ${db.dialect}: ${rounds} round(s), mutations +${mutations.added} -${mutations.removed} ↺${mutations.restored} ~${mutations.changed} ^${mutations.reverted}; workspace ${truth}: ${violations.length === 0 ? "ok" : `${violations.length} VIOLATION(S)`}`
     console.log([head, ...lines, ...violations.map((v) => `  ✗ ${v}`)].join("\n"))
     if (violations.length > 0) {
       tally.violations.push(...violations.map((v) => `#${n}: ${v}`))
@@ -774,11 +802,12 @@ const program = Effect.gen(function*() {
     const t = tallies[dialect]
     const killed = Object.entries(t.killed).map(([signal, count]) => `${signal} ${count}`).join(", ") || "none"
     return `| ${dialect} | ${t.iterations} | ${t.syncs} (${t.pairs} pairs) | ${killed} | ${t.completed} | ${t.failed} | ` +
-      `+${t.mutations.added} -${t.mutations.removed} ↺${t.mutations.restored} ~${t.mutations.changed} | ${t.scrollsOpened} | ` +
+      `+${t.mutations.added} -${t.mutations.removed} ↺${t.mutations.restored} ~${t.mutations.changed} ^${t.mutations.reverted} | ` +
+      `${t.roundsChecked} | ${t.scrollsOpened} | ` +
       `${t.liveCounted} (${t.liveExcused} after an end) | ${t.clean > 0 ? (t.cleanMillis / t.clean / 1000).toFixed(1) : "-"} s | ${t.violations.length} |`
   })
-  console.log(`\n| dialect | iterations | chaos syncs | killed | completed | failed | mutations (+ - ↺ ~) | scrolls opened | scroll_exists while live | clean sync (mean) | violations |`)
-  console.log(`| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |`)
+  console.log(`\n| dialect | iterations | chaos syncs | killed | completed | failed | mutations (+ - ↺ ~ ^) | rounds checked | scrolls opened | scroll_exists while live | clean sync (mean) | violations |`)
+  console.log(`| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |`)
   console.log(rows.join("\n"))
   console.log(`\n${minutes} min; proxy: ${proxyStats.requests} requests, ${proxyStats.pagesRewritten} pages rewritten, ${proxyStats.pagesFollowed} emptied pages followed, ${proxyStats.broken} broken answers passed on`)
   if (failureLines.length > 0) {
