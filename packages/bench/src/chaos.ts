@@ -353,6 +353,7 @@ const handle = async (request: Http.IncomingMessage, response: Http.ServerRespon
     }
     response.writeHead(200, { ...passedHeaders(upstream.headers), "content-type": "application/json" })
     response.end(JSON.stringify(json))
+    if (served === 0) for (const listener of [...endListeners]) listener()
     return
   }
 }
@@ -389,6 +390,18 @@ const environment = (tmpdir: string): Record<string, string> => ({
   INTERCOM_ACCESS_TOKEN: TOKEN
 })
 
+/**
+ * When a sync is killed: a while after its start, or a while after the proxy served the end of a scroll (the empty
+ * page), the `atEnd`-th since it started (any process's: the proxy cannot tell a pair apart): then the sync is
+ * writing its last pages, marking deletions, recording its end.
+ */
+type Kill =
+  | { readonly signal: NodeJS.Signals; readonly afterMillis: number }
+  | { readonly signal: NodeJS.Signals; readonly atEnd: number; readonly delayMillis: number }
+
+/** Told each time the proxy serves a scroll's last, empty page. */
+const endListeners = new Set<() => void>()
+
 interface Finished {
   readonly label: string
   readonly code: number | null
@@ -404,7 +417,7 @@ const runSync = (
   args: ReadonlyArray<string>,
   databaseUrl: string,
   tmpdir: string,
-  kill: { readonly signal: NodeJS.Signals; readonly afterMillis: number } | undefined,
+  kill: Kill | undefined,
   limitMillis: number
 ): Promise<Finished> =>
   new Promise((resolve) => {
@@ -419,16 +432,27 @@ const runSync = (
       stderr = (stderr + chunk.toString("utf8")).slice(-6000)
     })
     let sent: string | undefined
-    const killer = kill === undefined ? undefined : setTimeout(() => {
-      sent = `${kill.signal}@${(Date.now() - started) / 1000}s`
-      child.kill(kill.signal)
-    }, kill.afterMillis)
+    let killer: ReturnType<typeof setTimeout> | undefined
+    const send = (signal: NodeJS.Signals, words: string) => {
+      if (child.exitCode !== null || child.signalCode !== null) return
+      sent = `${signal}@${(Date.now() - started) / 1000}s${words}`
+      child.kill(signal)
+    }
+    if (kill !== undefined && "afterMillis" in kill) killer = setTimeout(() => send(kill.signal, ""), kill.afterMillis)
+    let ends = 0
+    const atEnd = kill !== undefined && "atEnd" in kill
+      ? () => {
+        if (++ends === kill.atEnd) killer = setTimeout(() => send(kill.signal, ` (${kill.delayMillis} ms after scroll end ${ends})`), kill.delayMillis)
+      }
+      : undefined
+    if (atEnd !== undefined) endListeners.add(atEnd)
     const limit = setTimeout(() => {
       sent = `SIGKILL@limit`
       child.kill("SIGKILL")
     }, limitMillis)
     child.on("exit", (code, signal) => {
       if (killer !== undefined) clearTimeout(killer)
+      if (atEnd !== undefined) endListeners.delete(atEnd)
       clearTimeout(limit)
       processEnds.push(Date.now())
       resolve({ label, code, signal, sent, stderr, millis: Date.now() - started })
@@ -619,6 +643,8 @@ interface Tally {
   iterations: number
   syncs: number
   killed: Record<string, number>
+  /** Of them, killed within 150 ms of a scroll's end. */
+  killedAtEnd: number
   completed: number
   failed: number
   pairs: number
@@ -633,7 +659,7 @@ interface Tally {
   violations: Array<string>
 }
 const newTally = (): Tally => ({
-  iterations: 0, syncs: 0, killed: {}, completed: 0, failed: 0, pairs: 0, clean: 0, cleanMillis: 0, roundsChecked: 0,
+  iterations: 0, syncs: 0, killed: {}, killedAtEnd: 0, completed: 0, failed: 0, pairs: 0, clean: 0, cleanMillis: 0, roundsChecked: 0,
   mutations: noMutations(), scrollsOpened: 0, liveCounted: 0, liveExcused: 0, violations: []
 })
 const tallies: Record<Dialect, Tally> = { sqlite: newTally(), pg: newTally() }
@@ -681,8 +707,11 @@ const iteration = (n: number, db: Database, tmpdir: string) =>
       if (pair) tally.pairs++
       const what = rng.chance(0.6) ? "all" : rng.pick(resources)
       const started = Array.from({ length: pair ? 2 : 1 }, (_, k) => {
-        const kill = rng.chance(0.65)
-          ? { signal: rng.pick(["SIGKILL", "SIGTERM", "SIGINT"] as const), afterMillis: rng.between(50, 3000) }
+        const signal = rng.pick(["SIGKILL", "SIGTERM", "SIGINT"] as const)
+        const kill: Kill | undefined = rng.chance(0.4)
+          ? { signal, afterMillis: rng.between(50, 3000) }
+          : rng.chance(0.45)
+          ? { signal, atEnd: what === "all" ? rng.between(1, 3) : 1, delayMillis: rng.between(0, 150) }
           : undefined
         const args = [
           what,
@@ -711,6 +740,7 @@ const iteration = (n: number, db: Database, tmpdir: string) =>
         if (result.code === 0) tally.completed++
         else if (result.sent !== undefined && (result.signal !== null || result.code === 130 || result.code === 143)) {
           const signal = result.sent.split("@")[0] ?? "?"
+          if (result.sent.includes("after scroll end")) tally.killedAtEnd++
           tally.killed[signal] = (tally.killed[signal] ?? 0) + 1
         } else tally.failed++
         const last = result.stderr.trim().split("\n").filter((line) => line.trim() !== "").slice(-1)[0] ?? ""
@@ -801,7 +831,7 @@ const program = Effect.gen(function*() {
   const rows = dialects.map((dialect) => {
     const t = tallies[dialect]
     const killed = Object.entries(t.killed).map(([signal, count]) => `${signal} ${count}`).join(", ") || "none"
-    return `| ${dialect} | ${t.iterations} | ${t.syncs} (${t.pairs} pairs) | ${killed} | ${t.completed} | ${t.failed} | ` +
+    return `| ${dialect} | ${t.iterations} | ${t.syncs} (${t.pairs} pairs) | ${killed} (${t.killedAtEnd} at a scroll's end) | ${t.completed} | ${t.failed} | ` +
       `+${t.mutations.added} -${t.mutations.removed} ↺${t.mutations.restored} ~${t.mutations.changed} ^${t.mutations.reverted} | ` +
       `${t.roundsChecked} | ${t.scrollsOpened} | ` +
       `${t.liveCounted} (${t.liveExcused} after an end) | ${t.clean > 0 ? (t.cleanMillis / t.clean / 1000).toFixed(1) : "-"} s | ${t.violations.length} |`
