@@ -723,9 +723,8 @@ const iteration = (n: number, db: Database, tmpdir: string) =>
           "--request-timeout", "5s",
           "--lock-timeout", "90s"
         ]
-        return Effect.promise(() =>
-          sleep(k * rng.between(0, 300)).then(() => runSync(`r${round + 1}${pair ? "abc"[k] : ""}`, args, db.url, tmpdir, kill, 120_000))
-        )
+        const label = `r${round + 1}${pair ? "abc"[k] : ""} (max-restarts ${args[4]})`
+        return Effect.promise(() => sleep(k * rng.between(0, 300)).then(() => runSync(label, args, db.url, tmpdir, kill, 120_000)))
       })
       // Records change while the syncs run (or, in some rounds, not: then a sync that completed left the copy true).
       const during = Array.from({ length: rng.between(0, 2) }, () =>
