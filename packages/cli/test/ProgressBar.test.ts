@@ -230,4 +230,22 @@ describe("ProgressBar.start", () => {
       expect(capture.stderr().split("\n").filter((line) => line.endsWith("(--wait-for-other-scroll)."))).toHaveLength(2)
     }).pipe(Effect.scoped, Effect.provide(capture.layer))
   })
+
+  it.effect("a later wait on another's scroll, after the scroll opened, is not said to outlive the note: it is another wait", () => {
+    const capture = makeCapture()
+    return Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const tracker = yield* ProgressBar.start("users", "plain", ProgressBar.exportWaits, { leftOpenAt: now - 20_000 })
+      const wait = Progress.ProgressEvent.Waiting({ resource: "users", reason: "concurrent-scroll", untilMillis: now + 600_000 })
+      yield* tracker.reporter.report(wait)
+      yield* tracker.reporter.report(Progress.ProgressEvent.Resumed({ resource: "users" }))
+      // The scroll opened: a page, then a restart that meets another scroll past the note's two minutes.
+      yield* tracker.reporter.report(Progress.ProgressEvent.Page({ resource: "users", attempt: 1, page: 1, records: 100, received: 100 }))
+      yield* TestClock.adjust("110 seconds")
+      yield* tracker.reporter.report(Progress.ProgressEvent.Restart({ resource: "users", attempt: 2, cause: "a 500" }))
+      yield* tracker.reporter.report(wait)
+      expect((yield* tracker.snapshot.get).waiting?.reason).toBe("concurrent-scroll")
+      expect(capture.stderr().split("\n").filter((line) => line.endsWith("(--wait-for-other-scroll)."))).toHaveLength(1)
+    }).pipe(Effect.scoped, Effect.provide(capture.layer))
+  })
 })

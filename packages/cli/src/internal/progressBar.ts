@@ -349,10 +349,13 @@ export const start = (
       return render(resource, snapshot, { elapsedMillis: nowMillis - startedAt, nowMillis }, waits)
     })
     const { printLine } = yield* display(line, { live: mode === "live", redrawEvery: "100 millis" })
-    // The wait on another scroll is explained once; each retry after it is a wait of the same kind, until one on a
-    // scroll first taken for this tool's own outlives the note's memory: then it is another's, and said so.
-    let explained: "concurrent-scroll" | "own-scroll" | undefined
+    // The wait on another scroll is explained once; each retry after it is a wait of the same kind. One on a scroll
+    // first taken for this tool's own that outlives the note's memory, before anything else happened, is on another's
+    // after all: said once more.
+    let explained = false
+    let stillWaitingOnOwn = false
     const lineFor = (event: Progress.ProgressEvent): Effect.Effect<string | undefined> => {
+      if (event._tag !== "Waiting" && event._tag !== "Resumed") stillWaitingOnOwn = false
       switch (event._tag) {
         case "Restart":
           return Effect.succeed(renderRestart(event))
@@ -360,15 +363,15 @@ export const start = (
           return Effect.succeed(renderRetry(event))
         case "Waiting": {
           const { reason } = event
-          if ((reason !== "concurrent-scroll" && reason !== "own-scroll") || explained === reason || explained === "concurrent-scroll") {
-            return Effect.succeed(undefined)
+          if (reason !== "concurrent-scroll" && reason !== "own-scroll") return Effect.succeed(undefined)
+          if (!explained) {
+            explained = true
+            stillWaitingOnOwn = reason === "own-scroll"
+            return Effect.map(Clock.currentTimeMillis, (now) => renderOtherScroll({ ...event, reason, leftOpenAt }, now))
           }
-          const ownBefore = explained === "own-scroll"
-          explained = reason
-          return Effect.map(Clock.currentTimeMillis, (now) =>
-            ownBefore
-              ? renderNoLongerOwn({ ...event, leftOpenAt }, now)
-              : renderOtherScroll({ ...event, reason, leftOpenAt }, now))
+          if (!stillWaitingOnOwn || reason !== "concurrent-scroll") return Effect.succeed(undefined)
+          stillWaitingOnOwn = false
+          return Effect.map(Clock.currentTimeMillis, (now) => renderNoLongerOwn({ ...event, leftOpenAt }, now))
         }
         default:
           return Effect.succeed(undefined)
