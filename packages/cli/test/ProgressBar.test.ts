@@ -204,15 +204,26 @@ describe("ProgressBar.start", () => {
     }).pipe(Effect.scoped, Effect.provide(capture.layer))
   })
 
-  it.effect("a wait that goes on past the note's two minutes is no longer on its own scroll: Intercom would have dropped that", () => {
-    const capture = makeCapture()
-    return Effect.gen(function*() {
+  /**
+   * A progress bar whose export found the note of its own scroll cut short 20 s before, and its first wait on the open
+   * scroll (told as its own), then resumed; with the explanations it has printed so far.
+   */
+  const waitedOnOwn = (capture: ReturnType<typeof makeCapture>) =>
+    Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
       const tracker = yield* ProgressBar.start("users", "plain", ProgressBar.exportWaits, { leftOpenAt: now - 20_000 })
       const wait = Progress.ProgressEvent.Waiting({ resource: "users", reason: "concurrent-scroll", untilMillis: now + 600_000 })
       yield* tracker.reporter.report(wait)
       expect((yield* tracker.snapshot.get).waiting?.reason).toBe("own-scroll")
       yield* tracker.reporter.report(Progress.ProgressEvent.Resumed({ resource: "users" }))
+      const explained = () => capture.stderr().split("\n").filter((line) => line.endsWith("(--wait-for-other-scroll)."))
+      return { tracker, wait, explained }
+    })
+
+  it.effect("a wait that goes on past the note's two minutes is no longer on its own scroll: Intercom would have dropped that", () => {
+    const capture = makeCapture()
+    return Effect.gen(function*() {
+      const { explained, tracker, wait } = yield* waitedOnOwn(capture)
       // 20 s + 100 s after the cut: the note's memory (2 min) is over, and a scroll still there is another's.
       yield* TestClock.adjust("100 seconds")
       yield* tracker.reporter.report(wait)
@@ -220,32 +231,27 @@ describe("ProgressBar.start", () => {
       yield* TestClock.adjust("5 seconds")
       expect(capture.stderr().trimEnd().split("\n").pop()).toContain("| waiting for another scroll of the workspace")
       // Said once more, in words: the first explanation called it this tool's own.
-      const explained = capture.stderr().split("\n").filter((line) => line.endsWith("(--wait-for-other-scroll)."))
-      expect(explained).toHaveLength(2)
-      expect(explained[1]).toBe(
+      expect(explained()).toHaveLength(2)
+      expect(explained()[1]).toBe(
         "users: the scroll is still open 2 min 00 s after an earlier run of this tool cut its own short, longer than Intercom keeps one: it is another's (another app's, or this tool's in another process). Waiting up to 8 min 20 s for it to close (--wait-for-other-scroll)."
       )
       // And not again at the next retry.
       yield* tracker.reporter.report(wait)
-      expect(capture.stderr().split("\n").filter((line) => line.endsWith("(--wait-for-other-scroll)."))).toHaveLength(2)
+      expect(explained()).toHaveLength(2)
     }).pipe(Effect.scoped, Effect.provide(capture.layer))
   })
 
   it.effect("a later wait on another's scroll, after the scroll opened, is not said to outlive the note: it is another wait", () => {
     const capture = makeCapture()
     return Effect.gen(function*() {
-      const now = yield* Clock.currentTimeMillis
-      const tracker = yield* ProgressBar.start("users", "plain", ProgressBar.exportWaits, { leftOpenAt: now - 20_000 })
-      const wait = Progress.ProgressEvent.Waiting({ resource: "users", reason: "concurrent-scroll", untilMillis: now + 600_000 })
-      yield* tracker.reporter.report(wait)
-      yield* tracker.reporter.report(Progress.ProgressEvent.Resumed({ resource: "users" }))
+      const { explained, tracker, wait } = yield* waitedOnOwn(capture)
       // The scroll opened: a page, then a restart that meets another scroll past the note's two minutes.
       yield* tracker.reporter.report(Progress.ProgressEvent.Page({ resource: "users", attempt: 1, page: 1, records: 100, received: 100 }))
       yield* TestClock.adjust("110 seconds")
       yield* tracker.reporter.report(Progress.ProgressEvent.Restart({ resource: "users", attempt: 2, cause: "a 500" }))
       yield* tracker.reporter.report(wait)
       expect((yield* tracker.snapshot.get).waiting?.reason).toBe("concurrent-scroll")
-      expect(capture.stderr().split("\n").filter((line) => line.endsWith("(--wait-for-other-scroll)."))).toHaveLength(1)
+      expect(explained()).toHaveLength(1)
     }).pipe(Effect.scoped, Effect.provide(capture.layer))
   })
 })
