@@ -170,7 +170,11 @@ export const options = {
   expireAt: pages("expire-at", "Page requests answered 404 not_found, as if the scroll had expired"),
   foreignScroll: Options.float("foreign-scroll").pipe(
     Options.withPseudoName("S"),
-    Options.filterMap((seconds) => seconds >= 0 ? Option.some(seconds) : Option.none(), "--foreign-scroll must be 0 or more"),
+    // Infinity (`1e400`) would hold every workspace for good: no scroll could ever open.
+    Options.filterMap(
+      (seconds) => seconds >= 0 && Number.isFinite(seconds) ? Option.some(seconds) : Option.none(),
+      "--foreign-scroll must be a number of seconds, 0 or more"
+    ),
     Options.withDescription("Seconds another client's scroll holds each workspace from the start"),
     Options.optional
   ),

@@ -84,7 +84,7 @@ export const FaultPlan = Schema.Struct({
    */
   expireAt: Schema.optional(PageNumbers),
   /** Another client's scroll holds the workspace for this many seconds from the simulator's start. */
-  foreignScroll: Schema.optional(Schema.NonNegative),
+  foreignScroll: Schema.optional(Schema.Finite.pipe(Schema.nonNegative())),
   rateLimit: Schema.optional(RateLimit),
   /** Added to every page request. */
   latency: Schema.optional(Schema.DurationFromSelf),

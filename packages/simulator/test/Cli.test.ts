@@ -193,7 +193,9 @@ describe("Cli.run", () => {
         // Longer than a timer holds (it would never fire: the page would never come), and no bandwidth at all.
         ["--latency", "99999999999"], ["--handshake", "2147483648"], ["--bandwidth", "Infinity"],
         // A window without a limit would be dropped without a word.
-        ["--rate-window", "5"]
+        ["--rate-window", "5"],
+        // Another client's scroll for ever: no scroll would ever open.
+        ["--foreign-scroll", "1e400"], ["--foreign-scroll", "-1"]
       ]
       for (const flag of flags) {
         const port = flag[0] === "--port" ? [] : ["--port", "0"]
@@ -218,6 +220,8 @@ describe("Cli.run", () => {
       expect(refusals[9]).toContain("--handshake must be 0 to 2147483647 milliseconds")
       expect(refusals[10]).toContain("--bandwidth must be a number of megabits per second above 0 (leave it out for no limit)")
       expect(refusals[11]).toContain("--rate-window goes with --rate-limit N")
+      expect(refusals[12]).toContain("--foreign-scroll must be a number of seconds, 0 or more")
+      expect(refusals[13]).toContain("--foreign-scroll must be a number of seconds, 0 or more")
       expect(said.join("\n")).not.toContain("└─")
       expect(said.join("\n")).toContain("--restart-rate must be between 0 and 1")
     }).pipe(Effect.provide(NodeContext.layer)), 60_000)

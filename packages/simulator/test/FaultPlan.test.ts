@@ -212,4 +212,10 @@ describe("the plan", () => {
       const exit = yield* Effect.exit(Simulator.make({ workspaces: [{ token: T, faults: { restartRate: 2 } }] }))
       expect(exit._tag).toBe("Failure")
     }))
+
+  it.effect("refuses another client's scroll for ever", () =>
+    Effect.gen(function*() {
+      const exit = yield* Effect.exit(Simulator.make({ workspaces: [{ token: T, faults: { foreignScroll: Infinity } }] }))
+      expect(exit._tag).toBe("Failure")
+    }))
 })
