@@ -213,20 +213,24 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
         const sql = yield* SqlClient.SqlClient
         const { dialect } = yield* Databases.TestDatabase
         const { intercom, serve, token } = yield* threeUsersSynced
-        // A stored record edited by hand: a run that compares records puts Intercom's back; one that compares the
-        // digest of what it stored neither sends nor reads the record, and leaves the edit.
+        // A stored record edited by hand, and a live one marked deleted by hand: a run that compares records puts
+        // Intercom's back; one that compares the digest of what it stored neither sends nor reads the record, and
+        // leaves both edits (the sync's README says so).
         const edited = JSON.stringify({ ...threeUsers[1], name: "Edited by hand" })
         yield* dialect === "pg"
           ? sql`UPDATE intercom_users_records SET record = CAST(${edited} AS jsonb) WHERE workspace = ${token} AND id = 'b2'`
           : sql`UPDATE intercom_users_records SET record = ${edited} WHERE workspace = ${token} AND id = 'b2'`
+        yield* sql`UPDATE intercom_users_records SET deleted_at = first_seen_at WHERE workspace = ${token} AND id = 'c3'`
         const again = yield* Effect.provide(Sync.run("users", { workspace: token }), intercom)
         const afterEdit = yield* rows(token, "users")
         if (dialect === "pg") {
           expect(again).toMatchObject({ inserted: 0, updated: 0, unchanged: 3 })
           expect(afterEdit.get("b2")!.record).toMatchObject({ name: "Edited by hand" })
+          expect(afterEdit.get("c3")!.deleted_at).not.toBeNull()
         } else {
-          expect(again).toMatchObject({ inserted: 0, updated: 1, unchanged: 2 })
+          expect(again).toMatchObject({ inserted: 0, updated: 2, unchanged: 1 })
           expect(afterEdit.get("b2")!.record).toEqual(threeUsers[1])
+          expect(afterEdit.get("c3")!.deleted_at).toBeNull()
         }
         // Once Intercom's record changes, both replace it.
         const users = serve((user) => user.id === "b2" ? { ...user, name: "Bo Changed", updated_at: 2 } : user)
