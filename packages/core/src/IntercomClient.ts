@@ -230,10 +230,12 @@ export const make = (options: Options): Effect.Effect<Service, InvalidOptions, H
 
     const send = (where: Where): Effect.Effect<Received, ScrollError> => {
       const transportFailure = (error: HttpClientError.HttpClientError) => {
-        const { clientClosed, connect, detail, proxy, redirectLoop } = Transport.describe(error, redact)
+        const failure = Transport.describe(error, redact)
+        const { connect, detail, proxy, redirectLoop } = failure
         // A mistake in the program's wiring, not a failure of Intercom's: no restart can get a request through a client
-        // its owner closed, and a restart budget spent on it only delays the end.
-        if (clientClosed) return Transport.clientClosedDefect(detail)
+        // its owner closed, or one that cannot send it, and a restart budget spent on it only delays the end.
+        const wiring = Transport.wiringDefect(failure)
+        if (wiring !== undefined) return wiring
         // No restart gets through redirects that go round: the same answers would come again.
         if (redirectLoop) {
           return new InvalidResponse({

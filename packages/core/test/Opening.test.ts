@@ -477,6 +477,30 @@ describe("another scroll of the workspace open on Intercom's side", () => {
     }))
 })
 
+describe("an HTTP client that cannot send the IntercomClient's requests", () => {
+  // `Simulator.layerTest`'s client prefixes every URL with the server's (for a test's relative URLs): the
+  // IntercomClient's absolute URLs become `Invalid URL`, every one of them, so a restart budget spent on it only delays
+  // the end (~30 s by the default schedule) and a transport failure would send the user to check a network.
+  it.live("dies at once, saying the client changed the requests, instead of restarting", () =>
+    Effect.gen(function*() {
+      const client = yield* IntercomClient.make({ accessToken: Redacted.make(TOKEN), baseUrl: BASE_URL })
+      const said: Array<string> = []
+      const exit = yield* Stream.runDrain(Scroll.users({ restart: Schedule.spaced("1 millis").pipe(Schedule.intersect(Schedule.recurs(3))) })).pipe(
+        Effect.provideService(IntercomClient.IntercomClient, client),
+        Effect.provideService(Progress.Progress, { report: (event) => Effect.sync(() => said.push(event._tag)) }),
+        Effect.exit
+      )
+      expect(said).toEqual([])
+      expect(Exit.isFailure(exit) && Cause.isDie(exit.cause)).toBe(true)
+      expect(Exit.isFailure(exit) && Cause.pretty(exit.cause)).toContain(
+        "The HTTP client the IntercomClient was built on could not send its request (Invalid URL"
+      )
+      const identified = yield* Effect.exit(client.identify!)
+      expect(Exit.isFailure(identified) && Cause.isDie(identified.cause)).toBe(true)
+      expect(Exit.isFailure(identified) && Cause.pretty(identified.cause)).toContain("Simulator.layerServer")
+    }).pipe(Effect.provide(Simulator.layerTest({ workspaces: [{ token: TOKEN }] }))))
+})
+
 describe("an HTTP client closed beneath the IntercomClient", () => {
   // As `Effect.provide(NodeHttpClient.layerUndici)` around `make` leaves it, or a server's response stream still
   // scrolling when the layers shut down: undici refuses every request after (`UND_ERR_DESTROYED`), so starting over

@@ -111,7 +111,8 @@ const transportFailure = (
   redact: (text: string) => string,
   failed: (detail: string) => IdentifyFailed
 ): Effect.Effect<never, IdentifyFailed> => {
-  const { clientClosed, detail, proxy } = Transport.describe(error, redact)
-  if (clientClosed) return Transport.clientClosedDefect(detail)
-  return Effect.fail(failed(proxy === undefined ? detail : `through the proxy ${proxy}: ${detail}`))
+  const failure = Transport.describe(error, redact)
+  const { detail, proxy } = failure
+  return Transport.wiringDefect(failure) ??
+    Effect.fail(failed(proxy === undefined ? detail : `through the proxy ${proxy}: ${detail}`))
 }

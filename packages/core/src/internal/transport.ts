@@ -22,6 +22,12 @@ export interface TransportFailure {
    * a dispatcher raises only once its owner destroyed or closed it): every request after fails the same way.
    */
   readonly clientClosed: boolean
+  /**
+   * The HTTP client could not make a request of the one it was given (the platform's `InvalidUrl`, or `Encode`). The
+   * IntercomClient builds valid GETs from a base URL it checked, so a client that changes the requests it is given
+   * made them so (one that prefixes every URL, as `HttpServer.layerTestClient`'s): every request after fails the same way.
+   */
+  readonly unsendable: boolean
 }
 
 interface SystemError {
@@ -121,20 +127,37 @@ export const describe = (
     proxy: proxy === undefined ? undefined : redact(proxy),
     // undici's fetch, in Node: `TypeError("fetch failed")` caused by `TypeError("redirect count exceeded")`.
     redirectLoop: errors.some((inner) => inner.message === "redirect count exceeded"),
-    clientClosed: errors.some((inner) => inner.code === "UND_ERR_DESTROYED" || inner.code === "UND_ERR_CLOSED")
+    clientClosed: errors.some((inner) => inner.code === "UND_ERR_DESTROYED" || inner.code === "UND_ERR_CLOSED"),
+    unsendable: error._tag === "RequestError" && error.reason !== "Transport"
   }
 }
 
 /**
- * What a request over a closed `HttpClient` dies with (`TransportFailure.clientClosed`): a mistake in the program's
- * wiring, not a failure of Intercom's, which no restart or retry mends. Says what happened and the wiring that leads to it.
+ * What a request dies with when the `HttpClient` beneath is closed (`TransportFailure.clientClosed`) or cannot send
+ * what it is given (`unsendable`): a mistake in the program's wiring, not a failure of Intercom's, which no restart or
+ * retry mends (five restarts spent ~30 s on it before). Says what happened and the wiring that leads to it; undefined
+ * for a failure of the network's.
  */
-export const clientClosedDefect = (detail: string): Effect.Effect<never> =>
-  Effect.die(
-    new Error(
-      `The HTTP client the IntercomClient was built on is closed (${detail}): the layer or scope that provided its ` +
-        "HttpClient ended while the IntercomClient was still in use. Provide the HttpClient for as long as the " +
-        "IntercomClient (Layer.provide on the IntercomClient's layer, not Effect.provide around make alone), and, in a " +
-        "server whose responses stream a scroll, outside the server's layer, so that it closes after the responses in flight."
+export const wiringDefect = (failure: TransportFailure): Effect.Effect<never> | undefined => {
+  if (failure.clientClosed) {
+    return Effect.die(
+      new Error(
+        `The HTTP client the IntercomClient was built on is closed (${failure.detail}): the layer or scope that provided its ` +
+          "HttpClient ended while the IntercomClient was still in use. Provide the HttpClient for as long as the " +
+          "IntercomClient (Layer.provide on the IntercomClient's layer, not Effect.provide around make alone), and, in a " +
+          "server whose responses stream a scroll, outside the server's layer, so that it closes after the responses in flight."
+      )
     )
-  )
+  }
+  if (failure.unsendable) {
+    return Effect.die(
+      new Error(
+        `The HTTP client the IntercomClient was built on could not send its request (${failure.detail}): the ` +
+          "IntercomClient builds each request from its checked base URL, so the client changed it on the way " +
+          "(HttpClient.mapRequest, or a client that prefixes every URL, as HttpServer.layerTestClient's does). Give the " +
+          "IntercomClient an HttpClient that sends requests as they are (over the simulator: Simulator.layerServer)."
+      )
+    )
+  }
+  return undefined
+}
