@@ -477,6 +477,23 @@ describe("another scroll of the workspace open on Intercom's side", () => {
     }))
 })
 
+/**
+ * A scroll over `client`, with a few quick restarts to spend: what it reported, and whether it died at once saying
+ * `words` (a defect of the program's wiring, no restart or retry spent on it).
+ */
+const diesAtOnce = (client: IntercomClient.Service, words: string) =>
+  Effect.gen(function*() {
+    const said: Array<string> = []
+    const exit = yield* Stream.runDrain(Scroll.users({ restart: Schedule.spaced("1 millis").pipe(Schedule.intersect(Schedule.recurs(3))) })).pipe(
+      Effect.provideService(IntercomClient.IntercomClient, client),
+      Effect.provideService(Progress.Progress, { report: (event) => Effect.sync(() => said.push(event._tag)) }),
+      Effect.exit
+    )
+    expect(said).toEqual([])
+    expect(Exit.isFailure(exit) && Cause.isDie(exit.cause)).toBe(true)
+    expect(Exit.isFailure(exit) && Cause.pretty(exit.cause)).toContain(words)
+  })
+
 describe("an HTTP client that cannot send the IntercomClient's requests", () => {
   // `Simulator.layerTest`'s client prefixes every URL with the server's (for a test's relative URLs): the
   // IntercomClient's absolute URLs become `Invalid URL`, every one of them, so a restart budget spent on it only delays
@@ -484,17 +501,7 @@ describe("an HTTP client that cannot send the IntercomClient's requests", () => 
   it.live("dies at once, saying the client changed the requests, instead of restarting", () =>
     Effect.gen(function*() {
       const client = yield* IntercomClient.make({ accessToken: Redacted.make(TOKEN), baseUrl: BASE_URL })
-      const said: Array<string> = []
-      const exit = yield* Stream.runDrain(Scroll.users({ restart: Schedule.spaced("1 millis").pipe(Schedule.intersect(Schedule.recurs(3))) })).pipe(
-        Effect.provideService(IntercomClient.IntercomClient, client),
-        Effect.provideService(Progress.Progress, { report: (event) => Effect.sync(() => said.push(event._tag)) }),
-        Effect.exit
-      )
-      expect(said).toEqual([])
-      expect(Exit.isFailure(exit) && Cause.isDie(exit.cause)).toBe(true)
-      expect(Exit.isFailure(exit) && Cause.pretty(exit.cause)).toContain(
-        "The HTTP client the IntercomClient was built on could not send its request (Invalid URL"
-      )
+      yield* diesAtOnce(client, "The HTTP client the IntercomClient was built on could not send its request (Invalid URL")
       const identified = yield* Effect.exit(client.identify!)
       expect(Exit.isFailure(identified) && Cause.isDie(identified.cause)).toBe(true)
       expect(Exit.isFailure(identified) && Cause.pretty(identified.cause)).toContain("Simulator.layerServer")
@@ -510,14 +517,6 @@ describe("an HTTP client closed beneath the IntercomClient", () => {
       const client = yield* IntercomClient.make({ accessToken: Redacted.make(TOKEN), baseUrl: BASE_URL }).pipe(
         Effect.provide(NodeHttpClient.layerUndici)
       )
-      const retries: Array<string> = []
-      const exit = yield* Stream.runDrain(Scroll.users({ restart: Schedule.spaced("1 millis").pipe(Schedule.intersect(Schedule.recurs(3))) })).pipe(
-        Effect.provideService(IntercomClient.IntercomClient, client),
-        Effect.provideService(Progress.Progress, { report: (event) => Effect.sync(() => retries.push(event._tag)) }),
-        Effect.exit
-      )
-      expect(retries).toEqual([])
-      expect(Exit.isFailure(exit) && Cause.isDie(exit.cause)).toBe(true)
-      expect(Exit.isFailure(exit) && Cause.pretty(exit.cause)).toContain("The HTTP client the IntercomClient was built on is closed (")
+      yield* diesAtOnce(client, "The HTTP client the IntercomClient was built on is closed (")
     }))
 })
