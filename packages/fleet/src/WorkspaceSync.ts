@@ -510,7 +510,8 @@ export const layer = (
               )
             ),
             Effect.tapError((error) =>
-              Effect.logWarning("Sync failed").pipe(Effect.annotateLogs({ error: error._tag, message: error.message }))
+              // `detail`, not `message`: logfmt would print a second `message=` beside the line's own.
+              Effect.logWarning("Sync failed").pipe(Effect.annotateLogs({ error: error._tag, detail: error.message }))
             ),
             // The cluster saves the answer in the database, trying for about a second, and then drops it: the request
             // would stay unanswered for as long as this runner holds the workspace. An answer reached while the

@@ -576,13 +576,28 @@ describe("WorkspaceSync", () => {
     }).pipe(Effect.provide(fleet({ maxSyncs: 1, simulator: { workspaces: [{ token: "acme", users: 20 }] } }))))
 
   it.scoped("a Sync that fails says so in the runner's log, with the error", () => {
-    const lines: Array<{ readonly message: string; readonly error: unknown }> = []
+    const lines: Array<{
+      readonly message: string
+      readonly error: unknown
+      readonly detail: unknown
+      readonly keys: ReadonlyArray<string>
+    }> = []
     const logger = Logger.make(({ annotations, message }) =>
-      lines.push({ message: String(message), error: Option.getOrUndefined(HashMap.get(annotations, "error")) }))
+      lines.push({
+        message: String(message),
+        error: Option.getOrUndefined(HashMap.get(annotations, "error")),
+        detail: Option.getOrUndefined(HashMap.get(annotations, "detail")),
+        keys: Array.from(HashMap.keys(annotations))
+      }))
     return Effect.gen(function*() {
       yield* TestClock.adjust(1)
-      yield* Effect.flip(WorkspaceSync.sync(workspace("globex"), { resources: ["users"], run: "r1" }))
-      expect(lines.filter((line) => line.message === "Sync failed")).toEqual([{ message: "Sync failed", error: "MissingToken" }])
+      const error = yield* Effect.flip(WorkspaceSync.sync(workspace("globex"), { resources: ["users"], run: "r1" }))
+      const failed = lines.filter((line) => line.message === "Sync failed")
+      expect(failed).toMatchObject([{ message: "Sync failed", error: "MissingToken" }])
+      // The error's words under a key of their own: an annotation named `message` was a second `message=` on the
+      // logfmt line, and a log aggregator keeps one of the two.
+      expect(failed[0].keys).not.toContain("message")
+      expect(failed[0].detail).toBe(error.message)
     }).pipe(Effect.provide(
       // Replaced before the runner is built: its entities' fibers keep the logger they were forked with.
       fleet({
