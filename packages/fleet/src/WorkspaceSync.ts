@@ -35,6 +35,7 @@ import { Array as Arr, Cause, Context, DateTime, Duration, Effect, Layer, Option
 import * as CronName from "./internal/cronName.js"
 import * as CutBefore from "./internal/cutBefore.js"
 import * as IssuePath from "./internal/issuePath.js"
+import * as ScrollWaits from "./internal/scrollWaits.js"
 import * as SilentSession from "./internal/silentSession.js"
 import * as Slots from "./internal/slots.js"
 import * as TokenDestination from "./internal/tokenDestination.js"
@@ -193,6 +194,7 @@ const syncResource = (
   options: Pick<IntercomSync.Options, "runner" | "pagesPerTransaction" | "unansweredTimeout">
 ) =>
   IntercomSync.run(resource, { ...options, workspace, label: run }).pipe(
+    ScrollWaits.said,
     Effect.mapError(crossable(workspace, resource)),
     // A count the database does not answer leaves the summary without it: the sync is done, and its answer is due.
     Effect.flatMap((summary) =>

@@ -608,6 +608,27 @@ describe("WorkspaceSync", () => {
     ))
   })
 
+  it.scoped("a sync held by a scroll still open on Intercom's side says so in the runner's log, once a wait", () => {
+    const lines: Array<string> = []
+    const logger = Logger.make(({ message }) => lines.push(String(message)))
+    return Effect.gen(function*() {
+      yield* TestClock.adjust(1)
+      // Another client's scroll holds the workspace for 25 s: the sync asks again every 10 s, and then syncs.
+      const [summary] = yield* driven(WorkspaceSync.sync(acme, { resources: ["users"], run: "r1" }))
+      expect(summary).toMatchObject({ workspace: "acme", resource: "users", inserted: 20 })
+      const waits = lines.filter((line) => line.startsWith("Waiting for"))
+      expect(waits).toHaveLength(1)
+      expect(waits[0]).toMatch(
+        /^Waiting for another users scroll of the workspace \(.*\) to close on Intercom's side \(scroll_exists\): Intercom drops it about a minute after its last page, until \d{4}-\d\d-\d\dT[\d:.]+Z at most$/
+      )
+      expect(lines.indexOf(waits[0])).toBeLessThan(lines.indexOf("Sync done"))
+    }).pipe(Effect.provide(
+      fleet({ maxSyncs: 1, simulator: { workspaces: [{ token: "acme", users: 20, faults: { foreignScroll: 25 } }] } }).pipe(
+        Layer.provide(Logger.replace(Logger.defaultLogger, logger))
+      )
+    ))
+  })
+
   it.scoped("a Sync whose handler dies (a secret store's client that throws) is answered SyncFailed once, not run again and again", () => {
     let calls = 0
     const dying = Secrets.layer(() => Effect.sync(() => calls++).pipe(Effect.zipRight(Effect.dieMessage("the vault's client threw"))))
