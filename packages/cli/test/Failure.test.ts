@@ -2,6 +2,7 @@ import { HelpDoc, ValidationError } from "@effect/cli"
 import { FetchHttpClient } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
 import { ServeError } from "@effect/platform/HttpServerError"
+import { SocketServerError } from "@effect/platform/SocketServer"
 import { SqlError } from "@effect/sql/SqlError"
 import { describe, expect, it } from "@effect/vitest"
 import { ScrollError } from "@intercom-scroll/core"
@@ -208,6 +209,22 @@ describe("Failure.line", () => {
     // Another failure of the database is said as it was.
     const other = new SqlError({ message: "Failed to execute statement", cause: Object.assign(new Error("deadlock detected"), { code: "40P01" }) })
     expect(Failure.line(Cause.fail(other), [], { subcommand: ["sync"] })).toBe("SqlError: Failed to execute statement: deadlock detected")
+  })
+
+  it("a runner's port in use names the flag that gave it: its own port or its health port", () => {
+    const inUse = (port: number) =>
+      Object.assign(new Error(`listen EADDRINUSE: address already in use 127.0.0.1:${port}`), { code: "EADDRINUSE" })
+    const runner = { subcommand: ["fleet", "runner"] }
+    expect(Failure.line(Cause.fail(new SocketServerError({ reason: "Open", cause: inUse(34431) })), [], runner)).toBe(
+      "SocketServerError: Open: listen EADDRINUSE: address already in use 127.0.0.1:34431. Another process listens on this runner's port: give --port (or INTERCOM_SCROLL_RUNNER_PORT) a free one."
+    )
+    expect(Failure.line(Cause.fail(new ServeError({ cause: inUse(8080) })), [], runner)).toBe(
+      "ServeError: listen EADDRINUSE: address already in use 127.0.0.1:8080. Another process listens on the health port: give --health-port (or INTERCOM_SCROLL_HEALTH_PORT) a free one."
+    )
+    // Elsewhere (the quickstart's simulator) it is said as it was.
+    expect(Failure.line(Cause.fail(new ServeError({ cause: inUse(4010) })), [], { subcommand: [] })).toBe(
+      "ServeError: listen EADDRINUSE: address already in use 127.0.0.1:4010"
+    )
   })
 
   it("names a defect by its error, without its stack", () => {

@@ -182,13 +182,30 @@ const stoppedLine = (subcommand: ReadonlyArray<string>): string => {
 }
 
 /** PostgreSQL's SQLSTATE 42501 (insufficient_privilege) anywhere down an error's causes: the role may not do it. */
-const lacksPrivilege = (error: unknown): boolean => {
+const hasCode = (code: string) => (error: unknown): boolean => {
   let cause = error
   for (let depth = 0; typeof cause === "object" && cause !== null && depth < 5; depth++) {
-    if ((cause as { readonly code?: unknown }).code === "42501") return true
+    if ((cause as { readonly code?: unknown }).code === code) return true
     cause = (cause as { readonly cause?: unknown }).cause
   }
   return false
+}
+const lacksPrivilege = hasCode("42501")
+const portInUse = hasCode("EADDRINUSE")
+
+/**
+ * Which flag gave a port that another process listens on, at a runner's start: the platform's errors say the address,
+ * and a runner has two ports, its own (`SocketServerError`, the cluster's server) and its health probe's (`ServeError`).
+ */
+const portInUseAdvice = (label: string, subcommand: ReadonlyArray<string>): string | undefined => {
+  if (subcommand.join(" ") !== "fleet runner") return undefined
+  if (label === "SocketServerError") {
+    return "Another process listens on this runner's port: give --port (or INTERCOM_SCROLL_RUNNER_PORT) a free one."
+  }
+  if (label === "ServeError") {
+    return "Another process listens on the health port: give --health-port (or INTERCOM_SCROLL_HEALTH_PORT) a free one."
+  }
+  return undefined
 }
 
 /**
@@ -235,7 +252,9 @@ const describe = (error: unknown, surface: Surface = {}): string => {
     const said = typeof message === "string" && message !== ""
       ? `${label}: ${SyncError.explain({ message, cause })}`
       : `${label}${SyncError.explain({ message: "", cause })}`
-    return lacksPrivilege(error) ? `${said}. ${privilegeAdvice(surface.subcommand ?? [])}` : said
+    if (lacksPrivilege(error)) return `${said}. ${privilegeAdvice(surface.subcommand ?? [])}`
+    const port = portInUse(error) ? portInUseAdvice(label, surface.subcommand ?? []) : undefined
+    return port === undefined ? said : `${said}. ${port}`
   }
   return `Error: ${String(error)}`
 }
