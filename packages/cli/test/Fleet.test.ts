@@ -553,6 +553,15 @@ describe("intercom-scroll fleet", () => {
       "  2026-12-03T08:00:00Z w4 users failed: RestartRequired: The users scroll broke off at page 3",
       ""
     ].join("\n"))
+    // A schedule no runner alive hosts (each live one without --cron) waits, its tick in the past: said so.
+    const cronless = status.runners.map((runner) => ({ ...runner, schedules: runner.live ? false : true }))
+    expect(FleetCommand.renderStatus({ ...status, runners: cronless }, "postgres://fleet@db/fleet")).toContain(
+      "\nSchedule cron: next tick 2026-12-03T12:00:00Z: no runner alive hosts the schedules (started with --cron), so no round runs until one does\n"
+    )
+    const hosted = cronless.map((runner, i) => i === 1 ? { ...runner, schedules: true } : runner)
+    expect(FleetCommand.renderStatus({ ...status, runners: hosted }, "postgres://fleet@db/fleet")).toContain(
+      "\nSchedule cron: next tick 2026-12-03T12:00:00Z\n"
+    )
     // A fleet without a schedule: no line for one.
     const quiet = FleetCommand.renderStatus({ ...status, runners: [], pending: { requests: 0, oldestSentAt: undefined }, schedules: [] }, "sqlite:/f.db")
     expect(quiet).toContain("\nRunners: none registered\nSyncs sent and not answered: 0\nRuns under way: 12\n")

@@ -28,6 +28,7 @@ import { Array as Arr, DateTime, Deferred, Duration, Effect, Order, Schema, type
 import * as Attention_ from "./internal/attention.js"
 import * as CronName from "./internal/cronName.js"
 import * as SilentSession from "./internal/silentSession.js"
+import * as SyncCron from "./SyncCron.js"
 import { WorkspaceSync } from "./WorkspaceSync.js"
 
 /**
@@ -45,6 +46,11 @@ export interface Runner {
   readonly live: boolean
   /** Seconds since its last heartbeat. */
   readonly silentFor: number
+  /**
+   * Whether it hosts the fleet's schedules (`Fleet.RunnerOptions.schedules`, `fleet runner --cron`): its shard groups,
+   * as it registered them, include `SyncCron.shardGroup`. Absent where its row does not say.
+   */
+  readonly schedules?: boolean | undefined
 }
 
 /**
@@ -97,15 +103,25 @@ const silentForSql = (sql: SqlClient.SqlClient) =>
 
 const runnersTable = "cluster_runners"
 
+/** The shard groups a runner registered (the cluster's `Runner`, as JSON in its row), or undefined where it says none. */
+const RegisteredGroups = Schema.parseJson(Schema.Struct({ groups: Schema.Array(Schema.String) }))
+const decodeGroups = Schema.decodeUnknownOption(RegisteredGroups)
+
 /** The runners of `cluster_runners`, which the caller knows is there. */
 const readRunners = (sql: SqlClient.SqlClient) =>
   Effect.map(
-    sql<{ readonly address: string; readonly silent_for: number | string }>`SELECT address,
-      ${silentForSql(sql)} AS silent_for FROM ${sql(runnersTable)} ORDER BY address`,
+    sql<{ readonly address: string; readonly silent_for: number | string; readonly runner: string }>`SELECT address,
+      ${silentForSql(sql)} AS silent_for, runner FROM ${sql(runnersTable)} ORDER BY address`,
     (rows) =>
       rows.map((row): Runner => {
         const silentFor = Math.max(0, Math.round(Number(row.silent_for)))
-        return { address: row.address, live: silentFor < 30, silentFor }
+        const registered = decodeGroups(row.runner)
+        return {
+          address: row.address,
+          live: silentFor < 30,
+          silentFor,
+          ...(registered._tag === "Some" ? { schedules: registered.value.groups.includes(SyncCron.shardGroup) } : {})
+        }
       })
   )
 

@@ -45,7 +45,8 @@ describe("FleetStatus.read", () => {
             Effect.filterOrFail((status) => status.activity.running.length > 0),
             Effect.retry(Schedule.spaced("20 millis"))
           )
-          expect(running.runners).toEqual([{ address: `127.0.0.1:${port}`, live: true, silentFor: expect.any(Number) }])
+          // It hosts the schedules (`schedules` defaults to true): its registered shard groups say so.
+          expect(running.runners).toEqual([{ address: `127.0.0.1:${port}`, live: true, silentFor: expect.any(Number), schedules: true }])
           expect(running.pending.requests).toBe(1)
           const sent = DateTime.toEpochMillis(running.pending.oldestSentAt!)
           expect(sent).toBeGreaterThanOrEqual(DateTime.toEpochMillis(sentAt) - 1000)

@@ -521,7 +521,11 @@ export const renderStatus = (status: FleetStatus.Status, database: string): stri
     }`
   )
   // The next round of each schedule: after its --cron changed, when the new expression starts to apply.
-  for (const tick of status.schedules) lines.push(`Schedule ${tick.schedule}: next tick ${iso(tick.at)}`)
+  // A schedule whose every --cron runner stopped waits, its tick in the past, for one: say so, or it reads as running.
+  const unhosted = live.every((runner) => runner.schedules === false)
+    ? ": no runner alive hosts the schedules (started with --cron), so no round runs until one does"
+    : ""
+  for (const tick of status.schedules) lines.push(`Schedule ${tick.schedule}: next tick ${iso(tick.at)}${unhosted}`)
   lines.push(`Runs under way: ${integer.format(activity.running.length)}`)
   const runnerSilence = new Map(runners.map((runner) => [runner.address, runner.silentFor]))
   const silence = (run: SyncActivity.Running) => {
