@@ -312,6 +312,9 @@ describe("intercom-scroll fleet", () => {
         [["runner", "--database", "sqlite:f.db", "--port", "9000", "--max-syncs", "0"], "--max-syncs must be a whole number, 1 or more"],
         [["runner", "--database", "sqlite:f.db", "--port", "9000", "--pages-per-transaction", "0"], "--pages-per-transaction must be a whole number, 1 or more"],
         [["runner", "--database", "sqlite:f.db", "--port", "nine"], "--port must be a TCP port, 1 to 65535"],
+        // Where a server listens on every address, and no address to dial: the cluster's runners dial --host.
+        [["runner", "--database", "sqlite:f.db", "--port", "9000", "--host", "0.0.0.0"], "--host \\\"0.0.0.0\\\" (or INTERCOM_SCROLL_RUNNER_HOST) is no address the fleet's other processes can reach this runner at"],
+        [["runner", "--database", "sqlite:f.db", "--port", "9000", "--host", "::"], "--host \\\"::\\\" (or INTERCOM_SCROLL_RUNNER_HOST) is no address"],
         [["runner", "--database", "sqlite:f.db", "--port", "9000", "--termination-timeout", "0"], "--termination-timeout: \\\"0\\\" must be longer than zero"],
         [["runner", "--database", "sqlite:f.db", "--port", "9000", "--termination-timeout", "-5m"], "--termination-timeout: \\\"-5m\\\" is not a duration"],
         [["runner", "--database", "sqlite:f.db", "--port", "9000", "--termination-timeout", "25d"], "--termination-timeout: \\\"25d\\\" is longer than 24d 20h 31m 23s 647ms: a timer waits at most 2147483647 ms (about 24.8 days); a longer one never runs out"],

@@ -197,6 +197,9 @@ const scheduleFlags = Flag.all({
   })
 )
 
+/** The addresses that mean "every address of this machine" to a server, and none to a client. */
+const unspecifiedHosts = new Set(["", "0.0.0.0", "::", "[::]", "0:0:0:0:0:0:0:0"])
+
 /**
  * `fleet runner`'s flags.
  *
@@ -211,6 +214,16 @@ export const runner = {
   ),
   host: ScrollFlags.text("host", variables.host).pipe(
     Flag.withPseudoName("H"),
+    // The address is what the other processes dial, not only where this one listens: 0.0.0.0 (how a server is told to
+    // listen on every interface) reaches no other machine, and runners on several given it were one address to the
+    // cluster, so all but one exit with AddressInUse 20 s in, and on other ports each would dial itself.
+    Flag.mapEffect((host) =>
+      unspecifiedHosts.has(host.trim().toLowerCase())
+        ? Effect.fail(ValidationError.invalidValue(HelpDoc.p(
+          `--host ${JSON.stringify(host)} (or ${variables.host}) is no address the fleet's other processes can reach this runner at, and --host is that address as well as where the runner listens: give this machine's IP or name as they reach it (in Kubernetes, the pod's IP), or leave --host out for one machine (127.0.0.1)`
+        )))
+        : Effect.succeed(host)
+    ),
     Flag.withDefault("127.0.0.1"),
     Flag.withDescription(`The address the other processes reach this runner at (default 127.0.0.1: one machine).${orVariable("host")}`)
   ),
