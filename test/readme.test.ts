@@ -37,6 +37,14 @@ describe("README.md", () => {
       expect(source.trim().split("\n").length).toBeLessThanOrEqual(20)
     }).pipe(Effect.provide(NodeContext.layer)))
 
+  it.effect("the fleet package's library route is examples/src/fleet-readme.ts, after that file's opening comment", () =>
+    Effect.gen(function*() {
+      const readme = yield* read("packages", "fleet", "README.md")
+      const block = /```ts\n([\s\S]*?)```/.exec(readme)?.[1]
+      const source = (yield* read("examples", "src", "fleet-readme.ts")).replace(/^\/\*\*[\s\S]*?\*\/\n/, "")
+      expect(block).toBe(source)
+    }).pipe(Effect.provide(NodeContext.layer)))
+
   it.effect("the simulator package's first example is test/simulator-readme.test.ts, after that file's opening comment", () =>
     Effect.gen(function*() {
       const readme = yield* read("packages", "simulator", "README.md")
