@@ -146,6 +146,28 @@ describe("the standalone simulator stopped", () => {
       const stats = JSON.parse(stderr.slice(Cli.stoppedLine.length))
       expect(stats.workspaces.A).toMatchObject({ requests: 1, pagesServed: 0 })
     }).pipe(Effect.scoped), 60_000)
+
+  it.live("by SIGTERM with 1,000 tokens, its stderr a pipe read slowly: prints its whole stats line (~600 kB) before it exits", () =>
+    Effect.gen(function*() {
+      // The runtime exits the process as soon as the program ends on a signal: the line went only as far as the pipe
+      // took it before (219,264 bytes of 597,255 here), and JSON.parse failed on it. The reader is made slow (a loaded
+      // machine's) by not reading until a second after the signal: the simulator must wait for it.
+      const tokens = Array.from({ length: 1_000 }, (_, i) => ["--token", `token-${i}`]).flat()
+      const { child } = yield* start(["--port", "0", ...tokens])
+      let stderr = ""
+      child.stderr!.on("data", (chunk: Buffer) => stderr += chunk.toString())
+      child.stderr!.pause()
+      const closed = once(child, "close")
+      child.kill("SIGTERM")
+      yield* Effect.sleep("1 second")
+      child.stderr!.resume()
+      const [code] = yield* Effect.promise(() => closed)
+      expect(code).toBe(0)
+      expect(stderr.endsWith("\n")).toBe(true)
+      const stats = JSON.parse(stderr.slice(Cli.stoppedLine.length))
+      expect(Object.keys(stats.workspaces)).toHaveLength(1_000)
+      expect(stats.workspaces["token-999"]).toMatchObject({ requests: 0 })
+    }).pipe(Effect.scoped), 60_000)
 })
 
 /** Runs the bin to its end: its exit code and what it wrote. */
