@@ -123,9 +123,7 @@ execFileSync("chown", ["postgres", directory])
 const pgPort = portBase
 const asPostgres = (command: string, ...args: Array<string>) =>
   execFileSync("runuser", ["-u", "postgres", "--", NodePath.join(pgBin, command), ...args], { stdio: "pipe" })
-asPostgres("initdb", "-D", `${directory}/data`, "-A", "trust", "-U", "postgres")
-asPostgres("pg_ctl", "-D", `${directory}/data`, "-w", "-l", `${directory}/log`, "-o",
-  `-p ${pgPort} -k ${directory} -c listen_addresses=127.0.0.1`, "start")
+// Stopped and removed at exit, whatever failed on the way (a port taken, say).
 process.on("exit", () => {
   try {
     asPostgres("pg_ctl", "-D", `${directory}/data`, "-m", "immediate", "stop")
@@ -134,6 +132,9 @@ process.on("exit", () => {
   }
   Fs.rmSync(directory, { recursive: true, force: true })
 })
+asPostgres("initdb", "-D", `${directory}/data`, "-A", "trust", "-U", "postgres")
+asPostgres("pg_ctl", "-D", `${directory}/data`, "-w", "-l", `${directory}/log`, "-o",
+  `-p ${pgPort} -k ${directory} -c listen_addresses=127.0.0.1`, "start")
 const database = "fleet"
 const psql = (query: string, db = database): string =>
   execFileSync("psql", ["-X", "-q", "-A", "-t", "-F", "\t", "-h", "127.0.0.1", "-p", String(pgPort), "-U", "postgres", "-d", db, "-c", query])
