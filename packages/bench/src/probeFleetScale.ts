@@ -2,7 +2,8 @@
  * The fleet at 2,000 workspaces, as packages/bench/NOTES.md's "The fleet at 2,000 workspaces" sections ran it: `tsx
  * src/probeFleetScale.ts [--repo DIR] [--every 1] [--max-syncs 8] [--port-base 47500] [--kill-at 0.4] [--down 20]
  * [--out FILE]`. REPO (default this checkout) is installed and built (`pnpm -s build`): its
- * `packages/cli/bin/intercom-scroll.js` and its simulator's bin are run.
+ * `packages/cli/bin/intercom-scroll.js` is run (a worktree of an older commit measures that); the simulators are this
+ * checkout's.
  *
  * Every `--every`th workspace of the 2,000 (1: all) over three standalone simulators at `--latency 20` (A: 1,000 tokens
  * of 100 users; B: 800 of 300 users; C: 200 of 500 users, 100 leads and 20 companies; 440,000 users, 20,000 leads and
@@ -31,7 +32,8 @@ import * as NodePath from "node:path"
 import { fileURLToPath } from "node:url"
 import { flag } from "./lib/args.js"
 
-const repo = NodePath.resolve(flag("--repo") ?? NodePath.join(NodePath.dirname(fileURLToPath(import.meta.url)), "..", "..", ".."))
+const here = NodePath.join(NodePath.dirname(fileURLToPath(import.meta.url)), "..", "..", "..")
+const repo = NodePath.resolve(flag("--repo") ?? here)
 const every = Number(flag("--every") ?? 1)
 const maxSyncs = Number(flag("--max-syncs") ?? 8)
 const portBase = Number(flag("--port-base") ?? 47500)
@@ -40,7 +42,8 @@ const downSeconds = Number(flag("--down") ?? 20)
 const out = flag("--out")
 const pgBin = "/usr/lib/postgresql/15/bin"
 const bin = NodePath.join(repo, "packages", "cli", "bin", "intercom-scroll.js")
-const simulatorBin = NodePath.join(repo, "packages", "simulator", "bin", "intercom-simulator.js")
+// This checkout's simulator whatever the CLI's version: its stats line whole (f8b83ba).
+const simulatorBin = NodePath.join(here, "packages", "simulator", "bin", "intercom-simulator.js")
 const resources = ["users", "leads", "companies"] as const
 
 const t0 = performance.now()
@@ -419,10 +422,14 @@ const onKilled = psql(`SELECT DISTINCT workspace FROM intercom_sync_runs WHERE l
 const moved = new Set([...onKilled, ...cutRuns.map((line) => line.split("\t")[0])])
 print(`${onKilled.length} workspaces had runs on the killed runner; ${moved.size} moved in all`)
 failures += check(3, await stopSimulators(), moved)
-const after = status()
-print(`fleet status after, in ${after.seconds.toFixed(2)} s:\n${after.text}`)
-const afterJson = status("json")
-print(`fleet status --format json in ${afterJson.seconds.toFixed(2)} s, ${afterJson.text.length} bytes`)
+try {
+  const after = status()
+  print(`fleet status after, in ${after.seconds.toFixed(2)} s:\n${after.text}`)
+  const afterJson = status("json")
+  print(`fleet status --format json in ${afterJson.seconds.toFixed(2)} s, ${afterJson.text.length} bytes`)
+} catch (error) {
+  print(`fleet status failed: ${String(error)}`)
+}
 
 // Stop the runners: nothing left behind.
 clearInterval(sampler)
