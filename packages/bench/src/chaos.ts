@@ -12,9 +12,16 @@
  * served with `updated_at` moved on and a `chaos_version` custom attribute). The truth of a record is the simulator's
  * own (scrolled once, fault-free, at the start) with the same change: `Simulator.ids` filtered by what is present.
  *
+ * A surge (the first iteration of each database, then one in four): the workspace holds the simulator's large data
+ * set, 15,000 more users, for one complete `sync users`, and they go again. The copy then holds more than 10,000 rows
+ * that no later scroll sees, so that every SQLite deletion pass of users is of two chunks or more (SQLite marks a
+ * run's deletions a chunk of 10,000 a transaction, `DeletionChunk`, which the CLI does not set), the first after a
+ * surge marking 15,000; a SQLite sync is killed too once its pass has committed a chunk (the run's `deleted`, polled).
+ *
  * Checked (a violation fails the run, naming the seed that reproduces it):
- * - after every round of syncs: no run that did not complete marked a record deleted (SQLite marks a run's deletions a
- *   chunk of 10,000 a transaction, and keeps the chunks of a pass cut short: a workspace this size has one chunk);
+ * - after every round of syncs: each deletion mark as the design allows (`checkDeletions`): by a run that completed,
+ *   or in SQLite one whose pass was cut short (`interrupted`, `abandoned`); true, the record absent at some moment
+ *   between the run's start and the mark; no more marks than the run counted;
  * - after a round in which a sync completed and no record changed while it ran: the copy of what it synced true, as
  *   below, whatever faults it met;
  * - after each clean sync: its live ids are the truth's, every record whole and equal to the truth's, every other
@@ -100,6 +107,12 @@ type Resource = "users" | "leads" | "companies"
 const resources: ReadonlyArray<Resource> = ["users", "leads", "companies"]
 /** Multiples of every page size drawn, so that a page filtered by the proxy is the only short one. */
 const counts: Record<Resource, number> = { users: 1000, leads: 200, companies: 200 }
+/**
+ * The users of the large data set a surge serves (pages of 100): 15,000 more than the small one's. A copy that once
+ * held them has more than `DeletionChunk` (10,000) rows that no later scroll sees, so that every SQLite deletion pass
+ * of users after a surge is of two chunks or more, the first one after a surge marking all 15,000.
+ */
+const LARGE_USERS = 16_000
 const pageSizes = [20, 25, 50, 100] as const
 const scrollPaths: Record<Resource, { readonly path: string; readonly version: string }> = {
   users: { path: "/users/scroll", version: "1.4" },
@@ -115,16 +128,45 @@ type Json = null | boolean | number | string | ReadonlyArray<Json> | { readonly 
 type JsonRecord = { readonly [key: string]: Json }
 
 interface State {
-  /** The simulator's records, by id, as it serves them. */
+  /** The simulator's records, by id, as it serves them (the large data set's users too). */
   readonly base: Map<string, JsonRecord>
   readonly present: Set<string>
   readonly everPresent: Set<string>
   readonly version: Map<string, number>
+  /** When each id came and went (ms): what a deletion mark is checked against. */
+  readonly history: Map<string, Array<{ readonly at: number; readonly present: boolean }>>
+  /** Users only in the large data set: present during a surge, gone again after it. */
+  readonly dormant: Set<string>
 }
-const state: Record<Resource, State> = {
-  users: { base: new Map(), present: new Set(), everPresent: new Set(), version: new Map() },
-  leads: { base: new Map(), present: new Set(), everPresent: new Set(), version: new Map() },
-  companies: { base: new Map(), present: new Set(), everPresent: new Set(), version: new Map() }
+const newState = (): State => ({
+  base: new Map(), present: new Set(), everPresent: new Set(), version: new Map(), history: new Map(), dormant: new Set()
+})
+const state: Record<Resource, State> = { users: newState(), leads: newState(), companies: newState() }
+
+/** An id added to or removed from the workspace now, with the time, so that a later mark can be judged. */
+const setPresent = (resource: Resource, id: string, present: boolean): void => {
+  const s = state[resource]
+  if (present) {
+    s.present.add(id)
+    s.everPresent.add(id)
+  } else s.present.delete(id)
+  const events = s.history.get(id)
+  if (events === undefined) s.history.set(id, [{ at: Date.now(), present }])
+  else events.push({ at: Date.now(), present })
+}
+
+/**
+ * Whether `id` was absent from the workspace at some moment between `from` and `to` (ms): only then may a run that
+ * started at `from` and marked at `to` have missed it in a complete scroll. Present throughout, every page of any
+ * scroll of that run served it.
+ */
+const absentWithin = (resource: Resource, id: string, from: number, to: number): boolean => {
+  let presentAtFrom = false
+  for (const event of state[resource].history.get(id) ?? []) {
+    if (event.at <= from) presentAtFrom = event.present
+    else if (event.at <= to && !event.present) return true
+  }
+  return !presentAtFrom
 }
 
 /** A record as the workspace holds it now: the simulator's, changed `version` times. */
@@ -170,16 +212,44 @@ const loadBase = Effect.gen(function*() {
       return yield* Effect.dieMessage(`the scroll of ${resource} did not give Simulator.ids`)
     }
     // About 85 % present at the start; the rest waits to be added.
-    for (const id of ids) {
-      if (rng.chance(0.85)) {
-        state[resource].present.add(id)
-        state[resource].everPresent.add(id)
-      }
-    }
+    for (const id of ids) if (rng.chance(0.85)) setPresent(resource, id, true)
   }
 }).pipe(
   Effect.scoped,
   Effect.provide(Simulator.layerClient({ workspaces: [{ token: TOKEN, seed: DATA_SEED, ...counts }] }))
+)
+
+/**
+ * The large data set's users (the same seed: record i is computed from the seed and i alone, so its first 1,000 are
+ * the small one's, and its ids interleave with theirs in key order): the others are the dormant users, present only
+ * during a surge.
+ */
+const loadLarge = Effect.gen(function*() {
+  const client = yield* HttpClient.HttpClient
+  const { path, version } = scrollPaths.users
+  const s = state.users
+  let param: string | undefined
+  for (;;) {
+    const url = param === undefined ? path : `${path}?scroll_param=${encodeURIComponent(param)}`
+    const response = yield* client.execute(
+      HttpClientRequest.get(url).pipe(HttpClientRequest.setHeaders({ authorization: `Bearer ${TOKEN}`, "intercom-version": version }))
+    )
+    const page = (yield* response.json) as { readonly scroll_param?: string; readonly users?: ReadonlyArray<JsonRecord> }
+    if (page.users === undefined || page.users.length === 0) break
+    for (const record of page.users) {
+      const id = String(record.id)
+      const known = s.base.get(id)
+      if (known === undefined) {
+        s.base.set(id, record)
+        s.dormant.add(id)
+      } else if (canonical(known) !== canonical(record)) return yield* Effect.dieMessage(`user ${id} differs in the large data set`)
+    }
+    param = page.scroll_param
+  }
+  if (s.base.size !== LARGE_USERS) return yield* Effect.dieMessage(`the large data set gave ${s.base.size} users, not ${LARGE_USERS}`)
+}).pipe(
+  Effect.scoped,
+  Effect.provide(Simulator.layerClient({ workspaces: [{ token: TOKEN, seed: DATA_SEED, ...counts, users: LARGE_USERS }] }))
 )
 
 interface Mutations {
@@ -202,18 +272,17 @@ const mutate = (into: Mutations): void => {
       while (chosen.size < wanted) chosen.add(rng.pick(from))
       return [...chosen]
     }
-    const ids = [...s.base.keys()]
+    const ids = [...s.base.keys()].filter((id) => !s.dormant.has(id))
     for (const id of take(ids.filter((id) => !s.everPresent.has(id)), 3)) {
-      s.present.add(id)
-      s.everPresent.add(id)
+      setPresent(resource, id, true)
       into.added++
     }
     for (const id of take([...s.present], 3)) {
-      s.present.delete(id)
+      setPresent(resource, id, false)
       into.removed++
     }
     for (const id of take(ids.filter((id) => s.everPresent.has(id) && !s.present.has(id)), 2)) {
-      s.present.add(id)
+      setPresent(resource, id, true)
       into.restored++
     }
     for (const id of take([...s.present], 4)) {
@@ -244,14 +313,18 @@ const noteLiveCounter = () => {
 }
 
 /** Starts the phase's simulator on SIMULATOR_PORT; its scope closes it. */
-const startSimulator = (options: Omit<Simulator.ServerOptions, "workspaces" | "port">, faults: FaultPlan.FaultPlan) =>
+const startSimulator = (
+  options: Omit<Simulator.ServerOptions, "workspaces" | "port">,
+  faults: FaultPlan.FaultPlan,
+  users: number = counts.users
+) =>
   Effect.gen(function*() {
     const scope = yield* Scope.make()
     const context = yield* Layer.buildWithScope(
       Simulator.layerServer({
         ...options,
         port: SIMULATOR_PORT,
-        workspaces: [{ token: TOKEN, seed: DATA_SEED, ...counts, faults }]
+        workspaces: [{ token: TOKEN, seed: DATA_SEED, ...counts, users, faults }]
       }),
       scope
     ).pipe(Effect.orDie)
@@ -398,6 +471,14 @@ const environment = (tmpdir: string): Record<string, string> => ({
 type Kill =
   | { readonly signal: NodeJS.Signals; readonly afterMillis: number }
   | { readonly signal: NodeJS.Signals; readonly atEnd: number; readonly delayMillis: number }
+  | { readonly signal: NodeJS.Signals; readonly inPass: PassHolder; readonly delayMillis: number }
+
+/**
+ * SQLite: the pid of the process whose run is in its deletion pass with a chunk committed (the run's `deleted`, which
+ * each chunk that marks records, above 0, under a lock taken before the run started), if one is: a kill then cuts a
+ * pass of several chunks part way.
+ */
+type PassHolder = () => Promise<number | undefined>
 
 /** Told each time the proxy serves a scroll's last, empty page. */
 const endListeners = new Set<() => void>()
@@ -439,6 +520,23 @@ const runSync = (
       child.kill(signal)
     }
     if (kill !== undefined && "afterMillis" in kill) killer = setTimeout(() => send(kill.signal, ""), kill.afterMillis)
+    // Polled every 20 ms while the sync runs: a reader of the file beside it, as a user of the copy is.
+    let polling: ReturnType<typeof setInterval> | undefined
+    if (kill !== undefined && "inPass" in kill) {
+      let asking = false
+      polling = setInterval(() => {
+        if (asking || killer !== undefined) return
+        asking = true
+        kill.inPass().then((pid) => {
+          asking = false
+          if (pid === child.pid && killer === undefined) {
+            killer = setTimeout(() => send(kill.signal, ` (${kill.delayMillis} ms after a chunk of its deletion pass)`), kill.delayMillis)
+          }
+        }, () => {
+          asking = false
+        })
+      }, 20)
+    }
     let ends = 0
     const atEnd = kill !== undefined && "atEnd" in kill
       ? () => {
@@ -452,6 +550,7 @@ const runSync = (
     }, limitMillis)
     child.on("exit", (code, signal) => {
       if (killer !== undefined) clearTimeout(killer)
+      if (polling !== undefined) clearInterval(polling)
       if (atEnd !== undefined) endListeners.delete(atEnd)
       clearTimeout(limit)
       processEnds.push(Date.now())
@@ -530,36 +629,79 @@ interface RunRow {
   readonly id: number
   readonly resource: string
   readonly status: string
+  readonly startedAt: number
   readonly inserted: number | null
   readonly updated: number | null
   readonly unchanged: number | null
   readonly deleted: number | null
 }
 
+/** A time as either dialect gives it back: an ISO string (SQLite), a Date (PostgreSQL). */
+const millisOf = (value: unknown): number => value instanceof Date ? value.getTime() : new Date(String(value)).getTime()
+
 const runs = async (db: Database): Promise<ReadonlyArray<RunRow>> =>
-  (await rowsOf(db, `SELECT id, resource, status, inserted, updated, unchanged, deleted FROM intercom_sync_runs
+  (await rowsOf(db, `SELECT id, resource, status, started_at, inserted, updated, unchanged, deleted FROM intercom_sync_runs
     WHERE workspace = '${WORKSPACE}' ORDER BY id`)).map((row) => ({
       id: Number(row.id),
       resource: String(row.resource),
       status: String(row.status),
+      startedAt: millisOf(row.started_at),
       inserted: row.inserted === null ? null : Number(row.inserted),
       updated: row.updated === null ? null : Number(row.updated),
       unchanged: row.unchanged === null ? null : Number(row.unchanged),
       deleted: row.deleted === null ? null : Number(row.deleted)
     }))
 
-/** No run that did not complete marked a record deleted (a deleted row names the run that deleted it). */
+/** Slack on a run's window, either side (ms): a mark is excused if the record was absent this near to the window. */
+const windowSlack = 100
+
+/** The runs of each database seen to have left a SQLite deletion pass cut short after a chunk: run id → its marks. */
+const cutPasses: Record<Dialect, Map<number, number>> = { sqlite: new Map(), pg: new Map() }
+
+/**
+ * Every deletion mark as the design allows it, and no other:
+ * - it names a run (`changed_run`) of the resource; a run that did not complete may have left marks only in SQLite,
+ *   whose pass goes a chunk a transaction, and only if it was cut short (`interrupted`, or `abandoned`, or still
+ *   `running` with its process gone until the next run marks it so);
+ * - it is true: the record was absent from the workspace at some moment between the run's start and the mark, as it
+ *   must have been for a complete scroll of that run to miss it (present throughout, every scroll saw it);
+ * - a run holds no more marks than it counted (`deleted`, which each chunk's transaction writes with its marks).
+ * Run when every sync process has ended: a run `running` then was left by a dead one.
+ */
 const checkDeletions = async (db: Database): Promise<ReadonlyArray<string>> => {
   const byId = new Map((await runs(db)).map((run) => [run.id, run]))
   const violations: Array<string> = []
+  const say = (text: string) => violations.length < 40 && violations.push(text)
+  const cutShort = new Set(["interrupted", "abandoned", "running"])
   for (const resource of resources) {
-    const rows = await rowsOf(db, `SELECT id, changed_run FROM ${recordTables[resource]}_records
+    const rows = await rowsOf(db, `SELECT id, changed_run, deleted_at FROM ${recordTables[resource]}_records
       WHERE workspace = '${WORKSPACE}' AND deleted_at IS NOT NULL`)
+    const marksOf = new Map<number, number>()
     for (const row of rows) {
-      const run = byId.get(Number(row.changed_run))
-      if (run === undefined || run.status !== "complete") {
-        violations.push(`${resource} ${String(row.id)} marked deleted by run ${String(row.changed_run)}, ${run?.status ?? "not in intercom_sync_runs"}`)
+      const id = String(row.id)
+      const runId = Number(row.changed_run)
+      marksOf.set(runId, (marksOf.get(runId) ?? 0) + 1)
+      const run = byId.get(runId)
+      if (run === undefined) {
+        say(`${resource} ${id} marked deleted by run ${runId}, not in intercom_sync_runs`)
+        continue
       }
+      if (run.resource !== resource) say(`${resource} ${id} marked deleted by run ${runId}, a run of ${run.resource}`)
+      if (run.status !== "complete" && !(db.dialect === "sqlite" && cutShort.has(run.status))) {
+        say(`${resource} ${id} marked deleted by run ${runId}, ${run.status}`)
+      }
+      const markedAt = millisOf(row.deleted_at)
+      if (!absentWithin(resource, id, run.startedAt - windowSlack, markedAt + windowSlack)) {
+        say(`${resource} ${id} marked deleted by run ${runId} (${run.status}) at ${new Date(markedAt).toISOString()}, present in the workspace from its start (${new Date(run.startedAt).toISOString()}) to then`)
+      }
+    }
+    for (const [runId, marks] of marksOf) {
+      const run = byId.get(runId)
+      if (run === undefined) continue
+      if (run.deleted === null || marks > run.deleted) {
+        say(`run ${runId} (${resource}, ${run.status}) holds ${marks} deletion marks, counted ${run.deleted ?? "none"}`)
+      }
+      if (run.status !== "complete" && db.dialect === "sqlite") cutPasses.sqlite.set(runId, Math.max(marks, cutPasses.sqlite.get(runId) ?? 0))
     }
   }
   return violations
@@ -580,8 +722,9 @@ const checkCopy = async (
   const say = (text: string) => violations.length < 40 && violations.push(text)
   for (const resource of which) {
     const s = state[resource]
-    const rows = await rowsOf(db, `SELECT id, record, deleted_at FROM ${recordTables[resource]}_records
-      WHERE workspace = '${WORKSPACE}'`)
+    // The records of live rows only: a copy that held a surge has 15,000 deleted ones.
+    const rows = await rowsOf(db, `SELECT id, CASE WHEN deleted_at IS NULL THEN record END AS record, deleted_at
+      FROM ${recordTables[resource]}_records WHERE workspace = '${WORKSPACE}'`)
     const seen = new Set<string>()
     let live = 0
     for (const row of rows) {
@@ -643,8 +786,11 @@ interface Tally {
   iterations: number
   syncs: number
   killed: Record<string, number>
-  /** Of them, killed within 150 ms of a scroll's end. */
+  /** Of them, killed within 150 ms of a scroll's end (1,500 ms after a surge). */
   killedAtEnd: number
+  /** Of them, killed in a SQLite deletion pass once a chunk had committed. */
+  killedInPass: number
+  surges: number
   completed: number
   failed: number
   pairs: number
@@ -659,13 +805,24 @@ interface Tally {
   violations: Array<string>
 }
 const newTally = (): Tally => ({
-  iterations: 0, syncs: 0, killed: {}, killedAtEnd: 0, completed: 0, failed: 0, pairs: 0, clean: 0, cleanMillis: 0, roundsChecked: 0,
+  iterations: 0, syncs: 0, killed: {}, killedAtEnd: 0, killedInPass: 0, surges: 0, completed: 0, failed: 0, pairs: 0, clean: 0, cleanMillis: 0, roundsChecked: 0,
   mutations: noMutations(), scrollsOpened: 0, liveCounted: 0, liveExcused: 0, violations: []
 })
 const tallies: Record<Dialect, Tally> = { sqlite: newTally(), pg: newTally() }
 const failureLines: Array<string> = []
 
 const sleep = (millis: number) => new Promise<void>((resolve) => setTimeout(resolve, millis))
+
+/** Which dialects have had a surge. */
+const surged = new Set<Dialect>()
+
+/** SQLite: the lock holder's pid while a run that started under its lock is in its pass with a chunk committed. */
+const passHolder = (db: Database): PassHolder => async () => {
+  const rows = await rowsOf(db, `SELECT l.pid AS pid FROM intercom_sync_runs r
+    JOIN intercom_sync_locks l ON l.workspace = r.workspace
+    WHERE r.workspace = '${WORKSPACE}' AND r.status = 'running' AND r.deleted > 0 AND r.started_at >= l.acquired_at`)
+  return rows.length > 0 ? Number(rows[0]?.pid) : undefined
+}
 
 const chaosFaults = (): { readonly faults: FaultPlan.FaultPlan; readonly words: Array<string> } => {
   const pages = () => Array.from({ length: rng.between(1, 2) }, () => rng.between(2, 40))
@@ -693,6 +850,26 @@ const iteration = (n: number, db: Database, tmpdir: string) =>
     const lines: Array<string> = []
     mutate(mutations)
 
+    // A surge, in the first iteration of each database and then one in four: the workspace holds the large data set's
+    // 15,000 more users for one complete sync of users, and they go again before the chaos phase. Its first complete
+    // sync of users then marks 15,000 deleted, in SQLite a pass of two chunks or more, which its kills cut.
+    const surge = !surged.has(db.dialect) || rng.chance(0.25)
+    if (surge) {
+      surged.add(db.dialect)
+      tally.surges++
+      for (const id of state.users.dormant) setPresent("users", id, true)
+      const surgeScope = yield* startSimulator({ pageSize: 100 }, {}, LARGE_USERS)
+      const result = yield* Effect.promise(() =>
+        runSync("surge", ["users", "--workspace", WORKSPACE, "--lock-timeout", "30s"], db.url, tmpdir, undefined, 240_000)
+      )
+      tally.scrollsOpened += Effect.runSync(current?.stats ?? Effect.die("no simulator")).total.scrollsOpened
+      yield* stopSimulator(surgeScope)
+      lines.push(`  surge: sync users of ${state.users.present.size}: exit ${result.code} in ${(result.millis / 1000).toFixed(1)}s`)
+      if (result.code !== 0) violations.push(`the surge's sync failed (exit ${result.code} ${result.signal ?? ""}): ${result.stderr.trim().slice(-600)}`)
+      else violations.push(...(yield* Effect.promise(() => checkCopy(db, ["users"], undefined))).map((text) => `after the surge: ${text}`))
+      for (const id of state.users.dormant) setPresent("users", id, false)
+    }
+
     // The chaos phase: one simulator with this iteration's faults, 1–3 rounds of syncs.
     const { faults, words } = chaosFaults()
     const pageSize = rng.pick(pageSizes)
@@ -708,10 +885,14 @@ const iteration = (n: number, db: Database, tmpdir: string) =>
       const what = rng.chance(0.6) ? "all" : rng.pick(resources)
       const started = Array.from({ length: pair ? 2 : 1 }, (_, k) => {
         const signal = rng.pick(["SIGKILL", "SIGTERM", "SIGINT"] as const)
-        const kill: Kill | undefined = rng.chance(0.4)
+        // SQLite: killed part way through a deletion pass of several chunks, more often after a surge.
+        const inPass = db.dialect === "sqlite" && what !== "leads" && what !== "companies" && rng.chance(surge ? 0.5 : 0.15)
+        const kill: Kill | undefined = inPass
+          ? { signal, inPass: passHolder(db), delayMillis: rng.between(0, 250) }
+          : rng.chance(0.4)
           ? { signal, afterMillis: rng.between(50, 3000) }
           : rng.chance(0.45)
-          ? { signal, atEnd: what === "all" ? rng.between(1, 3) : 1, delayMillis: rng.between(0, 150) }
+          ? { signal, atEnd: what === "all" ? rng.between(1, 3) : 1, delayMillis: rng.between(0, surge ? 1500 : 150) }
           : undefined
         const args = [
           what,
@@ -740,6 +921,7 @@ const iteration = (n: number, db: Database, tmpdir: string) =>
         else if (result.sent !== undefined && (result.signal !== null || result.code === 130 || result.code === 143)) {
           const signal = result.sent.split("@")[0] ?? "?"
           if (result.sent.includes("after scroll end")) tally.killedAtEnd++
+          if (result.sent.includes("deletion pass")) tally.killedInPass++
           tally.killed[signal] = (tally.killed[signal] ?? 0) + 1
         } else tally.failed++
         const last = result.stderr.trim().split("\n").filter((line) => line.trim() !== "").slice(-1)[0] ?? ""
@@ -805,6 +987,7 @@ const program = Effect.gen(function*() {
   console.log(`Chaos: ${iterations} iteration(s), ${dialects.join(" and ")}, seed ${seed}; the CLI at ${NodePath.relative(root, cliBin)}`)
   if (!Fs.existsSync(cliBin)) return yield* Effect.dieMessage(`no ${cliBin}: run \`pnpm -s build\` at the root first`)
   yield* loadBase
+  yield* loadLarge
   yield* startProxy
   const tmpdir = yield* Effect.acquireRelease(
     Effect.sync(() => Fs.mkdtempSync(NodePath.join(Os.tmpdir(), "intercom-chaos-"))),
@@ -830,13 +1013,15 @@ const program = Effect.gen(function*() {
   const rows = dialects.map((dialect) => {
     const t = tallies[dialect]
     const killed = Object.entries(t.killed).map(([signal, count]) => `${signal} ${count}`).join(", ") || "none"
-    return `| ${dialect} | ${t.iterations} | ${t.syncs} (${t.pairs} pairs) | ${killed} (${t.killedAtEnd} at a scroll's end) | ${t.completed} | ${t.failed} | ` +
+    const cut = [...cutPasses[dialect].values()]
+    return `| ${dialect} | ${t.iterations} | ${t.surges} | ${t.syncs} (${t.pairs} pairs) | ${killed} (${t.killedAtEnd} at a scroll's end, ${t.killedInPass} in a deletion pass) | ` +
+      `${cut.length} (${cut.reduce((sum, marks) => sum + marks, 0)} marks) | ${t.completed} | ${t.failed} | ` +
       `+${t.mutations.added} -${t.mutations.removed} ↺${t.mutations.restored} ~${t.mutations.changed} ^${t.mutations.reverted} | ` +
       `${t.roundsChecked} | ${t.scrollsOpened} | ` +
       `${t.liveCounted} (${t.liveExcused} after an end) | ${t.clean > 0 ? (t.cleanMillis / t.clean / 1000).toFixed(1) : "-"} s | ${t.violations.length} |`
   })
-  console.log(`\n| dialect | iterations | chaos syncs | killed | completed | failed | mutations (+ - ↺ ~ ^) | rounds checked | scrolls opened | scroll_exists while live | clean sync (mean) | violations |`)
-  console.log(`| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |`)
+  console.log(`\n| dialect | iterations | surges | chaos syncs | killed | passes cut after a chunk | completed | failed | mutations (+ - ↺ ~ ^) | rounds checked | scrolls opened | scroll_exists while live | clean sync (mean) | violations |`)
+  console.log(`| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |`)
   console.log(rows.join("\n"))
   console.log(`\n${minutes} min; proxy: ${proxyStats.requests} requests, ${proxyStats.pagesRewritten} pages rewritten, ${proxyStats.pagesFollowed} emptied pages followed, ${proxyStats.broken} broken answers passed on`)
   if (failureLines.length > 0) {
