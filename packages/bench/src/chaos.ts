@@ -8,15 +8,20 @@
  * How: this process runs the simulator (`Simulator.layerServer`, a new one for each phase, with the phase's faults)
  * on 127.0.0.1:47101 and, in front of it on 47100, a proxy that the CLI is pointed at. The simulator's data set is
  * fixed; the proxy holds the workspace's state: which ids are present (a record not yet added, or removed, is
- * filtered out of the pages; one restored comes back) and how many times each record was changed (a changed record is
- * served with `updated_at` moved on and a `chaos_version` custom attribute). The truth of a record is the simulator's
- * own (scrolled once, fault-free, at the start) with the same change: `Simulator.ids` filtered by what is present.
+ * filtered out of the pages; one restored comes back), how many times each record was changed (a changed record is
+ * served with `updated_at` moved on and a `chaos_version` custom attribute) and reshaped (`reshape`: a field that
+ * appears or goes, or changes type, within Intercom's documented models; half of them with `updated_at` as it was).
+ * The truth of a record is the simulator's own (scrolled once, fault-free, at the start) with the same changes:
+ * `Simulator.ids` filtered by what is present. The proxy passes compressed pages on too (`Compression`: the CLI's own
+ * `Accept-Encoding`, one coding of it, raw deflate, or none, a phase's choice), and cuts some itself.
  *
  * A surge (the first iteration of each database, then one in four): the workspace holds the simulator's large data
- * set, 15,000 more users, for one complete `sync users`, and they go again. The copy then holds more than 10,000 rows
+ * set, 20,000 more users, for one complete `sync users`, and they go again. The copy then holds more than 10,000 rows
  * that no later scroll sees, so that every SQLite deletion pass of users is of two chunks or more (SQLite marks a
  * run's deletions a chunk of 10,000 a transaction, `DeletionChunk`, which the CLI does not set), the first after a
- * surge marking 15,000; a SQLite sync is killed too once its pass has committed a chunk (the run's `deleted`, polled).
+ * surge marking 20,000; a SQLite sync is killed too 0–150 ms after its pass has committed a chunk (the run's `deleted`,
+ * polled): SIGKILL in a chunk's transaction, or any signal in the 100 ms pause between two, cuts the pass; SIGTERM or
+ * SIGINT in the last chunk lets it commit, the run complete (and the process exits 130 or 143 all the same).
  *
  * Checked (a violation fails the run, naming the seed that reproduces it):
  * - after every round of syncs: each deletion mark as the design allows (`checkDeletions`): by a run that completed,
@@ -24,7 +29,9 @@
  *   between the run's start and the mark; no more marks than the run counted;
  * - after a round in which a sync completed and no record changed while it ran: the copy of what it synced true, as
  *   below, whatever faults it met;
- * - after each clean sync: its live ids are the truth's, every record whole and equal to the truth's, every other
+ * - after each clean sync: its live ids are the truth's, every record whole and equal to the truth's (its shape too: a
+ *   field gone is absent, one null is null) and its copied columns (email, name, company_id, created_at, updated_at)
+ *   what the record holds, every other
  *   row marked deleted (removed ones deleted, restored ones live again), no id twice, the clean run's counts equal to
  *   the truth, no run left `running`, no lock row (SQLite) or advisory lock (PostgreSQL) left, no seen-log row left;
  * - no two scrolls of the workspace at once: the simulator's `scrollExistsWhileLive` counter, save for the second
@@ -47,6 +54,7 @@ import { type ChildProcess, spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Http from "node:http"
 import * as Os from "node:os"
+import * as Zlib from "node:zlib"
 import * as NodePath from "node:path"
 import { argv, flag } from "./lib/args.js"
 import { cliBin, root } from "./lib/simulator.js"
@@ -99,6 +107,8 @@ const rngOf = (start: number) => {
   }
 }
 const rng = rngOf(seed)
+/** The proxy's own draws (its cuts), apart: they come as requests do, and would shift the run's other choices. */
+const proxyRng = rngOf(seed ^ 0x5bd1e995)
 
 // ---------------------------------------------------------------------------------------------------------------------
 // The workspace's truth
@@ -108,11 +118,11 @@ const resources: ReadonlyArray<Resource> = ["users", "leads", "companies"]
 /** Multiples of every page size drawn, so that a page filtered by the proxy is the only short one. */
 const counts: Record<Resource, number> = { users: 1000, leads: 200, companies: 200 }
 /**
- * The users of the large data set a surge serves (pages of 100): 15,000 more than the small one's. A copy that once
- * held them has more than `DeletionChunk` (10,000) rows that no later scroll sees, so that every SQLite deletion pass
- * of users after a surge is of two chunks or more, the first one after a surge marking all 15,000.
+ * The users of the large data set a surge serves (pages of 100): 20,000 more than the small one's. A copy that once
+ * held them has more than twice `DeletionChunk` (10,000) rows that no later scroll sees, so that every SQLite deletion
+ * pass of users after a surge is of three chunks or more, the first one after a surge marking all 20,000.
  */
-const LARGE_USERS = 16_000
+const LARGE_USERS = 21_000
 const pageSizes = [20, 25, 50, 100] as const
 const scrollPaths: Record<Resource, { readonly path: string; readonly version: string }> = {
   users: { path: "/users/scroll", version: "1.4" },
@@ -133,13 +143,16 @@ interface State {
   readonly present: Set<string>
   readonly everPresent: Set<string>
   readonly version: Map<string, number>
+  /** How many times each record's shape changed (`reshape`): a field that appears or goes, a type the model allows. */
+  readonly shape: Map<string, number>
   /** When each id came and went (ms): what a deletion mark is checked against. */
   readonly history: Map<string, Array<{ readonly at: number; readonly present: boolean }>>
   /** Users only in the large data set: present during a surge, gone again after it. */
   readonly dormant: Set<string>
 }
 const newState = (): State => ({
-  base: new Map(), present: new Set(), everPresent: new Set(), version: new Map(), history: new Map(), dormant: new Set()
+  base: new Map(), present: new Set(), everPresent: new Set(), version: new Map(), shape: new Map(), history: new Map(),
+  dormant: new Set()
 })
 const state: Record<Resource, State> = { users: newState(), leads: newState(), companies: newState() }
 
@@ -169,17 +182,131 @@ const absentWithin = (resource: Resource, id: string, from: number, to: number):
   return !presentAtFrom
 }
 
-/** A record as the workspace holds it now: the simulator's, changed `version` times. */
+/**
+ * The documented fields of each resource that may be absent or null (packages/core/src/Models.ts: every field but
+ * `type` and `id`), less `updated_at`, which a change moves on. `app_id`, which the sync checks a workspace's rows
+ * against, is no documented field and is left alone.
+ */
+const optionalFields: Record<Resource, ReadonlyArray<string>> = {
+  users: [
+    "user_id", "email", "phone", "name", "created_at", "last_request_at", "unsubscribed_from_emails", "avatar",
+    "location_data", "companies", "social_profiles", "segments", "tags", "custom_attributes", "signed_up_at",
+    "remote_created_at", "last_seen_ip", "session_count", "pseudonym", "anonymous", "referrer", "owner_id",
+    "utm_campaign", "utm_content", "utm_medium", "utm_source", "utm_term"
+  ],
+  leads: [
+    "user_id", "email", "phone", "name", "created_at", "last_request_at", "unsubscribed_from_emails", "avatar",
+    "location_data", "companies", "social_profiles", "segments", "tags", "custom_attributes"
+  ],
+  companies: [
+    "company_id", "name", "created_at", "remote_created_at", "last_request_at", "session_count", "monthly_spend",
+    "user_count", "plan", "size", "website", "industry", "tags", "segments", "custom_attributes"
+  ]
+}
+/** The nested lists of each resource: `{"type":"tag.list","tags":[…]}`, whose list may be absent (never null). */
+const nestedLists: Record<Resource, ReadonlyArray<readonly [string, string]>> = {
+  users: [["companies", "companies"], ["social_profiles", "social_profiles"], ["segments", "segments"], ["tags", "tags"]],
+  leads: [["companies", "companies"], ["social_profiles", "social_profiles"], ["segments", "segments"], ["tags", "tags"]],
+  companies: [["segments", "segments"], ["tags", "tags"]]
+}
+
+const isObject = (value: Json | undefined): value is { readonly [key: string]: Json } =>
+  typeof value === "object" && value !== null && !Array.isArray(value)
+
+/** FNV-1a of a string: a reshape's draws from its record and its number alone, whatever the run's seed. */
+const hashOf = (text: string): number => {
+  let hash = 2166136261
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 16777619)
+  return hash >>> 0
+}
+
+/** A custom attribute's value, of any JSON type a workspace may give one. */
+const anyValue = (draw: ReturnType<typeof rngOf>): Json =>
+  draw.pick<Json>([
+    "ünïcödé ☕ 𝄞", "", draw.int(1_000_000), Math.round(draw.next() * 1e6) / 100, draw.chance(0.5), null,
+    Number.MAX_SAFE_INTEGER, { nested: { list: [1, "two", null, { three: 3 }] } }, ["a", 2, false]
+  ])
+
+/**
+ * The `step`-th change of a record's shape, drawn from (resource, id, step) alone, within what Intercom's documented
+ * models allow: a custom attribute goes or comes (of any type), `custom_attributes` null or absent, a documented
+ * optional field absent or null, a field no schema names comes or goes, a type the model allows changes (a user's
+ * `owner_id` a number or a string, a company's `plan` an object or its name), a nested list's entries absent. Half of
+ * the steps move `updated_at` on (`moved`); the others change the record as Intercom adding a field would, its
+ * `updated_at` as it was.
+ */
+const reshape = (resource: Resource, id: string, record: JsonRecord, step: number): { readonly record: JsonRecord; readonly moved: boolean } => {
+  const draw = rngOf(hashOf(`${resource}:${id}:${step}`))
+  const moved = draw.chance(0.5)
+  const out: Record<string, Json> = { ...record }
+  const attributes = out.custom_attributes
+  const present = optionalFields[resource].filter((field) => field in out)
+  switch (draw.int(8)) {
+    case 0: {
+      const keys = isObject(attributes) ? Object.keys(attributes) : []
+      const key = keys.length > 0 ? draw.pick(keys) : undefined
+      if (isObject(attributes) && key !== undefined) {
+        const { [key]: _gone, ...rest } = attributes
+        out.custom_attributes = rest
+      } else out.custom_attributes = { [`chaos_added_${step}`]: anyValue(draw) }
+      break
+    }
+    case 1:
+      out.custom_attributes = { ...(isObject(attributes) ? attributes : {}), [`chaos_added_${step}`]: anyValue(draw) }
+      break
+    case 2:
+      if (draw.chance(0.5)) out.custom_attributes = null
+      else delete out.custom_attributes
+      break
+    case 3:
+      if (present.length > 0) delete out[draw.pick(present)]
+      break
+    case 4:
+      if (present.length > 0) out[draw.pick(present)] = null
+      break
+    case 5:
+      if ("x_internal_flag" in out) delete out.x_internal_flag
+      else out[`x_chaos_${step}`] = anyValue(draw)
+      break
+    case 6:
+      if (resource === "users" && out.owner_id !== undefined && out.owner_id !== null) {
+        out.owner_id = typeof out.owner_id === "number" ? String(out.owner_id) : draw.int(1_000_000)
+      } else if (resource === "companies" && isObject(out.plan) && typeof out.plan.name === "string") out.plan = out.plan.name
+      else if (resource === "companies") out.plan = { type: "plan", id: String(draw.int(1_000_000)), name: "Chaos" }
+      else out.unsubscribed_from_emails = null
+      break
+    default: {
+      const [field, key] = draw.pick(nestedLists[resource])
+      const list = out[field]
+      if (isObject(list)) {
+        const { [key]: _entries, ...rest } = list
+        out[field] = rest
+      }
+    }
+  }
+  return { record: out, moved }
+}
+
+/** A record as the workspace holds it now: the simulator's, reshaped `shape` times and changed `version` times. */
 const truthOf = (resource: Resource, id: string): JsonRecord => {
   const base = state[resource].base.get(id)
   if (base === undefined) throw new Error(`no base record ${resource} ${id}`)
   const version = state[resource].version.get(id) ?? 0
-  if (version === 0) return base
-  const updated = typeof base.updated_at === "number" ? base.updated_at + version : version
-  const attributes = base.custom_attributes
-  return typeof attributes === "object" && attributes !== null && !Array.isArray(attributes)
-    ? { ...base, updated_at: updated, custom_attributes: { ...attributes, chaos_version: version } }
-    : { ...base, updated_at: updated, chaos_version: version }
+  const shape = state[resource].shape.get(id) ?? 0
+  if (version === 0 && shape === 0) return base
+  let record = base
+  let moves = 0
+  for (let step = 1; step <= shape; step++) {
+    const next = reshape(resource, id, record, step)
+    record = next.record
+    if (next.moved) moves++
+  }
+  const updated = (typeof base.updated_at === "number" ? base.updated_at : 0) + version + moves
+  if (version === 0) return { ...record, updated_at: updated }
+  const attributes = record.custom_attributes
+  return isObject(attributes)
+    ? { ...record, updated_at: updated, custom_attributes: { ...attributes, chaos_version: version } }
+    : { ...record, updated_at: updated, chaos_version: version }
 }
 
 /** The same JSON whatever the order of its keys (PostgreSQL's jsonb orders them its own way). */
@@ -259,10 +386,14 @@ interface Mutations {
   changed: number
   /** Changed back to the version before. */
   reverted: number
+  /** A field appeared or went, or changed type (`reshape`). */
+  reshaped: number
+  /** The last reshape undone: a field that went comes back, one that came goes. */
+  unshaped: number
 }
-const noMutations = (): Mutations => ({ added: 0, removed: 0, restored: 0, changed: 0, reverted: 0 })
+const noMutations = (): Mutations => ({ added: 0, removed: 0, restored: 0, changed: 0, reverted: 0, reshaped: 0, unshaped: 0 })
 
-/** A few records of each resource added, removed, restored (a removed one back), changed, and changed back. */
+/** A few records of each resource added, removed, restored (a removed one back), changed, changed back, reshaped, unshaped. */
 const mutate = (into: Mutations): void => {
   for (const resource of resources) {
     const s = state[resource]
@@ -292,6 +423,14 @@ const mutate = (into: Mutations): void => {
     for (const id of take([...s.version].filter(([, version]) => version > 0).map(([id]) => id), 1)) {
       s.version.set(id, (s.version.get(id) ?? 1) - 1)
       into.reverted++
+    }
+    for (const id of take([...s.present], 3)) {
+      s.shape.set(id, (s.shape.get(id) ?? 0) + 1)
+      into.reshaped++
+    }
+    for (const id of take([...s.shape].filter(([, shape]) => shape > 0).map(([id]) => id), 1)) {
+      s.shape.set(id, (s.shape.get(id) ?? 1) - 1)
+      into.unshaped++
     }
   }
 }
@@ -348,15 +487,60 @@ interface Upstream {
   readonly broken: boolean
 }
 
+/**
+ * What the proxy asks the simulator for (a phase's choice), always among what the CLI's own `Accept-Encoding` names:
+ * - `identity`: nothing compressed;
+ * - `asked`: the CLI's header as it came (the simulator picks br, its first choice);
+ * - `gzip`, `deflate`, `br`: that coding alone, if the CLI named it;
+ * - `raw-deflate`: deflate from the simulator, sent on as raw deflate (no zlib header), as some servers send it.
+ * Whole pages are decoded, filtered and encoded again in the coding the simulator chose (and named in
+ * `Content-Encoding`): the simulator's negotiation stays what the CLI meets, and the proxy judges the records, which
+ * it can only do decoded. A body the simulator cut is sent on as it came, its compressed bytes cut where the simulator
+ * cut them; the proxy's own cuts (`proxyCut`) fall anywhere in an encoded body, its last bytes too.
+ */
+type Compression = "identity" | "asked" | "gzip" | "deflate" | "br" | "raw-deflate"
+const compressions: ReadonlyArray<Compression> = ["identity", "asked", "gzip", "deflate", "br", "raw-deflate"]
+let compression: Compression = "identity"
+/** The chance that the proxy cuts a whole page itself (a phase's choice): 0, or a few in a hundred. */
+let proxyCut = 0
+
+type Coding = "gzip" | "deflate" | "br"
+const codingOf = (header: string | ReadonlyArray<string> | undefined): Coding | undefined => {
+  const value = (Array.isArray(header) ? header.join(",") : String(header ?? "")).trim().toLowerCase()
+  return value === "gzip" || value === "deflate" || value === "br" ? value : undefined
+}
+
+/** The `Accept-Encoding` sent to the simulator for a request whose own header is `asked`. */
+const upstreamEncoding = (asked: string | undefined): string => {
+  if (asked === undefined || compression === "identity") return "identity"
+  if (compression === "asked") return asked
+  const wanted = compression === "raw-deflate" ? "deflate" : compression
+  const named = asked.split(",").map((part) => part.split(";")[0]?.trim().toLowerCase())
+  return named.includes(wanted) ? wanted : "identity"
+}
+
+const decode = (coding: Coding, body: Buffer): Buffer =>
+  coding === "gzip" ? Zlib.gunzipSync(body) : coding === "deflate" ? Zlib.inflateSync(body) : Zlib.brotliDecompressSync(body)
+
+const encode = (coding: Coding, body: Buffer): Buffer =>
+  coding === "gzip"
+    ? Zlib.gzipSync(body)
+    : coding === "deflate"
+    ? compression === "raw-deflate" ? Zlib.deflateRawSync(body) : Zlib.deflateSync(body)
+    : Zlib.brotliCompressSync(body, {
+      // At quality 4, as the simulator (and CDNs on the fly) compress: the default, 11, takes ~0.2 s a page.
+      params: { [Zlib.constants.BROTLI_PARAM_QUALITY]: 4, [Zlib.constants.BROTLI_PARAM_MODE]: Zlib.constants.BROTLI_MODE_TEXT }
+    })
+
 const forward = (method: string, path: string, headers: Http.IncomingHttpHeaders): Promise<Upstream> =>
   new Promise((resolve) => {
-    const { "accept-encoding": _encoding, host: _host, connection: _connection, ...rest } = headers
+    const { "accept-encoding": asked, host: _host, connection: _connection, ...rest } = headers
     const request = Http.request({
       host: "127.0.0.1",
       port: SIMULATOR_PORT,
       method,
       path,
-      headers: { ...rest, "accept-encoding": "identity", connection: "close" }
+      headers: { ...rest, "accept-encoding": upstreamEncoding(asked), connection: "close" }
     }, (response) => {
       const chunks: Array<Buffer> = []
       response.on("data", (chunk: Buffer) => chunks.push(chunk))
@@ -371,8 +555,15 @@ const forward = (method: string, path: string, headers: Http.IncomingHttpHeaders
     request.end()
   })
 
+/** The headers passed on with a body of the proxy's own: the simulator's, less those of its body. */
 const passedHeaders = (headers: Http.IncomingHttpHeaders): Http.OutgoingHttpHeaders => {
   const { "content-length": _length, "content-encoding": _encoding, "transfer-encoding": _transfer, connection: _c, ...rest } = headers
+  return rest
+}
+
+/** The headers passed on with the simulator's own body, as it came: its coding kept. */
+const keptHeaders = (headers: Http.IncomingHttpHeaders): Http.OutgoingHttpHeaders => {
+  const { "content-length": _length, "transfer-encoding": _transfer, connection: _c, ...rest } = headers
   return rest
 }
 
@@ -388,7 +579,34 @@ const rewrite = (resource: Resource, body: Buffer): { readonly json: Record<stri
   return { json: { ...page, [key]: kept }, served: list.length, kept: kept.length }
 }
 
-const proxyStats = { requests: 0, pagesRewritten: 0, pagesFollowed: 0, broken: 0 }
+const proxyStats = {
+  requests: 0,
+  pagesRewritten: 0,
+  pagesFollowed: 0,
+  broken: 0,
+  /** Of the broken answers, bodies the simulator cut in their compressed bytes. */
+  brokenCompressed: 0,
+  /** Pages the proxy cut itself, and of them in their compressed bytes. */
+  cutByProxy: 0,
+  cutByProxyCompressed: 0,
+  /** Whole pages by the coding they went out in. */
+  coded: {} as Record<string, number>
+}
+/** What the proxy found wrong with the simulator's answers (a whole body that would not decode): violations. */
+const proxyFaults: Array<string> = []
+
+/** Sends `body` with `headers` and breaks the connection part way: in its first bytes, anywhere, or in its last 8. */
+const cutShort = (request: Http.IncomingMessage, response: Http.ServerResponse, status: number, headers: Http.OutgoingHttpHeaders, body: Buffer) => {
+  const where = proxyRng.int(3)
+  const sent = where === 0
+    ? proxyRng.between(0, Math.min(10, body.length - 1))
+    : where === 1
+    ? proxyRng.int(body.length)
+    : Math.max(0, body.length - proxyRng.between(1, 8))
+  response.writeHead(status, { ...headers, "content-length": String(body.length) })
+  response.write(body.subarray(0, sent))
+  request.socket.destroy()
+}
 
 const handle = async (request: Http.IncomingMessage, response: Http.ServerResponse): Promise<void> => {
   proxyStats.requests++
@@ -404,18 +622,28 @@ const handle = async (request: Http.IncomingMessage, response: Http.ServerRespon
         request.socket.destroy()
         return
       }
-      // A body cut short: the headers promise what never comes.
-      response.writeHead(upstream.status, { ...passedHeaders(upstream.headers), "content-length": String(upstream.body.length * 2 + 10) })
+      // A body cut short: the headers promise what never comes. A compressed one breaks off in its compressed bytes.
+      if (codingOf(upstream.headers["content-encoding"]) !== undefined) proxyStats.brokenCompressed++
+      response.writeHead(upstream.status, { ...keptHeaders(upstream.headers), "content-length": String(upstream.body.length * 2 + 10) })
       response.write(upstream.body)
       request.socket.destroy()
       return
     }
     if (resource === undefined || upstream.status !== 200) {
-      response.writeHead(upstream.status, passedHeaders(upstream.headers))
+      response.writeHead(upstream.status, keptHeaders(upstream.headers))
       response.end(upstream.body)
       return
     }
-    const { json, kept, served } = rewrite(resource, upstream.body)
+    const coding = codingOf(upstream.headers["content-encoding"])
+    let plain: Buffer
+    try {
+      plain = coding === undefined ? upstream.body : decode(coding, upstream.body)
+    } catch (error) {
+      proxyFaults.push(`the simulator's whole ${coding} page of ${path} did not decode: ${String(error)}`)
+      request.socket.destroy()
+      return
+    }
+    const { json, kept, served } = rewrite(resource, plain)
     proxyStats.pagesRewritten++
     const param = json.scroll_param
     // A page emptied by the filter would end the scroll early: the next one is fetched in its place.
@@ -424,8 +652,23 @@ const handle = async (request: Http.IncomingMessage, response: Http.ServerRespon
       path = `${path.split("?")[0]}?scroll_param=${encodeURIComponent(param)}`
       continue
     }
-    response.writeHead(200, { ...passedHeaders(upstream.headers), "content-type": "application/json" })
-    response.end(JSON.stringify(json))
+    const text = Buffer.from(JSON.stringify(json), "utf8")
+    const body = coding === undefined ? text : encode(coding, text)
+    const name = coding === undefined ? "identity" : coding === "deflate" && compression === "raw-deflate" ? "raw deflate" : coding
+    const headers: Http.OutgoingHttpHeaders = {
+      ...passedHeaders(upstream.headers),
+      "content-type": "application/json",
+      ...(coding === undefined ? {} : { "content-encoding": coding })
+    }
+    if (proxyCut > 0 && proxyRng.chance(proxyCut)) {
+      proxyStats.cutByProxy++
+      if (coding !== undefined) proxyStats.cutByProxyCompressed++
+      cutShort(request, response, 200, headers, body)
+      return
+    }
+    proxyStats.coded[name] = (proxyStats.coded[name] ?? 0) + 1
+    response.writeHead(200, headers)
+    response.end(body)
     if (served === 0) for (const listener of [...endListeners]) listener()
     return
   }
@@ -623,6 +866,13 @@ const rowsOf = async (db: Database, text: string) => {
   }
 }
 
+/** The text columns the sync copies out of each resource's records, beside `created_at` and `updated_at`. */
+const typedColumns: Record<Resource, ReadonlyArray<string>> = {
+  users: ["email", "name"],
+  leads: ["email", "name"],
+  companies: ["company_id", "name"]
+}
+
 const recordTables: Record<Resource, string> = { users: "intercom_users", leads: "intercom_leads", companies: "intercom_companies" }
 
 interface RunRow {
@@ -722,9 +972,10 @@ const checkCopy = async (
   const say = (text: string) => violations.length < 40 && violations.push(text)
   for (const resource of which) {
     const s = state[resource]
-    // The records of live rows only: a copy that held a surge has 15,000 deleted ones.
-    const rows = await rowsOf(db, `SELECT id, CASE WHEN deleted_at IS NULL THEN record END AS record, deleted_at
-      FROM ${recordTables[resource]}_records WHERE workspace = '${WORKSPACE}'`)
+    // The records of live rows only: a copy that held a surge has 20,000 deleted ones.
+    const columns = [...typedColumns[resource], "created_at", "updated_at"]
+    const rows = await rowsOf(db, `SELECT id, CASE WHEN deleted_at IS NULL THEN record END AS record, deleted_at,
+      ${columns.join(", ")} FROM ${recordTables[resource]}_records WHERE workspace = '${WORKSPACE}'`)
     const seen = new Set<string>()
     let live = 0
     for (const row of rows) {
@@ -736,8 +987,22 @@ const checkCopy = async (
       if (isLive) {
         live++
         if (!s.present.has(id)) say(`${resource} ${id} live in the copy, removed from the workspace`)
-        else if (canonical(parseRecord(row.record)) !== canonical(truthOf(resource, id))) {
-          say(`${resource} ${id}: the stored record differs from the workspace's (version ${s.version.get(id) ?? 0})`)
+        else {
+          const truth = truthOf(resource, id)
+          if (canonical(parseRecord(row.record)) !== canonical(truth)) {
+            say(`${resource} ${id}: the stored record differs from the workspace's (version ${s.version.get(id) ?? 0}, shape ${s.shape.get(id) ?? 0})`)
+          }
+          // The columns copied out of the record hold its shape too: a field gone or null, a column null.
+          for (const column of columns) {
+            const value = truth[column]
+            const expected = column === "created_at" || column === "updated_at"
+              ? Number.isSafeInteger(value) ? value : null
+              : typeof value === "string" ? value : null
+            const stored = row[column] === null || row[column] === undefined ? null : typeof expected === "number" ? Number(row[column]) : row[column]
+            if (stored !== expected) {
+              say(`${resource} ${id}: column ${column} holds ${JSON.stringify(stored)}, the record ${JSON.stringify(value ?? "absent")} (shape ${s.shape.get(id) ?? 0})`)
+            }
+          }
         }
       } else if (s.present.has(id)) say(`${resource} ${id} marked deleted, present in the workspace`)
     }
@@ -851,20 +1116,22 @@ const iteration = (n: number, db: Database, tmpdir: string) =>
     mutate(mutations)
 
     // A surge, in the first iteration of each database and then one in four: the workspace holds the large data set's
-    // 15,000 more users for one complete sync of users, and they go again before the chaos phase. Its first complete
-    // sync of users then marks 15,000 deleted, in SQLite a pass of two chunks or more, which its kills cut.
+    // 20,000 more users for one complete sync of users, and they go again before the chaos phase. Its first complete
+    // sync of users then marks 20,000 deleted, in SQLite a pass of two chunks or more, which its kills cut.
     const surge = !surged.has(db.dialect) || rng.chance(0.25)
     if (surge) {
       surged.add(db.dialect)
       tally.surges++
       for (const id of state.users.dormant) setPresent("users", id, true)
+      compression = rng.pick(compressions)
+      proxyCut = 0
       const surgeScope = yield* startSimulator({ pageSize: 100 }, {}, LARGE_USERS)
       const result = yield* Effect.promise(() =>
         runSync("surge", ["users", "--workspace", WORKSPACE, "--lock-timeout", "30s"], db.url, tmpdir, undefined, 240_000)
       )
       tally.scrollsOpened += Effect.runSync(current?.stats ?? Effect.die("no simulator")).total.scrollsOpened
       yield* stopSimulator(surgeScope)
-      lines.push(`  surge: sync users of ${state.users.present.size}: exit ${result.code} in ${(result.millis / 1000).toFixed(1)}s`)
+      lines.push(`  surge (${compression}): sync users of ${state.users.present.size}: exit ${result.code} in ${(result.millis / 1000).toFixed(1)}s`)
       if (result.code !== 0) violations.push(`the surge's sync failed (exit ${result.code} ${result.signal ?? ""}): ${result.stderr.trim().slice(-600)}`)
       else violations.push(...(yield* Effect.promise(() => checkCopy(db, ["users"], undefined))).map((text) => `after the surge: ${text}`))
       for (const id of state.users.dormant) setPresent("users", id, false)
@@ -876,8 +1143,11 @@ const iteration = (n: number, db: Database, tmpdir: string) =>
     const scrollParam = rng.chance(0.25) ? "stable" as const : "rotating" as const
     const restartOrder = rng.chance(0.25) ? "same" as const : "varied" as const
     const expirySeconds = rng.between(2, 4)
+    compression = rng.pick(compressions)
+    proxyCut = rng.chance(0.3) ? rng.between(1, 4) / 100 : 0
+    if (proxyCut > 0) words.push(`proxyCut=${proxyCut}`)
     const scope = yield* startSimulator({ pageSize, scrollParam, restartOrder, expiry: Duration.seconds(expirySeconds) }, faults)
-    lines.push(`  faults: pages of ${pageSize}, expiry ${expirySeconds}s, ${scrollParam}, ${restartOrder}${words.length > 0 ? `, ${words.join(", ")}` : ""}`)
+    lines.push(`  faults: ${compression}, pages of ${pageSize}, expiry ${expirySeconds}s, ${scrollParam}, ${restartOrder}${words.length > 0 ? `, ${words.join(", ")}` : ""}`)
     const rounds = rng.between(1, 3)
     for (let round = 0; round < rounds; round++) {
       const pair = rng.chance(0.3)
@@ -888,7 +1158,7 @@ const iteration = (n: number, db: Database, tmpdir: string) =>
         // SQLite: killed part way through a deletion pass of several chunks, more often after a surge.
         const inPass = db.dialect === "sqlite" && what !== "leads" && what !== "companies" && rng.chance(surge ? 0.5 : 0.15)
         const kill: Kill | undefined = inPass
-          ? { signal, inPass: passHolder(db), delayMillis: rng.between(0, 250) }
+          ? { signal, inPass: passHolder(db), delayMillis: rng.between(0, 150) }
           : rng.chance(0.4)
           ? { signal, afterMillis: rng.between(50, 3000) }
           : rng.chance(0.45)
@@ -943,6 +1213,8 @@ const iteration = (n: number, db: Database, tmpdir: string) =>
     yield* stopSimulator(scope)
 
     // The clean phase: a simulator without faults, one sync of everything, nothing changing.
+    compression = rng.pick(compressions)
+    proxyCut = 0
     const cleanScope = yield* startSimulator({ pageSize: rng.pick(pageSizes) }, {})
     const before = new Set((yield* Effect.promise(() => runs(db))).map((run) => run.id))
     const clean = yield* Effect.promise(() =>
@@ -954,11 +1226,13 @@ const iteration = (n: number, db: Database, tmpdir: string) =>
     tally.scrollsOpened += cleanStats.total.scrollsOpened
     yield* stopSimulator(cleanScope)
     if (clean.code !== 0) violations.push(`the clean sync failed (exit ${clean.code} ${clean.signal ?? ""}): ${clean.stderr.trim().slice(-600)}`)
-    lines.push(`  clean sync all: exit ${clean.code} in ${(clean.millis / 1000).toFixed(1)}s`)
+    lines.push(`  clean sync all (${compression}): exit ${clean.code} in ${(clean.millis / 1000).toFixed(1)}s`)
     const cleanRuns = (yield* Effect.promise(() => runs(db))).filter((run) => !before.has(run.id) && run.status === "complete")
     violations.push(...(yield* Effect.promise(() => checkCopy(db, resources, cleanRuns))))
     violations.push(...(yield* Effect.promise(() => checkDeletions(db))))
     violations.push(...(yield* Effect.promise(() => checkLeftovers(db))))
+
+    violations.push(...proxyFaults.splice(0))
 
     // Two scrolls at once: `scrollExistsWhileLive` counted away from a process's end.
     const excused = (at: number) => processEnds.some((end) => at >= end - 50 && at - end <= 1100)
@@ -971,7 +1245,7 @@ const iteration = (n: number, db: Database, tmpdir: string) =>
 
     for (const key of Object.keys(mutations) as Array<keyof Mutations>) tally.mutations[key] += mutations[key]
     const truth = resources.map((r) => `${r} ${state[r].present.size}`).join(", ")
-    const head = `#${n} ${db.dialect}: ${rounds} round(s), mutations +${mutations.added} -${mutations.removed} ↺${mutations.restored} ~${mutations.changed} ^${mutations.reverted}; workspace ${truth}: ${violations.length === 0 ? "ok" : `${violations.length} VIOLATION(S)`}`
+    const head = `#${n} ${db.dialect}: ${rounds} round(s), mutations +${mutations.added} -${mutations.removed} ↺${mutations.restored} ~${mutations.changed} ^${mutations.reverted} ≈${mutations.reshaped} ≉${mutations.unshaped}; workspace ${truth}: ${violations.length === 0 ? "ok" : `${violations.length} VIOLATION(S)`}`
     console.log([head, ...lines, ...violations.map((v) => `  ✗ ${v}`)].join("\n"))
     if (violations.length > 0) {
       tally.violations.push(...violations.map((v) => `#${n}: ${v}`))
@@ -1016,14 +1290,17 @@ const program = Effect.gen(function*() {
     const cut = [...cutPasses[dialect].values()]
     return `| ${dialect} | ${t.iterations} | ${t.surges} | ${t.syncs} (${t.pairs} pairs) | ${killed} (${t.killedAtEnd} at a scroll's end, ${t.killedInPass} in a deletion pass) | ` +
       `${cut.length} (${cut.reduce((sum, marks) => sum + marks, 0)} marks) | ${t.completed} | ${t.failed} | ` +
-      `+${t.mutations.added} -${t.mutations.removed} ↺${t.mutations.restored} ~${t.mutations.changed} ^${t.mutations.reverted} | ` +
+      `+${t.mutations.added} -${t.mutations.removed} ↺${t.mutations.restored} ~${t.mutations.changed} ^${t.mutations.reverted} ≈${t.mutations.reshaped} ≉${t.mutations.unshaped} | ` +
       `${t.roundsChecked} | ${t.scrollsOpened} | ` +
       `${t.liveCounted} (${t.liveExcused} after an end) | ${t.clean > 0 ? (t.cleanMillis / t.clean / 1000).toFixed(1) : "-"} s | ${t.violations.length} |`
   })
-  console.log(`\n| dialect | iterations | surges | chaos syncs | killed | passes cut after a chunk | completed | failed | mutations (+ - ↺ ~ ^) | rounds checked | scrolls opened | scroll_exists while live | clean sync (mean) | violations |`)
+  console.log(`\n| dialect | iterations | surges | chaos syncs | killed | passes cut after a chunk | completed | failed | mutations (+ - ↺ ~ ^ ≈ ≉) | rounds checked | scrolls opened | scroll_exists while live | clean sync (mean) | violations |`)
   console.log(`| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |`)
   console.log(rows.join("\n"))
-  console.log(`\n${minutes} min; proxy: ${proxyStats.requests} requests, ${proxyStats.pagesRewritten} pages rewritten, ${proxyStats.pagesFollowed} emptied pages followed, ${proxyStats.broken} broken answers passed on`)
+  const coded = Object.entries(proxyStats.coded).map(([name, count]) => `${name} ${count}`).join(", ")
+  console.log(`\n${minutes} min; proxy: ${proxyStats.requests} requests, ${proxyStats.pagesRewritten} pages rewritten, ${proxyStats.pagesFollowed} emptied pages followed, ` +
+    `${proxyStats.broken} broken answers passed on (${proxyStats.brokenCompressed} compressed bodies cut), ${proxyStats.cutByProxy} pages cut by the proxy ` +
+    `(${proxyStats.cutByProxyCompressed} compressed); whole pages sent: ${coded}`)
   if (failureLines.length > 0) {
     console.log(`\n❌ ${failureLines.length} iteration(s) with violations; first: ${failureLines[0]}`)
     console.log(`Reproduce: pnpm --filter @intercom-scroll/bench chaos --seed ${seed} --dialect ${dialectFlag} --iterations ${iterations}`)
