@@ -35,7 +35,8 @@
  *   row marked deleted (removed ones deleted, restored ones live again), no id twice, the clean run's counts equal to
  *   the truth, no run left `running`, no lock row (SQLite) or advisory lock (PostgreSQL) left, no seen-log row left;
  * - no two scrolls of the workspace at once: the simulator's `scrollExistsWhileLive` counter, save for the second
- *   after a sync process ended (killed or not), whose scroll the simulator still holds as used in the last 500 ms.
+ *   after the end of the sync process whose scroll it was (killed or not: the simulator still holds it as used in the
+ *   last 500 ms), or a process meeting its own; the proxy tells a connection's process from the kernel's tables.
  *
  * Flags: --iterations N (default 20), --dialect sqlite | pg | both (default both: the iterations alternate between a
  * SQLite file and a PostgreSQL database, each kept for the whole run), --seed S (default random), --ports BASE (default
@@ -440,15 +441,64 @@ const mutate = (into: Mutations): void => {
 
 let current: Simulator.Simulator["Type"] | undefined
 let liveCounter = 0
-/** When `scrollExistsWhileLive` went up, and when sync processes ended: an end excuses the next second. */
-const liveEvents: Array<number> = []
-const processEnds: Array<number> = []
+/**
+ * When `scrollExistsWhileLive` went up, and, where the proxy could tell, which sync process met it (`pid`) and whose
+ * the scroll in use was (`owner`: the process last served a page of a scroll not yet at its end).
+ */
+interface LiveEvent {
+  readonly at: number
+  readonly pid?: number | undefined
+  readonly owner?: number | undefined
+}
+const liveEvents: Array<LiveEvent> = []
+/** When sync processes ended, and which: the end of a scroll's owner excuses the next second. */
+const processEnds: Array<{ readonly at: number; readonly pid: number | undefined }> = []
+/** The process whose scroll the simulator holds open, as far as the proxy saw. */
+let scrollOwner: number | undefined
 
-const noteLiveCounter = () => {
+const noteLiveCounter = (met?: { readonly pid: number | undefined; readonly owner: number | undefined }) => {
   if (current === undefined) return
   const stats = Effect.runSync(current.stats)
   const now = stats.total.scrollExistsWhileLive
-  for (; liveCounter < now; liveCounter++) liveEvents.push(Date.now())
+  for (; liveCounter < now; liveCounter++) liveEvents.push({ at: Date.now(), pid: met?.pid, owner: met?.owner })
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Which sync process a connection is: the CLI sends nothing that tells two apart, so the proxy asks the kernel. The
+// client's end of a connection to the proxy is a line of /proc/net/tcp (its address, 127.0.0.1 and its port, and the
+// socket's inode), and the process whose /proc/<pid>/fd holds `socket:[inode]` is the one; only the loop's own running
+// children are looked through. Linux only: elsewhere no connection is told, and the checks fall back to the time alone.
+
+/** The pids of the sync processes running now. */
+const liveChildren = new Set<number>()
+const pidOfSocket = new WeakMap<object, number>()
+const hexPort = (port: number) => port.toString(16).toUpperCase().padStart(4, "0")
+
+const pidOfClientPort = (port: number): number | undefined => {
+  try {
+    const local = `0100007F:${hexPort(port)}`
+    const remote = `0100007F:${hexPort(PROXY_PORT)}`
+    const line = Fs.readFileSync("/proc/net/tcp", "utf8").split("\n").find((text) => {
+      const fields = text.trim().split(/\s+/)
+      return fields[1] === local && fields[2] === remote
+    })
+    const inode = line?.trim().split(/\s+/)[9]
+    if (inode === undefined || inode === "0") return undefined
+    const target = `socket:[${inode}]`
+    for (const pid of liveChildren) {
+      const directory = `/proc/${pid}/fd`
+      for (const fd of Fs.readdirSync(directory)) {
+        try {
+          if (Fs.readlinkSync(`${directory}/${fd}`) === target) return pid
+        } catch {
+          // an fd closed as it was read
+        }
+      }
+    }
+  } catch {
+    // no /proc, or a child gone as it was read
+  }
+  return undefined
 }
 
 /** Starts the phase's simulator on SIMULATOR_PORT; its scope closes it. */
@@ -469,6 +519,7 @@ const startSimulator = (
     ).pipe(Effect.orDie)
     current = Context.get(context, Simulator.Simulator)
     liveCounter = 0
+    scrollOwner = undefined
     return scope
   })
 
@@ -581,6 +632,8 @@ const rewrite = (resource: Resource, body: Buffer): { readonly json: Record<stri
 
 const proxyStats = {
   requests: 0,
+  /** Requests whose connection was told to be a sync process's. */
+  requestsTold: 0,
   pagesRewritten: 0,
   pagesFollowed: 0,
   broken: 0,
@@ -613,9 +666,15 @@ const handle = async (request: Http.IncomingMessage, response: Http.ServerRespon
   const method = request.method ?? "GET"
   let path = request.url ?? "/"
   const resource = resourceOfPath(path.split("?")[0] ?? "")
+  const pid = pidOfSocket.get(request.socket)
+  if (pid !== undefined) proxyStats.requestsTold++
   for (;;) {
     const upstream = await forward(method, path, request.headers)
-    noteLiveCounter()
+    const metScrollExists = upstream.status === 400 && upstream.headers["content-encoding"] === undefined &&
+      upstream.body.toString("utf8").includes("\"scroll_exists\"")
+    noteLiveCounter(metScrollExists ? { pid, owner: scrollOwner } : undefined)
+    // A page of a scroll served (whole or cut): the scroll is this process's now.
+    if (resource !== undefined && upstream.status === 200) scrollOwner = pid
     if (upstream.broken) {
       proxyStats.broken++
       if (upstream.status === 0 || upstream.body.length === 0) {
@@ -669,7 +728,10 @@ const handle = async (request: Http.IncomingMessage, response: Http.ServerRespon
     proxyStats.coded[name] = (proxyStats.coded[name] ?? 0) + 1
     response.writeHead(200, headers)
     response.end(body)
-    if (served === 0) for (const listener of [...endListeners]) listener()
+    if (served === 0) {
+      scrollOwner = undefined
+      for (const listener of [...endListeners]) listener(pid)
+    }
     return
   }
 }
@@ -681,6 +743,10 @@ const startProxy = Effect.acquireRelease(
         console.error(`proxy: ${String(error)}`)
         request.socket.destroy()
       })
+    })
+    server.on("connection", (socket) => {
+      const pid = socket.remotePort === undefined ? undefined : pidOfClientPort(socket.remotePort)
+      if (pid !== undefined) pidOfSocket.set(socket, pid)
     })
     server.listen(PROXY_PORT, "127.0.0.1", () => resume(Effect.succeed(server)))
   }),
@@ -708,7 +774,8 @@ const environment = (tmpdir: string): Record<string, string> => ({
 
 /**
  * When a sync is killed: a while after its start, or a while after the proxy served the end of a scroll (the empty
- * page), the `atEnd`-th since it started (any process's: the proxy cannot tell a pair apart): then the sync is
+ * page), the `atEnd`-th of its own since it started (any process's where the proxy could not tell the connection's
+ * process, `pidOfClientPort`): then the sync is
  * writing its last pages, marking deletions, recording its end.
  */
 type Kill =
@@ -723,8 +790,8 @@ type Kill =
  */
 type PassHolder = () => Promise<number | undefined>
 
-/** Told each time the proxy serves a scroll's last, empty page. */
-const endListeners = new Set<() => void>()
+/** Told each time the proxy serves a scroll's last, empty page, and to which process if it could tell. */
+const endListeners = new Set<(pid: number | undefined) => void>()
 
 interface Finished {
   readonly label: string
@@ -751,6 +818,7 @@ const runSync = (
       env: { ...environment(tmpdir), INTERCOM_SCROLL_DATABASE: databaseUrl },
       stdio: ["ignore", "ignore", "pipe"]
     })
+    if (child.pid !== undefined) liveChildren.add(child.pid)
     let stderr = ""
     child.stderr?.on("data", (chunk: Buffer) => {
       stderr = (stderr + chunk.toString("utf8")).slice(-6000)
@@ -781,8 +849,10 @@ const runSync = (
       }, 20)
     }
     let ends = 0
+    // The ends of this process's own scrolls, where the proxy told the connection; any process's where it did not.
     const atEnd = kill !== undefined && "atEnd" in kill
-      ? () => {
+      ? (pid: number | undefined) => {
+        if (pid !== undefined && pid !== child.pid) return
         if (++ends === kill.atEnd) killer = setTimeout(() => send(kill.signal, ` (${kill.delayMillis} ms after scroll end ${ends})`), kill.delayMillis)
       }
       : undefined
@@ -796,7 +866,8 @@ const runSync = (
       if (polling !== undefined) clearInterval(polling)
       if (atEnd !== undefined) endListeners.delete(atEnd)
       clearTimeout(limit)
-      processEnds.push(Date.now())
+      processEnds.push({ at: Date.now(), pid: child.pid })
+      if (child.pid !== undefined) liveChildren.delete(child.pid)
       resolve({ label, code, signal, sent, stderr, millis: Date.now() - started })
     })
   })
@@ -1066,12 +1137,14 @@ interface Tally {
   mutations: Mutations
   scrollsOpened: number
   liveCounted: number
+  /** Of them, met by a process the proxy told, in a scroll it told the owner of. */
+  liveTold: number
   liveExcused: number
   violations: Array<string>
 }
 const newTally = (): Tally => ({
   iterations: 0, syncs: 0, killed: {}, killedAtEnd: 0, killedInPass: 0, surges: 0, completed: 0, failed: 0, pairs: 0, clean: 0, cleanMillis: 0, roundsChecked: 0,
-  mutations: noMutations(), scrollsOpened: 0, liveCounted: 0, liveExcused: 0, violations: []
+  mutations: noMutations(), scrollsOpened: 0, liveCounted: 0, liveTold: 0, liveExcused: 0, violations: []
 })
 const tallies: Record<Dialect, Tally> = { sqlite: newTally(), pg: newTally() }
 const failureLines: Array<string> = []
@@ -1234,12 +1307,23 @@ const iteration = (n: number, db: Database, tmpdir: string) =>
 
     violations.push(...proxyFaults.splice(0))
 
-    // Two scrolls at once: `scrollExistsWhileLive` counted away from a process's end.
-    const excused = (at: number) => processEnds.some((end) => at >= end - 50 && at - end <= 1100)
-    for (const at of liveEvents.splice(0)) {
+    // Two scrolls at once: `scrollExistsWhileLive` counted away from the end of the process whose scroll was in use.
+    // Where the proxy told both processes, only that owner's end excuses it (or the owner is the one that met it: its
+    // own scroll, cut short, still live); where it could not, any process's end does, as before.
+    const endedNear = (at: number, pid?: number) =>
+      processEnds.some((end) => (pid === undefined || end.pid === pid) && at >= end.at - 50 && at - end.at <= 1100)
+    for (const event of liveEvents.splice(0)) {
       tally.liveCounted++
-      if (excused(at)) tally.liveExcused++
-      else violations.push(`scroll_exists answered while another scroll was in use, ${new Date(at).toISOString()}, no sync ending near`)
+      const told = event.pid !== undefined && event.owner !== undefined
+      if (told) tally.liveTold++
+      const excused = told ? event.owner === event.pid || endedNear(event.at, event.owner) : endedNear(event.at)
+      if (excused) tally.liveExcused++
+      else {
+        violations.push(
+          `scroll_exists answered while another scroll was in use, ${new Date(event.at).toISOString()}, ` +
+            (told ? `met by pid ${event.pid}, the scroll pid ${event.owner}'s, which did not end near` : "no sync ending near")
+        )
+      }
     }
     processEnds.splice(0)
 
@@ -1292,14 +1376,14 @@ const program = Effect.gen(function*() {
       `${cut.length} (${cut.reduce((sum, marks) => sum + marks, 0)} marks) | ${t.completed} | ${t.failed} | ` +
       `+${t.mutations.added} -${t.mutations.removed} ↺${t.mutations.restored} ~${t.mutations.changed} ^${t.mutations.reverted} ≈${t.mutations.reshaped} ≉${t.mutations.unshaped} | ` +
       `${t.roundsChecked} | ${t.scrollsOpened} | ` +
-      `${t.liveCounted} (${t.liveExcused} after an end) | ${t.clean > 0 ? (t.cleanMillis / t.clean / 1000).toFixed(1) : "-"} s | ${t.violations.length} |`
+      `${t.liveCounted} (${t.liveTold} told, ${t.liveExcused} after an end) | ${t.clean > 0 ? (t.cleanMillis / t.clean / 1000).toFixed(1) : "-"} s | ${t.violations.length} |`
   })
   console.log(`\n| dialect | iterations | surges | chaos syncs | killed | passes cut after a chunk | completed | failed | mutations (+ - ↺ ~ ^ ≈ ≉) | rounds checked | scrolls opened | scroll_exists while live | clean sync (mean) | violations |`)
   console.log(`| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |`)
   console.log(rows.join("\n"))
   const coded = Object.entries(proxyStats.coded).map(([name, count]) => `${name} ${count}`).join(", ")
   console.log(`\n${minutes} min; proxy: ${proxyStats.requests} requests, ${proxyStats.pagesRewritten} pages rewritten, ${proxyStats.pagesFollowed} emptied pages followed, ` +
-    `${proxyStats.broken} broken answers passed on (${proxyStats.brokenCompressed} compressed bodies cut), ${proxyStats.cutByProxy} pages cut by the proxy ` +
+    `${proxyStats.requestsTold} told to a process, ${proxyStats.broken} broken answers passed on (${proxyStats.brokenCompressed} compressed bodies cut), ${proxyStats.cutByProxy} pages cut by the proxy ` +
     `(${proxyStats.cutByProxyCompressed} compressed); whole pages sent: ${coded}`)
   if (failureLines.length > 0) {
     console.log(`\n❌ ${failureLines.length} iteration(s) with violations; first: ${failureLines[0]}`)
