@@ -487,7 +487,13 @@ const pidOfClientPort = (port: number): number | undefined => {
     const target = `socket:[${inode}]`
     for (const pid of liveChildren) {
       const directory = `/proc/${pid}/fd`
-      for (const fd of Fs.readdirSync(directory)) {
+      let fds: ReadonlyArray<string>
+      try {
+        fds = Fs.readdirSync(directory)
+      } catch {
+        continue // a child gone as it was read: the others may still be the one
+      }
+      for (const fd of fds) {
         try {
           if (Fs.readlinkSync(`${directory}/${fd}`) === target) return pid
         } catch {
@@ -496,7 +502,7 @@ const pidOfClientPort = (port: number): number | undefined => {
       }
     }
   } catch {
-    // no /proc, or a child gone as it was read
+    // no /proc/net/tcp
   }
   return undefined
 }
