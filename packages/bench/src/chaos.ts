@@ -1113,10 +1113,14 @@ const checkLeftovers = async (db: Database): Promise<ReadonlyArray<string>> => {
   } else {
     const locks = await db.query("SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory'")
     if (Number(locks[0]?.n ?? 0) !== 0) violations.push(`${String(locks[0]?.n)} advisory locks left held`)
+    // Said with what each one is doing: a leftover is a question of which process's, and where it stopped.
     const sessions = await db.query(
-      "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+      `SELECT pid, backend_type, application_name, state, backend_start, query_start, wait_event_type, wait_event, left(query, 160) AS query
+        FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`
     )
-    if (Number(sessions[0]?.n ?? 0) !== 0) violations.push(`${String(sessions[0]?.n)} sessions left on the database`)
+    if (sessions.length > 0) {
+      violations.push(`${sessions.length} sessions left on the database: ${sessions.map((row) => JSON.stringify(row)).join("; ")}`)
+    }
   }
   return violations
 }
