@@ -31,6 +31,7 @@ import * as Os from "node:os"
 import * as NodePath from "node:path"
 import { fileURLToPath } from "node:url"
 import { flag } from "./lib/args.js"
+import { cpuSeconds as cpuOf, debianPostgres, exited, untilPrinted } from "./lib/probeProcesses.js"
 
 const here = NodePath.join(NodePath.dirname(fileURLToPath(import.meta.url)), "..", "..", "..")
 const repo = NodePath.resolve(flag("--repo") ?? here)
@@ -40,7 +41,6 @@ const portBase = Number(flag("--port-base") ?? 47500)
 const killAt = Number(flag("--kill-at") ?? 0.4)
 const downSeconds = Number(flag("--down") ?? 20)
 const out = flag("--out")
-const pgBin = "/usr/lib/postgresql/15/bin"
 const bin = NodePath.join(repo, "packages", "cli", "bin", "intercom-scroll.js")
 // This checkout's simulator whatever the CLI's version: its stats line whole (f8b83ba).
 const simulatorBin = NodePath.join(here, "packages", "simulator", "bin", "intercom-simulator.js")
@@ -56,11 +56,6 @@ const print = (line: string) => {
 const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, millis))
 
 const started: Array<ChildProcess> = []
-const exited = (child: ChildProcess) =>
-  new Promise<number | null>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve(child.exitCode)
-    else child.once("exit", (code) => resolve(code))
-  })
 /** Processes run under `time`, which a signal to `time` would leave behind. */
 const timed: Array<number> = []
 const stopAll = () => {
@@ -77,30 +72,10 @@ process.on("exit", stopAll)
 process.on("SIGINT", () => process.exit(130))
 process.on("SIGTERM", () => process.exit(143))
 
-/** A line of `child`'s output containing `text`, or a rejection once it exits. */
-const untilPrinted = (child: ChildProcess, stream: "stdout" | "stderr", text: string) =>
-  new Promise<string>((resolve, reject) => {
-    let seen = ""
-    child[stream]!.on("data", (data: Buffer) => {
-      seen = (seen + data.toString()).slice(-200_000)
-      const at = seen.indexOf(text)
-      if (at !== -1) resolve(seen.slice(at).split("\n")[0])
-    })
-    child.once("exit", () => reject(new Error(`exited before printing ${JSON.stringify(text)}:\n${seen.slice(-2_000)}`)))
-  })
-
 /** The process `time -v` runs: its only child. */
 const childOf = (pid: number): number => Number(execFileSync("pgrep", ["-P", String(pid)]).toString().trim().split("\n")[0])
-/** User and system CPU seconds of a live process, from /proc; 0 once it is gone. */
-const clockTicks = Number(execFileSync("getconf", ["CLK_TCK"]).toString())
-const cpuSeconds = (pid: number): number => {
-  try {
-    const fields = Fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ")
-    return (Number(fields[11]) + Number(fields[12])) / clockTicks
-  } catch {
-    return 0
-  }
-}
+/** User and system CPU seconds of a live process; 0 once it is gone. */
+const cpuSeconds = (pid: number): number => cpuOf(pid) ?? 0
 const rssMegabytes = (pid: number): number => {
   try {
     const line = Fs.readFileSync(`/proc/${pid}/status`, "utf8").split("\n").find((l) => l.startsWith("VmRSS:"))
@@ -119,32 +94,12 @@ const timeReport = (file: string): string => {
 }
 
 const directory = Fs.mkdtempSync(NodePath.join(Os.tmpdir(), "probe-fleet-scale-"))
-Fs.chmodSync(directory, 0o755)
-execFileSync("chown", ["postgres", directory])
-
-// PostgreSQL 15 of the Debian package, fsync on, its defaults.
-const pgPort = portBase
-const asPostgres = (command: string, ...args: Array<string>) =>
-  execFileSync("runuser", ["-u", "postgres", "--", NodePath.join(pgBin, command), ...args], { stdio: "pipe" })
-// Stopped and removed at exit, whatever failed on the way (a port taken, say).
-process.on("exit", () => {
-  try {
-    asPostgres("pg_ctl", "-D", `${directory}/data`, "-m", "immediate", "stop")
-  } catch {
-    // already stopped
-  }
-  Fs.rmSync(directory, { recursive: true, force: true })
-})
-asPostgres("initdb", "-D", `${directory}/data`, "-A", "trust", "-U", "postgres")
-asPostgres("pg_ctl", "-D", `${directory}/data`, "-w", "-l", `${directory}/log`, "-o",
-  `-p ${pgPort} -k ${directory} -c listen_addresses=127.0.0.1`, "start")
+// PostgreSQL 15 of the Debian package, fsync on, its defaults; stopped, and the directory removed, at exit.
+const postgres = debianPostgres(directory, portBase)
 const database = "fleet"
-const psql = (query: string, db = database): string =>
-  execFileSync("psql", ["-X", "-q", "-A", "-t", "-F", "\t", "-h", "127.0.0.1", "-p", String(pgPort), "-U", "postgres", "-d", db, "-c", query])
-    .toString()
-    .trim()
+const psql = (query: string, db = database): string => postgres.psql(db, query)
 psql(`CREATE DATABASE ${database}`, "postgres")
-const url = `postgres://postgres@127.0.0.1:${pgPort}/${database}`
+const url = postgres.url(database)
 
 // The workspaces: every `every`th of the 2,000.
 const groups = [

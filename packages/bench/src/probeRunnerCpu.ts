@@ -18,12 +18,13 @@
  * the indexes read most (`pg_stat_user_indexes`) and the statements called most (`pg_stat_statements`), per second
  * of the syncs. Run as root (PostgreSQL runs as the `postgres` user); ports `--port-base` to `--port-base` + 20.
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process"
+import { type ChildProcess, spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as NodePath from "node:path"
 import { fileURLToPath } from "node:url"
 import { argv, flag } from "./lib/args.js"
+import { cpuSeconds as cpuOf, debianPostgres, exited, untilPrinted } from "./lib/probeProcesses.js"
 
 const versions = argv.flatMap((arg, i) => arg === "--version" ? [argv[i + 1]] : []).map((spec) => {
   const [name, repo] = spec.split("=")
@@ -37,7 +38,6 @@ const maxSyncs = Number(flag("--max-syncs") ?? 8)
 const portBase = Number(flag("--port-base") ?? 47400)
 const out = flag("--out")
 const idleSeconds = Number(flag("--idle") ?? 30)
-const pgBin = "/usr/lib/postgresql/15/bin"
 const counters = NodePath.join(NodePath.dirname(fileURLToPath(import.meta.url)), "lib", "runtime-counters.mjs")
 
 const print = (line: string) => {
@@ -46,11 +46,6 @@ const print = (line: string) => {
 }
 
 const started: Array<ChildProcess> = []
-const exited = (child: ChildProcess) =>
-  new Promise<number | null>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve(child.exitCode)
-    else child.once("exit", (code) => resolve(code))
-  })
 const stopAll = () => {
   for (const child of started) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
 }
@@ -58,55 +53,20 @@ process.on("exit", stopAll)
 process.on("SIGINT", () => process.exit(130))
 process.on("SIGTERM", () => process.exit(143))
 
-/** A line of `child`'s output containing `text`, or a rejection once it exits. */
-const untilPrinted = (child: ChildProcess, stream: "stdout" | "stderr", text: string) =>
-  new Promise<string>((resolve, reject) => {
-    let seen = ""
-    child[stream]!.on("data", (data: Buffer) => {
-      seen = (seen + data.toString()).slice(-20_000)
-      const at = seen.indexOf(text)
-      if (at !== -1) resolve(seen.slice(at).split("\n")[0])
-    })
-    child.once("exit", () => reject(new Error(`exited before printing ${JSON.stringify(text)}:\n${seen.slice(-2_000)}`)))
-  })
-
-/** User and system CPU seconds of a live process, from /proc. */
+/** User and system CPU seconds of a live process. */
 const cpuSeconds = (pid: number): number => {
-  const fields = Fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ")
-  return (Number(fields[11]) + Number(fields[12])) / Number(execFileSync("getconf", ["CLK_TCK"]).toString())
+  const seconds = cpuOf(pid)
+  if (seconds === undefined) throw new Error(`process ${pid} is gone`)
+  return seconds
 }
 
 // PostgreSQL 15 of the Debian package, as packages/bench/NOTES.md's fleet profiles ran it.
-const pgDir = Fs.mkdtempSync(NodePath.join(Os.tmpdir(), "probe-runner-cpu-pg-"))
-Fs.chmodSync(pgDir, 0o755)
-execFileSync("chown", ["postgres", pgDir])
-const pgPort = portBase
-const asPostgres = (command: string, ...args: Array<string>) =>
-  execFileSync("runuser", ["-u", "postgres", "--", NodePath.join(pgBin, command), ...args], { stdio: "pipe" })
-asPostgres("initdb", "-D", `${pgDir}/data`, "-A", "trust", "-U", "postgres")
-asPostgres(
-  "pg_ctl",
-  "-D",
-  `${pgDir}/data`,
-  "-w",
-  "-l",
-  `${pgDir}/log`,
-  "-o",
-  `-p ${pgPort} -k ${pgDir} -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.max=1000`,
-  "start"
-)
-process.on("exit", () => {
-  try {
-    asPostgres("pg_ctl", "-D", `${pgDir}/data`, "-m", "immediate", "stop")
-  } catch {
-    // already stopped
-  }
-  Fs.rmSync(pgDir, { recursive: true, force: true })
-})
-const psql = (database: string, query: string): string =>
-  execFileSync("psql", ["-X", "-q", "-A", "-t", "-F", "\t", "-h", "127.0.0.1", "-p", String(pgPort), "-U", "postgres", "-d", database, "-c", query])
-    .toString()
-    .trim()
+const postgres = debianPostgres(Fs.mkdtempSync(NodePath.join(Os.tmpdir(), "probe-runner-cpu-pg-")), portBase, [
+  "max_connections=200",
+  "shared_preload_libraries=pg_stat_statements",
+  "pg_stat_statements.max=1000"
+])
+const psql = postgres.psql
 psql("template1", "CREATE EXTENSION pg_stat_statements")
 
 // The workspaces: every `every`th of the 2,000 profile's.
@@ -166,7 +126,7 @@ process.on("exit", () => Fs.rmSync(directory, { recursive: true, force: true }))
 const runOnce = async (version: { readonly name: string; readonly repo: string }, run: number) => {
   const database = `probe_${run}`
   psql("postgres", `CREATE DATABASE ${database}`)
-  const url = `postgres://postgres@127.0.0.1:${pgPort}/${database}`
+  const url = postgres.url(database)
   const file = NodePath.join(directory, "workspaces.json")
   Fs.writeFileSync(file, JSON.stringify(workspaces))
   const countsFile = NodePath.join(directory, `counters-${run}.jsonl`)

@@ -13,6 +13,7 @@ import * as Os from "node:os"
 import { createServer } from "node:net"
 import * as NodePath from "node:path"
 import type { MeasureResult } from "../lib/report.js"
+import { cpuSeconds, exited } from "../lib/probeProcesses.js"
 import * as Simulator from "../lib/simulator.js"
 
 export interface Options {
@@ -26,29 +27,12 @@ export interface Options {
   readonly settleSeconds: number
 }
 
-/** User and system CPU seconds of a live process, from /proc (undefined elsewhere). */
-const cpuSeconds = (pid: number): number | undefined => {
-  try {
-    const fields = Fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ")
-    // utime and stime, in clock ticks of 1/100 s on Linux.
-    return (Number(fields[11]) + Number(fields[12])) / 100
-  } catch {
-    return undefined
-  }
-}
-
 const freePort = () =>
   new Promise<number>((resolve) => {
     const server = createServer().listen(0, "127.0.0.1", () => {
       const address = server.address()
       server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0))
     })
-  })
-
-const exited = (child: ChildProcess) =>
-  new Promise<number | null>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve(child.exitCode)
-    else child.once("exit", (code) => resolve(code))
   })
 
 const listening = (child: ChildProcess, log: { text: string }) =>
