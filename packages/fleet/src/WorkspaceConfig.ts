@@ -20,7 +20,7 @@
  */
 import { FileSystem } from "@effect/platform"
 import { Sync } from "@intercom-scroll/sync"
-import { Effect, Equal, ParseResult, Ref, Schema } from "effect"
+import { Effect, Equal, ParseResult, Predicate, Ref, Schema } from "effect"
 import * as IssuePath from "./internal/issuePath.js"
 
 /**
@@ -83,18 +83,25 @@ export class WorkspaceConfig extends Schema.Class<WorkspaceConfig>("@intercom-sc
 export const WorkspaceConfigs = Schema.Array(WorkspaceConfig).annotations({
   message: () => "must be a JSON array of workspaces"
 }).pipe(
-  Schema.filter((workspaces) => {
-    if (workspaces.length === 0) return "lists no workspace"
-    const seen = new Set<string>()
-    for (const [index, { workspace }] of workspaces.entries()) {
-      if (seen.has(workspace)) {
-        return { path: [index, "workspace"], message: `names ${JSON.stringify(workspace)} a second time` }
-      }
-      seen.add(workspace)
-    }
-    return true
-  })
+  Schema.filter((workspaces) => workspaces.length === 0 ? "lists no workspace" : namedAgain(workspaces))
 )
+
+/**
+ * Each entry that names a workspace an entry before it named. It reads entries as they are in the file too, so that a
+ * file with a mistake elsewhere says its repeated names with it, not once the mistake is mended.
+ */
+const namedAgain = (entries: ReadonlyArray<unknown>): Array<Schema.FilterIssue> => {
+  const seen = new Set<string>()
+  const issues: Array<Schema.FilterIssue> = []
+  for (const [index, entry] of entries.entries()) {
+    if (!Predicate.hasProperty(entry, "workspace") || typeof entry.workspace !== "string") continue
+    if (seen.has(entry.workspace)) {
+      issues.push({ path: [index, "workspace"], message: `names ${JSON.stringify(entry.workspace)} a second time` })
+    }
+    seen.add(entry.workspace)
+  }
+  return issues
+}
 
 /**
  * The workspaces file could not be read or does not hold a valid list of workspaces.
@@ -125,7 +132,7 @@ export const parse = (
   path: string
 ): Effect.Effect<ReadonlyArray<WorkspaceConfig>, WorkspacesFileError> =>
   decodeText(text).pipe(
-    Effect.mapError((error) => new WorkspacesFileError({ path, detail: describe(error) }))
+    Effect.mapError((error) => new WorkspacesFileError({ path, detail: describe(error, text) }))
   )
 
 /**
@@ -215,15 +222,22 @@ const describeChanges = (
 }
 
 /** Each problem with its place in the file: `[0].tokenEnv is missing; [3].region must be "us", "eu" or "au"`. */
-const describe = (error: ParseResult.ParseError): string => {
+const describe = (error: ParseResult.ParseError, text: string): string => {
   const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
   const [first] = issues
   if (issues.length === 1 && first.path.length === 0) {
     return first._tag === "Transformation" ? `is not JSON (${first.message})` : first.message
   }
-  const problems = issues.map(({ _tag, message, path }) => {
-    const what = _tag === "Unexpected" ? "is not a field a workspace has (workspace, baseUrl, region, tokenEnv)" : message
-    return `${IssuePath.format(path)} ${what}`
-  })
-  return `is not valid: ${problems.join("; ")}`
+  const problems = issues.map(({ _tag, message, path }) => ({
+    path,
+    message: _tag === "Unexpected" ? "is not a field a workspace has (workspace, baseUrl, region, tokenEnv)" : message
+  }))
+  // The schema checks the names only once every entry decodes, so an entry in error held that check back: made here
+  // on the file as written, each repeat said once, in the file's order.
+  const entries: unknown = JSON.parse(text)
+  const repeated = Array.isArray(entries) ? namedAgain(entries) : []
+  const entry = ({ path }: Schema.FilterIssue) => typeof path[0] === "number" ? path[0] : -1
+  const lines = [...problems, ...repeated].sort((a, b) => entry(a) - entry(b))
+  const all = new Set(lines.map(({ message, path }) => `${IssuePath.format(path)} ${message}`))
+  return `is not valid: ${Array.from(all).join("; ")}`
 }

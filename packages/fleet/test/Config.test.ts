@@ -37,6 +37,14 @@ describe("WorkspaceConfig", () => {
       expect(many).toContain("[3].baseUrl must be an absolute http(s) URL")
       expect(yield* problem(`[{"workspace":"a","tokenEnv":"A"},{"workspace":"a","tokenEnv":"B"}]`))
         .toContain(`[1].workspace names "a" a second time`)
+      // A repeated name is said beside the file's other mistakes, each repeat once, in the file's order.
+      expect(
+        yield* problem(
+          `[{"workspace":"a","tokenEnv":"A"},{"workspace":"a","tokenEnv":"1B"},{"workspace":"c","tokenEnv":"C"},{"workspace":"a","tokenEnv":"D"}]`
+        )
+      ).toContain(
+        `is not valid: [1].tokenEnv must name an environment variable (letters, digits and _, not starting with a digit); [1].workspace names "a" a second time; [3].workspace names "a" a second time.`
+      )
       expect(yield* problem(`[{"workspace":" a","tokenEnv":"A"}]`)).toContain("[0].workspace must be 1 to 200 characters")
     }))
 
