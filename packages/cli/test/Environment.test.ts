@@ -1,6 +1,6 @@
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Fiber, Layer, Logger, Schedule } from "effect"
+import { ConfigProvider, DateTime, Effect, Fiber, Layer, Logger, Schedule } from "effect"
 import { makeFake } from "../../core/test/support/fakeIntercom.js"
 import { freePort, tempDir } from "../../fleet/test/support/processes.js"
 import { Cli } from "../src/index.js"
@@ -150,6 +150,20 @@ describe("configured by the environment (a container, a systemd unit, a pod)", (
       // logfmt's stays the plain line it was.
       const { stderr } = yield* cli(["fleet", "status", "--database", "mysql://db/fleet"], {})
       expect(stderr).toMatch(/^InvalidDatabaseUrl: /)
+    }))
+
+  it.effect("logfmt writes a DateTime annotation (ClusterCron's round lines) as its ISO time, not as JSON quoted again", () =>
+    Effect.gen(function*() {
+      const lines: Array<string> = []
+      const console = yield* Effect.console
+      yield* Effect.logInfo("Round").pipe(
+        Effect.annotateLogs({ dateTime: DateTime.unsafeMake("2026-12-07T18:00:00Z"), workspace: "acme" }),
+        Effect.provide(Logger.replace(Logger.defaultLogger, LogLevelFlag.logfmtToStderr)),
+        Effect.withConsole({ ...console, unsafe: { ...console.unsafe, error: (...args) => void lines.push(args.map(String).join(" ")) } })
+      )
+      expect(lines).toHaveLength(1)
+      expect(lines[0]).toMatch(/ dateTime=2026-12-07T18:00:00\.000Z( |$)/)
+      expect(lines[0]).toMatch(/ workspace=acme( |$)/)
     }))
 
   it.effect("--help shows the flags a variable may stand in for as needed, and names each variable", () =>

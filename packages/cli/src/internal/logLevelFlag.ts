@@ -9,7 +9,7 @@
  * @since 0.1.0
  */
 import { Options as Flag } from "@effect/cli"
-import { Config, Effect, Layer, Logger, LogLevel, Option } from "effect"
+import { Config, DateTime, Effect, HashMap, Layer, Logger, LogLevel, Option } from "effect"
 
 const byName = new Map(LogLevel.allLevels.map((level) => [level._tag.toLowerCase(), level]))
 
@@ -157,7 +157,14 @@ const orVariable = <A>(
  * @since 0.1.0
  * @category logging
  */
-export const logfmtToStderr = Logger.withConsoleError(Logger.logfmtLogger)
+export const logfmtToStderr = Logger.withConsoleError(
+  // A `DateTime` annotation (`ClusterCron`'s `dateTime` on its round lines) as its ISO time: Effect's logfmt writes it
+  // as JSON, a string quoted twice (`dateTime="\"2026-…Z\""`). The JSON logger writes it plainly already.
+  Logger.mapInputOptions(Logger.logfmtLogger, (options) => ({
+    ...options,
+    annotations: HashMap.map(options.annotations, (value) => DateTime.isDateTime(value) ? DateTime.formatIso(value) : value)
+  }))
+)
 
 /**
  * The logger of `format` in place of the CLI's (`logfmtToStderr`), on stderr too.
