@@ -9,10 +9,12 @@ import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Simulator } from "@intercom-scroll/simulator"
 import { Effect, Fiber, Layer, type Scope } from "effect"
+import { spawn } from "node:child_process"
+import { once } from "node:events"
 import * as Os from "node:os"
 import * as Zlib from "node:zlib"
 import { parseCsv } from "./support/csv.js"
-import { cli, cliPipedTo, closedPort, eventually, root, run, simulator, start, startCli, withoutProgress } from "./support/processes.js"
+import { cli, cliBin, cliPipedTo, closedPort, eventually, root, run, simulator, start, startCli, withoutProgress } from "./support/processes.js"
 import { simulatorForAll } from "./support/suite.js"
 import { env, expectedIds, ndjsonIds, TOKEN, workspaceFlags, workspaces } from "./support/workspace.js"
 
@@ -452,5 +454,33 @@ describe("intercom-scroll export into a reader that stalls", () => {
       expect(result.exitCode).toBe(0)
       expect(result.stdout.trim()).toBe("5000")
       expect(yield* pagesServed).toBe(51)
+    }).pipe(Effect.provide(Layer.merge(served, NodeContext.layer))), 60_000)
+
+  it.scopedLive("stopped (SIGTERM) while its reader stalls: what it handed to stdout comes whole once the reader reads", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.Simulator
+      const baseUrl = yield* Simulator.baseUrl
+      // The reader reads nothing until a second after the signal (a loaded machine's): the process must wait for it
+      // rather than exit with its last write half in the pipe.
+      const child = spawn("node", [cliBin, "export", "users"], {
+        env: { ...process.env, ...env(baseUrl, token) },
+        stdio: ["ignore", "pipe", "pipe"]
+      })
+      yield* Effect.addFinalizer(() => Effect.sync(() => child.kill("SIGKILL")))
+      let stdout = ""
+      child.stdout.setEncoding("utf8").on("data", (text: string) => stdout += text).pause()
+      const closed = once(child, "close")
+      // Until the scroll stands still behind the full pipe.
+      yield* eventually(Effect.map(simulator.stats, (stats) => (stats.workspaces[token]?.pagesServed ?? 0) >= 2))
+      yield* Effect.sleep("500 millis")
+      child.kill("SIGTERM")
+      yield* Effect.sleep("1 second")
+      child.stdout.resume()
+      const [code] = yield* Effect.promise(() => closed)
+      expect(code).toBe(143)
+      expect(stdout.length).toBeGreaterThan(100_000)
+      expect(stdout.endsWith("\n")).toBe(true)
+      const lines = stdout.trimEnd().split("\n").map((line) => JSON.parse(line) as { readonly type: string })
+      expect(lines.every(({ type }) => type === "user")).toBe(true)
     }).pipe(Effect.provide(Layer.merge(served, NodeContext.layer))), 60_000)
 })

@@ -16,7 +16,7 @@ import * as Cli from "@intercom-scroll/simulator/Cli"
 import { isFresh, writeAtomically } from "../../scripts/bundle.mjs"
 
 export const root = NodePath.resolve(NodePath.dirname(fileURLToPath(import.meta.url)), "..", "..")
-const cliBin = NodePath.join(root, "packages", "cli", "bin", "intercom-scroll.js")
+export const cliBin = NodePath.join(root, "packages", "cli", "bin", "intercom-scroll.js")
 const simulatorBin = NodePath.join(root, "packages", "simulator", "bin", "intercom-simulator.js")
 
 /** A variable that names a proxy, or the hosts reached without it, as curl, npm and the CLI read them (either case). */

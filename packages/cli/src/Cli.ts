@@ -335,7 +335,11 @@ export const runMain = <E>(program: Effect.Effect<unknown, E, Layer.Layer.Succes
   for (const signal of Object.keys(ExitCode.stopSignals) as ReadonlyArray<ExitCode.StopSignal>) {
     process.on(signal, stopped(signal))
   }
-  const teardown: Teardown = (exit, onExit) => onExit(ExitCode.exitCode(exit, stoppedBy ?? "SIGINT"))
+  // After a failure or a signal runMain exits the process at once, and what stdout and stderr still held for a slow
+  // reader was lost: an export's last records cut mid-line, the error's line. An empty write's callback comes after the
+  // writes before it; a stop's deadline still bounds the wait for a reader that never reads.
+  const teardown: Teardown = (exit, onExit) =>
+    process.stdout.write("", () => process.stderr.write("", () => onExit(ExitCode.exitCode(exit, stoppedBy ?? "SIGINT"))))
   program.pipe(
     Effect.provide(layer),
     // Errors are reported as one line; runMain's own reporting would add a stack trace.
