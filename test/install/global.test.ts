@@ -2,7 +2,8 @@
  * The command as the READMEs tell a user to install it: the CLI's packed tarball alone with `npm install -g` (into a
  * prefix of its own: support/install.ts), run by name from a directory outside the workspace, so that nothing is found
  * but what the global install put there. Its bin is a bundle, so npm installs nothing beside it; SQLite needs its
- * native addon installed globally beside it, PostgreSQL nothing more. The simulator it reads from is the workspace's.
+ * native addon installed globally beside it, PostgreSQL nothing more. The simulator it reads from is the workspace's,
+ * but in the last case: the simulator's tarball alone, installed the same way.
  * Needs the npm registry: `pnpm test:install`.
  */
 import { FileSystem, Path } from "@effect/platform"
@@ -133,4 +134,25 @@ layer(GlobalLive, { timeout: "15 minutes", excludeTestServices: true })("the CLI
       const ids = yield* liveUserIds.pipe(Effect.provide(SqliteClient.layer({ filename: file, readonly: true })), Effect.orDie)
       expect(ids).toEqual(yield* expectedIds)
     }), 600_000)
+
+  // Last: the cases above count the prefix's packages. The simulator's bin is a bundle too, and its peers are its
+  // library's: npm installed ~92 MB of them for it while they were required.
+  it.scoped("the simulator's tarball alone, with npm install -g: nothing beside it, and its bin serves what the CLI exports", () =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const path = yield* Path.Path
+      const installation = yield* Global
+      const tarball = installation.packed.filter((pkg) => pkg.name === "@intercom-scroll/simulator").map((pkg) => pkg.tarball)
+      const installed = yield* installation.install(tarball)
+      expect(installed.stderr).not.toMatch(/peer|ERESOLVE/i)
+      // better-sqlite3 is there once the SQLite case above has run.
+      const global = (yield* packagesIn()).filter((name) => name !== "better-sqlite3")
+      expect(global).toEqual(["@intercom-scroll/cli", "@intercom-scroll/simulator"])
+      expect(yield* packagesIn("@intercom-scroll", "simulator", "node_modules")).toEqual([])
+      const baseUrl = yield* simulator(workspaceFlags, installation.bin("intercom-simulator"))
+      const exported = yield* installation.run("intercom-scroll", ["export", "users", "--out", "served.ndjson"], { env: env(baseUrl) })
+      expect(exported.exitCode).toBe(0)
+      const written = yield* fs.readFileString(path.join(installation.directory, "served.ndjson"))
+      expect(ndjsonIds(written).sort()).toEqual(yield* expectedIds)
+    }))
 })
