@@ -77,14 +77,16 @@ const modified = (file) => {
 }
 
 /**
- * Whether the bundle is newer than each file it was built from, and than this script.
+ * Whether the bundle is newer than each file it was built from, than this script, and than the lockfile: a dependency
+ * updated in place (effect 3.22.4 to 3.22.5) is bundled from new paths, while the old ones, which the record lists,
+ * stay in the store unchanged and looked fresh.
  * @param {Pick<Program, "output" | "record">} program
  */
 export const isFresh = (program) => {
   const built = modified(program.output)
   if (built === undefined || modified(program.record) === undefined) return false
   const inputs = JSON.parse(Fs.readFileSync(NodePath.join(root, program.record), "utf8")).inputs
-  return [NodePath.relative(root, self), ...inputs].every((input) => {
+  return [NodePath.relative(root, self), "pnpm-lock.yaml", ...inputs].every((input) => {
     const time = modified(input)
     return time !== undefined && time <= built
   })

@@ -7,6 +7,11 @@ import { FileSystem, Path } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as NodePath from "node:path"
+import { pathToFileURL } from "node:url"
+import type * as Bundle from "../scripts/bundle.mjs"
 import { publicPackages } from "./support/install.js"
 import { root } from "./support/processes.js"
 
@@ -103,6 +108,31 @@ describe("the public packages", () => {
         }
       }
     }).pipe(Effect.provide(NodeContext.layer)))
+
+  it.effect("a bundle is stale once the lockfile is newer: a dependency updated in place is bundled from new paths", () =>
+    Effect.promise(async () => {
+      // The script copied into a root of its own (it finds the root from where it is), so that every file's time is
+      // the test's to set: the bundle newer than the script and its one input, only the lockfile newer than it.
+      const copy = Fs.mkdtempSync(NodePath.join(Os.tmpdir(), "bundle-fresh-"))
+      try {
+        Fs.mkdirSync(NodePath.join(copy, "scripts"))
+        Fs.copyFileSync(NodePath.join(root, "scripts", "bundle.mjs"), NodePath.join(copy, "scripts", "bundle.mjs"))
+        for (const name of ["pnpm-lock.yaml", "input.ts", "bundle.js"]) Fs.writeFileSync(NodePath.join(copy, name), "")
+        Fs.writeFileSync(NodePath.join(copy, "bundle.json"), JSON.stringify({ inputs: ["input.ts"] }))
+        const at = (name: string, seconds: number) => Fs.utimesSync(NodePath.join(copy, name), seconds, seconds)
+        const now = Math.floor(Date.now() / 1000)
+        for (const name of ["scripts/bundle.mjs", "input.ts"]) at(name, now - 30)
+        at("bundle.js", now - 20)
+        const { isFresh } = await import(pathToFileURL(NodePath.join(copy, "scripts", "bundle.mjs")).href) as typeof Bundle
+        const program = { output: "bundle.js", record: "bundle.json" }
+        at("pnpm-lock.yaml", now - 40)
+        expect(isFresh(program)).toBe(true)
+        at("pnpm-lock.yaml", now - 10)
+        expect(isFresh(program)).toBe(false)
+      } finally {
+        Fs.rmSync(copy, { recursive: true, force: true })
+      }
+    }))
 
   it.effect("the CLI's bundle starts without the export's code: the core and undici come with import() when a subcommand runs", () =>
     Effect.gen(function*() {
