@@ -195,9 +195,10 @@ layer(ProjectLive, { timeout: "15 minutes", excludeTestServices: true })("the pa
       expect((JSON.parse(read.stdout) as Array<string>).sort()).toEqual(yield* expectedIds)
     }))
 
-  // Node.js 20 reached its end of life in April 2026: most users run 22 or 24. The SQLite driver is a native addon
-  // built for the Node.js that installed it, so these run what is JavaScript only: the library and the export.
-  for (const major of [22, 24]) {
+  // Node.js 20 reached its end of life in April 2026: most users run 22, 24 or 26 (LTS since October). The SQLite
+  // driver is a native addon built for the Node.js that installed it, so these run what is JavaScript only: the library
+  // and the export.
+  for (const major of [22, 24, 26]) {
     it.scoped.skipIf(process.platform !== "linux" || process.arch !== "x64")(
       `on Node.js ${major} too: app.mjs scrolls every user, and the installed bin exports them`,
       () =>
