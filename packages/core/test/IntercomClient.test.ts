@@ -33,16 +33,11 @@ import {
   TOKEN,
   user
 } from "./support/fakeIntercom.js"
+import { settle } from "./support/settle.js"
 
 type AnyError = ScrollError.ScrollError
 
 const paramOf = (seen: Seen) => seen.url.searchParams.get("scroll_param")
-
-/** Lets forked fibers run until `done` holds, within a bound, without moving the clock. */
-const settle = (done: () => boolean) =>
-  Effect.gen(function*() {
-    for (let i = 0; i < 10_000 && !done(); i++) yield* Effect.yieldNow()
-  })
 
 /** One page through the client service; the first page when `scrollParam` is undefined. */
 const scrollPage = <R extends Resource.Resource>(resource: R, scrollParam: string | undefined, page = 1) =>

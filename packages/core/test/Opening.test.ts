@@ -11,6 +11,7 @@ import { Cause, Deferred, Effect, Exit, Fiber, Layer, Logger, Metric, Option, Re
 import * as Net from "node:net"
 import { IntercomClient, Progress, Scroll, ScrollError, ScrollMetrics } from "../src/index.js"
 import { errorList, makeFake, type Seen } from "./support/fakeIntercom.js"
+import { settle } from "./support/settle.js"
 
 const BASE_URL = "http://127.0.0.1:4010"
 const TOKEN = "tok_opening_0123456789abcdef"
@@ -110,12 +111,6 @@ const observed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
 /** The failure `exit` ended with; a test that expected one fails here if there was none. */
 const failureOf = <A, E>(exit: Exit.Exit<A, E>): E =>
   Option.getOrThrow(Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none())
-
-/** Lets forked fibers run until `done` holds, within a bound, without moving the clock. */
-const settle = (done: () => boolean) =>
-  Effect.gen(function*() {
-    for (let i = 0; i < 10_000 && !done(); i++) yield* Effect.yieldNow()
-  })
 
 const tagsOf = (events: ReadonlyArray<Progress.ProgressEvent>) => events.map((event) => event._tag)
 

@@ -35,6 +35,7 @@ import {
 } from "./support/fakeIntercom.js"
 import { recordingTracer } from "./support/recordingTracer.js"
 import { ClockSteps, Settle } from "@intercom-scroll/testing"
+import { settle } from "./support/settle.js"
 
 const RESTART_500 = () =>
   errorList(500, "server_error", "Request failed due to an internal network error. Please restart the scroll operation.")
@@ -54,12 +55,6 @@ const once = (when: (seen: Seen) => boolean, answer: () => Response) => {
 const ids = (records: Chunk.Chunk<{ readonly id: string }>) => Chunk.toReadonlyArray(records).map((r) => r.id)
 
 const failureOf = <A, E>(exit: Exit.Exit<A, E>) => Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
-
-/** Lets forked fibers run until `done` holds, within a bound, without moving the clock. */
-const settle = (done: () => boolean) =>
-  Effect.gen(function*() {
-    for (let i = 0; i < 10_000 && !done(); i++) yield* Effect.yieldNow()
-  })
 
 /** The request for page `page` (0-based) of scroll `scroll`, whatever its scroll_param looks like. */
 const at = (scroll: number, page: number) => (seen: Seen) => seen.scroll === scroll && seen.page === page
