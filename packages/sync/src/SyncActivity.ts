@@ -19,7 +19,7 @@
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import type { Resource } from "@intercom-scroll/core"
-import { Clock, DateTime, Effect, Option } from "effect"
+import { Array as Arr, Clock, DateTime, Effect, Option } from "effect"
 import * as Dialect from "./internal/dialect.js"
 import { advisoryNamespace, workspaceKey } from "./internal/lock/keys.js"
 import * as Store from "./internal/store.js"
@@ -298,21 +298,26 @@ export const underWay: (
   function*(label: string) {
     const sql = (yield* SqlClient.SqlClient).withoutTransforms()
     const runs = sql(Store.runsTable)
-    // Each step's one condition on the table is one an index of few entries serves: the runs under way (the partial
-    // index of those running), then the rows of their workspaces (the `(workspace, status)` index), each taken first
-    // (`MATERIALIZED`), the name compared outside. With the name among the table's conditions, PostgreSQL, whose
-    // statistics were taken before the sync began and take its name for rare, joined the index of names to the runs
-    // under way in a nested loop: one read again for each row of the other, ~1,000 entries a row while a sync ran
-    // (packages/bench/NOTES.md, "A runner's CPU between 7dd72d1 and HEAD, counted", and "`fleet sync`'s look off the
-    // index of names").
-    const rows = yield* sql<Pick<RunRow, "id" | "workspace" | "resource" | "inserted" | "updated" | "unchanged">>`
-      WITH running AS MATERIALIZED (
+    // Two statements, neither a join, so that no plan reads an index again for each row of another, whatever the
+    // statistics (one joined the index of names to the runs under way: ~1,000 entries a row while a sync ran). First the
+    // workspaces with a run of the name under way, by the partial index of those running alone (`MATERIALIZED`, the name
+    // compared outside: the statistics, taken before the sync began, take its name for rare, and would read every run of
+    // it for the few under way). Then the name's runs of those workspaces, named in the statement: by the index of names or the
+    // `(workspace, status)` one, or both, each read once, as the statistics find cheaper; not every run kept of those
+    // workspaces, ~10 ms a look at 90 days of four syncs a day (packages/bench/NOTES.md, "A runner's CPU between 7dd72d1
+    // and HEAD, counted", and "fleet sync's look by name, read once").
+    const workspaces = yield* sql<{ readonly workspace: string }>`WITH running AS MATERIALIZED (
         SELECT workspace, label FROM ${runs} WHERE status = 'running'
-      ), workspace_runs AS MATERIALIZED (
-        SELECT id, workspace, resource, label, inserted, updated, unchanged FROM ${runs}
-        WHERE workspace IN (SELECT workspace FROM running WHERE label = ${label})
       )
-      SELECT id, workspace, resource, inserted, updated, unchanged FROM workspace_runs WHERE label = ${label} ORDER BY id`
+      SELECT DISTINCT workspace FROM running WHERE label = ${label}`
+    // At most 500 names a statement: SQLite's statements take a bounded number of parameters, and an outage leaves every
+    // run it cut off `running`.
+    const rows = Arr.flatten(
+      yield* Effect.forEach(Arr.chunksOf(workspaces.map((row) => row.workspace), 500), (some) =>
+        sql<Pick<RunRow, "id" | "workspace" | "resource" | "inserted" | "updated" | "unchanged">>`SELECT id, workspace,
+          resource, inserted, updated, unchanged FROM ${runs} WHERE label = ${label} AND workspace IN ${sql.in(some)}
+          ORDER BY id`)
+    )
     // A resource's latest run, of those a retried sync left (the runner that ran it died): later rows replace it.
     const latest = new Map<string, Map<string, number>>()
     for (const row of rows) {
