@@ -203,7 +203,7 @@ export interface RunnerOptions {
    * another runner (one joined, and the cluster spreads the shards again): the cluster's `entityTerminationTimeout`,
    * more than zero and at most 2³¹−1 ms. Default 15 seconds. A sync that ends within it is answered from here; one
    * still running then is cut (recorded `interrupted`) and runs again from its first page on the workspace's next
-   * runner. Until the syncs of a shard that moves have ended, the runner keeps the shard's lock (and refreshes it),
+   * runner (the request's resources that had completed are answered with their runs there, not synced again). Until the syncs of a shard that moves have ended, the runner keeps the shard's lock (and refreshes it),
    * so that no other runner starts its workspaces; a sync of the shard waiting for a slot here starts nowhere until
    * this timeout has run out, nor does one sent meanwhile to a workspace of the shard.
    */

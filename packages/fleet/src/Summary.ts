@@ -19,8 +19,9 @@ import { Schema } from "effect"
 
 /**
  * `Sync.Summary`, but for `app`, which a summary sent by a runner of a version before it (e57f5d4 and earlier) lacks:
- * absent there, neither an app nor null (which says the run went unchecked), since that runner did not say; and with
- * `cutBefore`, which the runner adds.
+ * absent there, neither an app nor null (which says the run went unchecked), since that runner did not say; absent too
+ * in the summary of a run its request completed before it moved, which a runner reads from the run's row (the row does
+ * not keep it; its `duration` is the row's, `finished_at − started_at`); and with `cutBefore`, which the runner adds.
  *
  * @since 0.1.0
  * @category models

@@ -4,8 +4,9 @@
  *
  * A `Sync` runs `Sync.run` from `@intercom-scroll/sync` for each resource, into the sync tables of the fleet's
  * database, with the workspace's name as their `workspace`. It is persisted: a runner that dies mid-sync leaves the
- * message in storage, and the runner that takes the workspace over runs it again from the first page (a scroll
- * cannot resume). The sync's own database lock is the fence for the rare case where two runners believe they own a
+ * message in storage, and the runner that takes the workspace over runs it again: the resources it completed are
+ * answered with their runs, the one cut is synced again from the first page (a scroll cannot resume), and the rest.
+ * The sync's own database lock is the fence for the rare case where two runners believe they own a
  * workspace at once (a frozen runner whose database sessions were dropped): the stale one cannot write.
  *
  * @example
@@ -31,7 +32,8 @@ import type { SqlError } from "@effect/sql/SqlError"
 import type * as Statement from "@effect/sql/Statement"
 import { IntercomClient, Resource, ScrollError } from "@intercom-scroll/core"
 import { Sync as IntercomSync, SyncDatabase, SyncError } from "@intercom-scroll/sync"
-import { Array as Arr, Cause, Context, DateTime, Duration, Effect, Layer, Option, ParseResult, type Redacted, Schedule, Schema } from "effect"
+import { Array as Arr, Cause, Context, DateTime, Duration, Effect, identity, Layer, Option, ParseResult, type Redacted, Schedule, Schema } from "effect"
+import * as CompletedRuns from "./internal/completedRuns.js"
 import * as CronName from "./internal/cronName.js"
 import * as CutBefore from "./internal/cutBefore.js"
 import * as IssuePath from "./internal/issuePath.js"
@@ -196,11 +198,15 @@ const syncResource = (
   IntercomSync.run(resource, { ...options, workspace, label: run }).pipe(
     ScrollWaits.said,
     Effect.mapError(crossable(workspace, resource)),
-    // A count the database does not answer leaves the summary without it: the sync is done, and its answer is due.
-    Effect.flatMap((summary) =>
-      Effect.map(Effect.option(cutBefore(summary, run)), (cut): Summary => Option.isSome(cut) ? { ...summary, cutBefore: cut.value } : summary)
-    )
+    Effect.flatMap((summary) => withCutBefore(summary, run))
   )
+
+/**
+ * `summary` with its `cutBefore`. A count the database does not answer leaves the summary without it: the sync is done,
+ * and its answer is due.
+ */
+const withCutBefore = (summary: Summary, run: string) =>
+  Effect.map(Effect.option(cutBefore(summary, run)), (cut): Summary => Option.isSome(cut) ? { ...summary, cutBefore: cut.value } : summary)
 
 /**
  * How many runs of the request `run` (their label) cut before `summary`'s, of its workspace and resource, that did not
@@ -208,7 +214,7 @@ const syncResource = (
  * page. Those after the latest run of that name that completed (a name sent again once pruned). Counted here, so that
  * the answer says it and its sender asks nothing per workspace.
  */
-const cutBefore = (summary: IntercomSync.Summary, run: string) =>
+const cutBefore = (summary: CutBefore.Answering, run: string) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) =>
     Effect.map(CutBefore.statement(sql, summary, run), ([row]) => Number(row?.cut ?? 0)))
 
@@ -276,6 +282,13 @@ export interface LayerOptions {
  * When the runner is stopping, a sync already running goes on until it ends or the cluster's termination timeout
  * interrupts it; a sync that has not started yet does not start, and goes back to storage for the next owner.
  *
+ * A request that runs again (its workspace moved, its runner stopped or died) answers each resource whose run under
+ * this request completed with that run's summary, read from its row of `intercom_sync_runs` (`app` absent: the row does
+ * not keep it), and syncs the others. Its runs are the complete ones of its name (their label) that began once it was
+ * sent, its id's time: those of an earlier request of the name, pruned before this one was sent, began before it. The
+ * answer's log line names them (`completedBefore`). Where the database does not answer that read, the request syncs
+ * every resource, as before.
+ *
  * A sync that lost its workspace lock (`LockLost`: its database session ended, or its SQLite lease was taken over)
  * stops there, its run marked failed (or, when the database cannot record it then, abandoned by the next run). If the
  * cluster has moved the workspace meanwhile (this runner was frozen or cut off, and its shard locks went with its
@@ -338,26 +351,66 @@ export const layer = (
         Effect.ignore
       )
 
-      /** Syncs the resources of the request that `done` has no summary of yet, adding theirs to it as each ends. */
+      /**
+       * The resources the request completed before it ran again here (its workspace moved, its runner stopped or died),
+       * each as its run's summary. None where the database fails or does not answer within `pingTimeout`: those sync
+       * again, as a request run again did before; one on a database away fails at its first statement anyway.
+       */
+      const completedBefore = (request: CompletedRuns.Request) =>
+        SilentSession.answeredWithin(sql, pingTimeout)(CompletedRuns.read(sql, request)).pipe(
+          Effect.matchEffect({
+            onFailure: (error) => unread(error.message),
+            onSuccess: Option.match({ onNone: () => unread(`no answer within ${Duration.format(pingTimeout)}`), onSome: Effect.succeed })
+          })
+        )
+      const unread = (why: string): Effect.Effect<ReadonlyMap<Resource.Resource, Summary>> =>
+        Effect.as(
+          Effect.logWarning("Could not read the runs this Sync completed before: it syncs them again").pipe(
+            Effect.annotateLogs("error", why)
+          ),
+          new Map()
+        )
+
+      /**
+       * Syncs the resources of the request that `done` has no summary of yet, adding theirs to it as each ends. A resource
+       * whose run under this request completed before (`completedBefore`) is answered with that run's summary instead,
+       * and added to `fromRuns`.
+       */
       const syncAll = (
         workspace: string,
         request: typeof Sync.payloadSchema.Type,
+        sentAt: number,
         accessToken: Redacted.Redacted<string>,
-        done: Array<Summary>
+        state: { readonly done: Array<Summary>; readonly fromRuns: Array<Resource.Resource> }
       ) =>
         Effect.gen(function*() {
-          yield* Effect.logInfo("Sync started")
+          const left = request.resources.slice(state.done.length)
+          const completed = yield* completedBefore({ workspace, run: request.run, sentAt })
+          const toSync = left.filter((resource) => !completed.has(resource))
+          if (toSync.length < left.length) {
+            yield* Effect.logInfo("Sync run again: it answers the resources it completed before with their runs").pipe(
+              Effect.annotateLogs("completedBefore", left.filter((resource) => completed.has(resource)))
+            )
+          }
+          if (toSync.length > 0) yield* Effect.logInfo("Sync started")
           const intercom = IntercomClient.layer({ accessToken, baseUrl: request.baseUrl, region: request.region })
           // One resource after the other: Intercom allows one open scroll per workspace, whatever the resource.
-          yield* Effect.forEach(request.resources.slice(done.length), (resource) =>
-            Effect.map(syncResource(workspace, resource, request.run, {
-              runner: options.runner,
-              pagesPerTransaction,
-              unansweredTimeout
-            }), (summary) => void done.push(summary))).pipe(
-              Effect.provide(intercom)
-            )
-          return [...done]
+          yield* Effect.forEach(left, (resource) => {
+            const earlier = completed.get(resource)
+            return earlier === undefined
+              ? Effect.map(syncResource(workspace, resource, request.run, {
+                runner: options.runner,
+                pagesPerTransaction,
+                unansweredTimeout
+              }), (summary) => void state.done.push(summary))
+              : Effect.map(withCutBefore(earlier, request.run), (summary) => {
+                state.done.push(summary)
+                state.fromRuns.push(resource)
+              })
+          }).pipe(
+            Effect.provide(intercom)
+          )
+          return [...state.done]
         }).pipe(Effect.provide(services))
 
       /**
@@ -450,6 +503,10 @@ export const layer = (
           // The summaries of the resources synced so far: a sync that runs again (after `LockLost`, or its database
           // away) goes on from the resource it lost.
           const done: Array<Summary> = []
+          // Those of them answered with the runs this request completed before it ran again here (moved, its runner
+          // stopped or died). Its id's time is when it was first sent, on the database's clock as the runs' times are.
+          const fromRuns: Array<Resource.Resource> = []
+          const sentAt = Snowflake.timestamp(envelope.requestId)
           // Checked once a slot is free: a runner that began to stop meanwhile, or that no longer holds the workspace
           // (a runner joined, and the workspace's shard moves to it), starts nothing new; the workspace's owner will.
           // Nor one whose request is answered already: a runner cut off or frozen a while believes it holds its
@@ -459,7 +516,7 @@ export const layer = (
             Effect.flatMap(Effect.zip(sharding.isShutdown, answered(envelope.requestId)), ([stopping, isAnswered]) => {
               if (stopping || isAnswered || !sharding.hasShardId(envelope.address.shardId)) return Effect.succeedNone
               started = true
-              return Effect.asSome(syncAll(workspace, request, accessToken, done))
+              return Effect.asSome(syncAll(workspace, request, sentAt, accessToken, { done, fromRuns }))
             })
           const attempt = (
             accessToken: Redacted.Redacted<string>,
@@ -521,7 +578,11 @@ export const layer = (
             Effect.exit,
             Effect.flatMap((exit) => Effect.zipRight(databaseAnswers, exit)),
             Effect.tap((summaries) =>
-              Effect.logInfo("Sync done").pipe(Effect.annotateLogs("summaries", summaries.map(loggable)))
+              Effect.logInfo("Sync done").pipe(
+                Effect.annotateLogs("summaries", summaries.map(loggable)),
+                // Said where some were not synced again: answered with the runs this request completed before it moved.
+                fromRuns.length > 0 ? Effect.annotateLogs("completedBefore", fromRuns) : identity
+              )
             ),
             // The cluster stops an entity when its runner stops or loses the workspace's shard: the request stays in
             // storage, and the workspace's owner runs it.

@@ -1,5 +1,6 @@
 import {
   ClusterCron,
+  EntityAddress,
   EntityId,
   MessageStorage,
   type Reply,
@@ -20,7 +21,7 @@ import { Simulator } from "@intercom-scroll/simulator"
 import { ClockSteps, Settle, Watchdog } from "@intercom-scroll/testing"
 import { Sync } from "@intercom-scroll/sync"
 import { SyncDatabase } from "@intercom-scroll/sync"
-import { Cause, Chunk, Clock, ConfigProvider, DateTime, Equal, HashMap, HashRing, Logger, Context, Cron, Duration, Effect, Exit, Fiber, Layer, Option, Redacted, Schedule, TestClock } from "effect"
+import { Cause, Chunk, Clock, ConfigProvider, DateTime, Equal, HashMap, HashRing, Logger, Context, Cron, Duration, Effect, Exit, Fiber, Layer, Option, Redacted, Schedule, Scope, TestClock } from "effect"
 import { globalValue } from "effect/GlobalValue"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -334,9 +335,10 @@ describe("WorkspaceSync", () => {
       const sql = yield* SqlClient.SqlClient
       // What runners left of run r1 before this one took the workspace: a run that completed (the name sent before and
       // pruned since), then one a move cut and one a runner that died left running (this run's start marks it
-      // abandoned); and the cut runs of another request, and of another resource.
+      // abandoned); and the cut runs of another request, and of another resource. Begun at 0 on the TestClock, before
+      // this request is sent (at 1 ms): the complete one is the earlier request's, which this one does not answer with.
       const row = (status: string, label: string, resource = "users") =>
-        ({ workspace: "acme", resource, status, started_at: "2026-12-06T10:00:00.000Z", label })
+        ({ workspace: "acme", resource, status, started_at: "1970-01-01T00:00:00.000Z", label })
       yield* sql`INSERT INTO ${sql(Sync.runsTable)} ${
         sql.insert([
           row("failed", "r1"),
@@ -352,6 +354,136 @@ describe("WorkspaceSync", () => {
       expect(users).toMatchObject({ resource: "users", inserted: 120, cutBefore: 2 })
       expect((yield* runs("acme")).map(({ status }) => status)).toEqual(["failed", "complete", "interrupted", "abandoned", "interrupted", "interrupted", "complete"])
     }).pipe(Effect.provide(fleet({ maxSyncs: 1, simulator: { workspaces: [{ token: "acme", users: 120 }] } }))))
+
+  /**
+   * What outlives a runner: the cluster's storage, the fleet's database and the workspaces' Intercom (whose stats count
+   * every runner's scrolls), for runners that stop and start over them: a request one left unanswered, the next runs
+   * again, as a workspace's new owner does.
+   */
+  const lasting = (simulator: Simulator.SimulatorOptions) =>
+    Layer.mergeAll(
+      MessageStorage.layerMemory.pipe(Layer.provide(ShardingConfig.layer())),
+      Simulator.layerClient(simulator),
+      Layer.effectDiscard(Sync.migrate).pipe(Layer.provideMerge(SqliteClient.layer({ filename: ":memory:" })))
+    ).pipe(Layer.orDie)
+  type Lasting = Layer.Layer.Success<ReturnType<typeof lasting>>
+
+  /** A runner of the workspaces over what lasts. */
+  const runnerOver = (held: Context.Context<Lasting>, simulator: Simulator.SimulatorOptions) =>
+    WorkspaceSync.layer({ maxSyncs: 1, allowedBaseUrls: [simulatorUrl] }).pipe(
+      Layer.provideMerge(inMemoryRunnerWith(Layer.succeed(MessageStorage.MessageStorage, Context.get(held, MessageStorage.MessageStorage)))),
+      Layer.provide(tokensInEnv(simulator)),
+      Layer.provideMerge(Layer.succeedContext(held)),
+      Layer.orDie
+    )
+
+  /**
+   * acme's `Sync` of users and companies (`run`) on a runner that stops once the users are complete and the companies
+   * under way (the cluster cuts them at its termination timeout, 15 s), then on the next runner, which runs it again:
+   * its answer, the sender waiting for it as a sender does that sends the same `run` again.
+   */
+  const stoppedMidSync = (held: Context.Context<Lasting>, simulator: Simulator.SimulatorOptions, run: string) =>
+    Effect.gen(function*() {
+      const stops = yield* Scope.make()
+      const first = yield* Layer.buildWithScope(runnerOver(held, simulator), stops)
+      const sent = yield* Effect.fork(WorkspaceSync.sync(acme, { resources: ["users", "companies"], run }).pipe(Effect.provide(first)))
+      // This request's runs: those after the workspace's runs so far.
+      const before = (yield* runs("acme")).length
+      const ofRun = Effect.map(runs("acme"), (found) => found.slice(before))
+      yield* clockUntil(Effect.map(ofRun, (found) => found[1]?.resource === "companies" && found[1].status === "running"))
+      yield* clockUntilDone(yield* Effect.fork(Scope.close(stops, Exit.void)))
+      // The sender, on the runner stopped: a persisted request's sender interrupted sends no interruption then.
+      yield* Fiber.interrupt(sent)
+      expect((yield* ofRun).map(({ resource, status }) => [resource, status])).toEqual([["users", "complete"], ["companies", "interrupted"]])
+      const next = yield* Layer.build(runnerOver(held, simulator))
+      const answer = yield* Effect.fork(WorkspaceSync.sync(acme, { resources: ["users", "companies"], run }).pipe(Effect.provide(next)))
+      return yield* Effect.flatten(clockUntilDone(answer))
+    }).pipe(Effect.provide(held))
+
+  /** A run's row as its summary tells it: its counts, and its duration from its times. */
+  const runSummary = (id: number) =>
+    Effect.flatMap(SqlClient.SqlClient, (sql) =>
+      Effect.map(
+        sql<{ inserted: number; updated: number; unchanged: number; deleted: number; restarts: number; started_at: string; finished_at: string }>`
+          SELECT inserted, updated, unchanged, deleted, restarts, started_at, finished_at FROM ${sql(Sync.runsTable)} WHERE id = ${id}`,
+        ([row]) => ({
+          inserted: row.inserted,
+          updated: row.updated,
+          unchanged: row.unchanged,
+          deleted: row.deleted,
+          restarts: row.restarts,
+          duration: Duration.millis(Date.parse(row.finished_at) - Date.parse(row.started_at))
+        })
+      ))
+
+  it.scoped("a Sync run again (its runner stopped mid-sync) answers the resources it completed with their runs, and syncs the rest", () => {
+    // 3 pages of users, then 21 of companies, a second each: the companies outlast the termination timeout.
+    const simulator = { workspaces: [{ token: "acme", users: 250, companies: 2_000, faults: { latency: Duration.seconds(1) } }], expiry: Duration.seconds(10) }
+    const lines: Array<{ readonly message: string; readonly completedBefore: unknown }> = []
+    const logger = Logger.make(({ annotations, message }) =>
+      lines.push({ message: String(message), completedBefore: Option.getOrUndefined(HashMap.get(annotations, "completedBefore")) }))
+    return Effect.gen(function*() {
+      yield* TestClock.adjust(1)
+      const held = yield* Layer.build(lasting(simulator))
+      const summaries = yield* stoppedMidSync(held, simulator, "r1")
+      // The users scrolled once, the companies twice: without this, the users a second time (4).
+      expect((yield* stats.pipe(Effect.provide(held))).workspaces.acme.scrollsOpened).toBe(3)
+      const [users, companiesCut, companies, ...more] = yield* runs("acme").pipe(Effect.provide(held))
+      expect(more).toEqual([])
+      // The users: their run's summary, read from its row (no app: the row does not keep it), not a second scroll.
+      expect(summaries[0]).toEqual({ runId: users.id, workspace: "acme", resource: "users", ...(yield* runSummary(users.id).pipe(Effect.provide(held))), cutBefore: 0 })
+      expect(summaries[0]).toMatchObject({ inserted: 250, updated: 0, unchanged: 0, deleted: 0 })
+      // The companies synced again from the first page, after the one cut.
+      expect([companiesCut.status, companies.status]).toEqual(["interrupted", "complete"])
+      // (Those the cut run wrote, up to the stop's 15 s, found unchanged.)
+      expect(summaries[1]).toMatchObject({ runId: companies.id, resource: "companies", updated: 0, deleted: 0, cutBefore: 1 })
+      expect(summaries[1].inserted + summaries[1].unchanged).toBe(2_000)
+      expect(summaries[1].app).toMatch(/^[0-9a-f]{8}$/)
+      // The answer's line says which it did not sync again.
+      expect(lines.filter(({ message }) => message === "Sync done").map(({ completedBefore }) => completedBefore)).toEqual([["users"]])
+    }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+  }, 60_000)
+
+  it.scoped("a run's name sent again once its first request was pruned syncs every resource: that request's complete runs are not this one's", () => {
+    const simulator = { workspaces: [{ token: "acme", users: 250, companies: 2_000, faults: { latency: Duration.seconds(1) } }], expiry: Duration.seconds(10) }
+    return Effect.gen(function*() {
+      yield* TestClock.adjust(1)
+      const held = yield* Layer.build(lasting(simulator))
+      // r1's first request, answered, then removed from the cluster's storage as `prune` removes it: its runs stay (a
+      // prune cut short before the runs, runs kept longer than answers).
+      const [earlierUsers, earlierCompanies] = yield* Effect.gen(function*() {
+        const sharding = yield* Sharding.Sharding
+        const answered = yield* Effect.flatten(clockUntilDone(yield* Effect.fork(WorkspaceSync.sync(acme, { resources: ["users", "companies"], run: "r1" }))))
+        const entityId = EntityId.make("acme")
+        const storage = yield* MessageStorage.MessageStorage
+        yield* storage.clearAddress(EntityAddress.make({ shardId: sharding.getShardId(entityId, "default"), entityType: WorkspaceSync.WorkspaceSync.type, entityId }))
+        // And its key, which the memory's `clearAddress` keeps: gone with its row in SQL, a request of the name takes it again.
+        const driver = yield* MessageStorage.MemoryDriver
+        for (const [key, entry] of driver.requestsByPrimaryKey) {
+          if (entry.envelope.address.entityId === entityId) driver.requestsByPrimaryKey.delete(key)
+        }
+        return answered
+      }).pipe(Effect.provide(runnerOver(held, simulator)), Effect.scoped)
+      expect((yield* stats.pipe(Effect.provide(held))).workspaces.acme.scrollsOpened).toBe(2)
+      // Sent again, it syncs both; its runner stops with its companies under way, and the next answers its own users'
+      // run, not the first request's, and syncs the companies again, not answered with the first request's.
+      const summaries = yield* stoppedMidSync(held, simulator, "r1")
+      // 2 scrolls of the first request, then 3 (the users once, the companies twice): 4 if the users synced again, 2 if
+      // the first request's runs had answered this one.
+      expect((yield* stats.pipe(Effect.provide(held))).workspaces.acme.scrollsOpened).toBe(5)
+      const found = yield* runs("acme").pipe(Effect.provide(held))
+      expect(found.map(({ resource, status }) => [resource, status])).toEqual([
+        ["users", "complete"],
+        ["companies", "complete"],
+        ["users", "complete"],
+        ["companies", "interrupted"],
+        ["companies", "complete"]
+      ])
+      expect(summaries.map(({ resource, runId }) => [resource, runId])).toEqual([["users", found[2].id], ["companies", found[4].id]])
+      expect(summaries[0].runId).not.toBe(earlierUsers.runId)
+      expect(summaries[1].runId).not.toBe(earlierCompanies.runId)
+    })
+  }, 60_000)
 
   it.scoped("a sync that fails in the database answers SyncFailed, with the database's words and nothing it cannot carry", () =>
     Effect.gen(function*() {
