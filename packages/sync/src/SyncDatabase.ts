@@ -567,6 +567,15 @@ const layerOpened = (database: Database, options: Options): Layer.Layer<SqlClien
             detail: `it is a directory; name a file in it, such as sqlite:${path.join(filename, "intercom.sqlite")}`
           })
         }
+        // SQLite opens a file it may not write read-only, without a word, and the run then failed at its first write with
+        // an SqlError ("attempt to write a readonly database") that named neither the file nor what to do.
+        const unwritable = yield* Directories.unwritable(filename)
+        if (unwritable !== undefined) {
+          return yield* new DatabaseUnavailable({
+            database: display(database),
+            detail: `${unwritable} may not be written by this user (${Driver.sqliteNeedsToWrite})`
+          })
+        }
         const { SqliteClient } = yield* Driver.load("@effect/sql-sqlite-node", () => import("@effect/sql-sqlite-node"))
         return Layer.tap(SqliteClient.layer({ filename }), (context) =>
           Context.get(context, SqlClient).unsafe(`PRAGMA wal_autocheckpoint = ${walAutocheckpointPages}`))

@@ -279,7 +279,8 @@ describe("SyncDatabase.layer", () => {
       const node = yield* Directories.Directories
       const recording: typeof node = {
         make: (made) => (calls.push(`make ${made}`), node.make(made)),
-        flush: (flushed) => (calls.push(`flush ${flushed}`), node.flush(flushed))
+        flush: (flushed) => (calls.push(`flush ${flushed}`), node.flush(flushed)),
+        mayWrite: node.mayWrite
       }
       const opened = selectOne(SyncDatabase.layerFromUrl(`sqlite:${filename}`))
       expect(yield* Effect.provideService(opened, Directories.Directories, recording)).toEqual(Exit.succeed(1))
@@ -288,6 +289,35 @@ describe("SyncDatabase.layer", () => {
       calls.length = 0
       expect(yield* Effect.provideService(opened, Directories.Directories, recording)).toEqual(Exit.succeed(1))
       expect(calls).toEqual([`make ${directory}/a/b`])
+    }))
+
+  it.scoped("SQLite: a file or directory this user may not write, and a file that is not a database, said with what to do", () =>
+    Effect.gen(function*() {
+      const directory = yield* temporaryDirectory
+      const filename = path.join(directory, "intercom.sqlite")
+      yield* selectOne(SyncDatabase.layerFromUrl(`sqlite:${filename}`))
+      const node = yield* Directories.Directories
+      // As access(2) answers another user than the file's owner (root, who runs these tests, may write anything).
+      const refusing = (refused: string): typeof node => ({
+        ...node,
+        mayWrite: (target) => target === refused ? Promise.resolve(false) : node.mayWrite(target)
+      })
+      const opened = selectOne(SyncDatabase.layerFromUrl(`sqlite:${filename}`))
+      for (const [refused, what] of [[filename, `the file ${filename}`], [directory, `its directory ${directory}`]] as const) {
+        const error = failureOf(yield* Effect.provideService(opened, Directories.Directories, refusing(refused)))
+        expect(error?._tag).toBe("DatabaseUnavailable")
+        expect(error?.message).toBe(
+          `Could not open the database sqlite:${filename}: ${what} may not be written by this user (a sync writes the file, and its -wal and -shm files beside it: give this user write access to the file and its directory, or name a path where it may write (a reader that may not write reads a copy: sqlite3 FILE ".backup COPY"))`
+        )
+      }
+      const text = path.join(directory, "notes.txt")
+      yield* Effect.promise(() => fs.writeFile(text, "not a database, but some notes of mine\n".repeat(100)))
+      expect(failureOf(yield* selectOne(SyncDatabase.layerFromUrl(`sqlite:${text}`)))?.message).toBe(
+        `Could not open the database sqlite:${text}: file is not a database (the file is not a SQLite database: name another path (sqlite:PATH makes the file where there is none))`
+      )
+      // SQLite's words where the file system refuses past the check (a file made read-only as the sync opened it).
+      const readonly = Object.assign(new Error("attempt to write a readonly database"), { code: "SQLITE_READONLY_DBMOVED" })
+      expect(Driver.advise(readonly.message, readonly)).toContain("attempt to write a readonly database (a sync writes the file")
     }))
 
   it.scoped("SQLite: the WAL is copied into the file every 10,000 pages, not SQLite's 1,000", () =>

@@ -10,8 +10,8 @@ import * as fs from "node:fs/promises"
 import * as path from "node:path"
 
 /**
- * The two operations of the file system the directories are made with: the node's, which a test replaces to see what
- * is made and flushed, and in which order.
+ * The operations of the file system the directories are made and checked with: the node's, which a test replaces to
+ * see what is made and flushed, and in which order, or to have a path refused.
  */
 export class Directories extends Context.Reference<Directories>()("@intercom-scroll/sync/Directories", {
   defaultValue: () => ({
@@ -25,9 +25,27 @@ export class Directories extends Context.Reference<Directories>()("@intercom-scr
       } finally {
         await handle.close()
       }
-    }
+    },
+    /** Whether this process may write `target` (`access(2)`): true where it may, or where there is nothing there yet. */
+    mayWrite: (target: string): Promise<boolean> =>
+      fs.access(target, fs.constants.W_OK).then(() => true, (error: NodeJS.ErrnoException) => error.code === "ENOENT")
   })
 }) {}
+
+/**
+ * What of a SQLite file this process may not write, `the file PATH` or `its directory DIR` (where SQLite makes the file
+ * and, in WAL mode, its -wal and -shm files), or undefined when it may write both: as `access(2)` answers, so a
+ * read-only mount counts, and root may write anything else.
+ */
+export const unwritable = (filename: string): Effect.Effect<string | undefined> =>
+  Effect.gen(function*() {
+    const { mayWrite } = yield* Directories
+    const file = path.resolve(filename)
+    if (!(yield* Effect.promise(() => mayWrite(file)))) return `the file ${file}`
+    const directory = path.dirname(file)
+    if (!(yield* Effect.promise(() => mayWrite(directory)))) return `its directory ${directory}`
+    return undefined
+  })
 
 /**
  * Makes `directory` and the parents it lacks, then flushes each one made into its parent, the nearest to the root

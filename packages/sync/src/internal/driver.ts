@@ -62,6 +62,13 @@ const untrustedCertificate = new Set([
 ])
 
 /**
+ * What a sync into SQLite needs of the file system: said where SQLite says only "attempt to write a readonly database"
+ * or "unable to open database file" (a file or directory this user may not write, a read-only mount).
+ */
+export const sqliteNeedsToWrite =
+  "a sync writes the file, and its -wal and -shm files beside it: give this user write access to the file and its directory, or name a path where it may write (a reader that may not write reads a copy: sqlite3 FILE \".backup COPY\")"
+
+/**
  * What the user can do about the driver's answer, to follow it in parentheses (a message may go on after it: a runner's
  * "Trying again in 2 s"); undefined where the answer says it all.
  */
@@ -90,6 +97,13 @@ const advice = (error: unknown): string | undefined => {
     return "its certificate names another host: connect by the name it was issued for, or check the chain alone with sslmode=verify-ca and sslrootcert=FILE"
   }
   if (/does not support SSL/.test(message)) return "the server speaks no TLS: drop sslmode from the URL (and PGSSLMODE)"
+  // better-sqlite3's SqliteError: SQLite's extended result code (`SQLITE_READONLY_DIRECTORY`, `SQLITE_CANTOPEN_ISDIR`).
+  if (code?.startsWith("SQLITE_NOTADB")) {
+    return "the file is not a SQLite database: name another path (sqlite:PATH makes the file where there is none)"
+  }
+  if (code?.startsWith("SQLITE_READONLY") || code?.startsWith("SQLITE_CANTOPEN") || code?.startsWith("SQLITE_PERM")) {
+    return sqliteNeedsToWrite
+  }
   return undefined
 }
 
