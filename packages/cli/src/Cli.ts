@@ -192,7 +192,11 @@ const runWith = (argv: ReadonlyArray<string>, { args, format, level, mistake }: 
       return usageError(wizardNeedsTerminal(Help.subcommandPath(command.descriptor, args)))
     }
     const mistake = UsageMistake.find(name, command.descriptor, args, config)
-    return mistake === undefined ? commandProgram(argv, args) : usageError(mistake)
+    if (mistake !== undefined) return usageError(mistake)
+    return Effect.flatMap(
+      UsageMistake.missing(name, command.descriptor, args),
+      (missing) => missing === undefined ? commandProgram(argv, args) : usageError(missing)
+    )
   })
   // A runner is a server: its log is what an operator reads, at info unless --log-level says otherwise.
   const minimum = level ?? (isRunner(args) ? LogLevel.Info : undefined)

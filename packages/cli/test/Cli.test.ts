@@ -543,6 +543,34 @@ describe("intercom-scroll export", () => {
       expect((yield* said(["export", "users", "--", "--bogus"])).stderr).toBe("Received unknown argument: '--bogus'\n\n")
     }))
 
+  it.effect("a flag the command needs, missing with its variable unset, is named with the variable and what it takes", () =>
+    Effect.gen(function*() {
+      const said = (args: ReadonlyArray<string>, env: Record<string, string> = { INTERCOM_ACCESS_TOKEN: TOKEN }) =>
+        Effect.gen(function*() {
+          const run = { fake: makeFake(), capture: makeCapture(), env }
+          const exit = yield* cli(args, run)
+          expect(run.fake.requests).toHaveLength(0)
+          return { code: Failure.exitCode(exit), stderr: run.capture.stderr() }
+        })
+      const database =
+        "intercom-scroll sync needs --database URL (sqlite:PATH, or postgres://USER@HOST:PORT/DATABASE), or INTERCOM_SCROLL_DATABASE set to one.\n"
+      expect(yield* said(["sync", "users"])).toEqual({ code: 1, stderr: database })
+      // What follows `--` is no flag.
+      expect(yield* said(["sync", "users", "--", "--database"])).toEqual({ code: 1, stderr: database })
+      expect(yield* said(["fleet", "status"])).toEqual({
+        code: 1,
+        stderr: "intercom-scroll fleet status needs --database URL (sqlite:PATH, or postgres://USER@HOST:PORT/DATABASE), or INTERCOM_SCROLL_DATABASE set to one.\n"
+      })
+      expect(yield* said(["fleet", "runner", "--database", "sqlite:x.sqlite"])).toEqual({
+        code: 1,
+        stderr: "intercom-scroll fleet runner needs --port P, or INTERCOM_SCROLL_RUNNER_PORT set to one (intercom-scroll fleet runner --help says what it takes).\n"
+      })
+      // The variable stands in for the flag: the command goes on to what else it lacks (here the workspaces file).
+      expect((yield* said(["fleet", "sync"], { INTERCOM_SCROLL_DATABASE: "sqlite:x.sqlite" })).stderr).toBe(
+        "intercom-scroll fleet sync needs --workspaces FILE, or INTERCOM_SCROLL_WORKSPACES set to one (intercom-scroll fleet sync --help says what it takes).\n"
+      )
+    }))
+
   it.effect("--wizard: refused in one line when stdin is not a terminal", () =>
     Effect.gen(function*() {
       const run = { fake: makeFake(), capture: makeCapture({ stdinTty: false }) }

@@ -9,7 +9,8 @@
  * @since 0.1.0
  */
 import { AutoCorrect, BuiltInOptions, type CliConfig, CommandDescriptor, HelpDoc, Options as Flag, Usage } from "@effect/cli"
-import { Option } from "effect"
+import { Config, Effect, Option } from "effect"
+import * as FleetFlags from "./fleetFlags.js"
 import * as Help from "./help.js"
 
 interface KnownFlag {
@@ -100,3 +101,44 @@ export const find = (
   }
   return undefined
 }
+
+/** The variable each flag a subcommand needs (`FleetFlags.needed`) falls back on, and what its value is, where its name does not say. */
+const neededFlags: Readonly<Record<string, { readonly variable: string; readonly forms?: string }>> = {
+  "--database": { variable: FleetFlags.variables.database, forms: "sqlite:PATH, or postgres://USER@HOST:PORT/DATABASE" },
+  "--port": { variable: FleetFlags.variables.port },
+  "--workspaces": { variable: FleetFlags.variables.workspaces }
+}
+
+/**
+ * A flag the subcommand needs (`sync --database`, `fleet runner --port`) missing from the arguments while its variable
+ * is unset, in one line naming both: @effect/cli said `Expected to find option: '--database'`, which named neither the
+ * variable that stands in for it nor what it takes. Undefined when none is missing (or the line asks for the wizard or
+ * completions, which need none). Read through the `ConfigProvider`, as the flags read their variables.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const missing = (
+  name: string,
+  command: CommandDescriptor.Command<unknown>,
+  args: ReadonlyArray<string>
+): Effect.Effect<string | undefined> =>
+  Effect.gen(function*() {
+    const run = Help.commandRun(command, args)
+    if (run.hasSubcommands || args.includes("--wizard") || args.includes("--completions")) return undefined
+    const before = run.args.includes("--") ? run.args.slice(0, run.args.indexOf("--")) : run.args
+    const commandName = [name, ...run.path].join(" ")
+    const values = new Map(flagsOf(CommandDescriptor.getUsage(run.command)).flatMap((flag) => flag.names.map((each) => [each, flag.value] as const)))
+    for (const flag of FleetFlags.needed[run.path.join(" ")] ?? []) {
+      const given = before.some((arg) => arg === flag || arg.startsWith(`${flag}=`))
+      const needed = neededFlags[flag]
+      if (given || needed === undefined) continue
+      const set = yield* Effect.orElseSucceed(Config.option(Config.string(needed.variable)), () => Option.none())
+      if (Option.isSome(set)) continue
+      const value = Option.match(values.get(flag) ?? Option.none(), { onNone: () => "", onSome: (value) => ` ${value}` })
+      return needed.forms === undefined
+        ? `${commandName} needs ${flag}${value}, or ${needed.variable} set to one (${commandName} --help says what it takes).`
+        : `${commandName} needs ${flag}${value} (${needed.forms}), or ${needed.variable} set to one.`
+    }
+    return undefined
+  })
