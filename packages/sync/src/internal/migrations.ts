@@ -386,8 +386,18 @@ const failedMigration = <A, E, R>(
     // By its tag: the Migrator's `MigrationError` may come from another copy of @effect/sql than this module's.
     if (!Predicate.isTagged(defect, "MigrationError") || !(defect instanceof Error)) return Option.none()
     const { cause, reason } = defect as Error & { readonly cause?: unknown; readonly reason?: Migrator.MigrationError["reason"] }
-    return Option.some(Effect.fail(new Migrator.MigrationError({ reason: reason ?? "failed", message: explain(defect), cause })))
+    return Option.some(Effect.fail(new Migrator.MigrationError({ reason: reason ?? "failed", message: withNameTaken(explain(defect)), cause })))
   })
+
+/**
+ * A migration's words when a table or view of the name it makes is there and not the sync's (a database of another
+ * application's, with its own `intercom_users`), followed by what to do: the database said only that it exists. Not a
+ * column (`column "x" of relation "t" already exists`), which is a table of the sync's edited by hand.
+ */
+const withNameTaken = (message: string): string => {
+  const taken = /(?:^|: )(?:relation|table|view) "?([^"\s]+)"? already exists/.exec(message)?.[1]
+  return taken === undefined ? message : `${message} (${taken}, which the sync's migrations did not make, is in the way: sync into another database (in PostgreSQL, or a schema of its own: ?options=-c%20search_path%3Dintercom in the URL, the schema made beforehand), or rename yours)`
+}
 
 /** Another process's migrations, not yet committed: ours found nothing to do and must look again. */
 class Incomplete extends Migrator.MigrationError {}
