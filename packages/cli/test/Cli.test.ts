@@ -1164,6 +1164,24 @@ describe("intercom-scroll sync", () => {
       expect(run.fake.requests.length).toBeGreaterThan(0)
     }).pipe(Effect.provide(NodeContext.layer)))
 
+  it.scoped("a table of the sync's dropped by hand: exit 1, and its line says what the database said and what to do", () => {
+    const run = { fake: makeFake(), capture: makeCapture() }
+    return Effect.gen(function*() {
+      const filename = `${yield* tempDirectory}/intercom.sqlite`
+      yield* Effect.gen(function*() {
+        yield* Sync.migrate
+        const sql = yield* SqlClient.SqlClient
+        yield* sql`DROP TABLE intercom_users_seen`
+      }).pipe(Effect.provide(SqliteClient.layer({ filename })), Effect.orDie)
+      const exit = yield* cli(["sync", "users", "--database", `sqlite:${filename}`], run)
+      expect(Failure.exitCode(exit)).toBe(1)
+      expect(lines(run.capture.stderr())).toHaveLength(1)
+      expect(run.capture.stderr()).toMatch(
+        /^SqlError: Failed to (prepare|execute) statement: no such table: intercom_users_seen\. The sync's tables are not as its migrations made them \(a table, view or column dropped or renamed by hand\): put it back as it was, or sync into a new database \(or, in PostgreSQL, a schema of its own\), where the first sync copies every record again\.\n$/
+      )
+    }).pipe(Effect.provide(NodeContext.layer))
+  })
+
   it.scoped("a migration that fails: exit 1, and its line says what the database said, not only that a statement failed", () => {
     const run = { fake: makeFake(), capture: makeCapture() }
     return Effect.gen(function*() {

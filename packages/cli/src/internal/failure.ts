@@ -191,6 +191,24 @@ const hasCode = (code: string) => (error: unknown): boolean => {
   return false
 }
 const lacksPrivilege = hasCode("42501")
+
+/**
+ * A table or column of the sync's missing, down an error's causes: PostgreSQL's 42P01 (undefined_table) and 42703
+ * (undefined_column), SQLite's words for them. Migrations that ran make every one, so it was dropped or renamed by hand.
+ */
+const lacksSyncTable = (error: unknown): boolean => {
+  let cause = error
+  for (let depth = 0; typeof cause === "object" && cause !== null && depth < 5; depth++) {
+    const { code, message } = cause as { readonly code?: unknown; readonly message?: unknown }
+    if (code === "42P01" || code === "42703") return true
+    if (typeof message === "string" && /^(?:no such (?:table|column): |table \S+ has no column named )/.test(message)) return true
+    cause = (cause as { readonly cause?: unknown }).cause
+  }
+  return false
+}
+
+const syncTableAdvice =
+  "The sync's tables are not as its migrations made them (a table, view or column dropped or renamed by hand): put it back as it was, or sync into a new database (or, in PostgreSQL, a schema of its own), where the first sync copies every record again."
 const portInUse = hasCode("EADDRINUSE")
 
 /**
@@ -253,6 +271,7 @@ const describe = (error: unknown, surface: Surface = {}): string => {
       ? `${label}: ${SyncError.explain({ message, cause })}`
       : `${label}${SyncError.explain({ message: "", cause })}`
     if (lacksPrivilege(error)) return `${said}. ${privilegeAdvice(surface.subcommand ?? [])}`
+    if (lacksSyncTable(error)) return `${said}. ${syncTableAdvice}`
     const port = portInUse(error) ? portInUseAdvice(label, surface.subcommand ?? []) : undefined
     return port === undefined ? said : `${said}. ${port}`
   }
