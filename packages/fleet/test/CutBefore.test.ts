@@ -129,10 +129,14 @@ describe("CompletedRuns", () => {
           sql.insert([
             // The name's earlier request, answered and pruned before this one was sent: its run is not this one's.
             row("users", "complete", -60_000),
+            // This one's, twice: the latest is the answer.
             row("users", "complete", 10),
-            // Begun as it was sent (the same millisecond), and again: the latest is the answer.
+            row("users", "complete", 30),
+            // Begun as it was sent (the same millisecond): this one's, its only run.
             row("companies", "complete", 0),
-            row("companies", "complete", 20),
+            // The leads' only complete run of the name and workspace began the millisecond before: the earlier
+            // request's, which no later run of this one hides.
+            row("leads", "complete", -1),
             row("leads", "interrupted", 5),
             row("leads", "complete", 10, { workspace: "globex" }),
             row("leads", "complete", 10, { label: "r2" })
@@ -142,7 +146,7 @@ describe("CompletedRuns", () => {
         const completed = yield* CompletedRuns.read(sql, { workspace: "acme", run: "r1", sentAt })
         const counts = { workspace: "acme", inserted: 3, updated: 2, unchanged: 1, deleted: 4, restarts: 1, duration: Duration.millis(1_500) }
         expect([...completed.entries()]).toEqual([
-          ["users", { runId: ids[1], resource: "users", ...counts }],
+          ["users", { runId: ids[2], resource: "users", ...counts }],
           ["companies", { runId: ids[3], resource: "companies", ...counts }]
         ])
       }).pipe(Effect.provide(layer)), 60_000)
