@@ -65,7 +65,7 @@ const millis = (time: Date | string): number => new Date(time).getTime()
  * not say (the run checked its token, or went unchecked: nothing tells which). The caller adds `cutBefore`.
  */
 export const read = (sql: SqlClient.SqlClient, request: Request) =>
-  Effect.map(statement(sql, request), (rows) => {
+  Effect.map(statement(sql, request), (rows): ReadonlyMap<Resource.Resource, Summary> => {
     const completed = new Map<Resource.Resource, Summary>()
     for (const row of rows) {
       const finished = row.finished === null ? millis(row.started) : millis(row.finished)
@@ -81,5 +81,5 @@ export const read = (sql: SqlClient.SqlClient, request: Request) =>
         duration: Duration.millis(Math.max(0, finished - millis(row.started)))
       })
     }
-    return completed as ReadonlyMap<Resource.Resource, Summary>
+    return completed
   })
