@@ -365,7 +365,9 @@ export const layer = (
         )
       const unread = (why: string): Effect.Effect<ReadonlyMap<Resource.Resource, Summary>> =>
         Effect.as(
-          Effect.logWarning("Could not read the runs this Sync completed before: it syncs them again").pipe(
+          Effect.logWarning(
+            "Could not read which of its resources this Sync completed before, if it ran before: it syncs each"
+          ).pipe(
             Effect.annotateLogs("error", why)
           ),
           new Map()

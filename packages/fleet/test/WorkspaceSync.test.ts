@@ -14,7 +14,7 @@ import {
   type Snowflake
 } from "@effect/cluster"
 import type { Rpc } from "@effect/rpc"
-import { SqlClient } from "@effect/sql"
+import { SqlClient, Statement } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Simulator } from "@intercom-scroll/simulator"
@@ -483,6 +483,36 @@ describe("WorkspaceSync", () => {
       expect(summaries[0].runId).not.toBe(earlierUsers.runId)
       expect(summaries[1].runId).not.toBe(earlierCompanies.runId)
     })
+  }, 60_000)
+
+  it.scoped("a Sync run again whose completed runs the database does not give syncs every resource again, and says so", () => {
+    const simulator = { workspaces: [{ token: "acme", users: 250, companies: 2_000, faults: { latency: Duration.seconds(1) } }], expiry: Duration.seconds(10) }
+    const lines: Array<{ readonly message: string; readonly completedBefore: unknown }> = []
+    const logger = Logger.make(({ annotations, message }) =>
+      lines.push({ message: String(message), completedBefore: Option.getOrUndefined(HashMap.get(annotations, "completedBefore")) }))
+    // The read of the runs a request completed, on both runners, refused as a statement the database cannot run.
+    const unread: Statement.Statement.Transformer = (statement, sql) =>
+      Effect.succeed(statement.compile()[0].includes("complete_runs") ? sql`SELECT * FROM no_such_table` : statement)
+    return Effect.gen(function*() {
+      yield* TestClock.adjust(1)
+      const held = yield* Layer.build(lasting(simulator))
+      const summaries = yield* stoppedMidSync(held, simulator, "r1")
+      // The users scrolled again: once on each runner, as the companies.
+      expect((yield* stats.pipe(Effect.provide(held))).workspaces.acme.scrollsOpened).toBe(4)
+      const found = yield* runs("acme").pipe(Effect.provide(held))
+      expect(found.map(({ resource, status }) => [resource, status])).toEqual([
+        ["users", "complete"],
+        ["companies", "interrupted"],
+        ["users", "complete"],
+        ["companies", "complete"]
+      ])
+      expect(summaries.map(({ resource, runId }) => [resource, runId])).toEqual([["users", found[2].id], ["companies", found[3].id]])
+      // Said on each runner, the first of which had run nothing of the request before: no claim that it had.
+      expect(lines.filter(({ message }) => message.startsWith("Could not read")).map(({ message }) => message)).toEqual(
+        Array.from({ length: 2 }, () => "Could not read which of its resources this Sync completed before, if it ran before: it syncs each")
+      )
+      expect(lines.filter(({ message }) => message === "Sync done").map(({ completedBefore }) => completedBefore)).toEqual([undefined])
+    }).pipe(Statement.withTransformer(unread), Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
   }, 60_000)
 
   it.scoped("a sync that fails in the database answers SyncFailed, with the database's words and nothing it cannot carry", () =>
