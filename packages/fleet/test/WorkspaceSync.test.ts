@@ -400,6 +400,24 @@ describe("WorkspaceSync", () => {
       return yield* Effect.flatten(clockUntilDone(answer))
     }).pipe(Effect.provide(held))
 
+  /** acme's Intercom: 3 pages of users, then 21 of companies, a second each: the companies outlast the termination timeout. */
+  const slowCompanies: Simulator.SimulatorOptions = {
+    workspaces: [{ token: "acme", users: 250, companies: 2_000, faults: { latency: Duration.seconds(1) } }],
+    expiry: Duration.seconds(10)
+  }
+
+  /** The runners' log lines as they are said, each with its `completedBefore`, and the logger that keeps them. */
+  const logLines = () => {
+    const lines: Array<{ readonly message: string; readonly completedBefore: unknown }> = []
+    const logger = Logger.replace(
+      Logger.defaultLogger,
+      Logger.make(({ annotations, message }) =>
+        lines.push({ message: String(message), completedBefore: Option.getOrUndefined(HashMap.get(annotations, "completedBefore")) })
+      )
+    )
+    return { lines, logger }
+  }
+
   /** A run's row as its summary tells it: its counts, and its duration from its times. */
   const runSummary = (id: number) =>
     Effect.flatMap(SqlClient.SqlClient, (sql) =>
@@ -417,11 +435,8 @@ describe("WorkspaceSync", () => {
       ))
 
   it.scoped("a Sync run again (its runner stopped mid-sync) answers the resources it completed with their runs, and syncs the rest", () => {
-    // 3 pages of users, then 21 of companies, a second each: the companies outlast the termination timeout.
-    const simulator = { workspaces: [{ token: "acme", users: 250, companies: 2_000, faults: { latency: Duration.seconds(1) } }], expiry: Duration.seconds(10) }
-    const lines: Array<{ readonly message: string; readonly completedBefore: unknown }> = []
-    const logger = Logger.make(({ annotations, message }) =>
-      lines.push({ message: String(message), completedBefore: Option.getOrUndefined(HashMap.get(annotations, "completedBefore")) }))
+    const simulator = slowCompanies
+    const { lines, logger } = logLines()
     return Effect.gen(function*() {
       yield* TestClock.adjust(1)
       const held = yield* Layer.build(lasting(simulator))
@@ -441,11 +456,11 @@ describe("WorkspaceSync", () => {
       expect(summaries[1].app).toMatch(/^[0-9a-f]{8}$/)
       // The answer's line says which it did not sync again.
       expect(lines.filter(({ message }) => message === "Sync done").map(({ completedBefore }) => completedBefore)).toEqual([["users"]])
-    }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+    }).pipe(Effect.provide(logger))
   }, 60_000)
 
   it.scoped("a run's name sent again once its first request was pruned syncs every resource: that request's complete runs are not this one's", () => {
-    const simulator = { workspaces: [{ token: "acme", users: 250, companies: 2_000, faults: { latency: Duration.seconds(1) } }], expiry: Duration.seconds(10) }
+    const simulator = slowCompanies
     return Effect.gen(function*() {
       yield* TestClock.adjust(1)
       const held = yield* Layer.build(lasting(simulator))
@@ -486,10 +501,8 @@ describe("WorkspaceSync", () => {
   }, 60_000)
 
   it.scoped("a Sync run again whose completed runs the database does not give syncs every resource again, and says so", () => {
-    const simulator = { workspaces: [{ token: "acme", users: 250, companies: 2_000, faults: { latency: Duration.seconds(1) } }], expiry: Duration.seconds(10) }
-    const lines: Array<{ readonly message: string; readonly completedBefore: unknown }> = []
-    const logger = Logger.make(({ annotations, message }) =>
-      lines.push({ message: String(message), completedBefore: Option.getOrUndefined(HashMap.get(annotations, "completedBefore")) }))
+    const simulator = slowCompanies
+    const { lines, logger } = logLines()
     // The read of the runs a request completed, on both runners, refused as a statement the database cannot run.
     const unread: Statement.Statement.Transformer = (statement, sql) =>
       Effect.succeed(statement.compile()[0].includes("complete_runs") ? sql`SELECT * FROM no_such_table` : statement)
@@ -512,7 +525,7 @@ describe("WorkspaceSync", () => {
         Array.from({ length: 2 }, () => "Could not read which of its resources this Sync completed before, if it ran before: it syncs each")
       )
       expect(lines.filter(({ message }) => message === "Sync done").map(({ completedBefore }) => completedBefore)).toEqual([undefined])
-    }).pipe(Statement.withTransformer(unread), Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+    }).pipe(Statement.withTransformer(unread), Effect.provide(logger))
   }, 60_000)
 
   it.scoped("a sync that fails in the database answers SyncFailed, with the database's words and nothing it cannot carry", () =>
