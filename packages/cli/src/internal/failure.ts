@@ -181,31 +181,30 @@ const stoppedLine = (subcommand: ReadonlyArray<string>): string => {
   }
 }
 
-/** PostgreSQL's SQLSTATE 42501 (insufficient_privilege) anywhere down an error's causes: the role may not do it. */
-const hasCode = (code: string) => (error: unknown): boolean => {
+/** Whether an error, or one of its causes (five deep at most), is one `found` recognises by its code and message. */
+const anyCause = (found: (error: { readonly code?: unknown; readonly message?: unknown }) => boolean) => (error: unknown): boolean => {
   let cause = error
   for (let depth = 0; typeof cause === "object" && cause !== null && depth < 5; depth++) {
-    if ((cause as { readonly code?: unknown }).code === code) return true
+    if (found(cause)) return true
     cause = (cause as { readonly cause?: unknown }).cause
   }
   return false
 }
+
+/** An error whose `code` (PostgreSQL's SQLSTATE, Node's errno name) is `code`, anywhere down its causes. */
+const hasCode = (code: string) => anyCause((error) => error.code === code)
+
+/** PostgreSQL's SQLSTATE 42501 (insufficient_privilege): the role may not do it. */
 const lacksPrivilege = hasCode("42501")
 
 /**
  * A table or column of the sync's missing, down an error's causes: PostgreSQL's 42P01 (undefined_table) and 42703
  * (undefined_column), SQLite's words for them. Migrations that ran make every one, so it was dropped or renamed by hand.
  */
-const lacksSyncTable = (error: unknown): boolean => {
-  let cause = error
-  for (let depth = 0; typeof cause === "object" && cause !== null && depth < 5; depth++) {
-    const { code, message } = cause as { readonly code?: unknown; readonly message?: unknown }
-    if (code === "42P01" || code === "42703") return true
-    if (typeof message === "string" && /^(?:no such (?:table|column): |table \S+ has no column named )/.test(message)) return true
-    cause = (cause as { readonly cause?: unknown }).cause
-  }
-  return false
-}
+const lacksSyncTable = anyCause(({ code, message }) =>
+  code === "42P01" || code === "42703" ||
+  (typeof message === "string" && /^(?:no such (?:table|column): |table \S+ has no column named )/.test(message))
+)
 
 const syncTableAdvice =
   "The sync's tables are not as its migrations made them (a table, view or column dropped or renamed by hand): put it back as it was, or sync into a new database (or, in PostgreSQL, a schema of its own), where the first sync copies every record again."
