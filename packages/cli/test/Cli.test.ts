@@ -543,6 +543,30 @@ describe("intercom-scroll export", () => {
       expect((yield* said(["export", "users", "--", "--bogus"])).stderr).toBe("Received unknown argument: '--bogus'\n\n")
     }))
 
+  it.effect("an argument of a few choices given another is named, with what was typed and the choice closest to it", () =>
+    Effect.gen(function*() {
+      const said = (args: ReadonlyArray<string>) =>
+        Effect.gen(function*() {
+          const run = { fake: makeFake(), capture: makeCapture() }
+          const exit = yield* cli(args, run)
+          expect(run.fake.requests).toHaveLength(0)
+          return { code: Failure.exitCode(exit), stderr: run.capture.stderr() }
+        })
+      // @effect/cli said `Expected one of the following cases: users, leads, companies, all`, naming neither.
+      expect(yield* said(["sync", "userz", "--database", "sqlite:x.db"])).toEqual({
+        code: 1,
+        stderr:
+          "intercom-scroll sync <resource> is users, leads, companies or all, not \"userz\": did you mean users? (intercom-scroll sync --help says what each does).\n"
+      })
+      // Among the flags and their values, wherever it stands; nothing close: no guess.
+      expect((yield* said(["export", "--out", "x.ndjson", "comapnies"])).stderr).toBe(
+        "intercom-scroll export <resource> is users, leads or companies, not \"comapnies\": did you mean companies? (intercom-scroll export --help says what each does).\n"
+      )
+      expect((yield* said(["export", "bogus", "--region", "eu"])).stderr).toBe(
+        "intercom-scroll export <resource> is users, leads or companies, not \"bogus\" (intercom-scroll export --help says what each does).\n"
+      )
+    }))
+
   it.effect("a flag the command needs, missing with its variable unset, is named with the variable and what it takes", () =>
     Effect.gen(function*() {
       const said = (args: ReadonlyArray<string>, env: Record<string, string> = { INTERCOM_ACCESS_TOKEN: TOKEN }) =>

@@ -34,6 +34,42 @@ const flagsOf = (usage: Usage.Usage): ReadonlyArray<KnownFlag> => {
   }
 }
 
+/** The command's arguments (`<resource>`) in order, with what each takes (`users | leads | companies`). */
+const argumentsOf = (usage: Usage.Usage): ReadonlyArray<KnownFlag> => {
+  switch (usage._tag) {
+    case "Named":
+      return usage.names.some((name) => name.startsWith("<")) ? [{ names: usage.names, value: usage.acceptedValues }] : []
+    case "Optional":
+    case "Repeated":
+      return argumentsOf(usage.usage)
+    case "Alternation":
+    case "Concat":
+      return [...argumentsOf(usage.left), ...argumentsOf(usage.right)]
+    default:
+      return []
+  }
+}
+
+/**
+ * An argument of a few choices given none of them (`sync userz`), in one line naming the argument, what was typed and
+ * the choice closest to it: @effect/cli said `Expected one of the following cases: users, leads, companies, all`.
+ */
+const notAChoice = (
+  commandName: string,
+  argument: KnownFlag,
+  typed: string,
+  config: CliConfig.CliConfig
+): string | undefined => {
+  const choices: ReadonlyArray<string> = Option.match(argument.value, { onNone: () => [], onSome: (value) => value.split(" | ") })
+  if (choices.length < 2 || choices.includes(typed)) return undefined
+  const best = choices
+    .map((choice) => ({ choice, distance: AutoCorrect.levensteinDistance(typed, choice, config) }))
+    .reduce((best, next) => next.distance < best.distance ? next : best)
+  const listed = `${choices.slice(0, -1).join(", ")} or ${choices[choices.length - 1]}`
+  const meant = best.distance <= Math.max(2, Math.floor(typed.length / 3)) ? `: did you mean ${best.choice}?` : ""
+  return `${commandName} ${argument.names[0]} is ${listed}, not ${JSON.stringify(typed)}${meant}`
+}
+
 /** `--help`, `-h`, `--version`, `--wizard`, `--completions SHELL`, as @effect/cli declares them for every command. */
 const builtIns = (command: CommandDescriptor.Command<unknown>): ReadonlyArray<KnownFlag> =>
   flagsOf(Flag.getUsage(BuiltInOptions.builtInOptions(command, Usage.empty, HelpDoc.empty)))
@@ -76,10 +112,15 @@ export const find = (
   // US region, the flag neither taken nor refused.
   const known = (typed: string) => flags.find((flag) => flag.names.includes(typed))
   const commandName = [name, ...run.path].join(" ")
+  // The arguments given, in order: what is neither a flag nor a flag's value.
+  const given: Array<string> = []
   for (let i = 0; i < run.args.length; i++) {
     const arg = run.args[i]!
-    if (arg === "--") return undefined
-    if (!looksLikeFlag(arg)) continue
+    if (arg === "--") break
+    if (!looksLikeFlag(arg)) {
+      given.push(arg)
+      continue
+    }
     const equals = arg.indexOf("=")
     const typed = equals === -1 ? arg : arg.slice(0, equals)
     const flag = known(typed)
@@ -98,6 +139,12 @@ export const find = (
     }
     // The value, whatever it looks like (`--max-restarts -1` is refused by the flag, in its own words).
     i++
+  }
+  const declared = argumentsOf(CommandDescriptor.getUsage(run.command))
+  for (const [index, typed] of given.entries()) {
+    const argument = declared[index]
+    const mistake = argument === undefined ? undefined : notAChoice(commandName, argument, typed, config)
+    if (mistake !== undefined) return `${mistake} (${commandName} --help says what each does).`
   }
   return undefined
 }
