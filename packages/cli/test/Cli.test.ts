@@ -38,6 +38,18 @@ const cli = (args: ReadonlyArray<string>, run: Run) =>
     Effect.exit
   )
 
+/**
+ * Arguments the CLI refuses before it asks Intercom anything: its exit code and what it said on stderr (`env` as `cli`
+ * takes it).
+ */
+const refused = (args: ReadonlyArray<string>, env?: Record<string, string>) =>
+  Effect.gen(function*() {
+    const run: Run = { fake: makeFake(), capture: makeCapture(), ...(env === undefined ? {} : { env }) }
+    const exit = yield* cli(args, run)
+    expect(run.fake.requests).toHaveLength(0)
+    return { code: Failure.exitCode(exit), stderr: run.capture.stderr() }
+  })
+
 /** Restarts back off for a jittered second or more. */
 const runToEnd = ClockSteps.runToEnd({ step: "1 second", maxSteps: 100 })
 
@@ -512,85 +524,64 @@ describe("intercom-scroll export", () => {
 
   it.effect("a flag typed wrong is named wherever it stands; a value that looks like a flag, or what follows --, is not", () =>
     Effect.gen(function*() {
-      const said = (args: ReadonlyArray<string>) =>
-        Effect.gen(function*() {
-          const run = { fake: makeFake(), capture: makeCapture() }
-          const exit = yield* cli(args, run)
-          expect(run.fake.requests).toHaveLength(0)
-          return { code: Failure.exitCode(exit), stderr: run.capture.stderr() }
-        })
       const misspelt = "intercom-scroll export has no flag --prefetc: did you mean --prefetch? (intercom-scroll export --help lists its flags)\n"
       // Before the argument, after it, and in its --flag=VALUE form.
       for (const args of [["export", "--prefetc", "2", "users"], ["export", "users", "--prefetc", "2"], ["export", "users", "--prefetc=2"]]) {
-        expect(yield* said(args), args.join(" ")).toEqual({ code: 1, stderr: misspelt })
+        expect(yield* refused(args), args.join(" ")).toEqual({ code: 1, stderr: misspelt })
       }
-      expect(yield* said(["export", "users", "--prefetch", "--out", "x.ndjson"])).toEqual({
+      expect(yield* refused(["export", "users", "--prefetch", "--out", "x.ndjson"])).toEqual({
         code: 1,
         stderr: "--prefetch is missing its value (--prefetch N): the next argument, --out, is a flag.\n"
       })
       // A flag in another case: @effect/cli ran the export without it, neither taking nor refusing it.
-      expect((yield* said(["export", "users", "--REGION", "eu"])).stderr).toBe(
+      expect((yield* refused(["export", "users", "--REGION", "eu"])).stderr).toBe(
         "intercom-scroll export has no flag --REGION: did you mean --region? (intercom-scroll export --help lists its flags)\n"
       )
       // A nested subcommand's own flags.
-      expect((yield* said(["fleet", "status", "--databse", "sqlite:x"])).stderr).toBe(
+      expect((yield* refused(["fleet", "status", "--databse", "sqlite:x"])).stderr).toBe(
         "intercom-scroll fleet status has no flag --databse: did you mean --database? (intercom-scroll fleet status --help lists its flags)\n"
       )
       // A negative number is a value, which its flag refuses in its own words; a flag's =VALUE is its value.
-      expect((yield* said(["export", "users", "--max-restarts", "-1"])).stderr).toContain("--max-restarts must be a whole number, 0 or more")
-      expect((yield* said(["export", "users", "--max-restarts=--out"])).stderr).toContain("--max-restarts must be a whole number, 0 or more")
+      expect((yield* refused(["export", "users", "--max-restarts", "-1"])).stderr).toContain("--max-restarts must be a whole number, 0 or more")
+      expect((yield* refused(["export", "users", "--max-restarts=--out"])).stderr).toContain("--max-restarts must be a whole number, 0 or more")
       // After `--`, nothing is a flag: @effect/cli's word on an argument too many stands.
-      expect((yield* said(["export", "users", "--", "--bogus"])).stderr).toBe("Received unknown argument: '--bogus'\n\n")
+      expect((yield* refused(["export", "users", "--", "--bogus"])).stderr).toBe("Received unknown argument: '--bogus'\n\n")
     }))
 
   it.effect("an argument of a few choices given another is named, with what was typed and the choice closest to it", () =>
     Effect.gen(function*() {
-      const said = (args: ReadonlyArray<string>) =>
-        Effect.gen(function*() {
-          const run = { fake: makeFake(), capture: makeCapture() }
-          const exit = yield* cli(args, run)
-          expect(run.fake.requests).toHaveLength(0)
-          return { code: Failure.exitCode(exit), stderr: run.capture.stderr() }
-        })
       // @effect/cli said `Expected one of the following cases: users, leads, companies, all`, naming neither.
-      expect(yield* said(["sync", "userz", "--database", "sqlite:x.db"])).toEqual({
+      expect(yield* refused(["sync", "userz", "--database", "sqlite:x.db"])).toEqual({
         code: 1,
         stderr:
           "intercom-scroll sync <resource> is users, leads, companies or all, not \"userz\": did you mean users? (intercom-scroll sync --help says what each does).\n"
       })
       // Among the flags and their values, wherever it stands; nothing close: no guess.
-      expect((yield* said(["export", "--out", "x.ndjson", "comapnies"])).stderr).toBe(
+      expect((yield* refused(["export", "--out", "x.ndjson", "comapnies"])).stderr).toBe(
         "intercom-scroll export <resource> is users, leads or companies, not \"comapnies\": did you mean companies? (intercom-scroll export --help says what each does).\n"
       )
-      expect((yield* said(["export", "bogus", "--region", "eu"])).stderr).toBe(
+      expect((yield* refused(["export", "bogus", "--region", "eu"])).stderr).toBe(
         "intercom-scroll export <resource> is users, leads or companies, not \"bogus\" (intercom-scroll export --help says what each does).\n"
       )
     }))
 
   it.effect("a flag the command needs, missing with its variable unset, is named with the variable and what it takes", () =>
     Effect.gen(function*() {
-      const said = (args: ReadonlyArray<string>, env: Record<string, string> = { INTERCOM_ACCESS_TOKEN: TOKEN }) =>
-        Effect.gen(function*() {
-          const run = { fake: makeFake(), capture: makeCapture(), env }
-          const exit = yield* cli(args, run)
-          expect(run.fake.requests).toHaveLength(0)
-          return { code: Failure.exitCode(exit), stderr: run.capture.stderr() }
-        })
       const database =
         "intercom-scroll sync needs --database URL (sqlite:PATH, or postgres://USER@HOST:PORT/DATABASE), or INTERCOM_SCROLL_DATABASE set to one.\n"
-      expect(yield* said(["sync", "users"])).toEqual({ code: 1, stderr: database })
+      expect(yield* refused(["sync", "users"])).toEqual({ code: 1, stderr: database })
       // What follows `--` is no flag.
-      expect(yield* said(["sync", "users", "--", "--database"])).toEqual({ code: 1, stderr: database })
-      expect(yield* said(["fleet", "status"])).toEqual({
+      expect(yield* refused(["sync", "users", "--", "--database"])).toEqual({ code: 1, stderr: database })
+      expect(yield* refused(["fleet", "status"])).toEqual({
         code: 1,
         stderr: "intercom-scroll fleet status needs --database URL (sqlite:PATH, or postgres://USER@HOST:PORT/DATABASE), or INTERCOM_SCROLL_DATABASE set to one.\n"
       })
-      expect(yield* said(["fleet", "runner", "--database", "sqlite:x.sqlite"])).toEqual({
+      expect(yield* refused(["fleet", "runner", "--database", "sqlite:x.sqlite"])).toEqual({
         code: 1,
         stderr: "intercom-scroll fleet runner needs --port P, or INTERCOM_SCROLL_RUNNER_PORT set to one (intercom-scroll fleet runner --help says what it takes).\n"
       })
       // The variable stands in for the flag: the command goes on to what else it lacks (here the workspaces file).
-      expect((yield* said(["fleet", "sync"], { INTERCOM_SCROLL_DATABASE: "sqlite:x.sqlite" })).stderr).toBe(
+      expect((yield* refused(["fleet", "sync"], { INTERCOM_SCROLL_DATABASE: "sqlite:x.sqlite" })).stderr).toBe(
         "intercom-scroll fleet sync needs --workspaces FILE, or INTERCOM_SCROLL_WORKSPACES set to one (intercom-scroll fleet sync --help says what it takes).\n"
       )
     }))

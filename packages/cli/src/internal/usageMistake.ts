@@ -13,42 +13,33 @@ import { Config, Effect, Option } from "effect"
 import * as FleetFlags from "./fleetFlags.js"
 import * as Help from "./help.js"
 
-interface KnownFlag {
+/** A flag or an argument the command declares. */
+interface Declared {
   readonly names: ReadonlyArray<string>
-  /** What the flag takes (`N`, `us | eu | au`), or none for a flag that is on or off. */
+  /** What it takes (`N`, `us | eu | au`, `users | leads | companies`), or none for a flag that is on or off. */
   readonly value: Option.Option<string>
 }
 
-const flagsOf = (usage: Usage.Usage): ReadonlyArray<KnownFlag> => {
+/** The usage's named parts, in order, whose names `named` picks: its flags (`--out`), or its arguments (`<resource>`). */
+const namedIn = (usage: Usage.Usage, named: (name: string) => boolean): ReadonlyArray<Declared> => {
   switch (usage._tag) {
     case "Named":
-      return usage.names.some((name) => name.startsWith("-")) ? [{ names: usage.names, value: usage.acceptedValues }] : []
+      return usage.names.some(named) ? [{ names: usage.names, value: usage.acceptedValues }] : []
     case "Optional":
     case "Repeated":
-      return flagsOf(usage.usage)
+      return namedIn(usage.usage, named)
     case "Alternation":
     case "Concat":
-      return [...flagsOf(usage.left), ...flagsOf(usage.right)]
+      return [...namedIn(usage.left, named), ...namedIn(usage.right, named)]
     default:
       return []
   }
 }
 
+const flagsOf = (usage: Usage.Usage) => namedIn(usage, (name) => name.startsWith("-"))
+
 /** The command's arguments (`<resource>`) in order, with what each takes (`users | leads | companies`). */
-const argumentsOf = (usage: Usage.Usage): ReadonlyArray<KnownFlag> => {
-  switch (usage._tag) {
-    case "Named":
-      return usage.names.some((name) => name.startsWith("<")) ? [{ names: usage.names, value: usage.acceptedValues }] : []
-    case "Optional":
-    case "Repeated":
-      return argumentsOf(usage.usage)
-    case "Alternation":
-    case "Concat":
-      return [...argumentsOf(usage.left), ...argumentsOf(usage.right)]
-    default:
-      return []
-  }
-}
+const argumentsOf = (usage: Usage.Usage) => namedIn(usage, (name) => name.startsWith("<"))
 
 /**
  * An argument of a few choices given none of them (`sync userz`), in one line naming the argument, what was typed and
@@ -56,7 +47,7 @@ const argumentsOf = (usage: Usage.Usage): ReadonlyArray<KnownFlag> => {
  */
 const notAChoice = (
   commandName: string,
-  argument: KnownFlag,
+  argument: Declared,
   typed: string,
   config: CliConfig.CliConfig
 ): string | undefined => {
@@ -71,14 +62,14 @@ const notAChoice = (
 }
 
 /** `--help`, `-h`, `--version`, `--wizard`, `--completions SHELL`, as @effect/cli declares them for every command. */
-const builtIns = (command: CommandDescriptor.Command<unknown>): ReadonlyArray<KnownFlag> =>
+const builtIns = (command: CommandDescriptor.Command<unknown>): ReadonlyArray<Declared> =>
   flagsOf(Flag.getUsage(BuiltInOptions.builtInOptions(command, Usage.empty, HelpDoc.empty)))
 
 /** A flag as typed: `--name` or `-n`, not a negative number (`-1`) or `-` (stdin). */
 const looksLikeFlag = (arg: string) => /^--?[A-Za-z]/.test(arg)
 
 /** The closest of the command's flags to what was typed, if close enough to be what was meant. */
-const closest = (typed: string, flags: ReadonlyArray<KnownFlag>, config: CliConfig.CliConfig): string | undefined => {
+const closest = (typed: string, flags: ReadonlyArray<Declared>, config: CliConfig.CliConfig): string | undefined => {
   const candidates = flags.flatMap((flag) => flag.names.filter((name) => name.startsWith("--")))
   const scored = candidates.map((name) => ({ name, distance: AutoCorrect.levensteinDistance(typed, name, config) }))
   const best = scored.reduce<{ readonly name: string; readonly distance: number } | undefined>(
