@@ -211,6 +211,17 @@ describe("Failure.line", () => {
     expect(Failure.line(Cause.fail(other), [], { subcommand: ["sync"] })).toBe("SqlError: Failed to execute statement: deadlock detected")
   })
 
+  it("a table of the sync's missing outside a run (fleet status, prune) is followed by what to do, as a run's TablesAltered says it", () => {
+    const missing = Object.assign(new Error("relation \"intercom_sync_runs\" does not exist"), { code: "42P01" })
+    const error = new SqlError({ message: "Failed to execute statement", cause: missing })
+    expect(Failure.line(Cause.fail(error), [], { subcommand: ["fleet", "status"] })).toBe(
+      "SqlError: Failed to execute statement: relation \"intercom_sync_runs\" does not exist. The sync's tables are not as its migrations made them (a table, view or column dropped or renamed by hand): put it back as it was, or sync into a new database (or, in PostgreSQL, a schema of its own), where the first sync copies every record again."
+    )
+    // A run's own error is said as it is, its advice once.
+    const altered = new SyncError.TablesAltered({ workspace: "acme", detail: "no such table: main.intercom_users_seen" })
+    expect(Failure.line(Cause.fail(altered))).toBe(`TablesAltered: ${altered.message}`)
+  })
+
   it("a runner's port in use names the flag that gave it: its own port or its health port", () => {
     const inUse = (port: number) =>
       Object.assign(new Error(`listen EADDRINUSE: address already in use 127.0.0.1:${port}`), { code: "EADDRINUSE" })

@@ -74,7 +74,7 @@ export class SyncFailed extends Schema.TaggedError<SyncFailed>()("SyncFailed", {
  * Why a workspace's sync failed: an error Intercom or the scroll gave (`ScrollError`), a base URL
  * the client refuses (`InvalidOptions`), no token on the runner (`MissingToken`), the sync's own errors (`LockLost`,
  * `LockTimeout`, `TableLocked`: another session's lock held a statement too long, `SessionPooled`: a pooler shares the database session, `SchemaTooNew`, `UnsupportedDialect`, `WorkspaceMismatch`: the token is another workspace's; `WorkspaceUnchecked`:
- * Intercom did not say whose it is), or a database failure (`SyncFailed`). Each crosses processes as it was
+ * Intercom did not say whose it is; `TablesAltered`: a table of the sync's dropped or changed by hand), or a database failure (`SyncFailed`). Each crosses processes as it was
  * raised, except the database's, which `SyncFailed` carries.
  *
  * @since 0.1.0
@@ -92,6 +92,7 @@ export const WorkspaceSyncError = Schema.Union(
   SyncError.UnsupportedDialect,
   SyncError.WorkspaceMismatch,
   SyncError.WorkspaceUnchecked,
+  SyncError.TablesAltered,
   SyncFailed
 )
 

@@ -183,15 +183,17 @@ describe("WorkspaceSync on a database that goes away", () => {
       // Intercom answers at once: the sync needs no move of the clock.
       const { direct, runner, warnings } = yield* setUp({ workspaces: [{ token: "acme", users: 300, companies: 50 }] })
       yield* Effect.gen(function*() {
-        // A statement the database refuses: the first page's write finds no table.
-        yield* Effect.orDie(direct`DROP TABLE intercom_users_seen CASCADE`)
+        // A statement the database refuses, as a full disk's would be: the first page's write.
+        yield* Effect.orDie(direct.unsafe(`CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+          BEGIN RAISE EXCEPTION 'no room left'; END $$;
+          CREATE TRIGGER refuse BEFORE INSERT ON intercom_users_records FOR EACH ROW EXECUTE FUNCTION refuse()`))
         yield* TestClock.adjust(1)
         const sent = yield* Effect.fork(Effect.flip(WorkspaceSync.sync(acme, { resources: ["users", "companies"], run: "r1" })))
         // On real time alone, bounded: the answer needs no move of the clock.
         yield* settle("the answer", Effect.map(Fiber.poll(sent), Option.isSome))
         const error = yield* Fiber.join(sent)
         expect(error).toMatchObject({ _tag: "SyncFailed", resource: "users", failure: "SqlError" })
-        expect(error.message).toContain(`relation "intercom_users_seen" does not exist`)
+        expect(error.message).toContain("no room left")
         expect((yield* runs(direct)).map(({ resource, status }) => [resource, status])).toEqual([["users", "failed"]])
         expect(warnings.filter((line) => line.includes("does not answer"))).toEqual([])
       }).pipe(Effect.provide(runner))

@@ -20,7 +20,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Simulator } from "@intercom-scroll/simulator"
 import { ClockSteps, Settle, Watchdog } from "@intercom-scroll/testing"
 import { Sync } from "@intercom-scroll/sync"
-import { SyncDatabase } from "@intercom-scroll/sync"
+import { SyncDatabase, SyncError } from "@intercom-scroll/sync"
 import { Cause, Chunk, Clock, ConfigProvider, DateTime, Equal, HashMap, HashRing, Logger, Context, Cron, Duration, Effect, Exit, Fiber, Layer, Option, Redacted, Schedule, Scope, TestClock } from "effect"
 import { globalValue } from "effect/GlobalValue"
 import { mkdtempSync, rmSync } from "node:fs"
@@ -531,11 +531,24 @@ describe("WorkspaceSync", () => {
   it.scoped("a sync that fails in the database answers SyncFailed, with the database's words and nothing it cannot carry", () =>
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
-      yield* sql`DROP TABLE intercom_users_seen`
+      // A statement the database refuses, as a full disk's would be.
+      yield* sql`CREATE TRIGGER refuse BEFORE INSERT ON intercom_users_records BEGIN SELECT RAISE(ABORT, 'no room left'); END`
       yield* TestClock.adjust(1)
       const error = yield* Effect.flip(WorkspaceSync.sync(acme, { resources: ["users"], run: "r1" }))
       expect(error).toMatchObject({ _tag: "SyncFailed", workspace: "acme", resource: "users", failure: "SqlError" })
-      expect(error.message).toMatch(/^The sync of the users of workspace "acme" failed: SqlError: .*no such table: intercom_users_seen/)
+      expect(error.message).toMatch(/^The sync of the users of workspace "acme" failed: SqlError: .*no room left/)
+      expect((yield* runs("acme")).map(({ status }) => status)).toEqual(["failed"])
+    }).pipe(Effect.provide(fleet({ maxSyncs: 1, simulator: { workspaces: [{ token: "acme", users: 120 }] } }))))
+
+  it.scoped("a sync whose tables were changed by hand answers TablesAltered, as raised, before its scroll opens", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* sql`DROP TABLE intercom_users_seen`
+      yield* TestClock.adjust(1)
+      const error = yield* Effect.flip(WorkspaceSync.sync(acme, { resources: ["users"], run: "r1" }))
+      expect(error).toBeInstanceOf(SyncError.TablesAltered)
+      expect(error).toMatchObject({ workspace: "acme", detail: expect.stringMatching(/^no such table: (main\.)?intercom_users_seen$/) })
+      expect((yield* (yield* Simulator.Simulator).stats).total.scrollsOpened).toBe(0)
       expect((yield* runs("acme")).map(({ status }) => status)).toEqual(["failed"])
     }).pipe(Effect.provide(fleet({ maxSyncs: 1, simulator: { workspaces: [{ token: "acme", users: 120 }] } }))))
 

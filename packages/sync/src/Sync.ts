@@ -49,6 +49,7 @@ import {
   type SessionPooled,
   type SyncError,
   type TableLocked,
+  TablesAltered,
   type UnsupportedDialect
 } from "./SyncError.js"
 import * as SyncMetrics from "./SyncMetrics.js"
@@ -307,6 +308,13 @@ const unkeepableIdIn = (page: Scroll.Page<Resource.Resource>): ScrollError.Inval
     issue: `a record's id ${unkeepable.issue}: ${JSON.stringify(unkeepable.id.slice(0, 40))}${unkeepable.id.length > 40 ? "…" : ""}`
   })
 }
+
+/**
+ * An `SqlError` that says a table, view or column of the sync's is missing, as `TablesAltered` (what to do, beside the
+ * database's words); any other error as it is.
+ */
+const alteredTables = (workspace: string) => <E extends SyncError>(error: E): E | TablesAltered =>
+  error._tag === "SqlError" ? TablesAltered.fromError(error, workspace) ?? error : error
 
 /**
  * What the run's row says about an error: its own words, which never hold the token. What happened, without what to do
@@ -783,8 +791,13 @@ export const run: (
             return yield* Clock.currentTimeMillis
           })
 
-          // The token's app checked against the one the rows hold before anything is written, then the scroll.
-          const checkedScroll = Effect.zipLeft(WorkspaceApp.check(workspace, store, lock), scroll)
+          // The resource's tables checked before the scroll opens: one dropped by hand would fail the run at its first
+          // page's write, and leave Intercom's one scroll of the workspace open for the next run to wait out. Then the
+          // token's app checked against the one the rows hold before anything is written, then the scroll.
+          const checkedScroll = lock.transaction(store.checkTables).pipe(
+            Effect.zipRight(WorkspaceApp.check(workspace, store, lock)),
+            Effect.zipLeft(scroll)
+          )
           const [app, finishedAt] = yield* Effect.raceFirst(checkedScroll, lock.lost).pipe(Effect.zip(complete))
           return {
             runId,
@@ -798,7 +811,7 @@ export const run: (
             duration: Duration.millis(finishedAt - startedAt),
             app
           } satisfies Summary
-        }),
+        }).pipe(Effect.mapError(alteredTables(workspace))),
         // A run recorded complete stays so: an interruption heard as its last transaction committed fails the program
         // after the fact, and records nothing more, nor counts the run `interrupted` (`finishRun` keeps `complete` too).
         (runId, exit) => Exit.isSuccess(exit) || completed ? Effect.void : recordUnfinished(runId, exit.cause)
@@ -814,6 +827,9 @@ export const run: (
       ))
       // SQLite: once the lease's release has committed (and with it the pass's put-off checkpoint), the WAL file emptied
       // where that waits for no one, rather than left at the pass's size while a connection has the file open.
-    })).pipe(Effect.tap(() => dialect === "sqlite" ? Store.truncateWal(client, sql) : Effect.void))
+    })).pipe(
+      Effect.tap(() => dialect === "sqlite" ? Store.truncateWal(client, sql) : Effect.void),
+      Effect.mapError(alteredTables(workspace))
+    )
   }
 )

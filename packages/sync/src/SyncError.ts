@@ -341,6 +341,61 @@ export class WorkspaceUnchecked extends Schema.TaggedError<WorkspaceUnchecked>()
 }
 
 /**
+ * A table, view or column of the sync's that the database could not find, down an error's causes: PostgreSQL's 42P01
+ * (undefined_table) and 42703 (undefined_column), SQLite's words for them. The database's words, or undefined.
+ */
+const missingInSchema = (error: unknown): string | undefined => {
+  // A few levels at most, as `explain`: the chain is the driver's.
+  for (let cause = error, depth = 0; typeof cause === "object" && cause !== null && depth < 5; depth++) {
+    const { code, message } = cause as { readonly code?: unknown; readonly message?: unknown }
+    if (
+      typeof message === "string" &&
+      (code === "42P01" || code === "42703" || /^(?:no such (?:table|column): |table \S+ has no column named )/.test(message))
+    ) return message
+    cause = (cause as { readonly cause?: unknown }).cause
+  }
+  return undefined
+}
+
+/**
+ * The sync's tables are not as its migrations made them: a table, view or column of theirs is missing, dropped or
+ * renamed by hand (the migrations that ran made every one). A run checks the resource's view and tables before its
+ * scroll opens, so that such a run fails without holding Intercom's one scroll of the workspace for a minute; a column
+ * the view does not show is met at the first write, after the scroll opened.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class TablesAltered extends Schema.TaggedError<TablesAltered>()("TablesAltered", {
+  /** The workspace whose sync met it; none when met outside a sync (reading the runs, say). */
+  workspace: Schema.optional(Schema.String),
+  /** The database's words: what it could not find. */
+  detail: Schema.String
+}) {
+  /**
+   * The error an error is, when down its causes the database says it could not find a table or column (an `SqlError`
+   * from any statement on the sync's tables): otherwise undefined.
+   */
+  static fromError(error: unknown, workspace?: string): TablesAltered | undefined {
+    const detail = missingInSchema(error)
+    if (detail === undefined) return undefined
+    return new TablesAltered(workspace === undefined ? { detail } : { workspace, detail })
+  }
+  /** What happened. */
+  get problem(): string {
+    const whose = this.workspace === undefined ? "" : ` of workspace ${JSON.stringify(this.workspace)}`
+    return `The sync${whose} met a table, view or column of its own missing: ${this.detail}.`
+  }
+  /** What to do. */
+  get advice(): string {
+    return "The sync's tables are not as its migrations made them (a table, view or column dropped or renamed by hand): put it back as it was, or sync into a new database (or, in PostgreSQL, a schema of its own), where the first sync copies every record again."
+  }
+  override get message(): string {
+    return `${this.problem} ${this.advice}`
+  }
+}
+
+/**
  * Everything `Sync.run` can fail with: the scroll's errors, the workspace's (another's token), the lock's, the schema's
  * and the database's.
  *
@@ -358,5 +413,6 @@ export type SyncError =
   | SchemaTooNew
   | UnsupportedDialect
   | InvalidOptions
+  | TablesAltered
   | MigrationError
   | SqlError

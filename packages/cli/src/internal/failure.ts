@@ -181,33 +181,19 @@ const stoppedLine = (subcommand: ReadonlyArray<string>): string => {
   }
 }
 
-/** Whether an error, or one of its causes (five deep at most), is one `found` recognises by its code and message. */
-const anyCause = (found: (error: { readonly code?: unknown; readonly message?: unknown }) => boolean) => (error: unknown): boolean => {
+/** An error whose `code` (PostgreSQL's SQLSTATE, Node's errno name) is `code`, anywhere down its causes (five deep at most). */
+const hasCode = (code: string) => (error: unknown): boolean => {
   let cause = error
   for (let depth = 0; typeof cause === "object" && cause !== null && depth < 5; depth++) {
-    if (found(cause)) return true
+    if ((cause as { readonly code?: unknown }).code === code) return true
     cause = (cause as { readonly cause?: unknown }).cause
   }
   return false
 }
 
-/** An error whose `code` (PostgreSQL's SQLSTATE, Node's errno name) is `code`, anywhere down its causes. */
-const hasCode = (code: string) => anyCause((error) => error.code === code)
-
 /** PostgreSQL's SQLSTATE 42501 (insufficient_privilege): the role may not do it. */
 const lacksPrivilege = hasCode("42501")
 
-/**
- * A table or column of the sync's missing, down an error's causes: PostgreSQL's 42P01 (undefined_table) and 42703
- * (undefined_column), SQLite's words for them. Migrations that ran make every one, so it was dropped or renamed by hand.
- */
-const lacksSyncTable = anyCause(({ code, message }) =>
-  code === "42P01" || code === "42703" ||
-  (typeof message === "string" && /^(?:no such (?:table|column): |table \S+ has no column named )/.test(message))
-)
-
-const syncTableAdvice =
-  "The sync's tables are not as its migrations made them (a table, view or column dropped or renamed by hand): put it back as it was, or sync into a new database (or, in PostgreSQL, a schema of its own), where the first sync copies every record again."
 const portInUse = hasCode("EADDRINUSE")
 
 /**
@@ -270,7 +256,9 @@ const describe = (error: unknown, surface: Surface = {}): string => {
       ? `${label}: ${SyncError.explain({ message, cause })}`
       : `${label}${SyncError.explain({ message: "", cause })}`
     if (lacksPrivilege(error)) return `${said}. ${privilegeAdvice(surface.subcommand ?? [])}`
-    if (lacksSyncTable(error)) return `${said}. ${syncTableAdvice}`
+    // A statement outside a run (which says `TablesAltered` itself) that met a table of the sync's missing.
+    const altered = SyncError.TablesAltered.fromError(error)
+    if (altered !== undefined) return `${said}. ${altered.advice}`
     const port = portInUse(error) ? portInUseAdvice(label, surface.subcommand ?? []) : undefined
     return port === undefined ? said : `${said}. ${port}`
   }

@@ -434,6 +434,12 @@ export interface Store {
    * (leads only) reads every row once, the first time it is bound.
    */
   readonly storedApp: Effect.Effect<string | undefined, SqlError>
+  /**
+   * Reads nothing from the resource's view (which names its two tables' columns), its two tables and, in SQLite, its
+   * seen log: fails where the database cannot find one of them, a statement that costs the database its parse and
+   * nothing else.
+   */
+  readonly checkTables: Effect.Effect<void, SqlError>
 }
 
 export const make = (
@@ -462,6 +468,14 @@ export const make = (
     ([row]): BoundApp | undefined => row === undefined ? undefined : { id: row.app_id, name: row.app_name }
   )
   const typed: ReadonlyArray<string> = typedColumns[resource]
+  const view = sql(recordTables[resource])
+  // The view by its name and its tables by theirs: a view follows a table renamed (PostgreSQL binds it to the table
+  // itself, SQLite rewrites it), while the run's writes name the table.
+  const checkTables = Effect.asVoid(
+    sql`SELECT 1 FROM ${view} WHERE 1 = 0 UNION ALL SELECT 1 FROM ${stored} WHERE 1 = 0 UNION ALL SELECT 1 FROM ${seen} WHERE 1 = 0${
+      dialect === "sqlite" ? sql` UNION ALL SELECT 1 FROM ${seenLog} WHERE 1 = 0` : sql``
+    }`
+  )
 
   // SQLite: the ids of `source` (a chunk of a run's sorted copy of its log) folded into the seen table as seen by `run`,
   // in key order, so that each page of the table is written once. `last_seen_at` becomes the fold's time, the run's
@@ -793,6 +807,7 @@ export const make = (
       }`.pipe(Effect.asVoid),
 
     boundApp,
-    storedApp
+    storedApp,
+    checkTables
   }
 }

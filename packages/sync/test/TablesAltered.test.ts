@@ -1,0 +1,94 @@
+/**
+ * A sync's tables changed by hand: a run checks its resource's view and tables before its scroll opens, so that it
+ * fails without leaving Intercom's one scroll of the workspace open, says what is missing and what to do, and is
+ * recorded failed. Each test starts from an empty database, which it alters.
+ */
+import { SqlClient } from "@effect/sql"
+import { describe, expect, it } from "@effect/vitest"
+import { Simulator } from "@intercom-scroll/simulator"
+import { Cause, Effect, Exit, Option } from "effect"
+import { Sync, SyncError } from "../src/index.js"
+import * as Databases from "./support/databases.js"
+import { freshToken, intercom, runs } from "./support/world.js"
+
+/** Runs `alter` on the migrated tables, then a sync of 30 users: how it ended, its runs, and the scrolls it opened. */
+const syncAfter = (alter: (sql: SqlClient.SqlClient, dialect: "sqlite" | "pg") => Effect.Effect<unknown, unknown>) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const { dialect } = yield* Databases.TestDatabase
+    yield* Sync.migrate
+    yield* Effect.orDie(alter(sql, dialect))
+    const token = freshToken("altered")
+    return yield* Effect.gen(function*() {
+      const exit = yield* Effect.exit(Sync.run("users", { workspace: token }))
+      const { total } = yield* (yield* Simulator.Simulator).stats
+      return { exit, runs: yield* runs(token), scrollsOpened: total.scrollsOpened, token }
+    }).pipe(Effect.provide(intercom(token, { workspace: { users: 30 } })))
+  })
+
+const failureOf = <A, E>(exit: Exit.Exit<A, E>) =>
+  Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
+
+describe.each(Databases.both)("a sync's tables altered by hand, on %s", (_name, database) => {
+  it.effect("a table dropped: the run fails with TablesAltered before its scroll opens, and is recorded failed", () =>
+    Effect.gen(function*() {
+      const { exit, runs, scrollsOpened, token } = yield* syncAfter((sql, dialect) =>
+        sql.unsafe(`DROP TABLE intercom_users_seen${dialect === "pg" ? " CASCADE" : ""}`)
+      )
+      const failure = failureOf(exit)
+      expect(failure).toBeInstanceOf(SyncError.TablesAltered)
+      expect(failure?.message).toMatch(
+        new RegExp(
+          `^The sync of workspace "${token}" met a table, view or column of its own missing: .*intercom_users.*\\. The sync's tables are not as its migrations made them \\(a table, view or column dropped or renamed by hand\\): put it back as it was`
+        )
+      )
+      // No scroll opened at Intercom, for the next run to wait out.
+      expect(scrollsOpened).toBe(0)
+      expect(runs.map((run) => [run.status, run.error?.startsWith("TablesAltered: The sync of workspace")])).toEqual([["failed", true]])
+    }).pipe(Effect.provide(database)))
+
+  it.effect("the view dropped, which users query: the run fails with TablesAltered, where it would go on writing the tables", () =>
+    Effect.gen(function*() {
+      const { exit, runs, scrollsOpened } = yield* syncAfter((sql) => sql`DROP VIEW intercom_users`)
+      expect(failureOf(exit)).toBeInstanceOf(SyncError.TablesAltered)
+      expect(scrollsOpened).toBe(0)
+      expect(runs.map((run) => run.status)).toEqual(["failed"])
+    }).pipe(Effect.provide(database)))
+
+  it.effect("another resource's table dropped: this resource's run is not stopped by it", () =>
+    Effect.gen(function*() {
+      const { exit, runs } = yield* syncAfter((sql, dialect) =>
+        sql.unsafe(`DROP TABLE intercom_companies_seen${dialect === "pg" ? " CASCADE" : ""}`)
+      )
+      expect(Exit.isSuccess(exit)).toBe(true)
+      expect(runs.map((run) => [run.status, run.inserted])).toEqual([["complete", 30]])
+    }).pipe(Effect.provide(database)))
+})
+
+it.effect("PostgreSQL: a column the view does not show, dropped: met at the first page's write, and said as TablesAltered too", () =>
+  Effect.gen(function*() {
+    const { exit, runs, scrollsOpened } = yield* syncAfter((sql) => sql`ALTER TABLE intercom_users_seen DROP COLUMN record_hash`)
+    expect(failureOf(exit)).toMatchObject({ _tag: "TablesAltered", detail: "column \"record_hash\" of relation \"intercom_users_seen\" does not exist" })
+    expect(scrollsOpened).toBe(1)
+    expect(runs.map((run) => [run.status, run.error?.startsWith("TablesAltered: ")])).toEqual([["failed", true]])
+  }).pipe(Effect.provide(Databases.postgres)))
+
+describe("TablesAltered.fromError", () => {
+  it("reads the database's words for a missing table or column down an error's causes, and nothing else", () => {
+    const sqlError = (cause: unknown) => new Error("Failed to execute statement", { cause })
+    const postgres = Object.assign(new Error("relation \"intercom_users_seen\" does not exist"), { code: "42P01" })
+    expect(SyncError.TablesAltered.fromError(sqlError(postgres), "acme")).toMatchObject({
+      workspace: "acme",
+      detail: "relation \"intercom_users_seen\" does not exist"
+    })
+    expect(SyncError.TablesAltered.fromError(sqlError(new Error("no such column: last_seen_run")))?.detail).toBe(
+      "no such column: last_seen_run"
+    )
+    expect(SyncError.TablesAltered.fromError(sqlError(new Error("table intercom_users_records has no column named email")))).toBeDefined()
+    expect(SyncError.TablesAltered.fromError(sqlError(new Error("database is locked")))).toBeUndefined()
+    expect(SyncError.TablesAltered.fromError(sqlError(Object.assign(new Error("permission denied"), { code: "42501" })))).toBeUndefined()
+    // Its own message names what is missing, and is not read as the database's.
+    const altered = new SyncError.TablesAltered({ detail: "no such table: intercom_users_seen" })
+    expect(SyncError.TablesAltered.fromError(altered)).toBeUndefined()
+  })
+})
