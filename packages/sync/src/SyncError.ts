@@ -373,8 +373,8 @@ export class TablesAltered extends Schema.TaggedError<TablesAltered>()("TablesAl
   detail: Schema.String
 }) {
   /**
-   * The error an error is, when down its causes the database says it could not find a table or column (an `SqlError`
-   * from any statement on the sync's tables): otherwise undefined.
+   * `TablesAltered` for an error whose causes say the database could not find a table or column (an `SqlError` of a
+   * statement on the sync's tables), naming `workspace` if given; undefined for any other error.
    */
   static fromError(error: unknown, workspace?: string): TablesAltered | undefined {
     const detail = missingInSchema(error)
