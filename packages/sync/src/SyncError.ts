@@ -375,6 +375,8 @@ export class TablesAltered extends Schema.TaggedError<TablesAltered>()("TablesAl
   /**
    * `TablesAltered` for an error whose causes say the database could not find a table or column (an `SqlError` of a
    * statement on the sync's tables), naming `workspace` if given; undefined for any other error.
+   *
+   * @since 0.1.0
    */
   static fromError(error: unknown, workspace?: string): TablesAltered | undefined {
     const detail = missingInSchema(error)
