@@ -4,8 +4,10 @@
  * the schedules hold (`Fleet.RunnerOptions.schedules`).
  *
  * A tick sends `Sync` to every workspace (up to `maxInFlight` unanswered at once) and waits until each has answered.
- * Each tick is scheduled from the one before, once its round has ended: a tick that came due during the round runs
- * then, and of several only the latest, so a slow round delays the next one instead of piling rounds up behind it.
+ * Each tick is scheduled from the one before, once its round has ended: the next one, or, if any came due during the
+ * round, the latest of them, which runs then, so a slow round delays the next one instead of piling rounds up behind
+ * it. The same for a schedule back after an absence (every runner that hosts it stopped, or the fleet down): the tick
+ * it left waiting runs no round, and the latest due tick runs one at once, however many were missed.
  * Each request is named after its tick (`run` is `<name>@<tick>`): when the runner that holds the schedule dies
  * mid-round and the tick runs again elsewhere, the workspaces already synced in that round answer from storage
  * instead of syncing twice (unless a later tick is due by then: that one runs instead, beside what the stopped round
@@ -30,10 +32,11 @@
  *
  * @since 0.1.0
  */
-import { ClusterCron, Entity, type Sharding } from "@effect/cluster"
+import { Entity, type Sharding } from "@effect/cluster"
 import type { Resource } from "@intercom-scroll/core"
 import { type Cron, DateTime, Effect, Layer, Option } from "effect"
 import type { WorkspaceConfig } from "./WorkspaceConfig.js"
+import * as ClusterCron from "./internal/clusterCron.js"
 import * as CronName from "./internal/cronName.js"
 import * as Round from "./internal/round.js"
 import * as WorkspaceSync from "./WorkspaceSync.js"
@@ -93,22 +96,20 @@ export const layer = (options: Options): Layer.Layer<never, never, Sharding.Shar
       Effect.dieMessage(`SyncCron.layer: resources must name each resource once, got ${options.resources.join(", ")}`)
     )
   }
+  // Upstream's `ClusterCron` as the cluster stores it, but for the tick after a late one: the latest due, not the next.
   return ClusterCron.make({
     name: CronName.clusterCronName(options.name),
     cron: options.cron,
     shardGroup,
-    // Each tick is scheduled from the one before, and the first is sent once for the schedule's lifetime. From "now"
-    // (the default), the schedule's singleton, started again on another runner while a round ran (a runner stopped or
-    // joined), scheduled a tick beside the one the round would schedule: two chains of rounds from then on.
-    calculateNextRunFromPrevious: true,
     execute: Effect.gen(function*() {
       // The cron's entity id is its tick, as an ISO date; the schedule's first tick's is "initial", whose time this
       // cannot see: its run is named after it as it is, the same wherever it runs again.
       const address = yield* Effect.serviceOption(Entity.CurrentAddress)
       const tick = Option.isSome(address) ? address.value.entityId : DateTime.formatIso(yield* DateTime.now)
       const run = `${options.name}@${tick}`
-      // Scheduled from the one before, a tick that fell inside a slow round comes due once it ends: only the latest
-      // due tick runs a round, so that a slow round delays the next instead of piling rounds up behind it.
+      // Only the latest due tick runs a round. One delivered once a later one is due (the tick a schedule left waiting
+      // when it went away, or one run again after its runner stopped mid-round) runs none: its successor, the latest
+      // due tick, runs at once.
       if (Round.superseded(options.cron, tick, yield* DateTime.now)) {
         return yield* Effect.logInfo("Round skipped: a later tick is due (what it sent goes on)").pipe(
           Effect.annotateLogs("run", run)

@@ -27,6 +27,7 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Fleet, FleetStatus, Secrets, SyncCron, WorkspaceConfig, WorkspaceSync } from "../src/index.js"
+import * as FleetCron from "../src/internal/clusterCron.js"
 import * as Round from "../src/internal/round.js"
 import { databases, tokens } from "./support/inProcess.js"
 import { eventually, freePort } from "./support/processes.js"
@@ -956,22 +957,20 @@ describe("SyncCron", () => {
       expect(observed.seen.filter(({ done, opened }) => done === 0 && opened.some((count) => count > 1))).toEqual([])
       expect(observed.seen.some(({ ended, opened }) => ended === 0 && opened.join(",") === "1,1")).toBe(true)
       // The schedule's first tick (0:15, sent as "initial") runs from 0:20; 0:20 and 0:25 come due inside its round:
-      // 0:20 is skipped, since a later one is due by then, and 0:25 runs once the round has ended, not beside it.
+      // as it ends, the tick it schedules is the latest due, 0:25, which runs then, not beside it; 0:20 is never sent.
       expect(rounds.map(({ line }) => line)).toEqual([
         "Round started initial",
         "Round done: 2 complete, 0 failed initial",
-        "Round skipped: a later tick is due (what it sent goes on) 00:20",
         "Round started 00:25",
         "Round done: 2 complete, 0 failed 00:25"
       ])
-      const [firstStarted, firstDone, skipped, secondStarted, secondDone] = rounds.map(({ at }) => at)
+      const [firstStarted, firstDone, secondStarted, secondDone] = rounds.map(({ at }) => at)
       // The first round begins at the runner's first read of storage after 0:15, and lasts a sync's 20 seconds.
       expect(firstStarted).toBeGreaterThanOrEqual(15_000)
       expect(firstStarted).toBeLessThan(25_000)
       expect(firstDone - firstStarted).toBeGreaterThanOrEqual(20_000)
       // What came due meanwhile runs as the round ends: within the step of the clock that ended it.
-      expect(skipped - firstDone).toBeGreaterThanOrEqual(0)
-      expect(secondStarted - skipped).toBeGreaterThanOrEqual(0)
+      expect(secondStarted - firstDone).toBeGreaterThanOrEqual(0)
       expect(secondStarted - firstDone).toBeLessThanOrEqual(500)
       expect(secondDone - secondStarted).toBeGreaterThanOrEqual(20_000)
       expect(observed.last).toEqual([2, 2])
@@ -980,6 +979,90 @@ describe("SyncCron", () => {
         "complete refresh@initial",
         "complete refresh@1970-01-01T00:00:25.000Z"
       ]))
+    }))
+
+  it.scoped("a schedule back after an absence runs one round at once, the latest due tick's, not a message for every tick it missed", () =>
+    Effect.gen(function*() {
+      // Each round's line with its run's tick (`01:01:00` for `often@1970-01-01T01:01:00.000Z`) and the TestClock's time.
+      const rounds: Array<{ readonly line: string; readonly at: number }> = []
+      const collect = Logger.make(({ annotations, date, message }) => {
+        const run = String(HashMap.get(annotations, "run").pipe(Option.getOrElse(() => "")))
+        const tick = run.slice("often@".length).replace(/^1970-01-01T(.*)\.000Z$/, "$1")
+        if (String(message).startsWith("Round ")) rounds.push({ line: `${message} ${tick}`, at: date.getTime() })
+      })
+      // The ticks the cluster stored, each by its entity id.
+      const stored: Array<string> = []
+      const simulator: Simulator.SimulatorOptions = { workspaces: [{ token: "acme", users: 20 }] }
+      // What outlasts the runner: the cluster's storage (counting the ticks saved), the database, the simulator.
+      const held = yield* Layer.build(Layer.mergeAll(
+        Layer.effect(
+          MessageStorage.MessageStorage,
+          Effect.map(MessageStorage.MessageStorage, (storage) => ({
+            ...storage,
+            saveRequest: <R extends Rpc.Any>(message: Parameters<typeof storage.saveRequest<R>>[0]) => {
+              const { entityId, entityType } = message.envelope.address
+              if (entityType.startsWith("ClusterCron/")) stored.push(entityId)
+              return storage.saveRequest<R>(message)
+            }
+          }))
+        ).pipe(Layer.provide(MessageStorage.layerMemory), Layer.provide(ShardingConfig.layer())),
+        Simulator.layerClient(simulator),
+        Layer.effectDiscard(Sync.migrate).pipe(Layer.provideMerge(SqliteClient.layer({ filename: ":memory:" })))
+      ).pipe(Layer.orDie))
+      // The runner hosting the schedule (a tick every minute, at :00), over what outlasts it, up until `until` holds.
+      const runnerUntil = (what: string, until: Effect.Effect<boolean>) =>
+        ClockSteps.until(what, { step: "1 second", maxSteps: 300, realPause: "2 millis" })(until).pipe(
+          Effect.provide(
+            SyncCron.layer({ name: "often", cron: Cron.unsafeParse("0 * * * * *"), resources: ["users"], workspaces: [acme] }).pipe(
+              Layer.provideMerge(WorkspaceSync.layer({ maxSyncs: 1, allowedBaseUrls: [simulatorUrl] })),
+              Layer.provideMerge(inMemoryRunnerWith(Layer.succeed(MessageStorage.MessageStorage, Context.get(held, MessageStorage.MessageStorage)))),
+              Layer.provide(tokensInEnv(simulator)),
+              Layer.provide(Layer.succeedContext(held)),
+              Layer.orDie
+            )
+          ),
+          Effect.provide(Logger.replace(Logger.defaultLogger, collect))
+        )
+      // The first tick (1:00, sent as "initial") runs its round; the runner stops, the next (2:00) stored and waiting.
+      yield* runnerUntil("the first round done, within 300 s on the TestClock", Effect.sync(() => rounds.length === 2))
+      const before = { stored: [...stored], rounds: rounds.map(({ line }) => line) }
+      // Away for an hour: no runner, 59 ticks of the schedule come and gone.
+      yield* TestClock.adjust("1 hour")
+      const back = yield* Clock.currentTimeMillis
+      // Back: a runner again, until the clock reads 2.5 minutes past the return, two more ticks come and gone.
+      yield* runnerUntil("2.5 minutes on the TestClock past the return", Effect.map(Clock.currentTimeMillis, (now) => now >= back + 150_000))
+
+      expect(before).toEqual({
+        stored: ["initial", "1970-01-01T00:02:00.000Z"],
+        rounds: ["Round started initial", "Round done: 1 complete, 0 failed initial"]
+      })
+      const after = rounds.slice(before.rounds.length)
+      // Back at 1:01:xx: the tick left waiting (2:00) runs no round; the latest due tick (1:01) runs one at once; the
+      // next two run at their times. Not 59 ticks stepped through, each stored and skipped.
+      expect(after.map(({ line }) => line)).toEqual([
+        "Round skipped: a later tick is due (what it sent goes on) 00:02:00",
+        "Round started 01:01:00",
+        "Round done: 1 complete, 0 failed 01:01:00",
+        "Round started 01:02:00",
+        "Round done: 1 complete, 0 failed 01:02:00",
+        "Round started 01:03:00",
+        "Round done: 1 complete, 0 failed 01:03:00"
+      ])
+      // "initial", sent again by the schedule started again, is the one it keeps: a tick that has run does not again.
+      expect(stored.slice(before.stored.length).filter((tick) => tick !== "initial")).toEqual([
+        "1970-01-01T01:01:00.000Z",
+        "1970-01-01T01:02:00.000Z",
+        "1970-01-01T01:03:00.000Z",
+        "1970-01-01T01:04:00.000Z"
+      ])
+      // The round of the return starts within a read of storage (every 10 s) of it; the next ones within one of their time.
+      const [skipped, returned, , second, , third] = after.map(({ at }) => at)
+      expect(skipped - back).toBeLessThanOrEqual(10_000)
+      expect(returned - skipped).toBeLessThanOrEqual(10_000)
+      expect(second).toBeGreaterThanOrEqual(Date.UTC(1970, 0, 1, 1, 2))
+      expect(second).toBeLessThanOrEqual(Date.UTC(1970, 0, 1, 1, 2, 10))
+      expect(third).toBeGreaterThanOrEqual(Date.UTC(1970, 0, 1, 1, 3))
+      expect(third).toBeLessThanOrEqual(Date.UTC(1970, 0, 1, 1, 3, 10))
     }))
 
   it.scoped("keeps at most maxInFlight syncs of a round sent and unanswered, sending the next as one is answered", () =>
@@ -1289,5 +1372,39 @@ describe("SyncCron", () => {
     const at = (iso: string) => DateTime.unsafeMake(iso)
     expect(Round.superseded(every15s, "1970-01-01T00:00:30.000Z", at("1970-01-01T00:00:44.000Z"))).toBe(false)
     expect(Round.superseded(every15s, "1970-01-01T00:00:30.000Z", at("1970-01-01T00:00:45.000Z"))).toBe(true)
+  })
+
+  it("the tick after one is the next, or, once that is due, the latest due: however far behind, in any time zone", () => {
+    const at = (iso: string) => DateTime.unsafeMake(iso)
+    const next = (cron: Cron.Cron, tick: string, now: string) => DateTime.formatIso(FleetCron.nextTick(cron, at(tick), at(now)))
+    const everyMinute = Cron.unsafeParse("0 * * * * *", "UTC")
+    // Not due yet: the next, as upstream's.
+    expect(next(everyMinute, "2026-12-07T10:00:00.000Z", "2026-12-07T10:00:59.999Z")).toBe("2026-12-07T10:01:00.000Z")
+    // Due: the latest due, a tick at the very millisecond of now included, one a millisecond ahead not.
+    expect(next(everyMinute, "2026-12-07T10:00:00.000Z", "2026-12-07T10:01:00.000Z")).toBe("2026-12-07T10:01:00.000Z")
+    expect(next(everyMinute, "2026-12-07T10:00:00.000Z", "2026-12-07T11:00:30.500Z")).toBe("2026-12-07T11:00:00.000Z")
+    expect(next(everyMinute, "2026-12-07T10:00:00.000Z", "2026-12-07T10:59:59.999Z")).toBe("2026-12-07T10:59:00.000Z")
+    // A per-second schedule a week behind, at once: one tick, not 604,800.
+    expect(next(Cron.unsafeParse("* * * * * *", "UTC"), "2026-11-30T10:00:00.000Z", "2026-12-07T10:00:00.250Z"))
+      .toBe("2026-12-07T10:00:00.000Z")
+    // A weekly schedule two days past its tick: that tick, which runs then.
+    expect(next(Cron.unsafeParse("0 9 * * 1", "America/New_York"), "2026-11-30T14:00:00.000Z", "2026-12-09T05:00:00.000Z"))
+      .toBe("2026-12-07T14:00:00.000Z")
+    // Where `Cron.prev` throws (Berlin's spring-forward night), the ticks stepped through: the same answer as upstream's
+    // steps would reach.
+    const berlin = Cron.unsafeParse("0 2 * * *", "Europe/Berlin")
+    const stepped = (from: string, now: string) => {
+      let tick = Cron.next(berlin, new Date(from))
+      while (Cron.next(berlin, tick).getTime() <= new Date(now).getTime()) tick = Cron.next(berlin, tick)
+      return tick.toISOString()
+    }
+    expect(() => Cron.prev(berlin, new Date("2026-03-29T05:00:01.000Z"))).toThrow()
+    expect(next(berlin, "2026-03-20T01:00:00.000Z", "2026-03-29T05:00:00.000Z")).toBe(stepped("2026-03-20T01:00:00.000Z", "2026-03-29T05:00:00.000Z"))
+    // Further behind than the steps go: as far as they go, a tick still due, whose own successor goes on from there.
+    const far = FleetCron.nextTick(berlin, at("2020-03-20T01:00:00.000Z"), at("2026-03-29T05:00:00.000Z"))
+    expect(DateTime.toEpochMillis(far)).toBeLessThan(Date.parse("2026-03-29T05:00:00.000Z"))
+    expect(DateTime.formatIso(far)).toBe(DateTime.formatIso(DateTime.unsafeFromDate(
+      Array.from({ length: FleetCron.maxSteps }).reduce<Date>((tick) => Cron.next(berlin, tick), Cron.next(berlin, new Date("2020-03-20T01:00:00.000Z")))
+    )))
   })
 })

@@ -1,0 +1,131 @@
+/**
+ * `ClusterCron.make` of @effect/cluster 0.60.2 (`src/ClusterCron.ts`), with `calculateNextRunFromPrevious` always on
+ * and one change: a tick whose successor is already due schedules the latest due tick instead, so that a schedule back
+ * after an absence runs one round at once rather than stepping through every tick it missed, a stored message each.
+ * `ClusterCron` offers no hook for it. What the cluster stores and `FleetStatus` reads is the same as upstream's: the
+ * entity type `ClusterCron/<name>`, its `run` request (`Persisted`, `Uninterruptible`) with the payload
+ * `@effect/cluster/ClusterCron/CronPayload`, the first tick sent to the entity "initial", every later one to its ISO
+ * time, so ticks stored by either carry on with the other.
+ *
+ * @internal
+ */
+import { ClusterSchema, DeliverAt, Entity, type Sharding, Singleton } from "@effect/cluster"
+import { Rpc } from "@effect/rpc"
+import { Cron, DateTime, Effect, Exit, Layer, PrimaryKey, Schedule, Schema, type Scope } from "effect"
+
+/** Upstream's payload, under upstream's name: the tick's time, delivered then, one request per tick entity. */
+class CronPayload extends Schema.Class<CronPayload>("@effect/cluster/ClusterCron/CronPayload")({
+  dateTime: Schema.DateTimeUtc
+}) {
+  [PrimaryKey.symbol]() {
+    return ""
+  }
+  [DeliverAt.symbol]() {
+    return this.dateTime
+  }
+}
+
+/** Upstream's retry of sending the next tick: it must not be lost, or the schedule stops. */
+const retryPolicy = Schedule.exponential(200, 1.5).pipe(Schedule.union(Schedule.spaced("1 minute")))
+
+/**
+ * How many ticks `nextTick` steps through one at a time when `Cron.prev` cannot give the latest due one: `Cron.next`
+ * costs 15–35 µs here, so some 30 ms at most. A schedule further behind goes on from where the steps got, a tick whose
+ * successor is due, which steps again: one stored message per this many ticks missed.
+ */
+export const maxSteps = 1_000
+
+/**
+ * The tick to schedule after `tick`: `Cron.next` of it, or, when that is already due at `now`, the latest tick due
+ * (the last at or before `now`), which then runs at once, the ticks between it and `tick` never sent.
+ */
+export const nextTick = (cron: Cron.Cron, tick: DateTime.Utc, now: DateTime.Utc): DateTime.Utc => {
+  const nowMillis = DateTime.toEpochMillis(now)
+  const next = Cron.next(cron, DateTime.toDate(tick))
+  if (next.getTime() > nowMillis) return DateTime.unsafeFromDate(next)
+  const isLatestDue = (at: Date) =>
+    at.getTime() >= next.getTime() && at.getTime() <= nowMillis && Cron.next(cron, at).getTime() > nowMillis
+  // `Cron.prev` looks strictly before its start, to the whole second: from the second after `now`'s, it finds a tick
+  // at `now` too. It can throw (a time zone's spring-forward hour, a rare date), and is checked against `Cron.next`.
+  const latest = latestBefore(cron, new Date(Math.floor(nowMillis / 1000) * 1000 + 1000))
+  if (latest !== undefined && isLatestDue(latest)) return DateTime.unsafeFromDate(latest)
+  let at = next
+  for (let step = 0; step < maxSteps; step++) {
+    const following = Cron.next(cron, at)
+    if (following.getTime() > nowMillis) break
+    at = following
+  }
+  return DateTime.unsafeFromDate(at)
+}
+
+const latestBefore = (cron: Cron.Cron, before: Date): Date | undefined => {
+  try {
+    return Cron.prev(cron, before)
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * The schedule's layer: the first tick sent once for its lifetime (to "initial"), each later one by the handler of the
+ * one before, once `execute` has ended, at `nextTick`. Upstream's default, the next tick from "now" sent by the
+ * singleton too, made two chains of rounds when the singleton started again on another runner while a round ran (a
+ * runner stopped or joined): here the singleton only ever sends "initial", which the storage keeps once, and a tick's
+ * successor comes from that tick and the clock alone: one chain.
+ *
+ * Upstream's `skipIfOlderThan` (a day by default) is left out: of a backlog only the latest due tick is sent, so no
+ * pile of stale ticks needs it, and the round a user expects of a runner back after a week (or of a weekly schedule
+ * back two days after its tick) runs at once instead of never.
+ */
+export const make = <E, R>(options: {
+  readonly name: string
+  readonly cron: Cron.Cron
+  readonly execute: Effect.Effect<void, E, R>
+  readonly shardGroup: string
+}): Layer.Layer<never, never, Sharding.Sharding | Exclude<R, Scope.Scope>> => {
+  const CronEntity = Entity.make(`ClusterCron/${options.name}`, [
+    Rpc.make("run", { payload: CronPayload })
+      .annotate(ClusterSchema.Persisted, true)
+      .annotate(ClusterSchema.Uninterruptible, true)
+  ])
+    .annotate(ClusterSchema.ShardGroup, () => options.shardGroup)
+    .annotate(ClusterSchema.ClientTracingEnabled, false)
+
+  const InitialRun = Singleton.make(
+    `ClusterCron/${options.name}`,
+    Effect.gen(function*() {
+      const next = DateTime.unsafeFromDate(Cron.next(options.cron, DateTime.toDate(yield* DateTime.now)))
+      const client = (yield* CronEntity.client)("initial")
+      yield* client.run({ dateTime: next }, { discard: true })
+    }),
+    { shardGroup: options.shardGroup }
+  )
+
+  const EntityLayer = CronEntity.toLayer(Effect.gen(function*() {
+    const makeClient = yield* CronEntity.client
+    return {
+      run: (request) =>
+        options.execute.pipe(
+          Effect.orDie,
+          Effect.exit,
+          Effect.flatMap(Effect.fnUntraced(function*(exit) {
+            if (Exit.isFailure(exit)) {
+              yield* Effect.logWarning(exit.cause)
+            }
+            const next = nextTick(options.cron, request.payload.dateTime, yield* DateTime.now)
+            const client = makeClient(DateTime.formatIso(next))
+            return yield* client.run({ dateTime: next }, { discard: true }).pipe(
+              Effect.tapErrorCause((cause) => Effect.logWarning("Failed to schedule next run, retrying", cause)),
+              Effect.sandbox,
+              Effect.retry(retryPolicy),
+              Effect.orDie
+            )
+          })),
+          // Upstream's, which the CLI's log format knows (`dateTime` written as an ISO time).
+          Effect.annotateLogs({ module: "ClusterCron", name: options.name, dateTime: request.payload.dateTime })
+        )
+    }
+  }))
+
+  return Layer.merge(InitialRun, EntityLayer)
+}
