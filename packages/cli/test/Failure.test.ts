@@ -215,7 +215,7 @@ describe("Failure.line", () => {
     const missing = Object.assign(new Error("relation \"intercom_sync_runs\" does not exist"), { code: "42P01" })
     const error = new SqlError({ message: "Failed to execute statement", cause: missing })
     expect(Failure.line(Cause.fail(error), [], { subcommand: ["fleet", "status"] })).toBe(
-      "SqlError: Failed to execute statement: relation \"intercom_sync_runs\" does not exist. The sync's tables are not as its migrations made them (a table, view or column dropped or renamed by hand): put it back as it was, or sync into a new database (or, in PostgreSQL, a schema of its own), where the first sync copies every record again."
+      "SqlError: Failed to execute statement: relation \"intercom_sync_runs\" does not exist. The sync's tables are not as its migrations made them (a table, view or column dropped or renamed by hand). One renamed: give it its name back. A view dropped: create it again as a new database's first sync makes it (its definition: sqlite3 NEW '.schema NAME', or pg_dump --schema-only --table NAME NEW). A table or column dropped, what it held is gone: sync into a new database (or, in PostgreSQL, a schema of its own), where the first sync copies every record again (a table made again empty is not enough: in PostgreSQL the sync would take the records it lost for unchanged)."
     )
     // A run's own error is said as it is, its advice once.
     const altered = new SyncError.TablesAltered({ workspace: "acme", detail: "no such table: main.intercom_users_seen" })

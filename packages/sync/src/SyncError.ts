@@ -390,7 +390,7 @@ export class TablesAltered extends Schema.TaggedError<TablesAltered>()("TablesAl
   }
   /** What to do. */
   get advice(): string {
-    return "The sync's tables are not as its migrations made them (a table, view or column dropped or renamed by hand): put it back as it was, or sync into a new database (or, in PostgreSQL, a schema of its own), where the first sync copies every record again."
+    return "The sync's tables are not as its migrations made them (a table, view or column dropped or renamed by hand). One renamed: give it its name back. A view dropped: create it again as a new database's first sync makes it (its definition: sqlite3 NEW '.schema NAME', or pg_dump --schema-only --table NAME NEW). A table or column dropped, what it held is gone: sync into a new database (or, in PostgreSQL, a schema of its own), where the first sync copies every record again (a table made again empty is not enough: in PostgreSQL the sync would take the records it lost for unchanged)."
   }
   override get message(): string {
     return `${this.problem} ${this.advice}`

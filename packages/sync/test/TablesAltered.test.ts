@@ -39,7 +39,7 @@ describe.each(Databases.both)("a sync's tables altered by hand, on %s", (_name, 
       expect(failure).toBeInstanceOf(SyncError.TablesAltered)
       expect(failure?.message).toMatch(
         new RegExp(
-          `^The sync of workspace "${token}" met a table, view or column of its own missing: .*intercom_users.*\\. The sync's tables are not as its migrations made them \\(a table, view or column dropped or renamed by hand\\): put it back as it was`
+          `^The sync of workspace "${token}" met a table, view or column of its own missing: .*intercom_users.*\\. The sync's tables are not as its migrations made them \\(a table, view or column dropped or renamed by hand\\)\\. One renamed: give it its name back\\. A view dropped: create it again`
         )
       )
       // No scroll opened at Intercom, for the next run to wait out.
@@ -51,6 +51,10 @@ describe.each(Databases.both)("a sync's tables altered by hand, on %s", (_name, 
     Effect.gen(function*() {
       const { exit, runs, scrollsOpened } = yield* syncAfter((sql) => sql`DROP VIEW intercom_users`)
       expect(failureOf(exit)).toBeInstanceOf(SyncError.TablesAltered)
+      // The advice says how to put it back: where its definition is; and that a table dropped is a new database's.
+      expect(failureOf(exit)?.message).toContain("A view dropped: create it again as a new database's first sync makes it")
+      expect(failureOf(exit)?.message).toContain("pg_dump --schema-only --table NAME")
+      expect(failureOf(exit)?.message).toContain("A table or column dropped, what it held is gone: sync into a new database")
       expect(scrollsOpened).toBe(0)
       expect(runs.map((run) => run.status)).toEqual(["failed"])
     }).pipe(Effect.provide(database)))
@@ -71,6 +75,25 @@ it.effect("PostgreSQL: a column the view does not show, dropped: met at the firs
     expect(failureOf(exit)).toMatchObject({ _tag: "TablesAltered", detail: "column \"record_hash\" of relation \"intercom_users_seen\" does not exist" })
     expect(scrollsOpened).toBe(1)
     expect(runs.map((run) => [run.status, run.error?.startsWith("TablesAltered: ")])).toEqual([["failed", true]])
+  }).pipe(Effect.provide(Databases.postgres)))
+
+it.effect("PostgreSQL: a records table dropped and made again empty is not the copy it was: the sync takes its records for unchanged (why the advice sends a dropped table to a new database)", () =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* Sync.migrate
+    const token = freshToken("records-back")
+    const layer = intercom(token, { workspace: { users: 30 } })
+    expect((yield* Sync.run("users", { workspace: token }).pipe(Effect.provide(layer))).inserted).toBe(30)
+    // Made again as it was, by its definition (a copy of the empty table's, and the view's), its rows gone.
+    const [view] = yield* sql<{ readonly sql: string }>`SELECT 'CREATE VIEW intercom_users AS ' || pg_get_viewdef('intercom_users'::regclass) AS sql`
+    yield* sql`CREATE TABLE intercom_users_records_again (LIKE intercom_users_records INCLUDING ALL)`
+    yield* sql`DROP TABLE intercom_users_records CASCADE`
+    yield* sql`ALTER TABLE intercom_users_records_again RENAME TO intercom_users_records`
+    yield* sql.unsafe(view!.sql)
+    const again = yield* Sync.run("users", { workspace: token }).pipe(Effect.provide(layer))
+    expect([again.inserted, again.unchanged]).toEqual([0, 30])
+    const [{ count }] = yield* sql<{ readonly count: string }>`SELECT count(*) AS count FROM intercom_users WHERE workspace = ${token}`
+    expect(Number(count)).toBe(0)
   }).pipe(Effect.provide(Databases.postgres)))
 
 describe("TablesAltered.fromError", () => {
