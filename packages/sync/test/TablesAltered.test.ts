@@ -59,6 +59,31 @@ describe.each(Databases.both)("a sync's tables altered by hand, on %s", (_name, 
       expect(runs.map((run) => run.status)).toEqual(["failed"])
     }).pipe(Effect.provide(database)))
 
+  it.effect("the view dropped and made again from its definition, in the same process: the next run completes (SQLite kept the check's failed prepare for 10 minutes)", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const { dialect } = yield* Databases.TestDatabase
+      yield* Sync.migrate
+      // The definition as a new database's first sync makes it: the same migrations, read before the drop.
+      const [definition] = dialect === "pg"
+        ? yield* sql<{ readonly sql: string }>`SELECT 'CREATE VIEW intercom_users AS ' || pg_get_viewdef('intercom_users'::regclass) AS sql`
+        : yield* sql<{ readonly sql: string }>`SELECT sql FROM sqlite_master WHERE type = 'view' AND name = 'intercom_users'`
+      yield* sql`DROP VIEW intercom_users`
+      const token = freshToken("view-back")
+      yield* Effect.gen(function*() {
+        const failed = yield* Effect.exit(Sync.run("users", { workspace: token }))
+        const failure = failureOf(failed)
+        expect(failure).toBeInstanceOf(SyncError.TablesAltered)
+        yield* sql.unsafe(definition!.sql)
+        const summary = yield* Sync.run("users", { workspace: token })
+        expect(summary.inserted).toBe(30)
+      }).pipe(Effect.provide(intercom(token, { workspace: { users: 30 } })))
+      const [{ count }] = yield* sql<{ readonly count: number | string }>`SELECT count(*) AS count FROM intercom_users
+        WHERE workspace = ${token}`
+      expect(Number(count)).toBe(30)
+      expect((yield* runs(token)).map((run) => run.status)).toEqual(["failed", "complete"])
+    }).pipe(Effect.provide(database)))
+
   it.effect("another resource's table dropped: this resource's run is not stopped by it", () =>
     Effect.gen(function*() {
       const { exit, runs } = yield* syncAfter((sql, dialect) =>

@@ -3,7 +3,7 @@
  * own table and column names.
  */
 import type { SqlClient, Statement } from "@effect/sql"
-import type { SqlError } from "@effect/sql/SqlError"
+import { SqlError } from "@effect/sql/SqlError"
 import { type Models, Resource } from "@intercom-scroll/core"
 import { Context, Duration, Effect } from "effect"
 import { createHash } from "node:crypto"
@@ -471,10 +471,16 @@ export const make = (
   const view = sql(recordTables[resource])
   // The view by its name and its tables by theirs: a view follows a table renamed (PostgreSQL binds it to the table
   // itself, SQLite rewrites it), while the run's writes name the table.
+  const check = sql`SELECT 1 FROM ${view} WHERE 1 = 0 UNION ALL SELECT 1 FROM ${stored} WHERE 1 = 0 UNION ALL SELECT 1 FROM ${seen} WHERE 1 = 0${
+    dialect === "sqlite" ? sql` UNION ALL SELECT 1 FROM ${seenLog} WHERE 1 = 0` : sql``
+  }`
+  // In SQLite unprepared: @effect/sql-sqlite-node keeps a statement's failed prepare in its cache for 10 minutes, so
+  // that in a process that lives on (an app's hourly `Sync.run`) a view put back as the advice says still failed the
+  // check with the same `no such table`. Its unprepared path throws the prepare's error as a defect: an SqlError here.
   const checkTables = Effect.asVoid(
-    sql`SELECT 1 FROM ${view} WHERE 1 = 0 UNION ALL SELECT 1 FROM ${stored} WHERE 1 = 0 UNION ALL SELECT 1 FROM ${seen} WHERE 1 = 0${
-      dialect === "sqlite" ? sql` UNION ALL SELECT 1 FROM ${seenLog} WHERE 1 = 0` : sql``
-    }`
+    dialect === "sqlite"
+      ? check.unprepared.pipe(Effect.catchAllDefect((cause) => Effect.fail(new SqlError({ cause, message: "Failed to prepare statement" }))))
+      : check
   )
 
   // SQLite: the ids of `source` (a chunk of a run's sorted copy of its log) folded into the seen table as seen by `run`,
