@@ -475,8 +475,8 @@ export const make = (
     dialect === "sqlite" ? sql` UNION ALL SELECT 1 FROM ${seenLog} WHERE 1 = 0` : sql``
   }`
   // In SQLite unprepared: @effect/sql-sqlite-node keeps a statement's failed prepare in its cache for 10 minutes, so
-  // that in a process that lives on (an app's hourly `Sync.run`) a view put back as the advice says still failed the
-  // check with the same `no such table`. Its unprepared path throws the prepare's error as a defect: an SqlError here.
+  // that in a process that lives on and first met it missing (an app's hourly `Sync.run`, a fleet runner started then)
+  // a view put back as the advice says still failed the check with the same `no such table`. Its unprepared path throws the prepare's error as a defect: an SqlError here.
   const checkTables = Effect.asVoid(
     dialect === "sqlite"
       ? check.unprepared.pipe(Effect.catchAllDefect((cause) => Effect.fail(new SqlError({ cause, message: "Failed to prepare statement" }))))
