@@ -84,6 +84,24 @@ describe.each(Databases.both)("a sync's tables altered by hand, on %s", (_name, 
       expect((yield* runs(token)).map((run) => run.status)).toEqual(["failed", "complete"])
     }).pipe(Effect.provide(database)))
 
+  it.effect("the runs table dropped: the run fails with TablesAltered before it has a row, not with the driver's SqlError", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const { dialect } = yield* Databases.TestDatabase
+      yield* Sync.migrate
+      yield* Effect.orDie(sql.unsafe(`DROP TABLE intercom_sync_runs${dialect === "pg" ? " CASCADE" : ""}`))
+      const token = freshToken("altered")
+      // Met before the run's lease, row and scroll: where `Sync.run` fails outside the part that records the run.
+      const exit = yield* Effect.exit(Sync.run("users", { workspace: token })).pipe(
+        Effect.provide(intercom(token, { workspace: { users: 30 } }))
+      )
+      expect(failureOf(exit)).toMatchObject({
+        _tag: "TablesAltered",
+        workspace: token,
+        detail: expect.stringMatching(/^(no such table: (main\.)?intercom_sync_runs|relation "intercom_sync_runs" does not exist)$/)
+      })
+    }).pipe(Effect.provide(database)))
+
   it.effect("another resource's table dropped: this resource's run is not stopped by it", () =>
     Effect.gen(function*() {
       const { exit, runs } = yield* syncAfter((sql, dialect) =>
