@@ -6,7 +6,8 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import { Simulator } from "@intercom-scroll/simulator"
-import { Cause, Effect, Exit, Option } from "effect"
+import { PostgresDatabase } from "@intercom-scroll/testing"
+import { Cause, Effect, Exit, Option, Redacted } from "effect"
 import { Sync, SyncError } from "../src/index.js"
 import * as Databases from "./support/databases.js"
 import { freshToken, intercom, runs } from "./support/world.js"
@@ -138,6 +139,31 @@ it.effect("PostgreSQL: a records table dropped and made again empty is not the c
     const [{ count }] = yield* sql<{ readonly count: string }>`SELECT count(*) AS count FROM intercom_users WHERE workspace = ${token}`
     expect(Number(count)).toBe(0)
   }).pipe(Effect.provide(Databases.postgres)))
+
+it.effect("PostgreSQL: a role granted the tables a run writes, not the view users query, syncs: the check asks for the view by its name, not its rows", () =>
+  Effect.gen(function*() {
+    const url = yield* PostgresDatabase.make
+    const role = `tables_only_${Math.random().toString(36).slice(2, 10)}`
+    yield* Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* Sync.migrate
+      yield* sql.unsafe(`CREATE ROLE ${role} LOGIN PASSWORD 'tables-only'`)
+      yield* sql.unsafe(`GRANT USAGE ON SCHEMA public TO ${role}`)
+      yield* sql.unsafe(`GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO ${role}`)
+      // Its tables, granted one by one as least privilege has it: not the views, which the run never read before.
+      yield* sql.unsafe(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${role}`)
+      yield* sql.unsafe(`REVOKE ALL ON ${Object.values(Sync.tables).join(", ")} FROM ${role}`)
+    }).pipe(Effect.provide(PostgresDatabase.layerAt(url)), Effect.orDie)
+    const asRole = new URL(Redacted.value(url))
+    asRole.username = role
+    asRole.password = "tables-only"
+    const token = freshToken("grants")
+    const summary = yield* Sync.run("users", { workspace: token }).pipe(
+      Effect.provide(intercom(token, { workspace: { users: 30 } })),
+      Effect.provide(PostgresDatabase.layerAt(Redacted.make(asRole.href)))
+    )
+    expect(summary.inserted).toBe(30)
+  }))
 
 describe("TablesAltered.fromError", () => {
   it("reads the database's words for a missing table or column down an error's causes, and nothing else", () => {

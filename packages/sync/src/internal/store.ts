@@ -435,9 +435,9 @@ export interface Store {
    */
   readonly storedApp: Effect.Effect<string | undefined, SqlError>
   /**
-   * Reads nothing from the resource's view (which names its two tables' columns), its two tables and, in SQLite, its
-   * seen log: fails where the database cannot find one of them, a statement that costs the database its parse and
-   * nothing else.
+   * Reads nothing from the resource's view (which names its two tables' columns; in PostgreSQL its name only looked
+   * up), its two tables and, in SQLite, its seen log: fails where the database cannot find one of them, a statement
+   * that costs the database its parse and nothing else.
    */
   readonly checkTables: Effect.Effect<void, SqlError>
 }
@@ -468,15 +468,20 @@ export const make = (
     ([row]): BoundApp | undefined => row === undefined ? undefined : { id: row.app_id, name: row.app_name }
   )
   const typed: ReadonlyArray<string> = typedColumns[resource]
-  const view = sql(recordTables[resource])
   // The view by its name and its tables by theirs: a view follows a table renamed (PostgreSQL binds it to the table
-  // itself, SQLite rewrites it), while the run's writes name the table.
-  const check = sql`SELECT 1 FROM ${view} WHERE 1 = 0 UNION ALL SELECT 1 FROM ${stored} WHERE 1 = 0 UNION ALL SELECT 1 FROM ${seen} WHERE 1 = 0${
+  // itself, SQLite rewrites it), while the run's writes name the table. PostgreSQL: the view's name looked up
+  // (`::regclass` fails as a read would, 42P01), not read: a role granted the tables a run writes, and not the views
+  // users query, synced before the check, and a read of the view refused it (42501).
+  const view = dialect === "pg"
+    ? sql`SELECT 1 WHERE ${recordTables[resource]}::regclass IS NULL`
+    : sql`SELECT 1 FROM ${sql(recordTables[resource])} WHERE 1 = 0`
+  const check = sql`${view} UNION ALL SELECT 1 FROM ${stored} WHERE 1 = 0 UNION ALL SELECT 1 FROM ${seen} WHERE 1 = 0${
     dialect === "sqlite" ? sql` UNION ALL SELECT 1 FROM ${seenLog} WHERE 1 = 0` : sql``
   }`
   // In SQLite unprepared: @effect/sql-sqlite-node keeps a statement's failed prepare in its cache for 10 minutes, so
   // that in a process that lives on and first met it missing (an app's hourly `Sync.run`, a fleet runner started then)
-  // a view put back as the advice says still failed the check with the same `no such table`. Its unprepared path throws the prepare's error as a defect: an SqlError here.
+  // a view put back as the advice says still failed the check with the same `no such table`. Its unprepared path
+  // throws the prepare's error as a defect: an SqlError here.
   const checkTables = Effect.asVoid(
     dialect === "sqlite"
       ? check.unprepared.pipe(Effect.catchAllDefect((cause) => Effect.fail(new SqlError({ cause, message: "Failed to prepare statement" }))))
