@@ -1,4 +1,5 @@
 /** The command line of a bench script: `--name VALUE` flags and bare switches. */
+
 /** A process's arguments after node's and the script's, without the `--` that `pnpm <script> -- …` passes on. */
 export const scriptArguments = (processArgv: ReadonlyArray<string>): ReadonlyArray<string> =>
   processArgv[2] === "--" ? processArgv.slice(3) : processArgv.slice(2)
