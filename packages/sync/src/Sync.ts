@@ -829,6 +829,7 @@ export const run: (
       // where that waits for no one, rather than left at the pass's size while a connection has the file open.
     })).pipe(
       Effect.tap(() => dialect === "sqlite" ? Store.truncateWal(client, sql) : Effect.void),
+      // Mapped in the run's `use` too, for its row to record `TablesAltered`; here, what fails before the row has it.
       Effect.mapError(alteredTables(workspace))
     )
   }
