@@ -377,6 +377,7 @@ export class TablesAltered extends Schema.TaggedError<TablesAltered>()("TablesAl
    * statement on the sync's tables), naming `workspace` if given; undefined for any other error.
    *
    * @since 0.1.0
+   * @category constructors
    */
   static fromError(error: unknown, workspace?: string): TablesAltered | undefined {
     const detail = missingInSchema(error)
