@@ -65,15 +65,18 @@ describe("Sync.pruneRuns on SQLite", () => {
         const sql = yield* SqlClient.SqlClient
         const { client } = yield* Databases.TestDatabase
         yield* Sync.migrate
-        // The seen table away (as a full disk or a broken file would have it): the run stores and logs every page,
-        // then neither its end nor its fold can write the seen rows; it is recorded failed, its log left.
-        yield* sql`ALTER TABLE intercom_users_seen RENAME TO seen_away`
+        // The seen table's writes refused (as a full disk or a broken file would have it): the run stores and logs
+        // every page, then neither its end nor its fold can write the seen rows; it is recorded failed, its log left.
+        // (Not the table renamed away: a run finds that before its scroll, `TablesAltered`, and stores nothing.)
+        yield* sql`CREATE TRIGGER refuse_seen BEFORE INSERT ON intercom_users_seen BEGIN SELECT RAISE(ABORT, 'no room left'); END`
+        yield* sql`CREATE TRIGGER refuse_seen_update BEFORE UPDATE ON intercom_users_seen BEGIN SELECT RAISE(ABORT, 'no room left'); END`
         // On a client of its own: the SQLite client keeps a statement that failed to prepare.
         yield* Effect.exit(Sync.run("users", { workspace: token }).pipe(
           Effect.provide(Layer.merge(sync(token, 50), Layer.orDie(client))),
           Effect.provide(Logger.remove(Logger.defaultLogger))
         ))
-        yield* sql`ALTER TABLE seen_away RENAME TO intercom_users_seen`
+        yield* sql`DROP TRIGGER refuse_seen`
+        yield* sql`DROP TRIGGER refuse_seen_update`
         expect((yield* runs(token)).map((run) => run.status)).toEqual(["failed"])
       })
 
