@@ -481,7 +481,7 @@ export const make = (
   // In SQLite unprepared: @effect/sql-sqlite-node keeps a statement's failed prepare in its cache for 10 minutes, so
   // that in a process that lives on and first met it missing (an app's hourly `Sync.run`, a fleet runner started then)
   // a view put back as the advice says still failed the check with the same `no such table`. Its unprepared path
-  // throws the prepare's error as a defect: an SqlError here.
+  // throws the prepare's error as a defect (Effect-TS/effect#7721, mended in v4 only): an SqlError here.
   const checkTables = Effect.asVoid(
     dialect === "sqlite"
       ? check.unprepared.pipe(Effect.catchAllDefect((cause) => Effect.fail(new SqlError({ cause, message: "Failed to prepare statement" }))))
