@@ -1194,7 +1194,7 @@ describe("intercom-scroll sync", () => {
       expect(run.fake.requests).toHaveLength(0)
       expect(lines(run.capture.stderr())).toHaveLength(1)
       expect(run.capture.stderr()).toMatch(
-        /^TablesAltered: The sync of workspace "default" met a table, view or column of its own missing: no such table: (main\.)?intercom_users_seen\. The sync's tables are not as its migrations made them \(a table, view or column dropped or renamed by hand\)\. One renamed: give it its name back\. A view dropped: create it again .* A table or column dropped, what it held is gone: sync into a new database \(or, in PostgreSQL, a schema of its own\), where the first sync copies every record again \(.*\)\.\n$/
+        /^TablesAltered: The sync of workspace "default" met a table, view, column or key of its own missing: no such table: (main\.)?intercom_users_seen\. The sync's tables are not as its migrations made them \(a table, view, column or key dropped or renamed by hand\)\. One renamed: give it its name back\. A view dropped: create it again .* A table or column dropped, what it held is gone: sync into a new database \(or, in PostgreSQL, a schema of its own\), where the first sync copies every record again \(.*\)\.\n$/
       )
     }).pipe(Effect.provide(NodeContext.layer))
   })

@@ -310,7 +310,7 @@ const unkeepableIdIn = (page: Scroll.Page<Resource.Resource>): ScrollError.Inval
 }
 
 /**
- * An `SqlError` that says a table, view or column of the sync's is missing, as `TablesAltered` (what to do, beside the
+ * An `SqlError` that says a table, view, column or key of the sync's is missing, as `TablesAltered` (what to do, beside the
  * database's words); any other error as it is.
  */
 const alteredTables = (workspace: string) => <E extends SyncError>(error: E): E | TablesAltered =>

@@ -341,8 +341,9 @@ export class WorkspaceUnchecked extends Schema.TaggedError<WorkspaceUnchecked>()
 }
 
 /**
- * A table, view or column of the sync's that the database could not find, down an error's causes: PostgreSQL's 42P01
- * (undefined_table) and 42703 (undefined_column), SQLite's words for them. The database's words, or undefined.
+ * A table, view, column or key of the sync's that the database could not find, down an error's causes: PostgreSQL's
+ * 42P01 (undefined_table) and 42703 (undefined_column), an upsert's `ON CONFLICT (workspace, id)` with no primary key
+ * to match (its primary key dropped), SQLite's words for each. The database's words, or undefined.
  */
 const missingInSchema = (error: unknown): string | undefined => {
   // A few levels at most, as `explain`: the chain is the driver's.
@@ -350,7 +351,9 @@ const missingInSchema = (error: unknown): string | undefined => {
     const { code, message } = cause as { readonly code?: unknown; readonly message?: unknown }
     if (
       typeof message === "string" &&
-      (code === "42P01" || code === "42703" || /^(?:no such (?:table|column): |table \S+ has no column named )/.test(message))
+      (code === "42P01" || code === "42703" ||
+        /^(?:no such (?:table|column): |table \S+ has no column named )|(?:no unique or exclusion constraint|does not match any PRIMARY KEY or UNIQUE constraint)/
+          .test(message))
     ) return message
     cause = (cause as { readonly cause?: unknown }).cause
   }
@@ -358,10 +361,10 @@ const missingInSchema = (error: unknown): string | undefined => {
 }
 
 /**
- * The sync's tables are not as its migrations made them: a table, view or column of theirs is missing, dropped or
- * renamed by hand (the migrations that ran made every one). A run checks the resource's view and tables before its
- * scroll opens, so that such a run fails without holding Intercom's one scroll of the workspace for a minute; a column
- * the view does not show is met at the first write, after the scroll opened.
+ * The sync's tables are not as its migrations made them: a table, view, column or primary key of theirs is missing,
+ * dropped or renamed by hand (the migrations that ran made every one). A run checks the resource's view, its tables and
+ * the columns it writes before its scroll opens, so that such a run fails without holding Intercom's one scroll of the
+ * workspace for a minute; a primary key dropped is met at the first write, after the scroll opened.
  *
  * @since 0.1.0
  * @category errors
@@ -387,11 +390,11 @@ export class TablesAltered extends Schema.TaggedError<TablesAltered>()("TablesAl
   /** What happened. */
   get problem(): string {
     const whose = this.workspace === undefined ? "" : ` of workspace ${JSON.stringify(this.workspace)}`
-    return `The sync${whose} met a table, view or column of its own missing: ${this.detail}.`
+    return `The sync${whose} met a table, view, column or key of its own missing: ${this.detail}.`
   }
   /** What to do. */
   get advice(): string {
-    return "The sync's tables are not as its migrations made them (a table, view or column dropped or renamed by hand). One renamed: give it its name back. A view dropped: create it again as a new database's first sync makes it (its definition: sqlite3 NEW '.schema NAME', or pg_dump --schema-only --table NAME NEW). A table or column dropped, what it held is gone: sync into a new database (or, in PostgreSQL, a schema of its own), where the first sync copies every record again (a table made again empty is not enough: in PostgreSQL the sync would take the records it lost for unchanged)."
+    return "The sync's tables are not as its migrations made them (a table, view, column or key dropped or renamed by hand). One renamed: give it its name back. A view dropped: create it again as a new database's first sync makes it (its definition: sqlite3 NEW '.schema NAME', or pg_dump --schema-only --table NAME NEW). A table or column dropped, what it held is gone: sync into a new database (or, in PostgreSQL, a schema of its own), where the first sync copies every record again (a table made again empty is not enough: in PostgreSQL the sync would take the records it lost for unchanged). A primary key dropped: add it back (in PostgreSQL, ALTER TABLE NAME ADD PRIMARY KEY (workspace, id))."
   }
   override get message(): string {
     return `${this.problem} ${this.advice}`

@@ -535,7 +535,7 @@ describe.each(Databases.both)("Sync.run on %s", (_name, database) => {
         const [run] = yield* runs(token)
         expect(run.status).toBe("failed")
         // A table renamed, which its view follows in both dialects: the run finds the name missing before it scrolls.
-        expect(run.error).toMatch(/^TablesAltered: The sync of workspace "[^"]+" met a table, view or column of its own missing: (no such table: (main\.)?intercom_users_seen|relation "intercom_users_seen" does not exist)\.$/)
+        expect(run.error).toMatch(/^TablesAltered: The sync of workspace "[^"]+" met a table, view, column or key of its own missing: (no such table: (main\.)?intercom_users_seen|relation "intercom_users_seen" does not exist)\.$/)
       }))
 
     it.effect("counts its rows by change and its end by status in SyncMetrics, as the summaries do", () =>

@@ -40,7 +40,7 @@ describe.each(Databases.both)("a sync's tables altered by hand, on %s", (_name, 
       expect(failure).toBeInstanceOf(SyncError.TablesAltered)
       expect(failure?.message).toMatch(
         new RegExp(
-          `^The sync of workspace "${token}" met a table, view or column of its own missing: .*intercom_users.*\\. The sync's tables are not as its migrations made them \\(a table, view or column dropped or renamed by hand\\)\\. One renamed: give it its name back\\. A view dropped: create it again`
+          `^The sync of workspace "${token}" met a table, view, column or key of its own missing: .*intercom_users.*\\. The sync's tables are not as its migrations made them \\(a table, view, column or key dropped or renamed by hand\\)\\. One renamed: give it its name back\\. A view dropped: create it again`
         )
       )
       // No scroll opened at Intercom, for the next run to wait out.
@@ -103,6 +103,23 @@ describe.each(Databases.both)("a sync's tables altered by hand, on %s", (_name, 
       })
     }).pipe(Effect.provide(database)))
 
+  it.effect("a column a run writes renamed, which the view follows: the run fails with TablesAltered before its scroll opens, and once it has its name back the next run in the same process completes", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* Sync.migrate
+      yield* sql`ALTER TABLE intercom_users_records RENAME COLUMN changed_run TO changed_by_run`
+      const token = freshToken("column-back")
+      yield* Effect.gen(function*() {
+        const failed = yield* Effect.exit(Sync.run("users", { workspace: token }))
+        expect(failureOf(failed)).toMatchObject({ _tag: "TablesAltered", detail: expect.stringContaining("changed_run") })
+        expect((yield* (yield* Simulator.Simulator).stats).total.scrollsOpened).toBe(0)
+        // In SQLite a write prepared while the column was missing stays failed in the driver's cache 10 minutes.
+        yield* sql`ALTER TABLE intercom_users_records RENAME COLUMN changed_by_run TO changed_run`
+        expect((yield* Sync.run("users", { workspace: token })).inserted).toBe(30)
+      }).pipe(Effect.provide(intercom(token, { workspace: { users: 30 } })))
+      expect((yield* runs(token)).map((run) => run.status)).toEqual(["failed", "complete"])
+    }).pipe(Effect.provide(database)))
+
   it.effect("another resource's table dropped: this resource's run is not stopped by it", () =>
     Effect.gen(function*() {
       const { exit, runs } = yield* syncAfter((sql, dialect) =>
@@ -113,10 +130,24 @@ describe.each(Databases.both)("a sync's tables altered by hand, on %s", (_name, 
     }).pipe(Effect.provide(database)))
 })
 
-it.effect("PostgreSQL: a column the view does not show, dropped: met at the first page's write, and said as TablesAltered too", () =>
+it.effect("PostgreSQL: a column the view does not show, dropped: found before the scroll opens too", () =>
   Effect.gen(function*() {
     const { exit, runs, scrollsOpened } = yield* syncAfter((sql) => sql`ALTER TABLE intercom_users_seen DROP COLUMN record_hash`)
-    expect(failureOf(exit)).toMatchObject({ _tag: "TablesAltered", detail: "column \"record_hash\" of relation \"intercom_users_seen\" does not exist" })
+    expect(failureOf(exit)).toMatchObject({ _tag: "TablesAltered", detail: "column \"record_hash\" does not exist" })
+    expect(scrollsOpened).toBe(0)
+    expect(runs.map((run) => [run.status, run.error?.startsWith("TablesAltered: ")])).toEqual([["failed", true]])
+  }).pipe(Effect.provide(Databases.postgres)))
+
+it.effect("PostgreSQL: a primary key dropped: met at the first page's upsert, and said as TablesAltered with how to add it back", () =>
+  Effect.gen(function*() {
+    const { exit, runs, scrollsOpened } = yield* syncAfter((sql) =>
+      sql`ALTER TABLE intercom_users_seen DROP CONSTRAINT intercom_users_seen_pkey`
+    )
+    expect(failureOf(exit)).toMatchObject({
+      _tag: "TablesAltered",
+      detail: "there is no unique or exclusion constraint matching the ON CONFLICT specification"
+    })
+    expect(failureOf(exit)?.message).toContain("A primary key dropped: add it back (in PostgreSQL, ALTER TABLE NAME ADD PRIMARY KEY (workspace, id))")
     expect(scrollsOpened).toBe(1)
     expect(runs.map((run) => [run.status, run.error?.startsWith("TablesAltered: ")])).toEqual([["failed", true]])
   }).pipe(Effect.provide(Databases.postgres)))
@@ -177,6 +208,7 @@ describe("TablesAltered.fromError", () => {
       "no such column: last_seen_run"
     )
     expect(SyncError.TablesAltered.fromError(sqlError(new Error("table intercom_users_records has no column named email")))).toBeDefined()
+    expect(SyncError.TablesAltered.fromError(sqlError(new Error("ON CONFLICT clause does not match any PRIMARY KEY or UNIQUE constraint")))).toBeDefined()
     expect(SyncError.TablesAltered.fromError(sqlError(new Error("database is locked")))).toBeUndefined()
     expect(SyncError.TablesAltered.fromError(sqlError(Object.assign(new Error("permission denied"), { code: "42501" })))).toBeUndefined()
     // Its own message names what is missing, and is not read as the database's.

@@ -188,6 +188,19 @@ const storableJson = (json: string): string => {
 /** PostgreSQL: what tells a record from its stored version without sending it, a digest of its JSON text. */
 const digest = (json: string): string => createHash("sha256").update(json).digest("base64")
 
+/** Every column of `<table>_records` a run's statements name (migration 2's). */
+const storedColumns = (resource: Resource.Resource): ReadonlyArray<string> => [
+  "workspace", "id", "record", ...typedColumns[resource], "created_at", "updated_at", "first_seen_at", "deleted_at",
+  "first_seen_run", "changed_run"
+]
+/** Every column of `<table>_seen` a run's statements name: PostgreSQL's with the digest of migration 4. */
+const seenColumns: { readonly [D in Dialect]: ReadonlyArray<string> } = {
+  sqlite: ["workspace", "id", "last_seen_at", "last_seen_run"],
+  pg: ["workspace", "id", "last_seen_at", "last_seen_run", "record_hash"]
+}
+/** The columns of SQLite's `<table>_seen_log` (migration 3). */
+const seenLogColumns: ReadonlyArray<string> = ["run", "id"]
+
 /** Intercom's timestamps are UNIX seconds; anything else is left to the record column. */
 const seconds = (value: unknown): number | null => (Number.isSafeInteger(value) ? (value as number) : null)
 
@@ -435,9 +448,9 @@ export interface Store {
    */
   readonly storedApp: Effect.Effect<string | undefined, SqlError>
   /**
-   * Reads nothing from the resource's view (which names its two tables' columns; in PostgreSQL its name only looked
-   * up), its two tables and, in SQLite, its seen log: fails where the database cannot find one of them, a statement
-   * that costs the database its parse and nothing else.
+   * Reads nothing from the resource's view (in PostgreSQL its name only looked up), its two tables and, in SQLite, its
+   * seen log, naming every column of theirs a run writes: fails where the database cannot find one of them, a
+   * statement that costs the database its parse and nothing else.
    */
   readonly checkTables: Effect.Effect<void, SqlError>
 }
@@ -475,9 +488,13 @@ export const make = (
   const view = dialect === "pg"
     ? sql`SELECT 1 WHERE ${recordTables[resource]}::regclass IS NULL`
     : sql`SELECT 1 FROM ${sql(recordTables[resource])} WHERE 1 = 0`
-  const check = sql`${view} UNION ALL SELECT 1 FROM ${stored} WHERE 1 = 0 UNION ALL SELECT 1 FROM ${seen} WHERE 1 = 0${
-    dialect === "sqlite" ? sql` UNION ALL SELECT 1 FROM ${seenLog} WHERE 1 = 0` : sql``
-  }`
+  // Each table with every column a run's statements name, so that one dropped or renamed is met here, before the
+  // scroll, not at the first page's write (and, in SQLite, not in a prepare that its driver would cache failed).
+  const named = (table: Statement.Identifier, columns: ReadonlyArray<string>) =>
+    sql`SELECT 1 FROM ${table} WHERE 1 = 0 AND ${sql.and(columns.map((column) => sql`${sql(column)} IS NULL`))}`
+  const check = sql`${view} UNION ALL ${named(stored, storedColumns(resource))} UNION ALL ${
+    named(seen, seenColumns[dialect])
+  }${dialect === "sqlite" ? sql` UNION ALL ${named(seenLog, seenLogColumns)}` : sql``}`
   // In SQLite unprepared: @effect/sql-sqlite-node keeps a statement's failed prepare in its cache for 10 minutes, so
   // that in a process that lives on and first met it missing (an app's hourly `Sync.run`, a fleet runner started then)
   // a view put back as the advice says still failed the check with the same `no such table`. Its unprepared path
