@@ -291,10 +291,10 @@ describe("intercom-scroll fleet", () => {
 
   it("the end of a fleet sync that did not complete says which failed, and that the others are synced only when some are", () => {
     expect(new FleetCommand.FleetSyncIncomplete({ failed: ["globex"], workspaces: 3 }).message).toBe(
-      "1 of 3 workspaces did not complete (globex): each line above says why. The others are synced. Run fleet sync again (a new run) to sync the failed ones again."
+      "1 of 3 workspaces did not complete (globex). The others are synced. Each line above says why, and what to change first where something must; then run fleet sync again (a new run) to sync the failed ones."
     )
     expect(new FleetCommand.FleetSyncIncomplete({ failed: ["a", "b", "c", "d", "e", "f"], workspaces: 6 }).message).toBe(
-      "6 of 6 workspaces did not complete (a, b, c, d, e, …): each line above says why. Run fleet sync again (a new run) to sync the failed ones again."
+      "6 of 6 workspaces did not complete (a, b, c, d, e, …). Each line above says why, and what to change first where something must; then run fleet sync again (a new run) to sync the failed ones."
     )
   })
 

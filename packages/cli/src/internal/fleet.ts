@@ -32,7 +32,8 @@ export class FleetSyncIncomplete extends Schema.TaggedError<FleetSyncIncomplete>
   override get message(): string {
     const names = this.failed.length <= 5 ? this.failed.join(", ") : `${this.failed.slice(0, 5).join(", ")}, …`
     const others = this.failed.length < this.workspaces ? " The others are synced." : ""
-    return `${this.failed.length} of ${this.workspaces} workspaces did not complete (${names}): each line above says why.${others} Run fleet sync again (a new run) to sync the failed ones again.`
+    // Not "run it again" alone: a token refused or a table dropped fails the same until it is mended.
+    return `${this.failed.length} of ${this.workspaces} workspaces did not complete (${names}).${others} Each line above says why, and what to change first where something must; then run fleet sync again (a new run) to sync the failed ones.`
   }
 }
 
