@@ -513,6 +513,38 @@ describe("intercom-scroll fleet", () => {
     )
   })
 
+  it("fleet status --workspaces: a failing workspace whose next run is under way says so (a killed runner's, taken up by another), not a silent one", () => {
+    const at = (iso: string) => DateTime.unsafeMake(iso)
+    const failing = ["acme", "globex"].map((workspace) => ({
+      workspace,
+      resource: "users" as const,
+      failedInARow: 1,
+      since: at("2026-12-07T12:00:05Z"),
+      lastError: "Abandoned: its process died",
+      lastCompleteAt: at("2026-12-07T11:00:00Z")
+    }))
+    const attention: FleetStatus.Attention = { staleBefore: at("2026-12-05T12:00:00Z"), failing, stale: [], neverSynced: [], removed: [], fine: 0 }
+    const run = (workspace: string, silentFor: number): SyncActivity.Running => ({
+      id: 7,
+      workspace,
+      resource: "users",
+      startedAt: at("2026-12-07T12:00:04Z"),
+      label: "cron@2026-12-07T12:00:00.000Z",
+      runner: "10.0.0.8:34431",
+      seen: 1_200,
+      aliveAt: at("2026-12-07T12:00:30Z"),
+      silentFor
+    })
+    // acme's next run is alive; globex's row has been silent past three renewals: likely dead itself, not said.
+    const running = [run("acme", 4), run("globex", 45), { ...run("acme", 2), resource: "leads" as const }]
+    const lines = FleetCommand.renderAttention({ attention, file: "w.json", workspaces: 2, resources: ["users"], running }).split("\n")
+    expect(lines.slice(1, 4)).toEqual([
+      "Failing (the last run failed or was abandoned), the longest first:",
+      "  acme users: failed since 2026-12-07T12:00:05Z, last complete 2026-12-07T11:00:00Z; its next run under way since 2026-12-07T12:00:04Z, 1,200 seen: Abandoned: its process died",
+      "  globex users: failed since 2026-12-07T12:00:05Z, last complete 2026-12-07T11:00:00Z: Abandoned: its process died"
+    ])
+  })
+
   it("fleet status in a few lines: runners, syncs not answered, runs under way (ten listed), those cut off (their lock free), what ended since, the latest failures", () => {
     const at = (iso: string) => DateTime.unsafeMake(iso)
     const run = (i: number) => ({ id: i, workspace: `w${i}`, resource: "users" as const, startedAt: at("2026-12-03T10:00:00.123Z"), label: i === 1 ? "r7" : undefined, runner: i === 2 ? "10.0.0.8:34431" : undefined, seen: i * 1_000 })

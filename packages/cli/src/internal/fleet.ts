@@ -583,6 +583,8 @@ export interface AttentionView {
   readonly file: string | undefined
   readonly workspaces: number | undefined
   readonly resources: ReadonlyArray<Resource.Resource>
+  /** The runs under way, read with it: a failing workspace's next run may be one of them. */
+  readonly running?: ReadonlyArray<SyncActivity.Running> | undefined
 }
 
 /**
@@ -607,8 +609,17 @@ const byWorkspace = <A extends FleetStatus.WorkspaceResource>(pairs: ReadonlyArr
  * @since 0.1.0
  * @category rendering
  */
-export const renderAttention = ({ attention, file, resources, workspaces }: AttentionView): string => {
+export const renderAttention = ({ attention, file, resources, running, workspaces }: AttentionView): string => {
   const { failing, neverSynced, removed, stale } = attention
+  // A failing workspace whose next run is under way (a killed runner's, taken up by another): said beside its failures,
+  // or it reads as failing still with nothing being done. A run silent for long is likely dead itself: not counted.
+  const underWay = new Map(
+    (running ?? []).filter((run) => run.silentFor < silentAfter).map((run) => [`${run.resource}\u0000${run.workspace}`, run])
+  )
+  const nextRun = (pair: FleetStatus.WorkspaceResource) => {
+    const run = underWay.get(`${pair.resource}\u0000${pair.workspace}`)
+    return run === undefined ? "" : `; its next run under way since ${iso(run.startedAt)}, ${integer.format(run.seen)} seen`
+  }
   const staleBefore = iso(attention.staleBefore)
   const counts = [
     `${integer.format(attention.fine)} fine`,
@@ -635,7 +646,7 @@ export const renderAttention = ({ attention, file, resources, workspaces }: Atte
   list("Failing (the last run failed or was abandoned), the longest first:", failing, (pair) =>
     `${pair.failedInARow === 1 ? "failed" : `${integer.format(pair.failedInARow)} failed in a row`} since ${iso(pair.since)}, ${
       pair.lastCompleteAt === undefined ? "never complete" : `last complete ${iso(pair.lastCompleteAt)}`
-    }${pair.lastError === undefined ? "" : `: ${pair.lastError}`}`)
+    }${nextRun(pair)}${pair.lastError === undefined ? "" : `: ${pair.lastError}`}`)
   list(`Stale (no complete run since ${staleBefore}), the longest first:`, stale, (pair) =>
     pair.lastCompleteAt === undefined ? "its records kept, no complete run left (pruned)" : `last complete ${iso(pair.lastCompleteAt)}`)
   if (neverSynced.length > 0) {
@@ -744,7 +755,7 @@ export const runStatus = (flags: {
     )
     const view = attention === undefined
       ? undefined
-      : { attention, file, workspaces: workspaces?.length, resources: flags.resources }
+      : { attention, file, workspaces: workspaces?.length, resources: flags.resources, running: status.activity.running }
     yield* Stdio.print(
       flags.format === "json"
         ? statusJson(status, display, view)
