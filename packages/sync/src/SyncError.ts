@@ -342,8 +342,8 @@ export class WorkspaceUnchecked extends Schema.TaggedError<WorkspaceUnchecked>()
 
 /**
  * A table, view, column or key of the sync's that the database could not find, down an error's causes: PostgreSQL's
- * 42P01 (undefined_table) and 42703 (undefined_column), an upsert's `ON CONFLICT (workspace, id)` with no primary key
- * to match (its primary key dropped), SQLite's words for each. The database's words, or undefined.
+ * 42P01 (undefined_table), 42703 (undefined_column) and 42P10 (an upsert's `ON CONFLICT (workspace, id)` with no
+ * primary key to match: its primary key dropped), SQLite's words for each. The database's words, or undefined.
  */
 const missingInSchema = (error: unknown): string | undefined => {
   // A few levels at most, as `explain`: the chain is the driver's.
@@ -351,8 +351,9 @@ const missingInSchema = (error: unknown): string | undefined => {
     const { code, message } = cause as { readonly code?: unknown; readonly message?: unknown }
     if (
       typeof message === "string" &&
-      (code === "42P01" || code === "42703" ||
-        /^(?:no such (?:table|column): |table \S+ has no column named )|(?:no unique or exclusion constraint|does not match any PRIMARY KEY or UNIQUE constraint)/
+      // PostgreSQL by its codes, whatever the server's language; 42P10, of our statements, is only the upsert's.
+      (code === "42P01" || code === "42703" || code === "42P10" ||
+        /^(?:no such (?:table|column): |table \S+ has no column named |ON CONFLICT clause does not match any PRIMARY KEY)/
           .test(message))
     ) return message
     cause = (cause as { readonly cause?: unknown }).cause
