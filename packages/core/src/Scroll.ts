@@ -130,10 +130,18 @@ export const defaultConcurrentScroll: Schedule.Schedule<unknown, ConcurrentScrol
  */
 export const waitForOtherScroll = (wait: Duration.DurationInput): Schedule.Schedule<unknown, ConcurrentScroll> => {
   const total = Duration.decode(wait)
+  const totalMillis = Duration.toMillis(total)
   return ScheduleDriver.withoutEffects<unknown, unknown>(
     Duration.lessThanOrEqualTo(total, Duration.zero)
       ? Schedule.stop
-      : Schedule.spaced(Duration.min(total, Duration.seconds(10))).pipe(Schedule.upTo(total))
+      : Schedule.spaced(Duration.min(total, Duration.seconds(10))).pipe(
+        // The last try comes when `wait` is up, not at the next 10 s step past it (20 s for 15 s).
+        Schedule.intersect(Schedule.elapsed),
+        Schedule.modifyDelay(([, elapsed], delay) =>
+          Duration.min(delay, Duration.millis(Math.max(0, totalMillis - Duration.toMillis(elapsed))))
+        ),
+        Schedule.upTo(total)
+      )
   )
 }
 

@@ -322,6 +322,28 @@ describe("another scroll of the workspace open on Intercom's side", () => {
       })
     }))
 
+  it.effect("waitForOtherScroll waits no longer than it is given when that is no multiple of its 10 s tries", () =>
+    Effect.gen(function*() {
+      const fake = makeFake({
+        token: "tok_another_app_scrolls_15_seconds_0123",
+        fault: (seen) => paramOf(seen) === null ? scrollExists() : undefined
+      })
+      const start = yield* TestClock.currentTimeMillis
+      const run = yield* observed(
+        Stream.runDrain(Scroll.users({ concurrentScroll: Scroll.waitForOtherScroll("15 seconds") })).pipe(
+          Effect.provide(fake.layer)
+        )
+      )
+      yield* settle(() => waitsOf(run.events).length > 0)
+      expect(waitsOf(run.events)[0]).toEqual({ reason: "concurrent-scroll", untilMillis: start + 15_000 })
+      // Tries at 0, 10 and 15 s, then it gives up: at 15 s, not at the next 10 s step (20 s).
+      yield* TestClock.adjust("10 seconds")
+      yield* settle(() => waitsOf(run.events).length > 1)
+      yield* TestClock.adjust("5 seconds")
+      yield* settle(() => run.fiber.unsafePoll() !== null)
+      expect(failureOf(yield* Fiber.join(run.fiber))._tag).toBe("ConcurrentScroll")
+    }))
+
   it.effect("a concurrentScroll schedule of one's own is stepped once a wait: its effects run as often as it waits", () =>
     Effect.gen(function*() {
       let answered = 0
