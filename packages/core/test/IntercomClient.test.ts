@@ -1239,6 +1239,24 @@ describe("rate limits", () => {
     })
   }
 
+  it.effect("a Retry-After in seconds counts from the answer, not from the whole second of its Date header", () => {
+    // A server's Date counts whole seconds: answered 0.9 s into the second, `Date + 3 s` would be 2.1 s from now.
+    const fake = makeFake({
+      records: 250,
+      fault: (seen) => seen.index === 1 ? proxy429("3", dateAt(0)) : undefined
+    })
+    return Effect.gen(function*() {
+      yield* TestClock.adjust("900 millis")
+      const fiber = yield* Effect.fork(scrollPage("users", "s1-1", 2))
+      yield* settle(() => fake.requests.length >= 1)
+      yield* TestClock.adjust("2800 millis")
+      expect(fake.requests).toHaveLength(1)
+      yield* TestClock.adjust("200 millis")
+      expect((yield* Fiber.join(fiber)).records).toHaveLength(100)
+      expect(fake.requests.map(paramOf)).toEqual(["s1-1", "s1-1"])
+    }).pipe(Effect.provide(fake.layer))
+  })
+
   it.effect("a Retry-After further away than rateLimit.maxWait is RateLimited at once, at the time it names", () => {
     const fake = makeFake({ fault: () => proxy429("600") })
     return Effect.gen(function*() {

@@ -45,8 +45,9 @@ const resetOnOurClock = (headers: Headers.Headers, reset: number, now: number): 
 /**
  * A 429's `Retry-After` (RFC 9110 §10.2.3) as a reset in UNIX seconds on the server's clock, for an answer without
  * X-RateLimit-Reset: a proxy or CDN in front of Intercom that limits on its own says when to come back this way, in
- * seconds from now or as an HTTP-date. Seconds are counted from `now` and the Date header, so that `resetOnOurClock`
- * moves them back by as much as it moves a reset.
+ * seconds from now or as an HTTP-date. Seconds count from the answer (`now`): put on the server's clock only where
+ * `resetOnOurClock` moves its times back (its Date more than the tolerance off), so that they land on `now` again. A
+ * Date within the tolerance is not taken: it counts whole seconds, and `Date + N` would come up to a second early.
  */
 const retryAfter = (headers: Headers.Headers, now: number): number | undefined => {
   const value = headers["retry-after"]?.trim()
@@ -54,7 +55,8 @@ const retryAfter = (headers: Headers.Headers, now: number): number | undefined =
   if (/^\d+$/.test(value)) {
     const date = headers["date"]
     const theirs = date === undefined ? Number.NaN : Date.parse(date)
-    return (Number.isFinite(theirs) ? theirs : now) / 1000 + Number(value)
+    const offset = Number.isFinite(theirs) && Math.abs(theirs - now) > CLOCK_TOLERANCE_MILLIS ? theirs - now : 0
+    return (now + offset) / 1000 + Number(value)
   }
   const at = Date.parse(value)
   return Number.isFinite(at) ? at / 1000 : undefined
