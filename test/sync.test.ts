@@ -180,7 +180,7 @@ describe.concurrent("intercom-scroll sync, as a process", () => {
   )
 
   test(
-    "--lock-timeout takes a duration: a second sync of the workspace gives up after it while the first runs",
+    "--lock-timeout takes a duration: a second sync of the workspace gives up after it while the first runs; a third, without it, waits, and its line says how long",
     () =>
       Effect.gen(function*() {
         const database = yield* sqliteFile
@@ -190,10 +190,16 @@ describe.concurrent("intercom-scroll sync, as a process", () => {
         // ~12 s to start its process and wait its second, on a machine 3–4 times slower too (at 100 ms, CI's first had
         // finished; at 300 ms, ~7 s, the margin was the second's start and its wait of 1 s, each 3–4 times longer).
         yield* eventually(Effect.map(simulator.stats, (stats) => (stats.workspaces[TOKEN]?.pagesServed ?? 0) >= 1))
+        const third = yield* Effect.fork(sync(["users", "--database", database]))
         const second = yield* sync(["users", "--database", database, "--lock-timeout", "1s"])
         expect(second.stderr).toMatch(/^LockTimeout: Another sync of workspace "default" still held its lock after 1 s/m)
         expect(second.exitCode).toBe(1)
         expect(yield* first.exitCode).toBe(0)
+        // The run's time starts once it holds the lock: the wait before it is said apart.
+        const waited = (yield* Fiber.join(third)).stderr.match(
+          /^Synced 1,200 users into .* in \d+\.\d s, after (\d+\.\d) s waiting for another sync of the workspace: 0 inserted, 0 updated, 1,200 unchanged/m
+        )
+        expect(Number(waited?.[1])).toBeGreaterThanOrEqual(1)
       }),
     served({ latency: Duration.millis(500) })
   )

@@ -9,7 +9,7 @@ import type { FileSystem, HttpClient, Path } from "@effect/platform"
 import type { SqlClient } from "@effect/sql"
 import { type IntercomClient, Progress, type Resource, type Scroll, type ScrollError } from "@intercom-scroll/core"
 import { Sync, SyncDatabase, SyncError } from "@intercom-scroll/sync"
-import { type ConfigError, Duration, Effect, Layer, Option, ParseResult, Redacted, Schema, SubscriptionRef } from "effect"
+import { type ConfigError, Duration, Effect, Layer, Option, ParseResult, Redacted, Ref, Schema, SubscriptionRef } from "effect"
 import type { InvalidConfig } from "../ExportError.js"
 import * as Client from "./client.js"
 import * as OpenScroll from "./openScroll.js"
@@ -47,12 +47,18 @@ const integer = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 })
 /**
  * The closing line of one resource: `Synced 1,200 users into sqlite:/data/intercom.sqlite (workspace default) in
  * 3.1 s: 1,190 inserted, 4 updated, 6 unchanged, 2 deleted, 0 restarts.`, and `, 3 rate-limit waits` before the
- * period when the scroll waited for Intercom's rate limit, as an export's line says.
+ * period when the scroll waited for Intercom's rate limit, as an export's line says; `, after 2.2 s waiting for another
+ * sync of the workspace` after its time when it waited for that sync's lock first.
  *
  * @since 0.1.0
  * @category rendering
  */
-export const renderSummary = (summary: Sync.Summary, destination: string, rateLimitWaits = 0): string => {
+export const renderSummary = (
+  summary: Sync.Summary,
+  destination: string,
+  rateLimitWaits = 0,
+  lockWaitMillis = 0
+): string => {
   const seen = summary.inserted + summary.updated + summary.unchanged
   const counts = [
     `${integer.format(summary.inserted)} inserted`,
@@ -62,9 +68,14 @@ export const renderSummary = (summary: Sync.Summary, destination: string, rateLi
     ProgressBar.countOf(summary.restarts, "restart"),
     ...ProgressBar.rateLimitWaits(rateLimitWaits)
   ]
+  // The run's time starts once it holds the lock: a wait for another sync before it is said apart, or the command's
+  // own time reads longer than its line.
+  const waited = lockWaitMillis > 0
+    ? `, after ${ProgressBar.formatDuration(lockWaitMillis)} waiting for another sync of the workspace`
+    : ""
   return `Synced ${ProgressBar.countOf(seen, summary.resource)} into ${destination} (workspace ${summary.workspace}) in ${
     ProgressBar.formatDuration(Duration.toMillis(summary.duration))
-  }: ${counts.join(", ")}.`
+  }${waited}: ${counts.join(", ")}.`
 }
 
 /**
@@ -97,10 +108,18 @@ export const run = Effect.fn("SyncCommand.run")(function*(options: Options): Eff
   yield* Sync.checkSessions
   for (const resource of options.target === "all" ? resources : [options.target]) {
     // Scoped so the progress line is gone before the summary (or the caller's error line) is printed.
-    const [summary, snapshot] = yield* OpenScroll.keep(options.openScroll ?? OpenScroll.none, (track, leftOpenAt) =>
+    const [summary, snapshot, lockWaitMillis] = yield* OpenScroll.keep(options.openScroll ?? OpenScroll.none, (track, leftOpenAt) =>
       Effect.scoped(Effect.gen(function*() {
         const tracker = yield* ProgressBar.start(resource, mode, ProgressBar.syncWaits, { leftOpenAt })
-        const summary = yield* Sync.run(resource, {
+        const waitedForLock = yield* Ref.make(false)
+        const reporter: Progress.Reporter = {
+          report: (event) =>
+            Effect.zipRight(
+              event._tag === "Waiting" && event.reason === "workspace-lock" ? Ref.set(waitedForLock, true) : Effect.void,
+              tracker.reporter.report(event)
+            )
+        }
+        const [elapsed, summary] = yield* Sync.run(resource, {
           ...options.scroll,
           workspace: options.workspace,
           lockTimeout: options.lockTimeout,
@@ -108,10 +127,14 @@ export const run = Effect.fn("SyncCommand.run")(function*(options: Options): Eff
           unansweredTimeout: options.unansweredTimeout,
           pagesPerTransaction: options.pagesPerTransaction
         })
-          .pipe(Effect.provideService(Progress.Progress, track(tracker.reporter)))
-        return [summary, yield* SubscriptionRef.get(tracker.snapshot)] as const
+          .pipe(Effect.provideService(Progress.Progress, track(reporter)), Effect.timed)
+        // What the run's own duration leaves out, before it held the lock: mostly that wait.
+        const lockWaitMillis = (yield* Ref.get(waitedForLock))
+          ? Math.max(0, Duration.toMillis(elapsed) - Duration.toMillis(summary.duration))
+          : 0
+        return [summary, yield* SubscriptionRef.get(tracker.snapshot), lockWaitMillis] as const
       })))
-    yield* stdio.writeStderr(`${renderSummary(summary, options.destination, snapshot.rateLimitWaits)}\n`)
+    yield* stdio.writeStderr(`${renderSummary(summary, options.destination, snapshot.rateLimitWaits, lockWaitMillis)}\n`)
     summaries.push(summary)
   }
   if (summaries.some((summary) => summary.app === null)) yield* stdio.writeStderr(`${uncheckedNote}\n`)
