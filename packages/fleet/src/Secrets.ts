@@ -41,9 +41,11 @@ export class MissingToken extends Schema.TaggedError<MissingToken>()("MissingTok
   detail: Schema.optional(Schema.String)
 }) {
   override get message(): string {
-    return `No access token for workspace ${this.workspace}: ${
-      this.detail ?? `the environment variable ${this.tokenEnv} is not set, or empty, on the runner that took the sync`
-    }. Set ${this.tokenEnv} on every runner process (the fleet never sends tokens between processes), or give the runners a Secrets layer that reads your secret store.`
+    // With `detail`, a secret store of the runner's said why (a Secrets layer of the app's own, or a config provider
+    // that failed): that, not the advice for an environment variable unset, which would send its reader to the wrong place.
+    return this.detail === undefined
+      ? `No access token for workspace ${this.workspace}: the environment variable ${this.tokenEnv} is not set, or empty, on the runner that took the sync. Set ${this.tokenEnv} on every runner process (the fleet never sends tokens between processes), or give the runners a Secrets layer that reads your secret store.`
+      : `No access token for workspace ${this.workspace} (${this.tokenEnv}) on the runner that took the sync: ${this.detail}.`
   }
 }
 

@@ -137,5 +137,24 @@ describe("Secrets.layerConfig", () => {
       expect(error._tag).toBe("MissingToken")
       expect(error.message).toContain("the config provider failed to read ACME_TOKEN (Source unavailable at ACME_TOKEN")
       expect(error.message).not.toContain("is not set")
+      expect(error.message).not.toContain("Set ACME_TOKEN on every runner")
+    }))
+
+  it.effect("a Secrets layer of the app's own that has no token says why in its words, without the advice for an environment variable", () =>
+    Effect.gen(function*() {
+      // Before, its words were followed by "Set ACME_TOKEN on every runner process …, or give the runners a Secrets layer
+      // that reads your secret store": that of a runner which already had one, and whose tokens are no variables.
+      const fromVault = Secrets.layer((ref) =>
+        Effect.fail(new Secrets.MissingToken({ ...ref, detail: `the vault holds no secret at intercom/${ref.workspace}` })))
+      const error = yield* Effect.flip(Effect.flatMap(Secrets.Secrets, (secrets) => secrets.token({ workspace: "acme", tokenEnv: "ACME_TOKEN" })).pipe(
+        Effect.provide(fromVault)
+      ))
+      expect(error.message).toBe(
+        "No access token for workspace acme (ACME_TOKEN) on the runner that took the sync: the vault holds no secret at intercom/acme."
+      )
+      // An unset variable (no detail) keeps its advice.
+      expect(new Secrets.MissingToken({ workspace: "acme", tokenEnv: "ACME_TOKEN" }).message).toContain(
+        "Set ACME_TOKEN on every runner process"
+      )
     }))
 })
