@@ -26,8 +26,8 @@ import { Resource } from "@intercom-scroll/core"
 import { Sync, SyncActivity, SyncDatabase, type SyncError } from "@intercom-scroll/sync"
 import { Array as Arr, DateTime, Deferred, Duration, Effect, Order, Schema, type Scope } from "effect"
 import * as Attention_ from "./internal/attention.js"
-import * as CronName from "./internal/cronName.js"
 import * as SilentSession from "./internal/silentSession.js"
+import * as StoredTicks from "./internal/storedTicks.js"
 import * as SyncCron from "./SyncCron.js"
 import { WorkspaceSync } from "./WorkspaceSync.js"
 
@@ -64,8 +64,9 @@ export interface Status {
   readonly activity: SyncActivity.Activity
   /**
    * Each `SyncCron` schedule's tick sent and not yet run to its end, earliest first: its next round, or the one under
-   * way. A schedule's next tick is set by the tick before (the expression a runner had then), so after its `cron`
-   * changes, this is when the new expression starts to apply.
+   * way. A schedule's next tick is set by the tick before (the expression a runner had then); after its `cron` changes
+   * to tick sooner, a runner started with it sends the new expression's next tick, listed before the one stored, which
+   * stays until its time (then the same tick as the new expression's, or one more round: `SyncCron`).
    */
   readonly schedules: ReadonlyArray<ScheduledTick>
 }
@@ -81,17 +82,7 @@ export interface ScheduledTick {
   readonly at: DateTime.Utc
 }
 
-/** Which of `names` the database has as tables. */
-const existing = (sql: SqlClient.SqlClient, names: ReadonlyArray<string>) =>
-  Effect.map(
-    sql.onDialectOrElse({
-      pg: () =>
-        sql<{ readonly name: string }>`SELECT table_name AS name FROM information_schema.tables
-          WHERE table_schema = current_schema() AND table_name IN ${sql.in(names)}`,
-      orElse: () => sql<{ readonly name: string }>`SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ${sql.in(names)}`
-    }),
-    (rows) => new Set(rows.map((row) => row.name))
-  )
+const existing = StoredTicks.existingTables
 
 /** Seconds since a heartbeat, as each dialect tells time (the cluster writes it in the database's own clock). */
 const silentForSql = (sql: SqlClient.SqlClient) =>
@@ -136,18 +127,7 @@ export const runners: Effect.Effect<ReadonlyArray<Runner>, SqlError, SqlClient.S
   return (yield* existing(sql, [runnersTable])).has(runnersTable) ? yield* readRunners(sql) : []
 }).pipe(Effect.withSpan("FleetStatus.runners"))
 
-/** A tick is a request to its schedule's `ClusterCron` entity, delivered at its time, answered once its round ends. */
-const readTicks = (sql: SqlClient.SqlClient) =>
-  Effect.map(
-    sql<{ readonly entity_type: string; readonly deliver_at: number | string }>`SELECT entity_type, deliver_at
-      FROM ${sql("cluster_messages")} WHERE entity_type LIKE ${CronName.tickEntityTypes} AND id = request_id
-      AND NOT processed AND deliver_at IS NOT NULL ORDER BY deliver_at, entity_type`,
-    (rows) =>
-      rows.map((row): ScheduledTick => ({
-        schedule: CronName.scheduleName(row.entity_type),
-        at: DateTime.unsafeMake(Number(row.deliver_at))
-      }))
-  )
+const readTicks = (sql: SqlClient.SqlClient) => StoredTicks.pending(sql)
 
 /**
  * Each `SyncCron` schedule's tick sent and not yet run to its end, earliest first (`Status.schedules`; none before a
@@ -158,7 +138,7 @@ const readTicks = (sql: SqlClient.SqlClient) =>
  */
 export const schedules: Effect.Effect<ReadonlyArray<ScheduledTick>, SqlError, SqlClient.SqlClient> = Effect.gen(function*() {
   const sql = (yield* SqlClient.SqlClient).withoutTransforms()
-  return (yield* existing(sql, ["cluster_messages"])).has("cluster_messages") ? yield* readTicks(sql) : []
+  return (yield* existing(sql, [StoredTicks.messagesTable])).has(StoredTicks.messagesTable) ? yield* readTicks(sql) : []
 }).pipe(Effect.withSpan("FleetStatus.schedules"))
 
 /**
@@ -174,11 +154,11 @@ export const read: (
 ) => Effect.Effect<Status, SqlError | SyncError.UnsupportedDialect, SqlClient.SqlClient> = Effect.fn("FleetStatus.read")(
   function*(options: { readonly since: DateTime.Utc; readonly failures?: number | undefined }) {
     const sql = (yield* SqlClient.SqlClient).withoutTransforms()
-    const tables = yield* existing(sql, [runnersTable, "cluster_messages", Sync.runsTable])
+    const tables = yield* existing(sql, [runnersTable, StoredTicks.messagesTable, Sync.runsTable])
     const runners = tables.has(runnersTable) ? yield* readRunners(sql) : []
     // A request is its own row (id = request_id) until its reply marks it processed; its id is a Snowflake, which
     // carries the time it was made.
-    const [pending] = tables.has("cluster_messages")
+    const [pending] = tables.has(StoredTicks.messagesTable)
       ? yield* sql<{ readonly requests: number | string; readonly oldest: string | null }>`SELECT
           count(*) AS requests, CAST(min(id) AS TEXT) AS oldest FROM ${sql("cluster_messages")}
           WHERE entity_type = ${WorkspaceSync.type} AND id = request_id AND NOT processed`
@@ -196,7 +176,7 @@ export const read: (
         oldestSentAt: pending?.oldest == null ? undefined : Snowflake.dateTime(Snowflake.Snowflake(pending.oldest))
       },
       activity,
-      schedules: tables.has("cluster_messages") ? yield* readTicks(sql) : []
+      schedules: tables.has(StoredTicks.messagesTable) ? yield* readTicks(sql) : []
     } satisfies Status
   }
 )

@@ -16,6 +16,13 @@
  * logs `Round started` and `Round done: N complete, M failed` under its run's name, and a warning for each workspace
  * that failed.
  *
+ * A runner starting with a `cron` whose next tick comes before the tick the schedule has stored (the cron changed to
+ * tick sooner) sends that next tick: the new cron applies from it, not from the stored one, which, when it comes, is
+ * the same tick where it is one of the new cron's too, or runs one more round and sends the same next tick as the new
+ * chain (one chain from there). A cron changed to tick less often runs the stored tick's round, then its own ticks. The
+ * stored ticks are read where the cluster's SQL storage keeps them (the `SqlClient` beside `Sharding`, as a fleet's
+ * runner has it); over a storage in memory, a changed cron applies from the stored tick.
+ *
  * @example
  * ```ts
  * import { SyncCron, WorkspaceConfig } from "@intercom-scroll/fleet"
@@ -33,12 +40,14 @@
  * @since 0.1.0
  */
 import { Entity, type Sharding } from "@effect/cluster"
+import { SqlClient } from "@effect/sql"
 import type { Resource } from "@intercom-scroll/core"
 import { type Cron, DateTime, Effect, Layer, Option } from "effect"
 import type { WorkspaceConfig } from "./WorkspaceConfig.js"
 import * as ClusterCron from "./internal/clusterCron.js"
 import * as CronName from "./internal/cronName.js"
 import * as Round from "./internal/round.js"
+import * as StoredTicks from "./internal/storedTicks.js"
 import * as WorkspaceSync from "./WorkspaceSync.js"
 
 /**
@@ -101,6 +110,15 @@ export const layer = (options: Options): Layer.Layer<never, never, Sharding.Shar
     name: CronName.clusterCronName(options.name),
     cron: options.cron,
     shardGroup,
+    // Read where the cluster's SQL storage keeps them, with the `SqlClient` beside `Sharding` (the fleet's runners
+    // have it): elsewhere (a storage in memory) none, and a changed cron applies from the stored tick.
+    storedTicks: Effect.flatMap(Effect.serviceOption(SqlClient.SqlClient), (client) =>
+      Effect.gen(function*() {
+        if (Option.isNone(client)) return []
+        const sql = client.value.withoutTransforms()
+        if (!(yield* StoredTicks.existingTables(sql, [StoredTicks.messagesTable])).has(StoredTicks.messagesTable)) return []
+        return (yield* StoredTicks.pending(sql, options.name)).map((tick) => tick.at)
+      })),
     execute: Effect.gen(function*() {
       // The cron's entity id is its tick, as an ISO date; the schedule's first tick's is "initial", whose time this
       // cannot see: its run is named after it as it is, the same wherever it runs again.

@@ -84,7 +84,7 @@ describe("FleetStatus.read", () => {
         }).pipe(Effect.provide(runner), Logger.withMinimumLogLevel(LogLevel.Warning))
       }).pipe(Effect.scoped), 60_000)
 
-    it.live(`each schedule's next tick, which a changed cron starts from (${dialect})`, () =>
+    it.live(`each schedule's next tick, the first sent as its runner starts (${dialect})`, () =>
       Effect.gen(function*() {
         const fleetDatabase = yield* database
         const hourly = Cron.unsafeParse("0 0 * * * *", "UTC")
@@ -108,6 +108,35 @@ describe("FleetStatus.read", () => {
         expect(status.schedules[0].schedule).toBe("hourly")
         expect(ticks).toContain(DateTime.toEpochMillis(status.schedules[0].at))
       }).pipe(Effect.scoped), 60_000)
+
+    it.live(`a runner started with a cron that ticks before the stored tick sends its own next tick, listed first, the stored one kept (${dialect})`, () =>
+      Effect.gen(function*() {
+        const fleetDatabase = yield* database
+        /** The schedule's ticks, read on a runner with `cron` once `ready` holds of them; the runner then stops. */
+        const ticksWith = (cron: string, ready: (ticks: ReadonlyArray<FleetStatus.ScheduledTick>) => boolean) =>
+          Effect.flatMap(freePort, (port) =>
+            FleetStatus.schedules.pipe(
+              Effect.filterOrFail(ready),
+              Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo("30 seconds"))),
+              Effect.provide(
+                SyncCron.layer({ name: "changed", cron: Cron.unsafeParse(cron, "UTC"), resources: ["users"], workspaces: [acme] }).pipe(
+                  Layer.provideMerge(Fleet.layerRunner({ database: fleetDatabase, port, maxSyncs: 1 })),
+                  Layer.provide([Simulator.layerClient(simulated), tokens]),
+                  Layer.orDie
+                )
+              ),
+              Logger.withMinimumLogLevel(LogLevel.Warning)
+            ))
+        // Yearly: its first tick, the next 1 January, stored as its runner starts.
+        const [yearly] = yield* ticksWith("0 0 0 1 1 *", (ticks) => ticks.length > 0)
+        expect(DateTime.formatIso(yearly!.at)).toMatch(/-01-01T00:00:00\.000Z$/)
+        // Every 20 seconds: its next tick sent as it starts, within 20 s, before the yearly one, which stays stored.
+        const started = DateTime.toEpochMillis(yield* DateTime.now)
+        const ticks = yield* ticksWith("*/20 * * * * *", (ticks) => ticks.length > 1)
+        expect(ticks.map((tick) => tick.schedule)).toEqual(["changed", "changed"])
+        expect(DateTime.toEpochMillis(ticks[0]!.at) - started).toBeLessThanOrEqual(21_000)
+        expect(ticks[1]!.at).toEqual(yearly!.at)
+      }).pipe(Effect.scoped), 90_000)
   }
 })
 

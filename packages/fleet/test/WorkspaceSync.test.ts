@@ -11,7 +11,8 @@ import {
   Sharding,
   ShardId,
   ShardingConfig,
-  type Snowflake
+  type Snowflake,
+  SqlMessageStorage
 } from "@effect/cluster"
 import type { Rpc } from "@effect/rpc"
 import { SqlClient, Statement } from "@effect/sql"
@@ -1063,6 +1064,151 @@ describe("SyncCron", () => {
       expect(second).toBeLessThanOrEqual(Date.UTC(1970, 0, 1, 1, 2, 10))
       expect(third).toBeGreaterThanOrEqual(Date.UTC(1970, 0, 1, 1, 3))
       expect(third).toBeLessThanOrEqual(Date.UTC(1970, 0, 1, 1, 3, 10))
+    }))
+
+  /**
+   * Runners of a schedule named "often", one after the other, over what outlasts them: the cluster's SQL storage, in
+   * the SQLite database the syncs write to (as a fleet's runner has them, in one database), the simulator. Notes each
+   * round's line with its run's tick (`00:06:00` for `often@1970-01-01T00:06:00.000Z`) and the TestClock's time, and
+   * each tick the storage saved (not those it already had) by its entity id.
+   */
+  const overOneStorage = Effect.gen(function*() {
+    const rounds: Array<{ readonly line: string; readonly at: number }> = []
+    const collect = Logger.make(({ annotations, date, message }) => {
+      const run = String(HashMap.get(annotations, "run").pipe(Option.getOrElse(() => "")))
+      const tick = run.slice("often@".length).replace(/^1970-01-01T(.*)\.000Z$/, "$1")
+      if (String(message).startsWith("Round ")) rounds.push({ line: `${message} ${tick}`, at: date.getTime() })
+    })
+    const saved: Array<string> = []
+    const simulator: Simulator.SimulatorOptions = { workspaces: [{ token: "acme", users: 20 }] }
+    const held = yield* Layer.build(Layer.mergeAll(
+      Layer.effect(
+        MessageStorage.MessageStorage,
+        Effect.map(MessageStorage.MessageStorage, (storage) => ({
+          ...storage,
+          saveRequest: <R extends Rpc.Any>(message: Parameters<typeof storage.saveRequest<R>>[0]) =>
+            Effect.tap(storage.saveRequest<R>(message), (result) => {
+              const { entityId, entityType } = message.envelope.address
+              if (entityType.startsWith("ClusterCron/") && result._tag === "Success") saved.push(entityId)
+            })
+        }))
+      ).pipe(Layer.provide(SqlMessageStorage.layer), Layer.provide(ShardingConfig.layer())),
+      Simulator.layerClient(simulator),
+      Layer.effectDiscard(Sync.migrate)
+    ).pipe(Layer.provideMerge(SqliteClient.layer({ filename: ":memory:" })), Layer.orDie))
+    /** A runner hosting the schedule with `cron`, over what outlasts it, up until `until` holds. */
+    const runnerUntil = (cron: string, what: string, until: Effect.Effect<boolean>) =>
+      ClockSteps.until(what, { step: "1 second", maxSteps: 900, realPause: "2 millis" })(until).pipe(
+        Effect.provide(
+          SyncCron.layer({ name: "often", cron: Cron.unsafeParse(cron), resources: ["users"], workspaces: [acme] }).pipe(
+            Layer.provideMerge(WorkspaceSync.layer({ maxSyncs: 1, allowedBaseUrls: [simulatorUrl] })),
+            Layer.provideMerge(inMemoryRunnerWith(Layer.succeed(MessageStorage.MessageStorage, Context.get(held, MessageStorage.MessageStorage)))),
+            Layer.provide(tokensInEnv(simulator)),
+            Layer.provide(Layer.succeedContext(held)),
+            Layer.orDie
+          )
+        ),
+        Effect.provide(Logger.replace(Logger.defaultLogger, collect))
+      )
+    /** The first runner with `cron`, until its first tick ("initial") has run its round; then it stops. */
+    const firstRound = (cron: string) =>
+      runnerUntil(cron, "the first round done", Effect.sync(() => rounds.length === 2))
+    /** A runner again, with `cron`, until the TestClock reads `until` (ms). */
+    const againUntil = (cron: string, until: number) =>
+      runnerUntil(cron, `the TestClock at ${until} ms`, Effect.map(Clock.currentTimeMillis, (now) => now >= until))
+    return { rounds, saved, firstRound, againUntil }
+  })
+
+  /** Two rounds never overlap: each started once the one before is done. */
+  const oneAtATime = (lines: ReadonlyArray<string>) =>
+    lines.every((line, i) => line.startsWith(i % 2 === 0 ? "Round started" : "Round done"))
+
+  const iso = (time: string) => `1970-01-01T${time}.000Z`
+  for (
+    const { kind, left, old, rounds: expectedRounds, saved: expectedSaved, until } of [
+      {
+        kind: "a tick of the new cron too: one chain from there",
+        // Every 5 minutes: the first tick 00:05, the one left 00:10; back at once until 00:12:30.
+        old: "0 */5 * * * *",
+        left: "00:10:00",
+        until: 750_000,
+        rounds: ["00:06:00", "00:07:00", "00:08:00", "00:09:00", "00:10:00", "00:11:00", "00:12:00"],
+        // 00:10 was stored: the new chain's send of it is that tick, which runs once.
+        saved: ["00:06:00", "00:07:00", "00:08:00", "00:09:00", "00:11:00", "00:12:00", "00:13:00"]
+      },
+      {
+        kind: "not one of the new cron's: it runs once more, and the chains merge at the next",
+        // At :30 every 5 minutes: the first tick 00:00:30, the one left 00:05:30; back at once until 00:07:30.
+        old: "30 */5 * * * *",
+        left: "00:05:30",
+        until: 450_000,
+        rounds: ["00:01:00", "00:02:00", "00:03:00", "00:04:00", "00:05:00", "00:05:30", "00:06:00", "00:07:00"],
+        // 00:05:30 sends 00:06 too, which the chain of 00:05 had saved: one tick, one round, one chain.
+        saved: ["00:01:00", "00:02:00", "00:03:00", "00:04:00", "00:05:00", "00:06:00", "00:07:00", "00:08:00"]
+      }
+    ]
+  ) {
+    it.scoped(`a cron changed to tick sooner runs its first tick at its time, not from the tick the old one left (that left tick ${kind})`, () =>
+      Effect.gen(function*() {
+        const { againUntil, firstRound, rounds, saved } = yield* overOneStorage
+        yield* firstRound(old)
+        const before = { saved: [...saved], rounds: rounds.length }
+        // Started again at once, every minute.
+        yield* againUntil("0 * * * * *", until)
+        expect(before.saved).toEqual(["initial", iso(left)])
+        const after = rounds.slice(before.rounds)
+        const started = after.filter(({ line }) => line.startsWith("Round started"))
+        expect(started.map(({ line }) => line.slice(-8))).toEqual(expectedRounds)
+        expect(oneAtATime(after.map(({ line }) => line))).toBe(true)
+        // Each within a read of storage (10 s) of its time.
+        for (const { at, line } of started) {
+          const due = Date.parse(iso(line.slice(-8)))
+          expect(at - due).toBeGreaterThanOrEqual(0)
+          expect(at - due).toBeLessThanOrEqual(10_000)
+        }
+        // Each tick saved once ("initial", sent again by the singleton, kept as it was): one chain.
+        expect(saved.slice(before.saved.length)).toEqual(expectedSaved.map(iso))
+      }))
+  }
+
+  it.scoped("a schedule started again with the same cron sends no tick of its own: none as it starts, after an absence or not", () =>
+    Effect.gen(function*() {
+      const { againUntil, firstRound, rounds, saved } = yield* overOneStorage
+      const cron = "0 */5 * * * *"
+      yield* firstRound(cron)
+      const before = saved.length
+      // Started again at once (00:10 stored and not due), until 00:11.
+      yield* againUntil(cron, 660_000)
+      const atOnce = { saved: saved.slice(before), rounds: rounds.slice(2).map(({ line }) => line) }
+      // Away an hour, then back at 01:11 until 01:13: the stored tick (00:15) is due, and the latest due (01:10) runs.
+      yield* TestClock.adjust("1 hour")
+      yield* againUntil(cron, 4_380_000)
+      expect(atOnce).toEqual({
+        saved: ["1970-01-01T00:15:00.000Z"],
+        rounds: ["Round started 00:10:00", "Round done: 1 complete, 0 failed 00:10:00"]
+      })
+      expect(saved.slice(before + 1)).toEqual(["1970-01-01T01:10:00.000Z", "1970-01-01T01:15:00.000Z"])
+      expect(rounds.slice(4).map(({ line }) => line)).toEqual([
+        "Round skipped: a later tick is due (what it sent goes on) 00:15:00",
+        "Round started 01:10:00",
+        "Round done: 1 complete, 0 failed 01:10:00"
+      ])
+    }))
+
+  it.scoped("a cron changed to tick less often runs one more round, the tick the old one left, and then its own", () =>
+    Effect.gen(function*() {
+      const { againUntil, firstRound, rounds, saved } = yield* overOneStorage
+      // Every minute: its first tick (00:01) runs, and 00:02 is stored.
+      yield* firstRound("0 * * * * *")
+      const before = saved.length
+      // Every 5 minutes from then, until 00:10:30.
+      yield* againUntil("0 */5 * * * *", 630_000)
+      expect(saved.slice(before)).toEqual(["1970-01-01T00:05:00.000Z", "1970-01-01T00:10:00.000Z", "1970-01-01T00:15:00.000Z"])
+      expect(rounds.slice(2).filter(({ line }) => line.startsWith("Round started")).map(({ line }) => line.slice(-8))).toEqual([
+        "00:02:00",
+        "00:05:00",
+        "00:10:00"
+      ])
     }))
 
   it.scoped("keeps at most maxInFlight syncs of a round sent and unanswered, sending the next as one is answered", () =>

@@ -1,8 +1,9 @@
 /**
  * `ClusterCron.make` of @effect/cluster 0.60.2 (`src/ClusterCron.ts`), with `calculateNextRunFromPrevious` always on
- * and one change: a tick whose successor is already due schedules the latest due tick instead, so that a schedule back
- * after an absence runs one round at once rather than stepping through every tick it missed, a stored message each.
- * `ClusterCron` offers no hook for it. What the cluster stores and `FleetStatus` reads is the same as upstream's: the
+ * and two changes: a tick whose successor is already due schedules the latest due tick instead, so that a schedule back
+ * after an absence runs one round at once rather than stepping through every tick it missed, a stored message each;
+ * and a runner starting with a cron that ticks before every stored tick sends its next tick (`isSooner`), so that a
+ * changed cron takes effect at once. `ClusterCron` offers no hook for either. What the cluster stores and `FleetStatus` reads is the same as upstream's: the
  * entity type `ClusterCron/<name>`, its `run` request (`Persisted`, `Uninterruptible`) with the payload
  * `@effect/cluster/ClusterCron/CronPayload`, the first tick sent to the entity "initial", every later one to its ISO
  * time, so ticks stored by either carry on with the other.
@@ -71,7 +72,8 @@ const latestBefore = (cron: Cron.Cron, before: Date): Date | undefined => {
  * one before, once `execute` has ended, at `nextTick`. Upstream's default, the next tick from "now" sent by the
  * singleton too, made two chains of rounds when the singleton started again on another runner while a round ran (a
  * runner stopped or joined): here the singleton only ever sends "initial", which the storage keeps once, and a tick's
- * successor comes from that tick and the clock alone: one chain.
+ * successor comes from that tick and the clock alone: one chain. The one other tick sent, as a runner starts, is the
+ * cron's next when every stored tick comes later (`isSooner`): never beside a tick due or under way.
  *
  * Upstream's `skipIfOlderThan` (a day by default) is left out: of a backlog only the latest due tick is sent, so no
  * pile of stale ticks needs it, and the round a user expects of a runner back after a week (or of a weekly schedule
@@ -82,6 +84,11 @@ export const make = <E, R>(options: {
   readonly cron: Cron.Cron
   readonly execute: Effect.Effect<void, E, R>
   readonly shardGroup: string
+  /**
+   * When the schedule's ticks stored and not yet run to their end come due, earliest first (none where the storage
+   * cannot say).
+   */
+  readonly storedTicks: Effect.Effect<ReadonlyArray<DateTime.Utc>, unknown>
 }): Layer.Layer<never, never, Sharding.Sharding | Exclude<R, Scope.Scope>> => {
   const CronEntity = Entity.make(`ClusterCron/${options.name}`, [
     Rpc.make("run", { payload: CronPayload })
@@ -127,5 +134,40 @@ export const make = <E, R>(options: {
     }
   }))
 
-  return Layer.merge(InitialRun, EntityLayer)
+  // On every runner as it starts, not in a `Singleton`: that one runs again only when its shard moves, so in a rolling
+  // restart the last runner given the new cron may not run it, while the new tick it had sent was held by a runner
+  // still on the old cron, whose next tick (the stored one) it then sent.
+  const SoonerOnStart = Layer.scopedDiscard(Effect.forkScoped(
+    Effect.gen(function*() {
+      const now = yield* DateTime.now
+      const next = DateTime.unsafeFromDate(Cron.next(options.cron, DateTime.toDate(now)))
+      const stored = yield* options.storedTicks
+      if (!isSooner(next, stored)) return
+      yield* Effect.logInfo(
+        `The schedule's stored tick, ${DateTime.formatIso(stored[0]!)}, comes after this runner's cron's next, ${
+          DateTime.formatIso(next)
+        }: that one sent, from which the cron applies`
+      )
+      yield* (yield* CronEntity.client)(DateTime.formatIso(next)).run({ dateTime: next }, { discard: true })
+    }).pipe(
+      // The schedule goes on from its stored tick: a word for the operator, not a reason to stop the runner.
+      Effect.catchAllCause((cause) => Effect.logWarning("Could not compare the schedule's stored tick with its cron", cause)),
+      Effect.annotateLogs({ module: "ClusterCron", name: options.name })
+    )
+  ))
+
+  return Layer.mergeAll(InitialRun, EntityLayer, SoonerOnStart)
 }
+
+/**
+ * Whether `next`, the cron's next tick from now, is to be sent as the schedule starts on a runner: only when some tick
+ * is stored and every one comes later, so that a cron changed to tick sooner takes effect at once instead of from the
+ * tick the old one set. Otherwise nothing: with the same cron the stored tick is `next` or earlier (a tick's successor
+ * is never later than the cron's next from any time after it); a tick due or under way (a runner joined mid-round, a
+ * schedule back after an absence) is earlier, and a second tick beside it would make a second chain of rounds; none
+ * stored is a schedule whose first tick ("initial") is not sent yet, which the singleton sends. Sent at its ISO time
+ * like every later tick, so that the stored one, when it comes, either has the same id (a tick of the new cron too: the
+ * two chains are one from there) or runs once more and sends the same next tick as this chain (see `SyncCron`).
+ */
+export const isSooner = (next: DateTime.Utc, stored: ReadonlyArray<DateTime.Utc>): boolean =>
+  stored.length > 0 && stored.every((at) => DateTime.lessThan(next, at))
