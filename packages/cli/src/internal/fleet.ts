@@ -9,7 +9,7 @@ import { FileSystem } from "@effect/platform"
 import type { Resource } from "@intercom-scroll/core"
 import { Fleet, FleetStatus, Health, Secrets, type Summary, SyncCron, WorkspaceConfig, WorkspaceSync } from "@intercom-scroll/fleet"
 import { SyncActivity, SyncDatabase } from "@intercom-scroll/sync"
-import { Cause, Clock, Cron, DateTime, Duration, Effect, Exit, Layer, Option, ParseResult, Ref, Schema } from "effect"
+import { Cause, Clock, type Cron, DateTime, Duration, Effect, Exit, Layer, Option, ParseResult, Ref, Schema } from "effect"
 import type { OutputError, StdoutClosed } from "../ExportError.js"
 import * as Failure from "./failure.js"
 import * as FleetFlags from "./fleetFlags.js"
@@ -253,45 +253,20 @@ export const runRunner = (flags: {
       resources,
       maxInFlight: Option.getOrUndefined(maxInFlight)
     })
-    return yield* serve(schedule.pipe(Layer.provideMerge(runner)), flags.terminationTimeout, warnIfRescheduled(cron))
+    // A --cron that ticks before the schedule's stored tick (changed since) applies at once: the runner sends its next
+    // tick as it starts, and says so (`SyncCron`).
+    return yield* serve(schedule.pipe(Layer.provideMerge(runner)), flags.terminationTimeout)
   })
-
-/**
- * A warning when the schedule's next tick, set by the tick before with the expression the runners had then, comes
- * later than this runner's `--cron` would have it: the new expression applies only from that tick on, and a daily
- * schedule made hourly otherwise waited up to a day with nothing said.
- */
-const warnIfRescheduled = (cron: Cron.Cron) =>
-  Effect.gen(function*() {
-    const now = DateTime.toDate(yield* DateTime.now)
-    const next = Cron.next(cron, now)
-    const ticks = (yield* FleetStatus.schedules).filter((tick) => tick.schedule === cronName)
-    for (const tick of ticks) {
-      if (DateTime.toEpochMillis(tick.at) <= next.getTime()) continue
-      yield* Effect.logWarning(
-        `The schedule's next tick is ${iso(tick.at)}, set by the tick before with the --cron the runners had then: this runner's --cron applies from that tick on (by it, the next would be ${
-          iso(DateTime.unsafeMake(next))
-        }). For a round before it, run fleet sync --workspaces FILE.`
-      )
-    }
-  }).pipe(
-    // A word for the operator, not a condition of serving.
-    Effect.catchAll(() => Effect.void)
-  )
 
 /**
  * `Layer.launch`, saying so in the log as the stop begins: the cluster's own lines come only as its syncs end, up to its
  * termination timeout later, and an operator reading the log of a pod being stopped saw nothing for those 15 s. The
  * stop's deadline (`StopDeadline`) leaves the syncs that long, however long it is.
  */
-const serve = <ROut, E, R>(
-  runner: Layer.Layer<ROut, E, R>,
-  terminationTimeout: Duration.Duration,
-  started: Effect.Effect<void, never, ROut> = Effect.void
-) =>
+const serve = <ROut, E, R>(runner: Layer.Layer<ROut, E, R>, terminationTimeout: Duration.Duration) =>
   Effect.scoped(Effect.gen(function*() {
     yield* StopDeadline.allowing(terminationTimeout)
-    yield* Effect.provide(started, yield* Layer.build(runner))
+    yield* Layer.build(runner)
     // Added last, so run first as the scope closes, before the runner's own finalizers.
     yield* Effect.addFinalizer((exit) =>
       Exit.isInterrupted(exit)
@@ -521,12 +496,19 @@ export const renderStatus = (status: FleetStatus.Status, database: string): stri
       pending.oldestSentAt === undefined ? "" : `, the oldest sent ${iso(pending.oldestSentAt)}`
     }`
   )
-  // The next round of each schedule: after its --cron changed, when the new expression starts to apply.
+  // The next round of each schedule.
   // A schedule whose every --cron runner stopped waits, its tick in the past, for one: say so, or it reads as running.
   const unhosted = live.every((runner) => runner.schedules === false)
     ? ": no runner alive hosts the schedules (started with --cron), so no round runs until one does"
     : ""
-  for (const tick of status.schedules) lines.push(`Schedule ${tick.schedule}: next tick ${iso(tick.at)}${unhosted}`)
+  // A later tick of the same schedule was left by the --cron before, which a runner's changed --cron went ahead of: it
+  // stays stored until its time (then one of the new expression's ticks too, or one more round).
+  const ticksBySchedule = new Map<string, Array<DateTime.Utc>>()
+  for (const tick of status.schedules) ticksBySchedule.set(tick.schedule, [...ticksBySchedule.get(tick.schedule) ?? [], tick.at])
+  for (const [schedule, [next, ...later]] of ticksBySchedule) {
+    const left = later.length === 0 ? "" : ` (also stored: ${later.map(iso).join(", ")}, left by the --cron before)`
+    lines.push(`Schedule ${schedule}: next tick ${iso(next!)}${left}${unhosted}`)
+  }
   lines.push(`Runs under way: ${integer.format(activity.running.length)}`)
   const runnerSilence = new Map(runners.map((runner) => [runner.address, runner.silentFor]))
   const silence = (run: SyncActivity.Running) => {
