@@ -30,6 +30,7 @@ import { join } from "node:path"
 import { Fleet, FleetStatus, Secrets, SyncCron, WorkspaceConfig, WorkspaceSync } from "../src/index.js"
 import * as FleetCron from "../src/internal/clusterCron.js"
 import * as Round from "../src/internal/round.js"
+import * as StoredTicks from "../src/internal/storedTicks.js"
 import { databases, tokens } from "./support/inProcess.js"
 import { eventually, freePort } from "./support/processes.js"
 
@@ -1072,15 +1073,17 @@ describe("SyncCron", () => {
    * round's line with its run's tick (`00:06:00` for `often@1970-01-01T00:06:00.000Z`) and the TestClock's time, and
    * each tick the storage saved (not those it already had) by its entity id.
    */
-  const overOneStorage = Effect.gen(function*() {
+  const overOneStorage = (simulator: Simulator.SimulatorOptions = { workspaces: [{ token: "acme", users: 20 }] }) => Effect.gen(function*() {
     const rounds: Array<{ readonly line: string; readonly at: number }> = []
+    // The lines of a runner that sent its cron's next tick as it started.
+    const sentOnStart: Array<string> = []
     const collect = Logger.make(({ annotations, date, message }) => {
       const run = String(HashMap.get(annotations, "run").pipe(Option.getOrElse(() => "")))
       const tick = run.slice("often@".length).replace(/^1970-01-01T(.*)\.000Z$/, "$1")
       if (String(message).startsWith("Round ")) rounds.push({ line: `${message} ${tick}`, at: date.getTime() })
+      if (String(message).startsWith("The schedule's stored tick")) sentOnStart.push(String(message))
     })
     const saved: Array<string> = []
-    const simulator: Simulator.SimulatorOptions = { workspaces: [{ token: "acme", users: 20 }] }
     const held = yield* Layer.build(Layer.mergeAll(
       Layer.effect(
         MessageStorage.MessageStorage,
@@ -1096,9 +1099,12 @@ describe("SyncCron", () => {
       Simulator.layerClient(simulator),
       Layer.effectDiscard(Sync.migrate)
     ).pipe(Layer.provideMerge(SqliteClient.layer({ filename: ":memory:" })), Layer.orDie))
-    /** A runner hosting the schedule with `cron`, over what outlasts it, up until `until` holds. */
-    const runnerUntil = (cron: string, what: string, until: Effect.Effect<boolean>) =>
-      ClockSteps.until(what, { step: "1 second", maxSteps: 900, realPause: "2 millis" })(until).pipe(
+    /** The TestClock on by a second at a time until `until` holds. */
+    const clockUntil = (what: string, until: Effect.Effect<boolean>) =>
+      ClockSteps.until(what, { step: "1 second", maxSteps: 900, realPause: "2 millis" })(until)
+    /** `effect` on a runner hosting the schedule with `cron`, over what outlasts it. */
+    const onRunner = <A>(cron: string, effect: Effect.Effect<A>) =>
+      effect.pipe(
         Effect.provide(
           SyncCron.layer({ name: "often", cron: Cron.unsafeParse(cron), resources: ["users"], workspaces: [acme] }).pipe(
             Layer.provideMerge(WorkspaceSync.layer({ maxSyncs: 1, allowedBaseUrls: [simulatorUrl] })),
@@ -1110,13 +1116,20 @@ describe("SyncCron", () => {
         ),
         Effect.provide(Logger.replace(Logger.defaultLogger, collect))
       )
+    /** A runner hosting the schedule with `cron`, up until `until` holds. */
+    const runnerUntil = (cron: string, what: string, until: Effect.Effect<boolean>) => onRunner(cron, clockUntil(what, until))
     /** The first runner with `cron`, until its first tick ("initial") has run its round; then it stops. */
     const firstRound = (cron: string) =>
       runnerUntil(cron, "the first round done", Effect.sync(() => rounds.length === 2))
     /** A runner again, with `cron`, until the TestClock reads `until` (ms). */
     const againUntil = (cron: string, until: number) =>
       runnerUntil(cron, `the TestClock at ${until} ms`, Effect.map(Clock.currentTimeMillis, (now) => now >= until))
-    return { rounds, saved, firstRound, againUntil }
+    /** When the schedule's ticks stored and not yet run to their end come due, as a runner starting reads them. */
+    const storedTicks = StoredTicks.pending(Context.get(held, SqlClient.SqlClient), "often").pipe(
+      Effect.map((ticks) => ticks.map((tick) => tick.at)),
+      Effect.orDie
+    )
+    return { rounds, saved, sentOnStart, firstRound, againUntil, onRunner, clockUntil, storedTicks }
   })
 
   /** Two rounds never overlap: each started once the one before is done. */
@@ -1150,12 +1163,15 @@ describe("SyncCron", () => {
   ) {
     it.scoped(`a cron changed to tick sooner runs its first tick at its time, not from the tick the old one left (that left tick ${kind})`, () =>
       Effect.gen(function*() {
-        const { againUntil, firstRound, rounds, saved } = yield* overOneStorage
+        const { againUntil, firstRound, rounds, saved, sentOnStart } = yield* overOneStorage()
         yield* firstRound(old)
         const before = { saved: [...saved], rounds: rounds.length }
         // Started again at once, every minute.
         yield* againUntil("0 * * * * *", until)
         expect(before.saved).toEqual(["initial", iso(left)])
+        expect(sentOnStart).toEqual([
+          `The schedule's stored tick, ${iso(left)}, comes after this runner's cron's next, ${iso(expectedRounds[0]!)}: that one sent, from which the cron applies`
+        ])
         const after = rounds.slice(before.rounds)
         const started = after.filter(({ line }) => line.startsWith("Round started"))
         expect(started.map(({ line }) => line.slice(-8))).toEqual(expectedRounds)
@@ -1173,7 +1189,7 @@ describe("SyncCron", () => {
 
   it.scoped("a schedule started again with the same cron sends no tick of its own: none as it starts, after an absence or not", () =>
     Effect.gen(function*() {
-      const { againUntil, firstRound, rounds, saved } = yield* overOneStorage
+      const { againUntil, firstRound, rounds, saved, sentOnStart } = yield* overOneStorage()
       const cron = "0 */5 * * * *"
       yield* firstRound(cron)
       const before = saved.length
@@ -1188,6 +1204,7 @@ describe("SyncCron", () => {
         rounds: ["Round started 00:10:00", "Round done: 1 complete, 0 failed 00:10:00"]
       })
       expect(saved.slice(before + 1)).toEqual(["1970-01-01T01:10:00.000Z", "1970-01-01T01:15:00.000Z"])
+      expect(sentOnStart).toEqual([])
       expect(rounds.slice(4).map(({ line }) => line)).toEqual([
         "Round skipped: a later tick is due (what it sent goes on) 00:15:00",
         "Round started 01:10:00",
@@ -1197,7 +1214,7 @@ describe("SyncCron", () => {
 
   it.scoped("a cron changed to tick less often runs one more round, the tick the old one left, and then its own", () =>
     Effect.gen(function*() {
-      const { againUntil, firstRound, rounds, saved } = yield* overOneStorage
+      const { againUntil, firstRound, rounds, saved, sentOnStart } = yield* overOneStorage()
       // Every minute: its first tick (00:01) runs, and 00:02 is stored.
       yield* firstRound("0 * * * * *")
       const before = saved.length
@@ -1209,7 +1226,35 @@ describe("SyncCron", () => {
         "00:05:00",
         "00:10:00"
       ])
+      expect(sentOnStart).toEqual([])
     }))
+
+  it.scoped("a tick under way stays stored until its round ends: a runner starting meanwhile, with a cron that ticks sooner or the same, sends nothing beside it", () =>
+    Effect.gen(function*() {
+      // A round of 80 s: 300 users, 4 requests of 20 s each.
+      const { clockUntil, onRunner, rounds, storedTicks } = yield* overOneStorage({
+        workspaces: [{ token: "acme", users: 300, faults: { latency: Duration.seconds(20) } }]
+      })
+      // Every 5 minutes: 30 s into the round of the first tick (00:05), what a runner starting then reads and decides.
+      const midRound = yield* onRunner(
+        "0 */5 * * * *",
+        Effect.gen(function*() {
+          yield* clockUntil(
+            "30 s into the first round",
+            Effect.map(Clock.currentTimeMillis, (now) => rounds.length === 1 && now >= rounds[0]!.at + 30_000)
+          )
+          const stored = yield* storedTicks
+          const now = yield* DateTime.now
+          const sends = (cron: string) => FleetCron.isSooner(DateTime.unsafeFromDate(Cron.next(Cron.unsafeParse(cron), DateTime.toDate(now))), stored)
+          const decided = { stored: stored.map(DateTime.formatIso), everyMinute: sends("0 * * * * *"), same: sends("0 */5 * * * *") }
+          // Then the round runs to its end, and the runner stops.
+          yield* clockUntil("the first round done", Effect.sync(() => rounds.length === 2))
+          return decided
+        })
+      )
+      // The tick under way (00:05, sent as "initial") is stored, unanswered, before any cron's next tick.
+      expect(midRound).toEqual({ stored: ["1970-01-01T00:05:00.000Z"], everyMinute: false, same: false })
+    }), 120_000)
 
   it.scoped("keeps at most maxInFlight syncs of a round sent and unanswered, sending the next as one is answered", () =>
     Effect.gen(function*() {
