@@ -3,10 +3,10 @@
  * and two changes: a tick whose successor is already due schedules the latest due tick instead, so that a schedule back
  * after an absence runs one round at once rather than stepping through every tick it missed, a stored message each;
  * and a runner starting with a cron that ticks before every stored tick sends its next tick (`isSooner`), so that a
- * changed cron takes effect at once. `ClusterCron` offers no hook for either. What the cluster stores and `FleetStatus` reads is the same as upstream's: the
- * entity type `ClusterCron/<name>`, its `run` request (`Persisted`, `Uninterruptible`) with the payload
- * `@effect/cluster/ClusterCron/CronPayload`, the first tick sent to the entity "initial", every later one to its ISO
- * time, so ticks stored by either carry on with the other.
+ * changed cron takes effect at once. `ClusterCron` offers no hook for either. What the cluster stores and `FleetStatus`
+ * reads is the same as upstream's: the entity type `ClusterCron/<name>`, its `run` request (`Persisted`,
+ * `Uninterruptible`) with the payload `@effect/cluster/ClusterCron/CronPayload`, the first tick sent to the entity
+ * "initial", every later one to its ISO time, so ticks stored by either carry on with the other.
  *
  * @internal
  */
@@ -139,9 +139,10 @@ export const make = <E, R>(options: {
   // still on the old cron, whose next tick (the stored one) it then sent.
   const SoonerOnStart = Layer.scopedDiscard(Effect.forkScoped(
     Effect.gen(function*() {
-      const now = yield* DateTime.now
-      const next = DateTime.unsafeFromDate(Cron.next(options.cron, DateTime.toDate(now)))
+      // Read before the clock: a tick that comes due between the two, run and followed by its successor, is then still
+      // among those read, and the same cron never sends.
       const stored = yield* options.storedTicks
+      const next = DateTime.unsafeFromDate(Cron.next(options.cron, DateTime.toDate(yield* DateTime.now)))
       if (!isSooner(next, stored)) return
       yield* Effect.logInfo(
         `The schedule's stored tick, ${DateTime.formatIso(stored[0]!)}, comes after this runner's cron's next, ${
