@@ -14,6 +14,7 @@ import {
   type Snowflake,
   SqlMessageStorage
 } from "@effect/cluster"
+import type { HttpClient } from "@effect/platform"
 import type { Rpc } from "@effect/rpc"
 import { SqlClient, Statement } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
@@ -62,6 +63,23 @@ const inMemoryRunnerWith = (storage: Layer.Layer<MessageStorage.MessageStorage, 
   }))
 )
 const inMemoryRunner = inMemoryRunnerWith(MessageStorage.layerMemory)
+
+/**
+ * A runner hosting the schedule "often" of `acme` with `cron`, over what outlasts it (`held`: the cluster's storage,
+ * the database, the simulator), so that a test can stop it and start another.
+ */
+const oftenRunner = (
+  cron: string,
+  held: Context.Context<MessageStorage.MessageStorage | HttpClient.HttpClient | SqlClient.SqlClient>,
+  simulator: Simulator.SimulatorOptions
+) =>
+  SyncCron.layer({ name: "often", cron: Cron.unsafeParse(cron), resources: ["users"], workspaces: [acme] }).pipe(
+    Layer.provideMerge(WorkspaceSync.layer({ maxSyncs: 1, allowedBaseUrls: [simulatorUrl] })),
+    Layer.provideMerge(inMemoryRunnerWith(Layer.succeed(MessageStorage.MessageStorage, Context.get(held, MessageStorage.MessageStorage)))),
+    Layer.provide(tokensInEnv(simulator)),
+    Layer.provide(Layer.succeedContext(held)),
+    Layer.orDie
+  )
 
 /**
  * The entity on the in-memory runner, over the simulator answered in process (its latency on the TestClock), syncing
@@ -1014,15 +1032,7 @@ describe("SyncCron", () => {
       // The runner hosting the schedule (a tick every minute, at :00), over what outlasts it, up until `until` holds.
       const runnerUntil = (what: string, until: Effect.Effect<boolean>) =>
         ClockSteps.until(what, { step: "1 second", maxSteps: 300, realPause: "2 millis" })(until).pipe(
-          Effect.provide(
-            SyncCron.layer({ name: "often", cron: Cron.unsafeParse("0 * * * * *"), resources: ["users"], workspaces: [acme] }).pipe(
-              Layer.provideMerge(WorkspaceSync.layer({ maxSyncs: 1, allowedBaseUrls: [simulatorUrl] })),
-              Layer.provideMerge(inMemoryRunnerWith(Layer.succeed(MessageStorage.MessageStorage, Context.get(held, MessageStorage.MessageStorage)))),
-              Layer.provide(tokensInEnv(simulator)),
-              Layer.provide(Layer.succeedContext(held)),
-              Layer.orDie
-            )
-          ),
+          Effect.provide(oftenRunner("0 * * * * *", held, simulator)),
           Effect.provide(Logger.replace(Logger.defaultLogger, collect))
         )
       // The first tick (1:00, sent as "initial") runs its round; the runner stops, the next (2:00) stored and waiting.
@@ -1105,15 +1115,7 @@ describe("SyncCron", () => {
     /** `effect` on a runner hosting the schedule with `cron`, over what outlasts it. */
     const onRunner = <A>(cron: string, effect: Effect.Effect<A>) =>
       effect.pipe(
-        Effect.provide(
-          SyncCron.layer({ name: "often", cron: Cron.unsafeParse(cron), resources: ["users"], workspaces: [acme] }).pipe(
-            Layer.provideMerge(WorkspaceSync.layer({ maxSyncs: 1, allowedBaseUrls: [simulatorUrl] })),
-            Layer.provideMerge(inMemoryRunnerWith(Layer.succeed(MessageStorage.MessageStorage, Context.get(held, MessageStorage.MessageStorage)))),
-            Layer.provide(tokensInEnv(simulator)),
-            Layer.provide(Layer.succeedContext(held)),
-            Layer.orDie
-          )
-        ),
+        Effect.provide(oftenRunner(cron, held, simulator)),
         Effect.provide(Logger.replace(Logger.defaultLogger, collect))
       )
     /** A runner hosting the schedule with `cron`, up until `until` holds. */
