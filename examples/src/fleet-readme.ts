@@ -26,7 +26,7 @@ const syncAll = Effect.gen(function*() {
   const run = `nightly-${new Date().toISOString()}` // a name sent again is answered, not synced again
   yield* Effect.forEach(workspaces, (workspace) =>
     WorkspaceSync.sync(workspace, { resources: ["users"], run }).pipe(
-      Effect.tap(([users]) => Console.log(`${workspace.workspace}: ${users.inserted} new, ${users.deleted} deleted`))
+      Effect.tap((runs) => Effect.forEach(runs, (run) => Console.log(`${run.workspace} ${run.resource}: ${run.inserted} new, ${run.deleted} deleted`)))
     ), { concurrency: 100, discard: true }) // ~66 KB of this process each while it waits
 }).pipe(Effect.provide([Client, NodeFileSystem.layer]))
 

@@ -40,16 +40,17 @@ const program = Effect.gen(function*() {
   const run = `example-${DateTime.formatIso(yield* DateTime.now)}`
   yield* Effect.forEach(workspaces, (workspace) =>
     WorkspaceSync.sync(workspace, { resources: ["users"], run }).pipe(
-      Effect.tap(([users]) =>
-        Console.log(
-          `${workspace.workspace.padEnd(9)} ${String(users.inserted + users.updated + users.unchanged).padStart(5)} users: ${users.inserted} inserted, ${users.updated} updated, ${users.unchanged} unchanged, ${users.deleted} deleted`
-        )
+      Effect.tap((runs) =>
+        Effect.forEach(runs, (users) =>
+          Console.log(
+            `${workspace.workspace.padEnd(9)} ${String(users.inserted + users.updated + users.unchanged).padStart(5)} users: ${users.inserted} inserted, ${users.updated} updated, ${users.unchanged} unchanged, ${users.deleted} deleted`
+          ))
       )
     ), { concurrency: "unbounded", discard: true })
 
   const sql = yield* SqlClient.SqlClient
-  const [{ live }] = yield* sql<{ live: number }>`
-    SELECT count(*) AS live FROM ${sql(Sync.tables.users)} WHERE deleted_at IS NULL`
+  const live = yield* sql<{ live: number }>`
+    SELECT count(*) AS live FROM ${sql(Sync.tables.users)} WHERE deleted_at IS NULL`.pipe(Effect.map(([row]) => row?.live ?? 0))
   yield* Console.log(`${workspaces.length} workspaces synced; ${live} users in ${(yield* Path.Path).resolve(file)}`)
 })
 
