@@ -404,7 +404,9 @@ describe("intercom-scroll fleet", () => {
           { workspace: "globex", resource: "users", status: "complete", started_at: day(1), finished_at: day(1) },
           { workspace: "globex", resource: "users", status: "failed", started_at: day(9), finished_at: day(9), error: "MissingToken: GLOBEX_TOKEN is not set\nsecond line" },
           { workspace: "umbrella", resource: "users", status: "complete", started_at: day(7), finished_at: day(7) },
-          { workspace: "wayne", resource: "users", status: "complete", started_at: day(9), finished_at: day(9) }
+          { workspace: "wayne", resource: "users", status: "complete", started_at: day(9), finished_at: day(9) },
+          // globex's next run, under way as status reads: said beside its failure.
+          { workspace: "globex", resource: "users", status: "running", started_at: day(10), alive_at: day(10) }
         ]
         for (const row of rows) yield* sql`INSERT INTO ${sql(Sync.runsTable)} ${sql.insert(row)}`
       }).pipe(Effect.provide(SqliteClient.layer({ filename })), Effect.orDie)
@@ -416,7 +418,7 @@ describe("intercom-scroll fleet", () => {
       expect(text.stdout.slice(text.stdout.indexOf("Workspaces of"))).toBe([
         `Workspaces of ${file} (4), by resource (users): 1 fine, 1 failing, 1 stale (no complete run since 1970-01-09T00:00:00Z), 1 never synced; 1 removed from the file`,
         "Failing (the last run failed or was abandoned), the longest first:",
-        "  globex users: failed since 1970-01-10T00:00:00Z, last complete 1970-01-02T00:00:00Z: MissingToken: GLOBEX_TOKEN is not set",
+        "  globex users: failed since 1970-01-10T00:00:00Z, last complete 1970-01-02T00:00:00Z; its next run under way since 1970-01-11T00:00:00Z, 0 seen: MissingToken: GLOBEX_TOKEN is not set",
         "Stale (no complete run since 1970-01-09T00:00:00Z), the longest first:",
         "  umbrella users: last complete 1970-01-08T00:00:00Z",
         "Never synced: initech",
@@ -436,7 +438,8 @@ describe("intercom-scroll fleet", () => {
           failedInARow: 1,
           since: "1970-01-10T00:00:00.000Z",
           lastError: "MissingToken: GLOBEX_TOKEN is not set",
-          lastCompleteAt: "1970-01-02T00:00:00.000Z"
+          lastCompleteAt: "1970-01-02T00:00:00.000Z",
+          nextRun: { id: expect.any(Number), startedAt: "1970-01-11T00:00:00.000Z", seen: 0 }
         }],
         stale: [{ workspace: "umbrella", resource: "users", lastCompleteAt: "1970-01-08T00:00:00.000Z" }],
         neverSynced: [{ workspace: "initech", resource: "users" }],

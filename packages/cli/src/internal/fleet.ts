@@ -585,6 +585,17 @@ const byWorkspace = <A extends FleetStatus.WorkspaceResource>(pairs: ReadonlyArr
 }
 
 /**
+ * A failing workspace's next run, where one is under way (a killed runner's workspace, taken up by another): said
+ * beside its failures, or it reads as failing still with nothing being done. A run silent for long is likely dead
+ * itself: not counted.
+ */
+const nextRuns = (running: ReadonlyArray<SyncActivity.Running> | undefined) => {
+  const key = (pair: FleetStatus.WorkspaceResource) => `${pair.resource}\u0000${pair.workspace}`
+  const underWay = new Map((running ?? []).filter((run) => run.silentFor < silentAfter).map((run) => [key(run), run]))
+  return (pair: FleetStatus.WorkspaceResource): SyncActivity.Running | undefined => underWay.get(key(pair))
+}
+
+/**
  * `fleet status --workspaces` as text: one line of counts, then the workspaces that need attention by kind, the longest
  * in trouble first, ten of each listed (the JSON has them all), and nothing of those that are fine.
  *
@@ -593,13 +604,9 @@ const byWorkspace = <A extends FleetStatus.WorkspaceResource>(pairs: ReadonlyArr
  */
 export const renderAttention = ({ attention, file, resources, running, workspaces }: AttentionView): string => {
   const { failing, neverSynced, removed, stale } = attention
-  // A failing workspace whose next run is under way (a killed runner's, taken up by another): said beside its failures,
-  // or it reads as failing still with nothing being done. A run silent for long is likely dead itself: not counted.
-  const underWay = new Map(
-    (running ?? []).filter((run) => run.silentFor < silentAfter).map((run) => [`${run.resource}\u0000${run.workspace}`, run])
-  )
+  const nextRunOf = nextRuns(running)
   const nextRun = (pair: FleetStatus.WorkspaceResource) => {
-    const run = underWay.get(`${pair.resource}\u0000${pair.workspace}`)
+    const run = nextRunOf(pair)
     return run === undefined ? "" : `; its next run under way since ${iso(run.startedAt)}, ${integer.format(run.seen)} seen`
   }
   const staleBefore = iso(attention.staleBefore)
@@ -647,21 +654,28 @@ export const renderAttention = ({ attention, file, resources, running, workspace
 const time = (value: DateTime.Utc | undefined) => value === undefined ? null : DateTime.formatIso(value)
 
 /** `fleet status --workspaces --format json`: every workspace that needs attention, its times in ISO 8601. */
-const attentionJson = ({ attention, file, resources }: AttentionView) => ({
-  workspacesFile: file ?? null,
-  resources,
-  staleBefore: time(attention.staleBefore),
-  fine: attention.fine,
-  failing: attention.failing.map((pair) => ({
-    ...pair,
-    since: time(pair.since),
-    lastError: pair.lastError ?? null,
-    lastCompleteAt: time(pair.lastCompleteAt)
-  })),
-  stale: attention.stale.map((pair) => ({ ...pair, lastCompleteAt: time(pair.lastCompleteAt) })),
-  neverSynced: attention.neverSynced,
-  removed: attention.removed
-})
+const attentionJson = ({ attention, file, resources, running }: AttentionView) => {
+  const nextRunOf = nextRuns(running)
+  return {
+    workspacesFile: file ?? null,
+    resources,
+    staleBefore: time(attention.staleBefore),
+    fine: attention.fine,
+    failing: attention.failing.map((pair) => {
+      const next = nextRunOf(pair)
+      return {
+        ...pair,
+        since: time(pair.since),
+        lastError: pair.lastError ?? null,
+        lastCompleteAt: time(pair.lastCompleteAt),
+        nextRun: next === undefined ? null : { id: next.id, startedAt: time(next.startedAt), seen: next.seen }
+      }
+    }),
+    stale: attention.stale.map((pair) => ({ ...pair, lastCompleteAt: time(pair.lastCompleteAt) })),
+    neverSynced: attention.neverSynced,
+    removed: attention.removed
+  }
+}
 
 /** `fleet status --format json`: the status as one object, its times in ISO 8601. */
 const statusJson = (status: FleetStatus.Status, database: string, attention: AttentionView | undefined) => {
