@@ -82,8 +82,6 @@ export interface ScheduledTick {
   readonly at: DateTime.Utc
 }
 
-const existing = StoredTicks.existingTables
-
 /** Seconds since a heartbeat, as each dialect tells time (the cluster writes it in the database's own clock). */
 const silentForSql = (sql: SqlClient.SqlClient) =>
   sql.onDialectOrElse({
@@ -124,10 +122,8 @@ const readRunners = (sql: SqlClient.SqlClient) =>
  */
 export const runners: Effect.Effect<ReadonlyArray<Runner>, SqlError, SqlClient.SqlClient> = Effect.gen(function*() {
   const sql = (yield* SqlClient.SqlClient).withoutTransforms()
-  return (yield* existing(sql, [runnersTable])).has(runnersTable) ? yield* readRunners(sql) : []
+  return (yield* StoredTicks.existingTables(sql, [runnersTable])).has(runnersTable) ? yield* readRunners(sql) : []
 }).pipe(Effect.withSpan("FleetStatus.runners"))
-
-const readTicks = (sql: SqlClient.SqlClient) => StoredTicks.pending(sql)
 
 /**
  * Each `SyncCron` schedule's tick sent and not yet run to its end, earliest first (`Status.schedules`; none before a
@@ -138,7 +134,7 @@ const readTicks = (sql: SqlClient.SqlClient) => StoredTicks.pending(sql)
  */
 export const schedules: Effect.Effect<ReadonlyArray<ScheduledTick>, SqlError, SqlClient.SqlClient> = Effect.gen(function*() {
   const sql = (yield* SqlClient.SqlClient).withoutTransforms()
-  return (yield* existing(sql, [StoredTicks.messagesTable])).has(StoredTicks.messagesTable) ? yield* readTicks(sql) : []
+  return (yield* StoredTicks.existingTables(sql, [StoredTicks.messagesTable])).has(StoredTicks.messagesTable) ? yield* StoredTicks.pending(sql) : []
 }).pipe(Effect.withSpan("FleetStatus.schedules"))
 
 /**
@@ -154,7 +150,7 @@ export const read: (
 ) => Effect.Effect<Status, SqlError | SyncError.UnsupportedDialect, SqlClient.SqlClient> = Effect.fn("FleetStatus.read")(
   function*(options: { readonly since: DateTime.Utc; readonly failures?: number | undefined }) {
     const sql = (yield* SqlClient.SqlClient).withoutTransforms()
-    const tables = yield* existing(sql, [runnersTable, StoredTicks.messagesTable, Sync.runsTable])
+    const tables = yield* StoredTicks.existingTables(sql, [runnersTable, StoredTicks.messagesTable, Sync.runsTable])
     const runners = tables.has(runnersTable) ? yield* readRunners(sql) : []
     // A request is its own row (id = request_id) until its reply marks it processed; its id is a Snowflake, which
     // carries the time it was made.
@@ -176,7 +172,7 @@ export const read: (
         oldestSentAt: pending?.oldest == null ? undefined : Snowflake.dateTime(Snowflake.Snowflake(pending.oldest))
       },
       activity,
-      schedules: tables.has(StoredTicks.messagesTable) ? yield* readTicks(sql) : []
+      schedules: tables.has(StoredTicks.messagesTable) ? yield* StoredTicks.pending(sql) : []
     } satisfies Status
   }
 )
@@ -285,7 +281,7 @@ export const attention: (
   const resources = Arr.dedupe(options.resources)
   const given = options.workspaces === undefined ? undefined : new Set(options.workspaces)
   // No sync tables: nothing ran, nothing kept.
-  if (!(yield* existing(sql, [Sync.runsTable])).has(Sync.runsTable) || resources.length === 0) {
+  if (!(yield* StoredTicks.existingTables(sql, [Sync.runsTable])).has(Sync.runsTable) || resources.length === 0) {
     const neverSynced = Arr.flatMap([...given ?? []], (workspace) => resources.map((resource) => ({ workspace, resource })))
     return { staleBefore: options.staleBefore, failing: [], stale: [], neverSynced, removed: [], fine: 0 } satisfies Attention
   }
