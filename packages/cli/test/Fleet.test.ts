@@ -830,7 +830,7 @@ describe("intercom-scroll fleet", () => {
           Effect.provide(SqliteClient.layer({ filename })),
           Effect.orDie
         )
-      expect(runs[0]).toMatchObject({ label: expect.stringMatching(/^cron@/), status: "complete", inserted: 120 })
+      expect(runs[0]).toMatchObject({ label: expect.stringMatching(/^cron@\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z$/), status: "complete", inserted: 120 })
     }).pipe(Effect.scoped), 60_000)
 
   it.live("--cron reads --workspaces again at each round: a workspace added to the file while the runner runs is synced", () =>

@@ -18,8 +18,9 @@
  *
  * A runner starting with a `cron` whose next tick comes before the tick the schedule has stored (the cron changed to
  * tick sooner) sends that next tick: the new cron applies from it, not from the stored one, which, when it comes, is
- * the same tick where it is one of the new cron's too, or runs one more round and sends the same next tick as the new
- * chain (one chain from there). A cron changed to tick less often runs the stored tick's round, then its own ticks. The
+ * the same tick where it is one of the new cron's too (the schedule's first tick, sent to the entity "initial", is a
+ * tick apart but the same run: its round's syncs are answered with those of the new chain's), or runs one more round
+ * and sends the same next tick as the new chain (one chain from there). A cron changed to tick less often runs the stored tick's round, then its own ticks. The
  * stored ticks are read where the cluster's SQL storage keeps them (the `SqlClient` beside `Sharding`, as a fleet's
  * runner has it); over a storage in memory, a changed cron applies from the stored tick.
  *
@@ -39,7 +40,7 @@
  *
  * @since 0.1.0
  */
-import { Entity, type Sharding } from "@effect/cluster"
+import type { Sharding } from "@effect/cluster"
 import { SqlClient } from "@effect/sql"
 import type { Resource } from "@intercom-scroll/core"
 import { type Cron, DateTime, Effect, Layer, Option } from "effect"
@@ -119,24 +120,24 @@ export const layer = (options: Options): Layer.Layer<never, never, Sharding.Shar
         if (!(yield* StoredTicks.existingTables(sql, [StoredTicks.messagesTable])).has(StoredTicks.messagesTable)) return []
         return (yield* StoredTicks.pending(sql, options.name)).map((tick) => tick.at)
       })),
-    execute: Effect.gen(function*() {
-      // The cron's entity id is its tick, as an ISO date; the schedule's first tick's is "initial", whose time this
-      // cannot see: its run is named after it as it is, the same wherever it runs again.
-      const address = yield* Effect.serviceOption(Entity.CurrentAddress)
-      const tick = Option.isSome(address) ? address.value.entityId : DateTime.formatIso(yield* DateTime.now)
-      const run = `${options.name}@${tick}`
-      // Only the latest due tick runs a round. One delivered once a later one is due (the tick a schedule left waiting
-      // when it went away, or one run again after its runner stopped mid-round) runs none: its successor, the latest
-      // due tick, runs at once.
-      if (Round.superseded(options.cron, tick, yield* DateTime.now)) {
-        return yield* Effect.logInfo("Round skipped: a later tick is due (what it sent goes on)").pipe(
-          Effect.annotateLogs("run", run)
-        )
-      }
-      const workspaces = Effect.isEffect(options.workspaces)
-        ? yield* options.workspaces.pipe(Effect.annotateLogs("run", run))
-        : options.workspaces
-      yield* Round.run({ run, workspaces, resources: options.resources, maxInFlight })
-    }).pipe(Effect.withSpan("SyncCron.tick", { attributes: { name: options.name } }))
+    execute: (tick) =>
+      Effect.gen(function*() {
+        // Named after the tick's time, the first tick's (its entity "initial") too: the same wherever it runs again,
+        // and, when a changed cron's chain has a tick at that time, the same run as that tick's, whose workspaces then
+        // sync once, the second round answered with the first's results.
+        const run = `${options.name}@${DateTime.formatIso(tick)}`
+        // Only the latest due tick runs a round. One delivered once a later one is due (the tick a schedule left waiting
+        // when it went away, or one run again after its runner stopped mid-round) runs none: its successor, the latest
+        // due tick, runs at once.
+        if (Round.superseded(options.cron, tick, yield* DateTime.now)) {
+          return yield* Effect.logInfo("Round skipped: a later tick is due (what it sent goes on)").pipe(
+            Effect.annotateLogs("run", run)
+          )
+        }
+        const workspaces = Effect.isEffect(options.workspaces)
+          ? yield* options.workspaces.pipe(Effect.annotateLogs("run", run))
+          : options.workspaces
+        yield* Round.run({ run, workspaces, resources: options.resources, maxInFlight })
+      }).pipe(Effect.withSpan("SyncCron.tick", { attributes: { name: options.name } }))
   })
 }

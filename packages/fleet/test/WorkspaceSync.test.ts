@@ -936,7 +936,7 @@ describe("SyncCron", () => {
       // Observed with the fleet up, judged once it is down (a failed expectation inside would leave the runner waiting
       // for its syncs on the TestClock as it stops).
       const observed = yield* Effect.gen(function*() {
-        // Ticks at 0:15, 0:20 and 0:25; a sync takes 20 seconds (4 requests, 5 seconds each); the runner reads due
+        // Ticks at 0:15, 0:20, 0:25 and 0:30; a sync takes 20 seconds (4 requests, 5 seconds each); the runner reads due
         // messages from storage every 10 seconds. The clock moves by steps with real time between (a sync's work
         // yields to the event loop, which one jump of the clock outruns on a loaded machine), and each step notes the
         // rounds begun and ended, the scrolls opened and the runs ended, until both rounds have ended and the clock
@@ -961,7 +961,7 @@ describe("SyncCron", () => {
       }).pipe(Effect.provide(
         SyncCron.layer({
           name: "refresh",
-          cron: Cron.unsafeParse("15,20,25 0 * * * *"),
+          cron: Cron.unsafeParse("15,20,25,30 0 * * * *"),
           resources: ["users"],
           workspaces: names.map(workspace)
         }).pipe(Layer.provideMerge(fleet({
@@ -976,15 +976,17 @@ describe("SyncCron", () => {
       expect(observed.seen.filter(({ done, started }) => started - done > 1 || started < done)).toEqual([])
       expect(observed.seen.filter(({ done, opened }) => done === 0 && opened.some((count) => count > 1))).toEqual([])
       expect(observed.seen.some(({ ended, opened }) => ended === 0 && opened.join(",") === "1,1")).toBe(true)
-      // The schedule's first tick (0:15, sent as "initial") runs from 0:20; 0:20 and 0:25 come due inside its round:
-      // as it ends, the tick it schedules is the latest due, 0:25, which runs then, not beside it; 0:20 is never sent.
+      // The schedule's first tick (0:15, sent as "initial") is read at 0:20, when 0:20 is due: it runs no round, and
+      // 0:20, the latest due, runs one. 0:25 and 0:30 come due inside that round: as it ends, the tick it schedules is
+      // the latest due, 0:30, which runs then, not beside it; 0:25 is never sent.
       expect(rounds.map(({ line }) => line)).toEqual([
-        "Round started initial",
-        "Round done: 2 complete, 0 failed initial",
-        "Round started 00:25",
-        "Round done: 2 complete, 0 failed 00:25"
+        "Round skipped: a later tick is due (what it sent goes on) 00:15",
+        "Round started 00:20",
+        "Round done: 2 complete, 0 failed 00:20",
+        "Round started 00:30",
+        "Round done: 2 complete, 0 failed 00:30"
       ])
-      const [firstStarted, firstDone, secondStarted, secondDone] = rounds.map(({ at }) => at)
+      const [firstStarted, firstDone, secondStarted, secondDone] = rounds.slice(1).map(({ at }) => at)
       // The first round begins at the runner's first read of storage after 0:15, and lasts a sync's 20 seconds.
       expect(firstStarted).toBeGreaterThanOrEqual(15_000)
       expect(firstStarted).toBeLessThan(25_000)
@@ -996,8 +998,8 @@ describe("SyncCron", () => {
       expect(observed.last).toEqual([2, 2])
       expect(observed.scrollExists).toBe(0)
       expect(observed.runs.map((runs) => runs.map((run) => `${run.status} ${run.label}`))).toEqual(names.map(() => [
-        "complete refresh@initial",
-        "complete refresh@1970-01-01T00:00:25.000Z"
+        "complete refresh@1970-01-01T00:00:20.000Z",
+        "complete refresh@1970-01-01T00:00:30.000Z"
       ]))
     }))
 
@@ -1046,7 +1048,7 @@ describe("SyncCron", () => {
 
       expect(before).toEqual({
         stored: ["initial", "1970-01-01T00:02:00.000Z"],
-        rounds: ["Round started initial", "Round done: 1 complete, 0 failed initial"]
+        rounds: ["Round started 00:01:00", "Round done: 1 complete, 0 failed 00:01:00"]
       })
       const after = rounds.slice(before.rounds.length)
       // Back at 1:01:xx: the tick left waiting (2:00) runs no round; the latest due tick (1:01) runs one at once; the
@@ -1131,7 +1133,14 @@ describe("SyncCron", () => {
       Effect.map((ticks) => ticks.map((tick) => tick.at)),
       Effect.orDie
     )
-    return { rounds, saved, sentOnStart, firstRound, againUntil, onRunner, clockUntil, storedTicks }
+    /** A workspace's runs, oldest first: status and label. */
+    const runsOf = (workspace: string) =>
+      runs(workspace).pipe(
+        Effect.map((rows) => rows.map((row) => `${row.status} ${row.label}`)),
+        Effect.provide(held),
+        Effect.orDie
+      )
+    return { rounds, saved, sentOnStart, firstRound, againUntil, onRunner, clockUntil, storedTicks, runsOf }
   })
 
   /** Two rounds never overlap: each started once the one before is done. */
@@ -1231,6 +1240,27 @@ describe("SyncCron", () => {
       expect(sentOnStart).toEqual([])
     }))
 
+  it.scoped("a cron changed before the schedule's first tick came: that tick, when it comes, is the same run as the new cron's tick of its time, each workspace synced once", () =>
+    Effect.gen(function*() {
+      const { againUntil, rounds, runsOf, saved, sentOnStart } = yield* overOneStorage()
+      // Every 5 minutes, up a minute: its first tick (00:05, sent as "initial") stored, not come.
+      yield* againUntil("0 */5 * * * *", 60_000)
+      // Every minute from then, until 00:06:30: its own next (00:02) sent as it starts, its chain reaching 00:05.
+      yield* againUntil("0 * * * * *", 390_000)
+      expect(saved).toEqual(["initial", ...["00:02:00", "00:03:00", "00:04:00", "00:05:00", "00:06:00", "00:07:00"].map(iso)])
+      expect(sentOnStart).toHaveLength(1)
+      // Its sync of the workspace sent once: one run a tick, the second round's answered with the first's.
+      expect(yield* runsOf("acme")).toEqual(
+        ["00:02:00", "00:03:00", "00:04:00", "00:05:00", "00:06:00"].map((time) => `complete often@${iso(time)}`)
+      )
+      // At 00:05 two ticks, the first one ("initial") and the new chain's, two rounds under one run.
+      const started = rounds.filter(({ line }) => line.startsWith("Round started")).map(({ line }) => line.slice(-8))
+      expect(started).toEqual(["00:02:00", "00:03:00", "00:04:00", "00:05:00", "00:05:00", "00:06:00"])
+      expect(rounds.filter(({ line }) => line.startsWith("Round done")).map(({ line }) => line)).toContainEqual(
+        "Round done: 1 complete, 0 failed 00:05:00"
+      )
+    }))
+
   it.scoped("a tick under way stays stored until its round ends: a runner starting meanwhile, with a cron that ticks sooner or the same, sends nothing beside it", () =>
     Effect.gen(function*() {
       // A round of 80 s: 300 users, 4 requests of 20 s each.
@@ -1301,7 +1331,10 @@ describe("SyncCron", () => {
       ), Effect.provide(Logger.replace(Logger.defaultLogger, collect)))
       // The round says when it starts and how it ended, under its run's name.
       const rounds = logged.filter((line) => line.startsWith("Round "))
-      expect(rounds).toEqual(["Round started refresh@initial", "Round done: 3 complete, 0 failed refresh@initial"])
+      expect(rounds).toEqual([
+        "Round started refresh@1970-01-01T00:00:15.000Z",
+        "Round done: 3 complete, 0 failed refresh@1970-01-01T00:00:15.000Z"
+      ])
       // One after the other, in the round's order: never more than one sent and unanswered (its run not ended), and
       // the round ended with all three.
       const inFlight = observed.seen.map(({ ended, opened }) => opened.reduce((sum, count) => sum + count, 0) - ended)
@@ -1311,7 +1344,9 @@ describe("SyncCron", () => {
       expect(observed.last).toEqual([1, 1, 1])
       expect(observed.runs.map((runs) => runs.map((run) => run.status))).toEqual([["complete"], ["complete"], ["complete"]])
       // Each run's row says which round it was, by the round's run name.
-      expect(observed.runs.flatMap((runs) => runs.map((run) => run.label))).toEqual(["refresh@initial", "refresh@initial", "refresh@initial"])
+      expect(observed.runs.flatMap((runs) => runs.map((run) => run.label))).toEqual(
+        names.map(() => "refresh@1970-01-01T00:00:15.000Z")
+      )
     }))
 
   it.scoped("workspaces given as an effect are read as each round begins: a workspace added once a round has begun is synced by the next, not by that one", () =>
@@ -1459,7 +1494,7 @@ describe("SyncCron", () => {
       const [mine, theirs] = [heldOfDefault(one).length, heldOfDefault(other).length]
       return mine > 0 && theirs > 0 && mine + theirs === shardsPerGroup ? true : undefined
     }))
-  /** The rounds' lines, each with its run: `Round done: 1 complete, 0 failed (often@initial)`. */
+  /** The rounds' lines, each with its run: `Round done: 1 complete, 0 failed (often@2026-12-07T23:00:00.000Z)`. */
   const roundLines = () => {
     const rounds: Array<string> = []
     const logger = Logger.make(({ annotations, message }) => {
@@ -1496,10 +1531,11 @@ describe("SyncCron", () => {
       )
       // The first tick ran its round on the runner with the schedule, and so did the ticks after it, each in a shard of
       // its own, each round's one workspace synced.
-      expect({ first: rounds[0], done: done().slice(0, 3).map((round) => round.replace(/ \(often@.*\)$/, "")) }).toEqual({
-        first: "Round started (often@initial)",
-        done: Array.from({ length: 3 }, () => "Round done: 1 complete, 0 failed")
-      })
+      // The first tick's line, a round or, taken late, a skip, is its time's.
+      expect(rounds[0]).toMatch(/^Round (started|skipped: .*) \(often@\d{4}-\d\d-\d\dT[\d:.]+Z\)$/)
+      expect(done().slice(0, 3).map((round) => round.replace(/ \(often@.*\)$/, ""))).toEqual(
+        Array.from({ length: 3 }, () => "Round done: 1 complete, 0 failed")
+      )
     }).pipe(Effect.provide(logger))
   }, 120_000)
 
@@ -1551,7 +1587,8 @@ describe("SyncCron", () => {
       // It ran its round; the first tick did not run again; the ticks after it are in the schedules' group: the next,
       // and, on a machine slow enough that the test outlasts its 15 s, the one after it while the next's round runs.
       expect(rounds.filter((round) => round.endsWith(`(${run})`))).toEqual([`Round started (${run})`, `Round done: 1 complete, 0 failed (${run})`])
-      expect(rounds.filter((round) => round.endsWith("(often@initial)"))).toEqual([])
+      // Its round and the later ticks' only: none of the first tick's ("initial", before the pending one).
+      expect(rounds.filter((round) => (/\(often@(.*)\)$/.exec(round)?.[1] ?? "") < pending.entity_id)).toEqual([])
       const after = yield* ticks.pipe(Effect.provide(withSchedule))
       const waiting = after.filter((tick) => !tick.processed)
       expect(new Set(waiting.map((tick) => tick.shard_id.split(":")[0]))).toEqual(new Set([SyncCron.shardGroup]))
@@ -1563,8 +1600,8 @@ describe("SyncCron", () => {
   it("a tick is superseded once a later one is due: the latest due tick is the one that runs", () => {
     const every15s = Cron.unsafeParse("*/15 * * * * *")
     const at = (iso: string) => DateTime.unsafeMake(iso)
-    expect(Round.superseded(every15s, "1970-01-01T00:00:30.000Z", at("1970-01-01T00:00:44.000Z"))).toBe(false)
-    expect(Round.superseded(every15s, "1970-01-01T00:00:30.000Z", at("1970-01-01T00:00:45.000Z"))).toBe(true)
+    expect(Round.superseded(every15s, at("1970-01-01T00:00:30.000Z"), at("1970-01-01T00:00:44.000Z"))).toBe(false)
+    expect(Round.superseded(every15s, at("1970-01-01T00:00:30.000Z"), at("1970-01-01T00:00:45.000Z"))).toBe(true)
   })
 
   it("the tick after one is the next, or, once that is due, the latest due: however far behind, in any time zone", () => {

@@ -82,7 +82,8 @@ const latestBefore = (cron: Cron.Cron, before: Date): Date | undefined => {
 export const make = <E, R>(options: {
   readonly name: string
   readonly cron: Cron.Cron
-  readonly execute: Effect.Effect<void, E, R>
+  /** A tick's work, given its time: the first tick's, sent to "initial", as every other's. */
+  readonly execute: (tick: DateTime.Utc) => Effect.Effect<void, E, R>
   readonly shardGroup: string
   /**
    * When the schedule's ticks stored and not yet run to their end come due, earliest first (none where the storage
@@ -112,7 +113,7 @@ export const make = <E, R>(options: {
     const makeClient = yield* CronEntity.client
     return {
       run: (request) =>
-        options.execute.pipe(
+        options.execute(request.payload.dateTime).pipe(
           Effect.orDie,
           Effect.exit,
           Effect.flatMap(Effect.fnUntraced(function*(exit) {

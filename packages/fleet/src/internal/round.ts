@@ -58,12 +58,6 @@ export const run = (options: {
     )
   }).pipe(Effect.annotateLogs("run", options.run))
 
-/**
- * Whether a later tick of `cron` than `tick` (an ISO date; any other id, such as the first tick's "initial", never is)
- * is already due at `now`.
- */
-export const superseded = (cron: Cron.Cron, tick: string, now: DateTime.Utc): boolean => {
-  const at = DateTime.make(tick)
-  if (at._tag === "None" || !/^\d{4}-/.test(tick)) return false
-  return Cron.next(cron, at.value).getTime() <= DateTime.toEpochMillis(now)
-}
+/** Whether a later tick of `cron` than `tick` is already due at `now`. */
+export const superseded = (cron: Cron.Cron, tick: DateTime.Utc, now: DateTime.Utc): boolean =>
+  Cron.next(cron, DateTime.toDate(tick)).getTime() <= DateTime.toEpochMillis(now)
