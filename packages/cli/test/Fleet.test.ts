@@ -436,6 +436,7 @@ describe("intercom-scroll fleet", () => {
           workspace: "globex",
           resource: "users",
           failedInARow: 1,
+          abandoned: 0,
           since: "1970-01-10T00:00:00.000Z",
           lastError: "MissingToken: GLOBEX_TOKEN is not set",
           lastCompleteAt: "1970-01-02T00:00:00.000Z",
@@ -463,12 +464,14 @@ describe("intercom-scroll fleet", () => {
     const at = (iso: string) => DateTime.unsafeMake(iso)
     const names = (n: number, prefix: string) => Array.from({ length: n }, (_, i) => `${prefix}${String(i).padStart(4, "0")}`)
     const resources = ["users", "leads", "companies"] as const
-    // f0000 fails in every resource alike (its token is missing); the others in their users alone.
+    // f0000 fails in every resource alike (its token is missing); the others in their users alone: f0001's and
+    // f0002's runs abandoned (their runner died), f0002's after failing too.
     const failing = names(300, "f").flatMap((workspace, i) =>
       (i === 0 ? resources : ["users" as const]).map((resource) => ({
         workspace,
         resource,
-        failedInARow: i === 0 ? 12 : 1,
+        failedInARow: i === 0 ? 12 : i === 2 ? 3 : 1,
+        abandoned: i === 1 ? 1 : i === 2 ? 2 : 0,
         since: at("2026-12-03T12:00:00Z"),
         lastError: i === 0 ? "MissingToken: F0000_TOKEN is not set" : undefined,
         lastCompleteAt: i === 0 ? undefined : at("2026-12-01T12:00:00Z")
@@ -493,10 +496,12 @@ describe("intercom-scroll fleet", () => {
     expect(lines[0]).toBe(
       "Workspaces of workspaces.json (2,000), by resource (users, leads, companies): 5,677 fine, 302 failing, 13 stale (no complete run since 2026-12-04T12:00:00Z), 34 never synced; 3 removed from the file"
     )
-    expect(lines.slice(1, 4)).toEqual([
+    expect(lines.slice(1, 6)).toEqual([
       "Failing (the last run failed or was abandoned), the longest first:",
       "  f0000 users, leads, companies: 12 failed in a row since 2026-12-03T12:00:00Z, never complete: MissingToken: F0000_TOKEN is not set",
-      "  f0001 users: failed since 2026-12-03T12:00:00Z, last complete 2026-12-01T12:00:00Z"
+      "  f0001 users: abandoned since 2026-12-03T12:00:00Z, last complete 2026-12-01T12:00:00Z",
+      "  f0002 users: 3 failed or abandoned in a row since 2026-12-03T12:00:00Z, last complete 2026-12-01T12:00:00Z",
+      "  f0003 users: failed since 2026-12-03T12:00:00Z, last complete 2026-12-01T12:00:00Z"
     ])
     expect(lines[12]).toBe("  and 290 more (--format json lists every one)")
     expect(lines.slice(13, 15)).toEqual([
@@ -522,6 +527,7 @@ describe("intercom-scroll fleet", () => {
       workspace,
       resource: "users" as const,
       failedInARow: 1,
+      abandoned: 1,
       since: at("2026-12-07T12:00:05Z"),
       lastError: "Abandoned: its process died",
       lastCompleteAt: at("2026-12-07T11:00:00Z")
@@ -543,8 +549,8 @@ describe("intercom-scroll fleet", () => {
     const lines = FleetCommand.renderAttention({ attention, file: "w.json", workspaces: 2, resources: ["users"], running }).split("\n")
     expect(lines.slice(1, 4)).toEqual([
       "Failing (the last run failed or was abandoned), the longest first:",
-      "  acme users: failed since 2026-12-07T12:00:05Z, last complete 2026-12-07T11:00:00Z; its next run under way since 2026-12-07T12:00:04Z, 1,200 seen: Abandoned: its process died",
-      "  globex users: failed since 2026-12-07T12:00:05Z, last complete 2026-12-07T11:00:00Z: Abandoned: its process died"
+      "  acme users: abandoned since 2026-12-07T12:00:05Z, last complete 2026-12-07T11:00:00Z; its next run under way since 2026-12-07T12:00:04Z, 1,200 seen: Abandoned: its process died",
+      "  globex users: abandoned since 2026-12-07T12:00:05Z, last complete 2026-12-07T11:00:00Z: Abandoned: its process died"
     ])
   })
 

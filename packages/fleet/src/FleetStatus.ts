@@ -197,6 +197,11 @@ export interface WorkspaceResource {
 export interface Failing extends WorkspaceResource {
   /** Its failed or abandoned runs since its last complete one (all of them, if none completed). */
   readonly failedInARow: number
+  /**
+   * How many of those were abandoned: their runner died, or lost its database, before it recorded their end (the
+   * workspace's next run found them running).
+   */
+  readonly abandoned: number
   /** When the first of those ended. */
   readonly since: DateTime.Utc
   /** The first line of the latest one's error. */
@@ -323,6 +328,7 @@ export const attention: (
           workspace,
           resource,
           failedInARow: state.failed,
+          abandoned: state.abandoned,
           since: state.failingSince,
           lastError: state.lastFailed === undefined ? undefined : errors.get(state.lastFailed),
           lastCompleteAt: state.completeAt

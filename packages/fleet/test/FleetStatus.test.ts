@@ -160,10 +160,11 @@ describe("FleetStatus.attention", () => {
       run("acme", "users", "complete", 1),
       run("acme", "leads", "complete", 1),
       run("acme", "users", "running", undefined),
-      // globex's users failed three times in a row since 3 days, an interrupted run between: the token went missing.
+      // globex's users failed three times in a row since 3 days (once abandoned: its runner died), an interrupted run
+      // between: the token went missing.
       run("globex", "users", "complete", 120),
       run("globex", "users", "failed", 72, "RestartRequired: broke off"),
-      run("globex", "users", "failed", 48.5, "RestartRequired: broke off"),
+      run("globex", "users", "abandoned", 48.5, "Abandoned: its process died"),
       run("globex", "users", "interrupted", 24),
       run("globex", "users", "failed", 1, "MissingToken: GLOBEX_TOKEN is not set\non runner 10.0.0.7"),
       // Its leads completed within the bound, and its process died since.
@@ -206,6 +207,7 @@ describe("FleetStatus.attention", () => {
           workspace: "globex",
           resource: "users",
           failedInARow: 3,
+          abandoned: 1,
           since: at(hours(72)),
           lastError: "MissingToken: GLOBEX_TOKEN is not set",
           lastCompleteAt: at(hours(120))
@@ -214,6 +216,7 @@ describe("FleetStatus.attention", () => {
           workspace: "globex",
           resource: "leads",
           failedInARow: 1,
+          abandoned: 1,
           since: at(hours(0.5)),
           lastError: "Abandoned: its process died",
           lastCompleteAt: at(hours(1))
@@ -330,7 +333,7 @@ describe("FleetStatus.attention", () => {
         expect(before.neverSynced).toEqual([{ workspace: "initech", resource: "users" }])
         expect(after).toMatchObject({
           neverSynced: [],
-          failing: [{ workspace: "initech", resource: "users", failedInARow: 1, since: DateTime.unsafeMake(3_600_000), lastError: `MissingToken: ${error.message}` }]
+          failing: [{ workspace: "initech", resource: "users", failedInARow: 1, abandoned: 0, since: DateTime.unsafeMake(3_600_000), lastError: `MissingToken: ${error.message}` }]
         })
       }).pipe(Effect.scoped), 60_000)
   }

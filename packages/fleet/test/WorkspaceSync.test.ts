@@ -721,6 +721,7 @@ describe("WorkspaceSync", () => {
         workspace: "globex",
         resource: "users",
         failedInARow: 1,
+        abandoned: 0,
         since: DateTime.unsafeMake(1),
         lastError: `MissingToken: ${error.message}`,
         lastCompleteAt: undefined

@@ -596,6 +596,15 @@ const nextRuns = (running: ReadonlyArray<SyncActivity.Running> | undefined) => {
 }
 
 /**
+ * A failing workspace's runs since its last complete one, by how they ended: `failed`, `abandoned` (its runner died
+ * before recording their end: the runners are what to look at, not the workspace) or both.
+ */
+const failures = ({ abandoned, failedInARow }: FleetStatus.Failing) => {
+  const ended = abandoned === 0 ? "failed" : abandoned === failedInARow ? "abandoned" : "failed or abandoned"
+  return failedInARow === 1 ? ended : `${integer.format(failedInARow)} ${ended} in a row`
+}
+
+/**
  * `fleet status --workspaces` as text: one line of counts, then the workspaces that need attention by kind, the longest
  * in trouble first, ten of each listed (the JSON has them all), and nothing of those that are fine.
  *
@@ -633,7 +642,7 @@ export const renderAttention = ({ attention, file, resources, running, workspace
     if (merged.length > listed) lines.push(`  and ${integer.format(merged.length - listed)} more (--format json lists every one)`)
   }
   list("Failing (the last run failed or was abandoned), the longest first:", failing, (pair) =>
-    `${pair.failedInARow === 1 ? "failed" : `${integer.format(pair.failedInARow)} failed in a row`} since ${iso(pair.since)}, ${
+    `${failures(pair)} since ${iso(pair.since)}, ${
       pair.lastCompleteAt === undefined ? "never complete" : `last complete ${iso(pair.lastCompleteAt)}`
     }${nextRun(pair)}${pair.lastError === undefined ? "" : `: ${pair.lastError}`}`)
   list(`Stale (no complete run since ${staleBefore}), the longest first:`, stale, (pair) =>

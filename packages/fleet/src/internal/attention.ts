@@ -19,6 +19,8 @@ export interface PairState {
   readonly completeAt: DateTime.Utc | undefined
   /** Failed or abandoned runs after that one (all those read, if none completed). */
   readonly failed: number
+  /** How many of them were abandoned. */
+  readonly abandoned: number
   /** The end of the first of them. */
   readonly failingSince: DateTime.Utc | undefined
   /** The latest of them, by id (the last started), for its error. */
@@ -42,6 +44,7 @@ interface Row {
   readonly resource: Resource.Resource
   readonly complete_at: Date | string | null
   readonly failed: number | string
+  readonly abandoned: number | string
   readonly failing_since: Date | string | null
   readonly last_failed: number | string | null
 }
@@ -57,7 +60,8 @@ const pairs = (sql: SqlClient.SqlClient, resources: ReadonlyArray<Resource.Resou
         WHERE ${which} AND status <> 'running' AND resource IN ${sql.in(resources)}),
       c AS (SELECT workspace, resource, max(CASE WHEN status = 'complete' THEN finished_at END) AS complete_at
         FROM w GROUP BY workspace, resource)
-      SELECT c.workspace, c.resource, c.complete_at, count(w.id) AS failed, min(w.finished_at) AS failing_since,
+      SELECT c.workspace, c.resource, c.complete_at, count(w.id) AS failed,
+        count(CASE WHEN w.status = 'abandoned' THEN 1 END) AS abandoned, min(w.finished_at) AS failing_since,
         max(w.id) AS last_failed
       FROM c LEFT JOIN w ON w.workspace = c.workspace AND w.resource = c.resource
         AND w.status IN ('failed', 'abandoned') AND (c.complete_at IS NULL OR w.finished_at > c.complete_at)
@@ -68,6 +72,7 @@ const pairs = (sql: SqlClient.SqlClient, resources: ReadonlyArray<Resource.Resou
         resource: row.resource,
         completeAt: row.complete_at === null ? undefined : DateTime.unsafeMake(row.complete_at),
         failed: Number(row.failed),
+        abandoned: Number(row.abandoned),
         failingSince: row.failing_since === null ? undefined : DateTime.unsafeMake(row.failing_since),
         lastFailed: row.last_failed === null ? undefined : Number(row.last_failed)
       }))
