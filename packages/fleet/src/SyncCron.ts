@@ -20,9 +20,10 @@
  * tick sooner) sends that next tick: the new cron applies from it, not from the stored one, which, when it comes, is
  * the same tick where it is one of the new cron's too (the schedule's first tick, sent to the entity "initial", is a
  * tick apart but the same run: its round's syncs are answered with those of the new chain's), or runs one more round
- * and sends the same next tick as the new chain (one chain from there). A cron changed to tick less often runs the stored tick's round, then its own ticks. The
- * stored ticks are read where the cluster's SQL storage keeps them (the `SqlClient` beside `Sharding`, as a fleet's
- * runner has it); over a storage in memory, a changed cron applies from the stored tick.
+ * and sends the same next tick as the new chain (one chain from there). A cron changed to tick less often runs the
+ * stored tick's round, then its own ticks. The stored ticks are read where the cluster's SQL storage keeps them (the
+ * `SqlClient` beside `Sharding`, as a fleet's runner has it); over a storage in memory, a changed cron applies from the
+ * stored tick.
  *
  * @example
  * ```ts
