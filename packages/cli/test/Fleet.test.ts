@@ -611,6 +611,11 @@ describe("intercom-scroll fleet", () => {
     expect(FleetCommand.renderStatus({ ...status, schedules: changed }, "postgres://fleet@db/fleet")).toContain(
       "\nSchedule cron: next tick 2026-12-03T10:15:00Z (also stored: 2026-12-03T12:00:00Z, left by the --cron before)\n"
     )
+    // The schedule's first tick changed before it came, at a time of the new --cron too: the same run, said so.
+    const first = [{ schedule: "cron", at: at("2026-12-03T12:00:00Z") }, ...status.schedules]
+    expect(FleetCommand.renderStatus({ ...status, schedules: first }, "postgres://fleet@db/fleet")).toContain(
+      "\nSchedule cron: next tick 2026-12-03T12:00:00Z (also stored: 2026-12-03T12:00:00Z, left by the --cron before; at the next tick's time, the same run: each workspace synced once)\n"
+    )
     // A fleet without a schedule: no line for one.
     const quiet = FleetCommand.renderStatus({ ...status, runners: [], pending: { requests: 0, oldestSentAt: undefined }, schedules: [] }, "sqlite:/f.db")
     expect(quiet).toContain("\nRunners: none registered\nSyncs sent and not answered: 0\nRuns under way: 12\n")

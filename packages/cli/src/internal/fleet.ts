@@ -506,7 +506,12 @@ export const renderStatus = (status: FleetStatus.Status, database: string): stri
   const ticksBySchedule = new Map<string, Array<DateTime.Utc>>()
   for (const tick of status.schedules) ticksBySchedule.set(tick.schedule, [...ticksBySchedule.get(tick.schedule) ?? [], tick.at])
   for (const [schedule, [next, ...later]] of ticksBySchedule) {
-    const left = later.length === 0 ? "" : ` (also stored: ${later.map(iso).join(", ")}, left by the --cron before)`
+    // One at the next tick's time (the schedule's first tick, which the changed --cron's chain has a tick of too) is
+    // the same run, its round answered with the next tick's results: said so, or the time listed twice reads as two syncs.
+    const sameRun = later.some((tick) => iso(tick) === iso(next!))
+      ? "; at the next tick's time, the same run: each workspace synced once"
+      : ""
+    const left = later.length === 0 ? "" : ` (also stored: ${later.map(iso).join(", ")}, left by the --cron before${sameRun})`
     lines.push(`Schedule ${schedule}: next tick ${iso(next!)}${left}${unhosted}`)
   }
   lines.push(`Runs under way: ${integer.format(activity.running.length)}`)
