@@ -131,7 +131,7 @@ export const layer = (options: Options): Layer.Layer<never, never, Sharding.Shar
         // when it went away, or one run again after its runner stopped mid-round) runs none: its successor, the latest
         // due tick, runs at once.
         if (Round.superseded(options.cron, tick, yield* DateTime.now)) {
-          return yield* Effect.logInfo("Round skipped: a later tick is due (what it sent goes on)").pipe(
+          return yield* Effect.logInfo("Round skipped: a later tick is due (any syncs this tick sent before go on)").pipe(
             Effect.annotateLogs("run", run)
           )
         }

@@ -981,7 +981,7 @@ describe("SyncCron", () => {
       // 0:20, the latest due, runs one. 0:25 and 0:30 come due inside that round: as it ends, the tick it schedules is
       // the latest due, 0:30, which runs then, not beside it; 0:25 is never sent.
       expect(rounds.map(({ line }) => line)).toEqual([
-        "Round skipped: a later tick is due (what it sent goes on) 00:15",
+        "Round skipped: a later tick is due (any syncs this tick sent before go on) 00:15",
         "Round started 00:20",
         "Round done: 2 complete, 0 failed 00:20",
         "Round started 00:30",
@@ -1055,7 +1055,7 @@ describe("SyncCron", () => {
       // Back at 1:01:xx: the tick left waiting (2:00) runs no round; the latest due tick (1:01) runs one at once; the
       // next two run at their times. Not 59 ticks stepped through, each stored and skipped.
       expect(after.map(({ line }) => line)).toEqual([
-        "Round skipped: a later tick is due (what it sent goes on) 00:02:00",
+        "Round skipped: a later tick is due (any syncs this tick sent before go on) 00:02:00",
         "Round started 01:01:00",
         "Round done: 1 complete, 0 failed 01:01:00",
         "Round started 01:02:00",
@@ -1218,7 +1218,7 @@ describe("SyncCron", () => {
       expect(saved.slice(before + 1)).toEqual(["1970-01-01T01:10:00.000Z", "1970-01-01T01:15:00.000Z"])
       expect(sentOnStart).toEqual([])
       expect(rounds.slice(4).map(({ line }) => line)).toEqual([
-        "Round skipped: a later tick is due (what it sent goes on) 00:15:00",
+        "Round skipped: a later tick is due (any syncs this tick sent before go on) 00:15:00",
         "Round started 01:10:00",
         "Round done: 1 complete, 0 failed 01:10:00"
       ])
