@@ -14,7 +14,8 @@
  * had sent; a workspace still never syncs twice at once). When the tick moves to another runner while its round runs (a runner joined
  * or left), the syncs it sent go on where they run, and the tick run again is answered with their results. A round
  * logs `Round started` and `Round done: N complete, M failed` under its run's name, and a warning for each workspace
- * that failed.
+ * that failed; a tick's round run again says at both ends how many of its workspaces were sent the run's sync before
+ * (read from the cluster's SQL storage, with the `SqlClient` beside `Sharding`).
  *
  * A runner starting with a `cron` whose next tick comes before the tick the schedule has stored (the cron changed to
  * tick sooner) sends that next tick: the new cron applies from it, not from the stored one, which, when it comes, is

@@ -53,7 +53,9 @@ const tokensInEnv = (simulator: Simulator.SimulatorOptions) =>
  * The cluster's in-memory runner (`TestRunner.layer`), hosting the schedules' shard group beside "default", as a
  * fleet's runner does.
  */
-const inMemoryRunnerWith = (storage: Layer.Layer<MessageStorage.MessageStorage, never, ShardingConfig.ShardingConfig>) => Sharding.layer.pipe(
+const inMemoryRunnerWith = <R = never>(
+  storage: Layer.Layer<MessageStorage.MessageStorage, never, ShardingConfig.ShardingConfig | R>
+) => Sharding.layer.pipe(
   Layer.provideMerge(Runners.layerNoop),
   Layer.provideMerge(storage),
   Layer.provide([RunnerStorage.layerMemory, RunnerHealth.layerNoop]),
@@ -92,6 +94,8 @@ const fleet = (options: {
   readonly lockLostGrace?: Duration.DurationInput
   readonly pagesPerTransaction?: number
   readonly allowedBaseUrls?: ReadonlyArray<string>
+  /** The cluster's storage in the SQLite database the syncs write to, as a fleet's runner keeps it; in memory if not. */
+  readonly clusterStorageInDatabase?: boolean
 }) =>
   WorkspaceSync.layer({
     maxSyncs: options.maxSyncs,
@@ -99,7 +103,9 @@ const fleet = (options: {
     pagesPerTransaction: options.pagesPerTransaction,
     allowedBaseUrls: options.allowedBaseUrls ?? [simulatorUrl]
   }).pipe(
-    Layer.provideMerge(inMemoryRunner),
+    Layer.provideMerge(
+      options.clusterStorageInDatabase === true ? inMemoryRunnerWith(Layer.orDie(SqlMessageStorage.layer)) : inMemoryRunner
+    ),
     Layer.provide(options.secrets ?? tokensInEnv(options.simulator)),
     Layer.provideMerge(Simulator.layerClient(options.simulator)),
     Layer.provideMerge(Layer.effectDiscard(Sync.migrate)),
@@ -1436,6 +1442,36 @@ describe("SyncCron", () => {
       expect(logged.filter((line) => line.startsWith("Scheduled sync failed"))).toHaveLength(1)
       expect(logged.at(-1)).toBe("Round done: 1 complete, 1 failed")
     }).pipe(Effect.provide(fleet({ maxSyncs: 1, simulator: { workspaces: [{ token: "acme" }, { token: "globex" }] } }))))
+
+  it.scoped("a round of a run whose syncs an earlier round sent says how many: they answer with those syncs' results, not syncing again", () =>
+    Effect.gen(function*() {
+      yield* TestClock.adjust(1)
+      const logged: Array<string> = []
+      const collect = Logger.make(({ message }) => void logged.push(String(message)))
+      const round = (workspaces: ReadonlyArray<WorkspaceConfig.WorkspaceConfig>) =>
+        Round.run({ run: "refresh@t1", workspaces, resources: ["users"], maxInFlight: 10 }).pipe(
+          Effect.provide(Logger.replace(Logger.defaultLogger, collect))
+        )
+      // The tick's round, then the same tick's again (its runner stopped before the tick's answer was stored) with a
+      // workspace added to the file meanwhile.
+      yield* round([acme])
+      yield* round([acme, workspace("globex")])
+      expect(logged).toEqual([
+        "Round started",
+        "Round done: 1 complete, 0 failed",
+        "Round started: 1 of its 2 workspaces were sent this run's sync by an earlier round of it, and answer with that sync's result",
+        "Round done: 2 complete, 0 failed (1 answered by this run's syncs sent before)"
+      ])
+      // What the lines say: acme synced once, globex once.
+      expect((yield* Effect.forEach(["acme", "globex"], runs)).map((found) => found.map((run) => run.label))).toEqual([
+        ["refresh@t1"],
+        ["refresh@t1"]
+      ])
+    }).pipe(Effect.provide(fleet({
+      maxSyncs: 2,
+      simulator: { workspaces: [{ token: "acme" }, { token: "globex" }] },
+      clusterStorageInDatabase: true
+    }))))
 
   it.scoped("a round interrupted (its tick moved to another runner) leaves the syncs it sent running to their end", () =>
     Effect.gen(function*() {

@@ -4,10 +4,12 @@
  * @internal
  */
 import type { Sharding } from "@effect/cluster"
+import { SqlClient } from "@effect/sql"
 import type { Resource } from "@intercom-scroll/core"
 import { Cause, Clock, Cron, DateTime, Effect, Fiber, Option } from "effect"
 import type { WorkspaceConfig } from "../WorkspaceConfig.js"
 import * as WorkspaceSync from "../WorkspaceSync.js"
+import * as StoredTicks from "./storedTicks.js"
 
 /**
  * Awaits `effect` from a fiber of its own, which an interruption of the caller leaves running.
@@ -23,8 +25,27 @@ const detached = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, 
   Effect.flatMap(Effect.forkDaemon(effect), Fiber.join)
 
 /**
+ * How many of `workspaces` an earlier round of `run` had sent its `Sync` (its tick run again after its runner stopped,
+ * or a schedule's first tick beside a changed cron's tick of its time), read where the cluster's SQL storage keeps
+ * them (the `SqlClient` beside `Sharding`); 0 over a storage elsewhere, or when the database cannot say: advice for the
+ * log, not the work.
+ */
+const sentBefore = (workspaces: ReadonlyArray<WorkspaceConfig>, run: string) =>
+  Effect.flatMap(Effect.serviceOption(SqlClient.SqlClient), (client) =>
+    Option.match(client, {
+      onNone: () => Effect.succeed(0),
+      onSome: (sql) =>
+        Effect.gen(function*() {
+          if (!(yield* StoredTicks.existingTables(sql, [StoredTicks.messagesTable])).has(StoredTicks.messagesTable)) return 0
+          return yield* WorkspaceSync.sentBefore(workspaces.map(({ workspace }) => workspace), run)
+        }).pipe(Effect.provideService(SqlClient.SqlClient, sql), Effect.orElseSucceed(() => 0))
+    }))
+
+/**
  * Sends `Sync` under `run` to every workspace, at most `maxInFlight` unanswered at once, and waits for all of them;
- * logs the round's start and end, and each workspace that failed.
+ * logs the round's start and end, and each workspace that failed. A round of a run whose syncs an earlier round sent
+ * says how many, at its start and its end: those answer with that sync's result (stored, or awaited), not syncing
+ * again, and the round's two lines would otherwise read like a round that synced them.
  */
 export const run = (options: {
   readonly run: string
@@ -34,7 +55,12 @@ export const run = (options: {
 }): Effect.Effect<void, never, Sharding.Sharding> =>
   Effect.gen(function*() {
     const startedAt = yield* Clock.currentTimeMillis
-    yield* Effect.logInfo("Round started").pipe(Effect.annotateLogs("workspaces", options.workspaces.length))
+    const sent = yield* sentBefore(options.workspaces, options.run)
+    yield* Effect.logInfo(
+      sent === 0
+        ? "Round started"
+        : `Round started: ${sent} of its ${options.workspaces.length} workspaces were sent this run's sync by an earlier round of it, and answer with that sync's result`
+    ).pipe(Effect.annotateLogs("workspaces", options.workspaces.length))
     let failed = 0
     yield* Effect.forEach(
       options.workspaces,
@@ -53,9 +79,10 @@ export const run = (options: {
       { concurrency: options.maxInFlight, discard: true }
     )
     const seconds = ((yield* Clock.currentTimeMillis) - startedAt) / 1000
-    yield* Effect.logInfo(`Round done: ${options.workspaces.length - failed} complete, ${failed} failed`).pipe(
-      Effect.annotateLogs("seconds", seconds)
-    )
+    const counts = `${options.workspaces.length - failed} complete, ${failed} failed`
+    yield* Effect.logInfo(
+      sent === 0 ? `Round done: ${counts}` : `Round done: ${counts} (${sent} answered by this run's syncs sent before)`
+    ).pipe(Effect.annotateLogs("seconds", seconds))
   }).pipe(Effect.annotateLogs("run", options.run))
 
 /** Whether a later tick of `cron` than `tick` is already due at `now`. */
