@@ -2,8 +2,9 @@
  * The fleet as real processes: a real PostgreSQL, the simulator on a port serving six workspaces, three runner
  * processes and a client-only process that sends `Sync` to every workspace and waits. A runner is stopped mid-sync,
  * by `kill -9` or by SIGTERM, and every workspace must still end complete in the sync tables, with no workspace
- * scrolled by two runners at once. A runner is frozen and cut off from the database (a partition), and the sync's
- * fence keeps it from writing when it wakes. And a one-runner fleet over SQLite, with the same commands.
+ * scrolled by two runners at once. The runner running a `--cron` round is killed, and the other runs the tick again
+ * without syncing twice what the round had synced. A runner is frozen and cut off from the database (a partition), and
+ * the sync's fence keeps it from writing when it wakes. And a one-runner fleet over SQLite, with the same commands.
  */
 import { EntityId, Sharding } from "@effect/cluster"
 import { SqlClient } from "@effect/sql"
@@ -131,6 +132,69 @@ describe.concurrent("the fleet as processes", () => {
         }
         yield* neverTwoLiveScrolls(fleet)
         passwordNeverShown(fleet, [...fleet.runners, client])
+      }), 240_000)
+
+    it.scoped("kill -9 of the runner running a --cron round: the tick runs again on the other, says its syncs were sent before, and no workspace syncs twice", () =>
+      Effect.gen(function*() {
+        // The schedule's first tick 40 s from now (the runners ready before it, on a loaded machine too), the next a day
+        // later: the tick run again is never superseded.
+        const at = new Date((Math.ceil(Date.now() / 1000) + 40) * 1000)
+        const run = `cron@${at.toISOString()}`
+        // One sync at a time a runner, 60 ms a page (a sync ~2.4 s, a round of six ~8 s on two runners).
+        const fleet = yield* startFleet({
+          runners: 2,
+          maxSyncs: 1,
+          latency: Duration.millis(60),
+          cron: `${at.getUTCSeconds()} ${at.getUTCMinutes()} ${at.getUTCHours()} * * *`
+        })
+        const ofRun = (runner: Process, begins: string) =>
+          runner.json.filter(({ value }) =>
+            String(value.message).startsWith(begins) && (value.annotations as Record<string, unknown>).run === run
+          )
+        const rounds = (runner: Process) => ofRun(runner, "Round ").map(({ value }) => String(value.message))
+        const workspacesOf = (runner: Process, message: string) => logged(runner, message).map((line) => line.workspace)
+        // The round's runner, once a sync of the round has ended and two have not: some answered, some not. Its own
+        // workspaces' syncs (those of the shards it holds, by the ring of the two runners' addresses: none, some or all)
+        // end with it, one of them perhaps mid-scroll.
+        const victim = yield* eventually("a round with a sync done and two not", 120, Effect.sync(() => {
+          const holder = fleet.runners.find((runner) => rounds(runner).length > 0)
+          const done = fleet.runners.flatMap((runner) => logged(runner, "Sync done")).length
+          return holder !== undefined && done >= 1 && done <= names.length - 2 ? holder : undefined
+        }))
+        victim.signal("SIGKILL")
+        const killedAt = Date.now()
+        yield* victim.exit
+        const [survivor] = fleet.runners.filter((runner) => runner !== victim)
+        const doneBefore = [
+          ...workspacesOf(victim, "Sync done"),
+          ...logged(survivor, "Sync done").filter((line) => line.at < killedAt).map((line) => line.workspace)
+        ]
+        const cut = workspacesOf(victim, "Sync started").filter((name) => !doneBefore.includes(name))
+        const said = `killed with ${cut.join(", ") || "no sync"} under way on it, ${doneBefore.join(", ")} done before`
+
+        const doneAt = yield* eventually("the survivor's round of the tick to end", 150, Effect.sync(() => ofRun(survivor, "Round done")[0]?.at))
+        yield* Effect.logInfo(`kill -9 mid-round (${said}): the tick's round began again on the other runner ${(ofRun(survivor, "Round started")[0]?.at ?? NaN) - killedAt} ms after the kill, ended ${doneAt - killedAt} ms after it`)
+        // The victim's round had sent every workspace its sync (a round sends up to --max-in-flight, 1,000, at once).
+        expect(rounds(victim), said).toEqual(["Round started"])
+        expect(rounds(survivor), said).toEqual([
+          "Round started: 6 of its 6 workspaces were sent this run's sync by an earlier round of it, and answer with that sync's result",
+          "Round done: 6 complete, 0 failed (6 answered by this run's syncs sent before)"
+        ])
+        // One complete run a workspace, its rows the simulator's; those done before the kill not scrolled again, one cut
+        // by it synced again (its run cut marked abandoned, if it had begun one), and no workspace scrolled by two
+        // runners at once.
+        const runs = yield* everyWorkspaceSynced(fleet)
+        const stats = yield* fleet.simulator.stats
+        // (Scrolls and runs, not starts: a sync done the instant before its answer was stored is delivered again, and
+        // answered from its run's row.)
+        for (const name of doneBefore) {
+          expect({ name, scrolls: stats.workspaces[name].scrollsOpened, runs: runs[name].length }, said)
+            .toEqual({ name, scrolls: 1, runs: 1 })
+        }
+        for (const name of cut) {
+          expect(runs[name].map((each) => each.status).filter((status) => status !== "abandoned"), said).toEqual(["complete"])
+        }
+        yield* neverTwoLiveScrolls(fleet)
       }), 240_000)
 
     it.scoped("fleet sync with no runner on its database says so in its progress line, and waits for one", () =>

@@ -132,8 +132,8 @@ export interface Fleet {
 
 /**
  * A fresh database, the simulator serving the first `workspaces` of `names` (all of them by default; or the names
- * given) at `latency` a page (30 ms by default), and `runners` runners (each given `runnerFlags` too) that have split
- * the shards between them.
+ * given) at `latency` a page (30 ms by default), and `runners` runners (each given `runnerFlags` too, and `cron`) that
+ * have split the shards between them.
  */
 export const startFleet = (options: {
   readonly runners: number
@@ -141,6 +141,8 @@ export const startFleet = (options: {
   readonly workspaces?: number | ReadonlyArray<string>
   readonly latency?: Duration.Duration
   readonly runnerFlags?: ReadonlyArray<string>
+  /** A `--cron` every runner is given, with the workspaces' file as `--workspaces`: they sync its rounds too. */
+  readonly cron?: string
 }) =>
   Effect.gen(function*() {
     const scripts = yield* Scripts
@@ -167,7 +169,8 @@ export const startFleet = (options: {
     const startedAt = Date.now()
     const addRunner = (name: string) =>
       startRunner(name, scripts.runner, (port) => [
-        "--database", database, "--port", String(port), "--max-syncs", String(options.maxSyncs), ...options.runnerFlags ?? []
+        "--database", database, "--port", String(port), "--max-syncs", String(options.maxSyncs), ...options.runnerFlags ?? [],
+        ...options.cron === undefined ? [] : ["--cron", options.cron, "--workspaces", file]
       ], env)
     const runners = yield* Effect.forEach(
       Array.from({ length: options.runners }, (_, i) => i + 1),
@@ -181,7 +184,9 @@ export const startFleet = (options: {
       )
     )
     // No runner, no shards to split: a fleet whose client waits for one.
-    if (options.runners > 0) yield* Effect.raceFirst(shardsSplit(database, options.runners), anExit).pipe(
+    // Runners with --cron hold the schedules' shard group too.
+    const groups = options.cron === undefined ? 1 : 2
+    if (options.runners > 0) yield* Effect.raceFirst(shardsSplit(database, options.runners, groups), anExit).pipe(
       Effect.catchAllDefect((defect) =>
         Effect.dieMessage(`${String(defect)}\n${said(runners)}`)
       )
@@ -196,13 +201,13 @@ export const withDatabase = (fleet: Pick<Fleet, "database">) =>
   Effect.provide(PostgresDatabase.layerAt(Redacted.make(fleet.database)).pipe(Layer.orDie))
 
 /**
- * Every shard locked, by `runners` sessions, each holding its whole share: the cluster gives each runner of equal weight
- * ⌊300 / runners⌋ shards of the group (`HashRing.getShards`), so that no shard moves after. Two holders and every shard
+ * Every shard of `groups` shard groups locked, by `runners` sessions, each holding its whole share: the cluster gives
+ * each runner of equal weight ⌊300 / runners⌋ shards of a group (`HashRing.getShards`), so that no shard moves after. Two holders and every shard
  * locked was not enough: a shard whose sync had just ended on the first runner, released last, was still its own while
  * the second held the rest, and a look at once found no workspace moved. The cluster's shard locks are advisory locks
  * of one key (`objsubid` 1); a runner's address lock and the workspaces' have two.
  */
-export const shardsSplit = (database: string, runners: number) =>
+export const shardsSplit = (database: string, runners: number, groups = 1) =>
   Effect.gen(function*() {
     const sql = yield* PgClient.PgClient
     let last = "nothing yet"
@@ -217,8 +222,8 @@ export const shardsSplit = (database: string, runners: number) =>
       )
       const shards = holders.map((holder) => Number(holder.shards))
       last = `shards per session ${JSON.stringify(shards)}, runners ${JSON.stringify(healthy)}`
-      return shards.length === runners && shards.reduce((a, b) => a + b, 0) === 300 &&
-          shards.every((count) => count >= Math.floor(300 / runners))
+      return shards.length === runners && shards.reduce((a, b) => a + b, 0) === 300 * groups &&
+          shards.every((count) => count >= Math.floor(300 / runners) * groups)
         ? true
         : undefined
     })
