@@ -517,6 +517,9 @@ const optionsProblem = ({ connectTimeout, maxConnections }: Options): string | u
  */
 const walAutocheckpointPages = 10_000
 
+/** How long SQLite's client keeps a statement prepared, or failed to prepare, before it prepares it again. */
+const preparedFor = Duration.seconds(10)
+
 /**
  * PostgreSQL: how long a connection may be idle, or wait for an answer already acknowledged, before its TCP keepalives
  * start. Node then probes every second and gives up after 10 unanswered probes (libuv's settings on Linux), so a path to
@@ -577,7 +580,10 @@ const layerOpened = (database: Database, options: Options): Layer.Layer<SqlClien
           })
         }
         const { SqliteClient } = yield* Driver.load("@effect/sql-sqlite-node", () => import("@effect/sql-sqlite-node"))
-        return Layer.tap(SqliteClient.layer({ filename }), (context) =>
+        // The driver keeps a statement that failed to prepare as it keeps one prepared, failed, for its cache's time to
+        // live (10 minutes by default): a table mended by hand (a key rebuilt, a column named back) failed this
+        // process's runs for that long. Prepared again every 10 s instead (microseconds a statement).
+        return Layer.tap(SqliteClient.layer({ filename, prepareCacheTTL: preparedFor }), (context) =>
           Context.get(context, SqlClient).unsafe(`PRAGMA wal_autocheckpoint = ${walAutocheckpointPages}`))
       })),
     Postgres: ({ url }) =>
