@@ -6,7 +6,7 @@ import { SqlClient } from "@effect/sql"
 import { SqlError } from "@effect/sql/SqlError"
 import { describe, expect, it } from "@effect/vitest"
 import { PostgresDatabase } from "@intercom-scroll/testing"
-import { Cause, Context, Duration, Effect, Exit, Layer, Option, Redacted, TestClock } from "effect"
+import { Cause, Context, Duration, Effect, Exit, Layer, Option, Redacted } from "effect"
 import * as fs from "node:fs/promises"
 import { createRequire } from "node:module"
 import * as net from "node:net"
@@ -318,21 +318,6 @@ describe("SyncDatabase.layer", () => {
       // SQLite's words where the file system refuses past the check (a file made read-only as the sync opened it).
       const readonly = Object.assign(new Error("attempt to write a readonly database"), { code: "SQLITE_READONLY_DBMOVED" })
       expect(Driver.advise(readonly.message, readonly)).toContain("attempt to write a readonly database (a sync writes the file")
-    }))
-
-  it.scoped("SQLite: a statement that failed to prepare (its table missing) is prepared again 10 s later, not after the driver's 10 minutes", () =>
-    Effect.gen(function*() {
-      const directory = yield* temporaryDirectory
-      const context = yield* Layer.build(SyncDatabase.layerFromUrl(`sqlite:${path.join(directory, "intercom.sqlite")}`))
-      const sql = Context.get(context, SqlClient.SqlClient)
-      const count = Effect.exit(Effect.map(sql<{ n: number }>`SELECT count(*) AS n FROM mended`, ([row]) => row.n))
-      expect(Exit.isFailure(yield* count)).toBe(true)
-      yield* sql`CREATE TABLE mended (id TEXT PRIMARY KEY)`
-      // The failure is the driver's cached one for a while (a prepare per use would cost every statement)…
-      expect(Exit.isFailure(yield* count)).toBe(true)
-      // …and not for long: past 10 s.
-      yield* TestClock.adjust("11 seconds")
-      expect(yield* count).toEqual(Exit.succeed(0))
     }))
 
   it.scoped("SQLite: the WAL is copied into the file every 10,000 pages, not SQLite's 1,000", () =>

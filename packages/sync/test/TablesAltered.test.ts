@@ -7,8 +7,11 @@ import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import { Simulator } from "@intercom-scroll/simulator"
 import { PostgresDatabase } from "@intercom-scroll/testing"
-import { Cause, Effect, Exit, Option, Redacted } from "effect"
-import { Sync, SyncError } from "../src/index.js"
+import { Cause, Context, Effect, Exit, Layer, Option, Redacted, TestClock } from "effect"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { Sync, SyncDatabase, SyncError } from "../src/index.js"
 import * as Databases from "./support/databases.js"
 import { freshToken, intercom, runs } from "./support/world.js"
 
@@ -129,6 +132,25 @@ describe.each(Databases.both)("a sync's tables altered by hand, on %s", (_name, 
       expect(runs.map((run) => [run.status, run.inserted])).toEqual([["complete", 30]])
     }).pipe(Effect.provide(database)))
 })
+
+it.scoped("SQLite opened by SyncDatabase: a column of the runs table renamed and given its name back: a run 10 s on in the same process completes (the driver's failed prepare is not kept 10 minutes)", () =>
+  Effect.gen(function*() {
+    const directory = mkdtempSync(join(tmpdir(), "tables-altered-"))
+    yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(directory, { recursive: true, force: true })))
+    const sql = Context.get(yield* Layer.build(SyncDatabase.layerFromUrl(`sqlite:${join(directory, "intercom.sqlite")}`)), SqlClient.SqlClient)
+    const token = freshToken("runs-column-back")
+    yield* Effect.gen(function*() {
+      yield* Sync.migrate
+      yield* sql`ALTER TABLE intercom_sync_runs RENAME COLUMN label TO label_by_hand`
+      expect(failureOf(yield* Effect.exit(Sync.run("users", { workspace: token })))).toMatchObject({
+        _tag: "TablesAltered",
+        detail: "table intercom_sync_runs has no column named label"
+      })
+      yield* sql`ALTER TABLE intercom_sync_runs RENAME COLUMN label_by_hand TO label`
+      yield* TestClock.adjust("11 seconds")
+      expect((yield* Sync.run("users", { workspace: token })).inserted).toBe(30)
+    }).pipe(Effect.provide(intercom(token, { workspace: { users: 30 } })), Effect.provideService(SqlClient.SqlClient, sql))
+  }))
 
 it.effect("PostgreSQL: a column the view does not show, dropped: found before the scroll opens too", () =>
   Effect.gen(function*() {
