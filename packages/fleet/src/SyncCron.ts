@@ -43,9 +43,8 @@
  * @since 0.1.0
  */
 import type { Sharding } from "@effect/cluster"
-import { SqlClient } from "@effect/sql"
 import type { Resource } from "@intercom-scroll/core"
-import { type Cron, DateTime, Effect, Layer, Option } from "effect"
+import { type Cron, DateTime, Effect, Layer } from "effect"
 import type { WorkspaceConfig } from "./WorkspaceConfig.js"
 import * as ClusterCron from "./internal/clusterCron.js"
 import * as CronName from "./internal/cronName.js"
@@ -115,13 +114,10 @@ export const layer = (options: Options): Layer.Layer<never, never, Sharding.Shar
     shardGroup,
     // Read where the cluster's SQL storage keeps them, with the `SqlClient` beside `Sharding` (the fleet's runners
     // have it): elsewhere (a storage in memory) none, and a changed cron applies from the stored tick.
-    storedTicks: Effect.flatMap(Effect.serviceOption(SqlClient.SqlClient), (client) =>
-      Effect.gen(function*() {
-        if (Option.isNone(client)) return []
-        const sql = client.value.withoutTransforms()
-        if (!(yield* StoredTicks.existingTables(sql, [StoredTicks.messagesTable])).has(StoredTicks.messagesTable)) return []
-        return (yield* StoredTicks.pending(sql, options.name)).map((tick) => tick.at)
-      })),
+    storedTicks: StoredTicks.inClusterStorage(
+      [],
+      (sql) => Effect.map(StoredTicks.pending(sql, options.name), (ticks) => ticks.map((tick) => tick.at))
+    ),
     execute: (tick) =>
       Effect.gen(function*() {
         // Named after the tick's time, the first tick's (its entity "initial") too: the same wherever it runs again,

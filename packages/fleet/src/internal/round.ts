@@ -31,15 +31,10 @@ const detached = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, 
  * log, not the work.
  */
 const sentBefore = (workspaces: ReadonlyArray<WorkspaceConfig>, run: string) =>
-  Effect.flatMap(Effect.serviceOption(SqlClient.SqlClient), (client) =>
-    Option.match(client, {
-      onNone: () => Effect.succeed(0),
-      onSome: (sql) =>
-        Effect.gen(function*() {
-          if (!(yield* StoredTicks.existingTables(sql, [StoredTicks.messagesTable])).has(StoredTicks.messagesTable)) return 0
-          return yield* WorkspaceSync.sentBefore(workspaces.map(({ workspace }) => workspace), run)
-        }).pipe(Effect.provideService(SqlClient.SqlClient, sql), Effect.orElseSucceed(() => 0))
-    }))
+  StoredTicks.inClusterStorage(0, (sql) =>
+    WorkspaceSync.sentBefore(workspaces.map(({ workspace }) => workspace), run).pipe(
+      Effect.provideService(SqlClient.SqlClient, sql)
+    )).pipe(Effect.orElseSucceed(() => 0))
 
 /**
  * Sends `Sync` under `run` to every workspace, at most `maxInFlight` unanswered at once, and waits for all of them;

@@ -4,9 +4,9 @@
  *
  * @internal
  */
-import type { SqlClient } from "@effect/sql"
+import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
-import { DateTime, Effect } from "effect"
+import { DateTime, Effect, Option } from "effect"
 import * as CronName from "./cronName.js"
 
 /** The cluster's messages table (`SqlMessageStorage`'s default prefix, which the fleet keeps). */
@@ -29,6 +29,22 @@ export const existingTables = (sql: SqlClient.SqlClient, names: ReadonlyArray<st
     }),
     (rows) => new Set(rows.map((row) => row.name))
   )
+
+/**
+ * `read` over the cluster's SQL storage, through the `SqlClient` beside `Sharding` (as a fleet's runner has them, in one
+ * database), or `none` where there is none: no `SqlClient`, or one without the cluster's messages table (the cluster's
+ * storage elsewhere, in memory say).
+ */
+export const inClusterStorage = <A, E, R>(
+  none: A,
+  read: (sql: SqlClient.SqlClient) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E | SqlError, R> =>
+  Effect.flatMap(Effect.serviceOption(SqlClient.SqlClient), (client) => {
+    if (Option.isNone(client)) return Effect.succeed(none)
+    const sql = client.value.withoutTransforms()
+    return Effect.flatMap(existingTables(sql, [messagesTable]), (tables) =>
+      tables.has(messagesTable) ? read(sql) : Effect.succeed(none))
+  })
 
 /**
  * The ticks sent and not yet run to their end (a tick is a request to its schedule's `ClusterCron` entity, delivered at
