@@ -170,13 +170,13 @@ describe.concurrent("the fleet as processes", () => {
           ...logged(survivor, "Sync done").filter((line) => line.at < killedAt).map((line) => line.workspace)
         ]
         const cut = workspacesOf(victim, "Sync started").filter((name) => !doneBefore.includes(name))
-        const said = `killed with ${cut.join(", ") || "no sync"} under way on it, ${doneBefore.join(", ")} done before`
+        const story = `killed with ${cut.join(", ") || "no sync"} under way on it, ${doneBefore.join(", ")} done before`
 
         const doneAt = yield* eventually("the survivor's round of the tick to end", 150, Effect.sync(() => ofRun(survivor, "Round done")[0]?.at))
-        yield* Effect.logInfo(`kill -9 mid-round (${said}): the tick's round began again on the other runner ${(ofRun(survivor, "Round started")[0]?.at ?? NaN) - killedAt} ms after the kill, ended ${doneAt - killedAt} ms after it`)
+        yield* Effect.logInfo(`kill -9 mid-round (${story}): the tick's round began again on the other runner ${(ofRun(survivor, "Round started")[0]?.at ?? NaN) - killedAt} ms after the kill, ended ${doneAt - killedAt} ms after it`)
         // The victim's round had sent every workspace its sync (a round sends up to --max-in-flight, 1,000, at once).
-        expect(rounds(victim), said).toEqual(["Round started"])
-        expect(rounds(survivor), said).toEqual([
+        expect(rounds(victim), story).toEqual(["Round started"])
+        expect(rounds(survivor), story).toEqual([
           "Round started: 6 of its 6 workspaces were sent this run's sync by an earlier round of it, and answer with that sync's result",
           "Round done: 6 complete, 0 failed (6 answered by this run's syncs sent before)"
         ])
@@ -188,11 +188,11 @@ describe.concurrent("the fleet as processes", () => {
         // (Scrolls and runs, not starts: a sync done the instant before its answer was stored is delivered again, and
         // answered from its run's row.)
         for (const name of doneBefore) {
-          expect({ name, scrolls: stats.workspaces[name].scrollsOpened, runs: runs[name].length }, said)
+          expect({ name, scrolls: stats.workspaces[name].scrollsOpened, runs: runs[name].length }, story)
             .toEqual({ name, scrolls: 1, runs: 1 })
         }
         for (const name of cut) {
-          expect(runs[name].map((each) => each.status).filter((status) => status !== "abandoned"), said).toEqual(["complete"])
+          expect(runs[name].map((each) => each.status).filter((status) => status !== "abandoned"), story).toEqual(["complete"])
         }
         yield* neverTwoLiveScrolls(fleet)
       }), 240_000)

@@ -202,10 +202,10 @@ export const withDatabase = (fleet: Pick<Fleet, "database">) =>
 
 /**
  * Every shard of `groups` shard groups locked, by `runners` sessions, each holding its whole share: the cluster gives
- * each runner of equal weight ⌊300 / runners⌋ shards of a group (`HashRing.getShards`), so that no shard moves after. Two holders and every shard
- * locked was not enough: a shard whose sync had just ended on the first runner, released last, was still its own while
- * the second held the rest, and a look at once found no workspace moved. The cluster's shard locks are advisory locks
- * of one key (`objsubid` 1); a runner's address lock and the workspaces' have two.
+ * each runner of equal weight ⌊300 / runners⌋ shards of a group (`HashRing.getShards`), so that no shard moves after.
+ * Two holders and every shard locked was not enough: a shard whose sync had just ended on the first runner, released
+ * last, was still its own while the second held the rest, and a look at once found no workspace moved. The cluster's
+ * shard locks are advisory locks of one key (`objsubid` 1); a runner's address lock and the workspaces' have two.
  */
 export const shardsSplit = (database: string, runners: number, groups = 1) =>
   Effect.gen(function*() {
