@@ -132,10 +132,9 @@ export const runners: Effect.Effect<ReadonlyArray<Runner>, SqlError, SqlClient.S
  * @since 0.1.0
  * @category reading
  */
-export const schedules: Effect.Effect<ReadonlyArray<ScheduledTick>, SqlError, SqlClient.SqlClient> = Effect.gen(function*() {
-  const sql = (yield* SqlClient.SqlClient).withoutTransforms()
-  return (yield* StoredTicks.existingTables(sql, [StoredTicks.messagesTable])).has(StoredTicks.messagesTable) ? yield* StoredTicks.pending(sql) : []
-}).pipe(Effect.withSpan("FleetStatus.schedules"))
+export const schedules: Effect.Effect<ReadonlyArray<ScheduledTick>, SqlError, SqlClient.SqlClient> = StoredTicks
+  .inClusterStorage<ReadonlyArray<ScheduledTick>, SqlError, never>([], (sql) => StoredTicks.pending(sql))
+  .pipe(Effect.withSpan("FleetStatus.schedules"))
 
 /**
  * Reads the fleet's state, with the sync runs' activity since `since` (and at most `failures` of the latest failures,
